@@ -1,0 +1,395 @@
+//! Connection commands: PING, ECHO, QUIT, SELECT, HELLO, RESET, CLIENT. They run on the
+//! connection's core and touch no shard.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use bytes::Bytes;
+
+use super::args::ok;
+use super::keys::help_reply;
+use super::{err, error, shown, Args, CmdResult, Session};
+use crate::protocol::{Protocol, Reply};
+use crate::state::ClientInfo;
+
+/// The Redis release whose behaviour ringkv follows, as HELLO and INFO report it.
+pub const REDIS_VERSION: &str = "7.2.4";
+
+pub fn ping(_session: &mut Session, args: &mut Args) -> CmdResult {
+    match args.remaining() {
+        0 => Ok(Reply::Simple("PONG")),
+        1 => Ok(Reply::Bulk(args.next()?)),
+        _ => Err(super::arity_error("ping")),
+    }
+}
+
+pub fn echo(_session: &mut Session, args: &mut Args) -> CmdResult {
+    Ok(Reply::Bulk(args.next()?))
+}
+
+pub fn quit(session: &mut Session, _args: &mut Args) -> CmdResult {
+    session.close = true;
+    ok()
+}
+
+pub fn select(session: &mut Session, args: &mut Args) -> CmdResult {
+    let index = args.int()?;
+    let databases = session.server.config().int("databases");
+    if index < 0 || index >= databases {
+        return Err(error(err::DB_RANGE));
+    }
+    session.db = index as usize;
+    session.client.db.store(index as u32, Relaxed);
+    ok()
+}
+
+/// `ERR unknown subcommand 'x'. Try NAME HELP.`
+pub fn unknown_subcommand(command: &str, sub: &[u8]) -> Reply {
+    Reply::error_owned(format!(
+        "ERR unknown subcommand '{}'. Try {} HELP.",
+        shown(sub),
+        command.to_ascii_uppercase()
+    ))
+}
+
+/// `ERR wrong number of arguments for 'command|sub' command`.
+pub fn sub_arity_error(command: &str, sub: &[u8]) -> Reply {
+    super::arity_error(&format!("{command}|{}", shown(sub).to_ascii_lowercase()))
+}
+
+/// Client names and library names may not contain spaces or special characters.
+fn valid_name(name: &[u8]) -> bool {
+    name.iter().all(|&c| (b'!'..=b'~').contains(&c))
+}
+
+fn set_name(session: &Session, name: &[u8]) -> Result<(), Reply> {
+    if !valid_name(name) {
+        return Err(error(
+            "ERR Client names cannot contain spaces, newlines or special characters.",
+        ));
+    }
+    *lock(&session.client.name) = shown(name);
+    Ok(())
+}
+
+fn lock(m: &std::sync::Mutex<String>) -> std::sync::MutexGuard<'_, String> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn bulk_str(text: &str) -> Reply {
+    Reply::Bulk(Bytes::copy_from_slice(text.as_bytes()))
+}
+
+pub fn hello(session: &mut Session, args: &mut Args) -> CmdResult {
+    let mut protocol = session.protocol;
+    if !args.is_done() {
+        let version = args
+            .int()
+            .map_err(|_| error("ERR Protocol version is not an integer or out of range"))?;
+        protocol = match version {
+            2 => Protocol::Resp2,
+            3 => Protocol::Resp3,
+            _ => return Err(error("NOPROTO unsupported protocol version")),
+        };
+    }
+    let mut name = None;
+    while !args.is_done() {
+        if args.remaining() >= 3 && args.keyword("AUTH") {
+            // No users or passwords yet: the default user accepts any password.
+            args.next()?;
+            args.next()?;
+        } else if args.remaining() >= 2 && args.keyword("SETNAME") {
+            name = Some(args.next()?);
+        } else {
+            return Err(Reply::error_owned(format!(
+                "ERR Syntax error in HELLO option '{}'",
+                shown(args.peek().unwrap_or_default())
+            )));
+        }
+    }
+    if let Some(name) = name {
+        set_name(session, &name)?;
+    }
+    session.protocol = protocol;
+    session
+        .client
+        .resp
+        .store(if protocol == Protocol::Resp3 { 3 } else { 2 }, Relaxed);
+    Ok(Reply::Map(vec![
+        (bulk_str("server"), bulk_str("redis")),
+        (bulk_str("version"), bulk_str(REDIS_VERSION)),
+        (
+            bulk_str("proto"),
+            Reply::Int(if protocol == Protocol::Resp3 { 3 } else { 2 }),
+        ),
+        (bulk_str("id"), Reply::Int(session.client.id as i64)),
+        (bulk_str("mode"), bulk_str("standalone")),
+        (bulk_str("role"), bulk_str("master")),
+        (bulk_str("modules"), Reply::Array(Vec::new())),
+    ]))
+}
+
+pub fn reset(session: &mut Session, _args: &mut Args) -> CmdResult {
+    session.db = 0;
+    session.protocol = Protocol::Resp2;
+    session.client.db.store(0, Relaxed);
+    session.client.resp.store(2, Relaxed);
+    lock(&session.client.name).clear();
+    Ok(Reply::Simple("RESET"))
+}
+
+/// One CLIENT LIST line, in Redis's field order.
+pub fn client_line(c: &ClientInfo) -> String {
+    let cmd = match c.last_cmd.load(Relaxed) {
+        u32::MAX => "NULL",
+        row => super::COMMANDS.get(row as usize).map_or("NULL", |s| s.name),
+    };
+    format!(
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 \
+         qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r \
+         cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
+        c.id,
+        c.addr,
+        c.local_addr,
+        c.fd,
+        lock(&c.name),
+        c.created.elapsed().as_secs(),
+        c.idle_secs(),
+        c.db.load(Relaxed),
+        cmd,
+        c.resp.load(Relaxed),
+        lock(&c.lib_name),
+        lock(&c.lib_ver),
+    )
+}
+
+const CLIENT_HELP: &[&str] = &[
+    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GETNAME",
+    "    Return the name of the current connection.",
+    "ID",
+    "    Return the ID of the current connection.",
+    "INFO",
+    "    Return information about the current client connection.",
+    "KILL <ip:port>",
+    "    Kill connection made from <ip:port>.",
+    "KILL <option> <value> [<option> <value> [...]]",
+    "    Kill connections. Options are:",
+    "    * ADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made from the specified address",
+    "    * LADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made to specified local address",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Kill connections by type.",
+    "    * USER <username>",
+    "      Kill connections authenticated by <username>.",
+    "    * SKIPME (YES|NO)",
+    "      Skip killing current connection (default: yes).",
+    "    * ID <client-id>",
+    "      Kill connections by client id.",
+    "    * MAXAGE <maxage>",
+    "      Kill connections older than the specified age.",
+    "LIST [options ...]",
+    "    Return information about client connections. Options:",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Return clients of specified type.",
+    "SETNAME <name>",
+    "    Assign the name <name> to the current connection.",
+    "SETINFO <option> <value>",
+    "    Set client meta attr. Options are:",
+    "    * LIB-NAME: the client lib name.",
+    "    * LIB-VER: the client lib version.",
+    "HELP",
+    "    Print this help.",
+];
+
+pub fn client(session: &mut Session, args: &mut Args) -> CmdResult {
+    let sub = args.next()?;
+    let lower = sub.to_ascii_lowercase();
+    let n = args.remaining();
+    let arity = |ok: bool| {
+        if ok {
+            Ok(())
+        } else {
+            Err(sub_arity_error("client", &sub))
+        }
+    };
+    match lower.as_slice() {
+        b"help" => Ok(help_reply(CLIENT_HELP)),
+        b"id" => {
+            arity(n == 0)?;
+            Ok(Reply::Int(session.client.id as i64))
+        }
+        b"getname" => {
+            arity(n == 0)?;
+            let name = lock(&session.client.name).clone();
+            Ok(if name.is_empty() {
+                Reply::Nil
+            } else {
+                bulk_str(&name)
+            })
+        }
+        b"setname" => {
+            arity(n == 1)?;
+            set_name(session, &args.next()?)?;
+            ok()
+        }
+        b"info" => {
+            arity(n == 0)?;
+            Ok(Reply::Verbatim(
+                "txt",
+                Bytes::from(client_line(&session.client)),
+            ))
+        }
+        b"list" => client_list(session, args),
+        b"kill" => {
+            arity(n >= 1)?;
+            client_kill(session, args)
+        }
+        b"setinfo" => {
+            arity(n == 2)?;
+            let attr = args.next()?.to_ascii_lowercase();
+            let value = args.next()?;
+            let slot = match attr.as_slice() {
+                b"lib-name" => &session.client.lib_name,
+                b"lib-ver" => &session.client.lib_ver,
+                _ => {
+                    return Err(Reply::error_owned(format!(
+                        "ERR Unrecognized option '{}'",
+                        shown(&attr)
+                    )))
+                }
+            };
+            if !valid_name(&value) {
+                return Err(Reply::error_owned(format!(
+                    "ERR {} cannot contain spaces, newlines or special characters.",
+                    shown(&attr)
+                )));
+            }
+            *lock(slot) = shown(&value);
+            ok()
+        }
+        b"no-evict" | b"no-touch" => {
+            arity(n == 1)?;
+            match args.next()?.to_ascii_lowercase().as_slice() {
+                b"on" | b"off" => ok(),
+                _ => Err(error(err::SYNTAX)),
+            }
+        }
+        _ => Err(unknown_subcommand("client", &sub)),
+    }
+}
+
+fn client_list(session: &mut Session, args: &mut Args) -> CmdResult {
+    let mut ids: Option<Vec<u64>> = None;
+    while !args.is_done() {
+        if args.remaining() >= 2 && args.keyword("TYPE") {
+            let kind = args.next()?.to_ascii_lowercase();
+            match kind.as_slice() {
+                b"normal" => {}
+                b"master" | b"replica" | b"slave" | b"pubsub" => ids = Some(Vec::new()),
+                _ => {
+                    return Err(Reply::error_owned(format!(
+                        "ERR Unknown client type '{}'",
+                        shown(&kind)
+                    )))
+                }
+            }
+        } else if args.remaining() >= 2 && args.keyword("ID") {
+            let mut list = Vec::new();
+            while !args.is_done() {
+                let id = args.int().map_err(|_| error("ERR Invalid client ID"))?;
+                if id <= 0 {
+                    return Err(error("ERR Invalid client ID"));
+                }
+                list.push(id as u64);
+            }
+            ids = Some(list);
+        } else {
+            return Err(error(err::SYNTAX));
+        }
+    }
+    let text: String = session
+        .server
+        .clients()
+        .iter()
+        .filter(|c| ids.as_ref().is_none_or(|ids| ids.contains(&c.id)))
+        .map(|c| client_line(c))
+        .collect();
+    Ok(Reply::Verbatim("txt", Bytes::from(text)))
+}
+
+fn client_kill(session: &mut Session, args: &mut Args) -> CmdResult {
+    let me = session.client.id;
+    if args.remaining() == 1 {
+        let addr = shown(&args.next()?);
+        let killed = session.server.kill(|c| c.addr.to_string() == addr);
+        if killed == 0 {
+            return Err(error("ERR No such client"));
+        }
+        if session.client.addr.to_string() == addr {
+            session.close = true;
+        }
+        return ok();
+    }
+    let (mut id, mut addr, mut laddr, mut skipme, mut maxage) = (None, None, None, true, None);
+    let mut no_match = false;
+    while !args.is_done() {
+        if args.remaining() < 2 {
+            return Err(error(err::SYNTAX));
+        }
+        let option = args.next()?.to_ascii_lowercase();
+        let value = args.next()?;
+        match option.as_slice() {
+            b"id" => {
+                let n = super::args::parse_int(&value)
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| error("ERR client-id should be greater than 0"))?;
+                id = Some(n as u64);
+            }
+            b"addr" => addr = Some(shown(&value)),
+            b"laddr" => laddr = Some(shown(&value)),
+            b"maxage" => {
+                let n = super::args::parse_int(&value).ok_or_else(|| error(err::NOT_INT))?;
+                maxage = Some(n.max(0) as u64);
+            }
+            b"type" => match value.to_ascii_lowercase().as_slice() {
+                b"normal" => {}
+                b"master" | b"replica" | b"slave" | b"pubsub" => no_match = true,
+                _ => {
+                    return Err(Reply::error_owned(format!(
+                        "ERR Unknown client type '{}'",
+                        shown(&value)
+                    )))
+                }
+            },
+            b"user" => {
+                if &value[..] != b"default" {
+                    no_match = true;
+                }
+            }
+            b"skipme" => match value.to_ascii_lowercase().as_slice() {
+                b"yes" => skipme = true,
+                b"no" => skipme = false,
+                _ => return Err(error(err::SYNTAX)),
+            },
+            _ => return Err(error(err::SYNTAX)),
+        }
+    }
+    if no_match {
+        return Ok(Reply::Int(0));
+    }
+    let select = |c: &ClientInfo| {
+        id.is_none_or(|id| c.id == id)
+            && addr.as_ref().is_none_or(|a| c.addr.to_string() == *a)
+            && laddr
+                .as_ref()
+                .is_none_or(|a| c.local_addr.to_string() == *a)
+            && maxage.is_none_or(|age| c.created.elapsed().as_secs() >= age)
+            && !(skipme && c.id == me)
+    };
+    if select(&session.client) {
+        session.close = true;
+    }
+    let killed = session.server.kill(select);
+    Ok(Reply::Int(killed as i64))
+}

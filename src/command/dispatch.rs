@@ -1,0 +1,306 @@
+//! Runs a batch of parsed commands for one connection: keyed commands are grouped by owning
+//! shard (one mailbox message per target shard per batch, the local shard inline), everything
+//! else runs in order between those groups; replies are encoded in request order.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use bytes::{Bytes, BytesMut};
+
+use super::table::{lookup, CommandSpec};
+use super::{arity_error, err, error, Args, CmdResult, Cross, Kind, Merge, Session, ShardOp};
+use crate::protocol::Reply;
+use crate::shard::{Shard, ShardId};
+use crate::state::ThreadStats;
+
+/// A keyed command waiting for its shard's turn in this batch.
+struct Queued {
+    slot: usize,
+    db: usize,
+    op: ShardOp,
+    args: Args,
+}
+
+/// Runs `op` on `shard` for database `db`.
+fn run_op(shard: &mut Shard, db: usize, op: ShardOp, args: &mut Args) -> Reply {
+    shard.select(db);
+    op(shard, args).unwrap_or_else(|e| e)
+}
+
+fn run_queued(shard: &mut Shard, work: Vec<Queued>) -> Vec<(usize, Reply)> {
+    work.into_iter()
+        .map(|mut q| (q.slot, run_op(shard, q.db, q.op, &mut q.args)))
+        .collect()
+}
+
+/// The reply slots of one batch, encoded into `out` as soon as a prefix is complete.
+struct Replies {
+    slots: Vec<(Option<Reply>, u32)>,
+    encoded: usize,
+}
+
+impl Replies {
+    fn fill(&mut self, slot: usize, reply: Reply) {
+        self.slots[slot].0 = Some(reply);
+    }
+
+    /// Encodes the complete prefix not yet written, counting failed calls.
+    fn encode_ready(&mut self, session: &Session, out: &mut BytesMut) {
+        let stats = &session.server.stats[session.thread];
+        while let Some((Some(reply), row)) = self.slots.get(self.encoded) {
+            if matches!(reply, Reply::Error(_)) {
+                ThreadStats::add(&stats.errors, 1);
+                if let Some(counter) = stats.failed_calls.get(*row as usize) {
+                    ThreadStats::add(counter, 1);
+                }
+            }
+            reply.encode(session.protocol, out);
+            self.slots[self.encoded].0 = None;
+            self.encoded += 1;
+        }
+    }
+}
+
+/// Executes `commands` for `session`, appending every reply, in order, to `out`.
+pub async fn execute(session: &mut Session, commands: Vec<Vec<Bytes>>, out: &mut BytesMut) {
+    let shards = session.router.shards();
+    let mut pending: Vec<Vec<Queued>> = (0..shards).map(|_| Vec::new()).collect();
+    let mut replies = Replies {
+        slots: Vec::with_capacity(commands.len()),
+        encoded: 0,
+    };
+    let stats = &session.server.stats[session.thread];
+    ThreadStats::add(&stats.commands, commands.len() as u64);
+    for items in commands {
+        if session.close {
+            break;
+        }
+        let slot = replies.slots.len();
+        let Some((row, spec)) = lookup(&items[0]) else {
+            replies
+                .slots
+                .push((Some(unknown_command(&items)), u32::MAX));
+            continue;
+        };
+        replies.slots.push((None, row as u32));
+        let stats = &session.server.stats[session.thread];
+        if !spec.arity_ok(items.len()) {
+            ThreadStats::add(&stats.rejected_calls[row], 1);
+            replies.slots[slot] = (Some(arity_error(spec.name)), u32::MAX);
+            continue;
+        }
+        ThreadStats::add(&stats.calls[row], 1);
+        session.client.last_cmd.store(row as u32, Relaxed);
+        let mut args = Args::new(items);
+        if let Kind::Keyed(op, cross) = spec.kind {
+            match single_shard(session, spec, args.all()) {
+                Some(shard) => {
+                    pending[shard].push(Queued {
+                        slot,
+                        db: session.db,
+                        op,
+                        args,
+                    });
+                    continue;
+                }
+                None => {
+                    flush(session, &mut pending, &mut replies).await;
+                    let reply = run_cross(session, spec, op, cross, args).await;
+                    replies.fill(slot, reply.unwrap_or_else(|e| e));
+                }
+            }
+        } else {
+            flush(session, &mut pending, &mut replies).await;
+            replies.encode_ready(session, out);
+            let reply = match spec.kind {
+                Kind::Local(op) => op(session, &mut args),
+                Kind::Routed(op) => op(session, args).await,
+                Kind::Keyed(..) => unreachable!("handled above"),
+            };
+            replies.fill(slot, reply.unwrap_or_else(|e| e));
+        }
+        replies.encode_ready(session, out);
+    }
+    flush(session, &mut pending, &mut replies).await;
+    replies.encode_ready(session, out);
+}
+
+/// `ERR unknown command 'x', with args beginning with: 'a' 'b' ` as Redis words it.
+fn unknown_command(items: &[Bytes]) -> Reply {
+    let mut shown_args = String::new();
+    for arg in &items[1..] {
+        if shown_args.len() >= 128 {
+            break;
+        }
+        let room = 128 - shown_args.len();
+        let text = String::from_utf8_lossy(&arg[..arg.len().min(room)]);
+        shown_args.push_str(&format!("'{text}' "));
+    }
+    let name = String::from_utf8_lossy(&items[0][..items[0].len().min(128)]);
+    Reply::error_owned(format!(
+        "ERR unknown command '{name}', with args beginning with: {shown_args}"
+    ))
+}
+
+/// The shard holding every key of the command, or None when its keys span shards. A keyed
+/// command whose key position is beyond its arguments (e.g. OBJECT HELP) runs on this thread.
+fn single_shard(session: &Session, spec: &CommandSpec, items: &[Bytes]) -> Option<ShardId> {
+    let router = &session.router;
+    let mut positions = spec.key_positions(items.len());
+    let Some(first) = positions.next() else {
+        return Some(session.thread);
+    };
+    let shard = router.shard_of(&items[first]);
+    if router.shards() > 1 && positions.any(|p| router.shard_of(&items[p]) != shard) {
+        return None;
+    }
+    Some(shard)
+}
+
+/// Sends every queued group to its shard (one message each), runs the local group inline,
+/// and fills the replies.
+async fn flush(session: &Session, pending: &mut [Vec<Queued>], replies: &mut Replies) {
+    let router = &session.router;
+    let mut waits = Vec::new();
+    for (shard, queue) in pending.iter_mut().enumerate() {
+        if !queue.is_empty() && !router.runs_inline(shard) {
+            let work = std::mem::take(queue);
+            let slots: Vec<usize> = work.iter().map(|q| q.slot).collect();
+            waits.push((slots, router.post(shard, move |s| run_queued(s, work))));
+        }
+    }
+    if let Some(queue) = pending.get_mut(session.thread) {
+        if !queue.is_empty() {
+            let work = std::mem::take(queue);
+            for (slot, reply) in router.run_inline(|s| run_queued(s, work)) {
+                replies.fill(slot, reply);
+            }
+        }
+    }
+    for (slots, wait) in waits {
+        match wait.await {
+            Ok(results) => {
+                for (slot, reply) in results {
+                    replies.fill(slot, reply);
+                }
+            }
+            Err(_) => {
+                for slot in slots {
+                    replies.fill(slot, error(err::SHARD_GONE));
+                }
+            }
+        }
+    }
+}
+
+/// One shard's share of a split command: its arguments and the ordinals of its keys.
+struct Part {
+    shard: ShardId,
+    items: Vec<Bytes>,
+    ordinals: Vec<usize>,
+}
+
+/// Splits a multi-key command into one command per shard (keys keep their relative order).
+fn split_parts(session: &Session, spec: &CommandSpec, items: &[Bytes]) -> Vec<Part> {
+    let step = spec.keys.2.max(1) as usize;
+    let mut parts: Vec<Part> = Vec::new();
+    for (ordinal, pos) in spec.key_positions(items.len()).enumerate() {
+        let shard = session.router.shard_of(&items[pos]);
+        let index = match parts.iter().position(|p| p.shard == shard) {
+            Some(i) => i,
+            None => {
+                parts.push(Part {
+                    shard,
+                    items: vec![items[0].clone()],
+                    ordinals: Vec::new(),
+                });
+                parts.len() - 1
+            }
+        };
+        let end = (pos + step).min(items.len());
+        parts[index].items.extend_from_slice(&items[pos..end]);
+        parts[index].ordinals.push(ordinal);
+    }
+    parts
+}
+
+/// Runs a keyed command whose keys span shards.
+async fn run_cross(
+    session: &mut Session,
+    spec: &CommandSpec,
+    op: ShardOp,
+    cross: Cross,
+    args: Args,
+) -> CmdResult {
+    let (merge, atomic) = match cross {
+        Cross::Routine(routine) => return routine(session, args).await,
+        Cross::Single => unreachable!("a single-key command always has one shard"),
+        Cross::Split { merge, atomic } => (merge, atomic),
+    };
+    let parts = split_parts(session, spec, args.all());
+    let keys = spec.key_positions(args.all().len()).count();
+    let db = session.db;
+    let mut results: Vec<(Vec<usize>, Option<Reply>)> = Vec::with_capacity(parts.len());
+    if atomic {
+        let shards: Vec<ShardId> = parts.iter().map(|p| p.shard).collect();
+        let holding = session.router.hold(&shards).await;
+        for part in parts {
+            let Part {
+                shard,
+                items,
+                ordinals,
+            } = part;
+            let reply = holding
+                .run(shard, move |s| run_op(s, db, op, &mut Args::new(items)))
+                .await;
+            results.push((ordinals, reply));
+        }
+    } else {
+        let mut waits = Vec::new();
+        for part in parts {
+            let Part {
+                shard,
+                items,
+                ordinals,
+            } = part;
+            let job = move |s: &mut Shard| run_op(s, db, op, &mut Args::new(items));
+            if session.router.runs_inline(shard) {
+                results.push((ordinals, Some(session.router.run_inline(job))));
+            } else {
+                waits.push((ordinals, session.router.post(shard, job)));
+            }
+        }
+        for (ordinals, wait) in waits {
+            results.push((ordinals, wait.await.ok()));
+        }
+    }
+    merge_parts(merge, keys, results)
+}
+
+fn merge_parts(merge: Merge, keys: usize, results: Vec<(Vec<usize>, Option<Reply>)>) -> CmdResult {
+    let mut sum = 0i64;
+    let mut positional = vec![
+        Reply::Nil;
+        if matches!(merge, Merge::Positional) {
+            keys
+        } else {
+            0
+        }
+    ];
+    for (ordinals, reply) in results {
+        match reply.ok_or_else(|| error(err::SHARD_GONE))? {
+            Reply::Error(e) => return Err(Reply::Error(e)),
+            Reply::Int(n) => sum += n,
+            Reply::Array(items) => {
+                for (ordinal, item) in ordinals.into_iter().zip(items) {
+                    positional[ordinal] = item;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(match merge {
+        Merge::Sum => Reply::Int(sum),
+        Merge::Positional => Reply::Array(positional),
+        Merge::Ok => Reply::Simple("OK"),
+    })
+}

@@ -1,0 +1,142 @@
+//! Expiry commands: EXPIRE family (NX XX GT LT), TTL family, PERSIST. Keys expire lazily on
+//! access and through each shard's active expiry cycle.
+
+use super::args::parse_int;
+use super::{err, error, Args, CmdResult};
+use crate::protocol::Reply;
+use crate::shard::Shard;
+
+/// The unit and base of the time argument.
+#[derive(Clone, Copy)]
+enum Base {
+    RelativeSeconds,
+    RelativeMillis,
+    UnixSeconds,
+    UnixMillis,
+}
+
+/// EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT as Redis 7 does them.
+fn expire_generic(shard: &mut Shard, args: &mut Args, base: Base, command: &str) -> CmdResult {
+    let key = args.next()?;
+    let raw = args.next()?;
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    while let Some(word) = args.peek().map(|w| w.to_ascii_uppercase()) {
+        match word.as_slice() {
+            b"NX" => nx = true,
+            b"XX" => xx = true,
+            b"GT" => gt = true,
+            b"LT" => lt = true,
+            _ => {
+                return Err(Reply::error_owned(format!(
+                    "ERR Unsupported option {}",
+                    String::from_utf8_lossy(&word)
+                )))
+            }
+        }
+        args.next()?;
+    }
+    if nx && (xx || gt || lt) {
+        return Err(error(
+            "ERR NX and XX, GT or LT options at the same time are not compatible",
+        ));
+    }
+    if gt && lt {
+        return Err(error(
+            "ERR GT and LT options at the same time are not compatible",
+        ));
+    }
+    let n = parse_int(&raw).ok_or_else(|| error(err::NOT_INT))?;
+    let invalid = || Reply::error_owned(format!("ERR invalid expire time in '{command}' command"));
+    let seconds = matches!(base, Base::RelativeSeconds | Base::UnixSeconds);
+    let mut when = if seconds {
+        n.checked_mul(1000).ok_or_else(invalid)?
+    } else {
+        n
+    };
+    if matches!(base, Base::RelativeSeconds | Base::RelativeMillis) {
+        when = when
+            .checked_add(shard.now_ms() as i64)
+            .ok_or_else(invalid)?;
+    }
+    let Some(current) = shard.write(&key).map(|e| e.expire_at) else {
+        return Ok(Reply::Int(0));
+    };
+    // A persistent key counts as an infinite TTL for GT/LT.
+    let refused = (nx && current != 0)
+        || (xx && current == 0)
+        || (gt && (current == 0 || when <= current as i64))
+        || (lt && current != 0 && when >= current as i64);
+    if refused {
+        return Ok(Reply::Int(0));
+    }
+    if when <= shard.now_ms() as i64 {
+        shard.delete(&key);
+    } else {
+        shard.db().set_expire(&key, when as u64);
+    }
+    Ok(Reply::Int(1))
+}
+
+pub fn expire(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    expire_generic(shard, args, Base::RelativeSeconds, "expire")
+}
+
+pub fn pexpire(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    expire_generic(shard, args, Base::RelativeMillis, "pexpire")
+}
+
+pub fn expireat(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    expire_generic(shard, args, Base::UnixSeconds, "expireat")
+}
+
+pub fn pexpireat(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    expire_generic(shard, args, Base::UnixMillis, "pexpireat")
+}
+
+/// The key's expiry: None when absent, Some(0) when persistent.
+fn expiry_of(shard: &mut Shard, args: &mut Args) -> Result<Option<u64>, Reply> {
+    let key = args.next()?;
+    Ok(shard.read(&key).map(|e| e.expire_at))
+}
+
+/// TTL-style reply: -2 missing, -1 persistent, else `convert(expire_at)`.
+fn ttl_reply(at: Option<u64>, convert: impl Fn(u64) -> i64) -> CmdResult {
+    Ok(Reply::Int(match at {
+        None => -2,
+        Some(0) => -1,
+        Some(at) => convert(at),
+    }))
+}
+
+pub fn ttl(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let now = shard.now_ms();
+    let at = expiry_of(shard, args)?;
+    ttl_reply(at, |at| (at.saturating_sub(now) as i64 + 500) / 1000)
+}
+
+pub fn pttl(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let now = shard.now_ms();
+    let at = expiry_of(shard, args)?;
+    ttl_reply(at, |at| at.saturating_sub(now) as i64)
+}
+
+pub fn expiretime(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let at = expiry_of(shard, args)?;
+    ttl_reply(at, |at| at as i64 / 1000)
+}
+
+pub fn pexpiretime(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let at = expiry_of(shard, args)?;
+    ttl_reply(at, |at| at as i64)
+}
+
+pub fn persist(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let key = args.next()?;
+    match shard.write(&key).map(|e| e.expire_at) {
+        Some(at) if at != 0 => {
+            shard.db().set_expire(&key, 0);
+            Ok(Reply::Int(1))
+        }
+        _ => Ok(Reply::Int(0)),
+    }
+}

@@ -1,0 +1,485 @@
+//! Generic key commands: DEL, EXISTS, TYPE, KEYS, SCAN, RANDOMKEY, RENAME, COPY, MOVE, OBJECT.
+//! Whole-keyspace ones fan out to every shard; two-key ones hold both shards when they differ.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use bytes::Bytes;
+
+use super::args::parse_int;
+use super::{err, error, Args, CmdResult, Session};
+use crate::glob::glob_match;
+use crate::protocol::Reply;
+use crate::shard::db::is_live;
+use crate::shard::{slot, Entry, Shard, ShardId, Value};
+
+type Routine<'a> = Pin<Box<dyn Future<Output = CmdResult> + 'a>>;
+
+pub fn del(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let keys = args.rest().to_vec();
+    Ok(Reply::Int(
+        keys.iter().filter(|k| shard.delete(k).is_some()).count() as i64,
+    ))
+}
+
+pub fn exists(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let keys = args.rest().to_vec();
+    Ok(Reply::Int(
+        keys.iter().filter(|k| shard.read(k).is_some()).count() as i64,
+    ))
+}
+
+pub fn touch(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let keys = args.rest().to_vec();
+    Ok(Reply::Int(
+        keys.iter().filter(|k| shard.write(k).is_some()).count() as i64,
+    ))
+}
+
+pub fn type_(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let key = args.next()?;
+    let name = shard.write(&key).map_or("none", |e| e.value.type_name());
+    Ok(Reply::Simple(name))
+}
+
+/// Live keys of the current db in `slots` matching `pattern` (None: all), appended to `out`.
+fn collect_keys(
+    shard: &mut Shard,
+    slots: std::ops::Range<usize>,
+    pattern: Option<&[u8]>,
+    out: &mut Vec<Bytes>,
+) {
+    let now = shard.now_ms();
+    let db = shard.db();
+    for slot in slots {
+        for (key, entry) in db.slot_entries(slot) {
+            if is_live(entry, now) && pattern.is_none_or(|p| glob_match(p, key, false)) {
+                out.push(key.clone());
+            }
+        }
+    }
+}
+
+pub fn keys(session: &mut Session, mut args: Args) -> Routine<'_> {
+    Box::pin(async move {
+        let pattern = args.next()?;
+        let db = session.db;
+        let table = *session.router.table();
+        let all = pattern.iter().all(|&b| b == b'*');
+        let parts = session
+            .router
+            .run_all(move |s| {
+                s.select(db);
+                let mut found = Vec::new();
+                let p = if all { None } else { Some(&pattern[..]) };
+                collect_keys(s, table.slots_of(s.id()), p, &mut found);
+                found
+            })
+            .await;
+        Ok(Reply::Array(
+            parts.into_iter().flatten().map(Reply::Bulk).collect(),
+        ))
+    })
+}
+
+pub fn scan(session: &mut Session, mut args: Args) -> Routine<'_> {
+    Box::pin(async move {
+        let cursor = args.next()?;
+        let cursor: u64 = std::str::from_utf8(&cursor)
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| error("ERR invalid cursor"))?;
+        let (mut pattern, mut count, mut kind) = (None, 10usize, None);
+        while !args.is_done() {
+            if args.remaining() >= 2 && args.keyword("MATCH") {
+                pattern = Some(args.next()?);
+            } else if args.remaining() >= 2 && args.keyword("COUNT") {
+                let n = args.int()?;
+                if n < 1 {
+                    return Err(error(err::SYNTAX));
+                }
+                count = n.min(1 << 30) as usize;
+            } else if args.remaining() >= 2 && args.keyword("TYPE") {
+                kind = Some(args.next()?.to_ascii_lowercase());
+            } else {
+                return Err(error(err::SYNTAX));
+            }
+        }
+        if cursor >= slot::SLOTS as u64 {
+            return Ok(scan_reply(0, Vec::new()));
+        }
+        let start = cursor as usize;
+        let table = *session.router.table();
+        let shard = table.shard_of_slot(start as u16);
+        let end = table.slots_of(shard).end;
+        let db = session.db;
+        let (next, keys) = session
+            .router
+            .run(shard, move |s| {
+                s.select(db);
+                scan_slots(s, start..end, count, pattern.as_deref(), kind.as_deref())
+            })
+            .await
+            .ok_or_else(|| error(err::SHARD_GONE))?;
+        let next = if next >= slot::SLOTS { 0 } else { next };
+        Ok(scan_reply(next as u64, keys))
+    })
+}
+
+/// Visits whole slots from `slots.start` until `count` keys were seen; returns the next slot.
+fn scan_slots(
+    shard: &mut Shard,
+    slots: std::ops::Range<usize>,
+    count: usize,
+    pattern: Option<&[u8]>,
+    kind: Option<&[u8]>,
+) -> (usize, Vec<Bytes>) {
+    let now = shard.now_ms();
+    let db = shard.db();
+    let (mut seen, mut found) = (0, Vec::new());
+    let mut slot = slots.start;
+    while slot < slots.end && seen < count {
+        for (key, entry) in db.slot_entries(slot) {
+            seen += 1;
+            if !is_live(entry, now)
+                || pattern.is_some_and(|p| !glob_match(p, key, false))
+                || kind.is_some_and(|t| entry.value.type_name().as_bytes() != t)
+            {
+                continue;
+            }
+            found.push(key.clone());
+        }
+        slot += 1;
+    }
+    (slot, found)
+}
+
+fn scan_reply(cursor: u64, keys: Vec<Bytes>) -> Reply {
+    Reply::Array(vec![
+        Reply::Bulk(Bytes::from(cursor.to_string())),
+        Reply::Array(keys.into_iter().map(Reply::Bulk).collect()),
+    ])
+}
+
+/// A random live key of the current db on this shard (expired ones met are removed).
+fn random_key(shard: &mut Shard, slots: std::ops::Range<usize>) -> Option<Bytes> {
+    for _ in 0..100 {
+        if shard.db().is_empty() {
+            return None;
+        }
+        let span = slots.len();
+        let offset = (shard.random() % span as u64) as usize;
+        let db = shard.db();
+        let slot = (0..span)
+            .map(|i| slots.start + (offset + i) % span)
+            .find(|&s| db.slot_len(s) > 0)?;
+        let pick = (shard.random() % shard.db().slot_len(slot) as u64) as usize;
+        let key = shard
+            .db()
+            .slot_entries(slot)
+            .nth(pick)
+            .map(|(k, _)| k.clone())?;
+        if shard.write(&key).is_some() {
+            return Some(key);
+        }
+    }
+    None
+}
+
+pub fn randomkey(session: &mut Session, _args: Args) -> Routine<'_> {
+    Box::pin(async move {
+        let db = session.db;
+        let sizes = session
+            .router
+            .run_all(move |s| {
+                s.select(db);
+                s.db().len()
+            })
+            .await;
+        let total: usize = sizes.iter().sum();
+        if total == 0 {
+            return Ok(Reply::Nil);
+        }
+        let seed = crate::shard::unix_ms() as usize ^ session.client.id as usize;
+        let mut pick = seed.wrapping_mul(2654435761) % total;
+        let mut order: Vec<ShardId> = (0..sizes.len()).collect();
+        if let Some(first) = order.iter().position(|&s| {
+            let hit = pick < sizes[s];
+            pick = pick.saturating_sub(sizes[s]);
+            hit
+        }) {
+            order.rotate_left(first);
+        }
+        let table = *session.router.table();
+        for shard in order {
+            let key = session
+                .router
+                .run(shard, move |s| {
+                    s.select(db);
+                    random_key(s, table.slots_of(s.id()))
+                })
+                .await
+                .flatten();
+            if let Some(key) = key {
+                return Ok(Reply::Bulk(key));
+            }
+        }
+        Ok(Reply::Nil)
+    })
+}
+
+fn rename_local(shard: &mut Shard, args: &mut Args, nx: bool) -> CmdResult {
+    let src = args.next()?;
+    let dst = args.next()?;
+    if shard.write(&src).is_none() {
+        return Err(error(err::NO_KEY));
+    }
+    if src == dst {
+        return Ok(if nx {
+            Reply::Int(0)
+        } else {
+            Reply::Simple("OK")
+        });
+    }
+    if nx && shard.exists(&dst) {
+        return Ok(Reply::Int(0));
+    }
+    let entry = shard.delete(&src).ok_or_else(|| error(err::NO_KEY))?;
+    shard.db().insert(&dst, entry);
+    Ok(if nx {
+        Reply::Int(1)
+    } else {
+        Reply::Simple("OK")
+    })
+}
+
+pub fn rename(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    rename_local(shard, args, false)
+}
+
+pub fn renamenx(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    rename_local(shard, args, true)
+}
+
+/// Moves an entry between two shards under a hold of both: check source, check destination
+/// (NX), take the entry, store it.
+async fn rename_between(session: &mut Session, mut args: Args, nx: bool) -> CmdResult {
+    let src = args.next()?;
+    let dst = args.next()?;
+    let db = session.db;
+    let (from, to) = (session.router.shard_of(&src), session.router.shard_of(&dst));
+    let holding = session.router.hold(&[from, to]).await;
+    let gone = || error(err::SHARD_GONE);
+    let taken: Option<Entry> = holding
+        .run(from, {
+            let src = src.clone();
+            move |s| {
+                s.select(db);
+                s.write(&src).map(|e| e.clone())
+            }
+        })
+        .await
+        .ok_or_else(gone)?;
+    let Some(entry) = taken else {
+        return Err(error(err::NO_KEY));
+    };
+    if nx {
+        let dst = dst.clone();
+        let exists = holding
+            .run(to, move |s| {
+                s.select(db);
+                s.exists(&dst)
+            })
+            .await
+            .ok_or_else(gone)?;
+        if exists {
+            return Ok(Reply::Int(0));
+        }
+    }
+    holding
+        .run(from, move |s| {
+            s.select(db);
+            s.delete(&src);
+        })
+        .await
+        .ok_or_else(gone)?;
+    holding
+        .run(to, move |s| {
+            s.select(db);
+            s.db().insert(&dst, entry);
+        })
+        .await
+        .ok_or_else(gone)?;
+    Ok(if nx {
+        Reply::Int(1)
+    } else {
+        Reply::Simple("OK")
+    })
+}
+
+pub fn rename_cross(session: &mut Session, args: Args) -> Routine<'_> {
+    Box::pin(rename_between(session, args, false))
+}
+
+pub fn renamenx_cross(session: &mut Session, args: Args) -> Routine<'_> {
+    Box::pin(rename_between(session, args, true))
+}
+
+/// COPY's options: destination db and REPLACE.
+fn copy_options(args: &mut Args, current: usize, databases: usize) -> Result<(usize, bool), Reply> {
+    let (mut db, mut replace) = (current, false);
+    while !args.is_done() {
+        if args.keyword("REPLACE") {
+            replace = true;
+        } else if args.remaining() >= 2 && args.keyword("DB") {
+            let n = args.int()?;
+            if n < 0 || n as usize >= databases {
+                return Err(error(err::DB_RANGE));
+            }
+            db = n as usize;
+        } else {
+            return Err(error(err::SYNTAX));
+        }
+    }
+    Ok((db, replace))
+}
+
+pub fn copy(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let src = args.next()?;
+    let dst = args.next()?;
+    let current = shard.db_index();
+    let (target, replace) = copy_options(args, current, shard.databases())?;
+    if src == dst && target == current {
+        return Err(error(err::SAME_OBJECT));
+    }
+    let Some(entry) = shard.write(&src).map(|e| e.clone()) else {
+        return Ok(Reply::Int(0));
+    };
+    shard.select(target);
+    if shard.exists(&dst) && !replace {
+        return Ok(Reply::Int(0));
+    }
+    shard.db().insert(&dst, entry);
+    Ok(Reply::Int(1))
+}
+
+pub fn copy_cross(session: &mut Session, mut args: Args) -> Routine<'_> {
+    Box::pin(async move {
+        let src = args.next()?;
+        let dst = args.next()?;
+        let databases = session.server.config().int("databases") as usize;
+        let (target, replace) = copy_options(&mut args, session.db, databases)?;
+        let db = session.db;
+        let (from, to) = (session.router.shard_of(&src), session.router.shard_of(&dst));
+        let holding = session.router.hold(&[from, to]).await;
+        let gone = || error(err::SHARD_GONE);
+        let entry = holding
+            .run(from, move |s| {
+                s.select(db);
+                s.write(&src).map(|e| e.clone())
+            })
+            .await
+            .ok_or_else(gone)?;
+        let Some(entry) = entry else {
+            return Ok(Reply::Int(0));
+        };
+        let copied = holding
+            .run(to, move |s| {
+                s.select(target);
+                if s.exists(&dst) && !replace {
+                    return false;
+                }
+                s.db().insert(&dst, entry);
+                true
+            })
+            .await
+            .ok_or_else(gone)?;
+        Ok(Reply::Int(copied as i64))
+    })
+}
+
+pub fn move_(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let key = args.next()?;
+    let target = args.int()?;
+    if target < 0 || target as usize >= shard.databases() {
+        return Err(error(err::DB_RANGE));
+    }
+    let (source, target) = (shard.db_index(), target as usize);
+    if source == target {
+        return Err(error(err::SAME_OBJECT));
+    }
+    if shard.write(&key).is_none() {
+        return Ok(Reply::Int(0));
+    }
+    shard.select(target);
+    if shard.exists(&key) {
+        return Ok(Reply::Int(0));
+    }
+    shard.select(source);
+    let Some(entry) = shard.delete(&key) else {
+        return Ok(Reply::Int(0));
+    };
+    shard.select(target);
+    shard.db().insert(&key, entry);
+    Ok(Reply::Int(1))
+}
+
+/// Redis's name for how a string is held: int, embstr (≤ 44 bytes) or raw.
+fn encoding(value: &Value) -> &'static str {
+    match value {
+        Value::Str(s) if s.len() <= 20 && parse_int(s).is_some() => "int",
+        Value::Str(s) if s.len() <= 44 => "embstr",
+        Value::Str(_) => "raw",
+    }
+}
+
+const OBJECT_HELP: &[&str] = &[
+    "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "ENCODING <key>",
+    "    Return the kind of internal representation used in order to store the value",
+    "    associated with a <key>.",
+    "FREQ <key>",
+    "    Return the access frequency index of the <key>. The returned integer is",
+    "    proportional to the logarithm of the recent access frequency of the key.",
+    "IDLETIME <key>",
+    "    Return the idle time of the <key>, that is the approximated number of",
+    "    seconds elapsed since the last access to the key.",
+    "REFCOUNT <key>",
+    "    Return the number of references of the value associated with the specified",
+    "    <key>.",
+    "HELP",
+    "    Print this help.",
+];
+
+/// Lines of a container command's HELP reply.
+pub fn help_reply(lines: &[&str]) -> Reply {
+    Reply::Array(lines.iter().map(|l| Reply::Status(l.to_string())).collect())
+}
+
+pub fn object(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let sub = args.next()?.to_ascii_lowercase();
+    if sub == b"help" && args.is_done() {
+        return Ok(help_reply(OBJECT_HELP));
+    }
+    let known = [&b"encoding"[..], b"freq", b"idletime", b"refcount"];
+    if !known.contains(&&sub[..]) || args.remaining() != 1 {
+        return Err(Reply::error_owned(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try OBJECT HELP.",
+            String::from_utf8_lossy(&args.all()[1])
+        )));
+    }
+    let key = args.next()?;
+    let clock = shard.clock_secs();
+    let Some(entry) = shard.db().get_raw(&key).cloned() else {
+        return Ok(Reply::Nil);
+    };
+    if shard.write(&key).is_none() {
+        return Ok(Reply::Nil);
+    }
+    Ok(match &sub[..] {
+        b"encoding" => Reply::Bulk(Bytes::from_static(encoding(&entry.value).as_bytes())),
+        b"idletime" => Reply::Int(clock.saturating_sub(entry.touched) as i64),
+        b"refcount" => Reply::Int(1),
+        _ => return Err(error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")),
+    })
+}

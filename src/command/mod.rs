@@ -1,0 +1,120 @@
+//! Commands: the one command table, the argument cursor, the session (connection state that
+//! commands see) and the batch dispatcher that routes each command to the shard owning its keys.
+//! Depends on `protocol`, `shard`, `config`, `state`; never on `server` or on sockets.
+
+mod args;
+mod connection;
+pub mod dispatch;
+mod expire;
+mod introspection;
+mod keys;
+mod server;
+mod string;
+mod table;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+pub use args::Args;
+pub use table::{lookup, CommandSpec, COMMANDS};
+
+use crate::protocol::{Protocol, Reply};
+use crate::shard::{Router, Shard};
+use crate::state::{ClientInfo, ServerState};
+
+/// A command's outcome: `Err` holds the error reply, so handlers can use `?`.
+pub type CmdResult = Result<Reply, Reply>;
+
+/// The *Op* half of a keyed command: runs on the shard owning its keys, `&mut` to its data.
+pub type ShardOp = fn(&mut Shard, &mut Args) -> CmdResult;
+
+/// A command that runs on the connection's core and touches no shard.
+pub type LocalOp = fn(&mut Session, &mut Args) -> CmdResult;
+
+/// A command that runs on the connection's core and visits shards itself (fan-out, holds).
+pub type RoutedOp =
+    for<'a> fn(&'a mut Session, Args) -> Pin<Box<dyn Future<Output = CmdResult> + 'a>>;
+
+/// How replies from several shards combine when a multi-key command is split.
+#[derive(Clone, Copy, Debug)]
+pub enum Merge {
+    /// Add the integer replies (DEL, EXISTS, TOUCH, UNLINK).
+    Sum,
+    /// Put each key's element back at the key's position (MGET).
+    Positional,
+    /// `+OK` when every part succeeded (MSET).
+    Ok,
+}
+
+/// What a keyed command does when its keys live on different shards.
+#[derive(Clone, Copy)]
+pub enum Cross {
+    /// One key: always one shard.
+    Single,
+    /// Split per shard, run the same op on each part, merge. `atomic` holds all the shards first.
+    Split { merge: Merge, atomic: bool },
+    /// A command-specific multi-shard routine (RENAME, MSETNX, COPY...).
+    Routine(RoutedOp),
+}
+
+/// Where a command runs.
+#[derive(Clone, Copy)]
+pub enum Kind {
+    Keyed(ShardOp, Cross),
+    Local(LocalOp),
+    Routed(RoutedOp),
+}
+
+/// Connection state as commands see it: selected db, protocol, name, and the ways to reach shards.
+pub struct Session {
+    pub db: usize,
+    pub protocol: Protocol,
+    pub router: Router,
+    pub server: Arc<ServerState>,
+    pub client: Arc<ClientInfo>,
+    pub thread: usize,
+    /// Close the connection once the replies so far are written (QUIT, CLIENT KILL of self).
+    pub close: bool,
+}
+
+/// Redis's error texts, once.
+pub mod err {
+    pub const SYNTAX: &str = "ERR syntax error";
+    pub const NOT_INT: &str = "ERR value is not an integer or out of range";
+    pub const NOT_FLOAT: &str = "ERR value is not a valid float";
+    pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+    pub const NO_KEY: &str = "ERR no such key";
+    pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
+    pub const DB_RANGE: &str = "ERR DB index is out of range";
+    pub const SAME_OBJECT: &str = "ERR source and destination objects are the same";
+    pub const STRING_TOO_LONG: &str =
+        "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
+    pub const SHARD_GONE: &str = "ERR shard unavailable (server shutting down)";
+}
+
+/// An error reply from a static text.
+pub fn error(text: &'static str) -> Reply {
+    Reply::error(text)
+}
+
+/// `ERR wrong number of arguments for 'name' command`.
+pub fn arity_error(name: &str) -> Reply {
+    Reply::error_owned(format!(
+        "ERR wrong number of arguments for '{}' command",
+        name.to_ascii_lowercase()
+    ))
+}
+
+/// Renders client-sent bytes for an error text, the way Redis does (lossy, CR/LF neutralised by the encoder).
+pub fn shown(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Applies start-up configuration the command layer caches (string size limit).
+pub fn apply_config(config: &crate::config::Config) {
+    string::MAX_STRING_LEN.store(
+        config.int("proto-max-bulk-len") as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+}

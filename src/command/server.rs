@@ -1,0 +1,453 @@
+//! Server commands: INFO, CONFIG, DBSIZE, FLUSHDB, FLUSHALL, SWAPDB, TIME, LASTSAVE, SHUTDOWN.
+
+use std::fmt::Write as _;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering::Relaxed;
+
+use bytes::Bytes;
+
+use super::args::ok;
+use super::connection::{sub_arity_error, unknown_subcommand, REDIS_VERSION};
+use super::keys::help_reply;
+use super::{err, error, shown, Args, CmdResult, Session, COMMANDS};
+use crate::config::ConfigError;
+use crate::protocol::Reply;
+use crate::shard::ShardStats;
+use crate::state::ThreadStats;
+
+type Routine<'a> = Pin<Box<dyn Future<Output = CmdResult> + 'a>>;
+
+pub fn dbsize(session: &mut Session, _args: Args) -> Routine<'_> {
+    Box::pin(async move {
+        let db = session.db;
+        let sizes = session.router.run_all(move |s| s.db_at(db).len()).await;
+        Ok(Reply::Int(sizes.iter().sum::<usize>() as i64))
+    })
+}
+
+fn flush_mode(args: &mut Args) -> Result<(), Reply> {
+    if !args.is_done() && !args.keyword("ASYNC") && !args.keyword("SYNC") {
+        return Err(error(err::SYNTAX));
+    }
+    args.end()
+}
+
+pub fn flushdb(session: &mut Session, mut args: Args) -> Routine<'_> {
+    Box::pin(async move {
+        flush_mode(&mut args)?;
+        let db = session.db;
+        session.router.run_all(move |s| s.db_at(db).clear()).await;
+        ok()
+    })
+}
+
+pub fn flushall(session: &mut Session, mut args: Args) -> Routine<'_> {
+    Box::pin(async move {
+        flush_mode(&mut args)?;
+        session
+            .router
+            .run_all(|s| (0..s.databases()).for_each(|db| s.db_at(db).clear()))
+            .await;
+        ok()
+    })
+}
+
+pub fn swapdb(session: &mut Session, mut args: Args) -> Routine<'_> {
+    Box::pin(async move {
+        let a = args
+            .int()
+            .map_err(|_| error("ERR invalid first DB index"))?;
+        let b = args
+            .int()
+            .map_err(|_| error("ERR invalid second DB index"))?;
+        let databases = session.server.config().int("databases");
+        if a < 0 || a >= databases || b < 0 || b >= databases {
+            return Err(error(err::DB_RANGE));
+        }
+        let all: Vec<usize> = (0..session.router.shards()).collect();
+        let holding = session.router.hold(&all).await;
+        for shard in all {
+            holding
+                .run(shard, move |s| s.swap_dbs(a as usize, b as usize))
+                .await;
+        }
+        ok()
+    })
+}
+
+pub fn time(_session: &mut Session, _args: &mut Args) -> CmdResult {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Ok(Reply::Array(vec![
+        Reply::Bulk(Bytes::from(now.as_secs().to_string())),
+        Reply::Bulk(Bytes::from(now.subsec_micros().to_string())),
+    ]))
+}
+
+pub fn lastsave(session: &mut Session, _args: &mut Args) -> CmdResult {
+    Ok(Reply::Int(session.server.lastsave as i64))
+}
+
+pub fn shutdown(_session: &mut Session, args: &mut Args) -> CmdResult {
+    while !args.is_done() {
+        if args.keyword("ABORT") {
+            return Err(error("ERR No shutdown in progress."));
+        }
+        if !(args.keyword("NOSAVE")
+            || args.keyword("SAVE")
+            || args.keyword("NOW")
+            || args.keyword("FORCE"))
+        {
+            return Err(error(err::SYNTAX));
+        }
+    }
+    tracing::warn!("User requested shutdown...");
+    tracing::warn!("ringkv is now ready to exit, bye bye...");
+    std::process::exit(0);
+}
+
+const CONFIG_HELP: &[&str] = &[
+    "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GET <pattern>",
+    "    Return parameters matching the glob-like <pattern> and their values.",
+    "SET <directive> <value>",
+    "    Set the configuration <directive> to <value>.",
+    "RESETSTAT",
+    "    Reset statistics reported by the INFO command.",
+    "REWRITE",
+    "    Rewrite the configuration file.",
+    "HELP",
+    "    Print this help.",
+];
+
+pub fn config(session: &mut Session, mut args: Args) -> Routine<'_> {
+    Box::pin(async move {
+        let sub = args.next()?;
+        let n = args.remaining();
+        match sub.to_ascii_lowercase().as_slice() {
+            b"help" => Ok(help_reply(CONFIG_HELP)),
+            b"get" if n >= 1 => {
+                let config = session.server.config();
+                let mut pairs: Vec<(&'static str, String)> = Vec::new();
+                for pattern in args.rest() {
+                    for (name, value) in config.matching(pattern) {
+                        if !pairs.iter().any(|(n, _)| *n == name) {
+                            pairs.push((name, value.to_string()));
+                        }
+                    }
+                }
+                Ok(Reply::Map(
+                    pairs
+                        .into_iter()
+                        .map(|(n, v)| {
+                            (
+                                Reply::Bulk(Bytes::from_static(n.as_bytes())),
+                                Reply::Bulk(Bytes::from(v)),
+                            )
+                        })
+                        .collect(),
+                ))
+            }
+            b"set" if n >= 2 && n.is_multiple_of(2) => config_set(session, &mut args),
+            b"resetstat" if n == 0 => {
+                session.server.reset_stats();
+                session.router.run_all(|s| s.reset_stats()).await;
+                ok()
+            }
+            b"rewrite" if n == 0 => Err(error("ERR The server is running without a config file")),
+            b"get" | b"set" | b"resetstat" | b"rewrite" => Err(sub_arity_error("config", &sub)),
+            _ => Err(unknown_subcommand("config", &sub)),
+        }
+    })
+}
+
+fn config_set(session: &mut Session, args: &mut Args) -> CmdResult {
+    let pairs: Vec<(String, String)> = args
+        .rest()
+        .chunks(2)
+        .map(|p| (shown(&p[0]), shown(&p[1])))
+        .collect();
+    let failed = |name: &str, why: &str| {
+        Reply::error_owned(format!(
+            "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+        ))
+    };
+    let mut config = session.server.config_mut();
+    let mut staged = config.clone();
+    for (i, (name, value)) in pairs.iter().enumerate() {
+        if pairs[..i].iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            return Err(failed(name, "duplicate parameter"));
+        }
+        match staged.set(name, value) {
+            Ok(()) => {}
+            Err(ConfigError::Unknown(_)) => {
+                return Err(Reply::error_owned(format!(
+                    "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+                )))
+            }
+            Err(ConfigError::Immutable(_)) => {
+                return Err(failed(name, "can't set immutable config"))
+            }
+            Err(ConfigError::Invalid(_, why)) => return Err(failed(name, &why)),
+        }
+    }
+    *config = staged;
+    super::string::MAX_STRING_LEN.store(config.int("proto-max-bulk-len") as u64, Relaxed);
+    ok()
+}
+
+/// Sections INFO prints with no argument or "default".
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+
+pub fn info(session: &mut Session, args: Args) -> Routine<'_> {
+    Box::pin(async move {
+        let asked: Vec<String> = args.all()[1..]
+            .iter()
+            .map(|a| shown(a).to_ascii_lowercase())
+            .collect();
+        let mut sections: Vec<&str> = Vec::new();
+        let mut add = |s: &'static str| {
+            if !sections.contains(&s) {
+                sections.push(s);
+            }
+        };
+        if asked.is_empty() {
+            DEFAULT_SECTIONS.iter().for_each(|s| add(s));
+        }
+        for a in &asked {
+            match a.as_str() {
+                "default" => DEFAULT_SECTIONS.iter().for_each(|s| add(s)),
+                "all" | "everything" => {
+                    DEFAULT_SECTIONS.iter().for_each(|s| add(s));
+                    add("commandstats");
+                    add("latencystats");
+                }
+                other => {
+                    if let Some(s) = DEFAULT_SECTIONS
+                        .iter()
+                        .chain(&["commandstats", "latencystats"])
+                        .find(|s| **s == other)
+                    {
+                        add(s)
+                    }
+                }
+            }
+        }
+        let shards = session
+            .router
+            .run_all(|s| {
+                let sizes: Vec<(usize, usize)> = (0..s.databases())
+                    .map(|db| (s.db_at(db).len(), s.db_at(db).volatile()))
+                    .collect();
+                (s.stats(), sizes)
+            })
+            .await;
+        let mut text = String::new();
+        for section in sections {
+            if !text.is_empty() {
+                text.push_str("\r\n");
+            }
+            render_section(session, section, &shards, &mut text);
+        }
+        Ok(Reply::Verbatim("txt", Bytes::from(text)))
+    })
+}
+
+type ShardInfo = (ShardStats, Vec<(usize, usize)>);
+
+fn human(bytes: u64) -> String {
+    let units = [("G", 1u64 << 30), ("M", 1 << 20), ("K", 1 << 10)];
+    for (unit, size) in units {
+        if bytes >= size {
+            return format!("{:.2}{unit}", bytes as f64 / size as f64);
+        }
+    }
+    format!("{bytes}B")
+}
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// (user, system) CPU seconds of the whole process.
+fn cpu_times() -> (f64, f64) {
+    // SAFETY: getrusage writes into the zeroed struct we pass and reads nothing else.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (secs(usage.ru_utime), secs(usage.ru_stime))
+}
+
+fn render_section(session: &Session, section: &str, shards: &[ShardInfo], out: &mut String) {
+    let server = &session.server;
+    let stats: ShardStats = shards
+        .iter()
+        .fold(ShardStats::default(), |a, (s, _)| ShardStats {
+            keyspace_hits: a.keyspace_hits + s.keyspace_hits,
+            keyspace_misses: a.keyspace_misses + s.keyspace_misses,
+            expired_keys: a.expired_keys + s.expired_keys,
+        });
+    let title = match section {
+        "cpu" => "CPU".to_string(),
+        "commandstats" => "Commandstats".to_string(),
+        "errorstats" => "Errorstats".to_string(),
+        "latencystats" => "Latencystats".to_string(),
+        s => format!("{}{}", s[..1].to_ascii_uppercase(), &s[1..]),
+    };
+    let _ = write!(out, "# {title}\r\n");
+    let mut line = |k: &str, v: &dyn std::fmt::Display| {
+        let _ = write!(out, "{k}:{v}\r\n");
+    };
+    let uptime = server.started.elapsed().as_secs();
+    match section {
+        "server" => {
+            line("redis_version", &REDIS_VERSION);
+            line("redis_git_sha1", &"00000000");
+            line("redis_git_dirty", &0);
+            line("redis_mode", &"standalone");
+            line("ringkv_version", &env!("CARGO_PKG_VERSION"));
+            line("os", &std::env::consts::OS);
+            line("arch_bits", &64);
+            line("multiplexing_api", &server.io_backend);
+            line("process_id", &std::process::id());
+            line("run_id", &server.run_id);
+            line("tcp_port", &server.port);
+            line("server_time_usec", &(crate::shard::unix_ms() * 1000));
+            line("uptime_in_seconds", &uptime);
+            line("uptime_in_days", &(uptime / 86400));
+            line("hz", &10);
+            line("configured_hz", &10);
+            line("threads", &server.threads);
+            line("io_threads_active", &0);
+        }
+        "clients" => {
+            line("connected_clients", &server.connected.load(Relaxed));
+            line("cluster_connections", &0);
+            line("maxclients", &server.config().int("maxclients"));
+            line("blocked_clients", &0);
+            line("tracking_clients", &0);
+            line("clients_in_timeout_table", &0);
+        }
+        "memory" => {
+            let rss = rss_bytes();
+            line("used_memory", &rss);
+            line("used_memory_human", &human(rss));
+            line("used_memory_rss", &rss);
+            line("used_memory_rss_human", &human(rss));
+            line("maxmemory", &server.config().int("maxmemory"));
+            line(
+                "maxmemory_policy",
+                &server.config().get("maxmemory-policy").to_string(),
+            );
+            line("mem_allocator", &"libc");
+        }
+        "persistence" => {
+            line("loading", &0);
+            line("async_loading", &0);
+            line("rdb_changes_since_last_save", &0);
+            line("rdb_bgsave_in_progress", &0);
+            line("rdb_last_save_time", &server.lastsave);
+            line("rdb_last_bgsave_status", &"ok");
+            line("aof_enabled", &0);
+            line("aof_rewrite_in_progress", &0);
+        }
+        "stats" => {
+            line(
+                "total_connections_received",
+                &server.total(|s| &s.connections),
+            );
+            line("total_commands_processed", &server.total(|s| &s.commands));
+            line(
+                "total_net_input_bytes",
+                &server.total(|s| &s.net_input_bytes),
+            );
+            line(
+                "total_net_output_bytes",
+                &server.total(|s| &s.net_output_bytes),
+            );
+            line(
+                "rejected_connections",
+                &server.total(|s| &s.rejected_connections),
+            );
+            line("expired_keys", &stats.expired_keys);
+            line("evicted_keys", &0);
+            line("keyspace_hits", &stats.keyspace_hits);
+            line("keyspace_misses", &stats.keyspace_misses);
+            line("pubsub_channels", &0);
+            line("pubsub_patterns", &0);
+            line("total_error_replies", &server.total(|s| &s.errors));
+        }
+        "replication" => {
+            line("role", &"master");
+            line("connected_slaves", &0);
+            line("master_failover_state", &"no-failover");
+            line("master_repl_offset", &0);
+        }
+        "cpu" => {
+            let (user, sys) = cpu_times();
+            line("used_cpu_sys", &format!("{sys:.6}"));
+            line("used_cpu_user", &format!("{user:.6}"));
+            line("used_cpu_sys_children", &"0.000000");
+            line("used_cpu_user_children", &"0.000000");
+        }
+        "cluster" => line("cluster_enabled", &0),
+        "keyspace" => {
+            let dbs = shards.first().map_or(0, |(_, sizes)| sizes.len());
+            for db in 0..dbs {
+                let (keys, expires) = shards.iter().fold((0, 0), |(k, e), (_, sizes)| {
+                    (k + sizes[db].0, e + sizes[db].1)
+                });
+                if keys > 0 {
+                    line(
+                        &format!("db{db}"),
+                        &format!("keys={keys},expires={expires},avg_ttl=0"),
+                    );
+                }
+            }
+        }
+        "commandstats" => {
+            for (row, spec) in COMMANDS.iter().enumerate() {
+                let sum = |pick: fn(&ThreadStats) -> &Vec<std::sync::atomic::AtomicU64>| {
+                    server
+                        .stats
+                        .iter()
+                        .map(|t| pick(t)[row].load(Relaxed))
+                        .sum::<u64>()
+                };
+                let calls = sum(|t| &t.calls);
+                let rejected = sum(|t| &t.rejected_calls);
+                let failed = sum(|t| &t.failed_calls);
+                if calls + rejected > 0 {
+                    line(
+                        &format!("cmdstat_{}", spec.name),
+                        &format!("calls={calls},usec=0,usec_per_call=0.00,rejected_calls={rejected},failed_calls={failed}"),
+                    );
+                }
+            }
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,647 @@
+//! String commands: GET/SET and friends, counters, ranges, LCS. The *Op* halves run on the shard
+//! owning the key; MSETNX and LCS also have multi-shard routines.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use bytes::Bytes;
+
+use super::args::{ok, parse_float, parse_int};
+use super::{err, error, Args, CmdResult, Session};
+use crate::protocol::Reply;
+use crate::shard::{Shard, ShardId, Value};
+
+/// proto-max-bulk-len as strings see it: no string may grow beyond it (CONFIG SET updates it).
+pub static MAX_STRING_LEN: AtomicU64 = AtomicU64::new(512 << 20);
+
+/// Values shorter than this are copied out of the read buffer so they don't pin it; longer
+/// ones keep the zero-copy slice (they dominate the chunk they arrived in).
+const COPY_BELOW: usize = 16 * 1024;
+
+/// Takes ownership of a value argument for storage.
+pub fn own(value: Bytes) -> Bytes {
+    if value.len() < COPY_BELOW {
+        Bytes::copy_from_slice(&value)
+    } else {
+        value
+    }
+}
+
+/// The string at `key` (None if absent); WRONGTYPE for other types. Counts a hit or miss.
+pub fn read_string(shard: &mut Shard, key: &[u8]) -> Result<Option<Bytes>, Reply> {
+    match shard.read(key) {
+        None => Ok(None),
+        Some(entry) => match &entry.value {
+            Value::Str(s) => Ok(Some(s.clone())),
+            #[allow(unreachable_patterns)]
+            _ => Err(error(err::WRONGTYPE)),
+        },
+    }
+}
+
+/// The string at `key` for a write (no hit/miss accounting), with its expiry.
+fn write_string(shard: &mut Shard, key: &[u8]) -> Result<Option<(Bytes, u64)>, Reply> {
+    match shard.write(key) {
+        None => Ok(None),
+        Some(entry) => match &entry.value {
+            Value::Str(s) => Ok(Some((s.clone(), entry.expire_at))),
+            #[allow(unreachable_patterns)]
+            _ => Err(error(err::WRONGTYPE)),
+        },
+    }
+}
+
+fn check_len(len: u64) -> Result<(), Reply> {
+    if len > MAX_STRING_LEN.load(Relaxed) {
+        Err(error(err::STRING_TOO_LONG))
+    } else {
+        Ok(())
+    }
+}
+
+/// What a SET/GETEX-style command does with the key's time to live.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ttl {
+    /// Drop any expiry (a plain SET).
+    Clear,
+    /// Keep the current expiry (KEEPTTL; GETEX without options).
+    Keep,
+    /// Remove the expiry (GETEX PERSIST).
+    Persist,
+    /// Expire at this Unix ms time.
+    At(u64),
+}
+
+/// Unit and base of an expiry argument.
+#[derive(Clone, Copy)]
+enum ExpireArg {
+    Seconds,
+    Millis,
+    UnixSeconds,
+    UnixMillis,
+}
+
+/// Turns an expiry argument into an absolute Unix ms time with Redis's checks and texts.
+fn expire_at(shard: &Shard, raw: &[u8], kind: ExpireArg, command: &str) -> Result<u64, Reply> {
+    let n = parse_int(raw).ok_or_else(|| error(err::NOT_INT))?;
+    let invalid = || Reply::error_owned(format!("ERR invalid expire time in '{command}' command"));
+    let seconds = matches!(kind, ExpireArg::Seconds | ExpireArg::UnixSeconds);
+    if n <= 0 || (seconds && n > i64::MAX / 1000) {
+        return Err(invalid());
+    }
+    let mut ms = if seconds { n * 1000 } else { n };
+    if matches!(kind, ExpireArg::Seconds | ExpireArg::Millis) {
+        ms = ms.checked_add(shard.now_ms() as i64).ok_or_else(invalid)?;
+    }
+    Ok(ms as u64)
+}
+
+/// Options shared by SET and GETEX: NX/XX/GET and the expiry forms.
+struct SetOptions {
+    nx: bool,
+    xx: bool,
+    get: bool,
+    ttl: Ttl,
+}
+
+/// Parses SET (`for_set`) or GETEX options the way Redis does: a flag conflicting with an
+/// earlier one is a syntax error; repeating the same one is allowed.
+fn parse_set_options(
+    shard: &Shard,
+    args: &mut Args,
+    for_set: bool,
+    command: &str,
+) -> Result<SetOptions, Reply> {
+    let mut o = SetOptions {
+        nx: false,
+        xx: false,
+        get: false,
+        ttl: if for_set { Ttl::Clear } else { Ttl::Keep },
+    };
+    let mut expiry: Option<(ExpireArg, Bytes)> = None;
+    let mut keepttl = false;
+    let mut persist = false;
+    while let Some(word) = args.peek().map(|w| w.to_ascii_uppercase()) {
+        args.next()?;
+        let has_next = !args.is_done();
+        let expire_kind = match word.as_slice() {
+            b"EX" => Some(ExpireArg::Seconds),
+            b"PX" => Some(ExpireArg::Millis),
+            b"EXAT" => Some(ExpireArg::UnixSeconds),
+            b"PXAT" => Some(ExpireArg::UnixMillis),
+            _ => None,
+        };
+        let other_expiry = |k: Option<&(ExpireArg, Bytes)>| {
+            k.is_some_and(|(have, _)| {
+                std::mem::discriminant(have)
+                    != std::mem::discriminant(&expire_kind.unwrap_or(ExpireArg::Seconds))
+            })
+        };
+        match word.as_slice() {
+            b"NX" if for_set && !o.xx => o.nx = true,
+            b"XX" if for_set && !o.nx => o.xx = true,
+            b"GET" if for_set => o.get = true,
+            b"KEEPTTL" if for_set && !persist && expiry.is_none() => keepttl = true,
+            b"PERSIST" if !for_set && expiry.is_none() && !keepttl => persist = true,
+            _ if expire_kind.is_some()
+                && has_next
+                && !keepttl
+                && !persist
+                && !other_expiry(expiry.as_ref()) =>
+            {
+                expiry = Some((expire_kind.unwrap_or(ExpireArg::Seconds), args.next()?));
+            }
+            _ => return Err(error(err::SYNTAX)),
+        }
+    }
+    if let Some((kind, raw)) = expiry {
+        o.ttl = Ttl::At(expire_at(shard, &raw, kind, command)?);
+    } else if keepttl {
+        o.ttl = Ttl::Keep;
+    } else if persist {
+        o.ttl = Ttl::Persist;
+    }
+    Ok(o)
+}
+
+pub fn get(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let key = args.next()?;
+    Ok(read_string(shard, &key)?.map_or(Reply::Nil, Reply::Bulk))
+}
+
+pub fn set(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let key = args.next()?;
+    let value = args.next()?;
+    let o = parse_set_options(shard, args, true, "set")?;
+    let old = if o.get {
+        read_string(shard, &key)?
+    } else {
+        None
+    };
+    let current_ttl = shard.write(&key).map(|e| e.expire_at);
+    let exists = current_ttl.is_some();
+    if (o.nx && exists) || (o.xx && !exists) {
+        return Ok(if o.get {
+            old.map_or(Reply::Nil, Reply::Bulk)
+        } else {
+            Reply::Nil
+        });
+    }
+    let expire = match o.ttl {
+        Ttl::At(at) => at,
+        Ttl::Keep => current_ttl.unwrap_or(0),
+        Ttl::Clear | Ttl::Persist => 0,
+    };
+    shard.store(&key, Value::Str(own(value)), expire);
+    Ok(if o.get {
+        old.map_or(Reply::Nil, Reply::Bulk)
+    } else {
+        Reply::Simple("OK")
+    })
+}
+
+pub fn setnx(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let key = args.next()?;
+    let value = args.next()?;
+    if shard.exists(&key) {
+        return Ok(Reply::Int(0));
+    }
+    shard.store(&key, Value::Str(own(value)), 0);
+    Ok(Reply::Int(1))
+}
+
+fn set_with_expiry(
+    shard: &mut Shard,
+    args: &mut Args,
+    kind: ExpireArg,
+    command: &str,
+) -> CmdResult {
+    let key = args.next()?;
+    let raw = args.next()?;
+    let value = args.next()?;
+    let at = expire_at(shard, &raw, kind, command)?;
+    shard.store(&key, Value::Str(own(value)), at);
+    ok()
+}
+
+pub fn setex(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    set_with_expiry(shard, args, ExpireArg::Seconds, "setex")
+}
+
+pub fn psetex(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    set_with_expiry(shard, args, ExpireArg::Millis, "psetex")
+}
+
+pub fn getset(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let key = args.next()?;
+    let value = args.next()?;
+    let old = read_string(shard, &key)?;
+    shard.store(&key, Value::Str(own(value)), 0);
+    Ok(old.map_or(Reply::Nil, Reply::Bulk))
+}
+
+pub fn getdel(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let key = args.next()?;
+    let old = read_string(shard, &key)?;
+    if old.is_some() {
+        shard.delete(&key);
+    }
+    Ok(old.map_or(Reply::Nil, Reply::Bulk))
+}
+
+pub fn getex(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let key = args.next()?;
+    let o = parse_set_options(shard, args, false, "getex")?;
+    let Some(value) = read_string(shard, &key)? else {
+        return Ok(Reply::Nil);
+    };
+    match o.ttl {
+        Ttl::At(at) if at <= shard.now_ms() => {
+            shard.delete(&key);
+        }
+        Ttl::At(at) => {
+            shard.db().set_expire(&key, at);
+        }
+        Ttl::Persist => {
+            shard.db().set_expire(&key, 0);
+        }
+        Ttl::Keep | Ttl::Clear => {}
+    }
+    Ok(Reply::Bulk(value))
+}
+
+pub fn mget(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let keys = args.rest().to_vec();
+    let values = keys
+        .iter()
+        .map(|k| match read_string(shard, k) {
+            Ok(Some(v)) => Reply::Bulk(v),
+            _ => Reply::Nil,
+        })
+        .collect();
+    Ok(Reply::Array(values))
+}
+
+fn check_pairs(args: &Args, name: &str) -> Result<(), Reply> {
+    if args.all().len().is_multiple_of(2) {
+        Err(super::arity_error(name))
+    } else {
+        Ok(())
+    }
+}
+
+pub fn mset(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    check_pairs(args, "mset")?;
+    for pair in args.rest().chunks(2) {
+        shard.store(&pair[0], Value::Str(own(pair[1].clone())), 0);
+    }
+    ok()
+}
+
+pub fn msetnx(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    check_pairs(args, "msetnx")?;
+    let pairs = args.rest().to_vec();
+    if pairs.chunks(2).any(|p| shard.exists(&p[0])) {
+        return Ok(Reply::Int(0));
+    }
+    for pair in pairs.chunks(2) {
+        shard.store(&pair[0], Value::Str(own(pair[1].clone())), 0);
+    }
+    Ok(Reply::Int(1))
+}
+
+/// MSETNX across shards: hold every shard involved, check all, then set all.
+pub fn msetnx_cross(
+    session: &mut Session,
+    args: Args,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = CmdResult> + '_>> {
+    Box::pin(async move {
+        check_pairs(&args, "msetnx")?;
+        let db = session.db;
+        let mut by_shard: Vec<(ShardId, Vec<Bytes>)> = Vec::new();
+        for pair in args.all()[1..].chunks(2) {
+            let shard = session.router.shard_of(&pair[0]);
+            match by_shard.iter_mut().find(|(s, _)| *s == shard) {
+                Some((_, items)) => items.extend_from_slice(pair),
+                None => by_shard.push((shard, pair.to_vec())),
+            }
+        }
+        let shards: Vec<ShardId> = by_shard.iter().map(|(s, _)| *s).collect();
+        let holding = session.router.hold(&shards).await;
+        for (shard, items) in &by_shard {
+            let keys: Vec<Bytes> = items.chunks(2).map(|p| p[0].clone()).collect();
+            let any = holding
+                .run(*shard, move |s| {
+                    s.select(db);
+                    keys.iter().any(|k| s.exists(k))
+                })
+                .await
+                .ok_or_else(|| error(err::SHARD_GONE))?;
+            if any {
+                return Ok(Reply::Int(0));
+            }
+        }
+        for (shard, items) in by_shard {
+            holding
+                .run(shard, move |s| {
+                    s.select(db);
+                    for pair in items.chunks(2) {
+                        s.store(&pair[0], Value::Str(own(pair[1].clone())), 0);
+                    }
+                })
+                .await
+                .ok_or_else(|| error(err::SHARD_GONE))?;
+        }
+        Ok(Reply::Int(1))
+    })
+}
+
+pub fn append(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let key = args.next()?;
+    let tail = args.next()?;
+    let Some((current, expire)) = write_string(shard, &key)? else {
+        shard.store(&key, Value::Str(own(tail.clone())), 0);
+        return Ok(Reply::Int(tail.len() as i64));
+    };
+    let len = current.len() + tail.len();
+    check_len(len as u64)?;
+    let mut joined = Vec::with_capacity(len);
+    joined.extend_from_slice(&current);
+    joined.extend_from_slice(&tail);
+    shard.store(&key, Value::Str(Bytes::from(joined)), expire);
+    Ok(Reply::Int(len as i64))
+}
+
+pub fn strlen(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let key = args.next()?;
+    Ok(Reply::Int(
+        read_string(shard, &key)?.map_or(0, |v| v.len() as i64),
+    ))
+}
+
+/// Adds `delta` to the integer at `key` (0 when absent), keeping its expiry.
+fn add_int(shard: &mut Shard, key: &[u8], delta: i64) -> CmdResult {
+    let (current, expire) = match write_string(shard, key)? {
+        Some((v, e)) => (parse_int(&v).ok_or_else(|| error(err::NOT_INT))?, e),
+        None => (0, 0),
+    };
+    let next = current
+        .checked_add(delta)
+        .ok_or_else(|| error(err::OVERFLOW))?;
+    shard.store(key, Value::Str(Bytes::from(next.to_string())), expire);
+    Ok(Reply::Int(next))
+}
+
+pub fn incr(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let key = args.next()?;
+    add_int(shard, &key, 1)
+}
+
+pub fn decr(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let key = args.next()?;
+    add_int(shard, &key, -1)
+}
+
+pub fn incrby(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let key = args.next()?;
+    let delta = args.int()?;
+    add_int(shard, &key, delta)
+}
+
+pub fn decrby(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let key = args.next()?;
+    let delta = args.int()?;
+    let delta = delta
+        .checked_neg()
+        .ok_or_else(|| error("ERR decrement would overflow"))?;
+    add_int(shard, &key, delta)
+}
+
+/// Formats a float the way INCRBYFLOAT stores it: plain decimal, no exponent, no trailing zeros.
+pub fn format_float(value: f64) -> String {
+    let text = format!("{value}");
+    if text == "-0" {
+        "0".into()
+    } else {
+        text
+    }
+}
+
+pub fn incrbyfloat(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let key = args.next()?;
+    let delta = args.float()?;
+    let (current, expire) = match write_string(shard, &key)? {
+        Some((v, e)) => (parse_float(&v).ok_or_else(|| error(err::NOT_FLOAT))?, e),
+        None => (0.0, 0),
+    };
+    let next = current + delta;
+    if !next.is_finite() {
+        return Err(error("ERR increment would produce NaN or Infinity"));
+    }
+    let text = Bytes::from(format_float(next));
+    shard.store(&key, Value::Str(text.clone()), expire);
+    Ok(Reply::Bulk(text))
+}
+
+pub fn getrange(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let key = args.next()?;
+    let mut start = args.int()?;
+    let mut end = args.int()?;
+    let value = read_string(shard, &key)?.unwrap_or_default();
+    let len = value.len() as i64;
+    if start < 0 && end < 0 && start > end {
+        return Ok(Reply::Bulk(Bytes::new()));
+    }
+    if start < 0 {
+        start = len.saturating_add(start);
+    }
+    if end < 0 {
+        end = len.saturating_add(end);
+    }
+    start = start.max(0);
+    end = end.max(0);
+    if end >= len {
+        end = len - 1;
+    }
+    if len == 0 || start > end {
+        return Ok(Reply::Bulk(Bytes::new()));
+    }
+    Ok(Reply::Bulk(value.slice(start as usize..=end as usize)))
+}
+
+pub fn setrange(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let key = args.next()?;
+    let offset = args.int()?;
+    let patch = args.next()?;
+    if offset < 0 {
+        return Err(error("ERR offset is out of range"));
+    }
+    let current = write_string(shard, &key)?;
+    let Some((current, expire)) = current else {
+        if patch.is_empty() {
+            return Ok(Reply::Int(0));
+        }
+        check_len(offset as u64 + patch.len() as u64)?;
+        let mut value = vec![0u8; offset as usize];
+        value.extend_from_slice(&patch);
+        let len = value.len();
+        shard.store(&key, Value::Str(Bytes::from(value)), 0);
+        return Ok(Reply::Int(len as i64));
+    };
+    if patch.is_empty() {
+        return Ok(Reply::Int(current.len() as i64));
+    }
+    check_len(offset as u64 + patch.len() as u64)?;
+    let offset = offset as usize;
+    let mut value = current.to_vec();
+    if value.len() < offset + patch.len() {
+        value.resize(offset + patch.len(), 0);
+    }
+    value[offset..offset + patch.len()].copy_from_slice(&patch);
+    let len = value.len();
+    shard.store(&key, Value::Str(Bytes::from(value)), expire);
+    Ok(Reply::Int(len as i64))
+}
+
+/// The string at `key` for LCS: missing keys are empty, other types an error.
+fn lcs_operand(shard: &mut Shard, key: &[u8]) -> Result<Bytes, Reply> {
+    read_string(shard, key)
+        .map_err(|_| error("ERR The specified keys must contain string values"))
+        .map(Option::unwrap_or_default)
+}
+
+pub fn lcs(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let a = lcs_operand(shard, &args.next()?)?;
+    let b = lcs_operand(shard, &args.next()?)?;
+    lcs_reply(&a, &b, args)
+}
+
+/// LCS with its two keys on different shards: fetch both, compute here.
+pub fn lcs_cross(
+    session: &mut Session,
+    mut args: Args,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = CmdResult> + '_>> {
+    Box::pin(async move {
+        let db = session.db;
+        let mut operands = Vec::with_capacity(2);
+        for _ in 0..2 {
+            let key = args.next()?;
+            let shard = session.router.shard_of(&key);
+            let value = session
+                .router
+                .run(shard, move |s| {
+                    s.select(db);
+                    lcs_operand(s, &key)
+                })
+                .await
+                .ok_or_else(|| error(err::SHARD_GONE))??;
+            operands.push(value);
+        }
+        lcs_reply(&operands[0], &operands[1], &mut args)
+    })
+}
+
+/// Redis's LCS: dynamic programming table, then a walk back from the end emitting ranges.
+fn lcs_reply(a: &[u8], b: &[u8], args: &mut Args) -> CmdResult {
+    let (mut want_idx, mut want_len, mut with_len, mut min_len) = (false, false, false, 0i64);
+    while !args.is_done() {
+        if args.keyword("IDX") {
+            want_idx = true;
+        } else if args.keyword("LEN") {
+            want_len = true;
+        } else if args.keyword("WITHMATCHLEN") {
+            with_len = true;
+        } else if args.remaining() >= 2 && args.keyword("MINMATCHLEN") {
+            min_len = args.int()?.max(0);
+        } else {
+            return Err(error(err::SYNTAX));
+        }
+    }
+    if want_idx && want_len {
+        return Err(error(
+            "ERR If you want both the length and indexes, please just use IDX.",
+        ));
+    }
+    let (alen, blen) = (a.len(), b.len());
+    let cells = (alen as u64 + 1) * (blen as u64 + 1);
+    if cells * 4 > MAX_STRING_LEN.load(Relaxed) {
+        return Err(error(
+            "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
+        ));
+    }
+    let width = blen + 1;
+    let mut table = vec![0u32; cells as usize];
+    for i in 1..=alen {
+        for j in 1..=blen {
+            table[i * width + j] = if a[i - 1] == b[j - 1] {
+                table[(i - 1) * width + j - 1] + 1
+            } else {
+                table[(i - 1) * width + j].max(table[i * width + j - 1])
+            };
+        }
+    }
+    let total = table[alen * width + blen] as usize;
+    if want_len {
+        return Ok(Reply::Int(total as i64));
+    }
+    let mut common = vec![0u8; total];
+    let mut matches = Vec::new();
+    let (mut i, mut j, mut idx) = (alen, blen, total);
+    let unset = alen;
+    let (mut a_start, mut a_end, mut b_start, mut b_end) = (unset, 0usize, 0usize, 0usize);
+    while i > 0 && j > 0 {
+        let mut emit = false;
+        if a[i - 1] == b[j - 1] {
+            common[idx - 1] = a[i - 1];
+            if a_start == unset {
+                (a_start, a_end, b_start, b_end) = (i - 1, i - 1, j - 1, j - 1);
+            } else if a_start == i && b_start == j {
+                a_start -= 1;
+                b_start -= 1;
+            } else {
+                emit = true;
+            }
+            if a_start == 0 || b_start == 0 {
+                emit = true;
+            }
+            idx -= 1;
+            i -= 1;
+            j -= 1;
+        } else {
+            if table[(i - 1) * width + j] > table[i * width + j - 1] {
+                i -= 1;
+            } else {
+                j -= 1;
+            }
+            if a_start != unset {
+                emit = true;
+            }
+        }
+        if emit {
+            let match_len = a_end - a_start + 1;
+            if want_idx && (min_len == 0 || match_len as i64 >= min_len) {
+                let mut item = vec![
+                    Reply::Array(vec![Reply::Int(a_start as i64), Reply::Int(a_end as i64)]),
+                    Reply::Array(vec![Reply::Int(b_start as i64), Reply::Int(b_end as i64)]),
+                ];
+                if with_len {
+                    item.push(Reply::Int(match_len as i64));
+                }
+                matches.push(Reply::Array(item));
+            }
+            a_start = unset;
+        }
+    }
+    if want_idx {
+        return Ok(Reply::Map(vec![
+            (
+                Reply::Bulk(Bytes::from_static(b"matches")),
+                Reply::Array(matches),
+            ),
+            (
+                Reply::Bulk(Bytes::from_static(b"len")),
+                Reply::Int(total as i64),
+            ),
+        ]));
+    }
+    Ok(Reply::Bulk(Bytes::from(common)))
+}

@@ -1,0 +1,38 @@
+//! ringkv — a Redis-compatible in-memory cache server for Linux, built for throughput on many
+//! cores: shared-nothing, one io_uring runtime per core.
+//!
+//! ```text
+//!               clients (RESP2/RESP3 over TCP)
+//!                  │  kernel spreads connections (SO_REUSEPORT, one listening socket per core)
+//!      ┌───────────┴───────────┐                 ┌───────────────────────┐
+//!      │ core 0: tokio-uring   │                 │ core N-1: tokio-uring │
+//!      │  accept → Connection  │   Mailbox       │  accept → Connection  │
+//!      │  tasks (parse, route, │◄──────────────► │  tasks                │
+//!      │  reply in order)      │ (one job per    │                       │
+//!      │  Shard 0: dbs, expiry │  target shard   │  Shard N-1            │
+//!      │                       │  per batch)     │                       │
+//!      └───────────┬───────────┘                 └───────────┬───────────┘
+//!                  └──── ServerState (config, client registry, counters) ──┘
+//! ```
+//!
+//! A key's hash slot (CRC16 of the key or its `{tag}`, as Redis Cluster) picks the shard that
+//! owns it; each shard belongs to one thread and is reached by other threads only through the
+//! mailbox. Commands whose keys span shards are split and gathered, or, when they must be atomic,
+//! run under ordered shard holds (lowest shard id first, so holders never deadlock).
+//!
+//! # Layout
+//! - [`protocol`] — RESP2/RESP3: zero-copy request parser, reply encoder. Depends on nothing.
+//! - [`shard`] — the keyspace: slots, per-slot maps, expiry, the mailbox and the router.
+//! - [`command`] — the command table, argument cursor, handlers by family, batch dispatch.
+//! - [`server`] — thread-per-core bootstrap, listeners, I/O backends, connections.
+//! - [`config`] — Redis-named options from a file or flags; CONFIG GET/SET.
+//! - [`state`] — process-wide state: configuration, client registry, counters.
+//! - [`glob`] — Redis-style glob matching, bounded on hostile patterns.
+
+pub mod command;
+pub mod config;
+pub mod glob;
+pub mod protocol;
+pub mod server;
+pub mod shard;
+pub mod state;

@@ -1,0 +1,43 @@
+//! The `ringkv` binary: parse configuration, set up logging, run the server.
+
+use ringkv::config::Config;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("usage: ringkv [/path/to/redis.conf] [--option value ...]");
+        println!(
+            "options use Redis's names: --port 6379 --bind 127.0.0.1 --threads N --databases 16"
+        );
+        println!(
+            "  --maxclients 10000 --timeout 0 --loglevel notice --io-backend auto|uring|epoll"
+        );
+        return;
+    }
+    if args.iter().any(|a| a == "--version" || a == "-v") {
+        println!("ringkv {}", env!("CARGO_PKG_VERSION"));
+        return;
+    }
+    let config = match Config::from_args(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ringkv: {e}");
+            std::process::exit(1);
+        }
+    };
+    let level = match config.get("loglevel") {
+        "debug" | "verbose" => tracing::Level::DEBUG,
+        "warning" => tracing::Level::WARN,
+        "nothing" => tracing::Level::ERROR,
+        _ => tracing::Level::INFO,
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_target(false)
+        .with_ansi(false)
+        .init();
+    if let Err(e) = ringkv::server::run(config) {
+        tracing::error!("{e}");
+        std::process::exit(1);
+    }
+}

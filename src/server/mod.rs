@@ -1,0 +1,394 @@
+//! Thread-per-core bootstrap: one OS thread per shard, each pinned to a core, running its own
+//! single-threaded runtime (tokio-uring by default, tokio/epoll as fallback) with its own
+//! SO_REUSEPORT listener, shard inbox, maintenance timer and connections.
+//! The only module that touches sockets and runtimes.
+
+mod connection;
+mod io;
+
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
+use tokio::sync::mpsc;
+
+use crate::command::{Session, COMMANDS};
+use crate::config::Config;
+use crate::protocol::Protocol;
+use crate::shard::mailbox::{serve_inbox, Inboxes, LocalShard, Mail};
+use crate::shard::{Router, Shard, SlotTable};
+use crate::state::{ServerState, ThreadStats};
+use io::{EpollStream, Stream, UringStream};
+
+/// Which I/O backend a thread runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Uring,
+    Epoll,
+}
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Uring => "io_uring",
+            Backend::Epoll => "epoll",
+        }
+    }
+}
+
+fn uring_builder() -> io_uring::Builder {
+    let mut builder = io_uring::IoUring::builder();
+    builder
+        .setup_coop_taskrun()
+        .setup_single_issuer()
+        .setup_cqsize(8192);
+    builder
+}
+
+const RING_ENTRIES: u32 = 2048;
+
+/// Whether this kernel (and any seccomp profile) lets us create a ring with our flags.
+fn uring_available() -> Result<(), std::io::Error> {
+    uring_builder().build(RING_ENTRIES).map(drop)
+}
+
+/// Picks the backend: `uring` and `epoll` are taken as asked; `auto` probes io_uring and falls
+/// back to epoll (the reason is returned for the log).
+fn choose_backend(asked: &str) -> (Backend, Option<String>) {
+    match asked {
+        "epoll" => (Backend::Epoll, None),
+        "uring" => (Backend::Uring, None),
+        _ => match uring_available() {
+            Ok(()) => (Backend::Uring, None),
+            Err(e) => (
+                Backend::Epoll,
+                Some(format!("io_uring unavailable ({e}); using epoll")),
+            ),
+        },
+    }
+}
+
+fn listen_socket(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM,
+        Some(SockProtocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(511)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+/// Binds `threads` listeners per bind address; with port 0 the first picks the port and the
+/// rest share it.
+fn bind_all(config: &Config, threads: usize) -> Result<(Vec<Vec<TcpListener>>, u16), String> {
+    let mut port = config.int("port") as u16;
+    let mut per_thread: Vec<Vec<TcpListener>> = (0..threads).map(|_| Vec::new()).collect();
+    for text in config.get("bind").split_whitespace() {
+        let text = text.trim_start_matches('-');
+        let ip: IpAddr = text
+            .parse()
+            .map_err(|_| format!("invalid bind address '{text}'"))?;
+        for listeners in per_thread.iter_mut() {
+            let listener = listen_socket(SocketAddr::new(ip, port))
+                .map_err(|e| format!("could not bind {ip}:{port}: {e}"))?;
+            if port == 0 {
+                port = listener.local_addr().map_err(|e| e.to_string())?.port();
+            }
+            listeners.push(listener);
+        }
+    }
+    if per_thread.first().is_none_or(|l| l.is_empty()) {
+        return Err("no bind address".into());
+    }
+    Ok((per_thread, port))
+}
+
+/// Pins the calling thread to `core`.
+fn pin_to_core(core: usize) {
+    // SAFETY: cpu_set_t is plain data, zero-initialised then filled by CPU_SET; the pointer and
+    // size passed to sched_setaffinity describe exactly that local value.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(core % libc::CPU_SETSIZE as usize, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// Starts the server and blocks until SIGINT/SIGTERM or SHUTDOWN.
+pub fn run(config: Config) -> Result<(), String> {
+    let threads = config.threads();
+    let (backend, fallback_note) = choose_backend(config.get("io-backend"));
+    let (listeners, port) = bind_all(&config, threads)?;
+    let first = config
+        .get("bind")
+        .split_whitespace()
+        .next()
+        .unwrap_or("127.0.0.1")
+        .trim_start_matches('-')
+        .to_string();
+    tracing::info!("listening on {first}:{port}");
+    if let Some(note) = fallback_note {
+        tracing::warn!("{note}");
+    }
+    tracing::info!(
+        threads,
+        backend = backend.name(),
+        "ringkv {} ready to accept connections",
+        env!("CARGO_PKG_VERSION")
+    );
+    crate::command::apply_config(&config);
+    let databases = config.int("databases") as usize;
+    let state = Arc::new(ServerState::new(
+        config,
+        threads,
+        backend.name(),
+        port,
+        COMMANDS.len(),
+    ));
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..threads)
+        .map(|_| mpsc::unbounded_channel::<Mail>())
+        .unzip();
+    let inboxes: Inboxes = Arc::new(senders);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for (id, (listeners, inbox)) in listeners.into_iter().zip(receivers).enumerate() {
+        let state = state.clone();
+        let inboxes = inboxes.clone();
+        std::thread::Builder::new()
+            .name(format!("ringkv-{id}"))
+            .spawn(move || {
+                pin_to_core(id % cores);
+                let shard = Shard::new(id, databases);
+                let worker = Worker {
+                    id,
+                    state,
+                    inboxes,
+                    shard,
+                    inbox,
+                    listeners,
+                };
+                match backend {
+                    Backend::Uring => run_uring(worker),
+                    Backend::Epoll => run_epoll(worker),
+                }
+            })
+            .map_err(|e| format!("could not start thread {id}: {e}"))?;
+    }
+    wait_for_signal();
+    Ok(())
+}
+
+fn wait_for_signal() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("no signal runtime: {e}");
+            loop {
+                std::thread::park();
+            }
+        }
+    };
+    runtime.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return std::future::pending::<()>().await;
+        };
+        tokio::select! {
+            _ = int.recv() => tracing::warn!("Received SIGINT scheduling shutdown..."),
+            _ = term.recv() => tracing::warn!("Received SIGTERM scheduling shutdown..."),
+        }
+    });
+    tracing::warn!("ringkv is now ready to exit, bye bye...");
+}
+
+/// Everything one thread starts with.
+struct Worker {
+    id: usize,
+    state: Arc<ServerState>,
+    inboxes: Inboxes,
+    shard: Shard,
+    inbox: mpsc::UnboundedReceiver<Mail>,
+    listeners: Vec<TcpListener>,
+}
+
+impl Worker {
+    /// Starts the per-thread tasks shared by both backends; returns the thread's router.
+    fn start(self) -> (Router, Arc<ServerState>, usize, Vec<TcpListener>) {
+        let local = LocalShard::new(self.shard);
+        let router = Router::new(self.id, local.clone(), self.inboxes);
+        tokio::task::spawn_local(serve_inbox(local, self.inbox));
+        tokio::task::spawn_local(maintenance(router.clone(), self.state.clone(), self.id));
+        (router, self.state, self.id, self.listeners)
+    }
+}
+
+/// Per-thread housekeeping, ten times a second: active expiry (time-bounded) and idle timeouts.
+async fn maintenance(router: Router, state: Arc<ServerState>, id: usize) {
+    let owned = SlotTable::new(router.shards()).slots_of(id);
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut round = 0u64;
+    loop {
+        tick.tick().await;
+        round += 1;
+        if router.runs_inline(id) {
+            let owned = owned.clone();
+            router.run_inline(|s| s.active_expire(owned, Duration::from_millis(2)));
+        }
+        if round.is_multiple_of(10) {
+            let timeout = state.config().int("timeout") as u64;
+            if timeout > 0 {
+                state.kill(|c| c.thread == id && c.idle_secs() >= timeout);
+            }
+        }
+    }
+}
+
+/// Accepts a connection: enforces maxclients, registers it, returns its session.
+fn admit(
+    router: &Router,
+    state: &Arc<ServerState>,
+    id: usize,
+    fd: i32,
+    peer: SocketAddr,
+    local: SocketAddr,
+) -> Option<Session> {
+    let stats = &state.stats[id];
+    let maxclients = state.config().int("maxclients") as u64;
+    if state.connected.load(Relaxed) >= maxclients {
+        ThreadStats::add(&stats.rejected_connections, 1);
+        return None;
+    }
+    ThreadStats::add(&stats.connections, 1);
+    let client = state.register(peer, local, fd, id);
+    Some(Session {
+        db: 0,
+        protocol: Protocol::Resp2,
+        router: router.clone(),
+        server: state.clone(),
+        client,
+        thread: id,
+        close: false,
+    })
+}
+
+const MAX_CLIENTS_REPLY: &[u8] = b"-ERR max number of clients reached\r\n";
+
+fn run_uring(worker: Worker) {
+    let mut builder = tokio_uring::builder();
+    builder
+        .entries(RING_ENTRIES)
+        .uring_builder(&uring_builder());
+    let runtime = match tokio_uring::Runtime::new(&builder) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("thread {}: io_uring runtime failed: {e}", worker.id);
+            std::process::exit(1);
+        }
+    };
+    runtime.block_on(async move {
+        let (router, state, id, listeners) = worker.start();
+        let mut accepting = Vec::new();
+        for listener in listeners {
+            let listener = tokio_uring::net::TcpListener::from_std(listener);
+            let (router, state) = (router.clone(), state.clone());
+            accepting.push(tokio::task::spawn_local(async move {
+                let local = listener
+                    .local_addr()
+                    .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+                loop {
+                    let Ok((stream, peer)) = listener.accept().await else {
+                        continue;
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let fd = stream.as_raw_fd();
+                    match admit(&router, &state, id, fd, peer, local) {
+                        Some(session) => {
+                            tokio::task::spawn_local(connection::serve(
+                                UringStream(stream),
+                                session,
+                            ));
+                        }
+                        None => {
+                            let mut stream = UringStream(stream);
+                            let _ = stream
+                                .write_all(bytes::BytesMut::from(MAX_CLIENTS_REPLY))
+                                .await;
+                        }
+                    }
+                }
+            }));
+        }
+        for task in accepting {
+            let _ = task.await;
+        }
+    });
+}
+
+fn run_epoll(worker: Worker) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("thread {}: runtime failed: {e}", worker.id);
+            std::process::exit(1);
+        }
+    };
+    let local_set = tokio::task::LocalSet::new();
+    local_set.block_on(&runtime, async move {
+        let (router, state, id, listeners) = worker.start();
+        let mut accepting = Vec::new();
+        for listener in listeners {
+            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                continue;
+            };
+            let (router, state) = (router.clone(), state.clone());
+            accepting.push(tokio::task::spawn_local(async move {
+                let local = listener
+                    .local_addr()
+                    .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+                loop {
+                    let Ok((stream, peer)) = listener.accept().await else {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let fd = stream.as_raw_fd();
+                    match admit(&router, &state, id, fd, peer, local) {
+                        Some(session) => {
+                            tokio::task::spawn_local(connection::serve(
+                                EpollStream(stream),
+                                session,
+                            ));
+                        }
+                        None => {
+                            let mut stream = EpollStream(stream);
+                            let _ = stream
+                                .write_all(bytes::BytesMut::from(MAX_CLIENTS_REPLY))
+                                .await;
+                        }
+                    }
+                }
+            }));
+        }
+        for task in accepting {
+            let _ = task.await;
+        }
+    });
+}

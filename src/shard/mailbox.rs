@@ -1,0 +1,214 @@
+//! The mailbox: the cross-core queue that carries work to the thread owning a shard, and the
+//! ordered hold protocol that makes multi-shard commands atomic.
+//!
+//! Every thread owns one shard and one inbox. Work for a shard is a [`Job`] (a closure run with
+//! `&mut Shard` on the owning thread); connections send one job per target shard per read batch.
+//! A [`Mail::Hold`] asks the shard to serve only its holder until released: holders lock shards in
+//! ascending id order, so two holders can never wait on each other (no deadlock).
+//! Depends on `shard` only; no sockets, no runtime beyond tokio's channels.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::slot::{ShardId, SlotTable};
+use super::Shard;
+
+/// Work for one shard, run on its thread.
+pub type Job = Box<dyn FnOnce(&mut Shard) + Send>;
+
+/// What travels through a shard's inbox.
+pub enum Mail {
+    /// Run this job.
+    Job(Job),
+    /// Serve only the holder's jobs (from `jobs`) until the holder drops its sender.
+    Hold {
+        granted: oneshot::Sender<()>,
+        jobs: mpsc::UnboundedReceiver<Job>,
+    },
+}
+
+/// Sender side of every shard's inbox, shared by all threads.
+pub type Inboxes = Arc<Vec<mpsc::UnboundedSender<Mail>>>;
+
+/// A thread's own shard, plus whether a holder currently owns it.
+pub struct LocalShard {
+    shard: RefCell<Shard>,
+    held: Cell<bool>,
+}
+
+impl LocalShard {
+    /// Wraps the shard owned by the current thread.
+    pub fn new(shard: Shard) -> Rc<Self> {
+        Rc::new(LocalShard {
+            shard: RefCell::new(shard),
+            held: Cell::new(false),
+        })
+    }
+
+    fn run<R>(&self, job: impl FnOnce(&mut Shard) -> R) -> R {
+        job(&mut self.shard.borrow_mut())
+    }
+}
+
+/// Serves a shard's inbox on its owning thread until every sender is gone.
+pub async fn serve_inbox(local: Rc<LocalShard>, mut inbox: mpsc::UnboundedReceiver<Mail>) {
+    while let Some(mail) = inbox.recv().await {
+        match mail {
+            Mail::Job(job) => local.run(job),
+            Mail::Hold { granted, mut jobs } => {
+                if granted.send(()).is_err() {
+                    continue;
+                }
+                local.held.set(true);
+                while let Some(job) = jobs.recv().await {
+                    local.run(job);
+                }
+                local.held.set(false);
+            }
+        }
+    }
+}
+
+/// A thread's way to every shard: its own (run inline when free) and the others (by mail).
+#[derive(Clone)]
+pub struct Router {
+    id: ShardId,
+    local: Rc<LocalShard>,
+    inboxes: Inboxes,
+    table: SlotTable,
+}
+
+impl Router {
+    /// The router of the thread owning shard `id`.
+    pub fn new(id: ShardId, local: Rc<LocalShard>, inboxes: Inboxes) -> Self {
+        let table = SlotTable::new(inboxes.len());
+        Router {
+            id,
+            local,
+            inboxes,
+            table,
+        }
+    }
+
+    /// The slot table.
+    pub fn table(&self) -> &SlotTable {
+        &self.table
+    }
+
+    /// Number of shards.
+    pub fn shards(&self) -> usize {
+        self.table.shards()
+    }
+
+    /// The shard owning `key`.
+    pub fn shard_of(&self, key: &[u8]) -> ShardId {
+        self.table.shard_of(key)
+    }
+
+    /// True when `id` is this thread's shard and no holder owns it: work may run inline.
+    pub fn runs_inline(&self, id: ShardId) -> bool {
+        id == self.id && !self.local.held.get()
+    }
+
+    /// Runs `job` on this thread's shard right now. Callers check [`Router::runs_inline`] first.
+    pub fn run_inline<R>(&self, job: impl FnOnce(&mut Shard) -> R) -> R {
+        self.local.run(job)
+    }
+
+    /// Posts `job` to shard `id`'s inbox; its result arrives on the returned receiver.
+    pub fn post<R: Send + 'static>(
+        &self,
+        id: ShardId,
+        job: impl FnOnce(&mut Shard) -> R + Send + 'static,
+    ) -> oneshot::Receiver<R> {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |shard| {
+            let _ = tx.send(job(shard));
+        });
+        // A closed inbox means the server is stopping; the receiver then reports the loss.
+        let _ = self.inboxes[id].send(Mail::Job(job));
+        rx
+    }
+
+    /// Runs `job` on shard `id` and returns its result: inline when possible, else by mail.
+    pub async fn run<R: Send + 'static>(
+        &self,
+        id: ShardId,
+        job: impl FnOnce(&mut Shard) -> R + Send + 'static,
+    ) -> Option<R> {
+        if self.runs_inline(id) {
+            return Some(self.run_inline(job));
+        }
+        self.post(id, job).await.ok()
+    }
+
+    /// Runs `job` on every shard concurrently; results in shard order.
+    pub async fn run_all<R: Send + 'static>(
+        &self,
+        job: impl Fn(&mut Shard) -> R + Send + Clone + 'static,
+    ) -> Vec<R> {
+        let pending: Vec<_> = (0..self.shards())
+            .map(|id| {
+                if self.runs_inline(id) {
+                    Err(id)
+                } else {
+                    Ok(self.post(id, job.clone()))
+                }
+            })
+            .collect();
+        let mut results = Vec::with_capacity(pending.len());
+        for p in pending {
+            match p {
+                Err(_) => results.push(Some(self.run_inline(job.clone()))),
+                Ok(rx) => results.push(rx.await.ok()),
+            }
+        }
+        results.into_iter().flatten().collect()
+    }
+
+    /// Holds the given shards (any order, duplicates allowed) for an atomic multi-shard step.
+    /// Shards are locked one by one in ascending id order; released when the result drops.
+    pub async fn hold(&self, shards: &[ShardId]) -> Holding {
+        let mut ids: Vec<ShardId> = shards.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut held = Vec::with_capacity(ids.len());
+        for id in ids {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let (granted_tx, granted_rx) = oneshot::channel();
+            let _ = self.inboxes[id].send(Mail::Hold {
+                granted: granted_tx,
+                jobs: rx,
+            });
+            // Err: the shard's thread is gone (shutdown); the holding then runs nothing there.
+            let _ = granted_rx.await;
+            held.push((id, tx));
+        }
+        Holding { held }
+    }
+}
+
+/// Shards held by one holder; dropping it releases them.
+pub struct Holding {
+    held: Vec<(ShardId, mpsc::UnboundedSender<Job>)>,
+}
+
+impl Holding {
+    /// Runs `job` on held shard `id`. Returns None if `id` is not held or its thread is gone.
+    pub async fn run<R: Send + 'static>(
+        &self,
+        id: ShardId,
+        job: impl FnOnce(&mut Shard) -> R + Send + 'static,
+    ) -> Option<R> {
+        let (_, jobs) = self.held.iter().find(|(held, _)| *held == id)?;
+        let (tx, rx) = oneshot::channel();
+        jobs.send(Box::new(move |shard| {
+            let _ = tx.send(job(shard));
+        }))
+        .ok()?;
+        rx.await.ok()
+    }
+}

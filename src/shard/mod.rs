@@ -1,0 +1,220 @@
+//! The keyspace, split into shards that each belong to one thread, and the mailbox that carries
+//! work between them. Shard code never touches a socket; it knows nothing of connections.
+
+pub mod db;
+pub mod mailbox;
+pub mod slot;
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+pub use db::{Db, Entry, Key, Value};
+pub use mailbox::{Holding, Router};
+pub use slot::{slot_of, HashSlot, ShardId, SlotTable};
+
+/// Counters a shard keeps for INFO; summed over shards when reported.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ShardStats {
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+    pub expired_keys: u64,
+}
+
+/// One thread's part of the keyspace: all databases for the slots this shard owns.
+pub struct Shard {
+    id: ShardId,
+    dbs: Vec<Db>,
+    /// Database of the command being run (set by `select` before each command).
+    db: usize,
+    /// Clock of the command being run, in Unix milliseconds (refreshed by `select`).
+    now_ms: u64,
+    started_ms: u64,
+    stats: ShardStats,
+    rng: u64,
+    /// Where the active expiry cycle resumes: (db, slot).
+    expire_cursor: (usize, usize),
+}
+
+/// Unix time in milliseconds.
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Shard {
+    /// An empty shard with `databases` databases.
+    pub fn new(id: ShardId, databases: usize) -> Self {
+        let mut dbs = Vec::new();
+        dbs.resize_with(databases.max(1), Db::default);
+        Shard {
+            id,
+            dbs,
+            db: 0,
+            now_ms: unix_ms(),
+            started_ms: unix_ms(),
+            stats: ShardStats::default(),
+            rng: 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
+            expire_cursor: (0, 0),
+        }
+    }
+
+    /// This shard's id.
+    pub fn id(&self) -> ShardId {
+        self.id
+    }
+
+    /// Makes `db` current and refreshes the clock: called before every command.
+    pub fn select(&mut self, db: usize) {
+        self.db = db.min(self.dbs.len() - 1);
+        self.now_ms = unix_ms();
+    }
+
+    /// The clock of the running command (Unix ms), fixed for the command like Redis's.
+    pub fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+
+    /// Seconds since the shard started at the running command's clock: the unit of an
+    /// entry's last access time.
+    pub fn clock_secs(&self) -> u32 {
+        (self.now_ms.saturating_sub(self.started_ms) / 1000) as u32
+    }
+
+    /// Index of the current database.
+    pub fn db_index(&self) -> usize {
+        self.db
+    }
+
+    /// The current database.
+    pub fn db(&mut self) -> &mut Db {
+        &mut self.dbs[self.db]
+    }
+
+    /// Database `index` (must be in range; SELECT validated it).
+    pub fn db_at(&mut self, index: usize) -> &mut Db {
+        &mut self.dbs[index]
+    }
+
+    /// Number of databases.
+    pub fn databases(&self) -> usize {
+        self.dbs.len()
+    }
+
+    /// Two distinct databases at once (MOVE, SWAPDB).
+    pub fn two_dbs(&mut self, a: usize, b: usize) -> (&mut Db, &mut Db) {
+        assert_ne!(a, b, "two_dbs needs distinct databases");
+        if a < b {
+            let (left, right) = self.dbs.split_at_mut(b);
+            (&mut left[a], &mut right[0])
+        } else {
+            let (left, right) = self.dbs.split_at_mut(a);
+            (&mut right[0], &mut left[b])
+        }
+    }
+
+    /// Swaps two databases wholesale (SWAPDB).
+    pub fn swap_dbs(&mut self, a: usize, b: usize) {
+        self.dbs.swap(a, b);
+    }
+
+    /// Looks `key` up for reading: expires it lazily, counts a hit or a miss, marks the access.
+    pub fn read(&mut self, key: &[u8]) -> Option<&Entry> {
+        let (now, clock) = (self.now_ms, self.clock_secs());
+        match self.dbs[self.db].get_mut(key, now) {
+            Some(entry) => {
+                self.stats.keyspace_hits += 1;
+                entry.touched = clock;
+                Some(&*entry)
+            }
+            None => {
+                self.stats.keyspace_misses += 1;
+                None
+            }
+        }
+    }
+
+    /// Looks `key` up for writing: expires it lazily, no hit/miss accounting.
+    pub fn write(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        let (now, clock) = (self.now_ms, self.clock_secs());
+        let entry = self.dbs[self.db].get_mut(key, now)?;
+        entry.touched = clock;
+        Some(entry)
+    }
+
+    /// True when `key` exists (live) in the current db, without touching stats.
+    pub fn exists(&mut self, key: &[u8]) -> bool {
+        self.write(key).is_some()
+    }
+
+    /// Stores `value` under `key` with `expire_at` (0 = persistent), replacing any old value.
+    pub fn store(&mut self, key: &[u8], value: Value, expire_at: u64) {
+        let touched = self.clock_secs();
+        let entry = Entry {
+            value,
+            expire_at,
+            touched,
+        };
+        self.dbs[self.db].insert(key, entry);
+    }
+
+    /// Removes `key` if it is live; returns its entry.
+    pub fn delete(&mut self, key: &[u8]) -> Option<Entry> {
+        self.write(key)?;
+        self.dbs[self.db].remove(key)
+    }
+
+    /// Counters for INFO, with expiries found on access folded in.
+    pub fn stats(&mut self) -> ShardStats {
+        for db in &mut self.dbs {
+            self.stats.expired_keys += db.take_expired_on_access();
+        }
+        self.stats
+    }
+
+    /// Zeroes the counters (CONFIG RESETSTAT).
+    pub fn reset_stats(&mut self) {
+        self.stats = ShardStats::default();
+    }
+
+    /// A pseudo-random number (xorshift*; for RANDOMKEY and sampling, not for secrets).
+    pub fn random(&mut self) -> u64 {
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Redis's active expiry, time-bounded: walks slots with volatile keys from where the last
+    /// cycle stopped, removing expired keys, until `budget` is spent or every slot was visited.
+    pub fn active_expire(&mut self, owned: std::ops::Range<usize>, budget: std::time::Duration) {
+        let start = Instant::now();
+        let now = unix_ms();
+        let total = self.dbs.len() * owned.len();
+        let (mut db, mut slot) = self.expire_cursor;
+        for visited in 0..total {
+            if db >= self.dbs.len() {
+                db = 0;
+            }
+            if slot < owned.start || slot >= owned.end {
+                slot = owned.start;
+            }
+            if self.dbs[db].volatile() > 0 {
+                let (_, removed) = self.dbs[db].expire_slot(slot, now);
+                self.stats.expired_keys += removed as u64;
+            } else {
+                slot = owned.end - 1;
+            }
+            slot += 1;
+            if slot >= owned.end {
+                slot = owned.start;
+                db += 1;
+            }
+            if visited % 64 == 63 && start.elapsed() >= budget {
+                break;
+            }
+        }
+        self.expire_cursor = (db, slot);
+    }
+}

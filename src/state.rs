@@ -1,0 +1,237 @@
+//! Process-wide state every core can read: configuration, the client registry, counters.
+//! Read-mostly; nothing here sits on the per-command data path except relaxed counters that
+//! each thread writes alone. Depends on `config` and `protocol`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use crate::config::Config;
+
+/// Counters one thread writes and INFO sums.
+#[derive(Default)]
+pub struct ThreadStats {
+    pub commands: AtomicU64,
+    pub connections: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
+    pub errors: AtomicU64,
+    /// Calls per command-table row.
+    pub calls: Vec<AtomicU64>,
+    /// Calls that were refused before running (arity, unknown subcommand...), per row.
+    pub rejected_calls: Vec<AtomicU64>,
+    /// Calls that ran and replied with an error, per row.
+    pub failed_calls: Vec<AtomicU64>,
+}
+
+impl ThreadStats {
+    fn new(commands: usize) -> Self {
+        let zeros = || (0..commands).map(|_| AtomicU64::new(0)).collect();
+        ThreadStats {
+            calls: zeros(),
+            rejected_calls: zeros(),
+            failed_calls: zeros(),
+            ..Default::default()
+        }
+    }
+
+    /// Adds `n` to a counter this thread owns (no read-modify-write race: one writer).
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.store(counter.load(Relaxed) + n, Relaxed);
+    }
+
+    fn reset(&self) {
+        for c in [
+            &self.commands,
+            &self.connections,
+            &self.rejected_connections,
+            &self.net_input_bytes,
+            &self.net_output_bytes,
+            &self.errors,
+        ] {
+            c.store(0, Relaxed);
+        }
+        for c in self
+            .calls
+            .iter()
+            .chain(&self.rejected_calls)
+            .chain(&self.failed_calls)
+        {
+            c.store(0, Relaxed);
+        }
+    }
+}
+
+/// What CLIENT LIST / INFO / CLIENT KILL see of a connection; written by its own thread.
+pub struct ClientInfo {
+    pub id: u64,
+    pub addr: SocketAddr,
+    pub local_addr: SocketAddr,
+    /// The socket, so another thread can shut it down (CLIENT KILL, idle timeout).
+    pub fd: i32,
+    pub thread: usize,
+    pub created: Instant,
+    pub name: Mutex<String>,
+    pub lib_name: Mutex<String>,
+    pub lib_ver: Mutex<String>,
+    pub db: AtomicU32,
+    pub resp: AtomicU8,
+    /// Milliseconds since `created` at the last command.
+    pub last_active_ms: AtomicU64,
+    /// Command-table row of the last command (u32::MAX: none yet).
+    pub last_cmd: AtomicU32,
+    pub killed: AtomicBool,
+}
+
+impl ClientInfo {
+    /// Seconds since the last command.
+    pub fn idle_secs(&self) -> u64 {
+        let now = self.created.elapsed().as_millis() as u64;
+        now.saturating_sub(self.last_active_ms.load(Relaxed)) / 1000
+    }
+}
+
+/// The server as every core sees it.
+pub struct ServerState {
+    pub config: RwLock<Config>,
+    pub threads: usize,
+    pub io_backend: &'static str,
+    pub port: u16,
+    pub started: Instant,
+    pub run_id: String,
+    pub stats: Vec<ThreadStats>,
+    clients: Mutex<HashMap<u64, Arc<ClientInfo>>>,
+    next_client_id: AtomicU64,
+    pub connected: AtomicU64,
+    pub lastsave: u64,
+}
+
+impl ServerState {
+    /// State for a server with `threads` threads and a command table of `commands` rows.
+    pub fn new(
+        config: Config,
+        threads: usize,
+        io_backend: &'static str,
+        port: u16,
+        commands: usize,
+    ) -> Self {
+        let seed = crate::shard::unix_ms() ^ (std::process::id() as u64) << 20;
+        let mut x = seed | 1;
+        let run_id = (0..40)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                char::from_digit((x % 16) as u32, 16).unwrap_or('0')
+            })
+            .collect();
+        ServerState {
+            config: RwLock::new(config),
+            threads,
+            io_backend,
+            port,
+            started: Instant::now(),
+            run_id,
+            stats: (0..threads).map(|_| ThreadStats::new(commands)).collect(),
+            clients: Mutex::new(HashMap::new()),
+            next_client_id: AtomicU64::new(1),
+            connected: AtomicU64::new(0),
+            lastsave: crate::shard::unix_ms() / 1000,
+        }
+    }
+
+    /// Reads the configuration (a poisoned lock still holds a valid config).
+    pub fn config(&self) -> std::sync::RwLockReadGuard<'_, Config> {
+        self.config.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Changes the configuration.
+    pub fn config_mut(&self) -> std::sync::RwLockWriteGuard<'_, Config> {
+        self.config.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn registry(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<ClientInfo>>> {
+        self.clients.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a new connection and returns its info.
+    pub fn register(
+        &self,
+        addr: SocketAddr,
+        local_addr: SocketAddr,
+        fd: i32,
+        thread: usize,
+    ) -> Arc<ClientInfo> {
+        let info = Arc::new(ClientInfo {
+            id: self.next_client_id.fetch_add(1, Relaxed),
+            addr,
+            local_addr,
+            fd,
+            thread,
+            created: Instant::now(),
+            name: Mutex::new(String::new()),
+            lib_name: Mutex::new(String::new()),
+            lib_ver: Mutex::new(String::new()),
+            db: AtomicU32::new(0),
+            resp: AtomicU8::new(2),
+            last_active_ms: AtomicU64::new(0),
+            last_cmd: AtomicU32::new(u32::MAX),
+            killed: AtomicBool::new(false),
+        });
+        self.registry().insert(info.id, info.clone());
+        self.connected.fetch_add(1, Relaxed);
+        info
+    }
+
+    /// Removes a connection before its socket closes (so a kill never hits a reused fd).
+    pub fn unregister(&self, id: u64) {
+        if self.registry().remove(&id).is_some() {
+            self.connected.fetch_sub(1, Relaxed);
+        }
+    }
+
+    /// Every registered client, ordered by id.
+    pub fn clients(&self) -> Vec<Arc<ClientInfo>> {
+        let mut list: Vec<_> = self.registry().values().cloned().collect();
+        list.sort_by_key(|c| c.id);
+        list
+    }
+
+    /// Disconnects the clients `select` picks; returns how many. The socket is shut down under
+    /// the registry lock: its owner unregisters (same lock) before closing, so the fd is live.
+    pub fn kill(&self, select: impl Fn(&ClientInfo) -> bool) -> usize {
+        let registry = self.registry();
+        let mut killed = 0;
+        for client in registry.values().filter(|c| select(c)) {
+            client.killed.store(true, Relaxed);
+            shutdown_fd(client.fd);
+            killed += 1;
+        }
+        killed
+    }
+
+    /// Zeroes the counters (CONFIG RESETSTAT).
+    pub fn reset_stats(&self) {
+        for s in &self.stats {
+            s.reset();
+        }
+    }
+
+    /// Sum of one counter over threads.
+    pub fn total(&self, pick: impl Fn(&ThreadStats) -> &AtomicU64) -> u64 {
+        self.stats.iter().map(|s| pick(s).load(Relaxed)).sum()
+    }
+}
+
+/// Shuts a socket down in both directions so its pending read completes with 0 on any backend.
+fn shutdown_fd(fd: i32) {
+    // SAFETY: shutdown(2) takes a plain descriptor number and touches no memory of ours; the
+    // caller holds the registry lock, and the descriptor's owner unregisters under that lock
+    // before closing it, so `fd` still names that client's socket.
+    unsafe {
+        libc::shutdown(fd, libc::SHUT_RDWR);
+    }
+}
