@@ -7,9 +7,92 @@ use bytes::Bytes;
 
 use super::args::ok;
 use super::keys::help_reply;
+use super::table::{row, CommandSpec, NOKEY};
+use super::Kind;
 use super::{err, error, shown, Args, CmdResult, Session};
 use crate::protocol::{Protocol, Reply};
 use crate::state::ClientInfo;
+
+/// The connection commands' rows of the command table.
+pub static COMMANDS: &[CommandSpec] = &[
+    row(
+        "ping",
+        -1,
+        "fast",
+        NOKEY,
+        Kind::Local(ping),
+        "connection",
+        "1.0.0",
+        "Returns the server's liveliness response.",
+        "[message]",
+    ),
+    row(
+        "echo",
+        2,
+        "fast",
+        NOKEY,
+        Kind::Local(echo),
+        "connection",
+        "1.0.0",
+        "Returns the given string.",
+        "message",
+    ),
+    row(
+        "quit",
+        -1,
+        "noscript loading stale fast no-auth allow-busy",
+        NOKEY,
+        Kind::Local(quit),
+        "connection",
+        "1.0.0",
+        "Closes the connection.",
+        "",
+    ),
+    row(
+        "select",
+        2,
+        "loading stale fast",
+        NOKEY,
+        Kind::Local(select),
+        "connection",
+        "1.0.0",
+        "Changes the selected database.",
+        "index",
+    ),
+    row(
+        "hello",
+        -1,
+        "noscript loading stale fast no-auth allow-busy",
+        NOKEY,
+        Kind::Local(hello),
+        "connection",
+        "6.0.0",
+        "Handshakes with the Redis server.",
+        "[protover [AUTH username password] [SETNAME clientname]]",
+    ),
+    row(
+        "reset",
+        1,
+        "noscript loading stale fast no-auth allow-busy",
+        NOKEY,
+        Kind::Local(reset),
+        "connection",
+        "6.2.0",
+        "Resets the connection.",
+        "",
+    ),
+    row(
+        "client",
+        -2,
+        "",
+        NOKEY,
+        Kind::Local(client),
+        "connection",
+        "2.4.0",
+        "A container for client connection commands.",
+        "subcommand [argument ...]",
+    ),
+];
 
 /// The Redis release whose behaviour ringkv follows, as HELLO and INFO report it.
 pub const REDIS_VERSION: &str = "7.2.4";
@@ -146,7 +229,7 @@ pub fn client_line(c: &ClientInfo) -> String {
     format!(
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 \
          qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r \
-         cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
+         cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={} io-thread={}\n",
         c.id,
         c.addr,
         c.local_addr,
@@ -159,6 +242,7 @@ pub fn client_line(c: &ClientInfo) -> String {
         c.resp.load(Relaxed),
         lock(&c.lib_name),
         lock(&c.lib_ver),
+        c.thread,
     )
 }
 
@@ -199,7 +283,7 @@ const CLIENT_HELP: &[&str] = &[
     "    * LIB-NAME: the client lib name.",
     "    * LIB-VER: the client lib version.",
     "HELP",
-    "    Print this help.",
+    "    Prints this help.",
 ];
 
 pub fn client(session: &mut Session, args: &mut Args) -> CmdResult {

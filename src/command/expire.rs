@@ -2,9 +2,113 @@
 //! access and through each shard's active expiry cycle.
 
 use super::args::parse_int;
+use super::table::{keyed, row, CommandSpec, KEY1};
 use super::{err, error, Args, CmdResult};
 use crate::protocol::Reply;
 use crate::shard::Shard;
+
+/// The expiry commands' rows of the command table.
+pub static COMMANDS: &[CommandSpec] = &[
+    row(
+        "expire",
+        -3,
+        "write fast",
+        KEY1,
+        keyed(expire),
+        "generic",
+        "1.0.0",
+        "Sets the expiration time of a key in seconds.",
+        "key seconds [NX|XX|GT|LT]",
+    ),
+    row(
+        "pexpire",
+        -3,
+        "write fast",
+        KEY1,
+        keyed(pexpire),
+        "generic",
+        "2.6.0",
+        "Sets the expiration time of a key in milliseconds.",
+        "key milliseconds [NX|XX|GT|LT]",
+    ),
+    row(
+        "expireat",
+        -3,
+        "write fast",
+        KEY1,
+        keyed(expireat),
+        "generic",
+        "1.2.0",
+        "Sets the expiration time of a key to a Unix timestamp.",
+        "key unix-time-seconds [NX|XX|GT|LT]",
+    ),
+    row(
+        "pexpireat",
+        -3,
+        "write fast",
+        KEY1,
+        keyed(pexpireat),
+        "generic",
+        "2.6.0",
+        "Sets the expiration time of a key to a Unix milliseconds timestamp.",
+        "key unix-time-milliseconds [NX|XX|GT|LT]",
+    ),
+    row(
+        "ttl",
+        2,
+        "readonly fast",
+        KEY1,
+        keyed(ttl),
+        "generic",
+        "1.0.0",
+        "Returns the expiration time in seconds of a key.",
+        "key",
+    ),
+    row(
+        "pttl",
+        2,
+        "readonly fast",
+        KEY1,
+        keyed(pttl),
+        "generic",
+        "2.6.0",
+        "Returns the expiration time in milliseconds of a key.",
+        "key",
+    ),
+    row(
+        "expiretime",
+        2,
+        "readonly fast",
+        KEY1,
+        keyed(expiretime),
+        "generic",
+        "7.0.0",
+        "Returns the expiration time of a key as a Unix timestamp.",
+        "key",
+    ),
+    row(
+        "pexpiretime",
+        2,
+        "readonly fast",
+        KEY1,
+        keyed(pexpiretime),
+        "generic",
+        "7.0.0",
+        "Returns the expiration time of a key as a Unix milliseconds timestamp.",
+        "key",
+    ),
+    row(
+        "persist",
+        2,
+        "write fast",
+        KEY1,
+        keyed(persist),
+        "generic",
+        "2.2.0",
+        "Removes the expiration time of a key.",
+        "key",
+    ),
+];
 
 /// The unit and base of the time argument.
 #[derive(Clone, Copy)]
@@ -122,7 +226,7 @@ pub fn pttl(shard: &mut Shard, args: &mut Args) -> CmdResult {
 
 pub fn expiretime(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let at = expiry_of(shard, args)?;
-    ttl_reply(at, |at| at as i64 / 1000)
+    ttl_reply(at, |at| (at as i64 + 500) / 1000)
 }
 
 pub fn pexpiretime(shard: &mut Shard, args: &mut Args) -> CmdResult {

@@ -312,12 +312,14 @@ const COMMAND_HELP: &[&str] = &[
     "GETKEYS <full-command>",
     "    Return the keys from a full Redis command.",
     "HELP",
-    "    Print this help.",
+    "    Prints this help.",
 ];
 
 pub fn command(_session: &mut Session, args: &mut Args) -> CmdResult {
     if args.is_done() {
-        return Ok(Reply::Array(COMMANDS.iter().map(info_entry).collect()));
+        return Ok(Reply::Array(
+            COMMANDS.iter().copied().map(info_entry).collect(),
+        ));
     }
     let sub = args.next()?;
     match sub.to_ascii_lowercase().as_slice() {
@@ -325,7 +327,9 @@ pub fn command(_session: &mut Session, args: &mut Args) -> CmdResult {
         b"count" if args.is_done() => Ok(Reply::Int(COMMANDS.len() as i64)),
         b"info" => {
             if args.is_done() {
-                return Ok(Reply::Array(COMMANDS.iter().map(info_entry).collect()));
+                return Ok(Reply::Array(
+                    COMMANDS.iter().copied().map(info_entry).collect(),
+                ));
             }
             Ok(Reply::Array(
                 args.rest()
@@ -336,7 +340,7 @@ pub fn command(_session: &mut Session, args: &mut Args) -> CmdResult {
         }
         b"docs" => {
             let specs: Vec<&CommandSpec> = if args.is_done() {
-                COMMANDS.iter().collect()
+                COMMANDS.iter().copied().collect()
             } else {
                 args.rest()
                     .iter()
@@ -386,7 +390,7 @@ pub fn command(_session: &mut Session, args: &mut Args) -> CmdResult {
                     .collect(),
             ))
         }
-        b"getkeys" if !args.is_done() => {
+        b"getkeys" if args.remaining() >= 2 => {
             let items = args.rest().to_vec();
             let Some((_, spec)) = lookup(&items[0]) else {
                 return Err(error("ERR Invalid command specified"));
@@ -433,7 +437,7 @@ mod tests {
         assert!(args[3].optional);
         assert_eq!(args[4].children[0].token.as_deref(), Some("EX"));
         assert_eq!(args[4].children[2].kind, "pure-token");
-        for spec in COMMANDS {
+        for spec in COMMANDS.iter() {
             parse_synopsis(spec.synopsis);
         }
     }

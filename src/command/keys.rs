@@ -7,11 +7,30 @@ use std::pin::Pin;
 use bytes::Bytes;
 
 use super::args::parse_int;
+use super::table::{keyed, routine, row, split, CommandSpec, KEY1, KEY12, KEYS_ALL, NOKEY};
 use super::{err, error, Args, CmdResult, Session};
+use super::{Kind, Merge};
 use crate::glob::glob_match;
 use crate::protocol::Reply;
 use crate::shard::db::is_live;
 use crate::shard::{slot, Entry, Shard, ShardId, Value};
+
+/// The generic keys commands' rows of the command table.
+pub static COMMANDS: &[CommandSpec] = &[
+    row("del", -2, "write", KEYS_ALL, split(del, Merge::Sum, false), "generic", "1.0.0", "Deletes one or more keys.", "key [key ...]"),
+    row("unlink", -2, "write fast", KEYS_ALL, split(del, Merge::Sum, false), "generic", "4.0.0", "Asynchronously deletes one or more keys.", "key [key ...]"),
+    row("exists", -2, "readonly fast", KEYS_ALL, split(exists, Merge::Sum, false), "generic", "1.0.0", "Determines whether one or more keys exist.", "key [key ...]"),
+    row("touch", -2, "readonly fast", KEYS_ALL, split(touch, Merge::Sum, false), "generic", "3.2.1", "Returns the number of existing keys out of those specified after updating the time they were last accessed.", "key [key ...]"),
+    row("type", 2, "readonly fast", KEY1, keyed(type_), "generic", "1.0.0", "Determines the type of value stored at a key.", "key"),
+    row("keys", 2, "readonly", NOKEY, Kind::Routed(keys), "generic", "1.0.0", "Returns all key names that match a pattern.", "pattern"),
+    row("scan", -2, "readonly", NOKEY, Kind::Routed(scan), "generic", "2.8.0", "Iterates over the key names in the database.", "cursor [MATCH pattern] [COUNT count] [TYPE type]"),
+    row("randomkey", 1, "readonly", NOKEY, Kind::Routed(randomkey), "generic", "1.0.0", "Returns a random key name from the database.", ""),
+    row("rename", 3, "write", KEY12, routine(rename, rename_cross), "generic", "1.0.0", "Renames a key and overwrites the destination.", "key newkey"),
+    row("renamenx", 3, "write fast", KEY12, routine(renamenx, renamenx_cross), "generic", "1.0.0", "Renames a key only when the target key name doesn't exist.", "key newkey"),
+    row("copy", -3, "write denyoom", KEY12, routine(copy, copy_cross), "generic", "6.2.0", "Copies the value of a key to a new key.", "source destination [DB destination-db] [REPLACE]"),
+    row("move", 3, "write fast", KEY1, keyed(move_), "generic", "1.0.0", "Moves a key to another database.", "key db"),
+    row("object", -2, "", (2, 2, 1), keyed(object), "generic", "2.2.3", "A container for object introspection commands.", "subcommand [argument ...]"),
+];
 
 type Routine<'a> = Pin<Box<dyn Future<Output = CmdResult> + 'a>>;
 
@@ -430,6 +449,7 @@ fn encoding(value: &Value) -> &'static str {
         Value::Str(s) if s.len() <= 20 && parse_int(s).is_some() => "int",
         Value::Str(s) if s.len() <= 44 => "embstr",
         Value::Str(_) => "raw",
+        _ => "unknown",
     }
 }
 
@@ -448,7 +468,7 @@ const OBJECT_HELP: &[&str] = &[
     "    Return the number of references of the value associated with the specified",
     "    <key>.",
     "HELP",
-    "    Print this help.",
+    "    Prints this help.",
 ];
 
 /// Lines of a container command's HELP reply.
@@ -461,12 +481,15 @@ pub fn object(shard: &mut Shard, args: &mut Args) -> CmdResult {
     if sub == b"help" && args.is_done() {
         return Ok(help_reply(OBJECT_HELP));
     }
-    let known = [&b"encoding"[..], b"freq", b"idletime", b"refcount"];
-    if !known.contains(&&sub[..]) || args.remaining() != 1 {
-        return Err(Reply::error_owned(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try OBJECT HELP.",
-            String::from_utf8_lossy(&args.all()[1])
-        )));
+    let known = [&b"encoding"[..], b"freq", b"idletime", b"refcount", b"help"];
+    if !known.contains(&&sub[..]) {
+        return Err(super::connection::unknown_subcommand(
+            "object",
+            &args.all()[1],
+        ));
+    }
+    if sub == b"help" || args.remaining() != 1 {
+        return Err(super::connection::sub_arity_error("object", &args.all()[1]));
     }
     let key = args.next()?;
     let clock = shard.clock_secs();

@@ -10,11 +10,138 @@ use bytes::Bytes;
 use super::args::ok;
 use super::connection::{sub_arity_error, unknown_subcommand, REDIS_VERSION};
 use super::keys::help_reply;
-use super::{err, error, shown, Args, CmdResult, Session, COMMANDS};
+use super::table::{row, CommandSpec, NOKEY};
+use super::Kind;
+use super::{err, error, shown, Args, CmdResult, Session};
 use crate::config::ConfigError;
 use crate::protocol::Reply;
 use crate::shard::ShardStats;
 use crate::state::ThreadStats;
+
+/// The server commands' rows of the command table.
+pub static COMMANDS: &[CommandSpec] = &[
+    row(
+        "info",
+        -1,
+        "loading stale",
+        NOKEY,
+        Kind::Routed(info),
+        "server",
+        "1.0.0",
+        "Returns information and statistics about the server.",
+        "[section [section ...]]",
+    ),
+    row(
+        "config",
+        -2,
+        "",
+        NOKEY,
+        Kind::Routed(config),
+        "server",
+        "2.0.0",
+        "A container for server configuration commands.",
+        "subcommand [argument ...]",
+    ),
+    row(
+        "dbsize",
+        1,
+        "readonly fast",
+        NOKEY,
+        Kind::Routed(dbsize),
+        "server",
+        "1.0.0",
+        "Returns the number of keys in the database.",
+        "",
+    ),
+    row(
+        "flushdb",
+        -1,
+        "write",
+        NOKEY,
+        Kind::Routed(flushdb),
+        "server",
+        "1.0.0",
+        "Removes all keys from the current database.",
+        "[ASYNC|SYNC]",
+    ),
+    row(
+        "flushall",
+        -1,
+        "write",
+        NOKEY,
+        Kind::Routed(flushall),
+        "server",
+        "1.0.0",
+        "Removes all keys from all databases.",
+        "[ASYNC|SYNC]",
+    ),
+    row(
+        "swapdb",
+        3,
+        "write fast",
+        NOKEY,
+        Kind::Routed(swapdb),
+        "server",
+        "4.0.0",
+        "Swaps two Redis databases.",
+        "index1 index2",
+    ),
+    row(
+        "time",
+        1,
+        "loading stale fast",
+        NOKEY,
+        Kind::Local(time),
+        "server",
+        "2.6.0",
+        "Returns the server time.",
+        "",
+    ),
+    row(
+        "lastsave",
+        1,
+        "loading stale fast",
+        NOKEY,
+        Kind::Local(lastsave),
+        "server",
+        "1.0.0",
+        "Returns the Unix timestamp of the last successful save to disk.",
+        "",
+    ),
+    row(
+        "shutdown",
+        -1,
+        "admin noscript loading stale no-multi allow-busy",
+        NOKEY,
+        Kind::Local(shutdown),
+        "server",
+        "1.0.0",
+        "Synchronously saves the database(s) to disk and shuts down the Redis server.",
+        "[NOSAVE|SAVE] [NOW] [FORCE] [ABORT]",
+    ),
+    row(
+        "function",
+        -2,
+        "noscript",
+        NOKEY,
+        Kind::Local(function),
+        "scripting",
+        "7.0.0",
+        "A container for function commands.",
+        "subcommand [argument ...]",
+    ),
+    row(
+        "command",
+        -1,
+        "loading stale",
+        NOKEY,
+        Kind::Local(super::introspection::command),
+        "server",
+        "2.8.13",
+        "Returns detailed information about all commands.",
+        "[subcommand [argument ...]]",
+    ),
+];
 
 type Routine<'a> = Pin<Box<dyn Future<Output = CmdResult> + 'a>>;
 
@@ -119,7 +246,7 @@ const CONFIG_HELP: &[&str] = &[
     "REWRITE",
     "    Rewrite the configuration file.",
     "HELP",
-    "    Print this help.",
+    "    Prints this help.",
 ];
 
 pub fn config(session: &mut Session, mut args: Args) -> Routine<'_> {
@@ -429,7 +556,7 @@ fn render_section(session: &Session, section: &str, shards: &[ShardInfo], out: &
             }
         }
         "commandstats" => {
-            for (row, spec) in COMMANDS.iter().enumerate() {
+            for (row, spec) in super::table::COMMANDS.iter().copied().enumerate() {
                 let sum = |pick: fn(&ThreadStats) -> &Vec<std::sync::atomic::AtomicU64>| {
                     server
                         .stats
@@ -449,5 +576,35 @@ fn render_section(session: &Session, section: &str, shards: &[ShardInfo], out: &
             }
         }
         _ => {}
+    }
+}
+
+/// FUNCTION: ringkv has no scripting, so there are never functions: FLUSH and LIST are
+/// truthful no-ops (test harnesses and clients call them); loading one is refused.
+pub fn function(_session: &mut Session, args: &mut Args) -> CmdResult {
+    let sub = args.next()?;
+    match sub.to_ascii_lowercase().as_slice() {
+        b"flush" => {
+            if !args.is_done() && !args.keyword("ASYNC") && !args.keyword("SYNC") {
+                return Err(error(err::SYNTAX));
+            }
+            args.end()?;
+            ok()
+        }
+        b"list" => Ok(Reply::Array(Vec::new())),
+        b"stats" => Ok(Reply::Map(vec![
+            (
+                Reply::Bulk(Bytes::from_static(b"running_script")),
+                Reply::Nil,
+            ),
+            (
+                Reply::Bulk(Bytes::from_static(b"engines")),
+                Reply::Map(Vec::new()),
+            ),
+        ])),
+        b"load" | b"delete" | b"dump" | b"restore" | b"kill" => {
+            Err(error("ERR scripting is not supported by this server"))
+        }
+        _ => Err(unknown_subcommand("function", &sub)),
     }
 }

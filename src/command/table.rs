@@ -1,11 +1,11 @@
 //! The command table: one row per command — name, arity, flags, key positions, where it runs,
 //! and its documentation. COMMAND is served from it, dispatch reads it, nothing else lists commands.
 
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
 
 use hashbrown::HashMap;
 
-use super::{connection, expire, introspection, keys, server, string};
+use super::{connection, expire, keys, server, string};
 use super::{Cross, Kind, Merge};
 
 /// One command as the server knows it.
@@ -58,20 +58,20 @@ impl CommandSpec {
     }
 }
 
-const fn keyed(op: super::ShardOp) -> Kind {
+pub const fn keyed(op: super::ShardOp) -> Kind {
     Kind::Keyed(op, Cross::Single)
 }
 
-const fn split(op: super::ShardOp, merge: Merge, atomic: bool) -> Kind {
+pub const fn split(op: super::ShardOp, merge: Merge, atomic: bool) -> Kind {
     Kind::Keyed(op, Cross::Split { merge, atomic })
 }
 
-const fn routine(op: super::ShardOp, cross: super::RoutedOp) -> Kind {
+pub const fn routine(op: super::ShardOp, cross: super::RoutedOp) -> Kind {
     Kind::Keyed(op, Cross::Routine(cross))
 }
 
 #[allow(clippy::too_many_arguments)]
-const fn row(
+pub const fn row(
     name: &'static str,
     arity: i32,
     flags: &'static str,
@@ -95,80 +95,24 @@ const fn row(
     }
 }
 
-const NOKEY: (i32, i32, i32) = (0, 0, 0);
-const KEY1: (i32, i32, i32) = (1, 1, 1);
-const KEYS_ALL: (i32, i32, i32) = (1, -1, 1);
-const KEY12: (i32, i32, i32) = (1, 2, 1);
+pub const NOKEY: (i32, i32, i32) = (0, 0, 0);
+pub const KEY1: (i32, i32, i32) = (1, 1, 1);
+pub const KEYS_ALL: (i32, i32, i32) = (1, -1, 1);
+pub const KEY12: (i32, i32, i32) = (1, 2, 1);
 
 /// Every command ringkv serves.
-pub static COMMANDS: &[CommandSpec] = &[
-    // connection
-    row("ping", -1, "fast", NOKEY, Kind::Local(connection::ping), "connection", "1.0.0", "Returns the server's liveliness response.", "[message]"),
-    row("echo", 2, "fast", NOKEY, Kind::Local(connection::echo), "connection", "1.0.0", "Returns the given string.", "message"),
-    row("quit", -1, "noscript loading stale fast no-auth allow-busy", NOKEY, Kind::Local(connection::quit), "connection", "1.0.0", "Closes the connection.", ""),
-    row("select", 2, "loading stale fast", NOKEY, Kind::Local(connection::select), "connection", "1.0.0", "Changes the selected database.", "index"),
-    row("hello", -1, "noscript loading stale fast no-auth allow-busy", NOKEY, Kind::Local(connection::hello), "connection", "6.0.0", "Handshakes with the Redis server.", "[protover [AUTH username password] [SETNAME clientname]]"),
-    row("reset", 1, "noscript loading stale fast no-auth allow-busy", NOKEY, Kind::Local(connection::reset), "connection", "6.2.0", "Resets the connection.", ""),
-    row("client", -2, "", NOKEY, Kind::Local(connection::client), "connection", "2.4.0", "A container for client connection commands.", "subcommand [argument ...]"),
-    // server
-    row("info", -1, "loading stale", NOKEY, Kind::Routed(server::info), "server", "1.0.0", "Returns information and statistics about the server.", "[section [section ...]]"),
-    row("config", -2, "", NOKEY, Kind::Routed(server::config), "server", "2.0.0", "A container for server configuration commands.", "subcommand [argument ...]"),
-    row("dbsize", 1, "readonly fast", NOKEY, Kind::Routed(server::dbsize), "server", "1.0.0", "Returns the number of keys in the database.", ""),
-    row("flushdb", -1, "write", NOKEY, Kind::Routed(server::flushdb), "server", "1.0.0", "Removes all keys from the current database.", "[ASYNC|SYNC]"),
-    row("flushall", -1, "write", NOKEY, Kind::Routed(server::flushall), "server", "1.0.0", "Removes all keys from all databases.", "[ASYNC|SYNC]"),
-    row("swapdb", 3, "write fast", NOKEY, Kind::Routed(server::swapdb), "server", "4.0.0", "Swaps two Redis databases.", "index1 index2"),
-    row("time", 1, "loading stale fast", NOKEY, Kind::Local(server::time), "server", "2.6.0", "Returns the server time.", ""),
-    row("lastsave", 1, "loading stale fast", NOKEY, Kind::Local(server::lastsave), "server", "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", ""),
-    row("shutdown", -1, "admin noscript loading stale no-multi allow-busy", NOKEY, Kind::Local(server::shutdown), "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", "[NOSAVE|SAVE] [NOW] [FORCE] [ABORT]"),
-    row("command", -1, "loading stale", NOKEY, Kind::Local(introspection::command), "server", "2.8.13", "Returns detailed information about all commands.", "[subcommand [argument ...]]"),
-    // strings
-    row("get", 2, "readonly fast", KEY1, keyed(string::get), "string", "1.0.0", "Returns the string value of a key.", "key"),
-    row("set", -3, "write denyoom", KEY1, keyed(string::set), "string", "1.0.0", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.", "key value [NX|XX] [GET] [EX seconds|PX milliseconds|EXAT unix-time-seconds|PXAT unix-time-milliseconds|KEEPTTL]"),
-    row("setnx", 3, "write denyoom fast", KEY1, keyed(string::setnx), "string", "1.0.0", "Set the string value of a key only when the key doesn't exist.", "key value"),
-    row("setex", 4, "write denyoom", KEY1, keyed(string::setex), "string", "2.0.0", "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.", "key seconds value"),
-    row("psetex", 4, "write denyoom", KEY1, keyed(string::psetex), "string", "2.6.0", "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.", "key milliseconds value"),
-    row("getset", 3, "write denyoom fast", KEY1, keyed(string::getset), "string", "1.0.0", "Returns the previous string value of a key after setting it to a new value.", "key value"),
-    row("getdel", 2, "write fast", KEY1, keyed(string::getdel), "string", "6.2.0", "Returns the string value of a key after deleting the key.", "key"),
-    row("getex", -2, "write fast", KEY1, keyed(string::getex), "string", "6.2.0", "Returns the string value of a key after setting its expiration time.", "key [EX seconds|PX milliseconds|EXAT unix-time-seconds|PXAT unix-time-milliseconds|PERSIST]"),
-    row("mget", -2, "readonly fast", KEYS_ALL, split(string::mget, Merge::Positional, false), "string", "1.0.0", "Atomically returns the string values of one or more keys.", "key [key ...]"),
-    row("mset", -3, "write denyoom", (1, -1, 2), split(string::mset, Merge::Ok, true), "string", "1.0.1", "Atomically creates or modifies the string values of one or more keys.", "key value [key value ...]"),
-    row("msetnx", -3, "write denyoom", (1, -1, 2), routine(string::msetnx, string::msetnx_cross), "string", "1.0.1", "Atomically modifies the string values of one or more keys only when all keys don't exist.", "key value [key value ...]"),
-    row("append", 3, "write denyoom fast", KEY1, keyed(string::append), "string", "2.0.0", "Appends a string to the value of a key. Creates the key if it doesn't exist.", "key value"),
-    row("strlen", 2, "readonly fast", KEY1, keyed(string::strlen), "string", "2.2.0", "Returns the length of a string value.", "key"),
-    row("incr", 2, "write denyoom fast", KEY1, keyed(string::incr), "string", "1.0.0", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", "key"),
-    row("decr", 2, "write denyoom fast", KEY1, keyed(string::decr), "string", "1.0.0", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", "key"),
-    row("incrby", 3, "write denyoom fast", KEY1, keyed(string::incrby), "string", "1.0.0", "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.", "key increment"),
-    row("decrby", 3, "write denyoom fast", KEY1, keyed(string::decrby), "string", "1.0.0", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.", "key decrement"),
-    row("incrbyfloat", 3, "write denyoom fast", KEY1, keyed(string::incrbyfloat), "string", "2.6.0", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.", "key increment"),
-    row("getrange", 4, "readonly", KEY1, keyed(string::getrange), "string", "2.4.0", "Returns a substring of the string stored at a key.", "key start end"),
-    row("substr", 4, "readonly", KEY1, keyed(string::getrange), "string", "1.0.0", "Returns a substring from a string value.", "key start end"),
-    row("setrange", 4, "write denyoom", KEY1, keyed(string::setrange), "string", "2.2.0", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.", "key offset value"),
-    row("lcs", -3, "readonly", KEY12, routine(string::lcs, string::lcs_cross), "string", "7.0.0", "Finds the longest common substring.", "key1 key2 [LEN] [IDX] [MINMATCHLEN min-match-len] [WITHMATCHLEN]"),
-    // keys
-    row("del", -2, "write", KEYS_ALL, split(keys::del, Merge::Sum, false), "generic", "1.0.0", "Deletes one or more keys.", "key [key ...]"),
-    row("unlink", -2, "write fast", KEYS_ALL, split(keys::del, Merge::Sum, false), "generic", "4.0.0", "Asynchronously deletes one or more keys.", "key [key ...]"),
-    row("exists", -2, "readonly fast", KEYS_ALL, split(keys::exists, Merge::Sum, false), "generic", "1.0.0", "Determines whether one or more keys exist.", "key [key ...]"),
-    row("touch", -2, "readonly fast", KEYS_ALL, split(keys::touch, Merge::Sum, false), "generic", "3.2.1", "Returns the number of existing keys out of those specified after updating the time they were last accessed.", "key [key ...]"),
-    row("type", 2, "readonly fast", KEY1, keyed(keys::type_), "generic", "1.0.0", "Determines the type of value stored at a key.", "key"),
-    row("keys", 2, "readonly", NOKEY, Kind::Routed(keys::keys), "generic", "1.0.0", "Returns all key names that match a pattern.", "pattern"),
-    row("scan", -2, "readonly", NOKEY, Kind::Routed(keys::scan), "generic", "2.8.0", "Iterates over the key names in the database.", "cursor [MATCH pattern] [COUNT count] [TYPE type]"),
-    row("randomkey", 1, "readonly", NOKEY, Kind::Routed(keys::randomkey), "generic", "1.0.0", "Returns a random key name from the database.", ""),
-    row("rename", 3, "write", KEY12, routine(keys::rename, keys::rename_cross), "generic", "1.0.0", "Renames a key and overwrites the destination.", "key newkey"),
-    row("renamenx", 3, "write fast", KEY12, routine(keys::renamenx, keys::renamenx_cross), "generic", "1.0.0", "Renames a key only when the target key name doesn't exist.", "key newkey"),
-    row("copy", -3, "write denyoom", KEY12, routine(keys::copy, keys::copy_cross), "generic", "6.2.0", "Copies the value of a key to a new key.", "source destination [DB destination-db] [REPLACE]"),
-    row("move", 3, "write fast", KEY1, keyed(keys::move_), "generic", "1.0.0", "Moves a key to another database.", "key db"),
-    row("object", -2, "", (2, 2, 1), keyed(keys::object), "generic", "2.2.3", "A container for object introspection commands.", "subcommand [argument ...]"),
-    // expiry
-    row("expire", -3, "write fast", KEY1, keyed(expire::expire), "generic", "1.0.0", "Sets the expiration time of a key in seconds.", "key seconds [NX|XX|GT|LT]"),
-    row("pexpire", -3, "write fast", KEY1, keyed(expire::pexpire), "generic", "2.6.0", "Sets the expiration time of a key in milliseconds.", "key milliseconds [NX|XX|GT|LT]"),
-    row("expireat", -3, "write fast", KEY1, keyed(expire::expireat), "generic", "1.2.0", "Sets the expiration time of a key to a Unix timestamp.", "key unix-time-seconds [NX|XX|GT|LT]"),
-    row("pexpireat", -3, "write fast", KEY1, keyed(expire::pexpireat), "generic", "2.6.0", "Sets the expiration time of a key to a Unix milliseconds timestamp.", "key unix-time-milliseconds [NX|XX|GT|LT]"),
-    row("ttl", 2, "readonly fast", KEY1, keyed(expire::ttl), "generic", "1.0.0", "Returns the expiration time in seconds of a key.", "key"),
-    row("pttl", 2, "readonly fast", KEY1, keyed(expire::pttl), "generic", "2.6.0", "Returns the expiration time in milliseconds of a key.", "key"),
-    row("expiretime", 2, "readonly fast", KEY1, keyed(expire::expiretime), "generic", "7.0.0", "Returns the expiration time of a key as a Unix timestamp.", "key"),
-    row("pexpiretime", 2, "readonly fast", KEY1, keyed(expire::pexpiretime), "generic", "7.0.0", "Returns the expiration time of a key as a Unix milliseconds timestamp.", "key"),
-    row("persist", 2, "write fast", KEY1, keyed(expire::persist), "generic", "2.2.0", "Removes the expiration time of a key.", "key"),
+/// The families' rows, in COMMAND order; each family file owns its rows.
+const FAMILIES: &[&[CommandSpec]] = &[
+    connection::COMMANDS,
+    server::COMMANDS,
+    string::COMMANDS,
+    keys::COMMANDS,
+    expire::COMMANDS,
 ];
+
+/// Every command ringkv serves: the families' rows, flattened once.
+pub static COMMANDS: LazyLock<Vec<&'static CommandSpec>> =
+    LazyLock::new(|| FAMILIES.iter().flat_map(|f| f.iter()).collect());
 
 /// Finds a command by name, case-insensitively; returns its row index too.
 pub fn lookup(name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
@@ -188,7 +132,7 @@ pub fn lookup(name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
         *dst = src.to_ascii_lowercase();
     }
     let i = *index.get(&lower[..name.len()])?;
-    Some((i, &COMMANDS[i]))
+    Some((i, COMMANDS[i]))
 }
 
 #[cfg(test)]
@@ -198,7 +142,7 @@ mod tests {
     #[test]
     fn table_is_consistent() {
         let mut names = std::collections::HashSet::new();
-        for (i, c) in COMMANDS.iter().enumerate() {
+        for (i, c) in COMMANDS.iter().copied().enumerate() {
             assert!(names.insert(c.name), "duplicate {}", c.name);
             assert_eq!(c.name, c.name.to_ascii_lowercase());
             assert_ne!(c.arity, 0, "{}", c.name);

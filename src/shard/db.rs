@@ -5,15 +5,20 @@ use bytes::Bytes;
 use hashbrown::HashMap;
 
 use super::slot::{slot_of, HashSlot, SLOTS};
+use super::types::{Hash, List, Set, ZSet};
 
 /// A key as stored: its own small allocation, never a slice of a read buffer.
 pub type Key = Bytes;
 
-/// A stored value. Strings only for now; other types join as variants.
+/// A stored value: a string, or one of the collection types (each in `shard::types`).
 #[derive(Clone, Debug)]
 pub enum Value {
     /// A Redis string (binary safe).
     Str(Bytes),
+    List(Box<List>),
+    Hash(Box<Hash>),
+    Set(Box<Set>),
+    ZSet(Box<ZSet>),
 }
 
 impl Value {
@@ -21,6 +26,10 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 }

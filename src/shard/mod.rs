@@ -4,6 +4,7 @@
 pub mod db;
 pub mod mailbox;
 pub mod slot;
+pub mod types;
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 

@@ -1,0 +1,271 @@
+//! Test harness: starts the real `ringkv` binary on `--port 0`, reads the bound port from its
+//! first log line, and kills it on drop. Also a raw-bytes client and a redis-server starter for
+//! differential tests. No sleeps for start-up, no fixed ports.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The I/O backends to test: both, or the one named by RINGKV_TEST_BACKEND.
+pub fn backends() -> Vec<&'static str> {
+    match std::env::var("RINGKV_TEST_BACKEND").as_deref() {
+        Ok("uring") => vec!["uring"],
+        Ok("epoll") => vec!["epoll"],
+        _ => vec!["uring", "epoll"],
+    }
+}
+
+/// A running server process.
+pub struct Server {
+    child: Child,
+    pub port: u16,
+}
+
+impl Server {
+    /// Starts ringkv with `threads` threads on `backend`, plus `extra` flags.
+    pub fn start(threads: usize, backend: &str, extra: &[&str]) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringkv"));
+        cmd.args([
+            "--port",
+            "0",
+            "--threads",
+            &threads.to_string(),
+            "--io-backend",
+            backend,
+        ])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("spawn ringkv");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines
+            .next()
+            .expect("a first log line")
+            .expect("readable log");
+        let port = first
+            .split("listening on ")
+            .nth(1)
+            .and_then(|addr| addr.rsplit(':').next())
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("first log line has no port: {first}"));
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines.by_ref() {});
+        Server { child, port }
+    }
+
+    /// A `redis` crate connection.
+    pub fn redis(&self) -> redis::Connection {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).unwrap();
+        client.get_connection().expect("connect")
+    }
+
+    /// A raw connection.
+    pub fn raw(&self) -> Raw {
+        Raw::connect(self.port)
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().map(|s| s.is_none()).unwrap_or(false)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A raw TCP client speaking bytes.
+pub struct Raw {
+    pub stream: TcpStream,
+}
+
+impl Raw {
+    pub fn connect(port: u16) -> Raw {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream.set_nodelay(true).unwrap();
+        Raw { stream }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Sends a command as multibulk.
+    pub fn cmd(&mut self, args: &[&[u8]]) {
+        let bytes = encode(args);
+        self.send(&bytes);
+    }
+
+    /// Reads exactly `n` bytes.
+    pub fn read_exact(&mut self, n: usize) -> Vec<u8> {
+        let mut buf = vec![0; n];
+        self.stream.read_exact(&mut buf).expect("read");
+        buf
+    }
+
+    /// Reads one complete RESP reply (any type, nested), returning its raw bytes.
+    pub fn reply(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.read_value(&mut out);
+        out
+    }
+
+    fn read_line(&mut self, out: &mut Vec<u8>) -> Vec<u8> {
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        loop {
+            self.stream.read_exact(&mut byte).expect("read line");
+            line.push(byte[0]);
+            if line.ends_with(b"\r\n") {
+                break;
+            }
+        }
+        out.extend_from_slice(&line);
+        line
+    }
+
+    fn read_value(&mut self, out: &mut Vec<u8>) {
+        let line = self.read_line(out);
+        let body = std::str::from_utf8(&line[1..line.len() - 2]).unwrap_or("");
+        match line[0] {
+            b'$' | b'=' | b'!' => {
+                let n: i64 = body.parse().unwrap();
+                if n >= 0 {
+                    let data = self.read_exact(n as usize + 2);
+                    out.extend_from_slice(&data);
+                }
+            }
+            b'*' | b'~' | b'>' => {
+                let n: i64 = body.parse().unwrap();
+                for _ in 0..n.max(0) {
+                    self.read_value(out);
+                }
+            }
+            b'%' => {
+                let n: i64 = body.parse().unwrap();
+                for _ in 0..n * 2 {
+                    self.read_value(out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// True when the server closed the connection (reads EOF within the timeout).
+    pub fn closed(&mut self) -> bool {
+        let mut buf = [0u8; 64];
+        matches!(self.stream.read(&mut buf), Ok(0) | Err(_))
+    }
+}
+
+/// Encodes a command as multibulk.
+pub fn encode(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// Polls `check` until it holds or `within` passes; returns whether it held.
+pub fn eventually(within: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    check()
+}
+
+/// The io-thread a connection lives on, from CLIENT INFO.
+pub fn io_thread(con: &mut redis::Connection) -> usize {
+    let info: String = redis::cmd("CLIENT").arg("INFO").query(con).unwrap();
+    info.split_whitespace()
+        .find_map(|f| f.strip_prefix("io-thread="))
+        .and_then(|n| n.parse().ok())
+        .expect("io-thread field")
+}
+
+/// One connection on each of threads 0 and 1 of a 2-thread server (opens up to 200 tries).
+pub fn connections_on_both_threads(server: &Server) -> (redis::Connection, redis::Connection) {
+    let mut found: [Option<redis::Connection>; 2] = [None, None];
+    for _ in 0..200 {
+        let mut con = server.redis();
+        let t = io_thread(&mut con);
+        if found[t].is_none() {
+            found[t] = Some(con);
+        }
+        if found.iter().all(Option::is_some) {
+            let [a, b] = found;
+            return (a.unwrap(), b.unwrap());
+        }
+    }
+    panic!("the kernel never spread connections over both threads");
+}
+
+/// Two keys known to live on different shards of a 2-shard server (slot < 8192 vs ≥ 8192):
+/// "foo" is slot 12182, "bar" slot 5061.
+pub const KEY_SHARD1: &str = "foo";
+pub const KEY_SHARD0: &str = "bar";
+
+/// A redis-server on a free port, for differential tests.
+pub struct RedisServer {
+    child: Child,
+    pub port: u16,
+}
+
+impl RedisServer {
+    pub fn start() -> RedisServer {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let dir = std::env::temp_dir().join(format!("ringkv-oracle-{port}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--bind",
+                "127.0.0.1",
+            ])
+            .current_dir(&dir)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (apt-get install redis-server)");
+        let server = RedisServer { child, port };
+        assert!(
+            eventually(Duration::from_secs(10), || TcpStream::connect((
+                "127.0.0.1",
+                port
+            ))
+            .is_ok()),
+            "redis-server did not start"
+        );
+        server
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,686 @@
+#!/usr/bin/env bash
+# tests/tcl/run.sh - run Redis 7.0.15's own Tcl test suite against ringkv (or redis-server).
+#
+# Usage:
+#   tests/tcl/run.sh [--server ringkv|redis] [unit/NAME ...]
+#       Run the given units (default: the units listed in tests/tcl/baseline.txt)
+#       against a fresh server per unit and print `unit/NAME: P passed, F failed`
+#       per unit and a final `N passed, M failed` line.
+#       Exit 0 if nothing failed, 1 if some test failed, 2 on setup errors.
+#   tests/tcl/run.sh --check
+#       Run the baseline's units against ringkv; exit 1 if any unit passes fewer
+#       tests than the minimum recorded in baseline.txt (prints which).
+#   tests/tcl/run.sh --record [--server ringkv|redis]
+#       Run ringkv and redis-server (or only the one named) over the baseline's
+#       units and rewrite baseline.txt with the new counts.
+#   tests/tcl/run.sh --fetch
+#       Only download/unpack the Redis source (done automatically otherwise).
+#
+# The suite comes from Debian's source package `redis` (7.0.15 on bookworm),
+# fetched with `apt-get source` through a private apt configuration that holds
+# deb-src entries derived from the machine's deb entries (the system's apt
+# configuration is not modified). It is unpacked once into $RINGKV_TCL_CACHE
+# and reused by later runs.
+#
+# The suite runs in external mode:
+#   cd SRC && tclsh tests/test_helper.tcl --host 127.0.0.1 --port P --single unit/NAME
+#        --clients 1 --durable --timeout T --tags "<tags>" [--skipfile F]
+# `--durable` turns errors inside a test into failures of that test. Errors the
+# harness cannot absorb (server death, hang, error outside a test) end a run of
+# the unit; the unit is then re-run against a fresh server with the culprit
+# test skipped (counted failed), or, when no culprit test is known, resumed
+# after the tests already reported; the results are merged.
+#
+# Environment:
+#   RINGKV_BIN               ringkv binary (default: target/release/ringkv)
+#   RINGKV_ARGS              extra ringkv arguments, e.g. "--threads 2 --io-backend epoll"
+#   REDIS_SERVER_BIN         redis-server binary for --server redis (default: redis-server)
+#   RINGKV_TCL_CACHE         where the Redis source is kept (default: tests/tcl/redis-src)
+#   RINGKV_TCL_LOGDIR        where raw logs go (default: target/tcl-logs)
+#   RINGKV_TCL_TAGS          --tags filter (default: the `# tags:` line of baseline.txt,
+#                            else "-needs:repl -needs:debug")
+#   RINGKV_TCL_ARGS          extra test_helper.tcl arguments (word-split), e.g. --ignore-encoding
+#   RINGKV_TCL_UNIT_TIMEOUT  wall-clock seconds per unit, all attempts together (default 300)
+#   RINGKV_TCL_TEST_TIMEOUT  seconds without progress before the harness gives up (default 60)
+#   RINGKV_TCL_MAX_ATTEMPTS  runs per unit at most (default 20)
+#   RINGKV_TCL_START_TIMEOUT seconds to wait for a server to come up (default 30)
+
+set -euo pipefail
+
+REDIS_VERSION=7.0.15
+DEFAULT_TAGS="-needs:repl -needs:debug"
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$SCRIPT_DIR/../.." && pwd)
+BASELINE="$SCRIPT_DIR/baseline.txt"
+CACHE=${RINGKV_TCL_CACHE:-$REPO/tests/tcl/redis-src}
+SRC="$CACHE/redis"
+LOGROOT=${RINGKV_TCL_LOGDIR:-$REPO/target/tcl-logs}
+RINGKV_BIN=${RINGKV_BIN:-$REPO/target/release/ringkv}
+REDIS_SERVER_BIN=${REDIS_SERVER_BIN:-redis-server}
+UNIT_TIMEOUT=${RINGKV_TCL_UNIT_TIMEOUT:-300}
+TEST_TIMEOUT=${RINGKV_TCL_TEST_TIMEOUT:-60}
+MAX_ATTEMPTS=${RINGKV_TCL_MAX_ATTEMPTS:-20}
+START_TIMEOUT=${RINGKV_TCL_START_TIMEOUT:-30}
+
+log() { printf '%s\n' "$*" >&2; }
+die() { log "run.sh: error: $*"; exit 2; }
+
+usage() { sed -n '2,/^$/{s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
+
+# ---------------------------------------------------------------- cleanup ---
+SERVER_PID=""
+HARNESS_PID=""
+cleanup() {
+    if [[ -n $HARNESS_PID ]]; then kill -TERM "$HARNESS_PID" 2>/dev/null || true; fi
+    if [[ -n $SERVER_PID ]]; then stop_server; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------- prerequisites ---
+apt_install() {
+    # apt_install PKG...: install Debian packages (root only).
+    [[ $(id -u) -eq 0 ]] || die "missing packages: $* (install them: apt-get install $*)"
+    log "run.sh: installing $* ..."
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >&2; then
+        apt-get update -q >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >&2
+    fi
+}
+
+need_cmd() {
+    # need_cmd CMD PKG: make sure CMD exists, installing PKG if needed.
+    command -v "$1" >/dev/null 2>&1 || apt_install "$2"
+    command -v "$1" >/dev/null 2>&1 || die "$1 not found even after installing $2"
+}
+
+# --------------------------------------------------------- redis source ---
+derive_deb_src() {
+    # derive_deb_src DIR: write DIR/sources.list and DIR/sources.list.d/*.sources
+    # holding deb-src twins of the system's Debian deb entries.
+    local dir=$1 f n=0
+    mkdir -p "$dir/sources.list.d"
+    : >"$dir/sources.list"
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+        [[ -f $f ]] || continue
+        awk '$1 == "deb" { $1 = "deb-src"; print }' "$f" >>"$dir/sources.list"
+    done
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [[ -f $f ]] || continue
+        n=$((n + 1))
+        # deb822: copy every stanza whose Types has "deb", as Types: deb-src.
+        awk 'BEGIN { RS = ""; ORS = "\n\n" }
+             {
+                 if (match($0, /(^|\n)Types:[^\n]*/)) {
+                     t = substr($0, RSTART, RLENGTH)
+                     if (t ~ /[ \t]deb([ \t]|$)/ && t !~ /deb-src/) {
+                         sub(/Types:[^\n]*/, "Types: deb-src")
+                         print
+                     }
+                 }
+             }' "$f" >"$dir/sources.list.d/derived-$n.sources"
+    done
+    # Keep only Debian archives (third-party repos rarely publish sources);
+    # fall back to everything when that leaves nothing.
+    if grep -q debian "$dir/sources.list" "$dir"/sources.list.d/*.sources 2>/dev/null; then
+        local tmp
+        tmp=$(grep debian "$dir/sources.list" || true)
+        printf '%s\n' "$tmp" >"$dir/sources.list"
+        for f in "$dir"/sources.list.d/*.sources; do
+            [[ -f $f ]] || continue
+            awk 'BEGIN { RS = ""; ORS = "\n\n" } /(^|\n)URIs:[^\n]*debian/ { print }' "$f" >"$f.tmp"
+            mv "$f.tmp" "$f"
+        done
+    fi
+    if ! grep -qs 'deb-src' "$dir/sources.list" "$dir"/sources.list.d/*.sources; then
+        die "no deb entries found in /etc/apt to derive deb-src entries from"
+    fi
+}
+
+fetch_source() {
+    if [[ -f $SRC/tests/test_helper.tcl && -f $SRC/.ringkv-source-version ]]; then
+        return 0
+    fi
+    need_cmd apt-get apt
+    need_cmd dpkg-source dpkg-dev
+    mkdir -p "$CACHE"
+    local lockfd
+    exec {lockfd}>"$CACHE/.lock"
+    if command -v flock >/dev/null 2>&1; then flock "$lockfd"; fi
+    if [[ -f $SRC/tests/test_helper.tcl && -f $SRC/.ringkv-source-version ]]; then
+        exec {lockfd}>&-
+        return 0
+    fi
+    log "run.sh: fetching Redis source with apt-get source into $CACHE ..."
+    local apt="$CACHE/apt" work="$CACHE/download.$$"
+    rm -rf "$apt" "$work"
+    mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$work"
+    derive_deb_src "$apt"
+    local -a opts=(-q
+        -o "Dir::Etc::SourceList=$apt/sources.list"
+        -o "Dir::Etc::SourceParts=$apt/sources.list.d"
+        -o "Dir::State::Lists=$apt/lists"
+        -o "Dir::Cache=$apt/cache")
+    if [[ $(id -u) -eq 0 ]]; then opts+=(-o "APT::Sandbox::User=root"); fi
+    # An unreachable extra repository must not stop us; apt-get source says
+    # clearly enough if the needed index is missing.
+    apt-get "${opts[@]}" update >&2 || log "run.sh: warning: apt-get update (deb-src) reported errors"
+    local ver spec
+    ver=$(apt-cache "${opts[@]}" showsrc redis 2>/dev/null | awk '/^Version:/ { print $2 }' |
+        grep -E "^([0-9]+:)?${REDIS_VERSION//./\\.}-" | sort -V | tail -n 1 || true)
+    if [[ -n $ver ]]; then
+        spec="redis=$ver"
+    else
+        log "run.sh: WARNING: apt offers no redis $REDIS_VERSION source; taking whatever it has:"
+        apt-cache "${opts[@]}" showsrc redis 2>/dev/null | awk '/^Version:/ { print "  " $2 }' >&2 || true
+        spec=redis
+    fi
+    (cd "$work" && apt-get "${opts[@]}" source "$spec" >&2) || die "apt-get source $spec failed"
+    local dir
+    dir=$(find "$work" -mindepth 1 -maxdepth 1 -type d -name 'redis-*' | head -n 1)
+    [[ -n $dir && -f $dir/tests/test_helper.tcl ]] || die "apt-get source gave no redis tree with tests/test_helper.tcl"
+    local got
+    got=$(sed -n 's/^#define REDIS_VERSION "\(.*\)"/\1/p' "$dir/src/version.h")
+    if [[ $got != "$REDIS_VERSION" ]]; then
+        log "run.sh: WARNING: ============================================================"
+        log "run.sh: WARNING: apt gave Redis source version '$got' (package $spec), NOT $REDIS_VERSION."
+        log "run.sh: WARNING: counts will not be comparable with the baseline."
+        log "run.sh: WARNING: ============================================================"
+    fi
+    printf 'redis %s (Debian source %s)\n' "$got" "${ver:-$(basename "$(find "$work" -maxdepth 1 -name '*.dsc' | head -n 1)" .dsc)}" \
+        >"$dir/.ringkv-source-version"
+    rm -rf "$SRC"
+    mv "$dir" "$SRC"
+    rm -rf "$work" "$apt"
+    exec {lockfd}>&-
+    log "run.sh: source ready: $SRC ($(cat "$SRC/.ringkv-source-version"))"
+}
+
+# ---------------------------------------------------------------- servers ---
+proc_alive() {
+    # A zombie (dead, not yet reaped child) counts as dead.
+    local st
+    st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    st=${st##*) }
+    [[ ${st:0:1} != Z ]]
+}
+
+stop_server() {
+    local pid=$SERVER_PID i
+    SERVER_PID=""
+    [[ -n $pid ]] || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    kill -CONT "$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+        proc_alive "$pid" || break
+        sleep 0.1
+    done
+    if proc_alive "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
+    wait "$pid" 2>/dev/null || true
+}
+
+free_port() {
+    tclsh <<'EOF'
+set s [socket -server {apply {{c a p} {close $c}}} -myaddr 127.0.0.1 0]
+puts [lindex [fconfigure $s -sockname] 2]
+close $s
+EOF
+}
+
+wait_for_log() {
+    # wait_for_log FILE REGEX: wait until FILE has a line matching REGEX (ANSI
+    # colours stripped) and print it; fail if the server exits or on timeout.
+    local file=$1 re=$2 deadline line
+    deadline=$(($(date +%s) + START_TIMEOUT))
+    while :; do
+        line=$(sed 's/\x1b\[[0-9;]*m//g' "$file" 2>/dev/null | grep -m 1 -E "$re" || true)
+        if [[ -n $line ]]; then
+            printf '%s\n' "$line"
+            return 0
+        fi
+        proc_alive "$SERVER_PID" || return 1
+        (($(date +%s) < deadline)) || return 1
+        sleep 0.05
+    done
+}
+
+SERVER_HOST=127.0.0.1
+SERVER_PORT=""
+
+start_server() {
+    # start_server KIND LOGFILE RUNDIR: start a fresh server, set SERVER_PID/SERVER_PORT.
+    local kind=$1 logf=$2 rundir=$3 line try
+    mkdir -p "$rundir"
+    if [[ $kind == ringkv ]]; then
+        local -a extra=()
+        read -r -a extra <<<"${RINGKV_ARGS:-}"
+        (cd "$rundir" && exec "$RINGKV_BIN" --port 0 "${extra[@]}" </dev/null >"$logf" 2>&1) &
+        SERVER_PID=$!
+        if ! line=$(wait_for_log "$logf" 'listening on [^ ]*:[0-9]+'); then
+            log "run.sh: ringkv did not report 'listening on ...' within ${START_TIMEOUT}s (log: $logf)"
+            stop_server
+            return 1
+        fi
+        SERVER_PORT=$(grep -oE 'listening on [^ ]*:[0-9]+' <<<"$line" | head -n 1 | grep -oE '[0-9]+$')
+        SERVER_HOST=127.0.0.1
+        return 0
+    fi
+    for try in 1 2 3 4 5; do
+        SERVER_PORT=$(free_port)
+        # enable-debug-command/enable-protected-configs: as in the suite's own
+        # tests/assets/default.conf (both are immutable at run time).
+        (cd "$rundir" && exec "$REDIS_SERVER_BIN" --port "$SERVER_PORT" --bind 127.0.0.1 \
+            --save '' --appendonly no --daemonize no --logfile '' --dir "$rundir" \
+            --enable-debug-command yes --enable-protected-configs yes \
+            </dev/null >"$logf" 2>&1) &
+        SERVER_PID=$!
+        if wait_for_log "$logf" 'Ready to accept connections' >/dev/null; then
+            SERVER_HOST=127.0.0.1
+            return 0
+        fi
+        stop_server
+        grep -q 'Address already in use' "$logf" || break
+        log "run.sh: port $SERVER_PORT was taken, retry $try"
+    done
+    log "run.sh: redis-server did not start (log: $logf)"
+    return 1
+}
+
+# ------------------------------------------------------------ the harness ---
+parse_tcl_output() {
+    # Turn test_helper.tcl output into tab-separated events:
+    #   ok NAME | err NAME io? | skip NAME | ignore TEXT | exception TEXT |
+    #   timeout NAME (test in progress when the harness timed out) | done
+    awk '
+    function flush_err() {
+        if (pending != "") { print "err\t" pending "\t" (io ? "io" : ""); pending = "" }
+        io = 0
+    }
+    /^\[ok\]: / {
+        flush_err(); s = substr($0, 7); sub(/ \([0-9]+ ms\)$/, "", s); print "ok\t" s; next
+    }
+    /^\[err\]: / {
+        flush_err(); s = substr($0, 8); sub(/ in tests\/[^ ]+\.tcl$/, "", s); pending = s; next
+    }
+    /^\[skip\]: / { flush_err(); print "skip\t" substr($0, 9); next }
+    /^\[ignore\]: / { flush_err(); print "ignore\t" substr($0, 11); next }
+    /^\[exception\]: / { flush_err(); print "exception\t" substr($0, 14); next }
+    /^\[[0-9]+\/[0-9]+ done\]: / { flush_err(); print "done"; next }
+    /^\[TIMEOUT\]/ { flush_err(); timedout = 1; next }
+    timedout && / => \(IN PROGRESS\) / { s = $0; sub(/^.* => \(IN PROGRESS\) /, "", s); print "timeout\t" s; next }
+    pending != "" && /I\/O error|Bad protocol|connection refused|connection reset|broken pipe|error writing|error reading|couldn.t open socket/ { io = 1 }
+    END { flush_err() }
+    '
+}
+
+# Totals of the current server run.
+TOTAL_PASS=0
+TOTAL_FAIL=0
+declare -A UNIT_PASS=()
+
+run_unit() {
+    # run_unit KIND UNIT LOGDIR: run one unit with retries; print its line.
+    local kind=$1 unit=$2 logdir=$3
+    local base=${unit//\//_}
+    local t0 deadline
+    t0=$(date +%s.%N)
+    deadline=$(($(date +%s) + UNIT_TIMEOUT))
+
+    declare -A res=()      # "name#k" -> ok|err
+    declare -A culprit=()  # test names skipped because they broke a run
+    local resume=0 attempt=0 runs=0 ignored=0 aborts=0 extra_fail=0 note="" prev_skip="-"
+    local -a tclargs=()
+    read -r -a tclargs <<<"${RINGKV_TCL_ARGS:-}"
+
+    if [[ ! -f $SRC/tests/$unit.tcl ]]; then
+        log "run.sh: no such unit: $unit (no $SRC/tests/$unit.tcl)"
+        UNIT_PASS[$unit]=0
+        TOTAL_FAIL=$((TOTAL_FAIL + 1))
+        printf '%s: 0 passed, 1 failed (no such unit)\n' "$unit"
+        return 0
+    fi
+
+    while :; do
+        attempt=$((attempt + 1))
+        local now remaining
+        now=$(date +%s)
+        remaining=$((deadline - now))
+        if ((attempt > MAX_ATTEMPTS)); then
+            note+="${note:+; }gave up after $MAX_ATTEMPTS runs"
+            extra_fail=$((extra_fail + 1))
+            break
+        fi
+        if ((remaining < 5)); then
+            note+="${note:+; }unit time limit ${UNIT_TIMEOUT}s reached"
+            extra_fail=$((extra_fail + 1))
+            break
+        fi
+
+        # Tests to skip in this run.
+        local skipfile="$logdir/$base.$attempt.skip" name key
+        : >"$skipfile"
+        for name in "${!culprit[@]}"; do printf '%s\n' "$name" >>"$skipfile"; done
+        if ((resume)); then
+            for key in "${!res[@]}"; do printf '%s\n' "${key%#*}" >>"$skipfile"; done
+        fi
+        local skipsig
+        skipsig=$(sort -u "$skipfile")
+        if [[ $skipsig == "$prev_skip" ]]; then
+            note+="${note:+; }no further progress possible"
+            extra_fail=$((extra_fail + 1))
+            break
+        fi
+        prev_skip=$skipsig
+        if [[ ! -s $skipfile ]]; then rm -f "$skipfile"; fi
+
+        local out="$logdir/$base.$attempt.tcl.log" slog="$logdir/$base.$attempt.server.log"
+        if ! start_server "$kind" "$slog" "$logdir/run/$base.$attempt"; then
+            note+="${note:+; }server failed to start"
+            extra_fail=$((extra_fail + 1))
+            break
+        fi
+        local -a cmd=(tclsh tests/test_helper.tcl --host "$SERVER_HOST" --port "$SERVER_PORT"
+            --single "$unit" --clients 1 --durable --timeout "$TEST_TIMEOUT")
+        if [[ -n $TAGS ]]; then cmd+=(--tags "$TAGS"); fi
+        if [[ -s $skipfile ]]; then cmd+=(--skipfile "$skipfile"); fi
+        cmd+=("${tclargs[@]}")
+        printf '# server: %s pid %s port %s\n# cwd: %s\n# command: timeout -k 10 %s %s\n' \
+            "$kind" "$SERVER_PID" "$SERVER_PORT" "$SRC" "$remaining" "${cmd[*]}" >"$out"
+
+        local rc=0
+        runs=$((runs + 1))
+        (cd "$SRC" && TERM=dumb exec timeout -k 10 "$remaining" "${cmd[@]}" </dev/null >>"$out" 2>&1) &
+        HARNESS_PID=$!
+        wait "$HARNESS_PID" || rc=$?
+        HARNESS_PID=""
+
+        local died=0
+        proc_alive "$SERVER_PID" || died=1
+        stop_server
+
+        # Merge this run's results.
+        local events="$logdir/$base.$attempt.events"
+        parse_tcl_output <"$out" >"$events"
+        declare -A occ=()
+        local kind_ev rest flag k done_seen=0 exc="" inprog="" first_io="" first_io_key="" reported=0
+        ignored=0
+        while IFS=$'\t' read -r kind_ev rest flag; do
+            case $kind_ev in
+            ok | err | skip)
+                k=$((${occ[$rest]:-0} + 1))
+                occ[$rest]=$k
+                if [[ $kind_ev != skip ]]; then
+                    res["$rest#$k"]=$kind_ev
+                    reported=$((reported + 1))
+                fi
+                if [[ $kind_ev == err && $flag == io && -z $first_io && -z ${culprit[$rest]:-} ]]; then
+                    first_io=$rest
+                    first_io_key="$rest#$k"
+                fi
+                ;;
+            ignore) ignored=$((ignored + 1)) ;;
+            exception) exc=$rest ;;
+            timeout) inprog=$rest ;;
+            done) done_seen=1 ;;
+            esac
+        done <"$events"
+
+        if ((done_seen && !died)); then
+            break
+        fi
+
+        # The run broke off (or the server died): find what broke it.
+        aborts=$((aborts + 1))
+        if ((rc == 124 || rc == 137)); then
+            note+="${note:+; }unit time limit ${UNIT_TIMEOUT}s reached"
+            if [[ -n $inprog ]]; then
+                res["$inprog#$((${occ[$inprog]:-0} + 1))"]=err
+            else
+                extra_fail=$((extra_fail + 1))
+            fi
+            break
+        fi
+        local why=""
+        if [[ -n $inprog && -z ${culprit[$inprog]:-} ]]; then
+            culprit[$inprog]=1
+            res["$inprog#$((${occ[$inprog]:-0} + 1))"]=err
+            why="hang in: $inprog"
+        elif ((died)) && [[ -n $first_io ]]; then
+            culprit[$first_io]=1
+            res[$first_io_key]=err
+            why="server died in: $first_io"
+        else
+            why="exception outside a test: ${exc:-exit code $rc}"
+            if ((died)); then why+=" (server died)"; fi
+            if ((reported == 0)); then
+                # Nothing ran this time: resuming would only repeat this run.
+                note+="${note:+; }${why:0:160}; no further progress possible"
+                extra_fail=$((extra_fail + 1))
+                break
+            fi
+            resume=1
+        fi
+        if ((resume)); then
+            log "run.sh: $unit: run $attempt broke off ($why); resuming after the tests already reported"
+        else
+            log "run.sh: $unit: run $attempt broke off ($why); running again without that test"
+        fi
+        note+="${note:+; }${why:0:160}"
+    done
+
+    local p=0 f=0 key
+    for key in "${!res[@]}"; do
+        if [[ ${res[$key]} == ok ]]; then p=$((p + 1)); else f=$((f + 1)); fi
+    done
+    f=$((f + extra_fail))
+    {
+        for key in "${!res[@]}"; do printf '%s\t%s\n' "${res[$key]}" "$key"; done | sort -k2
+    } >"$logdir/$base.results"
+    local secs
+    secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    UNIT_PASS[$unit]=$p
+    TOTAL_PASS=$((TOTAL_PASS + p))
+    TOTAL_FAIL=$((TOTAL_FAIL + f))
+    local info="${ignored} ignored by tags, ${runs} run(s), ${aborts} broken off, ${secs}s"
+    printf '%s: %d passed, %d failed (%s)\n' "$unit" "$p" "$f" "$info"
+    if [[ -n $note ]]; then printf '    note: %s\n' "$note"; fi
+    printf '%s\t%d\t%d\t%s\t%s\n' "$unit" "$p" "$f" "$info" "$note" >>"$logdir/summary.tsv"
+}
+
+run_units() {
+    # run_units KIND UNIT...: run every unit against KIND; prints the total line.
+    local kind=$1
+    shift
+    local logdir="$LOGRUN/$kind"
+    mkdir -p "$logdir"
+    TOTAL_PASS=0
+    TOTAL_FAIL=0
+    UNIT_PASS=()
+    if [[ $kind == ringkv ]]; then
+        [[ -x $RINGKV_BIN ]] || die "ringkv binary not found: $RINGKV_BIN (run: cargo build --release, or set RINGKV_BIN)"
+        log "run.sh: server: $RINGKV_BIN --port 0 ${RINGKV_ARGS:-}"
+    else
+        need_cmd "$REDIS_SERVER_BIN" redis-server
+        local v
+        v=$("$REDIS_SERVER_BIN" --version)
+        log "run.sh: server: $v"
+        [[ $v == *"v=$REDIS_VERSION "* ]] || log "run.sh: WARNING: redis-server is not $REDIS_VERSION; reference counts may differ"
+    fi
+    log "run.sh: suite: $(cat "$SRC/.ringkv-source-version"), tags: ${TAGS:-(none)}, logs: $logdir"
+    local unit
+    for unit in "$@"; do
+        run_unit "$kind" "$unit" "$logdir"
+    done
+}
+
+# --------------------------------------------------------------- baseline ---
+BASE_UNITS=()
+declare -A BASE_MIN=()
+declare -A BASE_REF=()
+BASE_TAGS=""
+BASE_TAGS_SET=0
+
+read_baseline() {
+    [[ -f $BASELINE ]] || return 0
+    local line u a b
+    while IFS= read -r line || [[ -n $line ]]; do
+        if [[ $line =~ ^#[[:space:]]*tags:[[:space:]]*(.*)$ ]]; then
+            BASE_TAGS=${BASH_REMATCH[1]}
+            BASE_TAGS=${BASE_TAGS%"${BASE_TAGS##*[![:space:]]}"}
+            BASE_TAGS_SET=1
+            continue
+        fi
+        line=${line%%#*}
+        read -r u a b _ <<<"$line" || true
+        [[ -n ${u:-} ]] || continue
+        BASE_UNITS+=("$u")
+        BASE_MIN[$u]=${a:-0}
+        BASE_REF[$u]=${b:-0}
+    done <"$BASELINE"
+}
+
+write_baseline() {
+    local tmp="$BASELINE.tmp.$$" u
+    {
+        cat <<EOF
+# ringkv upstream-conformance baseline: Redis $REDIS_VERSION's own Tcl test suite
+# (Debian source package \`redis\`), external mode, one fresh server per unit,
+# run by tests/tcl/run.sh (test_helper.tcl --clients 1 --durable --tags "<tags below>").
+#
+# Columns:  <unit>  <min ringkv passes>  <redis-server $REDIS_VERSION passes in the same mode>
+#   column 2: \`tests/tcl/run.sh --check\` fails when ringkv passes fewer tests than this.
+#   column 3: the reference: what redis-server $REDIS_VERSION itself passes here (goal: >= 95 %).
+# Regenerate: tests/tcl/run.sh --record            (both columns)
+#             tests/tcl/run.sh --record --server ringkv   (or redis: one column)
+# Add a unit: append a line \`unit/NAME 0 0\` and record.
+# The tags line is read by run.sh (RINGKV_TCL_TAGS overrides it).
+# tags: $TAGS
+EOF
+        for u in "${BASE_UNITS[@]}"; do
+            printf '%-22s %5s %5s\n' "$u" "${BASE_MIN[$u]}" "${BASE_REF[$u]}"
+        done
+    } >"$tmp"
+    mv "$tmp" "$BASELINE"
+    log "run.sh: wrote $BASELINE"
+}
+
+# ------------------------------------------------------------------- main ---
+MODE=run
+SERVER=""
+UNITS=()
+while (($#)); do
+    case $1 in
+    --server)
+        (($# >= 2)) || die "--server needs an argument"
+        SERVER=$2
+        shift 2
+        ;;
+    --server=*)
+        SERVER=${1#*=}
+        shift
+        ;;
+    --check) MODE=check; shift ;;
+    --record) MODE=record; shift ;;
+    --fetch) MODE=fetch; shift ;;
+    -h | --help) usage; exit 0 ;;
+    -*) die "unknown option: $1 (see --help)" ;;
+    *)
+        u=$1
+        u=${u%.tcl}
+        u=${u#tests/}
+        [[ $u == */* ]] || u="unit/$u"
+        UNITS+=("$u")
+        shift
+        ;;
+    esac
+done
+case ${SERVER:-ringkv} in
+ringkv | redis) ;;
+*) die "--server must be ringkv or redis" ;;
+esac
+
+read_baseline
+if [[ -n ${RINGKV_TCL_TAGS+x} ]]; then
+    TAGS=$RINGKV_TCL_TAGS
+elif ((BASE_TAGS_SET)); then
+    TAGS=$BASE_TAGS
+else
+    TAGS=$DEFAULT_TAGS
+fi
+
+need_cmd tclsh tcl
+need_cmd timeout coreutils
+fetch_source
+if [[ $MODE == fetch ]]; then
+    exit 0
+fi
+
+LOGRUN="$LOGROOT/$(date +%Y%m%d-%H%M%S)-$$"
+mkdir -p "$LOGRUN"
+ln -sfn "$LOGRUN" "$LOGROOT/latest" 2>/dev/null || true
+# Keep the 20 newest runs' logs.
+old_runs=("$LOGROOT"/[0-9]*-[0-9]*/)
+if ((${#old_runs[@]} > 20)); then
+    rm -rf "${old_runs[@]:0:${#old_runs[@]}-20}"
+fi
+
+case $MODE in
+run)
+    if ((${#UNITS[@]} == 0)); then
+        ((${#BASE_UNITS[@]})) || die "no units given and no baseline units"
+        UNITS=("${BASE_UNITS[@]}")
+    fi
+    run_units "${SERVER:-ringkv}" "${UNITS[@]}"
+    printf 'raw logs: %s\n' "$LOGRUN"
+    printf '%d passed, %d failed\n' "$TOTAL_PASS" "$TOTAL_FAIL"
+    if ((TOTAL_FAIL > 0)); then exit 1; fi
+    exit 0
+    ;;
+check)
+    [[ -z $SERVER || $SERVER == ringkv ]] || die "--check runs against ringkv only"
+    ((${#UNITS[@]} == 0)) || die "--check takes its units from $BASELINE"
+    ((${#BASE_UNITS[@]})) || die "no units in $BASELINE"
+    run_units ringkv "${BASE_UNITS[@]}"
+    regress=0
+    ref_total=0
+    for u in "${BASE_UNITS[@]}"; do
+        p=${UNIT_PASS[$u]} m=${BASE_MIN[$u]} r=${BASE_REF[$u]}
+        ref_total=$((ref_total + r))
+        awk -v u="$u" -v p="$p" -v m="$m" -v r="$r" 'BEGIN {
+            printf "  %-22s ringkv %4d   baseline min %4d   redis %4d   %s\n", u, p, m, r,
+                (r > 0 ? sprintf("%.1f %%", 100 * p / r) : "-") }'
+        if ((p < m)); then
+            printf 'REGRESSION: %s: %d passed, baseline minimum is %d\n' "$u" "${UNIT_PASS[$u]}" "${BASE_MIN[$u]}"
+            regress=1
+        fi
+    done
+    if ((ref_total > 0)); then
+        awk -v p="$TOTAL_PASS" -v r="$ref_total" \
+            'BEGIN { printf "ringkv passes %d of the %d tests redis-server passes (%.1f %%)\n", p, r, 100 * p / r }'
+    fi
+    if ((regress)); then echo "check: FAILED (pass counts below baseline, see above)"; else echo "check: ok (no unit below its baseline)"; fi
+    printf 'raw logs: %s\n' "$LOGRUN"
+    printf '%d passed, %d failed\n' "$TOTAL_PASS" "$TOTAL_FAIL"
+    exit "$regress"
+    ;;
+record)
+    ((${#UNITS[@]} == 0)) || die "--record takes its units from $BASELINE"
+    ((${#BASE_UNITS[@]})) || die "no units in $BASELINE"
+    if [[ -z $SERVER || $SERVER == ringkv ]]; then
+        run_units ringkv "${BASE_UNITS[@]}"
+        for u in "${BASE_UNITS[@]}"; do BASE_MIN[$u]=${UNIT_PASS[$u]}; done
+        printf 'ringkv: %d passed, %d failed\n' "$TOTAL_PASS" "$TOTAL_FAIL"
+    fi
+    if [[ -z $SERVER || $SERVER == redis ]]; then
+        run_units redis "${BASE_UNITS[@]}"
+        for u in "${BASE_UNITS[@]}"; do BASE_REF[$u]=${UNIT_PASS[$u]}; done
+        printf 'redis-server: %d passed, %d failed\n' "$TOTAL_PASS" "$TOTAL_FAIL"
+    fi
+    write_baseline
+    printf 'raw logs: %s\n' "$LOGRUN"
+    printf '%d passed, %d failed\n' "$TOTAL_PASS" "$TOTAL_FAIL"
+    exit 0
+    ;;
+esac
