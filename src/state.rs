@@ -227,10 +227,10 @@ impl ServerState {
 }
 
 /// Shuts a socket down in both directions so its pending read completes with 0 on any backend.
-fn shutdown_fd(fd: i32) {
-    // SAFETY: shutdown(2) takes a plain descriptor number and touches no memory of ours; the
-    // caller holds the registry lock, and the descriptor's owner unregisters under that lock
-    // before closing it, so `fd` still names that client's socket.
+pub fn shutdown_fd(fd: i32) {
+    // SAFETY: shutdown(2) takes a plain descriptor number and touches no memory of ours. Callers
+    // guarantee `fd` is still open and names the client's socket: either they hold the registry
+    // lock (the owner unregisters under it before closing), or they own a half of the socket.
     unsafe {
         libc::shutdown(fd, libc::SHUT_RDWR);
     }

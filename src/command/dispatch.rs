@@ -23,7 +23,11 @@ struct Queued {
 /// Runs `op` on `shard` for database `db`.
 fn run_op(shard: &mut Shard, db: usize, op: ShardOp, args: &mut Args) -> Reply {
     shard.select(db);
-    op(shard, args).unwrap_or_else(|e| e)
+    let reply = op(shard, args).unwrap_or_else(|e| e);
+    if shard.has_ready() {
+        shard.serve_blocked();
+    }
+    reply
 }
 
 fn run_queued(shard: &mut Shard, work: Vec<Queued>) -> Vec<(usize, Reply)> {

@@ -449,7 +449,10 @@ fn encoding(value: &Value) -> &'static str {
         Value::Str(s) if s.len() <= 20 && parse_int(s).is_some() => "int",
         Value::Str(s) if s.len() <= 44 => "embstr",
         Value::Str(_) => "raw",
-        _ => "unknown",
+        Value::List(l) => l.encoding(),
+        Value::Hash(h) => h.encoding(),
+        Value::Set(s) => s.encoding(),
+        Value::ZSet(z) => z.encoding(),
     }
 }
 

@@ -6,11 +6,15 @@ mod args;
 mod connection;
 pub mod dispatch;
 mod expire;
+mod hash;
 mod introspection;
 mod keys;
+mod list;
 mod server;
+mod set;
 mod string;
 mod table;
+mod zset;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -76,6 +80,34 @@ pub struct Session {
     pub thread: usize,
     /// Close the connection once the replies so far are written (QUIT, CLIENT KILL of self).
     pub close: bool,
+    /// Raised when the peer is gone (a blocked command stops waiting).
+    pub hangup: Hangup,
+}
+
+/// Tells a connection's executor that its peer left, even while it waits on something else.
+#[derive(Clone, Default)]
+pub struct Hangup(std::rc::Rc<(std::cell::Cell<bool>, tokio::sync::Notify)>);
+
+impl Hangup {
+    /// Marks the peer gone and wakes whoever waits.
+    pub fn raise(&self) {
+        self.0 .0.set(true);
+        self.0 .1.notify_waiters();
+    }
+
+    /// True once the peer is gone.
+    pub fn is_raised(&self) -> bool {
+        self.0 .0.get()
+    }
+
+    /// Resolves when the peer is gone.
+    pub async fn raised(&self) {
+        let notified = self.0 .1.notified();
+        if self.is_raised() {
+            return;
+        }
+        notified.await;
+    }
 }
 
 /// Redis's error texts, once.

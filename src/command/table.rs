@@ -5,7 +5,7 @@ use std::sync::{LazyLock, OnceLock};
 
 use hashbrown::HashMap;
 
-use super::{connection, expire, keys, server, string};
+use super::{connection, expire, hash, keys, list, server, set, string, zset};
 use super::{Cross, Kind, Merge};
 
 /// One command as the server knows it.
@@ -108,6 +108,10 @@ const FAMILIES: &[&[CommandSpec]] = &[
     string::COMMANDS,
     keys::COMMANDS,
     expire::COMMANDS,
+    list::COMMANDS,
+    hash::COMMANDS,
+    set::COMMANDS,
+    zset::COMMANDS,
 ];
 
 /// Every command ringkv serves: the families' rows, flattened once.

@@ -1,66 +1,64 @@
-//! One client connection: read → parse → execute (routed to shards) → one write per batch.
-//! Generic over the I/O backend; lives on the thread that accepted it, for life.
+//! One client connection, as two tasks on the thread that accepted it: a reader that reads and
+//! parses (always one read in flight), and an executor that runs each parsed batch (routed to
+//! shards) and writes its replies in one write. The split lets a blocked or subscribed client
+//! still notice its peer leaving. Generic over the I/O backend.
 
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
+use tokio::sync::mpsc;
 
-use super::io::{Stream, READ_CHUNK};
-use crate::command::{dispatch, Session};
+use super::io::{ReadHalf, WriteHalf, READ_CHUNK};
+use crate::command::{dispatch, Hangup, Session};
 use crate::protocol::{parse_batch, ParseLimits, Reply};
-use crate::state::ThreadStats;
+use crate::state::{shutdown_fd, ServerState, ThreadStats};
 
 /// Output buffers above this are dropped after a write instead of being kept for reuse.
 const KEEP_OUTPUT_CAPACITY: usize = 1 << 20;
 
-/// Serves `stream` until the peer leaves, QUIT, a kill, or a protocol error.
-pub async fn serve<S: Stream>(mut stream: S, mut session: Session) {
-    let mut input = BytesMut::with_capacity(READ_CHUNK);
-    let mut output = BytesMut::with_capacity(READ_CHUNK);
-    let mut commands = Vec::new();
+/// Parsed batches the reader may hold ahead of the executor (backpressure beyond it).
+const BATCHES_AHEAD: usize = 4;
+
+/// What the reader hands the executor.
+enum Input {
+    Commands(Vec<Vec<Bytes>>),
+    /// A protocol error: reply it, then close.
+    ProtocolError(String),
+}
+
+/// Serves one connection until the peer leaves, QUIT, a kill, or a protocol error.
+pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut session: Session) {
     let server = session.server.clone();
+    let (tx, mut rx) = mpsc::channel(BATCHES_AHEAD);
+    tokio::task::spawn_local(read_loop(
+        reader,
+        tx,
+        server.clone(),
+        session.thread,
+        session.hangup.clone(),
+    ));
     let stats = &server.stats[session.thread];
-    loop {
-        let (result, buf) = stream.read(input).await;
-        input = buf;
-        match result {
-            Ok(0) | Err(_) => break,
-            Ok(n) => ThreadStats::add(&stats.net_input_bytes, n as u64),
-        }
-        if session.client.killed.load(Relaxed) {
-            break;
-        }
-        let (limits, query_limit) = {
-            let config = server.config();
-            let limits = ParseLimits {
-                max_bulk_len: config.int("proto-max-bulk-len") as u64,
-                unauthenticated: false,
-            };
-            (limits, config.int("client-query-buffer-limit") as usize)
-        };
-        let parsed = parse_batch(&mut input, &limits, &mut commands);
+    let mut output = BytesMut::with_capacity(READ_CHUNK);
+    while let Some(input) = rx.recv().await {
         session
             .client
             .last_active_ms
             .store(session.client.created.elapsed().as_millis() as u64, Relaxed);
-        if !commands.is_empty() {
-            dispatch::execute(&mut session, std::mem::take(&mut commands), &mut output).await;
-        }
-        let mut closing = session.close;
-        if let Err(error) = parsed {
-            tracing::debug!(client = session.client.id, "protocol error: {}", error.0);
-            Reply::error_owned(error.0).encode(session.protocol, &mut output);
-            closing = true;
-        } else if input.len() > query_limit {
-            tracing::warn!(
-                client = session.client.id,
-                "closing client that reached max query buffer length"
-            );
-            closing = true;
+        let mut closing = false;
+        match input {
+            Input::Commands(commands) => {
+                dispatch::execute(&mut session, commands, &mut output).await
+            }
+            Input::ProtocolError(text) => {
+                tracing::debug!(client = session.client.id, "protocol error: {text}");
+                Reply::error_owned(text).encode(session.protocol, &mut output);
+                closing = true;
+            }
         }
         if !output.is_empty() {
             ThreadStats::add(&stats.net_output_bytes, output.len() as u64);
-            let (result, mut buf) = stream.write_all(output).await;
+            let (result, mut buf) = writer.write_all(output).await;
             if buf.capacity() > KEEP_OUTPUT_CAPACITY {
                 buf = BytesMut::with_capacity(READ_CHUNK);
             }
@@ -70,9 +68,52 @@ pub async fn serve<S: Stream>(mut stream: S, mut session: Session) {
                 break;
             }
         }
-        if closing {
+        if closing || session.close || session.client.killed.load(Relaxed) {
             break;
         }
     }
+    // Unregister first (so no kill can target a reused descriptor), then wake the reader.
     server.unregister(session.client.id);
+    shutdown_fd(writer.fd());
+}
+
+/// Reads and parses until end of stream or a protocol error; ends the stream of inputs then.
+async fn read_loop<R: ReadHalf>(
+    mut reader: R,
+    tx: mpsc::Sender<Input>,
+    server: Arc<ServerState>,
+    thread: usize,
+    hangup: Hangup,
+) {
+    let mut input = BytesMut::with_capacity(READ_CHUNK);
+    loop {
+        let (result, buf) = reader.read(input).await;
+        input = buf;
+        match result {
+            Ok(0) | Err(_) => break,
+            Ok(n) => ThreadStats::add(&server.stats[thread].net_input_bytes, n as u64),
+        }
+        let (limits, query_limit) = {
+            let config = server.config();
+            let limits = ParseLimits {
+                max_bulk_len: config.int("proto-max-bulk-len") as u64,
+                unauthenticated: false,
+            };
+            (limits, config.int("client-query-buffer-limit") as usize)
+        };
+        let mut commands = Vec::new();
+        let parsed = parse_batch(&mut input, &limits, &mut commands);
+        if !commands.is_empty() && tx.send(Input::Commands(commands)).await.is_err() {
+            break;
+        }
+        if let Err(error) = parsed {
+            let _ = tx.send(Input::ProtocolError(error.0)).await;
+            break;
+        }
+        if input.len() > query_limit {
+            tracing::warn!("closing client that reached max query buffer length");
+            break;
+        }
+    }
+    hangup.raise();
 }

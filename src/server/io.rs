@@ -1,20 +1,29 @@
 //! The thin I/O interface the connection code is written against, with its two backends:
-//! io_uring (tokio-uring, owned buffers) and epoll (tokio's reactor). Only this file and
-//! `mod.rs` know which runtime is underneath.
+//! io_uring (tokio-uring, owned buffers) and epoll (tokio's reactor). A connection is split in a
+//! read half (owned by its reader task) and a write half (owned by its executor).
+//! Only this file and `mod.rs` know which runtime is underneath.
 
 use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::rc::Rc;
 
 use bytes::BytesMut;
 
 /// How much room a read asks for when the buffer is full.
 pub const READ_CHUNK: usize = 16 * 1024;
 
-/// A connected byte stream with owned-buffer reads and writes.
-pub(crate) trait Stream {
+/// The reading side of a connection.
+pub(crate) trait ReadHalf: 'static {
     /// Reads more bytes, appending them after `buf.len()`; Ok(0) is end of stream.
     async fn read(&mut self, buf: BytesMut) -> (io::Result<usize>, BytesMut);
+}
+
+/// The writing side of a connection.
+pub(crate) trait WriteHalf: 'static {
     /// Writes all of `buf`.
     async fn write_all(&mut self, buf: BytesMut) -> (io::Result<()>, BytesMut);
+    /// The socket, to shut it down when the connection ends (its pending read then returns 0).
+    fn fd(&self) -> RawFd;
 }
 
 fn make_room(buf: &mut BytesMut) {
@@ -23,10 +32,18 @@ fn make_room(buf: &mut BytesMut) {
     }
 }
 
-/// A socket driven by io_uring.
-pub struct UringStream(pub tokio_uring::net::TcpStream);
+/// One side of a socket driven by io_uring (both sides share the stream).
+pub struct UringHalf(pub Rc<tokio_uring::net::TcpStream>);
 
-impl Stream for UringStream {
+impl UringHalf {
+    /// Both halves of `stream`.
+    pub fn split(stream: tokio_uring::net::TcpStream) -> (UringHalf, UringHalf) {
+        let shared = Rc::new(stream);
+        (UringHalf(shared.clone()), UringHalf(shared))
+    }
+}
+
+impl ReadHalf for UringHalf {
     async fn read(&mut self, mut buf: BytesMut) -> (io::Result<usize>, BytesMut) {
         use tokio_uring::buf::BoundedBuf;
         make_room(&mut buf);
@@ -34,27 +51,41 @@ impl Stream for UringStream {
         let (result, slice) = self.0.read(buf.slice(len..)).await;
         (result, slice.into_inner())
     }
+}
 
+impl WriteHalf for UringHalf {
     async fn write_all(&mut self, buf: BytesMut) -> (io::Result<()>, BytesMut) {
-        let (result, buf) = self.0.write_all(buf).await;
-        (result, buf)
+        self.0.write_all(buf).await
+    }
+
+    fn fd(&self) -> RawFd {
+        self.0.as_raw_fd()
     }
 }
 
-/// A socket driven by epoll through tokio's reactor.
-pub struct EpollStream(pub tokio::net::TcpStream);
+/// The read side of a socket driven by epoll through tokio's reactor.
+pub struct EpollRead(pub tokio::net::tcp::OwnedReadHalf);
 
-impl Stream for EpollStream {
+/// The write side of a socket driven by epoll.
+pub struct EpollWrite(pub tokio::net::tcp::OwnedWriteHalf, pub RawFd);
+
+impl ReadHalf for EpollRead {
     async fn read(&mut self, mut buf: BytesMut) -> (io::Result<usize>, BytesMut) {
         use tokio::io::AsyncReadExt;
         make_room(&mut buf);
         let result = self.0.read_buf(&mut buf).await;
         (result, buf)
     }
+}
 
+impl WriteHalf for EpollWrite {
     async fn write_all(&mut self, buf: BytesMut) -> (io::Result<()>, BytesMut) {
         use tokio::io::AsyncWriteExt;
         let result = self.0.write_all(&buf).await;
         (result, buf)
+    }
+
+    fn fd(&self) -> RawFd {
+        self.1
     }
 }

@@ -15,13 +15,13 @@ use std::time::Duration;
 use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
 use tokio::sync::mpsc;
 
-use crate::command::{Session, COMMANDS};
+use crate::command::{Hangup, Session, COMMANDS};
 use crate::config::Config;
 use crate::protocol::Protocol;
 use crate::shard::mailbox::{serve_inbox, Inboxes, LocalShard, Mail};
 use crate::shard::{Router, Shard, SlotTable};
 use crate::state::{ServerState, ThreadStats};
-use io::{EpollStream, Stream, UringStream};
+use io::{EpollRead, EpollWrite, UringHalf};
 
 /// Which I/O backend a thread runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -283,6 +283,7 @@ fn admit(
         client,
         thread: id,
         close: false,
+        hangup: Hangup::default(),
     })
 }
 
@@ -312,19 +313,18 @@ fn run_uring(worker: Worker) {
                     .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
                 loop {
                     let Ok((stream, peer)) = listener.accept().await else {
+                        // Out of descriptors or similar: back off instead of spinning.
+                        tokio::time::sleep(Duration::from_millis(10)).await;
                         continue;
                     };
                     let _ = stream.set_nodelay(true);
                     let fd = stream.as_raw_fd();
                     match admit(&router, &state, id, fd, peer, local) {
                         Some(session) => {
-                            tokio::task::spawn_local(connection::serve(
-                                UringStream(stream),
-                                session,
-                            ));
+                            let (reader, writer) = UringHalf::split(stream);
+                            tokio::task::spawn_local(connection::serve(reader, writer, session));
                         }
                         None => {
-                            let mut stream = UringStream(stream);
                             let _ = stream
                                 .write_all(bytes::BytesMut::from(MAX_CLIENTS_REPLY))
                                 .await;
@@ -372,16 +372,14 @@ fn run_epoll(worker: Worker) {
                     let fd = stream.as_raw_fd();
                     match admit(&router, &state, id, fd, peer, local) {
                         Some(session) => {
-                            tokio::task::spawn_local(connection::serve(
-                                EpollStream(stream),
-                                session,
-                            ));
+                            let (read, write) = stream.into_split();
+                            let (reader, writer) = (EpollRead(read), EpollWrite(write, fd));
+                            tokio::task::spawn_local(connection::serve(reader, writer, session));
                         }
                         None => {
-                            let mut stream = EpollStream(stream);
-                            let _ = stream
-                                .write_all(bytes::BytesMut::from(MAX_CLIENTS_REPLY))
-                                .await;
+                            use tokio::io::AsyncWriteExt;
+                            let mut stream = stream;
+                            let _ = stream.write_all(MAX_CLIENTS_REPLY).await;
                         }
                     }
                 }

@@ -1,6 +1,7 @@
 //! The keyspace, split into shards that each belong to one thread, and the mailbox that carries
 //! work between them. Shard code never touches a socket; it knows nothing of connections.
 
+pub mod blocking;
 pub mod db;
 pub mod mailbox;
 pub mod slot;
@@ -33,6 +34,8 @@ pub struct Shard {
     rng: u64,
     /// Where the active expiry cycle resumes: (db, slot).
     expire_cursor: (usize, usize),
+    /// Clients blocked on keys of this shard.
+    blocked: blocking::Blocked,
 }
 
 /// Unix time in milliseconds.
@@ -56,6 +59,7 @@ impl Shard {
             stats: ShardStats::default(),
             rng: 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
             expire_cursor: (0, 0),
+            blocked: blocking::Blocked::default(),
         }
     }
 

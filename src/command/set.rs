@@ -1,0 +1,6 @@
+//! set commands (in progress).
+
+use super::table::CommandSpec;
+
+/// The set commands' rows of the command table.
+pub static COMMANDS: &[CommandSpec] = &[];
