@@ -2,7 +2,11 @@
 //! ordered hold protocol that makes multi-shard commands atomic.
 //!
 //! Every thread owns one shard and one inbox. Work for a shard is a [`Job`] (a closure run with
-//! `&mut Shard` on the owning thread); connections send one job per target shard per read batch.
+//! `&mut Shard` on the owning thread). Jobs and their results cross threads in batches: a
+//! thread collects what it posts during one scheduler tick in a thread-local outbox, one list per
+//! destination, and a flush task sends each list as one message at the end of the tick. Results
+//! travel back the same way as [`Completion`]s run on the origin thread, so the wake-up of the
+//! waiting connection is a local one; a tick costs at most one cross-thread wake per peer thread.
 //! A [`Mail::Hold`] asks the shard to serve only its holder until released: holders lock shards in
 //! ascending id order, so two holders can never wait on each other (no deadlock).
 //! Depends on `shard` only; no sockets, no runtime beyond tokio's channels.
@@ -19,10 +23,15 @@ use super::Shard;
 /// Work for one shard, run on its thread.
 pub type Job = Box<dyn FnOnce(&mut Shard) + Send>;
 
+/// A result's delivery, run back on the thread that posted the job.
+pub type Completion = Box<dyn FnOnce() + Send>;
+
 /// What travels through a shard's inbox.
 pub enum Mail {
-    /// Run this job.
-    Job(Job),
+    /// Run these jobs, in order.
+    Jobs(Vec<Job>),
+    /// Deliver these results (to tasks of this thread).
+    Completions(Vec<Completion>),
     /// Serve only the holder's jobs (from `jobs`) until the holder drops its sender.
     Hold {
         granted: oneshot::Sender<()>,
@@ -53,11 +62,78 @@ impl LocalShard {
     }
 }
 
+/// This thread's outgoing mail, gathered during a tick and sent by one flush task.
+struct Outbox {
+    inboxes: Option<Inboxes>,
+    jobs: Vec<Vec<Job>>,
+    completions: Vec<Vec<Completion>>,
+    flush_scheduled: bool,
+}
+
+thread_local! {
+    static OUTBOX: RefCell<Outbox> = const {
+        RefCell::new(Outbox {
+            inboxes: None,
+            jobs: Vec::new(),
+            completions: Vec::new(),
+            flush_scheduled: false,
+        })
+    };
+}
+
+/// Sets up this thread's outbox; called once when a worker thread starts.
+fn init_outbox(inboxes: Inboxes) {
+    OUTBOX.with(|o| {
+        let mut o = o.borrow_mut();
+        o.jobs = (0..inboxes.len()).map(|_| Vec::new()).collect();
+        o.completions = (0..inboxes.len()).map(|_| Vec::new()).collect();
+        o.inboxes = Some(inboxes);
+    });
+}
+
+/// Queues mail in this thread's outbox; the first one in a tick schedules the flush.
+fn enqueue(push: impl FnOnce(&mut Outbox)) {
+    let schedule = OUTBOX.with(|o| {
+        let mut o = o.borrow_mut();
+        push(&mut o);
+        !std::mem::replace(&mut o.flush_scheduled, true)
+    });
+    if schedule {
+        tokio::task::spawn_local(async { flush_outbox() });
+    }
+}
+
+/// Sends every destination's gathered mail as one message each.
+fn flush_outbox() {
+    OUTBOX.with(|o| {
+        let mut o = o.borrow_mut();
+        o.flush_scheduled = false;
+        let Some(inboxes) = o.inboxes.clone() else {
+            return;
+        };
+        for (target, inbox) in inboxes.iter().enumerate() {
+            // A closed inbox means the server is stopping; waiting receivers then see the loss.
+            if !o.jobs[target].is_empty() {
+                let _ = inbox.send(Mail::Jobs(std::mem::take(&mut o.jobs[target])));
+            }
+            if !o.completions[target].is_empty() {
+                let _ = inbox.send(Mail::Completions(std::mem::take(&mut o.completions[target])));
+            }
+        }
+    });
+}
+
 /// Serves a shard's inbox on its owning thread until every sender is gone.
 pub async fn serve_inbox(local: Rc<LocalShard>, mut inbox: mpsc::UnboundedReceiver<Mail>) {
     while let Some(mail) = inbox.recv().await {
         match mail {
-            Mail::Job(job) => local.run(job),
+            Mail::Jobs(jobs) => {
+                let mut shard = local.shard.borrow_mut();
+                for job in jobs {
+                    job(&mut shard);
+                }
+            }
+            Mail::Completions(done) => done.into_iter().for_each(|deliver| deliver()),
             Mail::Hold { granted, mut jobs } => {
                 if granted.send(()).is_err() {
                     continue;
@@ -82,8 +158,10 @@ pub struct Router {
 }
 
 impl Router {
-    /// The router of the thread owning shard `id`.
+    /// The router of the thread owning shard `id` (call on that thread: it sets up the
+    /// thread's outbox).
     pub fn new(id: ShardId, local: Rc<LocalShard>, inboxes: Inboxes) -> Self {
+        init_outbox(inboxes.clone());
         let table = SlotTable::new(inboxes.len());
         Router {
             id,
@@ -118,18 +196,23 @@ impl Router {
         self.local.run(job)
     }
 
-    /// Posts `job` to shard `id`'s inbox; its result arrives on the returned receiver.
+    /// Posts `job` to shard `id` (sent with the rest of this tick's mail for that shard); its
+    /// result comes back through the origin thread's inbox to the returned receiver.
     pub fn post<R: Send + 'static>(
         &self,
         id: ShardId,
         job: impl FnOnce(&mut Shard) -> R + Send + 'static,
     ) -> oneshot::Receiver<R> {
         let (tx, rx) = oneshot::channel();
+        let origin = self.id;
         let job: Job = Box::new(move |shard| {
-            let _ = tx.send(job(shard));
+            let result = job(shard);
+            let deliver: Completion = Box::new(move || {
+                let _ = tx.send(result);
+            });
+            enqueue(|o| o.completions[origin].push(deliver));
         });
-        // A closed inbox means the server is stopping; the receiver then reports the loss.
-        let _ = self.inboxes[id].send(Mail::Job(job));
+        enqueue(|o| o.jobs[id].push(job));
         rx
     }
 

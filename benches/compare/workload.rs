@@ -1,0 +1,112 @@
+//! What is measured in one run: the list of tests, a `Case` (test × pipeline depth × requests)
+//! and the dispatch from a case to the tool that drives it. Knows nothing of server processes.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::redis_benchmark;
+use crate::Tools;
+
+/// Concurrent client connections per run (`-c`).
+pub const CLIENTS: u32 = 50;
+
+/// Key space for the random-key tests (`-r`): big enough to miss CPU caches, small enough to fill
+/// in the warm-up round.
+pub const KEYSPACE: u64 = 100_000;
+
+/// One redis-benchmark test, run on its own (`-t flag`) so the server's CPU time is per test.
+pub struct Test {
+    /// The name `-t` takes.
+    pub flag: &'static str,
+    /// The name in tables.
+    pub label: &'static str,
+    /// Divides the configured request count, for tests whose requests cost several times more.
+    pub request_divisor: u64,
+}
+
+pub const TESTS: &[Test] = &[
+    test("ping_mbulk", "PING_MBULK", 1),
+    test("set", "SET", 1),
+    test("get", "GET", 1),
+    test("incr", "INCR", 1),
+    test("lpush", "LPUSH", 1),
+    test("hset", "HSET", 1),
+    // Each MSET writes 10 keys; a quarter of the requests keeps its run as long as the others.
+    test("mset", "MSET", 4),
+];
+
+const fn test(flag: &'static str, label: &'static str, request_divisor: u64) -> Test {
+    Test {
+        flag,
+        label,
+        request_divisor,
+    }
+}
+
+/// The tool that generates load for a case.
+///
+/// Hook: the pub/sub fan-out row becomes a second variant here (say `PubSubFanout { subscribers }`)
+/// with its own driver returning a `Measured`; `measure` and `Case::label` are the only places
+/// that need a new arm, and tables, medians and the chart pick it up from the case list.
+#[derive(Clone, Copy)]
+pub enum Workload {
+    RedisBenchmark(&'static Test),
+}
+
+/// One row of the results: a workload at one pipeline depth and request count.
+#[derive(Clone, Copy)]
+pub struct Case {
+    pub workload: Workload,
+    pub pipeline: u32,
+    pub requests: u64,
+}
+
+/// Figures from one run, whatever drove it.
+#[derive(Clone, Debug)]
+pub struct Measured {
+    /// Operations the server performed, the numerator of requests per CPU-second.
+    pub operations: u64,
+    pub rps: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// The tool's own result line, kept verbatim for the appendix.
+    pub raw: String,
+}
+
+impl Case {
+    pub fn label(&self) -> &'static str {
+        match self.workload {
+            Workload::RedisBenchmark(test) => test.label,
+        }
+    }
+
+    /// The exact command line of this case against `port`, with the program first.
+    pub fn command(&self, tools: &Tools, port: u16) -> Vec<String> {
+        match self.workload {
+            Workload::RedisBenchmark(test) => {
+                let mut line = vec![tools.redis_benchmark.display().to_string()];
+                line.extend(redis_benchmark::args(test.flag, self, port));
+                line
+            }
+        }
+    }
+}
+
+/// Runs `case` against the server on `port`. `Err` carries why the case is n/a.
+pub fn measure(
+    case: &Case,
+    tools: &Tools,
+    port: u16,
+    timeout: Duration,
+) -> Result<Measured, String> {
+    let command = case.command(tools, port);
+    match case.workload {
+        Workload::RedisBenchmark(_) => {
+            let measured = redis_benchmark::run(Path::new(&command[0]), &command[1..], timeout)?;
+            Ok(Measured {
+                operations: case.requests,
+                ..measured
+            })
+        }
+    }
+}
