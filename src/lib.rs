@@ -25,6 +25,7 @@
 //! - [`shard`] — the keyspace: slots, per-slot maps, expiry, the mailbox and the router.
 //! - [`command`] — the command table, argument cursor, handlers by family, batch dispatch.
 //! - [`server`] — thread-per-core bootstrap, listeners, I/O backends, connections.
+//! - [`pubsub`] — the shared channel registry and per-thread delivery to subscribers.
 //! - [`config`] — Redis-named options from a file or flags; CONFIG GET/SET.
 //! - [`state`] — process-wide state: configuration, client registry, counters.
 //! - [`glob`] — Redis-style glob matching, bounded on hostile patterns.
@@ -33,6 +34,7 @@ pub mod command;
 pub mod config;
 pub mod glob;
 pub mod protocol;
+pub mod pubsub;
 pub mod server;
 pub mod shard;
 pub mod state;

@@ -84,6 +84,8 @@ pub struct ClientInfo {
     /// Command-table row of the last command (u32::MAX: none yet).
     pub last_cmd: AtomicU32,
     pub killed: AtomicBool,
+    /// Pub/sub subscriptions (channels, patterns, shard channels together).
+    pub subs: AtomicU32,
 }
 
 impl ClientInfo {
@@ -180,6 +182,7 @@ impl ServerState {
             last_active_ms: AtomicU64::new(0),
             last_cmd: AtomicU32::new(u32::MAX),
             killed: AtomicBool::new(false),
+            subs: AtomicU32::new(0),
         });
         self.registry().insert(info.id, info.clone());
         self.connected.fetch_add(1, Relaxed);

@@ -97,7 +97,11 @@ pub static COMMANDS: &[CommandSpec] = &[
 /// The Redis release whose behaviour ringkv follows, as HELLO and INFO report it.
 pub const REDIS_VERSION: &str = "7.2.4";
 
-pub fn ping(_session: &mut Session, args: &mut Args) -> CmdResult {
+pub fn ping(session: &mut Session, args: &mut Args) -> CmdResult {
+    if session.in_subscribed_mode() && args.remaining() <= 1 {
+        let message = if args.is_done() { Bytes::new() } else { args.next()? };
+        return Ok(Reply::Array(vec![Reply::Bulk(Bytes::from_static(b"pong")), Reply::Bulk(message)]));
+    }
     match args.remaining() {
         0 => Ok(Reply::Simple("PONG")),
         1 => Ok(Reply::Bulk(args.next()?)),
@@ -212,6 +216,7 @@ pub fn hello(session: &mut Session, args: &mut Args) -> CmdResult {
 }
 
 pub fn reset(session: &mut Session, _args: &mut Args) -> CmdResult {
+    super::pubsub::unsubscribe_all(session);
     session.db = 0;
     session.protocol = Protocol::Resp2;
     session.client.db.store(0, Relaxed);
@@ -227,7 +232,7 @@ pub fn client_line(c: &ClientInfo) -> String {
         row => super::COMMANDS.get(row as usize).map_or("NULL", |s| s.name),
     };
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 \
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub=0 ssub=0 multi=-1 \
          qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r \
          cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={} io-thread={}\n",
         c.id,
@@ -237,7 +242,9 @@ pub fn client_line(c: &ClientInfo) -> String {
         lock(&c.name),
         c.created.elapsed().as_secs(),
         c.idle_secs(),
+        if c.subs.load(Relaxed) > 0 { "P" } else { "N" },
         c.db.load(Relaxed),
+        c.subs.load(Relaxed),
         cmd,
         c.resp.load(Relaxed),
         lock(&c.lib_name),

@@ -92,6 +92,10 @@ pub async fn execute(session: &mut Session, commands: Vec<Vec<Bytes>>, out: &mut
             replies.slots[slot] = (Some(arity_error(spec.name)), u32::MAX);
             continue;
         }
+        if session.in_subscribed_mode() && !ALLOWED_WHEN_SUBSCRIBED.contains(&spec.name) {
+            replies.slots[slot] = (Some(subscribed_mode_error(spec.name)), u32::MAX);
+            continue;
+        }
         ThreadStats::add(&stats.calls[row], 1);
         session.client.last_cmd.store(row as u32, Relaxed);
         let mut args = Args::new(items);
@@ -126,6 +130,25 @@ pub async fn execute(session: &mut Session, commands: Vec<Vec<Bytes>>, out: &mut
     }
     flush(session, &mut pending, &mut replies).await;
     replies.encode_ready(session, out);
+}
+
+/// What a RESP2 client may run while subscribed.
+const ALLOWED_WHEN_SUBSCRIBED: &[&str] = &[
+    "subscribe",
+    "psubscribe",
+    "ssubscribe",
+    "unsubscribe",
+    "punsubscribe",
+    "sunsubscribe",
+    "ping",
+    "quit",
+    "reset",
+];
+
+fn subscribed_mode_error(name: &str) -> Reply {
+    Reply::error_owned(format!(
+        "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+    ))
 }
 
 /// `ERR unknown command 'x', with args beginning with: 'a' 'b' ` as Redis words it.

@@ -10,6 +10,7 @@ mod hash;
 mod introspection;
 mod keys;
 mod list;
+pub mod pubsub;
 mod server;
 mod set;
 mod string;
@@ -82,6 +83,21 @@ pub struct Session {
     pub close: bool,
     /// Raised when the peer is gone (a blocked command stops waiting).
     pub hangup: Hangup,
+    /// Pub/sub subscriptions and their message queue.
+    pub subscriptions: pubsub::Subscriptions,
+}
+
+impl Session {
+    /// True in RESP2 with a subscription: only the pub/sub commands, PING, QUIT and RESET run.
+    pub fn in_subscribed_mode(&self) -> bool {
+        self.protocol == Protocol::Resp2 && self.subscriptions.total() > 0
+    }
+
+    /// Publishes the subscription counts for CLIENT LIST.
+    pub fn note_subscriptions(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.client.subs.store(self.subscriptions.total() as u32, Relaxed);
+    }
 }
 
 /// Tells a connection's executor that its peer left, even while it waits on something else.
@@ -143,10 +159,13 @@ pub fn shown(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Applies start-up configuration the command layer caches (string size limit).
+/// Applies configuration that other layers cache (string size limit, pub/sub output limit,
+/// keyspace notification classes): at start and after every CONFIG SET.
 pub fn apply_config(config: &crate::config::Config) {
     string::MAX_STRING_LEN.store(
         config.int("proto-max-bulk-len") as u64,
         std::sync::atomic::Ordering::Relaxed,
     );
+    crate::pubsub::set_output_limit(config.get("client-output-buffer-limit"));
+    crate::pubsub::notify::set(crate::pubsub::notify::parse(config.get("notify-keyspace-events")).unwrap_or(0));
 }

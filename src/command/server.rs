@@ -320,8 +320,19 @@ fn config_set(session: &mut Session, args: &mut Args) -> CmdResult {
             Err(ConfigError::Invalid(_, why)) => return Err(failed(name, &why)),
         }
     }
+    for (name, value) in &pairs {
+        if name.eq_ignore_ascii_case("notify-keyspace-events") && crate::pubsub::notify::parse(value).is_none() {
+            return Err(failed(name, "Invalid event class character. Use 'Ag$lshzxeKEtmdn'."));
+        }
+        if name.eq_ignore_ascii_case("client-output-buffer-limit") && !valid_output_limits(value) {
+            return Err(failed(name, "Wrong number of arguments in buffer limit configuration."));
+        }
+    }
+    if let Some(flags) = crate::pubsub::notify::parse(staged.get("notify-keyspace-events")) {
+        let _ = staged.set("notify-keyspace-events", &crate::pubsub::notify::render(flags));
+    }
     *config = staged;
-    super::string::MAX_STRING_LEN.store(config.int("proto-max-bulk-len") as u64, Relaxed);
+    super::apply_config(&config);
     ok()
 }
 
@@ -523,8 +534,15 @@ fn render_section(session: &Session, section: &str, shards: &[ShardInfo], out: &
             line("evicted_keys", &0);
             line("keyspace_hits", &stats.keyspace_hits);
             line("keyspace_misses", &stats.keyspace_misses);
-            line("pubsub_channels", &0);
-            line("pubsub_patterns", &0);
+            let registry = crate::pubsub::Registry::get();
+            let count = |kind| registry.map_or(0, |r| r.len(kind));
+            line("pubsub_channels", &count(crate::pubsub::Kind::Channel));
+            line("pubsub_patterns", &count(crate::pubsub::Kind::Pattern));
+            line("pubsub_shardchannels", &count(crate::pubsub::Kind::Shard));
+            line(
+                "client_output_buffer_limit_disconnections",
+                &crate::pubsub::LIMIT_DISCONNECTIONS.load(Relaxed),
+            );
             line("total_error_replies", &server.total(|s| &s.errors));
         }
         "replication" => {
@@ -607,4 +625,16 @@ pub fn function(_session: &mut Session, args: &mut Args) -> CmdResult {
         }
         _ => Err(unknown_subcommand("function", &sub)),
     }
+}
+
+/// `client-output-buffer-limit` takes groups of four: class, hard, soft, seconds.
+fn valid_output_limits(text: &str) -> bool {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    words.len().is_multiple_of(4)
+        && words.chunks(4).all(|c| {
+            ["normal", "slave", "replica", "pubsub"].contains(&c[0].to_ascii_lowercase().as_str())
+                && crate::config::parse_memory(c[1]).is_some()
+                && crate::config::parse_memory(c[2]).is_some()
+                && c[3].parse::<u64>().is_ok()
+        })
 }

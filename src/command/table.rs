@@ -5,7 +5,7 @@ use std::sync::{LazyLock, OnceLock};
 
 use hashbrown::HashMap;
 
-use super::{connection, expire, hash, keys, list, server, set, string, zset};
+use super::{connection, expire, hash, keys, list, pubsub, server, set, string, zset};
 use super::{Cross, Kind, Merge};
 
 /// One command as the server knows it.
@@ -108,6 +108,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     string::COMMANDS,
     keys::COMMANDS,
     expire::COMMANDS,
+    pubsub::COMMANDS,
     list::COMMANDS,
     hash::COMMANDS,
     set::COMMANDS,

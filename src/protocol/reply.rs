@@ -55,6 +55,9 @@ pub enum Reply {
     Verbatim(&'static str, Bytes),
     /// RESP3 `>n` push; RESP2 `*n` array.
     Push(Vec<Reply>),
+    /// Several top-level replies for one command, written one after another (SUBSCRIBE a b
+    /// answers once per channel).
+    Sequence(Vec<Reply>),
 }
 
 /// Longest decimal i64 ("-9223372036854775808").
@@ -115,6 +118,7 @@ impl Reply {
             Reply::Array(items) | Reply::Set(items) | Reply::Push(items) => {
                 HEADER + items.iter().map(|r| r.size_bound()).sum::<usize>()
             }
+            Reply::Sequence(items) => items.iter().map(|r| r.size_bound()).sum::<usize>(),
             Reply::Map(pairs) => {
                 let entries = pairs.iter().map(|(k, v)| k.size_bound() + v.size_bound());
                 HEADER + entries.sum::<usize>()
@@ -137,6 +141,7 @@ impl Reply {
             Reply::Array(items) => write_items(out, b'*', items, proto),
             Reply::Set(items) => write_items(out, if resp3 { b'~' } else { b'*' }, items, proto),
             Reply::Push(items) => write_items(out, if resp3 { b'>' } else { b'*' }, items, proto),
+            Reply::Sequence(items) => items.iter().for_each(|r| r.write(proto, out)),
             Reply::Map(pairs) => {
                 if resp3 {
                     write_header(out, b'%', len_i64(pairs.len()));

@@ -10,7 +10,9 @@ use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
 
 use super::io::{ReadHalf, WriteHalf, READ_CHUNK};
+use crate::command::pubsub::{message_reply, unsubscribe_all};
 use crate::command::{dispatch, Hangup, Session};
+use crate::pubsub::Push;
 use crate::protocol::{parse_batch, ParseLimits, Reply};
 use crate::state::{shutdown_fd, ServerState, ThreadStats};
 
@@ -40,21 +42,29 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
     ));
     let stats = &server.stats[session.thread];
     let mut output = BytesMut::with_capacity(READ_CHUNK);
-    while let Some(input) = rx.recv().await {
-        session
-            .client
-            .last_active_ms
-            .store(session.client.created.elapsed().as_millis() as u64, Relaxed);
+    loop {
+        let event = tokio::select! {
+            biased;
+            input = rx.recv() => Event::Input(input),
+            push = session.subscriptions.next_message() => Event::Message(push),
+        };
         let mut closing = false;
-        match input {
-            Input::Commands(commands) => {
+        match event {
+            Event::Input(None) => break,
+            Event::Input(Some(Input::Commands(commands))) => {
+                session
+                    .client
+                    .last_active_ms
+                    .store(session.client.created.elapsed().as_millis() as u64, Relaxed);
                 dispatch::execute(&mut session, commands, &mut output).await
             }
-            Input::ProtocolError(text) => {
+            Event::Input(Some(Input::ProtocolError(text))) => {
                 tracing::debug!(client = session.client.id, "protocol error: {text}");
                 Reply::error_owned(text).encode(session.protocol, &mut output);
                 closing = true;
             }
+            Event::Message(None) => {}
+            Event::Message(Some(push)) => write_messages(&mut session, push, &mut output),
         }
         if !output.is_empty() {
             ThreadStats::add(&stats.net_output_bytes, output.len() as u64);
@@ -72,9 +82,34 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
             break;
         }
     }
-    // Unregister first (so no kill can target a reused descriptor), then wake the reader.
+    // Unsubscribe and unregister first (so nothing can target a reused descriptor), then wake
+    // the reader.
+    unsubscribe_all(&mut session);
     server.unregister(session.client.id);
     shutdown_fd(writer.fd());
+}
+
+/// What the executor waits for.
+enum Event {
+    Input(Option<Input>),
+    Message(Option<Push>),
+}
+
+/// Most message bytes encoded into one write.
+const MESSAGES_PER_WRITE: usize = 256 * 1024;
+
+/// Encodes `first` and whatever else is already queued for this subscriber (bounded).
+fn write_messages(session: &mut Session, first: Push, output: &mut BytesMut) {
+    let mut next = Some(first);
+    while let Some(push) = next {
+        session.subscriptions.written(&push);
+        message_reply(push).encode(session.protocol, output);
+        next = if output.len() < MESSAGES_PER_WRITE {
+            session.subscriptions.try_next_message()
+        } else {
+            None
+        };
+    }
 }
 
 /// Reads and parses until end of stream or a protocol error; ends the stream of inputs then.

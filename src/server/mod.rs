@@ -148,6 +148,7 @@ pub fn run(config: Config) -> Result<(), String> {
     );
     crate::command::apply_config(&config);
     let databases = config.int("databases") as usize;
+    crate::pubsub::Registry::install(threads);
     let state = Arc::new(ServerState::new(
         config,
         threads,
@@ -284,6 +285,7 @@ fn admit(
         thread: id,
         close: false,
         hangup: Hangup::default(),
+        subscriptions: Default::default(),
     })
 }
 

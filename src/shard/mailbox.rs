@@ -103,6 +103,12 @@ fn enqueue(push: impl FnOnce(&mut Outbox)) {
     }
 }
 
+/// Runs `work` on thread `target`, delivered with the rest of this tick's mail for it (pub/sub
+/// fan-out uses this: one message per thread per tick, however many publishes).
+pub fn run_on_thread(target: ShardId, work: Completion) {
+    enqueue(|o| o.completions[target].push(work));
+}
+
 /// Sends every destination's gathered mail as one message each.
 fn flush_outbox() {
     OUTBOX.with(|o| {

@@ -1,0 +1,274 @@
+//! Pub/sub commands: (P|S)SUBSCRIBE, (P|S)UNSUBSCRIBE, PUBLISH, SPUBLISH, PUBSUB. Subscriptions
+//! live in the thread's subscriber table (`pubsub`); the connection writes the messages.
+
+use std::rc::Rc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use super::connection::{sub_arity_error, unknown_subcommand};
+use super::keys::help_reply;
+use super::table::{row, CommandSpec, NOKEY};
+use super::{err, error, Args, CmdResult, Kind as CmdKind, Session};
+use crate::protocol::Reply;
+use crate::pubsub::{self, Kind, Push, Registry, Subscriber};
+
+/// The pub/sub commands' rows of the command table.
+pub static COMMANDS: &[CommandSpec] = &[
+    row("subscribe", -2, "pubsub noscript loading stale", NOKEY, CmdKind::Local(subscribe), "pubsub", "2.0.0", "Listens for messages published to channels.", "channel [channel ...]"),
+    row("unsubscribe", -1, "pubsub noscript loading stale", NOKEY, CmdKind::Local(unsubscribe), "pubsub", "2.0.0", "Stops listening to messages posted to channels.", "[channel [channel ...]]"),
+    row("psubscribe", -2, "pubsub noscript loading stale", NOKEY, CmdKind::Local(psubscribe), "pubsub", "2.0.0", "Listens for messages published to channels that match one or more patterns.", "pattern [pattern ...]"),
+    row("punsubscribe", -1, "pubsub noscript loading stale", NOKEY, CmdKind::Local(punsubscribe), "pubsub", "2.0.0", "Stops listening to messages published to channels that match one or more patterns.", "[pattern [pattern ...]]"),
+    row("ssubscribe", -2, "pubsub noscript loading stale", (1, -1, 1), CmdKind::Local(ssubscribe), "pubsub", "7.0.0", "Listens for messages published to shard channels.", "shardchannel [shardchannel ...]"),
+    row("sunsubscribe", -1, "pubsub noscript loading stale", (1, -1, 1), CmdKind::Local(sunsubscribe), "pubsub", "7.0.0", "Stops listening to messages posted to shard channels.", "[shardchannel [shardchannel ...]]"),
+    row("publish", 3, "pubsub loading stale fast", NOKEY, CmdKind::Local(publish), "pubsub", "2.0.0", "Posts a message to a channel.", "channel message"),
+    row("spublish", 3, "pubsub loading stale fast", (1, 1, 1), CmdKind::Local(spublish), "pubsub", "7.0.0", "Post a message to a shard channel", "shardchannel message"),
+    row("pubsub", -2, "pubsub loading stale", NOKEY, CmdKind::Local(pubsub_introspect), "pubsub", "2.8.0", "A container for Pub/Sub commands.", "subcommand [argument ...]"),
+];
+
+/// A connection's subscriptions and the queue its messages arrive on.
+#[derive(Default)]
+pub struct Subscriptions {
+    subscriber: Option<Rc<Subscriber>>,
+    inbox: Option<mpsc::UnboundedReceiver<Push>>,
+    channels: Vec<Bytes>,
+    patterns: Vec<Bytes>,
+    shard_channels: Vec<Bytes>,
+}
+
+impl Subscriptions {
+    /// Channel plus pattern subscriptions (what (P)SUBSCRIBE replies count).
+    pub fn count(&self) -> usize {
+        self.channels.len() + self.patterns.len()
+    }
+
+    /// Every subscription, shard channels included.
+    pub fn total(&self) -> usize {
+        self.count() + self.shard_channels.len()
+    }
+
+    fn list(&mut self, kind: Kind) -> &mut Vec<Bytes> {
+        match kind {
+            Kind::Channel => &mut self.channels,
+            Kind::Pattern => &mut self.patterns,
+            Kind::Shard => &mut self.shard_channels,
+        }
+    }
+
+    /// The next message for this connection (pending forever while not subscribed).
+    pub async fn next_message(&mut self) -> Option<Push> {
+        match self.inbox.as_mut() {
+            Some(inbox) => inbox.recv().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// A message already queued, if any.
+    pub fn try_next_message(&mut self) -> Option<Push> {
+        self.inbox.as_mut()?.try_recv().ok()
+    }
+
+    /// The connection wrote `push`: release its share of the output-buffer limit.
+    pub fn written(&self, push: &Push) {
+        if let Some(sub) = &self.subscriber {
+            sub.written(push);
+        }
+    }
+}
+
+/// Encodes a delivered message as Redis does: `message`, `pmessage` or `smessage`.
+pub fn message_reply(push: Push) -> Reply {
+    let bulk = |s: &'static str| Reply::Bulk(Bytes::from_static(s.as_bytes()));
+    let mut items = Vec::with_capacity(4);
+    match push.kind {
+        Kind::Channel => items.push(bulk("message")),
+        Kind::Shard => items.push(bulk("smessage")),
+        Kind::Pattern => {
+            items.push(bulk("pmessage"));
+            items.push(Reply::Bulk(push.pattern.unwrap_or_default()));
+        }
+    }
+    items.push(Reply::Bulk(push.channel));
+    items.push(Reply::Bulk(push.payload));
+    Reply::Push(items)
+}
+
+fn registry() -> Result<&'static std::sync::Arc<Registry>, Reply> {
+    Registry::get().ok_or_else(|| error("ERR pub/sub is not running"))
+}
+
+fn subscriber(session: &mut Session) -> Rc<Subscriber> {
+    if let Some(sub) = &session.subscriptions.subscriber {
+        return sub.clone();
+    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    let client = session.client.clone();
+    let sub = Subscriber::new(
+        client.id,
+        tx,
+        Box::new(move || {
+            client.killed.store(true, Relaxed);
+            tracing::warn!(client = client.id, "closing subscriber over its output buffer limit");
+            // The connection lives on this thread and unsubscribes before closing its socket.
+            crate::state::shutdown_fd(client.fd);
+        }),
+    );
+    session.subscriptions.subscriber = Some(sub.clone());
+    session.subscriptions.inbox = Some(rx);
+    sub
+}
+
+fn confirm(session: &Session, what: &'static str, name: Option<Bytes>, kind: Kind) -> Reply {
+    let count = match kind {
+        Kind::Shard => session.subscriptions.shard_channels.len(),
+        _ => session.subscriptions.count(),
+    };
+    Reply::Push(vec![
+        Reply::Bulk(Bytes::from_static(what.as_bytes())),
+        name.map_or(Reply::Nil, Reply::Bulk),
+        Reply::Int(count as i64),
+    ])
+}
+
+/// Several confirmations answer one command: they go out as consecutive replies.
+fn replies(mut list: Vec<Reply>) -> Reply {
+    if list.len() == 1 {
+        return list.remove(0);
+    }
+    Reply::Sequence(list)
+}
+
+fn subscribe_generic(session: &mut Session, args: &mut Args, kind: Kind, what: &'static str) -> CmdResult {
+    let registry = registry()?;
+    let sub = subscriber(session);
+    let mut out = Vec::new();
+    for name in args.rest().to_vec() {
+        if pubsub::subscribe(registry, session.thread, &sub, kind, name.clone()) {
+            session.subscriptions.list(kind).push(name.clone());
+        }
+        out.push(confirm(session, what, Some(name), kind));
+    }
+    session.note_subscriptions();
+    Ok(replies(out))
+}
+
+fn unsubscribe_generic(session: &mut Session, args: &mut Args, kind: Kind, what: &'static str) -> CmdResult {
+    let registry = registry()?;
+    let names: Vec<Bytes> = if args.is_done() {
+        session.subscriptions.list(kind).clone()
+    } else {
+        args.rest().to_vec()
+    };
+    let mut out = Vec::new();
+    for name in names {
+        if pubsub::unsubscribe(registry, session.thread, session.client.id, kind, &name) {
+            session.subscriptions.list(kind).retain(|n| *n != name);
+        }
+        out.push(confirm(session, what, Some(name), kind));
+    }
+    if out.is_empty() {
+        out.push(confirm(session, what, None, kind));
+    }
+    session.note_subscriptions();
+    Ok(replies(out))
+}
+
+/// Drops every subscription of the connection (RESET, disconnect).
+pub fn unsubscribe_all(session: &mut Session) {
+    let Some(registry) = Registry::get() else {
+        return;
+    };
+    for kind in [Kind::Channel, Kind::Pattern, Kind::Shard] {
+        for name in std::mem::take(session.subscriptions.list(kind)) {
+            pubsub::unsubscribe(registry, session.thread, session.client.id, kind, &name);
+        }
+    }
+    session.subscriptions = Subscriptions::default();
+    session.note_subscriptions();
+}
+
+pub fn subscribe(session: &mut Session, args: &mut Args) -> CmdResult {
+    subscribe_generic(session, args, Kind::Channel, "subscribe")
+}
+
+pub fn psubscribe(session: &mut Session, args: &mut Args) -> CmdResult {
+    subscribe_generic(session, args, Kind::Pattern, "psubscribe")
+}
+
+pub fn ssubscribe(session: &mut Session, args: &mut Args) -> CmdResult {
+    subscribe_generic(session, args, Kind::Shard, "ssubscribe")
+}
+
+pub fn unsubscribe(session: &mut Session, args: &mut Args) -> CmdResult {
+    unsubscribe_generic(session, args, Kind::Channel, "unsubscribe")
+}
+
+pub fn punsubscribe(session: &mut Session, args: &mut Args) -> CmdResult {
+    unsubscribe_generic(session, args, Kind::Pattern, "punsubscribe")
+}
+
+pub fn sunsubscribe(session: &mut Session, args: &mut Args) -> CmdResult {
+    unsubscribe_generic(session, args, Kind::Shard, "sunsubscribe")
+}
+
+pub fn publish(session: &mut Session, args: &mut Args) -> CmdResult {
+    let channel = args.next()?;
+    let message = args.next()?;
+    let n = registry()?.publish(session.thread, false, channel, message);
+    Ok(Reply::Int(n as i64))
+}
+
+pub fn spublish(session: &mut Session, args: &mut Args) -> CmdResult {
+    let channel = args.next()?;
+    let message = args.next()?;
+    let n = registry()?.publish(session.thread, true, channel, message);
+    Ok(Reply::Int(n as i64))
+}
+
+const PUBSUB_HELP: &[&str] = &[
+    "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CHANNELS [<pattern>]",
+    "    Return the currently active channels matching a <pattern> (default: '*').",
+    "NUMPAT",
+    "    Return number of subscriptions to patterns.",
+    "NUMSUB [<channel> ...]",
+    "    Return the number of subscribers for the specified channels, excluding",
+    "    pattern subscriptions(default: no channels).",
+    "SHARDCHANNELS [<pattern>]",
+    "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+    "SHARDNUMSUB [<shardchannel> ...]",
+    "    Return the number of subscribers for the specified shard level channel(s)",
+    "HELP",
+    "    Prints this help.",
+];
+
+pub fn pubsub_introspect(_session: &mut Session, args: &mut Args) -> CmdResult {
+    let registry = registry()?;
+    let sub = args.next()?;
+    let n = args.remaining();
+    let names = |kind, args: &mut Args| -> CmdResult {
+        let pattern = if args.is_done() { None } else { Some(args.next()?) };
+        Ok(Reply::Array(registry.names(kind, pattern.as_deref()).into_iter().map(Reply::Bulk).collect()))
+    };
+    let counts = |kind, args: &mut Args| -> CmdResult {
+        let mut out = Vec::new();
+        for name in args.rest() {
+            out.push((Reply::Bulk(name.clone()), Reply::Int(registry.count(kind, name) as i64)));
+        }
+        Ok(Reply::Map(out))
+    };
+    match sub.to_ascii_lowercase().as_slice() {
+        b"help" if n == 0 => Ok(help_reply(PUBSUB_HELP)),
+        b"channels" if n <= 1 => names(Kind::Channel, args),
+        b"shardchannels" if n <= 1 => names(Kind::Shard, args),
+        b"numsub" => counts(Kind::Channel, args),
+        b"shardnumsub" => counts(Kind::Shard, args),
+        b"numpat" if n == 0 => Ok(Reply::Int(registry.len(Kind::Pattern) as i64)),
+        b"help" | b"channels" | b"shardchannels" | b"numpat" => Err(sub_arity_error("pubsub", &sub)),
+        _ => {
+            let _ = err::SYNTAX;
+            Err(unknown_subcommand("pubsub", &sub))
+        }
+    }
+}

@@ -1,0 +1,463 @@
+//! Pub/sub: a shared, read-mostly registry of which threads have subscribers for each channel,
+//! pattern and shard channel, and per-thread delivery to the subscriber connections.
+//!
+//! PUBLISH reads the registry on the publisher's core (no hop), answers with the receiver count,
+//! and sends the message once to each other thread with subscribers (batched per tick through the
+//! mailbox); each thread hands it to its own subscribers. The payload is one `Bytes`, shared.
+//! Messages from one publisher keep their order at every subscriber: same queue, same order.
+//! Depends on `shard::mailbox` (for cross-thread delivery) and `glob`; not on commands or sockets.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use crate::glob::glob_match;
+use crate::shard::mailbox::run_on_thread;
+
+/// Which family a subscription belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Channel,
+    Pattern,
+    Shard,
+}
+
+/// A message for one subscriber: `message`/`pmessage`/`smessage`.
+#[derive(Clone, Debug)]
+pub struct Push {
+    pub kind: Kind,
+    /// The matching pattern, for `pmessage`.
+    pub pattern: Option<Bytes>,
+    pub channel: Bytes,
+    pub payload: Bytes,
+}
+
+impl Push {
+    /// Bytes this message holds in a subscriber's output queue (for the output-buffer limit).
+    pub fn cost(&self) -> usize {
+        self.payload.len() + self.channel.len() + self.pattern.as_ref().map_or(0, |p| p.len()) + 48
+    }
+}
+
+/// `client-output-buffer-limit pubsub <hard> <soft> <soft-seconds>`, in bytes and seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutputLimit {
+    pub hard: u64,
+    pub soft: u64,
+    pub soft_seconds: u64,
+}
+
+static LIMIT_HARD: AtomicU64 = AtomicU64::new(32 << 20);
+static LIMIT_SOFT: AtomicU64 = AtomicU64::new(8 << 20);
+static LIMIT_SOFT_SECONDS: AtomicU64 = AtomicU64::new(60);
+
+/// Subscribers disconnected for exceeding the output-buffer limit (INFO).
+pub static LIMIT_DISCONNECTIONS: AtomicU64 = AtomicU64::new(0);
+
+/// Sets the pub/sub output-buffer limit from the `client-output-buffer-limit` text.
+pub fn set_output_limit(config_text: &str) {
+    if let Some(limit) = parse_output_limit(config_text) {
+        LIMIT_HARD.store(limit.hard, Relaxed);
+        LIMIT_SOFT.store(limit.soft, Relaxed);
+        LIMIT_SOFT_SECONDS.store(limit.soft_seconds, Relaxed);
+    }
+}
+
+/// Finds the pubsub class in a `client-output-buffer-limit` value ("normal 0 0 0 pubsub 32mb 8mb 60").
+pub fn parse_output_limit(text: &str) -> Option<OutputLimit> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let at = words.chunks(4).find(|c| c.len() == 4 && c[0].eq_ignore_ascii_case("pubsub"))?;
+    Some(OutputLimit {
+        hard: crate::config::parse_memory(at[1])? as u64,
+        soft: crate::config::parse_memory(at[2])? as u64,
+        soft_seconds: at[3].parse().ok()?,
+    })
+}
+
+/// One subscribed connection as its thread's delivery sees it.
+pub struct Subscriber {
+    pub id: u64,
+    tx: mpsc::UnboundedSender<Push>,
+    /// Bytes delivered but not yet written by the connection.
+    pub queued: Cell<usize>,
+    over_soft_since: Cell<Option<Instant>>,
+    /// Called once when the subscriber exceeds its output-buffer limit (disconnects it).
+    on_overflow: Box<dyn Fn()>,
+}
+
+impl Subscriber {
+    /// A subscriber whose messages go to `tx`.
+    pub fn new(id: u64, tx: mpsc::UnboundedSender<Push>, on_overflow: Box<dyn Fn()>) -> Rc<Self> {
+        Rc::new(Subscriber {
+            id,
+            tx,
+            queued: Cell::new(0),
+            over_soft_since: Cell::new(None),
+            on_overflow,
+        })
+    }
+
+    fn deliver(&self, push: Push) {
+        let queued = self.queued.get() + push.cost();
+        if self.over_limit(queued) {
+            return;
+        }
+        self.queued.set(queued);
+        let _ = self.tx.send(push);
+    }
+
+    /// Applies `client-output-buffer-limit pubsub`: hard limit at once, soft limit after its
+    /// grace period. An offender is cut off (once) and its message dropped.
+    fn over_limit(&self, queued: usize) -> bool {
+        let (hard, soft) = (LIMIT_HARD.load(Relaxed) as usize, LIMIT_SOFT.load(Relaxed) as usize);
+        let mut over = hard > 0 && queued > hard;
+        if soft > 0 && queued > soft {
+            let since = self.over_soft_since.get().unwrap_or_else(Instant::now);
+            self.over_soft_since.set(Some(since));
+            over |= since.elapsed().as_secs() >= LIMIT_SOFT_SECONDS.load(Relaxed);
+        } else {
+            self.over_soft_since.set(None);
+        }
+        if over && self.queued.get() != usize::MAX {
+            self.queued.set(usize::MAX);
+            LIMIT_DISCONNECTIONS.fetch_add(1, Relaxed);
+            (self.on_overflow)();
+        }
+        over || self.queued.get() == usize::MAX
+    }
+
+    /// The connection wrote a message: it no longer counts against the limit.
+    pub fn written(&self, push: &Push) {
+        let queued = self.queued.get();
+        if queued != usize::MAX {
+            self.queued.set(queued.saturating_sub(push.cost()));
+        }
+    }
+}
+
+/// Per-thread subscriber tables: who on this thread listens to what.
+#[derive(Default)]
+struct Local {
+    subs: HashMap<(Kind, Bytes), Vec<Rc<Subscriber>>>,
+}
+
+thread_local! {
+    static LOCAL: RefCell<Local> = RefCell::new(Local::default());
+}
+
+type Counts = HashMap<Bytes, Vec<u32>>;
+
+/// The shared registry: for each channel, pattern and shard channel, how many subscribed
+/// connections each thread has.
+pub struct Registry {
+    threads: usize,
+    tables: [RwLock<Counts>; 3],
+}
+
+static REGISTRY: OnceLock<Arc<Registry>> = OnceLock::new();
+
+fn slot(kind: Kind) -> usize {
+    match kind {
+        Kind::Channel => 0,
+        Kind::Pattern => 1,
+        Kind::Shard => 2,
+    }
+}
+
+impl Registry {
+    /// Creates the process's registry for `threads` threads (once; later calls get the same one).
+    pub fn install(threads: usize) -> Arc<Registry> {
+        REGISTRY
+            .get_or_init(|| {
+                Arc::new(Registry {
+                    threads,
+                    tables: Default::default(),
+                })
+            })
+            .clone()
+    }
+
+    /// The process's registry, if the server started one.
+    pub fn get() -> Option<&'static Arc<Registry>> {
+        REGISTRY.get()
+    }
+
+    fn table(&self, kind: Kind) -> std::sync::RwLockReadGuard<'_, Counts> {
+        self.tables[slot(kind)].read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn adjust(&self, kind: Kind, name: &Bytes, thread: usize, delta: i32) {
+        let mut table = self.tables[slot(kind)].write().unwrap_or_else(|e| e.into_inner());
+        let counts = table.entry(name.clone()).or_insert_with(|| vec![0; self.threads]);
+        counts[thread] = counts[thread].saturating_add_signed(delta);
+        if counts.iter().all(|&c| c == 0) {
+            table.remove(name);
+        }
+    }
+
+    /// Names with subscribers, filtered by an optional glob.
+    pub fn names(&self, kind: Kind, pattern: Option<&[u8]>) -> Vec<Bytes> {
+        self.table(kind)
+            .keys()
+            .filter(|n| pattern.is_none_or(|p| glob_match(p, n, false)))
+            .cloned()
+            .collect()
+    }
+
+    /// Subscribed connections for `name`.
+    pub fn count(&self, kind: Kind, name: &[u8]) -> u64 {
+        self.table(kind)
+            .get(name)
+            .map_or(0, |c| c.iter().map(|&n| n as u64).sum())
+    }
+
+    /// Number of distinct names with subscribers.
+    pub fn len(&self, kind: Kind) -> usize {
+        self.table(kind).len()
+    }
+
+    /// True when nothing is subscribed at all.
+    pub fn is_empty(&self) -> bool {
+        self.tables.iter().all(|t| t.read().map_or(true, |t| t.is_empty()))
+    }
+
+    /// Publishes `payload` on `channel` from the calling thread (`me`): delivers to local
+    /// subscribers now, sends one message to each other thread with subscribers, and returns
+    /// how many subscriptions receive it (channel subscribers plus matching patterns).
+    pub fn publish(&self, me: usize, sharded: bool, channel: Bytes, payload: Bytes) -> u64 {
+        let mut receivers = 0u64;
+        let mut threads = vec![false; self.threads];
+        let direct = if sharded { Kind::Shard } else { Kind::Channel };
+        if let Some(counts) = self.table(direct).get(&channel) {
+            for (t, &n) in counts.iter().enumerate() {
+                receivers += n as u64;
+                threads[t] |= n > 0;
+            }
+        }
+        if !sharded {
+            for (pattern, counts) in self.table(Kind::Pattern).iter() {
+                if glob_match(pattern, &channel, false) {
+                    for (t, &n) in counts.iter().enumerate() {
+                        receivers += n as u64;
+                        threads[t] |= n > 0;
+                    }
+                }
+            }
+        }
+        for (t, wanted) in threads.into_iter().enumerate() {
+            if !wanted {
+                continue;
+            }
+            if t == me {
+                deliver_local(sharded, &channel, &payload);
+            } else {
+                let (channel, payload) = (channel.clone(), payload.clone());
+                run_on_thread(t, Box::new(move || deliver_local(sharded, &channel, &payload)));
+            }
+        }
+        receivers
+    }
+}
+
+/// Hands a message to this thread's subscribers of `channel` (and matching patterns).
+fn deliver_local(sharded: bool, channel: &Bytes, payload: &Bytes) {
+    LOCAL.with(|local| {
+        let local = local.borrow();
+        let direct = if sharded { Kind::Shard } else { Kind::Channel };
+        if let Some(subs) = local.subs.get(&(direct, channel.clone())) {
+            for sub in subs {
+                sub.deliver(Push {
+                    kind: direct,
+                    pattern: None,
+                    channel: channel.clone(),
+                    payload: payload.clone(),
+                });
+            }
+        }
+        if sharded {
+            return;
+        }
+        for ((kind, pattern), subs) in &local.subs {
+            if *kind == Kind::Pattern && glob_match(pattern, channel, false) {
+                for sub in subs {
+                    sub.deliver(Push {
+                        kind: Kind::Pattern,
+                        pattern: Some(pattern.clone()),
+                        channel: channel.clone(),
+                        payload: payload.clone(),
+                    });
+                }
+            }
+        }
+    });
+}
+
+/// Adds `sub` to `name` on this thread (`thread`); returns false if it was already there.
+pub fn subscribe(registry: &Registry, thread: usize, sub: &Rc<Subscriber>, kind: Kind, name: Bytes) -> bool {
+    let added = LOCAL.with(|local| {
+        let mut local = local.borrow_mut();
+        let list = local.subs.entry((kind, name.clone())).or_default();
+        if list.iter().any(|s| s.id == sub.id) {
+            return false;
+        }
+        list.push(sub.clone());
+        true
+    });
+    if added {
+        registry.adjust(kind, &name, thread, 1);
+    }
+    added
+}
+
+/// Removes subscriber `id` from `name` on this thread; returns whether it was subscribed.
+pub fn unsubscribe(registry: &Registry, thread: usize, id: u64, kind: Kind, name: &Bytes) -> bool {
+    let removed = LOCAL.with(|local| {
+        let mut local = local.borrow_mut();
+        let key = (kind, name.clone());
+        let Some(list) = local.subs.get_mut(&key) else {
+            return false;
+        };
+        let before = list.len();
+        list.retain(|s| s.id != id);
+        let removed = list.len() != before;
+        if list.is_empty() {
+            local.subs.remove(&key);
+        }
+        removed
+    });
+    if removed {
+        registry.adjust(kind, name, thread, -1);
+    }
+    removed
+}
+
+/// Publishes a keyspace notification if `notify-keyspace-events` enables its class.
+pub mod notify {
+    use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+
+    use bytes::Bytes;
+
+    use super::Registry;
+
+    pub const KEYSPACE: u32 = 1 << 0;
+    pub const KEYEVENT: u32 = 1 << 1;
+    pub const GENERIC: u32 = 1 << 2;
+    pub const STRING: u32 = 1 << 3;
+    pub const LIST: u32 = 1 << 4;
+    pub const SET: u32 = 1 << 5;
+    pub const HASH: u32 = 1 << 6;
+    pub const ZSET: u32 = 1 << 7;
+    pub const EXPIRED: u32 = 1 << 8;
+    pub const EVICTED: u32 = 1 << 9;
+    pub const STREAM: u32 = 1 << 10;
+    pub const KEY_MISS: u32 = 1 << 11;
+    pub const NEW: u32 = 1 << 12;
+    pub const MODULE: u32 = 1 << 13;
+    const ALL: u32 = GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
+
+    static FLAGS: AtomicU32 = AtomicU32::new(0);
+
+    /// Parses Redis's `notify-keyspace-events` letters; None for an unknown letter.
+    pub fn parse(text: &str) -> Option<u32> {
+        let mut flags = 0;
+        for c in text.chars() {
+            flags |= match c {
+                'A' => ALL,
+                'g' => GENERIC,
+                '$' => STRING,
+                'l' => LIST,
+                's' => SET,
+                'h' => HASH,
+                'z' => ZSET,
+                'x' => EXPIRED,
+                'e' => EVICTED,
+                'K' => KEYSPACE,
+                'E' => KEYEVENT,
+                't' => STREAM,
+                'm' => KEY_MISS,
+                'd' => MODULE,
+                'n' => NEW,
+                _ => return None,
+            };
+        }
+        Some(flags)
+    }
+
+    /// Redis's canonical text for a flag set (CONFIG GET shows it).
+    pub fn render(flags: u32) -> String {
+        let mut out = String::new();
+        if flags & ALL == ALL {
+            out.push('A');
+        } else {
+            for (bit, c) in [(GENERIC, 'g'), (STRING, '$'), (LIST, 'l'), (SET, 's'), (HASH, 'h'), (ZSET, 'z'), (EXPIRED, 'x'), (EVICTED, 'e'), (STREAM, 't'), (MODULE, 'd')] {
+                if flags & bit != 0 {
+                    out.push(c);
+                }
+            }
+        }
+        for (bit, c) in [(KEYSPACE, 'K'), (KEYEVENT, 'E'), (KEY_MISS, 'm'), (NEW, 'n')] {
+            if flags & bit != 0 {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    /// Makes `flags` current.
+    pub fn set(flags: u32) {
+        FLAGS.store(flags, Relaxed);
+    }
+
+    /// True when events of `class` are published at all (cheap check for callers).
+    pub fn enabled(class: u32) -> bool {
+        let flags = FLAGS.load(Relaxed);
+        flags & class != 0 && flags & (KEYSPACE | KEYEVENT) != 0
+    }
+
+    /// Publishes `event` for `key` in `db` from thread `me`, as `__keyspace@db__:key` and/or
+    /// `__keyevent@db__:event`.
+    pub fn emit(me: usize, class: u32, event: &str, db: usize, key: &[u8]) {
+        if !enabled(class) {
+            return;
+        }
+        let Some(registry) = Registry::get() else {
+            return;
+        };
+        let flags = FLAGS.load(Relaxed);
+        if flags & KEYSPACE != 0 {
+            let mut channel = format!("__keyspace@{db}__:").into_bytes();
+            channel.extend_from_slice(key);
+            registry.publish(me, false, Bytes::from(channel), Bytes::copy_from_slice(event.as_bytes()));
+        }
+        if flags & KEYEVENT != 0 {
+            let channel = format!("__keyevent@{db}__:{event}");
+            registry.publish(me, false, Bytes::from(channel), Bytes::copy_from_slice(key));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_limit_parses_redis_syntax() {
+        let l = parse_output_limit("normal 0 0 0 slave 268435456 67108864 60 pubsub 32mb 8mb 60").unwrap();
+        assert_eq!(l, OutputLimit { hard: 32 << 20, soft: 8 << 20, soft_seconds: 60 });
+        assert!(parse_output_limit("normal 0 0 0").is_none());
+    }
+
+    #[test]
+    fn notify_flags_round_trip() {
+        assert_eq!(notify::parse("KEA").map(notify::render).as_deref(), Some("AKE"));
+        assert_eq!(notify::parse("Kg$").map(notify::render).as_deref(), Some("g$K"));
+        assert_eq!(notify::parse("Q"), None);
+        assert_eq!(notify::parse(""), Some(0));
+    }
+}
