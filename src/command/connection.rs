@@ -99,8 +99,15 @@ pub const REDIS_VERSION: &str = "7.2.4";
 
 pub fn ping(session: &mut Session, args: &mut Args) -> CmdResult {
     if session.in_subscribed_mode() && args.remaining() <= 1 {
-        let message = if args.is_done() { Bytes::new() } else { args.next()? };
-        return Ok(Reply::Array(vec![Reply::Bulk(Bytes::from_static(b"pong")), Reply::Bulk(message)]));
+        let message = if args.is_done() {
+            Bytes::new()
+        } else {
+            args.next()?
+        };
+        return Ok(Reply::Array(vec![
+            Reply::Bulk(Bytes::from_static(b"pong")),
+            Reply::Bulk(message),
+        ]));
     }
     match args.remaining() {
         0 => Ok(Reply::Simple("PONG")),

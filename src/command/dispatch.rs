@@ -24,6 +24,9 @@ struct Queued {
 fn run_op(shard: &mut Shard, db: usize, op: ShardOp, args: &mut Args) -> Reply {
     shard.select(db);
     let reply = op(shard, args).unwrap_or_else(|e| e);
+    if crate::shard::db::RECORD_EXPIRED.load(std::sync::atomic::Ordering::Relaxed) {
+        super::notify_expired(shard);
+    }
     if shard.has_ready() {
         shard.serve_blocked();
     }

@@ -5,7 +5,10 @@ use super::args::parse_int;
 use super::table::{keyed, row, CommandSpec, KEY1};
 use super::{err, error, Args, CmdResult};
 use crate::protocol::Reply;
+use crate::pubsub::notify::GENERIC;
 use crate::shard::Shard;
+
+use super::notify;
 
 /// The expiry commands' rows of the command table.
 pub static COMMANDS: &[CommandSpec] = &[
@@ -175,8 +178,10 @@ fn expire_generic(shard: &mut Shard, args: &mut Args, base: Base, command: &str)
     }
     if when <= shard.now_ms() as i64 {
         shard.delete(&key);
+        notify(shard, GENERIC, "del", &key);
     } else {
         shard.db().set_expire(&key, when as u64);
+        notify(shard, GENERIC, "expire", &key);
     }
     Ok(Reply::Int(1))
 }
@@ -239,6 +244,7 @@ pub fn persist(shard: &mut Shard, args: &mut Args) -> CmdResult {
     match shard.write(&key).map(|e| e.expire_at) {
         Some(at) if at != 0 => {
             shard.db().set_expire(&key, 0);
+            notify(shard, GENERIC, "persist", &key);
             Ok(Reply::Int(1))
         }
         _ => Ok(Reply::Int(0)),

@@ -12,8 +12,11 @@ use super::{err, error, Args, CmdResult, Session};
 use super::{Kind, Merge};
 use crate::glob::glob_match;
 use crate::protocol::Reply;
+use crate::pubsub::notify::GENERIC;
 use crate::shard::db::is_live;
 use crate::shard::{slot, Entry, Shard, ShardId, Value};
+
+use super::notify;
 
 /// The generic keys commands' rows of the command table.
 pub static COMMANDS: &[CommandSpec] = &[
@@ -36,9 +39,14 @@ type Routine<'a> = Pin<Box<dyn Future<Output = CmdResult> + 'a>>;
 
 pub fn del(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let keys = args.rest().to_vec();
-    Ok(Reply::Int(
-        keys.iter().filter(|k| shard.delete(k).is_some()).count() as i64,
-    ))
+    let mut deleted = 0;
+    for key in &keys {
+        if shard.delete(key).is_some() {
+            notify(shard, GENERIC, "del", key);
+            deleted += 1;
+        }
+    }
+    Ok(Reply::Int(deleted))
 }
 
 pub fn exists(shard: &mut Shard, args: &mut Args) -> CmdResult {
@@ -265,6 +273,8 @@ fn rename_local(shard: &mut Shard, args: &mut Args, nx: bool) -> CmdResult {
     }
     let entry = shard.delete(&src).ok_or_else(|| error(err::NO_KEY))?;
     shard.db().insert(&dst, entry);
+    notify(shard, GENERIC, "rename_from", &src);
+    notify(shard, GENERIC, "rename_to", &dst);
     Ok(if nx {
         Reply::Int(1)
     } else {
@@ -319,6 +329,7 @@ async fn rename_between(session: &mut Session, mut args: Args, nx: bool) -> CmdR
         .run(from, move |s| {
             s.select(db);
             s.delete(&src);
+            notify(s, GENERIC, "rename_from", &src);
         })
         .await
         .ok_or_else(gone)?;
@@ -326,6 +337,7 @@ async fn rename_between(session: &mut Session, mut args: Args, nx: bool) -> CmdR
         .run(to, move |s| {
             s.select(db);
             s.db().insert(&dst, entry);
+            notify(s, GENERIC, "rename_to", &dst);
         })
         .await
         .ok_or_else(gone)?;
@@ -379,6 +391,7 @@ pub fn copy(shard: &mut Shard, args: &mut Args) -> CmdResult {
         return Ok(Reply::Int(0));
     }
     shard.db().insert(&dst, entry);
+    notify(shard, GENERIC, "copy_to", &dst);
     Ok(Reply::Int(1))
 }
 
@@ -409,6 +422,7 @@ pub fn copy_cross(session: &mut Session, mut args: Args) -> Routine<'_> {
                     return false;
                 }
                 s.db().insert(&dst, entry);
+                notify(s, GENERIC, "copy_to", &dst);
                 true
             })
             .await
@@ -438,8 +452,10 @@ pub fn move_(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let Some(entry) = shard.delete(&key) else {
         return Ok(Reply::Int(0));
     };
+    notify(shard, GENERIC, "move_from", &key);
     shard.select(target);
     shard.db().insert(&key, entry);
+    notify(shard, GENERIC, "move_to", &key);
     Ok(Reply::Int(1))
 }
 

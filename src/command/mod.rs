@@ -96,7 +96,9 @@ impl Session {
     /// Publishes the subscription counts for CLIENT LIST.
     pub fn note_subscriptions(&self) {
         use std::sync::atomic::Ordering::Relaxed;
-        self.client.subs.store(self.subscriptions.total() as u32, Relaxed);
+        self.client
+            .subs
+            .store(self.subscriptions.total() as u32, Relaxed);
     }
 }
 
@@ -167,5 +169,22 @@ pub fn apply_config(config: &crate::config::Config) {
         std::sync::atomic::Ordering::Relaxed,
     );
     crate::pubsub::set_output_limit(config.get("client-output-buffer-limit"));
-    crate::pubsub::notify::set(crate::pubsub::notify::parse(config.get("notify-keyspace-events")).unwrap_or(0));
+    let flags = crate::pubsub::notify::parse(config.get("notify-keyspace-events")).unwrap_or(0);
+    crate::pubsub::notify::set(flags);
+    crate::shard::db::RECORD_EXPIRED.store(
+        crate::pubsub::notify::enabled(crate::pubsub::notify::EXPIRED),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+}
+
+/// Publishes a keyspace event for `key` from the shard running the command.
+pub fn notify(shard: &Shard, class: u32, event: &str, key: &[u8]) {
+    crate::pubsub::notify::emit(shard.id(), class, event, shard.db_index(), key);
+}
+
+/// Publishes `expired` events for keys the shard reclaimed.
+pub fn notify_expired(shard: &mut Shard) {
+    shard.drain_expired(|id, db, key| {
+        crate::pubsub::notify::emit(id, crate::pubsub::notify::EXPIRED, "expired", db, key)
+    });
 }

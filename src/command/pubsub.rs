@@ -16,15 +16,105 @@ use crate::pubsub::{self, Kind, Push, Registry, Subscriber};
 
 /// The pub/sub commands' rows of the command table.
 pub static COMMANDS: &[CommandSpec] = &[
-    row("subscribe", -2, "pubsub noscript loading stale", NOKEY, CmdKind::Local(subscribe), "pubsub", "2.0.0", "Listens for messages published to channels.", "channel [channel ...]"),
-    row("unsubscribe", -1, "pubsub noscript loading stale", NOKEY, CmdKind::Local(unsubscribe), "pubsub", "2.0.0", "Stops listening to messages posted to channels.", "[channel [channel ...]]"),
-    row("psubscribe", -2, "pubsub noscript loading stale", NOKEY, CmdKind::Local(psubscribe), "pubsub", "2.0.0", "Listens for messages published to channels that match one or more patterns.", "pattern [pattern ...]"),
-    row("punsubscribe", -1, "pubsub noscript loading stale", NOKEY, CmdKind::Local(punsubscribe), "pubsub", "2.0.0", "Stops listening to messages published to channels that match one or more patterns.", "[pattern [pattern ...]]"),
-    row("ssubscribe", -2, "pubsub noscript loading stale", (1, -1, 1), CmdKind::Local(ssubscribe), "pubsub", "7.0.0", "Listens for messages published to shard channels.", "shardchannel [shardchannel ...]"),
-    row("sunsubscribe", -1, "pubsub noscript loading stale", (1, -1, 1), CmdKind::Local(sunsubscribe), "pubsub", "7.0.0", "Stops listening to messages posted to shard channels.", "[shardchannel [shardchannel ...]]"),
-    row("publish", 3, "pubsub loading stale fast", NOKEY, CmdKind::Local(publish), "pubsub", "2.0.0", "Posts a message to a channel.", "channel message"),
-    row("spublish", 3, "pubsub loading stale fast", (1, 1, 1), CmdKind::Local(spublish), "pubsub", "7.0.0", "Post a message to a shard channel", "shardchannel message"),
-    row("pubsub", -2, "pubsub loading stale", NOKEY, CmdKind::Local(pubsub_introspect), "pubsub", "2.8.0", "A container for Pub/Sub commands.", "subcommand [argument ...]"),
+    row(
+        "subscribe",
+        -2,
+        "pubsub noscript loading stale",
+        NOKEY,
+        CmdKind::Local(subscribe),
+        "pubsub",
+        "2.0.0",
+        "Listens for messages published to channels.",
+        "channel [channel ...]",
+    ),
+    row(
+        "unsubscribe",
+        -1,
+        "pubsub noscript loading stale",
+        NOKEY,
+        CmdKind::Local(unsubscribe),
+        "pubsub",
+        "2.0.0",
+        "Stops listening to messages posted to channels.",
+        "[channel [channel ...]]",
+    ),
+    row(
+        "psubscribe",
+        -2,
+        "pubsub noscript loading stale",
+        NOKEY,
+        CmdKind::Local(psubscribe),
+        "pubsub",
+        "2.0.0",
+        "Listens for messages published to channels that match one or more patterns.",
+        "pattern [pattern ...]",
+    ),
+    row(
+        "punsubscribe",
+        -1,
+        "pubsub noscript loading stale",
+        NOKEY,
+        CmdKind::Local(punsubscribe),
+        "pubsub",
+        "2.0.0",
+        "Stops listening to messages published to channels that match one or more patterns.",
+        "[pattern [pattern ...]]",
+    ),
+    row(
+        "ssubscribe",
+        -2,
+        "pubsub noscript loading stale",
+        (1, -1, 1),
+        CmdKind::Local(ssubscribe),
+        "pubsub",
+        "7.0.0",
+        "Listens for messages published to shard channels.",
+        "shardchannel [shardchannel ...]",
+    ),
+    row(
+        "sunsubscribe",
+        -1,
+        "pubsub noscript loading stale",
+        (1, -1, 1),
+        CmdKind::Local(sunsubscribe),
+        "pubsub",
+        "7.0.0",
+        "Stops listening to messages posted to shard channels.",
+        "[shardchannel [shardchannel ...]]",
+    ),
+    row(
+        "publish",
+        3,
+        "pubsub loading stale fast",
+        NOKEY,
+        CmdKind::Local(publish),
+        "pubsub",
+        "2.0.0",
+        "Posts a message to a channel.",
+        "channel message",
+    ),
+    row(
+        "spublish",
+        3,
+        "pubsub loading stale fast",
+        (1, 1, 1),
+        CmdKind::Local(spublish),
+        "pubsub",
+        "7.0.0",
+        "Post a message to a shard channel",
+        "shardchannel message",
+    ),
+    row(
+        "pubsub",
+        -2,
+        "pubsub loading stale",
+        NOKEY,
+        CmdKind::Local(pubsub_introspect),
+        "pubsub",
+        "2.8.0",
+        "A container for Pub/Sub commands.",
+        "subcommand [argument ...]",
+    ),
 ];
 
 /// A connection's subscriptions and the queue its messages arrive on.
@@ -109,7 +199,10 @@ fn subscriber(session: &mut Session) -> Rc<Subscriber> {
         tx,
         Box::new(move || {
             client.killed.store(true, Relaxed);
-            tracing::warn!(client = client.id, "closing subscriber over its output buffer limit");
+            tracing::warn!(
+                client = client.id,
+                "closing subscriber over its output buffer limit"
+            );
             // The connection lives on this thread and unsubscribes before closing its socket.
             crate::state::shutdown_fd(client.fd);
         }),
@@ -139,7 +232,12 @@ fn replies(mut list: Vec<Reply>) -> Reply {
     Reply::Sequence(list)
 }
 
-fn subscribe_generic(session: &mut Session, args: &mut Args, kind: Kind, what: &'static str) -> CmdResult {
+fn subscribe_generic(
+    session: &mut Session,
+    args: &mut Args,
+    kind: Kind,
+    what: &'static str,
+) -> CmdResult {
     let registry = registry()?;
     let sub = subscriber(session);
     let mut out = Vec::new();
@@ -153,7 +251,12 @@ fn subscribe_generic(session: &mut Session, args: &mut Args, kind: Kind, what: &
     Ok(replies(out))
 }
 
-fn unsubscribe_generic(session: &mut Session, args: &mut Args, kind: Kind, what: &'static str) -> CmdResult {
+fn unsubscribe_generic(
+    session: &mut Session,
+    args: &mut Args,
+    kind: Kind,
+    what: &'static str,
+) -> CmdResult {
     let registry = registry()?;
     let names: Vec<Bytes> = if args.is_done() {
         session.subscriptions.list(kind).clone()
@@ -248,13 +351,26 @@ pub fn pubsub_introspect(_session: &mut Session, args: &mut Args) -> CmdResult {
     let sub = args.next()?;
     let n = args.remaining();
     let names = |kind, args: &mut Args| -> CmdResult {
-        let pattern = if args.is_done() { None } else { Some(args.next()?) };
-        Ok(Reply::Array(registry.names(kind, pattern.as_deref()).into_iter().map(Reply::Bulk).collect()))
+        let pattern = if args.is_done() {
+            None
+        } else {
+            Some(args.next()?)
+        };
+        Ok(Reply::Array(
+            registry
+                .names(kind, pattern.as_deref())
+                .into_iter()
+                .map(Reply::Bulk)
+                .collect(),
+        ))
     };
     let counts = |kind, args: &mut Args| -> CmdResult {
         let mut out = Vec::new();
         for name in args.rest() {
-            out.push((Reply::Bulk(name.clone()), Reply::Int(registry.count(kind, name) as i64)));
+            out.push((
+                Reply::Bulk(name.clone()),
+                Reply::Int(registry.count(kind, name) as i64),
+            ));
         }
         Ok(Reply::Map(out))
     };
@@ -265,7 +381,9 @@ pub fn pubsub_introspect(_session: &mut Session, args: &mut Args) -> CmdResult {
         b"numsub" => counts(Kind::Channel, args),
         b"shardnumsub" => counts(Kind::Shard, args),
         b"numpat" if n == 0 => Ok(Reply::Int(registry.len(Kind::Pattern) as i64)),
-        b"help" | b"channels" | b"shardchannels" | b"numpat" => Err(sub_arity_error("pubsub", &sub)),
+        b"help" | b"channels" | b"shardchannels" | b"numpat" => {
+            Err(sub_arity_error("pubsub", &sub))
+        }
         _ => {
             let _ = err::SYNTAX;
             Err(unknown_subcommand("pubsub", &sub))

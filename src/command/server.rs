@@ -321,15 +321,26 @@ fn config_set(session: &mut Session, args: &mut Args) -> CmdResult {
         }
     }
     for (name, value) in &pairs {
-        if name.eq_ignore_ascii_case("notify-keyspace-events") && crate::pubsub::notify::parse(value).is_none() {
-            return Err(failed(name, "Invalid event class character. Use 'Ag$lshzxeKEtmdn'."));
+        if name.eq_ignore_ascii_case("notify-keyspace-events")
+            && crate::pubsub::notify::parse(value).is_none()
+        {
+            return Err(failed(
+                name,
+                "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.",
+            ));
         }
         if name.eq_ignore_ascii_case("client-output-buffer-limit") && !valid_output_limits(value) {
-            return Err(failed(name, "Wrong number of arguments in buffer limit configuration."));
+            return Err(failed(
+                name,
+                "Wrong number of arguments in buffer limit configuration.",
+            ));
         }
     }
     if let Some(flags) = crate::pubsub::notify::parse(staged.get("notify-keyspace-events")) {
-        let _ = staged.set("notify-keyspace-events", &crate::pubsub::notify::render(flags));
+        let _ = staged.set(
+            "notify-keyspace-events",
+            &crate::pubsub::notify::render(flags),
+        );
     }
     *config = staged;
     super::apply_config(&config);

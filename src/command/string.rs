@@ -10,7 +10,10 @@ use super::table::{keyed, routine, row, split, CommandSpec, KEY1, KEY12, KEYS_AL
 use super::Merge;
 use super::{err, error, Args, CmdResult, Session};
 use crate::protocol::Reply;
+use crate::pubsub::notify::{GENERIC, STRING};
 use crate::shard::{Shard, ShardId, Value};
+
+use super::notify;
 
 /// The strings commands' rows of the command table.
 pub static COMMANDS: &[CommandSpec] = &[
@@ -218,6 +221,10 @@ pub fn set(shard: &mut Shard, args: &mut Args) -> CmdResult {
         Ttl::Clear | Ttl::Persist => 0,
     };
     shard.store(&key, Value::Str(own(value)), expire);
+    notify(shard, STRING, "set", &key);
+    if let Ttl::At(_) = o.ttl {
+        notify(shard, GENERIC, "expire", &key);
+    }
     Ok(if o.get {
         old.map_or(Reply::Nil, Reply::Bulk)
     } else {
@@ -232,6 +239,7 @@ pub fn setnx(shard: &mut Shard, args: &mut Args) -> CmdResult {
         return Ok(Reply::Int(0));
     }
     shard.store(&key, Value::Str(own(value)), 0);
+    notify(shard, STRING, "set", &key);
     Ok(Reply::Int(1))
 }
 
@@ -246,6 +254,8 @@ fn set_with_expiry(
     let value = args.next()?;
     let at = expire_at(shard, &raw, kind, command)?;
     shard.store(&key, Value::Str(own(value)), at);
+    notify(shard, STRING, "set", &key);
+    notify(shard, GENERIC, "expire", &key);
     ok()
 }
 
@@ -262,6 +272,7 @@ pub fn getset(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let value = args.next()?;
     let old = read_string(shard, &key)?;
     shard.store(&key, Value::Str(own(value)), 0);
+    notify(shard, STRING, "set", &key);
     Ok(old.map_or(Reply::Nil, Reply::Bulk))
 }
 
@@ -270,6 +281,7 @@ pub fn getdel(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let old = read_string(shard, &key)?;
     if old.is_some() {
         shard.delete(&key);
+        notify(shard, GENERIC, "del", &key);
     }
     Ok(old.map_or(Reply::Nil, Reply::Bulk))
 }
@@ -283,12 +295,17 @@ pub fn getex(shard: &mut Shard, args: &mut Args) -> CmdResult {
     match o.ttl {
         Ttl::At(at) if at <= shard.now_ms() => {
             shard.delete(&key);
+            notify(shard, GENERIC, "del", &key);
         }
         Ttl::At(at) => {
             shard.db().set_expire(&key, at);
+            notify(shard, GENERIC, "expire", &key);
         }
         Ttl::Persist => {
-            shard.db().set_expire(&key, 0);
+            if shard.db().get_raw(&key).is_some_and(|e| e.expire_at != 0) {
+                shard.db().set_expire(&key, 0);
+                notify(shard, GENERIC, "persist", &key);
+            }
         }
         Ttl::Keep | Ttl::Clear => {}
     }
@@ -317,8 +334,9 @@ fn check_pairs(args: &Args, name: &str) -> Result<(), Reply> {
 
 pub fn mset(shard: &mut Shard, args: &mut Args) -> CmdResult {
     check_pairs(args, "mset")?;
-    for pair in args.rest().chunks(2) {
+    for pair in args.rest().to_vec().chunks(2) {
         shard.store(&pair[0], Value::Str(own(pair[1].clone())), 0);
+        notify(shard, STRING, "set", &pair[0]);
     }
     ok()
 }
@@ -331,6 +349,7 @@ pub fn msetnx(shard: &mut Shard, args: &mut Args) -> CmdResult {
     }
     for pair in pairs.chunks(2) {
         shard.store(&pair[0], Value::Str(own(pair[1].clone())), 0);
+        notify(shard, STRING, "set", &pair[0]);
     }
     Ok(Reply::Int(1))
 }
@@ -372,6 +391,7 @@ pub fn msetnx_cross(
                     s.select(db);
                     for pair in items.chunks(2) {
                         s.store(&pair[0], Value::Str(own(pair[1].clone())), 0);
+                        notify(s, STRING, "set", &pair[0]);
                     }
                 })
                 .await
@@ -386,6 +406,7 @@ pub fn append(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let tail = args.next()?;
     let Some((current, expire)) = write_string(shard, &key)? else {
         shard.store(&key, Value::Str(own(tail.clone())), 0);
+        notify(shard, STRING, "append", &key);
         return Ok(Reply::Int(tail.len() as i64));
     };
     let len = current.len() + tail.len();
@@ -394,6 +415,7 @@ pub fn append(shard: &mut Shard, args: &mut Args) -> CmdResult {
     joined.extend_from_slice(&current);
     joined.extend_from_slice(&tail);
     shard.store(&key, Value::Str(Bytes::from(joined)), expire);
+    notify(shard, STRING, "append", &key);
     Ok(Reply::Int(len as i64))
 }
 
@@ -414,6 +436,7 @@ fn add_int(shard: &mut Shard, key: &[u8], delta: i64) -> CmdResult {
         .checked_add(delta)
         .ok_or_else(|| error(err::OVERFLOW))?;
     shard.store(key, Value::Str(Bytes::from(next.to_string())), expire);
+    notify(shard, STRING, "incrby", key);
     Ok(Reply::Int(next))
 }
 
@@ -465,6 +488,7 @@ pub fn incrbyfloat(shard: &mut Shard, args: &mut Args) -> CmdResult {
     }
     let text = Bytes::from(format_float(next));
     shard.store(&key, Value::Str(text.clone()), expire);
+    notify(shard, STRING, "incrbyfloat", &key);
     Ok(Reply::Bulk(text))
 }
 
@@ -511,6 +535,7 @@ pub fn setrange(shard: &mut Shard, args: &mut Args) -> CmdResult {
         value.extend_from_slice(&patch);
         let len = value.len();
         shard.store(&key, Value::Str(Bytes::from(value)), 0);
+        notify(shard, STRING, "setrange", &key);
         return Ok(Reply::Int(len as i64));
     };
     if patch.is_empty() {
@@ -525,6 +550,7 @@ pub fn setrange(shard: &mut Shard, args: &mut Args) -> CmdResult {
     value[offset..offset + patch.len()].copy_from_slice(&patch);
     let len = value.len();
     shard.store(&key, Value::Str(Bytes::from(value)), expire);
+    notify(shard, STRING, "setrange", &key);
     Ok(Reply::Int(len as i64))
 }
 

@@ -72,7 +72,9 @@ pub fn set_output_limit(config_text: &str) {
 /// Finds the pubsub class in a `client-output-buffer-limit` value ("normal 0 0 0 pubsub 32mb 8mb 60").
 pub fn parse_output_limit(text: &str) -> Option<OutputLimit> {
     let words: Vec<&str> = text.split_whitespace().collect();
-    let at = words.chunks(4).find(|c| c.len() == 4 && c[0].eq_ignore_ascii_case("pubsub"))?;
+    let at = words
+        .chunks(4)
+        .find(|c| c.len() == 4 && c[0].eq_ignore_ascii_case("pubsub"))?;
     Some(OutputLimit {
         hard: crate::config::parse_memory(at[1])? as u64,
         soft: crate::config::parse_memory(at[2])? as u64,
@@ -115,7 +117,10 @@ impl Subscriber {
     /// Applies `client-output-buffer-limit pubsub`: hard limit at once, soft limit after its
     /// grace period. An offender is cut off (once) and its message dropped.
     fn over_limit(&self, queued: usize) -> bool {
-        let (hard, soft) = (LIMIT_HARD.load(Relaxed) as usize, LIMIT_SOFT.load(Relaxed) as usize);
+        let (hard, soft) = (
+            LIMIT_HARD.load(Relaxed) as usize,
+            LIMIT_SOFT.load(Relaxed) as usize,
+        );
         let mut over = hard > 0 && queued > hard;
         if soft > 0 && queued > soft {
             let since = self.over_soft_since.get().unwrap_or_else(Instant::now);
@@ -189,12 +194,18 @@ impl Registry {
     }
 
     fn table(&self, kind: Kind) -> std::sync::RwLockReadGuard<'_, Counts> {
-        self.tables[slot(kind)].read().unwrap_or_else(|e| e.into_inner())
+        self.tables[slot(kind)]
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     fn adjust(&self, kind: Kind, name: &Bytes, thread: usize, delta: i32) {
-        let mut table = self.tables[slot(kind)].write().unwrap_or_else(|e| e.into_inner());
-        let counts = table.entry(name.clone()).or_insert_with(|| vec![0; self.threads]);
+        let mut table = self.tables[slot(kind)]
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        let counts = table
+            .entry(name.clone())
+            .or_insert_with(|| vec![0; self.threads]);
         counts[thread] = counts[thread].saturating_add_signed(delta);
         if counts.iter().all(|&c| c == 0) {
             table.remove(name);
@@ -224,7 +235,9 @@ impl Registry {
 
     /// True when nothing is subscribed at all.
     pub fn is_empty(&self) -> bool {
-        self.tables.iter().all(|t| t.read().map_or(true, |t| t.is_empty()))
+        self.tables
+            .iter()
+            .all(|t| t.read().map_or(true, |t| t.is_empty()))
     }
 
     /// Publishes `payload` on `channel` from the calling thread (`me`): delivers to local
@@ -258,7 +271,10 @@ impl Registry {
                 deliver_local(sharded, &channel, &payload);
             } else {
                 let (channel, payload) = (channel.clone(), payload.clone());
-                run_on_thread(t, Box::new(move || deliver_local(sharded, &channel, &payload)));
+                run_on_thread(
+                    t,
+                    Box::new(move || deliver_local(sharded, &channel, &payload)),
+                );
             }
         }
         receivers
@@ -299,7 +315,13 @@ fn deliver_local(sharded: bool, channel: &Bytes, payload: &Bytes) {
 }
 
 /// Adds `sub` to `name` on this thread (`thread`); returns false if it was already there.
-pub fn subscribe(registry: &Registry, thread: usize, sub: &Rc<Subscriber>, kind: Kind, name: Bytes) -> bool {
+pub fn subscribe(
+    registry: &Registry,
+    thread: usize,
+    sub: &Rc<Subscriber>,
+    kind: Kind,
+    name: Bytes,
+) -> bool {
     let added = LOCAL.with(|local| {
         let mut local = local.borrow_mut();
         let list = local.subs.entry((kind, name.clone())).or_default();
@@ -359,7 +381,8 @@ pub mod notify {
     pub const KEY_MISS: u32 = 1 << 11;
     pub const NEW: u32 = 1 << 12;
     pub const MODULE: u32 = 1 << 13;
-    const ALL: u32 = GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
+    const ALL: u32 =
+        GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
 
     static FLAGS: AtomicU32 = AtomicU32::new(0);
 
@@ -395,13 +418,29 @@ pub mod notify {
         if flags & ALL == ALL {
             out.push('A');
         } else {
-            for (bit, c) in [(GENERIC, 'g'), (STRING, '$'), (LIST, 'l'), (SET, 's'), (HASH, 'h'), (ZSET, 'z'), (EXPIRED, 'x'), (EVICTED, 'e'), (STREAM, 't'), (MODULE, 'd')] {
+            for (bit, c) in [
+                (GENERIC, 'g'),
+                (STRING, '$'),
+                (LIST, 'l'),
+                (SET, 's'),
+                (HASH, 'h'),
+                (ZSET, 'z'),
+                (EXPIRED, 'x'),
+                (EVICTED, 'e'),
+                (STREAM, 't'),
+                (MODULE, 'd'),
+            ] {
                 if flags & bit != 0 {
                     out.push(c);
                 }
             }
         }
-        for (bit, c) in [(KEYSPACE, 'K'), (KEYEVENT, 'E'), (KEY_MISS, 'm'), (NEW, 'n')] {
+        for (bit, c) in [
+            (KEYSPACE, 'K'),
+            (KEYEVENT, 'E'),
+            (KEY_MISS, 'm'),
+            (NEW, 'n'),
+        ] {
             if flags & bit != 0 {
                 out.push(c);
             }
@@ -433,7 +472,12 @@ pub mod notify {
         if flags & KEYSPACE != 0 {
             let mut channel = format!("__keyspace@{db}__:").into_bytes();
             channel.extend_from_slice(key);
-            registry.publish(me, false, Bytes::from(channel), Bytes::copy_from_slice(event.as_bytes()));
+            registry.publish(
+                me,
+                false,
+                Bytes::from(channel),
+                Bytes::copy_from_slice(event.as_bytes()),
+            );
         }
         if flags & KEYEVENT != 0 {
             let channel = format!("__keyevent@{db}__:{event}");
@@ -448,15 +492,29 @@ mod tests {
 
     #[test]
     fn output_limit_parses_redis_syntax() {
-        let l = parse_output_limit("normal 0 0 0 slave 268435456 67108864 60 pubsub 32mb 8mb 60").unwrap();
-        assert_eq!(l, OutputLimit { hard: 32 << 20, soft: 8 << 20, soft_seconds: 60 });
+        let l = parse_output_limit("normal 0 0 0 slave 268435456 67108864 60 pubsub 32mb 8mb 60")
+            .unwrap();
+        assert_eq!(
+            l,
+            OutputLimit {
+                hard: 32 << 20,
+                soft: 8 << 20,
+                soft_seconds: 60
+            }
+        );
         assert!(parse_output_limit("normal 0 0 0").is_none());
     }
 
     #[test]
     fn notify_flags_round_trip() {
-        assert_eq!(notify::parse("KEA").map(notify::render).as_deref(), Some("AKE"));
-        assert_eq!(notify::parse("Kg$").map(notify::render).as_deref(), Some("g$K"));
+        assert_eq!(
+            notify::parse("KEA").map(notify::render).as_deref(),
+            Some("AKE")
+        );
+        assert_eq!(
+            notify::parse("Kg$").map(notify::render).as_deref(),
+            Some("g$K")
+        );
         assert_eq!(notify::parse("Q"), None);
         assert_eq!(notify::parse(""), Some(0));
     }

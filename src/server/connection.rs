@@ -12,8 +12,8 @@ use tokio::sync::mpsc;
 use super::io::{ReadHalf, WriteHalf, READ_CHUNK};
 use crate::command::pubsub::{message_reply, unsubscribe_all};
 use crate::command::{dispatch, Hangup, Session};
-use crate::pubsub::Push;
 use crate::protocol::{parse_batch, ParseLimits, Reply};
+use crate::pubsub::Push;
 use crate::state::{shutdown_fd, ServerState, ThreadStats};
 
 /// Output buffers above this are dropped after a write instead of being kept for reuse.

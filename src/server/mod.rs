@@ -248,7 +248,10 @@ async fn maintenance(router: Router, state: Arc<ServerState>, id: usize) {
         round += 1;
         if router.runs_inline(id) {
             let owned = owned.clone();
-            router.run_inline(|s| s.active_expire(owned, Duration::from_millis(2)));
+            router.run_inline(|s| {
+                s.active_expire(owned, Duration::from_millis(2));
+                crate::command::notify_expired(s);
+            });
         }
         if round.is_multiple_of(10) {
             let timeout = state.config().int("timeout") as u64;

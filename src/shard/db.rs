@@ -56,6 +56,16 @@ pub struct Db {
     volatile: usize,
     /// Keys removed because an access found them expired, not yet counted in the stats.
     expired_since_read: u64,
+    /// Keys removed by expiry, kept only while someone listens for `expired` events.
+    expired_keys: Vec<Key>,
+}
+
+/// Whether expired keys are recorded for keyspace notifications (set from the configuration).
+pub static RECORD_EXPIRED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+fn recording() -> bool {
+    RECORD_EXPIRED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 impl Db {
@@ -110,6 +120,9 @@ impl Db {
         if expired {
             self.remove_in(slot, key);
             self.expired_since_read += 1;
+            if recording() {
+                self.expired_keys.push(Key::copy_from_slice(key));
+            }
             return None;
         }
         self.slots[slot as usize].get_mut(key)
@@ -200,15 +213,27 @@ impl Db {
         if self.volatile_per_slot.get(slot).copied().unwrap_or(0) == 0 {
             return (0, 0);
         }
+        let record = recording();
         let map = &mut self.slots[slot];
         let seen = map.len();
-        let before = map.len();
-        map.retain(|_, e| e.expire_at == 0 || e.expire_at > now_ms);
-        let removed = before - map.len();
+        let expired_keys = &mut self.expired_keys;
+        map.retain(|key, e| {
+            let live = e.expire_at == 0 || e.expire_at > now_ms;
+            if !live && record {
+                expired_keys.push(key.clone());
+            }
+            live
+        });
+        let removed = seen - map.len();
         self.keys -= removed;
         self.volatile -= removed;
         self.volatile_per_slot[slot] -= removed as u32;
         (seen, removed)
+    }
+
+    /// Takes the keys removed by expiry since the last call (recorded only while enabled).
+    pub fn take_expired_keys(&mut self) -> Vec<Key> {
+        std::mem::take(&mut self.expired_keys)
     }
 
     /// Takes the count of keys found expired on access since the last call.

@@ -123,7 +123,9 @@ fn flush_outbox() {
                 let _ = inbox.send(Mail::Jobs(std::mem::take(&mut o.jobs[target])));
             }
             if !o.completions[target].is_empty() {
-                let _ = inbox.send(Mail::Completions(std::mem::take(&mut o.completions[target])));
+                let _ = inbox.send(Mail::Completions(std::mem::take(
+                    &mut o.completions[target],
+                )));
             }
         }
     });

@@ -168,6 +168,16 @@ impl Shard {
         self.dbs[self.db].remove(key)
     }
 
+    /// Reports keys that expired since the last call to `hook(shard, db, key)` (keyspace
+    /// notifications); nothing is recorded unless `db::RECORD_EXPIRED` is on.
+    pub fn drain_expired(&mut self, hook: impl Fn(ShardId, usize, &[u8])) {
+        for db in 0..self.dbs.len() {
+            for key in self.dbs[db].take_expired_keys() {
+                hook(self.id, db, &key);
+            }
+        }
+    }
+
     /// Counters for INFO, with expiries found on access folded in.
     pub fn stats(&mut self) -> ShardStats {
         for db in &mut self.dbs {
