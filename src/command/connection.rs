@@ -9,7 +9,7 @@ use super::args::ok;
 use super::keys::help_reply;
 use super::table::{row, CommandSpec, NOKEY};
 use super::Kind;
-use super::{err, error, shown, Args, CmdResult, Session};
+use super::{err, error, shown, Args, CmdResult, ReplyMode, Session};
 use crate::protocol::{Protocol, Reply};
 use crate::state::ClientInfo;
 
@@ -228,6 +228,7 @@ pub fn reset(session: &mut Session, _args: &mut Args) -> CmdResult {
     session.protocol = Protocol::Resp2;
     session.client.db.store(0, Relaxed);
     session.client.resp.store(2, Relaxed);
+    session.reply_mode = ReplyMode::On;
     lock(&session.client.name).clear();
     Ok(Reply::Simple("RESET"))
 }
@@ -290,6 +291,8 @@ const CLIENT_HELP: &[&str] = &[
     "    Return information about client connections. Options:",
     "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
     "      Return clients of specified type.",
+    "REPLY (ON|OFF|SKIP)",
+    "    Control the replies sent to the current connection.",
     "SETNAME <name>",
     "    Assign the name <name> to the current connection.",
     "SETINFO <option> <value>",
@@ -365,6 +368,19 @@ pub fn client(session: &mut Session, args: &mut Args) -> CmdResult {
             }
             *lock(slot) = shown(&value);
             ok()
+        }
+        b"reply" => {
+            arity(n == 1)?;
+            let mode = args.next()?.to_ascii_lowercase();
+            let (mode, reply) = match mode.as_slice() {
+                b"on" => (ReplyMode::On, Reply::Simple("OK")),
+                // The mode's own reply is not sent: an empty sequence encodes to nothing.
+                b"off" => (ReplyMode::Off, Reply::Sequence(Vec::new())),
+                b"skip" => (ReplyMode::SkipNext, Reply::Sequence(Vec::new())),
+                _ => return Err(error(err::SYNTAX)),
+            };
+            session.reply_mode = mode;
+            Ok(reply)
         }
         b"no-evict" | b"no-touch" => {
             arity(n == 1)?;

@@ -7,7 +7,9 @@ use std::sync::atomic::Ordering::Relaxed;
 use bytes::{Bytes, BytesMut};
 
 use super::table::{lookup, CommandSpec};
-use super::{arity_error, err, error, Args, CmdResult, Cross, Kind, Merge, Session, ShardOp};
+use super::{
+    arity_error, err, error, Args, CmdResult, Cross, Kind, Merge, ReplyMode, Session, ShardOp,
+};
 use crate::protocol::Reply;
 use crate::shard::{Shard, ShardId};
 use crate::state::ThreadStats;
@@ -43,6 +45,8 @@ fn run_queued(shard: &mut Shard, work: Vec<Queued>) -> Vec<(usize, Reply)> {
 struct Replies {
     slots: Vec<(Option<Reply>, u32)>,
     encoded: usize,
+    /// Slots whose reply is not sent (CLIENT REPLY OFF / SKIP), ascending.
+    silent: Vec<usize>,
 }
 
 impl Replies {
@@ -60,7 +64,11 @@ impl Replies {
                     ThreadStats::add(counter, 1);
                 }
             }
-            reply.encode(session.protocol, out);
+            // Pub/sub confirmations are pushes: CLIENT REPLY OFF does not silence them.
+            let push = matches!(reply, Reply::Push(_) | Reply::Sequence(_));
+            if push || self.silent.binary_search(&self.encoded).is_err() {
+                reply.encode(session.protocol, out);
+            }
             self.slots[self.encoded].0 = None;
             self.encoded += 1;
         }
@@ -74,6 +82,7 @@ pub async fn execute(session: &mut Session, commands: Vec<Vec<Bytes>>, out: &mut
     let mut replies = Replies {
         slots: Vec::with_capacity(commands.len()),
         encoded: 0,
+        silent: Vec::new(),
     };
     let stats = &session.server.stats[session.thread];
     ThreadStats::add(&stats.commands, commands.len() as u64);
@@ -82,6 +91,17 @@ pub async fn execute(session: &mut Session, commands: Vec<Vec<Bytes>>, out: &mut
             break;
         }
         let slot = replies.slots.len();
+        let silent = match session.reply_mode {
+            ReplyMode::On => false,
+            ReplyMode::Off => true,
+            ReplyMode::SkipNext => {
+                session.reply_mode = ReplyMode::On;
+                true
+            }
+        };
+        if silent {
+            replies.silent.push(slot);
+        }
         let Some((row, spec)) = lookup(&items[0]) else {
             replies
                 .slots

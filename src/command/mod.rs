@@ -85,6 +85,18 @@ pub struct Session {
     pub hangup: Hangup,
     /// Pub/sub subscriptions and their message queue.
     pub subscriptions: pubsub::Subscriptions,
+    /// CLIENT REPLY: whether replies are sent.
+    pub reply_mode: ReplyMode,
+}
+
+/// CLIENT REPLY ON | OFF | SKIP.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReplyMode {
+    #[default]
+    On,
+    Off,
+    /// Drop the next command's reply, then back to On.
+    SkipNext,
 }
 
 impl Session {

@@ -289,6 +289,7 @@ fn admit(
         close: false,
         hangup: Hangup::default(),
         subscriptions: Default::default(),
+        reply_mode: Default::default(),
     })
 }
 

@@ -24,7 +24,9 @@
 #
 # The suite runs in external mode:
 #   cd SRC && tclsh tests/test_helper.tcl --host 127.0.0.1 --port P --single unit/NAME
-#        --clients 1 --durable --timeout T --tags "<tags>" [--skipfile F]
+#        --clients 1 --durable --timeout T --baseport <random> --portcount 64
+#        --tags "<tags>" [--skipfile F]
+# (a random --baseport keeps concurrent runs from racing for the harness's control port)
 # `--durable` turns errors inside a test into failures of that test. Errors the
 # harness cannot absorb (server death, hang, error outside a test) end a run of
 # the unit; the unit is then re-run against a fresh server with the culprit
@@ -382,7 +384,8 @@ run_unit() {
             break
         fi
         local -a cmd=(tclsh tests/test_helper.tcl --host "$SERVER_HOST" --port "$SERVER_PORT"
-            --single "$unit" --clients 1 --durable --timeout "$TEST_TIMEOUT")
+            --single "$unit" --clients 1 --durable --timeout "$TEST_TIMEOUT"
+            --baseport "$((22000 + RANDOM % 20000))" --portcount 64)
         if [[ -n $TAGS ]]; then cmd+=(--tags "$TAGS"); fi
         if [[ -s $skipfile ]]; then cmd+=(--skipfile "$skipfile"); fi
         cmd+=("${tclargs[@]}")
