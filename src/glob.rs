@@ -52,8 +52,48 @@ fn match_class(pattern: &[u8], c: u8, nocase: bool) -> (bool, usize) {
     (matched != negate, len)
 }
 
-/// True when `text` matches the glob `pattern` (Redis's stringmatchlen semantics).
+/// Redis gives up (no match) once its matcher recurses through more than this many `*`
+/// groups; a successful match passes through every group, so such patterns never match.
+const MAX_STAR_GROUPS: usize = 1000;
+
+/// Number of `*` runs outside classes and escapes.
+fn star_groups(pattern: &[u8]) -> usize {
+    let (mut groups, mut i, mut previous_star) = (0, 0, false);
+    while i < pattern.len() {
+        match pattern[i] {
+            b'*' => {
+                if !previous_star {
+                    groups += 1;
+                }
+                previous_star = true;
+                i += 1;
+                continue;
+            }
+            b'\\' => i += 1,
+            b'[' => {
+                while i + 1 < pattern.len() && pattern[i + 1] != b']' {
+                    i += if pattern[i + 1] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            _ => {}
+        }
+        previous_star = false;
+        i += 1;
+    }
+    groups
+}
+
+/// True when `text` matches the glob `pattern` (Redis's stringmatchlen semantics, including
+/// its refusal of patterns with more than 1000 `*` groups).
 pub fn glob_match(pattern: &[u8], text: &[u8], nocase: bool) -> bool {
+    if pattern.len() > 2 * MAX_STAR_GROUPS && star_groups(pattern) > MAX_STAR_GROUPS {
+        return false;
+    }
+    glob_match_bounded(pattern, text, nocase)
+}
+
+fn glob_match_bounded(pattern: &[u8], text: &[u8], nocase: bool) -> bool {
     let (mut p, mut t) = (0, 0);
     // Where to resume after the last `*`: (pattern index after the star, text index it covers up to).
     let mut star: Option<(usize, usize)> = None;
@@ -129,6 +169,11 @@ mod tests {
         let text = "a".repeat(1000);
         let start = std::time::Instant::now();
         assert!(!m(&pattern, &text));
+        // Redis refuses patterns with more than 1000 star groups even when they would match.
+        assert!(!m(&"*?".repeat(50_000), &"a".repeat(50_000)));
+        assert!(m(&"*?".repeat(1000), &"a".repeat(2000)));
+        let long = "?".repeat(30_000);
+        assert!(m(&long, &"a".repeat(30_000)));
         let pattern = format!("{}b", "a*".repeat(32));
         assert!(!m(&pattern, &"a".repeat(100_000)));
         // A loose bound: quadratic worst case must not turn exponential.

@@ -44,6 +44,18 @@ const SCRIPTS: &[&[&str]] = &[
         "LCS key1 key2 IDX MINMATCHLEN 4 WITHMATCHLEN", "LCS key1 key2 LEN IDX", "LCS key1 key2 BOGUS",
         "LCS key1 nokey", "LCS nokey nokey2 IDX", "LCS key1 key2 MINMATCHLEN",
     ],
+    // bitmaps
+    &[
+        "SETBIT b 7 1", "SETBIT b 7 0", "SETBIT b 100 1", "GETBIT b 100", "GETBIT b 1000", "GETBIT nokey 3",
+        "SETBIT b -1 1", "SETBIT b 4294967296 1", "SETBIT b 1 2", "SETBIT b x 1", "SET s foobar",
+        "BITCOUNT s", "BITCOUNT s 0 0", "BITCOUNT s 1 1", "BITCOUNT s 1 1 BYTE", "BITCOUNT s 5 30 BIT",
+        "BITCOUNT s 1", "BITCOUNT s 0 -1 BOGUS", "BITCOUNT nokey", "BITCOUNT s -2 -1",
+        "SET p \"\"", "BITPOS s 1", "BITPOS s 0", "BITPOS s 1 2", "BITPOS s 1 2 -1 BYTE", "BITPOS s 0 8 -1 BIT",
+        "BITPOS s 2", "BITPOS nokey 0", "BITPOS nokey 1", "SET ff ~~", "BITPOS ff 0", "BITPOS ff 0 0 -1",
+        "SET k1 foobar", "SET k2 abcdef", "BITOP AND dest k1 k2", "GET dest", "BITOP OR dest k1 k2 nokey",
+        "BITOP XOR dest k1 k2", "BITOP NOT dest k1", "BITOP NOT dest k1 k2", "BITOP BOGUS dest k1",
+        "BITOP AND dest nokey", "EXISTS dest",
+    ],
     // keys
     &[
         "MSET a 1 b 2 c 3 foo 4 bar 5", "DEL a b nokey foo", "EXISTS a c c bar", "TYPE c", "TYPE nokey",
@@ -78,6 +90,7 @@ const SCRIPTS: &[&[&str]] = &[
         "CONFIG SET maxclients 100 maxclients 200", "CONFIG SET timeout 0", "CONFIG BOGUS", "CONFIG GET",
         "HELLO 4", "HELLO abc", "SWAPDB 0 x", "SWAPDB 0 99", "KEYS", "SCAN x", "SCAN 0 COUNT 0", "SCAN 0 BOGUS",
         "COMMAND GETKEYS GET k", "COMMAND GETKEYS PING", "COMMAND BOGUS", "OBJECT HELP",
+        "SET aaa 1", "KEYS *?*?*?*?", "KEYS a[a-b]?", "KEYS a\\*", "KEYS [^b]*",
     ],
 ];
 

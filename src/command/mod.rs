@@ -3,6 +3,7 @@
 //! Depends on `protocol`, `shard`, `config`, `state`; never on `server` or on sockets.
 
 mod args;
+mod bitmap;
 mod connection;
 pub mod dispatch;
 mod expire;

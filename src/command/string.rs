@@ -79,7 +79,7 @@ fn write_string(shard: &mut Shard, key: &[u8]) -> Result<Option<(Bytes, u64)>, R
     }
 }
 
-fn check_len(len: u64) -> Result<(), Reply> {
+pub fn check_len(len: u64) -> Result<(), Reply> {
     if len > MAX_STRING_LEN.load(Relaxed) {
         Err(error(err::STRING_TOO_LONG))
     } else {

@@ -5,7 +5,7 @@ use std::sync::{LazyLock, OnceLock};
 
 use hashbrown::HashMap;
 
-use super::{connection, expire, hash, keys, list, pubsub, server, set, string, zset};
+use super::{bitmap, connection, expire, hash, keys, list, pubsub, server, set, string, zset};
 use super::{Cross, Kind, Merge};
 
 /// One command as the server knows it.
@@ -106,6 +106,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     connection::COMMANDS,
     server::COMMANDS,
     string::COMMANDS,
+    bitmap::COMMANDS,
     keys::COMMANDS,
     expire::COMMANDS,
     pubsub::COMMANDS,
