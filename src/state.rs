@@ -10,6 +10,11 @@ use std::time::Instant;
 
 use crate::config::Config;
 
+/// Configuration read on every read batch, cached here (updated on start and CONFIG SET) so
+/// the hot path does no map lookup: proto-max-bulk-len and client-query-buffer-limit.
+pub static PROTO_MAX_BULK_LEN: AtomicU64 = AtomicU64::new(512 << 20);
+pub static QUERY_BUFFER_LIMIT: AtomicU64 = AtomicU64::new(1 << 30);
+
 /// Counters one thread writes and INFO sums.
 #[derive(Default)]
 pub struct ThreadStats {

@@ -177,6 +177,9 @@ pub fn shown(bytes: &[u8]) -> String {
 /// Applies configuration that other layers cache (string size limit, pub/sub output limit,
 /// keyspace notification classes): at start and after every CONFIG SET.
 pub fn apply_config(config: &crate::config::Config) {
+    use std::sync::atomic::Ordering::Relaxed;
+    crate::state::PROTO_MAX_BULK_LEN.store(config.int("proto-max-bulk-len") as u64, Relaxed);
+    crate::state::QUERY_BUFFER_LIMIT.store(config.int("client-query-buffer-limit") as u64, Relaxed);
     string::MAX_STRING_LEN.store(
         config.int("proto-max-bulk-len") as u64,
         std::sync::atomic::Ordering::Relaxed,

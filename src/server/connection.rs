@@ -14,7 +14,7 @@ use crate::command::pubsub::{message_reply, unsubscribe_all};
 use crate::command::{dispatch, Hangup, Session};
 use crate::protocol::{parse_batch, ParseLimits, Reply};
 use crate::pubsub::Push;
-use crate::state::{shutdown_fd, ServerState, ThreadStats};
+use crate::state::{shutdown_fd, ServerState, ThreadStats, PROTO_MAX_BULK_LEN, QUERY_BUFFER_LIMIT};
 
 /// Output buffers above this are dropped after a write instead of being kept for reuse.
 const KEEP_OUTPUT_CAPACITY: usize = 1 << 20;
@@ -128,14 +128,11 @@ async fn read_loop<R: ReadHalf>(
             Ok(0) | Err(_) => break,
             Ok(n) => ThreadStats::add(&server.stats[thread].net_input_bytes, n as u64),
         }
-        let (limits, query_limit) = {
-            let config = server.config();
-            let limits = ParseLimits {
-                max_bulk_len: config.int("proto-max-bulk-len") as u64,
-                unauthenticated: false,
-            };
-            (limits, config.int("client-query-buffer-limit") as usize)
+        let limits = ParseLimits {
+            max_bulk_len: PROTO_MAX_BULK_LEN.load(Relaxed),
+            unauthenticated: false,
         };
+        let query_limit = QUERY_BUFFER_LIMIT.load(Relaxed) as usize;
         let mut commands = Vec::new();
         let parsed = parse_batch(&mut input, &limits, &mut commands);
         if !commands.is_empty() && tx.send(Input::Commands(commands)).await.is_err() {

@@ -204,29 +204,34 @@ impl Shard {
     /// Redis's active expiry, time-bounded: walks slots with volatile keys from where the last
     /// cycle stopped, removing expired keys, until `budget` is spent or every slot was visited.
     pub fn active_expire(&mut self, owned: std::ops::Range<usize>, budget: std::time::Duration) {
+        if owned.is_empty() || self.dbs.iter().all(|db| db.volatile() == 0) {
+            return;
+        }
         let start = Instant::now();
         let now = unix_ms();
-        let total = self.dbs.len() * owned.len();
         let (mut db, mut slot) = self.expire_cursor;
-        for visited in 0..total {
-            if db >= self.dbs.len() {
-                db = 0;
+        if db >= self.dbs.len() || slot < owned.start || slot >= owned.end {
+            (db, slot) = (0, owned.start);
+        }
+        // Each (db, slot) is visited at most once per cycle; databases without volatile keys
+        // are skipped whole.
+        let mut budget_left = self.dbs.len() * owned.len();
+        let mut visited = 0usize;
+        while budget_left > 0 {
+            if self.dbs[db].volatile() == 0 {
+                budget_left = budget_left.saturating_sub(owned.end - slot);
+                (db, slot) = ((db + 1) % self.dbs.len(), owned.start);
+                continue;
             }
-            if slot < owned.start || slot >= owned.end {
-                slot = owned.start;
-            }
-            if self.dbs[db].volatile() > 0 {
-                let (_, removed) = self.dbs[db].expire_slot(slot, now);
-                self.stats.expired_keys += removed as u64;
-            } else {
-                slot = owned.end - 1;
-            }
+            let (_, removed) = self.dbs[db].expire_slot(slot, now);
+            self.stats.expired_keys += removed as u64;
+            budget_left -= 1;
             slot += 1;
             if slot >= owned.end {
-                slot = owned.start;
-                db += 1;
+                (db, slot) = ((db + 1) % self.dbs.len(), owned.start);
             }
-            if visited % 64 == 63 && start.elapsed() >= budget {
+            visited += 1;
+            if visited % 64 == 0 && start.elapsed() >= budget {
                 break;
             }
         }
