@@ -149,4 +149,5 @@ pub fn apply_config(config: &crate::config::Config) {
         config.int("proto-max-bulk-len") as u64,
         std::sync::atomic::Ordering::Relaxed,
     );
+    list::apply_config(config);
 }
