@@ -42,8 +42,6 @@ pub static COMMANDS: &[CommandSpec] = &[
 const NOT_POSITIVE: &str = "ERR value is out of range, must be positive";
 const INDEX_RANGE: &str = "ERR index out of range";
 const RANK_ZERO: &str = "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list";
-const RANK_RANGE: &str =
-    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
 const COUNT_NEGATIVE: &str = "ERR COUNT can't be negative";
 const MAXLEN_NEGATIVE: &str = "ERR MAXLEN can't be negative";
 const NUMKEYS: &str = "ERR numkeys should be greater than 0";
@@ -168,13 +166,7 @@ fn pop_command(shard: &mut Shard, args: &mut Args, front: bool) -> CmdResult {
     let key = args.next()?;
     let count = match args.is_done() {
         true => None,
-        false => {
-            let n = args.int()?;
-            if n < 0 {
-                return Err(error(NOT_POSITIVE));
-            }
-            Some(n as usize)
-        }
+        false => Some(non_negative(args, NOT_POSITIVE)? as usize),
     };
     let Some(list) = write_list(shard, &key)? else {
         return Ok(if count.is_some() { Reply::NilArray } else { Reply::Nil });
@@ -317,8 +309,9 @@ pub fn lpos(shard: &mut Shard, args: &mut Args) -> CmdResult {
         let more = args.remaining() > 1;
         if more && args.keyword("RANK") {
             rank = args.int()?;
+            // Redis 7.0 negates LONG_MIN in place: it stays negative and matches from the tail.
             if rank == i64::MIN {
-                return Err(error(RANK_RANGE));
+                rank = -1;
             }
             if rank == 0 {
                 return Err(error(RANK_ZERO));

@@ -29,11 +29,12 @@ const TIMEOUT_RANGE: &str = "ERR timeout is out of range";
 fn parse_timeout(raw: &[u8]) -> Result<Option<Duration>, Reply> {
     let secs = parse_float(raw).ok_or_else(|| error(TIMEOUT_NOT_FLOAT))?;
     let ms = (secs * 1000.0).ceil();
-    if ms >= i64::MAX as f64 {
-        return Err(error(TIMEOUT_RANGE));
-    }
-    if ms < 0.0 {
+    // Redis 7.0 casts to a signed 64-bit count: anything beyond it wraps to negative.
+    if !(0.0..i64::MAX as f64).contains(&ms) && ms != 0.0 {
         return Err(error(TIMEOUT_NEGATIVE));
+    }
+    if ms as i64 > i64::MAX - crate::shard::unix_ms() as i64 {
+        return Err(error(TIMEOUT_RANGE));
     }
     Ok((ms > 0.0).then(|| Duration::from_millis(ms as u64)))
 }
