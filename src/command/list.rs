@@ -4,6 +4,8 @@
 
 mod blocking;
 
+pub use blocking::blocked_clients;
+
 use bytes::Bytes;
 
 use super::args::{ok, parse_int};

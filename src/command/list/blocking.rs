@@ -4,7 +4,7 @@
 //! peer leaving. Served elements never vanish: a client that left after a shard served it gets
 //! its elements pushed back where they came from.
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,6 +24,30 @@ use crate::shard::{Shard, ShardId};
 const TIMEOUT_NOT_FLOAT: &str = "ERR timeout is not a float or out of range";
 const TIMEOUT_NEGATIVE: &str = "ERR timeout is negative";
 const TIMEOUT_RANGE: &str = "ERR timeout is out of range";
+
+/// Clients currently blocked in a list command, all threads together (INFO blocked_clients).
+static BLOCKED_CLIENTS: AtomicU64 = AtomicU64::new(0);
+
+/// Number of clients blocked in a list command right now.
+pub fn blocked_clients() -> u64 {
+    BLOCKED_CLIENTS.load(Relaxed)
+}
+
+/// Counts one blocked client for as long as it lives (dropped even if the wait is abandoned).
+struct BlockedGuard;
+
+impl BlockedGuard {
+    fn new() -> Self {
+        BLOCKED_CLIENTS.fetch_add(1, Relaxed);
+        BlockedGuard
+    }
+}
+
+impl Drop for BlockedGuard {
+    fn drop(&mut self) {
+        BLOCKED_CLIENTS.fetch_sub(1, Relaxed);
+    }
+}
 
 /// A timeout in seconds (fractions allowed) as Redis reads it; None = wait forever (0).
 fn parse_timeout(raw: &[u8]) -> Result<Option<Duration>, Reply> {
@@ -107,6 +131,7 @@ async fn block(
     waits: Vec<(Bytes, Want)>,
     timeout: Option<Duration>,
 ) -> Option<Outcome> {
+    let _counted = BlockedGuard::new();
     let db = session.db;
     let router = &session.router;
     let claim = Arc::new(AtomicBool::new(false));
