@@ -171,7 +171,11 @@ fn pop_command(shard: &mut Shard, args: &mut Args, front: bool) -> CmdResult {
         false => Some(non_negative(args, NOT_POSITIVE)? as usize),
     };
     let Some(list) = write_list(shard, &key)? else {
-        return Ok(if count.is_some() { Reply::NilArray } else { Reply::Nil });
+        return Ok(if count.is_some() {
+            Reply::NilArray
+        } else {
+            Reply::Nil
+        });
     };
     match count {
         Some(0) => Ok(Reply::Array(Vec::new())),
@@ -197,14 +201,25 @@ pub fn rpop(shard: &mut Shard, args: &mut Args) -> CmdResult {
 
 pub fn llen(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.next()?;
-    Ok(Reply::Int(read_list(shard, &key)?.map_or(0, List::len) as i64))
+    Ok(Reply::Int(
+        read_list(shard, &key)?.map_or(0, List::len) as i64
+    ))
 }
 
 /// Redis's range normalisation: negative indexes count from the end; None when empty.
 fn clamp_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
     let len = len as i64;
-    let start = if start < 0 { len.saturating_add(start) } else { start }.max(0);
-    let end = if end < 0 { len.saturating_add(end) } else { end };
+    let start = if start < 0 {
+        len.saturating_add(start)
+    } else {
+        start
+    }
+    .max(0);
+    let end = if end < 0 {
+        len.saturating_add(end)
+    } else {
+        end
+    };
     if start > end || start >= len {
         return None;
     }
@@ -227,7 +242,11 @@ pub fn lrange(shard: &mut Shard, args: &mut Args) -> CmdResult {
 
 /// A possibly negative index into a list of `len`, or None when outside it.
 fn position(index: i64, len: usize) -> Option<usize> {
-    let index = if index < 0 { (len as i64).checked_add(index)? } else { index };
+    let index = if index < 0 {
+        (len as i64).checked_add(index)?
+    } else {
+        index
+    };
     (index >= 0 && (index as u64) < len as u64).then_some(index as usize)
 }
 
@@ -327,10 +346,18 @@ pub fn lpos(shard: &mut Shard, args: &mut Args) -> CmdResult {
         }
     }
     let Some(list) = read_list(shard, &key)? else {
-        return Ok(if count.is_some() { Reply::Array(Vec::new()) } else { Reply::Nil });
+        return Ok(if count.is_some() {
+            Reply::Array(Vec::new())
+        } else {
+            Reply::Nil
+        });
     };
     let len = list.len();
-    let scan = if maxlen == 0 { len } else { (maxlen as usize).min(len) };
+    let scan = if maxlen == 0 {
+        len
+    } else {
+        (maxlen as usize).min(len)
+    };
     let want = match count {
         None => 1,
         Some(0) => usize::MAX,
@@ -411,11 +438,16 @@ fn move_local(shard: &mut Shard, m: &Move) -> CmdResult {
         return Ok(Reply::Nil);
     }
     write_list(shard, &m.dst)?;
-    let Some(value) = pop_values(shard, &m.src, m.from_front, 1)?.and_then(|mut v| v.pop())
-    else {
+    let Some(value) = pop_values(shard, &m.src, m.from_front, 1)?.and_then(|mut v| v.pop()) else {
         return Ok(Reply::Nil);
     };
-    push_values(shard, &m.dst, std::slice::from_ref(&value), m.to_front, false)?;
+    push_values(
+        shard,
+        &m.dst,
+        std::slice::from_ref(&value),
+        m.to_front,
+        false,
+    )?;
     Ok(Reply::Bulk(value))
 }
 
@@ -437,7 +469,10 @@ fn gone() -> Reply {
 /// the destination checked and pushed.
 async fn move_between(session: &Session, m: Move) -> CmdResult {
     let db = session.db;
-    let (a, b) = (session.router.shard_of(&m.src), session.router.shard_of(&m.dst));
+    let (a, b) = (
+        session.router.shard_of(&m.src),
+        session.router.shard_of(&m.dst),
+    );
     let holding = session.router.hold(&[a, b]).await;
     let src = m.src.clone();
     let ready = holding
@@ -471,7 +506,9 @@ async fn move_between(session: &Session, m: Move) -> CmdResult {
     };
     let pushed = value.clone();
     holding
-        .run(b, move |s| push_and_serve(s, db, &m.dst, pushed, m.to_front))
+        .run(b, move |s| {
+            push_and_serve(s, db, &m.dst, pushed, m.to_front)
+        })
         .await
         .ok_or_else(gone)??;
     Ok(Reply::Bulk(value))
@@ -524,7 +561,9 @@ fn parse_multi_pop(args: &mut Args) -> Result<MultiPop, Reply> {
     if numkeys >= args.remaining() {
         return Err(error(err::SYNTAX));
     }
-    let keys: Vec<Bytes> = (0..numkeys).map(|_| args.next()).collect::<Result<_, _>>()?;
+    let keys: Vec<Bytes> = (0..numkeys)
+        .map(|_| args.next())
+        .collect::<Result<_, _>>()?;
     let front = end_of(&args.next()?)?;
     let mut count = None;
     while !args.is_done() {

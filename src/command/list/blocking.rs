@@ -12,8 +12,8 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use super::{
-    end_of, gone, move_between, move_local, multi_pop_now, multi_reply, parse_multi_pop,
-    pop_ready, push_and_serve, write_list, Move, Routine,
+    end_of, gone, move_between, move_local, multi_pop_now, multi_reply, parse_multi_pop, pop_ready,
+    push_and_serve, write_list, Move, Routine,
 };
 use crate::command::args::parse_float;
 use crate::command::{error, Args, CmdResult, Session};
@@ -104,7 +104,10 @@ fn serve_fn(key: Bytes, want: Want, tx: Sender) -> ServeFn {
         let outcome = match &want {
             Want::Pop { front, count } => Outcome::Popped {
                 key: key.clone(),
-                values: pop_ready(s, &key, *front, *count).ok().flatten().unwrap_or_default(),
+                values: pop_ready(s, &key, *front, *count)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default(),
                 front: *front,
             },
             Want::Move(m) => Outcome::Done(move_local(s, m).unwrap_or_else(|e| e)),
@@ -219,7 +222,9 @@ async fn finish(session: &Session, outcome: Option<Outcome>, shape: Shape) -> Cm
             restore(session, key, values, front).await;
             Ok(Reply::NilArray)
         }
-        Some(Outcome::Popped { key, mut values, .. }) => Ok(match shape {
+        Some(Outcome::Popped {
+            key, mut values, ..
+        }) => Ok(match shape {
             Shape::Pair if values.len() == 1 => {
                 Reply::Array(vec![Reply::Bulk(key), Reply::Bulk(values.remove(0))])
             }
@@ -237,7 +242,9 @@ async fn finish(session: &Session, outcome: Option<Outcome>, shape: Shape) -> Cm
             let (dst_key, pushed) = (m.dst.clone(), value.clone());
             let result = session
                 .router
-                .run(shard, move |s| push_and_serve(s, db, &dst_key, pushed, m.to_front))
+                .run(shard, move |s| {
+                    push_and_serve(s, db, &dst_key, pushed, m.to_front)
+                })
                 .await
                 .ok_or_else(gone)?;
             match result {
@@ -315,7 +322,10 @@ pub fn blmpop(session: &mut Session, mut args: Args) -> Routine<'_> {
 /// BLMOVE / BRPOPLPUSH once parsed.
 async fn move_blocking(session: &mut Session, m: Move, timeout: Option<Duration>) -> CmdResult {
     let db = session.db;
-    let (a, b) = (session.router.shard_of(&m.src), session.router.shard_of(&m.dst));
+    let (a, b) = (
+        session.router.shard_of(&m.src),
+        session.router.shard_of(&m.dst),
+    );
     let now = if a == b {
         let job = m.clone();
         session
@@ -339,7 +349,9 @@ async fn move_blocking(session: &mut Session, m: Move, timeout: Option<Duration>
     let want = if a == b {
         Want::Move(m.clone())
     } else {
-        Want::MoveOut { front: m.from_front }
+        Want::MoveOut {
+            front: m.from_front,
+        }
     };
     let outcome = block(session, vec![(m.src.clone(), want)], timeout).await;
     finish(session, outcome, Shape::Moved(m)).await

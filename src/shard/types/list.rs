@@ -231,8 +231,7 @@ fn pack_nodes<'a>(items: impl IntoIterator<Item = &'a [u8]>, fill: i64) -> Vec<P
     let mut nodes = Vec::new();
     let mut node = Pack::default();
     for item in items {
-        if node.count > 0 && exceeds(fill, node.bytes() + entry_size(item.len()), node.count + 1)
-        {
+        if node.count > 0 && exceeds(fill, node.bytes() + entry_size(item.len()), node.count + 1) {
             nodes.push(std::mem::take(&mut node));
         }
         node.push_back(item);
@@ -360,7 +359,9 @@ impl List {
         match &self.repr {
             Repr::Packed(p) => Iter(IterRepr::Packed(p.iter())),
             Repr::Chunked { nodes, .. } => Iter(IterRepr::Chunked(
-                nodes.iter().flat_map(Pack::iter as fn(&Pack) -> PackIter<'_>),
+                nodes
+                    .iter()
+                    .flat_map(Pack::iter as fn(&Pack) -> PackIter<'_>),
             )),
         }
     }
@@ -378,10 +379,13 @@ impl List {
             Repr::Packed(p) => p.push_back(data),
             Repr::Chunked { nodes, len } => {
                 *len += 1;
-                let end = if front { nodes.front_mut() } else { nodes.back_mut() };
-                let room = end.filter(|n| {
-                    !exceeds(fill, n.bytes() + entry_size(data.len()), n.count + 1)
-                });
+                let end = if front {
+                    nodes.front_mut()
+                } else {
+                    nodes.back_mut()
+                };
+                let room =
+                    end.filter(|n| !exceeds(fill, n.bytes() + entry_size(data.len()), n.count + 1));
                 match room {
                     Some(node) if front => node.push_front(data),
                     Some(node) => node.push_back(data),
@@ -404,8 +408,16 @@ impl List {
             Repr::Packed(p) if front => p.pop_front(),
             Repr::Packed(p) => p.pop_back(),
             Repr::Chunked { nodes, len } => {
-                let node = if front { nodes.front_mut()? } else { nodes.back_mut()? };
-                let value = if front { node.pop_front() } else { node.pop_back() };
+                let node = if front {
+                    nodes.front_mut()?
+                } else {
+                    nodes.back_mut()?
+                };
+                let value = if front {
+                    node.pop_front()
+                } else {
+                    node.pop_back()
+                };
                 if node.count == 0 {
                     if front {
                         nodes.pop_front();
@@ -460,7 +472,12 @@ impl List {
         }
         let take = end.min(self.len() - 1) - start + 1;
         let out = match &self.repr {
-            Repr::Packed(p) => p.iter().skip(start).take(take).map(Bytes::copy_from_slice).collect(),
+            Repr::Packed(p) => p
+                .iter()
+                .skip(start)
+                .take(take)
+                .map(Bytes::copy_from_slice)
+                .collect(),
             Repr::Chunked { nodes, .. } => {
                 let (node, offset) = Self::locate(nodes, start);
                 nodes
@@ -595,7 +612,11 @@ impl List {
     /// Removes `n` elements from the front (or the back): whole nodes first, then part of one.
     fn drop_ends(nodes: &mut VecDeque<Pack>, mut n: usize, back: bool) {
         while n > 0 {
-            let Some(node) = (if back { nodes.back_mut() } else { nodes.front_mut() }) else {
+            let Some(node) = (if back {
+                nodes.back_mut()
+            } else {
+                nodes.front_mut()
+            }) else {
                 return;
             };
             if node.count <= n {
