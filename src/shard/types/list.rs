@@ -371,7 +371,7 @@ impl List {
         let fill = fill();
         if let Repr::Packed(p) = &self.repr {
             if exceeds(fill, p.bytes() + entry_size(data.len()), p.count + 1) {
-                self.to_chunked(fill);
+                self.convert_to_chunked(fill);
             }
         }
         match &mut self.repr {
@@ -503,7 +503,7 @@ impl List {
                 edit(&mut items, index);
                 *p = Pack::from_items(items.iter().map(|b| &b[..]));
                 if exceeds(fill, p.bytes(), p.count) {
-                    self.to_chunked(fill);
+                    self.convert_to_chunked(fill);
                 }
             }
             Repr::Chunked { nodes, len } => {
@@ -639,7 +639,7 @@ impl List {
     }
 
     /// Turns the packed form into nodes (the list outgrew one listpack).
-    fn to_chunked(&mut self, fill: i64) {
+    fn convert_to_chunked(&mut self, fill: i64) {
         if let Repr::Packed(p) = &self.repr {
             let len = p.count;
             let nodes: VecDeque<Pack> = pack_nodes(p.iter(), fill).into();
