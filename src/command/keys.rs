@@ -265,6 +265,7 @@ fn rename_local(shard: &mut Shard, args: &mut Args, nx: bool) -> CmdResult {
     }
     let entry = shard.delete(&src).ok_or_else(|| error(err::NO_KEY))?;
     shard.db().insert(&dst, entry);
+    shard.signal_ready(&dst);
     Ok(if nx {
         Reply::Int(1)
     } else {
@@ -326,6 +327,8 @@ async fn rename_between(session: &mut Session, mut args: Args, nx: bool) -> CmdR
         .run(to, move |s| {
             s.select(db);
             s.db().insert(&dst, entry);
+            s.signal_ready(&dst);
+            s.serve_blocked();
         })
         .await
         .ok_or_else(gone)?;
