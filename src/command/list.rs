@@ -646,3 +646,29 @@ pub fn lmpop(session: &mut Session, mut args: Args) -> Routine<'_> {
         multi_pop_now(session, &p).await
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_like_redis() {
+        assert_eq!(clamp_range(0, -1, 5), Some((0, 4)));
+        assert_eq!(clamp_range(-3, -1, 5), Some((2, 4)));
+        assert_eq!(clamp_range(-100, 100, 5), Some((0, 4)));
+        assert_eq!(clamp_range(3, 1, 5), None);
+        assert_eq!(clamp_range(5, 10, 5), None);
+        assert_eq!(clamp_range(i64::MIN, i64::MAX, 5), Some((0, 4)));
+        assert_eq!(clamp_range(0, -1, 0), None);
+    }
+
+    #[test]
+    fn indexes_like_redis() {
+        assert_eq!(position(0, 3), Some(0));
+        assert_eq!(position(-1, 3), Some(2));
+        assert_eq!(position(-4, 3), None);
+        assert_eq!(position(3, 3), None);
+        assert_eq!(position(i64::MIN, 3), None);
+        assert_eq!(position(i64::MAX, 3), None);
+    }
+}
