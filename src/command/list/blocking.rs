@@ -141,6 +141,7 @@ async fn block(
     let (tx, mut rx) = oneshot::channel();
     let tx: Sender = Arc::new(Mutex::new(Some(tx)));
     let mut shards: Vec<ShardId> = Vec::new();
+    let registrations = waits.len();
     for (key, want) in waits {
         let shard = router.shard_of(&key);
         if !shards.contains(&shard) {
@@ -173,8 +174,9 @@ async fn block(
         // A shard took the claim just before: its outcome is already on the way.
         None => rx.await.ok(),
     };
-    if shards.len() > 1 || outcome.is_none() {
-        // Drop the registrations left on the other shards; no need to wait for it.
+    if registrations > 1 || outcome.is_none() {
+        // Drop the registrations left on other keys (a served one is already gone); no need
+        // to wait for it.
         for shard in shards {
             let claim = claim.clone();
             let job = move |s: &mut Shard| s.unblock(&claim);

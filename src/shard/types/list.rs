@@ -709,6 +709,7 @@ mod tests {
         let list = List::from_items((0..100_000).map(|_| &b"0123456789"[..]));
         // 10 data bytes + 2 length bytes per element, plus node bookkeeping.
         let per_element = list.heap_bytes() as f64 / 100_000.0;
+        eprintln!("list of 100k 10-byte elements: {per_element:.2} heap bytes per element");
         assert!(per_element < 16.0, "{per_element} bytes per element");
     }
 
