@@ -275,6 +275,7 @@ fn rename_local(shard: &mut Shard, args: &mut Args, nx: bool) -> CmdResult {
     shard.db().insert(&dst, entry);
     notify(shard, GENERIC, "rename_from", &src);
     notify(shard, GENERIC, "rename_to", &dst);
+    shard.signal_ready(&dst);
     Ok(if nx {
         Reply::Int(1)
     } else {
@@ -338,6 +339,8 @@ async fn rename_between(session: &mut Session, mut args: Args, nx: bool) -> CmdR
             s.select(db);
             s.db().insert(&dst, entry);
             notify(s, GENERIC, "rename_to", &dst);
+            s.signal_ready(&dst);
+            s.serve_blocked();
         })
         .await
         .ok_or_else(gone)?;

@@ -184,6 +184,7 @@ pub fn apply_config(config: &crate::config::Config) {
         config.int("proto-max-bulk-len") as u64,
         std::sync::atomic::Ordering::Relaxed,
     );
+    list::apply_config(config);
     crate::pubsub::set_output_limit(config.get("client-output-buffer-limit"));
     let flags = crate::pubsub::notify::parse(config.get("notify-keyspace-events")).unwrap_or(0);
     crate::pubsub::notify::set(flags);

@@ -496,7 +496,7 @@ fn render_section(session: &Session, section: &str, shards: &[ShardInfo], out: &
             line("connected_clients", &server.connected.load(Relaxed));
             line("cluster_connections", &0);
             line("maxclients", &server.config().int("maxclients"));
-            line("blocked_clients", &0);
+            line("blocked_clients", &super::list::blocked_clients());
             line("tracking_clients", &0);
             line("clients_in_timeout_table", &0);
         }

@@ -7,6 +7,6 @@ mod set;
 mod zset;
 
 pub use hash::Hash;
-pub use list::List;
+pub use list::{List, MAX_LISTPACK_SIZE};
 pub use set::Set;
 pub use zset::ZSet;

@@ -1,0 +1,392 @@
+//! The blocking list commands: BLPOP, BRPOP, BLMPOP, BLMOVE, BRPOPLPUSH. Each first tries its
+//! non-blocking form; if nothing is there it parks one waiter per key on the key's shard (all
+//! sharing one claim flag, see `shard::blocking`) and waits for a serving, its timeout, or its
+//! peer leaving. Served elements never vanish: a client that left after a shard served it gets
+//! its elements pushed back where they came from.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+use super::{
+    end_of, gone, move_between, move_local, multi_pop_now, multi_reply, parse_multi_pop, pop_ready,
+    push_and_serve, write_list, Move, Routine,
+};
+use crate::command::args::parse_float;
+use crate::command::{error, Args, CmdResult, Session};
+use crate::protocol::Reply;
+use crate::shard::blocking::{try_claim, ServeFn};
+use crate::shard::{Shard, ShardId};
+
+const TIMEOUT_NOT_FLOAT: &str = "ERR timeout is not a float or out of range";
+const TIMEOUT_NEGATIVE: &str = "ERR timeout is negative";
+const TIMEOUT_RANGE: &str = "ERR timeout is out of range";
+
+/// Clients currently blocked in a list command, all threads together (INFO blocked_clients).
+static BLOCKED_CLIENTS: AtomicU64 = AtomicU64::new(0);
+
+/// Number of clients blocked in a list command right now.
+pub fn blocked_clients() -> u64 {
+    BLOCKED_CLIENTS.load(Relaxed)
+}
+
+/// Counts one blocked client for as long as it lives (dropped even if the wait is abandoned).
+struct BlockedGuard;
+
+impl BlockedGuard {
+    fn new() -> Self {
+        BLOCKED_CLIENTS.fetch_add(1, Relaxed);
+        BlockedGuard
+    }
+}
+
+impl Drop for BlockedGuard {
+    fn drop(&mut self) {
+        BLOCKED_CLIENTS.fetch_sub(1, Relaxed);
+    }
+}
+
+/// A timeout in seconds (fractions allowed) as Redis reads it; None = wait forever (0).
+fn parse_timeout(raw: &[u8]) -> Result<Option<Duration>, Reply> {
+    let secs = parse_float(raw).ok_or_else(|| error(TIMEOUT_NOT_FLOAT))?;
+    let ms = (secs * 1000.0).ceil();
+    // Redis 7.0 casts to a signed 64-bit count: anything beyond it wraps to negative.
+    if !(0.0..i64::MAX as f64).contains(&ms) && ms != 0.0 {
+        return Err(error(TIMEOUT_NEGATIVE));
+    }
+    if ms as i64 > i64::MAX - crate::shard::unix_ms() as i64 {
+        return Err(error(TIMEOUT_RANGE));
+    }
+    Ok((ms > 0.0).then(|| Duration::from_millis(ms as u64)))
+}
+
+/// What a waiter takes from its key once the key holds a list.
+#[derive(Clone)]
+enum Want {
+    /// Up to `count` elements from one end.
+    Pop { front: bool, count: usize },
+    /// One element moved into `m.dst`, which lives on the same shard.
+    Move(Move),
+    /// One element popped for a destination on another shard (the handler pushes it there).
+    MoveOut { front: bool },
+}
+
+/// What a shard hands back to the blocked handler.
+enum Outcome {
+    Popped {
+        key: Bytes,
+        values: Vec<Bytes>,
+        front: bool,
+    },
+    Done(Reply),
+    MovedOut {
+        key: Bytes,
+        value: Bytes,
+        front: bool,
+    },
+}
+
+type Sender = Arc<Mutex<Option<oneshot::Sender<Outcome>>>>;
+
+/// The serving function parked on `key`: takes the claim only when the key holds a non-empty
+/// list, then does `want` and sends the outcome.
+fn serve_fn(key: Bytes, want: Want, tx: Sender) -> ServeFn {
+    Box::new(move |s: &mut Shard, claim: &AtomicBool| {
+        if !matches!(write_list(s, &key), Ok(Some(l)) if !l.is_empty()) {
+            return false;
+        }
+        if !try_claim(claim) {
+            return true;
+        }
+        let outcome = match &want {
+            Want::Pop { front, count } => Outcome::Popped {
+                key: key.clone(),
+                values: pop_ready(s, &key, *front, *count)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default(),
+                front: *front,
+            },
+            Want::Move(m) => Outcome::Done(move_local(s, m).unwrap_or_else(|e| e)),
+            Want::MoveOut { front } => match pop_ready(s, &key, *front, 1) {
+                Ok(Some(mut v)) => Outcome::MovedOut {
+                    key: key.clone(),
+                    value: v.pop().unwrap_or_default(),
+                    front: *front,
+                },
+                _ => Outcome::Done(Reply::Nil),
+            },
+        };
+        if let Some(tx) = tx.lock().ok().and_then(|mut t| t.take()) {
+            let _ = tx.send(outcome);
+        }
+        true
+    })
+}
+
+/// Parks the client on every key (in order) and waits. None on timeout or when the peer left
+/// before anything was served.
+async fn block(
+    session: &Session,
+    waits: Vec<(Bytes, Want)>,
+    timeout: Option<Duration>,
+) -> Option<Outcome> {
+    let _counted = BlockedGuard::new();
+    let db = session.db;
+    let router = &session.router;
+    let claim = Arc::new(AtomicBool::new(false));
+    let (tx, mut rx) = oneshot::channel();
+    let tx: Sender = Arc::new(Mutex::new(Some(tx)));
+    let mut shards: Vec<ShardId> = Vec::new();
+    let registrations = waits.len();
+    for (key, want) in waits {
+        let shard = router.shard_of(&key);
+        if !shards.contains(&shard) {
+            shards.push(shard);
+        }
+        let serve = serve_fn(key.clone(), want, tx.clone());
+        let claim = claim.clone();
+        router
+            .run(shard, move |s| {
+                s.select(db);
+                s.block_on(&key, claim, serve);
+            })
+            .await?;
+    }
+    let sleep = async {
+        match timeout {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    let served = tokio::select! {
+        outcome = &mut rx => outcome.ok(),
+        _ = sleep => None,
+        _ = session.hangup.raised() => None,
+    };
+    let outcome = match served {
+        Some(outcome) => Some(outcome),
+        // Timed out or left first: nobody may serve us any more.
+        None if try_claim(&claim) => None,
+        // A shard took the claim just before: its outcome is already on the way.
+        None => rx.await.ok(),
+    };
+    if registrations > 1 || outcome.is_none() {
+        // Drop the registrations left on other keys (a served one is already gone); no need
+        // to wait for it.
+        for shard in shards {
+            let claim = claim.clone();
+            let job = move |s: &mut Shard| s.unblock(&claim);
+            if router.runs_inline(shard) {
+                router.run_inline(job);
+            } else {
+                drop(router.post(shard, job));
+            }
+        }
+    }
+    outcome
+}
+
+/// Pushes `values` (popped from `front` or the back of `key`) back where they came from.
+async fn restore(session: &Session, key: Bytes, values: Vec<Bytes>, front: bool) {
+    let db = session.db;
+    let shard = session.router.shard_of(&key);
+    let _ = session
+        .router
+        .run(shard, move |s| {
+            for value in values.into_iter().rev() {
+                let _ = push_and_serve(s, db, &key, value, front);
+            }
+        })
+        .await;
+}
+
+/// The reply a blocking command gives once served.
+enum Shape {
+    /// BLPOP/BRPOP: `[key, element]`.
+    Pair,
+    /// BLMPOP: `[key, [elements...]]`.
+    Multi,
+    /// BLMOVE/BRPOPLPUSH: the element, pushed to the move's destination.
+    Moved(Move),
+}
+
+/// Turns a served outcome into the reply.
+async fn finish(session: &Session, outcome: Option<Outcome>, shape: Shape) -> CmdResult {
+    let left = session.hangup.is_raised();
+    match outcome {
+        None => Ok(Reply::NilArray),
+        Some(Outcome::Done(reply)) => Ok(reply),
+        Some(Outcome::Popped { key, values, front }) if left => {
+            restore(session, key, values, front).await;
+            Ok(Reply::NilArray)
+        }
+        Some(Outcome::Popped {
+            key, mut values, ..
+        }) => Ok(match shape {
+            Shape::Pair if values.len() == 1 => {
+                Reply::Array(vec![Reply::Bulk(key), Reply::Bulk(values.remove(0))])
+            }
+            _ => multi_reply(key, values),
+        }),
+        Some(Outcome::MovedOut { key, value, front }) => {
+            // BLMOVE to another shard: the pop above and this push are two steps; between them
+            // the element is in neither list, and a destination that changed type meanwhile
+            // gets the element back on the source and the client WRONGTYPE.
+            let Shape::Moved(m) = shape else {
+                return Ok(Reply::Bulk(value));
+            };
+            let db = session.db;
+            let shard = session.router.shard_of(&m.dst);
+            let (dst_key, pushed) = (m.dst.clone(), value.clone());
+            let result = session
+                .router
+                .run(shard, move |s| {
+                    push_and_serve(s, db, &dst_key, pushed, m.to_front)
+                })
+                .await
+                .ok_or_else(gone)?;
+            match result {
+                Ok(_) => Ok(Reply::Bulk(value)),
+                Err(e) => {
+                    restore(session, key, vec![value], front).await;
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
+/// BLPOP / BRPOP.
+async fn pop_blocking(session: &mut Session, args: Args, front: bool) -> CmdResult {
+    let items = args.all();
+    let timeout = parse_timeout(&items[items.len() - 1])?;
+    let keys: Vec<Bytes> = items[1..items.len() - 1].to_vec();
+    let db = session.db;
+    for key in &keys {
+        let shard = session.router.shard_of(key);
+        let key = key.clone();
+        let found = session
+            .router
+            .run(shard, move |s| {
+                s.select(db);
+                pop_ready(s, &key, front, 1).map(|v| v.map(|mut v| (key, v.remove(0))))
+            })
+            .await
+            .ok_or_else(gone)??;
+        if let Some((key, value)) = found {
+            return Ok(Reply::Array(vec![Reply::Bulk(key), Reply::Bulk(value)]));
+        }
+    }
+    let waits = keys
+        .into_iter()
+        .map(|k| (k, Want::Pop { front, count: 1 }))
+        .collect();
+    let outcome = block(session, waits, timeout).await;
+    finish(session, outcome, Shape::Pair).await
+}
+
+pub fn blpop(session: &mut Session, args: Args) -> Routine<'_> {
+    Box::pin(pop_blocking(session, args, true))
+}
+
+pub fn brpop(session: &mut Session, args: Args) -> Routine<'_> {
+    Box::pin(pop_blocking(session, args, false))
+}
+
+pub fn blmpop(session: &mut Session, mut args: Args) -> Routine<'_> {
+    Box::pin(async move {
+        let timeout = parse_timeout(&args.next()?)?;
+        let p = parse_multi_pop(&mut args)?;
+        let now = multi_pop_now(session, &p).await?;
+        if !matches!(now, Reply::NilArray) {
+            return Ok(now);
+        }
+        let waits = p
+            .keys
+            .iter()
+            .map(|k| {
+                let want = Want::Pop {
+                    front: p.front,
+                    count: p.count,
+                };
+                (k.clone(), want)
+            })
+            .collect();
+        let outcome = block(session, waits, timeout).await;
+        finish(session, outcome, Shape::Multi).await
+    })
+}
+
+/// BLMOVE / BRPOPLPUSH once parsed.
+async fn move_blocking(session: &mut Session, m: Move, timeout: Option<Duration>) -> CmdResult {
+    let db = session.db;
+    let (a, b) = (
+        session.router.shard_of(&m.src),
+        session.router.shard_of(&m.dst),
+    );
+    let now = if a == b {
+        let job = m.clone();
+        session
+            .router
+            .run(a, move |s| {
+                s.select(db);
+                let reply = move_local(s, &job);
+                if s.has_ready() {
+                    s.serve_blocked();
+                }
+                reply
+            })
+            .await
+            .ok_or_else(gone)??
+    } else {
+        move_between(session, m.clone()).await?
+    };
+    if !matches!(now, Reply::Nil) {
+        return Ok(now);
+    }
+    let want = if a == b {
+        Want::Move(m.clone())
+    } else {
+        Want::MoveOut {
+            front: m.from_front,
+        }
+    };
+    let outcome = block(session, vec![(m.src.clone(), want)], timeout).await;
+    finish(session, outcome, Shape::Moved(m)).await
+}
+
+pub fn blmove(session: &mut Session, mut args: Args) -> Routine<'_> {
+    Box::pin(async move {
+        let src = args.next()?;
+        let dst = args.next()?;
+        let from_front = end_of(&args.next()?)?;
+        let to_front = end_of(&args.next()?)?;
+        let timeout = parse_timeout(&args.next()?)?;
+        let m = Move {
+            src,
+            dst,
+            from_front,
+            to_front,
+        };
+        move_blocking(session, m, timeout).await
+    })
+}
+
+pub fn brpoplpush(session: &mut Session, mut args: Args) -> Routine<'_> {
+    Box::pin(async move {
+        let src = args.next()?;
+        let dst = args.next()?;
+        let timeout = parse_timeout(&args.next()?)?;
+        let m = Move {
+            src,
+            dst,
+            from_front: false,
+            to_front: true,
+        };
+        move_blocking(session, m, timeout).await
+    })
+}
