@@ -12,6 +12,7 @@ mod keys;
 mod list;
 mod server;
 mod set;
+mod sort;
 mod string;
 mod table;
 mod zset;

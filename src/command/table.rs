@@ -5,7 +5,7 @@ use std::sync::{LazyLock, OnceLock};
 
 use hashbrown::HashMap;
 
-use super::{connection, expire, hash, keys, list, server, set, string, zset};
+use super::{connection, expire, hash, keys, list, server, set, sort, string, zset};
 use super::{Cross, Kind, Merge};
 
 /// One command as the server knows it.
@@ -112,6 +112,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     hash::COMMANDS,
     set::COMMANDS,
     zset::COMMANDS,
+    sort::COMMANDS,
 ];
 
 /// Every command ringkv serves: the families' rows, flattened once.

@@ -429,7 +429,9 @@ impl Skiplist {
     }
 
     fn score(&self, member: &[u8]) -> Option<f64> {
-        self.index.get(member).map(|&x| self.nodes[x as usize].score)
+        self.index
+            .get(member)
+            .map(|&x| self.nodes[x as usize].score)
     }
 
     /// Sets the score of `member`, adding it when absent; true when added.
@@ -673,7 +675,10 @@ mod tests {
             4 => prop::collection::vec(b'a'..b'h', 0..3),
             1 => prop::collection::vec(any::<u8>(), 60..70),
         ];
-        let score = prop_oneof![(-5i32..5).prop_map(f64::from), any::<f64>().prop_filter("no nan", |f| !f.is_nan())];
+        let score = prop_oneof![
+            (-5i32..5).prop_map(f64::from),
+            any::<f64>().prop_filter("no nan", |f| !f.is_nan())
+        ];
         prop_oneof![
             6 => (member.clone(), score).prop_map(|(m, s)| Op::Insert(m, s)),
             2 => member.prop_map(Op::Remove),
@@ -683,7 +688,11 @@ mod tests {
 
     fn check(z: &ZSet, model: &BTreeMap<Vec<u8>, f64>) {
         let want = model_order(model);
-        let got: Vec<(Vec<u8>, f64)> = z.entries().into_iter().map(|(m, s)| (m.to_vec(), s)).collect();
+        let got: Vec<(Vec<u8>, f64)> = z
+            .entries()
+            .into_iter()
+            .map(|(m, s)| (m.to_vec(), s))
+            .collect();
         assert_eq!(got, want);
         assert_eq!(z.len(), model.len());
         for (i, (m, s)) in want.iter().enumerate() {
@@ -755,7 +764,10 @@ mod tests {
         }
         for i in (0..5000).step_by(97) {
             assert_eq!(z.rank(format!("{i:05}").as_bytes()).map(|r| r.0), Some(i));
-            assert_eq!(&z.range(i, i + 1, false)[0].0[..], format!("{i:05}").as_bytes());
+            assert_eq!(
+                &z.range(i, i + 1, false)[0].0[..],
+                format!("{i:05}").as_bytes()
+            );
         }
         let removed = z.remove_range(100, 200);
         assert_eq!(removed.len(), 100);
