@@ -146,6 +146,7 @@ pub fn shown(bytes: &[u8]) -> String {
 
 /// Applies start-up configuration the command layer caches (string size limit).
 pub fn apply_config(config: &crate::config::Config) {
+    zset::apply_config(config);
     string::MAX_STRING_LEN.store(
         config.int("proto-max-bulk-len") as u64,
         std::sync::atomic::Ordering::Relaxed,

@@ -321,6 +321,9 @@ fn config_set(session: &mut Session, args: &mut Args) -> CmdResult {
         }
     }
     *config = staged;
+    pairs
+        .iter()
+        .for_each(|(name, _)| super::zset::config_set(name, &config));
     super::string::MAX_STRING_LEN.store(config.int("proto-max-bulk-len") as u64, Relaxed);
     ok()
 }
@@ -474,7 +477,10 @@ fn render_section(session: &Session, section: &str, shards: &[ShardInfo], out: &
             line("connected_clients", &server.connected.load(Relaxed));
             line("cluster_connections", &0);
             line("maxclients", &server.config().int("maxclients"));
-            line("blocked_clients", &0);
+            line(
+                "blocked_clients",
+                &crate::shard::blocking::blocked_clients(),
+            );
             line("tracking_clients", &0);
             line("clients_in_timeout_table", &0);
         }

@@ -13,7 +13,7 @@ use super::table::{keyed, routine, row, CommandSpec, KEY1};
 use super::{err, error, Args, CmdResult, Kind};
 use crate::glob::glob_match;
 use crate::protocol::{Protocol, Reply};
-use crate::shard::types::ZSet;
+use crate::shard::types::{zset_limits, ZSet};
 use crate::shard::{Shard, Value};
 
 /// A routine's future (multi-shard and blocking commands).
@@ -63,6 +63,34 @@ pub static COMMANDS: &[CommandSpec] = &[
     row("zintercard", -3, "readonly movablekeys", (0, 0, 0), Kind::Routed(combine::zintercard), "sorted-set", "7.0.0", "Returns the number of members of the intersect of multiple sorted sets.", "numkeys key [key ...] [LIMIT limit]"),
     row("zscan", -3, "readonly", KEY1, keyed(zscan), "sorted-set", "2.8.0", "Iterates over members and scores of a sorted set.", "key cursor [MATCH pattern] [COUNT count]"),
 ];
+
+/// Applies a CONFIG SET of `name` (either spelling of the listpack limits) to the type's limits.
+pub fn config_set(name: &str, config: &crate::config::Config) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let value = config.int(name).max(0) as usize;
+    match name.to_ascii_lowercase().as_str() {
+        "zset-max-listpack-entries" | "zset-max-ziplist-entries" => {
+            zset_limits::MAX_LISTPACK_ENTRIES.store(value, Relaxed)
+        }
+        "zset-max-listpack-value" | "zset-max-ziplist-value" => {
+            zset_limits::MAX_LISTPACK_VALUE.store(value, Relaxed)
+        }
+        _ => {}
+    }
+}
+
+/// Applies the start-up configuration's listpack limits (a changed old spelling wins).
+pub fn apply_config(config: &crate::config::Config) {
+    for name in ["zset-max-listpack-entries", "zset-max-listpack-value"] {
+        config_set(name, config);
+    }
+    if config.get("zset-max-ziplist-entries") != "128" {
+        config_set("zset-max-ziplist-entries", config);
+    }
+    if config.get("zset-max-ziplist-value") != "64" {
+        config_set("zset-max-ziplist-value", config);
+    }
+}
 
 /// The sorted set at `key` for reading (None if absent); WRONGTYPE for other types.
 pub(crate) fn read_zset<'a>(shard: &'a mut Shard, key: &[u8]) -> Result<Option<&'a ZSet>, Reply> {

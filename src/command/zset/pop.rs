@@ -14,7 +14,7 @@ use super::super::args::{parse_float, parse_int};
 use super::super::{err, error, Args, CmdResult, Session};
 use super::{drop_if_empty, write_zset, Routine};
 use crate::protocol::Reply;
-use crate::shard::blocking::try_claim;
+use crate::shard::blocking::{try_claim, BlockedClient};
 use crate::shard::{Shard, ShardId};
 
 const NOT_POSITIVE: &str = "ERR value is out of range, must be positive";
@@ -163,6 +163,7 @@ impl Pop {
     /// Waits until a key can be popped, the timeout (zero: none) passes, or the peer leaves.
     async fn block(self, session: &Session, timeout: Duration) -> CmdResult {
         let db = session.db;
+        let _counted = BlockedClient::new();
         let claim = Arc::new(AtomicBool::new(false));
         let (tx, rx) = oneshot::channel::<Reply>();
         let tx = Arc::new(Mutex::new(Some(tx)));
