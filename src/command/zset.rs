@@ -213,7 +213,7 @@ pub fn zadd(shard: &mut Shard, args: &mut Args) -> CmdResult {
         }
     }
     let pairs = args.rest().to_vec();
-    if pairs.is_empty() || pairs.len() % 2 != 0 {
+    if pairs.is_empty() || !pairs.len().is_multiple_of(2) {
         return Err(error(err::SYNTAX));
     }
     if f.incr && pairs.len() > 2 {
@@ -222,7 +222,7 @@ pub fn zadd(shard: &mut Shard, args: &mut Args) -> CmdResult {
     if f.nx && f.xx {
         return Err(error(XX_NX));
     }
-    if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
+    if [f.gt, f.lt, f.nx].iter().filter(|&&b| b).count() > 1 {
         return Err(error(GT_LT_NX));
     }
     let scores = pairs

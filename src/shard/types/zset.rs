@@ -117,7 +117,7 @@ impl ZSet {
                 lp.insert(member, score);
                 return true;
             }
-            self.to_skiplist();
+            self.convert_to_skiplist();
         }
         match &mut self.repr {
             Repr::Skiplist(sl) => sl.set(member, score),
@@ -231,7 +231,7 @@ impl ZSet {
         }
     }
 
-    fn to_skiplist(&mut self) {
+    fn convert_to_skiplist(&mut self) {
         if let Repr::Listpack(lp) = &self.repr {
             let mut sl = Skiplist::new();
             for (m, s) in lp.iter() {
@@ -521,8 +521,8 @@ impl Skiplist {
                 span: rank[0] - rank[i] + 1,
             };
         }
-        for i in level..self.level {
-            self.link(update[i], i).span += 1;
+        for (i, &up) in update.iter().enumerate().take(self.level).skip(level) {
+            self.link(up, i).span += 1;
         }
         let next = self.next(new, 0);
         if next == NIL {
