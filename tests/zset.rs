@@ -378,3 +378,34 @@ fn hostile_counts_are_bounded() {
     raw.cmd(&[b"PING"]);
     assert_eq!(raw.reply(), b"+PONG\r\n");
 }
+
+#[test]
+fn a_waiter_that_left_takes_nothing() {
+    let s = server();
+    let mut con = s.redis();
+    {
+        let mut raw = s.raw();
+        raw.cmd(&[
+            b"BZPOPMIN",
+            KEY_SHARD1.as_bytes(),
+            KEY_SHARD0.as_bytes(),
+            b"0",
+        ]);
+        assert!(common::eventually(Duration::from_secs(5), || {
+            let info: String = redis::cmd("INFO").arg("clients").query(&mut con).unwrap();
+            info.contains("blocked_clients:1")
+        }));
+    }
+    assert!(common::eventually(Duration::from_secs(5), || {
+        let info: String = redis::cmd("INFO").arg("clients").query(&mut con).unwrap();
+        info.contains("blocked_clients:0")
+    }));
+    let _: i64 = redis::cmd("ZADD")
+        .arg(KEY_SHARD0)
+        .arg(1)
+        .arg("kept")
+        .query(&mut con)
+        .unwrap();
+    let n: i64 = redis::cmd("ZCARD").arg(KEY_SHARD0).query(&mut con).unwrap();
+    assert_eq!(n, 1);
+}
