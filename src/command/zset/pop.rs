@@ -200,19 +200,23 @@ impl Pop {
                 .ok_or_else(|| error(err::SHARD_GONE))?;
         }
         let mut rx = rx;
-        tokio::select! {
-            reply = &mut rx => return reply.map_err(|_| error(err::SHARD_GONE)),
-            _ = sleep_or_forever(timeout) => {}
-            _ = session.hangup.raised() => {}
+        let served = tokio::select! {
+            reply = &mut rx => Some(reply),
+            _ = sleep_or_forever(timeout) => None,
+            _ = session.hangup.raised() => None,
+        };
+        let outcome = match served {
+            Some(reply) => reply.map_err(|_| error(err::SHARD_GONE)),
+            // Timed out or left: whoever claims first owns the outcome.
+            None if try_claim(&claim) => Ok(Reply::NilArray),
+            None => rx.await.map_err(|_| error(err::SHARD_GONE)),
+        };
+        // Drop the registrations still parked on the other keys (or the other shards).
+        for shard in shards {
+            let claim = claim.clone();
+            session.router.run(shard, move |s| s.unblock(&claim)).await;
         }
-        if try_claim(&claim) {
-            for shard in shards {
-                let claim = claim.clone();
-                session.router.run(shard, move |s| s.unblock(&claim)).await;
-            }
-            return Ok(Reply::NilArray);
-        }
-        rx.await.map_err(|_| error(err::SHARD_GONE))
+        outcome
     }
 }
 
