@@ -17,6 +17,12 @@ pub static MAX_LISTPACK_ENTRIES: AtomicUsize = AtomicUsize::new(128);
 /// `zset-max-listpack-value`: the longest member a compact set holds (Redis's default 64).
 pub static MAX_LISTPACK_VALUE: AtomicUsize = AtomicUsize::new(64);
 
+/// The longest member the compact form takes: the configured limit, but never more than its
+/// one-byte length field can describe.
+fn max_compact_member() -> usize {
+    MAX_LISTPACK_VALUE.load(Relaxed).min(u8::MAX as usize)
+}
+
 /// True when (score a, member a) sorts before (score b, member b).
 fn before(a_score: f64, a_member: &[u8], b_score: f64, b_member: &[u8]) -> bool {
     a_score < b_score || (a_score == b_score && a_member < b_member)
@@ -52,7 +58,7 @@ impl ZSet {
     /// `longest` bytes (what ZADD and the *STORE commands create).
     pub fn with_hint(entries: usize, longest: usize) -> Self {
         if entries <= MAX_LISTPACK_ENTRIES.load(Relaxed)
-            && longest <= MAX_LISTPACK_VALUE.load(Relaxed)
+            && longest <= max_compact_member()
             && MAX_LISTPACK_ENTRIES.load(Relaxed) > 0
         {
             ZSet::new()
@@ -111,9 +117,7 @@ impl ZSet {
                 }
                 return false;
             }
-            if lp.len < MAX_LISTPACK_ENTRIES.load(Relaxed)
-                && member.len() <= MAX_LISTPACK_VALUE.load(Relaxed)
-            {
+            if lp.len < MAX_LISTPACK_ENTRIES.load(Relaxed) && member.len() <= max_compact_member() {
                 lp.insert(member, score);
                 return true;
             }
@@ -222,7 +226,7 @@ impl ZSet {
     pub fn shrink_if_small(&mut self) {
         if let Repr::Skiplist(sl) = &self.repr {
             let fits = sl.len <= MAX_LISTPACK_ENTRIES.load(Relaxed)
-                && sl.longest() <= MAX_LISTPACK_VALUE.load(Relaxed);
+                && sl.longest() <= max_compact_member();
             if fits {
                 let mut lp = Listpack::default();
                 sl.for_each(|m, s| lp.push_back(m, s));
@@ -655,6 +659,10 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    /// Serialises the tests that read or change the process-wide limits.
+    static LIMITS: Mutex<()> = Mutex::new(());
 
     /// The model: member → score, ordered on demand.
     fn model_order(model: &BTreeMap<Vec<u8>, f64>) -> Vec<(Vec<u8>, f64)> {
@@ -710,6 +718,7 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(200))]
         #[test]
         fn behaves_like_a_sorted_map(ops in prop::collection::vec(op(), 0..400), big in any::<bool>()) {
+            let _limits = LIMITS.lock().unwrap_or_else(|e| e.into_inner());
             let mut z = if big { ZSet::with_hint(1000, 0) } else { ZSet::new() };
             let mut model: BTreeMap<Vec<u8>, f64> = BTreeMap::new();
             for op in ops {
@@ -739,6 +748,7 @@ mod tests {
 
     #[test]
     fn encodings_follow_redis_limits() {
+        let _limits = LIMITS.lock().unwrap_or_else(|e| e.into_inner());
         let mut z = ZSet::new();
         for i in 0..128 {
             z.insert(format!("m{i}").as_bytes(), i as f64);
@@ -754,6 +764,17 @@ mod tests {
         z.shrink_if_small();
         assert_eq!(z.encoding(), "listpack");
         assert!(z.heap_bytes() > 0);
+    }
+
+    #[test]
+    fn compact_members_fit_their_length_byte() {
+        let _limits = LIMITS.lock().unwrap_or_else(|e| e.into_inner());
+        MAX_LISTPACK_VALUE.store(100_000, Relaxed);
+        let mut z = ZSet::new();
+        z.insert(&[b'y'; 300], 1.0);
+        MAX_LISTPACK_VALUE.store(64, Relaxed);
+        assert_eq!(z.encoding(), "skiplist");
+        assert_eq!(z.score(&[b'y'; 300]), Some(1.0));
     }
 
     #[test]
