@@ -510,3 +510,6 @@ pub fn zscan(shard: &mut Shard, args: &mut Args) -> CmdResult {
         Reply::Array(out),
     ]))
 }
+
+#[cfg(test)]
+mod tests;
