@@ -458,6 +458,30 @@ pub(crate) fn double_text(value: f64) -> Bytes {
     out.freeze().slice(1..len - 2)
 }
 
+/// A score as C's `%.17Lg` prints it: what Redis's ZSCAN shows for a skiplist-encoded set.
+pub(crate) fn g17_text(value: f64) -> Bytes {
+    if value.is_infinite() {
+        return Bytes::from_static(if value > 0.0 { b"inf" } else { b"-inf" });
+    }
+    let sci = format!("{:.16e}", value);
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let trim = |t: &str| -> String {
+        if t.contains('.') {
+            t.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            t.to_string()
+        }
+    };
+    let text = if !(-4..17).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{}e{sign}{:02}", trim(mantissa), exp.abs())
+    } else {
+        trim(&format!("{:.*}", (16 - exp).max(0) as usize, value))
+    };
+    Bytes::from(text)
+}
+
 /// ZSCAN: the cursor is a rank into the order; a compact set is returned whole at once, as
 /// Redis does. Members removed behind the cursor may shift later members past it, a weaker
 /// guarantee than Redis's hash-table cursor.
@@ -491,7 +515,8 @@ pub fn zscan(shard: &mut Shard, args: &mut Args) -> CmdResult {
     };
     let len = z.len();
     let start = (cursor as usize).min(len);
-    let (items, next) = if z.encoding() == "listpack" {
+    let compact = z.encoding() == "listpack";
+    let (items, next) = if compact {
         (z.entries(), 0)
     } else {
         let end = start.saturating_add(count).min(len);
@@ -503,7 +528,11 @@ pub fn zscan(shard: &mut Shard, args: &mut Args) -> CmdResult {
             continue;
         }
         out.push(Reply::Bulk(m));
-        out.push(Reply::Bulk(double_text(s)));
+        out.push(Reply::Bulk(if compact {
+            double_text(s)
+        } else {
+            g17_text(s)
+        }));
     }
     Ok(Reply::Array(vec![
         Reply::Bulk(Bytes::from(next.to_string())),
