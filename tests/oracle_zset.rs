@@ -364,6 +364,17 @@ const SCRIPTS: &[&[&str]] = &[
         "ZSCAN sc 0 BOGUS",
         "ZSCAN nokey 0",
         "ZSCAN s 0",
+        // skiplist-encoded (long member), one member each: Redis's scan order is a hash order
+        "ZADD big0 0.1 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "ZSCAN big0 0",
+        "ZADD big1 1e20 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "ZSCAN big1 0",
+        "ZADD big2 1e-5 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "ZSCAN big2 0",
+        "ZADD big3 123456789012345678 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "ZSCAN big3 0",
+        "ZADD big4 -2.5 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "ZSCAN big4 0",
     ],
     // SORT on sorted sets
     &[
