@@ -409,3 +409,50 @@ fn a_waiter_that_left_takes_nothing() {
     let n: i64 = redis::cmd("ZCARD").arg(KEY_SHARD0).query(&mut con).unwrap();
     assert_eq!(n, 1);
 }
+
+/// Many small algebra calls in a row on both backends (the shape of Redis's ZDIFF fuzzing).
+#[test]
+fn zdiff_fuzz_matches_a_model() {
+    for backend in common::backends() {
+        let s = Server::start(2, backend, &[]);
+        let mut con = s.redis();
+        let mut seed: u64 = 42;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        for _ in 0..60 {
+            let sets = next(10) + 1;
+            let mut want: std::collections::BTreeSet<String> = Default::default();
+            let mut keys = Vec::new();
+            for i in 0..sets {
+                let key = format!("zset_{i}{{t}}");
+                let _: i64 = redis::cmd("DEL").arg(&key).query(&mut con).unwrap();
+                for _ in 0..next(60) {
+                    let ele = format!("e{}", next(200));
+                    let _: i64 = redis::cmd("ZADD")
+                        .arg(&key)
+                        .arg(next(100))
+                        .arg(&ele)
+                        .query(&mut con)
+                        .unwrap();
+                    if i == 0 {
+                        want.insert(ele);
+                    } else {
+                        want.remove(&ele);
+                    }
+                }
+                keys.push(key);
+            }
+            let mut got: Vec<String> = redis::cmd("ZDIFF")
+                .arg(keys.len())
+                .arg(&keys)
+                .query(&mut con)
+                .unwrap();
+            got.sort();
+            assert_eq!(got, want.into_iter().collect::<Vec<_>>(), "[{backend}]");
+        }
+    }
+}
