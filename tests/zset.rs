@@ -381,33 +381,38 @@ fn hostile_counts_are_bounded() {
 
 #[test]
 fn a_waiter_that_left_takes_nothing() {
-    let s = server();
-    let mut con = s.redis();
-    {
-        let mut raw = s.raw();
-        raw.cmd(&[
-            b"BZPOPMIN",
-            KEY_SHARD1.as_bytes(),
-            KEY_SHARD0.as_bytes(),
-            b"0",
-        ]);
-        assert!(common::eventually(Duration::from_secs(5), || {
-            let info: String = redis::cmd("INFO").arg("clients").query(&mut con).unwrap();
-            info.contains("blocked_clients:1")
-        }));
+    for backend in common::backends() {
+        let s = Server::start(2, backend, &[]);
+        let mut con = s.redis();
+        let blocked = |con: &mut redis::Connection, n: usize| {
+            common::eventually(Duration::from_secs(5), || {
+                let info: String = redis::cmd("INFO").arg("clients").query(con).unwrap();
+                info.contains(&format!("blocked_clients:{n}\r"))
+            })
+        };
+        {
+            let mut raw = s.raw();
+            raw.cmd(&[
+                b"BZPOPMIN",
+                KEY_SHARD1.as_bytes(),
+                KEY_SHARD0.as_bytes(),
+                b"0",
+            ]);
+            assert!(blocked(&mut con, 1), "[{backend}] never blocked");
+        }
+        assert!(
+            blocked(&mut con, 0),
+            "[{backend}] still blocked after the peer left"
+        );
+        let _: i64 = redis::cmd("ZADD")
+            .arg(KEY_SHARD0)
+            .arg(1)
+            .arg("kept")
+            .query(&mut con)
+            .unwrap();
+        let n: i64 = redis::cmd("ZCARD").arg(KEY_SHARD0).query(&mut con).unwrap();
+        assert_eq!(n, 1, "[{backend}]");
     }
-    assert!(common::eventually(Duration::from_secs(5), || {
-        let info: String = redis::cmd("INFO").arg("clients").query(&mut con).unwrap();
-        info.contains("blocked_clients:0")
-    }));
-    let _: i64 = redis::cmd("ZADD")
-        .arg(KEY_SHARD0)
-        .arg(1)
-        .arg("kept")
-        .query(&mut con)
-        .unwrap();
-    let n: i64 = redis::cmd("ZCARD").arg(KEY_SHARD0).query(&mut con).unwrap();
-    assert_eq!(n, 1);
 }
 
 /// Many small algebra calls in a row on both backends (the shape of Redis's ZDIFF fuzzing).
