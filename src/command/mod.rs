@@ -14,6 +14,7 @@ mod list;
 pub mod pubsub;
 mod server;
 mod set;
+mod sort;
 mod string;
 mod table;
 mod zset;
@@ -180,6 +181,7 @@ pub fn apply_config(config: &crate::config::Config) {
     use std::sync::atomic::Ordering::Relaxed;
     crate::state::PROTO_MAX_BULK_LEN.store(config.int("proto-max-bulk-len") as u64, Relaxed);
     crate::state::QUERY_BUFFER_LIMIT.store(config.int("client-query-buffer-limit") as u64, Relaxed);
+    zset::apply_config(config);
     string::MAX_STRING_LEN.store(
         config.int("proto-max-bulk-len") as u64,
         std::sync::atomic::Ordering::Relaxed,

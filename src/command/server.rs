@@ -343,6 +343,9 @@ fn config_set(session: &mut Session, args: &mut Args) -> CmdResult {
         );
     }
     *config = staged;
+    pairs
+        .iter()
+        .for_each(|(name, _)| super::zset::config_set(name, &config));
     super::apply_config(&config);
     ok()
 }
@@ -496,7 +499,9 @@ fn render_section(session: &Session, section: &str, shards: &[ShardInfo], out: &
             line("connected_clients", &server.connected.load(Relaxed));
             line("cluster_connections", &0);
             line("maxclients", &server.config().int("maxclients"));
-            line("blocked_clients", &super::list::blocked_clients());
+            let blocked =
+                super::list::blocked_clients() + crate::shard::blocking::blocked_clients() as u64;
+            line("blocked_clients", &blocked);
             line("tracking_clients", &0);
             line("clients_in_timeout_table", &0);
         }

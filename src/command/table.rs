@@ -5,7 +5,9 @@ use std::sync::{LazyLock, OnceLock};
 
 use hashbrown::HashMap;
 
-use super::{bitmap, connection, expire, hash, keys, list, pubsub, server, set, string, zset};
+use super::{
+    bitmap, connection, expire, hash, keys, list, pubsub, server, set, sort, string, zset,
+};
 use super::{Cross, Kind, Merge};
 
 /// One command as the server knows it.
@@ -114,6 +116,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     hash::COMMANDS,
     set::COMMANDS,
     zset::COMMANDS,
+    sort::COMMANDS,
 ];
 
 /// Every command ringkv serves: the families' rows, flattened once.

@@ -44,6 +44,9 @@ pub enum Reply {
     Map(Vec<(Reply, Reply)>),
     /// RESP3 `~n`; RESP2: array.
     Set(Vec<Reply>),
+    /// RESP3 `*n` of 2-element arrays; RESP2: flat `*2n` array (ZRANGE WITHSCORES, HRANDFIELD
+    /// WITHVALUES).
+    Pairs(Vec<(Reply, Reply)>),
     /// RESP3 `,x`; RESP2: bulk string of the same text. The text is what Redis 7.2 prints:
     /// integral values within ±2^62 as integers ("3"), otherwise the shortest digits that
     /// round-trip, laid out like Redis's fpconv_dtoa (exponent form for very large or small
@@ -119,8 +122,10 @@ impl Reply {
                 HEADER + items.iter().map(|r| r.size_bound()).sum::<usize>()
             }
             Reply::Sequence(items) => items.iter().map(|r| r.size_bound()).sum::<usize>(),
-            Reply::Map(pairs) => {
-                let entries = pairs.iter().map(|(k, v)| k.size_bound() + v.size_bound());
+            Reply::Map(pairs) | Reply::Pairs(pairs) => {
+                let entries = pairs
+                    .iter()
+                    .map(|(k, v)| HEADER + k.size_bound() + v.size_bound());
                 HEADER + entries.sum::<usize>()
             }
         }
@@ -149,6 +154,17 @@ impl Reply {
                     write_header(out, b'*', len_i64(pairs.len()).saturating_mul(2));
                 }
                 for (key, value) in pairs {
+                    key.write(proto, out);
+                    value.write(proto, out);
+                }
+            }
+            Reply::Pairs(pairs) => {
+                let n = len_i64(pairs.len());
+                write_header(out, b'*', if resp3 { n } else { n.saturating_mul(2) });
+                for (key, value) in pairs {
+                    if resp3 {
+                        write_header(out, b'*', 2);
+                    }
                     key.write(proto, out);
                     value.write(proto, out);
                 }

@@ -4,13 +4,43 @@
 //! leaving) owns the outcome, so an element is never taken for a client that is gone.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use hashbrown::HashMap;
 
 use super::Shard;
+
+/// Clients blocked right now, server-wide (INFO blocked_clients).
+static BLOCKED_CLIENTS: AtomicUsize = AtomicUsize::new(0);
+
+/// Number of clients blocked right now.
+pub fn blocked_clients() -> usize {
+    BLOCKED_CLIENTS.load(Ordering::Relaxed)
+}
+
+/// Counts one blocked client while it lives (a blocking command holds it while it waits).
+pub struct BlockedClient(());
+
+impl BlockedClient {
+    pub fn new() -> Self {
+        BLOCKED_CLIENTS.fetch_add(1, Ordering::Relaxed);
+        BlockedClient(())
+    }
+}
+
+impl Default for BlockedClient {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for BlockedClient {
+    fn drop(&mut self) {
+        BLOCKED_CLIENTS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 /// Tries to serve a waiter on its key: returns true once done with it (served, or its claim
 /// was lost), false to keep it waiting. It must call [`try_claim`] before changing anything.

@@ -10,3 +10,8 @@ pub use hash::Hash;
 pub use list::{List, MAX_LISTPACK_SIZE};
 pub use set::Set;
 pub use zset::ZSet;
+
+/// The sorted set's compact-form limits (CONFIG zset-max-listpack-*).
+pub mod zset_limits {
+    pub use super::zset::{MAX_LISTPACK_ENTRIES, MAX_LISTPACK_VALUE};
+}

@@ -1,0 +1,326 @@
+//! Pops: ZPOPMIN/ZPOPMAX, ZMPOP, and the blocking BZPOPMIN/BZPOPMAX/BZMPOP. A blocking pop
+//! first tries its keys in order (each on its shard); when all are empty it parks one waiter
+//! per key sharing a claim flag (see `shard::blocking`), and waits for the first shard to serve
+//! it, the timeout, or the peer leaving.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+use super::super::args::{parse_float, parse_int};
+use super::super::{err, error, Args, CmdResult, Session};
+use super::{drop_if_empty, write_zset, Routine};
+use crate::protocol::Reply;
+use crate::shard::blocking::{try_claim, BlockedClient};
+use crate::shard::{Shard, ShardId};
+
+const NOT_POSITIVE: &str = "ERR value is out of range, must be positive";
+const NUMKEYS: &str = "ERR numkeys should be greater than 0";
+const COUNT: &str = "ERR count should be greater than 0";
+
+/// Removes up to `count` members from the low (or high) end of `key`; None when absent.
+/// Highest first for `max`.
+fn pop_from(
+    shard: &mut Shard,
+    key: &[u8],
+    max: bool,
+    count: usize,
+) -> Result<Option<Vec<(Bytes, f64)>>, Reply> {
+    let Some(z) = write_zset(shard, key)? else {
+        return Ok(None);
+    };
+    let len = z.len();
+    let n = count.min(len);
+    let mut popped = if max {
+        z.remove_range(len - n, len)
+    } else {
+        z.remove_range(0, n)
+    };
+    if max {
+        popped.reverse();
+    }
+    drop_if_empty(shard, key);
+    Ok(Some(popped))
+}
+
+fn pair(m: Bytes, s: f64) -> Reply {
+    Reply::Array(vec![Reply::Bulk(m), Reply::Double(s)])
+}
+
+fn zpop_generic(shard: &mut Shard, args: &mut Args, max: bool) -> CmdResult {
+    let key = args.next()?;
+    let count = match args.remaining() {
+        0 => None,
+        1 => {
+            let n = parse_int(&args.next()?).ok_or_else(|| error(NOT_POSITIVE))?;
+            if n < 0 {
+                return Err(error(NOT_POSITIVE));
+            }
+            Some(n as usize)
+        }
+        _ => return Err(error(err::SYNTAX)),
+    };
+    if count == Some(0) {
+        write_zset(shard, &key)?;
+        return Ok(Reply::Array(Vec::new()));
+    }
+    let popped = pop_from(shard, &key, max, count.unwrap_or(1))?.unwrap_or_default();
+    Ok(match count {
+        None => Reply::Array(
+            popped
+                .into_iter()
+                .flat_map(|(m, s)| [Reply::Bulk(m), Reply::Double(s)])
+                .collect(),
+        ),
+        Some(_) => Reply::Pairs(
+            popped
+                .into_iter()
+                .map(|(m, s)| (Reply::Bulk(m), Reply::Double(s)))
+                .collect(),
+        ),
+    })
+}
+
+pub fn zpopmin(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    zpop_generic(shard, args, false)
+}
+
+pub fn zpopmax(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    zpop_generic(shard, args, true)
+}
+
+/// How a pop's result is shaped.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// BZPOPMIN/BZPOPMAX: `[key, member, score]`.
+    Flat,
+    /// ZMPOP/BZMPOP: `[key, [[member, score], ...]]`.
+    Nested,
+}
+
+/// A pop request over several keys.
+#[derive(Clone)]
+struct Pop {
+    keys: Vec<Bytes>,
+    max: bool,
+    count: usize,
+    shape: Shape,
+}
+
+impl Pop {
+    /// Pops from `key` if it holds members: the reply, or None when empty/absent.
+    fn try_key(&self, shard: &mut Shard, key: &Bytes) -> Result<Option<Reply>, Reply> {
+        let Some(popped) = pop_from(shard, key, self.max, self.count)? else {
+            return Ok(None);
+        };
+        if popped.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(match self.shape {
+            Shape::Flat => {
+                let (m, s) = popped.into_iter().next().expect("one popped");
+                Reply::Array(vec![
+                    Reply::Bulk(key.clone()),
+                    Reply::Bulk(m),
+                    Reply::Double(s),
+                ])
+            }
+            Shape::Nested => Reply::Array(vec![
+                Reply::Bulk(key.clone()),
+                Reply::Array(popped.into_iter().map(|(m, s)| pair(m, s)).collect()),
+            ]),
+        }))
+    }
+
+    /// Tries every key in order, each on its shard; the first WRONGTYPE stops the search.
+    async fn try_all(&self, session: &Session) -> Result<Option<Reply>, Reply> {
+        let db = session.db;
+        for key in &self.keys {
+            let shard = session.router.shard_of(key);
+            let (pop, key) = (self.clone(), key.clone());
+            let found = session
+                .router
+                .run(shard, move |s| {
+                    s.select(db);
+                    let found = pop.try_key(s, &key);
+                    if s.has_ready() {
+                        s.serve_blocked();
+                    }
+                    found
+                })
+                .await
+                .ok_or_else(|| error(err::SHARD_GONE))??;
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Waits until a key can be popped, the timeout (zero: none) passes, or the peer leaves.
+    async fn block(self, session: &Session, timeout: Duration) -> CmdResult {
+        let db = session.db;
+        let _counted = BlockedClient::new();
+        let claim = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = oneshot::channel::<Reply>();
+        let tx = Arc::new(Mutex::new(Some(tx)));
+        let mut shards: Vec<ShardId> = Vec::new();
+        for key in self.keys.clone() {
+            let shard = session.router.shard_of(&key);
+            if !shards.contains(&shard) {
+                shards.push(shard);
+            }
+            let (pop, tx, waiter_key) = (self.clone(), tx.clone(), key.clone());
+            let serve = Box::new(move |s: &mut Shard, claim: &AtomicBool| {
+                let ready = matches!(write_zset(s, &waiter_key), Ok(Some(z)) if !z.is_empty());
+                if !ready {
+                    return false;
+                }
+                if !try_claim(claim) {
+                    return true;
+                }
+                if let Ok(Some(reply)) = pop.try_key(s, &waiter_key) {
+                    if let Some(tx) = tx.lock().ok().and_then(|mut t| t.take()) {
+                        let _ = tx.send(reply);
+                    }
+                }
+                true
+            });
+            let claim = claim.clone();
+            session
+                .router
+                .run(shard, move |s| {
+                    s.select(db);
+                    s.block_on(&key, claim, serve);
+                })
+                .await
+                .ok_or_else(|| error(err::SHARD_GONE))?;
+        }
+        let mut rx = rx;
+        let served = tokio::select! {
+            reply = &mut rx => Some(reply),
+            _ = sleep_or_forever(timeout) => None,
+            _ = session.hangup.raised() => None,
+        };
+        let outcome = match served {
+            Some(reply) => reply.map_err(|_| error(err::SHARD_GONE)),
+            // Timed out or left: whoever claims first owns the outcome.
+            None if try_claim(&claim) => Ok(Reply::NilArray),
+            None => rx.await.map_err(|_| error(err::SHARD_GONE)),
+        };
+        // Drop the registrations still parked on the other keys (or the other shards).
+        for shard in shards {
+            let claim = claim.clone();
+            session.router.run(shard, move |s| s.unblock(&claim)).await;
+        }
+        outcome
+    }
+}
+
+async fn sleep_or_forever(timeout: Duration) {
+    if timeout.is_zero() {
+        std::future::pending::<()>().await;
+    } else {
+        tokio::time::sleep(timeout).await;
+    }
+}
+
+/// A blocking command's timeout in seconds (float), with Redis's checks and texts.
+fn parse_timeout(raw: &[u8]) -> Result<Duration, Reply> {
+    let secs =
+        parse_float(raw).ok_or_else(|| error("ERR timeout is not a float or out of range"))?;
+    if secs < 0.0 {
+        return Err(error("ERR timeout is negative"));
+    }
+    if secs * 1000.0 > i64::MAX as f64 {
+        return Err(error("ERR timeout is out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn bzpop_generic(session: &mut Session, args: Args, max: bool) -> Routine<'_> {
+    Box::pin(async move {
+        let items = args.into_items();
+        let timeout = parse_timeout(&items[items.len() - 1])?;
+        let pop = Pop {
+            keys: items[1..items.len() - 1].to_vec(),
+            max,
+            count: 1,
+            shape: Shape::Flat,
+        };
+        if let Some(reply) = pop.try_all(session).await? {
+            return Ok(reply);
+        }
+        pop.block(session, timeout).await
+    })
+}
+
+pub fn bzpopmin(session: &mut Session, args: Args) -> Routine<'_> {
+    bzpop_generic(session, args, false)
+}
+
+pub fn bzpopmax(session: &mut Session, args: Args) -> Routine<'_> {
+    bzpop_generic(session, args, true)
+}
+
+/// Parses `numkeys key... MIN|MAX [COUNT count]` (the cursor is at numkeys).
+fn parse_mpop(args: &mut Args) -> Result<Pop, Reply> {
+    let numkeys = parse_int(&args.next()?).ok_or_else(|| error(NUMKEYS))?;
+    if numkeys < 1 {
+        return Err(error(NUMKEYS));
+    }
+    if numkeys as u64 >= args.remaining() as u64 {
+        return Err(error(err::SYNTAX));
+    }
+    let keys: Vec<Bytes> = (0..numkeys)
+        .map(|_| args.next())
+        .collect::<Result<_, _>>()?;
+    let max = if args.keyword("MIN") {
+        false
+    } else if args.keyword("MAX") {
+        true
+    } else {
+        return Err(error(err::SYNTAX));
+    };
+    let mut count: Option<usize> = None;
+    while !args.is_done() {
+        if count.is_none() && args.remaining() >= 2 && args.keyword("COUNT") {
+            let n = parse_int(&args.next()?).ok_or_else(|| error(COUNT))?;
+            if n < 1 {
+                return Err(error(COUNT));
+            }
+            count = Some(n as usize);
+        } else {
+            return Err(error(err::SYNTAX));
+        }
+    }
+    Ok(Pop {
+        keys,
+        max,
+        count: count.unwrap_or(1),
+        shape: Shape::Nested,
+    })
+}
+
+pub fn zmpop(session: &mut Session, args: Args) -> Routine<'_> {
+    Box::pin(async move {
+        let mut args = args;
+        let pop = parse_mpop(&mut args)?;
+        Ok(pop.try_all(session).await?.unwrap_or(Reply::NilArray))
+    })
+}
+
+pub fn bzmpop(session: &mut Session, args: Args) -> Routine<'_> {
+    Box::pin(async move {
+        let mut args = args;
+        let timeout = parse_timeout(&args.next()?)?;
+        let pop = parse_mpop(&mut args)?;
+        if let Some(reply) = pop.try_all(session).await? {
+            return Ok(reply);
+        }
+        pop.block(session, timeout).await
+    })
+}
