@@ -149,4 +149,6 @@ pub fn apply_config(config: &crate::config::Config) {
         config.int("proto-max-bulk-len") as u64,
         std::sync::atomic::Ordering::Relaxed,
     );
+    hash::apply_config(config);
+    set::apply_config(config);
 }

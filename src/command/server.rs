@@ -321,7 +321,7 @@ fn config_set(session: &mut Session, args: &mut Args) -> CmdResult {
         }
     }
     *config = staged;
-    super::string::MAX_STRING_LEN.store(config.int("proto-max-bulk-len") as u64, Relaxed);
+    super::apply_config(&config);
     ok()
 }
 

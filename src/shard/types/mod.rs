@@ -6,7 +6,7 @@ mod list;
 mod set;
 mod zset;
 
-pub use hash::Hash;
+pub use hash::{Hash, HashLimits};
 pub use list::List;
-pub use set::Set;
+pub use set::{Set, SetLimits};
 pub use zset::ZSet;
