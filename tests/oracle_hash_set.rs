@@ -178,9 +178,24 @@ fn hash_and_set_replies_match_redis() {
 #[test]
 fn resp3_shapes_match_redis() {
     let script: &[&str] = &[
-        "HELLO 3", "HSET h a 1 b 2", "HGETALL h", "HRANDFIELD h 5 WITHVALUES", "# HRANDFIELD h -3 WITHVALUES",
-        "SADD s 1 2 3", "SMEMBERS s", "SINTER s", "SUNION s", "SDIFF s", "SRANDMEMBER s 5", "SPOP nokey 2",
-        "SPOP nokey", "HRANDFIELD nokey", "SSCAN s 0", "HSCAN h 0", "SPOP s 5", "HELLO 2",
+        "HELLO 3",
+        "HSET h a 1 b 2",
+        "HGETALL h",
+        "HRANDFIELD h 5 WITHVALUES",
+        "# HRANDFIELD h -3 WITHVALUES",
+        "SADD s 1 2 3",
+        "SMEMBERS s",
+        "SINTER s",
+        "SUNION s",
+        "SDIFF s",
+        "SRANDMEMBER s 5",
+        "SPOP nokey 2",
+        "SPOP nokey",
+        "HRANDFIELD nokey",
+        "SSCAN s 0",
+        "HSCAN h 0",
+        "SPOP s 5",
+        "HELLO 2",
     ];
     let redis = RedisServer::start();
     let server = Server::start(2, "epoll", &[]);

@@ -179,7 +179,9 @@ pub fn hdel(shard: &mut Shard, args: &mut Args) -> CmdResult {
 
 pub fn hlen(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.next()?;
-    Ok(Reply::Int(read_hash(shard, &key)?.map_or(0, |h| h.len() as i64)))
+    Ok(Reply::Int(
+        read_hash(shard, &key)?.map_or(0, |h| h.len() as i64),
+    ))
 }
 
 pub fn hstrlen(shard: &mut Shard, args: &mut Args) -> CmdResult {
@@ -331,10 +333,7 @@ pub fn hscan(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let (pattern, count) = parse_scan(args)?;
     let mut items = Vec::new();
     let next = hash.scan(cursor, count, |f, v| {
-        if pattern
-            .as_ref()
-            .is_none_or(|p| glob_match(p, &f, false))
-        {
+        if pattern.as_ref().is_none_or(|p| glob_match(p, &f, false)) {
             items.push(Reply::Bulk(f));
             items.push(Reply::Bulk(v));
         }

@@ -482,7 +482,9 @@ pub fn memory(shard: &mut Shard, args: &mut Args) -> CmdResult {
         Value::Set(s) => s.heap_bytes(),
         Value::ZSet(z) => z.heap_bytes(),
     };
-    Ok(Reply::Int((key.len() + std::mem::size_of::<Entry>() + 16 + value) as i64))
+    Ok(Reply::Int(
+        (key.len() + std::mem::size_of::<Entry>() + 16 + value) as i64,
+    ))
 }
 
 const OBJECT_HELP: &[&str] = &[

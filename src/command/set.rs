@@ -144,7 +144,9 @@ pub fn smismember(shard: &mut Shard, args: &mut Args) -> CmdResult {
 
 pub fn scard(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.next()?;
-    Ok(Reply::Int(read_set(shard, &key)?.map_or(0, |s| s.len() as i64)))
+    Ok(Reply::Int(
+        read_set(shard, &key)?.map_or(0, |s| s.len() as i64),
+    ))
 }
 
 /// A SRANDMEMBER/HRANDFIELD count: any i64 but i64::MIN, with Redis's message.
@@ -165,9 +167,7 @@ pub fn random_picks(shard: &mut Shard, len: usize, count: i64) -> Result<Vec<usi
         if count < -MAX_REPEATED {
             return Err(error("ERR value is out of range"));
         }
-        return Ok((0..-count)
-            .map(|_| shard.random() as usize % len)
-            .collect());
+        return Ok((0..-count).map(|_| shard.random() as usize % len).collect());
     }
     let count = count as usize;
     if count >= len {

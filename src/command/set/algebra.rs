@@ -264,7 +264,9 @@ pub fn sintercard(session: &mut Session, mut args: Args) -> Routine<'_> {
                 "ERR Number of keys can't be greater than number of args",
             ));
         }
-        let keys: Vec<Bytes> = (0..numkeys).map(|_| args.next()).collect::<Result<_, _>>()?;
+        let keys: Vec<Bytes> = (0..numkeys)
+            .map(|_| args.next())
+            .collect::<Result<_, _>>()?;
         let mut limit = 0usize;
         while !args.is_done() {
             if args.remaining() >= 2 && args.keyword("LIMIT") {
@@ -331,7 +333,10 @@ fn move_in(shard: &mut Shard, dest: &[u8], member: &[u8]) -> Result<(), Reply> {
 pub fn smove_cross(session: &mut Session, mut args: Args) -> Routine<'_> {
     Box::pin(async move {
         let (src, dest, member) = (args.next()?, args.next()?, args.next()?);
-        let (a, b) = (session.router.shard_of(&src), session.router.shard_of(&dest));
+        let (a, b) = (
+            session.router.shard_of(&src),
+            session.router.shard_of(&dest),
+        );
         let db = session.db;
         let holding = session.router.hold(&[a, b]).await;
         let gone = || error(err::SHARD_GONE);

@@ -199,10 +199,7 @@ impl Hash {
         match &self.repr {
             Repr::Packed(p) => p.heap_bytes(),
             Repr::Table(t) => {
-                t.structure_bytes()
-                    + t.iter()
-                        .map(|(f, v)| f.len() + v.len() + 32)
-                        .sum::<usize>()
+                t.structure_bytes() + t.iter().map(|(f, v)| f.len() + v.len() + 32).sum::<usize>()
             }
         }
     }

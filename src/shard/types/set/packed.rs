@@ -47,7 +47,10 @@ impl Packed {
 
     /// Elements with the byte offset each starts at.
     pub fn entries(&self) -> Entries<'_> {
-        Entries { buf: &self.buf, at: 0 }
+        Entries {
+            buf: &self.buf,
+            at: 0,
+        }
     }
 
     /// Elements in order.
