@@ -5,6 +5,7 @@
 //!   hashtable sets, SPOP/SRANDMEMBER that return everything);
 //! - a line starting with `# ` compares only the reply's first line (type and length of a
 //!   random pick).
+//!
 //! OBJECT ENCODING of small non-integer sets is left out: ringkv follows Redis 7.2 (listpack),
 //! the oracle is 7.0 (hashtable).
 

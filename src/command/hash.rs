@@ -117,7 +117,7 @@ fn write_hash<'a>(
 
 fn set_pairs(shard: &mut Shard, args: &mut Args, name: &str) -> Result<i64, Reply> {
     let key = args.next()?;
-    if args.remaining() % 2 != 0 {
+    if !args.remaining().is_multiple_of(2) {
         return Err(arity_error(name));
     }
     let limits = limits();

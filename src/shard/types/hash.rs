@@ -95,9 +95,8 @@ impl Hash {
     /// Converts to a hashtable when writing `field`/`value` would break the compact limits.
     fn make_room(&mut self, field: &[u8], value: &[u8], limits: &HashLimits) {
         if let Repr::Packed(p) = &self.repr {
-            if field.len() > limits.value || value.len() > limits.value {
-                self.convert();
-            } else if p.len() / 2 >= limits.entries && find_packed(p, field).is_none() {
+            let too_long = field.len() > limits.value || value.len() > limits.value;
+            if too_long || (p.len() / 2 >= limits.entries && find_packed(p, field).is_none()) {
                 self.convert();
             }
         }

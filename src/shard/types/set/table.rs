@@ -246,7 +246,7 @@ mod tests {
             loop {
                 cursor = t.scan(cursor, step, |e| { seen.insert(e.clone()); });
                 // Between calls: grow a lot, or remove what was added.
-                if round % 2 == 0 {
+                if round.is_multiple_of(2) {
                     for j in 0..churn { t.insert_new(Bytes::from(format!("c{round}-{j}"))); }
                 } else {
                     for j in 0..churn { t.remove(format!("c{}-{j}", round - 1).as_bytes()); }
