@@ -4,11 +4,13 @@
 //! bytes) and "hashtable" (beyond). Conversions only go towards the larger form, as in Redis.
 //! Pure data structure: the limits come from the caller.
 
+pub(crate) mod intset;
 pub(crate) mod packed;
 pub(crate) mod table;
 
 use bytes::Bytes;
 
+use intset::IntSet;
 use packed::Packed;
 use table::Table;
 
@@ -38,7 +40,7 @@ pub struct Set {
 
 #[derive(Clone, Debug)]
 enum Repr {
-    Ints(Vec<i64>),
+    Ints(IntSet),
     Packed(Packed),
     Table(Table<Bytes>),
 }
@@ -46,7 +48,7 @@ enum Repr {
 impl Default for Set {
     fn default() -> Self {
         Set {
-            repr: Repr::Ints(Vec::new()),
+            repr: Repr::Ints(IntSet::default()),
         }
     }
 }
@@ -73,7 +75,7 @@ impl Set {
     /// representation from these, as SADD on a missing key does).
     pub fn new(first: &[u8], hint: usize, limits: &SetLimits) -> Set {
         let repr = if as_int(first).is_some() && hint <= limits.intset_entries {
-            Repr::Ints(Vec::new())
+            Repr::Ints(IntSet::default())
         } else if hint <= limits.listpack_entries && first.len() <= limits.listpack_value {
             Repr::Packed(Packed::default())
         } else {
@@ -115,7 +117,7 @@ impl Set {
 
     pub fn contains(&self, member: &[u8]) -> bool {
         match &self.repr {
-            Repr::Ints(v) => as_int(member).is_some_and(|n| v.binary_search(&n).is_ok()),
+            Repr::Ints(v) => as_int(member).is_some_and(|n| v.search(n).is_ok()),
             Repr::Packed(p) => p.iter().any(|m| m == member),
             Repr::Table(t) => t.get(member).is_some(),
         }
@@ -126,25 +128,21 @@ impl Set {
         match &mut self.repr {
             Repr::Ints(v) => {
                 if let Some(n) = as_int(member) {
-                    let Err(at) = v.binary_search(&n) else {
+                    if !v.insert(n) {
                         return false;
-                    };
-                    v.insert(at, n);
+                    }
                     if v.len() > limits.intset_entries {
                         self.convert_to_table();
                     }
                     return true;
                 }
-                let widest = match (v.first(), v.last()) {
-                    (Some(&lo), Some(&hi)) => digits(lo).max(digits(hi)),
-                    _ => 0,
-                };
+                let widest = v.bounds().map_or(0, |(lo, hi)| digits(lo).max(digits(hi)));
                 if v.len() < limits.listpack_entries
                     && member.len() <= limits.listpack_value
                     && widest <= limits.listpack_value
                 {
                     let mut p = Packed::default();
-                    for &n in v.iter() {
+                    for n in v.iter() {
                         p.push(n.to_string().as_bytes());
                     }
                     p.push(member);
@@ -187,9 +185,9 @@ impl Set {
     /// Removes `member`; false when it was absent.
     pub fn remove(&mut self, member: &[u8]) -> bool {
         match &mut self.repr {
-            Repr::Ints(v) => match as_int(member).map(|n| v.binary_search(&n)) {
+            Repr::Ints(v) => match as_int(member).map(|n| v.search(n)) {
                 Some(Ok(at)) => {
-                    v.remove(at);
+                    v.remove_at(at);
                     true
                 }
                 _ => false,
@@ -208,7 +206,7 @@ impl Set {
     /// The member at position `index` of the representation's order (`index < len`).
     pub fn member_at(&self, index: usize) -> Bytes {
         match &self.repr {
-            Repr::Ints(v) => int_bytes(v[index]),
+            Repr::Ints(v) => int_bytes(v.get(index)),
             Repr::Packed(p) => Bytes::copy_from_slice(p.get(index).unwrap_or_default()),
             Repr::Table(t) => t.at(index).clone(),
         }
@@ -217,7 +215,7 @@ impl Set {
     /// Removes and returns the member at position `index` (`index < len`).
     pub fn remove_at(&mut self, index: usize) -> Bytes {
         match &mut self.repr {
-            Repr::Ints(v) => int_bytes(v.remove(index)),
+            Repr::Ints(v) => int_bytes(v.remove_at(index)),
             Repr::Packed(p) => {
                 let (at, m) = p.entries().nth(index).unwrap_or_default();
                 let m = Bytes::copy_from_slice(m);
@@ -231,7 +229,7 @@ impl Set {
     /// Every member, in the representation's order (ascending for an intset).
     pub fn iter(&self) -> Members<'_> {
         match &self.repr {
-            Repr::Ints(v) => Members::Ints(v.iter()),
+            Repr::Ints(v) => Members::Ints(v, 0),
             Repr::Packed(p) => Members::Packed(p.entries()),
             Repr::Table(t) => Members::Table(Box::new(t.iter())),
         }
@@ -252,7 +250,7 @@ impl Set {
     /// Releases spare capacity after a bulk build.
     pub fn shrink(&mut self) {
         match &mut self.repr {
-            Repr::Ints(v) => v.shrink_to_fit(),
+            Repr::Ints(v) => v.shrink(),
             Repr::Packed(p) => p.shrink(),
             Repr::Table(_) => {}
         }
@@ -270,7 +268,7 @@ impl Set {
     /// Bytes held on the heap by this value (MEMORY USAGE).
     pub fn heap_bytes(&self) -> usize {
         match &self.repr {
-            Repr::Ints(v) => v.capacity() * 8,
+            Repr::Ints(v) => v.heap_bytes(),
             Repr::Packed(p) => p.heap_bytes(),
             Repr::Table(t) => t.structure_bytes() + t.iter().map(|m| m.len() + 16).sum::<usize>(),
         }
@@ -279,7 +277,7 @@ impl Set {
 
 /// Iterator over a set's members.
 pub enum Members<'a> {
-    Ints(std::slice::Iter<'a, i64>),
+    Ints(&'a IntSet, usize),
     Packed(packed::Entries<'a>),
     Table(Box<dyn Iterator<Item = &'a Bytes> + 'a>),
 }
@@ -289,7 +287,10 @@ impl Iterator for Members<'_> {
 
     fn next(&mut self) -> Option<Bytes> {
         match self {
-            Members::Ints(it) => it.next().map(|&n| int_bytes(n)),
+            Members::Ints(v, at) => (*at < v.len()).then(|| {
+                *at += 1;
+                int_bytes(v.get(*at - 1))
+            }),
             Members::Packed(it) => it.next().map(|(_, m)| Bytes::copy_from_slice(m)),
             Members::Table(it) => it.next().cloned(),
         }
