@@ -5,7 +5,6 @@
 mod algebra;
 
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::Mutex;
 
 use bytes::Bytes;
 
@@ -42,7 +41,6 @@ pub static COMMANDS: &[CommandSpec] = &[
 static INTSET_ENTRIES: AtomicUsize = AtomicUsize::new(512);
 static LISTPACK_ENTRIES: AtomicUsize = AtomicUsize::new(128);
 static LISTPACK_VALUE: AtomicUsize = AtomicUsize::new(64);
-static SEEN: Mutex<()> = Mutex::new(());
 
 /// The compact-encoding limits in force (CONFIG SET changes them).
 pub fn limits() -> SetLimits {
@@ -55,7 +53,6 @@ pub fn limits() -> SetLimits {
 
 /// Applies `set-max-intset-entries` and `set-max-listpack-*` from the configuration.
 pub fn apply_config(config: &Config) {
-    let _serial = SEEN.lock().unwrap_or_else(|e| e.into_inner());
     let get = |name| config.int(name).max(0) as usize;
     INTSET_ENTRIES.store(get("set-max-intset-entries"), Relaxed);
     LISTPACK_ENTRIES.store(get("set-max-listpack-entries"), Relaxed);
