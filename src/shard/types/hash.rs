@@ -45,13 +45,13 @@ impl Default for Hash {
     }
 }
 
-/// Byte offset of `field` in a packed hash, and of its value.
-fn find_packed(p: &Packed, field: &[u8]) -> Option<(usize, usize)> {
+/// Byte offsets of `field` and of its value in a packed hash, and the value.
+fn find_packed<'a>(p: &'a Packed, field: &[u8]) -> Option<(usize, usize, &'a [u8])> {
     let mut entries = p.entries();
     while let Some((at, f)) = entries.next() {
-        let (value_at, _) = entries.next()?;
+        let (value_at, value) = entries.next()?;
         if f == field {
-            return Some((at, value_at));
+            return Some((at, value_at, value));
         }
     }
     None
@@ -76,11 +76,7 @@ impl Hash {
     /// The value of `field`.
     pub fn get(&self, field: &[u8]) -> Option<Bytes> {
         match &self.repr {
-            Repr::Packed(p) => {
-                let (_, value_at) = find_packed(p, field)?;
-                let (_, v) = p.entries().find(|(at, _)| *at == value_at)?;
-                Some(Bytes::copy_from_slice(v))
-            }
+            Repr::Packed(p) => find_packed(p, field).map(|(_, _, v)| Bytes::copy_from_slice(v)),
             Repr::Table(t) => t.get(field).map(|(_, v)| v.clone()),
         }
     }
@@ -115,7 +111,7 @@ impl Hash {
         self.make_room(field, value, limits);
         match &mut self.repr {
             Repr::Packed(p) => match find_packed(p, field) {
-                Some((_, value_at)) => {
+                Some((_, value_at, _)) => {
                     p.replace(value_at, value);
                     false
                 }
@@ -142,7 +138,7 @@ impl Hash {
     pub fn remove(&mut self, field: &[u8]) -> bool {
         match &mut self.repr {
             Repr::Packed(p) => match find_packed(p, field) {
-                Some((at, _)) => {
+                Some((at, _, _)) => {
                     p.remove(at, 2);
                     true
                 }
