@@ -33,6 +33,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row("copy", -3, "write denyoom", KEY12, routine(copy, copy_cross), "generic", "6.2.0", "Copies the value of a key to a new key.", "source destination [DB destination-db] [REPLACE]"),
     row("move", 3, "write fast", KEY1, keyed(move_), "generic", "1.0.0", "Moves a key to another database.", "key db"),
     row("object", -2, "", (2, 2, 1), keyed(object), "generic", "2.2.3", "A container for object introspection commands.", "subcommand [argument ...]"),
+    row("memory", -2, "readonly", (2, 2, 1), keyed(memory), "server", "4.0.0", "A container for memory diagnostics commands (USAGE only).", "subcommand [argument ...]"),
 ];
 
 type Routine<'a> = Pin<Box<dyn Future<Output = CmdResult> + 'a>>;
@@ -473,6 +474,36 @@ fn encoding(value: &Value) -> &'static str {
         Value::Set(s) => s.encoding(),
         Value::ZSet(z) => z.encoding(),
     }
+}
+
+/// MEMORY USAGE key [SAMPLES n]: the key, its entry and the value's heap bytes (an estimate
+/// from structure sizes; SAMPLES is accepted and ignored: the estimate is exact-ish already).
+pub fn memory(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let sub = args.next()?;
+    if !sub.eq_ignore_ascii_case(b"usage") || args.is_done() {
+        return Err(Reply::error_owned(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try MEMORY HELP.",
+            super::shown(&sub)
+        )));
+    }
+    let key = args.next()?;
+    if args.keyword("SAMPLES") {
+        args.int()?;
+    }
+    args.end()?;
+    let Some(entry) = shard.read(&key) else {
+        return Ok(Reply::Nil);
+    };
+    let value = match &entry.value {
+        Value::Str(s) => s.len(),
+        Value::List(l) => l.heap_bytes(),
+        Value::Hash(h) => h.heap_bytes(),
+        Value::Set(s) => s.heap_bytes(),
+        Value::ZSet(z) => z.heap_bytes(),
+    };
+    Ok(Reply::Int(
+        (key.len() + std::mem::size_of::<Entry>() + 16 + value) as i64,
+    ))
 }
 
 const OBJECT_HELP: &[&str] = &[

@@ -187,6 +187,8 @@ pub fn apply_config(config: &crate::config::Config) {
         std::sync::atomic::Ordering::Relaxed,
     );
     list::apply_config(config);
+    hash::apply_config(config);
+    set::apply_config(config);
     crate::pubsub::set_output_limit(config.get("client-output-buffer-limit"));
     let flags = crate::pubsub::notify::parse(config.get("notify-keyspace-events")).unwrap_or(0);
     crate::pubsub::notify::set(flags);

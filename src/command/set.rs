@@ -1,6 +1,335 @@
-//! set commands (in progress).
+//! Set commands on one key (SADD, SREM, SPOP, SRANDMEMBER, SSCAN, ...) and the helpers the
+//! hash commands share (scan arguments, random picks). The multi-key algebra (SINTER, SUNION,
+//! SDIFF, their STORE forms, SINTERCARD, SMOVE) is in `set/algebra.rs`.
 
-use super::table::CommandSpec;
+mod algebra;
+
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+use bytes::Bytes;
+
+use super::table::{keyed, routine, row, CommandSpec, KEY1, KEY12, KEYS_ALL, NOKEY};
+use super::{err, error, Args, CmdResult, Kind};
+use crate::config::Config;
+use crate::glob::glob_match;
+use crate::protocol::Reply;
+use crate::shard::types::{Set, SetLimits};
+use crate::shard::{Shard, Value};
+use algebra::*;
 
 /// The set commands' rows of the command table.
-pub static COMMANDS: &[CommandSpec] = &[];
+pub static COMMANDS: &[CommandSpec] = &[
+    row("sadd", -3, "write denyoom fast", KEY1, keyed(sadd), "set", "1.0.0", "Adds one or more members to a set. Creates the key if it doesn't exist.", "key member [member ...]"),
+    row("srem", -3, "write fast", KEY1, keyed(srem), "set", "1.0.0", "Removes one or more members from a set. Deletes the set if the last member was removed.", "key member [member ...]"),
+    row("smembers", 2, "readonly", KEY1, keyed(smembers), "set", "1.0.0", "Returns all members of a set.", "key"),
+    row("sismember", 3, "readonly fast", KEY1, keyed(sismember), "set", "1.0.0", "Determines whether a member belongs to a set.", "key member"),
+    row("smismember", -3, "readonly fast", KEY1, keyed(smismember), "set", "6.2.0", "Determines whether multiple members belong to a set.", "key member [member ...]"),
+    row("scard", 2, "readonly fast", KEY1, keyed(scard), "set", "1.0.0", "Returns the number of members in a set.", "key"),
+    row("spop", -2, "write fast", KEY1, keyed(spop), "set", "1.0.0", "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.", "key [count]"),
+    row("srandmember", -2, "readonly", KEY1, keyed(srandmember), "set", "1.0.0", "Get one or multiple random members from a set", "key [count]"),
+    row("smove", 4, "write fast", KEY12, routine(smove, smove_cross), "set", "1.0.0", "Moves a member from one set to another.", "source destination member"),
+    row("sinter", -2, "readonly", KEYS_ALL, routine(sinter, sinter_cross), "set", "1.0.0", "Returns the intersect of multiple sets.", "key [key ...]"),
+    row("sintercard", -3, "readonly", NOKEY, Kind::Routed(sintercard), "set", "7.0.0", "Returns the number of members of the intersect of multiple sets.", "numkeys key [key ...] [LIMIT limit]"),
+    row("sunion", -2, "readonly", KEYS_ALL, routine(sunion, sunion_cross), "set", "1.0.0", "Returns the union of multiple sets.", "key [key ...]"),
+    row("sdiff", -2, "readonly", KEYS_ALL, routine(sdiff, sdiff_cross), "set", "1.0.0", "Returns the difference of multiple sets.", "key [key ...]"),
+    row("sinterstore", -3, "write denyoom", KEYS_ALL, routine(sinterstore, sinterstore_cross), "set", "1.0.0", "Stores the intersect of multiple sets in a key.", "destination key [key ...]"),
+    row("sunionstore", -3, "write denyoom", KEYS_ALL, routine(sunionstore, sunionstore_cross), "set", "1.0.0", "Stores the union of multiple sets in a key.", "destination key [key ...]"),
+    row("sdiffstore", -3, "write denyoom", KEYS_ALL, routine(sdiffstore, sdiffstore_cross), "set", "1.0.0", "Stores the difference of multiple sets in a key.", "destination key [key ...]"),
+    row("sscan", -3, "readonly", KEY1, keyed(sscan), "set", "2.8.0", "Iterates over members of a set.", "key cursor [MATCH pattern] [COUNT count]"),
+];
+
+static INTSET_ENTRIES: AtomicUsize = AtomicUsize::new(512);
+static LISTPACK_ENTRIES: AtomicUsize = AtomicUsize::new(128);
+static LISTPACK_VALUE: AtomicUsize = AtomicUsize::new(64);
+
+/// The compact-encoding limits in force (CONFIG SET changes them).
+pub fn limits() -> SetLimits {
+    SetLimits {
+        intset_entries: INTSET_ENTRIES.load(Relaxed),
+        listpack_entries: LISTPACK_ENTRIES.load(Relaxed),
+        listpack_value: LISTPACK_VALUE.load(Relaxed),
+    }
+}
+
+/// Applies `set-max-intset-entries` and `set-max-listpack-*` from the configuration.
+pub fn apply_config(config: &Config) {
+    let get = |name| config.int(name).max(0) as usize;
+    INTSET_ENTRIES.store(get("set-max-intset-entries"), Relaxed);
+    LISTPACK_ENTRIES.store(get("set-max-listpack-entries"), Relaxed);
+    LISTPACK_VALUE.store(get("set-max-listpack-value"), Relaxed);
+}
+
+/// Most elements a count "with repetition" (negative SRANDMEMBER/HRANDFIELD count) may ask
+/// for: Redis streams any number; a reply here is built whole, so the work is bounded.
+pub const MAX_REPEATED: i64 = 1 << 20;
+
+/// The set at `key` for reading (counts a hit or miss); WRONGTYPE for other types.
+pub fn read_set<'a>(shard: &'a mut Shard, key: &[u8]) -> Result<Option<&'a Set>, Reply> {
+    match shard.read(key) {
+        None => Ok(None),
+        Some(entry) => match &entry.value {
+            Value::Set(s) => Ok(Some(s)),
+            _ => Err(error(err::WRONGTYPE)),
+        },
+    }
+}
+
+/// The set at `key` for writing; WRONGTYPE for other types.
+pub fn write_set<'a>(shard: &'a mut Shard, key: &[u8]) -> Result<Option<&'a mut Set>, Reply> {
+    match shard.write(key).map(|e| &mut e.value) {
+        None => Ok(None),
+        Some(Value::Set(s)) => Ok(Some(s)),
+        Some(_) => Err(error(err::WRONGTYPE)),
+    }
+}
+
+fn members_reply(members: impl Iterator<Item = Bytes>) -> Reply {
+    Reply::Set(members.map(Reply::Bulk).collect())
+}
+
+pub fn sadd(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let key = args.next()?;
+    let members = args.rest();
+    let limits = limits();
+    let set = match write_set(shard, &key)? {
+        Some(set) => set,
+        None => {
+            let fresh = Set::new(&members[0], members.len(), &limits);
+            shard.store(&key, Value::Set(Box::new(fresh)), 0);
+            write_set(shard, &key)?.ok_or_else(|| error(err::WRONGTYPE))?
+        }
+    };
+    let added = members.iter().filter(|m| set.add(m, &limits)).count();
+    Ok(Reply::Int(added as i64))
+}
+
+pub fn srem(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let key = args.next()?;
+    let Some(set) = write_set(shard, &key)? else {
+        return Ok(Reply::Int(0));
+    };
+    let removed = args.rest().iter().filter(|m| set.remove(m)).count();
+    if set.is_empty() {
+        shard.delete(&key);
+    }
+    Ok(Reply::Int(removed as i64))
+}
+
+pub fn smembers(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let key = args.next()?;
+    Ok(members_reply(
+        read_set(shard, &key)?.into_iter().flat_map(|s| s.iter()),
+    ))
+}
+
+pub fn sismember(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let (key, member) = (args.next()?, args.next()?);
+    let found = read_set(shard, &key)?.is_some_and(|s| s.contains(&member));
+    Ok(Reply::Int(found as i64))
+}
+
+pub fn smismember(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let key = args.next()?;
+    let set = read_set(shard, &key)?;
+    let found = args
+        .rest()
+        .iter()
+        .map(|m| Reply::Int(set.is_some_and(|s| s.contains(m)) as i64))
+        .collect();
+    Ok(Reply::Array(found))
+}
+
+pub fn scard(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let key = args.next()?;
+    Ok(Reply::Int(
+        read_set(shard, &key)?.map_or(0, |s| s.len() as i64),
+    ))
+}
+
+/// A SRANDMEMBER/HRANDFIELD count: any i64 but i64::MIN, with Redis's message.
+pub fn random_count(args: &mut Args) -> Result<i64, Reply> {
+    let count = args.int()?;
+    if count == i64::MIN {
+        return Err(error(
+            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+        ));
+    }
+    Ok(count)
+}
+
+/// Positions to return for a random-members count over a collection of `len` (> 0):
+/// positive: distinct (all, in order, when `count >= len`); negative: with repetition.
+pub fn random_picks(shard: &mut Shard, len: usize, count: i64) -> Result<Vec<usize>, Reply> {
+    if count < 0 {
+        if count < -MAX_REPEATED {
+            return Err(error("ERR value is out of range"));
+        }
+        return Ok((0..-count).map(|_| shard.random() as usize % len).collect());
+    }
+    let count = count as usize;
+    if count >= len {
+        return Ok((0..len).collect());
+    }
+    if count * 4 < len {
+        let mut chosen = hashbrown::HashSet::with_capacity(count);
+        let mut picks = Vec::with_capacity(count);
+        while picks.len() < count {
+            let i = shard.random() as usize % len;
+            if chosen.insert(i) {
+                picks.push(i);
+            }
+        }
+        return Ok(picks);
+    }
+    let mut all: Vec<usize> = (0..len).collect();
+    for i in 0..count {
+        let j = i + shard.random() as usize % (len - i);
+        all.swap(i, j);
+    }
+    all.truncate(count);
+    Ok(all)
+}
+
+pub fn spop(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let key = args.next()?;
+    if args.remaining() > 1 {
+        return Err(error(err::SYNTAX));
+    }
+    if args.is_done() {
+        let Some(len) = write_set(shard, &key)?.map(|s| s.len()) else {
+            return Ok(Reply::Nil);
+        };
+        let pick = shard.random() as usize % len;
+        let set = write_set(shard, &key)?.ok_or_else(|| error(err::WRONGTYPE))?;
+        let member = set.remove_at(pick);
+        if set.is_empty() {
+            shard.delete(&key);
+        }
+        return Ok(Reply::Bulk(member));
+    }
+    let count = super::args::parse_int(&args.next()?)
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| error("ERR value is out of range, must be positive"))?;
+    let Some(len) = write_set(shard, &key)?.map(|s| s.len()) else {
+        return Ok(Reply::Set(Vec::new()));
+    };
+    if count as u64 >= len as u64 {
+        let set = shard.delete(&key);
+        return Ok(match set.map(|e| e.value) {
+            Some(Value::Set(s)) => members_reply(s.iter()),
+            _ => Reply::Set(Vec::new()),
+        });
+    }
+    let mut popped = Vec::with_capacity(count as usize);
+    for left in (len - count as usize + 1..=len).rev() {
+        let pick = shard.random() as usize % left;
+        let set = write_set(shard, &key)?.ok_or_else(|| error(err::WRONGTYPE))?;
+        popped.push(Reply::Bulk(set.remove_at(pick)));
+    }
+    Ok(Reply::Set(popped))
+}
+
+pub fn srandmember(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let key = args.next()?;
+    if args.remaining() > 1 {
+        return Err(error(err::SYNTAX));
+    }
+    if args.is_done() {
+        let Some(len) = read_set(shard, &key)?.map(|s| s.len()) else {
+            return Ok(Reply::Nil);
+        };
+        let pick = shard.random() as usize % len;
+        let set = read_set(shard, &key)?.ok_or_else(|| error(err::WRONGTYPE))?;
+        return Ok(Reply::Bulk(set.member_at(pick)));
+    }
+    let count = random_count(args)?;
+    let Some(len) = read_set(shard, &key)?.map(|s| s.len()) else {
+        return Ok(Reply::Array(Vec::new()));
+    };
+    let picks = random_picks(shard, len, count)?;
+    let set = read_set(shard, &key)?.ok_or_else(|| error(err::WRONGTYPE))?;
+    if picks.len() == len && count >= 0 {
+        return Ok(Reply::Array(set.iter().map(Reply::Bulk).collect()));
+    }
+    Ok(Reply::Array(
+        picks
+            .into_iter()
+            .map(|i| Reply::Bulk(set.member_at(i)))
+            .collect(),
+    ))
+}
+
+/// A SCAN cursor as Redis's strtoul reads it: an unsigned 64-bit number (a leading '-'
+/// wraps around, as in C).
+pub fn parse_cursor(raw: &[u8]) -> Result<u64, Reply> {
+    let invalid = || error("ERR invalid cursor");
+    let text = std::str::from_utf8(raw).map_err(|_| invalid())?;
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid());
+    }
+    let n: u64 = digits.parse().map_err(|_| invalid())?;
+    Ok(if negative { n.wrapping_neg() } else { n })
+}
+
+/// MATCH and COUNT options of HSCAN/SSCAN (COUNT below 1 is a syntax error, as in Redis).
+pub fn parse_scan(args: &mut Args) -> Result<(Option<Bytes>, usize), Reply> {
+    let (mut pattern, mut count) = (None, 10usize);
+    while !args.is_done() {
+        if args.remaining() >= 2 && args.keyword("MATCH") {
+            let p = args.next()?;
+            pattern = (&p[..] != b"*").then_some(p);
+        } else if args.remaining() >= 2 && args.keyword("COUNT") {
+            let n = args.int()?;
+            if n < 1 {
+                return Err(error(err::SYNTAX));
+            }
+            count = n.min(1 << 20) as usize;
+        } else {
+            return Err(error(err::SYNTAX));
+        }
+    }
+    Ok((pattern, count))
+}
+
+/// `[cursor, [items...]]`.
+pub fn scan_reply(cursor: u64, items: Vec<Reply>) -> Reply {
+    Reply::Array(vec![
+        Reply::Bulk(Bytes::from(cursor.to_string())),
+        Reply::Array(items),
+    ])
+}
+
+pub fn sscan(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let key = args.next()?;
+    let cursor = parse_cursor(&args.next()?)?;
+    let Some(set) = read_set(shard, &key)? else {
+        return Ok(scan_reply(0, Vec::new()));
+    };
+    let (pattern, count) = parse_scan(args)?;
+    let mut items = Vec::new();
+    let next = set.scan(cursor, count, |m| {
+        if pattern.as_ref().is_none_or(|p| glob_match(p, &m, false)) {
+            items.push(Reply::Bulk(m));
+        }
+    });
+    Ok(scan_reply(next, items))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_like_strtoul() {
+        assert_eq!(parse_cursor(b"0").ok(), Some(0));
+        assert_eq!(parse_cursor(b"-1").ok(), Some(u64::MAX));
+        assert_eq!(parse_cursor(b"18446744073709551615").ok(), Some(u64::MAX));
+        assert!(parse_cursor(b"18446744073709551616").is_err());
+        assert!(parse_cursor(b"abc").is_err());
+        assert!(parse_cursor(b"").is_err());
+    }
+}

@@ -6,9 +6,9 @@ mod list;
 mod set;
 mod zset;
 
-pub use hash::Hash;
+pub use hash::{Hash, HashLimits};
 pub use list::{List, MAX_LISTPACK_SIZE};
-pub use set::Set;
+pub use set::{Set, SetLimits};
 pub use zset::ZSet;
 
 /// The sorted set's compact-form limits (CONFIG zset-max-listpack-*).
