@@ -25,7 +25,12 @@ fn client_list_setname_and_kill() {
             .and_then(|f| f.strip_prefix("id="))
             .and_then(|n| n.parse().ok())
             .unwrap();
-        let killed: i64 = redis::cmd("CLIENT").arg("KILL").arg("ID").arg(victim_id).query(&mut a).unwrap();
+        let killed: i64 = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("ID")
+            .arg(victim_id)
+            .query(&mut a)
+            .unwrap();
         assert_eq!(killed, 1, "{backend}");
         assert!(b.closed(), "{backend}: killed client must be disconnected");
         assert!(eventually(Duration::from_secs(5), || {
@@ -46,7 +51,11 @@ fn maxclients_rejects_with_redis_text() {
         assert_eq!(a.reply(), b"+PONG\r\n");
         assert_eq!(b.reply(), b"+PONG\r\n");
         let mut c = server.raw();
-        assert_eq!(c.reply(), b"-ERR max number of clients reached\r\n", "{backend}");
+        assert_eq!(
+            c.reply(),
+            b"-ERR max number of clients reached\r\n",
+            "{backend}"
+        );
     }
 }
 
@@ -66,22 +75,47 @@ fn config_info_and_command() {
     for backend in backends() {
         let server = Server::start(2, backend, &[]);
         let mut c = server.redis();
-        let _: () = redis::cmd("CONFIG").arg("SET").arg("maxclients").arg("77").query(&mut c).unwrap();
-        let got: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("maxcl*").query(&mut c).unwrap();
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("maxclients")
+            .arg("77")
+            .query(&mut c)
+            .unwrap();
+        let got: Vec<String> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("maxcl*")
+            .query(&mut c)
+            .unwrap();
         assert_eq!(got, vec!["maxclients", "77"]);
         let info: String = redis::cmd("INFO").query(&mut c).unwrap();
-        for field in ["redis_version:", "connected_clients:1", "maxclients:77", "# Keyspace", "used_cpu_user:"] {
+        for field in [
+            "redis_version:",
+            "connected_clients:1",
+            "maxclients:77",
+            "# Keyspace",
+            "used_cpu_user:",
+        ] {
             assert!(info.contains(field), "{backend}: INFO lacks {field}");
         }
-        let all: String = redis::cmd("INFO").arg("commandstats").query(&mut c).unwrap();
+        let all: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query(&mut c)
+            .unwrap();
         assert!(all.contains("cmdstat_config:calls="), "{all}");
         let count: i64 = redis::cmd("COMMAND").arg("COUNT").query(&mut c).unwrap();
         let list: Vec<String> = redis::cmd("COMMAND").arg("LIST").query(&mut c).unwrap();
         assert_eq!(count as usize, list.len());
         assert!(list.contains(&"set".to_string()));
-        let docs: redis::Value = redis::cmd("COMMAND").arg("DOCS").arg("set").query(&mut c).unwrap();
+        let docs: redis::Value = redis::cmd("COMMAND")
+            .arg("DOCS")
+            .arg("set")
+            .query(&mut c)
+            .unwrap();
         let text = format!("{docs:?}");
-        assert!(text.contains("arguments") && text.contains("KEEPTTL"), "{text}");
+        assert!(
+            text.contains("arguments") && text.contains("KEEPTTL"),
+            "{text}"
+        );
     }
 }
 
@@ -91,10 +125,17 @@ fn sigterm_exits_cleanly() {
         let server = Server::start(2, backend, &[]);
         let pid = server.pid();
         // SAFETY-free: send the signal through the kill(1) utility.
-        let status = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status().unwrap();
+        let status = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status()
+            .unwrap();
         assert!(status.success());
         let mut server = server;
-        assert!(eventually(Duration::from_secs(5), || !server.alive()), "{backend}");
+        assert!(
+            eventually(Duration::from_secs(5), || !server.alive()),
+            "{backend}"
+        );
         assert_eq!(server.exit_code(), Some(0));
     }
 }

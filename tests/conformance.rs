@@ -18,6 +18,9 @@ fn tcl_suite_keeps_its_baseline() {
             .env("RINGKV_ARGS", format!("--threads 2 --io-backend {backend}"))
             .status()
             .expect("run tests/tcl/run.sh (needs bash and tclsh)");
-        assert!(status.success(), "Tcl conformance below baseline on {backend}: see output above");
+        assert!(
+            status.success(),
+            "Tcl conformance below baseline on {backend}: see output above"
+        );
     }
 }

@@ -14,8 +14,14 @@ fn inline_commands_with_quotes() {
         assert_eq!(c.reply(), b"+PONG\r\n");
         assert_eq!(c.reply(), b"+OK\r\n");
         assert_eq!(c.reply(), b"$11\r\nhello world\r\n");
-        assert_eq!(c.reply(), b"-ERR Protocol error: unbalanced quotes in request\r\n");
-        assert!(c.closed(), "{backend}: connection must close after a protocol error");
+        assert_eq!(
+            c.reply(),
+            b"-ERR Protocol error: unbalanced quotes in request\r\n"
+        );
+        assert!(
+            c.closed(),
+            "{backend}: connection must close after a protocol error"
+        );
     }
 }
 
@@ -41,7 +47,11 @@ fn pipeline_split_at_every_byte_keeps_order() {
             c.send(&pipeline[..cut]);
             std::thread::yield_now();
             c.send(&pipeline[cut..]);
-            assert_eq!(c.read_exact(expected.len()), expected, "{backend}: cut at {cut}");
+            assert_eq!(
+                c.read_exact(expected.len()),
+                expected,
+                "{backend}: cut at {cut}"
+            );
         }
     }
 }
@@ -49,10 +59,22 @@ fn pipeline_split_at_every_byte_keeps_order() {
 #[test]
 fn protocol_errors_reply_then_close() {
     let cases: &[(&[u8], &[u8])] = &[
-        (b"*abc\r\n", b"-ERR Protocol error: invalid multibulk length\r\n"),
-        (b"*1\r\n$-5\r\n", b"-ERR Protocol error: invalid bulk length\r\n"),
-        (b"*1\r\nxfoo\r\n", b"-ERR Protocol error: expected '$', got 'x'\r\n"),
-        (b"*1\r\n$600000000\r\n", b"-ERR Protocol error: invalid bulk length\r\n"),
+        (
+            b"*abc\r\n",
+            b"-ERR Protocol error: invalid multibulk length\r\n",
+        ),
+        (
+            b"*1\r\n$-5\r\n",
+            b"-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"*1\r\nxfoo\r\n",
+            b"-ERR Protocol error: expected '$', got 'x'\r\n",
+        ),
+        (
+            b"*1\r\n$600000000\r\n",
+            b"-ERR Protocol error: invalid bulk length\r\n",
+        ),
     ];
     for backend in backends() {
         let server = Server::start(1, backend, &[]);
@@ -61,12 +83,20 @@ fn protocol_errors_reply_then_close() {
             c.send(b"PING\r\n");
             c.send(input);
             assert_eq!(c.reply(), b"+PONG\r\n");
-            assert_eq!(c.reply(), *reply, "{backend}: {:?}", String::from_utf8_lossy(input));
+            assert_eq!(
+                c.reply(),
+                *reply,
+                "{backend}: {:?}",
+                String::from_utf8_lossy(input)
+            );
             assert!(c.closed());
         }
         let mut c = server.raw();
         c.send(&vec![b'a'; 70 * 1024]);
-        assert_eq!(c.reply(), b"-ERR Protocol error: too big inline request\r\n");
+        assert_eq!(
+            c.reply(),
+            b"-ERR Protocol error: too big inline request\r\n"
+        );
         assert!(c.closed());
     }
 }
@@ -86,7 +116,10 @@ fn big_value_round_trips_in_fragments() {
         assert_eq!(c.reply(), format!(":{}\r\n", value.len()).into_bytes());
         c.cmd(&[b"GET", b"big"]);
         let reply = c.reply();
-        assert!(reply.ends_with(b"xx\r\n") && reply.len() == value.len() + 12, "{backend}");
+        assert!(
+            reply.ends_with(b"xx\r\n") && reply.len() == value.len() + 12,
+            "{backend}"
+        );
     }
 }
 
@@ -97,7 +130,10 @@ fn resp3_after_hello() {
         let mut c = server.raw();
         c.cmd(&[b"HELLO", b"3"]);
         let hello = c.reply();
-        assert!(hello.starts_with(b"%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n"), "{backend}");
+        assert!(
+            hello.starts_with(b"%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n"),
+            "{backend}"
+        );
         c.cmd(&[b"GET", b"missing"]);
         assert_eq!(c.reply(), b"_\r\n");
         c.cmd(&[b"CONFIG", b"GET", b"maxclients"]);

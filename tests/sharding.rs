@@ -28,11 +28,21 @@ fn multi_key_commands_across_shards() {
         let server = Server::start(2, backend, &[]);
         let mut c = server.redis();
         let keys: Vec<String> = (0..50).map(|i| format!("k{i}")).collect();
-        let pairs: Vec<(String, String)> = keys.iter().map(|k| (k.clone(), format!("v-{k}"))).collect();
+        let pairs: Vec<(String, String)> =
+            keys.iter().map(|k| (k.clone(), format!("v-{k}"))).collect();
         let _: () = c.mset(&pairs).unwrap();
         let values: Vec<String> = c.mget(&keys).unwrap();
-        assert_eq!(values, pairs.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(), "{backend}");
-        let n: i64 = redis::cmd("EXISTS").arg(&keys).arg("k0").arg("nokey").query(&mut c).unwrap();
+        assert_eq!(
+            values,
+            pairs.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
+            "{backend}"
+        );
+        let n: i64 = redis::cmd("EXISTS")
+            .arg(&keys)
+            .arg("k0")
+            .arg("nokey")
+            .query(&mut c)
+            .unwrap();
         assert_eq!(n, 51);
         let size: i64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
         assert_eq!(size, 50);
@@ -59,11 +69,26 @@ fn atomic_cross_shard_commands() {
     for backend in backends() {
         let server = Server::start(2, backend, &[]);
         let mut c = server.redis();
-        let set: i64 = redis::cmd("MSETNX").arg(KEY_SHARD0).arg("a").arg(KEY_SHARD1).arg("b").query(&mut c).unwrap();
+        let set: i64 = redis::cmd("MSETNX")
+            .arg(KEY_SHARD0)
+            .arg("a")
+            .arg(KEY_SHARD1)
+            .arg("b")
+            .query(&mut c)
+            .unwrap();
         assert_eq!(set, 1);
-        let refused: i64 = redis::cmd("MSETNX").arg("fresh").arg("x").arg(KEY_SHARD1).arg("c").query(&mut c).unwrap();
+        let refused: i64 = redis::cmd("MSETNX")
+            .arg("fresh")
+            .arg("x")
+            .arg(KEY_SHARD1)
+            .arg("c")
+            .query(&mut c)
+            .unwrap();
         assert_eq!(refused, 0);
-        assert!(!c.exists::<_, bool>("fresh").unwrap(), "{backend}: MSETNX is all or nothing");
+        assert!(
+            !c.exists::<_, bool>("fresh").unwrap(),
+            "{backend}: MSETNX is all or nothing"
+        );
         let _: () = c.expire(KEY_SHARD0, 100).unwrap();
         let _: () = c.rename(KEY_SHARD0, KEY_SHARD1).unwrap();
         let moved: String = c.get(KEY_SHARD1).unwrap();
@@ -71,13 +96,25 @@ fn atomic_cross_shard_commands() {
         let ttl: i64 = c.ttl(KEY_SHARD1).unwrap();
         assert!(ttl > 90, "{backend}: RENAME keeps the TTL across shards");
         assert!(!c.exists::<_, bool>(KEY_SHARD0).unwrap());
-        let nx: i64 = redis::cmd("RENAMENX").arg(KEY_SHARD1).arg(KEY_SHARD0).query(&mut c).unwrap();
+        let nx: i64 = redis::cmd("RENAMENX")
+            .arg(KEY_SHARD1)
+            .arg(KEY_SHARD0)
+            .query(&mut c)
+            .unwrap();
         assert_eq!(nx, 1);
-        let copied: i64 = redis::cmd("COPY").arg(KEY_SHARD0).arg(KEY_SHARD1).query(&mut c).unwrap();
+        let copied: i64 = redis::cmd("COPY")
+            .arg(KEY_SHARD0)
+            .arg(KEY_SHARD1)
+            .query(&mut c)
+            .unwrap();
         assert_eq!(copied, 1);
         let both: Vec<String> = c.mget(&[KEY_SHARD0, KEY_SHARD1]).unwrap();
         assert_eq!(both, vec!["a", "a"]);
-        let err = redis::cmd("RENAME").arg("nokey").arg(KEY_SHARD1).query::<()>(&mut c).unwrap_err();
+        let err = redis::cmd("RENAME")
+            .arg("nokey")
+            .arg(KEY_SHARD1)
+            .query::<()>(&mut c)
+            .unwrap_err();
         assert_eq!(err.detail(), Some("no such key"));
     }
 }
@@ -108,7 +145,10 @@ fn concurrent_cross_shard_renames_never_lose_or_duplicate() {
         for w in workers {
             w.join().unwrap();
         }
-        let n: i64 = redis::cmd("EXISTS").arg(&["token", "foo", "bar", "{x}1", "{x}2"]).query(&mut c).unwrap();
+        let n: i64 = redis::cmd("EXISTS")
+            .arg(&["token", "foo", "bar", "{x}1", "{x}2"])
+            .query(&mut c)
+            .unwrap();
         assert_eq!(n, 1, "{backend}: exactly one name holds the value");
     }
 }

@@ -1,13 +1,13 @@
-//! SORT / SORT_RO through the real server (2 threads: BY/GET keys on both shards). Sorted-set
-//! sources run now; the list and set sources need LPUSH/SADD from their branches and are
-//! `#[ignore]`d until those land (`cargo test --test sort -- --ignored` after the merge).
+//! SORT / SORT_RO through the real server (2 threads: BY/GET keys on both shards), over sorted
+//! sets, lists and sets.
 
 mod common;
 
 use common::Server;
 
 fn server() -> Server {
-    Server::start(2, "epoll", &[])
+    let backend = common::backends()[0];
+    Server::start(2, backend, &[])
 }
 
 fn query(con: &mut redis::Connection, args: &[&str]) -> Vec<String> {
@@ -144,7 +144,6 @@ fn errors() {
 }
 
 #[test]
-#[ignore = "needs LPUSH/LRANGE (list branch) and SORT's list accessors wired"]
 fn list_sources_and_store() {
     let s = server();
     let mut con = s.redis();
@@ -169,7 +168,6 @@ fn list_sources_and_store() {
 }
 
 #[test]
-#[ignore = "needs SADD (set branch) and SORT's set accessors wired"]
 fn set_sources() {
     let s = server();
     let mut con = s.redis();
@@ -192,6 +190,6 @@ fn set_sources() {
     run(&mut con, &["ZADD", "z", "1", "a", "2", "d"]);
     assert_eq!(
         query(&mut con, &["ZUNION", "2", "s", "z", "WITHSCORES"]),
-        ["a", "2", "b", "1", "c", "1", "d", "2"]
+        ["b", "1", "c", "1", "a", "2", "d", "2"]
     );
 }

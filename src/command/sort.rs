@@ -2,10 +2,8 @@
 //! patterns (`*` replaced by the element, `->field` for a hash field, `#` for the element), LIMIT
 //! and STORE. The elements are read on the key's shard; pattern look-ups go to whichever shards
 //! own the looked-up keys, batched one job per shard.
-//!
-//! The list, set and hash types are written on other branches: the few accessors SORT needs
-//! from them are the `*_items`/`new_list`/`hash_field` functions at the end of this file, the
-//! only places to touch when those types land.
+//! The few accessors SORT needs from the list, set and hash types are the
+//! `*_items`/`new_list`/`hash_field` functions at the end of this file.
 
 use bytes::Bytes;
 
@@ -341,26 +339,31 @@ async fn sorted(session: &Session, r: &Request, elements: Vec<Bytes>) -> Result<
     Ok(order.into_iter().filter_map(|i| slots[i].take()).collect())
 }
 
-// ---- Accessors into types built on other branches (wire these when they land). ----
+// ---- Reading and building the other collection types. ----
 
-/// A list's elements, head first. TODO(after the list branch): `l.iter().cloned().collect()`.
-pub(crate) fn list_items(_list: &List) -> Vec<Bytes> {
-    Vec::new()
+/// A list's elements, head first.
+pub(crate) fn list_items(list: &List) -> Vec<Bytes> {
+    list.iter().map(Bytes::copy_from_slice).collect()
 }
 
-/// A set's members (any order). TODO(after the set branch): `s.members()`.
-pub(crate) fn set_members(_set: &Set) -> Vec<Bytes> {
-    Vec::new()
+/// A set's members (any order).
+pub(crate) fn set_members(set: &Set) -> Vec<Bytes> {
+    set.iter().collect()
 }
 
-/// A hash field's value. TODO(after the hash branch): `h.get(field)`.
-pub(crate) fn hash_field(_hash: &Hash, _field: &[u8]) -> Option<Bytes> {
-    None
+/// A hash field's value.
+pub(crate) fn hash_field(hash: &Hash, field: &[u8]) -> Option<Bytes> {
+    hash.get(field)
 }
 
-/// A list value holding `items`. TODO(after the list branch): `Value::List(Box::new(List::from(items)))`.
-pub(crate) fn new_list(_items: Vec<Bytes>) -> Option<Value> {
-    None
+/// A list value holding `items` (None when empty: an empty list is no key).
+pub(crate) fn new_list(items: Vec<Bytes>) -> Option<Value> {
+    if items.is_empty() {
+        return None;
+    }
+    Some(Value::List(Box::new(List::from_items(
+        items.iter().map(|b| &b[..]),
+    ))))
 }
 
 #[cfg(test)]
