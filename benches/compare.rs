@@ -8,9 +8,9 @@
 //!
 //! Layout (files under `benches/compare/`):
 //! - `settings`: the env and command-line knobs.
-//! - `workload`: the test list, a `Case`, and the dispatch to the tool that drives it (the hook
-//!   for the pub/sub fan-out row).
+//! - `workload`: the test list, a `Case`, and the dispatch to the tool that drives it.
 //! - `redis_benchmark`: one redis-benchmark run and its `--csv` output.
+//! - `fanout`: the pub/sub fan-out row's own driver (raw-TCP subscribers and a publisher).
 //! - `server`: starting, parking and measuring a server process through /proc.
 //! - `rounds`: the A/B rounds and the medians.
 //! - `memory`: bytes per key after loading 1 000 000 keys.
@@ -19,6 +19,8 @@
 
 #[path = "compare/chart.rs"]
 mod chart;
+#[path = "compare/fanout.rs"]
+mod fanout;
 #[path = "compare/machine.rs"]
 mod machine;
 #[path = "compare/memory.rs"]

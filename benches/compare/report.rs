@@ -8,7 +8,7 @@ use crate::machine::Machine;
 use crate::memory::{MemoryRow, BATCH, KEYS, VALUE_LEN};
 use crate::rounds::{ratio, Cell, Throughput};
 use crate::settings::Settings;
-use crate::workload::{CLIENTS, KEYSPACE};
+use crate::workload::{Workload, CLIENTS, KEYSPACE};
 use crate::Tools;
 
 /// Everything a report shows.
@@ -89,13 +89,29 @@ impl Report<'_> {
              - Within a round every case runs against each server in turn: {}.\n\
              - Idle servers are stopped (SIGSTOP) while another is measured.\n\
              - `-c {CLIENTS} -r {KEYSPACE}`; requests per run: {} at P=1, {} at P=16 (MSET a quarter).\n\
-             - req/CPU-s: requests ÷ server user+system CPU seconds from /proc/PID/stat.\n\n\
-             ## Servers\n\n| server | command line | start-up line |\n|---|---|---|\n",
+             - req/CPU-s: requests ÷ server user+system CPU seconds from /proc/PID/stat.\n",
             throughput.rounds,
             order.join(" → "),
             settings.requests_p1,
             settings.requests_pipelined,
         );
+        for case in &throughput.cases {
+            if let Workload::PubSubFanout {
+                subscribers,
+                payload,
+            } = case.workload
+            {
+                let _ = writeln!(
+                    out,
+                    "- FANOUT: {} PUBLISHes of {payload} bytes, {} per pipelined batch, to \
+                     {subscribers} raw-TCP subscribers each drained by its own thread. rps = \
+                     deliveries/s (PUBLISHes × {subscribers} ÷ time until every subscriber has \
+                     them all); p50/p99 = PUBLISH → reply; req/CPU-s counts deliveries.",
+                    case.requests, case.pipeline
+                );
+            }
+        }
+        out.push_str("\n## Servers\n\n| server | command line | start-up line |\n|---|---|---|\n");
         for server in &throughput.servers {
             let startup = match &server.start_error {
                 Some(err) => format!("**failed to start:** {}", first_line(err)),
@@ -113,7 +129,9 @@ impl Report<'_> {
     }
 
     fn commands_section(&self, out: &mut String, throughput: &Throughput) {
-        out.push_str("## redis-benchmark command lines\n\n`<port>` is each server's port (see the appendix).\n\n```\n");
+        out.push_str(
+            "## Load command lines\n\n`<port>` is each server's port (see the appendix).\n\n```\n",
+        );
         for case in &throughput.cases {
             let line = case.command(self.tools, 0).join(" ");
             let _ = writeln!(out, "{}", line.replace(" -p 0 ", " -p <port> "));
@@ -256,7 +274,7 @@ fn rounds_appendix(out: &mut String, throughput: &Throughput) {
     out.push_str(
         "## Appendix B: every run\n\n\
          Round 0 is the warm-up. Each line: round, server, port, server CPU seconds, then \
-         redis-benchmark's CSV line (or why the run is n/a).\n\n",
+         redis-benchmark's CSV line or the fan-out driver's summary (or why the run is n/a).\n\n",
     );
     for (index, case) in throughput.cases.iter().enumerate() {
         let _ = writeln!(out, "### {} P={}\n\n```", case.label(), case.pipeline);

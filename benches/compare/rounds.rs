@@ -4,7 +4,9 @@
 
 use crate::server::{ServerProcess, ServerSpec};
 use crate::settings::{Settings, PIPELINES};
-use crate::workload::{self, Case, Measured, Workload};
+use crate::workload::{
+    self, Case, Measured, Workload, FANOUT_PAYLOAD, FANOUT_PIPELINE, FANOUT_SUBSCRIBERS,
+};
 use crate::Tools;
 
 /// A server as the report describes it.
@@ -120,8 +122,16 @@ pub fn ratio(ours: Option<f64>, theirs: Option<f64>) -> Option<f64> {
     }
 }
 
-/// The cases of a run: every selected test at every pipeline depth.
+/// The cases of a run: every selected test at every pipeline depth, then the fan-out row.
 pub fn cases(settings: &Settings) -> Vec<Case> {
+    let fanout = settings.fanout.then_some(Case {
+        workload: Workload::PubSubFanout {
+            subscribers: FANOUT_SUBSCRIBERS,
+            payload: FANOUT_PAYLOAD,
+        },
+        pipeline: FANOUT_PIPELINE,
+        requests: settings.fanout_messages,
+    });
     PIPELINES
         .iter()
         .flat_map(|&pipeline| {
@@ -131,6 +141,7 @@ pub fn cases(settings: &Settings) -> Vec<Case> {
                 requests: settings.requests(test, pipeline),
             })
         })
+        .chain(fanout)
         .collect()
 }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::workload::{Test, TESTS};
+use crate::workload::{Test, FANOUT_NAME, TESTS};
 
 /// Pipeline depths every test runs at: one request in flight per client, where per-request
 /// syscalls dominate, and 16, where parsing and dispatch do.
@@ -21,6 +21,11 @@ const DEFAULT_REQUESTS_P1: u64 = 100_000;
 
 /// Requests per run at `-P 16`; pipelining multiplies throughput roughly tenfold.
 const DEFAULT_REQUESTS_PIPELINED: u64 = 1_000_000;
+
+/// PUBLISHes per fan-out run: with 100 subscribers, 2 000 000 deliveries, about a second
+/// on 2 cores; each subscriber's backlog (about 2.7 MB) stays under redis's pub/sub output
+/// buffer limits even if it falls far behind.
+const DEFAULT_FANOUT_MESSAGES: u64 = 20_000;
 
 const DEFAULT_ROUNDS: usize = 3;
 const DEFAULT_RUN_TIMEOUT_S: u64 = 120;
@@ -39,6 +44,10 @@ pub struct Settings {
     pub requests_p1: u64,
     pub requests_pipelined: u64,
     pub tests: Vec<&'static Test>,
+    /// Whether the pub/sub fan-out row runs (`TESTS` unset, or naming `fanout`).
+    pub fanout: bool,
+    /// PUBLISHes per fan-out run (`FANOUT_MESSAGES`).
+    pub fanout_messages: u64,
     pub ringkv_configs: Vec<RingkvConfig>,
     pub ringkv_bin: PathBuf,
     /// Set when `RINGKV_BIN_OVERRIDE` replaced the binary cargo built; the report says so loudly.
@@ -58,6 +67,7 @@ impl Settings {
             Some(bin) => (PathBuf::from(bin), true),
             None => (PathBuf::from(env!("CARGO_BIN_EXE_ringkv")), false),
         };
+        let (tests, fanout) = tests(&env::var("TESTS").unwrap_or_default())?;
         Ok(Settings {
             rounds: env_number("ROUNDS")?.unwrap_or(DEFAULT_ROUNDS).max(1),
             requests_p1: env_number("REQUESTS_P1")?
@@ -66,7 +76,11 @@ impl Settings {
             requests_pipelined: env_number("REQUESTS_P16")?
                 .or(requests)
                 .unwrap_or(DEFAULT_REQUESTS_PIPELINED),
-            tests: tests(&env::var("TESTS").unwrap_or_default())?,
+            tests,
+            fanout,
+            fanout_messages: env_number("FANOUT_MESSAGES")?
+                .unwrap_or(DEFAULT_FANOUT_MESSAGES)
+                .max(1),
             ringkv_configs: ringkv_configs(
                 &env::var("RINGKV_CONFIGS").unwrap_or_else(|_| DEFAULT_CONFIGS.to_string()),
             )?,
@@ -127,20 +141,27 @@ fn env_number<T: FromStr>(name: &str) -> Result<Option<T>, String> {
     }
 }
 
-/// `TESTS=set,get` narrows the run to those redis-benchmark tests; empty means all of them.
-fn tests(list: &str) -> Result<Vec<&'static Test>, String> {
+/// `TESTS=set,get,fanout` narrows the run to those redis-benchmark tests and (when named) the
+/// pub/sub fan-out row; empty means all of them. Returns the tests and whether fan-out runs.
+fn tests(list: &str) -> Result<(Vec<&'static Test>, bool), String> {
     if list.trim().is_empty() {
-        return Ok(TESTS.iter().collect());
+        return Ok((TESTS.iter().collect(), true));
     }
-    list.split(',')
-        .map(str::trim)
+    let names: Vec<&str> = list.split(',').map(str::trim).collect();
+    let fanout = names
+        .iter()
+        .any(|name| name.eq_ignore_ascii_case(FANOUT_NAME));
+    let tests = names
+        .into_iter()
+        .filter(|name| !name.eq_ignore_ascii_case(FANOUT_NAME))
         .map(|name| {
             TESTS
                 .iter()
                 .find(|test| test.flag.eq_ignore_ascii_case(name))
                 .ok_or_else(|| format!("TESTS: unknown test {name:?}"))
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok((tests, fanout))
 }
 
 /// Parses `RINGKV_CONFIGS`: comma-separated names, each `default` or `+`-joined parts from

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::fanout::{self, Fanout};
 use crate::redis_benchmark;
 use crate::Tools;
 
@@ -13,6 +14,19 @@ pub const CLIENTS: u32 = 50;
 /// Key space for the random-key tests (`-r`): big enough to miss CPU caches, small enough to fill
 /// in the warm-up round.
 pub const KEYSPACE: u64 = 100_000;
+
+/// Subscribers of the fan-out row: each PUBLISH is delivered this many times.
+pub const FANOUT_SUBSCRIBERS: u32 = 100;
+
+/// Bytes in each message of the fan-out row.
+pub const FANOUT_PAYLOAD: usize = 100;
+
+/// PUBLISHes in flight in the fan-out row (one batch): enough that the publisher's round trips
+/// do not bound the deliveries.
+pub const FANOUT_PIPELINE: u32 = 64;
+
+/// The name `TESTS` selects the fan-out row by.
+pub const FANOUT_NAME: &str = "fanout";
 
 /// One redis-benchmark test, run on its own (`-t flag`) so the server's CPU time is per test.
 pub struct Test {
@@ -43,14 +57,18 @@ const fn test(flag: &'static str, label: &'static str, request_divisor: u64) -> 
     }
 }
 
-/// The tool that generates load for a case.
-///
-/// Hook: the pub/sub fan-out row becomes a second variant here (say `PubSubFanout { subscribers }`)
-/// with its own driver returning a `Measured`; `measure` and `Case::label` are the only places
-/// that need a new arm, and tables, medians and the chart pick it up from the case list.
+/// The tool that generates load for a case. A new kind of load is a variant with its own driver
+/// returning a `Measured`, plus arms in `measure` and `Case`; tables, medians and the chart pick
+/// it up from the case list.
 #[derive(Clone, Copy)]
 pub enum Workload {
     RedisBenchmark(&'static Test),
+    /// PUBLISH to a channel with `subscribers` raw-TCP subscribers (`fanout.rs`); a case's
+    /// requests are the PUBLISHes, its operations the deliveries.
+    PubSubFanout {
+        subscribers: u32,
+        payload: usize,
+    },
 }
 
 /// One row of the results: a workload at one pipeline depth and request count.
@@ -77,6 +95,7 @@ impl Case {
     pub fn label(&self) -> &'static str {
         match self.workload {
             Workload::RedisBenchmark(test) => test.label,
+            Workload::PubSubFanout { .. } => "FANOUT",
         }
     }
 
@@ -88,6 +107,30 @@ impl Case {
                 line.extend(redis_benchmark::args(test.flag, self, port));
                 line
             }
+            // The driver is built in; the line names its file and spells its parameters in
+            // redis-benchmark's terms so the report reads alike.
+            Workload::PubSubFanout {
+                subscribers,
+                payload,
+            } => [
+                "benches/compare/fanout.rs",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "--channel",
+                fanout::CHANNEL,
+                "--subscribers",
+                &subscribers.to_string(),
+                "-d",
+                &payload.to_string(),
+                "-n",
+                &self.requests.to_string(),
+                "-P",
+                &self.pipeline.to_string(),
+            ]
+            .map(String::from)
+            .to_vec(),
         }
     }
 }
@@ -99,14 +142,26 @@ pub fn measure(
     port: u16,
     timeout: Duration,
 ) -> Result<Measured, String> {
-    let command = case.command(tools, port);
     match case.workload {
         Workload::RedisBenchmark(_) => {
+            let command = case.command(tools, port);
             let measured = redis_benchmark::run(Path::new(&command[0]), &command[1..], timeout)?;
             Ok(Measured {
                 operations: case.requests,
                 ..measured
             })
+        }
+        Workload::PubSubFanout {
+            subscribers,
+            payload,
+        } => {
+            let shape = Fanout {
+                subscribers,
+                payload,
+                pipeline: case.pipeline,
+                messages: case.requests,
+            };
+            fanout::run(shape, port, timeout)
         }
     }
 }
