@@ -231,7 +231,7 @@ impl Shard {
                 (db, slot) = ((db + 1) % self.dbs.len(), owned.start);
             }
             visited += 1;
-            if visited % 64 == 0 && start.elapsed() >= budget {
+            if visited.is_multiple_of(64) && start.elapsed() >= budget {
                 break;
             }
         }
