@@ -2,6 +2,7 @@
 //! owning the key; HRANDFIELD runs on the connection's core because its WITHVALUES reply shape
 //! depends on the protocol (RESP3: an array of pairs; RESP2: a flat array).
 
+use crate::pubsub::notify::HASH as HASH_EVENTS;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Mutex;
 
@@ -123,10 +124,12 @@ fn set_pairs(shard: &mut Shard, args: &mut Args, name: &str) -> Result<i64, Repl
     let limits = limits();
     let pairs = args.rest();
     let hash = write_hash(shard, &key, true)?.ok_or_else(|| error(err::WRONGTYPE))?;
-    Ok(pairs
+    let added = pairs
         .chunks(2)
         .filter(|p| hash.set(&p[0], &p[1], &limits))
-        .count() as i64)
+        .count() as i64;
+    super::notify(shard, HASH_EVENTS, "hset", &key);
+    Ok(added)
 }
 
 pub fn hset(shard: &mut Shard, args: &mut Args) -> CmdResult {
@@ -171,8 +174,15 @@ pub fn hdel(shard: &mut Shard, args: &mut Args) -> CmdResult {
         return Ok(Reply::Int(0));
     };
     let removed = args.rest().iter().filter(|f| hash.remove(f)).count();
-    if hash.is_empty() {
+    let emptied = hash.is_empty();
+    if emptied {
         shard.delete(&key);
+    }
+    if removed > 0 {
+        super::notify(shard, HASH_EVENTS, "hdel", &key);
+        if emptied {
+            super::notify(shard, crate::pubsub::notify::GENERIC, "del", &key);
+        }
     }
     Ok(Reply::Int(removed as i64))
 }
@@ -238,6 +248,7 @@ pub fn hincrby(shard: &mut Shard, args: &mut Args) -> CmdResult {
         .checked_add(delta)
         .ok_or_else(|| error(err::OVERFLOW))?;
     hash.set(&field, next.to_string().as_bytes(), &limits());
+    super::notify(shard, HASH_EVENTS, "hincrby", &key);
     Ok(Reply::Int(next))
 }
 

@@ -6,6 +6,7 @@ mod blocking;
 
 pub use blocking::blocked_clients;
 
+use crate::pubsub::notify::LIST as LIST_EVENTS;
 use bytes::Bytes;
 
 use super::args::{ok, parse_int};
@@ -120,6 +121,14 @@ fn push_values(
 fn push_command(shard: &mut Shard, args: &mut Args, front: bool, only_existing: bool) -> CmdResult {
     let key = args.next()?;
     let len = push_values(shard, &key, args.rest(), front, only_existing)?;
+    if len > 0 {
+        super::notify(
+            shard,
+            LIST_EVENTS,
+            if front { "lpush" } else { "rpush" },
+            &key,
+        );
+    }
     Ok(Reply::Int(len as i64))
 }
 
@@ -177,18 +186,24 @@ fn pop_command(shard: &mut Shard, args: &mut Args, front: bool) -> CmdResult {
             Reply::Nil
         });
     };
-    match count {
-        Some(0) => Ok(Reply::Array(Vec::new())),
+    let event = if front { "lpop" } else { "rpop" };
+    let reply = match count {
+        Some(0) => return Ok(Reply::Array(Vec::new())),
         None => {
             let value = list.pop(front);
             drop_if_empty(shard, &key);
-            Ok(value.map_or(Reply::Nil, Reply::Bulk))
+            value.map_or(Reply::Nil, Reply::Bulk)
         }
         Some(n) => {
             let values = pop_values(shard, &key, front, n)?.unwrap_or_default();
-            Ok(Reply::Array(values.into_iter().map(Reply::Bulk).collect()))
+            Reply::Array(values.into_iter().map(Reply::Bulk).collect())
         }
+    };
+    super::notify(shard, LIST_EVENTS, event, &key);
+    if !shard.exists(&key) {
+        super::notify(shard, crate::pubsub::notify::GENERIC, "del", &key);
     }
+    Ok(reply)
 }
 
 pub fn lpop(shard: &mut Shard, args: &mut Args) -> CmdResult {

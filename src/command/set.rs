@@ -4,6 +4,7 @@
 
 mod algebra;
 
+use crate::pubsub::notify::SET as SET_EVENTS;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use bytes::Bytes;
@@ -100,6 +101,9 @@ pub fn sadd(shard: &mut Shard, args: &mut Args) -> CmdResult {
         }
     };
     let added = members.iter().filter(|m| set.add(m, &limits)).count();
+    if added > 0 {
+        super::notify(shard, SET_EVENTS, "sadd", &key);
+    }
     Ok(Reply::Int(added as i64))
 }
 
@@ -109,8 +113,15 @@ pub fn srem(shard: &mut Shard, args: &mut Args) -> CmdResult {
         return Ok(Reply::Int(0));
     };
     let removed = args.rest().iter().filter(|m| set.remove(m)).count();
-    if set.is_empty() {
+    let emptied = set.is_empty();
+    if emptied {
         shard.delete(&key);
+    }
+    if removed > 0 {
+        super::notify(shard, SET_EVENTS, "srem", &key);
+        if emptied {
+            super::notify(shard, crate::pubsub::notify::GENERIC, "del", &key);
+        }
     }
     Ok(Reply::Int(removed as i64))
 }

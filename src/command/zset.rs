@@ -6,6 +6,7 @@ mod combine;
 mod pop;
 mod range;
 
+use crate::pubsub::notify::ZSET as ZSET_EVENTS;
 use bytes::{Bytes, BytesMut};
 
 use super::args::parse_int;
@@ -232,6 +233,14 @@ pub fn zadd(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let outcome = add_all(shard, &key, &pairs, &scores, f);
     drop_if_empty(shard, &key);
     let (added, updated, last) = outcome?;
+    if added + updated > 0 {
+        super::notify(
+            shard,
+            ZSET_EVENTS,
+            if f.incr { "zincr" } else { "zadd" },
+            &key,
+        );
+    }
     if f.incr {
         return Ok(last.map_or(Reply::Nil, Reply::Double));
     }
@@ -300,6 +309,12 @@ pub fn zrem(shard: &mut Shard, args: &mut Args) -> CmdResult {
     };
     let removed = members.iter().filter(|m| z.remove(m).is_some()).count();
     drop_if_empty(shard, &key);
+    if removed > 0 {
+        super::notify(shard, ZSET_EVENTS, "zrem", &key);
+        if !shard.exists(&key) {
+            super::notify(shard, crate::pubsub::notify::GENERIC, "del", &key);
+        }
+    }
     Ok(Reply::Int(removed as i64))
 }
 
