@@ -16,6 +16,8 @@ fn tcl_suite_keeps_its_baseline() {
             .arg("--check")
             .env("RINGKV_BIN", env!("CARGO_BIN_EXE_ringkv"))
             .env("RINGKV_ARGS", format!("--threads 2 --io-backend {backend}"))
+            // A test that hangs (waiting on a feature ringkv lacks) is given up after 10 s.
+            .env("RINGKV_TCL_TEST_TIMEOUT", "10")
             .status()
             .expect("run tests/tcl/run.sh (needs bash and tclsh)");
         assert!(
