@@ -127,6 +127,7 @@ fn pin_to_core(core: usize) {
 /// Starts the server and blocks until SIGINT/SIGTERM or SHUTDOWN.
 pub fn run(config: Config) -> Result<(), String> {
     let threads = config.threads();
+    let signals = Signals::register()?;
     let (backend, fallback_note) = choose_backend(config.get("io-backend"));
     let (listeners, port) = bind_all(&config, threads)?;
     let first = config
@@ -184,37 +185,48 @@ pub fn run(config: Config) -> Result<(), String> {
             })
             .map_err(|e| format!("could not start thread {id}: {e}"))?;
     }
-    wait_for_signal();
+    signals.wait();
     Ok(())
 }
 
-fn wait_for_signal() {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!("no signal runtime: {e}");
-            loop {
-                std::thread::park();
-            }
-        }
-    };
-    runtime.block_on(async {
+/// SIGINT and SIGTERM, registered before the server announces itself so a signal sent right
+/// after the "listening on" line is not lost (or fatal).
+struct Signals {
+    runtime: tokio::runtime::Runtime,
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn register() -> Result<Signals, String> {
         use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            return std::future::pending::<()>().await;
-        };
-        tokio::select! {
-            _ = int.recv() => tracing::warn!("Received SIGINT scheduling shutdown..."),
-            _ = term.recv() => tracing::warn!("Received SIGTERM scheduling shutdown..."),
-        }
-    });
-    tracing::warn!("ringkv is now ready to exit, bye bye...");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("no signal runtime: {e}"))?;
+        let (int, term) = runtime.block_on(async {
+            (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            )
+        });
+        let (int, term) = (
+            int.map_err(|e| e.to_string())?,
+            term.map_err(|e| e.to_string())?,
+        );
+        Ok(Signals { runtime, int, term })
+    }
+
+    /// Blocks until SIGINT or SIGTERM.
+    fn wait(mut self) {
+        self.runtime.block_on(async {
+            tokio::select! {
+                _ = self.int.recv() => tracing::warn!("Received SIGINT scheduling shutdown..."),
+                _ = self.term.recv() => tracing::warn!("Received SIGTERM scheduling shutdown..."),
+            }
+        });
+        tracing::warn!("ringkv is now ready to exit, bye bye...");
+    }
 }
 
 /// Everything one thread starts with.
