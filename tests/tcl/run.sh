@@ -46,6 +46,7 @@
 #   RINGKV_TCL_TEST_TIMEOUT  seconds without progress before the harness gives up (default 60)
 #   RINGKV_TCL_MAX_ATTEMPTS  runs per unit at most (default 20)
 #   RINGKV_TCL_START_TIMEOUT seconds to wait for a server to come up (default 30)
+#   RINGKV_TCL_CHECK_UNITS   with --check: only these baseline units (space separated)
 
 set -euo pipefail
 
@@ -649,6 +650,10 @@ check)
     [[ -z $SERVER || $SERVER == ringkv ]] || die "--check runs against ringkv only"
     ((${#UNITS[@]} == 0)) || die "--check takes its units from $BASELINE"
     ((${#BASE_UNITS[@]})) || die "no units in $BASELINE"
+    if [[ -n ${RINGKV_TCL_CHECK_UNITS:-} ]]; then
+        # Check only these baseline units (space separated).
+        read -r -a BASE_UNITS <<<"$RINGKV_TCL_CHECK_UNITS"
+    fi
     run_units ringkv "${BASE_UNITS[@]}"
     regress=0
     ref_total=0
