@@ -174,15 +174,11 @@ pub fn hdel(shard: &mut Shard, args: &mut Args) -> CmdResult {
         return Ok(Reply::Int(0));
     };
     let removed = args.rest().iter().filter(|f| hash.remove(f)).count();
-    let emptied = hash.is_empty();
-    if emptied {
+    if hash.is_empty() {
         shard.delete(&key);
     }
     if removed > 0 {
-        super::notify(shard, HASH_EVENTS, "hdel", &key);
-        if emptied {
-            super::notify(shard, crate::pubsub::notify::GENERIC, "del", &key);
-        }
+        super::notify_removal(shard, HASH_EVENTS, "hdel", &key);
     }
     Ok(Reply::Int(removed as i64))
 }

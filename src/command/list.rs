@@ -199,10 +199,7 @@ fn pop_command(shard: &mut Shard, args: &mut Args, front: bool) -> CmdResult {
             Reply::Array(values.into_iter().map(Reply::Bulk).collect())
         }
     };
-    super::notify(shard, LIST_EVENTS, event, &key);
-    if !shard.exists(&key) {
-        super::notify(shard, crate::pubsub::notify::GENERIC, "del", &key);
-    }
+    super::notify_removal(shard, LIST_EVENTS, event, &key);
     Ok(reply)
 }
 

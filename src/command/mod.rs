@@ -203,6 +203,15 @@ pub fn notify(shard: &Shard, class: u32, event: &str, key: &[u8]) {
     crate::pubsub::notify::emit(shard.id(), class, event, shard.db_index(), key);
 }
 
+/// Publishes `event` for a removal from the collection at `key`, then `del` when that removal
+/// emptied it (the collection is already gone), as Redis does.
+pub fn notify_removal(shard: &mut Shard, class: u32, event: &str, key: &[u8]) {
+    notify(shard, class, event, key);
+    if !shard.exists(key) {
+        notify(shard, crate::pubsub::notify::GENERIC, "del", key);
+    }
+}
+
 /// Publishes `expired` events for keys the shard reclaimed.
 pub fn notify_expired(shard: &mut Shard) {
     shard.drain_expired(|id, db, key| {

@@ -113,15 +113,11 @@ pub fn srem(shard: &mut Shard, args: &mut Args) -> CmdResult {
         return Ok(Reply::Int(0));
     };
     let removed = args.rest().iter().filter(|m| set.remove(m)).count();
-    let emptied = set.is_empty();
-    if emptied {
+    if set.is_empty() {
         shard.delete(&key);
     }
     if removed > 0 {
-        super::notify(shard, SET_EVENTS, "srem", &key);
-        if emptied {
-            super::notify(shard, crate::pubsub::notify::GENERIC, "del", &key);
-        }
+        super::notify_removal(shard, SET_EVENTS, "srem", &key);
     }
     Ok(Reply::Int(removed as i64))
 }

@@ -310,10 +310,7 @@ pub fn zrem(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let removed = members.iter().filter(|m| z.remove(m).is_some()).count();
     drop_if_empty(shard, &key);
     if removed > 0 {
-        super::notify(shard, ZSET_EVENTS, "zrem", &key);
-        if !shard.exists(&key) {
-            super::notify(shard, crate::pubsub::notify::GENERIC, "del", &key);
-        }
+        super::notify_removal(shard, ZSET_EVENTS, "zrem", &key);
     }
     Ok(Reply::Int(removed as i64))
 }
