@@ -224,6 +224,7 @@ pub fn hello(session: &mut Session, args: &mut Args) -> CmdResult {
 
 pub fn reset(session: &mut Session, _args: &mut Args) -> CmdResult {
     super::pubsub::unsubscribe_all(session);
+    super::transaction::reset(session);
     session.db = 0;
     session.protocol = Protocol::Resp2;
     session.client.db.store(0, Relaxed);

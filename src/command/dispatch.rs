@@ -18,14 +18,27 @@ use crate::state::ThreadStats;
 struct Queued {
     slot: usize,
     db: usize,
+    spec: &'static CommandSpec,
     op: ShardOp,
     args: Args,
 }
 
-/// Runs `op` on `shard` for database `db`.
-fn run_op(shard: &mut Shard, db: usize, op: ShardOp, args: &mut Args) -> Reply {
+/// Runs `op` (the Op half of `spec`) on `shard` for database `db`.
+pub fn run_op(
+    shard: &mut Shard,
+    db: usize,
+    spec: &'static CommandSpec,
+    op: ShardOp,
+    args: &mut Args,
+) -> Reply {
     shard.select(db);
     let reply = op(shard, args).unwrap_or_else(|e| e);
+    if shard.is_watched() && spec.has_flag("write") {
+        let items = args.all();
+        for p in spec.key_positions(items.len()) {
+            shard.touch_watched(&items[p]);
+        }
+    }
     if crate::shard::db::RECORD_EXPIRED.load(std::sync::atomic::Ordering::Relaxed) {
         super::notify_expired(shard);
     }
@@ -37,7 +50,7 @@ fn run_op(shard: &mut Shard, db: usize, op: ShardOp, args: &mut Args) -> Reply {
 
 fn run_queued(shard: &mut Shard, work: Vec<Queued>) -> Vec<(usize, Reply)> {
     work.into_iter()
-        .map(|mut q| (q.slot, run_op(shard, q.db, q.op, &mut q.args)))
+        .map(|mut q| (q.slot, run_op(shard, q.db, q.spec, q.op, &mut q.args)))
         .collect()
 }
 
@@ -102,6 +115,10 @@ pub async fn execute(session: &mut Session, commands: Vec<Vec<Bytes>>, out: &mut
         if silent {
             replies.silent.push(slot);
         }
+        if let Some(reply) = session.tx.offer(&items) {
+            replies.slots.push((Some(reply), u32::MAX));
+            continue;
+        }
         let Some((row, spec)) = lookup(&items[0]) else {
             replies
                 .slots
@@ -128,6 +145,7 @@ pub async fn execute(session: &mut Session, commands: Vec<Vec<Bytes>>, out: &mut
                     pending[shard].push(Queued {
                         slot,
                         db: session.db,
+                        spec,
                         op,
                         args,
                     });
@@ -174,8 +192,43 @@ fn subscribed_mode_error(name: &str) -> Reply {
     ))
 }
 
+/// Runs one command to its reply, waiting for it (EXEC runs its queue this way).
+pub async fn call(session: &mut Session, items: Vec<Bytes>) -> Reply {
+    let Some((row, spec)) = lookup(&items[0]) else {
+        return unknown_command(&items);
+    };
+    count_calls(session, std::iter::once(row));
+    session.client.last_cmd.store(row as u32, Relaxed);
+    let mut args = Args::new(items);
+    let result = match spec.kind {
+        Kind::Keyed(op, cross) => match single_shard(session, spec, args.all()) {
+            Some(shard) => {
+                let db = session.db;
+                let job = move |s: &mut Shard| run_op(s, db, spec, op, &mut args);
+                Ok(session
+                    .router
+                    .run(shard, job)
+                    .await
+                    .unwrap_or_else(|| error(err::SHARD_GONE)))
+            }
+            None => run_cross(session, spec, op, cross, args).await,
+        },
+        Kind::Local(op) => op(session, &mut args),
+        Kind::Routed(op) => op(session, args).await,
+    };
+    result.unwrap_or_else(|e| e)
+}
+
+/// Counts calls of `specs` in INFO commandstats.
+pub fn count_calls(session: &Session, rows: impl Iterator<Item = usize>) {
+    let stats = &session.server.stats[session.thread];
+    for row in rows {
+        ThreadStats::add(&stats.calls[row], 1);
+    }
+}
+
 /// `ERR unknown command 'x', with args beginning with: 'a' 'b' ` as Redis words it.
-fn unknown_command(items: &[Bytes]) -> Reply {
+pub fn unknown_command(items: &[Bytes]) -> Reply {
     let mut shown_args = String::new();
     for arg in &items[1..] {
         if shown_args.len() >= 128 {
@@ -193,7 +246,7 @@ fn unknown_command(items: &[Bytes]) -> Reply {
 
 /// The shard holding every key of the command, or None when its keys span shards. A keyed
 /// command whose key position is beyond its arguments (e.g. OBJECT HELP) runs on this thread.
-fn single_shard(session: &Session, spec: &CommandSpec, items: &[Bytes]) -> Option<ShardId> {
+pub fn single_shard(session: &Session, spec: &CommandSpec, items: &[Bytes]) -> Option<ShardId> {
     let router = &session.router;
     let mut positions = spec.key_positions(items.len());
     let Some(first) = positions.next() else {
@@ -276,7 +329,7 @@ fn split_parts(session: &Session, spec: &CommandSpec, items: &[Bytes]) -> Vec<Pa
 /// Runs a keyed command whose keys span shards.
 async fn run_cross(
     session: &mut Session,
-    spec: &CommandSpec,
+    spec: &'static CommandSpec,
     op: ShardOp,
     cross: Cross,
     args: Args,
@@ -300,7 +353,9 @@ async fn run_cross(
                 ordinals,
             } = part;
             let reply = holding
-                .run(shard, move |s| run_op(s, db, op, &mut Args::new(items)))
+                .run(shard, move |s| {
+                    run_op(s, db, spec, op, &mut Args::new(items))
+                })
                 .await;
             results.push((ordinals, reply));
         }
@@ -312,7 +367,7 @@ async fn run_cross(
                 items,
                 ordinals,
             } = part;
-            let job = move |s: &mut Shard| run_op(s, db, op, &mut Args::new(items));
+            let job = move |s: &mut Shard| run_op(s, db, spec, op, &mut Args::new(items));
             if session.router.runs_inline(shard) {
                 results.push((ordinals, Some(session.router.run_inline(job))));
             } else {

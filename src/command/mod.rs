@@ -17,6 +17,7 @@ mod set;
 mod sort;
 mod string;
 mod table;
+pub mod transaction;
 mod zset;
 
 use std::future::Future;
@@ -89,6 +90,8 @@ pub struct Session {
     pub subscriptions: pubsub::Subscriptions,
     /// CLIENT REPLY: whether replies are sent.
     pub reply_mode: ReplyMode,
+    /// MULTI queue and WATCHed keys.
+    pub tx: transaction::State,
 }
 
 /// CLIENT REPLY ON | OFF | SKIP.

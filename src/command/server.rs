@@ -164,7 +164,7 @@ pub fn flushdb(session: &mut Session, mut args: Args) -> Routine<'_> {
     Box::pin(async move {
         flush_mode(&mut args)?;
         let db = session.db;
-        session.router.run_all(move |s| s.db_at(db).clear()).await;
+        session.router.run_all(move |s| s.flush_db(db)).await;
         ok()
     })
 }
@@ -174,7 +174,7 @@ pub fn flushall(session: &mut Session, mut args: Args) -> Routine<'_> {
         flush_mode(&mut args)?;
         session
             .router
-            .run_all(|s| (0..s.databases()).for_each(|db| s.db_at(db).clear()))
+            .run_all(|s| (0..s.databases()).for_each(|db| s.flush_db(db)))
             .await;
         ok()
     })

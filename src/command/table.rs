@@ -6,7 +6,8 @@ use std::sync::{LazyLock, OnceLock};
 use hashbrown::HashMap;
 
 use super::{
-    bitmap, connection, expire, hash, keys, list, pubsub, server, set, sort, string, zset,
+    bitmap, connection, expire, hash, keys, list, pubsub, server, set, sort, string, transaction,
+    zset,
 };
 use super::{Cross, Kind, Merge};
 
@@ -117,6 +118,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     set::COMMANDS,
     zset::COMMANDS,
     sort::COMMANDS,
+    transaction::COMMANDS,
 ];
 
 /// Every command ringkv serves: the families' rows, flattened once.

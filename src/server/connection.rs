@@ -85,6 +85,7 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
     // Unsubscribe and unregister first (so nothing can target a reused descriptor), then wake
     // the reader.
     unsubscribe_all(&mut session);
+    crate::command::transaction::forget_watches(&mut session);
     server.unregister(session.client.id);
     shutdown_fd(writer.fd());
 }

@@ -302,6 +302,7 @@ fn admit(
         hangup: Hangup::default(),
         subscriptions: Default::default(),
         reply_mode: Default::default(),
+        tx: Default::default(),
     })
 }
 

@@ -61,6 +61,8 @@ struct Waiter {
 pub struct Blocked {
     waiting: HashMap<(usize, Bytes), VecDeque<Waiter>>,
     ready: Vec<(usize, Bytes)>,
+    /// Set while a transaction runs here: waiters are served after it, as Redis does.
+    deferred: bool,
 }
 
 impl Shard {
@@ -80,6 +82,8 @@ impl Shard {
 
     /// Notes that `key` (current db) may now satisfy waiters. Free when nobody waits.
     pub fn signal_ready(&mut self, key: &[u8]) {
+        // Every push passes here, including the destination side of a served BLMOVE.
+        self.touch_watched(key);
         if self.blocked.waiting.is_empty() {
             return;
         }
@@ -96,6 +100,9 @@ impl Shard {
 
     /// Serves waiters of every ready key, oldest first, until each key runs dry.
     pub fn serve_blocked(&mut self) {
+        if self.blocked.deferred {
+            return;
+        }
         let db_before = self.db_index();
         while let Some(slot) = self.blocked.ready.pop() {
             let Some(mut queue) = self.blocked.waiting.remove(&slot) else {
@@ -109,6 +116,7 @@ impl Shard {
                 self.select(slot.0);
                 if (waiter.serve)(self, &waiter.claim) {
                     queue.pop_front();
+                    self.touch_watched(&slot.1);
                 } else {
                     break;
                 }
@@ -121,6 +129,14 @@ impl Shard {
             }
         }
         self.select(db_before);
+    }
+
+    /// Holds back serving waiters (a transaction runs) or, on false, serves what became ready.
+    pub fn defer_blocked(&mut self, defer: bool) {
+        self.blocked.deferred = defer;
+        if !defer && self.has_ready() {
+            self.serve_blocked();
+        }
     }
 
     /// Drops every registration sharing `claim` (the client timed out or left).

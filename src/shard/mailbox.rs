@@ -163,6 +163,9 @@ pub struct Router {
     local: Rc<LocalShard>,
     inboxes: Inboxes,
     table: SlotTable,
+    /// Shards a transaction holds: while set, work for them goes through the holding (their
+    /// inboxes serve nobody else), and nested holds reuse it.
+    holding: Option<Rc<Holding>>,
 }
 
 impl Router {
@@ -176,6 +179,15 @@ impl Router {
             local,
             inboxes,
             table,
+            holding: None,
+        }
+    }
+
+    /// This router, with every job for a shard of `holding` sent through it (EXEC).
+    pub fn within(&self, holding: Rc<Holding>) -> Router {
+        Router {
+            holding: Some(holding),
+            ..self.clone()
         }
     }
 
@@ -199,6 +211,12 @@ impl Router {
         id == self.id && !self.local.held.get()
     }
 
+    /// The holding's queue for shard `id`, when a transaction holds it.
+    fn held_queue(&self, id: ShardId) -> Option<&mpsc::UnboundedSender<Job>> {
+        let holding = self.holding.as_ref()?;
+        holding.held.iter().find(|(h, _)| *h == id).map(|(_, q)| q)
+    }
+
     /// Runs `job` on this thread's shard right now. Callers check [`Router::runs_inline`] first.
     pub fn run_inline<R>(&self, job: impl FnOnce(&mut Shard) -> R) -> R {
         self.local.run(job)
@@ -212,6 +230,12 @@ impl Router {
         job: impl FnOnce(&mut Shard) -> R + Send + 'static,
     ) -> oneshot::Receiver<R> {
         let (tx, rx) = oneshot::channel();
+        if let Some(queue) = self.held_queue(id) {
+            let _ = queue.send(Box::new(move |shard| {
+                let _ = tx.send(job(shard));
+            }));
+            return rx;
+        }
         let origin = self.id;
         let job: Job = Box::new(move |shard| {
             let result = job(shard);
@@ -266,6 +290,16 @@ impl Router {
         let mut ids: Vec<ShardId> = shards.to_vec();
         ids.sort_unstable();
         ids.dedup();
+        if let Some(outer) = &self.holding {
+            // Inside a transaction: its holding already covers every shard it may touch.
+            let held = outer
+                .held
+                .iter()
+                .filter(|(id, _)| ids.contains(id))
+                .cloned()
+                .collect();
+            return Holding { held };
+        }
         let mut held = Vec::with_capacity(ids.len());
         for id in ids {
             let (tx, rx) = mpsc::unbounded_channel();

@@ -6,6 +6,7 @@ pub mod db;
 pub mod mailbox;
 pub mod slot;
 pub mod types;
+pub mod watch;
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -36,6 +37,8 @@ pub struct Shard {
     expire_cursor: (usize, usize),
     /// Clients blocked on keys of this shard.
     blocked: blocking::Blocked,
+    /// Clients watching keys of this shard (WATCH).
+    watches: watch::Watches,
 }
 
 /// Unix time in milliseconds.
@@ -60,6 +63,7 @@ impl Shard {
             rng: 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
             expire_cursor: (0, 0),
             blocked: blocking::Blocked::default(),
+            watches: watch::Watches::default(),
         }
     }
 
@@ -119,6 +123,8 @@ impl Shard {
 
     /// Swaps two databases wholesale (SWAPDB).
     pub fn swap_dbs(&mut self, a: usize, b: usize) {
+        self.touch_watched_db(a, Some(b));
+        self.touch_watched_db(b, Some(a));
         self.dbs.swap(a, b);
     }
 
@@ -160,12 +166,21 @@ impl Shard {
             touched,
         };
         self.dbs[self.db].insert(key, entry);
+        self.touch_watched(key);
     }
 
     /// Removes `key` if it is live; returns its entry.
     pub fn delete(&mut self, key: &[u8]) -> Option<Entry> {
         self.write(key)?;
-        self.dbs[self.db].remove(key)
+        let removed = self.dbs[self.db].remove(key);
+        self.touch_watched(key);
+        removed
+    }
+
+    /// Empties database `db` (FLUSHDB, FLUSHALL), touching the watched keys it held.
+    pub fn flush_db(&mut self, db: usize) {
+        self.touch_watched_db(db, None);
+        self.dbs[db].clear();
     }
 
     /// Reports keys that expired since the last call to `hook(shard, db, key)` (keyspace

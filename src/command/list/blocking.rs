@@ -134,6 +134,10 @@ async fn block(
     waits: Vec<(Bytes, Want)>,
     timeout: Option<Duration>,
 ) -> Option<Outcome> {
+    if session.tx.in_exec {
+        // Inside EXEC a blocking command answers as if it timed out at once.
+        return None;
+    }
     let _counted = BlockedGuard::new();
     let db = session.db;
     let router = &session.router;
@@ -345,7 +349,8 @@ async fn move_blocking(session: &mut Session, m: Move, timeout: Option<Duration>
     } else {
         move_between(session, m.clone()).await?
     };
-    if !matches!(now, Reply::Nil) {
+    if !matches!(now, Reply::Nil) || session.tx.in_exec {
+        // Inside EXEC the move does not block: Redis answers a null bulk there.
         return Ok(now);
     }
     let want = if a == b {

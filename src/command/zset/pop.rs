@@ -162,6 +162,10 @@ impl Pop {
 
     /// Waits until a key can be popped, the timeout (zero: none) passes, or the peer leaves.
     async fn block(self, session: &Session, timeout: Duration) -> CmdResult {
+        if session.tx.in_exec {
+            // Inside EXEC a blocking command answers as if it timed out at once.
+            return Ok(Reply::NilArray);
+        }
         let db = session.db;
         let _counted = BlockedClient::new();
         let claim = Arc::new(AtomicBool::new(false));

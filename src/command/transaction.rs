@@ -1,0 +1,401 @@
+//! Transactions: MULTI, EXEC, DISCARD, WATCH, UNWATCH.
+//!
+//! MULTI queues commands on the connection's core (dispatch answers `+QUEUED`). EXEC runs them
+//! atomically: when every queued command is keyed to one shard and the watched keys live there
+//! too, the whole transaction is one job on that shard (one hop, nothing can interleave). Else
+//! EXEC holds every shard the transaction may touch, in ascending id order through the mailbox
+//! (the same ordered holds MSET and RENAME use, so no two holders can deadlock), runs the
+//! commands one by one with the session's router sending all work through that holding, and
+//! releases. Keyless commands that visit shards (FLUSHALL, KEYS, blocking pops, SORT...) hold
+//! them all. Clients blocked on keys are served after the transaction, as Redis does, and a
+//! blocking command inside EXEC does not block.
+//!
+//! WATCH registers the key on its shard with the client's dirty flag (see `shard::watch`); a
+//! write to the key from any core raises it in the same shard job. EXEC checks the flags (and
+//! that keys live at WATCH time did not expire) on the owning shards while holding them.
+
+use std::rc::Rc;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::dispatch::{call, run_op, single_shard, unknown_command};
+use super::table::{lookup, row, CommandSpec, NOKEY};
+use super::{arity_error, err, error, Args, CmdResult, Kind, Session, ShardOp};
+use crate::protocol::Reply;
+use crate::shard::watch::WatchFlag;
+use crate::shard::{Shard, ShardId};
+
+/// The transaction commands' rows of the command table.
+pub static COMMANDS: &[CommandSpec] = &[
+    row(
+        "multi",
+        1,
+        "noscript loading stale fast allow-busy",
+        NOKEY,
+        Kind::Local(multi),
+        "transactions",
+        "1.2.0",
+        "Starts a transaction.",
+        "",
+    ),
+    row(
+        "exec",
+        1,
+        "noscript loading stale skip-slowlog",
+        NOKEY,
+        Kind::Routed(exec),
+        "transactions",
+        "1.2.0",
+        "Executes all commands in a transaction.",
+        "",
+    ),
+    row(
+        "discard",
+        1,
+        "noscript loading stale fast allow-busy",
+        NOKEY,
+        Kind::Routed(discard),
+        "transactions",
+        "2.0.0",
+        "Discards a transaction.",
+        "",
+    ),
+    row(
+        "watch",
+        -2,
+        "noscript loading stale fast allow-busy",
+        (1, -1, 1),
+        Kind::Routed(watch),
+        "transactions",
+        "2.2.0",
+        "Monitors changes to keys to determine the execution of a transaction.",
+        "key [key ...]",
+    ),
+    row(
+        "unwatch",
+        1,
+        "noscript loading stale fast allow-busy",
+        NOKEY,
+        Kind::Routed(unwatch),
+        "transactions",
+        "2.2.0",
+        "Forgets about watched keys of a transaction.",
+        "",
+    ),
+];
+
+const EXECABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
+
+/// Commands that act at once inside MULTI instead of being queued.
+const IMMEDIATE: &[&str] = &["exec", "discard", "multi", "watch", "quit", "reset"];
+
+/// A connection's transaction state.
+#[derive(Default)]
+pub struct State {
+    /// Commands queued since MULTI; None outside MULTI.
+    queued: Option<Vec<Vec<Bytes>>>,
+    /// A command failed to queue: EXEC must abort.
+    aborted: bool,
+    /// Watched keys: (shard, db, key, live at WATCH).
+    watched: Vec<(ShardId, usize, Bytes, bool)>,
+    flag: WatchFlag,
+    /// EXEC is running the queued commands (blocking commands must not block).
+    pub in_exec: bool,
+}
+
+impl State {
+    /// True between MULTI and EXEC/DISCARD.
+    pub fn in_multi(&self) -> bool {
+        self.queued.is_some()
+    }
+
+    /// What dispatch does with a command inside MULTI: `None` runs it now, `Some` is the reply
+    /// (`+QUEUED`, or the error that aborts the transaction).
+    pub fn offer(&mut self, items: &[Bytes]) -> Option<Reply> {
+        let queued = self.queued.as_mut()?;
+        let Some((_, spec)) = lookup(&items[0]) else {
+            self.aborted = true;
+            return Some(unknown_command(items));
+        };
+        if IMMEDIATE.contains(&spec.name) {
+            return None;
+        }
+        if !spec.arity_ok(items.len()) {
+            self.aborted = true;
+            return Some(arity_error(spec.name));
+        }
+        if spec.has_flag("no-multi") {
+            self.aborted = true;
+            return Some(error("ERR Command not allowed inside a transaction"));
+        }
+        queued.push(items.to_vec());
+        Some(Reply::Simple("QUEUED"))
+    }
+}
+
+fn multi(session: &mut Session, _args: &mut Args) -> CmdResult {
+    if session.tx.in_multi() {
+        return Err(error("ERR MULTI calls can not be nested"));
+    }
+    session.tx.queued = Some(Vec::new());
+    session.tx.aborted = false;
+    Ok(Reply::Simple("OK"))
+}
+
+type Routine<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = CmdResult> + 'a>>;
+
+fn discard(session: &mut Session, _args: Args) -> Routine<'_> {
+    Box::pin(async move {
+        if !session.tx.in_multi() {
+            return Err(error("ERR DISCARD without MULTI"));
+        }
+        session.tx.queued = None;
+        forget_watches(session);
+        Ok(Reply::Simple("OK"))
+    })
+}
+
+fn unwatch(session: &mut Session, _args: Args) -> Routine<'_> {
+    Box::pin(async move {
+        forget_watches(session);
+        Ok(Reply::Simple("OK"))
+    })
+}
+
+fn watch(session: &mut Session, args: Args) -> Routine<'_> {
+    Box::pin(async move {
+        if session.tx.in_multi() {
+            return Err(error("ERR WATCH inside MULTI is not allowed"));
+        }
+        if session.tx.flag.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(Reply::Simple("OK"));
+        }
+        let db = session.db;
+        for key in &args.all()[1..] {
+            let known = session.tx.watched.iter();
+            if known.clone().any(|(_, d, k, _)| *d == db && k == key) {
+                continue;
+            }
+            let shard = session.router.shard_of(key);
+            let (flag, k) = (session.tx.flag.clone(), key.clone());
+            let existed = session
+                .router
+                .run(shard, move |s| {
+                    s.select(db);
+                    s.watch(&k, &flag)
+                })
+                .await
+                .ok_or_else(|| error(err::SHARD_GONE))?;
+            session.tx.watched.push((shard, db, key.clone(), existed));
+        }
+        Ok(Reply::Simple("OK"))
+    })
+}
+
+/// Drops every watch of the session (UNWATCH, DISCARD, EXEC, RESET, disconnect). The shards
+/// forget them in the background; a fresh flag makes any late touch of the old one harmless.
+pub fn forget_watches(session: &mut Session) {
+    let watched = std::mem::take(&mut session.tx.watched);
+    let flag = std::mem::replace(&mut session.tx.flag, Arc::new(AtomicBool::new(false)));
+    for (shard, keys) in by_shard(&watched) {
+        let keys: Vec<(usize, Bytes)> = keys.into_iter().map(|(db, k, _)| (db, k)).collect();
+        let flag = flag.clone();
+        let job = move |s: &mut Shard| s.unwatch(&keys, &flag);
+        if session.router.runs_inline(shard) {
+            session.router.run_inline(job);
+        } else {
+            drop(session.router.post(shard, job));
+        }
+    }
+}
+
+/// Ends MULTI (RESET).
+pub fn reset(session: &mut Session) {
+    session.tx.queued = None;
+    session.tx.aborted = false;
+    forget_watches(session);
+}
+
+type WatchedKeys = Vec<(usize, Bytes, bool)>;
+
+fn by_shard(watched: &[(ShardId, usize, Bytes, bool)]) -> Vec<(ShardId, WatchedKeys)> {
+    let mut out: Vec<(ShardId, WatchedKeys)> = Vec::new();
+    for (shard, db, key, existed) in watched {
+        let entry = match out.iter_mut().position(|(s, _)| s == shard) {
+            Some(i) => &mut out[i].1,
+            None => {
+                out.push((*shard, Vec::new()));
+                &mut out.last_mut().expect("just pushed").1
+            }
+        };
+        entry.push((*db, key.clone(), *existed));
+    }
+    out
+}
+
+fn exec(session: &mut Session, _args: Args) -> Routine<'_> {
+    Box::pin(async move {
+        let Some(queued) = session.tx.queued.take() else {
+            return Err(error("ERR EXEC without MULTI"));
+        };
+        if std::mem::take(&mut session.tx.aborted) {
+            forget_watches(session);
+            return Err(error(EXECABORT));
+        }
+        let watched = by_shard(&session.tx.watched);
+        let flag = session.tx.flag.clone();
+        let reply = match one_shard(session, &queued, &watched) {
+            Some(shard) => exec_on_shard(session, shard, queued, watched, flag).await,
+            None => exec_holding(session, queued, watched, flag).await,
+        };
+        forget_watches(session);
+        reply
+    })
+}
+
+/// The one shard every queued command and watched key belongs to, if there is one and every
+/// command is a plain keyed op.
+fn one_shard(
+    session: &Session,
+    queued: &[Vec<Bytes>],
+    watched: &[(ShardId, WatchedKeys)],
+) -> Option<ShardId> {
+    let mut target: Option<ShardId> = watched.first().map(|(s, _)| *s);
+    if watched.len() > 1 {
+        return None;
+    }
+    for items in queued {
+        let (_, spec) = lookup(&items[0])?;
+        if !matches!(spec.kind, Kind::Keyed(..)) {
+            return None;
+        }
+        let shard = single_shard(session, spec, items)?;
+        if *target.get_or_insert(shard) != shard {
+            return None;
+        }
+    }
+    target.or(Some(session.thread))
+}
+
+/// One job on `shard`: check the watches, run every command, serve blocked clients after.
+async fn exec_on_shard(
+    session: &mut Session,
+    shard: ShardId,
+    queued: Vec<Vec<Bytes>>,
+    watched: Vec<(ShardId, WatchedKeys)>,
+    flag: WatchFlag,
+) -> CmdResult {
+    let db = session.db;
+    let mut rows = Vec::with_capacity(queued.len());
+    let ops: Vec<(&'static CommandSpec, ShardOp, Args)> = queued
+        .into_iter()
+        .filter_map(|items| {
+            let (row, spec) = lookup(&items[0])?;
+            rows.push(row);
+            match spec.kind {
+                Kind::Keyed(op, _) => Some((spec, op, Args::new(items))),
+                _ => None,
+            }
+        })
+        .collect();
+    super::dispatch::count_calls(session, rows.into_iter());
+    let keys: WatchedKeys = watched.into_iter().flat_map(|(_, k)| k).collect();
+    let job = move |s: &mut Shard| {
+        if !s.watch_intact(&keys, &flag) {
+            return None;
+        }
+        s.defer_blocked(true);
+        let replies: Vec<Reply> = ops
+            .into_iter()
+            .map(|(spec, op, mut args)| run_op(s, db, spec, op, &mut args))
+            .collect();
+        s.defer_blocked(false);
+        Some(replies)
+    };
+    let replies = session
+        .router
+        .run(shard, job)
+        .await
+        .ok_or_else(|| error(err::SHARD_GONE))?;
+    Ok(replies.map_or(Reply::NilArray, Reply::Array))
+}
+
+/// Every shard the queued commands and watched keys may touch.
+fn shards_needed(
+    session: &Session,
+    queued: &[Vec<Bytes>],
+    watched: &[(ShardId, WatchedKeys)],
+) -> Vec<ShardId> {
+    let all = || (0..session.router.shards()).collect::<Vec<_>>();
+    let mut shards: Vec<ShardId> = watched.iter().map(|(s, _)| *s).collect();
+    for items in queued {
+        let Some((_, spec)) = lookup(&items[0]) else {
+            continue;
+        };
+        match spec.kind {
+            Kind::Local(_) => {}
+            Kind::Routed(_) => return all(),
+            Kind::Keyed(..) => {
+                for p in spec.key_positions(items.len()) {
+                    shards.push(session.router.shard_of(&items[p]));
+                }
+            }
+        }
+    }
+    shards.sort_unstable();
+    shards.dedup();
+    shards
+}
+
+/// Holds every shard the transaction needs, then runs the commands one by one through it.
+async fn exec_holding(
+    session: &mut Session,
+    queued: Vec<Vec<Bytes>>,
+    watched: Vec<(ShardId, WatchedKeys)>,
+    flag: WatchFlag,
+) -> CmdResult {
+    let shards = shards_needed(session, &queued, &watched);
+    let holding = Rc::new(session.router.hold(&shards).await);
+    let inner = session.router.within(holding.clone());
+    let outer = std::mem::replace(&mut session.router, inner);
+    let reply = run_held(session, &shards, queued, watched, flag).await;
+    session.router = outer;
+    drop(holding);
+    reply
+}
+
+async fn run_held(
+    session: &mut Session,
+    shards: &[ShardId],
+    queued: Vec<Vec<Bytes>>,
+    watched: Vec<(ShardId, WatchedKeys)>,
+    flag: WatchFlag,
+) -> CmdResult {
+    let router = session.router.clone();
+    let mut intact = true;
+    for (shard, keys) in watched {
+        let flag = flag.clone();
+        let ok = router
+            .run(shard, move |s| s.watch_intact(&keys, &flag))
+            .await;
+        intact &= ok.unwrap_or(false);
+    }
+    if !intact {
+        return Ok(Reply::NilArray);
+    }
+    for &shard in shards {
+        router.run(shard, |s| s.defer_blocked(true)).await;
+    }
+    session.tx.in_exec = true;
+    let mut replies = Vec::with_capacity(queued.len());
+    for items in queued {
+        replies.push(call(session, items).await);
+    }
+    session.tx.in_exec = false;
+    for &shard in shards {
+        router.run(shard, |s| s.defer_blocked(false)).await;
+    }
+    Ok(Reply::Array(replies))
+}

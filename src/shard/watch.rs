@@ -1,0 +1,130 @@
+//! WATCH on the shard side: which clients watch which keys of this shard, and the touch that
+//! marks them dirty when a key changes. A client's watch set shares one dirty flag across every
+//! shard it watches; EXEC reads it while holding those shards, so a touch is never missed.
+//! Free when nobody watches: every hook starts with an emptiness check.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hashbrown::HashMap;
+
+use super::Shard;
+
+/// One client's dirty flag: set once any key it watches changes.
+pub type WatchFlag = Arc<AtomicBool>;
+
+struct Watcher {
+    flag: WatchFlag,
+    /// The key was live when WATCH ran: its disappearance (delete, expiry) is a change.
+    existed: bool,
+}
+
+/// Watched keys of one shard, per (db, key).
+#[derive(Default)]
+pub struct Watches {
+    keys: HashMap<(usize, Bytes), Vec<Watcher>>,
+}
+
+impl Watches {
+    fn mark(&self, db: usize, key: &[u8], exists: impl FnOnce() -> bool) {
+        let Some(watchers) = self.keys.get(&(db, Bytes::copy_from_slice(key))) else {
+            return;
+        };
+        let live = exists();
+        for w in watchers {
+            // A key absent at WATCH and absent now did not change (deleting a stale key, a
+            // no-op write): Redis does not count it either.
+            if live || w.existed {
+                w.flag.store(true, Ordering::Release);
+            }
+        }
+    }
+}
+
+impl Shard {
+    /// Starts watching `key` of the current db for `flag`; returns whether the key is live.
+    pub fn watch(&mut self, key: &[u8], flag: &WatchFlag) -> bool {
+        let existed = self.exists(key);
+        let db = self.db_index();
+        let watchers = self
+            .watches
+            .keys
+            .entry((db, Bytes::copy_from_slice(key)))
+            .or_default();
+        if !watchers.iter().any(|w| Arc::ptr_eq(&w.flag, flag)) {
+            watchers.push(Watcher {
+                flag: flag.clone(),
+                existed,
+            });
+        }
+        existed
+    }
+
+    /// Stops watching `keys` ((db, key) pairs) for `flag`.
+    pub fn unwatch(&mut self, keys: &[(usize, Bytes)], flag: &WatchFlag) {
+        for slot in keys {
+            if let Some(watchers) = self.watches.keys.get_mut(slot) {
+                watchers.retain(|w| !Arc::ptr_eq(&w.flag, flag));
+                if watchers.is_empty() {
+                    self.watches.keys.remove(slot);
+                }
+            }
+        }
+    }
+
+    /// True when someone watches a key of this shard (the hooks' fast check).
+    pub fn is_watched(&self) -> bool {
+        !self.watches.keys.is_empty()
+    }
+
+    /// Marks the watchers of `key` (current db) dirty: a write touched it.
+    pub fn touch_watched(&mut self, key: &[u8]) {
+        if self.watches.keys.is_empty() {
+            return;
+        }
+        let db = self.db_index();
+        let watches = std::mem::take(&mut self.watches);
+        watches.mark(db, key, || self.exists(key));
+        self.watches = watches;
+    }
+
+    /// Marks watchers of every watched key of database `db` that exists there, or in `other`
+    /// (FLUSHDB/FLUSHALL empty a db; SWAPDB replaces it with `other`).
+    pub fn touch_watched_db(&mut self, db: usize, other: Option<usize>) {
+        if self.watches.keys.is_empty() {
+            return;
+        }
+        let watches = std::mem::take(&mut self.watches);
+        let before = self.db_index();
+        for (watched_db, key) in watches.keys.keys() {
+            if *watched_db != db {
+                continue;
+            }
+            let live = [Some(db), other].into_iter().flatten().any(|d| {
+                self.db = d;
+                self.exists(key)
+            });
+            if live {
+                watches.mark(db, key, || true);
+            }
+        }
+        self.db = before;
+        self.watches = watches;
+    }
+
+    /// EXEC's check, on the shard owning the keys: false when `flag` was raised or a key that
+    /// was live at WATCH is gone now (deleted or expired).
+    pub fn watch_intact(&mut self, keys: &[(usize, Bytes, bool)], flag: &WatchFlag) -> bool {
+        if flag.load(Ordering::Acquire) {
+            return false;
+        }
+        let before = self.db_index();
+        let intact = keys.iter().all(|(db, key, existed)| {
+            self.db = *db;
+            !*existed || self.exists(key)
+        });
+        self.db = before;
+        intact
+    }
+}
