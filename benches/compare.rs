@@ -11,6 +11,7 @@
 //! - `workload`: the test list, a `Case`, and the dispatch to the tool that drives it.
 //! - `redis_benchmark`: one redis-benchmark run and its `--csv` output.
 //! - `fanout`: the pub/sub fan-out row's own driver (raw-TCP subscribers and a publisher).
+//! - `transaction`: the MULTI/EXEC rows' driver (raw-TCP clients sending transactions).
 //! - `server`: starting, parking and measuring a server process through /proc.
 //! - `rounds`: the A/B rounds and the medians.
 //! - `memory`: bytes per key after loading 1 000 000 keys.
@@ -35,6 +36,8 @@ mod rounds;
 mod server;
 #[path = "compare/settings.rs"]
 mod settings;
+#[path = "compare/transaction.rs"]
+mod transaction;
 #[path = "compare/workload.rs"]
 mod workload;
 

@@ -287,7 +287,7 @@ fn payload(len: usize) -> Vec<u8> {
 }
 
 /// Nearest-rank percentile of `values` (not sorted yet); 0 for an empty list.
-fn percentile(values: &[f64], percent: usize) -> f64 {
+pub fn percentile(values: &[f64], percent: usize) -> f64 {
     if values.is_empty() {
         return 0.0;
     }

@@ -95,6 +95,18 @@ impl Report<'_> {
             settings.requests_p1,
             settings.requests_pipelined,
         );
+        if throughput
+            .cases
+            .iter()
+            .any(|case| matches!(case.workload, Workload::Transaction { .. }))
+        {
+            out.push_str(
+                "- MULTI_1SHARD / MULTI_2SHARD: every client sends `MULTI; INCR a; INCR b; EXEC` \
+                 with its own two keys, on one hash slot or in different halves of the slot \
+                 range (two shards at ringkv's 2 threads); P = transactions per pipelined batch. \
+                 rps = transactions/s; p50/p99 = per batch; req/CPU-s counts transactions.\n",
+            );
+        }
         for case in &throughput.cases {
             if let Workload::PubSubFanout {
                 subscribers,

@@ -142,6 +142,30 @@ pub fn cases(settings: &Settings) -> Vec<Case> {
             })
         })
         .chain(fanout)
+        .chain(transactions(settings))
+        .collect()
+}
+
+/// The MULTI/EXEC rows: one shard and two shards, at each pipeline depth; a transaction is four
+/// commands, so a quarter of the requests.
+fn transactions(settings: &Settings) -> Vec<Case> {
+    if !settings.transactions {
+        return Vec::new();
+    }
+    PIPELINES
+        .iter()
+        .flat_map(|&pipeline| {
+            let base = if pipeline == 1 {
+                settings.requests_p1
+            } else {
+                settings.requests_pipelined
+            };
+            [false, true].map(|cross| Case {
+                workload: Workload::Transaction { cross },
+                pipeline,
+                requests: (base / 4).max(1),
+            })
+        })
         .collect()
 }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::workload::{Test, FANOUT_NAME, TESTS};
+use crate::workload::{Test, FANOUT_NAME, MULTI_NAME, TESTS};
 
 /// Pipeline depths every test runs at: one request in flight per client, where per-request
 /// syscalls dominate, and 16, where parsing and dispatch do.
@@ -46,6 +46,8 @@ pub struct Settings {
     pub tests: Vec<&'static Test>,
     /// Whether the pub/sub fan-out row runs (`TESTS` unset, or naming `fanout`).
     pub fanout: bool,
+    /// Whether the MULTI/EXEC rows run (`TESTS` unset, or naming `multi`).
+    pub transactions: bool,
     /// PUBLISHes per fan-out run (`FANOUT_MESSAGES`).
     pub fanout_messages: u64,
     pub ringkv_configs: Vec<RingkvConfig>,
@@ -67,7 +69,12 @@ impl Settings {
             Some(bin) => (PathBuf::from(bin), true),
             None => (PathBuf::from(env!("CARGO_BIN_EXE_ringkv")), false),
         };
-        let (tests, fanout) = tests(&env::var("TESTS").unwrap_or_default())?;
+        let list = env::var("TESTS").unwrap_or_default();
+        let (tests, fanout) = tests(&list)?;
+        let transactions = list.trim().is_empty()
+            || list
+                .split(',')
+                .any(|name| name.trim().eq_ignore_ascii_case(MULTI_NAME));
         Ok(Settings {
             rounds: env_number("ROUNDS")?.unwrap_or(DEFAULT_ROUNDS).max(1),
             requests_p1: env_number("REQUESTS_P1")?
@@ -78,6 +85,7 @@ impl Settings {
                 .unwrap_or(DEFAULT_REQUESTS_PIPELINED),
             tests,
             fanout,
+            transactions,
             fanout_messages: env_number("FANOUT_MESSAGES")?
                 .unwrap_or(DEFAULT_FANOUT_MESSAGES)
                 .max(1),
@@ -153,7 +161,9 @@ fn tests(list: &str) -> Result<(Vec<&'static Test>, bool), String> {
         .any(|name| name.eq_ignore_ascii_case(FANOUT_NAME));
     let tests = names
         .into_iter()
-        .filter(|name| !name.eq_ignore_ascii_case(FANOUT_NAME))
+        .filter(|name| {
+            !name.eq_ignore_ascii_case(FANOUT_NAME) && !name.eq_ignore_ascii_case(MULTI_NAME)
+        })
         .map(|name| {
             TESTS
                 .iter()

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::fanout::{self, Fanout};
 use crate::redis_benchmark;
+use crate::transaction::{self, Transactions};
 use crate::Tools;
 
 /// Concurrent client connections per run (`-c`).
@@ -27,6 +28,9 @@ pub const FANOUT_PIPELINE: u32 = 64;
 
 /// The name `TESTS` selects the fan-out row by.
 pub const FANOUT_NAME: &str = "fanout";
+
+/// The name `TESTS` selects the MULTI/EXEC rows by.
+pub const MULTI_NAME: &str = "multi";
 
 /// One redis-benchmark test, run on its own (`-t flag`) so the server's CPU time is per test.
 pub struct Test {
@@ -69,6 +73,11 @@ pub enum Workload {
         subscribers: u32,
         payload: usize,
     },
+    /// MULTI; INCR a; INCR b; EXEC from every client (`transaction.rs`), keys on one shard or
+    /// two; a case's requests are transactions.
+    Transaction {
+        cross: bool,
+    },
 }
 
 /// One row of the results: a workload at one pipeline depth and request count.
@@ -96,6 +105,8 @@ impl Case {
         match self.workload {
             Workload::RedisBenchmark(test) => test.label,
             Workload::PubSubFanout { .. } => "FANOUT",
+            Workload::Transaction { cross: false } => "MULTI_1SHARD",
+            Workload::Transaction { cross: true } => "MULTI_2SHARD",
         }
     }
 
@@ -124,6 +135,23 @@ impl Case {
                 &subscribers.to_string(),
                 "-d",
                 &payload.to_string(),
+                "-n",
+                &self.requests.to_string(),
+                "-P",
+                &self.pipeline.to_string(),
+            ]
+            .map(String::from)
+            .to_vec(),
+            Workload::Transaction { cross } => [
+                "benches/compare/transaction.rs",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-c",
+                &CLIENTS.to_string(),
+                "--keys",
+                if cross { "two-shards" } else { "one-shard" },
                 "-n",
                 &self.requests.to_string(),
                 "-P",
@@ -162,6 +190,14 @@ pub fn measure(
                 messages: case.requests,
             };
             fanout::run(shape, port, timeout)
+        }
+        Workload::Transaction { cross } => {
+            let shape = Transactions {
+                cross,
+                pipeline: case.pipeline,
+                total: case.requests,
+            };
+            transaction::run(shape, port, timeout)
         }
     }
 }

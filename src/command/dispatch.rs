@@ -11,6 +11,7 @@ use super::{
     arity_error, err, error, Args, CmdResult, Cross, Kind, Merge, ReplyMode, Session, ShardOp,
 };
 use crate::protocol::Reply;
+use crate::shard::mailbox::AtomicPart;
 use crate::shard::{Shard, ShardId};
 use crate::state::ThreadStats;
 
@@ -92,6 +93,7 @@ impl Replies {
 pub async fn execute(session: &mut Session, commands: Vec<Vec<Bytes>>, out: &mut BytesMut) {
     let shards = session.router.shards();
     let mut pending: Vec<Vec<Queued>> = (0..shards).map(|_| Vec::new()).collect();
+    let mut atomics: Vec<(usize, PendingAtomic)> = Vec::new();
     let mut replies = Replies {
         slots: Vec::with_capacity(commands.len()),
         encoded: 0,
@@ -152,13 +154,39 @@ pub async fn execute(session: &mut Session, commands: Vec<Vec<Bytes>>, out: &mut
                     continue;
                 }
                 None => {
-                    flush(session, &mut pending, &mut replies).await;
+                    if let Cross::Split {
+                        merge,
+                        atomic: true,
+                    } = cross
+                    {
+                        // Consecutive atomic commands join one batch of holds; whatever came
+                        // before them runs first.
+                        if pending.iter().any(|q| !q.is_empty()) {
+                            settle(session, &mut pending, &mut atomics, &mut replies).await;
+                        }
+                        atomics.push((slot, submit_atomic(session, spec, op, merge, args)));
+                        continue;
+                    }
+                    settle(session, &mut pending, &mut atomics, &mut replies).await;
                     let reply = run_cross(session, spec, op, cross, args).await;
                     replies.fill(slot, reply.unwrap_or_else(|e| e));
                 }
             }
         } else {
-            flush(session, &mut pending, &mut replies).await;
+            if spec.name == "exec" {
+                // Like an atomic command: pipelined transactions share one batch of holds.
+                if pending.iter().any(|q| !q.is_empty()) {
+                    settle(session, &mut pending, &mut atomics, &mut replies).await;
+                }
+                if let Some(reply) = super::transaction::submit_exec(session) {
+                    atomics.push((slot, reply));
+                    continue;
+                }
+            }
+            // A local command reads no key: it need not wait for the keyed work before it.
+            if !matches!(spec.kind, Kind::Local(_)) {
+                settle(session, &mut pending, &mut atomics, &mut replies).await;
+            }
             replies.encode_ready(session, out);
             let reply = match spec.kind {
                 Kind::Local(op) => op(session, &mut args),
@@ -169,8 +197,22 @@ pub async fn execute(session: &mut Session, commands: Vec<Vec<Bytes>>, out: &mut
         }
         replies.encode_ready(session, out);
     }
-    flush(session, &mut pending, &mut replies).await;
+    settle(session, &mut pending, &mut atomics, &mut replies).await;
     replies.encode_ready(session, out);
+}
+
+/// Waits for the atomic commands submitted so far, then runs the queued keyed commands: every
+/// command before a point of the batch is done once this returns.
+async fn settle(
+    session: &Session,
+    pending: &mut [Vec<Queued>],
+    atomics: &mut Vec<(usize, PendingAtomic)>,
+    replies: &mut Replies,
+) {
+    for (slot, reply) in atomics.drain(..) {
+        replies.fill(slot, reply.await.unwrap_or_else(|e| e));
+    }
+    flush(session, pending, replies).await;
 }
 
 /// What a RESP2 client may run while subscribed.
@@ -339,46 +381,66 @@ async fn run_cross(
         Cross::Single => unreachable!("a single-key command always has one shard"),
         Cross::Split { merge, atomic } => (merge, atomic),
     };
+    if atomic {
+        return submit_atomic(session, spec, op, merge, args).await;
+    }
     let parts = split_parts(session, spec, args.all());
     let keys = spec.key_positions(args.all().len()).count();
     let db = session.db;
     let mut results: Vec<(Vec<usize>, Option<Reply>)> = Vec::with_capacity(parts.len());
-    if atomic {
-        let shards: Vec<ShardId> = parts.iter().map(|p| p.shard).collect();
-        let holding = session.router.hold(&shards).await;
-        for part in parts {
-            let Part {
-                shard,
-                items,
-                ordinals,
-            } = part;
-            let reply = holding
-                .run(shard, move |s| {
-                    run_op(s, db, spec, op, &mut Args::new(items))
-                })
-                .await;
-            results.push((ordinals, reply));
-        }
-    } else {
-        let mut waits = Vec::new();
-        for part in parts {
-            let Part {
-                shard,
-                items,
-                ordinals,
-            } = part;
-            let job = move |s: &mut Shard| run_op(s, db, spec, op, &mut Args::new(items));
-            if session.router.runs_inline(shard) {
-                results.push((ordinals, Some(session.router.run_inline(job))));
-            } else {
-                waits.push((ordinals, session.router.post(shard, job)));
-            }
-        }
-        for (ordinals, wait) in waits {
-            results.push((ordinals, wait.await.ok()));
+    let mut waits = Vec::new();
+    for part in parts {
+        let Part {
+            shard,
+            items,
+            ordinals,
+        } = part;
+        let job = move |s: &mut Shard| run_op(s, db, spec, op, &mut Args::new(items));
+        if session.router.runs_inline(shard) {
+            results.push((ordinals, Some(session.router.run_inline(job))));
+        } else {
+            waits.push((ordinals, session.router.post(shard, job)));
         }
     }
+    for (ordinals, wait) in waits {
+        results.push((ordinals, wait.await.ok()));
+    }
     merge_parts(merge, keys, results)
+}
+
+/// An atomic split command's reply, once its batch of holds ran.
+pub type PendingAtomic = std::pin::Pin<Box<dyn std::future::Future<Output = CmdResult>>>;
+
+/// Submits an atomic multi-shard command (MSET, MSETNX...) to this tick's batch of holds (see
+/// `Router::atomic`) and returns its merged reply to come.
+fn submit_atomic(
+    session: &Session,
+    spec: &'static CommandSpec,
+    op: ShardOp,
+    merge: Merge,
+    args: Args,
+) -> PendingAtomic {
+    let parts = split_parts(session, spec, args.all());
+    let keys = spec.key_positions(args.all().len()).count();
+    let db = session.db;
+    let mut ordinals = Vec::with_capacity(parts.len());
+    let mut work = Vec::with_capacity(parts.len());
+    for part in parts {
+        let Part {
+            shard,
+            items,
+            ordinals: positions,
+        } = part;
+        ordinals.push(positions);
+        let part: AtomicPart =
+            Box::new(move |s: &mut Shard| run_op(s, db, spec, op, &mut Args::new(items)));
+        work.push((shard, part));
+    }
+    let replies = session.router.atomic(work);
+    Box::pin(async move {
+        let results = ordinals.into_iter().zip(replies.await).collect();
+        merge_parts(merge, keys, results)
+    })
 }
 
 fn merge_parts(merge: Merge, keys: usize, results: Vec<(Vec<usize>, Option<Reply>)>) -> CmdResult {

@@ -20,10 +20,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::dispatch::{call, run_op, single_shard, unknown_command};
+use super::dispatch::{call, run_op, single_shard, unknown_command, PendingAtomic};
 use super::table::{lookup, row, CommandSpec, NOKEY};
 use super::{arity_error, err, error, Args, CmdResult, Kind, Session, ShardOp};
 use crate::protocol::Reply;
+use crate::shard::mailbox::{AtomicPart, AtomicReply};
 use crate::shard::watch::WatchFlag;
 use crate::shard::{Shard, ShardId};
 
@@ -248,7 +249,10 @@ fn exec(session: &mut Session, _args: Args) -> Routine<'_> {
         let flag = session.tx.flag.clone();
         let reply = match one_shard(session, &queued, &watched) {
             Some(shard) => exec_on_shard(session, shard, queued, watched, flag).await,
-            None => exec_holding(session, queued, watched, flag).await,
+            None => match keyed_per_shard(session, &queued) {
+                Some(groups) if watched.is_empty() => submit_spread(session, queued, groups).await,
+                _ => exec_holding(session, queued, watched, flag).await,
+            },
         };
         forget_watches(session);
         reply
@@ -277,6 +281,109 @@ fn one_shard(
         }
     }
     target.or(Some(session.thread))
+}
+
+/// The queued commands' indexes grouped by shard, when each is a keyed command on one shard.
+fn keyed_per_shard(session: &Session, queued: &[Vec<Bytes>]) -> Option<Vec<(ShardId, Vec<usize>)>> {
+    let mut groups: Vec<(ShardId, Vec<usize>)> = Vec::new();
+    for (index, items) in queued.iter().enumerate() {
+        let (_, spec) = lookup(&items[0])?;
+        if !matches!(spec.kind, Kind::Keyed(..)) {
+            return None;
+        }
+        let shard = single_shard(session, spec, items)?;
+        match groups.iter_mut().find(|(s, _)| *s == shard) {
+            Some((_, indexes)) => indexes.push(index),
+            None => groups.push((shard, vec![index])),
+        }
+    }
+    Some(groups)
+}
+
+/// Keyed commands on several shards, no WATCH: each shard's commands run (in queue order) as
+/// that shard is granted, the holds taken in ascending order and kept until all ran, so no
+/// holder of several of these shards sees part of the transaction. Waiters are served after.
+fn submit_spread(
+    session: &Session,
+    queued: Vec<Vec<Bytes>>,
+    groups: Vec<(ShardId, Vec<usize>)>,
+) -> PendingAtomic {
+    let db = session.db;
+    let count = queued.len();
+    let mut rows = Vec::with_capacity(count);
+    let mut commands: Vec<Option<(&'static CommandSpec, ShardOp, Args)>> = queued
+        .into_iter()
+        .map(|items| {
+            let (row, spec) = lookup(&items[0])?;
+            rows.push(row);
+            match spec.kind {
+                Kind::Keyed(op, _) => Some((spec, op, Args::new(items))),
+                _ => None,
+            }
+        })
+        .collect();
+    super::dispatch::count_calls(session, rows.into_iter());
+    let mut positions = Vec::with_capacity(groups.len());
+    let work: Vec<(ShardId, AtomicPart)> = groups
+        .into_iter()
+        .map(|(shard, indexes)| {
+            let ops: Vec<_> = indexes
+                .into_iter()
+                .filter_map(|i| commands[i].take().map(|c| (i, c)))
+                .collect();
+            positions.push(ops.iter().map(|(i, _)| *i).collect::<Vec<_>>());
+            let part: AtomicPart = Box::new(move |s: &mut Shard| {
+                // Waiters on keys this part pushed are served once the part is done (the other
+                // shards' parts are invisible to them: they live here).
+                s.defer_blocked(true);
+                let replies = ops
+                    .into_iter()
+                    .map(|(_, (spec, op, mut args))| run_op(s, db, spec, op, &mut args))
+                    .collect();
+                s.defer_blocked(false);
+                Reply::Array(replies)
+            });
+            (shard, part)
+        })
+        .collect();
+    let router = &session.router;
+    let results: AtomicReply = match <[_; 1]>::try_from(work) {
+        // One shard: a plain job, inline when it is this thread's, else batched by mail.
+        Ok([(shard, part)]) if router.runs_inline(shard) => {
+            let reply = router.run_inline(part);
+            Box::pin(std::future::ready(vec![Some(reply)]))
+        }
+        Ok([(shard, part)]) => {
+            let wait = router.post(shard, part);
+            Box::pin(async move { vec![wait.await.ok()] })
+        }
+        Err(work) => router.atomic(work),
+    };
+    Box::pin(async move {
+        let mut replies: Vec<Reply> = (0..count).map(|_| error(err::SHARD_GONE)).collect();
+        for (indexes, result) in positions.into_iter().zip(results.await) {
+            if let Some(Reply::Array(part)) = result {
+                for (index, reply) in indexes.into_iter().zip(part) {
+                    replies[index] = reply;
+                }
+            }
+        }
+        Ok(Reply::Array(replies))
+    })
+}
+
+/// EXEC of keyed commands with no WATCH, submitted without waiting (dispatch lets the
+/// following pipelined transactions join the same batch of holds). None when this EXEC needs
+/// the general path (not in MULTI, aborted, watches, keyless or multi-shard commands).
+pub fn submit_exec(session: &mut Session) -> Option<PendingAtomic> {
+    let queued = session.tx.queued.as_ref()?;
+    if session.tx.aborted || !session.tx.watched.is_empty() {
+        return None;
+    }
+    let groups = keyed_per_shard(session, queued)?;
+    let queued = session.tx.queued.take()?;
+    forget_watches(session);
+    Some(submit_spread(session, queued, groups))
 }
 
 /// One job on `shard`: check the watches, run every command, serve blocked clients after.

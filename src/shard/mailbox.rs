@@ -9,7 +9,8 @@
 //! waiting connection is a local one; a tick costs at most one cross-thread wake per peer thread.
 //! A [`Mail::Hold`] asks the shard to serve only its holder until released: holders lock shards in
 //! ascending id order, so two holders can never wait on each other (no deadlock).
-//! Depends on `shard` only; no sockets, no runtime beyond tokio's channels.
+//! Depends on `shard`, and on `protocol::Reply` as the result of atomic parts; no sockets, no
+//! runtime beyond tokio's channels and local tasks.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -32,12 +33,17 @@ pub enum Mail {
     Jobs(Vec<Job>),
     /// Deliver these results (to tasks of this thread).
     Completions(Vec<Completion>),
-    /// Serve only the holder's jobs (from `jobs`) until the holder drops its sender.
+    /// Serve only the holder's jobs (from `jobs`) until the holder drops its sender. `on_grant`
+    /// runs first, in the same turn (the holder's first work rides with the request); it
+    /// returns false when the holder is gone, and the hold then ends at once.
     Hold {
-        granted: oneshot::Sender<()>,
+        on_grant: GrantJob,
         jobs: mpsc::UnboundedReceiver<Job>,
     },
 }
+
+/// The work a holder sends with its hold request.
+pub type GrantJob = Box<dyn FnOnce(&mut Shard) -> bool + Send>;
 
 /// Sender side of every shard's inbox, shared by all threads.
 pub type Inboxes = Arc<Vec<mpsc::UnboundedSender<Mail>>>;
@@ -79,6 +85,30 @@ thread_local! {
             flush_scheduled: false,
         })
     };
+}
+
+/// One shard's share of an atomic multi-shard command; its reply is delivered on this thread.
+pub type AtomicPart = Box<dyn FnOnce(&mut Shard) -> crate::protocol::Reply + Send>;
+
+/// One shard's share of an atomic batch: the (entry, part) position of each part, and the parts.
+type ShardGroup = (ShardId, Vec<(usize, usize)>, Vec<AtomicPart>);
+
+/// Atomic multi-shard commands submitted on this thread during one tick: run together under
+/// one set of holds (see [`Router::atomic`]).
+#[derive(Default)]
+struct AtomicBatch {
+    entries: Vec<(Vec<(ShardId, AtomicPart)>, AtomicReplies)>,
+    scheduled: bool,
+}
+
+type AtomicReplies = oneshot::Sender<Vec<Option<crate::protocol::Reply>>>;
+
+/// The replies of an atomic command's parts, in the order of its parts (None: shard gone).
+pub type AtomicReply =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Vec<Option<crate::protocol::Reply>>>>>;
+
+thread_local! {
+    static ATOMIC: RefCell<AtomicBatch> = RefCell::new(AtomicBatch::default());
 }
 
 /// Sets up this thread's outbox; called once when a worker thread starts.
@@ -142,8 +172,8 @@ pub async fn serve_inbox(local: Rc<LocalShard>, mut inbox: mpsc::UnboundedReceiv
                 }
             }
             Mail::Completions(done) => done.into_iter().for_each(|deliver| deliver()),
-            Mail::Hold { granted, mut jobs } => {
-                if granted.send(()).is_err() {
+            Mail::Hold { on_grant, mut jobs } => {
+                if !local.run(on_grant) {
                     continue;
                 }
                 local.held.set(true);
@@ -290,29 +320,133 @@ impl Router {
         let mut ids: Vec<ShardId> = shards.to_vec();
         ids.sort_unstable();
         ids.dedup();
+        let work = ids.into_iter().map(|id| (id, |_: &mut Shard| ())).collect();
+        self.hold_with(work).await.0
+    }
+
+    /// Runs an atomic multi-shard command: `parts` (one per shard, distinct ids) run while all
+    /// their shards are held. Every such command submitted on this thread in one tick shares
+    /// one set of holds, each shard running the commands' parts in submission order, so each
+    /// command is atomic and all shards see them in the same order; the holds cost one round
+    /// trip per shard per tick instead of per command. Replies in the order of `parts`.
+    /// The command joins this tick's batch at the call, not when the future is first polled, so
+    /// a connection can submit several in a row and wait for them together.
+    pub fn atomic(&self, parts: Vec<(ShardId, AtomicPart)>) -> AtomicReply {
+        if self.holding.is_some() {
+            // Inside a transaction that already holds the shards.
+            let router = self.clone();
+            return Box::pin(async move { router.hold_with(parts).await.1 });
+        }
+        let count = parts.len();
+        let (tx, rx) = oneshot::channel();
+        let schedule = ATOMIC.with(|a| {
+            let mut a = a.borrow_mut();
+            a.entries.push((parts, tx));
+            !std::mem::replace(&mut a.scheduled, true)
+        });
+        if schedule {
+            let router = self.clone();
+            tokio::task::spawn_local(async move { router.run_atomic_batch().await });
+        }
+        Box::pin(async move {
+            rx.await
+                .unwrap_or_else(|_| (0..count).map(|_| None).collect())
+        })
+    }
+
+    /// Runs this tick's atomic commands under one set of holds.
+    async fn run_atomic_batch(&self) {
+        let entries = ATOMIC.with(|a| {
+            let mut a = a.borrow_mut();
+            a.scheduled = false;
+            std::mem::take(&mut a.entries)
+        });
+        // Per shard: (entry, part) positions and the parts, in submission order.
+        let mut groups: Vec<ShardGroup> = Vec::new();
+        let mut senders = Vec::with_capacity(entries.len());
+        let mut replies: Vec<Vec<Option<crate::protocol::Reply>>> = Vec::new();
+        for (e, (parts, tx)) in entries.into_iter().enumerate() {
+            replies.push((0..parts.len()).map(|_| None).collect());
+            senders.push(tx);
+            for (p, (shard, part)) in parts.into_iter().enumerate() {
+                match groups.iter_mut().find(|(s, _, _)| *s == shard) {
+                    Some((_, at, jobs)) => {
+                        at.push((e, p));
+                        jobs.push(part);
+                    }
+                    None => groups.push((shard, vec![(e, p)], vec![part])),
+                }
+            }
+        }
+        let mut positions = Vec::with_capacity(groups.len());
+        let work: Vec<_> = groups
+            .into_iter()
+            .map(|(shard, at, jobs)| {
+                positions.push(at);
+                let job = move |s: &mut Shard| jobs.into_iter().map(|j| j(s)).collect::<Vec<_>>();
+                (shard, job)
+            })
+            .collect();
+        let (holding, results) = self.hold_with(work).await;
+        drop(holding);
+        for (at, result) in positions.into_iter().zip(results) {
+            for ((e, p), reply) in at.into_iter().zip(result.into_iter().flatten()) {
+                replies[e][p] = Some(reply);
+            }
+        }
+        for (tx, r) in senders.into_iter().zip(replies) {
+            let _ = tx.send(r);
+        }
+    }
+
+    /// Holds the shards of `work` (distinct ids, any order) in ascending id order, running each
+    /// shard's job as soon as that shard is granted: one round trip per shard instead of two.
+    /// Safe for atomicity because no shard is released before the holding drops (strict
+    /// two-phase locking), so nobody holding several of them can see part of the work. Results
+    /// come back in the order of `work`; None where a shard's thread is gone.
+    pub async fn hold_with<R, F>(&self, mut work: Vec<(ShardId, F)>) -> (Holding, Vec<Option<R>>)
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Shard) -> R + Send + 'static,
+    {
+        let order: Vec<usize> = {
+            let mut order: Vec<usize> = (0..work.len()).collect();
+            order.sort_by_key(|&i| work[i].0);
+            order
+        };
+        let mut results: Vec<Option<R>> = work.iter().map(|_| None).collect();
         if let Some(outer) = &self.holding {
             // Inside a transaction: its holding already covers every shard it may touch.
-            let held = outer
+            let held: Vec<_> = outer
                 .held
                 .iter()
-                .filter(|(id, _)| ids.contains(id))
+                .filter(|(id, _)| work.iter().any(|(w, _)| w == id))
                 .cloned()
                 .collect();
-            return Holding { held };
+            let holding = Holding { held };
+            let mut jobs: Vec<Option<(ShardId, F)>> = work.into_iter().map(Some).collect();
+            for i in order {
+                if let Some((id, job)) = jobs[i].take() {
+                    results[i] = holding.run(id, job).await;
+                }
+            }
+            return (holding, results);
         }
-        let mut held = Vec::with_capacity(ids.len());
-        for id in ids {
+        let mut slots: Vec<Option<(ShardId, F)>> = work.drain(..).map(Some).collect();
+        let mut held = Vec::with_capacity(slots.len());
+        for i in order {
+            let Some((id, job)) = slots[i].take() else {
+                continue;
+            };
             let (tx, rx) = mpsc::unbounded_channel();
-            let (granted_tx, granted_rx) = oneshot::channel();
-            let _ = self.inboxes[id].send(Mail::Hold {
-                granted: granted_tx,
-                jobs: rx,
-            });
+            let (done_tx, done_rx) = oneshot::channel();
+            let on_grant: GrantJob = Box::new(move |shard| done_tx.send(job(shard)).is_ok());
+            let _ = self.inboxes[id].send(Mail::Hold { on_grant, jobs: rx });
             // Err: the shard's thread is gone (shutdown); the holding then runs nothing there.
-            let _ = granted_rx.await;
+            results[i] = done_rx.await.ok();
             held.push((id, tx));
         }
-        Holding { held }
+        (Holding { held }, results)
     }
 }
 
@@ -322,6 +456,13 @@ pub struct Holding {
 }
 
 impl Holding {
+    /// Queues `job` on held shard `id` without waiting for it (it runs before the release).
+    pub fn send(&self, id: ShardId, job: impl FnOnce(&mut Shard) + Send + 'static) {
+        if let Some((_, jobs)) = self.held.iter().find(|(held, _)| *held == id) {
+            let _ = jobs.send(Box::new(job));
+        }
+    }
+
     /// Runs `job` on held shard `id`. Returns None if `id` is not held or its thread is gone.
     pub async fn run<R: Send + 'static>(
         &self,
