@@ -26,6 +26,7 @@
 //! - [`command`] — the command table, argument cursor, handlers by family, batch dispatch.
 //! - [`server`] — thread-per-core bootstrap, listeners, I/O backends, connections.
 //! - [`pubsub`] — the shared channel registry and per-thread delivery to subscribers.
+//! - [`rdb`] — RDB snapshot files (version 10): encode a shard's keys, decode a whole file.
 //! - [`config`] — Redis-named options from a file or flags; CONFIG GET/SET.
 //! - [`state`] — process-wide state: configuration, client registry, counters.
 //! - [`glob`] — Redis-style glob matching, bounded on hostile patterns.
@@ -35,6 +36,7 @@ pub mod config;
 pub mod glob;
 pub mod protocol;
 pub mod pubsub;
+pub mod rdb;
 pub mod server;
 pub mod shard;
 pub mod state;

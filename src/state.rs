@@ -113,7 +113,6 @@ pub struct ServerState {
     clients: Mutex<HashMap<u64, Arc<ClientInfo>>>,
     next_client_id: AtomicU64,
     pub connected: AtomicU64,
-    pub lastsave: u64,
 }
 
 impl ServerState {
@@ -146,7 +145,6 @@ impl ServerState {
             clients: Mutex::new(HashMap::new()),
             next_client_id: AtomicU64::new(1),
             connected: AtomicU64::new(0),
-            lastsave: crate::shard::unix_ms() / 1000,
         }
     }
 

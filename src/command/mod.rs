@@ -11,6 +11,7 @@ mod hash;
 mod introspection;
 mod keys;
 mod list;
+pub mod persist;
 pub mod pubsub;
 mod server;
 mod set;

@@ -113,7 +113,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         -1,
         "admin noscript loading stale no-multi allow-busy",
         NOKEY,
-        Kind::Local(shutdown),
+        Kind::Routed(shutdown),
         "server",
         "1.0.0",
         "Synchronously saves the database(s) to disk and shuts down the Redis server.",
@@ -214,25 +214,42 @@ pub fn time(_session: &mut Session, _args: &mut Args) -> CmdResult {
 }
 
 pub fn lastsave(session: &mut Session, _args: &mut Args) -> CmdResult {
-    Ok(Reply::Int(session.server.lastsave as i64))
+    let _ = session;
+    Ok(Reply::Int(super::persist::status().last_save as i64))
 }
 
-pub fn shutdown(_session: &mut Session, args: &mut Args) -> CmdResult {
-    while !args.is_done() {
-        if args.keyword("ABORT") {
-            return Err(error("ERR No shutdown in progress."));
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: saves first with SAVE, or when save points
+/// are configured and NOSAVE is not given; a failed save keeps the server up unless FORCE.
+pub fn shutdown(session: &mut Session, mut args: Args) -> Routine<'_> {
+    Box::pin(async move {
+        let (mut save, mut nosave, mut force) = (false, false, false);
+        while !args.is_done() {
+            if args.keyword("ABORT") {
+                return Err(error("ERR No shutdown in progress."));
+            } else if args.keyword("NOSAVE") {
+                nosave = true;
+            } else if args.keyword("SAVE") {
+                save = true;
+            } else if args.keyword("FORCE") {
+                force = true;
+            } else if !args.keyword("NOW") {
+                return Err(error(err::SYNTAX));
+            }
         }
-        if !(args.keyword("NOSAVE")
-            || args.keyword("SAVE")
-            || args.keyword("NOW")
-            || args.keyword("FORCE"))
-        {
+        if save && nosave {
             return Err(error(err::SYNTAX));
         }
-    }
-    tracing::warn!("User requested shutdown...");
-    tracing::warn!("ringkv is now ready to exit, bye bye...");
-    std::process::exit(0);
+        tracing::warn!("User requested shutdown...");
+        let save_points = !session.server.config().get("save").trim().is_empty();
+        if (save || (save_points && !nosave)) && !super::persist::save_for_shutdown(session).await {
+            tracing::warn!("Error trying to save the DB, can't exit.");
+            if !force {
+                return Err(error("ERR Errors trying to SHUTDOWN. Check logs."));
+            }
+        }
+        tracing::warn!("ringkv is now ready to exit, bye bye...");
+        std::process::exit(0);
+    })
 }
 
 const CONFIG_HELP: &[&str] = &[
@@ -521,10 +538,15 @@ fn render_section(session: &Session, section: &str, shards: &[ShardInfo], out: &
         "persistence" => {
             line("loading", &0);
             line("async_loading", &0);
+            let saved = super::persist::status();
             line("rdb_changes_since_last_save", &0);
-            line("rdb_bgsave_in_progress", &0);
-            line("rdb_last_save_time", &server.lastsave);
-            line("rdb_last_bgsave_status", &"ok");
+            line("rdb_bgsave_in_progress", &(saved.bgsave_running as u8));
+            line("rdb_last_save_time", &saved.last_save);
+            line(
+                "rdb_last_bgsave_status",
+                &if saved.last_bgsave_ok { "ok" } else { "err" },
+            );
+            line("rdb_saves", &saved.saves);
             line("aof_enabled", &0);
             line("aof_rewrite_in_progress", &0);
         }

@@ -6,8 +6,8 @@ use std::sync::{LazyLock, OnceLock};
 use hashbrown::HashMap;
 
 use super::{
-    bitmap, connection, expire, hash, keys, list, pubsub, server, set, sort, string, transaction,
-    zset,
+    bitmap, connection, expire, hash, keys, list, persist, pubsub, server, set, sort, string,
+    transaction, zset,
 };
 use super::{Cross, Kind, Merge};
 
@@ -108,6 +108,7 @@ pub const KEY12: (i32, i32, i32) = (1, 2, 1);
 const FAMILIES: &[&[CommandSpec]] = &[
     connection::COMMANDS,
     server::COMMANDS,
+    persist::COMMANDS,
     string::COMMANDS,
     bitmap::COMMANDS,
     keys::COMMANDS,

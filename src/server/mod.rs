@@ -149,6 +149,7 @@ pub fn run(config: Config) -> Result<(), String> {
     );
     crate::command::apply_config(&config);
     let databases = config.int("databases") as usize;
+    let mut restored = crate::command::persist::load(&config, threads)?.into_iter();
     crate::pubsub::Registry::install(threads);
     let state = Arc::new(ServerState::new(
         config,
@@ -165,11 +166,13 @@ pub fn run(config: Config) -> Result<(), String> {
     for (id, (listeners, inbox)) in listeners.into_iter().zip(receivers).enumerate() {
         let state = state.clone();
         let inboxes = inboxes.clone();
+        let keys = restored.next().unwrap_or_default();
         std::thread::Builder::new()
             .name(format!("ringkv-{id}"))
             .spawn(move || {
                 pin_to_core(id % cores);
-                let shard = Shard::new(id, databases);
+                let mut shard = Shard::new(id, databases);
+                crate::command::persist::restore(&mut shard, keys);
                 let worker = Worker {
                     id,
                     state,

@@ -243,6 +243,11 @@ impl RedisServer {
     /// self-connect), so readiness is a real PONG from our child, and a child that exits is
     /// retried on another port.
     pub fn start() -> RedisServer {
+        RedisServer::start_with(&[])
+    }
+
+    /// Starts redis-server with `extra` arguments after the defaults (a later `--dir` wins).
+    pub fn start_with(extra: &[&str]) -> RedisServer {
         for _ in 0..5 {
             let port = {
                 let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -261,6 +266,7 @@ impl RedisServer {
                     "--bind",
                     "127.0.0.1",
                 ])
+                .args(extra)
                 .current_dir(&dir)
                 .stdout(Stdio::null())
                 .spawn()

@@ -1,0 +1,376 @@
+//! Reading: a whole RDB file into records. Every length is checked against the bytes left, so
+//! a corrupt or hostile file gives an error, never a panic or an allocation beyond its size.
+
+use bytes::Bytes;
+
+use super::*;
+
+/// A value as read from the file, before it is given the representation its size calls for.
+#[derive(Debug, PartialEq)]
+pub enum Loaded {
+    Str(Bytes),
+    List(Vec<Bytes>),
+    Set(Vec<Bytes>),
+    Hash(Vec<(Bytes, Bytes)>),
+    ZSet(Vec<(Bytes, f64)>),
+}
+
+/// One key of the file.
+#[derive(Debug, PartialEq)]
+pub struct Record {
+    pub db: usize,
+    pub key: Bytes,
+    pub value: Loaded,
+    /// Absolute expiry in Unix milliseconds, 0 for none.
+    pub expire_at: u64,
+}
+
+/// Reads every key of an RDB file (versions 1 to 11, without modules or streams).
+pub fn decode(file: &[u8]) -> Result<Vec<Record>, String> {
+    let mut r = Reader { data: file, pos: 0 };
+    let magic = r.take(9)?;
+    if &magic[..5] != b"REDIS" {
+        return Err("Wrong signature trying to load DB from file".into());
+    }
+    let version: u32 = std::str::from_utf8(&magic[5..])
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .ok_or("Bad RDB version")?;
+    if version == 0 || version > MAX_VERSION {
+        return Err(format!("Can't handle RDB format version {version}"));
+    }
+    let mut records = Vec::new();
+    let mut db = 0usize;
+    let mut expire_at = 0u64;
+    loop {
+        let op = r.byte()?;
+        match op {
+            OP_EOF => break,
+            OP_SELECTDB => db = r.len()? as usize,
+            OP_RESIZEDB => {
+                r.len()?;
+                r.len()?;
+            }
+            OP_AUX => {
+                r.string()?;
+                r.string()?;
+            }
+            OP_EXPIRETIME_MS => expire_at = u64::from_le_bytes(r.array()?),
+            OP_EXPIRETIME => expire_at = u32::from_le_bytes(r.array()?) as u64 * 1000,
+            OP_IDLE => {
+                r.len()?;
+            }
+            OP_FREQ => {
+                r.byte()?;
+            }
+            OP_MODULE_AUX | OP_FUNCTION2 => {
+                return Err(format!("unsupported RDB opcode {op} (modules, functions)"))
+            }
+            kind => {
+                let key = r.string()?;
+                let value = r.value(kind)?;
+                records.push(Record {
+                    db,
+                    key,
+                    value,
+                    expire_at,
+                });
+                expire_at = 0;
+            }
+        }
+    }
+    if version >= 5 {
+        let end = r.pos;
+        let stored = u64::from_le_bytes(r.array()?);
+        let computed = CRC64.checksum(&file[..end]);
+        if stored != 0 && stored != computed {
+            return Err("Wrong RDB checksum".into());
+        }
+    }
+    Ok(records)
+}
+
+struct Reader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+const TRUNCATED: &str = "Short read or OOM loading DB. Unrecoverable error, aborting now.";
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let end = self.pos.checked_add(n).ok_or(TRUNCATED)?;
+        let slice = self.data.get(self.pos..end).ok_or(TRUNCATED)?;
+        self.pos = end;
+        Ok(slice)
+    }
+
+    fn byte(&mut self) -> Result<u8, String> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N)?);
+        Ok(a)
+    }
+
+    /// A length, or the special string encoding it announces (Err-free: `Ok((value, special))`).
+    fn len_or_special(&mut self) -> Result<(u64, bool), String> {
+        let first = self.byte()?;
+        Ok(match first >> 6 {
+            0 => ((first & 0x3f) as u64, false),
+            1 => ((((first & 0x3f) as u64) << 8) | self.byte()? as u64, false),
+            2 => match first {
+                0x80 => (u32::from_be_bytes(self.array()?) as u64, false),
+                0x81 => (u64::from_be_bytes(self.array()?), false),
+                _ => return Err(format!("Unknown length encoding {first}")),
+            },
+            _ => ((first & 0x3f) as u64, true),
+        })
+    }
+
+    fn len(&mut self) -> Result<u64, String> {
+        match self.len_or_special()? {
+            (len, false) => Ok(len),
+            _ => Err("Unexpected special encoding for a length".into()),
+        }
+    }
+
+    /// A count of items that each take at least one byte: never more than the bytes left.
+    fn count(&mut self) -> Result<usize, String> {
+        let n = self.len()?;
+        if n > (self.data.len() - self.pos) as u64 {
+            return Err(TRUNCATED.into());
+        }
+        Ok(n as usize)
+    }
+
+    fn string(&mut self) -> Result<Bytes, String> {
+        let (len, special) = self.len_or_special()?;
+        if !special {
+            return Ok(Bytes::copy_from_slice(self.take(len as usize)?));
+        }
+        let int = match len {
+            0 => self.byte()? as i8 as i64,
+            1 => i16::from_le_bytes(self.array()?) as i64,
+            2 => i32::from_le_bytes(self.array()?) as i64,
+            3 => {
+                let compressed = self.len()? as usize;
+                let plain = self.len()? as usize;
+                let input = self.take(compressed)?;
+                // LZF expands at most ~ 8 700 times; anything claiming more is corrupt.
+                if plain > compressed.saturating_mul(9000) {
+                    return Err("Invalid LZF compressed string".into());
+                }
+                let out = lzf::decompress(input, plain).ok_or("Invalid LZF compressed string")?;
+                return Ok(Bytes::from(out));
+            }
+            other => return Err(format!("Unknown RDB string encoding type {other}")),
+        };
+        Ok(Bytes::from(int.to_string()))
+    }
+
+    fn value(&mut self, kind: u8) -> Result<Loaded, String> {
+        Ok(match kind {
+            TYPE_STRING => Loaded::Str(self.string()?),
+            TYPE_LIST | TYPE_SET => {
+                let n = self.count()?;
+                let items = (0..n).map(|_| self.string()).collect::<Result<_, _>>()?;
+                if kind == TYPE_LIST {
+                    Loaded::List(items)
+                } else {
+                    Loaded::Set(items)
+                }
+            }
+            TYPE_HASH => {
+                let n = self.count()?;
+                let pairs = (0..n)
+                    .map(|_| Ok((self.string()?, self.string()?)))
+                    .collect::<Result<_, String>>()?;
+                Loaded::Hash(pairs)
+            }
+            TYPE_ZSET | TYPE_ZSET_2 => {
+                let n = self.count()?;
+                let mut pairs = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let member = self.string()?;
+                    let score = if kind == TYPE_ZSET_2 {
+                        f64::from_le_bytes(self.array()?)
+                    } else {
+                        self.ascii_double()?
+                    };
+                    if score.is_nan() {
+                        return Err("Zset with NAN score detected".into());
+                    }
+                    pairs.push((member, score));
+                }
+                Loaded::ZSet(pairs)
+            }
+            TYPE_SET_INTSET => Loaded::Set(intset(&self.string()?)?),
+            TYPE_SET_LISTPACK => Loaded::Set(listpack(&self.string()?)?),
+            TYPE_HASH_LISTPACK => Loaded::Hash(pairs(listpack(&self.string()?)?)?),
+            TYPE_ZSET_LISTPACK => {
+                let scored = pairs(listpack(&self.string()?)?)?;
+                let mut out = Vec::with_capacity(scored.len());
+                for (member, score) in scored {
+                    let score = parse_score(&score)?;
+                    out.push((member, score));
+                }
+                Loaded::ZSet(out)
+            }
+            TYPE_LIST_QUICKLIST_2 => {
+                let nodes = self.count()?;
+                let mut items = Vec::new();
+                for _ in 0..nodes {
+                    let container = self.len()?;
+                    let node = self.string()?;
+                    match container {
+                        1 => items.push(node),
+                        2 => items.extend(listpack(&node)?),
+                        _ => return Err(format!("Unknown quicklist container {container}")),
+                    }
+                }
+                Loaded::List(items)
+            }
+            other => return Err(format!("Unknown RDB encoding type {other}")),
+        })
+    }
+
+    /// RDB_TYPE_ZSET's score: a length byte (253 NaN, 254 +inf, 255 -inf) and ASCII digits.
+    fn ascii_double(&mut self) -> Result<f64, String> {
+        match self.byte()? {
+            253 => Ok(f64::NAN),
+            254 => Ok(f64::INFINITY),
+            255 => Ok(f64::NEG_INFINITY),
+            n => parse_score(self.take(n as usize)?),
+        }
+    }
+}
+
+fn parse_score(text: &[u8]) -> Result<f64, String> {
+    std::str::from_utf8(text)
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| !s.is_nan())
+        .ok_or_else(|| "Invalid zset score".to_string())
+}
+
+fn pairs(items: Vec<Bytes>) -> Result<Vec<(Bytes, Bytes)>, String> {
+    if !items.len().is_multiple_of(2) {
+        return Err("Listpack of pairs with an odd number of entries".into());
+    }
+    let mut it = items.into_iter();
+    let mut out = Vec::new();
+    while let (Some(a), Some(b)) = (it.next(), it.next()) {
+        out.push((a, b));
+    }
+    Ok(out)
+}
+
+/// An intset blob: encoding (2, 4 or 8 bytes per integer), count, then the integers, all LE.
+pub(super) fn intset(blob: &[u8]) -> Result<Vec<Bytes>, String> {
+    let bad = || "Intset integrity check failed.".to_string();
+    let header = blob.get(..8).ok_or_else(bad)?;
+    let width = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    let count = u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize;
+    if ![2, 4, 8].contains(&width) || blob.len() != 8 + width.saturating_mul(count) {
+        return Err(bad());
+    }
+    Ok(blob[8..]
+        .chunks_exact(width)
+        .map(|c| {
+            let v = match width {
+                2 => i16::from_le_bytes([c[0], c[1]]) as i64,
+                4 => i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64,
+                _ => i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]),
+            };
+            Bytes::from(v.to_string())
+        })
+        .collect())
+}
+
+/// A listpack blob: total bytes (u32), count (u16), entries each followed by its back-length,
+/// and 0xFF. Integers come back as their decimal text, as Redis hands them out.
+pub(super) fn listpack(blob: &[u8]) -> Result<Vec<Bytes>, String> {
+    let bad = || "Listpack integrity check failed.".to_string();
+    if blob.len() < 7
+        || u32::from_le_bytes([blob[0], blob[1], blob[2], blob[3]]) as usize != blob.len()
+    {
+        return Err(bad());
+    }
+    let mut pos = 6;
+    let mut items = Vec::new();
+    loop {
+        let b = *blob.get(pos).ok_or_else(bad)?;
+        if b == 0xFF {
+            break;
+        }
+        let field = |from: usize, n: usize| blob.get(from..from + n).ok_or_else(bad);
+        let (item, size) = if b & 0x80 == 0 {
+            (Item::Int((b & 0x7f) as i64), 1)
+        } else if b & 0xC0 == 0x80 {
+            let n = (b & 0x3f) as usize;
+            (Item::Str(field(pos + 1, n)?), 1 + n)
+        } else if b & 0xE0 == 0xC0 {
+            let raw =
+                (((b & 0x1f) as i64) << 8) | *field(pos + 1, 1)?.first().ok_or_else(bad)? as i64;
+            (Item::Int(sign_extend(raw, 13)), 2)
+        } else if b & 0xF0 == 0xE0 {
+            let n = (((b & 0x0f) as usize) << 8)
+                | *field(pos + 1, 1)?.first().ok_or_else(bad)? as usize;
+            (Item::Str(field(pos + 2, n)?), 2 + n)
+        } else {
+            match b {
+                0xF0 => {
+                    let l = field(pos + 1, 4)?;
+                    let n = u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize;
+                    (Item::Str(field(pos + 5, n)?), 5 + n)
+                }
+                0xF1..=0xF4 => {
+                    let width = [2, 3, 4, 8][(b - 0xF1) as usize];
+                    let raw = field(pos + 1, width)?;
+                    let mut v: u64 = 0;
+                    for (i, byte) in raw.iter().enumerate() {
+                        v |= (*byte as u64) << (8 * i);
+                    }
+                    (
+                        Item::Int(sign_extend(v as i64, width as u32 * 8)),
+                        1 + width,
+                    )
+                }
+                _ => return Err(bad()),
+            }
+        };
+        items.push(match item {
+            Item::Int(v) => Bytes::from(v.to_string()),
+            Item::Str(s) => Bytes::copy_from_slice(s),
+        });
+        pos += size + backlen_size(size);
+    }
+    Ok(items)
+}
+
+enum Item<'a> {
+    Int(i64),
+    Str(&'a [u8]),
+}
+
+fn sign_extend(v: i64, bits: u32) -> i64 {
+    if bits >= 64 {
+        return v;
+    }
+    let shift = 64 - bits;
+    (v << shift) >> shift
+}
+
+/// Bytes of the back-length that follows an entry of `size` bytes.
+fn backlen_size(size: usize) -> usize {
+    match size {
+        0..=127 => 1,
+        128..=16382 => 2,
+        16383..=2097150 => 3,
+        2097151..=268435454 => 4,
+        _ => 5,
+    }
+}

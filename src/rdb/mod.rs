@@ -1,0 +1,48 @@
+//! Snapshots in Redis's RDB format (version 10, what redis-server 7.0 writes and
+//! redis-check-rdb accepts): `encode` turns a shard's databases into RDB records, `decode`
+//! reads a whole file (ours, or one redis-server wrote) back into records.
+//! Depends on `shard` for the stored values only; knows nothing of commands or threads.
+//!
+//! File layout: `REDIS0010`, AUX fields, then per database `SELECTDB n`, `RESIZEDB keys
+//! volatile` and its keys (`EXPIRETIME_MS` before a key that has one), `EOF` and the CRC-64
+//! (Jones polynomial, little-endian) of everything before it.
+
+pub mod decode;
+pub mod encode;
+mod lzf;
+
+pub use decode::{decode, Loaded, Record};
+pub use encode::{encode_db, DbPart, FileWriter};
+
+/// The version written; files up to `MAX_VERSION` are read.
+pub const VERSION: u32 = 10;
+const MAX_VERSION: u32 = 11;
+
+const OP_FUNCTION2: u8 = 245;
+const OP_MODULE_AUX: u8 = 247;
+const OP_IDLE: u8 = 248;
+const OP_FREQ: u8 = 249;
+const OP_AUX: u8 = 250;
+const OP_RESIZEDB: u8 = 251;
+const OP_EXPIRETIME_MS: u8 = 252;
+const OP_EXPIRETIME: u8 = 253;
+const OP_SELECTDB: u8 = 254;
+const OP_EOF: u8 = 255;
+
+const TYPE_STRING: u8 = 0;
+const TYPE_LIST: u8 = 1;
+const TYPE_SET: u8 = 2;
+const TYPE_ZSET: u8 = 3;
+const TYPE_HASH: u8 = 4;
+const TYPE_ZSET_2: u8 = 5;
+const TYPE_SET_INTSET: u8 = 11;
+const TYPE_HASH_LISTPACK: u8 = 16;
+const TYPE_ZSET_LISTPACK: u8 = 17;
+const TYPE_LIST_QUICKLIST_2: u8 = 18;
+const TYPE_SET_LISTPACK: u8 = 20;
+
+/// The RDB file's checksum: CRC-64/REDIS (Jones polynomial, reflected).
+const CRC64: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_REDIS);
+
+#[cfg(test)]
+mod tests;
