@@ -499,8 +499,7 @@ fn render_section(session: &Session, section: &str, shards: &[ShardInfo], out: &
             line("connected_clients", &server.connected.load(Relaxed));
             line("cluster_connections", &0);
             line("maxclients", &server.config().int("maxclients"));
-            let blocked =
-                super::list::blocked_clients() + crate::shard::blocking::blocked_clients() as u64;
+            let blocked = crate::shard::blocking::blocked_clients() as u64;
             line("blocked_clients", &blocked);
             line("tracking_clients", &0);
             line("clients_in_timeout_table", &0);

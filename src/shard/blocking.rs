@@ -60,7 +60,8 @@ struct Waiter {
 #[derive(Default)]
 pub struct Blocked {
     waiting: HashMap<(usize, Bytes), VecDeque<Waiter>>,
-    ready: Vec<(usize, Bytes)>,
+    /// In signalling order: Redis serves keys in the order they became ready.
+    ready: VecDeque<(usize, Bytes)>,
     /// Set while a transaction runs here: waiters are served after it, as Redis does.
     deferred: bool,
 }
@@ -76,7 +77,7 @@ impl Shard {
             .entry(slot.clone())
             .or_default()
             .push_back(Waiter { claim, serve });
-        self.blocked.ready.push(slot);
+        self.blocked.ready.push_back(slot);
         self.serve_blocked();
     }
 
@@ -89,7 +90,7 @@ impl Shard {
         }
         let slot = (self.db_index(), Bytes::copy_from_slice(key));
         if self.blocked.waiting.contains_key(&slot) {
-            self.blocked.ready.push(slot);
+            self.blocked.ready.push_back(slot);
         }
     }
 
@@ -104,7 +105,7 @@ impl Shard {
             return;
         }
         let db_before = self.db_index();
-        while let Some(slot) = self.blocked.ready.pop() {
+        while let Some(slot) = self.blocked.ready.pop_front() {
             let Some(mut queue) = self.blocked.waiting.remove(&slot) else {
                 continue;
             };
