@@ -160,3 +160,149 @@ fn keys_are_served_in_the_order_they_became_ready() {
         assert_eq!(lrange(&mut r, "b{t}"), "*2\r\n$1\r\n3\r\n$1\r\n2\r\n");
     }
 }
+
+/// Blocks `waiter` with `command`, runs `wake` on `r`, and checks the waiter's reply.
+fn woken_by(r: &mut Raw, waiter: &mut Raw, command: &[&str], wake: &[&[&str]], expected: &str) {
+    let args: Vec<&[u8]> = command.iter().map(|a| a.as_bytes()).collect();
+    waiter.cmd(&args);
+    wait_blocked(r, 1);
+    for step in wake {
+        call(r, step);
+    }
+    assert_eq!(
+        text(waiter.reply()),
+        expected,
+        "{command:?} woken by {wake:?}"
+    );
+    wait_blocked(r, 0);
+}
+
+#[test]
+fn keyspace_commands_wake_clients_blocked_on_their_destination() {
+    let (a, b) = (KEY_SHARD0, KEY_SHARD1);
+    let popped =
+        |key: &str, v: &str| format!("*2\r\n${}\r\n{key}\r\n${}\r\n{v}\r\n", key.len(), v.len());
+    for backend in backends() {
+        let server = Server::start(2, backend, &[]);
+        let mut r = server.raw();
+        let mut w = server.raw();
+        // SWAPDB brings a list into the waiter's db.
+        call(&mut r, &["SELECT", "1"]);
+        call(&mut r, &["RPUSH", b, "hello"]);
+        call(&mut w, &["SELECT", "9"]);
+        woken_by(
+            &mut r,
+            &mut w,
+            &["BRPOP", b, "5"],
+            &[&["SWAPDB", "1", "9"]],
+            &popped(b, "hello"),
+        );
+        call(&mut w, &["SELECT", "0"]);
+        call(&mut r, &["SELECT", "0"]);
+        // MOVE from another db.
+        call(&mut r, &["SELECT", "3"]);
+        call(&mut r, &["RPUSH", a, "moved"]);
+        woken_by(
+            &mut r,
+            &mut w,
+            &["BLPOP", a, "5"],
+            &[&["MOVE", a, "0"]],
+            &popped(a, "moved"),
+        );
+        call(&mut r, &["SELECT", "0"]);
+        // COPY on one shard and across shards, RENAME across shards.
+        for (src, dst) in [("s{x}", "d{x}"), (a, b), (b, a)] {
+            call(&mut r, &["DEL", src, dst]);
+            call(&mut r, &["RPUSH", src, "c"]);
+            woken_by(
+                &mut r,
+                &mut w,
+                &["BLPOP", dst, "5"],
+                &[&["COPY", src, dst]],
+                &popped(dst, "c"),
+            );
+            assert_eq!(lrange(&mut r, src), "*1\r\n$1\r\nc\r\n");
+            woken_by(
+                &mut r,
+                &mut w,
+                &["BLPOP", dst, "5"],
+                &[&["RENAME", src, dst]],
+                &popped(dst, "c"),
+            );
+        }
+        // SORT ... STORE and ZUNIONSTORE into a key of the other shard.
+        call(&mut r, &["RPUSH", a, "3", "1", "2"]);
+        woken_by(
+            &mut r,
+            &mut w,
+            &["BLPOP", b, "5"],
+            &[&["SORT", a, "STORE", b]],
+            &popped(b, "1"),
+        );
+        call(&mut r, &["DEL", a, b]);
+        call(&mut r, &["ZADD", a, "1", "m"]);
+        let zpopped = format!("*3\r\n${}\r\n{b}\r\n$1\r\nm\r\n$1\r\n1\r\n", b.len());
+        woken_by(
+            &mut r,
+            &mut w,
+            &["BZPOPMIN", b, "5"],
+            &[&["ZUNIONSTORE", b, "1", a]],
+            &zpopped,
+        );
+        call(&mut r, &["DEL", a, b]);
+    }
+}
+
+#[test]
+fn blocked_moves_chain_across_shards() {
+    let (a, b, c) = ("list-a", KEY_SHARD0, KEY_SHARD1);
+    for backend in backends() {
+        let server = Server::start(2, backend, &[]);
+        let mut r = server.raw();
+        let mut w1 = server.raw();
+        let mut w2 = server.raw();
+        // a → b → c: one push runs through both moves.
+        w1.cmd(&[
+            b"BLMOVE",
+            a.as_bytes(),
+            b.as_bytes(),
+            b"RIGHT",
+            b"LEFT",
+            b"0",
+        ]);
+        wait_blocked(&mut r, 1);
+        w2.cmd(&[
+            b"BLMOVE",
+            b.as_bytes(),
+            c.as_bytes(),
+            b"LEFT",
+            b"RIGHT",
+            b"0",
+        ]);
+        wait_blocked(&mut r, 2);
+        call(&mut r, &["RPUSH", a, "foo"]);
+        assert_eq!(text(w1.reply()), "$3\r\nfoo\r\n");
+        assert_eq!(text(w2.reply()), "$3\r\nfoo\r\n");
+        assert_eq!(lrange(&mut r, a), "*0\r\n");
+        assert_eq!(lrange(&mut r, b), "*0\r\n");
+        assert_eq!(lrange(&mut r, c), "*1\r\n$3\r\nfoo\r\n");
+        // b → c and c → b: the element comes to rest where the circle closes.
+        call(&mut r, &["DEL", b, c]);
+        w1.cmd(&[b"BRPOPLPUSH", b.as_bytes(), c.as_bytes(), b"0"]);
+        wait_blocked(&mut r, 1);
+        w2.cmd(&[b"BRPOPLPUSH", c.as_bytes(), b.as_bytes(), b"0"]);
+        wait_blocked(&mut r, 2);
+        call(&mut r, &["RPUSH", b, "foo"]);
+        assert_eq!(text(w1.reply()), "$3\r\nfoo\r\n");
+        assert_eq!(text(w2.reply()), "$3\r\nfoo\r\n");
+        assert_eq!(lrange(&mut r, b), "*1\r\n$3\r\nfoo\r\n");
+        assert_eq!(lrange(&mut r, c), "*0\r\n");
+        // A list moved onto itself keeps its element.
+        call(&mut r, &["DEL", b]);
+        w1.cmd(&[b"BRPOPLPUSH", b.as_bytes(), b.as_bytes(), b"0"]);
+        wait_blocked(&mut r, 1);
+        call(&mut r, &["RPUSH", b, "foo"]);
+        assert_eq!(text(w1.reply()), "$3\r\nfoo\r\n");
+        assert_eq!(lrange(&mut r, b), "*1\r\n$3\r\nfoo\r\n");
+    }
+}

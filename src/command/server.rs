@@ -196,7 +196,12 @@ pub fn swapdb(session: &mut Session, mut args: Args) -> Routine<'_> {
         let holding = session.router.hold(&all).await;
         for shard in all {
             holding
-                .run(shard, move |s| s.swap_dbs(a as usize, b as usize))
+                .run(shard, move |s| {
+                    s.swap_dbs(a as usize, b as usize);
+                    s.signal_db_ready(a as usize);
+                    s.signal_db_ready(b as usize);
+                    s.serve_blocked();
+                })
                 .await;
         }
         ok()

@@ -94,6 +94,26 @@ impl Shard {
         }
     }
 
+    /// Signals every key of `db` that has waiters and holds a value now (SWAPDB brought in
+    /// another db's keys, as Redis's scanDatabaseForReadyKeys does).
+    pub fn signal_db_ready(&mut self, db: usize) {
+        let waited: Vec<(usize, Bytes)> = self
+            .blocked
+            .waiting
+            .keys()
+            .filter(|(d, _)| *d == db)
+            .cloned()
+            .collect();
+        let before = self.db_index();
+        self.select(db);
+        for slot in waited {
+            if self.exists(&slot.1) {
+                self.blocked.ready.push_back(slot);
+            }
+        }
+        self.select(before);
+    }
+
     /// True when some key was signalled and waiters may be served.
     pub fn has_ready(&self) -> bool {
         !self.blocked.ready.is_empty()
