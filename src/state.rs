@@ -91,6 +91,15 @@ pub struct ClientInfo {
     pub killed: AtomicBool,
     /// Pub/sub subscriptions (channels, patterns, shard channels together).
     pub subs: AtomicU32,
+    /// Set while the client waits in a blocking command: CLIENT UNBLOCK ends the wait through it.
+    pub unblock: Mutex<Option<tokio::sync::oneshot::Sender<Unblock>>>,
+}
+
+/// How CLIENT UNBLOCK ends a blocked command: as if it timed out, or with an UNBLOCKED error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unblock {
+    Timeout,
+    Error,
 }
 
 impl ClientInfo {
@@ -186,6 +195,7 @@ impl ServerState {
             last_cmd: AtomicU32::new(u32::MAX),
             killed: AtomicBool::new(false),
             subs: AtomicU32::new(0),
+            unblock: Mutex::new(None),
         });
         self.registry().insert(info.id, info.clone());
         self.connected.fetch_add(1, Relaxed);
@@ -217,6 +227,19 @@ impl ServerState {
             killed += 1;
         }
         killed
+    }
+
+    /// Ends the wait of client `id` if it is blocked (CLIENT UNBLOCK); false when it is not.
+    pub fn unblock(&self, id: u64, how: Unblock) -> bool {
+        let Some(client) = self.registry().get(&id).cloned() else {
+            return false;
+        };
+        let waiting = client
+            .unblock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        waiting.is_some_and(|tx| tx.send(how).is_ok())
     }
 
     /// Zeroes the counters (CONFIG RESETSTAT).

@@ -193,3 +193,25 @@ fn set_sources() {
         ["b", "1", "c", "1", "a", "2", "d", "2"]
     );
 }
+
+#[test]
+fn command_getkeys_finds_movable_keys_like_redis() {
+    common::assert_scripts_match_redis(&[&[
+        "COMMAND GETKEYS sort abc store def",
+        "COMMAND GETKEYS sort abc store invalid store stillbad store def",
+        "COMMAND GETKEYS sort abc by w_* limit 0 1 get store get # store dst",
+        "COMMAND GETKEYS sort abc store",
+        "COMMAND GETKEYS sort_ro abc",
+        "COMMAND GETKEYS zunionstore dst 2 a b weights 1 2",
+        "COMMAND GETKEYS zinterstore dst 0 a",
+        "COMMAND GETKEYS zunion 2 a b withscores",
+        "COMMAND GETKEYS zdiff 3 a b",
+        "COMMAND GETKEYS zintercard 2 a b limit 3",
+        "COMMAND GETKEYS sintercard 1 a",
+        "COMMAND GETKEYS lmpop 2 a b left",
+        "COMMAND GETKEYS zmpop 1 a min",
+        "COMMAND GETKEYS blmpop 0 2 a b left",
+        "COMMAND GETKEYS bzmpop 0 1 a max count 2",
+        "COMMAND GETKEYS get k",
+    ]]);
+}

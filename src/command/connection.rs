@@ -11,7 +11,9 @@ use super::table::{row, CommandSpec, NOKEY};
 use super::Kind;
 use super::{err, error, shown, Args, CmdResult, ReplyMode, Session};
 use crate::protocol::{Protocol, Reply};
-use crate::state::ClientInfo;
+use crate::state::{ClientInfo, Unblock};
+
+const UNBLOCK_REASON: &str = "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR";
 
 /// The connection commands' rows of the command table.
 pub static COMMANDS: &[CommandSpec] = &[
@@ -235,6 +237,17 @@ pub fn reset(session: &mut Session, _args: &mut Args) -> CmdResult {
 }
 
 /// One CLIENT LIST line, in Redis's field order.
+/// CLIENT LIST's flags: P (subscriber), b (blocked), or N.
+fn client_flags(c: &ClientInfo) -> &'static str {
+    if c.subs.load(Relaxed) > 0 {
+        "P"
+    } else if c.unblock.lock().is_ok_and(|waiting| waiting.is_some()) {
+        "b"
+    } else {
+        "N"
+    }
+}
+
 pub fn client_line(c: &ClientInfo) -> String {
     let cmd = match c.last_cmd.load(Relaxed) {
         u32::MAX => "NULL",
@@ -251,7 +264,7 @@ pub fn client_line(c: &ClientInfo) -> String {
         lock(&c.name),
         c.created.elapsed().as_secs(),
         c.idle_secs(),
-        if c.subs.load(Relaxed) > 0 { "P" } else { "N" },
+        client_flags(c),
         c.db.load(Relaxed),
         c.subs.load(Relaxed),
         cmd,
@@ -296,6 +309,8 @@ const CLIENT_HELP: &[&str] = &[
     "    Control the replies sent to the current connection.",
     "SETNAME <name>",
     "    Assign the name <name> to the current connection.",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "    Unblock the specified blocked client.",
     "SETINFO <option> <value>",
     "    Set client meta attr. Options are:",
     "    * LIB-NAME: the client lib name.",
@@ -347,6 +362,10 @@ pub fn client(session: &mut Session, args: &mut Args) -> CmdResult {
             arity(n >= 1)?;
             client_kill(session, args)
         }
+        b"unblock" => {
+            arity(n == 1 || n == 2)?;
+            client_unblock(session, args)
+        }
         b"setinfo" => {
             arity(n == 2)?;
             let attr = args.next()?.to_ascii_lowercase();
@@ -392,6 +411,21 @@ pub fn client(session: &mut Session, args: &mut Args) -> CmdResult {
         }
         _ => Err(unknown_subcommand("client", &sub)),
     }
+}
+
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: 1 when the client was blocked and is now released.
+fn client_unblock(session: &mut Session, args: &mut Args) -> CmdResult {
+    let id = args.next()?;
+    let how = if args.is_done() || args.keyword("TIMEOUT") {
+        Unblock::Timeout
+    } else if args.keyword("ERROR") {
+        Unblock::Error
+    } else {
+        return Err(error(UNBLOCK_REASON));
+    };
+    let id = super::args::parse_int(&id).ok_or_else(|| error(err::NOT_INT))?;
+    let released = u64::try_from(id).is_ok_and(|id| session.server.unblock(id, how));
+    Ok(Reply::Int(released as i64))
 }
 
 fn client_list(session: &mut Session, args: &mut Args) -> CmdResult {

@@ -400,8 +400,12 @@ pub fn command(_session: &mut Session, args: &mut Args) -> CmdResult {
                     "ERR Invalid number of arguments specified for command",
                 ));
             }
-            let keys: Vec<Reply> = spec
-                .key_positions(items.len())
+            let positions = match movable_key_positions(spec.name, &items) {
+                Some(positions) => positions?,
+                None => spec.key_positions(items.len()).collect(),
+            };
+            let keys: Vec<Reply> = positions
+                .into_iter()
                 .map(|p| Reply::Bulk(items[p].clone()))
                 .collect();
             if keys.is_empty() {
@@ -415,6 +419,54 @@ pub fn command(_session: &mut Session, args: &mut Args) -> CmdResult {
             Err(unknown_subcommand("command", &sub))
         }
     }
+}
+
+/// Key positions of the commands whose keys move with their arguments (Redis's getkeys
+/// procedures); None for the others, whose table row says where the keys are.
+fn movable_key_positions(name: &str, items: &[Bytes]) -> Option<Result<Vec<usize>, Reply>> {
+    let numkeys_at = |at: usize, before: &[usize]| {
+        let n = items.get(at).and_then(|n| super::args::parse_int(n));
+        match n {
+            Some(n) if n > 0 && (n as usize) < items.len() - at => {
+                let mut keys = before.to_vec();
+                keys.extend(at + 1..=at + n as usize);
+                Ok(keys)
+            }
+            _ => Err(error("ERR Invalid arguments specified for command")),
+        }
+    };
+    Some(match name {
+        "sort" => Ok(sort_key_positions(items)),
+        "zunionstore" | "zinterstore" | "zdiffstore" => numkeys_at(2, &[1]),
+        "zunion" | "zinter" | "zdiff" | "zintercard" | "sintercard" | "lmpop" | "zmpop" => {
+            numkeys_at(1, &[])
+        }
+        "blmpop" | "bzmpop" => numkeys_at(2, &[]),
+        _ => return None,
+    })
+}
+
+/// SORT's source and its last STORE destination, skipping the arguments of LIMIT, GET and BY
+/// as Redis's sortGetKeys does.
+fn sort_key_positions(items: &[Bytes]) -> Vec<usize> {
+    let mut keys = vec![1];
+    let mut store = None;
+    let mut i = 2;
+    while i < items.len() {
+        let word = items[i].to_ascii_lowercase();
+        match word.as_slice() {
+            b"limit" => i += 2,
+            b"get" | b"by" => i += 1,
+            b"store" if i + 1 < items.len() => {
+                store = Some(i + 1);
+                i += 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    keys.extend(store);
+    keys
 }
 
 #[cfg(test)]

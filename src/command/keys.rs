@@ -396,6 +396,7 @@ pub fn copy(shard: &mut Shard, args: &mut Args) -> CmdResult {
     }
     shard.db().insert(&dst, entry);
     notify(shard, GENERIC, "copy_to", &dst);
+    shard.signal_ready(&dst);
     Ok(Reply::Int(1))
 }
 
@@ -427,6 +428,8 @@ pub fn copy_cross(session: &mut Session, mut args: Args) -> Routine<'_> {
                 }
                 s.db().insert(&dst, entry);
                 notify(s, GENERIC, "copy_to", &dst);
+                s.signal_ready(&dst);
+                s.serve_blocked();
                 true
             })
             .await
@@ -460,6 +463,7 @@ pub fn move_(shard: &mut Shard, args: &mut Args) -> CmdResult {
     shard.select(target);
     shard.db().insert(&key, entry);
     notify(shard, GENERIC, "move_to", &key);
+    shard.signal_ready(&key);
     Ok(Reply::Int(1))
 }
 

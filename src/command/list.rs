@@ -4,8 +4,6 @@
 
 mod blocking;
 
-pub use blocking::blocked_clients;
-
 use crate::pubsub::notify::LIST as LIST_EVENTS;
 use bytes::Bytes;
 

@@ -4,6 +4,7 @@
 
 mod args;
 mod bitmap;
+mod blocked;
 mod connection;
 pub mod dispatch;
 mod expire;

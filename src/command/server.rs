@@ -196,7 +196,12 @@ pub fn swapdb(session: &mut Session, mut args: Args) -> Routine<'_> {
         let holding = session.router.hold(&all).await;
         for shard in all {
             holding
-                .run(shard, move |s| s.swap_dbs(a as usize, b as usize))
+                .run(shard, move |s| {
+                    s.swap_dbs(a as usize, b as usize);
+                    s.signal_db_ready(a as usize);
+                    s.signal_db_ready(b as usize);
+                    s.serve_blocked();
+                })
                 .await;
         }
         ok()
@@ -516,8 +521,7 @@ fn render_section(session: &Session, section: &str, shards: &[ShardInfo], out: &
             line("connected_clients", &server.connected.load(Relaxed));
             line("cluster_connections", &0);
             line("maxclients", &server.config().int("maxclients"));
-            let blocked =
-                super::list::blocked_clients() + crate::shard::blocking::blocked_clients() as u64;
+            let blocked = crate::shard::blocking::blocked_clients() as u64;
             line("blocked_clients", &blocked);
             line("tracking_clients", &0);
             line("clients_in_timeout_table", &0);

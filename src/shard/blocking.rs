@@ -60,7 +60,8 @@ struct Waiter {
 #[derive(Default)]
 pub struct Blocked {
     waiting: HashMap<(usize, Bytes), VecDeque<Waiter>>,
-    ready: Vec<(usize, Bytes)>,
+    /// In signalling order: Redis serves keys in the order they became ready.
+    ready: VecDeque<(usize, Bytes)>,
     /// Set while a transaction runs here: waiters are served after it, as Redis does.
     deferred: bool,
 }
@@ -76,7 +77,7 @@ impl Shard {
             .entry(slot.clone())
             .or_default()
             .push_back(Waiter { claim, serve });
-        self.blocked.ready.push(slot);
+        self.blocked.ready.push_back(slot);
         self.serve_blocked();
     }
 
@@ -89,8 +90,28 @@ impl Shard {
         }
         let slot = (self.db_index(), Bytes::copy_from_slice(key));
         if self.blocked.waiting.contains_key(&slot) {
-            self.blocked.ready.push(slot);
+            self.blocked.ready.push_back(slot);
         }
+    }
+
+    /// Signals every key of `db` that has waiters and holds a value now (SWAPDB brought in
+    /// another db's keys, as Redis's scanDatabaseForReadyKeys does).
+    pub fn signal_db_ready(&mut self, db: usize) {
+        let waited: Vec<(usize, Bytes)> = self
+            .blocked
+            .waiting
+            .keys()
+            .filter(|(d, _)| *d == db)
+            .cloned()
+            .collect();
+        let before = self.db_index();
+        self.select(db);
+        for slot in waited {
+            if self.exists(&slot.1) {
+                self.blocked.ready.push_back(slot);
+            }
+        }
+        self.select(before);
     }
 
     /// True when some key was signalled and waiters may be served.
@@ -104,7 +125,7 @@ impl Shard {
             return;
         }
         let db_before = self.db_index();
-        while let Some(slot) = self.blocked.ready.pop() {
+        while let Some(slot) = self.blocked.ready.pop_front() {
             let Some(mut queue) = self.blocked.waiting.remove(&slot) else {
                 continue;
             };

@@ -4,7 +4,7 @@
 //! peer leaving. Served elements never vanish: a client that left after a shard served it gets
 //! its elements pushed back where they came from.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ use super::{
     push_and_serve, write_list, Move, Routine,
 };
 use crate::command::args::parse_float;
+use crate::command::blocked::{Blocked, Stop};
 use crate::command::{error, Args, CmdResult, Session};
 use crate::protocol::Reply;
 use crate::shard::blocking::{try_claim, ServeFn};
@@ -24,30 +25,6 @@ use crate::shard::{Shard, ShardId};
 const TIMEOUT_NOT_FLOAT: &str = "ERR timeout is not a float or out of range";
 const TIMEOUT_NEGATIVE: &str = "ERR timeout is negative";
 const TIMEOUT_RANGE: &str = "ERR timeout is out of range";
-
-/// Clients currently blocked in a list command, all threads together (INFO blocked_clients).
-static BLOCKED_CLIENTS: AtomicU64 = AtomicU64::new(0);
-
-/// Number of clients blocked in a list command right now.
-pub fn blocked_clients() -> u64 {
-    BLOCKED_CLIENTS.load(Relaxed)
-}
-
-/// Counts one blocked client for as long as it lives (dropped even if the wait is abandoned).
-struct BlockedGuard;
-
-impl BlockedGuard {
-    fn new() -> Self {
-        BLOCKED_CLIENTS.fetch_add(1, Relaxed);
-        BlockedGuard
-    }
-}
-
-impl Drop for BlockedGuard {
-    fn drop(&mut self) {
-        BLOCKED_CLIENTS.fetch_sub(1, Relaxed);
-    }
-}
 
 /// A timeout in seconds (fractions allowed) as Redis reads it; None = wait forever (0).
 fn parse_timeout(raw: &[u8]) -> Result<Option<Duration>, Reply> {
@@ -127,18 +104,18 @@ fn serve_fn(key: Bytes, want: Want, tx: Sender) -> ServeFn {
     })
 }
 
-/// Parks the client on every key (in order) and waits. None on timeout or when the peer left
-/// before anything was served.
+/// Parks the client on every key (in order) and waits. `Ok(None)` inside EXEC or when the
+/// serving shard sent nothing; `Err` when it stopped waiting before anything was served.
 async fn block(
     session: &Session,
     waits: Vec<(Bytes, Want)>,
     timeout: Option<Duration>,
-) -> Option<Outcome> {
+) -> Result<Option<Outcome>, Stop> {
     if session.tx.in_exec {
         // Inside EXEC a blocking command answers as if it timed out at once.
-        return None;
+        return Err(Stop::TimedOut);
     }
-    let _counted = BlockedGuard::new();
+    let mut blocked = Blocked::begin(session);
     let db = session.db;
     let router = &session.router;
     let claim = Arc::new(AtomicBool::new(false));
@@ -153,32 +130,24 @@ async fn block(
         }
         let serve = serve_fn(key.clone(), want, tx.clone());
         let claim = claim.clone();
-        router
+        let parked = router
             .run(shard, move |s| {
                 s.select(db);
                 s.block_on(&key, claim, serve);
             })
-            .await?;
-    }
-    let sleep = async {
-        match timeout {
-            Some(d) => tokio::time::sleep(d).await,
-            None => std::future::pending().await,
+            .await;
+        if parked.is_none() {
+            return Err(Stop::TimedOut);
         }
-    };
-    let served = tokio::select! {
-        outcome = &mut rx => outcome.ok(),
-        _ = sleep => None,
-        _ = session.hangup.raised() => None,
-    };
-    let outcome = match served {
-        Some(outcome) => Some(outcome),
-        // Timed out or left first: nobody may serve us any more.
-        None if try_claim(&claim) => None,
+    }
+    let outcome = match blocked.wait(&mut rx, timeout).await {
+        Ok(outcome) => Ok(outcome),
+        // Stopped first: nobody may serve us any more.
+        Err(stop) if try_claim(&claim) => Err(stop),
         // A shard took the claim just before: its outcome is already on the way.
-        None => rx.await.ok(),
+        Err(_) => Ok(rx.await.ok()),
     };
-    if registrations > 1 || outcome.is_none() {
+    if registrations > 1 || !matches!(outcome, Ok(Some(_))) {
         // Drop the registrations left on other keys (a served one is already gone); no need
         // to wait for it.
         for shard in shards {
@@ -219,8 +188,16 @@ enum Shape {
 }
 
 /// Turns a served outcome into the reply.
-async fn finish(session: &Session, outcome: Option<Outcome>, shape: Shape) -> CmdResult {
+async fn finish(
+    session: &Session,
+    outcome: Result<Option<Outcome>, Stop>,
+    shape: Shape,
+) -> CmdResult {
     let left = session.hangup.is_raised();
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(stop) => return stop.reply(Reply::NilArray),
+    };
     match outcome {
         None => Ok(Reply::NilArray),
         Some(Outcome::Done(reply)) => Ok(reply),

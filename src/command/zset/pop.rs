@@ -11,10 +11,11 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use super::super::args::{parse_float, parse_int};
+use super::super::blocked::Blocked;
 use super::super::{err, error, Args, CmdResult, Session};
 use super::{drop_if_empty, write_zset, Routine};
 use crate::protocol::Reply;
-use crate::shard::blocking::{try_claim, BlockedClient};
+use crate::shard::blocking::try_claim;
 use crate::shard::{Shard, ShardId};
 
 const NOT_POSITIVE: &str = "ERR value is out of range, must be positive";
@@ -167,7 +168,7 @@ impl Pop {
             return Ok(Reply::NilArray);
         }
         let db = session.db;
-        let _counted = BlockedClient::new();
+        let mut blocked = Blocked::begin(session);
         let claim = Arc::new(AtomicBool::new(false));
         let (tx, rx) = oneshot::channel::<Reply>();
         let tx = Arc::new(Mutex::new(Some(tx)));
@@ -204,16 +205,12 @@ impl Pop {
                 .ok_or_else(|| error(err::SHARD_GONE))?;
         }
         let mut rx = rx;
-        let served = tokio::select! {
-            reply = &mut rx => Some(reply),
-            _ = sleep_or_forever(timeout) => None,
-            _ = session.hangup.raised() => None,
-        };
-        let outcome = match served {
-            Some(reply) => reply.map_err(|_| error(err::SHARD_GONE)),
-            // Timed out or left: whoever claims first owns the outcome.
-            None if try_claim(&claim) => Ok(Reply::NilArray),
-            None => rx.await.map_err(|_| error(err::SHARD_GONE)),
+        let timeout = (!timeout.is_zero()).then_some(timeout);
+        let outcome = match blocked.wait(&mut rx, timeout).await {
+            Ok(reply) => reply.ok_or_else(|| error(err::SHARD_GONE)),
+            // Stopped first: whoever claims first owns the outcome.
+            Err(stop) if try_claim(&claim) => stop.reply(Reply::NilArray),
+            Err(_) => rx.await.map_err(|_| error(err::SHARD_GONE)),
         };
         // Drop the registrations still parked on the other keys (or the other shards).
         for shard in shards {
@@ -221,14 +218,6 @@ impl Pop {
             session.router.run(shard, move |s| s.unblock(&claim)).await;
         }
         outcome
-    }
-}
-
-async fn sleep_or_forever(timeout: Duration) {
-    if timeout.is_zero() {
-        std::future::pending::<()>().await;
-    } else {
-        tokio::time::sleep(timeout).await;
     }
 }
 
