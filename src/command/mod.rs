@@ -158,6 +158,7 @@ pub mod err {
     pub const STRING_TOO_LONG: &str =
         "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
     pub const SHARD_GONE: &str = "ERR shard unavailable (server shutting down)";
+    pub const OOM: &str = crate::shard::evict::OOM;
 }
 
 /// An error reply from a static text.
@@ -195,6 +196,11 @@ pub fn apply_config(config: &crate::config::Config) {
     crate::pubsub::set_output_limit(config.get("client-output-buffer-limit"));
     let flags = crate::pubsub::notify::parse(config.get("notify-keyspace-events")).unwrap_or(0);
     crate::pubsub::notify::set(flags);
+    crate::shard::evict::configure(
+        config.int("maxmemory") as u64,
+        config.get("maxmemory-policy"),
+        config.int("maxmemory-samples") as u32,
+    );
     crate::shard::db::RECORD_EXPIRED.store(
         crate::pubsub::notify::enabled(crate::pubsub::notify::EXPIRED),
         std::sync::atomic::Ordering::Relaxed,

@@ -169,7 +169,7 @@ pub fn run(config: Config) -> Result<(), String> {
             .name(format!("ringkv-{id}"))
             .spawn(move || {
                 pin_to_core(id % cores);
-                let shard = Shard::new(id, databases);
+                let shard = Shard::new(id, databases).with_shards(threads);
                 let worker = Worker {
                     id,
                     state,
@@ -250,7 +250,8 @@ impl Worker {
     }
 }
 
-/// Per-thread housekeeping, ten times a second: active expiry (time-bounded) and idle timeouts.
+/// Per-thread housekeeping, ten times a second: active expiry (time-bounded), eviction left
+/// over from a time-bounded pass, and idle timeouts.
 async fn maintenance(router: Router, state: Arc<ServerState>, id: usize) {
     let owned = SlotTable::new(router.shards()).slots_of(id);
     let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -263,6 +264,7 @@ async fn maintenance(router: Router, state: Arc<ServerState>, id: usize) {
             router.run_inline(|s| {
                 s.active_expire(owned, Duration::from_millis(2));
                 crate::command::notify_expired(s);
+                s.enforce_maxmemory();
             });
         }
         if round.is_multiple_of(10) {
