@@ -194,8 +194,11 @@ pub fn apply_config(config: &crate::config::Config) {
     hash::apply_config(config);
     set::apply_config(config);
     crate::pubsub::set_output_limit(config.get("client-output-buffer-limit"));
-    let flags = crate::pubsub::notify::parse(config.get("notify-keyspace-events")).unwrap_or(0);
-    crate::pubsub::notify::set(flags);
+    // The current flags stand when the text is their rendering (which may hide `n`).
+    let text = config.get("notify-keyspace-events");
+    if crate::pubsub::notify::render(crate::pubsub::notify::flags()) != text {
+        crate::pubsub::notify::set(crate::pubsub::notify::parse(text).unwrap_or(0));
+    }
     crate::shard::evict::configure(
         config.int("maxmemory") as u64,
         config.get("maxmemory-policy"),

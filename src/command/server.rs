@@ -341,7 +341,9 @@ fn config_set(session: &mut Session, args: &mut Args) -> CmdResult {
             ));
         }
     }
-    if let Some(flags) = crate::pubsub::notify::parse(staged.get("notify-keyspace-events")) {
+    // Redis's text for the classes can hide `n` (behind `A`): the flags are kept as parsed.
+    let notify_flags = crate::pubsub::notify::parse(staged.get("notify-keyspace-events"));
+    if let Some(flags) = notify_flags {
         let _ = staged.set(
             "notify-keyspace-events",
             &crate::pubsub::notify::render(flags),
@@ -351,6 +353,9 @@ fn config_set(session: &mut Session, args: &mut Args) -> CmdResult {
     pairs
         .iter()
         .for_each(|(name, _)| super::zset::config_set(name, &config));
+    if let Some(flags) = notify_flags {
+        crate::pubsub::notify::set(flags);
+    }
     super::apply_config(&config);
     ok()
 }
