@@ -272,3 +272,110 @@ fn pubsub_replies_match_redis() {
         "CONFIG SET client-output-buffer-limit \"pubsub 64mb 16mb 60\"",
     ]]);
 }
+
+/// Every message `sub` receives until it has been quiet for a while.
+fn drain(sub: &mut Raw) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    loop {
+        sub.stream
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let ready = matches!(sub.stream.peek(&mut [0u8; 1]), Ok(n) if n > 0);
+        sub.stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        if !ready {
+            return got;
+        }
+        got.push(sub.reply());
+    }
+}
+
+#[test]
+fn new_key_events() {
+    for backend in backends() {
+        let server = Server::start(2, backend, &["--notify-keyspace-events", "En"]);
+        let mut sub = subscribe(&server, "SUBSCRIBE", &["__keyevent@0__:new"]);
+        let mut c = server.raw();
+        for args in [
+            &[&b"SET"[..], b"foo", b"bar"][..],
+            &[b"SET", b"foo", b"baz"],
+            &[b"LPUSH", b"list", b"a"],
+            &[b"LPUSH", b"list", b"b"],
+            &[b"SET", b"gone", b"1", b"PX", b"1"],
+        ] {
+            c.cmd(args);
+            c.reply();
+        }
+        let expect = |key: &str| message("__keyevent@0__:new", key);
+        assert_eq!(sub.reply(), expect("foo"), "{backend}");
+        assert_eq!(sub.reply(), expect("list"), "{backend}");
+        assert_eq!(sub.reply(), expect("gone"), "{backend}");
+        // A key that expired is new again when written.
+        std::thread::sleep(Duration::from_millis(5));
+        c.cmd(&[b"SET", b"gone", b"2"]);
+        c.reply();
+        assert_eq!(sub.reply(), expect("gone"), "{backend}");
+        // RENAME, COPY and MOVE create their destination.
+        c.cmd(&[b"RENAME", b"foo", b"{foo}renamed"]);
+        c.reply();
+        assert_eq!(sub.reply(), expect("{foo}renamed"), "{backend}");
+        c.cmd(&[b"COPY", b"list", b"{list}copy"]);
+        c.reply();
+        assert_eq!(sub.reply(), expect("{list}copy"), "{backend}");
+        assert!(drain(&mut sub).is_empty(), "{backend}");
+    }
+}
+
+#[test]
+fn new_key_events_match_redis() {
+    let script: &[&[&[u8]]] = &[
+        &[b"CONFIG", b"SET", b"notify-keyspace-events", b"KEA"],
+        &[b"CONFIG", b"GET", b"notify-keyspace-events"],
+        &[b"CONFIG", b"SET", b"notify-keyspace-events", b"KEAn"],
+        &[b"CONFIG", b"GET", b"notify-keyspace-events"],
+        &[b"SET", b"{t}a", b"1"],
+        &[b"SET", b"{t}a", b"2"],
+        &[b"INCR", b"{t}n"],
+        &[b"HSET", b"{t}h", b"f", b"v"],
+        &[b"HSET", b"{t}h", b"g", b"v"],
+        &[b"SADD", b"{t}s", b"m"],
+        &[b"ZADD", b"{t}z", b"1", b"m"],
+        &[b"RENAME", b"{t}a", b"{t}b"],
+        &[b"SETNX", b"{t}b", b"x"],
+        &[b"SETNX", b"{t}c", b"x"],
+        &[b"MSET", b"{t}c", b"1", b"{t}d", b"2"],
+        &[b"COPY", b"{t}b", b"{t}e"],
+        &[b"DEL", b"{t}b"],
+        &[b"SET", b"{t}b", b"again"],
+        &[b"CONFIG", b"SET", b"notify-keyspace-events", b""],
+    ];
+    let run = |port: u16| {
+        let mut sub = Raw::connect(port);
+        sub.cmd(&[b"PSUBSCRIBE", b"__key*"]);
+        sub.reply();
+        let mut c = Raw::connect(port);
+        let replies: Vec<Vec<u8>> = script
+            .iter()
+            .map(|args| {
+                c.cmd(args);
+                c.reply()
+            })
+            .collect();
+        (replies, drain(&mut sub))
+    };
+    let redis = common::RedisServer::start();
+    let expected = run(redis.port);
+    assert!(expected.1.len() > 20);
+    for backend in backends() {
+        let server = Server::start(2, backend, &[]);
+        let got = run(server.port);
+        assert_eq!(got.0, expected.0, "{backend}: replies");
+        let show = |m: &Vec<Vec<u8>>| -> Vec<String> {
+            m.iter()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .collect()
+        };
+        assert_eq!(show(&got.1), show(&expected.1), "{backend}: events");
+    }
+}

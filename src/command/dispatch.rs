@@ -34,11 +34,9 @@ pub fn run_op(
 ) -> Reply {
     shard.select(db);
     let reply = op(shard, args).unwrap_or_else(|e| e);
-    if shard.is_watched() && spec.has_flag("write") {
+    if spec.has_flag("write") {
         let items = args.all();
-        for p in spec.key_positions(items.len()) {
-            shard.touch_watched(&items[p]);
-        }
+        shard.after_write(spec.key_positions(items.len()).map(|p| &items[p][..]));
     }
     if crate::shard::db::RECORD_EXPIRED.load(std::sync::atomic::Ordering::Relaxed) {
         super::notify_expired(shard);
@@ -136,6 +134,11 @@ pub async fn execute(session: &mut Session, commands: Vec<Vec<Bytes>>, out: &mut
         }
         if session.in_subscribed_mode() && !ALLOWED_WHEN_SUBSCRIBED.contains(&spec.name) {
             replies.slots[slot] = (Some(subscribed_mode_error(spec.name)), u32::MAX);
+            continue;
+        }
+        if crate::shard::evict::out_of_memory() && spec.has_flag("denyoom") {
+            ThreadStats::add(&stats.rejected_calls[row], 1);
+            replies.slots[slot] = (Some(error(err::OOM)), u32::MAX);
             continue;
         }
         ThreadStats::add(&stats.calls[row], 1);

@@ -273,7 +273,7 @@ fn rename_local(shard: &mut Shard, args: &mut Args, nx: bool) -> CmdResult {
         return Ok(Reply::Int(0));
     }
     let entry = shard.delete(&src).ok_or_else(|| error(err::NO_KEY))?;
-    shard.db().insert(&dst, entry);
+    shard.insert(&dst, entry);
     notify(shard, GENERIC, "rename_from", &src);
     notify(shard, GENERIC, "rename_to", &dst);
     shard.signal_ready(&dst);
@@ -338,7 +338,7 @@ async fn rename_between(session: &mut Session, mut args: Args, nx: bool) -> CmdR
     holding
         .run(to, move |s| {
             s.select(db);
-            s.db().insert(&dst, entry);
+            s.insert(&dst, entry);
             notify(s, GENERIC, "rename_to", &dst);
             s.signal_ready(&dst);
             s.serve_blocked();
@@ -394,7 +394,7 @@ pub fn copy(shard: &mut Shard, args: &mut Args) -> CmdResult {
     if shard.exists(&dst) && !replace {
         return Ok(Reply::Int(0));
     }
-    shard.db().insert(&dst, entry);
+    shard.insert(&dst, entry);
     notify(shard, GENERIC, "copy_to", &dst);
     shard.signal_ready(&dst);
     Ok(Reply::Int(1))
@@ -426,7 +426,7 @@ pub fn copy_cross(session: &mut Session, mut args: Args) -> Routine<'_> {
                 if s.exists(&dst) && !replace {
                     return false;
                 }
-                s.db().insert(&dst, entry);
+                s.insert(&dst, entry);
                 notify(s, GENERIC, "copy_to", &dst);
                 s.signal_ready(&dst);
                 s.serve_blocked();
@@ -461,7 +461,7 @@ pub fn move_(shard: &mut Shard, args: &mut Args) -> CmdResult {
     };
     notify(shard, GENERIC, "move_from", &key);
     shard.select(target);
-    shard.db().insert(&key, entry);
+    shard.insert(&key, entry);
     notify(shard, GENERIC, "move_to", &key);
     shard.signal_ready(&key);
     Ok(Reply::Int(1))

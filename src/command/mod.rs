@@ -160,6 +160,7 @@ pub mod err {
     pub const STRING_TOO_LONG: &str =
         "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
     pub const SHARD_GONE: &str = "ERR shard unavailable (server shutting down)";
+    pub const OOM: &str = crate::shard::evict::OOM;
 }
 
 /// An error reply from a static text.
@@ -195,8 +196,16 @@ pub fn apply_config(config: &crate::config::Config) {
     hash::apply_config(config);
     set::apply_config(config);
     crate::pubsub::set_output_limit(config.get("client-output-buffer-limit"));
-    let flags = crate::pubsub::notify::parse(config.get("notify-keyspace-events")).unwrap_or(0);
-    crate::pubsub::notify::set(flags);
+    // The current flags stand when the text is their rendering (which may hide `n`).
+    let text = config.get("notify-keyspace-events");
+    if crate::pubsub::notify::render(crate::pubsub::notify::flags()) != text {
+        crate::pubsub::notify::set(crate::pubsub::notify::parse(text).unwrap_or(0));
+    }
+    crate::shard::evict::configure(
+        config.int("maxmemory") as u64,
+        config.get("maxmemory-policy"),
+        config.int("maxmemory-samples") as u32,
+    );
     crate::shard::db::RECORD_EXPIRED.store(
         crate::pubsub::notify::enabled(crate::pubsub::notify::EXPIRED),
         std::sync::atomic::Ordering::Relaxed,

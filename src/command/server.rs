@@ -299,7 +299,12 @@ pub fn config(session: &mut Session, mut args: Args) -> Routine<'_> {
                         .collect(),
                 ))
             }
-            b"set" if n >= 2 && n.is_multiple_of(2) => config_set(session, &mut args),
+            b"set" if n >= 2 && n.is_multiple_of(2) => {
+                let reply = config_set(session, &mut args)?;
+                // A lower maxmemory (or a policy that may now evict) takes effect at once.
+                session.router.run_all(|s| s.enforce_maxmemory()).await;
+                Ok(reply)
+            }
             b"resetstat" if n == 0 => {
                 session.server.reset_stats();
                 session.router.run_all(|s| s.reset_stats()).await;
@@ -358,7 +363,9 @@ fn config_set(session: &mut Session, args: &mut Args) -> CmdResult {
             ));
         }
     }
-    if let Some(flags) = crate::pubsub::notify::parse(staged.get("notify-keyspace-events")) {
+    // Redis's text for the classes can hide `n` (behind `A`): the flags are kept as parsed.
+    let notify_flags = crate::pubsub::notify::parse(staged.get("notify-keyspace-events"));
+    if let Some(flags) = notify_flags {
         let _ = staged.set(
             "notify-keyspace-events",
             &crate::pubsub::notify::render(flags),
@@ -368,6 +375,9 @@ fn config_set(session: &mut Session, args: &mut Args) -> CmdResult {
     pairs
         .iter()
         .for_each(|(name, _)| super::zset::config_set(name, &config));
+    if let Some(flags) = notify_flags {
+        crate::pubsub::notify::set(flags);
+    }
     super::apply_config(&config);
     ok()
 }
@@ -483,6 +493,8 @@ fn render_section(session: &Session, section: &str, shards: &[ShardInfo], out: &
             keyspace_hits: a.keyspace_hits + s.keyspace_hits,
             keyspace_misses: a.keyspace_misses + s.keyspace_misses,
             expired_keys: a.expired_keys + s.expired_keys,
+            evicted_keys: a.evicted_keys + s.evicted_keys,
+            used_memory: a.used_memory + s.used_memory,
         });
     let title = match section {
         "cpu" => "CPU".to_string(),
@@ -528,8 +540,8 @@ fn render_section(session: &Session, section: &str, shards: &[ShardInfo], out: &
         }
         "memory" => {
             let rss = rss_bytes();
-            line("used_memory", &rss);
-            line("used_memory_human", &human(rss));
+            line("used_memory", &stats.used_memory);
+            line("used_memory_human", &human(stats.used_memory));
             line("used_memory_rss", &rss);
             line("used_memory_rss_human", &human(rss));
             line("maxmemory", &server.config().int("maxmemory"));
@@ -573,7 +585,7 @@ fn render_section(session: &Session, section: &str, shards: &[ShardInfo], out: &
                 &server.total(|s| &s.rejected_connections),
             );
             line("expired_keys", &stats.expired_keys);
-            line("evicted_keys", &0);
+            line("evicted_keys", &stats.evicted_keys);
             line("keyspace_hits", &stats.keyspace_hits);
             line("keyspace_misses", &stats.keyspace_misses);
             let registry = crate::pubsub::Registry::get();

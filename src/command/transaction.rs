@@ -92,6 +92,20 @@ const EXECABORT: &str = "EXECABORT Transaction discarded because of previous err
 /// Commands that act at once inside MULTI instead of being queued.
 const IMMEDIATE: &[&str] = &["exec", "discard", "multi", "watch", "quit", "reset"];
 
+/// Commands that still run inside MULTI when out of memory.
+const ENDS_MULTI: &[&str] = &["exec", "discard", "quit", "reset"];
+
+/// `EXECABORT` for a transaction with a denyoom command, when EXEC finds memory full.
+const EXECABORT_OOM: &str = "EXECABORT Transaction discarded because of: OOM command not allowed when used memory > 'maxmemory'.";
+
+/// True when EXEC must refuse `queued`: out of memory and some command may use more.
+fn refused_for_memory(queued: &[Vec<Bytes>]) -> bool {
+    crate::shard::evict::out_of_memory()
+        && queued
+            .iter()
+            .any(|items| lookup(&items[0]).is_some_and(|(_, spec)| spec.has_flag("denyoom")))
+}
+
 /// A connection's transaction state.
 #[derive(Default)]
 pub struct State {
@@ -120,16 +134,23 @@ impl State {
             self.aborted = true;
             return Some(unknown_command(items));
         };
-        if IMMEDIATE.contains(&spec.name) {
-            return None;
-        }
-        if !spec.arity_ok(items.len()) {
+        let immediate = IMMEDIATE.contains(&spec.name);
+        if !immediate && !spec.arity_ok(items.len()) {
             self.aborted = true;
             return Some(arity_error(spec.name));
         }
-        if spec.has_flag("no-multi") {
+        if !immediate && spec.has_flag("no-multi") {
             self.aborted = true;
             return Some(error("ERR Command not allowed inside a transaction"));
+        }
+        // Queueing takes memory too: out of memory, Redis refuses every command but the ones
+        // that end the transaction.
+        if crate::shard::evict::out_of_memory() && !ENDS_MULTI.contains(&spec.name) {
+            self.aborted = true;
+            return Some(error(err::OOM));
+        }
+        if immediate {
+            return None;
         }
         queued.push(items.to_vec());
         Some(Reply::Simple("QUEUED"))
@@ -241,6 +262,11 @@ fn exec(session: &mut Session, _args: Args) -> Routine<'_> {
         let Some(queued) = session.tx.queued.take() else {
             return Err(error("ERR EXEC without MULTI"));
         };
+        if refused_for_memory(&queued) {
+            session.tx.aborted = false;
+            forget_watches(session);
+            return Err(error(EXECABORT_OOM));
+        }
         if std::mem::take(&mut session.tx.aborted) {
             forget_watches(session);
             return Err(error(EXECABORT));
@@ -377,7 +403,7 @@ fn submit_spread(
 /// the general path (not in MULTI, aborted, watches, keyless or multi-shard commands).
 pub fn submit_exec(session: &mut Session) -> Option<PendingAtomic> {
     let queued = session.tx.queued.as_ref()?;
-    if session.tx.aborted || !session.tx.watched.is_empty() {
+    if session.tx.aborted || !session.tx.watched.is_empty() || refused_for_memory(queued) {
         return None;
     }
     let groups = keyed_per_shard(session, queued)?;

@@ -412,7 +412,8 @@ pub mod notify {
         Some(flags)
     }
 
-    /// Redis's canonical text for a flag set (CONFIG GET shows it).
+    /// Redis's canonical text for a flag set (CONFIG GET shows it). As Redis does, `n` is
+    /// only shown beside the classes listed one by one: `A` hides it (though it stays set).
     pub fn render(flags: u32) -> String {
         let mut out = String::new();
         if flags & ALL == ALL {
@@ -429,23 +430,24 @@ pub mod notify {
                 (EVICTED, 'e'),
                 (STREAM, 't'),
                 (MODULE, 'd'),
+                (NEW, 'n'),
             ] {
                 if flags & bit != 0 {
                     out.push(c);
                 }
             }
         }
-        for (bit, c) in [
-            (KEYSPACE, 'K'),
-            (KEYEVENT, 'E'),
-            (KEY_MISS, 'm'),
-            (NEW, 'n'),
-        ] {
+        for (bit, c) in [(KEYSPACE, 'K'), (KEYEVENT, 'E'), (KEY_MISS, 'm')] {
             if flags & bit != 0 {
                 out.push(c);
             }
         }
         out
+    }
+
+    /// The current flags.
+    pub fn flags() -> u32 {
+        FLAGS.load(Relaxed)
     }
 
     /// Makes `flags` current.

@@ -171,7 +171,7 @@ pub fn run(config: Config) -> Result<(), String> {
             .name(format!("ringkv-{id}"))
             .spawn(move || {
                 pin_to_core(id % cores);
-                let mut shard = Shard::new(id, databases);
+                let mut shard = Shard::new(id, databases).with_shards(threads);
                 crate::command::persist::restore(&mut shard, keys);
                 let worker = Worker {
                     id,
@@ -253,7 +253,8 @@ impl Worker {
     }
 }
 
-/// Per-thread housekeeping, ten times a second: active expiry (time-bounded) and idle timeouts.
+/// Per-thread housekeeping, ten times a second: active expiry (time-bounded), eviction left
+/// over from a time-bounded pass, and idle timeouts.
 async fn maintenance(router: Router, state: Arc<ServerState>, id: usize) {
     let owned = SlotTable::new(router.shards()).slots_of(id);
     let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -266,6 +267,7 @@ async fn maintenance(router: Router, state: Arc<ServerState>, id: usize) {
             router.run_inline(|s| {
                 s.active_expire(owned, Duration::from_millis(2));
                 crate::command::notify_expired(s);
+                s.enforce_maxmemory();
             });
         }
         if round.is_multiple_of(10) {

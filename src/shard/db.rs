@@ -39,8 +39,10 @@ impl Value {
 pub struct Entry {
     pub value: Value,
     pub expire_at: u64,
-    /// Last access, in seconds since the shard started (OBJECT IDLETIME).
+    /// Last access, in seconds since the shard started (OBJECT IDLETIME, LRU eviction).
     pub touched: u32,
+    /// Accounted bytes, set by the database when stored or refreshed (see `shard::memory`).
+    pub size: u32,
 }
 
 type SlotMap = HashMap<Key, Entry>;
@@ -54,6 +56,8 @@ pub struct Db {
     volatile_per_slot: Vec<u32>,
     keys: usize,
     volatile: usize,
+    /// Sum of the entries' accounted sizes.
+    used: usize,
     /// Keys removed because an access found them expired, not yet counted in the stats.
     expired_since_read: u64,
     /// Keys removed by expiry, kept only while someone listens for `expired` events.
@@ -82,6 +86,22 @@ impl Db {
     /// Number of keys with an expiry.
     pub fn volatile(&self) -> usize {
         self.volatile
+    }
+
+    /// Accounted bytes of this database's entries.
+    pub fn used(&self) -> usize {
+        self.used
+    }
+
+    /// Re-estimates `key`'s accounted size after its value changed in place.
+    pub fn refresh_size(&mut self, key: &[u8]) {
+        let slot = slot_of(key) as usize;
+        let Some(entry) = self.slots.get_mut(slot).and_then(|m| m.get_mut(key)) else {
+            return;
+        };
+        let size = super::memory::entry_bytes(key, entry);
+        self.used = self.used - entry.size as usize + size as usize;
+        entry.size = size;
     }
 
     fn slot_map(&self, slot: HashSlot) -> Option<&SlotMap> {
@@ -130,9 +150,11 @@ impl Db {
 
     /// Inserts or replaces `key`, returning the previous entry (expired or not). The key is
     /// copied into its own allocation only when it is new.
-    pub fn insert(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
+    pub fn insert(&mut self, key: &[u8], mut entry: Entry) -> Option<Entry> {
         let slot = slot_of(key);
         let volatile = entry.expire_at != 0;
+        entry.size = super::memory::entry_bytes(key, &entry);
+        self.used += entry.size as usize;
         let map = self.slot_map_mut(slot);
         let old = match map.get_mut(key) {
             Some(current) => Some(std::mem::replace(current, entry)),
@@ -142,7 +164,10 @@ impl Db {
             }
         };
         match &old {
-            Some(o) => self.adjust_volatile(slot, o.expire_at != 0, volatile),
+            Some(o) => {
+                self.used -= o.size as usize;
+                self.adjust_volatile(slot, o.expire_at != 0, volatile)
+            }
             None => {
                 self.keys += 1;
                 self.adjust_volatile(slot, false, volatile);
@@ -159,6 +184,7 @@ impl Db {
     fn remove_in(&mut self, slot: HashSlot, key: &[u8]) -> Option<Entry> {
         let old = self.slots.get_mut(slot as usize)?.remove(key)?;
         self.keys -= 1;
+        self.used -= old.size as usize;
         self.adjust_volatile(slot, old.expire_at != 0, false);
         Some(old)
     }
@@ -208,6 +234,11 @@ impl Db {
         self.slots.get(slot).map_or(0, |m| m.len())
     }
 
+    /// Number of keys with an expiry stored in `slot`.
+    pub fn slot_volatile(&self, slot: usize) -> usize {
+        self.volatile_per_slot.get(slot).map_or(0, |&n| n as usize)
+    }
+
     /// Removes the expired keys of `slot`, returning how many keys were looked at and removed.
     pub fn expire_slot(&mut self, slot: usize, now_ms: u64) -> (usize, usize) {
         if self.volatile_per_slot.get(slot).copied().unwrap_or(0) == 0 {
@@ -217,13 +248,18 @@ impl Db {
         let map = &mut self.slots[slot];
         let seen = map.len();
         let expired_keys = &mut self.expired_keys;
+        let mut freed = 0usize;
         map.retain(|key, e| {
             let live = e.expire_at == 0 || e.expire_at > now_ms;
-            if !live && record {
-                expired_keys.push(key.clone());
+            if !live {
+                freed += e.size as usize;
+                if record {
+                    expired_keys.push(key.clone());
+                }
             }
             live
         });
+        self.used -= freed;
         let removed = seen - map.len();
         self.keys -= removed;
         self.volatile -= removed;

@@ -3,7 +3,9 @@
 
 pub mod blocking;
 pub mod db;
+pub mod evict;
 pub mod mailbox;
+pub mod memory;
 pub mod slot;
 pub mod types;
 pub mod watch;
@@ -20,6 +22,9 @@ pub struct ShardStats {
     pub keyspace_hits: u64,
     pub keyspace_misses: u64,
     pub expired_keys: u64,
+    pub evicted_keys: u64,
+    /// Accounted memory (not a counter: reported as is, summed over shards).
+    pub used_memory: u64,
 }
 
 /// One thread's part of the keyspace: all databases for the slots this shard owns.
@@ -39,6 +44,12 @@ pub struct Shard {
     blocked: blocking::Blocked,
     /// Clients watching keys of this shard (WATCH).
     watches: watch::Watches,
+    /// Number of shards: this one's share of maxmemory is maxmemory / shards.
+    shards: usize,
+    /// The hash slots this shard owns (eviction samples keys from them).
+    owned: std::ops::Range<usize>,
+    /// Over its share of maxmemory with nothing to evict (see `evict`).
+    out_of_memory: bool,
 }
 
 /// Unix time in milliseconds.
@@ -64,7 +75,17 @@ impl Shard {
             expire_cursor: (0, 0),
             blocked: blocking::Blocked::default(),
             watches: watch::Watches::default(),
+            shards: 1,
+            owned: 0..slot::SLOTS,
+            out_of_memory: false,
         }
+    }
+
+    /// This shard as one of `shards`: its slots and its share of maxmemory follow.
+    pub fn with_shards(mut self, shards: usize) -> Self {
+        self.shards = shards.max(1);
+        self.owned = SlotTable::new(self.shards).slots_of(self.id);
+        self
     }
 
     /// This shard's id.
@@ -164,9 +185,19 @@ impl Shard {
             value,
             expire_at,
             touched,
+            size: 0,
         };
-        self.dbs[self.db].insert(key, entry);
+        self.insert(key, entry);
+    }
+
+    /// Stores `entry` under `key` as it is (RENAME, MOVE, COPY), replacing any old value; a
+    /// key that did not exist raises the `new` keyspace event.
+    pub fn insert(&mut self, key: &[u8], entry: Entry) {
+        let old = self.dbs[self.db].insert(key, entry);
         self.touch_watched(key);
+        if old.is_none_or(|o| !db::is_live(&o, self.now_ms)) {
+            crate::pubsub::notify::emit(self.id, crate::pubsub::notify::NEW, "new", self.db, key);
+        }
     }
 
     /// Removes `key` if it is live; returns its entry.
@@ -181,6 +212,7 @@ impl Shard {
     pub fn flush_db(&mut self, db: usize) {
         self.touch_watched_db(db, None);
         self.dbs[db].clear();
+        self.enforce_maxmemory();
     }
 
     /// Reports keys that expired since the last call to `hook(shard, db, key)` (keyspace
@@ -198,6 +230,7 @@ impl Shard {
         for db in &mut self.dbs {
             self.stats.expired_keys += db.take_expired_on_access();
         }
+        self.stats.used_memory = self.used_memory() as u64;
         self.stats
     }
 

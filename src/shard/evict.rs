@@ -1,0 +1,229 @@
+//! Maxmemory: each shard keeps its accounted memory (see `shard::memory`) within its share of
+//! `maxmemory` (the limit divided by the number of shards), evicting keys chosen by sampling as
+//! `maxmemory-policy` says. A shard that stays over its share with nothing it may evict counts
+//! itself out of memory; while any shard is, commands flagged `denyoom` are refused with
+//! Redis's OOM error (the check is in the dispatcher). Depends on `shard` and on the pub/sub
+//! registry for `evicted` events; knows nothing of connections.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use super::db::Key;
+use super::Shard;
+use crate::pubsub::notify;
+
+/// Redis's OOM error text.
+pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+
+/// How eviction picks its victims (`maxmemory-policy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    NoEviction,
+    AllKeysLru,
+    VolatileLru,
+    AllKeysRandom,
+    VolatileRandom,
+    VolatileTtl,
+}
+
+impl Policy {
+    /// The policy named by Redis's option value; the LFU policies evict as their LRU
+    /// counterparts (idle time stands in for access frequency).
+    pub fn parse(name: &str) -> Option<Policy> {
+        Some(match name {
+            "noeviction" => Policy::NoEviction,
+            "allkeys-lru" | "allkeys-lfu" => Policy::AllKeysLru,
+            "volatile-lru" | "volatile-lfu" => Policy::VolatileLru,
+            "allkeys-random" => Policy::AllKeysRandom,
+            "volatile-random" => Policy::VolatileRandom,
+            "volatile-ttl" => Policy::VolatileTtl,
+            _ => return None,
+        })
+    }
+
+    fn volatile_only(self) -> bool {
+        matches!(
+            self,
+            Policy::VolatileLru | Policy::VolatileRandom | Policy::VolatileTtl
+        )
+    }
+
+    const ALL: [Policy; 6] = [
+        Policy::NoEviction,
+        Policy::AllKeysLru,
+        Policy::VolatileLru,
+        Policy::AllKeysRandom,
+        Policy::VolatileRandom,
+        Policy::VolatileTtl,
+    ];
+}
+
+static MAXMEMORY: AtomicU64 = AtomicU64::new(0);
+static POLICY: AtomicU8 = AtomicU8::new(0);
+static SAMPLES: AtomicU32 = AtomicU32::new(5);
+/// Shards currently over their share with nothing left to evict.
+static OUT_OF_MEMORY: AtomicU32 = AtomicU32::new(0);
+
+/// Makes `maxmemory` (bytes, 0 = no limit), the policy and the sample count current.
+pub fn configure(maxmemory: u64, policy: &str, samples: u32) {
+    let policy = Policy::parse(policy).unwrap_or(Policy::NoEviction);
+    let index = Policy::ALL.iter().position(|p| *p == policy).unwrap_or(0);
+    MAXMEMORY.store(maxmemory, Relaxed);
+    POLICY.store(index as u8, Relaxed);
+    SAMPLES.store(samples.clamp(1, 64), Relaxed);
+}
+
+/// True while some shard is over its share of maxmemory and cannot evict (denyoom commands
+/// are then refused).
+pub fn out_of_memory() -> bool {
+    OUT_OF_MEMORY.load(Relaxed) > 0
+}
+
+/// Longest a single eviction pass runs; what is left is evicted by the next write or tick.
+const PASS_LIMIT: Duration = Duration::from_millis(20);
+
+impl Shard {
+    /// Bytes this shard accounts for: its fixed structures and every database's entries.
+    pub fn used_memory(&self) -> usize {
+        std::mem::size_of::<Shard>()
+            + self.dbs.len() * std::mem::size_of::<super::Db>()
+            + self.dbs.iter().map(|db| db.used()).sum::<usize>()
+    }
+
+    /// After a write command: re-estimates the written keys' sizes, touches their watchers,
+    /// and keeps the shard within maxmemory.
+    pub fn after_write<'k>(&mut self, keys: impl Iterator<Item = &'k [u8]>) {
+        let watched = self.is_watched();
+        for key in keys {
+            self.dbs[self.db].refresh_size(key);
+            if watched {
+                self.touch_watched(key);
+            }
+        }
+        self.enforce_maxmemory();
+    }
+
+    /// Evicts until the shard fits its share of maxmemory (or the pass's time is up), then
+    /// records whether it is out of memory. Cheap when there is no limit or it fits.
+    pub fn enforce_maxmemory(&mut self) {
+        let max = MAXMEMORY.load(Relaxed);
+        let budget = (max / self.shards.max(1) as u64) as usize;
+        let mut stuck = false;
+        if max != 0 && self.used_memory() > budget {
+            let policy = Policy::ALL[POLICY.load(Relaxed) as usize];
+            let started = Instant::now();
+            let current = self.db;
+            let mut evicted = 0u32;
+            while self.used_memory() > budget {
+                if policy == Policy::NoEviction || !self.evict_one(policy) {
+                    stuck = true;
+                    break;
+                }
+                evicted += 1;
+                if evicted.is_multiple_of(32) && started.elapsed() >= PASS_LIMIT {
+                    break;
+                }
+            }
+            self.db = current;
+        }
+        if stuck != self.out_of_memory {
+            self.out_of_memory = stuck;
+            if stuck {
+                OUT_OF_MEMORY.fetch_add(1, Relaxed);
+            } else {
+                OUT_OF_MEMORY.fetch_sub(1, Relaxed);
+            }
+        }
+    }
+
+    /// Evicts the best of a few sampled keys; false when no key may be evicted.
+    fn evict_one(&mut self, policy: Policy) -> bool {
+        let samples = SAMPLES.load(Relaxed) as usize;
+        let now = self.now_ms;
+        let mut best: Option<(u64, usize, Key)> = None;
+        for db in 0..self.dbs.len() {
+            let count = if policy.volatile_only() {
+                self.dbs[db].volatile()
+            } else {
+                self.dbs[db].len()
+            };
+            if count == 0 {
+                continue;
+            }
+            for _ in 0..samples {
+                let random = self.random();
+                let Some((key, touched, expire_at)) = self.sample(db, policy.volatile_only())
+                else {
+                    break;
+                };
+                // An expired key goes first: it is dead already.
+                let score = match policy {
+                    _ if expire_at != 0 && expire_at <= now => 0,
+                    Policy::AllKeysLru | Policy::VolatileLru => touched as u64,
+                    Policy::VolatileTtl => expire_at,
+                    _ => random,
+                };
+                if best.as_ref().is_none_or(|(s, _, _)| score < *s) {
+                    best = Some((score, db, key));
+                }
+            }
+        }
+        let Some((_, db, key)) = best else {
+            return false;
+        };
+        self.db = db;
+        if self.dbs[db].remove(&key).is_none() {
+            return false;
+        }
+        self.touch_watched(&key);
+        self.stats.evicted_keys += 1;
+        notify::emit(self.id, notify::EVICTED, "evicted", db, &key);
+        true
+    }
+
+    /// A random key of `db` among this shard's slots (only keys with a TTL when `volatile`),
+    /// with its last access and expiry.
+    fn sample(&mut self, db: usize, volatile: bool) -> Option<(Key, u32, u64)> {
+        let owned = self.owned.clone();
+        let span = owned.len();
+        if span == 0 {
+            return None;
+        }
+        let offset = (self.random() % span as u64) as usize;
+        let pick = self.random();
+        let db = &self.dbs[db];
+        let slot = (0..span)
+            .map(|i| owned.start + (offset + i) % span)
+            .find(|&s| {
+                if volatile {
+                    db.slot_volatile(s) > 0
+                } else {
+                    db.slot_len(s) > 0
+                }
+            })?;
+        let candidates = if volatile {
+            db.slot_volatile(slot)
+        } else {
+            db.slot_len(slot)
+        };
+        let nth = (pick % candidates as u64) as usize;
+        db.slot_entries(slot)
+            .filter(|(_, e)| !volatile || e.expire_at != 0)
+            .nth(nth)
+            .map(|(k, e)| (k.clone(), e.touched, e.expire_at))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lfu_policies_map_to_lru() {
+        assert_eq!(Policy::parse("allkeys-lfu"), Some(Policy::AllKeysLru));
+        assert_eq!(Policy::parse("volatile-lfu"), Some(Policy::VolatileLru));
+        assert_eq!(Policy::parse("bogus"), None);
+        assert!(Policy::VolatileTtl.volatile_only());
+        assert!(!Policy::AllKeysRandom.volatile_only());
+    }
+}

@@ -1,0 +1,318 @@
+//! Maxmemory: eviction keeps the accounted memory under the limit, each policy picks the keys
+//! it should, `evicted` events reach subscribers, and when nothing may be evicted the OOM error
+//! (and MULTI/EXEC's handling of it) matches redis-server byte for byte.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{assert_scripts_match_redis, backends, Raw, RedisServer, Server};
+
+fn info_field(con: &mut redis::Connection, section: &str, field: &str) -> u64 {
+    let info: String = redis::cmd("INFO").arg(section).query(con).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("INFO {section} has no {field}"))
+}
+
+fn set_config(con: &mut redis::Connection, name: &str, value: &str) {
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg(name)
+        .arg(value)
+        .query(con)
+        .unwrap();
+}
+
+fn fill(con: &mut redis::Connection, prefix: &str, count: usize, ttl: Option<u64>) {
+    let mut pipe = redis::pipe();
+    for i in 0..count {
+        let cmd = pipe
+            .cmd("SET")
+            .arg(format!("{prefix}{i}"))
+            .arg(vec![b'v'; 100]);
+        if let Some(ttl) = ttl {
+            cmd.arg("EX").arg(ttl + i as u64);
+        }
+        cmd.ignore();
+    }
+    let _: () = pipe.query(con).unwrap();
+}
+
+fn surviving(con: &mut redis::Connection, prefix: &str, count: usize) -> Vec<usize> {
+    (0..count)
+        .filter(|i| {
+            redis::cmd("EXISTS")
+                .arg(format!("{prefix}{i}"))
+                .query::<i64>(con)
+                .unwrap()
+                == 1
+        })
+        .collect()
+}
+
+const OOM: &[u8] = b"-OOM command not allowed when used memory > 'maxmemory'.\r\n";
+
+#[test]
+fn allkeys_lru_keeps_used_memory_under_the_limit() {
+    for backend in backends() {
+        let server = Server::start(
+            2,
+            backend,
+            &["--maxmemory", "200kb", "--maxmemory-policy", "allkeys-lru"],
+        );
+        let mut con = server.redis();
+        let max: Vec<String> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("maxmemory*")
+            .query(&mut con)
+            .unwrap();
+        assert!(
+            max.windows(2).any(|p| p == ["maxmemory", "204800"]),
+            "{max:?}"
+        );
+        assert!(max
+            .windows(2)
+            .any(|p| p == ["maxmemory-policy", "allkeys-lru"]));
+        fill(&mut con, "key:", 5000, None);
+        let used = info_field(&mut con, "memory", "used_memory");
+        assert!(used <= 204_800, "{backend}: used_memory {used}");
+        assert!(used > 100_000, "{backend}: eviction went too far: {used}");
+        let evicted = info_field(&mut con, "stats", "evicted_keys");
+        let keys: u64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
+        assert_eq!(keys + evicted, 5000, "{backend}");
+        assert!(evicted > 2000, "{backend}: evicted {evicted}");
+        // Writes keep working: the policy makes room.
+        let _: () = redis::cmd("SET")
+            .arg("last")
+            .arg("v")
+            .query(&mut con)
+            .unwrap();
+        let last: String = redis::cmd("GET").arg("last").query(&mut con).unwrap();
+        assert_eq!(last, "v");
+    }
+}
+
+#[test]
+fn lru_prefers_keys_not_used_lately() {
+    let server = Server::start(2, "uring", &["--maxmemory-policy", "allkeys-lru"]);
+    let mut con = server.redis();
+    fill(&mut con, "cold:", 500, None);
+    fill(&mut con, "hot:", 500, None);
+    // The access clock counts seconds, as Redis's LRU clock does.
+    std::thread::sleep(Duration::from_millis(1100));
+    for i in 0..500 {
+        let _: Option<String> = redis::cmd("GET")
+            .arg(format!("hot:{i}"))
+            .query(&mut con)
+            .unwrap();
+    }
+    let used = info_field(&mut con, "memory", "used_memory");
+    set_config(&mut con, "maxmemory", &(used * 6 / 10).to_string());
+    let hot = surviving(&mut con, "hot:", 500).len();
+    let cold = surviving(&mut con, "cold:", 500).len();
+    assert!(hot > cold + 100, "hot {hot} cold {cold}");
+}
+
+#[test]
+fn volatile_policies_only_evict_keys_with_a_ttl() {
+    for policy in [
+        "volatile-lru",
+        "volatile-random",
+        "volatile-ttl",
+        "volatile-lfu",
+    ] {
+        let server = Server::start(2, "uring", &["--maxmemory-policy", policy]);
+        let mut con = server.redis();
+        fill(&mut con, "keep:", 500, None);
+        let persistent = info_field(&mut con, "memory", "used_memory");
+        fill(&mut con, "ttl:", 500, Some(1000));
+        let all = info_field(&mut con, "memory", "used_memory");
+        set_config(
+            &mut con,
+            "maxmemory",
+            &(persistent + (all - persistent) / 2).to_string(),
+        );
+        assert_eq!(surviving(&mut con, "keep:", 500).len(), 500, "{policy}");
+        let left = surviving(&mut con, "ttl:", 500);
+        assert!(
+            !left.is_empty() && left.len() < 400,
+            "{policy}: {}",
+            left.len()
+        );
+        if policy == "volatile-ttl" {
+            // The keys closest to expiring go first.
+            let mean = left.iter().sum::<usize>() / left.len();
+            assert!(mean > 300, "{policy}: mean index of survivors {mean}");
+        }
+        // Below what the persistent keys need: every volatile key goes, then writes are refused.
+        set_config(&mut con, "maxmemory", &(persistent / 2).to_string());
+        assert!(surviving(&mut con, "ttl:", 500).is_empty(), "{policy}");
+        assert_eq!(surviving(&mut con, "keep:", 500).len(), 500, "{policy}");
+        let mut raw = server.raw();
+        raw.cmd(&[b"SET", b"one-more", b"v"]);
+        assert_eq!(raw.reply(), OOM, "{policy}");
+        raw.cmd(&[b"GET", b"keep:1"]);
+        assert_eq!(
+            raw.reply(),
+            b"$100\r\n"
+                .iter()
+                .chain(&[b'v'; 100])
+                .chain(b"\r\n")
+                .copied()
+                .collect::<Vec<u8>>()
+        );
+    }
+}
+
+#[test]
+fn noeviction_refuses_writes_until_memory_is_freed() {
+    for backend in backends() {
+        let server = Server::start(2, backend, &[]);
+        let mut con = server.redis();
+        fill(&mut con, "key:", 1000, None);
+        let used = info_field(&mut con, "memory", "used_memory");
+        set_config(&mut con, "maxmemory", &(used / 2).to_string());
+        let mut raw = server.raw();
+        raw.cmd(&[b"SET", b"new", b"v"]);
+        assert_eq!(raw.reply(), OOM, "{backend}");
+        raw.cmd(&[b"LPUSH", b"list", b"v"]);
+        assert_eq!(raw.reply(), OOM, "{backend}");
+        raw.cmd(&[b"GET", b"key:1"]);
+        assert!(raw.reply().starts_with(b"$100\r\n"), "{backend}");
+        let keys: u64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
+        assert_eq!(keys, 1000, "{backend}: noeviction must not evict");
+        assert_eq!(info_field(&mut con, "stats", "evicted_keys"), 0);
+        // Deleting (not denyoom) frees memory, and writes are accepted again.
+        let mut pipe = redis::pipe();
+        for i in 0..900 {
+            pipe.cmd("DEL").arg(format!("key:{i}")).ignore();
+        }
+        let _: () = pipe.query(&mut con).unwrap();
+        raw.cmd(&[b"SET", b"new", b"v"]);
+        assert_eq!(raw.reply(), b"+OK\r\n", "{backend}");
+    }
+}
+
+#[test]
+fn evicted_events_reach_a_subscriber_on_another_thread() {
+    for backend in backends() {
+        let server = Server::start(
+            2,
+            backend,
+            &[
+                "--notify-keyspace-events",
+                "Ee",
+                "--maxmemory-policy",
+                "allkeys-random",
+            ],
+        );
+        let mut subscribers: Vec<Raw> = (0..4)
+            .map(|_| {
+                let mut s = server.raw();
+                s.cmd(&[b"SUBSCRIBE", b"__keyevent@0__:evicted"]);
+                s.reply();
+                s
+            })
+            .collect();
+        let mut con = server.redis();
+        let _: () = redis::cmd("SET")
+            .arg("foo")
+            .arg("bar")
+            .query(&mut con)
+            .unwrap();
+        set_config(&mut con, "maxmemory", "1");
+        for s in &mut subscribers {
+            assert_eq!(
+                s.reply(),
+                b"*3\r\n$7\r\nmessage\r\n$22\r\n__keyevent@0__:evicted\r\n$3\r\nfoo\r\n",
+                "{backend}"
+            );
+        }
+        assert_eq!(info_field(&mut con, "stats", "evicted_keys"), 1);
+        set_config(&mut con, "maxmemory", "0");
+    }
+}
+
+#[test]
+fn oom_replies_match_redis() {
+    assert_scripts_match_redis(&[
+        &[
+            "SET x 1",
+            "CONFIG SET maxmemory 1",
+            "SET y 1",
+            "APPEND x 2",
+            "GET x",
+            "DEL x",
+            "PING",
+            "CONFIG SET maxmemory 0",
+            "SET y 1",
+        ],
+        &[
+            "SET x 1",
+            "CONFIG SET maxmemory 1",
+            "MULTI",
+            "GET x",
+            "PING",
+            "EXEC",
+            "MULTI",
+            "DISCARD",
+            "MULTI",
+            "WATCH x",
+            "MULTI",
+            "EXEC",
+            "CONFIG SET maxmemory 0",
+            "MULTI",
+            "SET a 1",
+            "CONFIG SET maxmemory 1",
+            "EXEC",
+            "CONFIG SET maxmemory 0",
+        ],
+    ]);
+}
+
+/// A transaction queued before memory ran out: EXEC is refused only if it may use memory.
+fn exec_after_oom(port: u16, queued: &[&[&[u8]]]) -> Vec<Vec<u8>> {
+    let mut tx = Raw::connect(port);
+    let mut admin = Raw::connect(port);
+    let mut out = Vec::new();
+    for args in [&[&b"SET"[..], b"x", b"value"][..], &[b"MULTI"]] {
+        tx.cmd(args);
+        out.push(tx.reply());
+    }
+    for args in queued {
+        tx.cmd(args);
+        out.push(tx.reply());
+    }
+    admin.cmd(&[b"CONFIG", b"SET", b"maxmemory", b"1"]);
+    out.push(admin.reply());
+    tx.cmd(&[b"EXEC"]);
+    out.push(tx.reply());
+    admin.cmd(&[b"CONFIG", b"SET", b"maxmemory", b"0"]);
+    out.push(admin.reply());
+    out
+}
+
+#[test]
+fn exec_under_oom_matches_redis() {
+    let redis = RedisServer::start();
+    let reads: &[&[&[u8]]] = &[&[b"GET", b"x"], &[b"PING"]];
+    let writes: &[&[&[u8]]] = &[&[b"SET", b"x", b"1"], &[b"GET", b"x"]];
+    let expected = [
+        exec_after_oom(redis.port, reads),
+        exec_after_oom(redis.port, writes),
+    ];
+    assert!(expected[1]
+        .iter()
+        .any(|r| r.starts_with(b"-EXECABORT Transaction discarded because of: OOM")));
+    for backend in backends() {
+        let server = Server::start(2, backend, &[]);
+        assert_eq!(exec_after_oom(server.port, reads), expected[0], "{backend}");
+        assert_eq!(
+            exec_after_oom(server.port, writes),
+            expected[1],
+            "{backend}"
+        );
+    }
+}
