@@ -12,6 +12,7 @@ mod introspection;
 mod keys;
 mod list;
 pub mod pubsub;
+mod scripting;
 mod server;
 mod set;
 mod sort;
@@ -192,6 +193,7 @@ pub fn apply_config(config: &crate::config::Config) {
     list::apply_config(config);
     hash::apply_config(config);
     set::apply_config(config);
+    scripting::apply_config(config);
     crate::pubsub::set_output_limit(config.get("client-output-buffer-limit"));
     let flags = crate::pubsub::notify::parse(config.get("notify-keyspace-events")).unwrap_or(0);
     crate::pubsub::notify::set(flags);

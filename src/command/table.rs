@@ -6,8 +6,8 @@ use std::sync::{LazyLock, OnceLock};
 use hashbrown::HashMap;
 
 use super::{
-    bitmap, connection, expire, hash, keys, list, pubsub, server, set, sort, string, transaction,
-    zset,
+    bitmap, connection, expire, hash, keys, list, pubsub, scripting, server, set, sort, string,
+    transaction, zset,
 };
 use super::{Cross, Kind, Merge};
 
@@ -119,6 +119,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     zset::COMMANDS,
     sort::COMMANDS,
     transaction::COMMANDS,
+    scripting::COMMANDS,
 ];
 
 /// Every command ringkv serves: the families' rows, flattened once.
