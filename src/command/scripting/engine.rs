@@ -190,8 +190,10 @@ thread_local! {
 
 struct Engine {
     lua: Lua,
-    /// Compiled scripts by sha1.
-    scripts: HashMap<String, Function>,
+    /// Compiled scripts by sha1, and whether their shebang said `no-writes`.
+    scripts: HashMap<String, (Function, bool)>,
+    /// The real globals: `_G` itself stays empty so that every assignment is refused.
+    globals: Table,
     xpcall: Function,
     handler: Function,
 }
@@ -295,9 +297,11 @@ impl Engine {
         redis.set("setresp", set_resp)?;
         redis.set("sha1hex", sha1)?;
         redis.set("log", log)?;
-        lua.load(LIBRARY)
+        let killed = lua.create_function(|_, ()| Ok(KILL.load(Relaxed)))?;
+        let hidden: Table = lua
+            .load(LIBRARY)
             .set_name("=redis")
-            .call::<()>(error_text)?;
+            .call((error_text, killed))?;
         lua.set_hook(
             HookTriggers::new().every_nth_instruction(HOOK_EVERY),
             |_, _| hook(),
@@ -305,13 +309,14 @@ impl Engine {
         Ok(Engine {
             lua,
             scripts: HashMap::new(),
+            globals: hidden,
             xpcall,
             handler,
         })
     }
 
     /// The compiled script `sha`, compiling `body` when it is not cached yet.
-    fn function(&mut self, sha: &str, body: Option<&Bytes>) -> Result<Function, Reply> {
+    fn function(&mut self, sha: &str, body: Option<&Bytes>) -> Result<(Function, bool), Reply> {
         if let Some(f) = self.scripts.get(sha) {
             return Ok(f.clone());
         }
@@ -320,16 +325,17 @@ impl Engine {
                 "NOSCRIPT No matching script. Please use EVAL.",
             ));
         };
+        let (code, no_writes) = shebang(body)?;
         let compiled = self
             .lua
-            .load(&body[..])
+            .load(code)
             .set_name("@user_script")
             .set_mode(mlua::chunk::ChunkMode::Text)
             .into_function();
         match compiled {
             Ok(f) => {
-                self.scripts.insert(sha.to_string(), f.clone());
-                Ok(f)
+                self.scripts.insert(sha.to_string(), (f.clone(), no_writes));
+                Ok((f, no_writes))
             }
             Err(e) => {
                 let message = match e {
@@ -344,7 +350,7 @@ impl Engine {
     }
 
     fn eval(&mut self, eval: &Eval) -> Reply {
-        let f = match self.function(&eval.sha, eval.body.as_ref()) {
+        let (f, no_writes) = match self.function(&eval.sha, eval.body.as_ref()) {
             Ok(f) => f,
             Err(reply) => return reply,
         };
@@ -354,7 +360,7 @@ impl Engine {
         CONTEXT.with(|c| {
             *c.borrow_mut() = Some(Context {
                 steps: eval.steps.clone(),
-                read_only: eval.read_only,
+                read_only: eval.read_only || no_writes,
             })
         });
         RESP3.with(|r| r.set(false));
@@ -384,9 +390,8 @@ impl Engine {
             }
             Ok(t)
         };
-        let globals = self.lua.globals();
-        globals.raw_set("KEYS", list(&eval.keys)?)?;
-        globals.raw_set("ARGV", list(&eval.argv)?)?;
+        self.globals.raw_set("KEYS", list(&eval.keys)?)?;
+        self.globals.raw_set("ARGV", list(&eval.argv)?)?;
         Ok(())
     }
 
@@ -414,6 +419,42 @@ impl Engine {
         }
         Reply::error_owned(message)
     }
+}
+
+/// Splits a `#!lua [flags=...]` first line off `body` (kept as an empty line so that line
+/// numbers stay right); returns the code and whether the flags include `no-writes`.
+fn shebang(body: &[u8]) -> Result<(&[u8], bool), Reply> {
+    if !body.starts_with(b"#!") {
+        return Ok((body, false));
+    }
+    let end = body.iter().position(|&b| b == b'\n').unwrap_or(body.len());
+    let line = String::from_utf8_lossy(&body[..end]).into_owned();
+    let mut words = line.split(' ').filter(|w| !w.is_empty());
+    if words.next() != Some("#!lua") {
+        return Err(Reply::error_owned(format!(
+            "ERR Unexpected engine in script shebang: {line}"
+        )));
+    }
+    let mut no_writes = false;
+    for word in words {
+        let Some(flags) = word.strip_prefix("flags=") else {
+            return Err(Reply::error_owned(format!(
+                "ERR Unknown lua shebang option: {word}"
+            )));
+        };
+        for flag in flags.split(',').filter(|f| !f.is_empty()) {
+            match flag {
+                "no-writes" => no_writes = true,
+                "allow-oom" | "allow-stale" | "no-cluster" | "allow-cross-slot-keys" => {}
+                other => {
+                    return Err(Reply::error_owned(format!(
+                        "ERR Unexpected flag in script shebang: {other}"
+                    )))
+                }
+            }
+        }
+    }
+    Ok((&body[end..], no_writes))
 }
 
 /// "7.2.4" as Redis's REDIS_VERSION_NUM (0x00070204).
@@ -559,6 +600,7 @@ fn command(lua: &Lua, args: MultiValue) -> mlua::Result<Result<Value, String>> {
     if write {
         WROTE.store(true, SeqCst);
     }
+    hook()?;
     let resp3 = RESP3.with(Cell::get);
     let (tx, rx) = std_mpsc::sync_channel(1);
     let sent = steps.send(Step::Call {
@@ -579,7 +621,7 @@ fn command(lua: &Lua, args: MultiValue) -> mlua::Result<Result<Value, String>> {
 
 /// The Lua half of the `redis` library, and the globals guard. Receives the Rust callbacks.
 const LIBRARY: &str = r#"
-local error_text = ...
+local error_text, killed = ...
 local error, type, select, tostring, setmetatable = error, type, select, tostring, setmetatable
 local rawget, raw_pcall = rawget, pcall
 
@@ -611,10 +653,22 @@ redis.replicate_commands = function() return true end
 redis.breakpoint = function() return false end
 redis.debug = function() end
 
+-- Lua 5.1's unpack overflows its stack check with huge ranges (Redis patches lua_checkstack).
+local raw_unpack, tonumber = unpack, tonumber
+unpack = function(...)
+  local t, i, j = ...
+  if type(t) == 'table' then
+    local first, last = tonumber(i) or 1, tonumber(j) or #t
+    if first <= last and last - first >= 8000 then error('too many results to unpack', 2) end
+  end
+  return raw_unpack(...)
+end
+
 -- Redis's pcall hands back the text of an error table (or of a library error), not the table.
 local function unwrap(ok, ...)
   if ok then return ok, ... end
   local e = ...
+  if killed() then error(e, 0) end
   if type(e) == 'table' then
     local text = rawget(e, 'err')
     if type(text) == 'string' or type(text) == 'number' then return false, text end
@@ -626,14 +680,23 @@ local function unwrap(ok, ...)
 end
 pcall = function(...) return unwrap(raw_pcall(...)) end
 
-setmetatable(_G, {
+-- The globals move to a hidden table; _G stays empty and refuses every assignment.
+local G, hidden, names = _G, {}, {}
+for name, value in next, G do hidden[name] = value; names[#names + 1] = name end
+for _, name in ipairs(names) do G[name] = nil end
+setmetatable(hidden, {
   __index = function(_, name)
     if name == 'loadstring' then return nil end
     error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
   end,
+  __metatable = false,
+})
+setmetatable(G, {
+  __index = hidden,
   __newindex = function()
     error('Attempt to modify a readonly table', 2)
   end,
   __metatable = false,
 })
+return hidden
 "#;
