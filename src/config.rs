@@ -39,6 +39,15 @@ const fn opt(name: &'static str, default: &'static str, kind: Kind, mutable: boo
 }
 
 const BIG: i64 = i64::MAX;
+
+/// Options that are two names for one setting (Redis renamed them); setting one sets both.
+fn alias_of(name: &str) -> Option<&'static str> {
+    match name {
+        "lua-time-limit" => Some("busy-reply-threshold"),
+        "busy-reply-threshold" => Some("lua-time-limit"),
+        _ => None,
+    }
+}
 const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning", "nothing"];
 
 /// Every option ringkv knows. The first group changes ringkv's behaviour; the rest are Redis
@@ -326,6 +335,9 @@ impl Config {
         let spec = spec(name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;
         let value =
             normalise(spec, value).map_err(|why| ConfigError::Invalid(spec.name.into(), why))?;
+        if let Some(twin) = alias_of(spec.name) {
+            self.values.insert(twin, value.clone());
+        }
         self.values.insert(spec.name, value);
         Ok(())
     }

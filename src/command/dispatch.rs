@@ -132,6 +132,10 @@ pub async fn execute(session: &mut Session, commands: Vec<Vec<Bytes>>, out: &mut
             replies.slots[slot] = (Some(arity_error(spec.name)), u32::MAX);
             continue;
         }
+        if let Some(busy) = super::scripting::busy_reply(spec, &items) {
+            replies.slots[slot] = (Some(busy), u32::MAX);
+            continue;
+        }
         if session.in_subscribed_mode() && !ALLOWED_WHEN_SUBSCRIBED.contains(&spec.name) {
             replies.slots[slot] = (Some(subscribed_mode_error(spec.name)), u32::MAX);
             continue;

@@ -14,6 +14,7 @@ mod keys;
 mod list;
 pub mod persist;
 pub mod pubsub;
+mod scripting;
 mod server;
 mod set;
 mod sort;
@@ -195,6 +196,7 @@ pub fn apply_config(config: &crate::config::Config) {
     list::apply_config(config);
     hash::apply_config(config);
     set::apply_config(config);
+    scripting::apply_config(config);
     crate::pubsub::set_output_limit(config.get("client-output-buffer-limit"));
     // The current flags stand when the text is their rendering (which may hide `n`).
     let text = config.get("notify-keyspace-events");

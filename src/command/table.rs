@@ -6,7 +6,8 @@ use std::sync::{LazyLock, OnceLock};
 use hashbrown::HashMap;
 
 use super::{
-    bitmap, connection, expire, hash, keys, list, persist, pubsub, server, set, sort, string,
+    bitmap, connection, expire, hash, keys, list, persist, pubsub, scripting, server, set, sort,
+    string,
     transaction, zset,
 };
 use super::{Cross, Kind, Merge};
@@ -120,6 +121,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     zset::COMMANDS,
     sort::COMMANDS,
     transaction::COMMANDS,
+    scripting::COMMANDS,
 ];
 
 /// Every command ringkv serves: the families' rows, flattened once.

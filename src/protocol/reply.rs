@@ -63,6 +63,13 @@ pub enum Reply {
     Sequence(Vec<Reply>),
 }
 
+/// The text Redis 7.2 gives `value` in a reply (see [`Reply::Double`]); Lua scripts pass
+/// numbers to commands this way.
+pub fn double_text(value: f64) -> String {
+    let mut buf = [0u8; MAX_DOUBLE_LEN];
+    String::from_utf8_lossy(format_double(value, &mut buf)).into_owned()
+}
+
 /// Longest decimal i64 ("-9223372036854775808").
 const MAX_INT_LEN: usize = 20;
 

@@ -1,0 +1,300 @@
+//! Lua scripting, Redis 7.0 semantics: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT.
+//!
+//! A script is atomic: the connection that runs it first holds every shard (ascending order
+//! through the mailbox, like EXEC; a script may touch keys it did not declare), then hands the
+//! script to the Lua thread (`scripting/engine.rs`) and serves the script's `redis.call`s one by
+//! one through `dispatch::call` with its router inside that holding, until the script's reply
+//! comes back. Inside MULTI the transaction's holding is reused. The selected database and the
+//! protocol seen by the script's commands are the script's own and restored afterwards.
+//! Blocked clients are served after the script, as after EXEC.
+//!
+//! While a script runs past `busy-reply-threshold`, dispatch answers every command without the
+//! allow-busy flag (SCRIPT KILL aside) with `-BUSY` through [`busy_reply`].
+
+mod convert;
+mod engine;
+
+use std::pin::Pin;
+use std::rc::Rc;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+use super::connection::{sub_arity_error, unknown_subcommand};
+use super::dispatch::call;
+use super::keys::help_reply;
+use super::table::{row, CommandSpec, NOKEY};
+use super::{err, error, Args, CmdResult, Kind, Session};
+use crate::protocol::{Protocol, Reply};
+use crate::shard::ShardId;
+use engine::{Eval, Request, Step};
+
+/// The scripting commands' rows of the command table.
+pub static COMMANDS: &[CommandSpec] = &[
+    row(
+        "eval",
+        -3,
+        "noscript skip-monitor may-replicate no-mandatory-keys stale",
+        NOKEY,
+        Kind::Routed(eval),
+        "scripting",
+        "2.6.0",
+        "Executes a server-side Lua script.",
+        "script numkeys [key [key ...]] [arg [arg ...]]",
+    ),
+    row(
+        "evalsha",
+        -3,
+        "noscript skip-monitor may-replicate no-mandatory-keys stale",
+        NOKEY,
+        Kind::Routed(evalsha),
+        "scripting",
+        "2.6.0",
+        "Executes a server-side Lua script by SHA1 digest.",
+        "sha1 numkeys [key [key ...]] [arg [arg ...]]",
+    ),
+    row(
+        "eval_ro",
+        -3,
+        "readonly noscript skip-monitor no-mandatory-keys stale",
+        NOKEY,
+        Kind::Routed(eval_ro),
+        "scripting",
+        "7.0.0",
+        "Executes a read-only server-side Lua script.",
+        "script numkeys [key [key ...]] [arg [arg ...]]",
+    ),
+    row(
+        "evalsha_ro",
+        -3,
+        "readonly noscript skip-monitor no-mandatory-keys stale",
+        NOKEY,
+        Kind::Routed(evalsha_ro),
+        "scripting",
+        "7.0.0",
+        "Executes a read-only server-side Lua script by SHA1 digest.",
+        "sha1 numkeys [key [key ...]] [arg [arg ...]]",
+    ),
+    row(
+        "script",
+        -2,
+        "noscript",
+        NOKEY,
+        Kind::Routed(script),
+        "scripting",
+        "2.6.0",
+        "A container for Lua scripts management commands.",
+        "subcommand [argument ...]",
+    ),
+];
+
+const SCRIPT_HELP: &[&str] = &[
+    "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "DEBUG (YES|SYNC|NO)",
+    "    Set the debug mode for subsequent scripts executed.",
+    "EXISTS <sha1> [<sha1> ...]",
+    "    Return information about the existence of the scripts in the script cache.",
+    "FLUSH [ASYNC|SYNC]",
+    "    Flush the Lua scripts cache. Very dangerous on replicas.",
+    "    When called without the optional mode argument, the behavior is determined by the",
+    "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+    "    * ASYNC: Asynchronously flush the scripts cache.",
+    "    * SYNC: Synchronously flush the scripts cache.",
+    "KILL",
+    "    Kill the currently executing Lua script.",
+    "LOAD <script>",
+    "    Load a script into the scripts cache without executing it.",
+    "HELP",
+    "    Prints this help.",
+];
+
+const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
+const ENGINE_GONE: &str = "ERR Lua engine unavailable";
+
+type Routine<'a> = Pin<Box<dyn std::future::Future<Output = CmdResult> + 'a>>;
+
+/// Takes `busy-reply-threshold` (`lua-time-limit` is its alias) from the configuration.
+pub fn apply_config(config: &crate::config::Config) {
+    let ms = config.int("busy-reply-threshold").max(0) as u64;
+    engine::BUSY_THRESHOLD_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// `-BUSY` for `items` (a command of `spec`) while a script is busy, unless the command may
+/// run then (allow-busy commands, SCRIPT KILL).
+pub fn busy_reply(spec: &CommandSpec, items: &[Bytes]) -> Option<Reply> {
+    let reply = engine::busy_error()?;
+    let script_kill = spec.name == "script"
+        && items
+            .get(1)
+            .is_some_and(|s| s.eq_ignore_ascii_case(b"kill"));
+    if script_kill || spec.has_flag("allow-busy") {
+        return None;
+    }
+    Some(reply)
+}
+
+fn eval(session: &mut Session, args: Args) -> Routine<'_> {
+    Box::pin(run(session, args, false, false))
+}
+
+fn evalsha(session: &mut Session, args: Args) -> Routine<'_> {
+    Box::pin(run(session, args, true, false))
+}
+
+fn eval_ro(session: &mut Session, args: Args) -> Routine<'_> {
+    Box::pin(run(session, args, false, true))
+}
+
+fn evalsha_ro(session: &mut Session, args: Args) -> Routine<'_> {
+    Box::pin(run(session, args, true, true))
+}
+
+/// EVAL and its forms: parse, hold every shard, run on the Lua thread, serve its calls.
+async fn run(session: &mut Session, mut args: Args, by_sha: bool, read_only: bool) -> CmdResult {
+    let script = args.next()?;
+    let numkeys = args.int()?;
+    if numkeys < 0 {
+        return Err(error("ERR Number of keys can't be negative"));
+    }
+    let rest = args.rest();
+    if numkeys as u64 > rest.len() as u64 {
+        return Err(error(
+            "ERR Number of keys can't be greater than number of args",
+        ));
+    }
+    let (keys, argv) = rest.split_at(numkeys as usize);
+    let (sha, body) = if by_sha {
+        if script.len() != 40 {
+            return Err(error(NOSCRIPT));
+        }
+        (String::from_utf8_lossy(&script).to_ascii_lowercase(), None)
+    } else {
+        (engine::sha1_hex(&script), Some(script))
+    };
+    let (steps_tx, steps) = mpsc::unbounded_channel();
+    let request = Request::Eval(Eval {
+        sha,
+        body,
+        keys: keys.to_vec(),
+        argv: argv.to_vec(),
+        read_only,
+        steps: steps_tx,
+    });
+    Ok(run_holding(session, request, steps).await)
+}
+
+/// Holds every shard, submits the script, serves its calls, restores the session.
+async fn run_holding(
+    session: &mut Session,
+    request: Request,
+    mut steps: mpsc::UnboundedReceiver<Step>,
+) -> Reply {
+    let all: Vec<ShardId> = (0..session.router.shards()).collect();
+    let holding = Rc::new(session.router.hold(&all).await);
+    let inner = session.router.within(holding.clone());
+    let outer = std::mem::replace(&mut session.router, inner);
+    let nested = session.tx.in_exec;
+    let (db, protocol) = (session.db, session.protocol);
+    if !nested {
+        defer_blocked(session, &all, true).await;
+    }
+    session.tx.in_exec = true;
+    let reply = if engine::submit(request) {
+        serve_calls(session, &mut steps).await
+    } else {
+        error(ENGINE_GONE)
+    };
+    session.tx.in_exec = nested;
+    session.db = db;
+    session.protocol = protocol;
+    session
+        .client
+        .db
+        .store(db as u32, std::sync::atomic::Ordering::Relaxed);
+    if !nested {
+        defer_blocked(session, &all, false).await;
+    }
+    session.router = outer;
+    drop(holding);
+    reply
+}
+
+async fn defer_blocked(session: &Session, shards: &[ShardId], on: bool) {
+    for &shard in shards {
+        session
+            .router
+            .run(shard, move |s| s.defer_blocked(on))
+            .await;
+    }
+}
+
+/// Runs the script's commands as they come, until its reply.
+async fn serve_calls(session: &mut Session, steps: &mut mpsc::UnboundedReceiver<Step>) -> Reply {
+    while let Some(step) = steps.recv().await {
+        match step {
+            Step::Call {
+                items,
+                resp3,
+                reply,
+            } => {
+                session.protocol = if resp3 {
+                    Protocol::Resp3
+                } else {
+                    Protocol::Resp2
+                };
+                let result = call(session, items).await;
+                let _ = reply.send(result);
+            }
+            Step::Done(reply) => return reply,
+        }
+    }
+    error(ENGINE_GONE)
+}
+
+fn script(_session: &mut Session, mut args: Args) -> Routine<'_> {
+    Box::pin(async move {
+        let sub = args.next()?;
+        let n = args.remaining();
+        match sub.to_ascii_lowercase().as_slice() {
+            b"help" if n == 0 => Ok(help_reply(SCRIPT_HELP)),
+            b"load" if n == 1 => {
+                let body = args.next()?;
+                let (done, answer) = oneshot::channel();
+                ask(Request::Load { body, done }, answer)
+                    .await?
+                    .map(|sha| Reply::Bulk(Bytes::from(sha)))
+            }
+            b"exists" if n >= 1 => {
+                let shas = args.rest().to_vec();
+                let (done, answer) = oneshot::channel();
+                let known = ask(Request::Exists { shas, done }, answer).await?;
+                Ok(Reply::Array(
+                    known.into_iter().map(|k| Reply::Int(k as i64)).collect(),
+                ))
+            }
+            b"flush" if n <= 1 => {
+                if n == 1 && !(args.keyword("ASYNC") || args.keyword("SYNC")) {
+                    return Err(error("ERR SCRIPT FLUSH only support SYNC|ASYNC option"));
+                }
+                if !engine::submit(Request::Flush) {
+                    return Err(error(ENGINE_GONE));
+                }
+                Ok(Reply::Simple("OK"))
+            }
+            b"kill" if n == 0 => engine::kill().map(|_| Reply::Simple("OK")),
+            b"debug" if n == 1 => Err(error("ERR SCRIPT DEBUG is not supported")),
+            b"help" | b"load" | b"exists" | b"flush" | b"kill" | b"debug" => {
+                Err(sub_arity_error("script", &sub))
+            }
+            _ => Err(unknown_subcommand("script", &sub)),
+        }
+    })
+}
+
+/// Sends `request` to the Lua thread and waits for its answer.
+async fn ask<T>(request: Request, answer: oneshot::Receiver<T>) -> Result<T, Reply> {
+    if !engine::submit(request) {
+        return Err(error(ENGINE_GONE));
+    }
+    answer.await.map_err(|_| error(err::SHARD_GONE))
+}

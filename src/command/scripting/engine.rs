@@ -1,0 +1,702 @@
+//! The Lua thread: one process-wide Lua 5.1 state (as Redis has one), its script cache, and the
+//! `redis` library scripts see.
+//!
+//! A Lua state is not `Send`, and a script may run for seconds while other clients must still
+//! be answered (`-BUSY`, SCRIPT KILL), so the state lives on its own OS thread rather than on a
+//! core's runtime. Requests arrive on a channel, one at a time. While a script runs, each
+//! `redis.call` is sent back as a [`Step::Call`] to the connection that started the script (it
+//! holds every shard and runs the command through the normal dispatch path), and the Lua thread
+//! waits for the reply. The core threads never block on this thread, and this thread only ever
+//! waits on the one connection whose script it runs, so nothing can deadlock.
+//!
+//! The count hook measures the run time: past `busy-reply-threshold` the script is *busy*
+//! (other clients get `-BUSY`), and SCRIPT KILL makes the hook raise an error from then on.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::mpsc as std_mpsc;
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
+use tokio::sync::{mpsc, oneshot};
+
+use super::convert::{lua_to_reply, reply_to_lua};
+use crate::command::lookup;
+use crate::protocol::reply::double_text;
+use crate::protocol::Reply;
+
+/// What the Lua thread is asked to do.
+pub enum Request {
+    Eval(Eval),
+    /// SCRIPT LOAD: compile and cache; the sha1 or the compile error.
+    Load {
+        body: Bytes,
+        done: oneshot::Sender<Result<String, Reply>>,
+    },
+    /// SCRIPT EXISTS.
+    Exists {
+        shas: Vec<Bytes>,
+        done: oneshot::Sender<Vec<bool>>,
+    },
+    /// SCRIPT FLUSH: a fresh Lua state.
+    Flush,
+}
+
+/// One EVAL/EVALSHA run. The caller holds every shard until it receives [`Step::Done`].
+pub struct Eval {
+    /// Lower-case hex sha1 of the body.
+    pub sha: String,
+    /// The body (EVAL), or None to run a cached script (EVALSHA).
+    pub body: Option<Bytes>,
+    pub keys: Vec<Bytes>,
+    pub argv: Vec<Bytes>,
+    /// EVAL_RO / EVALSHA_RO: write commands are refused.
+    pub read_only: bool,
+    pub steps: mpsc::UnboundedSender<Step>,
+}
+
+/// What a running script asks of the connection that started it.
+pub enum Step {
+    /// Run this command (RESP3 rules when `resp3`) and send the reply back.
+    Call {
+        items: Vec<Bytes>,
+        resp3: bool,
+        reply: std_mpsc::SyncSender<Reply>,
+    },
+    /// The script's reply; the run is over.
+    Done(Reply),
+}
+
+/// A script is running.
+static RUNNING: AtomicBool = AtomicBool::new(false);
+/// The running script passed the busy threshold: other clients get `-BUSY`.
+static BUSY: AtomicBool = AtomicBool::new(false);
+/// SCRIPT KILL asked the running script to stop.
+static KILL: AtomicBool = AtomicBool::new(false);
+/// The running script called a write command: SCRIPT KILL refuses.
+static WROTE: AtomicBool = AtomicBool::new(false);
+/// `busy-reply-threshold` (alias `lua-time-limit`) in milliseconds.
+pub static BUSY_THRESHOLD_MS: AtomicU64 = AtomicU64::new(5000);
+
+const BUSY_ERROR: &str =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
+
+/// Lua memory ceiling: a script cannot make the server allocate without bound.
+const LUA_MEMORY_LIMIT: usize = 1 << 30;
+
+/// The instructions between two looks at the clock (Redis uses the same count).
+const HOOK_EVERY: u32 = 100_000;
+
+static REQUESTS: LazyLock<std_mpsc::Sender<Request>> = LazyLock::new(|| {
+    let (tx, rx) = std_mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("lua".into())
+        .stack_size(16 << 20)
+        .spawn(move || serve(rx));
+    if let Err(e) = spawned {
+        tracing::warn!("cannot start the Lua thread: {e}");
+    }
+    tx
+});
+
+/// Sends `request` to the Lua thread; false when it is gone.
+pub fn submit(request: Request) -> bool {
+    REQUESTS.send(request).is_ok()
+}
+
+/// The `-BUSY` reply while a script runs past the threshold, for commands without allow-busy.
+pub fn busy_error() -> Option<Reply> {
+    BUSY.load(Relaxed).then(|| Reply::error(BUSY_ERROR))
+}
+
+/// SCRIPT KILL.
+pub fn kill() -> Result<(), Reply> {
+    if !(RUNNING.load(SeqCst) && BUSY.load(SeqCst)) {
+        return Err(Reply::error("NOTBUSY No scripts in execution right now."));
+    }
+    if WROTE.load(SeqCst) {
+        return Err(Reply::error(
+            "UNKILLABLE Sorry the script already executed write commands against the dataset. \
+             You can either wait the script termination or kill the server in a hard way using \
+             the SHUTDOWN NOSAVE command.",
+        ));
+    }
+    KILL.store(true, SeqCst);
+    Ok(())
+}
+
+/// The lower-case hex sha1 of a script body.
+pub fn sha1_hex(body: &[u8]) -> String {
+    sha1_smol::Sha1::from(body).digest().to_string()
+}
+
+fn serve(requests: std_mpsc::Receiver<Request>) {
+    let mut engine = Engine::new();
+    while let Ok(request) = requests.recv() {
+        let Some(state) = engine.as_mut() else {
+            fail(request, "ERR Lua engine unavailable");
+            continue;
+        };
+        match request {
+            Request::Eval(eval) => {
+                let reply = state.eval(&eval);
+                let _ = eval.steps.send(Step::Done(reply));
+            }
+            Request::Load { body, done } => {
+                let sha = sha1_hex(&body);
+                let _ = done.send(state.function(&sha, Some(&body)).map(|_| sha));
+            }
+            Request::Exists { shas, done } => {
+                let known = shas
+                    .iter()
+                    .map(|sha| {
+                        let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
+                        state.scripts.contains_key(&sha)
+                    })
+                    .collect();
+                let _ = done.send(known);
+            }
+            Request::Flush => engine = Engine::new(),
+        }
+    }
+}
+
+fn fail(request: Request, text: &'static str) {
+    match request {
+        Request::Eval(eval) => drop(eval.steps.send(Step::Done(Reply::error(text)))),
+        Request::Load { done, .. } => drop(done.send(Err(Reply::error(text)))),
+        Request::Exists { shas, done } => drop(done.send(vec![false; shas.len()])),
+        Request::Flush => {}
+    }
+}
+
+/// The run in progress, as the `redis` library callbacks see it.
+struct Context {
+    steps: mpsc::UnboundedSender<Step>,
+    read_only: bool,
+}
+
+thread_local! {
+    static CONTEXT: RefCell<Option<Context>> = const { RefCell::new(None) };
+    static RESP3: Cell<bool> = const { Cell::new(false) };
+    static STARTED: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+struct Engine {
+    lua: Lua,
+    /// Compiled scripts by sha1, and whether their shebang said `no-writes`.
+    scripts: HashMap<String, (Function, bool)>,
+    /// The real globals: `_G` itself stays empty so that every assignment is refused.
+    globals: Table,
+    xpcall: Function,
+    handler: Function,
+}
+
+impl Engine {
+    fn new() -> Option<Engine> {
+        match Self::build() {
+            Ok(engine) => Some(engine),
+            Err(e) => {
+                tracing::warn!("cannot set up the Lua state: {e}");
+                None
+            }
+        }
+    }
+
+    fn build() -> mlua::Result<Engine> {
+        let lua = Lua::new_with(
+            StdLib::TABLE | StdLib::STRING | StdLib::MATH,
+            LuaOptions::new(),
+        )?;
+        lua.set_memory_limit(LUA_MEMORY_LIMIT)?;
+        let globals = lua.globals();
+        let xpcall: Function = globals.get("xpcall")?;
+        let handler = lua.create_function(error_handler)?;
+        let redis = lua.create_table()?;
+        redis.set("REDIS_VERSION", crate::command::connection::REDIS_VERSION)?;
+        redis.set(
+            "REDIS_VERSION_NUM",
+            version_num(crate::command::connection::REDIS_VERSION),
+        )?;
+        globals.set("redis", redis)?;
+        for name in [
+            "loadfile",
+            "dofile",
+            "loadstring",
+            "print",
+            "newproxy",
+            "gcinfo",
+        ] {
+            globals.raw_set(name, Value::Nil)?;
+        }
+        let call =
+            lua.create_function(|lua, args: MultiValue| command(lua, args)?.map_err(raise))?;
+        let pcall = lua.create_function(|lua, args: MultiValue| match command(lua, args)? {
+            Ok(value) => Ok(value),
+            Err(text) => Ok(Value::Table(error_table(lua, &text)?)),
+        })?;
+        let set_resp = lua.create_function(|_, args: MultiValue| {
+            if args.len() != 1 {
+                return Err(raise("ERR redis.setresp() requires one argument.".into()));
+            }
+            let resp = match args.front() {
+                Some(Value::Integer(n)) => *n as f64,
+                Some(Value::Number(n)) => *n,
+                _ => 0.0,
+            };
+            if resp != 2.0 && resp != 3.0 {
+                return Err(raise("ERR RESP version must be 2 or 3.".into()));
+            }
+            RESP3.with(|r| r.set(resp == 3.0));
+            Ok(())
+        })?;
+        let sha1 = lua.create_function(|_, args: MultiValue| match args.front() {
+            Some(value) if args.len() == 1 => Ok(sha1_hex(shown(value).as_bytes())),
+            _ => Err(raise("ERR wrong number of arguments".into())),
+        })?;
+        let log = lua.create_function(|_, args: MultiValue| {
+            if args.len() < 2 {
+                return Err(raise(
+                    "ERR redis.log() requires two arguments or more.".into(),
+                ));
+            }
+            let level = match args.front() {
+                Some(Value::Integer(n)) => *n as f64,
+                Some(Value::Number(n)) => *n,
+                _ => {
+                    return Err(raise(
+                        "ERR First argument must be a number (log level).".into(),
+                    ))
+                }
+            };
+            if !(0.0..=3.0).contains(&level) {
+                return Err(raise("ERR Invalid debug level.".into()));
+            }
+            let text: Vec<String> = args.iter().skip(1).map(shown).collect();
+            match level as i64 {
+                3 => tracing::warn!("{}", text.join(" ")),
+                _ => tracing::info!("{}", text.join(" ")),
+            }
+            Ok(())
+        })?;
+        let error_text = lua.create_function(|_, value: Value| {
+            Ok(match value {
+                Value::Error(e) => command_error(&e),
+                _ => None,
+            })
+        })?;
+        let redis: Table = globals.get("redis")?;
+        redis.set("call", call)?;
+        redis.set("pcall", pcall)?;
+        redis.set("setresp", set_resp)?;
+        redis.set("sha1hex", sha1)?;
+        redis.set("log", log)?;
+        let killed = lua.create_function(|_, ()| Ok(KILL.load(Relaxed)))?;
+        let hidden: Table = lua
+            .load(LIBRARY)
+            .set_name("=redis")
+            .call((error_text, killed))?;
+        lua.set_hook(
+            HookTriggers::new().every_nth_instruction(HOOK_EVERY),
+            |_, _| hook(),
+        )?;
+        Ok(Engine {
+            lua,
+            scripts: HashMap::new(),
+            globals: hidden,
+            xpcall,
+            handler,
+        })
+    }
+
+    /// The compiled script `sha`, compiling `body` when it is not cached yet.
+    fn function(&mut self, sha: &str, body: Option<&Bytes>) -> Result<(Function, bool), Reply> {
+        if let Some(f) = self.scripts.get(sha) {
+            return Ok(f.clone());
+        }
+        let Some(body) = body else {
+            return Err(Reply::error(
+                "NOSCRIPT No matching script. Please use EVAL.",
+            ));
+        };
+        let (code, no_writes) = shebang(body)?;
+        let compiled = self
+            .lua
+            .load(code)
+            .set_name("@user_script")
+            .set_mode(mlua::chunk::ChunkMode::Text)
+            .into_function();
+        match compiled {
+            Ok(f) => {
+                self.scripts.insert(sha.to_string(), (f.clone(), no_writes));
+                Ok((f, no_writes))
+            }
+            Err(e) => {
+                let message = match e {
+                    mlua::Error::SyntaxError { message, .. } => message,
+                    other => other.to_string(),
+                };
+                Err(Reply::error_owned(format!(
+                    "ERR Error compiling script (new function): {message}"
+                )))
+            }
+        }
+    }
+
+    fn eval(&mut self, eval: &Eval) -> Reply {
+        let (f, no_writes) = match self.function(&eval.sha, eval.body.as_ref()) {
+            Ok(f) => f,
+            Err(reply) => return reply,
+        };
+        if let Err(e) = self.set_args(eval) {
+            return Reply::error_owned(format!("ERR {e}"));
+        }
+        CONTEXT.with(|c| {
+            *c.borrow_mut() = Some(Context {
+                steps: eval.steps.clone(),
+                read_only: eval.read_only || no_writes,
+            })
+        });
+        RESP3.with(|r| r.set(false));
+        STARTED.with(|s| s.set(Some(Instant::now())));
+        WROTE.store(false, SeqCst);
+        KILL.store(false, SeqCst);
+        RUNNING.store(true, SeqCst);
+        let result = self.xpcall.call::<MultiValue>((f, self.handler.clone()));
+        RUNNING.store(false, SeqCst);
+        BUSY.store(false, SeqCst);
+        KILL.store(false, SeqCst);
+        CONTEXT.with(|c| c.borrow_mut().take());
+        let reply = match result {
+            Ok(values) => self.outcome(values, &eval.sha),
+            Err(e) => Reply::error_owned(format!("ERR Error running script: {e}")),
+        };
+        // Scripts leave garbage behind; collect between runs like Redis's periodic full GC.
+        let _ = self.lua.gc_step();
+        reply
+    }
+
+    fn set_args(&self, eval: &Eval) -> mlua::Result<()> {
+        let list = |items: &[Bytes]| -> mlua::Result<Table> {
+            let t = self.lua.create_table_with_capacity(items.len(), 0)?;
+            for (i, item) in items.iter().enumerate() {
+                t.raw_set(i + 1, self.lua.create_string(item)?)?;
+            }
+            Ok(t)
+        };
+        self.globals.raw_set("KEYS", list(&eval.keys)?)?;
+        self.globals.raw_set("ARGV", list(&eval.argv)?)?;
+        Ok(())
+    }
+
+    /// The reply for what xpcall returned: the script's value, or its error with the place.
+    fn outcome(&self, values: MultiValue, sha: &str) -> Reply {
+        let mut values = values.into_iter();
+        let ok = matches!(values.next(), Some(Value::Boolean(true)));
+        let value = values.next().unwrap_or(Value::Nil);
+        if ok {
+            return lua_to_reply(&value, RESP3.with(Cell::get));
+        }
+        let Value::Table(t) = value else {
+            return Reply::error_owned(format!(
+                "ERR Error running script {sha}, {}",
+                shown(&value)
+            ));
+        };
+        let text = |field: &str| match t.raw_get::<Value>(field) {
+            Ok(Value::Nil) | Err(_) => None,
+            Ok(v) => Some(shown(&v)),
+        };
+        let mut message = text("err").unwrap_or_default();
+        if let (Some(source), Some(line)) = (text("source"), text("line")) {
+            message.push_str(&format!(" script: {sha}, on {source}:{line}."));
+        }
+        Reply::error_owned(message)
+    }
+}
+
+/// Splits a `#!lua [flags=...]` first line off `body` (kept as an empty line so that line
+/// numbers stay right); returns the code and whether the flags include `no-writes`.
+fn shebang(body: &[u8]) -> Result<(&[u8], bool), Reply> {
+    if !body.starts_with(b"#!") {
+        return Ok((body, false));
+    }
+    let end = body.iter().position(|&b| b == b'\n').unwrap_or(body.len());
+    let line = String::from_utf8_lossy(&body[..end]).into_owned();
+    let mut words = line.split(' ').filter(|w| !w.is_empty());
+    if words.next() != Some("#!lua") {
+        return Err(Reply::error_owned(format!(
+            "ERR Unexpected engine in script shebang: {line}"
+        )));
+    }
+    let mut no_writes = false;
+    for word in words {
+        let Some(flags) = word.strip_prefix("flags=") else {
+            return Err(Reply::error_owned(format!(
+                "ERR Unknown lua shebang option: {word}"
+            )));
+        };
+        for flag in flags.split(',').filter(|f| !f.is_empty()) {
+            match flag {
+                "no-writes" => no_writes = true,
+                "allow-oom" | "allow-stale" | "no-cluster" | "allow-cross-slot-keys" => {}
+                other => {
+                    return Err(Reply::error_owned(format!(
+                        "ERR Unexpected flag in script shebang: {other}"
+                    )))
+                }
+            }
+        }
+    }
+    Ok((&body[end..], no_writes))
+}
+
+/// "7.2.4" as Redis's REDIS_VERSION_NUM (0x00070204).
+fn version_num(version: &str) -> i64 {
+    version
+        .split('.')
+        .take(3)
+        .fold(0, |n, part| (n << 8) | part.parse::<i64>().unwrap_or(0))
+}
+
+/// A Lua value as text, for error messages.
+fn shown(value: &Value) -> String {
+    match value {
+        Value::String(s) => String::from_utf8_lossy(&s.as_bytes()).into_owned(),
+        Value::Integer(n) => n.to_string(),
+        Value::Number(n) => double_text(*n),
+        Value::Nil => "nil".into(),
+        Value::Boolean(b) => b.to_string(),
+        Value::Error(e) => e.to_string(),
+        other => other.type_name().into(),
+    }
+}
+
+/// The count hook: marks the script busy past the threshold, and stops a killed script (on
+/// every later tick too, so a `pcall` in a loop cannot swallow the kill).
+fn hook() -> mlua::Result<VmState> {
+    if KILL.load(Relaxed) {
+        return Err(mlua::Error::runtime(KILLED));
+    }
+    if !BUSY.load(Relaxed) {
+        let limit = Duration::from_millis(BUSY_THRESHOLD_MS.load(Relaxed));
+        let started = STARTED.with(Cell::get);
+        if started.is_some_and(|t| t.elapsed() >= limit) {
+            BUSY.store(true, SeqCst);
+        }
+    }
+    Ok(VmState::Continue)
+}
+
+/// xpcall's message handler: turns any error into Redis's error table `{err=..., source=...,
+/// line=...}`, the place being the innermost frame of the user's script.
+fn error_handler(lua: &Lua, err: Value) -> mlua::Result<Table> {
+    let table = match err {
+        Value::Table(t) => t,
+        other => {
+            let text = match &other {
+                _ if KILL.load(Relaxed) => KILLED.to_string(),
+                Value::Error(e) => {
+                    command_error(e).unwrap_or_else(|| format!("ERR {}", shown(&other)))
+                }
+                _ => format!("ERR {}", shown(&other)),
+            };
+            error_table(lua, &text)?
+        }
+    };
+    for level in 1..200 {
+        let Some((source, line)) = lua.inspect_stack(level, |d| {
+            let source = d.source().source.map(|s| s.into_owned());
+            (source, d.current_line())
+        }) else {
+            break;
+        };
+        if source.as_deref() == Some("@user_script") {
+            table.raw_set("source", "@user_script")?;
+            if let Some(line) = line {
+                table.raw_set("line", line)?;
+            }
+            break;
+        }
+    }
+    Ok(table)
+}
+
+/// An error a library function raises with Redis's text (`redis.call` of a failing command,
+/// bad arguments): the message handler turns it into `{err=text}`, as if it were that table.
+#[derive(Debug)]
+struct RaisedError(String);
+
+impl std::fmt::Display for RaisedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RaisedError {}
+
+fn raise(text: String) -> mlua::Error {
+    mlua::Error::external(RaisedError(text))
+}
+
+/// The text of a [`RaisedError`] inside an error a callback raised.
+fn command_error(e: &mlua::Error) -> Option<String> {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => command_error(cause),
+        mlua::Error::ExternalError(inner) => {
+            inner.downcast_ref::<RaisedError>().map(|r| r.0.clone())
+        }
+        _ => None,
+    }
+}
+
+fn error_table(lua: &Lua, text: &str) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    t.raw_set("err", text)?;
+    Ok(t)
+}
+
+/// Runs one `redis.call`/`redis.pcall`: the reply as a Lua value, or the error text.
+fn command(lua: &Lua, args: MultiValue) -> mlua::Result<Result<Value, String>> {
+    let fail = |text: &str| Ok(Err(text.to_string()));
+    if args.is_empty() {
+        return fail("ERR Please specify at least one argument for this redis lib call");
+    }
+    let mut items = Vec::with_capacity(args.len());
+    for arg in args.iter() {
+        items.push(match arg {
+            Value::String(s) => Bytes::copy_from_slice(&s.as_bytes()),
+            Value::Integer(n) => Bytes::from(n.to_string()),
+            Value::Number(n) => Bytes::from(double_text(*n)),
+            _ => return fail("ERR Lua redis lib command arguments must be strings or integers"),
+        });
+    }
+    let Some((_, spec)) = lookup(&items[0]) else {
+        return fail("ERR Unknown Redis command called from script");
+    };
+    if !spec.arity_ok(items.len()) {
+        return fail("ERR Wrong number of args calling Redis command from script");
+    }
+    if spec.has_flag("noscript") {
+        return fail("ERR This Redis command is not allowed from script");
+    }
+    let write = spec.has_flag("write");
+    let context = CONTEXT.with(|c| {
+        let c = c.borrow();
+        c.as_ref().map(|c| (c.steps.clone(), c.read_only))
+    });
+    let Some((steps, read_only)) = context else {
+        return fail("ERR redis.call is only available while a script runs");
+    };
+    if read_only && write {
+        return fail("ERR Write commands are not allowed from read-only scripts.");
+    }
+    if write {
+        WROTE.store(true, SeqCst);
+    }
+    hook()?;
+    let resp3 = RESP3.with(Cell::get);
+    let (tx, rx) = std_mpsc::sync_channel(1);
+    let sent = steps.send(Step::Call {
+        items,
+        resp3,
+        reply: tx,
+    });
+    let Some(reply) = sent.ok().and_then(|_| rx.recv().ok()) else {
+        return Err(mlua::Error::runtime(
+            "the client that ran the script is gone",
+        ));
+    };
+    match reply {
+        Reply::Error(text) => Ok(Err(text.into_owned())),
+        other => Ok(Ok(reply_to_lua(lua, other, resp3)?)),
+    }
+}
+
+/// The Lua half of the `redis` library, and the globals guard. Receives the Rust callbacks.
+const LIBRARY: &str = r#"
+local error_text, killed = ...
+local error, type, select, tostring, setmetatable = error, type, select, tostring, setmetatable
+local rawget, raw_pcall = rawget, pcall
+
+redis.error_reply = function(...)
+  local e = ...
+  if select('#', ...) ~= 1 or type(e) ~= 'string' then
+    return {err = 'ERR wrong number or type of arguments'}
+  end
+  if e:sub(1, 1) ~= '-' then e = '-' .. e end
+  local code, msg = 'ERR', e:sub(2)
+  local space = e:find(' ', 1, true)
+  if space then code, msg = e:sub(2, space - 1), e:sub(space + 1) end
+  msg = (msg:gsub('^[\r\n]+', ''):gsub('[\r\n]+$', ''))
+  return {err = code .. ' ' .. msg}
+end
+
+redis.status_reply = function(...)
+  local s = ...
+  if select('#', ...) ~= 1 or type(s) ~= 'string' then
+    return {err = 'ERR wrong number or type of arguments'}
+  end
+  return {ok = s}
+end
+
+redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
+redis.REPL_NONE, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_AOF, redis.REPL_ALL = 0, 1, 1, 2, 3
+redis.set_repl = function() end
+redis.replicate_commands = function() return true end
+redis.breakpoint = function() return false end
+redis.debug = function() end
+
+-- Lua 5.1's unpack overflows its stack check with huge ranges (Redis patches lua_checkstack).
+local raw_unpack, tonumber = unpack, tonumber
+unpack = function(...)
+  local t, i, j = ...
+  if type(t) == 'table' then
+    local first, last = tonumber(i) or 1, tonumber(j) or #t
+    if first <= last and last - first >= 8000 then error('too many results to unpack', 2) end
+  end
+  return raw_unpack(...)
+end
+
+-- Redis's pcall hands back the text of an error table (or of a library error), not the table.
+local function unwrap(ok, ...)
+  if ok then return ok, ... end
+  local e = ...
+  if killed() then error(e, 0) end
+  if type(e) == 'table' then
+    local text = rawget(e, 'err')
+    if type(text) == 'string' or type(text) == 'number' then return false, text end
+  elseif type(e) == 'userdata' then
+    local text = error_text(e)
+    if text then return false, text end
+  end
+  return false, e
+end
+pcall = function(...) return unwrap(raw_pcall(...)) end
+
+-- The globals move to a hidden table; _G stays empty and refuses every assignment.
+local G, hidden, names = _G, {}, {}
+for name, value in next, G do hidden[name] = value; names[#names + 1] = name end
+for _, name in ipairs(names) do G[name] = nil end
+setmetatable(hidden, {
+  __index = function(_, name)
+    if name == 'loadstring' then return nil end
+    error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
+  end,
+  __metatable = false,
+})
+setmetatable(G, {
+  __index = hidden,
+  __newindex = function()
+    error('Attempt to modify a readonly table', 2)
+  end,
+  __metatable = false,
+})
+return hidden
+"#;
