@@ -148,6 +148,10 @@ pub fn run(config: Config) -> Result<(), String> {
         env!("CARGO_PKG_VERSION")
     );
     crate::command::apply_config(&config);
+    crate::acl::set_default_password(config.get("requirepass").as_bytes());
+    if !config.get("aclfile").is_empty() {
+        crate::acl::load(config.get("aclfile"))?;
+    }
     let databases = config.int("databases") as usize;
     crate::pubsub::Registry::install(threads);
     let state = Arc::new(ServerState::new(
@@ -303,6 +307,7 @@ fn admit(
         subscriptions: Default::default(),
         reply_mode: Default::default(),
         tx: Default::default(),
+        auth: Default::default(),
     })
 }
 
