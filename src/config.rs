@@ -96,6 +96,8 @@ const OPTIONS: &[OptionSpec] = &[
     opt("logfile", "", Kind::Text, false),
     opt("protected-mode", "yes", Kind::Bool, true),
     opt("requirepass", "", Kind::Text, true),
+    opt("aclfile", "", Kind::Text, false),
+    opt("acllog-max-len", "128", Kind::Int(0, BIG), true),
     opt("tcp-backlog", "511", Kind::Int(0, BIG), false),
     opt("tcp-keepalive", "300", Kind::Int(0, BIG), true),
     opt("hz", "10", Kind::Int(0, BIG), true),

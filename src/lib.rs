@@ -30,8 +30,10 @@
 //! - [`rdb`] — RDB snapshot files (version 10): encode a shard's keys, decode a whole file.
 //! - [`config`] — Redis-named options from a file or flags; CONFIG GET/SET.
 //! - [`state`] — process-wide state: configuration, client registry, counters.
+//! - [`acl`] — ACL users, logins, the ACL LOG and file; the command catalog ACL rules name.
 //! - [`glob`] — Redis-style glob matching, bounded on hostile patterns.
 
+pub mod acl;
 pub mod command;
 pub mod config;
 pub mod glob;

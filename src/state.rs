@@ -82,6 +82,8 @@ pub struct ClientInfo {
     pub name: Mutex<String>,
     pub lib_name: Mutex<String>,
     pub lib_ver: Mutex<String>,
+    /// The ACL user the connection is logged in as.
+    pub user: Mutex<String>,
     pub db: AtomicU32,
     pub resp: AtomicU8,
     /// Milliseconds since `created` at the last command.
@@ -189,6 +191,7 @@ impl ServerState {
             name: Mutex::new(String::new()),
             lib_name: Mutex::new(String::new()),
             lib_ver: Mutex::new(String::new()),
+            user: Mutex::new("default".to_string()),
             db: AtomicU32::new(0),
             resp: AtomicU8::new(2),
             last_active_ms: AtomicU64::new(0),

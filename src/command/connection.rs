@@ -188,11 +188,10 @@ pub fn hello(session: &mut Session, args: &mut Args) -> CmdResult {
         };
     }
     let mut name = None;
+    let mut credentials = None;
     while !args.is_done() {
         if args.remaining() >= 3 && args.keyword("AUTH") {
-            // No users or passwords yet: the default user accepts any password.
-            args.next()?;
-            args.next()?;
+            credentials = Some((args.next()?, args.next()?));
         } else if args.remaining() >= 2 && args.keyword("SETNAME") {
             name = Some(args.next()?);
         } else {
@@ -201,6 +200,10 @@ pub fn hello(session: &mut Session, args: &mut Args) -> CmdResult {
                 shown(args.peek().unwrap_or_default())
             )));
         }
+    }
+    if let Some((user, password)) = credentials {
+        let command = args.name().to_vec();
+        super::acl::login(session, &command, &user, &password)?;
     }
     if let Some(name) = name {
         set_name(session, &name)?;
@@ -233,6 +236,9 @@ pub fn reset(session: &mut Session, _args: &mut Args) -> CmdResult {
     session.client.resp.store(2, Relaxed);
     session.reply_mode = ReplyMode::On;
     lock(&session.client.name).clear();
+    let login = crate::acl::Login::default();
+    *lock(&session.client.user) = login.user.name.clone();
+    session.auth = login;
     Ok(Reply::Simple("RESET"))
 }
 
@@ -256,7 +262,7 @@ pub fn client_line(c: &ClientInfo) -> String {
     format!(
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub=0 ssub=0 multi=-1 \
          qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r \
-         cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={} io-thread={}\n",
+         cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={} io-thread={}\n",
         c.id,
         c.addr,
         c.local_addr,
@@ -268,6 +274,7 @@ pub fn client_line(c: &ClientInfo) -> String {
         c.db.load(Relaxed),
         c.subs.load(Relaxed),
         cmd,
+        lock(&c.user),
         c.resp.load(Relaxed),
         lock(&c.lib_name),
         lock(&c.lib_ver),

@@ -115,6 +115,10 @@ pub async fn execute(session: &mut Session, commands: Vec<Vec<Bytes>>, out: &mut
         if silent {
             replies.silent.push(slot);
         }
+        if let Some(reply) = super::acl::check(session, &items) {
+            replies.slots.push((Some(reply), u32::MAX));
+            continue;
+        }
         if let Some(reply) = session.tx.offer(&items) {
             replies.slots.push((Some(reply), u32::MAX));
             continue;

@@ -2,6 +2,7 @@
 //! commands see) and the batch dispatcher that routes each command to the shard owning its keys.
 //! Depends on `protocol`, `shard`, `config`, `state`; never on `server` or on sockets.
 
+mod acl;
 mod args;
 mod bitmap;
 mod blocked;
@@ -27,6 +28,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+pub use acl::{NOAUTH, WRONGPASS};
 pub use args::Args;
 pub use table::{lookup, CommandSpec, COMMANDS};
 
@@ -95,6 +97,8 @@ pub struct Session {
     pub reply_mode: ReplyMode,
     /// MULTI queue and WATCHed keys.
     pub tx: transaction::State,
+    /// The ACL user and whether AUTH is done.
+    pub auth: crate::acl::Login,
 }
 
 /// CLIENT REPLY ON | OFF | SKIP.
@@ -188,6 +192,7 @@ pub fn apply_config(config: &crate::config::Config) {
     use std::sync::atomic::Ordering::Relaxed;
     crate::state::PROTO_MAX_BULK_LEN.store(config.int("proto-max-bulk-len") as u64, Relaxed);
     crate::state::QUERY_BUFFER_LIMIT.store(config.int("client-query-buffer-limit") as u64, Relaxed);
+    crate::acl::LOG_MAX_LEN.store(config.int("acllog-max-len") as usize, Relaxed);
     zset::apply_config(config);
     string::MAX_STRING_LEN.store(
         config.int("proto-max-bulk-len") as u64,

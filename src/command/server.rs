@@ -372,6 +372,12 @@ fn config_set(session: &mut Session, args: &mut Args) -> CmdResult {
         );
     }
     *config = staged;
+    if pairs
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("requirepass"))
+    {
+        crate::acl::set_default_password(config.get("requirepass").as_bytes());
+    }
     pairs
         .iter()
         .for_each(|(name, _)| super::zset::config_set(name, &config));

@@ -6,9 +6,8 @@ use std::sync::{LazyLock, OnceLock};
 use hashbrown::HashMap;
 
 use super::{
-    bitmap, connection, expire, hash, keys, list, persist, pubsub, scripting, server, set, sort,
-    string,
-    transaction, zset,
+    acl, bitmap, connection, expire, hash, keys, list, persist, pubsub, scripting, server, set,
+    sort, string, transaction, zset,
 };
 use super::{Cross, Kind, Merge};
 
@@ -108,6 +107,7 @@ pub const KEY12: (i32, i32, i32) = (1, 2, 1);
 /// The families' rows, in COMMAND order; each family file owns its rows.
 const FAMILIES: &[&[CommandSpec]] = &[
     connection::COMMANDS,
+    acl::COMMANDS,
     server::COMMANDS,
     persist::COMMANDS,
     string::COMMANDS,

@@ -128,6 +128,13 @@ impl State {
 
     /// What dispatch does with a command inside MULTI: `None` runs it now, `Some` is the reply
     /// (`+QUEUED`, or the error that aborts the transaction).
+    /// Marks the transaction failed (EXECABORT) when one is open: a queued command was refused.
+    pub fn abort(&mut self) {
+        if self.queued.is_some() {
+            self.aborted = true;
+        }
+    }
+
     pub fn offer(&mut self, items: &[Bytes]) -> Option<Reply> {
         let queued = self.queued.as_mut()?;
         let Some((_, spec)) = lookup(&items[0]) else {

@@ -20,6 +20,7 @@ fn sample_db() -> Db {
                 value,
                 expire_at,
                 touched: 0,
+                size: 0,
             },
         );
     };

@@ -148,6 +148,10 @@ pub fn run(config: Config) -> Result<(), String> {
         env!("CARGO_PKG_VERSION")
     );
     crate::command::apply_config(&config);
+    crate::acl::set_default_password(config.get("requirepass").as_bytes());
+    if !config.get("aclfile").is_empty() {
+        crate::acl::load(config.get("aclfile"))?;
+    }
     let databases = config.int("databases") as usize;
     let mut restored = crate::command::persist::load(&config, threads)?.into_iter();
     crate::pubsub::Registry::install(threads);
@@ -308,6 +312,7 @@ fn admit(
         subscriptions: Default::default(),
         reply_mode: Default::default(),
         tx: Default::default(),
+        auth: Default::default(),
     })
 }
 

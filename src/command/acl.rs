@@ -1,0 +1,470 @@
+//! Authentication and access control commands: AUTH and the ACL family, plus `check`, the
+//! one permission test dispatch runs before a command (NOAUTH before authentication, NOPERM
+//! when the user's rules forbid the command, a key or a channel). Users and rules live in
+//! `crate::acl`; this file is their command-facing side.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::args::ok;
+use super::connection::{client_line, sub_arity_error, unknown_subcommand};
+use super::keys::help_reply;
+use super::table::{lookup, row, CommandSpec, NOKEY};
+use super::{error, shown, Args, CmdResult, Kind, Session};
+use crate::acl::{self, catalog, Denial, User};
+use crate::protocol::Reply;
+use crate::state::ThreadStats;
+
+/// The ACL family's rows of the command table.
+pub static COMMANDS: &[CommandSpec] = &[
+    row(
+        "auth",
+        -2,
+        "noscript loading stale fast no-auth allow-busy",
+        NOKEY,
+        Kind::Local(auth),
+        "connection",
+        "1.0.0",
+        "Authenticates the connection.",
+        "[username] password",
+    ),
+    row(
+        "acl",
+        -2,
+        "",
+        NOKEY,
+        Kind::Local(acl),
+        "server",
+        "6.0.0",
+        "A container for Access List Control commands.",
+        "subcommand [argument ...]",
+    ),
+];
+
+pub const NOAUTH: &str = "NOAUTH Authentication required.";
+pub const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+
+/// Refuses a call this connection may not make, or None when it may run. Unknown commands
+/// and wrong arities pass: dispatch answers those first, as Redis does.
+#[inline]
+pub fn check(session: &mut Session, items: &[Bytes]) -> Option<Reply> {
+    if session.auth.passes() {
+        return None;
+    }
+    check_rules(session, items)
+}
+
+fn check_rules(session: &mut Session, items: &[Bytes]) -> Option<Reply> {
+    let (row, spec) = lookup(&items[0])?;
+    if !spec.arity_ok(items.len()) {
+        return None;
+    }
+    let user_exists = session.auth.refresh();
+    let refused = if session.auth.auth_required() {
+        if spec.has_flag("no-auth") {
+            return None;
+        }
+        error(NOAUTH)
+    } else if !user_exists {
+        session.close = true;
+        permission_error(Denial::Command, spec.name)
+    } else {
+        if session.auth.passes() || spec.has_flag("no-auth") {
+            return None;
+        }
+        let first = items.get(1).map(|b| b.as_ref());
+        let id = catalog::id_for_call(row, spec, first);
+        let (read, write) = match (spec.has_flag("readonly"), spec.has_flag("write")) {
+            (_, true) => (false, true),
+            (true, false) => (true, false),
+            _ => (true, true),
+        };
+        let keys = spec
+            .key_positions(items.len())
+            .map(|p| (read, write, items[p].as_ref()));
+        let channels: (&[Bytes], bool) = match spec.name {
+            "publish" | "spublish" => (&items[1..2], false),
+            "subscribe" | "ssubscribe" => (&items[1..], false),
+            "psubscribe" => (&items[1..], true),
+            _ => (&[], false),
+        };
+        let (denial, object) = session.auth.user.check(id, first, keys, channels).err()?;
+        let fullname = &catalog::ENTRIES[id].fullname;
+        let object = object.map_or_else(|| fullname.clone(), |o| shown(&o));
+        log_denial(session, denial_reason(denial), object);
+        permission_error(denial, fullname)
+    };
+    ThreadStats::add(&session.server.stats[session.thread].rejected_calls[row], 1);
+    session.tx.abort();
+    Some(refused)
+}
+
+fn denial_reason(denial: Denial) -> &'static str {
+    match denial {
+        Denial::Command => "command",
+        Denial::Key => "key",
+        Denial::Channel => "channel",
+    }
+}
+
+fn permission_error(denial: Denial, command: &str) -> Reply {
+    match denial {
+        Denial::Command => Reply::error_owned(format!(
+            "NOPERM this user has no permissions to run the '{command}' command"
+        )),
+        Denial::Key => {
+            error("NOPERM this user has no permissions to access one of the keys used as arguments")
+        }
+        Denial::Channel => error(
+            "NOPERM this user has no permissions to access one of the channels used as arguments",
+        ),
+    }
+}
+
+fn log_denial(session: &Session, reason: &'static str, object: String) {
+    let context = if session.tx.in_multi() {
+        "multi"
+    } else {
+        "toplevel"
+    };
+    let info = client_line(&session.client).trim_end().to_string();
+    acl::log(
+        reason,
+        context,
+        object,
+        session.auth.user.name.clone(),
+        info,
+    );
+}
+
+/// Logs the connection in as `username`, or replies WRONGPASS (and logs the failure).
+pub fn login(session: &mut Session, command: &[u8], username: &[u8], password: &[u8]) -> CmdResult {
+    match acl::authenticate(username, password) {
+        Some(user) => {
+            set_user(session, user);
+            ok()
+        }
+        None => {
+            let context = if session.tx.in_multi() {
+                "multi"
+            } else {
+                "toplevel"
+            };
+            let info = client_line(&session.client).trim_end().to_string();
+            acl::log("auth", context, shown(command), shown(username), info);
+            Err(error(WRONGPASS))
+        }
+    }
+}
+
+/// Makes `user` the connection's user (AUTH, HELLO AUTH, RESET).
+pub fn set_user(session: &mut Session, user: Arc<User>) {
+    *session
+        .client
+        .user
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = user.name.clone();
+    session.auth.login(user);
+}
+
+/// AUTH [username] password.
+pub fn auth(session: &mut Session, args: &mut Args) -> CmdResult {
+    if args.remaining() > 2 {
+        return Err(error(super::err::SYNTAX));
+    }
+    let command = args.name().to_vec();
+    let (username, password) = if args.remaining() == 1 {
+        if acl::user(b"default").is_some_and(|u| u.nopass) {
+            return Err(error(
+                "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+            ));
+        }
+        (Bytes::from_static(b"default"), args.next()?)
+    } else {
+        (args.next()?, args.next()?)
+    };
+    login(session, &command, &username, &password)
+}
+
+const ACL_HELP: &[&str] = &[
+    "ACL <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CAT [<category>]",
+    "    List all commands that belong to <category>, or all command categories",
+    "    when no category is specified.",
+    "DELUSER <username> [<username> ...]",
+    "    Delete a list of users.",
+    "DRYRUN <username> <command> [<arg> ...]",
+    "    Returns whether the user can execute the given command without executing the command.",
+    "GETUSER <username>",
+    "    Get the user's details.",
+    "GENPASS [<bits>]",
+    "    Generate a secure 256-bit user password. The optional `bits` argument can",
+    "    be used to specify a different size.",
+    "LIST",
+    "    Show users details in config file format.",
+    "LOAD",
+    "    Reload users from the ACL file.",
+    "LOG [<count> | RESET]",
+    "    Show the ACL log entries.",
+    "SAVE",
+    "    Save the current config to the ACL file.",
+    "SETUSER <username> <attribute> [<attribute> ...]",
+    "    Create or modify a user with the specified attributes.",
+    "USERS",
+    "    List all the registered usernames.",
+    "WHOAMI",
+    "    Return the current connection username.",
+    "HELP",
+    "    Prints this help.",
+];
+
+fn bulk(text: impl Into<String>) -> Reply {
+    Reply::Bulk(Bytes::from(text.into()))
+}
+
+/// ACL <subcommand> ...
+pub fn acl(session: &mut Session, args: &mut Args) -> CmdResult {
+    let sub = args.next()?;
+    let n = args.remaining();
+    let arity = |ok: bool| {
+        if ok {
+            Ok(())
+        } else {
+            Err(sub_arity_error("acl", &sub))
+        }
+    };
+    match sub.to_ascii_lowercase().as_slice() {
+        b"help" => Ok(help_reply(ACL_HELP)),
+        b"setuser" => {
+            arity(n >= 1)?;
+            setuser(args)
+        }
+        b"deluser" => {
+            arity(n >= 1)?;
+            deluser(session, args)
+        }
+        b"getuser" => {
+            arity(n == 1)?;
+            Ok(acl::user(&args.next()?).map_or(Reply::Nil, |u| getuser(&u)))
+        }
+        b"list" => {
+            arity(n == 0)?;
+            Ok(Reply::Array(
+                acl::users()
+                    .iter()
+                    .map(|u| bulk(format!("user {} {}", u.name, u.describe())))
+                    .collect(),
+            ))
+        }
+        b"users" => {
+            arity(n == 0)?;
+            Ok(Reply::Array(
+                acl::users().iter().map(|u| bulk(u.name.clone())).collect(),
+            ))
+        }
+        b"whoami" => {
+            arity(n == 0)?;
+            Ok(bulk(session.auth.user.name.clone()))
+        }
+        b"cat" => {
+            arity(n <= 1)?;
+            cat(args)
+        }
+        b"log" => {
+            arity(n <= 1)?;
+            log(args)
+        }
+        b"genpass" => {
+            arity(n <= 1)?;
+            genpass(args)
+        }
+        b"dryrun" => {
+            arity(n >= 2)?;
+            dryrun(args)
+        }
+        b"save" | b"load" => {
+            arity(n == 0)?;
+            file(session, &sub)
+        }
+        _ => Err(unknown_subcommand("acl", &sub)),
+    }
+}
+
+fn setuser(args: &mut Args) -> CmdResult {
+    let name = args.next()?;
+    if name.iter().any(|&c| c.is_ascii_whitespace() || c == 0) {
+        return Err(error(
+            "ERR Usernames can't contain spaces or null characters",
+        ));
+    }
+    let name = shown(&name);
+    let mut user = acl::user(name.as_bytes()).map_or_else(|| User::new(&name), |u| (*u).clone());
+    for op in args.rest() {
+        if let Err(e) = user.apply(op) {
+            return Err(Reply::error_owned(format!(
+                "ERR Error in ACL SETUSER modifier '{}': {}",
+                shown(op),
+                e.message()
+            )));
+        }
+    }
+    acl::update(|users| users.insert(name, Arc::new(user)));
+    ok()
+}
+
+fn deluser(session: &mut Session, args: &mut Args) -> CmdResult {
+    let names: Vec<String> = args.rest().iter().map(|n| shown(n)).collect();
+    if names.iter().any(|n| n == "default") {
+        return Err(error("ERR The 'default' user cannot be removed"));
+    }
+    let deleted = acl::update(|users| names.iter().filter(|n| users.remove(*n).is_some()).count());
+    if deleted > 0 {
+        kill_clients_of(session, |user| names.iter().any(|n| n == user));
+    }
+    Ok(Reply::Int(deleted as i64))
+}
+
+/// Disconnects the clients logged in as a user `gone` picks (this one after its reply).
+fn kill_clients_of(session: &mut Session, gone: impl Fn(&str) -> bool) {
+    let me = session.client.id;
+    let user_of =
+        |c: &crate::state::ClientInfo| c.user.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if gone(&user_of(&session.client)) {
+        session.close = true;
+    }
+    session.server.kill(|c| c.id != me && gone(&user_of(c)));
+}
+
+fn getuser(user: &User) -> Reply {
+    let strings = |list: Vec<String>| Reply::Array(list.into_iter().map(bulk).collect());
+    Reply::Map(vec![
+        (
+            bulk("flags"),
+            strings(user.flags().iter().map(|f| f.to_string()).collect()),
+        ),
+        (bulk("passwords"), strings(user.passwords().to_vec())),
+        (bulk("commands"), bulk(user.command_rules())),
+        (bulk("keys"), bulk(user.key_rules())),
+        (bulk("channels"), bulk(user.channel_rules())),
+        (bulk("selectors"), Reply::Array(Vec::new())),
+    ])
+}
+
+fn cat(args: &mut Args) -> CmdResult {
+    let Ok(name) = args.next() else {
+        return Ok(Reply::Array(
+            catalog::CATEGORIES.iter().map(|c| bulk(*c)).collect(),
+        ));
+    };
+    let category = catalog::category_bit(&name).ok_or_else(|| {
+        let shown_name = shown(&name[..name.len().min(128)]);
+        Reply::error_owned(format!("ERR Unknown category '{shown_name}'"))
+    })?;
+    Ok(Reply::Array(
+        catalog::ENTRIES
+            .iter()
+            .filter(|e| e.categories & category != 0)
+            .map(|e| bulk(e.fullname.clone()))
+            .collect(),
+    ))
+}
+
+fn log(args: &mut Args) -> CmdResult {
+    let mut count = 10;
+    if !args.is_done() {
+        if args.keyword("RESET") {
+            acl::reset_log();
+            return ok();
+        }
+        count = args.int()?.max(0) as usize;
+    }
+    Ok(acl::with_log(|entries, now| {
+        Reply::Array(
+            entries
+                .iter()
+                .take(count)
+                .map(|e| {
+                    Reply::Map(vec![
+                        (bulk("count"), Reply::Int(e.count as i64)),
+                        (bulk("reason"), bulk(e.reason)),
+                        (bulk("context"), bulk(e.context)),
+                        (bulk("object"), bulk(e.object.clone())),
+                        (bulk("username"), bulk(e.username.clone())),
+                        (
+                            bulk("age-seconds"),
+                            Reply::Double(now.saturating_sub(e.ctime_ms) as f64 / 1000.0),
+                        ),
+                        (bulk("client-info"), bulk(e.client_info.clone())),
+                    ])
+                })
+                .collect(),
+        )
+    }))
+}
+
+fn genpass(args: &mut Args) -> CmdResult {
+    let bits = if args.is_done() { 256 } else { args.int()? };
+    if !(1..=4096).contains(&bits) {
+        return Err(error(
+            "ERR ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096",
+        ));
+    }
+    let chars = (bits as usize).div_ceil(4);
+    let mut random = vec![0u8; chars.div_ceil(2)];
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut random))
+        .map_err(|_| error("ERR no random source"))?;
+    let mut hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    hex.truncate(chars);
+    Ok(bulk(hex))
+}
+
+fn dryrun(args: &mut Args) -> CmdResult {
+    let username = args.next()?;
+    let user = acl::user(&username)
+        .ok_or_else(|| Reply::error_owned(format!("ERR User '{}' not found", shown(&username))))?;
+    let items: Vec<Bytes> = args.rest().to_vec();
+    let (row, spec) = lookup(&items[0]).ok_or_else(|| {
+        Reply::error_owned(format!("ERR Command '{}' not found", shown(&items[0])))
+    })?;
+    if !spec.arity_ok(items.len()) {
+        return Err(super::arity_error(spec.name));
+    }
+    let first = items.get(1).map(|b| b.as_ref());
+    let id = catalog::id_for_call(row, spec, first);
+    let keys = spec
+        .key_positions(items.len())
+        .map(|p| (true, spec.has_flag("write"), items[p].as_ref()));
+    match user.check(id, first, keys, (&[], false)) {
+        Ok(()) => ok(),
+        Err((denial, _)) => {
+            let fullname = &catalog::ENTRIES[id].fullname;
+            let text = match permission_error(denial, fullname) {
+                Reply::Error(text) => text.trim_start_matches("NOPERM t").to_string(),
+                _ => String::new(),
+            };
+            Ok(bulk(format!("T{text}")))
+        }
+    }
+}
+
+fn file(session: &mut Session, sub: &[u8]) -> CmdResult {
+    let path = session.server.config().get("aclfile").to_string();
+    if path.is_empty() {
+        return Err(error(
+            "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.",
+        ));
+    }
+    if sub.eq_ignore_ascii_case(b"save") {
+        return acl::save(&path).map(|_| Reply::Simple("OK")).map_err(|e| {
+            tracing::warn!("Opening temp ACL file for ACL SAVE: {e}");
+            error("ERR There was an error trying to save the ACLs. Please check the server logs for more information")
+        });
+    }
+    acl::load(&path).map_err(|e| Reply::error_owned(format!("ERR {e}")))?;
+    kill_clients_of(session, |user| user != "default");
+    session.auth.refresh();
+    ok()
+}
