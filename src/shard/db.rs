@@ -93,12 +93,16 @@ impl Db {
         self.used
     }
 
-    /// Re-estimates `key`'s accounted size after its value changed in place.
-    pub fn refresh_size(&mut self, key: &[u8]) {
+    /// Re-estimates `key`'s accounted size after its value changed in place; a large
+    /// collection only when `large` (its estimate samples elements).
+    pub fn refresh_size(&mut self, key: &[u8], large: bool) {
         let slot = slot_of(key) as usize;
         let Some(entry) = self.slots.get_mut(slot).and_then(|m| m.get_mut(key)) else {
             return;
         };
+        if !large && super::memory::is_large(&entry.value) {
+            return;
+        }
         let size = super::memory::entry_bytes(key, entry);
         self.used = self.used - entry.size as usize + size as usize;
         entry.size = size;

@@ -79,6 +79,9 @@ pub fn out_of_memory() -> bool {
     OUT_OF_MEMORY.load(Relaxed) > 0
 }
 
+/// One write in this many re-samples a large collection's size.
+const LARGE_REFRESH: u64 = 16;
+
 /// Longest a single eviction pass runs; what is left is evicted by the next write or tick.
 const PASS_LIMIT: Duration = Duration::from_millis(20);
 
@@ -91,11 +94,13 @@ impl Shard {
     }
 
     /// After a write command: re-estimates the written keys' sizes, touches their watchers,
-    /// and keeps the shard within maxmemory.
+    /// and keeps the shard within maxmemory. A large collection is re-sampled on one write in
+    /// `LARGE_REFRESH` on average: its figure lags a few writes, its writes stay cheap.
     pub fn after_write<'k>(&mut self, keys: impl Iterator<Item = &'k [u8]>) {
         let watched = self.is_watched();
         for key in keys {
-            self.dbs[self.db].refresh_size(key);
+            let large = self.random().is_multiple_of(LARGE_REFRESH);
+            self.dbs[self.db].refresh_size(key, large);
             if watched {
                 self.touch_watched(key);
             }

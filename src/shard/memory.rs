@@ -37,6 +37,18 @@ fn value_bytes(value: &Value) -> usize {
     }
 }
 
+/// True for a collection in one of its large encodings, whose estimate samples elements:
+/// writes re-estimate it only now and then (see `Shard::after_write`).
+pub fn is_large(value: &Value) -> bool {
+    match value {
+        Value::Str(_) => false,
+        Value::List(l) => !compact(l.encoding()),
+        Value::Hash(h) => !compact(h.encoding()),
+        Value::Set(s) => !compact(s.encoding()),
+        Value::ZSet(z) => !compact(z.encoding()),
+    }
+}
+
 /// `count` elements estimated from the sizes of a few of them.
 fn scaled(count: usize, sample: impl Iterator<Item = usize>, overhead: usize) -> usize {
     let (mut seen, mut bytes) = (0usize, 0usize);
