@@ -12,7 +12,7 @@ mod introspection;
 mod keys;
 mod list;
 pub mod pubsub;
-mod scripting;
+pub mod scripting;
 mod server;
 mod set;
 mod sort;

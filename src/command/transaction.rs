@@ -127,6 +127,10 @@ impl State {
             self.aborted = true;
             return Some(arity_error(spec.name));
         }
+        if let Some(busy) = super::scripting::busy_reply(spec, items) {
+            self.aborted = true;
+            return Some(busy);
+        }
         if spec.has_flag("no-multi") {
             self.aborted = true;
             return Some(error("ERR Command not allowed inside a transaction"));
