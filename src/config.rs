@@ -352,6 +352,9 @@ impl Config {
         }
         let value =
             normalise(spec, value).map_err(|why| ConfigError::Invalid(spec.name.into(), why))?;
+        if let Some(twin) = alias_of(spec.name) {
+            self.values.insert(twin, value.clone());
+        }
         self.values.insert(spec.name, value);
         Ok(())
     }

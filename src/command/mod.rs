@@ -15,7 +15,7 @@ mod keys;
 mod list;
 pub mod persist;
 pub mod pubsub;
-mod scripting;
+pub mod scripting;
 mod server;
 mod set;
 mod sort;

@@ -146,6 +146,12 @@ impl State {
             self.aborted = true;
             return Some(arity_error(spec.name));
         }
+        if !immediate {
+            if let Some(busy) = super::scripting::busy_reply(spec, items) {
+                self.aborted = true;
+                return Some(busy);
+            }
+        }
         if !immediate && spec.has_flag("no-multi") {
             self.aborted = true;
             return Some(error("ERR Command not allowed inside a transaction"));
