@@ -236,6 +236,10 @@ pub fn reset(session: &mut Session, _args: &mut Args) -> CmdResult {
     lock(&session.client.name).clear();
     let login = crate::acl::Login::default();
     *lock(&session.client.user) = login.user.name.clone();
+    session
+        .client
+        .authenticated
+        .store(login.authenticated, Relaxed);
     session.auth = login;
     Ok(Reply::Simple("RESET"))
 }
