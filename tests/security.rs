@@ -45,6 +45,10 @@ fn requirepass_and_auth() {
 
         let mut h = server.raw();
         assert_eq!(
+            ask(&mut h, &[b"HELLO", b"3"]),
+            b"-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time\r\n"
+        );
+        assert_eq!(
             ask(&mut h, &[b"HELLO", b"3", b"AUTH", b"default", b"nope"]),
             WRONGPASS
         );
