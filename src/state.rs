@@ -84,6 +84,8 @@ pub struct ClientInfo {
     pub lib_ver: Mutex<String>,
     /// The ACL user the connection is logged in as.
     pub user: Mutex<String>,
+    /// AUTH done (or not needed at connect): the reader's pre-auth limits stop applying.
+    pub authenticated: AtomicBool,
     pub db: AtomicU32,
     pub resp: AtomicU8,
     /// Milliseconds since `created` at the last command.
@@ -192,6 +194,7 @@ impl ServerState {
             lib_name: Mutex::new(String::new()),
             lib_ver: Mutex::new(String::new()),
             user: Mutex::new("default".to_string()),
+            authenticated: AtomicBool::new(false),
             db: AtomicU32::new(0),
             resp: AtomicU8::new(2),
             last_active_ms: AtomicU64::new(0),

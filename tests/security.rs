@@ -45,6 +45,10 @@ fn requirepass_and_auth() {
 
         let mut h = server.raw();
         assert_eq!(
+            ask(&mut h, &[b"HELLO", b"3"]),
+            b"-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time\r\n"
+        );
+        assert_eq!(
             ask(&mut h, &[b"HELLO", b"3", b"AUTH", b"default", b"nope"]),
             WRONGPASS
         );
@@ -334,4 +338,227 @@ fn aclfile_save_and_load() {
         b"*2\r\n$4\r\ndave\r\n$7\r\ndefault\r\n"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A non-loopback address of this machine, if it has one.
+fn outside_address() -> Option<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("192.0.2.1:9").ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+const DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+fn connect_from_outside(ip: std::net::IpAddr, port: u16) -> Raw {
+    let stream = std::net::TcpStream::connect((ip, port)).expect("connect");
+    assert_eq!(stream.peer_addr().unwrap().ip(), ip);
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    Raw { stream }
+}
+
+#[test]
+fn protected_mode_denies_outside_clients_without_password() {
+    let Some(ip) = outside_address() else {
+        eprintln!("no non-loopback address on this machine: protected mode not testable here");
+        return;
+    };
+    let bind = format!("127.0.0.1 {ip}");
+    for backend in common::backends() {
+        let server = Server::start(2, backend, &["--bind", &bind]);
+        let mut outside = connect_from_outside(ip, server.port);
+        outside.send(b"PING\r\n");
+        assert_eq!(String::from_utf8_lossy(&outside.reply()), DENIED);
+        assert!(outside.closed());
+        let mut local = server.raw();
+        assert_eq!(ask(&mut local, &[b"PING"]), b"+PONG\r\n");
+        // A password for the default user lifts protected mode.
+        assert_eq!(
+            ask(&mut local, &[b"CONFIG", b"SET", b"requirepass", b"pw"]),
+            OK
+        );
+        let mut outside = connect_from_outside(ip, server.port);
+        assert_eq!(ask(&mut outside, &[b"PING"]), NOAUTH);
+        assert_eq!(ask(&mut outside, &[b"AUTH", b"pw"]), OK);
+        assert_eq!(ask(&mut outside, &[b"PING"]), b"+PONG\r\n");
+        // So does protected-mode no.
+        assert_eq!(
+            ask(&mut outside, &[b"CONFIG", b"SET", b"requirepass", b""]),
+            OK
+        );
+        let mut denied = connect_from_outside(ip, server.port);
+        assert_eq!(String::from_utf8_lossy(&denied.reply()), DENIED);
+        assert_eq!(
+            ask(&mut local, &[b"CONFIG", b"SET", b"protected-mode", b"no"]),
+            OK
+        );
+        let mut outside = connect_from_outside(ip, server.port);
+        assert_eq!(ask(&mut outside, &[b"PING"]), b"+PONG\r\n");
+    }
+}
+
+#[test]
+fn pre_auth_limits() {
+    for backend in common::backends() {
+        let server = Server::start(2, backend, &["--requirepass", "foobar"]);
+        let mut c = server.raw();
+        c.send(b"*100\r\n");
+        assert_eq!(
+            c.reply(),
+            b"-ERR Protocol error: unauthenticated multibulk length\r\n"
+        );
+        assert!(c.closed());
+        let mut c = server.raw();
+        c.send(b"*1\r\n$100000000\r\n");
+        assert_eq!(
+            c.reply(),
+            b"-ERR Protocol error: unauthenticated bulk length\r\n"
+        );
+        assert!(c.closed());
+        // Within the limits an unauthenticated command is parsed and refused.
+        let mut c = server.raw();
+        let big = vec![b'x'; 16384];
+        c.cmd(&[b"ECHO", &big]);
+        assert_eq!(c.reply(), NOAUTH);
+        // The limits end with the AUTH before them, even in the same packet.
+        let big = vec![b'y'; 100_000];
+        let mut packet = common::encode(&[b"AUTH", b"foobar"]);
+        packet.extend(common::encode(&[b"ECHO", &big]));
+        let keys: Vec<&[u8]> = std::iter::once(&b"DEL"[..])
+            .chain(std::iter::repeat_n(&b"k"[..], 20))
+            .collect();
+        packet.extend(common::encode(&keys));
+        c.send(&packet);
+        assert_eq!(c.reply(), OK);
+        let mut expected = format!("${}\r\n", big.len()).into_bytes();
+        expected.extend_from_slice(&big);
+        expected.extend_from_slice(b"\r\n");
+        assert_eq!(c.reply(), expected);
+        assert_eq!(c.reply(), b":0\r\n");
+    }
+}
+
+#[test]
+fn unauthenticated_flood_without_reading_is_cut_off() {
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+    for backend in common::backends() {
+        let server = Server::start(2, backend, &["--requirepass", "foobar"]);
+        let mut flood = server.raw();
+        flood
+            .stream
+            .set_write_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let chunk: Vec<u8> = b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$1\r\n5\r\n".repeat(2000);
+        let mut written = 0usize;
+        let cut = loop {
+            match flood.stream.write_all(&chunk) {
+                Ok(()) => written += chunk.len(),
+                Err(_) => break true,
+            }
+            if written > 512 << 20 {
+                break false;
+            }
+        };
+        assert!(
+            cut,
+            "[{backend}] a non-reading unauthenticated client was never cut off"
+        );
+        let mut other = server.raw();
+        let start = Instant::now();
+        assert_eq!(ask(&mut other, &[b"AUTH", b"foobar"]), OK);
+        assert_eq!(ask(&mut other, &[b"PING"]), b"+PONG\r\n");
+        assert!(start.elapsed() < Duration::from_secs(1));
+        let info = String::from_utf8_lossy(&ask(&mut other, &[b"INFO", b"clients"])).into_owned();
+        assert!(info.contains("connected_clients:1\r\n"), "{info}");
+    }
+}
+
+#[test]
+fn bulk_and_query_buffer_limits() {
+    for backend in common::backends() {
+        let server = Server::start(2, backend, &[]);
+        let mut c = server.raw();
+        assert_eq!(
+            ask(&mut c, &[b"CONFIG", b"SET", b"proto-max-bulk-len", b"1mb"]),
+            OK
+        );
+        c.send(b"*2\r\n$4\r\nECHO\r\n$2000000\r\n");
+        assert_eq!(c.reply(), b"-ERR Protocol error: invalid bulk length\r\n");
+        assert!(c.closed());
+        let mut c = server.raw();
+        assert_eq!(
+            ask(
+                &mut c,
+                &[
+                    b"CONFIG",
+                    b"SET",
+                    b"client-query-buffer-limit",
+                    b"1mb",
+                    b"proto-max-bulk-len",
+                    b"10mb"
+                ]
+            ),
+            OK
+        );
+        // A bulk within proto-max-bulk-len but beyond the query buffer limit closes the client.
+        c.send(b"*2\r\n$4\r\nECHO\r\n$5000000\r\n");
+        let filler = vec![b'z'; 64 * 1024];
+        let mut sent = 0;
+        while sent < 3 << 20 && c.stream_write(&filler) {
+            sent += filler.len();
+        }
+        assert!(c.closed());
+        let mut d = server.raw();
+        assert_eq!(ask(&mut d, &[b"PING"]), b"+PONG\r\n");
+    }
+}
+
+#[test]
+fn tcp_keepalive_is_set_on_accepted_sockets() {
+    let server = Server::start(1, "epoll", &["--tcp-keepalive", "77"]);
+    let mut c = server.raw();
+    assert_eq!(ask(&mut c, &[b"PING"]), b"+PONG\r\n");
+    let Ok(out) = std::process::Command::new("ss")
+        .args([
+            "-tnoH",
+            "state",
+            "established",
+            &format!("sport = :{}", server.port),
+        ])
+        .output()
+    else {
+        eprintln!("ss not installed: keepalive not checked");
+        return;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("timer:(keepalive,1min"), "{text}");
+}
+
+#[test]
+fn errors_never_echo_cr_or_lf() {
+    let redis = common::RedisServer::start();
+    let server = Server::start(2, "epoll", &[]);
+    let cases: &[&[&[u8]]] = &[
+        &[b"a\r\nb", b"x\ny"],
+        &[b"ACL", b"SETUSER", b"u", b"+no\r\nsuch"],
+        &[b"ACL", b"CAT", b"x\r\ny"],
+        &[b"CONFIG", b"SET", b"no\r\nsuch", b"v"],
+        &[b"CLIENT", b"x\ny"],
+        &[b"AUTH", b"u\r\n", b"p"],
+    ];
+    let mut ours = server.raw();
+    let mut theirs = Raw::connect(redis.port);
+    for case in cases {
+        let want = ask(&mut theirs, case);
+        let got = ask(&mut ours, case);
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&want),
+            "{case:?}"
+        );
+        assert!(!got[..got.len() - 2].contains(&b'\n') && !got[..got.len() - 2].contains(&b'\r'));
+    }
 }

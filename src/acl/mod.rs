@@ -29,6 +29,16 @@ static DEFAULT_OPEN: AtomicBool = AtomicBool::new(true);
 /// acllog-max-len.
 pub static LOG_MAX_LEN: AtomicUsize = AtomicUsize::new(128);
 
+/// True when the default user needs no password (protected mode applies).
+pub fn default_nopass() -> bool {
+    user(b"default").is_some_and(|u| u.nopass)
+}
+
+/// Redis's authRequired for a connection that has not authenticated.
+pub fn auth_required_by_default() -> bool {
+    !DEFAULT_OPEN.load(Relaxed)
+}
+
 /// A user by name.
 pub fn user(name: &[u8]) -> Option<Arc<User>> {
     let users = USERS.read().unwrap_or_else(|e| e.into_inner());

@@ -3,6 +3,7 @@
 //! when the user's rules forbid the command, a key or a channel). Users and rules live in
 //! `crate::acl`; this file is their command-facing side.
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -165,6 +166,7 @@ pub fn set_user(session: &mut Session, user: Arc<User>) {
         .user
         .lock()
         .unwrap_or_else(|e| e.into_inner()) = user.name.clone();
+    session.client.authenticated.store(true, Relaxed);
     session.auth.login(user);
 }
 

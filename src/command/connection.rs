@@ -205,6 +205,11 @@ pub fn hello(session: &mut Session, args: &mut Args) -> CmdResult {
         let command = args.name().to_vec();
         super::acl::login(session, &command, &user, &password)?;
     }
+    if !session.auth.authenticated {
+        return Err(error(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+        ));
+    }
     if let Some(name) = name {
         set_name(session, &name)?;
     }
@@ -238,6 +243,10 @@ pub fn reset(session: &mut Session, _args: &mut Args) -> CmdResult {
     lock(&session.client.name).clear();
     let login = crate::acl::Login::default();
     *lock(&session.client.user) = login.user.name.clone();
+    session
+        .client
+        .authenticated
+        .store(login.authenticated, Relaxed);
     session.auth = login;
     Ok(Reply::Simple("RESET"))
 }

@@ -6,15 +6,18 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
+use bytes::Buf;
 use bytes::{Bytes, BytesMut};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::io::{ReadHalf, WriteHalf, READ_CHUNK};
 use crate::command::pubsub::{message_reply, unsubscribe_all};
 use crate::command::{dispatch, Hangup, Session};
 use crate::protocol::{parse_batch, ParseLimits, Reply};
 use crate::pubsub::Push;
-use crate::state::{shutdown_fd, ServerState, ThreadStats, PROTO_MAX_BULK_LEN, QUERY_BUFFER_LIMIT};
+use crate::state::{
+    shutdown_fd, ClientInfo, ServerState, ThreadStats, PROTO_MAX_BULK_LEN, QUERY_BUFFER_LIMIT,
+};
 
 /// Output buffers above this are dropped after a write instead of being kept for reuse.
 const KEEP_OUTPUT_CAPACITY: usize = 1 << 20;
@@ -27,6 +30,8 @@ enum Input {
     Commands(Vec<Vec<Bytes>>),
     /// A protocol error: reply it, then close.
     ProtocolError(String),
+    /// Answered once every input before it has run.
+    Sync(oneshot::Sender<()>),
 }
 
 /// Serves one connection until the peer leaves, QUIT, a kill, or a protocol error.
@@ -37,7 +42,7 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
         reader,
         tx,
         server.clone(),
-        session.thread,
+        session.client.clone(),
         session.hangup.clone(),
     ));
     let stats = &server.stats[session.thread];
@@ -47,6 +52,7 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
             biased;
             input = rx.recv() => Event::Input(input),
             push = session.subscriptions.next_message() => Event::Message(push),
+            _ = tokio::time::sleep(UNAUTH_RETRY), if !output.is_empty() => Event::Retry,
         };
         let mut closing = false;
         match event {
@@ -63,10 +69,27 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
                 Reply::error_owned(text).encode(session.protocol, &mut output);
                 closing = true;
             }
-            Event::Message(None) => {}
+            Event::Input(Some(Input::Sync(done))) => {
+                let _ = done.send(());
+            }
+            Event::Message(None) | Event::Retry => {}
             Event::Message(Some(push)) => write_messages(&mut session, push, &mut output),
         }
-        if !output.is_empty() {
+        let last = closing || session.close;
+        if !output.is_empty() && !last && session.auth.auth_required() {
+            // Never wait on an unauthenticated client: send what the socket takes now and keep
+            // the rest (at most the limit) for a retry; more than that unread cuts it off.
+            let sent = send_now(writer.fd(), &output);
+            ThreadStats::add(&stats.net_output_bytes, sent as u64);
+            output.advance(sent);
+            if output.len() > UNAUTH_OUTPUT_LIMIT {
+                tracing::debug!(
+                    client = session.client.id,
+                    "unauthenticated client not reading"
+                );
+                break;
+            }
+        } else if !output.is_empty() {
             ThreadStats::add(&stats.net_output_bytes, output.len() as u64);
             let (result, mut buf) = writer.write_all(output).await;
             if buf.capacity() > KEEP_OUTPUT_CAPACITY {
@@ -78,7 +101,7 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
                 break;
             }
         }
-        if closing || session.close || session.client.killed.load(Relaxed) {
+        if last || session.client.killed.load(Relaxed) {
             break;
         }
     }
@@ -94,6 +117,8 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
 enum Event {
     Input(Option<Input>),
     Message(Option<Push>),
+    /// Time to retry sending an unauthenticated client's unsent replies.
+    Retry,
 }
 
 /// Most message bytes encoded into one write.
@@ -113,33 +138,59 @@ fn write_messages(session: &mut Session, first: Push, output: &mut BytesMut) {
     }
 }
 
+/// Most bytes an unauthenticated client may buffer unparsed (Redis: 1 MB before AUTH).
+const UNAUTH_QUERY_LIMIT: usize = 1 << 20;
+
 /// Reads and parses until end of stream or a protocol error; ends the stream of inputs then.
+/// Before AUTH the parser applies Redis's pre-auth limits; a frame that breaks them is judged
+/// again once the commands before it ran, since one of them may have been the AUTH.
 async fn read_loop<R: ReadHalf>(
     mut reader: R,
     tx: mpsc::Sender<Input>,
     server: Arc<ServerState>,
-    thread: usize,
+    client: Arc<ClientInfo>,
     hangup: Hangup,
 ) {
+    let thread = client.thread;
     let mut input = BytesMut::with_capacity(READ_CHUNK);
+    let mut read_more = true;
     loop {
-        let (result, buf) = reader.read(input).await;
-        input = buf;
-        match result {
-            Ok(0) | Err(_) => break,
-            Ok(n) => ThreadStats::add(&server.stats[thread].net_input_bytes, n as u64),
+        if read_more {
+            let (result, buf) = reader.read(input).await;
+            input = buf;
+            match result {
+                Ok(0) | Err(_) => break,
+                Ok(n) => ThreadStats::add(&server.stats[thread].net_input_bytes, n as u64),
+            }
         }
+        read_more = true;
+        let unauthenticated =
+            !client.authenticated.load(Relaxed) && crate::acl::auth_required_by_default();
         let limits = ParseLimits {
             max_bulk_len: PROTO_MAX_BULK_LEN.load(Relaxed),
-            unauthenticated: false,
+            unauthenticated,
         };
-        let query_limit = QUERY_BUFFER_LIMIT.load(Relaxed) as usize;
+        let query_limit = if unauthenticated {
+            UNAUTH_QUERY_LIMIT
+        } else {
+            QUERY_BUFFER_LIMIT.load(Relaxed) as usize
+        };
         let mut commands = Vec::new();
         let parsed = parse_batch(&mut input, &limits, &mut commands);
         if !commands.is_empty() && tx.send(Input::Commands(commands)).await.is_err() {
             break;
         }
         if let Err(error) = parsed {
+            if unauthenticated {
+                let (done, ran) = oneshot::channel();
+                if tx.send(Input::Sync(done)).await.is_err() || ran.await.is_err() {
+                    break;
+                }
+                if client.authenticated.load(Relaxed) {
+                    read_more = false;
+                    continue;
+                }
+            }
             let _ = tx.send(Input::ProtocolError(error.0)).await;
             break;
         }
@@ -149,4 +200,26 @@ async fn read_loop<R: ReadHalf>(
         }
     }
     hangup.raise();
+}
+
+/// Most reply bytes an unauthenticated client may leave unread before it is cut off (Redis:
+/// 1024, checkClientOutputBufferLimits).
+const UNAUTH_OUTPUT_LIMIT: usize = 1024;
+
+/// How often unsent replies of an unauthenticated client are retried.
+const UNAUTH_RETRY: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Sends what the socket takes right now without waiting; returns the bytes sent.
+fn send_now(fd: i32, bytes: &[u8]) -> usize {
+    // SAFETY: `bytes` is a live slice for the duration of the call and send(2) only reads
+    // `bytes.len()` bytes from it; `fd` is this connection's socket, owned by its writer half.
+    let sent = unsafe {
+        libc::send(
+            fd,
+            bytes.as_ptr().cast(),
+            bytes.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    };
+    sent.max(0) as usize
 }

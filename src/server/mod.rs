@@ -283,7 +283,8 @@ async fn maintenance(router: Router, state: Arc<ServerState>, id: usize) {
     }
 }
 
-/// Accepts a connection: enforces maxclients, registers it, returns its session.
+/// Accepts a connection: enforces maxclients and protected mode, sets TCP keepalive, registers
+/// it and returns its session; Err holds the reply to send before closing.
 fn admit(
     router: &Router,
     state: &Arc<ServerState>,
@@ -291,16 +292,32 @@ fn admit(
     fd: i32,
     peer: SocketAddr,
     local: SocketAddr,
-) -> Option<Session> {
+) -> Result<Session, &'static [u8]> {
     let stats = &state.stats[id];
-    let maxclients = state.config().int("maxclients") as u64;
+    let (maxclients, protected, keepalive) = {
+        let config = state.config();
+        (
+            config.int("maxclients") as u64,
+            config.get("protected-mode") == "yes",
+            config.int("tcp-keepalive"),
+        )
+    };
     if state.connected.load(Relaxed) >= maxclients {
         ThreadStats::add(&stats.rejected_connections, 1);
-        return None;
+        return Err(MAX_CLIENTS_REPLY);
+    }
+    if protected && crate::acl::default_nopass() && !is_loopback(peer) {
+        ThreadStats::add(&stats.rejected_connections, 1);
+        return Err(PROTECTED_MODE_REPLY);
+    }
+    if keepalive > 0 {
+        let _ = set_keepalive(fd, Duration::from_secs(keepalive as u64));
     }
     ThreadStats::add(&stats.connections, 1);
     let client = state.register(peer, local, fd, id);
-    Some(Session {
+    let auth = crate::acl::Login::default();
+    client.authenticated.store(auth.authenticated, Relaxed);
+    Ok(Session {
         db: 0,
         protocol: Protocol::Resp2,
         router: router.clone(),
@@ -312,11 +329,34 @@ fn admit(
         subscriptions: Default::default(),
         reply_mode: Default::default(),
         tx: Default::default(),
-        auth: Default::default(),
+        auth,
     })
 }
 
+/// Redis's islocalClient for TCP: the peer is exactly 127.0.0.1 or ::1.
+fn is_loopback(peer: SocketAddr) -> bool {
+    match peer.ip() {
+        IpAddr::V4(ip) => ip == std::net::Ipv4Addr::LOCALHOST,
+        IpAddr::V6(ip) => ip == std::net::Ipv6Addr::LOCALHOST,
+    }
+}
+
+/// TCP keepalive as Redis's anetKeepAlive: probes after `idle`, then every idle/3, 3 probes.
+pub fn set_keepalive(fd: i32, idle: Duration) -> std::io::Result<()> {
+    // SAFETY: `fd` is the accepted socket, open for the duration of this call (the caller owns
+    // the stream); the borrow does not outlive it.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(idle)
+        .with_interval((idle / 3).max(Duration::from_secs(1)))
+        .with_retries(3);
+    socket2::SockRef::from(&fd).set_tcp_keepalive(&keepalive)
+}
+
 const MAX_CLIENTS_REPLY: &[u8] = b"-ERR max number of clients reached\r\n";
+
+/// Redis 7.0's text for a non-loopback client of a protected server (networking.c).
+const PROTECTED_MODE_REPLY: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
 fn run_uring(worker: Worker) {
     let mut builder = tokio_uring::builder();
@@ -349,14 +389,12 @@ fn run_uring(worker: Worker) {
                     let _ = stream.set_nodelay(true);
                     let fd = stream.as_raw_fd();
                     match admit(&router, &state, id, fd, peer, local) {
-                        Some(session) => {
+                        Ok(session) => {
                             let (reader, writer) = UringHalf::split(stream);
                             tokio::task::spawn_local(connection::serve(reader, writer, session));
                         }
-                        None => {
-                            let _ = stream
-                                .write_all(bytes::BytesMut::from(MAX_CLIENTS_REPLY))
-                                .await;
+                        Err(reply) => {
+                            let _ = stream.write_all(bytes::BytesMut::from(reply)).await;
                         }
                     }
                 }
@@ -400,15 +438,15 @@ fn run_epoll(worker: Worker) {
                     let _ = stream.set_nodelay(true);
                     let fd = stream.as_raw_fd();
                     match admit(&router, &state, id, fd, peer, local) {
-                        Some(session) => {
+                        Ok(session) => {
                             let (read, write) = stream.into_split();
                             let (reader, writer) = (EpollRead(read), EpollWrite(write, fd));
                             tokio::task::spawn_local(connection::serve(reader, writer, session));
                         }
-                        None => {
+                        Err(reply) => {
                             use tokio::io::AsyncWriteExt;
                             let mut stream = stream;
-                            let _ = stream.write_all(MAX_CLIENTS_REPLY).await;
+                            let _ = stream.write_all(reply).await;
                         }
                     }
                 }

@@ -105,6 +105,11 @@ impl Raw {
         Raw { stream }
     }
 
+    /// Writes all of `bytes`; false when the server closed the connection.
+    pub fn stream_write(&mut self, bytes: &[u8]) -> bool {
+        self.stream.write_all(bytes).is_ok()
+    }
+
     pub fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).expect("write");
     }
