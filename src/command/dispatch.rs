@@ -137,6 +137,7 @@ pub async fn execute(session: &mut Session, commands: Vec<Vec<Bytes>>, out: &mut
             continue;
         }
         if let Some(busy) = super::scripting::busy_reply(spec, &items) {
+            let busy = super::transaction::refuse(session, spec, busy);
             replies.slots[slot] = (Some(busy), u32::MAX);
             continue;
         }

@@ -231,6 +231,23 @@ fn watch(session: &mut Session, args: Args) -> Routine<'_> {
 
 /// Drops every watch of the session (UNWATCH, DISCARD, EXEC, RESET, disconnect). The shards
 /// forget them in the background; a fresh flag makes any late touch of the old one harmless.
+/// A command refused before it ran (BUSY, OOM): when it is the EXEC of an open transaction,
+/// Redis discards the transaction and names the reason in an EXECABORT.
+pub fn refuse(session: &mut Session, spec: &CommandSpec, reason: Reply) -> Reply {
+    if spec.name != "exec" || !session.tx.in_multi() {
+        return reason;
+    }
+    session.tx.queued = None;
+    session.tx.aborted = false;
+    forget_watches(session);
+    match reason {
+        Reply::Error(text) => Reply::error_owned(format!(
+            "EXECABORT Transaction discarded because of: {text}"
+        )),
+        other => other,
+    }
+}
+
 pub fn forget_watches(session: &mut Session) {
     let watched = std::mem::take(&mut session.tx.watched);
     let flag = std::mem::replace(&mut session.tx.flag, Arc::new(AtomicBool::new(false)));

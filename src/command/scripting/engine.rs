@@ -586,6 +586,11 @@ fn command(lua: &Lua, args: MultiValue) -> mlua::Result<Result<Value, String>> {
     if spec.has_flag("noscript") {
         return fail("ERR This Redis command is not allowed from script");
     }
+    // Out of memory, a script may still read and delete but not grow the data (the
+    // `allow-oom` shebang flag is accepted but does not lift this).
+    if crate::shard::evict::out_of_memory() && spec.has_flag("denyoom") {
+        return fail("OOM command not allowed when used memory > 'maxmemory'.");
+    }
     let write = spec.has_flag("write");
     let context = CONTEXT.with(|c| {
         let c = c.borrow();
