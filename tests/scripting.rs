@@ -271,3 +271,38 @@ fn resp3_client_gets_resp3_conversions() {
     ]);
     assert_eq!(raw.reply(), b"%1\r\n$1\r\nf\r\n$1\r\nv\r\n");
 }
+
+#[test]
+fn exec_while_a_script_is_busy_aborts_the_transaction() {
+    let server = Server::start(2, "uring", &["--busy-reply-threshold", "100"]);
+    let mut tx = server.raw();
+    tx.cmd(&[b"MULTI"]);
+    assert_eq!(tx.reply(), b"+OK\r\n");
+    tx.cmd(&[b"INCR", b"xx"]);
+    assert_eq!(tx.reply(), b"+QUEUED\r\n");
+    let _runner = start_script(&server, "while true do end");
+    let mut other = server.raw();
+    let busy = eventually(Duration::from_secs(10), || {
+        other.cmd(&[b"PING"]);
+        other.reply() == BUSY
+    });
+    assert!(busy, "PING never saw BUSY");
+    tx.cmd(&[b"EXEC"]);
+    let mut expected = b"-EXECABORT Transaction discarded because of: ".to_vec();
+    expected.extend_from_slice(&BUSY[1..]);
+    assert_eq!(
+        String::from_utf8_lossy(&tx.reply()),
+        String::from_utf8_lossy(&expected)
+    );
+    other.cmd(&[b"SCRIPT", b"KILL"]);
+    assert_eq!(other.reply(), b"+OK\r\n");
+    // The transaction is gone: the client is out of MULTI and nothing ran.
+    // (The killed script stops at its next hook, so BUSY may still come for a moment.)
+    let done = eventually(Duration::from_secs(10), || {
+        tx.cmd(&[b"GET", b"xx"]);
+        tx.reply() != BUSY
+    });
+    assert!(done, "still busy after SCRIPT KILL");
+    tx.cmd(&[b"GET", b"xx"]);
+    assert_eq!(tx.reply(), b"$-1\r\n");
+}
