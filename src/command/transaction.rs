@@ -356,18 +356,13 @@ fn keyed_per_shard(session: &Session, queued: &[Vec<Bytes>]) -> Option<Vec<(Shar
     Some(groups)
 }
 
-/// Keyed commands on several shards, no WATCH: each shard's commands run (in queue order) as
-/// that shard is granted, the holds taken in ascending order and kept until all ran, so no
-/// holder of several of these shards sees part of the transaction. Waiters are served after.
-fn submit_spread(
-    session: &Session,
-    queued: Vec<Vec<Bytes>>,
-    groups: Vec<(ShardId, Vec<usize>)>,
-) -> PendingAtomic {
-    let db = session.db;
-    let count = queued.len();
-    let mut rows = Vec::with_capacity(count);
-    let mut commands: Vec<Option<(&'static CommandSpec, ShardOp, Args)>> = queued
+/// A queued keyed command ready to run on its shard.
+type KeyedOp = (&'static CommandSpec, ShardOp, Args);
+
+/// The queued commands as shard ops, in order (None for a keyless one), counted as calls.
+fn keyed_ops(session: &Session, queued: Vec<Vec<Bytes>>) -> Vec<Option<KeyedOp>> {
+    let mut rows = Vec::with_capacity(queued.len());
+    let ops = queued
         .into_iter()
         .map(|items| {
             let (row, spec) = lookup(&items[0])?;
@@ -379,6 +374,20 @@ fn submit_spread(
         })
         .collect();
     super::dispatch::count_calls(session, rows.into_iter());
+    ops
+}
+
+/// Keyed commands on several shards, no WATCH: each shard's commands run (in queue order) as
+/// that shard is granted, the holds taken in ascending order and kept until all ran, so no
+/// holder of several of these shards sees part of the transaction. Waiters are served after.
+fn submit_spread(
+    session: &Session,
+    queued: Vec<Vec<Bytes>>,
+    groups: Vec<(ShardId, Vec<usize>)>,
+) -> PendingAtomic {
+    let db = session.db;
+    let count = queued.len();
+    let mut commands = keyed_ops(session, queued);
     let mut positions = Vec::with_capacity(groups.len());
     let work: Vec<(ShardId, AtomicPart)> = groups
         .into_iter()
@@ -451,19 +460,7 @@ async fn exec_on_shard(
     flag: WatchFlag,
 ) -> CmdResult {
     let db = session.db;
-    let mut rows = Vec::with_capacity(queued.len());
-    let ops: Vec<(&'static CommandSpec, ShardOp, Args)> = queued
-        .into_iter()
-        .filter_map(|items| {
-            let (row, spec) = lookup(&items[0])?;
-            rows.push(row);
-            match spec.kind {
-                Kind::Keyed(op, _) => Some((spec, op, Args::new(items))),
-                _ => None,
-            }
-        })
-        .collect();
-    super::dispatch::count_calls(session, rows.into_iter());
+    let ops: Vec<KeyedOp> = keyed_ops(session, queued).into_iter().flatten().collect();
     let keys: WatchedKeys = watched.into_iter().flat_map(|(_, k)| k).collect();
     let job = move |s: &mut Shard| {
         if !s.watch_intact(&keys, &flag) {
