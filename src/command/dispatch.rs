@@ -12,12 +12,14 @@ use super::{
 };
 use crate::protocol::Reply;
 use crate::shard::mailbox::AtomicPart;
-use crate::shard::{Shard, ShardId};
+use crate::shard::{slot_of, HashSlot, Shard, ShardId};
 use crate::state::ThreadStats;
 
 /// A keyed command waiting for its shard's turn in this batch.
 struct Queued {
     slot: usize,
+    /// The hash slot of the command's first key.
+    key_slot: HashSlot,
     db: usize,
     spec: &'static CommandSpec,
     op: ShardOp,
@@ -32,9 +34,28 @@ pub fn run_op(
     op: ShardOp,
     args: &mut Args,
 ) -> Reply {
-    shard.select(db);
+    run_op_in(shard, db, spec, op, args, None)
+}
+
+/// `run_op` for a command whose first key's slot is known (`key_slot`, from routing).
+fn run_op_in(
+    shard: &mut Shard,
+    db: usize,
+    spec: &'static CommandSpec,
+    op: ShardOp,
+    args: &mut Args,
+    key_slot: Option<HashSlot>,
+) -> Reply {
+    let items = args.all();
+    let first = spec.key_positions(items.len()).next();
+    let key = first.map(|p| {
+        let key = &items[p][..];
+        (key, key_slot.unwrap_or_else(|| slot_of(key)))
+    });
+    shard.begin(db, key);
     let reply = op(shard, args).unwrap_or_else(|e| e);
-    if spec.has_flag("write") {
+    shard.end();
+    if spec.writes {
         let items = args.all();
         shard.after_write(spec.key_positions(items.len()).map(|p| &items[p][..]));
     }
@@ -49,7 +70,10 @@ pub fn run_op(
 
 fn run_queued(shard: &mut Shard, work: Vec<Queued>) -> Vec<(usize, Reply)> {
     work.into_iter()
-        .map(|mut q| (q.slot, run_op(shard, q.db, q.spec, q.op, &mut q.args)))
+        .map(|mut q| {
+            let reply = run_op_in(shard, q.db, q.spec, q.op, &mut q.args, Some(q.key_slot));
+            (q.slot, reply)
+        })
         .collect()
 }
 
@@ -98,7 +122,8 @@ pub async fn execute(session: &mut Session, commands: Vec<Vec<Bytes>>, out: &mut
         silent: Vec::new(),
     };
     let stats = &session.server.stats[session.thread];
-    ThreadStats::add(&stats.commands, commands.len() as u64);
+    let total = commands.len();
+    ThreadStats::add(&stats.commands, total as u64);
     for items in commands {
         if session.close {
             break;
@@ -154,10 +179,16 @@ pub async fn execute(session: &mut Session, commands: Vec<Vec<Bytes>>, out: &mut
         session.client.last_cmd.store(row as u32, Relaxed);
         let mut args = Args::new(items);
         if let Kind::Keyed(op, cross) = spec.kind {
-            match single_shard(session, spec, args.all()) {
-                Some(shard) => {
-                    pending[shard].push(Queued {
+            match route(session, spec, args.all()) {
+                Some((shard, key_slot)) => {
+                    let queue = &mut pending[shard];
+                    if queue.capacity() == 0 {
+                        // Room for the rest of the batch: one allocation per shard per batch.
+                        queue.reserve(total - slot);
+                    }
+                    queue.push(Queued {
                         slot,
+                        key_slot,
                         db: session.db,
                         spec,
                         op,
@@ -301,16 +332,22 @@ pub fn unknown_command(items: &[Bytes]) -> Reply {
 /// The shard holding every key of the command, or None when its keys span shards. A keyed
 /// command whose key position is beyond its arguments (e.g. OBJECT HELP) runs on this thread.
 pub fn single_shard(session: &Session, spec: &CommandSpec, items: &[Bytes]) -> Option<ShardId> {
+    route(session, spec, items).map(|(shard, _)| shard)
+}
+
+/// `single_shard`, with the hash slot of the first key (0 when there is none).
+fn route(session: &Session, spec: &CommandSpec, items: &[Bytes]) -> Option<(ShardId, HashSlot)> {
     let router = &session.router;
     let mut positions = spec.key_positions(items.len());
     let Some(first) = positions.next() else {
-        return Some(session.thread);
+        return Some((session.thread, 0));
     };
-    let shard = router.shard_of(&items[first]);
+    let slot = slot_of(&items[first]);
+    let shard = router.shard_of_slot(slot);
     if router.shards() > 1 && positions.any(|p| router.shard_of(&items[p]) != shard) {
         return None;
     }
-    Some(shard)
+    Some((shard, slot))
 }
 
 /// Sends every queued group to its shard (one message each), runs the local group inline,

@@ -70,7 +70,7 @@ pub fn read_string(shard: &mut Shard, key: &[u8]) -> Result<Option<Bytes>, Reply
 
 /// The string at `key` for a write (no hit/miss accounting), with its expiry.
 fn write_string(shard: &mut Shard, key: &[u8]) -> Result<Option<(Bytes, u64)>, Reply> {
-    match shard.write(key) {
+    match shard.live(key) {
         None => Ok(None),
         Some(entry) => match &entry.value {
             Value::Str(s) => Ok(Some((s.clone(), entry.expire_at))),
@@ -206,7 +206,7 @@ pub fn set(shard: &mut Shard, args: &mut Args) -> CmdResult {
     } else {
         None
     };
-    let current_ttl = shard.write(&key).map(|e| e.expire_at);
+    let current_ttl = shard.live(&key).map(|e| e.expire_at);
     let exists = current_ttl.is_some();
     if (o.nx && exists) || (o.xx && !exists) {
         return Ok(if o.get {

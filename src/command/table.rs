@@ -29,6 +29,8 @@ pub struct CommandSpec {
     pub summary: &'static str,
     /// Argument synopsis in Redis's notation, for COMMAND DOCS (redis-cli hints).
     pub synopsis: &'static str,
+    /// The `write` flag, read once per command on the data path.
+    pub writes: bool,
 }
 
 impl CommandSpec {
@@ -95,7 +97,31 @@ pub const fn row(
         since,
         summary,
         synopsis,
+        writes: has_word(flags, "write"),
     }
+}
+
+/// Whether the space-separated `list` contains `word` (evaluated when the table is built).
+const fn has_word(list: &str, word: &str) -> bool {
+    let (list, word) = (list.as_bytes(), word.as_bytes());
+    let mut start = 0;
+    while start < list.len() {
+        let mut end = start;
+        while end < list.len() && list[end] != b' ' {
+            end += 1;
+        }
+        if end - start == word.len() {
+            let mut i = 0;
+            while i < word.len() && list[start + i] == word[i] {
+                i += 1;
+            }
+            if i == word.len() {
+                return true;
+            }
+        }
+        start = end + 1;
+    }
+    false
 }
 
 pub const NOKEY: (i32, i32, i32) = (0, 0, 0);
@@ -181,6 +207,9 @@ mod tests {
                 lookup(c.name.to_ascii_uppercase().as_bytes()).map(|x| x.0),
                 Some(i)
             );
+        }
+        for c in COMMANDS.iter() {
+            assert_eq!(c.writes, c.has_flag("write"), "{}", c.name);
         }
         assert!(lookup(b"nosuchcommand").is_none());
         assert!(lookup(&[b'a'; 100]).is_none());

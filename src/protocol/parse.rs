@@ -85,26 +85,42 @@ pub fn parse_batch(
     limits: &ParseLimits,
     out: &mut Vec<Vec<Bytes>>,
 ) -> Result<(), ProtocolError> {
-    let mut frames = Frames::default();
-    let result = scan(&buf[..], limits, &mut frames);
-    if frames.commands.is_empty() {
-        buf.advance(frames.consumed);
-        return result;
-    }
-    let chunk = buf.split_to(frames.consumed).freeze();
-    let mut args = frames.args.into_iter();
-    for argc in frames.commands {
-        let command = args
-            .by_ref()
-            .take(argc)
-            .map(|arg| match arg {
-                Arg::Slice(range) => chunk.slice(range),
-                Arg::Owned(bytes) => bytes,
-            })
-            .collect();
-        out.push(command);
-    }
-    result
+    SCRATCH.with_borrow_mut(|frames| {
+        if frames.args.capacity() > SCRATCH_KEEP {
+            *frames = Frames::default();
+        }
+        frames.args.clear();
+        frames.commands.clear();
+        frames.consumed = 0;
+        let result = scan(&buf[..], limits, frames);
+        if frames.commands.is_empty() {
+            buf.advance(frames.consumed);
+            return result;
+        }
+        let chunk = buf.split_to(frames.consumed).freeze();
+        out.reserve(frames.commands.len());
+        let mut args = frames.args.drain(..);
+        for &argc in &frames.commands {
+            let command = args
+                .by_ref()
+                .take(argc)
+                .map(|arg| match arg {
+                    Arg::Slice(range) => chunk.slice(range),
+                    Arg::Owned(bytes) => bytes,
+                })
+                .collect();
+            out.push(command);
+        }
+        result
+    })
+}
+
+/// Arguments' worth of scratch kept between batches; a huge pipeline's lists are let go.
+const SCRATCH_KEEP: usize = 4096;
+
+thread_local! {
+    /// Phase one's lists, kept per thread so that parsing a batch allocates only its commands.
+    static SCRATCH: std::cell::RefCell<Frames> = std::cell::RefCell::new(Frames::default());
 }
 
 /// Where one argument's bytes are: a range of the scanned buffer, or (only for inline arguments
@@ -246,6 +262,8 @@ fn scan_multibulk(
         return Err(ProtocolError::of(ERR_UNAUTH_MBULK));
     }
     let mut pos = line.next;
+    // Room for the arguments, bounded: the count is the client's word, not yet backed by bytes.
+    args.reserve(count.clamp(0, 64) as usize);
     for _ in 0..count.max(0) {
         let Some(line) = header_line(input, pos, ERR_TOO_BIG_BULK)? else {
             return Ok(Step::Incomplete);

@@ -62,6 +62,9 @@ pub struct Db {
     expired_since_read: u64,
     /// Keys removed by expiry, kept only while someone listens for `expired` events.
     expired_keys: Vec<Key>,
+    /// The running command's key and its slot, computed where the command was routed (see
+    /// `Db::slot`): (address, length, slot), address 0 when none.
+    hint: (usize, usize, HashSlot),
 }
 
 /// Whether expired keys are recorded for keyspace notifications (set from the configuration).
@@ -93,10 +96,32 @@ impl Db {
         self.used
     }
 
+    /// Tells the database the running command's key and slot (already computed to route it),
+    /// until `clear_hint`. While the command runs its arguments are alive and immutable, so
+    /// a key at the same address with the same length is that key.
+    pub fn hint(&mut self, key: &[u8], slot: HashSlot) {
+        self.hint = (key.as_ptr() as usize, key.len(), slot);
+    }
+
+    /// Forgets the key told by `hint` (its memory may be reused once the command is done).
+    pub fn clear_hint(&mut self) {
+        self.hint = (0, 0, 0);
+    }
+
+    /// The slot of `key`: the hinted one when it is the hinted key, else computed.
+    fn slot(&self, key: &[u8]) -> HashSlot {
+        let (address, len, slot) = self.hint;
+        if address != 0 && key.as_ptr() as usize == address && key.len() == len {
+            slot
+        } else {
+            slot_of(key)
+        }
+    }
+
     /// Re-estimates `key`'s accounted size after its value changed in place; a large
     /// collection only when `large` (its estimate samples elements).
     pub fn refresh_size(&mut self, key: &[u8], large: bool) {
-        let slot = slot_of(key) as usize;
+        let slot = self.slot(key) as usize;
         let Some(entry) = self.slots.get_mut(slot).and_then(|m| m.get_mut(key)) else {
             return;
         };
@@ -122,7 +147,7 @@ impl Db {
 
     /// The entry for `key`, expired or not.
     pub fn get_raw(&self, key: &[u8]) -> Option<&Entry> {
-        self.slot_map(slot_of(key))?.get(key)
+        self.slot_map(self.slot(key))?.get(key)
     }
 
     /// The live entry for `key`; an expired one is removed first.
@@ -132,7 +157,7 @@ impl Db {
 
     /// The live entry for `key`, mutable; an expired one is removed first.
     pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
-        let slot = slot_of(key);
+        let slot = self.slot(key);
         if self.slots.is_empty() {
             return None;
         }
@@ -155,7 +180,7 @@ impl Db {
     /// Inserts or replaces `key`, returning the previous entry (expired or not). The key is
     /// copied into its own allocation only when it is new.
     pub fn insert(&mut self, key: &[u8], mut entry: Entry) -> Option<Entry> {
-        let slot = slot_of(key);
+        let slot = self.slot(key);
         let volatile = entry.expire_at != 0;
         entry.size = super::memory::entry_bytes(key, &entry);
         self.used += entry.size as usize;
@@ -182,7 +207,7 @@ impl Db {
 
     /// Removes `key` (expired or not), returning its entry.
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        self.remove_in(slot_of(key), key)
+        self.remove_in(self.slot(key), key)
     }
 
     fn remove_in(&mut self, slot: HashSlot, key: &[u8]) -> Option<Entry> {
@@ -195,7 +220,7 @@ impl Db {
 
     /// Sets or clears (0) the expiry of an existing key. Returns false when the key is absent.
     pub fn set_expire(&mut self, key: &[u8], expire_at: u64) -> bool {
-        let slot = slot_of(key);
+        let slot = self.slot(key);
         let Some(entry) = self
             .slots
             .get_mut(slot as usize)

@@ -93,16 +93,23 @@ impl Shard {
             + self.dbs.iter().map(|db| db.used()).sum::<usize>()
     }
 
-    /// After a write command: re-estimates the written keys' sizes, touches their watchers,
+    /// After a write command: re-estimates the sizes of keys changed in place (when the
+    /// command took an entry for change; stores and removals were accounted as they ran),
+    /// touches the written keys' watchers,
     /// and keeps the shard within maxmemory. A large collection is re-sampled on one write in
     /// `LARGE_REFRESH` on average: its figure lags a few writes, its writes stay cheap.
     pub fn after_write<'k>(&mut self, keys: impl Iterator<Item = &'k [u8]>) {
         let watched = self.is_watched();
-        for key in keys {
-            let large = self.random().is_multiple_of(LARGE_REFRESH);
-            self.dbs[self.db].refresh_size(key, large);
-            if watched {
-                self.touch_watched(key);
+        let refresh = std::mem::take(&mut self.changed_in_place);
+        if refresh || watched {
+            for key in keys {
+                if refresh {
+                    let large = self.random().is_multiple_of(LARGE_REFRESH);
+                    self.dbs[self.db].refresh_size(key, large);
+                }
+                if watched {
+                    self.touch_watched(key);
+                }
             }
         }
         self.enforce_maxmemory();

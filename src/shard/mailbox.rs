@@ -236,6 +236,11 @@ impl Router {
         self.table.shard_of(key)
     }
 
+    /// The shard that owns hash slot `slot`.
+    pub fn shard_of_slot(&self, slot: super::HashSlot) -> ShardId {
+        self.table.shard_of_slot(slot)
+    }
+
     /// True when `id` is this thread's shard and no holder owns it: work may run inline.
     pub fn runs_inline(&self, id: ShardId) -> bool {
         id == self.id && !self.local.held.get()

@@ -50,6 +50,11 @@ pub struct Shard {
     owned: std::ops::Range<usize>,
     /// Over its share of maxmemory with nothing to evict (see `evict`).
     out_of_memory: bool,
+    /// An entry was handed out for change in place since the last `after_write`: its
+    /// accounted size must be re-estimated (stores and removals account exactly).
+    changed_in_place: bool,
+    /// The database told the running command's key (see `begin`).
+    hinted: Option<usize>,
 }
 
 /// Unix time in milliseconds.
@@ -78,6 +83,8 @@ impl Shard {
             shards: 1,
             owned: 0..slot::SLOTS,
             out_of_memory: false,
+            changed_in_place: false,
+            hinted: None,
         }
     }
 
@@ -146,7 +153,24 @@ impl Shard {
     pub fn swap_dbs(&mut self, a: usize, b: usize) {
         self.touch_watched_db(a, Some(b));
         self.touch_watched_db(b, Some(a));
+        self.end();
         self.dbs.swap(a, b);
+    }
+
+    /// Starts a command on database `db` whose first key is `key` in `slot` (see `Db::hint`).
+    pub fn begin(&mut self, db: usize, key: Option<(&[u8], HashSlot)>) {
+        self.select(db);
+        if let Some((key, slot)) = key {
+            self.dbs[self.db].hint(key, slot);
+            self.hinted = Some(self.db);
+        }
+    }
+
+    /// Ends the command started by `begin`.
+    pub fn end(&mut self) {
+        if let Some(db) = self.hinted.take() {
+            self.dbs[db].clear_hint();
+        }
     }
 
     /// Looks `key` up for reading: expires it lazily, counts a hit or a miss, marks the access.
@@ -167,6 +191,17 @@ impl Shard {
 
     /// Looks `key` up for writing: expires it lazily, no hit/miss accounting.
     pub fn write(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.changed_in_place = true;
+        self.live_mut(key)
+    }
+
+    /// Looks `key` up on a write path that only reads it (SET's old expiry, INCR's old value):
+    /// expires it lazily, marks the access, no hit/miss accounting.
+    pub fn live(&mut self, key: &[u8]) -> Option<&Entry> {
+        self.live_mut(key).map(|e| &*e)
+    }
+
+    fn live_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
         let (now, clock) = (self.now_ms, self.clock_secs());
         let entry = self.dbs[self.db].get_mut(key, now)?;
         entry.touched = clock;
@@ -175,7 +210,7 @@ impl Shard {
 
     /// True when `key` exists (live) in the current db, without touching stats.
     pub fn exists(&mut self, key: &[u8]) -> bool {
-        self.write(key).is_some()
+        self.live(key).is_some()
     }
 
     /// Stores `value` under `key` with `expire_at` (0 = persistent), replacing any old value.

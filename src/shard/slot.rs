@@ -10,7 +10,9 @@ pub type HashSlot = u16;
 /// Index of a shard; shard `i` is owned by thread `i`.
 pub type ShardId = usize;
 
-const CRC16: crc::Crc<u16> = crc::Crc::<u16>::new(&crc::CRC_16_XMODEM);
+/// A `static`, not a `const`: a const table would be copied onto the stack at every use.
+static CRC16: crc::Crc<u16, crc::Table<16>> =
+    crc::Crc::<u16, crc::Table<16>>::new(&crc::CRC_16_XMODEM);
 
 /// The part of a key that is hashed: the content of the first non-empty `{...}`, else the key.
 fn hash_tag(key: &[u8]) -> &[u8] {
