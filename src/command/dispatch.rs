@@ -34,6 +34,7 @@ pub fn run_op(
     op: ShardOp,
     args: &mut Args,
 ) -> Reply {
+    shard.read_clock();
     run_op_in(shard, db, spec, op, args, None)
 }
 
@@ -69,6 +70,7 @@ fn run_op_in(
 }
 
 fn run_queued(shard: &mut Shard, work: Vec<Queued>) -> Vec<(usize, Reply)> {
+    shard.read_clock();
     work.into_iter()
         .map(|mut q| {
             let reply = run_op_in(shard, q.db, q.spec, q.op, &mut q.args, Some(q.key_slot));
@@ -111,16 +113,42 @@ impl Replies {
     }
 }
 
+/// A connection's per-batch lists, kept between batches so that a batch does not allocate
+/// them afresh.
+#[derive(Default)]
+pub struct Scratch {
+    /// Keyed commands waiting for their shard, one list per shard.
+    pending: Vec<Vec<Queued>>,
+    slots: Vec<(Option<Reply>, u32)>,
+}
+
 /// Executes `commands` for `session`, appending every reply, in order, to `out`.
 pub async fn execute(session: &mut Session, commands: Vec<Vec<Bytes>>, out: &mut BytesMut) {
-    let shards = session.router.shards();
-    let mut pending: Vec<Vec<Queued>> = (0..shards).map(|_| Vec::new()).collect();
-    let mut atomics: Vec<(usize, PendingAtomic)> = Vec::new();
+    let Scratch { mut pending, slots } = std::mem::take(&mut session.scratch);
+    pending.resize_with(session.router.shards(), Vec::new);
     let mut replies = Replies {
-        slots: Vec::with_capacity(commands.len()),
+        slots,
         encoded: 0,
         silent: Vec::new(),
     };
+    replies.slots.reserve(commands.len());
+    run_batch(session, commands, out, &mut pending, &mut replies).await;
+    replies.slots.clear();
+    session.scratch = Scratch {
+        pending,
+        slots: replies.slots,
+    };
+}
+
+async fn run_batch(
+    session: &mut Session,
+    commands: Vec<Vec<Bytes>>,
+    out: &mut BytesMut,
+    pending: &mut [Vec<Queued>],
+    replies: &mut Replies,
+) {
+    let mut atomics: Vec<(usize, PendingAtomic)> = Vec::new();
+    let mut last: Option<(Bytes, usize, &'static CommandSpec)> = None;
     let stats = &session.server.stats[session.thread];
     let total = commands.len();
     ThreadStats::add(&stats.commands, total as u64);
@@ -148,7 +176,19 @@ pub async fn execute(session: &mut Session, commands: Vec<Vec<Bytes>>, out: &mut
             replies.slots.push((Some(reply), u32::MAX));
             continue;
         }
-        let Some((row, spec)) = lookup(&items[0]) else {
+        // A pipeline mostly repeats one command: the previous name's row is reused as it is.
+        let hit = last
+            .as_ref()
+            .filter(|(name, ..)| name[..] == items[0][..])
+            .map(|&(_, row, spec)| (row, spec));
+        let found = hit.or_else(|| {
+            let found = lookup(&items[0]);
+            if let Some((row, spec)) = found {
+                last = Some((items[0].clone(), row, spec));
+            }
+            found
+        });
+        let Some((row, spec)) = found else {
             replies
                 .slots
                 .push((Some(unknown_command(&items)), u32::MAX));
@@ -205,12 +245,12 @@ pub async fn execute(session: &mut Session, commands: Vec<Vec<Bytes>>, out: &mut
                         // Consecutive atomic commands join one batch of holds; whatever came
                         // before them runs first.
                         if pending.iter().any(|q| !q.is_empty()) {
-                            settle(session, &mut pending, &mut atomics, &mut replies).await;
+                            settle(session, pending, &mut atomics, replies).await;
                         }
                         atomics.push((slot, submit_atomic(session, spec, op, merge, args)));
                         continue;
                     }
-                    settle(session, &mut pending, &mut atomics, &mut replies).await;
+                    settle(session, pending, &mut atomics, replies).await;
                     let reply = run_cross(session, spec, op, cross, args).await;
                     replies.fill(slot, reply.unwrap_or_else(|e| e));
                 }
@@ -219,7 +259,7 @@ pub async fn execute(session: &mut Session, commands: Vec<Vec<Bytes>>, out: &mut
             if spec.name == "exec" {
                 // Like an atomic command: pipelined transactions share one batch of holds.
                 if pending.iter().any(|q| !q.is_empty()) {
-                    settle(session, &mut pending, &mut atomics, &mut replies).await;
+                    settle(session, pending, &mut atomics, replies).await;
                 }
                 if let Some(reply) = super::transaction::submit_exec(session) {
                     atomics.push((slot, reply));
@@ -228,7 +268,7 @@ pub async fn execute(session: &mut Session, commands: Vec<Vec<Bytes>>, out: &mut
             }
             // A local command reads no key: it need not wait for the keyed work before it.
             if !matches!(spec.kind, Kind::Local(_)) {
-                settle(session, &mut pending, &mut atomics, &mut replies).await;
+                settle(session, pending, &mut atomics, replies).await;
             }
             replies.encode_ready(session, out);
             let reply = match spec.kind {
@@ -240,7 +280,7 @@ pub async fn execute(session: &mut Session, commands: Vec<Vec<Bytes>>, out: &mut
         }
         replies.encode_ready(session, out);
     }
-    settle(session, &mut pending, &mut atomics, &mut replies).await;
+    settle(session, pending, &mut atomics, replies).await;
     replies.encode_ready(session, out);
 }
 
@@ -364,10 +404,14 @@ async fn flush(session: &Session, pending: &mut [Vec<Queued>], replies: &mut Rep
     }
     if let Some(queue) = pending.get_mut(session.thread) {
         if !queue.is_empty() {
-            let work = std::mem::take(queue);
-            for (slot, reply) in router.run_inline(|s| run_queued(s, work)) {
-                replies.fill(slot, reply);
-            }
+            // Drained in place: the list keeps its room for the connection's next batch.
+            router.run_inline(|s| {
+                s.read_clock();
+                for mut q in queue.drain(..) {
+                    let reply = run_op_in(s, q.db, q.spec, q.op, &mut q.args, Some(q.key_slot));
+                    replies.fill(q.slot, reply);
+                }
+            });
         }
     }
     for (slots, wait) in waits {

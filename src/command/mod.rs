@@ -99,6 +99,8 @@ pub struct Session {
     pub tx: transaction::State,
     /// The ACL user and whether AUTH is done.
     pub auth: crate::acl::Login,
+    /// Lists a batch of commands needs, kept for the next batch.
+    pub scratch: dispatch::Scratch,
 }
 
 /// CLIENT REPLY ON | OFF | SKIP.

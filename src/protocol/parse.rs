@@ -245,6 +245,28 @@ fn parse_int(text: &[u8]) -> Option<i64> {
     }
 }
 
+/// The common header line, read in one pass: a marker at `start`, 1 to 18 digits without a
+/// leading zero (or a lone `0`), `\r`, and the byte after it present. Anything else (a sign,
+/// other bytes, a line not all here) is None and goes the general way (`header_line`), which
+/// gives the same value for every line this accepts. Returns the value and where the next
+/// item starts.
+fn plain_header(input: &[u8], start: usize) -> Option<(i64, usize)> {
+    let digits = input.get(start + 1..)?;
+    let mut value: i64 = 0;
+    for (i, &b) in digits.iter().enumerate().take(19) {
+        match b {
+            b'0'..=b'9' if i < 18 && (i == 0 || value != 0) => {
+                value = value * 10 + i64::from(b - b'0');
+            }
+            b'\r' if i > 0 && start + 1 + i + 1 < input.len() => {
+                return Some((value, start + 1 + i + 2));
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
 /// Frames one multibulk command starting at `start` (where the `*` is).
 fn scan_multibulk(
     input: &[u8],
@@ -252,36 +274,55 @@ fn scan_multibulk(
     limits: &ParseLimits,
     args: &mut Vec<Arg>,
 ) -> Result<Step, ProtocolError> {
-    let Some(line) = header_line(input, start, ERR_TOO_BIG_MBULK)? else {
-        return Ok(Step::Incomplete);
+    let (count, mut pos) = match plain_header(input, start) {
+        Some(header) => header,
+        None => {
+            let Some(line) = header_line(input, start, ERR_TOO_BIG_MBULK)? else {
+                return Ok(Step::Incomplete);
+            };
+            let count = parse_int(&input[line.text])
+                .filter(|&n| n <= i64::from(i32::MAX))
+                .ok_or_else(|| ProtocolError::of(ERR_INVALID_MBULK))?;
+            (count, line.next)
+        }
     };
-    let count = parse_int(&input[line.text])
-        .filter(|&n| n <= i64::from(i32::MAX))
-        .ok_or_else(|| ProtocolError::of(ERR_INVALID_MBULK))?;
+    if count > i64::from(i32::MAX) {
+        return Err(ProtocolError::of(ERR_INVALID_MBULK));
+    }
     if limits.unauthenticated && count > UNAUTH_MAX_MULTIBULK {
         return Err(ProtocolError::of(ERR_UNAUTH_MBULK));
     }
-    let mut pos = line.next;
     // Room for the arguments, bounded: the count is the client's word, not yet backed by bytes.
     args.reserve(count.clamp(0, 64) as usize);
     for _ in 0..count.max(0) {
-        let Some(line) = header_line(input, pos, ERR_TOO_BIG_BULK)? else {
-            return Ok(Step::Incomplete);
+        let header = match input.get(pos) {
+            Some(b'$') => plain_header(input, pos),
+            _ => None,
         };
-        // Redis checks the marker only once the whole header line is here.
-        if input[pos] != b'$' {
-            return Err(unexpected_marker(input[pos]));
+        let (len, data) = match header {
+            Some((len, data)) => (len as u64, data),
+            None => {
+                let Some(line) = header_line(input, pos, ERR_TOO_BIG_BULK)? else {
+                    return Ok(Step::Incomplete);
+                };
+                // Redis checks the marker only once the whole header line is here.
+                if input[pos] != b'$' {
+                    return Err(unexpected_marker(input[pos]));
+                }
+                let len = parse_int(&input[line.text])
+                    .and_then(|n| u64::try_from(n).ok())
+                    .ok_or_else(|| ProtocolError::of(ERR_INVALID_BULK))?;
+                (len, line.next)
+            }
+        };
+        if len > limits.max_bulk_len {
+            return Err(ProtocolError::of(ERR_INVALID_BULK));
         }
-        let len = parse_int(&input[line.text])
-            .and_then(|n| u64::try_from(n).ok())
-            .filter(|&n| n <= limits.max_bulk_len)
-            .ok_or_else(|| ProtocolError::of(ERR_INVALID_BULK))?;
         if limits.unauthenticated && len > UNAUTH_MAX_BULK {
             return Err(ProtocolError::of(ERR_UNAUTH_BULK));
         }
         // The data is followed by two bytes that Redis skips unchecked (normally CRLF).
         // `len` came from an i64, so `len + 2` cannot overflow.
-        let data = line.next;
         if ((input.len() - data) as u64) < len + 2 {
             return Ok(Step::Incomplete);
         }
@@ -483,6 +524,49 @@ impl ArgBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_headers_read_as_the_general_way_does() {
+        let texts = [
+            "0",
+            "1",
+            "3",
+            "10",
+            "01",
+            "00",
+            "-1",
+            "-0",
+            "+1",
+            " 1",
+            "1 ",
+            "12a",
+            "",
+            "999999999999999999",
+            "9999999999999999999",
+            "1000000000000000000",
+            "9223372036854775807",
+            "9223372036854775808",
+            "2147483647",
+            "2147483648",
+        ];
+        for text in texts {
+            for tail in ["\r\n", "\r", "\rx", "", "\n"] {
+                let line = format!("${text}{tail}");
+                let input = line.as_bytes();
+                let general = header_line(input, 0, "too big")
+                    .ok()
+                    .flatten()
+                    .map(|l| (parse_int(&input[l.text]), l.next));
+                if let Some((value, next)) = plain_header(input, 0) {
+                    assert_eq!(general, Some((Some(value), next)), "{line:?}");
+                }
+            }
+        }
+        assert_eq!(plain_header(b"$3\r\nGET\r\n", 0), Some((3, 4)));
+        assert_eq!(plain_header(b"*0\r\n", 0), Some((0, 4)));
+        assert_eq!(plain_header(b"$01\r\n", 0), None);
+        assert_eq!(plain_header(b"$3\r", 0), None);
+    }
 
     /// What one `parse_batch` call produced, with arguments copied out for easy comparison.
     type Commands = Vec<Vec<Vec<u8>>>;

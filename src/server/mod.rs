@@ -330,6 +330,7 @@ fn admit(
         reply_mode: Default::default(),
         tx: Default::default(),
         auth,
+        scratch: Default::default(),
     })
 }
 

@@ -106,6 +106,11 @@ impl Shard {
         self.now_ms = unix_ms();
     }
 
+    /// Reads the clock once for a batch of commands run back to back (see `begin`).
+    pub fn read_clock(&mut self) {
+        self.now_ms = unix_ms();
+    }
+
     /// The clock of the running command (Unix ms), fixed for the command like Redis's.
     pub fn now_ms(&self) -> u64 {
         self.now_ms
@@ -158,8 +163,9 @@ impl Shard {
     }
 
     /// Starts a command on database `db` whose first key is `key` in `slot` (see `Db::hint`).
+    /// The clock is the one last read (`select` or `read_clock`): a batch reads it once.
     pub fn begin(&mut self, db: usize, key: Option<(&[u8], HashSlot)>) {
-        self.select(db);
+        self.db = db.min(self.dbs.len() - 1);
         if let Some((key, slot)) = key {
             self.dbs[self.db].hint(key, slot);
             self.hinted = Some(self.db);
