@@ -433,6 +433,8 @@ fn blocked_xreadgroup_takes_new_entries_or_learns_the_key_is_gone() {
         wait_blocked(&mut writer, 1);
         call(&mut writer, "DEL s");
         assert!(String::from_utf8_lossy(&reader.reply()).contains("no longer exists"));
+        // The error a blocked client got counts in INFO errorstats under its code.
+        assert!(call(&mut writer, "INFO errorstats").contains("errorstat_NOGROUP:count=1\r\n"));
     }
 }
 

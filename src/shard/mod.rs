@@ -229,6 +229,9 @@ impl Shard {
         self.touch_watched_db(db, None);
         self.dbs[db].clear();
         self.signal_db_ready(db);
+        if self.has_ready() {
+            self.serve_blocked();
+        }
         self.enforce_maxmemory();
     }
 
