@@ -30,7 +30,12 @@ pub struct ThreadStats {
     pub rejected_calls: Vec<AtomicU64>,
     /// Calls that ran and replied with an error, per row.
     pub failed_calls: Vec<AtomicU64>,
+    /// Error replies per error code (INFO errorstats), at most `ERROR_CODES` codes.
+    pub error_codes: std::sync::Mutex<Vec<(String, u64)>>,
 }
+
+/// Distinct error codes tracked, as Redis caps its errors table.
+const ERROR_CODES: usize = 128;
 
 impl ThreadStats {
     fn new(commands: usize) -> Self {
@@ -48,7 +53,26 @@ impl ThreadStats {
         counter.store(counter.load(Relaxed) + n, Relaxed);
     }
 
+    /// Counts an error reply under its code: the first word when a space comes within its
+    /// first 31 bytes, else `ERR` (Redis's afterErrorReply).
+    pub fn note_error(&self, text: &str) {
+        let code = match text.as_bytes().iter().take(31).position(|&c| c == b' ') {
+            Some(end) => &text[..end],
+            None => "ERR",
+        };
+        let mut codes = self.error_codes.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, n)) = codes.iter_mut().find(|(c, _)| c == code) {
+            *n += 1;
+        } else if codes.len() < ERROR_CODES {
+            codes.push((code.to_string(), 1));
+        }
+    }
+
     fn reset(&self) {
+        self.error_codes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
         for c in [
             &self.commands,
             &self.connections,

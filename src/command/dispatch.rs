@@ -96,8 +96,9 @@ impl Replies {
     fn encode_ready(&mut self, session: &Session, out: &mut BytesMut) {
         let stats = &session.server.stats[session.thread];
         while let Some((Some(reply), row)) = self.slots.get(self.encoded) {
-            if matches!(reply, Reply::Error(_)) {
+            if let Reply::Error(text) = reply {
                 ThreadStats::add(&stats.errors, 1);
+                stats.note_error(text);
                 if let Some(counter) = stats.failed_calls.get(*row as usize) {
                     ThreadStats::add(counter, 1);
                 }

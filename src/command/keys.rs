@@ -477,6 +477,7 @@ fn encoding(value: &Value) -> &'static str {
         Value::Hash(h) => h.encoding(),
         Value::Set(s) => s.encoding(),
         Value::ZSet(z) => z.encoding(),
+        Value::Stream(_) => "stream",
     }
 }
 
@@ -504,6 +505,7 @@ pub fn memory(shard: &mut Shard, args: &mut Args) -> CmdResult {
         Value::Hash(h) => h.heap_bytes(),
         Value::Set(s) => s.heap_bytes(),
         Value::ZSet(z) => z.heap_bytes(),
+        Value::Stream(s) => s.heap_bytes(),
     };
     Ok(Reply::Int(
         (key.len() + std::mem::size_of::<Entry>() + 16 + value) as i64,

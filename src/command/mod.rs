@@ -19,6 +19,7 @@ pub mod scripting;
 mod server;
 mod set;
 mod sort;
+mod stream;
 mod string;
 mod table;
 pub mod transaction;
@@ -203,6 +204,7 @@ pub fn apply_config(config: &crate::config::Config) {
     list::apply_config(config);
     hash::apply_config(config);
     set::apply_config(config);
+    stream::apply_config(config);
     scripting::apply_config(config);
     crate::pubsub::set_output_limit(config.get("client-output-buffer-limit"));
     // The current flags stand when the text is their rendering (which may hide `n`).

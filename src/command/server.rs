@@ -619,6 +619,22 @@ fn render_section(session: &Session, section: &str, shards: &[ShardInfo], out: &
             line("used_cpu_user_children", &"0.000000");
         }
         "cluster" => line("cluster_enabled", &0),
+        "errorstats" => {
+            let mut codes: Vec<(String, u64)> = Vec::new();
+            for thread in server.stats.iter() {
+                let counted = thread.error_codes.lock().unwrap_or_else(|e| e.into_inner());
+                for (code, n) in counted.iter() {
+                    match codes.iter_mut().find(|(c, _)| c == code) {
+                        Some((_, total)) => *total += n,
+                        None => codes.push((code.clone(), *n)),
+                    }
+                }
+            }
+            codes.sort();
+            for (code, n) in codes {
+                line(&format!("errorstat_{code}"), &format!("count={n}"));
+            }
+        }
         "keyspace" => {
             let dbs = shards.first().map_or(0, |(_, sizes)| sizes.len());
             for db in 0..dbs {

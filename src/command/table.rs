@@ -7,7 +7,7 @@ use hashbrown::HashMap;
 
 use super::{
     acl, bitmap, connection, expire, hash, keys, list, persist, pubsub, scripting, server, set,
-    sort, string, transaction, zset,
+    sort, stream, string, transaction, zset,
 };
 use super::{Cross, Kind, Merge};
 
@@ -145,6 +145,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     hash::COMMANDS,
     set::COMMANDS,
     zset::COMMANDS,
+    stream::COMMANDS,
     sort::COMMANDS,
     transaction::COMMANDS,
     scripting::COMMANDS,

@@ -20,9 +20,14 @@ pub fn encode_db(db: &Db, now_ms: u64) -> DbPart {
         return part;
     }
     let out = &mut part.records;
+    let mut streams = 0usize;
     for slot in 0..SLOTS {
         for (key, entry) in db.slot_entries(slot) {
             if !is_live(entry, now_ms) {
+                continue;
+            }
+            if matches!(entry.value, Value::Stream(_)) {
+                streams += 1;
                 continue;
             }
             part.keys += 1;
@@ -33,6 +38,9 @@ pub fn encode_db(db: &Db, now_ms: u64) -> DbPart {
             }
             write_value(out, key, &entry.value);
         }
+    }
+    if streams > 0 {
+        tracing::warn!("snapshot leaves out {streams} stream keys: streams are not persisted yet");
     }
     part
 }
@@ -74,6 +82,7 @@ fn write_value(out: &mut Vec<u8>, key: &[u8], value: &Value) {
                 out.extend_from_slice(&score.to_le_bytes());
             });
         }
+        Value::Stream(_) => {}
     }
 }
 

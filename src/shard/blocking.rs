@@ -94,8 +94,10 @@ impl Shard {
         }
     }
 
-    /// Signals every key of `db` that has waiters and holds a value now (SWAPDB brought in
-    /// another db's keys, as Redis's scanDatabaseForReadyKeys does).
+    /// Signals every key of `db` that has waiters (SWAPDB brought in another db's keys, or a
+    /// flush removed them, as Redis's scanDatabaseForReadyKeys and scanDatabaseForDeletedKeys
+    /// do): a waiter on a list finds it still empty, one reading a stream through a group
+    /// learns that the stream is gone.
     pub fn signal_db_ready(&mut self, db: usize) {
         let waited: Vec<(usize, Bytes)> = self
             .blocked
@@ -104,14 +106,7 @@ impl Shard {
             .filter(|(d, _)| *d == db)
             .cloned()
             .collect();
-        let before = self.db_index();
-        self.select(db);
-        for slot in waited {
-            if self.exists(&slot.1) {
-                self.blocked.ready.push_back(slot);
-            }
-        }
-        self.select(before);
+        self.blocked.ready.extend(waited);
     }
 
     /// True when some key was signalled and waiters may be served.

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use hashbrown::HashMap;
 
 use super::slot::{slot_of, HashSlot, SLOTS};
-use super::types::{Hash, List, Set, ZSet};
+use super::types::{Hash, List, Set, Stream, ZSet};
 
 /// A key as stored: its own small allocation, never a slice of a read buffer.
 pub type Key = Bytes;
@@ -19,6 +19,7 @@ pub enum Value {
     Hash(Box<Hash>),
     Set(Box<Set>),
     ZSet(Box<ZSet>),
+    Stream(Box<Stream>),
 }
 
 impl Value {
@@ -30,6 +31,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 }

@@ -234,8 +234,17 @@ impl Shard {
     /// Stores `entry` under `key` as it is (RENAME, MOVE, COPY), replacing any old value; a
     /// key that did not exist raises the `new` keyspace event.
     pub fn insert(&mut self, key: &[u8], entry: Entry) {
+        let stream = matches!(entry.value, Value::Stream(_));
         let old = self.dbs[self.db].insert(key, entry);
         self.touch_watched(key);
+        if !stream
+            && old
+                .as_ref()
+                .is_some_and(|o| matches!(o.value, Value::Stream(_)))
+        {
+            // Readers blocked on the stream learn it is gone.
+            self.signal_ready(key);
+        }
         if old.is_none_or(|o| !db::is_live(&o, self.now_ms)) {
             crate::pubsub::notify::emit(self.id, crate::pubsub::notify::NEW, "new", self.db, key);
         }
@@ -246,6 +255,13 @@ impl Shard {
         self.write(key)?;
         let removed = self.dbs[self.db].remove(key);
         self.touch_watched(key);
+        if removed
+            .as_ref()
+            .is_some_and(|e| matches!(e.value, Value::Stream(_)))
+        {
+            // Readers blocked on the stream learn it is gone.
+            self.signal_ready(key);
+        }
         removed
     }
 
@@ -253,6 +269,10 @@ impl Shard {
     pub fn flush_db(&mut self, db: usize) {
         self.touch_watched_db(db, None);
         self.dbs[db].clear();
+        self.signal_db_ready(db);
+        if self.has_ready() {
+            self.serve_blocked();
+        }
         self.enforce_maxmemory();
     }
 

@@ -4,11 +4,13 @@
 mod hash;
 mod list;
 mod set;
+mod stream;
 mod zset;
 
 pub use hash::{Hash, HashLimits};
 pub use list::{List, MAX_LISTPACK_SIZE};
 pub use set::{Set, SetLimits};
+pub use stream::{Consumer, Fields, Group, NodeLimits, Pending, Stream, StreamId, Trim};
 pub use zset::ZSet;
 
 /// The sorted set's compact-form limits (CONFIG zset-max-listpack-*).
