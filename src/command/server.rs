@@ -356,6 +356,14 @@ fn config_set(session: &mut Session, args: &mut Args) -> CmdResult {
                 "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.",
             ));
         }
+        if name.eq_ignore_ascii_case("maxclients") {
+            if let Some(fit) = clients_the_system_allows(session, &config, &staged) {
+                return Err(failed(
+                    name,
+                    &format!("The operating system is not able to handle the specified number of clients, try with {fit}"),
+                ));
+            }
+        }
         if name.eq_ignore_ascii_case("client-output-buffer-limit") && !valid_output_limits(value) {
             return Err(failed(
                 name,
@@ -386,6 +394,22 @@ fn config_set(session: &mut Session, args: &mut Args) -> CmdResult {
     }
     super::apply_config(&config);
     ok()
+}
+
+/// A raised maxclients raises the descriptor limit too (Redis's updateMaxclients); when the
+/// system refuses, the number of clients it allows.
+fn clients_the_system_allows(
+    session: &Session,
+    old: &crate::config::Config,
+    new: &crate::config::Config,
+) -> Option<u64> {
+    let wanted = new.int("maxclients") as u64;
+    if wanted <= old.int("maxclients") as u64 {
+        return None;
+    }
+    let reserved = crate::state::reserved_fds(session.server.threads);
+    let limit = crate::state::raise_open_files_limit(wanted + reserved);
+    (limit.now < wanted + reserved).then(|| limit.now.saturating_sub(reserved))
 }
 
 /// Sections INFO prints with no argument or "default".

@@ -1,0 +1,172 @@
+//! Many connections, and connections that vanish mid-frame or mid-reply: each costs the server
+//! one descriptor and bounded memory while it lasts, nothing once it is gone, and never slows
+//! the other clients down.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
+use std::time::{Duration, Instant};
+
+use common::{eventually, info_field, Raw, Server};
+
+/// `connected_clients` from INFO clients, asked on `admin`.
+fn connected_clients(admin: &mut Raw) -> u64 {
+    admin.cmd(&[b"INFO", b"clients"]);
+    let info = String::from_utf8_lossy(&admin.reply()).into_owned();
+    info_field(&info, "connected_clients").expect("connected_clients in INFO")
+}
+
+fn connect(port: u16) -> TcpStream {
+    let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+}
+
+const CLIENTS: usize = 10_000;
+
+#[test]
+fn ten_thousand_connections_each_get_pong_then_leave() {
+    let limit = common::raise_fd_limit(CLIENTS as u64 + 1_000);
+    if limit < CLIENTS as u64 + 200 {
+        eprintln!(
+            "skipped: this process may open {limit} descriptors, {CLIENTS} clients need more"
+        );
+        return;
+    }
+    for backend in common::backends() {
+        let started = Instant::now();
+        let server = Server::start(2, backend, &["--maxclients", "10050"]);
+        let mut admin = server.raw();
+        let baseline = connected_clients(&mut admin);
+        let mut clients: Vec<TcpStream> = Vec::with_capacity(CLIENTS);
+        // In rounds smaller than the listen backlog, so no SYN is dropped and retried.
+        for _ in 0..CLIENTS / 250 {
+            let mut round: Vec<TcpStream> = (0..250).map(|_| connect(server.port)).collect();
+            for stream in &mut round {
+                stream.write_all(b"PING\r\n").expect("send PING");
+            }
+            for stream in &mut round {
+                let mut pong = [0u8; 7];
+                stream.read_exact(&mut pong).expect("read PONG");
+                assert_eq!(&pong, b"+PONG\r\n", "[{backend}]");
+            }
+            clients.extend(round);
+        }
+        assert_eq!(
+            connected_clients(&mut admin),
+            baseline + CLIENTS as u64,
+            "[{backend}]"
+        );
+        drop(clients);
+        let mut now = 0;
+        assert!(
+            eventually(Duration::from_secs(20), || {
+                now = connected_clients(&mut admin);
+                now == baseline
+            }),
+            "[{backend}] connected_clients stays at {now}, baseline {baseline}"
+        );
+        eprintln!(
+            "[{backend}] {CLIENTS} connections held and closed in {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+/// Runs the server with RLIMIT_NOFILE at `soft`/`hard`; with `drop_raise` it also loses the
+/// right to go past the hard limit (CAP_SYS_RESOURCE), as an unprivileged server would.
+fn start_with_fd_limit(backend: &str, soft: u64, hard: u64, drop_raise: bool) -> Server {
+    Server::start_with(2, backend, &["--maxclients", "10000"], |cmd| {
+        // SAFETY: the closure runs in the forked child before exec and calls only setrlimit
+        // and prctl, which are async-signal-safe, on local values.
+        unsafe {
+            cmd.pre_exec(move || {
+                let limit = libc::rlimit {
+                    rlim_cur: soft,
+                    rlim_max: hard,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if drop_raise {
+                    // Fails harmlessly where the capability is not held anyway.
+                    libc::prctl(libc::PR_CAPBSET_DROP, CAP_SYS_RESOURCE, 0, 0, 0);
+                }
+                Ok(())
+            });
+        }
+    })
+}
+
+/// linux/capability.h: the right to raise resource limits past the hard limit.
+const CAP_SYS_RESOURCE: libc::c_ulong = 24;
+
+/// The soft "Max open files" of a process, from /proc.
+fn soft_fd_limit(pid: u32) -> u64 {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|n| n.parse().ok())
+        .expect("Max open files in /proc/PID/limits")
+}
+
+fn config_get(raw: &mut Raw, name: &str) -> String {
+    raw.cmd(&[b"CONFIG", b"GET", name.as_bytes()]);
+    let reply = String::from_utf8_lossy(&raw.reply()).into_owned();
+    reply
+        .split("\r\n")
+        .nth(4)
+        .unwrap_or_else(|| panic!("CONFIG GET {name}: {reply}"))
+        .to_string()
+}
+
+#[test]
+fn fd_limit_is_raised_for_maxclients_or_maxclients_lowered() {
+    // Reserved: 32 as Redis, plus 4 per thread.
+    const RESERVED: u64 = 40;
+    for backend in common::backends() {
+        // Room under the hard limit: the soft limit goes up to maxclients + the reserve.
+        let mut server = start_with_fd_limit(backend, 256, 20_000, false);
+        let mut admin = server.raw();
+        assert_eq!(config_get(&mut admin, "maxclients"), "10000", "[{backend}]");
+        assert_eq!(soft_fd_limit(server.pid()), 10_000 + RESERVED);
+        // Raising maxclients within the hard limit raises the soft limit with it.
+        admin.cmd(&[b"CONFIG", b"SET", b"maxclients", b"12000"]);
+        assert_eq!(admin.reply(), b"+OK\r\n");
+        assert_eq!(soft_fd_limit(server.pid()), 12_000 + RESERVED);
+        assert!(server.alive());
+
+        // No room: maxclients is lowered to what the limit leaves, as Redis does.
+        let server = start_with_fd_limit(backend, 256, 256, true);
+        let mut admin = server.raw();
+        let maxclients = config_get(&mut admin, "maxclients");
+        if maxclients == "10000" {
+            eprintln!("skipped the lowering half: the server could raise its hard limit");
+            continue;
+        }
+        assert_eq!(maxclients, (256 - RESERVED).to_string(), "[{backend}]");
+        admin.cmd(&[b"INFO", b"clients"]);
+        let info = String::from_utf8_lossy(&admin.reply()).into_owned();
+        assert_eq!(info_field(&info, "maxclients"), Some(256 - RESERVED));
+        admin.cmd(&[b"CONFIG", b"SET", b"maxclients", b"100000"]);
+        assert_eq!(
+            String::from_utf8_lossy(&admin.reply()),
+            format!("-ERR CONFIG SET failed (possibly related to argument 'maxclients') - The operating system is not able to handle the specified number of clients, try with {}\r\n", 256 - RESERVED)
+        );
+        // The lowered limit is enforced with Redis's text.
+        let held: Vec<Raw> = (1..256 - RESERVED).map(|_| server.raw()).collect();
+        assert!(eventually(Duration::from_secs(10), || {
+            connected_clients(&mut admin) == 256 - RESERVED
+        }));
+        let mut over = server.raw();
+        over.cmd(&[b"PING"]);
+        assert_eq!(over.reply(), b"-ERR max number of clients reached\r\n");
+        drop(held);
+    }
+}
