@@ -7,6 +7,8 @@ mod common;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{eventually, info_field, Raw, Server};
@@ -168,5 +170,147 @@ fn fd_limit_is_raised_for_maxclients_or_maxclients_lowered() {
         over.cmd(&[b"PING"]);
         assert_eq!(over.reply(), b"-ERR max number of clients reached\r\n");
         drop(held);
+    }
+}
+
+/// A client on its own thread that PINGs until told to stop; returns the slowest round trip.
+fn pinger(port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(Duration, u64)> {
+    std::thread::spawn(move || {
+        let mut raw = Raw::connect(port);
+        let (mut slowest, mut pings) = (Duration::ZERO, 0u64);
+        while !stop.load(Relaxed) {
+            let sent = Instant::now();
+            raw.cmd(&[b"PING"]);
+            assert_eq!(raw.reply(), b"+PONG\r\n");
+            slowest = slowest.max(sent.elapsed());
+            pings += 1;
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        (slowest, pings)
+    })
+}
+
+/// Resets the connection on close (RST instead of FIN).
+fn set_reset_on_close(stream: &TcpStream) {
+    socket2::SockRef::from(stream)
+        .set_linger(Some(Duration::ZERO))
+        .expect("SO_LINGER");
+}
+
+#[test]
+fn truncated_frames_and_vanishing_clients_cost_nothing_after() {
+    let big = vec![b'v'; 256 * 1024];
+    let partial: [&[u8]; 6] = [
+        b"*3\r\n$3\r\nSET\r\n$5\r\nab",
+        b"*3\r\n$3\r\nSET\r\n$1",
+        b"*2\r\n$3\r\nGET\r\n$100000\r\nxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        b"*1000000\r\n$4\r\nPING\r\n",
+        b"PING\r\nPING\r\n*2\r\n$4\r\nECHO",
+        b"*2\r\n$4\r\nECHO\r\n$536870912\r\n",
+    ];
+    for backend in common::backends() {
+        let server = Server::start(2, backend, &[]);
+        let mut admin = server.raw();
+        admin.cmd(&[b"SET", b"big", &big]);
+        assert_eq!(admin.reply(), b"+OK\r\n");
+        let baseline = connected_clients(&mut admin);
+        let stop = Arc::new(AtomicBool::new(false));
+        let ping = pinger(server.port, stop.clone());
+        let baseline = baseline + 1;
+        let pipeline: Vec<u8> = common::encode(&[b"GET", b"big"]).repeat(64);
+        for i in 0..1_000 {
+            let mut stream = connect(server.port);
+            if i % 10 == 9 {
+                // A pipeline of big replies, cut after the first bytes of the first.
+                stream.write_all(&pipeline).unwrap();
+                let mut some = [0u8; 1024];
+                stream.read_exact(&mut some).unwrap();
+            } else {
+                stream.write_all(partial[i % partial.len()]).unwrap();
+            }
+            if i % 2 == 0 {
+                set_reset_on_close(&stream);
+            }
+            drop(stream);
+        }
+        let mut now = 0;
+        assert!(
+            eventually(Duration::from_secs(20), || {
+                now = connected_clients(&mut admin);
+                now == baseline
+            }),
+            "[{backend}] connected_clients stays at {now}, baseline {baseline}"
+        );
+        stop.store(true, Relaxed);
+        let (slowest, pings) = ping.join().expect("pinger");
+        assert!(pings > 0);
+        assert!(
+            slowest < Duration::from_secs(1),
+            "[{backend}] a PING took {slowest:?} meanwhile"
+        );
+        admin.cmd(&[b"DBSIZE"]);
+        assert_eq!(admin.reply(), b":1\r\n", "[{backend}] a partial SET ran");
+    }
+}
+
+#[test]
+fn a_client_leaving_during_a_large_reply_costs_the_others_nothing() {
+    for backend in common::backends() {
+        let server = Server::start(2, backend, &[]);
+        let mut admin = server.raw();
+        // A 100 000-element list (LRANGE reply ~1.3 MB) and 16 values of 1 MB (MGET ~16 MB).
+        let items: Vec<Vec<u8>> = (0..100_000)
+            .map(|i| format!("item{i}").into_bytes())
+            .collect();
+        for chunk in items.chunks(10_000) {
+            let mut args: Vec<&[u8]> = vec![b"RPUSH", b"{big}list"];
+            args.extend(chunk.iter().map(|v| &v[..]));
+            admin.cmd(&args);
+            admin.reply();
+        }
+        let value = vec![b'x'; 1 << 20];
+        let keys: Vec<Vec<u8>> = (0..16)
+            .map(|i| format!("{{big}}v{i}").into_bytes())
+            .collect();
+        for key in &keys {
+            admin.cmd(&[b"SET", key, &value]);
+            assert_eq!(admin.reply(), b"+OK\r\n");
+        }
+        let mut mget: Vec<&[u8]> = vec![b"MGET"];
+        mget.extend(keys.iter().map(|k| &k[..]));
+        let baseline = connected_clients(&mut admin) + 1;
+        let stop = Arc::new(AtomicBool::new(false));
+        let ping = pinger(server.port, stop.clone());
+        for i in 0..40 {
+            let mut stream = connect(server.port);
+            let request = if i % 2 == 0 {
+                common::encode(&mget)
+            } else {
+                common::encode(&[b"LRANGE", b"{big}list", b"0", b"-1"])
+            };
+            stream.write_all(&request.repeat(4)).unwrap();
+            let mut some = [0u8; 4096];
+            stream.read_exact(&mut some).unwrap();
+            if i % 4 < 2 {
+                set_reset_on_close(&stream);
+            }
+        }
+        let mut now = 0;
+        assert!(
+            eventually(Duration::from_secs(20), || {
+                now = connected_clients(&mut admin);
+                now == baseline
+            }),
+            "[{backend}] connected_clients stays at {now}, baseline {baseline}"
+        );
+        stop.store(true, Relaxed);
+        let (slowest, pings) = ping.join().expect("pinger");
+        assert!(pings > 0);
+        assert!(
+            slowest < Duration::from_secs(1),
+            "[{backend}] a PING took {slowest:?} meanwhile"
+        );
+        admin.cmd(&[b"LLEN", b"{big}list"]);
+        assert_eq!(admin.reply(), b":100000\r\n");
     }
 }
