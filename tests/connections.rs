@@ -314,3 +314,124 @@ fn a_client_leaving_during_a_large_reply_costs_the_others_nothing() {
         assert_eq!(admin.reply(), b":100000\r\n");
     }
 }
+
+/// A connection whose receive buffer is small and fixed, so unread replies back up at once.
+fn connect_small_window(port: u16) -> TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(64 * 1024).unwrap();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    socket.connect(&addr.into()).expect("connect");
+    let stream: TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    stream
+}
+
+/// Reads until the server closes; the bytes read, or None if it never does.
+fn read_until_closed(stream: &mut TcpStream) -> Option<usize> {
+    let mut total = 0;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return Some(total),
+            Ok(n) => total += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return None,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return None,
+            Err(_) => return Some(total),
+        }
+    }
+}
+
+fn output_limit_disconnections(admin: &mut Raw) -> u64 {
+    admin.cmd(&[b"INFO", b"stats"]);
+    let info = String::from_utf8_lossy(&admin.reply()).into_owned();
+    info_field(&info, "client_output_buffer_limit_disconnections").expect("field in INFO stats")
+}
+
+#[test]
+fn normal_clients_are_cut_off_at_their_output_buffer_limit() {
+    for backend in common::backends() {
+        let server = Server::start(
+            2,
+            backend,
+            &["--client-output-buffer-limit", "normal 1mb 512kb 10"],
+        );
+        let mut admin = server.raw();
+        assert_eq!(
+            config_get(&mut admin, "client-output-buffer-limit"),
+            "normal 1048576 524288 10 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
+        );
+        let value = vec![b'x'; 100 * 1024];
+        admin.cmd(&[b"SET", b"big", &value]);
+        assert_eq!(admin.reply(), b"+OK\r\n");
+        let baseline = connected_clients(&mut admin) + 1;
+        let stop = Arc::new(AtomicBool::new(false));
+        let ping = pinger(server.port, stop.clone());
+
+        // Within the hard limit: five replies of 100 KB are fine.
+        let mut reader = server.raw();
+        reader.send(&common::encode(&[b"GET", b"big"]).repeat(5));
+        for _ in 0..5 {
+            assert_eq!(reader.reply().len(), value.len() + 11);
+        }
+        // 64 of them at once pass the 1 MB hard limit: cut off before anything is sent.
+        let mut greedy = connect_small_window(server.port);
+        greedy
+            .write_all(&common::encode(&[b"GET", b"big"]).repeat(64))
+            .unwrap();
+        let got = read_until_closed(&mut greedy).expect("cut off at the hard limit");
+        assert!(
+            got <= 1 << 20,
+            "[{backend}] {got} bytes sent past the limit"
+        );
+        assert_eq!(output_limit_disconnections(&mut admin), 1, "[{backend}]");
+
+        // Soft limit only: more than 512 KB unread for over a second cuts the client off.
+        admin.cmd(&[
+            b"CONFIG",
+            b"SET",
+            b"client-output-buffer-limit",
+            b"normal 0 512kb 1",
+        ]);
+        assert_eq!(admin.reply(), b"+OK\r\n");
+        let pipeline = common::encode(&[b"GET", b"big"]).repeat(80);
+        let started = Instant::now();
+        let mut slow = connect_small_window(server.port);
+        slow.write_all(&pipeline).unwrap();
+        // Wait for the cut without reading (a peek does not drain the socket).
+        let mut peek = [0u8; 1];
+        assert!(eventually(Duration::from_secs(15), || {
+            output_limit_disconnections(&mut admin) == 2
+        }));
+        assert!(started.elapsed() >= Duration::from_secs(1), "[{backend}]");
+        let _ = slow.peek(&mut peek);
+        let got = read_until_closed(&mut slow).expect("cut off at the soft limit");
+        assert!(got < 80 * value.len(), "[{backend}] all {got} bytes sent");
+        // A client that reads takes the same 8 MB unharmed.
+        let mut fast = server.raw();
+        fast.send(&pipeline);
+        for _ in 0..80 {
+            assert_eq!(fast.reply().len(), value.len() + 11);
+        }
+        assert_eq!(output_limit_disconnections(&mut admin), 2, "[{backend}]");
+
+        let mut now = 0;
+        assert!(
+            eventually(Duration::from_secs(20), || {
+                now = connected_clients(&mut admin) - 2;
+                now == baseline
+            }),
+            "[{backend}] connected_clients stays at {now}, baseline {baseline}"
+        );
+        stop.store(true, Relaxed);
+        let (slowest, pings) = ping.join().expect("pinger");
+        assert!(pings > 0);
+        assert!(
+            slowest < Duration::from_secs(1),
+            "[{backend}] a PING took {slowest:?} meanwhile"
+        );
+        drop((reader, fast));
+    }
+}

@@ -202,7 +202,7 @@ pub fn apply_config(config: &crate::config::Config) {
     hash::apply_config(config);
     set::apply_config(config);
     scripting::apply_config(config);
-    crate::pubsub::set_output_limit(config.get("client-output-buffer-limit"));
+    crate::state::set_output_limits(config.get("client-output-buffer-limit"));
     // The current flags stand when the text is their rendering (which may hide `n`).
     let text = config.get("notify-keyspace-events");
     if crate::pubsub::notify::render(crate::pubsub::notify::flags()) != text {

@@ -364,12 +364,6 @@ fn config_set(session: &mut Session, args: &mut Args) -> CmdResult {
                 ));
             }
         }
-        if name.eq_ignore_ascii_case("client-output-buffer-limit") && !valid_output_limits(value) {
-            return Err(failed(
-                name,
-                "Wrong number of arguments in buffer limit configuration.",
-            ));
-        }
     }
     // Redis's text for the classes can hide `n` (behind `A`): the flags are kept as parsed.
     let notify_flags = crate::pubsub::notify::parse(staged.get("notify-keyspace-events"));
@@ -625,7 +619,7 @@ fn render_section(session: &Session, section: &str, shards: &[ShardInfo], out: &
             line("pubsub_shardchannels", &count(crate::pubsub::Kind::Shard));
             line(
                 "client_output_buffer_limit_disconnections",
-                &crate::pubsub::LIMIT_DISCONNECTIONS.load(Relaxed),
+                &crate::state::OUTPUT_LIMIT_DISCONNECTIONS.load(Relaxed),
             );
             line("total_error_replies", &server.total(|s| &s.errors));
         }
@@ -709,16 +703,4 @@ pub fn function(_session: &mut Session, args: &mut Args) -> CmdResult {
         }
         _ => Err(unknown_subcommand("function", &sub)),
     }
-}
-
-/// `client-output-buffer-limit` takes groups of four: class, hard, soft, seconds.
-fn valid_output_limits(text: &str) -> bool {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    words.len().is_multiple_of(4)
-        && words.chunks(4).all(|c| {
-            ["normal", "slave", "replica", "pubsub"].contains(&c[0].to_ascii_lowercase().as_str())
-                && crate::config::parse_memory(c[1]).is_some()
-                && crate::config::parse_memory(c[2]).is_some()
-                && c[3].parse::<u64>().is_ok()
-        })
 }
