@@ -161,6 +161,8 @@ pub mod err {
     pub const NO_KEY: &str = "ERR no such key";
     pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
     pub const DB_RANGE: &str = "ERR DB index is out of range";
+    pub const INT32_RANGE: &str =
+        "ERR value is out of range, value must between -2147483648 and 2147483647";
     pub const SAME_OBJECT: &str = "ERR source and destination objects are the same";
     pub const STRING_TOO_LONG: &str =
         "ERR string exceeds maximum allowed size (proto-max-bulk-len)";

@@ -183,10 +183,10 @@ pub fn flushall(session: &mut Session, mut args: Args) -> Routine<'_> {
 pub fn swapdb(session: &mut Session, mut args: Args) -> Routine<'_> {
     Box::pin(async move {
         let a = args
-            .int()
+            .int32()
             .map_err(|_| error("ERR invalid first DB index"))?;
         let b = args
-            .int()
+            .int32()
             .map_err(|_| error("ERR invalid second DB index"))?;
         let databases = session.server.config().int("databases");
         if a < 0 || a >= databases || b < 0 || b >= databases {
