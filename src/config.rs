@@ -19,6 +19,9 @@ enum Kind {
     Enum(&'static [&'static str]),
     /// Free text.
     Text,
+    /// `client-output-buffer-limit`: `class hard soft seconds` groups merged into the current
+    /// value, which always shows all three classes in bytes.
+    OutputLimits,
 }
 
 /// One known option: name, default, check, and whether CONFIG SET may change it.
@@ -164,7 +167,7 @@ const OPTIONS: &[OptionSpec] = &[
     opt(
         "client-output-buffer-limit",
         "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
-        Kind::Text,
+        Kind::OutputLimits,
         true,
     ),
     opt("lfu-log-factor", "10", Kind::Int(0, BIG), true),
@@ -282,8 +285,80 @@ fn normalise(spec: &OptionSpec, value: &str) -> Result<String, String> {
                 ))
             }
         }
-        Kind::Text => Ok(value.to_string()),
+        Kind::Text | Kind::OutputLimits => Ok(value.to_string()),
     }
+}
+
+/// One client class's `client-output-buffer-limit`: bytes, bytes, seconds (0 = no limit).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OutputLimit {
+    pub hard: u64,
+    pub soft: u64,
+    pub soft_seconds: u64,
+}
+
+/// The client classes of `client-output-buffer-limit`, in the order CONFIG GET shows them.
+pub const OUTPUT_CLASSES: [&str; 3] = ["normal", "slave", "pubsub"];
+
+/// Index into [`OUTPUT_CLASSES`] of a class name as Redis accepts it (`replica` = `slave`).
+fn output_class(name: &str) -> Option<usize> {
+    match name.to_ascii_lowercase().as_str() {
+        "normal" => Some(0),
+        "slave" | "replica" => Some(1),
+        "pubsub" => Some(2),
+        _ => None,
+    }
+}
+
+/// The three classes' limits from a `client-output-buffer-limit` value (unset classes: none).
+pub fn output_limits(text: &str) -> [OutputLimit; 3] {
+    let mut limits = [OutputLimit::default(); 3];
+    let _ = merge_output_limits(&mut limits, text);
+    limits
+}
+
+/// Applies `class hard soft seconds` groups to `limits` as Redis's CONFIG SET does: all or
+/// nothing, with Redis's error texts.
+fn merge_output_limits(limits: &mut [OutputLimit; 3], text: &str) -> Result<(), String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if !words.len().is_multiple_of(4) {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    let mut merged = *limits;
+    for group in words.chunks(4) {
+        let class = output_class(group[0])
+            .ok_or("Invalid client class specified in buffer limit configuration.")?;
+        let bytes = |w: &str| parse_memory(w).filter(|&n| n >= 0).map(|n| n as u64);
+        let (Some(hard), Some(soft), Ok(soft_seconds)) =
+            (bytes(group[1]), bytes(group[2]), group[3].parse::<i64>())
+        else {
+            return Err(
+                "Error in hard, soft or soft_seconds setting in buffer limit configuration.".into(),
+            );
+        };
+        if soft_seconds < 0 {
+            return Err(
+                "Error in hard, soft or soft_seconds setting in buffer limit configuration.".into(),
+            );
+        }
+        merged[class] = OutputLimit {
+            hard,
+            soft,
+            soft_seconds: soft_seconds as u64,
+        };
+    }
+    *limits = merged;
+    Ok(())
+}
+
+/// Redis's rendering of all three classes: `normal 0 0 0 slave ... pubsub ...`, in bytes.
+fn render_output_limits(limits: &[OutputLimit; 3]) -> String {
+    OUTPUT_CLASSES
+        .iter()
+        .zip(limits)
+        .map(|(class, l)| format!("{class} {} {} {}", l.hard, l.soft, l.soft_seconds))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 impl Config {
@@ -335,8 +410,9 @@ impl Config {
 
     fn set_startup(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
         let spec = spec(name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;
-        let value =
-            normalise(spec, value).map_err(|why| ConfigError::Invalid(spec.name.into(), why))?;
+        let value = self
+            .normalise(spec, value)
+            .map_err(|why| ConfigError::Invalid(spec.name.into(), why))?;
         if let Some(twin) = alias_of(spec.name) {
             self.values.insert(twin, value.clone());
         }
@@ -350,13 +426,24 @@ impl Config {
         if !spec.mutable {
             return Err(ConfigError::Immutable(spec.name.into()));
         }
-        let value =
-            normalise(spec, value).map_err(|why| ConfigError::Invalid(spec.name.into(), why))?;
+        let value = self
+            .normalise(spec, value)
+            .map_err(|why| ConfigError::Invalid(spec.name.into(), why))?;
         if let Some(twin) = alias_of(spec.name) {
             self.values.insert(twin, value.clone());
         }
         self.values.insert(spec.name, value);
         Ok(())
+    }
+
+    /// The value to store for `spec`; limits merge into the current ones.
+    fn normalise(&self, spec: &OptionSpec, value: &str) -> Result<String, String> {
+        if let Kind::OutputLimits = spec.kind {
+            let mut limits = output_limits(self.get(spec.name));
+            merge_output_limits(&mut limits, value)?;
+            return Ok(render_output_limits(&limits));
+        }
+        normalise(spec, value)
     }
 
     /// Checks a CONFIG SET value without applying it.
@@ -407,6 +494,52 @@ fn unquote(value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn output_limits_merge_per_class_and_render_in_bytes() {
+        let mut c = Config::default();
+        c.set("client-output-buffer-limit", "normal 1mb 512kb 10")
+            .unwrap();
+        assert_eq!(
+            c.get("client-output-buffer-limit"),
+            "normal 1048576 524288 10 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
+        );
+        c.set(
+            "client-output-buffer-limit",
+            "PUBSUB 1 2 3 normal 4 5 6 replica 1gb 2g 7",
+        )
+        .unwrap();
+        assert_eq!(
+            c.get("client-output-buffer-limit"),
+            "normal 4 5 6 slave 1073741824 2000000000 7 pubsub 1 2 3"
+        );
+        assert_eq!(
+            output_limits(c.get("client-output-buffer-limit"))[0],
+            OutputLimit {
+                hard: 4,
+                soft: 5,
+                soft_seconds: 6
+            }
+        );
+        for (bad, why) in [
+            ("normal 1 2", "Wrong number"),
+            ("master 1 2 3", "Invalid client class"),
+            ("normal x 2 3", "Error in hard"),
+            ("normal 1 2 -3", "Error in hard"),
+            ("normal -1 2 3", "Error in hard"),
+            ("normal 1 2 3 pubsub 1 2", "Wrong number"),
+        ] {
+            match c.set("client-output-buffer-limit", bad) {
+                Err(ConfigError::Invalid(_, text)) => assert!(text.starts_with(why), "{bad}"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        c.set("client-output-buffer-limit", "").unwrap();
+        assert_eq!(
+            c.get("client-output-buffer-limit"),
+            "normal 4 5 6 slave 1073741824 2000000000 7 pubsub 1 2 3"
+        );
+    }
+
     use super::*;
 
     fn args(list: &[&str]) -> Vec<String> {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Re
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
-use crate::config::Config;
+use crate::config::{Config, OutputLimit};
 
 /// Configuration read on every read batch, cached here (updated on start and CONFIG SET) so
 /// the hot path does no map lookup: proto-max-bulk-len and client-query-buffer-limit.
@@ -293,4 +293,174 @@ pub fn shutdown_fd(fd: i32) {
     unsafe {
         libc::shutdown(fd, libc::SHUT_RDWR);
     }
+}
+
+/// Descriptors kept for everything but clients: Redis's CONFIG_MIN_RESERVED_FDS (32), plus
+/// each thread's listeners, ring or epoll instance and wake-up descriptors.
+pub fn reserved_fds(threads: usize) -> u64 {
+    32 + 4 * threads as u64
+}
+
+/// What raising RLIMIT_NOFILE achieved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenFiles {
+    /// The soft limit before.
+    pub was: u64,
+    /// The soft limit now (at least `was`).
+    pub now: u64,
+    /// Why the wanted limit could not be set, when it could not.
+    pub error: Option<String>,
+}
+
+/// Raises the soft RLIMIT_NOFILE toward `wanted` when it is lower, as Redis's
+/// adjustOpenFilesLimit: the wanted value first, then 16 less at a time down to the current
+/// limit. The hard limit is raised only when that is allowed (root); it is never lowered.
+pub fn raise_open_files_limit(wanted: u64) -> OpenFiles {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one `rlimit` into the local value the pointer refers to.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        let error = os_error_text();
+        return OpenFiles {
+            was: 1024,
+            now: 1024,
+            error: Some(error),
+        };
+    }
+    let was = limit.rlim_cur;
+    if was >= wanted {
+        return OpenFiles {
+            was,
+            now: was,
+            error: None,
+        };
+    }
+    let mut error = None;
+    let mut best = wanted;
+    while best > was {
+        let next = libc::rlimit {
+            rlim_cur: best,
+            rlim_max: limit.rlim_max.max(best),
+        };
+        // SAFETY: setrlimit only reads the local `rlimit` the pointer refers to.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &next) } == 0 {
+            break;
+        }
+        if error.is_none() {
+            error = Some(os_error_text());
+        }
+        // Past the hard limit only root may go: try the hard limit itself next.
+        best = if best > limit.rlim_max && limit.rlim_max > was {
+            limit.rlim_max
+        } else {
+            best.saturating_sub(16)
+        };
+    }
+    let now = best.max(was);
+    OpenFiles {
+        was,
+        now,
+        error: if now >= wanted { None } else { error },
+    }
+}
+
+/// The last OS error as strerror prints it (Redis's log texts carry no "(os error N)").
+fn os_error_text() -> String {
+    let text = std::io::Error::last_os_error().to_string();
+    match text.find(" (os error") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
+/// `client-output-buffer-limit` of one client class, readable from every thread (updated on
+/// start and CONFIG SET).
+pub struct ClassOutputLimit {
+    hard: AtomicU64,
+    soft: AtomicU64,
+    soft_seconds: AtomicU64,
+}
+
+impl ClassOutputLimit {
+    const fn new(hard: u64, soft: u64, soft_seconds: u64) -> Self {
+        ClassOutputLimit {
+            hard: AtomicU64::new(hard),
+            soft: AtomicU64::new(soft),
+            soft_seconds: AtomicU64::new(soft_seconds),
+        }
+    }
+
+    /// The limit now in force.
+    pub fn get(&self) -> OutputLimit {
+        OutputLimit {
+            hard: self.hard.load(Relaxed),
+            soft: self.soft.load(Relaxed),
+            soft_seconds: self.soft_seconds.load(Relaxed),
+        }
+    }
+
+    fn set(&self, limit: OutputLimit) {
+        self.hard.store(limit.hard, Relaxed);
+        self.soft.store(limit.soft, Relaxed);
+        self.soft_seconds.store(limit.soft_seconds, Relaxed);
+    }
+}
+
+/// The limits of normal clients and of subscribers (replicas do not exist yet): Redis's
+/// defaults `normal 0 0 0` (none) and `pubsub 32mb 8mb 60`.
+pub static NORMAL_OUTPUT_LIMIT: ClassOutputLimit = ClassOutputLimit::new(0, 0, 0);
+pub static PUBSUB_OUTPUT_LIMIT: ClassOutputLimit = ClassOutputLimit::new(32 << 20, 8 << 20, 60);
+
+/// Clients disconnected for exceeding their output-buffer limit (INFO stats).
+pub static OUTPUT_LIMIT_DISCONNECTIONS: AtomicU64 = AtomicU64::new(0);
+
+/// Applies a `client-output-buffer-limit` value.
+pub fn set_output_limits(text: &str) {
+    let [normal, _replica, pubsub] = crate::config::output_limits(text);
+    NORMAL_OUTPUT_LIMIT.set(normal);
+    PUBSUB_OUTPUT_LIMIT.set(pubsub);
+}
+
+/// One client's pending output measured against its class's limit, as Redis's
+/// checkClientOutputBufferLimits: over the hard limit at once, or over the soft limit for more
+/// than its seconds without dropping under it.
+#[derive(Default)]
+pub struct OutputLimitWatch {
+    over_soft_since: std::cell::Cell<Option<Instant>>,
+}
+
+impl OutputLimitWatch {
+    /// Records `pending` bytes; true when the client must be disconnected.
+    pub fn exceeded(&self, pending: usize, limit: OutputLimit) -> bool {
+        let pending = pending as u64;
+        let mut over = limit.hard > 0 && pending > limit.hard;
+        if limit.soft > 0 && pending > limit.soft {
+            // The first time over never disconnects; staying over longer than the seconds does.
+            match self.over_soft_since.get() {
+                None => self.over_soft_since.set(Some(Instant::now())),
+                Some(since) => {
+                    over |= since.elapsed() > std::time::Duration::from_secs(limit.soft_seconds)
+                }
+            }
+        } else {
+            self.over_soft_since.set(None);
+        }
+        over
+    }
+
+    /// While over the soft limit: when staying over it disconnects the client.
+    pub fn soft_deadline(&self, limit: OutputLimit) -> Option<Instant> {
+        let since = self.over_soft_since.get()?;
+        (limit.soft > 0).then(|| since + std::time::Duration::from_secs(limit.soft_seconds))
+    }
+}
+
+/// Logs and counts a client cut off at its output-buffer limit (Redis's text).
+pub fn note_output_limit_disconnection(client: &str) {
+    OUTPUT_LIMIT_DISCONNECTIONS.fetch_add(1, Relaxed);
+    tracing::warn!(
+        "Client {client} scheduled to be closed ASAP for overcoming of output buffer limits."
+    );
 }

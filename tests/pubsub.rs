@@ -270,6 +270,16 @@ fn pubsub_replies_match_redis() {
         "CONFIG SET notify-keyspace-events \"\"",
         "CONFIG SET client-output-buffer-limit \"pubsub 1mb\"",
         "CONFIG SET client-output-buffer-limit \"pubsub 64mb 16mb 60\"",
+        "CONFIG GET client-output-buffer-limit",
+        "CONFIG SET client-output-buffer-limit \"normal 1mb 512kb 10\"",
+        "CONFIG SET client-output-buffer-limit \"PUBSUB 1mb 2mb 3 normal 4mb 5m 6 replica 1gb 2g 7\"",
+        "CONFIG GET client-output-buffer-limit",
+        "CONFIG SET client-output-buffer-limit \"master 1 2 3\"",
+        "CONFIG SET client-output-buffer-limit \"normal x 2 3\"",
+        "CONFIG SET client-output-buffer-limit \"normal 1 2 -3\"",
+        "CONFIG SET client-output-buffer-limit \"normal 10K 5KB 1 normal 0 0 0\"",
+        "CONFIG GET client-output-buffer-limit",
+        "CONFIG SET client-output-buffer-limit \"normal 0 0 0 slave 256mb 64mb 60 pubsub 32mb 8mb 60\"",
     ]]);
 }
 

@@ -66,6 +66,16 @@ impl Args {
         parse_int(&self.next()?).ok_or_else(|| error(err::NOT_INT))
     }
 
+    /// The next argument as an i32-sized number, as Redis's getIntFromObjectOrReply reads it
+    /// (DB indexes): a number outside i32 has its own text.
+    pub fn int32(&mut self) -> Result<i64, Reply> {
+        let n = self.int()?;
+        if i32::try_from(n).is_err() {
+            return Err(error(err::INT32_RANGE));
+        }
+        Ok(n)
+    }
+
     /// The next argument as an f64 (no NaN), with Redis's error text.
     pub fn float(&mut self) -> Result<f64, Reply> {
         parse_float(&self.next()?).ok_or_else(|| error(err::NOT_FLOAT))

@@ -128,7 +128,7 @@ pub fn quit(session: &mut Session, _args: &mut Args) -> CmdResult {
 }
 
 pub fn select(session: &mut Session, args: &mut Args) -> CmdResult {
-    let index = args.int()?;
+    let index = args.int32()?;
     let databases = session.server.config().int("databases");
     if index < 0 || index >= databases {
         return Err(error(err::DB_RANGE));

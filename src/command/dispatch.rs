@@ -85,6 +85,11 @@ struct Replies {
     encoded: usize,
     /// Slots whose reply is not sent (CLIENT REPLY OFF / SKIP), ascending.
     silent: Vec<usize>,
+    /// The client's hard output limit (0: none). Once the output passes it nothing more is
+    /// encoded and no further command runs: the connection closes the client without writing,
+    /// as Redis stops adding replies for a client it is about to close.
+    hard_limit: u64,
+    over_limit: bool,
 }
 
 impl Replies {
@@ -105,8 +110,9 @@ impl Replies {
             }
             // Pub/sub confirmations are pushes: CLIENT REPLY OFF does not silence them.
             let push = matches!(reply, Reply::Push(_) | Reply::Sequence(_));
-            if push || self.silent.binary_search(&self.encoded).is_err() {
+            if !self.over_limit && (push || self.silent.binary_search(&self.encoded).is_err()) {
                 reply.encode(session.protocol, out);
+                self.over_limit = self.hard_limit > 0 && out.len() as u64 > self.hard_limit;
             }
             self.slots[self.encoded].0 = None;
             self.encoded += 1;
@@ -131,6 +137,12 @@ pub async fn execute(session: &mut Session, commands: Vec<Vec<Bytes>>, out: &mut
         slots,
         encoded: 0,
         silent: Vec::new(),
+        hard_limit: if session.subscriptions.total() > 0 {
+            0
+        } else {
+            crate::state::NORMAL_OUTPUT_LIMIT.get().hard
+        },
+        over_limit: false,
     };
     replies.slots.reserve(commands.len());
     run_batch(session, commands, out, &mut pending, &mut replies).await;
@@ -154,7 +166,7 @@ async fn run_batch(
     let total = commands.len();
     ThreadStats::add(&stats.commands, total as u64);
     for items in commands {
-        if session.close {
+        if session.close || replies.over_limit {
             break;
         }
         let slot = replies.slots.len();

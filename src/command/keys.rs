@@ -367,7 +367,7 @@ fn copy_options(args: &mut Args, current: usize, databases: usize) -> Result<(us
         if args.keyword("REPLACE") {
             replace = true;
         } else if args.remaining() >= 2 && args.keyword("DB") {
-            let n = args.int()?;
+            let n = args.int32()?;
             if n < 0 || n as usize >= databases {
                 return Err(error(err::DB_RANGE));
             }
@@ -440,7 +440,7 @@ pub fn copy_cross(session: &mut Session, mut args: Args) -> Routine<'_> {
 
 pub fn move_(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.next()?;
-    let target = args.int()?;
+    let target = args.int32()?;
     if target < 0 || target as usize >= shard.databases() {
         return Err(error(err::DB_RANGE));
     }

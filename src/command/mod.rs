@@ -164,6 +164,8 @@ pub mod err {
     pub const NO_KEY: &str = "ERR no such key";
     pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
     pub const DB_RANGE: &str = "ERR DB index is out of range";
+    pub const INT32_RANGE: &str =
+        "ERR value is out of range, value must between -2147483648 and 2147483647";
     pub const SAME_OBJECT: &str = "ERR source and destination objects are the same";
     pub const STRING_TOO_LONG: &str =
         "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
@@ -206,7 +208,7 @@ pub fn apply_config(config: &crate::config::Config) {
     set::apply_config(config);
     stream::apply_config(config);
     scripting::apply_config(config);
-    crate::pubsub::set_output_limit(config.get("client-output-buffer-limit"));
+    crate::state::set_output_limits(config.get("client-output-buffer-limit"));
     // The current flags stand when the text is their rendering (which may hide `n`).
     let text = config.get("notify-keyspace-events");
     if crate::pubsub::notify::render(crate::pubsub::notify::flags()) != text {

@@ -183,10 +183,10 @@ pub fn flushall(session: &mut Session, mut args: Args) -> Routine<'_> {
 pub fn swapdb(session: &mut Session, mut args: Args) -> Routine<'_> {
     Box::pin(async move {
         let a = args
-            .int()
+            .int32()
             .map_err(|_| error("ERR invalid first DB index"))?;
         let b = args
-            .int()
+            .int32()
             .map_err(|_| error("ERR invalid second DB index"))?;
         let databases = session.server.config().int("databases");
         if a < 0 || a >= databases || b < 0 || b >= databases {
@@ -356,11 +356,13 @@ fn config_set(session: &mut Session, args: &mut Args) -> CmdResult {
                 "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.",
             ));
         }
-        if name.eq_ignore_ascii_case("client-output-buffer-limit") && !valid_output_limits(value) {
-            return Err(failed(
-                name,
-                "Wrong number of arguments in buffer limit configuration.",
-            ));
+        if name.eq_ignore_ascii_case("maxclients") {
+            if let Some(fit) = clients_the_system_allows(session, &config, &staged) {
+                return Err(failed(
+                    name,
+                    &format!("The operating system is not able to handle the specified number of clients, try with {fit}"),
+                ));
+            }
         }
     }
     // Redis's text for the classes can hide `n` (behind `A`): the flags are kept as parsed.
@@ -386,6 +388,22 @@ fn config_set(session: &mut Session, args: &mut Args) -> CmdResult {
     }
     super::apply_config(&config);
     ok()
+}
+
+/// A raised maxclients raises the descriptor limit too (Redis's updateMaxclients); when the
+/// system refuses, the number of clients it allows.
+fn clients_the_system_allows(
+    session: &Session,
+    old: &crate::config::Config,
+    new: &crate::config::Config,
+) -> Option<u64> {
+    let wanted = new.int("maxclients") as u64;
+    if wanted <= old.int("maxclients") as u64 {
+        return None;
+    }
+    let reserved = crate::state::reserved_fds(session.server.threads);
+    let limit = crate::state::raise_open_files_limit(wanted + reserved);
+    (limit.now < wanted + reserved).then(|| limit.now.saturating_sub(reserved))
 }
 
 /// Sections INFO prints with no argument or "default".
@@ -601,7 +619,7 @@ fn render_section(session: &Session, section: &str, shards: &[ShardInfo], out: &
             line("pubsub_shardchannels", &count(crate::pubsub::Kind::Shard));
             line(
                 "client_output_buffer_limit_disconnections",
-                &crate::pubsub::LIMIT_DISCONNECTIONS.load(Relaxed),
+                &crate::state::OUTPUT_LIMIT_DISCONNECTIONS.load(Relaxed),
             );
             line("total_error_replies", &server.total(|s| &s.errors));
         }
@@ -701,16 +719,4 @@ pub fn function(_session: &mut Session, args: &mut Args) -> CmdResult {
         }
         _ => Err(unknown_subcommand("function", &sub)),
     }
-}
-
-/// `client-output-buffer-limit` takes groups of four: class, hard, soft, seconds.
-fn valid_output_limits(text: &str) -> bool {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    words.len().is_multiple_of(4)
-        && words.chunks(4).all(|c| {
-            ["normal", "slave", "replica", "pubsub"].contains(&c[0].to_ascii_lowercase().as_str())
-                && crate::config::parse_memory(c[1]).is_some()
-                && crate::config::parse_memory(c[2]).is_some()
-                && c[3].parse::<u64>().is_ok()
-        })
 }

@@ -139,9 +139,18 @@ pub(crate) fn scored_reply(items: Vec<(Bytes, f64)>, withscores: bool) -> Reply 
     }
 }
 
-/// Parses a score argument (`ERR value is not a valid float`).
+/// Parses a score argument (`ERR value is not a valid float`). As Redis's getDoubleFromObject,
+/// a number too large for a double (strtod's ERANGE, e.g. `1e400`) or too small to be told
+/// from zero (`1e-400`) is refused; the words `inf`/`-inf` are scores.
 fn score_arg(raw: &[u8]) -> Result<f64, Reply> {
-    super::args::parse_float(raw).ok_or_else(|| error(err::NOT_FLOAT))
+    let value = super::args::parse_float(raw).ok_or_else(|| error(err::NOT_FLOAT))?;
+    let mantissa = raw.split(|&b| b == b'e' || b == b'E').next().unwrap_or(raw);
+    let out_of_range = (value.is_infinite() && raw.iter().any(u8::is_ascii_digit))
+        || (value == 0.0 && mantissa.iter().any(|b| (b'1'..=b'9').contains(b)));
+    if out_of_range {
+        return Err(error(err::NOT_FLOAT));
+    }
+    Ok(value)
 }
 
 /// ZADD's flags.
@@ -402,9 +411,6 @@ pub fn zrandmember(shard: &mut Shard, args: &mut Args) -> CmdResult {
         return Err(error(OUT_OF_RANGE));
     }
     let picked = pick_random(shard, &key, count)?;
-    if count.is_some_and(|n| n < -(MAX_RANDOM_REPEATS as i64)) && picked.is_some() {
-        return Err(error(OUT_OF_RANGE));
-    }
     Ok(match (count, picked) {
         (None, None) => Reply::Nil,
         (None, Some(mut items)) => Reply::Bulk(items.pop().map(|(m, _)| m).unwrap_or_default()),
@@ -429,6 +435,8 @@ fn pick_random(
     let picks: Vec<usize> = match count {
         None => vec![(shard.random() % len as u64) as usize],
         Some(0) => Vec::new(),
+        // Refused before anything is picked: the reply would be built in memory.
+        Some(n) if n < -(MAX_RANDOM_REPEATS as i64) => return Err(error(OUT_OF_RANGE)),
         Some(n) if n < 0 => (0..(n.unsigned_abs() as usize).min(MAX_RANDOM_REPEATS))
             .map(|_| (shard.random() % len as u64) as usize)
             .collect(),

@@ -5,20 +5,20 @@
 //! and sends the message once to each other thread with subscribers (batched per tick through the
 //! mailbox); each thread hands it to its own subscribers. The payload is one `Bytes`, shared.
 //! Messages from one publisher keep their order at every subscriber: same queue, same order.
-//! Depends on `shard::mailbox` (for cross-thread delivery) and `glob`; not on commands or sockets.
+//! Depends on `shard::mailbox` (for cross-thread delivery), `glob` and `state` (output limits);
+//! not on commands or sockets.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock, RwLock};
-use std::time::Instant;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use crate::glob::glob_match;
 use crate::shard::mailbox::run_on_thread;
+use crate::state::{note_output_limit_disconnection, OutputLimitWatch, PUBSUB_OUTPUT_LIMIT};
 
 /// Which family a subscription belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -45,50 +45,13 @@ impl Push {
     }
 }
 
-/// `client-output-buffer-limit pubsub <hard> <soft> <soft-seconds>`, in bytes and seconds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OutputLimit {
-    pub hard: u64,
-    pub soft: u64,
-    pub soft_seconds: u64,
-}
-
-static LIMIT_HARD: AtomicU64 = AtomicU64::new(32 << 20);
-static LIMIT_SOFT: AtomicU64 = AtomicU64::new(8 << 20);
-static LIMIT_SOFT_SECONDS: AtomicU64 = AtomicU64::new(60);
-
-/// Subscribers disconnected for exceeding the output-buffer limit (INFO).
-pub static LIMIT_DISCONNECTIONS: AtomicU64 = AtomicU64::new(0);
-
-/// Sets the pub/sub output-buffer limit from the `client-output-buffer-limit` text.
-pub fn set_output_limit(config_text: &str) {
-    if let Some(limit) = parse_output_limit(config_text) {
-        LIMIT_HARD.store(limit.hard, Relaxed);
-        LIMIT_SOFT.store(limit.soft, Relaxed);
-        LIMIT_SOFT_SECONDS.store(limit.soft_seconds, Relaxed);
-    }
-}
-
-/// Finds the pubsub class in a `client-output-buffer-limit` value ("normal 0 0 0 pubsub 32mb 8mb 60").
-pub fn parse_output_limit(text: &str) -> Option<OutputLimit> {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    let at = words
-        .chunks(4)
-        .find(|c| c.len() == 4 && c[0].eq_ignore_ascii_case("pubsub"))?;
-    Some(OutputLimit {
-        hard: crate::config::parse_memory(at[1])? as u64,
-        soft: crate::config::parse_memory(at[2])? as u64,
-        soft_seconds: at[3].parse().ok()?,
-    })
-}
-
 /// One subscribed connection as its thread's delivery sees it.
 pub struct Subscriber {
     pub id: u64,
     tx: mpsc::UnboundedSender<Push>,
     /// Bytes delivered but not yet written by the connection.
     pub queued: Cell<usize>,
-    over_soft_since: Cell<Option<Instant>>,
+    watch: OutputLimitWatch,
     /// Called once when the subscriber exceeds its output-buffer limit (disconnects it).
     on_overflow: Box<dyn Fn()>,
 }
@@ -100,7 +63,7 @@ impl Subscriber {
             id,
             tx,
             queued: Cell::new(0),
-            over_soft_since: Cell::new(None),
+            watch: OutputLimitWatch::default(),
             on_overflow,
         })
     }
@@ -117,21 +80,10 @@ impl Subscriber {
     /// Applies `client-output-buffer-limit pubsub`: hard limit at once, soft limit after its
     /// grace period. An offender is cut off (once) and its message dropped.
     fn over_limit(&self, queued: usize) -> bool {
-        let (hard, soft) = (
-            LIMIT_HARD.load(Relaxed) as usize,
-            LIMIT_SOFT.load(Relaxed) as usize,
-        );
-        let mut over = hard > 0 && queued > hard;
-        if soft > 0 && queued > soft {
-            let since = self.over_soft_since.get().unwrap_or_else(Instant::now);
-            self.over_soft_since.set(Some(since));
-            over |= since.elapsed().as_secs() >= LIMIT_SOFT_SECONDS.load(Relaxed);
-        } else {
-            self.over_soft_since.set(None);
-        }
+        let over = self.watch.exceeded(queued, PUBSUB_OUTPUT_LIMIT.get());
         if over && self.queued.get() != usize::MAX {
             self.queued.set(usize::MAX);
-            LIMIT_DISCONNECTIONS.fetch_add(1, Relaxed);
+            note_output_limit_disconnection(&format!("id={}", self.id));
             (self.on_overflow)();
         }
         over || self.queued.get() == usize::MAX
@@ -491,21 +443,6 @@ pub mod notify {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn output_limit_parses_redis_syntax() {
-        let l = parse_output_limit("normal 0 0 0 slave 268435456 67108864 60 pubsub 32mb 8mb 60")
-            .unwrap();
-        assert_eq!(
-            l,
-            OutputLimit {
-                hard: 32 << 20,
-                soft: 8 << 20,
-                soft_seconds: 60
-            }
-        );
-        assert!(parse_output_limit("normal 0 0 0").is_none());
-    }
 
     #[test]
     fn notify_flags_round_trip() {

@@ -13,10 +13,12 @@ use tokio::sync::{mpsc, oneshot};
 use super::io::{ReadHalf, WriteHalf, READ_CHUNK};
 use crate::command::pubsub::{message_reply, unsubscribe_all};
 use crate::command::{dispatch, Hangup, Session};
+use crate::config::OutputLimit;
 use crate::protocol::{parse_batch, ParseLimits, Reply};
 use crate::pubsub::Push;
 use crate::state::{
-    shutdown_fd, ClientInfo, ServerState, ThreadStats, PROTO_MAX_BULK_LEN, QUERY_BUFFER_LIMIT,
+    note_output_limit_disconnection, shutdown_fd, ClientInfo, OutputLimitWatch, ServerState,
+    ThreadStats, NORMAL_OUTPUT_LIMIT, PROTO_MAX_BULK_LEN, QUERY_BUFFER_LIMIT,
 };
 
 /// Output buffers above this are dropped after a write instead of being kept for reuse.
@@ -47,6 +49,7 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
     ));
     let stats = &server.stats[session.thread];
     let mut output = BytesMut::with_capacity(READ_CHUNK);
+    let watch = OutputLimitWatch::default();
     loop {
         let event = tokio::select! {
             biased;
@@ -76,6 +79,16 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
             Event::Message(Some(push)) => write_messages(&mut session, push, &mut output),
         }
         let last = closing || session.close;
+        // Subscribers are the pubsub class, limited where messages are queued.
+        let limit = if session.subscriptions.total() > 0 {
+            OutputLimit::default()
+        } else {
+            NORMAL_OUTPUT_LIMIT.get()
+        };
+        if limit.hard > 0 && output.len() as u64 > limit.hard {
+            note_output_limit_disconnection(&describe(&session.client));
+            break;
+        }
         if !output.is_empty() && !last && session.auth.auth_required() {
             // Never wait on an unauthenticated client: send what the socket takes now and keep
             // the rest (at most the limit) for a retry; more than that unread cuts it off.
@@ -91,14 +104,19 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
             }
         } else if !output.is_empty() {
             ThreadStats::add(&stats.net_output_bytes, output.len() as u64);
-            let (result, mut buf) = writer.write_all(output).await;
+            let (result, mut buf) = write_within_limit(&mut writer, output, limit, &watch).await;
             if buf.capacity() > KEEP_OUTPUT_CAPACITY {
                 buf = BytesMut::with_capacity(READ_CHUNK);
             }
             buf.clear();
             output = buf;
-            if result.is_err() {
-                break;
+            match result {
+                Ok(()) => {}
+                Err(WriteEnd::OverLimit) => {
+                    note_output_limit_disconnection(&describe(&session.client));
+                    break;
+                }
+                Err(WriteEnd::Failed) => break,
             }
         }
         if last || session.client.killed.load(Relaxed) {
@@ -111,6 +129,63 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
     crate::command::transaction::forget_watches(&mut session);
     server.unregister(session.client.id);
     shutdown_fd(writer.fd());
+}
+
+/// Why a write ended early.
+enum WriteEnd {
+    /// The client kept more than its soft output limit unread for longer than allowed.
+    OverLimit,
+    /// The socket failed (the peer left).
+    Failed,
+}
+
+/// Largest piece written while a client is over its soft output limit.
+const LIMITED_PIECE: usize = 256 * 1024;
+
+/// Writes all of `output`. While more than the soft limit is pending it writes in pieces
+/// against the soft limit's deadline; a client that keeps that much unread past it is cut off
+/// (the socket is shut down, which ends the write in flight).
+async fn write_within_limit<W: WriteHalf>(
+    writer: &mut W,
+    mut output: BytesMut,
+    limit: OutputLimit,
+    watch: &OutputLimitWatch,
+) -> (Result<(), WriteEnd>, BytesMut) {
+    loop {
+        if watch.exceeded(output.len(), limit) {
+            return (Err(WriteEnd::OverLimit), output);
+        }
+        let Some(deadline) = watch.soft_deadline(limit) else {
+            let (result, buf) = writer.write_all(output).await;
+            return (result.map_err(|_| WriteEnd::Failed), buf);
+        };
+        let over = output.len() - limit.soft as usize;
+        let piece = output.split_to(over.clamp(1, LIMITED_PIECE));
+        let fd = writer.fd();
+        let write = writer.write_all(piece);
+        tokio::pin!(write);
+        tokio::select! {
+            biased;
+            (result, _) = &mut write => {
+                if result.is_err() {
+                    return (Err(WriteEnd::Failed), output);
+                }
+            }
+            _ = tokio::time::sleep_until(deadline.into()) => {
+                shutdown_fd(fd);
+                let _ = write.await;
+                return (Err(WriteEnd::OverLimit), output);
+            }
+        }
+    }
+}
+
+/// How a client is named in the log line about its output limit.
+fn describe(client: &ClientInfo) -> String {
+    format!(
+        "id={} addr={} laddr={} fd={}",
+        client.id, client.addr, client.local_addr, client.fd
+    )
 }
 
 /// What the executor waits for.

@@ -125,8 +125,9 @@ fn pin_to_core(core: usize) {
 }
 
 /// Starts the server and blocks until SIGINT/SIGTERM or SHUTDOWN.
-pub fn run(config: Config) -> Result<(), String> {
+pub fn run(mut config: Config) -> Result<(), String> {
     let threads = config.threads();
+    let fd_notes = fit_maxclients(&mut config, threads)?;
     let signals = Signals::register()?;
     let (backend, fallback_note) = choose_backend(config.get("io-backend"));
     let (listeners, port) = bind_all(&config, threads)?;
@@ -140,6 +141,12 @@ pub fn run(config: Config) -> Result<(), String> {
     tracing::info!("listening on {first}:{port}");
     if let Some(note) = fallback_note {
         tracing::warn!("{note}");
+    }
+    for note in fd_notes {
+        match note {
+            FdNote::Notice(text) => tracing::info!("{text}"),
+            FdNote::Warning(text) => tracing::warn!("{text}"),
+        }
     }
     tracing::info!(
         threads,
@@ -194,6 +201,54 @@ pub fn run(config: Config) -> Result<(), String> {
     }
     signals.wait();
     Ok(())
+}
+
+/// A log line about the descriptor limit, printed after the "listening on" line.
+enum FdNote {
+    Notice(String),
+    Warning(String),
+}
+
+/// Makes room for `maxclients` connections as Redis does at start: raises the soft
+/// RLIMIT_NOFILE when maxclients plus the reserve needs it, and when the system refuses,
+/// lowers maxclients to what the limit allows (refusing to start when nothing is left).
+fn fit_maxclients(config: &mut Config, threads: usize) -> Result<Vec<FdNote>, String> {
+    let maxclients = config.int("maxclients") as u64;
+    let reserved = crate::state::reserved_fds(threads);
+    let wanted = maxclients + reserved;
+    let limit = crate::state::raise_open_files_limit(wanted);
+    if limit.now >= wanted {
+        if limit.now > limit.was {
+            return Ok(vec![FdNote::Notice(format!(
+                "Increased maximum number of open files to {} (it was originally set to {}).",
+                limit.now, limit.was
+            ))]);
+        }
+        return Ok(Vec::new());
+    }
+    if limit.now <= reserved {
+        return Err(format!(
+            "Your current 'ulimit -n' of {} is not enough for the server to start. Please increase your open file limit to at least {wanted}. Exiting.",
+            limit.was
+        ));
+    }
+    let lowered = limit.now - reserved;
+    config
+        .set("maxclients", &lowered.to_string())
+        .map_err(|e| e.to_string())?;
+    let why = limit.error.unwrap_or_default();
+    Ok(vec![
+        FdNote::Warning(format!(
+            "You requested maxclients of {maxclients} requiring at least {wanted} max file descriptors."
+        )),
+        FdNote::Warning(format!(
+            "Server can't set maximum open files to {wanted} because of OS error: {why}."
+        )),
+        FdNote::Warning(format!(
+            "Current maximum open files is {}. maxclients has been reduced to {lowered} to compensate for low ulimit. If you need higher maxclients increase 'ulimit -n'.",
+            limit.now
+        )),
+    ])
 }
 
 /// SIGINT and SIGTERM, registered before the server announces itself so a signal sent right

@@ -26,6 +26,16 @@ pub struct Server {
 impl Server {
     /// Starts ringkv with `threads` threads on `backend`, plus `extra` flags.
     pub fn start(threads: usize, backend: &str, extra: &[&str]) -> Server {
+        Server::start_with(threads, backend, extra, |_| {})
+    }
+
+    /// Like `start`, letting `adjust` change the command (limits, environment) before spawning.
+    pub fn start_with(
+        threads: usize,
+        backend: &str,
+        extra: &[&str],
+        adjust: impl FnOnce(&mut Command),
+    ) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringkv"));
         cmd.args([
             "--port",
@@ -38,6 +48,7 @@ impl Server {
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
+        adjust(&mut cmd);
         let mut child = cmd.spawn().expect("spawn ringkv");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
@@ -191,6 +202,37 @@ pub fn encode(args: &[&[u8]]) -> Vec<u8> {
         out.extend_from_slice(b"\r\n");
     }
     out
+}
+
+/// Raises this process's soft RLIMIT_NOFILE to at least `wanted` (up to the hard limit);
+/// returns the soft limit now in force.
+pub fn raise_fd_limit(wanted: u64) -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into the local value.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return 0;
+    }
+    if limit.rlim_cur < wanted {
+        let raised = libc::rlimit {
+            rlim_cur: wanted.min(limit.rlim_max),
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: setrlimit reads the local value only.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit.rlim_cur = raised.rlim_cur;
+        }
+    }
+    limit.rlim_cur
+}
+
+/// A field of an INFO reply (`name:value` line), parsed.
+pub fn info_field(info: &str, name: &str) -> Option<u64> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// Polls `check` until it holds or `within` passes; returns whether it held.

@@ -15,6 +15,11 @@ fuzz_target!(|data: &[u8]| {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
         ringkv::pubsub::Registry::install(1);
+        // Strings up to 1 MB: the limits are exercised without 512 MB allocations that
+        // would slow every run (the proto-max-bulk-len checks are the same at any size).
+        let mut config = ringkv::config::Config::default();
+        let _ = config.set("proto-max-bulk-len", "1mb");
+        ringkv::command::apply_config(&config);
     });
     let mut buf = BytesMut::from(data);
     let mut commands = Vec::new();
