@@ -306,6 +306,7 @@ const SCRIPTS: &[&[&str]] = &[
         "XCLAIM s g carol abc 1",
         "XCLAIM s g carol 0 1 BOGUS",
         "XCLAIM s g carol 0 1 IDLE abc",
+        "XCLAIM s g carol 0 1 IDLE -9223372036854775808 JUSTID",
         "XCLAIM s g carol 0 1 RETRYCOUNT",
         "XCLAIM s nog carol 0 1",
         "XCLAIM nokey g carol 0 1",

@@ -284,7 +284,7 @@ fn parse_trim_args(args: &mut Args, xadd: bool) -> Result<TrimArgs, Reply> {
         ));
     }
     if !limit_given && out.approx {
-        out.limit = (100 * limits().entries).clamp(1, 1_000_000);
+        out.limit = limits().entries.saturating_mul(100).clamp(1, 1_000_000);
         if limits().entries == 0 {
             out.limit = 1_000_000;
         }

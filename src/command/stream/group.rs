@@ -347,7 +347,7 @@ fn claim_options(args: &mut Args, now: u64) -> Result<ClaimOptions, Reply> {
         } else if args.keyword("JUSTID") {
             o.justid = true;
         } else if more && args.keyword("IDLE") {
-            o.delivery_time = Some(now as i64 - int(&args.next()?, "IDLE")?);
+            o.delivery_time = Some((now as i64).saturating_sub(int(&args.next()?, "IDLE")?));
         } else if more && args.keyword("TIME") {
             o.delivery_time = Some(int(&args.next()?, "TIME")?);
         } else if more && args.keyword("RETRYCOUNT") {
