@@ -32,12 +32,14 @@ impl Stop {
     }
 }
 
-/// A client blocked in a command, from before it parks on any key until it answers: counted
-/// in INFO's blocked_clients, flagged `b` in CLIENT LIST, and reachable by CLIENT UNBLOCK.
+/// A client blocked in a command, from before it parks on any key until it answers: reachable
+/// by CLIENT UNBLOCK from the start, counted in INFO's blocked_clients once it is parked on
+/// every key (its first `wait`), so that whoever sees the count rise knows the shards have it
+/// queued, in the order the clients blocked.
 pub struct Blocked<'a> {
     session: &'a Session,
     unblocked: oneshot::Receiver<Unblock>,
-    _counted: BlockedClient,
+    counted: Option<BlockedClient>,
 }
 
 impl<'a> Blocked<'a> {
@@ -47,7 +49,7 @@ impl<'a> Blocked<'a> {
         Blocked {
             session,
             unblocked,
-            _counted: BlockedClient::new(),
+            counted: None,
         }
     }
 
@@ -59,6 +61,7 @@ impl<'a> Blocked<'a> {
         rx: &mut oneshot::Receiver<T>,
         timeout: Option<Duration>,
     ) -> Result<Option<T>, Stop> {
+        self.counted.get_or_insert_with(BlockedClient::new);
         let sleep = async {
             match timeout {
                 Some(d) => tokio::time::sleep(d).await,
