@@ -454,13 +454,7 @@ pub fn xclaim(shard: &mut Shard, args: &mut Args) -> CmdResult {
         });
     }
     if touched {
-        if let Some(c) = stream
-            .groups
-            .get_mut(&group)
-            .and_then(|g| g.consumers.get_mut(&consumer))
-        {
-            c.active_time = Some(now);
-        }
+        stream.mark_active(&group, &consumer, now);
     }
     if created {
         notify(shard, STREAM_EVENTS, "xgroup-createconsumer", &key);
@@ -549,13 +543,7 @@ pub fn xautoclaim(shard: &mut Shard, args: &mut Args) -> CmdResult {
         })
         .unwrap_or(StreamId::MIN);
     if !claimed.is_empty() {
-        if let Some(c) = stream
-            .groups
-            .get_mut(&group)
-            .and_then(|g| g.consumers.get_mut(&consumer))
-        {
-            c.active_time = Some(now);
-        }
+        stream.mark_active(&group, &consumer, now);
     }
     if created {
         notify(shard, STREAM_EVENTS, "xgroup-createconsumer", &key);

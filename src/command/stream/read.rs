@@ -261,13 +261,7 @@ fn serve_new(
             }
         }
     }
-    if let Some(c) = stream
-        .groups
-        .get_mut(group)
-        .and_then(|g| g.consumers.get_mut(consumer))
-    {
-        c.active_time = Some(now);
-    }
+    stream.mark_active(group, consumer, now);
     entries_reply(entries)
 }
 

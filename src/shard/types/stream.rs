@@ -243,6 +243,18 @@ pub enum Trim {
 }
 
 impl Stream {
+    /// Records that `consumer` of `group` acted at `now` (XINFO's active-time); nothing when
+    /// either is gone.
+    pub fn mark_active(&mut self, group: &[u8], consumer: &[u8], now: u64) {
+        if let Some(c) = self
+            .groups
+            .get_mut(group)
+            .and_then(|g| g.consumers.get_mut(consumer))
+        {
+            c.active_time = Some(now);
+        }
+    }
+
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.entries.len()
