@@ -194,7 +194,13 @@ fn parse_set_options(
 
 pub fn get(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.next()?;
-    Ok(read_string(shard, &key)?.map_or(Reply::Nil, Reply::Bulk))
+    match shard.read(&key) {
+        None => Ok(Reply::Nil),
+        Some(entry) => match &entry.value {
+            Value::Str(s) => Ok(Reply::bulk_of(s)),
+            _ => Err(error(err::WRONGTYPE)),
+        },
+    }
 }
 
 pub fn set(shard: &mut Shard, args: &mut Args) -> CmdResult {

@@ -21,7 +21,7 @@ pub enum Protocol {
 
 /// A reply value, encoded per protocol. Built on the shard (it is Send) and encoded on the
 /// connection's core, so shard code never needs to know which protocol a client speaks.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Reply {
     /// `+text` from a constant, e.g. "OK", "PONG", "QUEUED".
     Simple(&'static str),
@@ -34,6 +34,8 @@ pub enum Reply {
     Int(i64),
     /// `$len\r\ndata\r\n`
     Bulk(Bytes),
+    /// A short bulk string carried in the reply itself (see [`Reply::bulk_copy`]).
+    ShortBulk(ShortBulk),
     /// null bulk: RESP2 `$-1`, RESP3 `_`
     Nil,
     /// null array: RESP2 `*-1`, RESP3 `_`
@@ -63,6 +65,64 @@ pub enum Reply {
     Sequence(Vec<Reply>),
 }
 
+/// Equal replies encode alike: a bulk string equals another whichever form each takes.
+impl PartialEq for Reply {
+    fn eq(&self, other: &Reply) -> bool {
+        use Reply::*;
+        if let (Some(a), Some(b)) = (self.as_bulk(), other.as_bulk()) {
+            return a == b;
+        }
+        match (self, other) {
+            (Simple(a), Simple(b)) => a == b,
+            (Status(a), Status(b)) => a == b,
+            (Error(a), Error(b)) => a == b,
+            (Int(a), Int(b)) => a == b,
+            (Nil, Nil) | (NilArray, NilArray) => true,
+            (Array(a), Array(b))
+            | (Set(a), Set(b))
+            | (Push(a), Push(b))
+            | (Sequence(a), Sequence(b)) => a == b,
+            (Map(a), Map(b)) | (Pairs(a), Pairs(b)) => a == b,
+            (Double(a), Double(b)) => a == b,
+            (Bool(a), Bool(b)) => a == b,
+            (Verbatim(f, a), Verbatim(g, b)) => f == g && a == b,
+            _ => false,
+        }
+    }
+}
+
+/// Most bytes a [`Reply::ShortBulk`] carries: what fits beside the tag in the room the largest
+/// other variant already takes, so the reply does not grow.
+pub const SHORT_BULK: usize = 54;
+
+/// A bulk string of at most [`SHORT_BULK`] bytes held inline: a reply to GET of a small value
+/// copies the bytes here instead of sharing the stored buffer, so building, moving it across
+/// cores and dropping it touch no reference count and no allocation.
+#[derive(Clone, Copy)]
+pub struct ShortBulk {
+    len: u8,
+    data: [u8; SHORT_BULK],
+}
+
+impl ShortBulk {
+    /// The bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.data[..self.len as usize]
+    }
+}
+
+impl std::fmt::Debug for ShortBulk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", Bytes::copy_from_slice(self.as_bytes()))
+    }
+}
+
+impl PartialEq for ShortBulk {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
 /// The text Redis 7.2 gives `value` in a reply (see [`Reply::Double`]); Lua scripts pass
 /// numbers to commands this way.
 pub fn double_text(value: f64) -> String {
@@ -80,6 +140,39 @@ impl Reply {
     /// `Reply::Error` from a static text: the common case, with no allocation.
     pub fn error(text: &'static str) -> Reply {
         Reply::Error(Cow::Borrowed(text))
+    }
+
+    /// A bulk reply holding a copy of `data`: inline when short, else in its own buffer.
+    pub fn bulk_copy(data: &[u8]) -> Reply {
+        if data.len() <= SHORT_BULK {
+            let mut short = ShortBulk {
+                len: data.len() as u8,
+                data: [0; SHORT_BULK],
+            };
+            short.data[..data.len()].copy_from_slice(data);
+            Reply::ShortBulk(short)
+        } else {
+            Reply::Bulk(Bytes::copy_from_slice(data))
+        }
+    }
+
+    /// A bulk reply of a stored value: a copy when short (see [`ShortBulk`]), else the value's
+    /// buffer, shared.
+    pub fn bulk_of(data: &Bytes) -> Reply {
+        if data.len() <= SHORT_BULK {
+            Reply::bulk_copy(data)
+        } else {
+            Reply::Bulk(data.clone())
+        }
+    }
+
+    /// The bytes of a bulk reply (either form).
+    pub fn as_bulk(&self) -> Option<&[u8]> {
+        match self {
+            Reply::Bulk(data) => Some(data),
+            Reply::ShortBulk(short) => Some(short.as_bytes()),
+            _ => None,
+        }
     }
 
     /// `Reply::Error` from an owned text, for errors that quote user input or numbers.
@@ -123,6 +216,7 @@ impl Reply {
             Reply::Error(text) => text.len() + 3,
             Reply::Int(_) | Reply::Nil | Reply::NilArray | Reply::Bool(_) => HEADER,
             Reply::Bulk(data) => HEADER + data.len() + 2,
+            Reply::ShortBulk(short) => HEADER + short.len as usize + 2,
             Reply::Verbatim(format, data) => HEADER + format.len() + 1 + data.len() + 2,
             Reply::Double(_) => HEADER + MAX_DOUBLE_LEN + 2,
             Reply::Array(items) | Reply::Set(items) | Reply::Push(items) => {
@@ -150,6 +244,7 @@ impl Reply {
             Reply::Error(text) => write_line(out, b'-', text.as_bytes()),
             Reply::Int(n) => write_header(out, b':', *n),
             Reply::Bulk(data) => write_bulk(out, data),
+            Reply::ShortBulk(short) => write_bulk(out, short.as_bytes()),
             Reply::Array(items) => write_items(out, b'*', items, proto),
             Reply::Set(items) => write_items(out, if resp3 { b'~' } else { b'*' }, items, proto),
             Reply::Push(items) => write_items(out, if resp3 { b'>' } else { b'*' }, items, proto),
@@ -415,6 +510,28 @@ mod tests {
         let mut out = BytesMut::new();
         reply.encode(proto, &mut out);
         out.to_vec()
+    }
+
+    #[test]
+    fn short_bulk_is_inline_encodes_as_bulk_and_keeps_the_reply_size() {
+        // The inline form must not make every reply bigger.
+        assert!(std::mem::size_of::<Reply>() <= 56);
+        for len in [0, 1, 16, SHORT_BULK - 1, SHORT_BULK, SHORT_BULK + 1, 1000] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let copy = Reply::bulk_copy(&data);
+            let shared = Reply::bulk_of(&Bytes::from(data.clone()));
+            assert_eq!(matches!(copy, Reply::ShortBulk(_)), len <= SHORT_BULK);
+            assert_eq!(matches!(shared, Reply::ShortBulk(_)), len <= SHORT_BULK);
+            let plain = Reply::Bulk(Bytes::from(data.clone()));
+            for proto in [Protocol::Resp2, Protocol::Resp3] {
+                assert_eq!(enc(&copy, proto), enc(&plain, proto));
+                assert_eq!(enc(&shared, proto), enc(&plain, proto));
+            }
+            assert_eq!(copy, plain);
+            assert_eq!(copy.as_bulk(), Some(&data[..]));
+        }
+        assert_ne!(Reply::bulk_copy(b"a"), Reply::bulk_copy(b"b"));
+        assert_ne!(Reply::bulk_copy(b"1"), Reply::Int(1));
     }
 
     /// Asserts the RESP2 and RESP3 encodings.

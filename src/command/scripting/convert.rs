@@ -19,6 +19,7 @@ pub fn reply_to_lua(lua: &Lua, reply: Reply, resp3: bool) -> mlua::Result<Value>
         Reply::Error(text) => Value::Table(single(lua, "err", text.as_bytes())?),
         Reply::Int(n) => Value::Integer(n),
         Reply::Bulk(data) => Value::String(lua.create_string(&data)?),
+        Reply::ShortBulk(short) => Value::String(lua.create_string(short.as_bytes())?),
         Reply::Nil | Reply::NilArray if resp3 => Value::Nil,
         Reply::Nil | Reply::NilArray => Value::Boolean(false),
         Reply::Array(items) | Reply::Push(items) | Reply::Sequence(items) => {
