@@ -165,20 +165,75 @@ pub fn lookup(name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
             .map(|(i, c)| (c.name.as_bytes(), i))
             .collect()
     });
-    let mut lower = [0u8; 32];
-    if name.len() > lower.len() {
+    if name.len() > NAME_MAX {
         return None;
     }
+    // A connection mostly sends what it sent last, and a thread serves a few kinds of command:
+    // the name as sent last time on this thread is matched byte for byte before hashing.
+    if let Some(i) = LAST.with(|last| {
+        let last = last.get();
+        (usize::from(last.len) == name.len() && last.name[..name.len()] == *name)
+            .then_some(last.row)
+    }) {
+        return Some((i, COMMANDS[i]));
+    }
+    let mut lower = [0u8; NAME_MAX];
     for (dst, src) in lower.iter_mut().zip(name) {
         *dst = src.to_ascii_lowercase();
     }
     let i = *index.get(&lower[..name.len()])?;
+    let mut sent = [0u8; NAME_MAX];
+    sent[..name.len()].copy_from_slice(name);
+    LAST.with(|last| {
+        last.set(LastName {
+            name: sent,
+            len: name.len() as u8,
+            row: i,
+        })
+    });
     Some((i, COMMANDS[i]))
+}
+
+/// Longest command name (with room to spare).
+const NAME_MAX: usize = 32;
+
+/// The name last found on this thread, as sent (any case), and its row.
+#[derive(Clone, Copy)]
+struct LastName {
+    name: [u8; NAME_MAX],
+    len: u8,
+    row: usize,
+}
+
+thread_local! {
+    static LAST: std::cell::Cell<LastName> = const {
+        // No name is u8::MAX long: nothing matches before the first lookup.
+        std::cell::Cell::new(LastName { name: [0; NAME_MAX], len: u8::MAX, row: 0 })
+    };
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lookup_is_case_insensitive_and_the_last_name_memo_never_answers_another_name() {
+        // On a fresh thread (nothing found yet), the empty name is unknown.
+        assert!(std::thread::spawn(|| lookup(b"").is_none()).join().unwrap());
+        let get = lookup(b"get").unwrap().0;
+        let set = lookup(b"set").unwrap().0;
+        assert_ne!(get, set);
+        for _ in 0..2 {
+            assert_eq!(lookup(b"GET").map(|f| f.0), Some(get));
+            assert_eq!(lookup(b"GeT").map(|f| f.0), Some(get));
+            assert_eq!(lookup(b"set").map(|f| f.0), Some(set));
+        }
+        assert!(lookup(b"ge").is_none());
+        assert!(lookup(b"gett").is_none());
+        assert!(lookup(b"").is_none());
+        assert!(lookup(&[b'a'; 40]).is_none());
+        assert_eq!(lookup(b"get").map(|f| f.0), Some(get));
+    }
 
     #[test]
     fn table_is_consistent() {

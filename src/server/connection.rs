@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use bytes::Buf;
 use bytes::{Bytes, BytesMut};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
+use super::handoff;
 use super::io::{ReadHalf, WriteHalf, READ_CHUNK};
 use crate::command::pubsub::{message_reply, unsubscribe_all};
 use crate::command::{dispatch, Hangup, Session};
@@ -39,7 +40,7 @@ enum Input {
 /// Serves one connection until the peer leaves, QUIT, a kill, or a protocol error.
 pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut session: Session) {
     let server = session.server.clone();
-    let (tx, mut rx) = mpsc::channel(BATCHES_AHEAD);
+    let (tx, mut rx) = handoff::channel(BATCHES_AHEAD);
     tokio::task::spawn_local(read_loop(
         reader,
         tx,
@@ -221,7 +222,7 @@ const UNAUTH_QUERY_LIMIT: usize = 1 << 20;
 /// again once the commands before it ran, since one of them may have been the AUTH.
 async fn read_loop<R: ReadHalf>(
     mut reader: R,
-    tx: mpsc::Sender<Input>,
+    tx: handoff::Sender<Input>,
     server: Arc<ServerState>,
     client: Arc<ClientInfo>,
     hangup: Hangup,

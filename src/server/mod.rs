@@ -4,6 +4,7 @@
 //! The only module that touches sockets and runtimes.
 
 mod connection;
+mod handoff;
 mod io;
 
 use std::net::{IpAddr, SocketAddr, TcpListener};
