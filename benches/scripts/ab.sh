@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Same-run A/B of two server commands under one redis-benchmark load, alternating A B A B:
+# prints, per round, throughput and the server's user and system CPU per request (utime and
+# stime from /proc/PID/stat around the measured run), then the medians.
+#
+#   bash benches/scripts/ab.sh "A command" "B command" [TEST] [PIPELINE] [REQUESTS] [ROUNDS]
+#   e.g. bash benches/scripts/ab.sh "/tmp/ringkv-old --threads 2" "target/release/ringkv --threads 2" get 1 100000 3
+#        bash benches/scripts/ab.sh "redis-server --save '' --appendonly no" "target/release/ringkv" set 16
+#
+# Each command gets `--port P` appended (a free port). Each server is fresh: a warm-up SET run
+# fills the key space first (-r 100000), then the measured run (50 clients). Servers are killed
+# at the end of their round.
+set -euo pipefail
+A=${1:?A command}
+B=${2:?B command}
+TEST=${3:-get}
+PIPELINE=${4:-1}
+REQUESTS=${5:-100000}
+ROUNDS=${6:-3}
+command -v redis-benchmark >/dev/null || { echo "redis-benchmark not found (apt-get install redis-tools)" >&2; exit 2; }
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+PID=""
+trap '[[ -n $PID ]] && kill $PID 2>/dev/null || true' EXIT
+
+# run_one COMMAND: prints "rps user_us sys_us".
+run_one() {
+    local port
+    port=$(free_port)
+    bash -c "exec $1 --port $port" >/dev/null 2>&1 &
+    PID=$!
+    for _ in $(seq 100); do
+        redis-cli -p "$port" ping >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    redis-benchmark -p "$port" -t set -P 16 -c 50 -r 100000 -n 200000 -q >/dev/null 2>&1
+    local u0 s0 u1 s1 rps
+    read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$PID/stat")
+    rps=$(redis-benchmark -p "$port" -t "$TEST" -P "$PIPELINE" -c 50 -r 100000 -n "$REQUESTS" -q 2>&1 |
+        tr '\r' '\n' | grep 'requests per second' | tail -1 | awk '{print $2}')
+    read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$PID/stat")
+    kill "$PID"
+    wait "$PID" 2>/dev/null || true
+    PID=""
+    local tick
+    tick=$(getconf CLK_TCK)
+    awk -v r="$rps" -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v n="$REQUESTS" -v t="$tick" \
+        'BEGIN { printf "%s %.2f %.2f\n", r, u * 1e6 / t / n, s * 1e6 / t / n }'
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+
+echo "test $TEST, -P $PIPELINE, $REQUESTS requests, 50 clients, -r 100000, $ROUNDS rounds"
+echo "A: $A"
+echo "B: $B"
+declare -a AR BR
+for round in $(seq "$ROUNDS"); do
+    a=$(run_one "$A")
+    b=$(run_one "$B")
+    AR+=("$a")
+    BR+=("$b")
+    echo "round $round: A rps $(cut -d' ' -f1 <<<"$a") user $(cut -d' ' -f2 <<<"$a") us sys $(cut -d' ' -f3 <<<"$a") us | B rps $(cut -d' ' -f1 <<<"$b") user $(cut -d' ' -f2 <<<"$b") us sys $(cut -d' ' -f3 <<<"$b") us"
+done
+for side in A B; do
+    if [[ $side == A ]]; then rows=("${AR[@]}"); else rows=("${BR[@]}"); fi
+    rps=$(printf '%s\n' "${rows[@]}" | cut -d' ' -f1 | median)
+    user=$(printf '%s\n' "${rows[@]}" | cut -d' ' -f2 | median)
+    sys=$(printf '%s\n' "${rows[@]}" | cut -d' ' -f3 | median)
+    cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
+    echo "median $side: rps $rps, user $user us, sys $sys us, CPU $cpu us per request"
+done
