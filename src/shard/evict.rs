@@ -220,9 +220,9 @@ impl Shard {
         };
         let nth = (pick % candidates as u64) as usize;
         db.slot_entries(slot)
-            .filter(|(_, e)| !volatile || e.expire_at != 0)
+            .filter(|r| !volatile || r.has_expiry())
             .nth(nth)
-            .map(|(k, e)| (k.clone(), e.touched, e.expire_at))
+            .map(|r| (Key::copy_from_slice(r.key()), r.touched(), r.expire_at()))
     }
 }
 
