@@ -544,10 +544,10 @@ pub fn object(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.next()?;
     let clock = shard.clock_secs();
     // Read before the lookup below marks the access.
-    let Some((touched, encoding)) = shard
+    let Some((idle, encoding)) = shard
         .db()
         .get_raw(&key)
-        .map(|r| (r.touched(), encoding(r.value())))
+        .map(|r| (r.idle(clock), encoding(r.value())))
     else {
         return Ok(Reply::Nil);
     };
@@ -556,7 +556,7 @@ pub fn object(shard: &mut Shard, args: &mut Args) -> CmdResult {
     }
     Ok(match &sub[..] {
         b"encoding" => Reply::Bulk(Bytes::from_static(encoding.as_bytes())),
-        b"idletime" => Reply::Int(clock.saturating_sub(touched) as i64),
+        b"idletime" => Reply::Int(idle as i64),
         b"refcount" => Reply::Int(1),
         _ => return Err(error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")),
     })
