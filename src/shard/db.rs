@@ -146,6 +146,9 @@ impl Db {
     /// The record for `key`, expired or not.
     pub fn get_raw(&self, key: &[u8]) -> Option<&Record> {
         let map = self.slots.get(self.slot(key) as usize)?;
+        if map.is_empty() {
+            return None;
+        }
         map.find(self.hash(key), |r| r.key() == key)
     }
 
@@ -156,8 +159,13 @@ impl Db {
 
     /// The live record for `key`, mutable; an expired one is removed first.
     pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Record> {
-        let (slot, hash) = (self.slot(key), self.hash(key));
+        let slot = self.slot(key);
         let map = self.slots.get_mut(slot as usize)?;
+        // A miss in an empty slot (or an empty database) costs no hashing.
+        if map.is_empty() {
+            return None;
+        }
+        let hash = self.hasher.hash_one(key);
         let found = map.find_entry(hash, |r| r.key() == key).ok()?;
         if found.get().is_live(now_ms) {
             return Some(found.into_mut());
@@ -208,8 +216,12 @@ impl Db {
 
     /// Removes `key` (expired or not), returning its record.
     pub fn remove(&mut self, key: &[u8]) -> Option<Record> {
-        let (slot, hash) = (self.slot(key), self.hash(key));
+        let slot = self.slot(key);
         let map = self.slots.get_mut(slot as usize)?;
+        if map.is_empty() {
+            return None;
+        }
+        let hash = self.hasher.hash_one(key);
         let (old, _) = map.find_entry(hash, |r| r.key() == key).ok()?.remove();
         self.forget(slot, &old);
         Some(old)

@@ -27,11 +27,8 @@ const ZSET_MEMBER: usize = 160;
 /// The accounted bytes of `record`, as `measure` last recorded them: O(1), and the same at
 /// removal as when the database added them unless the database re-measured in between.
 pub fn accounted(record: &Record) -> usize {
-    let shared = match record.value() {
-        ValueRef::Str(s @ super::record::StrRef::Shared(_)) => s.len(),
-        _ => 0,
-    };
-    PER_KEY + record.alloc_len().next_multiple_of(ALLOC_GRAIN) + shared + record.collection_bytes()
+    let block = record.alloc_len().next_multiple_of(ALLOC_GRAIN);
+    PER_KEY + block + record.shared_len() + record.collection_bytes()
 }
 
 /// MEMORY USAGE's figure: the record and its bucket, and the value's heap bytes measured
@@ -51,9 +48,8 @@ pub fn usage(record: &Record) -> usize {
 
 /// Estimates a collection's bytes and records them on `record`; returns its accounted bytes.
 pub fn measure(record: &mut Record) -> usize {
-    let value = record.value();
-    if !matches!(value, ValueRef::Str(_)) {
-        let bytes = value_bytes(value);
+    if record.is_collection() {
+        let bytes = value_bytes(record.value());
         record.set_collection_bytes(bytes);
     }
     accounted(record)

@@ -60,7 +60,7 @@ pub const INLINE_MAX: usize = u8::MAX as usize;
 const LONG_KEY_MIN: usize = u16::MAX as usize;
 
 // The payload offsets stay 8-aligned only if a `Bytes` is a whole number of words.
-const _: () = assert!(std::mem::size_of::<Bytes>() % WORD == 0);
+const _: () = assert!(std::mem::size_of::<Bytes>().is_multiple_of(WORD));
 const _: () = assert!(std::mem::align_of::<Bytes>() <= WORD);
 
 /// A key and its value, owned through one tagged pointer (see the module doc).
@@ -305,7 +305,19 @@ impl Record {
 
     /// Bytes of the block: what `new` asked for, recomputed from the header.
     pub fn alloc_len(&self) -> usize {
+        if self.is_compact() {
+            return 2 + self.byte(0) as usize + self.inline_len();
+        }
         self.key_offset() + self.key_len() + self.inline_len()
+    }
+
+    /// Length of a long string kept as `Bytes` (its own heap block); 0 for other values.
+    pub fn shared_len(&self) -> usize {
+        if self.flags() & KIND != SHARED {
+            return 0;
+        }
+        // SAFETY: a SHARED record holds a `Bytes` at its 8-aligned payload.
+        unsafe { (*self.payload().cast::<Bytes>()).len() }
     }
 
     fn payload(&self) -> *mut u8 {
@@ -320,6 +332,12 @@ impl Record {
 
     /// The key.
     pub fn key(&self) -> &[u8] {
+        if self.is_compact() {
+            // SAFETY: a compact block holds its key's length at byte 0 and the key from 2.
+            return unsafe {
+                std::slice::from_raw_parts(self.block().add(2), self.byte(0) as usize)
+            };
+        }
         // SAFETY: `new` copied `key_len` bytes at `key_offset`, inside the block, which lives
         // as long as `self`.
         unsafe { std::slice::from_raw_parts(self.block().add(self.key_offset()), self.key_len()) }
@@ -361,6 +379,11 @@ impl Record {
         let tag = self.0.as_ptr().addr() & (ADDRESS_BITS | FLAG_BITS);
         let tagged = self.0.as_ptr().map_addr(|_| tag | clock_bits(clock));
         self.0 = NonNull::new(tagged).expect("tagged pointer is not null");
+    }
+
+    /// True for a collection (its value is boxed and changed in place).
+    pub fn is_collection(&self) -> bool {
+        self.flags() & KIND >= LIST
     }
 
     /// The value, borrowed.
@@ -624,7 +647,7 @@ mod tests {
         }
         for value in [
             Value::Set(Box::default()),
-            Value::ZSet(Box::new(ZSet::new())),
+            Value::ZSet(Box::default()),
             Value::Stream(Box::default()),
         ] {
             let name = Record::new(b"c", value, 1, 0).value().type_name();
