@@ -11,7 +11,7 @@ use super::table::{keyed, routine, row, CommandSpec, KEY1};
 use super::{err, error, notify, Args, CmdResult, Session};
 use crate::protocol::Reply;
 use crate::pubsub::notify::STRING;
-use crate::shard::{Shard, ShardId, Value};
+use crate::shard::{Shard, ShardId, Value, ValueRef};
 
 /// The bitmap commands' rows of the command table.
 pub static COMMANDS: &[CommandSpec] = &[
@@ -42,15 +42,15 @@ pub fn setbit(shard: &mut Shard, args: &mut Args) -> CmdResult {
         _ => return Err(error("ERR bit is not an integer or out of range")),
     };
     let (current, expire) = match shard.write(&key) {
-        None => (Bytes::new(), 0),
-        Some(e) => match &e.value {
-            Value::Str(s) => (s.clone(), e.expire_at),
+        None => (Vec::new(), 0),
+        Some(r) => match r.value() {
+            ValueRef::Str(s) => (s.to_vec(), r.expire_at()),
             _ => return Err(error(err::WRONGTYPE)),
         },
     };
     let byte = (offset / 8) as usize;
     check_len(byte as u64 + 1)?;
-    let mut value = current.to_vec();
+    let mut value = current;
     if value.len() <= byte {
         value.resize(byte + 1, 0);
     }

@@ -165,7 +165,7 @@ fn expire_generic(shard: &mut Shard, args: &mut Args, base: Base, command: &str)
             .checked_add(shard.now_ms() as i64)
             .ok_or_else(invalid)?;
     }
-    let Some(current) = shard.write(&key).map(|e| e.expire_at) else {
+    let Some(current) = shard.write(&key).map(|r| r.expire_at()) else {
         return Ok(Reply::Int(0));
     };
     // A persistent key counts as an infinite TTL for GT/LT.
@@ -205,7 +205,7 @@ pub fn pexpireat(shard: &mut Shard, args: &mut Args) -> CmdResult {
 /// The key's expiry: None when absent, Some(0) when persistent.
 fn expiry_of(shard: &mut Shard, args: &mut Args) -> Result<Option<u64>, Reply> {
     let key = args.next()?;
-    Ok(shard.read(&key).map(|e| e.expire_at))
+    Ok(shard.read(&key).map(|r| r.expire_at()))
 }
 
 /// TTL-style reply: -2 missing, -1 persistent, else `convert(expire_at)`.
@@ -241,7 +241,7 @@ pub fn pexpiretime(shard: &mut Shard, args: &mut Args) -> CmdResult {
 
 pub fn persist(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.next()?;
-    match shard.write(&key).map(|e| e.expire_at) {
+    match shard.write(&key).map(|r| r.expire_at()) {
         Some(at) if at != 0 => {
             shard.db().set_expire(&key, 0);
             notify(shard, GENERIC, "persist", &key);

@@ -3,6 +3,7 @@
 //! depends on the protocol (RESP3: an array of pairs; RESP2: a flat array).
 
 use crate::pubsub::notify::HASH as HASH_EVENTS;
+use crate::shard::{ValueMut, ValueRef};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Mutex;
 
@@ -84,8 +85,8 @@ pub fn apply_config(config: &Config) {
 pub fn read_hash<'a>(shard: &'a mut Shard, key: &[u8]) -> Result<Option<&'a Hash>, Reply> {
     match shard.read(key) {
         None => Ok(None),
-        Some(entry) => match &entry.value {
-            Value::Hash(h) => Ok(Some(h)),
+        Some(entry) => match entry.value() {
+            ValueRef::Hash(h) => Ok(Some(h)),
             _ => Err(error(err::WRONGTYPE)),
         },
     }
@@ -99,8 +100,8 @@ fn write_hash<'a>(
 ) -> Result<Option<&'a mut Hash>, Reply> {
     let exists = match shard.write(key) {
         None => false,
-        Some(entry) => match entry.value {
-            Value::Hash(_) => true,
+        Some(entry) => match entry.value() {
+            ValueRef::Hash(_) => true,
             _ => return Err(error(err::WRONGTYPE)),
         },
     };
@@ -110,8 +111,8 @@ fn write_hash<'a>(
         }
         shard.store(key, Value::Hash(Box::default()), 0);
     }
-    match shard.write(key).map(|e| &mut e.value) {
-        Some(Value::Hash(h)) => Ok(Some(h)),
+    match shard.write(key).map(|e| e.value_mut()) {
+        Some(ValueMut::Hash(h)) => Ok(Some(h)),
         _ => Ok(None),
     }
 }

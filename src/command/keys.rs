@@ -13,8 +13,7 @@ use super::{Kind, Merge};
 use crate::glob::glob_match;
 use crate::protocol::Reply;
 use crate::pubsub::notify::GENERIC;
-use crate::shard::db::is_live;
-use crate::shard::{slot, Entry, Shard, ShardId, Value};
+use crate::shard::{memory, slot, Entry, Shard, ShardId, ValueRef};
 
 use super::notify;
 
@@ -66,7 +65,7 @@ pub fn touch(shard: &mut Shard, args: &mut Args) -> CmdResult {
 
 pub fn type_(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.next()?;
-    let name = shard.write(&key).map_or("none", |e| e.value.type_name());
+    let name = shard.write(&key).map_or("none", |r| r.value().type_name());
     Ok(Reply::Simple(name))
 }
 
@@ -80,9 +79,10 @@ fn collect_keys(
     let now = shard.now_ms();
     let db = shard.db();
     for slot in slots {
-        for (key, entry) in db.slot_entries(slot) {
-            if is_live(entry, now) && pattern.is_none_or(|p| glob_match(p, key, false)) {
-                out.push(key.clone());
+        for record in db.slot_entries(slot) {
+            let key = record.key();
+            if record.is_live(now) && pattern.is_none_or(|p| glob_match(p, key, false)) {
+                out.push(Bytes::copy_from_slice(key));
             }
         }
     }
@@ -167,15 +167,16 @@ fn scan_slots(
     let (mut seen, mut found) = (0, Vec::new());
     let mut slot = slots.start;
     while slot < slots.end && seen < count {
-        for (key, entry) in db.slot_entries(slot) {
+        for record in db.slot_entries(slot) {
             seen += 1;
-            if !is_live(entry, now)
+            let key = record.key();
+            if !record.is_live(now)
                 || pattern.is_some_and(|p| !glob_match(p, key, false))
-                || kind.is_some_and(|t| entry.value.type_name().as_bytes() != t)
+                || kind.is_some_and(|t| record.value().type_name().as_bytes() != t)
             {
                 continue;
             }
-            found.push(key.clone());
+            found.push(Bytes::copy_from_slice(key));
         }
         slot += 1;
     }
@@ -206,7 +207,7 @@ fn random_key(shard: &mut Shard, slots: std::ops::Range<usize>) -> Option<Bytes>
             .db()
             .slot_entries(slot)
             .nth(pick)
-            .map(|(k, _)| k.clone())?;
+            .map(|r| Bytes::copy_from_slice(r.key()))?;
         if shard.write(&key).is_some() {
             return Some(key);
         }
@@ -272,8 +273,8 @@ fn rename_local(shard: &mut Shard, args: &mut Args, nx: bool) -> CmdResult {
     if nx && shard.exists(&dst) {
         return Ok(Reply::Int(0));
     }
-    let entry = shard.delete(&src).ok_or_else(|| error(err::NO_KEY))?;
-    shard.insert(&dst, entry);
+    let record = shard.delete(&src).ok_or_else(|| error(err::NO_KEY))?;
+    shard.insert(&dst, record.into_entry());
     notify(shard, GENERIC, "rename_from", &src);
     notify(shard, GENERIC, "rename_to", &dst);
     shard.signal_ready(&dst);
@@ -306,7 +307,7 @@ async fn rename_between(session: &mut Session, mut args: Args, nx: bool) -> CmdR
             let src = src.clone();
             move |s| {
                 s.select(db);
-                s.write(&src).map(|e| e.clone())
+                s.write(&src).map(|r| r.to_entry())
             }
         })
         .await
@@ -387,7 +388,7 @@ pub fn copy(shard: &mut Shard, args: &mut Args) -> CmdResult {
     if src == dst && target == current {
         return Err(error(err::SAME_OBJECT));
     }
-    let Some(entry) = shard.write(&src).map(|e| e.clone()) else {
+    let Some(entry) = shard.write(&src).map(|r| r.to_entry()) else {
         return Ok(Reply::Int(0));
     };
     shard.select(target);
@@ -413,7 +414,7 @@ pub fn copy_cross(session: &mut Session, mut args: Args) -> Routine<'_> {
         let entry = holding
             .run(from, move |s| {
                 s.select(db);
-                s.write(&src).map(|e| e.clone())
+                s.write(&src).map(|r| r.to_entry())
             })
             .await
             .ok_or_else(gone)?;
@@ -456,33 +457,33 @@ pub fn move_(shard: &mut Shard, args: &mut Args) -> CmdResult {
         return Ok(Reply::Int(0));
     }
     shard.select(source);
-    let Some(entry) = shard.delete(&key) else {
+    let Some(record) = shard.delete(&key) else {
         return Ok(Reply::Int(0));
     };
     notify(shard, GENERIC, "move_from", &key);
     shard.select(target);
-    shard.insert(&key, entry);
+    shard.insert(&key, record.into_entry());
     notify(shard, GENERIC, "move_to", &key);
     shard.signal_ready(&key);
     Ok(Reply::Int(1))
 }
 
 /// Redis's name for how a string is held: int, embstr (≤ 44 bytes) or raw.
-fn encoding(value: &Value) -> &'static str {
+fn encoding(value: ValueRef) -> &'static str {
     match value {
-        Value::Str(s) if s.len() <= 20 && parse_int(s).is_some() => "int",
-        Value::Str(s) if s.len() <= 44 => "embstr",
-        Value::Str(_) => "raw",
-        Value::List(l) => l.encoding(),
-        Value::Hash(h) => h.encoding(),
-        Value::Set(s) => s.encoding(),
-        Value::ZSet(z) => z.encoding(),
-        Value::Stream(_) => "stream",
+        ValueRef::Str(s) if s.len() <= 20 && parse_int(&s).is_some() => "int",
+        ValueRef::Str(s) if s.len() <= 44 => "embstr",
+        ValueRef::Str(_) => "raw",
+        ValueRef::List(l) => l.encoding(),
+        ValueRef::Hash(h) => h.encoding(),
+        ValueRef::Set(s) => s.encoding(),
+        ValueRef::ZSet(z) => z.encoding(),
+        ValueRef::Stream(_) => "stream",
     }
 }
 
-/// MEMORY USAGE key [SAMPLES n]: the key, its entry and the value's heap bytes (an estimate
-/// from structure sizes; SAMPLES is accepted and ignored: the estimate is exact-ish already).
+/// MEMORY USAGE key [SAMPLES n]: the key's record, its table bucket and the value's heap
+/// bytes (SAMPLES is accepted and ignored: the estimate is exact-ish already).
 pub fn memory(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let sub = args.next()?;
     if !sub.eq_ignore_ascii_case(b"usage") || args.is_done() {
@@ -496,20 +497,10 @@ pub fn memory(shard: &mut Shard, args: &mut Args) -> CmdResult {
         args.int()?;
     }
     args.end()?;
-    let Some(entry) = shard.read(&key) else {
+    let Some(record) = shard.read(&key) else {
         return Ok(Reply::Nil);
     };
-    let value = match &entry.value {
-        Value::Str(s) => s.len(),
-        Value::List(l) => l.heap_bytes(),
-        Value::Hash(h) => h.heap_bytes(),
-        Value::Set(s) => s.heap_bytes(),
-        Value::ZSet(z) => z.heap_bytes(),
-        Value::Stream(s) => s.heap_bytes(),
-    };
-    Ok(Reply::Int(
-        (key.len() + std::mem::size_of::<Entry>() + 16 + value) as i64,
-    ))
+    Ok(Reply::Int(memory::usage(record) as i64))
 }
 
 const OBJECT_HELP: &[&str] = &[
@@ -552,15 +543,20 @@ pub fn object(shard: &mut Shard, args: &mut Args) -> CmdResult {
     }
     let key = args.next()?;
     let clock = shard.clock_secs();
-    let Some(entry) = shard.db().get_raw(&key).cloned() else {
+    // Read before the lookup below marks the access.
+    let Some((idle, encoding)) = shard
+        .db()
+        .get_raw(&key)
+        .map(|r| (r.idle(clock), encoding(r.value())))
+    else {
         return Ok(Reply::Nil);
     };
     if shard.write(&key).is_none() {
         return Ok(Reply::Nil);
     }
     Ok(match &sub[..] {
-        b"encoding" => Reply::Bulk(Bytes::from_static(encoding(&entry.value).as_bytes())),
-        b"idletime" => Reply::Int(clock.saturating_sub(entry.touched) as i64),
+        b"encoding" => Reply::Bulk(Bytes::from_static(encoding.as_bytes())),
+        b"idletime" => Reply::Int(idle as i64),
         b"refcount" => Reply::Int(1),
         _ => return Err(error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")),
     })

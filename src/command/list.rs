@@ -5,6 +5,7 @@
 mod blocking;
 
 use crate::pubsub::notify::LIST as LIST_EVENTS;
+use crate::shard::{ValueMut, ValueRef};
 use bytes::Bytes;
 
 use super::args::{ok, parse_int};
@@ -60,8 +61,8 @@ pub fn apply_config(config: &crate::config::Config) {
 fn read_list<'a>(shard: &'a mut Shard, key: &[u8]) -> Result<Option<&'a List>, Reply> {
     match shard.read(key) {
         None => Ok(None),
-        Some(entry) => match &entry.value {
-            Value::List(l) => Ok(Some(&**l)),
+        Some(entry) => match entry.value() {
+            ValueRef::List(l) => Ok(Some(l)),
             _ => Err(error(err::WRONGTYPE)),
         },
     }
@@ -71,8 +72,8 @@ fn read_list<'a>(shard: &'a mut Shard, key: &[u8]) -> Result<Option<&'a List>, R
 fn write_list<'a>(shard: &'a mut Shard, key: &[u8]) -> Result<Option<&'a mut List>, Reply> {
     match shard.write(key) {
         None => Ok(None),
-        Some(entry) => match &mut entry.value {
-            Value::List(l) => Ok(Some(&mut **l)),
+        Some(entry) => match entry.value_mut() {
+            ValueMut::List(l) => Ok(Some(l)),
             _ => Err(error(err::WRONGTYPE)),
         },
     }

@@ -217,7 +217,6 @@ pub fn load(config: &Config, shards: usize) -> Result<Vec<Restored>, String> {
             value,
             expire_at,
             touched: 0,
-            size: 0,
         };
         per_shard[table.shard_of(&key)].push((db, key, entry));
     }

@@ -5,6 +5,7 @@
 mod algebra;
 
 use crate::pubsub::notify::SET as SET_EVENTS;
+use crate::shard::{ValueMut, ValueRef};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use bytes::Bytes;
@@ -68,8 +69,8 @@ pub const MAX_REPEATED: i64 = 1 << 20;
 pub fn read_set<'a>(shard: &'a mut Shard, key: &[u8]) -> Result<Option<&'a Set>, Reply> {
     match shard.read(key) {
         None => Ok(None),
-        Some(entry) => match &entry.value {
-            Value::Set(s) => Ok(Some(s)),
+        Some(entry) => match entry.value() {
+            ValueRef::Set(s) => Ok(Some(s)),
             _ => Err(error(err::WRONGTYPE)),
         },
     }
@@ -77,9 +78,9 @@ pub fn read_set<'a>(shard: &'a mut Shard, key: &[u8]) -> Result<Option<&'a Set>,
 
 /// The set at `key` for writing; WRONGTYPE for other types.
 pub fn write_set<'a>(shard: &'a mut Shard, key: &[u8]) -> Result<Option<&'a mut Set>, Reply> {
-    match shard.write(key).map(|e| &mut e.value) {
+    match shard.write(key).map(|e| e.value_mut()) {
         None => Ok(None),
-        Some(Value::Set(s)) => Ok(Some(s)),
+        Some(ValueMut::Set(s)) => Ok(Some(s)),
         Some(_) => Err(error(err::WRONGTYPE)),
     }
 }
@@ -222,8 +223,8 @@ pub fn spop(shard: &mut Shard, args: &mut Args) -> CmdResult {
     };
     if count as u64 >= len as u64 {
         let set = shard.delete(&key);
-        return Ok(match set.map(|e| e.value) {
-            Some(Value::Set(s)) => members_reply(s.iter()),
+        return Ok(match set.as_ref().map(|r| r.value()) {
+            Some(ValueRef::Set(s)) => members_reply(s.iter()),
             _ => Reply::Set(Vec::new()),
         });
     }

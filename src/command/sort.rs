@@ -11,6 +11,7 @@ use super::table::{row, CommandSpec, KEY1};
 use super::{err, error, Args, CmdResult, Kind, Session};
 use crate::protocol::Reply;
 use crate::shard::types::{Hash, List, Set};
+use crate::shard::ValueRef;
 use crate::shard::{Shard, ShardId, Value};
 
 /// A routine's future.
@@ -84,11 +85,11 @@ fn load(shard: &mut Shard, key: &[u8], write: bool) -> Result<Option<(Source, Ve
     } else {
         shard.read(key)
     };
-    Ok(match entry.map(|e| &e.value) {
+    Ok(match entry.map(|e| e.value()) {
         None => None,
-        Some(Value::List(l)) => Some((Source::List, list_items(l))),
-        Some(Value::Set(s)) => Some((Source::Set, set_members(s))),
-        Some(Value::ZSet(z)) => Some((
+        Some(ValueRef::List(l)) => Some((Source::List, list_items(l))),
+        Some(ValueRef::Set(s)) => Some((Source::Set, set_members(s))),
+        Some(ValueRef::ZSet(z)) => Some((
             Source::ZSet,
             z.entries().into_iter().map(|(m, _)| m).collect(),
         )),
@@ -126,9 +127,9 @@ fn resolve(pattern: &[u8], element: &[u8]) -> Option<Lookup> {
 /// Reads a look-up on its shard: a string's value, or a hash field; None otherwise.
 fn read_lookup(shard: &mut Shard, l: &Lookup) -> Option<Bytes> {
     let entry = shard.read(&l.key)?;
-    match (&entry.value, &l.field) {
-        (Value::Str(s), None) => Some(s.clone()),
-        (Value::Hash(h), Some(f)) => hash_field(h, f),
+    match (entry.value(), &l.field) {
+        (ValueRef::Str(s), None) => Some(s.to_bytes()),
+        (ValueRef::Hash(h), Some(f)) => hash_field(h, f),
         _ => None,
     }
 }

@@ -18,6 +18,7 @@ use crate::protocol::Reply;
 use crate::pubsub::notify::STREAM as STREAM_EVENTS;
 use crate::shard::types::{Fields, NodeLimits, Stream, StreamId, Trim};
 use crate::shard::{Shard, Value};
+use crate::shard::{ValueMut, ValueRef};
 
 const INVALID_ID: &str = "ERR Invalid stream ID specified as stream command argument";
 const NOT_GREATER: &str =
@@ -75,8 +76,8 @@ pub(crate) fn read_stream<'a>(
 ) -> Result<Option<&'a Stream>, Reply> {
     match shard.read(key) {
         None => Ok(None),
-        Some(entry) => match &entry.value {
-            Value::Stream(s) => Ok(Some(s)),
+        Some(entry) => match entry.value() {
+            ValueRef::Stream(s) => Ok(Some(s)),
             _ => Err(error(err::WRONGTYPE)),
         },
     }
@@ -89,8 +90,8 @@ pub(crate) fn write_stream<'a>(
 ) -> Result<Option<&'a mut Stream>, Reply> {
     match shard.write(key) {
         None => Ok(None),
-        Some(entry) => match &mut entry.value {
-            Value::Stream(s) => Ok(Some(s)),
+        Some(entry) => match entry.value_mut() {
+            ValueMut::Stream(s) => Ok(Some(s)),
             _ => Err(error(err::WRONGTYPE)),
         },
     }

@@ -11,7 +11,8 @@ use super::Merge;
 use super::{err, error, Args, CmdResult, Session};
 use crate::protocol::Reply;
 use crate::pubsub::notify::{GENERIC, STRING};
-use crate::shard::{Shard, ShardId, Value};
+use crate::shard::record::INLINE_MAX;
+use crate::shard::{Shard, ShardId, Value, ValueRef};
 
 use super::notify;
 
@@ -48,9 +49,10 @@ pub static MAX_STRING_LEN: AtomicU64 = AtomicU64::new(512 << 20);
 /// ones keep the zero-copy slice (they dominate the chunk they arrived in).
 const COPY_BELOW: usize = 16 * 1024;
 
-/// Takes ownership of a value argument for storage.
+/// Takes ownership of a value argument for storage. Short values are left as they are: the
+/// record copies them in (see `shard::record`).
 pub fn own(value: Bytes) -> Bytes {
-    if value.len() < COPY_BELOW {
+    if value.len() > INLINE_MAX && value.len() < COPY_BELOW {
         Bytes::copy_from_slice(&value)
     } else {
         value
@@ -61,8 +63,8 @@ pub fn own(value: Bytes) -> Bytes {
 pub fn read_string(shard: &mut Shard, key: &[u8]) -> Result<Option<Bytes>, Reply> {
     match shard.read(key) {
         None => Ok(None),
-        Some(entry) => match &entry.value {
-            Value::Str(s) => Ok(Some(s.clone())),
+        Some(record) => match record.value() {
+            ValueRef::Str(s) => Ok(Some(s.to_bytes())),
             _ => Err(error(err::WRONGTYPE)),
         },
     }
@@ -72,8 +74,8 @@ pub fn read_string(shard: &mut Shard, key: &[u8]) -> Result<Option<Bytes>, Reply
 fn write_string(shard: &mut Shard, key: &[u8]) -> Result<Option<(Bytes, u64)>, Reply> {
     match shard.live(key) {
         None => Ok(None),
-        Some(entry) => match &entry.value {
-            Value::Str(s) => Ok(Some((s.clone(), entry.expire_at))),
+        Some(record) => match record.value() {
+            ValueRef::Str(s) => Ok(Some((s.to_bytes(), record.expire_at()))),
             _ => Err(error(err::WRONGTYPE)),
         },
     }
@@ -212,7 +214,7 @@ pub fn set(shard: &mut Shard, args: &mut Args) -> CmdResult {
     } else {
         None
     };
-    let current_ttl = shard.live(&key).map(|e| e.expire_at);
+    let current_ttl = shard.live(&key).map(|r| r.expire_at());
     let exists = current_ttl.is_some();
     if (o.nx && exists) || (o.xx && !exists) {
         return Ok(if o.get {
@@ -308,7 +310,7 @@ pub fn getex(shard: &mut Shard, args: &mut Args) -> CmdResult {
             notify(shard, GENERIC, "expire", &key);
         }
         Ttl::Persist => {
-            if shard.db().get_raw(&key).is_some_and(|e| e.expire_at != 0) {
+            if shard.db().get_raw(&key).is_some_and(|r| r.has_expiry()) {
                 shard.db().set_expire(&key, 0);
                 notify(shard, GENERIC, "persist", &key);
             }
@@ -434,9 +436,16 @@ pub fn strlen(shard: &mut Shard, args: &mut Args) -> CmdResult {
 
 /// Adds `delta` to the integer at `key` (0 when absent), keeping its expiry.
 fn add_int(shard: &mut Shard, key: &[u8], delta: i64) -> CmdResult {
-    let (current, expire) = match write_string(shard, key)? {
-        Some((v, e)) => (parse_int(&v).ok_or_else(|| error(err::NOT_INT))?, e),
+    // Parsed where it is stored: no copy of the old value.
+    let (current, expire) = match shard.live(key) {
         None => (0, 0),
+        Some(record) => match record.value() {
+            ValueRef::Str(s) => (
+                parse_int(&s).ok_or_else(|| error(err::NOT_INT))?,
+                record.expire_at(),
+            ),
+            _ => return Err(error(err::WRONGTYPE)),
+        },
     };
     let next = current
         .checked_add(delta)

@@ -7,6 +7,7 @@ mod pop;
 mod range;
 
 use crate::pubsub::notify::ZSET as ZSET_EVENTS;
+use crate::shard::{ValueMut, ValueRef};
 use bytes::{Bytes, BytesMut};
 
 use super::args::parse_int;
@@ -97,8 +98,8 @@ pub fn apply_config(config: &crate::config::Config) {
 pub(crate) fn read_zset<'a>(shard: &'a mut Shard, key: &[u8]) -> Result<Option<&'a ZSet>, Reply> {
     match shard.read(key) {
         None => Ok(None),
-        Some(entry) => match &entry.value {
-            Value::ZSet(z) => Ok(Some(z)),
+        Some(entry) => match entry.value() {
+            ValueRef::ZSet(z) => Ok(Some(z)),
             _ => Err(error(err::WRONGTYPE)),
         },
     }
@@ -111,8 +112,8 @@ pub(crate) fn write_zset<'a>(
 ) -> Result<Option<&'a mut ZSet>, Reply> {
     match shard.write(key) {
         None => Ok(None),
-        Some(entry) => match &mut entry.value {
-            Value::ZSet(z) => Ok(Some(z)),
+        Some(entry) => match entry.value_mut() {
+            ValueMut::ZSet(z) => Ok(Some(z)),
             _ => Err(error(err::WRONGTYPE)),
         },
     }

@@ -1,9 +1,8 @@
 //! Writing: one database's keys into RDB records, and the file around them.
 
 use super::*;
-use crate::shard::db::is_live;
 use crate::shard::slot::SLOTS;
-use crate::shard::{Db, Value};
+use crate::shard::{Db, ValueRef};
 
 /// One database's share of a snapshot from one shard: its records, ready to concatenate.
 #[derive(Default)]
@@ -22,21 +21,21 @@ pub fn encode_db(db: &Db, now_ms: u64) -> DbPart {
     let out = &mut part.records;
     let mut streams = 0usize;
     for slot in 0..SLOTS {
-        for (key, entry) in db.slot_entries(slot) {
-            if !is_live(entry, now_ms) {
+        for record in db.slot_entries(slot) {
+            if !record.is_live(now_ms) {
                 continue;
             }
-            if matches!(entry.value, Value::Stream(_)) {
+            if matches!(record.value(), ValueRef::Stream(_)) {
                 streams += 1;
                 continue;
             }
             part.keys += 1;
-            if entry.expire_at != 0 {
+            if record.has_expiry() {
                 part.volatile += 1;
                 out.push(OP_EXPIRETIME_MS);
-                out.extend_from_slice(&entry.expire_at.to_le_bytes());
+                out.extend_from_slice(&record.expire_at().to_le_bytes());
             }
-            write_value(out, key, &entry.value);
+            write_value(out, record.key(), record.value());
         }
     }
     if streams > 0 {
@@ -45,26 +44,26 @@ pub fn encode_db(db: &Db, now_ms: u64) -> DbPart {
     part
 }
 
-fn write_value(out: &mut Vec<u8>, key: &[u8], value: &Value) {
+fn write_value(out: &mut Vec<u8>, key: &[u8], value: ValueRef) {
     match value {
-        Value::Str(s) => {
+        ValueRef::Str(s) => {
             out.push(TYPE_STRING);
             write_string(out, key);
-            write_string(out, s);
+            write_string(out, &s);
         }
-        Value::List(list) => {
+        ValueRef::List(list) => {
             out.push(TYPE_LIST);
             write_string(out, key);
             write_len(out, list.len() as u64);
             list.iter().for_each(|item| write_string(out, item));
         }
-        Value::Set(set) => {
+        ValueRef::Set(set) => {
             out.push(TYPE_SET);
             write_string(out, key);
             write_len(out, set.len() as u64);
             set.iter().for_each(|m| write_string(out, &m));
         }
-        Value::Hash(hash) => {
+        ValueRef::Hash(hash) => {
             out.push(TYPE_HASH);
             write_string(out, key);
             write_len(out, hash.len() as u64);
@@ -73,7 +72,7 @@ fn write_value(out: &mut Vec<u8>, key: &[u8], value: &Value) {
                 write_string(out, &value);
             }
         }
-        Value::ZSet(zset) => {
+        ValueRef::ZSet(zset) => {
             out.push(TYPE_ZSET_2);
             write_string(out, key);
             write_len(out, zset.len() as u64);
@@ -82,7 +81,7 @@ fn write_value(out: &mut Vec<u8>, key: &[u8], value: &Value) {
                 out.extend_from_slice(&score.to_le_bytes());
             });
         }
-        Value::Stream(_) => {}
+        ValueRef::Stream(_) => {}
     }
 }
 

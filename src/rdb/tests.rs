@@ -20,7 +20,6 @@ fn sample_db() -> Db {
                 value,
                 expire_at,
                 touched: 0,
-                size: 0,
             },
         );
     };

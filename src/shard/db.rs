@@ -1,16 +1,21 @@
 //! One logical database inside a shard: keys kept per hash slot, with lazy expiry.
 //! Knows nothing of connections, commands or threads.
 
-use bytes::Bytes;
-use hashbrown::HashMap;
+use std::hash::BuildHasher;
 
+use bytes::Bytes;
+use hashbrown::{DefaultHashBuilder, HashTable};
+
+use super::memory;
+use super::record::Record;
 use super::slot::{slot_of, HashSlot, SLOTS};
 use super::types::{Hash, List, Set, Stream, ZSet};
 
-/// A key as stored: its own small allocation, never a slice of a read buffer.
+/// A key as handed out of the keyspace (expired keys for notifications, eviction's victim).
 pub type Key = Bytes;
 
-/// A stored value: a string, or one of the collection types (each in `shard::types`).
+/// A value as owned outside the keyspace: what a command stores, what a removal hands back.
+/// Stored, it is packed into a `Record` (see `shard::record`) and read through `ValueRef`.
 #[derive(Clone, Debug)]
 pub enum Value {
     /// A Redis string (binary safe).
@@ -22,32 +27,19 @@ pub enum Value {
     Stream(Box<Stream>),
 }
 
-impl Value {
-    /// The name TYPE reports.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Value::Str(_) => "string",
-            Value::List(_) => "list",
-            Value::Hash(_) => "hash",
-            Value::Set(_) => "set",
-            Value::ZSet(_) => "zset",
-            Value::Stream(_) => "stream",
-        }
-    }
-}
-
-/// A value with its absolute expiry time in Unix milliseconds (0 = never).
+/// A value with its absolute expiry time in Unix milliseconds (0 = never) and last access,
+/// detached from the keyspace (RENAME, MOVE, COPY, snapshot loading).
 #[derive(Clone, Debug)]
 pub struct Entry {
     pub value: Value,
     pub expire_at: u64,
     /// Last access, in seconds since the shard started (OBJECT IDLETIME, LRU eviction).
     pub touched: u32,
-    /// Accounted bytes, set by the database when stored or refreshed (see `shard::memory`).
-    pub size: u32,
 }
 
-type SlotMap = HashMap<Key, Entry>;
+/// One slot's keys: buckets are thin pointers to records; the hash is the database's, of
+/// the key bytes, recomputed from the record when the table grows.
+type SlotMap = HashTable<Record>;
 
 /// A database's share of the keyspace on one shard.
 #[derive(Default)]
@@ -67,6 +59,8 @@ pub struct Db {
     /// The running command's key and its slot, computed where the command was routed (see
     /// `Db::slot`): (address, length, slot), address 0 when none.
     hint: (usize, usize, HashSlot),
+    /// Hashes keys for every slot's table.
+    hasher: DefaultHashBuilder,
 }
 
 /// Whether expired keys are recorded for keyspace notifications (set from the configuration).
@@ -120,84 +114,97 @@ impl Db {
         }
     }
 
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
     /// Re-estimates `key`'s accounted size after its value changed in place; a large
     /// collection only when `large` (its estimate samples elements).
     pub fn refresh_size(&mut self, key: &[u8], large: bool) {
-        let slot = self.slot(key) as usize;
-        let Some(entry) = self.slots.get_mut(slot).and_then(|m| m.get_mut(key)) else {
+        let (slot, hash) = (self.slot(key) as usize, self.hash(key));
+        let Some(record) = self
+            .slots
+            .get_mut(slot)
+            .and_then(|m| m.find_mut(hash, |r| r.key() == key))
+        else {
             return;
         };
-        if !large && super::memory::is_large(&entry.value) {
+        if !large && memory::is_large(record.value()) {
             return;
         }
-        let size = super::memory::entry_bytes(key, entry);
-        self.used = self.used - entry.size as usize + size as usize;
-        entry.size = size;
+        let before = memory::accounted(record);
+        self.used = self.used - before + memory::measure(record);
     }
 
-    fn slot_map(&self, slot: HashSlot) -> Option<&SlotMap> {
-        self.slots.get(slot as usize)
-    }
-
-    fn slot_map_mut(&mut self, slot: HashSlot) -> &mut SlotMap {
+    fn ensure_slots(&mut self) {
         if self.slots.is_empty() {
             self.slots.resize_with(SLOTS, SlotMap::default);
             self.volatile_per_slot = vec![0; SLOTS];
         }
-        &mut self.slots[slot as usize]
     }
 
-    /// The entry for `key`, expired or not.
-    pub fn get_raw(&self, key: &[u8]) -> Option<&Entry> {
-        self.slot_map(self.slot(key))?.get(key)
-    }
-
-    /// The live entry for `key`; an expired one is removed first.
-    pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
-        self.get_mut(key, now_ms).map(|e| &*e)
-    }
-
-    /// The live entry for `key`, mutable; an expired one is removed first.
-    pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
-        let slot = self.slot(key);
-        if self.slots.is_empty() {
+    /// The record for `key`, expired or not.
+    pub fn get_raw(&self, key: &[u8]) -> Option<&Record> {
+        let map = self.slots.get(self.slot(key) as usize)?;
+        if map.is_empty() {
             return None;
         }
-        let map = &self.slots[slot as usize];
-        let expired = match map.get(key) {
-            None => return None,
-            Some(e) => e.expire_at != 0 && e.expire_at <= now_ms,
-        };
-        if expired {
-            self.remove_in(slot, key);
-            self.expired_since_read += 1;
-            if recording() {
-                self.expired_keys.push(Key::copy_from_slice(key));
-            }
-            return None;
-        }
-        self.slots[slot as usize].get_mut(key)
+        map.find(self.hash(key), |r| r.key() == key)
     }
 
-    /// Inserts or replaces `key`, returning the previous entry (expired or not). The key is
-    /// copied into its own allocation only when it is new.
-    pub fn insert(&mut self, key: &[u8], mut entry: Entry) -> Option<Entry> {
+    /// The live record for `key`; an expired one is removed first.
+    pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<&Record> {
+        self.get_mut(key, now_ms).map(|r| &*r)
+    }
+
+    /// The live record for `key`, mutable; an expired one is removed first.
+    pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Record> {
         let slot = self.slot(key);
+        let map = self.slots.get_mut(slot as usize)?;
+        // A miss in an empty slot (or an empty database) costs no hashing.
+        if map.is_empty() {
+            return None;
+        }
+        let hash = self.hasher.hash_one(key);
+        let found = map.find_entry(hash, |r| r.key() == key).ok()?;
+        if found.get().is_live(now_ms) {
+            return Some(found.into_mut());
+        }
+        // Fields apart from `slots`: the found entry's borrow of it may be returned above.
+        let (old, _) = found.remove();
+        self.keys -= 1;
+        self.used -= memory::accounted(&old);
+        if old.has_expiry() {
+            self.volatile -= 1;
+            self.volatile_per_slot[slot as usize] -= 1;
+        }
+        self.expired_since_read += 1;
+        if recording() {
+            self.expired_keys.push(Key::copy_from_slice(key));
+        }
+        None
+    }
+
+    /// Inserts or replaces `key`, returning the previous record (expired or not).
+    pub fn insert(&mut self, key: &[u8], entry: Entry) -> Option<Record> {
+        let (slot, hash) = (self.slot(key), self.hash(key));
         let volatile = entry.expire_at != 0;
-        entry.size = super::memory::entry_bytes(key, &entry);
-        self.used += entry.size as usize;
-        let map = self.slot_map_mut(slot);
-        let old = match map.get_mut(key) {
-            Some(current) => Some(std::mem::replace(current, entry)),
+        let mut record = Record::new(key, entry.value, entry.expire_at, entry.touched);
+        self.used += memory::measure(&mut record);
+        self.ensure_slots();
+        let map = &mut self.slots[slot as usize];
+        let old = match map.find_mut(hash, |r| r.key() == key) {
+            Some(current) => Some(std::mem::replace(current, record)),
             None => {
-                map.insert(Key::copy_from_slice(key), entry);
+                let hasher = &self.hasher;
+                map.insert_unique(hash, record, |r| hasher.hash_one(r.key()));
                 None
             }
         };
         match &old {
             Some(o) => {
-                self.used -= o.size as usize;
-                self.adjust_volatile(slot, o.expire_at != 0, volatile)
+                self.used -= memory::accounted(o);
+                self.adjust_volatile(slot, o.has_expiry(), volatile)
             }
             None => {
                 self.keys += 1;
@@ -207,31 +214,40 @@ impl Db {
         old
     }
 
-    /// Removes `key` (expired or not), returning its entry.
-    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        self.remove_in(self.slot(key), key)
+    /// Removes `key` (expired or not), returning its record.
+    pub fn remove(&mut self, key: &[u8]) -> Option<Record> {
+        let slot = self.slot(key);
+        let map = self.slots.get_mut(slot as usize)?;
+        if map.is_empty() {
+            return None;
+        }
+        let hash = self.hasher.hash_one(key);
+        let (old, _) = map.find_entry(hash, |r| r.key() == key).ok()?.remove();
+        self.forget(slot, &old);
+        Some(old)
     }
 
-    fn remove_in(&mut self, slot: HashSlot, key: &[u8]) -> Option<Entry> {
-        let old = self.slots.get_mut(slot as usize)?.remove(key)?;
+    /// Takes a removed record out of the counts.
+    fn forget(&mut self, slot: HashSlot, old: &Record) {
         self.keys -= 1;
-        self.used -= old.size as usize;
-        self.adjust_volatile(slot, old.expire_at != 0, false);
-        Some(old)
+        self.used -= memory::accounted(old);
+        self.adjust_volatile(slot, old.has_expiry(), false);
     }
 
     /// Sets or clears (0) the expiry of an existing key. Returns false when the key is absent.
     pub fn set_expire(&mut self, key: &[u8], expire_at: u64) -> bool {
-        let slot = self.slot(key);
-        let Some(entry) = self
+        let (slot, hash) = (self.slot(key), self.hash(key));
+        let Some(record) = self
             .slots
             .get_mut(slot as usize)
-            .and_then(|m| m.get_mut(key))
+            .and_then(|m| m.find_mut(hash, |r| r.key() == key))
         else {
             return false;
         };
-        let was = entry.expire_at != 0;
-        entry.expire_at = expire_at;
+        let was = record.has_expiry();
+        let before = memory::accounted(record);
+        record.set_expire(expire_at);
+        self.used = self.used - before + memory::accounted(record);
         self.adjust_volatile(slot, was, expire_at != 0);
         true
     }
@@ -255,8 +271,8 @@ impl Db {
         *self = Db::default();
     }
 
-    /// Keys of one slot (expired ones included; callers filter with `is_live`).
-    pub fn slot_entries(&self, slot: usize) -> impl Iterator<Item = (&Key, &Entry)> {
+    /// Records of one slot (expired ones included; callers filter with `Record::is_live`).
+    pub fn slot_entries(&self, slot: usize) -> impl Iterator<Item = &Record> {
         self.slots.get(slot).into_iter().flat_map(|m| m.iter())
     }
 
@@ -280,12 +296,12 @@ impl Db {
         let seen = map.len();
         let expired_keys = &mut self.expired_keys;
         let mut freed = 0usize;
-        map.retain(|key, e| {
-            let live = e.expire_at == 0 || e.expire_at > now_ms;
+        map.retain(|r| {
+            let live = r.is_live(now_ms);
             if !live {
-                freed += e.size as usize;
+                freed += memory::accounted(r);
                 if record {
-                    expired_keys.push(key.clone());
+                    expired_keys.push(Key::copy_from_slice(r.key()));
                 }
             }
             live
@@ -309,7 +325,66 @@ impl Db {
     }
 }
 
-/// True when `entry` has not expired at `now_ms`.
-pub fn is_live(entry: &Entry, now_ms: u64) -> bool {
-    entry.expire_at == 0 || entry.expire_at > now_ms
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(value: &[u8], expire_at: u64) -> Entry {
+        Entry {
+            value: Value::Str(Bytes::copy_from_slice(value)),
+            expire_at,
+            touched: 0,
+        }
+    }
+
+    #[test]
+    fn accounting_returns_to_zero_and_tables_grow() {
+        let mut db = Db::default();
+        let keys: Vec<String> = (0..20_000).map(|i| format!("key:{i:010}")).collect();
+        for (i, key) in keys.iter().enumerate() {
+            assert!(db
+                .insert(key.as_bytes(), entry(b"0123456789abcdef", i as u64 % 2))
+                .is_none());
+        }
+        assert_eq!((db.len(), db.volatile()), (20_000, 10_000));
+        let full = db.used();
+        for key in &keys {
+            let r = db
+                .get_raw(key.as_bytes())
+                .expect("every key found after growth");
+            assert_eq!(r.key(), key.as_bytes());
+        }
+        // Overwrite with a longer value, move expiries both ways: the sum follows.
+        let old = db
+            .insert(keys[0].as_bytes(), entry(&[7u8; 300], 0))
+            .unwrap();
+        assert_eq!(old.key(), keys[0].as_bytes());
+        assert!(db.set_expire(keys[2].as_bytes(), 99));
+        assert!(db.set_expire(keys[1].as_bytes(), 0));
+        assert!(!db.set_expire(b"absent", 5));
+        assert_ne!(db.used(), full);
+        // Expired on access (keys with expiry 1 are in the past at 10).
+        assert!(db.get_mut(keys[3].as_bytes(), 10).is_none());
+        assert!(db.get_mut(keys[4].as_bytes(), 10).is_some());
+        for key in &keys {
+            db.remove(key.as_bytes());
+        }
+        assert_eq!((db.len(), db.volatile(), db.used()), (0, 0, 0));
+    }
+
+    #[test]
+    fn active_expiry_frees_what_was_accounted() {
+        let mut db = Db::default();
+        for i in 0..5_000 {
+            db.insert(format!("k{i}").as_bytes(), entry(b"v", 1 + i % 2));
+        }
+        for slot in 0..SLOTS {
+            db.expire_slot(slot, 1);
+        }
+        assert_eq!((db.len(), db.volatile()), (2_500, 2_500));
+        for slot in 0..SLOTS {
+            db.expire_slot(slot, 2);
+        }
+        assert_eq!((db.len(), db.volatile(), db.used()), (0, 0, 0));
+    }
 }

@@ -164,14 +164,13 @@ impl Shard {
             }
             for _ in 0..samples {
                 let random = self.random();
-                let Some((key, touched, expire_at)) = self.sample(db, policy.volatile_only())
-                else {
+                let Some((key, idle, expire_at)) = self.sample(db, policy.volatile_only()) else {
                     break;
                 };
                 // An expired key goes first: it is dead already.
                 let score = match policy {
                     _ if expire_at != 0 && expire_at <= now => 0,
-                    Policy::AllKeysLru | Policy::VolatileLru => touched as u64,
+                    Policy::AllKeysLru | Policy::VolatileLru => u64::MAX - idle as u64,
                     Policy::VolatileTtl => expire_at,
                     _ => random,
                 };
@@ -194,7 +193,7 @@ impl Shard {
     }
 
     /// A random key of `db` among this shard's slots (only keys with a TTL when `volatile`),
-    /// with its last access and expiry.
+    /// with its idle seconds and expiry.
     fn sample(&mut self, db: usize, volatile: bool) -> Option<(Key, u32, u64)> {
         let owned = self.owned.clone();
         let span = owned.len();
@@ -203,6 +202,7 @@ impl Shard {
         }
         let offset = (self.random() % span as u64) as usize;
         let pick = self.random();
+        let clock = self.clock_secs();
         let db = &self.dbs[db];
         let slot = (0..span)
             .map(|i| owned.start + (offset + i) % span)
@@ -220,9 +220,9 @@ impl Shard {
         };
         let nth = (pick % candidates as u64) as usize;
         db.slot_entries(slot)
-            .filter(|(_, e)| !volatile || e.expire_at != 0)
+            .filter(|r| !volatile || r.has_expiry())
             .nth(nth)
-            .map(|(k, e)| (k.clone(), e.touched, e.expire_at))
+            .map(|r| (Key::copy_from_slice(r.key()), r.idle(clock), r.expire_at()))
     }
 }
 

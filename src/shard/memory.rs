@@ -3,12 +3,17 @@
 //! cannot drift: whatever an entry added is what its removal takes back. Maxmemory, eviction
 //! and INFO used_memory read this figure. Pure estimation; no dependency beyond the stored types.
 
-use super::db::{Entry, Key, Value};
+use super::record::{Record, ValueRef};
 use super::types::{Hash, List, Set, ZSet};
 
-/// What one key costs besides its bytes and its value's heap: the map slot holding
-/// (key, entry) plus hash table control bytes and load-factor slack.
-const PER_KEY: usize = std::mem::size_of::<(Key, Entry)>() * 8 / 7 + 1;
+/// What one key costs besides its record: the table's bucket (a thin pointer and a control
+/// byte) with the table's load-factor slack.
+const PER_KEY: usize = (std::mem::size_of::<Record>() + 1) * 8 / 7 + 1;
+
+/// The allocator's granularity for small blocks: mimalloc (as built here) serves 16, 32, 48
+/// and 64 bytes, so a record's block is its length rounded up to 16 (coarser classes beyond
+/// 64 bytes are not modelled).
+const ALLOC_GRAIN: usize = 16;
 
 /// Elements sampled to estimate a large collection, as Redis's MEMORY USAGE samples.
 const SAMPLES: usize = 8;
@@ -19,36 +24,61 @@ const HASH_FIELD: usize = std::mem::size_of::<(bytes::Bytes, bytes::Bytes)>() * 
 const SET_MEMBER: usize = std::mem::size_of::<bytes::Bytes>() * 8 / 7 + 1;
 const ZSET_MEMBER: usize = 160;
 
-/// The accounted bytes of `key` holding `entry` (saturates at `u32::MAX`).
-pub fn entry_bytes(key: &[u8], entry: &Entry) -> u32 {
-    let total = PER_KEY + key.len() + value_bytes(&entry.value);
-    u32::try_from(total).unwrap_or(u32::MAX)
+/// The accounted bytes of `record`, as `measure` last recorded them: O(1), and the same at
+/// removal as when the database added them unless the database re-measured in between.
+pub fn accounted(record: &Record) -> usize {
+    let block = record.alloc_len().next_multiple_of(ALLOC_GRAIN);
+    PER_KEY + block + record.shared_len() + record.collection_bytes()
+}
+
+/// MEMORY USAGE's figure: the record and its bucket, and the value's heap bytes measured
+/// now (exact for every encoding: `heap_bytes` walks the value).
+pub fn usage(record: &Record) -> usize {
+    let heap = match record.value() {
+        ValueRef::Str(s @ super::record::StrRef::Shared(_)) => s.len(),
+        ValueRef::Str(_) => 0,
+        ValueRef::List(l) => l.heap_bytes(),
+        ValueRef::Hash(h) => h.heap_bytes(),
+        ValueRef::Set(s) => s.heap_bytes(),
+        ValueRef::ZSet(z) => z.heap_bytes(),
+        ValueRef::Stream(s) => s.heap_bytes(),
+    };
+    PER_KEY + record.alloc_len().next_multiple_of(ALLOC_GRAIN) + heap
+}
+
+/// Estimates a collection's bytes and records them on `record`; returns its accounted bytes.
+pub fn measure(record: &mut Record) -> usize {
+    if record.is_collection() {
+        let bytes = value_bytes(record.value());
+        record.set_collection_bytes(bytes);
+    }
+    accounted(record)
 }
 
 /// A value's heap bytes: exact for strings and the compact encodings (one buffer each), a
 /// sampled estimate for the large ones, so the cost stays O(1) however big the value.
-fn value_bytes(value: &Value) -> usize {
+pub fn value_bytes(value: ValueRef) -> usize {
     match value {
-        Value::Str(s) => s.len(),
-        Value::List(l) => list_bytes(l),
-        Value::Hash(h) => hash_bytes(h),
-        Value::Set(s) => set_bytes(s),
-        Value::ZSet(z) => zset_bytes(z),
-        Value::Stream(s) => s.heap_bytes(),
+        ValueRef::Str(s) => s.len(),
+        ValueRef::List(l) => list_bytes(l),
+        ValueRef::Hash(h) => hash_bytes(h),
+        ValueRef::Set(s) => set_bytes(s),
+        ValueRef::ZSet(z) => zset_bytes(z),
+        ValueRef::Stream(s) => s.heap_bytes(),
     }
 }
 
 /// True for a collection in one of its large encodings, whose estimate samples elements:
 /// writes re-estimate it only now and then (see `Shard::after_write`).
-pub fn is_large(value: &Value) -> bool {
+pub fn is_large(value: ValueRef) -> bool {
     match value {
-        Value::Str(_) => false,
-        Value::List(l) => !compact(l.encoding()),
-        Value::Hash(h) => !compact(h.encoding()),
-        Value::Set(s) => !compact(s.encoding()),
-        Value::ZSet(z) => !compact(z.encoding()),
+        ValueRef::Str(_) => false,
+        ValueRef::List(l) => !compact(l.encoding()),
+        ValueRef::Hash(h) => !compact(h.encoding()),
+        ValueRef::Set(s) => !compact(s.encoding()),
+        ValueRef::ZSet(z) => !compact(z.encoding()),
         // Kept exact incrementally: cheap to read after every write.
-        Value::Stream(_) => false,
+        ValueRef::Stream(_) => false,
     }
 }
 
@@ -105,23 +135,33 @@ fn zset_bytes(zset: &ZSet) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shard::Value;
     use bytes::Bytes;
 
-    fn entry(value: Value) -> Entry {
-        Entry {
-            value,
-            expire_at: 0,
-            touched: 0,
-            size: 0,
-        }
+    fn bytes_of(key: &[u8], value: Value, expire_at: u64) -> usize {
+        measure(&mut Record::new(key, value, expire_at, 0))
     }
 
     #[test]
     fn strings_count_key_value_and_overhead() {
-        let small = entry_bytes(b"k", &entry(Value::Str(Bytes::from_static(b"v"))));
-        let big = entry_bytes(b"k", &entry(Value::Str(Bytes::from(vec![0u8; 1000]))));
-        assert_eq!(big - small, 999);
-        assert!(small as usize > PER_KEY);
+        let small = bytes_of(b"k", Value::Str(Bytes::from_static(b"v")), 0);
+        let big = bytes_of(b"k", Value::Str(Bytes::from(vec![0u8; 1000])), 0);
+        assert!(big - small >= 999, "{small} {big}");
+        assert!(small > PER_KEY);
+        // The benchmark's key: 14-byte key, 16-byte value, one 32-byte block; with an expiry,
+        // the wide layout's header and expiry word (46 bytes, a 48-byte block).
+        let bench = bytes_of(
+            b"key:0000000001",
+            Value::Str(Bytes::from(vec![b'x'; 16])),
+            0,
+        );
+        assert_eq!(bench, PER_KEY + 32);
+        let volatile = bytes_of(
+            b"key:0000000001",
+            Value::Str(Bytes::from(vec![b'x'; 16])),
+            9,
+        );
+        assert_eq!(volatile, bench + 16);
     }
 
     #[test]
@@ -130,7 +170,7 @@ mod tests {
             .map(|i| format!("{i:08}").into_bytes())
             .collect();
         let list = List::from_items(items.iter().map(|i| i.as_slice()));
-        let bytes = value_bytes(&Value::List(Box::new(list)));
+        let bytes = value_bytes(ValueRef::List(&list));
         assert!((80_000..200_000).contains(&bytes), "{bytes}");
     }
 }

@@ -6,6 +6,7 @@ pub mod db;
 pub mod evict;
 pub mod mailbox;
 pub mod memory;
+pub mod record;
 pub mod slot;
 pub mod types;
 pub mod watch;
@@ -14,6 +15,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 pub use db::{Db, Entry, Key, Value};
 pub use mailbox::{Holding, Router};
+pub use record::{Record, StrRef, ValueMut, ValueRef};
 pub use slot::{slot_of, HashSlot, ShardId, SlotTable};
 
 /// Counters a shard keeps for INFO; summed over shards when reported.
@@ -180,13 +182,13 @@ impl Shard {
     }
 
     /// Looks `key` up for reading: expires it lazily, counts a hit or a miss, marks the access.
-    pub fn read(&mut self, key: &[u8]) -> Option<&Entry> {
+    pub fn read(&mut self, key: &[u8]) -> Option<&Record> {
         let (now, clock) = (self.now_ms, self.clock_secs());
         match self.dbs[self.db].get_mut(key, now) {
-            Some(entry) => {
+            Some(record) => {
                 self.stats.keyspace_hits += 1;
-                entry.touched = clock;
-                Some(&*entry)
+                record.touch(clock);
+                Some(&*record)
             }
             None => {
                 self.stats.keyspace_misses += 1;
@@ -196,22 +198,22 @@ impl Shard {
     }
 
     /// Looks `key` up for writing: expires it lazily, no hit/miss accounting.
-    pub fn write(&mut self, key: &[u8]) -> Option<&mut Entry> {
+    pub fn write(&mut self, key: &[u8]) -> Option<&mut Record> {
         self.changed_in_place = true;
         self.live_mut(key)
     }
 
     /// Looks `key` up on a write path that only reads it (SET's old expiry, INCR's old value):
     /// expires it lazily, marks the access, no hit/miss accounting.
-    pub fn live(&mut self, key: &[u8]) -> Option<&Entry> {
-        self.live_mut(key).map(|e| &*e)
+    pub fn live(&mut self, key: &[u8]) -> Option<&Record> {
+        self.live_mut(key).map(|r| &*r)
     }
 
-    fn live_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+    fn live_mut(&mut self, key: &[u8]) -> Option<&mut Record> {
         let (now, clock) = (self.now_ms, self.clock_secs());
-        let entry = self.dbs[self.db].get_mut(key, now)?;
-        entry.touched = clock;
-        Some(entry)
+        let record = self.dbs[self.db].get_mut(key, now)?;
+        record.touch(clock);
+        Some(record)
     }
 
     /// True when `key` exists (live) in the current db, without touching stats.
@@ -226,7 +228,6 @@ impl Shard {
             value,
             expire_at,
             touched,
-            size: 0,
         };
         self.insert(key, entry);
     }
@@ -240,24 +241,24 @@ impl Shard {
         if !stream
             && old
                 .as_ref()
-                .is_some_and(|o| matches!(o.value, Value::Stream(_)))
+                .is_some_and(|o| matches!(o.value(), ValueRef::Stream(_)))
         {
             // Readers blocked on the stream learn it is gone.
             self.signal_ready(key);
         }
-        if old.is_none_or(|o| !db::is_live(&o, self.now_ms)) {
+        if old.is_none_or(|o| !o.is_live(self.now_ms)) {
             crate::pubsub::notify::emit(self.id, crate::pubsub::notify::NEW, "new", self.db, key);
         }
     }
 
-    /// Removes `key` if it is live; returns its entry.
-    pub fn delete(&mut self, key: &[u8]) -> Option<Entry> {
+    /// Removes `key` if it is live; returns its record.
+    pub fn delete(&mut self, key: &[u8]) -> Option<Record> {
         self.write(key)?;
         let removed = self.dbs[self.db].remove(key);
         self.touch_watched(key);
         if removed
             .as_ref()
-            .is_some_and(|e| matches!(e.value, Value::Stream(_)))
+            .is_some_and(|r| matches!(r.value(), ValueRef::Stream(_)))
         {
             // Readers blocked on the stream learn it is gone.
             self.signal_ready(key);

@@ -12,6 +12,7 @@ use super::{limits, read_set, write_set};
 use crate::command::{err, error, Args, CmdResult, Session};
 use crate::protocol::Reply;
 use crate::shard::types::Set;
+use crate::shard::ValueRef;
 use crate::shard::{Holding, Shard, ShardId, Value};
 
 type Routine<'a> = Pin<Box<dyn Future<Output = CmdResult> + 'a>>;
@@ -32,8 +33,8 @@ fn borrow_sets<'a>(shard: &'a mut Shard, keys: &[Bytes]) -> Result<Vec<Option<&'
     let db = &*shard.db();
     Ok(keys
         .iter()
-        .map(|k| match db.get_raw(k).map(|e| &e.value) {
-            Some(Value::Set(s)) => Some(&**s),
+        .map(|k| match db.get_raw(k).map(|e| e.value()) {
+            Some(ValueRef::Set(s)) => Some(s),
             _ => None,
         })
         .collect())

@@ -404,8 +404,8 @@ enum Readiness {
 
 /// Whether a parked read can be answered now, without changing anything.
 fn ready(shard: &mut Shard, req: &Request, key: &[u8], from: From) -> Readiness {
-    let stream = match shard.write(key).map(|e| &e.value) {
-        Some(crate::shard::Value::Stream(s)) => Some(&**s),
+    let stream = match shard.write(key).map(|e| e.value()) {
+        Some(crate::shard::ValueRef::Stream(s)) => Some(s),
         Some(_) => None,
         None => None,
     };

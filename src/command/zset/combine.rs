@@ -11,7 +11,8 @@ use super::super::{err, error, Args, Session};
 use super::range::store_result;
 use super::{scored_reply, Routine};
 use crate::protocol::Reply;
-use crate::shard::{Holding, Shard, ShardId, Value};
+use crate::shard::ValueRef;
+use crate::shard::{Holding, Shard, ShardId};
 
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Op {
@@ -118,10 +119,10 @@ fn read_input(shard: &mut Shard, key: &[u8], write: bool) -> Result<Input, Reply
     } else {
         shard.read(key)
     };
-    match entry.map(|e| &e.value) {
+    match entry.map(|e| e.value()) {
         None => Ok(Vec::new()),
-        Some(Value::ZSet(z)) => Ok(z.entries()),
-        Some(Value::Set(s)) => Ok(crate::command::sort::set_members(s)
+        Some(ValueRef::ZSet(z)) => Ok(z.entries()),
+        Some(ValueRef::Set(s)) => Ok(crate::command::sort::set_members(s)
             .into_iter()
             .map(|m| (m, 1.0))
             .collect()),
