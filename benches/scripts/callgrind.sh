@@ -8,6 +8,8 @@
 # One thread, epoll backend (valgrind does not follow io_uring), 50 clients, 100 000 random
 # keys. Prints callgrind's PROGRAM TOTALS (startup included, about 10 M instructions) and
 # leaves the profile in target/callgrind.out for callgrind_annotate.
+# FILL=1: write the key space with SETs first and count only the measured run (GET hits).
+# THREADS=N: run N threads (default 1).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 BIN=${1:-target/release/ringkv}
@@ -26,6 +28,11 @@ for _ in $(seq 150); do
     redis-cli -p "$PORT" ping >/dev/null 2>&1 && break
     sleep 0.2
 done
+if [[ ${FILL:-0} == 1 ]]; then
+    # Fill the key space first (GET then measures hits, not misses), and count from zero after.
+    redis-benchmark -p "$PORT" -t set -P 16 -c 50 -r 100000 -n 300000 -q >/dev/null
+    callgrind_control -z "$PID" >/dev/null
+fi
 redis-benchmark -p "$PORT" -t "$TEST" -P "$PIPELINE" -c 50 -r 100000 -n "$REQUESTS" -q >/dev/null
 kill "$PID"
 wait "$PID" 2>/dev/null || true

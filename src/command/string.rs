@@ -11,7 +11,7 @@ use super::Merge;
 use super::{err, error, Args, CmdResult, Session};
 use crate::protocol::Reply;
 use crate::pubsub::notify::{GENERIC, STRING};
-use crate::shard::record::INLINE_MAX;
+use crate::shard::record::{StrRef, INLINE_MAX};
 use crate::shard::{Shard, ShardId, Value, ValueRef};
 
 use super::notify;
@@ -198,10 +198,18 @@ pub fn get(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.next()?;
     match shard.read(&key) {
         None => Ok(Reply::Nil),
-        Some(entry) => match &entry.value {
-            Value::Str(s) => Ok(Reply::bulk_of(s)),
+        Some(record) => match record.value() {
+            ValueRef::Str(s) => Ok(string_reply(s)),
             _ => Err(error(err::WRONGTYPE)),
         },
+    }
+}
+
+/// The bulk reply of a stored string: a short one copied into the reply, a long one shared.
+fn string_reply(s: StrRef) -> Reply {
+    match s {
+        StrRef::Inline(bytes) => Reply::bulk_copy(bytes),
+        StrRef::Shared(bytes) => Reply::bulk_of(bytes),
     }
 }
 
@@ -324,8 +332,8 @@ pub fn mget(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let keys = args.rest().to_vec();
     let values = keys
         .iter()
-        .map(|k| match read_string(shard, k) {
-            Ok(Some(v)) => Reply::Bulk(v),
+        .map(|k| match shard.read(k).map(|record| record.value()) {
+            Some(ValueRef::Str(s)) => string_reply(s),
             _ => Reply::Nil,
         })
         .collect();
