@@ -313,6 +313,10 @@ impl Worker {
     }
 }
 
+/// (db, slot) pairs the access-clock ageing pass visits per maintenance tick: a shard's
+/// 8192 slots of a database in under 4 minutes (see `Shard::age_clocks`).
+const AGE_SLOTS_PER_TICK: usize = 4;
+
 /// Per-thread housekeeping, ten times a second: active expiry (time-bounded), eviction left
 /// over from a time-bounded pass, and idle timeouts.
 async fn maintenance(router: Router, state: Arc<ServerState>, id: usize) {
@@ -325,6 +329,7 @@ async fn maintenance(router: Router, state: Arc<ServerState>, id: usize) {
         if router.runs_inline(id) {
             let owned = owned.clone();
             router.run_inline(|s| {
+                s.age_clocks(owned.clone(), AGE_SLOTS_PER_TICK);
                 s.active_expire(owned, Duration::from_millis(2));
                 crate::command::notify_expired(s);
                 s.enforce_maxmemory();

@@ -42,6 +42,8 @@ pub struct Shard {
     rng: u64,
     /// Where the active expiry cycle resumes: (db, slot).
     expire_cursor: (usize, usize),
+    /// Where the ageing pass (`age_clocks`) goes on: (db, slot).
+    age_cursor: (usize, usize),
     /// Clients blocked on keys of this shard.
     blocked: blocking::Blocked,
     /// Clients watching keys of this shard (WATCH).
@@ -80,6 +82,7 @@ impl Shard {
             stats: ShardStats::default(),
             rng: 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
             expire_cursor: (0, 0),
+            age_cursor: (0, 0),
             blocked: blocking::Blocked::default(),
             watches: watch::Watches::default(),
             shards: 1,
@@ -313,6 +316,40 @@ impl Shard {
 
     /// Redis's active expiry, time-bounded: walks slots with volatile keys from where the last
     /// cycle stopped, removing expired keys, until `budget` is spent or every slot was visited.
+    /// Visits the next `slots` (db, slot) pairs of `owned` with keys and holds their records'
+    /// idle times at `record::IDLE_CAP`: run every maintenance tick, a full pass over the 8192
+    /// slots of a shard's database takes minutes, far inside the cap's 9 h, so no record's
+    /// 16-bit access clock wraps (OBJECT IDLETIME, LRU eviction).
+    pub fn age_clocks(&mut self, owned: std::ops::Range<usize>, slots: usize) {
+        if owned.is_empty() {
+            return;
+        }
+        self.read_clock();
+        let clock = self.clock_secs();
+        let (mut db, mut slot) = self.age_cursor;
+        if db >= self.dbs.len() || slot < owned.start || slot >= owned.end {
+            (db, slot) = (0, owned.start);
+        }
+        let mut left = slots;
+        // Empty databases are stepped over whole, at most one lap of them per call.
+        let mut skipped = 0;
+        while left > 0 && skipped <= self.dbs.len() {
+            if self.dbs[db].is_empty() {
+                skipped += 1;
+                (db, slot) = ((db + 1) % self.dbs.len(), owned.start);
+                continue;
+            }
+            skipped = 0;
+            self.dbs[db].age_slot(slot, clock, record::IDLE_CAP);
+            left -= 1;
+            slot += 1;
+            if slot >= owned.end {
+                (db, slot) = ((db + 1) % self.dbs.len(), owned.start);
+            }
+        }
+        self.age_cursor = (db, slot);
+    }
+
     pub fn active_expire(&mut self, owned: std::ops::Range<usize>, budget: std::time::Duration) {
         if owned.is_empty() || self.dbs.iter().all(|db| db.volatile() == 0) {
             return;

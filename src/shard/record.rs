@@ -41,6 +41,10 @@ const HAS_EXPIRY: u8 = 0x08;
 /// Low pointer bits holding the kind and the expiry flag (the block is 16-aligned).
 const FLAG_BITS: usize = 0x0F;
 const ALIGN: usize = 16;
+/// The longest idle time a record keeps (2^15 s, 9.1 h): older ones are held there by the
+/// ageing pass, half the clock's range, so the 16-bit clock never wraps for a live record.
+pub const IDLE_CAP: u32 = 1 << 15;
+
 /// The clock lives in the pointer's top 16 bits.
 const CLOCK_SHIFT: u32 = 48;
 const ADDRESS_BITS: usize = (1 << CLOCK_SHIFT) - 1;
@@ -368,8 +372,10 @@ impl Record {
         (self.0.as_ptr().addr() >> CLOCK_SHIFT) as u32
     }
 
-    /// Seconds since the last access at `clock`: exact up to 2^16 - 1 s (18 h), wrapping
-    /// beyond (Redis's 24-bit clock wraps after 194 days).
+    /// Seconds since the last access at `clock`, modulo 2^16. The shard's ageing pass
+    /// (`Shard::age_clocks`) holds every record's idle time at or below [`IDLE_CAP`] plus the
+    /// pass's period, so it never wraps: exact up to 9.1 h, then read as about 9 h (Redis's
+    /// 24-bit clock wraps after 194 days).
     pub fn idle(&self, clock: u32) -> u32 {
         (clock as u16).wrapping_sub(self.touched() as u16) as u32
     }
