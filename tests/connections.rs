@@ -190,6 +190,33 @@ fn pinger(port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(Duration
     })
 }
 
+/// Waits until INFO's connected_clients is `expected` again (20 s at most).
+fn clients_return_to(admin: &mut Raw, expected: u64, backend: &str) {
+    let mut now = 0;
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            now = connected_clients(admin);
+            now == expected
+        }),
+        "[{backend}] connected_clients stays at {now}, expected {expected}"
+    );
+}
+
+/// Stops a `pinger` and checks that no PING of its took a second or more.
+fn pings_stayed_fast(
+    stop: Arc<AtomicBool>,
+    ping: std::thread::JoinHandle<(Duration, u64)>,
+    backend: &str,
+) {
+    stop.store(true, Relaxed);
+    let (slowest, pings) = ping.join().expect("pinger");
+    assert!(pings > 0);
+    assert!(
+        slowest < Duration::from_secs(1),
+        "[{backend}] a PING took {slowest:?} meanwhile"
+    );
+}
+
 /// Resets the connection on close (RST instead of FIN).
 fn set_reset_on_close(stream: &TcpStream) {
     socket2::SockRef::from(stream)
@@ -233,21 +260,8 @@ fn truncated_frames_and_vanishing_clients_cost_nothing_after() {
             }
             drop(stream);
         }
-        let mut now = 0;
-        assert!(
-            eventually(Duration::from_secs(20), || {
-                now = connected_clients(&mut admin);
-                now == baseline
-            }),
-            "[{backend}] connected_clients stays at {now}, baseline {baseline}"
-        );
-        stop.store(true, Relaxed);
-        let (slowest, pings) = ping.join().expect("pinger");
-        assert!(pings > 0);
-        assert!(
-            slowest < Duration::from_secs(1),
-            "[{backend}] a PING took {slowest:?} meanwhile"
-        );
+        clients_return_to(&mut admin, baseline, backend);
+        pings_stayed_fast(stop, ping, backend);
         admin.cmd(&[b"DBSIZE"]);
         assert_eq!(admin.reply(), b":1\r\n", "[{backend}] a partial SET ran");
     }
@@ -295,21 +309,8 @@ fn a_client_leaving_during_a_large_reply_costs_the_others_nothing() {
                 set_reset_on_close(&stream);
             }
         }
-        let mut now = 0;
-        assert!(
-            eventually(Duration::from_secs(20), || {
-                now = connected_clients(&mut admin);
-                now == baseline
-            }),
-            "[{backend}] connected_clients stays at {now}, baseline {baseline}"
-        );
-        stop.store(true, Relaxed);
-        let (slowest, pings) = ping.join().expect("pinger");
-        assert!(pings > 0);
-        assert!(
-            slowest < Duration::from_secs(1),
-            "[{backend}] a PING took {slowest:?} meanwhile"
-        );
+        clients_return_to(&mut admin, baseline, backend);
+        pings_stayed_fast(stop, ping, backend);
         admin.cmd(&[b"LLEN", b"{big}list"]);
         assert_eq!(admin.reply(), b":100000\r\n");
     }
@@ -417,21 +418,8 @@ fn normal_clients_are_cut_off_at_their_output_buffer_limit() {
         }
         assert_eq!(output_limit_disconnections(&mut admin), 2, "[{backend}]");
 
-        let mut now = 0;
-        assert!(
-            eventually(Duration::from_secs(20), || {
-                now = connected_clients(&mut admin) - 2;
-                now == baseline
-            }),
-            "[{backend}] connected_clients stays at {now}, baseline {baseline}"
-        );
-        stop.store(true, Relaxed);
-        let (slowest, pings) = ping.join().expect("pinger");
-        assert!(pings > 0);
-        assert!(
-            slowest < Duration::from_secs(1),
-            "[{backend}] a PING took {slowest:?} meanwhile"
-        );
+        clients_return_to(&mut admin, baseline + 2, backend);
+        pings_stayed_fast(stop, ping, backend);
         drop((reader, fast));
     }
 }

@@ -189,7 +189,9 @@ async fn run_batch(
             replies.slots.push((Some(reply), u32::MAX));
             continue;
         }
-        // A pipeline mostly repeats one command: the previous name's row is reused as it is.
+        // A pipeline mostly repeats one command: the previous name's row is reused as it is
+        // (cheaper than `lookup`'s own per-thread memo, which serves single-command batches:
+        // dropping this one costs 2-4 % more instructions at -P 16).
         let hit = last
             .as_ref()
             .filter(|(name, ..)| name[..] == items[0][..])
