@@ -1,21 +1,28 @@
 //! The argument cursor every handler reads its arguments through.
 
+use std::cell::Cell;
+
 use bytes::Bytes;
 
 use super::{err, error, CmdResult};
 use crate::protocol::Reply;
 
-/// A command's arguments with a read position (starting after the command name).
+/// A command's arguments with a read position (starting after the command name). Reading
+/// takes `&self` (the position is a `Cell`), so a handler may hold borrowed arguments from
+/// [`Args::arg`] while it reads on.
 #[derive(Debug, Clone)]
 pub struct Args {
     items: Vec<Bytes>,
-    pos: usize,
+    pos: Cell<usize>,
 }
 
 impl Args {
     /// Wraps a parsed command (name first).
     pub fn new(items: Vec<Bytes>) -> Self {
-        Args { items, pos: 1 }
+        Args {
+            items,
+            pos: Cell::new(1),
+        }
     }
 
     /// Every argument, name included.
@@ -35,40 +42,45 @@ impl Args {
 
     /// Arguments not yet read.
     pub fn remaining(&self) -> usize {
-        self.items.len() - self.pos
+        self.items.len().saturating_sub(self.pos.get())
     }
 
     /// True when every argument was read.
     pub fn is_done(&self) -> bool {
-        self.pos >= self.items.len()
+        self.pos.get() >= self.items.len()
     }
 
     /// The next argument without consuming it.
     pub fn peek(&self) -> Option<&[u8]> {
-        self.items.get(self.pos).map(|b| &b[..])
+        self.items.get(self.pos.get()).map(|b| &b[..])
     }
 
     /// The next argument; a missing one is a syntax error. (Not `Iterator::next`: it returns
     /// the error reply for a missing argument.)
     #[allow(clippy::should_implement_trait)]
-    pub fn next(&mut self) -> Result<Bytes, Reply> {
+    pub fn next(&self) -> Result<Bytes, Reply> {
+        self.arg().map(|_| self.items[self.pos.get() - 1].clone())
+    }
+
+    /// The next argument, borrowed (no reference count taken, unlike [`Args::next`]); a
+    /// missing one is a syntax error.
+    pub fn arg(&self) -> Result<&[u8], Reply> {
         let item = self
             .items
-            .get(self.pos)
-            .cloned()
+            .get(self.pos.get())
             .ok_or_else(|| error(err::SYNTAX))?;
-        self.pos += 1;
+        self.pos.set(self.pos.get() + 1);
         Ok(item)
     }
 
     /// The next argument as an i64, with Redis's error text.
-    pub fn int(&mut self) -> Result<i64, Reply> {
-        parse_int(&self.next()?).ok_or_else(|| error(err::NOT_INT))
+    pub fn int(&self) -> Result<i64, Reply> {
+        parse_int(self.arg()?).ok_or_else(|| error(err::NOT_INT))
     }
 
     /// The next argument as an i32-sized number, as Redis's getIntFromObjectOrReply reads it
     /// (DB indexes): a number outside i32 has its own text.
-    pub fn int32(&mut self) -> Result<i64, Reply> {
+    pub fn int32(&self) -> Result<i64, Reply> {
         let n = self.int()?;
         if i32::try_from(n).is_err() {
             return Err(error(err::INT32_RANGE));
@@ -77,17 +89,17 @@ impl Args {
     }
 
     /// The next argument as an f64 (no NaN), with Redis's error text.
-    pub fn float(&mut self) -> Result<f64, Reply> {
-        parse_float(&self.next()?).ok_or_else(|| error(err::NOT_FLOAT))
+    pub fn float(&self) -> Result<f64, Reply> {
+        parse_float(self.arg()?).ok_or_else(|| error(err::NOT_FLOAT))
     }
 
     /// Consumes the next argument if it equals `word` case-insensitively.
-    pub fn keyword(&mut self, word: &str) -> bool {
+    pub fn keyword(&self, word: &str) -> bool {
         let hit = self
             .peek()
             .is_some_and(|a| a.eq_ignore_ascii_case(word.as_bytes()));
         if hit {
-            self.pos += 1;
+            self.pos.set(self.pos.get() + 1);
         }
         hit
     }
@@ -102,9 +114,9 @@ impl Args {
     }
 
     /// Everything not yet read, consumed.
-    pub fn rest(&mut self) -> &[Bytes] {
-        let start = self.pos.min(self.items.len());
-        self.pos = self.items.len();
+    pub fn rest(&self) -> &[Bytes] {
+        let start = self.pos.get().min(self.items.len());
+        self.pos.set(self.items.len());
         &self.items[start..]
     }
 }
@@ -195,7 +207,7 @@ mod tests {
 
     #[test]
     fn cursor() {
-        let mut a = Args::new(vec![
+        let a = Args::new(vec![
             Bytes::from("set"),
             Bytes::from("k"),
             Bytes::from("EX"),

@@ -34,14 +34,14 @@ fn bit_offset(raw: &[u8]) -> Result<u64, Reply> {
 }
 
 pub fn setbit(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let offset = bit_offset(&args.next()?)?;
     let on = match &args.next()?[..] {
         b"1" => true,
         b"0" => false,
         _ => return Err(error("ERR bit is not an integer or out of range")),
     };
-    let (current, expire) = match shard.write(&key) {
+    let (current, expire) = match shard.write(key) {
         None => (Vec::new(), 0),
         Some(r) => match r.value() {
             ValueRef::Str(s) => (s.to_vec(), r.expire_at()),
@@ -61,15 +61,15 @@ pub fn setbit(shard: &mut Shard, args: &mut Args) -> CmdResult {
     } else {
         value[byte] &= !mask;
     }
-    shard.store(&key, Value::Str(Bytes::from(value)), expire);
-    notify(shard, STRING, "setbit", &key);
+    shard.store(key, Value::Str(Bytes::from(value)), expire);
+    notify(shard, STRING, "setbit", key);
     Ok(Reply::Int(old as i64))
 }
 
 pub fn getbit(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let offset = bit_offset(&args.next()?)?;
-    let value = read_string(shard, &key)?.unwrap_or_default();
+    let value = read_string(shard, key)?.unwrap_or_default();
     let byte = (offset / 8) as usize;
     let bit = value
         .get(byte)
@@ -90,7 +90,7 @@ fn range(mut start: i64, mut end: i64, len: i64) -> Option<(i64, i64)> {
 }
 
 /// Reads the optional `BYTE|BIT` unit: true for bits.
-fn unit(args: &mut Args) -> Result<bool, Reply> {
+fn unit(args: &Args) -> Result<bool, Reply> {
     if args.is_done() {
         return Ok(false);
     }

@@ -24,6 +24,8 @@ struct Queued {
     spec: &'static CommandSpec,
     op: ShardOp,
     args: Args,
+    /// Its reply, once run: a forwarded group comes back with its replies in it.
+    reply: Option<Reply>,
 }
 
 /// Runs `op` (the Op half of `spec`) on `shard` for database `db`.
@@ -69,14 +71,37 @@ fn run_op_in(
     reply
 }
 
-fn run_queued(shard: &mut Shard, work: &mut [Queued]) -> Vec<(usize, Reply)> {
+/// Starts loading the keys of a group of commands about to run back to back on `shard`: every
+/// key's slot table first, then the records (see `Db::prefetch`), so that the group's cache
+/// misses overlap instead of each command waiting for its own in turn.
+fn prefetch(shard: &Shard, work: &[Queued]) {
+    if work.len() < 2 {
+        return;
+    }
+    for q in work {
+        shard.prefetch_slot(q.db, q.key_slot);
+    }
+    for q in work {
+        let items = q.args.all();
+        if let Some(at) = q.spec.key_positions(items.len()).next() {
+            shard.prefetch(q.db, &items[at], q.key_slot);
+        }
+    }
+}
+
+fn run_queued(shard: &mut Shard, work: &mut [Queued]) {
     shard.read_clock();
-    work.iter_mut()
-        .map(|q| {
-            let reply = run_op_in(shard, q.db, q.spec, q.op, &mut q.args, Some(q.key_slot));
-            (q.slot, reply)
-        })
-        .collect()
+    prefetch(shard, work);
+    for q in work {
+        q.reply = Some(run_op_in(
+            shard,
+            q.db,
+            q.spec,
+            q.op,
+            &mut q.args,
+            Some(q.key_slot),
+        ));
+    }
 }
 
 /// The reply slots of one batch, encoded into `out` as soon as a prefix is complete.
@@ -248,6 +273,7 @@ async fn run_batch(
                         spec,
                         op,
                         args,
+                        reply: None,
                     });
                     continue;
                 }
@@ -417,7 +443,10 @@ async fn flush(session: &Session, pending: &mut [Vec<Queued>], replies: &mut Rep
             // The commands come back with their results: their arguments are slices of this
             // thread's read buffer, and dropping them here keeps that buffer's reference count
             // (and the lists' memory) on this core instead of bouncing it to the shard's.
-            let job = move |s: &mut Shard| (run_queued(s, &mut work), work);
+            let job = move |s: &mut Shard| {
+                run_queued(s, &mut work);
+                work
+            };
             waits.push((shard, slots, router.post(shard, job)));
         }
     }
@@ -426,6 +455,7 @@ async fn flush(session: &Session, pending: &mut [Vec<Queued>], replies: &mut Rep
             // Drained in place: the list keeps its room for the connection's next batch.
             router.run_inline(|s| {
                 s.read_clock();
+                prefetch(s, queue);
                 for mut q in queue.drain(..) {
                     let reply = run_op_in(s, q.db, q.spec, q.op, &mut q.args, Some(q.key_slot));
                     replies.fill(q.slot, reply);
@@ -435,11 +465,10 @@ async fn flush(session: &Session, pending: &mut [Vec<Queued>], replies: &mut Rep
     }
     for (shard, slots, wait) in waits {
         match wait.await {
-            Ok((results, mut work)) => {
-                for (slot, reply) in results {
-                    replies.fill(slot, reply);
+            Ok(mut work) => {
+                for q in work.drain(..) {
+                    replies.fill(q.slot, q.reply.unwrap_or_else(|| error(err::SHARD_GONE)));
                 }
-                work.clear();
                 if pending[shard].capacity() == 0 {
                     // The list keeps its room for the connection's next batch.
                     pending[shard] = work;

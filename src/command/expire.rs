@@ -124,7 +124,7 @@ enum Base {
 
 /// EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT as Redis 7 does them.
 fn expire_generic(shard: &mut Shard, args: &mut Args, base: Base, command: &str) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let raw = args.next()?;
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     while let Some(word) = args.peek().map(|w| w.to_ascii_uppercase()) {
@@ -165,7 +165,7 @@ fn expire_generic(shard: &mut Shard, args: &mut Args, base: Base, command: &str)
             .checked_add(shard.now_ms() as i64)
             .ok_or_else(invalid)?;
     }
-    let Some(current) = shard.write(&key).map(|r| r.expire_at()) else {
+    let Some(current) = shard.write(key).map(|r| r.expire_at()) else {
         return Ok(Reply::Int(0));
     };
     // A persistent key counts as an infinite TTL for GT/LT.
@@ -177,11 +177,11 @@ fn expire_generic(shard: &mut Shard, args: &mut Args, base: Base, command: &str)
         return Ok(Reply::Int(0));
     }
     if when <= shard.now_ms() as i64 {
-        shard.delete(&key);
-        notify(shard, GENERIC, "del", &key);
+        shard.delete(key);
+        notify(shard, GENERIC, "del", key);
     } else {
-        shard.db().set_expire(&key, when as u64);
-        notify(shard, GENERIC, "expire", &key);
+        shard.db().set_expire(key, when as u64);
+        notify(shard, GENERIC, "expire", key);
     }
     Ok(Reply::Int(1))
 }
@@ -204,8 +204,8 @@ pub fn pexpireat(shard: &mut Shard, args: &mut Args) -> CmdResult {
 
 /// The key's expiry: None when absent, Some(0) when persistent.
 fn expiry_of(shard: &mut Shard, args: &mut Args) -> Result<Option<u64>, Reply> {
-    let key = args.next()?;
-    Ok(shard.read(&key).map(|r| r.expire_at()))
+    let key = args.arg()?;
+    Ok(shard.read(key).map(|r| r.expire_at()))
 }
 
 /// TTL-style reply: -2 missing, -1 persistent, else `convert(expire_at)`.
@@ -240,11 +240,11 @@ pub fn pexpiretime(shard: &mut Shard, args: &mut Args) -> CmdResult {
 }
 
 pub fn persist(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
-    match shard.write(&key).map(|r| r.expire_at()) {
+    let key = args.arg()?;
+    match shard.write(key).map(|r| r.expire_at()) {
         Some(at) if at != 0 => {
-            shard.db().set_expire(&key, 0);
-            notify(shard, GENERIC, "persist", &key);
+            shard.db().set_expire(key, 0);
+            notify(shard, GENERIC, "persist", key);
             Ok(Reply::Int(1))
         }
         _ => Ok(Reply::Int(0)),

@@ -118,18 +118,18 @@ fn write_hash<'a>(
 }
 
 fn set_pairs(shard: &mut Shard, args: &mut Args, name: &str) -> Result<i64, Reply> {
-    let key = args.next()?;
+    let key = args.arg()?;
     if !args.remaining().is_multiple_of(2) {
         return Err(arity_error(name));
     }
     let limits = limits();
     let pairs = args.rest();
-    let hash = write_hash(shard, &key, true)?.ok_or_else(|| error(err::WRONGTYPE))?;
+    let hash = write_hash(shard, key, true)?.ok_or_else(|| error(err::WRONGTYPE))?;
     let added = pairs
         .chunks(2)
         .filter(|p| hash.set(&p[0], &p[1], &limits))
         .count() as i64;
-    super::notify(shard, HASH_EVENTS, "hset", &key);
+    super::notify(shard, HASH_EVENTS, "hset", key);
     Ok(added)
 }
 
@@ -159,8 +159,8 @@ pub fn hget(shard: &mut Shard, args: &mut Args) -> CmdResult {
 }
 
 pub fn hmget(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
-    let hash = read_hash(shard, &key)?;
+    let key = args.arg()?;
+    let hash = read_hash(shard, key)?;
     let values = args
         .rest()
         .iter()
@@ -170,24 +170,24 @@ pub fn hmget(shard: &mut Shard, args: &mut Args) -> CmdResult {
 }
 
 pub fn hdel(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
-    let Some(hash) = write_hash(shard, &key, false)? else {
+    let key = args.arg()?;
+    let Some(hash) = write_hash(shard, key, false)? else {
         return Ok(Reply::Int(0));
     };
     let removed = args.rest().iter().filter(|f| hash.remove(f)).count();
     if hash.is_empty() {
-        shard.delete(&key);
+        shard.delete(key);
     }
     if removed > 0 {
-        super::notify_removal(shard, HASH_EVENTS, "hdel", &key);
+        super::notify_removal(shard, HASH_EVENTS, "hdel", key);
     }
     Ok(Reply::Int(removed as i64))
 }
 
 pub fn hlen(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     Ok(Reply::Int(
-        read_hash(shard, &key)?.map_or(0, |h| h.len() as i64),
+        read_hash(shard, key)?.map_or(0, |h| h.len() as i64),
     ))
 }
 
@@ -206,24 +206,24 @@ pub fn hexists(shard: &mut Shard, args: &mut Args) -> CmdResult {
 }
 
 pub fn hkeys(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
-    let fields = read_hash(shard, &key)?
+    let key = args.arg()?;
+    let fields = read_hash(shard, key)?
         .map(|h| h.iter().map(|(f, _)| Reply::Bulk(f)).collect())
         .unwrap_or_default();
     Ok(Reply::Array(fields))
 }
 
 pub fn hvals(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
-    let values = read_hash(shard, &key)?
+    let key = args.arg()?;
+    let values = read_hash(shard, key)?
         .map(|h| h.iter().map(|(_, v)| Reply::Bulk(v)).collect())
         .unwrap_or_default();
     Ok(Reply::Array(values))
 }
 
 pub fn hgetall(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
-    let pairs = read_hash(shard, &key)?
+    let key = args.arg()?;
+    let pairs = read_hash(shard, key)?
         .map(|h| {
             h.iter()
                 .map(|(f, v)| (Reply::Bulk(f), Reply::Bulk(v)))
@@ -333,9 +333,9 @@ fn hrandfield_op(shard: &mut Shard, key: &[u8], args: &mut Args, resp3: bool) ->
 }
 
 pub fn hscan(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let cursor = super::set::parse_cursor(&args.next()?)?;
-    let Some(hash) = read_hash(shard, &key)? else {
+    let Some(hash) = read_hash(shard, key)? else {
         return Ok(scan_reply(0, Vec::new()));
     };
     let (pattern, count) = parse_scan(args)?;

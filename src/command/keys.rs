@@ -64,8 +64,8 @@ pub fn touch(shard: &mut Shard, args: &mut Args) -> CmdResult {
 }
 
 pub fn type_(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
-    let name = shard.write(&key).map_or("none", |r| r.value().type_name());
+    let key = args.arg()?;
+    let name = shard.write(key).map_or("none", |r| r.value().type_name());
     Ok(Reply::Simple(name))
 }
 
@@ -88,7 +88,7 @@ fn collect_keys(
     }
 }
 
-pub fn keys(session: &mut Session, mut args: Args) -> Routine<'_> {
+pub fn keys(session: &mut Session, args: Args) -> Routine<'_> {
     Box::pin(async move {
         let pattern = args.next()?;
         let db = session.db;
@@ -110,7 +110,7 @@ pub fn keys(session: &mut Session, mut args: Args) -> Routine<'_> {
     })
 }
 
-pub fn scan(session: &mut Session, mut args: Args) -> Routine<'_> {
+pub fn scan(session: &mut Session, args: Args) -> Routine<'_> {
     Box::pin(async move {
         let cursor = args.next()?;
         let cursor: u64 = std::str::from_utf8(&cursor)
@@ -295,7 +295,7 @@ pub fn renamenx(shard: &mut Shard, args: &mut Args) -> CmdResult {
 
 /// Moves an entry between two shards under a hold of both: check source, check destination
 /// (NX), take the entry, store it.
-async fn rename_between(session: &mut Session, mut args: Args, nx: bool) -> CmdResult {
+async fn rename_between(session: &mut Session, args: Args, nx: bool) -> CmdResult {
     let src = args.next()?;
     let dst = args.next()?;
     let db = session.db;
@@ -440,7 +440,7 @@ pub fn copy_cross(session: &mut Session, mut args: Args) -> Routine<'_> {
 }
 
 pub fn move_(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let target = args.int32()?;
     if target < 0 || target as usize >= shard.databases() {
         return Err(error(err::DB_RANGE));
@@ -449,22 +449,22 @@ pub fn move_(shard: &mut Shard, args: &mut Args) -> CmdResult {
     if source == target {
         return Err(error(err::SAME_OBJECT));
     }
-    if shard.write(&key).is_none() {
+    if shard.write(key).is_none() {
         return Ok(Reply::Int(0));
     }
     shard.select(target);
-    if shard.exists(&key) {
+    if shard.exists(key) {
         return Ok(Reply::Int(0));
     }
     shard.select(source);
-    let Some(record) = shard.delete(&key) else {
+    let Some(record) = shard.delete(key) else {
         return Ok(Reply::Int(0));
     };
-    notify(shard, GENERIC, "move_from", &key);
+    notify(shard, GENERIC, "move_from", key);
     shard.select(target);
-    shard.insert(&key, record.into_entry());
-    notify(shard, GENERIC, "move_to", &key);
-    shard.signal_ready(&key);
+    shard.insert(key, record.into_entry());
+    notify(shard, GENERIC, "move_to", key);
+    shard.signal_ready(key);
     Ok(Reply::Int(1))
 }
 
@@ -492,12 +492,12 @@ pub fn memory(shard: &mut Shard, args: &mut Args) -> CmdResult {
             super::shown(&sub)
         )));
     }
-    let key = args.next()?;
+    let key = args.arg()?;
     if args.keyword("SAMPLES") {
         args.int()?;
     }
     args.end()?;
-    let Some(record) = shard.read(&key) else {
+    let Some(record) = shard.read(key) else {
         return Ok(Reply::Nil);
     };
     Ok(Reply::Int(memory::usage(record) as i64))
@@ -541,17 +541,17 @@ pub fn object(shard: &mut Shard, args: &mut Args) -> CmdResult {
     if sub == b"help" || args.remaining() != 1 {
         return Err(super::connection::sub_arity_error("object", &args.all()[1]));
     }
-    let key = args.next()?;
+    let key = args.arg()?;
     let clock = shard.clock_secs();
     // Read before the lookup below marks the access.
     let Some((idle, encoding)) = shard
         .db()
-        .get_raw(&key)
+        .get_raw(key)
         .map(|r| (r.idle(clock), encoding(r.value())))
     else {
         return Ok(Reply::Nil);
     };
-    if shard.write(&key).is_none() {
+    if shard.write(key).is_none() {
         return Ok(Reply::Nil);
     }
     Ok(match &sub[..] {

@@ -118,14 +118,14 @@ fn push_values(
 }
 
 fn push_command(shard: &mut Shard, args: &mut Args, front: bool, only_existing: bool) -> CmdResult {
-    let key = args.next()?;
-    let len = push_values(shard, &key, args.rest(), front, only_existing)?;
+    let key = args.arg()?;
+    let len = push_values(shard, key, args.rest(), front, only_existing)?;
     if len > 0 {
         super::notify(
             shard,
             LIST_EVENTS,
             if front { "lpush" } else { "rpush" },
-            &key,
+            key,
         );
     }
     Ok(Reply::Int(len as i64))
@@ -211,9 +211,9 @@ pub fn rpop(shard: &mut Shard, args: &mut Args) -> CmdResult {
 }
 
 pub fn llen(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     Ok(Reply::Int(
-        read_list(shard, &key)?.map_or(0, List::len) as i64
+        read_list(shard, key)?.map_or(0, List::len) as i64
     ))
 }
 
@@ -238,10 +238,10 @@ fn clamp_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
 }
 
 pub fn lrange(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let start = args.int()?;
     let end = args.int()?;
-    let Some(list) = read_list(shard, &key)? else {
+    let Some(list) = read_list(shard, key)? else {
         return Ok(Reply::Array(Vec::new()));
     };
     let items = match clamp_range(start, end, list.len()) {
@@ -262,8 +262,8 @@ fn position(index: i64, len: usize) -> Option<usize> {
 }
 
 pub fn lindex(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
-    let Some(list) = read_list(shard, &key)? else {
+    let key = args.arg()?;
+    let Some(list) = read_list(shard, key)? else {
         return Ok(Reply::Nil);
     };
     let index = args.int()?;
@@ -273,8 +273,8 @@ pub fn lindex(shard: &mut Shard, args: &mut Args) -> CmdResult {
 }
 
 pub fn lset(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
-    let Some(list) = write_list(shard, &key)? else {
+    let key = args.arg()?;
+    let Some(list) = write_list(shard, key)? else {
         return Err(error(err::NO_KEY));
     };
     let index = args.int()?;
@@ -285,7 +285,7 @@ pub fn lset(shard: &mut Shard, args: &mut Args) -> CmdResult {
 }
 
 pub fn linsert(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let after = if args.keyword("AFTER") {
         true
     } else if args.keyword("BEFORE") {
@@ -295,7 +295,7 @@ pub fn linsert(shard: &mut Shard, args: &mut Args) -> CmdResult {
     };
     let pivot = args.next()?;
     let value = args.next()?;
-    let Some(list) = write_list(shard, &key)? else {
+    let Some(list) = write_list(shard, key)? else {
         return Ok(Reply::Int(0));
     };
     let Some(at) = list.iter().position(|e| e == &pivot[..]) else {
@@ -306,30 +306,30 @@ pub fn linsert(shard: &mut Shard, args: &mut Args) -> CmdResult {
 }
 
 pub fn lrem(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let count = args.int()?;
     let value = args.next()?;
-    let Some(list) = write_list(shard, &key)? else {
+    let Some(list) = write_list(shard, key)? else {
         return Ok(Reply::Int(0));
     };
     let limit = usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX);
     let removed = list.remove(&value, limit, count < 0);
-    drop_if_empty(shard, &key);
+    drop_if_empty(shard, key);
     Ok(Reply::Int(removed as i64))
 }
 
 pub fn ltrim(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let start = args.int()?;
     let end = args.int()?;
-    let Some(list) = write_list(shard, &key)? else {
+    let Some(list) = write_list(shard, key)? else {
         return ok();
     };
     match clamp_range(start, end, list.len()) {
         Some((s, e)) => list.trim(s, e),
         None => list.trim(1, 0),
     }
-    drop_if_empty(shard, &key);
+    drop_if_empty(shard, key);
     ok()
 }
 

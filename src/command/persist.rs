@@ -80,7 +80,7 @@ fn save(session: &mut Session, _args: Args) -> Routine<'_> {
     })
 }
 
-fn bgsave(session: &mut Session, mut args: Args) -> Routine<'_> {
+fn bgsave(session: &mut Session, args: Args) -> Routine<'_> {
     Box::pin(async move {
         let schedule = args.keyword("SCHEDULE");
         args.end()?;

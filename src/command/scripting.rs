@@ -150,7 +150,7 @@ fn evalsha_ro(session: &mut Session, args: Args) -> Routine<'_> {
 }
 
 /// EVAL and its forms: parse, hold every shard, run on the Lua thread, serve its calls.
-async fn run(session: &mut Session, mut args: Args, by_sha: bool, read_only: bool) -> CmdResult {
+async fn run(session: &mut Session, args: Args, by_sha: bool, read_only: bool) -> CmdResult {
     let script = args.next()?;
     let numkeys = args.int()?;
     if numkeys < 0 {
@@ -251,7 +251,7 @@ async fn serve_calls(session: &mut Session, steps: &mut mpsc::UnboundedReceiver<
     error(ENGINE_GONE)
 }
 
-fn script(_session: &mut Session, mut args: Args) -> Routine<'_> {
+fn script(_session: &mut Session, args: Args) -> Routine<'_> {
     Box::pin(async move {
         let sub = args.next()?;
         let n = args.remaining();

@@ -180,7 +180,7 @@ pub fn flushall(session: &mut Session, mut args: Args) -> Routine<'_> {
     })
 }
 
-pub fn swapdb(session: &mut Session, mut args: Args) -> Routine<'_> {
+pub fn swapdb(session: &mut Session, args: Args) -> Routine<'_> {
     Box::pin(async move {
         let a = args
             .int32()
@@ -225,7 +225,7 @@ pub fn lastsave(session: &mut Session, _args: &mut Args) -> CmdResult {
 
 /// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: saves first with SAVE, or when save points
 /// are configured and NOSAVE is not given; a failed save keeps the server up unless FORCE.
-pub fn shutdown(session: &mut Session, mut args: Args) -> Routine<'_> {
+pub fn shutdown(session: &mut Session, args: Args) -> Routine<'_> {
     Box::pin(async move {
         let (mut save, mut nosave, mut force) = (false, false, false);
         while !args.is_done() {

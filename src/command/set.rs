@@ -90,43 +90,43 @@ fn members_reply(members: impl Iterator<Item = Bytes>) -> Reply {
 }
 
 pub fn sadd(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let members = args.rest();
     let limits = limits();
-    let set = match write_set(shard, &key)? {
+    let set = match write_set(shard, key)? {
         Some(set) => set,
         None => {
             let fresh = Set::new(&members[0], members.len(), &limits);
-            shard.store(&key, Value::Set(Box::new(fresh)), 0);
-            write_set(shard, &key)?.ok_or_else(|| error(err::WRONGTYPE))?
+            shard.store(key, Value::Set(Box::new(fresh)), 0);
+            write_set(shard, key)?.ok_or_else(|| error(err::WRONGTYPE))?
         }
     };
     let added = members.iter().filter(|m| set.add(m, &limits)).count();
     if added > 0 {
-        super::notify(shard, SET_EVENTS, "sadd", &key);
+        super::notify(shard, SET_EVENTS, "sadd", key);
     }
     Ok(Reply::Int(added as i64))
 }
 
 pub fn srem(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
-    let Some(set) = write_set(shard, &key)? else {
+    let key = args.arg()?;
+    let Some(set) = write_set(shard, key)? else {
         return Ok(Reply::Int(0));
     };
     let removed = args.rest().iter().filter(|m| set.remove(m)).count();
     if set.is_empty() {
-        shard.delete(&key);
+        shard.delete(key);
     }
     if removed > 0 {
-        super::notify_removal(shard, SET_EVENTS, "srem", &key);
+        super::notify_removal(shard, SET_EVENTS, "srem", key);
     }
     Ok(Reply::Int(removed as i64))
 }
 
 pub fn smembers(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     Ok(members_reply(
-        read_set(shard, &key)?.into_iter().flat_map(|s| s.iter()),
+        read_set(shard, key)?.into_iter().flat_map(|s| s.iter()),
     ))
 }
 
@@ -137,8 +137,8 @@ pub fn sismember(shard: &mut Shard, args: &mut Args) -> CmdResult {
 }
 
 pub fn smismember(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
-    let set = read_set(shard, &key)?;
+    let key = args.arg()?;
+    let set = read_set(shard, key)?;
     let found = args
         .rest()
         .iter()
@@ -148,9 +148,9 @@ pub fn smismember(shard: &mut Shard, args: &mut Args) -> CmdResult {
 }
 
 pub fn scard(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     Ok(Reply::Int(
-        read_set(shard, &key)?.map_or(0, |s| s.len() as i64),
+        read_set(shard, key)?.map_or(0, |s| s.len() as i64),
     ))
 }
 
@@ -199,30 +199,30 @@ pub fn random_picks(shard: &mut Shard, len: usize, count: i64) -> Result<Vec<usi
 }
 
 pub fn spop(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     if args.remaining() > 1 {
         return Err(error(err::SYNTAX));
     }
     if args.is_done() {
-        let Some(len) = write_set(shard, &key)?.map(|s| s.len()) else {
+        let Some(len) = write_set(shard, key)?.map(|s| s.len()) else {
             return Ok(Reply::Nil);
         };
         let pick = shard.random() as usize % len;
-        let set = write_set(shard, &key)?.ok_or_else(|| error(err::WRONGTYPE))?;
+        let set = write_set(shard, key)?.ok_or_else(|| error(err::WRONGTYPE))?;
         let member = set.remove_at(pick);
         if set.is_empty() {
-            shard.delete(&key);
+            shard.delete(key);
         }
         return Ok(Reply::Bulk(member));
     }
     let count = super::args::parse_int(&args.next()?)
         .filter(|n| *n >= 0)
         .ok_or_else(|| error("ERR value is out of range, must be positive"))?;
-    let Some(len) = write_set(shard, &key)?.map(|s| s.len()) else {
+    let Some(len) = write_set(shard, key)?.map(|s| s.len()) else {
         return Ok(Reply::Set(Vec::new()));
     };
     if count as u64 >= len as u64 {
-        let set = shard.delete(&key);
+        let set = shard.delete(key);
         return Ok(match set.as_ref().map(|r| r.value()) {
             Some(ValueRef::Set(s)) => members_reply(s.iter()),
             _ => Reply::Set(Vec::new()),
@@ -231,7 +231,7 @@ pub fn spop(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let mut popped = Vec::with_capacity(count as usize);
     for left in (len - count as usize + 1..=len).rev() {
         let pick = shard.random() as usize % left;
-        let set = write_set(shard, &key)?.ok_or_else(|| error(err::WRONGTYPE))?;
+        let set = write_set(shard, key)?.ok_or_else(|| error(err::WRONGTYPE))?;
         popped.push(Reply::Bulk(set.remove_at(pick)));
     }
     Ok(Reply::Set(popped))
@@ -312,9 +312,9 @@ pub fn scan_reply(cursor: u64, items: Vec<Reply>) -> Reply {
 }
 
 pub fn sscan(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let cursor = parse_cursor(&args.next()?)?;
-    let Some(set) = read_set(shard, &key)? else {
+    let Some(set) = read_set(shard, key)? else {
         return Ok(scan_reply(0, Vec::new()));
     };
     let (pattern, count) = parse_scan(args)?;

@@ -331,14 +331,14 @@ pub fn xadd(shard: &mut Shard, args: &mut Args) -> CmdResult {
 }
 
 pub fn xlen(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     Ok(Reply::Int(
-        read_stream(shard, &key)?.map_or(0, |s| s.len() as i64),
+        read_stream(shard, key)?.map_or(0, |s| s.len() as i64),
     ))
 }
 
 fn range_generic(shard: &mut Shard, args: &mut Args, rev: bool) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let (first, second) = (args.next()?, args.next()?);
     let (start_arg, end_arg) = if rev {
         (second, first)
@@ -356,7 +356,7 @@ fn range_generic(shard: &mut Shard, args: &mut Args, rev: bool) -> CmdResult {
             return Err(error(err::SYNTAX));
         }
     }
-    let Some(stream) = read_stream(shard, &key)? else {
+    let Some(stream) = read_stream(shard, key)? else {
         return Ok(Reply::Array(Vec::new()));
     };
     match count {
@@ -374,18 +374,18 @@ pub fn xrevrange(shard: &mut Shard, args: &mut Args) -> CmdResult {
 }
 
 pub fn xdel(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let ids = args
         .rest()
         .iter()
         .map(|a| strict_id(a))
         .collect::<Result<Vec<_>, _>>()?;
-    let Some(stream) = write_stream(shard, &key)? else {
+    let Some(stream) = write_stream(shard, key)? else {
         return Ok(Reply::Int(0));
     };
     let deleted = stream.delete(&ids);
     if deleted > 0 {
-        super::notify(shard, STREAM_EVENTS, "xdel", &key);
+        super::notify(shard, STREAM_EVENTS, "xdel", key);
     }
     Ok(Reply::Int(deleted as i64))
 }
@@ -407,7 +407,7 @@ pub fn xtrim(shard: &mut Shard, args: &mut Args) -> CmdResult {
 }
 
 pub fn xsetid(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let id = strict_id(&args.next()?)?;
     let mut entries_added: Option<u64> = None;
     let mut max_deleted = StreamId::MIN;
@@ -427,7 +427,7 @@ pub fn xsetid(shard: &mut Shard, args: &mut Args) -> CmdResult {
             return Err(error(err::SYNTAX));
         }
     }
-    let stream = write_stream(shard, &key)?.ok_or_else(|| error(err::NO_KEY))?;
+    let stream = write_stream(shard, key)?.ok_or_else(|| error(err::NO_KEY))?;
     if id < stream.max_deleted_id {
         return Err(error(
             "ERR The ID specified in XSETID is smaller than current max_deleted_entry_id",
@@ -450,7 +450,7 @@ pub fn xsetid(shard: &mut Shard, args: &mut Args) -> CmdResult {
     if !max_deleted.is_zero() {
         stream.max_deleted_id = max_deleted;
     }
-    super::notify(shard, STREAM_EVENTS, "xsetid", &key);
+    super::notify(shard, STREAM_EVENTS, "xsetid", key);
     super::args::ok()
 }
 

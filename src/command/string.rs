@@ -138,7 +138,7 @@ struct SetOptions {
 /// earlier one is a syntax error; repeating the same one is allowed.
 fn parse_set_options(
     shard: &Shard,
-    args: &mut Args,
+    args: &Args,
     for_set: bool,
     command: &str,
 ) -> Result<SetOptions, Reply> {
@@ -195,8 +195,8 @@ fn parse_set_options(
 }
 
 pub fn get(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
-    match shard.read(&key) {
+    let key = args.arg()?;
+    match shard.read(key) {
         None => Ok(Reply::Nil),
         Some(record) => match record.value() {
             ValueRef::Str(s) => Ok(string_reply(s)),
@@ -214,15 +214,15 @@ fn string_reply(s: StrRef) -> Reply {
 }
 
 pub fn set(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let value = args.next()?;
     let o = parse_set_options(shard, args, true, "set")?;
     let old = if o.get {
-        read_string(shard, &key)?
+        read_string(shard, key)?
     } else {
         None
     };
-    let current_ttl = shard.live(&key).map(|r| r.expire_at());
+    let current_ttl = shard.live(key).map(|r| r.expire_at());
     let exists = current_ttl.is_some();
     if (o.nx && exists) || (o.xx && !exists) {
         return Ok(if o.get {
@@ -236,10 +236,10 @@ pub fn set(shard: &mut Shard, args: &mut Args) -> CmdResult {
         Ttl::Keep => current_ttl.unwrap_or(0),
         Ttl::Clear | Ttl::Persist => 0,
     };
-    shard.store(&key, Value::Str(own(value)), expire);
-    notify(shard, STRING, "set", &key);
+    shard.store(key, Value::Str(own(value)), expire);
+    notify(shard, STRING, "set", key);
     if let Ttl::At(_) = o.ttl {
-        notify(shard, GENERIC, "expire", &key);
+        notify(shard, GENERIC, "expire", key);
     }
     Ok(if o.get {
         old.map_or(Reply::Nil, Reply::Bulk)
@@ -249,13 +249,13 @@ pub fn set(shard: &mut Shard, args: &mut Args) -> CmdResult {
 }
 
 pub fn setnx(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let value = args.next()?;
-    if shard.exists(&key) {
+    if shard.exists(key) {
         return Ok(Reply::Int(0));
     }
-    shard.store(&key, Value::Str(own(value)), 0);
-    notify(shard, STRING, "set", &key);
+    shard.store(key, Value::Str(own(value)), 0);
+    notify(shard, STRING, "set", key);
     Ok(Reply::Int(1))
 }
 
@@ -265,13 +265,13 @@ fn set_with_expiry(
     kind: ExpireArg,
     command: &str,
 ) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let raw = args.next()?;
     let value = args.next()?;
     let at = expire_at(shard, &raw, kind, command)?;
-    shard.store(&key, Value::Str(own(value)), at);
-    notify(shard, STRING, "set", &key);
-    notify(shard, GENERIC, "expire", &key);
+    shard.store(key, Value::Str(own(value)), at);
+    notify(shard, STRING, "set", key);
+    notify(shard, GENERIC, "expire", key);
     ok()
 }
 
@@ -284,20 +284,20 @@ pub fn psetex(shard: &mut Shard, args: &mut Args) -> CmdResult {
 }
 
 pub fn getset(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let value = args.next()?;
-    let old = read_string(shard, &key)?;
-    shard.store(&key, Value::Str(own(value)), 0);
-    notify(shard, STRING, "set", &key);
+    let old = read_string(shard, key)?;
+    shard.store(key, Value::Str(own(value)), 0);
+    notify(shard, STRING, "set", key);
     Ok(old.map_or(Reply::Nil, Reply::Bulk))
 }
 
 pub fn getdel(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
-    let old = read_string(shard, &key)?;
+    let key = args.arg()?;
+    let old = read_string(shard, key)?;
     if old.is_some() {
-        shard.delete(&key);
-        notify(shard, GENERIC, "del", &key);
+        shard.delete(key);
+        notify(shard, GENERIC, "del", key);
     }
     Ok(old.map_or(Reply::Nil, Reply::Bulk))
 }
@@ -418,11 +418,11 @@ pub fn msetnx_cross(
 }
 
 pub fn append(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let tail = args.next()?;
-    let Some((current, expire)) = write_string(shard, &key)? else {
-        shard.store(&key, Value::Str(own(tail.clone())), 0);
-        notify(shard, STRING, "append", &key);
+    let Some((current, expire)) = write_string(shard, key)? else {
+        shard.store(key, Value::Str(own(tail.clone())), 0);
+        notify(shard, STRING, "append", key);
         return Ok(Reply::Int(tail.len() as i64));
     };
     let len = current.len() + tail.len();
@@ -430,15 +430,15 @@ pub fn append(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let mut joined = Vec::with_capacity(len);
     joined.extend_from_slice(&current);
     joined.extend_from_slice(&tail);
-    shard.store(&key, Value::Str(Bytes::from(joined)), expire);
-    notify(shard, STRING, "append", &key);
+    shard.store(key, Value::Str(Bytes::from(joined)), expire);
+    notify(shard, STRING, "append", key);
     Ok(Reply::Int(len as i64))
 }
 
 pub fn strlen(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     Ok(Reply::Int(
-        read_string(shard, &key)?.map_or(0, |v| v.len() as i64),
+        read_string(shard, key)?.map_or(0, |v| v.len() as i64),
     ))
 }
 
@@ -464,28 +464,28 @@ fn add_int(shard: &mut Shard, key: &[u8], delta: i64) -> CmdResult {
 }
 
 pub fn incr(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
-    add_int(shard, &key, 1)
+    let key = args.arg()?;
+    add_int(shard, key, 1)
 }
 
 pub fn decr(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
-    add_int(shard, &key, -1)
+    let key = args.arg()?;
+    add_int(shard, key, -1)
 }
 
 pub fn incrby(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let delta = args.int()?;
-    add_int(shard, &key, delta)
+    add_int(shard, key, delta)
 }
 
 pub fn decrby(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let delta = args.int()?;
     let delta = delta
         .checked_neg()
         .ok_or_else(|| error("ERR decrement would overflow"))?;
-    add_int(shard, &key, delta)
+    add_int(shard, key, delta)
 }
 
 /// Formats a float the way INCRBYFLOAT stores it: plain decimal, no exponent, no trailing zeros.
@@ -499,9 +499,9 @@ pub fn format_float(value: f64) -> String {
 }
 
 pub fn incrbyfloat(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let delta = args.float()?;
-    let (current, expire) = match write_string(shard, &key)? {
+    let (current, expire) = match write_string(shard, key)? {
         Some((v, e)) => (parse_float(&v).ok_or_else(|| error(err::NOT_FLOAT))?, e),
         None => (0.0, 0),
     };
@@ -510,16 +510,16 @@ pub fn incrbyfloat(shard: &mut Shard, args: &mut Args) -> CmdResult {
         return Err(error("ERR increment would produce NaN or Infinity"));
     }
     let text = Bytes::from(format_float(next));
-    shard.store(&key, Value::Str(text.clone()), expire);
-    notify(shard, STRING, "incrbyfloat", &key);
+    shard.store(key, Value::Str(text.clone()), expire);
+    notify(shard, STRING, "incrbyfloat", key);
     Ok(Reply::Bulk(text))
 }
 
 pub fn getrange(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let mut start = args.int()?;
     let mut end = args.int()?;
-    let value = read_string(shard, &key)?.unwrap_or_default();
+    let value = read_string(shard, key)?.unwrap_or_default();
     let len = value.len() as i64;
     if start < 0 && end < 0 && start > end {
         return Ok(Reply::Bulk(Bytes::new()));
@@ -542,13 +542,13 @@ pub fn getrange(shard: &mut Shard, args: &mut Args) -> CmdResult {
 }
 
 pub fn setrange(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let offset = args.int()?;
     let patch = args.next()?;
     if offset < 0 {
         return Err(error("ERR offset is out of range"));
     }
-    let current = write_string(shard, &key)?;
+    let current = write_string(shard, key)?;
     let Some((current, expire)) = current else {
         if patch.is_empty() {
             return Ok(Reply::Int(0));
@@ -557,8 +557,8 @@ pub fn setrange(shard: &mut Shard, args: &mut Args) -> CmdResult {
         let mut value = vec![0u8; offset as usize];
         value.extend_from_slice(&patch);
         let len = value.len();
-        shard.store(&key, Value::Str(Bytes::from(value)), 0);
-        notify(shard, STRING, "setrange", &key);
+        shard.store(key, Value::Str(Bytes::from(value)), 0);
+        notify(shard, STRING, "setrange", key);
         return Ok(Reply::Int(len as i64));
     };
     if patch.is_empty() {
@@ -572,8 +572,8 @@ pub fn setrange(shard: &mut Shard, args: &mut Args) -> CmdResult {
     }
     value[offset..offset + patch.len()].copy_from_slice(&patch);
     let len = value.len();
-    shard.store(&key, Value::Str(Bytes::from(value)), expire);
-    notify(shard, STRING, "setrange", &key);
+    shard.store(key, Value::Str(Bytes::from(value)), expire);
+    notify(shard, STRING, "setrange", key);
     Ok(Reply::Int(len as i64))
 }
 

@@ -203,7 +203,7 @@ fn add_one(z: &mut ZSet, member: &[u8], score: f64, f: AddFlags) -> Result<Added
 }
 
 pub fn zadd(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let mut f = AddFlags::default();
     let mut ch = false;
     loop {
@@ -240,15 +240,15 @@ pub fn zadd(shard: &mut Shard, args: &mut Args) -> CmdResult {
         .chunks(2)
         .map(|p| score_arg(&p[0]))
         .collect::<Result<Vec<f64>, Reply>>()?;
-    let outcome = add_all(shard, &key, &pairs, &scores, f);
-    drop_if_empty(shard, &key);
+    let outcome = add_all(shard, key, &pairs, &scores, f);
+    drop_if_empty(shard, key);
     let (added, updated, last) = outcome?;
     if added + updated > 0 {
         super::notify(
             shard,
             ZSET_EVENTS,
             if f.incr { "zincr" } else { "zadd" },
-            &key,
+            key,
         );
     }
     if f.incr {
@@ -299,50 +299,50 @@ fn add_all(
 }
 
 pub fn zincrby(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let delta = score_arg(&args.next()?)?;
     let member = args.next()?;
     let f = AddFlags {
         incr: true,
         ..AddFlags::default()
     };
-    let outcome = add_all(shard, &key, &[Bytes::new(), member], &[delta], f);
-    drop_if_empty(shard, &key);
+    let outcome = add_all(shard, key, &[Bytes::new(), member], &[delta], f);
+    drop_if_empty(shard, key);
     Ok(outcome?.2.map_or(Reply::Nil, Reply::Double))
 }
 
 pub fn zrem(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let members = args.rest().to_vec();
-    let Some(z) = write_zset(shard, &key)? else {
+    let Some(z) = write_zset(shard, key)? else {
         return Ok(Reply::Int(0));
     };
     let removed = members.iter().filter(|m| z.remove(m).is_some()).count();
-    drop_if_empty(shard, &key);
+    drop_if_empty(shard, key);
     if removed > 0 {
-        super::notify_removal(shard, ZSET_EVENTS, "zrem", &key);
+        super::notify_removal(shard, ZSET_EVENTS, "zrem", key);
     }
     Ok(Reply::Int(removed as i64))
 }
 
 pub fn zcard(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     Ok(Reply::Int(
-        read_zset(shard, &key)?.map_or(0, |z| z.len() as i64),
+        read_zset(shard, key)?.map_or(0, |z| z.len() as i64),
     ))
 }
 
 pub fn zscore(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let member = args.next()?;
-    let score = read_zset(shard, &key)?.and_then(|z| z.score(&member));
+    let score = read_zset(shard, key)?.and_then(|z| z.score(&member));
     Ok(score.map_or(Reply::Nil, Reply::Double))
 }
 
 pub fn zmscore(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let members = args.rest().to_vec();
-    let z = read_zset(shard, &key)?;
+    let z = read_zset(shard, key)?;
     Ok(Reply::Array(
         members
             .iter()
@@ -352,7 +352,7 @@ pub fn zmscore(shard: &mut Shard, args: &mut Args) -> CmdResult {
 }
 
 fn rank_generic(shard: &mut Shard, args: &mut Args, rev: bool) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let member = args.next()?;
     let withscore = match args.remaining() {
         0 => false,
@@ -365,7 +365,7 @@ fn rank_generic(shard: &mut Shard, args: &mut Args, rev: bool) -> CmdResult {
     } else {
         Reply::Nil
     };
-    let Some(z) = read_zset(shard, &key)? else {
+    let Some(z) = read_zset(shard, key)? else {
         return Ok(missing);
     };
     let len = z.len();
@@ -391,7 +391,7 @@ pub fn zrevrank(shard: &mut Shard, args: &mut Args) -> CmdResult {
 /// Random members: no count → one member or nil; negative → |count| with repeats;
 /// positive → distinct members.
 pub fn zrandmember(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let count = match args.peek() {
         None => None,
         Some(raw) => {
@@ -411,7 +411,7 @@ pub fn zrandmember(shard: &mut Shard, args: &mut Args) -> CmdResult {
     if withscores && count.is_some_and(|n| !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n)) {
         return Err(error(OUT_OF_RANGE));
     }
-    let picked = pick_random(shard, &key, count)?;
+    let picked = pick_random(shard, key, count)?;
     Ok(match (count, picked) {
         (None, None) => Reply::Nil,
         (None, Some(mut items)) => Reply::Bulk(items.pop().map(|(m, _)| m).unwrap_or_default()),
@@ -507,7 +507,7 @@ pub(crate) fn g17_text(value: f64) -> Bytes {
 /// Redis does. Members removed behind the cursor may shift later members past it, a weaker
 /// guarantee than Redis's hash-table cursor.
 pub fn zscan(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let cursor_raw = args.next()?;
     let cursor: u64 = std::str::from_utf8(&cursor_raw)
         .ok()
@@ -528,7 +528,7 @@ pub fn zscan(shard: &mut Shard, args: &mut Args) -> CmdResult {
             return Err(error(err::SYNTAX));
         }
     }
-    let Some(z) = read_zset(shard, &key)? else {
+    let Some(z) = read_zset(shard, key)? else {
         return Ok(Reply::Array(vec![
             Reply::Bulk(Bytes::from_static(b"0")),
             Reply::Array(Vec::new()),

@@ -56,7 +56,10 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
             biased;
             input = rx.recv() => Event::Input(input),
             push = session.subscriptions.next_message() => Event::Message(push),
-            _ = tokio::time::sleep(UNAUTH_RETRY), if !output.is_empty() => Event::Retry,
+            // Lazy: select! builds every branch's future each turn, and a timer reads the clock.
+            _ = async { tokio::time::sleep(UNAUTH_RETRY).await }, if !output.is_empty() => {
+                Event::Retry
+            }
         };
         let mut closing = false;
         match event {

@@ -118,6 +118,30 @@ impl Db {
         self.hasher.hash_one(key)
     }
 
+    /// Starts loading `slot`'s table header, without waiting for it (see `prefetch`).
+    pub fn prefetch_slot(&self, slot: HashSlot) {
+        if let Some(map) = self.slots.get(slot as usize) {
+            super::record::prefetch(std::ptr::from_ref(map).cast());
+        }
+    }
+
+    /// Starts loading, without waiting, the records a lookup of `key` (in `slot`) will read:
+    /// those whose stored hash bits match `key`'s; the closure only prefetches them and matches
+    /// none, so no record is read here. A batch of commands calls this for all its keys before
+    /// running any, so that their cache misses overlap instead of coming one after another.
+    pub fn prefetch(&self, key: &[u8], slot: HashSlot) {
+        let Some(map) = self.slots.get(slot as usize) else {
+            return;
+        };
+        if map.is_empty() {
+            return;
+        }
+        map.find(self.hash(key), |record| {
+            record.prefetch();
+            false
+        });
+    }
+
     /// Re-estimates `key`'s accounted size after its value changed in place; a large
     /// collection only when `large` (its estimate samples elements).
     pub fn refresh_size(&mut self, key: &[u8], large: bool) {
@@ -349,6 +373,24 @@ mod tests {
             expire_at,
             touched: 0,
         }
+    }
+
+    #[test]
+    fn prefetching_changes_nothing_and_takes_any_key_or_slot() {
+        let mut db = Db::default();
+        // Nothing allocated yet: every slot is out of range.
+        db.prefetch_slot(0);
+        db.prefetch(b"k", slot_of(b"k"));
+        db.insert(b"k", entry(b"v", 0));
+        for slot in [0, slot_of(b"k"), 16_383, u16::MAX] {
+            db.prefetch_slot(slot);
+            db.prefetch(b"k", slot);
+            db.prefetch(b"absent", slot);
+        }
+        assert_eq!(db.len(), 1);
+        let record = db.get_mut(b"k", 0).expect("still there");
+        assert_eq!(record.key(), b"k");
+        assert!(db.get_mut(b"absent", 0).is_none());
     }
 
     #[test]

@@ -127,6 +127,20 @@ impl Shard {
         (self.now_ms.saturating_sub(self.started_ms) / 1000) as u32
     }
 
+    /// Starts loading database `db`'s table of `slot` (see [`Db::prefetch`]).
+    pub fn prefetch_slot(&self, db: usize, slot: HashSlot) {
+        if let Some(db) = self.dbs.get(db) {
+            db.prefetch_slot(slot);
+        }
+    }
+
+    /// Starts loading what a lookup of `key` in database `db` will read (see [`Db::prefetch`]).
+    pub fn prefetch(&self, db: usize, key: &[u8], slot: HashSlot) {
+        if let Some(db) = self.dbs.get(db) {
+            db.prefetch(key, slot);
+        }
+    }
+
     /// Index of the current database.
     pub fn db_index(&self) -> usize {
         self.db

@@ -248,6 +248,11 @@ impl Record {
         at.add(WORD).cast::<u64>().write(0);
     }
 
+    /// Starts loading the block's first cache line (its lengths and the start of its key).
+    pub fn prefetch(&self) {
+        prefetch(self.block());
+    }
+
     /// The block's address (the pointer without its tag).
     fn block(&self) -> *mut u8 {
         self.0.as_ptr().map_addr(|a| a & ADDRESS_BITS & !FLAG_BITS)
@@ -541,6 +546,18 @@ impl std::fmt::Debug for Record {
             .field("expire_at", &self.expire_at())
             .finish()
     }
+}
+
+/// Asks the CPU to start loading the cache line at `at` into L1, without waiting for it; a
+/// hint only (any address is allowed: a prefetch never faults).
+pub fn prefetch(at: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE is part of the x86_64 baseline, and a prefetch reads nothing architecturally.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(at.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = at;
 }
 
 #[cfg(test)]

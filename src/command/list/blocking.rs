@@ -341,7 +341,7 @@ async fn move_blocking(session: &mut Session, m: Move, timeout: Option<Duration>
     finish(session, outcome, Shape::Moved(m)).await
 }
 
-pub fn blmove(session: &mut Session, mut args: Args) -> Routine<'_> {
+pub fn blmove(session: &mut Session, args: Args) -> Routine<'_> {
     Box::pin(async move {
         let src = args.next()?;
         let dst = args.next()?;
@@ -358,7 +358,7 @@ pub fn blmove(session: &mut Session, mut args: Args) -> Routine<'_> {
     })
 }
 
-pub fn brpoplpush(session: &mut Session, mut args: Args) -> Routine<'_> {
+pub fn brpoplpush(session: &mut Session, args: Args) -> Routine<'_> {
     Box::pin(async move {
         let src = args.next()?;
         let dst = args.next()?;

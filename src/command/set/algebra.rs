@@ -255,7 +255,7 @@ pub fn sdiffstore_cross(session: &mut Session, args: Args) -> Routine<'_> {
 
 /// SINTERCARD numkeys key [key ...] [LIMIT limit]: the keys are counted by an argument, so
 /// the command routes itself (always through `fetch_sets`, one job per shard).
-pub fn sintercard(session: &mut Session, mut args: Args) -> Routine<'_> {
+pub fn sintercard(session: &mut Session, args: Args) -> Routine<'_> {
     Box::pin(async move {
         let numkeys = crate::command::args::parse_int(&args.next()?)
             .filter(|n| *n > 0)
@@ -331,7 +331,7 @@ fn move_in(shard: &mut Shard, dest: &[u8], member: &[u8]) -> Result<(), Reply> {
 }
 
 /// SMOVE between shards: hold both, check both types, then remove and add.
-pub fn smove_cross(session: &mut Session, mut args: Args) -> Routine<'_> {
+pub fn smove_cross(session: &mut Session, args: Args) -> Routine<'_> {
     Box::pin(async move {
         let (src, dest, member) = (args.next()?, args.next()?, args.next()?);
         let (a, b) = (

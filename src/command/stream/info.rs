@@ -58,9 +58,9 @@ pub fn xinfo(shard: &mut Shard, args: &mut Args) -> CmdResult {
     if sub == b"help" {
         return Ok(help_reply(XINFO_HELP));
     }
-    let key = args.next()?;
+    let key = args.arg()?;
     let now = shard.now_ms();
-    let stream = read_stream(shard, &key)?.ok_or_else(|| error(err::NO_KEY))?;
+    let stream = read_stream(shard, key)?.ok_or_else(|| error(err::NO_KEY))?;
     match sub.as_slice() {
         b"consumers" => {
             let name = args.next()?;
@@ -68,7 +68,7 @@ pub fn xinfo(shard: &mut Shard, args: &mut Args) -> CmdResult {
                 Reply::error_owned(format!(
                     "NOGROUP No such consumer group '{}' for key name '{}'",
                     shown(&name),
-                    shown(&key)
+                    shown(key)
                 ))
             })?;
             Ok(consumers(group, now))

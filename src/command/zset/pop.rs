@@ -52,7 +52,7 @@ fn pair(m: Bytes, s: f64) -> Reply {
 }
 
 fn zpop_generic(shard: &mut Shard, args: &mut Args, max: bool) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let count = match args.remaining() {
         0 => None,
         1 => {
@@ -65,10 +65,10 @@ fn zpop_generic(shard: &mut Shard, args: &mut Args, max: bool) -> CmdResult {
         _ => return Err(error(err::SYNTAX)),
     };
     if count == Some(0) {
-        write_zset(shard, &key)?;
+        write_zset(shard, key)?;
         return Ok(Reply::Array(Vec::new()));
     }
-    let popped = pop_from(shard, &key, max, count.unwrap_or(1))?.unwrap_or_default();
+    let popped = pop_from(shard, key, max, count.unwrap_or(1))?.unwrap_or_default();
     Ok(match count {
         None => Reply::Array(
             popped

@@ -346,9 +346,9 @@ pub fn zrangestore_cross(session: &mut Session, args: Args) -> super::Routine<'_
 }
 
 pub fn zcount(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let range = ScoreRange::parse(&args.next()?, &args.next()?)?;
-    let Some(z) = read_zset(shard, &key)? else {
+    let Some(z) = read_zset(shard, key)? else {
         return Ok(Reply::Int(0));
     };
     let (a, b) = range.ranks(z);
@@ -356,9 +356,9 @@ pub fn zcount(shard: &mut Shard, args: &mut Args) -> CmdResult {
 }
 
 pub fn zlexcount(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let range = LexRange::parse(&args.next()?, &args.next()?)?;
-    let Some(z) = read_zset(shard, &key)? else {
+    let Some(z) = read_zset(shard, key)? else {
         return Ok(Reply::Int(0));
     };
     let (a, b) = range.ranks(z);
@@ -380,20 +380,20 @@ fn remove_window(
 }
 
 pub fn zremrangebyrank(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let start = args.int()?;
     let stop = args.int()?;
-    remove_window(shard, &key, |z| rank_window(start, stop, z.len()))
+    remove_window(shard, key, |z| rank_window(start, stop, z.len()))
 }
 
 pub fn zremrangebyscore(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let range = ScoreRange::parse(&args.next()?, &args.next()?)?;
-    remove_window(shard, &key, |z| range.ranks(z))
+    remove_window(shard, key, |z| range.ranks(z))
 }
 
 pub fn zremrangebylex(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let key = args.next()?;
+    let key = args.arg()?;
     let range = LexRange::parse(&args.next()?, &args.next()?)?;
-    remove_window(shard, &key, |z| range.ranks(z))
+    remove_window(shard, key, |z| range.ranks(z))
 }
