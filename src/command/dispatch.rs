@@ -11,6 +11,7 @@ use super::{
     arity_error, err, error, Args, CmdResult, Cross, Kind, Merge, ReplyMode, Session, ShardOp,
 };
 use crate::protocol::Reply;
+use crate::shard::db::Fetch;
 use crate::shard::mailbox::AtomicPart;
 use crate::shard::{slot_of, HashSlot, Shard, ShardId};
 use crate::state::ThreadStats;
@@ -71,20 +72,29 @@ fn run_op_in(
     reply
 }
 
-/// Starts loading the keys of a group of commands about to run back to back on `shard`: every
-/// key's slot table first, then the records (see `Db::prefetch`), so that the group's cache
-/// misses overlap instead of each command waiting for its own in turn.
+/// Starts loading the keys of a group of commands about to run back to back on `shard`, one
+/// lookup step at a time for all of them (see `Db::prefetch`), so that the group's cache misses
+/// overlap instead of each command waiting for its own in turn.
 fn prefetch(shard: &Shard, work: &[Queued]) {
+    const CHUNK: usize = 16;
     if work.len() < 2 {
         return;
     }
-    for q in work {
-        shard.prefetch_slot(q.db, q.key_slot);
-    }
-    for q in work {
-        let items = q.args.all();
-        if let Some(at) = q.spec.key_positions(items.len()).next() {
-            shard.prefetch(q.db, &items[at], q.key_slot);
+    for chunk in work.chunks(CHUNK) {
+        let mut keys = [(0, 0, 0); CHUNK];
+        let mut n = 0;
+        for q in chunk {
+            let items = q.args.all();
+            if let Some(at) = q.spec.key_positions(items.len()).next() {
+                shard.prefetch(q.db, q.key_slot, 0, Fetch::Table);
+                keys[n] = (q.db, q.key_slot, shard.key_hash(q.db, &items[at]));
+                n += 1;
+            }
+        }
+        for step in [Fetch::Bucket, Fetch::Record] {
+            for &(db, slot, hash) in &keys[..n] {
+                shard.prefetch(db, slot, hash, step);
+            }
         }
     }
 }

@@ -59,6 +59,16 @@ pub fn own(value: Bytes) -> Bytes {
     }
 }
 
+/// Stores argument `value` (`shared` is the same argument as a buffer) under `key`: copied,
+/// as `own` would, with no reference to the argument's buffer taken unless it stays shared.
+fn store_arg(shard: &mut Shard, key: &[u8], value: &[u8], shared: &Bytes, expire: u64) {
+    if value.len() < COPY_BELOW {
+        shard.store_str(key, value, expire);
+    } else {
+        shard.store(key, Value::Str(shared.clone()), expire);
+    }
+}
+
 /// The string at `key` (None if absent); WRONGTYPE for other types. Counts a hit or miss.
 pub fn read_string(shard: &mut Shard, key: &[u8]) -> Result<Option<Bytes>, Reply> {
     match shard.read(key) {
@@ -215,7 +225,7 @@ fn string_reply(s: StrRef) -> Reply {
 
 pub fn set(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
-    let value = args.next()?;
+    let value = args.arg()?;
     let o = parse_set_options(shard, args, true, "set")?;
     let old = if o.get {
         read_string(shard, key)?
@@ -236,7 +246,7 @@ pub fn set(shard: &mut Shard, args: &mut Args) -> CmdResult {
         Ttl::Keep => current_ttl.unwrap_or(0),
         Ttl::Clear | Ttl::Persist => 0,
     };
-    shard.store(key, Value::Str(own(value)), expire);
+    store_arg(shard, key, value, &args.all()[2], expire);
     notify(shard, STRING, "set", key);
     if let Ttl::At(_) = o.ttl {
         notify(shard, GENERIC, "expire", key);

@@ -63,6 +63,17 @@ pub struct Db {
     hasher: DefaultHashBuilder,
 }
 
+/// One step of a lookup to prefetch (see [`Db::prefetch`]), in the order they must run.
+#[derive(Clone, Copy, Debug)]
+pub enum Fetch {
+    /// The slot's table header.
+    Table,
+    /// The control bytes, then the bucket they point to.
+    Bucket,
+    /// The record the bucket points to.
+    Record,
+}
+
 /// Whether expired keys are recorded for keyspace notifications (set from the configuration).
 pub static RECORD_EXPIRED: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
@@ -118,28 +129,39 @@ impl Db {
         self.hasher.hash_one(key)
     }
 
-    /// Starts loading `slot`'s table header, without waiting for it (see `prefetch`).
-    pub fn prefetch_slot(&self, slot: HashSlot) {
-        if let Some(map) = self.slots.get(slot as usize) {
-            super::record::prefetch(std::ptr::from_ref(map).cast());
-        }
+    /// The hash this database's tables file `key` under (for [`Db::prefetch`]).
+    pub fn key_hash(&self, key: &[u8]) -> u64 {
+        self.hash(key)
     }
 
-    /// Starts loading, without waiting, the records a lookup of `key` (in `slot`) will read:
-    /// those whose stored hash bits match `key`'s; the closure only prefetches them and matches
-    /// none, so no record is read here. A batch of commands calls this for all its keys before
-    /// running any, so that their cache misses overlap instead of coming one after another.
-    pub fn prefetch(&self, key: &[u8], slot: HashSlot) {
+    /// Starts loading, without waiting, one step of what a lookup of the key with hash `hash`
+    /// in `slot` will read. The steps depend on each other (the table header locates the
+    /// control bytes, they the bucket, the bucket the record), so a batch of commands takes
+    /// every key through one step before the next: each step's cache misses then overlap
+    /// instead of coming one after another. The lookups' closures only prefetch what they are
+    /// given and match nothing, so no step reads more than the one before it loaded.
+    pub fn prefetch(&self, slot: HashSlot, hash: u64, step: Fetch) {
         let Some(map) = self.slots.get(slot as usize) else {
             return;
         };
-        if map.is_empty() {
-            return;
+        match step {
+            Fetch::Table => super::record::prefetch(std::ptr::from_ref(map).cast()),
+            // Reads the header and the control bytes; the candidate's bucket is only named.
+            Fetch::Bucket if !map.is_empty() => {
+                map.find(hash, |record| {
+                    super::record::prefetch(std::ptr::from_ref(record).cast());
+                    false
+                });
+            }
+            // Reads the buckets too; the records they point to are only named.
+            Fetch::Record if !map.is_empty() => {
+                map.find(hash, |record| {
+                    record.prefetch();
+                    false
+                });
+            }
+            Fetch::Bucket | Fetch::Record => {}
         }
-        map.find(self.hash(key), |record| {
-            record.prefetch();
-            false
-        });
     }
 
     /// Re-estimates `key`'s accounted size after its value changed in place; a large
@@ -211,9 +233,14 @@ impl Db {
 
     /// Inserts or replaces `key`, returning the previous record (expired or not).
     pub fn insert(&mut self, key: &[u8], entry: Entry) -> Option<Record> {
+        let record = Record::new(key, entry.value, entry.expire_at, entry.touched);
+        self.insert_record(key, record)
+    }
+
+    /// `insert` for a record built by the caller (whose key is `key`).
+    pub fn insert_record(&mut self, key: &[u8], mut record: Record) -> Option<Record> {
         let (slot, hash) = (self.slot(key), self.hash(key));
-        let volatile = entry.expire_at != 0;
-        let mut record = Record::new(key, entry.value, entry.expire_at, entry.touched);
+        let volatile = record.has_expiry();
         self.used += memory::measure(&mut record);
         self.ensure_slots();
         let map = &mut self.slots[slot as usize];
@@ -378,14 +405,17 @@ mod tests {
     #[test]
     fn prefetching_changes_nothing_and_takes_any_key_or_slot() {
         let mut db = Db::default();
+        let steps = [Fetch::Table, Fetch::Bucket, Fetch::Record];
         // Nothing allocated yet: every slot is out of range.
-        db.prefetch_slot(0);
-        db.prefetch(b"k", slot_of(b"k"));
+        for step in steps {
+            db.prefetch(slot_of(b"k"), db.key_hash(b"k"), step);
+        }
         db.insert(b"k", entry(b"v", 0));
         for slot in [0, slot_of(b"k"), 16_383, u16::MAX] {
-            db.prefetch_slot(slot);
-            db.prefetch(b"k", slot);
-            db.prefetch(b"absent", slot);
+            for step in steps {
+                db.prefetch(slot, db.key_hash(b"k"), step);
+                db.prefetch(slot, db.key_hash(b"absent"), step);
+            }
         }
         assert_eq!(db.len(), 1);
         let record = db.get_mut(b"k", 0).expect("still there");

@@ -127,17 +127,16 @@ impl Shard {
         (self.now_ms.saturating_sub(self.started_ms) / 1000) as u32
     }
 
-    /// Starts loading database `db`'s table of `slot` (see [`Db::prefetch`]).
-    pub fn prefetch_slot(&self, db: usize, slot: HashSlot) {
-        if let Some(db) = self.dbs.get(db) {
-            db.prefetch_slot(slot);
-        }
+    /// The hash database `db` files `key` under (for [`Shard::prefetch`]; 0 for a database
+    /// out of range).
+    pub fn key_hash(&self, db: usize, key: &[u8]) -> u64 {
+        self.dbs.get(db).map_or(0, |db| db.key_hash(key))
     }
 
-    /// Starts loading what a lookup of `key` in database `db` will read (see [`Db::prefetch`]).
-    pub fn prefetch(&self, db: usize, key: &[u8], slot: HashSlot) {
+    /// Starts loading one step of a lookup in database `db` (see [`Db::prefetch`]).
+    pub fn prefetch(&self, db: usize, slot: HashSlot, hash: u64, step: db::Fetch) {
         if let Some(db) = self.dbs.get(db) {
-            db.prefetch(key, slot);
+            db.prefetch(slot, hash, step);
         }
     }
 
@@ -252,8 +251,20 @@ impl Shard {
     /// Stores `entry` under `key` as it is (RENAME, MOVE, COPY), replacing any old value; a
     /// key that did not exist raises the `new` keyspace event.
     pub fn insert(&mut self, key: &[u8], entry: Entry) {
-        let stream = matches!(entry.value, Value::Stream(_));
-        let old = self.dbs[self.db].insert(key, entry);
+        let record = Record::new(key, entry.value, entry.expire_at, entry.touched);
+        self.insert_record(key, record);
+    }
+
+    /// Stores the string `value` under `key` with `expire_at` (0 = persistent), replacing any
+    /// old value: copied straight from the argument, with no buffer of its own when short.
+    pub fn store_str(&mut self, key: &[u8], value: &[u8], expire_at: u64) {
+        let record = Record::new_str(key, value, expire_at, self.clock_secs());
+        self.insert_record(key, record);
+    }
+
+    fn insert_record(&mut self, key: &[u8], record: Record) {
+        let stream = matches!(record.value(), ValueRef::Stream(_));
+        let old = self.dbs[self.db].insert_record(key, record);
         self.touch_watched(key);
         if !stream
             && old

@@ -172,15 +172,48 @@ impl Record {
     /// Packs `key` and `value` into one block. Strings up to `INLINE_MAX` bytes are copied in;
     /// longer ones and collections are moved in.
     pub fn new(key: &[u8], value: Value, expire_at: u64, touched: u32) -> Record {
-        let (kind, inline) = match &value {
-            Value::Str(s) if s.len() <= INLINE_MAX => (INLINE, s.len()),
-            Value::Str(_) => (SHARED, 0),
-            Value::List(_) => (LIST, 0),
-            Value::Hash(_) => (HASH, 0),
-            Value::Set(_) => (SET, 0),
-            Value::ZSet(_) => (ZSET, 0),
-            Value::Stream(_) => (STREAM, 0),
-        };
+        match value {
+            Value::Str(s) if s.len() <= INLINE_MAX => {
+                Self::build(key, INLINE, &s, None, expire_at, touched)
+            }
+            value => {
+                let kind = match &value {
+                    Value::Str(_) => SHARED,
+                    Value::List(_) => LIST,
+                    Value::Hash(_) => HASH,
+                    Value::Set(_) => SET,
+                    Value::ZSet(_) => ZSET,
+                    Value::Stream(_) => STREAM,
+                };
+                Self::build(key, kind, &[], Some(value), expire_at, touched)
+            }
+        }
+    }
+
+    /// `new` for a string given as a slice: one up to `INLINE_MAX` bytes is copied straight
+    /// into the block, a longer one into its own buffer.
+    pub fn new_str(key: &[u8], value: &[u8], expire_at: u64, touched: u32) -> Record {
+        if value.len() <= INLINE_MAX {
+            Self::build(key, INLINE, value, None, expire_at, touched)
+        } else {
+            let value = Value::Str(Bytes::copy_from_slice(value));
+            Self::build(key, SHARED, &[], Some(value), expire_at, touched)
+        }
+    }
+
+    /// Allocates and fills the block of a record of `kind`: `inline` is an INLINE string's
+    /// bytes, `value` the moved-in value of every other kind.
+    fn build(
+        key: &[u8],
+        kind: u8,
+        inline_bytes: &[u8],
+        value: Option<Value>,
+        expire_at: u64,
+        touched: u32,
+    ) -> Record {
+        debug_assert!(inline_bytes.len() <= INLINE_MAX);
+        debug_assert_eq!(kind == INLINE, value.is_none());
+        let inline = inline_bytes.len();
         let flags = kind | if expire_at != 0 { HAS_EXPIRY } else { 0 };
         let compact = flags == INLINE && key.len() < WIDE as usize;
         let long = key.len() >= LONG_KEY_MIN;
@@ -217,15 +250,16 @@ impl Record {
             // Used by the wide kinds only, whose payload is inside the block.
             let at = p.wrapping_add(payload);
             match value {
-                Value::Str(s) if kind == INLINE => {
-                    ptr::copy_nonoverlapping(s.as_ptr(), p.add(key_at + key.len()), inline);
+                None => {
+                    let to = p.add(key_at + key.len());
+                    ptr::copy_nonoverlapping(inline_bytes.as_ptr(), to, inline);
                 }
-                Value::Str(s) => at.cast::<Bytes>().write(s),
-                Value::List(b) => Self::put_box(at, b),
-                Value::Hash(b) => Self::put_box(at, b),
-                Value::Set(b) => Self::put_box(at, b),
-                Value::ZSet(b) => Self::put_box(at, b),
-                Value::Stream(b) => Self::put_box(at, b),
+                Some(Value::Str(s)) => at.cast::<Bytes>().write(s),
+                Some(Value::List(b)) => Self::put_box(at, b),
+                Some(Value::Hash(b)) => Self::put_box(at, b),
+                Some(Value::Set(b)) => Self::put_box(at, b),
+                Some(Value::ZSet(b)) => Self::put_box(at, b),
+                Some(Value::Stream(b)) => Self::put_box(at, b),
             }
             ptr::copy_nonoverlapping(key.as_ptr(), p.add(key_at), key.len());
             Record::tagged(p, flags, touched)
