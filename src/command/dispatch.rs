@@ -13,6 +13,7 @@ use super::{
 use crate::protocol::Reply;
 use crate::shard::db::Fetch;
 use crate::shard::mailbox::AtomicPart;
+use crate::shard::record::{self, prefetch_value};
 use crate::shard::{slot_of, HashSlot, Shard, ShardId};
 use crate::state::ThreadStats;
 
@@ -99,8 +100,25 @@ fn prefetch(shard: &Shard, work: &[Queued]) {
     }
 }
 
+/// Starts pulling in a group that another core wrote (the commands, their argument lists,
+/// their keys), each step for the whole group before the next, as `prefetch` does for the
+/// keyspace: the group's cross-core cache misses then overlap.
+fn prefetch_forwarded(work: &[Queued]) {
+    work.iter().for_each(prefetch_value);
+    for q in work {
+        record::prefetch(q.args.all().as_ptr().cast());
+    }
+    for q in work {
+        let items = q.args.all();
+        if let Some(at) = q.spec.key_positions(items.len()).next() {
+            record::prefetch(items[at].as_ptr());
+        }
+    }
+}
+
 fn run_queued(shard: &mut Shard, work: &mut [Queued]) {
     shard.read_clock();
+    prefetch_forwarded(work);
     prefetch(shard, work);
     for q in work {
         q.reply = Some(run_op_in(
@@ -476,6 +494,8 @@ async fn flush(session: &Session, pending: &mut [Vec<Queued>], replies: &mut Rep
     for (shard, slots, wait) in waits {
         match wait.await {
             Ok(mut work) => {
+                // Written by the shard's core: fetch every reply's lines before reading any.
+                work.iter().for_each(|q| prefetch_value(&q.reply));
                 for q in work.drain(..) {
                     replies.fill(q.slot, q.reply.unwrap_or_else(|| error(err::SHARD_GONE)));
                 }

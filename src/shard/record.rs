@@ -594,6 +594,14 @@ pub fn prefetch(at: *const u8) {
     let _ = at;
 }
 
+/// `prefetch` for every cache line of `value` (a hint, as `prefetch`).
+pub fn prefetch_value<T>(value: &T) {
+    let at: *const u8 = std::ptr::from_ref(value).cast();
+    for offset in (0..std::mem::size_of::<T>()).step_by(64) {
+        prefetch(at.wrapping_add(offset));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
