@@ -112,7 +112,7 @@ pub struct ClientInfo {
     pub authenticated: AtomicBool,
     pub db: AtomicU32,
     pub resp: AtomicU8,
-    /// Milliseconds since `created` at the last command.
+    /// The coarse monotonic clock (`coarse_ms`) at the last command.
     pub last_active_ms: AtomicU64,
     /// Command-table row of the last command (u32::MAX: none yet).
     pub last_cmd: AtomicU32,
@@ -133,9 +133,26 @@ pub enum Unblock {
 impl ClientInfo {
     /// Seconds since the last command.
     pub fn idle_secs(&self) -> u64 {
-        let now = self.created.elapsed().as_millis() as u64;
-        now.saturating_sub(self.last_active_ms.load(Relaxed)) / 1000
+        coarse_ms().saturating_sub(self.last_active_ms.load(Relaxed)) / 1000
     }
+
+    /// Notes that a command arrived now.
+    pub fn mark_active(&self) {
+        self.last_active_ms.store(coarse_ms(), Relaxed);
+    }
+}
+
+/// Milliseconds of the kernel's coarse monotonic clock: a few milliseconds of resolution (the
+/// scheduler tick), read without the timestamp counter a precise clock needs — cheap enough to
+/// take per batch for idle times, which CLIENT LIST reports in seconds.
+pub fn coarse_ms() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
 }
 
 /// The server as every core sees it.
@@ -221,7 +238,7 @@ impl ServerState {
             authenticated: AtomicBool::new(false),
             db: AtomicU32::new(0),
             resp: AtomicU8::new(2),
-            last_active_ms: AtomicU64::new(0),
+            last_active_ms: AtomicU64::new(coarse_ms()),
             last_cmd: AtomicU32::new(u32::MAX),
             killed: AtomicBool::new(false),
             subs: AtomicU32::new(0),

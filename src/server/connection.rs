@@ -65,10 +65,7 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
         match event {
             Event::Input(None) => break,
             Event::Input(Some(Input::Commands(commands))) => {
-                session
-                    .client
-                    .last_active_ms
-                    .store(session.client.created.elapsed().as_millis() as u64, Relaxed);
+                session.client.mark_active();
                 dispatch::execute(&mut session, commands, &mut output).await
             }
             Event::Input(Some(Input::ProtocolError(text))) => {
