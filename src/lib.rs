@@ -32,11 +32,14 @@
 //! - [`state`] — process-wide state: configuration, client registry, counters.
 //! - [`acl`] — ACL users, logins, the ACL LOG and file; the command catalog ACL rules name.
 //! - [`glob`] — Redis-style glob matching, bounded on hostile patterns.
+//! - [`handoff`] — a same-thread queue between two tasks (a connection's reader and executor,
+//!   a subscriber's deliveries). Depends on nothing.
 
 pub mod acl;
 pub mod command;
 pub mod config;
 pub mod glob;
+pub mod handoff;
 pub mod protocol;
 pub mod pubsub;
 pub mod rdb;

@@ -4,14 +4,15 @@
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 
-use bytes::Bytes;
-use tokio::sync::mpsc;
+use bytes::{Bytes, BytesMut};
 
 use super::connection::{sub_arity_error, unknown_subcommand};
 use super::keys::help_reply;
 use super::table::{row, CommandSpec, NOKEY};
 use super::{err, error, Args, CmdResult, Kind as CmdKind, Session};
-use crate::protocol::Reply;
+use crate::handoff;
+use crate::protocol::reply::encode_bulk_push;
+use crate::protocol::{Protocol, Reply};
 use crate::pubsub::{self, Kind, Push, Registry, Subscriber};
 
 /// The pub/sub commands' rows of the command table.
@@ -121,7 +122,7 @@ pub static COMMANDS: &[CommandSpec] = &[
 #[derive(Default)]
 pub struct Subscriptions {
     subscriber: Option<Rc<Subscriber>>,
-    inbox: Option<mpsc::UnboundedReceiver<Push>>,
+    inbox: Option<handoff::Receiver<Push>>,
     channels: Vec<Bytes>,
     patterns: Vec<Bytes>,
     shard_channels: Vec<Bytes>,
@@ -156,7 +157,7 @@ impl Subscriptions {
 
     /// A message already queued, if any.
     pub fn try_next_message(&mut self) -> Option<Push> {
-        self.inbox.as_mut()?.try_recv().ok()
+        self.inbox.as_mut()?.try_recv()
     }
 
     /// The connection wrote `push`: release its share of the output-buffer limit.
@@ -167,21 +168,19 @@ impl Subscriptions {
     }
 }
 
-/// Encodes a delivered message as Redis does: `message`, `pmessage` or `smessage`.
-pub fn message_reply(push: Push) -> Reply {
-    let bulk = |s: &'static str| Reply::Bulk(Bytes::from_static(s.as_bytes()));
-    let mut items = Vec::with_capacity(4);
-    match push.kind {
-        Kind::Channel => items.push(bulk("message")),
-        Kind::Shard => items.push(bulk("smessage")),
-        Kind::Pattern => {
-            items.push(bulk("pmessage"));
-            items.push(Reply::Bulk(push.pattern.unwrap_or_default()));
+/// Encodes `push` into `out`, as Redis frames `message`, `pmessage` and `smessage`, without
+/// building a reply (no allocation, no buffer reference counts).
+pub fn encode_message(push: &Push, proto: Protocol, out: &mut BytesMut) {
+    let message = &push.message;
+    let (channel, payload) = (&message.channel[..], &message.payload[..]);
+    match (push.kind, &push.pattern) {
+        (Kind::Channel, _) => encode_bulk_push(proto, &[b"message", channel, payload], out),
+        (Kind::Shard, _) => encode_bulk_push(proto, &[b"smessage", channel, payload], out),
+        (Kind::Pattern, pattern) => {
+            let pattern = pattern.as_deref().unwrap_or_default();
+            encode_bulk_push(proto, &[b"pmessage", pattern, channel, payload], out);
         }
     }
-    items.push(Reply::Bulk(push.channel));
-    items.push(Reply::Bulk(push.payload));
-    Reply::Push(items)
 }
 
 fn registry() -> Result<&'static std::sync::Arc<Registry>, Reply> {
@@ -192,7 +191,7 @@ fn subscriber(session: &mut Session) -> Rc<Subscriber> {
     if let Some(sub) = &session.subscriptions.subscriber {
         return sub.clone();
     }
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = handoff::channel(1);
     let client = session.client.clone();
     let sub = Subscriber::new(
         client.id,
@@ -388,5 +387,62 @@ pub fn pubsub_introspect(_session: &mut Session, args: &mut Args) -> CmdResult {
             let _ = err::SYNTAX;
             Err(unknown_subcommand("pubsub", &sub))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pubsub::Message;
+
+    /// A delivered message as a reply value: `encode_message` must produce its encoding.
+    fn message_reply(push: Push) -> Reply {
+        let bulk = |s: &'static str| Reply::Bulk(Bytes::from_static(s.as_bytes()));
+        let mut items = Vec::with_capacity(4);
+        match push.kind {
+            Kind::Channel => items.push(bulk("message")),
+            Kind::Shard => items.push(bulk("smessage")),
+            Kind::Pattern => {
+                items.push(bulk("pmessage"));
+                items.push(Reply::Bulk(push.pattern.unwrap_or_default()));
+            }
+        }
+        items.push(Reply::Bulk(push.message.channel.clone()));
+        items.push(Reply::Bulk(push.message.payload.clone()));
+        Reply::Push(items)
+    }
+
+    #[test]
+    fn messages_encode_as_the_reply_redis_sends() {
+        let message = Rc::new(Message {
+            channel: Bytes::from_static(b"news"),
+            payload: Bytes::from(vec![b'x'; 300]),
+        });
+        let pushes = [
+            (Kind::Channel, None),
+            (Kind::Shard, None),
+            (Kind::Pattern, Some(Bytes::from_static(b"n*"))),
+        ];
+        for (kind, pattern) in pushes {
+            for proto in [Protocol::Resp2, Protocol::Resp3] {
+                let push = Push {
+                    kind,
+                    pattern: pattern.clone(),
+                    message: message.clone(),
+                };
+                let (mut direct, mut built) = (BytesMut::new(), BytesMut::new());
+                encode_message(&push, proto, &mut direct);
+                message_reply(push).encode(proto, &mut built);
+                assert_eq!(direct, built, "{kind:?} {proto:?}");
+            }
+        }
+        let mut out = BytesMut::new();
+        let push = Push {
+            kind: Kind::Channel,
+            pattern: None,
+            message,
+        };
+        encode_message(&push, Protocol::Resp2, &mut out);
+        assert!(out.starts_with(b"*3\r\n$7\r\nmessage\r\n$4\r\nnews\r\n$300\r\n"));
     }
 }

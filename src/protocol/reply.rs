@@ -303,6 +303,23 @@ fn len_i64(len: usize) -> i64 {
 
 /// `marker text CRLF`, with CR and LF inside the text turned into spaces so that the text
 /// cannot end the line early and inject protocol.
+/// Encodes a push of bulk strings (a pub/sub message) exactly as a `Reply::Push` of
+/// `Reply::Bulk`s, without building the reply: no allocation, no buffer reference counts.
+pub fn encode_bulk_push(proto: Protocol, parts: &[&[u8]], out: &mut BytesMut) {
+    out.reserve(
+        parts
+            .iter()
+            .map(|p| p.len() + 2 + 1 + MAX_INT_LEN + 2)
+            .sum::<usize>()
+            + 24,
+    );
+    let marker = if proto == Protocol::Resp3 { b'>' } else { b'*' };
+    write_header(out, marker, len_i64(parts.len()));
+    for part in parts {
+        write_bulk(out, part);
+    }
+}
+
 fn write_line(out: &mut BytesMut, marker: u8, text: &[u8]) {
     out.put_u8(marker);
     if text.iter().any(|&b| b == b'\r' || b == b'\n') {

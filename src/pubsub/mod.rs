@@ -13,12 +13,11 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::{Arc, OnceLock, RwLock};
 
-use bytes::Bytes;
-use tokio::sync::mpsc;
-
 use crate::glob::glob_match;
+use crate::handoff;
 use crate::shard::mailbox::run_on_thread;
 use crate::state::{note_output_limit_disconnection, OutputLimitWatch, PUBSUB_OUTPUT_LIMIT};
+use bytes::Bytes;
 
 /// Which family a subscription belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -34,6 +33,14 @@ pub struct Push {
     pub kind: Kind,
     /// The matching pattern, for `pmessage`.
     pub pattern: Option<Bytes>,
+    /// Channel and payload, one copy per thread shared by all its subscribers (a count that
+    /// needs no atomic operation, unlike a `Bytes` clone).
+    pub message: Rc<Message>,
+}
+
+/// A published message, as a thread's subscribers share it.
+#[derive(Debug)]
+pub struct Message {
     pub channel: Bytes,
     pub payload: Bytes,
 }
@@ -41,14 +48,18 @@ pub struct Push {
 impl Push {
     /// Bytes this message holds in a subscriber's output queue (for the output-buffer limit).
     pub fn cost(&self) -> usize {
-        self.payload.len() + self.channel.len() + self.pattern.as_ref().map_or(0, |p| p.len()) + 48
+        let message = &self.message;
+        message.payload.len()
+            + message.channel.len()
+            + self.pattern.as_ref().map_or(0, |p| p.len())
+            + 48
     }
 }
 
 /// One subscribed connection as its thread's delivery sees it.
 pub struct Subscriber {
     pub id: u64,
-    tx: mpsc::UnboundedSender<Push>,
+    tx: handoff::Sender<Push>,
     /// Bytes delivered but not yet written by the connection.
     pub queued: Cell<usize>,
     watch: OutputLimitWatch,
@@ -58,7 +69,7 @@ pub struct Subscriber {
 
 impl Subscriber {
     /// A subscriber whose messages go to `tx`.
-    pub fn new(id: u64, tx: mpsc::UnboundedSender<Push>, on_overflow: Box<dyn Fn()>) -> Rc<Self> {
+    pub fn new(id: u64, tx: handoff::Sender<Push>, on_overflow: Box<dyn Fn()>) -> Rc<Self> {
         Rc::new(Subscriber {
             id,
             tx,
@@ -74,7 +85,7 @@ impl Subscriber {
             return;
         }
         self.queued.set(queued);
-        let _ = self.tx.send(push);
+        let _ = self.tx.push(push);
     }
 
     /// Applies `client-output-buffer-limit pubsub`: hard limit at once, soft limit after its
@@ -238,13 +249,16 @@ fn deliver_local(sharded: bool, channel: &Bytes, payload: &Bytes) {
     LOCAL.with(|local| {
         let local = local.borrow();
         let direct = if sharded { Kind::Shard } else { Kind::Channel };
+        let message = Rc::new(Message {
+            channel: channel.clone(),
+            payload: payload.clone(),
+        });
         if let Some(subs) = local.subs.get(&(direct, channel.clone())) {
             for sub in subs {
                 sub.deliver(Push {
                     kind: direct,
                     pattern: None,
-                    channel: channel.clone(),
-                    payload: payload.clone(),
+                    message: message.clone(),
                 });
             }
         }
@@ -257,8 +271,7 @@ fn deliver_local(sharded: bool, channel: &Bytes, payload: &Bytes) {
                     sub.deliver(Push {
                         kind: Kind::Pattern,
                         pattern: Some(pattern.clone()),
-                        channel: channel.clone(),
-                        payload: payload.clone(),
+                        message: message.clone(),
                     });
                 }
             }

@@ -10,11 +10,11 @@ use bytes::Buf;
 use bytes::{Bytes, BytesMut};
 use tokio::sync::oneshot;
 
-use super::handoff;
 use super::io::{ReadHalf, WriteHalf, READ_CHUNK};
-use crate::command::pubsub::{message_reply, unsubscribe_all};
+use crate::command::pubsub::{encode_message, unsubscribe_all};
 use crate::command::{dispatch, Hangup, Session};
 use crate::config::OutputLimit;
+use crate::handoff;
 use crate::protocol::{parse_batch, ParseLimits, Reply};
 use crate::pubsub::Push;
 use crate::state::{
@@ -205,7 +205,7 @@ fn write_messages(session: &mut Session, first: Push, output: &mut BytesMut) {
     let mut next = Some(first);
     while let Some(push) = next {
         session.subscriptions.written(&push);
-        message_reply(push).encode(session.protocol, output);
+        encode_message(&push, session.protocol, output);
         next = if output.len() < MESSAGES_PER_WRITE {
             session.subscriptions.try_next_message()
         } else {

@@ -4,7 +4,6 @@
 //! The only module that touches sockets and runtimes.
 
 mod connection;
-mod handoff;
 mod io;
 
 use std::net::{IpAddr, SocketAddr, TcpListener};

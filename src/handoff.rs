@@ -1,7 +1,9 @@
-//! The queue between a connection's reader and its executor: both run on the same thread, so
-//! it needs no atomics, no semaphore and no locking, only the two tasks' wakers. Bounded: the
-//! reader waits while the executor has `capacity` inputs queued (backpressure on a client that
-//! pipelines faster than its commands run). Either side seeing the other gone ends the flow.
+//! A queue between two tasks of the same thread: a connection's reader and its executor, or a
+//! subscriber's deliveries and its connection. Both ends run on one thread, so it needs no
+//! atomics, no semaphore and no locking, only the two tasks' wakers. Bounded for the reader
+//! (`send` waits while `capacity` inputs are queued: backpressure on a client that pipelines
+//! faster than its commands run); `push` queues past the bound, for a producer that must not
+//! wait and limits the queue itself. Either side seeing the other gone ends the flow.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -20,16 +22,16 @@ struct Shared<T> {
     receiver_gone: bool,
 }
 
-/// The reader's end.
+/// The producer's end.
 pub struct Sender<T>(Rc<RefCell<Shared<T>>>);
 
-/// The executor's end.
+/// The consumer's end.
 pub struct Receiver<T>(Rc<RefCell<Shared<T>>>);
 
 /// A queue holding at most `capacity` (at least 1) items.
 pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     let shared = Rc::new(RefCell::new(Shared {
-        items: VecDeque::with_capacity(capacity.max(1)),
+        items: VecDeque::with_capacity(capacity.clamp(1, 16)),
         capacity: capacity.max(1),
         receiver: None,
         sender: None,
@@ -72,7 +74,37 @@ impl<T> Sender<T> {
     }
 }
 
+impl<T> Sender<T> {
+    /// Queues `item` now, whatever the bound (the caller limits the queue); gives it back when
+    /// the consumer is gone.
+    pub fn push(&self, item: T) -> Result<(), T> {
+        let mut shared = self.0.borrow_mut();
+        if shared.receiver_gone {
+            return Err(item);
+        }
+        shared.items.push_back(item);
+        let waker = shared.receiver.take();
+        drop(shared);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Ok(())
+    }
+}
+
 impl<T> Receiver<T> {
+    /// An item already queued, if any.
+    pub fn try_recv(&mut self) -> Option<T> {
+        let mut shared = self.0.borrow_mut();
+        let item = shared.items.pop_front()?;
+        let waker = shared.sender.take();
+        drop(shared);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Some(item)
+    }
+
     /// The next input; None once the queue is empty and the reader is gone. Cancel-safe: an
     /// item is taken only when it is returned.
     pub async fn recv(&mut self) -> Option<T> {
@@ -161,6 +193,28 @@ mod tests {
         assert_eq!(poll(third.as_mut(), &sw), Poll::Ready(Ok(())));
         assert_eq!(poll(pin!(rx.recv()), &w), Poll::Ready(Some(2)));
         assert_eq!(poll(pin!(rx.recv()), &w), Poll::Ready(Some(3)));
+    }
+
+    #[test]
+    fn push_queues_past_the_bound_wakes_the_consumer_and_fails_once_it_is_gone() {
+        let (tx, mut rx) = channel::<u32>(1);
+        let (wakes, w) = waker();
+        assert_eq!(rx.try_recv(), None);
+        {
+            let mut next = pin!(rx.recv());
+            assert_eq!(poll(next.as_mut(), &w), Poll::Pending);
+            for n in 0..5 {
+                assert_eq!(tx.push(n), Ok(()));
+            }
+            assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+            assert_eq!(poll(next.as_mut(), &w), Poll::Ready(Some(0)));
+        }
+        assert_eq!(
+            std::iter::from_fn(|| rx.try_recv()).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4]
+        );
+        drop(rx);
+        assert_eq!(tx.push(9), Err(9));
     }
 
     #[test]
