@@ -41,6 +41,11 @@ pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     (Sender(shared.clone()), Receiver(shared))
 }
 
+/// A queue fed only through [`Sender::push`] (no bound of its own).
+pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
+    channel(usize::MAX)
+}
+
 /// Stores `waker` in `slot` unless the same task's waker is already there.
 fn register(slot: &mut Option<Waker>, waker: &Waker) {
     match slot {
@@ -197,7 +202,7 @@ mod tests {
 
     #[test]
     fn push_queues_past_the_bound_wakes_the_consumer_and_fails_once_it_is_gone() {
-        let (tx, mut rx) = channel::<u32>(1);
+        let (tx, mut rx) = unbounded::<u32>();
         let (wakes, w) = waker();
         assert_eq!(rx.try_recv(), None);
         {

@@ -59,12 +59,12 @@ impl Args {
     /// the error reply for a missing argument.)
     #[allow(clippy::should_implement_trait)]
     pub fn next(&self) -> Result<Bytes, Reply> {
-        self.arg().map(|_| self.items[self.pos.get() - 1].clone())
+        self.arg().cloned()
     }
 
     /// The next argument, borrowed (no reference count taken, unlike [`Args::next`]); a
     /// missing one is a syntax error.
-    pub fn arg(&self) -> Result<&[u8], Reply> {
+    pub fn arg(&self) -> Result<&Bytes, Reply> {
         let item = self
             .items
             .get(self.pos.get())

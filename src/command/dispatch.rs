@@ -30,6 +30,15 @@ struct Queued {
     reply: Option<Reply>,
 }
 
+impl Queued {
+    /// The command's first key, if it has one.
+    fn first_key(&self) -> Option<&[u8]> {
+        let items = self.args.all();
+        let at = self.spec.key_positions(items.len()).next()?;
+        Some(&items[at])
+    }
+}
+
 /// Runs `op` (the Op half of `spec`) on `shard` for database `db`.
 pub fn run_op(
     shard: &mut Shard,
@@ -84,13 +93,10 @@ fn prefetch(shard: &Shard, work: &[Queued]) {
     for chunk in work.chunks(CHUNK) {
         let mut keys = [(0, 0, 0); CHUNK];
         let mut n = 0;
-        for q in chunk {
-            let items = q.args.all();
-            if let Some(at) = q.spec.key_positions(items.len()).next() {
-                shard.prefetch(q.db, q.key_slot, 0, Fetch::Table);
-                keys[n] = (q.db, q.key_slot, shard.key_hash(q.db, &items[at]));
-                n += 1;
-            }
+        for (q, key) in chunk.iter().filter_map(|q| Some((q, q.first_key()?))) {
+            shard.prefetch(q.db, q.key_slot, 0, Fetch::Table);
+            keys[n] = (q.db, q.key_slot, shard.key_hash(q.db, key));
+            n += 1;
         }
         for step in [Fetch::Bucket, Fetch::Record] {
             for &(db, slot, hash) in &keys[..n] {
@@ -108,11 +114,8 @@ fn prefetch_forwarded(work: &[Queued]) {
     for q in work {
         record::prefetch(q.args.all().as_ptr().cast());
     }
-    for q in work {
-        let items = q.args.all();
-        if let Some(at) = q.spec.key_positions(items.len()).next() {
-            record::prefetch(items[at].as_ptr());
-        }
+    for key in work.iter().filter_map(Queued::first_key) {
+        record::prefetch(key.as_ptr());
     }
 }
 

@@ -191,7 +191,7 @@ fn subscriber(session: &mut Session) -> Rc<Subscriber> {
     if let Some(sub) = &session.subscriptions.subscriber {
         return sub.clone();
     }
-    let (tx, rx) = handoff::channel(1);
+    let (tx, rx) = handoff::unbounded();
     let client = session.client.clone();
     let sub = Subscriber::new(
         client.id,

@@ -11,7 +11,7 @@ use super::Merge;
 use super::{err, error, Args, CmdResult, Session};
 use crate::protocol::Reply;
 use crate::pubsub::notify::{GENERIC, STRING};
-use crate::shard::record::{StrRef, INLINE_MAX};
+use crate::shard::record::StrRef;
 use crate::shard::{Shard, ShardId, Value, ValueRef};
 
 use super::notify;
@@ -49,23 +49,13 @@ pub static MAX_STRING_LEN: AtomicU64 = AtomicU64::new(512 << 20);
 /// ones keep the zero-copy slice (they dominate the chunk they arrived in).
 const COPY_BELOW: usize = 16 * 1024;
 
-/// Takes ownership of a value argument for storage. Short values are left as they are: the
-/// record copies them in (see `shard::record`).
-pub fn own(value: Bytes) -> Bytes {
-    if value.len() > INLINE_MAX && value.len() < COPY_BELOW {
-        Bytes::copy_from_slice(&value)
-    } else {
-        value
-    }
-}
-
-/// Stores argument `value` (`shared` is the same argument as a buffer) under `key`: copied,
-/// as `own` would, with no reference to the argument's buffer taken unless it stays shared.
-fn store_arg(shard: &mut Shard, key: &[u8], value: &[u8], shared: &Bytes, expire: u64) {
+/// Stores the value argument `value` under `key`: copied from the argument (no reference to its
+/// buffer kept or counted), except a long one, which keeps the zero-copy slice.
+fn store_value(shard: &mut Shard, key: &[u8], value: &Bytes, expire: u64) {
     if value.len() < COPY_BELOW {
         shard.store_str(key, value, expire);
     } else {
-        shard.store(key, Value::Str(shared.clone()), expire);
+        shard.store(key, Value::Str(value.clone()), expire);
     }
 }
 
@@ -246,7 +236,7 @@ pub fn set(shard: &mut Shard, args: &mut Args) -> CmdResult {
         Ttl::Keep => current_ttl.unwrap_or(0),
         Ttl::Clear | Ttl::Persist => 0,
     };
-    store_arg(shard, key, value, &args.all()[2], expire);
+    store_value(shard, key, value, expire);
     notify(shard, STRING, "set", key);
     if let Ttl::At(_) = o.ttl {
         notify(shard, GENERIC, "expire", key);
@@ -260,11 +250,11 @@ pub fn set(shard: &mut Shard, args: &mut Args) -> CmdResult {
 
 pub fn setnx(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
-    let value = args.next()?;
+    let value = args.arg()?;
     if shard.exists(key) {
         return Ok(Reply::Int(0));
     }
-    shard.store(key, Value::Str(own(value)), 0);
+    store_value(shard, key, value, 0);
     notify(shard, STRING, "set", key);
     Ok(Reply::Int(1))
 }
@@ -277,9 +267,9 @@ fn set_with_expiry(
 ) -> CmdResult {
     let key = args.arg()?;
     let raw = args.next()?;
-    let value = args.next()?;
+    let value = args.arg()?;
     let at = expire_at(shard, &raw, kind, command)?;
-    shard.store(key, Value::Str(own(value)), at);
+    store_value(shard, key, value, at);
     notify(shard, STRING, "set", key);
     notify(shard, GENERIC, "expire", key);
     ok()
@@ -295,9 +285,9 @@ pub fn psetex(shard: &mut Shard, args: &mut Args) -> CmdResult {
 
 pub fn getset(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
-    let value = args.next()?;
+    let value = args.arg()?;
     let old = read_string(shard, key)?;
-    shard.store(key, Value::Str(own(value)), 0);
+    store_value(shard, key, value, 0);
     notify(shard, STRING, "set", key);
     Ok(old.map_or(Reply::Nil, Reply::Bulk))
 }
@@ -361,7 +351,7 @@ fn check_pairs(args: &Args, name: &str) -> Result<(), Reply> {
 pub fn mset(shard: &mut Shard, args: &mut Args) -> CmdResult {
     check_pairs(args, "mset")?;
     for pair in args.rest().to_vec().chunks(2) {
-        shard.store(&pair[0], Value::Str(own(pair[1].clone())), 0);
+        store_value(shard, &pair[0], &pair[1], 0);
         notify(shard, STRING, "set", &pair[0]);
     }
     ok()
@@ -374,7 +364,7 @@ pub fn msetnx(shard: &mut Shard, args: &mut Args) -> CmdResult {
         return Ok(Reply::Int(0));
     }
     for pair in pairs.chunks(2) {
-        shard.store(&pair[0], Value::Str(own(pair[1].clone())), 0);
+        store_value(shard, &pair[0], &pair[1], 0);
         notify(shard, STRING, "set", &pair[0]);
     }
     Ok(Reply::Int(1))
@@ -416,7 +406,7 @@ pub fn msetnx_cross(
                 .run(shard, move |s| {
                     s.select(db);
                     for pair in items.chunks(2) {
-                        s.store(&pair[0], Value::Str(own(pair[1].clone())), 0);
+                        store_value(s, &pair[0], &pair[1], 0);
                         notify(s, STRING, "set", &pair[0]);
                     }
                 })
@@ -431,7 +421,7 @@ pub fn append(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     let tail = args.next()?;
     let Some((current, expire)) = write_string(shard, key)? else {
-        shard.store(key, Value::Str(own(tail.clone())), 0);
+        store_value(shard, key, &tail, 0);
         notify(shard, STRING, "append", key);
         return Ok(Reply::Int(tail.len() as i64));
     };

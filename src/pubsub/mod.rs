@@ -13,11 +13,12 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::{Arc, OnceLock, RwLock};
 
+use bytes::Bytes;
+
 use crate::glob::glob_match;
 use crate::handoff;
 use crate::shard::mailbox::run_on_thread;
 use crate::state::{note_output_limit_disconnection, OutputLimitWatch, PUBSUB_OUTPUT_LIMIT};
-use bytes::Bytes;
 
 /// Which family a subscription belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
