@@ -119,6 +119,58 @@ fn atomic_cross_shard_commands() {
     }
 }
 
+/// Writers MSET keys on every shard to one value while readers read them all in one
+/// MULTI/EXEC: no reader ever sees part of an MSET.
+#[test]
+fn concurrent_cross_shard_msets_are_never_seen_in_part() {
+    // On four shards these land on shards 0, 1, 2 and 3.
+    const KEYS: [&str; 4] = ["b", "bar", "d", "a"];
+    for threads in [2, 4] {
+        let server = Server::start(threads, "uring", &[]);
+        let writers: Vec<_> = (0..3)
+            .map(|w| {
+                let mut c = server.redis();
+                std::thread::spawn(move || {
+                    for i in 0..300 {
+                        let value = w * 1000 + i;
+                        let mut mset = redis::cmd("MSET");
+                        // Each writer lists the keys in its own order.
+                        for k in 0..KEYS.len() {
+                            mset.arg(KEYS[(k + w) % KEYS.len()]).arg(value);
+                        }
+                        let _: () = mset.query(&mut c).unwrap();
+                    }
+                })
+            })
+            .collect();
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let mut c = server.redis();
+                std::thread::spawn(move || {
+                    for _ in 0..300 {
+                        let mut pipe = redis::pipe();
+                        pipe.atomic();
+                        for key in KEYS {
+                            pipe.cmd("GET").arg(key);
+                        }
+                        let values: Vec<Option<i64>> = pipe.query(&mut c).unwrap();
+                        assert!(
+                            values.iter().all(|v| *v == values[0]),
+                            "threads {threads}: torn MSET {values:?}"
+                        );
+                    }
+                })
+            })
+            .collect();
+        for t in writers.into_iter().chain(readers) {
+            t.join().unwrap();
+        }
+        let mut c = server.redis();
+        let values: Vec<i64> = c.mget(&KEYS).unwrap();
+        assert!(values.iter().all(|v| *v == values[0] && *v % 1000 == 299));
+    }
+}
+
 #[test]
 fn concurrent_cross_shard_renames_never_lose_or_duplicate() {
     for backend in backends() {

@@ -40,7 +40,7 @@ run_one() {
     local u0 s0 u1 s1 rps
     read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$PID/stat")
     rps=$(redis-benchmark -p "$port" -t "$TEST" -P "$PIPELINE" -c 50 -r 100000 -n "$REQUESTS" -q 2>&1 |
-        tr '\r' '\n' | grep 'requests per second' | tail -1 | awk '{print $2}')
+        tr '\r' '\n' | grep "requests per second" | tail -1 | sed "s/.*: //" | awk "{print \$1}")
     read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$PID/stat")
     kill "$PID"
     wait "$PID" 2>/dev/null || true

@@ -524,7 +524,8 @@ struct Part {
 }
 
 /// Splits a multi-key command into one command per shard (keys keep their relative order).
-fn split_parts(session: &Session, spec: &CommandSpec, items: &[Bytes]) -> Vec<Part> {
+/// The arguments move into the parts: no reference count is taken but the command name's.
+fn split_parts(session: &Session, spec: &CommandSpec, mut items: Vec<Bytes>) -> Vec<Part> {
     let step = spec.keys.2.max(1) as usize;
     let mut parts: Vec<Part> = Vec::new();
     for (ordinal, pos) in spec.key_positions(items.len()).enumerate() {
@@ -541,7 +542,9 @@ fn split_parts(session: &Session, spec: &CommandSpec, items: &[Bytes]) -> Vec<Pa
             }
         };
         let end = (pos + step).min(items.len());
-        parts[index].items.extend_from_slice(&items[pos..end]);
+        parts[index]
+            .items
+            .extend(items[pos..end].iter_mut().map(std::mem::take));
         parts[index].ordinals.push(ordinal);
     }
     parts
@@ -563,8 +566,8 @@ async fn run_cross(
     if atomic {
         return submit_atomic(session, spec, op, merge, args).await;
     }
-    let parts = split_parts(session, spec, args.all());
     let keys = spec.key_positions(args.all().len()).count();
+    let parts = split_parts(session, spec, args.into_items());
     let db = session.db;
     let mut results: Vec<(Vec<usize>, Option<Reply>)> = Vec::with_capacity(parts.len());
     let mut waits = Vec::new();
@@ -599,8 +602,8 @@ fn submit_atomic(
     merge: Merge,
     args: Args,
 ) -> PendingAtomic {
-    let parts = split_parts(session, spec, args.all());
     let keys = spec.key_positions(args.all().len()).count();
+    let parts = split_parts(session, spec, args.into_items());
     let db = session.db;
     let mut ordinals = Vec::with_capacity(parts.len());
     let mut work = Vec::with_capacity(parts.len());

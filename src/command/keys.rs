@@ -38,9 +38,10 @@ pub static COMMANDS: &[CommandSpec] = &[
 type Routine<'a> = Pin<Box<dyn Future<Output = CmdResult> + 'a>>;
 
 pub fn del(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let keys = args.rest().to_vec();
+    let keys = args.rest();
+    shard.prefetch_keys(keys.iter());
     let mut deleted = 0;
-    for key in &keys {
+    for key in keys {
         if shard.delete(key).is_some() {
             notify(shard, GENERIC, "del", key);
             deleted += 1;
@@ -50,14 +51,16 @@ pub fn del(shard: &mut Shard, args: &mut Args) -> CmdResult {
 }
 
 pub fn exists(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let keys = args.rest().to_vec();
+    let keys = args.rest();
+    shard.prefetch_keys(keys.iter());
     Ok(Reply::Int(
         keys.iter().filter(|k| shard.read(k).is_some()).count() as i64,
     ))
 }
 
 pub fn touch(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let keys = args.rest().to_vec();
+    let keys = args.rest();
+    shard.prefetch_keys(keys.iter());
     Ok(Reply::Int(
         keys.iter().filter(|k| shard.write(k).is_some()).count() as i64,
     ))

@@ -329,7 +329,8 @@ pub fn getex(shard: &mut Shard, args: &mut Args) -> CmdResult {
 }
 
 pub fn mget(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let keys = args.rest().to_vec();
+    let keys = args.rest();
+    shard.prefetch_keys(keys.iter());
     let values = keys
         .iter()
         .map(|k| match shard.read(k).map(|record| record.value()) {
@@ -350,7 +351,9 @@ fn check_pairs(args: &Args, name: &str) -> Result<(), Reply> {
 
 pub fn mset(shard: &mut Shard, args: &mut Args) -> CmdResult {
     check_pairs(args, "mset")?;
-    for pair in args.rest().to_vec().chunks(2) {
+    let pairs = args.rest();
+    shard.prefetch_keys(pairs.iter().step_by(2));
+    for pair in pairs.chunks(2) {
         store_value(shard, &pair[0], &pair[1], 0);
         notify(shard, STRING, "set", &pair[0]);
     }
@@ -359,7 +362,8 @@ pub fn mset(shard: &mut Shard, args: &mut Args) -> CmdResult {
 
 pub fn msetnx(shard: &mut Shard, args: &mut Args) -> CmdResult {
     check_pairs(args, "msetnx")?;
-    let pairs = args.rest().to_vec();
+    let pairs = args.rest();
+    shard.prefetch_keys(pairs.iter().step_by(2));
     if pairs.chunks(2).any(|p| shard.exists(&p[0])) {
         return Ok(Reply::Int(0));
     }

@@ -392,8 +392,7 @@ impl Router {
                 (shard, job)
             })
             .collect();
-        let (holding, results) = self.hold_with(work).await;
-        drop(holding);
+        let results = self.run_atomically(work).await;
         for (at, result) in positions.into_iter().zip(results) {
             for ((e, p), reply) in at.into_iter().zip(result.into_iter().flatten()) {
                 replies[e][p] = Some(reply);
@@ -402,6 +401,39 @@ impl Router {
         for (tx, r) in senders.into_iter().zip(replies) {
             let _ = tx.send(r);
         }
+    }
+
+    /// Runs the jobs of `work` (distinct ids, any order) as one atomic step: the shards below the
+    /// highest are held as by [`Router::hold_with`], and the highest one's job then runs as a
+    /// plain job (inline when this thread's shard is free) before they are released. That shard
+    /// needs no hold: its part is the last one, so whoever sees it sees every other part done,
+    /// and the held shards stay closed to everyone until then. This saves the hold's release
+    /// trip and never makes the highest shard wait for the origin.
+    async fn run_atomically<R, F>(&self, mut work: Vec<(ShardId, F)>) -> Vec<Option<R>>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Shard) -> R + Send + 'static,
+    {
+        let Some(top) = (0..work.len()).max_by_key(|&i| work[i].0) else {
+            return Vec::new();
+        };
+        let (id, job) = work.remove(top);
+        let (holding, mut results) = self.hold_with(work).await;
+        let result = if self.runs_inline(id) {
+            Some(self.run_inline(job))
+        } else {
+            // The result comes straight back, not as a completion through this thread's inbox:
+            // that inbox may be serving one of the holds just taken, until they are released.
+            let (tx, rx) = oneshot::channel();
+            let job: Job = Box::new(move |shard| {
+                let _ = tx.send(job(shard));
+            });
+            enqueue(|o| o.jobs[id].push(job));
+            rx.await.ok()
+        };
+        drop(holding);
+        results.insert(top, result);
+        results
     }
 
     /// Holds the shards of `work` (distinct ids, any order) in ascending id order, running each

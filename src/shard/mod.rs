@@ -11,6 +11,7 @@ pub mod slot;
 pub mod types;
 pub mod watch;
 
+use bytes::Bytes;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 pub use db::{Db, Entry, Key, Value};
@@ -138,6 +139,36 @@ impl Shard {
         if let Some(db) = self.dbs.get(db) {
             db.prefetch(slot, hash, step);
         }
+    }
+
+    /// Starts loading what lookups of `keys` in the current database will read, every key
+    /// through one step before the next (see [`Db::prefetch`]): for commands that touch many
+    /// keys of this shard at once, whose cache misses then overlap. A lone key gains nothing.
+    pub fn prefetch_keys<'a>(&self, keys: impl ExactSizeIterator<Item = &'a Bytes>) {
+        const CHUNK: usize = 16;
+        let Some(db) = self.dbs.get(self.db).filter(|_| keys.len() > 1) else {
+            return;
+        };
+        let steps = |found: &[(HashSlot, u64)]| {
+            for step in [db::Fetch::Bucket, db::Fetch::Record] {
+                for &(slot, hash) in found {
+                    db.prefetch(slot, hash, step);
+                }
+            }
+        };
+        let mut found = [(0, 0); CHUNK];
+        let mut n = 0;
+        for key in keys {
+            let slot = slot_of(key);
+            db.prefetch(slot, 0, db::Fetch::Table);
+            found[n] = (slot, db.key_hash(key));
+            n += 1;
+            if n == CHUNK {
+                steps(&found);
+                n = 0;
+            }
+        }
+        steps(&found[..n]);
     }
 
     /// Index of the current database.
@@ -408,5 +439,34 @@ impl Shard {
             }
         }
         self.expire_cursor = (db, slot);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefetching_keys_changes_nothing() {
+        let mut shard = Shard::new(0, 2);
+        shard.select(1);
+        let keys: Vec<Bytes> = (0..40).map(|i| Bytes::from(format!("key:{i}"))).collect();
+        for key in keys.iter().step_by(2) {
+            shard.store_str(key, key, 0);
+        }
+        // More keys than one chunk, present and absent, one alone, and none.
+        shard.prefetch_keys(keys.iter());
+        shard.prefetch_keys(keys[..1].iter());
+        shard.prefetch_keys(keys[..0].iter());
+        for (i, key) in keys.iter().enumerate() {
+            let found = shard.read(key).map(|record| match record.value() {
+                ValueRef::Str(value) => value.to_bytes(),
+                _ => Bytes::new(),
+            });
+            assert_eq!(found.as_ref(), (i % 2 == 0).then_some(key), "{key:?}");
+        }
+        shard.select(0);
+        shard.prefetch_keys(keys.iter());
+        assert!(keys.iter().all(|key| shard.read(key).is_none()));
     }
 }
