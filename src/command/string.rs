@@ -9,6 +9,7 @@ use super::args::{ok, parse_float, parse_int};
 use super::table::{keyed, routine, row, split, CommandSpec, KEY1, KEY12, KEYS_ALL};
 use super::Merge;
 use super::{err, error, Args, CmdResult, Session};
+use crate::protocol::reply::{write_int, MAX_INT_LEN};
 use crate::protocol::Reply;
 use crate::pubsub::notify::{GENERIC, STRING};
 use crate::shard::record::StrRef;
@@ -448,21 +449,28 @@ pub fn strlen(shard: &mut Shard, args: &mut Args) -> CmdResult {
 
 /// Adds `delta` to the integer at `key` (0 when absent), keeping its expiry.
 fn add_int(shard: &mut Shard, key: &[u8], delta: i64) -> CmdResult {
-    // Parsed where it is stored: no copy of the old value.
-    let (current, expire) = match shard.live(key) {
-        None => (0, 0),
-        Some(record) => match record.value() {
-            ValueRef::Str(s) => (
-                parse_int(&s).ok_or_else(|| error(err::NOT_INT))?,
-                record.expire_at(),
-            ),
-            _ => return Err(error(err::WRONGTYPE)),
-        },
+    let mut digits = [0u8; MAX_INT_LEN];
+    // Parsed where it is stored, and written back there when the digits keep their count.
+    let (next, expire) = match shard.live_mut(key) {
+        None => (delta, 0),
+        Some(record) => {
+            let current = match record.value() {
+                ValueRef::Str(s) => parse_int(&s).ok_or_else(|| error(err::NOT_INT))?,
+                _ => return Err(error(err::WRONGTYPE)),
+            };
+            let next = current
+                .checked_add(delta)
+                .ok_or_else(|| error(err::OVERFLOW))?;
+            let len = write_int(next, &mut digits);
+            if record.overwrite_inline(&digits[..len]) {
+                notify(shard, STRING, "incrby", key);
+                return Ok(Reply::Int(next));
+            }
+            (next, record.expire_at())
+        }
     };
-    let next = current
-        .checked_add(delta)
-        .ok_or_else(|| error(err::OVERFLOW))?;
-    shard.store(key, Value::Str(Bytes::from(next.to_string())), expire);
+    let len = write_int(next, &mut digits);
+    shard.store_str(key, &digits[..len], expire);
     notify(shard, STRING, "incrby", key);
     Ok(Reply::Int(next))
 }

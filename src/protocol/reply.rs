@@ -131,7 +131,7 @@ pub fn double_text(value: f64) -> String {
 }
 
 /// Longest decimal i64 ("-9223372036854775808").
-const MAX_INT_LEN: usize = 20;
+pub const MAX_INT_LEN: usize = 20;
 
 /// Longest text [`format_double`] produces; see the bound argued there.
 const MAX_DOUBLE_LEN: usize = 32;
@@ -358,7 +358,7 @@ fn write_header(out: &mut BytesMut, marker: u8, n: i64) {
 
 /// Writes `n` in decimal at the start of `buf` (which holds at least MAX_INT_LEN bytes) and
 /// returns the length.
-fn write_int(n: i64, buf: &mut [u8]) -> usize {
+pub fn write_int(n: i64, buf: &mut [u8]) -> usize {
     let mut digits = [0u8; MAX_INT_LEN];
     let mut at = digits.len();
     let mut rest = n.unsigned_abs();

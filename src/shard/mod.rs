@@ -256,7 +256,9 @@ impl Shard {
         self.live_mut(key).map(|r| &*r)
     }
 
-    fn live_mut(&mut self, key: &[u8]) -> Option<&mut Record> {
+    /// Looks `key` up for a change that keeps its record's size (the accounting stays right
+    /// without a re-estimate): expires it lazily, marks the access.
+    pub fn live_mut(&mut self, key: &[u8]) -> Option<&mut Record> {
         let (now, clock) = (self.now_ms, self.clock_secs());
         let record = self.dbs[self.db].get_mut(key, now)?;
         record.touch(clock);

@@ -455,6 +455,21 @@ impl Record {
         }
     }
 
+    /// Overwrites an inline string with `value` of the same length, in place (INCR from 41 to
+    /// 42). False, with nothing written, for any other value or a string of another length.
+    pub fn overwrite_inline(&mut self, value: &[u8]) -> bool {
+        if self.flags() & KIND != INLINE || self.inline_len() != value.len() {
+            return false;
+        }
+        // SAFETY: an inline string of this length follows the key (as `value` reads it), inside
+        // the block `&mut self` owns alone.
+        unsafe {
+            let at = self.block().add(self.key_offset() + self.key_len());
+            ptr::copy_nonoverlapping(value.as_ptr(), at, value.len());
+        }
+        true
+    }
+
     /// The value, borrowed for change in place (collections; see `ValueMut`).
     pub fn value_mut(&mut self) -> ValueMut<'_> {
         // SAFETY: as in `value`; `&mut self` is the only way to the boxed collection, so the
@@ -625,6 +640,36 @@ mod tests {
         assert_eq!(str_of(&r), (0..16).collect::<Vec<u8>>());
         assert_eq!((r.expire_at(), r.touched()), (0, 7));
         assert!(matches!(r.value(), ValueRef::Str(StrRef::Inline(_))));
+    }
+
+    #[test]
+    fn inline_strings_are_overwritten_in_place_only_at_their_length() {
+        let long_key = vec![b'k'; LONG_KEY_MIN + 1];
+        for key in [&b"counter"[..], &long_key] {
+            for expire_at in [0, 77] {
+                let mut r = Record::new(key, Value::Str(Bytes::from_static(b"41")), expire_at, 5);
+                let len = r.alloc_len();
+                assert!(r.overwrite_inline(b"42"));
+                assert_eq!(str_of(&r), b"42");
+                assert!(!r.overwrite_inline(b"100"), "another length");
+                assert!(!r.overwrite_inline(b"7"), "another length");
+                assert_eq!(str_of(&r), b"42");
+                assert_eq!(
+                    (r.key(), r.expire_at(), r.alloc_len()),
+                    (key, expire_at, len)
+                );
+                assert_eq!(r.touched(), 5);
+            }
+        }
+        let mut shared = Record::new(b"k", string(INLINE_MAX + 1), 0, 0);
+        assert!(!shared.overwrite_inline(&[1u8; INLINE_MAX + 1]));
+        assert_eq!(
+            str_of(&shared),
+            str_of(&Record::new(b"k", string(INLINE_MAX + 1), 0, 0))
+        );
+        let mut list = Record::new(b"k", Value::List(Box::default()), 0, 0);
+        assert!(!list.overwrite_inline(b""));
+        assert!(matches!(list.value(), ValueRef::List(_)));
     }
 
     #[test]
