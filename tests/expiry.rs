@@ -63,3 +63,59 @@ fn active_expiry_reclaims_untouched_keys() {
         assert!(info.contains("expired_keys:500"), "{backend}: {info}");
     }
 }
+
+/// SET and INCR over a value of the same length rewrite it where it is stored: the TTL rules,
+/// the replies and WATCH must stay Redis's.
+#[test]
+fn rewrites_of_equal_length_keep_redis_semantics() {
+    let server = Server::start(2, "uring", &[]);
+    let mut c = server.redis();
+    let set = |c: &mut redis::Connection, args: &[&str]| -> redis::Value {
+        redis::cmd("SET").arg(args).query(c).unwrap()
+    };
+    set(&mut c, &["k", "aaa", "EX", "100"]);
+    set(&mut c, &["k", "bbb"]);
+    assert_eq!(
+        c.ttl::<_, i64>("k").unwrap(),
+        -1,
+        "a plain SET drops the TTL"
+    );
+    assert_eq!(c.get::<_, String>("k").unwrap(), "bbb");
+    set(&mut c, &["k", "ccc", "EX", "100"]);
+    set(&mut c, &["k", "ddd", "KEEPTTL"]);
+    assert!((99..=100).contains(&c.ttl::<_, i64>("k").unwrap()));
+    assert_eq!(c.get::<_, String>("k").unwrap(), "ddd");
+    set(&mut c, &["k", "eee", "EX", "50"]);
+    assert!((49..=50).contains(&c.ttl::<_, i64>("k").unwrap()));
+    let old: Option<String> = redis::cmd("SET")
+        .arg(&["k", "fff", "GET"])
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(old.as_deref(), Some("eee"));
+    assert_eq!(c.ttl::<_, i64>("k").unwrap(), -1);
+    // INCR keeps the TTL, in place (41 → 42) and not (99 → 100).
+    set(&mut c, &["n", "41", "EX", "100"]);
+    assert_eq!(c.incr::<_, _, i64>("n", 1).unwrap(), 42);
+    set(&mut c, &["m", "99", "EX", "100"]);
+    assert_eq!(c.incr::<_, _, i64>("m", 1).unwrap(), 100);
+    for key in ["n", "m"] {
+        assert!((99..=100).contains(&c.ttl::<_, i64>(key).unwrap()), "{key}");
+    }
+    assert_eq!(c.get::<_, String>("n").unwrap(), "42");
+    // A key written in place by another client fails the watcher's EXEC, on either shard.
+    for key in ["foo", "bar"] {
+        for write in [&["SET", key, "xyz"][..], &["INCR", key]] {
+            set(&mut c, &[key, "100"]);
+            let mut other = server.redis();
+            let _: () = redis::cmd("WATCH").arg(key).query(&mut c).unwrap();
+            let _: () = redis::cmd(write[0])
+                .arg(&write[1..])
+                .query(&mut other)
+                .unwrap();
+            let _: () = redis::cmd("MULTI").query(&mut c).unwrap();
+            let _: () = redis::cmd("GET").arg(key).query(&mut c).unwrap();
+            let exec: Option<Vec<String>> = redis::cmd("EXEC").query(&mut c).unwrap();
+            assert_eq!(exec, None, "{write:?}");
+        }
+    }
+}

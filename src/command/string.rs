@@ -223,7 +223,8 @@ pub fn set(shard: &mut Shard, args: &mut Args) -> CmdResult {
     } else {
         None
     };
-    let current_ttl = shard.live(key).map(|r| r.expire_at());
+    let record = shard.live_mut(key);
+    let current_ttl = record.as_ref().map(|r| r.expire_at());
     let exists = current_ttl.is_some();
     if (o.nx && exists) || (o.xx && !exists) {
         return Ok(if o.get {
@@ -237,7 +238,13 @@ pub fn set(shard: &mut Shard, args: &mut Args) -> CmdResult {
         Ttl::Keep => current_ttl.unwrap_or(0),
         Ttl::Clear | Ttl::Persist => 0,
     };
-    store_value(shard, key, value, expire);
+    // A short string over one of the same length and expiry is rewritten where it is stored.
+    let in_place = record.is_some_and(|record| {
+        value.len() < COPY_BELOW && record.expire_at() == expire && record.overwrite_inline(value)
+    });
+    if !in_place {
+        store_value(shard, key, value, expire);
+    }
     notify(shard, STRING, "set", key);
     if let Ttl::At(_) = o.ttl {
         notify(shard, GENERIC, "expire", key);
