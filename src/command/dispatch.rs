@@ -11,7 +11,6 @@ use super::{
     arity_error, err, error, Args, CmdResult, Cross, Kind, Merge, ReplyMode, Session, ShardOp,
 };
 use crate::protocol::Reply;
-use crate::shard::db::Fetch;
 use crate::shard::mailbox::AtomicPart;
 use crate::shard::record::{self, prefetch_value};
 use crate::shard::{slot_of, HashSlot, Shard, ShardId};
@@ -86,23 +85,11 @@ fn run_op_in(
 /// lookup step at a time for all of them (see `Db::prefetch`), so that the group's cache misses
 /// overlap instead of each command waiting for its own in turn.
 fn prefetch(shard: &Shard, work: &[Queued]) {
-    const CHUNK: usize = 16;
-    if work.len() < 2 {
-        return;
-    }
-    for chunk in work.chunks(CHUNK) {
-        let mut keys = [(0, 0, 0); CHUNK];
-        let mut n = 0;
-        for (q, key) in chunk.iter().filter_map(|q| Some((q, q.first_key()?))) {
-            shard.prefetch(q.db, q.key_slot, 0, Fetch::Table);
-            keys[n] = (q.db, q.key_slot, shard.key_hash(q.db, key));
-            n += 1;
-        }
-        for step in [Fetch::Bucket, Fetch::Record] {
-            for &(db, slot, hash) in &keys[..n] {
-                shard.prefetch(db, slot, hash, step);
-            }
-        }
+    if work.len() > 1 {
+        shard.prefetch_lookups(
+            work.iter()
+                .filter_map(|q| Some((q.db, q.key_slot, q.first_key()?))),
+        );
     }
 }
 

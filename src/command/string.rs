@@ -239,9 +239,8 @@ pub fn set(shard: &mut Shard, args: &mut Args) -> CmdResult {
         Ttl::Clear | Ttl::Persist => 0,
     };
     // A short string over one of the same length and expiry is rewritten where it is stored.
-    let in_place = record.is_some_and(|record| {
-        value.len() < COPY_BELOW && record.expire_at() == expire && record.overwrite_inline(value)
-    });
+    let in_place =
+        record.is_some_and(|record| record.expire_at() == expire && record.overwrite_inline(value));
     if !in_place {
         store_value(shard, key, value, expire);
     }
@@ -456,10 +455,9 @@ pub fn strlen(shard: &mut Shard, args: &mut Args) -> CmdResult {
 
 /// Adds `delta` to the integer at `key` (0 when absent), keeping its expiry.
 fn add_int(shard: &mut Shard, key: &[u8], delta: i64) -> CmdResult {
-    let mut digits = [0u8; MAX_INT_LEN];
     // Parsed where it is stored, and written back there when the digits keep their count.
-    let (next, expire) = match shard.live_mut(key) {
-        None => (delta, 0),
+    let (next, expire, record) = match shard.live_mut(key) {
+        None => (delta, 0, None),
         Some(record) => {
             let current = match record.value() {
                 ValueRef::Str(s) => parse_int(&s).ok_or_else(|| error(err::NOT_INT))?,
@@ -468,16 +466,15 @@ fn add_int(shard: &mut Shard, key: &[u8], delta: i64) -> CmdResult {
             let next = current
                 .checked_add(delta)
                 .ok_or_else(|| error(err::OVERFLOW))?;
-            let len = write_int(next, &mut digits);
-            if record.overwrite_inline(&digits[..len]) {
-                notify(shard, STRING, "incrby", key);
-                return Ok(Reply::Int(next));
-            }
-            (next, record.expire_at())
+            (next, record.expire_at(), Some(record))
         }
     };
+    let mut digits = [0u8; MAX_INT_LEN];
     let len = write_int(next, &mut digits);
-    shard.store_str(key, &digits[..len], expire);
+    let digits = &digits[..len];
+    if !record.is_some_and(|record| record.overwrite_inline(digits)) {
+        shard.store_str(key, digits, expire);
+    }
     notify(shard, STRING, "incrby", key);
     Ok(Reply::Int(next))
 }

@@ -128,40 +128,26 @@ impl Shard {
         (self.now_ms.saturating_sub(self.started_ms) / 1000) as u32
     }
 
-    /// The hash database `db` files `key` under (for [`Shard::prefetch`]; 0 for a database
-    /// out of range).
-    pub fn key_hash(&self, db: usize, key: &[u8]) -> u64 {
-        self.dbs.get(db).map_or(0, |db| db.key_hash(key))
-    }
-
-    /// Starts loading one step of a lookup in database `db` (see [`Db::prefetch`]).
-    pub fn prefetch(&self, db: usize, slot: HashSlot, hash: u64, step: db::Fetch) {
-        if let Some(db) = self.dbs.get(db) {
-            db.prefetch(slot, hash, step);
-        }
-    }
-
-    /// Starts loading what lookups of `keys` in the current database will read, every key
-    /// through one step before the next (see [`Db::prefetch`]): for commands that touch many
-    /// keys of this shard at once, whose cache misses then overlap. A lone key gains nothing.
-    pub fn prefetch_keys<'a>(&self, keys: impl ExactSizeIterator<Item = &'a Bytes>) {
+    /// Starts loading what the lookups of `(database, slot, key)` will read, every key through
+    /// one step before the next (see [`Db::prefetch`]), so that the cache misses of commands
+    /// about to run back to back on this shard overlap instead of coming one after another.
+    pub fn prefetch_lookups<'a>(&self, lookups: impl Iterator<Item = (usize, HashSlot, &'a [u8])>) {
         const CHUNK: usize = 16;
-        let Some(db) = self.dbs.get(self.db).filter(|_| keys.len() > 1) else {
-            return;
-        };
-        let steps = |found: &[(HashSlot, u64)]| {
+        let steps = |found: &[(&Db, HashSlot, u64)]| {
             for step in [db::Fetch::Bucket, db::Fetch::Record] {
-                for &(slot, hash) in found {
+                for &(db, slot, hash) in found {
                     db.prefetch(slot, hash, step);
                 }
             }
         };
-        let mut found = [(0, 0); CHUNK];
+        let mut found: [(&Db, HashSlot, u64); CHUNK] = [(&self.dbs[0], 0, 0); CHUNK];
         let mut n = 0;
-        for key in keys {
-            let slot = slot_of(key);
+        for (db, slot, key) in lookups {
+            let Some(db) = self.dbs.get(db) else {
+                continue;
+            };
             db.prefetch(slot, 0, db::Fetch::Table);
-            found[n] = (slot, db.key_hash(key));
+            found[n] = (db, slot, db.key_hash(key));
             n += 1;
             if n == CHUNK {
                 steps(&found);
@@ -169,6 +155,14 @@ impl Shard {
             }
         }
         steps(&found[..n]);
+    }
+
+    /// [`Shard::prefetch_lookups`] for the keys of one command in the current database (MSET,
+    /// MGET, DEL...). A lone key gains nothing.
+    pub fn prefetch_keys<'a>(&self, keys: impl ExactSizeIterator<Item = &'a Bytes>) {
+        if keys.len() > 1 {
+            self.prefetch_lookups(keys.map(|key| (self.db, slot_of(key), &key[..])));
+        }
     }
 
     /// Index of the current database.

@@ -431,6 +431,12 @@ impl Record {
         self.flags() & KIND >= LIST
     }
 
+    /// Where an inline string's bytes start: right after the key.
+    fn inline_at(&self) -> *mut u8 {
+        // SAFETY: the key ends inside the block (`new` laid it out so).
+        unsafe { self.block().add(self.key_offset() + self.key_len()) }
+    }
+
     /// The value, borrowed.
     pub fn value(&self) -> ValueRef<'_> {
         // SAFETY: the kind in the tag says what the block holds (`new` wrote it): the inline
@@ -438,13 +444,10 @@ impl Record {
         // wide block. The borrows live no longer than `&self`, which owns them.
         unsafe {
             match self.flags() & KIND {
-                INLINE => {
-                    let at = self.block().add(self.key_offset() + self.key_len());
-                    ValueRef::Str(StrRef::Inline(std::slice::from_raw_parts(
-                        at,
-                        self.inline_len(),
-                    )))
-                }
+                INLINE => ValueRef::Str(StrRef::Inline(std::slice::from_raw_parts(
+                    self.inline_at(),
+                    self.inline_len(),
+                ))),
                 SHARED => ValueRef::Str(StrRef::Shared(&*self.payload().cast::<Bytes>())),
                 LIST => ValueRef::List(&*self.boxed::<List>()),
                 HASH => ValueRef::Hash(&*self.boxed::<Hash>()),
@@ -463,10 +466,7 @@ impl Record {
         }
         // SAFETY: an inline string of this length follows the key (as `value` reads it), inside
         // the block `&mut self` owns alone.
-        unsafe {
-            let at = self.block().add(self.key_offset() + self.key_len());
-            ptr::copy_nonoverlapping(value.as_ptr(), at, value.len());
-        }
+        unsafe { ptr::copy_nonoverlapping(value.as_ptr(), self.inline_at(), value.len()) };
         true
     }
 
