@@ -8,15 +8,15 @@
 //! `serve_inbox`), without sockets or core pinning; the clock runs inside thread 0's runtime.
 
 use std::hint::black_box;
-use std::sync::{mpsc as std_mpsc, Arc};
+use std::sync::mpsc as std_mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ringkv::shard::mailbox::{serve_inbox, Inboxes, LocalShard, Mail};
+use ringkv::shard::mailbox::{inboxes, serve_inbox, Inboxes, LocalShard};
 use ringkv::shard::{Router, Shard};
 use tokio::runtime::Runtime;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::LocalSet;
 
 /// Databases per shard, as the server's default configuration.
@@ -38,10 +38,7 @@ struct Workers {
 
 impl Workers {
     fn start() -> Workers {
-        let (senders, mut receivers): (Vec<_>, Vec<_>) =
-            (0..2).map(|_| mpsc::unbounded_channel::<Mail>()).unzip();
-        let inboxes: Inboxes = Arc::new(senders);
-        let (inbox1, inbox0) = (receivers.pop().unwrap(), receivers.pop().unwrap());
+        let inboxes = inboxes(2);
         let (stop_peer, stopped) = oneshot::channel::<()>();
         let (requests, requested) = std_mpsc::channel::<Measure>();
         let (report, results) = std_mpsc::channel();
@@ -50,14 +47,14 @@ impl Workers {
         let peer = thread::spawn(move || {
             let (runtime, local_set) = runtime();
             local_set.block_on(&runtime, async move {
-                let _router = worker(1, peer_inboxes, inbox1);
+                let _router = worker(1, peer_inboxes);
                 let _ = stopped.await;
             });
         });
         let origin = thread::spawn(move || {
             let (runtime, local_set) = runtime();
             // The inbox task stays in the LocalSet and runs again during every later block_on.
-            let router = local_set.block_on(&runtime, async { worker(0, inboxes, inbox0) });
+            let router = local_set.block_on(&runtime, async { worker(0, inboxes) });
             for Measure { iters, batch } in requested {
                 let elapsed = local_set.block_on(&runtime, round_trips(&router, iters, batch));
                 if report.send(elapsed).is_err() {
@@ -105,10 +102,10 @@ fn runtime() -> (Runtime, LocalSet) {
 
 /// What `Worker::start` does on its thread: own a shard, set up the router (and with it the
 /// thread's outbox), serve the inbox. Call inside the thread's LocalSet.
-fn worker(id: usize, inboxes: Inboxes, inbox: mpsc::UnboundedReceiver<Mail>) -> Router {
+fn worker(id: usize, inboxes: Inboxes) -> Router {
     let local = LocalShard::new(Shard::new(id, DATABASES));
-    let router = Router::new(id, local.clone(), inboxes);
-    tokio::task::spawn_local(serve_inbox(local, inbox));
+    let router = Router::new(id, local.clone(), inboxes.clone());
+    tokio::task::spawn_local(serve_inbox(local, inboxes, id));
     router
 }
 

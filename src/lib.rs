@@ -23,7 +23,8 @@
 //! # Layout
 //! - [`protocol`] — RESP2/RESP3: zero-copy request parser, reply encoder. Depends on nothing.
 //! - [`shard`] — the keyspace: slots, per-slot tables of packed records (one block per key),
-//!   expiry, memory accounting and eviction (maxmemory), the mailbox and the router.
+//!   expiry, memory accounting and eviction (maxmemory), the mailbox (inboxes that wake only an
+//!   idle thread) and the router.
 //! - [`command`] — the command table, argument cursor, handlers by family, batch dispatch.
 //! - [`server`] — thread-per-core bootstrap, listeners, I/O backends, connections.
 //! - [`pubsub`] — the shared channel registry and per-thread delivery to subscribers.

@@ -17,6 +17,7 @@ use crate::config::OutputLimit;
 use crate::handoff;
 use crate::protocol::{parse_batch, ParseLimits, Reply};
 use crate::pubsub::Push;
+use crate::shard::inbox::busy;
 use crate::state::{
     note_output_limit_disconnection, shutdown_fd, ClientInfo, OutputLimitWatch, ServerState,
     ThreadStats, NORMAL_OUTPUT_LIMIT, PROTO_MAX_BULK_LEN, QUERY_BUFFER_LIMIT,
@@ -41,13 +42,13 @@ enum Input {
 pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut session: Session) {
     let server = session.server.clone();
     let (tx, mut rx) = handoff::channel(BATCHES_AHEAD);
-    tokio::task::spawn_local(read_loop(
+    tokio::task::spawn_local(busy(read_loop(
         reader,
         tx,
         server.clone(),
         session.client.clone(),
         session.hangup.clone(),
-    ));
+    )));
     let stats = &server.stats[session.thread];
     let mut output = BytesMut::with_capacity(READ_CHUNK);
     let watch = OutputLimitWatch::default();

@@ -13,12 +13,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
-use tokio::sync::mpsc;
 
 use crate::command::{Hangup, Session, COMMANDS};
 use crate::config::Config;
 use crate::protocol::Protocol;
-use crate::shard::mailbox::{serve_inbox, Inboxes, LocalShard, Mail};
+use crate::shard::inbox::busy;
+use crate::shard::mailbox::{inboxes, serve_inbox, Inboxes, LocalShard};
 use crate::shard::{Router, Shard, SlotTable};
 use crate::state::{ServerState, ThreadStats};
 use io::{EpollRead, EpollWrite, UringHalf};
@@ -169,12 +169,9 @@ pub fn run(mut config: Config) -> Result<(), String> {
         port,
         COMMANDS.len(),
     ));
-    let (senders, receivers): (Vec<_>, Vec<_>) = (0..threads)
-        .map(|_| mpsc::unbounded_channel::<Mail>())
-        .unzip();
-    let inboxes: Inboxes = Arc::new(senders);
+    let inboxes = inboxes(threads);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    for (id, (listeners, inbox)) in listeners.into_iter().zip(receivers).enumerate() {
+    for (id, listeners) in listeners.into_iter().enumerate() {
         let state = state.clone();
         let inboxes = inboxes.clone();
         let keys = restored.next().unwrap_or_default();
@@ -189,7 +186,6 @@ pub fn run(mut config: Config) -> Result<(), String> {
                     state,
                     inboxes,
                     shard,
-                    inbox,
                     listeners,
                 };
                 match backend {
@@ -297,7 +293,6 @@ struct Worker {
     state: Arc<ServerState>,
     inboxes: Inboxes,
     shard: Shard,
-    inbox: mpsc::UnboundedReceiver<Mail>,
     listeners: Vec<TcpListener>,
 }
 
@@ -305,8 +300,8 @@ impl Worker {
     /// Starts the per-thread tasks shared by both backends; returns the thread's router.
     fn start(self) -> (Router, Arc<ServerState>, usize, Vec<TcpListener>) {
         let local = LocalShard::new(self.shard);
-        let router = Router::new(self.id, local.clone(), self.inboxes);
-        tokio::task::spawn_local(serve_inbox(local, self.inbox));
+        let router = Router::new(self.id, local.clone(), self.inboxes.clone());
+        tokio::task::spawn_local(serve_inbox(local, self.inboxes, self.id));
         tokio::task::spawn_local(maintenance(router.clone(), self.state.clone(), self.id));
         (router, self.state, self.id, self.listeners)
     }
@@ -452,7 +447,9 @@ fn run_uring(worker: Worker) {
                     match admit(&router, &state, id, fd, peer, local) {
                         Ok(session) => {
                             let (reader, writer) = UringHalf::split(stream);
-                            tokio::task::spawn_local(connection::serve(reader, writer, session));
+                            tokio::task::spawn_local(busy(connection::serve(
+                                reader, writer, session,
+                            )));
                         }
                         Err(reply) => {
                             let _ = stream.write_all(bytes::BytesMut::from(reply)).await;
@@ -502,7 +499,9 @@ fn run_epoll(worker: Worker) {
                         Ok(session) => {
                             let (read, write) = stream.into_split();
                             let (reader, writer) = (EpollRead(read), EpollWrite(write, fd));
-                            tokio::task::spawn_local(connection::serve(reader, writer, session));
+                            tokio::task::spawn_local(busy(connection::serve(
+                                reader, writer, session,
+                            )));
                         }
                         Err(reply) => {
                             use tokio::io::AsyncWriteExt;

@@ -9,15 +9,17 @@
 //! waiting connection is a local one; a tick costs at most one cross-thread wake per peer thread.
 //! A [`Mail::Hold`] asks the shard to serve only its holder until released: holders lock shards in
 //! ascending id order, so two holders can never wait on each other (no deadlock).
+//! Mail reaches a thread through its [`inbox`](super::inbox), which skips the wake-up syscall
+//! while that thread is busy.
 //! Depends on `shard`, and on `protocol::Reply` as the result of atomic parts; no sockets, no
 //! runtime beyond tokio's channels and local tasks.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::inbox;
 use super::slot::{ShardId, SlotTable};
 use super::Shard;
 
@@ -45,8 +47,7 @@ pub enum Mail {
 /// The work a holder sends with its hold request.
 pub type GrantJob = Box<dyn FnOnce(&mut Shard) -> bool + Send>;
 
-/// Sender side of every shard's inbox, shared by all threads.
-pub type Inboxes = Arc<Vec<mpsc::UnboundedSender<Mail>>>;
+pub use super::inbox::{inboxes, Inboxes};
 
 /// A thread's own shard, plus whether a holder currently owns it.
 pub struct LocalShard {
@@ -129,7 +130,7 @@ fn enqueue(push: impl FnOnce(&mut Outbox)) {
         !std::mem::replace(&mut o.flush_scheduled, true)
     });
     if schedule {
-        tokio::task::spawn_local(async { flush_outbox() });
+        tokio::task::spawn_local(inbox::busy(async { flush_outbox() }));
     }
 }
 
@@ -148,12 +149,11 @@ fn flush_outbox() {
             return;
         };
         for (target, inbox) in inboxes.iter().enumerate() {
-            // A closed inbox means the server is stopping; waiting receivers then see the loss.
             if !o.jobs[target].is_empty() {
-                let _ = inbox.send(Mail::Jobs(std::mem::take(&mut o.jobs[target])));
+                inbox.send(Mail::Jobs(std::mem::take(&mut o.jobs[target])));
             }
             if !o.completions[target].is_empty() {
-                let _ = inbox.send(Mail::Completions(std::mem::take(
+                inbox.send(Mail::Completions(std::mem::take(
                     &mut o.completions[target],
                 )));
             }
@@ -161,26 +161,35 @@ fn flush_outbox() {
     });
 }
 
-/// Serves a shard's inbox on its owning thread until every sender is gone.
-pub async fn serve_inbox(local: Rc<LocalShard>, mut inbox: mpsc::UnboundedReceiver<Mail>) {
-    while let Some(mail) = inbox.recv().await {
-        match mail {
-            Mail::Jobs(jobs) => {
-                let mut shard = local.shard.borrow_mut();
-                for job in jobs {
-                    job(&mut shard);
+/// Serves shard `id`'s inbox on its owning thread, for as long as the thread runs.
+pub async fn serve_inbox(local: Rc<LocalShard>, inboxes: Inboxes, id: ShardId) {
+    inbox::adopt(inboxes.clone(), id);
+    inbox::busy(serve(&local, &inboxes[id])).await
+}
+
+async fn serve(local: &LocalShard, inbox: &inbox::Inbox) {
+    let mut batch = Vec::new();
+    loop {
+        inbox.recv(&mut batch).await;
+        for mail in batch.drain(..) {
+            match mail {
+                Mail::Jobs(jobs) => {
+                    let mut shard = local.shard.borrow_mut();
+                    for job in jobs {
+                        job(&mut shard);
+                    }
                 }
-            }
-            Mail::Completions(done) => done.into_iter().for_each(|deliver| deliver()),
-            Mail::Hold { on_grant, mut jobs } => {
-                if !local.run(on_grant) {
-                    continue;
+                Mail::Completions(done) => done.into_iter().for_each(|deliver| deliver()),
+                Mail::Hold { on_grant, mut jobs } => {
+                    if !local.run(on_grant) {
+                        continue;
+                    }
+                    local.held.set(true);
+                    while let Some(job) = jobs.recv().await {
+                        local.run(job);
+                    }
+                    local.held.set(false);
                 }
-                local.held.set(true);
-                while let Some(job) = jobs.recv().await {
-                    local.run(job);
-                }
-                local.held.set(false);
             }
         }
     }
@@ -351,7 +360,7 @@ impl Router {
         });
         if schedule {
             let router = self.clone();
-            tokio::task::spawn_local(async move { router.run_atomic_batch().await });
+            tokio::task::spawn_local(inbox::busy(async move { router.run_atomic_batch().await }));
         }
         Box::pin(async move {
             rx.await
@@ -478,7 +487,7 @@ impl Router {
             let (tx, rx) = mpsc::unbounded_channel();
             let (done_tx, done_rx) = oneshot::channel();
             let on_grant: GrantJob = Box::new(move |shard| done_tx.send(job(shard)).is_ok());
-            let _ = self.inboxes[id].send(Mail::Hold { on_grant, jobs: rx });
+            self.inboxes[id].send(Mail::Hold { on_grant, jobs: rx });
             // Err: the shard's thread is gone (shutdown); the holding then runs nothing there.
             results[i] = done_rx.await.ok();
             held.push((id, tx));

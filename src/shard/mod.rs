@@ -4,6 +4,7 @@
 pub mod blocking;
 pub mod db;
 pub mod evict;
+pub mod inbox;
 pub mod mailbox;
 pub mod memory;
 pub mod record;
