@@ -9,7 +9,7 @@
 //! waiting connection is a local one; a tick costs at most one cross-thread wake per peer thread.
 //! A [`Mail::Hold`] asks the shard to serve only its holder until released: holders lock shards in
 //! ascending id order, so two holders can never wait on each other (no deadlock).
-//! Mail reaches a thread through its [`inbox`](super::inbox), which skips the wake-up syscall
+//! Mail reaches a thread through its [`inbox`], which skips the wake-up syscall
 //! while that thread is busy.
 //! Depends on `shard`, and on `protocol::Reply` as the result of atomic parts; no sockets, no
 //! runtime beyond tokio's channels and local tasks.
