@@ -15,6 +15,7 @@
 //! runtime beyond tokio's channels and local tasks.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::rc::Rc;
 
 use tokio::sync::{mpsc, oneshot};
@@ -35,7 +36,8 @@ pub enum Mail {
     Jobs(Vec<Job>),
     /// Deliver these results (to tasks of this thread).
     Completions(Vec<Completion>),
-    /// Serve only the holder's jobs (from `jobs`) until the holder drops its sender. `on_grant`
+    /// Serve only the holder's jobs (from `jobs`) until the holder drops its sender (results for
+    /// this thread's tasks are still delivered meanwhile). `on_grant`
     /// runs first, in the same turn (the holder's first work rides with the request); it
     /// returns false when the holder is gone, and the hold then ends at once.
     Hold {
@@ -169,9 +171,11 @@ pub async fn serve_inbox(local: Rc<LocalShard>, inboxes: Inboxes, id: ShardId) {
 
 async fn serve(local: &LocalShard, inbox: &inbox::Inbox) {
     let mut batch = Vec::new();
+    let mut queue = VecDeque::new();
     loop {
         inbox.recv(&mut batch).await;
-        for mail in batch.drain(..) {
+        queue.extend(batch.drain(..));
+        while let Some(mail) = queue.pop_front() {
             match mail {
                 Mail::Jobs(jobs) => {
                     let mut shard = local.shard.borrow_mut();
@@ -179,20 +183,50 @@ async fn serve(local: &LocalShard, inbox: &inbox::Inbox) {
                         job(&mut shard);
                     }
                 }
-                Mail::Completions(done) => done.into_iter().for_each(|deliver| deliver()),
-                Mail::Hold { on_grant, mut jobs } => {
-                    if !local.run(on_grant) {
-                        continue;
+                Mail::Completions(done) => deliver(done),
+                Mail::Hold { on_grant, jobs } => {
+                    if local.run(on_grant) {
+                        serve_hold(local, inbox, jobs, &mut batch, &mut queue).await;
                     }
-                    local.held.set(true);
-                    while let Some(job) = jobs.recv().await {
-                        local.run(job);
-                    }
-                    local.held.set(false);
                 }
             }
         }
     }
+}
+
+/// Serves a holder's jobs until it lets go. Meanwhile results for this thread's tasks are still
+/// delivered (they do not touch the shard, and the holder may be waiting on one of them); other
+/// mail waits in `queue`, in arrival order.
+async fn serve_hold(
+    local: &LocalShard,
+    inbox: &inbox::Inbox,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    batch: &mut Vec<Mail>,
+    queue: &mut VecDeque<Mail>,
+) {
+    local.held.set(true);
+    loop {
+        tokio::select! {
+            biased;
+            job = jobs.recv() => match job {
+                Some(job) => local.run(job),
+                None => break,
+            },
+            () = inbox.recv(batch) => {
+                for mail in batch.drain(..) {
+                    match mail {
+                        Mail::Completions(done) => deliver(done),
+                        other => queue.push_back(other),
+                    }
+                }
+            }
+        }
+    }
+    local.held.set(false);
+}
+
+fn deliver(done: Vec<Completion>) {
+    done.into_iter().for_each(|deliver| deliver());
 }
 
 /// A thread's way to every shard: its own (run inline when free) and the others (by mail).
@@ -431,14 +465,9 @@ impl Router {
         let result = if self.runs_inline(id) {
             Some(self.run_inline(job))
         } else {
-            // The result comes straight back, not as a completion through this thread's inbox:
-            // that inbox may be serving one of the holds just taken, until they are released.
-            let (tx, rx) = oneshot::channel();
-            let job: Job = Box::new(move |shard| {
-                let _ = tx.send(job(shard));
-            });
-            enqueue(|o| o.jobs[id].push(job));
-            rx.await.ok()
+            // Its result comes back as a completion, delivered even while this thread's inbox
+            // serves one of the holds just taken.
+            self.post(id, job).await.ok()
         };
         drop(holding);
         results.insert(top, result);
