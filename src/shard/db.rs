@@ -78,6 +78,23 @@ pub enum Fetch {
 pub static RECORD_EXPIRED: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
 
+/// Key equality, for the lookups: keys of 4 to 16 bytes (most keys) compare as two
+/// overlapping machine words each, with no call to `memcmp`.
+#[inline]
+fn same_key(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let word = |s: &[u8], at: usize| u64::from_ne_bytes(s[at..at + 8].try_into().unwrap_or([0; 8]));
+    let half = |s: &[u8], at: usize| u32::from_ne_bytes(s[at..at + 4].try_into().unwrap_or([0; 4]));
+    match n {
+        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        _ => a == b,
+    }
+}
+
 fn recording() -> bool {
     RECORD_EXPIRED.load(std::sync::atomic::Ordering::Relaxed)
 }
@@ -171,7 +188,7 @@ impl Db {
         let Some(record) = self
             .slots
             .get_mut(slot)
-            .and_then(|m| m.find_mut(hash, |r| r.key() == key))
+            .and_then(|m| m.find_mut(hash, |r| same_key(r.key(), key)))
         else {
             return;
         };
@@ -195,7 +212,7 @@ impl Db {
         if map.is_empty() {
             return None;
         }
-        map.find(self.hash(key), |r| r.key() == key)
+        map.find(self.hash(key), |r| same_key(r.key(), key))
     }
 
     /// The live record for `key`; an expired one is removed first.
@@ -212,7 +229,7 @@ impl Db {
             return None;
         }
         let hash = self.hasher.hash_one(key);
-        let found = map.find_entry(hash, |r| r.key() == key).ok()?;
+        let found = map.find_entry(hash, |r| same_key(r.key(), key)).ok()?;
         if found.get().is_live(now_ms) {
             return Some(found.into_mut());
         }
@@ -244,7 +261,7 @@ impl Db {
         self.used += memory::measure(&mut record);
         self.ensure_slots();
         let map = &mut self.slots[slot as usize];
-        let old = match map.find_mut(hash, |r| r.key() == key) {
+        let old = match map.find_mut(hash, |r| same_key(r.key(), key)) {
             Some(current) => Some(std::mem::replace(current, record)),
             None => {
                 let hasher = &self.hasher;
@@ -273,7 +290,10 @@ impl Db {
             return None;
         }
         let hash = self.hasher.hash_one(key);
-        let (old, _) = map.find_entry(hash, |r| r.key() == key).ok()?.remove();
+        let (old, _) = map
+            .find_entry(hash, |r| same_key(r.key(), key))
+            .ok()?
+            .remove();
         self.forget(slot, &old);
         Some(old)
     }
@@ -291,7 +311,7 @@ impl Db {
         let Some(record) = self
             .slots
             .get_mut(slot as usize)
-            .and_then(|m| m.find_mut(hash, |r| r.key() == key))
+            .and_then(|m| m.find_mut(hash, |r| same_key(r.key(), key)))
         else {
             return false;
         };
@@ -399,6 +419,23 @@ mod tests {
             value: Value::Str(Bytes::copy_from_slice(value)),
             expire_at,
             touched: 0,
+        }
+    }
+
+    #[test]
+    fn same_key_agrees_with_slice_equality_at_every_length_and_position() {
+        for len in 0..=24usize {
+            let key: Vec<u8> = (0..len as u8).map(|i| b'a' + i).collect();
+            assert!(same_key(&key, &key.clone()), "len {len}");
+            for at in 0..len {
+                let mut other = key.clone();
+                other[at] ^= 0x20;
+                assert!(!same_key(&key, &other), "len {len}, byte {at}");
+            }
+            assert!(!same_key(&key, &key[..len.saturating_sub(1)]) || len == 0);
+            let mut longer = key.clone();
+            longer.push(b'z');
+            assert!(!same_key(&key, &longer), "len {len} against {}", len + 1);
         }
     }
 
