@@ -11,7 +11,7 @@
 //! is never left unread while the thread sleeps.
 //! Depends on `mailbox` for `Mail` only; no runtime beyond `std::task`.
 
-use std::cell::RefCell;
+use std::cell::OnceCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -67,7 +67,8 @@ impl Inbox {
         }
     }
 
-    /// Waits for mail and swaps it into `into` (an empty vector, so allocations are reused).
+    /// Waits for mail and moves it to the end of `into` (when `into` is empty, by swapping the
+    /// vectors, so their allocations are reused).
     pub fn recv<'a>(&'a self, into: &'a mut Vec<Mail>) -> impl Future<Output = ()> + 'a {
         std::future::poll_fn(move |cx| {
             let mut queue = self.queue();
@@ -82,7 +83,11 @@ impl Inbox {
                 return Poll::Pending;
             }
             self.pending.store(false, Ordering::SeqCst);
-            std::mem::swap(&mut queue.mail, into);
+            if into.is_empty() {
+                std::mem::swap(&mut queue.mail, into);
+            } else {
+                into.append(&mut queue.mail);
+            }
             Poll::Ready(())
         })
     }
@@ -102,12 +107,15 @@ impl Inbox {
 
 thread_local! {
     /// This thread's own inbox, once it serves one.
-    static OWN: RefCell<Option<(Inboxes, usize)>> = const { RefCell::new(None) };
+    static OWN: OnceCell<(Inboxes, usize)> = const { OnceCell::new() };
 }
 
-/// Makes `inboxes[id]` this thread's inbox, for [`busy`]. Called by the thread serving it.
+/// Makes `inboxes[id]` this thread's inbox, for [`busy`]. Called by the thread serving it; a
+/// thread serves one inbox for its life, so a later call changes nothing.
 pub fn adopt(inboxes: Inboxes, id: usize) {
-    OWN.with(|own| *own.borrow_mut() = Some((inboxes, id)));
+    OWN.with(|own| {
+        let _ = own.set((inboxes, id));
+    });
 }
 
 /// `future`, with this thread marked busy while it is polled: mail posted meanwhile costs its
@@ -130,8 +138,7 @@ impl<F: Future> Future for Busy<F> {
         // has no Drop or Unpin impl of its own that would move it.
         let future = unsafe { self.map_unchecked_mut(|b| &mut b.future) };
         OWN.with(|own| {
-            let own = own.borrow();
-            let Some((inboxes, id)) = own.as_ref() else {
+            let Some((inboxes, id)) = own.get() else {
                 return future.poll(cx);
             };
             let inbox = &inboxes[*id];
@@ -198,6 +205,19 @@ mod tests {
         inbox.busy.store(true, Ordering::Relaxed);
         inbox.leave_busy();
         assert_eq!(count.0.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn mail_received_into_a_non_empty_vector_goes_after_what_it_holds() {
+        let inboxes = inboxes(1);
+        let waker = Waker::from(Arc::new(Count(AtomicUsize::new(0))));
+        let mut into = vec![Mail::Jobs(Vec::new())];
+        inboxes[0].send(Mail::Completions(Vec::new()));
+        assert!(poll_recv(&inboxes[0], &waker, &mut into));
+        assert!(matches!(
+            into.as_slice(),
+            [Mail::Jobs(_), Mail::Completions(_)]
+        ));
     }
 
     #[test]

@@ -174,7 +174,7 @@ async fn serve(local: &LocalShard, inbox: &inbox::Inbox) {
     let mut queue = VecDeque::new();
     loop {
         inbox.recv(&mut batch).await;
-        queue.extend(batch.drain(..));
+        sort_mail(&mut batch, &mut queue);
         while let Some(mail) = queue.pop_front() {
             match mail {
                 Mail::Jobs(jobs) => {
@@ -194,9 +194,21 @@ async fn serve(local: &LocalShard, inbox: &inbox::Inbox) {
     }
 }
 
+/// Delivers the results in `batch` at once and queues the shard's work behind what `queue`
+/// holds, in arrival order. Results never wait behind shard work: a holder may be waiting on
+/// one of them (the last part of an atomic batch comes back as one) while its hold keeps this
+/// shard's queue closed, and they do not touch the shard.
+fn sort_mail(batch: &mut Vec<Mail>, queue: &mut VecDeque<Mail>) {
+    for mail in batch.drain(..) {
+        match mail {
+            Mail::Completions(done) => deliver(done),
+            work => queue.push_back(work),
+        }
+    }
+}
+
 /// Serves a holder's jobs until it lets go. Meanwhile results for this thread's tasks are still
-/// delivered (they do not touch the shard, and the holder may be waiting on one of them); other
-/// mail waits in `queue`, in arrival order.
+/// delivered; other mail waits in `queue`.
 async fn serve_hold(
     local: &LocalShard,
     inbox: &inbox::Inbox,
@@ -212,14 +224,7 @@ async fn serve_hold(
                 Some(job) => local.run(job),
                 None => break,
             },
-            () = inbox.recv(batch) => {
-                for mail in batch.drain(..) {
-                    match mail {
-                        Mail::Completions(done) => deliver(done),
-                        other => queue.push_back(other),
-                    }
-                }
-            }
+            () = inbox.recv(batch) => sort_mail(batch, queue),
         }
     }
     local.held.set(false);
