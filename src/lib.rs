@@ -47,3 +47,5 @@ pub mod rdb;
 pub mod server;
 pub mod shard;
 pub mod state;
+#[cfg(test)]
+mod test_waker;

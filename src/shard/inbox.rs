@@ -153,16 +153,8 @@ impl<F: Future> Future for Busy<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_waker::waker;
     use std::sync::atomic::AtomicUsize;
-    use std::task::Wake;
-
-    struct Count(AtomicUsize);
-
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
 
     fn poll_recv(inbox: &Inbox, waker: &Waker, into: &mut Vec<Mail>) -> bool {
         let mut cx = Context::from_waker(waker);
@@ -174,8 +166,7 @@ mod tests {
     fn a_busy_thread_is_not_woken_and_finds_its_mail_when_the_poll_ends() {
         let inboxes = inboxes(1);
         let inbox = &inboxes[0];
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(count.clone());
+        let (count, waker) = waker();
         let mut into = Vec::new();
         assert!(!poll_recv(inbox, &waker, &mut into));
 
@@ -210,7 +201,7 @@ mod tests {
     #[test]
     fn mail_received_into_a_non_empty_vector_goes_after_what_it_holds() {
         let inboxes = inboxes(1);
-        let waker = Waker::from(Arc::new(Count(AtomicUsize::new(0))));
+        let (_, waker) = waker();
         let mut into = vec![Mail::Jobs(Vec::new())];
         inboxes[0].send(Mail::Completions(Vec::new()));
         assert!(poll_recv(&inboxes[0], &waker, &mut into));
@@ -232,7 +223,7 @@ mod tests {
             seen.fetch_add(1, Ordering::SeqCst);
             Poll::Ready(())
         }));
-        let waker = Waker::from(Arc::new(Count(AtomicUsize::new(0))));
+        let (_, waker) = waker();
         let mut probe = std::pin::pin!(probe);
         assert!(probe
             .as_mut()

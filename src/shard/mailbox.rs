@@ -183,6 +183,7 @@ async fn serve(local: &LocalShard, inbox: &inbox::Inbox) {
                         job(&mut shard);
                     }
                 }
+                // Never queued (sort_mail delivers them); handled all the same.
                 Mail::Completions(done) => deliver(done),
                 Mail::Hold { on_grant, jobs } => {
                     if local.run(on_grant) {
