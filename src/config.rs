@@ -66,6 +66,7 @@ const OPTIONS: &[OptionSpec] = &[
         Kind::Enum(&["auto", "uring", "epoll"]),
         false,
     ),
+    opt("server_cpulist", "", Kind::Text, false),
     opt("databases", "16", Kind::Int(1, 1 << 20), false),
     opt("maxclients", "10000", Kind::Int(1, 1 << 30), true),
     opt("timeout", "0", Kind::Int(0, i32::MAX as i64), true),

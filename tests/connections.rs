@@ -423,3 +423,74 @@ fn normal_clients_are_cut_off_at_their_output_buffer_limit() {
         drop((reader, fast));
     }
 }
+
+/// The CPUs a thread may run on, as /proc shows them (e.g. "0-1").
+fn cpus_allowed(status_path: &str) -> String {
+    let status = std::fs::read_to_string(status_path).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Each worker thread's ("ringkv-N") allowed CPUs, by thread name.
+fn worker_cpus(pid: u32) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let dir = task.path();
+        let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if name.starts_with("ringkv-") {
+            let status = dir.join("status");
+            found.push((
+                name.trim().to_string(),
+                cpus_allowed(&status.to_string_lossy()),
+            ));
+        }
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn threads_are_pinned_only_to_the_cpus_server_cpulist_names() {
+    let own = cpus_allowed("/proc/self/status");
+    let first: String = own.chars().take_while(char::is_ascii_digit).collect();
+    assert!(!first.is_empty(), "no CPU in {own:?}");
+    let expected_pinned = vec![
+        ("ringkv-0".to_string(), first.clone()),
+        ("ringkv-1".to_string(), first.clone()),
+    ];
+    let server = Server::start(2, "auto", &["--server_cpulist", &first]);
+    eventually(Duration::from_secs(5), || {
+        worker_cpus(server.pid()) == expected_pinned
+    });
+    assert_eq!(worker_cpus(server.pid()), expected_pinned);
+    let mut raw = server.raw();
+    assert_eq!(config_get(&mut raw, "server_cpulist"), first);
+    raw.cmd(&[b"CONFIG", b"SET", b"server_cpulist", b"0"]);
+    assert_eq!(
+        raw.reply(),
+        b"-ERR CONFIG SET failed (possibly related to argument 'server_cpulist') - can't set immutable config\r\n"
+    );
+
+    // By default, and with a list that does not parse, threads may run on any CPU the process
+    // may (the server still starts, as Redis does).
+    for extra in [&[][..], &["--server_cpulist", "3-1"][..]] {
+        let server = Server::start(2, "auto", extra);
+        let expected = vec![
+            ("ringkv-0".to_string(), own.clone()),
+            ("ringkv-1".to_string(), own.clone()),
+        ];
+        eventually(Duration::from_secs(5), || {
+            worker_cpus(server.pid()).len() == 2
+        });
+        let mut raw = server.raw();
+        raw.cmd(&[b"PING"]);
+        assert_eq!(raw.reply(), b"+PONG\r\n");
+        assert_eq!(worker_cpus(server.pid()), expected, "flags {extra:?}");
+    }
+}

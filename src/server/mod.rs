@@ -1,8 +1,10 @@
-//! Thread-per-core bootstrap: one OS thread per shard, each pinned to a core, running its own
+//! Thread-per-core bootstrap: one OS thread per shard (pinned to a CPU only when
+//! `server_cpulist` names some, see `affinity`), each running its own
 //! single-threaded runtime (tokio-uring by default, tokio/epoll as fallback) with its own
 //! SO_REUSEPORT listener, shard inbox, maintenance timer and connections.
 //! The only module that touches sockets and runtimes.
 
+mod affinity;
 mod connection;
 mod io;
 
@@ -113,20 +115,10 @@ fn bind_all(config: &Config, threads: usize) -> Result<(Vec<Vec<TcpListener>>, u
     Ok((per_thread, port))
 }
 
-/// Pins the calling thread to `core`.
-fn pin_to_core(core: usize) {
-    // SAFETY: cpu_set_t is plain data, zero-initialised then filled by CPU_SET; the pointer and
-    // size passed to sched_setaffinity describe exactly that local value.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(core % libc::CPU_SETSIZE as usize, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-}
-
 /// Starts the server and blocks until SIGINT/SIGTERM or SHUTDOWN.
 pub fn run(mut config: Config) -> Result<(), String> {
     let threads = config.threads();
+    let cpulist = affinity::parse_cpulist(config.get("server_cpulist"));
     let fd_notes = fit_maxclients(&mut config, threads)?;
     let signals = Signals::register()?;
     let (backend, fallback_note) = choose_backend(config.get("io-backend"));
@@ -142,6 +134,10 @@ pub fn run(mut config: Config) -> Result<(), String> {
     if let Some(note) = fallback_note {
         tracing::warn!("{note}");
     }
+    let cpus = cpulist.unwrap_or_else(|e| {
+        tracing::warn!("server_cpulist: {e}; threads are not pinned");
+        Vec::new()
+    });
     for note in fd_notes {
         match note {
             FdNote::Notice(text) => tracing::info!("{text}"),
@@ -170,15 +166,19 @@ pub fn run(mut config: Config) -> Result<(), String> {
         COMMANDS.len(),
     ));
     let inboxes = inboxes(threads);
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     for (id, listeners) in listeners.into_iter().enumerate() {
         let state = state.clone();
         let inboxes = inboxes.clone();
         let keys = restored.next().unwrap_or_default();
+        let cpu = affinity::cpu_for(&cpus, id);
         std::thread::Builder::new()
             .name(format!("ringkv-{id}"))
             .spawn(move || {
-                pin_to_core(id % cores);
+                if let Some(cpu) = cpu {
+                    if let Err(e) = affinity::pin_to(cpu) {
+                        tracing::warn!("thread {id}: could not pin to CPU {cpu}: {e}");
+                    }
+                }
                 let mut shard = Shard::new(id, databases).with_shards(threads);
                 crate::command::persist::restore(&mut shard, keys);
                 let worker = Worker {
