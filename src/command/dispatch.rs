@@ -36,6 +36,18 @@ impl Queued {
         let at = self.spec.key_positions(items.len()).next()?;
         Some(&items[at])
     }
+
+    /// For a hash or set command on one key, the argument after the key: the field or
+    /// member it looks up, for most of them (a wrong guess only costs a useless prefetch).
+    fn field_lookup(&self) -> Option<(usize, HashSlot, &[u8], &[u8])> {
+        if !matches!(self.spec.group, "hash" | "set") || self.spec.keys != (1, 1, 1) {
+            return None;
+        }
+        match self.args.all() {
+            [_, key, field, ..] => Some((self.db, self.key_slot, key, field)),
+            _ => None,
+        }
+    }
 }
 
 /// Runs `op` (the Op half of `spec`) on `shard` for database `db`.
@@ -90,6 +102,9 @@ fn prefetch(shard: &Shard, work: &[Queued]) {
             work.iter()
                 .filter_map(|q| Some((q.db, q.key_slot, q.first_key()?))),
         );
+        if work.iter().any(|q| q.field_lookup().is_some()) {
+            shard.prefetch_fields(work.iter().filter_map(Queued::field_lookup));
+        }
     }
 }
 

@@ -208,7 +208,12 @@ impl Db {
 
     /// The record for `key`, expired or not.
     pub fn get_raw(&self, key: &[u8]) -> Option<&Record> {
-        let map = self.slots.get(self.slot(key) as usize)?;
+        self.get_raw_in(self.slot(key), key)
+    }
+
+    /// [`Db::get_raw`] for a key whose hash slot the caller knows.
+    pub fn get_raw_in(&self, slot: HashSlot, key: &[u8]) -> Option<&Record> {
+        let map = self.slots.get(slot as usize)?;
         if map.is_empty() {
             return None;
         }

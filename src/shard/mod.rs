@@ -158,6 +158,58 @@ impl Shard {
         steps(&found[..n]);
     }
 
+    /// Starts loading what the field or member lookups `(database, slot, key, field)` of hash
+    /// and set commands will read in large (table-form) hashes and sets, every field through
+    /// one step before the next, as [`Shard::prefetch_lookups`] does for keys: a pipeline of
+    /// HSETs into one big hash then waits for its fields' cache misses together. Keys that
+    /// hold no such table are skipped; consecutive lookups in one key find it once.
+    pub fn prefetch_fields<'a>(
+        &self,
+        lookups: impl Iterator<Item = (usize, HashSlot, &'a [u8], &'a [u8])>,
+    ) {
+        use types::FieldFetch as Fetch;
+        const CHUNK: usize = 16;
+        let steps = |found: &[(FieldTable<'_>, u32)]| {
+            for step in [Fetch::Head, Fetch::Slot, Fetch::Key] {
+                for &(table, hash) in found {
+                    table.prefetch(hash, step);
+                }
+            }
+        };
+        let mut found = [(FieldTable::None, 0); CHUNK];
+        let mut n = 0;
+        let mut last: Option<(usize, &[u8], FieldTable<'_>)> = None;
+        for (db, slot, key, field) in lookups {
+            let table = match last {
+                Some((d, k, table)) if d == db && k == key => table,
+                _ => {
+                    let record = self.dbs.get(db).and_then(|d| d.get_raw_in(slot, key));
+                    let table = match record.map(|r| r.value()) {
+                        Some(record::ValueRef::Hash(h)) => {
+                            h.table().map_or(FieldTable::None, FieldTable::Hash)
+                        }
+                        Some(record::ValueRef::Set(s)) => {
+                            s.table().map_or(FieldTable::None, FieldTable::Set)
+                        }
+                        _ => FieldTable::None,
+                    };
+                    last = Some((db, key, table));
+                    table
+                }
+            };
+            if matches!(table, FieldTable::None) {
+                continue;
+            }
+            found[n] = (table, types::field_hash(field));
+            n += 1;
+            if n == CHUNK {
+                steps(&found);
+                n = 0;
+            }
+        }
+        steps(&found[..n]);
+    }
+
     /// [`Shard::prefetch_lookups`] for the keys of one command in the current database (MSET,
     /// MGET, DEL...). A lone key gains nothing.
     pub fn prefetch_keys<'a>(&self, keys: impl ExactSizeIterator<Item = &'a Bytes>) {
@@ -439,6 +491,24 @@ impl Shard {
     }
 }
 
+/// The table a field or member lookup searches (see [`Shard::prefetch_fields`]).
+#[derive(Clone, Copy)]
+enum FieldTable<'a> {
+    None,
+    Hash(&'a types::Table<(Bytes, Bytes)>),
+    Set(&'a types::Table<Bytes>),
+}
+
+impl FieldTable<'_> {
+    fn prefetch(self, hash: u32, step: types::FieldFetch) {
+        match self {
+            FieldTable::None => {}
+            FieldTable::Hash(t) => t.prefetch(hash, step),
+            FieldTable::Set(t) => t.prefetch(hash, step),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -465,5 +535,47 @@ mod tests {
         shard.select(0);
         shard.prefetch_keys(keys.iter());
         assert!(keys.iter().all(|key| shard.read(key).is_none()));
+    }
+
+    #[test]
+    fn prefetching_fields_changes_nothing_and_takes_any_lookup() {
+        use types::{Hash, HashLimits, Set, SetLimits};
+        let mut shard = Shard::new(0, 2);
+        let fields: Vec<Bytes> = (0..300).map(|i| Bytes::from(format!("f:{i}"))).collect();
+        // Large enough for the table forms; a small hash stays packed.
+        let (mut big, mut small, mut set) = (Hash::default(), Hash::default(), None::<Set>);
+        for f in fields.iter().step_by(2) {
+            big.set(f, f, &HashLimits::default());
+            set.get_or_insert_with(|| Set::new(f, 0, &SetLimits::default()))
+                .add(f, &SetLimits::default());
+        }
+        small.set(b"f:0", b"v", &HashLimits::default());
+        assert_eq!(big.encoding(), "hashtable");
+        assert_eq!(set.as_ref().map(Set::encoding), Some("hashtable"));
+        shard.store(b"big", Value::Hash(Box::new(big)), 0);
+        shard.store(b"small", Value::Hash(Box::new(small)), 0);
+        shard.store(b"set", Value::Set(Box::new(set.expect("members"))), 0);
+        shard.store_str(b"str", b"v", 0);
+        let mut lookups: Vec<(usize, HashSlot, &[u8], &[u8])> = Vec::new();
+        for (i, f) in fields.iter().enumerate() {
+            let key: &[u8] = [&b"big"[..], b"set", b"small", b"str", b"absent"][i % 5];
+            // Every key in both databases, and one database out of range.
+            lookups.push((i % 3, slot_of(key), key, f));
+            lookups.push((0, slot_of(b"big"), b"big", f));
+        }
+        shard.prefetch_fields(lookups.iter().copied());
+        shard.prefetch_fields(lookups[..1].iter().copied());
+        shard.prefetch_fields(std::iter::empty());
+        let Some(ValueRef::Hash(big)) = shard.read(b"big").map(|r| r.value()) else {
+            panic!("big is a hash");
+        };
+        for (i, f) in fields.iter().enumerate() {
+            assert_eq!(big.get(f), (i % 2 == 0).then(|| f.clone()), "{f:?}");
+        }
+        let Some(ValueRef::Set(set)) = shard.read(b"set").map(|r| r.value()) else {
+            panic!("set is a set");
+        };
+        assert_eq!(set.len(), 150);
+        assert!(fields.iter().step_by(2).all(|f| set.contains(f)));
     }
 }

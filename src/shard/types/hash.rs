@@ -58,6 +58,14 @@ fn find_packed<'a>(p: &'a Packed, field: &[u8]) -> Option<(usize, usize, &'a [u8
 }
 
 impl Hash {
+    /// The table, when the hash has outgrown the packed form.
+    pub(crate) fn table(&self) -> Option<&Table<(Bytes, Bytes)>> {
+        match &self.repr {
+            Repr::Table(t) => Some(t),
+            Repr::Packed(_) => None,
+        }
+    }
+
     /// Number of fields.
     pub fn len(&self) -> usize {
         match &self.repr {

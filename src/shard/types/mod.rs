@@ -9,6 +9,7 @@ mod zset;
 
 pub use hash::{Hash, HashLimits};
 pub use list::{List, MAX_LISTPACK_SIZE};
+pub(crate) use set::table::{hash_of as field_hash, Fetch as FieldFetch, Table};
 pub use set::{Set, SetLimits};
 pub use stream::{Consumer, Fields, Group, NodeLimits, Pending, Stream, StreamId, Trim};
 pub use zset::ZSet;

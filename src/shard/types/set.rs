@@ -71,6 +71,14 @@ fn digits(n: i64) -> usize {
 }
 
 impl Set {
+    /// The table, when the set has outgrown the compact forms.
+    pub(crate) fn table(&self) -> Option<&Table<Bytes>> {
+        match &self.repr {
+            Repr::Table(t) => Some(t),
+            Repr::Ints(_) | Repr::Packed(_) => None,
+        }
+    }
+
     /// A new set about to receive `hint` members, the first being `first` (Redis picks the
     /// representation from these, as SADD on a missing key does).
     pub fn new(first: &[u8], hint: usize, limits: &SetLimits) -> Set {

@@ -38,6 +38,14 @@ impl Keyed for (bytes::Bytes, bytes::Bytes) {
     }
 }
 
+/// The steps of [`Table::prefetch`], in the order a lookup takes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fetch {
+    Head,
+    Slot,
+    Key,
+}
+
 #[derive(Clone, Debug)]
 struct Slot<E> {
     item: E,
@@ -89,6 +97,30 @@ impl<E: Keyed> Table<E> {
             at = slot.next;
         }
         None
+    }
+
+    /// Starts loading, without waiting, one step of what `index_of` of a key whose
+    /// [`hash_of`] is `hash` will read: its bucket's head, then the chain's first slot, then
+    /// that slot's key bytes (when the hashes match). Each step reads only what the one before
+    /// loaded, so a batch of lookups takes every key through one step before the next and
+    /// their cache misses overlap (see `Shard::prefetch_fields`).
+    pub fn prefetch(&self, hash: u32, step: Fetch) {
+        use crate::shard::record::{prefetch, prefetch_value};
+        let bucket = hash as usize & self.mask();
+        if step == Fetch::Head {
+            prefetch(std::ptr::from_ref(&self.heads[bucket]).cast());
+            return;
+        }
+        let at = self.heads[bucket];
+        let Some(slot) = (at as usize).checked_sub(1).and_then(|i| self.slots.get(i)) else {
+            return;
+        };
+        match step {
+            Fetch::Head => {}
+            Fetch::Slot => prefetch_value(slot),
+            Fetch::Key if slot.hash == hash => prefetch(slot.item.key().as_ptr()),
+            Fetch::Key => {}
+        }
     }
 
     pub fn get(&self, key: &[u8]) -> Option<&E> {
@@ -212,6 +244,26 @@ mod tests {
     use bytes::Bytes;
     use proptest::prelude::*;
     use std::collections::BTreeSet;
+
+    #[test]
+    fn prefetching_reads_nothing_it_should_not_and_changes_nothing() {
+        let mut t: Table<Bytes> = Table::with_capacity(0);
+        for step in [Fetch::Head, Fetch::Slot, Fetch::Key] {
+            t.prefetch(hash_of(b"absent"), step);
+        }
+        for n in 0..1000u32 {
+            t.insert_new(Bytes::from(n.to_string()));
+        }
+        // Every hash (all buckets, empty or not), every step.
+        for hash in (0..4096u32).chain([u32::MAX]) {
+            for step in [Fetch::Head, Fetch::Slot, Fetch::Key] {
+                t.prefetch(hash, step);
+            }
+        }
+        assert_eq!(t.len(), 1000);
+        assert!((0..1000u32).all(|n| t.get(n.to_string().as_bytes()).is_some()));
+        assert!(t.get(b"1000").is_none());
+    }
 
     proptest! {
         #[test]
