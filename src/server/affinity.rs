@@ -1,8 +1,9 @@
 //! Which CPU each worker thread runs on: nowhere in particular unless `server_cpulist` (Redis's
 //! option, same list syntax) names CPUs; then thread i is pinned to the list's i-th CPU, round
 //! robin. Pinning is not the default: on a machine whose cores the server shares with its
-//! clients, a pinned thread waits for its core while another core idles (bench-results:
-//! GET and SET at -P 16 took 20 % more CPU per request pinned).
+//! clients, a pinned thread waits for its core while another core idles (bench-results,
+//! 2026-11-30-c4854b8-ab.md: GET and SET at -P 16, two threads, took 21–26 % more CPU per
+//! request pinned).
 
 /// Parses a CPU list as Redis's `setcpuaffinity` does: comma-separated items, each `n`, `a-b`
 /// or `a-b:stride`. Returns the CPUs in list order (an empty text is an empty list).
