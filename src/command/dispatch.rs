@@ -79,11 +79,13 @@ fn run_op_in(
     });
     shard.begin(db, key);
     let reply = op(shard, args).unwrap_or_else(|e| e);
-    shard.end();
     if spec.writes {
+        // Still under the command's hint (its arguments are alive and unchanged): re-sizing
+        // the written key finds its slot without computing the CRC again.
         let items = args.all();
         shard.after_write(spec.key_positions(items.len()).map(|p| &items[p][..]));
     }
+    shard.end();
     if crate::shard::db::RECORD_EXPIRED.load(std::sync::atomic::Ordering::Relaxed) {
         super::notify_expired(shard);
     }
