@@ -425,7 +425,7 @@ fn normal_clients_are_cut_off_at_their_output_buffer_limit() {
 }
 
 /// The CPUs a thread may run on, as /proc shows them (e.g. "0-1").
-fn cpus_allowed(status_path: &str) -> String {
+fn cpus_allowed(status_path: impl AsRef<std::path::Path>) -> String {
     let status = std::fs::read_to_string(status_path).unwrap_or_default();
     status
         .lines()
@@ -444,11 +444,7 @@ fn worker_cpus(pid: u32) -> Vec<(String, String)> {
         let dir = task.path();
         let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
         if name.starts_with("ringkv-") {
-            let status = dir.join("status");
-            found.push((
-                name.trim().to_string(),
-                cpus_allowed(&status.to_string_lossy()),
-            ));
+            found.push((name.trim().to_string(), cpus_allowed(dir.join("status"))));
         }
     }
     found.sort();

@@ -104,9 +104,7 @@ fn prefetch(shard: &Shard, work: &[Queued]) {
             work.iter()
                 .filter_map(|q| Some((q.db, q.key_slot, q.first_key()?))),
         );
-        if work.iter().any(|q| q.field_lookup().is_some()) {
-            shard.prefetch_fields(work.iter().filter_map(Queued::field_lookup));
-        }
+        shard.prefetch_fields(work.iter().filter_map(Queued::field_lookup));
     }
 }
 

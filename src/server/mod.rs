@@ -118,6 +118,8 @@ fn bind_all(config: &Config, threads: usize) -> Result<(Vec<Vec<TcpListener>>, u
 /// Starts the server and blocks until SIGINT/SIGTERM or SHUTDOWN.
 pub fn run(mut config: Config) -> Result<(), String> {
     let threads = config.threads();
+    // Parsed before `config` moves into the state; a bad list is logged after the first
+    // line, which must stay `listening on ...` (scripts read the port from it).
     let cpulist = affinity::parse_cpulist(config.get("server_cpulist"));
     let fd_notes = fit_maxclients(&mut config, threads)?;
     let signals = Signals::register()?;

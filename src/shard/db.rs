@@ -81,7 +81,7 @@ pub static RECORD_EXPIRED: std::sync::atomic::AtomicBool =
 /// Key equality, for the lookups: keys of 4 to 16 bytes (most keys) compare as two
 /// overlapping machine words each, with no call to `memcmp`.
 #[inline]
-fn same_key(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same_key(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     if n != b.len() {
         return false;

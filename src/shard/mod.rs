@@ -169,38 +169,34 @@ impl Shard {
     ) {
         use types::FieldFetch as Fetch;
         const CHUNK: usize = 16;
-        let steps = |found: &[(FieldTable<'_>, u32)]| {
+        let steps = |found: &[Option<(FieldTable<'_>, u32)>]| {
             for step in [Fetch::Head, Fetch::Slot, Fetch::Key] {
-                for &(table, hash) in found {
+                for &(table, hash) in found.iter().flatten() {
                     table.prefetch(hash, step);
                 }
             }
         };
-        let mut found = [(FieldTable::None, 0); CHUNK];
+        let mut found: [Option<(FieldTable<'_>, u32)>; CHUNK] = [None; CHUNK];
         let mut n = 0;
-        let mut last: Option<(usize, &[u8], FieldTable<'_>)> = None;
+        let mut last: Option<(usize, &[u8], Option<FieldTable<'_>>)> = None;
         for (db, slot, key, field) in lookups {
             let table = match last {
-                Some((d, k, table)) if d == db && k == key => table,
+                Some((d, k, table)) if d == db && db::same_key(k, key) => table,
                 _ => {
                     let record = self.dbs.get(db).and_then(|d| d.get_raw_in(slot, key));
                     let table = match record.map(|r| r.value()) {
-                        Some(record::ValueRef::Hash(h)) => {
-                            h.table().map_or(FieldTable::None, FieldTable::Hash)
-                        }
-                        Some(record::ValueRef::Set(s)) => {
-                            s.table().map_or(FieldTable::None, FieldTable::Set)
-                        }
-                        _ => FieldTable::None,
+                        Some(record::ValueRef::Hash(h)) => h.table().map(FieldTable::Hash),
+                        Some(record::ValueRef::Set(s)) => s.table().map(FieldTable::Set),
+                        _ => None,
                     };
                     last = Some((db, key, table));
                     table
                 }
             };
-            if matches!(table, FieldTable::None) {
+            let Some(table) = table else {
                 continue;
-            }
-            found[n] = (table, types::field_hash(field));
+            };
+            found[n] = Some((table, types::field_hash(field)));
             n += 1;
             if n == CHUNK {
                 steps(&found);
@@ -494,7 +490,6 @@ impl Shard {
 /// The table a field or member lookup searches (see [`Shard::prefetch_fields`]).
 #[derive(Clone, Copy)]
 enum FieldTable<'a> {
-    None,
     Hash(&'a types::Table<(Bytes, Bytes)>),
     Set(&'a types::Table<Bytes>),
 }
@@ -502,7 +497,6 @@ enum FieldTable<'a> {
 impl FieldTable<'_> {
     fn prefetch(self, hash: u32, step: types::FieldFetch) {
         match self {
-            FieldTable::None => {}
             FieldTable::Hash(t) => t.prefetch(hash, step),
             FieldTable::Set(t) => t.prefetch(hash, step),
         }

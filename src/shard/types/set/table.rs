@@ -111,15 +111,14 @@ impl<E: Keyed> Table<E> {
             prefetch(std::ptr::from_ref(&self.heads[bucket]).cast());
             return;
         }
-        let at = self.heads[bucket];
-        let Some(slot) = (at as usize).checked_sub(1).and_then(|i| self.slots.get(i)) else {
+        let at = self.heads[bucket] as usize;
+        let Some(slot) = at.checked_sub(1).and_then(|i| self.slots.get(i)) else {
             return;
         };
-        match step {
-            Fetch::Head => {}
-            Fetch::Slot => prefetch_value(slot),
-            Fetch::Key if slot.hash == hash => prefetch(slot.item.key().as_ptr()),
-            Fetch::Key => {}
+        if step == Fetch::Slot {
+            prefetch_value(slot);
+        } else if slot.hash == hash {
+            prefetch(slot.item.key().as_ptr());
         }
     }
 
