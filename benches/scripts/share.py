@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Who gets the cores: server and load generator CPU under one redis-benchmark load.
+
+For each server command, alternating (A B C A B C ...), each server fresh: a warm-up SET run
+fills the key space (-r 100000), then the measured run (50 clients). Per round it prints the
+throughput, the server's CPU per request (utime + stime from /proc/PID/stat, all threads), the
+load generator's CPU per request (its rusage, from wait4), and how busy each was (CPU seconds
+per wall second, 1.0 = one core), then the medians per server.
+
+    python3 benches/scripts/share.py TEST PIPELINE REQUESTS ROUNDS "CMD" ["CMD" ...]
+    e.g. python3 benches/scripts/share.py ping_mbulk 16 2000000 3 \\
+             "redis-server --save '' --appendonly no" "target/release/ringkv --threads 1" \\
+             "target/release/ringkv"
+
+Each command gets `--port P` appended (a free port). Servers are killed at the end of their
+round; none is left running.
+"""
+import os
+import shlex
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # Fields 14 and 15 (utime, stime) are the 12th and 13th after the command name.
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def wait_ready(port):
+    for _ in range(100):
+        ok = subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True)
+        if ok.stdout.strip() == b"PONG":
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"server on port {port} did not answer PING")
+
+
+def bench(port, test, pipeline, requests):
+    """Runs redis-benchmark; returns (rps, client CPU seconds, wall seconds)."""
+    argv = ["redis-benchmark", "-p", str(port), "-t", test, "-P", str(pipeline), "-c", "50",
+            "-r", "100000", "-n", str(requests), "--csv"]
+    started = time.monotonic()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    out = proc.stdout.read().decode()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - started
+    if status != 0:
+        raise RuntimeError(f"redis-benchmark failed: {out}")
+    lines = [l for l in out.splitlines() if l.strip()]
+    header = [h.strip('"') for h in lines[0].split(",")]
+    row = [v.strip('"') for v in lines[-1].split(",")]
+    rps = float(row[header.index("rps")])
+    return rps, usage.ru_utime + usage.ru_stime, wall
+
+
+def run_one(command, test, pipeline, requests):
+    port = free_port()
+    server = subprocess.Popen(shlex.split(command) + ["--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(port)
+        bench(port, "set", 16, 200000)
+        before = cpu_seconds(server.pid)
+        rps, client_cpu, wall = bench(port, test, pipeline, requests)
+        server_cpu = cpu_seconds(server.pid) - before
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    return {
+        "rps": rps,
+        "server_us": server_cpu * 1e6 / requests,
+        "client_us": client_cpu * 1e6 / requests,
+        "server_busy": server_cpu / wall,
+        "client_busy": client_cpu / wall,
+    }
+
+
+def show(row):
+    return (f"rps {row['rps']:>10.0f}  server {row['server_us']:5.2f} us/req "
+            f"busy {row['server_busy']:4.2f}  client {row['client_us']:5.2f} us/req "
+            f"busy {row['client_busy']:4.2f}")
+
+
+def main():
+    if len(sys.argv) < 6:
+        sys.exit(__doc__)
+    test, pipeline, requests, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    commands = sys.argv[5:]
+    print(f"test {test}, -P {pipeline}, {requests} requests, 50 clients, -r 100000, {rounds} rounds")
+    results = {c: [] for c in commands}
+    for r in range(1, rounds + 1):
+        for i, command in enumerate(commands):
+            row = run_one(command, test, pipeline, requests)
+            results[command].append(row)
+            print(f"round {r} {chr(65 + i)}: {show(row)}", flush=True)
+    for i, command in enumerate(commands):
+        rows = results[command]
+        median = {k: statistics.median(row[k] for row in rows) for k in rows[0]}
+        print(f"median {chr(65 + i)} ({command}): {show(median)}")
+
+
+if __name__ == "__main__":
+    main()
