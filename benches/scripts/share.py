@@ -4,8 +4,10 @@
 For each server command, alternating (A B C A B C ...), each server fresh: a warm-up SET run
 fills the key space (-r 100000), then the measured run (50 clients). Per round it prints the
 throughput, the server's CPU per request (utime + stime from /proc/PID/stat, all threads), the
-load generator's CPU per request (its rusage, from wait4), and how busy each was (CPU seconds
-per wall second, 1.0 = one core), then the medians per server.
+load generator's CPU per request (its rusage, from wait4), how busy each was (CPU seconds per
+wall second, 1.0 = one core), and how long each waited runnable for a core per request (the
+run-queue delay of /proc/PID/task/*/schedstat: with more runnable threads than cores, requests
+wait there), then the medians per server.
 
     python3 benches/scripts/share.py TEST PIPELINE REQUESTS ROUNDS "CMD" ["CMD" ...]
     e.g. python3 benches/scripts/share.py ping_mbulk 16 2000000 3 \\
@@ -22,6 +24,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -40,6 +43,18 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def run_delay(pid):
+    """Seconds the process's threads have waited runnable on a run queue (schedstat field 2)."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[1])
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total / 1e9
+
+
 def wait_ready(port):
     for _ in range(100):
         ok = subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True)
@@ -50,13 +65,28 @@ def wait_ready(port):
 
 
 def bench(port, test, pipeline, requests):
-    """Runs redis-benchmark; returns (rps, client CPU seconds, wall seconds)."""
+    """Runs redis-benchmark; returns (rps, client CPU seconds, wall seconds, client run-queue
+    seconds). The client's run-queue delay is polled while it runs (it is gone once it exits),
+    so up to one poll interval at its end is missed."""
     argv = ["redis-benchmark", "-p", str(port), "-t", test, "-P", str(pipeline), "-c", "50",
             "-r", "100000", "-n", str(requests), "--csv"]
     started = time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    waited = [0.0]
+
+    def poll():
+        while proc.poll() is None:
+            try:
+                waited[0] = run_delay(proc.pid)
+            except OSError:
+                return
+            time.sleep(0.02)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
     out = proc.stdout.read().decode()
     _, status, usage = os.wait4(proc.pid, 0)
+    poller.join()
     wall = time.monotonic() - started
     if status != 0:
         raise RuntimeError(f"redis-benchmark failed: {out}")
@@ -64,7 +94,7 @@ def bench(port, test, pipeline, requests):
     header = [h.strip('"') for h in lines[0].split(",")]
     row = [v.strip('"') for v in lines[-1].split(",")]
     rps = float(row[header.index("rps")])
-    return rps, usage.ru_utime + usage.ru_stime, wall
+    return rps, usage.ru_utime + usage.ru_stime, wall, waited[0]
 
 
 def run_one(command, test, pipeline, requests):
@@ -74,9 +104,10 @@ def run_one(command, test, pipeline, requests):
     try:
         wait_ready(port)
         bench(port, "set", 16, 200000)
-        before = cpu_seconds(server.pid)
-        rps, client_cpu, wall = bench(port, test, pipeline, requests)
+        before, waited_before = cpu_seconds(server.pid), run_delay(server.pid)
+        rps, client_cpu, wall, client_waited = bench(port, test, pipeline, requests)
         server_cpu = cpu_seconds(server.pid) - before
+        server_waited = run_delay(server.pid) - waited_before
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -90,13 +121,16 @@ def run_one(command, test, pipeline, requests):
         "client_us": client_cpu * 1e6 / requests,
         "server_busy": server_cpu / wall,
         "client_busy": client_cpu / wall,
+        "server_wait_us": server_waited * 1e6 / requests,
+        "client_wait_us": client_waited * 1e6 / requests,
     }
 
 
 def show(row):
     return (f"rps {row['rps']:>10.0f}  server {row['server_us']:5.2f} us/req "
             f"busy {row['server_busy']:4.2f}  client {row['client_us']:5.2f} us/req "
-            f"busy {row['client_busy']:4.2f}")
+            f"busy {row['client_busy']:4.2f}  run-queue wait server {row['server_wait_us']:5.2f} "
+            f"client {row['client_wait_us']:5.2f} us/req")
 
 
 def main():
