@@ -73,19 +73,22 @@ def bench(port, test, pipeline, requests):
     started = time.monotonic()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     waited = [0.0]
+    done = threading.Event()
 
     def poll():
-        while proc.poll() is None:
+        # Not proc.poll(): that would reap the child before wait4 can read its rusage.
+        while not done.wait(0.02):
             try:
-                waited[0] = run_delay(proc.pid)
+                # Monotonic; a zombie lists no threads, so never step back.
+                waited[0] = max(waited[0], run_delay(proc.pid))
             except OSError:
                 return
-            time.sleep(0.02)
 
     poller = threading.Thread(target=poll)
     poller.start()
     out = proc.stdout.read().decode()
     _, status, usage = os.wait4(proc.pid, 0)
+    done.set()
     poller.join()
     wall = time.monotonic() - started
     if status != 0:
