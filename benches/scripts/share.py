@@ -3,8 +3,8 @@
 
 For each server command, alternating (A B C A B C ...), each server fresh: a warm-up SET run
 fills the key space (-r 100000), then the measured run (50 clients). Per round it prints the
-throughput, the server's CPU per request (utime + stime from /proc/PID/stat, all threads), the
-load generator's CPU per request (its rusage, from wait4), how busy each was (CPU seconds per
+throughput and p99 latency, the server's CPU per request (utime + stime from /proc/PID/stat,
+all threads), the load generator's CPU per request (its rusage, from wait4), how busy each was (CPU seconds per
 wall second, 1.0 = one core), and how long each waited runnable for a core per request (the
 run-queue delay of /proc/PID/task/*/schedstat: with more runnable threads than cores, requests
 wait there), then the medians per server.
@@ -70,8 +70,8 @@ def wait_ready(port):
 
 
 def bench(port, test, pipeline, requests):
-    """Runs redis-benchmark; returns (rps, client CPU seconds, wall seconds, client run-queue
-    seconds). The client's run-queue delay is polled while it runs (it is gone once it exits),
+    """Runs redis-benchmark; returns (rps, p99 ms, client CPU seconds, wall seconds, client
+    run-queue seconds). The client's run-queue delay is polled while it runs (it is gone once it exits),
     so up to one poll interval at its end is missed."""
     argv = ["redis-benchmark", "-p", str(port), "-t", test, "-P", str(pipeline), "-c", "50",
             "-r", "100000", "-n", str(requests), "--csv"]
@@ -102,7 +102,8 @@ def bench(port, test, pipeline, requests):
     header = [h.strip('"') for h in lines[0].split(",")]
     row = [v.strip('"') for v in lines[-1].split(",")]
     rps = float(row[header.index("rps")])
-    return rps, usage.ru_utime + usage.ru_stime, wall, waited[0]
+    p99 = float(row[header.index("p99_latency_ms")])
+    return rps, p99, usage.ru_utime + usage.ru_stime, wall, waited[0]
 
 
 def run_one(command, test, pipeline, requests):
@@ -113,7 +114,7 @@ def run_one(command, test, pipeline, requests):
         wait_ready(port)
         bench(port, "set", 16, 200000)
         before, waited_before = cpu_seconds(server.pid), run_delay(server.pid)
-        rps, client_cpu, wall, client_waited = bench(port, test, pipeline, requests)
+        rps, p99, client_cpu, wall, client_waited = bench(port, test, pipeline, requests)
         server_cpu = cpu_seconds(server.pid) - before
         server_waited = run_delay(server.pid) - waited_before
     finally:
@@ -125,6 +126,7 @@ def run_one(command, test, pipeline, requests):
             server.wait()
     return {
         "rps": rps,
+        "p99_ms": p99,
         "server_us": server_cpu * 1e6 / requests,
         "client_us": client_cpu * 1e6 / requests,
         "server_busy": server_cpu / wall,
@@ -135,7 +137,7 @@ def run_one(command, test, pipeline, requests):
 
 
 def show(row):
-    return (f"rps {row['rps']:>10.0f}  server {row['server_us']:5.2f} us/req "
+    return (f"rps {row['rps']:>10.0f}  p99 {row['p99_ms']:6.3f} ms  server {row['server_us']:5.2f} us/req "
             f"busy {row['server_busy']:4.2f}  client {row['client_us']:5.2f} us/req "
             f"busy {row['client_busy']:4.2f}  run-queue wait server {row['server_wait_us']:5.2f} "
             f"client {row['client_wait_us']:5.2f} us/req")
