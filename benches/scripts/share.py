@@ -4,10 +4,10 @@
 For each server command, alternating (A B C A B C ...), each server fresh: a warm-up SET run
 fills the key space (-r 100000), then the measured run (50 clients). Per round it prints the
 throughput and p99 latency, the server's CPU per request (utime + stime from /proc/PID/stat,
-all threads), the load generator's CPU per request (its rusage, from wait4), how busy each was (CPU seconds per
-wall second, 1.0 = one core), and how long each waited runnable for a core per request (the
-run-queue delay of /proc/PID/task/*/schedstat: with more runnable threads than cores, requests
-wait there), then the medians per server.
+all threads), the load generator's CPU per request (its rusage, from wait4), how busy each
+was (CPU seconds per wall second, 1.0 = one core), and how long each waited runnable for a
+core per request (the run-queue delay of /proc/PID/task/*/schedstat: with more runnable
+threads than cores, requests wait there), then the medians per server.
 
     python3 benches/scripts/share.py TEST PIPELINE REQUESTS ROUNDS "CMD" ["CMD" ...]
     e.g. python3 benches/scripts/share.py ping_mbulk 16 2000000 3 \\
