@@ -71,8 +71,8 @@ def wait_ready(port):
 
 def bench(port, test, pipeline, requests):
     """Runs redis-benchmark; returns (rps, p99 ms, client CPU seconds, wall seconds, client
-    run-queue seconds). The client's run-queue delay is polled while it runs (it is gone once it exits),
-    so up to one poll interval at its end is missed."""
+    run-queue seconds). The client's run-queue delay is polled while it runs (it is gone once
+    it exits), so up to one poll interval at its end is missed."""
     argv = ["redis-benchmark", "-p", str(port), "-t", test, "-P", str(pipeline), "-c", "50",
             "-r", "100000", "-n", str(requests), "--csv"]
     started = time.monotonic()
@@ -137,7 +137,8 @@ def run_one(command, test, pipeline, requests):
 
 
 def show(row):
-    return (f"rps {row['rps']:>10.0f}  p99 {row['p99_ms']:6.3f} ms  server {row['server_us']:5.2f} us/req "
+    return (f"rps {row['rps']:>10.0f}  p99 {row['p99_ms']:6.3f} ms  "
+            f"server {row['server_us']:5.2f} us/req "
             f"busy {row['server_busy']:4.2f}  client {row['client_us']:5.2f} us/req "
             f"busy {row['client_busy']:4.2f}  run-queue wait server {row['server_wait_us']:5.2f} "
             f"client {row['client_wait_us']:5.2f} us/req")
@@ -148,9 +149,11 @@ def main():
         sys.exit(__doc__)
     if shutil.which("redis-benchmark") is None:
         sys.exit("redis-benchmark not found (apt-get install redis-tools)")
-    test, pipeline, requests, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    test = sys.argv[1]
+    pipeline, requests, rounds = (int(a) for a in sys.argv[2:5])
     commands = sys.argv[5:]
-    print(f"test {test}, -P {pipeline}, {requests} requests, 50 clients, -r 100000, {rounds} rounds")
+    print(f"test {test}, -P {pipeline}, {requests} requests, 50 clients, -r 100000, "
+          f"{rounds} rounds")
     results = {c: [] for c in commands}
     for r in range(1, rounds + 1):
         for i, command in enumerate(commands):
