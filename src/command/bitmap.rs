@@ -10,7 +10,7 @@ use super::string::{check_len, read_string, MAX_STRING_LEN};
 use super::table::{keyed, routine, row, CommandSpec, KEY1};
 use super::{err, error, notify, Args, CmdResult, Session};
 use crate::protocol::Reply;
-use crate::pubsub::notify::STRING;
+use crate::pubsub::notify::{GENERIC, STRING};
 use crate::shard::{Shard, ShardId, Value, ValueRef};
 
 /// The bitmap commands' rows of the command table.
@@ -225,14 +225,17 @@ fn combine(op: BitOp, sources: &[Bytes]) -> Vec<u8> {
         .collect()
 }
 
+/// BITOP's result into `dest`: stored, or `dest` deleted when it is empty. Only `dest` is
+/// signalled, and only when it changed; the sources are not.
 fn store_result(shard: &mut Shard, dest: &[u8], result: Vec<u8>) -> Reply {
+    shard.unchanged();
     let len = result.len() as i64;
-    if result.is_empty() {
-        shard.delete(dest);
-    } else {
+    if !result.is_empty() {
         shard.store(dest, Value::Str(Bytes::from(result)), 0);
+        notify(shard, STRING, "set", dest);
+    } else if shard.delete(dest).is_some() {
+        notify(shard, GENERIC, "del", dest);
     }
-    notify(shard, STRING, "set", dest);
     Reply::Int(len)
 }
 

@@ -83,7 +83,11 @@ fn run_op_in(
         // Still under the command's hint (its arguments are alive and unchanged): re-sizing
         // the written key finds its slot without computing the CRC again.
         let items = args.all();
-        shard.after_write(spec.key_positions(items.len()).map(|p| &items[p][..]));
+        let succeeded = !matches!(reply, Reply::Error(_));
+        shard.after_write(
+            spec.key_positions(items.len()).map(|p| &items[p][..]),
+            succeeded,
+        );
     }
     shard.end();
     if crate::shard::db::RECORD_EXPIRED.load(std::sync::atomic::Ordering::Relaxed) {
@@ -271,7 +275,11 @@ async fn run_batch(
         let stats = &session.server.stats[session.thread];
         if !spec.arity_ok(items.len()) {
             ThreadStats::add(&stats.rejected_calls[row], 1);
-            replies.slots[slot] = (Some(arity_error(spec.name)), u32::MAX);
+            // Only the commands that act inside MULTI get here then (MULTI, EXEC, WATCH...): a
+            // refusal fails the open transaction, and a refused EXEC discards it, as Redis does.
+            let refused = super::transaction::refuse(session, spec, arity_error(spec.name));
+            session.tx.abort();
+            replies.slots[slot] = (Some(refused), u32::MAX);
             continue;
         }
         if let Some(busy) = super::scripting::busy_reply(spec, &items) {
@@ -568,6 +576,9 @@ async fn run_cross(
     if atomic {
         return submit_atomic(session, spec, op, merge, args).await;
     }
+    if let Some(refused) = incomplete_group(spec, args.all().len()) {
+        return Err(refused);
+    }
     let keys = spec.key_positions(args.all().len()).count();
     let parts = split_parts(session, spec, args.into_items());
     let db = session.db;
@@ -592,6 +603,15 @@ async fn run_cross(
     merge_parts(merge, keys, results)
 }
 
+/// The arity error of a split command whose last key group is cut short (`MSET a 1 b`): it is
+/// refused whole, before any shard applies its part.
+fn incomplete_group(spec: &CommandSpec, argc: usize) -> Option<Reply> {
+    let (first, last, step) = spec.keys;
+    let grouped = last < 0 && step > 1 && first > 0;
+    (grouped && argc.saturating_sub(first as usize) % step as usize != 0)
+        .then(|| arity_error(spec.name))
+}
+
 /// An atomic split command's reply, once its batch of holds ran.
 pub type PendingAtomic = std::pin::Pin<Box<dyn std::future::Future<Output = CmdResult>>>;
 
@@ -604,6 +624,9 @@ fn submit_atomic(
     merge: Merge,
     args: Args,
 ) -> PendingAtomic {
+    if let Some(refused) = incomplete_group(spec, args.all().len()) {
+        return Box::pin(std::future::ready(Err(refused)));
+    }
     let keys = spec.key_positions(args.all().len()).count();
     let parts = split_parts(session, spec, args.into_items());
     let db = session.db;

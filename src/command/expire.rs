@@ -174,6 +174,7 @@ fn expire_generic(shard: &mut Shard, args: &mut Args, base: Base, command: &str)
         || (gt && (current == 0 || when <= current as i64))
         || (lt && current != 0 && when >= current as i64);
     if refused {
+        shard.unchanged();
         return Ok(Reply::Int(0));
     }
     if when <= shard.now_ms() as i64 {
@@ -247,6 +248,9 @@ pub fn persist(shard: &mut Shard, args: &mut Args) -> CmdResult {
             notify(shard, GENERIC, "persist", key);
             Ok(Reply::Int(1))
         }
-        _ => Ok(Reply::Int(0)),
+        _ => {
+            shard.unchanged();
+            Ok(Reply::Int(0))
+        }
     }
 }

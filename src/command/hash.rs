@@ -146,9 +146,11 @@ pub fn hsetnx(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let (key, field, value) = (args.next()?, args.next()?, args.next()?);
     let hash = write_hash(shard, &key, true)?.ok_or_else(|| error(err::WRONGTYPE))?;
     if hash.contains(&field) {
+        shard.unchanged();
         return Ok(Reply::Int(0));
     }
     hash.set(&field, &value, &limits());
+    super::notify(shard, HASH_EVENTS, "hset", &key);
     Ok(Reply::Int(1))
 }
 
@@ -180,6 +182,8 @@ pub fn hdel(shard: &mut Shard, args: &mut Args) -> CmdResult {
     }
     if removed > 0 {
         super::notify_removal(shard, HASH_EVENTS, "hdel", key);
+    } else {
+        shard.unchanged();
     }
     Ok(Reply::Int(removed as i64))
 }

@@ -266,6 +266,8 @@ fn rename_local(shard: &mut Shard, args: &mut Args, nx: bool) -> CmdResult {
     if shard.write(&src).is_none() {
         return Err(error(err::NO_KEY));
     }
+    // Both keys are signalled below when the rename happens; otherwise nothing changed.
+    shard.unchanged();
     if src == dst {
         return Ok(if nx {
             Reply::Int(0)
@@ -391,6 +393,8 @@ pub fn copy(shard: &mut Shard, args: &mut Args) -> CmdResult {
     if src == dst && target == current {
         return Err(error(err::SAME_OBJECT));
     }
+    // Only the destination changes, signalled when it is stored.
+    shard.unchanged();
     let Some(entry) = shard.write(&src).map(|r| r.to_entry()) else {
         return Ok(Reply::Int(0));
     };
@@ -452,6 +456,8 @@ pub fn move_(shard: &mut Shard, args: &mut Args) -> CmdResult {
     if source == target {
         return Err(error(err::SAME_OBJECT));
     }
+    // Both sides are signalled below when the key moves; otherwise nothing changed.
+    shard.unchanged();
     if shard.write(key).is_none() {
         return Ok(Reply::Int(0));
     }

@@ -87,7 +87,8 @@ fn drop_if_empty(shard: &mut Shard, key: &[u8]) {
 }
 
 /// Pushes `values` at one end of the list at `key`, creating it unless `only_existing`;
-/// wakes clients blocked on it. Returns the new length (0: no list and `only_existing`).
+/// signals the key with its push event and wakes clients blocked on it. Returns the new
+/// length (0: no list and `only_existing`).
 fn push_values(
     shard: &mut Shard,
     key: &[u8],
@@ -113,6 +114,8 @@ fn push_values(
             len
         }
     };
+    let event = if front { "lpush" } else { "rpush" };
+    super::notify(shard, LIST_EVENTS, event, key);
     shard.signal_ready(key);
     Ok(len)
 }
@@ -120,14 +123,6 @@ fn push_values(
 fn push_command(shard: &mut Shard, args: &mut Args, front: bool, only_existing: bool) -> CmdResult {
     let key = args.arg()?;
     let len = push_values(shard, key, args.rest(), front, only_existing)?;
-    if len > 0 {
-        super::notify(
-            shard,
-            LIST_EVENTS,
-            if front { "lpush" } else { "rpush" },
-            key,
-        );
-    }
     Ok(Reply::Int(len as i64))
 }
 
@@ -147,9 +142,24 @@ pub fn rpushx(shard: &mut Shard, args: &mut Args) -> CmdResult {
     push_command(shard, args, false, true)
 }
 
-/// Pops up to `count` elements from one end of the list at `key` (deleting it when emptied).
-/// None when there is no list.
+/// Pops up to `count` elements from one end of the list at `key`, signals it with the pop
+/// event, and deletes it when emptied. None when there is no list.
 fn pop_values(
+    shard: &mut Shard,
+    key: &[u8],
+    front: bool,
+    count: usize,
+) -> Result<Option<Vec<Bytes>>, Reply> {
+    let popped = take_values(shard, key, front, count)?;
+    if popped.as_ref().is_some_and(|v| !v.is_empty()) {
+        after_pop(shard, key, front);
+    }
+    Ok(popped)
+}
+
+/// The first half of `pop_values`: takes the elements, leaving the list in place even when
+/// empty (LMOVE pushes before the source is dropped, so a list moved onto itself survives).
+fn take_values(
     shard: &mut Shard,
     key: &[u8],
     front: bool,
@@ -165,8 +175,15 @@ fn pop_values(
             None => break,
         }
     }
-    drop_if_empty(shard, key);
     Ok(Some(out))
+}
+
+/// The second half of `pop_values`: deletes the list at `key` if it is empty now, and
+/// signals the pop (then `del` when it went), as Redis does.
+fn after_pop(shard: &mut Shard, key: &[u8], front: bool) {
+    drop_if_empty(shard, key);
+    let event = if front { "lpop" } else { "rpop" };
+    super::notify_removal(shard, LIST_EVENTS, event, key);
 }
 
 fn pop_command(shard: &mut Shard, args: &mut Args, front: bool) -> CmdResult {
@@ -178,28 +195,23 @@ fn pop_command(shard: &mut Shard, args: &mut Args, front: bool) -> CmdResult {
         true => None,
         false => Some(non_negative(args, NOT_POSITIVE)? as usize),
     };
-    let Some(list) = write_list(shard, &key)? else {
+    if write_list(shard, &key)?.is_none() {
         return Ok(if count.is_some() {
             Reply::NilArray
         } else {
             Reply::Nil
         });
-    };
-    let event = if front { "lpop" } else { "rpop" };
-    let reply = match count {
-        Some(0) => return Ok(Reply::Array(Vec::new())),
-        None => {
-            let value = list.pop(front);
-            drop_if_empty(shard, &key);
-            value.map_or(Reply::Nil, Reply::Bulk)
-        }
+    }
+    Ok(match count {
+        Some(0) => Reply::Array(Vec::new()),
+        None => pop_values(shard, &key, front, 1)?
+            .and_then(|mut v| v.pop())
+            .map_or(Reply::Nil, Reply::Bulk),
         Some(n) => {
             let values = pop_values(shard, &key, front, n)?.unwrap_or_default();
             Reply::Array(values.into_iter().map(Reply::Bulk).collect())
         }
-    };
-    super::notify_removal(shard, LIST_EVENTS, event, &key);
-    Ok(reply)
+    })
 }
 
 pub fn lpop(shard: &mut Shard, args: &mut Args) -> CmdResult {
@@ -281,6 +293,7 @@ pub fn lset(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let value = args.next()?;
     let at = position(index, list.len()).ok_or_else(|| error(INDEX_RANGE))?;
     list.set(at, &value);
+    super::notify(shard, LIST_EVENTS, "lset", key);
     ok()
 }
 
@@ -299,10 +312,13 @@ pub fn linsert(shard: &mut Shard, args: &mut Args) -> CmdResult {
         return Ok(Reply::Int(0));
     };
     let Some(at) = list.iter().position(|e| e == &pivot[..]) else {
+        shard.unchanged();
         return Ok(Reply::Int(-1));
     };
     list.insert(at, after, &value);
-    Ok(Reply::Int(list.len() as i64))
+    let len = list.len();
+    super::notify(shard, LIST_EVENTS, "linsert", key);
+    Ok(Reply::Int(len as i64))
 }
 
 pub fn lrem(shard: &mut Shard, args: &mut Args) -> CmdResult {
@@ -314,7 +330,12 @@ pub fn lrem(shard: &mut Shard, args: &mut Args) -> CmdResult {
     };
     let limit = usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX);
     let removed = list.remove(&value, limit, count < 0);
-    drop_if_empty(shard, key);
+    if removed == 0 {
+        shard.unchanged();
+    } else {
+        drop_if_empty(shard, key);
+        super::notify_removal(shard, LIST_EVENTS, "lrem", key);
+    }
     Ok(Reply::Int(removed as i64))
 }
 
@@ -330,6 +351,7 @@ pub fn ltrim(shard: &mut Shard, args: &mut Args) -> CmdResult {
         None => list.trim(1, 0),
     }
     drop_if_empty(shard, key);
+    super::notify_removal(shard, LIST_EVENTS, "ltrim", key);
     ok()
 }
 
@@ -443,13 +465,16 @@ fn parse_move(args: &mut Args, lmove: bool) -> Result<Move, Reply> {
     })
 }
 
-/// LMOVE with both keys on this shard: Nil when the source is empty.
+/// LMOVE with both keys on this shard: Nil when the source is empty. As Redis: the element
+/// is pushed before the source is dropped, so a one-element list moved onto itself stays (with
+/// its expiry), and the push is signalled before the pop.
 fn move_local(shard: &mut Shard, m: &Move) -> CmdResult {
     if write_list(shard, &m.src)?.is_none() {
         return Ok(Reply::Nil);
     }
     write_list(shard, &m.dst)?;
-    let Some(value) = pop_values(shard, &m.src, m.from_front, 1)?.and_then(|mut v| v.pop()) else {
+    let taken = take_values(shard, &m.src, m.from_front, 1)?;
+    let Some(value) = taken.and_then(|mut v| v.pop()) else {
         return Ok(Reply::Nil);
     };
     push_values(
@@ -459,6 +484,7 @@ fn move_local(shard: &mut Shard, m: &Move) -> CmdResult {
         m.to_front,
         false,
     )?;
+    after_pop(shard, &m.src, m.from_front);
     Ok(Reply::Bulk(value))
 }
 

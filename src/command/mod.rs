@@ -225,8 +225,10 @@ pub fn apply_config(config: &crate::config::Config) {
     );
 }
 
-/// Publishes a keyspace event for `key` from the shard running the command.
-pub fn notify(shard: &Shard, class: u32, event: &str, key: &[u8]) {
+/// Signals that the running command modified `key` and publishes its keyspace event, from the
+/// shard running the command.
+pub fn notify(shard: &mut Shard, class: u32, event: &str, key: &[u8]) {
+    shard.modified(key);
     crate::pubsub::notify::emit(shard.id(), class, event, shard.db_index(), key);
 }
 

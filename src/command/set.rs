@@ -104,6 +104,8 @@ pub fn sadd(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let added = members.iter().filter(|m| set.add(m, &limits)).count();
     if added > 0 {
         super::notify(shard, SET_EVENTS, "sadd", key);
+    } else {
+        shard.unchanged();
     }
     Ok(Reply::Int(added as i64))
 }
@@ -119,6 +121,8 @@ pub fn srem(shard: &mut Shard, args: &mut Args) -> CmdResult {
     }
     if removed > 0 {
         super::notify_removal(shard, SET_EVENTS, "srem", key);
+    } else {
+        shard.unchanged();
     }
     Ok(Reply::Int(removed as i64))
 }

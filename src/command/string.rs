@@ -227,6 +227,7 @@ pub fn set(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let current_ttl = record.as_ref().map(|r| r.expire_at());
     let exists = current_ttl.is_some();
     if (o.nx && exists) || (o.xx && !exists) {
+        shard.unchanged();
         return Ok(if o.get {
             old.map_or(Reply::Nil, Reply::Bulk)
         } else {
@@ -259,6 +260,7 @@ pub fn setnx(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     let value = args.arg()?;
     if shard.exists(key) {
+        shard.unchanged();
         return Ok(Reply::Int(0));
     }
     store_value(shard, key, value, 0);
@@ -312,6 +314,8 @@ pub fn getdel(shard: &mut Shard, args: &mut Args) -> CmdResult {
 pub fn getex(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.next()?;
     let o = parse_set_options(shard, args, false, "getex")?;
+    // Every change below is signalled where it is made; a plain GETEX changes nothing.
+    shard.unchanged();
     let Some(value) = read_string(shard, &key)? else {
         return Ok(Reply::Nil);
     };
@@ -372,6 +376,7 @@ pub fn msetnx(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let pairs = args.rest();
     shard.prefetch_keys(pairs.iter().step_by(2));
     if pairs.chunks(2).any(|p| shard.exists(&p[0])) {
+        shard.unchanged();
         return Ok(Reply::Int(0));
     }
     for pair in pairs.chunks(2) {

@@ -241,8 +241,10 @@ pub fn refuse(session: &mut Session, spec: &CommandSpec, reason: Reply) -> Reply
     session.tx.aborted = false;
     forget_watches(session);
     match reason {
+        // Redis names an `ERR` reason by its text alone, any other by its code and text.
         Reply::Error(text) => Reply::error_owned(format!(
-            "EXECABORT Transaction discarded because of: {text}"
+            "EXECABORT Transaction discarded because of: {}",
+            text.strip_prefix("ERR ").unwrap_or(&text)
         )),
         other => other,
     }

@@ -250,6 +250,8 @@ pub fn zadd(shard: &mut Shard, args: &mut Args) -> CmdResult {
             if f.incr { "zincr" } else { "zadd" },
             key,
         );
+    } else {
+        shard.unchanged();
     }
     if f.incr {
         return Ok(last.map_or(Reply::Nil, Reply::Double));
@@ -308,7 +310,9 @@ pub fn zincrby(shard: &mut Shard, args: &mut Args) -> CmdResult {
     };
     let outcome = add_all(shard, key, &[Bytes::new(), member], &[delta], f);
     drop_if_empty(shard, key);
-    Ok(outcome?.2.map_or(Reply::Nil, Reply::Double))
+    let score = outcome?.2;
+    super::notify(shard, ZSET_EVENTS, "zincr", key);
+    Ok(score.map_or(Reply::Nil, Reply::Double))
 }
 
 pub fn zrem(shard: &mut Shard, args: &mut Args) -> CmdResult {
@@ -321,6 +325,8 @@ pub fn zrem(shard: &mut Shard, args: &mut Args) -> CmdResult {
     drop_if_empty(shard, key);
     if removed > 0 {
         super::notify_removal(shard, ZSET_EVENTS, "zrem", key);
+    } else {
+        shard.unchanged();
     }
     Ok(Reply::Int(removed as i64))
 }

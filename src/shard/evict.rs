@@ -94,20 +94,21 @@ impl Shard {
     }
 
     /// After a write command: re-estimates the sizes of keys changed in place (when the
-    /// command took an entry for change; stores and removals were accounted as they ran),
-    /// touches the written keys' watchers,
-    /// and keeps the shard within maxmemory. A large collection is re-sampled on one write in
+    /// command took an entry for change; stores and removals were accounted as they ran), and
+    /// keeps the shard within maxmemory. A large collection is re-sampled on one write in
     /// `LARGE_REFRESH` on average: its figure lags a few writes, its writes stay cheap.
-    pub fn after_write<'k>(&mut self, keys: impl Iterator<Item = &'k [u8]>) {
-        let watched = self.is_watched();
+    /// `succeeded` false (an error reply) means nothing changed; a command that succeeded
+    /// without signalling its changes (see `Shard::modified`) has each of `keys` signalled.
+    pub fn after_write<'k>(&mut self, keys: impl Iterator<Item = &'k [u8]>, succeeded: bool) {
+        let signal = succeeded && !self.take_signalled() && self.is_watched();
         let refresh = std::mem::take(&mut self.changed_in_place);
-        if refresh || watched {
+        if refresh || signal {
             for key in keys {
                 if refresh {
                     let large = self.random().is_multiple_of(LARGE_REFRESH);
                     self.dbs[self.db].refresh_size(key, large);
                 }
-                if watched {
+                if signal {
                     self.touch_watched(key);
                 }
             }

@@ -61,6 +61,9 @@ pub struct Shard {
     changed_in_place: bool,
     /// The database told the running command's key (see `begin`).
     hinted: Option<usize>,
+    /// The running command said which keys it modified, if any (`modified`, `unchanged`);
+    /// otherwise `after_write` counts every key it names as modified.
+    signalled: bool,
 }
 
 /// Unix time in milliseconds.
@@ -92,6 +95,7 @@ impl Shard {
             out_of_memory: false,
             changed_in_place: false,
             hinted: None,
+            signalled: false,
         }
     }
 
@@ -258,6 +262,7 @@ impl Shard {
     /// The clock is the one last read (`select` or `read_clock`): a batch reads it once.
     pub fn begin(&mut self, db: usize, key: Option<(&[u8], HashSlot)>) {
         self.db = db.min(self.dbs.len() - 1);
+        self.signalled = false;
         if let Some((key, slot)) = key {
             self.dbs[self.db].hint(key, slot);
             self.hinted = Some(self.db);
@@ -341,7 +346,7 @@ impl Shard {
     fn insert_record(&mut self, key: &[u8], record: Record) {
         let stream = matches!(record.value(), ValueRef::Stream(_));
         let old = self.dbs[self.db].insert_record(key, record);
-        self.touch_watched(key);
+        self.modified(key);
         if !stream
             && old
                 .as_ref()
@@ -359,7 +364,7 @@ impl Shard {
     pub fn delete(&mut self, key: &[u8]) -> Option<Record> {
         self.write(key)?;
         let removed = self.dbs[self.db].remove(key);
-        self.touch_watched(key);
+        self.modified(key);
         if removed
             .as_ref()
             .is_some_and(|r| matches!(r.value(), ValueRef::Stream(_)))

@@ -78,6 +78,26 @@ impl Shard {
         !self.watches.keys.is_empty()
     }
 
+    /// Signals that the running command modified `key` (current db): the one place a write
+    /// reports a change, so WATCH sees exactly the keys that changed. Every store, removal,
+    /// push, pop and keyspace event passes here; a write that changed nothing calls
+    /// [`Shard::unchanged`] instead, or nothing at all when it failed.
+    pub fn modified(&mut self, key: &[u8]) {
+        self.signalled = true;
+        self.touch_watched(key);
+    }
+
+    /// Says that the running write command changed nothing (SET NX on an existing key, SADD of
+    /// members already there...): `after_write` then signals none of its keys.
+    pub fn unchanged(&mut self) {
+        self.signalled = true;
+    }
+
+    /// For `after_write`: whether the command signalled its changes itself (then clears it).
+    pub(super) fn take_signalled(&mut self) -> bool {
+        std::mem::take(&mut self.signalled)
+    }
+
     /// Marks the watchers of `key` (current db) dirty: a write touched it.
     pub fn touch_watched(&mut self, key: &[u8]) {
         if self.watches.keys.is_empty() {

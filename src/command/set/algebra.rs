@@ -9,8 +9,9 @@ use std::pin::Pin;
 use bytes::Bytes;
 
 use super::{limits, read_set, write_set};
-use crate::command::{err, error, Args, CmdResult, Session};
+use crate::command::{err, error, notify, notify_removal, Args, CmdResult, Session};
 use crate::protocol::Reply;
+use crate::pubsub::notify::SET as SET_EVENTS;
 use crate::shard::types::Set;
 use crate::shard::ValueRef;
 use crate::shard::{Holding, Shard, ShardId, Value};
@@ -105,7 +106,9 @@ fn algebra_reply(op: Algebra, sets: &[Option<&Set>]) -> Reply {
 }
 
 /// Stores `result` at `dest` (deleting `dest` when empty); replies with its size.
+/// Only `dest` is signalled, and only when it changed; the sources are not.
 fn store_result(shard: &mut Shard, dest: &[u8], result: Set) -> Reply {
+    shard.unchanged();
     let len = result.len();
     if len == 0 {
         shard.delete(dest);
@@ -287,6 +290,8 @@ pub fn sintercard(session: &mut Session, args: Args) -> Routine<'_> {
 
 pub fn smove(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let (src, dest, member) = (args.next()?, args.next()?, args.next()?);
+    // Each side is signalled where it changes (`move_out`, `move_in`).
+    shard.unchanged();
     if write_set(shard, &src)?.is_none() {
         return Ok(Reply::Int(0));
     }
@@ -302,7 +307,8 @@ pub fn smove(shard: &mut Shard, args: &mut Args) -> CmdResult {
     Ok(Reply::Int(removed as i64))
 }
 
-/// Removes `member` from the set at `src` (deleting an emptied set); true when it was there.
+/// Removes `member` from the set at `src` (deleting an emptied set) and signals it; true when
+/// it was there.
 fn move_out(shard: &mut Shard, src: &[u8], member: &[u8]) -> Result<bool, Reply> {
     let Some(set) = write_set(shard, src)? else {
         return Ok(false);
@@ -311,21 +317,26 @@ fn move_out(shard: &mut Shard, src: &[u8], member: &[u8]) -> Result<bool, Reply>
     if set.is_empty() {
         shard.delete(src);
     }
+    if removed {
+        notify_removal(shard, SET_EVENTS, "srem", src);
+    }
     Ok(removed)
 }
 
-/// Adds `member` to the set at `dest`, creating it.
+/// Adds `member` to the set at `dest`, creating it; signals it when the member is new.
 fn move_in(shard: &mut Shard, dest: &[u8], member: &[u8]) -> Result<(), Reply> {
     let limits = limits();
-    match write_set(shard, dest)? {
-        Some(set) => {
-            set.add(member, &limits);
-        }
+    let added = match write_set(shard, dest)? {
+        Some(set) => set.add(member, &limits),
         None => {
             let mut set = Set::new(member, 1, &limits);
             set.add(member, &limits);
             shard.store(dest, Value::Set(Box::new(set)), 0);
+            true
         }
+    };
+    if added {
+        notify(shard, SET_EVENTS, "sadd", dest);
     }
     Ok(())
 }

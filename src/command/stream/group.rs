@@ -123,7 +123,7 @@ pub fn xgroup(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let now = shard.now_ms();
     let reply = xgroup_run(shard, args, &sub, &key, &group, id_arg, exists, read, now);
     // The container's row has no `write` flag, so the sizes are refreshed here.
-    shard.after_write(std::iter::once(&key[..]));
+    shard.after_write(std::iter::once(&key[..]), false);
     reply
 }
 

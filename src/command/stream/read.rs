@@ -187,7 +187,7 @@ fn serve(
     if created {
         super::super::notify(shard, STREAM_EVENTS, "xgroup-createconsumer", key);
     }
-    shard.after_write(std::iter::once(&key[..]));
+    shard.after_write(std::iter::once(&key[..]), false);
     Ok(Some(reply))
 }
 

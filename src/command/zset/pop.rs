@@ -22,8 +22,8 @@ const NOT_POSITIVE: &str = "ERR value is out of range, must be positive";
 const NUMKEYS: &str = "ERR numkeys should be greater than 0";
 const COUNT: &str = "ERR count should be greater than 0";
 
-/// Removes up to `count` members from the low (or high) end of `key`; None when absent.
-/// Highest first for `max`.
+/// Removes up to `count` members from the low (or high) end of `key` and signals it with the
+/// pop event; None when absent. Highest first for `max`.
 fn pop_from(
     shard: &mut Shard,
     key: &[u8],
@@ -43,7 +43,11 @@ fn pop_from(
     if max {
         popped.reverse();
     }
-    drop_if_empty(shard, key);
+    if !popped.is_empty() {
+        drop_if_empty(shard, key);
+        let event = if max { "zpopmax" } else { "zpopmin" };
+        crate::command::notify_removal(shard, crate::pubsub::notify::ZSET, event, key);
+    }
     Ok(Some(popped))
 }
 

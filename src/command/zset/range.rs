@@ -294,7 +294,9 @@ fn select(shard: &mut Shard, src: &[u8], query: &RangeQuery) -> Result<Vec<(Byte
 }
 
 /// Replaces `dst` with a sorted set of `items` (deletes it when empty); returns the size.
+/// Only `dst` is signalled, and only when it changed; the sources are not.
 pub fn store_result(shard: &mut Shard, dst: &[u8], items: Vec<(Bytes, f64)>) -> Reply {
+    shard.unchanged();
     let len = items.len();
     if len == 0 {
         shard.delete(dst);
