@@ -41,21 +41,27 @@ pub fn setbit(shard: &mut Shard, args: &mut Args) -> CmdResult {
         b"0" => false,
         _ => return Err(error("ERR bit is not an integer or out of range")),
     };
-    let (current, expire) = match shard.write(key) {
-        None => (Vec::new(), 0),
+    let (current, expire, existed) = match shard.write(key) {
+        None => (Vec::new(), 0, false),
         Some(r) => match r.value() {
-            ValueRef::Str(s) => (s.to_vec(), r.expire_at()),
+            ValueRef::Str(s) => (s.to_vec(), r.expire_at(), true),
             _ => return Err(error(err::WRONGTYPE)),
         },
     };
     let byte = (offset / 8) as usize;
     check_len(byte as u64 + 1)?;
     let mut value = current;
-    if value.len() <= byte {
+    let grown = value.len() <= byte;
+    if grown {
         value.resize(byte + 1, 0);
     }
     let mask = 1u8 << (7 - (offset % 8));
     let old = value[byte] & mask != 0;
+    // As Redis: a key created or grown, or a bit that flips, is a change; anything else is not.
+    if existed && !grown && old == on {
+        shard.unchanged();
+        return Ok(Reply::Int(old as i64));
+    }
     if on {
         value[byte] |= mask;
     } else {

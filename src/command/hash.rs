@@ -270,6 +270,7 @@ pub fn hincrbyfloat(shard: &mut Shard, args: &mut Args) -> CmdResult {
     }
     let text = Bytes::from(format_float(next));
     hash.set(&field, &text, &limits());
+    super::notify(shard, HASH_EVENTS, "hincrbyfloat", &key);
     Ok(Reply::Bulk(text))
 }
 

@@ -217,6 +217,7 @@ pub fn spop(shard: &mut Shard, args: &mut Args) -> CmdResult {
         if set.is_empty() {
             shard.delete(key);
         }
+        super::notify_removal(shard, SET_EVENTS, "spop", key);
         return Ok(Reply::Bulk(member));
     }
     let count = super::args::parse_int(&args.next()?)
@@ -225,8 +226,13 @@ pub fn spop(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let Some(len) = write_set(shard, key)?.map(|s| s.len()) else {
         return Ok(Reply::Set(Vec::new()));
     };
+    if count == 0 {
+        shard.unchanged();
+        return Ok(Reply::Set(Vec::new()));
+    }
     if count as u64 >= len as u64 {
         let set = shard.delete(key);
+        super::notify_removal(shard, SET_EVENTS, "spop", key);
         return Ok(match set.as_ref().map(|r| r.value()) {
             Some(ValueRef::Set(s)) => members_reply(s.iter()),
             _ => Reply::Set(Vec::new()),
@@ -238,6 +244,7 @@ pub fn spop(shard: &mut Shard, args: &mut Args) -> CmdResult {
         let set = write_set(shard, key)?.ok_or_else(|| error(err::WRONGTYPE))?;
         popped.push(Reply::Bulk(set.remove_at(pick)));
     }
+    super::notify(shard, SET_EVENTS, "spop", key);
     Ok(Reply::Set(popped))
 }
 

@@ -8,8 +8,9 @@
 use bytes::Bytes;
 
 use super::table::{row, CommandSpec, KEY1};
-use super::{err, error, Args, CmdResult, Kind, Session};
+use super::{err, error, notify, Args, CmdResult, Kind, Session};
 use crate::protocol::Reply;
+use crate::pubsub::notify::{GENERIC, LIST};
 use crate::shard::types::{Hash, List, Set};
 use crate::shard::ValueRef;
 use crate::shard::{Shard, ShardId, Value};
@@ -240,12 +241,15 @@ fn generic(session: &mut Session, args: Args, readonly: bool) -> Routine<'_> {
             .run(session.router.shard_of(&dst), move |s| {
                 s.select(db);
                 if items.is_empty() {
-                    s.delete(&dst);
+                    if s.delete(&dst).is_some() {
+                        notify(s, GENERIC, "del", &dst);
+                    }
                     return Ok(());
                 }
                 let list = new_list(items)
                     .ok_or_else(|| error("ERR SORT STORE needs the list type, not built yet"))?;
                 s.store(&dst, list, 0);
+                notify(s, LIST, "sortstore", &dst);
                 s.signal_ready(&dst);
                 if s.has_ready() {
                     s.serve_blocked();

@@ -25,6 +25,17 @@ enum Algebra {
     Diff,
 }
 
+impl Algebra {
+    /// The keyspace event of the STORE form.
+    fn store_event(self) -> &'static str {
+        match self {
+            Algebra::Inter => "sinterstore",
+            Algebra::Union => "sunionstore",
+            Algebra::Diff => "sdiffstore",
+        }
+    }
+}
+
 /// Checks every key (all must be sets or absent, as Redis checks them all before computing),
 /// then borrows them at once.
 fn borrow_sets<'a>(shard: &'a mut Shard, keys: &[Bytes]) -> Result<Vec<Option<&'a Set>>, Reply> {
@@ -106,14 +117,16 @@ fn algebra_reply(op: Algebra, sets: &[Option<&Set>]) -> Reply {
 }
 
 /// Stores `result` at `dest` (deleting `dest` when empty); replies with its size.
-/// Only `dest` is signalled, and only when it changed; the sources are not.
-fn store_result(shard: &mut Shard, dest: &[u8], result: Set) -> Reply {
+/// Only `dest` is signalled (`op`'s store event, or `del`), and only when it changed; the
+/// sources are not.
+fn store_result(shard: &mut Shard, dest: &[u8], result: Set, op: Algebra) -> Reply {
     shard.unchanged();
     let len = result.len();
-    if len == 0 {
-        shard.delete(dest);
-    } else {
+    if len > 0 {
         shard.store(dest, Value::Set(Box::new(result)), 0);
+        notify(shard, SET_EVENTS, op.store_event(), dest);
+    } else if shard.delete(dest).is_some() {
+        notify(shard, crate::pubsub::notify::GENERIC, "del", dest);
     }
     Reply::Int(len as i64)
 }
@@ -129,7 +142,7 @@ fn local_store(shard: &mut Shard, args: &mut Args, op: Algebra) -> CmdResult {
     let keys = args.rest().to_vec();
     let sets = borrow_sets(shard, &keys)?;
     let result = compute(op, &sets);
-    Ok(store_result(shard, &dest, result))
+    Ok(store_result(shard, &dest, result, op))
 }
 
 pub fn sinter(shard: &mut Shard, args: &mut Args) -> CmdResult {
@@ -226,7 +239,7 @@ async fn cross_store(session: &mut Session, args: Args, op: Algebra) -> CmdResul
     holding
         .run(dest_shard, move |s| {
             s.select(db);
-            store_result(s, &dest, result)
+            store_result(s, &dest, result, op)
         })
         .await
         .ok_or_else(|| error(err::SHARD_GONE))

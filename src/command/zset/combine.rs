@@ -311,7 +311,7 @@ fn generic<'a>(
         holding
             .run(dst_shard, move |s| {
                 s.select(db);
-                let reply = store_result(s, &dst, out);
+                let reply = store_result(s, &dst, out, name);
                 if s.has_ready() {
                     s.serve_blocked();
                 }

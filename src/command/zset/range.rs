@@ -294,12 +294,19 @@ fn select(shard: &mut Shard, src: &[u8], query: &RangeQuery) -> Result<Vec<(Byte
 }
 
 /// Replaces `dst` with a sorted set of `items` (deletes it when empty); returns the size.
-/// Only `dst` is signalled, and only when it changed; the sources are not.
-pub fn store_result(shard: &mut Shard, dst: &[u8], items: Vec<(Bytes, f64)>) -> Reply {
+/// Only `dst` is signalled (`event`, or `del`), and only when it changed; the sources are not.
+pub fn store_result(
+    shard: &mut Shard,
+    dst: &[u8],
+    items: Vec<(Bytes, f64)>,
+    event: &'static str,
+) -> Reply {
     shard.unchanged();
     let len = items.len();
     if len == 0 {
-        shard.delete(dst);
+        if shard.delete(dst).is_some() {
+            crate::command::notify(shard, crate::pubsub::notify::GENERIC, "del", dst);
+        }
         return Reply::Int(0);
     }
     let mut z = ZSet::with_hint(len, 0);
@@ -307,6 +314,7 @@ pub fn store_result(shard: &mut Shard, dst: &[u8], items: Vec<(Bytes, f64)>) -> 
         z.insert(&m, s);
     }
     shard.store(dst, Value::ZSet(Box::new(z)), 0);
+    crate::command::notify(shard, crate::pubsub::notify::ZSET, event, dst);
     shard.signal_ready(dst);
     Reply::Int(len as i64)
 }
@@ -316,7 +324,7 @@ pub fn zrangestore(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let src = args.next()?;
     let query = parse_query(args, Fixed::Auto, None, true)?;
     let items = select(shard, &src, &query)?;
-    Ok(store_result(shard, &dst, items))
+    Ok(store_result(shard, &dst, items, "zrangestore"))
 }
 
 /// ZRANGESTORE when `dst` and `src` live on different shards: both held, read, then write.
@@ -340,7 +348,7 @@ pub fn zrangestore_cross(session: &mut Session, args: Args) -> super::Routine<'_
         holding
             .run(dst_shard, move |s| {
                 s.select(db);
-                store_result(s, &dst, items)
+                store_result(s, &dst, items, "zrangestore")
             })
             .await
             .ok_or_else(gone)
@@ -367,17 +375,24 @@ pub fn zlexcount(shard: &mut Shard, args: &mut Args) -> CmdResult {
     Ok(Reply::Int((b - a) as i64))
 }
 
+/// Removes the members in `window`'s ranks; signals `event` (and `del`) when any went.
 fn remove_window(
     shard: &mut Shard,
     key: &[u8],
     window: impl Fn(&ZSet) -> (usize, usize),
+    event: &'static str,
 ) -> CmdResult {
     let Some(z) = write_zset(shard, key)? else {
         return Ok(Reply::Int(0));
     };
     let (a, b) = window(z);
     let removed = if a < b { z.remove_range(a, b).len() } else { 0 };
-    drop_if_empty(shard, key);
+    if removed == 0 {
+        shard.unchanged();
+    } else {
+        drop_if_empty(shard, key);
+        crate::command::notify_removal(shard, crate::pubsub::notify::ZSET, event, key);
+    }
     Ok(Reply::Int(removed as i64))
 }
 
@@ -385,17 +400,22 @@ pub fn zremrangebyrank(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     let start = args.int()?;
     let stop = args.int()?;
-    remove_window(shard, key, |z| rank_window(start, stop, z.len()))
+    remove_window(
+        shard,
+        key,
+        |z| rank_window(start, stop, z.len()),
+        "zremrangebyrank",
+    )
 }
 
 pub fn zremrangebyscore(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     let range = ScoreRange::parse(&args.next()?, &args.next()?)?;
-    remove_window(shard, key, |z| range.ranks(z))
+    remove_window(shard, key, |z| range.ranks(z), "zremrangebyscore")
 }
 
 pub fn zremrangebylex(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     let range = LexRange::parse(&args.next()?, &args.next()?)?;
-    remove_window(shard, key, |z| range.ranks(z))
+    remove_window(shard, key, |z| range.ranks(z), "zremrangebylex")
 }
