@@ -513,7 +513,7 @@ pub fn streams_keys(items: &[Bytes]) -> Option<Vec<usize>> {
             b"noack" => i += 1,
             b"streams" => {
                 let rest = items.len() - i - 1;
-                if rest == 0 || rest % 2 != 0 {
+                if rest == 0 || !rest.is_multiple_of(2) {
                     return None;
                 }
                 return Some((i + 1..i + 1 + rest / 2).collect());

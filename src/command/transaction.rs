@@ -89,8 +89,6 @@ pub static COMMANDS: &[CommandSpec] = &[
 
 const EXECABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
 
-/// Commands that act at once inside MULTI instead of being queued.
-
 /// `EXECABORT` for a transaction with a denyoom command, when EXEC finds memory full.
 const EXECABORT_OOM: &str = "EXECABORT Transaction discarded because of: OOM command not allowed when used memory > 'maxmemory'.";
 
