@@ -25,13 +25,14 @@
 //! - [`shard`] — the keyspace: slots, per-slot tables of packed records (one block per key),
 //!   expiry, memory accounting and eviction (maxmemory), the mailbox (inboxes that wake only an
 //!   idle thread) and the router.
-//! - [`command`] — the command table, argument cursor, handlers by family, batch dispatch.
+//! - [`command`] — the command table (the only command metadata: flags, keys, ACL categories,
+//!   subcommands, docs), argument cursor, handlers by family, batch dispatch.
 //! - [`server`] — thread-per-core bootstrap, listeners, I/O backends, connections.
 //! - [`pubsub`] — the shared channel registry and per-thread delivery to subscribers.
 //! - [`rdb`] — RDB snapshot files (version 10): encode a shard's keys, decode a whole file.
 //! - [`config`] — Redis-named options from a file or flags; CONFIG GET/SET.
 //! - [`state`] — process-wide state: configuration, client registry, counters.
-//! - [`acl`] — ACL users, logins, the ACL LOG and file; the command catalog ACL rules name.
+//! - [`acl`] — ACL users, logins, the ACL LOG and file; the ACL ids, a view of the command table.
 //! - [`glob`] — Redis-style glob matching, bounded on hostile patterns.
 //! - [`handoff`] — a same-thread queue between two tasks (a connection's reader and executor,
 //!   a subscriber's deliveries). Depends on nothing.

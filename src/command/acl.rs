@@ -11,7 +11,7 @@ use bytes::Bytes;
 use super::args::ok;
 use super::connection::{client_line, sub_arity_error, unknown_subcommand};
 use super::keys::help_reply;
-use super::table::{lookup, row, CommandSpec, NOKEY};
+use super::table::{cats, container, flags, lookup, row, CommandSpec, Flags, NOKEY};
 use super::{error, shown, Args, CmdResult, Kind, Session};
 use crate::acl::{self, catalog, Denial, User};
 use crate::protocol::Reply;
@@ -22,25 +22,39 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "auth",
         -2,
-        "noscript loading stale fast no-auth allow-busy",
+        flags!(NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY),
         NOKEY,
         Kind::Local(auth),
         "connection",
         "1.0.0",
         "Authenticates the connection.",
         "[username] password",
-    ),
-    row(
+    )
+    .with_acl(cats!(CONNECTION)),
+    container(
         "acl",
-        -2,
-        "",
-        NOKEY,
-        Kind::Local(acl),
         "server",
         "6.0.0",
-        "A container for Access List Control commands.",
-        "subcommand [argument ...]",
+        "A container for Access List Control commands ",
+        ACL_SUBCOMMANDS,
     ),
+];
+
+#[rustfmt::skip]
+static ACL_SUBCOMMANDS: &[CommandSpec] = &[
+    row("acl|cat", -2, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(acl), "server", "6.0.0", "List the ACL categories or the commands inside a category", ""),
+    row("acl|deluser", -3, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(acl), "server", "6.0.0", "Remove the specified ACL users and the associated rules", ""),
+    row("acl|dryrun", -4, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(acl), "server", "7.0.0", "Returns whether the user can execute the given command without executing the command.", ""),
+    row("acl|genpass", -2, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(acl), "server", "6.0.0", "Generate a pseudorandom secure password to use for ACL users", ""),
+    row("acl|getuser", 3, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(acl), "server", "6.0.0", "Get the rules for a specific ACL user", ""),
+    row("acl|help", 2, flags!(LOADING | STALE), NOKEY, Kind::Local(acl), "server", "6.0.0", "Show helpful text about the different subcommands", ""),
+    row("acl|list", 2, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(acl), "server", "6.0.0", "List the current ACL rules in ACL config file format", ""),
+    row("acl|load", 2, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(acl), "server", "6.0.0", "Reload the ACLs from the configured ACL file", ""),
+    row("acl|log", -2, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(acl), "server", "6.0.0", "List latest events denied because of ACLs in place", ""),
+    row("acl|save", 2, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(acl), "server", "6.0.0", "Save the current ACL rules in the configured ACL file", ""),
+    row("acl|setuser", -3, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(acl), "server", "6.0.0", "Modify or create the rules for a specific ACL user", ""),
+    row("acl|users", 2, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(acl), "server", "6.0.0", "List the username of all the configured ACL rules", ""),
+    row("acl|whoami", 2, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(acl), "server", "6.0.0", "Return the name of the user associated to the current connection", ""),
 ];
 
 pub const NOAUTH: &str = "NOAUTH Authentication required.";
@@ -58,12 +72,13 @@ pub fn check(session: &mut Session, items: &[Bytes]) -> Option<Reply> {
 
 fn check_rules(session: &mut Session, items: &[Bytes]) -> Option<Reply> {
     let (row, spec) = lookup(&items[0])?;
-    if !spec.arity_ok(items.len()) {
+    let call = spec.resolve(items);
+    if !call.arity_ok(items.len()) {
         return None;
     }
     let user_exists = session.auth.refresh();
     let refused = if session.auth.auth_required() {
-        if spec.has_flag("no-auth") {
+        if call.has(Flags::NO_AUTH) {
             return None;
         }
         error(NOAUTH)
@@ -71,18 +86,20 @@ fn check_rules(session: &mut Session, items: &[Bytes]) -> Option<Reply> {
         session.close = true;
         permission_error(Denial::Command, spec.name)
     } else {
-        if session.auth.passes() || spec.has_flag("no-auth") {
+        if session.auth.passes() || call.has(Flags::NO_AUTH) {
             return None;
         }
         let first = items.get(1).map(|b| b.as_ref());
         let id = catalog::id_for_call(row, spec, first);
-        let (read, write) = match (spec.has_flag("readonly"), spec.has_flag("write")) {
+        let (read, write) = match (call.has(Flags::READONLY), call.writes()) {
             (_, true) => (false, true),
             (true, false) => (true, false),
             _ => (true, true),
         };
-        let keys = spec
-            .key_positions(items.len())
+        let keys = call
+            .keys_of(items)
+            .unwrap_or_default()
+            .into_iter()
             .map(|p| (read, write, items[p].as_ref()));
         let channels: (&[Bytes], bool) = match spec.name {
             "publish" | "spublish" => (&items[1..2], false),
@@ -92,7 +109,7 @@ fn check_rules(session: &mut Session, items: &[Bytes]) -> Option<Reply> {
         };
         let (denial, object) = session.auth.user.check(id, first, keys, channels).err()?;
         let fullname = &catalog::ENTRIES[id].fullname;
-        let object = object.map_or_else(|| fullname.clone(), |o| shown(&o));
+        let object = object.map_or_else(|| fullname.to_string(), |o| shown(&o));
         log_denial(session, denial_reason(denial), object);
         permission_error(denial, fullname)
     };
@@ -367,7 +384,7 @@ fn cat(args: &mut Args) -> CmdResult {
         catalog::ENTRIES
             .iter()
             .filter(|e| e.categories & category != 0)
-            .map(|e| bulk(e.fullname.clone()))
+            .map(|e| bulk(e.fullname.to_string()))
             .collect(),
     ))
 }
@@ -431,14 +448,17 @@ fn dryrun(args: &mut Args) -> CmdResult {
     let (row, spec) = lookup(&items[0]).ok_or_else(|| {
         Reply::error_owned(format!("ERR Command '{}' not found", shown(&items[0])))
     })?;
-    if !spec.arity_ok(items.len()) {
-        return Err(super::arity_error(spec.name));
+    let call = spec.resolve(&items);
+    if !call.arity_ok(items.len()) {
+        return Err(super::arity_error(call.name));
     }
     let first = items.get(1).map(|b| b.as_ref());
     let id = catalog::id_for_call(row, spec, first);
-    let keys = spec
-        .key_positions(items.len())
-        .map(|p| (true, spec.has_flag("write"), items[p].as_ref()));
+    let keys = call
+        .keys_of(&items)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| (true, call.writes(), items[p].as_ref()));
     match user.check(id, first, keys, (&[], false)) {
         Ok(()) => ok(),
         Err((denial, _)) => {

@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::args::ok;
 use super::keys::help_reply;
-use super::table::{row, CommandSpec, NOKEY};
+use super::table::{container, flags, row, CommandSpec, NOKEY};
 use super::Kind;
 use super::{err, error, shown, Args, CmdResult, ReplyMode, Session};
 use crate::protocol::{Protocol, Reply};
@@ -20,7 +20,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "ping",
         -1,
-        "fast",
+        flags!(FAST | SUBSCRIBED),
         NOKEY,
         Kind::Local(ping),
         "connection",
@@ -31,7 +31,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "echo",
         2,
-        "fast",
+        flags!(LOADING | STALE | FAST),
         NOKEY,
         Kind::Local(echo),
         "connection",
@@ -42,7 +42,17 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "quit",
         -1,
-        "noscript loading stale fast no-auth allow-busy",
+        flags!(
+            NOSCRIPT
+                | LOADING
+                | STALE
+                | FAST
+                | NO_AUTH
+                | ALLOW_BUSY
+                | SUBSCRIBED
+                | NOT_QUEUED
+                | ENDS_MULTI
+        ),
         NOKEY,
         Kind::Local(quit),
         "connection",
@@ -53,7 +63,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "select",
         2,
-        "loading stale fast",
+        flags!(LOADING | STALE | FAST),
         NOKEY,
         Kind::Local(select),
         "connection",
@@ -64,7 +74,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "hello",
         -1,
-        "noscript loading stale fast no-auth allow-busy",
+        flags!(NOSCRIPT | LOADING | STALE | FAST | NO_AUTH | ALLOW_BUSY),
         NOKEY,
         Kind::Local(hello),
         "connection",
@@ -75,7 +85,17 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "reset",
         1,
-        "noscript loading stale fast no-auth allow-busy",
+        flags!(
+            NOSCRIPT
+                | LOADING
+                | STALE
+                | FAST
+                | NO_AUTH
+                | ALLOW_BUSY
+                | SUBSCRIBED
+                | NOT_QUEUED
+                | ENDS_MULTI
+        ),
         NOKEY,
         Kind::Local(reset),
         "connection",
@@ -83,17 +103,29 @@ pub static COMMANDS: &[CommandSpec] = &[
         "Resets the connection.",
         "",
     ),
-    row(
+    container(
         "client",
-        -2,
-        "",
-        NOKEY,
-        Kind::Local(client),
         "connection",
         "2.4.0",
-        "A container for client connection commands.",
-        "subcommand [argument ...]",
+        "A container for client connection commands",
+        CLIENT_SUBCOMMANDS,
     ),
+];
+
+#[rustfmt::skip]
+static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
+    row("client|help", 2, flags!(LOADING | STALE), NOKEY, Kind::Local(client), "connection", "5.0.0", "Show helpful text about the different subcommands", ""),
+    row("client|id", 2, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client), "connection", "5.0.0", "Returns the client ID for the current connection", ""),
+    row("client|getname", 2, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client), "connection", "2.6.9", "Get the current connection name", ""),
+    row("client|setname", 3, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client), "connection", "2.6.9", "Set the current connection name", ""),
+    row("client|info", 2, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client), "connection", "6.2.0", "Returns information about the current client connection.", ""),
+    row("client|list", -2, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client), "connection", "2.4.0", "Get the list of client connections", ""),
+    row("client|kill", -3, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client), "connection", "2.4.0", "Kill the connection of a client", ""),
+    row("client|unblock", -3, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client), "connection", "5.0.0", "Unblock a client blocked in a blocking command from a different connection", ""),
+    row("client|reply", 3, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client), "connection", "3.2.0", "Instruct the server whether to reply to commands", ""),
+    row("client|no-evict", 3, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client), "connection", "7.0.0", "Set client eviction mode for the current connection", ""),
+    row("client|setinfo", 4, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client), "connection", "7.2.0", "Sets information specific to the client or connection.", ""),
+    row("client|no-touch", 3, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client), "connection", "7.2.0", "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.", ""),
 ];
 
 /// The Redis release whose behaviour ringkv follows, as HELLO and INFO report it.

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use bytes::{Bytes, BytesMut};
 
-use super::table::{lookup, CommandSpec};
+use super::table::{lookup, CommandSpec, Flags};
 use super::{
     arity_error, err, error, Args, CmdResult, Cross, Kind, Merge, ReplyMode, Session, ShardOp,
 };
@@ -79,7 +79,7 @@ fn run_op_in(
     });
     shard.begin(db, key);
     let reply = op(shard, args).unwrap_or_else(|e| e);
-    if spec.writes {
+    if spec.writes() {
         // Still under the command's hint (its arguments are alive and unchanged): re-sizing
         // the written key finds its slot without computing the CRC again.
         let items = args.all();
@@ -271,6 +271,7 @@ async fn run_batch(
                 .push((Some(unknown_command(&items)), u32::MAX));
             continue;
         };
+        let spec = spec.resolve(&items);
         replies.slots.push((None, row as u32));
         let stats = &session.server.stats[session.thread];
         if !spec.arity_ok(items.len()) {
@@ -287,11 +288,11 @@ async fn run_batch(
             replies.slots[slot] = (Some(busy), u32::MAX);
             continue;
         }
-        if session.in_subscribed_mode() && !ALLOWED_WHEN_SUBSCRIBED.contains(&spec.name) {
+        if session.in_subscribed_mode() && !spec.has(Flags::SUBSCRIBED) {
             replies.slots[slot] = (Some(subscribed_mode_error(spec.name)), u32::MAX);
             continue;
         }
-        if crate::shard::evict::out_of_memory() && spec.has_flag("denyoom") {
+        if crate::shard::evict::out_of_memory() && spec.has(Flags::DENYOOM) {
             ThreadStats::add(&stats.rejected_calls[row], 1);
             replies.slots[slot] = (Some(error(err::OOM)), u32::MAX);
             continue;
@@ -380,19 +381,6 @@ async fn settle(
     flush(session, pending, replies).await;
 }
 
-/// What a RESP2 client may run while subscribed.
-const ALLOWED_WHEN_SUBSCRIBED: &[&str] = &[
-    "subscribe",
-    "psubscribe",
-    "ssubscribe",
-    "unsubscribe",
-    "punsubscribe",
-    "sunsubscribe",
-    "ping",
-    "quit",
-    "reset",
-];
-
 fn subscribed_mode_error(name: &str) -> Reply {
     Reply::error_owned(format!(
         "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
@@ -404,6 +392,7 @@ pub async fn call(session: &mut Session, items: Vec<Bytes>) -> Reply {
     let Some((row, spec)) = lookup(&items[0]) else {
         return unknown_command(&items);
     };
+    let spec = spec.resolve(&items);
     count_calls(session, std::iter::once(row));
     session.client.last_cmd.store(row as u32, Relaxed);
     let mut args = Args::new(items);

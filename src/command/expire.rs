@@ -2,7 +2,7 @@
 //! access and through each shard's active expiry cycle.
 
 use super::args::parse_int;
-use super::table::{keyed, row, CommandSpec, KEY1};
+use super::table::{flags, keyed, row, CommandSpec, KEY1};
 use super::{err, error, Args, CmdResult};
 use crate::protocol::Reply;
 use crate::pubsub::notify::GENERIC;
@@ -15,7 +15,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "expire",
         -3,
-        "write fast",
+        flags!(WRITE | FAST),
         KEY1,
         keyed(expire),
         "generic",
@@ -26,7 +26,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "pexpire",
         -3,
-        "write fast",
+        flags!(WRITE | FAST),
         KEY1,
         keyed(pexpire),
         "generic",
@@ -37,7 +37,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "expireat",
         -3,
-        "write fast",
+        flags!(WRITE | FAST),
         KEY1,
         keyed(expireat),
         "generic",
@@ -48,7 +48,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "pexpireat",
         -3,
-        "write fast",
+        flags!(WRITE | FAST),
         KEY1,
         keyed(pexpireat),
         "generic",
@@ -59,7 +59,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "ttl",
         2,
-        "readonly fast",
+        flags!(READONLY | FAST),
         KEY1,
         keyed(ttl),
         "generic",
@@ -70,7 +70,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "pttl",
         2,
-        "readonly fast",
+        flags!(READONLY | FAST),
         KEY1,
         keyed(pttl),
         "generic",
@@ -81,7 +81,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "expiretime",
         2,
-        "readonly fast",
+        flags!(READONLY | FAST),
         KEY1,
         keyed(expiretime),
         "generic",
@@ -92,7 +92,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "pexpiretime",
         2,
-        "readonly fast",
+        flags!(READONLY | FAST),
         KEY1,
         keyed(pexpiretime),
         "generic",
@@ -103,7 +103,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "persist",
         2,
-        "write fast",
+        flags!(WRITE | FAST),
         KEY1,
         keyed(persist),
         "generic",

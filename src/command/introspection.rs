@@ -1,11 +1,13 @@
-//! COMMAND and its subcommands (COUNT, INFO, DOCS, LIST, GETKEYS), served from the command
-//! table; DOCS turns each row's synopsis into Redis's argument tree so redis-cli shows hints.
+//! COMMAND and its subcommands (COUNT, INFO, DOCS, LIST, GETKEYS, GETKEYSANDFLAGS), served
+//! from the command table (rows, subcommand rows, key finders, ACL categories); DOCS turns each row's synopsis into Redis's argument tree so redis-cli shows hints.
 
 use bytes::Bytes;
 
-use super::connection::{sub_arity_error, unknown_subcommand};
+use super::connection::unknown_subcommand;
 use super::keys::help_reply;
-use super::{arity_error, error, lookup, shown, Args, CmdResult, CommandSpec, Session, COMMANDS};
+use super::table::Categories;
+use super::{error, lookup, Args, CmdResult, CommandSpec, Session, COMMANDS};
+use crate::acl::catalog;
 use crate::glob::glob_match;
 use crate::protocol::Reply;
 
@@ -13,35 +15,21 @@ fn bulk(text: &str) -> Reply {
     Reply::Bulk(Bytes::copy_from_slice(text.as_bytes()))
 }
 
-/// Redis ACL categories of a command, from its group and flags.
-fn categories(spec: &CommandSpec) -> Vec<&'static str> {
-    let mut cats = Vec::new();
-    if spec.has_flag("write") {
-        cats.push("@write");
-    }
-    if spec.has_flag("readonly") {
-        cats.push("@read");
-    }
-    cats.push(match spec.group {
-        "string" => "@string",
-        "generic" => "@keyspace",
-        "connection" => "@connection",
-        _ => "@admin",
-    });
-    cats.push(if spec.has_flag("fast") {
-        "@fast"
-    } else {
-        "@slow"
-    });
-    cats
+/// The `@name` ACL categories of a row or subcommand row.
+fn categories(spec: &CommandSpec) -> Vec<Reply> {
+    catalog::categories_of(spec)
+        .names()
+        .map(|c| Reply::Bulk(Bytes::from(format!("@{c}"))))
+        .collect()
 }
 
+/// Redis's key specs for a range: a begin index and a range; one flag, RW or RO.
 fn key_specs(spec: &CommandSpec) -> Reply {
     let (first, last, step) = spec.keys;
     if first == 0 {
         return Reply::Array(Vec::new());
     }
-    let flag = if spec.has_flag("write") { "RW" } else { "RO" };
+    let flag = if spec.writes() { "RW" } else { "RO" };
     let last_rel = if last < 0 { last } else { last - first };
     Reply::Array(vec![Reply::Map(vec![
         (
@@ -72,14 +60,13 @@ fn key_specs(spec: &CommandSpec) -> Reply {
     ])])
 }
 
-/// COMMAND INFO's entry for one command.
+/// COMMAND INFO's entry for one row: name, arity, flags, key range, ACL categories, tips,
+/// key specs and the subcommands' entries.
 fn info_entry(spec: &CommandSpec) -> Reply {
-    let flags = spec
-        .flags
-        .split(' ')
-        .filter(|f| !f.is_empty())
-        .map(Reply::Simple)
-        .collect();
+    let mut flags: Vec<Reply> = spec.flags.names().map(Reply::Simple).collect();
+    if spec.movable_keys() {
+        flags.push(Reply::Simple("movablekeys"));
+    }
     let (first, last, step) = spec.keys;
     Reply::Array(vec![
         bulk(spec.name),
@@ -88,11 +75,26 @@ fn info_entry(spec: &CommandSpec) -> Reply {
         Reply::Int(first as i64),
         Reply::Int(last as i64),
         Reply::Int(step as i64),
-        Reply::Set(categories(spec).into_iter().map(Reply::Simple).collect()),
+        Reply::Set(categories(spec)),
         Reply::Set(Vec::new()),
         key_specs(spec),
-        Reply::Array(Vec::new()),
+        Reply::Array(spec.subcommands.iter().map(info_entry).collect()),
     ])
+}
+
+/// The row or subcommand row a COMMAND INFO/DOCS argument names (`get`, `config|get`).
+fn named(name: &[u8]) -> Option<&'static CommandSpec> {
+    match name.iter().position(|&c| c == b'|') {
+        Some(bar) => lookup(&name[..bar])?.1.subcommand(&name[bar + 1..]),
+        None => lookup(name).map(|(_, spec)| spec),
+    }
+}
+
+/// Every row and subcommand row, containers first then their subcommands (COMMAND LIST).
+fn every_name() -> impl Iterator<Item = &'static CommandSpec> {
+    COMMANDS
+        .iter()
+        .flat_map(|spec| std::iter::once(*spec).chain(spec.subcommands.iter()))
 }
 
 /// One argument of the synopsis tree.
@@ -290,6 +292,17 @@ fn docs_entry(spec: &CommandSpec) -> Reply {
             Reply::Array(args.iter().map(Arg::to_reply).collect()),
         ));
     }
+    if spec.is_container() {
+        fields.push((
+            bulk("subcommands"),
+            Reply::Map(
+                spec.subcommands
+                    .iter()
+                    .map(|s| (bulk(s.name), docs_entry(s)))
+                    .collect(),
+            ),
+        ));
+    }
     Reply::Map(fields)
 }
 
@@ -311,10 +324,13 @@ const COMMAND_HELP: &[&str] = &[
     "    commands are returned.",
     "GETKEYS <full-command>",
     "    Return the keys from a full Redis command.",
+    "GETKEYSANDFLAGS <full-command>",
+    "    Return the keys and the access flags from a full Redis command.",
     "HELP",
     "    Prints this help.",
 ];
 
+/// COMMAND and its subcommands; the table has checked the subcommand's arity.
 pub fn command(_session: &mut Session, args: &mut Args) -> CmdResult {
     if args.is_done() {
         return Ok(Reply::Array(
@@ -324,7 +340,7 @@ pub fn command(_session: &mut Session, args: &mut Args) -> CmdResult {
     let sub = args.next()?;
     match sub.to_ascii_lowercase().as_slice() {
         b"help" => Ok(help_reply(COMMAND_HELP)),
-        b"count" if args.is_done() => Ok(Reply::Int(COMMANDS.len() as i64)),
+        b"count" => Ok(Reply::Int(COMMANDS.len() as i64)),
         b"info" => {
             if args.is_done() {
                 return Ok(Reply::Array(
@@ -334,7 +350,7 @@ pub fn command(_session: &mut Session, args: &mut Args) -> CmdResult {
             Ok(Reply::Array(
                 args.rest()
                     .iter()
-                    .map(|n| lookup(n).map_or(Reply::NilArray, |(_, s)| info_entry(s)))
+                    .map(|n| named(n).map_or(Reply::NilArray, info_entry))
                     .collect(),
             ))
         }
@@ -342,10 +358,7 @@ pub fn command(_session: &mut Session, args: &mut Args) -> CmdResult {
             let specs: Vec<&CommandSpec> = if args.is_done() {
                 COMMANDS.iter().copied().collect()
             } else {
-                args.rest()
-                    .iter()
-                    .filter_map(|n| lookup(n).map(|(_, s)| s))
-                    .collect()
+                args.rest().iter().filter_map(|n| named(n)).collect()
             };
             Ok(Reply::Map(
                 specs
@@ -354,119 +367,89 @@ pub fn command(_session: &mut Session, args: &mut Args) -> CmdResult {
                     .collect(),
             ))
         }
-        b"list" => {
-            let mut pattern: Option<Bytes> = None;
-            if !args.is_done() {
-                if !args.keyword("FILTERBY") || args.remaining() != 2 {
-                    return Err(error(super::err::SYNTAX));
-                }
-                let kind = args.next()?.to_ascii_lowercase();
-                let value = args.next()?;
-                match kind.as_slice() {
-                    b"pattern" => pattern = Some(value),
-                    b"module" => return Ok(Reply::Array(Vec::new())),
-                    b"aclcat" => {
-                        let cat = format!("@{}", shown(&value).to_ascii_lowercase());
-                        return Ok(Reply::Array(
-                            COMMANDS
-                                .iter()
-                                .filter(|s| categories(s).contains(&cat.as_str()))
-                                .map(|s| bulk(s.name))
-                                .collect(),
-                        ));
-                    }
-                    _ => return Err(error(super::err::SYNTAX)),
-                }
-            }
+        b"list" => list(args),
+        b"getkeys" => {
+            let (items, keys) = call_keys(args)?;
             Ok(Reply::Array(
-                COMMANDS
-                    .iter()
-                    .filter(|s| {
-                        pattern
-                            .as_ref()
-                            .is_none_or(|p| glob_match(p, s.name.as_bytes(), true))
-                    })
-                    .map(|s| bulk(s.name))
+                keys.into_iter()
+                    .map(|p| Reply::Bulk(items[p].clone()))
                     .collect(),
             ))
         }
-        b"getkeys" if args.remaining() >= 2 => {
-            let items = args.rest().to_vec();
-            let Some((_, spec)) = lookup(&items[0]) else {
-                return Err(error("ERR Invalid command specified"));
+        b"getkeysandflags" => {
+            let (items, keys) = call_keys(args)?;
+            let spec = lookup(&items[0]).map(|(_, s)| s.resolve(&items));
+            let flag = if spec.is_some_and(|s| s.writes()) {
+                "RW"
+            } else {
+                "RO"
             };
-            if !spec.arity_ok(items.len()) {
-                return Err(error(
-                    "ERR Invalid number of arguments specified for command",
-                ));
-            }
-            let positions = match movable_key_positions(spec.name, &items) {
-                Some(positions) => positions?,
-                None => spec.key_positions(items.len()).collect(),
-            };
-            let keys: Vec<Reply> = positions
-                .into_iter()
-                .map(|p| Reply::Bulk(items[p].clone()))
-                .collect();
-            if keys.is_empty() {
-                return Err(error("ERR The command has no key arguments"));
-            }
-            Ok(Reply::Array(keys))
+            Ok(Reply::Array(
+                keys.into_iter()
+                    .map(|p| {
+                        Reply::Array(vec![
+                            Reply::Bulk(items[p].clone()),
+                            Reply::Set(vec![Reply::Simple(flag)]),
+                        ])
+                    })
+                    .collect(),
+            ))
         }
-        b"count" | b"getkeys" => Err(sub_arity_error("command", &sub)),
-        _ => {
-            let _ = arity_error;
-            Err(unknown_subcommand("command", &sub))
-        }
+        _ => Err(unknown_subcommand("command", &sub)),
     }
 }
 
-/// Key positions of the commands whose keys move with their arguments (Redis's getkeys
-/// procedures); None for the others, whose table row says where the keys are.
-fn movable_key_positions(name: &str, items: &[Bytes]) -> Option<Result<Vec<usize>, Reply>> {
-    let numkeys_at = |at: usize, before: &[usize]| {
-        let n = items.get(at).and_then(|n| super::args::parse_int(n));
-        match n {
-            Some(n) if n > 0 && (n as usize) < items.len() - at => {
-                let mut keys = before.to_vec();
-                keys.extend(at + 1..=at + n as usize);
-                Ok(keys)
-            }
-            _ => Err(error("ERR Invalid arguments specified for command")),
-        }
+/// COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern]: rows and
+/// subcommand rows.
+fn list(args: &mut Args) -> CmdResult {
+    let names = |keep: &dyn Fn(&CommandSpec) -> bool| {
+        Reply::Array(
+            every_name()
+                .filter(|s| keep(s))
+                .map(|s| bulk(s.name))
+                .collect(),
+        )
     };
-    Some(match name {
-        "sort" => Ok(sort_key_positions(items)),
-        "zunionstore" | "zinterstore" | "zdiffstore" => numkeys_at(2, &[1]),
-        "zunion" | "zinter" | "zdiff" | "zintercard" | "sintercard" | "lmpop" | "zmpop" => {
-            numkeys_at(1, &[])
-        }
-        "blmpop" | "bzmpop" => numkeys_at(2, &[]),
-        _ => return None,
-    })
+    if args.is_done() {
+        return Ok(names(&|_| true));
+    }
+    if !args.keyword("FILTERBY") || args.remaining() != 2 {
+        return Err(error(super::err::SYNTAX));
+    }
+    let kind = args.next()?.to_ascii_lowercase();
+    let value = args.next()?;
+    match kind.as_slice() {
+        // No modules: no command belongs to one.
+        b"module" => Ok(Reply::Array(Vec::new())),
+        b"aclcat" => Ok(match Categories::named(&value) {
+            Some(cat) => names(&|s| catalog::categories_of(s).contains(cat)),
+            None => Reply::Array(Vec::new()),
+        }),
+        b"pattern" => Ok(names(&|s| glob_match(&value, s.name.as_bytes(), true))),
+        _ => Err(error(super::err::SYNTAX)),
+    }
 }
 
-/// SORT's source and its last STORE destination, skipping the arguments of LIMIT, GET and BY
-/// as Redis's sortGetKeys does.
-fn sort_key_positions(items: &[Bytes]) -> Vec<usize> {
-    let mut keys = vec![1];
-    let mut store = None;
-    let mut i = 2;
-    while i < items.len() {
-        let word = items[i].to_ascii_lowercase();
-        match word.as_slice() {
-            b"limit" => i += 2,
-            b"get" | b"by" => i += 1,
-            b"store" if i + 1 < items.len() => {
-                store = Some(i + 1);
-                i += 1;
-            }
-            _ => {}
-        }
-        i += 1;
+/// The arguments of a COMMAND GETKEYS call and the key positions in them, with Redis's
+/// errors: unknown command, a command without keys, a wrong arity, no valid key list.
+fn call_keys(args: &mut Args) -> Result<(Vec<Bytes>, Vec<usize>), Reply> {
+    let items = args.rest().to_vec();
+    let Some((_, spec)) = lookup(&items[0]) else {
+        return Err(error("ERR Invalid command specified"));
+    };
+    let spec = spec.resolve(&items);
+    if !spec.has_keys() {
+        return Err(error("ERR The command has no key arguments"));
     }
-    keys.extend(store);
-    keys
+    if !spec.arity_ok(items.len()) {
+        return Err(error(
+            "ERR Invalid number of arguments specified for command",
+        ));
+    }
+    let keys = spec
+        .keys_of(&items)
+        .ok_or_else(|| error("ERR Invalid arguments specified for command"))?;
+    Ok((items, keys))
 }
 
 #[cfg(test)]

@@ -7,7 +7,10 @@ use std::pin::Pin;
 use bytes::Bytes;
 
 use super::args::parse_int;
-use super::table::{keyed, routine, row, split, CommandSpec, KEY1, KEY12, KEYS_ALL, NOKEY};
+use super::table::{
+    cats, container, flags, keyed, routine, row, split, CommandSpec, KEY1, KEY12, KEYS_ALL, NOKEY,
+    SUBKEY,
+};
 use super::{err, error, Args, CmdResult, Session};
 use super::{Kind, Merge};
 use crate::glob::glob_match;
@@ -19,20 +22,35 @@ use super::notify;
 
 /// The generic keys commands' rows of the command table.
 pub static COMMANDS: &[CommandSpec] = &[
-    row("del", -2, "write", KEYS_ALL, split(del, Merge::Sum, false), "generic", "1.0.0", "Deletes one or more keys.", "key [key ...]"),
-    row("unlink", -2, "write fast", KEYS_ALL, split(del, Merge::Sum, false), "generic", "4.0.0", "Asynchronously deletes one or more keys.", "key [key ...]"),
-    row("exists", -2, "readonly fast", KEYS_ALL, split(exists, Merge::Sum, false), "generic", "1.0.0", "Determines whether one or more keys exist.", "key [key ...]"),
-    row("touch", -2, "readonly fast", KEYS_ALL, split(touch, Merge::Sum, false), "generic", "3.2.1", "Returns the number of existing keys out of those specified after updating the time they were last accessed.", "key [key ...]"),
-    row("type", 2, "readonly fast", KEY1, keyed(type_), "generic", "1.0.0", "Determines the type of value stored at a key.", "key"),
-    row("keys", 2, "readonly", NOKEY, Kind::Routed(keys), "generic", "1.0.0", "Returns all key names that match a pattern.", "pattern"),
-    row("scan", -2, "readonly", NOKEY, Kind::Routed(scan), "generic", "2.8.0", "Iterates over the key names in the database.", "cursor [MATCH pattern] [COUNT count] [TYPE type]"),
-    row("randomkey", 1, "readonly", NOKEY, Kind::Routed(randomkey), "generic", "1.0.0", "Returns a random key name from the database.", ""),
-    row("rename", 3, "write", KEY12, routine(rename, rename_cross), "generic", "1.0.0", "Renames a key and overwrites the destination.", "key newkey"),
-    row("renamenx", 3, "write fast", KEY12, routine(renamenx, renamenx_cross), "generic", "1.0.0", "Renames a key only when the target key name doesn't exist.", "key newkey"),
-    row("copy", -3, "write denyoom", KEY12, routine(copy, copy_cross), "generic", "6.2.0", "Copies the value of a key to a new key.", "source destination [DB destination-db] [REPLACE]"),
-    row("move", 3, "write fast", KEY1, keyed(move_), "generic", "1.0.0", "Moves a key to another database.", "key db"),
-    row("object", -2, "", (2, 2, 1), keyed(object), "generic", "2.2.3", "A container for object introspection commands.", "subcommand [argument ...]"),
-    row("memory", -2, "readonly", (2, 2, 1), keyed(memory), "server", "4.0.0", "A container for memory diagnostics commands (USAGE only).", "subcommand [argument ...]"),
+    row("del", -2, flags!(WRITE), KEYS_ALL, split(del, Merge::Sum, false), "generic", "1.0.0", "Deletes one or more keys.", "key [key ...]"),
+    row("unlink", -2, flags!(WRITE | FAST), KEYS_ALL, split(del, Merge::Sum, false), "generic", "4.0.0", "Asynchronously deletes one or more keys.", "key [key ...]"),
+    row("exists", -2, flags!(READONLY | FAST), KEYS_ALL, split(exists, Merge::Sum, false), "generic", "1.0.0", "Determines whether one or more keys exist.", "key [key ...]"),
+    row("touch", -2, flags!(READONLY | FAST), KEYS_ALL, split(touch, Merge::Sum, false), "generic", "3.2.1", "Returns the number of existing keys out of those specified after updating the time they were last accessed.", "key [key ...]"),
+    row("type", 2, flags!(READONLY | FAST), KEY1, keyed(type_), "generic", "1.0.0", "Determines the type of value stored at a key.", "key"),
+    row("keys", 2, flags!(READONLY), NOKEY, Kind::Routed(keys), "generic", "1.0.0", "Returns all key names that match a pattern.", "pattern").with_acl(cats!(DANGEROUS)),
+    row("scan", -2, flags!(READONLY), NOKEY, Kind::Routed(scan), "generic", "2.8.0", "Iterates over the key names in the database.", "cursor [MATCH pattern] [COUNT count] [TYPE type]"),
+    row("randomkey", 1, flags!(READONLY), NOKEY, Kind::Routed(randomkey), "generic", "1.0.0", "Returns a random key name from the database.", ""),
+    row("rename", 3, flags!(WRITE), KEY12, routine(rename, rename_cross), "generic", "1.0.0", "Renames a key and overwrites the destination.", "key newkey"),
+    row("renamenx", 3, flags!(WRITE | FAST), KEY12, routine(renamenx, renamenx_cross), "generic", "1.0.0", "Renames a key only when the target key name doesn't exist.", "key newkey"),
+    row("copy", -3, flags!(WRITE | DENYOOM), KEY12, routine(copy, copy_cross), "generic", "6.2.0", "Copies the value of a key to a new key.", "source destination [DB destination-db] [REPLACE]"),
+    row("move", 3, flags!(WRITE | FAST), KEY1, keyed(move_), "generic", "1.0.0", "Moves a key to another database.", "key db"),
+    container("object", "generic", "2.2.3", "A container for object introspection commands", OBJECT_SUBCOMMANDS),
+    container("memory", "server", "4.0.0", "A container for memory diagnostics commands", MEMORY_SUBCOMMANDS),
+];
+
+#[rustfmt::skip]
+static MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
+    row("memory|usage", -3, flags!(READONLY), SUBKEY, keyed(memory), "server", "4.0.0", "Estimate the memory usage of a key", "").outside_family(),
+    row("memory|help", 2, flags!(LOADING | STALE), NOKEY, Kind::Local(memory_help), "server", "4.0.0", "Show helpful text about the different subcommands", "").outside_family(),
+];
+
+#[rustfmt::skip]
+static OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
+    row("object|encoding", 3, flags!(READONLY), SUBKEY, keyed(object), "generic", "2.2.3", "Inspect the internal encoding of a Redis object", ""),
+    row("object|freq", 3, flags!(READONLY), SUBKEY, keyed(object), "generic", "4.0.0", "Get the logarithmic access frequency counter of a Redis object", ""),
+    row("object|idletime", 3, flags!(READONLY), SUBKEY, keyed(object), "generic", "2.2.3", "Get the time since a Redis object was last accessed", ""),
+    row("object|refcount", 3, flags!(READONLY), SUBKEY, keyed(object), "generic", "2.2.3", "Get the number of references to the value of the key", ""),
+    row("object|help", 2, flags!(LOADING | STALE), NOKEY, Kind::Local(object_help), "generic", "6.2.0", "Show helpful text about the different subcommands", ""),
 ];
 
 type Routine<'a> = Pin<Box<dyn Future<Output = CmdResult> + 'a>>;
@@ -494,13 +512,7 @@ fn encoding(value: ValueRef) -> &'static str {
 /// MEMORY USAGE key [SAMPLES n]: the key's record, its table bucket and the value's heap
 /// bytes (SAMPLES is accepted and ignored: the estimate is exact-ish already).
 pub fn memory(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let sub = args.next()?;
-    if !sub.eq_ignore_ascii_case(b"usage") || args.is_done() {
-        return Err(Reply::error_owned(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try MEMORY HELP.",
-            super::shown(&sub)
-        )));
-    }
+    args.next()?;
     let key = args.arg()?;
     if args.keyword("SAMPLES") {
         args.int()?;
@@ -510,6 +522,29 @@ pub fn memory(shard: &mut Shard, args: &mut Args) -> CmdResult {
         return Ok(Reply::Nil);
     };
     Ok(Reply::Int(memory::usage(record) as i64))
+}
+
+/// Redis's MEMORY HELP text.
+const MEMORY_HELP: &[&str] = &[
+    "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "DOCTOR",
+    "    Return memory problems reports.",
+    "MALLOC-STATS",
+    "    Return internal statistics report from the memory allocator.",
+    "PURGE",
+    "    Attempt to purge dirty pages for reclamation by the allocator.",
+    "STATS",
+    "    Return information about the memory usage of the server.",
+    "USAGE <key> [SAMPLES <count>]",
+    "    Return memory in bytes used by <key> and its value. Nested values are",
+    "    sampled up to <count> times (default: 5, 0 means sample all).",
+    "HELP",
+    "    Prints this help.",
+];
+
+/// MEMORY HELP.
+pub fn memory_help(_session: &mut Session, _args: &mut Args) -> CmdResult {
+    Ok(help_reply(MEMORY_HELP))
 }
 
 const OBJECT_HELP: &[&str] = &[
@@ -535,21 +570,15 @@ pub fn help_reply(lines: &[&str]) -> Reply {
     Reply::Array(lines.iter().map(|l| Reply::Status(l.to_string())).collect())
 }
 
+/// OBJECT HELP.
+pub fn object_help(_session: &mut Session, _args: &mut Args) -> CmdResult {
+    Ok(help_reply(OBJECT_HELP))
+}
+
+/// OBJECT ENCODING, FREQ, IDLETIME and REFCOUNT (the table has checked the subcommand and
+/// its arity).
 pub fn object(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let sub = args.next()?.to_ascii_lowercase();
-    if sub == b"help" && args.is_done() {
-        return Ok(help_reply(OBJECT_HELP));
-    }
-    let known = [&b"encoding"[..], b"freq", b"idletime", b"refcount", b"help"];
-    if !known.contains(&&sub[..]) {
-        return Err(super::connection::unknown_subcommand(
-            "object",
-            &args.all()[1],
-        ));
-    }
-    if sub == b"help" || args.remaining() != 1 {
-        return Err(super::connection::sub_arity_error("object", &args.all()[1]));
-    }
     let key = args.arg()?;
     let clock = shard.clock_secs();
     // Read before the lookup below marks the access.

@@ -21,7 +21,7 @@ mod set;
 mod sort;
 mod stream;
 mod string;
-mod table;
+pub mod table;
 pub mod transaction;
 mod zset;
 

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 
-use super::table::{row, CommandSpec, NOKEY};
+use super::table::{flags, row, CommandSpec, NOKEY};
 use super::{error, Args, CmdResult, Kind, Session};
 use crate::config::Config;
 use crate::protocol::Reply;
@@ -21,7 +21,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "save",
         1,
-        "admin noscript no-async-loading no-multi",
+        flags!(ADMIN | NOSCRIPT | NO_ASYNC_LOADING | NO_MULTI),
         NOKEY,
         Kind::Routed(save),
         "server",
@@ -32,7 +32,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "bgsave",
         -1,
-        "admin noscript no-async-loading",
+        flags!(ADMIN | NOSCRIPT | NO_ASYNC_LOADING),
         NOKEY,
         Kind::Routed(bgsave),
         "server",

@@ -8,7 +8,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::connection::{sub_arity_error, unknown_subcommand};
 use super::keys::help_reply;
-use super::table::{row, CommandSpec, NOKEY};
+use super::table::{container, flags, row, CommandSpec, NOKEY};
 use super::{err, error, Args, CmdResult, Kind as CmdKind, Session};
 use crate::handoff;
 use crate::protocol::reply::encode_bulk_push;
@@ -20,7 +20,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "subscribe",
         -2,
-        "pubsub noscript loading stale",
+        flags!(PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED),
         NOKEY,
         CmdKind::Local(subscribe),
         "pubsub",
@@ -31,7 +31,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "unsubscribe",
         -1,
-        "pubsub noscript loading stale",
+        flags!(PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED),
         NOKEY,
         CmdKind::Local(unsubscribe),
         "pubsub",
@@ -42,7 +42,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "psubscribe",
         -2,
-        "pubsub noscript loading stale",
+        flags!(PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED),
         NOKEY,
         CmdKind::Local(psubscribe),
         "pubsub",
@@ -53,7 +53,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "punsubscribe",
         -1,
-        "pubsub noscript loading stale",
+        flags!(PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED),
         NOKEY,
         CmdKind::Local(punsubscribe),
         "pubsub",
@@ -64,7 +64,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "ssubscribe",
         -2,
-        "pubsub noscript loading stale",
+        flags!(PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED),
         (1, -1, 1),
         CmdKind::Local(ssubscribe),
         "pubsub",
@@ -75,7 +75,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "sunsubscribe",
         -1,
-        "pubsub noscript loading stale",
+        flags!(PUBSUB | NOSCRIPT | LOADING | STALE | SUBSCRIBED),
         (1, -1, 1),
         CmdKind::Local(sunsubscribe),
         "pubsub",
@@ -86,7 +86,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "publish",
         3,
-        "pubsub loading stale fast",
+        flags!(PUBSUB | LOADING | STALE | FAST),
         NOKEY,
         CmdKind::Local(publish),
         "pubsub",
@@ -97,7 +97,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "spublish",
         3,
-        "pubsub loading stale fast",
+        flags!(PUBSUB | LOADING | STALE | FAST),
         (1, 1, 1),
         CmdKind::Local(spublish),
         "pubsub",
@@ -105,17 +105,23 @@ pub static COMMANDS: &[CommandSpec] = &[
         "Post a message to a shard channel",
         "shardchannel message",
     ),
-    row(
+    container(
         "pubsub",
-        -2,
-        "pubsub loading stale",
-        NOKEY,
-        CmdKind::Local(pubsub_introspect),
         "pubsub",
         "2.8.0",
-        "A container for Pub/Sub commands.",
-        "subcommand [argument ...]",
+        "A container for Pub/Sub commands",
+        PUBSUB_SUBCOMMANDS,
     ),
+];
+
+#[rustfmt::skip]
+static PUBSUB_SUBCOMMANDS: &[CommandSpec] = &[
+    row("pubsub|channels", -2, flags!(PUBSUB | LOADING | STALE), NOKEY, CmdKind::Local(pubsub_introspect), "pubsub", "2.8.0", "List active channels", ""),
+    row("pubsub|help", 2, flags!(LOADING | STALE), NOKEY, CmdKind::Local(pubsub_introspect), "pubsub", "6.2.0", "Show helpful text about the different subcommands", ""),
+    row("pubsub|numpat", 2, flags!(PUBSUB | LOADING | STALE), NOKEY, CmdKind::Local(pubsub_introspect), "pubsub", "2.8.0", "Get the count of unique patterns pattern subscriptions", ""),
+    row("pubsub|numsub", -2, flags!(PUBSUB | LOADING | STALE), NOKEY, CmdKind::Local(pubsub_introspect), "pubsub", "2.8.0", "Get the count of subscribers for channels", ""),
+    row("pubsub|shardchannels", -2, flags!(PUBSUB | LOADING | STALE), NOKEY, CmdKind::Local(pubsub_introspect), "pubsub", "7.0.0", "List active shard channels", ""),
+    row("pubsub|shardnumsub", -2, flags!(PUBSUB | LOADING | STALE), NOKEY, CmdKind::Local(pubsub_introspect), "pubsub", "7.0.0", "Get the count of subscribers for shard channels", ""),
 ];
 
 /// A connection's subscriptions and the queue its messages arrive on.

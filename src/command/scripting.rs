@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::connection::{sub_arity_error, unknown_subcommand};
 use super::dispatch::call;
 use super::keys::help_reply;
-use super::table::{row, CommandSpec, NOKEY};
+use super::table::{container, flags, row, CommandSpec, Flags, KeyFinder, NOKEY};
 use super::{err, error, Args, CmdResult, Kind, Session};
 use crate::protocol::{Protocol, Reply};
 use crate::shard::ShardId;
@@ -34,58 +34,68 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "eval",
         -3,
-        "noscript skip-monitor may-replicate no-mandatory-keys stale",
+        flags!(NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS),
         NOKEY,
         Kind::Routed(eval),
         "scripting",
         "2.6.0",
         "Executes a server-side Lua script.",
         "script numkeys [key [key ...]] [arg [arg ...]]",
-    ),
+    )
+    .keys_by(KeyFinder::NumKeys(2)),
     row(
         "evalsha",
         -3,
-        "noscript skip-monitor may-replicate no-mandatory-keys stale",
+        flags!(NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS),
         NOKEY,
         Kind::Routed(evalsha),
         "scripting",
         "2.6.0",
         "Executes a server-side Lua script by SHA1 digest.",
         "sha1 numkeys [key [key ...]] [arg [arg ...]]",
-    ),
+    )
+    .keys_by(KeyFinder::NumKeys(2)),
     row(
         "eval_ro",
         -3,
-        "readonly noscript skip-monitor no-mandatory-keys stale",
+        flags!(READONLY | NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS),
         NOKEY,
         Kind::Routed(eval_ro),
         "scripting",
         "7.0.0",
         "Executes a read-only server-side Lua script.",
         "script numkeys [key [key ...]] [arg [arg ...]]",
-    ),
+    )
+    .keys_by(KeyFinder::NumKeys(2)),
     row(
         "evalsha_ro",
         -3,
-        "readonly noscript skip-monitor no-mandatory-keys stale",
+        flags!(READONLY | NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS),
         NOKEY,
         Kind::Routed(evalsha_ro),
         "scripting",
         "7.0.0",
         "Executes a read-only server-side Lua script by SHA1 digest.",
         "sha1 numkeys [key [key ...]] [arg [arg ...]]",
-    ),
-    row(
+    )
+    .keys_by(KeyFinder::NumKeys(2)),
+    container(
         "script",
-        -2,
-        "noscript",
-        NOKEY,
-        Kind::Routed(script),
         "scripting",
         "2.6.0",
-        "A container for Lua scripts management commands.",
-        "subcommand [argument ...]",
+        "A container for Lua scripts management commands",
+        SCRIPT_SUBCOMMANDS,
     ),
+];
+
+#[rustfmt::skip]
+static SCRIPT_SUBCOMMANDS: &[CommandSpec] = &[
+    row("script|debug", 3, flags!(NOSCRIPT), NOKEY, Kind::Routed(script), "scripting", "3.2.0", "Set the debug mode for executed scripts.", ""),
+    row("script|exists", -3, flags!(NOSCRIPT), NOKEY, Kind::Routed(script), "scripting", "2.6.0", "Check existence of scripts in the script cache.", ""),
+    row("script|flush", -2, flags!(NOSCRIPT), NOKEY, Kind::Routed(script), "scripting", "2.6.0", "Remove all the scripts from the script cache.", ""),
+    row("script|help", 2, flags!(LOADING | STALE), NOKEY, Kind::Routed(script), "scripting", "5.0.0", "Show helpful text about the different subcommands", ""),
+    row("script|kill", 2, flags!(NOSCRIPT | ALLOW_BUSY), NOKEY, Kind::Routed(script), "scripting", "2.6.0", "Kill the script currently in execution.", ""),
+    row("script|load", 3, flags!(NOSCRIPT | STALE), NOKEY, Kind::Routed(script), "scripting", "2.6.0", "Load the specified Lua script into the script cache.", ""),
 ];
 
 const SCRIPT_HELP: &[&str] = &[
@@ -120,14 +130,10 @@ pub fn apply_config(config: &crate::config::Config) {
 }
 
 /// `-BUSY` for `items` (a command of `spec`) while a script is busy, unless the command may
-/// run then (allow-busy commands, SCRIPT KILL).
-pub fn busy_reply(spec: &CommandSpec, items: &[Bytes]) -> Option<Reply> {
+/// run then (allow-busy rows: SCRIPT KILL, MULTI...).
+pub fn busy_reply(spec: &'static CommandSpec, items: &[Bytes]) -> Option<Reply> {
     let reply = engine::busy_error()?;
-    let script_kill = spec.name == "script"
-        && items
-            .get(1)
-            .is_some_and(|s| s.eq_ignore_ascii_case(b"kill"));
-    if script_kill || spec.has_flag("allow-busy") {
+    if spec.resolve(items).has(Flags::ALLOW_BUSY) {
         return None;
     }
     Some(reply)

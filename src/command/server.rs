@@ -10,7 +10,7 @@ use bytes::Bytes;
 use super::args::ok;
 use super::connection::{sub_arity_error, unknown_subcommand, REDIS_VERSION};
 use super::keys::help_reply;
-use super::table::{row, CommandSpec, NOKEY};
+use super::table::{cats, container, flags, row, CommandSpec, NOKEY};
 use super::Kind;
 use super::{err, error, shown, Args, CmdResult, Session};
 use crate::config::ConfigError;
@@ -23,73 +23,74 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "info",
         -1,
-        "loading stale",
+        flags!(LOADING | STALE),
         NOKEY,
         Kind::Routed(info),
         "server",
         "1.0.0",
         "Returns information and statistics about the server.",
         "[section [section ...]]",
-    ),
-    row(
+    )
+    .with_acl(cats!(DANGEROUS)),
+    container(
         "config",
-        -2,
-        "",
-        NOKEY,
-        Kind::Routed(config),
         "server",
         "2.0.0",
-        "A container for server configuration commands.",
-        "subcommand [argument ...]",
+        "A container for server configuration commands",
+        CONFIG_SUBCOMMANDS,
     ),
     row(
         "dbsize",
         1,
-        "readonly fast",
+        flags!(READONLY | FAST),
         NOKEY,
         Kind::Routed(dbsize),
         "server",
         "1.0.0",
         "Returns the number of keys in the database.",
         "",
-    ),
+    )
+    .with_acl(cats!(KEYSPACE)),
     row(
         "flushdb",
         -1,
-        "write",
+        flags!(WRITE),
         NOKEY,
         Kind::Routed(flushdb),
         "server",
         "1.0.0",
         "Removes all keys from the current database.",
         "[ASYNC|SYNC]",
-    ),
+    )
+    .with_acl(cats!(KEYSPACE | DANGEROUS)),
     row(
         "flushall",
         -1,
-        "write",
+        flags!(WRITE),
         NOKEY,
         Kind::Routed(flushall),
         "server",
         "1.0.0",
         "Removes all keys from all databases.",
         "[ASYNC|SYNC]",
-    ),
+    )
+    .with_acl(cats!(KEYSPACE | DANGEROUS)),
     row(
         "swapdb",
         3,
-        "write fast",
+        flags!(WRITE | FAST),
         NOKEY,
         Kind::Routed(swapdb),
         "server",
         "4.0.0",
         "Swaps two Redis databases.",
         "index1 index2",
-    ),
+    )
+    .with_acl(cats!(KEYSPACE | DANGEROUS)),
     row(
         "time",
         1,
-        "loading stale fast",
+        flags!(LOADING | STALE | FAST),
         NOKEY,
         Kind::Local(time),
         "server",
@@ -100,18 +101,19 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "lastsave",
         1,
-        "loading stale fast",
+        flags!(LOADING | STALE | FAST),
         NOKEY,
         Kind::Local(lastsave),
         "server",
         "1.0.0",
         "Returns the Unix timestamp of the last successful save to disk.",
         "",
-    ),
+    )
+    .with_acl(cats!(ADMIN | DANGEROUS)),
     row(
         "shutdown",
         -1,
-        "admin noscript loading stale no-multi allow-busy",
+        flags!(ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY),
         NOKEY,
         Kind::Routed(shutdown),
         "server",
@@ -119,28 +121,59 @@ pub static COMMANDS: &[CommandSpec] = &[
         "Synchronously saves the database(s) to disk and shuts down the Redis server.",
         "[NOSAVE|SAVE] [NOW] [FORCE] [ABORT]",
     ),
-    row(
+    container(
         "function",
-        -2,
-        "noscript",
-        NOKEY,
-        Kind::Local(function),
         "scripting",
         "7.0.0",
-        "A container for function commands.",
-        "subcommand [argument ...]",
+        "A container for function commands",
+        FUNCTION_SUBCOMMANDS,
     ),
     row(
         "command",
         -1,
-        "loading stale",
+        flags!(LOADING | STALE),
         NOKEY,
         Kind::Local(super::introspection::command),
         "server",
         "2.8.13",
         "Returns detailed information about all commands.",
         "[subcommand [argument ...]]",
-    ),
+    )
+    .with_acl(cats!(CONNECTION))
+    .with_subcommands(COMMAND_SUBCOMMANDS),
+];
+
+#[rustfmt::skip]
+static COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
+    row("command|count", 2, flags!(LOADING | STALE), NOKEY, Kind::Local(super::introspection::command), "server", "2.8.13", "Get total number of Redis commands", "").with_acl(cats!(CONNECTION)),
+    row("command|docs", -2, flags!(LOADING | STALE), NOKEY, Kind::Local(super::introspection::command), "server", "7.0.0", "Get array of specific Redis command documentation", "").with_acl(cats!(CONNECTION)),
+    row("command|getkeys", -4, flags!(LOADING | STALE), NOKEY, Kind::Local(super::introspection::command), "server", "2.8.13", "Extract keys given a full Redis command", "").with_acl(cats!(CONNECTION)),
+    row("command|getkeysandflags", -4, flags!(LOADING | STALE), NOKEY, Kind::Local(super::introspection::command), "server", "7.0.0", "Extract keys and access flags given a full Redis command", "").with_acl(cats!(CONNECTION)),
+    row("command|help", 2, flags!(LOADING | STALE), NOKEY, Kind::Local(super::introspection::command), "server", "5.0.0", "Show helpful text about the different subcommands", "").with_acl(cats!(CONNECTION)),
+    row("command|info", -2, flags!(LOADING | STALE), NOKEY, Kind::Local(super::introspection::command), "server", "2.8.13", "Get array of specific Redis command details, or all when no argument is given.", "").with_acl(cats!(CONNECTION)),
+    row("command|list", -2, flags!(LOADING | STALE), NOKEY, Kind::Local(super::introspection::command), "server", "7.0.0", "Get an array of Redis command names", "").with_acl(cats!(CONNECTION)),
+];
+
+#[rustfmt::skip]
+static FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
+    row("function|delete", 3, flags!(WRITE | NOSCRIPT), NOKEY, Kind::Local(function), "scripting", "7.0.0", "Delete a function by name", "").with_acl(cats!(SCRIPTING)),
+    row("function|dump", 2, flags!(NOSCRIPT), NOKEY, Kind::Local(function), "scripting", "7.0.0", "Dump all functions into a serialized binary payload", "").with_acl(cats!(SCRIPTING)),
+    row("function|flush", -2, flags!(WRITE | NOSCRIPT), NOKEY, Kind::Local(function), "scripting", "7.0.0", "Deleting all functions", "").with_acl(cats!(SCRIPTING)),
+    row("function|help", 2, flags!(LOADING | STALE), NOKEY, Kind::Local(function), "scripting", "7.0.0", "Show helpful text about the different subcommands", "").with_acl(cats!(SCRIPTING)),
+    row("function|kill", 2, flags!(NOSCRIPT | ALLOW_BUSY), NOKEY, Kind::Local(function), "scripting", "7.0.0", "Kill the function currently in execution.", "").with_acl(cats!(SCRIPTING)),
+    row("function|list", -2, flags!(NOSCRIPT), NOKEY, Kind::Local(function), "scripting", "7.0.0", "List information about all the functions", "").with_acl(cats!(SCRIPTING)),
+    row("function|load", -3, flags!(WRITE | DENYOOM | NOSCRIPT), NOKEY, Kind::Local(function), "scripting", "7.0.0", "Create a function with the given arguments (name, code, description)", "").with_acl(cats!(SCRIPTING)),
+    row("function|restore", -3, flags!(WRITE | DENYOOM | NOSCRIPT), NOKEY, Kind::Local(function), "scripting", "7.0.0", "Restore all the functions on the given payload", "").with_acl(cats!(SCRIPTING)),
+    row("function|stats", 2, flags!(NOSCRIPT | ALLOW_BUSY), NOKEY, Kind::Local(function), "scripting", "7.0.0", "Return information about the function currently running (name, description, duration)", "").with_acl(cats!(SCRIPTING)),
+];
+
+#[rustfmt::skip]
+static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
+    row("config|get", -3, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Routed(config), "server", "2.0.0", "Get the values of configuration parameters", ""),
+    row("config|set", -4, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Routed(config), "server", "2.0.0", "Set configuration parameters to the given values", ""),
+    row("config|resetstat", 2, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Routed(config), "server", "2.0.0", "Reset the stats returned by INFO", ""),
+    row("config|rewrite", 2, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Routed(config), "server", "2.8.0", "Rewrite the configuration file with the in memory configuration", ""),
+    row("config|help", 2, flags!(LOADING | STALE), NOKEY, Kind::Routed(config), "server", "5.0.0", "Show helpful text about the different subcommands", ""),
 ];
 
 type Routine<'a> = Pin<Box<dyn Future<Output = CmdResult> + 'a>>;
@@ -691,11 +724,56 @@ fn render_section(session: &Session, section: &str, shards: &[ShardInfo], out: &
     }
 }
 
+/// Redis's FUNCTION HELP text.
+const FUNCTION_HELP: &[&str] = &[
+    "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "LOAD [REPLACE] <FUNCTION CODE>",
+    "    Create a new library with the given library name and code.",
+    "DELETE <LIBRARY NAME>",
+    "    Delete the given library.",
+    "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
+    "    Return general information on all the libraries:",
+    "    * Library name",
+    "    * The engine used to run the Library",
+    "    * Library description",
+    "    * Functions list",
+    "    * Library code (if WITHCODE is given)",
+    "    It also possible to get only function that matches a pattern using LIBRARYNAME argument.",
+    "STATS",
+    "    Return information about the current function running:",
+    "    * Function name",
+    "    * Command used to run the function",
+    "    * Duration in MS that the function is running",
+    "    If no function is running, return nil",
+    "    In addition, returns a list of available engines.",
+    "KILL",
+    "    Kill the current running function.",
+    "FLUSH [ASYNC|SYNC]",
+    "    Delete all the libraries.",
+    "    When called without the optional mode argument, the behavior is determined by the",
+    "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+    "    * ASYNC: Asynchronously flush the libraries.",
+    "    * SYNC: Synchronously flush the libraries.",
+    "DUMP",
+    "    Return a serialized payload representing the current libraries, can be restored using FUNCTION RESTORE command",
+    "RESTORE <PAYLOAD> [FLUSH|APPEND|REPLACE]",
+    "    Restore the libraries represented by the given payload, it is possible to give a restore policy to",
+    "    control how to handle existing libraries (default APPEND):",
+    "    * FLUSH: delete all existing libraries.",
+    "    * APPEND: appends the restored libraries to the existing libraries. On collision, abort.",
+    "    * REPLACE: appends the restored libraries to the existing libraries, On collision, replace the old",
+    "      libraries with the new libraries (notice that even on this option there is a chance of failure",
+    "      in case of functions name collision with another library).",
+    "HELP",
+    "    Prints this help.",
+];
+
 /// FUNCTION: ringkv has no scripting, so there are never functions: FLUSH and LIST are
 /// truthful no-ops (test harnesses and clients call them); loading one is refused.
 pub fn function(_session: &mut Session, args: &mut Args) -> CmdResult {
     let sub = args.next()?;
     match sub.to_ascii_lowercase().as_slice() {
+        b"help" => Ok(help_reply(FUNCTION_HELP)),
         b"flush" => {
             if !args.is_done() && !args.keyword("ASYNC") && !args.keyword("SYNC") {
                 return Err(error(err::SYNTAX));

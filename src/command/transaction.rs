@@ -21,7 +21,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::dispatch::{call, run_op, single_shard, unknown_command, PendingAtomic};
-use super::table::{lookup, row, CommandSpec, NOKEY};
+use super::table::{flags, lookup, row, CommandSpec, Flags, NOKEY};
 use super::{arity_error, err, error, Args, CmdResult, Kind, Session, ShardOp};
 use crate::protocol::Reply;
 use crate::shard::mailbox::{AtomicPart, AtomicReply};
@@ -33,7 +33,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "multi",
         1,
-        "noscript loading stale fast allow-busy",
+        flags!(NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY | NOT_QUEUED),
         NOKEY,
         Kind::Local(multi),
         "transactions",
@@ -44,7 +44,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "exec",
         1,
-        "noscript loading stale skip-slowlog",
+        flags!(NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG | NOT_QUEUED | ENDS_MULTI),
         NOKEY,
         Kind::Routed(exec),
         "transactions",
@@ -55,7 +55,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "discard",
         1,
-        "noscript loading stale fast allow-busy",
+        flags!(NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY | NOT_QUEUED | ENDS_MULTI),
         NOKEY,
         Kind::Routed(discard),
         "transactions",
@@ -66,7 +66,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "watch",
         -2,
-        "noscript loading stale fast allow-busy",
+        flags!(NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY | NOT_QUEUED),
         (1, -1, 1),
         Kind::Routed(watch),
         "transactions",
@@ -77,7 +77,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "unwatch",
         1,
-        "noscript loading stale fast allow-busy",
+        flags!(NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY),
         NOKEY,
         Kind::Routed(unwatch),
         "transactions",
@@ -89,21 +89,15 @@ pub static COMMANDS: &[CommandSpec] = &[
 
 const EXECABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
 
-/// Commands that act at once inside MULTI instead of being queued.
-const IMMEDIATE: &[&str] = &["exec", "discard", "multi", "watch", "quit", "reset"];
-
-/// Commands that still run inside MULTI when out of memory.
-const ENDS_MULTI: &[&str] = &["exec", "discard", "quit", "reset"];
-
 /// `EXECABORT` for a transaction with a denyoom command, when EXEC finds memory full.
 const EXECABORT_OOM: &str = "EXECABORT Transaction discarded because of: OOM command not allowed when used memory > 'maxmemory'.";
 
 /// True when EXEC must refuse `queued`: out of memory and some command may use more.
 fn refused_for_memory(queued: &[Vec<Bytes>]) -> bool {
     crate::shard::evict::out_of_memory()
-        && queued
-            .iter()
-            .any(|items| lookup(&items[0]).is_some_and(|(_, spec)| spec.has_flag("denyoom")))
+        && queued.iter().any(|items| {
+            lookup(&items[0]).is_some_and(|(_, spec)| spec.resolve(items).has(Flags::DENYOOM))
+        })
 }
 
 /// A connection's transaction state.
@@ -137,11 +131,11 @@ impl State {
 
     pub fn offer(&mut self, items: &[Bytes]) -> Option<Reply> {
         let queued = self.queued.as_mut()?;
-        let Some((_, spec)) = lookup(&items[0]) else {
+        let Some(spec) = lookup(&items[0]).map(|(_, spec)| spec.resolve(items)) else {
             self.aborted = true;
             return Some(unknown_command(items));
         };
-        let immediate = IMMEDIATE.contains(&spec.name);
+        let immediate = spec.has(Flags::NOT_QUEUED);
         if !immediate && !spec.arity_ok(items.len()) {
             self.aborted = true;
             return Some(arity_error(spec.name));
@@ -152,13 +146,13 @@ impl State {
                 return Some(busy);
             }
         }
-        if !immediate && spec.has_flag("no-multi") {
+        if !immediate && spec.has(Flags::NO_MULTI) {
             self.aborted = true;
             return Some(error("ERR Command not allowed inside a transaction"));
         }
         // Queueing takes memory too: out of memory, Redis refuses every command but the ones
         // that end the transaction.
-        if crate::shard::evict::out_of_memory() && !ENDS_MULTI.contains(&spec.name) {
+        if crate::shard::evict::out_of_memory() && !spec.has(Flags::ENDS_MULTI) {
             self.aborted = true;
             return Some(error(err::OOM));
         }

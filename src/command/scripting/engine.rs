@@ -27,6 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::convert::{lua_to_reply, reply_to_lua};
 use crate::command::lookup;
+use crate::command::table::Flags;
 use crate::protocol::reply::double_text;
 use crate::protocol::Reply;
 
@@ -577,21 +578,21 @@ fn command(lua: &Lua, args: MultiValue) -> mlua::Result<Result<Value, String>> {
             _ => return fail("ERR Lua redis lib command arguments must be strings or integers"),
         });
     }
-    let Some((_, spec)) = lookup(&items[0]) else {
+    let Some(spec) = lookup(&items[0]).map(|(_, spec)| spec.resolve(&items)) else {
         return fail("ERR Unknown Redis command called from script");
     };
     if !spec.arity_ok(items.len()) {
         return fail("ERR Wrong number of args calling Redis command from script");
     }
-    if spec.has_flag("noscript") {
+    if spec.has(Flags::NOSCRIPT) {
         return fail("ERR This Redis command is not allowed from script");
     }
     // Out of memory, a script may still read and delete but not grow the data (the
     // `allow-oom` shebang flag is accepted but does not lift this).
-    if crate::shard::evict::out_of_memory() && spec.has_flag("denyoom") {
+    if crate::shard::evict::out_of_memory() && spec.has(Flags::DENYOOM) {
         return fail("OOM command not allowed when used memory > 'maxmemory'.");
     }
-    let write = spec.has_flag("write");
+    let write = spec.writes();
     let context = CONTEXT.with(|c| {
         let c = c.borrow();
         c.as_ref().map(|c| (c.steps.clone(), c.read_only))

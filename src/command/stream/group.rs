@@ -4,9 +4,8 @@
 use bytes::Bytes;
 
 use super::super::args::parse_int;
-use super::super::connection::{sub_arity_error, unknown_subcommand};
 use super::super::keys::help_reply;
-use super::super::{err, error, notify, shown, Args, CmdResult};
+use super::super::{err, error, notify, shown, Args, CmdResult, Session};
 use super::{entry_reply, id_reply, range_bound, read_stream, strict_id, write_stream};
 use crate::protocol::Reply;
 use crate::pubsub::notify::STREAM as STREAM_EVENTS;
@@ -43,16 +42,6 @@ fn nogroup(key: &[u8], group: &[u8]) -> Reply {
     ))
 }
 
-/// Subcommand arities as Redis 7.0 declares them (negative: at least).
-const SUBCOMMANDS: &[(&[u8], i32)] = &[
-    (b"create", -5),
-    (b"setid", -5),
-    (b"destroy", 4),
-    (b"createconsumer", 5),
-    (b"delconsumer", 5),
-    (b"help", 2),
-];
-
 /// Parses `ENTRIESREAD n` (the only option besides CREATE's MKSTREAM).
 fn entries_read(args: &mut Args) -> Result<Option<u64>, Reply> {
     let n = args.int()?;
@@ -69,19 +58,16 @@ fn subcommand_syntax(sub: &[u8]) -> Reply {
     ))
 }
 
+/// XGROUP HELP.
+pub fn xgroup_help(_session: &mut Session, _args: &mut Args) -> CmdResult {
+    Ok(help_reply(XGROUP_HELP))
+}
+
+/// XGROUP CREATE, SETID, DESTROY, CREATECONSUMER and DELCONSUMER (the table has checked the
+/// subcommand and its arity).
 pub fn xgroup(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let sub_raw = args.next()?;
     let sub = sub_raw.to_ascii_lowercase();
-    let Some(&(_, arity)) = SUBCOMMANDS.iter().find(|(name, _)| *name == sub.as_slice()) else {
-        return Err(unknown_subcommand("xgroup", &sub_raw));
-    };
-    let argc = args.all().len() as i32;
-    if (arity > 0 && argc != arity) || (arity < 0 && argc < -arity) {
-        return Err(sub_arity_error("xgroup", &sub_raw));
-    }
-    if sub == b"help" {
-        return Ok(help_reply(XGROUP_HELP));
-    }
     let (key, group) = (args.next()?, args.next()?);
     let mut mkstream = false;
     let mut read: Option<u64> = None;

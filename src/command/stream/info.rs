@@ -3,9 +3,8 @@
 
 use bytes::Bytes;
 
-use super::super::connection::{sub_arity_error, unknown_subcommand};
 use super::super::keys::help_reply;
-use super::super::{err, error, shown, Args, CmdResult};
+use super::super::{err, error, shown, Args, CmdResult, Session};
 use super::{entries_reply, entry_reply, id_reply, read_stream};
 use crate::protocol::Reply;
 use crate::shard::types::{Group, Stream, StreamId};
@@ -23,13 +22,6 @@ const XINFO_HELP: &[&str] = &[
     "    Prints this help.",
 ];
 
-const SUBCOMMANDS: &[(&[u8], i32)] = &[
-    (b"consumers", 4),
-    (b"groups", 3),
-    (b"stream", -3),
-    (b"help", 2),
-];
-
 fn syntax(sub: &[u8]) -> Reply {
     Reply::error_owned(format!(
         "ERR unknown subcommand or wrong number of arguments for '{}'. Try XINFO HELP.",
@@ -45,19 +37,15 @@ fn int(n: u64) -> Reply {
     Reply::Int(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
+/// XINFO HELP.
+pub fn xinfo_help(_session: &mut Session, _args: &mut Args) -> CmdResult {
+    Ok(help_reply(XINFO_HELP))
+}
+
+/// XINFO CONSUMERS, GROUPS and STREAM (the table has checked the subcommand and its arity).
 pub fn xinfo(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let sub_raw = args.next()?;
     let sub = sub_raw.to_ascii_lowercase();
-    let Some(&(_, arity)) = SUBCOMMANDS.iter().find(|(name, _)| *name == sub.as_slice()) else {
-        return Err(unknown_subcommand("xinfo", &sub_raw));
-    };
-    let argc = args.all().len() as i32;
-    if (arity > 0 && argc != arity) || (arity < 0 && argc < -arity) {
-        return Err(sub_arity_error("xinfo", &sub_raw));
-    }
-    if sub == b"help" {
-        return Ok(help_reply(XINFO_HELP));
-    }
     let key = args.arg()?;
     let now = shard.now_ms();
     let stream = read_stream(shard, key)?.ok_or_else(|| error(err::NO_KEY))?;
