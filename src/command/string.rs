@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use bytes::Bytes;
 
-use super::args::{ok, parse_float, parse_int};
+use super::args::{ok, parse_float, parse_int, FloatRule};
 use super::table::{keyed, routine, row, split, CommandSpec, KEY1, KEY12, KEYS_ALL};
 use super::Merge;
 use super::{err, error, Args, CmdResult, Session};
@@ -516,11 +516,15 @@ pub fn format_float(value: f64) -> String {
 
 pub fn incrbyfloat(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
-    let delta = args.float()?;
+    let raw_delta = args.arg()?;
+    // Redis's order: the key's type, then the stored value, then the increment (string2ld).
+    let long_double =
+        |raw: &[u8]| parse_float(raw, FloatRule::LongDouble).ok_or_else(|| error(err::NOT_FLOAT));
     let (current, expire) = match write_string(shard, key)? {
-        Some((v, e)) => (parse_float(&v).ok_or_else(|| error(err::NOT_FLOAT))?, e),
+        Some((v, e)) => (long_double(&v)?, e),
         None => (0.0, 0),
     };
+    let delta = long_double(raw_delta)?;
     let next = current + delta;
     if !next.is_finite() {
         return Err(error("ERR increment would produce NaN or Infinity"));

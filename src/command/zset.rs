@@ -140,18 +140,11 @@ pub(crate) fn scored_reply(items: Vec<(Bytes, f64)>, withscores: bool) -> Reply 
     }
 }
 
-/// Parses a score argument (`ERR value is not a valid float`). As Redis's getDoubleFromObject,
-/// a number too large for a double (strtod's ERANGE, e.g. `1e400`) or too small to be told
-/// from zero (`1e-400`) is refused; the words `inf`/`-inf` are scores.
+/// Parses a score argument as Redis's getDoubleFromObject (string2d): a number too large for
+/// a double (`1e400`) or too small to tell from zero (`1e-400`) is refused; `inf` is a score.
 fn score_arg(raw: &[u8]) -> Result<f64, Reply> {
-    let value = super::args::parse_float(raw).ok_or_else(|| error(err::NOT_FLOAT))?;
-    let mantissa = raw.split(|&b| b == b'e' || b == b'E').next().unwrap_or(raw);
-    let out_of_range = (value.is_infinite() && raw.iter().any(u8::is_ascii_digit))
-        || (value == 0.0 && mantissa.iter().any(|b| (b'1'..=b'9').contains(b)));
-    if out_of_range {
-        return Err(error(err::NOT_FLOAT));
-    }
-    Ok(value)
+    super::args::parse_float(raw, super::args::FloatRule::Double)
+        .ok_or_else(|| error(err::NOT_FLOAT))
 }
 
 /// ZADD's flags.

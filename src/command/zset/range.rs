@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::super::args::{parse_float, parse_int};
+use super::super::args::{parse_float, parse_int, FloatRule};
 use super::super::{err, error, Args, CmdResult, Session};
 use super::{drop_if_empty, read_zset, scored_reply, write_zset};
 use crate::protocol::Reply;
@@ -31,7 +31,7 @@ fn score_bound(raw: &[u8]) -> Result<(f64, bool), Reply> {
         Some(b'(') => (&raw[1..], true),
         _ => (raw, false),
     };
-    parse_float(text)
+    parse_float(text, FloatRule::RangeBound)
         .map(|v| (v, ex))
         .ok_or_else(|| error(NOT_FLOAT_RANGE))
 }
