@@ -220,14 +220,15 @@ pub fn zadd(shard: &mut Shard, args: &mut Args) -> CmdResult {
     if pairs.is_empty() || !pairs.len().is_multiple_of(2) {
         return Err(error(err::SYNTAX));
     }
-    if f.incr && pairs.len() > 2 {
-        return Err(error(INCR_PAIR));
-    }
+    // Redis's order: the flag conflicts, then INCR's single pair, then the scores.
     if f.nx && f.xx {
         return Err(error(XX_NX));
     }
     if [f.gt, f.lt, f.nx].iter().filter(|&&b| b).count() > 1 {
         return Err(error(GT_LT_NX));
+    }
+    if f.incr && pairs.len() > 2 {
+        return Err(error(INCR_PAIR));
     }
     let scores = pairs
         .chunks(2)

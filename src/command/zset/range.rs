@@ -189,9 +189,13 @@ fn parse_query(
         }
     }
     let rev = direction.unwrap_or(false);
-    if limit.is_some() && matches!(kind, Fixed::Auto | Fixed::Rank) {
+    let by_rank = matches!(kind, Fixed::Auto | Fixed::Rank);
+    // Redis tells "no LIMIT" by a count of -1: `LIMIT <offset> -1` passes on a rank range,
+    // where it is ignored.
+    if by_rank && limit.is_some_and(|(_, count)| count != -1) {
         return Err(error(LIMIT_NEEDS_BY));
     }
+    let limit = if by_rank { None } else { limit };
     if withscores && kind == Fixed::Lex {
         return Err(error(NO_LEX_SCORES));
     }
