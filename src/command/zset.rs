@@ -391,7 +391,7 @@ pub fn zrandmember(shard: &mut Shard, args: &mut Args) -> CmdResult {
         Some(raw) => {
             let n = parse_int(raw).ok_or_else(|| error(err::NOT_INT))?;
             if n == i64::MIN {
-                return Err(error("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"));
+                return Err(error(err::LONG_RANGE));
             }
             args.next()?;
             Some(n)
