@@ -41,7 +41,8 @@ const SCRIPTS: &[&[&str]] = &[
         "LPOS l c COUNT 0 RANK 2", "LPOS l c COUNT 2 RANK -1", "LPOS l c COUNT 0 MAXLEN 3",
         "LPOS l c COUNT 0 MAXLEN 3 RANK -1", "LPOS l c COUNT 0 MAXLEN 7 RANK 2", "LPOS l x", "LPOS l x COUNT 0",
         "LPOS nokey a", "LPOS nokey a COUNT 1", "LPOS l c COUNT -1", "LPOS l c COUNT x", "LPOS l c MAXLEN -1",
-        "LPOS l c RANK x", "LPOS l c RANK -9223372036854775808", "LPOS l c BOGUS 1", "LPOS l c RANK",
+        // RANK LONG_MIN left out: ringkv answers as 7.2 (out of range), see regress_parsing.rs.
+        "LPOS l c RANK x", "LPOS l c BOGUS 1", "LPOS l c RANK",
         "LPOS l c RANK 9223372036854775807", "LPOS l c RANK -9223372036854775807", "SET s v", "LPOS s a",
     ],
     // LMOVE / RPOPLPUSH (foo and bar on different shards, {t} keys together)

@@ -1,11 +1,22 @@
-//! The argument cursor every handler reads its arguments through.
+//! The argument cursor every handler reads its arguments through, and the grammars shared by
+//! every command that takes an argument of that shape (integers, floats, blocking timeouts).
+
+mod float;
 
 use std::cell::Cell;
+use std::time::Duration;
 
 use bytes::Bytes;
 
+pub use float::{parse_float, FloatRule};
+
 use super::{err, error, CmdResult};
 use crate::protocol::Reply;
+
+const TIMEOUT_NOT_FLOAT: &str = "ERR timeout is not a float or out of range";
+const TIMEOUT_NOT_INT: &str = "ERR timeout is not an integer or out of range";
+const TIMEOUT_NEGATIVE: &str = "ERR timeout is negative";
+const TIMEOUT_RANGE: &str = "ERR timeout is out of range";
 
 /// A command's arguments with a read position (starting after the command name). Reading
 /// takes `&self` (the position is a `Cell`), so a handler may hold borrowed arguments from
@@ -88,9 +99,9 @@ impl Args {
         Ok(n)
     }
 
-    /// The next argument as an f64 (no NaN), with Redis's error text.
+    /// The next argument as Redis's string2d reads it (scores), with Redis's error text.
     pub fn float(&self) -> Result<f64, Reply> {
-        parse_float(self.arg()?).ok_or_else(|| error(err::NOT_FLOAT))
+        parse_float(self.arg()?, FloatRule::Double).ok_or_else(|| error(err::NOT_FLOAT))
     }
 
     /// Consumes the next argument if it equals `word` case-insensitively.
@@ -151,24 +162,38 @@ pub fn parse_int(bytes: &[u8]) -> Option<i64> {
     Some(value)
 }
 
-/// Parses a Redis float argument: what strtold accepts (including "inf"), no spaces, no NaN.
-pub fn parse_float(bytes: &[u8]) -> Option<f64> {
-    let text = std::str::from_utf8(bytes).ok()?;
-    if text.is_empty()
-        || text.starts_with(char::is_whitespace)
-        || text.ends_with(char::is_whitespace)
-    {
-        return None;
-    }
-    let value = match text.to_ascii_lowercase().as_str() {
-        "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
-        "-inf" | "-infinity" => f64::NEG_INFINITY,
-        _ => text.parse::<f64>().ok()?,
+/// A blocking command's timeout in seconds (BLPOP, BZPOPMIN, BLMOVE, BLMPOP, BZMPOP...), as
+/// Redis's getTimeoutFromObjectOrReply reads it; None = wait forever (0). The seconds are a
+/// string2ld float; the milliseconds are rounded up, and a count past i64 converts the way
+/// x86 does (to i64::MIN), so `inf` and `1e30` answer "negative" as Redis 7.0 does.
+pub fn parse_timeout(raw: &[u8]) -> Result<Option<Duration>, Reply> {
+    let secs = parse_float(raw, FloatRule::LongDouble).ok_or_else(|| error(TIMEOUT_NOT_FLOAT))?;
+    let ms = (secs * 1000.0).ceil();
+    // 2^63 as f64; every f64 strictly inside converts without wrapping.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    let ms = if (-LIMIT..LIMIT).contains(&ms) {
+        ms as i64
+    } else {
+        i64::MIN
     };
-    if value.is_nan() {
-        return None;
+    deadline(ms)
+}
+
+/// XREAD's BLOCK milliseconds, the same checks on an integer; None = forever (0).
+pub fn parse_block_ms(raw: &[u8]) -> Result<Option<Duration>, Reply> {
+    deadline(parse_int(raw).ok_or_else(|| error(TIMEOUT_NOT_INT))?)
+}
+
+/// The checks every timeout shares: negative refused; one whose deadline (now + ms) would
+/// overflow is out of range (Redis 7.2's check).
+fn deadline(ms: i64) -> Result<Option<Duration>, Reply> {
+    if ms < 0 {
+        return Err(error(TIMEOUT_NEGATIVE));
     }
-    Some(value)
+    if ms > i64::MAX - crate::shard::unix_ms() as i64 {
+        return Err(error(TIMEOUT_RANGE));
+    }
+    Ok((ms > 0).then(|| Duration::from_millis(ms as u64)))
 }
 
 /// `Ok(Reply::Simple("OK"))`.
@@ -196,13 +221,30 @@ mod tests {
     }
 
     #[test]
-    fn floats_like_redis() {
-        assert_eq!(parse_float(b"1.5"), Some(1.5));
-        assert_eq!(parse_float(b"-inf"), Some(f64::NEG_INFINITY));
-        assert_eq!(parse_float(b"1e3"), Some(1000.0));
-        assert_eq!(parse_float(b"nan"), None);
-        assert_eq!(parse_float(b" 1"), None);
-        assert_eq!(parse_float(b"abc"), None);
+    fn timeouts_like_redis() {
+        let secs = |t: &str| parse_timeout(t.as_bytes());
+        let text = |r: Result<Option<Duration>, Reply>| match r {
+            Err(Reply::Error(e)) => e.to_string(),
+            other => format!("{other:?}"),
+        };
+        assert_eq!(secs("0").unwrap(), None);
+        assert_eq!(secs("-0.0001").unwrap(), None);
+        assert_eq!(secs("0.0001").unwrap(), Some(Duration::from_millis(1)));
+        assert_eq!(secs("0x1p-1").unwrap(), Some(Duration::from_millis(500)));
+        assert_eq!(secs("1.5").unwrap(), Some(Duration::from_millis(1500)));
+        for negative in ["-1", "inf", "-inf", "1e30", "1e400"] {
+            assert_eq!(text(secs(negative)), TIMEOUT_NEGATIVE, "{negative}");
+        }
+        for bad in [" 1", "abc", "nan", "1e5000", ""] {
+            assert_eq!(text(secs(bad)), TIMEOUT_NOT_FLOAT, "{bad}");
+        }
+        assert_eq!(text(secs("9223371000000000")), TIMEOUT_RANGE);
+        let ms = |t: &str| parse_block_ms(t.as_bytes());
+        assert_eq!(ms("0").unwrap(), None);
+        assert_eq!(ms("10").unwrap(), Some(Duration::from_millis(10)));
+        assert_eq!(text(ms("-1")), TIMEOUT_NEGATIVE);
+        assert_eq!(text(ms("0x10")), TIMEOUT_NOT_INT);
+        assert_eq!(text(ms("9223372036854775807")), TIMEOUT_RANGE);
     }
 
     #[test]

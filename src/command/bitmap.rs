@@ -115,32 +115,39 @@ fn bit_at(value: &[u8], bit: i64) -> bool {
 
 pub fn bitcount(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.next()?;
-    let bounds = match args.remaining() {
-        0 => None,
-        1 => return Err(error(err::SYNTAX)),
-        _ => {
-            let (start, end) = (args.int()?, args.int()?);
-            let bits = unit(args)?;
-            args.end()?;
-            Some((start, end, bits))
-        }
+    // Redis 7.0/7.2 look the key up before reading the range: a missing key counts 0
+    // whatever follows.
+    let Some(value) = read_string(shard, &key)? else {
+        return Ok(Reply::Int(0));
     };
-    let value = read_string(shard, &key)?.unwrap_or_default();
-    let count = match bounds {
-        None => value.iter().map(|b| b.count_ones() as i64).sum(),
-        Some((start, end, false)) => match range(start, end, value.len() as i64) {
-            None => 0,
-            Some((s, e)) => value[s as usize..=e as usize]
-                .iter()
-                .map(|b| b.count_ones() as i64)
-                .sum(),
-        },
-        Some((start, end, true)) => match range(start, end, value.len() as i64 * 8) {
+    let (start, end, bits) = match args.remaining() {
+        0 => return Ok(Reply::Int(count_ones(&value))),
+        2 | 3 => {
+            let (start, end) = (args.int()?, args.int()?);
+            // Both negative and crossed: empty before the unit is even read.
+            if start < 0 && end < 0 && start > end {
+                return Ok(Reply::Int(0));
+            }
+            (start, end, unit(args)?)
+        }
+        _ => return Err(error(err::SYNTAX)),
+    };
+    let count = if bits {
+        match range(start, end, value.len() as i64 * 8) {
             None => 0,
             Some((s, e)) => (s..=e).filter(|&b| bit_at(&value, b)).count() as i64,
-        },
+        }
+    } else {
+        match range(start, end, value.len() as i64) {
+            None => 0,
+            Some((s, e)) => count_ones(&value[s as usize..=e as usize]),
+        }
     };
     Ok(Reply::Int(count))
+}
+
+fn count_ones(bytes: &[u8]) -> i64 {
+    bytes.iter().map(|b| b.count_ones() as i64).sum()
 }
 
 pub fn bitpos(shard: &mut Shard, args: &mut Args) -> CmdResult {
@@ -151,21 +158,20 @@ pub fn bitpos(shard: &mut Shard, args: &mut Args) -> CmdResult {
         Some(_) => return Err(error("ERR The bit argument must be 1 or 0.")),
         None => return Err(error(err::NOT_INT)),
     };
-    let start = if args.is_done() {
-        None
-    } else {
-        Some(args.int()?)
-    };
-    let end = if args.is_done() {
-        None
-    } else {
-        Some(args.int()?)
-    };
-    let bits = unit(args)?;
-    args.end()?;
-    let value = read_string(shard, &key)?;
-    let Some(value) = value else {
+    // Redis's order: the bit, the key, the start, the unit, then the end.
+    let Some(value) = read_string(shard, &key)? else {
         return Ok(Reply::Int(if wanted { -1 } else { 0 }));
+    };
+    let extra = args.remaining();
+    if extra > 3 {
+        return Err(error(err::SYNTAX));
+    }
+    let start = if extra >= 1 { Some(args.int()?) } else { None };
+    let raw_end = if extra >= 2 { Some(args.arg()?) } else { None };
+    let bits = unit(args)?;
+    let end = match raw_end {
+        Some(raw) => Some(parse_int(raw).ok_or_else(|| error(err::NOT_INT))?),
+        None => None,
     };
     let total_bits = value.len() as i64 * 8;
     let (first, last) = if bits {

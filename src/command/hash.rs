@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 
-use super::args::{ok, parse_float, parse_int};
+use super::args::{ok, parse_float, parse_int, FloatRule};
 use super::set::{parse_scan, random_count, scan_reply};
 use super::string::format_float;
 use super::table::{flags, keyed, row, CommandSpec, KEY1};
@@ -255,13 +255,15 @@ pub fn hincrby(shard: &mut Shard, args: &mut Args) -> CmdResult {
 
 pub fn hincrbyfloat(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let (key, field) = (args.next()?, args.next()?);
-    let delta = args.float()?;
+    let delta =
+        parse_float(args.arg()?, FloatRule::LongDouble).ok_or_else(|| error(err::NOT_FLOAT))?;
     if !delta.is_finite() {
         return Err(error("ERR value is NaN or Infinity"));
     }
     let hash = write_hash(shard, &key, true)?.ok_or_else(|| error(err::WRONGTYPE))?;
     let current = match hash.get(&field) {
-        Some(v) => parse_float(&v).ok_or_else(|| error("ERR hash value is not a float"))?,
+        Some(v) => parse_float(&v, FloatRule::LongDouble)
+            .ok_or_else(|| error("ERR hash value is not a float"))?,
         None => 0.0,
     };
     let next = current + delta;

@@ -363,9 +363,9 @@ pub fn lpos(shard: &mut Shard, args: &mut Args) -> CmdResult {
         let more = args.remaining() > 1;
         if more && args.keyword("RANK") {
             rank = args.int()?;
-            // Redis 7.0 negates LONG_MIN in place: it stays negative and matches from the tail.
+            // Redis 7.2 reads RANK in -LONG_MAX..=LONG_MAX (7.0 took LONG_MIN and answered 0).
             if rank == i64::MIN {
-                rank = -1;
+                return Err(error(err::LONG_RANGE));
             }
             if rank == 0 {
                 return Err(error(RANK_ZERO));

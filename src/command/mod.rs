@@ -166,6 +166,9 @@ pub mod err {
     pub const DB_RANGE: &str = "ERR DB index is out of range";
     pub const INT32_RANGE: &str =
         "ERR value is out of range, value must between -2147483648 and 2147483647";
+    /// getRangeLongFromObjectOrReply's text for the range -LONG_MAX..=LONG_MAX.
+    pub const LONG_RANGE: &str =
+        "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
     pub const SAME_OBJECT: &str = "ERR source and destination objects are the same";
     pub const STRING_TOO_LONG: &str =
         "ERR string exceeds maximum allowed size (proto-max-bulk-len)";

@@ -170,9 +170,9 @@ async fn fetch(
     Ok(out)
 }
 
-/// Parses a sort weight as Redis's strtod check does.
+/// Parses a sort weight as Redis's strtod check does (leading space and empty text allowed).
 fn weight(raw: &[u8]) -> Option<f64> {
-    super::args::parse_float(raw)
+    super::args::parse_float(raw, super::args::FloatRule::SortWeight)
 }
 
 fn sort(session: &mut Session, args: Args) -> Routine<'_> {

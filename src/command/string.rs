@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use bytes::Bytes;
 
-use super::args::{ok, parse_float, parse_int};
+use super::args::{ok, parse_float, parse_int, FloatRule};
 use super::table::{flags, keyed, routine, row, split, CommandSpec, KEY1, KEY12, KEYS_ALL};
 use super::Merge;
 use super::{err, error, Args, CmdResult, Session};
@@ -133,21 +133,30 @@ struct SetOptions {
     xx: bool,
     get: bool,
     ttl: Ttl,
+    /// An EX/PX/EXAT/PXAT argument not yet read: Redis checks the grammar first and the
+    /// number later (GETEX only after looking the key up).
+    expiry: Option<(ExpireArg, Bytes)>,
+}
+
+impl SetOptions {
+    /// Reads the pending expiry argument into `ttl`, with Redis's checks and texts.
+    fn resolve_expiry(&mut self, shard: &Shard, command: &str) -> Result<(), Reply> {
+        if let Some((kind, raw)) = self.expiry.take() {
+            self.ttl = Ttl::At(expire_at(shard, &raw, kind, command)?);
+        }
+        Ok(())
+    }
 }
 
 /// Parses SET (`for_set`) or GETEX options the way Redis does: a flag conflicting with an
 /// earlier one is a syntax error; repeating the same one is allowed.
-fn parse_set_options(
-    shard: &Shard,
-    args: &Args,
-    for_set: bool,
-    command: &str,
-) -> Result<SetOptions, Reply> {
+fn parse_set_options(args: &Args, for_set: bool) -> Result<SetOptions, Reply> {
     let mut o = SetOptions {
         nx: false,
         xx: false,
         get: false,
         ttl: if for_set { Ttl::Clear } else { Ttl::Keep },
+        expiry: None,
     };
     let mut expiry: Option<(ExpireArg, Bytes)> = None;
     let mut keepttl = false;
@@ -185,8 +194,8 @@ fn parse_set_options(
             _ => return Err(error(err::SYNTAX)),
         }
     }
-    if let Some((kind, raw)) = expiry {
-        o.ttl = Ttl::At(expire_at(shard, &raw, kind, command)?);
+    if expiry.is_some() {
+        o.expiry = expiry;
     } else if keepttl {
         o.ttl = Ttl::Keep;
     } else if persist {
@@ -217,7 +226,8 @@ fn string_reply(s: StrRef) -> Reply {
 pub fn set(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     let value = args.arg()?;
-    let o = parse_set_options(shard, args, true, "set")?;
+    let mut o = parse_set_options(args, true)?;
+    o.resolve_expiry(shard, "set")?;
     let old = if o.get {
         read_string(shard, key)?
     } else {
@@ -313,12 +323,13 @@ pub fn getdel(shard: &mut Shard, args: &mut Args) -> CmdResult {
 
 pub fn getex(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.next()?;
-    let o = parse_set_options(shard, args, false, "getex")?;
+    let mut o = parse_set_options(args, false)?;
     // Every change below is signalled where it is made; a plain GETEX changes nothing.
     shard.unchanged();
     let Some(value) = read_string(shard, &key)? else {
         return Ok(Reply::Nil);
     };
+    o.resolve_expiry(shard, "getex")?;
     match o.ttl {
         Ttl::At(at) if at <= shard.now_ms() => {
             shard.delete(&key);
@@ -521,11 +532,15 @@ pub fn format_float(value: f64) -> String {
 
 pub fn incrbyfloat(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
-    let delta = args.float()?;
+    let raw_delta = args.arg()?;
+    // Redis's order: the key's type, then the stored value, then the increment (string2ld).
+    let long_double =
+        |raw: &[u8]| parse_float(raw, FloatRule::LongDouble).ok_or_else(|| error(err::NOT_FLOAT));
     let (current, expire) = match write_string(shard, key)? {
-        Some((v, e)) => (parse_float(&v).ok_or_else(|| error(err::NOT_FLOAT))?, e),
+        Some((v, e)) => (long_double(&v)?, e),
         None => (0.0, 0),
     };
+    let delta = long_double(raw_delta)?;
     let next = current + delta;
     if !next.is_finite() {
         return Err(error("ERR increment would produce NaN or Infinity"));

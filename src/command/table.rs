@@ -306,6 +306,10 @@ impl CommandSpec {
                 if n < 0 || n as usize > room {
                     return None;
                 }
+                if n == 0 {
+                    // As Redis's numkeys finders: no key list at all, whatever the range held.
+                    return self.has(Flags::NO_MANDATORY_KEYS).then(Vec::new);
+                }
                 keys.extend(at + 1..at + 1 + n as usize);
             }
             KeyFinder::Custom(find) => keys.extend(find(items)?),

@@ -140,18 +140,11 @@ pub(crate) fn scored_reply(items: Vec<(Bytes, f64)>, withscores: bool) -> Reply 
     }
 }
 
-/// Parses a score argument (`ERR value is not a valid float`). As Redis's getDoubleFromObject,
-/// a number too large for a double (strtod's ERANGE, e.g. `1e400`) or too small to be told
-/// from zero (`1e-400`) is refused; the words `inf`/`-inf` are scores.
+/// Parses a score argument as Redis's getDoubleFromObject (string2d): a number too large for
+/// a double (`1e400`) or too small to tell from zero (`1e-400`) is refused; `inf` is a score.
 fn score_arg(raw: &[u8]) -> Result<f64, Reply> {
-    let value = super::args::parse_float(raw).ok_or_else(|| error(err::NOT_FLOAT))?;
-    let mantissa = raw.split(|&b| b == b'e' || b == b'E').next().unwrap_or(raw);
-    let out_of_range = (value.is_infinite() && raw.iter().any(u8::is_ascii_digit))
-        || (value == 0.0 && mantissa.iter().any(|b| (b'1'..=b'9').contains(b)));
-    if out_of_range {
-        return Err(error(err::NOT_FLOAT));
-    }
-    Ok(value)
+    super::args::parse_float(raw, super::args::FloatRule::Double)
+        .ok_or_else(|| error(err::NOT_FLOAT))
 }
 
 /// ZADD's flags.
@@ -227,14 +220,15 @@ pub fn zadd(shard: &mut Shard, args: &mut Args) -> CmdResult {
     if pairs.is_empty() || !pairs.len().is_multiple_of(2) {
         return Err(error(err::SYNTAX));
     }
-    if f.incr && pairs.len() > 2 {
-        return Err(error(INCR_PAIR));
-    }
+    // Redis's order: the flag conflicts, then INCR's single pair, then the scores.
     if f.nx && f.xx {
         return Err(error(XX_NX));
     }
     if [f.gt, f.lt, f.nx].iter().filter(|&&b| b).count() > 1 {
         return Err(error(GT_LT_NX));
+    }
+    if f.incr && pairs.len() > 2 {
+        return Err(error(INCR_PAIR));
     }
     let scores = pairs
         .chunks(2)
@@ -403,7 +397,7 @@ pub fn zrandmember(shard: &mut Shard, args: &mut Args) -> CmdResult {
         Some(raw) => {
             let n = parse_int(raw).ok_or_else(|| error(err::NOT_INT))?;
             if n == i64::MIN {
-                return Err(error("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"));
+                return Err(error(err::LONG_RANGE));
             }
             args.next()?;
             Some(n)

@@ -15,30 +15,12 @@ use super::{
     end_of, gone, move_between, move_local, multi_pop_now, multi_reply, parse_multi_pop, pop_ready,
     push_and_serve, write_list, Move, Routine,
 };
-use crate::command::args::parse_float;
+use crate::command::args::parse_timeout;
 use crate::command::blocked::{Blocked, Stop};
-use crate::command::{error, Args, CmdResult, Session};
+use crate::command::{Args, CmdResult, Session};
 use crate::protocol::Reply;
 use crate::shard::blocking::{try_claim, ServeFn};
 use crate::shard::{Shard, ShardId};
-
-const TIMEOUT_NOT_FLOAT: &str = "ERR timeout is not a float or out of range";
-const TIMEOUT_NEGATIVE: &str = "ERR timeout is negative";
-const TIMEOUT_RANGE: &str = "ERR timeout is out of range";
-
-/// A timeout in seconds (fractions allowed) as Redis reads it; None = wait forever (0).
-fn parse_timeout(raw: &[u8]) -> Result<Option<Duration>, Reply> {
-    let secs = parse_float(raw).ok_or_else(|| error(TIMEOUT_NOT_FLOAT))?;
-    let ms = (secs * 1000.0).ceil();
-    // Redis 7.0 casts to a signed 64-bit count: anything beyond it wraps to negative.
-    if !(0.0..i64::MAX as f64).contains(&ms) && ms != 0.0 {
-        return Err(error(TIMEOUT_NEGATIVE));
-    }
-    if ms as i64 > i64::MAX - crate::shard::unix_ms() as i64 {
-        return Err(error(TIMEOUT_RANGE));
-    }
-    Ok((ms > 0.0).then(|| Duration::from_millis(ms as u64)))
-}
 
 /// What a waiter takes from its key once the key holds a list.
 #[derive(Clone)]
@@ -280,8 +262,10 @@ pub fn brpop(session: &mut Session, args: Args) -> Routine<'_> {
 
 pub fn blmpop(session: &mut Session, mut args: Args) -> Routine<'_> {
     Box::pin(async move {
-        let timeout = parse_timeout(&args.next()?)?;
+        // Redis reads the timeout after the rest: a bad numkeys or option answers first.
+        let raw_timeout = args.next()?;
         let p = parse_multi_pop(&mut args)?;
+        let timeout = parse_timeout(&raw_timeout)?;
         let now = multi_pop_now(session, &p).await?;
         if !matches!(now, Reply::NilArray) {
             return Ok(now);

@@ -10,6 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
+use super::super::args::parse_block_ms;
 use super::super::blocked::Blocked;
 use super::super::{err, error, Args, CmdResult, Session};
 use super::{entries_reply, entry_reply, id_reply, read_stream, strict_id, write_stream};
@@ -60,7 +61,7 @@ fn parse(args: &mut Args, grouped: bool) -> Result<Request, Reply> {
     while !args.is_done() {
         let more = args.remaining() - 1;
         if more >= 1 && args.keyword("BLOCK") {
-            req.block = Some(parse_block(&args.next()?)?);
+            req.block = Some(parse_block_ms(&args.next()?)?);
         } else if more >= 1 && args.keyword("COUNT") {
             req.count = usize::try_from(args.int()?).unwrap_or(0);
         } else if more >= 1 && args.keyword("STREAMS") {
@@ -100,19 +101,6 @@ fn parse(args: &mut Args, grouped: bool) -> Result<Request, Reply> {
         return Err(error("ERR Missing GROUP option for XREADGROUP"));
     }
     Ok(req)
-}
-
-/// BLOCK's milliseconds, with Redis's texts; None = forever (0).
-fn parse_block(raw: &[u8]) -> Result<Option<Duration>, Reply> {
-    let ms = super::super::args::parse_int(raw)
-        .ok_or_else(|| error("ERR timeout is not an integer or out of range"))?;
-    if ms < 0 {
-        return Err(error("ERR timeout is negative"));
-    }
-    if ms > i64::MAX - crate::shard::unix_ms() as i64 {
-        return Err(error("ERR timeout is out of range"));
-    }
-    Ok((ms > 0).then(|| Duration::from_millis(ms as u64)))
 }
 
 /// Checks one key as Redis does before serving anything: its type, the group, the ID.

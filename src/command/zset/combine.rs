@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use hashbrown::HashMap;
 
-use super::super::args::parse_float;
+use super::super::args::{parse_float, FloatRule};
 use super::super::{err, error, Args, Session};
 use super::range::store_result;
 use super::{scored_reply, Routine};
@@ -82,7 +82,7 @@ fn parse_options(args: &mut Args, req: &mut Request, form: Form) -> Result<(), R
     while !args.is_done() {
         if algebra && args.remaining() > n && args.keyword("WEIGHTS") {
             for w in req.weights.iter_mut() {
-                *w = parse_float(&args.next()?)
+                *w = parse_float(args.arg()?, FloatRule::Double)
                     .ok_or_else(|| error("ERR weight value is not a float"))?;
             }
         } else if algebra && args.remaining() >= 2 && args.keyword("AGGREGATE") {

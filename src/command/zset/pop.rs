@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
-use super::super::args::{parse_float, parse_int};
+use super::super::args::{parse_int, parse_timeout};
 use super::super::blocked::Blocked;
 use super::super::{err, error, Args, CmdResult, Session};
 use super::{drop_if_empty, write_zset, Routine};
@@ -165,8 +165,8 @@ impl Pop {
         Ok(None)
     }
 
-    /// Waits until a key can be popped, the timeout (zero: none) passes, or the peer leaves.
-    async fn block(self, session: &Session, timeout: Duration) -> CmdResult {
+    /// Waits until a key can be popped, the timeout (None: forever) passes, or the peer leaves.
+    async fn block(self, session: &Session, timeout: Option<Duration>) -> CmdResult {
         if session.tx.in_exec {
             // Inside EXEC a blocking command answers as if it timed out at once.
             return Ok(Reply::NilArray);
@@ -209,7 +209,6 @@ impl Pop {
                 .ok_or_else(|| error(err::SHARD_GONE))?;
         }
         let mut rx = rx;
-        let timeout = (!timeout.is_zero()).then_some(timeout);
         let outcome = match blocked.wait(&mut rx, timeout).await {
             Ok(reply) => reply.ok_or_else(|| error(err::SHARD_GONE)),
             // Stopped first: whoever claims first owns the outcome.
@@ -223,19 +222,6 @@ impl Pop {
         }
         outcome
     }
-}
-
-/// A blocking command's timeout in seconds (float), with Redis's checks and texts.
-fn parse_timeout(raw: &[u8]) -> Result<Duration, Reply> {
-    let secs =
-        parse_float(raw).ok_or_else(|| error("ERR timeout is not a float or out of range"))?;
-    if secs < 0.0 {
-        return Err(error("ERR timeout is negative"));
-    }
-    if secs * 1000.0 > i64::MAX as f64 {
-        return Err(error("ERR timeout is out of range"));
-    }
-    Ok(Duration::from_secs_f64(secs))
 }
 
 fn bzpop_generic(session: &mut Session, args: Args, max: bool) -> Routine<'_> {
@@ -313,8 +299,10 @@ pub fn zmpop(session: &mut Session, args: Args) -> Routine<'_> {
 pub fn bzmpop(session: &mut Session, args: Args) -> Routine<'_> {
     Box::pin(async move {
         let mut args = args;
-        let timeout = parse_timeout(&args.next()?)?;
+        // Redis reads the timeout after the rest: a bad numkeys or option answers first.
+        let raw_timeout = args.next()?;
         let pop = parse_mpop(&mut args)?;
+        let timeout = parse_timeout(&raw_timeout)?;
         if let Some(reply) = pop.try_all(session).await? {
             return Ok(reply);
         }

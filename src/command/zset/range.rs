@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::super::args::{parse_float, parse_int};
+use super::super::args::{parse_float, parse_int, FloatRule};
 use super::super::{err, error, Args, CmdResult, Session};
 use super::{drop_if_empty, read_zset, scored_reply, write_zset};
 use crate::protocol::Reply;
@@ -31,7 +31,7 @@ fn score_bound(raw: &[u8]) -> Result<(f64, bool), Reply> {
         Some(b'(') => (&raw[1..], true),
         _ => (raw, false),
     };
-    parse_float(text)
+    parse_float(text, FloatRule::RangeBound)
         .map(|v| (v, ex))
         .ok_or_else(|| error(NOT_FLOAT_RANGE))
 }
@@ -189,9 +189,13 @@ fn parse_query(
         }
     }
     let rev = direction.unwrap_or(false);
-    if limit.is_some() && matches!(kind, Fixed::Auto | Fixed::Rank) {
+    let by_rank = matches!(kind, Fixed::Auto | Fixed::Rank);
+    // Redis tells "no LIMIT" by a count of -1: `LIMIT <offset> -1` passes on a rank range,
+    // where it is ignored.
+    if by_rank && limit.is_some_and(|(_, count)| count != -1) {
         return Err(error(LIMIT_NEEDS_BY));
     }
+    let limit = if by_rank { None } else { limit };
     if withscores && kind == Fixed::Lex {
         return Err(error(NO_LEX_SCORES));
     }

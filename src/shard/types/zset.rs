@@ -293,7 +293,10 @@ impl Listpack {
             .map(|(_, s, at)| (at, s))
     }
 
+    /// One entry. A zero score is stored as +0, as Redis's listpack stores the text "0" for
+    /// -0 (the skiplist form keeps -0, as Redis's does).
     fn encode(member: &[u8], score: f64) -> Vec<u8> {
+        let score = if score == 0.0 { 0.0 } else { score };
         let mut entry = Vec::with_capacity(member.len() + 9);
         entry.push(member.len() as u8);
         entry.extend_from_slice(member);
