@@ -28,6 +28,8 @@
 
 mod common;
 
+#[path = "differential/families.rs"]
+mod families;
 #[path = "differential/gen.rs"]
 mod gen;
 #[path = "differential/reply.rs"]
