@@ -6,9 +6,10 @@
 //!
 //! Covered: every data type (edge values: i64 extremes, -0, inf, hex, '', ' 1', 1e400),
 //! wrong arity and wrong type, MULTI/EXEC/DISCARD (nested, misplaced, with extra arguments,
-//! unknown commands), blocking pops served at once or timing out after 0.01 s, and the WATCH
-//! probe `A> WATCH keys; B> command; A> MULTI; A> PING; A> EXEC`, whose nil-or-[PONG] says
-//! whether B's command signalled the keys as modified.
+//! unknown commands), blocking pops served at once or timing out after 0.01 s, the TTL probe
+//! `A> EXPIRE k 1000; A> command on k; A> TTL k` (is the TTL kept or dropped as Redis does),
+//! and the WATCH probe `A> UNWATCH; A> WATCH keys; B> command; A> MULTI; A> PING; A> EXEC`,
+//! whose nil-or-[PONG] says whether B's command signalled the keys as modified.
 //!
 //! On a difference the connections are reopened and both servers flushed, and the run goes
 //! on, so one run files many differences into classes (label + kinds of both replies). The

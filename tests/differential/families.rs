@@ -533,7 +533,7 @@ impl Gen {
         match self.rng.below(47) {
             0..=6 => {
                 let mut a = vec!["ZADD".into(), k];
-                for _ in 0..self.rng.below(3) {
+                for _ in 0..self.rng.below(4) {
                     a.push(self.p(&["NX", "XX", "GT", "LT", "CH", "INCR", "CH"]));
                 }
                 for _ in 0..1 + self.rng.below(2) {
@@ -755,7 +755,7 @@ impl Gen {
         let name = self.p(&["SORT", "SORT", "SORT_RO"]);
         let mut a = vec![name.clone(), k];
         let by = match self.rng.below(5) {
-            0 => Some(self.p(&["w_*", "wh_*->f", "nosort", "nokey_*"])),
+            0..=1 => Some(self.p(&["w_*", "wh_*->f", "nosort", "nokey_*"])),
             _ => None,
         };
         let nosort = by.as_deref() == Some("nosort");

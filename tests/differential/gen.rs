@@ -180,6 +180,8 @@ impl Gen {
         let r = self.rng.below(1000);
         if r < 70 && !self.multi.inside(0) && !self.multi.inside(1) {
             self.watch_probe(out);
+        } else if r < 100 && !self.multi.inside(0) {
+            self.ttl_probe(out);
         } else if r < 130 {
             self.transaction_control(out);
         } else if r < 133 {
@@ -225,6 +227,36 @@ impl Gen {
         let at = out.len();
         self.push(out, 0, cmd(&["EXEC"]), Tf::Exact);
         out[at].label = format!("WATCH probe: EXEC after B> {name}");
+    }
+
+    /// `A> EXPIRE k 1000; A> command on k; A> TTL k`: whether the command kept, dropped or
+    /// moved the time to live as Redis does (overwrites drop it, modifications keep it).
+    fn ttl_probe(&mut self, out: &mut Vec<Step>) {
+        let (args, tf) = self.command();
+        let space = key_space();
+        let keys: Vec<String> = args[1..]
+            .iter()
+            .filter(|a| space.contains(a))
+            .cloned()
+            .collect();
+        let Some(first) = keys.first().cloned() else {
+            self.push(out, 0, args, tf);
+            return;
+        };
+        let name = args[0].to_uppercase();
+        self.push(
+            out,
+            0,
+            vec!["EXPIRE".into(), first, "1000".into()],
+            Tf::Exact,
+        );
+        self.push(out, 0, args, tf);
+        for k in keys.iter().take(2) {
+            self.push(out, 0, vec!["TTL".into(), k.clone()], Tf::Ttl(2));
+            if let Some(step) = out.last_mut() {
+                step.label = format!("TTL probe: TTL after A> {name}");
+            }
+        }
     }
 
     /// MULTI/EXEC/DISCARD/WATCH/UNWATCH, also nested, misplaced and with extra arguments.
@@ -304,9 +336,9 @@ impl Gen {
             38..=52 => self.list_cmd(),
             53..=60 => self.hash_cmd(),
             61..=70 => self.set_cmd(),
-            71..=88 => self.zset_cmd(),
-            89..=92 => self.sort_cmd(),
-            93..=96 => self.stream_cmd(),
+            71..=87 => self.zset_cmd(),
+            88..=91 => self.sort_cmd(),
+            92..=95 => self.stream_cmd(),
             _ => self.weight_cmd(),
         };
         // Wrong arity: drop trailing arguments, or add one. A blocking command cut short never
