@@ -51,8 +51,11 @@ use reply::{normalise, parse, same, Conn, V};
 struct V72Rule {
     name: &'static str,
     why: &'static str,
-    accepts: Option<fn(args: &[String], tf: Tf, redis: &V, ours: &V) -> bool>,
+    accepts: Option<Accepts>,
 }
+
+/// Whether a rule accepts the replies (redis, ours) to a command (args, normalisation).
+type Accepts = fn(args: &[String], tf: Tf, redis: &V, ours: &V) -> bool;
 
 const V72: &[V72Rule] = &[
     V72Rule {

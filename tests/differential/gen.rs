@@ -102,6 +102,9 @@ pub(crate) const ALL_KEYS: &[&str] = &[
     "z2", "{t}z", "x1", "{t}x",
 ];
 
+/// A command queued inside MULTI: its arguments and normalisation.
+pub type Queued = (Vec<String>, Tf);
+
 /// What the reply to a step must be compared as, given the transaction state.
 pub enum Expect {
     /// Not in a transaction: the step's own normalisation.
@@ -109,14 +112,14 @@ pub enum Expect {
     /// Queued inside MULTI: +QUEUED (or an error), exactly.
     Queued,
     /// EXEC: each queued command's arguments and normalisation, in order.
-    Exec(Vec<(Vec<String>, Tf)>),
+    Exec(Vec<Queued>),
 }
 
 /// Which connection is inside MULTI and what it queued, as Redis's rules say: MULTI, EXEC,
 /// DISCARD and WATCH are never queued; only their exact arity opens or closes a transaction.
 #[derive(Default)]
 pub struct MultiModel {
-    queues: [Option<Vec<(Vec<String>, Tf)>>; 2],
+    queues: [Option<Vec<Queued>>; 2],
 }
 
 impl MultiModel {
