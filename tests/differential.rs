@@ -526,7 +526,7 @@ fn random_sequences_match_redis() {
     let mut report = String::new();
     for (n, (class, f)) in found.iter().enumerate() {
         report.push_str(&format!(
-            "\n=== class {}: {class}\n  seen {} times; first at seed {} index {} (DIFF_SEEDS={}, DIFF_COMMANDS={})\n",
+            "\n=== class {}: {class}\n  seen {} times; first at seed {} index {} (rerun: DIFF_SEEDS='{},' DIFF_COMMANDS={})\n",
             n + 1,
             f.count,
             f.seed,

@@ -311,6 +311,12 @@ impl Gen {
 
     pub(crate) fn list_cmd(&mut self) -> Cmd {
         let k = self.key(LISTS);
+        // Moves onto the source list itself are a case of their own (rotation, TTL kept).
+        let dst = if self.rng.chance(30) {
+            k.clone()
+        } else {
+            self.key(LISTS)
+        };
         let side = |g: &mut Gen| g.p(&["LEFT", "RIGHT", "left", "UP"]);
         let args = match self.rng.below(30) {
             0..=4 => {
@@ -352,8 +358,8 @@ impl Gen {
                 }
                 a
             }
-            17..=18 => vec!["LMOVE".into(), k, self.key(LISTS), side(self), side(self)],
-            19 => vec!["RPOPLPUSH".into(), k, self.key(LISTS)],
+            17..=18 => vec!["LMOVE".into(), k, dst, side(self), side(self)],
+            19 => vec!["RPOPLPUSH".into(), k, dst],
             20..=21 => {
                 let keys = self.keys(LISTS, 3);
                 let mut a = vec!["LMPOP".into(), self.numkeys(keys.len())];
@@ -374,12 +380,12 @@ impl Gen {
             24 => vec![
                 "BLMOVE".into(),
                 k,
-                self.key(LISTS),
+                dst,
                 side(self),
                 side(self),
                 self.p(TIMEOUTS),
             ],
-            25 => vec!["BRPOPLPUSH".into(), k, self.key(LISTS), self.p(TIMEOUTS)],
+            25 => vec!["BRPOPLPUSH".into(), k, dst, self.p(TIMEOUTS)],
             26..=27 => {
                 let keys = self.keys(LISTS, 2);
                 let mut a = vec!["BLMPOP".into(), self.p(TIMEOUTS), self.numkeys(keys.len())];

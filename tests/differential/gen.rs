@@ -183,11 +183,11 @@ impl Gen {
         let r = self.rng.below(1000);
         if r < 70 && !self.multi.inside(0) && !self.multi.inside(1) {
             self.watch_probe(out);
-        } else if r < 100 && !self.multi.inside(0) {
+        } else if r < 120 && !self.multi.inside(0) {
             self.ttl_probe(out);
-        } else if r < 130 {
+        } else if r < 180 {
             self.transaction_control(out);
-        } else if r < 133 {
+        } else if r < 183 {
             // Rare, or the key space would stay nearly empty; FLUSHALL also signals every
             // watched key that existed.
             let conn = usize::from(self.rng.chance(50));
