@@ -100,6 +100,25 @@ const V72: &[V72Rule] = &[
         }),
     },
     V72Rule {
+        name: "LPOS RANK LONG_MIN",
+        why: "7.2 reads RANK with a range check (-LONG_MAX..LONG_MAX) while parsing the options, \
+              before the key; 7.0 takes LONG_MIN and answers from the key (a position, nil, \
+              WRONGTYPE)",
+        accepts: Some(|args, _, redis, ours| {
+            let rank_min = args
+                .windows(2)
+                .any(|w| w[0].eq_ignore_ascii_case("RANK") && w[1] == "-9223372036854775808");
+            let option_error = matches!(redis, V::Error(e) if e.starts_with(b"ERR"));
+            rank_min
+                && !option_error
+                && is_error(
+                    ours,
+                    "ERR value is out of range, value must between -9223372036854775807 and \
+                     9223372036854775807",
+                )
+        }),
+    },
+    V72Rule {
         name: "ZRANK WITHSCORE",
         why: "7.2 added ZRANK/ZREVRANK key member WITHSCORE (arity -3, a wrong 4th argument is a \
               syntax error at run time); 7.0 has arity 3 and refuses any 4th argument, even \
@@ -107,6 +126,33 @@ const V72: &[V72Rule] = &[
         accepts: None,
     },
 ];
+
+/// Differences README names as kept on purpose (not version differences): each accepts only
+/// the exact pair of replies the two servers give.
+const DOCUMENTED: &[V72Rule] = &[V72Rule {
+    name: "INCRBYFLOAT in f64",
+    why: "INCRBYFLOAT/HINCRBYFLOAT compute in f64, Redis in long double (README): the results \
+          agree as f64, and a result past f64's range is refused where Redis prints it",
+    accepts: Some(|args, _, redis, ours| {
+        let name = args[0].to_uppercase();
+        if name != "INCRBYFLOAT" && name != "HINCRBYFLOAT" {
+            return false;
+        }
+        let number = |v: &V| match v {
+            V::Bulk(b) => std::str::from_utf8(b).ok()?.parse::<f64>().ok(),
+            _ => None,
+        };
+        match (number(redis), ours) {
+            (Some(r), V::Bulk(_)) => r.is_finite() && number(ours) == Some(r),
+            (Some(r), V::Error(_)) => {
+                r.is_infinite()
+                    && (is_error(ours, "ERR increment would produce NaN or Infinity")
+                        || is_error(ours, "ERR value is NaN or Infinity"))
+            }
+            _ => false,
+        }
+    }),
+}];
 
 fn is_error(v: &V, text: &str) -> bool {
     matches!(v, V::Error(e) if e == text.as_bytes())
@@ -281,7 +327,7 @@ fn compare(args: &[String], tf: Tf, redis: &V, ours: &V) -> Result<Option<&'stat
         return Ok(None);
     }
     let accepts = |rule: &&V72Rule| rule.accepts.is_some_and(|f| f(args, tf, redis, ours));
-    match V72.iter().find(accepts) {
+    match V72.iter().chain(DOCUMENTED).find(accepts) {
         Some(rule) => Ok(Some(rule.name)),
         None => Err(()),
     }
@@ -361,6 +407,20 @@ fn run_seed(
                 *totals.accepted.entry(rule).or_default() += 1;
             }
             log.push(show_line(i, &steps[i], &outcome));
+            // A documented difference in a write leaves the two keyspaces apart: both start
+            // over, as after a difference, but nothing is reported.
+            let apart = outcome.diff.is_none()
+                && outcome
+                    .accepted
+                    .is_some_and(|rule| DOCUMENTED.iter().any(|d| d.name == rule));
+            if apart {
+                steps.truncate(i + 1);
+                pair.reset();
+                gen.reset();
+                log.push("-- documented difference: reconnected, servers flushed --".to_string());
+                segment_start = i + 1;
+                break;
+            }
             if let Some(class) = outcome.diff {
                 totals.diffs += 1;
                 let entry = found.entry(class).or_insert_with(|| Found {
@@ -510,7 +570,11 @@ fn random_sequences_match_redis() {
         .accepted
         .iter()
         .map(|(name, n)| {
-            let why = V72.iter().find(|r| r.name == *name).map_or("", |r| r.why);
+            let why = V72
+                .iter()
+                .chain(DOCUMENTED)
+                .find(|r| r.name == *name)
+                .map_or("", |r| r.why);
             format!("{name} x{n} ({why})")
         })
         .collect();

@@ -127,12 +127,13 @@ fn expire_generic(shard: &mut Shard, args: &mut Args, base: Base, command: &str)
     let key = args.arg()?;
     let raw = args.next()?;
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
-    while let Some(word) = args.peek().map(|w| w.to_ascii_uppercase()) {
-        match word.as_slice() {
+    while let Some(word) = args.peek() {
+        match word.to_ascii_uppercase().as_slice() {
             b"NX" => nx = true,
             b"XX" => xx = true,
             b"GT" => gt = true,
             b"LT" => lt = true,
+            // The option is quoted as it was sent.
             _ => {
                 return Err(Reply::error_owned(format!(
                     "ERR Unsupported option {}",
@@ -221,7 +222,9 @@ fn ttl_reply(at: Option<u64>, convert: impl Fn(u64) -> i64) -> CmdResult {
 pub fn ttl(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let now = shard.now_ms();
     let at = expiry_of(shard, args)?;
-    ttl_reply(at, |at| (at.saturating_sub(now) as i64 + 500) / 1000)
+    ttl_reply(at, |at| {
+        ((u128::from(at.saturating_sub(now)) + 500) / 1000) as i64
+    })
 }
 
 pub fn pttl(shard: &mut Shard, args: &mut Args) -> CmdResult {
@@ -232,7 +235,8 @@ pub fn pttl(shard: &mut Shard, args: &mut Args) -> CmdResult {
 
 pub fn expiretime(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let at = expiry_of(shard, args)?;
-    ttl_reply(at, |at| (at as i64 + 500) / 1000)
+    // Rounded without overflow: an expiry at i64::MAX ms reads 9223372036854776, as in Redis.
+    ttl_reply(at, |at| ((u128::from(at) + 500) / 1000) as i64)
 }
 
 pub fn pexpiretime(shard: &mut Shard, args: &mut Args) -> CmdResult {

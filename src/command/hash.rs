@@ -255,9 +255,11 @@ pub fn hincrby(shard: &mut Shard, args: &mut Args) -> CmdResult {
 
 pub fn hincrbyfloat(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let (key, field) = (args.next()?, args.next()?);
-    let delta =
-        parse_float(args.arg()?, FloatRule::LongDouble).ok_or_else(|| error(err::NOT_FLOAT))?;
-    if !delta.is_finite() {
+    let raw = args.arg()?;
+    let delta = parse_float(raw, FloatRule::LongDouble).ok_or_else(|| error(err::NOT_FLOAT))?;
+    // An infinity as written is refused here, as Redis does; a finite increment past f64's
+    // range (finite in Redis's long double) goes on to the field's check and the result's.
+    if delta.is_infinite() && raw.iter().any(|b| b.eq_ignore_ascii_case(&b'i')) {
         return Err(error("ERR value is NaN or Infinity"));
     }
     let hash = write_hash(shard, &key, true)?.ok_or_else(|| error(err::WRONGTYPE))?;

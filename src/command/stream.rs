@@ -395,6 +395,10 @@ pub fn xrevrange(shard: &mut Shard, args: &mut Args) -> CmdResult {
 
 pub fn xdel(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
+    // As Redis: the key first (absent: 0, another type: WRONGTYPE), then the IDs.
+    if write_stream(shard, key)?.is_none() {
+        return Ok(Reply::Int(0));
+    }
     let ids = args
         .rest()
         .iter()
@@ -406,6 +410,8 @@ pub fn xdel(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let deleted = stream.delete(&ids);
     if deleted > 0 {
         super::notify(shard, STREAM_EVENTS, "xdel", key);
+    } else {
+        shard.unchanged();
     }
     Ok(Reply::Int(deleted as i64))
 }
@@ -417,11 +423,14 @@ pub fn xtrim(shard: &mut Shard, args: &mut Args) -> CmdResult {
         return Ok(Reply::Int(0));
     };
     let Some(how) = opts.trim else {
+        shard.unchanged();
         return Ok(Reply::Int(0));
     };
     let removed = stream.trim(how, opts.approx, opts.limit);
     if removed > 0 {
         super::notify(shard, STREAM_EVENTS, "xtrim", &key);
+    } else {
+        shard.unchanged();
     }
     Ok(Reply::Int(removed as i64))
 }

@@ -223,12 +223,11 @@ fn watch(session: &mut Session, args: Args) -> Routine<'_> {
     })
 }
 
-/// Drops every watch of the session (UNWATCH, DISCARD, EXEC, RESET, disconnect). The shards
-/// forget them in the background; a fresh flag makes any late touch of the old one harmless.
-/// A command refused before it ran (BUSY, OOM): when it is the EXEC of an open transaction,
-/// Redis discards the transaction and names the reason in an EXECABORT.
+/// A command refused before it ran (wrong arity, BUSY, OOM): when it is EXEC, Redis discards
+/// the transaction and the watches, and names the reason in an EXECABORT.
 pub fn refuse(session: &mut Session, spec: &CommandSpec, reason: Reply) -> Reply {
-    if spec.name != "exec" || !session.tx.in_multi() {
+    // Redis answers a refused EXEC with EXECABORT even outside MULTI.
+    if spec.name != "exec" {
         return reason;
     }
     session.tx.queued = None;
@@ -244,6 +243,8 @@ pub fn refuse(session: &mut Session, spec: &CommandSpec, reason: Reply) -> Reply
     }
 }
 
+/// Drops every watch of the session (UNWATCH, DISCARD, EXEC, RESET, disconnect). The shards
+/// forget them in the background; a fresh flag makes any late touch of the old one harmless.
 pub fn forget_watches(session: &mut Session) {
     let watched = std::mem::take(&mut session.tx.watched);
     let flag = std::mem::replace(&mut session.tx.flag, Arc::new(AtomicBool::new(false)));

@@ -109,7 +109,7 @@ impl Shard {
                     self.dbs[self.db].refresh_size(key, large);
                 }
                 if signal {
-                    self.touch_watched(key);
+                    self.touch_watched_guess(key);
                 }
             }
         }

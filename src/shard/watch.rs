@@ -16,7 +16,7 @@ pub type WatchFlag = Arc<AtomicBool>;
 
 struct Watcher {
     flag: WatchFlag,
-    /// The key was live when WATCH ran: its disappearance (delete, expiry) is a change.
+    /// The key was live when WATCH ran (see `Shard::touch_watched_guess`).
     existed: bool,
 }
 
@@ -27,15 +27,15 @@ pub struct Watches {
 }
 
 impl Watches {
-    fn mark(&self, db: usize, key: &[u8], exists: impl FnOnce() -> bool) {
+    /// Raises the flag of the watchers of `key`: every one when it was modified (`live` None:
+    /// only real modifications get here, see `Shard::modified`), or, for a guess, those that saw
+    /// it live at WATCH or see it live now (`live` Some: see `Shard::touch_watched_guess`).
+    fn mark(&self, db: usize, key: &[u8], live: Option<bool>) {
         let Some(watchers) = self.keys.get(&(db, Bytes::copy_from_slice(key))) else {
             return;
         };
-        let live = exists();
         for w in watchers {
-            // A key absent at WATCH and absent now did not change (deleting a stale key, a
-            // no-op write): Redis does not count it either.
-            if live || w.existed {
+            if live.is_none_or(|live| live || w.existed) {
                 w.flag.store(true, Ordering::Release);
             }
         }
@@ -103,10 +103,18 @@ impl Shard {
         if self.watches.keys.is_empty() {
             return;
         }
-        let db = self.db_index();
-        let watches = std::mem::take(&mut self.watches);
-        watches.mark(db, key, || self.exists(key));
-        self.watches = watches;
+        self.watches.mark(self.db, key, None);
+    }
+
+    /// `touch_watched` for a write that did not say what it changed (`after_write`'s fallback):
+    /// a key absent at WATCH and absent now is taken as unchanged (a DEL or LPUSHX of a missing
+    /// key), anything else as changed.
+    pub fn touch_watched_guess(&mut self, key: &[u8]) {
+        if self.watches.keys.is_empty() {
+            return;
+        }
+        let live = self.exists(key);
+        self.watches.mark(self.db, key, Some(live));
     }
 
     /// Marks watchers of every watched key of database `db` that exists there, or in `other`
@@ -126,7 +134,7 @@ impl Shard {
                 self.exists(key)
             });
             if live {
-                watches.mark(db, key, || true);
+                watches.mark(db, key, None);
             }
         }
         self.db = before;

@@ -116,7 +116,8 @@ pub enum Expect {
 }
 
 /// Which connection is inside MULTI and what it queued, as Redis's rules say: MULTI, EXEC,
-/// DISCARD and WATCH are never queued; only their exact arity opens or closes a transaction.
+/// DISCARD and WATCH are never queued; only their exact arity opens or closes a transaction,
+/// but an EXEC of the wrong arity discards it.
 #[derive(Default)]
 pub struct MultiModel {
     queues: [Option<Vec<Queued>>; 2],
@@ -137,7 +138,12 @@ impl MultiModel {
                 *queue = None;
                 Expect::Own(Tf::Exact)
             }
-            (true, "MULTI" | "EXEC" | "DISCARD" | "WATCH") => Expect::Own(Tf::Exact),
+            // A refused EXEC (wrong arity) discards the transaction (EXECABORT).
+            (true, "EXEC") => {
+                *queue = None;
+                Expect::Own(Tf::Exact)
+            }
+            (true, "MULTI" | "DISCARD" | "WATCH") => Expect::Own(Tf::Exact),
             (true, _) => {
                 queue
                     .get_or_insert_with(Vec::new)
