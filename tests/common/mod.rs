@@ -101,6 +101,9 @@ impl Drop for Server {
     }
 }
 
+/// How long [`Raw::closed`] waits for the server to close a connection.
+pub const CLOSE_WITHIN: Duration = Duration::from_secs(10);
+
 /// A raw TCP client speaking bytes.
 pub struct Raw {
     pub stream: TcpStream,
@@ -186,10 +189,30 @@ impl Raw {
         }
     }
 
-    /// True when the server closed the connection (reads EOF within the timeout).
+    /// True when the server closes the connection within [`CLOSE_WITHIN`]: EOF or a reset.
+    /// Silence until then is false (a server that never closes must fail the assertion), and
+    /// so are bytes arriving first: a caller expecting a reply before the close reads it.
     pub fn closed(&mut self) -> bool {
-        let mut buf = [0u8; 64];
-        matches!(self.stream.read(&mut buf), Ok(0) | Err(_))
+        use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+        self.stream
+            .set_read_timeout(Some(CLOSE_WITHIN))
+            .expect("set a read timeout");
+        let mut buf = [0u8; 256];
+        match self.stream.read(&mut buf) {
+            Ok(0) => true,
+            Ok(n) => {
+                eprintln!(
+                    "closed(): the server sent {:?} instead of closing",
+                    String::from_utf8_lossy(&buf[..n])
+                );
+                false
+            }
+            Err(e) if matches!(e.kind(), ConnectionReset | ConnectionAborted | BrokenPipe) => true,
+            Err(e) => {
+                eprintln!("closed(): still open after {CLOSE_WITHIN:?} ({e})");
+                false
+            }
+        }
     }
 }
 
