@@ -318,6 +318,7 @@ impl RedisServer {
 
     /// Starts redis-server with `extra` arguments after the defaults (a later `--dir` wins).
     pub fn start_with(extra: &[&str]) -> RedisServer {
+        require_tool("redis-server", "redis-server");
         for _ in 0..5 {
             let port = {
                 let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -340,7 +341,7 @@ impl RedisServer {
                 .current_dir(&dir)
                 .stdout(Stdio::null())
                 .spawn()
-                .expect("redis-server must be installed (apt-get install redis-server)");
+                .expect("spawn redis-server");
             let mut server = RedisServer { child, port };
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
@@ -448,4 +449,43 @@ pub fn assert_scripts_match_redis(scripts: &[&[&str]]) {
             mismatches.join("\n")
         );
     }
+}
+
+/// Fails the calling test with one line when `tool` is not on PATH, naming the Debian
+/// `package` that provides it. Looked up once per tool per test binary.
+pub fn require_tool(tool: &str, package: &str) {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static FOUND: OnceLock<Mutex<HashMap<String, bool>>> = OnceLock::new();
+    let found = *FOUND
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(tool.to_string())
+        .or_insert_with(|| {
+            Command::new(tool)
+                .arg("--version")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok()
+        });
+    if !found {
+        panic!("{tool} not found: install Debian package {package} (tests/setup.sh does)");
+    }
+}
+
+/// True when running in CI (`CI=true`, as .ci/run sets it).
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// A test that cannot run on this machine says why and the caller returns; in CI, which
+/// provides what every test needs (.ci/run), that is a failure instead.
+pub fn skip(reason: &str) {
+    if in_ci() {
+        panic!("CI must run this test, but: {reason}");
+    }
+    eprintln!("skipped: {reason}");
 }
