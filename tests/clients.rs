@@ -139,3 +139,34 @@ fn sigterm_exits_cleanly() {
         assert_eq!(server.exit_code(), Some(0));
     }
 }
+
+/// INFO names the allocator really in use, and FUNCTION says it is not implemented rather
+/// than that scripting is missing (EVAL works).
+#[test]
+fn info_and_function_texts_are_true() {
+    let server = Server::start(1, "epoll", &[]);
+    let mut c = server.raw();
+    c.cmd(&[b"INFO", b"memory"]);
+    let info = String::from_utf8_lossy(&c.reply()).into_owned();
+    let allocator = info
+        .lines()
+        .find_map(|l| l.strip_prefix("mem_allocator:"))
+        .expect("mem_allocator in INFO memory");
+    let version = allocator.strip_prefix("mimalloc-").expect(allocator);
+    let parts: Vec<u32> = version.split('.').filter_map(|n| n.parse().ok()).collect();
+    assert!(
+        parts.len() == 3 && parts[0] >= 2,
+        "mem_allocator:{allocator}"
+    );
+    c.cmd(&[
+        b"FUNCTION",
+        b"load",
+        b"#!lua name=lib\nredis.register_function('f', function() return 1 end)",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&c.reply()),
+        "-ERR FUNCTION LOAD is not implemented yet (EVAL and EVALSHA are)\r\n"
+    );
+    c.cmd(&[b"EVAL", b"return 1", b"0"]);
+    assert_eq!(c.reply(), b":1\r\n");
+}

@@ -34,9 +34,10 @@ const CLIENTS: usize = 10_000;
 fn ten_thousand_connections_each_get_pong_then_leave() {
     let limit = common::raise_fd_limit(CLIENTS as u64 + 1_000);
     if limit < CLIENTS as u64 + 200 {
-        eprintln!(
-            "skipped: this process may open {limit} descriptors, {CLIENTS} clients need more"
-        );
+        common::skip(&format!(
+            "this process may open {limit} descriptors, {CLIENTS} clients need more \
+             (raise the hard limit: ulimit -Hn as root)"
+        ));
         return;
     }
     for backend in common::backends() {
@@ -149,7 +150,7 @@ fn fd_limit_is_raised_for_maxclients_or_maxclients_lowered() {
         let mut admin = server.raw();
         let maxclients = config_get(&mut admin, "maxclients");
         if maxclients == "10000" {
-            eprintln!("skipped the lowering half: the server could raise its hard limit");
+            common::skip("the lowering half: the server could raise its hard limit");
             continue;
         }
         assert_eq!(maxclients, (256 - RESERVED).to_string(), "[{backend}]");

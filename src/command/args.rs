@@ -201,6 +201,98 @@ pub fn ok() -> CmdResult {
     Ok(Reply::Simple("OK"))
 }
 
+/// Redis's reply to a cursor its strtoul rejects.
+pub const INVALID_CURSOR: &str = "ERR invalid cursor";
+
+/// The largest COUNT a SCAN-family command honours (a larger one is clamped). COUNT bounds the
+/// work of one call, so the clamp only matters to keep arithmetic on it (budgets, `start +
+/// count`) far from overflow.
+pub const SCAN_COUNT_MAX: usize = 1 << 30;
+
+/// The options of SCAN, HSCAN, SSCAN and ZSCAN: `[MATCH pattern] [COUNT count] [TYPE type]`
+/// (TYPE for SCAN only), repeated options the last one winning, as Redis parses them.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    /// The glob; `None` when absent or exactly `*` (which matches everything).
+    pub pattern: Option<Bytes>,
+    /// Elements to visit (not to return) in one call, at least 1.
+    pub count: usize,
+    /// The type name asked for, lowercased (Redis compares it case-insensitively).
+    pub kind: Option<Bytes>,
+}
+
+impl ScanOptions {
+    /// Whether `item` passes MATCH.
+    pub fn matches(&self, item: &[u8]) -> bool {
+        self.pattern
+            .as_ref()
+            .is_none_or(|p| crate::glob::glob_match(p, item, false))
+    }
+}
+
+/// Whether a SCAN-family command accepts the TYPE option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanType {
+    /// SCAN over the keyspace.
+    Allowed,
+    /// HSCAN, SSCAN, ZSCAN: TYPE is a syntax error.
+    Refused,
+}
+
+impl Args {
+    /// The next argument as a SCAN cursor, read as Redis's strtoul reads it: an unsigned
+    /// 64-bit number with an optional sign (a leading '-' wraps around, as in C); an empty
+    /// argument is cursor 0.
+    pub fn cursor(&self) -> Result<u64, Reply> {
+        parse_cursor(self.arg()?).ok_or_else(|| error(INVALID_CURSOR))
+    }
+
+    /// The rest of the arguments as SCAN options. COUNT below 1 is a syntax error, a
+    /// non-number COUNT the integer error, anything else unknown a syntax error.
+    pub fn scan_options(&self, types: ScanType) -> Result<ScanOptions, Reply> {
+        let mut options = ScanOptions {
+            pattern: None,
+            count: 10,
+            kind: None,
+        };
+        while !self.is_done() {
+            if self.remaining() >= 2 && self.keyword("COUNT") {
+                let n = self.int()?;
+                if n < 1 {
+                    return Err(error(err::SYNTAX));
+                }
+                options.count = (n as u64).min(SCAN_COUNT_MAX as u64) as usize;
+            } else if self.remaining() >= 2 && self.keyword("MATCH") {
+                let p = self.next()?;
+                options.pattern = (&p[..] != b"*").then_some(p);
+            } else if types == ScanType::Allowed && self.remaining() >= 2 && self.keyword("TYPE") {
+                options.kind = Some(Bytes::from(self.arg()?.to_ascii_lowercase()));
+            } else {
+                return Err(error(err::SYNTAX));
+            }
+        }
+        Ok(options)
+    }
+}
+
+/// A SCAN cursor as strtoul(base 10) accepts it whole: optional sign then digits, no leading
+/// space, no overflow; nothing at all reads as 0.
+pub fn parse_cursor(raw: &[u8]) -> Option<u64> {
+    let (negative, digits) = match raw.first() {
+        Some(b'-') => (true, &raw[1..]),
+        Some(b'+') => (false, &raw[1..]),
+        _ => (false, raw),
+    };
+    if raw.is_empty() {
+        return Some(0);
+    }
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    Some(if negative { n.wrapping_neg() } else { n })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,5 +353,55 @@ mod tests {
         assert_eq!(a.int().unwrap(), 10);
         assert!(a.end().is_ok());
         assert!(a.next().is_err());
+    }
+    #[test]
+    fn cursors_like_strtoul() {
+        assert_eq!(parse_cursor(b"0"), Some(0));
+        assert_eq!(parse_cursor(b""), Some(0));
+        assert_eq!(parse_cursor(b"+5"), Some(5));
+        assert_eq!(parse_cursor(b"-1"), Some(u64::MAX));
+        assert_eq!(parse_cursor(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_cursor(b"18446744073709551616"), None);
+        assert_eq!(parse_cursor(b"-"), None);
+        assert_eq!(parse_cursor(b" 1"), None);
+        assert_eq!(parse_cursor(b"1 "), None);
+        assert_eq!(parse_cursor(b"x"), None);
+    }
+
+    #[test]
+    fn one_scan_grammar() {
+        let args = |words: &[&str]| {
+            let mut items = vec![Bytes::from("scan")];
+            items.extend(words.iter().map(|w| Bytes::from(w.to_string())));
+            Args::new(items)
+        };
+        let o = args(&["match", "a*", "COUNT", "5", "type", "HASH", "count", "7"])
+            .scan_options(ScanType::Allowed)
+            .unwrap();
+        assert_eq!(o.pattern.as_deref(), Some(&b"a*"[..]));
+        assert_eq!(o.count, 7);
+        assert_eq!(o.kind.as_deref(), Some(&b"hash"[..]));
+        let all = args(&["MATCH", "*"])
+            .scan_options(ScanType::Refused)
+            .unwrap();
+        assert!(all.pattern.is_none() && all.matches(b"anything"));
+        let huge = args(&["COUNT", "9223372036854775807"]);
+        assert_eq!(
+            huge.scan_options(ScanType::Refused).unwrap().count,
+            SCAN_COUNT_MAX
+        );
+        for bad in [
+            &["COUNT", "0"][..],
+            &["COUNT"],
+            &["TYPE", "string"],
+            &["MATCH"],
+        ] {
+            let e = args(bad).scan_options(ScanType::Refused).unwrap_err();
+            assert_eq!(e, error(err::SYNTAX), "{bad:?}");
+        }
+        let e = args(&["COUNT", "x"])
+            .scan_options(ScanType::Allowed)
+            .unwrap_err();
+        assert_eq!(e, error(err::NOT_INT));
     }
 }

@@ -9,13 +9,12 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 
-use super::args::{ok, parse_float, parse_int, FloatRule};
-use super::set::{parse_scan, random_count, scan_reply};
+use super::args::{ok, parse_float, parse_int, FloatRule, ScanType};
+use super::set::{random_count, scan_reply};
 use super::string::format_float;
 use super::table::{flags, keyed, row, CommandSpec, KEY1};
 use super::{arity_error, err, error, Args, CmdResult, Kind, Session};
 use crate::config::Config;
-use crate::glob::glob_match;
 use crate::protocol::{Protocol, Reply};
 use crate::shard::types::{Hash, HashLimits};
 use crate::shard::{Shard, Value};
@@ -343,14 +342,14 @@ fn hrandfield_op(shard: &mut Shard, key: &[u8], args: &mut Args, resp3: bool) ->
 
 pub fn hscan(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
-    let cursor = super::set::parse_cursor(&args.next()?)?;
+    let cursor = args.cursor()?;
     let Some(hash) = read_hash(shard, key)? else {
         return Ok(scan_reply(0, Vec::new()));
     };
-    let (pattern, count) = parse_scan(args)?;
+    let options = args.scan_options(ScanType::Refused)?;
     let mut items = Vec::new();
-    let next = hash.scan(cursor, count, |f, v| {
-        if pattern.as_ref().is_none_or(|p| glob_match(p, &f, false)) {
+    let next = hash.scan(cursor, options.count, |f, v| {
+        if options.matches(&f) {
             items.push(Reply::Bulk(f));
             items.push(Reply::Bulk(v));
         }

@@ -6,7 +6,8 @@ use std::pin::Pin;
 
 use bytes::Bytes;
 
-use super::args::parse_int;
+use super::args::{parse_int, ScanOptions, ScanType};
+use super::set::scan_reply;
 use super::table::{
     cats, container, flags, keyed, routine, row, split, CommandSpec, KEY1, KEY12, KEYS_ALL, NOKEY,
     SUBKEY,
@@ -131,84 +132,93 @@ pub fn keys(session: &mut Session, args: Args) -> Routine<'_> {
     })
 }
 
+/// SCAN: the cursor is a hash slot. One call walks slots upwards, crossing from shard to
+/// shard, until COUNT keys were visited or the keyspace ends, so every key present throughout
+/// the iteration is returned exactly once and a small database comes back whole with cursor 0.
+/// Empty slots are skipped by their length alone (no budget spent): at most all 16384 length
+/// reads and one hop per shard per call.
 pub fn scan(session: &mut Session, args: Args) -> Routine<'_> {
     Box::pin(async move {
-        let cursor = args.next()?;
-        let cursor: u64 = std::str::from_utf8(&cursor)
-            .ok()
-            .and_then(|c| c.parse().ok())
-            .ok_or_else(|| error("ERR invalid cursor"))?;
-        let (mut pattern, mut count, mut kind) = (None, 10usize, None);
-        while !args.is_done() {
-            if args.remaining() >= 2 && args.keyword("MATCH") {
-                pattern = Some(args.next()?);
-            } else if args.remaining() >= 2 && args.keyword("COUNT") {
-                let n = args.int()?;
-                if n < 1 {
-                    return Err(error(err::SYNTAX));
-                }
-                count = n.min(1 << 30) as usize;
-            } else if args.remaining() >= 2 && args.keyword("TYPE") {
-                kind = Some(args.next()?.to_ascii_lowercase());
-            } else {
-                return Err(error(err::SYNTAX));
-            }
-        }
+        let cursor = args.cursor()?;
+        let options = args.scan_options(ScanType::Allowed)?;
         if cursor >= slot::SLOTS as u64 {
-            return Ok(scan_reply(0, Vec::new()));
+            return Ok(scan_page(0, Vec::new()));
         }
-        let start = cursor as usize;
         let table = *session.router.table();
-        let shard = table.shard_of_slot(start as u16);
-        let end = table.slots_of(shard).end;
         let db = session.db;
-        let (next, keys) = session
-            .router
-            .run(shard, move |s| {
-                s.select(db);
-                scan_slots(s, start..end, count, pattern.as_deref(), kind.as_deref())
-            })
-            .await
-            .ok_or_else(|| error(err::SHARD_GONE))?;
+        let (mut next, mut budget, mut keys) = (cursor as usize, options.count, Vec::new());
+        while next < slot::SLOTS && budget > 0 {
+            let shard = table.shard_of_slot(next as u16);
+            let slots = next..table.slots_of(shard).end;
+            let options = options.clone();
+            let page = session
+                .router
+                .run(shard, move |s| {
+                    s.select(db);
+                    scan_slots(s, slots, budget, &options)
+                })
+                .await
+                .ok_or_else(|| error(err::SHARD_GONE))?;
+            next = page.next;
+            budget = budget.saturating_sub(page.visited);
+            keys.extend(page.keys);
+        }
         let next = if next >= slot::SLOTS { 0 } else { next };
-        Ok(scan_reply(next as u64, keys))
+        Ok(scan_page(next as u64, keys))
     })
 }
 
-/// Visits whole slots from `slots.start` until `count` keys were seen; returns the next slot.
+/// What one shard's part of a SCAN call found.
+struct ScanPage {
+    /// The first slot not visited.
+    next: usize,
+    /// Keys looked at (matching or not, expired included): the work spent.
+    visited: usize,
+    keys: Vec<Bytes>,
+}
+
+/// Visits whole non-empty slots from `slots.start` until `budget` keys were looked at or the
+/// range ends.
 fn scan_slots(
     shard: &mut Shard,
     slots: std::ops::Range<usize>,
-    count: usize,
-    pattern: Option<&[u8]>,
-    kind: Option<&[u8]>,
-) -> (usize, Vec<Bytes>) {
+    budget: usize,
+    options: &ScanOptions,
+) -> ScanPage {
     let now = shard.now_ms();
     let db = shard.db();
-    let (mut seen, mut found) = (0, Vec::new());
+    let (mut visited, mut keys) = (0, Vec::new());
     let mut slot = slots.start;
-    while slot < slots.end && seen < count {
+    while slot < slots.end && visited < budget {
+        if db.slot_len(slot) == 0 {
+            slot += 1;
+            continue;
+        }
         for record in db.slot_entries(slot) {
-            seen += 1;
+            visited += 1;
             let key = record.key();
             if !record.is_live(now)
-                || pattern.is_some_and(|p| !glob_match(p, key, false))
-                || kind.is_some_and(|t| record.value().type_name().as_bytes() != t)
+                || !options.matches(key)
+                || options
+                    .kind
+                    .as_ref()
+                    .is_some_and(|t| record.value().type_name().as_bytes() != &t[..])
             {
                 continue;
             }
-            found.push(Bytes::copy_from_slice(key));
+            keys.push(Bytes::copy_from_slice(key));
         }
         slot += 1;
     }
-    (slot, found)
+    ScanPage {
+        next: slot,
+        visited,
+        keys,
+    }
 }
 
-fn scan_reply(cursor: u64, keys: Vec<Bytes>) -> Reply {
-    Reply::Array(vec![
-        Reply::Bulk(Bytes::from(cursor.to_string())),
-        Reply::Array(keys.into_iter().map(Reply::Bulk).collect()),
-    ])
+fn scan_page(cursor: u64, keys: Vec<Bytes>) -> Reply {
+    scan_reply(cursor, keys.into_iter().map(Reply::Bulk).collect())
 }
 
 /// A random live key of the current db on this shard (expired ones met are removed).

@@ -606,7 +606,7 @@ fn render_section(session: &Session, section: &str, shards: &[ShardInfo], out: &
                 "maxmemory_policy",
                 &server.config().get("maxmemory-policy").to_string(),
             );
-            line("mem_allocator", &"libc");
+            line("mem_allocator", &allocator_name());
         }
         "persistence" => {
             line("loading", &0);
@@ -768,8 +768,24 @@ const FUNCTION_HELP: &[&str] = &[
     "    Prints this help.",
 ];
 
-/// FUNCTION: ringkv has no scripting, so there are never functions: FLUSH and LIST are
-/// truthful no-ops (test harnesses and clients call them); loading one is refused.
+/// INFO's `mem_allocator`: the allocator src/main.rs installs, mimalloc, with the version the
+/// linked library reports (`mimalloc-3.3.2`, as Redis says `jemalloc-5.3.0`).
+fn allocator_name() -> String {
+    // Links mimalloc into every build of the library (tests, benches), not only the binary.
+    extern crate mimalloc as _;
+    extern "C" {
+        /// mimalloc's `MI_MALLOC_VERSION`: major * 10000 + minor * 100 + patch.
+        fn mi_version() -> std::ffi::c_int;
+    }
+    // SAFETY: mi_version takes no arguments, touches no memory of ours and returns a
+    // constant; the mimalloc crate links the library that defines it.
+    let v = unsafe { mi_version() };
+    format!("mimalloc-{}.{}.{}", v / 10000, v / 100 % 100, v % 100)
+}
+
+/// FUNCTION: the FUNCTION family is not implemented yet (EVAL and EVALSHA are), so there are
+/// never functions: FLUSH and LIST are truthful no-ops (test harnesses and clients call them),
+/// STATS shows no running script and no engine; the rest say they are not implemented.
 pub fn function(_session: &mut Session, args: &mut Args) -> CmdResult {
     let sub = args.next()?;
     match sub.to_ascii_lowercase().as_slice() {
@@ -792,9 +808,10 @@ pub fn function(_session: &mut Session, args: &mut Args) -> CmdResult {
                 Reply::Map(Vec::new()),
             ),
         ])),
-        b"load" | b"delete" | b"dump" | b"restore" | b"kill" => {
-            Err(error("ERR scripting is not supported by this server"))
-        }
+        b"load" | b"delete" | b"dump" | b"restore" | b"kill" => Err(Reply::error_owned(format!(
+            "ERR FUNCTION {} is not implemented yet (EVAL and EVALSHA are)",
+            String::from_utf8_lossy(&sub).to_ascii_uppercase()
+        ))),
         _ => Err(unknown_subcommand("function", &sub)),
     }
 }

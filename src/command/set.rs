@@ -10,12 +10,12 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use bytes::Bytes;
 
+use super::args::ScanType;
 use super::table::{
     flags, keyed, routine, row, CommandSpec, KeyFinder, KEY1, KEY12, KEYS_ALL, NOKEY,
 };
 use super::{err, error, Args, CmdResult, Kind};
 use crate::config::Config;
-use crate::glob::glob_match;
 use crate::protocol::Reply;
 use crate::shard::types::{Set, SetLimits};
 use crate::shard::{Shard, Value};
@@ -280,42 +280,6 @@ pub fn srandmember(shard: &mut Shard, args: &mut Args) -> CmdResult {
     ))
 }
 
-/// A SCAN cursor as Redis's strtoul reads it: an unsigned 64-bit number (a leading '-'
-/// wraps around, as in C).
-pub fn parse_cursor(raw: &[u8]) -> Result<u64, Reply> {
-    let invalid = || error("ERR invalid cursor");
-    let text = std::str::from_utf8(raw).map_err(|_| invalid())?;
-    let (negative, digits) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text.strip_prefix('+').unwrap_or(text)),
-    };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(invalid());
-    }
-    let n: u64 = digits.parse().map_err(|_| invalid())?;
-    Ok(if negative { n.wrapping_neg() } else { n })
-}
-
-/// MATCH and COUNT options of HSCAN/SSCAN (COUNT below 1 is a syntax error, as in Redis).
-pub fn parse_scan(args: &mut Args) -> Result<(Option<Bytes>, usize), Reply> {
-    let (mut pattern, mut count) = (None, 10usize);
-    while !args.is_done() {
-        if args.remaining() >= 2 && args.keyword("MATCH") {
-            let p = args.next()?;
-            pattern = (&p[..] != b"*").then_some(p);
-        } else if args.remaining() >= 2 && args.keyword("COUNT") {
-            let n = args.int()?;
-            if n < 1 {
-                return Err(error(err::SYNTAX));
-            }
-            count = n.min(1 << 20) as usize;
-        } else {
-            return Err(error(err::SYNTAX));
-        }
-    }
-    Ok((pattern, count))
-}
-
 /// `[cursor, [items...]]`.
 pub fn scan_reply(cursor: u64, items: Vec<Reply>) -> Reply {
     Reply::Array(vec![
@@ -326,31 +290,16 @@ pub fn scan_reply(cursor: u64, items: Vec<Reply>) -> Reply {
 
 pub fn sscan(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
-    let cursor = parse_cursor(&args.next()?)?;
+    let cursor = args.cursor()?;
     let Some(set) = read_set(shard, key)? else {
         return Ok(scan_reply(0, Vec::new()));
     };
-    let (pattern, count) = parse_scan(args)?;
+    let options = args.scan_options(ScanType::Refused)?;
     let mut items = Vec::new();
-    let next = set.scan(cursor, count, |m| {
-        if pattern.as_ref().is_none_or(|p| glob_match(p, &m, false)) {
+    let next = set.scan(cursor, options.count, |m| {
+        if options.matches(&m) {
             items.push(Reply::Bulk(m));
         }
     });
     Ok(scan_reply(next, items))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_like_strtoul() {
-        assert_eq!(parse_cursor(b"0").ok(), Some(0));
-        assert_eq!(parse_cursor(b"-1").ok(), Some(u64::MAX));
-        assert_eq!(parse_cursor(b"18446744073709551615").ok(), Some(u64::MAX));
-        assert!(parse_cursor(b"18446744073709551616").is_err());
-        assert!(parse_cursor(b"abc").is_err());
-        assert!(parse_cursor(b"").is_err());
-    }
 }

@@ -10,10 +10,10 @@ use crate::pubsub::notify::ZSET as ZSET_EVENTS;
 use crate::shard::{ValueMut, ValueRef};
 use bytes::{Bytes, BytesMut};
 
-use super::args::parse_int;
+use super::args::{parse_int, ScanType};
+use super::set::scan_reply;
 use super::table::{flags, keyed, routine, row, CommandSpec, KeyFinder, KEY1};
 use super::{err, error, Args, CmdResult, Kind};
-use crate::glob::glob_match;
 use crate::protocol::{Protocol, Reply};
 use crate::shard::types::{zset_limits, ZSet};
 use crate::shard::{Shard, Value};
@@ -508,44 +508,23 @@ pub(crate) fn g17_text(value: f64) -> Bytes {
 /// guarantee than Redis's hash-table cursor.
 pub fn zscan(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
-    let cursor_raw = args.next()?;
-    let cursor: u64 = std::str::from_utf8(&cursor_raw)
-        .ok()
-        .and_then(|t| t.parse().ok())
-        .ok_or_else(|| error("ERR invalid cursor"))?;
-    let mut pattern: Option<Bytes> = None;
-    let mut count = 10usize;
-    while !args.is_done() {
-        if args.keyword("MATCH") {
-            pattern = Some(args.next()?);
-        } else if args.keyword("COUNT") {
-            let n = args.int()?;
-            if n < 1 {
-                return Err(error(err::SYNTAX));
-            }
-            count = n as usize;
-        } else {
-            return Err(error(err::SYNTAX));
-        }
-    }
+    let cursor = args.cursor()?;
     let Some(z) = read_zset(shard, key)? else {
-        return Ok(Reply::Array(vec![
-            Reply::Bulk(Bytes::from_static(b"0")),
-            Reply::Array(Vec::new()),
-        ]));
+        return Ok(scan_reply(0, Vec::new()));
     };
+    let options = args.scan_options(ScanType::Refused)?;
     let len = z.len();
     let start = (cursor as usize).min(len);
     let compact = z.encoding() == "listpack";
     let (items, next) = if compact {
         (z.entries(), 0)
     } else {
-        let end = start.saturating_add(count).min(len);
+        let end = start.saturating_add(options.count).min(len);
         (z.range(start, end, false), if end >= len { 0 } else { end })
     };
     let mut out = Vec::with_capacity(items.len() * 2);
     for (m, s) in items {
-        if pattern.as_ref().is_some_and(|p| !glob_match(p, &m, false)) {
+        if !options.matches(&m) {
             continue;
         }
         out.push(Reply::Bulk(m));
@@ -555,10 +534,7 @@ pub fn zscan(shard: &mut Shard, args: &mut Args) -> CmdResult {
             g17_text(s)
         }));
     }
-    Ok(Reply::Array(vec![
-        Reply::Bulk(Bytes::from(next.to_string())),
-        Reply::Array(out),
-    ]))
+    Ok(scan_reply(next as u64, out))
 }
 
 #[cfg(test)]

@@ -101,6 +101,9 @@ impl Drop for Server {
     }
 }
 
+/// How long [`Raw::closed`] waits for the server to close a connection.
+pub const CLOSE_WITHIN: Duration = Duration::from_secs(10);
+
 /// A raw TCP client speaking bytes.
 pub struct Raw {
     pub stream: TcpStream,
@@ -186,10 +189,30 @@ impl Raw {
         }
     }
 
-    /// True when the server closed the connection (reads EOF within the timeout).
+    /// True when the server closes the connection within [`CLOSE_WITHIN`]: EOF or a reset.
+    /// Silence until then is false (a server that never closes must fail the assertion), and
+    /// so are bytes arriving first: a caller expecting a reply before the close reads it.
     pub fn closed(&mut self) -> bool {
-        let mut buf = [0u8; 64];
-        matches!(self.stream.read(&mut buf), Ok(0) | Err(_))
+        use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+        self.stream
+            .set_read_timeout(Some(CLOSE_WITHIN))
+            .expect("set a read timeout");
+        let mut buf = [0u8; 256];
+        match self.stream.read(&mut buf) {
+            Ok(0) => true,
+            Ok(n) => {
+                eprintln!(
+                    "closed(): the server sent {:?} instead of closing",
+                    String::from_utf8_lossy(&buf[..n])
+                );
+                false
+            }
+            Err(e) if matches!(e.kind(), ConnectionReset | ConnectionAborted | BrokenPipe) => true,
+            Err(e) => {
+                eprintln!("closed(): still open after {CLOSE_WITHIN:?} ({e})");
+                false
+            }
+        }
     }
 }
 
@@ -295,6 +318,7 @@ impl RedisServer {
 
     /// Starts redis-server with `extra` arguments after the defaults (a later `--dir` wins).
     pub fn start_with(extra: &[&str]) -> RedisServer {
+        require_tool("redis-server", "redis-server");
         for _ in 0..5 {
             let port = {
                 let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -317,7 +341,7 @@ impl RedisServer {
                 .current_dir(&dir)
                 .stdout(Stdio::null())
                 .spawn()
-                .expect("redis-server must be installed (apt-get install redis-server)");
+                .expect("spawn redis-server");
             let mut server = RedisServer { child, port };
             let deadline = Instant::now() + Duration::from_secs(10);
             while Instant::now() < deadline {
@@ -425,4 +449,43 @@ pub fn assert_scripts_match_redis(scripts: &[&[&str]]) {
             mismatches.join("\n")
         );
     }
+}
+
+/// Fails the calling test with one line when `tool` is not on PATH, naming the Debian
+/// `package` that provides it. Looked up once per tool per test binary.
+pub fn require_tool(tool: &str, package: &str) {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static FOUND: OnceLock<Mutex<HashMap<String, bool>>> = OnceLock::new();
+    let found = *FOUND
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(tool.to_string())
+        .or_insert_with(|| {
+            Command::new(tool)
+                .arg("--version")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok()
+        });
+    if !found {
+        panic!("{tool} not found: install Debian package {package} (tests/setup.sh does)");
+    }
+}
+
+/// True when running in CI (`CI=true`, as .ci/run sets it).
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// A test that cannot run on this machine says why and the caller returns; in CI, which
+/// provides what every test needs (.ci/run), that is a failure instead.
+pub fn skip(reason: &str) {
+    if in_ci() {
+        panic!("CI must run this test, but: {reason}");
+    }
+    eprintln!("skipped: {reason}");
 }

@@ -8,11 +8,16 @@
 #       per unit and a final `N passed, M failed` line.
 #       Exit 0 if nothing failed, 1 if some test failed, 2 on setup errors.
 #   tests/tcl/run.sh --check
-#       Run the baseline's units against ringkv; exit 1 if any unit passes fewer
-#       tests than the minimum recorded in baseline.txt (prints which).
+#       Run the baseline's units against ringkv once each; exit 1 if a test named in
+#       tests/tcl/passing/UNIT.txt does not pass now (even when another test newly
+#       passes), or if the server crashed (exited on its own, not with status 0, or
+#       panicked) in any unit. Prints which.
 #   tests/tcl/run.sh --record [--server ringkv|redis]
 #       Run ringkv and redis-server (or only the one named) over the baseline's
-#       units and rewrite baseline.txt with the new counts.
+#       units and rewrite baseline.txt with the new counts; for ringkv also the
+#       lists of passing tests, tests/tcl/passing/UNIT.txt. Recording never drops
+#       a test from a list: if a listed test fails, nothing is written for its unit
+#       and the run exits 1 (fix it, or name it in tests/tcl/excluded.txt with why).
 #   tests/tcl/run.sh --fetch
 #       Only download/unpack the Redis source (done automatically otherwise).
 #
@@ -31,7 +36,13 @@
 # harness cannot absorb (server death, hang, error outside a test) end a run of
 # the unit; the unit is then re-run against a fresh server with the culprit
 # test skipped (counted failed), or, when no culprit test is known, resumed
-# after the tests already reported; the results are merged.
+# after the tests already reported; the results are merged. A unit's result is
+# that one run: nothing is run again to improve a count.
+#
+# tests/tcl/excluded.txt names tests whose outcome is not a property of ringkv
+# (they race, e.g. on the order in which two connections' commands reach a
+# shard): `UNIT<TAB>TEST NAME#N<TAB>REASON`. They are left out of the passing
+# lists and never fail --check.
 #
 # Environment:
 #   RINGKV_BIN               ringkv binary (default: target/release/ringkv)
@@ -56,6 +67,8 @@ DEFAULT_TAGS="-needs:repl -needs:debug"
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$SCRIPT_DIR/../.." && pwd)
 BASELINE="$SCRIPT_DIR/baseline.txt"
+PASSING_DIR="$SCRIPT_DIR/passing"
+EXCLUDED="$SCRIPT_DIR/excluded.txt"
 CACHE=${RINGKV_TCL_CACHE:-$REPO/tests/tcl/redis-src}
 SRC="$CACHE/redis"
 LOGROOT=${RINGKV_TCL_LOGDIR:-$REPO/target/tcl-logs}
@@ -322,6 +335,7 @@ parse_tcl_output() {
 TOTAL_PASS=0
 TOTAL_FAIL=0
 declare -A UNIT_PASS=()
+declare -A UNIT_CRASH=()
 
 run_unit() {
     # run_unit KIND UNIT LOGDIR: run one unit with retries; print its line.
@@ -334,6 +348,7 @@ run_unit() {
     declare -A res=()      # "name#k" -> ok|err
     declare -A culprit=()  # test names skipped because they broke a run
     local resume=0 attempt=0 runs=0 ignored=0 aborts=0 extra_fail=0 note="" prev_skip="-"
+    local crash="" crashes=0
     local -a tclargs=()
     read -r -a tclargs <<<"${RINGKV_TCL_ARGS:-} ${BASE_ARGS[$unit]:-}"
 
@@ -400,8 +415,16 @@ run_unit() {
         wait "$HARNESS_PID" || rc=$?
         HARNESS_PID=""
 
-        local died=0
-        proc_alive "$SERVER_PID" || died=1
+        local died=0 status=0
+        if ! proc_alive "$SERVER_PID"; then
+            died=1
+            wait "$SERVER_PID" 2>/dev/null || status=$?
+            # Exiting on its own is a crash unless it was a clean exit (SHUTDOWN).
+            if ((status != 0)) || grep -q 'panicked at' "$slog"; then
+                crashes=$((crashes + 1))
+                [[ -n $crash ]] || crash="run $attempt: server exited with status $status (log: $slog)"
+            fi
+        fi
         stop_server
 
         # Merge this run's results.
@@ -485,6 +508,9 @@ run_unit() {
     local secs
     secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
     UNIT_PASS[$unit]=$p
+    if ((crashes > 1)); then crash+="; $crashes runs crashed"; fi
+    UNIT_CRASH[$unit]=$crash
+    if [[ -n $crash ]]; then note+="${note:+; }CRASH: $crash"; fi
     TOTAL_PASS=$((TOTAL_PASS + p))
     TOTAL_FAIL=$((TOTAL_FAIL + f))
     local info="${ignored} ignored by tags, ${runs} run(s), ${aborts} broken off, ${secs}s"
@@ -502,6 +528,7 @@ run_units() {
     TOTAL_PASS=0
     TOTAL_FAIL=0
     UNIT_PASS=()
+    UNIT_CRASH=()
     if [[ $kind == ringkv ]]; then
         [[ -x $RINGKV_BIN ]] || die "ringkv binary not found: $RINGKV_BIN (run: cargo build --release, or set RINGKV_BIN)"
         log "run.sh: server: $RINGKV_BIN --port 0 ${RINGKV_ARGS:-}"
@@ -555,8 +582,9 @@ write_baseline() {
 # (Debian source package \`redis\`), external mode, one fresh server per unit,
 # run by tests/tcl/run.sh (test_helper.tcl --clients 1 --durable --tags "<tags below>").
 #
-# Columns:  <unit>  <min ringkv passes>  <redis-server $REDIS_VERSION passes in the same mode>
-#   column 2: \`tests/tcl/run.sh --check\` fails when ringkv passes fewer tests than this.
+# Columns:  <unit>  <ringkv passes>  <redis-server $REDIS_VERSION passes in the same mode>
+#   column 2: ringkv's passing tests, listed by name in tests/tcl/passing/UNIT.txt;
+#             \`tests/tcl/run.sh --check\` fails when one of them fails (or ringkv crashes).
 #   column 3: the reference: what redis-server $REDIS_VERSION itself passes here (goal: >= 95 %).
 #   optional rest: extra test_helper.tcl arguments for that unit, used for both servers
 #   (--ignore-encoding where Redis 7.0's suite names encodings Redis 7.2 and ringkv changed).
@@ -567,11 +595,39 @@ write_baseline() {
 # tags: $TAGS
 EOF
         for u in "${BASE_UNITS[@]}"; do
-            printf '%-22s %5s %5s %s\n' "$u" "${BASE_MIN[$u]}" "${BASE_REF[$u]}" "${BASE_ARGS[$u]:-}"
+            printf '%-24s %5s %5s%s\n' "$u" "${BASE_MIN[$u]}" "${BASE_REF[$u]}" "${BASE_ARGS[$u]:+ ${BASE_ARGS[$u]}}"
         done
     } >"$tmp"
     mv "$tmp" "$BASELINE"
     log "run.sh: wrote $BASELINE"
+}
+
+# Test names compared as bytes (sort and comm must agree on one order).
+csort() { LC_ALL=C sort "$@"; }
+ccomm() { LC_ALL=C comm "$@"; }
+
+passing_file() { printf '%s/%s.txt\n' "$PASSING_DIR" "${1//\//_}"; }
+
+excluded_of() {
+    # excluded_of UNIT: the excluded test keys (NAME#N) of UNIT, one a line.
+    [[ -f $EXCLUDED ]] || return 0
+    awk -F '\t' -v u="$1" '$0 !~ /^#/ && $1 == u && $2 != "" { print $2 }' "$EXCLUDED"
+}
+
+passed_now() {
+    # passed_now UNIT LOGDIR: the test keys that passed in this run, minus excluded ones, sorted.
+    local results="$2/${1//\//_}.results"
+    [[ -f $results ]] || return 0
+    awk -F '\t' '$1 == "ok" { print $2 }' "$results" | csort -u |
+        ccomm -23 - <(excluded_of "$1" | csort -u)
+}
+
+lost_tests() {
+    # lost_tests UNIT LOGDIR: tests of UNIT's passing list (not excluded) that did not pass.
+    local list
+    list=$(passing_file "$1")
+    [[ -f $list ]] || return 0
+    ccomm -23 <(csort -u "$list" | ccomm -23 - <(excluded_of "$1" | csort -u)) <(passed_now "$1" "$2")
 }
 
 # ------------------------------------------------------------------- main ---
@@ -655,23 +711,6 @@ check)
         read -r -a BASE_UNITS <<<"$RINGKV_TCL_CHECK_UNITS"
     fi
     run_units ringkv "${BASE_UNITS[@]}"
-    # A unit below its minimum is run once more against a fresh server, and keeps the better
-    # of its two counts: a few data-type tests race on the order in which commands from
-    # different connections reach a shard across cores. A real
-    # regression falls short both times; the first run's failures are printed either way.
-    declare -A RERUN_NOTE=()
-    saved_pass=$TOTAL_PASS saved_fail=$TOTAL_FAIL
-    for u in "${BASE_UNITS[@]}"; do
-        ((${UNIT_PASS[$u]} < ${BASE_MIN[$u]})) || continue
-        first=${UNIT_PASS[$u]}
-        failed=$(grep -v '^ok' "$LOGRUN/ringkv/${u//\//_}.results" 2>/dev/null | cut -f2 | sed 's/#[0-9]*$//' | paste -sd '|' - || true)
-        log "run.sh: $u: $first passed, below its minimum ${BASE_MIN[$u]} (failed: ${failed:-?}); running it once more"
-        mkdir -p "$LOGRUN/ringkv-rerun"
-        run_unit ringkv "$u" "$LOGRUN/ringkv-rerun"
-        if ((UNIT_PASS[$u] < first)); then UNIT_PASS[$u]=$first; fi
-        RERUN_NOTE[$u]="first run $first, failed: ${failed:-?}"
-    done
-    TOTAL_PASS=$saved_pass TOTAL_FAIL=$saved_fail
     regress=0
     regressed=""
     ref_total=0
@@ -679,21 +718,36 @@ check)
         p=${UNIT_PASS[$u]} m=${BASE_MIN[$u]} r=${BASE_REF[$u]}
         ref_total=$((ref_total + r))
         awk -v u="$u" -v p="$p" -v m="$m" -v r="$r" 'BEGIN {
-            printf "  %-22s ringkv %4d   baseline min %4d   redis %4d   %s\n", u, p, m, r,
+            printf "  %-22s ringkv %4d   baseline %4d   redis %4d   %s\n", u, p, m, r,
                 (r > 0 ? sprintf("%.1f %%", 100 * p / r) : "-") }'
-        if ((p < m)); then
-            printf 'REGRESSION: %s: %d passed, baseline minimum is %d\n' "$u" "${UNIT_PASS[$u]}" "${BASE_MIN[$u]}"
+        if [[ -n ${UNIT_CRASH[$u]:-} ]]; then
+            printf 'CRASH: %s: %s\n' "$u" "${UNIT_CRASH[$u]}"
             regress=1
-            regressed+=" $u (${UNIT_PASS[$u]} < ${BASE_MIN[$u]}; ${RERUN_NOTE[$u]:-})"
-        elif [[ -n ${RERUN_NOTE[$u]:-} ]]; then
-            printf '    rerun: %s: %s; %d on the second run\n' "$u" "${RERUN_NOTE[$u]}" "${UNIT_PASS[$u]}"
+            regressed+=" $u (crash)"
+        fi
+        if [[ ! -f $(passing_file "$u") ]]; then
+            printf 'NO BASELINE: %s: no %s (record it)\n' "$u" "$(passing_file "$u")"
+            regress=1
+            regressed+=" $u (no passing list)"
+            continue
+        fi
+        lost=$(lost_tests "$u" "$LOGRUN/ringkv")
+        if [[ -n $lost ]]; then
+            printf 'REGRESSION: %s: these tests passed in the baseline and fail now:\n' "$u"
+            printf '    %s\n' "${lost//$'\n'/$'\n'    }"
+            regress=1
+            regressed+=" $u ($(wc -l <<<"$lost") lost)"
+        fi
+        if ((p < m)); then
+            printf 'REGRESSION: %s: %d passed, baseline is %d\n' "$u" "$p" "$m"
+            regress=1
         fi
     done
     if ((ref_total > 0)); then
         awk -v p="$TOTAL_PASS" -v r="$ref_total" \
             'BEGIN { printf "ringkv passes %d of the %d tests redis-server passes (%.1f %%)\n", p, r, 100 * p / r }'
     fi
-    if ((regress)); then echo "check: FAILED (pass counts below baseline, see above):$regressed"; else echo "check: ok (no unit below its baseline)"; fi
+    if ((regress)); then echo "check: FAILED (see above):$regressed"; else echo "check: ok (every baseline test passes, no crash)"; fi
     printf 'raw logs: %s\n' "$LOGRUN"
     printf '%d passed, %d failed\n' "$TOTAL_PASS" "$TOTAL_FAIL"
     exit "$regress"
@@ -703,7 +757,19 @@ record)
     ((${#BASE_UNITS[@]})) || die "no units in $BASELINE"
     if [[ -z $SERVER || $SERVER == ringkv ]]; then
         run_units ringkv "${BASE_UNITS[@]}"
-        for u in "${BASE_UNITS[@]}"; do BASE_MIN[$u]=${UNIT_PASS[$u]}; done
+        mkdir -p "$PASSING_DIR"
+        refused=""
+        for u in "${BASE_UNITS[@]}"; do
+            lost=$(lost_tests "$u" "$LOGRUN/ringkv")
+            if [[ -n $lost || -n ${UNIT_CRASH[$u]:-} ]]; then
+                printf 'NOT RECORDED: %s:%s\n' "$u" "${UNIT_CRASH[$u]:+ crash: ${UNIT_CRASH[$u]}}"
+                if [[ -n $lost ]]; then printf '    lost: %s\n' "${lost//$'\n'/$'\n'    lost: }"; fi
+                refused+=" $u"
+                continue
+            fi
+            passed_now "$u" "$LOGRUN/ringkv" >"$(passing_file "$u")"
+            BASE_MIN[$u]=$(wc -l <"$(passing_file "$u")")
+        done
         printf 'ringkv: %d passed, %d failed\n' "$TOTAL_PASS" "$TOTAL_FAIL"
     fi
     if [[ -z $SERVER || $SERVER == redis ]]; then
@@ -714,6 +780,10 @@ record)
     write_baseline
     printf 'raw logs: %s\n' "$LOGRUN"
     printf '%d passed, %d failed\n' "$TOTAL_PASS" "$TOTAL_FAIL"
+    if [[ -n ${refused:-} ]]; then
+        echo "record: units left as they were (a listed test failed or the server crashed):$refused"
+        exit 1
+    fi
     exit 0
     ;;
 esac
