@@ -87,19 +87,6 @@ const V72: &[V72Rule] = &[
         }),
     },
     V72Rule {
-        name: "BITCOUNT/BITPOS arguments before the key",
-        why: "7.2 (redis#11734) checks BITCOUNT/BITPOS range arguments before looking the key up; \
-              7.0 answers 0 / -1 for a missing key, or WRONGTYPE, whatever the arguments",
-        accepts: Some(|args, _, redis, ours| {
-            let before_key = matches!(redis, V::Int(_))
-                || is_error(
-                    redis,
-                    "WRONGTYPE Operation against a key holding the wrong kind of value",
-                );
-            before_key && bit_range_error_72(args).is_some_and(|e| is_error(ours, e))
-        }),
-    },
-    V72Rule {
         name: "LPOS RANK LONG_MIN",
         why: "7.2 reads RANK with a range check (-LONG_MAX..LONG_MAX) while parsing the options, \
               before the key; 7.0 takes LONG_MIN and answers from the key (a position, nil, \
@@ -158,25 +145,6 @@ fn is_error(v: &V, text: &str) -> bool {
     matches!(v, V::Error(e) if e == text.as_bytes())
 }
 
-/// The error Redis 7.2 gives BITCOUNT/BITPOS for their range arguments alone, before the key
-/// is looked up (the bit argument of BITPOS is checked first by 7.0 too, so not here).
-fn bit_range_error_72(args: &[String]) -> Option<&'static str> {
-    const NOT_INT: &str = "ERR value is not an integer or out of range";
-    const SYNTAX: &str = "ERR syntax error";
-    let int = |i: usize| args[i].parse::<i64>().is_ok() && !args[i].starts_with('+');
-    let unit = |i: usize| ["bit", "byte"].contains(&args[i].to_lowercase().as_str());
-    match (args[0].to_uppercase().as_str(), args.len()) {
-        ("BITCOUNT", 3) => Some(SYNTAX),
-        ("BITCOUNT", 4 | 5) if !int(2) || !int(3) => Some(NOT_INT),
-        ("BITCOUNT", 5) if !unit(4) => Some(SYNTAX),
-        ("BITCOUNT", n) if n > 5 => Some(SYNTAX),
-        ("BITPOS", 4..=6) if !int(3) => Some(NOT_INT),
-        ("BITPOS", 6) if !unit(5) => Some(SYNTAX),
-        ("BITPOS", 5 | 6) if !int(4) => Some(NOT_INT),
-        ("BITPOS", n) if n > 6 => Some(SYNTAX),
-        _ => None,
-    }
-}
 
 /// Commands per history shown with a difference.
 const HISTORY: usize = 30;
