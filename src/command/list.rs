@@ -203,7 +203,10 @@ fn pop_command(shard: &mut Shard, args: &mut Args, front: bool) -> CmdResult {
         });
     }
     Ok(match count {
-        Some(0) => Reply::Array(Vec::new()),
+        Some(0) => {
+            shard.unchanged();
+            Reply::Array(Vec::new())
+        }
         None => pop_values(shard, &key, front, 1)?
             .and_then(|mut v| v.pop())
             .map_or(Reply::Nil, Reply::Bulk),
@@ -469,6 +472,8 @@ fn parse_move(args: &mut Args, lmove: bool) -> Result<Move, Reply> {
 /// is pushed before the source is dropped, so a one-element list moved onto itself stays (with
 /// its expiry), and the push is signalled before the pop.
 fn move_local(shard: &mut Shard, m: &Move) -> CmdResult {
+    // Both keys are signalled where they change (`push_values`, `after_pop`).
+    shard.unchanged();
     if write_list(shard, &m.src)?.is_none() {
         return Ok(Reply::Nil);
     }

@@ -204,7 +204,8 @@ fn generic(session: &mut Session, args: Args, readonly: bool) -> Routine<'_> {
             r.alpha = true;
             r.by = None;
         }
-        if r.dont_sort && source == Source::ZSet && r.desc {
+        // Unsorted, a list or sorted set keeps its own order, read from the end for DESC.
+        if r.dont_sort && source != Source::Set && r.desc {
             elements.reverse();
         }
         if !r.dont_sort {

@@ -599,6 +599,7 @@ pub fn setrange(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let current = write_string(shard, key)?;
     let Some((current, expire)) = current else {
         if patch.is_empty() {
+            shard.unchanged();
             return Ok(Reply::Int(0));
         }
         check_len(offset as u64 + patch.len() as u64)?;
@@ -610,6 +611,7 @@ pub fn setrange(shard: &mut Shard, args: &mut Args) -> CmdResult {
         return Ok(Reply::Int(len as i64));
     };
     if patch.is_empty() {
+        shard.unchanged();
         return Ok(Reply::Int(current.len() as i64));
     }
     check_len(offset as u64 + patch.len() as u64)?;

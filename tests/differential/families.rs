@@ -127,7 +127,17 @@ impl Gen {
             }
             7 => vec![self.p(&["GETDEL", "STRLEN"]), k],
             8 => vec![self.p(&["GETSET", "SETNX", "APPEND"]), k, v],
-            9 => vec![self.p(&["SETEX", "PSETEX"]), k, self.p(REL_SECS), v],
+            9 => {
+                // REL_SECS counts seconds: PSETEX gets them as thousands of milliseconds, so no
+                // key expires in the middle of a run (100 ms would, at a different command on
+                // each server).
+                let name = self.p(&["SETEX", "PSETEX"]);
+                let mut when = self.p(REL_SECS);
+                if name == "PSETEX" && when.parse::<i64>().is_ok_and(|n| n > 0) {
+                    when.push_str("000");
+                }
+                vec![name, k, when, v]
+            }
             10..=12 => vec![self.p(&["INCR", "DECR"]), k],
             13..=14 => vec![self.p(&["INCRBY", "DECRBY"]), k, self.p(INCRS)],
             15..=16 => vec!["INCRBYFLOAT".into(), k, self.p(FLOATS)],
@@ -294,7 +304,9 @@ impl Gen {
             16..=17 => (vec!["TTL".into(), k], Tf::Ttl(2)),
             18 => (vec!["PTTL".into(), k], Tf::Ttl(2000)),
             19 => (vec![self.p(&["EXPIRETIME", "PEXPIRETIME"]), k], Tf::Ttl(0)),
-            20 => (vec!["DBSIZE".into()], Tf::Exact),
+            // Not DBSIZE: it counts keys that expired but were not reclaimed yet, which depends
+            // on when each server happened to look; KEYS skips them on both.
+            20 => (vec!["KEYS".into(), "*".into()], Tf::Sorted),
             _ => (
                 vec!["KEYS".into(), self.p(&["*", "s*", "{t}*", "?1", "*[0-9]"])],
                 Tf::Sorted,

@@ -360,6 +360,9 @@ impl Gen {
             {
                 // Without a count: one random member.
                 tf = Tf::Shape;
+            } else if tf == Tf::SortedScorePairs && keep == 3 {
+                // ZRANDMEMBER k 100 without WITHSCORES: every member, in any order.
+                tf = Tf::Sorted;
             }
         } else if self.rng.chance(2) && !["ZRANK", "ZREVRANK"].contains(&args[0].as_str()) {
             // Not after ZRANK/ZREVRANK: see "ZRANK WITHSCORE" in the test's V72 list.

@@ -183,7 +183,6 @@ pub fn normalise(v: &V, tf: Tf) -> V {
         }
         (Tf::SortedPairs, V::Array(items)) => V::Array(sorted_pairs(items)),
         (Tf::SortedScorePairs, V::Array(items)) => V::Array(sorted_pairs(items)),
-        (Tf::Shape, V::Array(items)) => V::Array(items.iter().map(shape).collect()),
         (Tf::Shape, other) => shape(other),
         _ => v.clone(),
     }
@@ -195,11 +194,20 @@ fn sorted_pairs(items: &[V]) -> Vec<V> {
     pairs.concat()
 }
 
-/// A bulk leaf reduced to its kind: which member a random pick chose is not compared.
+/// A bulk leaf reduced to its kind: which member a random pick chose is not compared. Inside
+/// an array a nil is any element too (SORT ... GET of an element whose place is unspecified).
 fn shape(v: &V) -> V {
     match v {
         V::Bulk(_) => V::Bulk(b"<any>".to_vec()),
-        V::Array(items) => V::Array(items.iter().map(shape).collect()),
+        V::Array(items) => V::Array(
+            items
+                .iter()
+                .map(|item| match item {
+                    V::Nil => V::Bulk(b"<any>".to_vec()),
+                    other => shape(other),
+                })
+                .collect(),
+        ),
         other => other.clone(),
     }
 }

@@ -70,6 +70,7 @@ fn zpop_generic(shard: &mut Shard, args: &mut Args, max: bool) -> CmdResult {
     };
     if count == Some(0) {
         write_zset(shard, key)?;
+        shard.unchanged();
         return Ok(Reply::Array(Vec::new()));
     }
     let popped = pop_from(shard, key, max, count.unwrap_or(1))?.unwrap_or_default();
