@@ -90,11 +90,18 @@ fn run_op_in(
         );
     }
     shard.end();
+    // Published per command, not per job: a script or a transaction may publish in between.
+    if shard.has_events() {
+        super::publish_events(shard);
+    }
     if crate::shard::db::RECORD_EXPIRED.load(std::sync::atomic::Ordering::Relaxed) {
         super::notify_expired(shard);
     }
     if shard.has_ready() {
         shard.serve_blocked();
+        if shard.has_events() {
+            super::publish_events(shard);
+        }
     }
     reply
 }

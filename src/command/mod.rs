@@ -230,14 +230,21 @@ pub fn apply_config(config: &crate::config::Config) {
 
 /// Signals that the running command modified `key` and publishes its keyspace event, from the
 /// shard running the command.
-pub fn notify(shard: &mut Shard, class: u32, event: &str, key: &[u8]) {
+pub fn notify(shard: &mut Shard, class: u32, event: &'static str, key: &[u8]) {
     shard.modified(key);
-    crate::pubsub::notify::emit(shard.id(), class, event, shard.db_index(), key);
+    shard.emit(class, event, key);
+}
+
+/// Publishes the keyspace events `shard` buffered, in order: run after every job on a shard
+/// (the mailbox calls it, see `LocalShard::new`, and `run_op` after each command).
+pub fn publish_events(shard: &mut Shard) {
+    let me = shard.id();
+    crate::pubsub::notify::publish(me, shard.drain_events());
 }
 
 /// Publishes `event` for a removal from the collection at `key`, then `del` when that removal
 /// emptied it (the collection is already gone), as Redis does.
-pub fn notify_removal(shard: &mut Shard, class: u32, event: &str, key: &[u8]) {
+pub fn notify_removal(shard: &mut Shard, class: u32, event: &'static str, key: &[u8]) {
     notify(shard, class, event, key);
     if !shard.exists(key) {
         notify(shard, crate::pubsub::notify::GENERIC, "del", key);

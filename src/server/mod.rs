@@ -183,6 +183,8 @@ pub fn run(mut config: Config) -> Result<(), String> {
                 }
                 let mut shard = Shard::new(id, databases).with_shards(threads);
                 crate::command::persist::restore(&mut shard, keys);
+                // Loading is not a write anyone subscribed to: Redis publishes nothing for it.
+                drop(shard.drain_events());
                 let worker = Worker {
                     id,
                     state,
@@ -301,7 +303,7 @@ struct Worker {
 impl Worker {
     /// Starts the per-thread tasks shared by both backends; returns the thread's router.
     fn start(self) -> (Router, Arc<ServerState>, usize, Vec<TcpListener>) {
-        let local = LocalShard::new(self.shard);
+        let local = LocalShard::new(self.shard, crate::command::publish_events);
         let router = Router::new(self.id, local.clone(), self.inboxes.clone());
         tokio::task::spawn_local(serve_inbox(local, self.inboxes, self.id));
         tokio::task::spawn_local(maintenance(router.clone(), self.state.clone(), self.id));
