@@ -352,7 +352,10 @@ fn kill_clients_of(session: &mut Session, gone: impl Fn(&str) -> bool) {
     if gone(&user_of(&session.client)) {
         session.close = true;
     }
-    session.server.kill(|c| c.id != me && gone(&user_of(c)));
+    session
+        .server
+        .clients
+        .kill(|c| c.id != me && gone(&user_of(c)));
 }
 
 fn getuser(user: &User) -> Reply {

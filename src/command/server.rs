@@ -587,7 +587,7 @@ fn render_section(session: &Session, section: &str, shards: &[ShardInfo], out: &
             line("io_threads_active", &0);
         }
         "clients" => {
-            line("connected_clients", &server.connected.load(Relaxed));
+            line("connected_clients", &server.clients.connected.load(Relaxed));
             line("cluster_connections", &0);
             line("maxclients", &server.config().int("maxclients"));
             let blocked = crate::shard::blocking::blocked_clients() as u64;

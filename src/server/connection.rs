@@ -129,7 +129,7 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
     // the reader.
     unsubscribe_all(&mut session);
     crate::command::transaction::forget_watches(&mut session);
-    server.unregister(session.client.id);
+    server.clients.unregister(session.client.id);
     shutdown_fd(writer.fd());
 }
 

@@ -336,7 +336,9 @@ async fn maintenance(router: Router, state: Arc<ServerState>, id: usize) {
         if round.is_multiple_of(10) {
             let timeout = state.config().int("timeout") as u64;
             if timeout > 0 {
-                state.kill(|c| c.thread == id && c.idle_secs() >= timeout);
+                state
+                    .clients
+                    .kill(|c| c.thread == id && c.idle_secs() >= timeout);
             }
         }
     }
@@ -361,7 +363,7 @@ fn admit(
             config.int("tcp-keepalive"),
         )
     };
-    if state.connected.load(Relaxed) >= maxclients {
+    if state.clients.connected.load(Relaxed) >= maxclients {
         ThreadStats::add(&stats.rejected_connections, 1);
         return Err(MAX_CLIENTS_REPLY);
     }
@@ -373,7 +375,7 @@ fn admit(
         let _ = set_keepalive(fd, Duration::from_secs(keepalive as u64));
     }
     ThreadStats::add(&stats.connections, 1);
-    let client = state.register(peer, local, fd, id);
+    let client = state.clients.register(peer, local, fd, id);
     let auth = crate::acl::Login::default();
     client.authenticated.store(auth.authenticated, Relaxed);
     Ok(Session {
