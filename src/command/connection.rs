@@ -273,7 +273,7 @@ pub fn reset(session: &mut Session, _args: &mut Args) -> CmdResult {
     session.client.resp.store(2, Relaxed);
     session.reply_mode = ReplyMode::On;
     lock(&session.client.name).clear();
-    let login = crate::acl::Login::default();
+    let login = crate::command::access::Login::default();
     *lock(&session.client.user) = login.user.name.clone();
     session
         .client

@@ -1,7 +1,9 @@
 //! Commands: the one command table, the argument cursor, the session (connection state that
 //! commands see) and the batch dispatcher that routes each command to the shard owning its keys.
-//! Depends on `protocol`, `shard`, `config`, `state`; never on `server` or on sockets.
+//! Depends on `protocol`, `shard`, `pubsub`, `rdb`, `config`, `state`, `glob`, `handoff`;
+//! never on `server` or on sockets.
 
+pub mod access;
 mod acl;
 mod args;
 mod bitmap;
@@ -99,7 +101,7 @@ pub struct Session {
     /// MULTI queue and WATCHed keys.
     pub tx: transaction::State,
     /// The ACL user and whether AUTH is done.
-    pub auth: crate::acl::Login,
+    pub auth: crate::command::access::Login,
     /// Lists a batch of commands needs, kept for the next batch.
     pub scratch: dispatch::Scratch,
 }
@@ -200,7 +202,7 @@ pub fn apply_config(config: &crate::config::Config) {
     use std::sync::atomic::Ordering::Relaxed;
     crate::state::PROTO_MAX_BULK_LEN.store(config.int("proto-max-bulk-len") as u64, Relaxed);
     crate::state::QUERY_BUFFER_LIMIT.store(config.int("client-query-buffer-limit") as u64, Relaxed);
-    crate::acl::LOG_MAX_LEN.store(config.int("acllog-max-len") as usize, Relaxed);
+    crate::command::access::LOG_MAX_LEN.store(config.int("acllog-max-len") as usize, Relaxed);
     zset::apply_config(config);
     string::MAX_STRING_LEN.store(
         config.int("proto-max-bulk-len") as u64,

@@ -411,7 +411,7 @@ fn config_set(session: &mut Session, args: &mut Args) -> CmdResult {
         .iter()
         .any(|(n, _)| n.eq_ignore_ascii_case("requirepass"))
     {
-        crate::acl::set_default_password(config.get("requirepass").as_bytes());
+        crate::command::access::set_default_password(config.get("requirepass").as_bytes());
     }
     pairs
         .iter()

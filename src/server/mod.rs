@@ -2,7 +2,7 @@
 //! `server_cpulist` names some, see `affinity`), each running its own
 //! single-threaded runtime (tokio-uring by default, tokio/epoll as fallback) with its own
 //! SO_REUSEPORT listener, shard inbox, maintenance timer and connections.
-//! The only module that touches sockets and runtimes.
+//! The only module that touches sockets and runtimes. The top layer: nothing depends on it.
 
 mod affinity;
 mod connection;
@@ -153,9 +153,9 @@ pub fn run(mut config: Config) -> Result<(), String> {
         env!("CARGO_PKG_VERSION")
     );
     crate::command::apply_config(&config);
-    crate::acl::set_default_password(config.get("requirepass").as_bytes());
+    crate::command::access::set_default_password(config.get("requirepass").as_bytes());
     if !config.get("aclfile").is_empty() {
-        crate::acl::load(config.get("aclfile"))?;
+        crate::command::access::load(config.get("aclfile"))?;
     }
     let databases = config.int("databases") as usize;
     let mut restored = crate::command::persist::load(&config, threads)?.into_iter();
@@ -367,7 +367,7 @@ fn admit(
         ThreadStats::add(&stats.rejected_connections, 1);
         return Err(MAX_CLIENTS_REPLY);
     }
-    if protected && crate::acl::default_nopass() && !is_loopback(peer) {
+    if protected && crate::command::access::default_nopass() && !is_loopback(peer) {
         ThreadStats::add(&stats.rejected_connections, 1);
         return Err(PROTECTED_MODE_REPLY);
     }
@@ -376,7 +376,7 @@ fn admit(
     }
     ThreadStats::add(&stats.connections, 1);
     let client = state.clients.register(peer, local, fd, id);
-    let auth = crate::acl::Login::default();
+    let auth = crate::command::access::Login::default();
     client.authenticated.store(auth.authenticated, Relaxed);
     Ok(Session {
         db: 0,

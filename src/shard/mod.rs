@@ -1,5 +1,7 @@
 //! The keyspace, split into shards that each belong to one thread, and the mailbox that carries
 //! work between them. Shard code never touches a socket; it knows nothing of connections.
+//! Depends on `protocol` only: never on `command`, `pubsub` or `state`. What the layers above
+//! must learn (keyspace events, see `events`) is buffered on the shard for them to take.
 
 pub mod blocking;
 pub mod db;
