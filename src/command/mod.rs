@@ -12,6 +12,7 @@ mod connection;
 pub mod dispatch;
 mod expire;
 mod hash;
+mod info;
 mod introspection;
 mod keys;
 mod list;
