@@ -263,7 +263,10 @@ async fn run_batch(
             }
         };
         queues.replies.slots.push((None, row as u32));
-        run_admitted(session, row, spec, items, slot, total - slot, &mut queues).await;
+        let room = total - slot;
+        if let Some(args) = route_admitted(session, row, spec, items, slot, room, &mut queues) {
+            run_unqueued(session, spec, args, slot, &mut queues).await;
+        }
     }
     queues.settle(session).await;
     queues.encode_ready(session);
@@ -351,11 +354,12 @@ impl Queues<'_> {
     }
 }
 
-/// Routing: runs admitted command `items` (reply slot `slot`, `room` commands left in the
-/// batch counting it) where it belongs. A single-shard keyed command joins its shard's queue;
-/// an atomic multi-shard one (or EXEC) joins the batch's holds; anything else first waits for
-/// what was queued before it (a local command, which reads no key, does not), then runs here.
-async fn run_admitted(
+/// Routing, the common part: counts the call and queues a keyed command whose keys are on one
+/// shard behind that shard's earlier commands. Gives the command back, as its arguments, when
+/// it must run otherwise (`run_unqueued`). Synchronous and inlined: the pipelined single-key
+/// command never builds the future the other routes need.
+#[inline(always)]
+fn route_admitted(
     session: &mut Session,
     row: usize,
     spec: &'static CommandSpec,
@@ -363,51 +367,64 @@ async fn run_admitted(
     slot: usize,
     room: usize,
     queues: &mut Queues<'_>,
-) {
+) -> Option<Args> {
     let stats = &session.server.stats[session.thread];
     ThreadStats::add(&stats.calls[row], 1);
     session.client.last_cmd.store(row as u32, Relaxed);
-    let mut args = Args::new(items);
-    if let Kind::Keyed(op, cross) = spec.kind {
-        match route(session, spec, args.all()) {
-            Some((shard, key_slot)) => {
-                let queue = &mut queues.keyed[shard];
-                if queue.capacity() == 0 {
-                    // Room for the rest of the batch: one allocation per shard per batch.
-                    queue.reserve(room);
-                }
-                queue.push(Queued {
-                    slot,
-                    key_slot,
-                    db: session.db,
-                    spec,
-                    op,
-                    args,
-                    reply: None,
-                });
-                return;
+    let args = Args::new(items);
+    if let Kind::Keyed(op, _) = spec.kind {
+        if let Some((shard, key_slot)) = route(session, spec, args.all()) {
+            let queue = &mut queues.keyed[shard];
+            if queue.capacity() == 0 {
+                // Room for the rest of the batch (`room` commands, this one included): one
+                // allocation per shard per batch.
+                queue.reserve(room);
             }
-            None => {
-                if let Cross::Split {
-                    merge,
-                    atomic: true,
-                } = cross
-                {
-                    // Consecutive atomic commands join one batch of holds; whatever came
-                    // before them runs first.
-                    if queues.keyed.iter().any(|q| !q.is_empty()) {
-                        queues.settle(session).await;
-                    }
-                    queues
-                        .atomics
-                        .push((slot, submit_atomic(session, spec, op, merge, args)));
-                    return;
-                }
-                queues.settle(session).await;
-                let reply = run_cross(session, spec, op, cross, args).await;
-                queues.replies.fill(slot, reply.unwrap_or_else(|e| e));
-            }
+            queue.push(Queued {
+                slot,
+                key_slot,
+                db: session.db,
+                spec,
+                op,
+                args,
+                reply: None,
+            });
+            return None;
         }
+    }
+    Some(args)
+}
+
+/// Routing, the rest: an atomic multi-shard command (or EXEC) joins the batch's holds; any
+/// other command first waits for what was queued before it (a local command, which reads no
+/// key, does not), then runs here, and its reply goes into slot `slot`.
+async fn run_unqueued(
+    session: &mut Session,
+    spec: &'static CommandSpec,
+    mut args: Args,
+    slot: usize,
+    queues: &mut Queues<'_>,
+) {
+    if let Kind::Keyed(op, cross) = spec.kind {
+        // Its keys span shards.
+        if let Cross::Split {
+            merge,
+            atomic: true,
+        } = cross
+        {
+            // Consecutive atomic commands join one batch of holds; whatever came before them
+            // runs first.
+            if queues.keyed.iter().any(|q| !q.is_empty()) {
+                queues.settle(session).await;
+            }
+            queues
+                .atomics
+                .push((slot, submit_atomic(session, spec, op, merge, args)));
+            return;
+        }
+        queues.settle(session).await;
+        let reply = run_cross(session, spec, op, cross, args).await;
+        queues.replies.fill(slot, reply.unwrap_or_else(|e| e));
     } else {
         if spec.name == "exec" {
             // Like an atomic command: pipelined transactions share one batch of holds.
