@@ -681,8 +681,11 @@ async fn run_cross(
 fn incomplete_group(spec: &CommandSpec, argc: usize) -> Option<Reply> {
     let (first, last, step) = spec.keys;
     let grouped = last < 0 && step > 1 && first > 0;
-    (grouped && argc.saturating_sub(first as usize) % step as usize != 0)
-        .then(|| arity_error(spec.name))
+    (grouped
+        && !argc
+            .saturating_sub(first as usize)
+            .is_multiple_of(step as usize))
+    .then(|| arity_error(spec.name))
 }
 
 /// An atomic split command's reply, once its batch of holds ran.
