@@ -551,6 +551,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn keyspace_events_are_buffered_in_order_only_when_enabled() {
+        let mut shard = Shard::new(0, 2);
+        let saved = events::flags();
+        events::set(events::KEYSPACE | events::GENERIC | events::STRING | events::NEW);
+        shard.select(1);
+        shard.store_str(b"k", b"v", 0);
+        shard.emit(events::STRING, "set", b"k");
+        shard.emit(events::LIST, "lpush", b"k");
+        shard.emit_in(events::GENERIC, "del", 0, b"j");
+        let got: Vec<_> = shard
+            .drain_events()
+            .map(|e| (e.class, e.event, e.db, e.key.to_vec()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (events::NEW, "new", 1, b"k".to_vec()),
+                (events::STRING, "set", 1, b"k".to_vec()),
+                (events::GENERIC, "del", 0, b"j".to_vec()),
+            ]
+        );
+        assert!(!shard.has_events());
+        events::set(0);
+        shard.emit(events::STRING, "set", b"k");
+        assert!(!shard.has_events());
+        events::set(saved);
+    }
+
+    #[test]
     fn prefetching_keys_changes_nothing() {
         let mut shard = Shard::new(0, 2);
         shard.select(1);
