@@ -103,7 +103,7 @@ fn runtime() -> (Runtime, LocalSet) {
 /// What `Worker::start` does on its thread: own a shard, set up the router (and with it the
 /// thread's outbox), serve the inbox. Call inside the thread's LocalSet.
 fn worker(id: usize, inboxes: Inboxes) -> Router {
-    let local = LocalShard::new(Shard::new(id, DATABASES));
+    let local = LocalShard::new(Shard::new(id, DATABASES), |s| drop(s.drain_events()));
     let router = Router::new(id, local.clone(), inboxes.clone());
     tokio::task::spawn_local(serve_inbox(local, inboxes, id));
     router

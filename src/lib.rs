@@ -24,24 +24,35 @@
 //! - [`protocol`] — RESP2/RESP3: zero-copy request parser, reply encoder. Depends on nothing.
 //! - [`shard`] — the keyspace: slots, per-slot tables of packed records (one block per key),
 //!   expiry, memory accounting and eviction (maxmemory), the mailbox (inboxes that wake only an
-//!   idle thread) and the router.
+//!   idle thread) and the router. Buffers keyspace events (`shard::events`) instead of
+//!   publishing them. Depends on `protocol` only.
 //! - [`command`] — the command table (the only command metadata: flags, keys, ACL categories,
-//!   subcommands, docs), argument cursor, handlers by family, batch dispatch.
-//! - [`server`] — thread-per-core bootstrap, listeners, I/O backends, connections.
-//! - [`pubsub`] — the shared channel registry and per-thread delivery to subscribers.
+//!   subcommands, docs), argument cursor, handlers by family, batch dispatch; and
+//!   `command::access`, the ACL users, logins, log and file over the table's ids. Publishes the
+//!   keyspace events a shard buffered after each job on it.
+//! - [`server`] — thread-per-core bootstrap, listeners, I/O backends, connections. The top.
+//! - [`pubsub`] — the shared channel registry and per-thread delivery to subscribers. Depends
+//!   on `shard` (the mailbox), `state`, `glob`, `handoff`; never on `command`.
 //! - [`rdb`] — RDB snapshot files (version 10): encode a shard's keys, decode a whole file.
-//! - [`config`] — Redis-named options from a file or flags; CONFIG GET/SET.
-//! - [`state`] — process-wide state: configuration, client registry, counters.
-//! - [`acl`] — ACL users, logins, the ACL LOG and file; the ACL ids, a view of the command table.
-//! - [`glob`] — Redis-style glob matching, bounded on hostile patterns.
+//!   Depends on `shard` only.
+//! - [`config`] — Redis-named options from a file or flags; CONFIG GET/SET. Depends on `glob`.
+//! - [`state`] — process-wide state, one concern per file: configuration and counters, the
+//!   client registry, the coarse clock, output-buffer limits, the open-files limit. Depends on
+//!   `config` and `shard` (its clock).
+//! - [`glob`] — Redis-style glob matching, bounded on hostile patterns. Depends on nothing.
+//!
+//! No cycles between these modules: `module_graph` (a unit test) reads every `crate::` path and
+//! fails on one. Upward news travels as data: the shard buffers keyspace events, the command
+//! layer publishes them.
 //! - [`handoff`] — a same-thread queue between two tasks (a connection's reader and executor,
 //!   a subscriber's deliveries). Depends on nothing.
 
-pub mod acl;
 pub mod command;
 pub mod config;
 pub mod glob;
 pub mod handoff;
+#[cfg(test)]
+mod module_graph;
 pub mod protocol;
 pub mod pubsub;
 pub mod rdb;

@@ -1,19 +1,19 @@
 //! Authentication and access control commands: AUTH and the ACL family, plus `check`, the
 //! one permission test dispatch runs before a command (NOAUTH before authentication, NOPERM
 //! when the user's rules forbid the command, a key or a channel). Users and rules live in
-//! `crate::acl`; this file is their command-facing side.
+//! `command::access`; this file is their command-facing side.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::access::{self as acl, catalog, Denial, User};
 use super::args::ok;
 use super::connection::{client_line, sub_arity_error, unknown_subcommand};
 use super::keys::help_reply;
 use super::table::{cats, container, flags, lookup, row, CommandSpec, Flags, NOKEY};
 use super::{error, shown, Args, CmdResult, Kind, Session};
-use crate::acl::{self, catalog, Denial, User};
 use crate::protocol::Reply;
 use crate::state::ThreadStats;
 
@@ -352,7 +352,10 @@ fn kill_clients_of(session: &mut Session, gone: impl Fn(&str) -> bool) {
     if gone(&user_of(&session.client)) {
         session.close = true;
     }
-    session.server.kill(|c| c.id != me && gone(&user_of(c)));
+    session
+        .server
+        .clients
+        .kill(|c| c.id != me && gone(&user_of(c)));
 }
 
 fn getuser(user: &User) -> Reply {

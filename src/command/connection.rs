@@ -273,7 +273,7 @@ pub fn reset(session: &mut Session, _args: &mut Args) -> CmdResult {
     session.client.resp.store(2, Relaxed);
     session.reply_mode = ReplyMode::On;
     lock(&session.client.name).clear();
-    let login = crate::acl::Login::default();
+    let login = crate::command::access::Login::default();
     *lock(&session.client.user) = login.user.name.clone();
     session
         .client
@@ -472,7 +472,7 @@ fn client_unblock(session: &mut Session, args: &mut Args) -> CmdResult {
         return Err(error(UNBLOCK_REASON));
     };
     let id = super::args::parse_int(&id).ok_or_else(|| error(err::NOT_INT))?;
-    let released = u64::try_from(id).is_ok_and(|id| session.server.unblock(id, how));
+    let released = u64::try_from(id).is_ok_and(|id| session.server.clients.unblock(id, how));
     Ok(Reply::Int(released as i64))
 }
 
@@ -507,6 +507,7 @@ fn client_list(session: &mut Session, args: &mut Args) -> CmdResult {
     }
     let text: String = session
         .server
+        .clients
         .clients()
         .iter()
         .filter(|c| ids.as_ref().is_none_or(|ids| ids.contains(&c.id)))
@@ -519,7 +520,7 @@ fn client_kill(session: &mut Session, args: &mut Args) -> CmdResult {
     let me = session.client.id;
     if args.remaining() == 1 {
         let addr = shown(&args.next()?);
-        let killed = session.server.kill(|c| c.addr.to_string() == addr);
+        let killed = session.server.clients.kill(|c| c.addr.to_string() == addr);
         if killed == 0 {
             return Err(error("ERR No such client"));
         }
@@ -587,6 +588,6 @@ fn client_kill(session: &mut Session, args: &mut Args) -> CmdResult {
     if select(&session.client) {
         session.close = true;
     }
-    let killed = session.server.kill(select);
+    let killed = session.server.clients.kill(select);
     Ok(Reply::Int(killed as i64))
 }

@@ -90,11 +90,18 @@ fn run_op_in(
         );
     }
     shard.end();
+    // Published per command, not per job: a script or a transaction may publish in between.
+    if shard.has_events() {
+        super::publish_events(shard);
+    }
     if crate::shard::db::RECORD_EXPIRED.load(std::sync::atomic::Ordering::Relaxed) {
         super::notify_expired(shard);
     }
     if shard.has_ready() {
         shard.serve_blocked();
+        if shard.has_events() {
+            super::publish_events(shard);
+        }
     }
     reply
 }
@@ -222,16 +229,21 @@ async fn run_batch(
     pending: &mut [Vec<Queued>],
     replies: &mut Replies,
 ) {
-    let mut atomics: Vec<(usize, PendingAtomic)> = Vec::new();
-    let mut last: Option<(Bytes, usize, &'static CommandSpec)> = None;
+    let mut queues = Queues {
+        keyed: pending,
+        atomics: Vec::new(),
+        replies,
+        out,
+    };
+    let mut last: LastLookup = None;
     let stats = &session.server.stats[session.thread];
     let total = commands.len();
     ThreadStats::add(&stats.commands, total as u64);
     for items in commands {
-        if session.close || replies.over_limit {
+        if session.close || queues.replies.over_limit {
             break;
         }
-        let slot = replies.slots.len();
+        let slot = queues.replies.slots.len();
         let silent = match session.reply_mode {
             ReplyMode::On => false,
             ReplyMode::Off => true,
@@ -241,130 +253,202 @@ async fn run_batch(
             }
         };
         if silent {
-            replies.silent.push(slot);
+            queues.replies.silent.push(slot);
         }
-        if let Some(reply) = super::acl::check(session, &items) {
-            replies.slots.push((Some(reply), u32::MAX));
-            continue;
-        }
-        if let Some(reply) = session.tx.offer(&items) {
-            replies.slots.push((Some(reply), u32::MAX));
-            continue;
-        }
-        // A pipeline mostly repeats one command: the previous name's row is reused as it is
-        // (cheaper than `lookup`'s own per-thread memo, which serves single-command batches:
-        // dropping this one costs 2-4 % more instructions at -P 16).
-        let hit = last
-            .as_ref()
-            .filter(|(name, ..)| name[..] == items[0][..])
-            .map(|&(_, row, spec)| (row, spec));
-        let found = hit.or_else(|| {
-            let found = lookup(&items[0]);
-            if let Some((row, spec)) = found {
-                last = Some((items[0].clone(), row, spec));
+        let (row, spec) = match admit(session, &items, &mut last) {
+            Ok(admitted) => admitted,
+            Err(refused) => {
+                queues.replies.slots.push((Some(refused), u32::MAX));
+                continue;
             }
-            found
-        });
-        let Some((row, spec)) = found else {
-            replies
-                .slots
-                .push((Some(unknown_command(&items)), u32::MAX));
-            continue;
         };
-        let spec = spec.resolve(&items);
-        replies.slots.push((None, row as u32));
-        let stats = &session.server.stats[session.thread];
-        if !spec.arity_ok(items.len()) {
-            ThreadStats::add(&stats.rejected_calls[row], 1);
-            // Only the commands that act inside MULTI get here then (MULTI, EXEC, WATCH...): a
-            // refusal fails the open transaction, and a refused EXEC discards it, as Redis does.
-            let refused = super::transaction::refuse(session, spec, arity_error(spec.name));
-            session.tx.abort();
-            replies.slots[slot] = (Some(refused), u32::MAX);
-            continue;
+        queues.replies.slots.push((None, row as u32));
+        let room = total - slot;
+        if let Some(args) = route_admitted(session, row, spec, items, slot, room, &mut queues) {
+            run_unqueued(session, spec, args, slot, &mut queues).await;
         }
-        if let Some(busy) = super::scripting::busy_reply(spec, &items) {
-            let busy = super::transaction::refuse(session, spec, busy);
-            replies.slots[slot] = (Some(busy), u32::MAX);
-            continue;
-        }
-        if session.in_subscribed_mode() && !spec.has(Flags::SUBSCRIBED) {
-            replies.slots[slot] = (Some(subscribed_mode_error(spec.name)), u32::MAX);
-            continue;
-        }
-        if crate::shard::evict::out_of_memory() && spec.has(Flags::DENYOOM) {
-            ThreadStats::add(&stats.rejected_calls[row], 1);
-            replies.slots[slot] = (Some(error(err::OOM)), u32::MAX);
-            continue;
-        }
-        ThreadStats::add(&stats.calls[row], 1);
-        session.client.last_cmd.store(row as u32, Relaxed);
-        let mut args = Args::new(items);
-        if let Kind::Keyed(op, cross) = spec.kind {
-            match route(session, spec, args.all()) {
-                Some((shard, key_slot)) => {
-                    let queue = &mut pending[shard];
-                    if queue.capacity() == 0 {
-                        // Room for the rest of the batch: one allocation per shard per batch.
-                        queue.reserve(total - slot);
-                    }
-                    queue.push(Queued {
-                        slot,
-                        key_slot,
-                        db: session.db,
-                        spec,
-                        op,
-                        args,
-                        reply: None,
-                    });
-                    continue;
-                }
-                None => {
-                    if let Cross::Split {
-                        merge,
-                        atomic: true,
-                    } = cross
-                    {
-                        // Consecutive atomic commands join one batch of holds; whatever came
-                        // before them runs first.
-                        if pending.iter().any(|q| !q.is_empty()) {
-                            settle(session, pending, &mut atomics, replies).await;
-                        }
-                        atomics.push((slot, submit_atomic(session, spec, op, merge, args)));
-                        continue;
-                    }
-                    settle(session, pending, &mut atomics, replies).await;
-                    let reply = run_cross(session, spec, op, cross, args).await;
-                    replies.fill(slot, reply.unwrap_or_else(|e| e));
-                }
-            }
-        } else {
-            if spec.name == "exec" {
-                // Like an atomic command: pipelined transactions share one batch of holds.
-                if pending.iter().any(|q| !q.is_empty()) {
-                    settle(session, pending, &mut atomics, replies).await;
-                }
-                if let Some(reply) = super::transaction::submit_exec(session) {
-                    atomics.push((slot, reply));
-                    continue;
-                }
-            }
-            // A local command reads no key: it need not wait for the keyed work before it.
-            if !matches!(spec.kind, Kind::Local(_)) {
-                settle(session, pending, &mut atomics, replies).await;
-            }
-            replies.encode_ready(session, out);
-            let reply = match spec.kind {
-                Kind::Local(op) => op(session, &mut args),
-                Kind::Routed(op) => op(session, args).await,
-                Kind::Keyed(..) => unreachable!("handled above"),
-            };
-            replies.fill(slot, reply.unwrap_or_else(|e| e));
-        }
-        replies.encode_ready(session, out);
     }
-    settle(session, pending, &mut atomics, replies).await;
-    replies.encode_ready(session, out);
+    queues.settle(session).await;
+    queues.encode_ready(session);
+}
+
+/// The last command name a batch looked up, with its row: a pipeline mostly repeats one
+/// command, and the row is then reused as it is (cheaper than `lookup`'s own per-thread memo,
+/// which serves single-command batches: dropping this one costs 2-4 % more instructions at
+/// -P 16).
+type LastLookup = Option<(Bytes, usize, &'static CommandSpec)>;
+
+/// Admission: decides whether the command `items` runs now, in Redis's order of checks — ACL
+/// (NOAUTH, NOPERM), MULTI queueing, unknown command, arity, BUSY (a script runs), subscribed
+/// mode, OOM. Admitted: its row and resolved spec. Refused: the reply to send instead, with
+/// the refusal's side effects done (rejected-call counts, a failed or discarded transaction).
+/// Inlined into the batch loop: when everything admits, it costs its branches only.
+#[inline(always)]
+fn admit(
+    session: &mut Session,
+    items: &[Bytes],
+    last: &mut LastLookup,
+) -> Result<(usize, &'static CommandSpec), Reply> {
+    if let Some(reply) = super::acl::check(session, items) {
+        return Err(reply);
+    }
+    if let Some(reply) = session.tx.offer(items) {
+        return Err(reply);
+    }
+    let hit = last
+        .as_ref()
+        .filter(|(name, ..)| name[..] == items[0][..])
+        .map(|&(_, row, spec)| (row, spec));
+    let found = hit.or_else(|| {
+        let found = lookup(&items[0]);
+        if let Some((row, spec)) = found {
+            *last = Some((items[0].clone(), row, spec));
+        }
+        found
+    });
+    let Some((row, spec)) = found else {
+        return Err(unknown_command(items));
+    };
+    let spec = spec.resolve(items);
+    let stats = &session.server.stats[session.thread];
+    if !spec.arity_ok(items.len()) {
+        ThreadStats::add(&stats.rejected_calls[row], 1);
+        // Only the commands that act inside MULTI get here then (MULTI, EXEC, WATCH...): a
+        // refusal fails the open transaction, and a refused EXEC discards it, as Redis does.
+        let refused = super::transaction::refuse(session, spec, arity_error(spec.name));
+        session.tx.abort();
+        return Err(refused);
+    }
+    if let Some(busy) = super::scripting::busy_reply(spec, items) {
+        return Err(super::transaction::refuse(session, spec, busy));
+    }
+    if session.in_subscribed_mode() && !spec.has(Flags::SUBSCRIBED) {
+        return Err(subscribed_mode_error(spec.name));
+    }
+    if crate::shard::evict::out_of_memory() && spec.has(Flags::DENYOOM) {
+        ThreadStats::add(&stats.rejected_calls[row], 1);
+        return Err(error(err::OOM));
+    }
+    Ok((row, spec))
+}
+
+/// A batch's work in flight: keyed commands queued per shard, atomic commands submitted and
+/// not yet answered, the reply slots, and the output they are encoded into.
+struct Queues<'a> {
+    keyed: &'a mut [Vec<Queued>],
+    atomics: Vec<(usize, PendingAtomic)>,
+    replies: &'a mut Replies,
+    out: &'a mut BytesMut,
+}
+
+impl Queues<'_> {
+    /// Waits for the atomic commands submitted so far, then runs the queued keyed commands:
+    /// every command before a point of the batch is done once this returns.
+    async fn settle(&mut self, session: &Session) {
+        settle(session, self.keyed, &mut self.atomics, self.replies).await;
+    }
+
+    /// Encodes the replies complete so far.
+    fn encode_ready(&mut self, session: &Session) {
+        self.replies.encode_ready(session, self.out);
+    }
+}
+
+/// Routing, the common part: counts the call and queues a keyed command whose keys are on one
+/// shard behind that shard's earlier commands. Gives the command back, as its arguments, when
+/// it must run otherwise (`run_unqueued`). Synchronous and inlined: the pipelined single-key
+/// command never builds the future the other routes need.
+#[inline(always)]
+fn route_admitted(
+    session: &mut Session,
+    row: usize,
+    spec: &'static CommandSpec,
+    items: Vec<Bytes>,
+    slot: usize,
+    room: usize,
+    queues: &mut Queues<'_>,
+) -> Option<Args> {
+    let stats = &session.server.stats[session.thread];
+    ThreadStats::add(&stats.calls[row], 1);
+    session.client.last_cmd.store(row as u32, Relaxed);
+    let args = Args::new(items);
+    if let Kind::Keyed(op, _) = spec.kind {
+        if let Some((shard, key_slot)) = route(session, spec, args.all()) {
+            let queue = &mut queues.keyed[shard];
+            if queue.capacity() == 0 {
+                // Room for the rest of the batch (`room` commands, this one included): one
+                // allocation per shard per batch.
+                queue.reserve(room);
+            }
+            queue.push(Queued {
+                slot,
+                key_slot,
+                db: session.db,
+                spec,
+                op,
+                args,
+                reply: None,
+            });
+            return None;
+        }
+    }
+    Some(args)
+}
+
+/// Routing, the rest: an atomic multi-shard command (or EXEC) joins the batch's holds; any
+/// other command first waits for what was queued before it (a local command, which reads no
+/// key, does not), then runs here, and its reply goes into slot `slot`.
+async fn run_unqueued(
+    session: &mut Session,
+    spec: &'static CommandSpec,
+    mut args: Args,
+    slot: usize,
+    queues: &mut Queues<'_>,
+) {
+    if let Kind::Keyed(op, cross) = spec.kind {
+        // Its keys span shards.
+        if let Cross::Split {
+            merge,
+            atomic: true,
+        } = cross
+        {
+            // Consecutive atomic commands join one batch of holds; whatever came before them
+            // runs first.
+            if queues.keyed.iter().any(|q| !q.is_empty()) {
+                queues.settle(session).await;
+            }
+            queues
+                .atomics
+                .push((slot, submit_atomic(session, spec, op, merge, args)));
+            return;
+        }
+        queues.settle(session).await;
+        let reply = run_cross(session, spec, op, cross, args).await;
+        queues.replies.fill(slot, reply.unwrap_or_else(|e| e));
+    } else {
+        if spec.name == "exec" {
+            // Like an atomic command: pipelined transactions share one batch of holds.
+            if queues.keyed.iter().any(|q| !q.is_empty()) {
+                queues.settle(session).await;
+            }
+            if let Some(reply) = super::transaction::submit_exec(session) {
+                queues.atomics.push((slot, reply));
+                return;
+            }
+        }
+        // A local command reads no key: it need not wait for the keyed work before it.
+        if !matches!(spec.kind, Kind::Local(_)) {
+            queues.settle(session).await;
+        }
+        queues.encode_ready(session);
+        let reply = match spec.kind {
+            Kind::Local(op) => op(session, &mut args),
+            Kind::Routed(op) => op(session, args).await,
+            Kind::Keyed(..) => unreachable!("handled above"),
+        };
+        queues.replies.fill(slot, reply.unwrap_or_else(|e| e));
+    }
+    queues.encode_ready(session);
 }
 
 /// Waits for the atomic commands submitted so far, then runs the queued keyed commands: every
@@ -597,8 +681,11 @@ async fn run_cross(
 fn incomplete_group(spec: &CommandSpec, argc: usize) -> Option<Reply> {
     let (first, last, step) = spec.keys;
     let grouped = last < 0 && step > 1 && first > 0;
-    (grouped && argc.saturating_sub(first as usize) % step as usize != 0)
-        .then(|| arity_error(spec.name))
+    (grouped
+        && !argc
+            .saturating_sub(first as usize)
+            .is_multiple_of(step as usize))
+    .then(|| arity_error(spec.name))
 }
 
 /// An atomic split command's reply, once its batch of holds ran.

@@ -7,7 +7,7 @@ use super::connection::unknown_subcommand;
 use super::keys::help_reply;
 use super::table::Categories;
 use super::{error, lookup, Args, CmdResult, CommandSpec, Session, COMMANDS};
-use crate::acl::catalog;
+use crate::command::access::catalog;
 use crate::glob::glob_match;
 use crate::protocol::Reply;
 

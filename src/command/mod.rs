@@ -1,7 +1,9 @@
 //! Commands: the one command table, the argument cursor, the session (connection state that
 //! commands see) and the batch dispatcher that routes each command to the shard owning its keys.
-//! Depends on `protocol`, `shard`, `config`, `state`; never on `server` or on sockets.
+//! Depends on `protocol`, `shard`, `pubsub`, `rdb`, `config`, `state`, `glob`, `handoff`;
+//! never on `server` or on sockets.
 
+pub mod access;
 mod acl;
 mod args;
 mod bitmap;
@@ -10,6 +12,7 @@ mod connection;
 pub mod dispatch;
 mod expire;
 mod hash;
+mod info;
 mod introspection;
 mod keys;
 mod list;
@@ -99,7 +102,7 @@ pub struct Session {
     /// MULTI queue and WATCHed keys.
     pub tx: transaction::State,
     /// The ACL user and whether AUTH is done.
-    pub auth: crate::acl::Login,
+    pub auth: crate::command::access::Login,
     /// Lists a batch of commands needs, kept for the next batch.
     pub scratch: dispatch::Scratch,
 }
@@ -200,7 +203,7 @@ pub fn apply_config(config: &crate::config::Config) {
     use std::sync::atomic::Ordering::Relaxed;
     crate::state::PROTO_MAX_BULK_LEN.store(config.int("proto-max-bulk-len") as u64, Relaxed);
     crate::state::QUERY_BUFFER_LIMIT.store(config.int("client-query-buffer-limit") as u64, Relaxed);
-    crate::acl::LOG_MAX_LEN.store(config.int("acllog-max-len") as usize, Relaxed);
+    crate::command::access::LOG_MAX_LEN.store(config.int("acllog-max-len") as usize, Relaxed);
     zset::apply_config(config);
     string::MAX_STRING_LEN.store(
         config.int("proto-max-bulk-len") as u64,
@@ -230,14 +233,21 @@ pub fn apply_config(config: &crate::config::Config) {
 
 /// Signals that the running command modified `key` and publishes its keyspace event, from the
 /// shard running the command.
-pub fn notify(shard: &mut Shard, class: u32, event: &str, key: &[u8]) {
+pub fn notify(shard: &mut Shard, class: u32, event: &'static str, key: &[u8]) {
     shard.modified(key);
-    crate::pubsub::notify::emit(shard.id(), class, event, shard.db_index(), key);
+    shard.emit(class, event, key);
+}
+
+/// Publishes the keyspace events `shard` buffered, in order: run after every job on a shard
+/// (the mailbox calls it, see `LocalShard::new`, and `run_op` after each command).
+pub fn publish_events(shard: &mut Shard) {
+    let me = shard.id();
+    crate::pubsub::notify::publish(me, shard.drain_events());
 }
 
 /// Publishes `event` for a removal from the collection at `key`, then `del` when that removal
 /// emptied it (the collection is already gone), as Redis does.
-pub fn notify_removal(shard: &mut Shard, class: u32, event: &str, key: &[u8]) {
+pub fn notify_removal(shard: &mut Shard, class: u32, event: &'static str, key: &[u8]) {
     notify(shard, class, event, key);
     if !shard.exists(key) {
         notify(shard, crate::pubsub::notify::GENERIC, "del", key);

@@ -1,22 +1,18 @@
 //! Server commands: INFO, CONFIG, DBSIZE, FLUSHDB, FLUSHALL, SWAPDB, TIME, LASTSAVE, SHUTDOWN.
 
-use std::fmt::Write as _;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering::Relaxed;
 
 use bytes::Bytes;
 
 use super::args::ok;
-use super::connection::{sub_arity_error, unknown_subcommand, REDIS_VERSION};
+use super::connection::{sub_arity_error, unknown_subcommand};
 use super::keys::help_reply;
 use super::table::{cats, container, flags, row, CommandSpec, NOKEY};
 use super::Kind;
 use super::{err, error, shown, Args, CmdResult, Session};
 use crate::config::ConfigError;
 use crate::protocol::Reply;
-use crate::shard::ShardStats;
-use crate::state::ThreadStats;
 
 /// The server commands' rows of the command table.
 pub static COMMANDS: &[CommandSpec] = &[
@@ -25,7 +21,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         -1,
         flags!(LOADING | STALE),
         NOKEY,
-        Kind::Routed(info),
+        Kind::Routed(super::info::info),
         "server",
         "1.0.0",
         "Returns information and statistics about the server.",
@@ -176,7 +172,7 @@ static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
     row("config|help", 2, flags!(LOADING | STALE), NOKEY, Kind::Routed(config), "server", "5.0.0", "Show helpful text about the different subcommands", ""),
 ];
 
-type Routine<'a> = Pin<Box<dyn Future<Output = CmdResult> + 'a>>;
+pub(super) type Routine<'a> = Pin<Box<dyn Future<Output = CmdResult> + 'a>>;
 
 pub fn dbsize(session: &mut Session, _args: Args) -> Routine<'_> {
     Box::pin(async move {
@@ -411,7 +407,7 @@ fn config_set(session: &mut Session, args: &mut Args) -> CmdResult {
         .iter()
         .any(|(n, _)| n.eq_ignore_ascii_case("requirepass"))
     {
-        crate::acl::set_default_password(config.get("requirepass").as_bytes());
+        crate::command::access::set_default_password(config.get("requirepass").as_bytes());
     }
     pairs
         .iter()
@@ -437,291 +433,6 @@ fn clients_the_system_allows(
     let reserved = crate::state::reserved_fds(session.server.threads);
     let limit = crate::state::raise_open_files_limit(wanted + reserved);
     (limit.now < wanted + reserved).then(|| limit.now.saturating_sub(reserved))
-}
-
-/// Sections INFO prints with no argument or "default".
-const DEFAULT_SECTIONS: &[&str] = &[
-    "server",
-    "clients",
-    "memory",
-    "persistence",
-    "stats",
-    "replication",
-    "cpu",
-    "modules",
-    "errorstats",
-    "cluster",
-    "keyspace",
-];
-
-pub fn info(session: &mut Session, args: Args) -> Routine<'_> {
-    Box::pin(async move {
-        let asked: Vec<String> = args.all()[1..]
-            .iter()
-            .map(|a| shown(a).to_ascii_lowercase())
-            .collect();
-        let mut sections: Vec<&str> = Vec::new();
-        let mut add = |s: &'static str| {
-            if !sections.contains(&s) {
-                sections.push(s);
-            }
-        };
-        if asked.is_empty() {
-            DEFAULT_SECTIONS.iter().for_each(|s| add(s));
-        }
-        for a in &asked {
-            match a.as_str() {
-                "default" => DEFAULT_SECTIONS.iter().for_each(|s| add(s)),
-                "all" | "everything" => {
-                    DEFAULT_SECTIONS.iter().for_each(|s| add(s));
-                    add("commandstats");
-                    add("latencystats");
-                }
-                other => {
-                    if let Some(s) = DEFAULT_SECTIONS
-                        .iter()
-                        .chain(&["commandstats", "latencystats"])
-                        .find(|s| **s == other)
-                    {
-                        add(s)
-                    }
-                }
-            }
-        }
-        let shards = session
-            .router
-            .run_all(|s| {
-                let sizes: Vec<(usize, usize)> = (0..s.databases())
-                    .map(|db| (s.db_at(db).len(), s.db_at(db).volatile()))
-                    .collect();
-                (s.stats(), sizes)
-            })
-            .await;
-        let mut text = String::new();
-        for section in sections {
-            if !text.is_empty() {
-                text.push_str("\r\n");
-            }
-            render_section(session, section, &shards, &mut text);
-        }
-        Ok(Reply::Verbatim("txt", Bytes::from(text)))
-    })
-}
-
-type ShardInfo = (ShardStats, Vec<(usize, usize)>);
-
-fn human(bytes: u64) -> String {
-    let units = [("G", 1u64 << 30), ("M", 1 << 20), ("K", 1 << 10)];
-    for (unit, size) in units {
-        if bytes >= size {
-            return format!("{:.2}{unit}", bytes as f64 / size as f64);
-        }
-    }
-    format!("{bytes}B")
-}
-
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
-}
-
-/// (user, system) CPU seconds of the whole process.
-fn cpu_times() -> (f64, f64) {
-    // SAFETY: getrusage writes into the zeroed struct we pass and reads nothing else.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    (secs(usage.ru_utime), secs(usage.ru_stime))
-}
-
-fn render_section(session: &Session, section: &str, shards: &[ShardInfo], out: &mut String) {
-    let server = &session.server;
-    let stats: ShardStats = shards
-        .iter()
-        .fold(ShardStats::default(), |a, (s, _)| ShardStats {
-            keyspace_hits: a.keyspace_hits + s.keyspace_hits,
-            keyspace_misses: a.keyspace_misses + s.keyspace_misses,
-            expired_keys: a.expired_keys + s.expired_keys,
-            evicted_keys: a.evicted_keys + s.evicted_keys,
-            used_memory: a.used_memory + s.used_memory,
-        });
-    let title = match section {
-        "cpu" => "CPU".to_string(),
-        "commandstats" => "Commandstats".to_string(),
-        "errorstats" => "Errorstats".to_string(),
-        "latencystats" => "Latencystats".to_string(),
-        s => format!("{}{}", s[..1].to_ascii_uppercase(), &s[1..]),
-    };
-    let _ = write!(out, "# {title}\r\n");
-    let mut line = |k: &str, v: &dyn std::fmt::Display| {
-        let _ = write!(out, "{k}:{v}\r\n");
-    };
-    let uptime = server.started.elapsed().as_secs();
-    match section {
-        "server" => {
-            line("redis_version", &REDIS_VERSION);
-            line("redis_git_sha1", &"00000000");
-            line("redis_git_dirty", &0);
-            line("redis_mode", &"standalone");
-            line("ringkv_version", &env!("CARGO_PKG_VERSION"));
-            line("os", &std::env::consts::OS);
-            line("arch_bits", &64);
-            line("multiplexing_api", &server.io_backend);
-            line("process_id", &std::process::id());
-            line("run_id", &server.run_id);
-            line("tcp_port", &server.port);
-            line("server_time_usec", &(crate::shard::unix_ms() * 1000));
-            line("uptime_in_seconds", &uptime);
-            line("uptime_in_days", &(uptime / 86400));
-            line("hz", &10);
-            line("configured_hz", &10);
-            line("threads", &server.threads);
-            line("io_threads_active", &0);
-        }
-        "clients" => {
-            line("connected_clients", &server.connected.load(Relaxed));
-            line("cluster_connections", &0);
-            line("maxclients", &server.config().int("maxclients"));
-            let blocked = crate::shard::blocking::blocked_clients() as u64;
-            line("blocked_clients", &blocked);
-            line("tracking_clients", &0);
-            line("clients_in_timeout_table", &0);
-        }
-        "memory" => {
-            let rss = rss_bytes();
-            line("used_memory", &stats.used_memory);
-            line("used_memory_human", &human(stats.used_memory));
-            line("used_memory_rss", &rss);
-            line("used_memory_rss_human", &human(rss));
-            line("maxmemory", &server.config().int("maxmemory"));
-            line(
-                "maxmemory_policy",
-                &server.config().get("maxmemory-policy").to_string(),
-            );
-            line("mem_allocator", &allocator_name());
-        }
-        "persistence" => {
-            line("loading", &0);
-            line("async_loading", &0);
-            let saved = super::persist::status();
-            line("rdb_changes_since_last_save", &0);
-            line("rdb_bgsave_in_progress", &(saved.bgsave_running as u8));
-            line("rdb_last_save_time", &saved.last_save);
-            line(
-                "rdb_last_bgsave_status",
-                &if saved.last_bgsave_ok { "ok" } else { "err" },
-            );
-            line("rdb_saves", &saved.saves);
-            line("aof_enabled", &0);
-            line("aof_rewrite_in_progress", &0);
-        }
-        "stats" => {
-            line(
-                "total_connections_received",
-                &server.total(|s| &s.connections),
-            );
-            line("total_commands_processed", &server.total(|s| &s.commands));
-            line(
-                "total_net_input_bytes",
-                &server.total(|s| &s.net_input_bytes),
-            );
-            line(
-                "total_net_output_bytes",
-                &server.total(|s| &s.net_output_bytes),
-            );
-            line(
-                "rejected_connections",
-                &server.total(|s| &s.rejected_connections),
-            );
-            line("expired_keys", &stats.expired_keys);
-            line("evicted_keys", &stats.evicted_keys);
-            line("keyspace_hits", &stats.keyspace_hits);
-            line("keyspace_misses", &stats.keyspace_misses);
-            let registry = crate::pubsub::Registry::get();
-            let count = |kind| registry.map_or(0, |r| r.len(kind));
-            line("pubsub_channels", &count(crate::pubsub::Kind::Channel));
-            line("pubsub_patterns", &count(crate::pubsub::Kind::Pattern));
-            line("pubsub_shardchannels", &count(crate::pubsub::Kind::Shard));
-            line(
-                "client_output_buffer_limit_disconnections",
-                &crate::state::OUTPUT_LIMIT_DISCONNECTIONS.load(Relaxed),
-            );
-            line("total_error_replies", &server.total(|s| &s.errors));
-        }
-        "replication" => {
-            line("role", &"master");
-            line("connected_slaves", &0);
-            line("master_failover_state", &"no-failover");
-            line("master_repl_offset", &0);
-        }
-        "cpu" => {
-            let (user, sys) = cpu_times();
-            line("used_cpu_sys", &format!("{sys:.6}"));
-            line("used_cpu_user", &format!("{user:.6}"));
-            line("used_cpu_sys_children", &"0.000000");
-            line("used_cpu_user_children", &"0.000000");
-        }
-        "cluster" => line("cluster_enabled", &0),
-        "errorstats" => {
-            let mut codes: Vec<(String, u64)> = Vec::new();
-            for thread in server.stats.iter() {
-                let counted = thread.error_codes.lock().unwrap_or_else(|e| e.into_inner());
-                for (code, n) in counted.iter() {
-                    match codes.iter_mut().find(|(c, _)| c == code) {
-                        Some((_, total)) => *total += n,
-                        None => codes.push((code.clone(), *n)),
-                    }
-                }
-            }
-            codes.sort();
-            for (code, n) in codes {
-                line(&format!("errorstat_{code}"), &format!("count={n}"));
-            }
-        }
-        "keyspace" => {
-            let dbs = shards.first().map_or(0, |(_, sizes)| sizes.len());
-            for db in 0..dbs {
-                let (keys, expires) = shards.iter().fold((0, 0), |(k, e), (_, sizes)| {
-                    (k + sizes[db].0, e + sizes[db].1)
-                });
-                if keys > 0 {
-                    line(
-                        &format!("db{db}"),
-                        &format!("keys={keys},expires={expires},avg_ttl=0"),
-                    );
-                }
-            }
-        }
-        "commandstats" => {
-            for (row, spec) in super::table::COMMANDS.iter().copied().enumerate() {
-                let sum = |pick: fn(&ThreadStats) -> &Vec<std::sync::atomic::AtomicU64>| {
-                    server
-                        .stats
-                        .iter()
-                        .map(|t| pick(t)[row].load(Relaxed))
-                        .sum::<u64>()
-                };
-                let calls = sum(|t| &t.calls);
-                let rejected = sum(|t| &t.rejected_calls);
-                let failed = sum(|t| &t.failed_calls);
-                if calls + rejected > 0 {
-                    line(
-                        &format!("cmdstat_{}", spec.name),
-                        &format!("calls={calls},usec=0,usec_per_call=0.00,rejected_calls={rejected},failed_calls={failed}"),
-                    );
-                }
-            }
-        }
-        _ => {}
-    }
 }
 
 /// Redis's FUNCTION HELP text.
@@ -767,21 +478,6 @@ const FUNCTION_HELP: &[&str] = &[
     "HELP",
     "    Prints this help.",
 ];
-
-/// INFO's `mem_allocator`: the allocator src/main.rs installs, mimalloc, with the version the
-/// linked library reports (`mimalloc-3.3.2`, as Redis says `jemalloc-5.3.0`).
-fn allocator_name() -> String {
-    // Links mimalloc into every build of the library (tests, benches), not only the binary.
-    extern crate mimalloc as _;
-    extern "C" {
-        /// mimalloc's `MI_MALLOC_VERSION`: major * 10000 + minor * 100 + patch.
-        fn mi_version() -> std::ffi::c_int;
-    }
-    // SAFETY: mi_version takes no arguments, touches no memory of ours and returns a
-    // constant; the mimalloc crate links the library that defines it.
-    let v = unsafe { mi_version() };
-    format!("mimalloc-{}.{}.{}", v / 10000, v / 100 % 100, v % 100)
-}
 
 /// FUNCTION: the FUNCTION family is not implemented yet (EVAL and EVALSHA are), so there are
 /// never functions: FLUSH and LIST are truthful no-ops (test harnesses and clients call them),

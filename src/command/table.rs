@@ -706,9 +706,10 @@ mod tests {
                 ];
                 assert!(std::ptr::eq(c.resolve(&call), sub), "{}", sub.name);
                 // Its ACL id is derived: the catalog knows it and the call maps to it.
-                let id = crate::acl::catalog::id_of(sub.name.as_bytes()).expect(sub.name);
+                let id =
+                    crate::command::access::catalog::id_of(sub.name.as_bytes()).expect(sub.name);
                 assert_eq!(
-                    crate::acl::catalog::id_for_call(i, c, Some(&call[1])),
+                    crate::command::access::catalog::id_for_call(i, c, Some(&call[1])),
                     id,
                     "{}",
                     sub.name
@@ -726,7 +727,7 @@ mod tests {
 
     #[test]
     fn the_acl_catalog_is_the_table_and_nothing_else() {
-        use crate::acl::catalog;
+        use crate::command::access::catalog;
         let subs: usize = COMMANDS.iter().map(|c| c.subcommands.len()).sum();
         assert_eq!(catalog::count(), COMMANDS.len() + subs);
         for (id, entry) in catalog::ENTRIES.iter().enumerate() {

@@ -129,7 +129,7 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
     // the reader.
     unsubscribe_all(&mut session);
     crate::command::transaction::forget_watches(&mut session);
-    server.unregister(session.client.id);
+    server.clients.unregister(session.client.id);
     shutdown_fd(writer.fd());
 }
 
@@ -241,8 +241,8 @@ async fn read_loop<R: ReadHalf>(
             }
         }
         read_more = true;
-        let unauthenticated =
-            !client.authenticated.load(Relaxed) && crate::acl::auth_required_by_default();
+        let unauthenticated = !client.authenticated.load(Relaxed)
+            && crate::command::access::auth_required_by_default();
         let limits = ParseLimits {
             max_bulk_len: PROTO_MAX_BULK_LEN.load(Relaxed),
             unauthenticated,

@@ -2,7 +2,7 @@
 //! `server_cpulist` names some, see `affinity`), each running its own
 //! single-threaded runtime (tokio-uring by default, tokio/epoll as fallback) with its own
 //! SO_REUSEPORT listener, shard inbox, maintenance timer and connections.
-//! The only module that touches sockets and runtimes.
+//! The only module that touches sockets and runtimes. The top layer: nothing depends on it.
 
 mod affinity;
 mod connection;
@@ -153,9 +153,9 @@ pub fn run(mut config: Config) -> Result<(), String> {
         env!("CARGO_PKG_VERSION")
     );
     crate::command::apply_config(&config);
-    crate::acl::set_default_password(config.get("requirepass").as_bytes());
+    crate::command::access::set_default_password(config.get("requirepass").as_bytes());
     if !config.get("aclfile").is_empty() {
-        crate::acl::load(config.get("aclfile"))?;
+        crate::command::access::load(config.get("aclfile"))?;
     }
     let databases = config.int("databases") as usize;
     let mut restored = crate::command::persist::load(&config, threads)?.into_iter();
@@ -183,6 +183,8 @@ pub fn run(mut config: Config) -> Result<(), String> {
                 }
                 let mut shard = Shard::new(id, databases).with_shards(threads);
                 crate::command::persist::restore(&mut shard, keys);
+                // Loading is not a write anyone subscribed to: Redis publishes nothing for it.
+                drop(shard.drain_events());
                 let worker = Worker {
                     id,
                     state,
@@ -301,7 +303,7 @@ struct Worker {
 impl Worker {
     /// Starts the per-thread tasks shared by both backends; returns the thread's router.
     fn start(self) -> (Router, Arc<ServerState>, usize, Vec<TcpListener>) {
-        let local = LocalShard::new(self.shard);
+        let local = LocalShard::new(self.shard, crate::command::publish_events);
         let router = Router::new(self.id, local.clone(), self.inboxes.clone());
         tokio::task::spawn_local(serve_inbox(local, self.inboxes, self.id));
         tokio::task::spawn_local(maintenance(router.clone(), self.state.clone(), self.id));
@@ -334,7 +336,9 @@ async fn maintenance(router: Router, state: Arc<ServerState>, id: usize) {
         if round.is_multiple_of(10) {
             let timeout = state.config().int("timeout") as u64;
             if timeout > 0 {
-                state.kill(|c| c.thread == id && c.idle_secs() >= timeout);
+                state
+                    .clients
+                    .kill(|c| c.thread == id && c.idle_secs() >= timeout);
             }
         }
     }
@@ -359,11 +363,11 @@ fn admit(
             config.int("tcp-keepalive"),
         )
     };
-    if state.connected.load(Relaxed) >= maxclients {
+    if state.clients.connected.load(Relaxed) >= maxclients {
         ThreadStats::add(&stats.rejected_connections, 1);
         return Err(MAX_CLIENTS_REPLY);
     }
-    if protected && crate::acl::default_nopass() && !is_loopback(peer) {
+    if protected && crate::command::access::default_nopass() && !is_loopback(peer) {
         ThreadStats::add(&stats.rejected_connections, 1);
         return Err(PROTECTED_MODE_REPLY);
     }
@@ -371,8 +375,8 @@ fn admit(
         let _ = set_keepalive(fd, Duration::from_secs(keepalive as u64));
     }
     ThreadStats::add(&stats.connections, 1);
-    let client = state.register(peer, local, fd, id);
-    let auth = crate::acl::Login::default();
+    let client = state.clients.register(peer, local, fd, id);
+    let auth = crate::command::access::Login::default();
     client.authenticated.store(auth.authenticated, Relaxed);
     Ok(Session {
         db: 0,

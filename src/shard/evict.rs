@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use super::db::Key;
 use super::Shard;
-use crate::pubsub::notify;
 
 /// Redis's OOM error text.
 pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
@@ -189,7 +188,7 @@ impl Shard {
         }
         self.touch_watched(&key);
         self.stats.evicted_keys += 1;
-        notify::emit(self.id, notify::EVICTED, "evicted", db, &key);
+        self.emit_in(super::events::EVICTED, "evicted", db, &key);
         true
     }
 

@@ -55,19 +55,35 @@ pub use super::inbox::{inboxes, Inboxes};
 pub struct LocalShard {
     shard: RefCell<Shard>,
     held: Cell<bool>,
+    /// Publishes the keyspace events a job left buffered on the shard (see `Shard::emit`).
+    publish: fn(&mut Shard),
 }
 
 impl LocalShard {
-    /// Wraps the shard owned by the current thread.
-    pub fn new(shard: Shard) -> Rc<Self> {
+    /// Wraps the shard owned by the current thread. `publish` runs after every job that left
+    /// keyspace events on the shard: the layer above hands them to pub/sub, which this module
+    /// must not know.
+    pub fn new(shard: Shard, publish: fn(&mut Shard)) -> Rc<Self> {
         Rc::new(LocalShard {
             shard: RefCell::new(shard),
             held: Cell::new(false),
+            publish,
         })
     }
 
     fn run<R>(&self, job: impl FnOnce(&mut Shard) -> R) -> R {
-        job(&mut self.shard.borrow_mut())
+        let shard = &mut self.shard.borrow_mut();
+        let result = job(shard);
+        self.after_job(shard);
+        result
+    }
+
+    /// Publishes what the last job buffered, before anything else runs.
+    #[inline]
+    fn after_job(&self, shard: &mut Shard) {
+        if shard.has_events() {
+            (self.publish)(shard);
+        }
     }
 }
 
@@ -181,6 +197,7 @@ async fn serve(local: &LocalShard, inbox: &inbox::Inbox) {
                     let mut shard = local.shard.borrow_mut();
                     for job in jobs {
                         job(&mut shard);
+                        local.after_job(&mut shard);
                     }
                 }
                 // Never queued (sort_mail delivers them); handled all the same.

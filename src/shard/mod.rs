@@ -1,8 +1,11 @@
 //! The keyspace, split into shards that each belong to one thread, and the mailbox that carries
 //! work between them. Shard code never touches a socket; it knows nothing of connections.
+//! Depends on `protocol` only: never on `command`, `pubsub` or `state`. What the layers above
+//! must learn (keyspace events, see `events`) is buffered on the shard for them to take.
 
 pub mod blocking;
 pub mod db;
+pub mod events;
 pub mod evict;
 pub mod inbox;
 pub mod mailbox;
@@ -64,6 +67,9 @@ pub struct Shard {
     /// The running command said which keys it modified, if any (`modified`, `unchanged`);
     /// otherwise `after_write` counts every key it names as modified.
     signalled: bool,
+    /// Keyspace events of the running job, oldest first, until its runner publishes them
+    /// (see `events`). Filled only when `notify-keyspace-events` enables their class.
+    events: Vec<events::KeyEvent>,
 }
 
 /// Unix time in milliseconds.
@@ -96,6 +102,7 @@ impl Shard {
             changed_in_place: false,
             hinted: None,
             signalled: false,
+            events: Vec::new(),
         }
     }
 
@@ -356,7 +363,7 @@ impl Shard {
             self.signal_ready(key);
         }
         if old.is_none_or(|o| !o.is_live(self.now_ms)) {
-            crate::pubsub::notify::emit(self.id, crate::pubsub::notify::NEW, "new", self.db, key);
+            self.emit(events::NEW, "new", key);
         }
     }
 
@@ -384,6 +391,37 @@ impl Shard {
             self.serve_blocked();
         }
         self.enforce_maxmemory();
+    }
+
+    /// Buffers keyspace event `event` (of `class`) for `key` in the current database, if
+    /// `notify-keyspace-events` enables that class; the job's runner publishes it.
+    #[inline]
+    pub fn emit(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        self.emit_in(class, event, self.db, key);
+    }
+
+    /// `emit` for a key of database `db`.
+    #[inline]
+    pub fn emit_in(&mut self, class: u32, event: &'static str, db: usize, key: &[u8]) {
+        if events::enabled(class) {
+            self.events.push(events::KeyEvent {
+                class,
+                event,
+                db,
+                key: key.into(),
+            });
+        }
+    }
+
+    /// True when keyspace events wait to be published.
+    #[inline]
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
+    /// Takes the buffered keyspace events, oldest first (dropping the iterator drops the rest).
+    pub fn drain_events(&mut self) -> std::vec::Drain<'_, events::KeyEvent> {
+        self.events.drain(..)
     }
 
     /// Reports keys that expired since the last call to `hook(shard, db, key)` (keyspace
@@ -511,6 +549,35 @@ impl FieldTable<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keyspace_events_are_buffered_in_order_only_when_enabled() {
+        let mut shard = Shard::new(0, 2);
+        let saved = events::flags();
+        events::set(events::KEYSPACE | events::GENERIC | events::STRING | events::NEW);
+        shard.select(1);
+        shard.store_str(b"k", b"v", 0);
+        shard.emit(events::STRING, "set", b"k");
+        shard.emit(events::LIST, "lpush", b"k");
+        shard.emit_in(events::GENERIC, "del", 0, b"j");
+        let got: Vec<_> = shard
+            .drain_events()
+            .map(|e| (e.class, e.event, e.db, e.key.to_vec()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (events::NEW, "new", 1, b"k".to_vec()),
+                (events::STRING, "set", 1, b"k".to_vec()),
+                (events::GENERIC, "del", 0, b"j".to_vec()),
+            ]
+        );
+        assert!(!shard.has_events());
+        events::set(0);
+        shard.emit(events::STRING, "set", b"k");
+        assert!(!shard.has_events());
+        events::set(saved);
+    }
 
     #[test]
     fn prefetching_keys_changes_nothing() {

@@ -2,8 +2,9 @@
 //! ACL file. Users live in one shared map that changes rarely (ACL SETUSER, AUTH-related
 //! CONFIG SET); every change bumps a generation counter, and a connection re-reads its user
 //! only when the counter moved, so the per-command check for an unrestricted user is one
-//! relaxed atomic load. Depends on the command table (through `catalog`) and `glob`; never on
-//! `server` or sockets.
+//! relaxed atomic load. It lives in `command` because an ACL id is a command-table row: it
+//! consumes the table (through `catalog`), and the table depends on nothing here. Depends on
+//! the table and `glob`; never on `server`, sockets, or a command handler.
 
 pub mod catalog;
 mod user;

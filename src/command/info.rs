@@ -1,0 +1,422 @@
+//! INFO: which sections a call asks for, and one function per section writing its
+//! `field:value` lines (Redis's field names, in Redis's order).
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering::Relaxed;
+
+use bytes::Bytes;
+
+use super::connection::REDIS_VERSION;
+use super::server::Routine;
+use super::{shown, Args, Session};
+use crate::protocol::Reply;
+use crate::shard::ShardStats;
+use crate::state::{ServerState, ThreadStats};
+
+/// One INFO section: its name (as asked), its title (as printed) and what it writes.
+struct Section {
+    name: &'static str,
+    title: &'static str,
+    write: fn(&Snapshot, &mut Lines),
+}
+
+const fn section(
+    name: &'static str,
+    title: &'static str,
+    write: fn(&Snapshot, &mut Lines),
+) -> Section {
+    Section { name, title, write }
+}
+
+/// Every section in the order `all` prints them; the first `DEFAULT` are the default ones.
+const SECTIONS: &[Section] = &[
+    section("server", "Server", server),
+    section("clients", "Clients", clients),
+    section("memory", "Memory", memory),
+    section("persistence", "Persistence", persistence),
+    section("stats", "Stats", stats),
+    section("replication", "Replication", replication),
+    section("cpu", "CPU", cpu),
+    section("modules", "Modules", nothing),
+    section("errorstats", "Errorstats", errorstats),
+    section("cluster", "Cluster", cluster),
+    section("keyspace", "Keyspace", keyspace),
+    section("commandstats", "Commandstats", commandstats),
+    section("latencystats", "Latencystats", nothing),
+];
+
+/// Sections INFO prints with no argument or "default".
+const DEFAULT: usize = 11;
+
+/// The sections `asked` (lower-cased arguments) name, each once, in the order first named;
+/// unknown names are skipped, as Redis does.
+fn chosen(asked: &[String]) -> Vec<&'static Section> {
+    let mut sections: Vec<&'static Section> = Vec::new();
+    let mut add = |group: &'static [Section]| {
+        for s in group {
+            if !sections.iter().any(|t| std::ptr::eq(*t, s)) {
+                sections.push(s);
+            }
+        }
+    };
+    if asked.is_empty() {
+        add(&SECTIONS[..DEFAULT]);
+    }
+    for a in asked {
+        match a.as_str() {
+            "default" => add(&SECTIONS[..DEFAULT]),
+            "all" | "everything" => add(SECTIONS),
+            other => {
+                if let Some(at) = SECTIONS.iter().position(|s| s.name == other) {
+                    add(&SECTIONS[at..=at]);
+                }
+            }
+        }
+    }
+    sections
+}
+
+pub fn info(session: &mut Session, args: Args) -> Routine<'_> {
+    Box::pin(async move {
+        let asked: Vec<String> = args.all()[1..]
+            .iter()
+            .map(|a| shown(a).to_ascii_lowercase())
+            .collect();
+        let sections = chosen(&asked);
+        let shards = session
+            .router
+            .run_all(|s| {
+                let sizes: Vec<(usize, usize)> = (0..s.databases())
+                    .map(|db| (s.db_at(db).len(), s.db_at(db).volatile()))
+                    .collect();
+                (s.stats(), sizes)
+            })
+            .await;
+        let info = Snapshot::new(&session.server, &shards);
+        let mut text = String::new();
+        for section in sections {
+            if !text.is_empty() {
+                text.push_str("\r\n");
+            }
+            let _ = write!(text, "# {}\r\n", section.title);
+            (section.write)(&info, &mut Lines(&mut text));
+        }
+        Ok(Reply::Verbatim("txt", Bytes::from(text)))
+    })
+}
+
+/// Each shard's counters and its (keys, keys with a TTL) per database.
+type ShardInfo = (ShardStats, Vec<(usize, usize)>);
+
+/// What the sections read: the server, and the shards' figures gathered once per call.
+struct Snapshot<'a> {
+    server: &'a ServerState,
+    shards: &'a [ShardInfo],
+    /// The shards' counters summed.
+    totals: ShardStats,
+}
+
+impl<'a> Snapshot<'a> {
+    fn new(server: &'a ServerState, shards: &'a [ShardInfo]) -> Self {
+        let totals = shards
+            .iter()
+            .fold(ShardStats::default(), |a, (s, _)| ShardStats {
+                keyspace_hits: a.keyspace_hits + s.keyspace_hits,
+                keyspace_misses: a.keyspace_misses + s.keyspace_misses,
+                expired_keys: a.expired_keys + s.expired_keys,
+                evicted_keys: a.evicted_keys + s.evicted_keys,
+                used_memory: a.used_memory + s.used_memory,
+            });
+        Snapshot {
+            server,
+            shards,
+            totals,
+        }
+    }
+}
+
+/// A section's output: `field:value` lines.
+struct Lines<'a>(&'a mut String);
+
+impl Lines<'_> {
+    fn line(&mut self, field: &str, value: &dyn std::fmt::Display) {
+        let _ = write!(self.0, "{field}:{value}\r\n");
+    }
+}
+
+/// Version, process, port, uptime, threads.
+fn server(info: &Snapshot, out: &mut Lines) {
+    let uptime = info.server.started.elapsed().as_secs();
+    out.line("redis_version", &REDIS_VERSION);
+    out.line("redis_git_sha1", &"00000000");
+    out.line("redis_git_dirty", &0);
+    out.line("redis_mode", &"standalone");
+    out.line("ringkv_version", &env!("CARGO_PKG_VERSION"));
+    out.line("os", &std::env::consts::OS);
+    out.line("arch_bits", &64);
+    out.line("multiplexing_api", &info.server.io_backend);
+    out.line("process_id", &std::process::id());
+    out.line("run_id", &info.server.run_id);
+    out.line("tcp_port", &info.server.port);
+    out.line("server_time_usec", &(crate::shard::unix_ms() * 1000));
+    out.line("uptime_in_seconds", &uptime);
+    out.line("uptime_in_days", &(uptime / 86400));
+    out.line("hz", &10);
+    out.line("configured_hz", &10);
+    out.line("threads", &info.server.threads);
+    out.line("io_threads_active", &0);
+}
+
+/// Connected and blocked clients.
+fn clients(info: &Snapshot, out: &mut Lines) {
+    out.line(
+        "connected_clients",
+        &info.server.clients.connected.load(Relaxed),
+    );
+    out.line("cluster_connections", &0);
+    out.line("maxclients", &info.server.config().int("maxclients"));
+    let blocked = crate::shard::blocking::blocked_clients() as u64;
+    out.line("blocked_clients", &blocked);
+    out.line("tracking_clients", &0);
+    out.line("clients_in_timeout_table", &0);
+}
+
+/// Accounted and resident memory, maxmemory and its policy, the allocator.
+fn memory(info: &Snapshot, out: &mut Lines) {
+    let rss = rss_bytes();
+    out.line("used_memory", &info.totals.used_memory);
+    out.line("used_memory_human", &human(info.totals.used_memory));
+    out.line("used_memory_rss", &rss);
+    out.line("used_memory_rss_human", &human(rss));
+    out.line("maxmemory", &info.server.config().int("maxmemory"));
+    out.line(
+        "maxmemory_policy",
+        &info.server.config().get("maxmemory-policy").to_string(),
+    );
+    out.line("mem_allocator", &allocator_name());
+}
+
+/// RDB saves (no AOF).
+fn persistence(_: &Snapshot, out: &mut Lines) {
+    out.line("loading", &0);
+    out.line("async_loading", &0);
+    let saved = super::persist::status();
+    out.line("rdb_changes_since_last_save", &0);
+    out.line("rdb_bgsave_in_progress", &(saved.bgsave_running as u8));
+    out.line("rdb_last_save_time", &saved.last_save);
+    out.line(
+        "rdb_last_bgsave_status",
+        &if saved.last_bgsave_ok { "ok" } else { "err" },
+    );
+    out.line("rdb_saves", &saved.saves);
+    out.line("aof_enabled", &0);
+    out.line("aof_rewrite_in_progress", &0);
+}
+
+/// Connections, commands, bytes, keyspace hits and expiries, pub/sub, errors.
+fn stats(info: &Snapshot, out: &mut Lines) {
+    out.line(
+        "total_connections_received",
+        &info.server.total(|s| &s.connections),
+    );
+    out.line(
+        "total_commands_processed",
+        &info.server.total(|s| &s.commands),
+    );
+    out.line(
+        "total_net_input_bytes",
+        &info.server.total(|s| &s.net_input_bytes),
+    );
+    out.line(
+        "total_net_output_bytes",
+        &info.server.total(|s| &s.net_output_bytes),
+    );
+    out.line(
+        "rejected_connections",
+        &info.server.total(|s| &s.rejected_connections),
+    );
+    out.line("expired_keys", &info.totals.expired_keys);
+    out.line("evicted_keys", &info.totals.evicted_keys);
+    out.line("keyspace_hits", &info.totals.keyspace_hits);
+    out.line("keyspace_misses", &info.totals.keyspace_misses);
+    let registry = crate::pubsub::Registry::get();
+    let count = |kind| registry.map_or(0, |r| r.len(kind));
+    out.line("pubsub_channels", &count(crate::pubsub::Kind::Channel));
+    out.line("pubsub_patterns", &count(crate::pubsub::Kind::Pattern));
+    out.line("pubsub_shardchannels", &count(crate::pubsub::Kind::Shard));
+    out.line(
+        "client_output_buffer_limit_disconnections",
+        &crate::state::OUTPUT_LIMIT_DISCONNECTIONS.load(Relaxed),
+    );
+    out.line("total_error_replies", &info.server.total(|s| &s.errors));
+}
+
+/// Always a master with no replicas.
+fn replication(_: &Snapshot, out: &mut Lines) {
+    out.line("role", &"master");
+    out.line("connected_slaves", &0);
+    out.line("master_failover_state", &"no-failover");
+    out.line("master_repl_offset", &0);
+}
+
+/// CPU seconds of the process.
+fn cpu(_: &Snapshot, out: &mut Lines) {
+    let (user, sys) = cpu_times();
+    out.line("used_cpu_sys", &format!("{sys:.6}"));
+    out.line("used_cpu_user", &format!("{user:.6}"));
+    out.line("used_cpu_sys_children", &"0.000000");
+    out.line("used_cpu_user_children", &"0.000000");
+}
+
+/// Cluster mode is off.
+fn cluster(_: &Snapshot, out: &mut Lines) {
+    out.line("cluster_enabled", &0)
+}
+
+/// Error replies per error code, summed over threads.
+fn errorstats(info: &Snapshot, out: &mut Lines) {
+    let mut codes: Vec<(String, u64)> = Vec::new();
+    for thread in info.server.stats.iter() {
+        let counted = thread.error_codes.lock().unwrap_or_else(|e| e.into_inner());
+        for (code, n) in counted.iter() {
+            match codes.iter_mut().find(|(c, _)| c == code) {
+                Some((_, total)) => *total += n,
+                None => codes.push((code.clone(), *n)),
+            }
+        }
+    }
+    codes.sort();
+    for (code, n) in codes {
+        out.line(&format!("errorstat_{code}"), &format!("count={n}"));
+    }
+}
+
+/// Keys and keys with a TTL per non-empty database.
+fn keyspace(info: &Snapshot, out: &mut Lines) {
+    let dbs = info.shards.first().map_or(0, |(_, sizes)| sizes.len());
+    for db in 0..dbs {
+        let (keys, expires) = info.shards.iter().fold((0, 0), |(k, e), (_, sizes)| {
+            (k + sizes[db].0, e + sizes[db].1)
+        });
+        if keys > 0 {
+            out.line(
+                &format!("db{db}"),
+                &format!("keys={keys},expires={expires},avg_ttl=0"),
+            );
+        }
+    }
+}
+
+/// Calls, rejected and failed calls per command-table row that saw any.
+fn commandstats(info: &Snapshot, out: &mut Lines) {
+    for (row, spec) in super::table::COMMANDS.iter().copied().enumerate() {
+        let sum = |pick: fn(&ThreadStats) -> &Vec<std::sync::atomic::AtomicU64>| {
+            info.server
+                .stats
+                .iter()
+                .map(|t| pick(t)[row].load(Relaxed))
+                .sum::<u64>()
+        };
+        let calls = sum(|t| &t.calls);
+        let rejected = sum(|t| &t.rejected_calls);
+        let failed = sum(|t| &t.failed_calls);
+        if calls + rejected > 0 {
+            out.line(
+                    &format!("cmdstat_{}", spec.name),
+                    &format!("calls={calls},usec=0,usec_per_call=0.00,rejected_calls={rejected},failed_calls={failed}"),
+                );
+        }
+    }
+}
+
+/// A section with no fields (modules, latencystats): its title only.
+fn nothing(_: &Snapshot, _: &mut Lines) {}
+
+fn human(bytes: u64) -> String {
+    let units = [("G", 1u64 << 30), ("M", 1 << 20), ("K", 1 << 10)];
+    for (unit, size) in units {
+        if bytes >= size {
+            return format!("{:.2}{unit}", bytes as f64 / size as f64);
+        }
+    }
+    format!("{bytes}B")
+}
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// (user, system) CPU seconds of the whole process.
+fn cpu_times() -> (f64, f64) {
+    // SAFETY: getrusage writes into the zeroed struct we pass and reads nothing else.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (secs(usage.ru_utime), secs(usage.ru_stime))
+}
+
+/// INFO's `mem_allocator`: the allocator src/main.rs installs, mimalloc, with the version the
+/// linked library reports (`mimalloc-3.3.2`, as Redis says `jemalloc-5.3.0`).
+fn allocator_name() -> String {
+    // Links mimalloc into every build of the library (tests, benches), not only the binary.
+    extern crate mimalloc as _;
+    extern "C" {
+        /// mimalloc's `MI_MALLOC_VERSION`: major * 10000 + minor * 100 + patch.
+        fn mi_version() -> std::ffi::c_int;
+    }
+    // SAFETY: mi_version takes no arguments, touches no memory of ours and returns a
+    // constant; the mimalloc crate links the library that defines it.
+    let v = unsafe { mi_version() };
+    format!("mimalloc-{}.{}.{}", v / 10000, v / 100 % 100, v % 100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(asked: &[&str]) -> Vec<&'static str> {
+        let asked: Vec<String> = asked.iter().map(|a| a.to_string()).collect();
+        chosen(&asked).iter().map(|s| s.name).collect()
+    }
+
+    #[test]
+    fn sections_are_chosen_as_redis_does() {
+        let default = [
+            "server",
+            "clients",
+            "memory",
+            "persistence",
+            "stats",
+            "replication",
+            "cpu",
+            "modules",
+            "errorstats",
+            "cluster",
+            "keyspace",
+        ];
+        assert_eq!(names(&[]), default);
+        assert_eq!(names(&["default"]), default);
+        let all = names(&["everything"]);
+        assert_eq!(all[..11], default);
+        assert_eq!(all[11..], ["commandstats", "latencystats"]);
+        // Named order, each once, unknown names skipped.
+        assert_eq!(
+            names(&["keyspace", "nosuch", "server", "keyspace"]),
+            ["keyspace", "server"]
+        );
+        assert_eq!(
+            names(&["commandstats", "all"])[..2],
+            ["commandstats", "server"]
+        );
+        assert_eq!(names(&["nosuch"]), Vec::<&str>::new());
+    }
+}

@@ -1,0 +1,166 @@
+//! The client registry: what CLIENT LIST / INFO / CLIENT KILL / CLIENT UNBLOCK see of every
+//! connection, and the only place another thread may shut a client's socket down.
+//! Depends on nothing in the crate but the clock.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use super::clock::coarse_ms;
+
+/// What CLIENT LIST / INFO / CLIENT KILL see of a connection; written by its own thread.
+pub struct ClientInfo {
+    pub id: u64,
+    pub addr: SocketAddr,
+    pub local_addr: SocketAddr,
+    /// The socket, so another thread can shut it down (CLIENT KILL, idle timeout).
+    pub fd: i32,
+    pub thread: usize,
+    pub created: Instant,
+    pub name: Mutex<String>,
+    pub lib_name: Mutex<String>,
+    pub lib_ver: Mutex<String>,
+    /// The ACL user the connection is logged in as.
+    pub user: Mutex<String>,
+    /// AUTH done (or not needed at connect): the reader's pre-auth limits stop applying.
+    pub authenticated: AtomicBool,
+    pub db: AtomicU32,
+    pub resp: AtomicU8,
+    /// The coarse monotonic clock (`coarse_ms`) at the last command.
+    pub last_active_ms: AtomicU64,
+    /// Command-table row of the last command (u32::MAX: none yet).
+    pub last_cmd: AtomicU32,
+    pub killed: AtomicBool,
+    /// Pub/sub subscriptions (channels, patterns, shard channels together).
+    pub subs: AtomicU32,
+    /// Set while the client waits in a blocking command: CLIENT UNBLOCK ends the wait through it.
+    pub unblock: Mutex<Option<tokio::sync::oneshot::Sender<Unblock>>>,
+}
+
+/// How CLIENT UNBLOCK ends a blocked command: as if it timed out, or with an UNBLOCKED error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unblock {
+    Timeout,
+    Error,
+}
+
+impl ClientInfo {
+    /// Seconds since the last command.
+    pub fn idle_secs(&self) -> u64 {
+        coarse_ms().saturating_sub(self.last_active_ms.load(Relaxed)) / 1000
+    }
+
+    /// Notes that a command arrived now.
+    pub fn mark_active(&self) {
+        self.last_active_ms.store(coarse_ms(), Relaxed);
+    }
+}
+
+/// Shuts a socket down in both directions so its pending read completes with 0 on any backend.
+pub fn shutdown_fd(fd: i32) {
+    // SAFETY: shutdown(2) takes a plain descriptor number and touches no memory of ours. Callers
+    // guarantee `fd` is still open and names the client's socket: either they hold the registry
+    // lock (the owner unregisters under it before closing), or they own a half of the socket.
+    unsafe {
+        libc::shutdown(fd, libc::SHUT_RDWR);
+    }
+}
+
+/// Every connected client by id.
+pub struct ClientRegistry {
+    clients: Mutex<HashMap<u64, Arc<ClientInfo>>>,
+    next_client_id: AtomicU64,
+    /// Connected clients (INFO).
+    pub connected: AtomicU64,
+}
+
+impl Default for ClientRegistry {
+    fn default() -> Self {
+        ClientRegistry {
+            clients: Mutex::new(HashMap::new()),
+            next_client_id: AtomicU64::new(1),
+            connected: AtomicU64::new(0),
+        }
+    }
+}
+
+impl ClientRegistry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<ClientInfo>>> {
+        self.clients.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a new connection and returns its info.
+    pub fn register(
+        &self,
+        addr: SocketAddr,
+        local_addr: SocketAddr,
+        fd: i32,
+        thread: usize,
+    ) -> Arc<ClientInfo> {
+        let info = Arc::new(ClientInfo {
+            id: self.next_client_id.fetch_add(1, Relaxed),
+            addr,
+            local_addr,
+            fd,
+            thread,
+            created: Instant::now(),
+            name: Mutex::new(String::new()),
+            lib_name: Mutex::new(String::new()),
+            lib_ver: Mutex::new(String::new()),
+            user: Mutex::new("default".to_string()),
+            authenticated: AtomicBool::new(false),
+            db: AtomicU32::new(0),
+            resp: AtomicU8::new(2),
+            last_active_ms: AtomicU64::new(coarse_ms()),
+            last_cmd: AtomicU32::new(u32::MAX),
+            killed: AtomicBool::new(false),
+            subs: AtomicU32::new(0),
+            unblock: Mutex::new(None),
+        });
+        self.lock().insert(info.id, info.clone());
+        self.connected.fetch_add(1, Relaxed);
+        info
+    }
+
+    /// Removes a connection before its socket closes (so a kill never hits a reused fd).
+    pub fn unregister(&self, id: u64) {
+        if self.lock().remove(&id).is_some() {
+            self.connected.fetch_sub(1, Relaxed);
+        }
+    }
+
+    /// Every registered client, ordered by id.
+    pub fn clients(&self) -> Vec<Arc<ClientInfo>> {
+        let mut list: Vec<_> = self.lock().values().cloned().collect();
+        list.sort_by_key(|c| c.id);
+        list
+    }
+
+    /// Disconnects the clients `select` picks; returns how many. The socket is shut down under
+    /// the registry lock: its owner unregisters (same lock) before closing, so the fd is live.
+    pub fn kill(&self, select: impl Fn(&ClientInfo) -> bool) -> usize {
+        let registry = self.lock();
+        let mut killed = 0;
+        for client in registry.values().filter(|c| select(c)) {
+            client.killed.store(true, Relaxed);
+            shutdown_fd(client.fd);
+            killed += 1;
+        }
+        killed
+    }
+
+    /// Ends the wait of client `id` if it is blocked (CLIENT UNBLOCK); false when it is not.
+    pub fn unblock(&self, id: u64, how: Unblock) -> bool {
+        let Some(client) = self.lock().get(&id).cloned() else {
+            return false;
+        };
+        let waiting = client
+            .unblock
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        waiting.is_some_and(|tx| tx.send(how).is_ok())
+    }
+}
