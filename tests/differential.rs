@@ -126,6 +126,16 @@ const V72: &[V72Rule] = &[
 /// the exact pair of replies the two servers give.
 const DOCUMENTED: &[V72Rule] = &[
     V72Rule {
+        name: "ZRANDMEMBER and a -0 score",
+        why: "a member whose score was computed as -0 (ZINCRBY/ZADD INCR by -0) is stored as 0 by \
+              both servers (ZSCORE and ZRANGE say 0), but redis-server 7.0's ZRANDMEMBER \
+              WITHSCORES prints it -0; ringkv prints 0",
+        accepts: Some(|args, tf, redis, ours| {
+            let zero = |v: &V| normalise(&reply::unsigned_zeros(v), tf);
+            args[0].eq_ignore_ascii_case("ZRANDMEMBER") && zero(redis) == zero(ours)
+        }),
+    },
+    V72Rule {
         name: "SORT after a float overflow",
         why: "redis-server 7.0's SORT reads weights with strtod without clearing errno, so after \
               any earlier ERANGE in the process (a 1e400 argument) it refuses valid weights with \

@@ -800,18 +800,7 @@ impl Gen {
         if store {
             a.extend(["STORE".into(), self.key(LISTS)]);
         }
-        // Unspecified orders: BY nosort on a set (without STORE) follows the set's own order,
-        // and ALPHA with BY leaves elements with equal or missing weights in any order (Redis
-        // breaks numeric ties by the element, alphabetic ones not at all).
-        let tf = if store {
-            Tf::Exact
-        } else if (nosort || (alpha && by.is_some())) && !limit {
-            Tf::Sorted
-        } else if alpha && by.is_some() {
-            Tf::Shape
-        } else {
-            Tf::Exact
-        };
+        let tf = sort_tf(&a);
         (a, tf)
     }
 
@@ -864,5 +853,26 @@ impl Gen {
             ],
         };
         (args, Tf::Exact)
+    }
+}
+
+/// How a SORT's reply compares, from its final arguments (the generator may cut them short).
+/// Unspecified orders: BY nosort on a set (without STORE) follows the set's own order, and ALPHA
+/// with BY leaves elements with equal or missing weights in any order (Redis breaks numeric ties
+/// by the element, alphabetic ones not at all).
+pub(crate) fn sort_tf(args: &[String]) -> Tf {
+    let word = |w: &str| args.iter().position(|a| a.eq_ignore_ascii_case(w));
+    let by = word("BY").and_then(|i| args.get(i + 1));
+    let nosort = by.is_some_and(|b| !b.contains('*'));
+    let store = word("STORE").is_some_and(|i| i + 1 < args.len());
+    let (limit, alpha) = (word("LIMIT").is_some(), word("ALPHA").is_some());
+    if store {
+        Tf::Exact
+    } else if (nosort || (alpha && by.is_some())) && !limit {
+        Tf::Sorted
+    } else if alpha && by.is_some() {
+        Tf::Shape
+    } else {
+        Tf::Exact
     }
 }

@@ -363,6 +363,8 @@ impl Gen {
             } else if tf == Tf::SortedScorePairs && keep == 3 {
                 // ZRANDMEMBER k 100 without WITHSCORES: every member, in any order.
                 tf = Tf::Sorted;
+            } else if args[0].starts_with("SORT") {
+                tf = super::families::sort_tf(&args);
             }
         } else if self.rng.chance(2) && !["ZRANK", "ZREVRANK"].contains(&args[0].as_str()) {
             // Not after ZRANK/ZREVRANK: see "ZRANK WITHSCORE" in the test's V72 list.

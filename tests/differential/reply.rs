@@ -212,6 +212,15 @@ fn shape(v: &V) -> V {
     }
 }
 
+/// Every bulk `-0` leaf becomes `0` (see "ZRANDMEMBER and a -0 score" in the test).
+pub fn unsigned_zeros(v: &V) -> V {
+    match v {
+        V::Bulk(b) if b == b"-0" => V::Bulk(b"0".to_vec()),
+        V::Array(items) => V::Array(items.iter().map(unsigned_zeros).collect()),
+        other => other.clone(),
+    }
+}
+
 /// Every bulk leaf that parses as a double becomes the f64's exact bits, so "0.1" (7.2) and
 /// "0.10000000000000001" (7.0) agree while "-0" and "0" stay apart.
 pub fn canonical_scores(v: &V) -> V {
