@@ -145,7 +145,6 @@ fn is_error(v: &V, text: &str) -> bool {
     matches!(v, V::Error(e) if e == text.as_bytes())
 }
 
-
 /// Commands per history shown with a difference.
 const HISTORY: usize = 30;
 

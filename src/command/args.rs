@@ -13,11 +13,6 @@ pub use float::{parse_float, FloatRule};
 use super::{err, error, CmdResult};
 use crate::protocol::Reply;
 
-const TIMEOUT_NOT_FLOAT: &str = "ERR timeout is not a float or out of range";
-const TIMEOUT_NOT_INT: &str = "ERR timeout is not an integer or out of range";
-const TIMEOUT_NEGATIVE: &str = "ERR timeout is negative";
-const TIMEOUT_RANGE: &str = "ERR timeout is out of range";
-
 /// A command's arguments with a read position (starting after the command name). Reading
 /// takes `&self` (the position is a `Cell`), so a handler may hold borrowed arguments from
 /// [`Args::arg`] while it reads on.
@@ -167,7 +162,8 @@ pub fn parse_int(bytes: &[u8]) -> Option<i64> {
 /// string2ld float; the milliseconds are rounded up, and a count past i64 converts the way
 /// x86 does (to i64::MIN), so `inf` and `1e30` answer "negative" as Redis 7.0 does.
 pub fn parse_timeout(raw: &[u8]) -> Result<Option<Duration>, Reply> {
-    let secs = parse_float(raw, FloatRule::LongDouble).ok_or_else(|| error(TIMEOUT_NOT_FLOAT))?;
+    let secs =
+        parse_float(raw, FloatRule::LongDouble).ok_or_else(|| error(err::TIMEOUT_NOT_FLOAT))?;
     let ms = (secs * 1000.0).ceil();
     // 2^63 as f64; every f64 strictly inside converts without wrapping.
     const LIMIT: f64 = 9_223_372_036_854_775_808.0;
@@ -181,17 +177,17 @@ pub fn parse_timeout(raw: &[u8]) -> Result<Option<Duration>, Reply> {
 
 /// XREAD's BLOCK milliseconds, the same checks on an integer; None = forever (0).
 pub fn parse_block_ms(raw: &[u8]) -> Result<Option<Duration>, Reply> {
-    deadline(parse_int(raw).ok_or_else(|| error(TIMEOUT_NOT_INT))?)
+    deadline(parse_int(raw).ok_or_else(|| error(err::TIMEOUT_NOT_INT))?)
 }
 
 /// The checks every timeout shares: negative refused; one whose deadline (now + ms) would
 /// overflow is out of range (Redis 7.2's check).
 fn deadline(ms: i64) -> Result<Option<Duration>, Reply> {
     if ms < 0 {
-        return Err(error(TIMEOUT_NEGATIVE));
+        return Err(error(err::TIMEOUT_NEGATIVE));
     }
     if ms > i64::MAX - crate::shard::unix_ms() as i64 {
-        return Err(error(TIMEOUT_RANGE));
+        return Err(error(err::TIMEOUT_RANGE));
     }
     Ok((ms > 0).then(|| Duration::from_millis(ms as u64)))
 }
@@ -200,9 +196,6 @@ fn deadline(ms: i64) -> Result<Option<Duration>, Reply> {
 pub fn ok() -> CmdResult {
     Ok(Reply::Simple("OK"))
 }
-
-/// Redis's reply to a cursor its strtoul rejects.
-pub const INVALID_CURSOR: &str = "ERR invalid cursor";
 
 /// The largest COUNT a SCAN-family command honours (a larger one is clamped). COUNT bounds the
 /// work of one call, so the clamp only matters to keep arithmetic on it (budgets, `start +
@@ -244,7 +237,7 @@ impl Args {
     /// 64-bit number with an optional sign (a leading '-' wraps around, as in C); an empty
     /// argument is cursor 0.
     pub fn cursor(&self) -> Result<u64, Reply> {
-        parse_cursor(self.arg()?).ok_or_else(|| error(INVALID_CURSOR))
+        parse_cursor(self.arg()?).ok_or_else(|| error(err::INVALID_CURSOR))
     }
 
     /// The rest of the arguments as SCAN options. COUNT below 1 is a syntax error, a
@@ -296,6 +289,9 @@ pub fn parse_cursor(raw: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::command::err::{
+        TIMEOUT_NEGATIVE, TIMEOUT_NOT_FLOAT, TIMEOUT_NOT_INT, TIMEOUT_RANGE,
+    };
 
     #[test]
     fn integers_like_redis() {

@@ -7,9 +7,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use bytes::{Bytes, BytesMut};
 
 use super::table::{lookup, CommandSpec, Flags};
-use super::{
-    arity_error, err, error, Args, CmdResult, Cross, Kind, Merge, ReplyMode, Session, ShardOp,
-};
+use super::{err, error, Args, CmdResult, Cross, Kind, Merge, ReplyMode, Session, ShardOp};
 use crate::protocol::Reply;
 use crate::shard::mailbox::AtomicPart;
 use crate::shard::record::{self, prefetch_value};
@@ -278,7 +276,7 @@ async fn run_batch(
             ThreadStats::add(&stats.rejected_calls[row], 1);
             // Only the commands that act inside MULTI get here then (MULTI, EXEC, WATCH...): a
             // refusal fails the open transaction, and a refused EXEC discards it, as Redis does.
-            let refused = super::transaction::refuse(session, spec, arity_error(spec.name));
+            let refused = super::transaction::refuse(session, spec, err::arity(spec.name));
             session.tx.abort();
             replies.slots[slot] = (Some(refused), u32::MAX);
             continue;
@@ -598,7 +596,7 @@ fn incomplete_group(spec: &CommandSpec, argc: usize) -> Option<Reply> {
     let (first, last, step) = spec.keys;
     let grouped = last < 0 && step > 1 && first > 0;
     (grouped && argc.saturating_sub(first as usize) % step as usize != 0)
-        .then(|| arity_error(spec.name))
+        .then(|| err::arity(spec.name))
 }
 
 /// An atomic split command's reply, once its batch of holds ran.

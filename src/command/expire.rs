@@ -144,14 +144,10 @@ fn expire_generic(shard: &mut Shard, args: &mut Args, base: Base, command: &str)
         args.next()?;
     }
     if nx && (xx || gt || lt) {
-        return Err(error(
-            "ERR NX and XX, GT or LT options at the same time are not compatible",
-        ));
+        return Err(error(err::NX_XX_GT_LT));
     }
     if gt && lt {
-        return Err(error(
-            "ERR GT and LT options at the same time are not compatible",
-        ));
+        return Err(error(err::GT_LT));
     }
     let n = parse_int(&raw).ok_or_else(|| error(err::NOT_INT))?;
     let invalid = || Reply::error_owned(format!("ERR invalid expire time in '{command}' command"));

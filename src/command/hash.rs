@@ -13,7 +13,7 @@ use super::args::{ok, parse_float, parse_int, FloatRule, ScanType};
 use super::set::{random_count, scan_reply};
 use super::string::format_float;
 use super::table::{flags, keyed, row, CommandSpec, KEY1};
-use super::{arity_error, err, error, Args, CmdResult, Kind, Session};
+use super::{err, error, Args, CmdResult, Kind, Session};
 use crate::config::Config;
 use crate::protocol::{Protocol, Reply};
 use crate::shard::types::{Hash, HashLimits};
@@ -119,7 +119,7 @@ fn write_hash<'a>(
 fn set_pairs(shard: &mut Shard, args: &mut Args, name: &str) -> Result<i64, Reply> {
     let key = args.arg()?;
     if !args.remaining().is_multiple_of(2) {
-        return Err(arity_error(name));
+        return Err(err::arity(name));
     }
     let limits = limits();
     let pairs = args.rest();
@@ -241,7 +241,7 @@ pub fn hincrby(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let delta = args.int()?;
     let hash = write_hash(shard, &key, true)?.ok_or_else(|| error(err::WRONGTYPE))?;
     let current = match hash.get(&field) {
-        Some(v) => parse_int(&v).ok_or_else(|| error("ERR hash value is not an integer"))?,
+        Some(v) => parse_int(&v).ok_or_else(|| error(err::HASH_NOT_INT))?,
         None => 0,
     };
     let next = current
@@ -259,17 +259,18 @@ pub fn hincrbyfloat(shard: &mut Shard, args: &mut Args) -> CmdResult {
     // An infinity as written is refused here, as Redis does; a finite increment past f64's
     // range (finite in Redis's long double) goes on to the field's check and the result's.
     if delta.is_infinite() && raw.iter().any(|b| b.eq_ignore_ascii_case(&b'i')) {
-        return Err(error("ERR value is NaN or Infinity"));
+        return Err(error(err::NAN_OR_INFINITY));
     }
     let hash = write_hash(shard, &key, true)?.ok_or_else(|| error(err::WRONGTYPE))?;
     let current = match hash.get(&field) {
-        Some(v) => parse_float(&v, FloatRule::LongDouble)
-            .ok_or_else(|| error("ERR hash value is not a float"))?,
+        Some(v) => {
+            parse_float(&v, FloatRule::LongDouble).ok_or_else(|| error(err::HASH_NOT_FLOAT))?
+        }
         None => 0.0,
     };
     let next = current + delta;
     if !next.is_finite() {
-        return Err(error("ERR increment would produce NaN or Infinity"));
+        return Err(error(err::INCR_NAN));
     }
     let text = Bytes::from(format_float(next));
     hash.set(&field, &text, &limits());
@@ -315,7 +316,7 @@ fn hrandfield_op(shard: &mut Shard, key: &[u8], args: &mut Args, resp3: bool) ->
         false
     } else if args.keyword("WITHVALUES") && args.is_done() {
         if !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
-            return Err(error("ERR value is out of range"));
+            return Err(error(err::OUT_OF_RANGE));
         }
         true
     } else {

@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use super::args::{ok, parse_int};
 use super::table::{flags, keyed, routine, row, CommandSpec, KeyFinder, KEY1, KEY12, NOKEY};
-use super::{arity_error, err, error, Args, CmdResult, Kind, Session};
+use super::{err, error, Args, CmdResult, Kind, Session};
 use crate::protocol::Reply;
 use crate::shard::types::List;
 use crate::shard::{Shard, ShardId, Value};
@@ -40,14 +40,6 @@ pub static COMMANDS: &[CommandSpec] = &[
     row("brpoplpush", 4, flags!(WRITE | DENYOOM | NOSCRIPT | BLOCKING), KEY12, Kind::Routed(blocking::brpoplpush), "list", "2.2.0", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.", "source destination timeout"),
     row("blmpop", -5, flags!(WRITE | BLOCKING), NOKEY, Kind::Routed(blocking::blmpop), "list", "7.0.0", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]").keys_by(KeyFinder::NumKeys(2)),
 ];
-
-const NOT_POSITIVE: &str = "ERR value is out of range, must be positive";
-const INDEX_RANGE: &str = "ERR index out of range";
-const RANK_ZERO: &str = "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list";
-const COUNT_NEGATIVE: &str = "ERR COUNT can't be negative";
-const MAXLEN_NEGATIVE: &str = "ERR MAXLEN can't be negative";
-const NUMKEYS: &str = "ERR numkeys should be greater than 0";
-const COUNT_POSITIVE: &str = "ERR count should be greater than 0";
 
 /// Picks up `list-max-listpack-size` (or its old name, when only that one was changed).
 pub fn apply_config(config: &crate::config::Config) {
@@ -188,12 +180,12 @@ fn after_pop(shard: &mut Shard, key: &[u8], front: bool) {
 
 fn pop_command(shard: &mut Shard, args: &mut Args, front: bool) -> CmdResult {
     if args.all().len() > 3 {
-        return Err(arity_error(if front { "lpop" } else { "rpop" }));
+        return Err(err::arity(if front { "lpop" } else { "rpop" }));
     }
     let key = args.next()?;
     let count = match args.is_done() {
         true => None,
-        false => Some(non_negative(args, NOT_POSITIVE)? as usize),
+        false => Some(non_negative(args, err::NOT_POSITIVE)? as usize),
     };
     if write_list(shard, &key)?.is_none() {
         return Ok(if count.is_some() {
@@ -291,7 +283,7 @@ pub fn lset(shard: &mut Shard, args: &mut Args) -> CmdResult {
     };
     let index = args.int()?;
     let value = args.next()?;
-    let at = position(index, list.len()).ok_or_else(|| error(INDEX_RANGE))?;
+    let at = position(index, list.len()).ok_or_else(|| error(err::INDEX_RANGE))?;
     list.set(at, &value);
     super::notify(shard, LIST_EVENTS, "lset", key);
     ok()
@@ -368,12 +360,12 @@ pub fn lpos(shard: &mut Shard, args: &mut Args) -> CmdResult {
                 return Err(error(err::LONG_RANGE));
             }
             if rank == 0 {
-                return Err(error(RANK_ZERO));
+                return Err(error(err::RANK_ZERO));
             }
         } else if more && args.keyword("COUNT") {
-            count = Some(non_negative(args, COUNT_NEGATIVE)?);
+            count = Some(non_negative(args, err::COUNT_NEGATIVE)?);
         } else if more && args.keyword("MAXLEN") {
-            maxlen = non_negative(args, MAXLEN_NEGATIVE)?;
+            maxlen = non_negative(args, err::MAXLEN_NEGATIVE)?;
         } else {
             return Err(error(err::SYNTAX));
         }
@@ -593,7 +585,7 @@ struct MultiPop {
 fn parse_multi_pop(args: &mut Args) -> Result<MultiPop, Reply> {
     let numkeys = match parse_int(&args.next()?) {
         Some(n) if n > 0 => n as usize,
-        _ => return Err(error(NUMKEYS)),
+        _ => return Err(error(err::NUMKEYS)),
     };
     if numkeys >= args.remaining() {
         return Err(error(err::SYNTAX));
@@ -607,7 +599,7 @@ fn parse_multi_pop(args: &mut Args) -> Result<MultiPop, Reply> {
         if count.is_none() && args.remaining() > 1 && args.keyword("COUNT") {
             match parse_int(&args.next()?) {
                 Some(n) if n > 0 => count = Some(n as usize),
-                _ => return Err(error(COUNT_POSITIVE)),
+                _ => return Err(error(err::COUNT_NOT_POSITIVE)),
             }
         } else {
             return Err(error(err::SYNTAX));

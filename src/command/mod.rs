@@ -8,6 +8,7 @@ mod bitmap;
 mod blocked;
 mod connection;
 pub mod dispatch;
+pub mod err;
 mod expire;
 mod hash;
 mod introspection;
@@ -29,7 +30,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-pub use acl::{NOAUTH, WRONGPASS};
 pub use args::Args;
 pub use table::{lookup, CommandSpec, COMMANDS};
 
@@ -156,37 +156,10 @@ impl Hangup {
 }
 
 /// Redis's error texts, once.
-pub mod err {
-    pub const SYNTAX: &str = "ERR syntax error";
-    pub const NOT_INT: &str = "ERR value is not an integer or out of range";
-    pub const NOT_FLOAT: &str = "ERR value is not a valid float";
-    pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
-    pub const NO_KEY: &str = "ERR no such key";
-    pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
-    pub const DB_RANGE: &str = "ERR DB index is out of range";
-    pub const INT32_RANGE: &str =
-        "ERR value is out of range, value must between -2147483648 and 2147483647";
-    /// getRangeLongFromObjectOrReply's text for the range -LONG_MAX..=LONG_MAX.
-    pub const LONG_RANGE: &str =
-        "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
-    pub const SAME_OBJECT: &str = "ERR source and destination objects are the same";
-    pub const STRING_TOO_LONG: &str =
-        "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
-    pub const SHARD_GONE: &str = "ERR shard unavailable (server shutting down)";
-    pub const OOM: &str = crate::shard::evict::OOM;
-}
 
 /// An error reply from a static text.
 pub fn error(text: &'static str) -> Reply {
     Reply::error(text)
-}
-
-/// `ERR wrong number of arguments for 'name' command`.
-pub fn arity_error(name: &str) -> Reply {
-    Reply::error_owned(format!(
-        "ERR wrong number of arguments for '{}' command",
-        name.to_ascii_lowercase()
-    ))
 }
 
 /// Renders client-sent bytes for an error text, the way Redis does (lossy, CR/LF neutralised by the encoder).

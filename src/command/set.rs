@@ -164,9 +164,7 @@ pub fn scard(shard: &mut Shard, args: &mut Args) -> CmdResult {
 pub fn random_count(args: &mut Args) -> Result<i64, Reply> {
     let count = args.int()?;
     if count == i64::MIN {
-        return Err(error(
-            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
-        ));
+        return Err(error(err::LONG_RANGE));
     }
     Ok(count)
 }
@@ -176,7 +174,7 @@ pub fn random_count(args: &mut Args) -> Result<i64, Reply> {
 pub fn random_picks(shard: &mut Shard, len: usize, count: i64) -> Result<Vec<usize>, Reply> {
     if count < 0 {
         if count < -MAX_REPEATED {
-            return Err(error("ERR value is out of range"));
+            return Err(error(err::OUT_OF_RANGE));
         }
         return Ok((0..-count).map(|_| shard.random() as usize % len).collect());
     }
@@ -224,7 +222,7 @@ pub fn spop(shard: &mut Shard, args: &mut Args) -> CmdResult {
     }
     let count = super::args::parse_int(&args.next()?)
         .filter(|n| *n >= 0)
-        .ok_or_else(|| error("ERR value is out of range, must be positive"))?;
+        .ok_or_else(|| error(err::NOT_POSITIVE))?;
     let Some(len) = write_set(shard, key)?.map(|s| s.len()) else {
         return Ok(Reply::Set(Vec::new()));
     };

@@ -15,23 +15,12 @@ use super::args::parse_int;
 use super::table::{
     container, flags, keyed, row, streams_keys, CommandSpec, KeyFinder, KEY1, NOKEY, SUBKEY,
 };
-use super::{arity_error, err, error, Args, CmdResult, Kind};
+use super::{err, error, Args, CmdResult, Kind};
 use crate::protocol::Reply;
 use crate::pubsub::notify::STREAM as STREAM_EVENTS;
 use crate::shard::types::{Fields, NodeLimits, Stream, StreamId, Trim};
 use crate::shard::{Shard, Value};
 use crate::shard::{ValueMut, ValueRef};
-
-const INVALID_ID: &str = "ERR Invalid stream ID specified as stream command argument";
-const NOT_GREATER: &str =
-    "ERR The ID specified in XADD is equal or smaller than the target stream top item";
-const ZERO_ID: &str = "ERR The ID specified in XADD must be greater than 0-0";
-const EXHAUSTED: &str =
-    "ERR The stream has exhausted the last possible ID, unable to add more items";
-const BAD_START: &str = "ERR invalid start ID for the interval";
-const BAD_END: &str = "ERR invalid end ID for the interval";
-const BOTH_STRATEGIES: &str =
-    "ERR syntax error, MAXLEN and MINID options at the same time are not compatible";
 
 /// The stream commands' rows of the command table.
 pub static COMMANDS: &[CommandSpec] = &[
@@ -157,7 +146,7 @@ struct RawId {
 /// Redis's streamGenericParseIDOrReply: `-`, `+` (unless strict), `ms`, `ms-seq`, and
 /// `ms-*` when `star` is allowed.
 fn parse_raw_id(text: &[u8], strict: bool, star: bool) -> Result<RawId, Reply> {
-    let invalid = || error(INVALID_ID);
+    let invalid = || error(err::INVALID_STREAM_ID);
     if text.len() > 127 {
         return Err(invalid());
     }
@@ -219,7 +208,13 @@ pub(crate) fn range_bound(text: &[u8], missing_seq: u64, start: bool) -> Result<
     if text.len() > 1 && text[0] == b'(' {
         let id = parse_id(&text[1..], missing_seq, true)?;
         let moved = if start { id.next() } else { id.prev() };
-        return moved.ok_or_else(|| error(if start { BAD_START } else { BAD_END }));
+        return moved.ok_or_else(|| {
+            error(if start {
+                err::BAD_START_ID
+            } else {
+                err::BAD_END_ID
+            })
+        });
     }
     parse_id(text, missing_seq, false)
 }
@@ -249,7 +244,7 @@ fn parse_trim_args(args: &mut Args, xadd: bool) -> Result<TrimArgs, Reply> {
         if (lower == b"maxlen" || lower == b"minid") && more > 0 {
             args.next()?;
             if out.trim.is_some() {
-                return Err(error(BOTH_STRATEGIES));
+                return Err(error(err::MAXLEN_AND_MINID));
             }
             out.approx = false;
             if more >= 2 {
@@ -264,7 +259,7 @@ fn parse_trim_args(args: &mut Args, xadd: bool) -> Result<TrimArgs, Reply> {
             out.trim = Some(if lower == b"maxlen" {
                 let n = parse_int(&value).ok_or_else(|| error(err::NOT_INT))?;
                 if n < 0 {
-                    return Err(error("ERR The MAXLEN argument must be >= 0."));
+                    return Err(error(err::XTRIM_MAXLEN_NEGATIVE));
                 }
                 Trim::MaxLen(n as u64)
             } else {
@@ -274,7 +269,7 @@ fn parse_trim_args(args: &mut Args, xadd: bool) -> Result<TrimArgs, Reply> {
             args.next()?;
             let n = args.int()?;
             if n < 0 {
-                return Err(error("ERR The LIMIT argument must be >= 0."));
+                return Err(error(err::XTRIM_LIMIT_NEGATIVE));
             }
             out.limit = usize::try_from(n).unwrap_or(usize::MAX);
             limit_given = true;
@@ -290,19 +285,13 @@ fn parse_trim_args(args: &mut Args, xadd: bool) -> Result<TrimArgs, Reply> {
         }
     }
     if out.limit != 0 && out.trim.is_none() {
-        return Err(error(
-            "ERR syntax error, LIMIT cannot be used without specifying a trimming strategy",
-        ));
+        return Err(error(err::LIMIT_WITHOUT_STRATEGY));
     }
     if !xadd && out.trim.is_none() {
-        return Err(error(
-            "ERR syntax error, XTRIM must be called with a trimming strategy",
-        ));
+        return Err(error(err::XTRIM_NO_STRATEGY));
     }
     if limit_given && !out.approx {
-        return Err(error(
-            "ERR syntax error, LIMIT cannot be used without the special ~ option",
-        ));
+        return Err(error(err::LIMIT_WITHOUT_TILDE));
     }
     if !limit_given && out.approx {
         out.limit = limits().entries.saturating_mul(100).clamp(1, 1_000_000);
@@ -318,10 +307,10 @@ pub fn xadd(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let opts = parse_trim_args(args, true)?;
     let pairs = args.rest();
     if pairs.len() < 2 || !pairs.len().is_multiple_of(2) {
-        return Err(arity_error("xadd"));
+        return Err(err::arity("xadd"));
     }
     if opts.id == Some((0, Some(0))) {
-        return Err(error(ZERO_ID));
+        return Err(error(err::XADD_ZERO_ID));
     }
     let fields: Fields = pairs.iter().map(|b| Bytes::copy_from_slice(b)).collect();
     if write_stream(shard, &key)?.is_none() {
@@ -333,11 +322,11 @@ pub fn xadd(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let now = shard.now_ms();
     let stream = write_stream(shard, &key)?.ok_or_else(|| error(err::WRONGTYPE))?;
     if stream.last_id == StreamId::MAX {
-        return Err(error(EXHAUSTED));
+        return Err(error(err::STREAM_EXHAUSTED));
     }
     let id = stream
         .next_id(opts.id, now)
-        .map_err(|_| error(NOT_GREATER))?;
+        .map_err(|_| error(err::XADD_NOT_GREATER))?;
     stream.append(id, fields, limits());
     let trimmed = opts
         .trim
@@ -444,13 +433,13 @@ pub fn xsetid(shard: &mut Shard, args: &mut Args) -> CmdResult {
         if args.remaining() >= 2 && args.keyword("ENTRIESADDED") {
             let n = args.int()?;
             if n < 0 {
-                return Err(error("ERR entries_added must be positive"));
+                return Err(error(err::ENTRIES_ADDED_NEGATIVE));
             }
             entries_added = Some(n as u64);
         } else if args.remaining() >= 2 && args.keyword("MAXDELETEDID") {
             max_deleted = strict_id(&args.next()?)?;
             if id < max_deleted {
-                return Err(error("ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id"));
+                return Err(error(err::XSETID_BELOW_GIVEN_DELETED));
             }
         } else {
             return Err(error(err::SYNTAX));
@@ -458,18 +447,14 @@ pub fn xsetid(shard: &mut Shard, args: &mut Args) -> CmdResult {
     }
     let stream = write_stream(shard, key)?.ok_or_else(|| error(err::NO_KEY))?;
     if id < stream.max_deleted_id {
-        return Err(error(
-            "ERR The ID specified in XSETID is smaller than current max_deleted_entry_id",
-        ));
+        return Err(error(err::XSETID_BELOW_DELETED));
     }
     if !stream.is_empty() {
         if id < stream.last_valid_id() {
-            return Err(error(
-                "ERR The ID specified in XSETID is smaller than the target stream top item",
-            ));
+            return Err(error(err::XSETID_BELOW_TOP));
         }
         if entries_added.is_some_and(|n| (stream.len() as u64) > n) {
-            return Err(error("ERR The entries_added specified in XSETID is smaller than the target stream length"));
+            return Err(error(err::XSETID_ADDED_BELOW_LEN));
         }
     }
     stream.last_id = id;

@@ -365,7 +365,7 @@ pub fn mget(shard: &mut Shard, args: &mut Args) -> CmdResult {
 
 fn check_pairs(args: &Args, name: &str) -> Result<(), Reply> {
     if args.all().len().is_multiple_of(2) {
-        Err(super::arity_error(name))
+        Err(super::err::arity(name))
     } else {
         Ok(())
     }
@@ -516,7 +516,7 @@ pub fn decrby(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let delta = args.int()?;
     let delta = delta
         .checked_neg()
-        .ok_or_else(|| error("ERR decrement would overflow"))?;
+        .ok_or_else(|| error(err::DECR_OVERFLOW))?;
     add_int(shard, key, delta)
 }
 
@@ -543,7 +543,7 @@ pub fn incrbyfloat(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let delta = long_double(raw_delta)?;
     let next = current + delta;
     if !next.is_finite() {
-        return Err(error("ERR increment would produce NaN or Infinity"));
+        return Err(error(err::INCR_NAN));
     }
     let text = Bytes::from(format_float(next));
     shard.store(key, Value::Str(text.clone()), expire);
@@ -582,7 +582,7 @@ pub fn setrange(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let offset = args.int()?;
     let patch = args.next()?;
     if offset < 0 {
-        return Err(error("ERR offset is out of range"));
+        return Err(error(err::OFFSET_RANGE));
     }
     let current = write_string(shard, key)?;
     let Some((current, expire)) = current else {
@@ -616,7 +616,7 @@ pub fn setrange(shard: &mut Shard, args: &mut Args) -> CmdResult {
 /// The string at `key` for LCS: missing keys are empty, other types an error.
 fn lcs_operand(shard: &mut Shard, key: &[u8]) -> Result<Bytes, Reply> {
     read_string(shard, key)
-        .map_err(|_| error("ERR The specified keys must contain string values"))
+        .map_err(|_| error(err::LCS_NOT_STRINGS))
         .map(Option::unwrap_or_default)
 }
 
@@ -668,16 +668,12 @@ fn lcs_reply(a: &[u8], b: &[u8], args: &mut Args) -> CmdResult {
         }
     }
     if want_idx && want_len {
-        return Err(error(
-            "ERR If you want both the length and indexes, please just use IDX.",
-        ));
+        return Err(error(err::LCS_LEN_AND_IDX));
     }
     let (alen, blen) = (a.len(), b.len());
     let cells = (alen as u64 + 1) * (blen as u64 + 1);
     if cells * 4 > MAX_STRING_LEN.load(Relaxed) {
-        return Err(error(
-            "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
-        ));
+        return Err(error(err::LCS_TOO_BIG));
     }
     let width = blen + 1;
     let mut table = vec![0u32; cells as usize];

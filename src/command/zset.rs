@@ -21,12 +21,6 @@ use crate::shard::{Shard, Value};
 /// A routine's future (multi-shard and blocking commands).
 pub(crate) type Routine<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = CmdResult> + 'a>>;
 
-const NAN_SCORE: &str = "ERR resulting score is not a number (NaN)";
-const XX_NX: &str = "ERR XX and NX options at the same time are not compatible";
-const GT_LT_NX: &str = "ERR GT, LT, and/or NX options at the same time are not compatible";
-const INCR_PAIR: &str = "ERR INCR option supports a single increment-element pair";
-const OUT_OF_RANGE: &str = "ERR value is out of range";
-
 /// The sorted-set commands' rows of the command table.
 pub static COMMANDS: &[CommandSpec] = &[
     row("zadd", -4, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(zadd), "sorted-set", "1.2.0", "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.", "key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]"),
@@ -174,7 +168,7 @@ fn add_one(z: &mut ZSet, member: &[u8], score: f64, f: AddFlags) -> Result<Added
             }
             let new = if f.incr { current + score } else { score };
             if new.is_nan() {
-                return Err(error(NAN_SCORE));
+                return Err(error(err::NAN_SCORE));
             }
             if (f.gt && new <= current) || (f.lt && new >= current) {
                 return Ok(Added::Skipped);
@@ -222,13 +216,13 @@ pub fn zadd(shard: &mut Shard, args: &mut Args) -> CmdResult {
     }
     // Redis's order: the flag conflicts, then INCR's single pair, then the scores.
     if f.nx && f.xx {
-        return Err(error(XX_NX));
+        return Err(error(err::XX_NX));
     }
     if [f.gt, f.lt, f.nx].iter().filter(|&&b| b).count() > 1 {
-        return Err(error(GT_LT_NX));
+        return Err(error(err::GT_LT_NX));
     }
     if f.incr && pairs.len() > 2 {
-        return Err(error(INCR_PAIR));
+        return Err(error(err::INCR_PAIR));
     }
     let scores = pairs
         .chunks(2)
@@ -358,7 +352,7 @@ fn rank_generic(shard: &mut Shard, args: &mut Args, rev: bool) -> CmdResult {
         0 => false,
         1 if args.keyword("WITHSCORE") => true,
         1 => return Err(error(err::SYNTAX)),
-        _ => return Err(super::arity_error(if rev { "zrevrank" } else { "zrank" })),
+        _ => return Err(super::err::arity(if rev { "zrevrank" } else { "zrank" })),
     };
     let missing = if withscore {
         Reply::NilArray
@@ -409,7 +403,7 @@ pub fn zrandmember(shard: &mut Shard, args: &mut Args) -> CmdResult {
         _ => return Err(error(err::SYNTAX)),
     };
     if withscores && count.is_some_and(|n| !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n)) {
-        return Err(error(OUT_OF_RANGE));
+        return Err(error(err::OUT_OF_RANGE));
     }
     let picked = pick_random(shard, key, count)?;
     Ok(match (count, picked) {
@@ -437,7 +431,7 @@ fn pick_random(
         None => vec![(shard.random() % len as u64) as usize],
         Some(0) => Vec::new(),
         // Refused before anything is picked: the reply would be built in memory.
-        Some(n) if n < -(MAX_RANDOM_REPEATS as i64) => return Err(error(OUT_OF_RANGE)),
+        Some(n) if n < -(MAX_RANDOM_REPEATS as i64) => return Err(error(err::OUT_OF_RANGE)),
         Some(n) if n < 0 => (0..(n.unsigned_abs() as usize).min(MAX_RANDOM_REPEATS))
             .map(|_| (shard.random() % len as u64) as usize)
             .collect(),

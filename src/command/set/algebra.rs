@@ -275,11 +275,9 @@ pub fn sintercard(session: &mut Session, args: Args) -> Routine<'_> {
     Box::pin(async move {
         let numkeys = crate::command::args::parse_int(&args.next()?)
             .filter(|n| *n > 0)
-            .ok_or_else(|| error("ERR numkeys should be greater than 0"))?;
+            .ok_or_else(|| error(err::NUMKEYS))?;
         if numkeys as u64 > args.remaining() as u64 {
-            return Err(error(
-                "ERR Number of keys can't be greater than number of args",
-            ));
+            return Err(error(err::NUMKEYS_OVER_ARGS));
         }
         let keys: Vec<Bytes> = (0..numkeys)
             .map(|_| args.next())
@@ -289,8 +287,7 @@ pub fn sintercard(session: &mut Session, args: Args) -> Routine<'_> {
             if args.remaining() >= 2 && args.keyword("LIMIT") {
                 limit = crate::command::args::parse_int(&args.next()?)
                     .filter(|n| *n >= 0)
-                    .ok_or_else(|| error("ERR LIMIT can't be negative"))?
-                    as usize;
+                    .ok_or_else(|| error(err::LIMIT_NEGATIVE))? as usize;
             } else {
                 return Err(error(crate::command::err::SYNTAX));
             }

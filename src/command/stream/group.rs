@@ -32,8 +32,6 @@ const XGROUP_HELP: &[&str] = &[
     "    Prints this help.",
 ];
 
-const NEEDS_KEY: &str = "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.";
-
 fn nogroup(key: &[u8], group: &[u8]) -> Reply {
     Reply::error_owned(format!(
         "NOGROUP No such key '{}' or consumer group '{}'",
@@ -46,7 +44,7 @@ fn nogroup(key: &[u8], group: &[u8]) -> Reply {
 fn entries_read(args: &mut Args) -> Result<Option<u64>, Reply> {
     let n = args.int()?;
     if n < 0 && n != -1 {
-        return Err(error("ERR value for ENTRIESREAD must be positive or -1"));
+        return Err(error(err::BAD_ENTRIESREAD));
     }
     Ok(u64::try_from(n).ok())
 }
@@ -95,7 +93,7 @@ pub fn xgroup(shard: &mut Shard, args: &mut Args) -> CmdResult {
     }
     let exists = write_stream(shard, &key)?.is_some();
     if !exists && !mkstream {
-        return Err(error(NEEDS_KEY));
+        return Err(error(err::XGROUP_NEEDS_KEY));
     }
     let has_group =
         exists && write_stream(shard, &key)?.is_some_and(|s| s.groups.contains_key(&group));
@@ -140,7 +138,7 @@ fn xgroup_run(
             }
             let stream = write_stream(shard, &key)?.ok_or_else(|| error(err::WRONGTYPE))?;
             if !stream.create_group(&group, id, read) {
-                return Err(error("BUSYGROUP Consumer Group name already exists"));
+                return Err(error(err::BUSYGROUP));
             }
             notify(shard, STREAM_EVENTS, "xgroup-create", &key);
             super::super::args::ok()
@@ -460,7 +458,7 @@ pub fn xautoclaim(shard: &mut Shard, args: &mut Args) -> CmdResult {
             count = parse_int(&args.next()?)
                 .and_then(|n| u64::try_from(n).ok())
                 .filter(|n| (1..=max).contains(n))
-                .ok_or_else(|| error("ERR COUNT must be > 0"))?;
+                .ok_or_else(|| error(err::COUNT_NOT_ABOVE_ZERO))?;
         } else if args.keyword("JUSTID") {
             justid = true;
         } else {

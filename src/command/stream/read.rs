@@ -22,8 +22,6 @@ use crate::shard::{Shard, ShardId};
 
 type Routine<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = CmdResult> + 'a>>;
 
-const GONE: &str = "NOGROUP the consumer group this client was blocked on no longer exists";
-
 /// A parsed XREAD / XREADGROUP.
 #[derive(Clone)]
 struct Request {
@@ -78,16 +76,12 @@ fn parse(args: &mut Args, grouped: bool) -> Result<Request, Reply> {
             streams = true;
         } else if more >= 2 && args.keyword("GROUP") {
             if !grouped {
-                return Err(error(
-                    "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.",
-                ));
+                return Err(error(err::XREAD_GROUP));
             }
             req.group = Some((args.next()?, args.next()?));
         } else if args.keyword("NOACK") {
             if !grouped {
-                return Err(error(
-                    "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.",
-                ));
+                return Err(error(err::XREAD_NOACK));
             }
             req.noack = true;
         } else {
@@ -98,7 +92,7 @@ fn parse(args: &mut Args, grouped: bool) -> Result<Request, Reply> {
         return Err(error(err::SYNTAX));
     }
     if grouped && req.group.is_none() {
-        return Err(error("ERR Missing GROUP option for XREADGROUP"));
+        return Err(error(err::XREADGROUP_NO_GROUP));
     }
     Ok(req)
 }
@@ -116,9 +110,9 @@ fn resolve(shard: &mut Shard, req: &Request, key: &[u8], id: &[u8]) -> Result<Fr
         }
     }
     match id {
-        b"$" if req.group.is_some() => Err(error("ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set.")),
+        b"$" if req.group.is_some() => Err(error(err::XREADGROUP_DOLLAR)),
         b"$" => Ok(From::After(stream.map_or(StreamId::MIN, |s| s.last_id))),
-        b">" if req.group.is_none() => Err(error("ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.")),
+        b">" if req.group.is_none() => Err(error(err::XREAD_GT_ID)),
         b">" => Ok(From::New),
         _ => strict_id(id).map(From::After),
     }
@@ -153,17 +147,20 @@ fn serve(
     };
     let now = shard.now_ms();
     let Some(stream) = write_stream(shard, key)? else {
-        return Err(error(GONE));
+        return Err(error(err::BLOCKED_GROUP_GONE));
     };
     let Some(g) = stream.groups.get(group) else {
-        return Err(error(GONE));
+        return Err(error(err::BLOCKED_GROUP_GONE));
     };
     let history = match from {
         From::After(after) => Some(after),
         From::New if !stream.is_empty() && stream.last_valid_id() > g.last_id => None,
         From::New => return Ok(None),
     };
-    let g = stream.groups.get_mut(group).ok_or_else(|| error(GONE))?;
+    let g = stream
+        .groups
+        .get_mut(group)
+        .ok_or_else(|| error(err::BLOCKED_GROUP_GONE))?;
     let created = g.create_consumer(consumer, now);
     if let Some(c) = g.consumers.get_mut(consumer) {
         c.seen_time = now;
@@ -345,7 +342,7 @@ async fn block(
         let waiter = Box::new(move |s: &mut Shard, claim: &AtomicBool| {
             let outcome = match ready(s, &r, &k, from) {
                 Readiness::Wait => return false,
-                Readiness::Gone => Err(error(GONE)),
+                Readiness::Gone => Err(error(err::BLOCKED_GROUP_GONE)),
                 Readiness::Ready => match serve(s, &r, &k, from) {
                     Ok(None) => return false,
                     Ok(Some(reply)) => Ok(shape(vec![(k.clone(), reply)], resp3)),

@@ -83,7 +83,7 @@ fn parse_options(args: &mut Args, req: &mut Request, form: Form) -> Result<(), R
         if algebra && args.remaining() > n && args.keyword("WEIGHTS") {
             for w in req.weights.iter_mut() {
                 *w = parse_float(args.arg()?, FloatRule::Double)
-                    .ok_or_else(|| error("ERR weight value is not a float"))?;
+                    .ok_or_else(|| error(err::WEIGHT_NOT_FLOAT))?;
             }
         } else if algebra && args.remaining() >= 2 && args.keyword("AGGREGATE") {
             req.aggregate = match args.next()?.to_ascii_lowercase().as_slice() {
@@ -93,11 +93,9 @@ fn parse_options(args: &mut Args, req: &mut Request, form: Form) -> Result<(), R
                 _ => return Err(error(err::SYNTAX)),
             };
         } else if form.card && args.remaining() >= 2 && args.keyword("LIMIT") {
-            let limit = args
-                .int()
-                .map_err(|_| error("ERR LIMIT can't be negative"))?;
+            let limit = args.int().map_err(|_| error(err::LIMIT_NEGATIVE))?;
             if limit < 0 {
-                return Err(error("ERR LIMIT can't be negative"));
+                return Err(error(err::LIMIT_NEGATIVE));
             }
             req.limit = limit as usize;
         } else if !form.store && !form.card && args.keyword("WITHSCORES") {

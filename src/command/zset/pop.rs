@@ -18,10 +18,6 @@ use crate::protocol::Reply;
 use crate::shard::blocking::try_claim;
 use crate::shard::{Shard, ShardId};
 
-const NOT_POSITIVE: &str = "ERR value is out of range, must be positive";
-const NUMKEYS: &str = "ERR numkeys should be greater than 0";
-const COUNT: &str = "ERR count should be greater than 0";
-
 /// Removes up to `count` members from the low (or high) end of `key` and signals it with the
 /// pop event; None when absent. Highest first for `max`.
 fn pop_from(
@@ -60,9 +56,9 @@ fn zpop_generic(shard: &mut Shard, args: &mut Args, max: bool) -> CmdResult {
     let count = match args.remaining() {
         0 => None,
         1 => {
-            let n = parse_int(&args.next()?).ok_or_else(|| error(NOT_POSITIVE))?;
+            let n = parse_int(&args.next()?).ok_or_else(|| error(err::NOT_POSITIVE))?;
             if n < 0 {
-                return Err(error(NOT_POSITIVE));
+                return Err(error(err::NOT_POSITIVE));
             }
             Some(n as usize)
         }
@@ -251,9 +247,9 @@ pub fn bzpopmax(session: &mut Session, args: Args) -> Routine<'_> {
 
 /// Parses `numkeys key... MIN|MAX [COUNT count]` (the cursor is at numkeys).
 fn parse_mpop(args: &mut Args) -> Result<Pop, Reply> {
-    let numkeys = parse_int(&args.next()?).ok_or_else(|| error(NUMKEYS))?;
+    let numkeys = parse_int(&args.next()?).ok_or_else(|| error(err::NUMKEYS))?;
     if numkeys < 1 {
-        return Err(error(NUMKEYS));
+        return Err(error(err::NUMKEYS));
     }
     if numkeys as u64 >= args.remaining() as u64 {
         return Err(error(err::SYNTAX));
@@ -271,9 +267,9 @@ fn parse_mpop(args: &mut Args) -> Result<Pop, Reply> {
     let mut count: Option<usize> = None;
     while !args.is_done() {
         if count.is_none() && args.remaining() >= 2 && args.keyword("COUNT") {
-            let n = parse_int(&args.next()?).ok_or_else(|| error(COUNT))?;
+            let n = parse_int(&args.next()?).ok_or_else(|| error(err::COUNT_NOT_POSITIVE))?;
             if n < 1 {
-                return Err(error(COUNT));
+                return Err(error(err::COUNT_NOT_POSITIVE));
             }
             count = Some(n as usize);
         } else {

@@ -11,12 +11,6 @@ use crate::protocol::Reply;
 use crate::shard::types::ZSet;
 use crate::shard::{Shard, Value};
 
-const NOT_FLOAT_RANGE: &str = "ERR min or max is not a float";
-const NOT_LEX_RANGE: &str = "ERR min or max not valid string range item";
-const LIMIT_NEEDS_BY: &str =
-    "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX";
-const NO_LEX_SCORES: &str = "ERR syntax error, WITHSCORES not supported in combination with BYLEX";
-
 /// A score interval.
 #[derive(Clone, Copy, Debug)]
 pub struct ScoreRange {
@@ -33,7 +27,7 @@ fn score_bound(raw: &[u8]) -> Result<(f64, bool), Reply> {
     };
     parse_float(text, FloatRule::RangeBound)
         .map(|v| (v, ex))
-        .ok_or_else(|| error(NOT_FLOAT_RANGE))
+        .ok_or_else(|| error(err::NOT_FLOAT_RANGE))
 }
 
 impl ScoreRange {
@@ -90,7 +84,7 @@ fn lex_bound(raw: &Bytes) -> Result<LexBound, Reply> {
         Some(b'-') if raw.len() == 1 => Ok(LexBound::Min),
         Some(b'[') => Ok(LexBound::In(raw.slice(1..))),
         Some(b'(') => Ok(LexBound::Ex(raw.slice(1..))),
-        _ => Err(error(NOT_LEX_RANGE)),
+        _ => Err(error(err::NOT_LEX_RANGE)),
     }
 }
 
@@ -193,11 +187,11 @@ fn parse_query(
     // Redis tells "no LIMIT" by a count of -1: `LIMIT <offset> -1` passes on a rank range,
     // where it is ignored.
     if by_rank && limit.is_some_and(|(_, count)| count != -1) {
-        return Err(error(LIMIT_NEEDS_BY));
+        return Err(error(err::LIMIT_NEEDS_BY));
     }
     let limit = if by_rank { None } else { limit };
     if withscores && kind == Fixed::Lex {
-        return Err(error(NO_LEX_SCORES));
+        return Err(error(err::NO_LEX_SCORES));
     }
     if rev && matches!(kind, Fixed::Score | Fixed::Lex) {
         std::mem::swap(&mut lo, &mut hi);
