@@ -127,6 +127,52 @@ impl Args {
     }
 }
 
+/// Which command reads a numkeys argument: Redis checks the count, and words its refusals,
+/// differently per family.
+#[derive(Clone, Copy)]
+pub enum NumKeys<'a> {
+    /// EVAL, EVALSHA: any integer from 0 up to the arguments left.
+    Script,
+    /// ZUNION, ZINTER, ZDIFF (and their STORE forms), ZINTERCARD, named for the refusal of 0:
+    /// at least 1, at most the arguments left (else a syntax error).
+    Combine(&'a str),
+    /// SINTERCARD: 1 up to the arguments left.
+    Card,
+    /// LMPOP, BLMPOP, ZMPOP, BZMPOP: at least 1, and an argument (the end) must follow the keys.
+    Pop,
+}
+
+impl Args {
+    /// Reads `numkeys key [key ...]` as `form`'s command does, with its error texts.
+    pub fn numkeys(&self, form: NumKeys) -> Result<Vec<Bytes>, Reply> {
+        let raw = self.arg()?;
+        let positive = || {
+            parse_int(raw)
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| error(err::NUMKEYS))
+        };
+        // The count, the arguments that must follow the keys, the refusal of a count too large.
+        let (n, trailing, too_many) = match form {
+            NumKeys::Script => match parse_int(raw) {
+                None => return Err(error(err::NOT_INT)),
+                Some(n) if n < 0 => return Err(error(err::NUMKEYS_NEGATIVE)),
+                Some(n) => (n, 0, err::NUMKEYS_OVER_ARGS),
+            },
+            NumKeys::Combine(command) => match parse_int(raw) {
+                None => return Err(error(err::NOT_INT)),
+                Some(n) if n < 1 => return Err(err::no_input_key(command)),
+                Some(n) => (n, 0, err::SYNTAX),
+            },
+            NumKeys::Card => (positive()?, 0, err::NUMKEYS_OVER_ARGS),
+            NumKeys::Pop => (positive()?, 1, err::SYNTAX),
+        };
+        if n as u64 + trailing > self.remaining() as u64 {
+            return Err(error(too_many));
+        }
+        (0..n).map(|_| self.next()).collect()
+    }
+}
+
 /// Parses a whole argument as a Redis integer: optional '-', digits, no spaces or '+', fits i64.
 pub fn parse_int(bytes: &[u8]) -> Option<i64> {
     if bytes.is_empty() || bytes.len() > 20 {
@@ -399,5 +445,53 @@ mod tests {
             .scan_options(ScanType::Allowed)
             .unwrap_err();
         assert_eq!(e, error(err::NOT_INT));
+    }
+
+    /// Each family's numkeys refusals, as redis-server 7.0.15 words them.
+    #[test]
+    fn numkeys_like_redis() {
+        let read = |form: NumKeys, line: &str| {
+            let items = std::iter::once("cmd").chain(line.split(' '));
+            let args = Args::new(
+                items
+                    .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+                    .collect(),
+            );
+            match args.numkeys(form) {
+                Ok(keys) => Ok((keys.len(), args.remaining())),
+                Err(Reply::Error(e)) => Err(e.to_string()),
+                Err(other) => Err(format!("{other:?}")),
+            }
+        };
+        let zunion = NumKeys::Combine("zunion");
+        let no_input = "ERR at least 1 input key is needed for 'zunion' command";
+        let cases: &[(NumKeys, &str, Result<(usize, usize), &str>)] = &[
+            (NumKeys::Script, "0 a", Ok((0, 1))),
+            (NumKeys::Script, "2 a b c", Ok((2, 1))),
+            (NumKeys::Script, "x a", Err(err::NOT_INT)),
+            (NumKeys::Script, "-1 a", Err(err::NUMKEYS_NEGATIVE)),
+            (NumKeys::Script, "2 a", Err(err::NUMKEYS_OVER_ARGS)),
+            (zunion, "2 a b WITHSCORES", Ok((2, 1))),
+            (zunion, "x a", Err(err::NOT_INT)),
+            (zunion, "0 a", Err(no_input)),
+            (zunion, "-1 a", Err(no_input)),
+            (zunion, "3 a b", Err(err::SYNTAX)),
+            (NumKeys::Card, "1 a", Ok((1, 0))),
+            (NumKeys::Card, "x a", Err(err::NUMKEYS)),
+            (NumKeys::Card, "0 a", Err(err::NUMKEYS)),
+            (NumKeys::Card, "3 a", Err(err::NUMKEYS_OVER_ARGS)),
+            (NumKeys::Pop, "1 a LEFT", Ok((1, 1))),
+            (
+                NumKeys::Pop,
+                "99999999999999999999 a LEFT",
+                Err(err::NUMKEYS),
+            ),
+            (NumKeys::Pop, "-1 a LEFT", Err(err::NUMKEYS)),
+            (NumKeys::Pop, "2 a LEFT", Err(err::SYNTAX)),
+        ];
+        for (form, line, want) in cases {
+            let want = want.map_err(str::to_string);
+            assert_eq!(read(*form, line), want, "{line}");
+        }
     }
 }

@@ -187,6 +187,13 @@ pub const XX_NX: &str = "ERR XX and NX options at the same time are not compatib
 /// The eviction layer's text: the shard answers OOM itself, below the command layer.
 pub const OOM: &str = crate::shard::evict::OOM;
 
+/// ZUNION, ZINTER, ZDIFF (+STORE) and ZINTERCARD refusing a numkeys below 1.
+pub fn no_input_key(command: &str) -> Reply {
+    Reply::error_owned(format!(
+        "ERR at least 1 input key is needed for '{command}' command"
+    ))
+}
+
 /// `ERR wrong number of arguments for 'name' command`.
 pub fn arity(name: &str) -> Reply {
     Reply::error_owned(format!(

@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use super::args::{ok, parse_int};
 use super::table::{flags, keyed, routine, row, CommandSpec, KeyFinder, KEY1, KEY12, NOKEY};
-use super::{err, error, Args, CmdResult, Kind, Session};
+use super::{err, error, Args, CmdResult, Kind, NumKeys, Session};
 use crate::protocol::Reply;
 use crate::shard::types::List;
 use crate::shard::{Shard, ShardId, Value};
@@ -583,16 +583,7 @@ struct MultiPop {
 }
 
 fn parse_multi_pop(args: &mut Args) -> Result<MultiPop, Reply> {
-    let numkeys = match parse_int(&args.next()?) {
-        Some(n) if n > 0 => n as usize,
-        _ => return Err(error(err::NUMKEYS)),
-    };
-    if numkeys >= args.remaining() {
-        return Err(error(err::SYNTAX));
-    }
-    let keys: Vec<Bytes> = (0..numkeys)
-        .map(|_| args.next())
-        .collect::<Result<_, _>>()?;
+    let keys = args.numkeys(NumKeys::Pop)?;
     let front = end_of(&args.next()?)?;
     let mut count = None;
     while !args.is_done() {

@@ -30,7 +30,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-pub use args::Args;
+pub use args::{Args, NumKeys};
 pub use table::{lookup, CommandSpec, COMMANDS};
 
 use crate::protocol::{Protocol, Reply};

@@ -24,7 +24,7 @@ use super::connection::{sub_arity_error, unknown_subcommand};
 use super::dispatch::call;
 use super::keys::help_reply;
 use super::table::{container, flags, row, CommandSpec, Flags, KeyFinder, NOKEY};
-use super::{err, error, Args, CmdResult, Kind, Session};
+use super::{err, error, Args, CmdResult, Kind, NumKeys, Session};
 use crate::protocol::{Protocol, Reply};
 use crate::shard::ShardId;
 use engine::{Eval, Request, Step};
@@ -155,15 +155,8 @@ fn evalsha_ro(session: &mut Session, args: Args) -> Routine<'_> {
 /// EVAL and its forms: parse, hold every shard, run on the Lua thread, serve its calls.
 async fn run(session: &mut Session, args: Args, by_sha: bool, read_only: bool) -> CmdResult {
     let script = args.next()?;
-    let numkeys = args.int()?;
-    if numkeys < 0 {
-        return Err(error(err::NUMKEYS_NEGATIVE));
-    }
-    let rest = args.rest();
-    if numkeys as u64 > rest.len() as u64 {
-        return Err(error(err::NUMKEYS_OVER_ARGS));
-    }
-    let (keys, argv) = rest.split_at(numkeys as usize);
+    let keys = args.numkeys(NumKeys::Script)?;
+    let argv = args.rest();
     let (sha, body) = if by_sha {
         if script.len() != 40 {
             return Err(error(err::NOSCRIPT));
@@ -176,7 +169,7 @@ async fn run(session: &mut Session, args: Args, by_sha: bool, read_only: bool) -
     let request = Request::Eval(Eval {
         sha,
         body,
-        keys: keys.to_vec(),
+        keys,
         argv: argv.to_vec(),
         read_only,
         steps: steps_tx,

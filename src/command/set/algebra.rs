@@ -9,7 +9,7 @@ use std::pin::Pin;
 use bytes::Bytes;
 
 use super::{limits, read_set, write_set};
-use crate::command::{err, error, notify, notify_removal, Args, CmdResult, Session};
+use crate::command::{err, error, notify, notify_removal, Args, CmdResult, NumKeys, Session};
 use crate::protocol::Reply;
 use crate::pubsub::notify::SET as SET_EVENTS;
 use crate::shard::types::Set;
@@ -273,15 +273,7 @@ pub fn sdiffstore_cross(session: &mut Session, args: Args) -> Routine<'_> {
 /// the command routes itself (always through `fetch_sets`, one job per shard).
 pub fn sintercard(session: &mut Session, args: Args) -> Routine<'_> {
     Box::pin(async move {
-        let numkeys = crate::command::args::parse_int(&args.next()?)
-            .filter(|n| *n > 0)
-            .ok_or_else(|| error(err::NUMKEYS))?;
-        if numkeys as u64 > args.remaining() as u64 {
-            return Err(error(err::NUMKEYS_OVER_ARGS));
-        }
-        let keys: Vec<Bytes> = (0..numkeys)
-            .map(|_| args.next())
-            .collect::<Result<_, _>>()?;
+        let keys = args.numkeys(NumKeys::Card)?;
         let mut limit = 0usize;
         while !args.is_done() {
             if args.remaining() >= 2 && args.keyword("LIMIT") {

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use hashbrown::HashMap;
 
 use super::super::args::{parse_float, FloatRule};
-use super::super::{err, error, Args, Session};
+use super::super::{err, error, Args, NumKeys, Session};
 use super::range::store_result;
 use super::{scored_reply, Routine};
 use crate::protocol::Reply;
@@ -51,18 +51,7 @@ struct Form {
 /// Parses `[dst] numkeys key... [options]`.
 fn parse(args: &mut Args, name: &str, form: Form) -> Result<Request, Reply> {
     let dst = if form.store { Some(args.next()?) } else { None };
-    let numkeys = args.int()?;
-    if numkeys < 1 {
-        return Err(Reply::error_owned(format!(
-            "ERR at least 1 input key is needed for '{name}' command"
-        )));
-    }
-    if numkeys as u64 > args.remaining() as u64 {
-        return Err(error(err::SYNTAX));
-    }
-    let keys: Vec<Bytes> = (0..numkeys)
-        .map(|_| args.next())
-        .collect::<Result<_, _>>()?;
+    let keys = args.numkeys(NumKeys::Combine(name))?;
     let mut req = Request {
         dst,
         weights: vec![1.0; keys.len()],

@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 
 use super::super::args::{parse_int, parse_timeout};
 use super::super::blocked::Blocked;
-use super::super::{err, error, Args, CmdResult, Session};
+use super::super::{err, error, Args, CmdResult, NumKeys, Session};
 use super::{drop_if_empty, write_zset, Routine};
 use crate::protocol::Reply;
 use crate::shard::blocking::try_claim;
@@ -247,16 +247,7 @@ pub fn bzpopmax(session: &mut Session, args: Args) -> Routine<'_> {
 
 /// Parses `numkeys key... MIN|MAX [COUNT count]` (the cursor is at numkeys).
 fn parse_mpop(args: &mut Args) -> Result<Pop, Reply> {
-    let numkeys = parse_int(&args.next()?).ok_or_else(|| error(err::NUMKEYS))?;
-    if numkeys < 1 {
-        return Err(error(err::NUMKEYS));
-    }
-    if numkeys as u64 >= args.remaining() as u64 {
-        return Err(error(err::SYNTAX));
-    }
-    let keys: Vec<Bytes> = (0..numkeys)
-        .map(|_| args.next())
-        .collect::<Result<_, _>>()?;
+    let keys = args.numkeys(NumKeys::Pop)?;
     let max = if args.keyword("MIN") {
         false
     } else if args.keyword("MAX") {
