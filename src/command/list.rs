@@ -4,8 +4,8 @@
 
 mod blocking;
 
+use crate::command::{read_as, write_as};
 use crate::pubsub::notify::LIST as LIST_EVENTS;
-use crate::shard::{ValueMut, ValueRef};
 use bytes::Bytes;
 
 use super::args::{ok, parse_int};
@@ -49,31 +49,9 @@ pub fn apply_config(config: &crate::config::Config) {
     crate::shard::types::MAX_LISTPACK_SIZE.store(size, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// The list at `key` for reading (counts a hit or miss); WRONGTYPE for other types.
-fn read_list<'a>(shard: &'a mut Shard, key: &[u8]) -> Result<Option<&'a List>, Reply> {
-    match shard.read(key) {
-        None => Ok(None),
-        Some(entry) => match entry.value() {
-            ValueRef::List(l) => Ok(Some(l)),
-            _ => Err(error(err::WRONGTYPE)),
-        },
-    }
-}
-
-/// The list at `key` for writing; WRONGTYPE for other types.
-fn write_list<'a>(shard: &'a mut Shard, key: &[u8]) -> Result<Option<&'a mut List>, Reply> {
-    match shard.write(key) {
-        None => Ok(None),
-        Some(entry) => match entry.value_mut() {
-            ValueMut::List(l) => Ok(Some(l)),
-            _ => Err(error(err::WRONGTYPE)),
-        },
-    }
-}
-
 /// Deletes `key` when its list became empty (Redis never keeps an empty list).
 fn drop_if_empty(shard: &mut Shard, key: &[u8]) {
-    if matches!(write_list(shard, key), Ok(Some(l)) if l.is_empty()) {
+    if matches!(write_as::<List>(shard, key), Ok(Some(l)) if l.is_empty()) {
         shard.delete(key);
     }
 }
@@ -88,7 +66,7 @@ fn push_values(
     front: bool,
     only_existing: bool,
 ) -> Result<usize, Reply> {
-    let len = match write_list(shard, key)? {
+    let len = match write_as::<List>(shard, key)? {
         Some(list) => {
             for v in values {
                 list.push(front, v);
@@ -157,7 +135,7 @@ fn take_values(
     front: bool,
     count: usize,
 ) -> Result<Option<Vec<Bytes>>, Reply> {
-    let Some(list) = write_list(shard, key)? else {
+    let Some(list) = write_as::<List>(shard, key)? else {
         return Ok(None);
     };
     let mut out = Vec::with_capacity(count.min(list.len()));
@@ -187,7 +165,7 @@ fn pop_command(shard: &mut Shard, args: &mut Args, front: bool) -> CmdResult {
         true => None,
         false => Some(non_negative(args, err::NOT_POSITIVE)? as usize),
     };
-    if write_list(shard, &key)?.is_none() {
+    if write_as::<List>(shard, &key)?.is_none() {
         return Ok(if count.is_some() {
             Reply::NilArray
         } else {
@@ -217,7 +195,7 @@ pub fn rpop(shard: &mut Shard, args: &mut Args) -> CmdResult {
 pub fn llen(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     Ok(Reply::Int(
-        read_list(shard, key)?.map_or(0, List::len) as i64
+        read_as::<List>(shard, key)?.map_or(0, List::len) as i64,
     ))
 }
 
@@ -245,7 +223,7 @@ pub fn lrange(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     let start = args.int()?;
     let end = args.int()?;
-    let Some(list) = read_list(shard, key)? else {
+    let Some(list) = read_as::<List>(shard, key)? else {
         return Ok(Reply::Array(Vec::new()));
     };
     let items = match clamp_range(start, end, list.len()) {
@@ -267,7 +245,7 @@ fn position(index: i64, len: usize) -> Option<usize> {
 
 pub fn lindex(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
-    let Some(list) = read_list(shard, key)? else {
+    let Some(list) = read_as::<List>(shard, key)? else {
         return Ok(Reply::Nil);
     };
     let index = args.int()?;
@@ -278,7 +256,7 @@ pub fn lindex(shard: &mut Shard, args: &mut Args) -> CmdResult {
 
 pub fn lset(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
-    let Some(list) = write_list(shard, key)? else {
+    let Some(list) = write_as::<List>(shard, key)? else {
         return Err(error(err::NO_KEY));
     };
     let index = args.int()?;
@@ -300,7 +278,7 @@ pub fn linsert(shard: &mut Shard, args: &mut Args) -> CmdResult {
     };
     let pivot = args.next()?;
     let value = args.next()?;
-    let Some(list) = write_list(shard, key)? else {
+    let Some(list) = write_as::<List>(shard, key)? else {
         return Ok(Reply::Int(0));
     };
     let Some(at) = list.iter().position(|e| e == &pivot[..]) else {
@@ -317,7 +295,7 @@ pub fn lrem(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     let count = args.int()?;
     let value = args.next()?;
-    let Some(list) = write_list(shard, key)? else {
+    let Some(list) = write_as::<List>(shard, key)? else {
         return Ok(Reply::Int(0));
     };
     let limit = usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX);
@@ -335,7 +313,7 @@ pub fn ltrim(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     let start = args.int()?;
     let end = args.int()?;
-    let Some(list) = write_list(shard, key)? else {
+    let Some(list) = write_as::<List>(shard, key)? else {
         return ok();
     };
     match clamp_range(start, end, list.len()) {
@@ -370,7 +348,7 @@ pub fn lpos(shard: &mut Shard, args: &mut Args) -> CmdResult {
             return Err(error(err::SYNTAX));
         }
     }
-    let Some(list) = read_list(shard, &key)? else {
+    let Some(list) = read_as::<List>(shard, &key)? else {
         return Ok(if count.is_some() {
             Reply::Array(Vec::new())
         } else {
@@ -461,10 +439,10 @@ fn parse_move(args: &mut Args, lmove: bool) -> Result<Move, Reply> {
 /// is pushed before the source is dropped, so a one-element list moved onto itself stays (with
 /// its expiry), and the push is signalled before the pop.
 fn move_local(shard: &mut Shard, m: &Move) -> CmdResult {
-    if write_list(shard, &m.src)?.is_none() {
+    if write_as::<List>(shard, &m.src)?.is_none() {
         return Ok(Reply::Nil);
     }
-    write_list(shard, &m.dst)?;
+    write_as::<List>(shard, &m.dst)?;
     let taken = take_values(shard, &m.src, m.from_front, 1)?;
     let Some(value) = taken.and_then(|mut v| v.pop()) else {
         return Ok(Reply::Nil);
@@ -507,7 +485,7 @@ async fn move_between(session: &Session, m: Move) -> CmdResult {
     let ready = holding
         .run(a, move |s| {
             s.select(db);
-            write_list(s, &src).map(|l| l.is_some_and(|l| !l.is_empty()))
+            write_as::<List>(s, &src).map(|l| l.is_some_and(|l| !l.is_empty()))
         })
         .await
         .ok_or_else(gone)??;
@@ -518,7 +496,7 @@ async fn move_between(session: &Session, m: Move) -> CmdResult {
     holding
         .run(b, move |s| {
             s.select(db);
-            write_list(s, &dst).map(|_| ())
+            write_as::<List>(s, &dst).map(|_| ())
         })
         .await
         .ok_or_else(gone)??;

@@ -34,7 +34,7 @@ pub use args::{Args, NumKeys};
 pub use table::{lookup, CommandSpec, COMMANDS};
 
 use crate::protocol::{Protocol, Reply};
-use crate::shard::{Router, Shard};
+use crate::shard::{Router, Shard, Typed};
 use crate::state::{ClientInfo, ServerState};
 
 /// A command's outcome: `Err` holds the error reply, so handlers can use `?`.
@@ -156,6 +156,40 @@ impl Hangup {
 }
 
 /// Redis's error texts, once.
+
+/// The value at `key` as a `T` for reading (None if absent), WRONGTYPE for another type.
+/// Counts a keyspace hit or miss, as every read does.
+pub fn read_as<'a, T: Typed>(shard: &'a mut Shard, key: &[u8]) -> Result<Option<&'a T>, Reply> {
+    match shard.read(key) {
+        None => Ok(None),
+        Some(record) => T::of(record.value())
+            .map(Some)
+            .ok_or_else(|| error(err::WRONGTYPE)),
+    }
+}
+
+/// The value at `key` as a `T` for a change (None if absent), WRONGTYPE for another type.
+/// No hit/miss accounting; marks the shard changed in place, as every write lookup does.
+pub fn write_as<'a, T: Typed>(
+    shard: &'a mut Shard,
+    key: &[u8],
+) -> Result<Option<&'a mut T>, Reply> {
+    match shard.write(key) {
+        None => Ok(None),
+        Some(record) => T::of_mut(record.value_mut())
+            .map(Some)
+            .ok_or_else(|| error(err::WRONGTYPE)),
+    }
+}
+
+/// The value at `key` as a `T` for a change, created empty when absent; WRONGTYPE for
+/// another type.
+pub fn create_as<'a, T: Typed>(shard: &'a mut Shard, key: &[u8]) -> Result<&'a mut T, Reply> {
+    if write_as::<T>(shard, key)?.is_none() {
+        shard.store(key, T::empty(), 0);
+    }
+    write_as::<T>(shard, key)?.ok_or_else(|| error(err::WRONGTYPE))
+}
 
 /// An error reply from a static text.
 pub fn error(text: &'static str) -> Reply {

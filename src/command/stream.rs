@@ -7,6 +7,7 @@ mod group;
 mod info;
 mod read;
 
+use crate::command::{read_as, write_as};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use bytes::Bytes;
@@ -20,7 +21,6 @@ use crate::protocol::Reply;
 use crate::pubsub::notify::STREAM as STREAM_EVENTS;
 use crate::shard::types::{Fields, NodeLimits, Stream, StreamId, Trim};
 use crate::shard::{Shard, Value};
-use crate::shard::{ValueMut, ValueRef};
 
 /// The stream commands' rows of the command table.
 pub static COMMANDS: &[CommandSpec] = &[
@@ -75,34 +75,6 @@ fn limits() -> NodeLimits {
     NodeLimits {
         entries: NODE_MAX_ENTRIES.load(Relaxed),
         bytes: NODE_MAX_BYTES.load(Relaxed),
-    }
-}
-
-/// The stream at `key` for reading (None if absent); WRONGTYPE for other types.
-pub(crate) fn read_stream<'a>(
-    shard: &'a mut Shard,
-    key: &[u8],
-) -> Result<Option<&'a Stream>, Reply> {
-    match shard.read(key) {
-        None => Ok(None),
-        Some(entry) => match entry.value() {
-            ValueRef::Stream(s) => Ok(Some(s)),
-            _ => Err(error(err::WRONGTYPE)),
-        },
-    }
-}
-
-/// The stream at `key` for writing (None if absent); WRONGTYPE for other types.
-pub(crate) fn write_stream<'a>(
-    shard: &'a mut Shard,
-    key: &[u8],
-) -> Result<Option<&'a mut Stream>, Reply> {
-    match shard.write(key) {
-        None => Ok(None),
-        Some(entry) => match entry.value_mut() {
-            ValueMut::Stream(s) => Ok(Some(s)),
-            _ => Err(error(err::WRONGTYPE)),
-        },
     }
 }
 
@@ -313,14 +285,14 @@ pub fn xadd(shard: &mut Shard, args: &mut Args) -> CmdResult {
         return Err(error(err::XADD_ZERO_ID));
     }
     let fields: Fields = pairs.iter().map(|b| Bytes::copy_from_slice(b)).collect();
-    if write_stream(shard, &key)?.is_none() {
+    if write_as::<Stream>(shard, &key)?.is_none() {
         if opts.no_mkstream {
             return Ok(Reply::Nil);
         }
         shard.store(&key, Value::Stream(Box::default()), 0);
     }
     let now = shard.now_ms();
-    let stream = write_stream(shard, &key)?.ok_or_else(|| error(err::WRONGTYPE))?;
+    let stream = write_as::<Stream>(shard, &key)?.ok_or_else(|| error(err::WRONGTYPE))?;
     if stream.last_id == StreamId::MAX {
         return Err(error(err::STREAM_EXHAUSTED));
     }
@@ -342,7 +314,7 @@ pub fn xadd(shard: &mut Shard, args: &mut Args) -> CmdResult {
 pub fn xlen(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     Ok(Reply::Int(
-        read_stream(shard, key)?.map_or(0, |s| s.len() as i64),
+        read_as::<Stream>(shard, key)?.map_or(0, |s| s.len() as i64),
     ))
 }
 
@@ -365,7 +337,7 @@ fn range_generic(shard: &mut Shard, args: &mut Args, rev: bool) -> CmdResult {
             return Err(error(err::SYNTAX));
         }
     }
-    let Some(stream) = read_stream(shard, key)? else {
+    let Some(stream) = read_as::<Stream>(shard, key)? else {
         return Ok(Reply::Array(Vec::new()));
     };
     match count {
@@ -385,7 +357,7 @@ pub fn xrevrange(shard: &mut Shard, args: &mut Args) -> CmdResult {
 pub fn xdel(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     // As Redis: the key first (absent: 0, another type: WRONGTYPE), then the IDs.
-    if write_stream(shard, key)?.is_none() {
+    if write_as::<Stream>(shard, key)?.is_none() {
         return Ok(Reply::Int(0));
     }
     let ids = args
@@ -393,7 +365,7 @@ pub fn xdel(shard: &mut Shard, args: &mut Args) -> CmdResult {
         .iter()
         .map(|a| strict_id(a))
         .collect::<Result<Vec<_>, _>>()?;
-    let Some(stream) = write_stream(shard, key)? else {
+    let Some(stream) = write_as::<Stream>(shard, key)? else {
         return Ok(Reply::Int(0));
     };
     let deleted = stream.delete(&ids);
@@ -408,7 +380,7 @@ pub fn xdel(shard: &mut Shard, args: &mut Args) -> CmdResult {
 pub fn xtrim(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.next()?;
     let opts = parse_trim_args(args, false)?;
-    let Some(stream) = write_stream(shard, &key)? else {
+    let Some(stream) = write_as::<Stream>(shard, &key)? else {
         return Ok(Reply::Int(0));
     };
     let Some(how) = opts.trim else {
@@ -445,7 +417,7 @@ pub fn xsetid(shard: &mut Shard, args: &mut Args) -> CmdResult {
             return Err(error(err::SYNTAX));
         }
     }
-    let stream = write_stream(shard, key)?.ok_or_else(|| error(err::NO_KEY))?;
+    let stream = write_as::<Stream>(shard, key)?.ok_or_else(|| error(err::NO_KEY))?;
     if id < stream.max_deleted_id {
         return Err(error(err::XSETID_BELOW_DELETED));
     }

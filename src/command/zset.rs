@@ -6,8 +6,8 @@ mod combine;
 mod pop;
 mod range;
 
+use crate::command::{read_as, write_as};
 use crate::pubsub::notify::ZSET as ZSET_EVENTS;
-use crate::shard::{ValueMut, ValueRef};
 use bytes::{Bytes, BytesMut};
 
 use super::args::{parse_int, ScanType};
@@ -88,34 +88,9 @@ pub fn apply_config(config: &crate::config::Config) {
     }
 }
 
-/// The sorted set at `key` for reading (None if absent); WRONGTYPE for other types.
-pub(crate) fn read_zset<'a>(shard: &'a mut Shard, key: &[u8]) -> Result<Option<&'a ZSet>, Reply> {
-    match shard.read(key) {
-        None => Ok(None),
-        Some(entry) => match entry.value() {
-            ValueRef::ZSet(z) => Ok(Some(z)),
-            _ => Err(error(err::WRONGTYPE)),
-        },
-    }
-}
-
-/// The sorted set at `key` for writing (None if absent); WRONGTYPE for other types.
-pub(crate) fn write_zset<'a>(
-    shard: &'a mut Shard,
-    key: &[u8],
-) -> Result<Option<&'a mut ZSet>, Reply> {
-    match shard.write(key) {
-        None => Ok(None),
-        Some(entry) => match entry.value_mut() {
-            ValueMut::ZSet(z) => Ok(Some(z)),
-            _ => Err(error(err::WRONGTYPE)),
-        },
-    }
-}
-
 /// Deletes `key` when its sorted set became empty (Redis never keeps an empty collection).
 fn drop_if_empty(shard: &mut Shard, key: &[u8]) {
-    if matches!(write_zset(shard, key), Ok(Some(z)) if z.is_empty()) {
+    if matches!(write_as::<ZSet>(shard, key), Ok(Some(z)) if z.is_empty()) {
         shard.delete(key);
     }
 }
@@ -255,7 +230,7 @@ fn add_all(
     scores: &[f64],
     f: AddFlags,
 ) -> Result<(i64, i64, Option<f64>), Reply> {
-    let exists = write_zset(shard, key)?.is_some();
+    let exists = write_as::<ZSet>(shard, key)?.is_some();
     if !exists {
         if f.xx {
             return Ok((0, 0, None));
@@ -264,7 +239,7 @@ fn add_all(
         let hint = ZSet::with_hint(pairs.len() / 2, longest);
         shard.store(key, Value::ZSet(Box::new(hint)), 0);
     }
-    let Some(z) = write_zset(shard, key)? else {
+    let Some(z) = write_as::<ZSet>(shard, key)? else {
         return Ok((0, 0, None));
     };
     let (mut added, mut updated, mut last) = (0, 0, None);
@@ -306,7 +281,7 @@ pub fn zincrby(shard: &mut Shard, args: &mut Args) -> CmdResult {
 pub fn zrem(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     let members = args.rest().to_vec();
-    let Some(z) = write_zset(shard, key)? else {
+    let Some(z) = write_as::<ZSet>(shard, key)? else {
         return Ok(Reply::Int(0));
     };
     let removed = members.iter().filter(|m| z.remove(m).is_some()).count();
@@ -322,21 +297,21 @@ pub fn zrem(shard: &mut Shard, args: &mut Args) -> CmdResult {
 pub fn zcard(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     Ok(Reply::Int(
-        read_zset(shard, key)?.map_or(0, |z| z.len() as i64),
+        read_as::<ZSet>(shard, key)?.map_or(0, |z| z.len() as i64),
     ))
 }
 
 pub fn zscore(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     let member = args.next()?;
-    let score = read_zset(shard, key)?.and_then(|z| z.score(&member));
+    let score = read_as::<ZSet>(shard, key)?.and_then(|z| z.score(&member));
     Ok(score.map_or(Reply::Nil, Reply::Double))
 }
 
 pub fn zmscore(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     let members = args.rest().to_vec();
-    let z = read_zset(shard, key)?;
+    let z = read_as::<ZSet>(shard, key)?;
     Ok(Reply::Array(
         members
             .iter()
@@ -359,7 +334,7 @@ fn rank_generic(shard: &mut Shard, args: &mut Args, rev: bool) -> CmdResult {
     } else {
         Reply::Nil
     };
-    let Some(z) = read_zset(shard, key)? else {
+    let Some(z) = read_as::<ZSet>(shard, key)? else {
         return Ok(missing);
     };
     let len = z.len();
@@ -423,7 +398,7 @@ fn pick_random(
     key: &[u8],
     count: Option<i64>,
 ) -> Result<Option<Vec<(Bytes, f64)>>, Reply> {
-    let len = match read_zset(shard, key)? {
+    let len = match read_as::<ZSet>(shard, key)? {
         None => return Ok(None),
         Some(z) => z.len(),
     };
@@ -447,7 +422,7 @@ fn pick_random(
             ranks
         }
     };
-    let z = read_zset(shard, key)?.expect("checked above");
+    let z = read_as::<ZSet>(shard, key)?.expect("checked above");
     let whole = if picks.len() > 16 || count.is_some_and(|n| n as usize >= len) {
         Some(z.entries())
     } else {
@@ -503,7 +478,7 @@ pub(crate) fn g17_text(value: f64) -> Bytes {
 pub fn zscan(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     let cursor = args.cursor()?;
-    let Some(z) = read_zset(shard, key)? else {
+    let Some(z) = read_as::<ZSet>(shard, key)? else {
         return Ok(scan_reply(0, Vec::new()));
     };
     let options = args.scan_options(ScanType::Refused)?;

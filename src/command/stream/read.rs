@@ -3,6 +3,8 @@
 //! BLOCK was given, the client parks one waiter per key sharing a claim flag (see
 //! `shard::blocking`) and the first key an XADD makes readable answers.
 
+use crate::command::{read_as, write_as};
+use crate::shard::types::Stream;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,7 +15,7 @@ use tokio::sync::oneshot;
 use super::super::args::parse_block_ms;
 use super::super::blocked::Blocked;
 use super::super::{err, error, Args, CmdResult, Session};
-use super::{entries_reply, entry_reply, id_reply, read_stream, strict_id, write_stream};
+use super::{entries_reply, entry_reply, id_reply, strict_id};
 use crate::protocol::{Protocol, Reply};
 use crate::pubsub::notify::STREAM as STREAM_EVENTS;
 use crate::shard::blocking::try_claim;
@@ -99,7 +101,7 @@ fn parse(args: &mut Args, grouped: bool) -> Result<Request, Reply> {
 
 /// Checks one key as Redis does before serving anything: its type, the group, the ID.
 fn resolve(shard: &mut Shard, req: &Request, key: &[u8], id: &[u8]) -> Result<From, Reply> {
-    let stream = read_stream(shard, key)?;
+    let stream = read_as::<Stream>(shard, key)?;
     if let Some((group, _)) = &req.group {
         if !stream.is_some_and(|s| s.groups.contains_key(group)) {
             return Err(Reply::error_owned(format!(
@@ -129,7 +131,7 @@ fn serve(
         let From::After(after) = from else {
             return Ok(None);
         };
-        let Some(stream) = read_stream(shard, key)? else {
+        let Some(stream) = read_as::<Stream>(shard, key)? else {
             return Ok(None);
         };
         if stream.is_empty() || stream.last_valid_id() <= after {
@@ -146,7 +148,7 @@ fn serve(
         ))));
     };
     let now = shard.now_ms();
-    let Some(stream) = write_stream(shard, key)? else {
+    let Some(stream) = write_as::<Stream>(shard, key)? else {
         return Err(error(err::BLOCKED_GROUP_GONE));
     };
     let Some(g) = stream.groups.get(group) else {
@@ -187,7 +189,7 @@ fn serve_history(
     count: usize,
     now: u64,
 ) -> Reply {
-    let Ok(Some(stream)) = write_stream(shard, key) else {
+    let Ok(Some(stream)) = write_as::<Stream>(shard, key) else {
         return Reply::Array(Vec::new());
     };
     let Some(start) = after.next() else {
@@ -229,7 +231,7 @@ fn serve_new(
     req: &Request,
     now: u64,
 ) -> Reply {
-    let Ok(Some(stream)) = write_stream(shard, key) else {
+    let Ok(Some(stream)) = write_as::<Stream>(shard, key) else {
         return Reply::Array(Vec::new());
     };
     let Some(start) = stream.groups[group].last_id.next() else {

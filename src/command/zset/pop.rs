@@ -3,6 +3,8 @@
 //! per key sharing a claim flag (see `shard::blocking`), and waits for the first shard to serve
 //! it, the timeout, or the peer leaving.
 
+use crate::command::write_as;
+use crate::shard::types::ZSet;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,7 +15,7 @@ use tokio::sync::oneshot;
 use super::super::args::{parse_int, parse_timeout};
 use super::super::blocked::Blocked;
 use super::super::{err, error, Args, CmdResult, NumKeys, Session};
-use super::{drop_if_empty, write_zset, Routine};
+use super::{drop_if_empty, Routine};
 use crate::protocol::Reply;
 use crate::shard::blocking::try_claim;
 use crate::shard::{Shard, ShardId};
@@ -26,7 +28,7 @@ fn pop_from(
     max: bool,
     count: usize,
 ) -> Result<Option<Vec<(Bytes, f64)>>, Reply> {
-    let Some(z) = write_zset(shard, key)? else {
+    let Some(z) = write_as::<ZSet>(shard, key)? else {
         return Ok(None);
     };
     let len = z.len();
@@ -65,7 +67,7 @@ fn zpop_generic(shard: &mut Shard, args: &mut Args, max: bool) -> CmdResult {
         _ => return Err(error(err::SYNTAX)),
     };
     if count == Some(0) {
-        write_zset(shard, key)?;
+        write_as::<ZSet>(shard, key)?;
         return Ok(Reply::Array(Vec::new()));
     }
     let popped = pop_from(shard, key, max, count.unwrap_or(1))?.unwrap_or_default();
@@ -180,7 +182,8 @@ impl Pop {
             }
             let (pop, tx, waiter_key) = (self.clone(), tx.clone(), key.clone());
             let serve = Box::new(move |s: &mut Shard, claim: &AtomicBool| {
-                let ready = matches!(write_zset(s, &waiter_key), Ok(Some(z)) if !z.is_empty());
+                let ready =
+                    matches!(write_as::<ZSet>(s, &waiter_key), Ok(Some(z)) if !z.is_empty());
                 if !ready {
                     return false;
                 }

@@ -2,11 +2,12 @@
 //! for ZRANGE and its legacy forms, ZRANGESTORE, ZCOUNT/ZLEXCOUNT and ZREMRANGEBY*. Every range
 //! becomes a window of ranks `start..end` found in O(log n), so reading it is a rank walk.
 
+use crate::command::{read_as, write_as};
 use bytes::Bytes;
 
 use super::super::args::{parse_float, parse_int, FloatRule};
 use super::super::{err, error, Args, CmdResult, Session};
-use super::{drop_if_empty, read_zset, scored_reply, write_zset};
+use super::{drop_if_empty, scored_reply};
 use crate::protocol::Reply;
 use crate::shard::types::ZSet;
 use crate::shard::{Shard, Value};
@@ -256,7 +257,7 @@ impl RangeQuery {
 fn range_generic(shard: &mut Shard, args: &mut Args, fixed: Fixed, rev: Option<bool>) -> CmdResult {
     let key = args.next()?;
     let query = parse_query(args, fixed, rev, false)?;
-    let Some(z) = read_zset(shard, &key)? else {
+    let Some(z) = read_as::<ZSet>(shard, &key)? else {
         return Ok(Reply::Array(Vec::new()));
     };
     Ok(scored_reply(query.run(z), query.withscores))
@@ -288,7 +289,7 @@ pub fn zrevrangebylex(shard: &mut Shard, args: &mut Args) -> CmdResult {
 
 /// The selected members of `src` (None when absent), for ZRANGESTORE.
 fn select(shard: &mut Shard, src: &[u8], query: &RangeQuery) -> Result<Vec<(Bytes, f64)>, Reply> {
-    Ok(read_zset(shard, src)?.map_or_else(Vec::new, |z| query.run(z)))
+    Ok(read_as::<ZSet>(shard, src)?.map_or_else(Vec::new, |z| query.run(z)))
 }
 
 /// Replaces `dst` with a sorted set of `items` (deletes it when empty); returns the size.
@@ -356,7 +357,7 @@ pub fn zrangestore_cross(session: &mut Session, args: Args) -> super::Routine<'_
 pub fn zcount(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     let range = ScoreRange::parse(&args.next()?, &args.next()?)?;
-    let Some(z) = read_zset(shard, key)? else {
+    let Some(z) = read_as::<ZSet>(shard, key)? else {
         return Ok(Reply::Int(0));
     };
     let (a, b) = range.ranks(z);
@@ -366,7 +367,7 @@ pub fn zcount(shard: &mut Shard, args: &mut Args) -> CmdResult {
 pub fn zlexcount(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     let range = LexRange::parse(&args.next()?, &args.next()?)?;
-    let Some(z) = read_zset(shard, key)? else {
+    let Some(z) = read_as::<ZSet>(shard, key)? else {
         return Ok(Reply::Int(0));
     };
     let (a, b) = range.ranks(z);
@@ -380,7 +381,7 @@ fn remove_window(
     window: impl Fn(&ZSet) -> (usize, usize),
     event: &'static str,
 ) -> CmdResult {
-    let Some(z) = write_zset(shard, key)? else {
+    let Some(z) = write_as::<ZSet>(shard, key)? else {
         return Ok(Reply::Int(0));
     };
     let (a, b) = window(z);
