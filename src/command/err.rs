@@ -4,6 +4,7 @@
 //! from reappearing elsewhere in the sources. Depends only on `protocol` (and on `shard` for the
 //! OOM text, which the eviction layer owns).
 
+use super::shown;
 use crate::protocol::Reply;
 
 pub const ACL_SAVE_FAILED: &str =
@@ -191,6 +192,29 @@ pub const OOM: &str = crate::shard::evict::OOM;
 pub fn no_input_key(command: &str) -> Reply {
     Reply::error_owned(format!(
         "ERR at least 1 input key is needed for '{command}' command"
+    ))
+}
+
+/// EXPIRE's family and SET/GETEX refusing an expiry out of range.
+pub fn invalid_expire(command: &str) -> Reply {
+    Reply::error_owned(format!("ERR invalid expire time in '{command}' command"))
+}
+
+/// XINFO CONSUMERS and XGROUP naming a group `key`'s stream does not have.
+pub fn no_consumer_group(group: &[u8], key: &[u8]) -> Reply {
+    Reply::error_owned(format!(
+        "NOGROUP No such consumer group '{}' for key name '{}'",
+        shown(group),
+        shown(key)
+    ))
+}
+
+/// XPENDING, XCLAIM and the commands changing a group (XACK ...) naming a missing key or group.
+pub fn no_key_or_group(key: &[u8], group: &[u8]) -> Reply {
+    Reply::error_owned(format!(
+        "NOGROUP No such key '{}' or consumer group '{}'",
+        shown(key),
+        shown(group)
     ))
 }
 

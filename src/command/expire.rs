@@ -150,7 +150,7 @@ fn expire_generic(shard: &mut Shard, args: &mut Args, base: Base, command: &str)
         return Err(error(err::GT_LT));
     }
     let n = parse_int(&raw).ok_or_else(|| error(err::NOT_INT))?;
-    let invalid = || Reply::error_owned(format!("ERR invalid expire time in '{command}' command"));
+    let invalid = || err::invalid_expire(command);
     let seconds = matches!(base, Base::RelativeSeconds | Base::UnixSeconds);
     let mut when = if seconds {
         n.checked_mul(1000).ok_or_else(invalid)?

@@ -115,7 +115,7 @@ enum ExpireArg {
 /// Turns an expiry argument into an absolute Unix ms time with Redis's checks and texts.
 fn expire_at(shard: &Shard, raw: &[u8], kind: ExpireArg, command: &str) -> Result<u64, Reply> {
     let n = parse_int(raw).ok_or_else(|| error(err::NOT_INT))?;
-    let invalid = || Reply::error_owned(format!("ERR invalid expire time in '{command}' command"));
+    let invalid = || err::invalid_expire(command);
     let seconds = matches!(kind, ExpireArg::Seconds | ExpireArg::UnixSeconds);
     if n <= 0 || (seconds && n > i64::MAX / 1000) {
         return Err(invalid());

@@ -33,14 +33,6 @@ const XGROUP_HELP: &[&str] = &[
     "    Prints this help.",
 ];
 
-fn nogroup(key: &[u8], group: &[u8]) -> Reply {
-    Reply::error_owned(format!(
-        "NOGROUP No such key '{}' or consumer group '{}'",
-        shown(key),
-        shown(group)
-    ))
-}
-
 /// Parses `ENTRIESREAD n` (the only option besides CREATE's MKSTREAM).
 fn entries_read(args: &mut Args) -> Result<Option<u64>, Reply> {
     let n = args.int()?;
@@ -99,11 +91,7 @@ pub fn xgroup(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let has_group =
         exists && write_as::<Stream>(shard, &key)?.is_some_and(|s| s.groups.contains_key(&group));
     if !has_group && sub != b"create" && sub != b"destroy" {
-        return Err(Reply::error_owned(format!(
-            "NOGROUP No such consumer group '{}' for key name '{}'",
-            shown(&group),
-            shown(&key)
-        )));
+        return Err(err::no_consumer_group(&group, &key));
     }
     let now = shard.now_ms();
     let reply = xgroup_run(shard, args, &sub, &key, &group, id_arg, exists, read, now);
@@ -194,7 +182,7 @@ fn group_mut<'a>(
 ) -> Result<&'a mut crate::shard::types::Group, Reply> {
     write_as::<Stream>(shard, key)?
         .and_then(|s| s.groups.get_mut(group))
-        .ok_or_else(|| nogroup(key, group))
+        .ok_or_else(|| err::no_key_or_group(key, group))
 }
 
 pub fn xack(shard: &mut Shard, args: &mut Args) -> CmdResult {
@@ -243,7 +231,7 @@ pub fn xpending(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let now = shard.now_ms();
     let g = read_as::<Stream>(shard, &key)?
         .and_then(|s| s.groups.get(&group))
-        .ok_or_else(|| nogroup(&key, &group))?;
+        .ok_or_else(|| err::no_key_or_group(&key, &group))?;
     let Some((min_idle, start, end, count, consumer)) = range else {
         if g.pel.is_empty() {
             return Ok(Reply::Array(vec![
@@ -371,7 +359,7 @@ pub fn xclaim(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let idle_raw = args.next()?;
     read_as::<Stream>(shard, &key)?
         .filter(|s| s.groups.contains_key(&group))
-        .ok_or_else(|| nogroup(&key, &group))?;
+        .ok_or_else(|| err::no_key_or_group(&key, &group))?;
     let min_idle = min_idle(&idle_raw, "XCLAIM")?;
     let mut ids = Vec::new();
     while let Some(raw) = args.peek() {
@@ -389,7 +377,8 @@ pub fn xclaim(shard: &mut Shard, args: &mut Args) -> CmdResult {
         Some(t) if t >= 0 && t as u64 <= now => t as u64,
         _ => now,
     };
-    let stream = write_as::<Stream>(shard, &key)?.ok_or_else(|| nogroup(&key, &group))?;
+    let stream =
+        write_as::<Stream>(shard, &key)?.ok_or_else(|| err::no_key_or_group(&key, &group))?;
     if let Some(g) = stream.groups.get_mut(&group) {
         if o.last_id > g.last_id {
             g.last_id = o.last_id;
@@ -468,9 +457,10 @@ pub fn xautoclaim(shard: &mut Shard, args: &mut Args) -> CmdResult {
     }
     read_as::<Stream>(shard, &key)?
         .filter(|s| s.groups.contains_key(&group))
-        .ok_or_else(|| nogroup(&key, &group))?;
+        .ok_or_else(|| err::no_key_or_group(&key, &group))?;
     let now = shard.now_ms();
-    let stream = write_as::<Stream>(shard, &key)?.ok_or_else(|| nogroup(&key, &group))?;
+    let stream =
+        write_as::<Stream>(shard, &key)?.ok_or_else(|| err::no_key_or_group(&key, &group))?;
     let mut attempts = count.saturating_mul(10);
     let (mut claimed, mut deleted) = (Vec::new(), Vec::new());
     let mut created = false;

@@ -53,13 +53,10 @@ pub fn xinfo(shard: &mut Shard, args: &mut Args) -> CmdResult {
     match sub.as_slice() {
         b"consumers" => {
             let name = args.next()?;
-            let group = stream.groups.get(&name).ok_or_else(|| {
-                Reply::error_owned(format!(
-                    "NOGROUP No such consumer group '{}' for key name '{}'",
-                    shown(&name),
-                    shown(key)
-                ))
-            })?;
+            let group = stream
+                .groups
+                .get(&name)
+                .ok_or_else(|| err::no_consumer_group(&name, key))?;
             Ok(consumers(group, now))
         }
         b"groups" => Ok(Reply::Array(
