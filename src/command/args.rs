@@ -465,7 +465,9 @@ mod tests {
         };
         let zunion = NumKeys::Combine("zunion");
         let no_input = "ERR at least 1 input key is needed for 'zunion' command";
-        let cases: &[(NumKeys, &str, Result<(usize, usize), &str>)] = &[
+        // (form, arguments, Ok((keys read, arguments left)) or the error text)
+        type Case<'a> = (NumKeys<'a>, &'a str, Result<(usize, usize), &'a str>);
+        let cases: &[Case] = &[
             (NumKeys::Script, "0 a", Ok((0, 1))),
             (NumKeys::Script, "2 a b c", Ok((2, 1))),
             (NumKeys::Script, "x a", Err(err::NOT_INT)),

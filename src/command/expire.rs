@@ -137,7 +137,7 @@ fn expire_generic(shard: &mut Shard, args: &mut Args, base: Base, command: &str)
             _ => {
                 return Err(Reply::error_owned(format!(
                     "ERR Unsupported option {}",
-                    String::from_utf8_lossy(&word)
+                    String::from_utf8_lossy(word)
                 )))
             }
         }

@@ -155,8 +155,6 @@ impl Hangup {
     }
 }
 
-/// Redis's error texts, once.
-
 /// The value at `key` as a `T` for reading (None if absent), WRONGTYPE for another type.
 /// Counts a keyspace hit or miss, as every read does.
 pub fn read_as<'a, T: Typed>(shard: &'a mut Shard, key: &[u8]) -> Result<Option<&'a T>, Reply> {
