@@ -3,6 +3,7 @@
 //! when the user's rules forbid the command, a key or a channel). Users and rules live in
 //! `command::access`; this file is their command-facing side.
 
+use crate::command::err;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
@@ -57,9 +58,6 @@ static ACL_SUBCOMMANDS: &[CommandSpec] = &[
     row("acl|whoami", 2, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(acl), "server", "6.0.0", "Return the name of the user associated to the current connection", ""),
 ];
 
-pub const NOAUTH: &str = "NOAUTH Authentication required.";
-pub const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
-
 /// Refuses a call this connection may not make, or None when it may run. Unknown commands
 /// and wrong arities pass: dispatch answers those first, as Redis does.
 #[inline]
@@ -81,7 +79,7 @@ fn check_rules(session: &mut Session, items: &[Bytes]) -> Option<Reply> {
         if call.has(Flags::NO_AUTH) {
             return None;
         }
-        error(NOAUTH)
+        error(err::NOAUTH)
     } else if !user_exists {
         session.close = true;
         permission_error(Denial::Command, spec.name)
@@ -131,12 +129,8 @@ fn permission_error(denial: Denial, command: &str) -> Reply {
         Denial::Command => Reply::error_owned(format!(
             "NOPERM this user has no permissions to run the '{command}' command"
         )),
-        Denial::Key => {
-            error("NOPERM this user has no permissions to access one of the keys used as arguments")
-        }
-        Denial::Channel => error(
-            "NOPERM this user has no permissions to access one of the channels used as arguments",
-        ),
+        Denial::Key => error(err::NOPERM_KEY),
+        Denial::Channel => error(err::NOPERM_CHANNEL),
     }
 }
 
@@ -171,7 +165,7 @@ pub fn login(session: &mut Session, command: &[u8], username: &[u8], password: &
             };
             let info = client_line(&session.client).trim_end().to_string();
             acl::log("auth", context, shown(command), shown(username), info);
-            Err(error(WRONGPASS))
+            Err(error(err::WRONGPASS))
         }
     }
 }
@@ -195,9 +189,7 @@ pub fn auth(session: &mut Session, args: &mut Args) -> CmdResult {
     let command = args.name().to_vec();
     let (username, password) = if args.remaining() == 1 {
         if acl::user(b"default").is_some_and(|u| u.nopass) {
-            return Err(error(
-                "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
-            ));
+            return Err(error(err::AUTH_NOT_CONFIGURED));
         }
         (Bytes::from_static(b"default"), args.next()?)
     } else {
@@ -313,9 +305,7 @@ pub fn acl(session: &mut Session, args: &mut Args) -> CmdResult {
 fn setuser(args: &mut Args) -> CmdResult {
     let name = args.next()?;
     if name.iter().any(|&c| c.is_ascii_whitespace() || c == 0) {
-        return Err(error(
-            "ERR Usernames can't contain spaces or null characters",
-        ));
+        return Err(error(err::BAD_USERNAME));
     }
     let name = shown(&name);
     let mut user = acl::user(name.as_bytes()).map_or_else(|| User::new(&name), |u| (*u).clone());
@@ -335,7 +325,7 @@ fn setuser(args: &mut Args) -> CmdResult {
 fn deluser(session: &mut Session, args: &mut Args) -> CmdResult {
     let names: Vec<String> = args.rest().iter().map(|n| shown(n)).collect();
     if names.iter().any(|n| n == "default") {
-        return Err(error("ERR The 'default' user cannot be removed"));
+        return Err(error(err::DEFAULT_USER_REMOVAL));
     }
     let deleted = acl::update(|users| names.iter().filter(|n| users.remove(*n).is_some()).count());
     if deleted > 0 {
@@ -428,16 +418,14 @@ fn log(args: &mut Args) -> CmdResult {
 fn genpass(args: &mut Args) -> CmdResult {
     let bits = if args.is_done() { 256 } else { args.int()? };
     if !(1..=4096).contains(&bits) {
-        return Err(error(
-            "ERR ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096",
-        ));
+        return Err(error(err::GENPASS_BITS));
     }
     let chars = (bits as usize).div_ceil(4);
     let mut random = vec![0u8; chars.div_ceil(2)];
     use std::io::Read;
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut random))
-        .map_err(|_| error("ERR no random source"))?;
+        .map_err(|_| error(err::NO_RANDOM))?;
     let mut hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
     hex.truncate(chars);
     Ok(bulk(hex))
@@ -453,7 +441,7 @@ fn dryrun(args: &mut Args) -> CmdResult {
     })?;
     let call = spec.resolve(&items);
     if !call.arity_ok(items.len()) {
-        return Err(super::arity_error(call.name));
+        return Err(super::err::arity(call.name));
     }
     let first = items.get(1).map(|b| b.as_ref());
     let id = catalog::id_for_call(row, spec, first);
@@ -466,8 +454,14 @@ fn dryrun(args: &mut Args) -> CmdResult {
         Ok(()) => ok(),
         Err((denial, _)) => {
             let fullname = &catalog::ENTRIES[id].fullname;
+            // DRYRUN states the NOPERM reason as a sentence: "This user has no permissions...".
             let text = match permission_error(denial, fullname) {
-                Reply::Error(text) => text.trim_start_matches("NOPERM t").to_string(),
+                Reply::Error(text) => text
+                    .strip_prefix("NOPERM ")
+                    .unwrap_or(&text)
+                    .get(1..)
+                    .unwrap_or("")
+                    .to_string(),
                 _ => String::new(),
             };
             Ok(bulk(format!("T{text}")))
@@ -478,14 +472,12 @@ fn dryrun(args: &mut Args) -> CmdResult {
 fn file(session: &mut Session, sub: &[u8]) -> CmdResult {
     let path = session.server.config().get("aclfile").to_string();
     if path.is_empty() {
-        return Err(error(
-            "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.",
-        ));
+        return Err(error(err::NO_ACL_FILE));
     }
     if sub.eq_ignore_ascii_case(b"save") {
         return acl::save(&path).map(|_| Reply::Simple("OK")).map_err(|e| {
             tracing::warn!("Opening temp ACL file for ACL SAVE: {e}");
-            error("ERR There was an error trying to save the ACLs. Please check the server logs for more information")
+            error(err::ACL_SAVE_FAILED)
         });
     }
     acl::load(&path).map_err(|e| Reply::error_owned(format!("ERR {e}")))?;

@@ -13,11 +13,6 @@ pub use float::{parse_float, FloatRule};
 use super::{err, error, CmdResult};
 use crate::protocol::Reply;
 
-const TIMEOUT_NOT_FLOAT: &str = "ERR timeout is not a float or out of range";
-const TIMEOUT_NOT_INT: &str = "ERR timeout is not an integer or out of range";
-const TIMEOUT_NEGATIVE: &str = "ERR timeout is negative";
-const TIMEOUT_RANGE: &str = "ERR timeout is out of range";
-
 /// A command's arguments with a read position (starting after the command name). Reading
 /// takes `&self` (the position is a `Cell`), so a handler may hold borrowed arguments from
 /// [`Args::arg`] while it reads on.
@@ -132,6 +127,52 @@ impl Args {
     }
 }
 
+/// Which command reads a numkeys argument: Redis checks the count, and words its refusals,
+/// differently per family.
+#[derive(Clone, Copy)]
+pub enum NumKeys<'a> {
+    /// EVAL, EVALSHA: any integer from 0 up to the arguments left.
+    Script,
+    /// ZUNION, ZINTER, ZDIFF (and their STORE forms), ZINTERCARD, named for the refusal of 0:
+    /// at least 1, at most the arguments left (else a syntax error).
+    Combine(&'a str),
+    /// SINTERCARD: 1 up to the arguments left.
+    Card,
+    /// LMPOP, BLMPOP, ZMPOP, BZMPOP: at least 1, and an argument (the end) must follow the keys.
+    Pop,
+}
+
+impl Args {
+    /// Reads `numkeys key [key ...]` as `form`'s command does, with its error texts.
+    pub fn numkeys(&self, form: NumKeys) -> Result<Vec<Bytes>, Reply> {
+        let raw = self.arg()?;
+        let positive = || {
+            parse_int(raw)
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| error(err::NUMKEYS))
+        };
+        // The count, the arguments that must follow the keys, the refusal of a count too large.
+        let (n, trailing, too_many) = match form {
+            NumKeys::Script => match parse_int(raw) {
+                None => return Err(error(err::NOT_INT)),
+                Some(n) if n < 0 => return Err(error(err::NUMKEYS_NEGATIVE)),
+                Some(n) => (n, 0, err::NUMKEYS_OVER_ARGS),
+            },
+            NumKeys::Combine(command) => match parse_int(raw) {
+                None => return Err(error(err::NOT_INT)),
+                Some(n) if n < 1 => return Err(err::no_input_key(command)),
+                Some(n) => (n, 0, err::SYNTAX),
+            },
+            NumKeys::Card => (positive()?, 0, err::NUMKEYS_OVER_ARGS),
+            NumKeys::Pop => (positive()?, 1, err::SYNTAX),
+        };
+        if n as u64 + trailing > self.remaining() as u64 {
+            return Err(error(too_many));
+        }
+        (0..n).map(|_| self.next()).collect()
+    }
+}
+
 /// Parses a whole argument as a Redis integer: optional '-', digits, no spaces or '+', fits i64.
 pub fn parse_int(bytes: &[u8]) -> Option<i64> {
     if bytes.is_empty() || bytes.len() > 20 {
@@ -167,7 +208,8 @@ pub fn parse_int(bytes: &[u8]) -> Option<i64> {
 /// string2ld float; the milliseconds are rounded up, and a count past i64 converts the way
 /// x86 does (to i64::MIN), so `inf` and `1e30` answer "negative" as Redis 7.0 does.
 pub fn parse_timeout(raw: &[u8]) -> Result<Option<Duration>, Reply> {
-    let secs = parse_float(raw, FloatRule::LongDouble).ok_or_else(|| error(TIMEOUT_NOT_FLOAT))?;
+    let secs =
+        parse_float(raw, FloatRule::LongDouble).ok_or_else(|| error(err::TIMEOUT_NOT_FLOAT))?;
     let ms = (secs * 1000.0).ceil();
     // 2^63 as f64; every f64 strictly inside converts without wrapping.
     const LIMIT: f64 = 9_223_372_036_854_775_808.0;
@@ -181,17 +223,17 @@ pub fn parse_timeout(raw: &[u8]) -> Result<Option<Duration>, Reply> {
 
 /// XREAD's BLOCK milliseconds, the same checks on an integer; None = forever (0).
 pub fn parse_block_ms(raw: &[u8]) -> Result<Option<Duration>, Reply> {
-    deadline(parse_int(raw).ok_or_else(|| error(TIMEOUT_NOT_INT))?)
+    deadline(parse_int(raw).ok_or_else(|| error(err::TIMEOUT_NOT_INT))?)
 }
 
 /// The checks every timeout shares: negative refused; one whose deadline (now + ms) would
 /// overflow is out of range (Redis 7.2's check).
 fn deadline(ms: i64) -> Result<Option<Duration>, Reply> {
     if ms < 0 {
-        return Err(error(TIMEOUT_NEGATIVE));
+        return Err(error(err::TIMEOUT_NEGATIVE));
     }
     if ms > i64::MAX - crate::shard::unix_ms() as i64 {
-        return Err(error(TIMEOUT_RANGE));
+        return Err(error(err::TIMEOUT_RANGE));
     }
     Ok((ms > 0).then(|| Duration::from_millis(ms as u64)))
 }
@@ -200,9 +242,6 @@ fn deadline(ms: i64) -> Result<Option<Duration>, Reply> {
 pub fn ok() -> CmdResult {
     Ok(Reply::Simple("OK"))
 }
-
-/// Redis's reply to a cursor its strtoul rejects.
-pub const INVALID_CURSOR: &str = "ERR invalid cursor";
 
 /// The largest COUNT a SCAN-family command honours (a larger one is clamped). COUNT bounds the
 /// work of one call, so the clamp only matters to keep arithmetic on it (budgets, `start +
@@ -244,7 +283,7 @@ impl Args {
     /// 64-bit number with an optional sign (a leading '-' wraps around, as in C); an empty
     /// argument is cursor 0.
     pub fn cursor(&self) -> Result<u64, Reply> {
-        parse_cursor(self.arg()?).ok_or_else(|| error(INVALID_CURSOR))
+        parse_cursor(self.arg()?).ok_or_else(|| error(err::INVALID_CURSOR))
     }
 
     /// The rest of the arguments as SCAN options. COUNT below 1 is a syntax error, a
@@ -296,6 +335,9 @@ pub fn parse_cursor(raw: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::command::err::{
+        TIMEOUT_NEGATIVE, TIMEOUT_NOT_FLOAT, TIMEOUT_NOT_INT, TIMEOUT_RANGE,
+    };
 
     #[test]
     fn integers_like_redis() {
@@ -403,5 +445,55 @@ mod tests {
             .scan_options(ScanType::Allowed)
             .unwrap_err();
         assert_eq!(e, error(err::NOT_INT));
+    }
+
+    /// Each family's numkeys refusals, as redis-server 7.0.15 words them.
+    #[test]
+    fn numkeys_like_redis() {
+        let read = |form: NumKeys, line: &str| {
+            let items = std::iter::once("cmd").chain(line.split(' '));
+            let args = Args::new(
+                items
+                    .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+                    .collect(),
+            );
+            match args.numkeys(form) {
+                Ok(keys) => Ok((keys.len(), args.remaining())),
+                Err(Reply::Error(e)) => Err(e.to_string()),
+                Err(other) => Err(format!("{other:?}")),
+            }
+        };
+        let zunion = NumKeys::Combine("zunion");
+        let no_input = "ERR at least 1 input key is needed for 'zunion' command";
+        // (form, arguments, Ok((keys read, arguments left)) or the error text)
+        type Case<'a> = (NumKeys<'a>, &'a str, Result<(usize, usize), &'a str>);
+        let cases: &[Case] = &[
+            (NumKeys::Script, "0 a", Ok((0, 1))),
+            (NumKeys::Script, "2 a b c", Ok((2, 1))),
+            (NumKeys::Script, "x a", Err(err::NOT_INT)),
+            (NumKeys::Script, "-1 a", Err(err::NUMKEYS_NEGATIVE)),
+            (NumKeys::Script, "2 a", Err(err::NUMKEYS_OVER_ARGS)),
+            (zunion, "2 a b WITHSCORES", Ok((2, 1))),
+            (zunion, "x a", Err(err::NOT_INT)),
+            (zunion, "0 a", Err(no_input)),
+            (zunion, "-1 a", Err(no_input)),
+            (zunion, "3 a b", Err(err::SYNTAX)),
+            (NumKeys::Card, "1 a", Ok((1, 0))),
+            (NumKeys::Card, "x a", Err(err::NUMKEYS)),
+            (NumKeys::Card, "0 a", Err(err::NUMKEYS)),
+            (NumKeys::Card, "3 a", Err(err::NUMKEYS_OVER_ARGS)),
+            (NumKeys::Pop, "1 a LEFT", Ok((1, 1))),
+            (
+                NumKeys::Pop,
+                "99999999999999999999 a LEFT",
+                Err(err::NUMKEYS),
+            ),
+            (NumKeys::Pop, "-1 a LEFT", Err(err::NUMKEYS)),
+            (NumKeys::Pop, "2 a LEFT", Err(err::SYNTAX)),
+        ];
+        for (form, line, want) in cases {
+            let want = want.map_err(str::to_string);
+            assert_eq!(read(*form, line), want, "{line}");
+        }
     }
 }

@@ -22,13 +22,11 @@ pub static COMMANDS: &[CommandSpec] = &[
     row("bitop", -4, flags!(WRITE | DENYOOM), (2, -1, 1), routine(bitop, bitop_cross), "bitmap", "2.6.0", "Performs bitwise operations on multiple strings, and stores the result.", "operation destkey key [key ...]"),
 ];
 
-const BAD_OFFSET: &str = "ERR bit offset is not an integer or out of range";
-
 fn bit_offset(raw: &[u8]) -> Result<u64, Reply> {
-    let n = parse_int(raw).ok_or_else(|| error(BAD_OFFSET))?;
+    let n = parse_int(raw).ok_or_else(|| error(err::BAD_OFFSET))?;
     let max_bits = MAX_STRING_LEN.load(std::sync::atomic::Ordering::Relaxed) * 8;
     if n < 0 || n as u64 >= max_bits {
-        return Err(error(BAD_OFFSET));
+        return Err(error(err::BAD_OFFSET));
     }
     Ok(n as u64)
 }
@@ -39,7 +37,7 @@ pub fn setbit(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let on = match &args.next()?[..] {
         b"1" => true,
         b"0" => false,
-        _ => return Err(error("ERR bit is not an integer or out of range")),
+        _ => return Err(error(err::BIT_NOT_INT)),
     };
     let (current, expire, existed) = match shard.write(key) {
         None => (Vec::new(), 0, false),
@@ -155,7 +153,7 @@ pub fn bitpos(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let wanted = match parse_int(&args.next()?) {
         Some(1) => true,
         Some(0) => false,
-        Some(_) => return Err(error("ERR The bit argument must be 1 or 0.")),
+        Some(_) => return Err(error(err::BIT_NOT_BINARY)),
         None => return Err(error(err::NOT_INT)),
     };
     // Redis's order: the bit, the key, the start, the unit, then the end.
@@ -215,9 +213,7 @@ fn parse_op(args: &mut Args) -> Result<BitOp, Reply> {
         _ => return Err(error(err::SYNTAX)),
     };
     if matches!(op, BitOp::Not) && args.remaining() != 2 {
-        return Err(error(
-            "ERR BITOP NOT must be called with a single source key.",
-        ));
+        return Err(error(err::BITOP_NOT_ONE_KEY));
     }
     Ok(op)
 }

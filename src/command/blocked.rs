@@ -2,6 +2,7 @@
 //! serves it, its timeout passes, its peer leaves, or CLIENT UNBLOCK ends it. Parking on keys
 //! and serving live on the shards (`shard::blocking`); this file never touches shard data.
 
+use crate::command::err;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -10,9 +11,6 @@ use super::{error, Session};
 use crate::protocol::Reply;
 use crate::shard::blocking::BlockedClient;
 use crate::state::Unblock;
-
-/// CLIENT UNBLOCK ... ERROR's reply to the blocked command.
-pub const UNBLOCKED: &str = "UNBLOCKED client unblocked via CLIENT UNBLOCK";
 
 /// Why a blocked command stopped waiting before a shard served it.
 pub enum Stop {
@@ -27,7 +25,7 @@ impl Stop {
     pub fn reply(self, timed_out: Reply) -> Result<Reply, Reply> {
         match self {
             Stop::TimedOut => Ok(timed_out),
-            Stop::Error => Err(error(UNBLOCKED)),
+            Stop::Error => Err(error(err::UNBLOCKED)),
         }
     }
 }

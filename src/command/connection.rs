@@ -13,8 +13,6 @@ use super::{err, error, shown, Args, CmdResult, ReplyMode, Session};
 use crate::protocol::{Protocol, Reply};
 use crate::state::{ClientInfo, Unblock};
 
-const UNBLOCK_REASON: &str = "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR";
-
 /// The connection commands' rows of the command table.
 pub static COMMANDS: &[CommandSpec] = &[
     row(
@@ -146,7 +144,7 @@ pub fn ping(session: &mut Session, args: &mut Args) -> CmdResult {
     match args.remaining() {
         0 => Ok(Reply::Simple("PONG")),
         1 => Ok(Reply::Bulk(args.next()?)),
-        _ => Err(super::arity_error("ping")),
+        _ => Err(super::err::arity("ping")),
     }
 }
 
@@ -181,7 +179,7 @@ pub fn unknown_subcommand(command: &str, sub: &[u8]) -> Reply {
 
 /// `ERR wrong number of arguments for 'command|sub' command`.
 pub fn sub_arity_error(command: &str, sub: &[u8]) -> Reply {
-    super::arity_error(&format!("{command}|{}", shown(sub).to_ascii_lowercase()))
+    super::err::arity(&format!("{command}|{}", shown(sub).to_ascii_lowercase()))
 }
 
 /// Client names and library names may not contain spaces or special characters.
@@ -191,9 +189,7 @@ fn valid_name(name: &[u8]) -> bool {
 
 fn set_name(session: &Session, name: &[u8]) -> Result<(), Reply> {
     if !valid_name(name) {
-        return Err(error(
-            "ERR Client names cannot contain spaces, newlines or special characters.",
-        ));
+        return Err(error(err::BAD_CLIENT_NAME));
     }
     *lock(&session.client.name) = shown(name);
     Ok(())
@@ -210,13 +206,11 @@ fn bulk_str(text: &str) -> Reply {
 pub fn hello(session: &mut Session, args: &mut Args) -> CmdResult {
     let mut protocol = session.protocol;
     if !args.is_done() {
-        let version = args
-            .int()
-            .map_err(|_| error("ERR Protocol version is not an integer or out of range"))?;
+        let version = args.int().map_err(|_| error(err::PROTO_NOT_INT))?;
         protocol = match version {
             2 => Protocol::Resp2,
             3 => Protocol::Resp3,
-            _ => return Err(error("NOPROTO unsupported protocol version")),
+            _ => return Err(error(err::NOPROTO)),
         };
     }
     let mut name = None;
@@ -238,9 +232,7 @@ pub fn hello(session: &mut Session, args: &mut Args) -> CmdResult {
         super::acl::login(session, &command, &user, &password)?;
     }
     if !session.auth.authenticated {
-        return Err(error(
-            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
-        ));
+        return Err(error(err::HELLO_NOAUTH));
     }
     if let Some(name) = name {
         set_name(session, &name)?;
@@ -469,7 +461,7 @@ fn client_unblock(session: &mut Session, args: &mut Args) -> CmdResult {
     } else if args.keyword("ERROR") {
         Unblock::Error
     } else {
-        return Err(error(UNBLOCK_REASON));
+        return Err(error(err::UNBLOCK_REASON));
     };
     let id = super::args::parse_int(&id).ok_or_else(|| error(err::NOT_INT))?;
     let released = u64::try_from(id).is_ok_and(|id| session.server.clients.unblock(id, how));
@@ -494,9 +486,9 @@ fn client_list(session: &mut Session, args: &mut Args) -> CmdResult {
         } else if args.remaining() >= 2 && args.keyword("ID") {
             let mut list = Vec::new();
             while !args.is_done() {
-                let id = args.int().map_err(|_| error("ERR Invalid client ID"))?;
+                let id = args.int().map_err(|_| error(err::BAD_CLIENT_ID))?;
                 if id <= 0 {
-                    return Err(error("ERR Invalid client ID"));
+                    return Err(error(err::BAD_CLIENT_ID));
                 }
                 list.push(id as u64);
             }
@@ -522,7 +514,7 @@ fn client_kill(session: &mut Session, args: &mut Args) -> CmdResult {
         let addr = shown(&args.next()?);
         let killed = session.server.clients.kill(|c| c.addr.to_string() == addr);
         if killed == 0 {
-            return Err(error("ERR No such client"));
+            return Err(error(err::NO_CLIENT));
         }
         if session.client.addr.to_string() == addr {
             session.close = true;
@@ -541,7 +533,7 @@ fn client_kill(session: &mut Session, args: &mut Args) -> CmdResult {
             b"id" => {
                 let n = super::args::parse_int(&value)
                     .filter(|&n| n > 0)
-                    .ok_or_else(|| error("ERR client-id should be greater than 0"))?;
+                    .ok_or_else(|| error(err::CLIENT_ID_NOT_POSITIVE))?;
                 id = Some(n as u64);
             }
             b"addr" => addr = Some(shown(&value)),

@@ -7,9 +7,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use bytes::{Bytes, BytesMut};
 
 use super::table::{lookup, CommandSpec, Flags};
-use super::{
-    arity_error, err, error, Args, CmdResult, Cross, Kind, Merge, ReplyMode, Session, ShardOp,
-};
+use super::{err, error, Args, CmdResult, Cross, Kind, Merge, ReplyMode, Session, ShardOp};
 use crate::protocol::Reply;
 use crate::shard::mailbox::AtomicPart;
 use crate::shard::record::{self, prefetch_value};
@@ -315,7 +313,7 @@ fn admit(
         ThreadStats::add(&stats.rejected_calls[row], 1);
         // Only the commands that act inside MULTI get here then (MULTI, EXEC, WATCH...): a
         // refusal fails the open transaction, and a refused EXEC discards it, as Redis does.
-        let refused = super::transaction::refuse(session, spec, arity_error(spec.name));
+        let refused = super::transaction::refuse(session, spec, err::arity(spec.name));
         session.tx.abort();
         return Err(refused);
     }
@@ -685,7 +683,7 @@ fn incomplete_group(spec: &CommandSpec, argc: usize) -> Option<Reply> {
         && !argc
             .saturating_sub(first as usize)
             .is_multiple_of(step as usize))
-    .then(|| arity_error(spec.name))
+    .then(|| err::arity(spec.name))
 }
 
 /// An atomic split command's reply, once its batch of holds ran.

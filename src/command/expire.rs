@@ -137,24 +137,20 @@ fn expire_generic(shard: &mut Shard, args: &mut Args, base: Base, command: &str)
             _ => {
                 return Err(Reply::error_owned(format!(
                     "ERR Unsupported option {}",
-                    String::from_utf8_lossy(&word)
+                    String::from_utf8_lossy(word)
                 )))
             }
         }
         args.next()?;
     }
     if nx && (xx || gt || lt) {
-        return Err(error(
-            "ERR NX and XX, GT or LT options at the same time are not compatible",
-        ));
+        return Err(error(err::NX_XX_GT_LT));
     }
     if gt && lt {
-        return Err(error(
-            "ERR GT and LT options at the same time are not compatible",
-        ));
+        return Err(error(err::GT_LT));
     }
     let n = parse_int(&raw).ok_or_else(|| error(err::NOT_INT))?;
-    let invalid = || Reply::error_owned(format!("ERR invalid expire time in '{command}' command"));
+    let invalid = || err::invalid_expire(command);
     let seconds = matches!(base, Base::RelativeSeconds | Base::UnixSeconds);
     let mut when = if seconds {
         n.checked_mul(1000).ok_or_else(invalid)?

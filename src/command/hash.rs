@@ -2,8 +2,8 @@
 //! owning the key; HRANDFIELD runs on the connection's core because its WITHVALUES reply shape
 //! depends on the protocol (RESP3: an array of pairs; RESP2: a flat array).
 
+use crate::command::{create_as, read_as, write_as};
 use crate::pubsub::notify::HASH as HASH_EVENTS;
-use crate::shard::{ValueMut, ValueRef};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Mutex;
 
@@ -13,11 +13,11 @@ use super::args::{ok, parse_float, parse_int, FloatRule, ScanType};
 use super::set::{random_count, scan_reply};
 use super::string::format_float;
 use super::table::{flags, keyed, row, CommandSpec, KEY1};
-use super::{arity_error, err, error, Args, CmdResult, Kind, Session};
+use super::{err, error, Args, CmdResult, Kind, Session};
 use crate::config::Config;
 use crate::protocol::{Protocol, Reply};
 use crate::shard::types::{Hash, HashLimits};
-use crate::shard::{Shard, Value};
+use crate::shard::Shard;
 
 /// The hash commands' rows of the command table.
 pub static COMMANDS: &[CommandSpec] = &[
@@ -80,50 +80,14 @@ pub fn apply_config(config: &Config) {
     MAX_VALUE.store(pick_alias(&mut seen[1], value), Relaxed);
 }
 
-/// The hash at `key` for reading (counts a hit or miss); WRONGTYPE for other types.
-pub fn read_hash<'a>(shard: &'a mut Shard, key: &[u8]) -> Result<Option<&'a Hash>, Reply> {
-    match shard.read(key) {
-        None => Ok(None),
-        Some(entry) => match entry.value() {
-            ValueRef::Hash(h) => Ok(Some(h)),
-            _ => Err(error(err::WRONGTYPE)),
-        },
-    }
-}
-
-/// The hash at `key` for writing, created empty when absent and `create` is set.
-fn write_hash<'a>(
-    shard: &'a mut Shard,
-    key: &[u8],
-    create: bool,
-) -> Result<Option<&'a mut Hash>, Reply> {
-    let exists = match shard.write(key) {
-        None => false,
-        Some(entry) => match entry.value() {
-            ValueRef::Hash(_) => true,
-            _ => return Err(error(err::WRONGTYPE)),
-        },
-    };
-    if !exists {
-        if !create {
-            return Ok(None);
-        }
-        shard.store(key, Value::Hash(Box::default()), 0);
-    }
-    match shard.write(key).map(|e| e.value_mut()) {
-        Some(ValueMut::Hash(h)) => Ok(Some(h)),
-        _ => Ok(None),
-    }
-}
-
 fn set_pairs(shard: &mut Shard, args: &mut Args, name: &str) -> Result<i64, Reply> {
     let key = args.arg()?;
     if !args.remaining().is_multiple_of(2) {
-        return Err(arity_error(name));
+        return Err(err::arity(name));
     }
     let limits = limits();
     let pairs = args.rest();
-    let hash = write_hash(shard, key, true)?.ok_or_else(|| error(err::WRONGTYPE))?;
+    let hash = create_as::<Hash>(shard, key)?;
     let added = pairs
         .chunks(2)
         .filter(|p| hash.set(&p[0], &p[1], &limits))
@@ -143,7 +107,7 @@ pub fn hmset(shard: &mut Shard, args: &mut Args) -> CmdResult {
 
 pub fn hsetnx(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let (key, field, value) = (args.next()?, args.next()?, args.next()?);
-    let hash = write_hash(shard, &key, true)?.ok_or_else(|| error(err::WRONGTYPE))?;
+    let hash = create_as::<Hash>(shard, &key)?;
     if hash.contains(&field) {
         shard.unchanged();
         return Ok(Reply::Int(0));
@@ -155,13 +119,13 @@ pub fn hsetnx(shard: &mut Shard, args: &mut Args) -> CmdResult {
 
 pub fn hget(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let (key, field) = (args.next()?, args.next()?);
-    let value = read_hash(shard, &key)?.and_then(|h| h.get(&field));
+    let value = read_as::<Hash>(shard, &key)?.and_then(|h| h.get(&field));
     Ok(value.map_or(Reply::Nil, Reply::Bulk))
 }
 
 pub fn hmget(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
-    let hash = read_hash(shard, key)?;
+    let hash = read_as::<Hash>(shard, key)?;
     let values = args
         .rest()
         .iter()
@@ -172,7 +136,7 @@ pub fn hmget(shard: &mut Shard, args: &mut Args) -> CmdResult {
 
 pub fn hdel(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
-    let Some(hash) = write_hash(shard, key, false)? else {
+    let Some(hash) = write_as::<Hash>(shard, key)? else {
         return Ok(Reply::Int(0));
     };
     let removed = args.rest().iter().filter(|f| hash.remove(f)).count();
@@ -190,13 +154,13 @@ pub fn hdel(shard: &mut Shard, args: &mut Args) -> CmdResult {
 pub fn hlen(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     Ok(Reply::Int(
-        read_hash(shard, key)?.map_or(0, |h| h.len() as i64),
+        read_as::<Hash>(shard, key)?.map_or(0, |h| h.len() as i64),
     ))
 }
 
 pub fn hstrlen(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let (key, field) = (args.next()?, args.next()?);
-    let len = read_hash(shard, &key)?
+    let len = read_as::<Hash>(shard, &key)?
         .and_then(|h| h.get(&field))
         .map_or(0, |v| v.len());
     Ok(Reply::Int(len as i64))
@@ -204,13 +168,13 @@ pub fn hstrlen(shard: &mut Shard, args: &mut Args) -> CmdResult {
 
 pub fn hexists(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let (key, field) = (args.next()?, args.next()?);
-    let found = read_hash(shard, &key)?.is_some_and(|h| h.contains(&field));
+    let found = read_as::<Hash>(shard, &key)?.is_some_and(|h| h.contains(&field));
     Ok(Reply::Int(found as i64))
 }
 
 pub fn hkeys(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
-    let fields = read_hash(shard, key)?
+    let fields = read_as::<Hash>(shard, key)?
         .map(|h| h.iter().map(|(f, _)| Reply::Bulk(f)).collect())
         .unwrap_or_default();
     Ok(Reply::Array(fields))
@@ -218,7 +182,7 @@ pub fn hkeys(shard: &mut Shard, args: &mut Args) -> CmdResult {
 
 pub fn hvals(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
-    let values = read_hash(shard, key)?
+    let values = read_as::<Hash>(shard, key)?
         .map(|h| h.iter().map(|(_, v)| Reply::Bulk(v)).collect())
         .unwrap_or_default();
     Ok(Reply::Array(values))
@@ -226,7 +190,7 @@ pub fn hvals(shard: &mut Shard, args: &mut Args) -> CmdResult {
 
 pub fn hgetall(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
-    let pairs = read_hash(shard, key)?
+    let pairs = read_as::<Hash>(shard, key)?
         .map(|h| {
             h.iter()
                 .map(|(f, v)| (Reply::Bulk(f), Reply::Bulk(v)))
@@ -239,9 +203,9 @@ pub fn hgetall(shard: &mut Shard, args: &mut Args) -> CmdResult {
 pub fn hincrby(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let (key, field) = (args.next()?, args.next()?);
     let delta = args.int()?;
-    let hash = write_hash(shard, &key, true)?.ok_or_else(|| error(err::WRONGTYPE))?;
+    let hash = create_as::<Hash>(shard, &key)?;
     let current = match hash.get(&field) {
-        Some(v) => parse_int(&v).ok_or_else(|| error("ERR hash value is not an integer"))?,
+        Some(v) => parse_int(&v).ok_or_else(|| error(err::HASH_NOT_INT))?,
         None => 0,
     };
     let next = current
@@ -259,17 +223,18 @@ pub fn hincrbyfloat(shard: &mut Shard, args: &mut Args) -> CmdResult {
     // An infinity as written is refused here, as Redis does; a finite increment past f64's
     // range (finite in Redis's long double) goes on to the field's check and the result's.
     if delta.is_infinite() && raw.iter().any(|b| b.eq_ignore_ascii_case(&b'i')) {
-        return Err(error("ERR value is NaN or Infinity"));
+        return Err(error(err::NAN_OR_INFINITY));
     }
-    let hash = write_hash(shard, &key, true)?.ok_or_else(|| error(err::WRONGTYPE))?;
+    let hash = create_as::<Hash>(shard, &key)?;
     let current = match hash.get(&field) {
-        Some(v) => parse_float(&v, FloatRule::LongDouble)
-            .ok_or_else(|| error("ERR hash value is not a float"))?,
+        Some(v) => {
+            parse_float(&v, FloatRule::LongDouble).ok_or_else(|| error(err::HASH_NOT_FLOAT))?
+        }
         None => 0.0,
     };
     let next = current + delta;
     if !next.is_finite() {
-        return Err(error("ERR increment would produce NaN or Infinity"));
+        return Err(error(err::INCR_NAN));
     }
     let text = Bytes::from(format_float(next));
     hash.set(&field, &text, &limits());
@@ -301,11 +266,11 @@ pub fn hrandfield(
 
 fn hrandfield_op(shard: &mut Shard, key: &[u8], args: &mut Args, resp3: bool) -> CmdResult {
     if args.is_done() {
-        let Some(len) = read_hash(shard, key)?.map(|h| h.len()) else {
+        let Some(len) = read_as::<Hash>(shard, key)?.map(|h| h.len()) else {
             return Ok(Reply::Nil);
         };
         let pick = shard.random() as usize % len;
-        let (field, _) = read_hash(shard, key)?
+        let (field, _) = read_as::<Hash>(shard, key)?
             .map(|h| h.pair_at(pick))
             .unwrap_or_default();
         return Ok(Reply::Bulk(field));
@@ -315,17 +280,17 @@ fn hrandfield_op(shard: &mut Shard, key: &[u8], args: &mut Args, resp3: bool) ->
         false
     } else if args.keyword("WITHVALUES") && args.is_done() {
         if !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
-            return Err(error("ERR value is out of range"));
+            return Err(error(err::OUT_OF_RANGE));
         }
         true
     } else {
         return Err(error(err::SYNTAX));
     };
-    let Some(len) = read_hash(shard, key)?.map(|h| h.len()) else {
+    let Some(len) = read_as::<Hash>(shard, key)?.map(|h| h.len()) else {
         return Ok(Reply::Array(Vec::new()));
     };
     let picks = super::set::random_picks(shard, len, count)?;
-    let hash = read_hash(shard, key)?.ok_or_else(|| error(err::WRONGTYPE))?;
+    let hash = read_as::<Hash>(shard, key)?.ok_or_else(|| error(err::WRONGTYPE))?;
     let pairs = picks.into_iter().map(|i| hash.pair_at(i));
     Ok(Reply::Array(if !with_values {
         pairs.map(|(f, _)| Reply::Bulk(f)).collect()
@@ -343,7 +308,7 @@ fn hrandfield_op(shard: &mut Shard, key: &[u8], args: &mut Args, resp3: bool) ->
 pub fn hscan(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     let cursor = args.cursor()?;
-    let Some(hash) = read_hash(shard, key)? else {
+    let Some(hash) = read_as::<Hash>(shard, key)? else {
         return Ok(scan_reply(0, Vec::new()));
     };
     let options = args.scan_options(ScanType::Refused)?;

@@ -1,6 +1,7 @@
 //! COMMAND and its subcommands (COUNT, INFO, DOCS, LIST, GETKEYS, GETKEYSANDFLAGS), served
 //! from the command table (rows, subcommand rows, key finders, ACL categories); DOCS turns each row's synopsis into Redis's argument tree so redis-cli shows hints.
 
+use crate::command::err;
 use bytes::Bytes;
 
 use super::connection::unknown_subcommand;
@@ -435,20 +436,18 @@ fn list(args: &mut Args) -> CmdResult {
 fn call_keys(args: &mut Args) -> Result<(Vec<Bytes>, Vec<usize>), Reply> {
     let items = args.rest().to_vec();
     let Some((_, spec)) = lookup(&items[0]) else {
-        return Err(error("ERR Invalid command specified"));
+        return Err(error(err::GETKEYS_BAD_COMMAND));
     };
     let spec = spec.resolve(&items);
     if !spec.has_keys() {
-        return Err(error("ERR The command has no key arguments"));
+        return Err(error(err::GETKEYS_NO_KEYS));
     }
     if !spec.arity_ok(items.len()) {
-        return Err(error(
-            "ERR Invalid number of arguments specified for command",
-        ));
+        return Err(error(err::GETKEYS_BAD_ARITY));
     }
     let keys = spec
         .keys_of(&items)
-        .ok_or_else(|| error("ERR Invalid arguments specified for command"))?;
+        .ok_or_else(|| error(err::GETKEYS_BAD_ARGS))?;
     Ok((items, keys))
 }
 

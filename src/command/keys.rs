@@ -606,6 +606,6 @@ pub fn object(shard: &mut Shard, args: &mut Args) -> CmdResult {
         b"encoding" => Reply::Bulk(Bytes::from_static(encoding.as_bytes())),
         b"idletime" => Reply::Int(idle as i64),
         b"refcount" => Reply::Int(1),
-        _ => return Err(error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")),
+        _ => return Err(error(err::LFU_NOT_SELECTED)),
     })
 }

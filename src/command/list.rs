@@ -4,13 +4,13 @@
 
 mod blocking;
 
+use crate::command::{read_as, write_as};
 use crate::pubsub::notify::LIST as LIST_EVENTS;
-use crate::shard::{ValueMut, ValueRef};
 use bytes::Bytes;
 
 use super::args::{ok, parse_int};
 use super::table::{flags, keyed, routine, row, CommandSpec, KeyFinder, KEY1, KEY12, NOKEY};
-use super::{arity_error, err, error, Args, CmdResult, Kind, Session};
+use super::{err, error, Args, CmdResult, Kind, NumKeys, Session};
 use crate::protocol::Reply;
 use crate::shard::types::List;
 use crate::shard::{Shard, ShardId, Value};
@@ -41,14 +41,6 @@ pub static COMMANDS: &[CommandSpec] = &[
     row("blmpop", -5, flags!(WRITE | BLOCKING), NOKEY, Kind::Routed(blocking::blmpop), "list", "7.0.0", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]").keys_by(KeyFinder::NumKeys(2)),
 ];
 
-const NOT_POSITIVE: &str = "ERR value is out of range, must be positive";
-const INDEX_RANGE: &str = "ERR index out of range";
-const RANK_ZERO: &str = "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list";
-const COUNT_NEGATIVE: &str = "ERR COUNT can't be negative";
-const MAXLEN_NEGATIVE: &str = "ERR MAXLEN can't be negative";
-const NUMKEYS: &str = "ERR numkeys should be greater than 0";
-const COUNT_POSITIVE: &str = "ERR count should be greater than 0";
-
 /// Picks up `list-max-listpack-size` (or its old name, when only that one was changed).
 pub fn apply_config(config: &crate::config::Config) {
     let listpack = config.int("list-max-listpack-size");
@@ -57,31 +49,9 @@ pub fn apply_config(config: &crate::config::Config) {
     crate::shard::types::MAX_LISTPACK_SIZE.store(size, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// The list at `key` for reading (counts a hit or miss); WRONGTYPE for other types.
-fn read_list<'a>(shard: &'a mut Shard, key: &[u8]) -> Result<Option<&'a List>, Reply> {
-    match shard.read(key) {
-        None => Ok(None),
-        Some(entry) => match entry.value() {
-            ValueRef::List(l) => Ok(Some(l)),
-            _ => Err(error(err::WRONGTYPE)),
-        },
-    }
-}
-
-/// The list at `key` for writing; WRONGTYPE for other types.
-fn write_list<'a>(shard: &'a mut Shard, key: &[u8]) -> Result<Option<&'a mut List>, Reply> {
-    match shard.write(key) {
-        None => Ok(None),
-        Some(entry) => match entry.value_mut() {
-            ValueMut::List(l) => Ok(Some(l)),
-            _ => Err(error(err::WRONGTYPE)),
-        },
-    }
-}
-
 /// Deletes `key` when its list became empty (Redis never keeps an empty list).
 fn drop_if_empty(shard: &mut Shard, key: &[u8]) {
-    if matches!(write_list(shard, key), Ok(Some(l)) if l.is_empty()) {
+    if matches!(write_as::<List>(shard, key), Ok(Some(l)) if l.is_empty()) {
         shard.delete(key);
     }
 }
@@ -96,7 +66,7 @@ fn push_values(
     front: bool,
     only_existing: bool,
 ) -> Result<usize, Reply> {
-    let len = match write_list(shard, key)? {
+    let len = match write_as::<List>(shard, key)? {
         Some(list) => {
             for v in values {
                 list.push(front, v);
@@ -165,7 +135,7 @@ fn take_values(
     front: bool,
     count: usize,
 ) -> Result<Option<Vec<Bytes>>, Reply> {
-    let Some(list) = write_list(shard, key)? else {
+    let Some(list) = write_as::<List>(shard, key)? else {
         return Ok(None);
     };
     let mut out = Vec::with_capacity(count.min(list.len()));
@@ -188,14 +158,14 @@ fn after_pop(shard: &mut Shard, key: &[u8], front: bool) {
 
 fn pop_command(shard: &mut Shard, args: &mut Args, front: bool) -> CmdResult {
     if args.all().len() > 3 {
-        return Err(arity_error(if front { "lpop" } else { "rpop" }));
+        return Err(err::arity(if front { "lpop" } else { "rpop" }));
     }
     let key = args.next()?;
     let count = match args.is_done() {
         true => None,
-        false => Some(non_negative(args, NOT_POSITIVE)? as usize),
+        false => Some(non_negative(args, err::NOT_POSITIVE)? as usize),
     };
-    if write_list(shard, &key)?.is_none() {
+    if write_as::<List>(shard, &key)?.is_none() {
         return Ok(if count.is_some() {
             Reply::NilArray
         } else {
@@ -228,7 +198,7 @@ pub fn rpop(shard: &mut Shard, args: &mut Args) -> CmdResult {
 pub fn llen(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     Ok(Reply::Int(
-        read_list(shard, key)?.map_or(0, List::len) as i64
+        read_as::<List>(shard, key)?.map_or(0, List::len) as i64,
     ))
 }
 
@@ -256,7 +226,7 @@ pub fn lrange(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     let start = args.int()?;
     let end = args.int()?;
-    let Some(list) = read_list(shard, key)? else {
+    let Some(list) = read_as::<List>(shard, key)? else {
         return Ok(Reply::Array(Vec::new()));
     };
     let items = match clamp_range(start, end, list.len()) {
@@ -278,7 +248,7 @@ fn position(index: i64, len: usize) -> Option<usize> {
 
 pub fn lindex(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
-    let Some(list) = read_list(shard, key)? else {
+    let Some(list) = read_as::<List>(shard, key)? else {
         return Ok(Reply::Nil);
     };
     let index = args.int()?;
@@ -289,12 +259,12 @@ pub fn lindex(shard: &mut Shard, args: &mut Args) -> CmdResult {
 
 pub fn lset(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
-    let Some(list) = write_list(shard, key)? else {
+    let Some(list) = write_as::<List>(shard, key)? else {
         return Err(error(err::NO_KEY));
     };
     let index = args.int()?;
     let value = args.next()?;
-    let at = position(index, list.len()).ok_or_else(|| error(INDEX_RANGE))?;
+    let at = position(index, list.len()).ok_or_else(|| error(err::INDEX_RANGE))?;
     list.set(at, &value);
     super::notify(shard, LIST_EVENTS, "lset", key);
     ok()
@@ -311,7 +281,7 @@ pub fn linsert(shard: &mut Shard, args: &mut Args) -> CmdResult {
     };
     let pivot = args.next()?;
     let value = args.next()?;
-    let Some(list) = write_list(shard, key)? else {
+    let Some(list) = write_as::<List>(shard, key)? else {
         return Ok(Reply::Int(0));
     };
     let Some(at) = list.iter().position(|e| e == &pivot[..]) else {
@@ -328,7 +298,7 @@ pub fn lrem(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     let count = args.int()?;
     let value = args.next()?;
-    let Some(list) = write_list(shard, key)? else {
+    let Some(list) = write_as::<List>(shard, key)? else {
         return Ok(Reply::Int(0));
     };
     let limit = usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX);
@@ -346,7 +316,7 @@ pub fn ltrim(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     let start = args.int()?;
     let end = args.int()?;
-    let Some(list) = write_list(shard, key)? else {
+    let Some(list) = write_as::<List>(shard, key)? else {
         return ok();
     };
     match clamp_range(start, end, list.len()) {
@@ -371,17 +341,17 @@ pub fn lpos(shard: &mut Shard, args: &mut Args) -> CmdResult {
                 return Err(error(err::LONG_RANGE));
             }
             if rank == 0 {
-                return Err(error(RANK_ZERO));
+                return Err(error(err::RANK_ZERO));
             }
         } else if more && args.keyword("COUNT") {
-            count = Some(non_negative(args, COUNT_NEGATIVE)?);
+            count = Some(non_negative(args, err::COUNT_NEGATIVE)?);
         } else if more && args.keyword("MAXLEN") {
-            maxlen = non_negative(args, MAXLEN_NEGATIVE)?;
+            maxlen = non_negative(args, err::MAXLEN_NEGATIVE)?;
         } else {
             return Err(error(err::SYNTAX));
         }
     }
-    let Some(list) = read_list(shard, &key)? else {
+    let Some(list) = read_as::<List>(shard, &key)? else {
         return Ok(if count.is_some() {
             Reply::Array(Vec::new())
         } else {
@@ -474,10 +444,10 @@ fn parse_move(args: &mut Args, lmove: bool) -> Result<Move, Reply> {
 fn move_local(shard: &mut Shard, m: &Move) -> CmdResult {
     // Both keys are signalled where they change (`push_values`, `after_pop`).
     shard.unchanged();
-    if write_list(shard, &m.src)?.is_none() {
+    if write_as::<List>(shard, &m.src)?.is_none() {
         return Ok(Reply::Nil);
     }
-    write_list(shard, &m.dst)?;
+    write_as::<List>(shard, &m.dst)?;
     let taken = take_values(shard, &m.src, m.from_front, 1)?;
     let Some(value) = taken.and_then(|mut v| v.pop()) else {
         return Ok(Reply::Nil);
@@ -520,7 +490,7 @@ async fn move_between(session: &Session, m: Move) -> CmdResult {
     let ready = holding
         .run(a, move |s| {
             s.select(db);
-            write_list(s, &src).map(|l| l.is_some_and(|l| !l.is_empty()))
+            write_as::<List>(s, &src).map(|l| l.is_some_and(|l| !l.is_empty()))
         })
         .await
         .ok_or_else(gone)??;
@@ -531,7 +501,7 @@ async fn move_between(session: &Session, m: Move) -> CmdResult {
     holding
         .run(b, move |s| {
             s.select(db);
-            write_list(s, &dst).map(|_| ())
+            write_as::<List>(s, &dst).map(|_| ())
         })
         .await
         .ok_or_else(gone)??;
@@ -596,23 +566,14 @@ struct MultiPop {
 }
 
 fn parse_multi_pop(args: &mut Args) -> Result<MultiPop, Reply> {
-    let numkeys = match parse_int(&args.next()?) {
-        Some(n) if n > 0 => n as usize,
-        _ => return Err(error(NUMKEYS)),
-    };
-    if numkeys >= args.remaining() {
-        return Err(error(err::SYNTAX));
-    }
-    let keys: Vec<Bytes> = (0..numkeys)
-        .map(|_| args.next())
-        .collect::<Result<_, _>>()?;
+    let keys = args.numkeys(NumKeys::Pop)?;
     let front = end_of(&args.next()?)?;
     let mut count = None;
     while !args.is_done() {
         if count.is_none() && args.remaining() > 1 && args.keyword("COUNT") {
             match parse_int(&args.next()?) {
                 Some(n) if n > 0 => count = Some(n as usize),
-                _ => return Err(error(COUNT_POSITIVE)),
+                _ => return Err(error(err::COUNT_NOT_POSITIVE)),
             }
         } else {
             return Err(error(err::SYNTAX));

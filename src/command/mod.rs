@@ -10,6 +10,7 @@ mod bitmap;
 mod blocked;
 mod connection;
 pub mod dispatch;
+pub mod err;
 mod expire;
 mod hash;
 mod info;
@@ -32,12 +33,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-pub use acl::{NOAUTH, WRONGPASS};
-pub use args::Args;
+pub use args::{Args, NumKeys};
 pub use table::{lookup, CommandSpec, COMMANDS};
 
 use crate::protocol::{Protocol, Reply};
-use crate::shard::{Router, Shard};
+use crate::shard::{Router, Shard, Typed};
 use crate::state::{ClientInfo, ServerState};
 
 /// A command's outcome: `Err` holds the error reply, so handlers can use `?`.
@@ -158,38 +158,43 @@ impl Hangup {
     }
 }
 
-/// Redis's error texts, once.
-pub mod err {
-    pub const SYNTAX: &str = "ERR syntax error";
-    pub const NOT_INT: &str = "ERR value is not an integer or out of range";
-    pub const NOT_FLOAT: &str = "ERR value is not a valid float";
-    pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
-    pub const NO_KEY: &str = "ERR no such key";
-    pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
-    pub const DB_RANGE: &str = "ERR DB index is out of range";
-    pub const INT32_RANGE: &str =
-        "ERR value is out of range, value must between -2147483648 and 2147483647";
-    /// getRangeLongFromObjectOrReply's text for the range -LONG_MAX..=LONG_MAX.
-    pub const LONG_RANGE: &str =
-        "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
-    pub const SAME_OBJECT: &str = "ERR source and destination objects are the same";
-    pub const STRING_TOO_LONG: &str =
-        "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
-    pub const SHARD_GONE: &str = "ERR shard unavailable (server shutting down)";
-    pub const OOM: &str = crate::shard::evict::OOM;
+/// The value at `key` as a `T` for reading (None if absent), WRONGTYPE for another type.
+/// Counts a keyspace hit or miss, as every read does.
+pub fn read_as<'a, T: Typed>(shard: &'a mut Shard, key: &[u8]) -> Result<Option<&'a T>, Reply> {
+    match shard.read(key) {
+        None => Ok(None),
+        Some(record) => T::of(record.value())
+            .map(Some)
+            .ok_or_else(|| error(err::WRONGTYPE)),
+    }
+}
+
+/// The value at `key` as a `T` for a change (None if absent), WRONGTYPE for another type.
+/// No hit/miss accounting; marks the shard changed in place, as every write lookup does.
+pub fn write_as<'a, T: Typed>(
+    shard: &'a mut Shard,
+    key: &[u8],
+) -> Result<Option<&'a mut T>, Reply> {
+    match shard.write(key) {
+        None => Ok(None),
+        Some(record) => T::of_mut(record.value_mut())
+            .map(Some)
+            .ok_or_else(|| error(err::WRONGTYPE)),
+    }
+}
+
+/// The value at `key` as a `T` for a change, created empty when absent; WRONGTYPE for
+/// another type.
+pub fn create_as<'a, T: Typed>(shard: &'a mut Shard, key: &[u8]) -> Result<&'a mut T, Reply> {
+    if write_as::<T>(shard, key)?.is_none() {
+        shard.store(key, T::empty(), 0);
+    }
+    write_as::<T>(shard, key)?.ok_or_else(|| error(err::WRONGTYPE))
 }
 
 /// An error reply from a static text.
 pub fn error(text: &'static str) -> Reply {
     Reply::error(text)
-}
-
-/// `ERR wrong number of arguments for 'name' command`.
-pub fn arity_error(name: &str) -> Reply {
-    Reply::error_owned(format!(
-        "ERR wrong number of arguments for '{}' command",
-        name.to_ascii_lowercase()
-    ))
 }
 
 /// Renders client-sent bytes for an error text, the way Redis does (lossy, CR/LF neutralised by the encoder).

@@ -4,6 +4,7 @@
 //! it is consistent across shards. SAVE writes the file before replying; BGSAVE replies once the
 //! shards are released and writes the file on a background thread.
 
+use crate::command::err;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -70,7 +71,7 @@ pub fn status() -> Status {
 fn save(session: &mut Session, _args: Args) -> Routine<'_> {
     Box::pin(async move {
         if BGSAVE_RUNNING.load(Relaxed) {
-            return Err(error("ERR Background save already in progress"));
+            return Err(error(err::BGSAVE_IN_PROGRESS));
         }
         let file = snapshot(session).await;
         match write_file(&path(&session.server.config()), &file) {
@@ -88,7 +89,7 @@ fn bgsave(session: &mut Session, args: Args) -> Routine<'_> {
             // SCHEDULE only defers a save that another kind of child would block; a snapshot
             // in progress is refused either way, as Redis does.
             let _ = schedule;
-            return Err(error("ERR Background save already in progress"));
+            return Err(error(err::BGSAVE_IN_PROGRESS));
         }
         let file = snapshot(session).await;
         let path = path(&session.server.config());
@@ -104,7 +105,7 @@ fn bgsave(session: &mut Session, args: Args) -> Routine<'_> {
             });
         if spawned.is_err() {
             BGSAVE_RUNNING.store(false, Relaxed);
-            return Err(error("ERR could not start the background save thread"));
+            return Err(error(err::BGSAVE_THREAD));
         }
         tracing::info!("Background saving started");
         Ok(Reply::Simple("Background saving started"))

@@ -190,7 +190,7 @@ pub fn encode_message(push: &Push, proto: Protocol, out: &mut BytesMut) {
 }
 
 fn registry() -> Result<&'static std::sync::Arc<Registry>, Reply> {
-    Registry::get().ok_or_else(|| error("ERR pub/sub is not running"))
+    Registry::get().ok_or_else(|| error(err::PUBSUB_DOWN))
 }
 
 fn subscriber(session: &mut Session) -> Rc<Subscriber> {

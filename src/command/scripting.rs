@@ -24,7 +24,7 @@ use super::connection::{sub_arity_error, unknown_subcommand};
 use super::dispatch::call;
 use super::keys::help_reply;
 use super::table::{container, flags, row, CommandSpec, Flags, KeyFinder, NOKEY};
-use super::{err, error, Args, CmdResult, Kind, Session};
+use super::{err, error, Args, CmdResult, Kind, NumKeys, Session};
 use crate::protocol::{Protocol, Reply};
 use crate::shard::ShardId;
 use engine::{Eval, Request, Step};
@@ -118,9 +118,6 @@ const SCRIPT_HELP: &[&str] = &[
     "    Prints this help.",
 ];
 
-const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
-const ENGINE_GONE: &str = "ERR Lua engine unavailable";
-
 type Routine<'a> = Pin<Box<dyn std::future::Future<Output = CmdResult> + 'a>>;
 
 /// Takes `busy-reply-threshold` (`lua-time-limit` is its alias) from the configuration.
@@ -158,20 +155,11 @@ fn evalsha_ro(session: &mut Session, args: Args) -> Routine<'_> {
 /// EVAL and its forms: parse, hold every shard, run on the Lua thread, serve its calls.
 async fn run(session: &mut Session, args: Args, by_sha: bool, read_only: bool) -> CmdResult {
     let script = args.next()?;
-    let numkeys = args.int()?;
-    if numkeys < 0 {
-        return Err(error("ERR Number of keys can't be negative"));
-    }
-    let rest = args.rest();
-    if numkeys as u64 > rest.len() as u64 {
-        return Err(error(
-            "ERR Number of keys can't be greater than number of args",
-        ));
-    }
-    let (keys, argv) = rest.split_at(numkeys as usize);
+    let keys = args.numkeys(NumKeys::Script)?;
+    let argv = args.rest();
     let (sha, body) = if by_sha {
         if script.len() != 40 {
-            return Err(error(NOSCRIPT));
+            return Err(error(err::NOSCRIPT));
         }
         (String::from_utf8_lossy(&script).to_ascii_lowercase(), None)
     } else {
@@ -181,7 +169,7 @@ async fn run(session: &mut Session, args: Args, by_sha: bool, read_only: bool) -
     let request = Request::Eval(Eval {
         sha,
         body,
-        keys: keys.to_vec(),
+        keys,
         argv: argv.to_vec(),
         read_only,
         steps: steps_tx,
@@ -208,7 +196,7 @@ async fn run_holding(
     let reply = if engine::submit(request) {
         serve_calls(session, &mut steps).await
     } else {
-        error(ENGINE_GONE)
+        error(err::ENGINE_GONE)
     };
     session.tx.in_exec = nested;
     session.db = db;
@@ -254,7 +242,7 @@ async fn serve_calls(session: &mut Session, steps: &mut mpsc::UnboundedReceiver<
             Step::Done(reply) => return reply,
         }
     }
-    error(ENGINE_GONE)
+    error(err::ENGINE_GONE)
 }
 
 fn script(_session: &mut Session, args: Args) -> Routine<'_> {
@@ -280,15 +268,15 @@ fn script(_session: &mut Session, args: Args) -> Routine<'_> {
             }
             b"flush" if n <= 1 => {
                 if n == 1 && !(args.keyword("ASYNC") || args.keyword("SYNC")) {
-                    return Err(error("ERR SCRIPT FLUSH only support SYNC|ASYNC option"));
+                    return Err(error(err::SCRIPT_FLUSH_MODE));
                 }
                 if !engine::submit(Request::Flush) {
-                    return Err(error(ENGINE_GONE));
+                    return Err(error(err::ENGINE_GONE));
                 }
                 Ok(Reply::Simple("OK"))
             }
             b"kill" if n == 0 => engine::kill().map(|_| Reply::Simple("OK")),
-            b"debug" if n == 1 => Err(error("ERR SCRIPT DEBUG is not supported")),
+            b"debug" if n == 1 => Err(error(err::SCRIPT_DEBUG)),
             b"help" | b"load" | b"exists" | b"flush" | b"kill" | b"debug" => {
                 Err(sub_arity_error("script", &sub))
             }
@@ -300,7 +288,7 @@ fn script(_session: &mut Session, args: Args) -> Routine<'_> {
 /// Sends `request` to the Lua thread and waits for its answer.
 async fn ask<T>(request: Request, answer: oneshot::Receiver<T>) -> Result<T, Reply> {
     if !engine::submit(request) {
-        return Err(error(ENGINE_GONE));
+        return Err(error(err::ENGINE_GONE));
     }
     answer.await.map_err(|_| error(err::SHARD_GONE))
 }

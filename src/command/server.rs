@@ -211,12 +211,8 @@ pub fn flushall(session: &mut Session, mut args: Args) -> Routine<'_> {
 
 pub fn swapdb(session: &mut Session, args: Args) -> Routine<'_> {
     Box::pin(async move {
-        let a = args
-            .int32()
-            .map_err(|_| error("ERR invalid first DB index"))?;
-        let b = args
-            .int32()
-            .map_err(|_| error("ERR invalid second DB index"))?;
+        let a = args.int32().map_err(|_| error(err::BAD_FIRST_DB))?;
+        let b = args.int32().map_err(|_| error(err::BAD_SECOND_DB))?;
         let databases = session.server.config().int("databases");
         if a < 0 || a >= databases || b < 0 || b >= databases {
             return Err(error(err::DB_RANGE));
@@ -259,7 +255,7 @@ pub fn shutdown(session: &mut Session, args: Args) -> Routine<'_> {
         let (mut save, mut nosave, mut force) = (false, false, false);
         while !args.is_done() {
             if args.keyword("ABORT") {
-                return Err(error("ERR No shutdown in progress."));
+                return Err(error(err::NO_SHUTDOWN));
             } else if args.keyword("NOSAVE") {
                 nosave = true;
             } else if args.keyword("SAVE") {
@@ -278,7 +274,7 @@ pub fn shutdown(session: &mut Session, args: Args) -> Routine<'_> {
         if (save || (save_points && !nosave)) && !super::persist::save_for_shutdown(session).await {
             tracing::warn!("Error trying to save the DB, can't exit.");
             if !force {
-                return Err(error("ERR Errors trying to SHUTDOWN. Check logs."));
+                return Err(error(err::SHUTDOWN_FAILED));
             }
         }
         tracing::warn!("ringkv is now ready to exit, bye bye...");
@@ -339,7 +335,7 @@ pub fn config(session: &mut Session, mut args: Args) -> Routine<'_> {
                 session.router.run_all(|s| s.reset_stats()).await;
                 ok()
             }
-            b"rewrite" if n == 0 => Err(error("ERR The server is running without a config file")),
+            b"rewrite" if n == 0 => Err(error(err::NO_CONFIG_FILE)),
             b"get" | b"set" | b"resetstat" | b"rewrite" => Err(sub_arity_error("config", &sub)),
             _ => Err(unknown_subcommand("config", &sub)),
         }

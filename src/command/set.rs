@@ -4,8 +4,9 @@
 
 mod algebra;
 
+use crate::command::{read_as, write_as};
 use crate::pubsub::notify::SET as SET_EVENTS;
-use crate::shard::{ValueMut, ValueRef};
+use crate::shard::ValueRef;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use bytes::Bytes;
@@ -67,26 +68,6 @@ pub fn apply_config(config: &Config) {
 /// for: Redis streams any number; a reply here is built whole, so the work is bounded.
 pub const MAX_REPEATED: i64 = 1 << 20;
 
-/// The set at `key` for reading (counts a hit or miss); WRONGTYPE for other types.
-pub fn read_set<'a>(shard: &'a mut Shard, key: &[u8]) -> Result<Option<&'a Set>, Reply> {
-    match shard.read(key) {
-        None => Ok(None),
-        Some(entry) => match entry.value() {
-            ValueRef::Set(s) => Ok(Some(s)),
-            _ => Err(error(err::WRONGTYPE)),
-        },
-    }
-}
-
-/// The set at `key` for writing; WRONGTYPE for other types.
-pub fn write_set<'a>(shard: &'a mut Shard, key: &[u8]) -> Result<Option<&'a mut Set>, Reply> {
-    match shard.write(key).map(|e| e.value_mut()) {
-        None => Ok(None),
-        Some(ValueMut::Set(s)) => Ok(Some(s)),
-        Some(_) => Err(error(err::WRONGTYPE)),
-    }
-}
-
 fn members_reply(members: impl Iterator<Item = Bytes>) -> Reply {
     Reply::Set(members.map(Reply::Bulk).collect())
 }
@@ -95,12 +76,12 @@ pub fn sadd(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     let members = args.rest();
     let limits = limits();
-    let set = match write_set(shard, key)? {
+    let set = match write_as::<Set>(shard, key)? {
         Some(set) => set,
         None => {
             let fresh = Set::new(&members[0], members.len(), &limits);
             shard.store(key, Value::Set(Box::new(fresh)), 0);
-            write_set(shard, key)?.ok_or_else(|| error(err::WRONGTYPE))?
+            write_as::<Set>(shard, key)?.ok_or_else(|| error(err::WRONGTYPE))?
         }
     };
     let added = members.iter().filter(|m| set.add(m, &limits)).count();
@@ -114,7 +95,7 @@ pub fn sadd(shard: &mut Shard, args: &mut Args) -> CmdResult {
 
 pub fn srem(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
-    let Some(set) = write_set(shard, key)? else {
+    let Some(set) = write_as::<Set>(shard, key)? else {
         return Ok(Reply::Int(0));
     };
     let removed = args.rest().iter().filter(|m| set.remove(m)).count();
@@ -132,19 +113,21 @@ pub fn srem(shard: &mut Shard, args: &mut Args) -> CmdResult {
 pub fn smembers(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     Ok(members_reply(
-        read_set(shard, key)?.into_iter().flat_map(|s| s.iter()),
+        read_as::<Set>(shard, key)?
+            .into_iter()
+            .flat_map(|s| s.iter()),
     ))
 }
 
 pub fn sismember(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let (key, member) = (args.next()?, args.next()?);
-    let found = read_set(shard, &key)?.is_some_and(|s| s.contains(&member));
+    let found = read_as::<Set>(shard, &key)?.is_some_and(|s| s.contains(&member));
     Ok(Reply::Int(found as i64))
 }
 
 pub fn smismember(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
-    let set = read_set(shard, key)?;
+    let set = read_as::<Set>(shard, key)?;
     let found = args
         .rest()
         .iter()
@@ -156,7 +139,7 @@ pub fn smismember(shard: &mut Shard, args: &mut Args) -> CmdResult {
 pub fn scard(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     Ok(Reply::Int(
-        read_set(shard, key)?.map_or(0, |s| s.len() as i64),
+        read_as::<Set>(shard, key)?.map_or(0, |s| s.len() as i64),
     ))
 }
 
@@ -164,9 +147,7 @@ pub fn scard(shard: &mut Shard, args: &mut Args) -> CmdResult {
 pub fn random_count(args: &mut Args) -> Result<i64, Reply> {
     let count = args.int()?;
     if count == i64::MIN {
-        return Err(error(
-            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
-        ));
+        return Err(error(err::LONG_RANGE));
     }
     Ok(count)
 }
@@ -176,7 +157,7 @@ pub fn random_count(args: &mut Args) -> Result<i64, Reply> {
 pub fn random_picks(shard: &mut Shard, len: usize, count: i64) -> Result<Vec<usize>, Reply> {
     if count < 0 {
         if count < -MAX_REPEATED {
-            return Err(error("ERR value is out of range"));
+            return Err(error(err::OUT_OF_RANGE));
         }
         return Ok((0..-count).map(|_| shard.random() as usize % len).collect());
     }
@@ -210,11 +191,11 @@ pub fn spop(shard: &mut Shard, args: &mut Args) -> CmdResult {
         return Err(error(err::SYNTAX));
     }
     if args.is_done() {
-        let Some(len) = write_set(shard, key)?.map(|s| s.len()) else {
+        let Some(len) = write_as::<Set>(shard, key)?.map(|s| s.len()) else {
             return Ok(Reply::Nil);
         };
         let pick = shard.random() as usize % len;
-        let set = write_set(shard, key)?.ok_or_else(|| error(err::WRONGTYPE))?;
+        let set = write_as::<Set>(shard, key)?.ok_or_else(|| error(err::WRONGTYPE))?;
         let member = set.remove_at(pick);
         if set.is_empty() {
             shard.delete(key);
@@ -224,8 +205,8 @@ pub fn spop(shard: &mut Shard, args: &mut Args) -> CmdResult {
     }
     let count = super::args::parse_int(&args.next()?)
         .filter(|n| *n >= 0)
-        .ok_or_else(|| error("ERR value is out of range, must be positive"))?;
-    let Some(len) = write_set(shard, key)?.map(|s| s.len()) else {
+        .ok_or_else(|| error(err::NOT_POSITIVE))?;
+    let Some(len) = write_as::<Set>(shard, key)?.map(|s| s.len()) else {
         return Ok(Reply::Set(Vec::new()));
     };
     if count == 0 {
@@ -243,7 +224,7 @@ pub fn spop(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let mut popped = Vec::with_capacity(count as usize);
     for left in (len - count as usize + 1..=len).rev() {
         let pick = shard.random() as usize % left;
-        let set = write_set(shard, key)?.ok_or_else(|| error(err::WRONGTYPE))?;
+        let set = write_as::<Set>(shard, key)?.ok_or_else(|| error(err::WRONGTYPE))?;
         popped.push(Reply::Bulk(set.remove_at(pick)));
     }
     super::notify(shard, SET_EVENTS, "spop", key);
@@ -256,19 +237,19 @@ pub fn srandmember(shard: &mut Shard, args: &mut Args) -> CmdResult {
         return Err(error(err::SYNTAX));
     }
     if args.is_done() {
-        let Some(len) = read_set(shard, &key)?.map(|s| s.len()) else {
+        let Some(len) = read_as::<Set>(shard, &key)?.map(|s| s.len()) else {
             return Ok(Reply::Nil);
         };
         let pick = shard.random() as usize % len;
-        let set = read_set(shard, &key)?.ok_or_else(|| error(err::WRONGTYPE))?;
+        let set = read_as::<Set>(shard, &key)?.ok_or_else(|| error(err::WRONGTYPE))?;
         return Ok(Reply::Bulk(set.member_at(pick)));
     }
     let count = random_count(args)?;
-    let Some(len) = read_set(shard, &key)?.map(|s| s.len()) else {
+    let Some(len) = read_as::<Set>(shard, &key)?.map(|s| s.len()) else {
         return Ok(Reply::Array(Vec::new()));
     };
     let picks = random_picks(shard, len, count)?;
-    let set = read_set(shard, &key)?.ok_or_else(|| error(err::WRONGTYPE))?;
+    let set = read_as::<Set>(shard, &key)?.ok_or_else(|| error(err::WRONGTYPE))?;
     if picks.len() == len && count >= 0 {
         return Ok(Reply::Array(set.iter().map(Reply::Bulk).collect()));
     }
@@ -291,7 +272,7 @@ pub fn scan_reply(cursor: u64, items: Vec<Reply>) -> Reply {
 pub fn sscan(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     let cursor = args.cursor()?;
-    let Some(set) = read_set(shard, key)? else {
+    let Some(set) = read_as::<Set>(shard, key)? else {
         return Ok(scan_reply(0, Vec::new()));
     };
     let options = args.scan_options(ScanType::Refused)?;

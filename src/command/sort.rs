@@ -18,8 +18,6 @@ use crate::shard::{Shard, ShardId, Value};
 /// A routine's future.
 type Routine<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = CmdResult> + 'a>>;
 
-const NOT_DOUBLE: &str = "ERR One or more scores can't be converted into double";
-
 /// The sort commands' rows of the command table.
 pub static COMMANDS: &[CommandSpec] = &[
     row("sort", -2, flags!(WRITE | DENYOOM), KEY1, Kind::Routed(sort), "generic", "1.0.0", "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.", "key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC|DESC] [ALPHA] [STORE destination]").with_acl(cats!(SET | SORTEDSET | LIST | DANGEROUS)).keys_by(KeyFinder::Custom(sort_store_key)),
@@ -247,8 +245,7 @@ fn generic(session: &mut Session, args: Args, readonly: bool) -> Routine<'_> {
                     }
                     return Ok(());
                 }
-                let list = new_list(items)
-                    .ok_or_else(|| error("ERR SORT STORE needs the list type, not built yet"))?;
+                let list = new_list(items).ok_or_else(|| error(err::SORT_STORE_NO_LIST))?;
                 s.store(&dst, list, 0);
                 notify(s, LIST, "sortstore", &dst);
                 s.signal_ready(&dst);
@@ -326,7 +323,7 @@ async fn sorted(session: &Session, r: &Request, elements: Vec<Bytes>) -> Result<
         for (_, v) in &keyed {
             scores.push(match v {
                 None => 0.0,
-                Some(raw) => weight(raw).ok_or_else(|| error(NOT_DOUBLE))?,
+                Some(raw) => weight(raw).ok_or_else(|| error(err::SORT_NOT_DOUBLE))?,
             });
         }
         order.sort_by(|&a, &b| {

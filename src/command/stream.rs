@@ -7,6 +7,7 @@ mod group;
 mod info;
 mod read;
 
+use crate::command::{read_as, write_as};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use bytes::Bytes;
@@ -15,23 +16,11 @@ use super::args::parse_int;
 use super::table::{
     container, flags, keyed, row, streams_keys, CommandSpec, KeyFinder, KEY1, NOKEY, SUBKEY,
 };
-use super::{arity_error, err, error, Args, CmdResult, Kind};
+use super::{err, error, Args, CmdResult, Kind};
 use crate::protocol::Reply;
 use crate::pubsub::notify::STREAM as STREAM_EVENTS;
 use crate::shard::types::{Fields, NodeLimits, Stream, StreamId, Trim};
 use crate::shard::{Shard, Value};
-use crate::shard::{ValueMut, ValueRef};
-
-const INVALID_ID: &str = "ERR Invalid stream ID specified as stream command argument";
-const NOT_GREATER: &str =
-    "ERR The ID specified in XADD is equal or smaller than the target stream top item";
-const ZERO_ID: &str = "ERR The ID specified in XADD must be greater than 0-0";
-const EXHAUSTED: &str =
-    "ERR The stream has exhausted the last possible ID, unable to add more items";
-const BAD_START: &str = "ERR invalid start ID for the interval";
-const BAD_END: &str = "ERR invalid end ID for the interval";
-const BOTH_STRATEGIES: &str =
-    "ERR syntax error, MAXLEN and MINID options at the same time are not compatible";
 
 /// The stream commands' rows of the command table.
 pub static COMMANDS: &[CommandSpec] = &[
@@ -89,34 +78,6 @@ fn limits() -> NodeLimits {
     }
 }
 
-/// The stream at `key` for reading (None if absent); WRONGTYPE for other types.
-pub(crate) fn read_stream<'a>(
-    shard: &'a mut Shard,
-    key: &[u8],
-) -> Result<Option<&'a Stream>, Reply> {
-    match shard.read(key) {
-        None => Ok(None),
-        Some(entry) => match entry.value() {
-            ValueRef::Stream(s) => Ok(Some(s)),
-            _ => Err(error(err::WRONGTYPE)),
-        },
-    }
-}
-
-/// The stream at `key` for writing (None if absent); WRONGTYPE for other types.
-pub(crate) fn write_stream<'a>(
-    shard: &'a mut Shard,
-    key: &[u8],
-) -> Result<Option<&'a mut Stream>, Reply> {
-    match shard.write(key) {
-        None => Ok(None),
-        Some(entry) => match entry.value_mut() {
-            ValueMut::Stream(s) => Ok(Some(s)),
-            _ => Err(error(err::WRONGTYPE)),
-        },
-    }
-}
-
 /// A stream ID as a reply.
 pub(crate) fn id_reply(id: StreamId) -> Reply {
     Reply::Bulk(Bytes::from(id.to_string()))
@@ -157,7 +118,7 @@ struct RawId {
 /// Redis's streamGenericParseIDOrReply: `-`, `+` (unless strict), `ms`, `ms-seq`, and
 /// `ms-*` when `star` is allowed.
 fn parse_raw_id(text: &[u8], strict: bool, star: bool) -> Result<RawId, Reply> {
-    let invalid = || error(INVALID_ID);
+    let invalid = || error(err::INVALID_STREAM_ID);
     if text.len() > 127 {
         return Err(invalid());
     }
@@ -219,7 +180,13 @@ pub(crate) fn range_bound(text: &[u8], missing_seq: u64, start: bool) -> Result<
     if text.len() > 1 && text[0] == b'(' {
         let id = parse_id(&text[1..], missing_seq, true)?;
         let moved = if start { id.next() } else { id.prev() };
-        return moved.ok_or_else(|| error(if start { BAD_START } else { BAD_END }));
+        return moved.ok_or_else(|| {
+            error(if start {
+                err::BAD_START_ID
+            } else {
+                err::BAD_END_ID
+            })
+        });
     }
     parse_id(text, missing_seq, false)
 }
@@ -249,7 +216,7 @@ fn parse_trim_args(args: &mut Args, xadd: bool) -> Result<TrimArgs, Reply> {
         if (lower == b"maxlen" || lower == b"minid") && more > 0 {
             args.next()?;
             if out.trim.is_some() {
-                return Err(error(BOTH_STRATEGIES));
+                return Err(error(err::MAXLEN_AND_MINID));
             }
             out.approx = false;
             if more >= 2 {
@@ -264,7 +231,7 @@ fn parse_trim_args(args: &mut Args, xadd: bool) -> Result<TrimArgs, Reply> {
             out.trim = Some(if lower == b"maxlen" {
                 let n = parse_int(&value).ok_or_else(|| error(err::NOT_INT))?;
                 if n < 0 {
-                    return Err(error("ERR The MAXLEN argument must be >= 0."));
+                    return Err(error(err::XTRIM_MAXLEN_NEGATIVE));
                 }
                 Trim::MaxLen(n as u64)
             } else {
@@ -274,7 +241,7 @@ fn parse_trim_args(args: &mut Args, xadd: bool) -> Result<TrimArgs, Reply> {
             args.next()?;
             let n = args.int()?;
             if n < 0 {
-                return Err(error("ERR The LIMIT argument must be >= 0."));
+                return Err(error(err::XTRIM_LIMIT_NEGATIVE));
             }
             out.limit = usize::try_from(n).unwrap_or(usize::MAX);
             limit_given = true;
@@ -290,19 +257,13 @@ fn parse_trim_args(args: &mut Args, xadd: bool) -> Result<TrimArgs, Reply> {
         }
     }
     if out.limit != 0 && out.trim.is_none() {
-        return Err(error(
-            "ERR syntax error, LIMIT cannot be used without specifying a trimming strategy",
-        ));
+        return Err(error(err::LIMIT_WITHOUT_STRATEGY));
     }
     if !xadd && out.trim.is_none() {
-        return Err(error(
-            "ERR syntax error, XTRIM must be called with a trimming strategy",
-        ));
+        return Err(error(err::XTRIM_NO_STRATEGY));
     }
     if limit_given && !out.approx {
-        return Err(error(
-            "ERR syntax error, LIMIT cannot be used without the special ~ option",
-        ));
+        return Err(error(err::LIMIT_WITHOUT_TILDE));
     }
     if !limit_given && out.approx {
         out.limit = limits().entries.saturating_mul(100).clamp(1, 1_000_000);
@@ -318,26 +279,26 @@ pub fn xadd(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let opts = parse_trim_args(args, true)?;
     let pairs = args.rest();
     if pairs.len() < 2 || !pairs.len().is_multiple_of(2) {
-        return Err(arity_error("xadd"));
+        return Err(err::arity("xadd"));
     }
     if opts.id == Some((0, Some(0))) {
-        return Err(error(ZERO_ID));
+        return Err(error(err::XADD_ZERO_ID));
     }
     let fields: Fields = pairs.iter().map(|b| Bytes::copy_from_slice(b)).collect();
-    if write_stream(shard, &key)?.is_none() {
+    if write_as::<Stream>(shard, &key)?.is_none() {
         if opts.no_mkstream {
             return Ok(Reply::Nil);
         }
         shard.store(&key, Value::Stream(Box::default()), 0);
     }
     let now = shard.now_ms();
-    let stream = write_stream(shard, &key)?.ok_or_else(|| error(err::WRONGTYPE))?;
+    let stream = write_as::<Stream>(shard, &key)?.ok_or_else(|| error(err::WRONGTYPE))?;
     if stream.last_id == StreamId::MAX {
-        return Err(error(EXHAUSTED));
+        return Err(error(err::STREAM_EXHAUSTED));
     }
     let id = stream
         .next_id(opts.id, now)
-        .map_err(|_| error(NOT_GREATER))?;
+        .map_err(|_| error(err::XADD_NOT_GREATER))?;
     stream.append(id, fields, limits());
     let trimmed = opts
         .trim
@@ -353,7 +314,7 @@ pub fn xadd(shard: &mut Shard, args: &mut Args) -> CmdResult {
 pub fn xlen(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     Ok(Reply::Int(
-        read_stream(shard, key)?.map_or(0, |s| s.len() as i64),
+        read_as::<Stream>(shard, key)?.map_or(0, |s| s.len() as i64),
     ))
 }
 
@@ -376,7 +337,7 @@ fn range_generic(shard: &mut Shard, args: &mut Args, rev: bool) -> CmdResult {
             return Err(error(err::SYNTAX));
         }
     }
-    let Some(stream) = read_stream(shard, key)? else {
+    let Some(stream) = read_as::<Stream>(shard, key)? else {
         return Ok(Reply::Array(Vec::new()));
     };
     match count {
@@ -396,7 +357,7 @@ pub fn xrevrange(shard: &mut Shard, args: &mut Args) -> CmdResult {
 pub fn xdel(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     // As Redis: the key first (absent: 0, another type: WRONGTYPE), then the IDs.
-    if write_stream(shard, key)?.is_none() {
+    if write_as::<Stream>(shard, key)?.is_none() {
         return Ok(Reply::Int(0));
     }
     let ids = args
@@ -404,7 +365,7 @@ pub fn xdel(shard: &mut Shard, args: &mut Args) -> CmdResult {
         .iter()
         .map(|a| strict_id(a))
         .collect::<Result<Vec<_>, _>>()?;
-    let Some(stream) = write_stream(shard, key)? else {
+    let Some(stream) = write_as::<Stream>(shard, key)? else {
         return Ok(Reply::Int(0));
     };
     let deleted = stream.delete(&ids);
@@ -419,7 +380,7 @@ pub fn xdel(shard: &mut Shard, args: &mut Args) -> CmdResult {
 pub fn xtrim(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.next()?;
     let opts = parse_trim_args(args, false)?;
-    let Some(stream) = write_stream(shard, &key)? else {
+    let Some(stream) = write_as::<Stream>(shard, &key)? else {
         return Ok(Reply::Int(0));
     };
     let Some(how) = opts.trim else {
@@ -444,32 +405,28 @@ pub fn xsetid(shard: &mut Shard, args: &mut Args) -> CmdResult {
         if args.remaining() >= 2 && args.keyword("ENTRIESADDED") {
             let n = args.int()?;
             if n < 0 {
-                return Err(error("ERR entries_added must be positive"));
+                return Err(error(err::ENTRIES_ADDED_NEGATIVE));
             }
             entries_added = Some(n as u64);
         } else if args.remaining() >= 2 && args.keyword("MAXDELETEDID") {
             max_deleted = strict_id(&args.next()?)?;
             if id < max_deleted {
-                return Err(error("ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id"));
+                return Err(error(err::XSETID_BELOW_GIVEN_DELETED));
             }
         } else {
             return Err(error(err::SYNTAX));
         }
     }
-    let stream = write_stream(shard, key)?.ok_or_else(|| error(err::NO_KEY))?;
+    let stream = write_as::<Stream>(shard, key)?.ok_or_else(|| error(err::NO_KEY))?;
     if id < stream.max_deleted_id {
-        return Err(error(
-            "ERR The ID specified in XSETID is smaller than current max_deleted_entry_id",
-        ));
+        return Err(error(err::XSETID_BELOW_DELETED));
     }
     if !stream.is_empty() {
         if id < stream.last_valid_id() {
-            return Err(error(
-                "ERR The ID specified in XSETID is smaller than the target stream top item",
-            ));
+            return Err(error(err::XSETID_BELOW_TOP));
         }
         if entries_added.is_some_and(|n| (stream.len() as u64) > n) {
-            return Err(error("ERR The entries_added specified in XSETID is smaller than the target stream length"));
+            return Err(error(err::XSETID_ADDED_BELOW_LEN));
         }
     }
     stream.last_id = id;

@@ -117,7 +117,7 @@ enum ExpireArg {
 /// Turns an expiry argument into an absolute Unix ms time with Redis's checks and texts.
 fn expire_at(shard: &Shard, raw: &[u8], kind: ExpireArg, command: &str) -> Result<u64, Reply> {
     let n = parse_int(raw).ok_or_else(|| error(err::NOT_INT))?;
-    let invalid = || Reply::error_owned(format!("ERR invalid expire time in '{command}' command"));
+    let invalid = || err::invalid_expire(command);
     let seconds = matches!(kind, ExpireArg::Seconds | ExpireArg::UnixSeconds);
     if n <= 0 || (seconds && n > i64::MAX / 1000) {
         return Err(invalid());
@@ -377,7 +377,7 @@ pub fn mget(shard: &mut Shard, args: &mut Args) -> CmdResult {
 
 fn check_pairs(args: &Args, name: &str) -> Result<(), Reply> {
     if args.all().len().is_multiple_of(2) {
-        Err(super::arity_error(name))
+        Err(super::err::arity(name))
     } else {
         Ok(())
     }
@@ -528,7 +528,7 @@ pub fn decrby(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let delta = args.int()?;
     let delta = delta
         .checked_neg()
-        .ok_or_else(|| error("ERR decrement would overflow"))?;
+        .ok_or_else(|| error(err::DECR_OVERFLOW))?;
     add_int(shard, key, delta)
 }
 
@@ -555,7 +555,7 @@ pub fn incrbyfloat(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let delta = long_double(raw_delta)?;
     let next = current + delta;
     if !next.is_finite() {
-        return Err(error("ERR increment would produce NaN or Infinity"));
+        return Err(error(err::INCR_NAN));
     }
     let text = Bytes::from(format_float(next));
     shard.store(key, Value::Str(text.clone()), expire);
@@ -594,7 +594,7 @@ pub fn setrange(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let offset = args.int()?;
     let patch = args.next()?;
     if offset < 0 {
-        return Err(error("ERR offset is out of range"));
+        return Err(error(err::OFFSET_RANGE));
     }
     let current = write_string(shard, key)?;
     let Some((current, expire)) = current else {
@@ -630,7 +630,7 @@ pub fn setrange(shard: &mut Shard, args: &mut Args) -> CmdResult {
 /// The string at `key` for LCS: missing keys are empty, other types an error.
 fn lcs_operand(shard: &mut Shard, key: &[u8]) -> Result<Bytes, Reply> {
     read_string(shard, key)
-        .map_err(|_| error("ERR The specified keys must contain string values"))
+        .map_err(|_| error(err::LCS_NOT_STRINGS))
         .map(Option::unwrap_or_default)
 }
 
@@ -682,16 +682,12 @@ fn lcs_reply(a: &[u8], b: &[u8], args: &mut Args) -> CmdResult {
         }
     }
     if want_idx && want_len {
-        return Err(error(
-            "ERR If you want both the length and indexes, please just use IDX.",
-        ));
+        return Err(error(err::LCS_LEN_AND_IDX));
     }
     let (alen, blen) = (a.len(), b.len());
     let cells = (alen as u64 + 1) * (blen as u64 + 1);
     if cells * 4 > MAX_STRING_LEN.load(Relaxed) {
-        return Err(error(
-            "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
-        ));
+        return Err(error(err::LCS_TOO_BIG));
     }
     let width = blen + 1;
     let mut table = vec![0u32; cells as usize];

@@ -22,7 +22,7 @@ use bytes::Bytes;
 
 use super::dispatch::{call, run_op, single_shard, unknown_command, PendingAtomic};
 use super::table::{flags, lookup, row, CommandSpec, Flags, NOKEY};
-use super::{arity_error, err, error, Args, CmdResult, Kind, Session, ShardOp};
+use super::{err, error, Args, CmdResult, Kind, Session, ShardOp};
 use crate::protocol::Reply;
 use crate::shard::mailbox::{AtomicPart, AtomicReply};
 use crate::shard::watch::WatchFlag;
@@ -87,11 +87,6 @@ pub static COMMANDS: &[CommandSpec] = &[
     ),
 ];
 
-const EXECABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
-
-/// `EXECABORT` for a transaction with a denyoom command, when EXEC finds memory full.
-const EXECABORT_OOM: &str = "EXECABORT Transaction discarded because of: OOM command not allowed when used memory > 'maxmemory'.";
-
 /// True when EXEC must refuse `queued`: out of memory and some command may use more.
 fn refused_for_memory(queued: &[Vec<Bytes>]) -> bool {
     crate::shard::evict::out_of_memory()
@@ -138,7 +133,7 @@ impl State {
         let immediate = spec.has(Flags::NOT_QUEUED);
         if !immediate && !spec.arity_ok(items.len()) {
             self.aborted = true;
-            return Some(arity_error(spec.name));
+            return Some(err::arity(spec.name));
         }
         if !immediate {
             if let Some(busy) = super::scripting::busy_reply(spec, items) {
@@ -148,7 +143,7 @@ impl State {
         }
         if !immediate && spec.has(Flags::NO_MULTI) {
             self.aborted = true;
-            return Some(error("ERR Command not allowed inside a transaction"));
+            return Some(error(err::NOT_IN_MULTI));
         }
         // Queueing takes memory too: out of memory, Redis refuses every command but the ones
         // that end the transaction.
@@ -166,7 +161,7 @@ impl State {
 
 fn multi(session: &mut Session, _args: &mut Args) -> CmdResult {
     if session.tx.in_multi() {
-        return Err(error("ERR MULTI calls can not be nested"));
+        return Err(error(err::MULTI_NESTED));
     }
     session.tx.queued = Some(Vec::new());
     session.tx.aborted = false;
@@ -178,7 +173,7 @@ type Routine<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = CmdResult>
 fn discard(session: &mut Session, _args: Args) -> Routine<'_> {
     Box::pin(async move {
         if !session.tx.in_multi() {
-            return Err(error("ERR DISCARD without MULTI"));
+            return Err(error(err::DISCARD_WITHOUT_MULTI));
         }
         session.tx.queued = None;
         forget_watches(session);
@@ -196,7 +191,7 @@ fn unwatch(session: &mut Session, _args: Args) -> Routine<'_> {
 fn watch(session: &mut Session, args: Args) -> Routine<'_> {
     Box::pin(async move {
         if session.tx.in_multi() {
-            return Err(error("ERR WATCH inside MULTI is not allowed"));
+            return Err(error(err::WATCH_IN_MULTI));
         }
         if session.tx.flag.load(std::sync::atomic::Ordering::Acquire) {
             return Ok(Reply::Simple("OK"));
@@ -287,16 +282,16 @@ fn by_shard(watched: &[(ShardId, usize, Bytes, bool)]) -> Vec<(ShardId, WatchedK
 fn exec(session: &mut Session, _args: Args) -> Routine<'_> {
     Box::pin(async move {
         let Some(queued) = session.tx.queued.take() else {
-            return Err(error("ERR EXEC without MULTI"));
+            return Err(error(err::EXEC_WITHOUT_MULTI));
         };
         if refused_for_memory(&queued) {
             session.tx.aborted = false;
             forget_watches(session);
-            return Err(error(EXECABORT_OOM));
+            return Err(error(err::EXECABORT_OOM));
         }
         if std::mem::take(&mut session.tx.aborted) {
             forget_watches(session);
-            return Err(error(EXECABORT));
+            return Err(error(err::EXECABORT));
         }
         let watched = by_shard(&session.tx.watched);
         let flag = session.tx.flag.clone();

@@ -6,8 +6,8 @@ mod combine;
 mod pop;
 mod range;
 
+use crate::command::{read_as, write_as};
 use crate::pubsub::notify::ZSET as ZSET_EVENTS;
-use crate::shard::{ValueMut, ValueRef};
 use bytes::{Bytes, BytesMut};
 
 use super::args::{parse_int, ScanType};
@@ -20,12 +20,6 @@ use crate::shard::{Shard, Value};
 
 /// A routine's future (multi-shard and blocking commands).
 pub(crate) type Routine<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = CmdResult> + 'a>>;
-
-const NAN_SCORE: &str = "ERR resulting score is not a number (NaN)";
-const XX_NX: &str = "ERR XX and NX options at the same time are not compatible";
-const GT_LT_NX: &str = "ERR GT, LT, and/or NX options at the same time are not compatible";
-const INCR_PAIR: &str = "ERR INCR option supports a single increment-element pair";
-const OUT_OF_RANGE: &str = "ERR value is out of range";
 
 /// The sorted-set commands' rows of the command table.
 pub static COMMANDS: &[CommandSpec] = &[
@@ -94,34 +88,9 @@ pub fn apply_config(config: &crate::config::Config) {
     }
 }
 
-/// The sorted set at `key` for reading (None if absent); WRONGTYPE for other types.
-pub(crate) fn read_zset<'a>(shard: &'a mut Shard, key: &[u8]) -> Result<Option<&'a ZSet>, Reply> {
-    match shard.read(key) {
-        None => Ok(None),
-        Some(entry) => match entry.value() {
-            ValueRef::ZSet(z) => Ok(Some(z)),
-            _ => Err(error(err::WRONGTYPE)),
-        },
-    }
-}
-
-/// The sorted set at `key` for writing (None if absent); WRONGTYPE for other types.
-pub(crate) fn write_zset<'a>(
-    shard: &'a mut Shard,
-    key: &[u8],
-) -> Result<Option<&'a mut ZSet>, Reply> {
-    match shard.write(key) {
-        None => Ok(None),
-        Some(entry) => match entry.value_mut() {
-            ValueMut::ZSet(z) => Ok(Some(z)),
-            _ => Err(error(err::WRONGTYPE)),
-        },
-    }
-}
-
 /// Deletes `key` when its sorted set became empty (Redis never keeps an empty collection).
 fn drop_if_empty(shard: &mut Shard, key: &[u8]) {
-    if matches!(write_zset(shard, key), Ok(Some(z)) if z.is_empty()) {
+    if matches!(write_as::<ZSet>(shard, key), Ok(Some(z)) if z.is_empty()) {
         shard.delete(key);
     }
 }
@@ -174,7 +143,7 @@ fn add_one(z: &mut ZSet, member: &[u8], score: f64, f: AddFlags) -> Result<Added
             }
             let new = if f.incr { current + score } else { score };
             if new.is_nan() {
-                return Err(error(NAN_SCORE));
+                return Err(error(err::NAN_SCORE));
             }
             if (f.gt && new <= current) || (f.lt && new >= current) {
                 return Ok(Added::Skipped);
@@ -222,13 +191,13 @@ pub fn zadd(shard: &mut Shard, args: &mut Args) -> CmdResult {
     }
     // Redis's order: the flag conflicts, then INCR's single pair, then the scores.
     if f.nx && f.xx {
-        return Err(error(XX_NX));
+        return Err(error(err::XX_NX));
     }
     if [f.gt, f.lt, f.nx].iter().filter(|&&b| b).count() > 1 {
-        return Err(error(GT_LT_NX));
+        return Err(error(err::GT_LT_NX));
     }
     if f.incr && pairs.len() > 2 {
-        return Err(error(INCR_PAIR));
+        return Err(error(err::INCR_PAIR));
     }
     let scores = pairs
         .chunks(2)
@@ -261,7 +230,7 @@ fn add_all(
     scores: &[f64],
     f: AddFlags,
 ) -> Result<(i64, i64, Option<f64>), Reply> {
-    let exists = write_zset(shard, key)?.is_some();
+    let exists = write_as::<ZSet>(shard, key)?.is_some();
     if !exists {
         if f.xx {
             return Ok((0, 0, None));
@@ -270,7 +239,7 @@ fn add_all(
         let hint = ZSet::with_hint(pairs.len() / 2, longest);
         shard.store(key, Value::ZSet(Box::new(hint)), 0);
     }
-    let Some(z) = write_zset(shard, key)? else {
+    let Some(z) = write_as::<ZSet>(shard, key)? else {
         return Ok((0, 0, None));
     };
     let (mut added, mut updated, mut last) = (0, 0, None);
@@ -312,7 +281,7 @@ pub fn zincrby(shard: &mut Shard, args: &mut Args) -> CmdResult {
 pub fn zrem(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     let members = args.rest().to_vec();
-    let Some(z) = write_zset(shard, key)? else {
+    let Some(z) = write_as::<ZSet>(shard, key)? else {
         return Ok(Reply::Int(0));
     };
     let removed = members.iter().filter(|m| z.remove(m).is_some()).count();
@@ -328,21 +297,21 @@ pub fn zrem(shard: &mut Shard, args: &mut Args) -> CmdResult {
 pub fn zcard(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     Ok(Reply::Int(
-        read_zset(shard, key)?.map_or(0, |z| z.len() as i64),
+        read_as::<ZSet>(shard, key)?.map_or(0, |z| z.len() as i64),
     ))
 }
 
 pub fn zscore(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     let member = args.next()?;
-    let score = read_zset(shard, key)?.and_then(|z| z.score(&member));
+    let score = read_as::<ZSet>(shard, key)?.and_then(|z| z.score(&member));
     Ok(score.map_or(Reply::Nil, Reply::Double))
 }
 
 pub fn zmscore(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     let members = args.rest().to_vec();
-    let z = read_zset(shard, key)?;
+    let z = read_as::<ZSet>(shard, key)?;
     Ok(Reply::Array(
         members
             .iter()
@@ -358,14 +327,14 @@ fn rank_generic(shard: &mut Shard, args: &mut Args, rev: bool) -> CmdResult {
         0 => false,
         1 if args.keyword("WITHSCORE") => true,
         1 => return Err(error(err::SYNTAX)),
-        _ => return Err(super::arity_error(if rev { "zrevrank" } else { "zrank" })),
+        _ => return Err(super::err::arity(if rev { "zrevrank" } else { "zrank" })),
     };
     let missing = if withscore {
         Reply::NilArray
     } else {
         Reply::Nil
     };
-    let Some(z) = read_zset(shard, key)? else {
+    let Some(z) = read_as::<ZSet>(shard, key)? else {
         return Ok(missing);
     };
     let len = z.len();
@@ -409,7 +378,7 @@ pub fn zrandmember(shard: &mut Shard, args: &mut Args) -> CmdResult {
         _ => return Err(error(err::SYNTAX)),
     };
     if withscores && count.is_some_and(|n| !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&n)) {
-        return Err(error(OUT_OF_RANGE));
+        return Err(error(err::OUT_OF_RANGE));
     }
     let picked = pick_random(shard, key, count)?;
     Ok(match (count, picked) {
@@ -429,7 +398,7 @@ fn pick_random(
     key: &[u8],
     count: Option<i64>,
 ) -> Result<Option<Vec<(Bytes, f64)>>, Reply> {
-    let len = match read_zset(shard, key)? {
+    let len = match read_as::<ZSet>(shard, key)? {
         None => return Ok(None),
         Some(z) => z.len(),
     };
@@ -437,7 +406,7 @@ fn pick_random(
         None => vec![(shard.random() % len as u64) as usize],
         Some(0) => Vec::new(),
         // Refused before anything is picked: the reply would be built in memory.
-        Some(n) if n < -(MAX_RANDOM_REPEATS as i64) => return Err(error(OUT_OF_RANGE)),
+        Some(n) if n < -(MAX_RANDOM_REPEATS as i64) => return Err(error(err::OUT_OF_RANGE)),
         Some(n) if n < 0 => (0..(n.unsigned_abs() as usize).min(MAX_RANDOM_REPEATS))
             .map(|_| (shard.random() % len as u64) as usize)
             .collect(),
@@ -453,7 +422,7 @@ fn pick_random(
             ranks
         }
     };
-    let z = read_zset(shard, key)?.expect("checked above");
+    let z = read_as::<ZSet>(shard, key)?.expect("checked above");
     let whole = if picks.len() > 16 || count.is_some_and(|n| n as usize >= len) {
         Some(z.entries())
     } else {
@@ -509,7 +478,7 @@ pub(crate) fn g17_text(value: f64) -> Bytes {
 pub fn zscan(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     let cursor = args.cursor()?;
-    let Some(z) = read_zset(shard, key)? else {
+    let Some(z) = read_as::<ZSet>(shard, key)? else {
         return Ok(scan_reply(0, Vec::new()));
     };
     let options = args.scan_options(ScanType::Refused)?;

@@ -20,7 +20,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 pub use db::{Db, Entry, Key, Value};
 pub use mailbox::{Holding, Router};
-pub use record::{Record, StrRef, ValueMut, ValueRef};
+pub use record::{Record, StrRef, Typed, ValueMut, ValueRef};
 pub use slot::{slot_of, HashSlot, ShardId, SlotTable};
 
 /// Counters a shard keeps for INFO; summed over shards when reported.

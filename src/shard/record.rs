@@ -151,6 +151,41 @@ pub enum ValueMut<'a> {
     Stream(&'a mut Stream),
 }
 
+/// A value type a record can hold behind a box, named to read a key "as T, or WRONGTYPE"
+/// (`command::read_as`) without one accessor per type.
+pub trait Typed {
+    /// The value as `Self`, or None when the record holds another type.
+    fn of(value: ValueRef<'_>) -> Option<&Self>;
+    /// The value as `Self` for a change, or None when the record holds another type.
+    fn of_mut(value: ValueMut<'_>) -> Option<&mut Self>;
+    /// An empty value of this type, for a write that creates its key.
+    fn empty() -> Value;
+}
+
+macro_rules! typed {
+    ($($variant:ident => $ty:ty),*) => {$(
+        impl Typed for $ty {
+            fn of(value: ValueRef<'_>) -> Option<&Self> {
+                match value {
+                    ValueRef::$variant(v) => Some(v),
+                    _ => None,
+                }
+            }
+            fn of_mut(value: ValueMut<'_>) -> Option<&mut Self> {
+                match value {
+                    ValueMut::$variant(v) => Some(v),
+                    _ => None,
+                }
+            }
+            fn empty() -> Value {
+                Value::$variant(Box::default())
+            }
+        }
+    )*};
+}
+
+typed!(List => List, Hash => Hash, Set => Set, ZSet => ZSet, Stream => Stream);
+
 fn layout(len: usize) -> Layout {
     Layout::from_size_align(len, ALIGN).expect("record size fits a Layout")
 }

@@ -4,6 +4,8 @@
 //! peer leaving. Served elements never vanish: a client that left after a shard served it gets
 //! its elements pushed back where they came from.
 
+use crate::command::write_as;
+use crate::shard::types::List;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,7 +15,7 @@ use tokio::sync::oneshot;
 
 use super::{
     end_of, gone, move_between, move_local, multi_pop_now, multi_reply, parse_multi_pop, pop_ready,
-    push_and_serve, write_list, Move, Routine,
+    push_and_serve, Move, Routine,
 };
 use crate::command::args::parse_timeout;
 use crate::command::blocked::{Blocked, Stop};
@@ -54,7 +56,7 @@ type Sender = Arc<Mutex<Option<oneshot::Sender<Outcome>>>>;
 /// list, then does `want` and sends the outcome.
 fn serve_fn(key: Bytes, want: Want, tx: Sender) -> ServeFn {
     Box::new(move |s: &mut Shard, claim: &AtomicBool| {
-        if !matches!(write_list(s, &key), Ok(Some(l)) if !l.is_empty()) {
+        if !matches!(write_as::<List>(s, &key), Ok(Some(l)) if !l.is_empty()) {
             return false;
         }
         if !try_claim(claim) {

@@ -2,6 +2,7 @@
 //! reply of `redis.call` becomes a Lua value, the script's return value becomes the reply.
 //! Runs on the Lua thread only.
 
+use crate::command::err;
 use bytes::Bytes;
 use mlua::{Lua, Table, Value};
 
@@ -104,7 +105,7 @@ fn to_reply(value: &Value, resp3: bool, depth: usize) -> Reply {
         Value::Boolean(true) => Reply::Int(1),
         Value::Table(t) if depth >= MAX_DEPTH => {
             let _ = t;
-            Reply::error("ERR reached lua stack limit")
+            Reply::error(err::LUA_STACK_LIMIT)
         }
         Value::Table(t) => table_to_reply(t, resp3, depth),
         _ => Reply::Nil,

@@ -12,6 +12,7 @@
 //! The count hook measures the run time: past `busy-reply-threshold` the script is *busy*
 //! (other clients get `-BUSY`), and SCRIPT KILL makes the hook raise an error from then on.
 
+use crate::command::err;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
@@ -84,10 +85,6 @@ static WROTE: AtomicBool = AtomicBool::new(false);
 /// `busy-reply-threshold` (alias `lua-time-limit`) in milliseconds.
 pub static BUSY_THRESHOLD_MS: AtomicU64 = AtomicU64::new(5000);
 
-const BUSY_ERROR: &str =
-    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
-const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
-
 /// Lua memory ceiling: a script cannot make the server allocate without bound.
 const LUA_MEMORY_LIMIT: usize = 1 << 30;
 
@@ -113,7 +110,7 @@ pub fn submit(request: Request) -> bool {
 
 /// The `-BUSY` reply while a script runs past the threshold, for commands without allow-busy.
 pub fn busy_error() -> Option<Reply> {
-    BUSY.load(Relaxed).then(|| Reply::error(BUSY_ERROR))
+    BUSY.load(Relaxed).then(|| Reply::error(err::BUSY_SCRIPT))
 }
 
 /// SCRIPT KILL.
@@ -141,7 +138,7 @@ fn serve(requests: std_mpsc::Receiver<Request>) {
     let mut engine = Engine::new();
     while let Ok(request) = requests.recv() {
         let Some(state) = engine.as_mut() else {
-            fail(request, "ERR Lua engine unavailable");
+            fail(request, err::ENGINE_GONE);
             continue;
         };
         match request {
@@ -244,7 +241,7 @@ impl Engine {
         })?;
         let set_resp = lua.create_function(|_, args: MultiValue| {
             if args.len() != 1 {
-                return Err(raise("ERR redis.setresp() requires one argument.".into()));
+                return Err(raise(err::SETRESP_ARITY.into()));
             }
             let resp = match args.front() {
                 Some(Value::Integer(n)) => *n as f64,
@@ -252,32 +249,26 @@ impl Engine {
                 _ => 0.0,
             };
             if resp != 2.0 && resp != 3.0 {
-                return Err(raise("ERR RESP version must be 2 or 3.".into()));
+                return Err(raise(err::BAD_RESP_VERSION.into()));
             }
             RESP3.with(|r| r.set(resp == 3.0));
             Ok(())
         })?;
         let sha1 = lua.create_function(|_, args: MultiValue| match args.front() {
             Some(value) if args.len() == 1 => Ok(sha1_hex(shown(value).as_bytes())),
-            _ => Err(raise("ERR wrong number of arguments".into())),
+            _ => Err(raise(err::LUA_ARITY.into())),
         })?;
         let log = lua.create_function(|_, args: MultiValue| {
             if args.len() < 2 {
-                return Err(raise(
-                    "ERR redis.log() requires two arguments or more.".into(),
-                ));
+                return Err(raise(err::LOG_ARITY.into()));
             }
             let level = match args.front() {
                 Some(Value::Integer(n)) => *n as f64,
                 Some(Value::Number(n)) => *n,
-                _ => {
-                    return Err(raise(
-                        "ERR First argument must be a number (log level).".into(),
-                    ))
-                }
+                _ => return Err(raise(err::LOG_LEVEL_NOT_NUMBER.into())),
             };
             if !(0.0..=3.0).contains(&level) {
-                return Err(raise("ERR Invalid debug level.".into()));
+                return Err(raise(err::BAD_LOG_LEVEL.into()));
             }
             let text: Vec<String> = args.iter().skip(1).map(shown).collect();
             match level as i64 {
@@ -322,9 +313,7 @@ impl Engine {
             return Ok(f.clone());
         }
         let Some(body) = body else {
-            return Err(Reply::error(
-                "NOSCRIPT No matching script. Please use EVAL.",
-            ));
+            return Err(Reply::error(err::NOSCRIPT));
         };
         let (code, no_writes) = shebang(body)?;
         let compiled = self
@@ -483,7 +472,7 @@ fn shown(value: &Value) -> String {
 /// every later tick too, so a `pcall` in a loop cannot swallow the kill).
 fn hook() -> mlua::Result<VmState> {
     if KILL.load(Relaxed) {
-        return Err(mlua::Error::runtime(KILLED));
+        return Err(mlua::Error::runtime(err::SCRIPT_KILLED));
     }
     if !BUSY.load(Relaxed) {
         let limit = Duration::from_millis(BUSY_THRESHOLD_MS.load(Relaxed));
@@ -502,7 +491,7 @@ fn error_handler(lua: &Lua, err: Value) -> mlua::Result<Table> {
         Value::Table(t) => t,
         other => {
             let text = match &other {
-                _ if KILL.load(Relaxed) => KILLED.to_string(),
+                _ if KILL.load(Relaxed) => err::SCRIPT_KILLED.to_string(),
                 Value::Error(e) => {
                     command_error(e).unwrap_or_else(|| format!("ERR {}", shown(&other)))
                 }
@@ -567,7 +556,7 @@ fn error_table(lua: &Lua, text: &str) -> mlua::Result<Table> {
 fn command(lua: &Lua, args: MultiValue) -> mlua::Result<Result<Value, String>> {
     let fail = |text: &str| Ok(Err(text.to_string()));
     if args.is_empty() {
-        return fail("ERR Please specify at least one argument for this redis lib call");
+        return fail(err::SCRIPT_NO_ARGS);
     }
     let mut items = Vec::with_capacity(args.len());
     for arg in args.iter() {
@@ -575,22 +564,22 @@ fn command(lua: &Lua, args: MultiValue) -> mlua::Result<Result<Value, String>> {
             Value::String(s) => Bytes::copy_from_slice(&s.as_bytes()),
             Value::Integer(n) => Bytes::from(n.to_string()),
             Value::Number(n) => Bytes::from(double_text(*n)),
-            _ => return fail("ERR Lua redis lib command arguments must be strings or integers"),
+            _ => return fail(err::SCRIPT_BAD_ARG_TYPE),
         });
     }
     let Some(spec) = lookup(&items[0]).map(|(_, spec)| spec.resolve(&items)) else {
-        return fail("ERR Unknown Redis command called from script");
+        return fail(err::SCRIPT_UNKNOWN_COMMAND);
     };
     if !spec.arity_ok(items.len()) {
-        return fail("ERR Wrong number of args calling Redis command from script");
+        return fail(err::SCRIPT_ARITY);
     }
     if spec.has(Flags::NOSCRIPT) {
-        return fail("ERR This Redis command is not allowed from script");
+        return fail(err::SCRIPT_DENIED_COMMAND);
     }
     // Out of memory, a script may still read and delete but not grow the data (the
     // `allow-oom` shebang flag is accepted but does not lift this).
     if crate::shard::evict::out_of_memory() && spec.has(Flags::DENYOOM) {
-        return fail("OOM command not allowed when used memory > 'maxmemory'.");
+        return fail(err::OOM);
     }
     let write = spec.writes();
     let context = CONTEXT.with(|c| {
@@ -598,10 +587,10 @@ fn command(lua: &Lua, args: MultiValue) -> mlua::Result<Result<Value, String>> {
         c.as_ref().map(|c| (c.steps.clone(), c.read_only))
     });
     let Some((steps, read_only)) = context else {
-        return fail("ERR redis.call is only available while a script runs");
+        return fail(err::CALL_OUTSIDE_SCRIPT);
     };
     if read_only && write {
-        return fail("ERR Write commands are not allowed from read-only scripts.");
+        return fail(err::SCRIPT_READ_ONLY);
     }
     if write {
         WROTE.store(true, SeqCst);

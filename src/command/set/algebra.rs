@@ -3,13 +3,14 @@
 //! computes the result. The STORE forms and SMOVE hold every shard involved first, so the
 //! read-compute-write is atomic across shards.
 
+use crate::command::{read_as, write_as};
 use std::future::Future;
 use std::pin::Pin;
 
 use bytes::Bytes;
 
-use super::{limits, read_set, write_set};
-use crate::command::{err, error, notify, notify_removal, Args, CmdResult, Session};
+use super::limits;
+use crate::command::{err, error, notify, notify_removal, Args, CmdResult, NumKeys, Session};
 use crate::protocol::Reply;
 use crate::pubsub::notify::SET as SET_EVENTS;
 use crate::shard::types::Set;
@@ -40,7 +41,7 @@ impl Algebra {
 /// then borrows them at once.
 fn borrow_sets<'a>(shard: &'a mut Shard, keys: &[Bytes]) -> Result<Vec<Option<&'a Set>>, Reply> {
     for key in keys {
-        read_set(shard, key)?;
+        read_as::<Set>(shard, key)?;
     }
     let db = &*shard.db();
     Ok(keys
@@ -193,7 +194,7 @@ async fn fetch_sets(
             s.select(db);
             wanted
                 .iter()
-                .map(|k| read_set(s, k).map(|set| set.cloned()))
+                .map(|k| read_as::<Set>(s, k).map(|set| set.cloned()))
                 .collect::<Vec<_>>()
         };
         let got = match holding {
@@ -273,24 +274,13 @@ pub fn sdiffstore_cross(session: &mut Session, args: Args) -> Routine<'_> {
 /// the command routes itself (always through `fetch_sets`, one job per shard).
 pub fn sintercard(session: &mut Session, args: Args) -> Routine<'_> {
     Box::pin(async move {
-        let numkeys = crate::command::args::parse_int(&args.next()?)
-            .filter(|n| *n > 0)
-            .ok_or_else(|| error("ERR numkeys should be greater than 0"))?;
-        if numkeys as u64 > args.remaining() as u64 {
-            return Err(error(
-                "ERR Number of keys can't be greater than number of args",
-            ));
-        }
-        let keys: Vec<Bytes> = (0..numkeys)
-            .map(|_| args.next())
-            .collect::<Result<_, _>>()?;
+        let keys = args.numkeys(NumKeys::Card)?;
         let mut limit = 0usize;
         while !args.is_done() {
             if args.remaining() >= 2 && args.keyword("LIMIT") {
                 limit = crate::command::args::parse_int(&args.next()?)
                     .filter(|n| *n >= 0)
-                    .ok_or_else(|| error("ERR LIMIT can't be negative"))?
-                    as usize;
+                    .ok_or_else(|| error(err::LIMIT_NEGATIVE))? as usize;
             } else {
                 return Err(error(crate::command::err::SYNTAX));
             }
@@ -305,12 +295,12 @@ pub fn smove(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let (src, dest, member) = (args.next()?, args.next()?, args.next()?);
     // Each side is signalled where it changes (`move_out`, `move_in`).
     shard.unchanged();
-    if write_set(shard, &src)?.is_none() {
+    if write_as::<Set>(shard, &src)?.is_none() {
         return Ok(Reply::Int(0));
     }
-    write_set(shard, &dest)?;
+    write_as::<Set>(shard, &dest)?;
     if src == dest {
-        let found = write_set(shard, &src)?.is_some_and(|s| s.contains(&member));
+        let found = write_as::<Set>(shard, &src)?.is_some_and(|s| s.contains(&member));
         return Ok(Reply::Int(found as i64));
     }
     let removed = move_out(shard, &src, &member)?;
@@ -323,7 +313,7 @@ pub fn smove(shard: &mut Shard, args: &mut Args) -> CmdResult {
 /// Removes `member` from the set at `src` (deleting an emptied set) and signals it; true when
 /// it was there.
 fn move_out(shard: &mut Shard, src: &[u8], member: &[u8]) -> Result<bool, Reply> {
-    let Some(set) = write_set(shard, src)? else {
+    let Some(set) = write_as::<Set>(shard, src)? else {
         return Ok(false);
     };
     let removed = set.remove(member);
@@ -339,7 +329,7 @@ fn move_out(shard: &mut Shard, src: &[u8], member: &[u8]) -> Result<bool, Reply>
 /// Adds `member` to the set at `dest`, creating it; signals it when the member is new.
 fn move_in(shard: &mut Shard, dest: &[u8], member: &[u8]) -> Result<(), Reply> {
     let limits = limits();
-    let added = match write_set(shard, dest)? {
+    let added = match write_as::<Set>(shard, dest)? {
         Some(set) => set.add(member, &limits),
         None => {
             let mut set = Set::new(member, 1, &limits);
@@ -369,7 +359,7 @@ pub fn smove_cross(session: &mut Session, args: Args) -> Routine<'_> {
         let src_state = holding
             .run(a, move |s| {
                 s.select(db);
-                write_set(s, &key).map(|set| set.is_some())
+                write_as::<Set>(s, &key).map(|set| set.is_some())
             })
             .await
             .ok_or_else(gone)??;
@@ -380,7 +370,7 @@ pub fn smove_cross(session: &mut Session, args: Args) -> Routine<'_> {
         holding
             .run(b, move |s| {
                 s.select(db);
-                write_set(s, &key).map(|_| ())
+                write_as::<Set>(s, &key).map(|_| ())
             })
             .await
             .ok_or_else(gone)??;

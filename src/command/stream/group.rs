@@ -1,12 +1,13 @@
 //! Consumer groups: XGROUP (CREATE, SETID, DESTROY, CREATECONSUMER, DELCONSUMER, HELP), XACK,
 //! XPENDING, XCLAIM and XAUTOCLAIM. Every *Op* runs on the shard owning the key.
 
+use crate::command::{read_as, write_as};
 use bytes::Bytes;
 
 use super::super::args::parse_int;
 use super::super::keys::help_reply;
 use super::super::{err, error, notify, shown, Args, CmdResult, Session};
-use super::{entry_reply, id_reply, range_bound, read_stream, strict_id, write_stream};
+use super::{entry_reply, id_reply, range_bound, strict_id};
 use crate::protocol::Reply;
 use crate::pubsub::notify::STREAM as STREAM_EVENTS;
 use crate::shard::types::{Stream, StreamId};
@@ -32,21 +33,11 @@ const XGROUP_HELP: &[&str] = &[
     "    Prints this help.",
 ];
 
-const NEEDS_KEY: &str = "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.";
-
-fn nogroup(key: &[u8], group: &[u8]) -> Reply {
-    Reply::error_owned(format!(
-        "NOGROUP No such key '{}' or consumer group '{}'",
-        shown(key),
-        shown(group)
-    ))
-}
-
 /// Parses `ENTRIESREAD n` (the only option besides CREATE's MKSTREAM).
 fn entries_read(args: &mut Args) -> Result<Option<u64>, Reply> {
     let n = args.int()?;
     if n < 0 && n != -1 {
-        return Err(error("ERR value for ENTRIESREAD must be positive or -1"));
+        return Err(error(err::BAD_ENTRIESREAD));
     }
     Ok(u64::try_from(n).ok())
 }
@@ -93,18 +84,14 @@ pub fn xgroup(shard: &mut Shard, args: &mut Args) -> CmdResult {
             return Err(subcommand_syntax(&sub_raw));
         }
     }
-    let exists = write_stream(shard, &key)?.is_some();
+    let exists = write_as::<Stream>(shard, &key)?.is_some();
     if !exists && !mkstream {
-        return Err(error(NEEDS_KEY));
+        return Err(error(err::XGROUP_NEEDS_KEY));
     }
     let has_group =
-        exists && write_stream(shard, &key)?.is_some_and(|s| s.groups.contains_key(&group));
+        exists && write_as::<Stream>(shard, &key)?.is_some_and(|s| s.groups.contains_key(&group));
     if !has_group && sub != b"create" && sub != b"destroy" {
-        return Err(Reply::error_owned(format!(
-            "NOGROUP No such consumer group '{}' for key name '{}'",
-            shown(&group),
-            shown(&key)
-        )));
+        return Err(err::no_consumer_group(&group, &key));
     }
     let now = shard.now_ms();
     let reply = xgroup_run(shard, args, &sub, &key, &group, id_arg, exists, read, now);
@@ -129,7 +116,7 @@ fn xgroup_run(
     match sub {
         b"create" => {
             let raw = id_arg.unwrap_or_default();
-            let current = write_stream(shard, &key)?.map(|s| s.last_id);
+            let current = write_as::<Stream>(shard, &key)?.map(|s| s.last_id);
             let id = if raw.as_ref() == b"$" {
                 current.unwrap_or(StreamId::MIN)
             } else {
@@ -138,16 +125,16 @@ fn xgroup_run(
             if !exists {
                 shard.store(&key, Value::Stream(Box::default()), 0);
             }
-            let stream = write_stream(shard, &key)?.ok_or_else(|| error(err::WRONGTYPE))?;
+            let stream = write_as::<Stream>(shard, &key)?.ok_or_else(|| error(err::WRONGTYPE))?;
             if !stream.create_group(&group, id, read) {
-                return Err(error("BUSYGROUP Consumer Group name already exists"));
+                return Err(error(err::BUSYGROUP));
             }
             notify(shard, STREAM_EVENTS, "xgroup-create", &key);
             super::super::args::ok()
         }
         b"setid" => {
             let raw = id_arg.unwrap_or_default();
-            let stream = write_stream(shard, &key)?.ok_or_else(|| error(err::WRONGTYPE))?;
+            let stream = write_as::<Stream>(shard, &key)?.ok_or_else(|| error(err::WRONGTYPE))?;
             let id = if raw.as_ref() == b"$" {
                 stream.last_id
             } else {
@@ -161,7 +148,7 @@ fn xgroup_run(
             super::super::args::ok()
         }
         b"destroy" => {
-            let stream = write_stream(shard, &key)?.ok_or_else(|| error(err::WRONGTYPE))?;
+            let stream = write_as::<Stream>(shard, &key)?.ok_or_else(|| error(err::WRONGTYPE))?;
             if stream.groups.remove(&group).is_none() {
                 return Ok(Reply::Int(0));
             }
@@ -193,15 +180,15 @@ fn group_mut<'a>(
     key: &[u8],
     group: &[u8],
 ) -> Result<&'a mut crate::shard::types::Group, Reply> {
-    write_stream(shard, key)?
+    write_as::<Stream>(shard, key)?
         .and_then(|s| s.groups.get_mut(group))
-        .ok_or_else(|| nogroup(key, group))
+        .ok_or_else(|| err::no_key_or_group(key, group))
 }
 
 pub fn xack(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let (key, group) = (args.next()?, args.next()?);
     let raw: Vec<Bytes> = args.rest().to_vec();
-    let has_group = read_stream(shard, &key)?.is_some_and(|s| s.groups.contains_key(&group));
+    let has_group = read_as::<Stream>(shard, &key)?.is_some_and(|s| s.groups.contains_key(&group));
     if !has_group {
         return Ok(Reply::Int(0));
     }
@@ -242,9 +229,9 @@ pub fn xpending(shard: &mut Shard, args: &mut Args) -> CmdResult {
         range = Some((min_idle, start, end, count, consumer));
     }
     let now = shard.now_ms();
-    let g = read_stream(shard, &key)?
+    let g = read_as::<Stream>(shard, &key)?
         .and_then(|s| s.groups.get(&group))
-        .ok_or_else(|| nogroup(&key, &group))?;
+        .ok_or_else(|| err::no_key_or_group(&key, &group))?;
     let Some((min_idle, start, end, count, consumer)) = range else {
         if g.pel.is_empty() {
             return Ok(Reply::Array(vec![
@@ -370,9 +357,9 @@ fn take_over(stream: &mut Stream, group: &[u8], consumer: &Bytes, id: StreamId, 
 pub fn xclaim(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let (key, group, consumer) = (args.next()?, args.next()?, args.next()?);
     let idle_raw = args.next()?;
-    read_stream(shard, &key)?
+    read_as::<Stream>(shard, &key)?
         .filter(|s| s.groups.contains_key(&group))
-        .ok_or_else(|| nogroup(&key, &group))?;
+        .ok_or_else(|| err::no_key_or_group(&key, &group))?;
     let min_idle = min_idle(&idle_raw, "XCLAIM")?;
     let mut ids = Vec::new();
     while let Some(raw) = args.peek() {
@@ -390,7 +377,8 @@ pub fn xclaim(shard: &mut Shard, args: &mut Args) -> CmdResult {
         Some(t) if t >= 0 && t as u64 <= now => t as u64,
         _ => now,
     };
-    let stream = write_stream(shard, &key)?.ok_or_else(|| nogroup(&key, &group))?;
+    let stream =
+        write_as::<Stream>(shard, &key)?.ok_or_else(|| err::no_key_or_group(&key, &group))?;
     if let Some(g) = stream.groups.get_mut(&group) {
         if o.last_id > g.last_id {
             g.last_id = o.last_id;
@@ -460,18 +448,19 @@ pub fn xautoclaim(shard: &mut Shard, args: &mut Args) -> CmdResult {
             count = parse_int(&args.next()?)
                 .and_then(|n| u64::try_from(n).ok())
                 .filter(|n| (1..=max).contains(n))
-                .ok_or_else(|| error("ERR COUNT must be > 0"))?;
+                .ok_or_else(|| error(err::COUNT_NOT_ABOVE_ZERO))?;
         } else if args.keyword("JUSTID") {
             justid = true;
         } else {
             return Err(error(err::SYNTAX));
         }
     }
-    read_stream(shard, &key)?
+    read_as::<Stream>(shard, &key)?
         .filter(|s| s.groups.contains_key(&group))
-        .ok_or_else(|| nogroup(&key, &group))?;
+        .ok_or_else(|| err::no_key_or_group(&key, &group))?;
     let now = shard.now_ms();
-    let stream = write_stream(shard, &key)?.ok_or_else(|| nogroup(&key, &group))?;
+    let stream =
+        write_as::<Stream>(shard, &key)?.ok_or_else(|| err::no_key_or_group(&key, &group))?;
     let mut attempts = count.saturating_mul(10);
     let (mut claimed, mut deleted) = (Vec::new(), Vec::new());
     let mut created = false;

@@ -1,11 +1,12 @@
 //! XINFO STREAM (and FULL), GROUPS, CONSUMERS and HELP. Consumers report Redis 7.2's
 //! fields (seen-time and active-time, idle and inactive).
 
+use crate::command::read_as;
 use bytes::Bytes;
 
 use super::super::keys::help_reply;
 use super::super::{err, error, shown, Args, CmdResult, Session};
-use super::{entries_reply, entry_reply, id_reply, read_stream};
+use super::{entries_reply, entry_reply, id_reply};
 use crate::protocol::Reply;
 use crate::shard::types::{Group, Stream, StreamId};
 use crate::shard::Shard;
@@ -48,17 +49,14 @@ pub fn xinfo(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let sub = sub_raw.to_ascii_lowercase();
     let key = args.arg()?;
     let now = shard.now_ms();
-    let stream = read_stream(shard, key)?.ok_or_else(|| error(err::NO_KEY))?;
+    let stream = read_as::<Stream>(shard, key)?.ok_or_else(|| error(err::NO_KEY))?;
     match sub.as_slice() {
         b"consumers" => {
             let name = args.next()?;
-            let group = stream.groups.get(&name).ok_or_else(|| {
-                Reply::error_owned(format!(
-                    "NOGROUP No such consumer group '{}' for key name '{}'",
-                    shown(&name),
-                    shown(key)
-                ))
-            })?;
+            let group = stream
+                .groups
+                .get(&name)
+                .ok_or_else(|| err::no_consumer_group(&name, key))?;
             Ok(consumers(group, now))
         }
         b"groups" => Ok(Reply::Array(

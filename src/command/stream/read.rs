@@ -3,6 +3,8 @@
 //! BLOCK was given, the client parks one waiter per key sharing a claim flag (see
 //! `shard::blocking`) and the first key an XADD makes readable answers.
 
+use crate::command::{read_as, write_as};
+use crate::shard::types::Stream;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,7 +15,7 @@ use tokio::sync::oneshot;
 use super::super::args::parse_block_ms;
 use super::super::blocked::Blocked;
 use super::super::{err, error, Args, CmdResult, Session};
-use super::{entries_reply, entry_reply, id_reply, read_stream, strict_id, write_stream};
+use super::{entries_reply, entry_reply, id_reply, strict_id};
 use crate::protocol::{Protocol, Reply};
 use crate::pubsub::notify::STREAM as STREAM_EVENTS;
 use crate::shard::blocking::try_claim;
@@ -21,8 +23,6 @@ use crate::shard::types::StreamId;
 use crate::shard::{Shard, ShardId};
 
 type Routine<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = CmdResult> + 'a>>;
-
-const GONE: &str = "NOGROUP the consumer group this client was blocked on no longer exists";
 
 /// A parsed XREAD / XREADGROUP.
 #[derive(Clone)]
@@ -78,16 +78,12 @@ fn parse(args: &mut Args, grouped: bool) -> Result<Request, Reply> {
             streams = true;
         } else if more >= 2 && args.keyword("GROUP") {
             if !grouped {
-                return Err(error(
-                    "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.",
-                ));
+                return Err(error(err::XREAD_GROUP));
             }
             req.group = Some((args.next()?, args.next()?));
         } else if args.keyword("NOACK") {
             if !grouped {
-                return Err(error(
-                    "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.",
-                ));
+                return Err(error(err::XREAD_NOACK));
             }
             req.noack = true;
         } else {
@@ -98,14 +94,14 @@ fn parse(args: &mut Args, grouped: bool) -> Result<Request, Reply> {
         return Err(error(err::SYNTAX));
     }
     if grouped && req.group.is_none() {
-        return Err(error("ERR Missing GROUP option for XREADGROUP"));
+        return Err(error(err::XREADGROUP_NO_GROUP));
     }
     Ok(req)
 }
 
 /// Checks one key as Redis does before serving anything: its type, the group, the ID.
 fn resolve(shard: &mut Shard, req: &Request, key: &[u8], id: &[u8]) -> Result<From, Reply> {
-    let stream = read_stream(shard, key)?;
+    let stream = read_as::<Stream>(shard, key)?;
     if let Some((group, _)) = &req.group {
         if !stream.is_some_and(|s| s.groups.contains_key(group)) {
             return Err(Reply::error_owned(format!(
@@ -116,9 +112,9 @@ fn resolve(shard: &mut Shard, req: &Request, key: &[u8], id: &[u8]) -> Result<Fr
         }
     }
     match id {
-        b"$" if req.group.is_some() => Err(error("ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set.")),
+        b"$" if req.group.is_some() => Err(error(err::XREADGROUP_DOLLAR)),
         b"$" => Ok(From::After(stream.map_or(StreamId::MIN, |s| s.last_id))),
-        b">" if req.group.is_none() => Err(error("ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.")),
+        b">" if req.group.is_none() => Err(error(err::XREAD_GT_ID)),
         b">" => Ok(From::New),
         _ => strict_id(id).map(From::After),
     }
@@ -135,7 +131,7 @@ fn serve(
         let From::After(after) = from else {
             return Ok(None);
         };
-        let Some(stream) = read_stream(shard, key)? else {
+        let Some(stream) = read_as::<Stream>(shard, key)? else {
             return Ok(None);
         };
         if stream.is_empty() || stream.last_valid_id() <= after {
@@ -152,18 +148,21 @@ fn serve(
         ))));
     };
     let now = shard.now_ms();
-    let Some(stream) = write_stream(shard, key)? else {
-        return Err(error(GONE));
+    let Some(stream) = write_as::<Stream>(shard, key)? else {
+        return Err(error(err::BLOCKED_GROUP_GONE));
     };
     let Some(g) = stream.groups.get(group) else {
-        return Err(error(GONE));
+        return Err(error(err::BLOCKED_GROUP_GONE));
     };
     let history = match from {
         From::After(after) => Some(after),
         From::New if !stream.is_empty() && stream.last_valid_id() > g.last_id => None,
         From::New => return Ok(None),
     };
-    let g = stream.groups.get_mut(group).ok_or_else(|| error(GONE))?;
+    let g = stream
+        .groups
+        .get_mut(group)
+        .ok_or_else(|| error(err::BLOCKED_GROUP_GONE))?;
     let created = g.create_consumer(consumer, now);
     if let Some(c) = g.consumers.get_mut(consumer) {
         c.seen_time = now;
@@ -190,7 +189,7 @@ fn serve_history(
     count: usize,
     now: u64,
 ) -> Reply {
-    let Ok(Some(stream)) = write_stream(shard, key) else {
+    let Ok(Some(stream)) = write_as::<Stream>(shard, key) else {
         return Reply::Array(Vec::new());
     };
     let Some(start) = after.next() else {
@@ -232,7 +231,7 @@ fn serve_new(
     req: &Request,
     now: u64,
 ) -> Reply {
-    let Ok(Some(stream)) = write_stream(shard, key) else {
+    let Ok(Some(stream)) = write_as::<Stream>(shard, key) else {
         return Reply::Array(Vec::new());
     };
     let Some(start) = stream.groups[group].last_id.next() else {
@@ -345,7 +344,7 @@ async fn block(
         let waiter = Box::new(move |s: &mut Shard, claim: &AtomicBool| {
             let outcome = match ready(s, &r, &k, from) {
                 Readiness::Wait => return false,
-                Readiness::Gone => Err(error(GONE)),
+                Readiness::Gone => Err(error(err::BLOCKED_GROUP_GONE)),
                 Readiness::Ready => match serve(s, &r, &k, from) {
                     Ok(None) => return false,
                     Ok(Some(reply)) => Ok(shape(vec![(k.clone(), reply)], resp3)),

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use hashbrown::HashMap;
 
 use super::super::args::{parse_float, FloatRule};
-use super::super::{err, error, Args, Session};
+use super::super::{err, error, Args, NumKeys, Session};
 use super::range::store_result;
 use super::{scored_reply, Routine};
 use crate::protocol::Reply;
@@ -51,18 +51,7 @@ struct Form {
 /// Parses `[dst] numkeys key... [options]`.
 fn parse(args: &mut Args, name: &str, form: Form) -> Result<Request, Reply> {
     let dst = if form.store { Some(args.next()?) } else { None };
-    let numkeys = args.int()?;
-    if numkeys < 1 {
-        return Err(Reply::error_owned(format!(
-            "ERR at least 1 input key is needed for '{name}' command"
-        )));
-    }
-    if numkeys as u64 > args.remaining() as u64 {
-        return Err(error(err::SYNTAX));
-    }
-    let keys: Vec<Bytes> = (0..numkeys)
-        .map(|_| args.next())
-        .collect::<Result<_, _>>()?;
+    let keys = args.numkeys(NumKeys::Combine(name))?;
     let mut req = Request {
         dst,
         weights: vec![1.0; keys.len()],
@@ -83,7 +72,7 @@ fn parse_options(args: &mut Args, req: &mut Request, form: Form) -> Result<(), R
         if algebra && args.remaining() > n && args.keyword("WEIGHTS") {
             for w in req.weights.iter_mut() {
                 *w = parse_float(args.arg()?, FloatRule::Double)
-                    .ok_or_else(|| error("ERR weight value is not a float"))?;
+                    .ok_or_else(|| error(err::WEIGHT_NOT_FLOAT))?;
             }
         } else if algebra && args.remaining() >= 2 && args.keyword("AGGREGATE") {
             req.aggregate = match args.next()?.to_ascii_lowercase().as_slice() {
@@ -93,11 +82,9 @@ fn parse_options(args: &mut Args, req: &mut Request, form: Form) -> Result<(), R
                 _ => return Err(error(err::SYNTAX)),
             };
         } else if form.card && args.remaining() >= 2 && args.keyword("LIMIT") {
-            let limit = args
-                .int()
-                .map_err(|_| error("ERR LIMIT can't be negative"))?;
+            let limit = args.int().map_err(|_| error(err::LIMIT_NEGATIVE))?;
             if limit < 0 {
-                return Err(error("ERR LIMIT can't be negative"));
+                return Err(error(err::LIMIT_NEGATIVE));
             }
             req.limit = limit as usize;
         } else if !form.store && !form.card && args.keyword("WITHSCORES") {

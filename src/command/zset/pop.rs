@@ -3,6 +3,8 @@
 //! per key sharing a claim flag (see `shard::blocking`), and waits for the first shard to serve
 //! it, the timeout, or the peer leaving.
 
+use crate::command::write_as;
+use crate::shard::types::ZSet;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,15 +14,11 @@ use tokio::sync::oneshot;
 
 use super::super::args::{parse_int, parse_timeout};
 use super::super::blocked::Blocked;
-use super::super::{err, error, Args, CmdResult, Session};
-use super::{drop_if_empty, write_zset, Routine};
+use super::super::{err, error, Args, CmdResult, NumKeys, Session};
+use super::{drop_if_empty, Routine};
 use crate::protocol::Reply;
 use crate::shard::blocking::try_claim;
 use crate::shard::{Shard, ShardId};
-
-const NOT_POSITIVE: &str = "ERR value is out of range, must be positive";
-const NUMKEYS: &str = "ERR numkeys should be greater than 0";
-const COUNT: &str = "ERR count should be greater than 0";
 
 /// Removes up to `count` members from the low (or high) end of `key` and signals it with the
 /// pop event; None when absent. Highest first for `max`.
@@ -30,7 +28,7 @@ fn pop_from(
     max: bool,
     count: usize,
 ) -> Result<Option<Vec<(Bytes, f64)>>, Reply> {
-    let Some(z) = write_zset(shard, key)? else {
+    let Some(z) = write_as::<ZSet>(shard, key)? else {
         return Ok(None);
     };
     let len = z.len();
@@ -60,16 +58,16 @@ fn zpop_generic(shard: &mut Shard, args: &mut Args, max: bool) -> CmdResult {
     let count = match args.remaining() {
         0 => None,
         1 => {
-            let n = parse_int(&args.next()?).ok_or_else(|| error(NOT_POSITIVE))?;
+            let n = parse_int(&args.next()?).ok_or_else(|| error(err::NOT_POSITIVE))?;
             if n < 0 {
-                return Err(error(NOT_POSITIVE));
+                return Err(error(err::NOT_POSITIVE));
             }
             Some(n as usize)
         }
         _ => return Err(error(err::SYNTAX)),
     };
     if count == Some(0) {
-        write_zset(shard, key)?;
+        write_as::<ZSet>(shard, key)?;
         shard.unchanged();
         return Ok(Reply::Array(Vec::new()));
     }
@@ -185,7 +183,8 @@ impl Pop {
             }
             let (pop, tx, waiter_key) = (self.clone(), tx.clone(), key.clone());
             let serve = Box::new(move |s: &mut Shard, claim: &AtomicBool| {
-                let ready = matches!(write_zset(s, &waiter_key), Ok(Some(z)) if !z.is_empty());
+                let ready =
+                    matches!(write_as::<ZSet>(s, &waiter_key), Ok(Some(z)) if !z.is_empty());
                 if !ready {
                     return false;
                 }
@@ -252,16 +251,7 @@ pub fn bzpopmax(session: &mut Session, args: Args) -> Routine<'_> {
 
 /// Parses `numkeys key... MIN|MAX [COUNT count]` (the cursor is at numkeys).
 fn parse_mpop(args: &mut Args) -> Result<Pop, Reply> {
-    let numkeys = parse_int(&args.next()?).ok_or_else(|| error(NUMKEYS))?;
-    if numkeys < 1 {
-        return Err(error(NUMKEYS));
-    }
-    if numkeys as u64 >= args.remaining() as u64 {
-        return Err(error(err::SYNTAX));
-    }
-    let keys: Vec<Bytes> = (0..numkeys)
-        .map(|_| args.next())
-        .collect::<Result<_, _>>()?;
+    let keys = args.numkeys(NumKeys::Pop)?;
     let max = if args.keyword("MIN") {
         false
     } else if args.keyword("MAX") {
@@ -272,9 +262,9 @@ fn parse_mpop(args: &mut Args) -> Result<Pop, Reply> {
     let mut count: Option<usize> = None;
     while !args.is_done() {
         if count.is_none() && args.remaining() >= 2 && args.keyword("COUNT") {
-            let n = parse_int(&args.next()?).ok_or_else(|| error(COUNT))?;
+            let n = parse_int(&args.next()?).ok_or_else(|| error(err::COUNT_NOT_POSITIVE))?;
             if n < 1 {
-                return Err(error(COUNT));
+                return Err(error(err::COUNT_NOT_POSITIVE));
             }
             count = Some(n as usize);
         } else {

@@ -2,20 +2,15 @@
 //! for ZRANGE and its legacy forms, ZRANGESTORE, ZCOUNT/ZLEXCOUNT and ZREMRANGEBY*. Every range
 //! becomes a window of ranks `start..end` found in O(log n), so reading it is a rank walk.
 
+use crate::command::{read_as, write_as};
 use bytes::Bytes;
 
 use super::super::args::{parse_float, parse_int, FloatRule};
 use super::super::{err, error, Args, CmdResult, Session};
-use super::{drop_if_empty, read_zset, scored_reply, write_zset};
+use super::{drop_if_empty, scored_reply};
 use crate::protocol::Reply;
 use crate::shard::types::ZSet;
 use crate::shard::{Shard, Value};
-
-const NOT_FLOAT_RANGE: &str = "ERR min or max is not a float";
-const NOT_LEX_RANGE: &str = "ERR min or max not valid string range item";
-const LIMIT_NEEDS_BY: &str =
-    "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX";
-const NO_LEX_SCORES: &str = "ERR syntax error, WITHSCORES not supported in combination with BYLEX";
 
 /// A score interval.
 #[derive(Clone, Copy, Debug)]
@@ -33,7 +28,7 @@ fn score_bound(raw: &[u8]) -> Result<(f64, bool), Reply> {
     };
     parse_float(text, FloatRule::RangeBound)
         .map(|v| (v, ex))
-        .ok_or_else(|| error(NOT_FLOAT_RANGE))
+        .ok_or_else(|| error(err::NOT_FLOAT_RANGE))
 }
 
 impl ScoreRange {
@@ -90,7 +85,7 @@ fn lex_bound(raw: &Bytes) -> Result<LexBound, Reply> {
         Some(b'-') if raw.len() == 1 => Ok(LexBound::Min),
         Some(b'[') => Ok(LexBound::In(raw.slice(1..))),
         Some(b'(') => Ok(LexBound::Ex(raw.slice(1..))),
-        _ => Err(error(NOT_LEX_RANGE)),
+        _ => Err(error(err::NOT_LEX_RANGE)),
     }
 }
 
@@ -193,11 +188,11 @@ fn parse_query(
     // Redis tells "no LIMIT" by a count of -1: `LIMIT <offset> -1` passes on a rank range,
     // where it is ignored.
     if by_rank && limit.is_some_and(|(_, count)| count != -1) {
-        return Err(error(LIMIT_NEEDS_BY));
+        return Err(error(err::LIMIT_NEEDS_BY));
     }
     let limit = if by_rank { None } else { limit };
     if withscores && kind == Fixed::Lex {
-        return Err(error(NO_LEX_SCORES));
+        return Err(error(err::NO_LEX_SCORES));
     }
     if rev && matches!(kind, Fixed::Score | Fixed::Lex) {
         std::mem::swap(&mut lo, &mut hi);
@@ -262,7 +257,7 @@ impl RangeQuery {
 fn range_generic(shard: &mut Shard, args: &mut Args, fixed: Fixed, rev: Option<bool>) -> CmdResult {
     let key = args.next()?;
     let query = parse_query(args, fixed, rev, false)?;
-    let Some(z) = read_zset(shard, &key)? else {
+    let Some(z) = read_as::<ZSet>(shard, &key)? else {
         return Ok(Reply::Array(Vec::new()));
     };
     Ok(scored_reply(query.run(z), query.withscores))
@@ -294,7 +289,7 @@ pub fn zrevrangebylex(shard: &mut Shard, args: &mut Args) -> CmdResult {
 
 /// The selected members of `src` (None when absent), for ZRANGESTORE.
 fn select(shard: &mut Shard, src: &[u8], query: &RangeQuery) -> Result<Vec<(Bytes, f64)>, Reply> {
-    Ok(read_zset(shard, src)?.map_or_else(Vec::new, |z| query.run(z)))
+    Ok(read_as::<ZSet>(shard, src)?.map_or_else(Vec::new, |z| query.run(z)))
 }
 
 /// Replaces `dst` with a sorted set of `items` (deletes it when empty); returns the size.
@@ -362,7 +357,7 @@ pub fn zrangestore_cross(session: &mut Session, args: Args) -> super::Routine<'_
 pub fn zcount(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     let range = ScoreRange::parse(&args.next()?, &args.next()?)?;
-    let Some(z) = read_zset(shard, key)? else {
+    let Some(z) = read_as::<ZSet>(shard, key)? else {
         return Ok(Reply::Int(0));
     };
     let (a, b) = range.ranks(z);
@@ -372,7 +367,7 @@ pub fn zcount(shard: &mut Shard, args: &mut Args) -> CmdResult {
 pub fn zlexcount(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     let range = LexRange::parse(&args.next()?, &args.next()?)?;
-    let Some(z) = read_zset(shard, key)? else {
+    let Some(z) = read_as::<ZSet>(shard, key)? else {
         return Ok(Reply::Int(0));
     };
     let (a, b) = range.ranks(z);
@@ -386,7 +381,7 @@ fn remove_window(
     window: impl Fn(&ZSet) -> (usize, usize),
     event: &'static str,
 ) -> CmdResult {
-    let Some(z) = write_zset(shard, key)? else {
+    let Some(z) = write_as::<ZSet>(shard, key)? else {
         return Ok(Reply::Int(0));
     };
     let (a, b) = window(z);

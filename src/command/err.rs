@@ -1,0 +1,399 @@
+//! Every fixed Redis error text ringkv replies with, once, and the constructors for the texts
+//! that carry a client's words. Handlers name a text here (`err::SYNTAX`) and turn it into a
+//! reply with `error`; a test below keeps each text unique, another keeps literal error texts
+//! from reappearing elsewhere in the sources. Depends only on `protocol` (and on `shard` for the
+//! OOM text, which the eviction layer owns).
+
+use super::shown;
+use crate::protocol::Reply;
+
+pub const ACL_SAVE_FAILED: &str =
+    "ERR There was an error trying to save the ACLs. Please check the server logs for more information";
+pub const AUTH_NOT_CONFIGURED: &str =
+    "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?";
+pub const BAD_CLIENT_ID: &str = "ERR Invalid client ID";
+pub const BAD_CLIENT_NAME: &str =
+    "ERR Client names cannot contain spaces, newlines or special characters.";
+pub const BAD_END_ID: &str = "ERR invalid end ID for the interval";
+pub const BAD_ENTRIESREAD: &str = "ERR value for ENTRIESREAD must be positive or -1";
+pub const BAD_FIRST_DB: &str = "ERR invalid first DB index";
+pub const BAD_LOG_LEVEL: &str = "ERR Invalid debug level.";
+pub const BAD_OFFSET: &str = "ERR bit offset is not an integer or out of range";
+pub const BAD_RESP_VERSION: &str = "ERR RESP version must be 2 or 3.";
+pub const BAD_SECOND_DB: &str = "ERR invalid second DB index";
+pub const BAD_START_ID: &str = "ERR invalid start ID for the interval";
+pub const BAD_USERNAME: &str = "ERR Usernames can't contain spaces or null characters";
+pub const BGSAVE_IN_PROGRESS: &str = "ERR Background save already in progress";
+pub const BGSAVE_THREAD: &str = "ERR could not start the background save thread";
+pub const BITOP_NOT_ONE_KEY: &str = "ERR BITOP NOT must be called with a single source key.";
+pub const BIT_NOT_BINARY: &str = "ERR The bit argument must be 1 or 0.";
+pub const BIT_NOT_INT: &str = "ERR bit is not an integer or out of range";
+pub const BLOCKED_GROUP_GONE: &str =
+    "NOGROUP the consumer group this client was blocked on no longer exists";
+pub const BUSYGROUP: &str = "BUSYGROUP Consumer Group name already exists";
+pub const BUSY_SCRIPT: &str =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+pub const CALL_OUTSIDE_SCRIPT: &str = "ERR redis.call is only available while a script runs";
+pub const CLIENT_ID_NOT_POSITIVE: &str = "ERR client-id should be greater than 0";
+pub const COUNT_NEGATIVE: &str = "ERR COUNT can't be negative";
+pub const COUNT_NOT_ABOVE_ZERO: &str = "ERR COUNT must be > 0";
+pub const COUNT_NOT_POSITIVE: &str = "ERR count should be greater than 0";
+pub const DB_RANGE: &str = "ERR DB index is out of range";
+pub const DECR_OVERFLOW: &str = "ERR decrement would overflow";
+pub const DEFAULT_USER_REMOVAL: &str = "ERR The 'default' user cannot be removed";
+pub const DISCARD_WITHOUT_MULTI: &str = "ERR DISCARD without MULTI";
+pub const ENGINE_GONE: &str = "ERR Lua engine unavailable";
+pub const ENTRIES_ADDED_NEGATIVE: &str = "ERR entries_added must be positive";
+pub const EXECABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
+pub const EXECABORT_OOM: &str =
+    "EXECABORT Transaction discarded because of: OOM command not allowed when used memory > 'maxmemory'.";
+pub const EXEC_WITHOUT_MULTI: &str = "ERR EXEC without MULTI";
+pub const GENPASS_BITS: &str =
+    "ERR ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096";
+pub const GETKEYS_BAD_ARGS: &str = "ERR Invalid arguments specified for command";
+pub const GETKEYS_BAD_ARITY: &str = "ERR Invalid number of arguments specified for command";
+pub const GETKEYS_BAD_COMMAND: &str = "ERR Invalid command specified";
+pub const GETKEYS_NO_KEYS: &str = "ERR The command has no key arguments";
+pub const GT_LT: &str = "ERR GT and LT options at the same time are not compatible";
+pub const GT_LT_NX: &str = "ERR GT, LT, and/or NX options at the same time are not compatible";
+pub const HASH_NOT_FLOAT: &str = "ERR hash value is not a float";
+pub const HASH_NOT_INT: &str = "ERR hash value is not an integer";
+pub const HELLO_NOAUTH: &str =
+    "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time";
+pub const INCR_NAN: &str = "ERR increment would produce NaN or Infinity";
+pub const INCR_PAIR: &str = "ERR INCR option supports a single increment-element pair";
+pub const INDEX_RANGE: &str = "ERR index out of range";
+pub const INT32_RANGE: &str =
+    "ERR value is out of range, value must between -2147483648 and 2147483647";
+pub const INVALID_CURSOR: &str = "ERR invalid cursor";
+pub const INVALID_STREAM_ID: &str = "ERR Invalid stream ID specified as stream command argument";
+pub const LCS_LEN_AND_IDX: &str =
+    "ERR If you want both the length and indexes, please just use IDX.";
+pub const LCS_NOT_STRINGS: &str = "ERR The specified keys must contain string values";
+pub const LCS_TOO_BIG: &str =
+    "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len";
+pub const LFU_NOT_SELECTED: &str =
+    "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+pub const LIMIT_NEEDS_BY: &str =
+    "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX";
+pub const LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
+pub const LIMIT_WITHOUT_STRATEGY: &str =
+    "ERR syntax error, LIMIT cannot be used without specifying a trimming strategy";
+pub const LIMIT_WITHOUT_TILDE: &str =
+    "ERR syntax error, LIMIT cannot be used without the special ~ option";
+pub const LOG_ARITY: &str = "ERR redis.log() requires two arguments or more.";
+pub const LOG_LEVEL_NOT_NUMBER: &str = "ERR First argument must be a number (log level).";
+/// getRangeLongFromObjectOrReply's text for the range -LONG_MAX..=LONG_MAX.
+pub const LONG_RANGE: &str =
+    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
+pub const LUA_ARITY: &str = "ERR wrong number of arguments";
+pub const LUA_STACK_LIMIT: &str = "ERR reached lua stack limit";
+pub const MAXLEN_AND_MINID: &str =
+    "ERR syntax error, MAXLEN and MINID options at the same time are not compatible";
+pub const MAXLEN_NEGATIVE: &str = "ERR MAXLEN can't be negative";
+pub const MULTI_NESTED: &str = "ERR MULTI calls can not be nested";
+pub const NAN_OR_INFINITY: &str = "ERR value is NaN or Infinity";
+pub const NAN_SCORE: &str = "ERR resulting score is not a number (NaN)";
+pub const NOAUTH: &str = "NOAUTH Authentication required.";
+pub const NOPERM_CHANNEL: &str =
+    "NOPERM this user has no permissions to access one of the channels used as arguments";
+pub const NOPERM_KEY: &str =
+    "NOPERM this user has no permissions to access one of the keys used as arguments";
+pub const NOPROTO: &str = "NOPROTO unsupported protocol version";
+pub const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
+pub const NOT_FLOAT: &str = "ERR value is not a valid float";
+pub const NOT_FLOAT_RANGE: &str = "ERR min or max is not a float";
+pub const NOT_INT: &str = "ERR value is not an integer or out of range";
+pub const NOT_IN_MULTI: &str = "ERR Command not allowed inside a transaction";
+pub const NOT_LEX_RANGE: &str = "ERR min or max not valid string range item";
+pub const NOT_POSITIVE: &str = "ERR value is out of range, must be positive";
+pub const NO_ACL_FILE: &str =
+    "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.";
+pub const NO_CLIENT: &str = "ERR No such client";
+pub const NO_CONFIG_FILE: &str = "ERR The server is running without a config file";
+pub const NO_KEY: &str = "ERR no such key";
+pub const NO_LEX_SCORES: &str =
+    "ERR syntax error, WITHSCORES not supported in combination with BYLEX";
+pub const NO_RANDOM: &str = "ERR no random source";
+pub const NO_SHUTDOWN: &str = "ERR No shutdown in progress.";
+pub const NUMKEYS: &str = "ERR numkeys should be greater than 0";
+pub const NUMKEYS_NEGATIVE: &str = "ERR Number of keys can't be negative";
+pub const NUMKEYS_OVER_ARGS: &str = "ERR Number of keys can't be greater than number of args";
+pub const NX_XX_GT_LT: &str = "ERR NX and XX, GT or LT options at the same time are not compatible";
+pub const OFFSET_RANGE: &str = "ERR offset is out of range";
+pub const OUT_OF_RANGE: &str = "ERR value is out of range";
+pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
+pub const PROTO_NOT_INT: &str = "ERR Protocol version is not an integer or out of range";
+pub const PUBSUB_DOWN: &str = "ERR pub/sub is not running";
+pub const RANK_ZERO: &str =
+    "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list";
+pub const SAME_OBJECT: &str = "ERR source and destination objects are the same";
+pub const SCRIPT_ARITY: &str = "ERR Wrong number of args calling Redis command from script";
+pub const SCRIPT_BAD_ARG_TYPE: &str =
+    "ERR Lua redis lib command arguments must be strings or integers";
+pub const SCRIPT_DEBUG: &str = "ERR SCRIPT DEBUG is not supported";
+pub const SCRIPT_DENIED_COMMAND: &str = "ERR This Redis command is not allowed from script";
+pub const SCRIPT_FLUSH_MODE: &str = "ERR SCRIPT FLUSH only support SYNC|ASYNC option";
+pub const SCRIPT_KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
+pub const SCRIPT_NO_ARGS: &str = "ERR Please specify at least one argument for this redis lib call";
+pub const SCRIPT_READ_ONLY: &str = "ERR Write commands are not allowed from read-only scripts.";
+pub const SCRIPT_UNKNOWN_COMMAND: &str = "ERR Unknown Redis command called from script";
+pub const SETRESP_ARITY: &str = "ERR redis.setresp() requires one argument.";
+pub const SHARD_GONE: &str = "ERR shard unavailable (server shutting down)";
+pub const SHUTDOWN_FAILED: &str = "ERR Errors trying to SHUTDOWN. Check logs.";
+pub const SORT_NOT_DOUBLE: &str = "ERR One or more scores can't be converted into double";
+pub const SORT_STORE_NO_LIST: &str = "ERR SORT STORE needs the list type, not built yet";
+pub const STREAM_EXHAUSTED: &str =
+    "ERR The stream has exhausted the last possible ID, unable to add more items";
+pub const STRING_TOO_LONG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
+pub const SYNTAX: &str = "ERR syntax error";
+pub const TIMEOUT_NEGATIVE: &str = "ERR timeout is negative";
+pub const TIMEOUT_NOT_FLOAT: &str = "ERR timeout is not a float or out of range";
+pub const TIMEOUT_NOT_INT: &str = "ERR timeout is not an integer or out of range";
+pub const TIMEOUT_RANGE: &str = "ERR timeout is out of range";
+pub const UNBLOCKED: &str = "UNBLOCKED client unblocked via CLIENT UNBLOCK";
+pub const UNBLOCK_REASON: &str = "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR";
+pub const WATCH_IN_MULTI: &str = "ERR WATCH inside MULTI is not allowed";
+pub const WEIGHT_NOT_FLOAT: &str = "ERR weight value is not a float";
+pub const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+pub const XADD_NOT_GREATER: &str =
+    "ERR The ID specified in XADD is equal or smaller than the target stream top item";
+pub const XADD_ZERO_ID: &str = "ERR The ID specified in XADD must be greater than 0-0";
+pub const XGROUP_NEEDS_KEY: &str =
+    "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.";
+pub const XREADGROUP_DOLLAR: &str =
+    "ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set.";
+pub const XREADGROUP_NO_GROUP: &str = "ERR Missing GROUP option for XREADGROUP";
+pub const XREAD_GROUP: &str =
+    "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.";
+pub const XREAD_GT_ID: &str =
+    "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.";
+pub const XREAD_NOACK: &str =
+    "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.";
+pub const XSETID_ADDED_BELOW_LEN: &str =
+    "ERR The entries_added specified in XSETID is smaller than the target stream length";
+pub const XSETID_BELOW_DELETED: &str =
+    "ERR The ID specified in XSETID is smaller than current max_deleted_entry_id";
+pub const XSETID_BELOW_GIVEN_DELETED: &str =
+    "ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id";
+pub const XSETID_BELOW_TOP: &str =
+    "ERR The ID specified in XSETID is smaller than the target stream top item";
+pub const XTRIM_LIMIT_NEGATIVE: &str = "ERR The LIMIT argument must be >= 0.";
+pub const XTRIM_MAXLEN_NEGATIVE: &str = "ERR The MAXLEN argument must be >= 0.";
+pub const XTRIM_NO_STRATEGY: &str =
+    "ERR syntax error, XTRIM must be called with a trimming strategy";
+pub const XX_NX: &str = "ERR XX and NX options at the same time are not compatible";
+
+/// The eviction layer's text: the shard answers OOM itself, below the command layer.
+pub const OOM: &str = crate::shard::evict::OOM;
+
+/// ZUNION, ZINTER, ZDIFF (+STORE) and ZINTERCARD refusing a numkeys below 1.
+pub fn no_input_key(command: &str) -> Reply {
+    Reply::error_owned(format!(
+        "ERR at least 1 input key is needed for '{command}' command"
+    ))
+}
+
+/// EXPIRE's family and SET/GETEX refusing an expiry out of range.
+pub fn invalid_expire(command: &str) -> Reply {
+    Reply::error_owned(format!("ERR invalid expire time in '{command}' command"))
+}
+
+/// XINFO CONSUMERS and XGROUP naming a group `key`'s stream does not have.
+pub fn no_consumer_group(group: &[u8], key: &[u8]) -> Reply {
+    Reply::error_owned(format!(
+        "NOGROUP No such consumer group '{}' for key name '{}'",
+        shown(group),
+        shown(key)
+    ))
+}
+
+/// XPENDING, XCLAIM and the commands changing a group (XACK ...) naming a missing key or group.
+pub fn no_key_or_group(key: &[u8], group: &[u8]) -> Reply {
+    Reply::error_owned(format!(
+        "NOGROUP No such key '{}' or consumer group '{}'",
+        shown(key),
+        shown(group)
+    ))
+}
+
+/// `ERR wrong number of arguments for 'name' command`.
+pub fn arity(name: &str) -> Reply {
+    Reply::error_owned(format!(
+        "ERR wrong number of arguments for '{}' command",
+        name.to_ascii_lowercase()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::path::Path;
+
+    /// The codes Redis opens an error reply with; a string literal starting with one of them
+    /// (and a space) is an error text.
+    const CODES: &[&str] = &[
+        "ERR",
+        "WRONGTYPE",
+        "NOSCRIPT",
+        "BUSY",
+        "BUSYGROUP",
+        "NOPROTO",
+        "EXECABORT",
+        "NOAUTH",
+        "NOPERM",
+        "OOM",
+        "NOGROUP",
+        "UNBLOCKED",
+        "WRONGPASS",
+        "LOADING",
+        "MISCONF",
+        "READONLY",
+        "DENIED",
+    ];
+
+    /// Files that may spell an error text themselves, and why:
+    /// - this list;
+    /// - `protocol/parse.rs`: protocol errors are raised below the command layer, which the
+    ///   protocol layer must not depend on;
+    /// - `shard/evict.rs`: the OOM text belongs to the eviction layer, also below `command`
+    ///   (`OOM` above re-exports it);
+    /// - `server/mod.rs`: the max-clients and protected-mode refusals are pre-encoded replies
+    ///   (`-ERR ...\r\n` bytes) written before a connection has a session.
+    const ALLOWED: &[&str] = &[
+        "src/command/err.rs",
+        "src/protocol/parse.rs",
+        "src/shard/evict.rs",
+        "src/server/mod.rs",
+    ];
+
+    /// The string literals of `source` outside its test module, each with its line number.
+    fn literals(source: &str) -> Vec<(usize, String)> {
+        let code = source.split("#[cfg(test)]").next().unwrap_or("");
+        let mut found = Vec::new();
+        let (mut line, mut chars) = (1, code.chars().peekable());
+        let mut prev = ' ';
+        while let Some(c) = chars.next() {
+            match c {
+                '\n' => line += 1,
+                '/' if chars.peek() == Some(&'/') => {
+                    for c in chars.by_ref() {
+                        if c == '\n' {
+                            line += 1;
+                            break;
+                        }
+                    }
+                }
+                '\'' if prev != 'b' && !prev.is_alphanumeric() => {
+                    // A char literal ('"', '\\'), not a lifetime: skip to its closing quote.
+                    let mut ahead = chars.clone();
+                    let (first, second) = (ahead.next(), ahead.next());
+                    if first == Some('\\') || second == Some('\'') {
+                        for c in chars.by_ref() {
+                            if c == '\'' {
+                                break;
+                            }
+                        }
+                    }
+                }
+                '"' => {
+                    let (start, mut text) = (line, String::new());
+                    while let Some(c) = chars.next() {
+                        match c {
+                            '"' => break,
+                            '\\' => {
+                                if let Some(escaped) = chars.next() {
+                                    text.push('\\');
+                                    text.push(escaped);
+                                }
+                            }
+                            '\n' => {
+                                line += 1;
+                                text.push(c);
+                            }
+                            _ => text.push(c),
+                        }
+                    }
+                    found.push((start, text));
+                }
+                _ => {}
+            }
+            prev = c;
+        }
+        found
+    }
+
+    fn is_error_text(text: &str) -> bool {
+        let text = text.strip_prefix('-').unwrap_or(text);
+        CODES.iter().any(|code| {
+            text.strip_prefix(code)
+                .and_then(|rest| rest.strip_prefix(' '))
+                .is_some_and(|rest| !rest.is_empty() && !rest.contains('{'))
+        })
+    }
+
+    fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("readable source dir") {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                rust_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn every_text_is_declared_once() {
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for (line, text) in literals(include_str!("err.rs")) {
+            if is_error_text(&text) {
+                if let Some(first) = seen.insert(text.clone(), line) {
+                    panic!("{text:?} declared on lines {first} and {line}");
+                }
+            }
+        }
+        assert!(seen.len() > 100, "only {} texts found", seen.len());
+        assert!(seen.contains_key(super::WRONGTYPE));
+    }
+
+    #[test]
+    fn no_error_text_outside_the_list() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        rust_files(&root.join("src"), &mut files);
+        let mut strays = Vec::new();
+        for path in files {
+            let name = path.strip_prefix(root).expect("under the root");
+            let name = name.to_string_lossy().replace('\\', "/");
+            if ALLOWED.contains(&name.as_str()) || name.ends_with("tests.rs") {
+                continue;
+            }
+            let source = std::fs::read_to_string(&path).expect("readable source");
+            for (line, text) in literals(&source) {
+                if is_error_text(&text) {
+                    strays.push(format!("{name}:{line}: {text:?}"));
+                }
+            }
+        }
+        assert!(
+            strays.is_empty(),
+            "error texts outside err.rs:\n{}",
+            strays.join("\n")
+        );
+    }
+
+    #[test]
+    fn the_scanner_sees_error_literals() {
+        let source = "let c = '\"'; x(\"ERR no\"); // \"ERR comment\"\nlet f = format!(\"ERR {a}\");\nlet b = b\"-WRONGTYPE x\";";
+        let texts: Vec<_> = literals(source)
+            .into_iter()
+            .filter(|(_, t)| is_error_text(t))
+            .collect();
+        assert_eq!(
+            texts,
+            [(1, "ERR no".to_string()), (3, "-WRONGTYPE x".to_string())]
+        );
+    }
+}
