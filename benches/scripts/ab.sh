@@ -36,6 +36,11 @@ run_one() {
         redis-cli -p "$port" ping >/dev/null 2>&1 && break
         sleep 0.1
     done
+    if ! redis-cli -p "$port" ping >/dev/null 2>&1; then
+        # redis-benchmark would retry a dead port forever.
+        echo "ab.sh: the server did not start: $1" >&2
+        exit 2
+    fi
     redis-benchmark -p "$port" -t set -P 16 -c 50 -r 100000 -n 200000 -q >/dev/null 2>&1
     local u0 s0 u1 s1 rps
     read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$PID/stat")
