@@ -391,12 +391,7 @@ fn edge_numbers_match_redis_server_quickly() {
                 }
             }
         }
-        assert!(
-            mismatches.is_empty(),
-            "[{backend}] {} mismatches:\n{}",
-            mismatches.len(),
-            mismatches.join("\n")
-        );
+        common::assert_no_mismatches(backend, &mismatches);
     }
 }
 

@@ -67,12 +67,7 @@ fn assert_two_connection_cases_match(cases: &[Vec<String>]) {
                 }
             }
         }
-        assert!(
-            mismatches.is_empty(),
-            "[{backend}] {} mismatches:\n{}",
-            mismatches.len(),
-            mismatches.join("\n")
-        );
+        common::assert_no_mismatches(backend, &mismatches);
     }
 }
 

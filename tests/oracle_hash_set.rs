@@ -167,12 +167,7 @@ fn hash_and_set_replies_match_redis() {
                 }
             }
         }
-        assert!(
-            mismatches.is_empty(),
-            "[{backend}] {} mismatches:\n{}",
-            mismatches.len(),
-            mismatches.join("\n")
-        );
+        common::assert_no_mismatches(backend, &mismatches);
     }
 }
 

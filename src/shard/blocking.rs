@@ -81,10 +81,9 @@ impl Shard {
         self.serve_blocked();
     }
 
-    /// Notes that `key` (current db) may now satisfy waiters. Free when nobody waits.
+    /// Notes that `key` (current db) may now satisfy waiters. Free when nobody waits. (WATCH
+    /// is told by the write itself, through `Shard::modified`.)
     pub fn signal_ready(&mut self, key: &[u8]) {
-        // Every push passes here, including the destination side of a served BLMOVE.
-        self.touch_watched(key);
         if self.blocked.waiting.is_empty() {
             return;
         }

@@ -420,6 +420,16 @@ pub fn run_script(raw: &mut Raw, script: &[&str]) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
+/// Fails listing every reply that differed from redis-server's on `backend`.
+pub fn assert_no_mismatches(backend: &str, mismatches: &[String]) {
+    assert!(
+        mismatches.is_empty(),
+        "[{backend}] {} mismatches:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+}
+
 /// Runs every script against redis-server and against ringkv (2 threads, each backend) and
 /// fails listing every reply that differs byte for byte.
 pub fn assert_scripts_match_redis(scripts: &[&[&str]]) {
@@ -442,12 +452,7 @@ pub fn assert_scripts_match_redis(scripts: &[&[&str]]) {
                 }
             }
         }
-        assert!(
-            mismatches.is_empty(),
-            "[{backend}] {} mismatches:\n{}",
-            mismatches.len(),
-            mismatches.join("\n")
-        );
+        assert_no_mismatches(backend, &mismatches);
     }
 }
 
