@@ -369,6 +369,28 @@ fn getkeys_help_texts_and_subcommand_errors_match_redis() {
         &["XINFO", "STREAM"],
         &["CLIENT", "KILL"],
         &["ACL", "WHOAMI", "x"],
+        // A subcommand's own grammar refusing the call (Redis's addReplySubcommandSyntaxError),
+        // with the container and subcommand as sent.
+        &["client", "UNBLOCK", "1", "timeout", "x"],
+        &["pubsub", "channels", "a", "b"],
+        &["PUBSUB", "SHARDCHANNELS", "a", "b"],
+        &["acl", "Cat", "a", "b"],
+        &["ACL", "LOG", "1", "2"],
+        &["ACL", "GENPASS", "1", "2"],
+        &["SCRIPT", "FLUSH", "x", "y"],
+        &["SCRIPT", "FLUSH", "x"],
+        &["XGROUP", "CREATE", "nokey", "g", "$", "bogus"],
+        &["XGROUP", "SETID", "nokey", "g", "$", "bogus"],
+        &["XINFO", "CONSUMERS", "nokey", "g"],
+        &["CONFIG", "SET", "maxmemory", "0", "x"],
+        &["CLIENT", "REPLY", "x"],
+        &["CLIENT", "NO-EVICT", "x"],
+        &["CLIENT", "NOSUCH"],
+        &["config", "nosuch", "x"],
+        &["ACL", "DRYRUN", "nobody", "get", "a"],
+        &["ACL", "DRYRUN", "default", "nosuch"],
+        &["OBJECT", "FREQ", "nokey"],
+        &["OBJECT", "IDLETIME", "nokey"],
     ];
     for args in same {
         assert_eq!(

@@ -11,7 +11,7 @@ use bytes::Bytes;
 
 use super::access::{self as acl, catalog, Denial, User};
 use super::args::ok;
-use super::connection::{client_line, sub_arity_error, unknown_subcommand};
+use super::connection::client_line;
 use super::keys::help_reply;
 use super::table::{cats, container, flags, lookup, row, CommandSpec, Flags, NOKEY};
 use super::{error, shown, Args, CmdResult, Kind, Session};
@@ -43,19 +43,19 @@ pub static COMMANDS: &[CommandSpec] = &[
 
 #[rustfmt::skip]
 static ACL_SUBCOMMANDS: &[CommandSpec] = &[
-    row("acl|cat", -2, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(acl), "server", "6.0.0", "List the ACL categories or the commands inside a category", ""),
-    row("acl|deluser", -3, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(acl), "server", "6.0.0", "Remove the specified ACL users and the associated rules", ""),
-    row("acl|dryrun", -4, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(acl), "server", "7.0.0", "Returns whether the user can execute the given command without executing the command.", ""),
-    row("acl|genpass", -2, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(acl), "server", "6.0.0", "Generate a pseudorandom secure password to use for ACL users", ""),
-    row("acl|getuser", 3, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(acl), "server", "6.0.0", "Get the rules for a specific ACL user", ""),
-    row("acl|help", 2, flags!(LOADING | STALE), NOKEY, Kind::Local(acl), "server", "6.0.0", "Show helpful text about the different subcommands", ""),
-    row("acl|list", 2, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(acl), "server", "6.0.0", "List the current ACL rules in ACL config file format", ""),
-    row("acl|load", 2, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(acl), "server", "6.0.0", "Reload the ACLs from the configured ACL file", ""),
-    row("acl|log", -2, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(acl), "server", "6.0.0", "List latest events denied because of ACLs in place", ""),
-    row("acl|save", 2, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(acl), "server", "6.0.0", "Save the current ACL rules in the configured ACL file", ""),
-    row("acl|setuser", -3, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(acl), "server", "6.0.0", "Modify or create the rules for a specific ACL user", ""),
-    row("acl|users", 2, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(acl), "server", "6.0.0", "List the username of all the configured ACL rules", ""),
-    row("acl|whoami", 2, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(acl), "server", "6.0.0", "Return the name of the user associated to the current connection", ""),
+    row("acl|cat", -2, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(cat), "server", "6.0.0", "List the ACL categories or the commands inside a category", ""),
+    row("acl|deluser", -3, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(deluser), "server", "6.0.0", "Remove the specified ACL users and the associated rules", ""),
+    row("acl|dryrun", -4, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(dryrun), "server", "7.0.0", "Returns whether the user can execute the given command without executing the command.", ""),
+    row("acl|genpass", -2, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(genpass), "server", "6.0.0", "Generate a pseudorandom secure password to use for ACL users", ""),
+    row("acl|getuser", 3, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(acl_getuser), "server", "6.0.0", "Get the rules for a specific ACL user", ""),
+    row("acl|help", 2, flags!(LOADING | STALE), NOKEY, Kind::Local(acl_help), "server", "6.0.0", "Show helpful text about the different subcommands", ""),
+    row("acl|list", 2, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(acl_list), "server", "6.0.0", "List the current ACL rules in ACL config file format", ""),
+    row("acl|load", 2, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(acl_load), "server", "6.0.0", "Reload the ACLs from the configured ACL file", ""),
+    row("acl|log", -2, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(log), "server", "6.0.0", "List latest events denied because of ACLs in place", ""),
+    row("acl|save", 2, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(acl_save), "server", "6.0.0", "Save the current ACL rules in the configured ACL file", ""),
+    row("acl|setuser", -3, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(setuser), "server", "6.0.0", "Modify or create the rules for a specific ACL user", ""),
+    row("acl|users", 2, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(acl_users), "server", "6.0.0", "List the username of all the configured ACL rules", ""),
+    row("acl|whoami", 2, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(acl_whoami), "server", "6.0.0", "Return the name of the user associated to the current connection", ""),
 ];
 
 /// Refuses a call this connection may not make, or None when it may run. Unknown commands
@@ -99,12 +99,7 @@ fn check_rules(session: &mut Session, items: &[Bytes]) -> Option<Reply> {
             .unwrap_or_default()
             .into_iter()
             .map(|p| (read, write, items[p].as_ref()));
-        let channels: (&[Bytes], bool) = match spec.name {
-            "publish" | "spublish" => (&items[1..2], false),
-            "subscribe" | "ssubscribe" => (&items[1..], false),
-            "psubscribe" => (&items[1..], true),
-            _ => (&[], false),
-        };
+        let channels = call.channels.checked(items);
         let (denial, object) = session.auth.user.check(id, first, keys, channels).err()?;
         let fullname = &catalog::ENTRIES[id].fullname;
         let object = object.map_or_else(|| fullname.to_string(), |o| shown(&o));
@@ -126,9 +121,7 @@ fn denial_reason(denial: Denial) -> &'static str {
 
 fn permission_error(denial: Denial, command: &str) -> Reply {
     match denial {
-        Denial::Command => Reply::error_owned(format!(
-            "NOPERM this user has no permissions to run the '{command}' command"
-        )),
+        Denial::Command => err::noperm_command(command),
         Denial::Key => error(err::NOPERM_KEY),
         Denial::Channel => error(err::NOPERM_CHANNEL),
     }
@@ -234,75 +227,42 @@ fn bulk(text: impl Into<String>) -> Reply {
     Reply::Bulk(Bytes::from(text.into()))
 }
 
-/// ACL <subcommand> ...
-pub fn acl(session: &mut Session, args: &mut Args) -> CmdResult {
-    let sub = args.next()?;
-    let n = args.remaining();
-    let arity = |ok: bool| {
-        if ok {
-            Ok(())
-        } else {
-            Err(sub_arity_error("acl", &sub))
-        }
-    };
-    match sub.to_ascii_lowercase().as_slice() {
-        b"help" => Ok(help_reply(ACL_HELP)),
-        b"setuser" => {
-            arity(n >= 1)?;
-            setuser(args)
-        }
-        b"deluser" => {
-            arity(n >= 1)?;
-            deluser(session, args)
-        }
-        b"getuser" => {
-            arity(n == 1)?;
-            Ok(acl::user(&args.next()?).map_or(Reply::Nil, |u| getuser(&u)))
-        }
-        b"list" => {
-            arity(n == 0)?;
-            Ok(Reply::Array(
-                acl::users()
-                    .iter()
-                    .map(|u| bulk(format!("user {} {}", u.name, u.describe())))
-                    .collect(),
-            ))
-        }
-        b"users" => {
-            arity(n == 0)?;
-            Ok(Reply::Array(
-                acl::users().iter().map(|u| bulk(u.name.clone())).collect(),
-            ))
-        }
-        b"whoami" => {
-            arity(n == 0)?;
-            Ok(bulk(session.auth.user.name.clone()))
-        }
-        b"cat" => {
-            arity(n <= 1)?;
-            cat(args)
-        }
-        b"log" => {
-            arity(n <= 1)?;
-            log(args)
-        }
-        b"genpass" => {
-            arity(n <= 1)?;
-            genpass(args)
-        }
-        b"dryrun" => {
-            arity(n >= 2)?;
-            dryrun(args)
-        }
-        b"save" | b"load" => {
-            arity(n == 0)?;
-            file(session, &sub)
-        }
-        _ => Err(unknown_subcommand("acl", &sub)),
-    }
+fn acl_help(_session: &mut Session, _args: &mut Args) -> CmdResult {
+    Ok(help_reply(ACL_HELP))
 }
 
-fn setuser(args: &mut Args) -> CmdResult {
+fn acl_getuser(_session: &mut Session, args: &mut Args) -> CmdResult {
+    Ok(acl::user(&args.next()?).map_or(Reply::Nil, |u| getuser(&u)))
+}
+
+fn acl_list(_session: &mut Session, _args: &mut Args) -> CmdResult {
+    Ok(Reply::Array(
+        acl::users()
+            .iter()
+            .map(|u| bulk(format!("user {} {}", u.name, u.describe())))
+            .collect(),
+    ))
+}
+
+fn acl_users(_session: &mut Session, _args: &mut Args) -> CmdResult {
+    Ok(Reply::Array(
+        acl::users().iter().map(|u| bulk(u.name.clone())).collect(),
+    ))
+}
+
+fn acl_whoami(session: &mut Session, _args: &mut Args) -> CmdResult {
+    Ok(bulk(session.auth.user.name.clone()))
+}
+
+/// Refuses a call of an ACL subcommand that takes at most one argument and got more.
+fn at_most_one(args: &Args) -> Result<(), Reply> {
+    if args.remaining() > 1 {
+        return Err(err::subcommand_syntax(args.all()));
+    }
+    Ok(())
+}
+
+fn setuser(_session: &mut Session, args: &mut Args) -> CmdResult {
     let name = args.next()?;
     if name.iter().any(|&c| c.is_ascii_whitespace() || c == 0) {
         return Err(error(err::BAD_USERNAME));
@@ -311,11 +271,7 @@ fn setuser(args: &mut Args) -> CmdResult {
     let mut user = acl::user(name.as_bytes()).map_or_else(|| User::new(&name), |u| (*u).clone());
     for op in args.rest() {
         if let Err(e) = user.apply(op) {
-            return Err(Reply::error_owned(format!(
-                "ERR Error in ACL SETUSER modifier '{}': {}",
-                shown(op),
-                e.message()
-            )));
+            return Err(err::acl_modifier(op, e.message()));
         }
     }
     acl::update(|users| users.insert(name, Arc::new(user)));
@@ -363,16 +319,14 @@ fn getuser(user: &User) -> Reply {
     ])
 }
 
-fn cat(args: &mut Args) -> CmdResult {
+fn cat(_session: &mut Session, args: &mut Args) -> CmdResult {
+    at_most_one(args)?;
     let Ok(name) = args.next() else {
         return Ok(Reply::Array(
             catalog::CATEGORIES.iter().map(|c| bulk(*c)).collect(),
         ));
     };
-    let category = catalog::category_bit(&name).ok_or_else(|| {
-        let shown_name = shown(&name[..name.len().min(128)]);
-        Reply::error_owned(format!("ERR Unknown category '{shown_name}'"))
-    })?;
+    let category = catalog::category_bit(&name).ok_or_else(|| err::unknown_category(&name))?;
     Ok(Reply::Array(
         catalog::ENTRIES
             .iter()
@@ -382,7 +336,8 @@ fn cat(args: &mut Args) -> CmdResult {
     ))
 }
 
-fn log(args: &mut Args) -> CmdResult {
+fn log(_session: &mut Session, args: &mut Args) -> CmdResult {
+    at_most_one(args)?;
     let mut count = 10;
     if !args.is_done() {
         if args.keyword("RESET") {
@@ -415,7 +370,8 @@ fn log(args: &mut Args) -> CmdResult {
     }))
 }
 
-fn genpass(args: &mut Args) -> CmdResult {
+fn genpass(_session: &mut Session, args: &mut Args) -> CmdResult {
+    at_most_one(args)?;
     let bits = if args.is_done() { 256 } else { args.int()? };
     if !(1..=4096).contains(&bits) {
         return Err(error(err::GENPASS_BITS));
@@ -431,14 +387,11 @@ fn genpass(args: &mut Args) -> CmdResult {
     Ok(bulk(hex))
 }
 
-fn dryrun(args: &mut Args) -> CmdResult {
+fn dryrun(_session: &mut Session, args: &mut Args) -> CmdResult {
     let username = args.next()?;
-    let user = acl::user(&username)
-        .ok_or_else(|| Reply::error_owned(format!("ERR User '{}' not found", shown(&username))))?;
+    let user = acl::user(&username).ok_or_else(|| err::no_such_user(&username))?;
     let items: Vec<Bytes> = args.rest().to_vec();
-    let (row, spec) = lookup(&items[0]).ok_or_else(|| {
-        Reply::error_owned(format!("ERR Command '{}' not found", shown(&items[0])))
-    })?;
+    let (row, spec) = lookup(&items[0]).ok_or_else(|| err::no_such_command(&items[0]))?;
     let call = spec.resolve(&items);
     if !call.arity_ok(items.len()) {
         return Err(super::err::arity(call.name));
@@ -469,18 +422,26 @@ fn dryrun(args: &mut Args) -> CmdResult {
     }
 }
 
-fn file(session: &mut Session, sub: &[u8]) -> CmdResult {
+/// The configured ACL file, or Redis's error when there is none.
+fn acl_file(session: &Session) -> Result<String, Reply> {
     let path = session.server.config().get("aclfile").to_string();
     if path.is_empty() {
         return Err(error(err::NO_ACL_FILE));
     }
-    if sub.eq_ignore_ascii_case(b"save") {
-        return acl::save(&path).map(|_| Reply::Simple("OK")).map_err(|e| {
-            tracing::warn!("Opening temp ACL file for ACL SAVE: {e}");
-            error(err::ACL_SAVE_FAILED)
-        });
-    }
-    acl::load(&path).map_err(|e| Reply::error_owned(format!("ERR {e}")))?;
+    Ok(path)
+}
+
+fn acl_save(session: &mut Session, _args: &mut Args) -> CmdResult {
+    let path = acl_file(session)?;
+    acl::save(&path).map(|_| Reply::Simple("OK")).map_err(|e| {
+        tracing::warn!("Opening temp ACL file for ACL SAVE: {e}");
+        error(err::ACL_SAVE_FAILED)
+    })
+}
+
+fn acl_load(session: &mut Session, _args: &mut Args) -> CmdResult {
+    let path = acl_file(session)?;
+    acl::load(&path).map_err(|e| err::plain(&e))?;
     kill_clients_of(session, |user| user != "default");
     session.auth.refresh();
     ok()

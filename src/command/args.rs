@@ -31,6 +31,16 @@ impl Args {
         }
     }
 
+    /// The arguments of a call that runs as `spec`: for a subcommand row the cursor starts
+    /// after the subcommand's name, which the table has already matched.
+    #[inline]
+    pub fn of(spec: &super::CommandSpec, items: Vec<Bytes>) -> Self {
+        Args {
+            items,
+            pos: Cell::new(1 + spec.is_subcommand as usize),
+        }
+    }
+
     /// Every argument, name included.
     pub fn all(&self) -> &[Bytes] {
         &self.items

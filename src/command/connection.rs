@@ -112,18 +112,18 @@ pub static COMMANDS: &[CommandSpec] = &[
 
 #[rustfmt::skip]
 static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
-    row("client|help", 2, flags!(LOADING | STALE), NOKEY, Kind::Local(client), "connection", "5.0.0", "Show helpful text about the different subcommands", ""),
-    row("client|id", 2, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client), "connection", "5.0.0", "Returns the client ID for the current connection", ""),
-    row("client|getname", 2, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client), "connection", "2.6.9", "Get the current connection name", ""),
-    row("client|setname", 3, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client), "connection", "2.6.9", "Set the current connection name", ""),
-    row("client|info", 2, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client), "connection", "6.2.0", "Returns information about the current client connection.", ""),
-    row("client|list", -2, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client), "connection", "2.4.0", "Get the list of client connections", ""),
-    row("client|kill", -3, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client), "connection", "2.4.0", "Kill the connection of a client", ""),
-    row("client|unblock", -3, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client), "connection", "5.0.0", "Unblock a client blocked in a blocking command from a different connection", ""),
-    row("client|reply", 3, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client), "connection", "3.2.0", "Instruct the server whether to reply to commands", ""),
-    row("client|no-evict", 3, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client), "connection", "7.0.0", "Set client eviction mode for the current connection", ""),
-    row("client|setinfo", 4, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client), "connection", "7.2.0", "Sets information specific to the client or connection.", ""),
-    row("client|no-touch", 3, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client), "connection", "7.2.0", "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.", ""),
+    row("client|help", 2, flags!(LOADING | STALE), NOKEY, Kind::Local(client_help), "connection", "5.0.0", "Show helpful text about the different subcommands", ""),
+    row("client|id", 2, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client_id), "connection", "5.0.0", "Returns the client ID for the current connection", ""),
+    row("client|getname", 2, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client_getname), "connection", "2.6.9", "Get the current connection name", ""),
+    row("client|setname", 3, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client_setname), "connection", "2.6.9", "Set the current connection name", ""),
+    row("client|info", 2, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client_info), "connection", "6.2.0", "Returns information about the current client connection.", ""),
+    row("client|list", -2, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client_list), "connection", "2.4.0", "Get the list of client connections", ""),
+    row("client|kill", -3, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client_kill), "connection", "2.4.0", "Kill the connection of a client", ""),
+    row("client|unblock", -3, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client_unblock), "connection", "5.0.0", "Unblock a client blocked in a blocking command from a different connection", ""),
+    row("client|reply", 3, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client_reply), "connection", "3.2.0", "Instruct the server whether to reply to commands", ""),
+    row("client|no-evict", 3, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client_on_off), "connection", "7.0.0", "Set client eviction mode for the current connection", ""),
+    row("client|setinfo", 4, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client_setinfo), "connection", "7.2.0", "Sets information specific to the client or connection.", ""),
+    row("client|no-touch", 3, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client_on_off), "connection", "7.2.0", "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.", ""),
 ];
 
 /// The Redis release whose behaviour ringkv follows, as HELLO and INFO report it.
@@ -168,20 +168,6 @@ pub fn select(session: &mut Session, args: &mut Args) -> CmdResult {
     ok()
 }
 
-/// `ERR unknown subcommand 'x'. Try NAME HELP.`
-pub fn unknown_subcommand(command: &str, sub: &[u8]) -> Reply {
-    Reply::error_owned(format!(
-        "ERR unknown subcommand '{}'. Try {} HELP.",
-        shown(sub),
-        command.to_ascii_uppercase()
-    ))
-}
-
-/// `ERR wrong number of arguments for 'command|sub' command`.
-pub fn sub_arity_error(command: &str, sub: &[u8]) -> Reply {
-    super::err::arity(&format!("{command}|{}", shown(sub).to_ascii_lowercase()))
-}
-
 /// Client names and library names may not contain spaces or special characters.
 fn valid_name(name: &[u8]) -> bool {
     name.iter().all(|&c| (b'!'..=b'~').contains(&c))
@@ -221,10 +207,7 @@ pub fn hello(session: &mut Session, args: &mut Args) -> CmdResult {
         } else if args.remaining() >= 2 && args.keyword("SETNAME") {
             name = Some(args.next()?);
         } else {
-            return Err(Reply::error_owned(format!(
-                "ERR Syntax error in HELLO option '{}'",
-                shown(args.peek().unwrap_or_default())
-            )));
+            return Err(err::hello_option(args.peek().unwrap_or_default()));
         }
     }
     if let Some((user, password)) = credentials {
@@ -359,102 +342,79 @@ const CLIENT_HELP: &[&str] = &[
     "    Prints this help.",
 ];
 
-pub fn client(session: &mut Session, args: &mut Args) -> CmdResult {
-    let sub = args.next()?;
-    let lower = sub.to_ascii_lowercase();
-    let n = args.remaining();
-    let arity = |ok: bool| {
-        if ok {
-            Ok(())
-        } else {
-            Err(sub_arity_error("client", &sub))
-        }
+fn client_help(_session: &mut Session, _args: &mut Args) -> CmdResult {
+    Ok(help_reply(CLIENT_HELP))
+}
+
+fn client_id(session: &mut Session, _args: &mut Args) -> CmdResult {
+    Ok(Reply::Int(session.client.id as i64))
+}
+
+fn client_getname(session: &mut Session, _args: &mut Args) -> CmdResult {
+    let name = lock(&session.client.name).clone();
+    Ok(if name.is_empty() {
+        Reply::Nil
+    } else {
+        bulk_str(&name)
+    })
+}
+
+fn client_setname(session: &mut Session, args: &mut Args) -> CmdResult {
+    set_name(session, &args.next()?)?;
+    ok()
+}
+
+fn client_info(session: &mut Session, _args: &mut Args) -> CmdResult {
+    Ok(Reply::Verbatim(
+        "txt",
+        Bytes::from(client_line(&session.client)),
+    ))
+}
+
+/// CLIENT SETINFO LIB-NAME|LIB-VER value.
+fn client_setinfo(session: &mut Session, args: &mut Args) -> CmdResult {
+    let attr = args.next()?.to_ascii_lowercase();
+    let value = args.next()?;
+    let slot = match attr.as_slice() {
+        b"lib-name" => &session.client.lib_name,
+        b"lib-ver" => &session.client.lib_ver,
+        _ => return Err(err::unrecognized_option(&attr)),
     };
-    match lower.as_slice() {
-        b"help" => Ok(help_reply(CLIENT_HELP)),
-        b"id" => {
-            arity(n == 0)?;
-            Ok(Reply::Int(session.client.id as i64))
-        }
-        b"getname" => {
-            arity(n == 0)?;
-            let name = lock(&session.client.name).clone();
-            Ok(if name.is_empty() {
-                Reply::Nil
-            } else {
-                bulk_str(&name)
-            })
-        }
-        b"setname" => {
-            arity(n == 1)?;
-            set_name(session, &args.next()?)?;
-            ok()
-        }
-        b"info" => {
-            arity(n == 0)?;
-            Ok(Reply::Verbatim(
-                "txt",
-                Bytes::from(client_line(&session.client)),
-            ))
-        }
-        b"list" => client_list(session, args),
-        b"kill" => {
-            arity(n >= 1)?;
-            client_kill(session, args)
-        }
-        b"unblock" => {
-            arity(n == 1 || n == 2)?;
-            client_unblock(session, args)
-        }
-        b"setinfo" => {
-            arity(n == 2)?;
-            let attr = args.next()?.to_ascii_lowercase();
-            let value = args.next()?;
-            let slot = match attr.as_slice() {
-                b"lib-name" => &session.client.lib_name,
-                b"lib-ver" => &session.client.lib_ver,
-                _ => {
-                    return Err(Reply::error_owned(format!(
-                        "ERR Unrecognized option '{}'",
-                        shown(&attr)
-                    )))
-                }
-            };
-            if !valid_name(&value) {
-                return Err(Reply::error_owned(format!(
-                    "ERR {} cannot contain spaces, newlines or special characters.",
-                    shown(&attr)
-                )));
-            }
-            *lock(slot) = shown(&value);
-            ok()
-        }
-        b"reply" => {
-            arity(n == 1)?;
-            let mode = args.next()?.to_ascii_lowercase();
-            let (mode, reply) = match mode.as_slice() {
-                b"on" => (ReplyMode::On, Reply::Simple("OK")),
-                // The mode's own reply is not sent: an empty sequence encodes to nothing.
-                b"off" => (ReplyMode::Off, Reply::Sequence(Vec::new())),
-                b"skip" => (ReplyMode::SkipNext, Reply::Sequence(Vec::new())),
-                _ => return Err(error(err::SYNTAX)),
-            };
-            session.reply_mode = mode;
-            Ok(reply)
-        }
-        b"no-evict" | b"no-touch" => {
-            arity(n == 1)?;
-            match args.next()?.to_ascii_lowercase().as_slice() {
-                b"on" | b"off" => ok(),
-                _ => Err(error(err::SYNTAX)),
-            }
-        }
-        _ => Err(unknown_subcommand("client", &sub)),
+    if !valid_name(&value) {
+        return Err(err::client_info_chars(&attr));
+    }
+    *lock(slot) = shown(&value);
+    ok()
+}
+
+/// CLIENT REPLY ON|OFF|SKIP.
+fn client_reply(session: &mut Session, args: &mut Args) -> CmdResult {
+    let mode = args.next()?.to_ascii_lowercase();
+    let (mode, reply) = match mode.as_slice() {
+        b"on" => (ReplyMode::On, Reply::Simple("OK")),
+        // The mode's own reply is not sent: an empty sequence encodes to nothing.
+        b"off" => (ReplyMode::Off, Reply::Sequence(Vec::new())),
+        b"skip" => (ReplyMode::SkipNext, Reply::Sequence(Vec::new())),
+        _ => return Err(error(err::SYNTAX)),
+    };
+    session.reply_mode = mode;
+    Ok(reply)
+}
+
+/// CLIENT NO-EVICT and NO-TOUCH ON|OFF: accepted, and without effect here (no client eviction;
+/// a read does not refresh a key's access time for another client to see).
+fn client_on_off(_session: &mut Session, args: &mut Args) -> CmdResult {
+    match args.next()?.to_ascii_lowercase().as_slice() {
+        b"on" | b"off" => ok(),
+        _ => Err(error(err::SYNTAX)),
     }
 }
 
 /// CLIENT UNBLOCK id [TIMEOUT|ERROR]: 1 when the client was blocked and is now released.
 fn client_unblock(session: &mut Session, args: &mut Args) -> CmdResult {
+    if args.remaining() > 2 {
+        return Err(err::subcommand_syntax(args.all()));
+    }
     let id = args.next()?;
     let how = if args.is_done() || args.keyword("TIMEOUT") {
         Unblock::Timeout
@@ -476,12 +436,7 @@ fn client_list(session: &mut Session, args: &mut Args) -> CmdResult {
             match kind.as_slice() {
                 b"normal" => {}
                 b"master" | b"replica" | b"slave" | b"pubsub" => ids = Some(Vec::new()),
-                _ => {
-                    return Err(Reply::error_owned(format!(
-                        "ERR Unknown client type '{}'",
-                        shown(&kind)
-                    )))
-                }
+                _ => return Err(err::unknown_client_type(&kind)),
             }
         } else if args.remaining() >= 2 && args.keyword("ID") {
             let mut list = Vec::new();
@@ -545,12 +500,7 @@ fn client_kill(session: &mut Session, args: &mut Args) -> CmdResult {
             b"type" => match value.to_ascii_lowercase().as_slice() {
                 b"normal" => {}
                 b"master" | b"replica" | b"slave" | b"pubsub" => no_match = true,
-                _ => {
-                    return Err(Reply::error_owned(format!(
-                        "ERR Unknown client type '{}'",
-                        shown(&value)
-                    )))
-                }
+                _ => return Err(err::unknown_client_type(&value)),
             },
             b"user" => {
                 if &value[..] != b"default" {

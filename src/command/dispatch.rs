@@ -369,7 +369,7 @@ fn route_admitted(
     let stats = &session.server.stats[session.thread];
     ThreadStats::add(&stats.calls[row], 1);
     session.client.last_cmd.store(row as u32, Relaxed);
-    let args = Args::new(items);
+    let args = Args::of(spec, items);
     if let Kind::Keyed(op, _) = spec.kind {
         if let Some((shard, key_slot)) = route(session, spec, args.all()) {
             let queue = &mut queues.keyed[shard];
@@ -424,7 +424,7 @@ async fn run_unqueued(
         let reply = run_cross(session, spec, op, cross, args).await;
         queues.replies.fill(slot, reply.unwrap_or_else(|e| e));
     } else {
-        if spec.name == "exec" {
+        if spec.has(Flags::RUNS_QUEUE) {
             // Like an atomic command: pipelined transactions share one batch of holds.
             if queues.keyed.iter().any(|q| !q.is_empty()) {
                 queues.settle(session).await;
@@ -464,9 +464,7 @@ async fn settle(
 }
 
 fn subscribed_mode_error(name: &str) -> Reply {
-    Reply::error_owned(format!(
-        "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
-    ))
+    err::subscribed_context(name)
 }
 
 /// Runs one command to its reply, waiting for it (EXEC runs its queue this way).
@@ -477,7 +475,7 @@ pub async fn call(session: &mut Session, items: Vec<Bytes>) -> Reply {
     let spec = spec.resolve(&items);
     count_calls(session, std::iter::once(row));
     session.client.last_cmd.store(row as u32, Relaxed);
-    let mut args = Args::new(items);
+    let mut args = Args::of(spec, items);
     let result = match spec.kind {
         Kind::Keyed(op, cross) => match single_shard(session, spec, args.all()) {
             Some(shard) => {
@@ -517,9 +515,7 @@ pub fn unknown_command(items: &[Bytes]) -> Reply {
         shown_args.push_str(&format!("'{text}' "));
     }
     let name = String::from_utf8_lossy(&items[0][..items[0].len().min(128)]);
-    Reply::error_owned(format!(
-        "ERR unknown command '{name}', with args beginning with: {shown_args}"
-    ))
+    err::unknown_command(&name, &shown_args)
 }
 
 /// The shard holding every key of the command, or None when its keys span shards. A keyed
@@ -661,7 +657,7 @@ async fn run_cross(
             items,
             ordinals,
         } = part;
-        let job = move |s: &mut Shard| run_op(s, db, spec, op, &mut Args::new(items));
+        let job = move |s: &mut Shard| run_op(s, db, spec, op, &mut Args::of(spec, items));
         if session.router.runs_inline(shard) {
             results.push((ordinals, Some(session.router.run_inline(job))));
         } else {
@@ -714,7 +710,7 @@ fn submit_atomic(
         } = part;
         ordinals.push(positions);
         let part: AtomicPart =
-            Box::new(move |s: &mut Shard| run_op(s, db, spec, op, &mut Args::new(items)));
+            Box::new(move |s: &mut Shard| run_op(s, db, spec, op, &mut Args::of(spec, items)));
         work.push((shard, part));
     }
     let replies = session.router.atomic(work);

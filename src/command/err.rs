@@ -4,6 +4,8 @@
 //! from reappearing elsewhere in the sources. Depends only on `protocol` (and on `shard` for the
 //! OOM text, which the eviction layer owns).
 
+use bytes::Bytes;
+
 use super::shown;
 use crate::protocol::Reply;
 
@@ -218,6 +220,216 @@ pub fn no_key_or_group(key: &[u8], group: &[u8]) -> Reply {
     ))
 }
 
+/// A container (CLIENT, CONFIG...) called with a subcommand it does not have; `items` is
+/// the call, container name first.
+pub fn unknown_subcommand(items: &[Bytes]) -> Reply {
+    let (container, sub) = container_and_sub(items);
+    Reply::error_owned(format!(
+        "ERR unknown subcommand '{sub}'. Try {container} HELP."
+    ))
+}
+
+/// A subcommand whose own grammar refuses the call (Redis's addReplySubcommandSyntaxError);
+/// `items` is the call, container name first.
+pub fn subcommand_syntax(items: &[Bytes]) -> Reply {
+    let (container, sub) = container_and_sub(items);
+    Reply::error_owned(format!(
+        "ERR unknown subcommand or wrong number of arguments for '{sub}'. Try {container} HELP."
+    ))
+}
+
+/// The container's name as sent, upper-cased, and the subcommand as sent (at most 128 bytes),
+/// as Redis shows them.
+fn container_and_sub(items: &[Bytes]) -> (String, String) {
+    let container = items
+        .first()
+        .map_or(String::new(), |c| shown(c).to_ascii_uppercase());
+    let sub = items.get(1).map_or(&b""[..], |s| &s[..s.len().min(128)]);
+    (container, shown(sub))
+}
+
+/// CLIENT SETINFO naming an attribute other than LIB-NAME/LIB-VER.
+pub fn unrecognized_option(option: &[u8]) -> Reply {
+    Reply::error_owned(format!("ERR Unrecognized option '{}'", shown(option)))
+}
+
+/// CLIENT SETINFO with a value holding spaces or special characters.
+pub fn client_info_chars(attr: &[u8]) -> Reply {
+    Reply::error_owned(format!(
+        "ERR {} cannot contain spaces, newlines or special characters.",
+        shown(attr)
+    ))
+}
+
+/// CLIENT LIST/KILL TYPE with an unknown type.
+pub fn unknown_client_type(kind: &[u8]) -> Reply {
+    Reply::error_owned(format!("ERR Unknown client type '{}'", shown(kind)))
+}
+
+/// HELLO with an option it does not know (or one missing its values).
+pub fn hello_option(option: &[u8]) -> Reply {
+    Reply::error_owned(format!(
+        "ERR Syntax error in HELLO option '{}'",
+        shown(option)
+    ))
+}
+
+/// An ACL user may not run `command`.
+pub fn noperm_command(command: &str) -> Reply {
+    Reply::error_owned(format!(
+        "NOPERM this user has no permissions to run the '{command}' command"
+    ))
+}
+
+/// ACL SETUSER with a rule it cannot apply, and why.
+pub fn acl_modifier(op: &[u8], why: &str) -> Reply {
+    Reply::error_owned(format!(
+        "ERR Error in ACL SETUSER modifier '{}': {why}",
+        shown(op)
+    ))
+}
+
+/// ACL CAT naming a category that does not exist.
+pub fn unknown_category(name: &[u8]) -> Reply {
+    let name = shown(&name[..name.len().min(128)]);
+    Reply::error_owned(format!("ERR Unknown category '{name}'"))
+}
+
+/// ACL DRYRUN naming a user that does not exist.
+pub fn no_such_user(name: &[u8]) -> Reply {
+    Reply::error_owned(format!("ERR User '{}' not found", shown(name)))
+}
+
+/// ACL DRYRUN naming a command that does not exist.
+pub fn no_such_command(name: &[u8]) -> Reply {
+    Reply::error_owned(format!("ERR Command '{}' not found", shown(name)))
+}
+
+/// A text from elsewhere (the Lua runtime, the ACL file loader) as a plain error.
+pub fn plain(text: &str) -> Reply {
+    Reply::error_owned(plain_text(text))
+}
+
+/// `plain`'s text, for a caller that builds its own reply (a Lua error table).
+pub fn plain_text(text: &str) -> String {
+    format!("ERR {text}")
+}
+
+/// A script that does not compile, with the compiler's message.
+pub fn script_compile(message: &str) -> Reply {
+    Reply::error_owned(format!(
+        "ERR Error compiling script (new function): {message}"
+    ))
+}
+
+/// A script that failed outside its own error handling.
+pub fn script_failed(why: &str) -> Reply {
+    Reply::error_owned(format!("ERR Error running script: {why}"))
+}
+
+/// A script that raised something other than an error table.
+pub fn script_failed_value(sha: &str, value: &str) -> Reply {
+    Reply::error_owned(format!("ERR Error running script {sha}, {value}"))
+}
+
+/// A `#!` line naming an engine other than lua.
+pub fn shebang_engine(line: &str) -> Reply {
+    Reply::error_owned(format!("ERR Unexpected engine in script shebang: {line}"))
+}
+
+/// A `#!lua` option other than `flags=`.
+pub fn shebang_option(word: &str) -> Reply {
+    Reply::error_owned(format!("ERR Unknown lua shebang option: {word}"))
+}
+
+/// A `flags=` entry of a `#!lua` line that Redis does not know.
+pub fn shebang_flag(flag: &str) -> Reply {
+    Reply::error_owned(format!("ERR Unexpected flag in script shebang: {flag}"))
+}
+
+/// EXEC of a transaction that a refused command discarded, with that command's error.
+pub fn execabort(text: &str) -> Reply {
+    Reply::error_owned(format!(
+        "EXECABORT Transaction discarded because of: {}",
+        text.strip_prefix("ERR ").unwrap_or(text)
+    ))
+}
+
+/// CONFIG SET refusing a value, and why.
+pub fn config_set_failed(name: &str, why: &str) -> Reply {
+    Reply::error_owned(format!(
+        "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+    ))
+}
+
+/// CONFIG SET naming an option it does not know.
+pub fn config_set_unknown(name: &str) -> Reply {
+    Reply::error_owned(format!(
+        "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+    ))
+}
+
+/// A command other than the subscription ones from a RESP2 client in subscribed mode.
+pub fn subscribed_context(name: &str) -> Reply {
+    Reply::error_owned(format!(
+        "ERR Can't execute '{name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+    ))
+}
+
+/// A command name the table does not have, with its first arguments as Redis shows them.
+pub fn unknown_command(name: &str, shown_args: &str) -> Reply {
+    Reply::error_owned(format!(
+        "ERR unknown command '{name}', with args beginning with: {shown_args}"
+    ))
+}
+
+/// XREAD/XREADGROUP with fewer IDs than keys after STREAMS.
+pub fn unbalanced_streams(command: &str, symbol: char) -> Reply {
+    Reply::error_owned(format!(
+        "ERR Unbalanced {command} list of streams: for each stream key an ID or '{symbol}' must be specified."
+    ))
+}
+
+/// XREADGROUP naming a key or group that does not exist.
+pub fn xreadgroup_no_group(key: &[u8], group: &[u8]) -> Reply {
+    Reply::error_owned(format!(
+        "NOGROUP No such key '{}' or consumer group '{}' in XREADGROUP with GROUP option",
+        shown(key),
+        shown(group)
+    ))
+}
+
+/// XCLAIM with a bad IDLE/TIME/RETRYCOUNT value.
+pub fn xclaim_bad_value(option: &str) -> Reply {
+    Reply::error_owned(format!("ERR Invalid {option} option argument for XCLAIM"))
+}
+
+/// XCLAIM with an option it does not know.
+pub fn xclaim_option(option: &[u8]) -> Reply {
+    Reply::error_owned(format!(
+        "ERR Unrecognized XCLAIM option '{}'",
+        shown(option)
+    ))
+}
+
+/// XCLAIM/XAUTOCLAIM with a min-idle-time that is not a number.
+pub fn min_idle_time(command: &str) -> Reply {
+    Reply::error_owned(format!("ERR Invalid min-idle-time argument for {command}"))
+}
+
+/// EXPIRE's family with an option it does not know.
+pub fn unsupported_option(word: &[u8]) -> Reply {
+    Reply::error_owned(format!("ERR Unsupported option {}", shown(word)))
+}
+
+/// The FUNCTION subcommands not implemented yet.
+pub fn function_not_implemented(sub: &[u8]) -> Reply {
+    Reply::error_owned(format!(
+        "ERR FUNCTION {} is not implemented yet (EVAL and EVALSHA are)",
+        shown(sub).to_ascii_uppercase()
+    ))
+}
+
 /// `ERR wrong number of arguments for 'name' command`.
 pub fn arity(name: &str) -> Reply {
     Reply::error_owned(format!(
@@ -232,7 +444,7 @@ mod tests {
     use std::path::Path;
 
     /// The codes Redis opens an error reply with; a string literal starting with one of them
-    /// (and a space) is an error text.
+    /// (and a space) is an error text, a format string included.
     const CODES: &[&str] = &[
         "ERR",
         "WRONGTYPE",
@@ -329,7 +541,7 @@ mod tests {
         CODES.iter().any(|code| {
             text.strip_prefix(code)
                 .and_then(|rest| rest.strip_prefix(' '))
-                .is_some_and(|rest| !rest.is_empty() && !rest.contains('{'))
+                .is_some_and(|rest| !rest.is_empty())
         })
     }
 
@@ -393,7 +605,11 @@ mod tests {
             .collect();
         assert_eq!(
             texts,
-            [(1, "ERR no".to_string()), (3, "-WRONGTYPE x".to_string())]
+            [
+                (1, "ERR no".to_string()),
+                (2, "ERR {a}".to_string()),
+                (3, "-WRONGTYPE x".to_string())
+            ]
         );
     }
 }

@@ -134,12 +134,7 @@ fn expire_generic(shard: &mut Shard, args: &mut Args, base: Base, command: &str)
             b"GT" => gt = true,
             b"LT" => lt = true,
             // The option is quoted as it was sent.
-            _ => {
-                return Err(Reply::error_owned(format!(
-                    "ERR Unsupported option {}",
-                    String::from_utf8_lossy(word)
-                )))
-            }
+            _ => return Err(err::unsupported_option(word)),
         }
         args.next()?;
     }

@@ -4,7 +4,6 @@
 use crate::command::err;
 use bytes::Bytes;
 
-use super::connection::unknown_subcommand;
 use super::keys::help_reply;
 use super::table::Categories;
 use super::{error, lookup, Args, CmdResult, CommandSpec, Session, COMMANDS};
@@ -331,73 +330,86 @@ const COMMAND_HELP: &[&str] = &[
     "    Prints this help.",
 ];
 
-/// COMMAND and its subcommands; the table has checked the subcommand's arity.
+/// COMMAND alone: every command's entry (COMMAND with a subcommand it lacks lands here too).
 pub fn command(_session: &mut Session, args: &mut Args) -> CmdResult {
     if args.is_done() {
         return Ok(Reply::Array(
             COMMANDS.iter().copied().map(info_entry).collect(),
         ));
     }
-    let sub = args.next()?;
-    match sub.to_ascii_lowercase().as_slice() {
-        b"help" => Ok(help_reply(COMMAND_HELP)),
-        b"count" => Ok(Reply::Int(COMMANDS.len() as i64)),
-        b"info" => {
-            if args.is_done() {
-                return Ok(Reply::Array(
-                    COMMANDS.iter().copied().map(info_entry).collect(),
-                ));
-            }
-            Ok(Reply::Array(
-                args.rest()
-                    .iter()
-                    .map(|n| named(n).map_or(Reply::NilArray, info_entry))
-                    .collect(),
-            ))
-        }
-        b"docs" => {
-            let specs: Vec<&CommandSpec> = if args.is_done() {
-                COMMANDS.iter().copied().collect()
-            } else {
-                args.rest().iter().filter_map(|n| named(n)).collect()
-            };
-            Ok(Reply::Map(
-                specs
-                    .into_iter()
-                    .map(|s| (bulk(s.name), docs_entry(s)))
-                    .collect(),
-            ))
-        }
-        b"list" => list(args),
-        b"getkeys" => {
-            let (items, keys) = call_keys(args)?;
-            Ok(Reply::Array(
-                keys.into_iter()
-                    .map(|p| Reply::Bulk(items[p].clone()))
-                    .collect(),
-            ))
-        }
-        b"getkeysandflags" => {
-            let (items, keys) = call_keys(args)?;
-            let spec = lookup(&items[0]).map(|(_, s)| s.resolve(&items));
-            let flag = if spec.is_some_and(|s| s.writes()) {
-                "RW"
-            } else {
-                "RO"
-            };
-            Ok(Reply::Array(
-                keys.into_iter()
-                    .map(|p| {
-                        Reply::Array(vec![
-                            Reply::Bulk(items[p].clone()),
-                            Reply::Set(vec![Reply::Simple(flag)]),
-                        ])
-                    })
-                    .collect(),
-            ))
-        }
-        _ => Err(unknown_subcommand("command", &sub)),
+    Err(err::unknown_subcommand(args.all()))
+}
+
+pub fn command_help(_session: &mut Session, _args: &mut Args) -> CmdResult {
+    Ok(help_reply(COMMAND_HELP))
+}
+
+pub fn command_count(_session: &mut Session, _args: &mut Args) -> CmdResult {
+    Ok(Reply::Int(COMMANDS.len() as i64))
+}
+
+/// COMMAND INFO [name...]: every command when none is named.
+pub fn command_info(_session: &mut Session, args: &mut Args) -> CmdResult {
+    if args.is_done() {
+        return Ok(Reply::Array(
+            COMMANDS.iter().copied().map(info_entry).collect(),
+        ));
     }
+    Ok(Reply::Array(
+        args.rest()
+            .iter()
+            .map(|n| named(n).map_or(Reply::NilArray, info_entry))
+            .collect(),
+    ))
+}
+
+/// COMMAND DOCS [name...]: every command when none is named; unknown names are left out.
+pub fn command_docs(_session: &mut Session, args: &mut Args) -> CmdResult {
+    let specs: Vec<&CommandSpec> = if args.is_done() {
+        COMMANDS.iter().copied().collect()
+    } else {
+        args.rest().iter().filter_map(|n| named(n)).collect()
+    };
+    Ok(Reply::Map(
+        specs
+            .into_iter()
+            .map(|s| (bulk(s.name), docs_entry(s)))
+            .collect(),
+    ))
+}
+
+pub fn command_list(_session: &mut Session, args: &mut Args) -> CmdResult {
+    list(args)
+}
+
+pub fn command_getkeys(_session: &mut Session, args: &mut Args) -> CmdResult {
+    let (items, keys) = call_keys(args)?;
+    Ok(Reply::Array(
+        keys.into_iter()
+            .map(|p| Reply::Bulk(items[p].clone()))
+            .collect(),
+    ))
+}
+
+/// COMMAND GETKEYSANDFLAGS: each key with RW or RO (the row's write flag).
+pub fn command_getkeysandflags(_session: &mut Session, args: &mut Args) -> CmdResult {
+    let (items, keys) = call_keys(args)?;
+    let spec = lookup(&items[0]).map(|(_, s)| s.resolve(&items));
+    let flag = if spec.is_some_and(|s| s.writes()) {
+        "RW"
+    } else {
+        "RO"
+    };
+    Ok(Reply::Array(
+        keys.into_iter()
+            .map(|p| {
+                Reply::Array(vec![
+                    Reply::Bulk(items[p].clone()),
+                    Reply::Set(vec![Reply::Simple(flag)]),
+                ])
+            })
+            .collect(),
+    ))
 }
 
 /// COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern]: rows and

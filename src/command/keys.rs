@@ -47,10 +47,10 @@ static MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
 
 #[rustfmt::skip]
 static OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
-    row("object|encoding", 3, flags!(READONLY), SUBKEY, keyed(object), "generic", "2.2.3", "Inspect the internal encoding of a Redis object", ""),
-    row("object|freq", 3, flags!(READONLY), SUBKEY, keyed(object), "generic", "4.0.0", "Get the logarithmic access frequency counter of a Redis object", ""),
-    row("object|idletime", 3, flags!(READONLY), SUBKEY, keyed(object), "generic", "2.2.3", "Get the time since a Redis object was last accessed", ""),
-    row("object|refcount", 3, flags!(READONLY), SUBKEY, keyed(object), "generic", "2.2.3", "Get the number of references to the value of the key", ""),
+    row("object|encoding", 3, flags!(READONLY), SUBKEY, keyed(object_encoding), "generic", "2.2.3", "Inspect the internal encoding of a Redis object", ""),
+    row("object|freq", 3, flags!(READONLY), SUBKEY, keyed(object_freq), "generic", "4.0.0", "Get the logarithmic access frequency counter of a Redis object", ""),
+    row("object|idletime", 3, flags!(READONLY), SUBKEY, keyed(object_idletime), "generic", "2.2.3", "Get the time since a Redis object was last accessed", ""),
+    row("object|refcount", 3, flags!(READONLY), SUBKEY, keyed(object_refcount), "generic", "2.2.3", "Get the number of references to the value of the key", ""),
     row("object|help", 2, flags!(LOADING | STALE), NOKEY, Kind::Local(object_help), "generic", "6.2.0", "Show helpful text about the different subcommands", ""),
 ];
 
@@ -522,7 +522,6 @@ fn encoding(value: ValueRef) -> &'static str {
 /// MEMORY USAGE key [SAMPLES n]: the key's record, its table bucket and the value's heap
 /// bytes (SAMPLES is accepted and ignored: the estimate is exact-ish already).
 pub fn memory(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    args.next()?;
     let key = args.arg()?;
     if args.keyword("SAMPLES") {
         args.int()?;
@@ -585,27 +584,40 @@ pub fn object_help(_session: &mut Session, _args: &mut Args) -> CmdResult {
     Ok(help_reply(OBJECT_HELP))
 }
 
-/// OBJECT ENCODING, FREQ, IDLETIME and REFCOUNT (the table has checked the subcommand and
-/// its arity).
-pub fn object(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let sub = args.next()?.to_ascii_lowercase();
+/// What OBJECT reports of `key`: its idle time (read before the lookup marks the access)
+/// and its encoding; None for a missing key.
+fn object_of(shard: &mut Shard, args: &mut Args) -> Result<Option<(u32, &'static str)>, Reply> {
     let key = args.arg()?;
     let clock = shard.clock_secs();
-    // Read before the lookup below marks the access.
     let Some((idle, encoding)) = shard
         .db()
         .get_raw(key)
         .map(|r| (r.idle(clock), encoding(r.value())))
     else {
-        return Ok(Reply::Nil);
+        return Ok(None);
     };
-    if shard.write(key).is_none() {
-        return Ok(Reply::Nil);
+    Ok(shard.write(key).map(|_| (idle, encoding)))
+}
+
+pub fn object_encoding(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    Ok(object_of(shard, args)?.map_or(Reply::Nil, |(_, encoding)| {
+        Reply::Bulk(Bytes::from_static(encoding.as_bytes()))
+    }))
+}
+
+pub fn object_idletime(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    Ok(object_of(shard, args)?.map_or(Reply::Nil, |(idle, _)| Reply::Int(idle as i64)))
+}
+
+pub fn object_refcount(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    Ok(object_of(shard, args)?.map_or(Reply::Nil, |_| Reply::Int(1)))
+}
+
+/// OBJECT FREQ: no access-frequency counter is kept, so it answers as Redis does under an LRU
+/// policy.
+pub fn object_freq(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    match object_of(shard, args)? {
+        None => Ok(Reply::Nil),
+        Some(_) => Err(error(err::LFU_NOT_SELECTED)),
     }
-    Ok(match &sub[..] {
-        b"encoding" => Reply::Bulk(Bytes::from_static(encoding.as_bytes())),
-        b"idletime" => Reply::Int(idle as i64),
-        b"refcount" => Reply::Int(1),
-        _ => return Err(error(err::LFU_NOT_SELECTED)),
-    })
 }

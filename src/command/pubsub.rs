@@ -6,9 +6,8 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use bytes::{Bytes, BytesMut};
 
-use super::connection::{sub_arity_error, unknown_subcommand};
 use super::keys::help_reply;
-use super::table::{container, flags, row, CommandSpec, NOKEY};
+use super::table::{container, flags, row, Channels, CommandSpec, NOKEY};
 use super::{err, error, Args, CmdResult, Kind as CmdKind, Session};
 use crate::handoff;
 use crate::protocol::reply::encode_bulk_push;
@@ -27,7 +26,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         "2.0.0",
         "Listens for messages published to channels.",
         "channel [channel ...]",
-    ),
+    )
+    .with_channels(Channels::Subscribe),
     row(
         "unsubscribe",
         -1,
@@ -38,7 +38,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         "2.0.0",
         "Stops listening to messages posted to channels.",
         "[channel [channel ...]]",
-    ),
+    )
+    .with_channels(Channels::Unsubscribe),
     row(
         "psubscribe",
         -2,
@@ -49,7 +50,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         "2.0.0",
         "Listens for messages published to channels that match one or more patterns.",
         "pattern [pattern ...]",
-    ),
+    )
+    .with_channels(Channels::PatternSubscribe),
     row(
         "punsubscribe",
         -1,
@@ -60,7 +62,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         "2.0.0",
         "Stops listening to messages published to channels that match one or more patterns.",
         "[pattern [pattern ...]]",
-    ),
+    )
+    .with_channels(Channels::Unsubscribe),
     row(
         "ssubscribe",
         -2,
@@ -71,7 +74,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         "7.0.0",
         "Listens for messages published to shard channels.",
         "shardchannel [shardchannel ...]",
-    ),
+    )
+    .with_channels(Channels::Subscribe),
     row(
         "sunsubscribe",
         -1,
@@ -82,7 +86,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         "7.0.0",
         "Stops listening to messages posted to shard channels.",
         "[shardchannel [shardchannel ...]]",
-    ),
+    )
+    .with_channels(Channels::Unsubscribe),
     row(
         "publish",
         3,
@@ -93,7 +98,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         "2.0.0",
         "Posts a message to a channel.",
         "channel message",
-    ),
+    )
+    .with_channels(Channels::Publish),
     row(
         "spublish",
         3,
@@ -104,7 +110,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         "7.0.0",
         "Post a message to a shard channel",
         "shardchannel message",
-    ),
+    )
+    .with_channels(Channels::Publish),
     container(
         "pubsub",
         "pubsub",
@@ -116,12 +123,12 @@ pub static COMMANDS: &[CommandSpec] = &[
 
 #[rustfmt::skip]
 static PUBSUB_SUBCOMMANDS: &[CommandSpec] = &[
-    row("pubsub|channels", -2, flags!(PUBSUB | LOADING | STALE), NOKEY, CmdKind::Local(pubsub_introspect), "pubsub", "2.8.0", "List active channels", ""),
-    row("pubsub|help", 2, flags!(LOADING | STALE), NOKEY, CmdKind::Local(pubsub_introspect), "pubsub", "6.2.0", "Show helpful text about the different subcommands", ""),
-    row("pubsub|numpat", 2, flags!(PUBSUB | LOADING | STALE), NOKEY, CmdKind::Local(pubsub_introspect), "pubsub", "2.8.0", "Get the count of unique patterns pattern subscriptions", ""),
-    row("pubsub|numsub", -2, flags!(PUBSUB | LOADING | STALE), NOKEY, CmdKind::Local(pubsub_introspect), "pubsub", "2.8.0", "Get the count of subscribers for channels", ""),
-    row("pubsub|shardchannels", -2, flags!(PUBSUB | LOADING | STALE), NOKEY, CmdKind::Local(pubsub_introspect), "pubsub", "7.0.0", "List active shard channels", ""),
-    row("pubsub|shardnumsub", -2, flags!(PUBSUB | LOADING | STALE), NOKEY, CmdKind::Local(pubsub_introspect), "pubsub", "7.0.0", "Get the count of subscribers for shard channels", ""),
+    row("pubsub|channels", -2, flags!(PUBSUB | LOADING | STALE), NOKEY, CmdKind::Local(pubsub_channels), "pubsub", "2.8.0", "List active channels", ""),
+    row("pubsub|help", 2, flags!(LOADING | STALE), NOKEY, CmdKind::Local(pubsub_help), "pubsub", "6.2.0", "Show helpful text about the different subcommands", ""),
+    row("pubsub|numpat", 2, flags!(PUBSUB | LOADING | STALE), NOKEY, CmdKind::Local(pubsub_numpat), "pubsub", "2.8.0", "Get the count of unique patterns pattern subscriptions", ""),
+    row("pubsub|numsub", -2, flags!(PUBSUB | LOADING | STALE), NOKEY, CmdKind::Local(pubsub_numsub), "pubsub", "2.8.0", "Get the count of subscribers for channels", ""),
+    row("pubsub|shardchannels", -2, flags!(PUBSUB | LOADING | STALE), NOKEY, CmdKind::Local(pubsub_shardchannels), "pubsub", "7.0.0", "List active shard channels", ""),
+    row("pubsub|shardnumsub", -2, flags!(PUBSUB | LOADING | STALE), NOKEY, CmdKind::Local(pubsub_shardnumsub), "pubsub", "7.0.0", "Get the count of subscribers for shard channels", ""),
 ];
 
 /// A connection's subscriptions and the queue its messages arrive on.
@@ -351,49 +358,61 @@ const PUBSUB_HELP: &[&str] = &[
     "    Prints this help.",
 ];
 
-pub fn pubsub_introspect(_session: &mut Session, args: &mut Args) -> CmdResult {
+fn pubsub_help(_session: &mut Session, _args: &mut Args) -> CmdResult {
+    Ok(help_reply(PUBSUB_HELP))
+}
+
+/// PUBSUB CHANNELS / SHARDCHANNELS [pattern]: the active names of one kind.
+fn names(kind: Kind, args: &mut Args) -> CmdResult {
     let registry = registry()?;
-    let sub = args.next()?;
-    let n = args.remaining();
-    let names = |kind, args: &mut Args| -> CmdResult {
-        let pattern = if args.is_done() {
-            None
-        } else {
-            Some(args.next()?)
-        };
-        Ok(Reply::Array(
-            registry
-                .names(kind, pattern.as_deref())
-                .into_iter()
-                .map(Reply::Bulk)
-                .collect(),
-        ))
-    };
-    let counts = |kind, args: &mut Args| -> CmdResult {
-        let mut out = Vec::new();
-        for name in args.rest() {
-            out.push((
-                Reply::Bulk(name.clone()),
-                Reply::Int(registry.count(kind, name) as i64),
-            ));
-        }
-        Ok(Reply::Map(out))
-    };
-    match sub.to_ascii_lowercase().as_slice() {
-        b"help" if n == 0 => Ok(help_reply(PUBSUB_HELP)),
-        b"channels" if n <= 1 => names(Kind::Channel, args),
-        b"shardchannels" if n <= 1 => names(Kind::Shard, args),
-        b"numsub" => counts(Kind::Channel, args),
-        b"shardnumsub" => counts(Kind::Shard, args),
-        b"numpat" if n == 0 => Ok(Reply::Int(registry.len(Kind::Pattern) as i64)),
-        b"help" | b"channels" | b"shardchannels" | b"numpat" => {
-            Err(sub_arity_error("pubsub", &sub))
-        }
-        _ => {
-            let _ = err::SYNTAX;
-            Err(unknown_subcommand("pubsub", &sub))
-        }
+    if args.remaining() > 1 {
+        return Err(err::subcommand_syntax(args.all()));
     }
+    let pattern = if args.is_done() {
+        None
+    } else {
+        Some(args.next()?)
+    };
+    Ok(Reply::Array(
+        registry
+            .names(kind, pattern.as_deref())
+            .into_iter()
+            .map(Reply::Bulk)
+            .collect(),
+    ))
+}
+
+/// PUBSUB NUMSUB / SHARDNUMSUB [name...]: each name with its subscriber count.
+fn counts(kind: Kind, args: &mut Args) -> CmdResult {
+    let registry = registry()?;
+    let mut out = Vec::new();
+    for name in args.rest() {
+        out.push((
+            Reply::Bulk(name.clone()),
+            Reply::Int(registry.count(kind, name) as i64),
+        ));
+    }
+    Ok(Reply::Map(out))
+}
+
+fn pubsub_channels(_session: &mut Session, args: &mut Args) -> CmdResult {
+    names(Kind::Channel, args)
+}
+
+fn pubsub_shardchannels(_session: &mut Session, args: &mut Args) -> CmdResult {
+    names(Kind::Shard, args)
+}
+
+fn pubsub_numsub(_session: &mut Session, args: &mut Args) -> CmdResult {
+    counts(Kind::Channel, args)
+}
+
+fn pubsub_shardnumsub(_session: &mut Session, args: &mut Args) -> CmdResult {
+    counts(Kind::Shard, args)
+}
+
+fn pubsub_numpat(_session: &mut Session, _args: &mut Args) -> CmdResult {
+    Ok(Reply::Int(registry()?.len(Kind::Pattern) as i64))
 }
 
 #[cfg(test)]

@@ -20,7 +20,6 @@ use std::rc::Rc;
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
-use super::connection::{sub_arity_error, unknown_subcommand};
 use super::dispatch::call;
 use super::keys::help_reply;
 use super::table::{container, flags, row, CommandSpec, Flags, KeyFinder, NOKEY};
@@ -90,12 +89,12 @@ pub static COMMANDS: &[CommandSpec] = &[
 
 #[rustfmt::skip]
 static SCRIPT_SUBCOMMANDS: &[CommandSpec] = &[
-    row("script|debug", 3, flags!(NOSCRIPT), NOKEY, Kind::Routed(script), "scripting", "3.2.0", "Set the debug mode for executed scripts.", ""),
-    row("script|exists", -3, flags!(NOSCRIPT), NOKEY, Kind::Routed(script), "scripting", "2.6.0", "Check existence of scripts in the script cache.", ""),
-    row("script|flush", -2, flags!(NOSCRIPT), NOKEY, Kind::Routed(script), "scripting", "2.6.0", "Remove all the scripts from the script cache.", ""),
-    row("script|help", 2, flags!(LOADING | STALE), NOKEY, Kind::Routed(script), "scripting", "5.0.0", "Show helpful text about the different subcommands", ""),
-    row("script|kill", 2, flags!(NOSCRIPT | ALLOW_BUSY), NOKEY, Kind::Routed(script), "scripting", "2.6.0", "Kill the script currently in execution.", ""),
-    row("script|load", 3, flags!(NOSCRIPT | STALE), NOKEY, Kind::Routed(script), "scripting", "2.6.0", "Load the specified Lua script into the script cache.", ""),
+    row("script|debug", 3, flags!(NOSCRIPT), NOKEY, Kind::Local(script_debug), "scripting", "3.2.0", "Set the debug mode for executed scripts.", ""),
+    row("script|exists", -3, flags!(NOSCRIPT), NOKEY, Kind::Routed(script_exists), "scripting", "2.6.0", "Check existence of scripts in the script cache.", ""),
+    row("script|flush", -2, flags!(NOSCRIPT), NOKEY, Kind::Local(script_flush), "scripting", "2.6.0", "Remove all the scripts from the script cache.", ""),
+    row("script|help", 2, flags!(LOADING | STALE), NOKEY, Kind::Local(script_help), "scripting", "5.0.0", "Show helpful text about the different subcommands", ""),
+    row("script|kill", 2, flags!(NOSCRIPT | ALLOW_BUSY), NOKEY, Kind::Local(script_kill), "scripting", "2.6.0", "Kill the script currently in execution.", ""),
+    row("script|load", 3, flags!(NOSCRIPT | STALE), NOKEY, Kind::Routed(script_load), "scripting", "2.6.0", "Load the specified Lua script into the script cache.", ""),
 ];
 
 const SCRIPT_HELP: &[&str] = &[
@@ -245,44 +244,53 @@ async fn serve_calls(session: &mut Session, steps: &mut mpsc::UnboundedReceiver<
     error(err::ENGINE_GONE)
 }
 
-fn script(_session: &mut Session, args: Args) -> Routine<'_> {
+fn script_help(_session: &mut Session, _args: &mut Args) -> CmdResult {
+    Ok(help_reply(SCRIPT_HELP))
+}
+
+fn script_load(_session: &mut Session, args: Args) -> Routine<'_> {
     Box::pin(async move {
-        let sub = args.next()?;
-        let n = args.remaining();
-        match sub.to_ascii_lowercase().as_slice() {
-            b"help" if n == 0 => Ok(help_reply(SCRIPT_HELP)),
-            b"load" if n == 1 => {
-                let body = args.next()?;
-                let (done, answer) = oneshot::channel();
-                ask(Request::Load { body, done }, answer)
-                    .await?
-                    .map(|sha| Reply::Bulk(Bytes::from(sha)))
-            }
-            b"exists" if n >= 1 => {
-                let shas = args.rest().to_vec();
-                let (done, answer) = oneshot::channel();
-                let known = ask(Request::Exists { shas, done }, answer).await?;
-                Ok(Reply::Array(
-                    known.into_iter().map(|k| Reply::Int(k as i64)).collect(),
-                ))
-            }
-            b"flush" if n <= 1 => {
-                if n == 1 && !(args.keyword("ASYNC") || args.keyword("SYNC")) {
-                    return Err(error(err::SCRIPT_FLUSH_MODE));
-                }
-                if !engine::submit(Request::Flush) {
-                    return Err(error(err::ENGINE_GONE));
-                }
-                Ok(Reply::Simple("OK"))
-            }
-            b"kill" if n == 0 => engine::kill().map(|_| Reply::Simple("OK")),
-            b"debug" if n == 1 => Err(error(err::SCRIPT_DEBUG)),
-            b"help" | b"load" | b"exists" | b"flush" | b"kill" | b"debug" => {
-                Err(sub_arity_error("script", &sub))
-            }
-            _ => Err(unknown_subcommand("script", &sub)),
-        }
+        let body = args.next()?;
+        let (done, answer) = oneshot::channel();
+        ask(Request::Load { body, done }, answer)
+            .await?
+            .map(|sha| Reply::Bulk(Bytes::from(sha)))
     })
+}
+
+fn script_exists(_session: &mut Session, args: Args) -> Routine<'_> {
+    Box::pin(async move {
+        let shas = args.rest().to_vec();
+        let (done, answer) = oneshot::channel();
+        let known = ask(Request::Exists { shas, done }, answer).await?;
+        Ok(Reply::Array(
+            known.into_iter().map(|k| Reply::Int(k as i64)).collect(),
+        ))
+    })
+}
+
+/// SCRIPT FLUSH [ASYNC|SYNC]: the cache is emptied on the Lua thread either way.
+fn script_flush(_session: &mut Session, args: &mut Args) -> CmdResult {
+    let mode_ok = match args.remaining() {
+        0 => true,
+        1 => args.keyword("ASYNC") || args.keyword("SYNC"),
+        _ => false,
+    };
+    if !mode_ok {
+        return Err(error(err::SCRIPT_FLUSH_MODE));
+    }
+    if !engine::submit(Request::Flush) {
+        return Err(error(err::ENGINE_GONE));
+    }
+    Ok(Reply::Simple("OK"))
+}
+
+fn script_kill(_session: &mut Session, _args: &mut Args) -> CmdResult {
+    engine::kill().map(|_| Reply::Simple("OK"))
+}
+
+fn script_debug(_session: &mut Session, _args: &mut Args) -> CmdResult {
+    Err(error(err::SCRIPT_DEBUG))
 }
 
 /// Sends `request` to the Lua thread and waits for its answer.

@@ -6,7 +6,6 @@ use std::pin::Pin;
 use bytes::Bytes;
 
 use super::args::ok;
-use super::connection::{sub_arity_error, unknown_subcommand};
 use super::keys::help_reply;
 use super::table::{cats, container, flags, row, CommandSpec, NOKEY};
 use super::Kind;
@@ -141,35 +140,35 @@ pub static COMMANDS: &[CommandSpec] = &[
 
 #[rustfmt::skip]
 static COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
-    row("command|count", 2, flags!(LOADING | STALE), NOKEY, Kind::Local(super::introspection::command), "server", "2.8.13", "Get total number of Redis commands", "").with_acl(cats!(CONNECTION)),
-    row("command|docs", -2, flags!(LOADING | STALE), NOKEY, Kind::Local(super::introspection::command), "server", "7.0.0", "Get array of specific Redis command documentation", "").with_acl(cats!(CONNECTION)),
-    row("command|getkeys", -4, flags!(LOADING | STALE), NOKEY, Kind::Local(super::introspection::command), "server", "2.8.13", "Extract keys given a full Redis command", "").with_acl(cats!(CONNECTION)),
-    row("command|getkeysandflags", -4, flags!(LOADING | STALE), NOKEY, Kind::Local(super::introspection::command), "server", "7.0.0", "Extract keys and access flags given a full Redis command", "").with_acl(cats!(CONNECTION)),
-    row("command|help", 2, flags!(LOADING | STALE), NOKEY, Kind::Local(super::introspection::command), "server", "5.0.0", "Show helpful text about the different subcommands", "").with_acl(cats!(CONNECTION)),
-    row("command|info", -2, flags!(LOADING | STALE), NOKEY, Kind::Local(super::introspection::command), "server", "2.8.13", "Get array of specific Redis command details, or all when no argument is given.", "").with_acl(cats!(CONNECTION)),
-    row("command|list", -2, flags!(LOADING | STALE), NOKEY, Kind::Local(super::introspection::command), "server", "7.0.0", "Get an array of Redis command names", "").with_acl(cats!(CONNECTION)),
+    row("command|count", 2, flags!(LOADING | STALE), NOKEY, Kind::Local(super::introspection::command_count), "server", "2.8.13", "Get total number of Redis commands", "").with_acl(cats!(CONNECTION)),
+    row("command|docs", -2, flags!(LOADING | STALE), NOKEY, Kind::Local(super::introspection::command_docs), "server", "7.0.0", "Get array of specific Redis command documentation", "").with_acl(cats!(CONNECTION)),
+    row("command|getkeys", -4, flags!(LOADING | STALE), NOKEY, Kind::Local(super::introspection::command_getkeys), "server", "2.8.13", "Extract keys given a full Redis command", "").with_acl(cats!(CONNECTION)),
+    row("command|getkeysandflags", -4, flags!(LOADING | STALE), NOKEY, Kind::Local(super::introspection::command_getkeysandflags), "server", "7.0.0", "Extract keys and access flags given a full Redis command", "").with_acl(cats!(CONNECTION)),
+    row("command|help", 2, flags!(LOADING | STALE), NOKEY, Kind::Local(super::introspection::command_help), "server", "5.0.0", "Show helpful text about the different subcommands", "").with_acl(cats!(CONNECTION)),
+    row("command|info", -2, flags!(LOADING | STALE), NOKEY, Kind::Local(super::introspection::command_info), "server", "2.8.13", "Get array of specific Redis command details, or all when no argument is given.", "").with_acl(cats!(CONNECTION)),
+    row("command|list", -2, flags!(LOADING | STALE), NOKEY, Kind::Local(super::introspection::command_list), "server", "7.0.0", "Get an array of Redis command names", "").with_acl(cats!(CONNECTION)),
 ];
 
 #[rustfmt::skip]
 static FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
-    row("function|delete", 3, flags!(WRITE | NOSCRIPT), NOKEY, Kind::Local(function), "scripting", "7.0.0", "Delete a function by name", "").with_acl(cats!(SCRIPTING)),
-    row("function|dump", 2, flags!(NOSCRIPT), NOKEY, Kind::Local(function), "scripting", "7.0.0", "Dump all functions into a serialized binary payload", "").with_acl(cats!(SCRIPTING)),
-    row("function|flush", -2, flags!(WRITE | NOSCRIPT), NOKEY, Kind::Local(function), "scripting", "7.0.0", "Deleting all functions", "").with_acl(cats!(SCRIPTING)),
-    row("function|help", 2, flags!(LOADING | STALE), NOKEY, Kind::Local(function), "scripting", "7.0.0", "Show helpful text about the different subcommands", "").with_acl(cats!(SCRIPTING)),
-    row("function|kill", 2, flags!(NOSCRIPT | ALLOW_BUSY), NOKEY, Kind::Local(function), "scripting", "7.0.0", "Kill the function currently in execution.", "").with_acl(cats!(SCRIPTING)),
-    row("function|list", -2, flags!(NOSCRIPT), NOKEY, Kind::Local(function), "scripting", "7.0.0", "List information about all the functions", "").with_acl(cats!(SCRIPTING)),
-    row("function|load", -3, flags!(WRITE | DENYOOM | NOSCRIPT), NOKEY, Kind::Local(function), "scripting", "7.0.0", "Create a function with the given arguments (name, code, description)", "").with_acl(cats!(SCRIPTING)),
-    row("function|restore", -3, flags!(WRITE | DENYOOM | NOSCRIPT), NOKEY, Kind::Local(function), "scripting", "7.0.0", "Restore all the functions on the given payload", "").with_acl(cats!(SCRIPTING)),
-    row("function|stats", 2, flags!(NOSCRIPT | ALLOW_BUSY), NOKEY, Kind::Local(function), "scripting", "7.0.0", "Return information about the function currently running (name, description, duration)", "").with_acl(cats!(SCRIPTING)),
+    row("function|delete", 3, flags!(WRITE | NOSCRIPT), NOKEY, Kind::Local(function_missing), "scripting", "7.0.0", "Delete a function by name", "").with_acl(cats!(SCRIPTING)),
+    row("function|dump", 2, flags!(NOSCRIPT), NOKEY, Kind::Local(function_missing), "scripting", "7.0.0", "Dump all functions into a serialized binary payload", "").with_acl(cats!(SCRIPTING)),
+    row("function|flush", -2, flags!(WRITE | NOSCRIPT), NOKEY, Kind::Local(function_flush), "scripting", "7.0.0", "Deleting all functions", "").with_acl(cats!(SCRIPTING)),
+    row("function|help", 2, flags!(LOADING | STALE), NOKEY, Kind::Local(function_help), "scripting", "7.0.0", "Show helpful text about the different subcommands", "").with_acl(cats!(SCRIPTING)),
+    row("function|kill", 2, flags!(NOSCRIPT | ALLOW_BUSY), NOKEY, Kind::Local(function_missing), "scripting", "7.0.0", "Kill the function currently in execution.", "").with_acl(cats!(SCRIPTING)),
+    row("function|list", -2, flags!(NOSCRIPT), NOKEY, Kind::Local(function_list), "scripting", "7.0.0", "List information about all the functions", "").with_acl(cats!(SCRIPTING)),
+    row("function|load", -3, flags!(WRITE | DENYOOM | NOSCRIPT), NOKEY, Kind::Local(function_missing), "scripting", "7.0.0", "Create a function with the given arguments (name, code, description)", "").with_acl(cats!(SCRIPTING)),
+    row("function|restore", -3, flags!(WRITE | DENYOOM | NOSCRIPT), NOKEY, Kind::Local(function_missing), "scripting", "7.0.0", "Restore all the functions on the given payload", "").with_acl(cats!(SCRIPTING)),
+    row("function|stats", 2, flags!(NOSCRIPT | ALLOW_BUSY), NOKEY, Kind::Local(function_stats), "scripting", "7.0.0", "Return information about the function currently running (name, description, duration)", "").with_acl(cats!(SCRIPTING)),
 ];
 
 #[rustfmt::skip]
 static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
-    row("config|get", -3, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Routed(config), "server", "2.0.0", "Get the values of configuration parameters", ""),
-    row("config|set", -4, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Routed(config), "server", "2.0.0", "Set configuration parameters to the given values", ""),
-    row("config|resetstat", 2, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Routed(config), "server", "2.0.0", "Reset the stats returned by INFO", ""),
-    row("config|rewrite", 2, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Routed(config), "server", "2.8.0", "Rewrite the configuration file with the in memory configuration", ""),
-    row("config|help", 2, flags!(LOADING | STALE), NOKEY, Kind::Routed(config), "server", "5.0.0", "Show helpful text about the different subcommands", ""),
+    row("config|get", -3, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(config_get), "server", "2.0.0", "Get the values of configuration parameters", ""),
+    row("config|set", -4, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Routed(config_set_all), "server", "2.0.0", "Set configuration parameters to the given values", ""),
+    row("config|resetstat", 2, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Routed(config_resetstat), "server", "2.0.0", "Reset the stats returned by INFO", ""),
+    row("config|rewrite", 2, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(config_rewrite), "server", "2.8.0", "Rewrite the configuration file with the in memory configuration", ""),
+    row("config|help", 2, flags!(LOADING | STALE), NOKEY, Kind::Local(config_help), "server", "5.0.0", "Show helpful text about the different subcommands", ""),
 ];
 
 pub(super) type Routine<'a> = Pin<Box<dyn Future<Output = CmdResult> + 'a>>;
@@ -296,50 +295,57 @@ const CONFIG_HELP: &[&str] = &[
     "    Prints this help.",
 ];
 
-pub fn config(session: &mut Session, mut args: Args) -> Routine<'_> {
-    Box::pin(async move {
-        let sub = args.next()?;
-        let n = args.remaining();
-        match sub.to_ascii_lowercase().as_slice() {
-            b"help" => Ok(help_reply(CONFIG_HELP)),
-            b"get" if n >= 1 => {
-                let config = session.server.config();
-                let mut pairs: Vec<(&'static str, String)> = Vec::new();
-                for pattern in args.rest() {
-                    for (name, value) in config.matching(pattern) {
-                        if !pairs.iter().any(|(n, _)| *n == name) {
-                            pairs.push((name, value.to_string()));
-                        }
-                    }
-                }
-                Ok(Reply::Map(
-                    pairs
-                        .into_iter()
-                        .map(|(n, v)| {
-                            (
-                                Reply::Bulk(Bytes::from_static(n.as_bytes())),
-                                Reply::Bulk(Bytes::from(v)),
-                            )
-                        })
-                        .collect(),
-                ))
+fn config_help(_session: &mut Session, _args: &mut Args) -> CmdResult {
+    Ok(help_reply(CONFIG_HELP))
+}
+
+/// CONFIG GET pattern...: each matching option once, in the order first matched.
+fn config_get(session: &mut Session, args: &mut Args) -> CmdResult {
+    let config = session.server.config();
+    let mut pairs: Vec<(&'static str, String)> = Vec::new();
+    for pattern in args.rest() {
+        for (name, value) in config.matching(pattern) {
+            if !pairs.iter().any(|(n, _)| *n == name) {
+                pairs.push((name, value.to_string()));
             }
-            b"set" if n >= 2 && n.is_multiple_of(2) => {
-                let reply = config_set(session, &mut args)?;
-                // A lower maxmemory (or a policy that may now evict) takes effect at once.
-                session.router.run_all(|s| s.enforce_maxmemory()).await;
-                Ok(reply)
-            }
-            b"resetstat" if n == 0 => {
-                session.server.reset_stats();
-                session.router.run_all(|s| s.reset_stats()).await;
-                ok()
-            }
-            b"rewrite" if n == 0 => Err(error(err::NO_CONFIG_FILE)),
-            b"get" | b"set" | b"resetstat" | b"rewrite" => Err(sub_arity_error("config", &sub)),
-            _ => Err(unknown_subcommand("config", &sub)),
         }
+    }
+    Ok(Reply::Map(
+        pairs
+            .into_iter()
+            .map(|(n, v)| {
+                (
+                    Reply::Bulk(Bytes::from_static(n.as_bytes())),
+                    Reply::Bulk(Bytes::from(v)),
+                )
+            })
+            .collect(),
+    ))
+}
+
+/// CONFIG SET name value [name value ...]: all or nothing, then applied to the shards.
+fn config_set_all(session: &mut Session, mut args: Args) -> Routine<'_> {
+    Box::pin(async move {
+        if !args.remaining().is_multiple_of(2) {
+            return Err(error(err::SYNTAX));
+        }
+        let reply = config_set(session, &mut args)?;
+        // A lower maxmemory (or a policy that may now evict) takes effect at once.
+        session.router.run_all(|s| s.enforce_maxmemory()).await;
+        Ok(reply)
     })
+}
+
+fn config_resetstat(session: &mut Session, _args: Args) -> Routine<'_> {
+    Box::pin(async move {
+        session.server.reset_stats();
+        session.router.run_all(|s| s.reset_stats()).await;
+        ok()
+    })
+}
+
+fn config_rewrite(_session: &mut Session, _args: &mut Args) -> CmdResult {
+    Err(error(err::NO_CONFIG_FILE))
 }
 
 fn config_set(session: &mut Session, args: &mut Args) -> CmdResult {
@@ -348,11 +354,7 @@ fn config_set(session: &mut Session, args: &mut Args) -> CmdResult {
         .chunks(2)
         .map(|p| (shown(&p[0]), shown(&p[1])))
         .collect();
-    let failed = |name: &str, why: &str| {
-        Reply::error_owned(format!(
-            "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
-        ))
-    };
+    let failed = |name: &str, why: &str| err::config_set_failed(name, why);
     let mut config = session.server.config_mut();
     let mut staged = config.clone();
     for (i, (name, value)) in pairs.iter().enumerate() {
@@ -361,11 +363,7 @@ fn config_set(session: &mut Session, args: &mut Args) -> CmdResult {
         }
         match staged.set(name, value) {
             Ok(()) => {}
-            Err(ConfigError::Unknown(_)) => {
-                return Err(Reply::error_owned(format!(
-                    "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
-                )))
-            }
+            Err(ConfigError::Unknown(_)) => return Err(err::config_set_unknown(name)),
             Err(ConfigError::Immutable(_)) => {
                 return Err(failed(name, "can't set immutable config"))
             }
@@ -478,32 +476,36 @@ const FUNCTION_HELP: &[&str] = &[
 /// FUNCTION: the FUNCTION family is not implemented yet (EVAL and EVALSHA are), so there are
 /// never functions: FLUSH and LIST are truthful no-ops (test harnesses and clients call them),
 /// STATS shows no running script and no engine; the rest say they are not implemented.
-pub fn function(_session: &mut Session, args: &mut Args) -> CmdResult {
-    let sub = args.next()?;
-    match sub.to_ascii_lowercase().as_slice() {
-        b"help" => Ok(help_reply(FUNCTION_HELP)),
-        b"flush" => {
-            if !args.is_done() && !args.keyword("ASYNC") && !args.keyword("SYNC") {
-                return Err(error(err::SYNTAX));
-            }
-            args.end()?;
-            ok()
-        }
-        b"list" => Ok(Reply::Array(Vec::new())),
-        b"stats" => Ok(Reply::Map(vec![
-            (
-                Reply::Bulk(Bytes::from_static(b"running_script")),
-                Reply::Nil,
-            ),
-            (
-                Reply::Bulk(Bytes::from_static(b"engines")),
-                Reply::Map(Vec::new()),
-            ),
-        ])),
-        b"load" | b"delete" | b"dump" | b"restore" | b"kill" => Err(Reply::error_owned(format!(
-            "ERR FUNCTION {} is not implemented yet (EVAL and EVALSHA are)",
-            String::from_utf8_lossy(&sub).to_ascii_uppercase()
-        ))),
-        _ => Err(unknown_subcommand("function", &sub)),
+fn function_help(_session: &mut Session, _args: &mut Args) -> CmdResult {
+    Ok(help_reply(FUNCTION_HELP))
+}
+
+fn function_flush(_session: &mut Session, args: &mut Args) -> CmdResult {
+    if !args.is_done() && !args.keyword("ASYNC") && !args.keyword("SYNC") {
+        return Err(error(err::SYNTAX));
     }
+    args.end()?;
+    ok()
+}
+
+fn function_list(_session: &mut Session, _args: &mut Args) -> CmdResult {
+    Ok(Reply::Array(Vec::new()))
+}
+
+fn function_stats(_session: &mut Session, _args: &mut Args) -> CmdResult {
+    Ok(Reply::Map(vec![
+        (
+            Reply::Bulk(Bytes::from_static(b"running_script")),
+            Reply::Nil,
+        ),
+        (
+            Reply::Bulk(Bytes::from_static(b"engines")),
+            Reply::Map(Vec::new()),
+        ),
+    ]))
+}
+
+/// FUNCTION LOAD, DELETE, DUMP, RESTORE and KILL.
+fn function_missing(_session: &mut Session, args: &mut Args) -> CmdResult {
+    Err(err::function_not_implemented(&args.all()[1]))
 }

@@ -43,19 +43,19 @@ pub static COMMANDS: &[CommandSpec] = &[
 
 #[rustfmt::skip]
 static XINFO_SUBCOMMANDS: &[CommandSpec] = &[
-    row("xinfo|consumers", 4, flags!(READONLY), SUBKEY, keyed(info::xinfo), "stream", "5.0.0", "List the consumers in a consumer group", ""),
-    row("xinfo|groups", 3, flags!(READONLY), SUBKEY, keyed(info::xinfo), "stream", "5.0.0", "List the consumer groups of a stream", ""),
-    row("xinfo|stream", -3, flags!(READONLY), SUBKEY, keyed(info::xinfo), "stream", "5.0.0", "Get information about a stream", ""),
+    row("xinfo|consumers", 4, flags!(READONLY), SUBKEY, keyed(info::xinfo_consumers), "stream", "5.0.0", "List the consumers in a consumer group", ""),
+    row("xinfo|groups", 3, flags!(READONLY), SUBKEY, keyed(info::xinfo_groups), "stream", "5.0.0", "List the consumer groups of a stream", ""),
+    row("xinfo|stream", -3, flags!(READONLY), SUBKEY, keyed(info::xinfo_stream), "stream", "5.0.0", "Get information about a stream", ""),
     row("xinfo|help", 2, flags!(LOADING | STALE), NOKEY, Kind::Local(info::xinfo_help), "stream", "5.0.0", "Show helpful text about the different subcommands", ""),
 ];
 
 #[rustfmt::skip]
 static XGROUP_SUBCOMMANDS: &[CommandSpec] = &[
-    row("xgroup|create", -5, flags!(WRITE | DENYOOM), SUBKEY, keyed(group::xgroup), "stream", "5.0.0", "Create a consumer group.", ""),
-    row("xgroup|createconsumer", 5, flags!(WRITE | DENYOOM), SUBKEY, keyed(group::xgroup), "stream", "6.2.0", "Create a consumer in a consumer group.", ""),
-    row("xgroup|delconsumer", 5, flags!(WRITE), SUBKEY, keyed(group::xgroup), "stream", "5.0.0", "Delete a consumer from a consumer group.", ""),
-    row("xgroup|destroy", 4, flags!(WRITE), SUBKEY, keyed(group::xgroup), "stream", "5.0.0", "Destroy a consumer group.", ""),
-    row("xgroup|setid", -5, flags!(WRITE), SUBKEY, keyed(group::xgroup), "stream", "5.0.0", "Set a consumer group to an arbitrary last delivered ID value.", ""),
+    row("xgroup|create", -5, flags!(WRITE | DENYOOM), SUBKEY, keyed(group::xgroup_create), "stream", "5.0.0", "Create a consumer group.", ""),
+    row("xgroup|createconsumer", 5, flags!(WRITE | DENYOOM), SUBKEY, keyed(group::xgroup_createconsumer), "stream", "6.2.0", "Create a consumer in a consumer group.", ""),
+    row("xgroup|delconsumer", 5, flags!(WRITE), SUBKEY, keyed(group::xgroup_delconsumer), "stream", "5.0.0", "Delete a consumer from a consumer group.", ""),
+    row("xgroup|destroy", 4, flags!(WRITE), SUBKEY, keyed(group::xgroup_destroy), "stream", "5.0.0", "Destroy a consumer group.", ""),
+    row("xgroup|setid", -5, flags!(WRITE), SUBKEY, keyed(group::xgroup_setid), "stream", "5.0.0", "Set a consumer group to an arbitrary last delivered ID value.", ""),
     row("xgroup|help", 2, flags!(LOADING | STALE), NOKEY, Kind::Local(group::xgroup_help), "stream", "5.0.0", "Show helpful text about the different subcommands", ""),
 ];
 

@@ -14,196 +14,10 @@ use super::{
 };
 use super::{Args, CmdResult, Cross, Kind, Merge, Session};
 
-/// Command flags: a bitset tested with one AND on the data path. The first bits are Redis's
-/// flags (shown by COMMAND INFO); the last ones are ringkv's own rules, never shown.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct Flags(u32);
+mod bits;
 
-impl Flags {
-    pub const NONE: Flags = Flags(0);
-    pub const WRITE: Flags = Flags(1 << 0);
-    pub const READONLY: Flags = Flags(1 << 1);
-    pub const DENYOOM: Flags = Flags(1 << 2);
-    pub const ADMIN: Flags = Flags(1 << 3);
-    pub const PUBSUB: Flags = Flags(1 << 4);
-    pub const NOSCRIPT: Flags = Flags(1 << 5);
-    pub const BLOCKING: Flags = Flags(1 << 6);
-    pub const LOADING: Flags = Flags(1 << 7);
-    pub const STALE: Flags = Flags(1 << 8);
-    pub const SKIP_MONITOR: Flags = Flags(1 << 9);
-    pub const SKIP_SLOWLOG: Flags = Flags(1 << 10);
-    pub const FAST: Flags = Flags(1 << 11);
-    pub const NO_AUTH: Flags = Flags(1 << 12);
-    pub const MAY_REPLICATE: Flags = Flags(1 << 13);
-    pub const NO_MANDATORY_KEYS: Flags = Flags(1 << 14);
-    pub const NO_ASYNC_LOADING: Flags = Flags(1 << 15);
-    pub const NO_MULTI: Flags = Flags(1 << 16);
-    pub const ALLOW_BUSY: Flags = Flags(1 << 17);
-    /// Runs in RESP2 subscribed mode (the (P|S)(UN)SUBSCRIBE family, PING, QUIT, RESET).
-    pub const SUBSCRIBED: Flags = Flags(1 << 24);
-    /// Inside MULTI, runs at once instead of being queued (EXEC, DISCARD, MULTI, WATCH...).
-    pub const NOT_QUEUED: Flags = Flags(1 << 25);
-    /// Ends or leaves a transaction: still accepted inside MULTI when out of memory.
-    pub const ENDS_MULTI: Flags = Flags(1 << 26);
-
-    /// Redis's names of the shown flags, in COMMAND INFO order.
-    const NAMES: &'static [(Flags, &'static str)] = &[
-        (Flags::WRITE, "write"),
-        (Flags::READONLY, "readonly"),
-        (Flags::DENYOOM, "denyoom"),
-        (Flags::ADMIN, "admin"),
-        (Flags::PUBSUB, "pubsub"),
-        (Flags::NOSCRIPT, "noscript"),
-        (Flags::BLOCKING, "blocking"),
-        (Flags::LOADING, "loading"),
-        (Flags::STALE, "stale"),
-        (Flags::SKIP_MONITOR, "skip_monitor"),
-        (Flags::SKIP_SLOWLOG, "skip_slowlog"),
-        (Flags::FAST, "fast"),
-        (Flags::NO_AUTH, "no_auth"),
-        (Flags::MAY_REPLICATE, "may_replicate"),
-        (Flags::NO_MANDATORY_KEYS, "no_mandatory_keys"),
-        (Flags::NO_ASYNC_LOADING, "no_async_loading"),
-        (Flags::NO_MULTI, "no_multi"),
-        (Flags::ALLOW_BUSY, "allow_busy"),
-    ];
-
-    pub const fn bits(self) -> u32 {
-        self.0
-    }
-
-    pub const fn from_bits(bits: u32) -> Flags {
-        Flags(bits)
-    }
-
-    /// True when every flag of `other` is set.
-    #[inline]
-    pub const fn contains(self, other: Flags) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// The shown flags' Redis names, in COMMAND INFO order.
-    pub fn names(self) -> impl Iterator<Item = &'static str> {
-        Flags::NAMES
-            .iter()
-            .filter(move |(f, _)| self.contains(*f))
-            .map(|(_, name)| *name)
-    }
-}
-
-impl std::ops::BitOr for Flags {
-    type Output = Flags;
-
-    fn bitor(self, other: Flags) -> Flags {
-        Flags(self.0 | other.0)
-    }
-}
-
-/// `flags!(WRITE | DENYOOM | FAST)`: a row's flags, evaluated when the table is built.
-macro_rules! flags {
-    () => { $crate::command::table::Flags::NONE };
-    ($($f:ident)|+) => {
-        $crate::command::table::Flags::from_bits(0 $(| $crate::command::table::Flags::$f.bits())+)
-    };
-}
-pub(crate) use flags;
-
-/// ACL categories: a bitset whose bit `i` is `Categories::NAMES[i]` (ACL CAT order).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct Categories(u32);
-
-impl Categories {
-    pub const NONE: Categories = Categories(0);
-    pub const KEYSPACE: Categories = Categories(1 << 0);
-    pub const READ: Categories = Categories(1 << 1);
-    pub const WRITE: Categories = Categories(1 << 2);
-    pub const SET: Categories = Categories(1 << 3);
-    pub const SORTEDSET: Categories = Categories(1 << 4);
-    pub const LIST: Categories = Categories(1 << 5);
-    pub const HASH: Categories = Categories(1 << 6);
-    pub const STRING: Categories = Categories(1 << 7);
-    pub const BITMAP: Categories = Categories(1 << 8);
-    pub const HYPERLOGLOG: Categories = Categories(1 << 9);
-    pub const GEO: Categories = Categories(1 << 10);
-    pub const STREAM: Categories = Categories(1 << 11);
-    pub const PUBSUB: Categories = Categories(1 << 12);
-    pub const ADMIN: Categories = Categories(1 << 13);
-    pub const FAST: Categories = Categories(1 << 14);
-    pub const SLOW: Categories = Categories(1 << 15);
-    pub const BLOCKING: Categories = Categories(1 << 16);
-    pub const DANGEROUS: Categories = Categories(1 << 17);
-    pub const CONNECTION: Categories = Categories(1 << 18);
-    pub const TRANSACTION: Categories = Categories(1 << 19);
-    pub const SCRIPTING: Categories = Categories(1 << 20);
-
-    /// Redis's category names, in ACL CAT order; a name's index is its bit.
-    pub const NAMES: &'static [&'static str] = &[
-        "keyspace",
-        "read",
-        "write",
-        "set",
-        "sortedset",
-        "list",
-        "hash",
-        "string",
-        "bitmap",
-        "hyperloglog",
-        "geo",
-        "stream",
-        "pubsub",
-        "admin",
-        "fast",
-        "slow",
-        "blocking",
-        "dangerous",
-        "connection",
-        "transaction",
-        "scripting",
-    ];
-
-    pub const fn bits(self) -> u32 {
-        self.0
-    }
-
-    pub const fn from_bits(bits: u32) -> Categories {
-        Categories(bits)
-    }
-
-    pub const fn union(self, other: Categories) -> Categories {
-        Categories(self.0 | other.0)
-    }
-
-    pub const fn contains(self, other: Categories) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// The category named `name` (case-insensitive).
-    pub fn named(name: &[u8]) -> Option<Categories> {
-        Categories::NAMES
-            .iter()
-            .position(|c| c.as_bytes().eq_ignore_ascii_case(name))
-            .map(|i| Categories(1 << i))
-    }
-
-    /// The names of the categories set, in ACL CAT order.
-    pub fn names(self) -> impl Iterator<Item = &'static str> {
-        Categories::NAMES
-            .iter()
-            .enumerate()
-            .filter(move |(i, _)| self.0 & (1 << i) != 0)
-            .map(|(_, name)| *name)
-    }
-}
-
-/// `cats!(KEYSPACE | DANGEROUS)`: a row's explicit ACL categories.
-macro_rules! cats {
-    ($($c:ident)|+) => {
-        $crate::command::table::Categories::from_bits(
-            0 $(| $crate::command::table::Categories::$c.bits())+
-        )
-    };
-}
-pub(crate) use cats;
+pub(crate) use bits::{cats, flags};
+pub use bits::{Categories, Flags};
 
 /// Where the keys of a command are beyond its (first, last, step) range: Redis's "movable
 /// keys". A row with a finder other than `Range` shows the `movablekeys` flag.
@@ -244,6 +58,40 @@ pub struct CommandSpec {
     pub in_family: bool,
     /// The subcommand rows of a container (CONFIG, CLIENT, OBJECT...); empty otherwise.
     pub subcommands: &'static [CommandSpec],
+    /// True for a subcommand row (`container|sub`): its handler's arguments start after the
+    /// subcommand name.
+    pub is_subcommand: bool,
+    /// Which arguments are pub/sub channels, for ACL's channel rules.
+    pub channels: Channels,
+}
+
+/// Where a command names pub/sub channels and what it does with them (Redis's
+/// CMD_CHANNEL_* specs): ACL checks the channels of the publishing and subscribing ones.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Channels {
+    None,
+    /// The first argument is a channel published to.
+    Publish,
+    /// Every argument is a channel subscribed to.
+    Subscribe,
+    /// Every argument is a channel pattern subscribed to.
+    PatternSubscribe,
+    /// Every argument is a channel (or pattern) unsubscribed from: never refused.
+    Unsubscribe,
+}
+
+impl Channels {
+    /// The channels ACL checks in the call `items` (name first), and whether they are
+    /// patterns.
+    pub fn checked(self, items: &[Bytes]) -> (&[Bytes], bool) {
+        let args = items.get(1..).unwrap_or_default();
+        match self {
+            Channels::Publish => (&args[..args.len().min(1)], false),
+            Channels::Subscribe => (args, false),
+            Channels::PatternSubscribe => (args, true),
+            Channels::None | Channels::Unsubscribe => (&[], false),
+        }
+    }
 }
 
 impl CommandSpec {
@@ -374,7 +222,7 @@ impl CommandSpec {
         if cats & Categories::FAST.bits() == 0 {
             cats |= Categories::SLOW.bits();
         }
-        Categories(cats)
+        Categories::from_bits(cats)
     }
 
     /// Adds the ACL categories Redis declares for the row beyond its family's.
@@ -392,6 +240,12 @@ impl CommandSpec {
     /// Gives the row subcommand rows (COMMAND, which also answers on its own).
     pub const fn with_subcommands(mut self, subcommands: &'static [CommandSpec]) -> CommandSpec {
         self.subcommands = subcommands;
+        self
+    }
+
+    /// Declares which arguments are channels.
+    pub const fn with_channels(mut self, channels: Channels) -> CommandSpec {
+        self.channels = channels;
         self
     }
 
@@ -442,7 +296,22 @@ pub const fn row(
         acl: Categories::NONE,
         in_family: true,
         subcommands: &[],
+        is_subcommand: contains_bar(name),
+        channels: Channels::None,
     }
+}
+
+/// Whether `name` holds a `|` (a subcommand row's name), at compile time.
+const fn contains_bar(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'|' {
+            return true;
+        }
+        i += 1;
+    }
+    false
 }
 
 /// A container row (CONFIG, OBJECT...): arity -2, no flags and no keys of its own, as in
@@ -471,10 +340,7 @@ pub const fn container(
 
 /// A container's handler, reached only when no subcommand row matched its first argument.
 fn unknown_subcommand(_session: &mut Session, args: &mut Args) -> CmdResult {
-    let items = args.all();
-    let name = String::from_utf8_lossy(&items[0]).to_ascii_lowercase();
-    let sub = items.get(1).map_or(&b""[..], |s| &s[..]);
-    Err(super::connection::unknown_subcommand(&name, sub))
+    Err(super::err::unknown_subcommand(args.all()))
 }
 
 pub const NOKEY: (i32, i32, i32) = (0, 0, 0);
@@ -625,212 +491,4 @@ thread_local! {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lookup_is_case_insensitive_and_the_last_name_memo_never_answers_another_name() {
-        // On a fresh thread (nothing found yet), the empty name is unknown.
-        assert!(std::thread::spawn(|| lookup(b"").is_none()).join().unwrap());
-        let get = lookup(b"get").unwrap().0;
-        let set = lookup(b"set").unwrap().0;
-        assert_ne!(get, set);
-        for _ in 0..2 {
-            assert_eq!(lookup(b"GET").map(|f| f.0), Some(get));
-            assert_eq!(lookup(b"GeT").map(|f| f.0), Some(get));
-            assert_eq!(lookup(b"set").map(|f| f.0), Some(set));
-        }
-        assert!(lookup(b"ge").is_none());
-        assert!(lookup(b"gett").is_none());
-        assert!(lookup(b"").is_none());
-        assert!(lookup(&[b'a'; 40]).is_none());
-        assert_eq!(lookup(b"get").map(|f| f.0), Some(get));
-    }
-
-    /// Checks one row (or subcommand row) against the table's invariants.
-    fn check_row(c: &'static CommandSpec) {
-        assert_eq!(c.name, c.name.to_ascii_lowercase());
-        assert_ne!(c.arity, 0, "{}", c.name);
-        let (first, last, step) = c.keys;
-        if first > 0 {
-            assert!(step > 0, "{}", c.name);
-            // SUNSUBSCRIBE (arity -1) names its optional channels as keys.
-            assert!(
-                first < c.arity.abs() || (c.arity < 0 && first == -c.arity),
-                "{}: first key outside arity",
-                c.name
-            );
-            assert!(last < 0 || last >= first, "{}", c.name);
-            if c.arity > 0 && last > 0 {
-                assert!(last < c.arity, "{}", c.name);
-            }
-        }
-        if let KeyFinder::NumKeys(at) = c.finder {
-            assert!(
-                at < c.arity.unsigned_abs() as usize,
-                "{}: numkeys outside arity",
-                c.name
-            );
-        }
-        if let Kind::Keyed(..) = c.kind {
-            assert!(first > 0, "{} is keyed but has no key", c.name);
-        }
-        assert!(
-            !(c.has(Flags::WRITE) && c.has(Flags::READONLY)),
-            "{}",
-            c.name
-        );
-        assert_eq!(c.writes(), c.has(Flags::WRITE));
-    }
-
-    #[test]
-    fn table_is_consistent() {
-        let mut names = std::collections::HashSet::new();
-        for (i, c) in COMMANDS.iter().copied().enumerate() {
-            assert!(names.insert(c.name), "duplicate {}", c.name);
-            assert!(!c.name.contains('|'), "{}", c.name);
-            check_row(c);
-            assert_eq!(
-                lookup(c.name.to_ascii_uppercase().as_bytes()).map(|x| x.0),
-                Some(i)
-            );
-            for sub in c.subcommands {
-                assert!(names.insert(sub.name), "duplicate {}", sub.name);
-                assert_eq!(sub.name, format!("{}|{}", c.name, sub.sub_name()));
-                assert!(sub.subcommands.is_empty(), "{}", sub.name);
-                check_row(sub);
-                // Reachable: a call naming it (any case) runs as it.
-                let call = [
-                    Bytes::from(c.name.to_ascii_uppercase()),
-                    Bytes::from(sub.sub_name().to_ascii_uppercase()),
-                ];
-                assert!(std::ptr::eq(c.resolve(&call), sub), "{}", sub.name);
-                // Its ACL id is derived: the catalog knows it and the call maps to it.
-                let id =
-                    crate::command::access::catalog::id_of(sub.name.as_bytes()).expect(sub.name);
-                assert_eq!(
-                    crate::command::access::catalog::id_for_call(i, c, Some(&call[1])),
-                    id,
-                    "{}",
-                    sub.name
-                );
-            }
-            if c.is_container() {
-                // An unknown subcommand runs as the container, which answers it.
-                let call = [Bytes::from(c.name), Bytes::from_static(b"no-such-sub")];
-                assert!(std::ptr::eq(c.resolve(&call), c));
-            }
-        }
-        assert!(lookup(b"nosuchcommand").is_none());
-        assert!(lookup(&[b'a'; 100]).is_none());
-    }
-
-    #[test]
-    fn the_acl_catalog_is_the_table_and_nothing_else() {
-        use crate::command::access::catalog;
-        let subs: usize = COMMANDS.iter().map(|c| c.subcommands.len()).sum();
-        assert_eq!(catalog::count(), COMMANDS.len() + subs);
-        for (id, entry) in catalog::ENTRIES.iter().enumerate() {
-            assert_eq!(catalog::id_of(entry.fullname.as_bytes()), Some(id));
-            assert!(std::ptr::eq(
-                named_in_table(entry.fullname).expect(entry.fullname),
-                entry.spec
-            ));
-        }
-        // Implemented subcommands have ids; unimplemented ones do not.
-        assert!(catalog::id_of(b"client|setinfo").is_some());
-        assert!(catalog::id_of(b"client|no-touch").is_some());
-        assert!(catalog::id_of(b"client|pause").is_none());
-        assert!(catalog::id_of(b"client|tracking").is_none());
-        // Categories: family, flags, explicit extras, none for a container itself.
-        let cats = |name: &str| {
-            Categories::from_bits(
-                catalog::ENTRIES[catalog::id_of(name.as_bytes()).unwrap()].categories,
-            )
-            .names()
-            .collect::<Vec<_>>()
-        };
-        assert_eq!(cats("lpush"), ["write", "list", "fast"]);
-        assert_eq!(cats("hgetall"), ["read", "hash", "slow"]);
-        assert_eq!(cats("keys"), ["keyspace", "read", "slow", "dangerous"]);
-        assert_eq!(cats("config"), ["slow"]);
-        assert_eq!(cats("config|get"), ["admin", "slow", "dangerous"]);
-        assert_eq!(cats("object|encoding"), ["keyspace", "read", "slow"]);
-        assert_eq!(cats("memory|usage"), ["read", "slow"]);
-        assert_eq!(cats("eval_ro"), ["slow", "scripting"]);
-        assert_eq!(cats("blpop"), ["write", "list", "slow", "blocking"]);
-    }
-
-    /// A row or subcommand row by full name, straight from the table.
-    fn named_in_table(name: &str) -> Option<&'static CommandSpec> {
-        let (row, sub) = match name.split_once('|') {
-            Some((row, sub)) => (row, Some(sub)),
-            None => (name, None),
-        };
-        let spec = COMMANDS.iter().copied().find(|c| c.name == row)?;
-        match sub {
-            Some(sub) => spec.subcommand(sub.as_bytes()),
-            None => Some(spec),
-        }
-    }
-
-    #[test]
-    fn flags_are_bits_and_only_redis_flags_are_shown() {
-        let (_, lpush) = lookup(b"lpush").unwrap();
-        assert!(lpush.has(Flags::WRITE) && lpush.has(Flags::DENYOOM | Flags::FAST));
-        assert!(!lpush.has(Flags::READONLY));
-        assert_eq!(
-            lpush.flags.names().collect::<Vec<_>>(),
-            ["write", "denyoom", "fast"]
-        );
-        let (_, ping) = lookup(b"ping").unwrap();
-        assert!(ping.has(Flags::SUBSCRIBED));
-        assert!(!ping.flags.names().any(|n| n.contains("subscribed")));
-        let (_, exec) = lookup(b"exec").unwrap();
-        assert!(exec.has(Flags::NOT_QUEUED) && exec.has(Flags::ENDS_MULTI));
-        let (_, watch) = lookup(b"watch").unwrap();
-        assert!(watch.has(Flags::NOT_QUEUED) && !watch.has(Flags::ENDS_MULTI));
-    }
-
-    #[test]
-    fn movable_keys_come_from_the_finders() {
-        let call = |words: &str| -> Vec<Bytes> {
-            words
-                .split(' ')
-                .map(|w| Bytes::copy_from_slice(w.as_bytes()))
-                .collect()
-        };
-        let keys = |words: &str| {
-            let items = call(words);
-            let spec = lookup(&items[0]).unwrap().1.resolve(&items);
-            spec.keys_of(&items)
-        };
-        assert_eq!(keys("zunionstore d 2 a b WEIGHTS 1 2"), Some(vec![1, 3, 4]));
-        assert_eq!(keys("zunion 2 a b"), Some(vec![2, 3]));
-        assert_eq!(keys("zunion 0 a"), None);
-        assert_eq!(keys("zunion 3 a b"), None);
-        assert_eq!(keys("blmpop 0 2 a b LEFT"), Some(vec![3, 4]));
-        assert_eq!(keys("eval s 0"), Some(vec![]));
-        assert_eq!(keys("eval s 1 k v"), Some(vec![3]));
-        assert_eq!(keys("sort s LIMIT 0 1 GET x STORE d"), Some(vec![1, 8]));
-        assert_eq!(keys("xread COUNT 2 STREAMS a b 0 0"), Some(vec![4, 5]));
-        assert_eq!(keys("xreadgroup GROUP g c STREAMS a >"), Some(vec![5]));
-        assert_eq!(keys("xread STREAMS a b 0"), None);
-        assert_eq!(keys("object encoding k"), Some(vec![2]));
-        assert_eq!(keys("mset a 1 b 2"), Some(vec![1, 3]));
-        for spec in COMMANDS.iter() {
-            let names: Vec<_> = spec.flags.names().collect();
-            assert!(!names.contains(&"movablekeys"), "{}", spec.name);
-        }
-    }
-
-    #[test]
-    fn key_positions() {
-        let (_, mset) = lookup(b"mset").unwrap();
-        assert_eq!(mset.key_positions(5).collect::<Vec<_>>(), vec![1, 3]);
-        let (_, get) = lookup(b"get").unwrap();
-        assert_eq!(get.key_positions(2).collect::<Vec<_>>(), vec![1]);
-        let (_, ping) = lookup(b"ping").unwrap();
-        assert_eq!(ping.key_positions(1).count(), 0);
-    }
-}
+mod tests;

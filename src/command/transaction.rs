@@ -44,7 +44,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "exec",
         1,
-        flags!(NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG | NOT_QUEUED | ENDS_MULTI),
+        flags!(NOSCRIPT | LOADING | STALE | SKIP_SLOWLOG | NOT_QUEUED | ENDS_MULTI | RUNS_QUEUE),
         NOKEY,
         Kind::Routed(exec),
         "transactions",
@@ -222,7 +222,7 @@ fn watch(session: &mut Session, args: Args) -> Routine<'_> {
 /// the transaction and the watches, and names the reason in an EXECABORT.
 pub fn refuse(session: &mut Session, spec: &CommandSpec, reason: Reply) -> Reply {
     // Redis answers a refused EXEC with EXECABORT even outside MULTI.
-    if spec.name != "exec" {
+    if !spec.has(Flags::RUNS_QUEUE) {
         return reason;
     }
     session.tx.queued = None;
@@ -230,10 +230,7 @@ pub fn refuse(session: &mut Session, spec: &CommandSpec, reason: Reply) -> Reply
     forget_watches(session);
     match reason {
         // Redis names an `ERR` reason by its text alone, any other by its code and text.
-        Reply::Error(text) => Reply::error_owned(format!(
-            "EXECABORT Transaction discarded because of: {}",
-            text.strip_prefix("ERR ").unwrap_or(&text)
-        )),
+        Reply::Error(text) => err::execabort(&text),
         other => other,
     }
 }
@@ -359,8 +356,9 @@ fn keyed_ops(session: &Session, queued: Vec<Vec<Bytes>>) -> Vec<Option<KeyedOp>>
         .map(|items| {
             let (row, spec) = lookup(&items[0])?;
             rows.push(row);
+            let spec = spec.resolve(&items);
             match spec.kind {
-                Kind::Keyed(op, _) => Some((spec, op, Args::new(items))),
+                Kind::Keyed(op, _) => Some((spec, op, Args::of(spec, items))),
                 _ => None,
             }
         })

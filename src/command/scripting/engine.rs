@@ -332,9 +332,7 @@ impl Engine {
                     mlua::Error::SyntaxError { message, .. } => message,
                     other => other.to_string(),
                 };
-                Err(Reply::error_owned(format!(
-                    "ERR Error compiling script (new function): {message}"
-                )))
+                Err(err::script_compile(&message))
             }
         }
     }
@@ -345,7 +343,7 @@ impl Engine {
             Err(reply) => return reply,
         };
         if let Err(e) = self.set_args(eval) {
-            return Reply::error_owned(format!("ERR {e}"));
+            return err::plain(&e.to_string());
         }
         CONTEXT.with(|c| {
             *c.borrow_mut() = Some(Context {
@@ -365,7 +363,7 @@ impl Engine {
         CONTEXT.with(|c| c.borrow_mut().take());
         let reply = match result {
             Ok(values) => self.outcome(values, &eval.sha),
-            Err(e) => Reply::error_owned(format!("ERR Error running script: {e}")),
+            Err(e) => err::script_failed(&e.to_string()),
         };
         // Scripts leave garbage behind; collect between runs like Redis's periodic full GC.
         let _ = self.lua.gc_step();
@@ -394,10 +392,7 @@ impl Engine {
             return lua_to_reply(&value, RESP3.with(Cell::get));
         }
         let Value::Table(t) = value else {
-            return Reply::error_owned(format!(
-                "ERR Error running script {sha}, {}",
-                shown(&value)
-            ));
+            return err::script_failed_value(sha, &shown(&value));
         };
         let text = |field: &str| match t.raw_get::<Value>(field) {
             Ok(Value::Nil) | Err(_) => None,
@@ -421,26 +416,18 @@ fn shebang(body: &[u8]) -> Result<(&[u8], bool), Reply> {
     let line = String::from_utf8_lossy(&body[..end]).into_owned();
     let mut words = line.split(' ').filter(|w| !w.is_empty());
     if words.next() != Some("#!lua") {
-        return Err(Reply::error_owned(format!(
-            "ERR Unexpected engine in script shebang: {line}"
-        )));
+        return Err(err::shebang_engine(&line));
     }
     let mut no_writes = false;
     for word in words {
         let Some(flags) = word.strip_prefix("flags=") else {
-            return Err(Reply::error_owned(format!(
-                "ERR Unknown lua shebang option: {word}"
-            )));
+            return Err(err::shebang_option(word));
         };
         for flag in flags.split(',').filter(|f| !f.is_empty()) {
             match flag {
                 "no-writes" => no_writes = true,
                 "allow-oom" | "allow-stale" | "no-cluster" | "allow-cross-slot-keys" => {}
-                other => {
-                    return Err(Reply::error_owned(format!(
-                        "ERR Unexpected flag in script shebang: {other}"
-                    )))
-                }
+                other => return Err(err::shebang_flag(other)),
             }
         }
     }
@@ -493,9 +480,9 @@ fn error_handler(lua: &Lua, err: Value) -> mlua::Result<Table> {
             let text = match &other {
                 _ if KILL.load(Relaxed) => err::SCRIPT_KILLED.to_string(),
                 Value::Error(e) => {
-                    command_error(e).unwrap_or_else(|| format!("ERR {}", shown(&other)))
+                    command_error(e).unwrap_or_else(|| err::plain_text(&shown(&other)))
                 }
-                _ => format!("ERR {}", shown(&other)),
+                _ => err::plain_text(&shown(&other)),
             };
             error_table(lua, &text)?
         }

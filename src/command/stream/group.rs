@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use super::super::args::parse_int;
 use super::super::keys::help_reply;
-use super::super::{err, error, notify, shown, Args, CmdResult, Session};
+use super::super::{err, error, notify, Args, CmdResult, Session};
 use super::{entry_reply, id_reply, range_bound, strict_id};
 use crate::protocol::Reply;
 use crate::pubsub::notify::STREAM as STREAM_EVENTS;
@@ -42,11 +42,34 @@ fn entries_read(args: &mut Args) -> Result<Option<u64>, Reply> {
     Ok(u64::try_from(n).ok())
 }
 
-fn subcommand_syntax(sub: &[u8]) -> Reply {
-    Reply::error_owned(format!(
-        "ERR unknown subcommand or wrong number of arguments for '{}'. Try XGROUP HELP.",
-        shown(sub)
-    ))
+/// The XGROUP subcommands that act on a key (HELP does not).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum GroupSub {
+    Create,
+    SetId,
+    Destroy,
+    CreateConsumer,
+    DelConsumer,
+}
+
+pub fn xgroup_create(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    xgroup(shard, args, GroupSub::Create)
+}
+
+pub fn xgroup_setid(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    xgroup(shard, args, GroupSub::SetId)
+}
+
+pub fn xgroup_destroy(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    xgroup(shard, args, GroupSub::Destroy)
+}
+
+pub fn xgroup_createconsumer(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    xgroup(shard, args, GroupSub::CreateConsumer)
+}
+
+pub fn xgroup_delconsumer(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    xgroup(shard, args, GroupSub::DelConsumer)
 }
 
 /// XGROUP HELP.
@@ -54,34 +77,32 @@ pub fn xgroup_help(_session: &mut Session, _args: &mut Args) -> CmdResult {
     Ok(help_reply(XGROUP_HELP))
 }
 
-/// XGROUP CREATE, SETID, DESTROY, CREATECONSUMER and DELCONSUMER (the table has checked the
-/// subcommand and its arity).
-pub fn xgroup(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let sub_raw = args.next()?;
-    let sub = sub_raw.to_ascii_lowercase();
+/// XGROUP's subcommands on a key, in Redis's order of checks: options, then the key, then
+/// the group.
+fn xgroup(shard: &mut Shard, args: &mut Args, sub: GroupSub) -> CmdResult {
     let (key, group) = (args.next()?, args.next()?);
     let mut mkstream = false;
     let mut read: Option<u64> = None;
-    let id_arg = if sub == b"create" || sub == b"setid" {
+    let id_arg = if matches!(sub, GroupSub::Create | GroupSub::SetId) {
         Some(args.next()?)
     } else {
         None
     };
-    if sub == b"create" {
+    if sub == GroupSub::Create {
         while !args.is_done() {
             if args.keyword("MKSTREAM") {
                 mkstream = true;
             } else if args.remaining() >= 2 && args.keyword("ENTRIESREAD") {
                 read = entries_read(args)?;
             } else {
-                return Err(subcommand_syntax(&sub_raw));
+                return Err(err::subcommand_syntax(args.all()));
             }
         }
-    } else if sub == b"setid" {
+    } else if sub == GroupSub::SetId {
         if args.remaining() == 2 && args.keyword("ENTRIESREAD") {
             read = entries_read(args)?;
         } else if !args.is_done() {
-            return Err(subcommand_syntax(&sub_raw));
+            return Err(err::subcommand_syntax(args.all()));
         }
     }
     let exists = write_as::<Stream>(shard, &key)?.is_some();
@@ -90,21 +111,18 @@ pub fn xgroup(shard: &mut Shard, args: &mut Args) -> CmdResult {
     }
     let has_group =
         exists && write_as::<Stream>(shard, &key)?.is_some_and(|s| s.groups.contains_key(&group));
-    if !has_group && sub != b"create" && sub != b"destroy" {
+    if !has_group && !matches!(sub, GroupSub::Create | GroupSub::Destroy) {
         return Err(err::no_consumer_group(&group, &key));
     }
     let now = shard.now_ms();
-    let reply = xgroup_run(shard, args, &sub, &key, &group, id_arg, exists, read, now);
-    // The container's row has no `write` flag, so the sizes are refreshed here.
-    shard.after_write(std::iter::once(&key[..]), false);
-    reply
+    xgroup_run(shard, args, sub, &key, &group, id_arg, exists, read, now)
 }
 
 #[allow(clippy::too_many_arguments)]
 fn xgroup_run(
     shard: &mut Shard,
     args: &mut Args,
-    sub: &[u8],
+    sub: GroupSub,
     key: &Bytes,
     group: &Bytes,
     id_arg: Option<Bytes>,
@@ -114,7 +132,7 @@ fn xgroup_run(
 ) -> CmdResult {
     let (key, group) = (key.clone(), group.clone());
     match sub {
-        b"create" => {
+        GroupSub::Create => {
             let raw = id_arg.unwrap_or_default();
             let current = write_as::<Stream>(shard, &key)?.map(|s| s.last_id);
             let id = if raw.as_ref() == b"$" {
@@ -132,7 +150,7 @@ fn xgroup_run(
             notify(shard, STREAM_EVENTS, "xgroup-create", &key);
             super::super::args::ok()
         }
-        b"setid" => {
+        GroupSub::SetId => {
             let raw = id_arg.unwrap_or_default();
             let stream = write_as::<Stream>(shard, &key)?.ok_or_else(|| error(err::WRONGTYPE))?;
             let id = if raw.as_ref() == b"$" {
@@ -147,7 +165,7 @@ fn xgroup_run(
             notify(shard, STREAM_EVENTS, "xgroup-setid", &key);
             super::super::args::ok()
         }
-        b"destroy" => {
+        GroupSub::Destroy => {
             let stream = write_as::<Stream>(shard, &key)?.ok_or_else(|| error(err::WRONGTYPE))?;
             if stream.groups.remove(&group).is_none() {
                 return Ok(Reply::Int(0));
@@ -156,7 +174,7 @@ fn xgroup_run(
             shard.signal_ready(&key);
             Ok(Reply::Int(1))
         }
-        b"createconsumer" => {
+        GroupSub::CreateConsumer => {
             let consumer = args.next()?;
             let created = group_mut(shard, &key, &group)?.create_consumer(&consumer, now);
             if created {
@@ -164,7 +182,7 @@ fn xgroup_run(
             }
             Ok(Reply::Int(created as i64))
         }
-        _ => {
+        GroupSub::DelConsumer => {
             let consumer = args.next()?;
             let pending = group_mut(shard, &key, &group)?.delete_consumer(&consumer);
             if pending.is_some() {
@@ -308,11 +326,7 @@ fn claim_options(args: &mut Args, now: u64) -> Result<ClaimOptions, Reply> {
         justid: false,
         last_id: StreamId::MIN,
     };
-    let int = |raw: &[u8], what: &str| {
-        parse_int(raw).ok_or_else(|| {
-            Reply::error_owned(format!("ERR Invalid {what} option argument for XCLAIM"))
-        })
-    };
+    let int = |raw: &[u8], what: &str| parse_int(raw).ok_or_else(|| err::xclaim_bad_value(what));
     while !args.is_done() {
         let more = args.remaining() > 1;
         if args.keyword("FORCE") {
@@ -328,19 +342,14 @@ fn claim_options(args: &mut Args, now: u64) -> Result<ClaimOptions, Reply> {
         } else if more && args.keyword("LASTID") {
             o.last_id = strict_id(&args.next()?)?;
         } else {
-            return Err(Reply::error_owned(format!(
-                "ERR Unrecognized XCLAIM option '{}'",
-                shown(&args.next()?)
-            )));
+            return Err(err::xclaim_option(&args.next()?));
         }
     }
     Ok(o)
 }
 
 fn min_idle(raw: &[u8], command: &str) -> Result<u64, Reply> {
-    let n = parse_int(raw).ok_or_else(|| {
-        Reply::error_owned(format!("ERR Invalid min-idle-time argument for {command}"))
-    })?;
+    let n = parse_int(raw).ok_or_else(|| err::min_idle_time(command))?;
     Ok(n.max(0) as u64)
 }
 

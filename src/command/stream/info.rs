@@ -5,7 +5,7 @@ use crate::command::read_as;
 use bytes::Bytes;
 
 use super::super::keys::help_reply;
-use super::super::{err, error, shown, Args, CmdResult, Session};
+use super::super::{err, error, Args, CmdResult, Session};
 use super::{entries_reply, entry_reply, id_reply};
 use crate::protocol::Reply;
 use crate::shard::types::{Group, Stream, StreamId};
@@ -23,13 +23,6 @@ const XINFO_HELP: &[&str] = &[
     "    Prints this help.",
 ];
 
-fn syntax(sub: &[u8]) -> Reply {
-    Reply::error_owned(format!(
-        "ERR unknown subcommand or wrong number of arguments for '{}'. Try XINFO HELP.",
-        shown(sub)
-    ))
-}
-
 fn text(s: &'static str) -> Reply {
     Reply::Bulk(Bytes::from_static(s.as_bytes()))
 }
@@ -43,40 +36,51 @@ pub fn xinfo_help(_session: &mut Session, _args: &mut Args) -> CmdResult {
     Ok(help_reply(XINFO_HELP))
 }
 
-/// XINFO CONSUMERS, GROUPS and STREAM (the table has checked the subcommand and its arity).
-pub fn xinfo(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let sub_raw = args.next()?;
-    let sub = sub_raw.to_ascii_lowercase();
-    let key = args.arg()?;
+/// The stream XINFO reports on: a missing key or another type is refused first, as Redis does
+/// for every subcommand.
+fn stream_of<'a>(shard: &'a mut Shard, args: &mut Args) -> Result<(Bytes, &'a Stream), Reply> {
+    let key = args.next()?;
+    let stream = read_as::<Stream>(shard, &key)?.ok_or_else(|| error(err::NO_KEY))?;
+    Ok((key, stream))
+}
+
+/// XINFO CONSUMERS key group.
+pub fn xinfo_consumers(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let now = shard.now_ms();
-    let stream = read_as::<Stream>(shard, key)?.ok_or_else(|| error(err::NO_KEY))?;
-    match sub.as_slice() {
-        b"consumers" => {
-            let name = args.next()?;
-            let group = stream
-                .groups
-                .get(&name)
-                .ok_or_else(|| err::no_consumer_group(&name, key))?;
-            Ok(consumers(group, now))
-        }
-        b"groups" => Ok(Reply::Array(
-            stream
-                .groups
-                .iter()
-                .map(|(name, g)| {
-                    Reply::Map(vec![
-                        (text("name"), Reply::Bulk(name.clone())),
-                        (text("consumers"), int(g.consumers.len() as u64)),
-                        (text("pending"), int(g.pel.len() as u64)),
-                        (text("last-delivered-id"), id_reply(g.last_id)),
-                        (text("entries-read"), g.entries_read.map_or(Reply::Nil, int)),
-                        (text("lag"), stream.lag(g).map_or(Reply::Nil, int)),
-                    ])
-                })
-                .collect(),
-        )),
-        _ => stream_info(stream, args, &sub_raw, now),
-    }
+    let (key, stream) = stream_of(shard, args)?;
+    let name = args.next()?;
+    let group = stream
+        .groups
+        .get(&name)
+        .ok_or_else(|| err::no_consumer_group(&name, &key))?;
+    Ok(consumers(group, now))
+}
+
+/// XINFO GROUPS key.
+pub fn xinfo_groups(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let (_, stream) = stream_of(shard, args)?;
+    Ok(Reply::Array(
+        stream
+            .groups
+            .iter()
+            .map(|(name, g)| {
+                Reply::Map(vec![
+                    (text("name"), Reply::Bulk(name.clone())),
+                    (text("consumers"), int(g.consumers.len() as u64)),
+                    (text("pending"), int(g.pel.len() as u64)),
+                    (text("last-delivered-id"), id_reply(g.last_id)),
+                    (text("entries-read"), g.entries_read.map_or(Reply::Nil, int)),
+                    (text("lag"), stream.lag(g).map_or(Reply::Nil, int)),
+                ])
+            })
+            .collect(),
+    ))
+}
+
+/// XINFO STREAM key [FULL [COUNT n]].
+pub fn xinfo_stream(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    let (_, stream) = stream_of(shard, args)?;
+    stream_info(stream, args)
 }
 
 fn consumers(group: &Group, now: u64) -> Reply {
@@ -100,14 +104,12 @@ fn consumers(group: &Group, now: u64) -> Reply {
     )
 }
 
-/// XINFO STREAM key [FULL [COUNT n]].
-fn stream_info(stream: &Stream, args: &mut Args, sub: &[u8], now: u64) -> CmdResult {
-    let _ = now;
+fn stream_info(stream: &Stream, args: &mut Args) -> CmdResult {
     let mut full = false;
     let mut count: usize = 10;
     if !args.is_done() {
         if !args.keyword("FULL") {
-            return Err(syntax(sub));
+            return Err(err::subcommand_syntax(args.all()));
         }
         full = true;
         match args.remaining() {
@@ -120,7 +122,7 @@ fn stream_info(stream: &Stream, args: &mut Args, sub: &[u8], now: u64) -> CmdRes
                     usize::try_from(n).unwrap_or(usize::MAX)
                 };
             }
-            _ => return Err(syntax(sub)),
+            _ => return Err(err::subcommand_syntax(args.all())),
         }
     }
     let nodes = stream.node_count() as u64;

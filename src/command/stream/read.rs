@@ -68,9 +68,7 @@ fn parse(args: &mut Args, grouped: bool) -> Result<Request, Reply> {
             let rest = args.rest();
             if !rest.len().is_multiple_of(2) {
                 let symbol = if grouped { '>' } else { '$' };
-                return Err(Reply::error_owned(format!(
-                    "ERR Unbalanced {name} list of streams: for each stream key an ID or '{symbol}' must be specified."
-                )));
+                return Err(err::unbalanced_streams(name, symbol));
             }
             let half = rest.len() / 2;
             req.keys = rest[..half].to_vec();
@@ -104,11 +102,7 @@ fn resolve(shard: &mut Shard, req: &Request, key: &[u8], id: &[u8]) -> Result<Fr
     let stream = read_as::<Stream>(shard, key)?;
     if let Some((group, _)) = &req.group {
         if !stream.is_some_and(|s| s.groups.contains_key(group)) {
-            return Err(Reply::error_owned(format!(
-                "NOGROUP No such key '{}' or consumer group '{}' in XREADGROUP with GROUP option",
-                super::super::shown(key),
-                super::super::shown(group)
-            )));
+            return Err(err::xreadgroup_no_group(key, group));
         }
     }
     match id {
