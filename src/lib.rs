@@ -23,7 +23,7 @@
 //! # Layout
 //! - [`protocol`] — RESP2/RESP3: zero-copy request parser, reply encoder. Depends on nothing.
 //! - [`shard`] — the keyspace: slots, per-slot tables of packed records (one block per key),
-//!   expiry, memory accounting and eviction (maxmemory), the mailbox (inboxes that wake only an
+//!   expiry, memory accounting and eviction (maxmemory, LRU and LFU access fields), the mailbox (inboxes that wake only an
 //!   idle thread) and the router. Buffers keyspace events (`shard::events`) instead of
 //!   publishing them. Depends on `protocol` only.
 //! - [`command`] — the command table (the only command metadata: flags, keys, ACL categories,

@@ -116,6 +116,54 @@ fn lru_prefers_keys_not_used_lately() {
 }
 
 #[test]
+fn lfu_prefers_keys_used_often() {
+    let server = Server::start(2, "uring", &["--maxmemory-policy", "allkeys-lfu"]);
+    let mut con = server.redis();
+    fill(&mut con, "rare:", 500, None);
+    fill(&mut con, "often:", 500, None);
+    // No sleep needed: frequency, not recency, decides. Ten reads raise a new key's counter
+    // from 5 to at least 6 (the first read always counts), the rare keys stay at 5.
+    for _ in 0..10 {
+        let mut pipe = redis::pipe();
+        for i in 0..500 {
+            pipe.cmd("GET").arg(format!("often:{i}")).ignore();
+        }
+        let _: () = pipe.query(&mut con).unwrap();
+    }
+    let used = info_field(&mut con, "memory", "used_memory");
+    set_config(&mut con, "maxmemory", &(used * 6 / 10).to_string());
+    let often = surviving(&mut con, "often:", 500).len();
+    let rare = surviving(&mut con, "rare:", 500).len();
+    assert!(often > rare + 100, "often {often} rare {rare}");
+}
+
+#[test]
+fn object_freq_and_idletime_follow_the_policy_as_redis() {
+    // Deterministic steps only: a new key's counter is 5, and the first access from 5 always
+    // counts (probability 1); an overwrite keeps the counter its lookup left.
+    assert_scripts_match_redis(&[&[
+        "CONFIG SET maxmemory-policy allkeys-lfu",
+        "SET foo bar",
+        "OBJECT FREQ foo",
+        "GET foo",
+        "OBJECT FREQ foo",
+        "SET fresh x",
+        "SET fresh y",
+        "OBJECT FREQ fresh",
+        "OBJECT FREQ nokey",
+        "OBJECT IDLETIME foo",
+        "OBJECT ENCODING foo",
+        "CONFIG SET maxmemory-policy allkeys-lru",
+        "OBJECT FREQ foo",
+        "OBJECT IDLETIME nokey",
+        "CONFIG SET maxmemory-policy volatile-lfu",
+        "OBJECT IDLETIME foo",
+        "CONFIG SET maxmemory-policy noeviction",
+        "OBJECT FREQ foo",
+    ]]);
+}
+
+#[test]
 fn volatile_policies_only_evict_keys_with_a_ttl() {
     for policy in [
         "volatile-lru",

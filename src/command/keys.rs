@@ -17,7 +17,8 @@ use super::{Kind, Merge};
 use crate::glob::glob_match;
 use crate::protocol::Reply;
 use crate::pubsub::notify::GENERIC;
-use crate::shard::{memory, slot, Entry, Shard, ShardId, ValueRef};
+use crate::shard::record::idle_at;
+use crate::shard::{lfu, memory, slot, Entry, Shard, ShardId, ValueRef};
 
 use super::notify;
 
@@ -584,19 +585,24 @@ pub fn object_help(_session: &mut Session, _args: &mut Args) -> CmdResult {
     Ok(help_reply(OBJECT_HELP))
 }
 
-/// What OBJECT reports of `key`: its idle time (read before the lookup marks the access)
-/// and its encoding; None for a missing key.
+/// What OBJECT reports of `key`: its access field (see `Record::touched`) and its encoding;
+/// None for a missing key. Like Redis's OBJECT, the lookup does not count as an access.
 fn object_of(shard: &mut Shard, args: &mut Args) -> Result<Option<(u32, &'static str)>, Reply> {
     let key = args.arg()?;
-    let clock = shard.clock_secs();
-    let Some((idle, encoding)) = shard
+    let now = shard.now_ms();
+    let found = shard
         .db()
         .get_raw(key)
-        .map(|r| (r.idle(clock), encoding(r.value())))
-    else {
-        return Ok(None);
-    };
-    Ok(shard.write(key).map(|_| (idle, encoding)))
+        .map(|r| (r.touched(), encoding(r.value()), r.is_live(now)));
+    match found {
+        Some((field, encoding, true)) => Ok(Some((field, encoding))),
+        Some((_, _, false)) => {
+            // Expired: removed as any lookup would.
+            shard.write(key);
+            Ok(None)
+        }
+        None => Ok(None),
+    }
 }
 
 pub fn object_encoding(shard: &mut Shard, args: &mut Args) -> CmdResult {
@@ -605,19 +611,28 @@ pub fn object_encoding(shard: &mut Shard, args: &mut Args) -> CmdResult {
     }))
 }
 
+/// OBJECT IDLETIME: seconds since the last access; not tracked under an LFU policy.
 pub fn object_idletime(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    Ok(object_of(shard, args)?.map_or(Reply::Nil, |(idle, _)| Reply::Int(idle as i64)))
+    let Some((field, _)) = object_of(shard, args)? else {
+        return Ok(Reply::Nil);
+    };
+    if lfu::enabled() {
+        return Err(error(err::LFU_SELECTED));
+    }
+    Ok(Reply::Int(idle_at(field, shard.clock_secs()) as i64))
 }
 
 pub fn object_refcount(shard: &mut Shard, args: &mut Args) -> CmdResult {
     Ok(object_of(shard, args)?.map_or(Reply::Nil, |_| Reply::Int(1)))
 }
 
-/// OBJECT FREQ: no access-frequency counter is kept, so it answers as Redis does under an LRU
-/// policy.
+/// OBJECT FREQ: the logarithmic access counter, tracked under an LFU policy only.
 pub fn object_freq(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    match object_of(shard, args)? {
-        None => Ok(Reply::Nil),
-        Some(_) => Err(error(err::LFU_NOT_SELECTED)),
+    let Some((field, _)) = object_of(shard, args)? else {
+        return Ok(Reply::Nil);
+    };
+    if !lfu::enabled() {
+        return Err(error(err::LFU_NOT_SELECTED));
     }
+    Ok(Reply::Int(lfu::counter(field, shard.clock_secs()) as i64))
 }

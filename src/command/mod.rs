@@ -229,6 +229,10 @@ pub fn apply_config(config: &crate::config::Config) {
         config.int("maxmemory") as u64,
         config.get("maxmemory-policy"),
         config.int("maxmemory-samples") as u32,
+        (
+            config.int("lfu-log-factor").clamp(0, u32::MAX as i64) as u32,
+            config.int("lfu-decay-time").clamp(0, u32::MAX as i64) as u32,
+        ),
     );
     crate::shard::db::RECORD_EXPIRED.store(
         crate::pubsub::notify::enabled(crate::pubsub::notify::EXPIRED),

@@ -396,6 +396,12 @@ impl Db {
         let Some(map) = self.slots.get_mut(slot) else {
             return 0;
         };
+        if super::lfu::enabled() {
+            for record in map.iter_mut() {
+                record.touch(super::lfu::aged(record.touched(), clock));
+            }
+            return map.len();
+        }
         for record in map.iter_mut() {
             if record.idle(clock) > cap {
                 record.touch(clock.wrapping_sub(cap));

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use super::db::Key;
-use super::Shard;
+use super::{record, Shard};
 
 /// Redis's OOM error text.
 pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
@@ -20,19 +20,22 @@ pub enum Policy {
     NoEviction,
     AllKeysLru,
     VolatileLru,
+    AllKeysLfu,
+    VolatileLfu,
     AllKeysRandom,
     VolatileRandom,
     VolatileTtl,
 }
 
 impl Policy {
-    /// The policy named by Redis's option value; the LFU policies evict as their LRU
-    /// counterparts (idle time stands in for access frequency).
+    /// The policy named by Redis's option value.
     pub fn parse(name: &str) -> Option<Policy> {
         Some(match name {
             "noeviction" => Policy::NoEviction,
-            "allkeys-lru" | "allkeys-lfu" => Policy::AllKeysLru,
-            "volatile-lru" | "volatile-lfu" => Policy::VolatileLru,
+            "allkeys-lru" => Policy::AllKeysLru,
+            "volatile-lru" => Policy::VolatileLru,
+            "allkeys-lfu" => Policy::AllKeysLfu,
+            "volatile-lfu" => Policy::VolatileLfu,
             "allkeys-random" => Policy::AllKeysRandom,
             "volatile-random" => Policy::VolatileRandom,
             "volatile-ttl" => Policy::VolatileTtl,
@@ -43,14 +46,23 @@ impl Policy {
     fn volatile_only(self) -> bool {
         matches!(
             self,
-            Policy::VolatileLru | Policy::VolatileRandom | Policy::VolatileTtl
+            Policy::VolatileLru
+                | Policy::VolatileLfu
+                | Policy::VolatileRandom
+                | Policy::VolatileTtl
         )
     }
 
-    const ALL: [Policy; 6] = [
+    fn is_lfu(self) -> bool {
+        matches!(self, Policy::AllKeysLfu | Policy::VolatileLfu)
+    }
+
+    const ALL: [Policy; 8] = [
         Policy::NoEviction,
         Policy::AllKeysLru,
         Policy::VolatileLru,
+        Policy::AllKeysLfu,
+        Policy::VolatileLfu,
         Policy::AllKeysRandom,
         Policy::VolatileRandom,
         Policy::VolatileTtl,
@@ -63,9 +75,11 @@ static SAMPLES: AtomicU32 = AtomicU32::new(5);
 /// Shards currently over their share with nothing left to evict.
 static OUT_OF_MEMORY: AtomicU32 = AtomicU32::new(0);
 
-/// Makes `maxmemory` (bytes, 0 = no limit), the policy and the sample count current.
-pub fn configure(maxmemory: u64, policy: &str, samples: u32) {
+/// Makes `maxmemory` (bytes, 0 = no limit), the policy, the sample count and the LFU
+/// parameters (`lfu-log-factor`, `lfu-decay-time`) current.
+pub fn configure(maxmemory: u64, policy: &str, samples: u32, lfu: (u32, u32)) {
     let policy = Policy::parse(policy).unwrap_or(Policy::NoEviction);
+    super::lfu::configure(policy.is_lfu(), lfu.0, lfu.1);
     let index = Policy::ALL.iter().position(|p| *p == policy).unwrap_or(0);
     MAXMEMORY.store(maxmemory, Relaxed);
     POLICY.store(index as u8, Relaxed);
@@ -164,13 +178,19 @@ impl Shard {
             }
             for _ in 0..samples {
                 let random = self.random();
-                let Some((key, idle, expire_at)) = self.sample(db, policy.volatile_only()) else {
+                let Some((key, field, expire_at)) = self.sample(db, policy.volatile_only()) else {
                     break;
                 };
+                let clock = self.clock_secs();
                 // An expired key goes first: it is dead already.
                 let score = match policy {
                     _ if expire_at != 0 && expire_at <= now => 0,
-                    Policy::AllKeysLru | Policy::VolatileLru => u64::MAX - idle as u64,
+                    Policy::AllKeysLru | Policy::VolatileLru => {
+                        u64::MAX - record::idle_at(field, clock) as u64
+                    }
+                    Policy::AllKeysLfu | Policy::VolatileLfu => {
+                        1 + super::lfu::counter(field, clock) as u64
+                    }
                     Policy::VolatileTtl => expire_at,
                     _ => random,
                 };
@@ -193,7 +213,7 @@ impl Shard {
     }
 
     /// A random key of `db` among this shard's slots (only keys with a TTL when `volatile`),
-    /// with its idle seconds and expiry.
+    /// with its access field and expiry.
     fn sample(&mut self, db: usize, volatile: bool) -> Option<(Key, u32, u64)> {
         let owned = self.owned.clone();
         let span = owned.len();
@@ -202,7 +222,6 @@ impl Shard {
         }
         let offset = (self.random() % span as u64) as usize;
         let pick = self.random();
-        let clock = self.clock_secs();
         let db = &self.dbs[db];
         let slot = (0..span)
             .map(|i| owned.start + (offset + i) % span)
@@ -222,7 +241,7 @@ impl Shard {
         db.slot_entries(slot)
             .filter(|r| !volatile || r.has_expiry())
             .nth(nth)
-            .map(|r| (Key::copy_from_slice(r.key()), r.idle(clock), r.expire_at()))
+            .map(|r| (Key::copy_from_slice(r.key()), r.touched(), r.expire_at()))
     }
 }
 
@@ -231,9 +250,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lfu_policies_map_to_lru() {
-        assert_eq!(Policy::parse("allkeys-lfu"), Some(Policy::AllKeysLru));
-        assert_eq!(Policy::parse("volatile-lfu"), Some(Policy::VolatileLru));
+    fn policies_parse_by_redis_names() {
+        assert_eq!(Policy::parse("allkeys-lfu"), Some(Policy::AllKeysLfu));
+        assert_eq!(Policy::parse("volatile-lfu"), Some(Policy::VolatileLfu));
+        assert!(Policy::VolatileLfu.volatile_only() && Policy::VolatileLfu.is_lfu());
+        assert!(!Policy::AllKeysLru.is_lfu());
         assert_eq!(Policy::parse("bogus"), None);
         assert!(Policy::VolatileTtl.volatile_only());
         assert!(!Policy::AllKeysRandom.volatile_only());

@@ -8,6 +8,7 @@ pub mod db;
 pub mod events;
 pub mod evict;
 pub mod inbox;
+pub mod lfu;
 pub mod mailbox;
 pub mod memory;
 pub mod record;
@@ -289,7 +290,7 @@ impl Shard {
         match self.dbs[self.db].get_mut(key, now) {
             Some(record) => {
                 self.stats.keyspace_hits += 1;
-                record.touch(clock);
+                record.touch(accessed(record.touched(), clock, &mut self.rng));
                 Some(&*record)
             }
             None => {
@@ -316,7 +317,7 @@ impl Shard {
     pub fn live_mut(&mut self, key: &[u8]) -> Option<&mut Record> {
         let (now, clock) = (self.now_ms, self.clock_secs());
         let record = self.dbs[self.db].get_mut(key, now)?;
-        record.touch(clock);
+        record.touch(accessed(record.touched(), clock, &mut self.rng));
         Some(record)
     }
 
@@ -327,7 +328,7 @@ impl Shard {
 
     /// Stores `value` under `key` with `expire_at` (0 = persistent), replacing any old value.
     pub fn store(&mut self, key: &[u8], value: Value, expire_at: u64) {
-        let touched = self.clock_secs();
+        let touched = self.stored_field(key);
         let entry = Entry {
             value,
             expire_at,
@@ -346,8 +347,24 @@ impl Shard {
     /// Stores the string `value` under `key` with `expire_at` (0 = persistent), replacing any
     /// old value: copied straight from the argument, with no buffer of its own when short.
     pub fn store_str(&mut self, key: &[u8], value: &[u8], expire_at: u64) {
-        let record = Record::new_str(key, value, expire_at, self.clock_secs());
+        let record = Record::new_str(key, value, expire_at, self.stored_field(key));
         self.insert_record(key, record);
+    }
+
+    /// The access field of a value stored now under `key`: the current second, or under an
+    /// LFU policy a new key's counter, or the counter of the value it overwrites (as Redis
+    /// keeps it across an overwrite).
+    #[inline(always)]
+    fn stored_field(&mut self, key: &[u8]) -> u32 {
+        let clock = self.clock_secs();
+        if !lfu::enabled() {
+            return clock;
+        }
+        let now = self.now_ms;
+        match self.dbs[self.db].get_mut(key, now) {
+            Some(old) => old.touched(),
+            None => lfu::fresh(clock),
+        }
     }
 
     fn insert_record(&mut self, key: &[u8], record: Record) {
@@ -450,12 +467,7 @@ impl Shard {
 
     /// A pseudo-random number (xorshift*; for RANDOMKEY and sampling, not for secrets).
     pub fn random(&mut self) -> u64 {
-        let mut x = self.rng;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.rng = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        next_random(&mut self.rng)
     }
 
     /// Redis's active expiry, time-bounded: walks slots with volatile keys from where the last
@@ -543,6 +555,27 @@ impl FieldTable<'_> {
             FieldTable::Hash(t) => t.prefetch(hash, step),
             FieldTable::Set(t) => t.prefetch(hash, step),
         }
+    }
+}
+
+/// xorshift* over `state`.
+fn next_random(state: &mut u64) -> u64 {
+    let mut x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+}
+
+/// The access field of a record accessed at `clock`: the second of the access, or under an
+/// LFU policy its counter after the access (see `lfu`).
+#[inline(always)]
+fn accessed(field: u32, clock: u32, rng: &mut u64) -> u32 {
+    if lfu::enabled() {
+        lfu::accessed(field, clock, next_random(rng))
+    } else {
+        clock
     }
 }
 

@@ -451,7 +451,7 @@ impl Record {
     /// pass's period, so it never wraps: exact up to 9.1 h, then read as about 9 h (Redis's
     /// 24-bit clock wraps after 194 days).
     pub fn idle(&self, clock: u32) -> u32 {
-        (clock as u16).wrapping_sub(self.touched() as u16) as u32
+        idle_at(self.touched(), clock)
     }
 
     /// Marks an access at `clock` (see `touched`).
@@ -650,6 +650,12 @@ pub fn prefetch_value<T>(value: &T) {
     for offset in (0..std::mem::size_of::<T>()).step_by(64) {
         prefetch(at.wrapping_add(offset));
     }
+}
+
+/// Seconds from an access field (`Record::touched`) to `clock`, modulo 2^16 (see
+/// `Record::idle`).
+pub fn idle_at(touched: u32, clock: u32) -> u32 {
+    (clock as u16).wrapping_sub(touched as u16) as u32
 }
 
 #[cfg(test)]
