@@ -179,7 +179,12 @@ const OPTIONS: &[OptionSpec] = &[
     opt("rdbcompression", "yes", Kind::Bool, true),
     opt("rdbchecksum", "yes", Kind::Bool, true),
     opt("stop-writes-on-bgsave-error", "yes", Kind::Bool, true),
-    opt("enable-debug-command", "no", Kind::Text, false),
+    opt(
+        "enable-debug-command",
+        "no",
+        Kind::Enum(&["no", "yes", "local"]),
+        false,
+    ),
     opt("set-proc-title", "yes", Kind::Bool, false),
     opt("always-show-logo", "no", Kind::Bool, false),
     opt("supervised", "no", Kind::Text, false),

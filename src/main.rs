@@ -41,6 +41,7 @@ fn main() {
         .with_target(false)
         .with_ansi(false)
         .init();
+    ringkv::server::crash::install();
     if let Err(e) = ringkv::server::run(config) {
         tracing::error!("{e}");
         std::process::exit(1);

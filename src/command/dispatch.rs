@@ -48,6 +48,24 @@ impl Queued {
     }
 }
 
+thread_local! {
+    /// The command this thread runs or ran last, for the crash report (one store per
+    /// command).
+    static SERVING: std::cell::Cell<&'static str> = const { std::cell::Cell::new("") };
+}
+
+/// Notes that this thread now runs `spec`.
+#[inline(always)]
+fn serving_now(spec: &'static CommandSpec) {
+    SERVING.with(|s| s.set(spec.name));
+}
+
+/// The command this thread runs or ran last (None before its first one).
+pub fn serving() -> Option<&'static str> {
+    let name = SERVING.with(|s| s.get());
+    (!name.is_empty()).then_some(name)
+}
+
 /// Runs `op` (the Op half of `spec`) on `shard` for database `db`.
 pub fn run_op(
     shard: &mut Shard,
@@ -76,6 +94,7 @@ fn run_op_in(
         (key, key_slot.unwrap_or_else(|| slot_of(key)))
     });
     shard.begin(db, key);
+    serving_now(spec);
     let reply = op(shard, args).unwrap_or_else(|e| e);
     if spec.writes() {
         // Still under the command's hint (its arguments are alive and unchanged): re-sizing
@@ -439,6 +458,7 @@ async fn run_unqueued(
             queues.settle(session).await;
         }
         queues.encode_ready(session);
+        serving_now(spec);
         let reply = match spec.kind {
             Kind::Local(op) => op(session, &mut args),
             Kind::Routed(op) => op(session, args).await,
@@ -476,6 +496,7 @@ pub async fn call(session: &mut Session, items: Vec<Bytes>) -> Reply {
     count_calls(session, std::iter::once(row));
     session.client.last_cmd.store(row as u32, Relaxed);
     let mut args = Args::of(spec, items);
+    serving_now(spec);
     let result = match spec.kind {
         Kind::Keyed(op, cross) => match single_shard(session, spec, args.all()) {
             Some(shard) => {

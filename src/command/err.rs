@@ -74,6 +74,7 @@ pub const LCS_LEN_AND_IDX: &str =
 pub const LCS_NOT_STRINGS: &str = "ERR The specified keys must contain string values";
 pub const LCS_TOO_BIG: &str =
     "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len";
+pub const DEBUG_NOT_ALLOWED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
 pub const LFU_SELECTED: &str =
     "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
 pub const LFU_NOT_SELECTED: &str =

@@ -9,8 +9,8 @@ use bytes::Bytes;
 use hashbrown::HashMap;
 
 use super::{
-    acl, bitmap, connection, expire, hash, keys, list, persist, pubsub, scripting, server, set,
-    sort, stream, string, transaction, zset,
+    acl, bitmap, connection, debug, expire, hash, keys, list, persist, pubsub, scripting, server,
+    set, sort, stream, string, transaction, zset,
 };
 use super::{Args, CmdResult, Cross, Kind, Merge, Session};
 
@@ -401,6 +401,7 @@ const FAMILIES: &[(Categories, &[CommandSpec])] = &[
     (Categories::NONE, acl::COMMANDS),
     (Categories::NONE, server::COMMANDS),
     (Categories::NONE, persist::COMMANDS),
+    (Categories::NONE, debug::COMMANDS),
     (Categories::STRING, string::COMMANDS),
     (Categories::BITMAP, bitmap::COMMANDS),
     (Categories::KEYSPACE, keys::COMMANDS),

@@ -6,6 +6,7 @@
 
 mod affinity;
 mod connection;
+pub mod crash;
 mod io;
 
 use std::net::{IpAddr, SocketAddr, TcpListener};
