@@ -529,3 +529,47 @@ fn a_bgsave_under_a_multicore_write_load_is_the_keyspace_at_its_cut() {
     }
     assert_eq!(dbsize, counted);
 }
+
+#[test]
+fn flushall_with_save_points_empties_the_dump_and_bgsave_in_exec_is_scheduled() {
+    let dir = TempDir::new("flushall");
+    let server = Server::start(2, "uring", &["--dir", dir.path(), "--save", "3600 1"]);
+    let mut con = server.redis();
+    cmd(&mut con, &["MSET", "a", "1", "b", "2"]);
+    assert_eq!(cmd(&mut con, &["SAVE"]), Value::Okay);
+    assert_eq!(info(&mut con, "rdb_changes_since_last_save"), 0);
+    cmd(&mut con, &["FLUSHALL"]);
+    // Saved at once, as Redis 7.0 does.
+    assert_eq!(info(&mut con, "rdb_changes_since_last_save"), 0);
+    check_rdb(&dir.dump());
+    let restarted = Server::start(1, "uring", &["--dir", dir.path()]);
+    assert_eq!(text(&cmd(&mut restarted.redis(), &["DBSIZE"])), "0");
+    drop(restarted);
+
+    // Inside EXEC the transaction holds shards: the BGSAVE starts after it, from the cron.
+    std::fs::remove_file(dir.dump()).unwrap();
+    cmd(&mut con, &["SET", "c", "3"]);
+    let mut raw = server.raw();
+    for (send, want) in [
+        (&[&b"MULTI"[..]][..], &b"+OK\r\n"[..]),
+        (&[b"SET", b"d", b"4"], b"+QUEUED\r\n"),
+        (&[b"BGSAVE"], b"+QUEUED\r\n"),
+        (&[b"EXEC"], b"*2\r\n+OK\r\n+Background saving scheduled\r\n"),
+    ] {
+        raw.cmd(send);
+        assert_eq!(
+            String::from_utf8_lossy(&raw.reply()),
+            String::from_utf8_lossy(want)
+        );
+    }
+    assert!(eventually(Duration::from_secs(10), || dir.dump().exists()
+        && bgsave_done(&mut con)));
+    drop(server);
+    let restarted = Server::start(1, "uring", &["--dir", dir.path()]);
+    let got: Vec<String> = redis::cmd("MGET")
+        .arg("c")
+        .arg("d")
+        .query(&mut restarted.redis())
+        .unwrap();
+    assert_eq!(got, ["3", "4"]);
+}

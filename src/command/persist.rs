@@ -48,7 +48,7 @@ fn save(session: &mut Session, _args: Args) -> Routine<'_> {
             return Err(error(err::BGSAVE_IN_PROGRESS));
         }
         let path = saving::dump_path(&session.server.config());
-        match saving::save(&session.router, path).await {
+        match saving::save(&session.router, path, saving::Held::Command).await {
             Ok(()) => Ok(Reply::Simple("OK")),
             Err(()) => Err(error(err::ERR)),
         }

@@ -360,9 +360,27 @@ fn write_file(path: &Path, file: &[u8], number: u64, changes_at_cut: u64) -> Res
     Ok(())
 }
 
-/// SAVE: the keyspace with every shard held, written before returning. Err: it failed (logged).
-pub async fn save(router: &Router, path: PathBuf) -> Result<(), ()> {
-    SAVES.fetch_add(1, Relaxed);
+/// Who asks for a save with every shard held.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// SAVE: counted in `rdb_saves`.
+    Command,
+    /// SHUTDOWN, a signal.
+    Shutdown,
+    /// FLUSHALL with save points set: the dump must not bring the keys back at the next start.
+    Flush,
+}
+
+/// Saves the keyspace with every shard held, written before returning. Err: it failed (logged).
+pub async fn save(router: &Router, path: PathBuf, why: Held) -> Result<(), ()> {
+    if why == Held::Command {
+        SAVES.fetch_add(1, Relaxed);
+    }
+    if router.in_transaction() {
+        // A hold of every shard taken now would cover only the transaction's (FLUSHALL in EXEC).
+        tracing::warn!("Not saving the DB inside a transaction: it holds only some shards");
+        return Err(());
+    }
     let encoded = snapshot_held(router).await;
     let (number, changes) = (encoded.number, encoded.changes);
     write_file(&path, &encoded.into_file(), number, changes)?;
@@ -481,7 +499,7 @@ pub async fn shutdown(
     }
     if (save_points && !flags.nosave) || flags.save {
         tracing::info!("Saving the final RDB snapshot before exiting.");
-        if save(router, path).await.is_err() {
+        if save(router, path, Held::Shutdown).await.is_err() {
             if flags.force {
                 tracing::warn!("Error trying to save the DB. Exit anyway.");
             } else {

@@ -205,6 +205,15 @@ pub fn flushall(session: &mut Session, mut args: Args) -> Routine<'_> {
             .router
             .run_all(|s| (0..s.databases()).for_each(|db| s.flush_db(db)))
             .await;
+        // As Redis: with save points set, the dump is replaced by the empty keyspace at once, so
+        // a restart cannot bring the keys back (a failure is logged; FLUSHALL still succeeds).
+        let path = {
+            let config = session.server.config();
+            (!config.get("save").is_empty()).then(|| super::saving::dump_path(&config))
+        };
+        if let Some(path) = path {
+            let _ = super::saving::save(&session.router, path, super::saving::Held::Flush).await;
+        }
         ok()
     })
 }
