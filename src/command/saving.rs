@@ -132,7 +132,7 @@ impl Encoded {
             .parts
             .iter()
             .flatten()
-            .map(|(_, p)| p.records.len() as u64)
+            .map(|(_, p)| p.len() as u64)
             .sum();
         let mut writer = FileWriter::new(super::connection::REDIS_VERSION, used);
         let databases = self
@@ -547,5 +547,49 @@ pub async fn serve_shutdown_requests(
     while let Some((flags, reply)) = rx.recv().await {
         let exit = shutdown(&router, &state.config, flags).await;
         let _ = reply.send(exit);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_background_cut_of_many_megabytes_decodes_to_the_keys_at_the_cut() {
+        let mut shard = Shard::new(0, 2);
+        shard.select(1);
+        let value = vec![b'v'; 100];
+        for i in 0..40_000 {
+            shard.store_str(format!("key:{i}").as_bytes(), &value, 0);
+        }
+        shard.store_str(b"volatile", b"x", u64::MAX / 2);
+        assert!(shard.begin_snapshot(crate::shard::unix_ms(), rdb::encode_slot));
+        // Changed after the cut: the file holds what was there before.
+        shard.store_str(b"key:7", b"changed", 0);
+        shard.delete(b"key:8");
+        shard.store_str(b"new", b"x", 0);
+        while !shard.snapshot_step(Duration::from_micros(100)) {}
+        let parts = vec![shard.take_snapshot()];
+        assert!(parts[0][1].1.len() > 4 << 20, "several sealed buffers");
+        let file = Encoded {
+            parts,
+            number: 1,
+            changes: 0,
+        }
+        .into_file();
+        let records = rdb::decode(&file).unwrap();
+        assert_eq!(records.len(), 40_001);
+        assert!(records.iter().all(|r| r.db == 1));
+        let mut keys: Vec<&[u8]> = records.iter().map(|r| &r.key[..]).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), 40_001);
+        for r in &records {
+            match (&r.key[..], &r.value) {
+                (b"volatile", _) => assert_eq!(r.expire_at, u64::MAX / 2),
+                (_, rdb::Loaded::Str(s)) => assert_eq!(&s[..], &value[..]),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
     }
 }

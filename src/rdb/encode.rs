@@ -22,7 +22,6 @@ pub fn encode_db(db: &Db, now_ms: u64) -> DbPart {
 /// Appends to `part` the keys among `records` (one slot's table) live at `now_ms`: the one
 /// walk both snapshots share (a background snapshot's `shard::snapshot::EncodeSlot`).
 pub fn encode_slot(part: &mut DbPart, records: &mut dyn Iterator<Item = &Record>, now_ms: u64) {
-    let out = &mut part.records;
     for record in records {
         if !record.is_live(now_ms) {
             continue;
@@ -32,12 +31,14 @@ pub fn encode_slot(part: &mut DbPart, records: &mut dyn Iterator<Item = &Record>
             continue;
         }
         part.keys += 1;
+        let out = &mut part.records;
         if record.has_expiry() {
             part.volatile += 1;
             out.push(OP_EXPIRETIME_MS);
             out.extend_from_slice(&record.expire_at().to_le_bytes());
         }
         write_value(out, record.key(), record.value());
+        part.seal();
     }
 }
 
@@ -148,7 +149,7 @@ impl FileWriter {
         write_len(&mut self.out, keys as u64);
         write_len(&mut self.out, volatile as u64);
         for part in parts {
-            self.out.extend_from_slice(&part.records);
+            part.chunks().for_each(|c| self.out.extend_from_slice(c));
         }
     }
 

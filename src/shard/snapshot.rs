@@ -21,9 +21,47 @@ use super::Shard;
 pub struct Part {
     pub keys: usize,
     pub volatile: usize,
+    /// The records being appended to; see `seal`.
     pub records: Vec<u8>,
+    /// Records sealed, in order before `records`.
+    sealed: Vec<Vec<u8>>,
     /// Keys the encoding could not write (told once per file).
     pub skipped: usize,
+}
+
+/// Past this, `Part::seal` starts a new buffer.
+const SEAL_AT: usize = 1 << 20;
+
+impl Part {
+    /// Called by an encoding between records: once `records` passes a megabyte it is put aside
+    /// and a new buffer started, so a growing part is never copied whole by a reallocation (a
+    /// copy of many megabytes in one step would stall the shard).
+    #[inline]
+    pub fn seal(&mut self) {
+        if self.records.len() >= SEAL_AT {
+            let full =
+                std::mem::replace(&mut self.records, Vec::with_capacity(SEAL_AT + SEAL_AT / 4));
+            self.sealed.push(full);
+        }
+    }
+
+    /// The records, in order.
+    pub fn chunks(&self) -> impl Iterator<Item = &[u8]> {
+        self.sealed
+            .iter()
+            .map(Vec::as_slice)
+            .chain(std::iter::once(self.records.as_slice()))
+    }
+
+    /// Bytes of records.
+    pub fn len(&self) -> usize {
+        self.sealed.iter().map(Vec::len).sum::<usize>() + self.records.len()
+    }
+
+    /// True when no record was written.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Appends to `part` the records of the keys that were live at `at_ms` among `records` (one
