@@ -257,6 +257,13 @@ fn a_failed_bgsave_stops_writes_with_misconf_until_a_save_succeeds() {
         (&[b"PING"], misconf),
         (&[b"DEL", b"k"], misconf),
         (&[b"GET", b"k"], b"$1\r\nv\r\n"),
+        (&[b"MULTI"], b"+OK\r\n"),
+        (&[b"GET", b"k"], b"+QUEUED\r\n"),
+        (&[b"SET", b"k", b"w"], misconf),
+        (
+            &[b"EXEC"],
+            b"-EXECABORT Transaction discarded because of previous errors.\r\n",
+        ),
     ] {
         raw.cmd(send);
         assert_eq!(
