@@ -44,8 +44,8 @@ static STOP_WRITES: AtomicBool = AtomicBool::new(true);
 static CUTS: AtomicU64 = AtomicU64::new(0);
 /// The number of the cut whose file is the dump now; renames happen under this lock.
 static ON_DISK: Mutex<u64> = Mutex::new(0);
-/// The temporary file of the running BGSAVE (removed if the process exits first).
-static BGSAVE_TEMP: Mutex<Option<PathBuf>> = Mutex::new(None);
+/// Temporary files being written (removed if the process exits first).
+static TEMPS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
 /// Redis's CONFIG_BGSAVE_RETRY_DELAY: seconds before a failed save point BGSAVE is retried.
 const RETRY_DELAY: u64 = 5;
@@ -300,6 +300,27 @@ fn temp_path(path: &Path, number: u64) -> PathBuf {
     path.with_file_name(format!("temp-{}-{number}.rdb", std::process::id()))
 }
 
+/// Removes the temporary files of saves still being written: the process is about to exit
+/// (a shutdown, or a second SIGINT that does not wait for its save).
+pub fn remove_temp_files() {
+    for temp in TEMPS.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+        let _ = std::fs::remove_file(temp);
+    }
+}
+
+/// Writes `file` to `temp` and syncs it; the temp file is known to `remove_temp_files` meanwhile.
+fn write_temp(temp: &Path, file: &[u8]) -> Result<(), (&'static str, std::io::Error)> {
+    use std::io::Write;
+    let mut out = std::fs::File::create(temp).map_err(|e| ("open", e))?;
+    TEMPS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(temp.to_path_buf());
+    out.write_all(file)
+        .map_err(|e| ("write", e))
+        .and_then(|()| out.sync_all().map_err(|e| ("fsync", e)))
+}
+
 /// Writes cut `number`'s `file` to its own temporary file beside `path`, then renames it over
 /// `path` unless a later cut's file is there already. Logs failures as Redis does.
 fn write_file(path: &Path, file: &[u8], number: u64, changes_at_cut: u64) -> Result<(), ()> {
@@ -310,9 +331,16 @@ fn write_file(path: &Path, file: &[u8], number: u64, changes_at_cut: u64) -> Res
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| dir.display().to_string())
     };
-    let mut out = match std::fs::File::create(&temp) {
-        Ok(out) => out,
-        Err(e) => {
+    let written = write_temp(&temp, file);
+    let forget = |temp: &Path| {
+        TEMPS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|t| t != temp);
+    };
+    match written {
+        Ok(()) => {}
+        Err(("open", e)) => {
             tracing::warn!(
                 "Failed opening the temp RDB file {} (in server root dir {}) for saving: {}",
                 temp.display(),
@@ -321,22 +349,18 @@ fn write_file(path: &Path, file: &[u8], number: u64, changes_at_cut: u64) -> Res
             );
             return Err(());
         }
-    };
-    use std::io::Write;
-    let written = out
-        .write_all(file)
-        .map_err(|e| ("write", e))
-        .and_then(|()| out.sync_all().map_err(|e| ("fsync", e)));
-    drop(out);
-    if let Err((op, e)) = written {
-        tracing::warn!("Write error saving DB on disk({op}): {}", reason(&e));
-        let _ = std::fs::remove_file(&temp);
-        return Err(());
+        Err((op, e)) => {
+            tracing::warn!("Write error saving DB on disk({op}): {}", reason(&e));
+            let _ = std::fs::remove_file(&temp);
+            forget(&temp);
+            return Err(());
+        }
     }
     let mut on_disk = ON_DISK.lock().unwrap_or_else(|e| e.into_inner());
     if *on_disk > number {
         // A later cut is on disk already: this older one must not replace it.
         let _ = std::fs::remove_file(&temp);
+        forget(&temp);
         return Ok(());
     }
     if let Err(e) = std::fs::rename(&temp, path) {
@@ -348,8 +372,10 @@ fn write_file(path: &Path, file: &[u8], number: u64, changes_at_cut: u64) -> Res
             reason(&e)
         );
         let _ = std::fs::remove_file(&temp);
+        forget(&temp);
         return Err(());
     }
+    forget(&temp);
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
@@ -413,8 +439,6 @@ pub async fn bgsave(router: &Router, path: PathBuf) -> Result<(), NotStarted> {
     tracing::info!("Background saving started");
     tokio::task::spawn_local(async move {
         let encoded = cut.encode().await;
-        let temp = temp_path(&path, encoded.number);
-        *BGSAVE_TEMP.lock().unwrap_or_else(|e| e.into_inner()) = Some(temp);
         let spawned = std::thread::Builder::new()
             .name("ringkv-bgsave".into())
             .spawn(move || {
@@ -431,7 +455,6 @@ pub async fn bgsave(router: &Router, path: PathBuf) -> Result<(), NotStarted> {
 }
 
 fn bgsave_done(ok: bool) {
-    *BGSAVE_TEMP.lock().unwrap_or_else(|e| e.into_inner()) = None;
     let started = BGSAVE_STARTED_MS.load(Relaxed) / 1000;
     LAST_BGSAVE_SECS.store(unix_secs().saturating_sub(started) as i64, Relaxed);
     LAST_BGSAVE_OK.store(ok, Relaxed);
@@ -511,9 +534,7 @@ pub async fn shutdown(
             }
         }
     }
-    if let Some(temp) = BGSAVE_TEMP.lock().unwrap_or_else(|e| e.into_inner()).take() {
-        let _ = std::fs::remove_file(temp);
-    }
+    remove_temp_files();
     tracing::warn!("ringkv is now ready to exit, bye bye...");
     true
 }

@@ -304,6 +304,7 @@ impl Signals {
                         exit = &mut done => break exit.unwrap_or(true),
                         _ = self.int.recv() => {
                             tracing::warn!("You insist... exiting now.");
+                            crate::command::saving::remove_temp_files();
                             std::process::exit(1);
                         }
                         _ = self.term.recv() => {}
