@@ -580,3 +580,33 @@ fn flushall_with_save_points_empties_the_dump_and_bgsave_in_exec_is_scheduled() 
         .unwrap();
     assert_eq!(got, ["3", "4"]);
 }
+
+#[test]
+fn a_failed_save_point_bgsave_is_retried_after_five_seconds() {
+    let dir = TempDir::new("retry");
+    let gone = dir.0.join("gone");
+    std::fs::create_dir_all(&gone).unwrap();
+    let server = Server::start(
+        1,
+        "uring",
+        &["--dir", gone.to_str().unwrap(), "--save", "1", "1"],
+    );
+    let mut con = server.redis();
+    cmd(&mut con, &["SET", "k", "v"]);
+    std::fs::remove_dir_all(&gone).unwrap();
+    assert!(eventually(Duration::from_secs(10), || info(
+        &mut con,
+        "rdb_saves"
+    ) == 1
+        && bgsave_done(&mut con)));
+    let failed = std::time::Instant::now();
+    assert!(text(&cmd(&mut con, &["INFO", "persistence"])).contains("rdb_last_bgsave_status:err"));
+    assert!(eventually(Duration::from_secs(15), || info(
+        &mut con,
+        "rdb_saves"
+    ) == 2));
+    let waited = failed.elapsed();
+    // Redis's CONFIG_BGSAVE_RETRY_DELAY: more than 5 whole seconds after the failed try.
+    assert!(waited >= Duration::from_millis(4500), "{waited:?}");
+    assert!(waited <= Duration::from_secs(8), "{waited:?}");
+}
