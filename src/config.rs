@@ -22,6 +22,10 @@ enum Kind {
     /// `client-output-buffer-limit`: `class hard soft seconds` groups merged into the current
     /// value, which always shows all three classes in bytes.
     OutputLimits,
+    /// `save`: `seconds changes` pairs; `""` for none.
+    SavePoints,
+    /// `shutdown-on-sigterm`/`-sigint`: `default` or some of `save nosave now force`.
+    ShutdownFlags,
 }
 
 /// One known option: name, default, check, and whether CONFIG SET may change it.
@@ -83,8 +87,11 @@ const OPTIONS: &[OptionSpec] = &[
         Kind::Memory(1 << 20),
         true,
     ),
+    opt("save", "3600 1 300 100 60 10000", Kind::SavePoints, true),
+    opt("stop-writes-on-bgsave-error", "yes", Kind::Bool, true),
+    opt("shutdown-on-sigint", "default", Kind::ShutdownFlags, true),
+    opt("shutdown-on-sigterm", "default", Kind::ShutdownFlags, true),
     // Accepted and reported; no effect in ringkv (yet).
-    opt("save", "", Kind::Text, true),
     opt("appendonly", "no", Kind::Bool, true),
     opt(
         "appendfsync",
@@ -178,7 +185,6 @@ const OPTIONS: &[OptionSpec] = &[
     opt("cluster-enabled", "no", Kind::Bool, false),
     opt("rdbcompression", "yes", Kind::Bool, true),
     opt("rdbchecksum", "yes", Kind::Bool, true),
-    opt("stop-writes-on-bgsave-error", "yes", Kind::Bool, true),
     opt(
         "enable-debug-command",
         "no",
@@ -218,6 +224,9 @@ impl fmt::Display for ConfigError {
 #[derive(Clone, Debug)]
 pub struct Config {
     values: BTreeMap<&'static str, String>,
+    /// A `save` line of the start-up configuration was read: the next ones add save points
+    /// to it instead of replacing the default, as Redis reads its file.
+    save_loaded: bool,
 }
 
 impl Default for Config {
@@ -226,7 +235,10 @@ impl Default for Config {
             .iter()
             .map(|o| (o.name, o.default.to_string()))
             .collect();
-        Config { values }
+        Config {
+            values,
+            save_loaded: false,
+        }
     }
 }
 
@@ -291,7 +303,91 @@ fn normalise(spec: &OptionSpec, value: &str) -> Result<String, String> {
                 ))
             }
         }
+        Kind::SavePoints => save_points(value).map(|points| render_save_points(&points)),
+        Kind::ShutdownFlags => shutdown_flags(value).map(render_shutdown_flags),
         Kind::Text | Kind::OutputLimits => Ok(value.to_string()),
+    }
+}
+
+/// The `(seconds, changes)` pairs of a `save` value: a save starts once `changes` writes
+/// were made and more than `seconds` passed since the last save.
+pub fn save_points(text: &str) -> Result<Vec<(u64, u64)>, String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let invalid = || "Invalid save parameters".to_string();
+    if words.len() % 2 == 1 {
+        return Err(invalid());
+    }
+    let number = |word: &str, least: i64| match word.parse::<i64>() {
+        Ok(n) if n >= least => Ok(n as u64),
+        _ => Err(invalid()),
+    };
+    words
+        .chunks(2)
+        .map(|pair| Ok((number(pair[0], 1)?, number(pair[1], 0)?)))
+        .collect()
+}
+
+fn render_save_points(points: &[(u64, u64)]) -> String {
+    let words: Vec<String> = points.iter().map(|(s, c)| format!("{s} {c}")).collect();
+    words.join(" ")
+}
+
+/// What a shutdown does, from SHUTDOWN's arguments or `shutdown-on-sig*`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShutdownFlags {
+    pub save: bool,
+    pub nosave: bool,
+    pub now: bool,
+    pub force: bool,
+}
+
+const SHUTDOWN_WORDS: &[&str] = &["default", "save", "nosave", "now", "force"];
+
+/// Parses a `shutdown-on-sig*` value (`default` is none of the flags).
+pub fn shutdown_flags(text: &str) -> Result<ShutdownFlags, String> {
+    let mut flags = ShutdownFlags::default();
+    let words: Vec<String> = text
+        .split_whitespace()
+        .map(|w| w.to_ascii_lowercase())
+        .collect();
+    if words.is_empty() {
+        return Err(format!(
+            "argument(s) must be one of the following: {}",
+            SHUTDOWN_WORDS.join(", ")
+        ));
+    }
+    for word in &words {
+        match word.as_str() {
+            "default" => {}
+            "save" => flags.save = true,
+            "nosave" => flags.nosave = true,
+            "now" => flags.now = true,
+            "force" => flags.force = true,
+            _ => {
+                return Err(format!(
+                    "argument(s) must be one of the following: {}",
+                    SHUTDOWN_WORDS.join(", ")
+                ))
+            }
+        }
+    }
+    if flags.save && flags.nosave {
+        return Err("shutdown options SAVE and NOSAVE can't be used simultaneously".into());
+    }
+    Ok(flags)
+}
+
+fn render_shutdown_flags(flags: ShutdownFlags) -> String {
+    let set = [flags.save, flags.nosave, flags.now, flags.force];
+    let words: Vec<&str> = SHUTDOWN_WORDS[1..]
+        .iter()
+        .zip(set)
+        .filter_map(|(word, on)| on.then_some(*word))
+        .collect();
+    if words.is_empty() {
+        "default".into()
+    } else {
+        words.join(" ")
     }
 }
 
@@ -416,9 +512,17 @@ impl Config {
 
     fn set_startup(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
         let spec = spec(name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;
-        let value = self
+        let mut value = self
             .normalise(spec, value)
             .map_err(|why| ConfigError::Invalid(spec.name.into(), why))?;
+        if let Kind::SavePoints = spec.kind {
+            // Every `save` line after the first adds to it; `save ""` clears.
+            let before = self.get(spec.name).to_string();
+            let later = std::mem::replace(&mut self.save_loaded, true);
+            if later && !value.is_empty() && !before.is_empty() {
+                value = format!("{before} {value}");
+            }
+        }
         if let Some(twin) = alias_of(spec.name) {
             self.values.insert(twin, value.clone());
         }
@@ -550,6 +654,36 @@ mod tests {
 
     fn args(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn save_lines_add_up_and_shutdown_flags_render_as_redis() {
+        assert_eq!(Config::default().get("save"), "3600 1 300 100 60 10000");
+        let c = Config::from_args(&args(&["--save", "900", "1", "--save", "60", "10"])).unwrap();
+        assert_eq!(c.get("save"), "900 1 60 10");
+        let c = Config::from_args(&args(&["--save", "", "--save", "5", "0"])).unwrap();
+        assert_eq!(c.get("save"), "5 0");
+        let mut c = Config::from_args(&args(&["--save", "5", "1", "--save", ""])).unwrap();
+        assert_eq!(c.get("save"), "");
+        c.set("save", "100 2 50 3").unwrap();
+        c.set("save", "10 1").unwrap();
+        assert_eq!(c.get("save"), "10 1");
+        for bad in ["1 2 3", "0 1", "1 -1", "a 1", "1 1x"] {
+            assert_eq!(
+                c.set("save", bad),
+                Err(ConfigError::Invalid(
+                    "save".into(),
+                    "Invalid save parameters".into()
+                )),
+                "{bad}"
+            );
+        }
+        c.set("shutdown-on-sigterm", "force now SAVE").unwrap();
+        assert_eq!(c.get("shutdown-on-sigterm"), "save now force");
+        c.set("shutdown-on-sigterm", "default").unwrap();
+        assert_eq!(c.get("shutdown-on-sigterm"), "default");
+        assert!(c.set("shutdown-on-sigint", "save nosave").is_err());
+        assert!(c.set("shutdown-on-sigint", "bogus").is_err());
     }
 
     #[test]

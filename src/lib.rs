@@ -23,12 +23,14 @@
 //! # Layout
 //! - [`protocol`] — RESP2/RESP3: zero-copy request parser, reply encoder. Depends on nothing.
 //! - [`shard`] — the keyspace: slots, per-slot tables of packed records (one block per key),
-//!   expiry, memory accounting and eviction (maxmemory, LRU and LFU access fields), the mailbox (inboxes that wake only an
-//!   idle thread) and the router. Buffers keyspace events (`shard::events`) instead of
-//!   publishing them. Depends on `protocol` only.
+//!   expiry, memory accounting and eviction (maxmemory, LRU and LFU access fields), the mailbox
+//!   (inboxes that wake only an idle thread) and the router; `shard::snapshot`, the cut a
+//!   background save encodes slot by slot (copy-on-write per slot) and the change counter save
+//!   points read. Buffers keyspace events (`shard::events`) instead of publishing them. Depends on `protocol` only.
 //! - [`command`] — the command table (the only command metadata: flags, keys, ACL categories,
 //!   subcommands, docs), argument cursor, handlers by family, batch dispatch; and
-//!   `command::access`, the ACL users, logins, log and file over the table's ids. Publishes the
+//!   `command::access`, the ACL users, logins, log and file over the table's ids;
+//!   `command::saving`, SAVE/BGSAVE, save points and shutdown saves. Publishes the
 //!   keyspace events a shard buffered after each job on it.
 //! - [`server`] — thread-per-core bootstrap, listeners, I/O backends, connections. The top.
 //! - [`pubsub`] — the shared channel registry and per-thread delivery to subscribers. Depends

@@ -38,8 +38,12 @@ pub struct ServerSpec {
 impl ServerSpec {
     /// The full argument list for a launch on `port` (ignored for ringkv, which picks its own).
     fn launch_args(&self, port: u16) -> Vec<String> {
-        let mut args = match self.launch {
-            Launch::Ringkv => vec!["--port".to_string(), "0".to_string()],
+        let mut args: Vec<String> = match self.launch {
+            // No save points on either side: a background save would land in some runs only.
+            Launch::Ringkv => ["--port", "0", "--save", ""]
+                .into_iter()
+                .map(String::from)
+                .collect(),
             Launch::Redis => ["--port", &port.to_string(), "--bind", "127.0.0.1"]
                 .into_iter()
                 .chain(["--save", "", "--appendonly", "no"])

@@ -4,8 +4,10 @@
 # stime from /proc/PID/stat around the measured run), then the medians.
 #
 #   bash benches/scripts/ab.sh "A command" "B command" [TEST] [PIPELINE] [REQUESTS] [ROUNDS]
-#   e.g. bash benches/scripts/ab.sh "/tmp/ringkv-old --threads 2" "target/release/ringkv --threads 2" get 1 100000 3
-#        bash benches/scripts/ab.sh "redis-server --save '' --appendonly no" "target/release/ringkv" set 16
+#   e.g. bash benches/scripts/ab.sh "/tmp/ringkv-old --threads 2" "target/release/ringkv --threads 2 --save ''" get 1 100000 3
+#        bash benches/scripts/ab.sh "redis-server --save '' --appendonly no" "target/release/ringkv --save ''" set 16
+# (ringkv, like redis-server, has save points by default: pass --save '' to both for a run
+# without background saves.)
 #
 # Each command gets `--port P` appended (a free port). Each server is fresh: a warm-up SET run
 # fills the key space first (-r 100000), then the measured run (50 clients). Servers are killed

@@ -21,7 +21,7 @@ command -v valgrind >/dev/null || { echo "valgrind not found (apt-get install va
 command -v redis-benchmark >/dev/null || { echo "redis-benchmark not found (apt-get install redis-tools)" >&2; exit 2; }
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 valgrind --tool=callgrind --callgrind-out-file="$OUT" "$BIN" --port "$PORT" --threads "${THREADS:-1}" \
-    --io-backend epoll >/dev/null 2>&1 &
+    --io-backend epoll --save '' >/dev/null 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null || true' EXIT
 for _ in $(seq 150); do

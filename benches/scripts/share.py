@@ -11,8 +11,8 @@ threads than cores, requests wait there), then the medians per server.
 
     python3 benches/scripts/share.py TEST PIPELINE REQUESTS ROUNDS "CMD" ["CMD" ...]
     e.g. python3 benches/scripts/share.py ping_mbulk 16 2000000 3 \\
-             "redis-server --save '' --appendonly no" "target/release/ringkv --threads 1" \\
-             "target/release/ringkv"
+             "redis-server --save '' --appendonly no" "target/release/ringkv --threads 1 --save ''" \\
+             "target/release/ringkv --save ''"
 
 Each command gets `--port P` appended (a free port). Servers are killed at the end of their
 round; none is left running.

@@ -346,6 +346,11 @@ fn admit(
         ThreadStats::add(&stats.rejected_calls[row], 1);
         return Err(error(err::OOM));
     }
+    // After a failed BGSAVE Redis refuses writes, and PING too (a health check learns of it).
+    if super::saving::writes_refused() && (spec.has(Flags::WRITE) || spec.name == "ping") {
+        ThreadStats::add(&stats.rejected_calls[row], 1);
+        return Err(error(err::MISCONF));
+    }
     Ok((row, spec))
 }
 

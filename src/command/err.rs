@@ -26,7 +26,7 @@ pub const BAD_SECOND_DB: &str = "ERR invalid second DB index";
 pub const BAD_START_ID: &str = "ERR invalid start ID for the interval";
 pub const BAD_USERNAME: &str = "ERR Usernames can't contain spaces or null characters";
 pub const BGSAVE_IN_PROGRESS: &str = "ERR Background save already in progress";
-pub const BGSAVE_THREAD: &str = "ERR could not start the background save thread";
+pub const BGSAVE_BUSY: &str = "ERR Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.";
 pub const BITOP_NOT_ONE_KEY: &str = "ERR BITOP NOT must be called with a single source key.";
 pub const BIT_NOT_BINARY: &str = "ERR The bit argument must be 1 or 0.";
 pub const BIT_NOT_INT: &str = "ERR bit is not an integer or out of range";
@@ -44,6 +44,8 @@ pub const DB_RANGE: &str = "ERR DB index is out of range";
 pub const DECR_OVERFLOW: &str = "ERR decrement would overflow";
 pub const DEFAULT_USER_REMOVAL: &str = "ERR The 'default' user cannot be removed";
 pub const DISCARD_WITHOUT_MULTI: &str = "ERR DISCARD without MULTI";
+/// Redis's bare `-ERR` (a failed SAVE: the reason is in the log).
+pub const ERR: &str = "ERR";
 pub const ENGINE_GONE: &str = "ERR Lua engine unavailable";
 pub const ENTRIES_ADDED_NEGATIVE: &str = "ERR entries_added must be positive";
 pub const EXECABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
@@ -96,6 +98,7 @@ pub const LUA_STACK_LIMIT: &str = "ERR reached lua stack limit";
 pub const MAXLEN_AND_MINID: &str =
     "ERR syntax error, MAXLEN and MINID options at the same time are not compatible";
 pub const MAXLEN_NEGATIVE: &str = "ERR MAXLEN can't be negative";
+pub const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
 pub const MULTI_NESTED: &str = "ERR MULTI calls can not be nested";
 pub const NAN_OR_INFINITY: &str = "ERR value is NaN or Infinity";
 pub const NAN_SCORE: &str = "ERR resulting score is not a number (NaN)";

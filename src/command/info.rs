@@ -200,14 +200,16 @@ fn memory(info: &Snapshot, out: &mut Lines) {
 fn persistence(_: &Snapshot, out: &mut Lines) {
     out.line("loading", &0);
     out.line("async_loading", &0);
-    let saved = super::persist::status();
-    out.line("rdb_changes_since_last_save", &0);
+    let saved = super::saving::status();
+    out.line("rdb_changes_since_last_save", &saved.changes_since_save);
     out.line("rdb_bgsave_in_progress", &(saved.bgsave_running as u8));
     out.line("rdb_last_save_time", &saved.last_save);
     out.line(
         "rdb_last_bgsave_status",
         &if saved.last_bgsave_ok { "ok" } else { "err" },
     );
+    out.line("rdb_last_bgsave_time_sec", &saved.last_bgsave_secs);
+    out.line("rdb_current_bgsave_time_sec", &saved.current_bgsave_secs);
     out.line("rdb_saves", &saved.saves);
     out.line("aof_enabled", &0);
     out.line("aof_rewrite_in_progress", &0);

@@ -21,6 +21,7 @@ mod keys;
 mod list;
 pub mod persist;
 pub mod pubsub;
+pub mod saving;
 pub mod scripting;
 mod server;
 mod set;
@@ -222,6 +223,7 @@ pub fn apply_config(config: &crate::config::Config) {
     stream::apply_config(config);
     scripting::apply_config(config);
     crate::state::set_output_limits(config.get("client-output-buffer-limit"));
+    saving::apply_config(config);
     // The current flags stand when the text is their rendering (which may hide `n`).
     let text = config.get("notify-keyspace-events");
     if crate::pubsub::notify::render(crate::pubsub::notify::flags()) != text {

@@ -1,19 +1,16 @@
 //! Persistence commands: SAVE and BGSAVE write an RDB snapshot of every shard to
-//! `dir`/`dbfilename`; the same file is loaded at start. The snapshot is taken with every
-//! shard held (ordered holds, as MULTI), each shard encoding its own keys on its own thread, so
-//! it is consistent across shards. SAVE writes the file before replying; BGSAVE replies once the
-//! shards are released and writes the file on a background thread.
+//! `dir`/`dbfilename` (see `saving`: SAVE holds every shard while it encodes, BGSAVE takes a
+//! consistent cut and encodes it slot by slot while commands keep running); the same file is
+//! loaded at start.
 
 use crate::command::err;
-use std::path::PathBuf;
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicBool, AtomicU64};
 
+use super::saving;
 use super::table::{flags, row, CommandSpec, NOKEY};
 use super::{error, Args, CmdResult, Kind, Session};
 use crate::config::Config;
 use crate::protocol::Reply;
-use crate::rdb::{self, DbPart, FileWriter, Loaded, Record};
+use crate::rdb::{self, Loaded, Record};
 use crate::shard::types::{Hash, List, Set, ZSet};
 use crate::shard::{Entry, Key, Shard, SlotTable, Value};
 
@@ -45,38 +42,15 @@ pub static COMMANDS: &[CommandSpec] = &[
 
 type Routine<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = CmdResult> + 'a>>;
 
-/// Unix time (seconds) of the last successful save, or of the start.
-static LAST_SAVE: AtomicU64 = AtomicU64::new(0);
-static BGSAVE_RUNNING: AtomicBool = AtomicBool::new(false);
-static LAST_BGSAVE_FAILED: AtomicBool = AtomicBool::new(false);
-static SAVES: AtomicU64 = AtomicU64::new(0);
-
-/// What INFO persistence and LASTSAVE report.
-pub struct Status {
-    pub last_save: u64,
-    pub bgsave_running: bool,
-    pub last_bgsave_ok: bool,
-    pub saves: u64,
-}
-
-pub fn status() -> Status {
-    Status {
-        last_save: LAST_SAVE.load(Relaxed),
-        bgsave_running: BGSAVE_RUNNING.load(Relaxed),
-        last_bgsave_ok: !LAST_BGSAVE_FAILED.load(Relaxed),
-        saves: SAVES.load(Relaxed),
-    }
-}
-
 fn save(session: &mut Session, _args: Args) -> Routine<'_> {
     Box::pin(async move {
-        if BGSAVE_RUNNING.load(Relaxed) {
+        if saving::bgsave_running() {
             return Err(error(err::BGSAVE_IN_PROGRESS));
         }
-        let file = snapshot(session).await;
-        match write_file(&path(&session.server.config()), &file) {
+        let path = saving::dump_path(&session.server.config());
+        match saving::save(&session.router, path, saving::Held::Command).await {
             Ok(()) => Ok(Reply::Simple("OK")),
-            Err(_) => Err(error("ERR")),
+            Err(()) => Err(error(err::ERR)),
         }
     })
 }
@@ -85,92 +59,25 @@ fn bgsave(session: &mut Session, args: Args) -> Routine<'_> {
     Box::pin(async move {
         let schedule = args.keyword("SCHEDULE");
         args.end()?;
-        if BGSAVE_RUNNING.swap(true, Relaxed) {
-            // SCHEDULE only defers a save that another kind of child would block; a snapshot
-            // in progress is refused either way, as Redis does.
-            let _ = schedule;
+        if saving::bgsave_running() {
             return Err(error(err::BGSAVE_IN_PROGRESS));
         }
-        let file = snapshot(session).await;
-        let path = path(&session.server.config());
-        let spawned = std::thread::Builder::new()
-            .name("ringkv-bgsave".into())
-            .spawn(move || {
-                let failed = write_file(&path, &file).is_err();
-                LAST_BGSAVE_FAILED.store(failed, Relaxed);
-                BGSAVE_RUNNING.store(false, Relaxed);
-                if !failed {
-                    tracing::info!("Background saving terminated with success");
-                }
-            });
-        if spawned.is_err() {
-            BGSAVE_RUNNING.store(false, Relaxed);
-            return Err(error(err::BGSAVE_THREAD));
+        // Inside EXEC the transaction holds some shards: the cut waits until it is over.
+        if session.router.in_transaction() {
+            saving::schedule_bgsave();
+            return Ok(Reply::Simple("Background saving scheduled"));
         }
-        tracing::info!("Background saving started");
-        Ok(Reply::Simple("Background saving started"))
+        let path = saving::dump_path(&session.server.config());
+        match saving::bgsave(&session.router, path).await {
+            Ok(()) => Ok(Reply::Simple("Background saving started")),
+            Err(saving::NotStarted::InProgress) => Err(error(err::BGSAVE_IN_PROGRESS)),
+            Err(saving::NotStarted::Busy) if schedule => {
+                saving::schedule_bgsave();
+                Ok(Reply::Simple("Background saving scheduled"))
+            }
+            Err(saving::NotStarted::Busy) => Err(error(err::BGSAVE_BUSY)),
+        }
     })
-}
-
-/// Saves now, before SHUTDOWN returns: true when the file was written.
-pub async fn save_for_shutdown(session: &mut Session) -> bool {
-    let file = snapshot(session).await;
-    write_file(&path(&session.server.config()), &file).is_ok()
-}
-
-/// The whole keyspace as an RDB file, taken with every shard held.
-async fn snapshot(session: &mut Session) -> Vec<u8> {
-    let now = crate::shard::unix_ms();
-    let work: Vec<_> = (0..session.router.shards())
-        .map(|id| {
-            let job = move |s: &mut Shard| -> Vec<DbPart> {
-                (0..s.databases())
-                    .map(|db| rdb::encode_db(s.db_at(db), now))
-                    .collect()
-            };
-            (id, job)
-        })
-        .collect();
-    let (holding, parts) = session.router.hold_with(work).await;
-    drop(holding);
-    let parts: Vec<Vec<DbPart>> = parts.into_iter().flatten().collect();
-    let used = parts.iter().flatten().map(|p| p.records.len() as u64).sum();
-    let mut writer = FileWriter::new(super::connection::REDIS_VERSION, used);
-    let databases = parts.iter().map(Vec::len).max().unwrap_or(0);
-    for db in 0..databases {
-        let of_db: Vec<&DbPart> = parts.iter().filter_map(|p| p.get(db)).collect();
-        writer.database(db, &of_db);
-    }
-    writer.finish()
-}
-
-fn path(config: &Config) -> PathBuf {
-    PathBuf::from(config.get("dir")).join(config.get("dbfilename"))
-}
-
-/// Writes `file` to a temporary name beside `path`, then renames it over `path` (a reader
-/// never sees half a file).
-fn write_file(path: &PathBuf, file: &[u8]) -> std::io::Result<()> {
-    let temp = path.with_file_name(format!("temp-{}.rdb", std::process::id()));
-    let result = std::fs::write(&temp, file)
-        .and_then(|()| std::fs::File::open(&temp)?.sync_all())
-        .and_then(|()| std::fs::rename(&temp, path));
-    match &result {
-        Ok(()) => {
-            LAST_SAVE.store(crate::shard::unix_ms() / 1000, Relaxed);
-            SAVES.fetch_add(1, Relaxed);
-            tracing::info!("DB saved on disk");
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&temp);
-            tracing::warn!(
-                "Failed opening the temp RDB file {} (in server root dir {}) for saving: {e}",
-                temp.display(),
-                path.display()
-            );
-        }
-    }
-    result
 }
 
 /// One shard's share of a loaded file: (database, key, entry).
@@ -179,9 +86,9 @@ pub type Restored = Vec<(usize, Key, Entry)>;
 /// Reads `dir`/`dbfilename` when it exists and splits its keys per owning shard. Keys already
 /// expired are dropped, as Redis does when it loads as a primary.
 pub fn load(config: &Config, shards: usize) -> Result<Vec<Restored>, String> {
-    LAST_SAVE.store(crate::shard::unix_ms() / 1000, Relaxed);
+    saving::started();
     let mut per_shard: Vec<Restored> = (0..shards).map(|_| Vec::new()).collect();
-    let path = path(config);
+    let path = saving::dump_path(config);
     let file = match std::fs::read(&path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(per_shard),

@@ -204,6 +204,15 @@ pub fn flushall(session: &mut Session, mut args: Args) -> Routine<'_> {
             .router
             .run_all(|s| (0..s.databases()).for_each(|db| s.flush_db(db)))
             .await;
+        // As Redis: with save points set, the dump is replaced by the empty keyspace at once, so
+        // a restart cannot bring the keys back (a failure is logged; FLUSHALL still succeeds).
+        let path = {
+            let config = session.server.config();
+            (!config.get("save").is_empty()).then(|| super::saving::dump_path(&config))
+        };
+        if let Some(path) = path {
+            let _ = super::saving::save(&session.router, path, super::saving::Held::Flush).await;
+        }
         ok()
     })
 }
@@ -244,39 +253,42 @@ pub fn time(_session: &mut Session, _args: &mut Args) -> CmdResult {
 
 pub fn lastsave(session: &mut Session, _args: &mut Args) -> CmdResult {
     let _ = session;
-    Ok(Reply::Int(super::persist::status().last_save as i64))
+    Ok(Reply::Int(super::saving::status().last_save as i64))
 }
 
 /// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: saves first with SAVE, or when save points
 /// are configured and NOSAVE is not given; a failed save keeps the server up unless FORCE.
+/// NOW only skips waiting for replicas, which ringkv does not have.
 pub fn shutdown(session: &mut Session, args: Args) -> Routine<'_> {
     Box::pin(async move {
-        let (mut save, mut nosave, mut force) = (false, false, false);
+        let mut flags = crate::config::ShutdownFlags::default();
+        let mut abort = false;
         while !args.is_done() {
             if args.keyword("ABORT") {
-                return Err(error(err::NO_SHUTDOWN));
+                abort = true;
             } else if args.keyword("NOSAVE") {
-                nosave = true;
+                flags.nosave = true;
             } else if args.keyword("SAVE") {
-                save = true;
+                flags.save = true;
             } else if args.keyword("FORCE") {
-                force = true;
-            } else if !args.keyword("NOW") {
+                flags.force = true;
+            } else if args.keyword("NOW") {
+                flags.now = true;
+            } else {
                 return Err(error(err::SYNTAX));
             }
         }
-        if save && nosave {
+        if (abort && flags != crate::config::ShutdownFlags::default())
+            || (flags.save && flags.nosave)
+        {
             return Err(error(err::SYNTAX));
         }
-        tracing::warn!("User requested shutdown...");
-        let save_points = !session.server.config().get("save").trim().is_empty();
-        if (save || (save_points && !nosave)) && !super::persist::save_for_shutdown(session).await {
-            tracing::warn!("Error trying to save the DB, can't exit.");
-            if !force {
-                return Err(error(err::SHUTDOWN_FAILED));
-            }
+        if abort {
+            return Err(error(err::NO_SHUTDOWN));
         }
-        tracing::warn!("ringkv is now ready to exit, bye bye...");
+        if !super::saving::shutdown(&session.router, &session.server.config, flags).await {
+            return Err(error(err::SHUTDOWN_FAILED));
+        }
         std::process::exit(0);
     })
 }

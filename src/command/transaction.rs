@@ -151,6 +151,13 @@ impl State {
             self.aborted = true;
             return Some(error(err::OOM));
         }
+        if !immediate
+            && super::saving::writes_refused()
+            && (spec.has(Flags::WRITE) || spec.name == "ping")
+        {
+            self.aborted = true;
+            return Some(error(err::MISCONF));
+        }
         if immediate {
             return None;
         }

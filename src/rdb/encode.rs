@@ -2,15 +2,10 @@
 
 use super::*;
 use crate::shard::slot::SLOTS;
-use crate::shard::{Db, ValueRef};
+use crate::shard::{Db, Record, ValueRef};
 
 /// One database's share of a snapshot from one shard: its records, ready to concatenate.
-#[derive(Default)]
-pub struct DbPart {
-    pub keys: usize,
-    pub volatile: usize,
-    pub records: Vec<u8>,
-}
+pub use crate::shard::snapshot::Part as DbPart;
 
 /// Encodes the live keys of `db` (expired ones are skipped, as Redis does).
 pub fn encode_db(db: &Db, now_ms: u64) -> DbPart {
@@ -18,30 +13,33 @@ pub fn encode_db(db: &Db, now_ms: u64) -> DbPart {
     if db.is_empty() {
         return part;
     }
-    let out = &mut part.records;
-    let mut streams = 0usize;
     for slot in 0..SLOTS {
-        for record in db.slot_entries(slot) {
-            if !record.is_live(now_ms) {
-                continue;
-            }
-            if matches!(record.value(), ValueRef::Stream(_)) {
-                streams += 1;
-                continue;
-            }
-            part.keys += 1;
-            if record.has_expiry() {
-                part.volatile += 1;
-                out.push(OP_EXPIRETIME_MS);
-                out.extend_from_slice(&record.expire_at().to_le_bytes());
-            }
-            write_value(out, record.key(), record.value());
-        }
-    }
-    if streams > 0 {
-        tracing::warn!("snapshot leaves out {streams} stream keys: streams are not persisted yet");
+        encode_slot(&mut part, &mut db.slot_entries(slot), now_ms);
     }
     part
+}
+
+/// Appends to `part` the keys among `records` (one slot's table) live at `now_ms`: the one
+/// walk both snapshots share (a background snapshot's `shard::snapshot::EncodeSlot`).
+pub fn encode_slot(part: &mut DbPart, records: &mut dyn Iterator<Item = &Record>, now_ms: u64) {
+    for record in records {
+        if !record.is_live(now_ms) {
+            continue;
+        }
+        if matches!(record.value(), ValueRef::Stream(_)) {
+            part.skipped += 1;
+            continue;
+        }
+        part.keys += 1;
+        let out = &mut part.records;
+        if record.has_expiry() {
+            part.volatile += 1;
+            out.push(OP_EXPIRETIME_MS);
+            out.extend_from_slice(&record.expire_at().to_le_bytes());
+        }
+        write_value(out, record.key(), record.value());
+        part.seal();
+    }
 }
 
 fn write_value(out: &mut Vec<u8>, key: &[u8], value: ValueRef) {
@@ -134,6 +132,12 @@ impl FileWriter {
 
     /// Database `index` made of the parts every shard encoded for it; nothing when empty.
     pub fn database(&mut self, index: usize, parts: &[&DbPart]) {
+        let skipped: usize = parts.iter().map(|p| p.skipped).sum();
+        if skipped > 0 {
+            tracing::warn!(
+                "snapshot leaves out {skipped} stream keys: streams are not persisted yet"
+            );
+        }
         let keys: usize = parts.iter().map(|p| p.keys).sum();
         if keys == 0 {
             return;
@@ -145,7 +149,7 @@ impl FileWriter {
         write_len(&mut self.out, keys as u64);
         write_len(&mut self.out, volatile as u64);
         for part in parts {
-            self.out.extend_from_slice(&part.records);
+            part.chunks().for_each(|c| self.out.extend_from_slice(c));
         }
     }
 

@@ -12,7 +12,7 @@ pub mod encode;
 mod lzf;
 
 pub use decode::{decode, Loaded, Record};
-pub use encode::{encode_db, DbPart, FileWriter};
+pub use encode::{encode_db, encode_slot, DbPart, FileWriter};
 
 /// The version written; files up to `MAX_VERSION` are read.
 pub const VERSION: u32 = 10;

@@ -200,7 +200,7 @@ pub fn run(mut config: Config) -> Result<(), String> {
             })
             .map_err(|e| format!("could not start thread {id}: {e}"))?;
     }
-    signals.wait();
+    signals.wait(&state);
     Ok(())
 }
 
@@ -280,15 +280,42 @@ impl Signals {
         Ok(Signals { runtime, int, term })
     }
 
-    /// Blocks until SIGINT or SIGTERM.
-    fn wait(mut self) {
+    /// Serves SIGINT and SIGTERM until one of them shuts the server down, as Redis: the
+    /// shutdown saves when save points are set (or as `shutdown-on-sigint`/`-sigterm` say),
+    /// and a failed save keeps the server running unless FORCE. A second SIGINT while the
+    /// shutdown saves exits at once.
+    fn wait(mut self, state: &ServerState) {
         self.runtime.block_on(async {
-            tokio::select! {
-                _ = self.int.recv() => tracing::warn!("Received SIGINT scheduling shutdown..."),
-                _ = self.term.recv() => tracing::warn!("Received SIGTERM scheduling shutdown..."),
+            loop {
+                let option = tokio::select! {
+                    _ = self.int.recv() => {
+                        tracing::warn!("Received SIGINT scheduling shutdown...");
+                        "shutdown-on-sigint"
+                    }
+                    _ = self.term.recv() => {
+                        tracing::warn!("Received SIGTERM scheduling shutdown...");
+                        "shutdown-on-sigterm"
+                    }
+                };
+                let flags =
+                    crate::config::shutdown_flags(state.config().get(option)).unwrap_or_default();
+                let mut done = crate::command::saving::request_shutdown(flags);
+                let exit = loop {
+                    tokio::select! {
+                        exit = &mut done => break exit.unwrap_or(true),
+                        _ = self.int.recv() => {
+                            tracing::warn!("You insist... exiting now.");
+                            crate::command::saving::remove_temp_files();
+                            std::process::exit(1);
+                        }
+                        _ = self.term.recv() => {}
+                    }
+                };
+                if exit {
+                    return;
+                }
             }
         });
-        tracing::warn!("ringkv is now ready to exit, bye bye...");
     }
 }
 
@@ -308,6 +335,12 @@ impl Worker {
         let router = Router::new(self.id, local.clone(), self.inboxes.clone());
         tokio::task::spawn_local(serve_inbox(local, self.inboxes, self.id));
         tokio::task::spawn_local(maintenance(router.clone(), self.state.clone(), self.id));
+        if self.id == 0 {
+            tokio::task::spawn_local(crate::command::saving::serve_shutdown_requests(
+                router.clone(),
+                self.state.clone(),
+            ));
+        }
         (router, self.state, self.id, self.listeners)
     }
 }
@@ -333,6 +366,9 @@ async fn maintenance(router: Router, state: Arc<ServerState>, id: usize) {
                 crate::command::notify_expired(s);
                 s.enforce_maxmemory();
             });
+        }
+        if id == 0 {
+            crate::command::saving::cron(&router, &state.config).await;
         }
         if round.is_multiple_of(10) {
             let timeout = state.config().int("timeout") as u64;

@@ -39,13 +39,15 @@ pub struct Entry {
 
 /// One slot's keys: buckets are thin pointers to records; the hash is the database's, of
 /// the key bytes, recomputed from the record when the table grows.
-type SlotMap = HashTable<Record>;
+pub(super) type SlotMap = HashTable<Record>;
 
 /// A database's share of the keyspace on one shard.
 #[derive(Default)]
 pub struct Db {
     /// One map per hash slot; empty until the first write (an unused db costs nothing).
-    slots: Vec<SlotMap>,
+    pub(super) slots: Vec<SlotMap>,
+    /// A background snapshot in progress: told before any change reaches a slot's table.
+    pub(super) cut: Option<Box<super::snapshot::Cut>>,
     /// Keys with an expiry, per slot: active expiry only visits slots with some.
     volatile_per_slot: Vec<u32>,
     keys: usize,
@@ -199,6 +201,15 @@ impl Db {
         self.used = self.used - before + memory::measure(record);
     }
 
+    /// Every change of a slot's table comes here first: a snapshot in progress encodes the
+    /// slot as it stood at the cut before the change (see `shard::snapshot`).
+    #[inline]
+    fn before_write(&mut self, slot: usize) {
+        if let Some(cut) = self.cut.as_mut() {
+            cut.before_write(slot, &self.slots);
+        }
+    }
+
     fn ensure_slots(&mut self) {
         if self.slots.is_empty() {
             self.slots.resize_with(SLOTS, SlotMap::default);
@@ -228,6 +239,7 @@ impl Db {
     /// The live record for `key`, mutable; an expired one is removed first.
     pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Record> {
         let slot = self.slot(key);
+        self.before_write(slot as usize);
         let map = self.slots.get_mut(slot as usize)?;
         // A miss in an empty slot (or an empty database) costs no hashing.
         if map.is_empty() {
@@ -265,6 +277,7 @@ impl Db {
         let volatile = record.has_expiry();
         self.used += memory::measure(&mut record);
         self.ensure_slots();
+        self.before_write(slot as usize);
         let map = &mut self.slots[slot as usize];
         let old = match map.find_mut(hash, |r| same_key(r.key(), key)) {
             Some(current) => Some(std::mem::replace(current, record)),
@@ -290,6 +303,7 @@ impl Db {
     /// Removes `key` (expired or not), returning its record.
     pub fn remove(&mut self, key: &[u8]) -> Option<Record> {
         let slot = self.slot(key);
+        self.before_write(slot as usize);
         let map = self.slots.get_mut(slot as usize)?;
         if map.is_empty() {
             return None;
@@ -313,6 +327,7 @@ impl Db {
     /// Sets or clears (0) the expiry of an existing key. Returns false when the key is absent.
     pub fn set_expire(&mut self, key: &[u8], expire_at: u64) -> bool {
         let (slot, hash) = (self.slot(key), self.hash(key));
+        self.before_write(slot as usize);
         let Some(record) = self
             .slots
             .get_mut(slot as usize)
@@ -342,9 +357,14 @@ impl Db {
         }
     }
 
-    /// Drops every key.
+    /// Drops every key. A snapshot in progress keeps the tables it has not encoded yet.
     pub fn clear(&mut self) {
+        let mut cut = self.cut.take();
+        if let Some(cut) = cut.as_mut() {
+            cut.detach(std::mem::take(&mut self.slots));
+        }
         *self = Db::default();
+        self.cut = cut;
     }
 
     /// Records of one slot (expired ones included; callers filter with `Record::is_live`).
@@ -367,6 +387,7 @@ impl Db {
         if self.volatile_per_slot.get(slot).copied().unwrap_or(0) == 0 {
             return (0, 0);
         }
+        self.before_write(slot);
         let record = recording();
         let map = &mut self.slots[slot];
         let seen = map.len();

@@ -287,6 +287,12 @@ impl Router {
         }
     }
 
+    /// True inside a transaction that holds shards (EXEC): a hold of every shard taken now
+    /// would cover only the transaction's.
+    pub fn in_transaction(&self) -> bool {
+        self.holding.is_some()
+    }
+
     /// The slot table.
     pub fn table(&self) -> &SlotTable {
         &self.table

@@ -13,6 +13,7 @@ pub mod mailbox;
 pub mod memory;
 pub mod record;
 pub mod slot;
+pub mod snapshot;
 pub mod types;
 pub mod watch;
 
@@ -71,6 +72,10 @@ pub struct Shard {
     /// Keyspace events of the running job, oldest first, until its runner publishes them
     /// (see `events`). Filled only when `notify-keyspace-events` enables their class.
     events: Vec<events::KeyEvent>,
+    /// Changes made by this shard (see `snapshot::changes`).
+    changes: std::sync::Arc<snapshot::Changes>,
+    /// The key (address, length) the running command last counted as changed.
+    last_changed: (usize, usize),
 }
 
 /// Unix time in milliseconds.
@@ -104,6 +109,8 @@ impl Shard {
             hinted: None,
             signalled: false,
             events: Vec::new(),
+            changes: snapshot::new_counter(),
+            last_changed: (0, 0),
         }
     }
 
@@ -121,6 +128,7 @@ impl Shard {
 
     /// Makes `db` current and refreshes the clock: called before every command.
     pub fn select(&mut self, db: usize) {
+        self.last_changed = (0, 0);
         self.db = db.min(self.dbs.len() - 1);
         self.now_ms = unix_ms();
     }
@@ -260,6 +268,7 @@ impl Shard {
 
     /// Swaps two databases wholesale (SWAPDB).
     pub fn swap_dbs(&mut self, a: usize, b: usize) {
+        self.changes.add(1);
         self.touch_watched_db(a, Some(b));
         self.touch_watched_db(b, Some(a));
         self.end();
@@ -271,6 +280,7 @@ impl Shard {
     pub fn begin(&mut self, db: usize, key: Option<(&[u8], HashSlot)>) {
         self.db = db.min(self.dbs.len() - 1);
         self.signalled = false;
+        self.last_changed = (0, 0);
         if let Some((key, slot)) = key {
             self.dbs[self.db].hint(key, slot);
             self.hinted = Some(self.db);
@@ -279,6 +289,7 @@ impl Shard {
 
     /// Ends the command started by `begin`.
     pub fn end(&mut self) {
+        self.last_changed = (0, 0);
         if let Some(db) = self.hinted.take() {
             self.dbs[db].clear_hint();
         }
@@ -401,6 +412,7 @@ impl Shard {
 
     /// Empties database `db` (FLUSHDB, FLUSHALL), touching the watched keys it held.
     pub fn flush_db(&mut self, db: usize) {
+        self.changes.add(self.dbs[db].len() as u64);
         self.touch_watched_db(db, None);
         self.dbs[db].clear();
         self.signal_db_ready(db);

@@ -79,11 +79,18 @@ impl Shard {
     }
 
     /// Signals that the running command modified `key` (current db): the one place a write
-    /// reports a change, so WATCH sees exactly the keys that changed. Every store, removal,
-    /// push, pop and keyspace event passes here; a write that changed nothing calls
+    /// reports a change, so WATCH sees exactly the keys that changed and save points count it
+    /// (once per key and command, where Redis counts some commands per element). Every store,
+    /// removal, push, pop and keyspace event passes here; a write that changed nothing calls
     /// [`Shard::unchanged`] instead, or nothing at all when it failed.
     pub fn modified(&mut self, key: &[u8]) {
         self.signalled = true;
+        // A store and the command's event name the same key (the same argument): one change.
+        let this = (key.as_ptr() as usize, key.len());
+        if this != self.last_changed {
+            self.last_changed = this;
+            self.changes.add(1);
+        }
         self.touch_watched(key);
     }
 

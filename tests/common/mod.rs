@@ -44,6 +44,10 @@ impl Server {
             &threads.to_string(),
             "--io-backend",
             backend,
+            // No save points unless a test sets some (`--save` lines add up, as in Redis): a
+            // test server never writes a dump into the working directory on its own.
+            "--save",
+            "",
         ])
         .args(extra)
         .stdout(Stdio::piped())

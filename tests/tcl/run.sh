@@ -272,7 +272,8 @@ start_server() {
     if [[ $kind == ringkv ]]; then
         local -a extra=()
         read -r -a extra <<<"${RINGKV_ARGS:-}"
-        (cd "$rundir" && exec "$RINGKV_BIN" --port 0 "${extra[@]}" </dev/null >"$logf" 2>&1) &
+        # --save '': as redis-server below (RINGKV_ARGS may add save points back).
+        (cd "$rundir" && exec "$RINGKV_BIN" --port 0 --save '' "${extra[@]}" </dev/null >"$logf" 2>&1) &
         SERVER_PID=$!
         if ! line=$(wait_for_log "$logf" 'listening on [^ ]*:[0-9]+'); then
             log "run.sh: ringkv did not report 'listening on ...' within ${START_TIMEOUT}s (log: $logf)"
