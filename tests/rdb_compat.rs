@@ -374,3 +374,89 @@ fn ringkv_loads_what_redis_server_writes_in_each_encoding() {
         );
     }
 }
+
+/// Copies every key of database 0 from `from` to `to` with DUMP and RESTORE (TTL kept).
+fn copy_by_dump(from: &mut Connection, to: &mut Connection) -> usize {
+    let Value::Array(keys) = cmd(from, &["KEYS", "*"]) else {
+        panic!("KEYS")
+    };
+    for key in &keys {
+        let key = text(key);
+        let Value::BulkString(payload) = cmd(from, &["DUMP", &key]) else {
+            panic!("DUMP {key}")
+        };
+        let Value::Int(ttl) = cmd(from, &["PTTL", &key]) else {
+            panic!("PTTL")
+        };
+        let ttl = ttl.max(0).to_string();
+        let reply: Value = redis::cmd("RESTORE")
+            .arg(&key)
+            .arg(&ttl)
+            .arg(&payload[..])
+            .query(to)
+            .unwrap_or_else(|e| panic!("RESTORE {key}: {e}"));
+        assert_eq!(reply, Value::Okay, "RESTORE {key}");
+    }
+    keys.len()
+}
+
+#[test]
+fn dump_and_restore_interoperate_with_redis_server_for_every_type() {
+    let server = Server::start(2, "uring", &[]);
+    let redis = RedisServer::start();
+    let (mut ours, mut theirs) = (server.redis(), connect(redis.port));
+    // ringkv → redis-server.
+    fill_streams(&mut ours);
+    fill_others(&mut ours);
+    cmd(&mut ours, &["SELECT", "2"]);
+    cmd(&mut ours, &["FLUSHDB"]);
+    cmd(&mut ours, &["SELECT", "0"]);
+    let expected = contents(&mut ours);
+    assert_eq!(copy_by_dump(&mut ours, &mut theirs), 17);
+    assert_same(&contents(&mut theirs), &expected, "RESTORE in redis-server");
+    // redis-server → ringkv, from values redis-server built itself in each encoding.
+    cmd(&mut ours, &["FLUSHALL"]);
+    cmd(&mut theirs, &["FLUSHALL"]);
+    fill_streams(&mut theirs);
+    fill_others(&mut theirs);
+    cmd(&mut theirs, &["SELECT", "2"]);
+    cmd(&mut theirs, &["FLUSHDB"]);
+    cmd(&mut theirs, &["SELECT", "0"]);
+    let expected = contents(&mut theirs);
+    copy_by_dump(&mut theirs, &mut ours);
+    assert_same(&contents(&mut ours), &expected, "RESTORE in ringkv");
+}
+
+#[test]
+fn restore_replies_match_redis_server() {
+    common::assert_scripts_match_redis(&[&[
+        "SET k hello",
+        "SET other x",
+        "DUMP nosuchkey",
+        "RESTORE k 0 junk",
+        "RESTORE k 0 junk REPLACE",
+        "RESTORE newkey -1 junk",
+        "RESTORE newkey abc junk",
+        "RESTORE newkey 0 junk",
+        "RESTORE newkey 0 0123456789",
+        "RESTORE newkey 0 junk IDLETIME -1",
+        "RESTORE newkey 0 junk IDLETIME 10 FREQ 5",
+        "RESTORE newkey 0 junk FREQ 256",
+        "RESTORE newkey 0 junk FREQ 5 IDLETIME 1",
+        "RESTORE newkey 0 junk IDLETIME",
+        "RESTORE newkey 0 junk BADOPT",
+        "RESTORE newkey 0",
+        "DUMP",
+        "EXISTS newkey",
+        "MIGRATE 127.0.0.1 1 k 0 100 KEYS a",
+        "MIGRATE 127.0.0.1 1 \"\" 0 100 KEYS nokey1 nokey2",
+        "MIGRATE 127.0.0.1 1 nokey 0 100",
+        "MIGRATE 127.0.0.1 1 k 0 100 AUTH",
+        "MIGRATE 127.0.0.1 1 k 0 100 AUTH2 user",
+        "MIGRATE 127.0.0.1 1 k 0 100 BOGUS",
+        "MIGRATE 127.0.0.1 1 k 0 abc",
+        "MIGRATE 127.0.0.1 1 k abc 100",
+        "MIGRATE 127.0.0.1 1 k 0 100",
+        "EXISTS k",
+    ]]);
+}

@@ -10,6 +10,7 @@ mod bitmap;
 mod blocked;
 mod connection;
 pub mod dispatch;
+mod dump;
 pub mod err;
 mod expire;
 mod hash;

@@ -9,8 +9,8 @@ use bytes::Bytes;
 use hashbrown::HashMap;
 
 use super::{
-    acl, bitmap, connection, expire, hash, keys, list, persist, pubsub, scripting, server, set,
-    sort, stream, string, transaction, zset,
+    acl, bitmap, connection, dump, expire, hash, keys, list, persist, pubsub, scripting, server,
+    set, sort, stream, string, transaction, zset,
 };
 use super::{Args, CmdResult, Cross, Kind, Merge, Session};
 
@@ -539,6 +539,7 @@ const FAMILIES: &[(Categories, &[CommandSpec])] = &[
     (Categories::BITMAP, bitmap::COMMANDS),
     (Categories::KEYSPACE, keys::COMMANDS),
     (Categories::KEYSPACE, expire::COMMANDS),
+    (Categories::KEYSPACE, dump::COMMANDS),
     (Categories::NONE, pubsub::COMMANDS),
     (Categories::LIST, list::COMMANDS),
     (Categories::HASH, hash::COMMANDS),
