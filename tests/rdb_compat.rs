@@ -460,3 +460,109 @@ fn restore_replies_match_redis_server() {
         "EXISTS k",
     ]]);
 }
+
+#[test]
+fn migrate_moves_keys_to_redis_server_and_to_ringkv() {
+    let source = Server::start(2, "uring", &[]);
+    let redis = RedisServer::start();
+    cmd(
+        &mut connect(redis.port),
+        &["CONFIG", "SET", "requirepass", "secret"],
+    );
+    let target = Server::start(2, "uring", &[]);
+    let mut src = source.redis();
+    fill_streams(&mut src);
+    fill_others(&mut src);
+    cmd(&mut src, &["SELECT", "2"]);
+    cmd(&mut src, &["FLUSHDB"]);
+    cmd(&mut src, &["SELECT", "0"]);
+    let expected = contents(&mut src);
+    let port = redis.port.to_string();
+    // Everything to redis-server's db 0 in one call (AUTH), as copies.
+    let Value::Array(keys) = cmd(&mut src, &["KEYS", "*"]) else {
+        panic!()
+    };
+    let keys: Vec<String> = keys.iter().map(text).collect();
+    let mut args = vec![
+        "MIGRATE",
+        "127.0.0.1",
+        &port,
+        "",
+        "0",
+        "5000",
+        "COPY",
+        "AUTH",
+        "secret",
+        "KEYS",
+    ];
+    args.extend(keys.iter().map(String::as_str));
+    assert_eq!(cmd(&mut src, &args), Value::Okay);
+    let mut theirs = connect(redis.port);
+    cmd(&mut theirs, &["AUTH", "secret"]);
+    assert_same(
+        &contents(&mut theirs),
+        &expected,
+        "MIGRATE COPY to redis-server",
+    );
+    assert_same(&contents(&mut src), &expected, "COPY keeps the source");
+
+    // Again without COPY: the target already has the keys.
+    let mut raw = source.raw();
+    let p = port.as_bytes();
+    raw.cmd(&[
+        b"MIGRATE",
+        b"127.0.0.1",
+        p,
+        b"s",
+        b"0",
+        b"5000",
+        b"AUTH",
+        b"secret",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&raw.reply()),
+        "-ERR Target instance replied with error: BUSYKEY Target key name already exists.\r\n"
+    );
+    raw.cmd(&[
+        b"MIGRATE",
+        b"127.0.0.1",
+        p,
+        b"s",
+        b"0",
+        b"5000",
+        b"AUTH",
+        b"wrong",
+    ]);
+    let reply = String::from_utf8_lossy(&raw.reply()).into_owned();
+    assert!(
+        reply.starts_with("-ERR Target instance replied with error: WRONGPASS"),
+        "{reply}"
+    );
+    assert_eq!(cmd(&mut src, &["EXISTS", "s"]), Value::Int(1));
+
+    // To a ringkv target, db 3, moving (the source loses each key), REPLACE over one there.
+    let tport = target.port.to_string();
+    let mut dst = target.redis();
+    cmd(&mut dst, &["SELECT", "3"]);
+    cmd(&mut dst, &["SET", "s", "old"]);
+    for key in &keys {
+        let reply = cmd(
+            &mut src,
+            &["MIGRATE", "127.0.0.1", &tport, key, "3", "5000", "REPLACE"],
+        );
+        assert_eq!(reply, Value::Okay, "{key}");
+    }
+    assert_eq!(cmd(&mut src, &["DBSIZE"]), Value::Int(0));
+    // Database 3 of the target holds what database 0 of the source held.
+    cmd(&mut dst, &["SELECT", "3"]);
+    cmd(&mut dst, &["SWAPDB", "0", "3"]);
+    cmd(&mut dst, &["SELECT", "0"]);
+    assert_same(&contents(&mut dst), &expected, "MIGRATE REPLACE to ringkv");
+    assert_eq!(
+        cmd(
+            &mut src,
+            &["MIGRATE", "127.0.0.1", &tport, "s", "3", "5000"]
+        ),
+        Value::SimpleString("NOKEY".into())
+    );
+}
