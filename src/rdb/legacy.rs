@@ -91,8 +91,7 @@ pub fn zipmap(blob: &[u8]) -> Result<Vec<(Bytes, Bytes)>, String> {
         *pos += n;
         Ok(Bytes::copy_from_slice(s))
     };
-    loop {
-        let Some(klen) = len(&mut pos)? else { break };
+    while let Some(klen) = len(&mut pos)? {
         let field = take(&mut pos, klen)?;
         let vlen = len(&mut pos)?.ok_or_else(bad)?;
         let free = *blob.get(pos).ok_or_else(bad)? as usize;
