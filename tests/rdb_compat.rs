@@ -566,3 +566,29 @@ fn migrate_moves_keys_to_redis_server_and_to_ringkv() {
         Value::SimpleString("NOKEY".into())
     );
 }
+
+#[test]
+fn a_file_that_cannot_be_loaded_stops_the_start_naming_the_offset() {
+    let dir = TempDir::new("corrupt");
+    {
+        let server = Server::start(1, "uring", &["--dir", dir.path()]);
+        let mut con = server.redis();
+        fill_streams(&mut con);
+        cmd(&mut con, &["SAVE"]);
+    }
+    let path = format!("{}/dump.rdb", dir.path());
+    let file = std::fs::read(&path).unwrap();
+    // Cut inside the records: a short read at the end of what is left.
+    let cut = file.len() - 40;
+    std::fs::write(&path, &file[..cut]).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ringkv"))
+        .args(["--port", "0", "--threads", "1", "--dir", dir.path()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        log.contains("Short read or OOM loading DB") && log.contains("(at byte offset "),
+        "{log}"
+    );
+}

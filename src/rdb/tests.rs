@@ -379,3 +379,124 @@ proptest! {
         let _ = decode::listpack(&lp);
     }
 }
+
+/// A ziplist of `items` (strings, or integers when they parse), as ziplist.c lays it out.
+fn ziplist_of(items: &[&str]) -> Vec<u8> {
+    let mut body = Vec::new();
+    let mut prev = 0usize;
+    for item in items {
+        let mut entry = vec![prev as u8];
+        match item.parse::<i64>() {
+            Ok(v) if (0..=12).contains(&v) => entry.push(0xF1 + v as u8),
+            Ok(v) => {
+                entry.push(0xC0);
+                entry.extend_from_slice(&(v as i16).to_le_bytes());
+            }
+            Err(_) => {
+                entry.push(item.len() as u8);
+                entry.extend_from_slice(item.as_bytes());
+            }
+        }
+        prev = entry.len();
+        body.extend_from_slice(&entry);
+    }
+    let mut out = ((body.len() + 11) as u32).to_le_bytes().to_vec();
+    out.extend_from_slice(&10u32.to_le_bytes());
+    out.extend_from_slice(&(items.len() as u16).to_le_bytes());
+    out.extend_from_slice(&body);
+    out.push(0xFF);
+    out
+}
+
+/// An RDB 9 file as Redis 5–6.2 wrote it: a zipmap hash (from 2.4), ziplist list, hash and
+/// sorted set, a quicklist of two ziplists, and a version-1 stream, plus a module AUX field
+/// and a function library to skip.
+fn legacy_file() -> Vec<u8> {
+    let mut f = b"REDIS0009".to_vec();
+    f.push(OP_AUX);
+    encode::write_string(&mut f, b"redis-ver");
+    encode::write_string(&mut f, b"6.2.14");
+    f.push(OP_MODULE_AUX);
+    f.extend([0x81, 0, 0, 0, 0, 0, 0, 0, 7]); // module id
+    f.extend([2, 2]); // when_opcode UINT, when
+    f.extend([5, 3, b'a', b'b', b'c', 1, 9, 0]); // a string, an int, EOF
+    f.push(OP_FUNCTION2);
+    encode::write_string(
+        &mut f,
+        b"#!lua name=lib\nredis.register_function('f', function() end)",
+    );
+    f.extend([OP_SELECTDB, 0]);
+    let zipmap = vec![1u8, 1, b'f', 2, 0, b'v', b'1', 0xFF];
+    let records: [(u8, &str, Vec<u8>); 5] = [
+        (TYPE_HASH_ZIPMAP, "zm", zipmap),
+        (TYPE_LIST_ZIPLIST, "zl", ziplist_of(&["a", "7", "-300"])),
+        (TYPE_HASH_ZIPLIST, "zh", ziplist_of(&["f", "v", "n", "12"])),
+        (TYPE_ZSET_ZIPLIST, "zz", ziplist_of(&["m", "1", "n", "-2"])),
+        (TYPE_SET_INTSET, "is", {
+            let mut i = 2u32.to_le_bytes().to_vec();
+            i.extend(1u32.to_le_bytes());
+            i.extend(5i16.to_le_bytes());
+            i
+        }),
+    ];
+    for (kind, key, blob) in records {
+        f.push(kind);
+        encode::write_string(&mut f, key.as_bytes());
+        encode::write_string(&mut f, &blob);
+    }
+    f.push(TYPE_LIST_QUICKLIST);
+    encode::write_string(&mut f, b"ql");
+    f.push(2);
+    encode::write_string(&mut f, &ziplist_of(&["x", "y"]));
+    encode::write_string(&mut f, &ziplist_of(&["1000"]));
+    f.push(TYPE_STREAM_LISTPACKS);
+    encode::write_string(&mut f, b"st");
+    f.extend(stream_v1_body());
+    f.push(OP_EOF);
+    let crc = CRC64.checksum(&f);
+    f.extend(crc.to_le_bytes());
+    f
+}
+
+#[test]
+fn files_from_redis_6_and_older_load() {
+    let records = decode(&legacy_file()).unwrap();
+    let by_key = |k: &str| {
+        &records
+            .iter()
+            .find(|r| &r.key[..] == k.as_bytes())
+            .unwrap()
+            .value
+    };
+    assert_eq!(*by_key("zm"), Loaded::Hash(vec![(b("f"), b("v1"))]));
+    assert_eq!(*by_key("zl"), Loaded::List(vec![b("a"), b("7"), b("-300")]));
+    assert_eq!(
+        *by_key("zh"),
+        Loaded::Hash(vec![(b("f"), b("v")), (b("n"), b("12"))])
+    );
+    assert_eq!(
+        *by_key("zz"),
+        Loaded::ZSet(vec![(b("m"), 1.0), (b("n"), -2.0)])
+    );
+    assert_eq!(*by_key("is"), Loaded::Set(vec![b("5")]));
+    assert_eq!(*by_key("ql"), Loaded::List(vec![b("x"), b("y"), b("1000")]));
+    let Loaded::Stream(s) = by_key("st") else {
+        panic!("not a stream")
+    };
+    assert_eq!(s.len(), 2);
+    assert_eq!(records.len(), 7);
+}
+
+#[test]
+fn a_corrupt_record_names_its_offset() {
+    let mut file = legacy_file();
+    let at = file.windows(2).position(|w| w == b"zl").unwrap() + 2;
+    // The ziplist's length prefix now runs past the file's end.
+    file[at] = 0x3f;
+    let e = decode(&file).unwrap_err();
+    let end = at + 1 + 0x3f;
+    assert_eq!(
+        e,
+        format!("Ziplist integrity check failed. (at byte offset {end})")
+    );
+}
