@@ -458,6 +458,11 @@ fn restore_replies_match_redis_server() {
         "MIGRATE 127.0.0.1 1 k abc 100",
         "MIGRATE 127.0.0.1 1 k 0 100",
         "EXISTS k",
+        "COMMAND GETKEYS MIGRATE 127.0.0.1 1 k 0 100",
+        "COMMAND GETKEYS MIGRATE 127.0.0.1 1 \"\" 0 100 COPY KEYS a b",
+        "COMMAND GETKEYS MIGRATE 127.0.0.1 1 \"\" 0 100",
+        "COMMAND GETKEYS DUMP k",
+        "COMMAND GETKEYS RESTORE k 0 x",
     ]]);
 }
 

@@ -25,7 +25,7 @@ use crate::shard::{Entry, Shard, ShardId};
 pub static COMMANDS: &[CommandSpec] = &[
     row("dump", 2, flags!(READONLY), KEY1, keyed(dump), "generic", "2.6.0", "Returns a serialized representation of the value stored at a key.", "key"),
     row("restore", -4, flags!(WRITE | DENYOOM), KEY1, keyed(restore), "generic", "2.6.0", "Creates a key from the serialized representation of a value.", "key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]").with_acl(cats!(DANGEROUS)),
-    row("migrate", -6, flags!(WRITE), (3, 3, 1), Kind::Routed(migrate), "generic", "2.6.0", "Atomically transfers a key from one Redis instance to another.", "host port <key | \"\"> destination-db timeout [COPY] [REPLACE] [AUTH password | AUTH2 username password] [KEYS key [key ...]]").keys_by(KeyFinder::Custom(migrate_keys)).with_acl(cats!(DANGEROUS)),
+    row("migrate", -6, flags!(WRITE), (3, 3, 1), Kind::Routed(migrate), "generic", "2.6.0", "Atomically transfers a key from one Redis instance to another.", "host port <key | \"\"> destination-db timeout [COPY] [REPLACE] [AUTH password | AUTH2 username password] [KEYS key [key ...]]").keys_by(KeyFinder::Instead(migrate_keys)).with_acl(cats!(DANGEROUS)),
 ];
 
 type Routine<'a> = Pin<Box<dyn Future<Output = CmdResult> + 'a>>;
@@ -119,8 +119,8 @@ fn migrate_keys(items: &[Bytes]) -> Option<Vec<usize>> {
         .map(|(i, _)| i);
     match keys_at {
         Some(i) => Some((i + 1..items.len()).collect()),
-        None if items.len() > 3 && !items[3].is_empty() => Some(vec![3]),
-        None => Some(vec![]),
+        None if items.len() > 3 => Some(vec![3]),
+        None => None,
     }
 }
 

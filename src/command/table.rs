@@ -217,6 +217,9 @@ pub enum KeyFinder {
     /// A command-specific scan for keyword-introduced keys (SORT ... STORE, XREAD STREAMS);
     /// None when the arguments hold no valid key list.
     Custom(fn(&[Bytes]) -> Option<Vec<usize>>),
+    /// A command-specific scan whose keys replace the range's (MIGRATE: the key argument, or
+    /// only the keys after KEYS).
+    Instead(fn(&[Bytes]) -> Option<Vec<usize>>),
 }
 
 /// One command as the server knows it (a subcommand row is one too, named `container|sub`).
@@ -313,6 +316,7 @@ impl CommandSpec {
                 keys.extend(at + 1..at + 1 + n as usize);
             }
             KeyFinder::Custom(find) => keys.extend(find(items)?),
+            KeyFinder::Instead(find) => keys = find(items)?,
         }
         (!keys.is_empty() || self.has(Flags::NO_MANDATORY_KEYS)).then_some(keys)
     }

@@ -232,8 +232,9 @@ impl<'a> Reader<'a> {
                 let compressed = self.len()? as usize;
                 let plain = self.len()? as usize;
                 let input = self.take(compressed)?;
-                // LZF expands at most ~ 8 700 times; anything claiming more is corrupt.
-                if plain > compressed.saturating_mul(9000) {
+                // LZF expands at most 88 times (3 input bytes for a 264-byte back reference):
+                // anything claiming more is corrupt, and is refused before allocating.
+                if plain > compressed.saturating_mul(88) {
                     return Err("Invalid LZF compressed string".into());
                 }
                 let out = lzf::decompress(input, plain).ok_or("Invalid LZF compressed string")?;

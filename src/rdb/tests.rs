@@ -87,6 +87,18 @@ fn checksum_and_signature_are_checked() {
 }
 
 #[test]
+fn an_lzf_string_claiming_more_than_lzf_can_expand_is_refused() {
+    // String record, key "k", LZF (0xC3) of 3 bytes claiming 265 plain bytes (LZF gives at
+    // most 88 per input byte).
+    let mut f = b"REDIS0010".to_vec();
+    f.extend([TYPE_STRING, 1, b'k', 0xC3, 3, 0x41, 0x09, 0xE0, 0xFF, 0]);
+    f.push(OP_EOF);
+    f.extend([0; 8]);
+    let e = decode(&f).unwrap_err();
+    assert!(e.starts_with("Invalid LZF compressed string"), "{e}");
+}
+
+#[test]
 fn lzf_back_references_may_overlap() {
     // literal "ab", then a back reference of length 4 at distance 2: "ababab".
     let input = [1, b'a', b'b', (2 << 5), 1];
