@@ -468,7 +468,13 @@ fn restore_replies_match_redis_server() {
 
 #[test]
 fn migrate_moves_keys_to_redis_server_and_to_ringkv() {
-    let source = Server::start(2, "uring", &[]);
+    for backend in common::backends() {
+        migrate_from(backend);
+    }
+}
+
+fn migrate_from(backend: &str) {
+    let source = Server::start(2, backend, &[]);
     let redis = RedisServer::start();
     cmd(
         &mut connect(redis.port),
