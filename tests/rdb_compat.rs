@@ -352,6 +352,8 @@ fn ringkv_loads_what_redis_server_writes_in_each_encoding() {
             "2",
             "--hash-max-listpack-value",
             "1",
+            "--enable-debug-command",
+            "yes",
         ],
     ];
     for extra in configs {
@@ -360,6 +362,10 @@ fn ringkv_loads_what_redis_server_writes_in_each_encoding() {
         args.extend_from_slice(extra);
         let redis = RedisServer::start_with(&args);
         let mut rcon = connect(redis.port);
+        if extra.contains(&"--enable-debug-command") {
+            // Elements past this size go into plain (unpacked) quicklist nodes.
+            cmd(&mut rcon, &["DEBUG", "QUICKLIST-PACKED-THRESHOLD", "1000"]);
+        }
         fill_streams(&mut rcon);
         fill_others(&mut rcon);
         let expected = contents(&mut rcon);
