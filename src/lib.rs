@@ -35,8 +35,8 @@
 //! - [`server`] — thread-per-core bootstrap, listeners, I/O backends, connections. The top.
 //! - [`pubsub`] — the shared channel registry and per-thread delivery to subscribers. Depends
 //!   on `shard` (the mailbox), `state`, `glob`, `handoff`; never on `command`.
-//! - [`rdb`] — RDB snapshot files (version 10): encode a shard's keys, decode a whole file.
-//!   Depends on `shard` only.
+//! - [`rdb`] — RDB snapshot files (version 10): encode a shard's keys, decode a whole file
+//!   (any RDB 1–11 encoding), and DUMP/RESTORE payloads. Depends on `shard` only.
 //! - [`config`] — Redis-named options from a file or flags; CONFIG GET/SET. Depends on `glob`.
 //! - [`state`] — process-wide state, one concern per file: configuration and counters, the
 //!   client registry, the coarse clock, output-buffer limits, the open-files limit. Depends on

@@ -1,6 +1,7 @@
 //! Replays the fuzz seed corpus (tests/fuzz/corpus) in ordinary `cargo test`: every parser
 //! seed parses the same whole or split at any byte, with and without the pre-auth limits, and
-//! every dispatch seed runs its keyed commands on an in-process shard without panicking.
+//! every dispatch seed runs its keyed commands on an in-process shard without panicking, and
+//! every RDB seed (a file or a DUMP payload redis-server wrote) decodes.
 //! Inputs the fuzzers find go into the corpus and so become regression tests here.
 
 use std::path::Path;
@@ -88,4 +89,19 @@ fn dispatch_seeds_run_on_one_shard() {
         }
     }
     assert!(ran >= 8);
+}
+
+#[test]
+fn rdb_seeds_decode_as_files_or_payloads() {
+    let seeds = seeds("rdb");
+    assert!(seeds.len() >= 2);
+    for (name, data) in seeds {
+        if data.starts_with(b"REDIS") {
+            let records = ringkv::rdb::decode(&data).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(!records.is_empty(), "{name}");
+        } else {
+            assert_eq!(ringkv::rdb::verify_payload(&data), Some(10), "{name}");
+            ringkv::rdb::decode_payload(&data).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
 }

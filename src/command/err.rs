@@ -203,6 +203,25 @@ pub fn no_input_key(command: &str) -> Reply {
     ))
 }
 
+/// RESTORE: a payload whose footer (version, CRC-64) does not check out.
+pub const DUMP_PAYLOAD: &str = "ERR DUMP payload version or checksum are wrong";
+/// RESTORE: a payload that checks out but does not hold a value.
+pub const BAD_DATA_FORMAT: &str = "ERR Bad data format";
+pub const BUSYKEY: &str = "BUSYKEY Target key name already exists.";
+pub const INVALID_TTL: &str = "ERR Invalid TTL value, must be >= 0";
+pub const INVALID_IDLETIME: &str = "ERR Invalid IDLETIME value, must be >= 0";
+pub const INVALID_FREQ: &str = "ERR Invalid FREQ value, must be >= 0 and <= 255";
+pub const MIGRATE_KEYS_EMPTY: &str =
+    "ERR When using MIGRATE KEYS option, the key argument must be set to the empty string";
+pub const MIGRATE_CONNECT: &str = "IOERR error or timeout connecting to the client";
+pub const MIGRATE_WRITE: &str = "IOERR error or timeout writing to target instance";
+pub const MIGRATE_READ: &str = "IOERR error or timeout reading to target instance";
+
+/// MIGRATE: the target refused AUTH, SELECT or a RESTORE (`reply` without its `-`).
+pub fn migrate_target(reply: &str) -> Reply {
+    Reply::error_owned(format!("ERR Target instance replied with error: {reply}"))
+}
+
 /// EXPIRE's family and SET/GETEX refusing an expiry out of range.
 pub fn invalid_expire(command: &str) -> Reply {
     Reply::error_owned(format!("ERR invalid expire time in '{command}' command"))
@@ -457,6 +476,8 @@ mod tests {
         "NOSCRIPT",
         "BUSY",
         "BUSYGROUP",
+        "BUSYKEY",
+        "IOERR",
         "NOPROTO",
         "EXECABORT",
         "NOAUTH",

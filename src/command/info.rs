@@ -246,6 +246,8 @@ fn stats(info: &Snapshot, out: &mut Lines) {
     out.line("pubsub_channels", &count(crate::pubsub::Kind::Channel));
     out.line("pubsub_patterns", &count(crate::pubsub::Kind::Pattern));
     out.line("pubsub_shardchannels", &count(crate::pubsub::Kind::Shard));
+    // MIGRATE opens a connection per call and keeps none.
+    out.line("migrate_cached_sockets", &0);
     out.line(
         "client_output_buffer_limit_disconnections",
         &crate::state::OUTPUT_LIMIT_DISCONNECTIONS.load(Relaxed),

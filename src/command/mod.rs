@@ -12,6 +12,7 @@ mod connection;
 mod debug;
 pub mod dispatch;
 pub use connection::REDIS_VERSION;
+mod dump;
 pub mod err;
 mod expire;
 mod hash;

@@ -9,7 +9,8 @@ use bytes::Bytes;
 use hashbrown::HashMap;
 
 use super::{
-    acl, bitmap, connection, debug, expire, hash, keys, list, persist, pubsub, scripting, server,
+    acl, bitmap, connection, debug, dump, expire, hash, keys, list, persist, pubsub, scripting,
+    server,
     set, sort, stream, string, transaction, zset,
 };
 use super::{Args, CmdResult, Cross, Kind, Merge, Session};
@@ -31,6 +32,9 @@ pub enum KeyFinder {
     /// A command-specific scan for keyword-introduced keys (SORT ... STORE, XREAD STREAMS);
     /// None when the arguments hold no valid key list.
     Custom(fn(&[Bytes]) -> Option<Vec<usize>>),
+    /// A command-specific scan whose keys replace the range's (MIGRATE: the key argument, or
+    /// only the keys after KEYS).
+    Instead(fn(&[Bytes]) -> Option<Vec<usize>>),
 }
 
 /// One command as the server knows it (a subcommand row is one too, named `container|sub`).
@@ -161,6 +165,7 @@ impl CommandSpec {
                 keys.extend(at + 1..at + 1 + n as usize);
             }
             KeyFinder::Custom(find) => keys.extend(find(items)?),
+            KeyFinder::Instead(find) => keys = find(items)?,
         }
         (!keys.is_empty() || self.has(Flags::NO_MANDATORY_KEYS)).then_some(keys)
     }
@@ -406,6 +411,7 @@ const FAMILIES: &[(Categories, &[CommandSpec])] = &[
     (Categories::BITMAP, bitmap::COMMANDS),
     (Categories::KEYSPACE, keys::COMMANDS),
     (Categories::KEYSPACE, expire::COMMANDS),
+    (Categories::KEYSPACE, dump::COMMANDS),
     (Categories::NONE, pubsub::COMMANDS),
     (Categories::LIST, list::COMMANDS),
     (Categories::HASH, hash::COMMANDS),

@@ -3,7 +3,9 @@
 
 use bytes::Bytes;
 
+use super::stream::Version;
 use super::*;
+use crate::shard::types::Stream;
 
 /// A value as read from the file, before it is given the representation its size calls for.
 #[derive(Debug, PartialEq)]
@@ -13,6 +15,7 @@ pub enum Loaded {
     Set(Vec<Bytes>),
     Hash(Vec<(Bytes, Bytes)>),
     ZSet(Vec<(Bytes, f64)>),
+    Stream(Box<Stream>),
 }
 
 /// One key of the file.
@@ -25,91 +28,161 @@ pub struct Record {
     pub expire_at: u64,
 }
 
-/// Reads every key of an RDB file (versions 1 to 11, without modules or streams).
+/// Reads every key of an RDB file (versions 1 to 11). Function libraries and module AUX data
+/// are skipped with a log line; a module value is an error. An error names the byte offset
+/// where reading stopped.
 pub fn decode(file: &[u8]) -> Result<Vec<Record>, String> {
     let mut r = Reader { data: file, pos: 0 };
-    let magic = r.take(9)?;
-    if &magic[..5] != b"REDIS" {
-        return Err("Wrong signature trying to load DB from file".into());
-    }
-    let version: u32 = std::str::from_utf8(&magic[5..])
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .ok_or("Bad RDB version")?;
-    if version == 0 || version > MAX_VERSION {
-        return Err(format!("Can't handle RDB format version {version}"));
-    }
-    let mut records = Vec::new();
-    let mut db = 0usize;
-    let mut expire_at = 0u64;
-    loop {
-        let op = r.byte()?;
-        match op {
-            OP_EOF => break,
-            OP_SELECTDB => db = r.len()? as usize,
-            OP_RESIZEDB => {
-                r.len()?;
-                r.len()?;
-            }
-            OP_AUX => {
-                r.string()?;
-                r.string()?;
-            }
-            OP_EXPIRETIME_MS => expire_at = u64::from_le_bytes(r.array()?),
-            OP_EXPIRETIME => expire_at = u32::from_le_bytes(r.array()?) as u64 * 1000,
-            OP_IDLE => {
-                r.len()?;
-            }
-            OP_FREQ => {
-                r.byte()?;
-            }
-            OP_MODULE_AUX | OP_FUNCTION2 => {
-                return Err(format!("unsupported RDB opcode {op} (modules, functions)"))
-            }
-            kind => {
-                let key = r.string()?;
-                let value = r.value(kind)?;
-                records.push(Record {
-                    db,
-                    key,
-                    value,
-                    expire_at,
-                });
-                expire_at = 0;
-            }
-        }
-    }
-    if version >= 5 {
-        let end = r.pos;
-        let stored = u64::from_le_bytes(r.array()?);
-        let computed = CRC64.checksum(&file[..end]);
-        if stored != 0 && stored != computed {
-            return Err("Wrong RDB checksum".into());
-        }
-    }
-    Ok(records)
+    r.file()
+        .map_err(|e| format!("{e} (at byte offset {})", r.pos))
 }
 
-struct Reader<'a> {
-    data: &'a [u8],
-    pos: usize,
+/// The version of a DUMP payload, if its footer's CRC-64 matches. Layout: the value's type
+/// byte and RDB body, the RDB version (u16 LE), the CRC-64 of everything before (u64 LE).
+pub fn verify_payload(payload: &[u8]) -> Option<u16> {
+    let body = payload.len().checked_sub(10)?;
+    let version = u16::from_le_bytes([payload[body], payload[body + 1]]);
+    let stored = u64::from_le_bytes(payload[body + 2..].try_into().ok()?);
+    (version as u32 <= MAX_VERSION && CRC64.checksum(&payload[..body + 2]) == stored)
+        .then_some(version)
+}
+
+/// The value in a DUMP payload that passed [`verify_payload`].
+pub fn decode_payload(payload: &[u8]) -> Result<Loaded, String> {
+    let body = &payload[..payload.len().saturating_sub(10)];
+    let mut r = Reader { data: body, pos: 0 };
+    let kind = r.byte()?;
+    r.value(kind)
+}
+
+impl<'a> Reader<'a> {
+    fn file(&mut self) -> Result<Vec<Record>, String> {
+        let magic = self.take(9)?;
+        if &magic[..5] != b"REDIS" {
+            return Err("Wrong signature trying to load DB from file".into());
+        }
+        let version: u32 = std::str::from_utf8(&magic[5..])
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .ok_or("Bad RDB version")?;
+        if version == 0 || version > MAX_VERSION {
+            return Err(format!("Can't handle RDB format version {version}"));
+        }
+        let mut records = Vec::new();
+        let mut db = 0usize;
+        let mut expire_at = 0u64;
+        loop {
+            let op = self.byte()?;
+            match op {
+                OP_EOF => break,
+                OP_SELECTDB => db = self.len()? as usize,
+                OP_RESIZEDB => {
+                    self.len()?;
+                    self.len()?;
+                }
+                OP_AUX => {
+                    self.string()?;
+                    self.string()?;
+                }
+                OP_EXPIRETIME_MS => expire_at = u64::from_le_bytes(self.array()?),
+                OP_EXPIRETIME => expire_at = u32::from_le_bytes(self.array()?) as u64 * 1000,
+                OP_IDLE => {
+                    self.len()?;
+                }
+                OP_FREQ => {
+                    self.byte()?;
+                }
+                OP_MODULE_AUX => {
+                    let module = self.len()?;
+                    self.module_aux()?;
+                    tracing::warn!("skipping module AUX data in the RDB file (module id {module:#x}): modules are not supported");
+                }
+                OP_FUNCTION | OP_FUNCTION2 => {
+                    if op == OP_FUNCTION {
+                        self.string()?;
+                        self.string()?;
+                        if self.len()? != 0 {
+                            self.string()?;
+                        }
+                    }
+                    self.string()?;
+                    tracing::warn!(
+                        "skipping a function library in the RDB file: functions are not supported"
+                    );
+                }
+                kind => {
+                    let key = self.string()?;
+                    let value = self.value(kind)?;
+                    records.push(Record {
+                        db,
+                        key,
+                        value,
+                        expire_at,
+                    });
+                    expire_at = 0;
+                }
+            }
+        }
+        if version >= 5 {
+            let end = self.pos;
+            let stored = u64::from_le_bytes(self.array()?);
+            let computed = CRC64.checksum(&self.data[..end]);
+            if stored != 0 && stored != computed {
+                self.pos = end;
+                return Err("Wrong RDB checksum".into());
+            }
+        }
+        Ok(records)
+    }
+
+    /// Skips a module AUX field's annotated value: `when` opcode and value, then typed items
+    /// up to the EOF opcode.
+    fn module_aux(&mut self) -> Result<(), String> {
+        if self.len()? != 2 {
+            return Err("bad when_opcode".into());
+        }
+        self.len()?;
+        loop {
+            match self.len()? {
+                0 => return Ok(()),
+                1 | 2 => {
+                    self.len()?;
+                }
+                3 => {
+                    self.take(4)?;
+                }
+                4 => {
+                    self.take(8)?;
+                }
+                5 => {
+                    self.string()?;
+                }
+                other => return Err(format!("Unknown module opcode {other}")),
+            }
+        }
+    }
+}
+
+pub(super) struct Reader<'a> {
+    pub(super) data: &'a [u8],
+    pub(super) pos: usize,
 }
 
 const TRUNCATED: &str = "Short read or OOM loading DB. Unrecoverable error, aborting now.";
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+    pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
         let end = self.pos.checked_add(n).ok_or(TRUNCATED)?;
         let slice = self.data.get(self.pos..end).ok_or(TRUNCATED)?;
         self.pos = end;
         Ok(slice)
     }
 
-    fn byte(&mut self) -> Result<u8, String> {
+    pub(super) fn byte(&mut self) -> Result<u8, String> {
         Ok(self.take(1)?[0])
     }
 
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
+    pub(super) fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
         let mut a = [0u8; N];
         a.copy_from_slice(self.take(N)?);
         Ok(a)
@@ -130,7 +203,7 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn len(&mut self) -> Result<u64, String> {
+    pub(super) fn len(&mut self) -> Result<u64, String> {
         match self.len_or_special()? {
             (len, false) => Ok(len),
             _ => Err("Unexpected special encoding for a length".into()),
@@ -138,7 +211,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A count of items that each take at least one byte: never more than the bytes left.
-    fn count(&mut self) -> Result<usize, String> {
+    pub(super) fn count(&mut self) -> Result<usize, String> {
         let n = self.len()?;
         if n > (self.data.len() - self.pos) as u64 {
             return Err(TRUNCATED.into());
@@ -146,7 +219,7 @@ impl<'a> Reader<'a> {
         Ok(n as usize)
     }
 
-    fn string(&mut self) -> Result<Bytes, String> {
+    pub(super) fn string(&mut self) -> Result<Bytes, String> {
         let (len, special) = self.len_or_special()?;
         if !special {
             return Ok(Bytes::copy_from_slice(self.take(len as usize)?));
@@ -159,8 +232,9 @@ impl<'a> Reader<'a> {
                 let compressed = self.len()? as usize;
                 let plain = self.len()? as usize;
                 let input = self.take(compressed)?;
-                // LZF expands at most ~ 8 700 times; anything claiming more is corrupt.
-                if plain > compressed.saturating_mul(9000) {
+                // LZF expands at most 88 times (3 input bytes for a 264-byte back reference):
+                // anything claiming more is corrupt, and is refused before allocating.
+                if plain > compressed.saturating_mul(88) {
                     return Err("Invalid LZF compressed string".into());
                 }
                 let out = lzf::decompress(input, plain).ok_or("Invalid LZF compressed string")?;
@@ -210,14 +284,22 @@ impl<'a> Reader<'a> {
             TYPE_SET_INTSET => Loaded::Set(intset(&self.string()?)?),
             TYPE_SET_LISTPACK => Loaded::Set(listpack(&self.string()?)?),
             TYPE_HASH_LISTPACK => Loaded::Hash(pairs(listpack(&self.string()?)?)?),
-            TYPE_ZSET_LISTPACK => {
-                let scored = pairs(listpack(&self.string()?)?)?;
-                let mut out = Vec::with_capacity(scored.len());
-                for (member, score) in scored {
-                    let score = parse_score(&score)?;
-                    out.push((member, score));
+            TYPE_HASH_ZIPLIST => Loaded::Hash(pairs(legacy::ziplist(&self.string()?)?)?),
+            TYPE_HASH_ZIPMAP => Loaded::Hash(legacy::zipmap(&self.string()?)?),
+            TYPE_ZSET_LISTPACK => Loaded::ZSet(scored(listpack(&self.string()?)?)?),
+            TYPE_ZSET_ZIPLIST => Loaded::ZSet(scored(legacy::ziplist(&self.string()?)?)?),
+            TYPE_LIST_ZIPLIST => Loaded::List(legacy::ziplist(&self.string()?)?),
+            TYPE_LIST_QUICKLIST => {
+                let nodes = self.count()?;
+                let mut items = Vec::new();
+                for _ in 0..nodes {
+                    let node = legacy::ziplist(&self.string()?)?;
+                    if node.is_empty() {
+                        return Err("Empty ziplist in a quicklist".into());
+                    }
+                    items.extend(node);
                 }
-                Loaded::ZSet(out)
+                Loaded::List(items)
             }
             TYPE_LIST_QUICKLIST_2 => {
                 let nodes = self.count()?;
@@ -227,11 +309,23 @@ impl<'a> Reader<'a> {
                     let node = self.string()?;
                     match container {
                         1 => items.push(node),
-                        2 => items.extend(listpack(&node)?),
+                        2 => {
+                            let node = listpack(&node)?;
+                            if node.is_empty() {
+                                return Err("Empty listpack in a quicklist".into());
+                            }
+                            items.extend(node)
+                        }
                         _ => return Err(format!("Unknown quicklist container {container}")),
                     }
                 }
                 Loaded::List(items)
+            }
+            TYPE_STREAM_LISTPACKS => Loaded::Stream(Box::new(self.stream(Version::V1)?)),
+            TYPE_STREAM_LISTPACKS_2 => Loaded::Stream(Box::new(self.stream(Version::V2)?)),
+            TYPE_STREAM_LISTPACKS_3 => Loaded::Stream(Box::new(self.stream(Version::V3)?)),
+            TYPE_MODULE | TYPE_MODULE_2 => {
+                return Err("a module value: modules are not supported".into())
             }
             other => return Err(format!("Unknown RDB encoding type {other}")),
         })
@@ -254,6 +348,14 @@ fn parse_score(text: &[u8]) -> Result<f64, String> {
         .and_then(|s| s.parse::<f64>().ok())
         .filter(|s| !s.is_nan())
         .ok_or_else(|| "Invalid zset score".to_string())
+}
+
+/// Member, score pairs of a listpack or ziplist sorted set.
+fn scored(items: Vec<Bytes>) -> Result<Vec<(Bytes, f64)>, String> {
+    pairs(items)?
+        .into_iter()
+        .map(|(member, score)| Ok((member, parse_score(&score)?)))
+        .collect()
 }
 
 fn pairs(items: Vec<Bytes>) -> Result<Vec<(Bytes, Bytes)>, String> {
@@ -356,7 +458,7 @@ enum Item<'a> {
     Str(&'a [u8]),
 }
 
-fn sign_extend(v: i64, bits: u32) -> i64 {
+pub(super) fn sign_extend(v: i64, bits: u32) -> i64 {
     if bits >= 64 {
         return v;
     }

@@ -26,10 +26,6 @@ pub fn encode_slot(part: &mut DbPart, records: &mut dyn Iterator<Item = &Record>
         if !record.is_live(now_ms) {
             continue;
         }
-        if matches!(record.value(), ValueRef::Stream(_)) {
-            part.skipped += 1;
-            continue;
-        }
         part.keys += 1;
         let out = &mut part.records;
         if record.has_expiry() {
@@ -43,27 +39,45 @@ pub fn encode_slot(part: &mut DbPart, records: &mut dyn Iterator<Item = &Record>
 }
 
 fn write_value(out: &mut Vec<u8>, key: &[u8], value: ValueRef) {
+    out.push(value_type(value));
+    write_string(out, key);
+    write_body(out, value);
+}
+
+/// The type byte a value is written with.
+fn value_type(value: ValueRef) -> u8 {
     match value {
-        ValueRef::Str(s) => {
-            out.push(TYPE_STRING);
-            write_string(out, key);
-            write_string(out, &s);
-        }
+        ValueRef::Str(_) => TYPE_STRING,
+        ValueRef::List(_) => TYPE_LIST,
+        ValueRef::Set(_) => TYPE_SET,
+        ValueRef::Hash(_) => TYPE_HASH,
+        ValueRef::ZSet(_) => TYPE_ZSET_2,
+        ValueRef::Stream(_) => TYPE_STREAM_LISTPACKS_2,
+    }
+}
+
+/// DUMP's payload for `value`: type, body, RDB version, CRC-64 (see the module doc).
+pub fn dump_payload(value: ValueRef) -> Vec<u8> {
+    let mut out = vec![value_type(value)];
+    write_body(&mut out, value);
+    out.extend_from_slice(&(VERSION as u16).to_le_bytes());
+    let crc = CRC64.checksum(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+fn write_body(out: &mut Vec<u8>, value: ValueRef) {
+    match value {
+        ValueRef::Str(s) => write_string(out, &s),
         ValueRef::List(list) => {
-            out.push(TYPE_LIST);
-            write_string(out, key);
             write_len(out, list.len() as u64);
             list.iter().for_each(|item| write_string(out, item));
         }
         ValueRef::Set(set) => {
-            out.push(TYPE_SET);
-            write_string(out, key);
             write_len(out, set.len() as u64);
             set.iter().for_each(|m| write_string(out, &m));
         }
         ValueRef::Hash(hash) => {
-            out.push(TYPE_HASH);
-            write_string(out, key);
             write_len(out, hash.len() as u64);
             for (field, value) in hash.iter() {
                 write_string(out, &field);
@@ -71,20 +85,18 @@ fn write_value(out: &mut Vec<u8>, key: &[u8], value: ValueRef) {
             }
         }
         ValueRef::ZSet(zset) => {
-            out.push(TYPE_ZSET_2);
-            write_string(out, key);
             write_len(out, zset.len() as u64);
             zset.for_each(|member, score| {
                 write_string(out, member);
                 out.extend_from_slice(&score.to_le_bytes());
             });
         }
-        ValueRef::Stream(_) => {}
+        ValueRef::Stream(stream) => super::stream::write_stream(out, stream),
     }
 }
 
 /// Redis's length encoding: 6, 14, 32 or 64 bits, big-endian past the first byte.
-fn write_len(out: &mut Vec<u8>, len: u64) {
+pub(super) fn write_len(out: &mut Vec<u8>, len: u64) {
     if len < 1 << 6 {
         out.push(len as u8);
     } else if len < 1 << 14 {
@@ -99,7 +111,7 @@ fn write_len(out: &mut Vec<u8>, len: u64) {
     }
 }
 
-fn write_string(out: &mut Vec<u8>, s: &[u8]) {
+pub(super) fn write_string(out: &mut Vec<u8>, s: &[u8]) {
     write_len(out, s.len() as u64);
     out.extend_from_slice(s);
 }
@@ -132,12 +144,6 @@ impl FileWriter {
 
     /// Database `index` made of the parts every shard encoded for it; nothing when empty.
     pub fn database(&mut self, index: usize, parts: &[&DbPart]) {
-        let skipped: usize = parts.iter().map(|p| p.skipped).sum();
-        if skipped > 0 {
-            tracing::warn!(
-                "snapshot leaves out {skipped} stream keys: streams are not persisted yet"
-            );
-        }
         let keys: usize = parts.iter().map(|p| p.keys).sum();
         if keys == 0 {
             return;

@@ -2,7 +2,9 @@
 //! hostile input.
 
 use super::*;
-use crate::shard::types::{Hash, HashLimits, List, Set, SetLimits, ZSet};
+use crate::shard::types::{
+    Hash, HashLimits, List, NodeLimits, Set, SetLimits, Stream, StreamId, ZSet,
+};
 use crate::shard::{Db, Entry, Value};
 use bytes::Bytes;
 use proptest::prelude::*;
@@ -78,9 +80,22 @@ fn checksum_and_signature_are_checked() {
     let mut file = file_of(&sample_db());
     let at = file.len() - 20;
     file[at] ^= 1;
-    assert_eq!(decode(&file).unwrap_err(), "Wrong RDB checksum");
+    let e = decode(&file).unwrap_err();
+    assert!(e.starts_with("Wrong RDB checksum (at byte offset "), "{e}");
     assert!(decode(b"RUBIS0010\xff").is_err());
     assert!(decode(b"REDIS0099\xff").unwrap_err().contains("version 99"));
+}
+
+#[test]
+fn an_lzf_string_claiming_more_than_lzf_can_expand_is_refused() {
+    // String record, key "k", LZF (0xC3) of 3 bytes claiming 265 plain bytes (LZF gives at
+    // most 88 per input byte).
+    let mut f = b"REDIS0010".to_vec();
+    f.extend([TYPE_STRING, 1, b'k', 0xC3, 3, 0x41, 0x09, 0xE0, 0xFF, 0]);
+    f.push(OP_EOF);
+    f.extend([0; 8]);
+    let e = decode(&f).unwrap_err();
+    assert!(e.starts_with("Invalid LZF compressed string"), "{e}");
 }
 
 #[test]
@@ -120,6 +135,239 @@ fn listpack_and_intset_decode() {
     assert!(decode::intset(&intset[..10]).is_err());
 }
 
+fn fields(pairs: &[&str]) -> crate::shard::types::Fields {
+    pairs.iter().map(|s| b(s)).collect()
+}
+
+/// A stream with two nodes, a deletion, different field sets, a group with pending entries
+/// owned by two consumers, and a second group with unknown entries-read.
+fn sample_stream() -> Stream {
+    let limits = NodeLimits {
+        entries: 3,
+        bytes: 4096,
+    };
+    let mut s = Stream::default();
+    for i in 1..=7u64 {
+        let f = if i % 3 == 0 {
+            fields(&["other", "x", "n", "-5"])
+        } else {
+            fields(&["a", &i.to_string(), "b", "some text"])
+        };
+        s.append(StreamId::new(1000 + i, i), f, limits);
+    }
+    s.delete(&[StreamId::new(1002, 2), StreamId::new(1007, 7)]);
+    s.create_group(b"g1", StreamId::new(1005, 5), Some(4));
+    s.create_group(b"g2", StreamId::MIN, None);
+    let g = s.groups.get_mut(&b"g1"[..]).unwrap();
+    g.create_consumer(b"alice", 111);
+    g.create_consumer(b"bob", 222);
+    g.create_consumer(b"idle", 333);
+    g.assign(StreamId::new(1001, 1), &b("alice"), 500)
+        .delivery_count = 3;
+    g.assign(StreamId::new(1004, 4), &b("bob"), 600);
+    g.assign(StreamId::new(1005, 5), &b("alice"), 700);
+    for c in g.consumers.values_mut() {
+        c.active_time = Some(c.seen_time);
+    }
+    s
+}
+
+/// Same entries in the same nodes, counters and groups (a node's count of deleted entries is
+/// not kept: a file holds live entries only).
+fn assert_same_stream(a: &Stream, b: &Stream) {
+    let nodes = |s: &Stream| -> Vec<Vec<StreamId>> {
+        s.nodes().map(|n| n.map(|(id, _)| id).collect()).collect()
+    };
+    assert_eq!(nodes(a), nodes(b));
+    assert_eq!(
+        a.range(StreamId::MIN, StreamId::MAX, 0, false),
+        b.range(StreamId::MIN, StreamId::MAX, 0, false)
+    );
+    assert_eq!(
+        (a.last_id, a.first_id, a.max_deleted_id, a.entries_added),
+        (b.last_id, b.first_id, b.max_deleted_id, b.entries_added)
+    );
+    assert_eq!(a.groups, b.groups);
+}
+
+#[test]
+fn streams_round_trip_with_groups_and_pending_entries() {
+    let stream = sample_stream();
+    let mut db = Db::default();
+    db.insert(
+        b"st",
+        Entry {
+            value: Value::Stream(Box::new(stream.clone())),
+            expire_at: 0,
+            touched: 0,
+        },
+    );
+    let records = decode(&file_of(&db)).unwrap();
+    let Loaded::Stream(loaded) = &records[0].value else {
+        panic!("{:?}", records[0].value)
+    };
+    assert_same_stream(loaded, &stream);
+    assert_eq!(loaded.len(), 5);
+    assert_eq!(loaded.entries_added, 7);
+    assert_eq!(loaded.max_deleted_id, StreamId::new(1007, 7));
+    assert_eq!(loaded.groups[&b"g2"[..]].entries_read, None);
+}
+
+#[test]
+fn dump_payloads_round_trip_and_are_checked() {
+    let stream = sample_stream();
+    let payload = dump_payload(crate::shard::ValueRef::Stream(&stream));
+    assert_eq!(verify_payload(&payload), Some(10));
+    let Loaded::Stream(loaded) = decode_payload(&payload).unwrap() else {
+        panic!("not a stream")
+    };
+    assert_same_stream(&loaded, &stream);
+    for at in 0..payload.len() {
+        let mut bad = payload.clone();
+        bad[at] ^= 0x20;
+        assert_eq!(verify_payload(&bad), None, "flip at {at}");
+    }
+    assert_eq!(verify_payload(&payload[..9]), None);
+    // A good checksum over a body that is not a value.
+    let mut junk = vec![TYPE_STREAM_LISTPACKS_2, 1, 2, 3, 10, 0];
+    let crc = CRC64.checksum(&junk);
+    junk.extend_from_slice(&crc.to_le_bytes());
+    assert_eq!(verify_payload(&junk), Some(10));
+    assert!(decode_payload(&junk).is_err());
+}
+
+/// A version-1 stream record (Redis 5–6.2) built by hand: one node, master entry with field
+/// `f`, entry 5-1 with the same fields, entry 5-2 with its own fields, entry 5-3 deleted.
+fn stream_v1_body() -> Vec<u8> {
+    use super::listpack::ListpackWriter;
+    let mut lp = ListpackWriter::default();
+    for v in [2, 1, 1] {
+        lp.int(v);
+    }
+    lp.string(b"f");
+    lp.int(0);
+    // 5-1: SAMEFIELDS, deltas 0 0, value, lp-count 1 + 3.
+    for v in [2, 0, 0] {
+        lp.int(v);
+    }
+    lp.string(b"v1");
+    lp.int(4);
+    // 5-2: own fields g=v2, lp-count 2 * 1 + 4.
+    for v in [0, 0, 1, 1] {
+        lp.int(v);
+    }
+    lp.string(b"g");
+    lp.string(b"v2");
+    lp.int(6);
+    // 5-3 deleted, SAMEFIELDS.
+    for v in [3, 0, 2] {
+        lp.int(v);
+    }
+    lp.string(b"gone");
+    lp.int(4);
+    let lp = lp.finish();
+    let mut body = vec![1u8];
+    let mut key = vec![0u8; 16];
+    key[7] = 5;
+    key[15] = 1;
+    encode::write_string(&mut body, &key);
+    encode::write_string(&mut body, &lp);
+    body.extend([2, 5, 3]); // length 2, last id 5-3
+    body.push(1); // one group
+    encode::write_string(&mut body, b"grp");
+    body.extend([5, 1]); // last id 5-1
+    body.push(1); // PEL: 5-1
+    body.extend_from_slice(&key);
+    body.extend_from_slice(&77u64.to_le_bytes());
+    body.push(2);
+    body.push(1); // one consumer
+    encode::write_string(&mut body, b"c");
+    body.extend_from_slice(&88u64.to_le_bytes());
+    body.push(1);
+    body.extend_from_slice(&key);
+    body
+}
+
+#[test]
+fn stream_listpacks_1_and_3_load() {
+    let mut r = decode::Reader {
+        data: &stream_v1_body(),
+        pos: 0,
+    };
+    let s = r.stream(stream::Version::V1).unwrap();
+    let ids: Vec<String> = s.nodes().flatten().map(|(id, _)| id.to_string()).collect();
+    assert_eq!(ids, ["5-1", "5-2"]);
+    assert_eq!(
+        &s.get(StreamId::new(5, 1)).unwrap()[..],
+        &fields(&["f", "v1"])[..]
+    );
+    assert_eq!(
+        &s.get(StreamId::new(5, 2)).unwrap()[..],
+        &fields(&["g", "v2"])[..]
+    );
+    assert_eq!(
+        (s.last_id, s.first_id, s.entries_added),
+        (StreamId::new(5, 3), StreamId::new(5, 1), 2)
+    );
+    let g = &s.groups[&b"grp"[..]];
+    assert_eq!(g.entries_read, Some(1));
+    let nack = &g.pel[&StreamId::new(5, 1)];
+    assert_eq!(
+        (&nack.consumer[..], nack.delivery_time, nack.delivery_count),
+        (&b"c"[..], 77, 2)
+    );
+    assert_eq!(g.consumers[&b"c"[..]].active_time, Some(88));
+
+    // Version 3 is version 2 plus each consumer's active time after its seen time.
+    let mut one = Stream::default();
+    one.append(
+        StreamId::new(9, 0),
+        fields(&["k", "v"]),
+        NodeLimits::default(),
+    );
+    one.create_group(b"g", StreamId::new(9, 0), Some(1));
+    let g = one.groups.get_mut(&b"g"[..]).unwrap();
+    g.create_consumer(b"c", 123_456_789);
+    g.assign(StreamId::new(9, 0), &b("c"), 5);
+    let mut v2 = Vec::new();
+    stream::write_stream(&mut v2, &one);
+    let seen = 123_456_789u64.to_le_bytes();
+    let at = v2.windows(8).position(|w| w == seen).unwrap() + 8;
+    let mut v3 = v2[..at].to_vec();
+    v3.extend_from_slice(&999u64.to_le_bytes());
+    v3.extend_from_slice(&v2[at..]);
+    let s = decode::Reader { data: &v3, pos: 0 }
+        .stream(stream::Version::V3)
+        .unwrap();
+    let c = &s.groups[&b"g"[..]].consumers[&b"c"[..]];
+    assert_eq!((c.seen_time, c.active_time), (123_456_789, Some(999)));
+    assert_eq!(
+        s.groups[&b"g"[..]].pel[&StreamId::new(9, 0)].consumer,
+        b("c")
+    );
+}
+
+#[test]
+fn corrupt_stream_records_are_errors() {
+    let body = stream_v1_body();
+    for cut in 0..body.len() {
+        let r = decode::Reader {
+            data: &body[..cut],
+            pos: 0,
+        }
+        .stream(stream::Version::V1);
+        assert!(r.is_err(), "cut at {cut}");
+    }
+    // The consumer's PEL names an ID the group's PEL lacks.
+    let mut bad = body.clone();
+    let last = bad.len() - 1;
+    bad[last] = 9;
+    let e = decode::Reader { data: &bad, pos: 0 }
+        .stream(stream::Version::V1)
+        .unwrap_err();
+    assert!(e.contains("not found in group global PEL"), "{e}");
+}
+
 proptest! {
     #[test]
     fn hostile_files_give_errors_not_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
@@ -142,4 +390,125 @@ proptest! {
         lp[at] = byte;
         let _ = decode::listpack(&lp);
     }
+}
+
+/// A ziplist of `items` (strings, or integers when they parse), as ziplist.c lays it out.
+fn ziplist_of(items: &[&str]) -> Vec<u8> {
+    let mut body = Vec::new();
+    let mut prev = 0usize;
+    for item in items {
+        let mut entry = vec![prev as u8];
+        match item.parse::<i64>() {
+            Ok(v) if (0..=12).contains(&v) => entry.push(0xF1 + v as u8),
+            Ok(v) => {
+                entry.push(0xC0);
+                entry.extend_from_slice(&(v as i16).to_le_bytes());
+            }
+            Err(_) => {
+                entry.push(item.len() as u8);
+                entry.extend_from_slice(item.as_bytes());
+            }
+        }
+        prev = entry.len();
+        body.extend_from_slice(&entry);
+    }
+    let mut out = ((body.len() + 11) as u32).to_le_bytes().to_vec();
+    out.extend_from_slice(&10u32.to_le_bytes());
+    out.extend_from_slice(&(items.len() as u16).to_le_bytes());
+    out.extend_from_slice(&body);
+    out.push(0xFF);
+    out
+}
+
+/// An RDB 9 file as Redis 5–6.2 wrote it: a zipmap hash (from 2.4), ziplist list, hash and
+/// sorted set, a quicklist of two ziplists, and a version-1 stream, plus a module AUX field
+/// and a function library to skip.
+fn legacy_file() -> Vec<u8> {
+    let mut f = b"REDIS0009".to_vec();
+    f.push(OP_AUX);
+    encode::write_string(&mut f, b"redis-ver");
+    encode::write_string(&mut f, b"6.2.14");
+    f.push(OP_MODULE_AUX);
+    f.extend([0x81, 0, 0, 0, 0, 0, 0, 0, 7]); // module id
+    f.extend([2, 2]); // when_opcode UINT, when
+    f.extend([5, 3, b'a', b'b', b'c', 1, 9, 0]); // a string, an int, EOF
+    f.push(OP_FUNCTION2);
+    encode::write_string(
+        &mut f,
+        b"#!lua name=lib\nredis.register_function('f', function() end)",
+    );
+    f.extend([OP_SELECTDB, 0]);
+    let zipmap = vec![1u8, 1, b'f', 2, 0, b'v', b'1', 0xFF];
+    let records: [(u8, &str, Vec<u8>); 5] = [
+        (TYPE_HASH_ZIPMAP, "zm", zipmap),
+        (TYPE_LIST_ZIPLIST, "zl", ziplist_of(&["a", "7", "-300"])),
+        (TYPE_HASH_ZIPLIST, "zh", ziplist_of(&["f", "v", "n", "12"])),
+        (TYPE_ZSET_ZIPLIST, "zz", ziplist_of(&["m", "1", "n", "-2"])),
+        (TYPE_SET_INTSET, "is", {
+            let mut i = 2u32.to_le_bytes().to_vec();
+            i.extend(1u32.to_le_bytes());
+            i.extend(5i16.to_le_bytes());
+            i
+        }),
+    ];
+    for (kind, key, blob) in records {
+        f.push(kind);
+        encode::write_string(&mut f, key.as_bytes());
+        encode::write_string(&mut f, &blob);
+    }
+    f.push(TYPE_LIST_QUICKLIST);
+    encode::write_string(&mut f, b"ql");
+    f.push(2);
+    encode::write_string(&mut f, &ziplist_of(&["x", "y"]));
+    encode::write_string(&mut f, &ziplist_of(&["1000"]));
+    f.push(TYPE_STREAM_LISTPACKS);
+    encode::write_string(&mut f, b"st");
+    f.extend(stream_v1_body());
+    f.push(OP_EOF);
+    let crc = CRC64.checksum(&f);
+    f.extend(crc.to_le_bytes());
+    f
+}
+
+#[test]
+fn files_from_redis_6_and_older_load() {
+    let records = decode(&legacy_file()).unwrap();
+    let by_key = |k: &str| {
+        &records
+            .iter()
+            .find(|r| &r.key[..] == k.as_bytes())
+            .unwrap()
+            .value
+    };
+    assert_eq!(*by_key("zm"), Loaded::Hash(vec![(b("f"), b("v1"))]));
+    assert_eq!(*by_key("zl"), Loaded::List(vec![b("a"), b("7"), b("-300")]));
+    assert_eq!(
+        *by_key("zh"),
+        Loaded::Hash(vec![(b("f"), b("v")), (b("n"), b("12"))])
+    );
+    assert_eq!(
+        *by_key("zz"),
+        Loaded::ZSet(vec![(b("m"), 1.0), (b("n"), -2.0)])
+    );
+    assert_eq!(*by_key("is"), Loaded::Set(vec![b("5")]));
+    assert_eq!(*by_key("ql"), Loaded::List(vec![b("x"), b("y"), b("1000")]));
+    let Loaded::Stream(s) = by_key("st") else {
+        panic!("not a stream")
+    };
+    assert_eq!(s.len(), 2);
+    assert_eq!(records.len(), 7);
+}
+
+#[test]
+fn a_corrupt_record_names_its_offset() {
+    let mut file = legacy_file();
+    let at = file.windows(2).position(|w| w == b"zl").unwrap() + 2;
+    // The ziplist's length prefix now runs past the file's end.
+    file[at] = 0x3f;
+    let e = decode(&file).unwrap_err();
+    let end = at + 1 + 0x3f;
+    assert_eq!(
+        e,
+        format!("Ziplist integrity check failed. (at byte offset {end})")
+    );
 }

@@ -25,8 +25,6 @@ pub struct Part {
     pub records: Vec<u8>,
     /// Records sealed, in order before `records`.
     sealed: Vec<Vec<u8>>,
-    /// Keys the encoding could not write (told once per file).
-    pub skipped: usize,
 }
 
 /// Past this, `Part::seal` starts a new buffer.

@@ -26,7 +26,7 @@ skip() {
 
 cd "$(dirname "${BASH_SOURCE[0]}")"
 SECONDS_PER_TARGET=${FUZZ_SECONDS:-20}
-TARGETS=${FUZZ_TARGETS:-resp_parser dispatch}
+TARGETS=${FUZZ_TARGETS:-resp_parser dispatch rdb}
 SANITIZER=${FUZZ_SANITIZER:-address}
 
 if ! cargo +nightly --version >/dev/null 2>&1; then

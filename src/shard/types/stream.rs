@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
+use std::ops::Bound;
 
 use bytes::Bytes;
 
@@ -78,7 +79,7 @@ impl Default for NodeLimits {
 const NODE_MAX_BYTES: usize = 1 << 30;
 
 /// One listpack node as Redis would hold it: its entries are a contiguous ID range.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 struct Node {
     /// Entries ever appended, deleted ones included (Redis counts both against the limit).
     appended: usize,
@@ -91,7 +92,7 @@ struct Node {
 }
 
 /// A pending entry: delivered to a consumer, not acknowledged yet.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Pending {
     pub consumer: Bytes,
     /// Unix ms of the last delivery.
@@ -100,7 +101,7 @@ pub struct Pending {
 }
 
 /// A consumer of a group.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Consumer {
     /// Unix ms of its last interaction (any read attempt, claim, creation).
     pub seen_time: u64,
@@ -121,7 +122,7 @@ impl Consumer {
 }
 
 /// A consumer group.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Group {
     pub last_id: StreamId,
     /// Logical count of entries read; None when unknown (Redis's -1).
@@ -193,7 +194,7 @@ impl Group {
 }
 
 /// A stream.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Stream {
     entries: BTreeMap<StreamId, Fields>,
     nodes: VecDeque<Node>,
@@ -367,6 +368,37 @@ impl Stream {
         self.last_id = id;
         if self.entries.len() == 1 {
             self.first_id = id;
+        }
+    }
+
+    /// The entries node by node, as they are packed (an RDB file stores one listpack each).
+    pub fn nodes(&self) -> impl Iterator<Item = impl Iterator<Item = (StreamId, &Fields)>> + '_ {
+        let mut after: Option<StreamId> = None;
+        self.nodes.iter().map(move |n| {
+            let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+            after = Some(n.last);
+            self.entries
+                .range((from, Bound::Included(n.last)))
+                .map(|(id, f)| (*id, f))
+        })
+    }
+
+    /// Adds a node holding `entries` as a loaded file packed them (ascending, all above the
+    /// entries already present: the loader checks); the counters are the loader's to set.
+    pub fn push_node(&mut self, entries: Vec<(StreamId, Fields)>) {
+        let Some(&(last, _)) = entries.last() else {
+            return;
+        };
+        let bytes = entries.iter().map(|(_, f)| node_bytes(f)).sum::<usize>() + 16;
+        self.nodes.push_back(Node {
+            appended: entries.len(),
+            live: entries.len(),
+            bytes,
+            last,
+        });
+        for (id, fields) in entries {
+            self.entry_bytes += fields_bytes(&fields);
+            self.entries.insert(id, fields);
         }
     }
 
