@@ -77,6 +77,9 @@ fn run_op_in(
     });
     shard.begin(db, key);
     let reply = op(shard, args).unwrap_or_else(|e| e);
+    if shard.journaling() {
+        super::propagate::record(shard, spec, args, &reply);
+    }
     if spec.writes() {
         // Still under the command's hint (its arguments are alive and unchanged): re-sizing
         // the written key finds its slot without computing the CRC again.
@@ -640,6 +643,13 @@ async fn run_cross(
     args: Args,
 ) -> CmdResult {
     let (merge, atomic) = match cross {
+        Cross::Routine(routine)
+            if crate::shard::journal::active()
+                && spec.writes()
+                && !matches!(spec.name, "lmove" | "rpoplpush") =>
+        {
+            return super::propagate::journaled_routine(session, spec, routine, args).await
+        }
         Cross::Routine(routine) => return routine(session, args).await,
         Cross::Single => unreachable!("a single-key command always has one shard"),
         Cross::Split { merge, atomic } => (merge, atomic),

@@ -18,6 +18,7 @@ mod introspection;
 mod keys;
 mod list;
 pub mod persist;
+mod propagate;
 pub mod pubsub;
 pub mod scripting;
 mod server;
@@ -230,8 +231,10 @@ pub fn apply_config(config: &crate::config::Config) {
         config.get("maxmemory-policy"),
         config.int("maxmemory-samples") as u32,
     );
+    // The change stream journals expired keys as DEL: it needs them recorded too.
     crate::shard::db::RECORD_EXPIRED.store(
-        crate::pubsub::notify::enabled(crate::pubsub::notify::EXPIRED),
+        crate::pubsub::notify::enabled(crate::pubsub::notify::EXPIRED)
+            || crate::shard::journal::active(),
         std::sync::atomic::Ordering::Relaxed,
     );
 }

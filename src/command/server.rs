@@ -13,6 +13,7 @@ use super::Kind;
 use super::{err, error, shown, Args, CmdResult, Session};
 use crate::config::ConfigError;
 use crate::protocol::Reply;
+use crate::shard::Shard;
 
 /// The server commands' rows of the command table.
 pub static COMMANDS: &[CommandSpec] = &[
@@ -193,6 +194,11 @@ pub fn flushdb(session: &mut Session, mut args: Args) -> Routine<'_> {
     Box::pin(async move {
         flush_mode(&mut args)?;
         let db = session.db;
+        if crate::shard::journal::active() {
+            let flush = move |s: &mut Shard| s.flush_db(db);
+            let args: [&[u8]; 1] = [b"FLUSHDB"];
+            return flush_journaled(session, flush, Some(db), &args).await;
+        }
         session.router.run_all(move |s| s.flush_db(db)).await;
         ok()
     })
@@ -201,12 +207,32 @@ pub fn flushdb(session: &mut Session, mut args: Args) -> Routine<'_> {
 pub fn flushall(session: &mut Session, mut args: Args) -> Routine<'_> {
     Box::pin(async move {
         flush_mode(&mut args)?;
-        session
-            .router
-            .run_all(|s| (0..s.databases()).for_each(|db| s.flush_db(db)))
-            .await;
+        let flush = |s: &mut Shard| (0..s.databases()).for_each(|db| s.flush_db(db));
+        if crate::shard::journal::active() {
+            let args: [&[u8]; 1] = [b"FLUSHALL"];
+            return flush_journaled(session, flush, None, &args).await;
+        }
+        session.router.run_all(flush).await;
         ok()
     })
+}
+
+/// FLUSHDB/FLUSHALL while the change stream has a consumer: every shard held, so the one
+/// journaled command falls after every shard's earlier writes and before its later ones.
+async fn flush_journaled(
+    session: &Session,
+    flush: impl Fn(&mut Shard) + Clone + Send + 'static,
+    db: Option<usize>,
+    command: &[&[u8]],
+) -> CmdResult {
+    let all: Vec<usize> = (0..session.router.shards()).collect();
+    let holding = session.router.hold(&all).await;
+    for &shard in &all {
+        holding.run(shard, flush.clone()).await;
+    }
+    crate::shard::journal::push_held(&all, db, command);
+    drop(holding);
+    ok()
 }
 
 pub fn swapdb(session: &mut Session, args: Args) -> Routine<'_> {
@@ -219,7 +245,7 @@ pub fn swapdb(session: &mut Session, args: Args) -> Routine<'_> {
         }
         let all: Vec<usize> = (0..session.router.shards()).collect();
         let holding = session.router.hold(&all).await;
-        for shard in all {
+        for &shard in &all {
             holding
                 .run(shard, move |s| {
                     s.swap_dbs(a as usize, b as usize);
@@ -229,6 +255,8 @@ pub fn swapdb(session: &mut Session, args: Args) -> Routine<'_> {
                 })
                 .await;
         }
+        let (a, b) = (a.to_string(), b.to_string());
+        crate::shard::journal::push_held(&all, None, &[b"SWAPDB", a.as_bytes(), b.as_bytes()]);
         ok()
     })
 }

@@ -8,6 +8,7 @@ pub mod db;
 pub mod events;
 pub mod evict;
 pub mod inbox;
+pub mod journal;
 pub mod mailbox;
 pub mod memory;
 pub mod record;
@@ -70,6 +71,10 @@ pub struct Shard {
     /// Keyspace events of the running job, oldest first, until its runner publishes them
     /// (see `events`). Filled only when `notify-keyspace-events` enables their class.
     events: Vec<events::KeyEvent>,
+    /// This shard's journal while the change stream has a consumer (see `journal`).
+    journal: Option<std::sync::Arc<std::sync::Mutex<journal::Journal>>>,
+    /// The running command reported a change (`modified`): read by the journal hook.
+    changed: bool,
 }
 
 /// Unix time in milliseconds.
@@ -103,6 +108,8 @@ impl Shard {
             hinted: None,
             signalled: false,
             events: Vec::new(),
+            journal: None,
+            changed: false,
         }
     }
 
@@ -426,9 +433,11 @@ impl Shard {
 
     /// Reports keys that expired since the last call to `hook(shard, db, key)` (keyspace
     /// notifications); nothing is recorded unless `db::RECORD_EXPIRED` is on.
+    /// An expired key is journaled as DEL here, as Redis propagates it.
     pub fn drain_expired(&mut self, hook: impl Fn(ShardId, usize, &[u8])) {
         for db in 0..self.dbs.len() {
             for key in self.dbs[db].take_expired_keys() {
+                self.journal_in(db, &[b"DEL", &key]);
                 hook(self.id, db, &key);
             }
         }

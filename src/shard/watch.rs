@@ -84,6 +84,7 @@ impl Shard {
     /// [`Shard::unchanged`] instead, or nothing at all when it failed.
     pub fn modified(&mut self, key: &[u8]) {
         self.signalled = true;
+        self.changed = true;
         self.touch_watched(key);
     }
 
