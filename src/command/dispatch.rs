@@ -216,6 +216,10 @@ pub async fn execute(session: &mut Session, commands: Vec<Vec<Bytes>>, out: &mut
     };
     replies.slots.reserve(commands.len());
     run_batch(session, commands, out, &mut pending, &mut replies).await;
+    if super::aof::always() && wrote(&replies.slots) {
+        // appendfsync always: the batch's writes reach the disk before its replies are sent.
+        super::aof::durable().await;
+    }
     replies.slots.clear();
     session.scratch = Scratch {
         pending,
@@ -271,6 +275,16 @@ async fn run_batch(
     }
     queues.settle(session).await;
     queues.encode_ready(session);
+}
+
+/// Whether a batch ran a command that may write (anything not read-only: EXEC and EVAL too).
+fn wrote(slots: &[(Option<Reply>, u32)]) -> bool {
+    let table = &super::table::COMMANDS;
+    slots.iter().any(|(_, row)| {
+        table
+            .get(*row as usize)
+            .is_some_and(|spec| !spec.has(Flags::READONLY))
+    })
 }
 
 /// The last command name a batch looked up, with its row: a pipeline mostly repeats one

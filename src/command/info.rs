@@ -209,8 +209,9 @@ fn persistence(_: &Snapshot, out: &mut Lines) {
         &if saved.last_bgsave_ok { "ok" } else { "err" },
     );
     out.line("rdb_saves", &saved.saves);
-    out.line("aof_enabled", &0);
-    out.line("aof_rewrite_in_progress", &0);
+    for (field, value) in super::aof::info() {
+        out.line(field, &value);
+    }
 }
 
 /// Connections, commands, bytes, keyspace hits and expiries, pub/sub, errors.

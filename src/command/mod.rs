@@ -4,6 +4,7 @@
 //! never on `server` or on sockets.
 
 pub mod access;
+pub mod aof;
 mod acl;
 mod args;
 mod bitmap;

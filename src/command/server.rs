@@ -440,6 +440,14 @@ fn config_set(session: &mut Session, args: &mut Args) -> CmdResult {
         crate::pubsub::notify::set(flags);
     }
     super::apply_config(&config);
+    let appendonly = config.get("appendonly") == "yes";
+    drop(config);
+    if pairs
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("appendonly"))
+    {
+        super::aof::set_appendonly(session, appendonly);
+    }
     ok()
 }
 

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use hashbrown::HashMap;
 
 use super::{
-    acl, bitmap, connection, expire, hash, keys, list, persist, pubsub, scripting, server, set,
+    acl, aof, bitmap, connection, expire, hash, keys, list, persist, pubsub, scripting, server, set,
     sort, stream, string, transaction, zset,
 };
 use super::{Args, CmdResult, Cross, Kind, Merge, Session};
@@ -535,6 +535,7 @@ const FAMILIES: &[(Categories, &[CommandSpec])] = &[
     (Categories::NONE, acl::COMMANDS),
     (Categories::NONE, server::COMMANDS),
     (Categories::NONE, persist::COMMANDS),
+    (Categories::NONE, aof::COMMANDS),
     (Categories::STRING, string::COMMANDS),
     (Categories::BITMAP, bitmap::COMMANDS),
     (Categories::KEYSPACE, keys::COMMANDS),
