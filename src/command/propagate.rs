@@ -52,7 +52,7 @@ fn rewrite(shard: &mut Shard, name: &str, items: &[Bytes], reply: &Reply) {
         "spop" => {
             let members: Vec<&[u8]> = match reply {
                 Reply::Bulk(m) => vec![m],
-                Reply::Array(items) => items
+                Reply::Array(items) | Reply::Set(items) => items
                     .iter()
                     .filter_map(|r| match r {
                         Reply::Bulk(m) => Some(&m[..]),
