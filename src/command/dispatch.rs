@@ -458,7 +458,7 @@ async fn run_unqueued(
         queues.encode_ready(session);
         let reply = match spec.kind {
             Kind::Local(op) => op(session, &mut args),
-            Kind::Routed(op) => op(session, args).await,
+            Kind::Routed(op) => super::propagate::routed(session, spec, op, args).await,
             Kind::Keyed(..) => unreachable!("handled above"),
         };
         queues.replies.fill(slot, reply.unwrap_or_else(|e| e));
@@ -509,7 +509,7 @@ pub async fn call(session: &mut Session, items: Vec<Bytes>) -> Reply {
             None => run_cross(session, spec, op, cross, args).await,
         },
         Kind::Local(op) => op(session, &mut args),
-        Kind::Routed(op) => op(session, args).await,
+        Kind::Routed(op) => super::propagate::routed(session, spec, op, args).await,
     };
     result.unwrap_or_else(|e| e)
 }

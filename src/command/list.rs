@@ -635,7 +635,13 @@ fn journal_pop(shard: &mut Shard, key: &[u8], front: bool, count: usize) {
 fn journal_move(shard: &mut Shard, m: &Move) {
     if shard.journaling() {
         let side = |front: bool| if front { &b"LEFT"[..] } else { &b"RIGHT"[..] };
-        shard.journal(&[b"LMOVE", &m.src, &m.dst, side(m.from_front), side(m.to_front)]);
+        shard.journal(&[
+            b"LMOVE",
+            &m.src,
+            &m.dst,
+            side(m.from_front),
+            side(m.to_front),
+        ]);
     }
 }
 

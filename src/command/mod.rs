@@ -4,8 +4,8 @@
 //! never on `server` or on sockets.
 
 pub mod access;
-pub mod aof;
 mod acl;
+pub mod aof;
 mod args;
 mod bitmap;
 mod blocked;

@@ -126,6 +126,31 @@ fn xadd_form(shard: &mut Shard, items: &[Bytes], reply: &Reply) {
     }
 }
 
+/// Runs a routed command; the routed writes that store a result computed from other keys
+/// (SORT ... STORE, ZUNIONSTORE, ZINTERSTORE, ZDIFFSTORE) are journaled as they came, every
+/// shard held from start to journal while the stream has a consumer (their keys are not all
+/// in the key spec). The blocking pops journal their effects where they apply them.
+pub async fn routed(
+    session: &mut Session,
+    spec: &'static CommandSpec,
+    op: RoutedOp,
+    args: Args,
+) -> CmdResult {
+    if !journal::active() {
+        return op(session, args).await;
+    }
+    let stores = match spec.name {
+        "zunionstore" | "zinterstore" | "zdiffstore" => true,
+        "sort" => args.all().iter().any(|a| a.eq_ignore_ascii_case(b"store")),
+        _ => false,
+    };
+    if !stores {
+        return op(session, args).await;
+    }
+    let all: Vec<ShardId> = (0..session.router.shards()).collect();
+    held_and_journaled(session, all, op, args).await
+}
+
 /// A write whose keys span shards and whose routine changes them outside `run_op` (RENAME,
 /// SMOVE, COPY, MSETNX, the *STORE commands, BITOP) while the stream has a consumer: its
 /// shards are held from start to journal, and the command is journaled as it came, once.
@@ -143,6 +168,18 @@ pub async fn journaled_routine(
         .collect();
     shards.sort_unstable();
     shards.dedup();
+    held_and_journaled(session, shards, routine, args).await
+}
+
+/// Runs `routine` with `shards` held, then journals the command as it came (when it
+/// succeeded), in a block over those shards.
+async fn held_and_journaled(
+    session: &mut Session,
+    shards: Vec<ShardId>,
+    routine: RoutedOp,
+    args: Args,
+) -> CmdResult {
+    let items: Vec<Bytes> = args.all().to_vec();
     let holding = Rc::new(session.router.hold(&shards).await);
     let block = Block::open(&shards);
     let inner = session.router.within(holding.clone());

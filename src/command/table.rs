@@ -9,8 +9,8 @@ use bytes::Bytes;
 use hashbrown::HashMap;
 
 use super::{
-    acl, aof, bitmap, connection, expire, hash, keys, list, persist, pubsub, scripting, server, set,
-    sort, stream, string, transaction, zset,
+    acl, aof, bitmap, connection, expire, hash, keys, list, persist, pubsub, scripting, server,
+    set, sort, stream, string, transaction, zset,
 };
 use super::{Args, CmdResult, Cross, Kind, Merge, Session};
 

@@ -63,9 +63,7 @@ impl Chunk {
         };
         match self.first_db {
             None => self.first_db = Some(first),
-            Some(_) if self.last_db != first => {
-                encode(&mut self.bytes, &[b"SELECT", &itoa(first)])
-            }
+            Some(_) if self.last_db != first => encode(&mut self.bytes, &[b"SELECT", &itoa(first)]),
             Some(_) => {}
         }
         self.bytes.extend_from_slice(&other.bytes);
@@ -411,7 +409,10 @@ mod tests {
         s1.set_journal(stream.journal_of(1));
         s1.journal(&[b"SET", b"b", b"1"]);
         let block = Block::open(&[0, 1]).expect("active");
-        assert!(Block::open(&[1]).is_none(), "a held shard's block is joined, not nested");
+        assert!(
+            Block::open(&[1]).is_none(),
+            "a held shard's block is joined, not nested"
+        );
         s0.journal(&[b"SET", b"a", b"2"]);
         s1.journal(&[b"SET", b"b", b"2"]);
         block.close(true);

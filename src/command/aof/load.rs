@@ -56,14 +56,24 @@ pub fn load(config: &Config, dir: &Path, shards: usize) -> Result<Option<Vec<Res
                 // Redis creates the incremental file lazily; an empty one may be missing.
                 continue;
             }
-            Err(e) => return Err(format!("Fatal error: can't open the append log file {} for reading: {e}", file.name)),
+            Err(e) => {
+                return Err(format!(
+                    "Fatal error: can't open the append log file {} for reading: {e}",
+                    file.name
+                ))
+            }
         };
         if file.kind == FileType::Base && data.starts_with(b"REDIS") {
             tracing::info!("Reading RDB base file on AOF loading...");
-            loader.rdb(&data).map_err(|e| format!("{}: {e}", file.name))?;
+            loader
+                .rdb(&data)
+                .map_err(|e| format!("{}: {e}", file.name))?;
             continue;
         }
-        match loader.commands(&data).map_err(|e| format!("{e} reading the append only file {}", file.name))? {
+        match loader
+            .commands(&data)
+            .map_err(|e| format!("{e} reading the append only file {}", file.name))?
+        {
             Tail::Clean => {}
             Tail::Truncated(at) => truncated(config, &path, &file.name, at, index == last)?,
         }
@@ -76,7 +86,13 @@ pub fn load(config: &Config, dir: &Path, shards: usize) -> Result<Option<Vec<Res
 }
 
 /// A torn tail: cut (and say so) when it is the last file and `aof-load-truncated` is yes.
-fn truncated(config: &Config, path: &Path, name: &str, at: usize, last: bool) -> Result<(), String> {
+fn truncated(
+    config: &Config,
+    path: &Path,
+    name: &str,
+    at: usize,
+    last: bool,
+) -> Result<(), String> {
     if !last || config.get("aof-load-truncated") != "yes" {
         return Err(format!(
             "Unexpected end of file reading the append only file {name}. You can: 1) Make a backup of your AOF file, then use ./redis-check-aof --fix <filename.manifest>. 2) Alternatively you can set the 'aof-load-truncated' configuration option to yes and restart the server."
@@ -152,9 +168,8 @@ impl Loader {
 
     fn apply(&mut self, items: Vec<Bytes>) -> Result<(), String> {
         let name = items[0].to_ascii_lowercase();
-        let int = |i: usize| -> Option<usize> {
-            std::str::from_utf8(items.get(i)?).ok()?.parse().ok()
-        };
+        let int =
+            |i: usize| -> Option<usize> { std::str::from_utf8(items.get(i)?).ok()?.parse().ok() };
         match &name[..] {
             b"select" => {
                 self.db = int(1)
@@ -227,7 +242,10 @@ impl Loader {
 pub fn parse(data: &[u8], at: usize) -> Result<Option<(Vec<Bytes>, usize)>, String> {
     let bad = || "Bad file format".to_string();
     let line = |from: usize| -> Result<Option<(usize, usize)>, String> {
-        let Some(end) = data[from.min(data.len())..].windows(2).position(|w| w == b"\r\n") else {
+        let Some(end) = data[from.min(data.len())..]
+            .windows(2)
+            .position(|w| w == b"\r\n")
+        else {
             return Ok(None);
         };
         let text = std::str::from_utf8(&data[from + 1..from + end]).map_err(|_| bad())?;

@@ -35,7 +35,12 @@ impl Manifest {
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("Can't open the AOF manifest {}: {e}", path.display())),
+            Err(e) => {
+                return Err(format!(
+                    "Can't open the AOF manifest {}: {e}",
+                    path.display()
+                ))
+            }
         };
         Manifest::parse(&text).map(Some)
     }

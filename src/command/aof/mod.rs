@@ -9,6 +9,7 @@
 
 mod load;
 pub mod manifest;
+mod streams;
 
 use std::fs::File;
 use std::io::Write;
@@ -116,8 +117,12 @@ pub fn check_options(config: &Config) -> Result<(), String> {
 /// `journal::current()` when they are built.
 pub fn start(config: &Config, shards: usize) -> Result<Vec<Restored>, String> {
     let dir = dir_of(config);
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| format!("Can't open or create append-only dir {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        format!(
+            "Can't open or create append-only dir {}: {e}",
+            dir.display()
+        )
+    })?;
     let name = config.get("appendfilename").to_string();
     let loaded = load::load(config, &dir, shards)?;
     let mut manifest = Manifest::read(&dir, &name)?.unwrap_or_default();
@@ -142,8 +147,17 @@ pub fn start(config: &Config, shards: usize) -> Result<Vec<Restored>, String> {
 }
 
 /// Opens the last incremental file for appending, attaches a stream, starts the writer.
-fn open(config: &Config, dir: PathBuf, name: String, manifest: Manifest, shards: usize) -> std::io::Result<()> {
-    let incr_name = manifest.last_incr().map(|f| f.name.clone()).unwrap_or_default();
+fn open(
+    config: &Config,
+    dir: PathBuf,
+    name: String,
+    manifest: Manifest,
+    shards: usize,
+) -> std::io::Result<()> {
+    let incr_name = manifest
+        .last_incr()
+        .map(|f| f.name.clone())
+        .unwrap_or_default();
     let incr = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -277,7 +291,13 @@ fn empty_snapshot(config: &Config) -> Vec<u8> {
 
 /// Writes base number `seq` (the RDB `snapshot`, or its commands without the preamble) and
 /// returns its manifest entry.
-fn write_base(dir: &Path, name: &str, seq: u64, snapshot: Vec<u8>, config: &Config) -> std::io::Result<FileEntry> {
+fn write_base(
+    dir: &Path,
+    name: &str,
+    seq: u64,
+    snapshot: Vec<u8>,
+    config: &Config,
+) -> std::io::Result<FileEntry> {
     let preamble = config.get("aof-use-rdb-preamble") != "no";
     let (file_name, bytes) = if preamble {
         (format!("{name}.{seq}.base.rdb"), snapshot)
@@ -343,14 +363,20 @@ fn commands_of(snapshot: &[u8]) -> std::io::Result<Vec<u8>> {
             }
         }
         if r.expire_at != 0 {
-            chunk.push(r.db, &[b"PEXPIREAT", key, r.expire_at.to_string().as_bytes()]);
+            chunk.push(
+                r.db,
+                &[b"PEXPIREAT", key, r.expire_at.to_string().as_bytes()],
+            );
         }
     }
     out.append(chunk);
     Ok(out.bytes)
 }
 
-fn bgrewriteaof(session: &mut Session, args: Args) -> std::pin::Pin<Box<dyn std::future::Future<Output = CmdResult> + '_>> {
+fn bgrewriteaof(
+    session: &mut Session,
+    args: Args,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = CmdResult> + '_>> {
     Box::pin(async move {
         args.end()?;
         if lock(&AOF).is_none() {
@@ -360,7 +386,9 @@ fn bgrewriteaof(session: &mut Session, args: Args) -> std::pin::Pin<Box<dyn std:
         }
         let config = session.server.config().clone();
         match rewrite(&session.router, config).await {
-            Ok(()) => Ok(Reply::Simple("Background append only file rewriting started")),
+            Ok(()) => Ok(Reply::Simple(
+                "Background append only file rewriting started",
+            )),
             Err(e) => Err(e),
         }
     })
@@ -376,16 +404,22 @@ async fn rewrite(router: &Router, config: Config) -> Result<(), Reply> {
     let now = crate::shard::unix_ms();
     let work: Vec<_> = (0..router.shards())
         .map(|id| {
-            let job = move |s: &mut Shard| -> Vec<DbPart> {
-                (0..s.databases())
-                    .map(|db| rdb::encode_db(s.db_at(db), now))
-                    .collect()
+            let job = move |s: &mut Shard| -> (Vec<DbPart>, journal::Chunk) {
+                let mut tail = journal::Chunk::default();
+                let parts = (0..s.databases())
+                    .map(|db| {
+                        streams::commands(db, s.db_at(db), now, &mut tail);
+                        rdb::encode_db(s.db_at(db), now)
+                    })
+                    .collect();
+                (parts, tail)
             };
             (id, job)
         })
         .collect();
-    let (holding, parts) = router.hold_with(work).await;
-    let cut = cut_incr();
+    let (holding, results) = router.hold_with(work).await;
+    let (parts, tails): (Vec<_>, Vec<_>) = results.into_iter().flatten().unzip();
+    let cut = cut_incr(tails);
     drop(holding);
     let seq = match cut {
         Ok(seq) => seq,
@@ -397,7 +431,6 @@ async fn rewrite(router: &Router, config: Config) -> Result<(), Reply> {
         }
     };
     tracing::info!("Background append only file rewriting started");
-    let parts: Vec<Vec<DbPart>> = parts.into_iter().flatten().collect();
     let spawned = std::thread::Builder::new()
         .name("ringkv-aofrw".into())
         .spawn(move || {
@@ -419,10 +452,13 @@ async fn rewrite(router: &Router, config: Config) -> Result<(), Reply> {
 }
 
 /// With every shard held: writes out what the stream holds, then appends to a new
-/// incremental file from here on. Returns the base sequence the rewrite will write.
-fn cut_incr() -> std::io::Result<u64> {
+/// incremental file from here on, starting with `tails` (what the base cannot hold, taken at
+/// the same cut). Returns the base sequence the rewrite will write.
+fn cut_incr(tails: Vec<journal::Chunk>) -> std::io::Result<u64> {
     let mut guard = lock(&AOF);
-    let aof = guard.as_mut().ok_or_else(|| std::io::Error::other("AOF is off"))?;
+    let aof = guard
+        .as_mut()
+        .ok_or_else(|| std::io::Error::other("AOF is off"))?;
     aof.flush();
     aof.fsync_now();
     let seq = aof.manifest.top_seq(FileType::Incr) + 1;
@@ -442,6 +478,9 @@ fn cut_incr() -> std::io::Result<u64> {
     aof.incr = incr;
     // A new file's reader starts without a database: the next chunk selects one.
     aof.out.db = None;
+    for tail in tails {
+        aof.out.append(tail);
+    }
     Ok(aof.manifest.top_seq(FileType::Base) + 1)
 }
 
@@ -458,12 +497,16 @@ fn finish_rewrite(parts: Vec<Vec<DbPart>>, seq: u64, config: &Config) -> std::io
     let snapshot = writer.finish();
     let (dir, name) = {
         let guard = lock(&AOF);
-        let aof = guard.as_ref().ok_or_else(|| std::io::Error::other("AOF is off"))?;
+        let aof = guard
+            .as_ref()
+            .ok_or_else(|| std::io::Error::other("AOF is off"))?;
         (aof.dir.clone(), aof.name.clone())
     };
     let base = write_base(&dir, &name, seq, snapshot, config)?;
     let mut guard = lock(&AOF);
-    let aof = guard.as_mut().ok_or_else(|| std::io::Error::other("AOF is off"))?;
+    let aof = guard
+        .as_mut()
+        .ok_or_else(|| std::io::Error::other("AOF is off"))?;
     let current = aof.manifest.last_incr().cloned();
     let old: Vec<String> = aof
         .manifest
@@ -577,22 +620,38 @@ pub fn info() -> Vec<(&'static str, String)> {
     let last = LAST_REWRITE_SECS.load(Relaxed);
     let mut lines = vec![
         ("aof_enabled", (guard.is_some() as u8).to_string()),
-        ("aof_rewrite_in_progress", (REWRITING.load(Relaxed) as u8).to_string()),
+        (
+            "aof_rewrite_in_progress",
+            (REWRITING.load(Relaxed) as u8).to_string(),
+        ),
         ("aof_rewrite_scheduled", "0".into()),
         (
             "aof_last_rewrite_time_sec",
-            if last == u64::MAX { "-1".into() } else { last.to_string() },
+            if last == u64::MAX {
+                "-1".into()
+            } else {
+                last.to_string()
+            },
         ),
         ("aof_current_rewrite_time_sec", "-1".into()),
-        ("aof_last_bgrewrite_status", ok(LAST_REWRITE_OK.load(Relaxed))),
+        (
+            "aof_last_bgrewrite_status",
+            ok(LAST_REWRITE_OK.load(Relaxed)),
+        ),
         ("aof_rewrites", REWRITES.load(Relaxed).to_string()),
         ("aof_rewrites_consecutive_failures", "0".into()),
-        ("aof_last_write_status", ok(guard.as_ref().is_none_or(|a| a.last_write_ok))),
+        (
+            "aof_last_write_status",
+            ok(guard.as_ref().is_none_or(|a| a.last_write_ok)),
+        ),
         ("aof_last_cow_size", "0".into()),
     ];
     if let Some(aof) = guard.as_ref() {
         lines.extend([
-            ("aof_current_size", (aof.base_size + aof.incr_size).to_string()),
+            (
+                "aof_current_size",
+                (aof.base_size + aof.incr_size).to_string(),
+            ),
             ("aof_base_size", aof.base_size.to_string()),
             ("aof_pending_rewrite", "0".into()),
             ("aof_buffer_length", aof.stream.pending().to_string()),

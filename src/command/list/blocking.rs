@@ -14,8 +14,8 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use super::{
-    end_of, gone, journal_move, move_between, move_local, multi_pop_now, multi_reply, parse_multi_pop, pop_ready,
-    push_and_serve, Move, Routine,
+    end_of, gone, journal_move, move_between, move_local, multi_pop_now, multi_reply,
+    parse_multi_pop, pop_ready, push_and_serve, Move, Routine,
 };
 use crate::command::args::parse_timeout;
 use crate::command::blocked::{Blocked, Stop};

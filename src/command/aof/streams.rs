@@ -1,0 +1,104 @@
+//! Stream keys as the commands that rebuild them, for a rewrite: the RDB encoder leaves
+//! streams out for now, so a rewrite starts its new incremental file with them (taken at the
+//! same cut as the base). Replayed over a base that has the streams already, every one of
+//! these commands fails or changes nothing (an ID not above the last, an existing group, a
+//! claim already held), so they stay correct once the RDB encoding has streams.
+
+use crate::shard::journal::Chunk;
+use crate::shard::slot::SLOTS;
+use crate::shard::types::Stream;
+use crate::shard::types::StreamId;
+use crate::shard::{Db, ValueRef};
+
+/// The commands rebuilding every live stream of `db` (database `index`).
+pub fn commands(index: usize, db: &Db, now_ms: u64, out: &mut Chunk) {
+    if db.is_empty() {
+        return;
+    }
+    for slot in 0..SLOTS {
+        for record in db.slot_entries(slot) {
+            if !record.is_live(now_ms) {
+                continue;
+            }
+            if let ValueRef::Stream(stream) = record.value() {
+                rebuild(index, record.key(), stream, out);
+                if record.has_expiry() {
+                    let at = record.expire_at().to_string();
+                    out.push(index, &[b"PEXPIREAT", record.key(), at.as_bytes()]);
+                }
+            }
+        }
+    }
+}
+
+/// As Redis's rewriteStreamObject: entries, the ID state, groups, consumers, pending entries.
+fn rebuild(db: usize, key: &[u8], stream: &Stream, out: &mut Chunk) {
+    let entries = stream.range(StreamId::MIN, StreamId::MAX, 0, false);
+    if entries.is_empty() {
+        // A stream with no entries: created by an entry trimmed away at once.
+        let id = stream.last_id.to_string();
+        out.push(
+            db,
+            &[b"XADD", key, b"MAXLEN", b"0", id.as_bytes(), b"x", b"y"],
+        );
+    }
+    for (id, fields) in &entries {
+        let id = id.to_string();
+        let mut command: Vec<&[u8]> = vec![b"XADD", key, id.as_bytes()];
+        command.extend(fields.iter().map(|f| &f[..]));
+        out.push(db, &command);
+    }
+    let (last, added, deleted) = (
+        stream.last_id.to_string(),
+        stream.entries_added.to_string(),
+        stream.max_deleted_id.to_string(),
+    );
+    out.push(
+        db,
+        &[
+            b"XSETID",
+            key,
+            last.as_bytes(),
+            b"ENTRIESADDED",
+            added.as_bytes(),
+            b"MAXDELETEDID",
+            deleted.as_bytes(),
+        ],
+    );
+    for (name, group) in &stream.groups {
+        let last = group.last_id.to_string();
+        let read = group.entries_read.map(|n| n.to_string());
+        let mut create: Vec<&[u8]> = vec![b"XGROUP", b"CREATE", key, name, last.as_bytes()];
+        if let Some(read) = &read {
+            create.extend([&b"ENTRIESREAD"[..], read.as_bytes()]);
+        }
+        out.push(db, &create);
+        for consumer in group.consumers.keys() {
+            out.push(db, &[b"XGROUP", b"CREATECONSUMER", key, name, consumer]);
+        }
+        for (id, pending) in &group.pel {
+            let (id, time, count) = (
+                id.to_string(),
+                pending.delivery_time.to_string(),
+                pending.delivery_count.to_string(),
+            );
+            out.push(
+                db,
+                &[
+                    b"XCLAIM",
+                    key,
+                    name,
+                    &pending.consumer,
+                    b"0",
+                    id.as_bytes(),
+                    b"TIME",
+                    time.as_bytes(),
+                    b"RETRYCOUNT",
+                    count.as_bytes(),
+                    b"JUSTID",
+                    b"FORCE",
+                ],
+            );
+        }
+    }
+}
