@@ -25,11 +25,13 @@
 //! - [`shard`] — the keyspace: slots, per-slot tables of packed records (one block per key),
 //!   expiry, memory accounting and eviction (maxmemory), the mailbox (inboxes that wake only an
 //!   idle thread) and the router. Buffers keyspace events (`shard::events`) instead of
-//!   publishing them. Depends on `protocol` only.
+//!   publishing them; journals every applied write on its change stream (`shard::journal`)
+//!   while a consumer reads it. Depends on `protocol` only.
 //! - [`command`] — the command table (the only command metadata: flags, keys, ACL categories,
 //!   subcommands, docs), argument cursor, handlers by family, batch dispatch; and
 //!   `command::access`, the ACL users, logins, log and file over the table's ids. Publishes the
-//!   keyspace events a shard buffered after each job on it.
+//!   keyspace events a shard buffered after each job on it. Decides what a write propagates
+//!   (`command::propagate`); `command::aof` is the change stream's consumer, the AOF.
 //! - [`server`] — thread-per-core bootstrap, listeners, I/O backends, connections. The top.
 //! - [`pubsub`] — the shared channel registry and per-thread delivery to subscribers. Depends
 //!   on `shard` (the mailbox), `state`, `glob`, `handoff`; never on `command`.
