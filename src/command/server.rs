@@ -441,6 +441,7 @@ fn config_set(session: &mut Session, args: &mut Args) -> CmdResult {
     }
     super::apply_config(&config);
     let appendonly = config.get("appendonly") == "yes";
+    super::aof::apply_fsync(&config);
     drop(config);
     if pairs
         .iter()

@@ -142,6 +142,11 @@ pub fn current() -> Option<Arc<Stream>> {
 /// Makes `stream` (or none) the one in use. Each shard must also be given its journal
 /// ([`Shard::set_journal`]) on its own thread.
 pub fn install(stream: Option<Arc<Stream>>) {
+    if stream.is_some() {
+        // Expired keys are journaled as DEL (see `Shard::drain_expired`): they must be
+        // recorded. Turned off again by the configuration when nobody needs them.
+        super::db::RECORD_EXPIRED.store(true, Relaxed);
+    }
     ACTIVE.store(stream.is_some(), Relaxed);
     *lock(&STREAM) = stream;
 }

@@ -277,6 +277,7 @@ impl Shard {
     pub fn begin(&mut self, db: usize, key: Option<(&[u8], HashSlot)>) {
         self.db = db.min(self.dbs.len() - 1);
         self.signalled = false;
+        self.changed = false;
         if let Some((key, slot)) = key {
             self.dbs[self.db].hint(key, slot);
             self.hinted = Some(self.db);

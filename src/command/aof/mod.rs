@@ -587,6 +587,16 @@ pub fn set_appendonly(session: &Session, on: bool) {
     });
 }
 
+/// Makes `appendfsync` current at once (CONFIG SET): the next writing batch under `always`
+/// waits for everything journaled before it.
+pub fn apply_fsync(config: &Config) {
+    let policy = fsync_of(config);
+    if let Some(aof) = lock(&AOF).as_mut() {
+        aof.fsync = policy;
+        ALWAYS.store(policy == Fsync::Always, Relaxed);
+    }
+}
+
 /// Maintenance tick (thread 0): keeps `appendfsync` current and starts an automatic rewrite
 /// when the AOF grew by `auto-aof-rewrite-percentage` over its size after the last one.
 pub fn tick(router: &Router, config: &Config) {
