@@ -277,13 +277,14 @@ async fn run_batch(
     queues.encode_ready(session);
 }
 
-/// Whether a batch ran a command that may write (anything not read-only: EXEC and EVAL too).
+/// Whether a batch ran a command that may write: a write, or a transaction or script, which
+/// may hold writes.
 fn wrote(slots: &[(Option<Reply>, u32)]) -> bool {
     let table = &super::table::COMMANDS;
     slots.iter().any(|(_, row)| {
         table
             .get(*row as usize)
-            .is_some_and(|spec| !spec.has(Flags::READONLY))
+            .is_some_and(|spec| spec.writes() || matches!(spec.name, "exec" | "eval" | "evalsha"))
     })
 }
 
