@@ -92,6 +92,7 @@ const OPTIONS: &[OptionSpec] = &[
     opt("shutdown-on-sigint", "default", Kind::ShutdownFlags, true),
     opt("shutdown-on-sigterm", "default", Kind::ShutdownFlags, true),
     // Accepted and reported; no effect in ringkv (yet).
+    // The AOF (command::aof).
     opt("appendonly", "no", Kind::Bool, true),
     opt(
         "appendfsync",
@@ -100,6 +101,24 @@ const OPTIONS: &[OptionSpec] = &[
         true,
     ),
     opt("appendfilename", "appendonly.aof", Kind::Text, false),
+    opt("appenddirname", "appendonlydir", Kind::Text, false),
+    opt("aof-use-rdb-preamble", "yes", Kind::Bool, true),
+    opt("aof-load-truncated", "yes", Kind::Bool, true),
+    opt("aof-timestamp-enabled", "no", Kind::Bool, true),
+    opt("aof-rewrite-incremental-fsync", "yes", Kind::Bool, true),
+    opt("no-appendfsync-on-rewrite", "no", Kind::Bool, true),
+    opt(
+        "auto-aof-rewrite-percentage",
+        "100",
+        Kind::Int(0, i32::MAX as i64),
+        true,
+    ),
+    opt(
+        "auto-aof-rewrite-min-size",
+        "67108864",
+        Kind::Memory(0),
+        true,
+    ),
     opt("dir", "./", Kind::Text, true),
     opt("dbfilename", "dump.rdb", Kind::Text, true),
     opt("daemonize", "no", Kind::Bool, false),

@@ -26,12 +26,15 @@
 //!   expiry, memory accounting and eviction (maxmemory, LRU and LFU access fields), the mailbox
 //!   (inboxes that wake only an idle thread) and the router; `shard::snapshot`, the cut a
 //!   background save encodes slot by slot (copy-on-write per slot) and the change counter save
-//!   points read. Buffers keyspace events (`shard::events`) instead of publishing them. Depends on `protocol` only.
+//!   points read. Buffers keyspace events (`shard::events`) instead of publishing them;
+//!   journals every applied write on its change stream (`shard::journal`) while a consumer
+//!   reads it. Depends on `protocol` only.
 //! - [`command`] — the command table (the only command metadata: flags, keys, ACL categories,
 //!   subcommands, docs), argument cursor, handlers by family, batch dispatch; and
 //!   `command::access`, the ACL users, logins, log and file over the table's ids;
 //!   `command::saving`, SAVE/BGSAVE, save points and shutdown saves. Publishes the
-//!   keyspace events a shard buffered after each job on it.
+//!   keyspace events a shard buffered after each job on it. Decides what a write propagates
+//!   (`command::propagate`); `command::aof` is the change stream's consumer, the AOF.
 //! - [`server`] — thread-per-core bootstrap, listeners, I/O backends, connections. The top.
 //! - [`pubsub`] — the shared channel registry and per-thread delivery to subscribers. Depends
 //!   on `shard` (the mailbox), `state`, `glob`, `handoff`; never on `command`.

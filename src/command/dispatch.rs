@@ -96,6 +96,9 @@ fn run_op_in(
     shard.begin(db, key);
     serving_now(spec);
     let reply = op(shard, args).unwrap_or_else(|e| e);
+    if shard.journaling() {
+        super::propagate::record(shard, spec, args, &reply);
+    }
     if spec.writes() {
         // Still under the command's hint (its arguments are alive and unchanged): re-sizing
         // the written key finds its slot without computing the CRC again.
@@ -232,6 +235,10 @@ pub async fn execute(session: &mut Session, commands: Vec<Vec<Bytes>>, out: &mut
     };
     replies.slots.reserve(commands.len());
     run_batch(session, commands, out, &mut pending, &mut replies).await;
+    if super::aof::always() && wrote(&replies.slots) {
+        // appendfsync always: the batch's writes reach the disk before its replies are sent.
+        super::aof::durable().await;
+    }
     replies.slots.clear();
     session.scratch = Scratch {
         pending,
@@ -287,6 +294,17 @@ async fn run_batch(
     }
     queues.settle(session).await;
     queues.encode_ready(session);
+}
+
+/// Whether a batch ran a command that may write: a write, or a transaction or script, which
+/// may hold writes.
+fn wrote(slots: &[(Option<Reply>, u32)]) -> bool {
+    let table = &super::table::COMMANDS;
+    slots.iter().any(|(_, row)| {
+        table
+            .get(*row as usize)
+            .is_some_and(|spec| spec.writes() || matches!(spec.name, "exec" | "eval" | "evalsha"))
+    })
 }
 
 /// The last command name a batch looked up, with its row: a pipeline mostly repeats one
@@ -466,7 +484,7 @@ async fn run_unqueued(
         serving_now(spec);
         let reply = match spec.kind {
             Kind::Local(op) => op(session, &mut args),
-            Kind::Routed(op) => op(session, args).await,
+            Kind::Routed(op) => super::propagate::routed(session, spec, op, args).await,
             Kind::Keyed(..) => unreachable!("handled above"),
         };
         queues.replies.fill(slot, reply.unwrap_or_else(|e| e));
@@ -516,7 +534,7 @@ pub async fn call(session: &mut Session, items: Vec<Bytes>) -> Reply {
             None => run_cross(session, spec, op, cross, args).await,
         },
         Kind::Local(op) => op(session, &mut args),
-        Kind::Routed(op) => op(session, args).await,
+        Kind::Routed(op) => super::propagate::routed(session, spec, op, args).await,
     };
     result.unwrap_or_else(|e| e)
 }
@@ -662,6 +680,13 @@ async fn run_cross(
     args: Args,
 ) -> CmdResult {
     let (merge, atomic) = match cross {
+        Cross::Routine(routine)
+            if crate::shard::journal::active()
+                && spec.writes()
+                && !matches!(spec.name, "lmove" | "rpoplpush") =>
+        {
+            return super::propagate::journaled_routine(session, spec, routine, args).await
+        }
         Cross::Routine(routine) => return routine(session, args).await,
         Cross::Single => unreachable!("a single-key command always has one shard"),
         Cross::Split { merge, atomic } => (merge, atomic),

@@ -27,6 +27,9 @@ pub const BAD_START_ID: &str = "ERR invalid start ID for the interval";
 pub const BAD_USERNAME: &str = "ERR Usernames can't contain spaces or null characters";
 pub const BGSAVE_IN_PROGRESS: &str = "ERR Background save already in progress";
 pub const BGSAVE_BUSY: &str = "ERR Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to schedule a BGSAVE whenever possible.";
+pub const AOF_REWRITE_IN_PROGRESS: &str =
+    "ERR Background append only file rewriting already in progress";
+pub const AOF_REWRITE_FAILED: &str = "ERR Can't execute an AOF background rewriting. Please check the server logs for more information.";
 pub const BITOP_NOT_ONE_KEY: &str = "ERR BITOP NOT must be called with a single source key.";
 pub const BIT_NOT_BINARY: &str = "ERR The bit argument must be 1 or 0.";
 pub const BIT_NOT_INT: &str = "ERR bit is not an integer or out of range";

@@ -211,8 +211,9 @@ fn persistence(_: &Snapshot, out: &mut Lines) {
     out.line("rdb_last_bgsave_time_sec", &saved.last_bgsave_secs);
     out.line("rdb_current_bgsave_time_sec", &saved.current_bgsave_secs);
     out.line("rdb_saves", &saved.saves);
-    out.line("aof_enabled", &0);
-    out.line("aof_rewrite_in_progress", &0);
+    for (field, value) in super::aof::info() {
+        out.line(field, &value);
+    }
 }
 
 /// Connections, commands, bytes, keyspace hits and expiries, pub/sub, errors.

@@ -486,6 +486,22 @@ async fn move_between(session: &Session, m: Move) -> CmdResult {
         session.router.shard_of(&m.dst),
     );
     let holding = session.router.hold(&[a, b]).await;
+    // The pop and the push are journaled where they apply, as one block.
+    let block = crate::shard::journal::Block::open(&[a, b]);
+    let result = move_held(&holding, db, a, b, m).await;
+    if let Some(block) = block {
+        block.close(true);
+    }
+    result
+}
+
+async fn move_held(
+    holding: &crate::shard::Holding,
+    db: usize,
+    a: ShardId,
+    b: ShardId,
+    m: Move,
+) -> CmdResult {
     let src = m.src.clone();
     let ready = holding
         .run(a, move |s| {
@@ -509,7 +525,11 @@ async fn move_between(session: &Session, m: Move) -> CmdResult {
     let popped = holding
         .run(a, move |s| {
             s.select(db);
-            pop_values(s, &src, from_front, 1)
+            let popped = pop_values(s, &src, from_front, 1);
+            if let Ok(Some(v)) = &popped {
+                journal_pop(s, &src, from_front, v.len());
+            }
+            popped
         })
         .await
         .ok_or_else(gone)??;
@@ -535,7 +555,10 @@ fn push_and_serve(
     front: bool,
 ) -> Result<usize, Reply> {
     s.select(db);
-    let len = push_values(s, key, &[value], front, false);
+    let len = push_values(s, key, std::slice::from_ref(&value), front, false);
+    if len.is_ok() && s.journaling() {
+        s.journal(&[if front { b"LPUSH" } else { b"RPUSH" }, key, &value]);
+    }
     if s.has_ready() {
         s.serve_blocked();
     }
@@ -593,7 +616,33 @@ fn pop_ready(
     front: bool,
     count: usize,
 ) -> Result<Option<Vec<Bytes>>, Reply> {
-    Ok(pop_values(shard, key, front, count)?.filter(|v| !v.is_empty()))
+    let popped = pop_values(shard, key, front, count)?.filter(|v| !v.is_empty());
+    if let Some(values) = &popped {
+        journal_pop(shard, key, front, values.len());
+    }
+    Ok(popped)
+}
+
+/// Journals a pop done outside `run_op` (a served or cross-shard pop) as LPOP/RPOP.
+fn journal_pop(shard: &mut Shard, key: &[u8], front: bool, count: usize) {
+    if shard.journaling() {
+        let count = count.to_string();
+        shard.journal(&[if front { b"LPOP" } else { b"RPOP" }, key, count.as_bytes()]);
+    }
+}
+
+/// Journals a same-shard move done outside `run_op` (a served BLMOVE) as LMOVE.
+fn journal_move(shard: &mut Shard, m: &Move) {
+    if shard.journaling() {
+        let side = |front: bool| if front { &b"LEFT"[..] } else { &b"RIGHT"[..] };
+        shard.journal(&[
+            b"LMOVE",
+            &m.src,
+            &m.dst,
+            side(m.from_front),
+            side(m.to_front),
+        ]);
+    }
 }
 
 /// `[key, [elements...]]`, the LMPOP reply.

@@ -5,6 +5,7 @@
 
 pub mod access;
 mod acl;
+pub mod aof;
 mod args;
 mod bitmap;
 mod blocked;
@@ -21,6 +22,7 @@ mod introspection;
 mod keys;
 mod list;
 pub mod persist;
+mod propagate;
 pub mod pubsub;
 pub mod saving;
 pub mod scripting;
@@ -239,8 +241,10 @@ pub fn apply_config(config: &crate::config::Config) {
             config.int("lfu-decay-time").clamp(0, u32::MAX as i64) as u32,
         ),
     );
+    // The change stream journals expired keys as DEL: it needs them recorded too.
     crate::shard::db::RECORD_EXPIRED.store(
-        crate::pubsub::notify::enabled(crate::pubsub::notify::EXPIRED),
+        crate::pubsub::notify::enabled(crate::pubsub::notify::EXPIRED)
+            || crate::shard::journal::active(),
         std::sync::atomic::Ordering::Relaxed,
     );
 }

@@ -144,7 +144,7 @@ pub fn restore(shard: &mut Shard, keys: Restored) {
 
 /// The stored form of a loaded value, in the representation its size calls for; None for an
 /// empty collection (Redis never stores one; an empty stream is a value).
-pub(super) fn restore_value(value: Loaded) -> Option<Value> {
+pub fn restore_value(value: Loaded) -> Option<Value> {
     Some(match value {
         Loaded::Str(s) => Value::Str(s),
         Loaded::Stream(stream) => Value::Stream(stream),

@@ -184,6 +184,8 @@ async fn run_holding(
 ) -> Reply {
     let all: Vec<ShardId> = (0..session.router.shards()).collect();
     let holding = Rc::new(session.router.hold(&all).await);
+    // Scripts propagate as their effects, one MULTI/EXEC, as Redis 7 does.
+    let block = crate::shard::journal::Block::open(&all);
     let inner = session.router.within(holding.clone());
     let outer = std::mem::replace(&mut session.router, inner);
     let nested = session.tx.in_exec;
@@ -208,6 +210,9 @@ async fn run_holding(
         defer_blocked(session, &all, false).await;
     }
     session.router = outer;
+    if let Some(block) = block {
+        block.close(true);
+    }
     drop(holding);
     reply
 }

@@ -12,6 +12,7 @@ use super::Kind;
 use super::{err, error, shown, Args, CmdResult, Session};
 use crate::config::ConfigError;
 use crate::protocol::Reply;
+use crate::shard::Shard;
 
 /// The server commands' rows of the command table.
 pub static COMMANDS: &[CommandSpec] = &[
@@ -192,6 +193,11 @@ pub fn flushdb(session: &mut Session, mut args: Args) -> Routine<'_> {
     Box::pin(async move {
         flush_mode(&mut args)?;
         let db = session.db;
+        if crate::shard::journal::active() {
+            let flush = move |s: &mut Shard| s.flush_db(db);
+            let args: [&[u8]; 1] = [b"FLUSHDB"];
+            return flush_journaled(session, flush, Some(db), &args).await;
+        }
         session.router.run_all(move |s| s.flush_db(db)).await;
         ok()
     })
@@ -200,10 +206,13 @@ pub fn flushdb(session: &mut Session, mut args: Args) -> Routine<'_> {
 pub fn flushall(session: &mut Session, mut args: Args) -> Routine<'_> {
     Box::pin(async move {
         flush_mode(&mut args)?;
-        session
-            .router
-            .run_all(|s| (0..s.databases()).for_each(|db| s.flush_db(db)))
-            .await;
+        let flush = |s: &mut Shard| (0..s.databases()).for_each(|db| s.flush_db(db));
+        if crate::shard::journal::active() {
+            let args: [&[u8]; 1] = [b"FLUSHALL"];
+            flush_journaled(session, flush, None, &args).await?;
+        } else {
+            session.router.run_all(flush).await;
+        }
         // As Redis: with save points set, the dump is replaced by the empty keyspace at once, so
         // a restart cannot bring the keys back (a failure is logged; FLUSHALL still succeeds).
         let path = {
@@ -217,6 +226,24 @@ pub fn flushall(session: &mut Session, mut args: Args) -> Routine<'_> {
     })
 }
 
+/// FLUSHDB/FLUSHALL while the change stream has a consumer: every shard held, so the one
+/// journaled command falls after every shard's earlier writes and before its later ones.
+async fn flush_journaled(
+    session: &Session,
+    flush: impl Fn(&mut Shard) + Clone + Send + 'static,
+    db: Option<usize>,
+    command: &[&[u8]],
+) -> CmdResult {
+    let all: Vec<usize> = (0..session.router.shards()).collect();
+    let holding = session.router.hold(&all).await;
+    for &shard in &all {
+        holding.run(shard, flush.clone()).await;
+    }
+    crate::shard::journal::push_held(&all, db, command);
+    drop(holding);
+    ok()
+}
+
 pub fn swapdb(session: &mut Session, args: Args) -> Routine<'_> {
     Box::pin(async move {
         let a = args.int32().map_err(|_| error(err::BAD_FIRST_DB))?;
@@ -227,7 +254,7 @@ pub fn swapdb(session: &mut Session, args: Args) -> Routine<'_> {
         }
         let all: Vec<usize> = (0..session.router.shards()).collect();
         let holding = session.router.hold(&all).await;
-        for shard in all {
+        for &shard in &all {
             holding
                 .run(shard, move |s| {
                     s.swap_dbs(a as usize, b as usize);
@@ -237,6 +264,8 @@ pub fn swapdb(session: &mut Session, args: Args) -> Routine<'_> {
                 })
                 .await;
         }
+        let (a, b) = (a.to_string(), b.to_string());
+        crate::shard::journal::push_held(&all, None, &[b"SWAPDB", a.as_bytes(), b.as_bytes()]);
         ok()
     })
 }
@@ -422,6 +451,15 @@ fn config_set(session: &mut Session, args: &mut Args) -> CmdResult {
         crate::pubsub::notify::set(flags);
     }
     super::apply_config(&config);
+    let appendonly = config.get("appendonly") == "yes";
+    super::aof::apply_fsync(&config);
+    drop(config);
+    if pairs
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("appendonly"))
+    {
+        super::aof::set_appendonly(session, appendonly);
+    }
     ok()
 }
 

@@ -9,8 +9,8 @@ use bytes::Bytes;
 use hashbrown::HashMap;
 
 use super::{
-    acl, bitmap, connection, debug, dump, expire, hash, keys, list, persist, pubsub, scripting,
-    server,
+    acl, aof, bitmap, connection, debug, dump, expire, hash, keys, list, persist, pubsub,
+    scripting, server,
     set, sort, stream, string, transaction, zset,
 };
 use super::{Args, CmdResult, Cross, Kind, Merge, Session};
@@ -407,6 +407,7 @@ const FAMILIES: &[(Categories, &[CommandSpec])] = &[
     (Categories::NONE, server::COMMANDS),
     (Categories::NONE, persist::COMMANDS),
     (Categories::NONE, debug::COMMANDS),
+    (Categories::NONE, aof::COMMANDS),
     (Categories::STRING, string::COMMANDS),
     (Categories::BITMAP, bitmap::COMMANDS),
     (Categories::KEYSPACE, keys::COMMANDS),

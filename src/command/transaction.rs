@@ -515,10 +515,14 @@ async fn exec_holding(
 ) -> CmdResult {
     let shards = shards_needed(session, &queued, &watched);
     let holding = Rc::new(session.router.hold(&shards).await);
+    let block = crate::shard::journal::Block::open(&shards);
     let inner = session.router.within(holding.clone());
     let outer = std::mem::replace(&mut session.router, inner);
     let reply = run_held(session, &shards, queued, watched, flag).await;
     session.router = outer;
+    if let Some(block) = block {
+        block.close(true);
+    }
     drop(holding);
     reply
 }

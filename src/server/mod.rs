@@ -159,7 +159,14 @@ pub fn run(mut config: Config) -> Result<(), String> {
         crate::command::access::load(config.get("aclfile"))?;
     }
     let databases = config.int("databases") as usize;
-    let mut restored = crate::command::persist::load(&config, threads)?.into_iter();
+    crate::command::aof::check_options(&config)?;
+    // With appendonly yes the AOF is the data set, and the RDB file is not read (as Redis).
+    let restored = if config.get("appendonly") == "yes" {
+        crate::command::aof::start(&config, threads)?
+    } else {
+        crate::command::persist::load(&config, threads)?
+    };
+    let mut restored = restored.into_iter();
     crate::pubsub::Registry::install(threads);
     let state = Arc::new(ServerState::new(
         config,
@@ -183,6 +190,9 @@ pub fn run(mut config: Config) -> Result<(), String> {
                     }
                 }
                 let mut shard = Shard::new(id, databases).with_shards(threads);
+                shard.set_journal(
+                    crate::shard::journal::current().and_then(|stream| stream.journal_of(id)),
+                );
                 crate::command::persist::restore(&mut shard, keys);
                 // Loading is not a write anyone subscribed to: Redis publishes nothing for it.
                 drop(shard.drain_events());
@@ -368,6 +378,7 @@ async fn maintenance(router: Router, state: Arc<ServerState>, id: usize) {
             });
         }
         if id == 0 {
+            crate::command::aof::tick(&router, &state.config());
             crate::command::saving::cron(&router, &state.config).await;
         }
         if round.is_multiple_of(10) {

@@ -207,6 +207,7 @@ impl Shard {
             return false;
         }
         self.touch_watched(&key);
+        self.journal_in(db, &[b"DEL", &key]);
         self.stats.evicted_keys += 1;
         self.emit_in(super::events::EVICTED, "evicted", db, &key);
         true

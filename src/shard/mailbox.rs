@@ -490,6 +490,33 @@ impl Router {
             return Vec::new();
         };
         let (id, job) = work.remove(top);
+        // Journaled as one block: each held shard joins it as granted, the last closes it.
+        let ids: Vec<ShardId> = work.iter().map(|(w, _)| *w).chain([id]).collect();
+        let block = super::journal::Block::new(&ids);
+        let handle = block.as_ref().map(super::journal::Block::handle);
+        let work: Vec<_> = work
+            .into_iter()
+            .map(|(w, job)| {
+                let handle = handle.clone();
+                let joined = move |s: &mut Shard| {
+                    if let Some(h) = &handle {
+                        s.join_block(h);
+                    }
+                    job(s)
+                };
+                (w, joined)
+            })
+            .collect();
+        let job = move |s: &mut Shard| {
+            if let Some(h) = &handle {
+                s.join_block(h);
+            }
+            let result = job(s);
+            if let Some(block) = block {
+                block.close(true);
+            }
+            result
+        };
         let (holding, mut results) = self.hold_with(work).await;
         let result = if self.runs_inline(id) {
             Some(self.run_inline(job))

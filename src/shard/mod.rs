@@ -9,6 +9,7 @@ pub mod events;
 pub mod evict;
 pub mod inbox;
 pub mod lfu;
+pub mod journal;
 pub mod mailbox;
 pub mod memory;
 pub mod record;
@@ -76,6 +77,10 @@ pub struct Shard {
     changes: std::sync::Arc<snapshot::Changes>,
     /// The key (address, length) the running command last counted as changed.
     last_changed: (usize, usize),
+    /// This shard's journal while the change stream has a consumer (see `journal`).
+    journal: Option<std::sync::Arc<std::sync::Mutex<journal::Journal>>>,
+    /// The running command reported a change (`modified`): read by the journal hook.
+    changed: bool,
 }
 
 /// Unix time in milliseconds.
@@ -111,6 +116,8 @@ impl Shard {
             events: Vec::new(),
             changes: snapshot::new_counter(),
             last_changed: (0, 0),
+            journal: None,
+            changed: false,
         }
     }
 
@@ -281,6 +288,7 @@ impl Shard {
         self.db = db.min(self.dbs.len() - 1);
         self.signalled = false;
         self.last_changed = (0, 0);
+        self.changed = false;
         if let Some((key, slot)) = key {
             self.dbs[self.db].hint(key, slot);
             self.hinted = Some(self.db);
@@ -455,9 +463,11 @@ impl Shard {
 
     /// Reports keys that expired since the last call to `hook(shard, db, key)` (keyspace
     /// notifications); nothing is recorded unless `db::RECORD_EXPIRED` is on.
+    /// An expired key is journaled as DEL here, as Redis propagates it.
     pub fn drain_expired(&mut self, hook: impl Fn(ShardId, usize, &[u8])) {
         for db in 0..self.dbs.len() {
             for key in self.dbs[db].take_expired_keys() {
+                self.journal_in(db, &[b"DEL", &key]);
                 hook(self.id, db, &key);
             }
         }

@@ -85,6 +85,7 @@ impl Shard {
     /// [`Shard::unchanged`] instead, or nothing at all when it failed.
     pub fn modified(&mut self, key: &[u8]) {
         self.signalled = true;
+        self.changed = true;
         // A store and the command's event name the same key (the same argument): one change.
         let this = (key.as_ptr() as usize, key.len());
         if this != self.last_changed {

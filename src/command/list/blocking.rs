@@ -14,8 +14,8 @@ use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use super::{
-    end_of, gone, move_between, move_local, multi_pop_now, multi_reply, parse_multi_pop, pop_ready,
-    push_and_serve, Move, Routine,
+    end_of, gone, journal_move, move_between, move_local, multi_pop_now, multi_reply,
+    parse_multi_pop, pop_ready, push_and_serve, Move, Routine,
 };
 use crate::command::args::parse_timeout;
 use crate::command::blocked::{Blocked, Stop};
@@ -71,7 +71,13 @@ fn serve_fn(key: Bytes, want: Want, tx: Sender) -> ServeFn {
                     .unwrap_or_default(),
                 front: *front,
             },
-            Want::Move(m) => Outcome::Done(move_local(s, m).unwrap_or_else(|e| e)),
+            Want::Move(m) => {
+                let reply = move_local(s, m).unwrap_or_else(|e| e);
+                if matches!(reply, Reply::Bulk(_)) {
+                    journal_move(s, m);
+                }
+                Outcome::Done(reply)
+            }
             Want::MoveOut { front } => match pop_ready(s, &key, *front, 1) {
                 Ok(Some(mut v)) => Outcome::MovedOut {
                     key: key.clone(),
@@ -302,6 +308,9 @@ async fn move_blocking(session: &mut Session, m: Move, timeout: Option<Duration>
             .run(a, move |s| {
                 s.select(db);
                 let reply = move_local(s, &job);
+                if matches!(reply, Ok(Reply::Bulk(_))) {
+                    journal_move(s, &job);
+                }
                 if s.has_ready() {
                     s.serve_blocked();
                 }

@@ -168,6 +168,23 @@ fn serve(
     if created {
         super::super::notify(shard, STREAM_EVENTS, "xgroup-createconsumer", key);
     }
+    if shard.journaling() {
+        // Replayed in order, the same read delivers the same entries to the same consumer.
+        let id = match from {
+            From::After(after) => after.to_string(),
+            From::New => ">".to_string(),
+        };
+        let count = req.count.to_string();
+        let mut command: Vec<&[u8]> = vec![b"XREADGROUP", b"GROUP", group, consumer];
+        if req.count > 0 {
+            command.extend([&b"COUNT"[..], count.as_bytes()]);
+        }
+        if req.noack {
+            command.push(b"NOACK");
+        }
+        command.extend([&b"STREAMS"[..], key, id.as_bytes()]);
+        shard.journal(&command);
+    }
     shard.after_write(std::iter::once(&key[..]), false);
     Ok(Some(reply))
 }

@@ -123,6 +123,12 @@ impl Pop {
         if popped.is_empty() {
             return Ok(None);
         }
+        if shard.journaling() {
+            // Served outside `run_op`: journaled as the members it removed.
+            let mut command: Vec<&[u8]> = vec![b"ZREM", key];
+            command.extend(popped.iter().map(|(m, _)| &m[..]));
+            shard.journal(&command);
+        }
         Ok(Some(match self.shape {
             Shape::Flat => {
                 let (m, s) = popped.into_iter().next().expect("one popped");
