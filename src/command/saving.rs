@@ -534,6 +534,7 @@ pub async fn shutdown(
             }
         }
     }
+    super::aof::sync_for_exit().await;
     remove_temp_files();
     tracing::warn!("ringkv is now ready to exit, bye bye...");
     true

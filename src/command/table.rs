@@ -10,8 +10,7 @@ use hashbrown::HashMap;
 
 use super::{
     acl, aof, bitmap, connection, debug, dump, expire, hash, keys, list, persist, pubsub,
-    scripting, server,
-    set, sort, stream, string, transaction, zset,
+    scripting, server, set, sort, stream, string, transaction, zset,
 };
 use super::{Args, CmdResult, Cross, Kind, Merge, Session};
 

@@ -283,6 +283,16 @@ pub async fn durable() {
     let _ = rx.wait_for(|&done| done >= target).await;
 }
 
+/// Before the process exits: everything journaled is written and fsynced, as Redis fsyncs the
+/// AOF in its shutdown; nothing to do with the AOF off.
+pub async fn sync_for_exit() {
+    if lock(&AOF).is_none() {
+        return;
+    }
+    tracing::info!("Calling fsync() on the AOF file.");
+    durable().await;
+}
+
 /// An RDB file of an empty dataset.
 fn empty_snapshot(config: &Config) -> Vec<u8> {
     let _ = config;
