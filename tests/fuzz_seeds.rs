@@ -78,10 +78,11 @@ fn dispatch_seeds_run_on_one_shard() {
         let mut shard = Shard::new(0, 16);
         for items in commands {
             let (_, spec) = lookup(&items[0]).unwrap_or_else(|| panic!("{name}: unknown"));
+            let spec = spec.resolve(&items);
             assert!(spec.arity_ok(items.len()), "{name}: {}", spec.name);
             if let Kind::Keyed(op, _) = spec.kind {
                 let mut out = BytesMut::new();
-                run_op(&mut shard, 0, spec, op, &mut Args::new(items))
+                run_op(&mut shard, 0, spec, op, &mut Args::of(spec, items))
                     .encode(Protocol::Resp2, &mut out);
                 assert!(!out.is_empty());
                 ran += 1;

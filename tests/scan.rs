@@ -223,10 +223,13 @@ fn scan_family_options_match_redis() {
             "SCAN \" 1\"",
             "SCAN 18446744073709551616",
             "SCAN -",
+            // strtoul reads -1 as the largest cursor. Asked on an empty keyspace only: on a
+            // non-empty one, which keys redis-server returns for it depends on where its
+            // per-process random hash seed put them.
+            "SCAN -1",
             "SET k v",
             "SCAN \"\"",
             "SCAN +0",
-            "SCAN -1",
             "SCAN 0 COUNT 9223372036854775807",
             "SCAN 0 type STRING",
             "SCAN 0 TYPE hash",

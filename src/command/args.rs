@@ -23,7 +23,9 @@ pub struct Args {
 }
 
 impl Args {
-    /// Wraps a parsed command (name first).
+    /// Wraps a parsed command (name first) for a unit test; the server builds its cursors
+    /// with [`Args::of`], which knows where a subcommand's arguments start.
+    #[cfg(test)]
     pub fn new(items: Vec<Bytes>) -> Self {
         Args {
             items,
