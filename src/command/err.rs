@@ -62,6 +62,11 @@ pub const HASH_NOT_FLOAT: &str = "ERR hash value is not a float";
 pub const HASH_NOT_INT: &str = "ERR hash value is not an integer";
 pub const HELLO_NOAUTH: &str =
     "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time";
+pub const HLL_CORRUPT: &str = "INVALIDOBJ Corrupted HLL object detected";
+pub const HLL_NOT_SPARSE: &str = "ERR HLL encoding is not sparse";
+pub const HLL_TEST_DISAGREE: &str = "TESTFAILED dense/sparse disagree";
+pub const HLL_TEST_NOT_SPARSE: &str = "TESTFAILED sparse encoding not used";
+pub const HLL_WRONGTYPE: &str = "WRONGTYPE Key is not a valid HyperLogLog string value.";
 pub const INCR_NAN: &str = "ERR increment would produce NaN or Infinity";
 pub const INCR_PAIR: &str = "ERR INCR option supports a single increment-element pair";
 pub const INDEX_RANGE: &str = "ERR index out of range";
@@ -127,6 +132,7 @@ pub const NX_XX_GT_LT: &str = "ERR NX and XX, GT or LT options at the same time 
 pub const OFFSET_RANGE: &str = "ERR offset is out of range";
 pub const OUT_OF_RANGE: &str = "ERR value is out of range";
 pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
+pub const PFDEBUG_NO_KEY: &str = "ERR The specified key does not exist";
 pub const PROTO_NOT_INT: &str = "ERR Protocol version is not an integer or out of range";
 pub const PUBSUB_DOWN: &str = "ERR pub/sub is not running";
 pub const RANK_ZERO: &str =
@@ -432,6 +438,23 @@ pub fn function_not_implemented(sub: &[u8]) -> Reply {
     ))
 }
 
+/// PFDEBUG with a subcommand it does not know.
+pub fn unknown_pfdebug(sub: &[u8]) -> Reply {
+    Reply::error_owned(format!("ERR Unknown PFDEBUG subcommand '{}'", shown(sub)))
+}
+
+/// PFSELFTEST: a dense register read back differently.
+pub fn hll_register_test(register: usize, expected: u8, got: u8) -> Reply {
+    Reply::error_owned(format!(
+        "TESTFAILED Register {register} should be {expected} but is {got}"
+    ))
+}
+
+/// PFSELFTEST: an estimate out of the error bound.
+pub fn hll_error_test(card: u64, abserr: u64) -> Reply {
+    Reply::error_owned(format!("TESTFAILED Too big error. card:{card} abserr:{abserr}"))
+}
+
 /// `ERR wrong number of arguments for 'name' command`.
 pub fn arity(name: &str) -> Reply {
     Reply::error_owned(format!(
@@ -465,6 +488,8 @@ mod tests {
         "MISCONF",
         "READONLY",
         "DENIED",
+        "INVALIDOBJ",
+        "TESTFAILED",
     ];
 
     /// Files that may spell an error text themselves, and why:

@@ -13,6 +13,7 @@ pub mod dispatch;
 pub mod err;
 mod expire;
 mod hash;
+mod hyperloglog;
 mod info;
 mod introspection;
 mod keys;
@@ -215,6 +216,7 @@ pub fn apply_config(config: &crate::config::Config) {
         std::sync::atomic::Ordering::Relaxed,
     );
     list::apply_config(config);
+    hyperloglog::apply_config(config);
     hash::apply_config(config);
     set::apply_config(config);
     stream::apply_config(config);
