@@ -58,6 +58,14 @@ pub const GETKEYS_BAD_COMMAND: &str = "ERR Invalid command specified";
 pub const GETKEYS_NO_KEYS: &str = "ERR The command has no key arguments";
 pub const GT_LT: &str = "ERR GT and LT options at the same time are not compatible";
 pub const GT_LT_NX: &str = "ERR GT, LT, and/or NX options at the same time are not compatible";
+pub const GEO_ANY_COUNT: &str = "ERR the ANY argument requires COUNT argument";
+pub const GEO_NEED_HEIGHT: &str = "ERR need numeric height";
+pub const GEO_NEED_RADIUS: &str = "ERR need numeric radius";
+pub const GEO_NEED_WIDTH: &str = "ERR need numeric width";
+pub const GEO_NEGATIVE_BOX: &str = "ERR height or width cannot be negative";
+pub const GEO_NEGATIVE_RADIUS: &str = "ERR radius cannot be negative";
+pub const GEO_NO_MEMBER: &str = "ERR could not decode requested zset member";
+pub const GEO_UNIT: &str = "ERR unsupported unit provided. please use M, KM, FT, MI";
 pub const HASH_NOT_FLOAT: &str = "ERR hash value is not a float";
 pub const HASH_NOT_INT: &str = "ERR hash value is not an integer";
 pub const HELLO_NOAUTH: &str =
@@ -435,6 +443,35 @@ pub fn function_not_implemented(sub: &[u8]) -> Reply {
     Reply::error_owned(format!(
         "ERR FUNCTION {} is not implemented yet (EVAL and EVALSHA are)",
         shown(sub).to_ascii_uppercase()
+    ))
+}
+
+/// A longitude/latitude pair outside what a geohash covers.
+pub fn geo_bad_pair(lon: f64, lat: f64) -> Reply {
+    Reply::error_owned(format!("ERR invalid longitude,latitude pair {lon:.6},{lat:.6}"))
+}
+
+/// A storing GEO search asked for WITHDIST, WITHHASH or WITHCOORD.
+pub fn geo_store_with(geosearchstore: bool) -> Reply {
+    let what = if geosearchstore { "GEOSEARCHSTORE" } else { "STORE option in GEORADIUS" };
+    Reply::error_owned(format!(
+        "ERR {what} is not compatible with WITHDIST, WITHHASH and WITHCOORD options"
+    ))
+}
+
+/// GEOSEARCH(STORE) without FROMMEMBER or FROMLONLAT; `name` as sent.
+pub fn geo_need_from(name: &[u8]) -> Reply {
+    Reply::error_owned(format!(
+        "ERR exactly one of FROMMEMBER or FROMLONLAT can be specified for {}",
+        shown(name)
+    ))
+}
+
+/// GEOSEARCH(STORE) without BYRADIUS or BYBOX; `name` as sent.
+pub fn geo_need_by(name: &[u8]) -> Reply {
+    Reply::error_owned(format!(
+        "ERR exactly one of BYRADIUS and BYBOX can be specified for {}",
+        shown(name)
     ))
 }
 

@@ -12,6 +12,7 @@ mod connection;
 pub mod dispatch;
 pub mod err;
 mod expire;
+mod geo;
 mod hash;
 mod hyperloglog;
 mod info;

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use hashbrown::HashMap;
 
 use super::{
-    acl, bitmap, connection, expire, hash, hyperloglog, keys, list, persist, pubsub, scripting, server, set,
+    acl, bitmap, connection, expire, geo, hash, hyperloglog, keys, list, persist, pubsub, scripting, server, set,
     sort, stream, string, transaction, zset,
 };
 use super::{Args, CmdResult, Cross, Kind, Merge, Session};
@@ -411,6 +411,7 @@ const FAMILIES: &[(Categories, &[CommandSpec])] = &[
     (Categories::HASH, hash::COMMANDS),
     (Categories::SET, set::COMMANDS),
     (Categories::SORTEDSET, zset::COMMANDS),
+    (Categories::GEO, geo::COMMANDS),
     (Categories::STREAM, stream::COMMANDS),
     (Categories::NONE, sort::COMMANDS),
     (Categories::TRANSACTION, transaction::COMMANDS),
