@@ -27,6 +27,10 @@ pub const BAD_START_ID: &str = "ERR invalid start ID for the interval";
 pub const BAD_USERNAME: &str = "ERR Usernames can't contain spaces or null characters";
 pub const BGSAVE_IN_PROGRESS: &str = "ERR Background save already in progress";
 pub const BGSAVE_THREAD: &str = "ERR could not start the background save thread";
+pub const BITFIELD_OVERFLOW: &str = "ERR Invalid OVERFLOW type specified";
+pub const BITFIELD_RO_GET_ONLY: &str = "ERR BITFIELD_RO only supports the GET subcommand";
+pub const BITFIELD_TYPE: &str =
+    "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.";
 pub const BITOP_NOT_ONE_KEY: &str = "ERR BITOP NOT must be called with a single source key.";
 pub const BIT_NOT_BINARY: &str = "ERR The bit argument must be 1 or 0.";
 pub const BIT_NOT_INT: &str = "ERR bit is not an integer or out of range";

@@ -6,6 +6,7 @@
 pub mod access;
 mod acl;
 mod args;
+mod bitfield;
 mod bitmap;
 mod blocked;
 mod connection;

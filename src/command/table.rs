@@ -9,7 +9,7 @@ use bytes::Bytes;
 use hashbrown::HashMap;
 
 use super::{
-    acl, bitmap, connection, expire, geo, hash, hyperloglog, keys, list, persist, pubsub, scripting, server, set,
+    acl, bitfield, bitmap, connection, expire, geo, hash, hyperloglog, keys, list, persist, pubsub, scripting, server, set,
     sort, stream, string, transaction, zset,
 };
 use super::{Args, CmdResult, Cross, Kind, Merge, Session};
@@ -403,6 +403,7 @@ const FAMILIES: &[(Categories, &[CommandSpec])] = &[
     (Categories::NONE, persist::COMMANDS),
     (Categories::STRING, string::COMMANDS),
     (Categories::BITMAP, bitmap::COMMANDS),
+    (Categories::BITMAP, bitfield::COMMANDS),
     (Categories::HYPERLOGLOG, hyperloglog::COMMANDS),
     (Categories::KEYSPACE, keys::COMMANDS),
     (Categories::KEYSPACE, expire::COMMANDS),
