@@ -11,7 +11,7 @@ use bytes::Bytes;
 use super::args::{parse_float, parse_int, FloatRule};
 use super::table::{flags, keyed, routine, row, CommandSpec, KeyFinder, KEY1};
 use super::zset::store_result;
-use super::{err, error, read_as, Args, CmdResult, Session};
+use super::{err, error, read_as, Args, CmdResult, Kind, Session};
 use crate::protocol::Reply;
 use crate::shard::types::ZSet;
 use crate::shard::{Shard, ShardId};
@@ -26,9 +26,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     row("geodist", -4, flags!(READONLY), KEY1, keyed(geodist), "geo", "3.2.0", "Returns the distance between two members of a geospatial index.", "key member1 member2 [M|KM|FT|MI]"),
     row("geohash", -2, flags!(READONLY), KEY1, keyed(geohash), "geo", "3.2.0", "Returns members from a geospatial index as geohash strings.", "key [member [member ...]]"),
     row("geopos", -2, flags!(READONLY), KEY1, keyed(geopos), "geo", "3.2.0", "Returns the longitude and latitude of members from a geospatial index.", "key [member [member ...]]"),
-    row("georadius", -6, flags!(WRITE | DENYOOM), KEY1, routine(georadius, georadius_cross), "geo", "3.2.0", "Queries a geospatial index for members within a distance from a coordinate, optionally stores the result.", "key longitude latitude radius M|KM|FT|MI [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC|DESC] [STORE key|STOREDIST key]").keys_by(KeyFinder::Custom(store_key)),
+    row("georadius", -6, flags!(WRITE | DENYOOM), KEY1, Kind::Routed(georadius), "geo", "3.2.0", "Queries a geospatial index for members within a distance from a coordinate, optionally stores the result.", "key longitude latitude radius M|KM|FT|MI [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC|DESC] [STORE key|STOREDIST key]").keys_by(KeyFinder::Custom(store_key)),
     row("georadius_ro", -6, flags!(READONLY), KEY1, keyed(georadius_ro), "geo", "3.2.10", "Returns members from a geospatial index that are within a distance from a coordinate.", "key longitude latitude radius M|KM|FT|MI [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC|DESC]"),
-    row("georadiusbymember", -5, flags!(WRITE | DENYOOM), KEY1, routine(georadiusbymember, georadiusbymember_cross), "geo", "3.2.0", "Queries a geospatial index for members within a distance from a member, optionally stores the result.", "key member radius M|KM|FT|MI [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC|DESC] [STORE key|STOREDIST key]").keys_by(KeyFinder::Custom(store_key)),
+    row("georadiusbymember", -5, flags!(WRITE | DENYOOM), KEY1, Kind::Routed(georadiusbymember), "geo", "3.2.0", "Queries a geospatial index for members within a distance from a member, optionally stores the result.", "key member radius M|KM|FT|MI [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC|DESC] [STORE key|STOREDIST key]").keys_by(KeyFinder::Custom(store_key)),
     row("georadiusbymember_ro", -5, flags!(READONLY), KEY1, keyed(georadiusbymember_ro), "geo", "3.2.10", "Returns members from a geospatial index that are within a distance from a member.", "key member radius M|KM|FT|MI [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC|DESC]"),
     row("geosearch", -7, flags!(READONLY), KEY1, keyed(geosearch), "geo", "6.2.0", "Queries a geospatial index for members inside an area of a box or a circle.", "key FROMMEMBER member|FROMLONLAT longitude latitude BYRADIUS radius M|KM|FT|MI|BYBOX width height M|KM|FT|MI [ASC|DESC] [COUNT count [ANY]] [WITHCOORD] [WITHDIST] [WITHHASH]"),
     row("geosearchstore", -8, flags!(WRITE | DENYOOM), (1, 2, 1), routine(geosearchstore, geosearchstore_cross), "geo", "6.2.0", "Queries a geospatial index for members inside an area of a box or a circle, optionally stores the result.", "destination source FROMMEMBER member|FROMLONLAT longitude latitude BYRADIUS radius M|KM|FT|MI|BYBOX width height M|KM|FT|MI [ASC|DESC] [COUNT count [ANY]] [STOREDIST]"),
@@ -413,7 +413,7 @@ fn search_here(shard: &mut Shard, args: &Args, variant: Variant) -> CmdResult {
     }
 }
 
-/// A storing search whose source and destination are on different shards.
+/// A search that may store, holding its source's shard and its destination's.
 async fn search_across(session: &mut Session, args: Args, variant: Variant, src_at: usize) -> CmdResult {
     let items = args.into_items();
     let db = session.db;
@@ -447,11 +447,9 @@ async fn search_across(session: &mut Session, args: Args, variant: Variant, src_
 
 type Routine<'a> = Pin<Box<dyn Future<Output = CmdResult> + 'a>>;
 
-pub fn georadius(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    search_here(shard, args, Variant::Radius { store: true })
-}
-
-pub fn georadius_cross(session: &mut Session, args: Args) -> Routine<'_> {
+/// GEORADIUS(BYMEMBER) route themselves: their STORE key is outside the key range the
+/// dispatcher routes by, so the source's shard and the destination's are held here.
+pub fn georadius(session: &mut Session, args: Args) -> Routine<'_> {
     Box::pin(search_across(session, args, Variant::Radius { store: true }, 1))
 }
 
@@ -459,11 +457,7 @@ pub fn georadius_ro(shard: &mut Shard, args: &mut Args) -> CmdResult {
     search_here(shard, args, Variant::Radius { store: false })
 }
 
-pub fn georadiusbymember(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    search_here(shard, args, Variant::ByMember { store: true })
-}
-
-pub fn georadiusbymember_cross(session: &mut Session, args: Args) -> Routine<'_> {
+pub fn georadiusbymember(session: &mut Session, args: Args) -> Routine<'_> {
     Box::pin(search_across(session, args, Variant::ByMember { store: true }, 1))
 }
 
