@@ -92,11 +92,17 @@ fn random_operations_match_redis() {
             _ => 2 * edge,
         };
         let value = value.clamp(i64::MIN as i128, i64::MAX as i128);
-        let offset = if next() % 2 == 0 { (next() % 100).to_string() } else { format!("#{}", next() % 8) };
+        let offset = if next() % 2 == 0 {
+            (next() % 100).to_string()
+        } else {
+            format!("#{}", next() % 8)
+        };
         let overflow = ["WRAP", "SAT", "FAIL"][(next() % 3) as usize];
         let op = ["SET", "INCRBY", "GET"][(next() % 3) as usize];
         let ty = format!("{}{bits}", if signed { 'i' } else { 'u' });
-        let mut q: Vec<String> = ["BITFIELD", "f", "OVERFLOW", overflow, op, &ty, &offset].map(String::from).to_vec();
+        let mut q: Vec<String> = ["BITFIELD", "f", "OVERFLOW", overflow, op, &ty, &offset]
+            .map(String::from)
+            .to_vec();
         if op != "GET" {
             q.push(value.to_string());
         }
@@ -107,7 +113,12 @@ fn random_operations_match_redis() {
         for q in &queries {
             let (want, have) = (call(&mut theirs, q), call(&mut ours, q));
             if want != have {
-                mismatches.push(format!("{}\n  redis : {:?}\n  ringkv: {:?}", q.join(" "), want, have));
+                mismatches.push(format!(
+                    "{}\n  redis : {:?}\n  ringkv: {:?}",
+                    q.join(" "),
+                    want,
+                    have
+                ));
             }
         }
     }

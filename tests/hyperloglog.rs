@@ -89,7 +89,10 @@ fn bulk(reply: &[u8]) -> Vec<u8> {
 
 fn int(reply: &[u8]) -> i64 {
     assert_eq!(reply[0], b':', "{}", String::from_utf8_lossy(reply));
-    std::str::from_utf8(&reply[1..reply.len() - 2]).unwrap().parse().unwrap()
+    std::str::from_utf8(&reply[1..reply.len() - 2])
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 /// Random element sets, small (sparse) to large (dense, past the promotion), added in batches
@@ -101,8 +104,15 @@ fn stored_bytes_match_redis_for_random_sets() {
     let redis = RedisServer::start();
     let server = Server::start(2, common::backends()[0], &[]);
     let conns = std::cell::RefCell::new((server.raw(), Raw::connect(redis.port)));
-    let mut runner = TestRunner::new(Config { cases: 24, ..Config::default() });
-    let sets = (prop::collection::vec(any::<u32>(), 0..4000), 16usize..400, any::<u64>());
+    let mut runner = TestRunner::new(Config {
+        cases: 24,
+        ..Config::default()
+    });
+    let sets = (
+        prop::collection::vec(any::<u32>(), 0..4000),
+        16usize..400,
+        any::<u64>(),
+    );
     runner
         .run(&sets, |(elements, batch, salt)| {
             let mut pair = conns.borrow_mut();
@@ -110,22 +120,36 @@ fn stored_bytes_match_redis_for_random_sets() {
             for raw in [&mut *ours, &mut *theirs] {
                 call(raw, &[b"FLUSHALL"]);
             }
-            let texts: Vec<Vec<u8>> = elements.iter().map(|e| format!("{}", *e as u64 ^ salt).into_bytes()).collect();
+            let texts: Vec<Vec<u8>> = elements
+                .iter()
+                .map(|e| format!("{}", *e as u64 ^ salt).into_bytes())
+                .collect();
             for chunk in texts.chunks(batch.max(1)) {
                 let mut args: Vec<&[u8]> = vec![b"PFADD", b"foo"];
                 args.extend(chunk.iter().map(|e| &e[..]));
                 prop_assert_eq!(call(&mut *ours, &args), call(&mut *theirs, &args));
-                prop_assert_eq!(call(&mut *ours, &[b"GET", b"foo"]), call(&mut *theirs, &[b"GET", b"foo"]));
+                prop_assert_eq!(
+                    call(&mut *ours, &[b"GET", b"foo"]),
+                    call(&mut *theirs, &[b"GET", b"foo"])
+                );
             }
             let count = call(&mut *ours, &[b"PFCOUNT", b"foo"]);
             prop_assert_eq!(&count, &call(&mut *theirs, &[b"PFCOUNT", b"foo"]));
-            prop_assert_eq!(call(&mut *ours, &[b"GET", b"foo"]), call(&mut *theirs, &[b"GET", b"foo"]));
+            prop_assert_eq!(
+                call(&mut *ours, &[b"GET", b"foo"]),
+                call(&mut *theirs, &[b"GET", b"foo"])
+            );
             let mut distinct = texts.clone();
             distinct.sort();
             distinct.dedup();
             let (n, estimate) = (distinct.len() as f64, int(&count) as f64);
             // 1.04/sqrt(16384) is the standard error; six of them bound it as PFSELFTEST does.
-            prop_assert!((estimate - n).abs() <= (n * 0.0081 * 6.0).max(2.0), "{} vs {}", estimate, n);
+            prop_assert!(
+                (estimate - n).abs() <= (n * 0.0081 * 6.0).max(2.0),
+                "{} vs {}",
+                estimate,
+                n
+            );
             // Merges commute: bar ∪ foo and foo ∪ bar count alike (bar on another shard).
             for raw in [&mut *ours, &mut *theirs] {
                 call(raw, &[b"PFADD", b"bar", b"x", b"y", b"z"]);
@@ -135,7 +159,10 @@ fn stored_bytes_match_redis_for_random_sets() {
             prop_assert_eq!(ab, ba);
             call(&mut *ours, &[b"PFMERGE", b"{bar}m", b"bar", b"foo"]);
             call(&mut *theirs, &[b"PFMERGE", b"{bar}m", b"bar", b"foo"]);
-            prop_assert_eq!(call(&mut *ours, &[b"GET", b"{bar}m"]), call(&mut *theirs, &[b"GET", b"{bar}m"]));
+            prop_assert_eq!(
+                call(&mut *ours, &[b"GET", b"{bar}m"]),
+                call(&mut *theirs, &[b"GET", b"{bar}m"])
+            );
             // Each server reads and extends the other's bytes.
             let mine = bulk(&call(&mut *ours, &[b"GET", b"foo"]));
             let redis_bytes = bulk(&call(&mut *theirs, &[b"GET", b"foo"]));
@@ -144,7 +171,10 @@ fn stored_bytes_match_redis_for_random_sets() {
             for raw in [&mut *ours, &mut *theirs] {
                 call(raw, &[b"PFADD", b"swap", b"extra-1", b"extra-2"]);
             }
-            prop_assert_eq!(call(&mut *ours, &[b"GET", b"swap"]), call(&mut *theirs, &[b"GET", b"swap"]));
+            prop_assert_eq!(
+                call(&mut *ours, &[b"GET", b"swap"]),
+                call(&mut *theirs, &[b"GET", b"swap"])
+            );
             Ok(())
         })
         .unwrap();

@@ -68,7 +68,10 @@ fn field_offset(raw: &[u8], bits: u32) -> Result<u64, Reply> {
         Some(b'#') => (&raw[1..], bits as i64),
         _ => (raw, 1),
     };
-    let n = parse_int(digits).ok_or_else(bad)?.checked_mul(scale).ok_or_else(bad)?;
+    let n = parse_int(digits)
+        .ok_or_else(bad)?
+        .checked_mul(scale)
+        .ok_or_else(bad)?;
     let limit = MAX_STRING_LEN.load(std::sync::atomic::Ordering::Relaxed);
     if n < 0 || (n as u64 >> 3) >= limit {
         return Err(bad());
@@ -106,7 +109,16 @@ fn parse(args: &Args) -> Result<Vec<Step>, Reply> {
         } else {
             parse_int(&items[j + 3]).ok_or_else(|| error(err::NOT_INT))?
         };
-        steps.push(Step { op, field: Field { signed, bits, offset }, value, overflow });
+        steps.push(Step {
+            op,
+            field: Field {
+                signed,
+                bits,
+                offset,
+            },
+            value,
+            overflow,
+        });
         j += if op == Op::Get { 3 } else { 4 };
     }
     Ok(steps)
@@ -116,7 +128,9 @@ fn parse(args: &Args) -> Result<Vec<Step>, Reply> {
 fn get_raw(s: &[u8], f: Field) -> u64 {
     (0..f.bits as u64).fold(0u64, |acc, j| {
         let bit = f.offset + j;
-        let on = s.get((bit >> 3) as usize).is_some_and(|b| b & (0x80 >> (bit & 7)) != 0);
+        let on = s
+            .get((bit >> 3) as usize)
+            .is_some_and(|b| b & (0x80 >> (bit & 7)) != 0);
         (acc << 1) | on as u64
     })
 }
@@ -159,7 +173,11 @@ fn fit(sum: i128, f: Field, overflow: Overflow) -> Option<i128> {
         Overflow::Wrap => {
             let span = 1i128 << f.bits;
             let wrapped = sum.rem_euclid(span);
-            Some(if f.signed && wrapped > max { wrapped - span } else { wrapped })
+            Some(if f.signed && wrapped > max {
+                wrapped - span
+            } else {
+                wrapped
+            })
         }
     }
 }
@@ -176,7 +194,10 @@ fn run(shard: &mut Shard, args: &mut Args, read_only: bool) -> CmdResult {
                 _ => return Err(error(err::WRONGTYPE)),
             },
         };
-        let out = steps.iter().map(|s| Reply::Int(get(&value, s.field))).collect();
+        let out = steps
+            .iter()
+            .map(|s| Reply::Int(get(&value, s.field)))
+            .collect();
         return Ok(Reply::Array(out));
     }
     if read_only {
@@ -205,7 +226,11 @@ fn run(shard: &mut Shard, args: &mut Args, read_only: bool) -> CmdResult {
     let mut out = Vec::with_capacity(steps.len());
     for s in &steps {
         let f = s.field;
-        let old = if f.signed { get(&value, f) as i128 } else { get_raw(&value, f) as i128 };
+        let old = if f.signed {
+            get(&value, f) as i128
+        } else {
+            get_raw(&value, f) as i128
+        };
         if s.op == Op::Get {
             out.push(Reply::Int(old as i64));
             continue;
@@ -252,7 +277,11 @@ mod tests {
 
     #[test]
     fn fields_read_back_and_overflow_like_redis() {
-        let f = Field { signed: true, bits: 8, offset: 3 };
+        let f = Field {
+            signed: true,
+            bits: 8,
+            offset: 3,
+        };
         let mut s = vec![0u8; 2];
         put(&mut s, f, (-5i64) as u64);
         assert_eq!(get(&s, f), -5);
@@ -260,9 +289,20 @@ mod tests {
         assert_eq!(fit(130, f, Overflow::Sat), Some(127));
         assert_eq!(fit(-200, f, Overflow::Sat), Some(-128));
         assert_eq!(fit(130, f, Overflow::Fail), None);
-        let u = Field { signed: false, bits: 2, offset: 0 };
+        let u = Field {
+            signed: false,
+            bits: 2,
+            offset: 0,
+        };
         assert_eq!(fit(-1, u, Overflow::Wrap), Some(3));
-        let i64f = Field { signed: true, bits: 64, offset: 0 };
-        assert_eq!(fit(i64::MAX as i128 + 1, i64f, Overflow::Wrap), Some(i64::MIN as i128));
+        let i64f = Field {
+            signed: true,
+            bits: 64,
+            offset: 0,
+        };
+        assert_eq!(
+            fit(i64::MAX as i128 + 1, i64f, Overflow::Wrap),
+            Some(i64::MIN as i128)
+        );
     }
 }

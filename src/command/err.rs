@@ -452,12 +452,18 @@ pub fn function_not_implemented(sub: &[u8]) -> Reply {
 
 /// A longitude/latitude pair outside what a geohash covers.
 pub fn geo_bad_pair(lon: f64, lat: f64) -> Reply {
-    Reply::error_owned(format!("ERR invalid longitude,latitude pair {lon:.6},{lat:.6}"))
+    Reply::error_owned(format!(
+        "ERR invalid longitude,latitude pair {lon:.6},{lat:.6}"
+    ))
 }
 
 /// A storing GEO search asked for WITHDIST, WITHHASH or WITHCOORD.
 pub fn geo_store_with(geosearchstore: bool) -> Reply {
-    let what = if geosearchstore { "GEOSEARCHSTORE" } else { "STORE option in GEORADIUS" };
+    let what = if geosearchstore {
+        "GEOSEARCHSTORE"
+    } else {
+        "STORE option in GEORADIUS"
+    };
     Reply::error_owned(format!(
         "ERR {what} is not compatible with WITHDIST, WITHHASH and WITHCOORD options"
     ))
@@ -493,7 +499,9 @@ pub fn hll_register_test(register: usize, expected: u8, got: u8) -> Reply {
 
 /// PFSELFTEST: an estimate out of the error bound.
 pub fn hll_error_test(card: u64, abserr: u64) -> Reply {
-    Reply::error_owned(format!("TESTFAILED Too big error. card:{card} abserr:{abserr}"))
+    Reply::error_owned(format!(
+        "TESTFAILED Too big error. card:{card} abserr:{abserr}"
+    ))
 }
 
 /// `ERR wrong number of arguments for 'name' command`.

@@ -41,7 +41,9 @@ fn store_key(items: &[Bytes]) -> Option<Vec<usize>> {
     let mut i = 5;
     while i < items.len() {
         let a = &items[i];
-        if (a.eq_ignore_ascii_case(b"store") || a.eq_ignore_ascii_case(b"storedist")) && i + 1 < items.len() {
+        if (a.eq_ignore_ascii_case(b"store") || a.eq_ignore_ascii_case(b"storedist"))
+            && i + 1 < items.len()
+        {
             stored = Some(i + 1);
             i += 1;
         }
@@ -58,7 +60,9 @@ fn float_or(raw: &[u8], text: &'static str) -> Result<f64, Reply> {
 fn lon_lat(lon: &[u8], lat: &[u8]) -> Result<(f64, f64), Reply> {
     let lon = float_or(lon, err::NOT_FLOAT)?;
     let lat = float_or(lat, err::NOT_FLOAT)?;
-    if !(hash::LONG_MIN..=hash::LONG_MAX).contains(&lon) || !(hash::LAT_MIN..=hash::LAT_MAX).contains(&lat) {
+    if !(hash::LONG_MIN..=hash::LONG_MAX).contains(&lon)
+        || !(hash::LAT_MIN..=hash::LAT_MAX).contains(&lat)
+    {
         return Err(err::geo_bad_pair(lon, lat));
     }
     Ok((lon, lat))
@@ -112,7 +116,7 @@ pub fn geoadd(shard: &mut Shard, args: &mut Args) -> CmdResult {
         }
         at += 1;
     }
-    if (items.len() - at) % 3 != 0 || (nx && xx) {
+    if !(items.len() - at).is_multiple_of(3) || (nx && xx) {
         return Err(error(err::SYNTAX));
     }
     let mut zadd: Vec<Bytes> = Vec::with_capacity(at + (items.len() - at) / 3 * 2);
@@ -141,7 +145,9 @@ pub fn geodist(shard: &mut Shard, args: &mut Args) -> CmdResult {
         return Ok(Reply::Nil);
     };
     let (a, b) = (hash::point_of(a), hash::point_of(b));
-    Ok(Reply::Bulk(distance_text(hash::distance(a.0, a.1, b.0, b.1) / to_meters)))
+    Ok(Reply::Bulk(distance_text(
+        hash::distance(a.0, a.1, b.0, b.1) / to_meters,
+    )))
 }
 
 pub fn geohash(shard: &mut Shard, args: &mut Args) -> CmdResult {
@@ -167,7 +173,10 @@ pub fn geopos(shard: &mut Shard, args: &mut Args) -> CmdResult {
         .map(|m| match z.and_then(|z| z.score(m)) {
             Some(score) => {
                 let (lon, lat) = hash::point_of(score);
-                Reply::Array(vec![Reply::Bulk(coord_text(lon)), Reply::Bulk(coord_text(lat))])
+                Reply::Array(vec![
+                    Reply::Bulk(coord_text(lon)),
+                    Reply::Bulk(coord_text(lat)),
+                ])
             }
             None => Reply::NilArray,
         })
@@ -187,7 +196,11 @@ enum Variant {
 /// What a search ends in: a reply, or members to store at a destination.
 enum Outcome {
     Reply(Reply),
-    Store { dest: Bytes, items: Vec<(Bytes, f64)>, event: &'static str },
+    Store {
+        dest: Bytes,
+        items: Vec<(Bytes, f64)>,
+        event: &'static str,
+    },
 }
 
 /// One match: member, distance in metres, score, coordinates.
@@ -209,7 +222,11 @@ fn radius(raw: &[Bytes]) -> Result<(f64, f64), Reply> {
 
 /// Parses and runs a search on the shard holding its source, in Redis's order of checks.
 fn search(shard: &mut Shard, items: &[Bytes], variant: Variant) -> Result<Outcome, Reply> {
-    let src = if variant == Variant::SearchStore { &items[2] } else { &items[1] };
+    let src = if variant == Variant::SearchStore {
+        &items[2]
+    } else {
+        &items[1]
+    };
     let z = read_as::<ZSet>(shard, src)?;
     let mut centre = None;
     let mut shape = None;
@@ -224,7 +241,9 @@ fn search(shard: &mut Shard, items: &[Bytes], variant: Variant) -> Result<Outcom
         }
         Variant::ByMember { .. } => {
             if let Some(z) = z {
-                let score = z.score(&items[2]).ok_or_else(|| error(err::GEO_NO_MEMBER))?;
+                let score = z
+                    .score(&items[2])
+                    .ok_or_else(|| error(err::GEO_NO_MEMBER))?;
                 centre = Some(hash::point_of(score));
                 let (r, c) = radius(&items[3..5])?;
                 (shape, conversion) = (Some(Shape::Radius(r)), c);
@@ -238,7 +257,10 @@ fn search(shard: &mut Shard, items: &[Bytes], variant: Variant) -> Result<Outcom
         }
     };
     let is_search = matches!(variant, Variant::Search | Variant::SearchStore);
-    let can_store = matches!(variant, Variant::Radius { store: true } | Variant::ByMember { store: true });
+    let can_store = matches!(
+        variant,
+        Variant::Radius { store: true } | Variant::ByMember { store: true }
+    );
     let (mut withdist, mut withhash, mut withcoord, mut any) = (false, false, false, false);
     let (mut frommember, mut fromloc, mut byradius, mut bybox) = (false, false, false, false);
     let mut sort: Option<bool> = None;
@@ -271,7 +293,9 @@ fn search(shard: &mut Shard, items: &[Bytes], variant: Variant) -> Result<Outcom
             b"storedist" if variant == Variant::SearchStore => storedist = true,
             b"frommember" if left >= 1 && is_search && !fromloc => {
                 if let Some(z) = z {
-                    let score = z.score(&rest[i + 1]).ok_or_else(|| error(err::GEO_NO_MEMBER))?;
+                    let score = z
+                        .score(&rest[i + 1])
+                        .ok_or_else(|| error(err::GEO_NO_MEMBER))?;
                     centre = Some(hash::point_of(score));
                 }
                 frommember = true;
@@ -315,24 +339,44 @@ fn search(shard: &mut Shard, items: &[Bytes], variant: Variant) -> Result<Outcom
     if any && count == 0 {
         return Err(error(err::GEO_ANY_COUNT));
     }
-    let event = if is_search { "geosearchstore" } else { "georadiusstore" };
+    let event = if is_search {
+        "geosearchstore"
+    } else {
+        "georadiusstore"
+    };
     let (Some(z), Some((lon, lat)), Some(shape)) = (z, centre, shape) else {
         return Ok(match store {
-            Some(dest) => Outcome::Store { dest, items: Vec::new(), event },
+            Some(dest) => Outcome::Store {
+                dest,
+                items: Vec::new(),
+                event,
+            },
             None => Outcome::Reply(Reply::Array(Vec::new())),
         });
     };
     if count != 0 && sort.is_none() && !any {
         sort = Some(true);
     }
-    let query = Search { lon, lat, shape, conversion };
+    let query = Search {
+        lon,
+        lat,
+        shape,
+        conversion,
+    };
     let limit = if any { count as usize } else { 0 };
     let mut points = collect(z, &query, limit);
     if let Some(asc) = sort {
         // Stable, as glibc's qsort (a merge sort) is for these sizes.
         points.sort_by(|a, b| {
-            let o = a.dist.partial_cmp(&b.dist).unwrap_or(std::cmp::Ordering::Equal);
-            if asc { o } else { o.reverse() }
+            let o = a
+                .dist
+                .partial_cmp(&b.dist)
+                .unwrap_or(std::cmp::Ordering::Equal);
+            if asc {
+                o
+            } else {
+                o.reverse()
+            }
         });
     }
     if count > 0 {
@@ -363,7 +407,10 @@ fn search(shard: &mut Shard, items: &[Bytes], variant: Variant) -> Result<Outcom
                 e.push(Reply::Int(p.score as i64));
             }
             if withcoord {
-                e.push(Reply::Array(vec![Reply::Bulk(coord_text(p.lon)), Reply::Bulk(coord_text(p.lat))]));
+                e.push(Reply::Array(vec![
+                    Reply::Bulk(coord_text(p.lon)),
+                    Reply::Bulk(coord_text(p.lat)),
+                ]));
             }
             Reply::Array(e)
         })
@@ -388,13 +435,23 @@ fn collect(z: &ZSet, query: &Search, limit: usize) -> Vec<Point> {
             break;
         }
         let min = cell.align52() as f64;
-        let max = hash::Cell { bits: cell.bits + 1, step: cell.step }.align52() as f64;
+        let max = hash::Cell {
+            bits: cell.bits + 1,
+            step: cell.step,
+        }
+        .align52() as f64;
         let start = z.count_while(|s, _| s < min);
         let end = z.count_while(|s, _| s < max);
         for (member, score) in z.range(start, end, false) {
             let (lon, lat) = hash::point_of(score);
             if let Some(dist) = query.contains(lon, lat) {
-                out.push(Point { member, dist, score, lon, lat });
+                out.push(Point {
+                    member,
+                    dist,
+                    score,
+                    lon,
+                    lat,
+                });
             }
             if limit > 0 && out.len() >= limit {
                 break;
@@ -414,12 +471,21 @@ fn search_here(shard: &mut Shard, args: &Args, variant: Variant) -> CmdResult {
 }
 
 /// A search that may store, holding its source's shard and its destination's.
-async fn search_across(session: &mut Session, args: Args, variant: Variant, src_at: usize) -> CmdResult {
+async fn search_across(
+    session: &mut Session,
+    args: Args,
+    variant: Variant,
+    src_at: usize,
+) -> CmdResult {
     let items = args.into_items();
     let db = session.db;
     let src_shard = session.router.shard_of(&items[src_at]);
     let mut shards: Vec<ShardId> = vec![src_shard];
-    let dest_at = if variant == Variant::SearchStore { Some(1) } else { store_key(&items).and_then(|k| k.first().copied()) };
+    let dest_at = if variant == Variant::SearchStore {
+        Some(1)
+    } else {
+        store_key(&items).and_then(|k| k.first().copied())
+    };
     shards.extend(dest_at.map(|d| session.router.shard_of(&items[d])));
     let holding = session.router.hold(&shards).await;
     let gone = || error(err::SHARD_GONE);
@@ -450,7 +516,12 @@ type Routine<'a> = Pin<Box<dyn Future<Output = CmdResult> + 'a>>;
 /// GEORADIUS(BYMEMBER) route themselves: their STORE key is outside the key range the
 /// dispatcher routes by, so the source's shard and the destination's are held here.
 pub fn georadius(session: &mut Session, args: Args) -> Routine<'_> {
-    Box::pin(search_across(session, args, Variant::Radius { store: true }, 1))
+    Box::pin(search_across(
+        session,
+        args,
+        Variant::Radius { store: true },
+        1,
+    ))
 }
 
 pub fn georadius_ro(shard: &mut Shard, args: &mut Args) -> CmdResult {
@@ -458,7 +529,12 @@ pub fn georadius_ro(shard: &mut Shard, args: &mut Args) -> CmdResult {
 }
 
 pub fn georadiusbymember(session: &mut Session, args: Args) -> Routine<'_> {
-    Box::pin(search_across(session, args, Variant::ByMember { store: true }, 1))
+    Box::pin(search_across(
+        session,
+        args,
+        Variant::ByMember { store: true },
+        1,
+    ))
 }
 
 pub fn georadiusbymember_ro(shard: &mut Shard, args: &mut Args) -> CmdResult {

@@ -18,11 +18,61 @@ pub mod hll;
 
 /// The rows of the HyperLogLog commands.
 pub static COMMANDS: &[CommandSpec] = &[
-    row("pfadd", -2, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(pfadd), "hyperloglog", "2.8.9", "Adds elements to a HyperLogLog key. Creates the key if it doesn't exist.", "key [element [element ...]]"),
-    row("pfcount", -2, flags!(READONLY), (1, -1, 1), routine(pfcount, pfcount_cross), "hyperloglog", "2.8.9", "Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s).", "key [key ...]"),
-    row("pfmerge", -2, flags!(WRITE | DENYOOM), (1, -1, 1), routine(pfmerge, pfmerge_cross), "hyperloglog", "2.8.9", "Merges one or more HyperLogLog values into a single key.", "destkey [sourcekey [sourcekey ...]]"),
-    row("pfdebug", 3, flags!(WRITE | DENYOOM | ADMIN), (2, 2, 1), keyed(pfdebug), "hyperloglog", "2.8.9", "Internal commands for debugging HyperLogLog values.", "subcommand key"),
-    row("pfselftest", 1, flags!(ADMIN), NOKEY, Kind::Local(pfselftest), "hyperloglog", "2.8.9", "An internal command for testing HyperLogLog values.", ""),
+    row(
+        "pfadd",
+        -2,
+        flags!(WRITE | DENYOOM | FAST),
+        KEY1,
+        keyed(pfadd),
+        "hyperloglog",
+        "2.8.9",
+        "Adds elements to a HyperLogLog key. Creates the key if it doesn't exist.",
+        "key [element [element ...]]",
+    ),
+    row(
+        "pfcount",
+        -2,
+        flags!(READONLY),
+        (1, -1, 1),
+        routine(pfcount, pfcount_cross),
+        "hyperloglog",
+        "2.8.9",
+        "Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s).",
+        "key [key ...]",
+    ),
+    row(
+        "pfmerge",
+        -2,
+        flags!(WRITE | DENYOOM),
+        (1, -1, 1),
+        routine(pfmerge, pfmerge_cross),
+        "hyperloglog",
+        "2.8.9",
+        "Merges one or more HyperLogLog values into a single key.",
+        "destkey [sourcekey [sourcekey ...]]",
+    ),
+    row(
+        "pfdebug",
+        3,
+        flags!(WRITE | DENYOOM | ADMIN),
+        (2, 2, 1),
+        keyed(pfdebug),
+        "hyperloglog",
+        "2.8.9",
+        "Internal commands for debugging HyperLogLog values.",
+        "subcommand key",
+    ),
+    row(
+        "pfselftest",
+        1,
+        flags!(ADMIN),
+        NOKEY,
+        Kind::Local(pfselftest),
+        "hyperloglog",
+        "2.8.9",
+        "An internal command for testing HyperLogLog values.",
+        "",
+    ),
 ];
 
 /// `hll-sparse-max-bytes`: the size past which a sparse HLL turns dense.
@@ -43,7 +93,11 @@ fn corrupt(_: hll::Corrupt) -> Reply {
 /// The HLL string at `key` (None when missing) and its expiry; WRONGTYPE for another type or a
 /// string without an HLL header. `write` looks the key up for writing (no hit/miss count).
 fn read_hll(shard: &mut Shard, key: &[u8], write: bool) -> Result<Option<(Vec<u8>, u64)>, Reply> {
-    let record = if write { shard.live(key) } else { shard.read(key) };
+    let record = if write {
+        shard.live(key)
+    } else {
+        shard.read(key)
+    };
     let Some(record) = record else {
         return Ok(None);
     };
@@ -257,7 +311,14 @@ pub fn pfdebug(shard: &mut Shard, args: &mut Args) -> CmdResult {
         }
         b"decode" if hll::is_dense(&value) => Err(error(err::HLL_NOT_SPARSE))?,
         b"decode" => Reply::Bulk(Bytes::from(hll::decode(&value))),
-        b"encoding" => Reply::Status(if hll::is_dense(&value) { "dense" } else { "sparse" }.into()),
+        b"encoding" => Reply::Status(
+            if hll::is_dense(&value) {
+                "dense"
+            } else {
+                "sparse"
+            }
+            .into(),
+        ),
         _ => Err(err::unknown_pfdebug(&sub))?,
     };
     shard.unchanged();
@@ -270,7 +331,10 @@ pub fn pfselftest(_session: &mut Session, _args: &mut Args) -> CmdResult {
     let mut dense = vec![0u8; hll::DENSE_SIZE - hll::HDR];
     let mut seed = {
         use std::hash::{BuildHasher, Hasher};
-        std::collections::hash_map::RandomState::new().build_hasher().finish() | 1
+        std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish()
+            | 1
     };
     let mut next = || {
         seed ^= seed << 13;
@@ -313,7 +377,11 @@ pub fn pfselftest(_session: &mut Session, _args: &mut Args) -> CmdResult {
             return Err(error(err::HLL_TEST_DISAGREE));
         }
         let abserr = (checkpoint as i64 - estimate as i64).unsigned_abs();
-        let maxerr = if j == 10 { 1 } else { (relerr * 6.0 * checkpoint as f64).ceil() as u64 };
+        let maxerr = if j == 10 {
+            1
+        } else {
+            (relerr * 6.0 * checkpoint as f64).ceil() as u64
+        };
         if abserr > maxerr {
             return Err(err::hll_error_test(checkpoint, abserr));
         }

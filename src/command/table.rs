@@ -9,8 +9,8 @@ use bytes::Bytes;
 use hashbrown::HashMap;
 
 use super::{
-    acl, bitfield, bitmap, connection, expire, geo, hash, hyperloglog, keys, list, persist, pubsub, scripting, server, set,
-    sort, stream, string, transaction, zset,
+    acl, bitfield, bitmap, connection, expire, geo, hash, hyperloglog, keys, list, persist, pubsub,
+    scripting, server, set, sort, stream, string, transaction, zset,
 };
 use super::{Args, CmdResult, Cross, Kind, Merge, Session};
 

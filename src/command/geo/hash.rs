@@ -64,7 +64,13 @@ fn squeeze(v: u64) -> u32 {
 }
 
 /// The cell of `step` bits per axis holding (lon, lat) in the given ranges; None outside them.
-pub fn encode_in(lon_range: (f64, f64), lat_range: (f64, f64), lon: f64, lat: f64, step: u8) -> Option<Cell> {
+pub fn encode_in(
+    lon_range: (f64, f64),
+    lat_range: (f64, f64),
+    lon: f64,
+    lat: f64,
+    step: u8,
+) -> Option<Cell> {
     if !(LONG_MIN..=LONG_MAX).contains(&lon) || !(LAT_MIN..=LAT_MAX).contains(&lat) {
         return None;
     }
@@ -196,7 +202,12 @@ impl Search {
         let top = rad_deg(width / EARTH_RADIUS / deg_rad(self.lat + lat_delta).cos());
         let bottom = rad_deg(width / EARTH_RADIUS / deg_rad(self.lat - lat_delta).cos());
         let delta = if self.lat < 0.0 { bottom } else { top };
-        [self.lon - delta, self.lat - lat_delta, self.lon + delta, self.lat + lat_delta]
+        [
+            self.lon - delta,
+            self.lat - lat_delta,
+            self.lon + delta,
+            self.lat + lat_delta,
+        ]
     }
 
     /// The nine cells to scan (centre, N, S, E, W, NE, NW, SE, SW), zero where a neighbour is
@@ -222,7 +233,9 @@ impl Search {
             area = decode(centre);
         }
         if steps >= 2 {
-            let zero = |n: &mut [Cell; 9], which: [usize; 3]| which.iter().for_each(|&i| n[i] = Cell::default());
+            let zero = |n: &mut [Cell; 9], which: [usize; 3]| {
+                which.iter().for_each(|&i| n[i] = Cell::default())
+            };
             if area.lat.0 < min_lat {
                 zero(&mut n, [2, 8, 7]);
             }

@@ -237,7 +237,12 @@ pub fn set(s: &mut Vec<u8>, index: usize, count: u8, sparse_max: usize) -> Resul
 /// Redis's hllSparseSet: split the opcode holding `index` into at most five, promote to dense
 /// when a value exceeds 32 or the string would pass `sparse_max` bytes, then merge adjacent
 /// equal VALs around the edit.
-fn sparse_set(s: &mut Vec<u8>, index: usize, count: u8, sparse_max: usize) -> Result<bool, Corrupt> {
+fn sparse_set(
+    s: &mut Vec<u8>,
+    index: usize,
+    count: u8,
+    sparse_max: usize,
+) -> Result<bool, Corrupt> {
     if count > VAL_MAX_VALUE {
         return promote(s, index, count);
     }
