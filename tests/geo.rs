@@ -224,3 +224,31 @@ fn random_points_match_redis() {
     }
     common::assert_no_mismatches("geo", &mismatches);
 }
+
+/// Under RESP3 coordinates are doubles carrying Redis's own digits, in GEOPOS and WITHCOORD
+/// and as a script sees them.
+#[test]
+fn resp3_coordinates_match_redis() {
+    let redis = RedisServer::start();
+    let server = Server::start(2, common::backends()[0], &[]);
+    let (mut ours, mut theirs) = (server.raw(), Raw::connect(redis.port));
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    for raw in [&mut ours, &mut theirs] {
+        call(raw, &s(&["HELLO", "3"]));
+    }
+    let mut mismatches = Vec::new();
+    for q in [
+        s(&["GEOADD", "Sicily", "13.361389", "38.115556", "Palermo", "15.087269", "37.502669", "Catania"]),
+        s(&["GEOPOS", "Sicily", "Palermo", "Catania", "nope"]),
+        s(&["GEORADIUS", "Sicily", "15", "37", "200", "km", "WITHDIST", "WITHCOORD", "WITHHASH"]),
+        s(&["GEOSEARCH", "Sicily", "FROMMEMBER", "Palermo", "BYRADIUS", "500", "km", "WITHCOORD", "ASC"]),
+        s(&["EVAL", "redis.setresp(3); return tostring(redis.call('GEOPOS', 'Sicily', 'Palermo')[1][1]['double'])", "0"]),
+        s(&["EVAL", "return redis.call('GEOPOS', 'Sicily', 'Palermo')[1][2]", "0"]),
+    ] {
+        let (want, have) = (call(&mut theirs, &q), call(&mut ours, &q));
+        if want != have {
+            mismatches.push(format!("{}\n  redis : {:?}\n  ringkv: {:?}", q.join(" "), String::from_utf8_lossy(&want), String::from_utf8_lossy(&have)));
+        }
+    }
+    common::assert_no_mismatches("geo resp3", &mismatches);
+}

@@ -26,30 +26,49 @@ pub static COMMANDS: &[CommandSpec] = &[
     row("geodist", -4, flags!(READONLY), KEY1, keyed(geodist), "geo", "3.2.0", "Returns the distance between two members of a geospatial index.", "key member1 member2 [M|KM|FT|MI]"),
     row("geohash", -2, flags!(READONLY), KEY1, keyed(geohash), "geo", "3.2.0", "Returns members from a geospatial index as geohash strings.", "key [member [member ...]]"),
     row("geopos", -2, flags!(READONLY), KEY1, keyed(geopos), "geo", "3.2.0", "Returns the longitude and latitude of members from a geospatial index.", "key [member [member ...]]"),
-    row("georadius", -6, flags!(WRITE | DENYOOM), KEY1, Kind::Routed(georadius), "geo", "3.2.0", "Queries a geospatial index for members within a distance from a coordinate, optionally stores the result.", "key longitude latitude radius M|KM|FT|MI [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC|DESC] [STORE key|STOREDIST key]").keys_by(KeyFinder::Custom(store_key)),
+    row("georadius", -6, flags!(WRITE | DENYOOM), KEY1, Kind::Routed(georadius), "geo", "3.2.0", "Queries a geospatial index for members within a distance from a coordinate, optionally stores the result.", "key longitude latitude radius M|KM|FT|MI [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC|DESC] [STORE key|STOREDIST key]").keys_by(KeyFinder::Custom(georadius_keys)),
     row("georadius_ro", -6, flags!(READONLY), KEY1, keyed(georadius_ro), "geo", "3.2.10", "Returns members from a geospatial index that are within a distance from a coordinate.", "key longitude latitude radius M|KM|FT|MI [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC|DESC]"),
-    row("georadiusbymember", -5, flags!(WRITE | DENYOOM), KEY1, Kind::Routed(georadiusbymember), "geo", "3.2.0", "Queries a geospatial index for members within a distance from a member, optionally stores the result.", "key member radius M|KM|FT|MI [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC|DESC] [STORE key|STOREDIST key]").keys_by(KeyFinder::Custom(store_key)),
+    row("georadiusbymember", -5, flags!(WRITE | DENYOOM), KEY1, Kind::Routed(georadiusbymember), "geo", "3.2.0", "Queries a geospatial index for members within a distance from a member, optionally stores the result.", "key member radius M|KM|FT|MI [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC|DESC] [STORE key|STOREDIST key]").keys_by(KeyFinder::Custom(georadiusbymember_keys)),
     row("georadiusbymember_ro", -5, flags!(READONLY), KEY1, keyed(georadiusbymember_ro), "geo", "3.2.10", "Returns members from a geospatial index that are within a distance from a member.", "key member radius M|KM|FT|MI [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC|DESC]"),
     row("geosearch", -7, flags!(READONLY), KEY1, keyed(geosearch), "geo", "6.2.0", "Queries a geospatial index for members inside an area of a box or a circle.", "key FROMMEMBER member|FROMLONLAT longitude latitude BYRADIUS radius M|KM|FT|MI|BYBOX width height M|KM|FT|MI [ASC|DESC] [COUNT count [ANY]] [WITHCOORD] [WITHDIST] [WITHHASH]"),
     row("geosearchstore", -8, flags!(WRITE | DENYOOM), (1, 2, 1), routine(geosearchstore, geosearchstore_cross), "geo", "6.2.0", "Queries a geospatial index for members inside an area of a box or a circle, optionally stores the result.", "destination source FROMMEMBER member|FROMLONLAT longitude latitude BYRADIUS radius M|KM|FT|MI|BYBOX width height M|KM|FT|MI [ASC|DESC] [COUNT count [ANY]] [STOREDIST]"),
 ];
 
-/// GEORADIUS(BYMEMBER)'s destination: the last STORE/STOREDIST argument from the sixth on
-/// (Redis's georadiusGetKeys).
-fn store_key(items: &[Bytes]) -> Option<Vec<usize>> {
-    let mut stored = None;
-    let mut i = 5;
-    while i < items.len() {
-        let a = &items[i];
-        if (a.eq_ignore_ascii_case(b"store") || a.eq_ignore_ascii_case(b"storedist"))
-            && i + 1 < items.len()
-        {
-            stored = Some(i + 1);
-            i += 1;
-        }
-        i += 1;
-    }
-    Some(stored.into_iter().collect())
+/// The keys after a STORE and a STOREDIST keyword from `from` on, as Redis 7.0's key specs
+/// find them (the first of each): COMMAND GETKEYS and ACL key checks.
+fn spec_store_keys(items: &[Bytes], from: usize) -> Option<Vec<usize>> {
+    let first_after = |word: &[u8]| {
+        (from..items.len())
+            .find(|&i| items[i].eq_ignore_ascii_case(word))
+            .map(|i| i + 1)
+            .filter(|&k| k < items.len())
+    };
+    Some(
+        first_after(b"store")
+            .into_iter()
+            .chain(first_after(b"storedist"))
+            .collect(),
+    )
+}
+
+fn georadius_keys(items: &[Bytes]) -> Option<Vec<usize>> {
+    spec_store_keys(items, 6)
+}
+
+fn georadiusbymember_keys(items: &[Bytes]) -> Option<Vec<usize>> {
+    spec_store_keys(items, 5)
+}
+
+/// Every argument that may end up the destination of GEORADIUS(BYMEMBER): each one after a
+/// STORE or STOREDIST word (which one wins is the option parser's business; holding them all
+/// keeps it free to choose).
+fn possible_destinations(items: &[Bytes]) -> Vec<usize> {
+    (5..items.len().saturating_sub(1))
+        .filter(|&i| {
+            items[i].eq_ignore_ascii_case(b"store") || items[i].eq_ignore_ascii_case(b"storedist")
+        })
+        .map(|i| i + 1)
+        .collect()
 }
 
 fn float_or(raw: &[u8], text: &'static str) -> Result<f64, Reply> {
@@ -174,8 +193,8 @@ pub fn geopos(shard: &mut Shard, args: &mut Args) -> CmdResult {
             Some(score) => {
                 let (lon, lat) = hash::point_of(score);
                 Reply::Array(vec![
-                    Reply::Bulk(coord_text(lon)),
-                    Reply::Bulk(coord_text(lat)),
+                    Reply::DoubleText(coord_text(lon)),
+                    Reply::DoubleText(coord_text(lat)),
                 ])
             }
             None => Reply::NilArray,
@@ -408,8 +427,8 @@ fn search(shard: &mut Shard, items: &[Bytes], variant: Variant) -> Result<Outcom
             }
             if withcoord {
                 e.push(Reply::Array(vec![
-                    Reply::Bulk(coord_text(p.lon)),
-                    Reply::Bulk(coord_text(p.lat)),
+                    Reply::DoubleText(coord_text(p.lon)),
+                    Reply::DoubleText(coord_text(p.lat)),
                 ]));
             }
             Reply::Array(e)
@@ -481,12 +500,16 @@ async fn search_across(
     let db = session.db;
     let src_shard = session.router.shard_of(&items[src_at]);
     let mut shards: Vec<ShardId> = vec![src_shard];
-    let dest_at = if variant == Variant::SearchStore {
-        Some(1)
+    let destinations = if variant == Variant::SearchStore {
+        vec![1]
     } else {
-        store_key(&items).and_then(|k| k.first().copied())
+        possible_destinations(&items)
     };
-    shards.extend(dest_at.map(|d| session.router.shard_of(&items[d])));
+    shards.extend(
+        destinations
+            .iter()
+            .map(|&d| session.router.shard_of(&items[d])),
+    );
     let holding = session.router.hold(&shards).await;
     let gone = || error(err::SHARD_GONE);
     let outcome = holding
