@@ -189,6 +189,7 @@ const OPTIONS: &[OptionSpec] = &[
     opt("zset-max-listpack-value", "64", Kind::Int(0, BIG), true),
     opt("zset-max-ziplist-entries", "128", Kind::Int(0, BIG), true),
     opt("zset-max-ziplist-value", "64", Kind::Int(0, BIG), true),
+    opt("hll-sparse-max-bytes", "3000", Kind::Memory(0), true),
     opt("stream-node-max-bytes", "4096", Kind::Memory(0), true),
     opt("stream-node-max-entries", "100", Kind::Int(0, BIG), true),
     opt(

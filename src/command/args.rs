@@ -23,10 +23,10 @@ pub struct Args {
 }
 
 impl Args {
-    /// Wraps a parsed command (name first) for a unit test; the server builds its cursors
+    /// Wraps a parsed command (name first) that is not a subcommand: for a unit test, or a
+    /// handler calling another command's (GEOADD's ZADD). Dispatch and loaders build cursors
     /// with [`Args::of`], which knows where a subcommand's arguments start.
-    #[cfg(test)]
-    pub fn new(items: Vec<Bytes>) -> Self {
+    pub fn plain(items: Vec<Bytes>) -> Self {
         Args {
             items,
             pos: Cell::new(1),
@@ -395,7 +395,7 @@ mod tests {
 
     #[test]
     fn cursor() {
-        let a = Args::new(vec![
+        let a = Args::plain(vec![
             Bytes::from("set"),
             Bytes::from("k"),
             Bytes::from("EX"),
@@ -427,7 +427,7 @@ mod tests {
         let args = |words: &[&str]| {
             let mut items = vec![Bytes::from("scan")];
             items.extend(words.iter().map(|w| Bytes::from(w.to_string())));
-            Args::new(items)
+            Args::plain(items)
         };
         let o = args(&["match", "a*", "COUNT", "5", "type", "HASH", "count", "7"])
             .scan_options(ScanType::Allowed)
@@ -464,7 +464,7 @@ mod tests {
     fn numkeys_like_redis() {
         let read = |form: NumKeys, line: &str| {
             let items = std::iter::once("cmd").chain(line.split(' '));
-            let args = Args::new(
+            let args = Args::plain(
                 items
                     .map(|a| Bytes::copy_from_slice(a.as_bytes()))
                     .collect(),

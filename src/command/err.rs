@@ -30,6 +30,10 @@ pub const BGSAVE_BUSY: &str = "ERR Another child process is active (AOF?): can't
 pub const AOF_REWRITE_IN_PROGRESS: &str =
     "ERR Background append only file rewriting already in progress";
 pub const AOF_REWRITE_FAILED: &str = "ERR Can't execute an AOF background rewriting. Please check the server logs for more information.";
+pub const BITFIELD_OVERFLOW: &str = "ERR Invalid OVERFLOW type specified";
+pub const BITFIELD_RO_GET_ONLY: &str = "ERR BITFIELD_RO only supports the GET subcommand";
+pub const BITFIELD_TYPE: &str =
+    "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.";
 pub const BITOP_NOT_ONE_KEY: &str = "ERR BITOP NOT must be called with a single source key.";
 pub const BIT_NOT_BINARY: &str = "ERR The bit argument must be 1 or 0.";
 pub const BIT_NOT_INT: &str = "ERR bit is not an integer or out of range";
@@ -63,10 +67,23 @@ pub const GETKEYS_BAD_COMMAND: &str = "ERR Invalid command specified";
 pub const GETKEYS_NO_KEYS: &str = "ERR The command has no key arguments";
 pub const GT_LT: &str = "ERR GT and LT options at the same time are not compatible";
 pub const GT_LT_NX: &str = "ERR GT, LT, and/or NX options at the same time are not compatible";
+pub const GEO_ANY_COUNT: &str = "ERR the ANY argument requires COUNT argument";
+pub const GEO_NEED_HEIGHT: &str = "ERR need numeric height";
+pub const GEO_NEED_RADIUS: &str = "ERR need numeric radius";
+pub const GEO_NEED_WIDTH: &str = "ERR need numeric width";
+pub const GEO_NEGATIVE_BOX: &str = "ERR height or width cannot be negative";
+pub const GEO_NEGATIVE_RADIUS: &str = "ERR radius cannot be negative";
+pub const GEO_NO_MEMBER: &str = "ERR could not decode requested zset member";
+pub const GEO_UNIT: &str = "ERR unsupported unit provided. please use M, KM, FT, MI";
 pub const HASH_NOT_FLOAT: &str = "ERR hash value is not a float";
 pub const HASH_NOT_INT: &str = "ERR hash value is not an integer";
 pub const HELLO_NOAUTH: &str =
     "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time";
+pub const HLL_CORRUPT: &str = "INVALIDOBJ Corrupted HLL object detected";
+pub const HLL_NOT_SPARSE: &str = "ERR HLL encoding is not sparse";
+pub const HLL_TEST_DISAGREE: &str = "TESTFAILED dense/sparse disagree";
+pub const HLL_TEST_NOT_SPARSE: &str = "TESTFAILED sparse encoding not used";
+pub const HLL_WRONGTYPE: &str = "WRONGTYPE Key is not a valid HyperLogLog string value.";
 pub const INCR_NAN: &str = "ERR increment would produce NaN or Infinity";
 pub const INCR_PAIR: &str = "ERR INCR option supports a single increment-element pair";
 pub const INDEX_RANGE: &str = "ERR index out of range";
@@ -134,6 +151,7 @@ pub const NX_XX_GT_LT: &str = "ERR NX and XX, GT or LT options at the same time 
 pub const OFFSET_RANGE: &str = "ERR offset is out of range";
 pub const OUT_OF_RANGE: &str = "ERR value is out of range";
 pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
+pub const PFDEBUG_NO_KEY: &str = "ERR The specified key does not exist";
 pub const PROTO_NOT_INT: &str = "ERR Protocol version is not an integer or out of range";
 pub const PUBSUB_DOWN: &str = "ERR pub/sub is not running";
 pub const RANK_ZERO: &str =
@@ -458,6 +476,60 @@ pub fn function_not_implemented(sub: &[u8]) -> Reply {
     ))
 }
 
+/// A longitude/latitude pair outside what a geohash covers.
+pub fn geo_bad_pair(lon: f64, lat: f64) -> Reply {
+    Reply::error_owned(format!(
+        "ERR invalid longitude,latitude pair {lon:.6},{lat:.6}"
+    ))
+}
+
+/// A storing GEO search asked for WITHDIST, WITHHASH or WITHCOORD.
+pub fn geo_store_with(geosearchstore: bool) -> Reply {
+    let what = if geosearchstore {
+        "GEOSEARCHSTORE"
+    } else {
+        "STORE option in GEORADIUS"
+    };
+    Reply::error_owned(format!(
+        "ERR {what} is not compatible with WITHDIST, WITHHASH and WITHCOORD options"
+    ))
+}
+
+/// GEOSEARCH(STORE) without FROMMEMBER or FROMLONLAT; `name` as sent.
+pub fn geo_need_from(name: &[u8]) -> Reply {
+    Reply::error_owned(format!(
+        "ERR exactly one of FROMMEMBER or FROMLONLAT can be specified for {}",
+        shown(name)
+    ))
+}
+
+/// GEOSEARCH(STORE) without BYRADIUS or BYBOX; `name` as sent.
+pub fn geo_need_by(name: &[u8]) -> Reply {
+    Reply::error_owned(format!(
+        "ERR exactly one of BYRADIUS and BYBOX can be specified for {}",
+        shown(name)
+    ))
+}
+
+/// PFDEBUG with a subcommand it does not know.
+pub fn unknown_pfdebug(sub: &[u8]) -> Reply {
+    Reply::error_owned(format!("ERR Unknown PFDEBUG subcommand '{}'", shown(sub)))
+}
+
+/// PFSELFTEST: a dense register read back differently.
+pub fn hll_register_test(register: usize, expected: u8, got: u8) -> Reply {
+    Reply::error_owned(format!(
+        "TESTFAILED Register {register} should be {expected} but is {got}"
+    ))
+}
+
+/// PFSELFTEST: an estimate out of the error bound.
+pub fn hll_error_test(card: u64, abserr: u64) -> Reply {
+    Reply::error_owned(format!(
+        "TESTFAILED Too big error. card:{card} abserr:{abserr}"
+    ))
+}
+
 /// `ERR wrong number of arguments for 'name' command`.
 pub fn arity(name: &str) -> Reply {
     Reply::error_owned(format!(
@@ -493,6 +565,8 @@ mod tests {
         "MISCONF",
         "READONLY",
         "DENIED",
+        "INVALIDOBJ",
+        "TESTFAILED",
     ];
 
     /// Files that may spell an error text themselves, and why:

@@ -7,6 +7,7 @@ pub mod access;
 mod acl;
 pub mod aof;
 mod args;
+mod bitfield;
 mod bitmap;
 mod blocked;
 mod connection;
@@ -16,7 +17,9 @@ pub use connection::REDIS_VERSION;
 mod dump;
 pub mod err;
 mod expire;
+mod geo;
 mod hash;
+mod hyperloglog;
 mod info;
 mod introspection;
 mod keys;
@@ -221,6 +224,7 @@ pub fn apply_config(config: &crate::config::Config) {
         std::sync::atomic::Ordering::Relaxed,
     );
     list::apply_config(config);
+    hyperloglog::apply_config(config);
     hash::apply_config(config);
     set::apply_config(config);
     stream::apply_config(config);

@@ -9,7 +9,8 @@ use bytes::Bytes;
 use hashbrown::HashMap;
 
 use super::{
-    acl, aof, bitmap, connection, debug, dump, expire, hash, keys, list, persist, pubsub,
+    acl, aof, bitfield, bitmap, connection, debug, dump, expire, geo, hash, hyperloglog, keys,
+    list, persist, pubsub,
     scripting, server, set, sort, stream, string, transaction, zset,
 };
 use super::{Args, CmdResult, Cross, Kind, Merge, Session};
@@ -409,6 +410,8 @@ const FAMILIES: &[(Categories, &[CommandSpec])] = &[
     (Categories::NONE, aof::COMMANDS),
     (Categories::STRING, string::COMMANDS),
     (Categories::BITMAP, bitmap::COMMANDS),
+    (Categories::BITMAP, bitfield::COMMANDS),
+    (Categories::HYPERLOGLOG, hyperloglog::COMMANDS),
     (Categories::KEYSPACE, keys::COMMANDS),
     (Categories::KEYSPACE, expire::COMMANDS),
     (Categories::KEYSPACE, dump::COMMANDS),
@@ -417,6 +420,7 @@ const FAMILIES: &[(Categories, &[CommandSpec])] = &[
     (Categories::HASH, hash::COMMANDS),
     (Categories::SET, set::COMMANDS),
     (Categories::SORTEDSET, zset::COMMANDS),
+    (Categories::GEO, geo::COMMANDS),
     (Categories::STREAM, stream::COMMANDS),
     (Categories::NONE, sort::COMMANDS),
     (Categories::TRANSACTION, transaction::COMMANDS),

@@ -6,6 +6,8 @@ mod combine;
 mod pop;
 mod range;
 
+pub(super) use range::store_result;
+
 use crate::command::{read_as, write_as};
 use crate::pubsub::notify::ZSET as ZSET_EVENTS;
 use bytes::{Bytes, BytesMut};

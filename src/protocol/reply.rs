@@ -54,6 +54,9 @@ pub enum Reply {
     /// round-trip, laid out like Redis's fpconv_dtoa (exponent form for very large or small
     /// magnitudes, e.g. "1e+20", "1.5e-7"); "inf", "-inf", "nan", "-0".
     Double(f64),
+    /// RESP3 `,text`; RESP2: bulk string of the same text. For a double Redis prints with
+    /// its own digits (GEOPOS's coordinates: `%.17Lf` without trailing zeros).
+    DoubleText(Bytes),
     /// RESP3 `#t`/`#f`; RESP2 `:1`/`:0`.
     Bool(bool),
     /// RESP3 verbatim `=len\r\nfmt:data\r\n` (format is 3 chars, e.g. "txt"); RESP2 plain bulk.
@@ -84,6 +87,7 @@ impl PartialEq for Reply {
             | (Sequence(a), Sequence(b)) => a == b,
             (Map(a), Map(b)) | (Pairs(a), Pairs(b)) => a == b,
             (Double(a), Double(b)) => a == b,
+            (DoubleText(a), DoubleText(b)) => a == b,
             (Bool(a), Bool(b)) => a == b,
             (Verbatim(f, a), Verbatim(g, b)) => f == g && a == b,
             _ => false,
@@ -219,6 +223,7 @@ impl Reply {
             Reply::ShortBulk(short) => HEADER + short.len as usize + 2,
             Reply::Verbatim(format, data) => HEADER + format.len() + 1 + data.len() + 2,
             Reply::Double(_) => HEADER + MAX_DOUBLE_LEN + 2,
+            Reply::DoubleText(text) => HEADER + text.len() + 2,
             Reply::Array(items) | Reply::Set(items) | Reply::Push(items) => {
                 HEADER + items.iter().map(|r| r.size_bound()).sum::<usize>()
             }
@@ -274,6 +279,13 @@ impl Reply {
             Reply::Double(value) => {
                 let mut buf = [0u8; MAX_DOUBLE_LEN];
                 let text = format_double(*value, &mut buf);
+                if resp3 {
+                    write_line(out, b',', text);
+                } else {
+                    write_bulk(out, text);
+                }
+            }
+            Reply::DoubleText(text) => {
                 if resp3 {
                     write_line(out, b',', text);
                 } else {
@@ -655,6 +667,11 @@ mod tests {
     #[test]
     fn doubles_bools_and_verbatim() {
         check(Reply::Double(3.0), b"$1\r\n3\r\n", b",3\r\n");
+        check(
+            Reply::DoubleText(Bytes::from_static(b"13.36138933897018433")),
+            b"$20\r\n13.36138933897018433\r\n",
+            b",13.36138933897018433\r\n",
+        );
         check(Reply::Double(1.5), b"$3\r\n1.5\r\n", b",1.5\r\n");
         check(Reply::Double(f64::INFINITY), b"$3\r\ninf\r\n", b",inf\r\n");
         check(

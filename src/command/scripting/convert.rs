@@ -58,6 +58,16 @@ pub fn reply_to_lua(lua: &Lua, reply: Reply, resp3: bool) -> mlua::Result<Value>
             Value::Table(t)
         }
         Reply::Double(x) => Value::String(lua.create_string(double_text(x))?),
+        Reply::DoubleText(text) if resp3 => {
+            let t = lua.create_table()?;
+            let x: f64 = std::str::from_utf8(&text)
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(0.0);
+            t.raw_set("double", x)?;
+            Value::Table(t)
+        }
+        Reply::DoubleText(text) => Value::String(lua.create_string(&text)?),
         Reply::Bool(b) if resp3 => Value::Boolean(b),
         Reply::Bool(b) => Value::Integer(b as i64),
         Reply::Verbatim(format, data) if resp3 => {

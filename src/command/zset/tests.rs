@@ -13,7 +13,7 @@ use crate::shard::Shard;
 fn run(shard: &mut Shard, words: &[String]) -> Reply {
     let items: Vec<Bytes> = words.iter().map(|w| Bytes::from(w.clone())).collect();
     let spec = super::super::lookup(&items[0]).expect("known command").1;
-    let mut args = Args::new(items);
+    let mut args = Args::plain(items);
     match spec.kind {
         super::Kind::Keyed(op, _) => op(shard, &mut args).unwrap_or_else(|e| e),
         _ => panic!("not a keyed command"),
