@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{eventually, RedisServer, Server};
+use common::{eventually, query as cmd, RedisServer, Server, TempDir};
 use redis::{Connection, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,37 +15,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-struct TempDir(PathBuf);
+/// What this file asks of a test directory.
+trait AofDir {
+    fn aof_dir(&self) -> PathBuf;
+}
 
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("ringkv-aof-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &str {
-        self.0.to_str().unwrap()
-    }
-
+impl AofDir for TempDir {
     fn aof_dir(&self) -> PathBuf {
         self.0.join("appendonlydir")
     }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn cmd(con: &mut Connection, args: &[&str]) -> Value {
-    let mut c = redis::cmd(args[0]);
-    for a in &args[1..] {
-        c.arg(*a);
-    }
-    c.query(con).unwrap_or_else(|e| panic!("{args:?}: {e}"))
 }
 
 fn text(v: &Value) -> String {

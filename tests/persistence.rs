@@ -4,48 +4,21 @@
 
 mod common;
 
-use common::{backends, eventually, RedisServer, Server};
+use common::{backends, eventually, query as cmd, RedisServer, Server, TempDir};
 use redis::{Connection, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-/// A fresh empty directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
+/// What this file asks of a test directory.
+trait DumpFile {
+    fn dump(&self) -> PathBuf;
+}
 
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!(
-            "ringkv-persist-{name}-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &str {
-        self.0.to_str().unwrap()
-    }
-
+impl DumpFile for TempDir {
     fn dump(&self) -> PathBuf {
         self.0.join("dump.rdb")
     }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn cmd(con: &mut Connection, args: &[&str]) -> Value {
-    let mut c = redis::cmd(args[0]);
-    for a in &args[1..] {
-        c.arg(*a);
-    }
-    c.query(con).unwrap_or_else(|e| panic!("{args:?}: {e}"))
 }
 
 /// Writes one key of each type and encoding (small and large), with and without TTL, in two

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{eventually, info_field, RedisServer, Server};
+use common::{eventually, info_field, query as cmd, RedisServer, Server, TempDir};
 use redis::{Connection, Value};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -14,25 +14,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A fresh empty directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
+/// What this file asks of a test directory.
+trait SaveDir {
+    fn dump(&self) -> PathBuf;
+    /// Files other than the dump (temporary files a save left behind).
+    fn strays(&self) -> Vec<String>;
+}
 
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!(
-            "ringkv-snapshot-{name}-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &str {
-        self.0.to_str().unwrap()
-    }
-
+impl SaveDir for TempDir {
     fn dump(&self) -> PathBuf {
         self.0.join("dump.rdb")
     }
@@ -49,20 +38,6 @@ impl TempDir {
             })
             .unwrap_or_default()
     }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn cmd(con: &mut Connection, args: &[&str]) -> Value {
-    let mut c = redis::cmd(args[0]);
-    for a in &args[1..] {
-        c.arg(*a);
-    }
-    c.query(con).unwrap_or_else(|e| panic!("{args:?}: {e}"))
 }
 
 fn text(v: &Value) -> String {

@@ -10,8 +10,7 @@ use hashbrown::HashMap;
 
 use super::{
     acl, aof, bitfield, bitmap, connection, debug, dump, expire, geo, hash, hyperloglog, keys,
-    list, persist, pubsub,
-    scripting, server, set, sort, stream, string, transaction, zset,
+    list, persist, pubsub, scripting, server, set, sort, stream, string, transaction, zset,
 };
 use super::{Args, CmdResult, Cross, Kind, Merge, Session};
 

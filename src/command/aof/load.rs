@@ -204,7 +204,13 @@ impl Loader {
                 if !spec.arity_ok(items.len()) {
                     return Err(format!("Wrong number of arguments for '{}'", spec.name));
                 }
-                let reply = run_op(&mut self.shard, self.db, spec, op, &mut Args::of(spec, items));
+                let reply = run_op(
+                    &mut self.shard,
+                    self.db,
+                    spec,
+                    op,
+                    &mut Args::of(spec, items),
+                );
                 if let Reply::Error(e) = reply {
                     tracing::warn!("AOF: a command failed while loading: {e}");
                 }
