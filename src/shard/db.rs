@@ -431,6 +431,12 @@ impl Db {
         map.len()
     }
 
+    /// True when expiry removed keys since the last `take_expired_keys`.
+    #[inline]
+    pub fn has_expired_keys(&self) -> bool {
+        !self.expired_keys.is_empty()
+    }
+
     /// Takes the keys removed by expiry since the last call (recorded only while enabled).
     pub fn take_expired_keys(&mut self) -> Vec<Key> {
         std::mem::take(&mut self.expired_keys)
