@@ -4,9 +4,9 @@
 
 mod common;
 
-use common::{backends, eventually, query as cmd, RedisServer, Server, TempDir};
+use common::{backends, check_rdb, eventually, query as cmd, RedisServer, Server, TempDir};
 use redis::{Connection, Value};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -126,18 +126,6 @@ fn contents(con: &mut Connection) -> Vec<String> {
     }
     cmd(con, &["SELECT", "0"]);
     out
-}
-
-fn check_rdb(path: &Path) {
-    let out = Command::new("redis-check-rdb")
-        .arg(path)
-        .output()
-        .expect("redis-check-rdb must be installed (apt-get install redis-tools)");
-    let log = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && log.contains("RDB looks OK"),
-        "{log}"
-    );
 }
 
 #[test]

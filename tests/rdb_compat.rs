@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{query as cmd, RedisServer, Server, TempDir};
+use common::{check_rdb, query as cmd, RedisServer, Server, TempDir};
 use redis::{Connection, Value};
 use std::process::Command;
 
@@ -242,18 +242,6 @@ fn contents(con: &mut Connection) -> Vec<String> {
     out
 }
 
-fn check_rdb(path: &str) {
-    let out = Command::new("redis-check-rdb")
-        .arg(path)
-        .output()
-        .expect("redis-check-rdb must be installed (apt-get install redis-tools)");
-    let log = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && log.contains("RDB looks OK"),
-        "{log}"
-    );
-}
-
 fn assert_same(got: &[String], expected: &[String], what: &str) {
     assert_eq!(got.len(), expected.len(), "{what}: key counts differ");
     for (g, e) in got.iter().zip(expected) {
@@ -273,7 +261,7 @@ fn streams_saved_by_ringkv_load_in_redis_server_and_back() {
         contents(&mut con)
     };
     assert!(expected.iter().any(|l| l.contains("db0 bigst stream")));
-    check_rdb(&format!("{}/dump.rdb", dir.path()));
+    check_rdb(&dir.0.join("dump.rdb"));
 
     // redis-server 7.0.15 started on the file holds the same content.
     let redis = RedisServer::start_with(&["--dir", dir.path(), "--dbfilename", "dump.rdb"]);

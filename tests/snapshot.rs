@@ -4,12 +4,11 @@
 
 mod common;
 
-use common::{eventually, info_field, query as cmd, RedisServer, Server, TempDir};
+use common::{check_rdb, eventually, info_field, query as cmd, RedisServer, Server, TempDir};
 use redis::{Connection, Value};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,18 +53,6 @@ fn text(v: &Value) -> String {
 fn info(con: &mut Connection, name: &str) -> u64 {
     let all = text(&cmd(con, &["INFO", "persistence"]));
     info_field(&all, name).unwrap_or_else(|| panic!("no {name} in {all}"))
-}
-
-fn check_rdb(path: &Path) {
-    let out = Command::new("redis-check-rdb")
-        .arg(path)
-        .output()
-        .expect("redis-check-rdb must be installed (apt-get install redis-tools)");
-    let log = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && log.contains("RDB looks OK"),
-        "{log}"
-    );
 }
 
 fn signal(server: &Server, sig: i32) {

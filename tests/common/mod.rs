@@ -534,3 +534,17 @@ pub fn query(con: &mut redis::Connection, args: &[&str]) -> redis::Value {
     }
     c.query(con).unwrap_or_else(|e| panic!("{args:?}: {e}"))
 }
+
+/// Fails the test unless redis-check-rdb (redis-tools) accepts the RDB file at `path`.
+pub fn check_rdb(path: &std::path::Path) {
+    require_tool("redis-check-rdb", "redis-tools");
+    let out = Command::new("redis-check-rdb")
+        .arg(path)
+        .output()
+        .expect("run redis-check-rdb");
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && log.contains("RDB looks OK"),
+        "{log}"
+    );
+}
