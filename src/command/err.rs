@@ -42,6 +42,59 @@ pub const BLOCKED_GROUP_GONE: &str =
 pub const BUSYGROUP: &str = "BUSYGROUP Consumer Group name already exists";
 pub const BUSY_SCRIPT: &str =
     "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+pub const BUSY_FUNCTION: &str =
+    "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
+pub const NOTBUSY: &str = "NOTBUSY No scripts in execution right now.";
+pub const UNKILLABLE: &str = "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.";
+pub const FN_NOT_FOUND: &str = "ERR Function not found";
+pub const FN_LIBRARY_NOT_FOUND: &str = "ERR Library not found";
+pub const FN_BAD_NUMKEYS: &str = "ERR Bad number of keys provided";
+pub const FN_NUMKEYS_OVER_ARGS: &str = "ERR Number of keys can't be greater than number of args";
+pub const FN_NUMKEYS_NEGATIVE: &str = "ERR Number of keys can't be negative";
+pub const FN_CODE_MISSING: &str = "ERR Function code is missing";
+pub const FN_LIBRARYNAME_MISSING: &str = "ERR library name argument was not given";
+pub const FN_RESTORE_POLICY: &str =
+    "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.";
+pub const FN_BAD_PAYLOAD: &str = "ERR DUMP payload version or checksum are wrong";
+pub const FN_FLUSH_MODE: &str = "ERR FUNCTION FLUSH only supports SYNC|ASYNC option";
+pub const FN_RO_WRITE_FLAG: &str =
+    "ERR Can not execute a script with write flag using *_ro command.";
+pub const FN_OOM: &str =
+    "OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'";
+pub const FN_MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Writable scripts are blocked. Use 'no-writes' flag for read only scripts.";
+pub const FN_NO_CLUSTER: &str = "ERR Can not run script on cluster, 'no-cluster' flag is set.";
+pub const FN_MISSING_METADATA: &str = "Missing library metadata";
+pub const FN_INVALID_METADATA: &str = "Invalid library metadata";
+pub const FN_NAME_TWICE: &str = "Invalid metadata value, name argument was given multiple times";
+pub const FN_NO_NAME: &str = "Library name was not given";
+pub const FN_BAD_NAME: &str = "Library names can only contain letters, numbers, or underscores(_) and must be at least one character long";
+pub const FN_NONE_REGISTERED: &str = "No functions registered";
+pub const FN_EXISTS_IN_LIBRARY: &str = "Function already exists in the library";
+pub const FN_LOAD_TIMEOUT: &str = "ERR FUNCTION LOAD timeout";
+pub const FN_REGISTER_OUTSIDE_LOAD: &str =
+    "ERR redis.register_function can only be called on FUNCTION LOAD command";
+pub const FN_REGISTER_ARITY: &str = "ERR wrong number of arguments to redis.register_function";
+pub const FN_REGISTER_ONE_ARG: &str = "ERR calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).";
+pub const FN_REGISTER_KEY: &str =
+    "ERR named argument key given to redis.register_function is not a string";
+pub const FN_REGISTER_NAME_TYPE: &str =
+    "ERR function_name argument given to redis.register_function must be a string";
+pub const FN_REGISTER_DESC_TYPE: &str =
+    "ERR description argument given to redis.register_function must be a string";
+pub const FN_REGISTER_CALLBACK_TYPE: &str =
+    "ERR callback argument given to redis.register_function must be a function";
+pub const FN_REGISTER_FLAGS_TYPE: &str =
+    "ERR flags argument to redis.register_function must be a table representing function flags";
+pub const FN_REGISTER_UNKNOWN_FLAG: &str = "ERR unknown flag given";
+pub const FN_REGISTER_UNKNOWN_ARG: &str = "ERR unknown argument given to redis.register_function";
+pub const FN_REGISTER_NO_NAME: &str =
+    "ERR redis.register_function must get a function name argument";
+pub const FN_REGISTER_NO_CALLBACK: &str =
+    "ERR redis.register_function must get a callback argument";
+pub const FN_REGISTER_FIRST: &str =
+    "ERR first argument to redis.register_function must be a string";
+pub const FN_REGISTER_SECOND: &str =
+    "ERR second argument to redis.register_function must be a function";
 pub const CALL_OUTSIDE_SCRIPT: &str = "ERR redis.call is only available while a script runs";
 pub const CLIENT_ID_NOT_POSITIVE: &str = "ERR client-id should be greater than 0";
 pub const COUNT_NEGATIVE: &str = "ERR COUNT can't be negative";
@@ -468,12 +521,48 @@ pub fn unsupported_option(word: &[u8]) -> Reply {
     Reply::error_owned(format!("ERR Unsupported option {}", shown(word)))
 }
 
-/// The FUNCTION subcommands not implemented yet.
-pub fn function_not_implemented(sub: &[u8]) -> Reply {
-    Reply::error_owned(format!(
-        "ERR FUNCTION {} is not implemented yet (EVAL and EVALSHA are)",
-        shown(sub).to_ascii_uppercase()
-    ))
+/// FUNCTION LIST, FUNCTION LOAD: an argument they do not know (CR and LF shown as spaces).
+pub fn function_unknown_argument(word: &[u8], load: bool) -> Reply {
+    let word = shown(word).replace(['\r', '\n'], " ");
+    Reply::error_owned(match load {
+        true => format!("ERR Unknown option given: {word}"),
+        false => format!("ERR Unknown argument {word}"),
+    })
+}
+
+/// A library's code failed while it registered its functions (`text` has its own code).
+pub fn function_register(text: &str) -> String {
+    format!("Error registering functions: {text}")
+}
+
+/// A library's code does not compile.
+pub fn function_compile(message: &str) -> String {
+    format!("Error compiling function: {message}")
+}
+
+/// A library's shebang names an engine other than Lua.
+pub fn function_engine(engine: &str) -> String {
+    format!("Engine '{engine}' not found")
+}
+
+/// FUNCTION LOAD of a library that exists, without REPLACE.
+pub fn function_library_exists_quoted(name: &str) -> String {
+    format!("Library '{name}' already exists")
+}
+
+/// FUNCTION RESTORE (APPEND) of a library that exists.
+pub fn function_library_exists(name: &str) -> String {
+    format!("Library {name} already exists")
+}
+
+/// A library registers a function another library has.
+pub fn function_exists(name: &str) -> String {
+    format!("Function {name} already exists")
+}
+
+/// A shebang option other than `name=...`.
+pub fn function_metadata_value(part: &str) -> String {
+    format!("Invalid metadata value given: {part}")
 }
 
 /// A longitude/latitude pair outside what a geohash covers.

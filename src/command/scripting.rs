@@ -1,4 +1,5 @@
-//! Lua scripting, Redis 7.0 semantics: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT.
+//! Lua scripting, Redis 7.0 semantics: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT; the
+//! functions (FUNCTION, FCALL) in `scripting/function.rs`, which run through the same path.
 //!
 //! A script is atomic: the connection that runs it first holds every shard (ascending order
 //! through the mailbox, like EXEC; a script may touch keys it did not declare), then hands the
@@ -13,6 +14,10 @@
 
 mod convert;
 mod engine;
+pub mod function;
+mod library;
+
+pub use function::COMMANDS as FUNCTION_COMMANDS;
 
 use std::pin::Pin;
 use std::rc::Rc;
@@ -291,7 +296,7 @@ fn script_flush(_session: &mut Session, args: &mut Args) -> CmdResult {
 }
 
 fn script_kill(_session: &mut Session, _args: &mut Args) -> CmdResult {
-    engine::kill().map(|_| Reply::Simple("OK"))
+    engine::kill(true).map(|_| Reply::Simple("OK"))
 }
 
 fn script_debug(_session: &mut Session, _args: &mut Args) -> CmdResult {

@@ -117,13 +117,6 @@ pub static COMMANDS: &[CommandSpec] = &[
         "Synchronously saves the database(s) to disk and shuts down the Redis server.",
         "[NOSAVE|SAVE] [NOW] [FORCE] [ABORT]",
     ),
-    container(
-        "function",
-        "scripting",
-        "7.0.0",
-        "A container for function commands",
-        FUNCTION_SUBCOMMANDS,
-    ),
     row(
         "command",
         -1,
@@ -148,19 +141,6 @@ static COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
     row("command|help", 2, flags!(LOADING | STALE), NOKEY, Kind::Local(super::introspection::command_help), "server", "5.0.0", "Show helpful text about the different subcommands", "").with_acl(cats!(CONNECTION)),
     row("command|info", -2, flags!(LOADING | STALE), NOKEY, Kind::Local(super::introspection::command_info), "server", "2.8.13", "Get array of specific Redis command details, or all when no argument is given.", "").with_acl(cats!(CONNECTION)),
     row("command|list", -2, flags!(LOADING | STALE), NOKEY, Kind::Local(super::introspection::command_list), "server", "7.0.0", "Get an array of Redis command names", "").with_acl(cats!(CONNECTION)),
-];
-
-#[rustfmt::skip]
-static FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
-    row("function|delete", 3, flags!(WRITE | NOSCRIPT), NOKEY, Kind::Local(function_missing), "scripting", "7.0.0", "Delete a function by name", "").with_acl(cats!(SCRIPTING)),
-    row("function|dump", 2, flags!(NOSCRIPT), NOKEY, Kind::Local(function_missing), "scripting", "7.0.0", "Dump all functions into a serialized binary payload", "").with_acl(cats!(SCRIPTING)),
-    row("function|flush", -2, flags!(WRITE | NOSCRIPT), NOKEY, Kind::Local(function_flush), "scripting", "7.0.0", "Deleting all functions", "").with_acl(cats!(SCRIPTING)),
-    row("function|help", 2, flags!(LOADING | STALE), NOKEY, Kind::Local(function_help), "scripting", "7.0.0", "Show helpful text about the different subcommands", "").with_acl(cats!(SCRIPTING)),
-    row("function|kill", 2, flags!(NOSCRIPT | ALLOW_BUSY), NOKEY, Kind::Local(function_missing), "scripting", "7.0.0", "Kill the function currently in execution.", "").with_acl(cats!(SCRIPTING)),
-    row("function|list", -2, flags!(NOSCRIPT), NOKEY, Kind::Local(function_list), "scripting", "7.0.0", "List information about all the functions", "").with_acl(cats!(SCRIPTING)),
-    row("function|load", -3, flags!(WRITE | DENYOOM | NOSCRIPT), NOKEY, Kind::Local(function_missing), "scripting", "7.0.0", "Create a function with the given arguments (name, code, description)", "").with_acl(cats!(SCRIPTING)),
-    row("function|restore", -3, flags!(WRITE | DENYOOM | NOSCRIPT), NOKEY, Kind::Local(function_missing), "scripting", "7.0.0", "Restore all the functions on the given payload", "").with_acl(cats!(SCRIPTING)),
-    row("function|stats", 2, flags!(NOSCRIPT | ALLOW_BUSY), NOKEY, Kind::Local(function_stats), "scripting", "7.0.0", "Return information about the function currently running (name, description, duration)", "").with_acl(cats!(SCRIPTING)),
 ];
 
 #[rustfmt::skip]
@@ -477,85 +457,4 @@ fn clients_the_system_allows(
     let reserved = crate::state::reserved_fds(session.server.threads);
     let limit = crate::state::raise_open_files_limit(wanted + reserved);
     (limit.now < wanted + reserved).then(|| limit.now.saturating_sub(reserved))
-}
-
-/// Redis's FUNCTION HELP text.
-const FUNCTION_HELP: &[&str] = &[
-    "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-    "LOAD [REPLACE] <FUNCTION CODE>",
-    "    Create a new library with the given library name and code.",
-    "DELETE <LIBRARY NAME>",
-    "    Delete the given library.",
-    "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
-    "    Return general information on all the libraries:",
-    "    * Library name",
-    "    * The engine used to run the Library",
-    "    * Library description",
-    "    * Functions list",
-    "    * Library code (if WITHCODE is given)",
-    "    It also possible to get only function that matches a pattern using LIBRARYNAME argument.",
-    "STATS",
-    "    Return information about the current function running:",
-    "    * Function name",
-    "    * Command used to run the function",
-    "    * Duration in MS that the function is running",
-    "    If no function is running, return nil",
-    "    In addition, returns a list of available engines.",
-    "KILL",
-    "    Kill the current running function.",
-    "FLUSH [ASYNC|SYNC]",
-    "    Delete all the libraries.",
-    "    When called without the optional mode argument, the behavior is determined by the",
-    "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
-    "    * ASYNC: Asynchronously flush the libraries.",
-    "    * SYNC: Synchronously flush the libraries.",
-    "DUMP",
-    "    Return a serialized payload representing the current libraries, can be restored using FUNCTION RESTORE command",
-    "RESTORE <PAYLOAD> [FLUSH|APPEND|REPLACE]",
-    "    Restore the libraries represented by the given payload, it is possible to give a restore policy to",
-    "    control how to handle existing libraries (default APPEND):",
-    "    * FLUSH: delete all existing libraries.",
-    "    * APPEND: appends the restored libraries to the existing libraries. On collision, abort.",
-    "    * REPLACE: appends the restored libraries to the existing libraries, On collision, replace the old",
-    "      libraries with the new libraries (notice that even on this option there is a chance of failure",
-    "      in case of functions name collision with another library).",
-    "HELP",
-    "    Prints this help.",
-];
-
-/// FUNCTION: the FUNCTION family is not implemented yet (EVAL and EVALSHA are), so there are
-/// never functions: FLUSH and LIST are truthful no-ops (test harnesses and clients call them),
-/// STATS shows no running script and no engine; the rest say they are not implemented.
-fn function_help(_session: &mut Session, _args: &mut Args) -> CmdResult {
-    Ok(help_reply(FUNCTION_HELP))
-}
-
-fn function_flush(_session: &mut Session, args: &mut Args) -> CmdResult {
-    if !args.is_done() && !args.keyword("ASYNC") && !args.keyword("SYNC") {
-        return Err(error(err::SYNTAX));
-    }
-    args.end()?;
-    ok()
-}
-
-fn function_list(_session: &mut Session, _args: &mut Args) -> CmdResult {
-    Ok(Reply::Array(Vec::new()))
-}
-
-fn function_stats(_session: &mut Session, _args: &mut Args) -> CmdResult {
-    Ok(Reply::Map(vec![
-        (
-            Reply::Bulk(Bytes::from_static(b"running_script")),
-            Reply::Nil,
-        ),
-        (
-            Reply::Bulk(Bytes::from_static(b"engines")),
-            Reply::Map(Vec::new()),
-        ),
-    ]))
-}
-
-/// FUNCTION LOAD, DELETE, DUMP, RESTORE and KILL.
-fn function_missing(_session: &mut Session, args: &mut Args) -> CmdResult {
-    Err(err::function_not_implemented(&args.all()[1]))
 }

@@ -424,6 +424,7 @@ const FAMILIES: &[(Categories, &[CommandSpec])] = &[
     (Categories::NONE, sort::COMMANDS),
     (Categories::TRANSACTION, transaction::COMMANDS),
     (Categories::SCRIPTING, scripting::COMMANDS),
+    (Categories::SCRIPTING, scripting::FUNCTION_COMMANDS),
 ];
 
 /// Every command ringkv serves: the families' rows, flattened once.

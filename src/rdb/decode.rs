@@ -28,13 +28,40 @@ pub struct Record {
     pub expire_at: u64,
 }
 
-/// Reads every key of an RDB file (versions 1 to 11). Function libraries and module AUX data
-/// are skipped with a log line; a module value is an error. An error names the byte offset
+/// Reads every key of an RDB file (versions 1 to 11). Function libraries are skipped (see
+/// [`decode_all`]), module AUX data with a log line; a module value is an error. An error names the byte offset
 /// where reading stopped.
 pub fn decode(file: &[u8]) -> Result<Vec<Record>, String> {
+    decode_all(file).map(|(records, _)| records)
+}
+
+/// [`decode`], and the code of each function library in the file, in its order.
+pub fn decode_all(file: &[u8]) -> Result<(Vec<Record>, Vec<Bytes>), String> {
     let mut r = Reader { data: file, pos: 0 };
-    r.file()
-        .map_err(|e| format!("{e} (at byte offset {})", r.pos))
+    let mut libraries = Vec::new();
+    let records = r
+        .file(&mut libraries)
+        .map_err(|e| format!("{e} (at byte offset {})", r.pos))?;
+    Ok((records, libraries))
+}
+
+/// The libraries in a FUNCTION DUMP payload that passed [`verify_payload`]; the error is
+/// Redis's text for what went wrong.
+pub fn decode_functions(payload: &[u8]) -> Result<Vec<Bytes>, &'static str> {
+    let body = &payload[..payload.len().saturating_sub(10)];
+    let mut r = Reader { data: body, pos: 0 };
+    let mut libraries = Vec::new();
+    while r.pos < body.len() {
+        let op = r.byte().map_err(|_| "can not read data type")?;
+        if op != OP_FUNCTION && op != OP_FUNCTION2 {
+            return Err("given type is not a function");
+        }
+        let code = r
+            .library(op)
+            .map_err(|_| "Failed loading library payload")?;
+        libraries.push(code);
+    }
+    Ok(libraries)
 }
 
 /// The version of a DUMP payload, if its footer's CRC-64 matches. Layout: the value's type
@@ -56,7 +83,29 @@ pub fn decode_payload(payload: &[u8]) -> Result<Loaded, String> {
 }
 
 impl<'a> Reader<'a> {
-    fn file(&mut self) -> Result<Vec<Record>, String> {
+    /// A library after its opcode: 7.0's FUNCTION2 (the code), or the release candidates'
+    /// FUNCTION (name, engine, description, body), turned into code with its shebang.
+    fn library(&mut self, op: u8) -> Result<Bytes, String> {
+        if op == OP_FUNCTION2 {
+            return self.string();
+        }
+        let name = self.string()?;
+        let engine = self.string()?;
+        if self.len()? != 0 {
+            self.string()?;
+        }
+        let body = self.string()?;
+        let mut code = Vec::with_capacity(body.len() + name.len() + engine.len() + 9);
+        code.extend_from_slice(b"#!");
+        code.extend_from_slice(&engine);
+        code.extend_from_slice(b" name=");
+        code.extend_from_slice(&name);
+        code.push(b'\n');
+        code.extend_from_slice(&body);
+        Ok(Bytes::from(code))
+    }
+
+    fn file(&mut self, libraries: &mut Vec<Bytes>) -> Result<Vec<Record>, String> {
         let magic = self.take(9)?;
         if &magic[..5] != b"REDIS" {
             return Err("Wrong signature trying to load DB from file".into());
@@ -97,19 +146,7 @@ impl<'a> Reader<'a> {
                     self.module_aux()?;
                     tracing::warn!("skipping module AUX data in the RDB file (module id {module:#x}): modules are not supported");
                 }
-                OP_FUNCTION | OP_FUNCTION2 => {
-                    if op == OP_FUNCTION {
-                        self.string()?;
-                        self.string()?;
-                        if self.len()? != 0 {
-                            self.string()?;
-                        }
-                    }
-                    self.string()?;
-                    tracing::warn!(
-                        "skipping a function library in the RDB file: functions are not supported"
-                    );
-                }
+                OP_FUNCTION | OP_FUNCTION2 => libraries.push(self.library(op)?),
                 kind => {
                     let key = self.string()?;
                     let value = self.value(kind)?;

@@ -95,6 +95,24 @@ fn write_body(out: &mut Vec<u8>, value: ValueRef) {
     }
 }
 
+/// FUNCTION DUMP's payload: each library's code after the FUNCTION2 opcode, as in a file,
+/// then the RDB version and the CRC-64, as a DUMP payload.
+pub fn functions_payload(libraries: &[bytes::Bytes]) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_functions(&mut out, libraries);
+    out.extend_from_slice(&(VERSION as u16).to_le_bytes());
+    let crc = CRC64.checksum(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+fn write_functions(out: &mut Vec<u8>, libraries: &[bytes::Bytes]) {
+    for code in libraries {
+        out.push(OP_FUNCTION2);
+        write_string(out, code);
+    }
+}
+
 /// Redis's length encoding: 6, 14, 32 or 64 bits, big-endian past the first byte.
 pub(super) fn write_len(out: &mut Vec<u8>, len: u64) {
     if len < 1 << 6 {
@@ -140,6 +158,11 @@ impl FileWriter {
             write_string(&mut out, value.as_bytes());
         }
         FileWriter { out }
+    }
+
+    /// The function libraries' code (written after the AUX fields, before any database).
+    pub fn functions(&mut self, libraries: &[bytes::Bytes]) {
+        write_functions(&mut self.out, libraries);
     }
 
     /// Database `index` made of the parts every shard encoded for it; nothing when empty.

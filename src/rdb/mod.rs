@@ -6,7 +6,8 @@
 //! A DUMP payload is one value's type byte and body as in a file, the RDB version (u16 LE) and
 //! the CRC-64 of what precedes it (u64 LE).
 //!
-//! File layout: `REDIS0010`, AUX fields, then per database `SELECTDB n`, `RESIZEDB keys
+//! File layout: `REDIS0010`, AUX fields, the function libraries (`FUNCTION2` and the code), then
+//! per database `SELECTDB n`, `RESIZEDB keys
 //! volatile` and its keys (`EXPIRETIME_MS` before a key that has one), `EOF` and the CRC-64
 //! (Jones polynomial, little-endian) of everything before it.
 
@@ -17,8 +18,10 @@ mod listpack;
 mod lzf;
 mod stream;
 
-pub use decode::{decode, decode_payload, verify_payload, Loaded, Record};
-pub use encode::{dump_payload, encode_db, encode_slot, DbPart, FileWriter};
+pub use decode::{
+    decode, decode_all, decode_functions, decode_payload, verify_payload, Loaded, Record,
+};
+pub use encode::{dump_payload, encode_db, encode_slot, functions_payload, DbPart, FileWriter};
 
 /// The version written; files up to `MAX_VERSION` are read.
 pub const VERSION: u32 = 10;

@@ -273,6 +273,11 @@ impl Shard {
         }
     }
 
+    /// Counts a change made outside the keyspace (the function libraries) for the save points.
+    pub fn count_change(&mut self) {
+        self.changes.add(1);
+    }
+
     /// Swaps two databases wholesale (SWAPDB).
     pub fn swap_dbs(&mut self, a: usize, b: usize) {
         self.changes.add(1);

@@ -47,6 +47,8 @@ pub enum Request {
     },
     /// SCRIPT FLUSH: a fresh Lua state.
     Flush,
+    /// FUNCTION and FCALL work, served by the functions' own Lua state (`library.rs`).
+    Function(super::library::Job),
 }
 
 /// One EVAL/EVALSHA run. The caller holds every shard until it receives [`Step::Done`].
@@ -76,6 +78,8 @@ pub enum Step {
 
 /// A script is running.
 static RUNNING: AtomicBool = AtomicBool::new(false);
+/// The running script is a function (FCALL): FUNCTION KILL, not SCRIPT KILL, stops it.
+pub static FUNCTION_MODE: AtomicBool = AtomicBool::new(false);
 /// The running script passed the busy threshold: other clients get `-BUSY`.
 static BUSY: AtomicBool = AtomicBool::new(false);
 /// SCRIPT KILL asked the running script to stop.
@@ -110,20 +114,32 @@ pub fn submit(request: Request) -> bool {
 
 /// The `-BUSY` reply while a script runs past the threshold, for commands without allow-busy.
 pub fn busy_error() -> Option<Reply> {
-    BUSY.load(Relaxed).then(|| Reply::error(err::BUSY_SCRIPT))
+    BUSY.load(Relaxed).then(busy_text)
 }
 
-/// SCRIPT KILL.
-pub fn kill() -> Result<(), Reply> {
+/// The `-BUSY` text for the kind of script running.
+pub fn busy_text() -> Reply {
+    match FUNCTION_MODE.load(Relaxed) {
+        true => Reply::error(err::BUSY_FUNCTION),
+        false => Reply::error(err::BUSY_SCRIPT),
+    }
+}
+
+/// True while a script or function runs.
+pub fn running() -> bool {
+    RUNNING.load(SeqCst)
+}
+
+/// SCRIPT KILL (`eval`) or FUNCTION KILL: each stops only its own kind of script.
+pub fn kill(eval: bool) -> Result<(), Reply> {
     if !(RUNNING.load(SeqCst) && BUSY.load(SeqCst)) {
-        return Err(Reply::error("NOTBUSY No scripts in execution right now."));
+        return Err(Reply::error(err::NOTBUSY));
     }
     if WROTE.load(SeqCst) {
-        return Err(Reply::error(
-            "UNKILLABLE Sorry the script already executed write commands against the dataset. \
-             You can either wait the script termination or kill the server in a hard way using \
-             the SHUTDOWN NOSAVE command.",
-        ));
+        return Err(Reply::error(err::UNKILLABLE));
+    }
+    if eval == FUNCTION_MODE.load(SeqCst) {
+        return Err(busy_text());
     }
     KILL.store(true, SeqCst);
     Ok(())
@@ -136,7 +152,15 @@ pub fn sha1_hex(body: &[u8]) -> String {
 
 fn serve(requests: std_mpsc::Receiver<Request>) {
     let mut engine = Engine::new();
+    let mut functions = super::library::Functions::new();
     while let Ok(request) = requests.recv() {
+        let request = match request {
+            Request::Function(job) => {
+                functions.serve(job);
+                continue;
+            }
+            other => other,
+        };
         let Some(state) = engine.as_mut() else {
             fail(request, err::ENGINE_GONE);
             continue;
@@ -161,6 +185,7 @@ fn serve(requests: std_mpsc::Receiver<Request>) {
                 let _ = done.send(known);
             }
             Request::Flush => engine = Engine::new(),
+            Request::Function(_) => {}
         }
     }
 }
@@ -170,7 +195,7 @@ fn fail(request: Request, text: &'static str) {
         Request::Eval(eval) => drop(eval.steps.send(Step::Done(Reply::error(text)))),
         Request::Load { done, .. } => drop(done.send(Err(Reply::error(text)))),
         Request::Exists { shas, done } => drop(done.send(vec![false; shas.len()])),
-        Request::Flush => {}
+        Request::Flush | Request::Function(_) => {}
     }
 }
 
@@ -178,6 +203,8 @@ fn fail(request: Request, text: &'static str) {
 struct Context {
     steps: mpsc::UnboundedSender<Step>,
     read_only: bool,
+    /// The `allow-oom` flag of a function: deny-oom commands run even out of memory.
+    allow_oom: bool,
 }
 
 thread_local! {
@@ -186,18 +213,18 @@ thread_local! {
     static STARTED: Cell<Option<Instant>> = const { Cell::new(None) };
 }
 
-struct Engine {
-    lua: Lua,
+pub(super) struct Engine {
+    pub(super) lua: Lua,
     /// Compiled scripts by sha1, and whether their shebang said `no-writes`.
     scripts: HashMap<String, (Function, bool)>,
     /// The real globals: `_G` itself stays empty so that every assignment is refused.
-    globals: Table,
+    pub(super) globals: Table,
     xpcall: Function,
     handler: Function,
 }
 
 impl Engine {
-    fn new() -> Option<Engine> {
+    pub(super) fn new() -> Option<Engine> {
         match Self::build() {
             Ok(engine) => Some(engine),
             Err(e) => {
@@ -345,10 +372,30 @@ impl Engine {
         if let Err(e) = self.set_args(eval) {
             return err::plain(&e.to_string());
         }
+        self.protected(
+            f,
+            &eval.steps,
+            eval.read_only || no_writes,
+            false,
+            &eval.sha,
+        )
+    }
+
+    /// Runs `f` (no arguments) as a script: its `redis.call`s go to `steps`, the run is timed
+    /// for BUSY and may be killed; `name` is the sha1 or function named in error replies.
+    pub(super) fn protected(
+        &mut self,
+        f: Function,
+        steps: &mpsc::UnboundedSender<Step>,
+        read_only: bool,
+        allow_oom: bool,
+        name: &str,
+    ) -> Reply {
         CONTEXT.with(|c| {
             *c.borrow_mut() = Some(Context {
-                steps: eval.steps.clone(),
-                read_only: eval.read_only || no_writes,
+                steps: steps.clone(),
+                read_only,
+                allow_oom,
             })
         });
         RESP3.with(|r| r.set(false));
@@ -362,7 +409,7 @@ impl Engine {
         KILL.store(false, SeqCst);
         CONTEXT.with(|c| c.borrow_mut().take());
         let reply = match result {
-            Ok(values) => self.outcome(values, &eval.sha),
+            Ok(values) => self.outcome(values, name),
             Err(e) => err::script_failed(&e.to_string()),
         };
         // Scripts leave garbage behind; collect between runs like Redis's periodic full GC.
@@ -457,7 +504,7 @@ fn shown(value: &Value) -> String {
 
 /// The count hook: marks the script busy past the threshold, and stops a killed script (on
 /// every later tick too, so a `pcall` in a loop cannot swallow the kill).
-fn hook() -> mlua::Result<VmState> {
+pub(super) fn hook() -> mlua::Result<VmState> {
     if KILL.load(Relaxed) {
         return Err(mlua::Error::runtime(err::SCRIPT_KILLED));
     }
@@ -494,8 +541,8 @@ fn error_handler(lua: &Lua, err: Value) -> mlua::Result<Table> {
         }) else {
             break;
         };
-        if source.as_deref() == Some("@user_script") {
-            table.raw_set("source", "@user_script")?;
+        if let Some(source @ ("@user_script" | "@user_function")) = source.as_deref() {
+            table.raw_set("source", source)?;
             if let Some(line) = line {
                 table.raw_set("line", line)?;
             }
@@ -518,12 +565,12 @@ impl std::fmt::Display for RaisedError {
 
 impl std::error::Error for RaisedError {}
 
-fn raise(text: String) -> mlua::Error {
+pub(super) fn raise(text: String) -> mlua::Error {
     mlua::Error::external(RaisedError(text))
 }
 
 /// The text of a [`RaisedError`] inside an error a callback raised.
-fn command_error(e: &mlua::Error) -> Option<String> {
+pub(super) fn command_error(e: &mlua::Error) -> Option<String> {
     match e {
         mlua::Error::CallbackError { cause, .. } => command_error(cause),
         mlua::Error::ExternalError(inner) => {
@@ -563,19 +610,20 @@ fn command(lua: &Lua, args: MultiValue) -> mlua::Result<Result<Value, String>> {
     if spec.has(Flags::NOSCRIPT) {
         return fail(err::SCRIPT_DENIED_COMMAND);
     }
-    // Out of memory, a script may still read and delete but not grow the data (the
-    // `allow-oom` shebang flag is accepted but does not lift this).
-    if crate::shard::evict::out_of_memory() && spec.has(Flags::DENYOOM) {
-        return fail(err::OOM);
-    }
     let write = spec.writes();
     let context = CONTEXT.with(|c| {
         let c = c.borrow();
-        c.as_ref().map(|c| (c.steps.clone(), c.read_only))
+        c.as_ref()
+            .map(|c| (c.steps.clone(), c.read_only, c.allow_oom))
     });
-    let Some((steps, read_only)) = context else {
+    let Some((steps, read_only, allow_oom)) = context else {
         return fail(err::CALL_OUTSIDE_SCRIPT);
     };
+    // Out of memory, a script may still read and delete but not grow the data, unless it is
+    // a function flagged `allow-oom` (the EVAL shebang flag is accepted but does not lift it).
+    if !allow_oom && crate::shard::evict::out_of_memory() && spec.has(Flags::DENYOOM) {
+        return fail(err::OOM);
+    }
     if read_only && write {
         return fail(err::SCRIPT_READ_ONLY);
     }
