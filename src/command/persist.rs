@@ -95,7 +95,9 @@ pub fn load(config: &Config, shards: usize) -> Result<Vec<Restored>, String> {
         Err(e) => return Err(format!("could not read {}: {e}", path.display())),
     };
     let started = std::time::Instant::now();
-    let records = rdb::decode(&file).map_err(|e| format!("{}: {e}", path.display()))?;
+    let (records, libraries) =
+        rdb::decode_all(&file).map_err(|e| format!("{}: {e}", path.display()))?;
+    super::scripting::function::load_libraries(libraries)?;
     let databases = config.int("databases") as usize;
     let table = SlotTable::new(shards);
     let now = crate::shard::unix_ms();

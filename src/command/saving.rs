@@ -15,7 +15,10 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
+
+use super::scripting::function::library_codes;
 
 use crate::config::{Config, ShutdownFlags};
 use crate::rdb::{self, DbPart, FileWriter};
@@ -118,6 +121,8 @@ pub fn dump_path(config: &Config) -> PathBuf {
 /// A cut taken and encoded: the parts every shard wrote, in shard order.
 pub struct Encoded {
     parts: Vec<Vec<(usize, DbPart)>>,
+    /// The function libraries' code at the cut.
+    libraries: Vec<Bytes>,
     /// The cut's number (later cuts have larger ones).
     pub number: u64,
     /// `changes()` at the cut.
@@ -135,6 +140,7 @@ impl Encoded {
             .map(|(_, p)| p.len() as u64)
             .sum();
         let mut writer = FileWriter::new(super::connection::REDIS_VERSION, used);
+        writer.functions(&self.libraries);
         let databases = self
             .parts
             .iter()
@@ -173,9 +179,11 @@ pub async fn snapshot_held(router: &Router) -> Encoded {
     let (holding, parts) = router.hold_with(work).await;
     let number = CUTS.fetch_add(1, Relaxed) + 1;
     let changes = changes();
+    let libraries = library_codes();
     drop(holding);
     Encoded {
         parts: parts.into_iter().flatten().collect(),
+        libraries,
         number,
         changes,
     }
@@ -190,6 +198,7 @@ pub async fn snapshot(router: &Router) -> Vec<u8> {
 /// `shard::snapshot`): [`BackgroundSnapshot::encode`] drives it to the end.
 pub struct BackgroundSnapshot {
     router: Router,
+    libraries: Vec<Bytes>,
     number: u64,
     changes: u64,
 }
@@ -222,9 +231,11 @@ where
     let number = CUTS.fetch_add(1, Relaxed) + 1;
     let changes = changes();
     if taken.iter().all(|t| *t == Some(true)) {
+        let libraries = library_codes();
         drop(holding);
         return Some(BackgroundSnapshot {
             router: router.clone(),
+            libraries,
             number,
             changes,
         });
@@ -280,6 +291,7 @@ impl BackgroundSnapshot {
         CUT_ACTIVE.store(false, Relaxed);
         Encoded {
             parts,
+            libraries: self.libraries,
             number: self.number,
             changes: self.changes,
         }

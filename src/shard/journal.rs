@@ -48,7 +48,7 @@ impl Chunk {
     }
 
     /// Appends a command that belongs to no database (MULTI, EXEC, FLUSHALL).
-    fn push_dbless(&mut self, args: &[&[u8]]) {
+    pub fn push_dbless(&mut self, args: &[&[u8]]) {
         if self.first_db.is_none() {
             self.first_db = Some(self.last_db);
         }

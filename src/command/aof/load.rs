@@ -119,7 +119,9 @@ struct Loader {
 
 impl Loader {
     fn rdb(&mut self, data: &[u8]) -> Result<(), String> {
-        for record in crate::rdb::decode(data)? {
+        let (records, libraries) = crate::rdb::decode_all(data)?;
+        crate::command::scripting::function::load_libraries(libraries)?;
+        for record in records {
             if record.db >= self.databases {
                 return Err("the base was written with more databases than configured".into());
             }
@@ -178,6 +180,7 @@ impl Loader {
             }
             b"flushall" => (0..self.databases).for_each(|db| self.shard.db_at(db).clear()),
             b"flushdb" => self.shard.db_at(self.db).clear(),
+            b"function" => crate::command::scripting::function::replay(&items),
             b"swapdb" => match (int(1), int(2)) {
                 (Some(a), Some(b)) if a < self.databases && b < self.databases => {
                     if a != b {

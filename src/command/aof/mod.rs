@@ -329,9 +329,13 @@ fn write_base(
 /// A snapshot as the commands that rebuild it (`aof-use-rdb-preamble no`).
 fn commands_of(snapshot: &[u8]) -> std::io::Result<Vec<u8>> {
     use crate::rdb::Loaded;
-    let records = rdb::decode(snapshot).map_err(std::io::Error::other)?;
+    let (records, libraries) = rdb::decode_all(snapshot).map_err(std::io::Error::other)?;
     let mut out = Output::default();
     let mut chunk = journal::Chunk::default();
+    // The libraries first, as Redis's rewrite writes them.
+    for code in &libraries {
+        chunk.push_dbless(&[&b"FUNCTION"[..], b"LOAD", code]);
+    }
     for r in records {
         let key = &r.key[..];
         match &r.value {
@@ -427,6 +431,7 @@ async fn rewrite(router: &Router, config: Config) -> Result<(), Reply> {
     let (holding, results) = router.hold_with(work).await;
     let (parts, tails): (Vec<_>, Vec<_>) = results.into_iter().flatten().unzip();
     let cut = cut_incr(tails);
+    let libraries = super::scripting::function::library_codes();
     drop(holding);
     let seq = match cut {
         Ok(seq) => seq,
@@ -441,7 +446,7 @@ async fn rewrite(router: &Router, config: Config) -> Result<(), Reply> {
     let spawned = std::thread::Builder::new()
         .name("ringkv-aofrw".into())
         .spawn(move || {
-            let result = finish_rewrite(parts, seq, &config);
+            let result = finish_rewrite(parts, &libraries, seq, &config);
             LAST_REWRITE_OK.store(result.is_ok(), SeqCst);
             LAST_REWRITE_SECS.store(started.elapsed().as_secs(), SeqCst);
             REWRITES.fetch_add(1, SeqCst);
@@ -493,9 +498,15 @@ fn cut_incr(tails: Vec<journal::Chunk>) -> std::io::Result<u64> {
 
 /// In the background: the base from the snapshot, then a manifest naming it and the
 /// incremental file opened at the cut; the files it replaces are deleted.
-fn finish_rewrite(parts: Vec<Vec<DbPart>>, seq: u64, config: &Config) -> std::io::Result<()> {
+fn finish_rewrite(
+    parts: Vec<Vec<DbPart>>,
+    libraries: &[bytes::Bytes],
+    seq: u64,
+    config: &Config,
+) -> std::io::Result<()> {
     let used = parts.iter().flatten().map(|p| p.records.len() as u64).sum();
     let mut writer = FileWriter::new(super::connection::REDIS_VERSION, used);
+    writer.functions(libraries);
     let databases = parts.iter().map(Vec::len).max().unwrap_or(0);
     for db in 0..databases {
         let of_db: Vec<&DbPart> = parts.iter().filter_map(|p| p.get(db)).collect();
