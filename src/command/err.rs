@@ -49,13 +49,10 @@ pub const UNKILLABLE: &str = "UNKILLABLE Sorry the script already executed write
 pub const FN_NOT_FOUND: &str = "ERR Function not found";
 pub const FN_LIBRARY_NOT_FOUND: &str = "ERR Library not found";
 pub const FN_BAD_NUMKEYS: &str = "ERR Bad number of keys provided";
-pub const FN_NUMKEYS_OVER_ARGS: &str = "ERR Number of keys can't be greater than number of args";
-pub const FN_NUMKEYS_NEGATIVE: &str = "ERR Number of keys can't be negative";
 pub const FN_CODE_MISSING: &str = "ERR Function code is missing";
 pub const FN_LIBRARYNAME_MISSING: &str = "ERR library name argument was not given";
 pub const FN_RESTORE_POLICY: &str =
     "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.";
-pub const FN_BAD_PAYLOAD: &str = "ERR DUMP payload version or checksum are wrong";
 pub const FN_FLUSH_MODE: &str = "ERR FUNCTION FLUSH only supports SYNC|ASYNC option";
 pub const FN_RO_WRITE_FLAG: &str =
     "ERR Can not execute a script with write flag using *_ro command.";

@@ -605,13 +605,16 @@ mod tests {
         while !shard.snapshot_step(Duration::from_micros(100)) {}
         let parts = vec![shard.take_snapshot()];
         assert!(parts[0][1].1.len() > 4 << 20, "several sealed buffers");
+        let library = Bytes::from_static(b"#!lua name=l\nredis.register_function('f', print)");
         let file = Encoded {
             parts,
+            libraries: vec![library.clone()],
             number: 1,
             changes: 0,
         }
         .into_file();
-        let records = rdb::decode(&file).unwrap();
+        let (records, libraries) = rdb::decode_all(&file).unwrap();
+        assert_eq!(libraries, vec![library]);
         assert_eq!(records.len(), 40_001);
         assert!(records.iter().all(|r| r.db == 1));
         let mut keys: Vec<&[u8]> = records.iter().map(|r| &r.key[..]).collect();

@@ -512,3 +512,37 @@ fn a_corrupt_record_names_its_offset() {
         format!("Ziplist integrity check failed. (at byte offset {end})")
     );
 }
+
+#[test]
+fn function_payloads_round_trip_and_read_the_old_format() {
+    let libraries = vec![b("#!lua name=a\nreturn 1"), b("#!lua name=b\nreturn 2")];
+    let payload = functions_payload(&libraries);
+    assert_eq!(verify_payload(&payload), Some(VERSION as u16));
+    assert_eq!(decode_functions(&payload), Ok(libraries));
+    // 7.0's release candidates: name, engine, no description, body.
+    let mut old = vec![OP_FUNCTION];
+    for s in ["x", "LUA"] {
+        encode::write_string(&mut old, s.as_bytes());
+    }
+    old.push(0);
+    encode::write_string(&mut old, b"return 3");
+    old.extend_from_slice(&10u16.to_le_bytes());
+    let crc = CRC64.checksum(&old);
+    old.extend_from_slice(&crc.to_le_bytes());
+    assert_eq!(
+        decode_functions(&old),
+        Ok(vec![b("#!LUA name=x\nreturn 3")])
+    );
+    // Something else than a library, or a library cut short, is refused.
+    let mut other = functions_payload(&[]);
+    other.insert(0, TYPE_STRING);
+    assert!(decode_functions(&other).is_err());
+    let mut short = vec![OP_FUNCTION2, 0x80, 0x7F, 0xFF, 0xFF, 0xFF];
+    short.extend_from_slice(&10u16.to_le_bytes());
+    let crc = CRC64.checksum(&short);
+    short.extend_from_slice(&crc.to_le_bytes());
+    assert_eq!(
+        decode_functions(&short),
+        Err("Failed loading library payload")
+    );
+}

@@ -180,10 +180,10 @@ async fn call(session: &mut Session, args: Args, read_only: bool) -> CmdResult {
     };
     let numkeys = parse_int(&args.next()?).ok_or_else(|| error(err::FN_BAD_NUMKEYS))?;
     if numkeys > args.remaining() as i64 {
-        return Err(error(err::FN_NUMKEYS_OVER_ARGS));
+        return Err(error(err::NUMKEYS_OVER_ARGS));
     }
     if numkeys < 0 {
-        return Err(error(err::FN_NUMKEYS_NEGATIVE));
+        return Err(error(err::NUMKEYS_NEGATIVE));
     }
     let keys: Vec<Bytes> = (0..numkeys)
         .map(|_| args.next())
@@ -319,7 +319,7 @@ fn function_restore(session: &mut Session, args: Args) -> Routine<'_> {
 /// The libraries of a FUNCTION DUMP payload, or Redis's error text (without `ERR `).
 fn read_payload(payload: &[u8]) -> Result<Vec<Bytes>, String> {
     if crate::rdb::verify_payload(payload).is_none() {
-        return Err(err::FN_BAD_PAYLOAD[4..].to_string());
+        return Err(err::DUMP_PAYLOAD[4..].to_string());
     }
     crate::rdb::decode_functions(payload).map_err(str::to_string)
 }
