@@ -211,6 +211,9 @@ fn hostile_restore_payloads_get_errors_not_crashes() {
         sealed(&[0xF6, 0x01, b'n', 0x03, b'L', b'U', b'A', 0x00, 0x01, b'x']),
         sealed(&[0xF5, 0x05, b'#', b'!', b'l', b'u', b'a']),
         sealed(b"\xF5\x0bno shebang!"),
+        sealed(b"\xF5\x0e#!lua name=x\0\n"),
+        // A library that never returns: Redis would hang; the registration run is bounded.
+        sealed(b"\xF5\x1f#!lua name=spin\nwhile 1 do end\n"),
     ];
     let mut seed = 0x2545_f491_4f6c_dd1du64;
     for _ in 0..200 {

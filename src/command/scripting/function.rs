@@ -310,6 +310,7 @@ fn function_restore(session: &mut Session, args: Args) -> Routine<'_> {
         change(session, items, |done| Job::Restore {
             libraries,
             policy,
+            timeout: true,
             done,
         })
         .await
@@ -469,6 +470,7 @@ pub fn load_libraries(codes: Vec<Bytes>) -> Result<(), String> {
     ask_blocking(|done| Job::Restore {
         libraries: codes,
         policy: Policy::Append,
+        timeout: false,
         done,
     })
     .map(drop)
@@ -508,6 +510,7 @@ pub fn replay(items: &[Bytes]) {
                 Ok(libraries) => ask_blocking(|done| Job::Restore {
                     libraries,
                     policy,
+                    timeout: false,
                     done,
                 }),
                 Err(e) => Err(err::plain(&e)),

@@ -65,6 +65,9 @@ pub enum Job {
     Restore {
         libraries: Vec<Bytes>,
         policy: Policy,
+        /// Bound each library's registration run as FUNCTION LOAD's (a client's RESTORE:
+        /// Redis sets no bound there, and a library that never returns would stall it).
+        timeout: bool,
         done: Done,
     },
     Call(Call),
@@ -193,9 +196,11 @@ impl Functions {
             Job::Restore {
                 libraries,
                 policy,
+                timeout,
                 done,
             } => {
-                let result = self.restore(libraries, policy).map_err(plain);
+                let limit = timeout.then_some(LOAD_TIMEOUT);
+                let result = self.restore(libraries, policy, limit).map_err(plain);
                 self.publish();
                 done(result.map(|()| Reply::Simple("OK")));
             }
@@ -340,10 +345,15 @@ impl Functions {
 
     /// FUNCTION RESTORE: every library of the payload loaded apart, then joined to the
     /// current ones as `policy` says; nothing changes on failure.
-    fn restore(&mut self, codes: Vec<Bytes>, policy: Policy) -> Result<(), String> {
+    fn restore(
+        &mut self,
+        codes: Vec<Bytes>,
+        policy: Policy,
+        timeout: Option<Duration>,
+    ) -> Result<(), String> {
         let mut loaded = Vec::new();
         for code in &codes {
-            self.create(code, false, None, &mut loaded)?;
+            self.create(code, false, timeout, &mut loaded)?;
         }
         if policy == Policy::Flush {
             self.libraries = loaded;
@@ -488,12 +498,14 @@ pub fn metadata(code: &[u8]) -> Result<(String, String, usize), String> {
     if !code.starts_with(b"#!") {
         return Err(err::FN_MISSING_METADATA.into());
     }
-    let Some(end) = code.iter().position(|&b| b == b'\n') else {
+    // Redis looks for the newline in a C string: a NUL before it means there is none.
+    let Some(end) = code.iter().position(|&b| b == b'\n' || b == 0) else {
         return Err(err::FN_INVALID_METADATA.into());
     };
-    // The shebang ends at a NUL too, as Redis reads it as a C string.
+    if code[end] == 0 {
+        return Err(err::FN_INVALID_METADATA.into());
+    }
     let line = &code[..end];
-    let line = &line[..line.iter().position(|&b| b == 0).unwrap_or(line.len())];
     let mut buf = bytes::BytesMut::from(line);
     buf.extend_from_slice(b"\r\n");
     let mut parts = Vec::new();
@@ -506,7 +518,7 @@ pub fn metadata(code: &[u8]) -> Result<(String, String, usize), String> {
         (Ok(()), Some(parts)) if !parts.is_empty() => parts,
         _ => return Err(err::FN_INVALID_METADATA.into()),
     };
-    let engine = String::from_utf8_lossy(&parts[0][2..]).into_owned();
+    let engine = String::from_utf8_lossy(parts[0].get(2..).unwrap_or_default()).into_owned();
     let mut name = None;
     for part in &parts[1..] {
         if part.len() >= 5 && part[..5].eq_ignore_ascii_case(b"name=") {
