@@ -104,6 +104,16 @@ fn load_call_list_and_errors_match_redis() {
         "FUNCTION LOAD \"#!lua name=v\nredis.register_function('o', function() error('oops') end)\"",
         "FCALL o 0",
         "FUNCTION STATS",
+        "FUNCTION LOAD \"#!lua name=oom\nredis.register_function('o', function() return 1 end)\nredis.register_function{function_name='o2', callback=function() return redis.call('set','x','y') end, flags={'allow-oom'}}\nredis.register_function{function_name='o3', callback=function() return redis.call('set','x','y') end, flags={'no-writes'}}\"",
+        "CONFIG SET maxmemory 1",
+        "FCALL o 0",
+        "FCALL o2 0",
+        "FCALL o3 0",
+        "FCALL_RO o3 0",
+        "MULTI",
+        "FCALL o 0",
+        "EXEC",
+        "CONFIG SET maxmemory 0",
     ]
     .iter()
     .map(|s| s.to_string())

@@ -360,12 +360,15 @@ fn admit(
     if session.in_subscribed_mode() && !spec.has(Flags::SUBSCRIBED) {
         return Err(subscribed_mode_error(spec.name));
     }
-    if crate::shard::evict::out_of_memory() && spec.has(Flags::DENYOOM) {
+    // FCALL takes the flags its function's flags imply, as Redis's fcallGetCommandFlags.
+    let (denyoom, write) = super::scripting::function::implied_flags(spec, items)
+        .unwrap_or((spec.has(Flags::DENYOOM), spec.has(Flags::WRITE)));
+    if denyoom && crate::shard::evict::out_of_memory() {
         ThreadStats::add(&stats.rejected_calls[row], 1);
         return Err(error(err::OOM));
     }
     // After a failed BGSAVE Redis refuses writes, and PING too (a health check learns of it).
-    if super::saving::writes_refused() && (spec.has(Flags::WRITE) || spec.name == "ping") {
+    if super::saving::writes_refused() && (write || spec.name == "ping") {
         ThreadStats::add(&stats.rejected_calls[row], 1);
         return Err(error(err::MISCONF));
     }

@@ -619,13 +619,13 @@ fn command(lua: &Lua, args: MultiValue) -> mlua::Result<Result<Value, String>> {
     let Some((steps, read_only, allow_oom)) = context else {
         return fail(err::CALL_OUTSIDE_SCRIPT);
     };
+    if read_only && write {
+        return fail(err::SCRIPT_READ_ONLY);
+    }
     // Out of memory, a script may still read and delete but not grow the data, unless it is
     // a function flagged `allow-oom` (the EVAL shebang flag is accepted but does not lift it).
     if !allow_oom && crate::shard::evict::out_of_memory() && spec.has(Flags::DENYOOM) {
         return fail(err::OOM);
-    }
-    if read_only && write {
-        return fail(err::SCRIPT_READ_ONLY);
     }
     if write {
         WROTE.store(true, SeqCst);

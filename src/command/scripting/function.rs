@@ -163,6 +163,18 @@ fn flags_of(name: &[u8]) -> Option<u8> {
         .map(|f| f.flags)
 }
 
+/// For FCALL and FCALL_RO of a known function: whether the call is deny-oom and a write, as
+/// its flags make it (no `no-writes`: a write; neither `allow-oom` nor `no-writes`: deny-oom).
+pub fn implied_flags(spec: &CommandSpec, items: &[Bytes]) -> Option<(bool, bool)> {
+    if spec.name != "fcall" && spec.name != "fcall_ro" {
+        return None;
+    }
+    let flags = flags_of(items.get(1)?)?;
+    let write = flags & library::NO_WRITES == 0;
+    let denyoom = flags & (library::NO_WRITES | library::ALLOW_OOM) == 0;
+    Some((denyoom, write))
+}
+
 fn fcall(session: &mut Session, args: Args) -> Routine<'_> {
     Box::pin(call(session, args, false))
 }
