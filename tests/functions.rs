@@ -291,6 +291,30 @@ fn libraries_survive_a_restart_through_the_rdb_file() {
         let redis =
             RedisServer::start_with(&["--dir", dir.path(), "--enable-protected-configs", "yes"]);
         assert_eq!(listing(&mut connect(redis.port)), expected, "[{backend}]");
+        drop(redis);
+
+        // A background save takes the libraries at its cut too.
+        let server = Server::start(2, backend, &["--dir", dir.path()]);
+        let mut con = server.redis();
+        cmd(&mut con, &["FUNCTION", "DELETE", "liba"]);
+        std::fs::remove_file(dir.0.join("dump.rdb")).unwrap();
+        cmd(&mut con, &["BGSAVE"]);
+        let saved = eventually(Duration::from_secs(10), || {
+            let info = match cmd(&mut con, &["INFO", "persistence"]) {
+                Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
+                _ => String::new(),
+            };
+            info.contains("rdb_bgsave_in_progress:0") && dir.0.join("dump.rdb").exists()
+        });
+        assert!(saved, "[{backend}] BGSAVE never finished");
+        drop(server);
+        let server = Server::start(2, backend, &["--dir", dir.path()]);
+        let mut con = server.redis();
+        assert_eq!(
+            listing(&mut con),
+            vec![Value::Array(vec![]), expected[1].clone()],
+            "[{backend}]"
+        );
     }
 }
 

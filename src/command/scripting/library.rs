@@ -431,9 +431,11 @@ impl Functions {
 
 impl State {
     fn build() -> mlua::Result<State> {
-        // The same base as EVAL's state (libraries, sandbox, the `redis` API): see
-        // `Engine::build`, where anything added to scripts' globals reaches functions too.
+        // The same base as EVAL's state (the `redis` API, the globals guard): built by
+        // `Engine::build`, so the Lua libraries and sandbox installed there (`lib::install`)
+        // reach functions too, as in Redis, whose two states share them.
         let engine = Engine::new().ok_or_else(|| mlua::Error::runtime("no Lua state"))?;
+        // Libraries for functions only would be installed here, on `engine.lua`.
         let lua = &engine.lua;
         let redis: Table = engine.globals.get("redis")?;
         let register = lua.create_function(|lua, args: MultiValue| register_function(lua, args))?;
