@@ -143,8 +143,7 @@ fn sigterm_exits_cleanly() {
     }
 }
 
-/// INFO names the allocator really in use, and FUNCTION says it is not implemented rather
-/// than that scripting is missing (EVAL works).
+/// INFO names the allocator really in use, and FUNCTION LOAD and EVAL both work.
 #[test]
 fn info_and_function_texts_are_true() {
     let server = Server::start(1, "epoll", &[]);
@@ -166,10 +165,9 @@ fn info_and_function_texts_are_true() {
         b"load",
         b"#!lua name=lib\nredis.register_function('f', function() return 1 end)",
     ]);
-    assert_eq!(
-        String::from_utf8_lossy(&c.reply()),
-        "-ERR FUNCTION LOAD is not implemented yet (EVAL and EVALSHA are)\r\n"
-    );
+    assert_eq!(c.reply(), b"$3\r\nlib\r\n");
+    c.cmd(&[b"FCALL", b"f", b"0"]);
+    assert_eq!(c.reply(), b":1\r\n");
     c.cmd(&[b"EVAL", b"return 1", b"0"]);
     assert_eq!(c.reply(), b":1\r\n");
 }
