@@ -32,7 +32,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "pfcount",
         -2,
-        flags!(READONLY),
+        flags!(READONLY | MAY_REPLICATE),
         (1, -1, 1),
         routine(pfcount, pfcount_cross),
         "hyperloglog",

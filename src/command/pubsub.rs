@@ -91,7 +91,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "publish",
         3,
-        flags!(PUBSUB | LOADING | STALE | FAST),
+        flags!(PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE),
         NOKEY,
         CmdKind::Local(publish),
         "pubsub",
@@ -103,7 +103,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "spublish",
         3,
-        flags!(PUBSUB | LOADING | STALE | FAST),
+        flags!(PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE),
         (1, 1, 1),
         CmdKind::Local(spublish),
         "pubsub",

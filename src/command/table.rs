@@ -10,7 +10,8 @@ use hashbrown::HashMap;
 
 use super::{
     acl, aof, bitfield, bitmap, connection, debug, dump, expire, geo, hash, hyperloglog, keys,
-    list, persist, pubsub, scripting, server, set, sort, stream, string, transaction, zset,
+    list, monitor, persist, pubsub, scripting, server, set, sort, stream, string, transaction,
+    zset,
 };
 use super::{Args, CmdResult, Cross, Kind, Merge, Session};
 
@@ -404,6 +405,7 @@ const FAMILIES: &[(Categories, &[CommandSpec])] = &[
     (Categories::CONNECTION, connection::COMMANDS),
     (Categories::NONE, acl::COMMANDS),
     (Categories::NONE, server::COMMANDS),
+    (Categories::NONE, monitor::COMMANDS),
     (Categories::NONE, persist::COMMANDS),
     (Categories::NONE, debug::COMMANDS),
     (Categories::NONE, aof::COMMANDS),

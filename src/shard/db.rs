@@ -97,6 +97,18 @@ pub(crate) fn same_key(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
+/// While clients are paused (CLIENT PAUSE), the unix time in ms the pause lasts to, else 0.
+/// The dataset then stays as it is: an expired key reads as missing but is not removed (active
+/// expiry skips too), and nothing is evicted, as Redis 7.0 keeps it.
+pub static FROZEN_UNTIL_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// True while a pause keeps the dataset as it is at `now_ms`.
+#[inline]
+pub fn frozen(now_ms: u64) -> bool {
+    let until = FROZEN_UNTIL_MS.load(std::sync::atomic::Ordering::Relaxed);
+    until != 0 && now_ms <= until
+}
+
 fn recording() -> bool {
     RECORD_EXPIRED.load(std::sync::atomic::Ordering::Relaxed)
 }
@@ -250,6 +262,9 @@ impl Db {
         if found.get().is_live(now_ms) {
             return Some(found.into_mut());
         }
+        if frozen(now_ms) {
+            return None;
+        }
         // Fields apart from `slots`: the found entry's borrow of it may be returned above.
         let (old, _) = found.remove();
         self.keys -= 1;
@@ -384,7 +399,7 @@ impl Db {
 
     /// Removes the expired keys of `slot`, returning how many keys were looked at and removed.
     pub fn expire_slot(&mut self, slot: usize, now_ms: u64) -> (usize, usize) {
-        if self.volatile_per_slot.get(slot).copied().unwrap_or(0) == 0 {
+        if self.volatile_per_slot.get(slot).copied().unwrap_or(0) == 0 || frozen(now_ms) {
             return (0, 0);
         }
         self.before_write(slot);

@@ -534,11 +534,11 @@ impl Shard {
     }
 
     pub fn active_expire(&mut self, owned: std::ops::Range<usize>, budget: std::time::Duration) {
-        if owned.is_empty() || self.dbs.iter().all(|db| db.volatile() == 0) {
+        let now = unix_ms();
+        if owned.is_empty() || db::frozen(now) || self.dbs.iter().all(|db| db.volatile() == 0) {
             return;
         }
         let start = Instant::now();
-        let now = unix_ms();
         let (mut db, mut slot) = self.expire_cursor;
         if db >= self.dbs.len() || slot < owned.start || slot >= owned.end {
             (db, slot) = (0, owned.start);
