@@ -287,8 +287,8 @@ fn redacted(items: &[Bytes]) -> Vec<usize> {
         }
     } else if is(0, "hello") {
         // A bad protocol version is refused before the options are read.
-        let version_ok = items.len() < 2
-            || super::args::parse_int(&items[1]).is_some_and(|v| v == 2 || v == 3);
+        let version_ok =
+            items.len() < 2 || super::args::parse_int(&items[1]).is_some_and(|v| v == 2 || v == 3);
         let mut j = 2;
         while version_ok && j < items.len() {
             let more = items.len() - 1 - j;
@@ -338,8 +338,8 @@ mod tests {
 
     #[test]
     fn lines_have_redis_header_and_escaping() {
-        let text = String::from_utf8(line("127.0.0.1:6000", 3, &items(&["get", "k"])).to_vec())
-            .unwrap();
+        let text =
+            String::from_utf8(line("127.0.0.1:6000", 3, &items(&["get", "k"])).to_vec()).unwrap();
         let (stamp, rest) = text[1..].split_once(' ').unwrap();
         let (secs, micros) = stamp.split_once('.').unwrap();
         assert!(secs.parse::<u64>().unwrap() > 1_600_000_000);
@@ -357,7 +357,10 @@ mod tests {
             shown_args(&["AUTH", "u", "pw"]),
             r#""AUTH" "(redacted)" "(redacted)""#
         );
-        assert_eq!(shown_args(&["auth", "a", "b", "c"]), r#""auth" "a" "b" "c""#);
+        assert_eq!(
+            shown_args(&["auth", "a", "b", "c"]),
+            r#""auth" "a" "b" "c""#
+        );
         assert_eq!(
             shown_args(&["hello", "3", "auth", "u", "p", "setname", "n"]),
             r#""hello" "3" "auth" "(redacted)" "(redacted)" "setname" "n""#
@@ -371,7 +374,9 @@ mod tests {
             r#""migrate" "h" "1" "k" "0" "5" "AUTH" "(redacted)""#
         );
         assert_eq!(
-            shown_args(&["migrate", "h", "1", "", "0", "5", "copy", "auth2", "u", "p", "keys", "a"]),
+            shown_args(&[
+                "migrate", "h", "1", "", "0", "5", "copy", "auth2", "u", "p", "keys", "a"
+            ]),
             r#""migrate" "h" "1" "" "0" "5" "copy" "auth2" "(redacted)" "(redacted)" "keys" "a""#
         );
     }

@@ -15,8 +15,8 @@
 //! While paused the dataset stays as it is (`shard::db::FROZEN_UNTIL_MS`): expired keys read
 //! as missing but are not removed, and nothing is evicted.
 
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::AtomicU8;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{LazyLock, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -133,7 +133,8 @@ fn blocks(kind: PauseKind, session: &Session, items: &[Bytes]) -> bool {
 fn may_replicate(session: &Session, spec: &'static CommandSpec, items: &[Bytes]) -> bool {
     if spec.has(Flags::RUNS_QUEUE) {
         return session.tx.queued().iter().any(|queued| {
-            lookup(&queued[0]).is_some_and(|(_, s)| may_replicate(session, s.resolve(queued), queued))
+            lookup(&queued[0])
+                .is_some_and(|(_, s)| may_replicate(session, s.resolve(queued), queued))
         });
     }
     if !(spec.has(Flags::WRITE) || spec.has(Flags::MAY_REPLICATE)) {

@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::dispatch::call;
 use super::keys::help_reply;
-use super::table::{container, flags, row, CommandSpec, Flags, KeyFinder, NOKEY};
+use super::table::{access, container, flags, row, CommandSpec, Flags, KeyFinder, NOKEY};
 use super::{err, error, Args, CmdResult, Kind, NumKeys, Session};
 use crate::protocol::{Protocol, Reply};
 use crate::shard::ShardId;
@@ -41,7 +41,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         "Executes a server-side Lua script.",
         "script numkeys [key [key ...]] [arg [arg ...]]",
     )
-    .keys_by(KeyFinder::NumKeys(2)),
+    .keys_by(KeyFinder::NumKeys(2))
+    .access(access!(RW | ACCESS | UPDATE)),
     row(
         "evalsha",
         -3,
@@ -53,7 +54,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         "Executes a server-side Lua script by SHA1 digest.",
         "sha1 numkeys [key [key ...]] [arg [arg ...]]",
     )
-    .keys_by(KeyFinder::NumKeys(2)),
+    .keys_by(KeyFinder::NumKeys(2))
+    .access(access!(RW | ACCESS | UPDATE)),
     row(
         "eval_ro",
         -3,

@@ -319,6 +319,23 @@ impl Shard {
         }
     }
 
+    /// `read` that leaves the key's access time alone (Redis's LOOKUP_NOTOUCH: TTL, TYPE,
+    /// EXISTS do not count as a use of the key).
+    pub fn read_untouched(&mut self, key: &[u8]) -> Option<&Record> {
+        let found = self.dbs[self.db].get(key, self.now_ms);
+        let stats = &mut self.stats;
+        match found {
+            Some(record) => {
+                stats.keyspace_hits += 1;
+                Some(record)
+            }
+            None => {
+                stats.keyspace_misses += 1;
+                None
+            }
+        }
+    }
+
     /// Looks `key` up for writing: expires it lazily, no hit/miss accounting.
     pub fn write(&mut self, key: &[u8]) -> Option<&mut Record> {
         self.changed_in_place = true;
