@@ -5,7 +5,7 @@ use crate::command::err;
 use bytes::Bytes;
 
 use super::keys::help_reply;
-use super::table::{Categories, KeyAccess};
+use super::table::{Categories, KeyAccess, KeyFinder};
 use super::{error, lookup, Args, CmdResult, CommandSpec, Session, COMMANDS};
 use crate::command::access::catalog;
 use crate::glob::glob_match;
@@ -23,28 +23,58 @@ fn categories(spec: &CommandSpec) -> Vec<Reply> {
         .collect()
 }
 
-/// Redis's key specs for a range: flags, a begin index and a range. A row whose first key is
-/// used otherwise than the rest (a source and a destination) shows two specs, as Redis's do.
+/// Redis's key specs for a range (flags, a begin index, a range) and for a key count
+/// (`numkeys` then the keys). A row whose first key is used otherwise than the rest (a source
+/// and a destination) shows two specs, as Redis's do. Keyword-found keys show none.
 fn key_specs(spec: &CommandSpec) -> Reply {
     let (first, last, step) = spec.keys;
-    if first == 0 {
-        return Reply::Array(Vec::new());
-    }
     let (first_access, rest_access) = spec.key_access;
-    let one_key = last == first;
-    if first_access == rest_access || one_key {
-        let last_rel = if last < 0 { last } else { last - first };
-        return Reply::Array(vec![key_spec(first_access, first, last_rel, step)]);
+    let mut specs = Vec::new();
+    if first > 0 {
+        if first_access == rest_access || last == first {
+            let last_rel = if last < 0 { last } else { last - first };
+            specs.push(key_spec(first_access, first, range(last_rel, step)));
+        } else {
+            let rest_last = if last < 0 { last } else { last - first - step };
+            specs.push(key_spec(first_access, first, range(0, 1)));
+            specs.push(key_spec(rest_access, first + step, range(rest_last, step)));
+        }
     }
-    let rest_last = if last < 0 { last } else { last - first - step };
-    Reply::Array(vec![
-        key_spec(first_access, first, 0, 1),
-        key_spec(rest_access, first + step, rest_last, step),
+    if let KeyFinder::NumKeys(at) = spec.finder {
+        let access = if first > 0 { rest_access } else { first_access };
+        let keynum = Reply::Map(vec![
+            (bulk("type"), bulk("keynum")),
+            (
+                bulk("spec"),
+                Reply::Map(vec![
+                    (bulk("keynumidx"), Reply::Int(0)),
+                    (bulk("firstkey"), Reply::Int(1)),
+                    (bulk("keystep"), Reply::Int(1)),
+                ]),
+            ),
+        ]);
+        specs.push(key_spec(access, at as i32, keynum));
+    }
+    Reply::Array(specs)
+}
+
+/// A range spec's `find_keys`.
+fn range(lastkey: i32, step: i32) -> Reply {
+    Reply::Map(vec![
+        (bulk("type"), bulk("range")),
+        (
+            bulk("spec"),
+            Reply::Map(vec![
+                (bulk("lastkey"), Reply::Int(lastkey as i64)),
+                (bulk("keystep"), Reply::Int(step as i64)),
+                (bulk("limit"), Reply::Int(0)),
+            ]),
+        ),
     ])
 }
 
-/// One key spec: `flags`, begin at index `index`, a range to `lastkey` by `step`.
-fn key_spec(flags: KeyAccess, index: i32, lastkey: i32, step: i32) -> Reply {
+/// One key spec: `flags`, begin at index `index`, then `find_keys`.
+fn key_spec(flags: KeyAccess, index: i32, find_keys: Reply) -> Reply {
     Reply::Map(vec![
         (
             bulk("flags"),
@@ -60,20 +90,7 @@ fn key_spec(flags: KeyAccess, index: i32, lastkey: i32, step: i32) -> Reply {
                 ),
             ]),
         ),
-        (
-            bulk("find_keys"),
-            Reply::Map(vec![
-                (bulk("type"), bulk("range")),
-                (
-                    bulk("spec"),
-                    Reply::Map(vec![
-                        (bulk("lastkey"), Reply::Int(lastkey as i64)),
-                        (bulk("keystep"), Reply::Int(step as i64)),
-                        (bulk("limit"), Reply::Int(0)),
-                    ]),
-                ),
-            ]),
-        ),
+        (bulk("find_keys"), find_keys),
     ])
 }
 
