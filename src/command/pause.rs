@@ -182,7 +182,7 @@ pub fn client_pause(_session: &mut Session, args: &mut Args) -> CmdResult {
         return Err(error(err::PAUSE_MODE));
     };
     if !args.is_done() {
-        return Err(err::unknown_subcommand(args.all()));
+        return Err(err::subcommand_syntax(args.all()));
     }
     let ms = parse_block_ms(&timeout)?.map_or(0, |d| d.as_millis() as u64);
     pause(kind, unix_ms().saturating_add(ms));
