@@ -62,14 +62,17 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
             Event::Input(Some(Input::Commands(commands)))
         } else {
             tokio::select! {
-            biased;
-            input = rx.recv() => Event::Input(input),
-            push = session.subscriptions.next_message() => Event::Message(push),
-            line = session.monitor.next_line() => Event::Monitor(line),
-            // Lazy: select! builds every branch's future each turn, and a timer reads the clock.
-            _ = async { tokio::time::sleep(UNAUTH_RETRY).await }, if !output.is_empty() => {
-                Event::Retry
-            }
+                biased;
+                input = rx.recv() => Event::Input(input),
+                push = session.subscriptions.next_message() => Event::Message(push),
+                line = session.monitor.next_line(), if session.monitor.is_on() => {
+                    Event::Monitor(line)
+                }
+                // Lazy: select! builds every branch's future each turn, and a timer reads the
+                // clock.
+                _ = async { tokio::time::sleep(UNAUTH_RETRY).await }, if !output.is_empty() => {
+                    Event::Retry
+                }
             }
         };
         let mut closing = false;
