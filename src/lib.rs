@@ -32,9 +32,13 @@
 //! - [`command`] — the command table (the only command metadata: flags, keys, ACL categories,
 //!   subcommands, docs), argument cursor, handlers by family, batch dispatch; and
 //!   `command::access`, the ACL users, logins, log and file over the table's ids;
-//!   `command::saving`, SAVE/BGSAVE, save points and shutdown saves. Publishes the
-//!   keyspace events a shard buffered after each job on it. Decides what a write propagates
-//!   (`command::propagate`); `command::aof` is the change stream's consumer, the AOF.
+//!   `command::saving`, SAVE/BGSAVE, save points and shutdown saves; `command::pause`,
+//!   CLIENT PAUSE's server-wide pause (dispatch holds a paused client's batch, the shard
+//!   keeps its data as it is meanwhile); `command::monitor`, MONITOR's per-monitor queues
+//!   that dispatch feeds when someone monitors (one atomic load per batch otherwise).
+//!   Publishes the keyspace events a shard buffered after each job on it. Decides what a
+//!   write propagates (`command::propagate`); `command::aof` is the change stream's
+//!   consumer, the AOF.
 //! - [`server`] — thread-per-core bootstrap, listeners, I/O backends, connections. The top.
 //! - [`pubsub`] — the shared channel registry and per-thread delivery to subscribers. Depends
 //!   on `shard` (the mailbox), `state`, `glob`, `handoff`; never on `command`.

@@ -5,7 +5,7 @@ use bytes::Bytes;
 
 use super::args::parse_int;
 use super::string::MAX_STRING_LEN;
-use super::table::{flags, keyed, row, CommandSpec, KEY1};
+use super::table::{access, flags, keyed, row, CommandSpec, KEY1};
 use super::{err, error, notify, Args, CmdResult};
 use crate::protocol::Reply;
 use crate::pubsub::notify::STRING;
@@ -13,7 +13,7 @@ use crate::shard::{Shard, Value, ValueRef};
 
 /// The BITFIELD rows (bitmap family).
 pub static COMMANDS: &[CommandSpec] = &[
-    row("bitfield", -2, flags!(WRITE | DENYOOM), KEY1, keyed(bitfield), "bitmap", "3.2.0", "Performs arbitrary bitfield integer operations on strings.", "key [GET encoding offset|[OVERFLOW WRAP|SAT|FAIL] SET encoding offset value|INCRBY encoding offset increment [GET encoding offset|[OVERFLOW WRAP|SAT|FAIL] SET encoding offset value|INCRBY encoding offset increment ...]]"),
+    row("bitfield", -2, flags!(WRITE | DENYOOM), KEY1, keyed(bitfield), "bitmap", "3.2.0", "Performs arbitrary bitfield integer operations on strings.", "key [GET encoding offset|[OVERFLOW WRAP|SAT|FAIL] SET encoding offset value|INCRBY encoding offset increment [GET encoding offset|[OVERFLOW WRAP|SAT|FAIL] SET encoding offset value|INCRBY encoding offset increment ...]]").access(access!(RW | UPDATE | ACCESS | VARIABLE_FLAGS)),
     row("bitfield_ro", -2, flags!(READONLY | FAST), KEY1, keyed(bitfield_ro), "bitmap", "6.0.0", "Performs arbitrary read-only bitfield integer operations on strings.", "key [GET encoding offset [GET encoding offset ...]]"),
 ];
 

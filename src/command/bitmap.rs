@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::args::parse_int;
 use super::string::{check_len, read_string, MAX_STRING_LEN};
-use super::table::{flags, keyed, routine, row, CommandSpec, KEY1};
+use super::table::{access, flags, keyed, routine, row, CommandSpec, KEY1};
 use super::{err, error, notify, Args, CmdResult, Session};
 use crate::protocol::Reply;
 use crate::pubsub::notify::{GENERIC, STRING};
@@ -15,11 +15,11 @@ use crate::shard::{Shard, ShardId, Value, ValueRef};
 
 /// The bitmap commands' rows of the command table.
 pub static COMMANDS: &[CommandSpec] = &[
-    row("setbit", 4, flags!(WRITE | DENYOOM), KEY1, keyed(setbit), "bitmap", "2.2.0", "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.", "key offset value"),
+    row("setbit", 4, flags!(WRITE | DENYOOM), KEY1, keyed(setbit), "bitmap", "2.2.0", "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.", "key offset value").access(access!(RW | ACCESS | UPDATE)),
     row("getbit", 3, flags!(READONLY | FAST), KEY1, keyed(getbit), "bitmap", "2.2.0", "Returns a bit value by offset.", "key offset"),
     row("bitcount", -2, flags!(READONLY), KEY1, keyed(bitcount), "bitmap", "2.6.0", "Counts the number of set bits (population counting) in a string.", "key [start end [BYTE|BIT]]"),
     row("bitpos", -3, flags!(READONLY), KEY1, keyed(bitpos), "bitmap", "2.8.7", "Finds the first set (1) or clear (0) bit in a string.", "key bit [start [end [BYTE|BIT]]]"),
-    row("bitop", -4, flags!(WRITE | DENYOOM), (2, -1, 1), routine(bitop, bitop_cross), "bitmap", "2.6.0", "Performs bitwise operations on multiple strings, and stores the result.", "operation destkey key [key ...]"),
+    row("bitop", -4, flags!(WRITE | DENYOOM), (2, -1, 1), routine(bitop, bitop_cross), "bitmap", "2.6.0", "Performs bitwise operations on multiple strings, and stores the result.", "operation destkey key [key ...]").access_split(access!(OW | UPDATE), access!(RO | ACCESS)),
 ];
 
 fn bit_offset(raw: &[u8]) -> Result<u64, Reply> {

@@ -123,6 +123,8 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
     row("client|reply", 3, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client_reply), "connection", "3.2.0", "Instruct the server whether to reply to commands", ""),
     row("client|no-evict", 3, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client_on_off), "connection", "7.0.0", "Set client eviction mode for the current connection", ""),
     row("client|setinfo", 4, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client_setinfo), "connection", "7.2.0", "Sets information specific to the client or connection.", ""),
+    row("client|pause", -3, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(super::pause::client_pause), "connection", "2.9.50", "Stop processing commands from clients for some time", ""),
+    row("client|unpause", 2, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(super::pause::client_unpause), "connection", "6.2.0", "Resume processing of clients that were paused", ""),
     row("client|no-touch", 3, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client_on_off), "connection", "7.2.0", "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.", ""),
 ];
 
@@ -242,6 +244,7 @@ pub fn hello(session: &mut Session, args: &mut Args) -> CmdResult {
 pub fn reset(session: &mut Session, _args: &mut Args) -> CmdResult {
     super::pubsub::unsubscribe_all(session);
     super::transaction::reset(session);
+    session.monitor.stop();
     session.db = 0;
     session.protocol = Protocol::Resp2;
     session.client.db.store(0, Relaxed);
@@ -263,6 +266,8 @@ pub fn reset(session: &mut Session, _args: &mut Args) -> CmdResult {
 fn client_flags(c: &ClientInfo) -> &'static str {
     if c.subs.load(Relaxed) > 0 {
         "P"
+    } else if super::monitor::is_monitor(c.id) {
+        "O"
     } else if c.unblock.lock().is_ok_and(|waiting| waiting.is_some()) {
         "b"
     } else {
@@ -328,6 +333,10 @@ const CLIENT_HELP: &[&str] = &[
     "    Return information about client connections. Options:",
     "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
     "      Return clients of specified type.",
+    "UNPAUSE",
+    "    Stop the current client pause, resuming traffic.",
+    "PAUSE <timeout> [WRITE|ALL]",
+    "    Suspend all, or just write, clients for <timeout> milliseconds.",
     "REPLY (ON|OFF|SKIP)",
     "    Control the replies sent to the current connection.",
     "SETNAME <name>",

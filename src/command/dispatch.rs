@@ -218,8 +218,14 @@ pub struct Scratch {
     slots: Vec<(Option<Reply>, u32)>,
 }
 
-/// Executes `commands` for `session`, appending every reply, in order, to `out`.
-pub async fn execute(session: &mut Session, commands: Vec<Vec<Bytes>>, out: &mut BytesMut) {
+/// Executes `commands` for `session`, appending every reply, in order, to `out`. Gives back
+/// the commands a client pause holds (the first held one and all after it): the connection
+/// writes the replies so far, waits for the pause (`pause::wait`) and executes them then.
+pub async fn execute(
+    session: &mut Session,
+    commands: Vec<Vec<Bytes>>,
+    out: &mut BytesMut,
+) -> Option<Vec<Vec<Bytes>>> {
     let Scratch { mut pending, slots } = std::mem::take(&mut session.scratch);
     pending.resize_with(session.router.shards(), Vec::new);
     let mut replies = Replies {
@@ -234,7 +240,7 @@ pub async fn execute(session: &mut Session, commands: Vec<Vec<Bytes>>, out: &mut
         over_limit: false,
     };
     replies.slots.reserve(commands.len());
-    run_batch(session, commands, out, &mut pending, &mut replies).await;
+    let held = run_batch(session, commands, out, &mut pending, &mut replies).await;
     if super::aof::always() && wrote(&replies.slots) {
         // appendfsync always: the batch's writes reach the disk before its replies are sent.
         super::aof::durable().await;
@@ -244,6 +250,7 @@ pub async fn execute(session: &mut Session, commands: Vec<Vec<Bytes>>, out: &mut
         pending,
         slots: replies.slots,
     };
+    held
 }
 
 async fn run_batch(
@@ -252,7 +259,7 @@ async fn run_batch(
     out: &mut BytesMut,
     pending: &mut [Vec<Queued>],
     replies: &mut Replies,
-) {
+) -> Option<Vec<Vec<Bytes>>> {
     let mut queues = Queues {
         keyed: pending,
         atomics: Vec::new(),
@@ -263,9 +270,22 @@ async fn run_batch(
     let stats = &session.server.stats[session.thread];
     let total = commands.len();
     ThreadStats::add(&stats.commands, total as u64);
-    for items in commands {
+    // One relaxed load each per batch; the paths they open are the slow ones.
+    let mut paused = super::pause::active();
+    let monitored = super::monitor::watching();
+    let mut commands = commands.into_iter();
+    while let Some(items) = commands.next() {
         if session.close || queues.replies.over_limit {
             break;
+        }
+        if paused && super::pause::holds(session, &items) {
+            queues.settle(session).await;
+            queues.encode_ready(session);
+            let held: Vec<Vec<Bytes>> = std::iter::once(items).chain(commands).collect();
+            // Counted when they run.
+            let processed = &session.server.stats[session.thread].commands;
+            processed.store(processed.load(Relaxed) - held.len() as u64, Relaxed);
+            return Some(held);
         }
         let slot = queues.replies.slots.len();
         let silent = match session.reply_mode {
@@ -286,14 +306,31 @@ async fn run_batch(
                 continue;
             }
         };
+        let shown = if monitored {
+            match super::monitor::admit(session, spec, &items) {
+                Ok(shown) => shown,
+                Err(refused) => {
+                    queues.replies.slots.push((Some(refused), u32::MAX));
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
         queues.replies.slots.push((None, row as u32));
         let room = total - slot;
         if let Some(args) = route_admitted(session, row, spec, items, slot, room, &mut queues) {
             run_unqueued(session, spec, args, slot, &mut queues).await;
+            // This very batch may have started a pause (CLIENT PAUSE runs here).
+            paused = paused || super::pause::active();
+        }
+        if let Some(items) = shown {
+            super::monitor::show(session, &items);
         }
     }
     queues.settle(session).await;
     queues.encode_ready(session);
+    None
 }
 
 /// Whether a batch ran a command that may write: a write, or a transaction or script, which

@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::args::parse_int;
-use super::table::{cats, flags, keyed, row, CommandSpec, KeyFinder, KEY1};
+use super::table::{access, cats, flags, keyed, row, CommandSpec, KeyFinder, KEY1};
 use super::{err, error, notify, Args, CmdResult, Kind, Session};
 use crate::protocol::Reply;
 use crate::pubsub::notify::GENERIC;
@@ -24,8 +24,8 @@ use crate::shard::{lfu, Entry, Shard, ShardId};
 #[rustfmt::skip]
 pub static COMMANDS: &[CommandSpec] = &[
     row("dump", 2, flags!(READONLY), KEY1, keyed(dump), "generic", "2.6.0", "Returns a serialized representation of the value stored at a key.", "key"),
-    row("restore", -4, flags!(WRITE | DENYOOM), KEY1, keyed(restore), "generic", "2.6.0", "Creates a key from the serialized representation of a value.", "key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]").with_acl(cats!(DANGEROUS)),
-    row("migrate", -6, flags!(WRITE), (3, 3, 1), Kind::Routed(migrate), "generic", "2.6.0", "Atomically transfers a key from one Redis instance to another.", "host port <key | \"\"> destination-db timeout [COPY] [REPLACE] [AUTH password | AUTH2 username password] [KEYS key [key ...]]").keys_by(KeyFinder::Instead(migrate_keys)).with_acl(cats!(DANGEROUS)),
+    row("restore", -4, flags!(WRITE | DENYOOM), KEY1, keyed(restore), "generic", "2.6.0", "Creates a key from the serialized representation of a value.", "key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]").with_acl(cats!(DANGEROUS)).access(access!(OW | UPDATE)),
+    row("migrate", -6, flags!(WRITE), (3, 3, 1), Kind::Routed(migrate), "generic", "2.6.0", "Atomically transfers a key from one Redis instance to another.", "host port <key | \"\"> destination-db timeout [COPY] [REPLACE] [AUTH password | AUTH2 username password] [KEYS key [key ...]]").keys_by(KeyFinder::Instead(migrate_keys)).with_acl(cats!(DANGEROUS)).access_split(access!(RW | ACCESS | DELETE), access!(RW | ACCESS | DELETE | INCOMPLETE)),
 ];
 
 type Routine<'a> = Pin<Box<dyn Future<Output = CmdResult> + 'a>>;

@@ -232,6 +232,10 @@ pub const TIMEOUT_NOT_INT: &str = "ERR timeout is not an integer or out of range
 pub const TIMEOUT_RANGE: &str = "ERR timeout is out of range";
 pub const UNBLOCKED: &str = "UNBLOCKED client unblocked via CLIENT UNBLOCK";
 pub const UNBLOCK_REASON: &str = "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR";
+pub const PAUSE_MODE: &str = "ERR CLIENT PAUSE mode must be WRITE or ALL";
+/// A monitor is a replica for Redis: it may not run commands that touch keys.
+pub const REPLICA_KEYSPACE: &str = "ERR Replica can't interact with the keyspace";
+pub const MONITOR_DENY_BLOCKING: &str = "ERR MONITOR isn't allowed for DENY BLOCKING client";
 pub const WATCH_IN_MULTI: &str = "ERR WATCH inside MULTI is not allowed";
 pub const WEIGHT_NOT_FLOAT: &str = "ERR weight value is not a float";
 pub const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";

@@ -198,7 +198,7 @@ pub fn pexpireat(shard: &mut Shard, args: &mut Args) -> CmdResult {
 /// The key's expiry: None when absent, Some(0) when persistent.
 fn expiry_of(shard: &mut Shard, args: &mut Args) -> Result<Option<u64>, Reply> {
     let key = args.arg()?;
-    Ok(shard.read(key).map(|r| r.expire_at()))
+    Ok(shard.read_untouched(key).map(|r| r.expire_at()))
 }
 
 /// TTL-style reply: -2 missing, -1 persistent, else `convert(expire_at)`.

@@ -9,7 +9,7 @@ use std::pin::Pin;
 use bytes::Bytes;
 
 use super::args::{parse_float, parse_int, FloatRule};
-use super::table::{flags, keyed, routine, row, CommandSpec, KeyFinder, KEY1};
+use super::table::{access, flags, keyed, routine, row, CommandSpec, KeyFinder, KEY1};
 use super::zset::store_result;
 use super::{err, error, read_as, Args, CmdResult, Kind, Session};
 use crate::protocol::Reply;
@@ -26,12 +26,12 @@ pub static COMMANDS: &[CommandSpec] = &[
     row("geodist", -4, flags!(READONLY), KEY1, keyed(geodist), "geo", "3.2.0", "Returns the distance between two members of a geospatial index.", "key member1 member2 [M|KM|FT|MI]"),
     row("geohash", -2, flags!(READONLY), KEY1, keyed(geohash), "geo", "3.2.0", "Returns members from a geospatial index as geohash strings.", "key [member [member ...]]"),
     row("geopos", -2, flags!(READONLY), KEY1, keyed(geopos), "geo", "3.2.0", "Returns the longitude and latitude of members from a geospatial index.", "key [member [member ...]]"),
-    row("georadius", -6, flags!(WRITE | DENYOOM), KEY1, Kind::Routed(georadius), "geo", "3.2.0", "Queries a geospatial index for members within a distance from a coordinate, optionally stores the result.", "key longitude latitude radius M|KM|FT|MI [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC|DESC] [STORE key|STOREDIST key]").keys_by(KeyFinder::Custom(georadius_keys)),
+    row("georadius", -6, flags!(WRITE | DENYOOM), KEY1, Kind::Routed(georadius), "geo", "3.2.0", "Queries a geospatial index for members within a distance from a coordinate, optionally stores the result.", "key longitude latitude radius M|KM|FT|MI [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC|DESC] [STORE key|STOREDIST key]").keys_by(KeyFinder::Custom(georadius_keys)).access_split(access!(RO | ACCESS), access!(OW | UPDATE)),
     row("georadius_ro", -6, flags!(READONLY), KEY1, keyed(georadius_ro), "geo", "3.2.10", "Returns members from a geospatial index that are within a distance from a coordinate.", "key longitude latitude radius M|KM|FT|MI [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC|DESC]"),
-    row("georadiusbymember", -5, flags!(WRITE | DENYOOM), KEY1, Kind::Routed(georadiusbymember), "geo", "3.2.0", "Queries a geospatial index for members within a distance from a member, optionally stores the result.", "key member radius M|KM|FT|MI [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC|DESC] [STORE key|STOREDIST key]").keys_by(KeyFinder::Custom(georadiusbymember_keys)),
+    row("georadiusbymember", -5, flags!(WRITE | DENYOOM), KEY1, Kind::Routed(georadiusbymember), "geo", "3.2.0", "Queries a geospatial index for members within a distance from a member, optionally stores the result.", "key member radius M|KM|FT|MI [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC|DESC] [STORE key|STOREDIST key]").keys_by(KeyFinder::Custom(georadiusbymember_keys)).access_split(access!(RO | ACCESS), access!(OW | UPDATE)),
     row("georadiusbymember_ro", -5, flags!(READONLY), KEY1, keyed(georadiusbymember_ro), "geo", "3.2.10", "Returns members from a geospatial index that are within a distance from a member.", "key member radius M|KM|FT|MI [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC|DESC]"),
     row("geosearch", -7, flags!(READONLY), KEY1, keyed(geosearch), "geo", "6.2.0", "Queries a geospatial index for members inside an area of a box or a circle.", "key FROMMEMBER member|FROMLONLAT longitude latitude BYRADIUS radius M|KM|FT|MI|BYBOX width height M|KM|FT|MI [ASC|DESC] [COUNT count [ANY]] [WITHCOORD] [WITHDIST] [WITHHASH]"),
-    row("geosearchstore", -8, flags!(WRITE | DENYOOM), (1, 2, 1), routine(geosearchstore, geosearchstore_cross), "geo", "6.2.0", "Queries a geospatial index for members inside an area of a box or a circle, optionally stores the result.", "destination source FROMMEMBER member|FROMLONLAT longitude latitude BYRADIUS radius M|KM|FT|MI|BYBOX width height M|KM|FT|MI [ASC|DESC] [COUNT count [ANY]] [STOREDIST]"),
+    row("geosearchstore", -8, flags!(WRITE | DENYOOM), (1, 2, 1), routine(geosearchstore, geosearchstore_cross), "geo", "6.2.0", "Queries a geospatial index for members inside an area of a box or a circle, optionally stores the result.", "destination source FROMMEMBER member|FROMLONLAT longitude latitude BYRADIUS radius M|KM|FT|MI|BYBOX width height M|KM|FT|MI [ASC|DESC] [COUNT count [ANY]] [STOREDIST]").access_split(access!(OW | UPDATE), access!(RO | ACCESS)),
 ];
 
 /// The keys after a STORE and a STOREDIST keyword from `from` on, as Redis 7.0's key specs

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use super::args::{ok, parse_float, parse_int, FloatRule, ScanType};
 use super::set::{random_count, scan_reply};
 use super::string::format_float;
-use super::table::{flags, keyed, row, CommandSpec, KEY1};
+use super::table::{access, flags, keyed, row, CommandSpec, KEY1};
 use super::{err, error, Args, CmdResult, Kind, Session};
 use crate::config::Config;
 use crate::protocol::{Protocol, Reply};
@@ -22,19 +22,19 @@ use crate::shard::Shard;
 /// The hash commands' rows of the command table.
 pub static COMMANDS: &[CommandSpec] = &[
     row("hset", -4, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(hset), "hash", "2.0.0", "Creates or modifies the value of a field in a hash.", "key field value [field value ...]"),
-    row("hsetnx", 4, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(hsetnx), "hash", "2.0.0", "Sets the value of a field in a hash only when the field doesn't exist.", "key field value"),
+    row("hsetnx", 4, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(hsetnx), "hash", "2.0.0", "Sets the value of a field in a hash only when the field doesn't exist.", "key field value").access(access!(RW | INSERT)),
     row("hmset", -4, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(hmset), "hash", "2.0.0", "Sets the values of multiple fields.", "key field value [field value ...]"),
     row("hget", 3, flags!(READONLY | FAST), KEY1, keyed(hget), "hash", "2.0.0", "Returns the value of a field in a hash.", "key field"),
     row("hmget", -3, flags!(READONLY | FAST), KEY1, keyed(hmget), "hash", "2.0.0", "Returns the values of all fields in a hash.", "key field [field ...]"),
-    row("hdel", -3, flags!(WRITE | FAST), KEY1, keyed(hdel), "hash", "2.0.0", "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.", "key field [field ...]"),
-    row("hlen", 2, flags!(READONLY | FAST), KEY1, keyed(hlen), "hash", "2.0.0", "Returns the number of fields in a hash.", "key"),
-    row("hstrlen", 3, flags!(READONLY | FAST), KEY1, keyed(hstrlen), "hash", "3.2.0", "Returns the length of the value of a field.", "key field"),
-    row("hexists", 3, flags!(READONLY | FAST), KEY1, keyed(hexists), "hash", "2.0.0", "Determines whether a field exists in a hash.", "key field"),
+    row("hdel", -3, flags!(WRITE | FAST), KEY1, keyed(hdel), "hash", "2.0.0", "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.", "key field [field ...]").access(access!(RW | DELETE)),
+    row("hlen", 2, flags!(READONLY | FAST), KEY1, keyed(hlen), "hash", "2.0.0", "Returns the number of fields in a hash.", "key").access(access!(RO)),
+    row("hstrlen", 3, flags!(READONLY | FAST), KEY1, keyed(hstrlen), "hash", "3.2.0", "Returns the length of the value of a field.", "key field").access(access!(RO)),
+    row("hexists", 3, flags!(READONLY | FAST), KEY1, keyed(hexists), "hash", "2.0.0", "Determines whether a field exists in a hash.", "key field").access(access!(RO)),
     row("hkeys", 2, flags!(READONLY), KEY1, keyed(hkeys), "hash", "2.0.0", "Returns all fields in a hash.", "key"),
     row("hvals", 2, flags!(READONLY), KEY1, keyed(hvals), "hash", "2.0.0", "Returns all values in a hash.", "key"),
     row("hgetall", 2, flags!(READONLY), KEY1, keyed(hgetall), "hash", "2.0.0", "Returns all fields and values in a hash.", "key"),
-    row("hincrby", 4, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(hincrby), "hash", "2.0.0", "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.", "key field increment"),
-    row("hincrbyfloat", 4, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(hincrbyfloat), "hash", "2.6.0", "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.", "key field increment"),
+    row("hincrby", 4, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(hincrby), "hash", "2.0.0", "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.", "key field increment").access(access!(RW | ACCESS | UPDATE)),
+    row("hincrbyfloat", 4, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(hincrbyfloat), "hash", "2.6.0", "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.", "key field increment").access(access!(RW | ACCESS | UPDATE)),
     row("hrandfield", -2, flags!(READONLY), KEY1, Kind::Routed(hrandfield), "hash", "6.2.0", "Returns one or more random fields from a hash.", "key [count [WITHVALUES]]"),
     row("hscan", -3, flags!(READONLY), KEY1, keyed(hscan), "hash", "2.8.0", "Iterates over fields and values of a hash.", "key cursor [MATCH pattern] [COUNT count]"),
 ];

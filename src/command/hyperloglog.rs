@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use bytes::Bytes;
 
-use super::table::{flags, keyed, routine, row, CommandSpec, KEY1, NOKEY};
+use super::table::{access, flags, keyed, routine, row, CommandSpec, KEY1, NOKEY};
 use super::{err, error, notify, Args, CmdResult, Kind, Session};
 use crate::protocol::Reply;
 use crate::pubsub::notify::STRING;
@@ -28,18 +28,20 @@ pub static COMMANDS: &[CommandSpec] = &[
         "2.8.9",
         "Adds elements to a HyperLogLog key. Creates the key if it doesn't exist.",
         "key [element [element ...]]",
-    ),
+    )
+    .access(access!(RW | INSERT)),
     row(
         "pfcount",
         -2,
-        flags!(READONLY),
+        flags!(READONLY | MAY_REPLICATE),
         (1, -1, 1),
         routine(pfcount, pfcount_cross),
         "hyperloglog",
         "2.8.9",
         "Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s).",
         "key [key ...]",
-    ),
+    )
+    .access(access!(RW | ACCESS)),
     row(
         "pfmerge",
         -2,
@@ -50,7 +52,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         "2.8.9",
         "Merges one or more HyperLogLog values into a single key.",
         "destkey [sourcekey [sourcekey ...]]",
-    ),
+    )
+    .access_split(access!(RW | ACCESS | INSERT), access!(RO | ACCESS)),
     row(
         "pfdebug",
         3,
@@ -61,7 +64,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         "2.8.9",
         "Internal commands for debugging HyperLogLog values.",
         "subcommand key",
-    ),
+    )
+    .access(access!(RW | ACCESS)),
     row(
         "pfselftest",
         1,

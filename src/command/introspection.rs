@@ -5,7 +5,7 @@ use crate::command::err;
 use bytes::Bytes;
 
 use super::keys::help_reply;
-use super::table::Categories;
+use super::table::{Categories, KeyAccess, KeyFinder};
 use super::{error, lookup, Args, CmdResult, CommandSpec, Session, COMMANDS};
 use crate::command::access::catalog;
 use crate::glob::glob_match;
@@ -23,41 +23,75 @@ fn categories(spec: &CommandSpec) -> Vec<Reply> {
         .collect()
 }
 
-/// Redis's key specs for a range: a begin index and a range; one flag, RW or RO.
+/// Redis's key specs for a range (flags, a begin index, a range) and for a key count
+/// (`numkeys` then the keys). A row whose first key is used otherwise than the rest (a source
+/// and a destination) shows two specs, as Redis's do. Keyword-found keys show none.
 fn key_specs(spec: &CommandSpec) -> Reply {
     let (first, last, step) = spec.keys;
-    if first == 0 {
-        return Reply::Array(Vec::new());
+    let (first_access, rest_access) = spec.key_access;
+    let mut specs = Vec::new();
+    if first > 0 {
+        if first_access == rest_access || last == first {
+            let last_rel = if last < 0 { last } else { last - first };
+            specs.push(key_spec(first_access, first, range(last_rel, step)));
+        } else {
+            let rest_last = if last < 0 { last } else { last - first - step };
+            specs.push(key_spec(first_access, first, range(0, 1)));
+            specs.push(key_spec(rest_access, first + step, range(rest_last, step)));
+        }
     }
-    let flag = if spec.writes() { "RW" } else { "RO" };
-    let last_rel = if last < 0 { last } else { last - first };
-    Reply::Array(vec![Reply::Map(vec![
+    if let KeyFinder::NumKeys(at) = spec.finder {
+        let access = if first > 0 { rest_access } else { first_access };
+        let keynum = Reply::Map(vec![
+            (bulk("type"), bulk("keynum")),
+            (
+                bulk("spec"),
+                Reply::Map(vec![
+                    (bulk("keynumidx"), Reply::Int(0)),
+                    (bulk("firstkey"), Reply::Int(1)),
+                    (bulk("keystep"), Reply::Int(1)),
+                ]),
+            ),
+        ]);
+        specs.push(key_spec(access, at as i32, keynum));
+    }
+    Reply::Array(specs)
+}
+
+/// A range spec's `find_keys`.
+fn range(lastkey: i32, step: i32) -> Reply {
+    Reply::Map(vec![
+        (bulk("type"), bulk("range")),
+        (
+            bulk("spec"),
+            Reply::Map(vec![
+                (bulk("lastkey"), Reply::Int(lastkey as i64)),
+                (bulk("keystep"), Reply::Int(step as i64)),
+                (bulk("limit"), Reply::Int(0)),
+            ]),
+        ),
+    ])
+}
+
+/// One key spec: `flags`, begin at index `index`, then `find_keys`.
+fn key_spec(flags: KeyAccess, index: i32, find_keys: Reply) -> Reply {
+    Reply::Map(vec![
+        (
+            bulk("flags"),
+            Reply::Set(flags.names().map(Reply::Simple).collect()),
+        ),
         (
             bulk("begin_search"),
             Reply::Map(vec![
                 (bulk("type"), bulk("index")),
                 (
                     bulk("spec"),
-                    Reply::Map(vec![(bulk("index"), Reply::Int(first as i64))]),
+                    Reply::Map(vec![(bulk("index"), Reply::Int(index as i64))]),
                 ),
             ]),
         ),
-        (
-            bulk("find_keys"),
-            Reply::Map(vec![
-                (bulk("type"), bulk("range")),
-                (
-                    bulk("spec"),
-                    Reply::Map(vec![
-                        (bulk("lastkey"), Reply::Int(last_rel as i64)),
-                        (bulk("keystep"), Reply::Int(step as i64)),
-                        (bulk("limit"), Reply::Int(0)),
-                    ]),
-                ),
-            ]),
-        ),
-        (bulk("flags"), Reply::Set(vec![Reply::Simple(flag)])),
-    ])])
+        (bulk("find_keys"), find_keys),
+    ])
 }
 
 /// COMMAND INFO's entry for one row: name, arity, flags, key range, ACL categories, tips,
@@ -391,21 +425,18 @@ pub fn command_getkeys(_session: &mut Session, args: &mut Args) -> CmdResult {
     ))
 }
 
-/// COMMAND GETKEYSANDFLAGS: each key with RW or RO (the row's write flag).
+/// COMMAND GETKEYSANDFLAGS: each key with its key-spec flags.
 pub fn command_getkeysandflags(_session: &mut Session, args: &mut Args) -> CmdResult {
     let (items, keys) = call_keys(args)?;
     let spec = lookup(&items[0]).map(|(_, s)| s.resolve(&items));
-    let flag = if spec.is_some_and(|s| s.writes()) {
-        "RW"
-    } else {
-        "RO"
-    };
     Ok(Reply::Array(
         keys.into_iter()
-            .map(|p| {
+            .enumerate()
+            .map(|(ordinal, p)| {
+                let flags = spec.map_or(KeyAccess::RO, |s| s.access_of(ordinal, &items));
                 Reply::Array(vec![
                     Reply::Bulk(items[p].clone()),
-                    Reply::Set(vec![Reply::Simple(flag)]),
+                    Reply::Set(flags.names().map(Reply::Simple).collect()),
                 ])
             })
             .collect(),

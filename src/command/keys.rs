@@ -9,8 +9,8 @@ use bytes::Bytes;
 use super::args::{parse_int, ScanOptions, ScanType};
 use super::set::scan_reply;
 use super::table::{
-    cats, container, flags, keyed, routine, row, split, CommandSpec, KEY1, KEY12, KEYS_ALL, NOKEY,
-    SUBKEY,
+    access, cats, container, flags, keyed, routine, row, split, CommandSpec, KEY1, KEY12, KEYS_ALL,
+    NOKEY, SUBKEY,
 };
 use super::{err, error, Args, CmdResult, Session};
 use super::{Kind, Merge};
@@ -24,34 +24,34 @@ use super::notify;
 
 /// The generic keys commands' rows of the command table.
 pub static COMMANDS: &[CommandSpec] = &[
-    row("del", -2, flags!(WRITE), KEYS_ALL, split(del, Merge::Sum, false), "generic", "1.0.0", "Deletes one or more keys.", "key [key ...]"),
-    row("unlink", -2, flags!(WRITE | FAST), KEYS_ALL, split(del, Merge::Sum, false), "generic", "4.0.0", "Asynchronously deletes one or more keys.", "key [key ...]"),
-    row("exists", -2, flags!(READONLY | FAST), KEYS_ALL, split(exists, Merge::Sum, false), "generic", "1.0.0", "Determines whether one or more keys exist.", "key [key ...]"),
-    row("touch", -2, flags!(READONLY | FAST), KEYS_ALL, split(touch, Merge::Sum, false), "generic", "3.2.1", "Returns the number of existing keys out of those specified after updating the time they were last accessed.", "key [key ...]"),
-    row("type", 2, flags!(READONLY | FAST), KEY1, keyed(type_), "generic", "1.0.0", "Determines the type of value stored at a key.", "key"),
+    row("del", -2, flags!(WRITE), KEYS_ALL, split(del, Merge::Sum, false), "generic", "1.0.0", "Deletes one or more keys.", "key [key ...]").access(access!(RM | DELETE)),
+    row("unlink", -2, flags!(WRITE | FAST), KEYS_ALL, split(del, Merge::Sum, false), "generic", "4.0.0", "Asynchronously deletes one or more keys.", "key [key ...]").access(access!(RM | DELETE)),
+    row("exists", -2, flags!(READONLY | FAST), KEYS_ALL, split(exists, Merge::Sum, false), "generic", "1.0.0", "Determines whether one or more keys exist.", "key [key ...]").access(access!(RO)),
+    row("touch", -2, flags!(READONLY | FAST), KEYS_ALL, split(touch, Merge::Sum, false), "generic", "3.2.1", "Returns the number of existing keys out of those specified after updating the time they were last accessed.", "key [key ...]").access(access!(RO)),
+    row("type", 2, flags!(READONLY | FAST), KEY1, keyed(type_), "generic", "1.0.0", "Determines the type of value stored at a key.", "key").access(access!(RO)),
     row("keys", 2, flags!(READONLY), NOKEY, Kind::Routed(keys), "generic", "1.0.0", "Returns all key names that match a pattern.", "pattern").with_acl(cats!(DANGEROUS)),
     row("scan", -2, flags!(READONLY), NOKEY, Kind::Routed(scan), "generic", "2.8.0", "Iterates over the key names in the database.", "cursor [MATCH pattern] [COUNT count] [TYPE type]"),
     row("randomkey", 1, flags!(READONLY), NOKEY, Kind::Routed(randomkey), "generic", "1.0.0", "Returns a random key name from the database.", ""),
-    row("rename", 3, flags!(WRITE), KEY12, routine(rename, rename_cross), "generic", "1.0.0", "Renames a key and overwrites the destination.", "key newkey"),
-    row("renamenx", 3, flags!(WRITE | FAST), KEY12, routine(renamenx, renamenx_cross), "generic", "1.0.0", "Renames a key only when the target key name doesn't exist.", "key newkey"),
-    row("copy", -3, flags!(WRITE | DENYOOM), KEY12, routine(copy, copy_cross), "generic", "6.2.0", "Copies the value of a key to a new key.", "source destination [DB destination-db] [REPLACE]"),
-    row("move", 3, flags!(WRITE | FAST), KEY1, keyed(move_), "generic", "1.0.0", "Moves a key to another database.", "key db"),
+    row("rename", 3, flags!(WRITE), KEY12, routine(rename, rename_cross), "generic", "1.0.0", "Renames a key and overwrites the destination.", "key newkey").access_split(access!(RW | ACCESS | DELETE), access!(OW | UPDATE)),
+    row("renamenx", 3, flags!(WRITE | FAST), KEY12, routine(renamenx, renamenx_cross), "generic", "1.0.0", "Renames a key only when the target key name doesn't exist.", "key newkey").access_split(access!(RW | ACCESS | DELETE), access!(OW | INSERT)),
+    row("copy", -3, flags!(WRITE | DENYOOM), KEY12, routine(copy, copy_cross), "generic", "6.2.0", "Copies the value of a key to a new key.", "source destination [DB destination-db] [REPLACE]").access_split(access!(RO | ACCESS), access!(OW | UPDATE)),
+    row("move", 3, flags!(WRITE | FAST), KEY1, keyed(move_), "generic", "1.0.0", "Moves a key to another database.", "key db").access(access!(RW | ACCESS | UPDATE)),
     container("object", "generic", "2.2.3", "A container for object introspection commands", OBJECT_SUBCOMMANDS),
     container("memory", "server", "4.0.0", "A container for memory diagnostics commands", MEMORY_SUBCOMMANDS),
 ];
 
 #[rustfmt::skip]
 static MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
-    row("memory|usage", -3, flags!(READONLY), SUBKEY, keyed(memory), "server", "4.0.0", "Estimate the memory usage of a key", "").outside_family(),
+    row("memory|usage", -3, flags!(READONLY), SUBKEY, keyed(memory), "server", "4.0.0", "Estimate the memory usage of a key", "").outside_family().access(access!(RO)),
     row("memory|help", 2, flags!(LOADING | STALE), NOKEY, Kind::Local(memory_help), "server", "4.0.0", "Show helpful text about the different subcommands", "").outside_family(),
 ];
 
 #[rustfmt::skip]
 static OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
-    row("object|encoding", 3, flags!(READONLY), SUBKEY, keyed(object_encoding), "generic", "2.2.3", "Inspect the internal encoding of a Redis object", ""),
-    row("object|freq", 3, flags!(READONLY), SUBKEY, keyed(object_freq), "generic", "4.0.0", "Get the logarithmic access frequency counter of a Redis object", ""),
-    row("object|idletime", 3, flags!(READONLY), SUBKEY, keyed(object_idletime), "generic", "2.2.3", "Get the time since a Redis object was last accessed", ""),
-    row("object|refcount", 3, flags!(READONLY), SUBKEY, keyed(object_refcount), "generic", "2.2.3", "Get the number of references to the value of the key", ""),
+    row("object|encoding", 3, flags!(READONLY), SUBKEY, keyed(object_encoding), "generic", "2.2.3", "Inspect the internal encoding of a Redis object", "").access(access!(RO)),
+    row("object|freq", 3, flags!(READONLY), SUBKEY, keyed(object_freq), "generic", "4.0.0", "Get the logarithmic access frequency counter of a Redis object", "").access(access!(RO)),
+    row("object|idletime", 3, flags!(READONLY), SUBKEY, keyed(object_idletime), "generic", "2.2.3", "Get the time since a Redis object was last accessed", "").access(access!(RO)),
+    row("object|refcount", 3, flags!(READONLY), SUBKEY, keyed(object_refcount), "generic", "2.2.3", "Get the number of references to the value of the key", "").access(access!(RO)),
     row("object|help", 2, flags!(LOADING | STALE), NOKEY, Kind::Local(object_help), "generic", "6.2.0", "Show helpful text about the different subcommands", ""),
 ];
 
@@ -74,7 +74,9 @@ pub fn exists(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let keys = args.rest();
     shard.prefetch_keys(keys.iter());
     Ok(Reply::Int(
-        keys.iter().filter(|k| shard.read(k).is_some()).count() as i64,
+        keys.iter()
+            .filter(|k| shard.read_untouched(k).is_some())
+            .count() as i64,
     ))
 }
 
@@ -88,7 +90,9 @@ pub fn touch(shard: &mut Shard, args: &mut Args) -> CmdResult {
 
 pub fn type_(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
-    let name = shard.write(key).map_or("none", |r| r.value().type_name());
+    let name = shard
+        .read_untouched(key)
+        .map_or("none", |r| r.value().type_name());
     Ok(Reply::Simple(name))
 }
 

@@ -9,7 +9,9 @@ use crate::pubsub::notify::LIST as LIST_EVENTS;
 use bytes::Bytes;
 
 use super::args::{ok, parse_int};
-use super::table::{flags, keyed, routine, row, CommandSpec, KeyFinder, KEY1, KEY12, NOKEY};
+use super::table::{
+    access, flags, keyed, routine, row, CommandSpec, KeyFinder, KEY1, KEY12, NOKEY,
+};
 use super::{err, error, Args, CmdResult, Kind, NumKeys, Session};
 use crate::protocol::Reply;
 use crate::shard::types::List;
@@ -17,28 +19,28 @@ use crate::shard::{Shard, ShardId, Value};
 
 /// The list commands' rows of the command table.
 pub static COMMANDS: &[CommandSpec] = &[
-    row("lpush", -3, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(lpush), "list", "1.0.0", "Prepends one or more elements to a list. Creates the key if it doesn't exist.", "key element [element ...]"),
-    row("rpush", -3, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(rpush), "list", "1.0.0", "Appends one or more elements to a list. Creates the key if it doesn't exist.", "key element [element ...]"),
-    row("lpushx", -3, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(lpushx), "list", "2.2.0", "Prepends one or more elements to a list only when the list exists.", "key element [element ...]"),
-    row("rpushx", -3, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(rpushx), "list", "2.2.0", "Appends an element to a list only when the list exists.", "key element [element ...]"),
-    row("lpop", -2, flags!(WRITE | FAST), KEY1, keyed(lpop), "list", "1.0.0", "Returns the first elements in a list after removing it. Deletes the list if the last element was popped.", "key [count]"),
-    row("rpop", -2, flags!(WRITE | FAST), KEY1, keyed(rpop), "list", "1.0.0", "Returns and removes the last elements of a list. Deletes the list if the last element was popped.", "key [count]"),
-    row("llen", 2, flags!(READONLY | FAST), KEY1, keyed(llen), "list", "1.0.0", "Returns the length of a list.", "key"),
+    row("lpush", -3, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(lpush), "list", "1.0.0", "Prepends one or more elements to a list. Creates the key if it doesn't exist.", "key element [element ...]").access(access!(RW | INSERT)),
+    row("rpush", -3, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(rpush), "list", "1.0.0", "Appends one or more elements to a list. Creates the key if it doesn't exist.", "key element [element ...]").access(access!(RW | INSERT)),
+    row("lpushx", -3, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(lpushx), "list", "2.2.0", "Prepends one or more elements to a list only when the list exists.", "key element [element ...]").access(access!(RW | INSERT)),
+    row("rpushx", -3, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(rpushx), "list", "2.2.0", "Appends an element to a list only when the list exists.", "key element [element ...]").access(access!(RW | INSERT)),
+    row("lpop", -2, flags!(WRITE | FAST), KEY1, keyed(lpop), "list", "1.0.0", "Returns the first elements in a list after removing it. Deletes the list if the last element was popped.", "key [count]").access(access!(RW | ACCESS | DELETE)),
+    row("rpop", -2, flags!(WRITE | FAST), KEY1, keyed(rpop), "list", "1.0.0", "Returns and removes the last elements of a list. Deletes the list if the last element was popped.", "key [count]").access(access!(RW | ACCESS | DELETE)),
+    row("llen", 2, flags!(READONLY | FAST), KEY1, keyed(llen), "list", "1.0.0", "Returns the length of a list.", "key").access(access!(RO)),
     row("lrange", 4, flags!(READONLY), KEY1, keyed(lrange), "list", "1.0.0", "Returns a range of elements from a list.", "key start stop"),
     row("lindex", 3, flags!(READONLY), KEY1, keyed(lindex), "list", "1.0.0", "Returns an element from a list by its index.", "key index"),
     row("lset", 4, flags!(WRITE | DENYOOM), KEY1, keyed(lset), "list", "1.0.0", "Sets the value of an element in a list by its index.", "key index element"),
-    row("linsert", 5, flags!(WRITE | DENYOOM), KEY1, keyed(linsert), "list", "2.2.0", "Inserts an element before or after another element in a list.", "key BEFORE|AFTER pivot element"),
-    row("lrem", 4, flags!(WRITE), KEY1, keyed(lrem), "list", "1.0.0", "Removes elements from a list. Deletes the list if the last element was removed.", "key count element"),
-    row("ltrim", 4, flags!(WRITE), KEY1, keyed(ltrim), "list", "1.0.0", "Removes elements from both ends a list. Deletes the list if all elements were trimmed.", "key start stop"),
+    row("linsert", 5, flags!(WRITE | DENYOOM), KEY1, keyed(linsert), "list", "2.2.0", "Inserts an element before or after another element in a list.", "key BEFORE|AFTER pivot element").access(access!(RW | INSERT)),
+    row("lrem", 4, flags!(WRITE), KEY1, keyed(lrem), "list", "1.0.0", "Removes elements from a list. Deletes the list if the last element was removed.", "key count element").access(access!(RW | DELETE)),
+    row("ltrim", 4, flags!(WRITE), KEY1, keyed(ltrim), "list", "1.0.0", "Removes elements from both ends a list. Deletes the list if all elements were trimmed.", "key start stop").access(access!(RW | DELETE)),
     row("lpos", -3, flags!(READONLY), KEY1, keyed(lpos), "list", "6.0.6", "Returns the index of matching elements in a list.", "key element [RANK rank] [COUNT num-matches] [MAXLEN len]"),
-    row("lmove", 5, flags!(WRITE | DENYOOM), KEY12, routine(lmove, lmove_cross), "list", "6.2.0", "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.", "source destination LEFT|RIGHT LEFT|RIGHT"),
-    row("rpoplpush", 3, flags!(WRITE | DENYOOM), KEY12, routine(rpoplpush, rpoplpush_cross), "list", "1.2.0", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.", "source destination"),
-    row("lmpop", -4, flags!(WRITE), NOKEY, Kind::Routed(lmpop), "list", "7.0.0", "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.", "numkeys key [key ...] LEFT|RIGHT [COUNT count]").keys_by(KeyFinder::NumKeys(1)),
-    row("blpop", -3, flags!(WRITE | NOSCRIPT | BLOCKING), (1, -2, 1), Kind::Routed(blocking::blpop), "list", "2.0.0", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "key [key ...] timeout"),
-    row("brpop", -3, flags!(WRITE | NOSCRIPT | BLOCKING), (1, -2, 1), Kind::Routed(blocking::brpop), "list", "2.0.0", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "key [key ...] timeout"),
-    row("blmove", 6, flags!(WRITE | DENYOOM | NOSCRIPT | BLOCKING), KEY12, Kind::Routed(blocking::blmove), "list", "6.2.0", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.", "source destination LEFT|RIGHT LEFT|RIGHT timeout"),
-    row("brpoplpush", 4, flags!(WRITE | DENYOOM | NOSCRIPT | BLOCKING), KEY12, Kind::Routed(blocking::brpoplpush), "list", "2.2.0", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.", "source destination timeout"),
-    row("blmpop", -5, flags!(WRITE | BLOCKING), NOKEY, Kind::Routed(blocking::blmpop), "list", "7.0.0", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]").keys_by(KeyFinder::NumKeys(2)),
+    row("lmove", 5, flags!(WRITE | DENYOOM), KEY12, routine(lmove, lmove_cross), "list", "6.2.0", "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.", "source destination LEFT|RIGHT LEFT|RIGHT").access_split(access!(RW | ACCESS | DELETE), access!(RW | INSERT)),
+    row("rpoplpush", 3, flags!(WRITE | DENYOOM), KEY12, routine(rpoplpush, rpoplpush_cross), "list", "1.2.0", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.", "source destination").access_split(access!(RW | ACCESS | DELETE), access!(RW | INSERT)),
+    row("lmpop", -4, flags!(WRITE), NOKEY, Kind::Routed(lmpop), "list", "7.0.0", "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.", "numkeys key [key ...] LEFT|RIGHT [COUNT count]").keys_by(KeyFinder::NumKeys(1)).access(access!(RW | ACCESS | DELETE)),
+    row("blpop", -3, flags!(WRITE | NOSCRIPT | BLOCKING), (1, -2, 1), Kind::Routed(blocking::blpop), "list", "2.0.0", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "key [key ...] timeout").access(access!(RW | ACCESS | DELETE)),
+    row("brpop", -3, flags!(WRITE | NOSCRIPT | BLOCKING), (1, -2, 1), Kind::Routed(blocking::brpop), "list", "2.0.0", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "key [key ...] timeout").access(access!(RW | ACCESS | DELETE)),
+    row("blmove", 6, flags!(WRITE | DENYOOM | NOSCRIPT | BLOCKING), KEY12, Kind::Routed(blocking::blmove), "list", "6.2.0", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.", "source destination LEFT|RIGHT LEFT|RIGHT timeout").access_split(access!(RW | ACCESS | DELETE), access!(RW | INSERT)),
+    row("brpoplpush", 4, flags!(WRITE | DENYOOM | NOSCRIPT | BLOCKING), KEY12, Kind::Routed(blocking::brpoplpush), "list", "2.2.0", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.", "source destination timeout").access_split(access!(RW | ACCESS | DELETE), access!(RW | INSERT)),
+    row("blmpop", -5, flags!(WRITE | BLOCKING), NOKEY, Kind::Routed(blocking::blmpop), "list", "7.0.0", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", "timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]").keys_by(KeyFinder::NumKeys(2)).access(access!(RW | ACCESS | DELETE)),
 ];
 
 /// Picks up `list-max-listpack-size` (or its old name, when only that one was changed).

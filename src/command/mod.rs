@@ -24,6 +24,8 @@ mod info;
 mod introspection;
 mod keys;
 mod list;
+pub mod monitor;
+pub mod pause;
 pub mod persist;
 mod propagate;
 pub mod pubsub;
@@ -114,6 +116,8 @@ pub struct Session {
     pub auth: crate::command::access::Login,
     /// Lists a batch of commands needs, kept for the next batch.
     pub scratch: dispatch::Scratch,
+    /// MONITOR's queue of lines, once the connection monitors.
+    pub monitor: monitor::Feed,
 }
 
 /// CLIENT REPLY ON | OFF | SKIP.

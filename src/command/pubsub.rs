@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use bytes::{Bytes, BytesMut};
 
 use super::keys::help_reply;
-use super::table::{container, flags, row, Channels, CommandSpec, NOKEY};
+use super::table::{access, container, flags, row, Channels, CommandSpec, NOKEY};
 use super::{err, error, Args, CmdResult, Kind as CmdKind, Session};
 use crate::handoff;
 use crate::protocol::reply::encode_bulk_push;
@@ -75,7 +75,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         "Listens for messages published to shard channels.",
         "shardchannel [shardchannel ...]",
     )
-    .with_channels(Channels::Subscribe),
+    .with_channels(Channels::Subscribe)
+    .access(access!(NOT_KEY)),
     row(
         "sunsubscribe",
         -1,
@@ -87,11 +88,12 @@ pub static COMMANDS: &[CommandSpec] = &[
         "Stops listening to messages posted to shard channels.",
         "[shardchannel [shardchannel ...]]",
     )
-    .with_channels(Channels::Unsubscribe),
+    .with_channels(Channels::Unsubscribe)
+    .access(access!(NOT_KEY)),
     row(
         "publish",
         3,
-        flags!(PUBSUB | LOADING | STALE | FAST),
+        flags!(PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE),
         NOKEY,
         CmdKind::Local(publish),
         "pubsub",
@@ -103,7 +105,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "spublish",
         3,
-        flags!(PUBSUB | LOADING | STALE | FAST),
+        flags!(PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE),
         (1, 1, 1),
         CmdKind::Local(spublish),
         "pubsub",
@@ -111,7 +113,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         "Post a message to a shard channel",
         "shardchannel message",
     )
-    .with_channels(Channels::Publish),
+    .with_channels(Channels::Publish)
+    .access(access!(NOT_KEY)),
     container(
         "pubsub",
         "pubsub",

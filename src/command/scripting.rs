@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::dispatch::call;
 use super::keys::help_reply;
-use super::table::{container, flags, row, CommandSpec, Flags, KeyFinder, NOKEY};
+use super::table::{access, container, flags, row, CommandSpec, Flags, KeyFinder, NOKEY};
 use super::{err, error, Args, CmdResult, Kind, NumKeys, Session};
 use crate::protocol::{Protocol, Reply};
 use crate::shard::ShardId;
@@ -38,7 +38,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     row(
         "eval",
         -3,
-        flags!(NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS),
+        flags!(NOSCRIPT | STALE | SKIP_MONITOR | MAY_REPLICATE | NO_MANDATORY_KEYS),
         NOKEY,
         Kind::Routed(eval),
         "scripting",
@@ -46,11 +46,12 @@ pub static COMMANDS: &[CommandSpec] = &[
         "Executes a server-side Lua script.",
         "script numkeys [key [key ...]] [arg [arg ...]]",
     )
-    .keys_by(KeyFinder::NumKeys(2)),
+    .keys_by(KeyFinder::NumKeys(2))
+    .access(access!(RW | ACCESS | UPDATE)),
     row(
         "evalsha",
         -3,
-        flags!(NOSCRIPT | STALE | SKIP_MONITOR | NO_MANDATORY_KEYS),
+        flags!(NOSCRIPT | STALE | SKIP_MONITOR | MAY_REPLICATE | NO_MANDATORY_KEYS),
         NOKEY,
         Kind::Routed(evalsha),
         "scripting",
@@ -58,7 +59,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         "Executes a server-side Lua script by SHA1 digest.",
         "sha1 numkeys [key [key ...]] [arg [arg ...]]",
     )
-    .keys_by(KeyFinder::NumKeys(2)),
+    .keys_by(KeyFinder::NumKeys(2))
+    .access(access!(RW | ACCESS | UPDATE)),
     row(
         "eval_ro",
         -3,
@@ -128,6 +130,16 @@ type Routine<'a> = Pin<Box<dyn std::future::Future<Output = CmdResult> + 'a>>;
 pub fn apply_config(config: &crate::config::Config) {
     let ms = config.int("busy-reply-threshold").max(0) as u64;
     engine::BUSY_THRESHOLD_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether a call of a scripting row runs a script whose shebang declares `no-writes` (by its
+/// body, or by its sha when the script is cached), as Redis's evalGetCommandFlags reads it.
+pub fn declares_no_writes(spec: &CommandSpec, items: &[Bytes]) -> bool {
+    match (spec.name, items.get(1)) {
+        ("eval", Some(body)) => engine::declares_no_writes(body),
+        ("evalsha", Some(sha)) => engine::cached_no_writes(sha),
+        _ => false,
+    }
 }
 
 /// `-BUSY` for `items` (a command of `spec`) while a script is busy, unless the command may
@@ -245,7 +257,11 @@ async fn serve_calls(session: &mut Session, steps: &mut mpsc::UnboundedReceiver<
                 } else {
                     Protocol::Resp2
                 };
+                let shown = super::monitor::watching().then(|| items.clone());
                 let result = call(session, items).await;
+                if let Some(items) = shown {
+                    super::monitor::show_script_call(session, &items);
+                }
                 let _ = reply.send(result);
             }
             Step::Done(reply) => return reply,

@@ -13,7 +13,7 @@ use bytes::Bytes;
 
 use super::args::ScanType;
 use super::table::{
-    flags, keyed, routine, row, CommandSpec, KeyFinder, KEY1, KEY12, KEYS_ALL, NOKEY,
+    access, flags, keyed, routine, row, CommandSpec, KeyFinder, KEY1, KEY12, KEYS_ALL, NOKEY,
 };
 use super::{err, error, Args, CmdResult, Kind};
 use crate::config::Config;
@@ -24,22 +24,22 @@ use algebra::*;
 
 /// The set commands' rows of the command table.
 pub static COMMANDS: &[CommandSpec] = &[
-    row("sadd", -3, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(sadd), "set", "1.0.0", "Adds one or more members to a set. Creates the key if it doesn't exist.", "key member [member ...]"),
-    row("srem", -3, flags!(WRITE | FAST), KEY1, keyed(srem), "set", "1.0.0", "Removes one or more members from a set. Deletes the set if the last member was removed.", "key member [member ...]"),
+    row("sadd", -3, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(sadd), "set", "1.0.0", "Adds one or more members to a set. Creates the key if it doesn't exist.", "key member [member ...]").access(access!(RW | INSERT)),
+    row("srem", -3, flags!(WRITE | FAST), KEY1, keyed(srem), "set", "1.0.0", "Removes one or more members from a set. Deletes the set if the last member was removed.", "key member [member ...]").access(access!(RW | DELETE)),
     row("smembers", 2, flags!(READONLY), KEY1, keyed(smembers), "set", "1.0.0", "Returns all members of a set.", "key"),
-    row("sismember", 3, flags!(READONLY | FAST), KEY1, keyed(sismember), "set", "1.0.0", "Determines whether a member belongs to a set.", "key member"),
+    row("sismember", 3, flags!(READONLY | FAST), KEY1, keyed(sismember), "set", "1.0.0", "Determines whether a member belongs to a set.", "key member").access(access!(RO)),
     row("smismember", -3, flags!(READONLY | FAST), KEY1, keyed(smismember), "set", "6.2.0", "Determines whether multiple members belong to a set.", "key member [member ...]"),
-    row("scard", 2, flags!(READONLY | FAST), KEY1, keyed(scard), "set", "1.0.0", "Returns the number of members in a set.", "key"),
-    row("spop", -2, flags!(WRITE | FAST), KEY1, keyed(spop), "set", "1.0.0", "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.", "key [count]"),
+    row("scard", 2, flags!(READONLY | FAST), KEY1, keyed(scard), "set", "1.0.0", "Returns the number of members in a set.", "key").access(access!(RO)),
+    row("spop", -2, flags!(WRITE | FAST), KEY1, keyed(spop), "set", "1.0.0", "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.", "key [count]").access(access!(RW | ACCESS | DELETE)),
     row("srandmember", -2, flags!(READONLY), KEY1, keyed(srandmember), "set", "1.0.0", "Get one or multiple random members from a set", "key [count]"),
-    row("smove", 4, flags!(WRITE | FAST), KEY12, routine(smove, smove_cross), "set", "1.0.0", "Moves a member from one set to another.", "source destination member"),
+    row("smove", 4, flags!(WRITE | FAST), KEY12, routine(smove, smove_cross), "set", "1.0.0", "Moves a member from one set to another.", "source destination member").access_split(access!(RW | ACCESS | DELETE), access!(RW | INSERT)),
     row("sinter", -2, flags!(READONLY), KEYS_ALL, routine(sinter, sinter_cross), "set", "1.0.0", "Returns the intersect of multiple sets.", "key [key ...]"),
     row("sintercard", -3, flags!(READONLY), NOKEY, Kind::Routed(sintercard), "set", "7.0.0", "Returns the number of members of the intersect of multiple sets.", "numkeys key [key ...] [LIMIT limit]").keys_by(KeyFinder::NumKeys(1)),
     row("sunion", -2, flags!(READONLY), KEYS_ALL, routine(sunion, sunion_cross), "set", "1.0.0", "Returns the union of multiple sets.", "key [key ...]"),
     row("sdiff", -2, flags!(READONLY), KEYS_ALL, routine(sdiff, sdiff_cross), "set", "1.0.0", "Returns the difference of multiple sets.", "key [key ...]"),
-    row("sinterstore", -3, flags!(WRITE | DENYOOM), KEYS_ALL, routine(sinterstore, sinterstore_cross), "set", "1.0.0", "Stores the intersect of multiple sets in a key.", "destination key [key ...]"),
-    row("sunionstore", -3, flags!(WRITE | DENYOOM), KEYS_ALL, routine(sunionstore, sunionstore_cross), "set", "1.0.0", "Stores the union of multiple sets in a key.", "destination key [key ...]"),
-    row("sdiffstore", -3, flags!(WRITE | DENYOOM), KEYS_ALL, routine(sdiffstore, sdiffstore_cross), "set", "1.0.0", "Stores the difference of multiple sets in a key.", "destination key [key ...]"),
+    row("sinterstore", -3, flags!(WRITE | DENYOOM), KEYS_ALL, routine(sinterstore, sinterstore_cross), "set", "1.0.0", "Stores the intersect of multiple sets in a key.", "destination key [key ...]").access_split(access!(RW | UPDATE), access!(RO | ACCESS)),
+    row("sunionstore", -3, flags!(WRITE | DENYOOM), KEYS_ALL, routine(sunionstore, sunionstore_cross), "set", "1.0.0", "Stores the union of multiple sets in a key.", "destination key [key ...]").access_split(access!(OW | UPDATE), access!(RO | ACCESS)),
+    row("sdiffstore", -3, flags!(WRITE | DENYOOM), KEYS_ALL, routine(sdiffstore, sdiffstore_cross), "set", "1.0.0", "Stores the difference of multiple sets in a key.", "destination key [key ...]").access_split(access!(OW | UPDATE), access!(RO | ACCESS)),
     row("sscan", -3, flags!(READONLY), KEY1, keyed(sscan), "set", "2.8.0", "Iterates over members of a set.", "key cursor [MATCH pattern] [COUNT count]"),
 ];
 

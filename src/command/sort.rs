@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 
-use super::table::{cats, flags, row, sort_store_key, CommandSpec, KeyFinder, KEY1};
+use super::table::{access, cats, flags, row, sort_store_key, CommandSpec, KeyFinder, KEY1};
 use super::{err, error, notify, Args, CmdResult, Kind, Session};
 use crate::protocol::Reply;
 use crate::pubsub::notify::{GENERIC, LIST};
@@ -20,7 +20,7 @@ type Routine<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = CmdResult>
 
 /// The sort commands' rows of the command table.
 pub static COMMANDS: &[CommandSpec] = &[
-    row("sort", -2, flags!(WRITE | DENYOOM), KEY1, Kind::Routed(sort), "generic", "1.0.0", "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.", "key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC|DESC] [ALPHA] [STORE destination]").with_acl(cats!(SET | SORTEDSET | LIST | DANGEROUS)).keys_by(KeyFinder::Custom(sort_store_key)),
+    row("sort", -2, flags!(WRITE | DENYOOM), KEY1, Kind::Routed(sort), "generic", "1.0.0", "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.", "key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC|DESC] [ALPHA] [STORE destination]").with_acl(cats!(SET | SORTEDSET | LIST | DANGEROUS)).keys_by(KeyFinder::Custom(sort_store_key)).access_split(access!(RO | ACCESS), access!(OW | UPDATE)),
     row("sort_ro", -2, flags!(READONLY), KEY1, Kind::Routed(sort_ro), "generic", "7.0.0", "Returns the sorted elements of a list, a set, or a sorted set.", "key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC|DESC] [ALPHA]").with_acl(cats!(SET | SORTEDSET | LIST | DANGEROUS)).keys_by(KeyFinder::Custom(sort_store_key)),
 ];
 

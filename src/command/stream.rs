@@ -14,7 +14,7 @@ use bytes::Bytes;
 
 use super::args::parse_int;
 use super::table::{
-    container, flags, keyed, row, streams_keys, CommandSpec, KeyFinder, KEY1, NOKEY, SUBKEY,
+    access, container, flags, keyed, row, streams_keys, CommandSpec, KeyFinder, KEY1, NOKEY, SUBKEY,
 };
 use super::{err, error, Args, CmdResult, Kind};
 use crate::protocol::Reply;
@@ -25,18 +25,18 @@ use crate::shard::{Shard, Value};
 /// The stream commands' rows of the command table.
 pub static COMMANDS: &[CommandSpec] = &[
     row("xadd", -5, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(xadd), "stream", "5.0.0", "Appends a new message to a stream. Creates the key if it doesn't exist.", "key [NOMKSTREAM] [MAXLEN|MINID [=|~] threshold [LIMIT count]] *|id field value [field value ...]"),
-    row("xlen", 2, flags!(READONLY | FAST), KEY1, keyed(xlen), "stream", "5.0.0", "Return the number of messages in a stream.", "key"),
+    row("xlen", 2, flags!(READONLY | FAST), KEY1, keyed(xlen), "stream", "5.0.0", "Return the number of messages in a stream.", "key").access(access!(RO)),
     row("xrange", -4, flags!(READONLY), KEY1, keyed(xrange), "stream", "5.0.0", "Returns the messages from a stream within a range of IDs.", "key start end [COUNT count]"),
     row("xrevrange", -4, flags!(READONLY), KEY1, keyed(xrevrange), "stream", "5.0.0", "Returns the messages from a stream within a range of IDs in reverse order.", "key end start [COUNT count]"),
-    row("xdel", -3, flags!(WRITE | FAST), KEY1, keyed(xdel), "stream", "5.0.0", "Returns the number of messages after removing them from a stream.", "key id [id ...]"),
-    row("xtrim", -4, flags!(WRITE), KEY1, keyed(xtrim), "stream", "5.0.0", "Deletes messages from the beginning of a stream.", "key MAXLEN|MINID [=|~] threshold [LIMIT count]"),
+    row("xdel", -3, flags!(WRITE | FAST), KEY1, keyed(xdel), "stream", "5.0.0", "Returns the number of messages after removing them from a stream.", "key id [id ...]").access(access!(RW | DELETE)),
+    row("xtrim", -4, flags!(WRITE), KEY1, keyed(xtrim), "stream", "5.0.0", "Deletes messages from the beginning of a stream.", "key MAXLEN|MINID [=|~] threshold [LIMIT count]").access(access!(RW | DELETE)),
     row("xsetid", -3, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(xsetid), "stream", "5.0.0", "An internal command for replicating stream values.", "key last-id [ENTRIESADDED entries-added] [MAXDELETEDID max-deleted-id]"),
     row("xread", -4, flags!(READONLY | BLOCKING), (0, 0, 0), Kind::Routed(read::xread), "stream", "5.0.0", "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise.", "[COUNT count] [BLOCK milliseconds] STREAMS key [key ...] id [id ...]").keys_by(KeyFinder::Custom(streams_keys)),
-    row("xreadgroup", -7, flags!(WRITE | BLOCKING), (0, 0, 0), Kind::Routed(read::xreadgroup), "stream", "5.0.0", "Returns new or historical messages from a stream for a consumer in a group. Blocks until a message is available otherwise.", "GROUP group consumer [COUNT count] [BLOCK milliseconds] [NOACK] STREAMS key [key ...] id [id ...]").keys_by(KeyFinder::Custom(streams_keys)),
+    row("xreadgroup", -7, flags!(WRITE | BLOCKING), (0, 0, 0), Kind::Routed(read::xreadgroup), "stream", "5.0.0", "Returns new or historical messages from a stream for a consumer in a group. Blocks until a message is available otherwise.", "GROUP group consumer [COUNT count] [BLOCK milliseconds] [NOACK] STREAMS key [key ...] id [id ...]").keys_by(KeyFinder::Custom(streams_keys)).access(access!(RO | ACCESS)),
     row("xack", -4, flags!(WRITE | FAST), KEY1, keyed(group::xack), "stream", "5.0.0", "Returns the number of messages that were successfully acknowledged by the consumer group member of a stream.", "key group id [id ...]"),
     row("xpending", -3, flags!(READONLY), KEY1, keyed(group::xpending), "stream", "5.0.0", "Returns the information and entries from a stream consumer group's pending entries list.", "key group [[IDLE min-idle-time] start end count [consumer]]"),
     row("xclaim", -6, flags!(WRITE | FAST), KEY1, keyed(group::xclaim), "stream", "5.0.0", "Changes, or acquires, ownership of a message in a consumer group, as if the message was delivered a consumer group member.", "key group consumer min-idle-time id [id ...] [IDLE ms] [TIME unix-time-milliseconds] [RETRYCOUNT count] [FORCE] [JUSTID] [LASTID lastid]"),
-    row("xautoclaim", -6, flags!(WRITE | FAST), KEY1, keyed(group::xautoclaim), "stream", "6.2.0", "Changes, or acquires, ownership of messages in a consumer group, as if the messages were delivered to as consumer group member.", "key group consumer min-idle-time start [COUNT count] [JUSTID]"),
+    row("xautoclaim", -6, flags!(WRITE | FAST), KEY1, keyed(group::xautoclaim), "stream", "6.2.0", "Changes, or acquires, ownership of messages in a consumer group, as if the messages were delivered to as consumer group member.", "key group consumer min-idle-time start [COUNT count] [JUSTID]").access(access!(RW | DELETE)),
     container("xgroup", "stream", "5.0.0", "A container for consumer groups commands", XGROUP_SUBCOMMANDS),
     container("xinfo", "stream", "5.0.0", "A container for stream introspection commands", XINFO_SUBCOMMANDS),
 ];
@@ -51,10 +51,10 @@ static XINFO_SUBCOMMANDS: &[CommandSpec] = &[
 
 #[rustfmt::skip]
 static XGROUP_SUBCOMMANDS: &[CommandSpec] = &[
-    row("xgroup|create", -5, flags!(WRITE | DENYOOM), SUBKEY, keyed(group::xgroup_create), "stream", "5.0.0", "Create a consumer group.", ""),
-    row("xgroup|createconsumer", 5, flags!(WRITE | DENYOOM), SUBKEY, keyed(group::xgroup_createconsumer), "stream", "6.2.0", "Create a consumer in a consumer group.", ""),
-    row("xgroup|delconsumer", 5, flags!(WRITE), SUBKEY, keyed(group::xgroup_delconsumer), "stream", "5.0.0", "Delete a consumer from a consumer group.", ""),
-    row("xgroup|destroy", 4, flags!(WRITE), SUBKEY, keyed(group::xgroup_destroy), "stream", "5.0.0", "Destroy a consumer group.", ""),
+    row("xgroup|create", -5, flags!(WRITE | DENYOOM), SUBKEY, keyed(group::xgroup_create), "stream", "5.0.0", "Create a consumer group.", "").access(access!(RW | INSERT)),
+    row("xgroup|createconsumer", 5, flags!(WRITE | DENYOOM), SUBKEY, keyed(group::xgroup_createconsumer), "stream", "6.2.0", "Create a consumer in a consumer group.", "").access(access!(RW | INSERT)),
+    row("xgroup|delconsumer", 5, flags!(WRITE), SUBKEY, keyed(group::xgroup_delconsumer), "stream", "5.0.0", "Delete a consumer from a consumer group.", "").access(access!(RW | DELETE)),
+    row("xgroup|destroy", 4, flags!(WRITE), SUBKEY, keyed(group::xgroup_destroy), "stream", "5.0.0", "Destroy a consumer group.", "").access(access!(RW | DELETE)),
     row("xgroup|setid", -5, flags!(WRITE), SUBKEY, keyed(group::xgroup_setid), "stream", "5.0.0", "Set a consumer group to an arbitrary last delivered ID value.", ""),
     row("xgroup|help", 2, flags!(LOADING | STALE), NOKEY, Kind::Local(group::xgroup_help), "stream", "5.0.0", "Show helpful text about the different subcommands", ""),
 ];

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use bytes::Bytes;
 
 use super::args::{ok, parse_float, parse_int, FloatRule};
-use super::table::{flags, keyed, routine, row, split, CommandSpec, KEY1, KEY12, KEYS_ALL};
+use super::table::{access, flags, keyed, routine, row, split, CommandSpec, KEY1, KEY12, KEYS_ALL};
 use super::Merge;
 use super::{err, error, Args, CmdResult, Session};
 use crate::protocol::reply::{write_int, MAX_INT_LEN};
@@ -20,23 +20,23 @@ use super::notify;
 /// The strings commands' rows of the command table.
 pub static COMMANDS: &[CommandSpec] = &[
     row("get", 2, flags!(READONLY | FAST), KEY1, keyed(get), "string", "1.0.0", "Returns the string value of a key.", "key"),
-    row("set", -3, flags!(WRITE | DENYOOM), KEY1, keyed(set), "string", "1.0.0", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.", "key value [NX|XX] [GET] [EX seconds|PX milliseconds|EXAT unix-time-seconds|PXAT unix-time-milliseconds|KEEPTTL]"),
-    row("setnx", 3, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(setnx), "string", "1.0.0", "Set the string value of a key only when the key doesn't exist.", "key value"),
-    row("setex", 4, flags!(WRITE | DENYOOM), KEY1, keyed(setex), "string", "2.0.0", "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.", "key seconds value"),
-    row("psetex", 4, flags!(WRITE | DENYOOM), KEY1, keyed(psetex), "string", "2.6.0", "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.", "key milliseconds value"),
-    row("getset", 3, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(getset), "string", "1.0.0", "Returns the previous string value of a key after setting it to a new value.", "key value"),
-    row("getdel", 2, flags!(WRITE | FAST), KEY1, keyed(getdel), "string", "6.2.0", "Returns the string value of a key after deleting the key.", "key"),
-    row("getex", -2, flags!(WRITE | FAST), KEY1, keyed(getex), "string", "6.2.0", "Returns the string value of a key after setting its expiration time.", "key [EX seconds|PX milliseconds|EXAT unix-time-seconds|PXAT unix-time-milliseconds|PERSIST]"),
+    row("set", -3, flags!(WRITE | DENYOOM), KEY1, keyed(set), "string", "1.0.0", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.", "key value [NX|XX] [GET] [EX seconds|PX milliseconds|EXAT unix-time-seconds|PXAT unix-time-milliseconds|KEEPTTL]").access(access!(RW | ACCESS | UPDATE | VARIABLE_FLAGS)),
+    row("setnx", 3, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(setnx), "string", "1.0.0", "Set the string value of a key only when the key doesn't exist.", "key value").access(access!(OW | INSERT)),
+    row("setex", 4, flags!(WRITE | DENYOOM), KEY1, keyed(setex), "string", "2.0.0", "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.", "key seconds value").access(access!(OW | UPDATE)),
+    row("psetex", 4, flags!(WRITE | DENYOOM), KEY1, keyed(psetex), "string", "2.6.0", "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.", "key milliseconds value").access(access!(OW | UPDATE)),
+    row("getset", 3, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(getset), "string", "1.0.0", "Returns the previous string value of a key after setting it to a new value.", "key value").access(access!(RW | ACCESS | UPDATE)),
+    row("getdel", 2, flags!(WRITE | FAST), KEY1, keyed(getdel), "string", "6.2.0", "Returns the string value of a key after deleting the key.", "key").access(access!(RW | ACCESS | DELETE)),
+    row("getex", -2, flags!(WRITE | FAST), KEY1, keyed(getex), "string", "6.2.0", "Returns the string value of a key after setting its expiration time.", "key [EX seconds|PX milliseconds|EXAT unix-time-seconds|PXAT unix-time-milliseconds|PERSIST]").access(access!(RW | ACCESS | UPDATE)),
     row("mget", -2, flags!(READONLY | FAST), KEYS_ALL, split(mget, Merge::Positional, false), "string", "1.0.0", "Atomically returns the string values of one or more keys.", "key [key ...]"),
-    row("mset", -3, flags!(WRITE | DENYOOM), (1, -1, 2), split(mset, Merge::Ok, true), "string", "1.0.1", "Atomically creates or modifies the string values of one or more keys.", "key value [key value ...]"),
-    row("msetnx", -3, flags!(WRITE | DENYOOM), (1, -1, 2), routine(msetnx, msetnx_cross), "string", "1.0.1", "Atomically modifies the string values of one or more keys only when all keys don't exist.", "key value [key value ...]"),
-    row("append", 3, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(append), "string", "2.0.0", "Appends a string to the value of a key. Creates the key if it doesn't exist.", "key value"),
-    row("strlen", 2, flags!(READONLY | FAST), KEY1, keyed(strlen), "string", "2.2.0", "Returns the length of a string value.", "key"),
-    row("incr", 2, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(incr), "string", "1.0.0", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", "key"),
-    row("decr", 2, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(decr), "string", "1.0.0", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", "key"),
-    row("incrby", 3, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(incrby), "string", "1.0.0", "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.", "key increment"),
-    row("decrby", 3, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(decrby), "string", "1.0.0", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.", "key decrement"),
-    row("incrbyfloat", 3, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(incrbyfloat), "string", "2.6.0", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.", "key increment"),
+    row("mset", -3, flags!(WRITE | DENYOOM), (1, -1, 2), split(mset, Merge::Ok, true), "string", "1.0.1", "Atomically creates or modifies the string values of one or more keys.", "key value [key value ...]").access(access!(OW | UPDATE)),
+    row("msetnx", -3, flags!(WRITE | DENYOOM), (1, -1, 2), routine(msetnx, msetnx_cross), "string", "1.0.1", "Atomically modifies the string values of one or more keys only when all keys don't exist.", "key value [key value ...]").access(access!(OW | INSERT)),
+    row("append", 3, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(append), "string", "2.0.0", "Appends a string to the value of a key. Creates the key if it doesn't exist.", "key value").access(access!(RW | INSERT)),
+    row("strlen", 2, flags!(READONLY | FAST), KEY1, keyed(strlen), "string", "2.2.0", "Returns the length of a string value.", "key").access(access!(RO)),
+    row("incr", 2, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(incr), "string", "1.0.0", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", "key").access(access!(RW | ACCESS | UPDATE)),
+    row("decr", 2, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(decr), "string", "1.0.0", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", "key").access(access!(RW | ACCESS | UPDATE)),
+    row("incrby", 3, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(incrby), "string", "1.0.0", "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.", "key increment").access(access!(RW | ACCESS | UPDATE)),
+    row("decrby", 3, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(decrby), "string", "1.0.0", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.", "key decrement").access(access!(RW | ACCESS | UPDATE)),
+    row("incrbyfloat", 3, flags!(WRITE | DENYOOM | FAST), KEY1, keyed(incrbyfloat), "string", "2.6.0", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.", "key increment").access(access!(RW | ACCESS | UPDATE)),
     row("getrange", 4, flags!(READONLY), KEY1, keyed(getrange), "string", "2.4.0", "Returns a substring of the string stored at a key.", "key start end"),
     row("substr", 4, flags!(READONLY), KEY1, keyed(getrange), "string", "1.0.0", "Returns a substring from a string value.", "key start end"),
     row("setrange", 4, flags!(WRITE | DENYOOM), KEY1, keyed(setrange), "string", "2.2.0", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.", "key offset value"),

@@ -10,14 +10,15 @@ use hashbrown::HashMap;
 
 use super::{
     acl, aof, bitfield, bitmap, connection, debug, dump, expire, geo, hash, hyperloglog, keys,
-    list, persist, pubsub, scripting, server, set, sort, stream, string, transaction, zset,
+    list, monitor, persist, pubsub, scripting, server, set, sort, stream, string, transaction,
+    zset,
 };
 use super::{Args, CmdResult, Cross, Kind, Merge, Session};
 
 mod bits;
 
-pub(crate) use bits::{cats, flags};
-pub use bits::{Categories, Flags};
+pub(crate) use bits::{access, cats, flags};
+pub use bits::{Categories, Flags, KeyAccess};
 
 /// Where the keys of a command are beyond its (first, last, step) range: Redis's "movable
 /// keys". A row with a finder other than `Range` shows the `movablekeys` flag.
@@ -66,6 +67,9 @@ pub struct CommandSpec {
     pub is_subcommand: bool,
     /// Which arguments are pub/sub channels, for ACL's channel rules.
     pub channels: Channels,
+    /// Redis's key-spec flags of the first key, and of the other keys (a destination, the
+    /// sources after it...): Redis's commands with two key specs all split this way.
+    pub key_access: (KeyAccess, KeyAccess),
 }
 
 /// Where a command names pub/sub channels and what it does with them (Redis's
@@ -253,6 +257,41 @@ impl CommandSpec {
         self
     }
 
+    /// Declares the key-spec flags of every key, where they are not the row's default (see
+    /// `default_access`).
+    pub const fn access(mut self, every: KeyAccess) -> CommandSpec {
+        self.key_access = (every, every);
+        self
+    }
+
+    /// Declares the key-spec flags of the first key and of the others (a source and a
+    /// destination, a destination and its sources).
+    pub const fn access_split(mut self, first: KeyAccess, rest: KeyAccess) -> CommandSpec {
+        self.key_access = (first, rest);
+        self
+    }
+
+    /// The key-spec flags of the key at `ordinal` (0: the first key) in a call `items`:
+    /// SET and BITFIELD's depend on their arguments, as Redis's setGetKeys and
+    /// bitfieldGetKeys decide.
+    pub fn access_of(&self, ordinal: usize, items: &[Bytes]) -> KeyAccess {
+        let (first, rest) = self.key_access;
+        if first.contains(KeyAccess::VARIABLE_FLAGS) {
+            return match self.name {
+                "set" if items.iter().skip(3).any(|w| w.eq_ignore_ascii_case(b"get")) => {
+                    access!(RW | ACCESS | UPDATE)
+                }
+                "set" => access!(OW | UPDATE),
+                _ if bitfield_reads_only(items) => access!(RO | ACCESS),
+                _ => access!(RW | ACCESS | UPDATE),
+            };
+        }
+        let flags = if ordinal == 0 { first } else { rest };
+        // An incomplete spec's keys come from the command's own key finder, which gives
+        // the rest of the flags.
+        KeyAccess::from_bits(flags.bits() & !KeyAccess::INCOMPLETE.bits())
+    }
+
     /// Declares where the keys beyond the range are.
     pub const fn keys_by(mut self, finder: KeyFinder) -> CommandSpec {
         self.finder = finder;
@@ -302,6 +341,37 @@ pub const fn row(
         subcommands: &[],
         is_subcommand: contains_bar(name),
         channels: Channels::None,
+        key_access: (default_access(flags), default_access(flags)),
+    }
+}
+
+/// Whether a BITFIELD call only reads: GET and OVERFLOW only, well formed (a syntax error
+/// counts as a write, the safe guess).
+fn bitfield_reads_only(items: &[Bytes]) -> bool {
+    let mut i = 2;
+    while i < items.len() {
+        let more = items.len() - i - 1;
+        let word = &items[i];
+        if word.eq_ignore_ascii_case(b"get") && more >= 2 {
+            i += 3;
+        } else if word.eq_ignore_ascii_case(b"overflow") && more >= 1 {
+            i += 2;
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+/// A row's key-spec flags unless it declares others: a read is RO access (Redis's most
+/// common read spec), a write RW update, anything else RO.
+const fn default_access(flags: Flags) -> KeyAccess {
+    if flags.contains(Flags::READONLY) {
+        access!(RO | ACCESS)
+    } else if flags.contains(Flags::WRITE) {
+        access!(RW | UPDATE)
+    } else {
+        KeyAccess::RO
     }
 }
 
@@ -404,6 +474,7 @@ const FAMILIES: &[(Categories, &[CommandSpec])] = &[
     (Categories::CONNECTION, connection::COMMANDS),
     (Categories::NONE, acl::COMMANDS),
     (Categories::NONE, server::COMMANDS),
+    (Categories::NONE, monitor::COMMANDS),
     (Categories::NONE, persist::COMMANDS),
     (Categories::NONE, debug::COMMANDS),
     (Categories::NONE, aof::COMMANDS),

@@ -115,6 +115,11 @@ impl State {
         self.queued.is_some()
     }
 
+    /// The commands queued since MULTI (none outside MULTI).
+    pub fn queued(&self) -> &[Vec<Bytes>] {
+        self.queued.as_deref().unwrap_or_default()
+    }
+
     /// What dispatch does with a command inside MULTI: `None` runs it now, `Some` is the reply
     /// (`+QUEUED`, or the error that aborts the transaction).
     /// Marks the transaction failed (EXECABORT) when one is open: a queued command was refused.
@@ -299,6 +304,7 @@ fn exec(session: &mut Session, _args: Args) -> Routine<'_> {
         }
         let watched = by_shard(&session.tx.watched);
         let flag = session.tx.flag.clone();
+        let shown = super::monitor::watching().then(|| queued.clone());
         let reply = match one_shard(session, &queued, &watched) {
             Some(shard) => exec_on_shard(session, shard, queued, watched, flag).await,
             None => match keyed_per_shard(session, &queued) {
@@ -307,6 +313,9 @@ fn exec(session: &mut Session, _args: Args) -> Routine<'_> {
             },
         };
         forget_watches(session);
+        if let (Some(queued), Ok(Reply::Array(_))) = (shown, &reply) {
+            super::monitor::show_queued(session, &queued);
+        }
         reply
     })
 }
@@ -445,6 +454,9 @@ pub fn submit_exec(session: &mut Session) -> Option<PendingAtomic> {
     let groups = keyed_per_shard(session, queued)?;
     let queued = session.tx.queued.take()?;
     forget_watches(session);
+    if super::monitor::watching() {
+        super::monitor::show_queued(session, &queued);
+    }
     Some(submit_spread(session, queued, groups))
 }
 

@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 
 use super::io::{ReadHalf, WriteHalf, READ_CHUNK};
 use crate::command::pubsub::{encode_message, unsubscribe_all};
-use crate::command::{dispatch, Hangup, Session};
+use crate::command::{dispatch, pause, Hangup, Session};
 use crate::config::OutputLimit;
 use crate::handoff;
 use crate::protocol::{parse_batch, ParseLimits, Reply};
@@ -52,14 +52,27 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
     let stats = &server.stats[session.thread];
     let mut output = BytesMut::with_capacity(READ_CHUNK);
     let watch = OutputLimitWatch::default();
+    // Commands a client pause holds, with the replies before them already written.
+    let mut held: Option<Vec<Vec<Bytes>>> = None;
     loop {
-        let event = tokio::select! {
-            biased;
-            input = rx.recv() => Event::Input(input),
-            push = session.subscriptions.next_message() => Event::Message(push),
-            // Lazy: select! builds every branch's future each turn, and a timer reads the clock.
-            _ = async { tokio::time::sleep(UNAUTH_RETRY).await }, if !output.is_empty() => {
-                Event::Retry
+        let event = if let Some(commands) = held.take() {
+            if !pause::wait(&session, &commands[0]).await {
+                break;
+            }
+            Event::Input(Some(Input::Commands(commands)))
+        } else {
+            tokio::select! {
+                biased;
+                input = rx.recv() => Event::Input(input),
+                push = session.subscriptions.next_message() => Event::Message(push),
+                line = session.monitor.next_line(), if session.monitor.is_on() => {
+                    Event::Monitor(line)
+                }
+                // Lazy: select! builds every branch's future each turn, and a timer reads the
+                // clock.
+                _ = async { tokio::time::sleep(UNAUTH_RETRY).await }, if !output.is_empty() => {
+                    Event::Retry
+                }
             }
         };
         let mut closing = false;
@@ -67,7 +80,7 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
             Event::Input(None) => break,
             Event::Input(Some(Input::Commands(commands))) => {
                 session.client.mark_active();
-                dispatch::execute(&mut session, commands, &mut output).await
+                held = dispatch::execute(&mut session, commands, &mut output).await;
             }
             Event::Input(Some(Input::ProtocolError(text))) => {
                 tracing::debug!(client = session.client.id, "protocol error: {text}");
@@ -79,6 +92,8 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
             }
             Event::Message(None) | Event::Retry => {}
             Event::Message(Some(push)) => write_messages(&mut session, push, &mut output),
+            Event::Monitor(None) => {}
+            Event::Monitor(Some(line)) => write_monitor_lines(&mut session, line, &mut output),
         }
         let last = closing || session.close;
         // Subscribers are the pubsub class, limited where messages are queued.
@@ -194,6 +209,8 @@ fn describe(client: &ClientInfo) -> String {
 enum Event {
     Input(Option<Input>),
     Message(Option<Push>),
+    /// A MONITOR line.
+    Monitor(Option<Bytes>),
     /// Time to retry sending an unauthenticated client's unsent replies.
     Retry,
 }
@@ -209,6 +226,20 @@ fn write_messages(session: &mut Session, first: Push, output: &mut BytesMut) {
         encode_message(&push, session.protocol, output);
         next = if output.len() < MESSAGES_PER_WRITE {
             session.subscriptions.try_next_message()
+        } else {
+            None
+        };
+    }
+}
+
+/// Writes `first` and the MONITOR lines already queued after it (bounded).
+fn write_monitor_lines(session: &mut Session, first: Bytes, output: &mut BytesMut) {
+    let mut next = Some(first);
+    while let Some(line) = next {
+        session.monitor.written(&line);
+        output.extend_from_slice(&line);
+        next = if output.len() < MESSAGES_PER_WRITE {
+            session.monitor.try_next_line()
         } else {
             None
         };

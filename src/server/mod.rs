@@ -440,6 +440,7 @@ fn admit(
         tx: Default::default(),
         auth,
         scratch: Default::default(),
+        monitor: Default::default(),
     })
 }
 

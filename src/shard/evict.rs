@@ -135,7 +135,8 @@ impl Shard {
         let max = MAXMEMORY.load(Relaxed);
         let budget = (max / self.shards.max(1) as u64) as usize;
         let mut stuck = false;
-        if max != 0 && self.used_memory() > budget {
+        // A client pause keeps the dataset as it is: no eviction, and no OOM refusal either.
+        if max != 0 && !super::db::frozen(self.now_ms) && self.used_memory() > budget {
             let policy = Policy::ALL[POLICY.load(Relaxed) as usize];
             let started = Instant::now();
             let current = self.db;

@@ -324,6 +324,23 @@ impl Shard {
         }
     }
 
+    /// `read` that leaves the key's access time alone (Redis's LOOKUP_NOTOUCH: TTL, TYPE,
+    /// EXISTS do not count as a use of the key).
+    pub fn read_untouched(&mut self, key: &[u8]) -> Option<&Record> {
+        let found = self.dbs[self.db].get(key, self.now_ms);
+        let stats = &mut self.stats;
+        match found {
+            Some(record) => {
+                stats.keyspace_hits += 1;
+                Some(record)
+            }
+            None => {
+                stats.keyspace_misses += 1;
+                None
+            }
+        }
+    }
+
     /// Looks `key` up for writing: expires it lazily, no hit/miss accounting.
     pub fn write(&mut self, key: &[u8]) -> Option<&mut Record> {
         self.changed_in_place = true;
@@ -539,11 +556,11 @@ impl Shard {
     }
 
     pub fn active_expire(&mut self, owned: std::ops::Range<usize>, budget: std::time::Duration) {
-        if owned.is_empty() || self.dbs.iter().all(|db| db.volatile() == 0) {
+        let now = unix_ms();
+        if owned.is_empty() || db::frozen(now) || self.dbs.iter().all(|db| db.volatile() == 0) {
             return;
         }
         let start = Instant::now();
-        let now = unix_ms();
         let (mut db, mut slot) = self.expire_cursor;
         if db >= self.dbs.len() || slot < owned.start || slot >= owned.end {
             (db, slot) = (0, owned.start);

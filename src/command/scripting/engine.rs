@@ -184,7 +184,10 @@ fn serve(requests: std_mpsc::Receiver<Request>) {
                     .collect();
                 let _ = done.send(known);
             }
-            Request::Flush => engine = Engine::new(),
+            Request::Flush => {
+                engine = Engine::new();
+                no_writes_scripts().clear();
+            }
             Request::Function(_) => {}
         }
     }
@@ -352,6 +355,9 @@ impl Engine {
         match compiled {
             Ok(f) => {
                 self.scripts.insert(sha.to_string(), (f.clone(), no_writes));
+                if no_writes {
+                    no_writes_scripts().insert(sha.to_string());
+                }
                 Ok((f, no_writes))
             }
             Err(e) => {
@@ -451,6 +457,26 @@ impl Engine {
         }
         Reply::error_owned(message)
     }
+}
+
+/// The cached scripts whose shebang declares `no-writes`, readable from any thread (a paused
+/// server lets EVALSHA of one run).
+static NO_WRITES: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<String>>> =
+    std::sync::LazyLock::new(Default::default);
+
+fn no_writes_scripts() -> std::sync::MutexGuard<'static, std::collections::HashSet<String>> {
+    NO_WRITES.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether the script `body` declares `no-writes` (a bad shebang does not).
+pub fn declares_no_writes(body: &[u8]) -> bool {
+    shebang(body).is_ok_and(|(_, no_writes)| no_writes)
+}
+
+/// Whether the cached script `sha` declares `no-writes` (an unknown one does not).
+pub fn cached_no_writes(sha: &[u8]) -> bool {
+    let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
+    no_writes_scripts().contains(&sha)
 }
 
 /// Splits a `#!lua [flags=...]` first line off `body` (kept as an empty line so that line
@@ -619,7 +645,9 @@ fn command(lua: &Lua, args: MultiValue) -> mlua::Result<Result<Value, String>> {
     let Some((steps, read_only, allow_oom)) = context else {
         return fail(err::CALL_OUTSIDE_SCRIPT);
     };
-    if read_only && write {
+    // May-replicate commands count as writes here, so a read-only script may run while
+    // clients are paused for writes.
+    if read_only && (write || spec.has(Flags::MAY_REPLICATE)) {
         return fail(err::SCRIPT_READ_ONLY);
     }
     // Out of memory, a script may still read and delete but not grow the data, unless it is

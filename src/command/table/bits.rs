@@ -51,7 +51,7 @@ impl Flags {
         (Flags::SKIP_SLOWLOG, "skip_slowlog"),
         (Flags::FAST, "fast"),
         (Flags::NO_AUTH, "no_auth"),
-        (Flags::MAY_REPLICATE, "may_replicate"),
+        // MAY_REPLICATE is hidden, as Redis hides it.
         (Flags::NO_MANDATORY_KEYS, "no_mandatory_keys"),
         (Flags::NO_ASYNC_LOADING, "no_async_loading"),
         (Flags::NO_MULTI, "no_multi"),
@@ -194,3 +194,68 @@ macro_rules! cats {
     };
 }
 pub(crate) use cats;
+
+/// How a command uses a key: Redis's key-spec flags (COMMAND INFO's key specs, COMMAND
+/// GETKEYSANDFLAGS). One of RO, RW, OW, RM, then what it does with the data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct KeyAccess(u16);
+
+impl KeyAccess {
+    pub const RO: KeyAccess = KeyAccess(1 << 0);
+    pub const RW: KeyAccess = KeyAccess(1 << 1);
+    pub const OW: KeyAccess = KeyAccess(1 << 2);
+    pub const RM: KeyAccess = KeyAccess(1 << 3);
+    pub const ACCESS: KeyAccess = KeyAccess(1 << 4);
+    pub const UPDATE: KeyAccess = KeyAccess(1 << 5);
+    pub const INSERT: KeyAccess = KeyAccess(1 << 6);
+    pub const DELETE: KeyAccess = KeyAccess(1 << 7);
+    pub const NOT_KEY: KeyAccess = KeyAccess(1 << 8);
+    pub const INCOMPLETE: KeyAccess = KeyAccess(1 << 9);
+    /// The flags depend on the arguments (SET ... GET, BITFIELD's subcommands).
+    pub const VARIABLE_FLAGS: KeyAccess = KeyAccess(1 << 10);
+
+    /// Redis's names, in its reply order.
+    const NAMES: &'static [(KeyAccess, &'static str)] = &[
+        (KeyAccess::RO, "RO"),
+        (KeyAccess::RW, "RW"),
+        (KeyAccess::OW, "OW"),
+        (KeyAccess::RM, "RM"),
+        (KeyAccess::ACCESS, "access"),
+        (KeyAccess::UPDATE, "update"),
+        (KeyAccess::INSERT, "insert"),
+        (KeyAccess::DELETE, "delete"),
+        (KeyAccess::NOT_KEY, "not_key"),
+        (KeyAccess::INCOMPLETE, "incomplete"),
+        (KeyAccess::VARIABLE_FLAGS, "variable_flags"),
+    ];
+
+    pub const fn bits(self) -> u16 {
+        self.0
+    }
+
+    pub const fn from_bits(bits: u16) -> KeyAccess {
+        KeyAccess(bits)
+    }
+
+    pub const fn contains(self, other: KeyAccess) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// The flags' names, in Redis's order.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        KeyAccess::NAMES
+            .iter()
+            .filter(move |(f, _)| self.contains(*f))
+            .map(|(_, name)| *name)
+    }
+}
+
+/// `access!(RW | ACCESS | DELETE)`: a row's key-spec flags.
+macro_rules! access {
+    ($($f:ident)|+) => {
+        $crate::command::table::KeyAccess::from_bits(
+            0 $(| $crate::command::table::KeyAccess::$f.bits())+
+        )
+    };
+}
+pub(crate) use access;
