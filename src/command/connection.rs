@@ -123,6 +123,10 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
     row("client|reply", 3, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client_reply), "connection", "3.2.0", "Instruct the server whether to reply to commands", ""),
     row("client|no-evict", 3, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client_on_off), "connection", "7.0.0", "Set client eviction mode for the current connection", ""),
     row("client|setinfo", 4, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client_setinfo), "connection", "7.2.0", "Sets information specific to the client or connection.", ""),
+    row("client|tracking", -3, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(super::tracking::client_tracking), "connection", "6.0.0", "Enable or disable server assisted client side caching support", ""),
+    row("client|caching", 3, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(super::tracking::client_caching), "connection", "6.0.0", "Instruct the server about tracking or not keys in the next request", ""),
+    row("client|getredir", 2, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(super::tracking::client_getredir), "connection", "6.0.0", "Get tracking notifications redirection client ID if any", ""),
+    row("client|trackinginfo", 2, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(super::tracking::client_trackinginfo), "connection", "6.2.0", "Return information about server assisted client side caching for the current connection", ""),
     row("client|no-touch", 3, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client_on_off), "connection", "7.2.0", "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.", ""),
 ];
 
@@ -241,6 +245,7 @@ pub fn hello(session: &mut Session, args: &mut Args) -> CmdResult {
 
 pub fn reset(session: &mut Session, _args: &mut Args) -> CmdResult {
     super::pubsub::unsubscribe_all(session);
+    session.tracking.disable();
     super::transaction::reset(session);
     session.db = 0;
     session.protocol = Protocol::Resp2;
@@ -300,6 +305,10 @@ pub fn client_line(c: &ClientInfo) -> String {
 
 const CLIENT_HELP: &[&str] = &[
     "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CACHING (YES|NO)",
+    "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+    "GETREDIR",
+    "    Return the client ID we are redirecting to when tracking is enabled.",
     "GETNAME",
     "    Return the name of the current connection.",
     "ID",
@@ -332,6 +341,11 @@ const CLIENT_HELP: &[&str] = &[
     "    Control the replies sent to the current connection.",
     "SETNAME <name>",
     "    Assign the name <name> to the current connection.",
+    "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+    "         [OPTIN] [OPTOUT] [NOLOOP]",
+    "    Control server assisted client side caching.",
+    "TRACKINGINFO",
+    "    Report tracking status for the current connection.",
     "UNBLOCK <clientid> [TIMEOUT|ERROR]",
     "    Unblock the specified blocked client.",
     "SETINFO <option> <value>",

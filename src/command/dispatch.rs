@@ -11,6 +11,7 @@ use super::{err, error, Args, CmdResult, Cross, Kind, Merge, ReplyMode, Session,
 use crate::protocol::Reply;
 use crate::shard::mailbox::AtomicPart;
 use crate::shard::record::{self, prefetch_value};
+use crate::shard::tracking::Tracker;
 use crate::shard::{slot_of, HashSlot, Shard, ShardId};
 use crate::state::ThreadStats;
 
@@ -23,6 +24,8 @@ struct Queued {
     spec: &'static CommandSpec,
     op: ShardOp,
     args: Args,
+    /// The tracking client it runs for (CLIENT TRACKING), if any.
+    tracker: Option<Tracker>,
     /// Its reply, once run: a forwarded group comes back with its replies in it.
     reply: Option<Reply>,
 }
@@ -75,7 +78,20 @@ pub fn run_op(
     args: &mut Args,
 ) -> Reply {
     shard.read_clock();
-    run_op_in(shard, db, spec, op, args, None)
+    run_op_in(shard, db, spec, op, args, None, None)
+}
+
+/// `run_op` for a command of a tracking client (`tracker`).
+pub fn run_op_for(
+    shard: &mut Shard,
+    db: usize,
+    spec: &'static CommandSpec,
+    op: ShardOp,
+    args: &mut Args,
+    tracker: Option<Tracker>,
+) -> Reply {
+    shard.read_clock();
+    run_op_in(shard, db, spec, op, args, None, tracker)
 }
 
 /// `run_op` for a command whose first key's slot is known (`key_slot`, from routing).
@@ -86,6 +102,7 @@ fn run_op_in(
     op: ShardOp,
     args: &mut Args,
     key_slot: Option<HashSlot>,
+    tracker: Option<Tracker>,
 ) -> Reply {
     let items = args.all();
     let first = spec.key_positions(items.len()).next();
@@ -95,6 +112,7 @@ fn run_op_in(
     });
     shard.begin(db, key);
     serving_now(spec);
+    shard.set_tracker(tracker);
     let reply = op(shard, args).unwrap_or_else(|e| e);
     if shard.journaling() {
         super::propagate::record(shard, spec, args, &reply);
@@ -108,6 +126,9 @@ fn run_op_in(
             spec.key_positions(items.len()).map(|p| &items[p][..]),
             succeeded,
         );
+    }
+    if tracker.is_some() {
+        super::tracking::after_op(shard, spec, args.all());
     }
     shard.end();
     // Published per command, not per job: a script or a transaction may publish in between.
@@ -164,6 +185,7 @@ fn run_queued(shard: &mut Shard, work: &mut [Queued]) {
             q.op,
             &mut q.args,
             Some(q.key_slot),
+            q.tracker,
         ));
     }
 }
@@ -412,6 +434,7 @@ fn route_admitted(
     ThreadStats::add(&stats.calls[row], 1);
     session.client.last_cmd.store(row as u32, Relaxed);
     let args = Args::of(spec, items);
+    let tracker = super::tracking::tracker(session, spec);
     if let Kind::Keyed(op, _) = spec.kind {
         if let Some((shard, key_slot)) = route(session, spec, args.all()) {
             let queue = &mut queues.keyed[shard];
@@ -427,6 +450,7 @@ fn route_admitted(
                 spec,
                 op,
                 args,
+                tracker,
                 reply: None,
             });
             return None;
@@ -524,7 +548,8 @@ pub async fn call(session: &mut Session, items: Vec<Bytes>) -> Reply {
         Kind::Keyed(op, cross) => match single_shard(session, spec, args.all()) {
             Some(shard) => {
                 let db = session.db;
-                let job = move |s: &mut Shard| run_op(s, db, spec, op, &mut args);
+                let tracker = session.tracking.tracker();
+                let job = move |s: &mut Shard| run_op_for(s, db, spec, op, &mut args, tracker);
                 Ok(session
                     .router
                     .run(shard, job)
@@ -609,7 +634,15 @@ async fn flush(session: &Session, pending: &mut [Vec<Queued>], replies: &mut Rep
                 s.read_clock();
                 prefetch(s, queue);
                 for mut q in queue.drain(..) {
-                    let reply = run_op_in(s, q.db, q.spec, q.op, &mut q.args, Some(q.key_slot));
+                    let reply = run_op_in(
+                        s,
+                        q.db,
+                        q.spec,
+                        q.op,
+                        &mut q.args,
+                        Some(q.key_slot),
+                        q.tracker,
+                    );
                     replies.fill(q.slot, reply);
                 }
             });
@@ -700,6 +733,7 @@ async fn run_cross(
     let keys = spec.key_positions(args.all().len()).count();
     let parts = split_parts(session, spec, args.into_items());
     let db = session.db;
+    let tracker = session.tracking.tracker();
     let mut results: Vec<(Vec<usize>, Option<Reply>)> = Vec::with_capacity(parts.len());
     let mut waits = Vec::new();
     for part in parts {
@@ -708,7 +742,8 @@ async fn run_cross(
             items,
             ordinals,
         } = part;
-        let job = move |s: &mut Shard| run_op(s, db, spec, op, &mut Args::of(spec, items));
+        let job =
+            move |s: &mut Shard| run_op_for(s, db, spec, op, &mut Args::of(spec, items), tracker);
         if session.router.runs_inline(shard) {
             results.push((ordinals, Some(session.router.run_inline(job))));
         } else {

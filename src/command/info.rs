@@ -177,7 +177,7 @@ fn clients(info: &Snapshot, out: &mut Lines) {
     out.line("maxclients", &info.server.config().int("maxclients"));
     let blocked = crate::shard::blocking::blocked_clients() as u64;
     out.line("blocked_clients", &blocked);
-    out.line("tracking_clients", &0);
+    out.line("tracking_clients", &crate::tracking::counts().0);
     out.line("clients_in_timeout_table", &0);
 }
 
@@ -253,6 +253,10 @@ fn stats(info: &Snapshot, out: &mut Lines) {
         "client_output_buffer_limit_disconnections",
         &crate::state::OUTPUT_LIMIT_DISCONNECTIONS.load(Relaxed),
     );
+    let (keys, items) = crate::shard::tracking::totals();
+    out.line("tracking_total_keys", &keys);
+    out.line("tracking_total_items", &items);
+    out.line("tracking_total_prefixes", &crate::tracking::counts().1);
     out.line("total_error_replies", &info.server.total(|s| &s.errors));
 }
 

@@ -36,6 +36,7 @@ mod stream;
 mod string;
 pub mod table;
 pub mod transaction;
+mod tracking;
 mod zset;
 
 use std::future::Future;
@@ -114,6 +115,8 @@ pub struct Session {
     pub auth: crate::command::access::Login,
     /// Lists a batch of commands needs, kept for the next batch.
     pub scratch: dispatch::Scratch,
+    /// CLIENT TRACKING state and the invalidations waiting to be written.
+    pub tracking: crate::tracking::Conn,
 }
 
 /// CLIENT REPLY ON | OFF | SKIP.
@@ -236,6 +239,7 @@ pub fn apply_config(config: &crate::config::Config) {
     if crate::pubsub::notify::render(crate::pubsub::notify::flags()) != text {
         crate::pubsub::notify::set(crate::pubsub::notify::parse(text).unwrap_or(0));
     }
+    crate::shard::tracking::set_max_keys(config.int("tracking-table-max-keys").max(0) as u64);
     crate::shard::evict::configure(
         config.int("maxmemory") as u64,
         config.get("maxmemory-policy"),
@@ -248,7 +252,8 @@ pub fn apply_config(config: &crate::config::Config) {
     // The change stream journals expired keys as DEL: it needs them recorded too.
     crate::shard::db::RECORD_EXPIRED.store(
         crate::pubsub::notify::enabled(crate::pubsub::notify::EXPIRED)
-            || crate::shard::journal::active(),
+            || crate::shard::journal::active()
+            || crate::shard::tracking::in_use(),
         std::sync::atomic::Ordering::Relaxed,
     );
 }
@@ -265,6 +270,10 @@ pub fn notify(shard: &mut Shard, class: u32, event: &'static str, key: &[u8]) {
 pub fn publish_events(shard: &mut Shard) {
     let me = shard.id();
     crate::pubsub::notify::publish(me, shard.drain_events());
+    if shard.has_invalidations() {
+        let (out, bcast) = shard.take_invalidations();
+        crate::tracking::deliver(me, out, bcast);
+    }
 }
 
 /// Publishes `event` for a removal from the collection at `key`, then `del` when that removal

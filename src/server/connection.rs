@@ -57,6 +57,7 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
             biased;
             input = rx.recv() => Event::Input(input),
             push = session.subscriptions.next_message() => Event::Message(push),
+            note = session.tracking.next_note() => Event::Note(note),
             // Lazy: select! builds every branch's future each turn, and a timer reads the clock.
             _ = async { tokio::time::sleep(UNAUTH_RETRY).await }, if !output.is_empty() => {
                 Event::Retry
@@ -66,6 +67,8 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
         match event {
             Event::Input(None) => break,
             Event::Input(Some(Input::Commands(commands))) => {
+                // Invalidations already queued go before the replies of later commands.
+                write_notes(&mut session, None, &mut output);
                 session.client.mark_active();
                 dispatch::execute(&mut session, commands, &mut output).await
             }
@@ -77,7 +80,8 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
             Event::Input(Some(Input::Sync(done))) => {
                 let _ = done.send(());
             }
-            Event::Message(None) | Event::Retry => {}
+            Event::Message(None) | Event::Note(None) | Event::Retry => {}
+            Event::Note(Some(note)) => write_notes(&mut session, Some(note), &mut output),
             Event::Message(Some(push)) => write_messages(&mut session, push, &mut output),
         }
         let last = closing || session.close;
@@ -194,6 +198,7 @@ fn describe(client: &ClientInfo) -> String {
 enum Event {
     Input(Option<Input>),
     Message(Option<Push>),
+    Note(Option<crate::tracking::Note>),
     /// Time to retry sending an unauthenticated client's unsent replies.
     Retry,
 }
@@ -212,6 +217,16 @@ fn write_messages(session: &mut Session, first: Push, output: &mut BytesMut) {
         } else {
             None
         };
+    }
+}
+
+/// Encodes `first` and every other tracking note already queued for this connection.
+fn write_notes(session: &mut Session, first: Option<crate::tracking::Note>, output: &mut BytesMut) {
+    let mut next = first.or_else(|| session.tracking.try_next_note());
+    while let Some(note) = next {
+        let subscribed = session.subscriptions.total() > 0;
+        crate::tracking::encode(&note, session.protocol, subscribed, output);
+        next = session.tracking.try_next_note();
     }
 }
 
