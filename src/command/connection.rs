@@ -405,7 +405,9 @@ fn client_setinfo(session: &mut Session, args: &mut Args) -> CmdResult {
 fn client_reply(session: &mut Session, args: &mut Args) -> CmdResult {
     let mode = args.next()?.to_ascii_lowercase();
     let (mode, reply) = match mode.as_slice() {
-        b"on" => (ReplyMode::On, Reply::Simple("OK")),
+        // Sent although the mode was off when the command came: as a sequence, which the
+        // batch does not silence.
+        b"on" => (ReplyMode::On, Reply::Sequence(vec![Reply::Simple("OK")])),
         // The mode's own reply is not sent: an empty sequence encodes to nothing.
         b"off" => (ReplyMode::Off, Reply::Sequence(Vec::new())),
         b"skip" => (ReplyMode::SkipNext, Reply::Sequence(Vec::new())),

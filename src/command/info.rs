@@ -193,7 +193,12 @@ fn memory(info: &Snapshot, out: &mut Lines) {
         "maxmemory_policy",
         &info.server.config().get("maxmemory-policy").to_string(),
     );
+    // Nothing is kept outside the accounted memory for eviction's sake, and frees are never
+    // deferred to a background thread.
+    out.line("mem_not_counted_for_evict", &0);
     out.line("mem_allocator", &allocator_name());
+    out.line("lazyfree_pending_objects", &0);
+    out.line("lazyfreed_objects", &0);
 }
 
 /// RDB saves (no AOF).

@@ -187,3 +187,29 @@ pub fn after_op(shard: &mut Shard, spec: &CommandSpec, items: &[Bytes]) {
     }
     shard.set_tracker(None);
 }
+
+/// Within a script: whether the call `items` is a read-only command, whose run makes the
+/// script's declared keys tracked (Redis tracks the script's keys, not the call's).
+pub fn script_call_reads(session: &Session, items: &[Bytes]) -> bool {
+    session.tracking.script_reads().is_some()
+        && super::lookup(&items[0]).is_some_and(|(_, spec)| spec.resolve(items).has(Flags::READONLY))
+}
+
+/// After a read-only call of a script: remembers the script's declared keys for its client,
+/// on the shards owning them (held by the script).
+pub async fn remember_script_keys(session: &Session) {
+    let Some((tracker, keys)) = session.tracking.script_reads() else {
+        return;
+    };
+    for key in keys.to_vec() {
+        let shard = session.router.shard_of(&key);
+        session
+            .router
+            .run(shard, move |s: &mut Shard| {
+                s.set_tracker(Some(tracker));
+                s.remember_keys(std::iter::once(&key[..]));
+                s.set_tracker(None);
+            })
+            .await;
+    }
+}

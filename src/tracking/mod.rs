@@ -92,6 +92,8 @@ pub fn counts() -> (usize, usize) {
 pub struct Conn {
     target: Rc<Target>,
     rx: handoff::Receiver<Note>,
+    /// The keys a running script declared: its read-only calls track these, not their own.
+    script_keys: Option<Vec<Bytes>>,
 }
 
 /// What CLIENT TRACKING ON asks for.
@@ -115,7 +117,11 @@ impl Conn {
             server,
         });
         TARGETS.with(|t| t.borrow_mut().insert(id, target.clone()));
-        Conn { target, rx }
+        Conn {
+            target,
+            rx,
+            script_keys: None,
+        }
     }
 
     pub fn flags(&self) -> u8 {
@@ -142,15 +148,33 @@ impl Conn {
     }
 
     fn tracker_on(&self, f: u8) -> Tracker {
-        let caching = f & CACHING != 0;
-        let remember = f & BCAST == 0
-            && !(f & OPTIN != 0 && !caching)
-            && !(f & OPTOUT != 0 && caching);
         Tracker {
             id: self.target.id,
             thread: self.target.thread as u32,
-            remember,
+            remember: self.script_keys.is_none() && wants_reads(f),
         }
+    }
+
+    /// A script with `keys` declared starts (None: it ended). Kept only while tracking is on.
+    pub fn set_script_keys(&mut self, keys: Option<&[Bytes]>) {
+        self.script_keys = keys
+            .filter(|_| self.target.flags.get() & ON != 0)
+            .map(<[Bytes]>::to_vec);
+    }
+
+    /// Within a script of a client whose reads are tracked: the keys the script declared.
+    pub fn script_reads(&self) -> Option<(Tracker, &[Bytes])> {
+        let keys = self.script_keys.as_deref()?;
+        let f = self.target.flags.get();
+        if f & ON == 0 {
+            return None;
+        }
+        let tracker = Tracker {
+            id: self.target.id,
+            thread: self.target.thread as u32,
+            remember: true,
+        };
+        wants_reads(f).then_some((tracker, keys))
     }
 
     /// After a command other than CLIENT outside MULTI: CLIENT CACHING applied to it only.
@@ -231,6 +255,15 @@ impl Conn {
     pub fn try_next_note(&mut self) -> Option<Note> {
         self.rx.try_recv()
     }
+}
+
+/// Whether a command's reads are remembered under `flags`: not in BCAST mode, and as OPTIN /
+/// OPTOUT with CLIENT CACHING say.
+fn wants_reads(flags: u8) -> bool {
+    let caching = flags & CACHING != 0;
+    flags & BCAST == 0
+        && !(flags & OPTIN != 0 && !caching)
+        && !(flags & OPTOUT != 0 && caching)
 }
 
 impl Drop for Conn {
