@@ -69,7 +69,7 @@ fn thread_of(raw: &mut Raw) -> usize {
 fn ringkv_conns(port: u16) -> Vec<Raw> {
     let mut slots: [Vec<Raw>; 2] = [Vec::new(), Vec::new()];
     for _ in 0..400 {
-        if slots[0].len() >= 1 && slots[1].len() >= 2 {
+        if !slots[0].is_empty() && slots[1].len() >= 2 {
             break;
         }
         let mut raw = Raw::connect(port);
@@ -109,9 +109,7 @@ fn assert_matches_redis(extra: &[&str], steps: &[&str]) {
 }
 
 fn s(template: &str) -> String {
-    template
-        .replace("K0", KEY_SHARD0)
-        .replace("K1", KEY_SHARD1)
+    template.replace("K0", KEY_SHARD0).replace("K1", KEY_SHARD1)
 }
 
 #[test]
@@ -376,7 +374,10 @@ fn the_table_limit_evicts_entries_with_invalidations() {
         let mut keys = Vec::new();
         for _ in 0..2 {
             let push = String::from_utf8_lossy(&conns[0].reply()).into_owned();
-            assert!(push.starts_with(">2\r\n$10\r\ninvalidate\r\n*1\r\n"), "{push}");
+            assert!(
+                push.starts_with(">2\r\n$10\r\ninvalidate\r\n*1\r\n"),
+                "{push}"
+            );
             keys.push(push.rsplit("\r\n").nth(1).unwrap_or_default().to_string());
         }
         let total = info_field(&info(&mut conns[1]), "tracking_total_keys");

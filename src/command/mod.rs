@@ -35,8 +35,8 @@ mod sort;
 mod stream;
 mod string;
 pub mod table;
-pub mod transaction;
 mod tracking;
+pub mod transaction;
 mod zset;
 
 use std::future::Future;

@@ -48,7 +48,7 @@ pub fn client_tracking(session: &mut Session, args: &mut Args) -> CmdResult {
             return Err(error(err::SYNTAX));
         }
     }
-    let tracking = &session.tracking;
+    let tracking = &mut session.tracking;
     if mode.eq_ignore_ascii_case(b"off") {
         tracking.disable();
         return ok();
@@ -69,7 +69,8 @@ pub fn client_tracking(session: &mut Session, args: &mut Args) -> CmdResult {
     if flags & OPTIN != 0 && flags & OPTOUT != 0 {
         return Err(error(err::TRACKING_OPTIN_OPTOUT));
     }
-    if (flags & OPTIN != 0 && current & OPTOUT != 0) || (flags & OPTOUT != 0 && current & OPTIN != 0)
+    if (flags & OPTIN != 0 && current & OPTOUT != 0)
+        || (flags & OPTOUT != 0 && current & OPTIN != 0)
     {
         return Err(error(err::TRACKING_OPT_SWITCH));
     }
@@ -173,7 +174,12 @@ pub fn client_trackinginfo(session: &mut Session, _args: &mut Args) -> CmdResult
 #[inline(always)]
 pub fn tracker(session: &Session, spec: &CommandSpec) -> Option<Tracker> {
     let tracker = session.tracking.tracker()?;
-    if !spec.name.starts_with("client") && !spec.has(Flags::RUNS_QUEUE) && !session.tx.in_multi() {
+    // MULTI and EXEC keep it for the transaction's commands, as Redis does inside MULTI.
+    if !spec.name.starts_with("client")
+        && spec.name != "multi"
+        && !spec.has(Flags::RUNS_QUEUE)
+        && !session.tx.in_multi()
+    {
         session.tracking.command_done();
     }
     Some(tracker)
@@ -182,7 +188,10 @@ pub fn tracker(session: &Session, spec: &CommandSpec) -> Option<Tracker> {
 /// On the shard, after a command of a tracking client: a read-only command's keys are
 /// remembered for it (Redis's CMD_READONLY; a script tracks through the commands it calls).
 pub fn after_op(shard: &mut Shard, spec: &CommandSpec, items: &[Bytes]) {
-    if spec.has(Flags::READONLY) && !spec.name.starts_with("eval") && !spec.name.starts_with("fcall") {
+    if spec.has(Flags::READONLY)
+        && !spec.name.starts_with("eval")
+        && !spec.name.starts_with("fcall")
+    {
         shard.remember_keys(spec.key_positions(items.len()).map(|p| &items[p][..]));
     }
     shard.set_tracker(None);
@@ -192,7 +201,8 @@ pub fn after_op(shard: &mut Shard, spec: &CommandSpec, items: &[Bytes]) {
 /// script's declared keys tracked (Redis tracks the script's keys, not the call's).
 pub fn script_call_reads(session: &Session, items: &[Bytes]) -> bool {
     session.tracking.script_reads().is_some()
-        && super::lookup(&items[0]).is_some_and(|(_, spec)| spec.resolve(items).has(Flags::READONLY))
+        && super::lookup(&items[0])
+            .is_some_and(|(_, spec)| spec.resolve(items).has(Flags::READONLY))
 }
 
 /// After a read-only call of a script: remembers the script's declared keys for its client,
@@ -201,7 +211,7 @@ pub async fn remember_script_keys(session: &Session) {
     let Some((tracker, keys)) = session.tracking.script_reads() else {
         return;
     };
-    for key in keys.to_vec() {
+    for key in keys.iter().cloned() {
         let shard = session.router.shard_of(&key);
         session
             .router

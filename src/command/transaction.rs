@@ -401,7 +401,9 @@ fn submit_spread(
                 s.defer_blocked(true);
                 let replies = ops
                     .into_iter()
-                    .map(|(_, (spec, op, mut args))| run_op_for(s, db, spec, op, &mut args, tracker))
+                    .map(|(_, (spec, op, mut args))| {
+                        run_op_for(s, db, spec, op, &mut args, tracker)
+                    })
                     .collect();
                 s.defer_blocked(false);
                 Reply::Array(replies)

@@ -113,9 +113,8 @@ impl Shard {
     /// `succeeded` false (an error reply) means nothing changed; a command that succeeded
     /// without signalling its changes (see `Shard::modified`) has each of `keys` signalled.
     pub fn after_write<'k>(&mut self, keys: impl Iterator<Item = &'k [u8]>, succeeded: bool) {
-        let signal = succeeded
-            && !self.take_signalled()
-            && (self.is_watched() || self.tracking_active());
+        let signal =
+            succeeded && !self.take_signalled() && (self.is_watched() || self.tracking_active());
         let refresh = std::mem::take(&mut self.changed_in_place);
         if refresh || signal {
             for key in keys {

@@ -15,8 +15,8 @@ pub mod memory;
 pub mod record;
 pub mod slot;
 pub mod snapshot;
-pub mod types;
 pub mod tracking;
+pub mod types;
 pub mod watch;
 
 use bytes::Bytes;

@@ -90,6 +90,8 @@ pub fn counts() -> (usize, usize) {
 
 /// A connection's tracking state and the queue of its notes.
 pub struct Conn {
+    /// Tracking is on: the command path's check, without following the pointer to `target`.
+    on: bool,
     target: Rc<Target>,
     rx: handoff::Receiver<Note>,
     /// The keys a running script declared: its read-only calls track these, not their own.
@@ -118,6 +120,7 @@ impl Conn {
         });
         TARGETS.with(|t| t.borrow_mut().insert(id, target.clone()));
         Conn {
+            on: false,
             target,
             rx,
             script_keys: None,
@@ -140,11 +143,10 @@ impl Conn {
     /// case: one load and a branch).
     #[inline(always)]
     pub fn tracker(&self) -> Option<Tracker> {
-        let f = self.target.flags.get();
-        if f & ON == 0 {
+        if !self.on {
             return None;
         }
-        Some(self.tracker_on(f))
+        Some(self.tracker_on(self.target.flags.get()))
     }
 
     fn tracker_on(&self, f: u8) -> Tracker {
@@ -191,7 +193,8 @@ impl Conn {
     }
 
     /// CLIENT TRACKING ON with checked options: keeps BCAST prefixes already registered.
-    pub fn enable(&self, options: Options) {
+    pub fn enable(&mut self, options: Options) {
+        self.on = true;
         let t = &self.target;
         let mut flags = t.flags.get();
         if flags & ON == 0 {
@@ -226,7 +229,8 @@ impl Conn {
     }
 
     /// CLIENT TRACKING OFF (and RESET, and the connection's end).
-    pub fn disable(&self) {
+    pub fn disable(&mut self) {
+        self.on = false;
         let t = &self.target;
         let prefixes = std::mem::take(&mut *t.prefixes.borrow_mut());
         if t.flags.get() & ON != 0 || !prefixes.is_empty() {
@@ -261,9 +265,9 @@ impl Conn {
 /// OPTOUT with CLIENT CACHING say.
 fn wants_reads(flags: u8) -> bool {
     let caching = flags & CACHING != 0;
-    flags & BCAST == 0
-        && !(flags & OPTIN != 0 && !caching)
-        && !(flags & OPTOUT != 0 && caching)
+    let optin_ok = flags & OPTIN == 0 || caching;
+    let optout_ok = flags & OPTOUT == 0 || !caching;
+    flags & BCAST == 0 && optin_ok && optout_ok
 }
 
 impl Drop for Conn {
@@ -430,9 +434,13 @@ fn broadcast(me: usize) {
             if keys.is_empty() {
                 continue;
             }
-            let keys: PrefixKeys = Arc::new(keys.into_iter().map(|(k, w)| (k.clone(), w)).collect());
+            let keys: PrefixKeys =
+                Arc::new(keys.into_iter().map(|(k, w)| (k.clone(), w)).collect());
             for &(thread, id) in clients {
-                by_thread.entry(thread).or_default().push((id, keys.clone()));
+                by_thread
+                    .entry(thread)
+                    .or_default()
+                    .push((id, keys.clone()));
             }
         }
     });
@@ -470,7 +478,8 @@ fn broadcast_local(list: Vec<(u64, PrefixKeys)>) {
 /// FLUSHDB/FLUSHALL ran (from thread `me`): every tracking client is told that all keys are
 /// invalid.
 pub fn flushed(me: usize) {
-    let clients: Vec<(u64, usize)> = global(|g| g.clients.iter().map(|(&id, &t)| (id, t)).collect());
+    let clients: Vec<(u64, usize)> =
+        global(|g| g.clients.iter().map(|(&id, &t)| (id, t)).collect());
     let mut by_thread: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
     for (id, thread) in clients {
         by_thread.entry(thread).or_default().push(id);
