@@ -18,10 +18,20 @@ fn run(conns: &mut [Raw], redirect_id: &str, steps: &[&str]) -> Vec<String> {
     let shown = |value: &[u8]| {
         let text = String::from_utf8_lossy(value);
         if redirect_id.is_empty() {
-            text.into_owned()
-        } else {
-            text.replace(&id_reply, ":$REDIR\r\n")
+            return text.into_owned();
         }
+        if text == id_reply {
+            return ":$REDIR\r\n".to_string();
+        }
+        // Only where a reply names the redirection: an integer reply may equal the id.
+        ["redir-broken\r\n", "redirect\r\n"]
+            .iter()
+            .fold(text.into_owned(), |text, before| {
+                text.replace(
+                    &format!("{before}{id_reply}"),
+                    &format!("{before}:$REDIR\r\n"),
+                )
+            })
     };
     let mut transcript = Vec::new();
     for step in steps {

@@ -11,7 +11,7 @@ use super::{err, error, Args, CmdResult, Cross, Kind, Merge, ReplyMode, Session,
 use crate::protocol::Reply;
 use crate::shard::mailbox::AtomicPart;
 use crate::shard::record::{self, prefetch_value};
-use crate::shard::tracking::Tracker;
+use crate::shard::tracking::{Track, Tracker};
 use crate::shard::{slot_of, HashSlot, Shard, ShardId};
 use crate::state::ThreadStats;
 
@@ -24,8 +24,8 @@ struct Queued {
     spec: &'static CommandSpec,
     op: ShardOp,
     args: Args,
-    /// The tracking client it runs for (CLIENT TRACKING), if any.
-    tracker: Option<Tracker>,
+    /// How it tracks for its client (CLIENT TRACKING): one byte, as the client is the batch's.
+    track: Track,
     /// Its reply, once run: a forwarded group comes back with its replies in it.
     reply: Option<Reply>,
 }
@@ -133,7 +133,7 @@ fn run_op_in(
     shard.end();
     // Published per command, not per job: a script or a transaction may publish in between.
     if shard.has_events() {
-        super::publish_events(shard);
+        super::publish_keyspace_events(shard);
     }
     if crate::shard::db::RECORD_EXPIRED.load(std::sync::atomic::Ordering::Relaxed) {
         super::notify_expired(shard);
@@ -141,7 +141,7 @@ fn run_op_in(
     if shard.has_ready() {
         shard.serve_blocked();
         if shard.has_events() {
-            super::publish_events(shard);
+            super::publish_keyspace_events(shard);
         }
     }
     reply
@@ -173,7 +173,7 @@ fn prefetch_forwarded(work: &[Queued]) {
     }
 }
 
-fn run_queued(shard: &mut Shard, work: &mut [Queued]) {
+fn run_queued(shard: &mut Shard, work: &mut [Queued], client: (u64, usize)) {
     shard.read_clock();
     prefetch_forwarded(work);
     prefetch(shard, work);
@@ -185,7 +185,7 @@ fn run_queued(shard: &mut Shard, work: &mut [Queued]) {
             q.op,
             &mut q.args,
             Some(q.key_slot),
-            q.tracker,
+            q.track.tracker(client.0, client.1),
         ));
     }
 }
@@ -434,7 +434,7 @@ fn route_admitted(
     ThreadStats::add(&stats.calls[row], 1);
     session.client.last_cmd.store(row as u32, Relaxed);
     let args = Args::of(spec, items);
-    let tracker = super::tracking::tracker(session, spec);
+    let track = super::tracking::track(session, spec);
     if let Kind::Keyed(op, _) = spec.kind {
         if let Some((shard, key_slot)) = route(session, spec, args.all()) {
             let queue = &mut queues.keyed[shard];
@@ -450,7 +450,7 @@ fn route_admitted(
                 spec,
                 op,
                 args,
-                tracker,
+                track,
                 reply: None,
             });
             return None;
@@ -612,6 +612,7 @@ fn route(session: &Session, spec: &CommandSpec, items: &[Bytes]) -> Option<(Shar
 /// and fills the replies.
 async fn flush(session: &Session, pending: &mut [Vec<Queued>], replies: &mut Replies) {
     let router = &session.router;
+    let client = (session.client.id, session.thread);
     let mut waits = Vec::new();
     for (shard, queue) in pending.iter_mut().enumerate() {
         if !queue.is_empty() && !router.runs_inline(shard) {
@@ -621,7 +622,7 @@ async fn flush(session: &Session, pending: &mut [Vec<Queued>], replies: &mut Rep
             // thread's read buffer, and dropping them here keeps that buffer's reference count
             // (and the lists' memory) on this core instead of bouncing it to the shard's.
             let job = move |s: &mut Shard| {
-                run_queued(s, &mut work);
+                run_queued(s, &mut work, client);
                 work
             };
             waits.push((shard, slots, router.post(shard, job)));
@@ -641,7 +642,7 @@ async fn flush(session: &Session, pending: &mut [Vec<Queued>], replies: &mut Rep
                         q.op,
                         &mut q.args,
                         Some(q.key_slot),
-                        q.tracker,
+                        q.track.tracker(client.0, client.1),
                     );
                     replies.fill(q.slot, reply);
                 }

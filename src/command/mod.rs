@@ -268,12 +268,19 @@ pub fn notify(shard: &mut Shard, class: u32, event: &'static str, key: &[u8]) {
 /// Publishes the keyspace events `shard` buffered, in order: run after every job on a shard
 /// (the mailbox calls it, see `LocalShard::new`, and `run_op` after each command).
 pub fn publish_events(shard: &mut Shard) {
-    let me = shard.id();
-    crate::pubsub::notify::publish(me, shard.drain_events());
+    publish_keyspace_events(shard);
+    // Per job, not per command: a transaction's BCAST keys go out as one message per prefix.
     if shard.has_invalidations() {
+        let me = shard.id();
         let (out, bcast) = shard.take_invalidations();
         crate::tracking::deliver(me, out, bcast);
     }
+}
+
+/// Publishes the keyspace events `shard` buffered, in order (after each command).
+pub fn publish_keyspace_events(shard: &mut Shard) {
+    let me = shard.id();
+    crate::pubsub::notify::publish(me, shard.drain_events());
 }
 
 /// Publishes `event` for a removal from the collection at `key`, then `del` when that removal

@@ -7,7 +7,7 @@ use super::args::ok;
 use super::table::{CommandSpec, Flags};
 use super::{err, error, Args, CmdResult, Session};
 use crate::protocol::Reply;
-use crate::shard::tracking::Tracker;
+use crate::shard::tracking::Track;
 use crate::shard::Shard;
 use crate::tracking::{Options, BCAST, BROKEN, CACHING, NOLOOP, ON, OPTIN, OPTOUT};
 
@@ -168,12 +168,15 @@ pub fn client_trackinginfo(session: &mut Session, _args: &mut Args) -> CmdResult
     ]))
 }
 
-/// The tracker a command of `session` runs with (None while tracking is off: a load and a
-/// branch). CLIENT CACHING covers the one command after it (a transaction as a whole), as
-/// Redis: any other command consumes it.
+/// How a command of `session` tracks (Off while tracking is off: a load and a branch).
+/// CLIENT CACHING covers the one command after it (a transaction as a whole), as Redis: any
+/// other command consumes it.
 #[inline(always)]
-pub fn tracker(session: &Session, spec: &CommandSpec) -> Option<Tracker> {
-    let tracker = session.tracking.tracker()?;
+pub fn track(session: &Session, spec: &CommandSpec) -> Track {
+    let track = session.tracking.track();
+    if track == Track::Off {
+        return track;
+    }
     // MULTI and EXEC keep it for the transaction's commands, as Redis does inside MULTI.
     if !spec.name.starts_with("client")
         && spec.name != "multi"
@@ -182,7 +185,7 @@ pub fn tracker(session: &Session, spec: &CommandSpec) -> Option<Tracker> {
     {
         session.tracking.command_done();
     }
-    Some(tracker)
+    track
 }
 
 /// On the shard, after a command of a tracking client: a read-only command's keys are

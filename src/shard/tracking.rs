@@ -21,6 +21,34 @@ pub struct Tracker {
     pub remember: bool,
 }
 
+/// How a queued command of a client tracks, in one byte (the client's id and thread are the
+/// batch's, added when the command runs: see [`Track::tracker`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Track {
+    /// The client does not track.
+    #[default]
+    Off,
+    /// It tracks, but this command's reads are not remembered (BCAST, OPTIN/OPTOUT).
+    Writes,
+    /// Its reads are remembered.
+    Reads,
+}
+
+impl Track {
+    /// The tracker of a command of client `id` on `thread` tracking this way.
+    #[inline(always)]
+    pub fn tracker(self, id: u64, thread: usize) -> Option<Tracker> {
+        match self {
+            Track::Off => None,
+            Track::Writes | Track::Reads => Some(Tracker {
+                id,
+                thread: thread as u32,
+                remember: self == Track::Reads,
+            }),
+        }
+    }
+}
+
 /// One invalidation for one client (`target` on `thread`), caused by client `writer` (0: none,
 /// or a client that does not track).
 #[derive(Clone, Debug)]

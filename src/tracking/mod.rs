@@ -6,8 +6,8 @@
 //! they go to each client's thread in one mailbox message per thread per tick, the way pub/sub
 //! fans out. There the client's own state decides (tracking still on, NOLOOP, redirection),
 //! and the message is queued to the connection it is for, which encodes it for its protocol
-//! when it writes. Keys changed for BCAST clients are gathered per tick on the shard's thread
-//! and sent as one message per prefix, as Redis sends them once per event loop.
+//! when it writes. Keys a shard job changed for BCAST clients are sent as one message per
+//! prefix, as Redis sends what one event loop iteration changed.
 //! Depends on `shard` (mailbox, tracking table), `state` (the client registry), `protocol`
 //! and `handoff`; never on `command`.
 
@@ -21,7 +21,7 @@ use bytes::{Bytes, BytesMut};
 use crate::handoff;
 use crate::protocol::Protocol;
 use crate::shard::mailbox::run_on_thread;
-use crate::shard::tracking::{Invalidation, Tracker};
+use crate::shard::tracking::{Invalidation, Track, Tracker};
 use crate::state::ServerState;
 
 /// CLIENT TRACKING is on.
@@ -63,8 +63,6 @@ pub struct Target {
 thread_local! {
     /// This thread's connections, by client id.
     static TARGETS: RefCell<HashMap<u64, Rc<Target>>> = RefCell::new(HashMap::new());
-    /// Keys changed for BCAST clients during this tick, with their writer.
-    static BCAST_PENDING: RefCell<(Vec<(Bytes, u64)>, bool)> = const { RefCell::new((Vec::new(), false)) };
 }
 
 /// Tracking clients and BCAST prefixes of the whole process.
@@ -147,6 +145,19 @@ impl Conn {
             return None;
         }
         Some(self.tracker_on(self.target.flags.get()))
+    }
+
+    /// `tracker` in one byte, for a command queued in a batch.
+    #[inline(always)]
+    pub fn track(&self) -> Track {
+        if !self.on {
+            return Track::Off;
+        }
+        if self.script_keys.is_none() && wants_reads(self.target.flags.get()) {
+            Track::Reads
+        } else {
+            Track::Writes
+        }
     }
 
     fn tracker_on(&self, f: u8) -> Tracker {
@@ -368,7 +379,7 @@ fn send(source: &Target, keys: Option<Arc<Vec<Bytes>>>) {
 }
 
 /// Delivers what a shard job on thread `me` buffered: each invalidation to its client's thread
-/// (one message per thread), and the BCAST keys to this tick's gathering.
+/// (one message per thread), and the BCAST keys to the clients of their prefixes.
 pub fn deliver(me: usize, out: Vec<Invalidation>, bcast: Vec<(Bytes, u64)>) {
     if !out.is_empty() {
         let mut by_thread: BTreeMap<usize, Vec<Invalidation>> = BTreeMap::new();
@@ -384,14 +395,7 @@ pub fn deliver(me: usize, out: Vec<Invalidation>, bcast: Vec<(Bytes, u64)>) {
         }
     }
     if !bcast.is_empty() {
-        let schedule = BCAST_PENDING.with(|p| {
-            let mut p = p.borrow_mut();
-            p.0.extend(bcast);
-            !std::mem::replace(&mut p.1, true)
-        });
-        if schedule {
-            tokio::task::spawn_local(async move { broadcast(me) });
-        }
+        broadcast(me, bcast);
     }
 }
 
@@ -414,14 +418,11 @@ fn invalidate_local(list: Vec<Invalidation>) {
 /// Keys changed under one prefix, sorted, with their last writer.
 type PrefixKeys = Arc<Vec<(Bytes, u64)>>;
 
-/// Sends the keys gathered this tick to the BCAST clients of each matching prefix: one
-/// message per prefix and client, as Redis does once per event loop.
-fn broadcast(me: usize) {
-    let changed = BCAST_PENDING.with(|p| {
-        let mut p = p.borrow_mut();
-        p.1 = false;
-        std::mem::take(&mut p.0)
-    });
+/// Sends the keys one shard job changed to the BCAST clients of each matching prefix: one
+/// message per prefix and client, as Redis sends what an event loop iteration changed (a
+/// transaction or a pipelined group on one shard is one job; keys changed on several shards
+/// come in one message per shard).
+fn broadcast(me: usize, changed: Vec<(Bytes, u64)>) {
     let mut by_thread: BTreeMap<usize, Vec<(u64, PrefixKeys)>> = BTreeMap::new();
     global(|g| {
         for (prefix, clients) in &g.prefixes {
