@@ -162,6 +162,12 @@ const OPTIONS: &[OptionSpec] = &[
     opt("slowlog-max-len", "128", Kind::Int(0, BIG), true),
     opt("latency-monitor-threshold", "0", Kind::Int(0, BIG), true),
     opt("latency-tracking", "yes", Kind::Bool, true),
+    opt(
+        "tracking-table-max-keys",
+        "1000000",
+        Kind::Int(0, BIG),
+        true,
+    ),
     opt("lua-time-limit", "5000", Kind::Int(0, BIG), true),
     opt("busy-reply-threshold", "5000", Kind::Int(0, BIG), true),
     opt("io-threads", "1", Kind::Int(1, 128), false),

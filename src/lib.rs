@@ -53,6 +53,10 @@
 //! No cycles between these modules: `module_graph` (a unit test) reads every `crate::` path and
 //! fails on one. Upward news travels as data: the shard buffers keyspace events, the command
 //! layer publishes them.
+//! - [`tracking`] — client-side caching: each connection's CLIENT TRACKING state, the tracking
+//!   clients and BCAST prefixes, delivery of the invalidations a shard buffered
+//!   (`shard::tracking`, the table keyed by key) to the clients' threads. Depends on `shard`,
+//!   `state`, `protocol`, `handoff`; never on `command`.
 //! - [`handoff`] — a same-thread queue between two tasks (a connection's reader and executor,
 //!   a subscriber's deliveries). Depends on nothing.
 
@@ -70,3 +74,4 @@ pub mod shard;
 pub mod state;
 #[cfg(test)]
 mod test_waker;
+pub mod tracking;

@@ -125,6 +125,10 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
     row("client|setinfo", 4, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client_setinfo), "connection", "7.2.0", "Sets information specific to the client or connection.", ""),
     row("client|pause", -3, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(super::pause::client_pause), "connection", "2.9.50", "Stop processing commands from clients for some time", ""),
     row("client|unpause", 2, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(super::pause::client_unpause), "connection", "6.2.0", "Resume processing of clients that were paused", ""),
+    row("client|tracking", -3, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(super::tracking::client_tracking), "connection", "6.0.0", "Enable or disable server assisted client side caching support", ""),
+    row("client|caching", 3, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(super::tracking::client_caching), "connection", "6.0.0", "Instruct the server about tracking or not keys in the next request", ""),
+    row("client|getredir", 2, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(super::tracking::client_getredir), "connection", "6.0.0", "Get tracking notifications redirection client ID if any", ""),
+    row("client|trackinginfo", 2, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(super::tracking::client_trackinginfo), "connection", "6.2.0", "Return information about server assisted client side caching for the current connection", ""),
     row("client|no-touch", 3, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client_on_off), "connection", "7.2.0", "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.", ""),
 ];
 
@@ -243,6 +247,7 @@ pub fn hello(session: &mut Session, args: &mut Args) -> CmdResult {
 
 pub fn reset(session: &mut Session, _args: &mut Args) -> CmdResult {
     super::pubsub::unsubscribe_all(session);
+    session.tracking.disable();
     super::transaction::reset(session);
     session.monitor.stop();
     session.db = 0;
@@ -305,6 +310,10 @@ pub fn client_line(c: &ClientInfo) -> String {
 
 const CLIENT_HELP: &[&str] = &[
     "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CACHING (YES|NO)",
+    "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+    "GETREDIR",
+    "    Return the client ID we are redirecting to when tracking is enabled.",
     "GETNAME",
     "    Return the name of the current connection.",
     "ID",
@@ -341,6 +350,11 @@ const CLIENT_HELP: &[&str] = &[
     "    Control the replies sent to the current connection.",
     "SETNAME <name>",
     "    Assign the name <name> to the current connection.",
+    "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+    "         [OPTIN] [OPTOUT] [NOLOOP]",
+    "    Control server assisted client side caching.",
+    "TRACKINGINFO",
+    "    Report tracking status for the current connection.",
     "UNBLOCK <clientid> [TIMEOUT|ERROR]",
     "    Unblock the specified blocked client.",
     "SETINFO <option> <value>",
@@ -400,7 +414,9 @@ fn client_setinfo(session: &mut Session, args: &mut Args) -> CmdResult {
 fn client_reply(session: &mut Session, args: &mut Args) -> CmdResult {
     let mode = args.next()?.to_ascii_lowercase();
     let (mode, reply) = match mode.as_slice() {
-        b"on" => (ReplyMode::On, Reply::Simple("OK")),
+        // Sent although the mode was off when the command came: as a sequence, which the
+        // batch does not silence.
+        b"on" => (ReplyMode::On, Reply::Sequence(vec![Reply::Simple("OK")])),
         // The mode's own reply is not sent: an empty sequence encodes to nothing.
         b"off" => (ReplyMode::Off, Reply::Sequence(Vec::new())),
         b"skip" => (ReplyMode::SkipNext, Reply::Sequence(Vec::new())),

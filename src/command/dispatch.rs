@@ -11,6 +11,7 @@ use super::{err, error, Args, CmdResult, Cross, Kind, Merge, ReplyMode, Session,
 use crate::protocol::Reply;
 use crate::shard::mailbox::AtomicPart;
 use crate::shard::record::{self, prefetch_value};
+use crate::shard::tracking::{Track, Tracker};
 use crate::shard::{slot_of, HashSlot, Shard, ShardId};
 use crate::state::ThreadStats;
 
@@ -23,6 +24,8 @@ struct Queued {
     spec: &'static CommandSpec,
     op: ShardOp,
     args: Args,
+    /// How it tracks for its client (CLIENT TRACKING): one byte, as the client is the batch's.
+    track: Track,
     /// Its reply, once run: a forwarded group comes back with its replies in it.
     reply: Option<Reply>,
 }
@@ -75,7 +78,20 @@ pub fn run_op(
     args: &mut Args,
 ) -> Reply {
     shard.read_clock();
-    run_op_in(shard, db, spec, op, args, None)
+    run_op_in(shard, db, spec, op, args, None, None)
+}
+
+/// `run_op` for a command of a tracking client (`tracker`).
+pub fn run_op_for(
+    shard: &mut Shard,
+    db: usize,
+    spec: &'static CommandSpec,
+    op: ShardOp,
+    args: &mut Args,
+    tracker: Option<Tracker>,
+) -> Reply {
+    shard.read_clock();
+    run_op_in(shard, db, spec, op, args, None, tracker)
 }
 
 /// `run_op` for a command whose first key's slot is known (`key_slot`, from routing).
@@ -86,6 +102,7 @@ fn run_op_in(
     op: ShardOp,
     args: &mut Args,
     key_slot: Option<HashSlot>,
+    tracker: Option<Tracker>,
 ) -> Reply {
     let items = args.all();
     let first = spec.key_positions(items.len()).next();
@@ -95,6 +112,7 @@ fn run_op_in(
     });
     shard.begin(db, key);
     serving_now(spec);
+    shard.set_tracker(tracker);
     let reply = op(shard, args).unwrap_or_else(|e| e);
     if shard.journaling() {
         super::propagate::record(shard, spec, args, &reply);
@@ -109,10 +127,13 @@ fn run_op_in(
             succeeded,
         );
     }
+    if tracker.is_some() {
+        super::tracking::after_op(shard, spec, args.all());
+    }
     shard.end();
     // Published per command, not per job: a script or a transaction may publish in between.
     if shard.has_events() {
-        super::publish_events(shard);
+        super::publish_keyspace_events(shard);
     }
     if crate::shard::db::RECORD_EXPIRED.load(std::sync::atomic::Ordering::Relaxed) {
         super::notify_expired(shard);
@@ -120,7 +141,7 @@ fn run_op_in(
     if shard.has_ready() {
         shard.serve_blocked();
         if shard.has_events() {
-            super::publish_events(shard);
+            super::publish_keyspace_events(shard);
         }
     }
     reply
@@ -152,7 +173,7 @@ fn prefetch_forwarded(work: &[Queued]) {
     }
 }
 
-fn run_queued(shard: &mut Shard, work: &mut [Queued]) {
+fn run_queued(shard: &mut Shard, work: &mut [Queued], client: (u64, usize)) {
     shard.read_clock();
     prefetch_forwarded(work);
     prefetch(shard, work);
@@ -164,6 +185,7 @@ fn run_queued(shard: &mut Shard, work: &mut [Queued]) {
             q.op,
             &mut q.args,
             Some(q.key_slot),
+            q.track.tracker(client.0, client.1),
         ));
     }
 }
@@ -452,6 +474,7 @@ fn route_admitted(
     ThreadStats::add(&stats.calls[row], 1);
     session.client.last_cmd.store(row as u32, Relaxed);
     let args = Args::of(spec, items);
+    let track = super::tracking::track(session, spec);
     if let Kind::Keyed(op, _) = spec.kind {
         if let Some((shard, key_slot)) = route(session, spec, args.all()) {
             let queue = &mut queues.keyed[shard];
@@ -467,6 +490,7 @@ fn route_admitted(
                 spec,
                 op,
                 args,
+                track,
                 reply: None,
             });
             return None;
@@ -564,7 +588,8 @@ pub async fn call(session: &mut Session, items: Vec<Bytes>) -> Reply {
         Kind::Keyed(op, cross) => match single_shard(session, spec, args.all()) {
             Some(shard) => {
                 let db = session.db;
-                let job = move |s: &mut Shard| run_op(s, db, spec, op, &mut args);
+                let tracker = session.tracking.tracker();
+                let job = move |s: &mut Shard| run_op_for(s, db, spec, op, &mut args, tracker);
                 Ok(session
                     .router
                     .run(shard, job)
@@ -627,6 +652,7 @@ fn route(session: &Session, spec: &CommandSpec, items: &[Bytes]) -> Option<(Shar
 /// and fills the replies.
 async fn flush(session: &Session, pending: &mut [Vec<Queued>], replies: &mut Replies) {
     let router = &session.router;
+    let client = (session.client.id, session.thread);
     let mut waits = Vec::new();
     for (shard, queue) in pending.iter_mut().enumerate() {
         if !queue.is_empty() && !router.runs_inline(shard) {
@@ -636,7 +662,7 @@ async fn flush(session: &Session, pending: &mut [Vec<Queued>], replies: &mut Rep
             // thread's read buffer, and dropping them here keeps that buffer's reference count
             // (and the lists' memory) on this core instead of bouncing it to the shard's.
             let job = move |s: &mut Shard| {
-                run_queued(s, &mut work);
+                run_queued(s, &mut work, client);
                 work
             };
             waits.push((shard, slots, router.post(shard, job)));
@@ -649,7 +675,15 @@ async fn flush(session: &Session, pending: &mut [Vec<Queued>], replies: &mut Rep
                 s.read_clock();
                 prefetch(s, queue);
                 for mut q in queue.drain(..) {
-                    let reply = run_op_in(s, q.db, q.spec, q.op, &mut q.args, Some(q.key_slot));
+                    let reply = run_op_in(
+                        s,
+                        q.db,
+                        q.spec,
+                        q.op,
+                        &mut q.args,
+                        Some(q.key_slot),
+                        q.track.tracker(client.0, client.1),
+                    );
                     replies.fill(q.slot, reply);
                 }
             });
@@ -740,6 +774,7 @@ async fn run_cross(
     let keys = spec.key_positions(args.all().len()).count();
     let parts = split_parts(session, spec, args.into_items());
     let db = session.db;
+    let tracker = session.tracking.tracker();
     let mut results: Vec<(Vec<usize>, Option<Reply>)> = Vec::with_capacity(parts.len());
     let mut waits = Vec::new();
     for part in parts {
@@ -748,7 +783,8 @@ async fn run_cross(
             items,
             ordinals,
         } = part;
-        let job = move |s: &mut Shard| run_op(s, db, spec, op, &mut Args::of(spec, items));
+        let job =
+            move |s: &mut Shard| run_op_for(s, db, spec, op, &mut Args::of(spec, items), tracker);
         if session.router.runs_inline(shard) {
             results.push((ordinals, Some(session.router.run_inline(job))));
         } else {

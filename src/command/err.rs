@@ -226,6 +226,19 @@ pub const STREAM_EXHAUSTED: &str =
     "ERR The stream has exhausted the last possible ID, unable to add more items";
 pub const STRING_TOO_LONG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
 pub const SYNTAX: &str = "ERR syntax error";
+pub const TRACKING_ONE_REDIRECT: &str = "ERR A client can only redirect to a single other client";
+pub const TRACKING_NO_REDIRECT_CLIENT: &str =
+    "ERR The client ID you want redirect to does not exist";
+pub const TRACKING_PREFIX_NEEDS_BCAST: &str = "ERR PREFIX option requires BCAST mode to be enabled";
+pub const TRACKING_BCAST_SWITCH: &str = "ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode.";
+pub const TRACKING_OPT_BCAST: &str = "ERR OPTIN and OPTOUT are not compatible with BCAST";
+pub const TRACKING_OPTIN_OPTOUT: &str = "ERR You can't specify both OPTIN mode and OPTOUT mode";
+pub const TRACKING_OPT_SWITCH: &str = "ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode.";
+pub const CACHING_NOT_TRACKING: &str = "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled";
+pub const CACHING_YES_NEEDS_OPTIN: &str =
+    "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.";
+pub const CACHING_NO_NEEDS_OPTOUT: &str =
+    "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.";
 pub const TIMEOUT_NEGATIVE: &str = "ERR timeout is negative";
 pub const TIMEOUT_NOT_FLOAT: &str = "ERR timeout is not a float or out of range";
 pub const TIMEOUT_NOT_INT: &str = "ERR timeout is not an integer or out of range";
@@ -367,6 +380,21 @@ pub fn unknown_client_type(kind: &[u8]) -> Reply {
 }
 
 /// HELLO with an option it does not know (or one missing its values).
+/// A BCAST prefix that overlaps one the client registered already (`existing`) or another
+/// of the same command (`existing` false).
+pub fn prefix_overlap(prefix: &[u8], other: &[u8], existing: bool) -> Reply {
+    let what = if existing {
+        "an existing prefix"
+    } else {
+        "another provided prefix"
+    };
+    Reply::error_owned(format!(
+        "ERR Prefix '{}' overlaps with {what} '{}'. Prefixes for a single client must not overlap.",
+        shown(prefix),
+        shown(other)
+    ))
+}
+
 pub fn hello_option(option: &[u8]) -> Reply {
     Reply::error_owned(format!(
         "ERR Syntax error in HELLO option '{}'",

@@ -177,7 +177,7 @@ fn clients(info: &Snapshot, out: &mut Lines) {
     out.line("maxclients", &info.server.config().int("maxclients"));
     let blocked = crate::shard::blocking::blocked_clients() as u64;
     out.line("blocked_clients", &blocked);
-    out.line("tracking_clients", &0);
+    out.line("tracking_clients", &crate::tracking::counts().0);
     out.line("clients_in_timeout_table", &0);
 }
 
@@ -193,7 +193,12 @@ fn memory(info: &Snapshot, out: &mut Lines) {
         "maxmemory_policy",
         &info.server.config().get("maxmemory-policy").to_string(),
     );
+    // Nothing is kept outside the accounted memory for eviction's sake, and frees are never
+    // deferred to a background thread.
+    out.line("mem_not_counted_for_evict", &0);
     out.line("mem_allocator", &allocator_name());
+    out.line("lazyfree_pending_objects", &0);
+    out.line("lazyfreed_objects", &0);
 }
 
 /// RDB saves (no AOF).
@@ -253,6 +258,10 @@ fn stats(info: &Snapshot, out: &mut Lines) {
         "client_output_buffer_limit_disconnections",
         &crate::state::OUTPUT_LIMIT_DISCONNECTIONS.load(Relaxed),
     );
+    let (keys, items) = crate::shard::tracking::totals();
+    out.line("tracking_total_keys", &keys);
+    out.line("tracking_total_items", &items);
+    out.line("tracking_total_prefixes", &crate::tracking::counts().1);
     out.line("total_error_replies", &info.server.total(|s| &s.errors));
 }
 

@@ -37,6 +37,7 @@ mod sort;
 mod stream;
 mod string;
 pub mod table;
+mod tracking;
 pub mod transaction;
 mod zset;
 
@@ -118,6 +119,8 @@ pub struct Session {
     pub scratch: dispatch::Scratch,
     /// MONITOR's queue of lines, once the connection monitors.
     pub monitor: monitor::Feed,
+    /// CLIENT TRACKING state and the invalidations waiting to be written.
+    pub tracking: crate::tracking::Conn,
 }
 
 /// CLIENT REPLY ON | OFF | SKIP.
@@ -240,6 +243,7 @@ pub fn apply_config(config: &crate::config::Config) {
     if crate::pubsub::notify::render(crate::pubsub::notify::flags()) != text {
         crate::pubsub::notify::set(crate::pubsub::notify::parse(text).unwrap_or(0));
     }
+    crate::shard::tracking::set_max_keys(config.int("tracking-table-max-keys").max(0) as u64);
     crate::shard::evict::configure(
         config.int("maxmemory") as u64,
         config.get("maxmemory-policy"),
@@ -252,7 +256,8 @@ pub fn apply_config(config: &crate::config::Config) {
     // The change stream journals expired keys as DEL: it needs them recorded too.
     crate::shard::db::RECORD_EXPIRED.store(
         crate::pubsub::notify::enabled(crate::pubsub::notify::EXPIRED)
-            || crate::shard::journal::active(),
+            || crate::shard::journal::active()
+            || crate::shard::tracking::in_use(),
         std::sync::atomic::Ordering::Relaxed,
     );
 }
@@ -267,6 +272,17 @@ pub fn notify(shard: &mut Shard, class: u32, event: &'static str, key: &[u8]) {
 /// Publishes the keyspace events `shard` buffered, in order: run after every job on a shard
 /// (the mailbox calls it, see `LocalShard::new`, and `run_op` after each command).
 pub fn publish_events(shard: &mut Shard) {
+    publish_keyspace_events(shard);
+    // Per job, not per command: a transaction's BCAST keys go out as one message per prefix.
+    if shard.has_invalidations() {
+        let me = shard.id();
+        let (out, bcast) = shard.take_invalidations();
+        crate::tracking::deliver(me, out, bcast);
+    }
+}
+
+/// Publishes the keyspace events `shard` buffered, in order (after each command).
+pub fn publish_keyspace_events(shard: &mut Shard) {
     let me = shard.id();
     crate::pubsub::notify::publish(me, shard.drain_events());
 }

@@ -182,6 +182,7 @@ async fn run(session: &mut Session, args: Args, by_sha: bool, read_only: bool) -
         (engine::sha1_hex(&script), Some(script))
     };
     let (steps_tx, steps) = mpsc::unbounded_channel();
+    session.tracking.set_script_keys(Some(&keys));
     let request = Request::Eval(Eval {
         sha,
         body,
@@ -190,7 +191,9 @@ async fn run(session: &mut Session, args: Args, by_sha: bool, read_only: bool) -
         read_only,
         steps: steps_tx,
     });
-    Ok(run_holding(session, request, steps).await)
+    let reply = run_holding(session, request, steps).await;
+    session.tracking.set_script_keys(None);
+    Ok(reply)
 }
 
 /// Holds every shard, submits the script, serves its calls, restores the session.
@@ -258,9 +261,13 @@ async fn serve_calls(session: &mut Session, steps: &mut mpsc::UnboundedReceiver<
                     Protocol::Resp2
                 };
                 let shown = super::monitor::watching().then(|| items.clone());
+                let reads = super::tracking::script_call_reads(session, &items);
                 let result = call(session, items).await;
                 if let Some(items) = shown {
                     super::monitor::show_script_call(session, &items);
+                }
+                if reads {
+                    super::tracking::remember_script_keys(session).await;
                 }
                 let _ = reply.send(result);
             }

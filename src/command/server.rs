@@ -176,9 +176,12 @@ pub fn flushdb(session: &mut Session, mut args: Args) -> Routine<'_> {
         if crate::shard::journal::active() {
             let flush = move |s: &mut Shard| s.flush_db(db);
             let args: [&[u8]; 1] = [b"FLUSHDB"];
-            return flush_journaled(session, flush, Some(db), &args).await;
+            let reply = flush_journaled(session, flush, Some(db), &args).await;
+            crate::tracking::flushed(session.thread);
+            return reply;
         }
         session.router.run_all(move |s| s.flush_db(db)).await;
+        crate::tracking::flushed(session.thread);
         ok()
     })
 }
@@ -193,6 +196,7 @@ pub fn flushall(session: &mut Session, mut args: Args) -> Routine<'_> {
         } else {
             session.router.run_all(flush).await;
         }
+        crate::tracking::flushed(session.thread);
         // As Redis: with save points set, the dump is replaced by the empty keyspace at once, so
         // a restart cannot bring the keys back (a failure is logged; FLUSHALL still succeeds).
         let path = {

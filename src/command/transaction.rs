@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::dispatch::{call, run_op, single_shard, unknown_command, PendingAtomic};
+use super::dispatch::{call, run_op_for, single_shard, unknown_command, PendingAtomic};
 use super::table::{flags, lookup, row, CommandSpec, Flags, NOKEY};
 use super::{err, error, Args, CmdResult, Kind, Session, ShardOp};
 use crate::protocol::Reply;
@@ -392,6 +392,7 @@ fn submit_spread(
     groups: Vec<(ShardId, Vec<usize>)>,
 ) -> PendingAtomic {
     let db = session.db;
+    let tracker = session.tracking.tracker();
     let count = queued.len();
     let mut commands = keyed_ops(session, queued);
     let mut positions = Vec::with_capacity(groups.len());
@@ -409,7 +410,9 @@ fn submit_spread(
                 s.defer_blocked(true);
                 let replies = ops
                     .into_iter()
-                    .map(|(_, (spec, op, mut args))| run_op(s, db, spec, op, &mut args))
+                    .map(|(_, (spec, op, mut args))| {
+                        run_op_for(s, db, spec, op, &mut args, tracker)
+                    })
                     .collect();
                 s.defer_blocked(false);
                 Reply::Array(replies)
@@ -469,6 +472,7 @@ async fn exec_on_shard(
     flag: WatchFlag,
 ) -> CmdResult {
     let db = session.db;
+    let tracker = session.tracking.tracker();
     let ops: Vec<KeyedOp> = keyed_ops(session, queued).into_iter().flatten().collect();
     let keys: WatchedKeys = watched.into_iter().flat_map(|(_, k)| k).collect();
     let job = move |s: &mut Shard| {
@@ -478,7 +482,7 @@ async fn exec_on_shard(
         s.defer_blocked(true);
         let replies: Vec<Reply> = ops
             .into_iter()
-            .map(|(spec, op, mut args)| run_op(s, db, spec, op, &mut args))
+            .map(|(spec, op, mut args)| run_op_for(s, db, spec, op, &mut args, tracker))
             .collect();
         s.defer_blocked(false);
         Some(replies)

@@ -65,6 +65,7 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
                 biased;
                 input = rx.recv() => Event::Input(input),
                 push = session.subscriptions.next_message() => Event::Message(push),
+                note = session.tracking.next_note() => Event::Note(note),
                 line = session.monitor.next_line(), if session.monitor.is_on() => {
                     Event::Monitor(line)
                 }
@@ -79,6 +80,8 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
         match event {
             Event::Input(None) => break,
             Event::Input(Some(Input::Commands(commands))) => {
+                // Invalidations already queued go before the replies of later commands.
+                write_notes(&mut session, None, &mut output);
                 session.client.mark_active();
                 held = dispatch::execute(&mut session, commands, &mut output).await;
             }
@@ -90,7 +93,8 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
             Event::Input(Some(Input::Sync(done))) => {
                 let _ = done.send(());
             }
-            Event::Message(None) | Event::Retry => {}
+            Event::Message(None) | Event::Note(None) | Event::Retry => {}
+            Event::Note(Some(note)) => write_notes(&mut session, Some(note), &mut output),
             Event::Message(Some(push)) => write_messages(&mut session, push, &mut output),
             Event::Monitor(None) => {}
             Event::Monitor(Some(line)) => write_monitor_lines(&mut session, line, &mut output),
@@ -211,6 +215,7 @@ enum Event {
     Message(Option<Push>),
     /// A MONITOR line.
     Monitor(Option<Bytes>),
+    Note(Option<crate::tracking::Note>),
     /// Time to retry sending an unauthenticated client's unsent replies.
     Retry,
 }
@@ -243,6 +248,16 @@ fn write_monitor_lines(session: &mut Session, first: Bytes, output: &mut BytesMu
         } else {
             None
         };
+    }
+}
+
+/// Encodes `first` and every other tracking note already queued for this connection.
+fn write_notes(session: &mut Session, first: Option<crate::tracking::Note>, output: &mut BytesMut) {
+    let mut next = first.or_else(|| session.tracking.try_next_note());
+    while let Some(note) = next {
+        let subscribed = session.subscriptions.total() > 0;
+        crate::tracking::encode(&note, session.protocol, subscribed, output);
+        next = session.tracking.try_next_note();
     }
 }
 

@@ -375,6 +375,7 @@ async fn maintenance(router: Router, state: Arc<ServerState>, id: usize) {
                 s.active_expire(owned, Duration::from_millis(2));
                 crate::command::notify_expired(s);
                 s.enforce_maxmemory();
+                s.limit_tracking();
             });
         }
         if id == 0 {
@@ -426,7 +427,9 @@ fn admit(
     let client = state.clients.register(peer, local, fd, id);
     let auth = crate::command::access::Login::default();
     client.authenticated.store(auth.authenticated, Relaxed);
+    let tracking = crate::tracking::Conn::new(client.id, id, state.clone());
     Ok(Session {
+        tracking,
         db: 0,
         protocol: Protocol::Resp2,
         router: router.clone(),

@@ -132,6 +132,7 @@ impl Shard {
                 if (waiter.serve)(self, &waiter.claim) {
                     queue.pop_front();
                     self.touch_watched(&slot.1);
+                    self.invalidate(&slot.1);
                 } else {
                     break;
                 }

@@ -113,7 +113,8 @@ impl Shard {
     /// `succeeded` false (an error reply) means nothing changed; a command that succeeded
     /// without signalling its changes (see `Shard::modified`) has each of `keys` signalled.
     pub fn after_write<'k>(&mut self, keys: impl Iterator<Item = &'k [u8]>, succeeded: bool) {
-        let signal = succeeded && !self.take_signalled() && self.is_watched();
+        let signal =
+            succeeded && !self.take_signalled() && (self.is_watched() || self.tracking_active());
         let refresh = std::mem::take(&mut self.changed_in_place);
         if refresh || signal {
             for key in keys {
@@ -123,6 +124,7 @@ impl Shard {
                 }
                 if signal {
                     self.touch_watched_guess(key);
+                    self.invalidate(key);
                 }
             }
         }
@@ -208,6 +210,7 @@ impl Shard {
             return false;
         }
         self.touch_watched(&key);
+        self.invalidate(&key);
         self.journal_in(db, &[b"DEL", &key]);
         self.stats.evicted_keys += 1;
         self.emit_in(super::events::EVICTED, "evicted", db, &key);

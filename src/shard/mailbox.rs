@@ -81,7 +81,7 @@ impl LocalShard {
     /// Publishes what the last job buffered, before anything else runs.
     #[inline]
     fn after_job(&self, shard: &mut Shard) {
-        if shard.has_events() {
+        if shard.has_events() || shard.has_invalidations() {
             (self.publish)(shard);
         }
     }

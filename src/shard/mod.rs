@@ -15,6 +15,7 @@ pub mod memory;
 pub mod record;
 pub mod slot;
 pub mod snapshot;
+pub mod tracking;
 pub mod types;
 pub mod watch;
 
@@ -56,6 +57,8 @@ pub struct Shard {
     blocked: blocking::Blocked,
     /// Clients watching keys of this shard (WATCH).
     watches: watch::Watches,
+    /// Which tracking clients may cache keys of this shard (client-side caching).
+    tracking: tracking::Tracking,
     /// Number of shards: this one's share of maxmemory is maxmemory / shards.
     shards: usize,
     /// The hash slots this shard owns (eviction samples keys from them).
@@ -107,6 +110,7 @@ impl Shard {
             age_cursor: (0, 0),
             blocked: blocking::Blocked::default(),
             watches: watch::Watches::default(),
+            tracking: tracking::Tracking::default(),
             shards: 1,
             owned: 0..slot::SLOTS,
             out_of_memory: false,
@@ -444,6 +448,7 @@ impl Shard {
     pub fn flush_db(&mut self, db: usize) {
         self.changes.add(self.dbs[db].len() as u64);
         self.touch_watched_db(db, None);
+        self.forget_tracked();
         self.dbs[db].clear();
         self.signal_db_ready(db);
         if self.has_ready() {
@@ -495,6 +500,7 @@ impl Shard {
             }
             for key in self.dbs[db].take_expired_keys() {
                 self.journal_in(db, &[b"DEL", &key]);
+                self.invalidate(&key);
                 hook(self.id, db, &key);
             }
         }

@@ -93,6 +93,7 @@ impl Shard {
             self.changes.add(1);
         }
         self.touch_watched(key);
+        self.invalidate(key);
     }
 
     /// Says that the running write command changed nothing (SET NX on an existing key, SADD of

@@ -131,6 +131,11 @@ impl ClientRegistry {
         }
     }
 
+    /// The thread serving client `id`, if it is connected.
+    pub fn thread_of(&self, id: u64) -> Option<usize> {
+        self.lock().get(&id).map(|c| c.thread)
+    }
+
     /// Every registered client, ordered by id.
     pub fn clients(&self) -> Vec<Arc<ClientInfo>> {
         let mut list: Vec<_> = self.lock().values().cloned().collect();

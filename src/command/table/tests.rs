@@ -112,7 +112,7 @@ fn the_acl_catalog_is_the_table_and_nothing_else() {
     assert!(catalog::id_of(b"client|setinfo").is_some());
     assert!(catalog::id_of(b"client|no-touch").is_some());
     assert!(catalog::id_of(b"client|pause").is_some());
-    assert!(catalog::id_of(b"client|tracking").is_none());
+    assert!(catalog::id_of(b"client|tracking").is_some());
     // Categories: family, flags, explicit extras, none for a container itself.
     let cats = |name: &str| {
         Categories::from_bits(catalog::ENTRIES[catalog::id_of(name.as_bytes()).unwrap()].categories)
