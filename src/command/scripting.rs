@@ -13,6 +13,7 @@
 
 mod convert;
 mod engine;
+pub(crate) mod lib;
 
 use std::pin::Pin;
 use std::rc::Rc;

@@ -213,6 +213,7 @@ impl Engine {
             LuaOptions::new(),
         )?;
         lua.set_memory_limit(LUA_MEMORY_LIMIT)?;
+        super::lib::install(&lua)?;
         let globals = lua.globals();
         let xpcall: Function = globals.get("xpcall")?;
         let handler = lua.create_function(error_handler)?;
@@ -224,12 +225,7 @@ impl Engine {
         )?;
         globals.set("redis", redis)?;
         for name in [
-            "loadfile",
-            "dofile",
-            "loadstring",
-            "print",
-            "newproxy",
-            "gcinfo",
+            "loadfile", "dofile", "print", "newproxy", "setfenv", "getfenv",
         ] {
             globals.raw_set(name, Value::Nil)?;
         }
@@ -662,13 +658,62 @@ local function unwrap(ok, ...)
 end
 pcall = function(...) return unwrap(raw_pcall(...)) end
 
+-- Redis's Lua parses every chunk as text: a binary chunk fails to compile instead of loading.
+-- A leading space keeps Lua from seeing the binary signature and changes no line number.
+local raw_load, raw_loadstring = load, loadstring
+loadstring = function(s, name, ...)
+  if type(s) == 'string' and s:byte(1) == 27 then
+    return raw_loadstring(' ' .. s, name or s, ...)
+  end
+  return raw_loadstring(s, name, ...)
+end
+load = function(reader, ...)
+  if type(reader) ~= 'function' then return raw_load(reader, ...) end
+  local first = true
+  return raw_load(function()
+    local piece = reader()
+    if first then
+      first = false
+      if type(piece) == 'string' and piece:byte(1) == 27 then return ' ' .. piece end
+    end
+    return piece
+  end, ...)
+end
+
+-- Library tables are read-only, as Redis marks every table reachable from the globals: each
+-- becomes an empty front that reads through to the real table and refuses writes.
+local readonly = setmetatable({}, {__mode = 'k'})
+local function refuse() error('Attempt to modify a readonly table', 2) end
+local function front(t)
+  local f = setmetatable({}, {__index = t, __newindex = refuse, __metatable = false})
+  readonly[f] = true
+  return f
+end
+for _, name in ipairs({'string', 'math', 'table', 'coroutine', 'redis', 'cjson', 'cmsgpack', 'struct', 'bit'}) do
+  _G[name] = front(_G[name])
+end
+do
+  local mt = getmetatable('')
+  mt.__index = _G.string
+  readonly[mt] = true
+end
+local raw_rawset = rawset
+rawset = function(t, ...)
+  if readonly[t] or t == _G then error('Attempt to modify a readonly table', 0) end
+  return raw_rawset(t, ...)
+end
+local raw_setmetatable = setmetatable
+setmetatable = function(t, ...)
+  if readonly[t] or t == _G then error('Attempt to modify a readonly table', 0) end
+  return raw_setmetatable(t, ...)
+end
+
 -- The globals move to a hidden table; _G stays empty and refuses every assignment.
 local G, hidden, names = _G, {}, {}
 for name, value in next, G do hidden[name] = value; names[#names + 1] = name end
 for _, name in ipairs(names) do G[name] = nil end
 setmetatable(hidden, {
   __index = function(_, name)
-    if name == 'loadstring' then return nil end
     error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
   end,
   __metatable = false,
