@@ -244,6 +244,10 @@ async fn serve_calls(session: &mut Session, steps: &mut mpsc::UnboundedReceiver<
                 let result = call(session, items).await;
                 let _ = reply.send(result);
             }
+            Step::AclCheck { items, reply } => {
+                let allowed = super::acl::check(session, &items).is_none();
+                let _ = reply.send(allowed);
+            }
             Step::Done(reply) => return reply,
         }
     }

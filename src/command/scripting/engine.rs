@@ -70,6 +70,11 @@ pub enum Step {
         resp3: bool,
         reply: std_mpsc::SyncSender<Reply>,
     },
+    /// `redis.acl_check_cmd`: may the connection's user run this command?
+    AclCheck {
+        items: Vec<Bytes>,
+        reply: std_mpsc::SyncSender<bool>,
+    },
     /// The script's reply; the run is over.
     Done(Reply),
 }
@@ -279,7 +284,23 @@ impl Engine {
                 _ => None,
             })
         })?;
+        let acl_check = lua.create_function(|_, args: MultiValue| {
+            acl_check(args)?.map_err(|text| raise(text.into()))
+        })?;
+        let set_repl = lua.create_function(|_, args: MultiValue| {
+            if args.len() != 1 {
+                return Err(raise(err::SET_REPL_ARITY.into()));
+            }
+            // Redis reads the flags as a C int from lua_tonumber.
+            let flags = super::lib::to_number(args.front()).unwrap_or(0.0) as i32;
+            if flags & !3 != 0 {
+                return Err(raise(err::SET_REPL_FLAGS.into()));
+            }
+            Ok(())
+        })?;
         let redis: Table = globals.get("redis")?;
+        redis.set("acl_check_cmd", acl_check)?;
+        redis.set("set_repl", set_repl)?;
         redis.set("call", call)?;
         redis.set("pcall", pcall)?;
         redis.set("setresp", set_resp)?;
@@ -535,11 +556,34 @@ fn error_table(lua: &Lua, text: &str) -> mlua::Result<Table> {
     Ok(t)
 }
 
-/// Runs one `redis.call`/`redis.pcall`: the reply as a Lua value, or the error text.
-fn command(lua: &Lua, args: MultiValue) -> mlua::Result<Result<Value, String>> {
-    let fail = |text: &str| Ok(Err(text.to_string()));
+/// `redis.acl_check_cmd`: whether the script's user may run the command, asked of the
+/// connection that runs the script (it holds the user).
+fn acl_check(args: MultiValue) -> mlua::Result<Result<bool, &'static str>> {
+    let items = match script_args(&args) {
+        Ok(items) => items,
+        Err(text) => return Ok(Err(text)),
+    };
+    if lookup(&items[0]).is_none() {
+        return Ok(Err(err::ACL_CHECK_INVALID));
+    }
+    let steps = CONTEXT.with(|c| c.borrow().as_ref().map(|c| c.steps.clone()));
+    let Some(steps) = steps else {
+        return Ok(Err(err::CALL_OUTSIDE_SCRIPT));
+    };
+    let (tx, rx) = std_mpsc::sync_channel(1);
+    let sent = steps.send(Step::AclCheck { items, reply: tx });
+    match sent.ok().and_then(|_| rx.recv().ok()) {
+        Some(allowed) => Ok(Ok(allowed)),
+        None => Err(mlua::Error::runtime(
+            "the client that ran the script is gone",
+        )),
+    }
+}
+
+/// A library call's arguments as a command line (strings and numbers only, at least one).
+fn script_args(args: &MultiValue) -> Result<Vec<Bytes>, &'static str> {
     if args.is_empty() {
-        return fail(err::SCRIPT_NO_ARGS);
+        return Err(err::SCRIPT_NO_ARGS);
     }
     let mut items = Vec::with_capacity(args.len());
     for arg in args.iter() {
@@ -547,9 +591,19 @@ fn command(lua: &Lua, args: MultiValue) -> mlua::Result<Result<Value, String>> {
             Value::String(s) => Bytes::copy_from_slice(&s.as_bytes()),
             Value::Integer(n) => Bytes::from(n.to_string()),
             Value::Number(n) => Bytes::from(double_text(*n)),
-            _ => return fail(err::SCRIPT_BAD_ARG_TYPE),
+            _ => return Err(err::SCRIPT_BAD_ARG_TYPE),
         });
     }
+    Ok(items)
+}
+
+/// Runs one `redis.call`/`redis.pcall`: the reply as a Lua value, or the error text.
+fn command(lua: &Lua, args: MultiValue) -> mlua::Result<Result<Value, String>> {
+    let fail = |text: &str| Ok(Err(text.to_string()));
+    let items = match script_args(&args) {
+        Ok(items) => items,
+        Err(text) => return fail(text),
+    };
     let Some(spec) = lookup(&items[0]).map(|(_, spec)| spec.resolve(&items)) else {
         return fail(err::SCRIPT_UNKNOWN_COMMAND);
     };
@@ -626,7 +680,6 @@ end
 
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
 redis.REPL_NONE, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_AOF, redis.REPL_ALL = 0, 1, 1, 2, 3
-redis.set_repl = function() end
 redis.replicate_commands = function() return true end
 redis.breakpoint = function() return false end
 redis.debug = function() end
@@ -703,7 +756,7 @@ rawset = function(t, ...)
   return raw_rawset(t, ...)
 end
 local raw_setmetatable = setmetatable
-setmetatable = function(t, ...)
+_G.setmetatable = function(t, ...)
   if readonly[t] or t == _G then error('Attempt to modify a readonly table', 0) end
   return raw_setmetatable(t, ...)
 end

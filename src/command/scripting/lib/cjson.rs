@@ -85,7 +85,7 @@ pub(super) fn table(build: &Builder) -> mlua::Result<Table> {
         (
             "new",
             build.function(|lua, _| {
-                let fresh = super::Builder::again(lua)?;
+                let fresh = super::Builder::again(lua);
                 Ok(Ok(MultiValue::from_iter([Value::Table(table(&fresh)?)])))
             })?,
         ),

@@ -10,7 +10,9 @@ mod cjson;
 mod cmsgpack;
 mod structlib;
 
-use mlua::{Function, Lua, MultiValue, Table, Value};
+use std::ffi::{c_int, c_void};
+
+use mlua::{ffi, Function, LightUserData, Lua, MultiValue, Table, Value};
 
 /// Lua 5.1's C stack ceiling (LUAI_MAXCSTACK): a C function cannot return more values than
 /// this, and the libraries refuse with their own texts where Redis's would.
@@ -19,9 +21,7 @@ pub(super) const MAX_RESULTS: usize = 8000;
 /// Sets the globals `cjson`, `cmsgpack`, `struct` and `bit` on `lua`.
 pub fn install(lua: &Lua) -> mlua::Result<()> {
     let globals = lua.globals();
-    let wrap: Function = lua.load(WRAP).set_name("=[C]").eval()?;
-    lua.set_app_data(Wrapper(wrap.clone()));
-    let build = Builder { lua, wrap };
+    let build = Builder { lua };
     globals.raw_set("cjson", cjson::table(&build)?)?;
     globals.raw_set("cmsgpack", cmsgpack::table(&build)?)?;
     globals.raw_set("struct", structlib::table(&build)?)?;
@@ -44,20 +44,29 @@ pub(super) type Out = Result<MultiValue, Fail>;
 /// caller spelled it.
 pub(super) struct Builder<'a> {
     lua: &'a Lua,
-    wrap: Function,
 }
 
-/// The wrapping function, kept with the state for `cjson.new`.
-struct Wrapper(Function);
+/// Marks a failed call: the raw function returns it and the message, and [`checked`] raises.
+static FAILED: u8 = 0;
+/// Marks a long result list: the raw function returns it, a table and the count, and
+/// [`checked`] spreads the table, so that a Rust callback's own stack use does not lower the
+/// number of results below what a C function may return.
+static MANY: u8 = 0;
+/// Result lists longer than this travel in a table.
+const DIRECT_RESULTS: usize = 16;
+
+fn failed_marker() -> *mut c_void {
+    std::ptr::addr_of!(FAILED) as *mut c_void
+}
+
+fn many_marker() -> *mut c_void {
+    std::ptr::addr_of!(MANY) as *mut c_void
+}
 
 impl Builder<'_> {
     /// A builder inside a library call (for `cjson.new`).
-    pub(super) fn again(lua: &Lua) -> mlua::Result<Builder<'_>> {
-        let wrap = lua
-            .app_data_ref::<Wrapper>()
-            .map(|w| w.0.clone())
-            .ok_or_else(|| mlua::Error::runtime("libraries not installed"))?;
-        Ok(Builder { lua, wrap })
+    pub(super) fn again(lua: &Lua) -> Builder<'_> {
+        Builder { lua }
     }
 
     /// A new table holding `functions`.
@@ -73,26 +82,83 @@ impl Builder<'_> {
     where
         F: Fn(&Lua, MultiValue) -> mlua::Result<Out> + 'static,
     {
-        let raw = self.lua.create_function(move |lua, args: MultiValue| {
-            let mut out = MultiValue::new();
-            match f(lua, args)? {
+        let raw = self
+            .lua
+            .create_function(move |lua, args: MultiValue| match f(lua, args)? {
+                Ok(values) if values.len() <= DIRECT_RESULTS => Ok(values),
                 Ok(values) => {
-                    out.push_back(Value::Boolean(true));
-                    out.extend(values);
+                    let count = values.len();
+                    let t = lua.create_table_with_capacity(count, 0)?;
+                    for (i, v) in values.into_iter().enumerate() {
+                        t.raw_set(i + 1, v)?;
+                    }
+                    Ok(MultiValue::from_iter([
+                        Value::LightUserData(LightUserData(many_marker())),
+                        Value::Table(t),
+                        Value::Number(count as f64),
+                    ]))
                 }
                 Err(fail) => {
-                    out.push_back(Value::Boolean(false));
-                    out.push_back(Value::String(lua.create_string(message(lua, fail))?));
+                    let text = lua.create_string(message(lua, fail))?;
+                    Ok(MultiValue::from_iter([
+                        Value::LightUserData(LightUserData(failed_marker())),
+                        Value::String(text),
+                    ]))
                 }
+            })?;
+        // SAFETY: the closure is pushed with the one upvalue `checked` reads, `raw`, which
+        // exec_raw has just pushed onto the stack.
+        unsafe {
+            self.lua
+                .exec_raw(raw, |state| ffi::lua_pushcclosure(state, checked, 1))
+        }
+    }
+}
+
+/// The C function a script calls: runs the Rust function (upvalue 1) and passes its results
+/// on, or raises its message as a string with the caller's position (`luaL_error`'s
+/// `luaL_where(L, 1)`). Being a C function, it keeps the caller's frame on a `return f()`
+/// tail call, so the position is the script's line as in Redis.
+unsafe extern "C-unwind" fn checked(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: Lua calls this with a valid state; the stack operations stay within what
+    // lua_call left (its results) plus two slots, which every C function is granted
+    // (LUA_MINSTACK).
+    unsafe {
+        let nargs = ffi::lua_gettop(state);
+        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
+        ffi::lua_insert(state, 1);
+        ffi::lua_call(state, nargs, ffi::LUA_MULTRET);
+        let results = ffi::lua_gettop(state);
+        if results == 3
+            && ffi::lua_type(state, 1) == ffi::LUA_TLIGHTUSERDATA
+            && ffi::lua_touserdata(state, 1) == many_marker()
+        {
+            let count = ffi::lua_tointeger(state, 3) as c_int;
+            ffi::lua_settop(state, 2);
+            ffi::lua_remove(state, 1);
+            if ffi::lua_checkstack(state, count) == 0 {
+                ffi::luaL_error(state, c"stack overflow (too many results)".as_ptr());
             }
-            Ok(out)
-        })?;
-        self.wrap.call(raw)
+            for i in 1..=count {
+                ffi::lua_rawgeti(state, 1, i as _);
+            }
+            return count;
+        }
+        if results == 2
+            && ffi::lua_type(state, 1) == ffi::LUA_TLIGHTUSERDATA
+            && ffi::lua_touserdata(state, 1) == failed_marker()
+        {
+            ffi::luaL_where(state, 1);
+            ffi::lua_pushvalue(state, 2);
+            ffi::lua_concat(state, 2);
+            ffi::lua_error(state);
+        }
+        results
     }
 }
 
 /// The text `luaL_argerror` would build: the function's name comes from how the caller
-/// called it (stack level 1 is the Lua wrapper the script called).
+/// called it (stack level 1 is the C function the script called).
 fn message(lua: &Lua, fail: Fail) -> String {
     match fail {
         Fail::Msg(text) => text,
@@ -115,20 +181,6 @@ fn message(lua: &Lua, fail: Fail) -> String {
         }
     }
 }
-
-/// Wraps a raw function returning `ok, ...`: on failure raises the message with the position
-/// of whoever called the wrapper (level 3 skips `check` and the tail call into it), as
-/// `luaL_error` in a C function does.
-const WRAP: &str = r#"
-local error = error
-local function check(ok, ...)
-  if ok then return ... end
-  error((...), 3)
-end
-return function(raw)
-  return function(...) return check(raw(...)) end
-end
-"#;
 
 /// Lua's name of a value's type, as in `luaL_typerror`'s text.
 pub(super) fn type_name(value: Option<&Value>) -> &'static str {
