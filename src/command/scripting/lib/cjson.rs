@@ -14,7 +14,10 @@ use std::rc::Rc;
 
 use mlua::{Lua, MultiValue, Table, Value};
 
-use super::{check_bytes, check_integer, number_text, type_name, Builder, Fail, Out, MAX_RESULTS};
+use super::{
+    check_bytes, check_integer, number_text, type_name, Builder, Fail, Out, MAX_RESULTS,
+    MAX_TABLE_VISITS, NO_MEMORY,
+};
 
 /// Output ceiling, as the Lua state's own memory ceiling bounds other strings.
 const MAX_OUTPUT: usize = 1 << 30;
@@ -229,10 +232,13 @@ fn encode(lua: &Lua, args: &MultiValue, cfg: &Shared) -> mlua::Result<Out> {
         return Ok(Err(Fail::Arg(1, "expected 1 argument".into())));
     }
     let cfg = cfg.borrow().clone();
-    let mut out = Vec::new();
+    let mut out = Buf {
+        bytes: Vec::new(),
+        visits: 0,
+    };
     let value = args.front().cloned().unwrap_or(Value::Nil);
     match append(&value, &cfg, 0, 1, &mut out)? {
-        Ok(()) => Ok(single(Value::String(lua.create_string(&out)?))),
+        Ok(()) => Ok(single(Value::String(lua.create_string(&out.bytes)?))),
         Err(e) => Ok(Err(e)),
     }
 }
@@ -244,15 +250,21 @@ fn cannot(value: &Value, reason: &str) -> Fail {
     ))
 }
 
-fn put(out: &mut Vec<u8>, bytes: &[u8]) -> Result<(), Fail> {
-    if out.len() + bytes.len() > MAX_OUTPUT {
-        return Err(Fail::Msg("not enough memory".into()));
+/// The text being built, and the tables visited so far.
+struct Buf {
+    bytes: Vec<u8>,
+    visits: usize,
+}
+
+fn put(out: &mut Buf, bytes: &[u8]) -> Result<(), Fail> {
+    if out.bytes.len() + bytes.len() > MAX_OUTPUT {
+        return Err(Fail::Msg(NO_MEMORY.into()));
     }
-    out.extend_from_slice(bytes);
+    out.bytes.extend_from_slice(bytes);
     Ok(())
 }
 
-fn append_string(bytes: &[u8], out: &mut Vec<u8>) -> Result<(), Fail> {
+fn append_string(bytes: &[u8], out: &mut Buf) -> Result<(), Fail> {
     put(out, b"\"")?;
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
@@ -279,7 +291,7 @@ fn append_string(bytes: &[u8], out: &mut Vec<u8>) -> Result<(), Fail> {
     put(out, b"\"")
 }
 
-fn append_number(value: &Value, x: f64, cfg: &Config, out: &mut Vec<u8>) -> Result<(), Fail> {
+fn append_number(value: &Value, x: f64, cfg: &Config, out: &mut Buf) -> Result<(), Fail> {
     match cfg.encode_invalid_numbers {
         0 if !x.is_finite() => return Err(cannot(value, "must not be NaN or Inf")),
         1 if x.is_nan() => return put(out, b"nan"),
@@ -295,7 +307,7 @@ fn append(
     cfg: &Config,
     depth: i64,
     stack: usize,
-    out: &mut Vec<u8>,
+    out: &mut Buf,
 ) -> mlua::Result<Result<(), Fail>> {
     Ok(match value {
         Value::String(s) => append_string(&s.as_bytes(), out),
@@ -306,6 +318,10 @@ fn append(
         Value::Nil => put(out, b"null"),
         Value::LightUserData(p) if p.0.is_null() => put(out, b"null"),
         Value::Table(t) => {
+            out.visits += 1;
+            if out.visits > MAX_TABLE_VISITS {
+                return Ok(Err(Fail::Msg(NO_MEMORY.into())));
+            }
             let depth = depth + 1;
             if depth > cfg.encode_max_depth || stack + 3 > MAX_RESULTS {
                 return Ok(Err(Fail::Msg(format!(
@@ -362,7 +378,7 @@ fn append_array(
     cfg: &Config,
     depth: i64,
     stack: usize,
-    out: &mut Vec<u8>,
+    out: &mut Buf,
 ) -> mlua::Result<Result<(), Fail>> {
     if let Err(e) = put(out, b"[") {
         return Ok(Err(e));
@@ -386,9 +402,9 @@ fn append_object(
     cfg: &Config,
     depth: i64,
     stack: usize,
-    out: &mut Vec<u8>,
+    out: &mut Buf,
 ) -> mlua::Result<Result<(), Fail>> {
-    let step = |out: &mut Vec<u8>,
+    let step = |out: &mut Buf,
                 key: &Value,
                 value: &Value,
                 first: bool|

@@ -11,7 +11,10 @@
 
 use mlua::{Lua, MultiValue, Table, Value};
 
-use super::{check_bytes, check_integer, opt_integer, Builder, Fail, Out, MAX_RESULTS};
+use super::{
+    check_bytes, check_integer, opt_integer, Builder, Fail, Out, MAX_RESULTS, MAX_TABLE_VISITS,
+    NO_MEMORY,
+};
 
 const MAX_NESTING: usize = 16;
 /// Output ceiling: a table that holds itself under many keys would otherwise grow the output
@@ -62,9 +65,12 @@ fn pack(lua: &Lua, args: &MultiValue) -> mlua::Result<Out> {
     if args.is_empty() {
         return Ok(Err(Fail::Arg(0, "MessagePack pack needs input.".into())));
     }
-    let mut out = Vec::new();
+    let (mut out, mut visits) = (Vec::new(), 0);
     for value in args.iter() {
-        encode(value, 0, &mut out)?;
+        match encode(value, 0, &mut out, &mut visits) {
+            Err(mlua::Error::MemoryError(text)) => return Ok(Err(Fail::Msg(text))),
+            other => other?,
+        }
     }
     let packed = lua.create_string(&out)?;
     Ok(Ok(MultiValue::from_iter([Value::String(packed)])))
@@ -72,7 +78,7 @@ fn pack(lua: &Lua, args: &MultiValue) -> mlua::Result<Out> {
 
 fn grow(out: &mut Vec<u8>, bytes: &[u8]) -> mlua::Result<()> {
     if out.len() + bytes.len() > MAX_OUTPUT {
-        return Err(mlua::Error::MemoryError("not enough memory".into()));
+        return Err(mlua::Error::MemoryError(NO_MEMORY.into()));
     }
     out.extend_from_slice(bytes);
     Ok(())
@@ -98,7 +104,7 @@ fn header(
     }
 }
 
-fn encode(value: &Value, level: usize, out: &mut Vec<u8>) -> mlua::Result<()> {
+fn encode(value: &Value, level: usize, out: &mut Vec<u8>, visits: &mut usize) -> mlua::Result<()> {
     match value {
         Value::String(s) => {
             let s = s.as_bytes();
@@ -108,7 +114,13 @@ fn encode(value: &Value, level: usize, out: &mut Vec<u8>) -> mlua::Result<()> {
         Value::Boolean(b) => grow(out, &[if *b { 0xc3 } else { 0xc2 }]),
         Value::Integer(n) => encode_number(*n as f64, out),
         Value::Number(n) => encode_number(*n, out),
-        Value::Table(t) if level < MAX_NESTING => encode_table(t, level, out),
+        Value::Table(t) if level < MAX_NESTING => {
+            *visits += 1;
+            if *visits > MAX_TABLE_VISITS {
+                return Err(mlua::Error::MemoryError(NO_MEMORY.into()));
+            }
+            encode_table(t, level, out, visits)
+        }
         _ => grow(out, &[0xc0]),
     }
 }
@@ -163,12 +175,17 @@ fn is_array(t: &Table) -> mlua::Result<bool> {
     Ok(max == count)
 }
 
-fn encode_table(t: &Table, level: usize, out: &mut Vec<u8>) -> mlua::Result<()> {
+fn encode_table(
+    t: &Table,
+    level: usize,
+    out: &mut Vec<u8>,
+    visits: &mut usize,
+) -> mlua::Result<()> {
     if is_array(t)? {
         let len = t.raw_len();
         header(out, len, 0x90, 15, [0, 0xdc, 0xdd])?;
         for i in 1..=len {
-            encode(&t.raw_get::<Value>(i)?, level + 1, out)?;
+            encode(&t.raw_get::<Value>(i)?, level + 1, out, visits)?;
         }
         return Ok(());
     }
@@ -176,8 +193,8 @@ fn encode_table(t: &Table, level: usize, out: &mut Vec<u8>) -> mlua::Result<()> 
     header(out, len, 0x80, 15, [0, 0xde, 0xdf])?;
     for pair in t.pairs::<Value, Value>() {
         let (key, value) = pair?;
-        encode(&key, level + 1, out)?;
-        encode(&value, level + 1, out)?;
+        encode(&key, level + 1, out, visits)?;
+        encode(&value, level + 1, out, visits)?;
     }
     Ok(())
 }
@@ -361,6 +378,10 @@ impl<'a> Reader<'a> {
     /// The table is built as the elements arrive: a length the input claims is never
     /// allocated up front.
     fn array(&mut self, len: usize, stack: usize) -> mlua::Result<Decoded> {
+        // lua-cmsgpack asks for the index's slot once the table holds the value's.
+        if stack + 2 > MAX_RESULTS {
+            return Ok(Err("stack overflow (in function mp_decode_to_lua_array)"));
+        }
         let t = self.lua.create_table()?;
         for i in 1..=len {
             // The table and the index sit on the stack while the element is decoded.

@@ -18,6 +18,16 @@ use mlua::{ffi, Function, LightUserData, Lua, MultiValue, Table, Value};
 /// this, and the libraries refuse with their own texts where Redis's would.
 pub(super) const MAX_RESULTS: usize = 8000;
 
+/// Tables one encode call may visit. A table that holds itself under several keys expands
+/// exponentially up to the encoder's depth limit (Redis runs until memory runs out); this
+/// refuses such a call within about a second. Ordinary data (nested job payloads, arrays of
+/// records) stays far below it.
+pub(super) const MAX_TABLE_VISITS: usize = 1 << 20;
+
+/// The error for an encode past [`MAX_TABLE_VISITS`] or its output ceiling: Lua's text for a
+/// failed allocation.
+pub(super) const NO_MEMORY: &str = "not enough memory";
+
 /// Sets the globals `cjson`, `cmsgpack`, `struct` and `bit` on `lua`.
 pub fn install(lua: &Lua) -> mlua::Result<()> {
     let globals = lua.globals();
