@@ -748,7 +748,8 @@ end
 do
   local mt = getmetatable('')
   mt.__index = _G.string
-  readonly[mt] = true
+  -- getmetatable('') hands out a read-only front, as Redis protects basic types' metatables.
+  mt.__metatable = front(mt)
 end
 local raw_rawset = rawset
 rawset = function(t, ...)
@@ -765,18 +766,18 @@ end
 local G, hidden, names = _G, {}, {}
 for name, value in next, G do hidden[name] = value; names[#names + 1] = name end
 for _, name in ipairs(names) do G[name] = nil end
-setmetatable(hidden, {
-  __index = function(_, name)
-    error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
-  end,
-  __metatable = false,
-})
+local function unknown(_, name)
+  error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
+end
+setmetatable(hidden, {__index = unknown, __metatable = false})
+-- getmetatable(_G) shows what Redis's shows (an __index that refuses unknown names), as a
+-- read-only front: never the hidden table itself.
 setmetatable(G, {
   __index = hidden,
   __newindex = function()
     error('Attempt to modify a readonly table', 2)
   end,
-  __metatable = false,
+  __metatable = front({__index = unknown}),
 })
 return hidden
 "#;
