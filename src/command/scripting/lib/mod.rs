@@ -8,6 +8,7 @@
 mod bit;
 mod cjson;
 mod cmsgpack;
+mod jsonparse;
 mod structlib;
 
 use std::ffi::{c_int, c_void};
