@@ -214,6 +214,10 @@ pub const SCRIPT_DEBUG: &str = "ERR SCRIPT DEBUG is not supported";
 pub const SCRIPT_DENIED_COMMAND: &str = "ERR This Redis command is not allowed from script";
 pub const SCRIPT_FLUSH_MODE: &str = "ERR SCRIPT FLUSH only support SYNC|ASYNC option";
 pub const SCRIPT_KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
+pub const ACL_CHECK_INVALID: &str = "ERR Invalid command passed to redis.acl_check_cmd()";
+pub const SET_REPL_ARITY: &str = "ERR redis.set_repl() requires two arguments.";
+pub const SET_REPL_FLAGS: &str =
+    "ERR Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.";
 pub const SCRIPT_NO_ARGS: &str = "ERR Please specify at least one argument for this redis lib call";
 pub const SCRIPT_READ_ONLY: &str = "ERR Write commands are not allowed from read-only scripts.";
 pub const SCRIPT_UNKNOWN_COMMAND: &str = "ERR Unknown Redis command called from script";

@@ -18,6 +18,7 @@ pub mod function;
 mod library;
 
 pub use function::COMMANDS as FUNCTION_COMMANDS;
+pub(crate) mod lib;
 
 use std::pin::Pin;
 use std::rc::Rc;
@@ -270,6 +271,10 @@ async fn serve_calls(session: &mut Session, steps: &mut mpsc::UnboundedReceiver<
                     super::tracking::remember_script_keys(session).await;
                 }
                 let _ = reply.send(result);
+            }
+            Step::AclCheck { items, reply } => {
+                let allowed = super::acl::check(session, &items).is_none();
+                let _ = reply.send(allowed);
             }
             Step::Done(reply) => return reply,
         }

@@ -72,6 +72,11 @@ pub enum Step {
         resp3: bool,
         reply: std_mpsc::SyncSender<Reply>,
     },
+    /// `redis.acl_check_cmd`: may the connection's user run this command?
+    AclCheck {
+        items: Vec<Bytes>,
+        reply: std_mpsc::SyncSender<bool>,
+    },
     /// The script's reply; the run is over.
     Done(Reply),
 }
@@ -243,6 +248,7 @@ impl Engine {
             LuaOptions::new(),
         )?;
         lua.set_memory_limit(LUA_MEMORY_LIMIT)?;
+        super::lib::install(&lua)?;
         let globals = lua.globals();
         let xpcall: Function = globals.get("xpcall")?;
         let handler = lua.create_function(error_handler)?;
@@ -254,12 +260,7 @@ impl Engine {
         )?;
         globals.set("redis", redis)?;
         for name in [
-            "loadfile",
-            "dofile",
-            "loadstring",
-            "print",
-            "newproxy",
-            "gcinfo",
+            "loadfile", "dofile", "print", "newproxy", "setfenv", "getfenv",
         ] {
             globals.raw_set(name, Value::Nil)?;
         }
@@ -313,7 +314,23 @@ impl Engine {
                 _ => None,
             })
         })?;
+        let acl_check = lua.create_function(|_, args: MultiValue| {
+            acl_check(args)?.map_err(|text| raise(text.into()))
+        })?;
+        let set_repl = lua.create_function(|_, args: MultiValue| {
+            if args.len() != 1 {
+                return Err(raise(err::SET_REPL_ARITY.into()));
+            }
+            // Redis reads the flags as a C int from lua_tonumber.
+            let flags = super::lib::to_number(args.front()).unwrap_or(0.0) as i32;
+            if flags & !3 != 0 {
+                return Err(raise(err::SET_REPL_FLAGS.into()));
+            }
+            Ok(())
+        })?;
         let redis: Table = globals.get("redis")?;
+        redis.set("acl_check_cmd", acl_check)?;
+        redis.set("set_repl", set_repl)?;
         redis.set("call", call)?;
         redis.set("pcall", pcall)?;
         redis.set("setresp", set_resp)?;
@@ -612,11 +629,34 @@ fn error_table(lua: &Lua, text: &str) -> mlua::Result<Table> {
     Ok(t)
 }
 
-/// Runs one `redis.call`/`redis.pcall`: the reply as a Lua value, or the error text.
-fn command(lua: &Lua, args: MultiValue) -> mlua::Result<Result<Value, String>> {
-    let fail = |text: &str| Ok(Err(text.to_string()));
+/// `redis.acl_check_cmd`: whether the script's user may run the command, asked of the
+/// connection that runs the script (it holds the user).
+fn acl_check(args: MultiValue) -> mlua::Result<Result<bool, &'static str>> {
+    let items = match script_args(&args) {
+        Ok(items) => items,
+        Err(text) => return Ok(Err(text)),
+    };
+    if lookup(&items[0]).is_none() {
+        return Ok(Err(err::ACL_CHECK_INVALID));
+    }
+    let steps = CONTEXT.with(|c| c.borrow().as_ref().map(|c| c.steps.clone()));
+    let Some(steps) = steps else {
+        return Ok(Err(err::CALL_OUTSIDE_SCRIPT));
+    };
+    let (tx, rx) = std_mpsc::sync_channel(1);
+    let sent = steps.send(Step::AclCheck { items, reply: tx });
+    match sent.ok().and_then(|_| rx.recv().ok()) {
+        Some(allowed) => Ok(Ok(allowed)),
+        None => Err(mlua::Error::runtime(
+            "the client that ran the script is gone",
+        )),
+    }
+}
+
+/// A library call's arguments as a command line (strings and numbers only, at least one).
+fn script_args(args: &MultiValue) -> Result<Vec<Bytes>, &'static str> {
     if args.is_empty() {
-        return fail(err::SCRIPT_NO_ARGS);
+        return Err(err::SCRIPT_NO_ARGS);
     }
     let mut items = Vec::with_capacity(args.len());
     for arg in args.iter() {
@@ -624,9 +664,19 @@ fn command(lua: &Lua, args: MultiValue) -> mlua::Result<Result<Value, String>> {
             Value::String(s) => Bytes::copy_from_slice(&s.as_bytes()),
             Value::Integer(n) => Bytes::from(n.to_string()),
             Value::Number(n) => Bytes::from(double_text(*n)),
-            _ => return fail(err::SCRIPT_BAD_ARG_TYPE),
+            _ => return Err(err::SCRIPT_BAD_ARG_TYPE),
         });
     }
+    Ok(items)
+}
+
+/// Runs one `redis.call`/`redis.pcall`: the reply as a Lua value, or the error text.
+fn command(lua: &Lua, args: MultiValue) -> mlua::Result<Result<Value, String>> {
+    let fail = |text: &str| Ok(Err(text.to_string()));
+    let items = match script_args(&args) {
+        Ok(items) => items,
+        Err(text) => return fail(text),
+    };
     let Some(spec) = lookup(&items[0]).map(|(_, spec)| spec.resolve(&items)) else {
         return fail(err::SCRIPT_UNKNOWN_COMMAND);
     };
@@ -705,8 +755,7 @@ redis.status_reply = function(...)
 end
 
 redis.LOG_DEBUG, redis.LOG_VERBOSE, redis.LOG_NOTICE, redis.LOG_WARNING = 0, 1, 2, 3
-redis.REPL_NONE, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_AOF, redis.REPL_ALL = 0, 1, 1, 2, 3
-redis.set_repl = function() end
+redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
 redis.replicate_commands = function() return true end
 redis.breakpoint = function() return false end
 redis.debug = function() end
@@ -738,23 +787,73 @@ local function unwrap(ok, ...)
 end
 pcall = function(...) return unwrap(raw_pcall(...)) end
 
+-- Redis's Lua parses every chunk as text: a binary chunk fails to compile instead of loading.
+-- A leading space keeps Lua from seeing the binary signature and changes no line number.
+local raw_load, raw_loadstring = load, loadstring
+loadstring = function(s, name, ...)
+  if type(s) == 'string' and s:byte(1) == 27 then
+    return raw_loadstring(' ' .. s, name or s, ...)
+  end
+  return raw_loadstring(s, name, ...)
+end
+load = function(reader, ...)
+  if type(reader) ~= 'function' then return raw_load(reader, ...) end
+  local first = true
+  return raw_load(function()
+    local piece = reader()
+    if first then
+      first = false
+      if type(piece) == 'string' and piece:byte(1) == 27 then return ' ' .. piece end
+    end
+    return piece
+  end, ...)
+end
+
+-- Library tables are read-only, as Redis marks every table reachable from the globals: each
+-- becomes an empty front that reads through to the real table and refuses writes.
+local readonly = setmetatable({}, {__mode = 'k'})
+local function refuse() error('Attempt to modify a readonly table', 2) end
+local function front(t)
+  local f = setmetatable({}, {__index = t, __newindex = refuse, __metatable = false})
+  readonly[f] = true
+  return f
+end
+for _, name in ipairs({'string', 'math', 'table', 'coroutine', 'redis', 'cjson', 'cmsgpack', 'struct', 'bit'}) do
+  _G[name] = front(_G[name])
+end
+do
+  local mt = getmetatable('')
+  mt.__index = _G.string
+  -- getmetatable('') hands out a read-only front, as Redis protects basic types' metatables.
+  mt.__metatable = front(mt)
+end
+local raw_rawset = rawset
+rawset = function(t, ...)
+  if readonly[t] or t == _G then error('Attempt to modify a readonly table', 0) end
+  return raw_rawset(t, ...)
+end
+local raw_setmetatable = setmetatable
+_G.setmetatable = function(t, ...)
+  if readonly[t] or t == _G then error('Attempt to modify a readonly table', 0) end
+  return raw_setmetatable(t, ...)
+end
+
 -- The globals move to a hidden table; _G stays empty and refuses every assignment.
 local G, hidden, names = _G, {}, {}
 for name, value in next, G do hidden[name] = value; names[#names + 1] = name end
 for _, name in ipairs(names) do G[name] = nil end
-setmetatable(hidden, {
-  __index = function(_, name)
-    if name == 'loadstring' then return nil end
-    error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
-  end,
-  __metatable = false,
-})
+local function unknown(_, name)
+  error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
+end
+setmetatable(hidden, {__index = unknown, __metatable = false})
+-- getmetatable(_G) shows what Redis's shows (an __index that refuses unknown names), as a
+-- read-only front: never the hidden table itself.
 setmetatable(G, {
   __index = hidden,
   __newindex = function()
     error('Attempt to modify a readonly table', 2)
   end,
-  __metatable = false,
+  __metatable = front({__index = unknown}),
 })
 return hidden
 "#;
