@@ -408,6 +408,11 @@ pub fn config_set_failed(name: &str, why: &str) -> Reply {
     ))
 }
 
+/// CONFIG REWRITE that could not write the file.
+pub fn config_rewrite_failed(why: &str) -> Reply {
+    Reply::error_owned(format!("ERR {why}"))
+}
+
 /// CONFIG SET naming an option it does not know.
 pub fn config_set_unknown(name: &str) -> Reply {
     Reply::error_owned(format!(

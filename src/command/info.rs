@@ -161,8 +161,9 @@ fn server(info: &Snapshot, out: &mut Lines) {
     out.line("server_time_usec", &(crate::shard::unix_ms() * 1000));
     out.line("uptime_in_seconds", &uptime);
     out.line("uptime_in_days", &(uptime / 86400));
-    out.line("hz", &10);
-    out.line("configured_hz", &10);
+    let hz = info.server.config().int("hz");
+    out.line("hz", &crate::server::effective_hz(hz));
+    out.line("configured_hz", &hz);
     out.line("threads", &info.server.threads);
     out.line("io_threads_active", &0);
 }

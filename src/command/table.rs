@@ -443,15 +443,73 @@ pub fn family_of(row: usize) -> Categories {
     FAMILY_OF.get(row).copied().unwrap_or_default()
 }
 
-/// Finds a command by name, case-insensitively; returns its row index too.
-pub fn lookup(name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
-    static INDEX: OnceLock<HashMap<&'static [u8], usize>> = OnceLock::new();
-    let index = INDEX.get_or_init(|| {
+/// `rename-command` pairs (lower case; an empty new name disables the command), fixed at start.
+static RENAMES: OnceLock<Vec<(String, String)>> = OnceLock::new();
+
+/// Every command by its own (lower-case) name.
+fn original_index() -> &'static HashMap<Vec<u8>, usize> {
+    static INDEX: OnceLock<HashMap<Vec<u8>, usize>> = OnceLock::new();
+    INDEX.get_or_init(|| {
         COMMANDS
             .iter()
             .enumerate()
-            .map(|(i, c)| (c.name.as_bytes(), i))
+            .map(|(i, c)| (c.name.as_bytes().to_vec(), i))
             .collect()
+    })
+}
+
+/// Applies the configuration's `rename-command` lines before the first command is looked
+/// up; Err: redis-server's reason for refusing one.
+pub fn install_renames(renames: &[(String, String)]) -> Result<(), String> {
+    let index = original_index();
+    let mut names: Vec<String> = index
+        .keys()
+        .map(|k| String::from_utf8_lossy(k).into_owned())
+        .collect();
+    let mut checked = Vec::new();
+    for (old, new) in renames {
+        let (old, new) = (old.to_ascii_lowercase(), new.to_ascii_lowercase());
+        let Some(at) = names.iter().position(|n| *n == old) else {
+            return Err(format!("No such command '{old}' in rename-command"));
+        };
+        if !new.is_empty() && names.contains(&new) {
+            return Err(format!(
+                "Target command name '{new}' already exists in rename-command"
+            ));
+        }
+        if new.len() > NAME_MAX {
+            return Err(format!("Target command name '{new}' is too long"));
+        }
+        names.remove(at);
+        if !new.is_empty() {
+            names.push(new.clone());
+        }
+        checked.push((old, new));
+    }
+    RENAMES
+        .set(checked)
+        .map_err(|_| "rename-command applied twice".to_string())
+}
+
+/// Finds a command by its own name, whatever `rename-command` did (the AOF names commands so).
+pub fn lookup_original(name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
+    let i = *original_index().get(&name.to_ascii_lowercase())?;
+    Some((i, COMMANDS[i]))
+}
+
+/// Finds a command by name, case-insensitively; returns its row index too.
+pub fn lookup(name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
+    static INDEX: OnceLock<HashMap<Vec<u8>, usize>> = OnceLock::new();
+    let index = INDEX.get_or_init(|| {
+        let mut index = original_index().clone();
+        for (old, new) in RENAMES.get().into_iter().flatten() {
+            if let Some(i) = index.remove(old.as_bytes()) {
+                if !new.is_empty() {
+                    index.insert(new.as_bytes().to_vec(), i);
+                }
+            }
+        }
+        index
     });
     if name.len() > NAME_MAX {
         return None;

@@ -8,6 +8,8 @@ mod affinity;
 mod connection;
 pub mod crash;
 mod io;
+pub mod logging;
+pub mod service;
 
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
@@ -74,7 +76,7 @@ fn choose_backend(asked: &str) -> (Backend, Option<String>) {
     }
 }
 
-fn listen_socket(addr: SocketAddr) -> std::io::Result<TcpListener> {
+fn listen_socket(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
     let socket = Socket::new(
         Domain::for_address(addr),
         Type::STREAM,
@@ -86,24 +88,43 @@ fn listen_socket(addr: SocketAddr) -> std::io::Result<TcpListener> {
         socket.set_only_v6(true)?;
     }
     socket.bind(&addr.into())?;
-    socket.listen(511)?;
+    socket.listen(backlog)?;
     socket.set_nonblocking(true)?;
     Ok(socket.into())
 }
 
 /// Binds `threads` listeners per bind address; with port 0 the first picks the port and the
-/// rest share it.
+/// rest share it. As in Redis, `*` is every IPv4 address, `::*` every IPv6 one, and an
+/// address written `-addr` is skipped when the machine does not have it.
 fn bind_all(config: &Config, threads: usize) -> Result<(Vec<Vec<TcpListener>>, u16), String> {
     let mut port = config.int("port") as u16;
+    let backlog = config.int("tcp-backlog").clamp(0, i32::MAX as i64) as i32;
     let mut per_thread: Vec<Vec<TcpListener>> = (0..threads).map(|_| Vec::new()).collect();
     for text in config.get("bind").split_whitespace() {
+        let optional = text.starts_with('-');
         let text = text.trim_start_matches('-');
-        let ip: IpAddr = text
-            .parse()
-            .map_err(|_| format!("invalid bind address '{text}'"))?;
+        let ip: IpAddr = match text {
+            "*" => IpAddr::from([0u8; 4]),
+            "::*" => IpAddr::from([0u16; 8]),
+            _ => text
+                .parse()
+                .map_err(|_| format!("invalid bind address '{text}'"))?,
+        };
         for listeners in per_thread.iter_mut() {
-            let listener = listen_socket(SocketAddr::new(ip, port))
-                .map_err(|e| format!("could not bind {ip}:{port}: {e}"))?;
+            let listener = match listen_socket(SocketAddr::new(ip, port), backlog) {
+                Ok(listener) => listener,
+                Err(e)
+                    if optional
+                        && matches!(
+                            e.raw_os_error(),
+                            Some(libc::EADDRNOTAVAIL | libc::EAFNOSUPPORT | libc::EPROTONOSUPPORT)
+                        ) =>
+                {
+                    tracing::warn!("Skipping optional bind address {text}: {e}");
+                    break;
+                }
+                Err(e) => return Err(format!("could not bind {ip}:{port}: {e}")),
+            };
             if port == 0 {
                 port = listener.local_addr().map_err(|e| e.to_string())?.port();
             }
@@ -116,7 +137,24 @@ fn bind_all(config: &Config, threads: usize) -> Result<(Vec<Vec<TcpListener>>, u
     Ok((per_thread, port))
 }
 
-/// Starts the server and blocks until SIGINT/SIGTERM or SHUTDOWN.
+/// What the configuration asks that ringkv cannot start with, checked before daemonizing so
+/// the reason reaches the terminal: `rename-command` of unknown commands, and options whose
+/// feature ringkv lacks and without which running would mislead (a server asked to be a
+/// cluster node, a replica or a TLS endpoint).
+pub fn check_startup(config: &Config) -> Result<(), String> {
+    crate::command::table::install_renames(&config.renames)?;
+    if config.get("cluster-enabled") == "yes" {
+        return Err("cluster-enabled yes: ringkv has no cluster mode yet".into());
+    }
+    if !config.get("replicaof").is_empty() {
+        return Err("replicaof: ringkv has no replication yet".into());
+    }
+    if config.int("tls-port") != 0 {
+        return Err("tls-port: ringkv has no TLS yet".into());
+    }
+    Ok(())
+}
+
 pub fn run(mut config: Config) -> Result<(), String> {
     let threads = config.threads();
     // Parsed before `config` moves into the state; a bad list is logged after the first
@@ -147,12 +185,22 @@ pub fn run(mut config: Config) -> Result<(), String> {
             FdNote::Warning(text) => tracing::warn!("{text}"),
         }
     }
-    tracing::info!(
-        threads,
-        backend = backend.name(),
-        "ringkv {} ready to accept connections",
-        env!("CARGO_PKG_VERSION")
+    tracing::warn!(
+        "ringkv version={}, bits={}, pid={}, just started",
+        env!("CARGO_PKG_VERSION"),
+        usize::BITS,
+        std::process::id()
     );
+    tracing::info!("Running mode=standalone, port={port}.");
+    for warning in config.without_effect() {
+        tracing::warn!("{warning}");
+    }
+    service::check_backlog(config.int("tcp-backlog"));
+    service::write_pidfile(&config);
+    if let Err(e) = service::apply_oom_score_adj(&config) {
+        tracing::warn!("{e}");
+    }
+    let supervisor = service::supervisor(&config);
     crate::command::apply_config(&config);
     crate::command::access::set_default_password(config.get("requirepass").as_bytes());
     if !config.get("aclfile").is_empty() {
@@ -210,7 +258,14 @@ pub fn run(mut config: Config) -> Result<(), String> {
             })
             .map_err(|e| format!("could not start thread {id}: {e}"))?;
     }
+    tracing::info!(
+        threads,
+        backend = backend.name(),
+        "Ready to accept connections"
+    );
+    service::ready(supervisor);
     signals.wait(&state);
+    service::at_exit();
     Ok(())
 }
 
@@ -316,6 +371,7 @@ impl Signals {
                         _ = self.int.recv() => {
                             tracing::warn!("You insist... exiting now.");
                             crate::command::saving::remove_temp_files();
+                            service::at_exit();
                             std::process::exit(1);
                         }
                         _ = self.term.recv() => {}
@@ -359,20 +415,36 @@ impl Worker {
 /// 8192 slots of a database in under 4 minutes (see `Shard::age_clocks`).
 const AGE_SLOTS_PER_TICK: usize = 4;
 
-/// Per-thread housekeeping, ten times a second: active expiry (time-bounded), eviction left
-/// over from a time-bounded pass, and idle timeouts.
+/// `hz` as the server runs it: Redis clamps it to 1..=500.
+pub fn effective_hz(configured: i64) -> i64 {
+    configured.clamp(1, 500)
+}
+
+/// Per-thread housekeeping, `hz` times a second (Redis's serverCron): active expiry
+/// (time-bounded), eviction left over from a time-bounded pass; idle timeouts once a second.
 async fn maintenance(router: Router, state: Arc<ServerState>, id: usize) {
     let owned = SlotTable::new(router.shards()).slots_of(id);
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
-    let mut round = 0u64;
+    let period = |state: &ServerState| {
+        Duration::from_micros(1_000_000 / effective_hz(state.config().int("hz")) as u64)
+    };
+    let mut every = period(&state);
+    let mut tick = tokio::time::interval(every);
+    let mut last_second = std::time::Instant::now();
     loop {
         tick.tick().await;
-        round += 1;
+        let now_every = period(&state);
+        if now_every != every {
+            every = now_every;
+            tick = tokio::time::interval(every);
+            tick.tick().await;
+        }
         if router.runs_inline(id) {
             let owned = owned.clone();
+            // Redis gives active expiry a quarter of a cycle at most.
+            let budget = Duration::from_millis(2).min(every / 4);
             router.run_inline(|s| {
                 s.age_clocks(owned.clone(), AGE_SLOTS_PER_TICK);
-                s.active_expire(owned, Duration::from_millis(2));
+                s.active_expire(owned, budget);
                 crate::command::notify_expired(s);
                 s.enforce_maxmemory();
             });
@@ -381,7 +453,8 @@ async fn maintenance(router: Router, state: Arc<ServerState>, id: usize) {
             crate::command::aof::tick(&router, &state.config());
             crate::command::saving::cron(&router, &state.config).await;
         }
-        if round.is_multiple_of(10) {
+        if last_second.elapsed() >= Duration::from_secs(1) {
+            last_second = std::time::Instant::now();
             let timeout = state.config().int("timeout") as u64;
             if timeout > 0 {
                 state
