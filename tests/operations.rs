@@ -456,3 +456,62 @@ fn oom_score_adj_is_applied_at_start_and_on_config_set() {
     );
     assert_eq!(read(), "300");
 }
+
+#[test]
+fn unixsocket_serves_clients_with_its_permissions_and_is_removed_at_exit() {
+    for backend in common::backends() {
+        unixsocket_on(backend);
+    }
+}
+
+fn unixsocket_on(backend: &str) {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("unixsocket");
+    let path = format!("{}/ringkv.sock", dir.path());
+    let server = common::Server::start(
+        2,
+        backend,
+        &["--unixsocket", &path, "--unixsocketperm", "700"],
+    );
+    assert!(eventually(Duration::from_secs(10), || {
+        std::path::Path::new(&path).exists()
+    }));
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    // Several connections (spread over both threads), each on keys of both shards.
+    for i in 0..4 {
+        let mut stream = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let cmd = format!("SET foo{i} v\r\nSET bar{i} w\r\nMGET foo{i} bar{i}\r\nCLIENT INFO\r\n");
+        stream.write_all(cmd.as_bytes()).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !got.ends_with(b"\r\n") || !String::from_utf8_lossy(&got).contains("flags=") {
+            let n = stream.read(&mut buf).unwrap();
+            assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8_lossy(&got);
+        assert!(
+            text.starts_with("+OK\r\n+OK\r\n*2\r\n$1\r\nv\r\n$1\r\nw\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("addr={path}:0 laddr={path}:0 ")),
+            "{text}"
+        );
+        assert!(text.contains(" flags=U "), "{text}");
+    }
+    let mut con = redis::Client::open(format!("redis+unix://{path}"))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut con);
+    assert!(eventually(Duration::from_secs(10), || {
+        !std::path::Path::new(&path).exists()
+    }));
+    drop(server);
+}

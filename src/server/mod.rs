@@ -25,8 +25,8 @@ use crate::protocol::Protocol;
 use crate::shard::inbox::busy;
 use crate::shard::mailbox::{inboxes, serve_inbox, Inboxes, LocalShard};
 use crate::shard::{Router, Shard, SlotTable};
-use crate::state::{ServerState, ThreadStats};
-use io::{EpollRead, EpollWrite, UringHalf};
+use crate::state::{Addr, ServerState, ThreadStats};
+use io::{EpollRead, EpollWrite, UringHalf, UringUnixHalf};
 
 /// Which I/O backend a thread runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,6 +137,31 @@ fn bind_all(config: &Config, threads: usize) -> Result<(Vec<Vec<TcpListener>>, u
     Ok((per_thread, port))
 }
 
+/// Binds `unixsocket` (replacing a stale socket file, as Redis does) with `unixsocketperm`.
+/// Every thread accepts on a clone of the one listener.
+fn bind_unix(
+    config: &Config,
+) -> Result<Option<(std::os::unix::net::UnixListener, Arc<str>)>, String> {
+    let path = config.get("unixsocket");
+    if path.is_empty() {
+        return Ok(None);
+    }
+    let _ = std::fs::remove_file(path);
+    let listener = std::os::unix::net::UnixListener::bind(path)
+        .map_err(|e| format!("Failed opening Unix socket: {e}"))?;
+    let perm = u32::from_str_radix(config.get("unixsocketperm"), 8).unwrap_or(0);
+    if perm != 0 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(perm))
+            .map_err(|e| format!("Failed to set permissions of Unix socket: {e}"))?;
+    }
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("unix socket: {e}"))?;
+    service::remove_at_exit(path.into());
+    Ok(Some((listener, Arc::from(path))))
+}
+
 /// What the configuration asks that ringkv cannot start with, checked before daemonizing so
 /// the reason reaches the terminal: `rename-command` of unknown commands, and options whose
 /// feature ringkv lacks and without which running would mislead (a server asked to be a
@@ -201,6 +226,7 @@ pub fn run(mut config: Config) -> Result<(), String> {
         tracing::warn!("{e}");
     }
     let supervisor = service::supervisor(&config);
+    let unix = bind_unix(&config)?;
     crate::command::apply_config(&config);
     crate::command::access::set_default_password(config.get("requirepass").as_bytes());
     if !config.get("aclfile").is_empty() {
@@ -229,6 +255,15 @@ pub fn run(mut config: Config) -> Result<(), String> {
         let inboxes = inboxes.clone();
         let keys = restored.next().unwrap_or_default();
         let cpu = affinity::cpu_for(&cpus, id);
+        let unix = match &unix {
+            Some((listener, path)) => Some((
+                listener
+                    .try_clone()
+                    .map_err(|e| format!("unix socket: {e}"))?,
+                path.clone(),
+            )),
+            None => None,
+        };
         std::thread::Builder::new()
             .name(format!("ringkv-{id}"))
             .spawn(move || {
@@ -246,6 +281,7 @@ pub fn run(mut config: Config) -> Result<(), String> {
                 drop(shard.drain_events());
                 let worker = Worker {
                     id,
+                    unix,
                     state,
                     inboxes,
                     shard,
@@ -263,6 +299,9 @@ pub fn run(mut config: Config) -> Result<(), String> {
         backend = backend.name(),
         "Ready to accept connections"
     );
+    if let Some((_, path)) = &unix {
+        tracing::info!("The server is now ready to accept connections at {path}");
+    }
     service::ready(supervisor);
     signals.wait(&state);
     service::at_exit();
@@ -388,6 +427,8 @@ impl Signals {
 /// Everything one thread starts with.
 struct Worker {
     id: usize,
+    /// This thread's handle on the shared unix-socket listener, and its path.
+    unix: Option<(std::os::unix::net::UnixListener, Arc<str>)>,
     state: Arc<ServerState>,
     inboxes: Inboxes,
     shard: Shard,
@@ -396,7 +437,16 @@ struct Worker {
 
 impl Worker {
     /// Starts the per-thread tasks shared by both backends; returns the thread's router.
-    fn start(self) -> (Router, Arc<ServerState>, usize, Vec<TcpListener>) {
+    #[allow(clippy::type_complexity)]
+    fn start(
+        self,
+    ) -> (
+        Router,
+        Arc<ServerState>,
+        usize,
+        Vec<TcpListener>,
+        Option<(std::os::unix::net::UnixListener, Arc<str>)>,
+    ) {
         let local = LocalShard::new(self.shard, crate::command::publish_events);
         let router = Router::new(self.id, local.clone(), self.inboxes.clone());
         tokio::task::spawn_local(serve_inbox(local, self.inboxes, self.id));
@@ -407,7 +457,7 @@ impl Worker {
                 self.state.clone(),
             ));
         }
-        (router, self.state, self.id, self.listeners)
+        (router, self.state, self.id, self.listeners, self.unix)
     }
 }
 
@@ -472,8 +522,8 @@ fn admit(
     state: &Arc<ServerState>,
     id: usize,
     fd: i32,
-    peer: SocketAddr,
-    local: SocketAddr,
+    peer: Addr,
+    local: Addr,
 ) -> Result<Session, &'static [u8]> {
     let stats = &state.stats[id];
     let (maxclients, protected, keepalive) = {
@@ -488,11 +538,11 @@ fn admit(
         ThreadStats::add(&stats.rejected_connections, 1);
         return Err(MAX_CLIENTS_REPLY);
     }
-    if protected && crate::command::access::default_nopass() && !is_loopback(peer) {
+    if protected && crate::command::access::default_nopass() && !peer.is_local() {
         ThreadStats::add(&stats.rejected_connections, 1);
         return Err(PROTECTED_MODE_REPLY);
     }
-    if keepalive > 0 {
+    if keepalive > 0 && matches!(peer, Addr::Tcp(_)) {
         let _ = set_keepalive(fd, Duration::from_secs(keepalive as u64));
     }
     ThreadStats::add(&stats.connections, 1);
@@ -514,14 +564,6 @@ fn admit(
         auth,
         scratch: Default::default(),
     })
-}
-
-/// Redis's islocalClient for TCP: the peer is exactly 127.0.0.1 or ::1.
-fn is_loopback(peer: SocketAddr) -> bool {
-    match peer.ip() {
-        IpAddr::V4(ip) => ip == std::net::Ipv4Addr::LOCALHOST,
-        IpAddr::V6(ip) => ip == std::net::Ipv6Addr::LOCALHOST,
-    }
 }
 
 /// TCP keepalive as Redis's anetKeepAlive: probes after `idle`, then every idle/3, 3 probes.
@@ -554,8 +596,36 @@ fn run_uring(worker: Worker) {
         }
     };
     runtime.block_on(async move {
-        let (router, state, id, listeners) = worker.start();
+        let (router, state, id, listeners, unix) = worker.start();
         let mut accepting = Vec::new();
+        if let Some((listener, path)) = unix {
+            let (router, state) = (router.clone(), state.clone());
+            accepting.push(tokio::task::spawn_local(accept_unix(
+                listener,
+                path,
+                move |stream, path| {
+                    let Ok(stream) = stream.into_std() else {
+                        return;
+                    };
+                    let stream = tokio_uring::net::UnixStream::from_std(stream);
+                    let fd = stream.as_raw_fd();
+                    let addr = Addr::Unix(path);
+                    match admit(&router, &state, id, fd, addr.clone(), addr) {
+                        Ok(session) => {
+                            let (reader, writer) = UringUnixHalf::split(stream);
+                            tokio::task::spawn_local(busy(connection::serve(
+                                reader, writer, session,
+                            )));
+                        }
+                        Err(reply) => {
+                            tokio::task::spawn_local(async move {
+                                let _ = stream.write_all(bytes::BytesMut::from(reply)).await;
+                            });
+                        }
+                    }
+                },
+            )));
+        }
         for listener in listeners {
             let listener = tokio_uring::net::TcpListener::from_std(listener);
             let (router, state) = (router.clone(), state.clone());
@@ -571,7 +641,7 @@ fn run_uring(worker: Worker) {
                     };
                     let _ = stream.set_nodelay(true);
                     let fd = stream.as_raw_fd();
-                    match admit(&router, &state, id, fd, peer, local) {
+                    match admit(&router, &state, id, fd, Addr::Tcp(peer), Addr::Tcp(local)) {
                         Ok(session) => {
                             let (reader, writer) = UringHalf::split(stream);
                             tokio::task::spawn_local(busy(connection::serve(
@@ -604,8 +674,35 @@ fn run_epoll(worker: Worker) {
     };
     let local_set = tokio::task::LocalSet::new();
     local_set.block_on(&runtime, async move {
-        let (router, state, id, listeners) = worker.start();
+        let (router, state, id, listeners, unix) = worker.start();
         let mut accepting = Vec::new();
+        if let Some((listener, path)) = unix {
+            let (router, state) = (router.clone(), state.clone());
+            accepting.push(tokio::task::spawn_local(accept_unix(
+                listener,
+                path,
+                move |stream, path| {
+                    let fd = stream.as_raw_fd();
+                    let addr = Addr::Unix(path);
+                    match admit(&router, &state, id, fd, addr.clone(), addr) {
+                        Ok(session) => {
+                            let (read, write) = stream.into_split();
+                            let (reader, writer) = (EpollRead(read), EpollWrite(write, fd));
+                            tokio::task::spawn_local(busy(connection::serve(
+                                reader, writer, session,
+                            )));
+                        }
+                        Err(reply) => {
+                            tokio::task::spawn_local(async move {
+                                use tokio::io::AsyncWriteExt;
+                                let mut stream = stream;
+                                let _ = stream.write_all(reply).await;
+                            });
+                        }
+                    }
+                },
+            )));
+        }
         for listener in listeners {
             let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
                 continue;
@@ -622,7 +719,7 @@ fn run_epoll(worker: Worker) {
                     };
                     let _ = stream.set_nodelay(true);
                     let fd = stream.as_raw_fd();
-                    match admit(&router, &state, id, fd, peer, local) {
+                    match admit(&router, &state, id, fd, Addr::Tcp(peer), Addr::Tcp(local)) {
                         Ok(session) => {
                             let (read, write) = stream.into_split();
                             let (reader, writer) = (EpollRead(read), EpollWrite(write, fd));
@@ -643,4 +740,23 @@ fn run_epoll(worker: Worker) {
             let _ = task.await;
         }
     });
+}
+
+/// Accepts unix-socket connections on this thread's clone of the listener (through tokio's
+/// reactor on either backend: accepts are rare) and hands each to `serve`.
+async fn accept_unix(
+    listener: std::os::unix::net::UnixListener,
+    path: Arc<str>,
+    serve: impl Fn(tokio::net::UnixStream, Arc<str>),
+) {
+    let Ok(listener) = tokio::net::UnixListener::from_std(listener) else {
+        tracing::warn!("unix socket {path}: cannot register with the reactor");
+        return;
+    };
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => serve(stream, path.clone()),
+            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
 }

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use crate::config::Config;
 
-pub use clients::{shutdown_fd, ClientInfo, ClientRegistry, Unblock};
+pub use clients::{shutdown_fd, Addr, ClientInfo, ClientRegistry, Unblock};
 pub use clock::coarse_ms;
 pub use output_limit::{
     note_output_limit_disconnection, set_output_limits, ClassOutputLimit, OutputLimitWatch,
