@@ -12,7 +12,7 @@ use crate::protocol::Reply;
 use crate::shard::mailbox::AtomicPart;
 use crate::shard::record::{self, prefetch_value};
 use crate::shard::{slot_of, HashSlot, Shard, ShardId};
-use crate::state::ThreadStats;
+use crate::state::{cycles, ThreadStats};
 
 /// A keyed command waiting for its shard's turn in this batch.
 struct Queued {
@@ -25,6 +25,8 @@ struct Queued {
     args: Args,
     /// Its reply, once run: a forwarded group comes back with its replies in it.
     reply: Option<Reply>,
+    /// How long it ran (`state::cycles` ticks), timed on its shard.
+    ticks: u64,
 }
 
 impl Queued {
@@ -157,6 +159,7 @@ fn run_queued(shard: &mut Shard, work: &mut [Queued]) {
     prefetch_forwarded(work);
     prefetch(shard, work);
     for q in work {
+        let start = cycles();
         q.reply = Some(run_op_in(
             shard,
             q.db,
@@ -165,6 +168,7 @@ fn run_queued(shard: &mut Shard, work: &mut [Queued]) {
             &mut q.args,
             Some(q.key_slot),
         ));
+        q.ticks = cycles().wrapping_sub(start);
     }
 }
 
@@ -184,6 +188,13 @@ struct Replies {
 impl Replies {
     fn fill(&mut self, slot: usize, reply: Reply) {
         self.slots[slot].0 = Some(reply);
+    }
+
+    /// Notes how long a queued command ran, under its row.
+    #[inline]
+    fn timed(&self, session: &Session, q: &Queued) {
+        let row = self.slots[q.slot].1;
+        super::timing::finished(session, row, q.spec, q.args.all(), q.ticks);
     }
 
     /// Encodes the complete prefix not yet written, counting failed calls.
@@ -428,6 +439,7 @@ fn route_admitted(
                 op,
                 args,
                 reply: None,
+                ticks: 0,
             });
             return None;
         }
@@ -482,9 +494,25 @@ async fn run_unqueued(
         }
         queues.encode_ready(session);
         serving_now(spec);
+        let start = cycles();
+        let row = queues.replies.slots[slot].1;
         let reply = match spec.kind {
-            Kind::Local(op) => op(session, &mut args),
-            Kind::Routed(op) => super::propagate::routed(session, spec, op, args).await,
+            Kind::Local(op) => {
+                let reply = op(session, &mut args);
+                let ticks = cycles().wrapping_sub(start);
+                super::timing::finished(session, row, spec, args.all(), ticks);
+                reply
+            }
+            Kind::Routed(op) => {
+                let items = spec
+                    .has(Flags::SKIP_SLOWLOG)
+                    .then(Vec::new)
+                    .unwrap_or_else(|| args.all().to_vec());
+                let reply = super::propagate::routed(session, spec, op, args).await;
+                let ticks = cycles().wrapping_sub(start);
+                super::timing::finished(session, row, spec, &items, ticks);
+                reply
+            }
             Kind::Keyed(..) => unreachable!("handled above"),
         };
         queues.replies.fill(slot, reply.unwrap_or_else(|e| e));
@@ -518,6 +546,11 @@ pub async fn call(session: &mut Session, items: Vec<Bytes>) -> Reply {
     let spec = spec.resolve(&items);
     count_calls(session, std::iter::once(row));
     session.client.last_cmd.store(row as u32, Relaxed);
+    let start = cycles();
+    let shown = spec
+        .has(Flags::SKIP_SLOWLOG)
+        .then(Vec::new)
+        .unwrap_or_else(|| items.clone());
     let mut args = Args::of(spec, items);
     serving_now(spec);
     let result = match spec.kind {
@@ -536,6 +569,8 @@ pub async fn call(session: &mut Session, items: Vec<Bytes>) -> Reply {
         Kind::Local(op) => op(session, &mut args),
         Kind::Routed(op) => super::propagate::routed(session, spec, op, args).await,
     };
+    let ticks = cycles().wrapping_sub(start);
+    super::timing::finished(session, row as u32, spec, &shown, ticks);
     result.unwrap_or_else(|e| e)
 }
 
@@ -609,7 +644,10 @@ async fn flush(session: &Session, pending: &mut [Vec<Queued>], replies: &mut Rep
                 s.read_clock();
                 prefetch(s, queue);
                 for mut q in queue.drain(..) {
+                    let start = cycles();
                     let reply = run_op_in(s, q.db, q.spec, q.op, &mut q.args, Some(q.key_slot));
+                    q.ticks = cycles().wrapping_sub(start);
+                    replies.timed(session, &q);
                     replies.fill(q.slot, reply);
                 }
             });
@@ -621,6 +659,7 @@ async fn flush(session: &Session, pending: &mut [Vec<Queued>], replies: &mut Rep
                 // Written by the shard's core: fetch every reply's lines before reading any.
                 work.iter().for_each(|q| prefetch_value(&q.reply));
                 for q in work.drain(..) {
+                    replies.timed(session, &q);
                     replies.fill(q.slot, q.reply.unwrap_or_else(|| error(err::SHARD_GONE)));
                 }
                 if pending[shard].capacity() == 0 {

@@ -42,7 +42,7 @@ const SECTIONS: &[Section] = &[
     section("cluster", "Cluster", cluster),
     section("keyspace", "Keyspace", keyspace),
     section("commandstats", "Commandstats", commandstats),
-    section("latencystats", "Latencystats", nothing),
+    section("latencystats", "Latencystats", latencystats),
 ];
 
 /// Sections INFO prints with no argument or "default".
@@ -327,15 +327,26 @@ fn commandstats(info: &Snapshot, out: &mut Lines) {
         let rejected = sum(|t| &t.rejected_calls);
         let failed = sum(|t| &t.failed_calls);
         if calls + rejected > 0 {
+            let usec = crate::state::cycles_to_us(sum(|t| &t.ticks)) as u64;
+            let per_call = if calls == 0 {
+                0.0
+            } else {
+                usec as f64 / calls as f64
+            };
             out.line(
-                    &format!("cmdstat_{}", spec.name),
-                    &format!("calls={calls},usec=0,usec_per_call=0.00,rejected_calls={rejected},failed_calls={failed}"),
-                );
+                &format!("cmdstat_{}", spec.name),
+                &format!("calls={calls},usec={usec},usec_per_call={per_call:.2},rejected_calls={rejected},failed_calls={failed}"),
+            );
         }
     }
 }
 
-/// A section with no fields (modules, latencystats): its title only.
+/// Per-command latency percentiles (latency-tracking).
+fn latencystats(info: &Snapshot, out: &mut Lines) {
+    super::latency::info_lines(&info.server.stats, out.0);
+}
+
+/// A section with no fields (modules): its title only.
 fn nothing(_: &Snapshot, _: &mut Lines) {}
 
 fn human(bytes: u64) -> String {

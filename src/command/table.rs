@@ -10,7 +10,8 @@ use hashbrown::HashMap;
 
 use super::{
     acl, aof, bitfield, bitmap, connection, debug, dump, expire, geo, hash, hyperloglog, keys,
-    list, persist, pubsub, scripting, server, set, sort, stream, string, transaction, zset,
+    latency, list, persist, pubsub, scripting, server, set, slowlog, sort, stream, string,
+    transaction, zset,
 };
 use super::{Args, CmdResult, Cross, Kind, Merge, Session};
 
@@ -406,6 +407,8 @@ const FAMILIES: &[(Categories, &[CommandSpec])] = &[
     (Categories::NONE, server::COMMANDS),
     (Categories::NONE, persist::COMMANDS),
     (Categories::NONE, debug::COMMANDS),
+    (Categories::NONE, slowlog::COMMANDS),
+    (Categories::NONE, latency::COMMANDS),
     (Categories::NONE, aof::COMMANDS),
     (Categories::STRING, string::COMMANDS),
     (Categories::BITMAP, bitmap::COMMANDS),
