@@ -279,7 +279,9 @@ fn client_flags(c: &ClientInfo) -> String {
 pub fn client_line(c: &ClientInfo) -> String {
     let cmd = match c.last_cmd.load(Relaxed) {
         u32::MAX => "NULL",
-        row => super::COMMANDS.get(row as usize).map_or("NULL", |s| s.name),
+        row => super::table::STAT_ROWS
+            .get(row as usize)
+            .map_or("NULL", |s| s.name),
     };
     format!(
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub=0 ssub=0 multi=-1 \

@@ -356,6 +356,7 @@ fn admit(
         return Err(unknown_command(items));
     };
     let spec = spec.resolve(items);
+    let row = super::table::stat_row(row, spec);
     let stats = &session.server.stats[session.thread];
     if !spec.arity_ok(items.len()) {
         ThreadStats::add(&stats.rejected_calls[row], 1);
@@ -475,7 +476,10 @@ async fn run_unqueued(
             return;
         }
         queues.settle(session).await;
+        let (start, row) = (cycles(), queues.replies.slots[slot].1);
+        let items = args.all().to_vec();
         let reply = run_cross(session, spec, op, cross, args).await;
+        super::timing::finished(session, row, spec, &items, cycles().wrapping_sub(start));
         queues.replies.fill(slot, reply.unwrap_or_else(|e| e));
     } else {
         if spec.has(Flags::RUNS_QUEUE) {
@@ -544,6 +548,7 @@ pub async fn call(session: &mut Session, items: Vec<Bytes>) -> Reply {
         return unknown_command(&items);
     };
     let spec = spec.resolve(&items);
+    let row = super::table::stat_row(row, spec);
     count_calls(session, std::iter::once(row));
     session.client.last_cmd.store(row as u32, Relaxed);
     let start = cycles();

@@ -315,7 +315,7 @@ fn keyspace(info: &Snapshot, out: &mut Lines) {
 
 /// Calls, rejected and failed calls per command-table row that saw any.
 fn commandstats(info: &Snapshot, out: &mut Lines) {
-    for (row, spec) in super::table::COMMANDS.iter().copied().enumerate() {
+    for (row, spec) in super::table::STAT_ROWS.iter().copied().enumerate() {
         let sum = |pick: fn(&ThreadStats) -> &Vec<std::sync::atomic::AtomicU64>| {
             info.server
                 .stats

@@ -9,7 +9,9 @@ use std::sync::{Mutex, RwLock};
 use bytes::Bytes;
 
 use super::keys::help_reply;
-use super::table::{container, flags, lookup, row, CommandSpec, COMMANDS as TABLE, NOKEY};
+use super::table::{
+    container, flags, row, stat_rows_named, CommandSpec, NOKEY, STAT_ROWS as TABLE,
+};
 use super::{err, Args, CmdResult, Kind, Session};
 use crate::protocol::Reply;
 use crate::state::Histogram;
@@ -295,7 +297,7 @@ fn histogram(session: &mut Session, args: &mut Args) -> CmdResult {
         let mut rows: Vec<usize> = args
             .rest()
             .iter()
-            .filter_map(|name| lookup(name).map(|(row, _)| row))
+            .flat_map(|name| stat_rows_named(name))
             .collect();
         rows.dedup();
         rows

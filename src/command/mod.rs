@@ -38,6 +38,7 @@ mod stream;
 mod string;
 pub mod table;
 mod timing;
+pub use timing::latency_event;
 pub mod transaction;
 mod zset;
 

@@ -433,6 +433,63 @@ const FAMILIES: &[(Categories, &[CommandSpec])] = &[
 pub static COMMANDS: LazyLock<Vec<&'static CommandSpec>> =
     LazyLock::new(|| FAMILIES.iter().flat_map(|f| f.1.iter()).collect());
 
+/// What commandstats, latencystats and CLIENT LIST's `cmd=` count under: every row of
+/// [`COMMANDS`] (same indexes), then every container's subcommand rows (`client|list`), as
+/// Redis counts subcommands apart.
+pub static STAT_ROWS: LazyLock<Vec<&'static CommandSpec>> = LazyLock::new(|| {
+    let mut rows: Vec<&'static CommandSpec> = COMMANDS.clone();
+    rows.extend(COMMANDS.iter().flat_map(|c| c.subcommands.iter()));
+    rows
+});
+
+/// Where each container row's subcommands start in [`STAT_ROWS`].
+static SUBCOMMANDS_AT: LazyLock<Vec<usize>> = LazyLock::new(|| {
+    let mut next = COMMANDS.len();
+    COMMANDS
+        .iter()
+        .map(|c| {
+            let at = next;
+            next += c.subcommands.len();
+            at
+        })
+        .collect()
+});
+
+/// The stat row of `spec`, resolved from the command at `row` of [`COMMANDS`].
+#[inline]
+pub fn stat_row(row: usize, spec: &'static CommandSpec) -> usize {
+    if !spec.is_subcommand {
+        return row;
+    }
+    let subs = COMMANDS[row].subcommands;
+    let offset = (spec as *const CommandSpec as usize).wrapping_sub(subs.as_ptr() as usize)
+        / std::mem::size_of::<CommandSpec>();
+    if offset < subs.len() {
+        SUBCOMMANDS_AT[row] + offset
+    } else {
+        row
+    }
+}
+
+/// The stat rows a name means as Redis reads it (`get`, `config|resetstat`): a container
+/// (`client`) means its subcommands.
+pub fn stat_rows_named(name: &[u8]) -> Vec<usize> {
+    let lower = name.to_ascii_lowercase();
+    let Some(at) = STAT_ROWS
+        .iter()
+        .position(|s| s.name.as_bytes() == &lower[..])
+    else {
+        return Vec::new();
+    };
+    match COMMANDS.get(at) {
+        Some(container) if !container.subcommands.is_empty() => {
+            let first = SUBCOMMANDS_AT[at];
+            (first..first + container.subcommands.len()).collect()
+        }
+        _ => vec![at],
+    }
+}
+
 /// The ACL category of each row's family, by row index.
 static FAMILY_OF: LazyLock<Vec<Categories>> = LazyLock::new(|| {
     FAMILIES

@@ -81,3 +81,11 @@ fn slow(session: &Session, spec: &CommandSpec, items: &[Bytes], ticks: u64) {
         super::latency::add_sample(event, cycles_to_ns(ticks) / 1_000_000);
     }
 }
+
+/// Notes a server event (`expire-cycle`, `eviction-cycle`, ...) that took `ticks`, for the
+/// latency monitor.
+pub fn latency_event(event: &'static str, ticks: u64) {
+    if ticks >= LATENCY_TICKS.load(Relaxed) {
+        super::latency::add_sample(event, cycles_to_ns(ticks) / 1_000_000);
+    }
+}

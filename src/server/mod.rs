@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
 
-use crate::command::{Hangup, Session, COMMANDS};
+use crate::command::{Hangup, Session};
 use crate::config::Config;
 use crate::protocol::Protocol;
 use crate::shard::inbox::busy;
@@ -247,7 +247,7 @@ pub fn run(mut config: Config) -> Result<(), String> {
         threads,
         backend.name(),
         port,
-        COMMANDS.len(),
+        crate::command::table::STAT_ROWS.len(),
     ));
     let inboxes = inboxes(threads);
     for (id, listeners) in listeners.into_iter().enumerate() {
@@ -493,10 +493,15 @@ async fn maintenance(router: Router, state: Arc<ServerState>, id: usize) {
             // Redis gives active expiry a quarter of a cycle at most.
             let budget = Duration::from_millis(2).min(every / 4);
             router.run_inline(|s| {
+                use crate::state::cycles;
                 s.age_clocks(owned.clone(), AGE_SLOTS_PER_TICK);
+                let start = cycles();
                 s.active_expire(owned, budget);
                 crate::command::notify_expired(s);
+                crate::command::latency_event("expire-cycle", cycles().wrapping_sub(start));
+                let start = cycles();
                 s.enforce_maxmemory();
+                crate::command::latency_event("eviction-cycle", cycles().wrapping_sub(start));
             });
         }
         if id == 0 {
