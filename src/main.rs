@@ -26,21 +26,29 @@ fn main() {
     let config = match Config::from_args(&args) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("ringkv: {e}");
+            // A configuration error is already the whole report (as redis-server prints it).
+            if e.starts_with('\n') {
+                eprintln!("{e}");
+            } else {
+                eprintln!("ringkv: {e}");
+            }
             std::process::exit(1);
         }
     };
-    let level = match config.get("loglevel") {
-        "debug" | "verbose" => tracing::Level::DEBUG,
-        "warning" => tracing::Level::WARN,
-        "nothing" => tracing::Level::ERROR,
-        _ => tracing::Level::INFO,
-    };
-    tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_target(false)
-        .with_ansi(false)
-        .init();
+    if let Err(e) = ringkv::server::check_startup(&config) {
+        eprintln!("ringkv: {e}");
+        std::process::exit(1);
+    }
+    if config.get("daemonize") == "yes" {
+        if let Err(e) = ringkv::server::service::daemonize() {
+            eprintln!("ringkv: {e}");
+            std::process::exit(1);
+        }
+    }
+    if let Err(e) = ringkv::server::logging::init(&config) {
+        eprintln!("{e}");
+        std::process::exit(1);
+    }
     ringkv::server::crash::install();
     if let Err(e) = ringkv::server::run(config) {
         tracing::error!("{e}");

@@ -106,6 +106,7 @@ fn check_rules(session: &mut Session, items: &[Bytes]) -> Option<Reply> {
         log_denial(session, denial_reason(denial), object);
         permission_error(denial, fullname)
     };
+    let row = super::table::stat_row(row, spec.resolve(items));
     ThreadStats::add(&session.server.stats[session.thread].rejected_calls[row], 1);
     session.tx.abort();
     Some(refused)

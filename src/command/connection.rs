@@ -267,23 +267,31 @@ pub fn reset(session: &mut Session, _args: &mut Args) -> CmdResult {
 }
 
 /// One CLIENT LIST line, in Redis's field order.
-/// CLIENT LIST's flags: P (subscriber), b (blocked), or N.
-fn client_flags(c: &ClientInfo) -> &'static str {
+/// CLIENT LIST's flags, in Redis's order: P (subscriber), b (blocked), U (unix socket), or N.
+fn client_flags(c: &ClientInfo) -> String {
+    let mut flags = String::new();
     if c.subs.load(Relaxed) > 0 {
-        "P"
+        flags.push('P');
     } else if super::monitor::is_monitor(c.id) {
-        "O"
+        flags.push('O');
     } else if c.unblock.lock().is_ok_and(|waiting| waiting.is_some()) {
-        "b"
-    } else {
-        "N"
+        flags.push('b');
     }
+    if matches!(c.addr, crate::state::Addr::Unix(_)) {
+        flags.push('U');
+    }
+    if flags.is_empty() {
+        flags.push('N');
+    }
+    flags
 }
 
 pub fn client_line(c: &ClientInfo) -> String {
     let cmd = match c.last_cmd.load(Relaxed) {
         u32::MAX => "NULL",
-        row => super::COMMANDS.get(row as usize).map_or("NULL", |s| s.name),
+        row => super::table::STAT_ROWS
+            .get(row as usize)
+            .map_or("NULL", |s| s.name),
     };
     format!(
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub=0 ssub=0 multi=-1 \

@@ -36,7 +36,7 @@ const DEBUG_HELP: &[&str] = &[
 fn allowed(session: &Session) -> bool {
     match session.server.config().get("enable-debug-command") {
         "yes" => true,
-        "local" => session.client.addr.ip().is_loopback(),
+        "local" => session.client.addr.is_local(),
         _ => false,
     }
 }

@@ -13,7 +13,7 @@ use crate::shard::mailbox::AtomicPart;
 use crate::shard::record::{self, prefetch_value};
 use crate::shard::tracking::{Track, Tracker};
 use crate::shard::{slot_of, HashSlot, Shard, ShardId};
-use crate::state::ThreadStats;
+use crate::state::{cycles, ThreadStats};
 
 /// A keyed command waiting for its shard's turn in this batch.
 struct Queued {
@@ -28,6 +28,8 @@ struct Queued {
     track: Track,
     /// Its reply, once run: a forwarded group comes back with its replies in it.
     reply: Option<Reply>,
+    /// How long it ran (`state::cycles` ticks), timed on its shard.
+    ticks: u64,
 }
 
 impl Queued {
@@ -178,6 +180,7 @@ fn run_queued(shard: &mut Shard, work: &mut [Queued], client: (u64, usize)) {
     prefetch_forwarded(work);
     prefetch(shard, work);
     for q in work {
+        let start = cycles();
         q.reply = Some(run_op_in(
             shard,
             q.db,
@@ -187,6 +190,7 @@ fn run_queued(shard: &mut Shard, work: &mut [Queued], client: (u64, usize)) {
             Some(q.key_slot),
             q.track.tracker(client.0, client.1),
         ));
+        q.ticks = cycles().wrapping_sub(start);
     }
 }
 
@@ -206,6 +210,13 @@ struct Replies {
 impl Replies {
     fn fill(&mut self, slot: usize, reply: Reply) {
         self.slots[slot].0 = Some(reply);
+    }
+
+    /// Notes how long a queued command ran, under its row.
+    #[inline]
+    fn timed(&self, session: &Session, q: &Queued) {
+        let row = self.slots[q.slot].1;
+        super::timing::finished(session, row, q.spec, q.args.all(), q.ticks);
     }
 
     /// Encodes the complete prefix not yet written, counting failed calls.
@@ -404,6 +415,7 @@ fn admit(
         return Err(unknown_command(items));
     };
     let spec = spec.resolve(items);
+    let row = super::table::stat_row(row, spec);
     let stats = &session.server.stats[session.thread];
     if !spec.arity_ok(items.len()) {
         ThreadStats::add(&stats.rejected_calls[row], 1);
@@ -492,6 +504,7 @@ fn route_admitted(
                 args,
                 track,
                 reply: None,
+                ticks: 0,
             });
             return None;
         }
@@ -527,7 +540,10 @@ async fn run_unqueued(
             return;
         }
         queues.settle(session).await;
+        let (start, row) = (cycles(), queues.replies.slots[slot].1);
+        let items = args.all().to_vec();
         let reply = run_cross(session, spec, op, cross, args).await;
+        super::timing::finished(session, row, spec, &items, cycles().wrapping_sub(start));
         queues.replies.fill(slot, reply.unwrap_or_else(|e| e));
     } else {
         if spec.has(Flags::RUNS_QUEUE) {
@@ -546,9 +562,25 @@ async fn run_unqueued(
         }
         queues.encode_ready(session);
         serving_now(spec);
+        let start = cycles();
+        let row = queues.replies.slots[slot].1;
         let reply = match spec.kind {
-            Kind::Local(op) => op(session, &mut args),
-            Kind::Routed(op) => super::propagate::routed(session, spec, op, args).await,
+            Kind::Local(op) => {
+                let reply = op(session, &mut args);
+                let ticks = cycles().wrapping_sub(start);
+                super::timing::finished(session, row, spec, args.all(), ticks);
+                reply
+            }
+            Kind::Routed(op) => {
+                let items = spec
+                    .has(Flags::SKIP_SLOWLOG)
+                    .then(Vec::new)
+                    .unwrap_or_else(|| args.all().to_vec());
+                let reply = super::propagate::routed(session, spec, op, args).await;
+                let ticks = cycles().wrapping_sub(start);
+                super::timing::finished(session, row, spec, &items, ticks);
+                reply
+            }
             Kind::Keyed(..) => unreachable!("handled above"),
         };
         queues.replies.fill(slot, reply.unwrap_or_else(|e| e));
@@ -580,8 +612,14 @@ pub async fn call(session: &mut Session, items: Vec<Bytes>) -> Reply {
         return unknown_command(&items);
     };
     let spec = spec.resolve(&items);
+    let row = super::table::stat_row(row, spec);
     count_calls(session, std::iter::once(row));
     session.client.last_cmd.store(row as u32, Relaxed);
+    let start = cycles();
+    let shown = spec
+        .has(Flags::SKIP_SLOWLOG)
+        .then(Vec::new)
+        .unwrap_or_else(|| items.clone());
     let mut args = Args::of(spec, items);
     serving_now(spec);
     let result = match spec.kind {
@@ -601,6 +639,8 @@ pub async fn call(session: &mut Session, items: Vec<Bytes>) -> Reply {
         Kind::Local(op) => op(session, &mut args),
         Kind::Routed(op) => super::propagate::routed(session, spec, op, args).await,
     };
+    let ticks = cycles().wrapping_sub(start);
+    super::timing::finished(session, row as u32, spec, &shown, ticks);
     result.unwrap_or_else(|e| e)
 }
 
@@ -675,6 +715,7 @@ async fn flush(session: &Session, pending: &mut [Vec<Queued>], replies: &mut Rep
                 s.read_clock();
                 prefetch(s, queue);
                 for mut q in queue.drain(..) {
+                    let start = cycles();
                     let reply = run_op_in(
                         s,
                         q.db,
@@ -684,6 +725,8 @@ async fn flush(session: &Session, pending: &mut [Vec<Queued>], replies: &mut Rep
                         Some(q.key_slot),
                         q.track.tracker(client.0, client.1),
                     );
+                    q.ticks = cycles().wrapping_sub(start);
+                    replies.timed(session, &q);
                     replies.fill(q.slot, reply);
                 }
             });
@@ -695,6 +738,7 @@ async fn flush(session: &Session, pending: &mut [Vec<Queued>], replies: &mut Rep
                 // Written by the shard's core: fetch every reply's lines before reading any.
                 work.iter().for_each(|q| prefetch_value(&q.reply));
                 for q in work.drain(..) {
+                    replies.timed(session, &q);
                     replies.fill(q.slot, q.reply.unwrap_or_else(|| error(err::SHARD_GONE)));
                 }
                 if pending[shard].capacity() == 0 {

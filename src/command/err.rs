@@ -494,6 +494,19 @@ pub fn config_set_failed(name: &str, why: &str) -> Reply {
     ))
 }
 
+/// SLOWLOG GET with a count below -1 or not a number.
+pub const SLOWLOG_COUNT: &str = "ERR count should be greater than or equal to -1";
+
+/// LATENCY GRAPH of an event without samples.
+pub fn latency_no_samples(event: &str) -> Reply {
+    Reply::error_owned(format!("ERR No samples available for event '{event}'"))
+}
+
+/// CONFIG REWRITE that could not write the file.
+pub fn config_rewrite_failed(why: &str) -> Reply {
+    Reply::error_owned(format!("ERR {why}"))
+}
+
 /// CONFIG SET naming an option it does not know.
 pub fn config_set_unknown(name: &str) -> Reply {
     Reply::error_owned(format!(

@@ -42,7 +42,7 @@ const SECTIONS: &[Section] = &[
     section("cluster", "Cluster", cluster),
     section("keyspace", "Keyspace", keyspace),
     section("commandstats", "Commandstats", commandstats),
-    section("latencystats", "Latencystats", nothing),
+    section("latencystats", "Latencystats", latencystats),
 ];
 
 /// Sections INFO prints with no argument or "default".
@@ -161,8 +161,9 @@ fn server(info: &Snapshot, out: &mut Lines) {
     out.line("server_time_usec", &(crate::shard::unix_ms() * 1000));
     out.line("uptime_in_seconds", &uptime);
     out.line("uptime_in_days", &(uptime / 86400));
-    out.line("hz", &10);
-    out.line("configured_hz", &10);
+    let hz = info.server.config().int("hz");
+    out.line("hz", &crate::server::effective_hz(hz));
+    out.line("configured_hz", &hz);
     out.line("threads", &info.server.threads);
     out.line("io_threads_active", &0);
 }
@@ -323,7 +324,7 @@ fn keyspace(info: &Snapshot, out: &mut Lines) {
 
 /// Calls, rejected and failed calls per command-table row that saw any.
 fn commandstats(info: &Snapshot, out: &mut Lines) {
-    for (row, spec) in super::table::COMMANDS.iter().copied().enumerate() {
+    for (row, spec) in super::table::STAT_ROWS.iter().copied().enumerate() {
         let sum = |pick: fn(&ThreadStats) -> &Vec<std::sync::atomic::AtomicU64>| {
             info.server
                 .stats
@@ -335,15 +336,26 @@ fn commandstats(info: &Snapshot, out: &mut Lines) {
         let rejected = sum(|t| &t.rejected_calls);
         let failed = sum(|t| &t.failed_calls);
         if calls + rejected > 0 {
+            let usec = crate::state::cycles_to_us(sum(|t| &t.ticks)) as u64;
+            let per_call = if calls == 0 {
+                0.0
+            } else {
+                usec as f64 / calls as f64
+            };
             out.line(
-                    &format!("cmdstat_{}", spec.name),
-                    &format!("calls={calls},usec=0,usec_per_call=0.00,rejected_calls={rejected},failed_calls={failed}"),
-                );
+                &format!("cmdstat_{}", spec.name),
+                &format!("calls={calls},usec={usec},usec_per_call={per_call:.2},rejected_calls={rejected},failed_calls={failed}"),
+            );
         }
     }
 }
 
-/// A section with no fields (modules, latencystats): its title only.
+/// Per-command latency percentiles (latency-tracking).
+fn latencystats(info: &Snapshot, out: &mut Lines) {
+    super::latency::info_lines(&info.server.stats, out.0);
+}
+
+/// A section with no fields (modules): its title only.
 fn nothing(_: &Snapshot, _: &mut Lines) {}
 
 fn human(bytes: u64) -> String {

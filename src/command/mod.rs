@@ -23,6 +23,7 @@ mod hyperloglog;
 mod info;
 mod introspection;
 mod keys;
+mod latency;
 mod list;
 pub mod monitor;
 pub mod pause;
@@ -33,11 +34,14 @@ pub mod saving;
 pub mod scripting;
 mod server;
 mod set;
+mod slowlog;
 mod sort;
 mod stream;
 mod string;
 pub mod table;
 mod tracking;
+mod timing;
+pub use timing::latency_event;
 pub mod transaction;
 mod zset;
 
@@ -238,6 +242,7 @@ pub fn apply_config(config: &crate::config::Config) {
     scripting::apply_config(config);
     crate::state::set_output_limits(config.get("client-output-buffer-limit"));
     saving::apply_config(config);
+    timing::apply_config(config);
     // The current flags stand when the text is their rendering (which may hide `n`).
     let text = config.get("notify-keyspace-events");
     if crate::pubsub::notify::render(crate::pubsub::notify::flags()) != text {

@@ -302,6 +302,7 @@ pub fn shutdown(session: &mut Session, args: Args) -> Routine<'_> {
         if !super::saving::shutdown(&session.router, &session.server.config, flags).await {
             return Err(error(err::SHUTDOWN_FAILED));
         }
+        crate::server::service::at_exit();
         std::process::exit(0);
     })
 }
@@ -369,8 +370,26 @@ fn config_resetstat(session: &mut Session, _args: Args) -> Routine<'_> {
     })
 }
 
-fn config_rewrite(_session: &mut Session, _args: &mut Args) -> CmdResult {
-    Err(error(err::NO_CONFIG_FILE))
+/// CONFIG REWRITE: the start-up file rewritten with the running values, as Redis does.
+fn config_rewrite(session: &mut Session, _args: &mut Args) -> CmdResult {
+    let config = session.server.config();
+    if config.file.is_none() {
+        return Err(error(err::NO_CONFIG_FILE));
+    }
+    let users: Vec<String> = crate::command::access::users()
+        .iter()
+        .map(|u| format!("user {} {}", u.name, u.describe()))
+        .collect();
+    match config.rewrite(&users) {
+        Ok(()) => {
+            tracing::info!("CONFIG REWRITE executed with success.");
+            ok()
+        }
+        Err(why) => {
+            tracing::warn!("CONFIG REWRITE failed: {why}");
+            Err(err::config_rewrite_failed(&why))
+        }
+    }
 }
 
 fn config_set(session: &mut Session, args: &mut Args) -> CmdResult {
@@ -422,6 +441,19 @@ fn config_set(session: &mut Session, args: &mut Args) -> CmdResult {
         );
     }
     *config = staged;
+    for (name, _) in &pairs {
+        if let Some(warning) = crate::config::Config::set_warning(name, config.get(name)) {
+            tracing::warn!("{warning}");
+        }
+    }
+    if pairs
+        .iter()
+        .any(|(n, _)| n.to_ascii_lowercase().starts_with("oom-score-adj"))
+    {
+        if let Err(e) = crate::server::service::apply_oom_score_adj(&config) {
+            tracing::warn!("{e}");
+        }
+    }
     if pairs
         .iter()
         .any(|(n, _)| n.eq_ignore_ascii_case("requirepass"))

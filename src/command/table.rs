@@ -10,8 +10,8 @@ use hashbrown::HashMap;
 
 use super::{
     acl, aof, bitfield, bitmap, connection, debug, dump, expire, geo, hash, hyperloglog, keys,
-    list, monitor, persist, pubsub, scripting, server, set, sort, stream, string, transaction,
-    zset,
+    latency, list, monitor, persist, pubsub, scripting, server, set, slowlog, sort, stream,
+    string, transaction, zset,
 };
 use super::{Args, CmdResult, Cross, Kind, Merge, Session};
 
@@ -477,6 +477,8 @@ const FAMILIES: &[(Categories, &[CommandSpec])] = &[
     (Categories::NONE, monitor::COMMANDS),
     (Categories::NONE, persist::COMMANDS),
     (Categories::NONE, debug::COMMANDS),
+    (Categories::NONE, slowlog::COMMANDS),
+    (Categories::NONE, latency::COMMANDS),
     (Categories::NONE, aof::COMMANDS),
     (Categories::STRING, string::COMMANDS),
     (Categories::BITMAP, bitmap::COMMANDS),
@@ -502,6 +504,63 @@ const FAMILIES: &[(Categories, &[CommandSpec])] = &[
 pub static COMMANDS: LazyLock<Vec<&'static CommandSpec>> =
     LazyLock::new(|| FAMILIES.iter().flat_map(|f| f.1.iter()).collect());
 
+/// What commandstats, latencystats and CLIENT LIST's `cmd=` count under: every row of
+/// [`COMMANDS`] (same indexes), then every container's subcommand rows (`client|list`), as
+/// Redis counts subcommands apart.
+pub static STAT_ROWS: LazyLock<Vec<&'static CommandSpec>> = LazyLock::new(|| {
+    let mut rows: Vec<&'static CommandSpec> = COMMANDS.clone();
+    rows.extend(COMMANDS.iter().flat_map(|c| c.subcommands.iter()));
+    rows
+});
+
+/// Where each container row's subcommands start in [`STAT_ROWS`].
+static SUBCOMMANDS_AT: LazyLock<Vec<usize>> = LazyLock::new(|| {
+    let mut next = COMMANDS.len();
+    COMMANDS
+        .iter()
+        .map(|c| {
+            let at = next;
+            next += c.subcommands.len();
+            at
+        })
+        .collect()
+});
+
+/// The stat row of `spec`, resolved from the command at `row` of [`COMMANDS`].
+#[inline]
+pub fn stat_row(row: usize, spec: &'static CommandSpec) -> usize {
+    if !spec.is_subcommand {
+        return row;
+    }
+    let subs = COMMANDS[row].subcommands;
+    let offset = (spec as *const CommandSpec as usize).wrapping_sub(subs.as_ptr() as usize)
+        / std::mem::size_of::<CommandSpec>();
+    if offset < subs.len() {
+        SUBCOMMANDS_AT[row] + offset
+    } else {
+        row
+    }
+}
+
+/// The stat rows a name means as Redis reads it (`get`, `config|resetstat`): a container
+/// (`client`) means its subcommands.
+pub fn stat_rows_named(name: &[u8]) -> Vec<usize> {
+    let lower = name.to_ascii_lowercase();
+    let Some(at) = STAT_ROWS
+        .iter()
+        .position(|s| s.name.as_bytes() == &lower[..])
+    else {
+        return Vec::new();
+    };
+    match COMMANDS.get(at) {
+        Some(container) if !container.subcommands.is_empty() => {
+            let first = SUBCOMMANDS_AT[at];
+            (first..first + container.subcommands.len()).collect()
+        }
+        _ => vec![at],
+    }
+}
+
 /// The ACL category of each row's family, by row index.
 static FAMILY_OF: LazyLock<Vec<Categories>> = LazyLock::new(|| {
     FAMILIES
@@ -515,15 +574,73 @@ pub fn family_of(row: usize) -> Categories {
     FAMILY_OF.get(row).copied().unwrap_or_default()
 }
 
-/// Finds a command by name, case-insensitively; returns its row index too.
-pub fn lookup(name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
-    static INDEX: OnceLock<HashMap<&'static [u8], usize>> = OnceLock::new();
-    let index = INDEX.get_or_init(|| {
+/// `rename-command` pairs (lower case; an empty new name disables the command), fixed at start.
+static RENAMES: OnceLock<Vec<(String, String)>> = OnceLock::new();
+
+/// Every command by its own (lower-case) name.
+fn original_index() -> &'static HashMap<Vec<u8>, usize> {
+    static INDEX: OnceLock<HashMap<Vec<u8>, usize>> = OnceLock::new();
+    INDEX.get_or_init(|| {
         COMMANDS
             .iter()
             .enumerate()
-            .map(|(i, c)| (c.name.as_bytes(), i))
+            .map(|(i, c)| (c.name.as_bytes().to_vec(), i))
             .collect()
+    })
+}
+
+/// Applies the configuration's `rename-command` lines before the first command is looked
+/// up; Err: redis-server's reason for refusing one.
+pub fn install_renames(renames: &[(String, String)]) -> Result<(), String> {
+    let index = original_index();
+    let mut names: Vec<String> = index
+        .keys()
+        .map(|k| String::from_utf8_lossy(k).into_owned())
+        .collect();
+    let mut checked = Vec::new();
+    for (old, new) in renames {
+        let (old, new) = (old.to_ascii_lowercase(), new.to_ascii_lowercase());
+        let Some(at) = names.iter().position(|n| *n == old) else {
+            return Err(format!("No such command '{old}' in rename-command"));
+        };
+        if !new.is_empty() && names.contains(&new) {
+            return Err(format!(
+                "Target command name '{new}' already exists in rename-command"
+            ));
+        }
+        if new.len() > NAME_MAX {
+            return Err(format!("Target command name '{new}' is too long"));
+        }
+        names.remove(at);
+        if !new.is_empty() {
+            names.push(new.clone());
+        }
+        checked.push((old, new));
+    }
+    RENAMES
+        .set(checked)
+        .map_err(|_| "rename-command applied twice".to_string())
+}
+
+/// Finds a command by its own name, whatever `rename-command` did (the AOF names commands so).
+pub fn lookup_original(name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
+    let i = *original_index().get(&name.to_ascii_lowercase())?;
+    Some((i, COMMANDS[i]))
+}
+
+/// Finds a command by name, case-insensitively; returns its row index too.
+pub fn lookup(name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
+    static INDEX: OnceLock<HashMap<Vec<u8>, usize>> = OnceLock::new();
+    let index = INDEX.get_or_init(|| {
+        let mut index = original_index().clone();
+        for (old, new) in RENAMES.get().into_iter().flatten() {
+            if let Some(i) = index.remove(old.as_bytes()) {
+                if !new.is_empty() {
+                    index.insert(new.as_bytes().to_vec(), i);
+                }
+            }
+        }
+        index
     });
     if name.len() > NAME_MAX {
         return None;

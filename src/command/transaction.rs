@@ -371,8 +371,8 @@ fn keyed_ops(session: &Session, queued: Vec<Vec<Bytes>>) -> Vec<Option<KeyedOp>>
         .into_iter()
         .map(|items| {
             let (row, spec) = lookup(&items[0])?;
-            rows.push(row);
             let spec = spec.resolve(&items);
+            rows.push(super::table::stat_row(row, spec));
             match spec.kind {
                 Kind::Keyed(op, _) => Some((spec, op, Args::of(spec, items))),
                 _ => None,

@@ -43,33 +43,53 @@ impl UringHalf {
     }
 }
 
-impl ReadHalf for UringHalf {
-    async fn read(&mut self, mut buf: BytesMut) -> (io::Result<usize>, BytesMut) {
-        use tokio_uring::buf::BoundedBuf;
-        make_room(&mut buf);
-        let len = buf.len();
-        let (result, slice) = self.0.read(buf.slice(len..)).await;
-        (result, slice.into_inner())
+/// One side of a unix-socket connection driven by io_uring.
+pub struct UringUnixHalf(pub Rc<tokio_uring::net::UnixStream>);
+
+impl UringUnixHalf {
+    /// Both halves of `stream`.
+    pub fn split(stream: tokio_uring::net::UnixStream) -> (UringUnixHalf, UringUnixHalf) {
+        let shared = Rc::new(stream);
+        (UringUnixHalf(shared.clone()), UringUnixHalf(shared))
     }
 }
 
-impl WriteHalf for UringHalf {
-    async fn write_all(&mut self, buf: BytesMut) -> (io::Result<()>, BytesMut) {
-        self.0.write_all(buf).await
-    }
+/// The same read and write for both io_uring stream kinds (their methods share a shape but
+/// no trait).
+macro_rules! uring_halves {
+    ($half:ty) => {
+        impl ReadHalf for $half {
+            async fn read(&mut self, mut buf: BytesMut) -> (io::Result<usize>, BytesMut) {
+                use tokio_uring::buf::BoundedBuf;
+                make_room(&mut buf);
+                let len = buf.len();
+                let (result, slice) = self.0.read(buf.slice(len..)).await;
+                (result, slice.into_inner())
+            }
+        }
 
-    fn fd(&self) -> RawFd {
-        self.0.as_raw_fd()
-    }
+        impl WriteHalf for $half {
+            async fn write_all(&mut self, buf: BytesMut) -> (io::Result<()>, BytesMut) {
+                self.0.write_all(buf).await
+            }
+
+            fn fd(&self) -> RawFd {
+                self.0.as_raw_fd()
+            }
+        }
+    };
 }
 
-/// The read side of a socket driven by epoll through tokio's reactor.
-pub struct EpollRead(pub tokio::net::tcp::OwnedReadHalf);
+uring_halves!(UringHalf);
+uring_halves!(UringUnixHalf);
+
+/// The read side of a socket (TCP or unix) driven by epoll through tokio's reactor.
+pub struct EpollRead<R>(pub R);
 
 /// The write side of a socket driven by epoll.
-pub struct EpollWrite(pub tokio::net::tcp::OwnedWriteHalf, pub RawFd);
+pub struct EpollWrite<W>(pub W, pub RawFd);
 
-impl ReadHalf for EpollRead {
+impl<R: tokio::io::AsyncRead + Unpin + 'static> ReadHalf for EpollRead<R> {
     async fn read(&mut self, mut buf: BytesMut) -> (io::Result<usize>, BytesMut) {
         use tokio::io::AsyncReadExt;
         make_room(&mut buf);
@@ -78,7 +98,7 @@ impl ReadHalf for EpollRead {
     }
 }
 
-impl WriteHalf for EpollWrite {
+impl<W: tokio::io::AsyncWrite + Unpin + 'static> WriteHalf for EpollWrite<W> {
     async fn write_all(&mut self, buf: BytesMut) -> (io::Result<()>, BytesMut) {
         use tokio::io::AsyncWriteExt;
         let result = self.0.write_all(&buf).await;

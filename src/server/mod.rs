@@ -8,6 +8,8 @@ mod affinity;
 mod connection;
 pub mod crash;
 mod io;
+pub mod logging;
+pub mod service;
 
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
@@ -17,14 +19,14 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
 
-use crate::command::{Hangup, Session, COMMANDS};
+use crate::command::{Hangup, Session};
 use crate::config::Config;
 use crate::protocol::Protocol;
 use crate::shard::inbox::busy;
 use crate::shard::mailbox::{inboxes, serve_inbox, Inboxes, LocalShard};
 use crate::shard::{Router, Shard, SlotTable};
-use crate::state::{ServerState, ThreadStats};
-use io::{EpollRead, EpollWrite, UringHalf};
+use crate::state::{Addr, ServerState, ThreadStats};
+use io::{EpollRead, EpollWrite, UringHalf, UringUnixHalf};
 
 /// Which I/O backend a thread runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,7 +76,7 @@ fn choose_backend(asked: &str) -> (Backend, Option<String>) {
     }
 }
 
-fn listen_socket(addr: SocketAddr) -> std::io::Result<TcpListener> {
+fn listen_socket(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
     let socket = Socket::new(
         Domain::for_address(addr),
         Type::STREAM,
@@ -86,24 +88,43 @@ fn listen_socket(addr: SocketAddr) -> std::io::Result<TcpListener> {
         socket.set_only_v6(true)?;
     }
     socket.bind(&addr.into())?;
-    socket.listen(511)?;
+    socket.listen(backlog)?;
     socket.set_nonblocking(true)?;
     Ok(socket.into())
 }
 
 /// Binds `threads` listeners per bind address; with port 0 the first picks the port and the
-/// rest share it.
+/// rest share it. As in Redis, `*` is every IPv4 address, `::*` every IPv6 one, and an
+/// address written `-addr` is skipped when the machine does not have it.
 fn bind_all(config: &Config, threads: usize) -> Result<(Vec<Vec<TcpListener>>, u16), String> {
     let mut port = config.int("port") as u16;
+    let backlog = config.int("tcp-backlog").clamp(0, i32::MAX as i64) as i32;
     let mut per_thread: Vec<Vec<TcpListener>> = (0..threads).map(|_| Vec::new()).collect();
     for text in config.get("bind").split_whitespace() {
+        let optional = text.starts_with('-');
         let text = text.trim_start_matches('-');
-        let ip: IpAddr = text
-            .parse()
-            .map_err(|_| format!("invalid bind address '{text}'"))?;
+        let ip: IpAddr = match text {
+            "*" => IpAddr::from([0u8; 4]),
+            "::*" => IpAddr::from([0u16; 8]),
+            _ => text
+                .parse()
+                .map_err(|_| format!("invalid bind address '{text}'"))?,
+        };
         for listeners in per_thread.iter_mut() {
-            let listener = listen_socket(SocketAddr::new(ip, port))
-                .map_err(|e| format!("could not bind {ip}:{port}: {e}"))?;
+            let listener = match listen_socket(SocketAddr::new(ip, port), backlog) {
+                Ok(listener) => listener,
+                Err(e)
+                    if optional
+                        && matches!(
+                            e.raw_os_error(),
+                            Some(libc::EADDRNOTAVAIL | libc::EAFNOSUPPORT | libc::EPROTONOSUPPORT)
+                        ) =>
+                {
+                    tracing::warn!("Skipping optional bind address {text}: {e}");
+                    break;
+                }
+                Err(e) => return Err(format!("could not bind {ip}:{port}: {e}")),
+            };
             if port == 0 {
                 port = listener.local_addr().map_err(|e| e.to_string())?.port();
             }
@@ -116,7 +137,49 @@ fn bind_all(config: &Config, threads: usize) -> Result<(Vec<Vec<TcpListener>>, u
     Ok((per_thread, port))
 }
 
-/// Starts the server and blocks until SIGINT/SIGTERM or SHUTDOWN.
+/// Binds `unixsocket` (replacing a stale socket file, as Redis does) with `unixsocketperm`.
+/// Every thread accepts on a clone of the one listener.
+fn bind_unix(
+    config: &Config,
+) -> Result<Option<(std::os::unix::net::UnixListener, Arc<str>)>, String> {
+    let path = config.get("unixsocket");
+    if path.is_empty() {
+        return Ok(None);
+    }
+    let _ = std::fs::remove_file(path);
+    let listener = std::os::unix::net::UnixListener::bind(path)
+        .map_err(|e| format!("Failed opening Unix socket: {e}"))?;
+    let perm = u32::from_str_radix(config.get("unixsocketperm"), 8).unwrap_or(0);
+    if perm != 0 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(perm))
+            .map_err(|e| format!("Failed to set permissions of Unix socket: {e}"))?;
+    }
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("unix socket: {e}"))?;
+    service::remove_at_exit(path.into());
+    Ok(Some((listener, Arc::from(path))))
+}
+
+/// What the configuration asks that ringkv cannot start with, checked before daemonizing so
+/// the reason reaches the terminal: `rename-command` of unknown commands, and options whose
+/// feature ringkv lacks and without which running would mislead (a server asked to be a
+/// cluster node, a replica or a TLS endpoint).
+pub fn check_startup(config: &Config) -> Result<(), String> {
+    crate::command::table::install_renames(&config.renames)?;
+    if config.get("cluster-enabled") == "yes" {
+        return Err("cluster-enabled yes: ringkv has no cluster mode yet".into());
+    }
+    if !config.get("replicaof").is_empty() {
+        return Err("replicaof: ringkv has no replication yet".into());
+    }
+    if config.int("tls-port") != 0 {
+        return Err("tls-port: ringkv has no TLS yet".into());
+    }
+    Ok(())
+}
+
 pub fn run(mut config: Config) -> Result<(), String> {
     let threads = config.threads();
     // Parsed before `config` moves into the state; a bad list is logged after the first
@@ -147,12 +210,23 @@ pub fn run(mut config: Config) -> Result<(), String> {
             FdNote::Warning(text) => tracing::warn!("{text}"),
         }
     }
-    tracing::info!(
-        threads,
-        backend = backend.name(),
-        "ringkv {} ready to accept connections",
-        env!("CARGO_PKG_VERSION")
+    tracing::warn!(
+        "ringkv version={}, bits={}, pid={}, just started",
+        env!("CARGO_PKG_VERSION"),
+        usize::BITS,
+        std::process::id()
     );
+    tracing::info!("Running mode=standalone, port={port}.");
+    for warning in config.without_effect() {
+        tracing::warn!("{warning}");
+    }
+    service::check_backlog(config.int("tcp-backlog"));
+    service::write_pidfile(&config);
+    if let Err(e) = service::apply_oom_score_adj(&config) {
+        tracing::warn!("{e}");
+    }
+    let supervisor = service::supervisor(&config);
+    let unix = bind_unix(&config)?;
     crate::command::apply_config(&config);
     crate::command::access::set_default_password(config.get("requirepass").as_bytes());
     if !config.get("aclfile").is_empty() {
@@ -173,7 +247,7 @@ pub fn run(mut config: Config) -> Result<(), String> {
         threads,
         backend.name(),
         port,
-        COMMANDS.len(),
+        crate::command::table::STAT_ROWS.len(),
     ));
     let inboxes = inboxes(threads);
     for (id, listeners) in listeners.into_iter().enumerate() {
@@ -181,6 +255,15 @@ pub fn run(mut config: Config) -> Result<(), String> {
         let inboxes = inboxes.clone();
         let keys = restored.next().unwrap_or_default();
         let cpu = affinity::cpu_for(&cpus, id);
+        let unix = match &unix {
+            Some((listener, path)) => Some((
+                listener
+                    .try_clone()
+                    .map_err(|e| format!("unix socket: {e}"))?,
+                path.clone(),
+            )),
+            None => None,
+        };
         std::thread::Builder::new()
             .name(format!("ringkv-{id}"))
             .spawn(move || {
@@ -198,6 +281,7 @@ pub fn run(mut config: Config) -> Result<(), String> {
                 drop(shard.drain_events());
                 let worker = Worker {
                     id,
+                    unix,
                     state,
                     inboxes,
                     shard,
@@ -210,7 +294,17 @@ pub fn run(mut config: Config) -> Result<(), String> {
             })
             .map_err(|e| format!("could not start thread {id}: {e}"))?;
     }
+    tracing::info!(
+        threads,
+        backend = backend.name(),
+        "Ready to accept connections"
+    );
+    if let Some((_, path)) = &unix {
+        tracing::info!("The server is now ready to accept connections at {path}");
+    }
+    service::ready(supervisor);
     signals.wait(&state);
+    service::at_exit();
     Ok(())
 }
 
@@ -316,6 +410,7 @@ impl Signals {
                         _ = self.int.recv() => {
                             tracing::warn!("You insist... exiting now.");
                             crate::command::saving::remove_temp_files();
+                            service::at_exit();
                             std::process::exit(1);
                         }
                         _ = self.term.recv() => {}
@@ -332,6 +427,8 @@ impl Signals {
 /// Everything one thread starts with.
 struct Worker {
     id: usize,
+    /// This thread's handle on the shared unix-socket listener, and its path.
+    unix: Option<(std::os::unix::net::UnixListener, Arc<str>)>,
     state: Arc<ServerState>,
     inboxes: Inboxes,
     shard: Shard,
@@ -340,7 +437,16 @@ struct Worker {
 
 impl Worker {
     /// Starts the per-thread tasks shared by both backends; returns the thread's router.
-    fn start(self) -> (Router, Arc<ServerState>, usize, Vec<TcpListener>) {
+    #[allow(clippy::type_complexity)]
+    fn start(
+        self,
+    ) -> (
+        Router,
+        Arc<ServerState>,
+        usize,
+        Vec<TcpListener>,
+        Option<(std::os::unix::net::UnixListener, Arc<str>)>,
+    ) {
         let local = LocalShard::new(self.shard, crate::command::publish_events);
         let router = Router::new(self.id, local.clone(), self.inboxes.clone());
         tokio::task::spawn_local(serve_inbox(local, self.inboxes, self.id));
@@ -351,7 +457,7 @@ impl Worker {
                 self.state.clone(),
             ));
         }
-        (router, self.state, self.id, self.listeners)
+        (router, self.state, self.id, self.listeners, self.unix)
     }
 }
 
@@ -359,30 +465,52 @@ impl Worker {
 /// 8192 slots of a database in under 4 minutes (see `Shard::age_clocks`).
 const AGE_SLOTS_PER_TICK: usize = 4;
 
-/// Per-thread housekeeping, ten times a second: active expiry (time-bounded), eviction left
-/// over from a time-bounded pass, and idle timeouts.
+/// `hz` as the server runs it: Redis clamps it to 1..=500.
+pub fn effective_hz(configured: i64) -> i64 {
+    configured.clamp(1, 500)
+}
+
+/// Per-thread housekeeping, `hz` times a second (Redis's serverCron): active expiry
+/// (time-bounded), eviction left over from a time-bounded pass; idle timeouts once a second.
 async fn maintenance(router: Router, state: Arc<ServerState>, id: usize) {
     let owned = SlotTable::new(router.shards()).slots_of(id);
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
-    let mut round = 0u64;
+    let period = |state: &ServerState| {
+        Duration::from_micros(1_000_000 / effective_hz(state.config().int("hz")) as u64)
+    };
+    let mut every = period(&state);
+    let mut tick = tokio::time::interval(every);
+    let mut last_second = std::time::Instant::now();
     loop {
         tick.tick().await;
-        round += 1;
+        let now_every = period(&state);
+        if now_every != every {
+            every = now_every;
+            tick = tokio::time::interval(every);
+            tick.tick().await;
+        }
         if router.runs_inline(id) {
             let owned = owned.clone();
+            // Redis gives active expiry a quarter of a cycle at most.
+            let budget = Duration::from_millis(2).min(every / 4);
             router.run_inline(|s| {
+                use crate::state::cycles;
                 s.age_clocks(owned.clone(), AGE_SLOTS_PER_TICK);
-                s.active_expire(owned, Duration::from_millis(2));
+                let start = cycles();
+                s.active_expire(owned, budget);
                 crate::command::notify_expired(s);
+                crate::command::latency_event("expire-cycle", cycles().wrapping_sub(start));
+                let start = cycles();
                 s.enforce_maxmemory();
                 s.limit_tracking();
+                crate::command::latency_event("eviction-cycle", cycles().wrapping_sub(start));
             });
         }
         if id == 0 {
             crate::command::aof::tick(&router, &state.config());
             crate::command::saving::cron(&router, &state.config).await;
         }
-        if round.is_multiple_of(10) {
+        if last_second.elapsed() >= Duration::from_secs(1) {
+            last_second = std::time::Instant::now();
             let timeout = state.config().int("timeout") as u64;
             if timeout > 0 {
                 state
@@ -400,8 +528,8 @@ fn admit(
     state: &Arc<ServerState>,
     id: usize,
     fd: i32,
-    peer: SocketAddr,
-    local: SocketAddr,
+    peer: Addr,
+    local: Addr,
 ) -> Result<Session, &'static [u8]> {
     let stats = &state.stats[id];
     let (maxclients, protected, keepalive) = {
@@ -416,11 +544,11 @@ fn admit(
         ThreadStats::add(&stats.rejected_connections, 1);
         return Err(MAX_CLIENTS_REPLY);
     }
-    if protected && crate::command::access::default_nopass() && !is_loopback(peer) {
+    if protected && crate::command::access::default_nopass() && !peer.is_local() {
         ThreadStats::add(&stats.rejected_connections, 1);
         return Err(PROTECTED_MODE_REPLY);
     }
-    if keepalive > 0 {
+    if keepalive > 0 && matches!(peer, Addr::Tcp(_)) {
         let _ = set_keepalive(fd, Duration::from_secs(keepalive as u64));
     }
     ThreadStats::add(&stats.connections, 1);
@@ -445,14 +573,6 @@ fn admit(
         scratch: Default::default(),
         monitor: Default::default(),
     })
-}
-
-/// Redis's islocalClient for TCP: the peer is exactly 127.0.0.1 or ::1.
-fn is_loopback(peer: SocketAddr) -> bool {
-    match peer.ip() {
-        IpAddr::V4(ip) => ip == std::net::Ipv4Addr::LOCALHOST,
-        IpAddr::V6(ip) => ip == std::net::Ipv6Addr::LOCALHOST,
-    }
 }
 
 /// TCP keepalive as Redis's anetKeepAlive: probes after `idle`, then every idle/3, 3 probes.
@@ -485,8 +605,36 @@ fn run_uring(worker: Worker) {
         }
     };
     runtime.block_on(async move {
-        let (router, state, id, listeners) = worker.start();
+        let (router, state, id, listeners, unix) = worker.start();
         let mut accepting = Vec::new();
+        if let Some((listener, path)) = unix {
+            let (router, state) = (router.clone(), state.clone());
+            accepting.push(tokio::task::spawn_local(accept_unix(
+                listener,
+                path,
+                move |stream, path| {
+                    let Ok(stream) = stream.into_std() else {
+                        return;
+                    };
+                    let stream = tokio_uring::net::UnixStream::from_std(stream);
+                    let fd = stream.as_raw_fd();
+                    let addr = Addr::Unix(path);
+                    match admit(&router, &state, id, fd, addr.clone(), addr) {
+                        Ok(session) => {
+                            let (reader, writer) = UringUnixHalf::split(stream);
+                            tokio::task::spawn_local(busy(connection::serve(
+                                reader, writer, session,
+                            )));
+                        }
+                        Err(reply) => {
+                            tokio::task::spawn_local(async move {
+                                let _ = stream.write_all(bytes::BytesMut::from(reply)).await;
+                            });
+                        }
+                    }
+                },
+            )));
+        }
         for listener in listeners {
             let listener = tokio_uring::net::TcpListener::from_std(listener);
             let (router, state) = (router.clone(), state.clone());
@@ -502,7 +650,7 @@ fn run_uring(worker: Worker) {
                     };
                     let _ = stream.set_nodelay(true);
                     let fd = stream.as_raw_fd();
-                    match admit(&router, &state, id, fd, peer, local) {
+                    match admit(&router, &state, id, fd, Addr::Tcp(peer), Addr::Tcp(local)) {
                         Ok(session) => {
                             let (reader, writer) = UringHalf::split(stream);
                             tokio::task::spawn_local(busy(connection::serve(
@@ -535,8 +683,35 @@ fn run_epoll(worker: Worker) {
     };
     let local_set = tokio::task::LocalSet::new();
     local_set.block_on(&runtime, async move {
-        let (router, state, id, listeners) = worker.start();
+        let (router, state, id, listeners, unix) = worker.start();
         let mut accepting = Vec::new();
+        if let Some((listener, path)) = unix {
+            let (router, state) = (router.clone(), state.clone());
+            accepting.push(tokio::task::spawn_local(accept_unix(
+                listener,
+                path,
+                move |stream, path| {
+                    let fd = stream.as_raw_fd();
+                    let addr = Addr::Unix(path);
+                    match admit(&router, &state, id, fd, addr.clone(), addr) {
+                        Ok(session) => {
+                            let (read, write) = stream.into_split();
+                            let (reader, writer) = (EpollRead(read), EpollWrite(write, fd));
+                            tokio::task::spawn_local(busy(connection::serve(
+                                reader, writer, session,
+                            )));
+                        }
+                        Err(reply) => {
+                            tokio::task::spawn_local(async move {
+                                use tokio::io::AsyncWriteExt;
+                                let mut stream = stream;
+                                let _ = stream.write_all(reply).await;
+                            });
+                        }
+                    }
+                },
+            )));
+        }
         for listener in listeners {
             let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
                 continue;
@@ -553,7 +728,7 @@ fn run_epoll(worker: Worker) {
                     };
                     let _ = stream.set_nodelay(true);
                     let fd = stream.as_raw_fd();
-                    match admit(&router, &state, id, fd, peer, local) {
+                    match admit(&router, &state, id, fd, Addr::Tcp(peer), Addr::Tcp(local)) {
                         Ok(session) => {
                             let (read, write) = stream.into_split();
                             let (reader, writer) = (EpollRead(read), EpollWrite(write, fd));
@@ -574,4 +749,23 @@ fn run_epoll(worker: Worker) {
             let _ = task.await;
         }
     });
+}
+
+/// Accepts unix-socket connections on this thread's clone of the listener (through tokio's
+/// reactor on either backend: accepts are rare) and hands each to `serve`.
+async fn accept_unix(
+    listener: std::os::unix::net::UnixListener,
+    path: Arc<str>,
+    serve: impl Fn(tokio::net::UnixStream, Arc<str>),
+) {
+    let Ok(listener) = tokio::net::UnixListener::from_std(listener) else {
+        tracing::warn!("unix socket {path}: cannot register with the reactor");
+        return;
+    };
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => serve(stream, path.clone()),
+            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
 }

@@ -10,11 +10,41 @@ use std::time::Instant;
 
 use super::clock::coarse_ms;
 
+/// A connection's end: a TCP address, or the path of the unix socket (both ends show the
+/// listening path, as Redis shows them: `/path:0`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Addr {
+    Tcp(SocketAddr),
+    Unix(Arc<str>),
+}
+
+impl std::fmt::Display for Addr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Addr::Tcp(addr) => write!(f, "{addr}"),
+            Addr::Unix(path) => write!(f, "{path}:0"),
+        }
+    }
+}
+
+impl Addr {
+    /// Redis's islocalClient: the unix socket, or a TCP peer that is exactly 127.0.0.1 or ::1.
+    pub fn is_local(&self) -> bool {
+        match self {
+            Addr::Tcp(addr) => match addr.ip() {
+                std::net::IpAddr::V4(ip) => ip == std::net::Ipv4Addr::LOCALHOST,
+                std::net::IpAddr::V6(ip) => ip == std::net::Ipv6Addr::LOCALHOST,
+            },
+            Addr::Unix(_) => true,
+        }
+    }
+}
+
 /// What CLIENT LIST / INFO / CLIENT KILL see of a connection; written by its own thread.
 pub struct ClientInfo {
     pub id: u64,
-    pub addr: SocketAddr,
-    pub local_addr: SocketAddr,
+    pub addr: Addr,
+    pub local_addr: Addr,
     /// The socket, so another thread can shut it down (CLIENT KILL, idle timeout).
     pub fd: i32,
     pub thread: usize,
@@ -94,8 +124,8 @@ impl ClientRegistry {
     /// Registers a new connection and returns its info.
     pub fn register(
         &self,
-        addr: SocketAddr,
-        local_addr: SocketAddr,
+        addr: Addr,
+        local_addr: Addr,
         fd: i32,
         thread: usize,
     ) -> Arc<ClientInfo> {

@@ -17,14 +17,14 @@ use std::time::Instant;
 
 use crate::config::Config;
 
-pub use clients::{shutdown_fd, ClientInfo, ClientRegistry, Unblock};
-pub use clock::coarse_ms;
+pub use clients::{shutdown_fd, Addr, ClientInfo, ClientRegistry, Unblock};
+pub use clock::{coarse_ms, cycles, cycles_to_ns, cycles_to_us, us_to_cycles};
 pub use output_limit::{
     note_output_limit_disconnection, set_output_limits, ClassOutputLimit, OutputLimitWatch,
     NORMAL_OUTPUT_LIMIT, OUTPUT_LIMIT_DISCONNECTIONS, PUBSUB_OUTPUT_LIMIT,
 };
 pub use rlimit::{raise_open_files_limit, reserved_fds, OpenFiles};
-pub use stats::ThreadStats;
+pub use stats::{Histogram, ThreadStats};
 
 /// Configuration read on every read batch, cached here (updated on start and CONFIG SET) so
 /// the hot path does no map lookup: proto-max-bulk-len and client-query-buffer-limit.

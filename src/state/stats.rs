@@ -20,6 +20,63 @@ pub struct ThreadStats {
     pub failed_calls: Vec<AtomicU64>,
     /// Error replies per error code (INFO errorstats), at most `ERROR_CODES` codes.
     pub error_codes: std::sync::Mutex<Vec<(String, u64)>>,
+    /// Time spent running each row's calls, in `clock::cycles` ticks (commandstats usec).
+    pub ticks: Vec<AtomicU64>,
+    /// Each row's latency histogram (latency-tracking), made at its first timed call.
+    pub histograms: Vec<std::sync::OnceLock<Box<Histogram>>>,
+}
+
+/// Buckets per power of two of a [`Histogram`] (3 bits of mantissa: within 12.5 %).
+const SUB_BUCKETS: usize = 8;
+/// Powers of two of nanoseconds a [`Histogram`] covers (2^40 ns: 18 minutes).
+const OCTAVES: usize = 40;
+
+/// Call latencies in nanoseconds, log-linear: Redis's per-command histograms, coarser.
+pub struct Histogram {
+    buckets: [AtomicU64; OCTAVES * SUB_BUCKETS],
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram {
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+impl Histogram {
+    fn bucket(ns: u64) -> usize {
+        // Nothing runs in under 8 ns: the first octaves stay empty.
+        let ns = ns.max(8);
+        let octave = 63 - ns.leading_zeros() as usize;
+        let sub = ((ns >> (octave - 3)) & 7) as usize;
+        (octave * SUB_BUCKETS + sub).min(OCTAVES * SUB_BUCKETS - 1)
+    }
+
+    /// The largest nanosecond count of bucket `i`.
+    fn upper(i: usize) -> u64 {
+        let (octave, sub) = (i / SUB_BUCKETS, (i % SUB_BUCKETS) as u64);
+        let base = 1u64 << octave;
+        base + ((sub + 1) * base) / SUB_BUCKETS as u64 - 1
+    }
+
+    /// Counts one call of `ns` nanoseconds (only its own thread writes).
+    pub fn record(&self, ns: u64) {
+        let b = &self.buckets[Self::bucket(ns)];
+        b.store(b.load(Relaxed) + 1, Relaxed);
+    }
+
+    /// (upper bound in ns, count) of every bucket, in order.
+    pub fn counts(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.buckets
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (Self::upper(i), c.load(Relaxed)))
+    }
+
+    fn clear(&self) {
+        self.buckets.iter().for_each(|b| b.store(0, Relaxed));
+    }
 }
 
 /// Distinct error codes tracked, as Redis caps its errors table.
@@ -32,6 +89,8 @@ impl ThreadStats {
             calls: zeros(),
             rejected_calls: zeros(),
             failed_calls: zeros(),
+            ticks: zeros(),
+            histograms: (0..commands).map(|_| Default::default()).collect(),
             ..Default::default()
         }
     }
@@ -76,8 +135,27 @@ impl ThreadStats {
             .iter()
             .chain(&self.rejected_calls)
             .chain(&self.failed_calls)
+            .chain(&self.ticks)
         {
             c.store(0, Relaxed);
+        }
+        self.histograms
+            .iter()
+            .filter_map(|h| h.get())
+            .for_each(|h| h.clear());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Histogram;
+
+    #[test]
+    fn histogram_buckets_bound_their_values() {
+        for ns in [8u64, 9, 15, 16, 100, 1000, 1023, 1024, 123_456, 1 << 39] {
+            let b = Histogram::bucket(ns);
+            assert!(ns <= Histogram::upper(b), "{ns} above bucket {b}");
+            assert!(ns > Histogram::upper(b - 1), "{ns} below bucket {b}");
         }
     }
 }

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use super::manifest::{FileType, Manifest};
 use crate::command::dispatch::run_op;
 use crate::command::persist::{restore_value, Restored};
-use crate::command::table::lookup;
+use crate::command::table::lookup_original as lookup;
 use crate::command::{Args, Kind};
 use crate::config::Config;
 use crate::protocol::Reply;

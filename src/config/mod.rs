@@ -6,13 +6,28 @@ use std::fmt;
 
 use crate::glob::glob_match;
 
+mod file;
+mod options;
+mod rewrite;
+
+pub use options::Effect;
+use options::{OptionSpec, OPTIONS};
+
 /// How an option's value is checked and normalised.
 #[derive(Clone, Copy, Debug)]
 enum Kind {
     /// Integer within bounds.
     Int(i64, i64),
-    /// Byte size with Redis's units (`1gb`, `512mb`, `100k`), stored in bytes, at least the bound.
-    Memory(i64),
+    /// Byte size with Redis's units (`1gb`, `512mb`, `100k`), stored in bytes, within bounds.
+    Memory(i64, i64),
+    /// A byte size, or a percentage of `maxmemory` (`10%`, stored negated as Redis shows it).
+    MemoryOrPercent,
+    /// An octal number up to the bound (`unixsocketperm`).
+    Octal(i64),
+    /// `oom-score-adj-values`: three integers from -2000 to 2000.
+    OomValues,
+    /// `latency-tracking-info-percentiles`: numbers from 0 to 100.
+    Percentiles,
     /// `yes` / `no`.
     Bool,
     /// One of these words.
@@ -27,203 +42,6 @@ enum Kind {
     /// `shutdown-on-sigterm`/`-sigint`: `default` or some of `save nosave now force`.
     ShutdownFlags,
 }
-
-/// One known option: name, default, check, and whether CONFIG SET may change it.
-struct OptionSpec {
-    name: &'static str,
-    default: &'static str,
-    kind: Kind,
-    mutable: bool,
-}
-
-const fn opt(name: &'static str, default: &'static str, kind: Kind, mutable: bool) -> OptionSpec {
-    OptionSpec {
-        name,
-        default,
-        kind,
-        mutable,
-    }
-}
-
-const BIG: i64 = i64::MAX;
-
-/// Options that are two names for one setting (Redis renamed them); setting one sets both.
-fn alias_of(name: &str) -> Option<&'static str> {
-    match name {
-        "lua-time-limit" => Some("busy-reply-threshold"),
-        "busy-reply-threshold" => Some("lua-time-limit"),
-        _ => None,
-    }
-}
-const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning", "nothing"];
-
-/// Every option ringkv knows. The first group changes ringkv's behaviour; the rest are Redis
-/// tuning knobs that do not apply here but are accepted and reported, since clients and test
-/// suites set them.
-const OPTIONS: &[OptionSpec] = &[
-    opt("port", "6379", Kind::Int(0, 65535), false),
-    opt("bind", "127.0.0.1", Kind::Text, false),
-    opt("threads", "0", Kind::Int(0, 1024), false),
-    opt(
-        "io-backend",
-        "auto",
-        Kind::Enum(&["auto", "uring", "epoll"]),
-        false,
-    ),
-    opt("server_cpulist", "", Kind::Text, false),
-    opt("databases", "16", Kind::Int(1, 1 << 20), false),
-    opt("maxclients", "10000", Kind::Int(1, 1 << 30), true),
-    opt("timeout", "0", Kind::Int(0, i32::MAX as i64), true),
-    opt("loglevel", "notice", Kind::Enum(LOGLEVELS), true),
-    opt(
-        "proto-max-bulk-len",
-        "536870912",
-        Kind::Memory(1 << 20),
-        true,
-    ),
-    opt(
-        "client-query-buffer-limit",
-        "1073741824",
-        Kind::Memory(1 << 20),
-        true,
-    ),
-    opt("save", "3600 1 300 100 60 10000", Kind::SavePoints, true),
-    opt("stop-writes-on-bgsave-error", "yes", Kind::Bool, true),
-    opt("shutdown-on-sigint", "default", Kind::ShutdownFlags, true),
-    opt("shutdown-on-sigterm", "default", Kind::ShutdownFlags, true),
-    // Accepted and reported; no effect in ringkv (yet).
-    // The AOF (command::aof).
-    opt("appendonly", "no", Kind::Bool, true),
-    opt(
-        "appendfsync",
-        "everysec",
-        Kind::Enum(&["always", "everysec", "no"]),
-        true,
-    ),
-    opt("appendfilename", "appendonly.aof", Kind::Text, false),
-    opt("appenddirname", "appendonlydir", Kind::Text, false),
-    opt("aof-use-rdb-preamble", "yes", Kind::Bool, true),
-    opt("aof-load-truncated", "yes", Kind::Bool, true),
-    opt("aof-timestamp-enabled", "no", Kind::Bool, true),
-    opt("aof-rewrite-incremental-fsync", "yes", Kind::Bool, true),
-    opt("no-appendfsync-on-rewrite", "no", Kind::Bool, true),
-    opt(
-        "auto-aof-rewrite-percentage",
-        "100",
-        Kind::Int(0, i32::MAX as i64),
-        true,
-    ),
-    opt(
-        "auto-aof-rewrite-min-size",
-        "67108864",
-        Kind::Memory(0),
-        true,
-    ),
-    opt("dir", "./", Kind::Text, true),
-    opt("dbfilename", "dump.rdb", Kind::Text, true),
-    opt("daemonize", "no", Kind::Bool, false),
-    opt("pidfile", "", Kind::Text, false),
-    opt("logfile", "", Kind::Text, false),
-    opt("protected-mode", "yes", Kind::Bool, true),
-    opt("requirepass", "", Kind::Text, true),
-    opt("aclfile", "", Kind::Text, false),
-    opt("acllog-max-len", "128", Kind::Int(0, BIG), true),
-    opt("tcp-backlog", "511", Kind::Int(0, BIG), false),
-    opt("tcp-keepalive", "300", Kind::Int(0, BIG), true),
-    opt("hz", "10", Kind::Int(0, BIG), true),
-    opt("dynamic-hz", "yes", Kind::Bool, true),
-    opt("maxmemory", "0", Kind::Memory(0), true),
-    opt(
-        "maxmemory-policy",
-        "noeviction",
-        Kind::Enum(&[
-            "volatile-lru",
-            "volatile-lfu",
-            "volatile-random",
-            "volatile-ttl",
-            "allkeys-lru",
-            "allkeys-lfu",
-            "allkeys-random",
-            "noeviction",
-        ]),
-        true,
-    ),
-    opt("maxmemory-samples", "5", Kind::Int(1, BIG), true),
-    opt("lazyfree-lazy-eviction", "no", Kind::Bool, true),
-    opt("lazyfree-lazy-expire", "no", Kind::Bool, true),
-    opt("lazyfree-lazy-server-del", "no", Kind::Bool, true),
-    opt("lazyfree-lazy-user-del", "no", Kind::Bool, true),
-    opt("lazyfree-lazy-user-flush", "no", Kind::Bool, true),
-    opt("activedefrag", "no", Kind::Bool, true),
-    opt("activerehashing", "yes", Kind::Bool, true),
-    opt("active-expire-effort", "1", Kind::Int(1, 10), true),
-    opt("notify-keyspace-events", "", Kind::Text, true),
-    opt("slowlog-log-slower-than", "10000", Kind::Int(-1, BIG), true),
-    opt("slowlog-max-len", "128", Kind::Int(0, BIG), true),
-    opt("latency-monitor-threshold", "0", Kind::Int(0, BIG), true),
-    opt("latency-tracking", "yes", Kind::Bool, true),
-    opt(
-        "tracking-table-max-keys",
-        "1000000",
-        Kind::Int(0, BIG),
-        true,
-    ),
-    opt("lua-time-limit", "5000", Kind::Int(0, BIG), true),
-    opt("busy-reply-threshold", "5000", Kind::Int(0, BIG), true),
-    opt("io-threads", "1", Kind::Int(1, 128), false),
-    opt(
-        "list-max-listpack-size",
-        "-2",
-        Kind::Int(i32::MIN as i64, BIG),
-        true,
-    ),
-    opt(
-        "list-max-ziplist-size",
-        "-2",
-        Kind::Int(i32::MIN as i64, BIG),
-        true,
-    ),
-    opt("list-compress-depth", "0", Kind::Int(0, BIG), true),
-    opt("hash-max-listpack-entries", "128", Kind::Int(0, BIG), true),
-    opt("hash-max-listpack-value", "64", Kind::Int(0, BIG), true),
-    opt("hash-max-ziplist-entries", "128", Kind::Int(0, BIG), true),
-    opt("hash-max-ziplist-value", "64", Kind::Int(0, BIG), true),
-    opt("set-max-intset-entries", "512", Kind::Int(0, BIG), true),
-    opt("set-max-listpack-entries", "128", Kind::Int(0, BIG), true),
-    opt("set-max-listpack-value", "64", Kind::Int(0, BIG), true),
-    opt("zset-max-listpack-entries", "128", Kind::Int(0, BIG), true),
-    opt("zset-max-listpack-value", "64", Kind::Int(0, BIG), true),
-    opt("zset-max-ziplist-entries", "128", Kind::Int(0, BIG), true),
-    opt("zset-max-ziplist-value", "64", Kind::Int(0, BIG), true),
-    opt("hll-sparse-max-bytes", "3000", Kind::Memory(0), true),
-    opt("stream-node-max-bytes", "4096", Kind::Memory(0), true),
-    opt("stream-node-max-entries", "100", Kind::Int(0, BIG), true),
-    opt(
-        "client-output-buffer-limit",
-        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
-        Kind::OutputLimits,
-        true,
-    ),
-    opt("lfu-log-factor", "10", Kind::Int(0, BIG), true),
-    opt("lfu-decay-time", "1", Kind::Int(0, BIG), true),
-    opt("replica-read-only", "yes", Kind::Bool, true),
-    opt("min-replicas-to-write", "0", Kind::Int(0, BIG), true),
-    opt("cluster-enabled", "no", Kind::Bool, false),
-    opt("rdbcompression", "yes", Kind::Bool, true),
-    opt("rdbchecksum", "yes", Kind::Bool, true),
-    opt(
-        "enable-debug-command",
-        "no",
-        Kind::Enum(&["no", "yes", "local"]),
-        false,
-    ),
-    opt("set-proc-title", "yes", Kind::Bool, false),
-    opt("always-show-logo", "no", Kind::Bool, false),
-    opt("supervised", "no", Kind::Text, false),
-    opt("unixsocket", "", Kind::Text, false),
-    opt("jemalloc-bg-thread", "yes", Kind::Bool, true),
-    opt("maxmemory-clients", "0", Kind::Memory(0), true),
-];
 
 /// Why a value was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -253,6 +71,13 @@ pub struct Config {
     /// A `save` line of the start-up configuration was read: the next ones add save points
     /// to it instead of replacing the default, as Redis reads its file.
     save_loaded: bool,
+    /// The configuration file the server started with (absolute), for CONFIG REWRITE.
+    pub file: Option<std::path::PathBuf>,
+    /// `rename-command` lines: (command, new name; empty = disabled).
+    pub renames: Vec<(String, String)>,
+    /// The options the start-up configuration set, in order (for the warning about those
+    /// without effect).
+    given: Vec<&'static str>,
 }
 
 impl Default for Config {
@@ -264,13 +89,18 @@ impl Default for Config {
         Config {
             values,
             save_loaded: false,
+            file: None,
+            renames: Vec::new(),
+            given: Vec::new(),
         }
     }
 }
 
+/// The option called `name` (or by its alias), case-insensitively.
 fn spec(name: &str) -> Option<&'static OptionSpec> {
-    let name = name.to_ascii_lowercase();
-    OPTIONS.iter().find(|o| o.name == name)
+    OPTIONS.iter().find(|o| {
+        o.name.eq_ignore_ascii_case(name) || o.alias.is_some_and(|a| a.eq_ignore_ascii_case(name))
+    })
 }
 
 /// Parses Redis's memory units: `12`, `1k` (1000), `1kb` (1024), `1m`, `1mb`, `1g`, `1gb`.
@@ -302,16 +132,73 @@ fn normalise(spec: &OptionSpec, value: &str) -> Result<String, String> {
             }
             Ok(n.to_string())
         }
-        Kind::Memory(lo) => {
+        Kind::Memory(lo, hi) => {
             let n =
                 parse_memory(value).ok_or_else(|| "argument must be a memory value".to_string())?;
-            if n < lo {
-                return Err(format!(
-                    "argument must be between {lo} and {} inclusive",
-                    BIG
-                ));
+            if n < lo || n > hi {
+                return Err(format!("argument must be between {lo} and {hi} inclusive"));
             }
             Ok(n.to_string())
+        }
+        Kind::MemoryOrPercent => {
+            if let Some(percent) = value.strip_suffix('%') {
+                match percent.parse::<i64>() {
+                    Ok(n) if (0..=100).contains(&n) => Ok(format!("{n}%")),
+                    Ok(_) => Err(
+                        "argument must be between -100 and 9223372036854775807 inclusive".into(),
+                    ),
+                    Err(_) => Err("argument must be a memory or percent value".into()),
+                }
+            } else {
+                match parse_memory(value) {
+                    Some(n) if n >= 0 => Ok(n.to_string()),
+                    Some(_) => Err(
+                        "argument must be between -100 and 9223372036854775807 inclusive".into(),
+                    ),
+                    None => Err("argument must be a memory or percent value".into()),
+                }
+            }
+        }
+        Kind::Octal(hi) => match i64::from_str_radix(value, 8) {
+            Ok(n) if (0..=hi).contains(&n) => Ok(format!("{n:o}")),
+            Ok(_) => Err(format!("argument must be between 0 and {hi:o} inclusive")),
+            Err(_) => Err("argument couldn't be parsed into an integer".into()),
+        },
+        Kind::OomValues => {
+            let words: Vec<&str> = value.split_whitespace().collect();
+            if words.len() != 3 {
+                return Err("wrong number of arguments".into());
+            }
+            let values: Vec<i64> = words
+                .iter()
+                .map(|w| w.parse::<i64>().ok().filter(|v| (-2000..=2000).contains(v)))
+                .collect::<Option<_>>()
+                .ok_or_else(|| {
+                    "Invalid oom-score-adj-values, elements must be between -2000 and 2000."
+                        .to_string()
+                })?;
+            Ok(values
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(" "))
+        }
+        Kind::Percentiles => {
+            let mut shown = Vec::new();
+            for word in value.split_whitespace() {
+                match word.parse::<f64>() {
+                    Ok(p) if (0.0..=100.0).contains(&p) => {
+                        shown.push(crate::protocol::reply::double_text(p))
+                    }
+                    Ok(_) => {
+                        return Err("latency-tracking-info-percentiles parameters should sit between [0.0,100.0]".into())
+                    }
+                    Err(_) => {
+                        return Err("Invalid latency-tracking-info-percentiles parameters".into())
+                    }
+                }
+            }
+            Ok(shown.join(" "))
         }
         Kind::Bool => match value.to_ascii_lowercase().as_str() {
             "yes" => Ok("yes".into()),
@@ -498,8 +385,9 @@ impl Config {
         if let Some(first) = rest.first() {
             if !first.starts_with("--") {
                 let text = std::fs::read_to_string(first)
-                    .map_err(|e| format!("can't read config file '{first}': {e}"))?;
+                    .map_err(|e| format!("Fatal error, can't open config file '{first}': {e}"))?;
                 config.load_text(&text)?;
+                config.file = std::path::absolute(first).ok();
                 rest = &rest[1..];
             }
         }
@@ -521,21 +409,6 @@ impl Config {
         Ok(config)
     }
 
-    /// Applies a redis.conf-style text: `name value...` lines, `#` comments, quoted values.
-    pub fn load_text(&mut self, text: &str) -> Result<(), String> {
-        for (number, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let (name, value) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
-            let value = unquote(value.trim());
-            self.set_startup(name, &value)
-                .map_err(|e| format!("config file line {}: {e}", number + 1))?;
-        }
-        Ok(())
-    }
-
     fn set_startup(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
         let spec = spec(name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;
         let mut value = self
@@ -549,8 +422,8 @@ impl Config {
                 value = format!("{before} {value}");
             }
         }
-        if let Some(twin) = alias_of(spec.name) {
-            self.values.insert(twin, value.clone());
+        if !self.given.contains(&spec.name) {
+            self.given.push(spec.name);
         }
         self.values.insert(spec.name, value);
         Ok(())
@@ -565,15 +438,17 @@ impl Config {
         let value = self
             .normalise(spec, value)
             .map_err(|why| ConfigError::Invalid(spec.name.into(), why))?;
-        if let Some(twin) = alias_of(spec.name) {
-            self.values.insert(twin, value.clone());
-        }
         self.values.insert(spec.name, value);
         Ok(())
     }
 
     /// The value to store for `spec`; limits merge into the current ones.
     fn normalise(&self, spec: &OptionSpec, value: &str) -> Result<String, String> {
+        if spec.name == "hz" {
+            // Redis keeps `hz` within 1..=500 whatever was asked.
+            let asked = normalise(spec, value)?;
+            return Ok(asked.parse::<i64>().unwrap_or(10).clamp(1, 500).to_string());
+        }
         if let Kind::OutputLimits = spec.kind {
             let mut limits = output_limits(self.get(spec.name));
             merge_output_limits(&mut limits, value)?;
@@ -587,18 +462,87 @@ impl Config {
         self.clone().set(name, value)
     }
 
-    /// CONFIG GET: every option whose name matches the glob `pattern` (case-insensitive).
+    /// CONFIG GET: every option whose name or alias matches the glob `pattern`
+    /// (case-insensitive), each under the name that matched.
     pub fn matching(&self, pattern: &[u8]) -> Vec<(&'static str, &str)> {
-        self.values
-            .iter()
-            .filter(|(name, _)| glob_match(pattern, name.as_bytes(), true))
-            .map(|(name, value)| (*name, value.as_str()))
-            .collect()
+        let mut found = Vec::new();
+        for spec in OPTIONS.iter().filter(|o| !o.hidden) {
+            let value = self.get(spec.name);
+            for name in std::iter::once(spec.name).chain(spec.alias) {
+                if glob_match(pattern, name.as_bytes(), true) {
+                    found.push((name, value));
+                }
+            }
+        }
+        found.sort_by_key(|(name, _)| *name);
+        found
     }
 
-    /// The current text of `name`.
+    /// The current text of `name` (or of the option it is an alias of).
     pub fn get(&self, name: &str) -> &str {
-        self.values.get(name).map_or("", String::as_str)
+        let value = match self.values.get(name) {
+            Some(value) => Some(value),
+            None => spec(name).and_then(|s| self.values.get(s.name)),
+        };
+        value.map_or("", String::as_str)
+    }
+
+    /// The options the start-up configuration set without effect in ringkv, as one warning
+    /// line per kind: Redis tuning knobs set away from the behaviour ringkv always has, and
+    /// options of features ringkv does not have yet (grouped by feature). None when all is well.
+    pub fn without_effect(&self) -> Vec<String> {
+        let mut inert = Vec::new();
+        let mut missing: Vec<(&str, Vec<&str>)> = Vec::new();
+        for name in &self.given {
+            let Some(spec) = spec(name) else { continue };
+            match spec.effect {
+                Effect::Works => {}
+                Effect::Inert => {
+                    if self.get(spec.name) != spec.default {
+                        inert.push(spec.name);
+                    }
+                }
+                Effect::Missing(feature) => match missing.iter_mut().find(|(f, _)| *f == feature) {
+                    Some((_, names)) => names.push(spec.name),
+                    None => missing.push((feature, vec![spec.name])),
+                },
+            }
+        }
+        let mut lines = Vec::new();
+        if !inert.is_empty() {
+            lines.push(format!(
+                "these options have no effect in ringkv, which always behaves as their defaults: {}",
+                inert.join(", ")
+            ));
+        }
+        if !missing.is_empty() {
+            let groups: Vec<String> = missing
+                .iter()
+                .map(|(feature, names)| format!("{} ({feature})", names.join(", ")))
+                .collect();
+            lines.push(format!(
+                "these options belong to features ringkv does not have yet and have no effect: {}",
+                groups.join("; ")
+            ));
+        }
+        lines
+    }
+
+    /// What setting `name` to `value` does in ringkv: a warning to log when nothing.
+    pub fn set_warning(name: &str, value: &str) -> Option<String> {
+        let spec = spec(name)?;
+        match spec.effect {
+            Effect::Works => None,
+            Effect::Inert if value == spec.default => None,
+            Effect::Inert => Some(format!(
+                "CONFIG SET {}: no effect in ringkv, which always behaves as '{}'",
+                spec.name, spec.default
+            )),
+            Effect::Missing(feature) => Some(format!(
+                "CONFIG SET {}: no effect, ringkv has no {feature} yet",
+                spec.name
+            )),
+        }
     }
 
     /// An integer or memory option's value.
@@ -612,19 +556,6 @@ impl Config {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n as usize,
         }
-    }
-}
-
-/// Removes one level of double or single quotes around a config file value.
-fn unquote(value: &str) -> String {
-    let bytes = value.as_bytes();
-    if bytes.len() >= 2
-        && ((bytes[0] == b'"' && bytes[bytes.len() - 1] == b'"')
-            || (bytes[0] == b'\'' && bytes[bytes.len() - 1] == b'\''))
-    {
-        value[1..value.len() - 1].to_string()
-    } else {
-        value.to_string()
     }
 }
 
