@@ -10,8 +10,8 @@ use hashbrown::HashMap;
 
 use super::{
     acl, aof, bitfield, bitmap, connection, debug, dump, expire, geo, hash, hyperloglog, keys,
-    latency, list, monitor, persist, pubsub, scripting, server, set, slowlog, sort, stream,
-    string, transaction, zset,
+    latency, list, monitor, persist, pubsub, scripting, server, set, slowlog, sort, stream, string,
+    transaction, zset,
 };
 use super::{Args, CmdResult, Cross, Kind, Merge, Session};
 
