@@ -49,6 +49,8 @@
 //!   client registry, the coarse clock, output-buffer limits, the open-files limit. Depends on
 //!   `config` and `shard` (its clock).
 //! - [`glob`] — Redis-style glob matching, bounded on hostile patterns. Depends on nothing.
+//! - [`service`] — running as a Linux service: daemonize, pid file, systemd/upstart
+//!   notification, oom-score-adj, files removed at exit. Depends on `config`.
 //!
 //! No cycles between these modules: `module_graph` (a unit test) reads every `crate::` path and
 //! fails on one. Upward news travels as data: the shard buffers keyspace events, the command
@@ -70,6 +72,7 @@ pub mod protocol;
 pub mod pubsub;
 pub mod rdb;
 pub mod server;
+pub mod service;
 pub mod shard;
 pub mod state;
 #[cfg(test)]

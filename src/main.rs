@@ -40,7 +40,7 @@ fn main() {
         std::process::exit(1);
     }
     if config.get("daemonize") == "yes" {
-        if let Err(e) = ringkv::server::service::daemonize() {
+        if let Err(e) = ringkv::service::daemonize() {
             eprintln!("ringkv: {e}");
             std::process::exit(1);
         }

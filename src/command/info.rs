@@ -162,7 +162,7 @@ fn server(info: &Snapshot, out: &mut Lines) {
     out.line("uptime_in_seconds", &uptime);
     out.line("uptime_in_days", &(uptime / 86400));
     let hz = info.server.config().int("hz");
-    out.line("hz", &crate::server::effective_hz(hz));
+    out.line("hz", &hz);
     out.line("configured_hz", &hz);
     out.line("threads", &info.server.threads);
     out.line("io_threads_active", &0);

@@ -302,7 +302,7 @@ pub fn shutdown(session: &mut Session, args: Args) -> Routine<'_> {
         if !super::saving::shutdown(&session.router, &session.server.config, flags).await {
             return Err(error(err::SHUTDOWN_FAILED));
         }
-        crate::server::service::at_exit();
+        crate::service::at_exit();
         std::process::exit(0);
     })
 }
@@ -450,7 +450,7 @@ fn config_set(session: &mut Session, args: &mut Args) -> CmdResult {
         .iter()
         .any(|(n, _)| n.to_ascii_lowercase().starts_with("oom-score-adj"))
     {
-        if let Err(e) = crate::server::service::apply_oom_score_adj(&config) {
+        if let Err(e) = crate::service::apply_oom_score_adj(&config) {
             tracing::warn!("{e}");
         }
     }

@@ -9,7 +9,6 @@ mod connection;
 pub mod crash;
 mod io;
 pub mod logging;
-pub mod service;
 
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
@@ -22,6 +21,7 @@ use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
 use crate::command::{Hangup, Session};
 use crate::config::Config;
 use crate::protocol::Protocol;
+use crate::service;
 use crate::shard::inbox::busy;
 use crate::shard::mailbox::{inboxes, serve_inbox, Inboxes, LocalShard};
 use crate::shard::{Router, Shard, SlotTable};
@@ -466,7 +466,7 @@ impl Worker {
 const AGE_SLOTS_PER_TICK: usize = 4;
 
 /// `hz` as the server runs it: Redis clamps it to 1..=500.
-pub fn effective_hz(configured: i64) -> i64 {
+fn effective_hz(configured: i64) -> i64 {
     configured.clamp(1, 500)
 }
 
