@@ -630,13 +630,20 @@ pub fn lookup_original(name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
 
 /// Finds a command by name, case-insensitively; returns its row index too.
 pub fn lookup(name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
-    static INDEX: OnceLock<HashMap<Vec<u8>, usize>> = OnceLock::new();
+    // Keyed by `&'static` names, as a `Vec` key measured 3 % more instructions per pipelined
+    // SET (callgrind, -P 16): a renamed command's new name is leaked once, at start.
+    static INDEX: OnceLock<HashMap<&'static [u8], usize>> = OnceLock::new();
     let index = INDEX.get_or_init(|| {
-        let mut index = original_index().clone();
+        let mut index: HashMap<&'static [u8], usize> = COMMANDS
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.as_bytes(), i))
+            .collect();
         for (old, new) in RENAMES.get().into_iter().flatten() {
             if let Some(i) = index.remove(old.as_bytes()) {
                 if !new.is_empty() {
-                    index.insert(new.as_bytes().to_vec(), i);
+                    let name: &'static str = Box::leak(new.clone().into_boxed_str());
+                    index.insert(name.as_bytes(), i);
                 }
             }
         }

@@ -57,9 +57,7 @@ pub fn finished(session: &Session, row: u32, spec: &CommandSpec, items: &[Bytes]
     ThreadStats::add(counter, ticks);
     if TRACKING.load(Relaxed) {
         if let Some(histogram) = stats.histograms.get(row as usize) {
-            histogram
-                .get_or_init(Default::default)
-                .record(cycles_to_ns(ticks));
+            histogram.get_or_init(Default::default).record(ticks);
         }
     }
     if ticks >= SLOW_TICKS.load(Relaxed).min(LATENCY_TICKS.load(Relaxed)) {

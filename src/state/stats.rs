@@ -28,10 +28,11 @@ pub struct ThreadStats {
 
 /// Buckets per power of two of a [`Histogram`] (3 bits of mantissa: within 12.5 %).
 const SUB_BUCKETS: usize = 8;
-/// Powers of two of nanoseconds a [`Histogram`] covers (2^40 ns: 18 minutes).
-const OCTAVES: usize = 40;
+/// Powers of two of counter ticks a [`Histogram`] covers (2^44: over an hour at 4 GHz).
+const OCTAVES: usize = 44;
 
-/// Call latencies in nanoseconds, log-linear: Redis's per-command histograms, coarser.
+/// Call latencies in `clock::cycles` ticks (turned into nanoseconds when read), log-linear:
+/// Redis's per-command histograms, coarser.
 pub struct Histogram {
     buckets: [AtomicU64; OCTAVES * SUB_BUCKETS],
 }
@@ -46,23 +47,23 @@ impl Default for Histogram {
 
 impl Histogram {
     fn bucket(ns: u64) -> usize {
-        // Nothing runs in under 8 ns: the first octaves stay empty.
+        // Nothing runs in under 8 ticks: the first octaves stay empty.
         let ns = ns.max(8);
         let octave = 63 - ns.leading_zeros() as usize;
         let sub = ((ns >> (octave - 3)) & 7) as usize;
         (octave * SUB_BUCKETS + sub).min(OCTAVES * SUB_BUCKETS - 1)
     }
 
-    /// The largest nanosecond count of bucket `i`.
+    /// The largest tick count of bucket `i`.
     fn upper(i: usize) -> u64 {
         let (octave, sub) = (i / SUB_BUCKETS, (i % SUB_BUCKETS) as u64);
         let base = 1u64 << octave;
         base + ((sub + 1) * base) / SUB_BUCKETS as u64 - 1
     }
 
-    /// Counts one call of `ns` nanoseconds (only its own thread writes).
-    pub fn record(&self, ns: u64) {
-        let b = &self.buckets[Self::bucket(ns)];
+    /// Counts one call that took `ticks` (only its own thread writes).
+    pub fn record(&self, ticks: u64) {
+        let b = &self.buckets[Self::bucket(ticks)];
         b.store(b.load(Relaxed) + 1, Relaxed);
     }
 
@@ -71,7 +72,7 @@ impl Histogram {
         self.buckets
             .iter()
             .enumerate()
-            .map(|(i, c)| (Self::upper(i), c.load(Relaxed)))
+            .map(|(i, c)| (super::clock::cycles_to_ns(Self::upper(i)), c.load(Relaxed)))
     }
 
     fn clear(&self) {
