@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    assert_scripts_match_redis, backends, eventually, info_field, Raw, RedisServer, Server,
+    assert_scripts_match_redis, backends, eventually, info_field, query, Raw, RedisServer, Server,
 };
 
 /// A raw connection and the thread it lives on.
@@ -50,12 +50,7 @@ fn write_pause_holds_writes_on_both_threads_and_releases_them_in_order() {
             .arg("before")
             .query(&mut admin)
             .unwrap();
-        let _: () = redis::cmd("CLIENT")
-            .arg("PAUSE")
-            .arg(60_000)
-            .arg("WRITE")
-            .query(&mut admin)
-            .unwrap();
+        query(&mut admin, &["CLIENT", "PAUSE", "60000", "WRITE"]);
         // Each client pipelines a read, then a write: the read is answered now, the write
         // waits. One at a time, so the order they start waiting is known.
         for (i, (raw, thread)) in clients.iter_mut().enumerate() {
@@ -89,10 +84,7 @@ fn write_pause_holds_writes_on_both_threads_and_releases_them_in_order() {
             .query(&mut admin)
             .unwrap();
         assert!(order.is_empty(), "{backend}: nothing written while paused");
-        let _: () = redis::cmd("CLIENT")
-            .arg("UNPAUSE")
-            .query(&mut admin)
-            .unwrap();
+        query(&mut admin, &["CLIENT", "UNPAUSE"]);
         for (raw, _) in clients.iter_mut() {
             let reply = String::from_utf8(raw.reply()).unwrap();
             assert!(reply.starts_with(':'), "{backend}: {reply}");
@@ -127,12 +119,7 @@ fn write_pause_holds_may_replicate_commands_and_write_transactions_only() {
         tx.send(b"MULTI\r\nSET k v\r\n");
         assert_eq!(tx.reply(), b"+OK\r\n");
         assert_eq!(tx.reply(), b"+QUEUED\r\n");
-        let _: () = redis::cmd("CLIENT")
-            .arg("PAUSE")
-            .arg(60_000)
-            .arg("WRITE")
-            .query(&mut admin)
-            .unwrap();
+        query(&mut admin, &["CLIENT", "PAUSE", "60000", "WRITE"]);
         // Held: PUBLISH, PFCOUNT, EVAL without no-writes, EXEC of a transaction with a write.
         let mut held = Vec::new();
         for command in [
@@ -174,10 +161,7 @@ fn write_pause_holds_may_replicate_commands_and_write_transactions_only() {
                 "{backend}"
             );
         }
-        let _: () = redis::cmd("CLIENT")
-            .arg("UNPAUSE")
-            .query(&mut admin)
-            .unwrap();
+        query(&mut admin, &["CLIENT", "UNPAUSE"]);
         let replies: Vec<Vec<u8>> = held.iter_mut().map(|r| r.reply()).collect();
         assert_eq!(
             replies,
@@ -194,12 +178,7 @@ fn all_pause_holds_every_command_until_its_end() {
         let server = Server::start(2, backend, &[]);
         let mut admin = server.redis();
         let started = Instant::now();
-        let _: () = redis::cmd("CLIENT")
-            .arg("PAUSE")
-            .arg(400)
-            .arg("ALL")
-            .query(&mut admin)
-            .unwrap();
+        query(&mut admin, &["CLIENT", "PAUSE", "400", "ALL"]);
         let mut others: Vec<Raw> = (0..4).map(|_| server.raw()).collect();
         for raw in &mut others {
             raw.cmd(&[b"PING"]);
@@ -221,18 +200,8 @@ fn a_pause_widens_and_unpause_from_a_paused_write_pause_works() {
         let server = Server::start(2, backend, &[]);
         let mut admin = server.redis();
         // A shorter WRITE pause over a longer one keeps the later end.
-        let _: () = redis::cmd("CLIENT")
-            .arg("PAUSE")
-            .arg(60_000)
-            .arg("WRITE")
-            .query(&mut admin)
-            .unwrap();
-        let _: () = redis::cmd("CLIENT")
-            .arg("PAUSE")
-            .arg(10)
-            .arg("WRITE")
-            .query(&mut admin)
-            .unwrap();
+        query(&mut admin, &["CLIENT", "PAUSE", "60000", "WRITE"]);
+        query(&mut admin, &["CLIENT", "PAUSE", "10", "WRITE"]);
         let mut writer = server.raw();
         writer.cmd(&[b"SET", b"a", b"1"]);
         assert!(eventually(Duration::from_secs(5), || blocked_clients(
@@ -242,18 +211,10 @@ fn a_pause_widens_and_unpause_from_a_paused_write_pause_works() {
         assert!(!eventually(Duration::from_millis(200), || blocked_clients(
             &mut admin
         ) == 0));
-        let _: () = redis::cmd("CLIENT")
-            .arg("UNPAUSE")
-            .query(&mut admin)
-            .unwrap();
+        query(&mut admin, &["CLIENT", "UNPAUSE"]);
         assert_eq!(writer.reply(), b"+OK\r\n", "{backend}");
         // A client that leaves while paused is forgotten.
-        let _: () = redis::cmd("CLIENT")
-            .arg("PAUSE")
-            .arg(60_000)
-            .arg("WRITE")
-            .query(&mut admin)
-            .unwrap();
+        query(&mut admin, &["CLIENT", "PAUSE", "60000", "WRITE"]);
         let mut leaver = server.raw();
         leaver.cmd(&[b"SET", b"b", b"1"]);
         assert!(eventually(Duration::from_secs(5), || blocked_clients(
@@ -264,10 +225,7 @@ fn a_pause_widens_and_unpause_from_a_paused_write_pause_works() {
             eventually(Duration::from_secs(5), || blocked_clients(&mut admin) == 0),
             "{backend}: a paused client that left is no longer counted"
         );
-        let _: () = redis::cmd("CLIENT")
-            .arg("UNPAUSE")
-            .query(&mut admin)
-            .unwrap();
+        query(&mut admin, &["CLIENT", "UNPAUSE"]);
         let b: Option<String> = redis::cmd("GET").arg("b").query(&mut admin).unwrap();
         assert_eq!(b, None, "{backend}: the leaver's write never ran");
     }
@@ -312,7 +270,7 @@ fn expiry_waits_while_clients_are_paused() {
             != expired_before));
         let dbsize: u64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
         assert_eq!(dbsize, 2, "{backend}");
-        let _: () = redis::cmd("CLIENT").arg("UNPAUSE").query(&mut con).unwrap();
+        query(&mut con, &["CLIENT", "UNPAUSE"]);
         let _: Option<String> = redis::cmd("GET").arg("foo").query(&mut con).unwrap();
         let _: Option<String> = redis::cmd("GET").arg("bar").query(&mut con).unwrap();
         assert!(

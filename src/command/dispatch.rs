@@ -33,6 +33,26 @@ struct Queued {
 }
 
 impl Queued {
+    /// Runs the command on `shard` (its own, or this thread's), tracking for `client`
+    /// (id, thread) as the batch's client asked.
+    #[inline(always)]
+    /// Runs the command on its shard, recording the counter ticks it took.
+    fn run(&mut self, shard: &mut Shard, client: (u64, usize)) -> Reply {
+        let tracker = self.track.tracker(client.0, client.1);
+        let start = cycles();
+        let reply = run_op_in(
+            shard,
+            self.db,
+            self.spec,
+            self.op,
+            &mut self.args,
+            Some(self.key_slot),
+            tracker,
+        );
+        self.ticks = cycles().wrapping_sub(start);
+        reply
+    }
+
     /// The command's first key, if it has one.
     fn first_key(&self) -> Option<&[u8]> {
         let items = self.args.all();
@@ -180,17 +200,7 @@ fn run_queued(shard: &mut Shard, work: &mut [Queued], client: (u64, usize)) {
     prefetch_forwarded(work);
     prefetch(shard, work);
     for q in work {
-        let start = cycles();
-        q.reply = Some(run_op_in(
-            shard,
-            q.db,
-            q.spec,
-            q.op,
-            &mut q.args,
-            Some(q.key_slot),
-            q.track.tracker(client.0, client.1),
-        ));
-        q.ticks = cycles().wrapping_sub(start);
+        q.reply = Some(q.run(shard, client));
     }
 }
 
@@ -715,17 +725,7 @@ async fn flush(session: &Session, pending: &mut [Vec<Queued>], replies: &mut Rep
                 s.read_clock();
                 prefetch(s, queue);
                 for mut q in queue.drain(..) {
-                    let start = cycles();
-                    let reply = run_op_in(
-                        s,
-                        q.db,
-                        q.spec,
-                        q.op,
-                        &mut q.args,
-                        Some(q.key_slot),
-                        q.track.tracker(client.0, client.1),
-                    );
-                    q.ticks = cycles().wrapping_sub(start);
+                    let reply = q.run(s, client);
                     replies.timed(session, &q);
                     replies.fill(q.slot, reply);
                 }
