@@ -17,10 +17,13 @@ use crate::state::{cycles, ThreadStats};
 
 /// A keyed command waiting for its shard's turn in this batch.
 struct Queued {
-    slot: usize,
+    /// Its place in the batch's replies. It and `db` are u32 so that a Queued stays within
+    /// 128 bytes, which the compiler moves inline: past that, each move in and out of a queue
+    /// is a memcpy call (+5 % instructions per pipelined SET).
+    slot: u32,
     /// The hash slot of the command's first key.
     key_slot: HashSlot,
-    db: usize,
+    db: u32,
     spec: &'static CommandSpec,
     op: ShardOp,
     args: Args,
@@ -32,24 +35,30 @@ struct Queued {
     ticks: u64,
 }
 
+// The inline-move bound `slot` and `db` are narrowed for.
+const _: () = assert!(std::mem::size_of::<Queued>() <= 128);
+
 impl Queued {
     /// Runs the command on `shard` (its own, or this thread's), tracking for `client`
-    /// (id, thread) as the batch's client asked.
+    /// (id, thread) as the batch's client asked. `clock` is the counter when the previous
+    /// command of the run ended (or the run began): the command's ticks are from there to its
+    /// end, so that back-to-back commands read the counter once each, not twice (a read
+    /// costs ~13 ns on a VM, 2-3 % of a pipelined SET).
     #[inline(always)]
-    /// Runs the command on its shard, recording the counter ticks it took.
-    fn run(&mut self, shard: &mut Shard, client: (u64, usize)) -> Reply {
+    fn run(&mut self, shard: &mut Shard, client: (u64, usize), clock: &mut u64) -> Reply {
         let tracker = self.track.tracker(client.0, client.1);
-        let start = cycles();
         let reply = run_op_in(
             shard,
-            self.db,
+            self.db as usize,
             self.spec,
             self.op,
             &mut self.args,
             Some(self.key_slot),
             tracker,
         );
-        self.ticks = cycles().wrapping_sub(start);
+        let now = cycles();
+        self.ticks = now.wrapping_sub(*clock);
+        *clock = now;
         reply
     }
 
@@ -67,7 +76,7 @@ impl Queued {
             return None;
         }
         match self.args.all() {
-            [_, key, field, ..] => Some((self.db, self.key_slot, key, field)),
+            [_, key, field, ..] => Some((self.db as usize, self.key_slot, key, field)),
             _ => None,
         }
     }
@@ -176,7 +185,7 @@ fn prefetch(shard: &Shard, work: &[Queued]) {
     if work.len() > 1 {
         shard.prefetch_lookups(
             work.iter()
-                .filter_map(|q| Some((q.db, q.key_slot, q.first_key()?))),
+                .filter_map(|q| Some((q.db as usize, q.key_slot, q.first_key()?))),
         );
         shard.prefetch_fields(work.iter().filter_map(Queued::field_lookup));
     }
@@ -199,8 +208,9 @@ fn run_queued(shard: &mut Shard, work: &mut [Queued], client: (u64, usize)) {
     shard.read_clock();
     prefetch_forwarded(work);
     prefetch(shard, work);
+    let mut clock = cycles();
     for q in work {
-        q.reply = Some(q.run(shard, client));
+        q.reply = Some(q.run(shard, client, &mut clock));
     }
 }
 
@@ -225,7 +235,7 @@ impl Replies {
     /// Notes how long a queued command ran, under its row.
     #[inline]
     fn timed(&self, session: &Session, q: &Queued) {
-        let row = self.slots[q.slot].1;
+        let row = self.slots[q.slot as usize].1;
         super::timing::finished(session, row, q.spec, q.args.all(), q.ticks);
     }
 
@@ -506,9 +516,9 @@ fn route_admitted(
                 queue.reserve(room);
             }
             queue.push(Queued {
-                slot,
+                slot: slot as u32,
                 key_slot,
-                db: session.db,
+                db: session.db as u32,
                 spec,
                 op,
                 args,
@@ -707,7 +717,7 @@ async fn flush(session: &Session, pending: &mut [Vec<Queued>], replies: &mut Rep
     for (shard, queue) in pending.iter_mut().enumerate() {
         if !queue.is_empty() && !router.runs_inline(shard) {
             let mut work = std::mem::take(queue);
-            let slots: Vec<usize> = work.iter().map(|q| q.slot).collect();
+            let slots: Vec<usize> = work.iter().map(|q| q.slot as usize).collect();
             // The commands come back with their results: their arguments are slices of this
             // thread's read buffer, and dropping them here keeps that buffer's reference count
             // (and the lists' memory) on this core instead of bouncing it to the shard's.
@@ -724,10 +734,11 @@ async fn flush(session: &Session, pending: &mut [Vec<Queued>], replies: &mut Rep
             router.run_inline(|s| {
                 s.read_clock();
                 prefetch(s, queue);
+                let mut clock = cycles();
                 for mut q in queue.drain(..) {
-                    let reply = q.run(s, client);
+                    let reply = q.run(s, client, &mut clock);
                     replies.timed(session, &q);
-                    replies.fill(q.slot, reply);
+                    replies.fill(q.slot as usize, reply);
                 }
             });
         }
@@ -739,7 +750,10 @@ async fn flush(session: &Session, pending: &mut [Vec<Queued>], replies: &mut Rep
                 work.iter().for_each(|q| prefetch_value(&q.reply));
                 for q in work.drain(..) {
                     replies.timed(session, &q);
-                    replies.fill(q.slot, q.reply.unwrap_or_else(|| error(err::SHARD_GONE)));
+                    replies.fill(
+                        q.slot as usize,
+                        q.reply.unwrap_or_else(|| error(err::SHARD_GONE)),
+                    );
                 }
                 if pending[shard].capacity() == 0 {
                     // The list keeps its room for the connection's next batch.
