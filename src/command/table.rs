@@ -526,12 +526,19 @@ static SUBCOMMANDS_AT: LazyLock<Vec<usize>> = LazyLock::new(|| {
         .collect()
 });
 
-/// The stat row of `spec`, resolved from the command at `row` of [`COMMANDS`].
-#[inline]
+/// The stat row of `spec`, resolved from the command at `row` of [`COMMANDS`]. Every call
+/// asks: the test for a plain command is inlined, the subcommand's lookup is not.
+#[inline(always)]
 pub fn stat_row(row: usize, spec: &'static CommandSpec) -> usize {
-    if !spec.is_subcommand {
-        return row;
+    if spec.is_subcommand {
+        subcommand_row(row, spec)
+    } else {
+        row
     }
+}
+
+#[inline(never)]
+fn subcommand_row(row: usize, spec: &'static CommandSpec) -> usize {
     let subs = COMMANDS[row].subcommands;
     let offset = (spec as *const CommandSpec as usize).wrapping_sub(subs.as_ptr() as usize)
         / std::mem::size_of::<CommandSpec>();
