@@ -252,9 +252,10 @@ fn memory(info: &Snapshot, out: &mut Lines) {
     out.line("rss_overhead_bytes", &diff(rss, alloc.resident));
     out.line("mem_fragmentation_ratio", &ratio(rss, used));
     out.line("mem_fragmentation_bytes", &diff(rss, used));
-    // Nothing is kept outside the accounted memory for eviction's sake, and frees are never
-    // deferred to a background thread.
-    out.line("mem_not_counted_for_evict", &0);
+    // Eviction weighs each shard's accounted keyspace (no global counter on the data path):
+    // everything else (buffers, tables, start-up memory) is not counted, so Redis's rule
+    // `used_memory - mem_not_counted_for_evict <= maxmemory` holds.
+    out.line("mem_not_counted_for_evict", &(used - dataset));
     // No replication and no cluster bus yet: nothing is held for them.
     out.line("mem_replication_backlog", &0);
     out.line("mem_total_replication_buffers", &0);
@@ -263,6 +264,7 @@ fn memory(info: &Snapshot, out: &mut Lines) {
     out.line("mem_allocator", &memory::allocator_name());
     // mimalloc compacts nothing on request: no active defragmentation.
     out.line("active_defrag_running", &0);
+    // Frees are never deferred to a background thread.
     out.line("lazyfree_pending_objects", &0);
     out.line("lazyfreed_objects", &0);
 }

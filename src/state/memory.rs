@@ -83,7 +83,8 @@ extern "C" fn add_area(
 /// Walks mimalloc's main heap (every thread's pages; a few µs per thousand pages). Other
 /// threads keep allocating meanwhile: a page's counts may be a moment old, which a figure for
 /// INFO tolerates. Page metadata lives in mimalloc's arenas, which stay mapped for the life of
-/// the process, so a page freed during the walk still reads as memory.
+/// the process, so a page freed during the walk still reads as memory. Every reading raises
+/// the peak.
 pub fn allocator() -> Allocator {
     let mut sum = Allocator::default();
     let mut commit = 0usize;
@@ -101,6 +102,7 @@ pub fn allocator() -> Allocator {
         mi_process_info(null, null, null, null, null, &mut commit, null, null);
     }
     sum.resident = commit as u64;
+    PEAK.fetch_max(sum.allocated, Relaxed);
     sum
 }
 
@@ -109,11 +111,9 @@ static PEAK: AtomicU64 = AtomicU64::new(0);
 /// `used_memory` once the server had started (Redis's `used_memory_startup`).
 static STARTUP: AtomicU64 = AtomicU64::new(0);
 
-/// Allocated bytes now, raising the peak.
+/// Allocated bytes now (raising the peak).
 pub fn used_memory() -> u64 {
-    let used = allocator().allocated;
-    PEAK.fetch_max(used, Relaxed);
-    used
+    allocator().allocated
 }
 
 /// The peak of `used_memory` (the maintenance tick reads it ten times a second, as serverCron).
