@@ -173,7 +173,7 @@ fn server(info: &Snapshot, out: &mut Lines) {
     // Redis's LRU clock: seconds, 24 bits.
     out.line(
         "lru_clock",
-        &(crate::shard::unix_ms() / 1000 & ((1 << 24) - 1)),
+        &((crate::shard::unix_ms() / 1000) & ((1 << 24) - 1)),
     );
     let exe = std::env::current_exe().map(|p| p.display().to_string());
     out.line("executable", &exe.unwrap_or_default());

@@ -31,11 +31,7 @@ impl Track {
         let elapsed = now_ms.saturating_sub(self.last_ms);
         // A counter reset (CONFIG RESETSTAT) reads as no traffic, not as a wrap.
         let delta = count.saturating_sub(self.last_count);
-        self.samples[self.next] = if elapsed > 0 {
-            delta * 1000 / elapsed
-        } else {
-            0
-        };
+        self.samples[self.next] = (delta * 1000).checked_div(elapsed).unwrap_or(0);
         self.next = (self.next + 1) % SAMPLES;
         self.last_ms = now_ms;
         self.last_count = count;
