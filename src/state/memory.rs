@@ -80,7 +80,7 @@ extern "C" fn add_area(
     true
 }
 
-/// Walks mimalloc's main heap (every thread's pages; a few µs per thousand pages). Other
+/// Walks mimalloc's main heap (every thread's pages: ~40 µs for 250 MB of small values). Other
 /// threads keep allocating meanwhile: a page's counts may be a moment old, which a figure for
 /// INFO tolerates. Page metadata lives in mimalloc's arenas, which stay mapped for the life of
 /// the process, so a page freed during the walk still reads as memory. Every reading raises
@@ -116,7 +116,8 @@ pub fn used_memory() -> u64 {
     allocator().allocated
 }
 
-/// The peak of `used_memory` (the maintenance tick reads it ten times a second, as serverCron).
+/// The peak of `used_memory` (thread 0's maintenance tick reads it once a second, and every
+/// INFO and scrape).
 pub fn peak_memory() -> u64 {
     PEAK.load(Relaxed)
 }
