@@ -16,6 +16,19 @@ fn info_field(con: &mut redis::Connection, section: &str, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("INFO {section} has no {field}"))
 }
 
+/// The memory maxmemory weighs, as Redis defines it: `used_memory` less
+/// `mem_not_counted_for_evict` (read from one INFO reply).
+fn counted_memory(con: &mut redis::Connection) -> u64 {
+    let info: String = redis::cmd("INFO").arg("memory").query(con).unwrap();
+    let field = |name: &str| -> u64 {
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("INFO memory has no {name}"))
+    };
+    field("used_memory") - field("mem_not_counted_for_evict")
+}
+
 fn set_config(con: &mut redis::Connection, name: &str, value: &str) {
     let _: () = redis::cmd("CONFIG")
         .arg("SET")
@@ -76,7 +89,7 @@ fn allkeys_lru_keeps_used_memory_under_the_limit() {
             .windows(2)
             .any(|p| p == ["maxmemory-policy", "allkeys-lru"]));
         fill(&mut con, "key:", 5000, None);
-        let used = info_field(&mut con, "memory", "used_memory");
+        let used = counted_memory(&mut con);
         assert!(used <= 204_800, "{backend}: used_memory {used}");
         assert!(used > 100_000, "{backend}: eviction went too far: {used}");
         let evicted = info_field(&mut con, "stats", "evicted_keys");
@@ -108,7 +121,7 @@ fn lru_prefers_keys_not_used_lately() {
             .query(&mut con)
             .unwrap();
     }
-    let used = info_field(&mut con, "memory", "used_memory");
+    let used = counted_memory(&mut con);
     set_config(&mut con, "maxmemory", &(used * 6 / 10).to_string());
     let hot = surviving(&mut con, "hot:", 500).len();
     let cold = surviving(&mut con, "cold:", 500).len();
@@ -130,7 +143,7 @@ fn lfu_prefers_keys_used_often() {
         }
         let _: () = pipe.query(&mut con).unwrap();
     }
-    let used = info_field(&mut con, "memory", "used_memory");
+    let used = counted_memory(&mut con);
     set_config(&mut con, "maxmemory", &(used * 6 / 10).to_string());
     let often = surviving(&mut con, "often:", 500).len();
     let rare = surviving(&mut con, "rare:", 500).len();
@@ -174,9 +187,9 @@ fn volatile_policies_only_evict_keys_with_a_ttl() {
         let server = Server::start(2, "uring", &["--maxmemory-policy", policy]);
         let mut con = server.redis();
         fill(&mut con, "keep:", 500, None);
-        let persistent = info_field(&mut con, "memory", "used_memory");
+        let persistent = counted_memory(&mut con);
         fill(&mut con, "ttl:", 500, Some(1000));
-        let all = info_field(&mut con, "memory", "used_memory");
+        let all = counted_memory(&mut con);
         set_config(
             &mut con,
             "maxmemory",
@@ -220,7 +233,7 @@ fn noeviction_refuses_writes_until_memory_is_freed() {
         let server = Server::start(2, backend, &[]);
         let mut con = server.redis();
         fill(&mut con, "key:", 1000, None);
-        let used = info_field(&mut con, "memory", "used_memory");
+        let used = counted_memory(&mut con);
         set_config(&mut con, "maxmemory", &(used / 2).to_string());
         let mut raw = server.raw();
         raw.cmd(&[b"SET", b"new", b"v"]);

@@ -196,6 +196,7 @@ fn config_get_knows_every_option_redis_server_has() {
         extra,
         [
             "io-backend",
+            "metrics-port",
             "set-max-listpack-entries",
             "set-max-listpack-value",
             "threads"

@@ -11,7 +11,7 @@ use super::server::Routine;
 use super::{shown, Args, Session};
 use crate::protocol::Reply;
 use crate::shard::ShardStats;
-use crate::state::{ServerState, ThreadStats};
+use crate::state::{Rate, ServerState, ThreadStats};
 
 /// One INFO section: its name (as asked), its title (as printed) and what it writes.
 struct Section {
@@ -152,10 +152,16 @@ fn server(info: &Snapshot, out: &mut Lines) {
     out.line("redis_git_dirty", &0);
     out.line("redis_mode", &"standalone");
     out.line("ringkv_version", &env!("CARGO_PKG_VERSION"));
-    out.line("os", &std::env::consts::OS);
+    out.line("os", &os_name());
     out.line("arch_bits", &64);
+    out.line("monotonic_clock", &crate::state::monotonic_clock_info());
     out.line("multiplexing_api", &info.server.io_backend);
+    // Rust's atomics are the C11 memory model's.
+    out.line("atomicvar_api", &"c11-builtin");
+    // Redis prints 0.0.0 when not built by GCC.
+    out.line("gcc_version", &"0.0.0");
     out.line("process_id", &std::process::id());
+    out.line("process_supervised", &supervised(info));
     out.line("run_id", &info.server.run_id);
     out.line("tcp_port", &info.server.port);
     out.line("server_time_usec", &(crate::shard::unix_ms() * 1000));
@@ -164,6 +170,20 @@ fn server(info: &Snapshot, out: &mut Lines) {
     let hz = info.server.config().int("hz");
     out.line("hz", &hz);
     out.line("configured_hz", &hz);
+    // Redis's LRU clock: seconds, 24 bits.
+    out.line(
+        "lru_clock",
+        &((crate::shard::unix_ms() / 1000) & ((1 << 24) - 1)),
+    );
+    let exe = std::env::current_exe().map(|p| p.display().to_string());
+    out.line("executable", &exe.unwrap_or_default());
+    let file = info.server.config().file.as_ref().map(|f| {
+        std::fs::canonicalize(f)
+            .unwrap_or_else(|_| f.clone())
+            .display()
+            .to_string()
+    });
+    out.line("config_file", &file.unwrap_or_default());
     out.line("threads", &info.server.threads);
     out.line("io_threads_active", &0);
 }
@@ -182,22 +202,69 @@ fn clients(info: &Snapshot, out: &mut Lines) {
     out.line("clients_in_timeout_table", &0);
 }
 
-/// Accounted and resident memory, maxmemory and its policy, the allocator.
+/// The allocator's and the kernel's figures, the keyspace's accounted share (the dataset,
+/// which maxmemory evicts against), maxmemory and its policy.
 fn memory(info: &Snapshot, out: &mut Lines) {
-    let rss = rss_bytes();
-    out.line("used_memory", &info.totals.used_memory);
-    out.line("used_memory_human", &human(info.totals.used_memory));
+    use crate::state::memory;
+    let alloc = memory::allocator();
+    let used = alloc.allocated;
+    let peak = memory::peak_memory().max(used);
+    let rss = memory::rss_bytes();
+    let startup = memory::startup_memory();
+    let dataset = info.totals.used_memory.min(used);
+    let ratio = |a: u64, b: u64| format!("{:.2}", a as f64 / b.max(1) as f64);
+    let diff = |a: u64, b: u64| a as i64 - b as i64;
+    out.line("used_memory", &used);
+    out.line("used_memory_human", &human(used));
     out.line("used_memory_rss", &rss);
     out.line("used_memory_rss_human", &human(rss));
-    out.line("maxmemory", &info.server.config().int("maxmemory"));
+    out.line("used_memory_peak", &peak);
+    out.line("used_memory_peak_human", &human(peak));
+    let peak_perc = used as f64 * 100.0 / peak.max(1) as f64;
+    out.line("used_memory_peak_perc", &format!("{peak_perc:.2}%"));
+    out.line("used_memory_overhead", &(used - dataset));
+    out.line("used_memory_startup", &startup);
+    out.line("used_memory_dataset", &dataset);
+    let net = used.saturating_sub(startup).max(1);
+    let dataset_perc = dataset as f64 * 100.0 / net as f64;
+    out.line("used_memory_dataset_perc", &format!("{dataset_perc:.2}%"));
+    out.line("allocator_allocated", &alloc.allocated);
+    out.line("allocator_active", &alloc.active);
+    out.line("allocator_resident", &alloc.resident);
+    let total = memory::total_system_memory();
+    out.line("total_system_memory", &total);
+    out.line("total_system_memory_human", &human(total));
+    let maxmemory = info.server.config().int("maxmemory").max(0) as u64;
+    out.line("maxmemory", &maxmemory);
+    out.line("maxmemory_human", &human(maxmemory));
     out.line(
         "maxmemory_policy",
         &info.server.config().get("maxmemory-policy").to_string(),
     );
-    // Nothing is kept outside the accounted memory for eviction's sake, and frees are never
-    // deferred to a background thread.
-    out.line("mem_not_counted_for_evict", &0);
-    out.line("mem_allocator", &allocator_name());
+    out.line(
+        "allocator_frag_ratio",
+        &ratio(alloc.active, alloc.allocated),
+    );
+    out.line("allocator_frag_bytes", &diff(alloc.active, alloc.allocated));
+    out.line("allocator_rss_ratio", &ratio(alloc.resident, alloc.active));
+    out.line("allocator_rss_bytes", &diff(alloc.resident, alloc.active));
+    out.line("rss_overhead_ratio", &ratio(rss, alloc.resident));
+    out.line("rss_overhead_bytes", &diff(rss, alloc.resident));
+    out.line("mem_fragmentation_ratio", &ratio(rss, used));
+    out.line("mem_fragmentation_bytes", &diff(rss, used));
+    // Eviction weighs each shard's accounted keyspace (no global counter on the data path):
+    // everything else (buffers, tables, start-up memory) is not counted, so Redis's rule
+    // `used_memory - mem_not_counted_for_evict <= maxmemory` holds.
+    out.line("mem_not_counted_for_evict", &(used - dataset));
+    // No replication and no cluster bus yet: nothing is held for them.
+    out.line("mem_replication_backlog", &0);
+    out.line("mem_total_replication_buffers", &0);
+    out.line("mem_clients_slaves", &0);
+    out.line("mem_cluster_links", &0);
+    out.line("mem_allocator", &memory::allocator_name());
+    // mimalloc compacts nothing on request: no active defragmentation.
+    out.line("active_defrag_running", &0);
+    // Frees are never deferred to a background thread.
     out.line("lazyfree_pending_objects", &0);
     out.line("lazyfreed_objects", &0);
 }
@@ -220,6 +287,9 @@ fn persistence(_: &Snapshot, out: &mut Lines) {
     for (field, value) in super::aof::info() {
         out.line(field, &value);
     }
+    // No modules.
+    out.line("module_fork_in_progress", &0);
+    out.line("module_fork_last_cow_size", &0);
 }
 
 /// Connections, commands, bytes, keyspace hits and expiries, pub/sub, errors.
@@ -232,6 +302,8 @@ fn stats(info: &Snapshot, out: &mut Lines) {
         "total_commands_processed",
         &info.server.total(|s| &s.commands),
     );
+    let rate = |r| info.server.instant.per_sec(r);
+    out.line("instantaneous_ops_per_sec", &rate(Rate::Commands));
     out.line(
         "total_net_input_bytes",
         &info.server.total(|s| &s.net_input_bytes),
@@ -240,21 +312,49 @@ fn stats(info: &Snapshot, out: &mut Lines) {
         "total_net_output_bytes",
         &info.server.total(|s| &s.net_output_bytes),
     );
+    // No replication yet: no replication traffic.
+    out.line("total_net_repl_input_bytes", &0);
+    out.line("total_net_repl_output_bytes", &0);
+    let kbps = |r| format!("{:.2}", rate(r) as f64 / 1024.0);
+    out.line("instantaneous_input_kbps", &kbps(Rate::NetInput));
+    out.line("instantaneous_output_kbps", &kbps(Rate::NetOutput));
+    out.line("instantaneous_input_repl_kbps", &"0.00");
+    out.line("instantaneous_output_repl_kbps", &"0.00");
     out.line(
         "rejected_connections",
         &info.server.total(|s| &s.rejected_connections),
     );
+    out.line("sync_full", &0);
+    out.line("sync_partial_ok", &0);
+    out.line("sync_partial_err", &0);
     out.line("expired_keys", &info.totals.expired_keys);
     out.line("evicted_keys", &info.totals.evicted_keys);
+    // maxmemory-clients is not supported: no client is evicted.
+    out.line("evicted_clients", &0);
     out.line("keyspace_hits", &info.totals.keyspace_hits);
     out.line("keyspace_misses", &info.totals.keyspace_misses);
     let registry = crate::pubsub::Registry::get();
     let count = |kind| registry.map_or(0, |r| r.len(kind));
     out.line("pubsub_channels", &count(crate::pubsub::Kind::Channel));
     out.line("pubsub_patterns", &count(crate::pubsub::Kind::Pattern));
-    out.line("pubsub_shardchannels", &count(crate::pubsub::Kind::Shard));
+    out.line("pubsubshard_channels", &count(crate::pubsub::Kind::Shard));
+    // Snapshots run on threads, never in a forked child.
+    out.line("latest_fork_usec", &0);
+    out.line("total_forks", &0);
     // MIGRATE opens a connection per call and keeps none.
     out.line("migrate_cached_sockets", &0);
+    // No replicas, so no writable-replica expiries; no active defragmentation.
+    out.line("slave_expires_tracked_keys", &0);
+    for field in [
+        "active_defrag_hits",
+        "active_defrag_misses",
+        "active_defrag_key_hits",
+        "active_defrag_key_misses",
+        "total_active_defrag_time",
+        "current_active_defrag_time",
+    ] {
+        out.line(field, &0);
+    }
     out.line(
         "client_output_buffer_limit_disconnections",
         &crate::state::OUTPUT_LIMIT_DISCONNECTIONS.load(Relaxed),
@@ -263,15 +363,33 @@ fn stats(info: &Snapshot, out: &mut Lines) {
     out.line("tracking_total_keys", &keys);
     out.line("tracking_total_items", &items);
     out.line("tracking_total_prefixes", &crate::tracking::counts().1);
+    // Errors from a master or while loading: ringkv has no master, and loading stops at the
+    // first error.
+    out.line("unexpected_error_replies", &0);
     out.line("total_error_replies", &info.server.total(|s| &s.errors));
+    out.line("total_reads_processed", &info.server.total(|s| &s.reads));
+    out.line("total_writes_processed", &info.server.total(|s| &s.writes));
+    // No I/O threads: every thread reads and writes its own clients.
+    out.line("io_threaded_reads_processed", &0);
+    out.line("io_threaded_writes_processed", &0);
 }
 
-/// Always a master with no replicas.
-fn replication(_: &Snapshot, out: &mut Lines) {
+/// Always a master with no replicas and no backlog.
+fn replication(info: &Snapshot, out: &mut Lines) {
     out.line("role", &"master");
     out.line("connected_slaves", &0);
     out.line("master_failover_state", &"no-failover");
+    out.line("master_replid", &info.server.replid);
+    out.line("master_replid2", &"0".repeat(40));
     out.line("master_repl_offset", &0);
+    out.line("second_repl_offset", &-1);
+    out.line("repl_backlog_active", &0);
+    out.line(
+        "repl_backlog_size",
+        &info.server.config().int("repl-backlog-size"),
+    );
+    out.line("repl_backlog_first_byte_offset", &0);
+    out.line("repl_backlog_histlen", &0);
 }
 
 /// CPU seconds of the process.
@@ -368,14 +486,39 @@ fn human(bytes: u64) -> String {
     format!("{bytes}B")
 }
 
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
+/// Redis's `os` field: kernel name, release and machine, as `uname -srm`.
+fn os_name() -> String {
+    // SAFETY: uname fills the zeroed struct we pass; its fields are NUL-terminated.
+    let uts = unsafe {
+        let mut uts: libc::utsname = std::mem::zeroed();
+        if libc::uname(&mut uts) != 0 {
+            return std::env::consts::OS.to_string();
+        }
+        uts
+    };
+    let field = |f: &[libc::c_char]| {
+        let bytes: Vec<u8> = f
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    format!(
+        "{} {} {}",
+        field(&uts.sysname),
+        field(&uts.release),
+        field(&uts.machine)
+    )
+}
+
+/// Redis's `process_supervised`: the supervisor `supervised` resolves to.
+fn supervised(info: &Snapshot) -> &'static str {
+    match crate::service::supervisor(&info.server.config()) {
+        crate::service::Supervisor::Systemd => "systemd",
+        crate::service::Supervisor::Upstart => "upstart",
+        crate::service::Supervisor::None => "no",
+    }
 }
 
 /// (user, system) CPU seconds of the whole process.
@@ -388,21 +531,6 @@ fn cpu_times() -> (f64, f64) {
     };
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     (secs(usage.ru_utime), secs(usage.ru_stime))
-}
-
-/// INFO's `mem_allocator`: the allocator src/main.rs installs, mimalloc, with the version the
-/// linked library reports (`mimalloc-3.3.2`, as Redis says `jemalloc-5.3.0`).
-fn allocator_name() -> String {
-    // Links mimalloc into every build of the library (tests, benches), not only the binary.
-    extern crate mimalloc as _;
-    extern "C" {
-        /// mimalloc's `MI_MALLOC_VERSION`: major * 10000 + minor * 100 + patch.
-        fn mi_version() -> std::ffi::c_int;
-    }
-    // SAFETY: mi_version takes no arguments, touches no memory of ours and returns a
-    // constant; the mimalloc crate links the library that defines it.
-    let v = unsafe { mi_version() };
-    format!("mimalloc-{}.{}.{}", v / 10000, v / 100 % 100, v % 100)
 }
 
 #[cfg(test)]

@@ -245,6 +245,8 @@ pub const OPTIONS: &[OptionSpec] = &[
     // ringkv's own.
     opt("threads", None, "0", Kind::Int(0, 1024), false, Effect::Works),
     opt("io-backend", None, "auto", Kind::Enum(&["auto", "uring", "epoll"]), false, Effect::Works),
+    // The Prometheus endpoint's port on the bind addresses (0: off); bound at start only.
+    opt("metrics-port", None, "0", Kind::Int(0, 65535), false, Effect::Works),
     // Redis 7.2's names for the set encodings' limits.
     opt("set-max-listpack-entries", None, "128", Kind::Int(0, BIG), true, Effect::Works),
     opt("set-max-listpack-value", None, "64", Kind::Int(0, BIG), true, Effect::Works),

@@ -115,6 +115,7 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
             // the rest (at most the limit) for a retry; more than that unread cuts it off.
             let sent = send_now(writer.fd(), &output);
             ThreadStats::add(&stats.net_output_bytes, sent as u64);
+            ThreadStats::add(&stats.writes, 1);
             output.advance(sent);
             if output.len() > UNAUTH_OUTPUT_LIMIT {
                 tracing::debug!(
@@ -125,6 +126,7 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
             }
         } else if !output.is_empty() {
             ThreadStats::add(&stats.net_output_bytes, output.len() as u64);
+            ThreadStats::add(&stats.writes, 1);
             let (result, mut buf) = write_within_limit(&mut writer, output, limit, &watch).await;
             if buf.capacity() > KEEP_OUTPUT_CAPACITY {
                 buf = BytesMut::with_capacity(READ_CHUNK);
@@ -283,7 +285,11 @@ async fn read_loop<R: ReadHalf>(
             input = buf;
             match result {
                 Ok(0) | Err(_) => break,
-                Ok(n) => ThreadStats::add(&server.stats[thread].net_input_bytes, n as u64),
+                Ok(n) => {
+                    let stats = &server.stats[thread];
+                    ThreadStats::add(&stats.net_input_bytes, n as u64);
+                    ThreadStats::add(&stats.reads, 1);
+                }
             }
         }
         read_more = true;

@@ -9,6 +9,7 @@ mod connection;
 pub mod crash;
 mod io;
 pub mod logging;
+mod metrics;
 
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
@@ -93,23 +94,34 @@ fn listen_socket(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener>
     Ok(socket.into())
 }
 
+/// The `bind` addresses: as in Redis, `*` is every IPv4 address, `::*` every IPv6 one, and
+/// an address written `-addr` is optional (true: skipped when the machine lacks it).
+fn bind_addresses(config: &Config) -> Result<Vec<(IpAddr, bool)>, String> {
+    config
+        .get("bind")
+        .split_whitespace()
+        .map(|text| {
+            let optional = text.starts_with('-');
+            let text = text.trim_start_matches('-');
+            let ip: IpAddr = match text {
+                "*" => IpAddr::from([0u8; 4]),
+                "::*" => IpAddr::from([0u16; 8]),
+                _ => text
+                    .parse()
+                    .map_err(|_| format!("invalid bind address '{text}'"))?,
+            };
+            Ok((ip, optional))
+        })
+        .collect()
+}
+
 /// Binds `threads` listeners per bind address; with port 0 the first picks the port and the
-/// rest share it. As in Redis, `*` is every IPv4 address, `::*` every IPv6 one, and an
-/// address written `-addr` is skipped when the machine does not have it.
+/// rest share it.
 fn bind_all(config: &Config, threads: usize) -> Result<(Vec<Vec<TcpListener>>, u16), String> {
     let mut port = config.int("port") as u16;
     let backlog = config.int("tcp-backlog").clamp(0, i32::MAX as i64) as i32;
     let mut per_thread: Vec<Vec<TcpListener>> = (0..threads).map(|_| Vec::new()).collect();
-    for text in config.get("bind").split_whitespace() {
-        let optional = text.starts_with('-');
-        let text = text.trim_start_matches('-');
-        let ip: IpAddr = match text {
-            "*" => IpAddr::from([0u8; 4]),
-            "::*" => IpAddr::from([0u16; 8]),
-            _ => text
-                .parse()
-                .map_err(|_| format!("invalid bind address '{text}'"))?,
-        };
+    for (ip, optional) in bind_addresses(config)? {
         for listeners in per_thread.iter_mut() {
             let listener = match listen_socket(SocketAddr::new(ip, port), backlog) {
                 Ok(listener) => listener,
@@ -120,7 +132,7 @@ fn bind_all(config: &Config, threads: usize) -> Result<(Vec<Vec<TcpListener>>, u
                             Some(libc::EADDRNOTAVAIL | libc::EAFNOSUPPORT | libc::EPROTONOSUPPORT)
                         ) =>
                 {
-                    tracing::warn!("Skipping optional bind address {text}: {e}");
+                    tracing::warn!("Skipping optional bind address {ip}: {e}");
                     break;
                 }
                 Err(e) => return Err(format!("could not bind {ip}:{port}: {e}")),
@@ -189,6 +201,7 @@ pub fn run(mut config: Config) -> Result<(), String> {
     let signals = Signals::register()?;
     let (backend, fallback_note) = choose_backend(config.get("io-backend"));
     let (listeners, port) = bind_all(&config, threads)?;
+    let metrics_listeners = metrics::bind(&config)?;
     let first = config
         .get("bind")
         .split_whitespace()
@@ -233,6 +246,7 @@ pub fn run(mut config: Config) -> Result<(), String> {
         crate::command::access::load(config.get("aclfile"))?;
     }
     let databases = config.int("databases") as usize;
+    crate::state::memory::note_startup_memory();
     crate::command::aof::check_options(&config)?;
     // With appendonly yes the AOF is the data set, and the RDB file is not read (as Redis).
     let restored = if config.get("appendonly") == "yes" {
@@ -250,6 +264,7 @@ pub fn run(mut config: Config) -> Result<(), String> {
         crate::command::table::STAT_ROWS.len(),
     ));
     let inboxes = inboxes(threads);
+    metrics::serve(metrics_listeners, state.clone(), inboxes.clone());
     for (id, listeners) in listeners.into_iter().enumerate() {
         let state = state.clone();
         let inboxes = inboxes.clone();
@@ -480,6 +495,7 @@ async fn maintenance(router: Router, state: Arc<ServerState>, id: usize) {
     let mut every = period(&state);
     let mut tick = tokio::time::interval(every);
     let mut last_second = std::time::Instant::now();
+    let mut last_sample = 0;
     loop {
         tick.tick().await;
         let now_every = period(&state);
@@ -494,6 +510,16 @@ async fn maintenance(router: Router, state: Arc<ServerState>, id: usize) {
             let budget = Duration::from_millis(2).min(every / 4);
             router.run_inline(|s| {
                 use crate::state::cycles;
+                let dbs = (0..s.databases())
+                    .map(|db| (s.db_at(db).len(), s.db_at(db).volatile()))
+                    .collect();
+                state.set_shard_view(
+                    id,
+                    crate::state::ShardView {
+                        stats: s.stats(),
+                        dbs,
+                    },
+                );
                 s.age_clocks(owned.clone(), AGE_SLOTS_PER_TICK);
                 let start = cycles();
                 s.active_expire(owned, budget);
@@ -506,11 +532,24 @@ async fn maintenance(router: Router, state: Arc<ServerState>, id: usize) {
             });
         }
         if id == 0 {
+            let now = crate::shard::unix_ms();
+            // Every tick when ticks are 100 ms apart or more (Redis's run_with_period(100)).
+            let period = Duration::from_millis(crate::state::SAMPLE_PERIOD_MS);
+            if every >= period || now.saturating_sub(last_sample) >= crate::state::SAMPLE_PERIOD_MS
+            {
+                last_sample = now;
+                state.sample_rates(now);
+            }
             crate::command::aof::tick(&router, &state.config());
             crate::command::saving::cron(&router, &state.config).await;
         }
         if last_second.elapsed() >= Duration::from_secs(1) {
             last_second = std::time::Instant::now();
+            if id == 0 {
+                // Raises used_memory_peak, as serverCron does, but once a second: the walk
+                // of the allocator's pages takes ~40 µs per 250 MB allocated.
+                crate::state::memory::used_memory();
+            }
             let timeout = state.config().int("timeout") as u64;
             if timeout > 0 {
                 state

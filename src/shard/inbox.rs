@@ -14,7 +14,7 @@
 use std::cell::OnceCell;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 
@@ -28,6 +28,29 @@ pub struct Inbox {
     pending: AtomicBool,
     /// The owner is inside a busy poll and will look for mail when it ends.
     busy: AtomicBool,
+    /// The owner's mail counts.
+    pub traffic: Traffic,
+}
+
+/// How much mail the thread owning an inbox sent and received. Only that thread writes them
+/// (relaxed, once per message, not per command); a line of their own keeps senders' writes to
+/// the queue from sharing it.
+#[derive(Default)]
+#[repr(align(128))]
+pub struct Traffic {
+    /// Messages this thread sent to other threads (one per destination per tick).
+    pub sent: AtomicU64,
+    /// Messages this thread took from its inbox.
+    pub received: AtomicU64,
+    /// Jobs from other threads this thread ran on its shard.
+    pub jobs_run: AtomicU64,
+}
+
+impl Traffic {
+    /// Adds `n` to one of the owner's counters (one writer: no read-modify-write race).
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.store(counter.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+    }
 }
 
 #[derive(Default)]

@@ -90,6 +90,8 @@ impl LocalShard {
 /// This thread's outgoing mail, gathered during a tick and sent by one flush task.
 struct Outbox {
     inboxes: Option<Inboxes>,
+    /// The shard id of this thread, whose inbox counts what it sends.
+    own: ShardId,
     jobs: Vec<Vec<Job>>,
     completions: Vec<Vec<Completion>>,
     flush_scheduled: bool,
@@ -99,6 +101,7 @@ thread_local! {
     static OUTBOX: RefCell<Outbox> = const {
         RefCell::new(Outbox {
             inboxes: None,
+            own: 0,
             jobs: Vec::new(),
             completions: Vec::new(),
             flush_scheduled: false,
@@ -131,9 +134,10 @@ thread_local! {
 }
 
 /// Sets up this thread's outbox; called once when a worker thread starts.
-fn init_outbox(inboxes: Inboxes) {
+fn init_outbox(inboxes: Inboxes, own: ShardId) {
     OUTBOX.with(|o| {
         let mut o = o.borrow_mut();
+        o.own = own;
         o.jobs = (0..inboxes.len()).map(|_| Vec::new()).collect();
         o.completions = (0..inboxes.len()).map(|_| Vec::new()).collect();
         o.inboxes = Some(inboxes);
@@ -166,16 +170,21 @@ fn flush_outbox() {
         let Some(inboxes) = o.inboxes.clone() else {
             return;
         };
+        let mut sent = 0;
         for (target, inbox) in inboxes.iter().enumerate() {
             if !o.jobs[target].is_empty() {
                 inbox.send(Mail::Jobs(std::mem::take(&mut o.jobs[target])));
+                sent += 1;
             }
             if !o.completions[target].is_empty() {
                 inbox.send(Mail::Completions(std::mem::take(
                     &mut o.completions[target],
                 )));
+                sent += 1;
             }
         }
+        let traffic = &inboxes[o.own].traffic;
+        inbox::Traffic::add(&traffic.sent, sent);
     });
 }
 
@@ -190,10 +199,11 @@ async fn serve(local: &LocalShard, inbox: &inbox::Inbox) {
     let mut queue = VecDeque::new();
     loop {
         inbox.recv(&mut batch).await;
-        sort_mail(&mut batch, &mut queue);
+        sort_mail(inbox, &mut batch, &mut queue);
         while let Some(mail) = queue.pop_front() {
             match mail {
                 Mail::Jobs(jobs) => {
+                    inbox::Traffic::add(&inbox.traffic.jobs_run, jobs.len() as u64);
                     let mut shard = local.shard.borrow_mut();
                     for job in jobs {
                         job(&mut shard);
@@ -216,7 +226,8 @@ async fn serve(local: &LocalShard, inbox: &inbox::Inbox) {
 /// holds, in arrival order. Results never wait behind shard work: a holder may be waiting on
 /// one of them (the last part of an atomic batch comes back as one) while its hold keeps this
 /// shard's queue closed, and they do not touch the shard.
-fn sort_mail(batch: &mut Vec<Mail>, queue: &mut VecDeque<Mail>) {
+fn sort_mail(inbox: &inbox::Inbox, batch: &mut Vec<Mail>, queue: &mut VecDeque<Mail>) {
+    inbox::Traffic::add(&inbox.traffic.received, batch.len() as u64);
     for mail in batch.drain(..) {
         match mail {
             Mail::Completions(done) => deliver(done),
@@ -239,10 +250,13 @@ async fn serve_hold(
         tokio::select! {
             biased;
             job = jobs.recv() => match job {
-                Some(job) => local.run(job),
+                Some(job) => {
+                    inbox::Traffic::add(&inbox.traffic.jobs_run, 1);
+                    local.run(job)
+                }
                 None => break,
             },
-            () = inbox.recv(batch) => sort_mail(batch, queue),
+            () = inbox.recv(batch) => sort_mail(inbox, batch, queue),
         }
     }
     local.held.set(false);
@@ -268,7 +282,7 @@ impl Router {
     /// The router of the thread owning shard `id` (call on that thread: it sets up the
     /// thread's outbox).
     pub fn new(id: ShardId, local: Rc<LocalShard>, inboxes: Inboxes) -> Self {
-        init_outbox(inboxes.clone());
+        init_outbox(inboxes.clone(), id);
         let table = SlotTable::new(inboxes.len());
         Router {
             id,
@@ -573,6 +587,7 @@ impl Router {
             let (done_tx, done_rx) = oneshot::channel();
             let on_grant: GrantJob = Box::new(move |shard| done_tx.send(job(shard)).is_ok());
             self.inboxes[id].send(Mail::Hold { on_grant, jobs: rx });
+            inbox::Traffic::add(&self.inboxes[self.id].traffic.sent, 1);
             // Err: the shard's thread is gone (shutdown); the holding then runs nothing there.
             results[i] = done_rx.await.ok();
             held.push((id, tx));

@@ -1,12 +1,15 @@
 //! Process-wide state every core can read, one concern per file: the server's configuration
 //! and counters (here), the client registry (`clients`), per-thread counters (`stats`), the
-//! coarse clock (`clock`), output-buffer limits (`output_limit`) and the open-files limit
-//! (`rlimit`). Read-mostly; nothing here sits on the per-command data path except relaxed
+//! coarse clock (`clock`), output-buffer limits (`output_limit`), the open-files limit
+//! (`rlimit`), the allocator's and the kernel's view of memory (`memory`) and the sampled
+//! instantaneous rates (`instant`). Read-mostly; nothing here sits on the per-command data path except relaxed
 //! counters that each thread writes alone. Depends on `config` and `shard` (its clock); never on
 //! `command`, `server` or `pubsub`.
 
 mod clients;
 mod clock;
+mod instant;
+pub mod memory;
 mod output_limit;
 mod rlimit;
 mod stats;
@@ -18,7 +21,10 @@ use std::time::Instant;
 use crate::config::Config;
 
 pub use clients::{shutdown_fd, Addr, ClientInfo, ClientRegistry, Unblock};
-pub use clock::{coarse_ms, cycles, cycles_to_ns, cycles_to_us, us_to_cycles};
+pub use clock::{
+    coarse_ms, cycles, cycles_to_ns, cycles_to_us, monotonic_clock_info, us_to_cycles,
+};
+pub use instant::{InstantMetrics, Rate, SAMPLE_PERIOD_MS};
 pub use output_limit::{
     note_output_limit_disconnection, set_output_limits, ClassOutputLimit, OutputLimitWatch,
     NORMAL_OUTPUT_LIMIT, OUTPUT_LIMIT_DISCONNECTIONS, PUBSUB_OUTPUT_LIMIT,
@@ -42,6 +48,33 @@ pub struct ServerState {
     pub stats: Vec<ThreadStats>,
     /// Every connected client.
     pub clients: ClientRegistry,
+    /// Redis's replication id, made at start (ringkv has no replication yet).
+    pub replid: String,
+    /// INFO's instantaneous rates.
+    pub instant: InstantMetrics,
+    /// What each shard last reported on its maintenance tick, for readers that cannot reach
+    /// the shards (the metrics endpoint's thread).
+    pub shard_views: Vec<std::sync::Mutex<ShardView>>,
+}
+
+/// A shard's counters and its (keys, keys with a TTL) per database, as of its last tick.
+#[derive(Clone, Debug, Default)]
+pub struct ShardView {
+    pub stats: crate::shard::ShardStats,
+    pub dbs: Vec<(usize, usize)>,
+}
+
+/// 40 hex digits (run ids, replication ids) from a seed.
+fn hex_id(seed: u64) -> String {
+    let mut x = seed | 1;
+    (0..40)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from_digit((x % 16) as u32, 16).unwrap_or('0')
+        })
+        .collect()
 }
 
 impl ServerState {
@@ -54,15 +87,8 @@ impl ServerState {
         commands: usize,
     ) -> Self {
         let seed = crate::shard::unix_ms() ^ (std::process::id() as u64) << 20;
-        let mut x = seed | 1;
-        let run_id = (0..40)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                char::from_digit((x % 16) as u32, 16).unwrap_or('0')
-            })
-            .collect();
+        let run_id = hex_id(seed);
+        let replid = hex_id(seed.rotate_left(32) ^ 0x9e37_79b9_7f4a_7c15);
         ServerState {
             config: RwLock::new(config),
             threads,
@@ -72,6 +98,9 @@ impl ServerState {
             run_id,
             stats: (0..threads).map(|_| ThreadStats::new(commands)).collect(),
             clients: ClientRegistry::default(),
+            replid,
+            instant: InstantMetrics::default(),
+            shard_views: (0..threads).map(|_| Default::default()).collect(),
         }
     }
 
@@ -90,6 +119,35 @@ impl ServerState {
         for s in &self.stats {
             s.reset();
         }
+        self.instant.reset();
+    }
+
+    /// Takes one sample of the instantaneous rates (every [`SAMPLE_PERIOD_MS`], on one
+    /// thread's maintenance tick).
+    pub fn sample_rates(&self, now_ms: u64) {
+        self.instant.sample(
+            now_ms,
+            [
+                self.total(|s| &s.commands),
+                self.total(|s| &s.net_input_bytes),
+                self.total(|s| &s.net_output_bytes),
+            ],
+        );
+    }
+
+    /// Records what shard `id` holds now (its maintenance tick).
+    pub fn set_shard_view(&self, id: usize, view: ShardView) {
+        if let Some(slot) = self.shard_views.get(id) {
+            *slot.lock().unwrap_or_else(|e| e.into_inner()) = view;
+        }
+    }
+
+    /// Every shard's last view.
+    pub fn shard_views(&self) -> Vec<ShardView> {
+        self.shard_views
+            .iter()
+            .map(|v| v.lock().unwrap_or_else(|e| e.into_inner()).clone())
+            .collect()
     }
 
     /// Sum of one counter over threads.

@@ -11,6 +11,9 @@ pub struct ThreadStats {
     pub rejected_connections: AtomicU64,
     pub net_input_bytes: AtomicU64,
     pub net_output_bytes: AtomicU64,
+    /// Reads and writes on client sockets (INFO's total_reads/writes_processed).
+    pub reads: AtomicU64,
+    pub writes: AtomicU64,
     pub errors: AtomicU64,
     /// Calls per command-table row.
     pub calls: Vec<AtomicU64>,
@@ -127,6 +130,8 @@ impl ThreadStats {
             &self.rejected_connections,
             &self.net_input_bytes,
             &self.net_output_bytes,
+            &self.reads,
+            &self.writes,
             &self.errors,
         ] {
             c.store(0, Relaxed);
