@@ -441,8 +441,8 @@ fn admit(
     if session.in_subscribed_mode() && !spec.has(Flags::SUBSCRIBED) {
         return Err(subscribed_mode_error(spec.name));
     }
-    // FCALL takes the flags its function's flags imply, as Redis's fcallGetCommandFlags.
-    let (denyoom, write) = super::scripting::function::implied_flags(spec, items)
+    // A script with declared flags (FCALL, EVAL with a shebang) takes the flags they imply.
+    let (denyoom, write) = super::scripting::implied_flags(spec, items)
         .unwrap_or((spec.has(Flags::DENYOOM), spec.has(Flags::WRITE)));
     if denyoom && crate::shard::evict::out_of_memory() {
         ThreadStats::add(&stats.rejected_calls[row], 1);
