@@ -342,6 +342,14 @@ async fn run_batch(
         if silent {
             queues.replies.silent.push(slot);
         }
+        // Redis evicts before every command: while a stuck shard's excess is not covered,
+        // the others evict first, and what that invalidates goes before this reply.
+        if crate::shard::evict::cover_needed() {
+            queues.settle(session).await;
+            session.router.run_all(|s| s.enforce_maxmemory()).await;
+            queues.encode_ready(session);
+            super::tracking::write_notes(session, queues.out);
+        }
         let (row, spec) = match admit(session, &items, &mut last) {
             Ok(admitted) => admitted,
             Err(refused) => {
