@@ -368,7 +368,7 @@ fn human(bytes: u64) -> String {
     format!("{bytes}B")
 }
 
-fn rss_bytes() -> u64 {
+pub(super) fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     let pages: u64 = statm
         .split_whitespace()
