@@ -98,6 +98,7 @@ impl Canvas {
 
     /// A square of side `size` centred on (x, y), turned by `angle`, as lwDrawSquare (the
     /// float/double mix is Redis's).
+    #[allow(clippy::approx_constant)] // Redis divides by this literal, not by sqrt(2).
     fn square(&mut self, x: i32, y: i32, size: f32, angle: f32, color: u8) {
         let size = (f64::from(size) / 1.4142135623) as f32;
         let size = f64::from(size).round() as f32;
