@@ -220,20 +220,21 @@ impl Shard {
         }
     }
 
+    /// Publishes this shard's figures. Its used memory goes out exactly while some shard is
+    /// stuck, and otherwise only once it moved by a 64th of the share (at least 1 KB): the
+    /// total is then close enough to start covering, and a write does not touch a shared
+    /// counter each time.
     fn publish_standing(&mut self, max: u64, share: u64, stuck: bool) {
         let (used, excess) = if max == 0 {
             (0, 0)
         } else {
-            SHARDS.store(self.shards.max(1) as u32, Relaxed);
+            let shards = self.shards.max(1) as u32;
+            if SHARDS.load(Relaxed) != shards {
+                SHARDS.store(shards, Relaxed);
+            }
             let used = self.used_memory() as u64;
             (used, if stuck { used.saturating_sub(share) } else { 0 })
         };
-        if used != self.standing.used {
-            publish(&TOTAL_USED, &mut self.standing.used, used);
-        }
-        if excess != self.standing.excess {
-            publish(&STUCK_EXCESS, &mut self.standing.excess, excess);
-        }
         if stuck != self.standing.stuck {
             self.standing.stuck = stuck;
             if stuck {
@@ -241,6 +242,14 @@ impl Shard {
             } else {
                 OUT_OF_MEMORY.fetch_sub(1, Relaxed);
             }
+        }
+        if excess != self.standing.excess {
+            publish(&STUCK_EXCESS, &mut self.standing.excess, excess);
+        }
+        let grain = (share / 64).max(1024);
+        let exact = max == 0 || OUT_OF_MEMORY.load(Relaxed) > 0;
+        if used != self.standing.used && (exact || used.abs_diff(self.standing.used) >= grain) {
+            publish(&TOTAL_USED, &mut self.standing.used, used);
         }
     }
 
