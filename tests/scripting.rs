@@ -50,6 +50,11 @@ fn conversions_match_redis() {
         "EVAL \"return type(redis.pcall('nosuch'))\" 0",
         "EVAL \"local ok, e = pcall(redis.call,'nosuch'); return e\" 0",
         "EVAL \"return loadstring\" 0",
+        // A set sorted BY a constant comes out in ALPHA order inside a script.
+        "SADD myset a b c d e f g h i l m n o p q r s t u v z aa aaa azz",
+        "EVAL \"return redis.call('sort',KEYS[1],'by','_')\" 1 myset",
+        "EVAL \"return redis.call('sort_ro',KEYS[1],'by','_','desc')\" 1 myset",
+        "EVAL \"return redis.call('sort',KEYS[1],'by','_','get','#','get','_:*')\" 1 myset",
     ]]);
 }
 
