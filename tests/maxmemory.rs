@@ -377,3 +377,60 @@ fn exec_under_oom_matches_redis() {
         );
     }
 }
+
+/// A big key written to one shard, with nothing that shard may evict, is covered by another
+/// shard's volatile key, as Redis evicts from the whole dataset: the key goes before the next
+/// command runs, its RESP3 invalidation comes before that command's reply, and the server is
+/// out of memory only while the total stays over the limit.
+fn cross_shard_eviction(port: u16) -> Vec<Vec<u8>> {
+    let (volatile, big) = (common::KEY_SHARD0.as_bytes(), common::KEY_SHARD1.as_bytes());
+    let mut raw = Raw::connect(port);
+    raw.cmd(&[b"HELLO", b"3"]);
+    raw.reply();
+    let mut out = Vec::new();
+    let ask = |raw: &mut Raw, args: &[&[u8]]| {
+        raw.cmd(args);
+        raw.reply()
+    };
+    out.push(ask(&mut raw, &[b"CLIENT", b"TRACKING", b"on"]));
+    raw.cmd(&[b"INFO", b"memory"]);
+    let info = String::from_utf8(raw.reply()).unwrap();
+    let used: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("used_memory");
+    let limit = (used + 100 * 1024).to_string();
+    out.push(ask(
+        &mut raw,
+        &[b"CONFIG", b"SET", b"maxmemory", limit.as_bytes()],
+    ));
+    out.push(ask(
+        &mut raw,
+        &[b"CONFIG", b"SET", b"maxmemory-policy", b"volatile-random"],
+    ));
+    out.push(ask(&mut raw, &[b"SETEX", volatile, b"10000", b"x"]));
+    out.push(ask(&mut raw, &[b"GET", volatile]));
+    out.push(ask(&mut raw, &[b"SETBIT", big, b"1600000", b"0"]));
+    // The invalidation, then GETBIT's own reply.
+    out.push(ask(&mut raw, &[b"GETBIT", big, b"0"]));
+    out.push(raw.reply());
+    out.push(ask(&mut raw, &[b"EXISTS", volatile]));
+    out.push(ask(&mut raw, &[b"SET", b"more", b"x"]));
+    out.push(ask(&mut raw, &[b"CONFIG", b"SET", b"maxmemory", b"0"]));
+    out.push(ask(&mut raw, &[b"SET", b"more", b"x"]));
+    out
+}
+
+#[test]
+fn a_big_key_evicts_a_volatile_key_on_another_shard_as_redis() {
+    let redis = RedisServer::start();
+    let expected = cross_shard_eviction(redis.port);
+    assert!(expected
+        .iter()
+        .any(|r| r.starts_with(b">2\r\n$10\r\ninvalidate")));
+    for backend in backends() {
+        let server = Server::start(2, backend, &[]);
+        assert_eq!(cross_shard_eviction(server.port), expected, "{backend}");
+    }
+}

@@ -50,6 +50,11 @@ fn conversions_match_redis() {
         "EVAL \"return type(redis.pcall('nosuch'))\" 0",
         "EVAL \"local ok, e = pcall(redis.call,'nosuch'); return e\" 0",
         "EVAL \"return loadstring\" 0",
+        // A set sorted BY a constant comes out in ALPHA order inside a script.
+        "SADD myset a b c d e f g h i l m n o p q r s t u v z aa aaa azz",
+        "EVAL \"return redis.call('sort',KEYS[1],'by','_')\" 1 myset",
+        "EVAL \"return redis.call('sort_ro',KEYS[1],'by','_','desc')\" 1 myset",
+        "EVAL \"return redis.call('sort',KEYS[1],'by','_','get','#','get','_:*')\" 1 myset",
     ]]);
 }
 
@@ -114,6 +119,58 @@ fn evalsha_and_the_script_cache_match_redis() {
         "EVALSHA e0e1f9fabfc9d4800c877a703b823ac0578ff8db 0",
         "SCRIPT EXISTS e0e1f9fabfc9d4800c877a703b823ac0578ff8db",
     ]]);
+}
+
+/// EVAL's `#!lua flags=...`: the declared flags replace the command's (an undeclared
+/// `allow-oom` refuses the script out of memory, `no-writes` lifts that and refuses writes),
+/// for a body and for a cached script run by sha; bad shebangs; XREAD BLOCK from a script.
+#[test]
+fn shebang_flags_match_redis() {
+    let oom_free = "#!lua flags=allow-oom\nredis.call('set','x',1) return 1";
+    let plain = "#!lua\nreturn 1";
+    let evalsha = |body: &str| format!("EVALSHA {} 1 x", sha1_of(body));
+    let script: Vec<String> = [
+        "SET x 123".to_string(),
+        format!("SCRIPT LOAD \"{oom_free}\""),
+        format!("SCRIPT LOAD \"{plain}\""),
+        "CONFIG SET maxmemory 1".into(),
+        "EVAL \"redis.call('set','x',1) return 1\" 1 x".into(),
+        "EVAL \"return redis.call('get','x')\" 1 x".into(),
+        "EVAL \"#!lua flags=\nreturn 1\" 0".into(),
+        format!("EVAL \"{plain}\" 0"),
+        format!("EVAL_RO \"{plain}\" 0"),
+        format!("EVAL \"{oom_free}\" 1 x"),
+        evalsha(oom_free),
+        evalsha(plain),
+        "EVAL \"#!lua flags=no-writes\nreturn redis.call('get','x')\" 0".into(),
+        "EVAL_RO \"#!lua flags=no-writes\nreturn redis.call('get','x')\" 1 x".into(),
+        "EVAL \"#!lua flags=no-writes,allow-oom\nreturn redis.call('get','x')\" 0".into(),
+        "EVAL_RO \"return redis.call('get','x')\" 1 x".into(),
+        "MULTI".into(),
+        format!("EVAL \"{plain}\" 0"),
+        "EXEC".into(),
+        "CONFIG SET maxmemory 0".into(),
+        format!("EVAL_RO \"{plain}\" 0"),
+        format!("EVAL \"{plain}\" 0"),
+        "EVAL \"#!lua flags=no-writes\nreturn redis.call('set','x',1)\" 1 x".into(),
+        "EVAL \"#!lua flags=allow-stale,no-cluster,allow-cross-slot-keys\nreturn 2\" 0".into(),
+        "EVAL \"#!lua\" 0".into(),
+        "EVAL \"#!lua flags=no-writes,,allow-oom\nreturn 1\" 0".into(),
+        "EVAL \"#!lua flags=bogus\nreturn 1\" 0".into(),
+        "EVAL \"#!python flags=no-writes\nreturn 1\" 0".into(),
+        "EVAL \"#!lua name=x\nreturn 1\" 0".into(),
+        "EVAL \"#!lua  flags=no-writes \n\nerror('x')\" 0".into(),
+        "GET x".into(),
+        "XGROUP CREATE s g $ MKSTREAM".into(),
+        "EVAL \"return redis.pcall('xread','COUNT',1,'STREAMS','s','$')\" 1 s".into(),
+        "EVAL \"return redis.pcall('xread','BLOCK',0,'STREAMS','s','$')\" 1 s".into(),
+        "EVAL \"return redis.pcall('XREADGROUP','GROUP','g','c','BLOCK',0,'STREAMS','s','>')\" 1 s"
+            .into(),
+        "EVAL \"return redis.pcall('xreadgroup','group','g','c','STREAMS','s','>')\" 1 s".into(),
+    ]
+    .into();
+    let lines: Vec<&str> = script.iter().map(String::as_str).collect();
+    assert_scripts_match_redis(&[&lines]);
 }
 
 #[test]

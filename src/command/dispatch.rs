@@ -352,6 +352,14 @@ async fn run_batch(
         if silent {
             queues.replies.silent.push(slot);
         }
+        // Redis evicts before every command: while a stuck shard's excess is not covered,
+        // the others evict first, and what that invalidates goes before this reply.
+        if crate::shard::evict::cover_needed() {
+            queues.settle(session).await;
+            session.router.run_all(|s| s.enforce_maxmemory()).await;
+            queues.encode_ready(session);
+            super::tracking::write_notes(session, queues.out);
+        }
         let (row, spec) = match admit(session, &items, &mut last) {
             Ok(admitted) => admitted,
             Err(refused) => {
@@ -451,8 +459,8 @@ fn admit(
     if session.in_subscribed_mode() && !spec.has(Flags::SUBSCRIBED) {
         return Err(subscribed_mode_error(spec.name));
     }
-    // FCALL takes the flags its function's flags imply, as Redis's fcallGetCommandFlags.
-    let (denyoom, write) = super::scripting::function::implied_flags(spec, items)
+    // A script with declared flags (FCALL, EVAL with a shebang) takes the flags they imply.
+    let (denyoom, write) = super::scripting::implied_flags(spec, items)
         .unwrap_or((spec.has(Flags::DENYOOM), spec.has(Flags::WRITE)));
     if denyoom && crate::shard::evict::out_of_memory() {
         ThreadStats::add(&stats.rejected_calls[row], 1);

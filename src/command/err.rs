@@ -59,6 +59,8 @@ pub const FN_RO_WRITE_FLAG: &str =
 pub const FN_OOM: &str =
     "OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'";
 pub const FN_MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Writable scripts are blocked. Use 'no-writes' flag for read only scripts.";
+/// A script body that starts with `#!` and has no line feed.
+pub const SHEBANG_INVALID: &str = "ERR Invalid script shebang";
 pub const FN_NO_CLUSTER: &str = "ERR Can not run script on cluster, 'no-cluster' flag is set.";
 pub const FN_MISSING_METADATA: &str = "Missing library metadata";
 pub const FN_INVALID_METADATA: &str = "Invalid library metadata";
@@ -465,8 +467,16 @@ pub fn script_failed_value(sha: &str, value: &str) -> Reply {
 }
 
 /// A `#!` line naming an engine other than lua.
-pub fn shebang_engine(line: &str) -> Reply {
-    Reply::error_owned(format!("ERR Unexpected engine in script shebang: {line}"))
+pub fn shebang_engine(engine: &str) -> Reply {
+    Reply::error_owned(format!("ERR Unexpected engine in script shebang: {engine}"))
+}
+
+/// XREAD or XREADGROUP (as the script spelled it) with BLOCK, called from a script.
+pub fn stream_block_in_script(command: &[u8]) -> Reply {
+    let command = String::from_utf8_lossy(command);
+    Reply::error_owned(format!(
+        "ERR {command} command is not allowed with BLOCK option from scripts"
+    ))
 }
 
 /// A `#!lua` option other than `flags=`.

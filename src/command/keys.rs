@@ -44,6 +44,10 @@ pub static COMMANDS: &[CommandSpec] = &[
 static MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
     row("memory|usage", -3, flags!(READONLY), SUBKEY, keyed(memory), "server", "4.0.0", "Estimate the memory usage of a key", "").outside_family().access(access!(RO)),
     row("memory|help", 2, flags!(LOADING | STALE), NOKEY, Kind::Local(memory_help), "server", "4.0.0", "Show helpful text about the different subcommands", "").outside_family(),
+    row("memory|stats", 2, flags!(), NOKEY, Kind::Routed(super::memory::stats), "server", "4.0.0", "Show memory usage details", "").outside_family(),
+    row("memory|doctor", 2, flags!(), NOKEY, Kind::Routed(super::memory::doctor), "server", "4.0.0", "Outputs memory problems report", "").outside_family(),
+    row("memory|malloc-stats", 2, flags!(), NOKEY, Kind::Local(super::memory::malloc_stats), "server", "4.0.0", "Show allocator internal stats", "").outside_family(),
+    row("memory|purge", 2, flags!(), NOKEY, Kind::Local(super::memory::purge), "server", "4.0.0", "Ask the allocator to release memory", "").outside_family(),
 ];
 
 #[rustfmt::skip]

@@ -25,6 +25,8 @@ mod introspection;
 mod keys;
 mod latency;
 mod list;
+mod lolwut;
+mod memory;
 pub mod monitor;
 pub mod pause;
 pub mod persist;

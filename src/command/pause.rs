@@ -142,11 +142,12 @@ fn may_replicate(session: &Session, spec: &'static CommandSpec, items: &[Bytes])
                 .is_some_and(|(_, s)| may_replicate(session, s.resolve(queued), queued))
         });
     }
-    if !(spec.has(Flags::WRITE) || spec.has(Flags::MAY_REPLICATE)) {
-        return false;
+    // A script with declared flags is a write unless it declares `no-writes`, and never
+    // may-replicate otherwise (scriptFlagsToCmdFlags).
+    if let Some((_, write)) = super::scripting::implied_flags(spec, items) {
+        return write;
     }
-    // A script whose shebang declares `no-writes` neither writes nor replicates.
-    !super::scripting::declares_no_writes(spec, items)
+    spec.has(Flags::WRITE) || spec.has(Flags::MAY_REPLICATE)
 }
 
 /// Waits until `items` (the first command of what the client sent) may run; counted as a

@@ -16,6 +16,7 @@ mod convert;
 mod engine;
 pub mod function;
 mod library;
+mod shebang;
 
 pub use function::COMMANDS as FUNCTION_COMMANDS;
 pub(crate) mod lib;
@@ -133,13 +134,18 @@ pub fn apply_config(config: &crate::config::Config) {
     engine::BUSY_THRESHOLD_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// Whether a call of a scripting row runs a script whose shebang declares `no-writes` (by its
-/// body, or by its sha when the script is cached), as Redis's evalGetCommandFlags reads it.
-pub fn declares_no_writes(spec: &CommandSpec, items: &[Bytes]) -> bool {
-    match (spec.name, items.get(1)) {
-        ("eval", Some(body)) => engine::declares_no_writes(body),
-        ("evalsha", Some(sha)) => engine::cached_no_writes(sha),
-        _ => false,
+/// For a call of a script (EVAL family, FCALL) whose flags are known before it runs: whether
+/// it is deny-oom and a write, as Redis's evalGetCommandFlags and fcallGetCommandFlags make
+/// it. None when the row's own flags stand (not a script row, a script without a shebang, an
+/// unknown script or function).
+pub fn implied_flags(spec: &CommandSpec, items: &[Bytes]) -> Option<(bool, bool)> {
+    // Every script row is no-script: one flag test keeps the name matching off other rows.
+    if !spec.has(Flags::NOSCRIPT) {
+        return None;
+    }
+    match spec.name {
+        "fcall" | "fcall_ro" => function::implied_flags(items),
+        name => shebang::of_call(name, items).map(shebang::command_flags),
     }
 }
 
@@ -215,12 +221,14 @@ async fn run_holding(
         defer_blocked(session, &all, true).await;
     }
     session.tx.in_exec = true;
+    let in_script = std::mem::replace(&mut session.tx.in_script, true);
     let reply = if engine::submit(request) {
         serve_calls(session, &mut steps).await
     } else {
         error(err::ENGINE_GONE)
     };
     session.tx.in_exec = nested;
+    session.tx.in_script = in_script;
     session.db = db;
     session.protocol = protocol;
     session

@@ -196,8 +196,9 @@ fn generic(session: &mut Session, args: Args, readonly: bool) -> Routine<'_> {
             .await
             .ok_or_else(|| error(err::SHARD_GONE))??;
         let (source, mut elements) = loaded.unwrap_or((Source::List, Vec::new()));
-        if r.dont_sort && source == Source::Set && r.store.is_some() {
-            // A set's order is arbitrary: a stored result must not depend on it.
+        if r.dont_sort && source == Source::Set && (r.store.is_some() || session.tx.in_script) {
+            // A set's order is arbitrary: a stored result, or what a script sees, must not
+            // depend on it.
             r.dont_sort = false;
             r.alpha = true;
             r.by = None;

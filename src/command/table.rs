@@ -10,8 +10,8 @@ use hashbrown::HashMap;
 
 use super::{
     acl, aof, bitfield, bitmap, connection, debug, dump, expire, geo, hash, hyperloglog, keys,
-    latency, list, monitor, persist, pubsub, scripting, server, set, slowlog, sort, stream, string,
-    transaction, zset,
+    latency, list, lolwut, monitor, persist, pubsub, scripting, server, set, slowlog, sort, stream,
+    string, transaction, zset,
 };
 use super::{Args, CmdResult, Cross, Kind, Merge, Session};
 
@@ -474,6 +474,7 @@ const FAMILIES: &[(Categories, &[CommandSpec])] = &[
     (Categories::CONNECTION, connection::COMMANDS),
     (Categories::NONE, acl::COMMANDS),
     (Categories::NONE, server::COMMANDS),
+    (Categories::NONE, lolwut::COMMANDS),
     (Categories::NONE, monitor::COMMANDS),
     (Categories::NONE, persist::COMMANDS),
     (Categories::NONE, debug::COMMANDS),

@@ -226,3 +226,12 @@ pub async fn remember_script_keys(session: &Session) {
             .await;
     }
 }
+
+/// Encodes the invalidations queued for this connection into `out`, ahead of what follows
+/// (the connection writes them before a batch; this is for those a batch itself caused).
+pub fn write_notes(session: &mut Session, out: &mut bytes::BytesMut) {
+    while let Some(note) = session.tracking.try_next_note() {
+        let subscribed = session.subscriptions.total() > 0;
+        crate::tracking::encode(&note, session.protocol, subscribed, out);
+    }
+}

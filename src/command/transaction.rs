@@ -91,7 +91,11 @@ pub static COMMANDS: &[CommandSpec] = &[
 fn refused_for_memory(queued: &[Vec<Bytes>]) -> bool {
     crate::shard::evict::out_of_memory()
         && queued.iter().any(|items| {
-            lookup(&items[0]).is_some_and(|(_, spec)| spec.resolve(items).has(Flags::DENYOOM))
+            lookup(&items[0]).is_some_and(|(_, spec)| {
+                let spec = spec.resolve(items);
+                super::scripting::implied_flags(spec, items)
+                    .map_or(spec.has(Flags::DENYOOM), |(denyoom, _)| denyoom)
+            })
         })
 }
 
@@ -107,6 +111,8 @@ pub struct State {
     flag: WatchFlag,
     /// EXEC is running the queued commands (blocking commands must not block).
     pub in_exec: bool,
+    /// A script is running these commands (set with `in_exec`; XREAD refuses BLOCK then).
+    pub in_script: bool,
 }
 
 impl State {

@@ -1,9 +1,14 @@
 //! Maxmemory: each shard keeps its accounted memory (see `shard::memory`) within its share of
 //! `maxmemory` (the limit divided by the number of shards), evicting keys chosen by sampling as
-//! `maxmemory-policy` says. A shard that stays over its share with nothing it may evict counts
-//! itself out of memory; while any shard is, commands flagged `denyoom` are refused with
-//! Redis's OOM error (the check is in the dispatcher). Depends on `shard` and on the pub/sub
-//! registry for `evicted` events; knows nothing of connections.
+//! `maxmemory-policy` says. A shard that stays over its share with nothing it may evict is
+//! stuck, and publishes its excess: the other shards then cover it, evicting their own keys
+//! while the total is over the limit (Redis evicts from the whole dataset, so a big key on one
+//! shard evicts a volatile key on another). The server is out of memory while some shard is
+//! stuck and the total is over the limit; commands flagged `denyoom` are then refused with
+//! Redis's OOM error (the check is in the dispatcher, which also asks every shard to evict
+//! before a command while a stuck shard's excess is not covered: [`cover_needed`]).
+//! Depends on `shard` and on the pub/sub registry for `evicted` events; knows nothing of
+//! connections.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -72,8 +77,46 @@ impl Policy {
 static MAXMEMORY: AtomicU64 = AtomicU64::new(0);
 static POLICY: AtomicU8 = AtomicU8::new(0);
 static SAMPLES: AtomicU32 = AtomicU32::new(5);
-/// Shards currently over their share with nothing left to evict.
+/// Shards currently over their budget with nothing left to evict.
 static OUT_OF_MEMORY: AtomicU32 = AtomicU32::new(0);
+/// The shards' accounted memory, as each last published it (kept while there is a limit).
+static TOTAL_USED: AtomicU64 = AtomicU64::new(0);
+/// What stuck shards hold beyond their shares: the others cover it.
+static STUCK_EXCESS: AtomicU64 = AtomicU64::new(0);
+/// Number of shards, as the shards know it.
+static SHARDS: AtomicU32 = AtomicU32::new(1);
+
+/// What a shard last published of its memory: its part of the totals above.
+#[derive(Default)]
+pub struct Standing {
+    stuck: bool,
+    used: u64,
+    excess: u64,
+}
+
+/// Moves a shard's part of `total` from `*mine` to `now`.
+fn publish(total: &AtomicU64, mine: &mut u64, now: u64) {
+    if now > *mine {
+        total.fetch_add(now - *mine, Relaxed);
+    } else if now < *mine {
+        total.fetch_sub(*mine - now, Relaxed);
+    }
+    *mine = now;
+}
+
+/// Whether the shards should be asked to evict before the next command: a stuck shard's
+/// excess keeps the total over the limit, and some shard is not stuck yet (it may cover).
+/// One relaxed load when nothing is stuck.
+pub fn cover_needed() -> bool {
+    STUCK_EXCESS.load(Relaxed) > 0
+        && OUT_OF_MEMORY.load(Relaxed) < SHARDS.load(Relaxed)
+        && over_limit()
+}
+
+fn over_limit() -> bool {
+    let max = MAXMEMORY.load(Relaxed);
+    max != 0 && TOTAL_USED.load(Relaxed) > max
+}
 
 /// Makes `maxmemory` (bytes, 0 = no limit), the policy, the sample count and the LFU
 /// parameters (`lfu-log-factor`, `lfu-decay-time`) current.
@@ -86,10 +129,10 @@ pub fn configure(maxmemory: u64, policy: &str, samples: u32, lfu: (u32, u32)) {
     SAMPLES.store(samples.clamp(1, 64), Relaxed);
 }
 
-/// True while some shard is over its share of maxmemory and cannot evict (denyoom commands
-/// are then refused).
+/// True while some shard is over its budget and cannot evict, and the total is over the
+/// limit (denyoom commands are then refused).
 pub fn out_of_memory() -> bool {
-    OUT_OF_MEMORY.load(Relaxed) > 0
+    OUT_OF_MEMORY.load(Relaxed) > 0 && over_limit()
 }
 
 /// One write in this many re-samples a large collection's size.
@@ -131,23 +174,27 @@ impl Shard {
         self.enforce_maxmemory();
     }
 
-    /// Evicts until the shard fits its share of maxmemory (or the pass's time is up), then
-    /// records whether it is out of memory. Cheap when there is no limit or it fits.
+    /// Evicts until the shard fits its share of maxmemory, and while other shards are stuck,
+    /// until the total fits too (or the pass's time is up); then publishes its standing.
+    /// Cheap when there is no limit or it fits.
     pub fn enforce_maxmemory(&mut self) {
         let max = MAXMEMORY.load(Relaxed);
-        let budget = (max / self.shards.max(1) as u64) as usize;
+        let share = max / self.shards.max(1) as u64;
         let mut stuck = false;
         // A client pause keeps the dataset as it is: no eviction, and no OOM refusal either.
-        if max != 0 && !super::db::frozen(self.now_ms) && self.used_memory() > budget {
+        let frozen = super::db::frozen(self.now_ms);
+        if max != 0 && !frozen && self.over_budget(share, max) {
             let policy = Policy::ALL[POLICY.load(Relaxed) as usize];
             let started = Instant::now();
             let current = self.db;
             let mut evicted = 0u32;
-            while self.used_memory() > budget {
+            while self.over_budget(share, max) {
                 if policy == Policy::NoEviction || !self.evict_one(policy) {
                     stuck = true;
                     break;
                 }
+                let used = self.used_memory() as u64;
+                publish(&TOTAL_USED, &mut self.standing.used, used);
                 evicted += 1;
                 if evicted.is_multiple_of(32) && started.elapsed() >= PASS_LIMIT {
                     break;
@@ -155,13 +202,54 @@ impl Shard {
             }
             self.db = current;
         }
-        if stuck != self.out_of_memory {
-            self.out_of_memory = stuck;
+        self.publish_standing(max, share, stuck);
+    }
+
+    /// Over this shard's share, or covering for stuck shards while the total is over `max`.
+    fn over_budget(&self, share: u64, max: u64) -> bool {
+        let used = self.used_memory() as u64;
+        if used > share {
+            return true;
+        }
+        let others = STUCK_EXCESS
+            .load(Relaxed)
+            .saturating_sub(self.standing.excess);
+        others > 0 && used > share.saturating_sub(others) && {
+            let total = TOTAL_USED.load(Relaxed).saturating_sub(self.standing.used) + used;
+            total > max
+        }
+    }
+
+    /// Publishes this shard's figures. Its used memory goes out exactly while some shard is
+    /// stuck, and otherwise only once it moved by a 64th of the share (at least 1 KB): the
+    /// total is then close enough to start covering, and a write does not touch a shared
+    /// counter each time.
+    fn publish_standing(&mut self, max: u64, share: u64, stuck: bool) {
+        let (used, excess) = if max == 0 {
+            (0, 0)
+        } else {
+            let shards = self.shards.max(1) as u32;
+            if SHARDS.load(Relaxed) != shards {
+                SHARDS.store(shards, Relaxed);
+            }
+            let used = self.used_memory() as u64;
+            (used, if stuck { used.saturating_sub(share) } else { 0 })
+        };
+        if stuck != self.standing.stuck {
+            self.standing.stuck = stuck;
             if stuck {
                 OUT_OF_MEMORY.fetch_add(1, Relaxed);
             } else {
                 OUT_OF_MEMORY.fetch_sub(1, Relaxed);
             }
+        }
+        if excess != self.standing.excess {
+            publish(&STUCK_EXCESS, &mut self.standing.excess, excess);
+        }
+        let grain = (share / 64).max(1024);
+        let exact = max == 0 || OUT_OF_MEMORY.load(Relaxed) > 0;
+        if used != self.standing.used && (exact || used.abs_diff(self.standing.used) >= grain) {
+            publish(&TOTAL_USED, &mut self.standing.used, used);
         }
     }
 

@@ -8,7 +8,7 @@ use super::types::{Hash, List, Set, ZSet};
 
 /// What one key costs besides its record: the table's bucket (a thin pointer and a control
 /// byte) with the table's load-factor slack.
-const PER_KEY: usize = (std::mem::size_of::<Record>() + 1) * 8 / 7 + 1;
+pub const PER_KEY: usize = (std::mem::size_of::<Record>() + 1) * 8 / 7 + 1;
 
 /// The allocator's granularity for small blocks: mimalloc (as built here) serves 16, 32, 48
 /// and 64 bytes, so a record's block is its length rounded up to 16 (coarser classes beyond

@@ -63,8 +63,8 @@ pub struct Shard {
     shards: usize,
     /// The hash slots this shard owns (eviction samples keys from them).
     owned: std::ops::Range<usize>,
-    /// Over its share of maxmemory with nothing to evict (see `evict`).
-    out_of_memory: bool,
+    /// What this shard last told the others about its memory (see `evict`).
+    standing: evict::Standing,
     /// An entry was handed out for change in place since the last `after_write`: its
     /// accounted size must be re-estimated (stores and removals account exactly).
     changed_in_place: bool,
@@ -113,7 +113,7 @@ impl Shard {
             tracking: tracking::Tracking::default(),
             shards: 1,
             owned: 0..slot::SLOTS,
-            out_of_memory: false,
+            standing: evict::Standing::default(),
             changed_in_place: false,
             hinted: None,
             signalled: false,

@@ -27,6 +27,8 @@ use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, V
 use tokio::sync::{mpsc, oneshot};
 
 use super::convert::{lua_to_reply, reply_to_lua};
+use super::library::{ALLOW_OOM, NO_WRITES};
+use super::shebang::{self, ScriptFlags};
 use crate::command::lookup;
 use crate::command::table::Flags;
 use crate::protocol::reply::double_text;
@@ -191,7 +193,7 @@ fn serve(requests: std_mpsc::Receiver<Request>) {
             }
             Request::Flush => {
                 engine = Engine::new();
-                no_writes_scripts().clear();
+                shebang::forget_all();
             }
             Request::Function(_) => {}
         }
@@ -223,8 +225,8 @@ thread_local! {
 
 pub(super) struct Engine {
     pub(super) lua: Lua,
-    /// Compiled scripts by sha1, and whether their shebang said `no-writes`.
-    scripts: HashMap<String, (Function, bool)>,
+    /// Compiled scripts by sha1, with their declared flags.
+    scripts: HashMap<String, (Function, ScriptFlags)>,
     /// The real globals: `_G` itself stays empty so that every assignment is refused.
     pub(super) globals: Table,
     xpcall: Function,
@@ -355,14 +357,18 @@ impl Engine {
     }
 
     /// The compiled script `sha`, compiling `body` when it is not cached yet.
-    fn function(&mut self, sha: &str, body: Option<&Bytes>) -> Result<(Function, bool), Reply> {
+    fn function(
+        &mut self,
+        sha: &str,
+        body: Option<&Bytes>,
+    ) -> Result<(Function, ScriptFlags), Reply> {
         if let Some(f) = self.scripts.get(sha) {
             return Ok(f.clone());
         }
         let Some(body) = body else {
             return Err(Reply::error(err::NOSCRIPT));
         };
-        let (code, no_writes) = shebang(body)?;
+        let (code, flags) = shebang::parse(body)?;
         let compiled = self
             .lua
             .load(code)
@@ -371,11 +377,9 @@ impl Engine {
             .into_function();
         match compiled {
             Ok(f) => {
-                self.scripts.insert(sha.to_string(), (f.clone(), no_writes));
-                if no_writes {
-                    no_writes_scripts().insert(sha.to_string());
-                }
-                Ok((f, no_writes))
+                self.scripts.insert(sha.to_string(), (f.clone(), flags));
+                shebang::remember(sha, flags);
+                Ok((f, flags))
             }
             Err(e) => {
                 let message = match e {
@@ -387,19 +391,28 @@ impl Engine {
         }
     }
 
+    /// An EVAL-family run: the script's declared flags may refuse it before it starts, and
+    /// otherwise decide whether its writes (`no-writes`) and deny-oom commands (`allow-oom`)
+    /// are let through.
     fn eval(&mut self, eval: &Eval) -> Reply {
-        let (f, no_writes) = match self.function(&eval.sha, eval.body.as_ref()) {
+        let (f, flags) = match self.function(&eval.sha, eval.body.as_ref()) {
             Ok(f) => f,
             Err(reply) => return reply,
         };
+        if let Some(flags) = flags {
+            if let Err(reply) = shebang::admit_run(flags, eval.read_only) {
+                return reply;
+            }
+        }
         if let Err(e) = self.set_args(eval) {
             return err::plain(&e.to_string());
         }
+        let declared = flags.unwrap_or(0);
         self.protected(
             f,
             &eval.steps,
-            eval.read_only || no_writes,
-            false,
+            eval.read_only || declared & NO_WRITES != 0,
+            declared & ALLOW_OOM != 0,
             &eval.sha,
         )
     }
@@ -474,54 +487,6 @@ impl Engine {
         }
         Reply::error_owned(message)
     }
-}
-
-/// The cached scripts whose shebang declares `no-writes`, readable from any thread (a paused
-/// server lets EVALSHA of one run).
-static NO_WRITES: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<String>>> =
-    std::sync::LazyLock::new(Default::default);
-
-fn no_writes_scripts() -> std::sync::MutexGuard<'static, std::collections::HashSet<String>> {
-    NO_WRITES.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Whether the script `body` declares `no-writes` (a bad shebang does not).
-pub fn declares_no_writes(body: &[u8]) -> bool {
-    shebang(body).is_ok_and(|(_, no_writes)| no_writes)
-}
-
-/// Whether the cached script `sha` declares `no-writes` (an unknown one does not).
-pub fn cached_no_writes(sha: &[u8]) -> bool {
-    let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
-    no_writes_scripts().contains(&sha)
-}
-
-/// Splits a `#!lua [flags=...]` first line off `body` (kept as an empty line so that line
-/// numbers stay right); returns the code and whether the flags include `no-writes`.
-fn shebang(body: &[u8]) -> Result<(&[u8], bool), Reply> {
-    if !body.starts_with(b"#!") {
-        return Ok((body, false));
-    }
-    let end = body.iter().position(|&b| b == b'\n').unwrap_or(body.len());
-    let line = String::from_utf8_lossy(&body[..end]).into_owned();
-    let mut words = line.split(' ').filter(|w| !w.is_empty());
-    if words.next() != Some("#!lua") {
-        return Err(err::shebang_engine(&line));
-    }
-    let mut no_writes = false;
-    for word in words {
-        let Some(flags) = word.strip_prefix("flags=") else {
-            return Err(err::shebang_option(word));
-        };
-        for flag in flags.split(',').filter(|f| !f.is_empty()) {
-            match flag {
-                "no-writes" => no_writes = true,
-                "allow-oom" | "allow-stale" | "no-cluster" | "allow-cross-slot-keys" => {}
-                other => return Err(err::shebang_flag(other)),
-            }
-        }
-    }
-    Ok((&body[end..], no_writes))
 }
 
 /// "7.2.4" as Redis's REDIS_VERSION_NUM (0x00070204).
@@ -700,8 +665,8 @@ fn command(lua: &Lua, args: MultiValue) -> mlua::Result<Result<Value, String>> {
     if read_only && (write || spec.has(Flags::MAY_REPLICATE)) {
         return fail(err::SCRIPT_READ_ONLY);
     }
-    // Out of memory, a script may still read and delete but not grow the data, unless it is
-    // a function flagged `allow-oom` (the EVAL shebang flag is accepted but does not lift it).
+    // Out of memory, a script may still read and delete but not grow the data, unless it
+    // declares `allow-oom`.
     if !allow_oom && crate::shard::evict::out_of_memory() && spec.has(Flags::DENYOOM) {
         return fail(err::OOM);
     }

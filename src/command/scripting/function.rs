@@ -164,15 +164,9 @@ fn flags_of(name: &[u8]) -> Option<u8> {
 }
 
 /// For FCALL and FCALL_RO of a known function: whether the call is deny-oom and a write, as
-/// its flags make it (no `no-writes`: a write; neither `allow-oom` nor `no-writes`: deny-oom).
-pub fn implied_flags(spec: &CommandSpec, items: &[Bytes]) -> Option<(bool, bool)> {
-    if spec.name != "fcall" && spec.name != "fcall_ro" {
-        return None;
-    }
-    let flags = flags_of(items.get(1)?)?;
-    let write = flags & library::NO_WRITES == 0;
-    let denyoom = flags & (library::NO_WRITES | library::ALLOW_OOM) == 0;
-    Some((denyoom, write))
+/// its flags make it.
+pub(super) fn implied_flags(items: &[Bytes]) -> Option<(bool, bool)> {
+    flags_of(items.get(1)?).map(super::shebang::command_flags)
 }
 
 fn fcall(session: &mut Session, args: Args) -> Routine<'_> {
@@ -201,18 +195,7 @@ async fn call(session: &mut Session, args: Args, read_only: bool) -> CmdResult {
         .map(|_| args.next())
         .collect::<Result<_, _>>()?;
     let argv = args.rest().to_vec();
-    if flags & library::NO_WRITES == 0 {
-        if crate::command::saving::writes_refused() {
-            return Err(error(err::FN_MISCONF));
-        }
-        if read_only {
-            return Err(error(err::FN_RO_WRITE_FLAG));
-        }
-    }
-    let oom_ok = flags & (library::ALLOW_OOM | library::NO_WRITES) != 0;
-    if !oom_ok && crate::shard::evict::out_of_memory() {
-        return Err(error(err::FN_OOM));
-    }
+    super::shebang::admit_run(flags, read_only)?;
     let (steps_tx, steps) = mpsc::unbounded_channel();
     let request = Request::Function(Job::Call(Call {
         name,

@@ -70,7 +70,7 @@ pub fn xinfo_groups(shard: &mut Shard, args: &mut Args) -> CmdResult {
                     (text("pending"), int(g.pel.len() as u64)),
                     (text("last-delivered-id"), id_reply(g.last_id)),
                     (text("entries-read"), g.entries_read.map_or(Reply::Nil, int)),
-                    (text("lag"), stream.lag(g).map_or(Reply::Nil, int)),
+                    (text("lag"), stream.lag(g).map_or(Reply::Nil, Reply::Int)),
                 ])
             })
             .collect(),
@@ -202,7 +202,7 @@ fn stream_info(stream: &Stream, args: &mut Args) -> CmdResult {
                 (text("name"), Reply::Bulk(name.clone())),
                 (text("last-delivered-id"), id_reply(g.last_id)),
                 (text("entries-read"), g.entries_read.map_or(Reply::Nil, int)),
-                (text("lag"), stream.lag(g).map_or(Reply::Nil, int)),
+                (text("lag"), stream.lag(g).map_or(Reply::Nil, Reply::Int)),
                 (text("pel-count"), int(g.pel.len() as u64)),
                 (text("pending"), Reply::Array(pending)),
                 (text("consumers"), Reply::Array(consumers)),

@@ -47,7 +47,7 @@ enum From {
     New,
 }
 
-fn parse(args: &mut Args, grouped: bool) -> Result<Request, Reply> {
+fn parse(args: &mut Args, grouped: bool, in_script: bool) -> Result<Request, Reply> {
     let name = if grouped { "XREADGROUP" } else { "XREAD" };
     let mut req = Request {
         group: None,
@@ -61,6 +61,10 @@ fn parse(args: &mut Args, grouped: bool) -> Result<Request, Reply> {
     while !args.is_done() {
         let more = args.remaining() - 1;
         if more >= 1 && args.keyword("BLOCK") {
+            // Redis refuses it outright rather than not blocking, as inside MULTI.
+            if in_script {
+                return Err(err::stream_block_in_script(args.name()));
+            }
             req.block = Some(parse_block_ms(&args.next()?)?);
         } else if more >= 1 && args.keyword("COUNT") {
             req.count = usize::try_from(args.int()?).unwrap_or(0);
@@ -306,7 +310,7 @@ async fn on_shard<T: Send + 'static>(
 fn generic(session: &mut Session, args: Args, grouped: bool) -> Routine<'_> {
     Box::pin(async move {
         let mut args = args;
-        let req = parse(&mut args, grouped)?;
+        let req = parse(&mut args, grouped, session.tx.in_script)?;
         let mut froms = Vec::with_capacity(req.keys.len());
         for (key, id) in req.keys.iter().zip(&req.ids) {
             let (r, k, i) = (req.clone(), key.clone(), id.clone());

@@ -548,18 +548,19 @@ impl Stream {
         start <= self.max_deleted_id
     }
 
-    /// A group's lag (XINFO), None when it cannot be known.
-    pub fn lag(&self, group: &Group) -> Option<u64> {
+    /// A group's lag (XINFO), None when it cannot be known. Negative when ENTRIESREAD set a
+    /// counter past the entries added, as Redis reports it.
+    pub fn lag(&self, group: &Group) -> Option<i64> {
         if self.entries_added == 0 {
             return Some(0);
         }
+        let behind = |read: u64| (self.entries_added as i64).wrapping_sub(read as i64);
         if let Some(read) = group.entries_read {
             if !self.has_tombstones_from(group.last_id) {
-                return Some(self.entries_added.saturating_sub(read));
+                return Some(behind(read));
             }
         }
-        self.estimate_read(group.last_id)
-            .map(|read| self.entries_added.saturating_sub(read))
+        self.estimate_read(group.last_id).map(behind)
     }
 
     /// Moves `group`'s last delivered ID to `id`, keeping its read counter as Redis does.
