@@ -395,12 +395,15 @@ fn cross_shard_eviction(port: u16) -> Vec<Vec<u8>> {
     out.push(ask(&mut raw, &[b"CLIENT", b"TRACKING", b"on"]));
     raw.cmd(&[b"INFO", b"memory"]);
     let info = String::from_utf8(raw.reply()).unwrap();
-    let used: u64 = info
-        .lines()
-        .find_map(|l| l.strip_prefix("used_memory:"))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("used_memory");
-    let limit = (used + 100 * 1024).to_string();
+    let field = |name: &str| -> u64 {
+        info.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("INFO memory has no {name}"))
+    };
+    // What eviction weighs, by Redis's rule: used_memory less what it does not count.
+    let counted = field("used_memory") - field("mem_not_counted_for_evict");
+    let limit = (counted + 100 * 1024).to_string();
     out.push(ask(
         &mut raw,
         &[b"CONFIG", b"SET", b"maxmemory", limit.as_bytes()],
