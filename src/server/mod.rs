@@ -249,6 +249,7 @@ pub fn run(mut config: Config) -> Result<(), String> {
         port,
         crate::command::table::STAT_ROWS.len(),
     ));
+    crash::watch_clients(state.clone());
     let inboxes = inboxes(threads);
     for (id, listeners) in listeners.into_iter().enumerate() {
         let state = state.clone();
@@ -267,6 +268,7 @@ pub fn run(mut config: Config) -> Result<(), String> {
         std::thread::Builder::new()
             .name(format!("ringkv-{id}"))
             .spawn(move || {
+                crash::signal_stack();
                 if let Some(cpu) = cpu {
                     if let Err(e) = affinity::pin_to(cpu) {
                         tracing::warn!("thread {id}: could not pin to CPU {cpu}: {e}");
