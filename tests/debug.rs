@@ -59,7 +59,10 @@ fn debug_protocol_sends_redis_bytes_in_resp2_and_resp3() {
         "string", "integer", "double", "bignum", "null", "array", "set", "map", "attrib", "push",
         "verbatim", "true", "false", "nosuch",
     ];
-    let lines: Vec<String> = kinds.iter().map(|k| format!("DEBUG PROTOCOL {k}")).collect();
+    let lines: Vec<String> = kinds
+        .iter()
+        .map(|k| format!("DEBUG PROTOCOL {k}"))
+        .collect();
     let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
     for backend in common::backends() {
         let (server, redis) = pair(backend);
@@ -153,7 +156,9 @@ fn dataset() -> Vec<String> {
     let long: Vec<String> = (0..600).map(|i| format!("list-element-{i:08}")).collect();
     lines.push(format!("RPUSH biglist {}", long.join(" ")));
     lines.push(format!("SADD bigset {}", many.join(" ")));
-    let scored: Vec<String> = (0..200).map(|i| format!("{} m{i}", i as f64 / 7.0)).collect();
+    let scored: Vec<String> = (0..200)
+        .map(|i| format!("{} m{i}", i as f64 / 7.0))
+        .collect();
     lines.push(format!("ZADD bigzset {}", scored.join(" ")));
     let fields: Vec<String> = (0..600).map(|i| format!("f{i} v{i}")).collect();
     lines.push(format!("HSET bighash {}", fields.join(" ")));
@@ -185,7 +190,12 @@ fn digest_and_digest_value_equal_redis_on_the_same_data() {
         let before = exchange(&mut ours, "DEBUG DIGEST");
         assert_ne!(before, empty, "{backend}: a data set has a digest");
         // Order matters in a list, not in a set; an expiry counts.
-        for line in ["LPUSH list q", "SREM set x", "PERSIST volatile", "SADD set x"] {
+        for line in [
+            "LPUSH list q",
+            "SREM set x",
+            "PERSIST volatile",
+            "SADD set x",
+        ] {
             exchange(&mut ours, line);
             exchange(&mut theirs, line);
             mismatches.extend(differences(&mut ours, &mut theirs, &checks));
@@ -222,7 +232,9 @@ fn debug_object_has_redis_fields() {
             exchange(&mut theirs, &line);
         }
         // Keys whose encoding is the same in Redis 7.0 and ringkv (7.0 has no listpack lists).
-        for key in ["foo", "bar", "{t}raw", "hash", "intset", "zset", "biglist", "bighash"] {
+        for key in [
+            "foo", "bar", "{t}raw", "hash", "intset", "zset", "biglist", "bighash",
+        ] {
             let line = format!("DEBUG OBJECT {key}");
             let (want, have) = (
                 fields(&exchange(&mut theirs, &line)),
@@ -269,7 +281,11 @@ fn set_active_expire_stops_and_starts_background_expiry() {
             // Time has to pass for keys to expire: long past their expiry and many cycles,
             // nothing has removed them, on either server.
             std::thread::sleep(Duration::from_millis(400));
-            assert_eq!(dbsize(raw), b":40\r\n", "{backend}: keys stay without access");
+            assert_eq!(
+                dbsize(raw),
+                b":40\r\n",
+                "{backend}: keys stay without access"
+            );
             assert_eq!(exchange(raw, "DEBUG SET-ACTIVE-EXPIRE 1"), b"+OK\r\n");
             assert!(
                 eventually(Duration::from_secs(10), || dbsize(raw) == b":0\r\n"),
@@ -301,7 +317,10 @@ fn debug_reload_keeps_the_data_and_its_options_work() {
         // NOFLUSH MERGE adds the file to what there is; the file wins a clash.
         exchange(&mut raw, "SET foo changed");
         exchange(&mut raw, "SET added 1");
-        assert_eq!(exchange(&mut raw, "DEBUG RELOAD NOSAVE NOFLUSH MERGE"), b"+OK\r\n");
+        assert_eq!(
+            exchange(&mut raw, "DEBUG RELOAD NOSAVE NOFLUSH MERGE"),
+            b"+OK\r\n"
+        );
         assert_eq!(exchange(&mut raw, "GET foo"), b"$3\r\nbar\r\n");
         assert_eq!(exchange(&mut raw, "GET added"), b"$1\r\n1\r\n");
         // NOFLUSH without MERGE on clashing keys changes nothing (redis-server dies there).

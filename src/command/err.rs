@@ -682,6 +682,12 @@ pub fn arity(name: &str) -> Reply {
     ))
 }
 
+/// DEBUG ERROR's reply: the client's text as the whole error line (its CR and LF become
+/// spaces when encoded), as Redis answers it.
+pub fn debug_error(text: &[u8]) -> Reply {
+    Reply::error_owned(String::from_utf8_lossy(text).into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -860,10 +866,4 @@ mod tests {
             ]
         );
     }
-}
-
-/// DEBUG ERROR's reply: the client's text as the whole error line (its CR and LF become
-/// spaces when encoded), as Redis answers it.
-pub fn debug_error(text: &[u8]) -> Reply {
-    Reply::error_owned(String::from_utf8_lossy(text).into_owned())
 }

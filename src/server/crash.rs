@@ -263,13 +263,7 @@ impl Report {
         let mut at = 0;
         while at < self.len {
             // SAFETY: the range written is inside `buf`; write(2) is async-signal-safe.
-            let n = unsafe {
-                libc::write(
-                    self.fd,
-                    self.buf[at..].as_ptr().cast(),
-                    self.len - at,
-                )
-            };
+            let n = unsafe { libc::write(self.fd, self.buf[at..].as_ptr().cast(), self.len - at) };
             if n <= 0 {
                 break;
             }
@@ -314,6 +308,5 @@ mod tests {
         };
         repr(&mut out, b"a\"b\\\r\n\x01z");
         assert_eq!(&out.buf[..out.len], br#""a\"b\\\r\n\x01z""#);
-        out.len = 0;
     }
 }

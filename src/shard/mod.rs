@@ -570,7 +570,10 @@ impl Shard {
     pub fn active_expire(&mut self, owned: std::ops::Range<usize>, budget: std::time::Duration) {
         let now = unix_ms();
         if !ACTIVE_EXPIRE.load(std::sync::atomic::Ordering::Relaxed)
-            || owned.is_empty() || db::frozen(now) || self.dbs.iter().all(|db| db.volatile() == 0) {
+            || owned.is_empty()
+            || db::frozen(now)
+            || self.dbs.iter().all(|db| db.volatile() == 0)
+        {
             return;
         }
         let start = Instant::now();

@@ -6,6 +6,10 @@ use bytes::Bytes;
 use super::super::{err, error, CmdResult};
 use crate::protocol::{Protocol, Reply};
 
+/// The double Redis sends (its literal, not an approximation of pi).
+#[allow(clippy::approx_constant)]
+const DOUBLE: f64 = 3.141;
+
 fn bulk(text: &'static str) -> Reply {
     Reply::Bulk(Bytes::from_static(text.as_bytes()))
 }
@@ -16,12 +20,16 @@ pub fn reply(protocol: Protocol, name: &[u8]) -> CmdResult {
         b"string" => bulk("Hello World"),
         b"integer" => Reply::Int(12345),
         // Redis 7.0 prints a double with "%.17g" in both protocols.
-        b"double" => Reply::DoubleText(Bytes::from(super::digest::g17(3.141))),
+        b"double" => Reply::DoubleText(Bytes::from(super::digest::g17(DOUBLE))),
         b"bignum" => Reply::BigNum(Bytes::from_static(b"1234567999999999999999999999999999999")),
         b"null" => Reply::Nil,
         b"array" => Reply::Array(ints()),
         b"set" => Reply::Set(ints()),
-        b"map" => Reply::Map((0..3).map(|j| (Reply::Int(j), Reply::Bool(j == 1))).collect()),
+        b"map" => Reply::Map(
+            (0..3)
+                .map(|j| (Reply::Int(j), Reply::Bool(j == 1)))
+                .collect(),
+        ),
         b"attrib" => Reply::Sequence(vec![
             Reply::Attribute(vec![(
                 bulk("key-popularity"),

@@ -49,7 +49,8 @@ pub async fn reload(session: &mut Session, args: &Args) -> CmdResult {
             let keys: Vec<_> = keys.iter().map(|(db, key, _)| (*db, key.clone())).collect();
             let clash = holding
                 .run(shard, move |s| {
-                    keys.iter().any(|(db, key)| s.db_at(*db).get_raw(key).is_some())
+                    keys.iter()
+                        .any(|(db, key)| s.db_at(*db).get_raw(key).is_some())
                 })
                 .await;
             if clash != Some(false) {

@@ -17,8 +17,8 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use super::engine::{self, Request};
-use super::library::{self, Call, Done, Job, FLAG_NAMES};
 pub use super::library::Policy;
+use super::library::{self, Call, Done, Job, FLAG_NAMES};
 use super::{run_holding, Routine};
 use crate::command::args::parse_int;
 use crate::command::keys::help_reply;

@@ -335,9 +335,7 @@ impl List {
     pub fn quicklist_nodes(&self) -> Option<(usize, usize)> {
         match &self.repr {
             Repr::Packed(_) => None,
-            Repr::Chunked { nodes, .. } => {
-                Some((nodes.len(), nodes.iter().map(Pack::bytes).sum()))
-            }
+            Repr::Chunked { nodes, .. } => Some((nodes.len(), nodes.iter().map(Pack::bytes).sum())),
         }
     }
 
