@@ -332,3 +332,62 @@ fn debug_reload_keeps_the_data_and_its_options_work() {
         common::check_rdb(&dir.0.join("dump.rdb"));
     }
 }
+
+#[test]
+fn debug_populate_makes_the_keys_redis_makes() {
+    let lines = [
+        "DEBUG POPULATE -1",
+        "DEBUG POPULATE abc",
+        "DEBUG POPULATE 10 p -5",
+        "DEBUG POPULATE 1 2 3 4",
+        "SET key:3 mine",
+        "DEBUG POPULATE 1000",
+        "GET key:3",
+        "DEBUG POPULATE 50 other",
+        "DEBUG POPULATE 20 sized 4",
+        "DEBUG POPULATE 20 padded 12",
+        "GET padded:7",
+        "DBSIZE",
+        "DEBUG DIGEST",
+    ];
+    for backend in common::backends() {
+        let (server, redis) = pair(backend);
+        let (mut ours, mut theirs) = (server.raw(), Raw::connect(redis.port));
+        let mismatches = differences(&mut ours, &mut theirs, &lines);
+        common::assert_no_mismatches(backend, &mismatches);
+        assert_eq!(exchange(&mut ours, "DBSIZE"), b":1090\r\n");
+    }
+}
+
+#[test]
+fn skip_checksum_validation_lets_a_corrupt_payload_in_as_redis_does() {
+    for backend in common::backends() {
+        let (server, redis) = pair(backend);
+        let (mut ours, mut theirs) = (server.raw(), Raw::connect(redis.port));
+        exchange(&mut theirs, "SET k hello");
+        theirs.cmd(&[b"DUMP", b"k"]);
+        let dumped = theirs.reply();
+        let start = dumped.iter().position(|&b| b == b'\n').unwrap() + 1;
+        let mut payload = dumped[start..dumped.len() - 2].to_vec();
+        *payload.last_mut().unwrap() ^= 0xff;
+        let mut replies = Vec::new();
+        for raw in [&mut ours, &mut theirs] {
+            let mut got = Vec::new();
+            for skip in [b"0", b"1"] {
+                raw.cmd(&[b"DEBUG", b"SET-SKIP-CHECKSUM-VALIDATION", skip]);
+                got.push(raw.reply());
+                raw.cmd(&[b"RESTORE", b"copy", b"0", &payload, b"REPLACE"]);
+                got.push(raw.reply());
+            }
+            raw.cmd(&[b"GET", b"copy"]);
+            got.push(raw.reply());
+            replies.push(got);
+        }
+        assert_eq!(
+            replies[0], replies[1],
+            "{backend}: ringkv's replies, then redis-server's"
+        );
+        assert!(replies[0][1].starts_with(b"-ERR DUMP payload"), "{backend}");
+        assert_eq!(replies[0][4], b"$5\r\nhello\r\n", "{backend}");
+    }
+}

@@ -6,6 +6,7 @@
 
 mod digest;
 mod object;
+mod populate;
 mod protocol;
 mod reload;
 
@@ -53,6 +54,11 @@ const DEBUG_HELP: &[&str] = &[
     "    Show low level info about `key` and associated value.",
     "PANIC",
     "    Crash the server simulating a panic.",
+    "POPULATE <count> [<prefix>] [<size>]",
+    "    Create <count> string keys named key:<num>. If <prefix> is specified then",
+    "    it is used instead of the 'key' prefix. These are not propagated to",
+    "    replicas. Cluster slots are not respected so keys not belonging to the",
+    "    current node can be created in cluster mode.",
     "PROTOCOL <type>",
     "    Reply with a test value of the specified type. <type> can be: string,",
     "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
@@ -79,6 +85,8 @@ const DEBUG_HELP: &[&str] = &[
     "QUICKLIST-PACKED-THRESHOLD <size>",
     "    Sets the threshold for elements to be inserted as plain vs packed nodes",
     "    Default value is 1GB, allows values up to 4GB. Setting to 0 restores to default.",
+    "SET-SKIP-CHECKSUM-VALIDATION <0|1>",
+    "    Enables or disables checksum checks for RDB files and RESTORE's payload.",
     "SLEEP <seconds>",
     "    Stop the server for <seconds>. Decimals allowed.",
     "STRINGMATCH-TEST",
@@ -132,6 +140,12 @@ fn debug(session: &mut Session, args: Args) -> Routine<'_> {
             (b"object", 1) => object::object(session, args.next()?).await,
             (b"listpack", 1) => object::packed(session, args.next()?, "listpack").await,
             (b"quicklist", 1 | 2) => object::packed(session, args.next()?, "quicklist").await,
+            (b"populate", 1..=3) => populate::populate(session, &args).await,
+            (b"set-skip-checksum-validation", 1) => {
+                let skip = atoi(&args.next()?) != 0;
+                crate::rdb::SKIP_CHECKSUM.store(skip, Relaxed);
+                Ok(Reply::Simple("OK"))
+            }
             (b"digest", 0) => digest::dataset(session).await,
             (b"digest-value", _) => digest::values(session, args.rest()).await,
             (b"protocol", 1) => protocol::reply(session.protocol, &args.next()?),
