@@ -1,7 +1,8 @@
 //! What this thread is serving right now, for the crash report: the command's name, the
 //! client it runs for (when the running code knows it) and, while the command's code runs,
 //! its arguments. Written with a few plain stores per command; read only by the panic hook
-//! and the fatal-signal handler on this same thread.
+//! and the fatal-signal handler on this same thread. Also the alternate signal stack that
+//! handler writes its report from.
 
 use std::cell::Cell;
 
@@ -89,6 +90,25 @@ pub fn with_argv<R>(f: impl FnOnce(&[Bytes]) -> R) -> R {
     // crashing thread, from inside that command's code.
     let argv = unsafe { std::slice::from_raw_parts(now.argv, now.argc) };
     f(argv)
+}
+
+/// Room for the fatal-signal report (`server::crash`) on a thread that runs commands: the
+/// standard library's alternate signal stack (SIGSTKSZ, 8 KB here) is too small for the
+/// report's buffer and backtrace(3).
+const SIGNAL_STACK: usize = 256 * 1024;
+
+/// Gives the calling thread an alternate signal stack big enough for the crash report
+/// (called first thing on every thread that runs commands or scripts). The stack lives as
+/// long as the thread, which lives as long as the process: it is never freed.
+pub fn signal_stack() {
+    let stack: &'static mut [u8] = Box::leak(vec![0u8; SIGNAL_STACK].into_boxed_slice());
+    let alt = libc::stack_t {
+        ss_sp: stack.as_mut_ptr().cast(),
+        ss_flags: 0,
+        ss_size: stack.len(),
+    };
+    // SAFETY: the stack is valid, writable memory for the rest of the process.
+    unsafe { libc::sigaltstack(&alt, std::ptr::null_mut()) };
 }
 
 #[cfg(test)]

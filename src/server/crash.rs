@@ -57,7 +57,7 @@ pub fn install() {
         out.flush();
         std::process::abort();
     }));
-    signal_stack();
+    serving::signal_stack();
     // Loads what backtrace(3) needs now, so that the signal path does not allocate for it.
     let mut frames = [std::ptr::null_mut(); 4];
     // SAFETY: `frames` has room for the 4 entries asked for.
@@ -74,24 +74,6 @@ pub fn install() {
             libc::sigaction(sig, &action, std::ptr::null_mut());
         }
     }
-}
-
-/// Room for the fatal-signal report on a serving thread: the standard library's alternate
-/// signal stack (SIGSTKSZ, 8 KB here) is too small for the report's buffer and backtrace(3).
-const SIGNAL_STACK: usize = 256 * 1024;
-
-/// Gives the calling thread an alternate signal stack big enough for the report (called
-/// first thing on every serving thread, which is where commands crash). The stack lives as
-/// long as the thread, which lives as long as the process: it is never freed.
-pub fn signal_stack() {
-    let stack: &'static mut [u8] = Box::leak(vec![0u8; SIGNAL_STACK].into_boxed_slice());
-    let alt = libc::stack_t {
-        ss_sp: stack.as_mut_ptr().cast(),
-        ss_flags: 0,
-        ss_size: stack.len(),
-    };
-    // SAFETY: the stack is valid, writable memory for the rest of the process.
-    unsafe { libc::sigaltstack(&alt, std::ptr::null_mut()) };
 }
 
 /// Gives the report the client registry (once the server state exists).

@@ -268,7 +268,7 @@ pub fn run(mut config: Config) -> Result<(), String> {
         std::thread::Builder::new()
             .name(format!("ringkv-{id}"))
             .spawn(move || {
-                crash::signal_stack();
+                crate::command::serving::signal_stack();
                 if let Some(cpu) = cpu {
                     if let Err(e) = affinity::pin_to(cpu) {
                         tracing::warn!("thread {id}: could not pin to CPU {cpu}: {e}");
