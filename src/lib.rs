@@ -35,11 +35,14 @@
 //!   `command::saving`, SAVE/BGSAVE, save points and shutdown saves; `command::pause`,
 //!   CLIENT PAUSE's server-wide pause (dispatch holds a paused client's batch, the shard
 //!   keeps its data as it is meanwhile); `command::monitor`, MONITOR's per-monitor queues
-//!   that dispatch feeds when someone monitors (one atomic load per batch otherwise).
+//!   that dispatch feeds when someone monitors (one atomic load per batch otherwise);
+//!   `command::serving`, what each thread is serving now (command, client, argv) for the
+//!   crash report; `command::debug`, DEBUG and its subcommands.
 //!   Publishes the keyspace events a shard buffered after each job on it. Decides what a
 //!   write propagates (`command::propagate`); `command::aof` is the change stream's
 //!   consumer, the AOF.
-//! - [`server`] — thread-per-core bootstrap, listeners, I/O backends, connections. The top.
+//! - [`server`] — thread-per-core bootstrap, listeners, I/O backends, connections, logging and
+//!   the crash policy (`server::crash`: panic hook and fatal-signal handler). The top.
 //! - [`pubsub`] — the shared channel registry and per-thread delivery to subscribers. Depends
 //!   on `shard` (the mailbox), `state`, `glob`, `handoff`; never on `command`.
 //! - [`rdb`] — RDB snapshot files (version 10): encode a shard's keys, decode a whole file

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use bytes::{Bytes, BytesMut};
 
+use super::serving;
 use super::table::{lookup, CommandSpec, Flags};
 use super::{err, error, Args, CmdResult, Cross, Kind, Merge, ReplyMode, Session, ShardOp};
 use crate::protocol::Reply;
@@ -55,6 +56,7 @@ impl Queued {
             &mut self.args,
             Some(self.key_slot),
             tracker,
+            client.0,
         );
         let now = cycles();
         self.ticks = now.wrapping_sub(*clock);
@@ -82,24 +84,6 @@ impl Queued {
     }
 }
 
-thread_local! {
-    /// The command this thread runs or ran last, for the crash report (one store per
-    /// command).
-    static SERVING: std::cell::Cell<&'static str> = const { std::cell::Cell::new("") };
-}
-
-/// Notes that this thread now runs `spec`.
-#[inline(always)]
-fn serving_now(spec: &'static CommandSpec) {
-    SERVING.with(|s| s.set(spec.name));
-}
-
-/// The command this thread runs or ran last (None before its first one).
-pub fn serving() -> Option<&'static str> {
-    let name = SERVING.with(|s| s.get());
-    (!name.is_empty()).then_some(name)
-}
-
 /// Runs `op` (the Op half of `spec`) on `shard` for database `db`.
 pub fn run_op(
     shard: &mut Shard,
@@ -109,7 +93,7 @@ pub fn run_op(
     args: &mut Args,
 ) -> Reply {
     shard.read_clock();
-    run_op_in(shard, db, spec, op, args, None, None)
+    run_op_in(shard, db, spec, op, args, None, None, 0)
 }
 
 /// `run_op` for a command of a tracking client (`tracker`).
@@ -122,10 +106,12 @@ pub fn run_op_for(
     tracker: Option<Tracker>,
 ) -> Reply {
     shard.read_clock();
-    run_op_in(shard, db, spec, op, args, None, tracker)
+    run_op_in(shard, db, spec, op, args, None, tracker, 0)
 }
 
-/// `run_op` for a command whose first key's slot is known (`key_slot`, from routing).
+/// `run_op` for a command whose first key's slot is known (`key_slot`, from routing), run
+/// for client `client` (0: not known; named in a crash report).
+#[allow(clippy::too_many_arguments)]
 fn run_op_in(
     shard: &mut Shard,
     db: usize,
@@ -134,6 +120,7 @@ fn run_op_in(
     args: &mut Args,
     key_slot: Option<HashSlot>,
     tracker: Option<Tracker>,
+    client: u64,
 ) -> Reply {
     let items = args.all();
     let first = spec.key_positions(items.len()).next();
@@ -142,9 +129,10 @@ fn run_op_in(
         (key, key_slot.unwrap_or_else(|| slot_of(key)))
     });
     shard.begin(db, key);
-    serving_now(spec);
+    serving::begin(spec, client, args.all());
     shard.set_tracker(tracker);
     let reply = op(shard, args).unwrap_or_else(|e| e);
+    serving::done();
     if shard.journaling() {
         super::propagate::record(shard, spec, args, &reply);
     }
@@ -589,12 +577,14 @@ async fn run_unqueued(
             queues.settle(session).await;
         }
         queues.encode_ready(session);
-        serving_now(spec);
+        serving::begin_named(spec, session.client.id);
         let start = cycles();
         let row = queues.replies.slots[slot].1;
         let reply = match spec.kind {
             Kind::Local(op) => {
+                serving::begin(spec, session.client.id, args.all());
                 let reply = op(session, &mut args);
+                serving::done();
                 let ticks = cycles().wrapping_sub(start);
                 super::timing::finished(session, row, spec, args.all(), ticks);
                 reply
@@ -649,7 +639,7 @@ pub async fn call(session: &mut Session, items: Vec<Bytes>) -> Reply {
         .then(Vec::new)
         .unwrap_or_else(|| items.clone());
     let mut args = Args::of(spec, items);
-    serving_now(spec);
+    serving::begin_named(spec, session.client.id);
     let result = match spec.kind {
         Kind::Keyed(op, cross) => match single_shard(session, spec, args.all()) {
             Some(shard) => {
@@ -664,7 +654,12 @@ pub async fn call(session: &mut Session, items: Vec<Bytes>) -> Reply {
             }
             None => run_cross(session, spec, op, cross, args).await,
         },
-        Kind::Local(op) => op(session, &mut args),
+        Kind::Local(op) => {
+            serving::begin(spec, session.client.id, args.all());
+            let reply = op(session, &mut args);
+            serving::done();
+            reply
+        }
         Kind::Routed(op) => super::propagate::routed(session, spec, op, args).await,
     };
     let ticks = cycles().wrapping_sub(start);

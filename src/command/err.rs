@@ -148,6 +148,15 @@ pub const LCS_LEN_AND_IDX: &str =
 pub const LCS_NOT_STRINGS: &str = "ERR The specified keys must contain string values";
 pub const LCS_TOO_BIG: &str =
     "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len";
+pub const DEBUG_RELOAD_OPTION: &str =
+    "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.";
+pub const DEBUG_RELOAD_LOAD: &str = "ERR Error trying to load the RDB dump";
+pub const DEBUG_PROTOCOL_TYPE: &str = "ERR Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false";
+pub const DEBUG_PROTOCOL_RESP2: &str = "ERR RESP2 is not supported by this command";
+pub const DEBUG_PACKED_THRESHOLD: &str =
+    "ERR argument must be a memory value bigger than 1 and smaller than 4gb";
+pub const NOT_LISTPACK: &str = "ERR Not a listpack encoded object.";
+pub const NOT_QUICKLIST: &str = "ERR Not a quicklist encoded object.";
 pub const DEBUG_NOT_ALLOWED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
 pub const LFU_SELECTED: &str =
     "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
@@ -681,6 +690,12 @@ pub fn arity(name: &str) -> Reply {
         "ERR wrong number of arguments for '{}' command",
         name.to_ascii_lowercase()
     ))
+}
+
+/// DEBUG ERROR's reply: the client's text as the whole error line (its CR and LF become
+/// spaces when encoded), as Redis answers it.
+pub fn debug_error(text: &[u8]) -> Reply {
+    Reply::error_owned(String::from_utf8_lossy(text).into_owned())
 }
 
 #[cfg(test)]

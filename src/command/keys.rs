@@ -515,7 +515,7 @@ pub fn move_(shard: &mut Shard, args: &mut Args) -> CmdResult {
 }
 
 /// Redis's name for how a string is held: int, embstr (≤ 44 bytes) or raw.
-fn encoding(value: ValueRef) -> &'static str {
+pub(crate) fn encoding(value: ValueRef) -> &'static str {
     match value {
         ValueRef::Str(s) if s.len() <= 20 && parse_int(&s).is_some() => "int",
         ValueRef::Str(s) if s.len() <= 44 => "embstr",

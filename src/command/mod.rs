@@ -13,6 +13,7 @@ mod blocked;
 mod connection;
 mod debug;
 pub mod dispatch;
+pub mod serving;
 pub use connection::REDIS_VERSION;
 mod dump;
 pub mod err;

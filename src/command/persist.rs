@@ -87,11 +87,12 @@ pub type Restored = Vec<(usize, Key, Entry)>;
 /// expired are dropped, as Redis does when it loads as a primary.
 pub fn load(config: &Config, shards: usize) -> Result<Vec<Restored>, String> {
     saving::started();
-    let mut per_shard: Vec<Restored> = (0..shards).map(|_| Vec::new()).collect();
     let path = saving::dump_path(config);
     let file = match std::fs::read(&path) {
         Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(per_shard),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok((0..shards).map(|_| Vec::new()).collect())
+        }
         Err(e) => return Err(format!("could not read {}: {e}", path.display())),
     };
     let started = std::time::Instant::now();
@@ -99,6 +100,23 @@ pub fn load(config: &Config, shards: usize) -> Result<Vec<Restored>, String> {
         rdb::decode_all(&file).map_err(|e| format!("{}: {e}", path.display()))?;
     super::scripting::function::load_libraries(libraries)?;
     let databases = config.int("databases") as usize;
+    let (per_shard, keys, expired) = split(records, databases, shards)?;
+    tracing::info!(
+        "Done loading RDB, keys loaded: {keys}, keys expired: {expired}. DB loaded from disk: {:.3} seconds",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(per_shard)
+}
+
+/// Splits the records of a loaded file per owning shard (of `shards`), dropping the keys
+/// already expired; with the counts of keys kept and dropped. Err: a record's database is
+/// beyond `databases`.
+pub fn split(
+    records: Vec<Record>,
+    databases: usize,
+    shards: usize,
+) -> Result<(Vec<Restored>, usize, usize), String> {
+    let mut per_shard: Vec<Restored> = (0..shards).map(|_| Vec::new()).collect();
     let table = SlotTable::new(shards);
     let now = crate::shard::unix_ms();
     let mut keys = 0usize;
@@ -130,11 +148,7 @@ pub fn load(config: &Config, shards: usize) -> Result<Vec<Restored>, String> {
         };
         per_shard[table.shard_of(&key)].push((db, key, entry));
     }
-    tracing::info!(
-        "Done loading RDB, keys loaded: {keys}, keys expired: {expired}. DB loaded from disk: {:.3} seconds",
-        started.elapsed().as_secs_f64()
-    );
-    Ok(per_shard)
+    Ok((per_shard, keys, expired))
 }
 
 /// Puts a shard's share of the loaded file in place (at start, before it serves anyone).

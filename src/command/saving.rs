@@ -407,6 +407,8 @@ pub enum Held {
     Shutdown,
     /// FLUSHALL with save points set: the dump must not bring the keys back at the next start.
     Flush,
+    /// DEBUG RELOAD, which loads the file back at once.
+    Reload,
 }
 
 /// Saves the keyspace with every shard held, written before returning. Err: it failed (logged).

@@ -63,6 +63,10 @@ pub enum Reply {
     Verbatim(&'static str, Bytes),
     /// RESP3 `>n` push; RESP2 `*n` array.
     Push(Vec<Reply>),
+    /// RESP3 `(digits` big number; RESP2: bulk string of the digits.
+    BigNum(Bytes),
+    /// RESP3 `|n` attribute pairs, which precede a reply and are not one (RESP2: nothing).
+    Attribute(Vec<(Reply, Reply)>),
     /// Several top-level replies for one command, written one after another (SUBSCRIBE a b
     /// answers once per channel).
     Sequence(Vec<Reply>),
@@ -85,7 +89,8 @@ impl PartialEq for Reply {
             | (Set(a), Set(b))
             | (Push(a), Push(b))
             | (Sequence(a), Sequence(b)) => a == b,
-            (Map(a), Map(b)) | (Pairs(a), Pairs(b)) => a == b,
+            (Map(a), Map(b)) | (Pairs(a), Pairs(b)) | (Attribute(a), Attribute(b)) => a == b,
+            (BigNum(a), BigNum(b)) => a == b,
             (Double(a), Double(b)) => a == b,
             (DoubleText(a), DoubleText(b)) => a == b,
             (Bool(a), Bool(b)) => a == b,
@@ -223,12 +228,12 @@ impl Reply {
             Reply::ShortBulk(short) => HEADER + short.len as usize + 2,
             Reply::Verbatim(format, data) => HEADER + format.len() + 1 + data.len() + 2,
             Reply::Double(_) => HEADER + MAX_DOUBLE_LEN + 2,
-            Reply::DoubleText(text) => HEADER + text.len() + 2,
+            Reply::DoubleText(text) | Reply::BigNum(text) => HEADER + text.len() + 2,
             Reply::Array(items) | Reply::Set(items) | Reply::Push(items) => {
                 HEADER + items.iter().map(|r| r.size_bound()).sum::<usize>()
             }
             Reply::Sequence(items) => items.iter().map(|r| r.size_bound()).sum::<usize>(),
-            Reply::Map(pairs) | Reply::Pairs(pairs) => {
+            Reply::Map(pairs) | Reply::Pairs(pairs) | Reply::Attribute(pairs) => {
                 let entries = pairs
                     .iter()
                     .map(|(k, v)| HEADER + k.size_bound() + v.size_bound());
@@ -290,6 +295,22 @@ impl Reply {
                     write_line(out, b',', text);
                 } else {
                     write_bulk(out, text);
+                }
+            }
+            Reply::BigNum(digits) => {
+                if resp3 {
+                    write_line(out, b'(', digits);
+                } else {
+                    write_bulk(out, digits);
+                }
+            }
+            Reply::Attribute(pairs) => {
+                if resp3 {
+                    write_header(out, b'|', len_i64(pairs.len()));
+                    for (key, value) in pairs {
+                        key.write(proto, out);
+                        value.write(proto, out);
+                    }
                 }
             }
             Reply::Verbatim(format, data) => {

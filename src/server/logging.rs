@@ -111,6 +111,15 @@ fn facility(name: &str) -> libc::c_int {
     }
 }
 
+/// The log file (None: standard output), for the crash paths, which write to it with plain
+/// system calls.
+static CRASH_LOG: std::sync::OnceLock<Option<CString>> = std::sync::OnceLock::new();
+
+/// Where the crash report goes: the log file's path, or None for standard output.
+pub fn crash_log() -> Option<&'static std::ffi::CStr> {
+    CRASH_LOG.get().and_then(|p| p.as_deref())
+}
+
 /// Sets up the process's logging from `config` (after daemonizing: a daemon without a
 /// `logfile` logs nowhere but syslog, as its standard output is /dev/null).
 /// Err: the log file cannot be opened (redis-server refuses to start then too).
@@ -146,6 +155,10 @@ pub fn init(config: &Config) -> Result<(), String> {
             Some(PathBuf::from(path))
         }
     };
+    let _ = CRASH_LOG.set(
+        file.as_ref()
+            .and_then(|p| CString::new(p.as_os_str().as_encoded_bytes()).ok()),
+    );
     let logs = Logs(Arc::new(Targets { file, syslog }));
     tracing_subscriber::fmt()
         .with_max_level(level)

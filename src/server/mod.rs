@@ -263,6 +263,7 @@ pub fn run(mut config: Config) -> Result<(), String> {
         port,
         crate::command::table::STAT_ROWS.len(),
     ));
+    crash::watch_clients(state.clone());
     let inboxes = inboxes(threads);
     metrics::serve(metrics_listeners, state.clone(), inboxes.clone());
     for (id, listeners) in listeners.into_iter().enumerate() {
@@ -282,6 +283,7 @@ pub fn run(mut config: Config) -> Result<(), String> {
         std::thread::Builder::new()
             .name(format!("ringkv-{id}"))
             .spawn(move || {
+                crate::command::serving::signal_stack();
                 if let Some(cpu) = cpu {
                     if let Err(e) = affinity::pin_to(cpu) {
                         tracing::warn!("thread {id}: could not pin to CPU {cpu}: {e}");

@@ -27,6 +27,10 @@ pub use mailbox::{Holding, Router};
 pub use record::{Record, StrRef, Typed, ValueMut, ValueRef};
 pub use slot::{slot_of, HashSlot, ShardId, SlotTable};
 
+/// Whether shards expire keys in the background (DEBUG SET-ACTIVE-EXPIRE turns it off and on
+/// for every shard at once; lazy expiry on access goes on either way).
+pub static ACTIVE_EXPIRE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
 /// Counters a shard keeps for INFO; summed over shards when reported.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ShardStats {
@@ -561,9 +565,15 @@ impl Shard {
         self.age_cursor = (db, slot);
     }
 
+    /// One cycle of active expiry over the slots in `owned` (none while DEBUG
+    /// SET-ACTIVE-EXPIRE 0 holds it off).
     pub fn active_expire(&mut self, owned: std::ops::Range<usize>, budget: std::time::Duration) {
         let now = unix_ms();
-        if owned.is_empty() || db::frozen(now) || self.dbs.iter().all(|db| db.volatile() == 0) {
+        if !ACTIVE_EXPIRE.load(std::sync::atomic::Ordering::Relaxed)
+            || owned.is_empty()
+            || db::frozen(now)
+            || self.dbs.iter().all(|db| db.volatile() == 0)
+        {
             return;
         }
         let start = Instant::now();

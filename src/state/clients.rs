@@ -166,6 +166,12 @@ impl ClientRegistry {
         self.lock().get(&id).map(|c| c.thread)
     }
 
+    /// Client `id`'s info, unless the registry is locked right now (the crash report's
+    /// look-up: it must not wait, the lock may be held by the very thread that crashed).
+    pub fn try_get(&self, id: u64) -> Option<Arc<ClientInfo>> {
+        self.clients.try_lock().ok()?.get(&id).cloned()
+    }
+
     /// Every registered client, ordered by id.
     pub fn clients(&self) -> Vec<Arc<ClientInfo>> {
         let mut list: Vec<_> = self.lock().values().cloned().collect();

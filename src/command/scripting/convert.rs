@@ -77,6 +77,10 @@ pub fn reply_to_lua(lua: &Lua, reply: Reply, resp3: bool) -> mlua::Result<Value>
             Value::Table(wrapped(lua, "verbatim_string", t)?)
         }
         Reply::Verbatim(_, data) => Value::String(lua.create_string(&data)?),
+        Reply::BigNum(digits) if resp3 => Value::Table(single(lua, "big_number", &digits)?),
+        Reply::BigNum(digits) => Value::String(lua.create_string(&digits)?),
+        // Not a reply of its own: Redis's Lua reads attributes and drops them.
+        Reply::Attribute(_) => Value::Nil,
     })
 }
 

@@ -107,7 +107,10 @@ static REQUESTS: LazyLock<std_mpsc::Sender<Request>> = LazyLock::new(|| {
     let spawned = std::thread::Builder::new()
         .name("lua".into())
         .stack_size(16 << 20)
-        .spawn(move || serve(rx));
+        .spawn(move || {
+            crate::command::serving::signal_stack();
+            serve(rx)
+        });
     if let Err(e) = spawned {
         tracing::warn!("cannot start the Lua thread: {e}");
     }

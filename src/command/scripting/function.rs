@@ -17,7 +17,8 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use super::engine::{self, Request};
-use super::library::{self, Call, Done, Job, Policy, FLAG_NAMES};
+pub use super::library::Policy;
+use super::library::{self, Call, Done, Job, FLAG_NAMES};
 use super::{run_holding, Routine};
 use crate::command::args::parse_int;
 use crate::command::keys::help_reply;
@@ -218,6 +219,21 @@ async fn ask(make: impl FnOnce(Done) -> Job) -> CmdResult {
         return Err(error(err::ENGINE_GONE));
     }
     rx.await.map_err(|_| error(err::ENGINE_GONE))?
+}
+
+/// DEBUG RELOAD's share: puts the libraries of the file back as `policy` says (Flush: the
+/// file's replace all there are; Append fails on a library that exists).
+pub async fn reload(libraries: Vec<Bytes>, policy: Policy) -> CmdResult {
+    if libraries.is_empty() && policy != Policy::Flush {
+        return Ok(Reply::Simple("OK"));
+    }
+    ask(|done| Job::Restore {
+        libraries,
+        policy,
+        timeout: false,
+        done,
+    })
+    .await
 }
 
 /// A change to the libraries: made with every shard held, journaled as it came when it

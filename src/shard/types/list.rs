@@ -330,6 +330,15 @@ impl List {
         }
     }
 
+    /// For a quicklist, its node count and the bytes of its nodes as Redis counts them
+    /// (DEBUG OBJECT's `ql_nodes` and `ql_uncompressed_size`); None for one listpack.
+    pub fn quicklist_nodes(&self) -> Option<(usize, usize)> {
+        match &self.repr {
+            Repr::Packed(_) => None,
+            Repr::Chunked { nodes, .. } => Some((nodes.len(), nodes.iter().map(Pack::bytes).sum())),
+        }
+    }
+
     /// Bytes held on the heap by this value (MEMORY USAGE).
     pub fn heap_bytes(&self) -> usize {
         match &self.repr {
