@@ -205,6 +205,8 @@ mod tests {
             total,
             peak,
             startup: 0,
+            active: total,
+            resident: rss,
             dbs: Vec::new(),
             rss,
         }
