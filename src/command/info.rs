@@ -408,17 +408,7 @@ fn cluster(_: &Snapshot, out: &mut Lines) {
 
 /// Error replies per error code, summed over threads.
 fn errorstats(info: &Snapshot, out: &mut Lines) {
-    let mut codes: Vec<(String, u64)> = Vec::new();
-    for thread in info.server.stats.iter() {
-        let counted = thread.error_codes.lock().unwrap_or_else(|e| e.into_inner());
-        for (code, n) in counted.iter() {
-            match codes.iter_mut().find(|(c, _)| c == code) {
-                Some((_, total)) => *total += n,
-                None => codes.push((code.clone(), *n)),
-            }
-        }
-    }
-    codes.sort();
+    let codes = crate::state::ThreadStats::error_totals(&info.server.stats);
     for (code, n) in codes {
         out.line(&format!("errorstat_{code}"), &format!("count={n}"));
     }

@@ -389,17 +389,7 @@ impl Exporter {
                 .encode_family(&labels)?
                 .encode_histogram::<NoLabelSet>(secs, count, &buckets, None)?;
         }
-        let mut codes: Vec<(String, u64)> = Vec::new();
-        for thread in state.stats.iter() {
-            let counted = thread.error_codes.lock().unwrap_or_else(|e| e.into_inner());
-            for (code, n) in counted.iter() {
-                match codes.iter_mut().find(|(c, _)| c == code) {
-                    Some((_, total)) => *total += n,
-                    None => codes.push((code.clone(), *n)),
-                }
-            }
-        }
-        codes.sort();
+        let codes = crate::state::ThreadStats::error_totals(&state.stats);
         by_label(
             out,
             (

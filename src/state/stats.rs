@@ -119,6 +119,22 @@ impl ThreadStats {
         }
     }
 
+    /// Error replies per code, summed over every thread's counts, sorted by code.
+    pub fn error_totals(threads: &[ThreadStats]) -> Vec<(String, u64)> {
+        let mut codes: Vec<(String, u64)> = Vec::new();
+        for thread in threads {
+            let counted = thread.error_codes.lock().unwrap_or_else(|e| e.into_inner());
+            for (code, n) in counted.iter() {
+                match codes.iter_mut().find(|(c, _)| c == code) {
+                    Some((_, total)) => *total += n,
+                    None => codes.push((code.clone(), *n)),
+                }
+            }
+        }
+        codes.sort();
+        codes
+    }
+
     pub(super) fn reset(&self) {
         self.error_codes
             .lock()
