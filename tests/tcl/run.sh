@@ -13,9 +13,10 @@
 #       tests/tcl/passing/UNIT.txt does not pass now (even when another test newly
 #       passes), or if the server crashed (exited on its own, not with status 0, or
 #       panicked) in any unit. Prints which.
-#   tests/tcl/run.sh --record [--server ringkv|redis]
+#   tests/tcl/run.sh --record [--server ringkv|redis] [--native] [unit/NAME ...]
 #       Run ringkv and redis-server (or only the one named) over the baseline's
-#       units and rewrite baseline.txt with the new counts; for ringkv also the
+#       units (or only the baseline units named) and rewrite baseline.txt with the
+#       new counts; for ringkv also the
 #       lists of passing tests, tests/tcl/passing/UNIT.txt. Recording never drops
 #       a test from a list: if a listed test fails, nothing is written for its unit
 #       and the run exits 1 (fix it, or name it in tests/tcl/excluded.txt with why).
@@ -877,13 +878,16 @@ check)
     exit "$regress"
     ;;
 record)
-    ((${#UNITS[@]} == 0)) || die "--record takes its units from $BASELINE"
     ((${#BASE_UNITS[@]})) || die "no units in $BASELINE"
+    if ((${#UNITS[@]} == 0)); then UNITS=("${BASE_UNITS[@]}"); fi
+    for u in "${UNITS[@]}"; do
+        [[ -n ${BASE_MIN[$u]+x} ]] || die "$u is not in $BASELINE (add a line \`$u 0 0\` first)"
+    done
     if [[ -z $SERVER || $SERVER == ringkv ]]; then
-        run_units ringkv "${BASE_UNITS[@]}"
+        run_units ringkv "${UNITS[@]}"
         mkdir -p "$PASSING_DIR"
         refused=""
-        for u in "${BASE_UNITS[@]}"; do
+        for u in "${UNITS[@]}"; do
             lost=$(lost_tests "$u" "$LOGRUN/ringkv")
             if [[ -n $lost || -n ${UNIT_CRASH[$u]:-} ]]; then
                 printf 'NOT RECORDED: %s:%s\n' "$u" "${UNIT_CRASH[$u]:+ crash: ${UNIT_CRASH[$u]}}"
@@ -897,8 +901,8 @@ record)
         printf 'ringkv: %d passed, %d failed\n' "$TOTAL_PASS" "$TOTAL_FAIL"
     fi
     if [[ -z $SERVER || $SERVER == redis ]]; then
-        run_units redis "${BASE_UNITS[@]}"
-        for u in "${BASE_UNITS[@]}"; do BASE_REF[$u]=${UNIT_PASS[$u]}; done
+        run_units redis "${UNITS[@]}"
+        for u in "${UNITS[@]}"; do BASE_REF[$u]=${UNIT_PASS[$u]}; done
         printf 'redis-server: %d passed, %d failed\n' "$TOTAL_PASS" "$TOTAL_FAIL"
     fi
     write_baseline
