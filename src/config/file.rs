@@ -244,7 +244,10 @@ mod tests {
         config.load_text("save 900 1\nsave \n").unwrap();
         assert_eq!(config.get("save"), "");
         let e = Config::default().load_text("replicaof\n").unwrap_err();
-        assert!(e.ends_with("Bad directive or wrong number of arguments"), "{e}");
+        assert!(
+            e.ends_with("Bad directive or wrong number of arguments"),
+            "{e}"
+        );
     }
 
     #[test]

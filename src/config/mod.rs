@@ -416,7 +416,8 @@ impl Config {
         let dir = self.get("dir").to_string();
         std::env::set_current_dir(&dir).map_err(|e| format!("Can't chdir to '{dir}': {e}"))?;
         if let Ok(cwd) = std::env::current_dir() {
-            self.values.insert("dir", cwd.to_string_lossy().into_owned());
+            self.values
+                .insert("dir", cwd.to_string_lossy().into_owned());
         }
         Ok(())
     }
