@@ -23,7 +23,7 @@ fn main() {
         println!("ringkv {}", env!("CARGO_PKG_VERSION"));
         return;
     }
-    let config = match Config::from_args(&args) {
+    let mut config = match Config::from_args(&args) {
         Ok(c) => c,
         Err(e) => {
             // A configuration error is already the whole report (as redis-server prints it).
@@ -35,6 +35,10 @@ fn main() {
             std::process::exit(1);
         }
     };
+    if let Err(e) = config.enter_dir() {
+        eprintln!("ringkv: {e}");
+        std::process::exit(1);
+    }
     if let Err(e) = ringkv::server::check_startup(&config) {
         eprintln!("ringkv: {e}");
         std::process::exit(1);

@@ -131,20 +131,17 @@ pub fn ready(supervisor: Supervisor) {
     }
 }
 
-/// /proc/self/oom_score_adj as the process found it, the base of `oom-score-adj relative`.
-static OOM_BASE: std::sync::OnceLock<Option<i64>> = std::sync::OnceLock::new();
+/// /proc/self/oom_score_adj as it was when ringkv last took control of it (`None` while
+/// ringkv leaves it alone): the base of `oom-score-adj relative`, and what `no` restores.
+static OOM_BASE: std::sync::Mutex<Option<i64>> = std::sync::Mutex::new(None);
 
 /// Applies `oom-score-adj` / `oom-score-adj-values` (the first value: a master's) to this
-/// process, as redis-server does at start and on CONFIG SET. Err: the reason, for CONFIG SET.
+/// process, as redis-server does at start and on CONFIG SET: the score is read when ringkv
+/// takes control (so a change made meanwhile by someone else is the new base), and `no`
+/// puts that value back once, then leaves the score alone. Err: the reason, for CONFIG SET.
 pub fn apply_oom_score_adj(config: &Config) -> Result<(), String> {
-    let read = || -> Option<i64> {
-        std::fs::read_to_string("/proc/self/oom_score_adj")
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
-    };
-    let base = *OOM_BASE.get_or_init(read);
+    let path = "/proc/self/oom_score_adj";
+    let mut base = OOM_BASE.lock().unwrap_or_else(|e| e.into_inner());
     let mode = config.get("oom-score-adj");
     let value: i64 = config
         .get("oom-score-adj-values")
@@ -152,17 +149,29 @@ pub fn apply_oom_score_adj(config: &Config) -> Result<(), String> {
         .next()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    let target = match mode {
-        "no" => match base {
-            // Back to what the process started with, if it was ever changed.
-            Some(base) if read() != Some(base) => base,
-            _ => return Ok(()),
-        },
-        "absolute" => value,
-        _ => base.unwrap_or(0) + value,
-    }
-    .clamp(-1000, 1000);
-    std::fs::write("/proc/self/oom_score_adj", target.to_string())
+    let target = if mode == "no" {
+        match base.take() {
+            Some(original) => original,
+            None => return Ok(()),
+        }
+    } else {
+        let original = match *base {
+            Some(original) => original,
+            None => {
+                let read = std::fs::read_to_string(path)
+                    .map_err(|e| format!("Unable to read oom_score_adj: {e}"))?;
+                let original = read.trim().parse().unwrap_or(0);
+                *base = Some(original);
+                original
+            }
+        };
+        match mode {
+            "absolute" => value,
+            _ => original + value,
+        }
+        .clamp(-1000, 1000)
+    };
+    std::fs::write(path, target.to_string())
         .map_err(|e| format!("Unable to write oom_score_adj: {e}"))
 }
 

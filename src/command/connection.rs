@@ -500,16 +500,22 @@ fn client_kill(session: &mut Session, args: &mut Args) -> CmdResult {
     let me = session.client.id;
     if args.remaining() == 1 {
         let addr = shown(&args.next()?);
-        let killed = session.server.clients.kill(|c| c.addr.to_string() == addr);
-        if killed == 0 {
+        // The caller itself is closed after its reply, not cut off before it.
+        let mine = session.client.addr.to_string() == addr;
+        let killed = session
+            .server
+            .clients
+            .kill(|c| c.id != me && c.addr.to_string() == addr);
+        if killed == 0 && !mine {
             return Err(error(err::NO_CLIENT));
         }
-        if session.client.addr.to_string() == addr {
+        if mine {
             session.close = true;
         }
         return ok();
     }
     let (mut id, mut addr, mut laddr, mut skipme, mut maxage) = (None, None, None, true, None);
+    let mut user: Option<String> = None;
     let mut no_match = false;
     while !args.is_done() {
         if args.remaining() < 2 {
@@ -536,9 +542,10 @@ fn client_kill(session: &mut Session, args: &mut Args) -> CmdResult {
                 _ => return Err(err::unknown_client_type(&value)),
             },
             b"user" => {
-                if &value[..] != b"default" {
-                    no_match = true;
+                if super::access::user(&value).is_none() {
+                    return Err(err::client_kill_no_such_user(&value));
                 }
+                user = Some(shown(&value));
             }
             b"skipme" => match value.to_ascii_lowercase().as_slice() {
                 b"yes" => skipme = true,
@@ -558,11 +565,14 @@ fn client_kill(session: &mut Session, args: &mut Args) -> CmdResult {
                 .as_ref()
                 .is_none_or(|a| c.local_addr.to_string() == *a)
             && maxage.is_none_or(|age| c.created.elapsed().as_secs() >= age)
+            && user.as_ref().is_none_or(|u| *lock(&c.user) == *u)
             && !(skipme && c.id == me)
     };
-    if select(&session.client) {
+    // The caller itself is closed after its reply, not cut off before it.
+    let mine = select(&session.client);
+    if mine {
         session.close = true;
     }
-    let killed = session.server.clients.kill(select);
+    let killed = session.server.clients.kill(|c| c.id != me && select(c)) + usize::from(mine);
     Ok(Reply::Int(killed as i64))
 }

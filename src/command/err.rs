@@ -443,6 +443,11 @@ pub fn no_such_user(name: &[u8]) -> Reply {
     Reply::error_owned(format!("ERR User '{}' not found", shown(name)))
 }
 
+/// CLIENT KILL USER naming a user that does not exist.
+pub fn client_kill_no_such_user(name: &[u8]) -> Reply {
+    Reply::error_owned(format!("ERR No such user '{}'", shown(name)))
+}
+
 /// ACL DRYRUN naming a command that does not exist.
 pub fn no_such_command(name: &[u8]) -> Reply {
     Reply::error_owned(format!("ERR Command '{}' not found", shown(name)))

@@ -156,7 +156,10 @@ impl Config {
                         return Err(fail("Bad directive or wrong number of arguments"));
                     };
                     let value = if multi_word(spec.kind, spec.name) {
-                        if args.len() < 2 {
+                        // No value at all is an empty list, for the option to judge (as
+                        // Redis: `save` alone clears the save points); `replicaof` is no
+                        // such list and needs its two words.
+                        if args.len() < 2 && spec.name == "replicaof" {
                             return Err(fail("Bad directive or wrong number of arguments"));
                         }
                         args[1..].join(" ")
@@ -232,6 +235,19 @@ mod tests {
         );
         let e = config.load_text("daemonize maybe").unwrap_err();
         assert!(e.ends_with("argument must be 'yes' or 'no'"), "{e}");
+    }
+
+    #[test]
+    fn save_alone_clears_the_save_points() {
+        // Redis's test runner writes `save ` for an override of `save ""`.
+        let mut config = Config::default();
+        config.load_text("save 900 1\nsave \n").unwrap();
+        assert_eq!(config.get("save"), "");
+        let e = Config::default().load_text("replicaof\n").unwrap_err();
+        assert!(
+            e.ends_with("Bad directive or wrong number of arguments"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -409,6 +409,19 @@ impl Config {
         Ok(config)
     }
 
+    /// Moves into `dir`, as redis-server does while reading its configuration, so that the
+    /// relative paths of other options (aclfile, pidfile, logfile) name files there; `dir`
+    /// then holds the absolute path, which is what Redis's CONFIG GET shows.
+    pub fn enter_dir(&mut self) -> Result<(), String> {
+        let dir = self.get("dir").to_string();
+        std::env::set_current_dir(&dir).map_err(|e| format!("Can't chdir to '{dir}': {e}"))?;
+        if let Ok(cwd) = std::env::current_dir() {
+            self.values
+                .insert("dir", cwd.to_string_lossy().into_owned());
+        }
+        Ok(())
+    }
+
     fn set_startup(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
         let spec = spec(name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;
         let mut value = self

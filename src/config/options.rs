@@ -66,7 +66,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     opt("rdbchecksum", None, "yes", Kind::Bool, false, Effect::Inert),
     opt("daemonize", None, "no", Kind::Bool, false, Effect::Works),
     opt("io-threads-do-reads", None, "no", Kind::Bool, false, Effect::Inert),
-    opt("always-show-logo", None, "no", Kind::Bool, false, Effect::Inert),
+    opt("always-show-logo", None, "no", Kind::Bool, false, Effect::Works),
     opt("protected-mode", None, "yes", Kind::Bool, true, Effect::Works),
     opt("rdbcompression", None, "yes", Kind::Bool, true, Effect::Missing("RDB compression")),
     opt("rdb-del-sync-files", None, "no", Kind::Bool, true, Effect::Inert),

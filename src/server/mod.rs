@@ -230,6 +230,15 @@ pub fn run(mut config: Config) -> Result<(), String> {
         std::process::id()
     );
     tracing::info!("Running mode=standalone, port={port}.");
+    if config.get("always-show-logo") == "yes" {
+        // Redis's logo carries "PID: N"; supervisors and Redis's own test runner wait for it.
+        tracing::info!(
+            "ringkv {} (Redis 7.0.15 compatible), {} bit, standalone mode, port: {port}, PID: {}",
+            env!("CARGO_PKG_VERSION"),
+            usize::BITS,
+            std::process::id()
+        );
+    }
     for warning in config.without_effect() {
         tracing::warn!("{warning}");
     }

@@ -2,19 +2,21 @@
 # tests/tcl/run.sh - run Redis 7.0.15's own Tcl test suite against ringkv (or redis-server).
 #
 # Usage:
-#   tests/tcl/run.sh [--server ringkv|redis] [unit/NAME ...]
+#   tests/tcl/run.sh [--server ringkv|redis] [--native] [unit/NAME ...]
 #       Run the given units (default: the units listed in tests/tcl/baseline.txt)
 #       against a fresh server per unit and print `unit/NAME: P passed, F failed`
-#       per unit and a final `N passed, M failed` line.
+#       per unit and a final `N passed, M failed` line. With --native the units
+#       run in the suite's own mode (below); `native:unit/NAME` names one such unit.
 #       Exit 0 if nothing failed, 1 if some test failed, 2 on setup errors.
 #   tests/tcl/run.sh --check
 #       Run the baseline's units against ringkv once each; exit 1 if a test named in
 #       tests/tcl/passing/UNIT.txt does not pass now (even when another test newly
 #       passes), or if the server crashed (exited on its own, not with status 0, or
 #       panicked) in any unit. Prints which.
-#   tests/tcl/run.sh --record [--server ringkv|redis]
+#   tests/tcl/run.sh --record [--server ringkv|redis] [--native] [unit/NAME ...]
 #       Run ringkv and redis-server (or only the one named) over the baseline's
-#       units and rewrite baseline.txt with the new counts; for ringkv also the
+#       units (or only the baseline units named) and rewrite baseline.txt with the
+#       new counts; for ringkv also the
 #       lists of passing tests, tests/tcl/passing/UNIT.txt. Recording never drops
 #       a test from a list: if a listed test fails, nothing is written for its unit
 #       and the run exits 1 (fix it, or name it in tests/tcl/excluded.txt with why).
@@ -27,7 +29,10 @@
 # configuration is not modified). It is unpacked once into $RINGKV_TCL_CACHE
 # and reused by later runs.
 #
-# The suite runs in external mode:
+# A unit runs in external mode, or in native mode when its name is
+# `native:unit/NAME` (baseline lines so named, or --native on the command line).
+#
+# External mode:
 #   cd SRC && tclsh tests/test_helper.tcl --host 127.0.0.1 --port P --single unit/NAME
 #        --clients 1 --durable --timeout T --baseport <random> --portcount 64
 #        --tags "<tags>" [--skipfile F]
@@ -38,6 +43,21 @@
 # test skipped (counted failed), or, when no culprit test is known, resumed
 # after the tests already reported; the results are merged. A unit's result is
 # that one run: nothing is run again to improve a count.
+#
+# Native mode: the suite starts its servers itself, each with the config file it
+# writes from tests/assets/default.conf and the test's overrides. Every run gets
+# a fresh copy of the suite's tests/ beside a src/ in which redis-server is the
+# server under test (for ringkv a wrapper: `ringkv CONFIG $RINGKV_ARGS ARGS...`)
+# and redis-cli, redis-benchmark, redis-check-aof and redis-check-rdb are the
+# installed ones; then in that tree
+#   tclsh tests/test_helper.tcl --single unit/NAME --clients 1 --durable
+#        --timeout T --baseport <random> --portcount 200 --dont-clean
+#        --tags "<native tags>" [--skipfile F]
+# with the same retries and merging as above. A ringkv server that panicked
+# (a bug report in any server log of the run) is a crash. The trees live under
+# $RINGKV_TCL_NATIVE_DIR (the suite's unix socket paths must stay under 108
+# bytes), linked from the run's log directory as KIND/tree; the servers' logs
+# are in tree/UNIT.N/tests/tmp/.
 #
 # tests/tcl/excluded.txt names tests whose outcome is not a property of ringkv
 # (they race, e.g. on the order in which two connections' commands reach a
@@ -52,17 +72,21 @@
 #   RINGKV_TCL_LOGDIR        where raw logs go (default: target/tcl-logs)
 #   RINGKV_TCL_TAGS          --tags filter (default: the `# tags:` line of baseline.txt,
 #                            else "-needs:repl -needs:debug")
+#   RINGKV_TCL_NATIVE_TAGS   --tags filter of native units (default: the `# native-tags:`
+#                            line of baseline.txt, else "-needs:repl")
 #   RINGKV_TCL_ARGS          extra test_helper.tcl arguments (word-split), e.g. --ignore-encoding
 #   RINGKV_TCL_UNIT_TIMEOUT  wall-clock seconds per unit, all attempts together (default 300)
 #   RINGKV_TCL_TEST_TIMEOUT  seconds without progress before the harness gives up (default 60)
 #   RINGKV_TCL_MAX_ATTEMPTS  runs per unit at most (default 20)
 #   RINGKV_TCL_START_TIMEOUT seconds to wait for a server to come up (default 30)
 #   RINGKV_TCL_CHECK_UNITS   with --check: only these baseline units (space separated)
+#   RINGKV_TCL_NATIVE_DIR    where native-mode trees go (default: /tmp/ringkv-tcl; a short path)
 
 set -euo pipefail
 
 REDIS_VERSION=7.0.15
 DEFAULT_TAGS="-needs:repl -needs:debug"
+DEFAULT_NATIVE_TAGS="-needs:repl"
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$SCRIPT_DIR/../.." && pwd)
@@ -265,6 +289,52 @@ wait_for_log() {
 SERVER_HOST=127.0.0.1
 SERVER_PORT=""
 
+prepare_tree() {
+    # prepare_tree KIND DIR: a runnable copy of the suite whose src/redis-server is KIND.
+    local kind=$1 dir=$2 b bin
+    rm -rf "$dir"
+    mkdir -p "$dir/src"
+    cp -r "$SRC/tests" "$dir/tests"
+    rm -rf "$dir/tests/tmp"
+    mkdir -p "$dir/tests/tmp"
+    for b in redis-cli redis-benchmark redis-check-aof redis-check-rdb; do
+        bin=$(command -v "$b") || die "$b not found (install redis-tools)"
+        ln -s "$bin" "$dir/src/$b"
+    done
+    if [[ $kind == ringkv ]]; then
+        # exec keeps the PID the suite waits to see in the log. The config file, when
+        # given, must stay the first argument (as redis-server reads its command line).
+        local extra="" bin_q a
+        local -a args=()
+        read -r -a args <<<"${RINGKV_ARGS:-}"
+        for a in "${args[@]}"; do extra+=" $(printf '%q' "$a")"; done
+        bin_q=$(printf '%q' "$RINGKV_BIN")
+        {
+            echo '#!/bin/sh'
+            echo 'if [ $# -gt 0 ] && [ -f "$1" ]; then'
+            echo '    conf=$1'
+            echo '    shift'
+            echo "    exec $bin_q \"\$conf\"$extra \"\$@\""
+            echo 'fi'
+            echo "exec $bin_q$extra \"\$@\""
+        } >"$dir/src/redis-server"
+        chmod +x "$dir/src/redis-server"
+    else
+        ln -s "$(command -v "$REDIS_SERVER_BIN")" "$dir/src/redis-server"
+    fi
+}
+
+reap_tree() {
+    # reap_tree DIR: kill what still runs in DIR (servers the suite left behind when it
+    # was stopped); all of them are children of our own harness run.
+    local dir=$1 p cwd
+    for p in /proc/[0-9]*; do
+        cwd=$(readlink "$p/cwd" 2>/dev/null) || continue
+        [[ $cwd == "$dir" || $cwd == "$dir"/* ]] || continue
+        kill -KILL "${p#/proc/}" 2>/dev/null || true
+    done
+}
+
 start_server() {
     # start_server KIND LOGFILE RUNDIR: start a fresh server, set SERVER_PID/SERVER_PORT.
     local kind=$1 logf=$2 rundir=$3 line try
@@ -341,7 +411,9 @@ declare -A UNIT_CRASH=()
 run_unit() {
     # run_unit KIND UNIT LOGDIR: run one unit with retries; print its line.
     local kind=$1 unit=$2 logdir=$3
-    local base=${unit//\//_}
+    local base=${unit//[\/:]/_}
+    local path=${unit#native:} native=0
+    if [[ $unit == native:* ]]; then native=1; fi
     local t0 deadline
     t0=$(date +%s.%N)
     deadline=$(($(date +%s) + UNIT_TIMEOUT))
@@ -353,8 +425,8 @@ run_unit() {
     local -a tclargs=()
     read -r -a tclargs <<<"${RINGKV_TCL_ARGS:-} ${BASE_ARGS[$unit]:-}"
 
-    if [[ ! -f $SRC/tests/$unit.tcl ]]; then
-        log "run.sh: no such unit: $unit (no $SRC/tests/$unit.tcl)"
+    if [[ ! -f $SRC/tests/$path.tcl ]]; then
+        log "run.sh: no such unit: $unit (no $SRC/tests/$path.tcl)"
         UNIT_PASS[$unit]=0
         TOTAL_FAIL=$((TOTAL_FAIL + 1))
         printf '%s: 0 passed, 1 failed (no such unit)\n' "$unit"
@@ -395,29 +467,49 @@ run_unit() {
         if [[ ! -s $skipfile ]]; then rm -f "$skipfile"; fi
 
         local out="$logdir/$base.$attempt.tcl.log" slog="$logdir/$base.$attempt.server.log"
-        if ! start_server "$kind" "$slog" "$logdir/run/$base.$attempt"; then
-            note+="${note:+; }server failed to start"
-            extra_fail=$((extra_fail + 1))
-            break
+        local cwd=$SRC tree="$NATIVE_RUN/$kind/$base.$attempt"
+        local -a cmd=(tclsh tests/test_helper.tcl)
+        if ((native)); then
+            prepare_tree "$kind" "$tree"
+            ln -sfn "$NATIVE_RUN/$kind" "$logdir/tree"
+            cwd=$tree
+            cmd+=(--single "$path" --clients 1 --durable --timeout "$TEST_TIMEOUT"
+                --baseport "$((22000 + RANDOM % 20000))" --portcount 200 --dont-clean)
+            if [[ -n $NATIVE_TAGS ]]; then cmd+=(--tags "$NATIVE_TAGS"); fi
+        else
+            if ! start_server "$kind" "$slog" "$logdir/run/$base.$attempt"; then
+                note+="${note:+; }server failed to start"
+                extra_fail=$((extra_fail + 1))
+                break
+            fi
+            cmd+=(--host "$SERVER_HOST" --port "$SERVER_PORT"
+                --single "$path" --clients 1 --durable --timeout "$TEST_TIMEOUT"
+                --baseport "$((22000 + RANDOM % 20000))" --portcount 64)
+            if [[ -n $TAGS ]]; then cmd+=(--tags "$TAGS"); fi
         fi
-        local -a cmd=(tclsh tests/test_helper.tcl --host "$SERVER_HOST" --port "$SERVER_PORT"
-            --single "$unit" --clients 1 --durable --timeout "$TEST_TIMEOUT"
-            --baseport "$((22000 + RANDOM % 20000))" --portcount 64)
-        if [[ -n $TAGS ]]; then cmd+=(--tags "$TAGS"); fi
         if [[ -s $skipfile ]]; then cmd+=(--skipfile "$skipfile"); fi
         cmd+=("${tclargs[@]}")
         printf '# server: %s pid %s port %s\n# cwd: %s\n# command: timeout -k 10 %s %s\n' \
-            "$kind" "$SERVER_PID" "$SERVER_PORT" "$SRC" "$remaining" "${cmd[*]}" >"$out"
+            "$kind" "${SERVER_PID:-(native)}" "${SERVER_PORT:-(native)}" "$cwd" "$remaining" "${cmd[*]}" >"$out"
 
         local rc=0
         runs=$((runs + 1))
-        (cd "$SRC" && TERM=dumb exec timeout -k 10 "$remaining" "${cmd[@]}" </dev/null >>"$out" 2>&1) &
+        (cd "$cwd" && TERM=dumb exec timeout -k 10 "$remaining" "${cmd[@]}" </dev/null >>"$out" 2>&1) &
         HARNESS_PID=$!
         wait "$HARNESS_PID" || rc=$?
         HARNESS_PID=""
 
         local died=0 status=0
-        if ! proc_alive "$SERVER_PID"; then
+        if ((native)); then
+            reap_tree "$tree"
+            local panics
+            panics=$(grep -l -e 'panicked at' -e 'BUG REPORT START' "$tree"/tests/tmp/server*/std* 2>/dev/null |
+                head -n 3 || true)
+            if [[ -n $panics ]]; then
+                crashes=$((crashes + 1))
+                [[ -n $crash ]] || crash="run $attempt: a server panicked (log: ${panics//$'\n'/, })"
+            fi
+        elif ! proc_alive "$SERVER_PID"; then
             died=1
             wait "$SERVER_PID" 2>/dev/null || status=$?
             # Exiting on its own is a crash unless it was a clean exit (SHUTDOWN).
@@ -540,7 +632,7 @@ run_units() {
         log "run.sh: server: $v"
         [[ $v == *"v=$REDIS_VERSION "* ]] || log "run.sh: WARNING: redis-server is not $REDIS_VERSION; reference counts may differ"
     fi
-    log "run.sh: suite: $(cat "$SRC/.ringkv-source-version"), tags: ${TAGS:-(none)}, logs: $logdir"
+    log "run.sh: suite: $(cat "$SRC/.ringkv-source-version"), tags: ${TAGS:-(none)}, native tags: ${NATIVE_TAGS:-(none)}, logs: $logdir"
     local unit
     for unit in "$@"; do
         run_unit "$kind" "$unit" "$logdir"
@@ -554,11 +646,19 @@ declare -A BASE_REF=()
 declare -A BASE_ARGS=()
 BASE_TAGS=""
 BASE_TAGS_SET=0
+BASE_NATIVE_TAGS=""
+BASE_NATIVE_TAGS_SET=0
 
 read_baseline() {
     [[ -f $BASELINE ]] || return 0
     local line u a b
     while IFS= read -r line || [[ -n $line ]]; do
+        if [[ $line =~ ^#[[:space:]]*native-tags:[[:space:]]*(.*)$ ]]; then
+            BASE_NATIVE_TAGS=${BASH_REMATCH[1]}
+            BASE_NATIVE_TAGS=${BASE_NATIVE_TAGS%"${BASE_NATIVE_TAGS##*[![:space:]]}"}
+            BASE_NATIVE_TAGS_SET=1
+            continue
+        fi
         if [[ $line =~ ^#[[:space:]]*tags:[[:space:]]*(.*)$ ]]; then
             BASE_TAGS=${BASH_REMATCH[1]}
             BASE_TAGS=${BASE_TAGS%"${BASE_TAGS##*[![:space:]]}"}
@@ -580,8 +680,11 @@ write_baseline() {
     {
         cat <<EOF
 # ringkv upstream-conformance baseline: Redis $REDIS_VERSION's own Tcl test suite
-# (Debian source package \`redis\`), external mode, one fresh server per unit,
-# run by tests/tcl/run.sh (test_helper.tcl --clients 1 --durable --tags "<tags below>").
+# (Debian source package \`redis\`), run by tests/tcl/run.sh (test_helper.tcl --clients 1
+# --durable --tags "<tags below>"). Plain units run in external mode, one fresh server per
+# unit; \`native:unit/NAME\` units run in the suite's own mode, which starts its servers
+# itself (src/redis-server being the server under test) with the config each test writes
+# (tags: the native-tags line).
 #
 # Columns:  <unit>  <ringkv passes>  <redis-server $REDIS_VERSION passes in the same mode>
 #   column 2: ringkv's passing tests, listed by name in tests/tcl/passing/UNIT.txt;
@@ -592,11 +695,12 @@ write_baseline() {
 # Regenerate: tests/tcl/run.sh --record            (both columns)
 #             tests/tcl/run.sh --record --server ringkv   (or redis: one column)
 # Add a unit: append a line \`unit/NAME 0 0\` and record.
-# The tags line is read by run.sh (RINGKV_TCL_TAGS overrides it).
+# The tags lines are read by run.sh (RINGKV_TCL_TAGS / RINGKV_TCL_NATIVE_TAGS override them).
 # tags: $TAGS
+# native-tags: $NATIVE_TAGS
 EOF
         for u in "${BASE_UNITS[@]}"; do
-            printf '%-24s %5s %5s%s\n' "$u" "${BASE_MIN[$u]}" "${BASE_REF[$u]}" "${BASE_ARGS[$u]:+ ${BASE_ARGS[$u]}}"
+            printf '%-31s %5s %5s%s\n' "$u" "${BASE_MIN[$u]}" "${BASE_REF[$u]}" "${BASE_ARGS[$u]:+ ${BASE_ARGS[$u]}}"
         done
     } >"$tmp"
     mv "$tmp" "$BASELINE"
@@ -607,7 +711,8 @@ EOF
 csort() { LC_ALL=C sort "$@"; }
 ccomm() { LC_ALL=C comm "$@"; }
 
-passing_file() { printf '%s/%s.txt\n' "$PASSING_DIR" "${1//\//_}"; }
+unit_file() { printf '%s\n' "${1//[\/:]/_}"; }
+passing_file() { printf '%s/%s.txt\n' "$PASSING_DIR" "$(unit_file "$1")"; }
 
 excluded_of() {
     # excluded_of UNIT: the excluded test keys (NAME#N) of UNIT, one a line.
@@ -617,7 +722,8 @@ excluded_of() {
 
 passed_now() {
     # passed_now UNIT LOGDIR: the test keys that passed in this run, minus excluded ones, sorted.
-    local results="$2/${1//\//_}.results"
+    local results
+    results="$2/$(unit_file "$1").results"
     [[ -f $results ]] || return 0
     awk -F '\t' '$1 == "ok" { print $2 }' "$results" | csort -u |
         ccomm -23 - <(excluded_of "$1" | csort -u)
@@ -635,6 +741,7 @@ lost_tests() {
 MODE=run
 SERVER=""
 UNITS=()
+NATIVE_FLAG=0
 while (($#)); do
     case $1 in
     --server)
@@ -647,20 +754,26 @@ while (($#)); do
         shift
         ;;
     --check) MODE=check; shift ;;
+    --native) NATIVE_FLAG=1; shift ;;
     --record) MODE=record; shift ;;
     --fetch) MODE=fetch; shift ;;
     -h | --help) usage; exit 0 ;;
     -*) die "unknown option: $1 (see --help)" ;;
     *)
         u=$1
+        prefix=""
+        if [[ $u == native:* ]]; then prefix=native: u=${u#native:}; fi
         u=${u%.tcl}
         u=${u#tests/}
         [[ $u == */* ]] || u="unit/$u"
-        UNITS+=("$u")
+        UNITS+=("$prefix$u")
         shift
         ;;
     esac
 done
+if ((NATIVE_FLAG)); then
+    for i in "${!UNITS[@]}"; do UNITS[i]=native:${UNITS[i]#native:}; done
+fi
 case ${SERVER:-ringkv} in
 ringkv | redis) ;;
 *) die "--server must be ringkv or redis" ;;
@@ -674,6 +787,13 @@ elif ((BASE_TAGS_SET)); then
 else
     TAGS=$DEFAULT_TAGS
 fi
+if [[ -n ${RINGKV_TCL_NATIVE_TAGS+x} ]]; then
+    NATIVE_TAGS=$RINGKV_TCL_NATIVE_TAGS
+elif ((BASE_NATIVE_TAGS_SET)); then
+    NATIVE_TAGS=$BASE_NATIVE_TAGS
+else
+    NATIVE_TAGS=$DEFAULT_NATIVE_TAGS
+fi
 
 need_cmd tclsh tcl
 need_cmd timeout coreutils
@@ -685,11 +805,15 @@ fi
 LOGRUN="$LOGROOT/$(date +%Y%m%d-%H%M%S)-$$"
 mkdir -p "$LOGRUN"
 ln -sfn "$LOGRUN" "$LOGROOT/latest" 2>/dev/null || true
-# Keep the 20 newest runs' logs.
-old_runs=("$LOGROOT"/[0-9]*-[0-9]*/)
-if ((${#old_runs[@]} > 20)); then
-    rm -rf "${old_runs[@]:0:${#old_runs[@]}-20}"
-fi
+NATIVE_ROOT=${RINGKV_TCL_NATIVE_DIR:-/tmp/ringkv-tcl}
+NATIVE_RUN="$NATIVE_ROOT/${LOGRUN##*/}"
+# Keep the 20 newest runs' logs (and native trees).
+for root in "$LOGROOT" "$NATIVE_ROOT"; do
+    old_runs=("$root"/[0-9]*-[0-9]*/)
+    if [[ -d ${old_runs[0]} ]] && ((${#old_runs[@]} > 20)); then
+        rm -rf "${old_runs[@]:0:${#old_runs[@]}-20}"
+    fi
+done
 
 case $MODE in
 run)
@@ -754,13 +878,16 @@ check)
     exit "$regress"
     ;;
 record)
-    ((${#UNITS[@]} == 0)) || die "--record takes its units from $BASELINE"
     ((${#BASE_UNITS[@]})) || die "no units in $BASELINE"
+    if ((${#UNITS[@]} == 0)); then UNITS=("${BASE_UNITS[@]}"); fi
+    for u in "${UNITS[@]}"; do
+        [[ -n ${BASE_MIN[$u]+x} ]] || die "$u is not in $BASELINE (add a line \`$u 0 0\` first)"
+    done
     if [[ -z $SERVER || $SERVER == ringkv ]]; then
-        run_units ringkv "${BASE_UNITS[@]}"
+        run_units ringkv "${UNITS[@]}"
         mkdir -p "$PASSING_DIR"
         refused=""
-        for u in "${BASE_UNITS[@]}"; do
+        for u in "${UNITS[@]}"; do
             lost=$(lost_tests "$u" "$LOGRUN/ringkv")
             if [[ -n $lost || -n ${UNIT_CRASH[$u]:-} ]]; then
                 printf 'NOT RECORDED: %s:%s\n' "$u" "${UNIT_CRASH[$u]:+ crash: ${UNIT_CRASH[$u]}}"
@@ -774,8 +901,8 @@ record)
         printf 'ringkv: %d passed, %d failed\n' "$TOTAL_PASS" "$TOTAL_FAIL"
     fi
     if [[ -z $SERVER || $SERVER == redis ]]; then
-        run_units redis "${BASE_UNITS[@]}"
-        for u in "${BASE_UNITS[@]}"; do BASE_REF[$u]=${UNIT_PASS[$u]}; done
+        run_units redis "${UNITS[@]}"
+        for u in "${UNITS[@]}"; do BASE_REF[$u]=${UNIT_PASS[$u]}; done
         printf 'redis-server: %d passed, %d failed\n' "$TOTAL_PASS" "$TOTAL_FAIL"
     fi
     write_baseline
