@@ -94,6 +94,13 @@ pub struct Standing {
     excess: u64,
 }
 
+impl Standing {
+    /// Nothing published: not stuck, no used memory or excess in the totals.
+    fn is_clear(&self) -> bool {
+        !self.stuck && self.used == 0 && self.excess == 0
+    }
+}
+
 /// Moves a shard's part of `total` from `*mine` to `now`.
 fn publish(total: &AtomicU64, mine: &mut u64, now: u64) {
     if now > *mine {
@@ -179,6 +186,10 @@ impl Shard {
     /// Cheap when there is no limit or it fits.
     pub fn enforce_maxmemory(&mut self) {
         let max = MAXMEMORY.load(Relaxed);
+        if max == 0 && self.standing.is_clear() {
+            // No limit, and nothing of this shard's is published: nothing to do, per write.
+            return;
+        }
         let share = max / self.shards.max(1) as u64;
         let mut stuck = false;
         // A client pause keeps the dataset as it is: no eviction, and no OOM refusal either.
