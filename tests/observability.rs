@@ -134,12 +134,7 @@ fn timing_shows_in_commandstats_latencystats_and_the_latency_monitor() {
         .lines()
         .find(|l| l.starts_with("cmdstat_eval:"))
         .expect("eval counted");
-    let usec: u64 = line
-        .split("usec=")
-        .nth(1)
-        .and_then(|r| r.split(',').next())
-        .and_then(|n| n.parse().ok())
-        .expect("usec field");
+    let usec: u64 = value_after(line, "usec=").expect("usec field");
     assert!((20_000..10_000_000).contains(&usec), "{line}");
     let info: String = redis::cmd("INFO")
         .arg("latencystats")
@@ -149,12 +144,7 @@ fn timing_shows_in_commandstats_latencystats_and_the_latency_monitor() {
         .lines()
         .find(|l| l.starts_with("latency_percentiles_usec_eval:"))
         .expect("eval's percentiles");
-    let p50: f64 = eval
-        .split("p50=")
-        .nth(1)
-        .and_then(|r| r.split(',').next())
-        .and_then(|n| n.parse().ok())
-        .expect("p50");
+    let p50: f64 = value_after(eval, "p50=").expect("p50");
     assert!(p50 >= 20_000.0, "{eval}");
     assert!(eval.contains(",p99=") && eval.contains(",p99.9="), "{eval}");
     assert!(info.contains("latency_percentiles_usec_set:p50="), "{info}");
@@ -235,4 +225,9 @@ fn latency_histogram_and_subcommand_stats_have_redis_server_shapes() {
         out
     };
     assert_eq!(shape(&mut ours), shape(&mut theirs));
+}
+
+/// The value after `key` in an INFO line's `k=v,k=v` list.
+fn value_after<T: std::str::FromStr>(line: &str, key: &str) -> Option<T> {
+    line.split(key).nth(1)?.split(',').next()?.parse().ok()
 }

@@ -720,6 +720,34 @@ fn run_uring(worker: Worker) {
     });
 }
 
+/// Serves an admitted connection of the epoll backend (TCP or unix), or writes the refusal
+/// `admit` gave and drops it.
+fn serve_epoll<S, R, W>(
+    admitted: Result<Session, &'static [u8]>,
+    stream: S,
+    fd: i32,
+    split: fn(S) -> (R, W),
+) where
+    S: tokio::io::AsyncWrite + Unpin + 'static,
+    R: tokio::io::AsyncRead + Unpin + 'static,
+    W: tokio::io::AsyncWrite + Unpin + 'static,
+{
+    match admitted {
+        Ok(session) => {
+            let (read, write) = split(stream);
+            let (reader, writer) = (EpollRead(read), EpollWrite(write, fd));
+            tokio::task::spawn_local(busy(connection::serve(reader, writer, session)));
+        }
+        Err(reply) => {
+            tokio::task::spawn_local(async move {
+                use tokio::io::AsyncWriteExt;
+                let mut stream = stream;
+                let _ = stream.write_all(reply).await;
+            });
+        }
+    }
+}
+
 fn run_epoll(worker: Worker) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -743,22 +771,8 @@ fn run_epoll(worker: Worker) {
                 move |stream, path| {
                     let fd = stream.as_raw_fd();
                     let addr = Addr::Unix(path);
-                    match admit(&router, &state, id, fd, addr.clone(), addr) {
-                        Ok(session) => {
-                            let (read, write) = stream.into_split();
-                            let (reader, writer) = (EpollRead(read), EpollWrite(write, fd));
-                            tokio::task::spawn_local(busy(connection::serve(
-                                reader, writer, session,
-                            )));
-                        }
-                        Err(reply) => {
-                            tokio::task::spawn_local(async move {
-                                use tokio::io::AsyncWriteExt;
-                                let mut stream = stream;
-                                let _ = stream.write_all(reply).await;
-                            });
-                        }
-                    }
+                    let admitted = admit(&router, &state, id, fd, addr.clone(), addr);
+                    serve_epoll(admitted, stream, fd, tokio::net::UnixStream::into_split);
                 },
             )));
         }
@@ -778,20 +792,9 @@ fn run_epoll(worker: Worker) {
                     };
                     let _ = stream.set_nodelay(true);
                     let fd = stream.as_raw_fd();
-                    match admit(&router, &state, id, fd, Addr::Tcp(peer), Addr::Tcp(local)) {
-                        Ok(session) => {
-                            let (read, write) = stream.into_split();
-                            let (reader, writer) = (EpollRead(read), EpollWrite(write, fd));
-                            tokio::task::spawn_local(busy(connection::serve(
-                                reader, writer, session,
-                            )));
-                        }
-                        Err(reply) => {
-                            use tokio::io::AsyncWriteExt;
-                            let mut stream = stream;
-                            let _ = stream.write_all(reply).await;
-                        }
-                    }
+                    let admitted =
+                        admit(&router, &state, id, fd, Addr::Tcp(peer), Addr::Tcp(local));
+                    serve_epoll(admitted, stream, fd, tokio::net::TcpStream::into_split);
                 }
             }));
         }
