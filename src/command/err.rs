@@ -424,6 +424,21 @@ pub fn noperm_command(command: &str) -> Reply {
     ))
 }
 
+/// ACL DRYRUN's answer when the user may not run `command` (a bulk string, not an error).
+pub fn dryrun_command(command: &str) -> String {
+    format!("This user has no permissions to run the '{command}' command")
+}
+
+/// ACL DRYRUN's answer when the user may not access `key`.
+pub fn dryrun_key(key: &str) -> String {
+    format!("This user has no permissions to access the '{key}' key")
+}
+
+/// ACL DRYRUN's answer when the user may not access `channel`.
+pub fn dryrun_channel(channel: &str) -> String {
+    format!("This user has no permissions to access the '{channel}' channel")
+}
+
 /// ACL SETUSER with a rule it cannot apply, and why.
 pub fn acl_modifier(op: &[u8], why: &str) -> Reply {
     Reply::error_owned(format!(
