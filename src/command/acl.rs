@@ -102,7 +102,11 @@ fn check_rules(session: &mut Session, items: &[Bytes]) -> Option<Reply> {
         let fullname = &catalog::ENTRIES[id].fullname;
         let object = object.map_or_else(|| fullname.to_string(), |o| shown(&o));
         log_denial(session, denial_reason(denial), object);
-        permission_error(denial, fullname)
+        if session.tx.in_script {
+            err::script_noperm(denial_reason(denial))
+        } else {
+            permission_error(denial, fullname)
+        }
     };
     let row = super::table::stat_row(row, spec.resolve(items));
     ThreadStats::add(&session.server.stats[session.thread].rejected_calls[row], 1);
@@ -136,7 +140,9 @@ fn permission_error(denial: Denial, command: &str) -> Reply {
 }
 
 fn log_denial(session: &Session, reason: &'static str, object: String) {
-    let context = if session.tx.in_multi() {
+    let context = if session.tx.in_script {
+        "lua"
+    } else if session.tx.in_multi() {
         "multi"
     } else {
         "toplevel"

@@ -439,6 +439,16 @@ pub fn dryrun_channel(channel: &str) -> String {
     format!("This user has no permissions to access the '{channel}' channel")
 }
 
+/// A script's call its user may not make (`reason` as ACL LOG words it), as Redis's
+/// scriptVerifyACL with getAclErrorMessage.
+pub fn script_noperm(reason: &str) -> Reply {
+    Reply::Error(std::borrow::Cow::Borrowed(match reason {
+        "key" => "ERR The user executing the script can't access at least one of the keys mentioned in the command arguments",
+        "channel" => "ERR The user executing the script can't publish to the channel mentioned in the command",
+        _ => "ERR The user executing the script can't run this command or subcommand",
+    }))
+}
+
 /// ACL SETUSER with a rule it cannot apply, and why.
 pub fn acl_modifier(op: &[u8], why: &str) -> Reply {
     Reply::error_owned(format!(
