@@ -183,6 +183,7 @@ pub const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, bu
 pub const MULTI_NESTED: &str = "ERR MULTI calls can not be nested";
 pub const NAN_OR_INFINITY: &str = "ERR value is NaN or Infinity";
 pub const NAN_SCORE: &str = "ERR resulting score is not a number (NaN)";
+pub const CLUSTER_DISABLED: &str = "ERR This instance has cluster support disabled";
 pub const NOAUTH: &str = "NOAUTH Authentication required.";
 pub const NOPERM_CHANNEL: &str =
     "NOPERM this user has no permissions to access one of the channels used as arguments";
