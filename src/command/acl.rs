@@ -311,7 +311,10 @@ fn close_revoked_subscribers(session: &mut Session, user: &User) {
             return false;
         }
         let names = c.subscribed.lock().unwrap_or_else(|e| e.into_inner());
-        names.patterns.iter().any(|p| !user.channel_allowed(p, true))
+        names
+            .patterns
+            .iter()
+            .any(|p| !user.channel_allowed(p, true))
             || names
                 .channels
                 .iter()

@@ -24,10 +24,10 @@ use super::dispatch::{call, run_op_for, single_shard, unknown_command, PendingAt
 use super::table::{flags, lookup, row, CommandSpec, Flags, NOKEY};
 use super::{err, error, Args, CmdResult, Kind, Session, ShardOp};
 use crate::protocol::Reply;
-use crate::state::ThreadStats;
 use crate::shard::mailbox::{AtomicPart, AtomicReply};
 use crate::shard::watch::WatchFlag;
 use crate::shard::{Shard, ShardId};
+use crate::state::ThreadStats;
 
 /// The transaction commands' rows of the command table.
 pub static COMMANDS: &[CommandSpec] = &[
