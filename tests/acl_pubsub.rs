@@ -242,6 +242,8 @@ fn script_calls_refused_by_acl_count_and_log_as_redis() {
         &["EVAL", "redis.call('incr','k')", "0"],
         &["EVAL", "return redis.pcall('incr','k')", "0"],
         &["EVAL", "return redis.call('get','k')", "0"],
+        // Asking is no refusal: nothing logged or counted.
+        &["EVAL", "return redis.acl_check_cmd('incr','k')", "0"],
         &["AUTH", "default", "x"],
     ];
     let redis = RedisServer::start();

@@ -65,10 +65,17 @@ pub fn check(session: &mut Session, items: &[Bytes]) -> Option<Reply> {
     if session.auth.passes() {
         return None;
     }
-    check_rules(session, items)
+    check_rules(session, items, false)
 }
 
-fn check_rules(session: &mut Session, items: &[Bytes]) -> Option<Reply> {
+/// Whether the connection's user may run `items` (a script's `redis.acl_check_cmd`): the
+/// same test as `check`, without logging or counting a refusal.
+pub fn allowed(session: &mut Session, items: &[Bytes]) -> bool {
+    session.auth.passes() || check_rules(session, items, true).is_none()
+}
+
+/// `quiet`: only judge; a refusal is neither logged nor counted, and fails no transaction.
+fn check_rules(session: &mut Session, items: &[Bytes], quiet: bool) -> Option<Reply> {
     let (row, spec) = lookup(&items[0])?;
     let call = spec.resolve(items);
     if !call.arity_ok(items.len()) {
@@ -99,6 +106,9 @@ fn check_rules(session: &mut Session, items: &[Bytes]) -> Option<Reply> {
             .map(|p| (read, write, items[p].as_ref()));
         let channels = call.channels.checked(items);
         let (denial, object) = session.auth.user.check(id, first, keys, channels).err()?;
+        if quiet {
+            return Some(permission_error(denial, spec.name));
+        }
         let fullname = &catalog::ENTRIES[id].fullname;
         let object = object.map_or_else(|| fullname.to_string(), |o| shown(&o));
         log_denial(session, denial_reason(denial), object);
@@ -108,6 +118,9 @@ fn check_rules(session: &mut Session, items: &[Bytes]) -> Option<Reply> {
             permission_error(denial, fullname)
         }
     };
+    if quiet {
+        return Some(refused);
+    }
     let row = super::table::stat_row(row, spec.resolve(items));
     ThreadStats::add(&session.server.stats[session.thread].rejected_calls[row], 1);
     session.tx.abort();
@@ -456,7 +469,7 @@ fn dryrun(_session: &mut Session, args: &mut Args) -> CmdResult {
         Err((denial, object)) => {
             let object = object.as_deref().map(shown).unwrap_or_default();
             Ok(bulk(match denial {
-                Denial::Command => err::dryrun_command(&catalog::ENTRIES[id].fullname),
+                Denial::Command => err::dryrun_command(catalog::ENTRIES[id].fullname),
                 Denial::Key => err::dryrun_key(&object),
                 Denial::Channel => err::dryrun_channel(&object),
             }))

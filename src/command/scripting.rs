@@ -296,7 +296,7 @@ async fn serve_calls(session: &mut Session, steps: &mut mpsc::UnboundedReceiver<
                 let _ = reply.send(result);
             }
             Step::AclCheck { items, reply } => {
-                let allowed = super::acl::check(session, &items).is_none();
+                let allowed = super::acl::allowed(session, &items);
                 let _ = reply.send(allowed);
             }
             Step::Done(reply) => {
