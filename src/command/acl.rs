@@ -13,7 +13,7 @@ use super::access::{self as acl, catalog, Denial, User};
 use super::args::ok;
 use super::connection::client_line;
 use super::keys::help_reply;
-use super::table::{cats, container, flags, lookup, row, CommandSpec, Flags, NOKEY};
+use super::table::{cats, container, flags, lookup, row, CommandSpec, Flags, KeyAccess, NOKEY};
 use super::{error, shown, Args, CmdResult, Kind, Session};
 use crate::protocol::Reply;
 use crate::state::ThreadStats;
@@ -65,10 +65,17 @@ pub fn check(session: &mut Session, items: &[Bytes]) -> Option<Reply> {
     if session.auth.passes() {
         return None;
     }
-    check_rules(session, items)
+    check_rules(session, items, false)
 }
 
-fn check_rules(session: &mut Session, items: &[Bytes]) -> Option<Reply> {
+/// Whether the connection's user may run `items` (a script's `redis.acl_check_cmd`): the
+/// same test as `check`, without logging or counting a refusal.
+pub fn allowed(session: &mut Session, items: &[Bytes]) -> bool {
+    session.auth.passes() || check_rules(session, items, true).is_none()
+}
+
+/// `quiet`: only judge; a refusal is neither logged nor counted, and fails no transaction.
+fn check_rules(session: &mut Session, items: &[Bytes], quiet: bool) -> Option<Reply> {
     let (row, spec) = lookup(&items[0])?;
     let call = spec.resolve(items);
     if !call.arity_ok(items.len()) {
@@ -94,22 +101,39 @@ fn check_rules(session: &mut Session, items: &[Bytes]) -> Option<Reply> {
             (true, false) => (true, false),
             _ => (true, true),
         };
-        let keys = call
-            .keys_of(items)
-            .unwrap_or_default()
+        let keys = checked_keys(call, items)
             .into_iter()
             .map(|p| (read, write, items[p].as_ref()));
         let channels = call.channels.checked(items);
         let (denial, object) = session.auth.user.check(id, first, keys, channels).err()?;
+        if quiet {
+            return Some(permission_error(denial, spec.name));
+        }
         let fullname = &catalog::ENTRIES[id].fullname;
         let object = object.map_or_else(|| fullname.to_string(), |o| shown(&o));
         log_denial(session, denial_reason(denial), object);
-        permission_error(denial, fullname)
+        if session.tx.in_script {
+            err::script_noperm(denial_reason(denial))
+        } else {
+            permission_error(denial, fullname)
+        }
     };
+    if quiet {
+        return Some(refused);
+    }
     let row = super::table::stat_row(row, spec.resolve(items));
     ThreadStats::add(&session.server.stats[session.thread].rejected_calls[row], 1);
     session.tx.abort();
     Some(refused)
+}
+
+/// The positions of the keys ACL's key patterns judge: none for the shard channels that
+/// SPUBLISH and SSUBSCRIBE declare as keys (Redis's NOT_KEY specs), which channel rules judge.
+fn checked_keys(call: &CommandSpec, items: &[Bytes]) -> Vec<usize> {
+    if call.key_access.0.contains(KeyAccess::NOT_KEY) {
+        return Vec::new();
+    }
+    call.keys_of(items).unwrap_or_default()
 }
 
 fn denial_reason(denial: Denial) -> &'static str {
@@ -129,7 +153,9 @@ fn permission_error(denial: Denial, command: &str) -> Reply {
 }
 
 fn log_denial(session: &Session, reason: &'static str, object: String) {
-    let context = if session.tx.in_multi() {
+    let context = if session.tx.in_script {
+        "lua"
+    } else if session.tx.in_multi() {
         "multi"
     } else {
         "toplevel"
@@ -263,20 +289,56 @@ fn at_most_one(args: &Args) -> Result<(), Reply> {
     Ok(())
 }
 
-fn setuser(_session: &mut Session, args: &mut Args) -> CmdResult {
+fn setuser(session: &mut Session, args: &mut Args) -> CmdResult {
     let name = args.next()?;
     if name.iter().any(|&c| c.is_ascii_whitespace() || c == 0) {
         return Err(error(err::BAD_USERNAME));
     }
     let name = shown(&name);
-    let mut user = acl::user(name.as_bytes()).map_or_else(|| User::new(&name), |u| (*u).clone());
+    let original = acl::user(name.as_bytes());
+    let mut user = original
+        .as_ref()
+        .map_or_else(|| User::new(&name), |u| (**u).clone());
     for op in args.rest() {
         if let Err(e) = user.apply(op) {
             return Err(err::acl_modifier(op, e.message()));
         }
     }
+    if let Some(original) = original {
+        if !user.keeps_channels_of(&original) {
+            close_revoked_subscribers(session, &user);
+        }
+    }
     acl::update(|users| users.insert(name, Arc::new(user)));
     ok()
+}
+
+/// Closes the pub/sub clients logged in as `user` that are subscribed to a channel or pattern
+/// its new rules no longer allow (Redis's ACLKillPubsubClientsIfNeeded); this connection, if
+/// one of them, after its reply.
+fn close_revoked_subscribers(session: &mut Session, user: &User) {
+    let revoked = |c: &crate::state::ClientInfo| {
+        if c.subs.load(Relaxed) == 0
+            || *c.user.lock().unwrap_or_else(|e| e.into_inner()) != user.name
+        {
+            return false;
+        }
+        let names = c.subscribed.lock().unwrap_or_else(|e| e.into_inner());
+        names
+            .patterns
+            .iter()
+            .any(|p| !user.channel_allowed(p, true))
+            || names
+                .channels
+                .iter()
+                .chain(&names.shard_channels)
+                .any(|ch| !user.channel_allowed(ch, false))
+    };
+    if revoked(&session.client) {
+        session.close = true;
+    }
+    let me = session.client.id;
+    session.server.clients.kill(|c| c.id != me && revoked(c));
 }
 
 fn deluser(session: &mut Session, args: &mut Args) -> CmdResult {
@@ -399,26 +461,18 @@ fn dryrun(_session: &mut Session, args: &mut Args) -> CmdResult {
     }
     let first = items.get(1).map(|b| b.as_ref());
     let id = catalog::id_for_call(row, spec, first);
-    let keys = call
-        .keys_of(&items)
-        .unwrap_or_default()
+    let keys = checked_keys(call, &items)
         .into_iter()
         .map(|p| (true, call.writes(), items[p].as_ref()));
-    match user.check(id, first, keys, (&[], false)) {
+    match user.check(id, first, keys, call.channels.checked(&items)) {
         Ok(()) => ok(),
-        Err((denial, _)) => {
-            let fullname = &catalog::ENTRIES[id].fullname;
-            // DRYRUN states the NOPERM reason as a sentence: "This user has no permissions...".
-            let text = match permission_error(denial, fullname) {
-                Reply::Error(text) => text
-                    .strip_prefix("NOPERM ")
-                    .unwrap_or(&text)
-                    .get(1..)
-                    .unwrap_or("")
-                    .to_string(),
-                _ => String::new(),
-            };
-            Ok(bulk(format!("T{text}")))
+        Err((denial, object)) => {
+            let object = object.as_deref().map(shown).unwrap_or_default();
+            Ok(bulk(match denial {
+                Denial::Command => err::dryrun_command(catalog::ENTRIES[id].fullname),
+                Denial::Key => err::dryrun_key(&object),
+                Denial::Channel => err::dryrun_channel(&object),
+            }))
         }
     }
 }

@@ -108,7 +108,34 @@ pub static COMMANDS: &[CommandSpec] = &[
         "A container for client connection commands",
         CLIENT_SUBCOMMANDS,
     ),
+    row(
+        "readonly",
+        1,
+        flags!(LOADING | STALE | FAST),
+        NOKEY,
+        Kind::Local(cluster_disabled),
+        "cluster",
+        "3.0.0",
+        "Enables read queries for a connection to a cluster replica node",
+        "",
+    ),
+    row(
+        "readwrite",
+        1,
+        flags!(LOADING | STALE | FAST),
+        NOKEY,
+        Kind::Local(cluster_disabled),
+        "cluster",
+        "3.0.0",
+        "Disables read queries for a connection to a cluster replica node",
+        "",
+    ),
 ];
+
+/// READONLY, READWRITE: cluster-replica commands; without cluster mode Redis refuses them.
+fn cluster_disabled(_session: &mut Session, _args: &mut Args) -> CmdResult {
+    Err(error(err::CLUSTER_DISABLED))
+}
 
 #[rustfmt::skip]
 static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[

@@ -208,6 +208,9 @@ struct Replies {
     encoded: usize,
     /// Slots whose reply is not sent (CLIENT REPLY OFF / SKIP), ascending.
     silent: Vec<usize>,
+    /// Slots whose error reply was counted in the error stats already (a script passing on
+    /// an inner call's error), ascending.
+    counted: Vec<usize>,
     /// The client's hard output limit (0: none). Once the output passes it nothing more is
     /// encoded and no further command runs: the connection closes the client without writing,
     /// as Redis stops adding replies for a client it is about to close.
@@ -232,11 +235,8 @@ impl Replies {
         let stats = &session.server.stats[session.thread];
         while let Some((Some(reply), row)) = self.slots.get(self.encoded) {
             if let Reply::Error(text) = reply {
-                ThreadStats::add(&stats.errors, 1);
-                stats.note_error(text);
-                if let Some(counter) = stats.failed_calls.get(*row as usize) {
-                    ThreadStats::add(counter, 1);
-                }
+                let counted = self.counted.binary_search(&self.encoded).is_ok();
+                stats.note_failed_call(*row as usize, text, counted);
             }
             // Pub/sub confirmations are pushes: CLIENT REPLY OFF does not silence them.
             let push = matches!(reply, Reply::Push(_) | Reply::Sequence(_));
@@ -273,6 +273,7 @@ pub async fn execute(
         slots,
         encoded: 0,
         silent: Vec::new(),
+        counted: Vec::new(),
         hard_limit: if session.subscriptions.total() > 0 {
             0
         } else {
@@ -414,6 +415,11 @@ fn admit(
         return Err(reply);
     }
     if let Some(reply) = session.tx.offer(items) {
+        if let (Reply::Error(_), Some((row, spec))) = (&reply, lookup(&items[0])) {
+            // Refused while queueing (arity, OOM...): a rejected call of that command.
+            let row = super::table::stat_row(row, spec.resolve(items));
+            ThreadStats::add(&session.server.stats[session.thread].rejected_calls[row], 1);
+        }
         return Err(reply);
     }
     let hit = last
@@ -601,6 +607,9 @@ async fn run_unqueued(
             }
             Kind::Keyed(..) => unreachable!("handled above"),
         };
+        if std::mem::take(&mut session.tx.error_counted) {
+            queues.replies.counted.push(slot);
+        }
         queues.replies.fill(slot, reply.unwrap_or_else(|e| e));
     }
     queues.encode_ready(session);
@@ -664,7 +673,13 @@ pub async fn call(session: &mut Session, items: Vec<Bytes>) -> Reply {
     };
     let ticks = cycles().wrapping_sub(start);
     super::timing::finished(session, row as u32, spec, &shown, ticks);
-    result.unwrap_or_else(|e| e)
+    let reply = result.unwrap_or_else(|e| e);
+    // Errors inside EXEC and scripts count as they happen, under the inner command.
+    if let Reply::Error(text) = &reply {
+        let counted = std::mem::take(&mut session.tx.error_counted);
+        session.server.stats[session.thread].note_failed_call(row, text, counted);
+    }
+    reply
 }
 
 /// Counts calls of `specs` in INFO commandstats.

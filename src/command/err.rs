@@ -183,6 +183,7 @@ pub const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, bu
 pub const MULTI_NESTED: &str = "ERR MULTI calls can not be nested";
 pub const NAN_OR_INFINITY: &str = "ERR value is NaN or Infinity";
 pub const NAN_SCORE: &str = "ERR resulting score is not a number (NaN)";
+pub const CLUSTER_DISABLED: &str = "ERR This instance has cluster support disabled";
 pub const NOAUTH: &str = "NOAUTH Authentication required.";
 pub const NOPERM_CHANNEL: &str =
     "NOPERM this user has no permissions to access one of the channels used as arguments";
@@ -422,6 +423,31 @@ pub fn noperm_command(command: &str) -> Reply {
     Reply::error_owned(format!(
         "NOPERM this user has no permissions to run the '{command}' command"
     ))
+}
+
+/// ACL DRYRUN's answer when the user may not run `command` (a bulk string, not an error).
+pub fn dryrun_command(command: &str) -> String {
+    format!("This user has no permissions to run the '{command}' command")
+}
+
+/// ACL DRYRUN's answer when the user may not access `key`.
+pub fn dryrun_key(key: &str) -> String {
+    format!("This user has no permissions to access the '{key}' key")
+}
+
+/// ACL DRYRUN's answer when the user may not access `channel`.
+pub fn dryrun_channel(channel: &str) -> String {
+    format!("This user has no permissions to access the '{channel}' channel")
+}
+
+/// A script's call its user may not make (`reason` as ACL LOG words it), as Redis's
+/// scriptVerifyACL with getAclErrorMessage.
+pub fn script_noperm(reason: &str) -> Reply {
+    Reply::Error(std::borrow::Cow::Borrowed(match reason {
+        "key" => "ERR The user executing the script can't access at least one of the keys mentioned in the command arguments",
+        "channel" => "ERR The user executing the script can't publish to the channel mentioned in the command",
+        _ => "ERR The user executing the script can't run this command or subcommand",
+    }))
 }
 
 /// ACL SETUSER with a rule it cannot apply, and why.

@@ -232,6 +232,8 @@ pub fn apply_config(config: &crate::config::Config) {
     crate::state::PROTO_MAX_BULK_LEN.store(config.int("proto-max-bulk-len") as u64, Relaxed);
     crate::state::QUERY_BUFFER_LIMIT.store(config.int("client-query-buffer-limit") as u64, Relaxed);
     crate::command::access::LOG_MAX_LEN.store(config.int("acllog-max-len") as usize, Relaxed);
+    crate::command::access::PUBSUB_ALL_CHANNELS
+        .store(config.get("acl-pubsub-default") == "allchannels", Relaxed);
     zset::apply_config(config);
     string::MAX_STRING_LEN.store(
         config.int("proto-max-bulk-len") as u64,

@@ -13,6 +13,7 @@ use crate::handoff;
 use crate::protocol::reply::encode_bulk_push;
 use crate::protocol::{Protocol, Reply};
 use crate::pubsub::{self, Kind, Push, Registry, Subscriber};
+use crate::state::SubscribedNames;
 
 /// The pub/sub commands' rows of the command table.
 pub static COMMANDS: &[CommandSpec] = &[
@@ -256,12 +257,16 @@ fn subscribe_generic(
     let registry = registry()?;
     let sub = subscriber(session);
     let mut out = Vec::new();
+    let client = session.client.clone();
+    let mut shared = client.subscribed.lock().unwrap_or_else(|e| e.into_inner());
     for name in args.rest().to_vec() {
         if pubsub::subscribe(registry, session.thread, &sub, kind, name.clone()) {
             session.subscriptions.list(kind).push(name.clone());
+            shared_list(&mut shared, kind).push(name.clone());
         }
         out.push(confirm(session, what, Some(name), kind));
     }
+    drop(shared);
     session.note_subscriptions();
     Ok(replies(out))
 }
@@ -279,12 +284,16 @@ fn unsubscribe_generic(
         args.rest().to_vec()
     };
     let mut out = Vec::new();
+    let client = session.client.clone();
+    let mut shared = client.subscribed.lock().unwrap_or_else(|e| e.into_inner());
     for name in names {
         if pubsub::unsubscribe(registry, session.thread, session.client.id, kind, &name) {
             session.subscriptions.list(kind).retain(|n| *n != name);
+            shared_list(&mut shared, kind).retain(|n| *n != name);
         }
         out.push(confirm(session, what, Some(name), kind));
     }
+    drop(shared);
     if out.is_empty() {
         out.push(confirm(session, what, None, kind));
     }
@@ -303,7 +312,21 @@ pub fn unsubscribe_all(session: &mut Session) {
         }
     }
     session.subscriptions = Subscriptions::default();
+    *session
+        .client
+        .subscribed
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = Default::default();
     session.note_subscriptions();
+}
+
+/// The shared copy's list of one kind (see `ClientInfo::subscribed`).
+fn shared_list(names: &mut SubscribedNames, kind: Kind) -> &mut Vec<Bytes> {
+    match kind {
+        Kind::Channel => &mut names.channels,
+        Kind::Pattern => &mut names.patterns,
+        Kind::Shard => &mut names.shard_channels,
+    }
 }
 
 pub fn subscribe(session: &mut Session, args: &mut Args) -> CmdResult {

@@ -255,8 +255,12 @@ async fn defer_blocked(session: &Session, shards: &[ShardId], on: bool) {
     }
 }
 
-/// Runs the script's commands as they come, until its reply.
+/// Runs the script's commands as they come, until its reply. A script error that passes on
+/// an inner call's error (`redis.call` raising it, or a returned `redis.pcall` error) was
+/// counted when the call failed: `tx.error_counted` tells the caller, as Redis's
+/// ERR_REPLY_FLAG_NO_STATS_UPDATE.
 async fn serve_calls(session: &mut Session, steps: &mut mpsc::UnboundedReceiver<Step>) -> Reply {
+    let mut call_errors: Vec<String> = Vec::new();
     while let Some(step) = steps.recv().await {
         match step {
             Step::Call {
@@ -264,6 +268,11 @@ async fn serve_calls(session: &mut Session, steps: &mut mpsc::UnboundedReceiver<
                 resp3,
                 reply,
             } => {
+                // The script's user may not run it: refused (and logged), not run or counted.
+                if let Some(refused) = super::acl::check(session, &items) {
+                    let _ = reply.send(refused);
+                    continue;
+                }
                 session.protocol = if resp3 {
                     Protocol::Resp3
                 } else {
@@ -278,17 +287,31 @@ async fn serve_calls(session: &mut Session, steps: &mut mpsc::UnboundedReceiver<
                 if reads {
                     super::tracking::remember_script_keys(session).await;
                 }
+                if let Reply::Error(text) = &result {
+                    if call_errors.len() < MAX_CALL_ERRORS && !call_errors.iter().any(|e| e == text)
+                    {
+                        call_errors.push(text.to_string());
+                    }
+                }
                 let _ = reply.send(result);
             }
             Step::AclCheck { items, reply } => {
-                let allowed = super::acl::check(session, &items).is_none();
+                let allowed = super::acl::allowed(session, &items);
                 let _ = reply.send(allowed);
             }
-            Step::Done(reply) => return reply,
+            Step::Done(reply) => {
+                if let Reply::Error(text) = &reply {
+                    session.tx.error_counted = call_errors.iter().any(|e| text.starts_with(&**e));
+                }
+                return reply;
+            }
         }
     }
     error(err::ENGINE_GONE)
 }
+
+/// The distinct inner-call errors a script run remembers to recognise the one it passes on.
+const MAX_CALL_ERRORS: usize = 16;
 
 fn script_help(_session: &mut Session, _args: &mut Args) -> CmdResult {
     Ok(help_reply(SCRIPT_HELP))

@@ -27,6 +27,7 @@ use crate::protocol::Reply;
 use crate::shard::mailbox::{AtomicPart, AtomicReply};
 use crate::shard::watch::WatchFlag;
 use crate::shard::{Shard, ShardId};
+use crate::state::ThreadStats;
 
 /// The transaction commands' rows of the command table.
 pub static COMMANDS: &[CommandSpec] = &[
@@ -113,6 +114,9 @@ pub struct State {
     pub in_exec: bool,
     /// A script is running these commands (set with `in_exec`; XREAD refuses BLOCK then).
     pub in_script: bool,
+    /// The error reply the last script gave was an inner call's error, counted already in
+    /// the error stats when that call failed: the script's call counts as failed only.
+    pub error_counted: bool,
 }
 
 impl State {
@@ -370,13 +374,17 @@ fn keyed_per_shard(session: &Session, queued: &[Vec<Bytes>]) -> Option<Vec<(Shar
 /// A queued keyed command ready to run on its shard.
 type KeyedOp = (&'static CommandSpec, ShardOp, Args);
 
-/// The queued commands as shard ops, in order (None for a keyless one), counted as calls.
-fn keyed_ops(session: &Session, queued: Vec<Vec<Bytes>>) -> Vec<Option<KeyedOp>> {
+/// The queued commands as shard ops, in order (None for a keyless one), counted as calls;
+/// and their command-table rows, in order (`usize::MAX`: unknown), to count their errors by.
+fn keyed_ops(session: &Session, queued: Vec<Vec<Bytes>>) -> (Vec<Option<KeyedOp>>, Vec<usize>) {
     let mut rows = Vec::with_capacity(queued.len());
     let ops = queued
         .into_iter()
         .map(|items| {
-            let (row, spec) = lookup(&items[0])?;
+            let Some((row, spec)) = lookup(&items[0]) else {
+                rows.push(usize::MAX);
+                return None;
+            };
             let spec = spec.resolve(&items);
             rows.push(super::table::stat_row(row, spec));
             match spec.kind {
@@ -385,8 +393,20 @@ fn keyed_ops(session: &Session, queued: Vec<Vec<Bytes>>) -> Vec<Option<KeyedOp>>
             }
         })
         .collect();
-    super::dispatch::count_calls(session, rows.into_iter());
-    ops
+    let known = rows.iter().copied().filter(|&r| r != usize::MAX);
+    super::dispatch::count_calls(session, known);
+    (ops, rows)
+}
+
+/// Counts the error replies among a transaction's `replies` (in queue order, `rows` alike):
+/// each is an error reply and a failed call of its command, as Redis counts them as they
+/// happen; EXEC itself did not fail.
+fn count_inner_errors(stats: &ThreadStats, rows: &[usize], replies: &[Reply]) {
+    for (row, reply) in rows.iter().zip(replies) {
+        if let Reply::Error(text) = reply {
+            stats.note_failed_call(*row, text, false);
+        }
+    }
 }
 
 /// Keyed commands on several shards, no WATCH: each shard's commands run (in queue order) as
@@ -400,7 +420,8 @@ fn submit_spread(
     let db = session.db;
     let tracker = session.tracking.tracker();
     let count = queued.len();
-    let mut commands = keyed_ops(session, queued);
+    let (mut commands, rows) = keyed_ops(session, queued);
+    let (server, thread) = (session.server.clone(), session.thread);
     let mut positions = Vec::with_capacity(groups.len());
     let work: Vec<(ShardId, AtomicPart)> = groups
         .into_iter()
@@ -448,6 +469,7 @@ fn submit_spread(
                 }
             }
         }
+        count_inner_errors(&server.stats[thread], &rows, &replies);
         Ok(Reply::Array(replies))
     })
 }
@@ -479,7 +501,8 @@ async fn exec_on_shard(
 ) -> CmdResult {
     let db = session.db;
     let tracker = session.tracking.tracker();
-    let ops: Vec<KeyedOp> = keyed_ops(session, queued).into_iter().flatten().collect();
+    let (ops, rows) = keyed_ops(session, queued);
+    let ops: Vec<KeyedOp> = ops.into_iter().flatten().collect();
     let keys: WatchedKeys = watched.into_iter().flat_map(|(_, k)| k).collect();
     let job = move |s: &mut Shard| {
         if !s.watch_intact(&keys, &flag) {
@@ -498,6 +521,9 @@ async fn exec_on_shard(
         .run(shard, job)
         .await
         .ok_or_else(|| error(err::SHARD_GONE))?;
+    if let Some(replies) = &replies {
+        count_inner_errors(&session.server.stats[session.thread], &rows, replies);
+    }
     Ok(replies.map_or(Reply::NilArray, Reply::Array))
 }
 

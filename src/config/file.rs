@@ -148,6 +148,13 @@ impl Config {
                         self.load_nested(&text, depth + 1)?;
                     }
                 }
+                "user" if args.len() >= 2 => {
+                    self.set_startup("user", &args[1..].join(" "))
+                        .map_err(|e| match e {
+                            ConfigError::Invalid(_, why) => fail(&why),
+                            other => fail(&other.to_string()),
+                        })?;
+                }
                 "rename-command" if args.len() == 3 => {
                     self.renames.push((args[1].clone(), args[2].clone()));
                 }

@@ -78,6 +78,9 @@ pub struct Config {
     /// The options the start-up configuration set, in order (for the warning about those
     /// without effect).
     given: Vec<&'static str>,
+    /// `user name rule...` directives: ACL users the server creates at start (the ACL layer
+    /// applies and checks the rules), each as its words after `user`.
+    pub users: Vec<Vec<String>>,
 }
 
 impl Default for Config {
@@ -92,6 +95,7 @@ impl Default for Config {
             file: None,
             renames: Vec::new(),
             given: Vec::new(),
+            users: Vec::new(),
         }
     }
 }
@@ -423,6 +427,9 @@ impl Config {
     }
 
     fn set_startup(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
+        if name.eq_ignore_ascii_case("user") {
+            return self.add_user(value);
+        }
         let spec = spec(name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;
         let mut value = self
             .normalise(spec, value)
@@ -439,6 +446,26 @@ impl Config {
             self.given.push(spec.name);
         }
         self.values.insert(spec.name, value);
+        Ok(())
+    }
+
+    /// A `user` directive: a name and its rules, each name once (as Redis's
+    /// ACLAppendUserForLoading).
+    fn add_user(&mut self, value: &str) -> Result<(), ConfigError> {
+        let words: Vec<String> = value.split_whitespace().map(str::to_string).collect();
+        let Some(name) = words.first() else {
+            return Err(ConfigError::Invalid(
+                "user".into(),
+                "Bad directive or wrong number of arguments".into(),
+            ));
+        };
+        if self.users.iter().any(|u| u[0] == *name) {
+            return Err(ConfigError::Invalid(
+                "user".into(),
+                format!("Error in user declaration '{name}': Duplicate user found. A user can only be defined once in config files"),
+            ));
+        }
+        self.users.push(words);
         Ok(())
     }
 

@@ -139,7 +139,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     opt("maxmemory-policy", None, "noeviction", Kind::Enum(&["volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl", "allkeys-lru", "allkeys-lfu", "allkeys-random", "noeviction"]), true, Effect::Works),
     opt("appendfsync", None, "everysec", Kind::Enum(&["everysec", "always", "no"]), true, Effect::Works),
     opt("oom-score-adj", None, "no", Kind::Enum(&["no", "yes", "relative", "absolute"]), true, Effect::Works),
-    opt("acl-pubsub-default", None, "resetchannels", Kind::Enum(&["allchannels", "resetchannels"]), true, Effect::Inert),
+    opt("acl-pubsub-default", None, "resetchannels", Kind::Enum(&["allchannels", "resetchannels"]), true, Effect::Works),
     opt("sanitize-dump-payload", None, "no", Kind::Enum(&["no", "yes", "clients"]), true, Effect::Inert),
     opt("enable-protected-configs", None, "no", Kind::Enum(&["no", "yes", "local"]), false, Effect::Inert),
     opt("enable-debug-command", None, "no", Kind::Enum(&["no", "yes", "local"]), false, Effect::Works),

@@ -252,8 +252,12 @@ pub fn run(mut config: Config) -> Result<(), String> {
     crate::command::apply_config(&config);
     crate::command::access::set_default_password(config.get("requirepass").as_bytes());
     if !config.get("aclfile").is_empty() {
+        if !config.users.is_empty() {
+            return Err("Configuring Redis with users defined in redis.conf and at the same setting an ACL file path is invalid. This setup is very likely to lead to configuration errors and security holes, please define either an ACL file or declare users directly in your redis.conf, but not both.".into());
+        }
         crate::command::access::load(config.get("aclfile"))?;
     }
+    crate::command::access::load_configured(&config.users)?;
     let databases = config.int("databases") as usize;
     crate::state::memory::note_startup_memory();
     crate::command::aof::check_options(&config)?;

@@ -65,8 +65,19 @@ pub struct ClientInfo {
     pub killed: AtomicBool,
     /// Pub/sub subscriptions (channels, patterns, shard channels together).
     pub subs: AtomicU32,
+    /// The names subscribed to, for ACL changes that must close subscribers who lost a
+    /// channel (read by whichever thread changes a user).
+    pub subscribed: Mutex<SubscribedNames>,
     /// Set while the client waits in a blocking command: CLIENT UNBLOCK ends the wait through it.
     pub unblock: Mutex<Option<tokio::sync::oneshot::Sender<Unblock>>>,
+}
+
+/// A connection's pub/sub subscriptions by kind (a copy its own thread keeps current).
+#[derive(Default, Debug)]
+pub struct SubscribedNames {
+    pub channels: Vec<bytes::Bytes>,
+    pub patterns: Vec<bytes::Bytes>,
+    pub shard_channels: Vec<bytes::Bytes>,
 }
 
 /// How CLIENT UNBLOCK ends a blocked command: as if it timed out, or with an UNBLOCKED error.
@@ -147,6 +158,7 @@ impl ClientRegistry {
             last_cmd: AtomicU32::new(u32::MAX),
             killed: AtomicBool::new(false),
             subs: AtomicU32::new(0),
+            subscribed: Mutex::new(SubscribedNames::default()),
             unblock: Mutex::new(None),
         });
         self.lock().insert(info.id, info.clone());
@@ -172,9 +184,15 @@ impl ClientRegistry {
         self.clients.try_lock().ok()?.get(&id).cloned()
     }
 
-    /// Every registered client, ordered by id.
+    /// Every registered client, ordered by id; a killed one, only waiting for its thread to
+    /// close it, is gone already (as Redis frees it at once).
     pub fn clients(&self) -> Vec<Arc<ClientInfo>> {
-        let mut list: Vec<_> = self.lock().values().cloned().collect();
+        let mut list: Vec<_> = self
+            .lock()
+            .values()
+            .filter(|c| !c.killed.load(Relaxed))
+            .cloned()
+            .collect();
         list.sort_by_key(|c| c.id);
         list
     }

@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use crate::config::Config;
 
-pub use clients::{shutdown_fd, Addr, ClientInfo, ClientRegistry, Unblock};
+pub use clients::{shutdown_fd, Addr, ClientInfo, ClientRegistry, SubscribedNames, Unblock};
 pub use clock::{
     coarse_ms, cycles, cycles_to_ns, cycles_to_us, monotonic_clock_info, us_to_cycles,
 };

@@ -104,6 +104,19 @@ impl ThreadStats {
         counter.store(counter.load(Relaxed) + n, Relaxed);
     }
 
+    /// A call of command-table row `row` answered the error `text`: the error counts, and so
+    /// does the failed call (`counted`: the error itself was counted where it arose, as an
+    /// inner call's error that a script passes on).
+    pub fn note_failed_call(&self, row: usize, text: &str, counted: bool) {
+        if !counted {
+            Self::add(&self.errors, 1);
+            self.note_error(text);
+        }
+        if let Some(counter) = self.failed_calls.get(row) {
+            Self::add(counter, 1);
+        }
+    }
+
     /// Counts an error reply under its code: the first word when a space comes within its
     /// first 31 bytes, else `ERR` (Redis's afterErrorReply).
     pub fn note_error(&self, text: &str) {

@@ -27,6 +27,9 @@ static GENERATION: AtomicU64 = AtomicU64::new(0);
 /// The default user is `nopass` and on: connections need no AUTH (Redis's !authRequired).
 static DEFAULT_OPEN: AtomicBool = AtomicBool::new(true);
 
+/// acl-pubsub-default is allchannels: new users (and `reset`) get every channel.
+pub static PUBSUB_ALL_CHANNELS: AtomicBool = AtomicBool::new(false);
+
 /// acllog-max-len.
 pub static LOG_MAX_LEN: AtomicUsize = AtomicUsize::new(128);
 
@@ -292,6 +295,36 @@ pub fn parse_file(path: &str, text: &str) -> Result<BTreeMap<String, Arc<User>>,
         .entry("default".to_string())
         .or_insert_with(|| Arc::new(User::default_user()));
     Ok(users)
+}
+
+/// Creates the users of the configuration's `user` directives (name first, then rules); a
+/// `default` line starts from a reset default user. Err: the rule that failed, as Redis
+/// words it.
+pub fn load_configured(lines: &[Vec<String>]) -> Result<(), String> {
+    let mut loaded = Vec::with_capacity(lines.len());
+    for words in lines {
+        let name = &words[0];
+        let mut user = User::new(name);
+        if name == "default" {
+            user = self::user(b"default").map_or_else(User::default_user, |u| (*u).clone());
+            let _ = user.apply(b"reset");
+        }
+        for rule in &words[1..] {
+            user.apply(rule.as_bytes()).map_err(|e| {
+                format!(
+                    "Error loading ACL rule '{rule}' for the user named '{name}': {}",
+                    e.message()
+                )
+            })?;
+        }
+        loaded.push(user);
+    }
+    update(|users| {
+        for user in loaded {
+            users.insert(user.name.clone(), Arc::new(user));
+        }
+    });
+    Ok(())
 }
 
 /// Replaces every user with the ACL file's.

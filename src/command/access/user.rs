@@ -109,6 +109,14 @@ impl Permissions {
         }
     }
 
+    /// A new user's (or a reset one's): nothing, but every channel when acl-pubsub-default
+    /// is allchannels.
+    fn new_user() -> Self {
+        let mut perms = Permissions::none();
+        perms.all_channels = super::PUBSUB_ALL_CHANNELS.load(std::sync::atomic::Ordering::Relaxed);
+        perms
+    }
+
     fn bit(&self, id: usize) -> bool {
         self.allowed[id / 64] & (1 << (id % 64)) != 0
     }
@@ -367,7 +375,8 @@ pub struct User {
 }
 
 impl User {
-    /// A new user as ACL SETUSER creates it: off, no passwords, no commands, keys or channels.
+    /// A new user as ACL SETUSER creates it: off, no passwords, no commands or keys, and no
+    /// channels unless acl-pubsub-default says all.
     pub fn new(name: &str) -> User {
         User {
             name: name.to_string(),
@@ -375,7 +384,7 @@ impl User {
             nopass: false,
             sanitize: Sanitize::Unset,
             passwords: Vec::new(),
-            perms: Permissions::none(),
+            perms: Permissions::new_user(),
         }
     }
 
@@ -438,7 +447,7 @@ impl User {
         } else if is("reset") {
             self.nopass = false;
             self.passwords.clear();
-            self.perms = Permissions::none();
+            self.perms = Permissions::new_user();
             self.enabled = false;
             self.sanitize = Sanitize::On;
         } else if op[0] == b'(' {
@@ -500,22 +509,37 @@ impl User {
                 }
             }
         }
-        if !p.all_channels {
-            let (list, patterns) = channels;
-            for channel in list {
-                let ok = p.channels.iter().any(|c| {
-                    if patterns {
-                        c.as_slice() == channel.as_ref()
-                    } else {
-                        glob_match(c, channel, false)
-                    }
-                });
-                if !ok {
-                    return Err((Denial::Channel, Some(channel.to_vec())));
-                }
-            }
+        let (list, patterns) = channels;
+        if let Some(channel) = list.iter().find(|c| !self.channel_allowed(c, patterns)) {
+            return Err((Denial::Channel, Some(channel.to_vec())));
         }
         Ok(())
+    }
+
+    /// Whether this user's channels still grant everything `original`'s did, judged as Redis
+    /// does before closing subscribers: every channel, or a superset of the original's literal
+    /// list (an original with every channel is kept only by every channel).
+    pub fn keeps_channels_of(&self, original: &User) -> bool {
+        self.perms.all_channels
+            || (!original.perms.all_channels
+                && original
+                    .perms
+                    .channels
+                    .iter()
+                    .all(|c| self.perms.channels.contains(c)))
+    }
+
+    /// Whether a subscription to `name` (a pattern when `pattern`: compared literally) is
+    /// allowed.
+    pub fn channel_allowed(&self, name: &[u8], pattern: bool) -> bool {
+        self.perms.all_channels
+            || self.perms.channels.iter().any(|c| {
+                if pattern {
+                    c.as_slice() == name
+                } else {
+                    glob_match(c, name, false)
+                }
+            })
     }
 
     /// The flags ACL LIST and GETUSER show, in Redis's order.
