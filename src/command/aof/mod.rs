@@ -112,38 +112,100 @@ pub fn check_options(config: &Config) -> Result<(), String> {
 }
 
 /// At start with `appendonly yes`: loads the AOF (the RDB file is then not read, as Redis),
-/// creating the directory, an empty base and the first incremental file when there is none;
-/// attaches the change stream and starts the writer. The shards get their journals from
-/// `journal::current()` when they are built.
+/// moving an old-style single AOF into the directory first; with no AOF, writes an empty
+/// base; opens the last incremental file or a new one; attaches the change stream and starts
+/// the writer. The shards get their journals from `journal::current()` when they are built.
+/// The errors are Redis's fatal start-up errors.
 pub fn start(config: &Config, shards: usize) -> Result<Vec<Restored>, String> {
     let dir = dir_of(config);
+    let name = config.get("appendfilename").to_string();
+    let mut manifest = match dir.is_dir() {
+        true => Manifest::read(&dir, &name)?.unwrap_or_default(),
+        false => Manifest::default(),
+    };
+    upgrade(config, &dir, &name, &mut manifest)?;
+    let loaded = load::load(config, &dir, &manifest, shards)?;
     std::fs::create_dir_all(&dir).map_err(|e| {
         format!(
             "Can't open or create append-only dir {}: {e}",
             dir.display()
         )
     })?;
-    let name = config.get("appendfilename").to_string();
-    let loaded = load::load(config, &dir, shards)?;
-    let mut manifest = Manifest::read(&dir, &name)?.unwrap_or_default();
-    if manifest.base().is_none() && loaded.is_none() {
-        // A new AOF: an empty base, as after a rewrite of an empty dataset.
-        let base = write_base(&dir, &name, 1, empty_snapshot(config), config)
+    if manifest.base().is_none() && manifest.last_incr().is_none() {
+        // A new AOF: an empty base, as a rewrite of the empty dataset writes it.
+        let seq = manifest.top_seq(FileType::Base) + 1;
+        let base = write_base(&dir, &name, seq, empty_snapshot(config), config)
             .map_err(|e| format!("Can't create the AOF base: {e}"))?;
-        manifest.files.push(base);
+        tracing::info!("Creating AOF base file {} on server start", base.name);
+        manifest.files.insert(0, base);
     }
-    if manifest.last_incr().is_none() {
-        manifest.files.push(FileEntry {
-            name: format!("{name}.{}.incr.aof", manifest.top_seq(FileType::Incr) + 1),
-            seq: manifest.top_seq(FileType::Incr) + 1,
-            kind: FileType::Incr,
-        });
+    match manifest.last_incr() {
+        Some(incr) => tracing::info!("Opening AOF incr file {} on server start", incr.name),
+        None => {
+            let seq = manifest.top_seq(FileType::Incr) + 1;
+            let incr = format!("{name}.{seq}.incr.aof");
+            tracing::info!("Creating AOF incr file {incr} on server start");
+            manifest.files.push(FileEntry {
+                name: incr,
+                seq,
+                kind: FileType::Incr,
+            });
+        }
     }
     manifest
         .write(&dir, &name)
         .map_err(|e| format!("Can't persist the AOF manifest: {e}"))?;
     open(config, dir, name, manifest, shards).map_err(|e| format!("Can't open the AOF: {e}"))?;
     Ok(loaded.unwrap_or_else(|| (0..shards).map(|_| Vec::new()).collect()))
+}
+
+/// An `appendfilename` in `dir` is a single AOF of Redis before 7.0. It becomes the base of
+/// a manifest in `appenddirname` when there is no directory, no manifest naming a file, or
+/// a manifest naming only it as its base while the directory does not hold it (an upgrade
+/// cut short before the move), as Redis upgrades it.
+fn upgrade(config: &Config, dir: &Path, name: &str, manifest: &mut Manifest) -> Result<(), String> {
+    let old = Path::new(config.get("dir")).join(name);
+    if !old.is_file() {
+        return Ok(());
+    }
+    let has_incr = manifest.last_incr().is_some();
+    let needed = !dir.is_dir()
+        || (manifest.base().is_none() && !has_incr)
+        || (manifest.base().is_some_and(|b| b.name == name)
+            && !has_incr
+            && !dir.join(name).exists());
+    if !needed {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| {
+        format!(
+            "Can't open or create append-only dir {}: {e}",
+            dir.display()
+        )
+    })?;
+    manifest.files.retain(|f| f.kind != FileType::Base);
+    manifest.files.insert(
+        0,
+        FileEntry {
+            name: name.to_string(),
+            seq: 1,
+            kind: FileType::Base,
+        },
+    );
+    manifest
+        .write(dir, name)
+        .map_err(|e| format!("Can't persist the AOF manifest: {e}"))?;
+    std::fs::rename(&old, dir.join(name)).map_err(|e| {
+        format!(
+            "Error trying to move the old AOF file {name} into dir {}: {e}",
+            config.get("appenddirname")
+        )
+    })?;
+    tracing::info!(
+        "Successfully migrated an old-style AOF file ({name}) into the AOF directory ({}).",
+        config.get("appenddirname")
+    );
+    Ok(())
 }
 
 /// Opens the last incremental file for appending, attaches a stream, starts the writer.
