@@ -355,6 +355,26 @@ pub async fn sync_for_exit() {
     durable().await;
 }
 
+/// DEBUG LOADAOF's first step: what the AOF holds is written and fsynced (nothing to do
+/// with the AOF off).
+pub async fn flush_to_disk() {
+    if lock(&AOF).is_some() {
+        durable().await;
+    }
+}
+
+/// The dataset the AOF's files on disk hold, per owning shard (DEBUG LOADAOF); empty when
+/// there is no AOF.
+pub fn read_back(config: &Config, shards: usize) -> Result<Vec<Restored>, String> {
+    let dir = dir_of(config);
+    let manifest = match dir.is_dir() {
+        true => Manifest::read(&dir, config.get("appendfilename"))?.unwrap_or_default(),
+        false => Manifest::default(),
+    };
+    Ok(load::load(config, &dir, &manifest, shards)?
+        .unwrap_or_else(|| (0..shards).map(|_| Vec::new()).collect()))
+}
+
 /// An RDB file of an empty dataset.
 fn empty_snapshot(config: &Config) -> Vec<u8> {
     let _ = config;

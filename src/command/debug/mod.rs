@@ -48,6 +48,8 @@ const DEBUG_HELP: &[&str] = &[
     "ERROR <string>",
     "    Return a Redis protocol error with <string> as message. Useful for clients",
     "    unit tests to simulate Redis errors.",
+    "LOADAOF",
+    "    Flush the AOF buffers on disk and reload the AOF in memory.",
     "LOG <message>",
     "    Write <message> to the server log.",
     "OBJECT <key>",
@@ -137,6 +139,7 @@ fn debug(session: &mut Session, args: Args) -> Routine<'_> {
             }
             (b"error", 1) => Ok(err::debug_error(&args.next()?)),
             (b"reload", _) => reload::reload(session, &args).await,
+            (b"loadaof", 0) => reload::load_aof(session).await,
             (b"object", 1) => object::object(session, args.next()?).await,
             (b"listpack", 1) => object::packed(session, args.next()?, "listpack").await,
             (b"quicklist", 1 | 2) => object::packed(session, args.next()?, "quicklist").await,
