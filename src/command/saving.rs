@@ -353,7 +353,10 @@ fn write_file(path: &Path, file: &[u8], number: u64, changes_at_cut: u64) -> Res
             return Err(());
         }
         Err((op, e)) => {
-            tracing::warn!("Write error saving DB on disk({op}): {}", crate::state::strerror(&e));
+            tracing::warn!(
+                "Write error saving DB on disk({op}): {}",
+                crate::state::strerror(&e)
+            );
             let _ = std::fs::remove_file(&temp);
             forget(&temp);
             return Err(());

@@ -92,7 +92,11 @@ pub fn load(
             Tail::Clean => {}
             Tail::Truncated(at) => truncated(config, &path, &file.name, at, index == last)?,
         }
-        let kind = if file.kind == FileType::Base { "base" } else { "incr" };
+        let kind = if file.kind == FileType::Base {
+            "base"
+        } else {
+            "incr"
+        };
         if !data.is_empty() {
             tracing::info!(
                 "DB loaded from {kind} file {}: {:.3} seconds",

@@ -75,7 +75,10 @@ impl Manifest {
             }
             let Some(newline) = newline else {
                 let line = rest.get(..cut).unwrap_or(rest);
-                return Err(at_line("The AOF manifest file contains too long line", line));
+                return Err(at_line(
+                    "The AOF manifest file contains too long line",
+                    line,
+                ));
             };
             let line = rest[..newline].trim_matches([' ', '\t', '\r', '\n']);
             rest = &rest[newline + 1..];
@@ -209,10 +212,16 @@ mod tests {
         refused("file x seq\n", "Invalid AOF manifest file format");
         refused("\n", "Invalid AOF manifest file format");
         refused("file x seq 1 type b", "contains too long line");
-        refused("file ../x seq 1 type b\n", "File can't be a path, just a filename");
+        refused(
+            "file ../x seq 1 type b\n",
+            "File can't be a path, just a filename",
+        );
         refused("file x seq 1 type x\n", "Unknown AOF file type");
         refused("file x seq 0 type b\n", "Invalid AOF manifest file format");
-        refused("file x seq 1 type b\nfile y seq 2 type b\n", "Found duplicate base file");
+        refused(
+            "file x seq 1 type b\nfile y seq 2 type b\n",
+            "Found duplicate base file",
+        );
         refused(
             "file x seq 2 type i\nfile y seq 1 type i\n",
             "Found a non-monotonic sequence number",

@@ -216,10 +216,11 @@ fn open(
     manifest: Manifest,
     shards: usize,
 ) -> std::io::Result<()> {
+    // Enabled at run time, the AOF appends to a temporary file the manifest does not name
+    // until the first rewrite's cut starts the first incremental file, as Redis does.
     let incr_name = manifest
         .last_incr()
-        .map(|f| f.name.clone())
-        .unwrap_or_default();
+        .map_or_else(|| temp_incr_of(&name), |f| f.name.clone());
     let incr = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -555,21 +556,33 @@ fn cut_incr(tails: Vec<journal::Chunk>) -> std::io::Result<u64> {
         .ok_or_else(|| std::io::Error::other("AOF is off"))?;
     aof.flush();
     aof.fsync_now();
-    let seq = aof.manifest.top_seq(FileType::Incr) + 1;
-    let name = format!("{}.{seq}.incr.aof", aof.name);
-    let incr = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(aof.dir.join(&name))?;
-    let mut manifest = aof.manifest.clone();
-    manifest.files.push(FileEntry {
-        name,
-        seq,
-        kind: FileType::Incr,
-    });
-    manifest.write(&aof.dir, &aof.name)?;
-    aof.manifest = manifest;
-    aof.incr = incr;
+    if aof.manifest.last_incr().is_none() {
+        // Enabled at run time: the temporary file starts again at the cut and becomes the
+        // first incremental file when the base is written; until then the manifest on disk
+        // stays as it was.
+        let temp = aof.dir.join(temp_incr_of(&aof.name));
+        let _ = std::fs::remove_file(&temp);
+        aof.incr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(temp)?;
+    } else {
+        let seq = aof.manifest.top_seq(FileType::Incr) + 1;
+        let name = format!("{}.{seq}.incr.aof", aof.name);
+        let incr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(aof.dir.join(&name))?;
+        let mut manifest = aof.manifest.clone();
+        manifest.files.push(FileEntry {
+            name,
+            seq,
+            kind: FileType::Incr,
+        });
+        manifest.write(&aof.dir, &aof.name)?;
+        aof.manifest = manifest;
+        aof.incr = incr;
+    }
     // A new file's reader starts without a database: the next chunk selects one.
     aof.out.db = None;
     for tail in tails {
@@ -607,7 +620,20 @@ fn finish_rewrite(
     let aof = guard
         .as_mut()
         .ok_or_else(|| std::io::Error::other("AOF is off"))?;
-    let current = aof.manifest.last_incr().cloned();
+    let current = match aof.manifest.last_incr() {
+        Some(incr) => incr.clone(),
+        None => {
+            let seq = aof.manifest.top_seq(FileType::Incr) + 1;
+            let incr = FileEntry {
+                name: format!("{name}.{seq}.incr.aof"),
+                seq,
+                kind: FileType::Incr,
+            };
+            std::fs::rename(dir.join(temp_incr_of(&name)), dir.join(&incr.name))?;
+            incr
+        }
+    };
+    let current = Some(current);
     let old: Vec<String> = aof
         .manifest
         .files
@@ -629,6 +655,11 @@ fn finish_rewrite(
         let _ = std::fs::remove_file(dir.join(file));
     }
     Ok(())
+}
+
+/// The file the AOF appends to between CONFIG SET appendonly yes and its first rewrite.
+fn temp_incr_of(name: &str) -> String {
+    format!("temp-{name}.incr")
 }
 
 /// CONFIG SET appendonly: yes attaches the stream and starts a rewrite (the base is the
@@ -659,12 +690,13 @@ pub fn set_appendonly(session: &Session, on: bool) {
             let mut manifest = Manifest::read(&dir, &name)
                 .map_err(std::io::Error::other)?
                 .unwrap_or_default();
-            let seq = manifest.top_seq(FileType::Incr) + 1;
-            manifest.files.push(FileEntry {
-                name: format!("{name}.{seq}.incr.aof"),
-                seq,
-                kind: FileType::Incr,
-            });
+            // The incremental files written before it was turned off are not replayed
+            // after the rewrite's base: they are history.
+            for file in &mut manifest.files {
+                if file.kind == FileType::Incr {
+                    file.kind = FileType::History;
+                }
+            }
             open(&config, dir.clone(), name.clone(), manifest, shards)
         });
         if let Err(e) = setup {

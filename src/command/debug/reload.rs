@@ -7,8 +7,8 @@
 //! already kills redis-server ("Duplicated key found in RDB file"); ringkv answers the load
 //! error and changes nothing.
 
-use super::super::scripting::function::{self, Policy};
 use super::super::persist::Restored;
+use super::super::scripting::function::{self, Policy};
 use super::super::{aof, err, error, persist, saving, Args, CmdResult, Session};
 use crate::protocol::Reply;
 
