@@ -2,6 +2,8 @@
 //! incremental file, replayed into one shard that owns every slot (so any command, even one
 //! whose keys span shards, is one `run_op`), then split per owning shard as an RDB load is.
 //! A torn tail of the last file is cut when `aof-load-truncated` allows it, as Redis does.
+//! The replaying shard's clock stands at 0, so nothing expires while the files load (as in
+//! Redis); files hold absolute times only, as Redis and ringkv write relative ones.
 
 use std::path::Path;
 
@@ -68,8 +70,10 @@ pub fn load(
     }
     let started = std::time::Instant::now();
     let databases = config.int("databases") as usize;
+    let mut shard = Shard::new(0, databases).with_shards(1);
+    shard.freeze_clock(0);
     let mut loader = Loader {
-        shard: Shard::new(0, databases).with_shards(1),
+        shard,
         db: 0,
         databases,
     };
@@ -171,6 +175,16 @@ impl Loader {
         let mut at = from;
         let mut multi: Option<(usize, Vec<Vec<Bytes>>)> = None;
         while at < data.len() {
+            if data[at] == b'#' {
+                // An annotation (`#TS:...`): skipped to the end of its line, as Redis does.
+                match data[at..].iter().position(|&b| b == b'\n') {
+                    Some(end) => {
+                        at += end + 1;
+                        continue;
+                    }
+                    None => return Ok(Tail::Truncated(multi.map_or(at, |(m, _)| m))),
+                }
+            }
             let start = at;
             let Some((items, next)) = parse(data, at)? else {
                 return Ok(Tail::Truncated(multi.map_or(start, |(m, _)| m)));

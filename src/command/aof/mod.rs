@@ -66,12 +66,17 @@ struct Aof {
     /// The size after the last rewrite (or load), auto-rewrite's reference.
     rewrite_base: u64,
     last_write_ok: bool,
+    /// `aof-timestamp-enabled`, and the second of the last annotation written.
+    timestamps: bool,
+    last_timestamp: u64,
 }
 
 static AOF: Mutex<Option<Aof>> = Mutex::new(None);
 static REWRITING: AtomicBool = AtomicBool::new(false);
 static LAST_REWRITE_OK: AtomicBool = AtomicBool::new(true);
 static REWRITES: AtomicU64 = AtomicU64::new(0);
+/// DEBUG AOF-FLUSH-SLEEP: microseconds the writer sleeps before writing what it has.
+static FLUSH_SLEEP_US: AtomicU64 = AtomicU64::new(0);
 static LAST_REWRITE_SECS: AtomicU64 = AtomicU64::new(u64::MAX);
 /// `appendfsync always` is on: connections wait for `durable` after writing.
 static ALWAYS: AtomicBool = AtomicBool::new(false);
@@ -100,11 +105,8 @@ fn fsync_of(config: &Config) -> Fsync {
     }
 }
 
-/// Options that ringkv does not implement, refused at start rather than ignored.
+/// Options whose effect differs from Redis's, said at start.
 pub fn check_options(config: &Config) -> Result<(), String> {
-    if config.get("aof-timestamp-enabled") == "yes" {
-        return Err("aof-timestamp-enabled yes is not supported by ringkv".into());
-    }
     if config.get("no-appendfsync-on-rewrite") == "yes" {
         tracing::warn!("no-appendfsync-on-rewrite yes has no effect: the AOF is fsynced as appendfsync says during rewrites too");
     }
@@ -251,6 +253,8 @@ fn open(
         incr_size,
         rewrite_base: base_size + incr_size,
         last_write_ok: true,
+        timestamps: timestamps_of(config),
+        last_timestamp: 0,
     });
     start_writer();
     Ok(())
@@ -304,6 +308,17 @@ impl Aof {
         if self.out.bytes.is_empty() {
             return;
         }
+        let sleep = FLUSH_SLEEP_US.load(Relaxed);
+        if sleep > 0 {
+            std::thread::sleep(Duration::from_micros(sleep));
+        }
+        let second = crate::shard::unix_ms() / 1000;
+        if self.timestamps && second != self.last_timestamp {
+            self.last_timestamp = second;
+            let mut annotated = timestamp_line().into_bytes();
+            annotated.append(&mut self.out.bytes);
+            self.out.bytes = annotated;
+        }
         match self.incr.write_all(&self.out.bytes) {
             Ok(()) => {
                 self.incr_size += self.out.bytes.len() as u64;
@@ -356,6 +371,11 @@ pub async fn sync_for_exit() {
     durable().await;
 }
 
+/// DEBUG AOF-FLUSH-SLEEP.
+pub fn set_flush_sleep(micros: u64) {
+    FLUSH_SLEEP_US.store(micros, Relaxed);
+}
+
 /// DEBUG LOADAOF's first step: what the AOF holds is written and fsynced (nothing to do
 /// with the AOF off).
 pub async fn flush_to_disk() {
@@ -395,7 +415,12 @@ fn write_base(
     let (file_name, bytes) = if preamble {
         (format!("{name}.{seq}.base.rdb"), snapshot)
     } else {
-        (format!("{name}.{seq}.base.aof"), commands_of(&snapshot)?)
+        let mut commands = match timestamps_of(config) {
+            true => timestamp_line().into_bytes(),
+            false => Vec::new(),
+        };
+        commands.extend(commands_of(&snapshot)?);
+        (format!("{name}.{seq}.base.aof"), commands)
     };
     let temp = dir.join(format!("temp-rewriteaof-{}.aof", std::process::id()));
     let mut file = File::create(&temp)?;
@@ -725,8 +750,19 @@ pub fn apply_fsync(config: &Config) {
     let policy = fsync_of(config);
     if let Some(aof) = lock(&AOF).as_mut() {
         aof.fsync = policy;
+        aof.timestamps = timestamps_of(config);
         ALWAYS.store(policy == Fsync::Always, Relaxed);
     }
+}
+
+fn timestamps_of(config: &Config) -> bool {
+    config.get("aof-timestamp-enabled") == "yes"
+}
+
+/// `#TS:<unix seconds>`, the annotation Redis writes before the commands of a new second
+/// with `aof-timestamp-enabled` (redis-check-aof --truncate-to-timestamp cuts at them).
+fn timestamp_line() -> String {
+    format!("#TS:{}\r\n", crate::shard::unix_ms() / 1000)
 }
 
 /// Maintenance tick (thread 0): keeps `appendfsync` current and starts an automatic rewrite
