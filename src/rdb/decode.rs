@@ -173,7 +173,9 @@ impl<'a> Reader<'a> {
             let computed = CRC64.checksum(&self.data[..end]);
             if stored != 0 && stored != computed && !skip_checksum() {
                 self.pos = end;
-                return Err("Wrong RDB checksum".into());
+                return Err(format!(
+                    "Wrong RDB checksum expected: ({computed:x}) but got ({stored:x}): RDB CRC error"
+                ));
             }
         }
         Ok(records)

@@ -37,7 +37,9 @@ pub async fn reload(session: &mut Session, args: &Args) -> CmdResult {
         .map_err(|e| e.to_string())
         .and_then(|file| crate::rdb::decode_all(&file))
         .and_then(|(records, libraries)| {
-            let (per_shard, ..) = persist::split(records, databases, session.router.shards())?;
+            let (per_shard, keys, expired) =
+                persist::split(records, databases, session.router.shards())?;
+            persist::record_load(keys, expired);
             Ok((per_shard, libraries))
         });
     let (per_shard, libraries) = loaded.map_err(|e| {
