@@ -511,9 +511,83 @@ fn appendonly_set_at_run_time_starts_with_a_rewrite() {
 }
 
 #[test]
-fn options_ringkv_does_not_implement_are_refused_at_start() {
-    let dir = TempDir::new("refused");
-    let mut server = start_ringkv(&dir, &["--aof-timestamp-enabled", "yes"]);
-    assert!(eventually(Duration::from_secs(5), || !server.alive()));
-    assert_ne!(server.exit_code(), Some(0));
+fn timestamp_annotations_are_written_and_redis_check_aof_truncates_at_them() {
+    let dir = TempDir::new("timestamps");
+    let args = [
+        "--aof-timestamp-enabled",
+        "yes",
+        "--aof-use-rdb-preamble",
+        "no",
+    ];
+    let server = start_ringkv(&dir, &[&args[..], &["--appendfsync", "always"]].concat());
+    let mut con = server.redis();
+    cmd(&mut con, &["SET", "early", "1"]);
+    let incr = dir.aof_dir().join("appendonly.aof.1.incr.aof");
+    let first_line = |path: &Path| {
+        let text = std::fs::read_to_string(path).unwrap();
+        text.lines().next().unwrap_or_default().to_string()
+    };
+    assert!(
+        first_line(&incr).starts_with("#TS:"),
+        "{}",
+        first_line(&incr)
+    );
+    let early: u64 = first_line(&incr)[4..].parse().unwrap();
+    // A later second gets its own annotation before its commands.
+    std::thread::sleep(Duration::from_millis(1100));
+    cmd(&mut con, &["SET", "late", "1"]);
+    let annotations: Vec<u64> = std::fs::read_to_string(&incr)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("#TS:").map(|t| t.parse().unwrap()))
+        .collect();
+    assert_eq!(annotations.len(), 2, "{annotations:?}");
+    assert!(annotations[1] > early);
+    let (ok, report) = check_aof(&dir.0);
+    assert!(ok, "{report}");
+    drop(con);
+    drop(server);
+    // Cut at the first second: the later write is gone after a restart.
+    let manifest = dir.aof_dir().join("appendonly.aof.manifest");
+    let out = Command::new("redis-check-aof")
+        .args(["--truncate-to-timestamp", &early.to_string()])
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let server = start_ringkv(&dir, &args);
+    let mut con = server.redis();
+    assert_eq!(cmd(&mut con, &["EXISTS", "early"]), Value::Int(1));
+    assert_eq!(cmd(&mut con, &["EXISTS", "late"]), Value::Int(0));
+    // A rewrite's base (commands, no preamble) starts with one as well.
+    cmd(&mut con, &["BGREWRITEAOF"]);
+    assert!(eventually(Duration::from_secs(10), || {
+        info_field(&mut con, "aof_rewrite_in_progress") == Some(0)
+            && info_field(&mut con, "aof_rewrites") == Some(1)
+    }));
+    assert!(first_line(&dir.aof_dir().join("appendonly.aof.2.base.aof")).starts_with("#TS:"));
+}
+
+#[test]
+fn an_expiry_in_the_past_replayed_from_the_aof_expires_after_loading() {
+    // Redis expires nothing while it loads: the list gets both elements and its expiry,
+    // and is gone once loaded (a loader that deleted it at PEXPIREAT keeps "bar").
+    let dir = TempDir::new("past-expiry");
+    let aof = dir.aof_dir();
+    std::fs::create_dir_all(&aof).unwrap();
+    let commands = "*3\r\n$5\r\nRPUSH\r\n$4\r\nlist\r\n$3\r\nfoo\r\n\
+                    *3\r\n$9\r\nPEXPIREAT\r\n$4\r\nlist\r\n$4\r\n1000\r\n\
+                    *3\r\n$5\r\nRPUSH\r\n$4\r\nlist\r\n$3\r\nbar\r\n";
+    std::fs::write(aof.join("appendonly.aof.1.incr.aof"), commands).unwrap();
+    std::fs::write(
+        aof.join("appendonly.aof.manifest"),
+        "file appendonly.aof.1.incr.aof seq 1 type i\n",
+    )
+    .unwrap();
+    let server = start_ringkv(&dir, &[]);
+    assert_eq!(cmd(&mut server.redis(), &["LLEN", "list"]), Value::Int(0));
 }

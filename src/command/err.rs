@@ -151,6 +151,7 @@ pub const LCS_TOO_BIG: &str =
 pub const DEBUG_RELOAD_OPTION: &str =
     "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.";
 pub const DEBUG_RELOAD_LOAD: &str = "ERR Error trying to load the RDB dump";
+pub const DEBUG_LOADAOF: &str = "ERR Error trying to load the AOF files";
 pub const DEBUG_PROTOCOL_TYPE: &str = "ERR Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false";
 pub const DEBUG_PROTOCOL_RESP2: &str = "ERR RESP2 is not supported by this command";
 pub const DEBUG_PACKED_THRESHOLD: &str =

@@ -273,6 +273,13 @@ fn memory(info: &Snapshot, out: &mut Lines) {
 fn persistence(_: &Snapshot, out: &mut Lines) {
     out.line("loading", &0);
     out.line("async_loading", &0);
+    // Saves do not fork: no copy-on-write to measure.
+    out.line("current_cow_peak", &0);
+    out.line("current_cow_size", &0);
+    out.line("current_cow_size_age", &0);
+    out.line("current_fork_perc", &"0.00");
+    out.line("current_save_keys_processed", &0);
+    out.line("current_save_keys_total", &0);
     let saved = super::saving::status();
     out.line("rdb_changes_since_last_save", &saved.changes_since_save);
     out.line("rdb_bgsave_in_progress", &(saved.bgsave_running as u8));
@@ -284,6 +291,10 @@ fn persistence(_: &Snapshot, out: &mut Lines) {
     out.line("rdb_last_bgsave_time_sec", &saved.last_bgsave_secs);
     out.line("rdb_current_bgsave_time_sec", &saved.current_bgsave_secs);
     out.line("rdb_saves", &saved.saves);
+    out.line("rdb_last_cow_size", &0);
+    let (loaded, expired) = super::persist::last_load();
+    out.line("rdb_last_load_keys_expired", &expired);
+    out.line("rdb_last_load_keys_loaded", &loaded);
     for (field, value) in super::aof::info() {
         out.line(field, &value);
     }

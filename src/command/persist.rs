@@ -83,6 +83,24 @@ fn bgsave(session: &mut Session, args: Args) -> Routine<'_> {
 /// One shard's share of a loaded file: (database, key, entry).
 pub type Restored = Vec<(usize, Key, Entry)>;
 
+/// The keys the last RDB load kept and dropped as expired (INFO's rdb_last_load_keys_*).
+static LAST_LOAD: [std::sync::atomic::AtomicU64; 2] = [
+    std::sync::atomic::AtomicU64::new(0),
+    std::sync::atomic::AtomicU64::new(0),
+];
+
+/// (keys loaded, keys expired) by the last RDB load.
+pub fn last_load() -> (u64, u64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    (LAST_LOAD[0].load(Relaxed), LAST_LOAD[1].load(Relaxed))
+}
+
+pub fn record_load(keys: usize, expired: usize) {
+    use std::sync::atomic::Ordering::Relaxed;
+    LAST_LOAD[0].store(keys as u64, Relaxed);
+    LAST_LOAD[1].store(expired as u64, Relaxed);
+}
+
 /// Reads `dir`/`dbfilename` when it exists and splits its keys per owning shard. Keys already
 /// expired are dropped, as Redis does when it loads as a primary.
 pub fn load(config: &Config, shards: usize) -> Result<Vec<Restored>, String> {
@@ -101,6 +119,7 @@ pub fn load(config: &Config, shards: usize) -> Result<Vec<Restored>, String> {
     super::scripting::function::load_libraries(libraries)?;
     let databases = config.int("databases") as usize;
     let (per_shard, keys, expired) = split(records, databases, shards)?;
+    record_load(keys, expired);
     tracing::info!(
         "Done loading RDB, keys loaded: {keys}, keys expired: {expired}. DB loaded from disk: {:.3} seconds",
         started.elapsed().as_secs_f64()

@@ -298,15 +298,6 @@ impl BackgroundSnapshot {
     }
 }
 
-/// Redis's strerror text for `e` (without Rust's " (os error N)").
-fn reason(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    match text.find(" (os error") {
-        Some(at) => text[..at].to_string(),
-        None => text,
-    }
-}
-
 /// The temporary file of cut `number`'s save: its own name, so no two saves share one.
 fn temp_path(path: &Path, number: u64) -> PathBuf {
     path.with_file_name(format!("temp-{}-{number}.rdb", std::process::id()))
@@ -357,12 +348,15 @@ fn write_file(path: &Path, file: &[u8], number: u64, changes_at_cut: u64) -> Res
                 "Failed opening the temp RDB file {} (in server root dir {}) for saving: {}",
                 temp.display(),
                 root(),
-                reason(&e)
+                crate::state::strerror(&e)
             );
             return Err(());
         }
         Err((op, e)) => {
-            tracing::warn!("Write error saving DB on disk({op}): {}", reason(&e));
+            tracing::warn!(
+                "Write error saving DB on disk({op}): {}",
+                crate::state::strerror(&e)
+            );
             let _ = std::fs::remove_file(&temp);
             forget(&temp);
             return Err(());
@@ -381,7 +375,7 @@ fn write_file(path: &Path, file: &[u8], number: u64, changes_at_cut: u64) -> Res
             temp.display(),
             path.display(),
             root(),
-            reason(&e)
+            crate::state::strerror(&e)
         );
         let _ = std::fs::remove_file(&temp);
         forget(&temp);

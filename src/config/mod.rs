@@ -6,7 +6,7 @@ use std::fmt;
 
 use crate::glob::glob_match;
 
-mod file;
+pub mod file;
 mod options;
 mod rewrite;
 

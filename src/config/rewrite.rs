@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 
-use super::file::split_args;
+use super::file::{quoted, split_args};
 use super::options::OPTIONS;
 use super::{output_limits, save_points, spec, Config, Kind, OptionSpec, OUTPUT_CLASSES};
 
@@ -155,26 +155,6 @@ impl State {
         }
         out
     }
-}
-
-/// Redis's quoting of a string value (sdscatrepr).
-fn quoted(value: &str) -> String {
-    let mut out = String::from("\"");
-    for b in value.bytes() {
-        match b {
-            b'\\' => out.push_str("\\\\"),
-            b'"' => out.push_str("\\\""),
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            b'\t' => out.push_str("\\t"),
-            7 => out.push_str("\\a"),
-            8 => out.push_str("\\b"),
-            b if b.is_ascii_graphic() || b == b' ' => out.push(b as char),
-            b => out.push_str(&format!("\\x{b:02x}")),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// A byte count as Redis writes it back: in gb, mb or kb when it divides evenly.

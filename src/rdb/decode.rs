@@ -37,12 +37,18 @@ pub fn decode(file: &[u8]) -> Result<Vec<Record>, String> {
 
 /// [`decode`], and the code of each function library in the file, in its order.
 pub fn decode_all(file: &[u8]) -> Result<(Vec<Record>, Vec<Bytes>), String> {
+    decode_preamble(file).map(|(records, libraries, _)| (records, libraries))
+}
+
+/// As [`decode_all`], for an RDB that may be followed by more (an AOF's RDB preamble): also
+/// the offset where the RDB ends.
+pub fn decode_preamble(file: &[u8]) -> Result<(Vec<Record>, Vec<Bytes>, usize), String> {
     let mut r = Reader { data: file, pos: 0 };
     let mut libraries = Vec::new();
     let records = r
         .file(&mut libraries)
         .map_err(|e| format!("{e} (at byte offset {})", r.pos))?;
-    Ok((records, libraries))
+    Ok((records, libraries, r.pos))
 }
 
 /// The libraries in a FUNCTION DUMP payload that passed [`verify_payload`]; the error is
@@ -167,7 +173,9 @@ impl<'a> Reader<'a> {
             let computed = CRC64.checksum(&self.data[..end]);
             if stored != 0 && stored != computed && !skip_checksum() {
                 self.pos = end;
-                return Err("Wrong RDB checksum".into());
+                return Err(format!(
+                    "Wrong RDB checksum expected: ({computed:x}) but got ({stored:x}): RDB CRC error"
+                ));
             }
         }
         Ok(records)

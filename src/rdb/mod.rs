@@ -19,7 +19,8 @@ mod lzf;
 mod stream;
 
 pub use decode::{
-    decode, decode_all, decode_functions, decode_payload, verify_payload, Loaded, Record,
+    decode, decode_all, decode_functions, decode_payload, decode_preamble, verify_payload, Loaded,
+    Record,
 };
 pub use encode::{dump_payload, encode_db, encode_slot, functions_payload, DbPart, FileWriter};
 

@@ -50,6 +50,8 @@ pub struct Shard {
     db: usize,
     /// Clock of the command being run, in Unix milliseconds (refreshed by `select`).
     now_ms: u64,
+    /// The clock stays where `freeze_clock` put it (loading an AOF).
+    clock_frozen: bool,
     started_ms: u64,
     stats: ShardStats,
     rng: u64,
@@ -107,6 +109,7 @@ impl Shard {
             dbs,
             db: 0,
             now_ms: unix_ms(),
+            clock_frozen: false,
             started_ms: unix_ms(),
             stats: ShardStats::default(),
             rng: 0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
@@ -145,12 +148,23 @@ impl Shard {
     pub fn select(&mut self, db: usize) {
         self.last_changed = (0, 0);
         self.db = db.min(self.dbs.len() - 1);
-        self.now_ms = unix_ms();
+        self.read_clock();
     }
 
     /// Reads the clock once for a batch of commands run back to back (see `begin`).
+    #[inline]
     pub fn read_clock(&mut self) {
-        self.now_ms = unix_ms();
+        if !self.clock_frozen {
+            self.now_ms = unix_ms();
+        }
+    }
+
+    /// Stops the clock at `at_ms` for good. Replaying an AOF at Unix time 0 keeps every key
+    /// alive and sets absolute expiries in the past rather than deleting keys, as Redis
+    /// expires nothing while it loads (the loaded keys' expiries are checked afterwards).
+    pub fn freeze_clock(&mut self, at_ms: u64) {
+        self.now_ms = at_ms;
+        self.clock_frozen = true;
     }
 
     /// The clock of the running command (Unix ms), fixed for the command like Redis's.

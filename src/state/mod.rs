@@ -29,7 +29,7 @@ pub use output_limit::{
     note_output_limit_disconnection, set_output_limits, ClassOutputLimit, OutputLimitWatch,
     NORMAL_OUTPUT_LIMIT, OUTPUT_LIMIT_DISCONNECTIONS, PUBSUB_OUTPUT_LIMIT,
 };
-pub use rlimit::{raise_open_files_limit, reserved_fds, OpenFiles};
+pub use rlimit::{raise_open_files_limit, reserved_fds, strerror, OpenFiles};
 pub use stats::{Histogram, ThreadStats};
 
 /// Configuration read on every read batch, cached here (updated on start and CONFIG SET) so

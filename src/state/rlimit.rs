@@ -72,9 +72,14 @@ pub fn raise_open_files_limit(wanted: u64) -> OpenFiles {
     }
 }
 
-/// The last OS error as strerror prints it (Redis's log texts carry no "(os error N)").
+/// The last OS error as strerror prints it.
 fn os_error_text() -> String {
-    let text = std::io::Error::last_os_error().to_string();
+    strerror(&std::io::Error::last_os_error())
+}
+
+/// `e` as strerror prints it: Redis's log texts carry no "(os error N)".
+pub fn strerror(e: &std::io::Error) -> String {
+    let text = e.to_string();
     match text.find(" (os error") {
         Some(at) => text[..at].to_string(),
         None => text,

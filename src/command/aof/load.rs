@@ -2,6 +2,8 @@
 //! incremental file, replayed into one shard that owns every slot (so any command, even one
 //! whose keys span shards, is one `run_op`), then split per owning shard as an RDB load is.
 //! A torn tail of the last file is cut when `aof-load-truncated` allows it, as Redis does.
+//! The replaying shard's clock stands at 0, so nothing expires while the files load (as in
+//! Redis); files hold absolute times only, as Redis and ringkv write relative ones.
 
 use std::path::Path;
 
@@ -30,52 +32,81 @@ enum Tail {
     Truncated(usize),
 }
 
-/// Replays `dir`'s manifest into per-shard key lists. None when there is no manifest.
-pub fn load(config: &Config, dir: &Path, shards: usize) -> Result<Option<Vec<Restored>>, String> {
-    let Some(manifest) = Manifest::read(dir, config.get("appendfilename"))? else {
-        return Ok(None);
-    };
-    let started = std::time::Instant::now();
-    let databases = config.int("databases") as usize;
-    let mut loader = Loader {
-        shard: Shard::new(0, databases).with_shards(1),
-        db: 0,
-        databases,
-    };
+/// Replays the base and incremental files `manifest` names into per-shard key lists. None
+/// when it names none. Every file named must exist (an empty one is fine), as in Redis.
+pub fn load(
+    config: &Config,
+    dir: &Path,
+    manifest: &Manifest,
+    shards: usize,
+) -> Result<Option<Vec<Restored>>, String> {
     let files: Vec<_> = manifest
         .files
         .iter()
         .filter(|f| f.kind != FileType::History)
         .collect();
-    let last = files.len().saturating_sub(1);
-    for (index, file) in files.iter().enumerate() {
-        let path = dir.join(&file.name);
-        let data = match std::fs::read(&path) {
-            Ok(data) => data,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && file.kind == FileType::Incr => {
-                // Redis creates the incremental file lazily; an empty one may be missing.
-                continue;
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let mut contents = Vec::with_capacity(files.len());
+    for file in &files {
+        match std::fs::read(dir.join(&file.name)) {
+            Ok(data) => contents.push(data),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(format!(
+                    "The append log file {} doesn't exist: {}",
+                    file.name,
+                    crate::state::strerror(&e)
+                ))
             }
             Err(e) => {
                 return Err(format!(
-                    "Fatal error: can't open the append log file {} for reading: {e}",
-                    file.name
+                    "Fatal error: can't open the append log file {} for reading: {}",
+                    file.name,
+                    crate::state::strerror(&e)
                 ))
             }
-        };
-        if file.kind == FileType::Base && data.starts_with(b"REDIS") {
+        }
+    }
+    let started = std::time::Instant::now();
+    let databases = config.int("databases") as usize;
+    let mut shard = Shard::new(0, databases).with_shards(1);
+    shard.freeze_clock(0);
+    let mut loader = Loader {
+        shard,
+        db: 0,
+        databases,
+    };
+    let last = files.len() - 1;
+    for (index, (file, data)) in files.iter().zip(&contents).enumerate() {
+        let path = dir.join(&file.name);
+        let begun = std::time::Instant::now();
+        let mut from = 0;
+        if data.starts_with(b"REDIS") {
             tracing::info!("Reading RDB base file on AOF loading...");
-            loader
-                .rdb(&data)
+            from = loader
+                .rdb(data)
                 .map_err(|e| format!("{}: {e}", file.name))?;
-            continue;
+            tracing::info!("Reading the remaining AOF tail...");
         }
         match loader
-            .commands(&data)
+            .commands(data, from)
             .map_err(|e| format!("{e} reading the append only file {}", file.name))?
         {
             Tail::Clean => {}
             Tail::Truncated(at) => truncated(config, &path, &file.name, at, index == last)?,
+        }
+        let kind = if file.kind == FileType::Base {
+            "base"
+        } else {
+            "incr"
+        };
+        if !data.is_empty() {
+            tracing::info!(
+                "DB loaded from {kind} file {}: {:.3} seconds",
+                file.name,
+                begun.elapsed().as_secs_f64()
+            );
         }
     }
     tracing::info!(
@@ -118,8 +149,9 @@ struct Loader {
 }
 
 impl Loader {
-    fn rdb(&mut self, data: &[u8]) -> Result<(), String> {
-        let (records, libraries) = crate::rdb::decode_all(data)?;
+    /// Loads an RDB preamble; returns where the commands after it start.
+    fn rdb(&mut self, data: &[u8]) -> Result<usize, String> {
+        let (records, libraries, end) = crate::rdb::decode_preamble(data)?;
         crate::command::scripting::function::load_libraries(libraries)?;
         for record in records {
             if record.db >= self.databases {
@@ -135,14 +167,24 @@ impl Loader {
             };
             self.shard.db_at(record.db).insert(&record.key, entry);
         }
-        Ok(())
+        Ok(end)
     }
 
     /// Replays a file of commands; a MULTI without its EXEC at the end counts as torn.
-    fn commands(&mut self, data: &[u8]) -> Result<Tail, String> {
-        let mut at = 0;
+    fn commands(&mut self, data: &[u8], from: usize) -> Result<Tail, String> {
+        let mut at = from;
         let mut multi: Option<(usize, Vec<Vec<Bytes>>)> = None;
         while at < data.len() {
+            if data[at] == b'#' {
+                // An annotation (`#TS:...`): skipped to the end of its line, as Redis does.
+                match data[at..].iter().position(|&b| b == b'\n') {
+                    Some(end) => {
+                        at += end + 1;
+                        continue;
+                    }
+                    None => return Ok(Tail::Truncated(multi.map_or(at, |(m, _)| m))),
+                }
+            }
             let start = at;
             let Some((items, next)) = parse(data, at)? else {
                 return Ok(Tail::Truncated(multi.map_or(start, |(m, _)| m)));

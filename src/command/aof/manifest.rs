@@ -4,6 +4,8 @@
 use std::io::Write;
 use std::path::Path;
 
+use crate::config::file::{quoted, split_args};
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FileType {
     Base,
@@ -45,40 +47,88 @@ impl Manifest {
         Manifest::parse(&text).map(Some)
     }
 
+    /// Parses a manifest as Redis does, refusing what Redis refuses with its words: an empty
+    /// file, a line over 1024 bytes (or one without its newline), a blank line, fewer than
+    /// six or an odd number of words, a key missing, a path for a file name, an unknown
+    /// type, a second base, incremental sequences not increasing. `#` lines are comments.
+    /// Files keep the manifest's order within their kind; the error names the line.
     pub fn parse(text: &str) -> Result<Manifest, String> {
+        const MAX_LINE: usize = 1024;
+        if text.is_empty() {
+            return Err("Found an empty AOF manifest".into());
+        }
         let mut files = Vec::new();
-        for line in text.lines() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
+        let mut max_incr = 0;
+        let mut rest = text;
+        let mut number = 0;
+        while !rest.is_empty() {
+            number += 1;
+            let at_line = |err: &str, line: &str| {
+                format!("Reading the manifest file, at line {number}: '{line}': {err}")
+            };
+            let cut = rest.len().min(MAX_LINE);
+            let newline = rest.as_bytes()[..cut].iter().position(|&b| b == b'\n');
+            if rest.starts_with('#') {
+                // Comments are skipped before any other check, as Redis reads them.
+                rest = newline.map_or("", |n| &rest[n + 1..]);
                 continue;
             }
-            let words: Vec<&str> = line.split_whitespace().collect();
-            let (mut name, mut seq, mut kind) = (None, None, None);
+            let Some(newline) = newline else {
+                let line = rest.get(..cut).unwrap_or(rest);
+                return Err(at_line(
+                    "The AOF manifest file contains too long line",
+                    line,
+                ));
+            };
+            let line = rest[..newline].trim_matches([' ', '\t', '\r', '\n']);
+            rest = &rest[newline + 1..];
+            let invalid = || at_line("Invalid AOF manifest file format", line);
+            let words = split_args(line).filter(|w| w.len() >= 6 && w.len() % 2 == 0);
+            let Some(words) = words else {
+                return Err(invalid());
+            };
+            let (mut name, mut seq, mut kind) = (None, 0u64, None);
             for pair in words.chunks(2) {
-                match pair {
-                    ["file", v] => name = Some(v.trim_matches('"').to_string()),
-                    ["seq", v] => seq = v.parse::<u64>().ok(),
-                    ["type", "b"] => kind = Some(FileType::Base),
-                    ["type", "h"] => kind = Some(FileType::History),
-                    ["type", "i"] => kind = Some(FileType::Incr),
-                    [_, _] => {}
-                    _ => return Err("Invalid AOF manifest file format".into()),
+                let value = &pair[1];
+                match pair[0].to_ascii_lowercase().as_str() {
+                    "file" => {
+                        if value.contains('/') {
+                            return Err(at_line("File can't be a path, just a filename", line));
+                        }
+                        name = Some(value.clone());
+                    }
+                    // atoll: leading digits, 0 when there are none.
+                    "seq" => seq = leading_number(value),
+                    "type" => kind = value.bytes().next(),
+                    _ => {}
                 }
             }
-            match (name, seq, kind) {
-                (Some(name), Some(seq), Some(kind)) if !name.contains('/') => {
-                    files.push(FileEntry { name, seq, kind })
+            let (Some(name), true, Some(kind)) = (name, seq > 0, kind) else {
+                return Err(invalid());
+            };
+            let kind = match kind {
+                b'b' => FileType::Base,
+                b'h' => FileType::History,
+                b'i' => FileType::Incr,
+                _ => return Err(at_line("Unknown AOF file type", line)),
+            };
+            match kind {
+                FileType::Base if files.iter().any(|f: &FileEntry| f.kind == FileType::Base) => {
+                    return Err(at_line("Found duplicate base file information", line));
                 }
-                _ => return Err("Invalid AOF manifest file format".into()),
+                FileType::Incr if seq <= max_incr => {
+                    return Err(at_line("Found a non-monotonic sequence number", line));
+                }
+                FileType::Incr => max_incr = seq,
+                _ => {}
             }
+            files.push(FileEntry { name, seq, kind });
         }
-        if files.iter().filter(|f| f.kind == FileType::Base).count() > 1 {
-            return Err("Found duplicate base file information".into());
-        }
+        // Base first, then history, then incremental files, each in the manifest's order.
         files.sort_by_key(|f| match f.kind {
-            FileType::Base => (0, f.seq),
-            FileType::History => (1, f.seq),
-            FileType::Incr => (2, f.seq),
+            FileType::Base => 0,
+            FileType::History => 1,
+            FileType::Incr => 2,
         });
         Ok(Manifest { files })
     }
@@ -91,7 +141,12 @@ impl Manifest {
                 FileType::History => 'h',
                 FileType::Incr => 'i',
             };
-            out.push_str(&format!("file {} seq {} type {kind}\n", f.name, f.seq));
+            let name = if needs_quotes(&f.name) {
+                quoted(&f.name)
+            } else {
+                f.name.clone()
+            };
+            out.push_str(&format!("file {name} seq {} type {kind}\n", f.seq));
         }
         out
     }
@@ -126,6 +181,17 @@ impl Manifest {
     }
 }
 
+/// Redis quotes a file name holding a blank, a quote, a backslash or an unprintable byte.
+fn needs_quotes(name: &str) -> bool {
+    name.bytes()
+        .any(|b| matches!(b, b'\\' | b'"') || !(0x21..=0x7e).contains(&b))
+}
+
+fn leading_number(text: &str) -> u64 {
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    text[..digits].parse().unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,7 +204,37 @@ mod tests {
         assert_eq!(m.base().unwrap().name, "appendonly.aof.1.base.rdb");
         assert_eq!(m.last_incr().unwrap().seq, 2);
         assert_eq!(m.render(), text);
-        assert!(Manifest::parse("file x seq\n").is_err());
-        assert!(Manifest::parse("file ../x seq 1 type b\n").is_err());
+        let refused = |text: &str, why: &str| {
+            let err = Manifest::parse(text).unwrap_err();
+            assert!(err.ends_with(why), "{text:?}: {err}");
+        };
+        refused("", "Found an empty AOF manifest");
+        refused("file x seq\n", "Invalid AOF manifest file format");
+        refused("\n", "Invalid AOF manifest file format");
+        refused("file x seq 1 type b", "contains too long line");
+        refused(
+            "file ../x seq 1 type b\n",
+            "File can't be a path, just a filename",
+        );
+        refused("file x seq 1 type x\n", "Unknown AOF file type");
+        refused("file x seq 0 type b\n", "Invalid AOF manifest file format");
+        refused(
+            "file x seq 1 type b\nfile y seq 2 type b\n",
+            "Found duplicate base file",
+        );
+        refused(
+            "file x seq 2 type i\nfile y seq 1 type i\n",
+            "Found a non-monotonic sequence number",
+        );
+        let spaced = Manifest {
+            files: vec![FileEntry {
+                name: "a b.aof".into(),
+                seq: 1,
+                kind: FileType::Incr,
+            }],
+        };
+        assert_eq!(spaced.render(), "file \"a b.aof\" seq 1 type i\n");
+        assert_eq!(Manifest::parse(&spaced.render()).unwrap(), spaced);
+        assert!(Manifest::parse("# comment\n").unwrap().files.is_empty());
     }
 }

@@ -66,12 +66,17 @@ struct Aof {
     /// The size after the last rewrite (or load), auto-rewrite's reference.
     rewrite_base: u64,
     last_write_ok: bool,
+    /// `aof-timestamp-enabled`, and the second of the last annotation written.
+    timestamps: bool,
+    last_timestamp: u64,
 }
 
 static AOF: Mutex<Option<Aof>> = Mutex::new(None);
 static REWRITING: AtomicBool = AtomicBool::new(false);
 static LAST_REWRITE_OK: AtomicBool = AtomicBool::new(true);
 static REWRITES: AtomicU64 = AtomicU64::new(0);
+/// DEBUG AOF-FLUSH-SLEEP: microseconds the writer sleeps before writing what it has.
+static FLUSH_SLEEP_US: AtomicU64 = AtomicU64::new(0);
 static LAST_REWRITE_SECS: AtomicU64 = AtomicU64::new(u64::MAX);
 /// `appendfsync always` is on: connections wait for `durable` after writing.
 static ALWAYS: AtomicBool = AtomicBool::new(false);
@@ -100,11 +105,8 @@ fn fsync_of(config: &Config) -> Fsync {
     }
 }
 
-/// Options that ringkv does not implement, refused at start rather than ignored.
+/// Options whose effect differs from Redis's, said at start.
 pub fn check_options(config: &Config) -> Result<(), String> {
-    if config.get("aof-timestamp-enabled") == "yes" {
-        return Err("aof-timestamp-enabled yes is not supported by ringkv".into());
-    }
     if config.get("no-appendfsync-on-rewrite") == "yes" {
         tracing::warn!("no-appendfsync-on-rewrite yes has no effect: the AOF is fsynced as appendfsync says during rewrites too");
     }
@@ -112,38 +114,100 @@ pub fn check_options(config: &Config) -> Result<(), String> {
 }
 
 /// At start with `appendonly yes`: loads the AOF (the RDB file is then not read, as Redis),
-/// creating the directory, an empty base and the first incremental file when there is none;
-/// attaches the change stream and starts the writer. The shards get their journals from
-/// `journal::current()` when they are built.
+/// moving an old-style single AOF into the directory first; with no AOF, writes an empty
+/// base; opens the last incremental file or a new one; attaches the change stream and starts
+/// the writer. The shards get their journals from `journal::current()` when they are built.
+/// The errors are Redis's fatal start-up errors.
 pub fn start(config: &Config, shards: usize) -> Result<Vec<Restored>, String> {
     let dir = dir_of(config);
+    let name = config.get("appendfilename").to_string();
+    let mut manifest = match dir.is_dir() {
+        true => Manifest::read(&dir, &name)?.unwrap_or_default(),
+        false => Manifest::default(),
+    };
+    upgrade(config, &dir, &name, &mut manifest)?;
+    let loaded = load::load(config, &dir, &manifest, shards)?;
     std::fs::create_dir_all(&dir).map_err(|e| {
         format!(
             "Can't open or create append-only dir {}: {e}",
             dir.display()
         )
     })?;
-    let name = config.get("appendfilename").to_string();
-    let loaded = load::load(config, &dir, shards)?;
-    let mut manifest = Manifest::read(&dir, &name)?.unwrap_or_default();
-    if manifest.base().is_none() && loaded.is_none() {
-        // A new AOF: an empty base, as after a rewrite of an empty dataset.
-        let base = write_base(&dir, &name, 1, empty_snapshot(config), config)
+    if manifest.base().is_none() && manifest.last_incr().is_none() {
+        // A new AOF: an empty base, as a rewrite of the empty dataset writes it.
+        let seq = manifest.top_seq(FileType::Base) + 1;
+        let base = write_base(&dir, &name, seq, empty_snapshot(config), config)
             .map_err(|e| format!("Can't create the AOF base: {e}"))?;
-        manifest.files.push(base);
+        tracing::info!("Creating AOF base file {} on server start", base.name);
+        manifest.files.insert(0, base);
     }
-    if manifest.last_incr().is_none() {
-        manifest.files.push(FileEntry {
-            name: format!("{name}.{}.incr.aof", manifest.top_seq(FileType::Incr) + 1),
-            seq: manifest.top_seq(FileType::Incr) + 1,
-            kind: FileType::Incr,
-        });
+    match manifest.last_incr() {
+        Some(incr) => tracing::info!("Opening AOF incr file {} on server start", incr.name),
+        None => {
+            let seq = manifest.top_seq(FileType::Incr) + 1;
+            let incr = format!("{name}.{seq}.incr.aof");
+            tracing::info!("Creating AOF incr file {incr} on server start");
+            manifest.files.push(FileEntry {
+                name: incr,
+                seq,
+                kind: FileType::Incr,
+            });
+        }
     }
     manifest
         .write(&dir, &name)
         .map_err(|e| format!("Can't persist the AOF manifest: {e}"))?;
     open(config, dir, name, manifest, shards).map_err(|e| format!("Can't open the AOF: {e}"))?;
     Ok(loaded.unwrap_or_else(|| (0..shards).map(|_| Vec::new()).collect()))
+}
+
+/// An `appendfilename` in `dir` is a single AOF of Redis before 7.0. It becomes the base of
+/// a manifest in `appenddirname` when there is no directory, no manifest naming a file, or
+/// a manifest naming only it as its base while the directory does not hold it (an upgrade
+/// cut short before the move), as Redis upgrades it.
+fn upgrade(config: &Config, dir: &Path, name: &str, manifest: &mut Manifest) -> Result<(), String> {
+    let old = Path::new(config.get("dir")).join(name);
+    if !old.is_file() {
+        return Ok(());
+    }
+    let has_incr = manifest.last_incr().is_some();
+    let needed = !dir.is_dir()
+        || (manifest.base().is_none() && !has_incr)
+        || (manifest.base().is_some_and(|b| b.name == name)
+            && !has_incr
+            && !dir.join(name).exists());
+    if !needed {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| {
+        format!(
+            "Can't open or create append-only dir {}: {e}",
+            dir.display()
+        )
+    })?;
+    manifest.files.retain(|f| f.kind != FileType::Base);
+    manifest.files.insert(
+        0,
+        FileEntry {
+            name: name.to_string(),
+            seq: 1,
+            kind: FileType::Base,
+        },
+    );
+    manifest
+        .write(dir, name)
+        .map_err(|e| format!("Can't persist the AOF manifest: {e}"))?;
+    std::fs::rename(&old, dir.join(name)).map_err(|e| {
+        format!(
+            "Error trying to move the old AOF file {name} into dir {}: {e}",
+            config.get("appenddirname")
+        )
+    })?;
+    tracing::info!(
+        "Successfully migrated an old-style AOF file ({name}) into the AOF directory ({}).",
+        config.get("appenddirname")
+    );
+    Ok(())
 }
 
 /// Opens the last incremental file for appending, attaches a stream, starts the writer.
@@ -154,10 +218,11 @@ fn open(
     manifest: Manifest,
     shards: usize,
 ) -> std::io::Result<()> {
+    // Enabled at run time, the AOF appends to a temporary file the manifest does not name
+    // until the first rewrite's cut starts the first incremental file, as Redis does.
     let incr_name = manifest
         .last_incr()
-        .map(|f| f.name.clone())
-        .unwrap_or_default();
+        .map_or_else(|| temp_incr_of(&name), |f| f.name.clone());
     let incr = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -188,6 +253,8 @@ fn open(
         incr_size,
         rewrite_base: base_size + incr_size,
         last_write_ok: true,
+        timestamps: timestamps_of(config),
+        last_timestamp: 0,
     });
     start_writer();
     Ok(())
@@ -241,6 +308,17 @@ impl Aof {
         if self.out.bytes.is_empty() {
             return;
         }
+        let sleep = FLUSH_SLEEP_US.load(Relaxed);
+        if sleep > 0 {
+            std::thread::sleep(Duration::from_micros(sleep));
+        }
+        let second = crate::shard::unix_ms() / 1000;
+        if self.timestamps && second != self.last_timestamp {
+            self.last_timestamp = second;
+            let mut annotated = timestamp_line().into_bytes();
+            annotated.append(&mut self.out.bytes);
+            self.out.bytes = annotated;
+        }
         match self.incr.write_all(&self.out.bytes) {
             Ok(()) => {
                 self.incr_size += self.out.bytes.len() as u64;
@@ -293,6 +371,31 @@ pub async fn sync_for_exit() {
     durable().await;
 }
 
+/// DEBUG AOF-FLUSH-SLEEP.
+pub fn set_flush_sleep(micros: u64) {
+    FLUSH_SLEEP_US.store(micros, Relaxed);
+}
+
+/// DEBUG LOADAOF's first step: what the AOF holds is written and fsynced (nothing to do
+/// with the AOF off).
+pub async fn flush_to_disk() {
+    if lock(&AOF).is_some() {
+        durable().await;
+    }
+}
+
+/// The dataset the AOF's files on disk hold, per owning shard (DEBUG LOADAOF); empty when
+/// there is no AOF.
+pub fn read_back(config: &Config, shards: usize) -> Result<Vec<Restored>, String> {
+    let dir = dir_of(config);
+    let manifest = match dir.is_dir() {
+        true => Manifest::read(&dir, config.get("appendfilename"))?.unwrap_or_default(),
+        false => Manifest::default(),
+    };
+    Ok(load::load(config, &dir, &manifest, shards)?
+        .unwrap_or_else(|| (0..shards).map(|_| Vec::new()).collect()))
+}
+
 /// An RDB file of an empty dataset.
 fn empty_snapshot(config: &Config) -> Vec<u8> {
     let _ = config;
@@ -312,7 +415,12 @@ fn write_base(
     let (file_name, bytes) = if preamble {
         (format!("{name}.{seq}.base.rdb"), snapshot)
     } else {
-        (format!("{name}.{seq}.base.aof"), commands_of(&snapshot)?)
+        let mut commands = match timestamps_of(config) {
+            true => timestamp_line().into_bytes(),
+            false => Vec::new(),
+        };
+        commands.extend(commands_of(&snapshot)?);
+        (format!("{name}.{seq}.base.aof"), commands)
     };
     let temp = dir.join(format!("temp-rewriteaof-{}.aof", std::process::id()));
     let mut file = File::create(&temp)?;
@@ -473,21 +581,33 @@ fn cut_incr(tails: Vec<journal::Chunk>) -> std::io::Result<u64> {
         .ok_or_else(|| std::io::Error::other("AOF is off"))?;
     aof.flush();
     aof.fsync_now();
-    let seq = aof.manifest.top_seq(FileType::Incr) + 1;
-    let name = format!("{}.{seq}.incr.aof", aof.name);
-    let incr = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(aof.dir.join(&name))?;
-    let mut manifest = aof.manifest.clone();
-    manifest.files.push(FileEntry {
-        name,
-        seq,
-        kind: FileType::Incr,
-    });
-    manifest.write(&aof.dir, &aof.name)?;
-    aof.manifest = manifest;
-    aof.incr = incr;
+    if aof.manifest.last_incr().is_none() {
+        // Enabled at run time: the temporary file starts again at the cut and becomes the
+        // first incremental file when the base is written; until then the manifest on disk
+        // stays as it was.
+        let temp = aof.dir.join(temp_incr_of(&aof.name));
+        let _ = std::fs::remove_file(&temp);
+        aof.incr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(temp)?;
+    } else {
+        let seq = aof.manifest.top_seq(FileType::Incr) + 1;
+        let name = format!("{}.{seq}.incr.aof", aof.name);
+        let incr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(aof.dir.join(&name))?;
+        let mut manifest = aof.manifest.clone();
+        manifest.files.push(FileEntry {
+            name,
+            seq,
+            kind: FileType::Incr,
+        });
+        manifest.write(&aof.dir, &aof.name)?;
+        aof.manifest = manifest;
+        aof.incr = incr;
+    }
     // A new file's reader starts without a database: the next chunk selects one.
     aof.out.db = None;
     for tail in tails {
@@ -525,7 +645,20 @@ fn finish_rewrite(
     let aof = guard
         .as_mut()
         .ok_or_else(|| std::io::Error::other("AOF is off"))?;
-    let current = aof.manifest.last_incr().cloned();
+    let current = match aof.manifest.last_incr() {
+        Some(incr) => incr.clone(),
+        None => {
+            let seq = aof.manifest.top_seq(FileType::Incr) + 1;
+            let incr = FileEntry {
+                name: format!("{name}.{seq}.incr.aof"),
+                seq,
+                kind: FileType::Incr,
+            };
+            std::fs::rename(dir.join(temp_incr_of(&name)), dir.join(&incr.name))?;
+            incr
+        }
+    };
+    let current = Some(current);
     let old: Vec<String> = aof
         .manifest
         .files
@@ -547,6 +680,11 @@ fn finish_rewrite(
         let _ = std::fs::remove_file(dir.join(file));
     }
     Ok(())
+}
+
+/// The file the AOF appends to between CONFIG SET appendonly yes and its first rewrite.
+fn temp_incr_of(name: &str) -> String {
+    format!("temp-{name}.incr")
 }
 
 /// CONFIG SET appendonly: yes attaches the stream and starts a rewrite (the base is the
@@ -577,12 +715,13 @@ pub fn set_appendonly(session: &Session, on: bool) {
             let mut manifest = Manifest::read(&dir, &name)
                 .map_err(std::io::Error::other)?
                 .unwrap_or_default();
-            let seq = manifest.top_seq(FileType::Incr) + 1;
-            manifest.files.push(FileEntry {
-                name: format!("{name}.{seq}.incr.aof"),
-                seq,
-                kind: FileType::Incr,
-            });
+            // The incremental files written before it was turned off are not replayed
+            // after the rewrite's base: they are history.
+            for file in &mut manifest.files {
+                if file.kind == FileType::Incr {
+                    file.kind = FileType::History;
+                }
+            }
             open(&config, dir.clone(), name.clone(), manifest, shards)
         });
         if let Err(e) = setup {
@@ -611,8 +750,19 @@ pub fn apply_fsync(config: &Config) {
     let policy = fsync_of(config);
     if let Some(aof) = lock(&AOF).as_mut() {
         aof.fsync = policy;
+        aof.timestamps = timestamps_of(config);
         ALWAYS.store(policy == Fsync::Always, Relaxed);
     }
+}
+
+fn timestamps_of(config: &Config) -> bool {
+    config.get("aof-timestamp-enabled") == "yes"
+}
+
+/// `#TS:<unix seconds>`, the annotation Redis writes before the commands of a new second
+/// with `aof-timestamp-enabled` (redis-check-aof --truncate-to-timestamp cuts at them).
+fn timestamp_line() -> String {
+    format!("#TS:{}\r\n", crate::shard::unix_ms() / 1000)
 }
 
 /// Maintenance tick (thread 0): keeps `appendfsync` current and starts an automatic rewrite

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use super::keys::help_reply;
 use super::table::{flags, row, CommandSpec, NOKEY};
-use super::{err, error, serving, Args, CmdResult, Kind, Session};
+use super::{aof, err, error, serving, Args, CmdResult, Kind, Session};
 use crate::protocol::Reply;
 
 /// DEBUG's row of the command table.
@@ -38,6 +38,8 @@ type Routine<'a> = Pin<Box<dyn Future<Output = CmdResult> + 'a>>;
 /// Redis's help lines for the subcommands ringkv has.
 const DEBUG_HELP: &[&str] = &[
     "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "AOF-FLUSH-SLEEP <microsec>",
+    "    Server will sleep before flushing the AOF, this is used for testing.",
     "CHANGE-REPL-ID",
     "    Change the replication IDs of the instance.",
     "    Dangerous: should be used only for testing the replication subsystem.",
@@ -48,6 +50,8 @@ const DEBUG_HELP: &[&str] = &[
     "ERROR <string>",
     "    Return a Redis protocol error with <string> as message. Useful for clients",
     "    unit tests to simulate Redis errors.",
+    "LOADAOF",
+    "    Flush the AOF buffers on disk and reload the AOF in memory.",
     "LOG <message>",
     "    Write <message> to the server log.",
     "OBJECT <key>",
@@ -137,6 +141,11 @@ fn debug(session: &mut Session, args: Args) -> Routine<'_> {
             }
             (b"error", 1) => Ok(err::debug_error(&args.next()?)),
             (b"reload", _) => reload::reload(session, &args).await,
+            (b"loadaof", 0) => reload::load_aof(session).await,
+            (b"aof-flush-sleep", 1) => {
+                aof::set_flush_sleep(atoi(&args.next()?).max(0) as u64);
+                Ok(Reply::Simple("OK"))
+            }
             (b"object", 1) => object::object(session, args.next()?).await,
             (b"listpack", 1) => object::packed(session, args.next()?, "listpack").await,
             (b"quicklist", 1 | 2) => object::packed(session, args.next()?, "quicklist").await,
