@@ -158,7 +158,7 @@ impl State {
 }
 
 /// Redis's quoting of a string value (sdscatrepr).
-fn quoted(value: &str) -> String {
+pub(super) fn quoted(value: &str) -> String {
     let mut out = String::from("\"");
     for b in value.bytes() {
         match b {
