@@ -565,6 +565,20 @@ pub fn config_set_unknown(name: &str) -> Reply {
     ))
 }
 
+/// CONFIG SET port: the new listeners could not be bound (the reason is logged).
+pub const CONFIG_PORT_LISTEN: &str = "Unable to listen on this port. Check server logs.";
+
+/// CONFIG SET bind: the new addresses could not be bound (the reason is logged).
+pub const CONFIG_BIND_FAILED: &str = "Failed to bind to specified addresses.";
+
+/// CONFIG SET of an option fixed at start.
+pub const CONFIG_IMMUTABLE: &str = "can't set immutable config";
+
+/// DEBUG CONFIG-REWRITE-FORCE-ALL that could not write the file.
+pub fn debug_rewrite_failed(why: &str) -> Reply {
+    Reply::error_owned(format!("ERR CONFIG-REWRITE-FORCE-ALL failed: {why}"))
+}
+
 /// A command other than the subscription ones from a RESP2 client in subscribed mode.
 pub fn subscribed_context(name: &str) -> Reply {
     Reply::error_owned(format!(

@@ -163,7 +163,7 @@ fn server(info: &Snapshot, out: &mut Lines) {
     out.line("process_id", &std::process::id());
     out.line("process_supervised", &supervised(info));
     out.line("run_id", &info.server.run_id);
-    out.line("tcp_port", &info.server.port);
+    out.line("tcp_port", &info.server.port.load(Relaxed));
     out.line("server_time_usec", &(crate::shard::unix_ms() * 1000));
     out.line("uptime_in_seconds", &uptime);
     out.line("uptime_in_days", &(uptime / 86400));

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::Ordering::Relaxed;
 
 use bytes::Bytes;
 
@@ -372,22 +373,28 @@ fn config_resetstat(session: &mut Session, _args: Args) -> Routine<'_> {
 
 /// CONFIG REWRITE: the start-up file rewritten with the running values, as Redis does.
 fn config_rewrite(session: &mut Session, _args: &mut Args) -> CmdResult {
-    let config = session.server.config();
-    if config.file.is_none() {
+    if session.server.config().file.is_none() {
         return Err(error(err::NO_CONFIG_FILE));
     }
+    rewrite_config(session, false).map_err(|why| err::config_rewrite_failed(&why))
+}
+
+/// Rewrites the configuration file; `force_all` writes every option, defaults too (DEBUG
+/// CONFIG-REWRITE-FORCE-ALL). Err: why, as Redis words it.
+pub(super) fn rewrite_config(session: &Session, force_all: bool) -> Result<Reply, String> {
+    let config = session.server.config();
     let users: Vec<String> = crate::command::access::users()
         .iter()
         .map(|u| format!("user {} {}", u.name, u.describe()))
         .collect();
-    match config.rewrite(&users) {
+    match config.rewrite(&users, force_all) {
         Ok(()) => {
             tracing::info!("CONFIG REWRITE executed with success.");
-            ok()
+            Ok(Reply::Simple("OK"))
         }
         Err(why) => {
             tracing::warn!("CONFIG REWRITE failed: {why}");
-            Err(err::config_rewrite_failed(&why))
+            Err(why)
         }
     }
 }
@@ -408,9 +415,7 @@ fn config_set(session: &mut Session, args: &mut Args) -> CmdResult {
         match staged.set(name, value) {
             Ok(()) => {}
             Err(ConfigError::Unknown(_)) => return Err(err::config_set_unknown(name)),
-            Err(ConfigError::Immutable(_)) => {
-                return Err(failed(name, "can't set immutable config"))
-            }
+            Err(ConfigError::Immutable(_)) => return Err(failed(name, err::CONFIG_IMMUTABLE)),
             Err(ConfigError::Invalid(_, why)) => return Err(failed(name, &why)),
         }
     }
@@ -440,6 +445,7 @@ fn config_set(session: &mut Session, args: &mut Args) -> CmdResult {
             &crate::pubsub::notify::render(flags),
         );
     }
+    move_listeners(session, &pairs, &staged)?;
     *config = staged;
     for (name, _) in &pairs {
         if let Some(warning) = crate::config::Config::set_warning(name, config.get(name)) {
@@ -477,6 +483,38 @@ fn config_set(session: &mut Session, args: &mut Args) -> CmdResult {
         super::aof::set_appendonly(session, appendonly);
     }
     ok()
+}
+
+/// CONFIG SET port / bind: every thread's listeners move to the staged addresses before
+/// anything is committed, so a failure leaves the old ones and every value as they were.
+fn move_listeners(
+    session: &Session,
+    pairs: &[(String, String)],
+    staged: &crate::config::Config,
+) -> Result<(), Reply> {
+    let named = |n: &str| pairs.iter().find(|(name, _)| name.eq_ignore_ascii_case(n));
+    let Some((name, _)) = pairs
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("port") || n.eq_ignore_ascii_case("bind"))
+    else {
+        return Ok(());
+    };
+    let Some(rebind) = session.server.rebind.get() else {
+        return Ok(());
+    };
+    // `port 0` picks a free port when set; a `bind` alone keeps the port in use.
+    let fallback = match named("port") {
+        Some(_) => 0,
+        None => session.server.port.load(Relaxed),
+    };
+    let why = if name.eq_ignore_ascii_case("port") {
+        err::CONFIG_PORT_LISTEN
+    } else {
+        err::CONFIG_BIND_FAILED
+    };
+    let port = rebind(staged, fallback).map_err(|_| err::config_set_failed(name, why))?;
+    session.server.port.store(port, Relaxed);
+    Ok(())
 }
 
 /// A raised maxclients raises the descriptor limit too (Redis's updateMaxclients); when the

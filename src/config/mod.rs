@@ -148,10 +148,10 @@ fn normalise(spec: &OptionSpec, value: &str) -> Result<String, String> {
             if let Some(percent) = value.strip_suffix('%') {
                 match percent.parse::<i64>() {
                     Ok(n) if (0..=100).contains(&n) => Ok(format!("{n}%")),
-                    Ok(_) => Err(
-                        "argument must be between -100 and 9223372036854775807 inclusive".into(),
-                    ),
-                    Err(_) => Err("argument must be a memory or percent value".into()),
+                    Ok(n) if n > 100 => {
+                        Err("percentage argument must be less or equal to 100".into())
+                    }
+                    _ => Err("argument must be a memory or percent value".into()),
                 }
             } else {
                 match parse_memory(value) {
@@ -395,21 +395,7 @@ impl Config {
                 rest = &rest[1..];
             }
         }
-        let mut i = 0;
-        while i < rest.len() {
-            let Some(name) = rest[i].strip_prefix("--") else {
-                return Err(format!("expected an option like --port, got '{}'", rest[i]));
-            };
-            i += 1;
-            let start = i;
-            while i < rest.len() && !rest[i].starts_with("--") {
-                i += 1;
-            }
-            let value = rest[start..i].join(" ");
-            config
-                .set_startup(name, &value)
-                .map_err(|e| e.to_string())?;
-        }
+        config.load_text(&file::command_line_options(rest))?;
         Ok(config)
     }
 
@@ -503,10 +489,12 @@ impl Config {
     }
 
     /// CONFIG GET: every option whose name or alias matches the glob `pattern`
-    /// (case-insensitive), each under the name that matched.
+    /// (case-insensitive), each under the name that matched. Hidden options answer only
+    /// when named (a pattern without `*`, `?` or `[`), as in Redis.
     pub fn matching(&self, pattern: &[u8]) -> Vec<(&'static str, &str)> {
         let mut found = Vec::new();
-        for spec in OPTIONS.iter().filter(|o| !o.hidden) {
+        let named = !pattern.iter().any(|b| b"*?[".contains(b));
+        for spec in OPTIONS.iter().filter(|o| named || !o.hidden) {
             let value = self.get(spec.name);
             for name in std::iter::once(spec.name).chain(spec.alias) {
                 if glob_match(pattern, name.as_bytes(), true) {
@@ -721,7 +709,10 @@ mod tests {
         c.set("proto-max-bulk-len", "2mb").unwrap();
         assert_eq!(c.int("proto-max-bulk-len"), 2 << 20);
         assert!(matches!(c.set("nosuch", "1"), Err(ConfigError::Unknown(_))));
-        assert!(matches!(c.set("port", "1"), Err(ConfigError::Immutable(_))));
+        assert!(matches!(
+            c.set("databases", "1"),
+            Err(ConfigError::Immutable(_))
+        ));
         assert!(matches!(
             c.set("maxclients", "x"),
             Err(ConfigError::Invalid(..))

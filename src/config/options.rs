@@ -149,7 +149,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     opt("shutdown-on-sigint", None, "default", Kind::ShutdownFlags, true, Effect::Works),
     opt("shutdown-on-sigterm", None, "default", Kind::ShutdownFlags, true, Effect::Works),
     opt("databases", None, "16", Kind::Int(1, I32), false, Effect::Works),
-    opt("port", None, "6379", Kind::Int(0, 65535), false, Effect::Works),
+    opt("port", None, "6379", Kind::Int(0, 65535), true, Effect::Works),
     opt("io-threads", None, "1", Kind::Int(1, 128), false, Effect::Inert),
     opt("auto-aof-rewrite-percentage", None, "100", Kind::Int(0, I32), true, Effect::Works),
     opt("cluster-replica-validity-factor", Some("cluster-slave-validity-factor"), "10", Kind::Int(0, I32), true, Effect::Missing("cluster")),
@@ -239,14 +239,15 @@ pub const OPTIONS: &[OptionSpec] = &[
     opt("client-output-buffer-limit", None, "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60", Kind::OutputLimits, true, Effect::Works),
     opt("oom-score-adj-values", None, "0 200 800", Kind::OomValues, true, Effect::Works),
     opt("notify-keyspace-events", None, "", Kind::Text, true, Effect::Works),
-    opt("bind", None, "127.0.0.1", Kind::Text, false, Effect::Works),
+    opt("bind", None, "* -::*", Kind::Text, true, Effect::Works),
     opt("replicaof", Some("slaveof"), "", Kind::Text, false, Effect::Missing("replication")),
     opt("latency-tracking-info-percentiles", None, "50 99 99.9", Kind::Percentiles, true, Effect::Works),
-    // ringkv's own.
-    opt("threads", None, "0", Kind::Int(0, 1024), false, Effect::Works),
-    opt("io-backend", None, "auto", Kind::Enum(&["auto", "uring", "epoll"]), false, Effect::Works),
+    // ringkv's own, fixed at start. Left out of CONFIG GET's patterns (named, they answer),
+    // so a client walking `CONFIG GET *` and setting back what it read meets Redis's set.
+    opt("threads", None, "0", Kind::Int(0, 1024), false, Effect::Works).hidden(),
+    opt("io-backend", None, "auto", Kind::Enum(&["auto", "uring", "epoll"]), false, Effect::Works).hidden(),
     // The Prometheus endpoint's port on the bind addresses (0: off); bound at start only.
-    opt("metrics-port", None, "0", Kind::Int(0, 65535), false, Effect::Works),
+    opt("metrics-port", None, "0", Kind::Int(0, 65535), false, Effect::Works).hidden(),
     // Redis 7.2's names for the set encodings' limits.
     opt("set-max-listpack-entries", None, "128", Kind::Int(0, BIG), true, Effect::Works),
     opt("set-max-listpack-value", None, "64", Kind::Int(0, BIG), true, Effect::Works),

@@ -171,10 +171,12 @@ fn memory(bytes: i64) -> String {
     }
 }
 
-fn rewrite_option(state: &mut State, config: &Config, spec: &'static OptionSpec) {
+/// Writes `spec`'s line; `force` writes it even at its default (DEBUG
+/// CONFIG-REWRITE-FORCE-ALL).
+fn rewrite_option(state: &mut State, config: &Config, spec: &'static OptionSpec, force: bool) {
     let name = spec.name;
     let value = config.get(name);
-    let changed = value != spec.default;
+    let changed = force || value != spec.default;
     match spec.kind {
         Kind::SavePoints => {
             let points = save_points(value).unwrap_or_default();
@@ -198,7 +200,7 @@ fn rewrite_option(state: &mut State, config: &Config, spec: &'static OptionSpec)
                     memory(l.soft as i64),
                     l.soft_seconds
                 );
-                state.put(name, line, now[i] != default[i]);
+                state.put(name, line, force || now[i] != default[i]);
             }
         }
         Kind::Memory(..) => {
@@ -210,6 +212,10 @@ fn rewrite_option(state: &mut State, config: &Config, spec: &'static OptionSpec)
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|_| value.to_string());
             state.put(name, format!("{name} {}", quoted(&dir)), true);
+        }
+        // No bind address at all is written `bind ""` (Redis's empty multi-value).
+        Kind::Text if name == "bind" && value.is_empty() => {
+            state.put(name, format!("{name} \"\""), true)
         }
         Kind::Text if name == "bind" || name == "replicaof" => {
             if changed && !value.is_empty() {
@@ -228,11 +234,11 @@ fn rewrite_option(state: &mut State, config: &Config, spec: &'static OptionSpec)
 impl Config {
     /// The rewritten text of `old` (the current file's content) for the running values;
     /// `users` are the ACL users as `user name rules...` lines, written when no `aclfile` holds
-    /// them.
-    pub fn rewritten(&self, old: &str, users: &[String]) -> String {
+    /// them; `force_all` writes every option, defaults too.
+    pub fn rewritten(&self, old: &str, users: &[String], force_all: bool) -> String {
         let mut state = State::read(old);
         for spec in OPTIONS {
-            rewrite_option(&mut state, self, spec);
+            rewrite_option(&mut state, self, spec, force_all);
         }
         state.mark("user");
         if self.get("aclfile").is_empty() {
@@ -244,8 +250,8 @@ impl Config {
     }
 
     /// CONFIG REWRITE: rewrites the start-up configuration file in place (through a temporary
-    /// file renamed over it). Err: Redis's reason text.
-    pub fn rewrite(&self, users: &[String]) -> Result<(), String> {
+    /// file renamed over it); `force_all` as in [`Config::rewritten`]. Err: Redis's reason text.
+    pub fn rewrite(&self, users: &[String], force_all: bool) -> Result<(), String> {
         let Some(path) = &self.file else {
             return Err("The server is running without a config file".into());
         };
@@ -254,7 +260,7 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(format!("Rewriting config file: {e}")),
         };
-        let new = self.rewritten(&old, users);
+        let new = self.rewritten(&old, users, force_all);
         let dir = path.parent().unwrap_or(std::path::Path::new("."));
         let temp = dir.join(format!("tmp-ringkv-conf-{}", std::process::id()));
         let write = || -> std::io::Result<()> {
@@ -288,7 +294,7 @@ mod tests {
         config.set("save", "900 1").unwrap();
         config.set("maxclients", "50").unwrap();
         config.set("dbfilename", "x y.rdb").unwrap();
-        let new = config.rewritten(old, &[]);
+        let new = config.rewritten(old, &[], false);
         let dir = quoted(&std::path::absolute("./").unwrap().display().to_string());
         let expected = format!(
             "# my cache\nport 7000\nmaxmemory 2gb\n\nsave 900 1\n\nrename-command DEBUG \"\"\n\
@@ -298,8 +304,8 @@ mod tests {
         assert_eq!(new, expected);
         // As in Redis, the blank piece after the file's last newline stays a line: a second
         // rewrite ends with one blank line, and from then on nothing changes.
-        let second = config.rewritten(&new, &[]);
+        let second = config.rewritten(&new, &[], false);
         assert_eq!(second, format!("{new}\n"));
-        assert_eq!(config.rewritten(&second, &[]), second);
+        assert_eq!(config.rewritten(&second, &[], false), second);
     }
 }

@@ -37,7 +37,7 @@ pub fn bind(config: &crate::config::Config) -> Result<Vec<TcpListener>, String> 
         return Ok(Vec::new());
     }
     let mut listeners = Vec::new();
-    for (ip, optional) in super::bind_addresses(config)? {
+    for (ip, optional) in super::listen::bind_addresses(config)? {
         match TcpListener::bind((ip, port)) {
             Ok(l) => listeners.push(l),
             Err(e) if optional => tracing::warn!("Skipping metrics on {ip}: {e}"),

@@ -8,16 +8,15 @@ mod affinity;
 mod connection;
 pub mod crash;
 mod io;
+mod listen;
 pub mod logging;
 mod metrics;
 
-use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
-
-use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
 
 use crate::command::{Hangup, Session};
 use crate::config::Config;
@@ -28,6 +27,8 @@ use crate::shard::mailbox::{inboxes, serve_inbox, Inboxes, LocalShard};
 use crate::shard::{Router, Shard, SlotTable};
 use crate::state::{Addr, ServerState, ThreadStats};
 use io::{EpollRead, EpollWrite, UringHalf, UringUnixHalf};
+use listen::{still_listening, ListenerSet};
+use tokio::sync::mpsc::UnboundedReceiver;
 
 /// Which I/O backend a thread runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,78 +76,6 @@ fn choose_backend(asked: &str) -> (Backend, Option<String>) {
             ),
         },
     }
-}
-
-fn listen_socket(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
-    let socket = Socket::new(
-        Domain::for_address(addr),
-        Type::STREAM,
-        Some(SockProtocol::TCP),
-    )?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
-    socket.bind(&addr.into())?;
-    socket.listen(backlog)?;
-    socket.set_nonblocking(true)?;
-    Ok(socket.into())
-}
-
-/// The `bind` addresses: as in Redis, `*` is every IPv4 address, `::*` every IPv6 one, and
-/// an address written `-addr` is optional (true: skipped when the machine lacks it).
-fn bind_addresses(config: &Config) -> Result<Vec<(IpAddr, bool)>, String> {
-    config
-        .get("bind")
-        .split_whitespace()
-        .map(|text| {
-            let optional = text.starts_with('-');
-            let text = text.trim_start_matches('-');
-            let ip: IpAddr = match text {
-                "*" => IpAddr::from([0u8; 4]),
-                "::*" => IpAddr::from([0u16; 8]),
-                _ => text
-                    .parse()
-                    .map_err(|_| format!("invalid bind address '{text}'"))?,
-            };
-            Ok((ip, optional))
-        })
-        .collect()
-}
-
-/// Binds `threads` listeners per bind address; with port 0 the first picks the port and the
-/// rest share it.
-fn bind_all(config: &Config, threads: usize) -> Result<(Vec<Vec<TcpListener>>, u16), String> {
-    let mut port = config.int("port") as u16;
-    let backlog = config.int("tcp-backlog").clamp(0, i32::MAX as i64) as i32;
-    let mut per_thread: Vec<Vec<TcpListener>> = (0..threads).map(|_| Vec::new()).collect();
-    for (ip, optional) in bind_addresses(config)? {
-        for listeners in per_thread.iter_mut() {
-            let listener = match listen_socket(SocketAddr::new(ip, port), backlog) {
-                Ok(listener) => listener,
-                Err(e)
-                    if optional
-                        && matches!(
-                            e.raw_os_error(),
-                            Some(libc::EADDRNOTAVAIL | libc::EAFNOSUPPORT | libc::EPROTONOSUPPORT)
-                        ) =>
-                {
-                    tracing::warn!("Skipping optional bind address {ip}: {e}");
-                    break;
-                }
-                Err(e) => return Err(format!("could not bind {ip}:{port}: {e}")),
-            };
-            if port == 0 {
-                port = listener.local_addr().map_err(|e| e.to_string())?.port();
-            }
-            listeners.push(listener);
-        }
-    }
-    if per_thread.first().is_none_or(|l| l.is_empty()) {
-        return Err("no bind address".into());
-    }
-    Ok((per_thread, port))
 }
 
 /// Binds `unixsocket` (replacing a stale socket file, as Redis does) with `unixsocketperm`.
@@ -198,9 +127,19 @@ pub fn run(mut config: Config) -> Result<(), String> {
     // line, which must stay `listening on ...` (scripts read the port from it).
     let cpulist = affinity::parse_cpulist(config.get("server_cpulist"));
     let fd_notes = fit_maxclients(&mut config, threads)?;
+    // Shown as Redis renders the classes (`KEA` reads back `AKE`), as CONFIG SET leaves it.
+    if let Some(flags) = crate::pubsub::notify::parse(config.get("notify-keyspace-events")) {
+        let _ = config.set(
+            "notify-keyspace-events",
+            &crate::pubsub::notify::render(flags),
+        );
+    }
     let signals = Signals::register()?;
     let (backend, fallback_note) = choose_backend(config.get("io-backend"));
-    let (listeners, port) = bind_all(&config, threads)?;
+    let (listeners, port) = listen::bind_all(&config, threads, config.int("port") as u16)?;
+    if listeners.iter().all(|l| l.is_empty()) && config.get("unixsocket").is_empty() {
+        return Err("Configured to not listen anywhere, exiting.".into());
+    }
     let metrics_listeners = metrics::bind(&config)?;
     let first = config
         .get("bind")
@@ -277,6 +216,10 @@ pub fn run(mut config: Config) -> Result<(), String> {
         crate::command::table::STAT_ROWS.len(),
     ));
     crash::watch_clients(state.clone());
+    let (moves, listeners) = listen::Listeners::start(listeners);
+    let _ = state.rebind.set(Box::new(move |config, fallback| {
+        moves.rebind(config, fallback)
+    }));
     let inboxes = inboxes(threads);
     metrics::serve(metrics_listeners, state.clone(), inboxes.clone());
     for (id, listeners) in listeners.into_iter().enumerate() {
@@ -462,7 +405,8 @@ struct Worker {
     state: Arc<ServerState>,
     inboxes: Inboxes,
     shard: Shard,
-    listeners: Vec<TcpListener>,
+    /// This thread's TCP listeners: the first set, then each set a rebind hands over.
+    listeners: UnboundedReceiver<ListenerSet>,
 }
 
 impl Worker {
@@ -474,7 +418,7 @@ impl Worker {
         Router,
         Arc<ServerState>,
         usize,
-        Vec<TcpListener>,
+        UnboundedReceiver<ListenerSet>,
         Option<(std::os::unix::net::UnixListener, Arc<str>)>,
     ) {
         let local = LocalShard::new(self.shard, crate::command::publish_events);
@@ -689,34 +633,42 @@ fn run_uring(worker: Worker) {
                 },
             )));
         }
-        for listener in listeners {
-            let listener = tokio_uring::net::TcpListener::from_std(listener);
-            let (router, state) = (router.clone(), state.clone());
-            accepting.push(tokio::task::spawn_local(async move {
-                let local = listener
-                    .local_addr()
-                    .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-                loop {
-                    let Ok((stream, peer)) = listener.accept().await else {
-                        // Out of descriptors or similar: back off instead of spinning.
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                        continue;
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let fd = stream.as_raw_fd();
-                    match admit(&router, &state, id, fd, Addr::Tcp(peer), Addr::Tcp(local)) {
-                        Ok(session) => {
-                            let (reader, writer) = UringHalf::split(stream);
-                            tokio::task::spawn_local(busy(connection::serve(
-                                reader, writer, session,
-                            )));
-                        }
-                        Err(reply) => {
-                            let _ = stream.write_all(bytes::BytesMut::from(reply)).await;
+        let mut listeners = listeners;
+        while let Some(set) = listeners.recv().await {
+            for listener in set {
+                let fd = listener.as_raw_fd();
+                let listener = tokio_uring::net::TcpListener::from_std(listener);
+                let (router, state) = (router.clone(), state.clone());
+                tokio::task::spawn_local(async move {
+                    let local = listener
+                        .local_addr()
+                        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+                    loop {
+                        let Ok((stream, peer)) = listener.accept().await else {
+                            if !still_listening(fd) {
+                                break;
+                            }
+                            // Out of descriptors or similar: back off instead of spinning.
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            continue;
+                        };
+                        let _ = stream.set_nodelay(true);
+                        let fd = stream.as_raw_fd();
+                        let (peer, local) = (Addr::Tcp(peer), Addr::Tcp(local));
+                        match admit(&router, &state, id, fd, peer, local) {
+                            Ok(session) => {
+                                let (reader, writer) = UringHalf::split(stream);
+                                tokio::task::spawn_local(busy(connection::serve(
+                                    reader, writer, session,
+                                )));
+                            }
+                            Err(reply) => {
+                                let _ = stream.write_all(bytes::BytesMut::from(reply)).await;
+                            }
                         }
                     }
-                }
-            }));
+                });
+            }
         }
         for task in accepting {
             let _ = task.await;
@@ -780,27 +732,34 @@ fn run_epoll(worker: Worker) {
                 },
             )));
         }
-        for listener in listeners {
-            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                continue;
-            };
-            let (router, state) = (router.clone(), state.clone());
-            accepting.push(tokio::task::spawn_local(async move {
-                let local = listener
-                    .local_addr()
-                    .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-                loop {
-                    let Ok((stream, peer)) = listener.accept().await else {
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                        continue;
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let fd = stream.as_raw_fd();
-                    let admitted =
-                        admit(&router, &state, id, fd, Addr::Tcp(peer), Addr::Tcp(local));
-                    serve_epoll(admitted, stream, fd, tokio::net::TcpStream::into_split);
-                }
-            }));
+        let mut listeners = listeners;
+        while let Some(set) = listeners.recv().await {
+            for listener in set {
+                let fd = listener.as_raw_fd();
+                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                    continue;
+                };
+                let (router, state) = (router.clone(), state.clone());
+                tokio::task::spawn_local(async move {
+                    let local = listener
+                        .local_addr()
+                        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+                    loop {
+                        let Ok((stream, peer)) = listener.accept().await else {
+                            if !still_listening(fd) {
+                                break;
+                            }
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            continue;
+                        };
+                        let _ = stream.set_nodelay(true);
+                        let fd = stream.as_raw_fd();
+                        let admitted =
+                            admit(&router, &state, id, fd, Addr::Tcp(peer), Addr::Tcp(local));
+                        serve_epoll(admitted, stream, fd, tokio::net::TcpStream::into_split);
+                    }
+                });
+            }
         }
         for task in accepting {
             let _ = task.await;

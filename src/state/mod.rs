@@ -14,8 +14,8 @@ mod output_limit;
 mod rlimit;
 mod stats;
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::RwLock;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering::Relaxed};
+use std::sync::{OnceLock, RwLock};
 use std::time::Instant;
 
 use crate::config::Config;
@@ -42,7 +42,11 @@ pub struct ServerState {
     pub config: RwLock<Config>,
     pub threads: usize,
     pub io_backend: &'static str,
-    pub port: u16,
+    /// The TCP port the listeners are bound to (the one picked when `port` is 0).
+    pub port: AtomicU16,
+    /// Moves every thread's TCP listeners to the configuration's `bind` and `port` (CONFIG
+    /// SET): installed by the server at start, called by the command layer.
+    pub rebind: OnceLock<Rebind>,
     pub started: Instant,
     pub run_id: String,
     pub stats: Vec<ThreadStats>,
@@ -56,6 +60,11 @@ pub struct ServerState {
     /// the shards (the metrics endpoint's thread).
     pub shard_views: Vec<std::sync::Mutex<ShardView>>,
 }
+
+/// Binds new TCP listeners for a configuration and hands them to every thread, closing the
+/// old ones; Ok is the port now listened on. The `u16` is the port to bind when the
+/// configuration's is 0 (0 again: pick a free one). Err leaves the old listeners serving.
+pub type Rebind = Box<dyn Fn(&Config, u16) -> Result<u16, String> + Send + Sync>;
 
 /// A shard's counters and its (keys, keys with a TTL) per database, as of its last tick.
 #[derive(Clone, Debug, Default)]
@@ -93,7 +102,8 @@ impl ServerState {
             config: RwLock::new(config),
             threads,
             io_backend,
-            port,
+            port: AtomicU16::new(port),
+            rebind: OnceLock::new(),
             started: Instant::now(),
             run_id,
             stats: (0..threads).map(|_| ThreadStats::new(commands)).collect(),

@@ -43,6 +43,9 @@ const DEBUG_HELP: &[&str] = &[
     "CHANGE-REPL-ID",
     "    Change the replication IDs of the instance.",
     "    Dangerous: should be used only for testing the replication subsystem.",
+    "CONFIG-REWRITE-FORCE-ALL",
+    "    Like CONFIG REWRITE but writes all configuration options, including",
+    "    keywords not listed in original configuration file or default values.",
     "DIGEST",
     "    Output a hex signature representing the current DB content.",
     "DIGEST-VALUE <key> [<key> ...]",
@@ -174,6 +177,8 @@ fn debug(session: &mut Session, args: Args) -> Routine<'_> {
                 tracing::warn!("Changing replication IDs after receiving DEBUG change-repl-id");
                 Ok(Reply::Simple("OK"))
             }
+            (b"config-rewrite-force-all", 0) => super::server::rewrite_config(session, true)
+                .map_err(|why| err::debug_rewrite_failed(&why)),
             (b"stringmatch-test", 0) => {
                 stringmatch_fuzz();
                 Ok(Reply::Simple("Apparently Redis did not crash: test passed"))
