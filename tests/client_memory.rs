@@ -68,7 +68,11 @@ fn info(con: &mut redis::Connection, section: &str) -> String {
 }
 
 fn set(con: &mut redis::Connection, args: &[&str]) {
-    let _: () = redis::cmd("CONFIG").arg("SET").arg(args).query(con).unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg(args)
+        .query(con)
+        .unwrap();
 }
 
 #[test]
@@ -122,8 +126,14 @@ fn a_partial_command_shows_in_the_query_buffer() {
 fn a_subscriber_that_does_not_read_is_closed_at_the_hard_limit() {
     for (name, target) in targets() {
         let mut con = target.redis();
-        set(&mut con, &["client-output-buffer-limit", "pubsub 200000 0 0"]);
-        let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut con).unwrap();
+        set(
+            &mut con,
+            &["client-output-buffer-limit", "pubsub 200000 0 0"],
+        );
+        let _: () = redis::cmd("CONFIG")
+            .arg("RESETSTAT")
+            .query(&mut con)
+            .unwrap();
         let mut sub = target.raw();
         sub.cmd(&[b"CLIENT", b"SETNAME", b"silent"]);
         assert_eq!(sub.reply(), b"+OK\r\n");
@@ -148,7 +158,10 @@ fn a_subscriber_that_does_not_read_is_closed_at_the_hard_limit() {
             }
         }
         assert!(gone, "{name}: the subscriber was never closed");
-        assert!(largest <= 200_000 + 20_000, "{name}: omem reached {largest}");
+        assert!(
+            largest <= 200_000 + 20_000,
+            "{name}: omem reached {largest}"
+        );
         if name != "redis" {
             // Redis 7.2's counter (7.0 has none), kept by ringkv.
             let stats = info(&mut con, "stats");
@@ -206,7 +219,10 @@ fn client_eviction_closes_the_largest_clients_but_not_no_evict_ones() {
             .arg("ON")
             .query(&mut con)
             .unwrap();
-        let _: () = redis::cmd("CONFIG").arg("RESETSTAT").query(&mut con).unwrap();
+        let _: () = redis::cmd("CONFIG")
+            .arg("RESETSTAT")
+            .query(&mut con)
+            .unwrap();
         let flags = field(&line_of_self(&mut con), "flags");
         assert!(flags.contains('e'), "{name}: flags={flags}");
         // Two clients hold 600 kB each in their query buffers, one of them exempt.
@@ -232,11 +248,15 @@ fn client_eviction_closes_the_largest_clients_but_not_no_evict_ones() {
         );
         set(&mut con, &["maxmemory-clients", "1mb"]);
         assert!(
-            eventually(Duration::from_secs(5), || line_of(&mut con, "big").is_none()),
+            eventually(Duration::from_secs(5), || line_of(&mut con, "big")
+                .is_none()),
             "{name}: the largest evictable client stays"
         );
         assert!(big.closed(), "{name}");
-        assert!(line_of(&mut con, "kept").is_some(), "{name}: no-evict client evicted");
+        assert!(
+            line_of(&mut con, "kept").is_some(),
+            "{name}: no-evict client evicted"
+        );
         assert_eq!(
             info_field(&info(&mut con, "stats"), "evicted_clients"),
             Some(1),

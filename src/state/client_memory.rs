@@ -60,7 +60,8 @@ impl ClientMemory {
 
     /// Adds a batch the reader handed over.
     pub fn add_queued(&self, bytes: u64) {
-        self.queued.store(self.queued.load(Relaxed) + bytes, Relaxed);
+        self.queued
+            .store(self.queued.load(Relaxed) + bytes, Relaxed);
     }
 
     /// Removes a batch the executor finished.
@@ -73,11 +74,14 @@ impl ClientMemory {
 /// What the clients hold together (INFO): the sum of their totals, the largest query buffer
 /// and the largest pending output.
 pub fn client_totals(registry: &ClientRegistry) -> (u64, u64, u64) {
-    registry.clients().iter().fold((0, 0, 0), |(all, input, output), c| {
-        let m = &c.memory;
-        let query = m.read_buf.load(Relaxed).max(m.qbuf());
-        (all + m.total(0), input.max(query), output.max(m.omem()))
-    })
+    registry
+        .clients()
+        .iter()
+        .fold((0, 0, 0), |(all, input, output), c| {
+            let m = &c.memory;
+            let query = m.read_buf.load(Relaxed).max(m.qbuf());
+            (all + m.total(0), input.max(query), output.max(m.omem()))
+        })
 }
 
 /// Clients closed by client eviction (INFO stats `evicted_clients`).

@@ -23,7 +23,8 @@ use std::time::Instant;
 use crate::config::Config;
 
 pub use client_memory::{
-    client_memory_budget, client_totals, evict_clients, ClientMemory, CLIENT_OVERHEAD, EVICTED_CLIENTS,
+    client_memory_budget, client_totals, evict_clients, ClientMemory, CLIENT_OVERHEAD,
+    EVICTED_CLIENTS,
 };
 pub use clients::{shutdown_fd, Addr, ClientInfo, ClientRegistry, Unblock};
 pub use clock::{
