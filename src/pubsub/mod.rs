@@ -155,6 +155,13 @@ impl Subscriber {
     }
 }
 
+impl Drop for Subscriber {
+    /// Messages still queued go with the subscriber: they no longer count as the client's.
+    fn drop(&mut self) {
+        self.client.memory.messages.store(0, Relaxed);
+    }
+}
+
 /// Per-thread subscriber tables: who on this thread listens to what.
 #[derive(Default)]
 struct Local {
