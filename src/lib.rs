@@ -49,7 +49,8 @@
 //!   (any RDB 1–11 encoding), and DUMP/RESTORE payloads. Depends on `shard` only.
 //! - [`config`] — Redis-named options from a file or flags; CONFIG GET/SET. Depends on `glob`.
 //! - [`state`] — process-wide state, one concern per file: configuration and counters, the
-//!   client registry, the coarse clock, output-buffer limits, the open-files limit. Depends on
+//!   client registry, what each client's buffers hold and client eviction (`maxmemory-clients`),
+//!   the coarse clock, output-buffer limits, the open-files limit. Depends on
 //!   `config` and `shard` (its clock).
 //! - [`glob`] — Redis-style glob matching, bounded on hostile patterns. Depends on nothing.
 //! - [`service`] — running as a Linux service: daemonize, pid file, systemd/upstart

@@ -148,7 +148,7 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
     row("client|kill", -3, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client_kill), "connection", "2.4.0", "Kill the connection of a client", ""),
     row("client|unblock", -3, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client_unblock), "connection", "5.0.0", "Unblock a client blocked in a blocking command from a different connection", ""),
     row("client|reply", 3, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client_reply), "connection", "3.2.0", "Instruct the server whether to reply to commands", ""),
-    row("client|no-evict", 3, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client_on_off), "connection", "7.0.0", "Set client eviction mode for the current connection", ""),
+    row("client|no-evict", 3, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client_no_evict), "connection", "7.0.0", "Set client eviction mode for the current connection", ""),
     row("client|setinfo", 4, flags!(NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(client_setinfo), "connection", "7.2.0", "Sets information specific to the client or connection.", ""),
     row("client|pause", -3, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(super::pause::client_pause), "connection", "2.9.50", "Stop processing commands from clients for some time", ""),
     row("client|unpause", 2, flags!(ADMIN | NOSCRIPT | LOADING | STALE), NOKEY, Kind::Local(super::pause::client_unpause), "connection", "6.2.0", "Resume processing of clients that were paused", ""),
@@ -294,7 +294,8 @@ pub fn reset(session: &mut Session, _args: &mut Args) -> CmdResult {
 }
 
 /// One CLIENT LIST line, in Redis's field order.
-/// CLIENT LIST's flags, in Redis's order: P (subscriber), b (blocked), U (unix socket), or N.
+/// CLIENT LIST's flags, in Redis's order: P (subscriber), b (blocked), U (unix socket),
+/// e (no-evict), or N.
 fn client_flags(c: &ClientInfo) -> String {
     let mut flags = String::new();
     if c.subs.load(Relaxed) > 0 {
@@ -307,22 +308,33 @@ fn client_flags(c: &ClientInfo) -> String {
     if matches!(c.addr, crate::state::Addr::Unix(_)) {
         flags.push('U');
     }
+    if c.no_evict.load(Relaxed) {
+        flags.push('e');
+    }
     if flags.is_empty() {
         flags.push('N');
     }
     flags
 }
 
+/// CLIENT LIST's line for `c`, as the client reading it sees itself or another client.
 pub fn client_line(c: &ClientInfo) -> String {
+    client_line_with(c, 0)
+}
+
+/// CLIENT LIST's line for `c`; `argv` is the bytes of the command it runs now (Redis's
+/// argv-mem: only a running command holds its arguments).
+pub fn client_line_with(c: &ClientInfo, argv: u64) -> String {
     let cmd = match c.last_cmd.load(Relaxed) {
         u32::MAX => "NULL",
         row => super::table::STAT_ROWS
             .get(row as usize)
             .map_or("NULL", |s| s.name),
     };
+    let m = &c.memory;
     format!(
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub=0 ssub=0 multi=-1 \
-         qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r \
+         qbuf={} qbuf-free={} argv-mem={} multi-mem=0 rbs={} rbp={} obl={} oll=0 omem={} tot-mem={} events=r \
          cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={} io-thread={}\n",
         c.id,
         c.addr,
@@ -334,6 +346,14 @@ pub fn client_line(c: &ClientInfo) -> String {
         client_flags(c),
         c.db.load(Relaxed),
         c.subs.load(Relaxed),
+        m.qbuf(),
+        m.qbuf_free(),
+        argv,
+        m.write_buf.load(Relaxed),
+        m.write_peak.load(Relaxed),
+        m.writing.load(Relaxed),
+        m.omem(),
+        m.total(argv),
         cmd,
         lock(&c.user),
         c.resp.load(Relaxed),
@@ -341,6 +361,11 @@ pub fn client_line(c: &ClientInfo) -> String {
         lock(&c.lib_ver),
         c.thread,
     )
+}
+
+/// Bytes of the running command's arguments.
+fn argv_len(args: &Args) -> u64 {
+    args.all().iter().map(|a| a.len() as u64).sum()
 }
 
 const CLIENT_HELP: &[&str] = &[
@@ -422,10 +447,10 @@ fn client_setname(session: &mut Session, args: &mut Args) -> CmdResult {
     ok()
 }
 
-fn client_info(session: &mut Session, _args: &mut Args) -> CmdResult {
+fn client_info(session: &mut Session, args: &mut Args) -> CmdResult {
     Ok(Reply::Verbatim(
         "txt",
-        Bytes::from(client_line(&session.client)),
+        Bytes::from(client_line_with(&session.client, argv_len(args))),
     ))
 }
 
@@ -461,13 +486,24 @@ fn client_reply(session: &mut Session, args: &mut Args) -> CmdResult {
     Ok(reply)
 }
 
-/// CLIENT NO-EVICT and NO-TOUCH ON|OFF: accepted, and without effect here (no client eviction;
-/// a read does not refresh a key's access time for another client to see).
+/// CLIENT NO-TOUCH ON|OFF: accepted, and without effect here (a read does not refresh a key's
+/// access time for another client to see).
 fn client_on_off(_session: &mut Session, args: &mut Args) -> CmdResult {
     match args.next()?.to_ascii_lowercase().as_slice() {
         b"on" | b"off" => ok(),
         _ => Err(error(err::SYNTAX)),
     }
+}
+
+/// CLIENT NO-EVICT ON|OFF: whether client eviction may close this connection.
+fn client_no_evict(session: &mut Session, args: &mut Args) -> CmdResult {
+    let on = match args.next()?.to_ascii_lowercase().as_slice() {
+        b"on" => true,
+        b"off" => false,
+        _ => return Err(error(err::SYNTAX)),
+    };
+    session.client.no_evict.store(on, Relaxed);
+    ok()
 }
 
 /// CLIENT UNBLOCK id [TIMEOUT|ERROR]: 1 when the client was blocked and is now released.
@@ -489,6 +525,7 @@ fn client_unblock(session: &mut Session, args: &mut Args) -> CmdResult {
 }
 
 fn client_list(session: &mut Session, args: &mut Args) -> CmdResult {
+    let (me, argv) = (session.client.id, argv_len(args));
     let mut ids: Option<Vec<u64>> = None;
     while !args.is_done() {
         if args.remaining() >= 2 && args.keyword("TYPE") {
@@ -518,7 +555,7 @@ fn client_list(session: &mut Session, args: &mut Args) -> CmdResult {
         .clients()
         .iter()
         .filter(|c| ids.as_ref().is_none_or(|ids| ids.contains(&c.id)))
-        .map(|c| client_line(c))
+        .map(|c| client_line_with(c, if c.id == me { argv } else { 0 }))
         .collect();
     Ok(Reply::Verbatim("txt", Bytes::from(text)))
 }

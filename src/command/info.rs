@@ -196,6 +196,9 @@ fn clients(info: &Snapshot, out: &mut Lines) {
     );
     out.line("cluster_connections", &0);
     out.line("maxclients", &info.server.config().int("maxclients"));
+    let (_, input, output) = crate::state::client_totals(&info.server.clients);
+    out.line("client_recent_max_input_buffer", &input);
+    out.line("client_recent_max_output_buffer", &output);
     let blocked = crate::shard::blocking::blocked_clients() as u64;
     out.line("blocked_clients", &blocked);
     out.line("tracking_clients", &crate::tracking::counts().0);
@@ -260,6 +263,10 @@ fn memory(info: &Snapshot, out: &mut Lines) {
     out.line("mem_replication_backlog", &0);
     out.line("mem_total_replication_buffers", &0);
     out.line("mem_clients_slaves", &0);
+    out.line(
+        "mem_clients_normal",
+        &crate::state::client_totals(&info.server.clients).0,
+    );
     out.line("mem_cluster_links", &0);
     out.line("mem_allocator", &memory::allocator_name());
     // mimalloc compacts nothing on request: no active defragmentation.
@@ -340,8 +347,10 @@ fn stats(info: &Snapshot, out: &mut Lines) {
     out.line("sync_partial_err", &0);
     out.line("expired_keys", &info.totals.expired_keys);
     out.line("evicted_keys", &info.totals.evicted_keys);
-    // maxmemory-clients is not supported: no client is evicted.
-    out.line("evicted_clients", &0);
+    out.line(
+        "evicted_clients",
+        &crate::state::EVICTED_CLIENTS.load(Relaxed),
+    );
     out.line("keyspace_hits", &info.totals.keyspace_hits);
     out.line("keyspace_misses", &info.totals.keyspace_misses);
     let registry = crate::pubsub::Registry::get();

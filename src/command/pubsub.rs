@@ -211,7 +211,7 @@ fn subscriber(session: &mut Session) -> Rc<Subscriber> {
     let (tx, rx) = handoff::unbounded();
     let client = session.client.clone();
     let sub = Subscriber::new(
-        client.id,
+        client.clone(),
         tx,
         Box::new(move || {
             client.killed.store(true, Relaxed);

@@ -210,7 +210,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     opt("hll-sparse-max-bytes", None, "3000", Kind::Memory(0, BIG), true, Effect::Works),
     opt("tracking-table-max-keys", None, "1000000", Kind::Int(0, BIG), true, Effect::Works),
     opt("client-query-buffer-limit", None, "1073741824", Kind::Memory(1 << 20, BIG), true, Effect::Works),
-    opt("maxmemory-clients", None, "0", Kind::MemoryOrPercent, true, Effect::Missing("client eviction")),
+    opt("maxmemory-clients", None, "0", Kind::MemoryOrPercent, true, Effect::Works),
     opt("repl-backlog-ttl", None, "3600", Kind::Int(0, BIG), true, Effect::Missing("replication")),
     opt("auto-aof-rewrite-min-size", None, "67108864", Kind::Memory(0, BIG), true, Effect::Works),
     opt("loading-process-events-interval-bytes", None, "2097152", Kind::Int(1024, I32), true, Effect::Inert).hidden(),

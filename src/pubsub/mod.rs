@@ -10,7 +10,8 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, OnceLock, RwLock};
 
 use bytes::Bytes;
@@ -18,7 +19,9 @@ use bytes::Bytes;
 use crate::glob::glob_match;
 use crate::handoff;
 use crate::shard::mailbox::run_on_thread;
-use crate::state::{note_output_limit_disconnection, OutputLimitWatch, PUBSUB_OUTPUT_LIMIT};
+use crate::state::{
+    note_output_limit_disconnection, ClientInfo, OutputLimitWatch, PUBSUB_OUTPUT_LIMIT,
+};
 
 /// Which family a subscription belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -60,22 +63,34 @@ impl Push {
 /// One subscribed connection as its thread's delivery sees it.
 pub struct Subscriber {
     pub id: u64,
+    client: Arc<ClientInfo>,
+    /// The subscriber itself, for the soft limit's timer.
+    me: Weak<Subscriber>,
     tx: handoff::Sender<Push>,
-    /// Bytes delivered but not yet written by the connection.
+    /// Bytes delivered but not yet encoded by the connection.
     pub queued: Cell<usize>,
     watch: OutputLimitWatch,
+    /// A soft-limit timer is running.
+    timing: Cell<bool>,
     /// Called once when the subscriber exceeds its output-buffer limit (disconnects it).
     on_overflow: Box<dyn Fn()>,
 }
 
 impl Subscriber {
     /// A subscriber whose messages go to `tx`.
-    pub fn new(id: u64, tx: handoff::Sender<Push>, on_overflow: Box<dyn Fn()>) -> Rc<Self> {
-        Rc::new(Subscriber {
-            id,
+    pub fn new(
+        client: Arc<ClientInfo>,
+        tx: handoff::Sender<Push>,
+        on_overflow: Box<dyn Fn()>,
+    ) -> Rc<Self> {
+        Rc::new_cyclic(|me| Subscriber {
+            id: client.id,
+            client,
+            me: me.clone(),
             tx,
             queued: Cell::new(0),
             watch: OutputLimitWatch::default(),
+            timing: Cell::new(false),
             on_overflow,
         })
     }
@@ -85,28 +100,65 @@ impl Subscriber {
         if self.over_limit(queued) {
             return;
         }
-        self.queued.set(queued);
+        self.set_queued(queued);
         let _ = self.tx.push(push);
     }
 
-    /// Applies `client-output-buffer-limit pubsub`: hard limit at once, soft limit after its
-    /// grace period. An offender is cut off (once) and its message dropped.
+    fn set_queued(&self, queued: usize) {
+        self.queued.set(queued);
+        self.client.memory.messages.store(queued as u64, Relaxed);
+    }
+
+    /// Applies `client-output-buffer-limit pubsub` to `queued` plus the write in flight: hard
+    /// limit at once, soft limit after its grace period (checked again when it ends, so a
+    /// subscriber that stays over is cut off without further traffic, as Redis's clientsCron
+    /// does). An offender is cut off (once) and its message dropped.
     fn over_limit(&self, queued: usize) -> bool {
-        let over = self.watch.exceeded(queued, PUBSUB_OUTPUT_LIMIT.get());
-        if over && self.queued.get() != usize::MAX {
+        if self.queued.get() == usize::MAX {
+            return true;
+        }
+        let limit = PUBSUB_OUTPUT_LIMIT.get();
+        let pending = queued + self.client.memory.writing.load(Relaxed) as usize;
+        let over = self.watch.exceeded(pending, limit);
+        if over {
             self.queued.set(usize::MAX);
             note_output_limit_disconnection(&format!("id={}", self.id));
             (self.on_overflow)();
+        } else if let Some(deadline) = self.watch.soft_deadline(limit) {
+            self.time_soft_limit(deadline);
         }
-        over || self.queued.get() == usize::MAX
+        over
     }
 
-    /// The connection wrote a message: it no longer counts against the limit.
+    /// Checks the soft limit again just after `deadline`.
+    fn time_soft_limit(&self, deadline: std::time::Instant) {
+        if self.timing.replace(true) {
+            return;
+        }
+        let me = self.me.clone();
+        tokio::task::spawn_local(async move {
+            let after = deadline + std::time::Duration::from_millis(1);
+            tokio::time::sleep_until(after.into()).await;
+            if let Some(sub) = me.upgrade() {
+                sub.timing.set(false);
+                sub.over_limit(sub.queued.get());
+            }
+        });
+    }
+
+    /// The connection encoded a message: it is counted as the write in flight from now on.
     pub fn written(&self, push: &Push) {
         let queued = self.queued.get();
         if queued != usize::MAX {
-            self.queued.set(queued.saturating_sub(push.cost()));
+            self.set_queued(queued.saturating_sub(push.cost()));
         }
+    }
+}
+
+impl Drop for Subscriber {
+    /// Messages still queued go with the subscriber: they no longer count as the client's.
+    fn drop(&mut self) {
+        self.client.memory.messages.store(0, Relaxed);
     }
 }
 

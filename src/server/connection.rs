@@ -31,7 +31,8 @@ const BATCHES_AHEAD: usize = 4;
 
 /// What the reader hands the executor.
 enum Input {
-    Commands(Vec<Vec<Bytes>>),
+    /// Parsed commands and the query bytes they came from.
+    Commands(Vec<Vec<Bytes>>, u64),
     /// A protocol error: reply it, then close.
     ProtocolError(String),
     /// Answered once every input before it has run.
@@ -51,6 +52,11 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
     )));
     let stats = &server.stats[session.thread];
     let mut output = BytesMut::with_capacity(READ_CHUNK);
+    session
+        .client
+        .memory
+        .write_buf
+        .store(output.capacity() as u64, Relaxed);
     let watch = OutputLimitWatch::default();
     // Commands a client pause holds, with the replies before them already written.
     let mut held: Option<Vec<Vec<Bytes>>> = None;
@@ -59,7 +65,7 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
             if !pause::wait(&session, &commands[0]).await {
                 break;
             }
-            Event::Input(Some(Input::Commands(commands)))
+            Event::Input(Some(Input::Commands(commands, 0)))
         } else {
             tokio::select! {
                 biased;
@@ -79,11 +85,12 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
         let mut closing = false;
         match event {
             Event::Input(None) => break,
-            Event::Input(Some(Input::Commands(commands))) => {
+            Event::Input(Some(Input::Commands(commands, bytes))) => {
                 // Invalidations already queued go before the replies of later commands.
                 write_notes(&mut session, None, &mut output);
                 session.client.mark_active();
                 held = dispatch::execute(&mut session, commands, &mut output).await;
+                session.client.memory.remove_queued(bytes);
             }
             Event::Input(Some(Input::ProtocolError(text))) => {
                 tracing::debug!(client = session.client.id, "protocol error: {text}");
@@ -127,11 +134,17 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
         } else if !output.is_empty() {
             ThreadStats::add(&stats.net_output_bytes, output.len() as u64);
             ThreadStats::add(&stats.writes, 1);
+            let memory = &session.client.memory;
+            memory.writing.store(output.len() as u64, Relaxed);
+            memory.write_peak.store(output.len() as u64, Relaxed);
+            memory.write_buf.store(output.capacity() as u64, Relaxed);
             let (result, mut buf) = write_within_limit(&mut writer, output, limit, &watch).await;
             if buf.capacity() > KEEP_OUTPUT_CAPACITY {
                 buf = BytesMut::with_capacity(READ_CHUNK);
             }
             buf.clear();
+            memory.writing.store(0, Relaxed);
+            memory.write_buf.store(buf.capacity() as u64, Relaxed);
             output = buf;
             match result {
                 Ok(()) => {}
@@ -278,11 +291,18 @@ async fn read_loop<R: ReadHalf>(
 ) {
     let thread = client.thread;
     let mut input = BytesMut::with_capacity(READ_CHUNK);
+    let memory = &client.memory;
+    memory.read_buf.store(READ_CHUNK as u64, Relaxed);
     let mut read_more = true;
     loop {
         if read_more {
+            let room = input.capacity();
             let (result, buf) = reader.read(input).await;
             input = buf;
+            if input.capacity() != room {
+                // The read grew the buffer (or took back its whole allocation): its size now.
+                memory.read_buf.store(input.capacity() as u64, Relaxed);
+            }
             match result {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
@@ -305,9 +325,15 @@ async fn read_loop<R: ReadHalf>(
             QUERY_BUFFER_LIMIT.load(Relaxed) as usize
         };
         let mut commands = Vec::new();
+        let before = input.len();
         let parsed = parse_batch(&mut input, &limits, &mut commands);
-        if !commands.is_empty() && tx.send(Input::Commands(commands)).await.is_err() {
-            break;
+        memory.unparsed.store(input.len() as u64, Relaxed);
+        if !commands.is_empty() {
+            let bytes = (before - input.len()) as u64;
+            memory.add_queued(bytes);
+            if tx.send(Input::Commands(commands, bytes)).await.is_err() {
+                break;
+            }
         }
         if let Err(error) = parsed {
             if unauthenticated {

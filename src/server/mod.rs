@@ -501,6 +501,7 @@ async fn maintenance(router: Router, state: Arc<ServerState>, id: usize) {
             }
             crate::command::aof::tick(&router, &state.config());
             crate::command::saving::cron(&router, &state.config).await;
+            evict_clients(&state);
         }
         if last_second.elapsed() >= Duration::from_secs(1) {
             last_second = std::time::Instant::now();
@@ -517,6 +518,20 @@ async fn maintenance(router: Router, state: Arc<ServerState>, id: usize) {
             }
         }
     }
+}
+
+/// Client eviction (`maxmemory-clients`), once a tick: Redis evicts before each command and
+/// each sleep, a tick later here, which keeps the per-command path free of it.
+fn evict_clients(state: &ServerState) {
+    let budget = {
+        let config = state.config();
+        let setting = config.get("maxmemory-clients");
+        if setting == "0" {
+            return;
+        }
+        crate::state::client_memory_budget(setting, config.int("maxmemory") as u64)
+    };
+    crate::state::evict_clients(&state.clients, budget);
 }
 
 /// Accepts a connection: enforces maxclients and protected mode, sets TCP keepalive, registers

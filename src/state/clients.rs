@@ -1,6 +1,6 @@
 //! The client registry: what CLIENT LIST / INFO / CLIENT KILL / CLIENT UNBLOCK see of every
 //! connection, and the only place another thread may shut a client's socket down.
-//! Depends on nothing in the crate but the clock.
+//! Depends on nothing in the crate but the clock and `client_memory`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Re
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use super::client_memory::ClientMemory;
 use super::clock::coarse_ms;
 
 /// A connection's end: a TCP address, or the path of the unix socket (both ends show the
@@ -70,6 +71,10 @@ pub struct ClientInfo {
     pub subscribed: Mutex<SubscribedNames>,
     /// Set while the client waits in a blocking command: CLIENT UNBLOCK ends the wait through it.
     pub unblock: Mutex<Option<tokio::sync::oneshot::Sender<Unblock>>>,
+    /// What the connection's buffers hold.
+    pub memory: ClientMemory,
+    /// CLIENT NO-EVICT ON: never closed by client eviction.
+    pub no_evict: AtomicBool,
 }
 
 /// A connection's pub/sub subscriptions by kind (a copy its own thread keeps current).
@@ -160,6 +165,8 @@ impl ClientRegistry {
             subs: AtomicU32::new(0),
             subscribed: Mutex::new(SubscribedNames::default()),
             unblock: Mutex::new(None),
+            memory: ClientMemory::default(),
+            no_evict: AtomicBool::new(false),
         });
         self.lock().insert(info.id, info.clone());
         self.connected.fetch_add(1, Relaxed);

@@ -1,11 +1,13 @@
 //! Process-wide state every core can read, one concern per file: the server's configuration
-//! and counters (here), the client registry (`clients`), per-thread counters (`stats`), the
+//! and counters (here), the client registry (`clients`), what each client's buffers hold and client eviction
+//! (`client_memory`), per-thread counters (`stats`), the
 //! coarse clock (`clock`), output-buffer limits (`output_limit`), the open-files limit
 //! (`rlimit`), the allocator's and the kernel's view of memory (`memory`) and the sampled
 //! instantaneous rates (`instant`). Read-mostly; nothing here sits on the per-command data path except relaxed
 //! counters that each thread writes alone. Depends on `config` and `shard` (its clock); never on
 //! `command`, `server` or `pubsub`.
 
+mod client_memory;
 mod clients;
 mod clock;
 mod instant;
@@ -20,6 +22,10 @@ use std::time::Instant;
 
 use crate::config::Config;
 
+pub use client_memory::{
+    client_memory_budget, client_totals, evict_clients, ClientMemory, CLIENT_OVERHEAD,
+    EVICTED_CLIENTS,
+};
 pub use clients::{shutdown_fd, Addr, ClientInfo, ClientRegistry, SubscribedNames, Unblock};
 pub use clock::{
     coarse_ms, cycles, cycles_to_ns, cycles_to_us, monotonic_clock_info, us_to_cycles,
@@ -130,6 +136,8 @@ impl ServerState {
             s.reset();
         }
         self.instant.reset();
+        EVICTED_CLIENTS.store(0, Relaxed);
+        OUTPUT_LIMIT_DISCONNECTIONS.store(0, Relaxed);
     }
 
     /// Takes one sample of the instantaneous rates (every [`SAMPLE_PERIOD_MS`], on one
