@@ -242,3 +242,56 @@ fn debug_loadaof_puts_back_what_the_files_hold() {
         Value::BulkString(b"120".to_vec())
     );
 }
+
+#[test]
+fn bgrewriteaof_with_the_aof_off_writes_a_base_alone_as_redis_does() {
+    let manifest_of = |dir: &Path| {
+        std::fs::read_to_string(dir.join("appendonlydir/appendonly.aof.manifest")).unwrap()
+    };
+    let rewrite_done = |con: &mut redis::Connection, count: &str| {
+        eventually(Duration::from_secs(10), || {
+            let info: String = redis::cmd("INFO").arg("persistence").query(con).unwrap();
+            info.contains("aof_rewrite_in_progress:0") && info.contains(count)
+        })
+    };
+    let redis_dir = TempDir::new("off-rewrite-redis");
+    let redis = common::RedisServer::start_with(&["--dir", redis_dir.path()]);
+    let mut theirs = redis::Client::open(format!("redis://127.0.0.1:{}/", redis.port))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let dir = TempDir::new("off-rewrite");
+    let server = Server::start(
+        2,
+        "uring",
+        &["--dir", dir.path(), "--enable-debug-command", "yes"],
+    );
+    let mut ours = server.redis();
+    for con in [&mut theirs, &mut ours] {
+        cmd(con, &["SET", "a", "1"]);
+        cmd(con, &["RPUSH", "l", "x", "y"]);
+        cmd(con, &["BGREWRITEAOF"]);
+    }
+    assert!(rewrite_done(&mut theirs, "aof_rewrites:1"));
+    assert!(rewrite_done(&mut ours, "aof_rewrites:1"));
+    assert_eq!(manifest_of(&dir.0), manifest_of(&redis_dir.0));
+    assert_eq!(
+        manifest_of(&dir.0),
+        "file appendonly.aof.1.base.rdb seq 1 type b\n"
+    );
+    // A second one replaces the first base; DEBUG LOADAOF reads it back.
+    cmd(&mut ours, &["SET", "b", "2"]);
+    cmd(&mut ours, &["BGREWRITEAOF"]);
+    assert!(rewrite_done(&mut ours, "aof_rewrites:2"));
+    assert_eq!(
+        manifest_of(&dir.0),
+        "file appendonly.aof.2.base.rdb seq 2 type b\n"
+    );
+    assert!(!dir
+        .0
+        .join("appendonlydir/appendonly.aof.1.base.rdb")
+        .exists());
+    let digest = cmd(&mut ours, &["DEBUG", "DIGEST"]);
+    assert_eq!(cmd(&mut ours, &["DEBUG", "LOADAOF"]), Value::Okay);
+    assert_eq!(cmd(&mut ours, &["DEBUG", "DIGEST"]), digest);
+}

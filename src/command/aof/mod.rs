@@ -387,12 +387,8 @@ pub async fn flush_to_disk() {
 /// The dataset the AOF's files on disk hold, per owning shard (DEBUG LOADAOF); empty when
 /// there is no AOF.
 pub fn read_back(config: &Config, shards: usize) -> Result<Vec<Restored>, String> {
-    let dir = dir_of(config);
-    let manifest = match dir.is_dir() {
-        true => Manifest::read(&dir, config.get("appendfilename"))?.unwrap_or_default(),
-        false => Manifest::default(),
-    };
-    Ok(load::load(config, &dir, &manifest, shards)?
+    let manifest = on_disk(config)?;
+    Ok(load::load(config, &dir_of(config), &manifest, shards)?
         .unwrap_or_else(|| (0..shards).map(|_| Vec::new()).collect()))
 }
 
@@ -502,11 +498,6 @@ fn bgrewriteaof(
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = CmdResult> + '_>> {
     Box::pin(async move {
         args.end()?;
-        if lock(&AOF).is_none() {
-            // Redis rewrites even with appendonly off; ringkv refuses (and says why).
-            tracing::warn!("BGREWRITEAOF with appendonly no is not supported by ringkv");
-            return Err(error(super::err::AOF_REWRITE_FAILED));
-        }
         let config = session.server.config().clone();
         match rewrite(&session.router, config).await {
             Ok(()) => Ok(Reply::Simple(
@@ -538,7 +529,7 @@ async fn rewrite(router: &Router, config: Config) -> Result<(), Reply> {
         .collect();
     let (holding, results) = router.hold_with(work).await;
     let (parts, tails): (Vec<_>, Vec<_>) = results.into_iter().flatten().unzip();
-    let cut = cut_incr(tails);
+    let cut = cut_incr(tails, &config);
     let libraries = super::scripting::function::library_codes();
     drop(holding);
     let seq = match cut {
@@ -574,11 +565,13 @@ async fn rewrite(router: &Router, config: Config) -> Result<(), Reply> {
 /// With every shard held: writes out what the stream holds, then appends to a new
 /// incremental file from here on, starting with `tails` (what the base cannot hold, taken at
 /// the same cut). Returns the base sequence the rewrite will write.
-fn cut_incr(tails: Vec<journal::Chunk>) -> std::io::Result<u64> {
+fn cut_incr(tails: Vec<journal::Chunk>, config: &Config) -> std::io::Result<u64> {
     let mut guard = lock(&AOF);
-    let aof = guard
-        .as_mut()
-        .ok_or_else(|| std::io::Error::other("AOF is off"))?;
+    let Some(aof) = guard.as_mut() else {
+        // With the AOF off only a base is written (Redis rewrites then too).
+        let manifest = on_disk(config).map_err(std::io::Error::other)?;
+        return Ok(manifest.top_seq(FileType::Base) + 1);
+    };
     aof.flush();
     aof.fsync_now();
     if aof.manifest.last_incr().is_none() {
@@ -635,10 +628,13 @@ fn finish_rewrite(
     let snapshot = writer.finish();
     let (dir, name) = {
         let guard = lock(&AOF);
-        let aof = guard
-            .as_ref()
-            .ok_or_else(|| std::io::Error::other("AOF is off"))?;
-        (aof.dir.clone(), aof.name.clone())
+        match guard.as_ref() {
+            Some(aof) => (aof.dir.clone(), aof.name.clone()),
+            None => {
+                drop(guard);
+                return base_alone(snapshot, seq, config);
+            }
+        }
     };
     let base = write_base(&dir, &name, seq, snapshot, config)?;
     let mut guard = lock(&AOF);
@@ -680,6 +676,33 @@ fn finish_rewrite(
         let _ = std::fs::remove_file(dir.join(file));
     }
     Ok(())
+}
+
+/// A rewrite with the AOF off: the directory's manifest then names the new base alone, and
+/// the files it named before are deleted, as Redis leaves it.
+fn base_alone(snapshot: Vec<u8>, seq: u64, config: &Config) -> std::io::Result<()> {
+    let dir = dir_of(config);
+    let name = config.get("appendfilename");
+    std::fs::create_dir_all(&dir)?;
+    let old = on_disk(config).map_err(std::io::Error::other)?;
+    let base = write_base(&dir, name, seq, snapshot, config)?;
+    Manifest {
+        files: vec![base.clone()],
+    }
+    .write(&dir, name)?;
+    for file in old.files.iter().filter(|f| f.name != base.name) {
+        let _ = std::fs::remove_file(dir.join(&file.name));
+    }
+    Ok(())
+}
+
+/// The manifest in the AOF directory (empty when there is none).
+fn on_disk(config: &Config) -> Result<Manifest, String> {
+    let dir = dir_of(config);
+    match dir.is_dir() {
+        true => Ok(Manifest::read(&dir, config.get("appendfilename"))?.unwrap_or_default()),
+        false => Ok(Manifest::default()),
+    }
 }
 
 /// The file the AOF appends to between CONFIG SET appendonly yes and its first rewrite.
