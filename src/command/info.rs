@@ -206,7 +206,8 @@ fn clients(info: &Snapshot, out: &mut Lines) {
 /// which maxmemory evicts against), maxmemory and its policy.
 fn memory(info: &Snapshot, out: &mut Lines) {
     use crate::state::memory;
-    let alloc = memory::allocator();
+    let alloc = super::weigh_memory();
+    let not_counted = super::aof::not_counted_for_evict();
     let used = alloc.allocated;
     let peak = memory::peak_memory().max(used);
     let rss = memory::rss_bytes();
@@ -252,10 +253,8 @@ fn memory(info: &Snapshot, out: &mut Lines) {
     out.line("rss_overhead_bytes", &diff(rss, alloc.resident));
     out.line("mem_fragmentation_ratio", &ratio(rss, used));
     out.line("mem_fragmentation_bytes", &diff(rss, used));
-    // Eviction weighs each shard's accounted keyspace (no global counter on the data path):
-    // everything else (buffers, tables, start-up memory) is not counted, so Redis's rule
-    // `used_memory - mem_not_counted_for_evict <= maxmemory` holds.
-    out.line("mem_not_counted_for_evict", &(used - dataset));
+    // Eviction weighs used_memory less the AOF's buffer, as Redis does (no replicas yet).
+    out.line("mem_not_counted_for_evict", &not_counted);
     // No replication and no cluster bus yet: nothing is held for them.
     out.line("mem_replication_backlog", &0);
     out.line("mem_total_replication_buffers", &0);
