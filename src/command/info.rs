@@ -86,6 +86,11 @@ pub fn info(session: &mut Session, args: Args) -> Routine<'_> {
         let shards = session
             .router
             .run_all(|s| {
+                if crate::shard::evict::limited() {
+                    // used_memory is weighed below for eviction: read it without the
+                    // blocks other threads freed and this one has not collected yet.
+                    crate::state::memory::collect_thread();
+                }
                 let sizes: Vec<(usize, usize)> = (0..s.databases())
                     .map(|db| (s.db_at(db).len(), s.db_at(db).volatile()))
                     .collect();
@@ -206,6 +211,9 @@ fn clients(info: &Snapshot, out: &mut Lines) {
 /// which maxmemory evicts against), maxmemory and its policy.
 fn memory(info: &Snapshot, out: &mut Lines) {
     use crate::state::memory;
+    if crate::shard::evict::limited() {
+        memory::collect_thread();
+    }
     let alloc = super::weigh_memory();
     let not_counted = super::aof::not_counted_for_evict();
     let used = alloc.allocated;

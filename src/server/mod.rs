@@ -515,10 +515,14 @@ async fn maintenance(router: Router, state: Arc<ServerState>, id: usize) {
             tick = tokio::time::interval(every);
             tick.tick().await;
         }
-        if id == 0 && state.config().int("maxmemory") != 0 {
+        if crate::shard::evict::limited() {
             // Eviction weighs used_memory (connection buffers included), walked each tick
-            // while there is a limit: ~40 µs per 250 MB allocated.
-            crate::command::weigh_memory();
+            // while there is a limit: ~40 µs per 250 MB allocated; each thread first
+            // collects the blocks the others freed for it.
+            crate::state::memory::collect_thread();
+            if id == 0 {
+                crate::command::weigh_memory();
+            }
         }
         if router.runs_inline(id) {
             let owned = owned.clone();

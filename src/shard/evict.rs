@@ -121,11 +121,32 @@ pub fn weigh(used_memory: u64, not_counted: u64) {
     let overhead = if MAXMEMORY.load(Relaxed) == 0 {
         0
     } else {
-        used_memory
+        let reading = used_memory
             .saturating_sub(dataset_total())
-            .saturating_sub(not_counted)
+            .saturating_sub(not_counted);
+        smoothed(OVERHEAD.load(Relaxed), reading)
     };
     OVERHEAD.store(overhead, Relaxed);
+}
+
+/// Readings closer than this to the running overhead are averaged into it.
+const READING_NOISE: u64 = 16 * 1024;
+
+/// The overhead after `reading`: the allocator counts a block freed by another thread as in
+/// use until its owner collects it, so with several threads successive readings scatter by
+/// a few KB around the true figure; readings within [`READING_NOISE`] are averaged in (an
+/// eighth each), larger moves (connections, buffers) are taken at once, as is the first.
+fn smoothed(running: u64, reading: u64) -> u64 {
+    if running == 0 || reading.abs_diff(running) > READING_NOISE {
+        reading
+    } else {
+        running - running / 8 + reading / 8
+    }
+}
+
+/// Whether there is a limit (`maxmemory` not 0).
+pub fn limited() -> bool {
+    MAXMEMORY.load(Relaxed) != 0
 }
 
 /// Whether a small integer value is held as Redis's shared object (OBJECT REFCOUNT answers
@@ -418,6 +439,15 @@ impl Shard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn small_overhead_moves_are_averaged_large_ones_taken() {
+        assert_eq!(smoothed(0, 5000), 5000);
+        let near = smoothed(1_000_000, 1_008_000);
+        assert!(near > 1_000_000 && near <= 1_001_000, "{near}");
+        assert_eq!(smoothed(1_000_000, 1_100_000), 1_100_000);
+        assert_eq!(smoothed(1_000_000, 900_000), 900_000);
+    }
 
     #[test]
     fn policies_parse_by_redis_names() {
