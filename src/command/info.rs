@@ -83,14 +83,25 @@ pub fn info(session: &mut Session, args: Args) -> Routine<'_> {
             .map(|a| shown(a).to_ascii_lowercase())
             .collect();
         let sections = chosen(&asked);
+        if crate::shard::evict::limited() {
+            // Redis evicts before every command: when buffers grew past the limit since
+            // the last reading, room is made before INFO reports.
+            session
+                .router
+                .run_all(|_| crate::state::memory::collect_thread())
+                .await;
+            crate::state::memory::collect_thread();
+            super::weigh_memory();
+            if crate::shard::evict::over_limit() {
+                session.router.run_all(|s| s.enforce_maxmemory()).await;
+            }
+        }
         let shards = session
             .router
             .run_all(|s| {
-                if crate::shard::evict::limited() {
-                    // used_memory is weighed below for eviction: read it without the
-                    // blocks other threads freed and this one has not collected yet.
-                    crate::state::memory::collect_thread();
-                }
+                // used_memory is read (and weighed for eviction) below: without the
+                // blocks other threads freed and this one has not collected yet.
+                crate::state::memory::collect_thread();
                 let sizes: Vec<(usize, usize)> = (0..s.databases())
                     .map(|db| (s.db_at(db).len(), s.db_at(db).volatile()))
                     .collect();
@@ -211,9 +222,7 @@ fn clients(info: &Snapshot, out: &mut Lines) {
 /// which maxmemory evicts against), maxmemory and its policy.
 fn memory(info: &Snapshot, out: &mut Lines) {
     use crate::state::memory;
-    if crate::shard::evict::limited() {
-        memory::collect_thread();
-    }
+    memory::collect_thread();
     let alloc = super::weigh_memory();
     let not_counted = super::aof::not_counted_for_evict();
     let used = alloc.allocated;

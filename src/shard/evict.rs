@@ -195,7 +195,8 @@ pub fn cover_needed() -> bool {
         && over_limit()
 }
 
-fn over_limit() -> bool {
+/// Whether used_memory, as last weighed, is over the limit.
+pub fn over_limit() -> bool {
     let max = MAXMEMORY.load(Relaxed);
     max != 0 && dataset_total() + OVERHEAD.load(Relaxed) > max
 }
