@@ -83,19 +83,6 @@ pub fn info(session: &mut Session, args: Args) -> Routine<'_> {
             .map(|a| shown(a).to_ascii_lowercase())
             .collect();
         let sections = chosen(&asked);
-        if crate::shard::evict::limited() {
-            // Redis evicts before every command: when buffers grew past the limit since
-            // the last reading, room is made before INFO reports.
-            session
-                .router
-                .run_all(|_| crate::state::memory::collect_thread())
-                .await;
-            crate::state::memory::collect_thread();
-            super::weigh_memory();
-            if crate::shard::evict::over_limit() {
-                session.router.run_all(|s| s.enforce_maxmemory()).await;
-            }
-        }
         let shards = session
             .router
             .run_all(|s| {

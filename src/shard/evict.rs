@@ -195,8 +195,7 @@ pub fn cover_needed() -> bool {
         && over_limit()
 }
 
-/// Whether used_memory, as last weighed, is over the limit.
-pub fn over_limit() -> bool {
+fn over_limit() -> bool {
     let max = MAXMEMORY.load(Relaxed);
     max != 0 && dataset_total() + OVERHEAD.load(Relaxed) > max
 }
