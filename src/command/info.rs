@@ -86,6 +86,9 @@ pub fn info(session: &mut Session, args: Args) -> Routine<'_> {
         let shards = session
             .router
             .run_all(|s| {
+                // used_memory is read (and weighed for eviction) below: without the
+                // blocks other threads freed and this one has not collected yet.
+                crate::state::memory::collect_thread();
                 let sizes: Vec<(usize, usize)> = (0..s.databases())
                     .map(|db| (s.db_at(db).len(), s.db_at(db).volatile()))
                     .collect();
@@ -209,7 +212,9 @@ fn clients(info: &Snapshot, out: &mut Lines) {
 /// which maxmemory evicts against), maxmemory and its policy.
 fn memory(info: &Snapshot, out: &mut Lines) {
     use crate::state::memory;
-    let alloc = memory::allocator();
+    memory::collect_thread();
+    let alloc = super::weigh_memory();
+    let not_counted = super::aof::not_counted_for_evict();
     let used = alloc.allocated;
     let peak = memory::peak_memory().max(used);
     let rss = memory::rss_bytes();
@@ -255,10 +260,8 @@ fn memory(info: &Snapshot, out: &mut Lines) {
     out.line("rss_overhead_bytes", &diff(rss, alloc.resident));
     out.line("mem_fragmentation_ratio", &ratio(rss, used));
     out.line("mem_fragmentation_bytes", &diff(rss, used));
-    // Eviction weighs each shard's accounted keyspace (no global counter on the data path):
-    // everything else (buffers, tables, start-up memory) is not counted, so Redis's rule
-    // `used_memory - mem_not_counted_for_evict <= maxmemory` holds.
-    out.line("mem_not_counted_for_evict", &(used - dataset));
+    // Eviction weighs used_memory less the AOF's buffer, as Redis does (no replicas yet).
+    out.line("mem_not_counted_for_evict", &not_counted);
     // No replication and no cluster bus yet: nothing is held for them.
     out.line("mem_replication_backlog", &0);
     out.line("mem_total_replication_buffers", &0);

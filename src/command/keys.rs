@@ -595,16 +595,19 @@ pub fn object_help(_session: &mut Session, _args: &mut Args) -> CmdResult {
 
 /// What OBJECT reports of `key`: its access field (see `Record::touched`) and its encoding;
 /// None for a missing key. Like Redis's OBJECT, the lookup does not count as an access.
-fn object_of(shard: &mut Shard, args: &mut Args) -> Result<Option<(u32, &'static str)>, Reply> {
+fn object_of(
+    shard: &mut Shard,
+    args: &mut Args,
+) -> Result<Option<(u32, &'static str, bool)>, Reply> {
     let key = args.arg()?;
     let now = shard.now_ms();
-    let found = shard
-        .db()
-        .get_raw(key)
-        .map(|r| (r.touched(), encoding(r.value()), r.is_live(now)));
+    let found = shard.db().get_raw(key).map(|r| {
+        let shared = shared_integer(r.value());
+        (r.touched(), encoding(r.value()), shared, r.is_live(now))
+    });
     match found {
-        Some((field, encoding, true)) => Ok(Some((field, encoding))),
-        Some((_, _, false)) => {
+        Some((field, encoding, shared, true)) => Ok(Some((field, encoding, shared))),
+        Some((_, _, _, false)) => {
             // Expired: removed as any lookup would.
             shard.write(key);
             Ok(None)
@@ -614,14 +617,16 @@ fn object_of(shard: &mut Shard, args: &mut Args) -> Result<Option<(u32, &'static
 }
 
 pub fn object_encoding(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    Ok(object_of(shard, args)?.map_or(Reply::Nil, |(_, encoding)| {
-        Reply::Bulk(Bytes::from_static(encoding.as_bytes()))
-    }))
+    Ok(
+        object_of(shard, args)?.map_or(Reply::Nil, |(_, encoding, _)| {
+            Reply::Bulk(Bytes::from_static(encoding.as_bytes()))
+        }),
+    )
 }
 
 /// OBJECT IDLETIME: seconds since the last access; not tracked under an LFU policy.
 pub fn object_idletime(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let Some((field, _)) = object_of(shard, args)? else {
+    let Some((field, _, _)) = object_of(shard, args)? else {
         return Ok(Reply::Nil);
     };
     if lfu::enabled() {
@@ -630,13 +635,35 @@ pub fn object_idletime(shard: &mut Shard, args: &mut Args) -> CmdResult {
     Ok(Reply::Int(idle_at(field, shard.clock_secs()) as i64))
 }
 
+/// OBJECT REFCOUNT: Redis holds the integers 0..9999 as shared objects, whose refcount is
+/// `OBJ_SHARED_REFCOUNT`, while no LRU or LFU policy needs a clock per value; every other
+/// value has one reference. Redis decides when the value is stored; here the policy in
+/// force when asked decides (a record keeps no bit for it).
 pub fn object_refcount(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    Ok(object_of(shard, args)?.map_or(Reply::Nil, |_| Reply::Int(1)))
+    Ok(
+        object_of(shard, args)?.map_or(Reply::Nil, |(_, _, shared)| {
+            let shared = shared && crate::shard::evict::shares_integers();
+            Reply::Int(if shared { SHARED_REFCOUNT } else { 1 })
+        }),
+    )
+}
+
+/// Redis's `OBJ_SHARED_REFCOUNT` (INT_MAX).
+const SHARED_REFCOUNT: i64 = i32::MAX as i64;
+
+/// Whether Redis would hold `value` as one of its shared integers (`OBJ_SHARED_INTEGERS`).
+fn shared_integer(value: ValueRef) -> bool {
+    match value {
+        ValueRef::Str(s) if s.len() <= 20 => {
+            parse_int(&s).is_some_and(|n| (0..10_000).contains(&n))
+        }
+        _ => false,
+    }
 }
 
 /// OBJECT FREQ: the logarithmic access counter, tracked under an LFU policy only.
 pub fn object_freq(shard: &mut Shard, args: &mut Args) -> CmdResult {
-    let Some((field, _)) = object_of(shard, args)? else {
+    let Some((field, _, _)) = object_of(shard, args)? else {
         return Ok(Reply::Nil);
     };
     if !lfu::enabled() {

@@ -227,6 +227,14 @@ pub fn shown(bytes: &[u8]) -> String {
 
 /// Applies configuration that other layers cache (string size limit, pub/sub output limit,
 /// keyspace notification classes): at start and after every CONFIG SET.
+/// Walks the allocator and publishes what eviction weighs beyond the datasets (see
+/// `shard::evict::weigh`); returns the walk's figures.
+pub fn weigh_memory() -> crate::state::memory::Allocator {
+    let alloc = crate::state::memory::allocator();
+    crate::shard::evict::weigh(alloc.allocated, aof::not_counted_for_evict());
+    alloc
+}
+
 pub fn apply_config(config: &crate::config::Config) {
     use std::sync::atomic::Ordering::Relaxed;
     crate::state::PROTO_MAX_BULK_LEN.store(config.int("proto-max-bulk-len") as u64, Relaxed);

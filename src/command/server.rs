@@ -357,7 +357,17 @@ fn config_set_all(session: &mut Session, mut args: Args) -> Routine<'_> {
             return Err(error(err::SYNTAX));
         }
         let reply = config_set(session, &mut args)?;
-        // A lower maxmemory (or a policy that may now evict) takes effect at once.
+        // A lower maxmemory (or a policy that may now evict) takes effect at once, against
+        // used_memory as it is now: the datasets are published, the allocator weighed.
+        session
+            .router
+            .run_all(|s| {
+                crate::state::memory::collect_thread();
+                s.publish_dataset()
+            })
+            .await;
+        crate::state::memory::collect_thread();
+        super::weigh_memory();
         session.router.run_all(|s| s.enforce_maxmemory()).await;
         Ok(reply)
     })

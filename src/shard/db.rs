@@ -52,6 +52,8 @@ pub struct Db {
     volatile: usize,
     /// Sum of the entries' accounted sizes.
     used: usize,
+    /// Bytes of the slot tables' allocations (see `memory::table_bytes`).
+    tables: usize,
     /// Keys removed because an access found them expired, not yet counted in the stats.
     expired_since_read: u64,
     /// Keys removed by expiry, kept only while someone listens for `expired` events.
@@ -140,9 +142,9 @@ impl Db {
         self.volatile
     }
 
-    /// Accounted bytes of this database's entries.
+    /// Accounted bytes of this database's entries and of the tables holding them.
     pub fn used(&self) -> usize {
-        self.used
+        self.used + self.tables
     }
 
     /// Tells the database the running command's key and slot (already computed to route it),
@@ -289,6 +291,8 @@ impl Db {
         if recording() {
             self.expired_keys.push(Key::copy_from_slice(key));
         }
+        // The table stays (the borrow returned above forbids touching it here): the slot's
+        // next insert reuses it, its next removal or expiry frees it.
         None
     }
 
@@ -310,7 +314,12 @@ impl Db {
             Some(current) => Some(std::mem::replace(current, record)),
             None => {
                 let hasher = &self.hasher;
+                let capacity = map.capacity();
                 map.insert_unique(hash, record, |r| hash_of(hasher, r.key()));
+                if map.capacity() != capacity {
+                    self.tables += memory::table_bytes(map.capacity());
+                    self.tables -= memory::table_bytes(capacity);
+                }
                 None
             }
         };
@@ -341,7 +350,19 @@ impl Db {
             .ok()?
             .remove();
         self.forget(slot, &old);
+        self.release_if_empty(slot as usize);
         Some(old)
+    }
+
+    /// Frees `slot`'s table once its last key is gone, as Redis 7.4 frees an empty slot's
+    /// dict: eviction then gives back the table too (with one key per slot, the table is
+    /// most of the key's cost), and a key in a new slot after it does not grow memory for good.
+    fn release_if_empty(&mut self, slot: usize) {
+        let map = &mut self.slots[slot];
+        if map.is_empty() && map.capacity() > 0 {
+            self.tables -= memory::table_bytes(map.capacity());
+            *map = SlotMap::default();
+        }
     }
 
     /// Takes a removed record out of the counts.
@@ -384,13 +405,28 @@ impl Db {
         }
     }
 
-    /// Drops every key. A snapshot in progress keeps the tables it has not encoded yet.
+    /// Drops every key. A snapshot in progress keeps the tables it has not encoded yet. The
+    /// slot directory stays allocated (16384 empty tables, ~0.6 MB): dropped here and
+    /// allocated again by the next write, it made used_memory jump by that much on the first
+    /// key after a FLUSHALL, where Redis's grows by one key.
     pub fn clear(&mut self) {
         let mut cut = self.cut.take();
-        if let Some(cut) = cut.as_mut() {
-            cut.detach(std::mem::take(&mut self.slots));
+        let mut slots = std::mem::take(&mut self.slots);
+        let mut volatile = std::mem::take(&mut self.volatile_per_slot);
+        match cut.as_mut() {
+            Some(cut) => {
+                let size = if slots.is_empty() { 0 } else { SLOTS };
+                let fresh = std::iter::repeat_with(SlotMap::default)
+                    .take(size)
+                    .collect();
+                cut.detach(std::mem::replace(&mut slots, fresh));
+            }
+            None => slots.iter_mut().for_each(|map| *map = SlotMap::default()),
         }
+        volatile.fill(0);
         *self = Db::default();
+        self.slots = slots;
+        self.volatile_per_slot = volatile;
         self.cut = cut;
     }
 
@@ -435,6 +471,7 @@ impl Db {
         self.keys -= removed;
         self.volatile -= removed;
         self.volatile_per_slot[slot] -= removed as u32;
+        self.release_if_empty(slot);
         (seen, removed)
     }
 

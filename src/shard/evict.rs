@@ -1,6 +1,10 @@
 //! Maxmemory: each shard keeps its accounted memory (see `shard::memory`) within its share of
-//! `maxmemory` (the limit divided by the number of shards), evicting keys chosen by sampling as
-//! `maxmemory-policy` says. A shard that stays over its share with nothing it may evict is
+//! `maxmemory`, evicting keys chosen by sampling as `maxmemory-policy` says. Eviction weighs
+//! what Redis weighs, `used_memory` less what it does not count (the AOF's buffer): the
+//! allocator's figure is walked now and then (every maintenance tick while there is a limit,
+//! every INFO, every CONFIG SET) and what it holds beyond the shards' datasets (connection
+//! buffers, tables, start-up memory) is published as the overhead; a share is then the limit
+//! less that overhead, divided by the number of shards. A shard that stays over its share with nothing it may evict is
 //! stuck, and publishes its excess: the other shards then cover it, evicting their own keys
 //! while the total is over the limit (Redis evicts from the whole dataset, so a big key on one
 //! shard evicts a volatile key on another). The server is out of memory while some shard is
@@ -11,6 +15,7 @@
 //! connections.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use super::db::Key;
@@ -79,14 +84,84 @@ static POLICY: AtomicU8 = AtomicU8::new(0);
 static SAMPLES: AtomicU32 = AtomicU32::new(5);
 /// Shards currently over their budget with nothing left to evict.
 static OUT_OF_MEMORY: AtomicU32 = AtomicU32::new(0);
-/// The shards' accounted memory, as each last published it (kept while there is a limit).
-static TOTAL_USED: AtomicU64 = AtomicU64::new(0);
+/// `used_memory` beyond the shards' datasets, less what eviction does not count, as last
+/// weighed (see [`weigh`]).
+static OVERHEAD: AtomicU64 = AtomicU64::new(0);
 /// What stuck shards hold beyond their shares: the others cover it.
 static STUCK_EXCESS: AtomicU64 = AtomicU64::new(0);
 /// Number of shards, as the shards know it.
 static SHARDS: AtomicU32 = AtomicU32::new(1);
 
-/// What a shard last published of its memory: its part of the totals above.
+/// Each shard's accounted memory as it last published it, on a cache line of its own: while
+/// there is a limit every write that changed it stores it (a plain store, no shared counter),
+/// so the sum is exact when [`weigh`] subtracts it from the allocator's figure.
+static DATASETS: OnceLock<Box<[Dataset]>> = OnceLock::new();
+
+#[repr(align(128))]
+#[derive(Default)]
+struct Dataset(AtomicU64);
+
+/// The shards' published datasets (sized by the first shard that publishes).
+fn datasets(shards: usize) -> &'static [Dataset] {
+    DATASETS.get_or_init(|| (0..shards.max(1)).map(|_| Dataset::default()).collect())
+}
+
+/// The sum of the shards' datasets as published (0 before any shard published).
+fn dataset_total() -> u64 {
+    DATASETS
+        .get()
+        .map_or(0, |all| all.iter().map(|d| d.0.load(Relaxed)).sum())
+}
+
+/// Takes a reading of the allocator (`used_memory`) and of what eviction does not count
+/// (`not_counted`, Redis's `mem_not_counted_for_evict`), and publishes the difference with
+/// the shards' datasets: each share is lowered by its part of it. Without a limit the
+/// datasets are not published, and the overhead is cleared.
+pub fn weigh(used_memory: u64, not_counted: u64) {
+    let overhead = if MAXMEMORY.load(Relaxed) == 0 {
+        0
+    } else {
+        let reading = used_memory
+            .saturating_sub(dataset_total())
+            .saturating_sub(not_counted);
+        smoothed(OVERHEAD.load(Relaxed), reading)
+    };
+    OVERHEAD.store(overhead, Relaxed);
+}
+
+/// Readings closer than this to the running overhead are averaged into it.
+const READING_NOISE: u64 = 16 * 1024;
+
+/// The overhead after `reading`: the allocator counts a block freed by another thread as in
+/// use until its owner collects it, so with several threads successive readings scatter by
+/// a few KB around the true figure; readings within [`READING_NOISE`] are averaged in (an
+/// eighth each), larger moves (connections, buffers) are taken at once, as is the first.
+fn smoothed(running: u64, reading: u64) -> u64 {
+    if running == 0 || reading.abs_diff(running) > READING_NOISE {
+        reading
+    } else {
+        running - running / 8 + reading / 8
+    }
+}
+
+/// Whether there is a limit (`maxmemory` not 0).
+pub fn limited() -> bool {
+    MAXMEMORY.load(Relaxed) != 0
+}
+
+/// Whether a small integer value is held as Redis's shared object (OBJECT REFCOUNT answers
+/// its refcount then): always without a limit, never under an LRU or LFU policy, whose
+/// records each need their own access clock (Redis's `MAXMEMORY_FLAG_NO_SHARED_INTEGERS`).
+pub fn shares_integers() -> bool {
+    let policy = Policy::ALL[POLICY.load(Relaxed) as usize];
+    MAXMEMORY.load(Relaxed) == 0
+        || !matches!(
+            policy,
+            Policy::AllKeysLru | Policy::VolatileLru | Policy::AllKeysLfu | Policy::VolatileLfu
+        )
+}
+
+/// What a shard last published of its memory: its part of the figures above.
 #[derive(Default)]
 pub struct Standing {
     stuck: bool,
@@ -122,7 +197,7 @@ pub fn cover_needed() -> bool {
 
 fn over_limit() -> bool {
     let max = MAXMEMORY.load(Relaxed);
-    max != 0 && TOTAL_USED.load(Relaxed) > max
+    max != 0 && dataset_total() + OVERHEAD.load(Relaxed) > max
 }
 
 /// Makes `maxmemory` (bytes, 0 = no limit), the policy, the sample count and the LFU
@@ -190,7 +265,7 @@ impl Shard {
             // No limit, and nothing of this shard's is published: nothing to do, per write.
             return;
         }
-        let share = max / self.shards.max(1) as u64;
+        let share = max.saturating_sub(OVERHEAD.load(Relaxed)) / self.shards.max(1) as u64;
         let mut stuck = false;
         // A client pause keeps the dataset as it is: no eviction, and no OOM refusal either.
         let frozen = super::db::frozen(self.now_ms);
@@ -204,8 +279,7 @@ impl Shard {
                     stuck = true;
                     break;
                 }
-                let used = self.used_memory() as u64;
-                publish(&TOTAL_USED, &mut self.standing.used, used);
+                self.publish_dataset();
                 evicted += 1;
                 if evicted.is_multiple_of(32) && started.elapsed() >= PASS_LIMIT {
                     break;
@@ -226,15 +300,32 @@ impl Shard {
             .load(Relaxed)
             .saturating_sub(self.standing.excess);
         others > 0 && used > share.saturating_sub(others) && {
-            let total = TOTAL_USED.load(Relaxed).saturating_sub(self.standing.used) + used;
-            total > max
+            let total = dataset_total().saturating_sub(self.standing.used) + used;
+            total + OVERHEAD.load(Relaxed) > max
         }
     }
 
-    /// Publishes this shard's figures. Its used memory goes out exactly while some shard is
-    /// stuck, and otherwise only once it moved by a 64th of the share (at least 1 KB): the
-    /// total is then close enough to start covering, and a write does not touch a shared
-    /// counter each time.
+    /// Publishes this shard's dataset while there is a limit (a store on its own line),
+    /// and clears it without one.
+    pub fn publish_dataset(&mut self) {
+        let used = if MAXMEMORY.load(Relaxed) == 0 {
+            0
+        } else {
+            self.used_memory() as u64
+        };
+        self.store_dataset(used);
+    }
+
+    fn store_dataset(&mut self, used: u64) {
+        if used != self.standing.used {
+            self.standing.used = used;
+            let all = datasets(self.shards);
+            all[self.id % all.len()].0.store(used, Relaxed);
+        }
+    }
+
+    /// Publishes this shard's figures: its dataset (exact after every write while there is
+    /// a limit), whether it is stuck and by how much.
     fn publish_standing(&mut self, max: u64, share: u64, stuck: bool) {
         let (used, excess) = if max == 0 {
             (0, 0)
@@ -257,11 +348,7 @@ impl Shard {
         if excess != self.standing.excess {
             publish(&STUCK_EXCESS, &mut self.standing.excess, excess);
         }
-        let grain = (share / 64).max(1024);
-        let exact = max == 0 || OUT_OF_MEMORY.load(Relaxed) > 0;
-        if used != self.standing.used && (exact || used.abs_diff(self.standing.used) >= grain) {
-            publish(&TOTAL_USED, &mut self.standing.used, used);
-        }
+        self.store_dataset(used);
     }
 
     /// Evicts the best of a few sampled keys; false when no key may be evicted.
@@ -352,6 +439,15 @@ impl Shard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn small_overhead_moves_are_averaged_large_ones_taken() {
+        assert_eq!(smoothed(0, 5000), 5000);
+        let near = smoothed(1_000_000, 1_008_000);
+        assert!(near > 1_000_000 && near <= 1_001_000, "{near}");
+        assert_eq!(smoothed(1_000_000, 1_100_000), 1_100_000);
+        assert_eq!(smoothed(1_000_000, 900_000), 900_000);
+    }
 
     #[test]
     fn policies_parse_by_redis_names() {

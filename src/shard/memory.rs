@@ -11,9 +11,36 @@ use super::types::{Hash, List, Set, ZSet};
 pub const PER_KEY: usize = (std::mem::size_of::<Record>() + 1) * 8 / 7 + 1;
 
 /// The allocator's granularity for small blocks: mimalloc (as built here) serves 16, 32, 48
-/// and 64 bytes, so a record's block is its length rounded up to 16 (coarser classes beyond
-/// 64 bytes are not modelled).
+/// and 64 bytes, so a record's block is its length rounded up to 16.
 const ALLOC_GRAIN: usize = 16;
+
+/// The block mimalloc hands out for `len` bytes: multiples of 16 up to 64 bytes, then four
+/// size classes per power of two (80, 96, 112, 128, 160, ...), as its bins are laid out.
+pub fn block_size(len: usize) -> usize {
+    if len <= 64 {
+        return len.next_multiple_of(ALLOC_GRAIN);
+    }
+    let step = len.next_power_of_two() / 8;
+    len.next_multiple_of(step.max(ALLOC_GRAIN))
+}
+
+/// Bytes of a slot table able to hold `capacity` records: hashbrown's buckets (a thin pointer
+/// each), their control bytes and one group of trailing control bytes, in one block. The
+/// database counts these as its tables grow (they never shrink but with the database), so
+/// a table's slack is weighed as the allocator sees it.
+pub fn table_bytes(capacity: usize) -> usize {
+    if capacity == 0 {
+        return 0;
+    }
+    let buckets = if capacity < 8 {
+        (capacity + 1).next_power_of_two()
+    } else {
+        (capacity * 8 / 7).next_power_of_two()
+    };
+    const GROUP: usize = 16;
+    let data = (buckets * std::mem::size_of::<Record>()).next_multiple_of(GROUP);
+    block_size(data + buckets + GROUP)
+}
 
 /// Elements sampled to estimate a large collection, as Redis's MEMORY USAGE samples.
 const SAMPLES: usize = 8;
@@ -25,10 +52,14 @@ const SET_MEMBER: usize = std::mem::size_of::<bytes::Bytes>() * 8 / 7 + 1;
 const ZSET_MEMBER: usize = 160;
 
 /// The accounted bytes of `record`, as `measure` last recorded them: O(1), and the same at
-/// removal as when the database added them unless the database re-measured in between.
+/// removal as when the database added them unless the database re-measured in between. Its
+/// bucket is the table's, which the database counts as the table grows.
 pub fn accounted(record: &Record) -> usize {
-    let block = record.alloc_len().next_multiple_of(ALLOC_GRAIN);
-    PER_KEY + block + record.shared_len() + record.collection_bytes()
+    let shared = match record.shared_len() {
+        0 => 0,
+        len => block_size(len),
+    };
+    block_size(record.alloc_len()) + shared + record.collection_bytes()
 }
 
 /// MEMORY USAGE's figure: the record and its bucket, and the value's heap bytes measured
@@ -147,7 +178,7 @@ mod tests {
         let small = bytes_of(b"k", Value::Str(Bytes::from_static(b"v")), 0);
         let big = bytes_of(b"k", Value::Str(Bytes::from(vec![0u8; 1000])), 0);
         assert!(big - small >= 999, "{small} {big}");
-        assert!(small > PER_KEY);
+        assert!(small >= 16);
         // The benchmark's key: 14-byte key, 16-byte value, one 32-byte block; with an expiry,
         // the wide layout's header and expiry word (46 bytes, a 48-byte block).
         let bench = bytes_of(
@@ -155,13 +186,26 @@ mod tests {
             Value::Str(Bytes::from(vec![b'x'; 16])),
             0,
         );
-        assert_eq!(bench, PER_KEY + 32);
+        assert_eq!(bench, 32);
         let volatile = bytes_of(
             b"key:0000000001",
             Value::Str(Bytes::from(vec![b'x'; 16])),
             9,
         );
         assert_eq!(volatile, bench + 16);
+    }
+
+    #[test]
+    fn blocks_follow_mimalloc_size_classes() {
+        let classes: Vec<usize> = [1, 16, 17, 64, 65, 80, 81, 128, 129, 100_001]
+            .into_iter()
+            .map(block_size)
+            .collect();
+        assert_eq!(classes, [16, 16, 32, 64, 80, 80, 96, 128, 160, 114_688]);
+        // 3 records in 4 buckets: 32 bytes of pointers, 4 + 16 control bytes.
+        assert_eq!(table_bytes(3), 64);
+        assert_eq!(table_bytes(7), block_size(64 + 8 + 16));
+        assert_eq!(table_bytes(0), 0);
     }
 
     #[test]

@@ -35,6 +35,7 @@ type VisitFn = extern "C" fn(
 extern "C" {
     /// mimalloc's `MI_MALLOC_VERSION`: major * 10000 + minor * 100 + patch.
     fn mi_version() -> std::ffi::c_int;
+    fn mi_collect(force: bool);
     fn mi_heap_main() -> *mut c_void;
     fn mi_heap_visit_blocks(
         heap: *mut c_void,
@@ -104,6 +105,15 @@ pub fn allocator() -> Allocator {
     sum.resident = commit as u64;
     PEAK.fetch_max(sum.allocated, Relaxed);
     sum
+}
+
+/// Folds the blocks other threads freed into the calling thread's pages: mimalloc counts such
+/// a block in use until its owner collects it, so with several threads a walk reads a few
+/// KB more than is held (forwarded commands and replies are freed on the other thread).
+/// Visits this thread's pages: run where a reading must be close, not per command.
+pub fn collect_thread() {
+    // SAFETY: mi_collect takes a flag and works on the calling thread's own heap.
+    unsafe { mi_collect(false) }
 }
 
 /// The highest `used_memory` seen (Redis's `stat_peak_memory`), raised by every reading.

@@ -814,6 +814,14 @@ pub fn tick(router: &Router, config: &Config) {
     }
 }
 
+/// Bytes of the change stream the AOF has not written yet: Redis's `aof_buf`, which eviction
+/// does not count (`mem_not_counted_for_evict`). 0 without an AOF.
+pub fn not_counted_for_evict() -> u64 {
+    lock(&AOF)
+        .as_ref()
+        .map_or(0, |aof| aof.stream.pending() as u64)
+}
+
 /// INFO persistence's aof fields, in Redis's order.
 pub fn info() -> Vec<(&'static str, String)> {
     let guard = lock(&AOF);
