@@ -164,3 +164,48 @@ fn command_line_errors_as_redis() {
         );
     }
 }
+
+/// CONFIG SET of `dir` / `dbfilename`, then `enable-protected-configs` as given at start.
+fn protected_replies(port: u16) -> Vec<Vec<u8>> {
+    let mut con = Raw::connect(port);
+    let dir = std::env::temp_dir().to_string_lossy().to_string();
+    let mut replies = Vec::new();
+    for args in [
+        &[&b"CONFIG"[..], b"SET", b"dir", dir.as_bytes()][..],
+        &[b"CONFIG", b"SET", b"dbfilename", b"other.rdb"],
+        &[
+            b"CONFIG",
+            b"SET",
+            b"maxmemory",
+            b"0",
+            b"DBFILENAME",
+            b"x.rdb",
+        ],
+        &[b"CONFIG", b"SET", b"enable-protected-configs", b"yes"],
+    ] {
+        con.cmd(args);
+        replies.push(con.reply());
+    }
+    replies
+}
+
+#[test]
+fn protected_configs_are_refused_unless_enabled_as_redis() {
+    for setting in ["no", "yes", "local"] {
+        let redis = RedisServer::start_with(&["--enable-protected-configs", setting]);
+        let ours = Server::start(2, "uring", &["--enable-protected-configs", setting]);
+        let theirs = protected_replies(redis.port);
+        assert_eq!(
+            protected_replies(ours.port),
+            theirs,
+            "enable-protected-configs {setting}"
+        );
+        let refused = theirs[0].starts_with(b"-ERR CONFIG SET failed (possibly related to argument 'dir') - can't set protected config");
+        assert_eq!(
+            refused,
+            setting == "no",
+            "{setting}: {:?}",
+            String::from_utf8_lossy(&theirs[0])
+        );
+    }
+}

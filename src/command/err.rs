@@ -573,6 +573,7 @@ pub const CONFIG_BIND_FAILED: &str = "Failed to bind to specified addresses.";
 
 /// CONFIG SET of an option fixed at start.
 pub const CONFIG_IMMUTABLE: &str = "can't set immutable config";
+pub const CONFIG_PROTECTED: &str = "can't set protected config";
 
 /// DEBUG CONFIG-REWRITE-FORCE-ALL that could not write the file.
 pub fn debug_rewrite_failed(why: &str) -> Reply {

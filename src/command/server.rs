@@ -409,6 +409,9 @@ pub(super) fn rewrite_config(session: &Session, force_all: bool) -> Result<Reply
     }
 }
 
+/// Options CONFIG SET changes only as `enable-protected-configs` allows (default: never).
+const PROTECTED: [&str; 2] = ["dir", "dbfilename"];
+
 fn config_set(session: &mut Session, args: &mut Args) -> CmdResult {
     let pairs: Vec<(String, String)> = args
         .rest()
@@ -416,11 +419,20 @@ fn config_set(session: &mut Session, args: &mut Args) -> CmdResult {
         .map(|p| (shown(&p[0]), shown(&p[1])))
         .collect();
     let failed = |name: &str, why: &str| err::config_set_failed(name, why);
+    let protected_ok = match session.server.config().get("enable-protected-configs") {
+        "yes" => true,
+        "local" => session.client.addr.is_local(),
+        _ => false,
+    };
     let mut config = session.server.config_mut();
     let mut staged = config.clone();
     for (i, (name, value)) in pairs.iter().enumerate() {
         if pairs[..i].iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
             return Err(failed(name, "duplicate parameter"));
+        }
+        // Redis 7.0's protected configs: where the server writes its files.
+        if !protected_ok && PROTECTED.iter().any(|p| p.eq_ignore_ascii_case(name)) {
+            return Err(failed(name, err::CONFIG_PROTECTED));
         }
         match staged.set(name, value) {
             Ok(()) => {}

@@ -141,7 +141,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     opt("oom-score-adj", None, "no", Kind::Enum(&["no", "yes", "relative", "absolute"]), true, Effect::Works),
     opt("acl-pubsub-default", None, "resetchannels", Kind::Enum(&["allchannels", "resetchannels"]), true, Effect::Works),
     opt("sanitize-dump-payload", None, "no", Kind::Enum(&["no", "yes", "clients"]), true, Effect::Inert),
-    opt("enable-protected-configs", None, "no", Kind::Enum(&["no", "yes", "local"]), false, Effect::Inert),
+    opt("enable-protected-configs", None, "no", Kind::Enum(&["no", "yes", "local"]), false, Effect::Works),
     opt("enable-debug-command", None, "no", Kind::Enum(&["no", "yes", "local"]), false, Effect::Works),
     opt("enable-module-command", None, "no", Kind::Enum(&["no", "yes", "local"]), false, Effect::Missing("modules")),
     opt("cluster-preferred-endpoint-type", None, "ip", Kind::Enum(&["ip", "hostname", "unknown-endpoint"]), true, Effect::Missing("cluster")),

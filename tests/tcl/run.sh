@@ -303,7 +303,9 @@ prepare_tree() {
     done
     if [[ $kind == ringkv ]]; then
         # exec keeps the PID the suite waits to see in the log. The config file, when
-        # given, must stay the first argument (as redis-server reads its command line).
+        # given, must stay the first argument (as redis-server reads its command line),
+        # and RINGKV_ARGS go last: a test's arguments may start with bare words that
+        # redis-server appends to the config (`loglevel verbose`), not to an option of ours.
         local extra="" bin_q a
         local -a args=()
         read -r -a args <<<"${RINGKV_ARGS:-}"
@@ -314,7 +316,7 @@ prepare_tree() {
             echo 'if [ $# -gt 0 ] && [ -f "$1" ]; then'
             echo '    conf=$1'
             echo '    shift'
-            echo "    exec $bin_q \"\$conf\"$extra \"\$@\""
+            echo "    exec $bin_q \"\$conf\" \"\$@\"$extra"
             echo 'fi'
             echo "exec $bin_q$extra \"\$@\""
         } >"$dir/src/redis-server"
