@@ -118,6 +118,15 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
             break;
         }
         if !output.is_empty() && !last && session.auth.auth_required() {
+            // Redis keeps 16 KB of replies in a client's own buffer and cuts off an
+            // unauthenticated client with more than 1 KB beyond it, before writing.
+            if output.len() > UNAUTH_REPLY_BUFFER + UNAUTH_OUTPUT_LIMIT {
+                tracing::debug!(
+                    client = session.client.id,
+                    "unauthenticated client flooding"
+                );
+                break;
+            }
             // Never wait on an unauthenticated client: send what the socket takes now and keep
             // the rest (at most the limit) for a retry; more than that unread cuts it off.
             let sent = send_now(writer.fd(), &output);
@@ -360,6 +369,8 @@ async fn read_loop<R: ReadHalf>(
 /// Most reply bytes an unauthenticated client may leave unread before it is cut off (Redis:
 /// 1024, checkClientOutputBufferLimits).
 const UNAUTH_OUTPUT_LIMIT: usize = 1024;
+/// Redis's per-client reply buffer (PROTO_REPLY_CHUNK_BYTES), not counted in that limit.
+const UNAUTH_REPLY_BUFFER: usize = 16 * 1024;
 
 /// How often unsent replies of an unauthenticated client are retried.
 const UNAUTH_RETRY: std::time::Duration = std::time::Duration::from_millis(10);

@@ -16,13 +16,27 @@ use crate::config::Config;
 pub(super) type ListenerSet = Vec<TcpListener>;
 
 fn listen_socket(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
+    bound(addr, backlog, true)
+}
+
+/// A blocking listener of its own on `addr` (the metrics endpoint): IPv6 only on an IPv6
+/// address, so `* -::*` binds both families on one port, as Redis binds them.
+pub(super) fn single_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let listener = bound(addr, 128, false)?;
+    listener.set_nonblocking(false)?;
+    Ok(listener)
+}
+
+fn bound(addr: SocketAddr, backlog: i32, shared: bool) -> std::io::Result<TcpListener> {
     let socket = Socket::new(
         Domain::for_address(addr),
         Type::STREAM,
         Some(SockProtocol::TCP),
     )?;
     socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
+    if shared {
+        socket.set_reuse_port(true)?;
+    }
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
     }

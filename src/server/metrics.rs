@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,7 +38,7 @@ pub fn bind(config: &crate::config::Config) -> Result<Vec<TcpListener>, String> 
     }
     let mut listeners = Vec::new();
     for (ip, optional) in super::listen::bind_addresses(config)? {
-        match TcpListener::bind((ip, port)) {
+        match super::listen::single_listener(SocketAddr::new(ip, port)) {
             Ok(l) => listeners.push(l),
             Err(e) if optional => tracing::warn!("Skipping metrics on {ip}: {e}"),
             Err(e) => return Err(format!("could not bind metrics on {ip}:{port}: {e}")),

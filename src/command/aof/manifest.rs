@@ -220,7 +220,7 @@ mod tests {
         refused("file x seq 0 type b\n", "Invalid AOF manifest file format");
         refused(
             "file x seq 1 type b\nfile y seq 2 type b\n",
-            "Found duplicate base file",
+            "Found duplicate base file information",
         );
         refused(
             "file x seq 2 type i\nfile y seq 1 type i\n",
