@@ -94,7 +94,9 @@ fn ringkv_outcome(dir: &Path) -> Result<i64, ()> {
 fn manifests_are_refused_and_taken_as_redis_does() {
     let base = || ("appendonly.aof.1.base.aof", set("k1", "v1"));
     let incr = |seq: u32, key: &str| (format!("appendonly.aof.{seq}.incr.aof"), set(key, "v"));
-    let cases: Vec<(&str, String, Vec<(String, String)>)> = vec![
+    // (what, manifest, incremental files besides the base)
+    type Case = (&'static str, String, Vec<(String, String)>);
+    let cases: Vec<Case> = vec![
         ("empty manifest", String::new(), vec![]),
         (
             "a file missing",
