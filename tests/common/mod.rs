@@ -56,16 +56,18 @@ impl Server {
         let mut child = cmd.spawn().expect("spawn ringkv");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let first = lines
-            .next()
-            .expect("a first log line")
-            .expect("readable log");
+        let first = lines.next().and_then(Result::ok).unwrap_or_default();
         let port = first
             .split("listening on ")
             .nth(1)
             .and_then(|addr| addr.rsplit(':').next())
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| panic!("first log line has no port: {first}"));
+            .and_then(|p| p.trim().parse().ok());
+        let Some(port) = port else {
+            // A failed start leaves no server behind.
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("first log line has no port: {first}");
+        };
         // Keep draining the log so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines.by_ref() {});
         Server { child, port }
