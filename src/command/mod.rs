@@ -141,6 +141,17 @@ pub enum ReplyMode {
 }
 
 impl Session {
+    /// Whether this connection passes a `yes` / `local` / `no` option such as
+    /// `enable-debug-command` or `enable-protected-configs` (Redis's allowProtectedAction):
+    /// `local` admits loopback and unix-socket clients only.
+    pub fn allowed_by(&self, option: &str) -> bool {
+        match self.server.config().get(option) {
+            "yes" => true,
+            "local" => self.client.addr.is_local(),
+            _ => false,
+        }
+    }
+
     /// True in RESP2 with a subscription: only the pub/sub commands, PING, QUIT and RESET run.
     pub fn in_subscribed_mode(&self) -> bool {
         self.protocol == Protocol::Resp2 && self.subscriptions.total() > 0

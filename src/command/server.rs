@@ -419,11 +419,7 @@ fn config_set(session: &mut Session, args: &mut Args) -> CmdResult {
         .map(|p| (shown(&p[0]), shown(&p[1])))
         .collect();
     let failed = |name: &str, why: &str| err::config_set_failed(name, why);
-    let protected_ok = match session.server.config().get("enable-protected-configs") {
-        "yes" => true,
-        "local" => session.client.addr.is_local(),
-        _ => false,
-    };
+    let protected_ok = session.allowed_by("enable-protected-configs");
     let mut config = session.server.config_mut();
     let mut staged = config.clone();
     for (i, (name, value)) in pairs.iter().enumerate() {

@@ -121,10 +121,7 @@ pub fn check_options(config: &Config) -> Result<(), String> {
 pub fn start(config: &Config, shards: usize) -> Result<Vec<Restored>, String> {
     let dir = dir_of(config);
     let name = config.get("appendfilename").to_string();
-    let mut manifest = match dir.is_dir() {
-        true => Manifest::read(&dir, &name)?.unwrap_or_default(),
-        false => Manifest::default(),
-    };
+    let mut manifest = on_disk(config)?;
     upgrade(config, &dir, &name, &mut manifest)?;
     let loaded = load::load(config, &dir, &manifest, shards)?;
     std::fs::create_dir_all(&dir).map_err(|e| {

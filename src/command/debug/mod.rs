@@ -109,18 +109,9 @@ const DEBUG_HELP: &[&str] = &[
 /// pack elements of any size, so it changes no layout: it is kept to be read back only.
 static PACKED_THRESHOLD: AtomicU64 = AtomicU64::new(1 << 30);
 
-/// Whether this connection may run DEBUG under `enable-debug-command`.
-fn allowed(session: &Session) -> bool {
-    match session.server.config().get("enable-debug-command") {
-        "yes" => true,
-        "local" => session.client.addr.is_local(),
-        _ => false,
-    }
-}
-
 fn debug(session: &mut Session, args: Args) -> Routine<'_> {
     Box::pin(async move {
-        if !allowed(session) {
+        if !session.allowed_by("enable-debug-command") {
             return Err(error(err::DEBUG_NOT_ALLOWED));
         }
         let sub = args.next()?.to_ascii_lowercase();
