@@ -225,9 +225,9 @@ impl Replies {
 
     /// Notes how long a queued command ran, under its row.
     #[inline]
-    fn timed(&self, session: &Session, q: &Queued) {
+    fn timed(&self, timer: &super::timing::Timer, q: &Queued) {
         let row = self.slots[q.slot as usize].1;
-        super::timing::finished(session, row, q.spec, q.args.all(), q.ticks);
+        timer.note(row, q.spec, q.args.all(), q.ticks);
     }
 
     /// Encodes the complete prefix not yet written, counting failed calls.
@@ -749,13 +749,14 @@ async fn flush(session: &Session, pending: &mut [Vec<Queued>], replies: &mut Rep
     if let Some(queue) = pending.get_mut(session.thread) {
         if !queue.is_empty() {
             // Drained in place: the list keeps its room for the connection's next batch.
+            let timer = super::timing::Timer::new(session);
             router.run_inline(|s| {
                 s.read_clock();
                 prefetch(s, queue);
                 let mut clock = cycles();
                 for mut q in queue.drain(..) {
                     let reply = q.run(s, client, &mut clock);
-                    replies.timed(session, &q);
+                    replies.timed(&timer, &q);
                     replies.fill(q.slot as usize, reply);
                 }
             });
@@ -766,8 +767,9 @@ async fn flush(session: &Session, pending: &mut [Vec<Queued>], replies: &mut Rep
             Ok(mut work) => {
                 // Written by the shard's core: fetch every reply's lines before reading any.
                 work.iter().for_each(|q| prefetch_value(&q.reply));
+                let timer = super::timing::Timer::new(session);
                 for q in work.drain(..) {
-                    replies.timed(session, &q);
+                    replies.timed(&timer, &q);
                     replies.fill(
                         q.slot as usize,
                         q.reply.unwrap_or_else(|| error(err::SHARD_GONE)),

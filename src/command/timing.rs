@@ -65,6 +65,46 @@ pub fn finished(session: &Session, row: u32, spec: &CommandSpec, items: &[Bytes]
     }
 }
 
+/// [`finished`] for a run of calls of one batch: what it reads per call (the thread's
+/// counters, whether histograms are on, the slow threshold) is looked up once.
+pub struct Timer<'a> {
+    session: &'a Session,
+    ticks: &'a [std::sync::atomic::AtomicU64],
+    /// Empty with `latency-tracking no`.
+    histograms: &'a [std::sync::OnceLock<Box<crate::state::Histogram>>],
+    threshold: u64,
+}
+
+impl<'a> Timer<'a> {
+    pub fn new(session: &'a Session) -> Self {
+        let stats = &session.server.stats[session.thread];
+        Timer {
+            session,
+            ticks: &stats.ticks,
+            histograms: match TRACKING.load(Relaxed) {
+                true => &stats.histograms,
+                false => &[],
+            },
+            threshold: SLOW_TICKS.load(Relaxed).min(LATENCY_TICKS.load(Relaxed)),
+        }
+    }
+
+    /// Notes one finished call of row `row` (`spec` as resolved) that took `ticks`.
+    #[inline(always)]
+    pub fn note(&self, row: u32, spec: &CommandSpec, items: &[Bytes], ticks: u64) {
+        let Some(counter) = self.ticks.get(row as usize) else {
+            return;
+        };
+        ThreadStats::add(counter, ticks);
+        if let Some(histogram) = self.histograms.get(row as usize) {
+            histogram.get_or_init(Default::default).record(ticks);
+        }
+        if ticks >= self.threshold {
+            slow(self.session, spec, items, ticks);
+        }
+    }
+}
+
 #[cold]
 fn slow(session: &Session, spec: &CommandSpec, items: &[Bytes], ticks: u64) {
     if ticks >= SLOW_TICKS.load(Relaxed) && !spec.has(Flags::SKIP_SLOWLOG) {
