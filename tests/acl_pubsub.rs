@@ -3,7 +3,7 @@
 //! as channels, acl-pubsub-default, script calls checked against the user, `user` directives
 //! at start, and INFO's error counts for errors inside MULTI/EXEC and scripts.
 
-mod common;
+use crate::common;
 
 use common::{assert_scripts_match_redis, Raw, RedisServer, Server};
 

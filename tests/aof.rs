@@ -4,7 +4,7 @@
 //! and nothing older than about a second under `everysec`; a torn tail loads or refuses as
 //! `aof-load-truncated` says.
 
-mod common;
+use crate::common;
 
 use common::{eventually, query as cmd, RedisServer, Server, TempDir};
 use redis::{Connection, Value};

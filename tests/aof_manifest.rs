@@ -3,7 +3,7 @@
 //! `dir` is moved into `appenddirname` and named by the manifest as Redis names it; DEBUG
 //! LOADAOF puts back what the files hold.
 
-mod common;
+use crate::common;
 
 use common::{eventually, query as cmd, require_tool, Server, TempDir};
 use redis::Value;

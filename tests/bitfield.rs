@@ -1,7 +1,7 @@
 //! BITFIELD and BITFIELD_RO against redis-server 7.0.15, byte for byte: the grammar and its
 //! errors, every overflow edge (i64/u63 limits, WRAP/SAT/FAIL), and random operations.
 
-mod common;
+use crate::common;
 
 use common::{assert_scripts_match_redis, Raw, RedisServer, Server};
 

@@ -2,7 +2,7 @@
 //! the order keys are served in, wake-ups by keyspace commands (SWAPDB, MOVE, COPY, RENAME,
 //! SORT ... STORE, *STORE) and chains of blocked moves.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

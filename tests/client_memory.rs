@@ -2,7 +2,7 @@
 //! pubsub output-buffer limit, client-query-buffer-limit and client eviction
 //! (maxmemory-clients, CLIENT NO-EVICT). Each case runs on both backends and on redis-server.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Client management and server commands: CLIENT LIST/KILL/SETNAME, maxclients, idle timeout,
 //! CONFIG GET/SET, INFO, COMMAND, and clean exit on SIGTERM.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

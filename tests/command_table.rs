@@ -3,7 +3,7 @@
 //! subcommand) both servers have. What only one server has is printed, not compared; where
 //! ringkv follows Redis 7.2 on purpose the difference is in `FOLLOWS_7_2`, and nowhere else.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 

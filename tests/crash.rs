@@ -2,7 +2,7 @@
 //! aborts the whole process (a supervisor restarts it), instead of leaving a dead shard behind.
 //! DEBUG is refused unless `enable-debug-command` allows it, with Redis's text.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::ExitStatusExt;

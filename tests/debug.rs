@@ -3,7 +3,7 @@
 //! OBJECT's fields, SET-ACTIVE-EXPIRE's effect, RELOAD keeping the data, and the replies of
 //! the simple subcommands byte for byte.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::time::Duration;

@@ -25,9 +25,9 @@
 //! - `DIFF_SHRINK_SECS`: time for shrinking, over all classes (default 20; 0 = no shrinking).
 //! - `DIFF_LOG`: a file to write the whole transcript to (every command, both replies).
 //!
-//! e.g. `DIFF_SEEDS=100 DIFF_COMMANDS=5000 cargo test --release --test differential`.
+//! e.g. `DIFF_SEEDS=100 DIFF_COMMANDS=5000 cargo test --release --test integration differential::`.
 
-mod common;
+use crate::common;
 
 #[path = "differential/families.rs"]
 mod families;

@@ -3,7 +3,7 @@
 //! and to ringkv; replies must be byte-identical and every ringkv reply must come quickly
 //! (no huge allocation or loop behind a client-sent number).
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

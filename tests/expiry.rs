@@ -1,7 +1,7 @@
 //! Expiry: lazy on access and the active cycle reclaiming keys nobody touches; SET PX then GET
 //! as in the README example. Polls with deadlines (no fixed sleeps).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

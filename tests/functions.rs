@@ -4,7 +4,7 @@
 //! (which redis-check-rdb and redis-server accept) and through the AOF; BUSY, FUNCTION KILL
 //! and SCRIPT KILL as Redis has them; hostile RESTORE payloads answered, never a crash.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

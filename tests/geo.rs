@@ -1,7 +1,7 @@
 //! GEO commands against redis-server 7.0.15, byte for byte: fixed scripts for every command,
 //! option and error, and random point clouds searched every way.
 
-mod common;
+use crate::common;
 
 use common::{assert_scripts_match_redis, Raw, RedisServer, Server};
 

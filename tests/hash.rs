@@ -1,7 +1,7 @@
 //! Hash commands end to end on a 2-thread server: encodings and their limits (CONFIG SET),
 //! HSCAN's guarantee under growth, HRANDFIELD's shapes and hostile counts.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -2,7 +2,7 @@
 //! themselves (sparse, dense, the promotion between them, the cached cardinality) identical for
 //! the same inputs, readable by either server from the other's bytes.
 
-mod common;
+use crate::common;
 
 use common::{assert_scripts_match_redis, Raw, RedisServer, Server};
 use proptest::prelude::*;

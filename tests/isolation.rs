@@ -6,7 +6,7 @@
 //! Every reply is compared byte for byte with redis-server's; ringkv runs with two threads so
 //! the keys below land on both shards.
 
-mod common;
+use crate::common;
 
 use common::{assert_scripts_match_redis, backends, words, Raw, RedisServer, Server};
 

@@ -8,7 +8,7 @@
 //! thread, events and the marker leave in the order they were made (across threads Redis does
 //! not order them either).
 
-mod common;
+use crate::common;
 
 use common::{backends, encode, words, Raw, RedisServer, Server};
 

@@ -1,7 +1,7 @@
 //! List commands against the real binary with 2 threads: keys on different shards, blocking
 //! pops woken from the other thread, timeouts, arrival order, and clients leaving while blocked.
 
-mod common;
+use crate::common;
 
 use std::thread;
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! the signature is Redis's, the random ones in Redis's frame; MEMORY STATS with Redis's
 //! fields in Redis's order and types; the error replies.
 
-mod common;
+use crate::common;
 
 use common::{assert_scripts_match_redis, backends, RedisServer, Server};
 use redis::Value;

@@ -2,7 +2,7 @@
 //! it should, `evicted` events reach subscribers, and when nothing may be evicted the OOM error
 //! (and MULTI/EXEC's handling of it) matches redis-server byte for byte.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

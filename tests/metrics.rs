@@ -3,7 +3,7 @@
 //! keyspace, memory, per-thread load and mail); INFO's instantaneous rates and allocator
 //! memory follow the traffic and the data.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};

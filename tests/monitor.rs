@@ -3,7 +3,7 @@
 //! ones left out; commands from every thread reach every monitor; a monitor's own commands
 //! follow Redis's rules (no key access, RESET leaves the mode, QUIT closes).
 
-mod common;
+use crate::common;
 
 use common::{backends, encode, words, Raw, RedisServer, Server};
 

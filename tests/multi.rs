@@ -2,7 +2,7 @@
 //! shards (2 and 4 threads), reply bytes compared with redis-server, blocked clients served after
 //! EXEC, and concurrency checks of atomicity, isolation and WATCH-based optimistic locking.
 
-mod common;
+use crate::common;
 
 use std::thread;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! SLOWLOG, LATENCY and per-command timing against redis-server 7.0.15: entries and replies in
 //! Redis's shapes, timing that follows what the commands really took.
 
-mod common;
+use crate::common;
 
 use common::{query, RedisServer, Server};
 use redis::Value;

@@ -2,7 +2,7 @@
 //! log file), CONFIG GET/SET/REWRITE against redis-server's, `include`, `rename-command`,
 //! refused directives, systemd notification, oom-score-adj and hz.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixDatagram;

@@ -2,7 +2,7 @@
 //! keys land on both shards); every reply must be byte-identical. redis-server is the oracle
 //! for reply shapes and error texts.
 
-mod common;
+use crate::common;
 
 use common::assert_scripts_match_redis;
 

@@ -9,7 +9,7 @@
 //! OBJECT ENCODING of small non-integer sets is left out: ringkv follows Redis 7.2 (listpack),
 //! the oracle is 7.0 (hashtable).
 
-mod common;
+use crate::common;
 
 use common::{Raw, RedisServer, Server};
 

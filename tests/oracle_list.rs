@@ -1,7 +1,7 @@
 //! Differential test for the list commands: the same scripts go to redis-server and to ringkv
 //! (2 threads, so "foo"/"bar" land on different shards); every reply must be byte-identical.
 
-mod common;
+use crate::common;
 
 use common::assert_scripts_match_redis;
 

@@ -4,7 +4,7 @@
 //! the same text (integers, halves, quarters, inf), since the oracle is redis-server 7.0.
 //! ZRANK WITHSCORE is 7.2-only and is tested in tests/zset.rs instead.
 
-mod common;
+use crate::common;
 
 use common::assert_scripts_match_redis;
 

@@ -3,7 +3,7 @@
 //! came; ALL holds everything until the pause ends; expiry and eviction stop meanwhile; the
 //! replies that are comparable match redis-server's.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

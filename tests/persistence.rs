@@ -2,7 +2,7 @@
 //! redis-check-rdb accepts and redis-server loads; ringkv also loads what redis-server writes
 //! (listpacks, intsets, quicklists, LZF-compressed and integer-encoded strings).
 
-mod common;
+use crate::common;
 
 use common::{backends, check_rdb, eventually, query as cmd, RedisServer, Server, TempDir};
 use redis::{Connection, Value};

@@ -1,7 +1,7 @@
 //! Protocol edge cases as raw bytes: inline commands, pipelines split anywhere, protocol errors
 //! (reply then close), RESP3 via HELLO, replies in request order. On both I/O backends.
 
-mod common;
+use crate::common;
 
 use common::{backends, encode, Server};
 

@@ -2,7 +2,7 @@
 //! channels, RESP3 pushes, cleanup on disconnect, the slow-subscriber cut-off, ordering under a
 //! burst, and keyspace notifications. Byte-exact replies where Redis defines them.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

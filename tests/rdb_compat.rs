@@ -2,7 +2,7 @@
 //! saves passes redis-check-rdb and loads in redis-server with the same content; files
 //! redis-server writes in each of its encodings load in ringkv.
 
-mod common;
+use crate::common;
 
 use common::{check_rdb, query as cmd, RedisServer, Server, TempDir};
 use redis::{Connection, Value};

@@ -6,7 +6,7 @@
 //! the expected bytes are written out, since the oracle is redis-server 7.0.
 //! Scores are chosen so that 7.0's `%.17g` and 7.2's shortest form print the same text.
 
-mod common;
+use crate::common;
 
 use common::{assert_scripts_match_redis, backends, Raw, RedisServer, Server};
 

@@ -3,7 +3,7 @@
 //! a full iteration over a large keyspace returns every key exactly once, also while keys come
 //! and go. The SCAN-family option grammar is checked byte for byte against redis-server.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeSet, HashSet};
 

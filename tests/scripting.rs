@@ -3,7 +3,7 @@
 //! atomicity of a script whose keys live on different shards, and a busy script that other
 //! clients see as `-BUSY` until SCRIPT KILL (or `-UNKILLABLE` once it wrote).
 
-mod common;
+use crate::common;
 
 use std::thread;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! The Lua libraries and sandbox scripts see (cjson, cmsgpack, struct, bit, loadstring, the
 //! read-only globals), compared byte for byte with redis-server 7.0.15.
 
-mod common;
+use crate::common;
 
 use common::{assert_scripts_match_redis, Server};
 

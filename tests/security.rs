@@ -1,7 +1,7 @@
 //! Security: AUTH / requirepass, ACL users and denials, ACL LOG, the ACL file, protected mode,
 //! pre-auth limits, and clients that flood without reading. Exact reply bytes throughout.
 
-mod common;
+use crate::common;
 
 use common::{assert_scripts_match_redis, Raw, Server};
 

@@ -1,7 +1,7 @@
 //! Set commands end to end on a 2-thread server: keys on different shards ("foo" and "bar"),
 //! atomic STORE/SMOVE across shards, encodings, SSCAN's guarantee under growth, hostile counts.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

@@ -1,7 +1,7 @@
 //! Keys on different shards, connections on different threads: writes through one thread are
 //! read through the other; multi-key commands split and gather; atomic cross-shard commands.
 
-mod common;
+use crate::common;
 
 use common::{backends, connections_on_both_threads, Server, KEY_SHARD0, KEY_SHARD1};
 use redis::Commands;

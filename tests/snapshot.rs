@@ -2,7 +2,7 @@
 //! running at once never leave a damaged dump, a failed BGSAVE stops writes (`-MISCONF`), and
 //! a BGSAVE taken under a multi-core write load is the keyspace at one instant.
 
-mod common;
+use crate::common;
 
 use common::{check_rdb, eventually, info_field, query as cmd, RedisServer, Server, TempDir};
 use redis::{Connection, Value};

@@ -1,7 +1,7 @@
 //! SORT / SORT_RO through the real server (2 threads: BY/GET keys on both shards), over sorted
 //! sets, lists and sets.
 
-mod common;
+use crate::common;
 
 use common::Server;
 

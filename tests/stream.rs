@@ -4,7 +4,7 @@
 //! oracle) and 7.2 (what ringkv follows: active-time, inactive); those, blocking reads and
 //! keyspace events are tested against ringkv alone below.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! two threads, the tracking client on one and the writer on the other, with keys on both
 //! shards, so invalidations cross cores.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

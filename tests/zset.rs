@@ -1,7 +1,7 @@
 //! Sorted sets through the real server: 2 threads so keys land on different shards, blocking
 //! pops woken from the other thread, encodings, RESP3 shapes, 7.2-only replies.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
