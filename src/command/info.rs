@@ -397,16 +397,17 @@ fn stats(info: &Snapshot, out: &mut Lines) {
     out.line("io_threaded_writes_processed", &0);
 }
 
-/// Always a master with no replicas and no backlog.
+/// Role, IDs, offsets and backlog, from the replication module; the backlog size as set.
 fn replication(info: &Snapshot, out: &mut Lines) {
-    out.line("role", &"master");
-    out.line("connected_slaves", &0);
-    out.line("master_failover_state", &"no-failover");
-    out.line("master_replid", &info.server.replid);
-    out.line("master_replid2", &"0".repeat(40));
-    out.line("master_repl_offset", &0);
-    out.line("second_repl_offset", &-1);
-    out.line("repl_backlog_active", &0);
+    let mut lines = Vec::new();
+    match super::replication::replica::is_replica() {
+        true => out.line("role", &"slave"),
+        false => out.line("role", &"master"),
+    }
+    super::replication::master::info(&mut lines);
+    for (field, value) in &lines {
+        out.line(field, value);
+    }
     out.line(
         "repl_backlog_size",
         &info.server.config().int("repl-backlog-size"),

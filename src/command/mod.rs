@@ -33,6 +33,7 @@ pub mod pause;
 pub mod persist;
 mod propagate;
 pub mod pubsub;
+pub mod replication;
 pub mod saving;
 pub mod scripting;
 mod server;
