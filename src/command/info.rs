@@ -345,9 +345,10 @@ fn stats(info: &Snapshot, out: &mut Lines) {
         "rejected_connections",
         &info.server.total(|s| &s.rejected_connections),
     );
-    out.line("sync_full", &0);
-    out.line("sync_partial_ok", &0);
-    out.line("sync_partial_err", &0);
+    let [full, partial_ok, partial_err] = super::replication::master::sync_stats();
+    out.line("sync_full", &full);
+    out.line("sync_partial_ok", &partial_ok);
+    out.line("sync_partial_err", &partial_err);
     out.line("expired_keys", &info.totals.expired_keys);
     out.line("evicted_keys", &info.totals.evicted_keys);
     out.line(
@@ -412,8 +413,9 @@ fn replication(info: &Snapshot, out: &mut Lines) {
         "repl_backlog_size",
         &info.server.config().int("repl-backlog-size"),
     );
-    out.line("repl_backlog_first_byte_offset", &0);
-    out.line("repl_backlog_histlen", &0);
+    let (first, histlen) = super::replication::master::backlog_span();
+    out.line("repl_backlog_first_byte_offset", &first);
+    out.line("repl_backlog_histlen", &histlen);
 }
 
 /// CPU seconds of the process.

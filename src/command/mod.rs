@@ -129,6 +129,8 @@ pub struct Session {
     pub monitor: monitor::Feed,
     /// CLIENT TRACKING state and the invalidations waiting to be written.
     pub tracking: crate::tracking::Conn,
+    /// REPLCONF's settings, and the replica feed this connection becomes after PSYNC/SYNC.
+    pub replication: replication::master::Link,
 }
 
 /// CLIENT REPLY ON | OFF | SKIP.

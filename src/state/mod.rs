@@ -33,7 +33,7 @@ pub use clock::{
 pub use instant::{InstantMetrics, Rate, SAMPLE_PERIOD_MS};
 pub use output_limit::{
     note_output_limit_disconnection, set_output_limits, ClassOutputLimit, OutputLimitWatch,
-    NORMAL_OUTPUT_LIMIT, OUTPUT_LIMIT_DISCONNECTIONS, PUBSUB_OUTPUT_LIMIT,
+    NORMAL_OUTPUT_LIMIT, OUTPUT_LIMIT_DISCONNECTIONS, PUBSUB_OUTPUT_LIMIT, REPLICA_OUTPUT_LIMIT,
 };
 pub use rlimit::{raise_open_files_limit, reserved_fds, strerror, OpenFiles};
 pub use stats::{Histogram, ThreadStats};

@@ -5,6 +5,7 @@
 //! and offsets a server carries across role changes, as Redis 7.0's `server.replid`,
 //! `replid2`, `master_repl_offset` and `second_replid_offset`.
 
+pub mod backlog;
 pub mod master;
 pub mod replica;
 
