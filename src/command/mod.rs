@@ -276,6 +276,7 @@ pub fn apply_config(config: &crate::config::Config) {
         crate::pubsub::notify::set(crate::pubsub::notify::parse(text).unwrap_or(0));
     }
     crate::shard::tracking::set_max_keys(config.int("tracking-table-max-keys").max(0) as u64);
+    replication::master::configure(config);
     crate::shard::evict::configure(
         config.int("maxmemory") as u64,
         config.get("maxmemory-policy"),

@@ -654,15 +654,20 @@ pub fn lacks_good_replicas() -> bool {
         && !super::replica::is_replica()
 }
 
-/// Maintenance tick (thread 0): applies the options, frees the backlog after
-/// `repl-backlog-ttl` without replicas.
-pub fn tick(router: &Router, config: &Config) {
+/// Applies the options the write path and the pump read (at start and on CONFIG SET).
+pub fn configure(config: &Config) {
     MIN_TO_WRITE.store(config.int("min-replicas-to-write").max(0) as u64, Relaxed);
     MAX_LAG.store(config.int("min-replicas-max-lag").max(0) as u64, Relaxed);
     PING_SECS.store(
         config.int("repl-ping-replica-period").max(1) as u64,
         Relaxed,
     );
+}
+
+/// Maintenance tick (thread 0): applies the options, frees the backlog after
+/// `repl-backlog-ttl` without replicas.
+pub fn tick(router: &Router, config: &Config) {
+    configure(config);
     let ttl = config.int("repl-backlog-ttl").max(0) as u64;
     let size = config.int("repl-backlog-size").max(1) as usize;
     let mut m = lock(&MASTER);
