@@ -330,7 +330,7 @@ impl Drop for Feed {
 
 fn replconf(session: &mut Session, args: &mut Args) -> CmdResult {
     let all = args.all();
-    if all.len() % 2 == 0 {
+    if all.len().is_multiple_of(2) {
         return Err(error(err::SYNTAX));
     }
     let link = &mut session.replication;
