@@ -236,6 +236,14 @@ fn a_redis_replica_gets_the_same_content() {
             assert_eq!(info_field(&stats, "repl_backlog_active"), Some(1));
             let list: String = redis::cmd("CLIENT").arg("LIST").query(&mut master).unwrap();
             assert!(list.contains("flags=S"), "{backend}: {list}");
+            let replicas: String = redis::cmd("CLIENT")
+                .arg("LIST")
+                .arg("TYPE")
+                .arg("replica")
+                .query(&mut master)
+                .unwrap();
+            assert_eq!(replicas.lines().count(), 1, "{backend}: {replicas}");
+            assert!(replicas.contains("cmd=psync"), "{backend}: {replicas}");
         }
     }
 }
@@ -323,5 +331,44 @@ fn replication_keeps_the_stream_when_the_aof_is_turned_off() {
         cmd(&mut master, &["CONFIG", "SET", "appendonly", "no"]);
         load(&mut master, "after");
         assert_same(&mut master, &mut replica);
+    }
+}
+
+#[test]
+fn the_backlog_is_freed_after_its_ttl_without_replicas() {
+    for backend in backends() {
+        let server = Server::start(1, backend, &["--repl-backlog-ttl", "1"]);
+        let mut master = server.redis();
+        cmd(&mut master, &["SET", "a", "1"]);
+        let backlog =
+            |m: &mut Connection| info_field(&info(m, "replication"), "repl_backlog_active");
+        assert_eq!(backlog(&mut master), Some(0));
+        let redis = start_replica(&server, &[]);
+        let mut replica = connect(redis.port);
+        assert!(eventually(SYNC_WITHIN, || link_up(&mut replica)));
+        let replid = info(&mut master, "replication");
+        assert_eq!(backlog(&mut master), Some(1));
+        drop(replica);
+        drop(redis);
+        assert!(
+            eventually(SYNC_WITHIN, || backlog(&mut master) == Some(0)),
+            "{backend}: backlog kept"
+        );
+        let id = |text: &str| {
+            text.lines()
+                .find(|l| l.starts_with("master_replid:"))
+                .map(str::to_string)
+        };
+        assert_ne!(
+            id(&replid),
+            id(&info(&mut master, "replication")),
+            "{backend}: same history"
+        );
+        // Writes go on without a consumer of the stream.
+        cmd(&mut master, &["SET", "b", "2"]);
+        assert_eq!(
+            cmd(&mut master, &["GET", "b"]),
+            Value::BulkString(b"2".to_vec())
+        );
     }
 }

@@ -612,7 +612,8 @@ fn wait(session: &mut Session, args: Args) -> Pin<Box<dyn Future<Output = CmdRes
             OFFSET.load(SeqCst)
         };
         let count = acked(target);
-        if count >= wanted || session.tx.in_multi() {
+        // Inside a transaction it never blocks (it would hold the transaction's shards).
+        if count >= wanted || session.tx.in_multi() || session.router.in_transaction() {
             return Ok(Reply::Int(count));
         }
         {
