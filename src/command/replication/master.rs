@@ -220,8 +220,10 @@ fn pump() {
         }
         m.drain();
         let period = Duration::from_secs(PING_SECS.load(Relaxed).max(1));
-        let due = m.last_ping.is_none_or(|at| at.elapsed() >= period);
-        if !m.replicas.is_empty() && due {
+        // The first PING a period after the pump starts (as Redis's cron-aligned ones, not
+        // at once when a replica attaches).
+        let last = *m.last_ping.get_or_insert_with(Instant::now);
+        if !m.replicas.is_empty() && last.elapsed() >= period {
             m.last_ping = Some(Instant::now());
             m.feed(PING);
         }
