@@ -304,6 +304,8 @@ fn client_flags(c: &ClientInfo) -> String {
         flags.push('O');
     } else if c.unblock.lock().is_ok_and(|waiting| waiting.is_some()) {
         flags.push('b');
+    } else if super::replication::master::replica_clients().contains(&c.id) {
+        flags.push('S');
     }
     if matches!(c.addr, crate::state::Addr::Unix(_)) {
         flags.push('U');
@@ -532,7 +534,8 @@ fn client_list(session: &mut Session, args: &mut Args) -> CmdResult {
             let kind = args.next()?.to_ascii_lowercase();
             match kind.as_slice() {
                 b"normal" => {}
-                b"master" | b"replica" | b"slave" | b"pubsub" => ids = Some(Vec::new()),
+                b"replica" | b"slave" => ids = Some(super::replication::master::replica_clients()),
+                b"master" | b"pubsub" => ids = Some(Vec::new()),
                 _ => return Err(err::unknown_client_type(&kind)),
             }
         } else if args.remaining() >= 2 && args.keyword("ID") {
@@ -581,6 +584,7 @@ fn client_kill(session: &mut Session, args: &mut Args) -> CmdResult {
     let (mut id, mut addr, mut laddr, mut skipme, mut maxage) = (None, None, None, true, None);
     let mut user: Option<String> = None;
     let mut no_match = false;
+    let mut replicas: Option<Vec<u64>> = None;
     while !args.is_done() {
         if args.remaining() < 2 {
             return Err(error(err::SYNTAX));
@@ -602,7 +606,10 @@ fn client_kill(session: &mut Session, args: &mut Args) -> CmdResult {
             }
             b"type" => match value.to_ascii_lowercase().as_slice() {
                 b"normal" => {}
-                b"master" | b"replica" | b"slave" | b"pubsub" => no_match = true,
+                b"replica" | b"slave" => {
+                    replicas = Some(super::replication::master::replica_clients())
+                }
+                b"master" | b"pubsub" => no_match = true,
                 _ => return Err(err::unknown_client_type(&value)),
             },
             b"user" => {
@@ -624,6 +631,7 @@ fn client_kill(session: &mut Session, args: &mut Args) -> CmdResult {
     }
     let select = |c: &ClientInfo| {
         id.is_none_or(|id| c.id == id)
+            && replicas.as_ref().is_none_or(|r| r.contains(&c.id))
             && addr.as_ref().is_none_or(|a| c.addr.to_string() == *a)
             && laddr
                 .as_ref()

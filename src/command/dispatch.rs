@@ -465,6 +465,10 @@ fn admit(
         ThreadStats::add(&stats.rejected_calls[row], 1);
         return Err(error(err::MISCONF));
     }
+    if write && super::replication::master::lacks_good_replicas() {
+        ThreadStats::add(&stats.rejected_calls[row], 1);
+        return Err(error(err::NOREPLICAS));
+    }
     Ok((row, spec))
 }
 

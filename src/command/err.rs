@@ -391,6 +391,42 @@ pub fn client_info_chars(attr: &[u8]) -> Reply {
     ))
 }
 
+/// SYNC/PSYNC sent to a replica (chained replication is not served).
+pub const SYNC_NO_MASTER_LINK: &str = "NOMASTERLINK Can't SYNC while not connected with my master";
+/// PSYNC after REPLCONF rdb-filter-only without `capa eof`.
+pub const FILTERED_REPLICA_NEEDS_EOF: &str = "ERR Filtered replica requires EOF capability";
+/// WAIT on a replica.
+pub const WAIT_ON_REPLICA: &str = "ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.";
+/// A write refused by `min-replicas-to-write`.
+pub const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
+
+/// REPLCONF with an option Redis does not know.
+pub fn replconf_unknown_option(option: &[u8]) -> Reply {
+    Reply::error_owned(format!(
+        "ERR Unrecognized REPLCONF option: {}",
+        shown(option)
+    ))
+}
+
+/// REPLCONF ip-address of NET_HOST_STR_LEN bytes or more.
+pub fn replconf_ip_too_long(len: usize) -> Reply {
+    Reply::error_owned(format!(
+        "ERR REPLCONF ip-address provided by replica instance is too long: {len} bytes"
+    ))
+}
+
+/// REPLCONF rdb-filter-only with a filter other than `functions`.
+pub fn rdb_filter_unsupported(filter: &str) -> Reply {
+    Reply::error_owned(format!("ERR Unsupported rdb-filter-only option: {filter}"))
+}
+
+/// An integer outside `min..=max` (getRangeLongFromObjectOrReply without a message).
+pub fn value_between(min: i64, max: i64) -> Reply {
+    Reply::error_owned(format!(
+        "ERR value is out of range, value must between {min} and {max}"
+    ))
+}
+
 /// CLIENT LIST/KILL TYPE with an unknown type.
 pub fn unknown_client_type(kind: &[u8]) -> Reply {
     Reply::error_owned(format!("ERR Unknown client type '{}'", shown(kind)))

@@ -345,9 +345,10 @@ fn stats(info: &Snapshot, out: &mut Lines) {
         "rejected_connections",
         &info.server.total(|s| &s.rejected_connections),
     );
-    out.line("sync_full", &0);
-    out.line("sync_partial_ok", &0);
-    out.line("sync_partial_err", &0);
+    let [full, partial_ok, partial_err] = super::replication::master::sync_stats();
+    out.line("sync_full", &full);
+    out.line("sync_partial_ok", &partial_ok);
+    out.line("sync_partial_err", &partial_err);
     out.line("expired_keys", &info.totals.expired_keys);
     out.line("evicted_keys", &info.totals.evicted_keys);
     out.line(
@@ -397,22 +398,24 @@ fn stats(info: &Snapshot, out: &mut Lines) {
     out.line("io_threaded_writes_processed", &0);
 }
 
-/// Always a master with no replicas and no backlog.
+/// Role, IDs, offsets and backlog, from the replication module; the backlog size as set.
 fn replication(info: &Snapshot, out: &mut Lines) {
-    out.line("role", &"master");
-    out.line("connected_slaves", &0);
-    out.line("master_failover_state", &"no-failover");
-    out.line("master_replid", &info.server.replid);
-    out.line("master_replid2", &"0".repeat(40));
-    out.line("master_repl_offset", &0);
-    out.line("second_repl_offset", &-1);
-    out.line("repl_backlog_active", &0);
+    let mut lines = Vec::new();
+    match super::replication::replica::is_replica() {
+        true => out.line("role", &"slave"),
+        false => out.line("role", &"master"),
+    }
+    super::replication::master::info(&mut lines);
+    for (field, value) in &lines {
+        out.line(field, value);
+    }
     out.line(
         "repl_backlog_size",
         &info.server.config().int("repl-backlog-size"),
     );
-    out.line("repl_backlog_first_byte_offset", &0);
-    out.line("repl_backlog_histlen", &0);
+    let (first, histlen) = super::replication::master::backlog_span();
+    out.line("repl_backlog_first_byte_offset", &first);
+    out.line("repl_backlog_histlen", &histlen);
 }
 
 /// CPU seconds of the process.

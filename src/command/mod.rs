@@ -33,6 +33,7 @@ pub mod pause;
 pub mod persist;
 mod propagate;
 pub mod pubsub;
+pub mod replication;
 pub mod saving;
 pub mod scripting;
 mod server;
@@ -128,6 +129,8 @@ pub struct Session {
     pub monitor: monitor::Feed,
     /// CLIENT TRACKING state and the invalidations waiting to be written.
     pub tracking: crate::tracking::Conn,
+    /// REPLCONF's settings, and the replica feed this connection becomes after PSYNC/SYNC.
+    pub replication: replication::master::Link,
 }
 
 /// CLIENT REPLY ON | OFF | SKIP.
@@ -273,6 +276,7 @@ pub fn apply_config(config: &crate::config::Config) {
         crate::pubsub::notify::set(crate::pubsub::notify::parse(text).unwrap_or(0));
     }
     crate::shard::tracking::set_max_keys(config.int("tracking-table-max-keys").max(0) as u64);
+    replication::master::configure(config);
     crate::shard::evict::configure(
         config.int("maxmemory") as u64,
         config.get("maxmemory-policy"),

@@ -10,8 +10,8 @@ use hashbrown::HashMap;
 
 use super::{
     acl, aof, bitfield, bitmap, connection, debug, dump, expire, geo, hash, hyperloglog, keys,
-    latency, list, lolwut, monitor, persist, pubsub, scripting, server, set, slowlog, sort, stream,
-    string, transaction, zset,
+    latency, list, lolwut, monitor, persist, pubsub, replication, scripting, server, set, slowlog,
+    sort, stream, string, transaction, zset,
 };
 use super::{Args, CmdResult, Cross, Kind, Merge, Session};
 
@@ -481,6 +481,8 @@ const FAMILIES: &[(Categories, &[CommandSpec])] = &[
     (Categories::NONE, slowlog::COMMANDS),
     (Categories::NONE, latency::COMMANDS),
     (Categories::NONE, aof::COMMANDS),
+    (Categories::NONE, replication::master::COMMANDS),
+    (Categories::NONE, replication::replica::COMMANDS),
     (Categories::STRING, string::COMMANDS),
     (Categories::BITMAP, bitmap::COMMANDS),
     (Categories::BITMAP, bitfield::COMMANDS),

@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 
 use super::io::{ReadHalf, WriteHalf, READ_CHUNK};
 use crate::command::pubsub::{encode_message, unsubscribe_all};
+use crate::command::replication::master::Feed;
 use crate::command::{dispatch, pause, Hangup, Session};
 use crate::config::OutputLimit;
 use crate::handoff;
@@ -167,6 +168,10 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
         if last || session.client.killed.load(Relaxed) {
             break;
         }
+        if let Some(feed) = session.replication.feed.take() {
+            serve_replica(&mut session, feed, &mut writer, &mut rx).await;
+            break;
+        }
     }
     // Unsubscribe and unregister first (so nothing can target a reused descriptor), then wake
     // the reader.
@@ -174,6 +179,90 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
     crate::command::transaction::forget_watches(&mut session);
     server.clients.unregister(session.client.id);
     shutdown_fd(writer.fd());
+}
+
+/// Serves a replica after its PSYNC/SYNC reply is written: the snapshot of a full resync,
+/// then the stream as the pump queues it. What the replica sends (REPLCONF ACK) is read and
+/// never answered. Returns when it leaves, is killed, or is cut off.
+async fn serve_replica<W: WriteHalf>(
+    session: &mut Session,
+    mut feed: Feed,
+    writer: &mut W,
+    rx: &mut handoff::Receiver<Input>,
+) {
+    let server = session.server.clone();
+    let stats = &server.stats[session.thread];
+    let mut output = BytesMut::new();
+    if let Some(mut snapshot) = feed.snapshot() {
+        let payload = loop {
+            tokio::select! {
+                biased;
+                input = rx.recv() => {
+                    if !replica_input(session, &feed, input) {
+                        return;
+                    }
+                }
+                payload = &mut snapshot => break payload,
+            }
+        };
+        let Ok(payload) = payload else {
+            return;
+        };
+        feed.sending();
+        output.extend_from_slice(&payload);
+        ThreadStats::add(&stats.net_output_bytes, output.len() as u64);
+        let (result, buf) = writer.write_all(output).await;
+        output = buf;
+        output.clear();
+        if result.is_err() || !feed.snapshot_sent() {
+            return;
+        }
+    }
+    loop {
+        let bytes = feed.take();
+        if !bytes.is_empty() {
+            ThreadStats::add(&stats.net_output_bytes, bytes.len() as u64);
+            ThreadStats::add(&stats.writes, 1);
+            output.extend_from_slice(&bytes);
+            let (result, buf) = writer.write_all(output).await;
+            output = buf;
+            output.clear();
+            if result.is_err() {
+                return;
+            }
+        }
+        if feed.dropped() || session.client.killed.load(Relaxed) {
+            return;
+        }
+        tokio::select! {
+            biased;
+            input = rx.recv() => {
+                if !replica_input(session, &feed, input) {
+                    return;
+                }
+            }
+            _ = feed.wait() => {}
+        }
+    }
+}
+
+/// Handles what a replica sent; false when the connection must close.
+fn replica_input(session: &mut Session, feed: &Feed, input: Option<Input>) -> bool {
+    match input {
+        None | Some(Input::ProtocolError(_)) => false,
+        Some(Input::Commands(commands, bytes)) => {
+            session.client.mark_active();
+            for command in &commands {
+                feed.command(command);
+            }
+            session.client.memory.remove_queued(bytes);
+            true
+        }
+        Some(Input::Sync(done)) => {
+            let _ = done.send(());
+            true
+        }
+    }
 }
 
 /// Why a write ended early.

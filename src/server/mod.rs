@@ -509,6 +509,7 @@ async fn maintenance(router: Router, state: Arc<ServerState>, id: usize) {
                 state.sample_rates(now);
             }
             crate::command::aof::tick(&router, &state.config());
+            crate::command::replication::master::tick(&router, &state.config());
             crate::command::saving::cron(&router, &state.config).await;
             evict_clients(&state);
         }
@@ -594,6 +595,7 @@ fn admit(
         auth,
         scratch: Default::default(),
         monitor: Default::default(),
+        replication: Default::default(),
     })
 }
 

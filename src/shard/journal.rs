@@ -15,6 +15,10 @@
 //! database changes inside; a consumer emits SELECT when a chunk starts on another database
 //! than the one it last wrote (see [`Output`]).
 //!
+//! Consumers: the AOF and replication each attach ([`attach`]) and drain with their own
+//! [`Output`] (their own SELECT tracking). Whichever drains first moves what it takes into the
+//! other attached consumer's waiting chunks too, so both see the same sequence.
+//!
 //! Cost when nothing consumes: `Shard::journal` is `None`, and a write pays the one branch
 //! that finds so.
 
@@ -24,7 +28,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use super::{Shard, ShardId};
 
 /// A run of journaled commands from one source, in order.
-#[derive(Default, Debug)]
+#[derive(Default, Debug, Clone)]
 pub struct Chunk {
     bytes: Vec<u8>,
     /// Commands held (SELECTs aside).
@@ -118,7 +122,18 @@ pub struct Stream {
     journals: Vec<Arc<Mutex<Journal>>>,
     /// Entries already placed in order (moved out of journals by closing blocks), oldest first.
     merged: Mutex<Vec<Chunk>>,
+    /// Per consumer: None when not attached, else what another consumer's drain took for it.
+    waiting: Mutex<[Option<Vec<Chunk>>; CONSUMERS]>,
 }
+
+/// Who reads the stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Consumer {
+    Aof = 0,
+    Replication = 1,
+}
+
+const CONSUMERS: usize = 2;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -151,12 +166,54 @@ pub fn install(stream: Option<Arc<Stream>>) {
     *lock(&STREAM) = stream;
 }
 
+/// Attaches `consumer` to the stream in use, installing a new one over `shards` journals when
+/// none is; returns it and whether it is new (each shard must then be given its journal on
+/// its own thread, [`Shard::set_journal`]).
+pub fn attach(consumer: Consumer, shards: usize) -> (Arc<Stream>, bool) {
+    let mut current = lock(&STREAM);
+    let (stream, new) = match current.as_ref() {
+        Some(stream) => (stream.clone(), false),
+        None => (Stream::new(shards), true),
+    };
+    lock(&stream.waiting)[consumer as usize].get_or_insert_with(Vec::new);
+    if new {
+        super::db::RECORD_EXPIRED.store(true, Relaxed);
+        ACTIVE.store(true, Relaxed);
+        *current = Some(stream.clone());
+    }
+    (stream, new)
+}
+
+/// Detaches `consumer`; when no consumer remains the stream is uninstalled and true returned
+/// (each shard should then drop its journal).
+pub fn detach(consumer: Consumer) -> bool {
+    let mut current = lock(&STREAM);
+    let Some(stream) = current.as_ref() else {
+        return false;
+    };
+    let mut waiting = lock(&stream.waiting);
+    waiting[consumer as usize] = None;
+    if waiting.iter().any(Option::is_some) {
+        return false;
+    }
+    drop(waiting);
+    ACTIVE.store(false, Relaxed);
+    *current = None;
+    true
+}
+
 impl Stream {
     pub fn new(shards: usize) -> Arc<Stream> {
         Arc::new(Stream {
             journals: (0..shards).map(|_| Arc::default()).collect(),
             merged: Mutex::new(Vec::new()),
+            waiting: Mutex::new([None, None]),
         })
+    }
+
+    /// Whether `consumer` reads this stream.
+    pub fn attached(&self, consumer: Consumer) -> bool {
+        lock(&self.waiting)[consumer as usize].is_some()
     }
 
     /// Shard `id`'s journal, for [`Shard::set_journal`].
@@ -164,14 +221,29 @@ impl Stream {
         self.journals.get(id).cloned()
     }
 
-    /// Moves everything appended so far, in a valid order, into `out`.
-    pub fn drain(&self, out: &mut Output) {
-        let mut merged = lock(&self.merged);
-        for chunk in merged.drain(..) {
-            out.append(chunk);
-        }
+    /// Moves everything appended so far, in a valid order, into `out` for `consumer`, and
+    /// keeps a copy for every other attached consumer.
+    pub fn drain(&self, consumer: Consumer, out: &mut Output) {
+        // Held throughout: two consumers draining at once must not reorder each other's part.
+        let mut waiting = lock(&self.waiting);
+        let mut fresh: Vec<Chunk> = lock(&self.merged).drain(..).collect();
         for journal in &self.journals {
             let chunk = std::mem::take(&mut lock(journal).main);
+            if !chunk.is_empty() {
+                fresh.push(chunk);
+            }
+        }
+        let mine = consumer as usize;
+        if !fresh.is_empty() {
+            for (i, other) in waiting.iter_mut().enumerate() {
+                if let (true, Some(other)) = (i != mine, other.as_mut()) {
+                    other.extend(fresh.iter().cloned());
+                }
+            }
+        }
+        let earlier = waiting[mine].as_mut().map(std::mem::take);
+        drop(waiting);
+        for chunk in earlier.into_iter().flatten().chain(fresh) {
             out.append(chunk);
         }
     }
@@ -423,7 +495,7 @@ mod tests {
         block.close(true);
         s1.journal(&[b"SET", b"b", b"3"]);
         let mut out = Output::default();
-        stream.drain(&mut out);
+        stream.drain(Consumer::Aof, &mut out);
         install(None);
         assert_eq!(
             text(&out),

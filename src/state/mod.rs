@@ -33,7 +33,7 @@ pub use clock::{
 pub use instant::{InstantMetrics, Rate, SAMPLE_PERIOD_MS};
 pub use output_limit::{
     note_output_limit_disconnection, set_output_limits, ClassOutputLimit, OutputLimitWatch,
-    NORMAL_OUTPUT_LIMIT, OUTPUT_LIMIT_DISCONNECTIONS, PUBSUB_OUTPUT_LIMIT,
+    NORMAL_OUTPUT_LIMIT, OUTPUT_LIMIT_DISCONNECTIONS, PUBSUB_OUTPUT_LIMIT, REPLICA_OUTPUT_LIMIT,
 };
 pub use rlimit::{raise_open_files_limit, reserved_fds, strerror, OpenFiles};
 pub use stats::{Histogram, ThreadStats};
@@ -58,8 +58,6 @@ pub struct ServerState {
     pub stats: Vec<ThreadStats>,
     /// Every connected client.
     pub clients: ClientRegistry,
-    /// Redis's replication id, made at start (ringkv has no replication yet).
-    pub replid: String,
     /// INFO's instantaneous rates.
     pub instant: InstantMetrics,
     /// What each shard last reported on its maintenance tick, for readers that cannot reach
@@ -80,7 +78,7 @@ pub struct ShardView {
 }
 
 /// 40 hex digits (run ids, replication ids) from a seed.
-fn hex_id(seed: u64) -> String {
+pub fn hex_id(seed: u64) -> String {
     let mut x = seed | 1;
     (0..40)
         .map(|_| {
@@ -103,7 +101,6 @@ impl ServerState {
     ) -> Self {
         let seed = crate::shard::unix_ms() ^ (std::process::id() as u64) << 20;
         let run_id = hex_id(seed);
-        let replid = hex_id(seed.rotate_left(32) ^ 0x9e37_79b9_7f4a_7c15);
         ServerState {
             config: RwLock::new(config),
             threads,
@@ -114,7 +111,6 @@ impl ServerState {
             run_id,
             stats: (0..threads).map(|_| ThreadStats::new(commands)).collect(),
             clients: ClientRegistry::default(),
-            replid,
             instant: InstantMetrics::default(),
             shard_views: (0..threads).map(|_| Default::default()).collect(),
         }

@@ -39,9 +39,10 @@ impl ClassOutputLimit {
     }
 }
 
-/// The limits of normal clients and of subscribers (replicas do not exist yet): Redis's
-/// defaults `normal 0 0 0` (none) and `pubsub 32mb 8mb 60`.
+/// The limits of normal clients, replicas and subscribers: Redis's defaults `normal 0 0 0`
+/// (none), `replica 256mb 64mb 60` and `pubsub 32mb 8mb 60`.
 pub static NORMAL_OUTPUT_LIMIT: ClassOutputLimit = ClassOutputLimit::new(0, 0, 0);
+pub static REPLICA_OUTPUT_LIMIT: ClassOutputLimit = ClassOutputLimit::new(256 << 20, 64 << 20, 60);
 pub static PUBSUB_OUTPUT_LIMIT: ClassOutputLimit = ClassOutputLimit::new(32 << 20, 8 << 20, 60);
 
 /// Clients disconnected for exceeding their output-buffer limit (INFO stats).
@@ -49,8 +50,9 @@ pub static OUTPUT_LIMIT_DISCONNECTIONS: AtomicU64 = AtomicU64::new(0);
 
 /// Applies a `client-output-buffer-limit` value.
 pub fn set_output_limits(text: &str) {
-    let [normal, _replica, pubsub] = crate::config::output_limits(text);
+    let [normal, replica, pubsub] = crate::config::output_limits(text);
     NORMAL_OUTPUT_LIMIT.set(normal);
+    REPLICA_OUTPUT_LIMIT.set(replica);
     PUBSUB_OUTPUT_LIMIT.set(pubsub);
 }
 

@@ -1,6 +1,6 @@
 //! The append-only file, Redis 7's multi-part form: in `dir`/`appenddirname`, a manifest, a
 //! base (an RDB preamble, or commands with `aof-use-rdb-preamble no`) and incremental files of
-//! commands. The one consumer of the change stream (`shard::journal`) here: a writer thread
+//! commands. A consumer of the change stream (`shard::journal`), as replication is: a writer thread
 //! drains every shard's journal, writes, and fsyncs as `appendfsync` says (`always`: before
 //! any reply of a batch that wrote is sent, see `durable`; `everysec`: once a second; `no`:
 //! never itself). BGREWRITEAOF takes a snapshot with every shard held and, at that same cut,
@@ -27,7 +27,7 @@ use super::{error, Args, CmdResult, Kind, Session};
 use crate::config::Config;
 use crate::protocol::Reply;
 use crate::rdb::{self, DbPart, FileWriter};
-use crate::shard::journal::{self, Output, Stream};
+use crate::shard::journal::{self, Consumer, Output, Stream};
 use crate::shard::{Router, Shard};
 
 pub static COMMANDS: &[CommandSpec] = &[row(
@@ -232,8 +232,7 @@ fn open(
         .filter(|f| f.kind == FileType::Incr)
         .map(size)
         .sum();
-    let stream = Stream::new(shards);
-    journal::install(Some(stream.clone()));
+    let (stream, _) = journal::attach(Consumer::Aof, shards);
     let fsync = fsync_of(config);
     ALWAYS.store(fsync == Fsync::Always, Relaxed);
     *lock(&AOF) = Some(Aof {
@@ -301,7 +300,7 @@ fn writer() {
 impl Aof {
     /// Writes what the stream holds to the incremental file.
     fn flush(&mut self) {
-        self.stream.drain(&mut self.out);
+        self.stream.drain(Consumer::Aof, &mut self.out);
         if self.out.bytes.is_empty() {
             return;
         }
@@ -717,10 +716,13 @@ pub fn set_appendonly(session: &Session, on: bool) {
         return;
     }
     if !on {
-        journal::install(None);
+        // Replication may still read the stream: the shards keep their journals then.
+        let last = journal::detach(Consumer::Aof);
         ALWAYS.store(false, Relaxed);
         tokio::task::spawn_local(async move {
-            router.run_all(|s| s.set_journal(None)).await;
+            if last {
+                router.run_all(|s| s.set_journal(None)).await;
+            }
             if let Some(mut aof) = lock(&AOF).take() {
                 aof.flush();
                 aof.fsync_now();

@@ -1,0 +1,791 @@
+//! The master side of replication: serving replicas (see the module doc of `replication`).
+//!
+//! The first replica to attach creates the backlog and attaches replication to the change
+//! stream (installing it when the AOF is off). A pump thread drains the stream every few
+//! milliseconds, appends what it takes to the backlog (counting `master_repl_offset`) and to
+//! each replica's queue; each replica's connection writes its queue as it fills (see
+//! `server::connection`). A full resync takes the snapshot with every shard held and cuts the
+//! stream at that same moment, as an AOF rewrite does; a partial one starts from the backlog.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::{oneshot, Notify};
+
+use super::backlog::Backlog;
+use super::{ids, OFFSET};
+use crate::command::table::{cats, flags, row, CommandSpec, NOKEY};
+use crate::command::{err, error, Args, CmdResult, Kind, Session};
+use crate::config::Config;
+use crate::protocol::Reply;
+use crate::rdb::{self, DbPart, FileWriter};
+use crate::shard::journal::{self, Consumer, Output};
+use crate::shard::{Router, Shard};
+
+pub static COMMANDS: &[CommandSpec] = &[
+    row(
+        "psync",
+        -3,
+        flags!(NO_ASYNC_LOADING | ADMIN | NO_MULTI | NOSCRIPT),
+        NOKEY,
+        Kind::Routed(psync),
+        "server",
+        "2.8.0",
+        "An internal command used in replication.",
+        "replicationid offset",
+    ),
+    row(
+        "sync",
+        1,
+        flags!(NO_ASYNC_LOADING | ADMIN | NO_MULTI | NOSCRIPT),
+        NOKEY,
+        Kind::Routed(sync),
+        "server",
+        "1.0.0",
+        "An internal command used in replication.",
+        "",
+    ),
+    row(
+        "replconf",
+        -1,
+        flags!(ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY),
+        NOKEY,
+        Kind::Local(replconf),
+        "server",
+        "3.0.0",
+        "An internal command for configuring the replication stream.",
+        "",
+    ),
+    row(
+        "wait",
+        3,
+        flags!(NOSCRIPT),
+        NOKEY,
+        Kind::Routed(wait),
+        "generic",
+        "3.0.0",
+        "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.",
+        "numreplicas timeout",
+    )
+    .with_acl(cats!(CONNECTION)),
+];
+
+/// One attached replica, shared by the pump and its connection.
+#[derive(Debug)]
+struct Replica {
+    client: u64,
+    ip: String,
+    port: u16,
+    /// Stream bytes waiting to be written to it.
+    queue: Mutex<Vec<u8>>,
+    wake: Notify,
+    /// 0 wait_bgsave, 1 send_bulk, 2 online.
+    state: std::sync::atomic::AtomicU8,
+    ack: AtomicI64,
+    ack_ms: AtomicU64,
+    /// Cut off (output limit, backlog freed): its connection closes.
+    dropped: AtomicBool,
+    /// The first ACK starts the stream (after a diskless transfer, whose end the replica
+    /// finds by its mark: nothing may follow it in the same read).
+    stream_on_ack: AtomicBool,
+}
+
+const WAIT_BGSAVE: u8 = 0;
+const SEND_BULK: u8 = 1;
+const ONLINE: u8 = 2;
+
+struct Attached {
+    replica: Arc<Replica>,
+    over_soft_since: Option<Instant>,
+}
+
+/// Replication's side of the stream.
+struct Master {
+    backlog: Option<Backlog>,
+    /// The replication stream's SELECT tracking.
+    out: Output,
+    replicas: Vec<Attached>,
+    /// When the last replica left (the backlog's time to live counts from it).
+    alone_since: Option<Instant>,
+    last_ping: Option<Instant>,
+}
+
+static MASTER: Mutex<Master> = Mutex::new(Master {
+    backlog: None,
+    out: Output {
+        bytes: Vec::new(),
+        db: None,
+    },
+    replicas: Vec::new(),
+    alone_since: None,
+    last_ping: None,
+});
+
+static SYNC_FULL: AtomicU64 = AtomicU64::new(0);
+static SYNC_PARTIAL_OK: AtomicU64 = AtomicU64::new(0);
+static SYNC_PARTIAL_ERR: AtomicU64 = AtomicU64::new(0);
+/// Replicas online whose last ACK is within `min-replicas-max-lag` (Redis's good slaves).
+static GOOD: AtomicU64 = AtomicU64::new(0);
+/// `min-replicas-to-write` and `min-replicas-max-lag`, and the ping period, as last applied.
+static MIN_TO_WRITE: AtomicU64 = AtomicU64::new(0);
+static MAX_LAG: AtomicU64 = AtomicU64::new(10);
+static PING_SECS: AtomicU64 = AtomicU64::new(10);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// How often the pump drains the stream.
+const PUMP_EVERY: Duration = Duration::from_millis(2);
+const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
+const GETACK: &[u8] = b"*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n";
+
+impl Master {
+    /// Takes what the stream holds for replication and feeds it.
+    fn drain(&mut self) {
+        if self.backlog.is_none() {
+            return;
+        }
+        let Some(stream) = journal::current() else {
+            return;
+        };
+        stream.drain(Consumer::Replication, &mut self.out);
+        if !self.out.bytes.is_empty() {
+            let bytes = std::mem::take(&mut self.out.bytes);
+            self.feed(&bytes);
+            self.out.bytes = bytes;
+            self.out.bytes.clear();
+        }
+    }
+
+    /// Appends `bytes` to the backlog and every replica's queue; counts them in the offset.
+    fn feed(&mut self, bytes: &[u8]) {
+        let Some(backlog) = self.backlog.as_mut() else {
+            return;
+        };
+        backlog.push(bytes);
+        OFFSET.fetch_add(bytes.len() as i64, SeqCst);
+        for attached in &self.replicas {
+            lock(&attached.replica.queue).extend_from_slice(bytes);
+            attached.replica.wake.notify_one();
+        }
+    }
+
+    /// Cuts off replicas over `client-output-buffer-limit replica`; counts the good ones.
+    fn check(&mut self) {
+        let limit = crate::state::REPLICA_OUTPUT_LIMIT.get();
+        let now = Instant::now();
+        let now_ms = crate::shard::unix_ms();
+        let max_lag = MAX_LAG.load(Relaxed);
+        let mut good = 0;
+        for attached in &mut self.replicas {
+            let r = &attached.replica;
+            let pending = lock(&r.queue).len() as u64;
+            let mut over = limit.hard > 0 && pending > limit.hard;
+            if limit.soft > 0 && pending > limit.soft {
+                let since = *attached.over_soft_since.get_or_insert(now);
+                over |= now.duration_since(since).as_secs() >= limit.soft_seconds;
+            } else {
+                attached.over_soft_since = None;
+            }
+            if over && !r.dropped.swap(true, SeqCst) {
+                crate::state::note_output_limit_disconnection(&format!(
+                    "id={} replica {}:{}",
+                    r.client, r.ip, r.port
+                ));
+                r.wake.notify_one();
+            }
+            let lag = now_ms.saturating_sub(r.ack_ms.load(Relaxed)) / 1000;
+            if r.state.load(Relaxed) == ONLINE && lag <= max_lag {
+                good += 1;
+            }
+        }
+        GOOD.store(good, Relaxed);
+    }
+}
+
+/// The pump thread: drains the stream into the backlog and the replicas' queues, PINGs them
+/// every `repl-ping-replica-period`.
+fn pump() {
+    loop {
+        std::thread::sleep(PUMP_EVERY);
+        let mut m = lock(&MASTER);
+        if m.backlog.is_none() {
+            continue;
+        }
+        m.drain();
+        let period = Duration::from_secs(PING_SECS.load(Relaxed).max(1));
+        // The first PING a period after the pump starts (as Redis's cron-aligned ones, not
+        // at once when a replica attaches).
+        let last = *m.last_ping.get_or_insert_with(Instant::now);
+        if !m.replicas.is_empty() && last.elapsed() >= period {
+            m.last_ping = Some(Instant::now());
+            m.feed(PING);
+        }
+        m.check();
+    }
+}
+
+fn start_pump() {
+    static STARTED: AtomicBool = AtomicBool::new(false);
+    if STARTED.swap(true, SeqCst) {
+        return;
+    }
+    let _ = std::thread::Builder::new()
+        .name("ringkv-repl".into())
+        .spawn(pump);
+}
+
+/// What a connection learned from REPLCONF, and the feed it becomes after PSYNC/SYNC.
+#[derive(Default)]
+pub struct Link {
+    listening_port: u16,
+    ip: Option<String>,
+    capa_eof: bool,
+    capa_psync2: bool,
+    rdb_only: bool,
+    filtered: bool,
+    /// Set by PSYNC/SYNC: the connection serves this replica once the reply is written.
+    pub feed: Option<Feed>,
+}
+
+/// A connection serving a replica: the snapshot (after a full resync), then the stream.
+pub struct Feed {
+    replica: Arc<Replica>,
+    payload: Option<oneshot::Receiver<Vec<u8>>>,
+    rdb_only: bool,
+}
+
+impl Feed {
+    /// The snapshot transfer to write first, once built (full resyncs only).
+    pub fn snapshot(&mut self) -> Option<oneshot::Receiver<Vec<u8>>> {
+        self.payload.take()
+    }
+
+    /// The snapshot is being written.
+    pub fn sending(&self) {
+        self.replica.state.store(SEND_BULK, Relaxed);
+    }
+
+    /// The snapshot is written: the replica is online. False when it asked for the RDB only
+    /// (the connection then closes, as Redis closes it).
+    pub fn snapshot_sent(&self) -> bool {
+        self.replica.state.store(ONLINE, Relaxed);
+        self.replica.ack_ms.store(crate::shard::unix_ms(), Relaxed);
+        !self.rdb_only
+    }
+
+    /// Stream bytes to write now (none until the first ACK after a diskless transfer).
+    pub fn take(&self) -> Vec<u8> {
+        if self.replica.stream_on_ack.load(Relaxed) {
+            return Vec::new();
+        }
+        std::mem::take(&mut *lock(&self.replica.queue))
+    }
+
+    /// Waits until there is something to write or the replica is cut off.
+    pub async fn wait(&self) {
+        self.replica.wake.notified().await
+    }
+
+    /// True when the replica was cut off.
+    pub fn dropped(&self) -> bool {
+        self.replica.dropped.load(Relaxed)
+    }
+
+    /// A command the replica sent: REPLCONF ACK records its offset; nothing is answered.
+    pub fn command(&self, args: &[Bytes]) {
+        let is = |i: usize, word: &str| {
+            args.get(i)
+                .is_some_and(|a| a.eq_ignore_ascii_case(word.as_bytes()))
+        };
+        if !(is(0, "replconf") && is(1, "ack")) {
+            return;
+        }
+        let Some(offset) = args.get(2).and_then(|a| crate::command::args::parse_int(a)) else {
+            return;
+        };
+        self.replica.ack.fetch_max(offset, SeqCst);
+        self.replica.ack_ms.store(crate::shard::unix_ms(), Relaxed);
+        if self.replica.stream_on_ack.swap(false, SeqCst) {
+            self.replica.wake.notify_one();
+        }
+    }
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        let mut m = lock(&MASTER);
+        m.replicas
+            .retain(|a| !Arc::ptr_eq(&a.replica, &self.replica));
+        if m.replicas.is_empty() {
+            m.alone_since = Some(Instant::now());
+        }
+        m.check();
+    }
+}
+
+fn replconf(session: &mut Session, args: &mut Args) -> CmdResult {
+    let all = args.all();
+    if all.len().is_multiple_of(2) {
+        return Err(error(err::SYNTAX));
+    }
+    let link = &mut session.replication;
+    for pair in all[1..].chunks(2) {
+        let (option, value) = (&pair[0], &pair[1]);
+        match option.to_ascii_lowercase().as_slice() {
+            b"listening-port" => {
+                let port =
+                    crate::command::args::parse_int(value).ok_or_else(|| error(err::NOT_INT))?;
+                link.listening_port = port as u16;
+            }
+            b"ip-address" => {
+                // NET_HOST_STR_LEN
+                if value.len() >= 256 {
+                    return Err(err::replconf_ip_too_long(value.len()));
+                }
+                link.ip = Some(String::from_utf8_lossy(value).into_owned());
+            }
+            b"capa" => match value.to_ascii_lowercase().as_slice() {
+                b"eof" => link.capa_eof = true,
+                b"psync2" => link.capa_psync2 = true,
+                _ => {}
+            },
+            // Only a replica's own link sends these; from another client they do nothing.
+            b"ack" | b"getack" => return Ok(Reply::Sequence(Vec::new())),
+            b"rdb-only" => match crate::command::args::parse_int(value) {
+                Some(n @ 0..=1) => link.rdb_only = n == 1,
+                Some(_) => return Err(err::value_between(0, 1)),
+                None => return Err(error(err::NOT_INT)),
+            },
+            b"rdb-filter-only" => {
+                let text = String::from_utf8_lossy(value);
+                for filter in text.split_ascii_whitespace() {
+                    if !filter.eq_ignore_ascii_case("functions") {
+                        return Err(err::rdb_filter_unsupported(filter));
+                    }
+                }
+                link.filtered = true;
+            }
+            _ => return Err(err::replconf_unknown_option(option)),
+        }
+    }
+    Ok(Reply::Simple("OK"))
+}
+
+fn psync(session: &mut Session, args: Args) -> Pin<Box<dyn Future<Output = CmdResult> + '_>> {
+    Box::pin(async move {
+        let all = args.all();
+        let offset = crate::command::args::parse_int(&all[2]).ok_or_else(|| error(err::NOT_INT))?;
+        let replid = String::from_utf8_lossy(&all[1]).into_owned();
+        start(session, Some((replid, offset))).await
+    })
+}
+
+fn sync(session: &mut Session, _args: Args) -> Pin<Box<dyn Future<Output = CmdResult> + '_>> {
+    Box::pin(start(session, None))
+}
+
+/// PSYNC (with the replica's request) or SYNC: a partial resync when the backlog holds what
+/// it asks for, else a full one. The connection becomes the replica's feed.
+async fn start(session: &mut Session, request: Option<(String, i64)>) -> CmdResult {
+    if session.replication.feed.is_some() {
+        return Ok(Reply::Sequence(Vec::new()));
+    }
+    if super::replica::is_replica() {
+        return Err(error(err::SYNC_NO_MASTER_LINK));
+    }
+    let link = &session.replication;
+    if link.filtered && !link.capa_eof {
+        return Err(error(err::FILTERED_REPLICA_NEEDS_EOF));
+    }
+    let config = session.server.config().clone();
+    attach(&session.router, &config).await;
+    let link = &session.replication;
+    let ip = link
+        .ip
+        .clone()
+        .unwrap_or_else(|| match &session.client.addr {
+            crate::state::Addr::Tcp(a) => a.ip().to_string(),
+            crate::state::Addr::Unix(_) => "?".into(),
+        });
+    let replica = Arc::new(Replica {
+        client: session.client.id,
+        ip,
+        port: link.listening_port,
+        queue: Mutex::new(Vec::new()),
+        wake: Notify::new(),
+        state: std::sync::atomic::AtomicU8::new(WAIT_BGSAVE),
+        ack: AtomicI64::new(0),
+        ack_ms: AtomicU64::new(crate::shard::unix_ms()),
+        dropped: AtomicBool::new(false),
+        stream_on_ack: AtomicBool::new(false),
+    });
+    if let Some((replid, offset)) = &request {
+        if let Some(reply) = try_partial(&replica, replid, *offset, link.capa_psync2) {
+            SYNC_PARTIAL_OK.fetch_add(1, Relaxed);
+            session.replication.feed = Some(Feed {
+                replica,
+                payload: None,
+                rdb_only: false,
+            });
+            return Ok(reply);
+        }
+        if replid != "?" {
+            SYNC_PARTIAL_ERR.fetch_add(1, Relaxed);
+        }
+    }
+    SYNC_FULL.fetch_add(1, Relaxed);
+    let eof = link.capa_eof && config.get("repl-diskless-sync") == "yes";
+    let rdb_only = link.rdb_only;
+    let with_data = !link.filtered;
+    let (parts, offset) = cut(&session.router, &replica, with_data).await;
+    replica.stream_on_ack.store(eof, Relaxed);
+    let (tx, rx) = oneshot::channel();
+    let libraries = crate::command::scripting::function::library_codes();
+    let spawned = std::thread::Builder::new()
+        .name("ringkv-replsync".into())
+        .spawn(move || {
+            let snapshot = snapshot(parts, &libraries);
+            let _ = tx.send(transfer(snapshot, eof));
+        });
+    if spawned.is_err() {
+        tracing::warn!("Can't start the replication snapshot");
+    }
+    tracing::info!(
+        "Replica {}:{} asks for synchronization: full resync at offset {offset}",
+        replica.ip,
+        replica.port
+    );
+    session.replication.feed = Some(Feed {
+        replica,
+        payload: Some(rx),
+        rdb_only,
+    });
+    match request {
+        Some(_) => Ok(Reply::Status(format!(
+            "FULLRESYNC {} {offset}",
+            ids().replid
+        ))),
+        None => Ok(Reply::Sequence(Vec::new())),
+    }
+}
+
+/// Attaches replication to the change stream and creates the backlog when this is the first
+/// replica (a new backlog starts a new history, as Redis does).
+async fn attach(router: &Router, config: &Config) {
+    let shards = router.shards();
+    let (stream, new) = journal::attach(Consumer::Replication, shards);
+    if new {
+        router
+            .run_all(move |s: &mut Shard| {
+                let id = s.id();
+                s.set_journal(stream.journal_of(id));
+            })
+            .await;
+    }
+    let mut m = lock(&MASTER);
+    if m.backlog.is_none() {
+        super::set_ids(super::Ids {
+            replid: super::random_id(),
+            replid2: "0".repeat(40),
+            second_offset: -1,
+        });
+        let size = config.int("repl-backlog-size").max(1) as usize;
+        m.backlog = Some(Backlog::new(size, OFFSET.load(SeqCst) + 1));
+        m.out.db = None;
+        m.alone_since = Some(Instant::now());
+    }
+    drop(m);
+    start_pump();
+}
+
+/// The reply of a partial resync, with `replica` attached and its queue holding the backlog
+/// from `offset`; None when a full resync is needed (Redis's masterTryPartialResynchronization).
+fn try_partial(replica: &Arc<Replica>, replid: &str, offset: i64, psync2: bool) -> Option<Reply> {
+    let ids = ids();
+    let current = replid.eq_ignore_ascii_case(&ids.replid);
+    let previous = replid.eq_ignore_ascii_case(&ids.replid2) && offset <= ids.second_offset;
+    if !current && !previous {
+        return None;
+    }
+    let mut m = lock(&MASTER);
+    m.drain();
+    let bytes = m.backlog.as_ref()?.since(offset)?;
+    tracing::info!(
+        "Partial resynchronization request from {}:{} accepted. Sending {} bytes of backlog starting from offset {offset}.",
+        replica.ip,
+        replica.port,
+        bytes.len()
+    );
+    *lock(&replica.queue) = bytes;
+    replica.state.store(ONLINE, Relaxed);
+    replica.wake.notify_one();
+    m.replicas.push(Attached {
+        replica: replica.clone(),
+        over_soft_since: None,
+    });
+    m.alone_since = None;
+    Some(match psync2 {
+        true => Reply::Status(format!("CONTINUE {}", ids.replid)),
+        false => Reply::Simple("CONTINUE"),
+    })
+}
+
+/// With every shard held: encodes each shard's databases, feeds what the stream holds, and
+/// attaches `replica` from the offset there. Returns the snapshot's parts and that offset.
+async fn cut(router: &Router, replica: &Arc<Replica>, with_data: bool) -> (Vec<Vec<DbPart>>, i64) {
+    let now = crate::shard::unix_ms();
+    let work: Vec<_> = (0..router.shards())
+        .map(|id| {
+            let job = move |s: &mut Shard| -> Vec<DbPart> {
+                match with_data {
+                    true => (0..s.databases())
+                        .map(|db| rdb::encode_db(s.db_at(db), now))
+                        .collect(),
+                    false => Vec::new(),
+                }
+            };
+            (id, job)
+        })
+        .collect();
+    let (holding, results) = router.hold_with(work).await;
+    let offset = {
+        let mut m = lock(&MASTER);
+        m.drain();
+        // The replica's database after loading is not known to the stream: SELECT again.
+        m.out.db = None;
+        m.replicas.push(Attached {
+            replica: replica.clone(),
+            over_soft_since: None,
+        });
+        m.alone_since = None;
+        OFFSET.load(SeqCst)
+    };
+    drop(holding);
+    (results.into_iter().flatten().collect(), offset)
+}
+
+/// The RDB file of the snapshot.
+fn snapshot(parts: Vec<Vec<DbPart>>, libraries: &[Bytes]) -> Vec<u8> {
+    let used = parts.iter().flatten().map(|p| p.records.len() as u64).sum();
+    let mut writer = FileWriter::new(crate::command::REDIS_VERSION, used);
+    writer.functions(libraries);
+    let databases = parts.iter().map(Vec::len).max().unwrap_or(0);
+    for db in 0..databases {
+        let of_db: Vec<&DbPart> = parts.iter().filter_map(|p| p.get(db)).collect();
+        writer.database(db, &of_db);
+    }
+    writer.finish()
+}
+
+/// The RDB as sent: `$<len>\r\n<rdb>`, or with a diskless transfer
+/// `$EOF:<mark>\r\n<rdb><mark>` (the replica reads until the 40-character mark).
+fn transfer(rdb: Vec<u8>, eof: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(rdb.len() + 100);
+    if eof {
+        let mark = super::random_id();
+        out.extend_from_slice(format!("$EOF:{mark}\r\n").as_bytes());
+        out.extend_from_slice(&rdb);
+        out.extend_from_slice(mark.as_bytes());
+    } else {
+        out.extend_from_slice(format!("${}\r\n", rdb.len()).as_bytes());
+        out.extend_from_slice(&rdb);
+    }
+    out
+}
+
+fn wait(session: &mut Session, args: Args) -> Pin<Box<dyn Future<Output = CmdResult> + '_>> {
+    Box::pin(async move {
+        if super::replica::is_replica() {
+            return Err(error(err::WAIT_ON_REPLICA));
+        }
+        let all = args.all();
+        let wanted = crate::command::args::parse_int(&all[1]).ok_or_else(|| error(err::NOT_INT))?;
+        let timeout = crate::command::args::parse_block_ms(&all[2])?;
+        let target = {
+            let mut m = lock(&MASTER);
+            m.drain();
+            OFFSET.load(SeqCst)
+        };
+        let count = acked(target);
+        // Inside a transaction it never blocks (it would hold the transaction's shards).
+        if count >= wanted || session.tx.in_multi() || session.router.in_transaction() {
+            return Ok(Reply::Int(count));
+        }
+        {
+            let mut m = lock(&MASTER);
+            m.drain();
+            m.feed(GETACK);
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            tokio::select! {
+                _ = session.hangup.raised() => break,
+                _ = tokio::time::sleep(Duration::from_millis(1)) => {}
+            }
+            let count = acked(target);
+            if count >= wanted || deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(Reply::Int(count));
+            }
+        }
+        Ok(Reply::Int(acked(target)))
+    })
+}
+
+/// Replicas that acknowledged `offset` or beyond.
+fn acked(offset: i64) -> i64 {
+    let m = lock(&MASTER);
+    m.replicas
+        .iter()
+        .filter(|a| a.replica.ack.load(SeqCst) >= offset)
+        .count() as i64
+}
+
+/// True when writes are refused for lack of good replicas (`min-replicas-to-write`).
+#[inline]
+pub fn lacks_good_replicas() -> bool {
+    let min = MIN_TO_WRITE.load(Relaxed);
+    min > 0
+        && MAX_LAG.load(Relaxed) > 0
+        && GOOD.load(Relaxed) < min
+        && !super::replica::is_replica()
+}
+
+/// Applies the options the write path and the pump read (at start and on CONFIG SET).
+pub fn configure(config: &Config) {
+    MIN_TO_WRITE.store(config.int("min-replicas-to-write").max(0) as u64, Relaxed);
+    MAX_LAG.store(config.int("min-replicas-max-lag").max(0) as u64, Relaxed);
+    PING_SECS.store(
+        config.int("repl-ping-replica-period").max(1) as u64,
+        Relaxed,
+    );
+}
+
+/// Maintenance tick (thread 0): applies the options, frees the backlog after
+/// `repl-backlog-ttl` without replicas.
+pub fn tick(router: &Router, config: &Config) {
+    configure(config);
+    let ttl = config.int("repl-backlog-ttl").max(0) as u64;
+    let size = config.int("repl-backlog-size").max(1) as usize;
+    let mut m = lock(&MASTER);
+    if let Some(backlog) = m.backlog.as_mut() {
+        if backlog.size() != size {
+            backlog.resize(size);
+        }
+    }
+    if m.backlog.is_none() || !m.replicas.is_empty() || ttl == 0 {
+        return;
+    }
+    if m.alone_since
+        .is_none_or(|since| since.elapsed() < Duration::from_secs(ttl))
+    {
+        return;
+    }
+    tracing::info!("Replication backlog freed after {ttl} seconds without connected replicas.");
+    m.drain();
+    m.backlog = None;
+    drop(m);
+    // Its history cannot be continued any more: a new one starts, as Redis does.
+    super::set_ids(super::Ids {
+        replid: super::random_id(),
+        replid2: "0".repeat(40),
+        second_offset: -1,
+    });
+    if journal::detach(Consumer::Replication) {
+        let router = router.clone();
+        tokio::task::spawn_local(async move {
+            router.run_all(|s| s.set_journal(None)).await;
+        });
+    }
+}
+
+/// Client ids of the attached replicas (CLIENT LIST/KILL TYPE replica, the `S` flag).
+pub fn replica_clients() -> Vec<u64> {
+    lock(&MASTER)
+        .replicas
+        .iter()
+        .map(|a| a.replica.client)
+        .collect()
+}
+
+/// INFO stats' resync counters: sync_full, sync_partial_ok, sync_partial_err.
+pub fn sync_stats() -> [u64; 3] {
+    [
+        SYNC_FULL.load(Relaxed),
+        SYNC_PARTIAL_OK.load(Relaxed),
+        SYNC_PARTIAL_ERR.load(Relaxed),
+    ]
+}
+
+/// INFO replication's lines of a master, after `role`.
+pub fn info(out: &mut Vec<(String, String)>) {
+    let ids = super::ids();
+    let offset = OFFSET.load(SeqCst);
+    let replicas = replicas();
+    out.push(("connected_slaves".into(), replicas.len().to_string()));
+    for (i, r) in replicas.iter().enumerate() {
+        out.push((
+            format!("slave{i}"),
+            format!(
+                "ip={},port={},state={},offset={},lag={}",
+                r.ip, r.port, r.state, r.offset, r.lag
+            ),
+        ));
+    }
+    out.push(("master_failover_state".into(), "no-failover".into()));
+    out.push(("master_replid".into(), ids.replid));
+    out.push(("master_replid2".into(), ids.replid2));
+    out.push(("master_repl_offset".into(), offset.to_string()));
+    out.push(("second_repl_offset".into(), ids.second_offset.to_string()));
+    let active = lock(&MASTER).backlog.is_some();
+    out.push(("repl_backlog_active".into(), (active as u8).to_string()));
+}
+
+/// INFO's repl_backlog_first_byte_offset and repl_backlog_histlen (0 0 without a backlog).
+pub fn backlog_span() -> (i64, usize) {
+    lock(&MASTER)
+        .backlog
+        .as_ref()
+        .map_or((0, 0), |b| (b.first_offset(), b.histlen()))
+}
+
+/// One attached replica as ROLE and INFO show it.
+#[derive(Clone, Debug)]
+pub struct ReplicaView {
+    pub ip: String,
+    pub port: u16,
+    /// The last offset it acknowledged.
+    pub offset: i64,
+    pub state: &'static str,
+    /// Seconds since its last ACK.
+    pub lag: u64,
+}
+
+/// The replicas attached now.
+pub fn replicas() -> Vec<ReplicaView> {
+    let now = crate::shard::unix_ms();
+    lock(&MASTER)
+        .replicas
+        .iter()
+        .map(|a| {
+            let r = &a.replica;
+            ReplicaView {
+                ip: r.ip.clone(),
+                port: r.port,
+                offset: r.ack.load(SeqCst),
+                state: match r.state.load(Relaxed) {
+                    WAIT_BGSAVE => "wait_bgsave",
+                    SEND_BULK => "send_bulk",
+                    _ => "online",
+                },
+                lag: now.saturating_sub(r.ack_ms.load(Relaxed)) / 1000,
+            }
+        })
+        .collect()
+}

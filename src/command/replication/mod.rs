@@ -1,0 +1,71 @@
+//! Replication in Redis's own protocol (PSYNC2), both directions: `master` serves replicas
+//! (the handshake, full and partial resyncs, the offset-counted command stream and its
+//! backlog, WAIT), `replica` follows a master (REPLICAOF, the link, loading its snapshot,
+//! applying its stream, ACKs). This file holds what both sides share: the replication IDs
+//! and offsets a server carries across role changes, as Redis 7.0's `server.replid`,
+//! `replid2`, `master_repl_offset` and `second_replid_offset`.
+
+pub mod backlog;
+pub mod master;
+pub mod replica;
+
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::atomic::{AtomicI64, AtomicU64};
+use std::sync::{Mutex, MutexGuard};
+
+/// The replication history this server is part of.
+#[derive(Clone, Debug)]
+pub struct Ids {
+    /// The current history's ID (40 hex characters).
+    pub replid: String,
+    /// The previous history's ID (all zeros when none), kept after a promotion so replicas
+    /// of the old master can continue partially.
+    pub replid2: String,
+    /// The first offset not in the previous history (-1 when none).
+    pub second_offset: i64,
+}
+
+static IDS: Mutex<Option<Ids>> = Mutex::new(None);
+
+/// `master_repl_offset`: bytes of the replication stream this server produced (as a master)
+/// or processed from its master (as a replica).
+pub static OFFSET: AtomicI64 = AtomicI64::new(0);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A new random replication ID.
+pub fn random_id() -> String {
+    static DRAWN: AtomicU64 = AtomicU64::new(0);
+    let n = DRAWN.fetch_add(1, SeqCst);
+    let seed = crate::shard::unix_ms() ^ u64::from(std::process::id()).rotate_left(40);
+    crate::state::hex_id(seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+}
+
+/// The current IDs (created on first use).
+pub fn ids() -> Ids {
+    lock(&IDS)
+        .get_or_insert_with(|| Ids {
+            replid: random_id(),
+            replid2: "0".repeat(40),
+            second_offset: -1,
+        })
+        .clone()
+}
+
+/// Replaces the IDs (a replica adopting its master's history after a full resync).
+pub fn set_ids(ids: Ids) {
+    *lock(&IDS) = Some(ids);
+}
+
+/// Starts a new history, keeping the current one as the previous (a replica promoted by
+/// REPLICAOF NO ONE or FAILOVER), as Redis's shiftReplicationId.
+pub fn shift_ids() {
+    let current = ids();
+    set_ids(Ids {
+        replid2: current.replid,
+        second_offset: OFFSET.load(SeqCst) + 1,
+        replid: random_id(),
+    });
+}
