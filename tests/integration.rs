@@ -47,6 +47,7 @@ mod protocol;
 mod pubsub;
 mod rdb_compat;
 mod regress_parsing;
+mod replication_master;
 mod scan;
 mod scripting;
 mod scripting_libs;

@@ -1,7 +1,7 @@
 //! ringkv as a master, redis-server 7.0 as its replica: the full resync (both transfer forms),
 //! the stream after it, WAIT, and a partial resync after the replica's link is killed.
 
-mod common;
+use crate::common;
 
 use common::{
     backends, eventually, info_field, query as cmd, RedisServer, Server, KEY_SHARD0, KEY_SHARD1,
