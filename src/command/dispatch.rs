@@ -758,11 +758,14 @@ async fn flush(session: &Session, pending: &mut [Vec<Queued>], replies: &mut Rep
                 s.read_clock();
                 prefetch(s, queue);
                 let mut clock = cycles();
-                for mut q in queue.drain(..) {
+                // Run in place (a Queued is 128 bytes: moving each out cost more than the
+                // timing), dropped together after.
+                for q in queue.iter_mut() {
                     let reply = q.run(s, client, &mut clock);
-                    replies.timed(&timer, &q);
+                    replies.timed(&timer, q);
                     replies.fill(q.slot as usize, reply);
                 }
+                queue.clear();
             });
         }
     }
