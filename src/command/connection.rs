@@ -267,7 +267,14 @@ pub fn hello(session: &mut Session, args: &mut Args) -> CmdResult {
         ),
         (bulk_str("id"), Reply::Int(session.client.id as i64)),
         (bulk_str("mode"), bulk_str("standalone")),
-        (bulk_str("role"), bulk_str("master")),
+        (
+            bulk_str("role"),
+            bulk_str(if super::replication::replica::is_replica() {
+                "replica"
+            } else {
+                "master"
+            }),
+        ),
         (bulk_str("modules"), Reply::Array(Vec::new())),
     ]))
 }

@@ -129,6 +129,9 @@ pub struct Session {
     pub monitor: monitor::Feed,
     /// CLIENT TRACKING state and the invalidations waiting to be written.
     pub tracking: crate::tracking::Conn,
+    /// The master's link on a replica: its commands are never refused as a replica refuses
+    /// a normal client's (READONLY, MASTERDOWN, ACL).
+    pub master_link: bool,
 }
 
 /// CLIENT REPLY ON | OFF | SKIP.

@@ -106,14 +106,15 @@ fn bind_unix(
 /// What the configuration asks that ringkv cannot start with, checked before daemonizing so
 /// the reason reaches the terminal: `rename-command` of unknown commands, and options whose
 /// feature ringkv lacks and without which running would mislead (a server asked to be a
-/// cluster node, a replica or a TLS endpoint).
+/// cluster node or a TLS endpoint).
 pub fn check_startup(config: &Config) -> Result<(), String> {
     crate::command::table::install_renames(&config.renames)?;
     if config.get("cluster-enabled") == "yes" {
         return Err("cluster-enabled yes: ringkv has no cluster mode yet".into());
     }
-    if !config.get("replicaof").is_empty() {
-        return Err("replicaof: ringkv has no replication yet".into());
+    let replicaof = config.get("replicaof");
+    if !replicaof.is_empty() && crate::command::replication::replica::parse_config(replicaof).is_none() {
+        return Err(format!("replicaof: expected 'host port', got '{replicaof}'"));
     }
     if config.int("tls-port") != 0 {
         return Err("tls-port: ringkv has no TLS yet".into());
@@ -430,6 +431,10 @@ impl Worker {
                 router.clone(),
                 self.state.clone(),
             ));
+            tokio::task::spawn_local(crate::command::replication::replica_apply::serve(
+                router.clone(),
+                self.state.clone(),
+            ));
         }
         (router, self.state, self.id, self.listeners, self.unix)
     }
@@ -594,6 +599,7 @@ fn admit(
         auth,
         scratch: Default::default(),
         monitor: Default::default(),
+        master_link: false,
     })
 }
 

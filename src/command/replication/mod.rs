@@ -5,8 +5,10 @@
 //! and offsets a server carries across role changes, as Redis 7.0's `server.replid`,
 //! `replid2`, `master_repl_offset` and `second_replid_offset`.
 
+mod link;
 pub mod master;
 pub mod replica;
+pub mod replica_apply;
 
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::atomic::{AtomicI64, AtomicU64};
