@@ -113,8 +113,12 @@ pub fn check_startup(config: &Config) -> Result<(), String> {
         return Err("cluster-enabled yes: ringkv has no cluster mode yet".into());
     }
     let replicaof = config.get("replicaof");
-    if !replicaof.is_empty() && crate::command::replication::replica::parse_config(replicaof).is_none() {
-        return Err(format!("replicaof: expected 'host port', got '{replicaof}'"));
+    if !replicaof.is_empty()
+        && crate::command::replication::replica::parse_config(replicaof).is_none()
+    {
+        return Err(format!(
+            "replicaof: expected 'host port', got '{replicaof}'"
+        ));
     }
     if config.int("tls-port") != 0 {
         return Err("tls-port: ringkv has no TLS yet".into());

@@ -243,7 +243,9 @@ fn follow(server: &Arc<ServerState>, gen: u64, master: &Master) -> Result<(), St
     };
     let ack = conn.stream.try_clone().map_err(|e| e.to_string())?;
     let full = load.is_some();
-    let start = load.as_ref().map_or(super::OFFSET.load(SeqCst), |l| l.offset);
+    let start = load
+        .as_ref()
+        .map_or(super::OFFSET.load(SeqCst), |l| l.offset);
     replica::READ_OFFSET.store(start, SeqCst);
     replica_apply::send(Feed::Attach { gen, ack, load })?;
     if !full {
@@ -258,10 +260,14 @@ fn follow(server: &Arc<ServerState>, gen: u64, master: &Master) -> Result<(), St
 fn read_payload(conn: &mut Conn) -> Result<Vec<u8>, String> {
     let header = conn.reply()?;
     if header.starts_with('-') {
-        return Err(format!("MASTER aborted replication with an error: {header}"));
+        return Err(format!(
+            "MASTER aborted replication with an error: {header}"
+        ));
     }
     let Some(size) = header.strip_prefix('$') else {
-        return Err(format!("Bad protocol from MASTER, the first byte is not '$': {header}"));
+        return Err(format!(
+            "Bad protocol from MASTER, the first byte is not '$': {header}"
+        ));
     };
     let mut payload = Vec::new();
     if let Some(mark) = size.strip_prefix("EOF:") {
@@ -382,7 +388,11 @@ mod tests {
 
     #[test]
     fn encoded_len_counts_the_multibulk() {
-        let cmd = vec![Bytes::from_static(b"SET"), Bytes::from_static(b"k"), Bytes::from(vec![b'v'; 12])];
+        let cmd = vec![
+            Bytes::from_static(b"SET"),
+            Bytes::from_static(b"k"),
+            Bytes::from(vec![b'v'; 12]),
+        ];
         let wire = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$12\r\nvvvvvvvvvvvv\r\n";
         assert_eq!(encoded_len(&cmd), wire.len());
     }
