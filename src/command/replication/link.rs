@@ -15,6 +15,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::replica::{self, LinkState, Master};
 use super::replica_apply::{self, Feed, Load};
+use crate::command::err;
 use crate::protocol::{parse_batch, ParseLimits};
 use crate::state::ServerState;
 
@@ -160,12 +161,12 @@ fn follow(server: &Arc<ServerState>, gen: u64, master: &Master) -> Result<(), St
     conn.send(&[b"PING"])?;
     let pong = conn.reply()?;
     // Without AUTH yet, a master asking for one answers PING with an error: AUTH comes next.
-    if pong.starts_with('-')
-        && !["-NOAUTH", "-NOPERM", "-ERR operation not permitted"]
+    if let Some(text) = pong.strip_prefix('-').filter(|t| {
+        !["NOAUTH", "NOPERM", err::OPERATION_NOT_PERMITTED]
             .iter()
-            .any(|p| pong.starts_with(p))
-    {
-        return Err(format!("Error reply to PING from master: '{pong}'"));
+            .any(|p| t.starts_with(p))
+    }) {
+        return Err(format!("Error reply to PING from master: '-{text}'"));
     }
     if !auth.is_empty() {
         match user.is_empty() {
