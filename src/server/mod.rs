@@ -112,14 +112,6 @@ pub fn check_startup(config: &Config) -> Result<(), String> {
     if config.get("cluster-enabled") == "yes" {
         return Err("cluster-enabled yes: ringkv has no cluster mode yet".into());
     }
-    let replicaof = config.get("replicaof");
-    if !replicaof.is_empty()
-        && crate::command::replication::replica::parse_config(replicaof).is_none()
-    {
-        return Err(format!(
-            "replicaof: expected 'host port', got '{replicaof}'"
-        ));
-    }
     if config.int("tls-port") != 0 {
         return Err("tls-port: ringkv has no TLS yet".into());
     }
