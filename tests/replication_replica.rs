@@ -248,6 +248,29 @@ fn replica_of_redis_full_then_partial_resync() {
             assert_eq!(info_field(&stats, "sync_partial_ok"), Some(1), "{stats}");
             assert_eq!(info_field(&stats, "sync_full"), Some(1), "{stats}");
 
+            // The replica drops it (CLIENT KILL TYPE master): another partial resync.
+            let mut raw = replica.raw();
+            raw.cmd(&[b"CLIENT", b"LIST", b"TYPE", b"master"]);
+            let listed = String::from_utf8_lossy(&raw.reply()).into_owned();
+            assert!(
+                listed.contains(&format!("addr=127.0.0.1:{} ", redis.port)),
+                "[{backend}] {listed}"
+            );
+            raw.cmd(&[b"CLIENT", b"KILL", b"TYPE", b"master"]);
+            assert_eq!(raw.reply(), b":1\r\n");
+            load(&mut m, "again");
+            assert!(eventually(SETTLE, || {
+                info_field(&info(&mut m, "stats"), "sync_partial_ok") == Some(2)
+            }));
+            assert!(eventually(SETTLE, || link_up(replica.port)));
+            assert_same(
+                redis.port,
+                replica.port,
+                backend,
+                "after the second partial resync",
+            );
+            assert_eq!(info_field(&info(&mut m, "stats"), "sync_full"), Some(1));
+
             // Promoted: the data stays and writes are taken.
             let before = snapshot(replica.port);
             assert_eq!(query(&mut r, &["REPLICAOF", "NO", "ONE"]), Value::Okay);

@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use super::args::ok;
 use super::keys::help_reply;
+use super::replication::replica::master_client;
 use super::table::{container, flags, row, CommandSpec, NOKEY};
 use super::Kind;
 use super::{err, error, shown, Args, CmdResult, ReplyMode, Session};
@@ -539,7 +540,8 @@ fn client_list(session: &mut Session, args: &mut Args) -> CmdResult {
             let kind = args.next()?.to_ascii_lowercase();
             match kind.as_slice() {
                 b"normal" => {}
-                b"master" | b"replica" | b"slave" | b"pubsub" => ids = Some(Vec::new()),
+                b"master" => ids = Some(master_client().into_iter().collect()),
+                b"replica" | b"slave" | b"pubsub" => ids = Some(Vec::new()),
                 _ => return Err(err::unknown_client_type(&kind)),
             }
         } else if args.remaining() >= 2 && args.keyword("ID") {
@@ -588,6 +590,8 @@ fn client_kill(session: &mut Session, args: &mut Args) -> CmdResult {
     let (mut id, mut addr, mut laddr, mut skipme, mut maxage) = (None, None, None, true, None);
     let mut user: Option<String> = None;
     let mut no_match = false;
+    // TYPE master: the master's client alone.
+    let mut only = None;
     while !args.is_done() {
         if args.remaining() < 2 {
             return Err(error(err::SYNTAX));
@@ -609,7 +613,11 @@ fn client_kill(session: &mut Session, args: &mut Args) -> CmdResult {
             }
             b"type" => match value.to_ascii_lowercase().as_slice() {
                 b"normal" => {}
-                b"master" | b"replica" | b"slave" | b"pubsub" => no_match = true,
+                b"master" => match master_client() {
+                    Some(master) => only = Some(master),
+                    None => no_match = true,
+                },
+                b"replica" | b"slave" | b"pubsub" => no_match = true,
                 _ => return Err(err::unknown_client_type(&value)),
             },
             b"user" => {
@@ -631,6 +639,7 @@ fn client_kill(session: &mut Session, args: &mut Args) -> CmdResult {
     }
     let select = |c: &ClientInfo| {
         id.is_none_or(|id| c.id == id)
+            && only.is_none_or(|master| c.id == master)
             && addr.as_ref().is_none_or(|a| c.addr.to_string() == *a)
             && laddr
                 .as_ref()

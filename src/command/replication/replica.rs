@@ -99,6 +99,8 @@ pub static READ_OFFSET: AtomicI64 = AtomicI64::new(0);
 /// True once this server has a history it can ask its master to continue (Redis's cached
 /// master): after a sync, or after serving as a master itself. Without one, PSYNC ? -1.
 static HISTORY: AtomicBool = AtomicBool::new(false);
+/// The registry id of the master's client (0: none), for CLIENT LIST / KILL TYPE master.
+static MASTER_CLIENT: AtomicU64 = AtomicU64::new(0);
 /// The socket of the link up now, so that REPLICAOF can cut it from any thread.
 static LINK_FD: Mutex<Option<i32>> = Mutex::new(None);
 
@@ -146,6 +148,16 @@ pub fn set_state(gen: u64, next: LinkState) {
 /// Notes a read from the master.
 pub fn touch() {
     LAST_IO.store(crate::shard::unix_ms() / 1000, Relaxed);
+}
+
+/// The master's client in the registry while a link is up.
+pub fn master_client() -> Option<u64> {
+    Some(MASTER_CLIENT.load(Relaxed)).filter(|&id| id != 0)
+}
+
+/// Names the master's client (0: none).
+pub fn set_master_client(id: u64) {
+    MASTER_CLIENT.store(id, Relaxed);
 }
 
 pub fn has_history() -> bool {

@@ -125,6 +125,7 @@ pub async fn serve(router: Router, server: Arc<ServerState>) {
                         // A partial resync goes on where the stream was: same database.
                         None => session.db = db,
                     }
+                    replica::set_master_client(client.id);
                     attached = Some(Attached { gen, ack, client });
                 }
                 Some(Feed::Commands { gen, commands, extra }) => {
@@ -155,6 +156,7 @@ pub async fn serve(router: Router, server: Arc<ServerState>) {
 /// closes).
 fn detach(server: &ServerState, attached: &mut Option<Attached>) {
     if let Some(link) = attached.take() {
+        replica::set_master_client(0);
         server.clients.unregister(link.client.id);
         drop(link);
     }
