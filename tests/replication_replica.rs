@@ -362,3 +362,57 @@ fn replica_leaves_expiry_to_its_master() {
         );
     }
 }
+
+#[test]
+fn stale_replica_refuses_as_redis() {
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port().to_string()
+    };
+    let args = [
+        "--replicaof",
+        "127.0.0.1",
+        &dead,
+        "--replica-serve-stale-data",
+        "no",
+    ];
+    // Started as a master: a stale replica answers even PING with MASTERDOWN, and PING is
+    // how the harness sees redis-server ready.
+    let redis = RedisServer::start();
+    let mut setup = connect(redis.port);
+    query(
+        &mut setup,
+        &["CONFIG", "SET", "replica-serve-stale-data", "no"],
+    );
+    query(&mut setup, &["REPLICAOF", "127.0.0.1", &dead]);
+    let commands: &[&[&[u8]]] = &[
+        &[b"GET", b"k"],
+        &[b"SET", b"k", b"v"],
+        &[b"PING"],
+        &[b"DBSIZE"],
+        &[b"CONFIG", b"GET", b"replica-serve-stale-data"],
+        &[b"MULTI"],
+        &[b"GET", b"k"],
+        &[b"EXEC"],
+        &[b"CONFIG", b"SET", b"replica-serve-stale-data", b"yes"],
+        &[b"GET", b"k"],
+        &[b"CONFIG", b"SET", b"replica-read-only", b"no"],
+        &[b"SET", b"k", b"v"],
+        &[b"GET", b"k"],
+    ];
+    let replies = |port: u16| {
+        let mut raw = common::Raw::connect(port);
+        commands
+            .iter()
+            .map(|c| {
+                raw.cmd(c);
+                String::from_utf8_lossy(&raw.reply()).into_owned()
+            })
+            .collect::<Vec<_>>()
+    };
+    let theirs = replies(redis.port);
+    for backend in common::backends() {
+        let ours = Server::start(2, backend, &args);
+        assert_eq!(replies(ours.port), theirs, "[{backend}]");
+    }
+}
