@@ -318,8 +318,16 @@ fn replicaof_command_replaces_the_dataset_and_answers_as_redis() {
             String::from_utf8_lossy(&hello).contains("role\r\n$7\r\nreplica"),
             "{hello:?}"
         );
+        let shown = format!("127.0.0.1 {port}");
+        raw.cmd(&[b"CONFIG", b"GET", b"replicaof"]);
+        assert_eq!(
+            raw.reply(),
+            format!("%1\r\n$9\r\nreplicaof\r\n${}\r\n{shown}\r\n", shown.len()).into_bytes()
+        );
         raw.cmd(&[b"REPLICAOF", b"NO", b"ONE"]);
         assert_eq!(raw.reply(), b"+OK\r\n");
+        raw.cmd(&[b"CONFIG", b"GET", b"replicaof"]);
+        assert_eq!(raw.reply(), b"%1\r\n$9\r\nreplicaof\r\n$0\r\n\r\n");
         raw.cmd(&[b"REPLICAOF", b"no", b"one"]);
         assert_eq!(raw.reply(), b"+OK\r\n");
     }
@@ -335,6 +343,8 @@ fn replica_leaves_expiry_to_its_master() {
             "yes",
         ]);
         let mut m = connect(redis.port);
+        // A dump left in the oracle's directory by an earlier run on the same port is gone.
+        query(&mut m, &["FLUSHALL"]);
         // The master keeps its expired key until someone touches it.
         query(&mut m, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
         let replica = Server::start(

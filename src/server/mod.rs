@@ -186,6 +186,7 @@ pub fn run(mut config: Config) -> Result<(), String> {
     let supervisor = service::supervisor(&config);
     let unix = bind_unix(&config)?;
     crate::command::apply_config(&config);
+    crate::command::replication::replica::configure(config.get("replicaof"));
     crate::command::access::set_default_password(config.get("requirepass").as_bytes());
     if !config.get("aclfile").is_empty() {
         if !config.users.is_empty() {

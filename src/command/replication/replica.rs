@@ -197,6 +197,9 @@ pub fn set_master(server: &Arc<ServerState>, master: Master, cache_self: bool) {
     }
     crate::shard::db::REPLICA_FROZEN.store(true, Relaxed);
     *lock(&MASTER) = Some(master.clone());
+    server
+        .config_mut()
+        .record("replicaof", &format!("{} {}", master.host, master.port));
     let gen = GENERATION.fetch_add(1, SeqCst) + 1;
     STATE.store(LinkState::Connect as u8, Relaxed);
     LAST_IO.store(0, Relaxed);
@@ -213,10 +216,11 @@ pub fn set_master(server: &Arc<ServerState>, master: Master, cache_self: bool) {
 
 /// Stops following a master (REPLICAOF NO ONE): the data stays, writes are accepted, and a
 /// new history starts with the old one as the previous.
-pub fn unset_master() {
+pub fn unset_master(server: &ServerState) {
     if !IS_REPLICA.swap(false, SeqCst) {
         return;
     }
+    server.config_mut().record("replicaof", "");
     *lock(&MASTER) = None;
     GENERATION.fetch_add(1, SeqCst);
     STATE.store(LinkState::Connect as u8, Relaxed);
@@ -225,6 +229,16 @@ pub fn unset_master() {
     super::shift_ids();
     HISTORY.store(true, Relaxed);
     tracing::info!("MASTER MODE enabled");
+}
+
+/// Takes the replica's role named by `replicaof` at start, before any client is served (the
+/// link itself starts with the runtime, in `replica_apply::serve`).
+pub fn configure(replicaof: &str) {
+    if let Some(master) = parse_config(replicaof) {
+        IS_REPLICA.store(true, SeqCst);
+        crate::shard::db::REPLICA_FROZEN.store(true, Relaxed);
+        *lock(&MASTER) = Some(master);
+    }
 }
 
 /// Parses `replicaof`'s value ("host port"), as a config file or the command line gives it.
@@ -239,7 +253,7 @@ fn replicaof(session: &mut Session, args: &mut Args) -> CmdResult {
     let host = args.next()?;
     let port = args.next()?;
     if host.eq_ignore_ascii_case(b"no") && port.eq_ignore_ascii_case(b"one") {
-        unset_master();
+        unset_master(&session.server);
         return Ok(Reply::Simple("OK"));
     }
     let port = std::str::from_utf8(&port)

@@ -100,7 +100,9 @@ pub async fn serve(router: Router, server: Arc<ServerState>) {
     if FEED.set(sender).is_err() {
         return;
     }
-    if let Some(master) = replica::parse_config(server.config().get("replicaof")) {
+    // Read first: `set_master` writes the configuration.
+    let configured = replica::parse_config(server.config().get("replicaof"));
+    if let Some(master) = configured {
         replica::set_master(&server, master, false);
     }
     let mut session = master_session(&router, &server, None);
