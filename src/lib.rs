@@ -37,7 +37,10 @@
 //!   keeps its data as it is meanwhile); `command::monitor`, MONITOR's per-monitor queues
 //!   that dispatch feeds when someone monitors (one atomic load per batch otherwise);
 //!   `command::serving`, what each thread is serving now (command, client, argv) for the
-//!   crash report; `command::debug`, DEBUG and its subcommands.
+//!   crash report; `command::debug`, DEBUG and its subcommands; `command::replication`,
+//!   Redis's PSYNC replication: as a replica, a link thread of its own (blocking socket,
+//!   handshake, snapshot, stream) feeds a task on thread 0 that applies it as the master's
+//!   client.
 //!   Publishes the keyspace events a shard buffered after each job on it. Decides what a
 //!   write propagates (`command::propagate`); `command::aof` is the change stream's
 //!   consumer, the AOF.

@@ -48,6 +48,7 @@ mod pubsub;
 mod rdb_compat;
 mod regress_parsing;
 mod replication_master;
+mod replication_replica;
 mod scan;
 mod scripting;
 mod scripting_libs;

@@ -147,6 +147,7 @@ fn a_scrape_shows_what_commands_did() {
         assert_eq!(value(s, "ringkv_rdb_last_bgsave_ok"), 1.0);
         assert_eq!(value(s, "ringkv_aof_enabled"), 0.0);
         assert_eq!(value(s, "ringkv_replication_role{role=\"master\"}"), 1.0);
+        assert_eq!(value(s, "ringkv_replication_role{role=\"slave\"}"), 0.0);
         assert_eq!(value(s, "ringkv_connected_replicas"), 0.0);
         assert_eq!(value(s, "ringkv_evicted_keys_total"), 0.0);
         // Per-thread load sums to the total; half the SETs went to the other shard by mail.

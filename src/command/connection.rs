@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use super::args::ok;
 use super::keys::help_reply;
+use super::replication::replica::master_client;
 use super::table::{container, flags, row, CommandSpec, NOKEY};
 use super::Kind;
 use super::{err, error, shown, Args, CmdResult, ReplyMode, Session};
@@ -267,7 +268,14 @@ pub fn hello(session: &mut Session, args: &mut Args) -> CmdResult {
         ),
         (bulk_str("id"), Reply::Int(session.client.id as i64)),
         (bulk_str("mode"), bulk_str("standalone")),
-        (bulk_str("role"), bulk_str("master")),
+        (
+            bulk_str("role"),
+            bulk_str(if super::replication::replica::is_replica() {
+                "replica"
+            } else {
+                "master"
+            }),
+        ),
         (bulk_str("modules"), Reply::Array(Vec::new())),
     ]))
 }
@@ -535,7 +543,8 @@ fn client_list(session: &mut Session, args: &mut Args) -> CmdResult {
             match kind.as_slice() {
                 b"normal" => {}
                 b"replica" | b"slave" => ids = Some(super::replication::master::replica_clients()),
-                b"master" | b"pubsub" => ids = Some(Vec::new()),
+                b"master" => ids = Some(master_client().into_iter().collect()),
+                b"pubsub" => ids = Some(Vec::new()),
                 _ => return Err(err::unknown_client_type(&kind)),
             }
         } else if args.remaining() >= 2 && args.keyword("ID") {
@@ -585,6 +594,8 @@ fn client_kill(session: &mut Session, args: &mut Args) -> CmdResult {
     let mut user: Option<String> = None;
     let mut no_match = false;
     let mut replicas: Option<Vec<u64>> = None;
+    // TYPE master: the master's client alone.
+    let mut only = None;
     while !args.is_done() {
         if args.remaining() < 2 {
             return Err(error(err::SYNTAX));
@@ -609,7 +620,11 @@ fn client_kill(session: &mut Session, args: &mut Args) -> CmdResult {
                 b"replica" | b"slave" => {
                     replicas = Some(super::replication::master::replica_clients())
                 }
-                b"master" | b"pubsub" => no_match = true,
+                b"master" => match master_client() {
+                    Some(master) => only = Some(master),
+                    None => no_match = true,
+                },
+                b"pubsub" => no_match = true,
                 _ => return Err(err::unknown_client_type(&value)),
             },
             b"user" => {
@@ -632,6 +647,7 @@ fn client_kill(session: &mut Session, args: &mut Args) -> CmdResult {
     let select = |c: &ClientInfo| {
         id.is_none_or(|id| c.id == id)
             && replicas.as_ref().is_none_or(|r| r.contains(&c.id))
+            && only.is_none_or(|master| c.id == master)
             && addr.as_ref().is_none_or(|a| c.addr.to_string() == *a)
             && laddr
                 .as_ref()

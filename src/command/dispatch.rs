@@ -411,8 +411,14 @@ fn admit(
     items: &[Bytes],
     last: &mut LastLookup,
 ) -> Result<(usize, &'static CommandSpec), Reply> {
-    if let Some(reply) = super::acl::check(session, items) {
+    if session.master_link {
+        // The master's stream: no ACL, no replica refusals (Redis's CLIENT_MASTER).
+    } else if let Some(reply) = super::acl::check(session, items) {
         return Err(reply);
+    } else if super::replication::replica::is_replica() {
+        if let Some(refused) = replica_refusal(session, items) {
+            return Err(refused);
+        }
     }
     if let Some(reply) = session.tx.offer(items) {
         if let (Reply::Error(_), Some((row, spec))) = (&reply, lookup(&items[0])) {
@@ -470,6 +476,25 @@ fn admit(
         return Err(error(err::NOREPLICAS));
     }
     Ok((row, spec))
+}
+
+/// A replica's refusal of a normal client's command (READONLY, MASTERDOWN), counted as a
+/// rejected call; inside MULTI it also fails the transaction, as Redis refuses before
+/// queueing.
+#[cold]
+fn replica_refusal(session: &mut Session, items: &[Bytes]) -> Option<Reply> {
+    let (row, spec) = lookup(&items[0])?;
+    let spec = spec.resolve(items);
+    if !spec.arity_ok(items.len()) {
+        return None;
+    }
+    let write = super::scripting::implied_flags(spec, items)
+        .map_or(spec.has(Flags::WRITE), |(_, write)| write);
+    let refused = super::replication::replica::refusal(session, spec, write)?;
+    let row = super::table::stat_row(row, spec);
+    ThreadStats::add(&session.server.stats[session.thread].rejected_calls[row], 1);
+    session.tx.abort();
+    Some(super::transaction::refuse(session, spec, refused))
 }
 
 /// A batch's work in flight: keyed commands queued per shard, atomic commands submitted and

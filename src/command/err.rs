@@ -196,6 +196,12 @@ pub const NOT_FLOAT: &str = "ERR value is not a valid float";
 pub const NOT_FLOAT_RANGE: &str = "ERR min or max is not a float";
 pub const NOT_INT: &str = "ERR value is not an integer or out of range";
 pub const NOT_IN_MULTI: &str = "ERR Command not allowed inside a transaction";
+pub const READONLY_REPLICA: &str = "READONLY You can't write against a read only replica.";
+pub const MASTERDOWN: &str =
+    "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
+/// A master's (Redis 4's) answer to PING before AUTH: the handshake goes on to AUTH.
+pub const OPERATION_NOT_PERMITTED: &str = "ERR operation not permitted";
+pub const INVALID_MASTER_PORT: &str = "ERR Invalid master port";
 pub const NOT_LEX_RANGE: &str = "ERR min or max not valid string range item";
 pub const NOT_POSITIVE: &str = "ERR value is out of range, must be positive";
 pub const NO_ACL_FILE: &str =
@@ -807,6 +813,7 @@ mod tests {
         "LOADING",
         "MISCONF",
         "READONLY",
+        "MASTERDOWN",
         "DENIED",
         "INVALIDOBJ",
         "TESTFAILED",

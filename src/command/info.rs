@@ -405,6 +405,7 @@ fn replication(info: &Snapshot, out: &mut Lines) {
         true => out.line("role", &"slave"),
         false => out.line("role", &"master"),
     }
+    super::replication::replica::info(info.server, &mut lines);
     super::replication::master::info(&mut lines);
     for (field, value) in &lines {
         out.line(field, value);

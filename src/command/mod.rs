@@ -131,6 +131,9 @@ pub struct Session {
     pub tracking: crate::tracking::Conn,
     /// REPLCONF's settings, and the replica feed this connection becomes after PSYNC/SYNC.
     pub replication: replication::master::Link,
+    /// The master's link on a replica: its commands are never refused as a replica refuses
+    /// a normal client's (READONLY, MASTERDOWN, ACL).
+    pub master_link: bool,
 }
 
 /// CLIENT REPLY ON | OFF | SKIP.
@@ -144,6 +147,36 @@ pub enum ReplyMode {
 }
 
 impl Session {
+    /// A fresh session of `client` on thread `thread`: database 0, RESP2, logged in as `auth`
+    /// says, nothing subscribed, queued or tracked.
+    pub fn new(
+        router: &Router,
+        server: &Arc<ServerState>,
+        client: Arc<ClientInfo>,
+        thread: usize,
+        auth: access::Login,
+    ) -> Session {
+        Session {
+            tracking: crate::tracking::Conn::new(client.id, thread, server.clone()),
+            db: 0,
+            protocol: Protocol::Resp2,
+            router: router.clone(),
+            server: server.clone(),
+            client,
+            thread,
+            close: false,
+            hangup: Hangup::default(),
+            subscriptions: Default::default(),
+            reply_mode: Default::default(),
+            tx: Default::default(),
+            auth,
+            scratch: Default::default(),
+            monitor: Default::default(),
+            replication: Default::default(),
+            master_link: false,
+        }
+    }
+
     /// Whether this connection passes a `yes` / `local` / `no` option such as
     /// `enable-debug-command` or `enable-protected-configs` (Redis's allowProtectedAction):
     /// `local` admits loopback and unix-socket clients only.

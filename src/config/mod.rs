@@ -455,6 +455,15 @@ impl Config {
         Ok(())
     }
 
+    /// Records the value of an option the server itself changes while it runs though
+    /// CONFIG SET may not (`replicaof`, which REPLICAOF moves): CONFIG GET and REWRITE
+    /// then show the state as it is, as Redis derives them from it.
+    pub fn record(&mut self, name: &str, value: &str) {
+        if let Some(spec) = spec(name) {
+            self.values.insert(spec.name, value.to_string());
+        }
+    }
+
     /// CONFIG SET for one option: checks that it exists, may change now, and parses.
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
         let spec = spec(name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;

@@ -312,7 +312,8 @@ impl Collector for Exporter {
             shards.evicted_keys,
         )?;
         self.persistence(out)?;
-        // Replication: ringkv is always a master without replicas so far.
+        // Replication, with INFO's words for the roles.
+        let replica = crate::command::replication::replica::is_replica();
         by_label(
             out,
             (
@@ -321,9 +322,13 @@ impl Collector for Exporter {
                 MetricType::Gauge,
             ),
             "role",
-            [("master".to_string(), 1u64)],
+            [
+                ("master".to_string(), u64::from(!replica)),
+                ("slave".to_string(), u64::from(replica)),
+            ],
         )?;
-        gauge(out, "connected_replicas", "Replicas connected", 0u64)?;
+        let replicas = crate::command::replication::master::replicas().len() as u64;
+        gauge(out, "connected_replicas", "Replicas connected", replicas)?;
         self.threads(out)
     }
 }

@@ -18,9 +18,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::command::{Hangup, Session};
+use crate::command::Session;
 use crate::config::Config;
-use crate::protocol::Protocol;
 use crate::service;
 use crate::shard::inbox::busy;
 use crate::shard::mailbox::{inboxes, serve_inbox, Inboxes, LocalShard};
@@ -106,14 +105,11 @@ fn bind_unix(
 /// What the configuration asks that ringkv cannot start with, checked before daemonizing so
 /// the reason reaches the terminal: `rename-command` of unknown commands, and options whose
 /// feature ringkv lacks and without which running would mislead (a server asked to be a
-/// cluster node, a replica or a TLS endpoint).
+/// cluster node or a TLS endpoint).
 pub fn check_startup(config: &Config) -> Result<(), String> {
     crate::command::table::install_renames(&config.renames)?;
     if config.get("cluster-enabled") == "yes" {
         return Err("cluster-enabled yes: ringkv has no cluster mode yet".into());
-    }
-    if !config.get("replicaof").is_empty() {
-        return Err("replicaof: ringkv has no replication yet".into());
     }
     if config.int("tls-port") != 0 {
         return Err("tls-port: ringkv has no TLS yet".into());
@@ -189,6 +185,7 @@ pub fn run(mut config: Config) -> Result<(), String> {
     let supervisor = service::supervisor(&config);
     let unix = bind_unix(&config)?;
     crate::command::apply_config(&config);
+    crate::command::replication::replica::configure(config.get("replicaof"));
     crate::command::access::set_default_password(config.get("requirepass").as_bytes());
     if !config.get("aclfile").is_empty() {
         if !config.users.is_empty() {
@@ -430,6 +427,10 @@ impl Worker {
                 router.clone(),
                 self.state.clone(),
             ));
+            tokio::task::spawn_local(crate::command::replication::replica_apply::serve(
+                router.clone(),
+                self.state.clone(),
+            ));
         }
         (router, self.state, self.id, self.listeners, self.unix)
     }
@@ -578,25 +579,7 @@ fn admit(
     let client = state.clients.register(peer, local, fd, id);
     let auth = crate::command::access::Login::default();
     client.authenticated.store(auth.authenticated, Relaxed);
-    let tracking = crate::tracking::Conn::new(client.id, id, state.clone());
-    Ok(Session {
-        tracking,
-        db: 0,
-        protocol: Protocol::Resp2,
-        router: router.clone(),
-        server: state.clone(),
-        client,
-        thread: id,
-        close: false,
-        hangup: Hangup::default(),
-        subscriptions: Default::default(),
-        reply_mode: Default::default(),
-        tx: Default::default(),
-        auth,
-        scratch: Default::default(),
-        monitor: Default::default(),
-        replication: Default::default(),
-    })
+    Ok(Session::new(router, state, client, id, auth))
 }
 
 /// TCP keepalive as Redis's anetKeepAlive: probes after `idle`, then every idle/3, 3 probes.

@@ -102,11 +102,18 @@ pub(crate) fn same_key(a: &[u8], b: &[u8]) -> bool {
 /// expiry skips too), and nothing is evicted, as Redis 7.0 keeps it.
 pub static FROZEN_UNTIL_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// True while a pause keeps the dataset as it is at `now_ms`.
+/// True while this server is a replica: keys expire by its master's DEL, not by this clock.
+/// An expired key reads as missing but stays, active expiry skips, nothing is evicted
+/// (`replica-ignore-maxmemory yes`), as a Redis replica's expireIfNeeded.
+pub static REPLICA_FROZEN: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// True while a pause, or being a replica, keeps the dataset as it is at `now_ms`.
 #[inline]
 pub fn frozen(now_ms: u64) -> bool {
-    let until = FROZEN_UNTIL_MS.load(std::sync::atomic::Ordering::Relaxed);
-    until != 0 && now_ms <= until
+    use std::sync::atomic::Ordering::Relaxed;
+    let until = FROZEN_UNTIL_MS.load(Relaxed);
+    (until != 0 && now_ms <= until) || REPLICA_FROZEN.load(Relaxed)
 }
 
 /// `hasher.hash_one(key)`, spelled out (the length prefix `[u8]`'s `Hash` writes, then the

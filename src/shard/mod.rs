@@ -449,7 +449,14 @@ impl Shard {
 
     /// Removes `key` if it is live; returns its record.
     pub fn delete(&mut self, key: &[u8]) -> Option<Record> {
-        self.write(key)?;
+        if self.write(key).is_none() {
+            if db::REPLICA_FROZEN.load(std::sync::atomic::Ordering::Relaxed) {
+                // On a replica the master's DEL of a key expired here removes it (a miss
+                // all the same, as the key reads as missing).
+                drop(self.dbs[self.db].remove(key));
+            }
+            return None;
+        }
         let removed = self.dbs[self.db].remove(key);
         self.modified(key);
         if removed

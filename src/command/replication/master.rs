@@ -165,6 +165,11 @@ impl Master {
 
     /// Appends `bytes` to the backlog and every replica's queue; counts them in the offset.
     fn feed(&mut self, bytes: &[u8]) {
+        // A replica's offset counts its master's stream as it applies it (replica_apply):
+        // what it journals itself is not fed, as it serves no replicas of its own yet.
+        if super::replica::is_replica() {
+            return;
+        }
         let Some(backlog) = self.backlog.as_mut() else {
             return;
         };

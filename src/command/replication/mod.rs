@@ -6,8 +6,10 @@
 //! `replid2`, `master_repl_offset` and `second_replid_offset`.
 
 pub mod backlog;
+mod link;
 pub mod master;
 pub mod replica;
+pub mod replica_apply;
 
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::atomic::{AtomicI64, AtomicU64};

@@ -673,6 +673,11 @@ fn command(lua: &Lua, args: MultiValue) -> mlua::Result<Result<Value, String>> {
     if !allow_oom && crate::shard::evict::out_of_memory() && spec.has(Flags::DENYOOM) {
         return fail(err::OOM);
     }
+    // Too few good replicas (`min-replicas-to-write`): no write, as Redis refuses it inside
+    // a script too.
+    if write && crate::command::replication::master::lacks_good_replicas() {
+        return fail(err::NOREPLICAS);
+    }
     if write {
         WROTE.store(true, SeqCst);
     }

@@ -1,0 +1,274 @@
+//! Applies what the master link receives, on runtime thread 0: loads a full resync's
+//! snapshot in place of the whole dataset (every shard held from the flush to the last key,
+//! as DEBUG RELOAD), runs the command stream as the master's client (never refused, replies
+//! dropped), counts the offset by the stream's bytes, and acknowledges it to the master
+//! (REPLCONF ACK every second, and at once for REPLCONF GETACK).
+
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::sync::mpsc;
+
+use super::replica::{self, LinkState};
+use crate::command::persist::Restored;
+use crate::command::scripting::function::{self, Policy};
+use crate::command::{dispatch, Session};
+use crate::shard::Router;
+use crate::state::{Addr, ClientInfo, ServerState};
+
+/// A full resync's snapshot, decoded per owning shard.
+pub struct Load {
+    pub per_shard: Vec<Restored>,
+    pub libraries: Vec<Bytes>,
+    /// The master's history and the offset the snapshot stands at.
+    pub replid: String,
+    pub offset: i64,
+}
+
+/// What the link hands over, in the order it received it.
+pub enum Feed {
+    /// A link is up: its socket (for the ACKs), and the snapshot to load first after
+    /// +FULLRESYNC (none after +CONTINUE).
+    Attach {
+        gen: u64,
+        ack: TcpStream,
+        load: Option<Load>,
+    },
+    /// Commands of the stream with their sizes in it; `extra`: bytes of the stream that held
+    /// no command.
+    Commands {
+        gen: u64,
+        commands: Vec<(Vec<Bytes>, usize)>,
+        extra: usize,
+    },
+}
+
+/// Batches waiting beyond this hold the link's reader (back-pressure on the master).
+const QUEUE: usize = 64;
+
+static FEED: OnceLock<mpsc::Sender<Feed>> = OnceLock::new();
+
+/// Hands `feed` to the applier, waiting while its queue is full (link thread only).
+pub fn send(feed: Feed) -> Result<(), String> {
+    let sender = FEED.get().ok_or("the replication applier is not running")?;
+    sender
+        .blocking_send(feed)
+        .map_err(|_| "the replication applier stopped".to_string())
+}
+
+/// The link up now, as the applier holds it.
+struct Attached {
+    gen: u64,
+    ack: TcpStream,
+    client: Arc<ClientInfo>,
+}
+
+impl Attached {
+    fn stale(&self) -> bool {
+        self.gen != replica::generation()
+    }
+
+    /// Sends REPLCONF ACK <offset> without blocking the runtime: a master that stopped
+    /// reading loses the ACK (the next one says the same and more); a partial write would
+    /// corrupt the stream, so the link is cut then.
+    fn ack(&self) {
+        let offset = super::OFFSET.load(SeqCst).to_string();
+        let frame = format!(
+            "*3\r\n$8\r\nREPLCONF\r\n$3\r\nACK\r\n${}\r\n{offset}\r\n",
+            offset.len()
+        );
+        let sock = socket2::SockRef::from(&self.ack);
+        match sock.send_with_flags(frame.as_bytes(), libc::MSG_DONTWAIT) {
+            Ok(n) if n == frame.len() => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            _ => {
+                let _ = self.ack.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+}
+
+/// Runs on thread 0 for the life of the server: starts following the master named by
+/// `replicaof` at start, then applies every link's feed.
+pub async fn serve(router: Router, server: Arc<ServerState>) {
+    let (sender, mut feed) = mpsc::channel(QUEUE);
+    if FEED.set(sender).is_err() {
+        return;
+    }
+    // Read first: `set_master` writes the configuration.
+    let configured = replica::parse_config(server.config().get("replicaof"));
+    if let Some(master) = configured {
+        replica::set_master(&server, master, false);
+    }
+    let mut session = master_session(&router, &server, None);
+    let mut attached: Option<Attached> = None;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            next = feed.recv() => match next {
+                Some(Feed::Attach { gen, ack, load }) => {
+                    detach(&server, &mut attached);
+                    if gen != replica::generation() {
+                        continue;
+                    }
+                    let client = register(&server, &ack);
+                    let db = session.db;
+                    session = master_session(&router, &server, Some(client.clone()));
+                    match load {
+                        Some(load) => {
+                            load_snapshot(&router, load).await;
+                            replica::set_state(gen, LinkState::Connected);
+                        }
+                        // A partial resync goes on where the stream was: same database.
+                        None => session.db = db,
+                    }
+                    replica::set_master_client(client.id);
+                    attached = Some(Attached { gen, ack, client });
+                }
+                Some(Feed::Commands { gen, commands, extra }) => {
+                    let current = attached.as_ref().filter(|a| a.gen == gen && !a.stale());
+                    if let Some(link) = current {
+                        link.client.mark_active();
+                        apply(&mut session, link, commands).await;
+                        super::OFFSET.fetch_add(extra as i64, SeqCst);
+                    }
+                }
+                None => return,
+            },
+            _ = tick.tick() => {
+                if attached.as_ref().is_some_and(Attached::stale) {
+                    detach(&server, &mut attached);
+                }
+                if let Some(link) = &attached {
+                    if replica::state() == LinkState::Connected {
+                        link.ack();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Forgets the link the applier held (its client leaves the registry before its socket
+/// closes).
+fn detach(server: &ServerState, attached: &mut Option<Attached>) {
+    if let Some(link) = attached.take() {
+        replica::set_master_client(0);
+        server.clients.unregister(link.client.id);
+        drop(link);
+    }
+}
+
+/// The master's client in the registry (CLIENT LIST shows it, CLIENT KILL cuts the link).
+fn register(server: &ServerState, ack: &TcpStream) -> Arc<ClientInfo> {
+    let unknown = || std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+    let peer = Addr::Tcp(ack.peer_addr().unwrap_or_else(|_| unknown()));
+    let local = Addr::Tcp(ack.local_addr().unwrap_or_else(|_| unknown()));
+    let client = server.clients.register(peer, local, ack.as_raw_fd(), 0);
+    client.authenticated.store(true, SeqCst);
+    client
+}
+
+/// A session for the master's commands: authenticated, exempt from a replica's refusals.
+fn master_session(
+    router: &Router,
+    server: &Arc<ServerState>,
+    client: Option<Arc<ClientInfo>>,
+) -> Session {
+    let client = client.unwrap_or_else(|| {
+        // Until a link is up the session runs nothing; a client outside the registry.
+        let unknown = Addr::Tcp(std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
+        let placeholder = server.clients.register(unknown.clone(), unknown, -1, 0);
+        server.clients.unregister(placeholder.id);
+        placeholder
+    });
+    let mut auth = crate::command::access::Login::default();
+    auth.authenticated = true;
+    let mut session = Session::new(router, server, client, 0, auth);
+    session.master_link = true;
+    session
+}
+
+/// Replaces the whole dataset (and the functions) by the snapshot's, then adopts the
+/// master's history and offset.
+async fn load_snapshot(router: &Router, load: Load) {
+    let Load {
+        per_shard,
+        libraries,
+        replid,
+        offset,
+    } = load;
+    if let Err(e) = function::reload(libraries, Policy::Flush).await {
+        tracing::warn!("MASTER <-> REPLICA sync: the functions did not load: {e:?}");
+    }
+    let all: Vec<usize> = (0..router.shards()).collect();
+    let holding = router.hold(&all).await;
+    let mut keys = 0;
+    for (shard, restored) in per_shard.into_iter().enumerate() {
+        keys += restored.len();
+        holding
+            .run(shard, move |s| {
+                (0..s.databases()).for_each(|db| s.flush_db(db));
+                for (db, key, entry) in restored {
+                    s.db_at(db).insert(&key, entry);
+                }
+                // Loading is not a write anyone subscribed to.
+                drop(s.drain_events());
+            })
+            .await;
+    }
+    drop(holding);
+    crate::tracking::flushed(0);
+    super::set_ids(super::Ids {
+        replid,
+        replid2: "0".repeat(40),
+        second_offset: -1,
+    });
+    super::OFFSET.store(offset, SeqCst);
+    replica::note_history();
+    tracing::info!("MASTER <-> REPLICA sync: Finished with success ({keys} keys)");
+}
+
+/// Runs a batch of the master's commands in order; REPLCONF GETACK is answered (with the
+/// offset before it, as Redis) instead of run. The offset counts each command once run.
+async fn apply(session: &mut Session, link: &Attached, commands: Vec<(Vec<Bytes>, usize)>) {
+    let mut run: Vec<Vec<Bytes>> = Vec::new();
+    let mut bytes = 0usize;
+    for (command, size) in commands {
+        if command[0].eq_ignore_ascii_case(b"replconf") {
+            execute(session, std::mem::take(&mut run)).await;
+            super::OFFSET.fetch_add(std::mem::take(&mut bytes) as i64, SeqCst);
+            if command
+                .get(1)
+                .is_some_and(|a| a.eq_ignore_ascii_case(b"getack"))
+            {
+                link.ack();
+            }
+            super::OFFSET.fetch_add(size as i64, SeqCst);
+            continue;
+        }
+        run.push(command);
+        bytes += size;
+    }
+    execute(session, run).await;
+    super::OFFSET.fetch_add(bytes as i64, SeqCst);
+}
+
+async fn execute(session: &mut Session, commands: Vec<Vec<Bytes>>) {
+    if commands.is_empty() {
+        return;
+    }
+    let mut replies = BytesMut::new();
+    let mut held = dispatch::execute(session, commands, &mut replies).await;
+    // A client pause holds the master's writes too (Redis pauses its master client).
+    while let Some(commands) = held {
+        crate::command::pause::wait(session, &commands[0]).await;
+        replies.clear();
+        held = dispatch::execute(session, commands, &mut replies).await;
+    }
+    session.close = false;
+}
