@@ -118,7 +118,9 @@ pub fn load(config: &Config, shards: usize) -> Result<Vec<Restored>, String> {
         rdb::decode_all(&file).map_err(|e| format!("{}: {e}", path.display()))?;
     super::scripting::function::load_libraries(libraries)?;
     let databases = config.int("databases") as usize;
-    let (per_shard, keys, expired) = split(records, databases, shards)?;
+    let (per_shard, keys, expired) =
+        split(records, databases, shards, Some(crate::shard::unix_ms()))
+            .map_err(|_| too_many_databases(databases))?;
     record_load(keys, expired);
     tracing::info!(
         "Done loading RDB, keys loaded: {keys}, keys expired: {expired}. DB loaded from disk: {:.3} seconds",
@@ -128,16 +130,16 @@ pub fn load(config: &Config, shards: usize) -> Result<Vec<Restored>, String> {
 }
 
 /// Splits the records of a loaded file per owning shard (of `shards`), dropping the keys
-/// already expired; with the counts of keys kept and dropped. Err: a record's database is
-/// beyond `databases`.
+/// expired at `expired_at` (None: keeping them all, as a replica loads its master's); with
+/// the counts of keys kept and dropped. Err: the database of a record beyond `databases`.
 pub fn split(
     records: Vec<Record>,
     databases: usize,
     shards: usize,
-) -> Result<(Vec<Restored>, usize, usize), String> {
+    expired_at: Option<u64>,
+) -> Result<(Vec<Restored>, usize, usize), usize> {
     let mut per_shard: Vec<Restored> = (0..shards).map(|_| Vec::new()).collect();
     let table = SlotTable::new(shards);
-    let now = crate::shard::unix_ms();
     let mut keys = 0usize;
     let mut expired = 0usize;
     for Record {
@@ -148,11 +150,9 @@ pub fn split(
     } in records
     {
         if db >= databases {
-            return Err(format!(
-                "FATAL: Data file was created with a Redis server configured to handle more than {databases} databases. Exiting"
-            ));
+            return Err(db);
         }
-        if expire_at != 0 && expire_at <= now {
+        if expire_at != 0 && expired_at.is_some_and(|now| expire_at <= now) {
             expired += 1;
             continue;
         }
@@ -168,6 +168,11 @@ pub fn split(
         per_shard[table.shard_of(&key)].push((db, key, entry));
     }
     Ok((per_shard, keys, expired))
+}
+
+/// Redis's refusal of a file that uses more databases than `databases`.
+pub fn too_many_databases(databases: usize) -> String {
+    format!("FATAL: Data file was created with a Redis server configured to handle more than {databases} databases. Exiting")
 }
 
 /// Puts a shard's share of the loaded file in place (at start, before it serves anyone).

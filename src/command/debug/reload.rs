@@ -37,8 +37,13 @@ pub async fn reload(session: &mut Session, args: &Args) -> CmdResult {
         .map_err(|e| e.to_string())
         .and_then(|file| crate::rdb::decode_all(&file))
         .and_then(|(records, libraries)| {
-            let (per_shard, keys, expired) =
-                persist::split(records, databases, session.router.shards())?;
+            let (per_shard, keys, expired) = persist::split(
+                records,
+                databases,
+                session.router.shards(),
+                Some(crate::shard::unix_ms()),
+            )
+            .map_err(|_| persist::too_many_databases(databases))?;
             persist::record_load(keys, expired);
             Ok((per_shard, libraries))
         });

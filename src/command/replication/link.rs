@@ -303,26 +303,8 @@ fn read_payload(conn: &mut Conn) -> Result<Vec<u8>, String> {
 fn decode(payload: &[u8], databases: usize, shards: usize) -> Result<Load, String> {
     let (records, libraries) = crate::rdb::decode_all(payload)
         .map_err(|e| format!("Failed trying to load the MASTER synchronization DB: {e}"))?;
-    let table = crate::shard::SlotTable::new(shards);
-    let mut per_shard: Vec<crate::command::persist::Restored> =
-        (0..shards).map(|_| Vec::new()).collect();
-    for record in records {
-        if record.db >= databases {
-            return Err(format!(
-                "the MASTER's snapshot uses database {} of {databases}",
-                record.db
-            ));
-        }
-        let Some(value) = crate::command::persist::restore_value(record.value) else {
-            continue;
-        };
-        let entry = crate::shard::Entry {
-            value,
-            expire_at: record.expire_at,
-            touched: 0,
-        };
-        per_shard[table.shard_of(&record.key)].push((record.db, record.key, entry));
-    }
+    let (per_shard, _, _) = crate::command::persist::split(records, databases, shards, None)
+        .map_err(|db| format!("the MASTER's snapshot uses database {db} of {databases}"))?;
     Ok(Load {
         per_shard,
         libraries,
