@@ -9,7 +9,8 @@
 # keys. Prints callgrind's PROGRAM TOTALS (startup included, about 10 M instructions) and
 # leaves the profile in target/callgrind.out for callgrind_annotate.
 # FILL=1: write the key space with SETs first and count only the measured run (GET hits).
-# THREADS=N: run N threads (default 1).
+# THREADS=N: run N threads (default 1). CLIENTS=N: redis-benchmark clients (default 50; 1 makes
+# every batch one full pipeline, which repeats to within a few instructions a request).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 BIN=${1:-target/release/ringkv}
@@ -33,7 +34,7 @@ if [[ ${FILL:-0} == 1 ]]; then
     redis-benchmark -p "$PORT" -t set -P 16 -c 50 -r 100000 -n 300000 -q >/dev/null
     callgrind_control -z "$PID" >/dev/null
 fi
-redis-benchmark -p "$PORT" -t "$TEST" -P "$PIPELINE" -c 50 -r 100000 -n "$REQUESTS" -q >/dev/null
+redis-benchmark -p "$PORT" -t "$TEST" -P "$PIPELINE" -c "${CLIENTS:-50}" -r 100000 -n "$REQUESTS" -q >/dev/null
 kill "$PID"
 wait "$PID" 2>/dev/null || true
 trap - EXIT

@@ -22,6 +22,8 @@ struct Queued {
     /// 128 bytes, which the compiler moves inline: past that, each move in and out of a queue
     /// is a memcpy call (+5 % instructions per pipelined SET).
     slot: u32,
+    /// Its command-table row (a subcommand's own), under which its time is noted.
+    row: u32,
     /// The hash slot of the command's first key.
     key_slot: HashSlot,
     db: u32,
@@ -221,13 +223,6 @@ struct Replies {
 impl Replies {
     fn fill(&mut self, slot: usize, reply: Reply) {
         self.slots[slot].0 = Some(reply);
-    }
-
-    /// Notes how long a queued command ran, under its row.
-    #[inline]
-    fn timed(&self, timer: &super::timing::Timer, q: &Queued) {
-        let row = self.slots[q.slot as usize].1;
-        timer.note(row, q.spec, q.args.all(), q.ticks);
     }
 
     /// Encodes the complete prefix not yet written, counting failed calls.
@@ -548,6 +543,7 @@ fn route_admitted(
             }
             queue.push(Queued {
                 slot: slot as u32,
+                row: row as u32,
                 key_slot,
                 db: session.db as u32,
                 spec,
@@ -787,7 +783,7 @@ async fn flush(session: &Session, pending: &mut [Vec<Queued>], replies: &mut Rep
                 // timing), dropped together after.
                 for q in queue.iter_mut() {
                     let reply = q.run(s, client, &mut clock);
-                    replies.timed(&timer, q);
+                    timer.note(q.row, q.ticks, || (q.spec, q.args.all()));
                     replies.fill(q.slot as usize, reply);
                 }
                 queue.clear();
@@ -801,7 +797,7 @@ async fn flush(session: &Session, pending: &mut [Vec<Queued>], replies: &mut Rep
                 work.iter().for_each(|q| prefetch_value(&q.reply));
                 let timer = super::timing::Timer::new(session);
                 for q in work.drain(..) {
-                    replies.timed(&timer, &q);
+                    timer.note(q.row, q.ticks, || (q.spec, q.args.all()));
                     replies.fill(
                         q.slot as usize,
                         q.reply.unwrap_or_else(|| error(err::SHARD_GONE)),

@@ -471,7 +471,9 @@ fn commandstats(info: &Snapshot, out: &mut Lines) {
         let rejected = sum(|t| &t.rejected_calls);
         let failed = sum(|t| &t.failed_calls);
         if calls + rejected > 0 {
-            let usec = crate::state::cycles_to_us(sum(|t| &t.ticks)) as u64;
+            let usec =
+                crate::state::cycles_to_us(info.server.stats.iter().map(|t| t.ticks(row)).sum())
+                    as u64;
             let per_call = if calls == 0 {
                 0.0
             } else {

@@ -241,7 +241,7 @@ fn doctor(_session: &mut Session, _args: &mut Args) -> CmdResult {
 fn merged(session: &Session, row: usize) -> Vec<(u64, u64)> {
     let mut total: Vec<(u64, u64)> = Vec::new();
     for stats in session.server.stats.iter() {
-        let Some(h) = stats.histograms.get(row).and_then(|h| h.get()) else {
+        let Some(h) = stats.histogram(row) else {
             continue;
         };
         for (i, (upper, count)) in Histogram::counts(h).enumerate() {
@@ -329,7 +329,7 @@ pub fn info_lines(session_stats: &[crate::state::ThreadStats], out: &mut String)
     for (row, spec) in TABLE.iter().enumerate() {
         let mut buckets: Vec<(u64, u64)> = Vec::new();
         for stats in session_stats {
-            if let Some(h) = stats.histograms.get(row).and_then(|h| h.get()) {
+            if let Some(h) = stats.histogram(row) {
                 for (i, (upper, count)) in h.counts().enumerate() {
                     match buckets.get_mut(i) {
                         Some(slot) => slot.1 += count,

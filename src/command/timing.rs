@@ -14,7 +14,7 @@ use bytes::Bytes;
 
 use super::table::{CommandSpec, Flags};
 use super::Session;
-use crate::state::{cycles_to_ns, us_to_cycles, ThreadStats};
+use crate::state::{cycles_to_ns, us_to_cycles, RowTiming, ThreadStats};
 
 /// `slowlog-log-slower-than` in ticks (u64::MAX: off).
 static SLOW_TICKS: AtomicU64 = AtomicU64::new(u64::MAX);
@@ -50,28 +50,16 @@ pub fn apply_config(config: &crate::config::Config) {
 /// Notes one finished call of row `row` (`spec` as resolved) that took `ticks`.
 #[inline]
 pub fn finished(session: &Session, row: u32, spec: &CommandSpec, items: &[Bytes], ticks: u64) {
-    let stats = &session.server.stats[session.thread];
-    let Some(counter) = stats.ticks.get(row as usize) else {
-        return;
-    };
-    ThreadStats::add(counter, ticks);
-    if TRACKING.load(Relaxed) {
-        if let Some(histogram) = stats.histograms.get(row as usize) {
-            histogram.get_or_init(Default::default).record(ticks);
-        }
-    }
-    if ticks >= SLOW_TICKS.load(Relaxed).min(LATENCY_TICKS.load(Relaxed)) {
-        slow(session, spec, items, ticks);
-    }
+    Timer::new(session).note(row, ticks, || (spec, items));
 }
 
 /// [`finished`] for a run of calls of one batch: what it reads per call (the thread's
 /// counters, whether histograms are on, the slow threshold) is looked up once.
 pub struct Timer<'a> {
     session: &'a Session,
-    ticks: &'a [std::sync::atomic::AtomicU64],
-    /// Empty with `latency-tracking no`.
-    histograms: &'a [std::sync::OnceLock<Box<crate::state::Histogram>>],
+    rows: &'a [RowTiming],
+    /// `latency-tracking`.
+    tracking: bool,
     threshold: u64,
 }
 
@@ -80,26 +68,30 @@ impl<'a> Timer<'a> {
         let stats = &session.server.stats[session.thread];
         Timer {
             session,
-            ticks: &stats.ticks,
-            histograms: match TRACKING.load(Relaxed) {
-                true => &stats.histograms,
-                false => &[],
-            },
+            rows: &stats.timing,
+            tracking: TRACKING.load(Relaxed),
             threshold: SLOW_TICKS.load(Relaxed).min(LATENCY_TICKS.load(Relaxed)),
         }
     }
 
-    /// Notes one finished call of row `row` (`spec` as resolved) that took `ticks`.
+    /// Notes one finished call of row `row` that took `ticks`; `call` gives its spec (as
+    /// resolved) and arguments, read only when the call was slow.
     #[inline(always)]
-    pub fn note(&self, row: u32, spec: &CommandSpec, items: &[Bytes], ticks: u64) {
-        let Some(counter) = self.ticks.get(row as usize) else {
+    pub fn note<'c>(
+        &self,
+        row: u32,
+        ticks: u64,
+        call: impl FnOnce() -> (&'c CommandSpec, &'c [Bytes]),
+    ) {
+        let Some(timing) = self.rows.get(row as usize) else {
             return;
         };
-        ThreadStats::add(counter, ticks);
-        if let Some(histogram) = self.histograms.get(row as usize) {
-            histogram.get_or_init(Default::default).record(ticks);
+        ThreadStats::add(&timing.ticks, ticks);
+        if self.tracking {
+            timing.histogram.get_or_init(Default::default).record(ticks);
         }
         if ticks >= self.threshold {
+            let (spec, items) = call();
             slow(self.session, spec, items, ticks);
         }
     }

@@ -388,7 +388,8 @@ impl Exporter {
             if count == 0 {
                 continue;
             }
-            let secs = crate::state::cycles_to_us(sum(*row, |t| &t.ticks)) / 1e6;
+            let secs =
+                crate::state::cycles_to_us(state.stats.iter().map(|t| t.ticks(*row)).sum()) / 1e6;
             let labels = [("cmd", name.as_str())];
             family
                 .encode_family(&labels)?
@@ -548,7 +549,7 @@ fn latency_buckets(state: &ServerState, row: usize) -> (Vec<(f64, u64)>, u64) {
     bounds.push((f64::INFINITY, 0));
     let mut count = 0;
     for thread in &state.stats {
-        let Some(histogram) = thread.histograms.get(row).and_then(|h| h.get()) else {
+        let Some(histogram) = thread.histogram(row) else {
             continue;
         };
         for (upper_ns, n) in histogram.counts().filter(|(_, n)| *n > 0) {

@@ -36,7 +36,7 @@ pub use output_limit::{
     NORMAL_OUTPUT_LIMIT, OUTPUT_LIMIT_DISCONNECTIONS, PUBSUB_OUTPUT_LIMIT, REPLICA_OUTPUT_LIMIT,
 };
 pub use rlimit::{raise_open_files_limit, reserved_fds, strerror, OpenFiles};
-pub use stats::{Histogram, ThreadStats};
+pub use stats::{Histogram, RowTiming, ThreadStats};
 
 /// Configuration read on every read batch, cached here (updated on start and CONFIG SET) so
 /// the hot path does no map lookup: proto-max-bulk-len and client-query-buffer-limit.
