@@ -362,9 +362,16 @@ pub fn notify_removal(shard: &mut Shard, class: u32, event: &'static str, key: &
     }
 }
 
-/// Publishes `expired` events for keys the shard reclaimed.
+/// Publishes `expired` events for keys the shard reclaimed (and journals them as DEL).
 pub fn notify_expired(shard: &mut Shard) {
-    shard.drain_expired(|id, db, key| {
-        crate::pubsub::notify::emit(id, crate::pubsub::notify::EXPIRED, "expired", db, key)
-    });
+    shard.drain_expired(false, expired_event);
+}
+
+/// [`notify_expired`], looking at every database (the expire cycle's).
+pub fn notify_expired_all(shard: &mut Shard) {
+    shard.drain_expired(true, expired_event);
+}
+
+fn expired_event(id: crate::shard::ShardId, db: usize, key: &[u8]) {
+    crate::pubsub::notify::emit(id, crate::pubsub::notify::EXPIRED, "expired", db, key)
 }

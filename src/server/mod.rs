@@ -492,7 +492,7 @@ async fn maintenance(router: Router, state: Arc<ServerState>, id: usize) {
                 s.age_clocks(owned.clone(), AGE_SLOTS_PER_TICK);
                 let start = cycles();
                 s.active_expire(owned, budget);
-                crate::command::notify_expired(s);
+                crate::command::notify_expired_all(s);
                 crate::command::latency_event("expire-cycle", cycles().wrapping_sub(start));
                 let start = cycles();
                 s.enforce_maxmemory();

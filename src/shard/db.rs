@@ -80,6 +80,23 @@ pub enum Fetch {
 pub static RECORD_EXPIRED: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
 
+thread_local! {
+    /// Set when a database on this thread recorded an expired key: after each command
+    /// `Shard::drain_expired` looks at its databases only then (a look at all 16 after every
+    /// command cost ~230 instructions a write with a replica or the AOF attached). A
+    /// database is only changed on its shard's thread; the expire cycle drains regardless.
+    static EXPIRED_PENDING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether a database on this thread recorded an expired key since the last call.
+pub fn take_expired_pending() -> bool {
+    EXPIRED_PENDING.with(|p| p.replace(false))
+}
+
+fn mark_expired_pending() {
+    EXPIRED_PENDING.with(|p| p.set(true));
+}
+
 /// Key equality, for the lookups: keys of 4 to 16 bytes (most keys) compare as two
 /// overlapping machine words each, with no call to `memcmp`.
 #[inline]
@@ -297,6 +314,7 @@ impl Db {
         self.expired_since_read += 1;
         if recording() {
             self.expired_keys.push(Key::copy_from_slice(key));
+            mark_expired_pending();
         }
         // The table stays (the borrow returned above forbids touching it here): the slot's
         // next insert reuses it, its next removal or expiry frees it.
@@ -469,6 +487,7 @@ impl Db {
                 freed += memory::accounted(r);
                 if record {
                     expired_keys.push(Key::copy_from_slice(r.key()));
+                    mark_expired_pending();
                 }
             }
             live

@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{Shard, ShardId};
+use crate::protocol::reply::{write_int, MAX_INT_LEN};
 
 /// A run of journaled commands from one source, in order.
 #[derive(Default, Debug, Clone)]
@@ -431,20 +432,31 @@ impl Shard {
     }
 }
 
-/// RESP array of bulk strings.
+/// RESP array of bulk strings. Sized first and written with no allocation of its own: it
+/// runs for every write while the AOF or a replica is attached (formatting each length
+/// through a String cost ~400 instructions a SET).
 pub fn encode(out: &mut Vec<u8>, args: &[&[u8]]) {
-    out.push(b'*');
-    out.extend_from_slice(&itoa(args.len()));
-    out.extend_from_slice(b"\r\n");
+    let mut digits = [0u8; MAX_INT_LEN];
+    let size: usize = args.iter().map(|a| a.len() + 3 + MAX_INT_LEN + 2).sum();
+    out.reserve(size + 3 + MAX_INT_LEN);
+    header(out, b'*', args.len(), &mut digits);
     for arg in args {
-        out.push(b'$');
-        out.extend_from_slice(&itoa(arg.len()));
-        out.extend_from_slice(b"\r\n");
+        header(out, b'$', arg.len(), &mut digits);
         out.extend_from_slice(arg);
         out.extend_from_slice(b"\r\n");
     }
 }
 
+/// `marker`, `n` in decimal, CRLF.
+#[inline(always)]
+fn header(out: &mut Vec<u8>, marker: u8, n: usize, digits: &mut [u8; MAX_INT_LEN]) {
+    out.push(marker);
+    let len = write_int(n as i64, digits);
+    out.extend_from_slice(&digits[..len]);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `n` in decimal (a SELECT's database: once per change of database).
 fn itoa(n: usize) -> Vec<u8> {
     n.to_string().into_bytes()
 }

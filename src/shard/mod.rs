@@ -514,11 +514,15 @@ impl Shard {
     }
 
     /// Reports keys that expired since the last call to `hook(shard, db, key)` (keyspace
-    /// notifications); nothing is recorded unless `db::RECORD_EXPIRED` is on.
+    /// notifications); nothing is recorded unless `db::RECORD_EXPIRED` is on. `every`: look
+    /// at every database, not only when this thread's databases said they recorded one.
     /// An expired key is journaled as DEL here, as Redis propagates it.
-    pub fn drain_expired(&mut self, hook: impl Fn(ShardId, usize, &[u8])) {
-        // Called after every command while expiries are recorded: most find nothing, and a
-        // look at each database's list costs far less than taking and dropping it.
+    pub fn drain_expired(&mut self, every: bool, hook: impl Fn(ShardId, usize, &[u8])) {
+        // Called after every command while expiries are recorded (AOF on, a replica attached,
+        // keyspace events or tracking): most find nothing.
+        if !db::take_expired_pending() && !every {
+            return;
+        }
         for db in 0..self.dbs.len() {
             if !self.dbs[db].has_expired_keys() {
                 continue;
