@@ -47,6 +47,7 @@ mod protocol;
 mod pubsub;
 mod rdb_compat;
 mod regress_parsing;
+mod replication_chain;
 mod replication_master;
 mod replication_replica;
 mod scan;

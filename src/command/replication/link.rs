@@ -236,6 +236,8 @@ fn follow(server: &Arc<ServerState>, gen: u64, master: &Master) -> Result<(), St
             ids.replid2 = std::mem::replace(&mut ids.replid, id.to_string());
             ids.second_offset = super::OFFSET.load(SeqCst) + 1;
             super::set_ids(ids);
+            // Its own replicas learn the new name by reconnecting (as Redis).
+            super::master::disconnect_replicas();
         }
         tracing::info!("Successful partial resynchronization with master.");
         None
@@ -330,9 +332,11 @@ fn stream_commands(conn: &mut Conn, gen: u64) -> Result<(), String> {
     loop {
         if !conn.buf.is_empty() {
             let before = conn.buf.len();
+            let whole = conn.buf.clone();
             let mut commands = Vec::new();
             let parsed = parse_batch(&mut conn.buf, &limits, &mut commands);
             let consumed = before - conn.buf.len();
+            let raw = whole.freeze().slice(..consumed);
             replica::READ_OFFSET.fetch_add(consumed as i64, SeqCst);
             let mut sized: Vec<(Vec<Bytes>, usize)> = commands
                 .into_iter()
@@ -352,6 +356,7 @@ fn stream_commands(conn: &mut Conn, gen: u64) -> Result<(), String> {
                     gen,
                     commands: sized,
                     extra,
+                    raw,
                 })?;
             }
             if let Err(e) = parsed {

@@ -165,20 +165,37 @@ impl Master {
 
     /// Appends `bytes` to the backlog and every replica's queue; counts them in the offset.
     fn feed(&mut self, bytes: &[u8]) {
-        // A replica's offset counts its master's stream as it applies it (replica_apply):
-        // what it journals itself is not fed, as it serves no replicas of its own yet.
+        // A replica's offset counts its master's stream as it applies it (replica_apply),
+        // and that stream is what its own replicas get (`proxy`): what it journals itself
+        // while applying it is dropped here.
         if super::replica::is_replica() {
             return;
         }
+        if self.push(bytes) {
+            OFFSET.fetch_add(bytes.len() as i64, SeqCst);
+        }
+    }
+
+    /// Appends `bytes` to the backlog and every replica's queue (false without a backlog).
+    fn push(&mut self, bytes: &[u8]) -> bool {
         let Some(backlog) = self.backlog.as_mut() else {
-            return;
+            return false;
         };
         backlog.push(bytes);
-        OFFSET.fetch_add(bytes.len() as i64, SeqCst);
         for attached in &self.replicas {
             lock(&attached.replica.queue).extend_from_slice(bytes);
             attached.replica.wake.notify_one();
         }
+        true
+    }
+
+    /// Cuts every replica off (their connections close; they come back with PSYNC).
+    fn drop_replicas(&mut self) {
+        for attached in self.replicas.drain(..) {
+            attached.replica.dropped.store(true, SeqCst);
+            attached.replica.wake.notify_one();
+        }
+        self.alone_since = Some(Instant::now());
     }
 
     /// Cuts off replicas over `client-output-buffer-limit replica`; counts the good ones.
@@ -402,7 +419,9 @@ async fn start(session: &mut Session, request: Option<(String, i64)>) -> CmdResu
     if session.replication.feed.is_some() {
         return Ok(Reply::Sequence(Vec::new()));
     }
-    if super::replica::is_replica() {
+    // A replica serves its own replicas the stream of its master, once it follows it.
+    let chained = super::replica::is_replica();
+    if chained && super::replica::state() != super::replica::LinkState::Connected {
         return Err(error(err::SYNC_NO_MASTER_LINK));
     }
     let link = &session.replication;
@@ -449,7 +468,16 @@ async fn start(session: &mut Session, request: Option<(String, i64)>) -> CmdResu
     let eof = link.capa_eof && config.get("repl-diskless-sync") == "yes";
     let rdb_only = link.rdb_only;
     let with_data = !link.filtered;
-    let (parts, offset) = cut(&session.router, &replica, with_data).await;
+    let (parts, offset) = match chained {
+        // Between two batches of the master's stream: the data and the offset agree.
+        true => {
+            let paused = super::replica_apply::pause().await;
+            let cut = cut(&session.router, &replica, with_data).await;
+            drop(paused);
+            cut
+        }
+        false => cut(&session.router, &replica, with_data).await,
+    };
     replica.stream_on_ack.store(eof, Relaxed);
     let (tx, rx) = oneshot::channel();
     let libraries = crate::command::scripting::function::library_codes();
@@ -495,7 +523,8 @@ async fn attach(router: &Router, config: &Config) {
             .await;
     }
     let mut m = lock(&MASTER);
-    if m.backlog.is_none() {
+    // A replica's backlog is made when its link comes up (`follow`), in its master's history.
+    if m.backlog.is_none() && !super::replica::is_replica() {
         super::set_ids(super::Ids {
             replid: super::random_id(),
             replid2: "0".repeat(40),
@@ -508,6 +537,60 @@ async fn attach(router: &Router, config: &Config) {
     }
     drop(m);
     start_pump();
+}
+
+/// A replica's link came up: the backlog holds its master's stream from `offset` + 1 on
+/// (`fresh`: after a full resync, when what it held before no longer applies and its own
+/// replicas must resync too). The change stream is attached so that a promotion needs no
+/// step before the first write of its own.
+pub async fn follow(router: &Router, config: &Config, offset: i64, fresh: bool) {
+    let shards = router.shards();
+    let (stream, new) = journal::attach(Consumer::Replication, shards);
+    if new {
+        router
+            .run_all(move |s: &mut Shard| {
+                let id = s.id();
+                s.set_journal(stream.journal_of(id));
+            })
+            .await;
+    }
+    let mut m = lock(&MASTER);
+    let stale = m
+        .backlog
+        .as_ref()
+        .is_none_or(|b| b.first_offset() + b.histlen() as i64 != offset + 1);
+    if fresh || stale {
+        let size = config.int("repl-backlog-size").max(1) as usize;
+        m.backlog = Some(Backlog::new(size, offset + 1));
+        m.drop_replicas();
+    }
+    m.out.db = None;
+    drop(m);
+    start_pump();
+}
+
+/// A replica passes on its master's stream as received, once applied: to its backlog and
+/// its own replicas (its offset already counts it).
+pub fn proxy(bytes: &[u8]) {
+    lock(&MASTER).push(bytes);
+}
+
+/// Cuts this server's replicas off: its master's history changed name (they reconnect and
+/// learn the new one, continuing partially).
+pub fn disconnect_replicas() {
+    lock(&MASTER).drop_replicas();
+}
+
+/// A replica stops following its master (REPLICAOF NO ONE): what it journaled while
+/// applying the master's stream is dropped, `promote` runs (the role changes) with no drain
+/// in between, and its replicas are cut off so that they learn the new history.
+pub fn promote(promote: impl FnOnce()) {
+    let mut m = lock(&MASTER);
+    m.drain();
+    promote();
+    // The next write of its own names its database.
+    m.out.db = None;
+    m.drop_replicas();
 }
 
 /// The reply of a partial resync, with `replica` attached and its queue holding the backlog
@@ -684,7 +767,8 @@ pub fn tick(router: &Router, config: &Config) {
             backlog.resize(size);
         }
     }
-    if m.backlog.is_none() || !m.replicas.is_empty() || ttl == 0 {
+    // A replica keeps its backlog: after a promotion its own replicas continue from it.
+    if m.backlog.is_none() || !m.replicas.is_empty() || ttl == 0 || super::replica::is_replica() {
         return;
     }
     if m.alone_since
