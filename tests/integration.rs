@@ -50,6 +50,7 @@ mod regress_parsing;
 mod replication_chain;
 mod replication_master;
 mod replication_replica;
+mod replication_state;
 mod scan;
 mod scripting;
 mod scripting_libs;

@@ -73,7 +73,15 @@ impl Conn {
     /// Reads more into the buffer; Err at end of stream, on a timeout or an error.
     fn fill(&mut self) -> Result<usize, String> {
         let mut chunk = vec![0u8; READ_CHUNK];
-        match self.stream.read(&mut chunk) {
+        // A read with a timeout fails with EINTR after the process was stopped and continued
+        // (SIGSTOP/SIGCONT, signal(7)): that is no reason to drop the link.
+        let read = loop {
+            match self.stream.read(&mut chunk) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                read => break read,
+            }
+        };
+        match read {
             Ok(0) => Err("connection lost".into()),
             Ok(n) => {
                 replica::touch();

@@ -135,6 +135,8 @@ static GOOD: AtomicU64 = AtomicU64::new(0);
 static MIN_TO_WRITE: AtomicU64 = AtomicU64::new(0);
 static MAX_LAG: AtomicU64 = AtomicU64::new(10);
 static PING_SECS: AtomicU64 = AtomicU64::new(10);
+/// `repl-timeout` in seconds: an online replica silent longer is cut off.
+static TIMEOUT_SECS: AtomicU64 = AtomicU64::new(60);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -204,9 +206,22 @@ impl Master {
         let now = Instant::now();
         let now_ms = crate::shard::unix_ms();
         let max_lag = MAX_LAG.load(Relaxed);
+        let timeout_ms = TIMEOUT_SECS.load(Relaxed).saturating_mul(1000);
         let mut good = 0;
         for attached in &mut self.replicas {
             let r = &attached.replica;
+            let silent_ms = now_ms.saturating_sub(r.ack_ms.load(Relaxed));
+            if r.state.load(Relaxed) == ONLINE
+                && silent_ms > timeout_ms
+                && !r.dropped.swap(true, SeqCst)
+            {
+                tracing::warn!(
+                    "Disconnecting timedout replica (streaming sync): {}:{}",
+                    r.ip,
+                    r.port
+                );
+                r.wake.notify_one();
+            }
             let pending = lock(&r.queue).len() as u64;
             let mut over = limit.hard > 0 && pending > limit.hard;
             if limit.soft > 0 && pending > limit.soft {
@@ -481,10 +496,15 @@ async fn start(session: &mut Session, request: Option<(String, i64)>) -> CmdResu
     replica.stream_on_ack.store(eof, Relaxed);
     let (tx, rx) = oneshot::channel();
     let libraries = crate::command::scripting::function::library_codes();
+    let at = rdb::ReplInfo {
+        stream_db: 0,
+        replid: ids().replid,
+        offset,
+    };
     let spawned = std::thread::Builder::new()
         .name("ringkv-replsync".into())
         .spawn(move || {
-            let snapshot = snapshot(parts, &libraries);
+            let snapshot = snapshot(parts, &libraries, &at);
             let _ = tx.send(transfer(snapshot, eof));
         });
     if spawned.is_err() {
@@ -535,6 +555,28 @@ async fn attach(router: &Router, config: &Config) {
         m.out.db = None;
         m.alone_since = Some(Instant::now());
     }
+    drop(m);
+    start_pump();
+}
+
+/// With every shard held (a save's cut): feeds what the stream holds, so the offset stands
+/// where the data does. The offset and the database the stream last selected; None without
+/// a backlog.
+pub fn settle() -> Option<(i64, usize)> {
+    let mut m = lock(&MASTER);
+    m.backlog.as_ref()?;
+    m.drain();
+    Some((OFFSET.load(SeqCst), m.out.db.unwrap_or(0)))
+}
+
+/// At start, before the shards exist (they take the stream's journals when made): the RDB
+/// loaded held a history, so the stream and a backlog start at its offset.
+pub fn restored(shards: usize, backlog_size: usize) {
+    journal::attach(Consumer::Replication, shards);
+    let mut m = lock(&MASTER);
+    m.backlog = Some(Backlog::new(backlog_size.max(1), OFFSET.load(SeqCst) + 1));
+    m.out.db = None;
+    m.alone_since = Some(Instant::now());
     drop(m);
     start_pump();
 }
@@ -660,9 +702,9 @@ async fn cut(router: &Router, replica: &Arc<Replica>, with_data: bool) -> (Vec<V
 }
 
 /// The RDB file of the snapshot.
-fn snapshot(parts: Vec<Vec<DbPart>>, libraries: &[Bytes]) -> Vec<u8> {
+fn snapshot(parts: Vec<Vec<DbPart>>, libraries: &[Bytes], at: &rdb::ReplInfo) -> Vec<u8> {
     let used = parts.iter().flatten().map(|p| p.records.len() as u64).sum();
-    let mut writer = FileWriter::new(crate::command::REDIS_VERSION, used);
+    let mut writer = FileWriter::with_replication(crate::command::REDIS_VERSION, used, Some(at));
     writer.functions(libraries);
     let databases = parts.iter().map(Vec::len).max().unwrap_or(0);
     for db in 0..databases {
@@ -753,6 +795,7 @@ pub fn configure(config: &Config) {
         config.int("repl-ping-replica-period").max(1) as u64,
         Relaxed,
     );
+    TIMEOUT_SECS.store(config.int("repl-timeout").max(1) as u64, Relaxed);
 }
 
 /// Maintenance tick (thread 0): applies the options, frees the backlog after
@@ -801,6 +844,13 @@ pub fn replica_clients() -> Vec<u64> {
         .iter()
         .map(|a| a.replica.client)
         .collect()
+}
+
+/// CONFIG RESETSTAT: the resync counters start again.
+pub fn reset_stats() {
+    for counter in [&SYNC_FULL, &SYNC_PARTIAL_OK, &SYNC_PARTIAL_ERR] {
+        counter.store(0, Relaxed);
+    }
 }
 
 /// INFO stats' resync counters: sync_full, sync_partial_ok, sync_partial_err.

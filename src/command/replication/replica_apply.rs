@@ -6,6 +6,7 @@
 
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
+use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -81,6 +82,18 @@ pub async fn pause() -> Paused {
     }
 }
 
+/// The database the master's stream selected last (a save notes it; a restart resumes it).
+static STREAM_DB: AtomicUsize = AtomicUsize::new(0);
+
+pub fn stream_db() -> usize {
+    STREAM_DB.load(SeqCst)
+}
+
+/// The stream's database read from the RDB file loaded at start.
+pub fn set_stream_db(db: usize) {
+    STREAM_DB.store(db, SeqCst);
+}
+
 /// Batches waiting beyond this hold the link's reader (back-pressure on the master).
 const QUEUE: usize = 64;
 
@@ -139,6 +152,7 @@ pub async fn serve(router: Router, server: Arc<ServerState>) {
         replica::set_master(&server, master, false);
     }
     let mut session = master_session(&router, &server, None);
+    session.db = stream_db();
     let mut attached: Option<Attached> = None;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
@@ -173,6 +187,7 @@ pub async fn serve(router: Router, server: Arc<ServerState>) {
                         link.client.mark_active();
                         apply(&mut session, link, commands).await;
                         super::OFFSET.fetch_add(extra as i64, SeqCst);
+                        STREAM_DB.store(session.db, SeqCst);
                         super::master::proxy(&raw);
                     }
                 }
