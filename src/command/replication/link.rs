@@ -42,8 +42,14 @@ fn run(server: &Arc<ServerState>, gen: u64, master: &Master) {
                 tracing::warn!("MASTER {}:{}: {e}", master.host, master.port);
             }
         }
+        let was_up = replica::state() == LinkState::Connected;
         replica::set_state(gen, LinkState::Connect);
-        // Redis retries from its once-a-second cron; a newer REPLICAOF ends the wait early.
+        // A link that was up is made again at once, as Redis does (waiting risks the backlog
+        // moving past our offset); a failed attempt is retried from a once-a-second cron.
+        if was_up && replica::generation() == gen {
+            tracing::info!("Reconnecting to MASTER {}:{}", master.host, master.port);
+            continue;
+        }
         for _ in 0..10 {
             if replica::generation() != gen {
                 return;
@@ -134,7 +140,7 @@ impl Drop for Registered {
 
 /// One connection to the master, from connect to the end of its stream.
 fn follow(server: &Arc<ServerState>, gen: u64, master: &Master) -> Result<(), String> {
-    let (timeout, auth, user, announce_ip, announce_port) = {
+    let (timeout, auth, user, announce_ip, announce_port, source) = {
         let config = server.config();
         (
             Duration::from_secs(config.int("repl-timeout").max(1) as u64),
@@ -142,6 +148,7 @@ fn follow(server: &Arc<ServerState>, gen: u64, master: &Master) -> Result<(), St
             config.get("masteruser").to_string(),
             config.get("replica-announce-ip").to_string(),
             config.int("replica-announce-port"),
+            config.get("bind-source-addr").to_string(),
         )
     };
     let addr = (master.host.as_str(), master.port)
@@ -149,7 +156,7 @@ fn follow(server: &Arc<ServerState>, gen: u64, master: &Master) -> Result<(), St
         .map_err(|e| format!("Unable to connect to MASTER: {e}"))?
         .next()
         .ok_or("Unable to connect to MASTER: no address")?;
-    let stream = TcpStream::connect_timeout(&addr, timeout)
+    let stream = connect(&addr, &source, timeout)
         .map_err(|e| format!("Unable to connect to MASTER: {e}"))?;
     let _ = stream.set_nodelay(true);
     stream
@@ -263,6 +270,31 @@ fn follow(server: &Arc<ServerState>, gen: u64, master: &Master) -> Result<(), St
         replica::set_state(gen, LinkState::Connected);
     }
     stream_commands(&mut conn, gen)
+}
+
+/// Connects to the master, from `bind-source-addr` when set.
+fn connect(
+    addr: &std::net::SocketAddr,
+    source: &str,
+    timeout: Duration,
+) -> std::io::Result<TcpStream> {
+    if source.is_empty() {
+        return TcpStream::connect_timeout(addr, timeout);
+    }
+    let ip: std::net::IpAddr = source.parse().map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("bind-source-addr '{source}' is not an address"),
+        )
+    })?;
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(*addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.bind(&std::net::SocketAddr::new(ip, 0).into())?;
+    socket.connect_timeout(&(*addr).into(), timeout)?;
+    Ok(socket.into())
 }
 
 /// The snapshot that follows +FULLRESYNC, in either framing: `$<len>` then that many bytes,

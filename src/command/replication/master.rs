@@ -796,6 +796,9 @@ pub fn configure(config: &Config) {
         Relaxed,
     );
     TIMEOUT_SECS.store(config.int("repl-timeout").max(1) as u64, Relaxed);
+    // The next write already counts the good replicas by the new lag (not at the pump's
+    // next round).
+    lock(&MASTER).check();
 }
 
 /// Maintenance tick (thread 0): applies the options, frees the backlog after
