@@ -63,6 +63,10 @@ fn run(server: &Arc<ServerState>, gen: u64, master: &Master) {
 struct Conn {
     stream: TcpStream,
     buf: BytesMut,
+    /// While the command stream is read: the bytes of `buf` again, kept as received so that
+    /// what is applied is passed on verbatim (each byte copied once, however long a command
+    /// takes to arrive).
+    mirror: Option<BytesMut>,
 }
 
 impl Conn {
@@ -92,6 +96,9 @@ impl Conn {
             Ok(n) => {
                 replica::touch();
                 self.buf.extend_from_slice(&chunk[..n]);
+                if let Some(mirror) = &mut self.mirror {
+                    mirror.extend_from_slice(&chunk[..n]);
+                }
                 Ok(n)
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -170,6 +177,7 @@ fn follow(server: &Arc<ServerState>, gen: u64, master: &Master) -> Result<(), St
     let mut conn = Conn {
         stream,
         buf: BytesMut::new(),
+        mirror: None,
     };
     replica::set_state(gen, LinkState::Handshake);
     tracing::info!("MASTER <-> REPLICA sync started");
@@ -369,14 +377,17 @@ fn encoded_len(command: &[Bytes]) -> usize {
 /// with their sizes in the stream.
 fn stream_commands(conn: &mut Conn, gen: u64) -> Result<(), String> {
     let limits = ParseLimits::default();
+    conn.mirror = Some(BytesMut::from(&conn.buf[..]));
     loop {
         if !conn.buf.is_empty() {
             let before = conn.buf.len();
-            let whole = conn.buf.clone();
             let mut commands = Vec::new();
             let parsed = parse_batch(&mut conn.buf, &limits, &mut commands);
             let consumed = before - conn.buf.len();
-            let raw = whole.freeze().slice(..consumed);
+            let raw = match &mut conn.mirror {
+                Some(mirror) => mirror.split_to(consumed).freeze(),
+                None => Bytes::new(),
+            };
             replica::READ_OFFSET.fetch_add(consumed as i64, SeqCst);
             let mut sized: Vec<(Vec<Bytes>, usize)> = commands
                 .into_iter()
