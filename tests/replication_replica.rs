@@ -22,7 +22,7 @@ fn master(diskless: bool) -> RedisServer {
     ])
 }
 
-fn connect(port: u16) -> redis::Connection {
+pub(crate) fn connect(port: u16) -> redis::Connection {
     redis::Client::open(format!("redis://127.0.0.1:{port}/"))
         .unwrap()
         .get_connection()
@@ -39,7 +39,7 @@ fn run(con: &mut redis::Connection, line: &str) -> Value {
 }
 
 /// Writes of every type to the master, `tag` keeping each round's keys apart.
-fn load(con: &mut redis::Connection, tag: &str) {
+pub(crate) fn load(con: &mut redis::Connection, tag: &str) {
     let script = [
         "SET str:{t} hello",
         "SET num:{t} 10",
@@ -83,7 +83,7 @@ fn load(con: &mut redis::Connection, tag: &str) {
 }
 
 /// Every key of databases 0 and 2 with its type, content and absolute expiry.
-fn snapshot(port: u16) -> BTreeMap<(u8, String), String> {
+pub(crate) fn snapshot(port: u16) -> BTreeMap<(u8, String), String> {
     let mut con = connect(port);
     let mut out = BTreeMap::new();
     for db in [0u8, 2] {
@@ -125,7 +125,7 @@ fn snapshot(port: u16) -> BTreeMap<(u8, String), String> {
 }
 
 /// Waits until the replica holds what the master holds; panics with the difference.
-fn assert_same(master: u16, replica: u16, backend: &str, when: &str) {
+pub(crate) fn assert_same(master: u16, replica: u16, backend: &str, when: &str) {
     let same = eventually(SETTLE, || snapshot(master) == snapshot(replica));
     if !same {
         let (m, r) = (snapshot(master), snapshot(replica));
@@ -143,11 +143,11 @@ fn assert_same(master: u16, replica: u16, backend: &str, when: &str) {
     }
 }
 
-fn info(con: &mut redis::Connection, section: &str) -> String {
+pub(crate) fn info(con: &mut redis::Connection, section: &str) -> String {
     redis::cmd("INFO").arg(section).query(con).unwrap()
 }
 
-fn link_up(port: u16) -> bool {
+pub(crate) fn link_up(port: u16) -> bool {
     info(&mut connect(port), "replication").contains("master_link_status:up")
 }
 

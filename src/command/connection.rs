@@ -302,10 +302,13 @@ pub fn reset(session: &mut Session, _args: &mut Args) -> CmdResult {
 }
 
 /// One CLIENT LIST line, in Redis's field order.
-/// CLIENT LIST's flags, in Redis's order: P (subscriber), b (blocked), U (unix socket),
-/// e (no-evict), or N.
+/// CLIENT LIST's flags, in Redis's order: M (the master's link), P (subscriber), b (blocked),
+/// U (unix socket), e (no-evict), or N.
 fn client_flags(c: &ClientInfo) -> String {
     let mut flags = String::new();
+    if master_client() == Some(c.id) {
+        flags.push('M');
+    }
     if c.subs.load(Relaxed) > 0 {
         flags.push('P');
     } else if super::monitor::is_monitor(c.id) {

@@ -422,6 +422,8 @@ struct Move {
     dst: Bytes,
     from_front: bool,
     to_front: bool,
+    /// Asked as (B)RPOPLPUSH: journaled as RPOPLPUSH, as Redis propagates it.
+    rpoplpush: bool,
 }
 
 fn parse_move(args: &mut Args, lmove: bool) -> Result<Move, Reply> {
@@ -437,6 +439,7 @@ fn parse_move(args: &mut Args, lmove: bool) -> Result<Move, Reply> {
         dst,
         from_front,
         to_front,
+        rpoplpush: !lmove,
     })
 }
 
@@ -633,9 +636,12 @@ fn journal_pop(shard: &mut Shard, key: &[u8], front: bool, count: usize) {
     }
 }
 
-/// Journals a same-shard move done outside `run_op` (a served BLMOVE) as LMOVE.
+/// Journals a same-shard move done outside `run_op` (a served BLMOVE) as LMOVE, a
+/// BRPOPLPUSH as RPOPLPUSH.
 fn journal_move(shard: &mut Shard, m: &Move) {
-    if shard.journaling() {
+    if shard.journaling() && m.rpoplpush {
+        shard.journal(&[b"RPOPLPUSH", &m.src, &m.dst]);
+    } else if shard.journaling() {
         let side = |front: bool| if front { &b"LEFT"[..] } else { &b"RIGHT"[..] };
         shard.journal(&[
             b"LMOVE",

@@ -117,6 +117,8 @@ pub fn load(config: &Config, shards: usize) -> Result<Vec<Restored>, String> {
     let (records, libraries) =
         rdb::decode_all(&file).map_err(|e| format!("{}: {e}", path.display()))?;
     super::scripting::function::load_libraries(libraries)?;
+    let backlog = config.int("repl-backlog-size").max(1) as usize;
+    super::replication::restore(&rdb::aux_fields(&file), shards, backlog);
     let databases = config.int("databases") as usize;
     let (per_shard, keys, expired) =
         split(records, databases, shards, Some(crate::shard::unix_ms()))

@@ -36,7 +36,7 @@ pub fn record(shard: &mut Shard, spec: &CommandSpec, args: &Args, reply: &Reply)
 fn rewrite(shard: &mut Shard, name: &str, items: &[Bytes], reply: &Reply) {
     let arg = |i: usize| items.get(i).map_or(&b""[..], |b| &b[..]);
     match name {
-        "set" | "setnx" => set_form(shard, arg(1), arg(2)),
+        "set" | "setnx" | "getset" => set_form(shard, arg(1), arg(2)),
         "setex" | "psetex" => set_form(shard, arg(1), arg(3)),
         "getex" | "expire" | "pexpire" | "expireat" | "pexpireat" => expiry_form(shard, arg(1)),
         "incrbyfloat" => {

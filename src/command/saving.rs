@@ -18,6 +18,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
+use super::replication;
 use super::scripting::function::library_codes;
 
 use crate::config::{Config, ShutdownFlags};
@@ -127,6 +128,8 @@ pub struct Encoded {
     pub number: u64,
     /// `changes()` at the cut.
     pub changes: u64,
+    /// The replication stream's position at the cut (a save's `repl-*` AUX fields).
+    pub replication: Option<rdb::ReplInfo>,
 }
 
 impl Encoded {
@@ -139,7 +142,11 @@ impl Encoded {
             .flatten()
             .map(|(_, p)| p.len() as u64)
             .sum();
-        let mut writer = FileWriter::new(super::connection::REDIS_VERSION, used);
+        let mut writer = FileWriter::with_replication(
+            super::connection::REDIS_VERSION,
+            used,
+            self.replication.as_ref(),
+        );
         writer.functions(&self.libraries);
         let databases = self
             .parts
@@ -176,16 +183,20 @@ pub async fn snapshot_held(router: &Router) -> Encoded {
             (id, job)
         })
         .collect();
+    let paused = replication::pause_for_cut().await;
     let (holding, parts) = router.hold_with(work).await;
     let number = CUTS.fetch_add(1, Relaxed) + 1;
     let changes = changes();
     let libraries = library_codes();
+    let replication = replication::save_info(paused.is_some());
     drop(holding);
+    drop(paused);
     Encoded {
         parts: parts.into_iter().flatten().collect(),
         libraries,
         number,
         changes,
+        replication,
     }
 }
 
@@ -201,12 +212,22 @@ pub struct BackgroundSnapshot {
     libraries: Vec<Bytes>,
     number: u64,
     changes: u64,
+    replication: Option<rdb::ReplInfo>,
 }
 
 /// Takes a cut of every shard, holding them all only while each installs it; `at_cut` runs on
 /// every shard inside the same hold (where a journal would note its position). None when
 /// another background snapshot is being encoded (one at a time).
 pub async fn background_snapshot_with<F>(router: &Router, at_cut: F) -> Option<BackgroundSnapshot>
+where
+    F: Fn(&mut Shard) + Clone + Send + 'static,
+{
+    cut(router, at_cut, false).await
+}
+
+/// A background cut; `replicated`: noting the replication stream's position at it (a save;
+/// an AOF rewrite's preamble has none, as Redis's).
+async fn cut<F>(router: &Router, at_cut: F, replicated: bool) -> Option<BackgroundSnapshot>
 where
     F: Fn(&mut Shard) + Clone + Send + 'static,
 {
@@ -227,17 +248,26 @@ where
             (id, job)
         })
         .collect();
+    let paused = match replicated {
+        true => replication::pause_for_cut().await,
+        false => None,
+    };
     let (holding, taken) = router.hold_with(work).await;
     let number = CUTS.fetch_add(1, Relaxed) + 1;
     let changes = changes();
     if taken.iter().all(|t| *t == Some(true)) {
         let libraries = library_codes();
+        let replication = match replicated {
+            true => replication::save_info(paused.is_some()),
+            false => None,
+        };
         drop(holding);
         return Some(BackgroundSnapshot {
             router: router.clone(),
             libraries,
             number,
             changes,
+            replication,
         });
     }
     for (id, t) in taken.into_iter().enumerate() {
@@ -252,7 +282,7 @@ where
 
 /// [`background_snapshot_with`] with nothing else done at the cut.
 pub async fn background_snapshot(router: &Router) -> Option<BackgroundSnapshot> {
-    background_snapshot_with(router, |_| {}).await
+    cut(router, |_| {}, true).await
 }
 
 impl BackgroundSnapshot {
@@ -294,6 +324,7 @@ impl BackgroundSnapshot {
             libraries: self.libraries,
             number: self.number,
             changes: self.changes,
+            replication: self.replication,
         }
     }
 }
@@ -607,6 +638,7 @@ mod tests {
             libraries: vec![library.clone()],
             number: 1,
             changes: 0,
+            replication: None,
         }
         .into_file();
         let (records, libraries) = rdb::decode_all(&file).unwrap();

@@ -273,6 +273,16 @@ async fn serve_calls(session: &mut Session, steps: &mut mpsc::UnboundedReceiver<
                     let _ = reply.send(refused);
                     continue;
                 }
+                // A read-only replica refuses a script's writes, unless its master runs it.
+                if let Some(refused) = replica_write_refusal(session, &items) {
+                    if call_errors.len() < MAX_CALL_ERRORS {
+                        if let Reply::Error(text) = &refused {
+                            call_errors.push(text.to_string());
+                        }
+                    }
+                    let _ = reply.send(refused);
+                    continue;
+                }
                 session.protocol = if resp3 {
                     Protocol::Resp3
                 } else {
@@ -308,6 +318,18 @@ async fn serve_calls(session: &mut Session, steps: &mut mpsc::UnboundedReceiver<
         }
     }
     error(err::ENGINE_GONE)
+}
+
+/// READONLY for a write a script calls on a read-only replica (Redis's
+/// scriptVerifyWriteCommandAllow); None elsewhere.
+fn replica_write_refusal(session: &Session, items: &[Bytes]) -> Option<Reply> {
+    if !super::replication::replica::is_replica() || session.master_link {
+        return None;
+    }
+    let (_, spec) = super::table::lookup(items.first()?)?;
+    let spec = spec.resolve(items);
+    let read_only = session.server.config().get("replica-read-only") == "yes";
+    (spec.has(Flags::WRITE) && read_only).then(|| error(err::READONLY_REPLICA))
 }
 
 /// The distinct inner-call errors a script run remembers to recognise the one it passes on.

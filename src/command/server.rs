@@ -376,6 +376,7 @@ fn config_set_all(session: &mut Session, mut args: Args) -> Routine<'_> {
 fn config_resetstat(session: &mut Session, _args: Args) -> Routine<'_> {
     Box::pin(async move {
         session.server.reset_stats();
+        super::replication::master::reset_stats();
         session.router.run_all(|s| s.reset_stats()).await;
         ok()
     })

@@ -128,7 +128,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     opt("bgsave_cpulist", None, "", Kind::Text, false, Effect::Inert),
     opt("ignore-warnings", None, "", Kind::Text, true, Effect::Inert),
     opt("proc-title-template", None, "{title} {listen-addr} {server-mode}", Kind::Text, true, Effect::Inert),
-    opt("bind-source-addr", None, "", Kind::Text, true, Effect::Missing("replication")),
+    opt("bind-source-addr", None, "", Kind::Text, true, Effect::Works),
     opt("logfile", None, "", Kind::Text, false, Effect::Works),
     opt("masterauth", None, "", Kind::Text, true, Effect::Works),
     opt("requirepass", None, "", Kind::Text, true, Effect::Works),

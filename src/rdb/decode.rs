@@ -51,6 +51,24 @@ pub fn decode_preamble(file: &[u8]) -> Result<(Vec<Record>, Vec<Bytes>, usize), 
     Ok((records, libraries, r.pos))
 }
 
+/// The AUX fields at the head of an RDB file (before any function or database, where Redis
+/// and ringkv write them); empty when the file is not an RDB. A field cut short ends the list.
+pub fn aux_fields(file: &[u8]) -> Vec<(Bytes, Bytes)> {
+    let mut out = Vec::new();
+    if !file.starts_with(b"REDIS") || file.len() < 9 {
+        return out;
+    }
+    let mut r = Reader { data: file, pos: 9 };
+    while r.data.get(r.pos) == Some(&OP_AUX) {
+        r.pos += 1;
+        match (r.string(), r.string()) {
+            (Ok(name), Ok(value)) => out.push((name, value)),
+            _ => break,
+        }
+    }
+    out
+}
+
 /// The libraries in a FUNCTION DUMP payload that passed [`verify_payload`]; the error is
 /// Redis's text for what went wrong.
 pub fn decode_functions(payload: &[u8]) -> Result<Vec<Bytes>, &'static str> {

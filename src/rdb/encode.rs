@@ -134,6 +134,15 @@ pub(super) fn write_string(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(s);
 }
 
+/// Where in its replication stream a server's data stands (an RDB's `repl-*` AUX fields).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplInfo {
+    /// The database the stream's last SELECT named.
+    pub stream_db: usize,
+    pub replid: String,
+    pub offset: i64,
+}
+
 /// The bytes of one RDB file, written front to back.
 pub struct FileWriter {
     out: Vec<u8>,
@@ -142,16 +151,32 @@ pub struct FileWriter {
 impl FileWriter {
     /// Header and AUX fields.
     pub fn new(redis_version: &str, used_memory: u64) -> Self {
+        FileWriter::with_replication(redis_version, used_memory, None)
+    }
+
+    /// Header and AUX fields, with the replication stream's position the data stands at
+    /// (`repl-stream-db`, `repl-id`, `repl-offset`, as Redis's rdbSaveInfoAuxFields) when
+    /// given: a server restarted from the file continues its history from there.
+    pub fn with_replication(
+        redis_version: &str,
+        used_memory: u64,
+        replication: Option<&ReplInfo>,
+    ) -> Self {
         let mut out = Vec::with_capacity(1 << 16);
         out.extend_from_slice(format!("REDIS{VERSION:04}").as_bytes());
         let ctime = crate::shard::unix_ms() / 1000;
-        let aux: [(&str, String); 5] = [
+        let mut aux: Vec<(&str, String)> = vec![
             ("redis-ver", redis_version.to_string()),
             ("redis-bits", (usize::BITS).to_string()),
             ("ctime", ctime.to_string()),
             ("used-mem", used_memory.to_string()),
-            ("aof-base", "0".to_string()),
         ];
+        if let Some(repl) = replication {
+            aux.push(("repl-stream-db", repl.stream_db.to_string()));
+            aux.push(("repl-id", repl.replid.clone()));
+            aux.push(("repl-offset", repl.offset.to_string()));
+        }
+        aux.push(("aof-base", "0".to_string()));
         for (name, value) in aux {
             out.push(OP_AUX);
             write_string(&mut out, name.as_bytes());

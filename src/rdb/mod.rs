@@ -19,10 +19,12 @@ mod lzf;
 mod stream;
 
 pub use decode::{
-    decode, decode_all, decode_functions, decode_payload, decode_preamble, verify_payload, Loaded,
-    Record,
+    aux_fields, decode, decode_all, decode_functions, decode_payload, decode_preamble,
+    verify_payload, Loaded, Record,
 };
-pub use encode::{dump_payload, encode_db, encode_slot, functions_payload, DbPart, FileWriter};
+pub use encode::{
+    dump_payload, encode_db, encode_slot, functions_payload, DbPart, FileWriter, ReplInfo,
+};
 
 /// The version written; files up to `MAX_VERSION` are read.
 pub const VERSION: u32 = 10;

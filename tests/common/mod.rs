@@ -331,6 +331,9 @@ impl RedisServer {
                 l.local_addr().unwrap().port()
             };
             let dir = std::env::temp_dir().join(format!("ringkv-oracle-{port}"));
+            // A dump an earlier server on this port left (a replica's full resync writes one)
+            // would be loaded as this one's data.
+            let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir).unwrap();
             let child = Command::new("redis-server")
                 .args([

@@ -348,6 +348,7 @@ pub fn blmove(session: &mut Session, args: Args) -> Routine<'_> {
             dst,
             from_front,
             to_front,
+            rpoplpush: false,
         };
         move_blocking(session, m, timeout).await
     })
@@ -363,6 +364,7 @@ pub fn brpoplpush(session: &mut Session, args: Args) -> Routine<'_> {
             dst,
             from_front: false,
             to_front: true,
+            rpoplpush: true,
         };
         move_blocking(session, m, timeout).await
     })

@@ -42,8 +42,14 @@ fn run(server: &Arc<ServerState>, gen: u64, master: &Master) {
                 tracing::warn!("MASTER {}:{}: {e}", master.host, master.port);
             }
         }
+        let was_up = replica::state() == LinkState::Connected;
         replica::set_state(gen, LinkState::Connect);
-        // Redis retries from its once-a-second cron; a newer REPLICAOF ends the wait early.
+        // A link that was up is made again at once, as Redis does (waiting risks the backlog
+        // moving past our offset); a failed attempt is retried from a once-a-second cron.
+        if was_up && replica::generation() == gen {
+            tracing::info!("Reconnecting to MASTER {}:{}", master.host, master.port);
+            continue;
+        }
         for _ in 0..10 {
             if replica::generation() != gen {
                 return;
@@ -57,6 +63,10 @@ fn run(server: &Arc<ServerState>, gen: u64, master: &Master) {
 struct Conn {
     stream: TcpStream,
     buf: BytesMut,
+    /// While the command stream is read: the bytes of `buf` again, kept as received so that
+    /// what is applied is passed on verbatim (each byte copied once, however long a command
+    /// takes to arrive).
+    mirror: Option<BytesMut>,
 }
 
 impl Conn {
@@ -73,11 +83,22 @@ impl Conn {
     /// Reads more into the buffer; Err at end of stream, on a timeout or an error.
     fn fill(&mut self) -> Result<usize, String> {
         let mut chunk = vec![0u8; READ_CHUNK];
-        match self.stream.read(&mut chunk) {
+        // A read with a timeout fails with EINTR after the process was stopped and continued
+        // (SIGSTOP/SIGCONT, signal(7)): that is no reason to drop the link.
+        let read = loop {
+            match self.stream.read(&mut chunk) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                read => break read,
+            }
+        };
+        match read {
             Ok(0) => Err("connection lost".into()),
             Ok(n) => {
                 replica::touch();
                 self.buf.extend_from_slice(&chunk[..n]);
+                if let Some(mirror) = &mut self.mirror {
+                    mirror.extend_from_slice(&chunk[..n]);
+                }
                 Ok(n)
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -126,7 +147,7 @@ impl Drop for Registered {
 
 /// One connection to the master, from connect to the end of its stream.
 fn follow(server: &Arc<ServerState>, gen: u64, master: &Master) -> Result<(), String> {
-    let (timeout, auth, user, announce_ip, announce_port) = {
+    let (timeout, auth, user, announce_ip, announce_port, source) = {
         let config = server.config();
         (
             Duration::from_secs(config.int("repl-timeout").max(1) as u64),
@@ -134,6 +155,7 @@ fn follow(server: &Arc<ServerState>, gen: u64, master: &Master) -> Result<(), St
             config.get("masteruser").to_string(),
             config.get("replica-announce-ip").to_string(),
             config.int("replica-announce-port"),
+            config.get("bind-source-addr").to_string(),
         )
     };
     let addr = (master.host.as_str(), master.port)
@@ -141,7 +163,7 @@ fn follow(server: &Arc<ServerState>, gen: u64, master: &Master) -> Result<(), St
         .map_err(|e| format!("Unable to connect to MASTER: {e}"))?
         .next()
         .ok_or("Unable to connect to MASTER: no address")?;
-    let stream = TcpStream::connect_timeout(&addr, timeout)
+    let stream = connect(&addr, &source, timeout)
         .map_err(|e| format!("Unable to connect to MASTER: {e}"))?;
     let _ = stream.set_nodelay(true);
     stream
@@ -155,6 +177,7 @@ fn follow(server: &Arc<ServerState>, gen: u64, master: &Master) -> Result<(), St
     let mut conn = Conn {
         stream,
         buf: BytesMut::new(),
+        mirror: None,
     };
     replica::set_state(gen, LinkState::Handshake);
     tracing::info!("MASTER <-> REPLICA sync started");
@@ -236,6 +259,8 @@ fn follow(server: &Arc<ServerState>, gen: u64, master: &Master) -> Result<(), St
             ids.replid2 = std::mem::replace(&mut ids.replid, id.to_string());
             ids.second_offset = super::OFFSET.load(SeqCst) + 1;
             super::set_ids(ids);
+            // Its own replicas learn the new name by reconnecting (as Redis).
+            super::master::disconnect_replicas();
         }
         tracing::info!("Successful partial resynchronization with master.");
         None
@@ -253,6 +278,31 @@ fn follow(server: &Arc<ServerState>, gen: u64, master: &Master) -> Result<(), St
         replica::set_state(gen, LinkState::Connected);
     }
     stream_commands(&mut conn, gen)
+}
+
+/// Connects to the master, from `bind-source-addr` when set.
+fn connect(
+    addr: &std::net::SocketAddr,
+    source: &str,
+    timeout: Duration,
+) -> std::io::Result<TcpStream> {
+    if source.is_empty() {
+        return TcpStream::connect_timeout(addr, timeout);
+    }
+    let ip: std::net::IpAddr = source.parse().map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("bind-source-addr '{source}' is not an address"),
+        )
+    })?;
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(*addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.bind(&std::net::SocketAddr::new(ip, 0).into())?;
+    socket.connect_timeout(&(*addr).into(), timeout)?;
+    Ok(socket.into())
 }
 
 /// The snapshot that follows +FULLRESYNC, in either framing: `$<len>` then that many bytes,
@@ -327,12 +377,17 @@ fn encoded_len(command: &[Bytes]) -> usize {
 /// with their sizes in the stream.
 fn stream_commands(conn: &mut Conn, gen: u64) -> Result<(), String> {
     let limits = ParseLimits::default();
+    conn.mirror = Some(BytesMut::from(&conn.buf[..]));
     loop {
         if !conn.buf.is_empty() {
             let before = conn.buf.len();
             let mut commands = Vec::new();
             let parsed = parse_batch(&mut conn.buf, &limits, &mut commands);
             let consumed = before - conn.buf.len();
+            let raw = match &mut conn.mirror {
+                Some(mirror) => mirror.split_to(consumed).freeze(),
+                None => Bytes::new(),
+            };
             replica::READ_OFFSET.fetch_add(consumed as i64, SeqCst);
             let mut sized: Vec<(Vec<Bytes>, usize)> = commands
                 .into_iter()
@@ -352,6 +407,7 @@ fn stream_commands(conn: &mut Conn, gen: u64) -> Result<(), String> {
                     gen,
                     commands: sized,
                     extra,
+                    raw,
                 })?;
             }
             if let Err(e) = parsed {

@@ -135,6 +135,8 @@ static GOOD: AtomicU64 = AtomicU64::new(0);
 static MIN_TO_WRITE: AtomicU64 = AtomicU64::new(0);
 static MAX_LAG: AtomicU64 = AtomicU64::new(10);
 static PING_SECS: AtomicU64 = AtomicU64::new(10);
+/// `repl-timeout` in seconds: an online replica silent longer is cut off.
+static TIMEOUT_SECS: AtomicU64 = AtomicU64::new(60);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -165,20 +167,37 @@ impl Master {
 
     /// Appends `bytes` to the backlog and every replica's queue; counts them in the offset.
     fn feed(&mut self, bytes: &[u8]) {
-        // A replica's offset counts its master's stream as it applies it (replica_apply):
-        // what it journals itself is not fed, as it serves no replicas of its own yet.
+        // A replica's offset counts its master's stream as it applies it (replica_apply),
+        // and that stream is what its own replicas get (`proxy`): what it journals itself
+        // while applying it is dropped here.
         if super::replica::is_replica() {
             return;
         }
+        if self.push(bytes) {
+            OFFSET.fetch_add(bytes.len() as i64, SeqCst);
+        }
+    }
+
+    /// Appends `bytes` to the backlog and every replica's queue (false without a backlog).
+    fn push(&mut self, bytes: &[u8]) -> bool {
         let Some(backlog) = self.backlog.as_mut() else {
-            return;
+            return false;
         };
         backlog.push(bytes);
-        OFFSET.fetch_add(bytes.len() as i64, SeqCst);
         for attached in &self.replicas {
             lock(&attached.replica.queue).extend_from_slice(bytes);
             attached.replica.wake.notify_one();
         }
+        true
+    }
+
+    /// Cuts every replica off (their connections close; they come back with PSYNC).
+    fn drop_replicas(&mut self) {
+        for attached in self.replicas.drain(..) {
+            attached.replica.dropped.store(true, SeqCst);
+            attached.replica.wake.notify_one();
+        }
+        self.alone_since = Some(Instant::now());
     }
 
     /// Cuts off replicas over `client-output-buffer-limit replica`; counts the good ones.
@@ -187,9 +206,22 @@ impl Master {
         let now = Instant::now();
         let now_ms = crate::shard::unix_ms();
         let max_lag = MAX_LAG.load(Relaxed);
+        let timeout_ms = TIMEOUT_SECS.load(Relaxed).saturating_mul(1000);
         let mut good = 0;
         for attached in &mut self.replicas {
             let r = &attached.replica;
+            let silent_ms = now_ms.saturating_sub(r.ack_ms.load(Relaxed));
+            if r.state.load(Relaxed) == ONLINE
+                && silent_ms > timeout_ms
+                && !r.dropped.swap(true, SeqCst)
+            {
+                tracing::warn!(
+                    "Disconnecting timedout replica (streaming sync): {}:{}",
+                    r.ip,
+                    r.port
+                );
+                r.wake.notify_one();
+            }
             let pending = lock(&r.queue).len() as u64;
             let mut over = limit.hard > 0 && pending > limit.hard;
             if limit.soft > 0 && pending > limit.soft {
@@ -402,7 +434,9 @@ async fn start(session: &mut Session, request: Option<(String, i64)>) -> CmdResu
     if session.replication.feed.is_some() {
         return Ok(Reply::Sequence(Vec::new()));
     }
-    if super::replica::is_replica() {
+    // A replica serves its own replicas the stream of its master, once it follows it.
+    let chained = super::replica::is_replica();
+    if chained && super::replica::state() != super::replica::LinkState::Connected {
         return Err(error(err::SYNC_NO_MASTER_LINK));
     }
     let link = &session.replication;
@@ -449,14 +483,28 @@ async fn start(session: &mut Session, request: Option<(String, i64)>) -> CmdResu
     let eof = link.capa_eof && config.get("repl-diskless-sync") == "yes";
     let rdb_only = link.rdb_only;
     let with_data = !link.filtered;
-    let (parts, offset) = cut(&session.router, &replica, with_data).await;
+    let (parts, offset) = match chained {
+        // Between two batches of the master's stream: the data and the offset agree.
+        true => {
+            let paused = super::replica_apply::pause().await;
+            let cut = cut(&session.router, &replica, with_data).await;
+            drop(paused);
+            cut
+        }
+        false => cut(&session.router, &replica, with_data).await,
+    };
     replica.stream_on_ack.store(eof, Relaxed);
     let (tx, rx) = oneshot::channel();
     let libraries = crate::command::scripting::function::library_codes();
+    let at = rdb::ReplInfo {
+        stream_db: 0,
+        replid: ids().replid,
+        offset,
+    };
     let spawned = std::thread::Builder::new()
         .name("ringkv-replsync".into())
         .spawn(move || {
-            let snapshot = snapshot(parts, &libraries);
+            let snapshot = snapshot(parts, &libraries, &at);
             let _ = tx.send(transfer(snapshot, eof));
         });
     if spawned.is_err() {
@@ -495,7 +543,8 @@ async fn attach(router: &Router, config: &Config) {
             .await;
     }
     let mut m = lock(&MASTER);
-    if m.backlog.is_none() {
+    // A replica's backlog is made when its link comes up (`follow`), in its master's history.
+    if m.backlog.is_none() && !super::replica::is_replica() {
         super::set_ids(super::Ids {
             replid: super::random_id(),
             replid2: "0".repeat(40),
@@ -508,6 +557,82 @@ async fn attach(router: &Router, config: &Config) {
     }
     drop(m);
     start_pump();
+}
+
+/// With every shard held (a save's cut): feeds what the stream holds, so the offset stands
+/// where the data does. The offset and the database the stream last selected; None without
+/// a backlog.
+pub fn settle() -> Option<(i64, usize)> {
+    let mut m = lock(&MASTER);
+    m.backlog.as_ref()?;
+    m.drain();
+    Some((OFFSET.load(SeqCst), m.out.db.unwrap_or(0)))
+}
+
+/// At start, before the shards exist (they take the stream's journals when made): the RDB
+/// loaded held a history, so the stream and a backlog start at its offset.
+pub fn restored(shards: usize, backlog_size: usize) {
+    journal::attach(Consumer::Replication, shards);
+    let mut m = lock(&MASTER);
+    m.backlog = Some(Backlog::new(backlog_size.max(1), OFFSET.load(SeqCst) + 1));
+    m.out.db = None;
+    m.alone_since = Some(Instant::now());
+    drop(m);
+    start_pump();
+}
+
+/// A replica's link came up: the backlog holds its master's stream from `offset` + 1 on
+/// (`fresh`: after a full resync, when what it held before no longer applies and its own
+/// replicas must resync too). The change stream is attached so that a promotion needs no
+/// step before the first write of its own.
+pub async fn follow(router: &Router, config: &Config, offset: i64, fresh: bool) {
+    let shards = router.shards();
+    let (stream, new) = journal::attach(Consumer::Replication, shards);
+    if new {
+        router
+            .run_all(move |s: &mut Shard| {
+                let id = s.id();
+                s.set_journal(stream.journal_of(id));
+            })
+            .await;
+    }
+    let mut m = lock(&MASTER);
+    let stale = m
+        .backlog
+        .as_ref()
+        .is_none_or(|b| b.first_offset() + b.histlen() as i64 != offset + 1);
+    if fresh || stale {
+        let size = config.int("repl-backlog-size").max(1) as usize;
+        m.backlog = Some(Backlog::new(size, offset + 1));
+        m.drop_replicas();
+    }
+    m.out.db = None;
+    drop(m);
+    start_pump();
+}
+
+/// A replica passes on its master's stream as received, once applied: to its backlog and
+/// its own replicas (its offset already counts it).
+pub fn proxy(bytes: &[u8]) {
+    lock(&MASTER).push(bytes);
+}
+
+/// Cuts this server's replicas off: its master's history changed name (they reconnect and
+/// learn the new one, continuing partially).
+pub fn disconnect_replicas() {
+    lock(&MASTER).drop_replicas();
+}
+
+/// A replica stops following its master (REPLICAOF NO ONE): what it journaled while
+/// applying the master's stream is dropped, `promote` runs (the role changes) with no drain
+/// in between, and its replicas are cut off so that they learn the new history.
+pub fn promote(promote: impl FnOnce()) {
+    let mut m = lock(&MASTER);
+    m.drain();
+    promote();
+    // The next write of its own names its database.
+    m.out.db = None;
+    m.drop_replicas();
 }
 
 /// The reply of a partial resync, with `replica` attached and its queue holding the backlog
@@ -577,9 +702,9 @@ async fn cut(router: &Router, replica: &Arc<Replica>, with_data: bool) -> (Vec<V
 }
 
 /// The RDB file of the snapshot.
-fn snapshot(parts: Vec<Vec<DbPart>>, libraries: &[Bytes]) -> Vec<u8> {
+fn snapshot(parts: Vec<Vec<DbPart>>, libraries: &[Bytes], at: &rdb::ReplInfo) -> Vec<u8> {
     let used = parts.iter().flatten().map(|p| p.records.len() as u64).sum();
-    let mut writer = FileWriter::new(crate::command::REDIS_VERSION, used);
+    let mut writer = FileWriter::with_replication(crate::command::REDIS_VERSION, used, Some(at));
     writer.functions(libraries);
     let databases = parts.iter().map(Vec::len).max().unwrap_or(0);
     for db in 0..databases {
@@ -670,6 +795,10 @@ pub fn configure(config: &Config) {
         config.int("repl-ping-replica-period").max(1) as u64,
         Relaxed,
     );
+    TIMEOUT_SECS.store(config.int("repl-timeout").max(1) as u64, Relaxed);
+    // The next write already counts the good replicas by the new lag (not at the pump's
+    // next round).
+    lock(&MASTER).check();
 }
 
 /// Maintenance tick (thread 0): applies the options, frees the backlog after
@@ -684,7 +813,8 @@ pub fn tick(router: &Router, config: &Config) {
             backlog.resize(size);
         }
     }
-    if m.backlog.is_none() || !m.replicas.is_empty() || ttl == 0 {
+    // A replica keeps its backlog: after a promotion its own replicas continue from it.
+    if m.backlog.is_none() || !m.replicas.is_empty() || ttl == 0 || super::replica::is_replica() {
         return;
     }
     if m.alone_since
@@ -717,6 +847,13 @@ pub fn replica_clients() -> Vec<u64> {
         .iter()
         .map(|a| a.replica.client)
         .collect()
+}
+
+/// CONFIG RESETSTAT: the resync counters start again.
+pub fn reset_stats() {
+    for counter in [&SYNC_FULL, &SYNC_PARTIAL_OK, &SYNC_PARTIAL_ERR] {
+        counter.store(0, Relaxed);
+    }
 }
 
 /// INFO stats' resync counters: sync_full, sync_partial_ok, sync_partial_err.

@@ -71,3 +71,79 @@ pub fn shift_ids() {
         replid: random_id(),
     });
 }
+
+/// Holds a replica's applier (at most a second) while a save takes its cut, so that the data
+/// and the offset agree; None on a master, or when the applier did not stop in time.
+pub async fn pause_for_cut() -> Option<replica_apply::Paused> {
+    if !replica::is_replica() {
+        return None;
+    }
+    tokio::time::timeout(std::time::Duration::from_secs(1), replica_apply::pause())
+        .await
+        .ok()
+}
+
+/// The stream's position a save notes, taken with every shard held (Redis's
+/// rdbPopulateSaveInfo): a master's once it has a backlog, a replica's once it holds its
+/// master's history (`paused`: its applier is held, else its offset may trail the data).
+pub fn save_info(paused: bool) -> Option<crate::rdb::ReplInfo> {
+    if replica::is_replica() {
+        if !paused || !replica::has_history() {
+            return None;
+        }
+        return Some(crate::rdb::ReplInfo {
+            stream_db: replica_apply::stream_db(),
+            replid: ids().replid,
+            offset: OFFSET.load(SeqCst),
+        });
+    }
+    let (offset, stream_db) = master::settle()?;
+    Some(crate::rdb::ReplInfo {
+        stream_db,
+        replid: ids().replid,
+        offset,
+    })
+}
+
+/// Reads the `repl-*` AUX fields of the RDB file loaded at start (Redis 7.0's
+/// loadDataFromDisk): a replica takes the history and offset as its own and asks its master
+/// to continue from there; a master keeps it as its previous history, with a backlog from
+/// that offset, so that its replicas continue after its restart.
+pub fn restore(aux: &[(bytes::Bytes, bytes::Bytes)], shards: usize, backlog_size: usize) {
+    let field = |name: &str| {
+        aux.iter()
+            .find(|(n, _)| n.as_ref() == name.as_bytes())
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    };
+    let (Some(replid), Some(offset)) = (field("repl-id"), field("repl-offset")) else {
+        return;
+    };
+    let Ok(offset) = offset.parse::<i64>() else {
+        return;
+    };
+    if replid.len() != 40 || offset < 0 {
+        return;
+    }
+    let stream_db = field("repl-stream-db")
+        .and_then(|d| d.parse::<usize>().ok())
+        .unwrap_or(0);
+    OFFSET.store(offset, SeqCst);
+    if replica::is_replica() {
+        set_ids(Ids {
+            replid,
+            replid2: "0".repeat(40),
+            second_offset: -1,
+        });
+        replica_apply::set_stream_db(stream_db);
+        replica::note_history();
+        tracing::info!("Restored the replication ID and offset of the RDB file: {offset}");
+        return;
+    }
+    set_ids(Ids {
+        replid: random_id(),
+        replid2: replid,
+        second_offset: offset + 1,
+    });
+    master::restored(shards, backlog_size);
+    tracing::info!("Restored the replication history of the RDB file, at offset {offset}");
+}

@@ -217,16 +217,20 @@ pub fn set_master(server: &Arc<ServerState>, master: Master, cache_self: bool) {
 /// Stops following a master (REPLICAOF NO ONE): the data stays, writes are accepted, and a
 /// new history starts with the old one as the previous.
 pub fn unset_master(server: &ServerState) {
-    if !IS_REPLICA.swap(false, SeqCst) {
+    if !is_replica() {
         return;
     }
-    server.config_mut().record("replicaof", "");
-    *lock(&MASTER) = None;
     GENERATION.fetch_add(1, SeqCst);
     STATE.store(LinkState::Connect as u8, Relaxed);
     cut_link();
+    server.config_mut().record("replicaof", "");
+    *lock(&MASTER) = None;
+    // The new history starts exactly after the last byte of the master's stream.
+    super::master::promote(|| {
+        IS_REPLICA.store(false, SeqCst);
+        super::shift_ids();
+    });
     crate::shard::db::REPLICA_FROZEN.store(false, Relaxed);
-    super::shift_ids();
     HISTORY.store(true, Relaxed);
     tracing::info!("MASTER MODE enabled");
 }

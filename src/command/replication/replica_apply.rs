@@ -6,12 +6,13 @@
 
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
+use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::replica::{self, LinkState};
 use crate::command::persist::Restored;
@@ -39,12 +40,58 @@ pub enum Feed {
         load: Option<Load>,
     },
     /// Commands of the stream with their sizes in it; `extra`: bytes of the stream that held
-    /// no command.
+    /// no command; `raw`: the stream's bytes as received, passed on to this server's own
+    /// replicas.
     Commands {
         gen: u64,
         commands: Vec<(Vec<Bytes>, usize)>,
         extra: usize,
+        raw: Bytes,
     },
+    /// Holds the applier between two batches until `resume` is dropped (a full resync of
+    /// this server's own replica takes its snapshot there).
+    Pause {
+        ready: oneshot::Sender<()>,
+        resume: oneshot::Receiver<()>,
+    },
+}
+
+/// While held, the applier runs none of the master's commands.
+pub struct Paused {
+    _resume: Option<oneshot::Sender<()>>,
+}
+
+/// Holds the applier between two batches (its queued batches before this are applied
+/// first); the guard resumes it.
+pub async fn pause() -> Paused {
+    let Some(sender) = FEED.get() else {
+        return Paused { _resume: None };
+    };
+    let (ready_tx, ready) = oneshot::channel();
+    let (resume_tx, resume) = oneshot::channel();
+    let pause = Feed::Pause {
+        ready: ready_tx,
+        resume,
+    };
+    if sender.send(pause).await.is_err() {
+        return Paused { _resume: None };
+    }
+    let _ = ready.await;
+    Paused {
+        _resume: Some(resume_tx),
+    }
+}
+
+/// The database the master's stream selected last (a save notes it; a restart resumes it).
+static STREAM_DB: AtomicUsize = AtomicUsize::new(0);
+
+pub fn stream_db() -> usize {
+    STREAM_DB.load(SeqCst)
+}
+
+/// The stream's database read from the RDB file loaded at start.
+pub fn set_stream_db(db: usize) {
+    STREAM_DB.store(db, SeqCst);
 }
 
 /// Batches waiting beyond this hold the link's reader (back-pressure on the master).
@@ -105,6 +152,7 @@ pub async fn serve(router: Router, server: Arc<ServerState>) {
         replica::set_master(&server, master, false);
     }
     let mut session = master_session(&router, &server, None);
+    session.db = stream_db();
     let mut attached: Option<Attached> = None;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
@@ -118,23 +166,34 @@ pub async fn serve(router: Router, server: Arc<ServerState>) {
                     let client = register(&server, &ack);
                     let db = session.db;
                     session = master_session(&router, &server, Some(client.clone()));
+                    let fresh = load.is_some();
                     match load {
-                        Some(load) => {
-                            load_snapshot(&router, load).await;
-                            replica::set_state(gen, LinkState::Connected);
-                        }
+                        Some(load) => load_snapshot(&router, load).await,
                         // A partial resync goes on where the stream was: same database.
                         None => session.db = db,
+                    }
+                    let offset = super::OFFSET.load(SeqCst);
+                    let config = server.config().clone();
+                    super::master::follow(&router, &config, offset, fresh).await;
+                    if fresh {
+                        replica::set_state(gen, LinkState::Connected);
                     }
                     replica::set_master_client(client.id);
                     attached = Some(Attached { gen, ack, client });
                 }
-                Some(Feed::Commands { gen, commands, extra }) => {
+                Some(Feed::Commands { gen, commands, extra, raw }) => {
                     let current = attached.as_ref().filter(|a| a.gen == gen && !a.stale());
                     if let Some(link) = current {
                         link.client.mark_active();
                         apply(&mut session, link, commands).await;
                         super::OFFSET.fetch_add(extra as i64, SeqCst);
+                        STREAM_DB.store(session.db, SeqCst);
+                        super::master::proxy(&raw);
+                    }
+                }
+                Some(Feed::Pause { ready, resume }) => {
+                    if ready.send(()).is_ok() {
+                        let _ = resume.await;
                     }
                 }
                 None => return,
