@@ -53,6 +53,7 @@ mod scan;
 mod scripting;
 mod scripting_libs;
 mod security;
+mod sentinel;
 mod set;
 mod sharding;
 mod snapshot;
