@@ -21,6 +21,7 @@ mod debug;
 mod differential;
 mod edge_numbers;
 mod expiry;
+mod failover;
 mod functions;
 mod fuzz_seeds;
 mod geo;

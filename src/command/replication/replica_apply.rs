@@ -117,6 +117,7 @@ pub async fn serve(router: Router, server: Arc<ServerState>) {
                     }
                     let client = register(&server, &ack);
                     let db = session.db;
+                    let full = load.is_some();
                     session = master_session(&router, &server, Some(client.clone()));
                     match load {
                         Some(load) => {
@@ -127,7 +128,12 @@ pub async fn serve(router: Router, server: Arc<ServerState>) {
                         None => session.db = db,
                     }
                     replica::set_master_client(client.id);
-                    attached = Some(Attached { gen, ack, client });
+                    let link = attached.insert(Attached { gen, ack, client });
+                    // The first ACK at once after loading, as Redis sends it: a master waits
+                    // for it after a diskless transfer before it counts the replica online.
+                    if full {
+                        link.ack();
+                    }
                 }
                 Some(Feed::Commands { gen, commands, extra }) => {
                     let current = attached.as_ref().filter(|a| a.gen == gen && !a.stale());
