@@ -477,3 +477,57 @@ fn sentinel_promotes_a_redis_replica_and_converts_the_restarted_ringkv() {
 fn sentinel_promotes_a_ringkv_replica_and_converts_the_restarted_redis() {
     on_each_backend(redis_master_fails_over_to_a_ringkv_replica);
 }
+
+/// The replies of Sentinel's reconfiguration transaction on the replica on `port`, with a
+/// subscriber and a plain client beside it, then CLIENT KILL TYPE master alone.
+fn kill_replies(port: u16) -> Vec<Vec<u8>> {
+    let mut subscriber = common::Raw::connect(port);
+    subscriber.cmd(&[b"SUBSCRIBE", b"__sentinel__:hello"]);
+    subscriber.reply();
+    let mut plain = common::Raw::connect(port);
+    plain.cmd(&[b"PING"]);
+    plain.reply();
+    let mut caller = common::Raw::connect(port);
+    caller.cmd(&[b"CLIENT", b"SETNAME", b"sentinel-test-cmd"]);
+    let mut replies = vec![caller.reply()];
+    for line in [
+        "CLIENT LIST TYPE pubsub",
+        "MULTI",
+        "CLIENT KILL TYPE normal",
+        "CLIENT KILL TYPE pubsub",
+        "EXEC",
+        "CLIENT KILL TYPE master",
+        "CLIENT KILL TYPE master",
+    ] {
+        let words = common::words(line);
+        let args: Vec<&[u8]> = words.iter().map(Vec::as_slice).collect();
+        caller.cmd(&args);
+        let reply = caller.reply();
+        // A client line differs between servers: only how many there are is compared.
+        match line.starts_with("CLIENT LIST") {
+            true => {
+                replies.push(format!("{} lines", reply.split(|&b| b == b'\n').count()).into_bytes())
+            }
+            false => replies.push(reply),
+        }
+    }
+    assert!(subscriber.closed() && plain.closed());
+    replies
+}
+
+#[test]
+fn client_kill_types_match_redis_on_a_replica() {
+    let master = common::RedisServer::start_with(&["--repl-diskless-sync-delay", "0"]);
+    let port = master.port.to_string();
+    let oracle = common::RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]);
+    assert!(eventually(WITHIN, || is_replica_of(
+        oracle.port,
+        master.port
+    )));
+    let expected = kill_replies(oracle.port);
+    for backend in common::backends() {
+        let ours = common::Server::start(2, backend, &["--replicaof", "127.0.0.1", &port]);
+        assert!(eventually(WITHIN, || is_replica_of(ours.port, master.port)));
+        assert_eq!(kill_replies(ours.port), expected, "{backend}");
+    }
+}
