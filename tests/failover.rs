@@ -261,10 +261,11 @@ fn a_redis_master_hands_over_to_a_ringkv_replica() {
         let master = RedisServer::start_with(&["--repl-diskless-sync-delay", "0"]);
         let mport = master.port.to_string();
         let ringkv = Server::start(2, backend, &["--replicaof", "127.0.0.1", &mport]);
-        assert!(eventually(WITHIN, || is_replica_of(
-            ringkv.port,
-            master.port
-        )));
+        // FAILOVER TO wants the target online on the master's side, which after a diskless
+        // transfer follows the replica's first ACK.
+        assert!(eventually(WITHIN, || {
+            is_replica_of(ringkv.port, master.port) && replica_online(master.port)
+        }));
         for i in 0..100 {
             let _: () = redis::cmd("SET")
                 .arg(format!("k{i}"))
