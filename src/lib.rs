@@ -40,7 +40,8 @@
 //!   crash report; `command::debug`, DEBUG and its subcommands; `command::replication`,
 //!   Redis's PSYNC replication: as a replica, a link thread of its own (blocking socket,
 //!   handshake, snapshot, stream) feeds a task on thread 0 that applies it as the master's
-//!   client.
+//!   client. `replication::failover`, FAILOVER: a thread waits for the target replica to
+//!   catch up while writes are paused, then this server follows it (PSYNC ... FAILOVER).
 //!   Publishes the keyspace events a shard buffered after each job on it. Decides what a
 //!   write propagates (`command::propagate`); `command::aof` is the change stream's
 //!   consumer, the AOF.

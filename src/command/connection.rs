@@ -540,16 +540,10 @@ fn client_unblock(session: &mut Session, args: &mut Args) -> CmdResult {
 fn client_list(session: &mut Session, args: &mut Args) -> CmdResult {
     let (me, argv) = (session.client.id, argv_len(args));
     let mut ids: Option<Vec<u64>> = None;
+    let mut kind = None;
     while !args.is_done() {
         if args.remaining() >= 2 && args.keyword("TYPE") {
-            let kind = args.next()?.to_ascii_lowercase();
-            match kind.as_slice() {
-                b"normal" => {}
-                b"replica" | b"slave" => ids = Some(super::replication::master::replica_clients()),
-                b"master" => ids = Some(master_client().into_iter().collect()),
-                b"pubsub" => ids = Some(Vec::new()),
-                _ => return Err(err::unknown_client_type(&kind)),
-            }
+            kind = Some(ClientType::parse(&args.next()?)?);
         } else if args.remaining() >= 2 && args.keyword("ID") {
             let mut list = Vec::new();
             while !args.is_done() {
@@ -564,12 +558,14 @@ fn client_list(session: &mut Session, args: &mut Args) -> CmdResult {
             return Err(error(err::SYNTAX));
         }
     }
+    let classify = classifier();
     let text: String = session
         .server
         .clients
         .clients()
         .iter()
         .filter(|c| ids.as_ref().is_none_or(|ids| ids.contains(&c.id)))
+        .filter(|c| kind.is_none_or(|k| classify(c) == k))
         .map(|c| client_line_with(c, if c.id == me { argv } else { 0 }))
         .collect();
     Ok(Reply::Verbatim("txt", Bytes::from(text)))
@@ -595,10 +591,7 @@ fn client_kill(session: &mut Session, args: &mut Args) -> CmdResult {
     }
     let (mut id, mut addr, mut laddr, mut skipme, mut maxage) = (None, None, None, true, None);
     let mut user: Option<String> = None;
-    let mut no_match = false;
-    let mut replicas: Option<Vec<u64>> = None;
-    // TYPE master: the master's client alone.
-    let mut only = None;
+    let mut kind = None;
     while !args.is_done() {
         if args.remaining() < 2 {
             return Err(error(err::SYNTAX));
@@ -618,18 +611,7 @@ fn client_kill(session: &mut Session, args: &mut Args) -> CmdResult {
                 let n = super::args::parse_int(&value).ok_or_else(|| error(err::NOT_INT))?;
                 maxage = Some(n.max(0) as u64);
             }
-            b"type" => match value.to_ascii_lowercase().as_slice() {
-                b"normal" => {}
-                b"replica" | b"slave" => {
-                    replicas = Some(super::replication::master::replica_clients())
-                }
-                b"master" => match master_client() {
-                    Some(master) => only = Some(master),
-                    None => no_match = true,
-                },
-                b"pubsub" => no_match = true,
-                _ => return Err(err::unknown_client_type(&value)),
-            },
+            b"type" => kind = Some(ClientType::parse(&value)?),
             b"user" => {
                 if super::access::user(&value).is_none() {
                     return Err(err::client_kill_no_such_user(&value));
@@ -644,13 +626,10 @@ fn client_kill(session: &mut Session, args: &mut Args) -> CmdResult {
             _ => return Err(error(err::SYNTAX)),
         }
     }
-    if no_match {
-        return Ok(Reply::Int(0));
-    }
+    let classify = classifier();
     let select = |c: &ClientInfo| {
         id.is_none_or(|id| c.id == id)
-            && replicas.as_ref().is_none_or(|r| r.contains(&c.id))
-            && only.is_none_or(|master| c.id == master)
+            && kind.is_none_or(|k| classify(c) == k)
             && addr.as_ref().is_none_or(|a| c.addr.to_string() == *a)
             && laddr
                 .as_ref()
@@ -666,4 +645,44 @@ fn client_kill(session: &mut Session, args: &mut Args) -> CmdResult {
     }
     let killed = session.server.clients.kill(|c| c.id != me && select(c)) + usize::from(mine);
     Ok(Reply::Int(killed as i64))
+}
+
+/// A client's class, as CLIENT LIST TYPE and CLIENT KILL TYPE select them (Redis's
+/// getClientType): the master's link, a replica, a subscriber, or else normal (a MONITOR
+/// client included).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ClientType {
+    Normal,
+    Replica,
+    PubSub,
+    Master,
+}
+
+impl ClientType {
+    fn parse(name: &[u8]) -> Result<ClientType, Reply> {
+        Ok(match name.to_ascii_lowercase().as_slice() {
+            b"normal" => ClientType::Normal,
+            b"replica" | b"slave" => ClientType::Replica,
+            b"pubsub" => ClientType::PubSub,
+            b"master" => ClientType::Master,
+            _ => return Err(err::unknown_client_type(name)),
+        })
+    }
+}
+
+/// Classifies clients by the replication roles held now.
+fn classifier() -> impl Fn(&ClientInfo) -> ClientType {
+    let master = master_client();
+    let replicas = super::replication::master::replica_clients();
+    move |c: &ClientInfo| {
+        if master == Some(c.id) {
+            ClientType::Master
+        } else if replicas.contains(&c.id) {
+            ClientType::Replica
+        } else if c.subs.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+            ClientType::PubSub
+        } else {
+            ClientType::Normal
+        }
+    }
 }

@@ -403,6 +403,24 @@ pub const SYNC_NO_MASTER_LINK: &str = "NOMASTERLINK Can't SYNC while not connect
 pub const FILTERED_REPLICA_NEEDS_EOF: &str = "ERR Filtered replica requires EOF capability";
 /// WAIT on a replica.
 pub const WAIT_ON_REPLICA: &str = "ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.";
+/// SYNC/PSYNC while this server runs a FAILOVER.
+pub const SYNC_WHILE_FAILING_OVER: &str = "NOMASTERLINK Can't SYNC while failing over";
+/// REPLICAOF while this server runs a FAILOVER.
+pub const REPLICAOF_WHILE_FAILING_OVER: &str = "ERR REPLICAOF not allowed while failing over.";
+/// PSYNC ... FAILOVER sent to a master.
+pub const PSYNC_FAILOVER_TO_MASTER: &str = "ERR PSYNC FAILOVER can't be sent to a master.";
+/// PSYNC ... FAILOVER naming another history than this replica's.
+pub const PSYNC_FAILOVER_REPLID: &str = "ERR PSYNC FAILOVER replid must match my replid.";
+/// FAILOVER ABORT without a failover.
+pub const NO_FAILOVER: &str = "ERR No failover in progress.";
+pub const FAILOVER_TIMEOUT: &str = "ERR FAILOVER timeout must be greater than 0";
+pub const FAILOVER_RUNNING: &str = "ERR FAILOVER already in progress.";
+pub const FAILOVER_ON_REPLICA: &str = "ERR FAILOVER is not valid when server is a replica.";
+pub const FAILOVER_NO_REPLICAS: &str = "ERR FAILOVER requires connected replicas.";
+pub const FAILOVER_FORCE: &str =
+    "ERR FAILOVER with force option requires both a timeout and target HOST and IP.";
+pub const FAILOVER_NOT_A_REPLICA: &str = "ERR FAILOVER target HOST and PORT is not a replica.";
+pub const FAILOVER_NOT_ONLINE: &str = "ERR FAILOVER target replica is not online.";
 /// A write refused by `min-replicas-to-write`.
 pub const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
 

@@ -483,6 +483,7 @@ const FAMILIES: &[(Categories, &[CommandSpec])] = &[
     (Categories::NONE, aof::COMMANDS),
     (Categories::NONE, replication::master::COMMANDS),
     (Categories::NONE, replication::replica::COMMANDS),
+    (Categories::NONE, replication::failover::COMMANDS),
     (Categories::STRING, string::COMMANDS),
     (Categories::BITMAP, bitmap::COMMANDS),
     (Categories::BITMAP, bitfield::COMMANDS),

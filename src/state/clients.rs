@@ -209,7 +209,9 @@ impl ClientRegistry {
     pub fn kill(&self, select: impl Fn(&ClientInfo) -> bool) -> usize {
         let registry = self.lock();
         let mut killed = 0;
-        for client in registry.values().filter(|c| select(c)) {
+        // A client killed already is gone for Redis (freed at once): not counted again.
+        let alive = registry.values().filter(|c| !c.killed.load(Relaxed));
+        for client in alive.filter(|c| select(c)) {
             client.killed.store(true, Relaxed);
             shutdown_fd(client.fd);
             killed += 1;

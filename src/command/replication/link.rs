@@ -227,8 +227,15 @@ fn follow(server: &Arc<ServerState>, gen: u64, master: &Master) -> Result<(), St
         ),
         false => ("?".to_string(), "-1".to_string()),
     };
-    conn.send(&[b"PSYNC", replid.as_bytes(), offset.as_bytes()])?;
-    let reply = conn.reply()?;
+    // A master handing over with FAILOVER asks its target to take over (see `failover`).
+    let mut psync: Vec<&[u8]> = vec![b"PSYNC", replid.as_bytes(), offset.as_bytes()];
+    if super::failover::in_progress() {
+        psync.push(b"FAILOVER");
+    }
+    let reply = conn.send(&psync).and_then(|()| conn.reply());
+    let took_over = |r: &String| r.starts_with("+FULLRESYNC") || r.starts_with("+CONTINUE");
+    super::failover::psync_answered(server, reply.as_ref().is_ok_and(took_over));
+    let reply = reply?;
     let load = if let Some(rest) = reply.strip_prefix("+FULLRESYNC") {
         let mut words = rest.split_whitespace();
         let (Some(id), Some(offset)) = (words.next(), words.next()) else {

@@ -419,6 +419,13 @@ fn psync(session: &mut Session, args: Args) -> Pin<Box<dyn Future<Output = CmdRe
     Box::pin(async move {
         let all = args.all();
         let offset = crate::command::args::parse_int(&all[2]).ok_or_else(|| error(err::NOT_INT))?;
+        if all
+            .get(3)
+            .is_some_and(|a| a.eq_ignore_ascii_case(b"failover"))
+        {
+            let from = session.client.addr.to_string();
+            super::failover::psync_request(&session.server, &all[1], &from)?;
+        }
         let replid = String::from_utf8_lossy(&all[1]).into_owned();
         start(session, Some((replid, offset))).await
     })
@@ -433,6 +440,9 @@ fn sync(session: &mut Session, _args: Args) -> Pin<Box<dyn Future<Output = CmdRe
 async fn start(session: &mut Session, request: Option<(String, i64)>) -> CmdResult {
     if session.replication.feed.is_some() {
         return Ok(Reply::Sequence(Vec::new()));
+    }
+    if super::failover::active() {
+        return Err(error(err::SYNC_WHILE_FAILING_OVER));
     }
     // A replica serves its own replicas the stream of its master, once it follows it.
     let chained = super::replica::is_replica();
@@ -768,6 +778,12 @@ fn wait(session: &mut Session, args: Args) -> Pin<Box<dyn Future<Output = CmdRes
     })
 }
 
+/// `master_repl_offset` once the stream's pending writes are fed (FAILOVER waits for it).
+pub fn stream_offset() -> i64 {
+    lock(&MASTER).drain();
+    OFFSET.load(SeqCst)
+}
+
 /// Replicas that acknowledged `offset` or beyond.
 fn acked(offset: i64) -> i64 {
     let m = lock(&MASTER);
@@ -880,7 +896,10 @@ pub fn info(out: &mut Vec<(String, String)>) {
             ),
         ));
     }
-    out.push(("master_failover_state".into(), "no-failover".into()));
+    out.push((
+        "master_failover_state".into(),
+        super::failover::state_name().into(),
+    ));
     out.push(("master_replid".into(), ids.replid));
     out.push(("master_replid2".into(), ids.replid2));
     out.push(("master_repl_offset".into(), offset.to_string()));

@@ -6,6 +6,7 @@
 //! `replid2`, `master_repl_offset` and `second_replid_offset`.
 
 pub mod backlog;
+pub mod failover;
 mod link;
 pub mod master;
 pub mod replica;

@@ -254,6 +254,9 @@ pub fn parse_config(value: &str) -> Option<Master> {
 }
 
 fn replicaof(session: &mut Session, args: &mut Args) -> CmdResult {
+    if super::failover::active() {
+        return Err(error(err::REPLICAOF_WHILE_FAILING_OVER));
+    }
     let host = args.next()?;
     let port = args.next()?;
     if host.eq_ignore_ascii_case(b"no") && port.eq_ignore_ascii_case(b"one") {

@@ -165,6 +165,7 @@ pub async fn serve(router: Router, server: Arc<ServerState>) {
                     }
                     let client = register(&server, &ack);
                     let db = session.db;
+                    let full = load.is_some();
                     session = master_session(&router, &server, Some(client.clone()));
                     let fresh = load.is_some();
                     match load {
@@ -179,7 +180,12 @@ pub async fn serve(router: Router, server: Arc<ServerState>) {
                         replica::set_state(gen, LinkState::Connected);
                     }
                     replica::set_master_client(client.id);
-                    attached = Some(Attached { gen, ack, client });
+                    let link = attached.insert(Attached { gen, ack, client });
+                    // The first ACK at once after loading, as Redis sends it: a master waits
+                    // for it after a diskless transfer before it counts the replica online.
+                    if full {
+                        link.ack();
+                    }
                 }
                 Some(Feed::Commands { gen, commands, extra, raw }) => {
                     let current = attached.as_ref().filter(|a| a.gen == gen && !a.stale());
