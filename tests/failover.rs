@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{eventually, info_field, RedisServer, Server};
+use common::{eventually, info_field, reply_text as text, RedisServer, Server};
 use redis::{Connection, Value};
 
 const WITHIN: Duration = Duration::from_secs(20);
@@ -29,16 +29,6 @@ fn run(port: u16, args: &[&str]) -> redis::RedisResult<Value> {
         cmd.arg(*a);
     }
     cmd.query(&mut connect(port))
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
-        Value::SimpleString(s) => s.clone(),
-        Value::Int(n) => n.to_string(),
-        Value::Okay => "OK".into(),
-        other => format!("{other:?}"),
-    }
 }
 
 fn error_text(e: &redis::RedisError) -> String {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{eventually, TempDir};
+use common::{eventually, reply_text as text, TempDir};
 use redis::{Connection, Value};
 
 /// Bound of every wait on a sentinel: a conversion waits for two of its 10 s INFO periods.
@@ -43,16 +43,6 @@ fn try_query(port: u16, args: &[&str]) -> redis::RedisResult<Value> {
         cmd.arg(*a);
     }
     cmd.query(&mut con)
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
-        Value::SimpleString(s) => s.clone(),
-        Value::Int(n) => n.to_string(),
-        Value::Okay => "OK".into(),
-        other => format!("{other:?}"),
-    }
 }
 
 /// A reply's array of strings (empty for anything else).

@@ -553,3 +553,16 @@ pub fn check_rdb(path: &std::path::Path) {
         "{log}"
     );
 }
+
+/// A reply as text: a bulk or simple string as itself, an integer in decimal, OK as "OK",
+/// anything else in its debug form.
+pub fn reply_text(v: &redis::Value) -> String {
+    use redis::Value;
+    match v {
+        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        Value::SimpleString(s) => s.clone(),
+        Value::Int(n) => n.to_string(),
+        Value::Okay => "OK".into(),
+        other => format!("{other:?}"),
+    }
+}

@@ -539,11 +539,9 @@ async fn start(session: &mut Session, request: Option<(String, i64)>) -> CmdResu
     }
 }
 
-/// Attaches replication to the change stream and creates the backlog when this is the first
-/// replica (a new backlog starts a new history, as Redis does).
-async fn attach(router: &Router, config: &Config) {
-    let shards = router.shards();
-    let (stream, new) = journal::attach(Consumer::Replication, shards);
+/// Attaches replication to the shards' change stream (their journals, if not yet made).
+async fn attach_stream(router: &Router) {
+    let (stream, new) = journal::attach(Consumer::Replication, router.shards());
     if new {
         router
             .run_all(move |s: &mut Shard| {
@@ -552,6 +550,12 @@ async fn attach(router: &Router, config: &Config) {
             })
             .await;
     }
+}
+
+/// Attaches replication to the change stream and creates the backlog when this is the first
+/// replica (a new backlog starts a new history, as Redis does).
+async fn attach(router: &Router, config: &Config) {
+    attach_stream(router).await;
     let mut m = lock(&MASTER);
     // A replica's backlog is made when its link comes up (`follow`), in its master's history.
     if m.backlog.is_none() && !super::replica::is_replica() {
@@ -596,16 +600,7 @@ pub fn restored(shards: usize, backlog_size: usize) {
 /// replicas must resync too). The change stream is attached so that a promotion needs no
 /// step before the first write of its own.
 pub async fn follow(router: &Router, config: &Config, offset: i64, fresh: bool) {
-    let shards = router.shards();
-    let (stream, new) = journal::attach(Consumer::Replication, shards);
-    if new {
-        router
-            .run_all(move |s: &mut Shard| {
-                let id = s.id();
-                s.set_journal(stream.journal_of(id));
-            })
-            .await;
-    }
+    attach_stream(router).await;
     let mut m = lock(&MASTER);
     let stale = m
         .backlog
