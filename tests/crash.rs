@@ -75,43 +75,14 @@ fn a_panic_logs_a_report_and_aborts_the_process() {
     }
 }
 
-/// Starts ringkv logging to `logfile`, and waits for the port the log names.
-fn start_logging_to(logfile: &str, backend: &str) -> (std::process::Child, u16) {
-    let child = Command::new(env!("CARGO_BIN_EXE_ringkv"))
-        .args(["--port", "0", "--threads", "2", "--io-backend", backend])
-        .args(["--enable-debug-command", "yes", "--save", ""])
-        .args(["--logfile", logfile])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn ringkv");
-    let mut port = None;
-    let named = common::eventually(Duration::from_secs(10), || {
-        let log = std::fs::read_to_string(logfile).unwrap_or_default();
-        port = log
-            .split("listening on ")
-            .nth(1)
-            .and_then(|rest| rest.lines().next())
-            .and_then(|addr| addr.rsplit(':').next())
-            .and_then(|p| p.trim().parse().ok());
-        port.is_some()
-    });
-    assert!(named, "the log names the port");
-    (child, port.unwrap_or(0))
-}
-
 /// Waits for the process to end and returns the signal that ended it.
-fn ended_by(child: &mut std::process::Child) -> Option<i32> {
+fn ended_by(server: &mut Server) -> Option<i32> {
     let mut status = None;
     let ended = common::eventually(Duration::from_secs(20), || {
-        status = child.try_wait().expect("wait");
+        status = server.try_wait();
         status.is_some()
     });
-    if !ended {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("still running after the crash command");
-    }
+    assert!(ended, "still running after the crash command");
     status.and_then(|s| s.signal())
 }
 
@@ -126,14 +97,15 @@ fn a_crash_report_goes_to_the_logfile_and_names_the_client_and_its_command() {
         for (sub, signal, cause) in cases {
             let dir = common::TempDir::new("crash-log");
             let logfile = format!("{}/ringkv.log", dir.path());
-            let (mut child, port) = start_logging_to(&logfile, backend);
-            let mut raw = Raw::connect(port);
+            let extra = ["--enable-debug-command", "yes"];
+            let mut server = Server::start_logging(2, backend, &extra, &logfile);
+            let mut raw = Raw::connect(server.port);
             raw.cmd(&[b"CLIENT", b"SETNAME", b"crash-test"]);
             assert_eq!(raw.reply(), b"+OK\r\n");
             raw.cmd(&[b"DEBUG", sub, b"with \"quotes\"\n"]);
             let sub = String::from_utf8_lossy(sub);
             assert_eq!(
-                ended_by(&mut child),
+                ended_by(&mut server),
                 Some(signal),
                 "{backend} DEBUG {sub}: the process dies by its signal"
             );

@@ -109,7 +109,7 @@ fn stored_bytes_match_redis_for_random_sets() {
         ..Config::default()
     });
     let sets = (
-        prop::collection::vec(any::<u32>(), 0..4000),
+        prop::collection::vec(any::<u32>(), 1..4000),
         16usize..400,
         any::<u64>(),
     );

@@ -49,6 +49,7 @@ mod pubsub;
 mod rdb_compat;
 mod regress_parsing;
 mod replication_chain;
+mod replication_expiry;
 mod replication_master;
 mod replication_replica;
 mod replication_state;

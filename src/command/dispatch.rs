@@ -98,7 +98,7 @@ pub fn run_op(
     run_op_in(shard, db, spec, op, args, None, None, 0)
 }
 
-/// `run_op` for a command of a tracking client (`tracker`).
+/// `run_op` for a command of client `client` (0: not known), tracking for `tracker`.
 pub fn run_op_for(
     shard: &mut Shard,
     db: usize,
@@ -106,9 +106,10 @@ pub fn run_op_for(
     op: ShardOp,
     args: &mut Args,
     tracker: Option<Tracker>,
+    client: u64,
 ) -> Reply {
     shard.read_clock();
-    run_op_in(shard, db, spec, op, args, None, tracker, 0)
+    run_op_in(shard, db, spec, op, args, None, tracker, client)
 }
 
 /// `run_op` for a command whose first key's slot is known (`key_slot`, from routing), run
@@ -131,6 +132,17 @@ fn run_op_in(
         (key, key_slot.unwrap_or_else(|| slot_of(key)))
     });
     shard.begin(db, key);
+    if crate::shard::db::REPLICA_FROZEN.load(std::sync::atomic::Ordering::Relaxed) {
+        // On a replica, an expiry its own client sets is its to enforce; its master's commands
+        // still see expired keys.
+        use crate::shard::db::{set_origin, Origin};
+        let origin = match client {
+            0 => Origin::Unknown,
+            id if Some(id) == super::replication::replica::master_client() => Origin::Master,
+            _ => Origin::Local,
+        };
+        set_origin(origin);
+    }
     serving::begin(spec, client, args.all());
     shard.set_tracker(tracker);
     let reply = op(shard, args).unwrap_or_else(|e| e);
@@ -679,7 +691,9 @@ pub async fn call(session: &mut Session, items: Vec<Bytes>) -> Reply {
             Some(shard) => {
                 let db = session.db;
                 let tracker = session.tracking.tracker();
-                let job = move |s: &mut Shard| run_op_for(s, db, spec, op, &mut args, tracker);
+                let client = session.client.id;
+                let job =
+                    move |s: &mut Shard| run_op_for(s, db, spec, op, &mut args, tracker, client);
                 Ok(session
                     .router
                     .run(shard, job)
@@ -889,8 +903,10 @@ async fn run_cross(
             items,
             ordinals,
         } = part;
-        let job =
-            move |s: &mut Shard| run_op_for(s, db, spec, op, &mut Args::of(spec, items), tracker);
+        let client = session.client.id;
+        let job = move |s: &mut Shard| {
+            run_op_for(s, db, spec, op, &mut Args::of(spec, items), tracker, client)
+        };
         if session.router.runs_inline(shard) {
             results.push((ordinals, Some(session.router.run_inline(job))));
         } else {

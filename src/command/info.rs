@@ -387,9 +387,11 @@ fn stats(info: &Snapshot, out: &mut Lines) {
     out.line("tracking_total_keys", &keys);
     out.line("tracking_total_items", &items);
     out.line("tracking_total_prefixes", &crate::tracking::counts().1);
-    // Errors from a master or while loading: ringkv has no master, and loading stops at the
-    // first error.
-    out.line("unexpected_error_replies", &0);
+    // Errors answered to a master's commands (loading stops at the first error instead).
+    out.line(
+        "unexpected_error_replies",
+        &crate::command::replication::replica_apply::unexpected_errors(),
+    );
     out.line("total_error_replies", &info.server.total(|s| &s.errors));
     out.line("total_reads_processed", &info.server.total(|s| &s.reads));
     out.line("total_writes_processed", &info.server.total(|s| &s.writes));

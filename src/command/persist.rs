@@ -120,9 +120,18 @@ pub fn load(config: &Config, shards: usize) -> Result<Vec<Restored>, String> {
     let backlog = config.int("repl-backlog-size").max(1) as usize;
     super::replication::restore(&rdb::aux_fields(&file), shards, backlog);
     let databases = config.int("databases") as usize;
+    let now = crate::shard::unix_ms();
+    // A master that kept its history tells its replicas of the keys it drops as expired
+    // (they continue from the file's offset and hold those keys), as Redis's rdbLoad does.
+    let dropped: Vec<(usize, Key)> = records
+        .iter()
+        .filter(|r| r.expire_at != 0 && r.expire_at <= now && r.db < databases)
+        .map(|r| (r.db, r.key.clone()))
+        .collect();
     let (per_shard, keys, expired) =
-        split(records, databases, shards, Some(crate::shard::unix_ms()))
-            .map_err(|_| too_many_databases(databases))?;
+        split(records, databases, shards, Some(now)).map_err(|_| too_many_databases(databases))?;
+    let lazy = config.get("lazyfree-lazy-expire") == "yes";
+    super::replication::master::feed_expired_at_load(&dropped, lazy);
     record_load(keys, expired);
     tracing::info!(
         "Done loading RDB, keys loaded: {keys}, keys expired: {expired}. DB loaded from disk: {:.3} seconds",

@@ -377,6 +377,7 @@ fn config_resetstat(session: &mut Session, _args: Args) -> Routine<'_> {
     Box::pin(async move {
         session.server.reset_stats();
         super::replication::master::reset_stats();
+        super::replication::replica_apply::reset_unexpected_errors();
         session.router.run_all(|s| s.reset_stats()).await;
         ok()
     })

@@ -419,6 +419,7 @@ fn submit_spread(
 ) -> PendingAtomic {
     let db = session.db;
     let tracker = session.tracking.tracker();
+    let client = session.client.id;
     let count = queued.len();
     let (mut commands, rows) = keyed_ops(session, queued);
     let (server, thread) = (session.server.clone(), session.thread);
@@ -438,7 +439,7 @@ fn submit_spread(
                 let replies = ops
                     .into_iter()
                     .map(|(_, (spec, op, mut args))| {
-                        run_op_for(s, db, spec, op, &mut args, tracker)
+                        run_op_for(s, db, spec, op, &mut args, tracker, client)
                     })
                     .collect();
                 s.defer_blocked(false);
@@ -501,6 +502,7 @@ async fn exec_on_shard(
 ) -> CmdResult {
     let db = session.db;
     let tracker = session.tracking.tracker();
+    let client = session.client.id;
     let (ops, rows) = keyed_ops(session, queued);
     let ops: Vec<KeyedOp> = ops.into_iter().flatten().collect();
     let keys: WatchedKeys = watched.into_iter().flat_map(|(_, k)| k).collect();
@@ -511,7 +513,7 @@ async fn exec_on_shard(
         s.defer_blocked(true);
         let replies: Vec<Reply> = ops
             .into_iter()
-            .map(|(spec, op, mut args)| run_op_for(s, db, spec, op, &mut args, tracker))
+            .map(|(spec, op, mut args)| run_op_for(s, db, spec, op, &mut args, tracker, client))
             .collect();
         s.defer_blocked(false);
         Some(replies)

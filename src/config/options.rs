@@ -145,7 +145,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     opt("enable-debug-command", None, "no", Kind::Enum(&["no", "yes", "local"]), false, Effect::Works),
     opt("enable-module-command", None, "no", Kind::Enum(&["no", "yes", "local"]), false, Effect::Missing("modules")),
     opt("cluster-preferred-endpoint-type", None, "ip", Kind::Enum(&["ip", "hostname", "unknown-endpoint"]), true, Effect::Missing("cluster")),
-    opt("propagation-error-behavior", None, "ignore", Kind::Enum(&["ignore", "panic", "panic-on-replicas"]), true, Effect::Missing("replication")),
+    opt("propagation-error-behavior", None, "ignore", Kind::Enum(&["ignore", "panic", "panic-on-replicas"]), true, Effect::Works),
     opt("shutdown-on-sigint", None, "default", Kind::ShutdownFlags, true, Effect::Works),
     opt("shutdown-on-sigterm", None, "default", Kind::ShutdownFlags, true, Effect::Works),
     opt("databases", None, "16", Kind::Int(1, I32), false, Effect::Works),

@@ -7,7 +7,8 @@ use crate::shard::{Db, Record, ValueRef};
 /// One database's share of a snapshot from one shard: its records, ready to concatenate.
 pub use crate::shard::snapshot::Part as DbPart;
 
-/// Encodes the live keys of `db` (expired ones are skipped, as Redis does).
+/// Encodes the keys of `db`, expired ones too, as Redis writes them: a master that loads the
+/// file drops them (and tells its replicas), a replica keeps them until its master's DEL.
 pub fn encode_db(db: &Db, now_ms: u64) -> DbPart {
     let mut part = DbPart::default();
     if db.is_empty() {
@@ -19,13 +20,11 @@ pub fn encode_db(db: &Db, now_ms: u64) -> DbPart {
     part
 }
 
-/// Appends to `part` the keys among `records` (one slot's table) live at `now_ms`: the one
-/// walk both snapshots share (a background snapshot's `shard::snapshot::EncodeSlot`).
-pub fn encode_slot(part: &mut DbPart, records: &mut dyn Iterator<Item = &Record>, now_ms: u64) {
+/// Appends to `part` the keys among `records` (one slot's table), expired at the cut
+/// (`_at_ms`) or not, as Redis writes every key it holds: the one walk both snapshots share
+/// (a background snapshot's `shard::snapshot::EncodeSlot`).
+pub fn encode_slot(part: &mut DbPart, records: &mut dyn Iterator<Item = &Record>, _at_ms: u64) {
     for record in records {
-        if !record.is_live(now_ms) {
-            continue;
-        }
         part.keys += 1;
         let out = &mut part.records;
         if record.has_expiry() {

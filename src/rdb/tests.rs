@@ -51,12 +51,14 @@ fn file_of(db: &Db) -> Vec<u8> {
 }
 
 #[test]
-fn round_trip_keeps_every_type_and_skips_expired_keys() {
+fn round_trip_keeps_every_type_and_expired_keys() {
     let file = file_of(&sample_db());
     let mut records = decode(&file).unwrap();
     records.sort_by(|a, b| a.key.cmp(&b.key));
     let keys: Vec<&[u8]> = records.iter().map(|r| &r.key[..]).collect();
-    assert_eq!(keys, [&b"h"[..], b"l", b"s", b"set", b"t", b"z"]);
+    assert_eq!(keys, [&b"gone"[..], b"h", b"l", b"s", b"set", b"t", b"z"]);
+    let gone = records.iter().find(|r| &r.key[..] == b"gone").unwrap();
+    assert_eq!(gone.expire_at, 1);
     assert!(records.iter().all(|r| r.db == 2));
     let t = records.iter().find(|r| &r.key[..] == b"t").unwrap();
     assert_eq!(t.expire_at, u64::MAX / 2);

@@ -63,6 +63,9 @@ pub struct Db {
     hint: (usize, usize, HashSlot),
     /// Hashes keys for every slot's table.
     hasher: DefaultHashBuilder,
+    /// On a writable replica, the keys its own clients gave an expiry (Redis's
+    /// slaveKeysWithExpire): the replica expires these itself, the master's keys it does not.
+    replica_volatile: hashbrown::HashSet<Key>,
 }
 
 /// One step of a lookup to prefetch (see [`Db::prefetch`]), in the order they must run.
@@ -124,6 +127,41 @@ pub static FROZEN_UNTIL_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::At
 /// (`replica-ignore-maxmemory yes`), as a Redis replica's expireIfNeeded.
 pub static REPLICA_FROZEN: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
+
+/// Who sent the command a replica's thread runs (see [`set_origin`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Origin {
+    /// Not known (loading, internal work).
+    Unknown,
+    /// One of the replica's own clients: an expiry it sets is the replica's to enforce.
+    Local,
+    /// Its master: expired keys are still there for it (Redis's expireIfNeeded spares the
+    /// master's client), since the master decides when they go.
+    Master,
+}
+
+thread_local! {
+    /// Set on a replica before each command this thread runs.
+    static ORIGIN: std::cell::Cell<Origin> = const { std::cell::Cell::new(Origin::Unknown) };
+}
+
+/// Tells this thread who sent the command about to run (while this server is a replica).
+pub fn set_origin(origin: Origin) {
+    ORIGIN.with(|o| o.set(origin));
+}
+
+fn origin() -> Origin {
+    if REPLICA_FROZEN.load(std::sync::atomic::Ordering::Relaxed) {
+        ORIGIN.with(std::cell::Cell::get)
+    } else {
+        Origin::Unknown
+    }
+}
+
+/// Whether an expiry set now is one a writable replica enforces itself.
+fn replica_local_expiry() -> bool {
+    origin() == Origin::Local
+}
 
 /// True while a pause, or being a replica, keeps the dataset as it is at `now_ms`.
 #[inline]
@@ -297,7 +335,7 @@ impl Db {
         }
         let hash = hash_of(&self.hasher, key);
         let found = map.find_entry(hash, |r| same_key(r.key(), key)).ok()?;
-        if found.get().is_live(now_ms) {
+        if found.get().is_live(now_ms) || origin() == Origin::Master {
             return Some(found.into_mut());
         }
         if frozen(now_ms) {
@@ -331,6 +369,9 @@ impl Db {
     pub fn insert_record(&mut self, key: &[u8], mut record: Record) -> Option<Record> {
         let (slot, hash) = (self.slot(key), self.hash(key));
         let volatile = record.has_expiry();
+        if volatile && replica_local_expiry() {
+            self.replica_volatile.insert(Key::copy_from_slice(key));
+        }
         self.used += memory::measure(&mut record);
         self.ensure_slots();
         self.before_write(slot as usize);
@@ -413,7 +454,49 @@ impl Db {
         record.set_expire(expire_at);
         self.used = self.used - before + memory::accounted(record);
         self.adjust_volatile(slot, was, expire_at != 0);
+        if expire_at != 0 && replica_local_expiry() {
+            self.replica_volatile.insert(Key::copy_from_slice(key));
+        }
         true
+    }
+
+    /// On a writable replica, removes the keys its own clients gave an expiry that has
+    /// passed (Redis's expireSlaveKeys), returning how many; a key that lost its expiry or
+    /// is gone is forgotten. Once no longer a replica the list is dropped: active expiry
+    /// covers every key again.
+    pub fn expire_replica_keys(&mut self, now_ms: u64) -> usize {
+        if self.replica_volatile.is_empty() {
+            return 0;
+        }
+        if !REPLICA_FROZEN.load(std::sync::atomic::Ordering::Relaxed) {
+            self.replica_volatile = hashbrown::HashSet::new();
+            return 0;
+        }
+        let paused_until = FROZEN_UNTIL_MS.load(std::sync::atomic::Ordering::Relaxed);
+        if paused_until != 0 && now_ms <= paused_until {
+            return 0;
+        }
+        let keys = std::mem::take(&mut self.replica_volatile);
+        let mut removed = 0;
+        for key in keys {
+            let Some(record) = self.get_raw(&key) else {
+                continue;
+            };
+            if !record.has_expiry() {
+                continue;
+            }
+            if record.is_live(now_ms) {
+                self.replica_volatile.insert(key);
+                continue;
+            }
+            drop(self.remove(&key));
+            removed += 1;
+            if recording() {
+                self.expired_keys.push(key);
+                mark_expired_pending();
+            }
+        }
+        removed
     }
 
     fn adjust_volatile(&mut self, slot: HashSlot, was: bool, now: bool) {

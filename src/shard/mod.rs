@@ -594,8 +594,14 @@ impl Shard {
     /// SET-ACTIVE-EXPIRE 0 holds it off).
     pub fn active_expire(&mut self, owned: std::ops::Range<usize>, budget: std::time::Duration) {
         let now = unix_ms();
-        if !ACTIVE_EXPIRE.load(std::sync::atomic::Ordering::Relaxed)
-            || owned.is_empty()
+        if !ACTIVE_EXPIRE.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        // A writable replica's own volatile keys expire by its clock (no master DELs them).
+        for db in &mut self.dbs {
+            self.stats.expired_keys += db.expire_replica_keys(now) as u64;
+        }
+        if owned.is_empty()
             || db::frozen(now)
             || self.dbs.iter().all(|db| db.volatile() == 0)
         {

@@ -73,6 +73,38 @@ impl Server {
         Server { child, port }
     }
 
+    /// Like `start`, logging to `logfile` instead of standard output: the port is read from
+    /// the log.
+    pub fn start_logging(threads: usize, backend: &str, extra: &[&str], logfile: &str) -> Server {
+        let child = Command::new(env!("CARGO_BIN_EXE_ringkv"))
+            .args(["--port", "0", "--threads", &threads.to_string()])
+            .args(["--io-backend", backend, "--save", "", "--logfile", logfile])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn ringkv");
+        let mut server = Server { child, port: 0 };
+        let named = eventually(Duration::from_secs(10), || {
+            let log = std::fs::read_to_string(logfile).unwrap_or_default();
+            let port = log
+                .split("listening on ")
+                .nth(1)
+                .and_then(|rest| rest.lines().next())
+                .and_then(|addr| addr.rsplit(':').next())
+                .and_then(|p| p.trim().parse().ok());
+            server.port = port.unwrap_or(0);
+            port.is_some()
+        });
+        assert!(named, "the log names the port");
+        server
+    }
+
+    /// The process's exit status, once it ended.
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     /// A `redis` crate connection.
     pub fn redis(&self) -> redis::Connection {
         let client = redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).unwrap();

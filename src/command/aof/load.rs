@@ -76,6 +76,7 @@ pub fn load(
         shard,
         db: 0,
         databases,
+        panic_on_error: config.get("propagation-error-behavior") == "panic",
     };
     let last = files.len() - 1;
     for (index, (file, data)) in files.iter().zip(&contents).enumerate() {
@@ -146,6 +147,8 @@ struct Loader {
     shard: Shard,
     db: usize,
     databases: usize,
+    /// `propagation-error-behavior panic`: a command answering an error stops the load.
+    panic_on_error: bool,
 }
 
 impl Loader {
@@ -257,7 +260,17 @@ impl Loader {
                     &mut Args::of(spec, items),
                 );
                 if let Reply::Error(e) = reply {
-                    tracing::warn!("AOF: a command failed while loading: {e}");
+                    tracing::warn!(
+                        "== CRITICAL == This server is sending an error to its AOF-loading-client: '{e}' after processing the command '{}'",
+                        spec.name
+                    );
+                    crate::command::replication::replica_apply::count_unexpected_error();
+                    if self.panic_on_error {
+                        return Err(format!(
+                            "This server panicked sending an error to its AOF-loading-client after processing the command '{}'",
+                            spec.name
+                        ));
+                    }
                 }
             }
         }

@@ -15,6 +15,8 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use super::keys::help_reply;
 use super::table::{flags, row, CommandSpec, NOKEY};
 use super::{aof, err, error, serving, Args, CmdResult, Kind, Session};
@@ -57,6 +59,8 @@ const DEBUG_HELP: &[&str] = &[
     "    Flush the AOF buffers on disk and reload the AOF in memory.",
     "LOG <message>",
     "    Write <message> to the server log.",
+    "REPLICATE <string>",
+    "    Replicates the provided string to replicas, allowing data divergence.",
     "OBJECT <key>",
     "    Show low level info about `key` and associated value.",
     "PANIC",
@@ -164,8 +168,23 @@ fn debug(session: &mut Session, args: Args) -> Routine<'_> {
             }
             (b"quicklist-packed-threshold", 1) => packed_threshold(&args.next()?),
             (b"change-repl-id", 0) => {
-                // ringkv keeps no replication IDs yet: there is nothing else to change.
                 tracing::warn!("Changing replication IDs after receiving DEBUG change-repl-id");
+                let ids = crate::command::replication::Ids {
+                    replid: crate::command::replication::random_id(),
+                    replid2: "0".repeat(40),
+                    second_offset: -1,
+                };
+                crate::command::replication::set_ids(ids);
+                Ok(Reply::Simple("OK"))
+            }
+            (b"replicate", 1..) => {
+                // Into the replication stream only, not run here (divergence tests).
+                let command: Vec<Bytes> = args.rest().to_vec();
+                let command: Vec<&[u8]> = command.iter().map(|a| &a[..]).collect();
+                let all: Vec<usize> = (0..session.router.shards()).collect();
+                let holding = session.router.hold(&all).await;
+                crate::shard::journal::push_held(&all, None, &command);
+                drop(holding);
                 Ok(Reply::Simple("OK"))
             }
             (b"config-rewrite-force-all", 0) => super::server::rewrite_config(session, true)

@@ -595,6 +595,26 @@ pub fn restored(shards: usize, backlog_size: usize) {
     start_pump();
 }
 
+/// At start, after `restored`: the keys the loaded file held but found expired, in its
+/// order, go into the backlog as DELs (UNLINKs when `lazy`), so that replicas continuing
+/// from the file's offset drop them too. Nothing without a backlog.
+pub fn feed_expired_at_load(keys: &[(usize, Bytes)], lazy: bool) {
+    let mut m = lock(&MASTER);
+    if m.backlog.is_none() || keys.is_empty() {
+        return;
+    }
+    let delete: &[u8] = if lazy { b"UNLINK" } else { b"DEL" };
+    let mut bytes = Vec::new();
+    for (db, key) in keys {
+        if m.out.db != Some(*db) {
+            journal::encode(&mut bytes, &[b"SELECT", db.to_string().as_bytes()]);
+            m.out.db = Some(*db);
+        }
+        journal::encode(&mut bytes, &[delete, key]);
+    }
+    m.feed(&bytes);
+}
+
 /// A replica's link came up: the backlog holds its master's stream from `offset` + 1 on
 /// (`fresh`: after a full resync, when what it held before no longer applies and its own
 /// replicas must resync too). The change stream is attached so that a promotion needs no
@@ -879,7 +899,9 @@ pub fn sync_stats() -> [u64; 3] {
 /// INFO replication's lines of a master, after `role`.
 pub fn info(out: &mut Vec<(String, String)>) {
     let ids = super::ids();
-    let offset = OFFSET.load(SeqCst);
+    // Every write answered so far counts, as in Redis where a write is propagated before
+    // its reply: the pump's pending part is fed first.
+    let offset = stream_offset();
     let replicas = replicas();
     out.push(("connected_slaves".into(), replicas.len().to_string()));
     for (i, r) in replicas.iter().enumerate() {

@@ -295,7 +295,7 @@ fn role(_session: &mut Session, _args: &mut Args) -> CmdResult {
             .collect();
         return Ok(Reply::Array(vec![
             bulk("master"),
-            Reply::Int(super::OFFSET.load(SeqCst)),
+            Reply::Int(super::master::stream_offset()),
             Reply::Array(replicas),
         ]));
     };

@@ -327,13 +327,167 @@ async fn execute(session: &mut Session, commands: Vec<Vec<Bytes>>) {
     if commands.is_empty() {
         return;
     }
+    let names: Vec<&'static str> = commands.iter().map(|c| command_name(c)).collect();
     let mut replies = BytesMut::new();
+    let total = commands.len();
     let mut held = dispatch::execute(session, commands, &mut replies).await;
+    let mut done = total - held.as_ref().map_or(0, Vec::len);
+    on_errors(session, &replies, &names[..done]);
     // A client pause holds the master's writes too (Redis pauses its master client).
     while let Some(commands) = held {
         crate::command::pause::wait(session, &commands[0]).await;
         replies.clear();
+        let start = done;
         held = dispatch::execute(session, commands, &mut replies).await;
+        done = total - held.as_ref().map_or(0, Vec::len);
+        on_errors(session, &replies, &names[start..done]);
     }
     session.close = false;
+}
+
+/// Errors this replica answered its master's commands with (Redis's "unexpected error
+/// replies").
+static UNEXPECTED_ERRORS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// INFO's `unexpected_error_replies`.
+pub fn unexpected_errors() -> u64 {
+    UNEXPECTED_ERRORS.load(SeqCst)
+}
+
+/// Counts an error answered to the AOF's commands while loading.
+pub fn count_unexpected_error() {
+    UNEXPECTED_ERRORS.fetch_add(1, SeqCst);
+}
+
+/// CONFIG RESETSTAT.
+pub fn reset_unexpected_errors() {
+    UNEXPECTED_ERRORS.store(0, SeqCst);
+}
+
+/// A command's name as Redis's log names it: `container|sub` for a subcommand,
+/// `<unknown>` for a command it does not know.
+fn command_name(command: &[Bytes]) -> &'static str {
+    match command.first().and_then(|name| crate::command::table::lookup(name)) {
+        Some((_, spec)) => spec.resolve(command).name,
+        None => "<unknown>",
+    }
+}
+
+/// Every error among `replies` (the encoded replies to the commands named `names`, in order)
+/// is a divergence from the master: logged as Redis logs it, counted, and with
+/// `propagation-error-behavior panic` or `panic-on-replicas` on a read-only replica the
+/// server stops, as Redis's does.
+fn on_errors(session: &Session, replies: &[u8], names: &[&str]) {
+    let found = reply_errors(replies);
+    if found.is_empty() {
+        return;
+    }
+    let config = session.server.config();
+    let panic = matches!(
+        config.get("propagation-error-behavior"),
+        "panic" | "panic-on-replicas"
+    ) && config.get("replica-read-only") == "yes";
+    for (index, text) in found {
+        let name = names.get(index).copied().unwrap_or("<unknown>");
+        let text = &text[..text.len().min(4096)];
+        tracing::warn!(
+            "== CRITICAL == This replica is sending an error to its master: '{}' after processing the command '{name}'",
+            String::from_utf8_lossy(text)
+        );
+        UNEXPECTED_ERRORS.fetch_add(1, SeqCst);
+        if panic {
+            panic!(
+                "This replica panicked sending an error to its master after processing the command '{name}'"
+            );
+        }
+    }
+}
+
+/// The error replies in an encoded reply stream: (index of the top-level reply holding it,
+/// its text without the `-`), errors nested in arrays (EXEC's) included.
+fn reply_errors(mut buf: &[u8]) -> Vec<(usize, Vec<u8>)> {
+    let mut found = Vec::new();
+    let mut index = 0;
+    // Elements still to read of the open aggregates, innermost last.
+    let mut open: Vec<usize> = Vec::new();
+    while let Some(&kind) = buf.first() {
+        let Some(end) = memchr::memmem::find(buf, b"\r\n") else {
+            break;
+        };
+        let line = &buf[1..end];
+        buf = &buf[end + 2..];
+        let count = || std::str::from_utf8(line).ok()?.parse::<i64>().ok();
+        let mut children = 0usize;
+        match kind {
+            b'-' | b'!' => {
+                let text = if kind == b'-' {
+                    line.to_vec()
+                } else {
+                    let n = count().unwrap_or(0).max(0) as usize;
+                    let text = buf.get(..n).unwrap_or(buf).to_vec();
+                    buf = buf.get(n + 2..).unwrap_or_default();
+                    text
+                };
+                found.push((index, text));
+            }
+            b'$' | b'=' => {
+                let n = count().unwrap_or(-1);
+                if n >= 0 {
+                    buf = buf.get(n as usize + 2..).unwrap_or_default();
+                }
+            }
+            b'*' | b'~' | b'>' => children = count().unwrap_or(0).max(0) as usize,
+            b'%' => children = 2 * count().unwrap_or(0).max(0) as usize,
+            // An attribute precedes the reply it annotates: its pairs, then that reply.
+            b'|' => children = 2 * count().unwrap_or(0).max(0) as usize + 1,
+            _ => {}
+        }
+        if children > 0 {
+            open.push(children);
+            continue;
+        }
+        // One element done: close every aggregate it completes.
+        loop {
+            match open.last_mut() {
+                Some(left) => {
+                    *left -= 1;
+                    if *left > 0 {
+                        break;
+                    }
+                    open.pop();
+                }
+                None => {
+                    index += 1;
+                    break;
+                }
+            }
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reply_errors;
+
+    #[test]
+    fn errors_are_found_at_their_top_level_reply() {
+        let replies = b"+OK\r\n$5\r\n-ab\r\n\r\n-ERR one\r\n*3\r\n:1\r\n*1\r\n-WRONGTYPE two\r\n$-1\r\n*0\r\n-ERR three\r\n";
+        let found = reply_errors(replies);
+        let texts: Vec<(usize, &[u8])> = found.iter().map(|(i, t)| (*i, &t[..])).collect();
+        assert_eq!(
+            texts,
+            vec![
+                (2, &b"ERR one"[..]),
+                (3, &b"WRONGTYPE two"[..]),
+                (5, &b"ERR three"[..])
+            ]
+        );
+    }
+
+    #[test]
+    fn a_cut_stream_ends_the_search() {
+        assert!(reply_errors(b"$10\r\nabc").is_empty());
+        assert_eq!(reply_errors(b"-ERR x\r\n*2\r\n:1").len(), 1);
+    }
 }
