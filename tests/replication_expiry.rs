@@ -115,7 +115,10 @@ fn the_masters_write_finds_a_key_the_replica_sees_expired() {
             // Expired by the replica's clock, yet the INCR applied to it: a new key made
             // by the INCR would have no TTL and read as live.
             let exists = query(&mut r, &["EXISTS", "k"]);
-            let object = redis::cmd("DEBUG").arg("OBJECT").arg("k").query::<String>(&mut r);
+            let object = redis::cmd("DEBUG")
+                .arg("OBJECT")
+                .arg("k")
+                .query::<String>(&mut r);
             found = Some((exists, object.is_ok()));
             break;
         }
@@ -131,7 +134,8 @@ fn a_restarted_master_sends_dels_for_the_keys_it_dropped_as_expired() {
         let master = Server::start(2, backend, &args);
         let mut m = master.redis();
         query(&mut m, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
-        let replica = RedisServer::start_with(&["--replicaof", "127.0.0.1", &master.port.to_string()]);
+        let replica =
+            RedisServer::start_with(&["--replicaof", "127.0.0.1", &master.port.to_string()]);
         assert!(eventually(SETTLE, || link_up(replica.port)));
         for j in 0..40 {
             query(&mut m, &["SELECT", &(j % 4).to_string()]);
@@ -155,11 +159,18 @@ fn a_restarted_master_sends_dels_for_the_keys_it_dropped_as_expired() {
         let after = offset(master.port).unwrap();
         assert!(after > before, "[{backend}] no DEL went into the backlog");
         let mut r = connect(replica.port);
-        query(&mut r, &["REPLICAOF", "127.0.0.1", &master.port.to_string()]);
+        query(
+            &mut r,
+            &["REPLICAOF", "127.0.0.1", &master.port.to_string()],
+        );
         assert!(eventually(SETTLE, || link_up(replica.port)));
         assert!(in_sync(master.port, replica.port), "[{backend}]");
         let stats = info(&mut m, "stats");
-        assert_eq!(info_field(&stats, "sync_partial_ok"), Some(1), "[{backend}]");
+        assert_eq!(
+            info_field(&stats, "sync_partial_ok"),
+            Some(1),
+            "[{backend}]"
+        );
         assert_eq!(info_field(&stats, "sync_full"), Some(0), "[{backend}]");
         // The replica held the 40 expired keys; the DELs removed them.
         let total: i64 = (0..4)
@@ -203,7 +214,10 @@ fn an_error_answered_to_the_master_is_logged_and_counted() {
         let stats = info(&mut r, "stats");
         assert_eq!(info_field(&stats, "unexpected_error_replies"), Some(1));
         let text = std::fs::read_to_string(&log).unwrap();
-        let critical: Vec<&str> = text.lines().filter(|l| l.contains("== CRITICAL ==")).collect();
+        let critical: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("== CRITICAL =="))
+            .collect();
         assert_eq!(critical.len(), 1, "[{backend}] {text}");
         assert!(
             critical[0].contains(
@@ -213,6 +227,9 @@ fn an_error_answered_to_the_master_is_logged_and_counted() {
             critical[0]
         );
         // The master's own data never ran it.
-        assert_eq!(info_field(&info(&mut m, "stats"), "unexpected_error_replies"), Some(0));
+        assert_eq!(
+            info_field(&info(&mut m, "stats"), "unexpected_error_replies"),
+            Some(0)
+        );
     }
 }

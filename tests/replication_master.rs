@@ -7,7 +7,7 @@ use common::{
     backends, eventually, info_field, query as cmd, RedisServer, Server, KEY_SHARD0, KEY_SHARD1,
 };
 use redis::{Connection, Value};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const SYNC_WITHIN: Duration = Duration::from_secs(20);
 
@@ -369,6 +369,142 @@ fn the_backlog_is_freed_after_its_ttl_without_replicas() {
         assert_eq!(
             cmd(&mut master, &["GET", "b"]),
             Value::BulkString(b"2".to_vec())
+        );
+    }
+}
+
+/// The replica's view of its link: ROLE's fourth element (connect, handshake, sync,
+/// connected...).
+fn link_state(replica: &mut Connection) -> String {
+    match cmd(replica, &["ROLE"]) {
+        Value::Array(items) => items.get(3).map(text).unwrap_or_default(),
+        other => text(&other),
+    }
+}
+
+#[test]
+fn a_diskless_transfer_waits_for_more_replicas_as_redis() {
+    for backend in backends() {
+        // One replica: nothing happens before the delay (the replica waits in its handshake,
+        // kept alive by newlines), then the transfer starts.
+        let server = Server::start(2, backend, &["--repl-diskless-sync-delay", "3"]);
+        let mut master = server.redis();
+        cmd(&mut master, &["SET", "a", "1"]);
+        let started = Instant::now();
+        let redis = start_replica(&server, &["--repl-timeout", "2"]);
+        let mut replica = connect(redis.port);
+        assert!(eventually(SYNC_WITHIN, || link_state(&mut replica) == "handshake"));
+        std::thread::sleep(Duration::from_millis(2200));
+        // Past the replica's repl-timeout: the newlines kept the link.
+        assert_eq!(link_state(&mut replica), "handshake", "{backend}");
+        assert!(
+            eventually(SYNC_WITHIN, || link_up(&mut replica)),
+            "{backend}"
+        );
+        assert!(started.elapsed() >= Duration::from_secs(3), "{backend}");
+        assert_eq!(
+            cmd(&mut replica, &["GET", "a"]),
+            Value::BulkString(b"1".to_vec())
+        );
+        drop(replica);
+        drop(redis);
+        // Enough replicas waiting start at once, long before the delay.
+        let server = Server::start(
+            2,
+            backend,
+            &[
+                "--repl-diskless-sync-delay",
+                "60",
+                "--repl-diskless-sync-max-replicas",
+                "2",
+            ],
+        );
+        let mut master = server.redis();
+        cmd(&mut master, &["SET", "b", "2"]);
+        let first = start_replica(&server, &[]);
+        let mut one = connect(first.port);
+        assert!(eventually(SYNC_WITHIN, || link_state(&mut one) == "handshake"));
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(link_state(&mut one), "handshake", "{backend}");
+        let second = start_replica(&server, &[]);
+        let mut two = connect(second.port);
+        assert!(
+            eventually(SYNC_WITHIN, || link_up(&mut one) && link_up(&mut two)),
+            "{backend}"
+        );
+        let full = info_field(&info(&mut master, "stats"), "sync_full");
+        assert_eq!(full, Some(2), "{backend}");
+    }
+}
+
+#[test]
+fn a_cross_shard_move_and_flushall_reach_the_stream_as_redis_writes_them() {
+    for backend in backends() {
+        let server = Server::start(2, backend, &[]);
+        // A replica of the old protocol: SYNC, the RDB, then the stream as written.
+        let mut stream = common::Raw::connect(server.port);
+        stream.send(b"SYNC\r\n");
+        let _ = stream
+            .stream
+            .set_read_timeout(Some(Duration::from_millis(200)));
+        let mut received = Vec::new();
+        let mut read_more = |received: &mut Vec<u8>| {
+            let mut chunk = [0u8; 65536];
+            if let Ok(n) = std::io::Read::read(&mut stream.stream, &mut chunk) {
+                received.extend_from_slice(&chunk[..n]);
+            }
+        };
+        // The RDB payload, then what follows it.
+        assert!(eventually(SYNC_WITHIN, || {
+            read_more(&mut received);
+            !received.is_empty()
+        }));
+        let mut client = server.raw();
+        // "a" and "b" live on different shards; the transaction keeps them held together.
+        for command in [
+            &[&b"SELECT"[..], b"9"][..],
+            &[b"RPUSH", b"a", b"x", b"y"],
+            &[b"LMOVE", b"a", b"b", b"LEFT", b"RIGHT"],
+            &[b"RPOPLPUSH", b"a", b"b"],
+            &[b"FLUSHALL"],
+        ] {
+            client.cmd(command);
+            client.reply();
+        }
+        let expected: &[&[&[u8]]] = &[
+            &[b"SELECT", b"9"],
+            &[b"RPUSH", b"a", b"x", b"y"],
+            &[b"LMOVE", b"a", b"b", b"LEFT", b"RIGHT"],
+            &[b"RPOPLPUSH", b"a", b"b"],
+            &[b"FLUSHALL"],
+        ];
+        let wanted: Vec<u8> = expected.iter().flat_map(|c| common::encode(c)).collect();
+        // Keepalive PINGs may come in between.
+        let stream_part = |received: &[u8]| {
+            let at = received
+                .windows(4)
+                .position(|w| w == b"*2\r\n")
+                .unwrap_or(received.len());
+            let mut text = received[at..].to_vec();
+            let ping = b"*1\r\n$4\r\nPING\r\n";
+            while let Some(p) = text.windows(ping.len()).position(|w| w == ping) {
+                text.drain(p..p + ping.len());
+            }
+            text
+        };
+        let complete = eventually(SYNC_WITHIN, || {
+            read_more(&mut received);
+            stream_part(&received).len() >= wanted.len()
+        });
+        assert!(
+            complete,
+            "{backend}: {:?}",
+            String::from_utf8_lossy(&received)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&stream_part(&received)),
+            String::from_utf8_lossy(&wanted),
+            "{backend}"
         );
     }
 }

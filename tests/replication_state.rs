@@ -171,3 +171,38 @@ fn a_silent_replica_is_cut_off_after_repl_timeout() {
         }));
     }
 }
+
+#[test]
+fn clients_blocked_on_a_master_that_becomes_a_replica_are_unblocked_as_redis() {
+    for backend in common::backends() {
+        let master = Server::start(2, backend, &[]);
+        let server = Server::start(2, backend, &[]);
+        let mut blocked = common::Raw::connect(server.port);
+        blocked.cmd(&[b"BLPOP", b"foo", b"0"]);
+        let mut s = server.redis();
+        assert!(eventually(SETTLE, || {
+            info_field(&info(&mut s, "clients"), "blocked_clients") == Some(1)
+        }));
+        query(
+            &mut s,
+            &["REPLICAOF", "127.0.0.1", &master.port.to_string()],
+        );
+        assert_eq!(
+            blocked.reply(),
+            b"-UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)\r\n"
+        );
+        assert!(
+            blocked.closed(),
+            "[{backend}] the unblocked client stays connected"
+        );
+        // The master's push reaches the replica's list untouched.
+        query(&mut master.redis(), &["RPUSH", "foo", "a", "b"]);
+        assert!(eventually(SETTLE, || {
+            query(&mut s, &["LRANGE", "foo", "0", "-1"])
+                == Value::Array(vec![
+                    Value::BulkString(b"a".to_vec()),
+                    Value::BulkString(b"b".to_vec()),
+                ])
+        }));
+    }
+}

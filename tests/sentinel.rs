@@ -122,6 +122,7 @@ fn ringkv_conf(dir: &Path, port: u16, extra: &[String]) -> PathBuf {
         "bind 127.0.0.1".into(),
         "save \"\"".into(),
         format!("dir {}", dir.display()),
+        "repl-diskless-sync-delay 0".into(),
     ];
     lines.extend_from_slice(extra);
     write_conf(&conf, &lines);

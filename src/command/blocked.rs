@@ -18,6 +18,8 @@ pub enum Stop {
     TimedOut,
     /// CLIENT UNBLOCK ... ERROR.
     Error,
+    /// The server became a replica.
+    Replica,
 }
 
 impl Stop {
@@ -26,6 +28,7 @@ impl Stop {
         match self {
             Stop::TimedOut => Ok(timed_out),
             Stop::Error => Err(error(err::UNBLOCKED)),
+            Stop::Replica => Err(error(err::UNBLOCKED_BY_ROLE_CHANGE)),
         }
     }
 }
@@ -72,6 +75,10 @@ impl<'a> Blocked<'a> {
             _ = self.session.hangup.raised() => Err(Stop::TimedOut),
             how = &mut self.unblocked => match how {
                 Ok(Unblock::Error) => Err(Stop::Error),
+                Ok(Unblock::Replica) => {
+                    self.session.client.close_after_reply.store(true, std::sync::atomic::Ordering::Relaxed);
+                    Err(Stop::Replica)
+                }
                 _ => Err(Stop::TimedOut),
             },
         }

@@ -267,6 +267,8 @@ pub const TIMEOUT_NOT_FLOAT: &str = "ERR timeout is not a float or out of range"
 pub const TIMEOUT_NOT_INT: &str = "ERR timeout is not an integer or out of range";
 pub const TIMEOUT_RANGE: &str = "ERR timeout is out of range";
 pub const UNBLOCKED: &str = "UNBLOCKED client unblocked via CLIENT UNBLOCK";
+pub const UNBLOCKED_BY_ROLE_CHANGE: &str =
+    "UNBLOCKED force unblock from blocking operation, instance state changed (master -> replica?)";
 pub const UNBLOCK_REASON: &str = "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR";
 pub const PAUSE_MODE: &str = "ERR CLIENT PAUSE mode must be WRITE or ALL";
 /// A monitor is a replica for Redis: it may not run commands that touch keys.

@@ -491,7 +491,8 @@ async fn move_between(session: &Session, m: Move) -> CmdResult {
         session.router.shard_of(&m.dst),
     );
     let holding = session.router.hold(&[a, b]).await;
-    // The pop and the push are journaled where they apply, as one block.
+    // Journaled as the one command it is (RPOPLPUSH or LMOVE, as Redis propagates it), after
+    // the pop and before the push, so that clients the push serves come after it.
     let block = crate::shard::journal::Block::open(&[a, b]);
     let result = move_held(&holding, db, a, b, m).await;
     if let Some(block) = block {
@@ -530,28 +531,38 @@ async fn move_held(
     let popped = holding
         .run(a, move |s| {
             s.select(db);
-            let popped = pop_values(s, &src, from_front, 1);
-            if let Ok(Some(v)) = &popped {
-                journal_pop(s, &src, from_front, v.len());
-            }
-            popped
+            pop_values(s, &src, from_front, 1)
         })
         .await
         .ok_or_else(gone)??;
     let Some(value) = popped.and_then(|mut v| v.pop()) else {
         return Ok(Reply::Nil);
     };
+    // Into this move's block, or the transaction's holding both shards.
+    let side = |front: bool| if front { &b"LEFT"[..] } else { &b"RIGHT"[..] };
+    let command: &[&[u8]] = match m.rpoplpush {
+        true => &[b"RPOPLPUSH", &m.src, &m.dst],
+        false => &[
+            b"LMOVE",
+            &m.src,
+            &m.dst,
+            side(m.from_front),
+            side(m.to_front),
+        ],
+    };
+    crate::shard::journal::push_held(&[a, b], Some(db), command);
     let pushed = value.clone();
     holding
         .run(b, move |s| {
-            push_and_serve(s, db, &m.dst, pushed, m.to_front)
+            push_then_serve(s, db, &m.dst, pushed, m.to_front, false)
         })
         .await
         .ok_or_else(gone)??;
     Ok(Reply::Bulk(value))
 }
 
-/// Pushes one element in a job outside the dispatcher, then serves clients it unblocks.
+/// Pushes one element in a job outside the dispatcher (journaled as LPUSH/RPUSH), then
+/// serves clients it unblocks.
 fn push_and_serve(
     s: &mut Shard,
     db: usize,
@@ -559,9 +570,22 @@ fn push_and_serve(
     value: Bytes,
     front: bool,
 ) -> Result<usize, Reply> {
+    push_then_serve(s, db, key, value, front, true)
+}
+
+/// [`push_and_serve`], journaling the push only when `journal` (a cross-shard move journals
+/// itself as one command).
+fn push_then_serve(
+    s: &mut Shard,
+    db: usize,
+    key: &[u8],
+    value: Bytes,
+    front: bool,
+    journal: bool,
+) -> Result<usize, Reply> {
     s.select(db);
     let len = push_values(s, key, std::slice::from_ref(&value), front, false);
-    if len.is_ok() && s.journaling() {
+    if journal && len.is_ok() && s.journaling() {
         s.journal(&[if front { b"LPUSH" } else { b"RPUSH" }, key, &value]);
     }
     if s.has_ready() {

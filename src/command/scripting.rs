@@ -151,6 +151,11 @@ pub fn implied_flags(spec: &CommandSpec, items: &[Bytes]) -> Option<(bool, bool)
 
 /// `-BUSY` for `items` (a command of `spec`) while a script is busy, unless the command may
 /// run then (allow-busy rows: SCRIPT KILL, MULTI...).
+/// True while a script or function runs past `busy-reply-threshold` (others get BUSY).
+pub fn busy() -> bool {
+    engine::busy_error().is_some()
+}
+
 pub fn busy_reply(spec: &'static CommandSpec, items: &[Bytes]) -> Option<Reply> {
     let reply = engine::busy_error()?;
     if spec.resolve(items).has(Flags::ALLOW_BUSY) {

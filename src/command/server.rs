@@ -192,8 +192,9 @@ pub fn flushall(session: &mut Session, mut args: Args) -> Routine<'_> {
         flush_mode(&mut args)?;
         let flush = |s: &mut Shard| (0..s.databases()).for_each(|db| s.flush_db(db));
         if crate::shard::journal::active() {
+            // In the caller's database, as Redis propagates it (a SELECT only when it differs).
             let args: [&[u8]; 1] = [b"FLUSHALL"];
-            flush_journaled(session, flush, None, &args).await?;
+            flush_journaled(session, flush, Some(session.db), &args).await?;
         } else {
             session.router.run_all(flush).await;
         }
@@ -250,7 +251,8 @@ pub fn swapdb(session: &mut Session, args: Args) -> Routine<'_> {
                 .await;
         }
         let (a, b) = (a.to_string(), b.to_string());
-        crate::shard::journal::push_held(&all, None, &[b"SWAPDB", a.as_bytes(), b.as_bytes()]);
+        let command: [&[u8]; 3] = [b"SWAPDB", a.as_bytes(), b.as_bytes()];
+        crate::shard::journal::push_held(&all, Some(session.db), &command);
         ok()
     })
 }

@@ -107,7 +107,7 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
             Event::Monitor(None) => {}
             Event::Monitor(Some(line)) => write_monitor_lines(&mut session, line, &mut output),
         }
-        let last = closing || session.close;
+        let last = closing || session.close || session.client.close_after_reply.load(Relaxed);
         // Subscribers are the pubsub class, limited where messages are queued.
         let limit = if session.subscriptions.total() > 0 {
             OutputLimit::default()
@@ -193,6 +193,36 @@ async fn serve_replica<W: WriteHalf>(
     let server = session.server.clone();
     let stats = &server.stats[session.thread];
     let mut output = BytesMut::new();
+    if feed.waiting() {
+        // A diskless transfer waiting for more replicas: a newline a second keeps the link
+        // alive (as Redis's cron sends them), until it starts with its PSYNC reply.
+        let mut last_newline = std::time::Instant::now();
+        while !feed.may_start() {
+            tokio::select! {
+                biased;
+                input = rx.recv() => {
+                    if !replica_input(session, &feed, input) {
+                        return;
+                    }
+                }
+                () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+            }
+            if session.client.killed.load(Relaxed) {
+                return;
+            }
+            if last_newline.elapsed() >= std::time::Duration::from_secs(1) {
+                last_newline = std::time::Instant::now();
+                output.extend_from_slice(b"\n");
+                let (result, buf) = writer.write_all(output).await;
+                output = buf;
+                output.clear();
+                if result.is_err() {
+                    return;
+                }
+            }
+        }
+        output.extend_from_slice(&feed.start_delayed(&session.router).await);
+    }
     if let Some(mut snapshot) = feed.snapshot() {
         let payload = loop {
             tokio::select! {

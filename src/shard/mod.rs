@@ -601,10 +601,7 @@ impl Shard {
         for db in &mut self.dbs {
             self.stats.expired_keys += db.expire_replica_keys(now) as u64;
         }
-        if owned.is_empty()
-            || db::frozen(now)
-            || self.dbs.iter().all(|db| db.volatile() == 0)
-        {
+        if owned.is_empty() || db::frozen(now) || self.dbs.iter().all(|db| db.volatile() == 0) {
             return;
         }
         let start = Instant::now();

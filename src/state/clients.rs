@@ -64,6 +64,9 @@ pub struct ClientInfo {
     /// Command-table row of the last command (u32::MAX: none yet).
     pub last_cmd: AtomicU32,
     pub killed: AtomicBool,
+    /// Closed once its pending replies are written (unblocked when the server became a
+    /// replica, as Redis's CLIENT_CLOSE_AFTER_REPLY).
+    pub close_after_reply: AtomicBool,
     /// Pub/sub subscriptions (channels, patterns, shard channels together).
     pub subs: AtomicU32,
     /// The names subscribed to, for ACL changes that must close subscribers who lost a
@@ -90,6 +93,8 @@ pub struct SubscribedNames {
 pub enum Unblock {
     Timeout,
     Error,
+    /// The server became a replica: its blocked clients get an error and are closed.
+    Replica,
 }
 
 impl ClientInfo {
@@ -162,6 +167,7 @@ impl ClientRegistry {
             last_active_ms: AtomicU64::new(coarse_ms()),
             last_cmd: AtomicU32::new(u32::MAX),
             killed: AtomicBool::new(false),
+            close_after_reply: AtomicBool::new(false),
             subs: AtomicU32::new(0),
             subscribed: Mutex::new(SubscribedNames::default()),
             unblock: Mutex::new(None),
@@ -217,6 +223,16 @@ impl ClientRegistry {
             killed += 1;
         }
         killed
+    }
+
+    /// Ends the wait of every blocked client with an error and closes them: the server turned
+    /// into a replica, where serving them later would diverge from its master (Redis's
+    /// disconnectAllBlockedClients).
+    pub fn unblock_all_for_replica(&self) {
+        let ids: Vec<u64> = self.lock().keys().copied().collect();
+        for id in ids {
+            self.unblock(id, Unblock::Replica);
+        }
     }
 
     /// Ends the wait of client `id` if it is blocked (CLIENT UNBLOCK); false when it is not.

@@ -48,6 +48,10 @@ impl Server {
             // test server never writes a dump into the working directory on its own.
             "--save",
             "",
+            // A replica's full resync starts at once, as Redis's own test configuration has it
+            // (the default waits 5 s for more replicas); a test may set it again.
+            "--repl-diskless-sync-delay",
+            "0",
         ])
         .args(extra)
         .stdout(Stdio::piped())
@@ -79,6 +83,7 @@ impl Server {
         let child = Command::new(env!("CARGO_BIN_EXE_ringkv"))
             .args(["--port", "0", "--threads", &threads.to_string()])
             .args(["--io-backend", backend, "--save", "", "--logfile", logfile])
+            .args(["--repl-diskless-sync-delay", "0"])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -157,8 +157,10 @@ fn debug(session: &mut Session, args: Args) -> Routine<'_> {
             (b"digest-value", _) => digest::values(session, args.rest()).await,
             (b"protocol", 1) => protocol::reply(session.protocol, &args.next()?),
             (b"sleep", 1) => {
-                let secs = atof(&args.next()?).clamp(0.0, 86_400.0);
-                std::thread::sleep(Duration::from_secs_f64(secs));
+                // The whole server stops, as Redis's one thread does: every thread sleeps at
+                // once (its connections too, so none of them answers or keeps a link alive).
+                let pause = Duration::from_secs_f64(atof(&args.next()?).clamp(0.0, 86_400.0));
+                sleep_everywhere(&session.router, pause).await;
                 Ok(Reply::Simple("OK"))
             }
             (b"set-active-expire", 1) => {
@@ -196,6 +198,32 @@ fn debug(session: &mut Session, args: Args) -> Routine<'_> {
             _ => Err(err::subcommand_syntax(args.all())),
         }
     })
+}
+
+/// DEBUG SLEEP: every runtime thread sleeps for `pause` at the same time. The other threads
+/// are sent their sleep first, and this one starts its own once they have started theirs (a
+/// second at most), so the whole server stops for `pause`, not for a multiple of it.
+async fn sleep_everywhere(router: &crate::shard::Router, pause: Duration) {
+    let started = std::sync::Arc::new(AtomicU64::new(0));
+    let others: Vec<_> = (0..router.shards())
+        .filter(|&id| !router.runs_inline(id))
+        .map(|id| {
+            let started = started.clone();
+            router.post(id, move |_| {
+                started.fetch_add(1, Relaxed);
+                std::thread::sleep(pause);
+            })
+        })
+        .collect();
+    let since = std::time::Instant::now();
+    while started.load(Relaxed) < others.len() as u64 && since.elapsed() < Duration::from_secs(1) {
+        // Lets this tick's mail go out, and the other threads pick it up.
+        tokio::time::sleep(Duration::from_micros(100)).await;
+    }
+    std::thread::sleep(pause.saturating_sub(since.elapsed()));
+    for done in others {
+        let _ = done.await;
+    }
 }
 
 /// Writes to a read-only page: a real SIGSEGV, as Redis's DEBUG SEGFAULT raises it.

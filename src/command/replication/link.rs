@@ -101,9 +101,11 @@ impl Conn {
                 }
                 Ok(n)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                Err("timeout connecting to the MASTER...".into())
-            }
+            // Redis's words for a silent master, before and after the link is up.
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Err(match self.mirror {
+                None => "Timeout connecting to the MASTER...".into(),
+                Some(_) => "MASTER timeout: no data nor PING received...".into(),
+            }),
             Err(e) => Err(e.to_string()),
         }
     }

@@ -296,9 +296,65 @@ pub struct Feed {
     replica: Arc<Replica>,
     payload: Option<oneshot::Receiver<Vec<u8>>>,
     rdb_only: bool,
+    /// A diskless full resync waiting out `repl-diskless-sync-delay` for more replicas.
+    delayed: Option<Delayed>,
 }
 
+/// A diskless full resync not started yet: the PSYNC reply (`+FULLRESYNC`) goes out when it
+/// starts, as Redis sends it when its child starts; meanwhile the replica gets a newline a
+/// second.
+struct Delayed {
+    since: Instant,
+    delay: Duration,
+    /// `repl-diskless-sync-max-replicas` (0: none): this many waiting start at once.
+    max_replicas: usize,
+    /// The start generation when it began waiting: a later one means a group started.
+    seen: u64,
+    with_data: bool,
+    chained: bool,
+    psync: bool,
+}
+
+/// Replicas waiting out the diskless delay.
+static WAITING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Bumped whenever waiting replicas start their transfer: every replica waiting then starts
+/// too (Redis sends one snapshot to all of them).
+static STARTS: AtomicU64 = AtomicU64::new(0);
+
 impl Feed {
+    /// True while a diskless full resync waits to start (see [`Feed::start_delayed`]).
+    pub fn waiting(&self) -> bool {
+        self.delayed.is_some()
+    }
+
+    /// True once a waiting transfer may start: its delay is over, enough replicas wait, or
+    /// another waiting replica started.
+    pub fn may_start(&self) -> bool {
+        let Some(d) = &self.delayed else {
+            return true;
+        };
+        d.since.elapsed() >= d.delay
+            || (d.max_replicas > 0 && WAITING.load(SeqCst) >= d.max_replicas)
+            || STARTS.load(SeqCst) != d.seen
+    }
+
+    /// Starts a waiting transfer: takes the snapshot; returns what to write before it (the
+    /// `+FULLRESYNC` line of a PSYNC).
+    pub async fn start_delayed(&mut self, router: &Router) -> Vec<u8> {
+        let Some(d) = self.delayed.take() else {
+            return Vec::new();
+        };
+        WAITING.fetch_sub(1, SeqCst);
+        STARTS.fetch_add(1, SeqCst);
+        let (rx, offset) = full_resync(router, &self.replica, d.with_data, d.chained, true).await;
+        self.payload = Some(rx);
+        match d.psync {
+            true => format!("+FULLRESYNC {} {offset}\r\n", ids().replid).into_bytes(),
+            false => Vec::new(),
+        }
+    }
+
     /// The snapshot transfer to write first, once built (full resyncs only).
     pub fn snapshot(&mut self) -> Option<oneshot::Receiver<Vec<u8>>> {
         self.payload.take()
@@ -357,6 +413,9 @@ impl Feed {
 
 impl Drop for Feed {
     fn drop(&mut self) {
+        if self.delayed.is_some() {
+            WAITING.fetch_sub(1, SeqCst);
+        }
         let mut m = lock(&MASTER);
         m.replicas
             .retain(|a| !Arc::ptr_eq(&a.replica, &self.replica));
@@ -482,6 +541,7 @@ async fn start(session: &mut Session, request: Option<(String, i64)>) -> CmdResu
                 replica,
                 payload: None,
                 rdb_only: false,
+                delayed: None,
             });
             return Ok(reply);
         }
@@ -493,15 +553,66 @@ async fn start(session: &mut Session, request: Option<(String, i64)>) -> CmdResu
     let eof = link.capa_eof && config.get("repl-diskless-sync") == "yes";
     let rdb_only = link.rdb_only;
     let with_data = !link.filtered;
+    let delay = config.int("repl-diskless-sync-delay").max(0) as u64;
+    if eof && delay > 0 {
+        // Redis waits for more replicas before a diskless transfer; its reply comes then.
+        tracing::info!(
+            "Replica {}:{} asks for synchronization: full resync, delayed {delay} s for more replicas",
+            replica.ip,
+            replica.port
+        );
+        WAITING.fetch_add(1, SeqCst);
+        session.replication.feed = Some(Feed {
+            replica,
+            payload: None,
+            rdb_only,
+            delayed: Some(Delayed {
+                since: Instant::now(),
+                delay: Duration::from_secs(delay),
+                max_replicas: config.int("repl-diskless-sync-max-replicas").max(0) as usize,
+                seen: STARTS.load(SeqCst),
+                with_data,
+                chained,
+                psync: request.is_some(),
+            }),
+        });
+        return Ok(Reply::Sequence(Vec::new()));
+    }
+    let (rx, offset) = full_resync(&session.router, &replica, with_data, chained, eof).await;
+    session.replication.feed = Some(Feed {
+        replica,
+        payload: Some(rx),
+        rdb_only,
+        delayed: None,
+    });
+    match request {
+        Some(_) => Ok(Reply::Status(format!(
+            "FULLRESYNC {} {offset}",
+            ids().replid
+        ))),
+        None => Ok(Reply::Sequence(Vec::new())),
+    }
+}
+
+/// Takes a full resync's snapshot (between two batches of its master's stream on a chained
+/// replica) and builds its transfer on a thread of its own; the transfer when built, and the
+/// offset the snapshot stands at.
+async fn full_resync(
+    router: &Router,
+    replica: &Arc<Replica>,
+    with_data: bool,
+    chained: bool,
+    eof: bool,
+) -> (oneshot::Receiver<Vec<u8>>, i64) {
     let (parts, offset) = match chained {
         // Between two batches of the master's stream: the data and the offset agree.
         true => {
             let paused = super::replica_apply::pause().await;
-            let cut = cut(&session.router, &replica, with_data).await;
+            let cut = cut(router, replica, with_data).await;
             drop(paused);
             cut
         }
-        false => cut(&session.router, &replica, with_data).await,
+        false => cut(router, replica, with_data).await,
     };
     replica.stream_on_ack.store(eof, Relaxed);
     let (tx, rx) = oneshot::channel();
@@ -525,18 +636,7 @@ async fn start(session: &mut Session, request: Option<(String, i64)>) -> CmdResu
         replica.ip,
         replica.port
     );
-    session.replication.feed = Some(Feed {
-        replica,
-        payload: Some(rx),
-        rdb_only,
-    });
-    match request {
-        Some(_) => Ok(Reply::Status(format!(
-            "FULLRESYNC {} {offset}",
-            ids().replid
-        ))),
-        None => Ok(Reply::Sequence(Vec::new())),
-    }
+    (rx, offset)
 }
 
 /// Attaches replication to the shards' change stream (their journals, if not yet made).

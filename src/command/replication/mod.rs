@@ -76,7 +76,8 @@ pub fn shift_ids() {
 /// Holds a replica's applier (at most a second) while a save takes its cut, so that the data
 /// and the offset agree; None on a master, or when the applier did not stop in time.
 pub async fn pause_for_cut() -> Option<replica_apply::Paused> {
-    if !replica::is_replica() {
+    // The applier's own command (its master's FLUSHALL) runs between two of its batches.
+    if !replica::is_replica() || replica_apply::applying() {
         return None;
     }
     tokio::time::timeout(std::time::Duration::from_secs(1), replica_apply::pause())

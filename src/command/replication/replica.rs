@@ -196,6 +196,8 @@ pub fn set_master(server: &Arc<ServerState>, master: Master, cache_self: bool) {
         HISTORY.store(true, Relaxed);
     }
     crate::shard::db::REPLICA_FROZEN.store(true, Relaxed);
+    // Serving them later would diverge from the master's stream.
+    server.clients.unblock_all_for_replica();
     *lock(&MASTER) = Some(master.clone());
     server
         .config_mut()

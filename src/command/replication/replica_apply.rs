@@ -327,10 +327,17 @@ async fn execute(session: &mut Session, commands: Vec<Vec<Bytes>>) {
     if commands.is_empty() {
         return;
     }
+    // A script past its busy threshold holds the master's commands until it ends (Redis
+    // leaves its master's input unread then), instead of their being refused with BUSY.
+    while crate::command::scripting::busy() {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
     let names: Vec<&'static str> = commands.iter().map(|c| command_name(c)).collect();
     let mut replies = BytesMut::new();
     let total = commands.len();
-    let mut held = dispatch::execute(session, commands, &mut replies).await;
+    let mut held = APPLYING
+        .scope((), dispatch::execute(session, commands, &mut replies))
+        .await;
     let mut done = total - held.as_ref().map_or(0, Vec::len);
     on_errors(session, &replies, &names[..done]);
     // A client pause holds the master's writes too (Redis pauses its master client).
@@ -338,11 +345,24 @@ async fn execute(session: &mut Session, commands: Vec<Vec<Bytes>>) {
         crate::command::pause::wait(session, &commands[0]).await;
         replies.clear();
         let start = done;
-        held = dispatch::execute(session, commands, &mut replies).await;
+        held = APPLYING
+            .scope((), dispatch::execute(session, commands, &mut replies))
+            .await;
         done = total - held.as_ref().map_or(0, Vec::len);
         on_errors(session, &replies, &names[start..done]);
     }
     session.close = false;
+}
+
+tokio::task_local! {
+    /// Set while the applier runs its master's commands.
+    static APPLYING: ();
+}
+
+/// True inside the applier's own commands: a save one of them makes (FLUSHALL's) must not
+/// wait for the applier to pause, as it never would.
+pub fn applying() -> bool {
+    APPLYING.try_with(|()| ()).is_ok()
 }
 
 /// Errors this replica answered its master's commands with (Redis's "unexpected error
@@ -367,7 +387,10 @@ pub fn reset_unexpected_errors() {
 /// A command's name as Redis's log names it: `container|sub` for a subcommand,
 /// `<unknown>` for a command it does not know.
 fn command_name(command: &[Bytes]) -> &'static str {
-    match command.first().and_then(|name| crate::command::table::lookup(name)) {
+    match command
+        .first()
+        .and_then(|name| crate::command::table::lookup(name))
+    {
         Some((_, spec)) => spec.resolve(command).name,
         None => "<unknown>",
     }
