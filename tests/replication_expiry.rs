@@ -33,18 +33,27 @@ fn signal(pid: u32, signal: &str) {
     assert!(status.success());
 }
 
+/// A ringkv master whose keys expire only when touched, and a ringkv replica linked to it
+/// (both with DEBUG enabled).
+fn pair_without_active_expiry(backend: &str) -> (Server, Server) {
+    let debug = ["--enable-debug-command", "yes"];
+    let master = Server::start(2, backend, &debug);
+    query(&mut master.redis(), &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    let port = master.port.to_string();
+    let replica = Server::start(
+        2,
+        backend,
+        &[&debug[..], &["--replicaof", "127.0.0.1", &port]].concat(),
+    );
+    assert!(eventually(SETTLE, || link_up(replica.port)));
+    (master, replica)
+}
+
 #[test]
 fn a_writable_replica_expires_its_own_keys_but_not_its_masters() {
     for backend in common::backends() {
-        let master = Server::start(2, backend, &["--enable-debug-command", "yes"]);
+        let (master, replica) = pair_without_active_expiry(backend);
         let mut m = master.redis();
-        query(&mut m, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
-        let replica = Server::start(
-            2,
-            backend,
-            &["--replicaof", "127.0.0.1", &master.port.to_string()],
-        );
-        assert!(eventually(SETTLE, || link_up(replica.port)));
         query(&mut m, &["SET", "theirs", "v", "PX", "100"]);
         assert!(in_sync(master.port, replica.port));
         let mut r = replica.redis();
@@ -78,21 +87,8 @@ fn a_writable_replica_expires_its_own_keys_but_not_its_masters() {
 #[test]
 fn the_masters_write_finds_a_key_the_replica_sees_expired() {
     for backend in common::backends() {
-        let master = Server::start(2, backend, &["--enable-debug-command", "yes"]);
+        let (master, replica) = pair_without_active_expiry(backend);
         let mut m = master.redis();
-        query(&mut m, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
-        let replica = Server::start(
-            2,
-            backend,
-            &[
-                "--replicaof",
-                "127.0.0.1",
-                &master.port.to_string(),
-                "--enable-debug-command",
-                "yes",
-            ],
-        );
-        assert!(eventually(SETTLE, || link_up(replica.port)));
         // Retried with a longer TTL when the INCR reached the replica before the key
         // expired there (a loaded machine), as Redis's own test does.
         let mut ttl = 500u64;

@@ -132,7 +132,8 @@ fn run_op_in(
         (key, key_slot.unwrap_or_else(|| slot_of(key)))
     });
     shard.begin(db, key);
-    if crate::shard::db::REPLICA_FROZEN.load(std::sync::atomic::Ordering::Relaxed) {
+    let on_replica = crate::shard::db::REPLICA_FROZEN.load(std::sync::atomic::Ordering::Relaxed);
+    if on_replica {
         // On a replica, an expiry its own client sets is its to enforce; its master's commands
         // still see expired keys.
         use crate::shard::db::{set_origin, Origin};
@@ -147,6 +148,10 @@ fn run_op_in(
     shard.set_tracker(tracker);
     let reply = op(shard, args).unwrap_or_else(|e| e);
     serving::done();
+    if on_replica {
+        // Work outside a command (a served waiter, a cross-shard step) has no origin.
+        crate::shard::db::set_origin(crate::shard::db::Origin::Unknown);
+    }
     if shard.journaling() {
         super::propagate::record(shard, spec, args, &reply);
     }

@@ -152,11 +152,23 @@ pub fn implied_flags(spec: &CommandSpec, items: &[Bytes]) -> Option<(bool, bool)
 /// `-BUSY` for `items` (a command of `spec`) while a script is busy, unless the command may
 /// run then (allow-busy rows: SCRIPT KILL, MULTI...).
 /// True while a script or function runs past `busy-reply-threshold` (others get BUSY).
+#[inline(always)]
 pub fn busy() -> bool {
-    engine::busy_error().is_some()
+    engine::busy()
 }
 
+/// The BUSY refusal of a command while a script is busy (None when none is, or the command
+/// is allowed then). The test that no script is busy is inlined into admission.
+#[inline(always)]
 pub fn busy_reply(spec: &'static CommandSpec, items: &[Bytes]) -> Option<Reply> {
+    if !engine::busy() {
+        return None;
+    }
+    busy_refusal(spec, items)
+}
+
+#[inline(never)]
+fn busy_refusal(spec: &'static CommandSpec, items: &[Bytes]) -> Option<Reply> {
     let reply = engine::busy_error()?;
     if spec.resolve(items).has(Flags::ALLOW_BUSY) {
         return None;

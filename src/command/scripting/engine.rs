@@ -122,6 +122,12 @@ pub fn submit(request: Request) -> bool {
     REQUESTS.send(request).is_ok()
 }
 
+/// True while a script runs past the threshold (every command's admission asks).
+#[inline(always)]
+pub fn busy() -> bool {
+    BUSY.load(Relaxed)
+}
+
 /// The `-BUSY` reply while a script runs past the threshold, for commands without allow-busy.
 pub fn busy_error() -> Option<Reply> {
     BUSY.load(Relaxed).then(busy_text)
