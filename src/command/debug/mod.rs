@@ -202,8 +202,15 @@ fn debug(session: &mut Session, args: Args) -> Routine<'_> {
 
 /// DEBUG SLEEP: every runtime thread sleeps for `pause` at the same time. The other threads
 /// are sent their sleep first, and this one starts its own once they have started theirs (a
-/// second at most), so the whole server stops for `pause`, not for a multiple of it.
+/// second at most), so the whole server stops for `pause`, not for a multiple of it. Inside a
+/// transaction only this thread sleeps.
 async fn sleep_everywhere(router: &crate::shard::Router, pause: Duration) {
+    if router.in_transaction() {
+        // Inside EXEC the transaction holds the shards: a job sent to one would wait for the
+        // transaction, which waits for it. This thread sleeps alone then.
+        std::thread::sleep(pause);
+        return;
+    }
     let started = std::sync::Arc::new(AtomicU64::new(0));
     let others: Vec<_> = (0..router.shards())
         .filter(|&id| !router.runs_inline(id))
