@@ -87,14 +87,23 @@ fn bind_unix(
         return Ok(None);
     }
     let _ = std::fs::remove_file(path);
-    let listener = std::os::unix::net::UnixListener::bind(path)
-        .map_err(|e| format!("Failed opening Unix socket: {e}"))?;
+    let opening = |e: std::io::Error| format!("Failed opening Unix socket: {e}");
+    // Bound, given its permissions, then listening (as Redis's anetUnixServer): no client
+    // connects before the permissions hold.
+    let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)
+        .map_err(opening)?;
+    socket
+        .bind(&socket2::SockAddr::unix(path).map_err(opening)?)
+        .map_err(opening)?;
     let perm = u32::from_str_radix(config.get("unixsocketperm"), 8).unwrap_or(0);
     if perm != 0 {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(perm))
             .map_err(|e| format!("Failed to set permissions of Unix socket: {e}"))?;
     }
+    let backlog = config.int("tcp-backlog").clamp(1, i64::from(i32::MAX)) as i32;
+    socket.listen(backlog).map_err(opening)?;
+    let listener = std::os::unix::net::UnixListener::from(std::os::fd::OwnedFd::from(socket));
     listener
         .set_nonblocking(true)
         .map_err(|e| format!("unix socket: {e}"))?;
