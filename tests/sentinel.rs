@@ -61,20 +61,36 @@ struct Proc {
 }
 
 impl Proc {
+    /// Starts `cmd` on `port` and waits for its PONG. A restart on the port a process had
+    /// can find it taken for a moment by another test's connection (the port was only picked
+    /// free): a process that exits before answering is started again, a few times.
     fn spawn(cmd: &mut Command, port: u16, log: PathBuf) -> Proc {
-        let out = File::create(&log).unwrap();
-        let child = cmd
-            .stdout(Stdio::from(out))
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
-        let mut proc = Proc { child, port, log };
-        let up = eventually(Duration::from_secs(20), || {
-            try_query(port, &["PING"]).is_ok_and(|v| text(&v) == "PONG")
-        });
-        assert!(up, "{cmd:?} did not answer PING: {}", proc.log_tail());
-        assert!(proc.child.try_wait().unwrap().is_none());
-        proc
+        for _ in 0..10 {
+            let out = File::create(&log).unwrap();
+            let child = cmd
+                .stdout(Stdio::from(out))
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+            let mut proc = Proc {
+                child,
+                port,
+                log: log.clone(),
+            };
+            let mut exited = false;
+            let up = eventually(Duration::from_secs(20), || {
+                exited = proc.child.try_wait().ok().flatten().is_some();
+                exited || try_query(port, &["PING"]).is_ok_and(|v| text(&v) == "PONG")
+            });
+            if exited {
+                std::thread::sleep(Duration::from_millis(500));
+                continue;
+            }
+            assert!(up, "{cmd:?} did not answer PING: {}", proc.log_tail());
+            assert!(proc.child.try_wait().unwrap().is_none());
+            return proc;
+        }
+        panic!("{cmd:?} exited before answering PING, 10 times");
     }
 
     fn kill(&mut self) {
