@@ -22,8 +22,10 @@
 //! Cost when nothing consumes: `Shard::journal` is `None`, and a write pays the one branch
 //! that finds so.
 
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::thread::Thread;
+use std::time::Duration;
 
 use super::{Shard, ShardId};
 use crate::protocol::reply::{write_int, MAX_INT_LEN};
@@ -144,6 +146,33 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 static STREAM: Mutex<Option<Arc<Stream>>> = Mutex::new(None);
 /// Fast check for the command layer's coordinators.
 static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+/// The thread that waits for appends in [`wait_for_appends`] (the replication pump).
+static SLEEPER: OnceLock<Thread> = OnceLock::new();
+/// Set while [`SLEEPER`] is parked: the next append wakes it.
+static ASLEEP: AtomicBool = AtomicBool::new(false);
+
+/// Parks the calling thread (always the same one) for at most `max`, or until something is
+/// appended to the stream. A busy consumer should sleep instead: appends then cost no wake-up,
+/// and what it drains comes in batches.
+pub fn wait_for_appends(max: Duration) {
+    let me = SLEEPER.get_or_init(std::thread::current);
+    debug_assert_eq!(me.id(), std::thread::current().id());
+    ASLEEP.store(true, SeqCst);
+    std::thread::park_timeout(max);
+    ASLEEP.store(false, Relaxed);
+}
+
+/// Wakes the consumer parked in [`wait_for_appends`], if it is. An append that races with
+/// its parking waits out the park's timeout, as it would have without the kick.
+#[inline]
+fn kick() {
+    if ASLEEP.load(Relaxed) && ASLEEP.swap(false, SeqCst) {
+        if let Some(sleeper) = SLEEPER.get() {
+            sleeper.unpark();
+        }
+    }
+}
 
 /// True while some consumer reads the stream.
 pub fn active() -> bool {
@@ -336,6 +365,8 @@ impl Block {
         }
         if !wrap || captured.entries < 2 {
             merged.push(captured);
+            drop(merged);
+            kick();
             return;
         }
         let mut block = Chunk::default();
@@ -348,6 +379,8 @@ impl Block {
         block.extend(captured);
         block.push_dbless(&[b"EXEC"]);
         merged.push(block);
+        drop(merged);
+        kick();
     }
 }
 
@@ -406,7 +439,11 @@ impl Shard {
         let mut journal = lock(journal);
         match &journal.capture {
             Some(capture) => lock(capture).push(db, args),
-            None => journal.main.push(db, args),
+            None => {
+                journal.main.push(db, args);
+                drop(journal);
+                kick();
+            }
         }
     }
 
