@@ -67,9 +67,14 @@
 //!   clients and BCAST prefixes, delivery of the invalidations a shard buffered
 //!   (`shard::tracking`, the table keyed by key) to the clients' threads. Depends on `shard`,
 //!   `state`, `protocol`, `handoff`; never on `command`.
+//! - [`cluster`] — Redis Cluster state of this node (ID, known nodes, slot owners, epochs,
+//!   `cluster_state`) and nodes.conf; a lock-free view (one atomic per slot) that dispatch
+//!   reads to redirect (`-MOVED`, `-CLUSTERDOWN`); `cluster::bus`, the thread that owns the
+//!   bus port and the state's clock. Depends on `config`, `shard` and `state`.
 //! - [`handoff`] — a same-thread queue between two tasks (a connection's reader and executor,
 //!   a subscriber's deliveries). Depends on nothing.
 
+pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod glob;

@@ -8,7 +8,7 @@ use std::path::Path;
 /// The modules whose dependencies must form a DAG.
 const MODULES: &[&str] = &[
     "protocol", "shard", "command", "server", "pubsub", "acl", "rdb", "config", "state", "glob",
-    "handoff", "tracking", "service",
+    "handoff", "tracking", "service", "cluster",
 ];
 
 /// The top-level modules named by `crate::` paths in `text` (`crate::x::y`, `crate::{x, y::z}`),

@@ -114,7 +114,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         1,
         flags!(LOADING | STALE | FAST),
         NOKEY,
-        Kind::Local(cluster_disabled),
+        Kind::Local(super::cluster::readonly),
         "cluster",
         "3.0.0",
         "Enables read queries for a connection to a cluster replica node",
@@ -125,18 +125,13 @@ pub static COMMANDS: &[CommandSpec] = &[
         1,
         flags!(LOADING | STALE | FAST),
         NOKEY,
-        Kind::Local(cluster_disabled),
+        Kind::Local(super::cluster::readwrite),
         "cluster",
         "3.0.0",
         "Disables read queries for a connection to a cluster replica node",
         "",
     ),
 ];
-
-/// READONLY, READWRITE: cluster-replica commands; without cluster mode Redis refuses them.
-fn cluster_disabled(_session: &mut Session, _args: &mut Args) -> CmdResult {
-    Err(error(err::CLUSTER_DISABLED))
-}
 
 #[rustfmt::skip]
 static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
@@ -193,6 +188,9 @@ pub fn quit(session: &mut Session, _args: &mut Args) -> CmdResult {
 
 pub fn select(session: &mut Session, args: &mut Args) -> CmdResult {
     let index = args.int32()?;
+    if crate::cluster::enabled() && index != 0 {
+        return Err(error(err::SELECT_IN_CLUSTER));
+    }
     let databases = session.server.config().int("databases");
     if index < 0 || index >= databases {
         return Err(error(err::DB_RANGE));
@@ -200,6 +198,15 @@ pub fn select(session: &mut Session, args: &mut Args) -> CmdResult {
     session.db = index as usize;
     session.client.db.store(index as u32, Relaxed);
     ok()
+}
+
+/// The server's mode as INFO and HELLO name it.
+pub fn mode() -> &'static str {
+    if crate::cluster::enabled() {
+        "cluster"
+    } else {
+        "standalone"
+    }
 }
 
 /// Client names and library names may not contain spaces or special characters.
@@ -267,7 +274,7 @@ pub fn hello(session: &mut Session, args: &mut Args) -> CmdResult {
             Reply::Int(if protocol == Protocol::Resp3 { 3 } else { 2 }),
         ),
         (bulk_str("id"), Reply::Int(session.client.id as i64)),
-        (bulk_str("mode"), bulk_str("standalone")),
+        (bulk_str("mode"), bulk_str(mode())),
         (
             bulk_str("role"),
             bulk_str(if super::replication::replica::is_replica() {
@@ -290,6 +297,7 @@ pub fn reset(session: &mut Session, _args: &mut Args) -> CmdResult {
     session.client.db.store(0, Relaxed);
     session.client.resp.store(2, Relaxed);
     session.reply_mode = ReplyMode::On;
+    session.cluster = Default::default();
     lock(&session.client.name).clear();
     let login = crate::command::access::Login::default();
     *lock(&session.client.user) = login.user.name.clone();

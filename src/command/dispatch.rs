@@ -432,6 +432,12 @@ fn admit(
             return Err(refused);
         }
     }
+    // Cluster mode: one relaxed load and branch here when off.
+    if crate::cluster::enabled() && !session.master_link {
+        if let Some(refused) = super::cluster::refusal(session, items) {
+            return Err(refused);
+        }
+    }
     if let Some(reply) = session.tx.offer(items) {
         if let (Reply::Error(_), Some((row, spec))) = (&reply, lookup(&items[0])) {
             // Refused while queueing (arity, OOM...): a rejected call of that command.

@@ -185,6 +185,49 @@ pub const MULTI_NESTED: &str = "ERR MULTI calls can not be nested";
 pub const NAN_OR_INFINITY: &str = "ERR value is NaN or Infinity";
 pub const NAN_SCORE: &str = "ERR resulting score is not a number (NaN)";
 pub const CLUSTER_DISABLED: &str = "ERR This instance has cluster support disabled";
+pub const CLUSTER_BAD_SLOT: &str = "ERR Invalid or out of range slot";
+pub const CLUSTER_INVALID_SLOT: &str = "ERR Invalid slot";
+pub const CLUSTER_BAD_SLOT_OR_COUNT: &str = "ERR Invalid slot or number of keys";
+pub const CLUSTER_FLUSHSLOTS_NOT_EMPTY: &str =
+    "ERR DB must be empty to perform CLUSTER FLUSHSLOTS.";
+pub const CLUSTER_FORGET_MYSELF: &str = "ERR I tried hard but I can't forget myself...";
+pub const CLUSTER_FORGET_MASTER: &str = "ERR Can't forget my master!";
+pub const CLUSTER_NOT_MASTER: &str = "ERR The specified node is not a master";
+pub const CLUSTER_REPLICATE_MYSELF: &str = "ERR Can't replicate myself";
+pub const CLUSTER_REPLICATE_REPLICA: &str = "ERR I can only replicate a master, not a replica.";
+pub const CLUSTER_REPLICATE_NOT_EMPTY: &str =
+    "ERR To set a master the node must be empty and without assigned slots.";
+pub const CLUSTER_RESET_NOT_EMPTY: &str =
+    "ERR CLUSTER RESET can't be called with master nodes containing keys";
+pub const CLUSTER_EPOCH_OTHERS: &str =
+    "ERR The user can assign a config epoch only when the node does not know any other node.";
+pub const CLUSTER_EPOCH_NONZERO: &str = "ERR Node config epoch is already non-zero";
+pub const CLUSTER_SETSLOT_REPLICA: &str = "ERR Please use SETSLOT only with masters.";
+pub const CLUSTER_SETSLOT_SYNTAX: &str =
+    "ERR Invalid CLUSTER SETSLOT action or number of arguments. Try CLUSTER HELP";
+pub const CLUSTER_TARGET_NOT_MASTER: &str = "ERR Target node is not a master";
+pub const CLUSTER_FAILOVER_MASTER: &str = "ERR You should send CLUSTER FAILOVER to a replica";
+/// MEET, REPLICATE and a replica's FAILOVER need the cluster bus, which ringkv lacks yet.
+pub const CLUSTER_NO_BUS: &str =
+    "ERR ringkv has no cluster bus yet: nodes cannot meet, replicate or fail over";
+pub const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
+pub const CLUSTERDOWN: &str = "CLUSTERDOWN The cluster is down";
+pub const CLUSTERDOWN_RO: &str = "CLUSTERDOWN The cluster is down and only accepts read commands";
+pub const CLUSTERDOWN_UNBOUND: &str = "CLUSTERDOWN Hash slot not served";
+pub const TRYAGAIN: &str = "TRYAGAIN Multiple keys request during rehashing of slot";
+pub const SELECT_IN_CLUSTER: &str = "ERR SELECT is not allowed in cluster mode";
+pub const MOVE_IN_CLUSTER: &str = "ERR MOVE is not allowed in cluster mode";
+pub const SWAPDB_IN_CLUSTER: &str = "ERR SWAPDB is not allowed in cluster mode";
+pub const COPY_DB_IN_CLUSTER: &str =
+    "ERR Copying to another database is not allowed in cluster mode";
+pub const SCRIPT_NON_LOCAL_KEY: &str =
+    "ERR Script attempted to access a non local key in a cluster node";
+pub const SCRIPT_CLUSTER_DOWN: &str =
+    "ERR Script attempted to execute a command while the cluster is down";
+pub const SCRIPT_CLUSTER_DOWN_RO: &str =
+    "ERR Script attempted to execute a write command while the cluster is down and readonly";
+pub const SCRIPT_CROSS_SLOT: &str =
+    "ERR Script attempted to access keys that do not hash to the same slot";
 pub const NOAUTH: &str = "NOAUTH Authentication required.";
 pub const NOPERM_CHANNEL: &str =
     "NOPERM this user has no permissions to access one of the channels used as arguments";
@@ -794,6 +837,67 @@ pub fn hll_error_test(card: u64, abserr: u64) -> Reply {
 }
 
 /// `ERR wrong number of arguments for 'name' command`.
+/// The cluster's texts that name a slot, a node or an argument.
+pub fn slot_unassigned(slot: usize) -> Reply {
+    Reply::error_owned(format!("ERR Slot {slot} is already unassigned"))
+}
+
+pub fn slot_busy(slot: usize) -> Reply {
+    Reply::error_owned(format!("ERR Slot {slot} is already busy"))
+}
+
+pub fn slot_repeated(slot: usize) -> Reply {
+    Reply::error_owned(format!("ERR Slot {slot} specified multiple times"))
+}
+
+pub fn slot_range_order(start: usize, end: usize) -> Reply {
+    Reply::error_owned(format!(
+        "ERR start slot number {start} is greater than end slot number {end}"
+    ))
+}
+
+pub fn unknown_node(id: &str) -> Reply {
+    Reply::error_owned(format!("ERR Unknown node {id}"))
+}
+
+pub fn node_not_known(id: &str) -> Reply {
+    Reply::error_owned(format!("ERR I don't know about node {id}"))
+}
+
+pub fn bad_base_port(port: &str) -> Reply {
+    Reply::error_owned(format!("ERR Invalid TCP base port specified: {port}"))
+}
+
+pub fn bad_bus_port(port: &str) -> Reply {
+    Reply::error_owned(format!("ERR Invalid TCP bus port specified: {port}"))
+}
+
+pub fn bad_node_address(ip: &str, port: &str) -> Reply {
+    Reply::error_owned(format!("ERR Invalid node address specified: {ip}:{port}"))
+}
+
+pub fn cluster_save_failed(why: &str) -> Reply {
+    Reply::error_owned(format!("ERR error saving the cluster node config: {why}"))
+}
+
+pub fn bad_config_epoch(epoch: i64) -> Reply {
+    Reply::error_owned(format!("ERR Invalid config epoch specified: {epoch}"))
+}
+
+pub fn not_slot_owner(slot: usize) -> Reply {
+    Reply::error_owned(format!("ERR I'm not the owner of hash slot {slot}"))
+}
+
+pub fn already_slot_owner(slot: usize) -> Reply {
+    Reply::error_owned(format!("ERR I'm already the owner of hash slot {slot}"))
+}
+
+pub fn slot_keys_held(slot: usize) -> Reply {
+    Reply::error_owned(format!(
+        "ERR Can't assign hashslot {slot} to a different node while I still hold keys for this hash slot."
+    ))
+}
+
 pub fn arity(name: &str) -> Reply {
     Reply::error_owned(format!(
         "ERR wrong number of arguments for '{}' command",

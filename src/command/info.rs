@@ -153,7 +153,7 @@ fn server(info: &Snapshot, out: &mut Lines) {
     out.line("redis_version", &REDIS_VERSION);
     out.line("redis_git_sha1", &"00000000");
     out.line("redis_git_dirty", &0);
-    out.line("redis_mode", &"standalone");
+    out.line("redis_mode", &super::connection::mode());
     out.line("ringkv_version", &env!("CARGO_PKG_VERSION"));
     out.line("os", &os_name());
     out.line("arch_bits", &64);
@@ -430,9 +430,8 @@ fn cpu(_: &Snapshot, out: &mut Lines) {
     out.line("used_cpu_user_children", &"0.000000");
 }
 
-/// Cluster mode is off.
 fn cluster(_: &Snapshot, out: &mut Lines) {
-    out.line("cluster_enabled", &0)
+    out.line("cluster_enabled", &u8::from(crate::cluster::enabled()))
 }
 
 /// Error replies per error code, summed over threads.

@@ -419,6 +419,9 @@ fn copy_options(args: &mut Args, current: usize, databases: usize) -> Result<(us
             return Err(error(err::SYNTAX));
         }
     }
+    if crate::cluster::enabled() && (current != 0 || db != 0) {
+        return Err(error(err::COPY_DB_IN_CLUSTER));
+    }
     Ok((db, replace))
 }
 
@@ -484,6 +487,9 @@ pub fn copy_cross(session: &mut Session, mut args: Args) -> Routine<'_> {
 }
 
 pub fn move_(shard: &mut Shard, args: &mut Args) -> CmdResult {
+    if crate::cluster::enabled() {
+        return Err(error(err::MOVE_IN_CLUSTER));
+    }
     let key = args.arg()?;
     let target = args.int32()?;
     if target < 0 || target as usize >= shard.databases() {

@@ -10,6 +10,7 @@ mod args;
 mod bitfield;
 mod bitmap;
 mod blocked;
+pub mod cluster;
 mod connection;
 mod debug;
 pub mod dispatch;
@@ -134,6 +135,8 @@ pub struct Session {
     /// The master's link on a replica: its commands are never refused as a replica refuses
     /// a normal client's (READONLY, MASTERDOWN, ACL).
     pub master_link: bool,
+    /// READONLY and ASKING, on a cluster node.
+    pub cluster: cluster::ClientFlags,
 }
 
 /// CLIENT REPLY ON | OFF | SKIP.
@@ -174,6 +177,7 @@ impl Session {
             monitor: Default::default(),
             replication: Default::default(),
             master_link: false,
+            cluster: Default::default(),
         }
     }
 
@@ -310,6 +314,9 @@ pub fn apply_config(config: &crate::config::Config) {
     }
     crate::shard::tracking::set_max_keys(config.int("tracking-table-max-keys").max(0) as u64);
     replication::master::configure(config);
+    if crate::cluster::enabled() {
+        crate::cluster::apply_settings(crate::cluster::Settings::from_config(config));
+    }
     crate::shard::evict::configure(
         config.int("maxmemory") as u64,
         config.get("maxmemory-policy"),

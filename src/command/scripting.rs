@@ -290,8 +290,11 @@ async fn serve_calls(session: &mut Session, steps: &mut mpsc::UnboundedReceiver<
                     let _ = reply.send(refused);
                     continue;
                 }
-                // A read-only replica refuses a script's writes, unless its master runs it.
-                if let Some(refused) = replica_write_refusal(session, &items) {
+                // A read-only replica refuses a script's writes, unless its master runs it; a
+                // cluster node refuses keys it does not serve.
+                let refused = replica_write_refusal(session, &items)
+                    .or_else(|| super::cluster::script_refusal(&items));
+                if let Some(refused) = refused {
                     if call_errors.len() < MAX_CALL_ERRORS {
                         if let Reply::Error(text) = &refused {
                             call_errors.push(text.to_string());

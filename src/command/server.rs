@@ -232,6 +232,10 @@ async fn flush_journaled(
 
 pub fn swapdb(session: &mut Session, args: Args) -> Routine<'_> {
     Box::pin(async move {
+        // A cluster node has database 0 only.
+        if crate::cluster::enabled() {
+            return Err(error(err::SWAPDB_IN_CLUSTER));
+        }
         let a = args.int32().map_err(|_| error(err::BAD_FIRST_DB))?;
         let b = args.int32().map_err(|_| error(err::BAD_SECOND_DB))?;
         let databases = session.server.config().int("databases");

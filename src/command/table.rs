@@ -9,9 +9,9 @@ use bytes::Bytes;
 use hashbrown::HashMap;
 
 use super::{
-    acl, aof, bitfield, bitmap, connection, debug, dump, expire, geo, hash, hyperloglog, keys,
-    latency, list, lolwut, monitor, persist, pubsub, replication, scripting, server, set, slowlog,
-    sort, stream, string, transaction, zset,
+    acl, aof, bitfield, bitmap, cluster, connection, debug, dump, expire, geo, hash, hyperloglog,
+    keys, latency, list, lolwut, monitor, persist, pubsub, replication, scripting, server, set,
+    slowlog, sort, stream, string, transaction, zset,
 };
 use super::{Args, CmdResult, Cross, Kind, Merge, Session};
 
@@ -484,6 +484,7 @@ const FAMILIES: &[(Categories, &[CommandSpec])] = &[
     (Categories::NONE, replication::master::COMMANDS),
     (Categories::NONE, replication::replica::COMMANDS),
     (Categories::NONE, replication::failover::COMMANDS),
+    (Categories::NONE, cluster::COMMANDS),
     (Categories::STRING, string::COMMANDS),
     (Categories::BITMAP, bitmap::COMMANDS),
     (Categories::BITMAP, bitfield::COMMANDS),

@@ -247,14 +247,19 @@ pub fn refuse(session: &mut Session, spec: &CommandSpec, reason: Reply) -> Reply
     if !spec.has(Flags::RUNS_QUEUE) {
         return reason;
     }
-    session.tx.queued = None;
-    session.tx.aborted = false;
-    forget_watches(session);
+    discard_transaction(session);
     match reason {
         // Redis names an `ERR` reason by its text alone, any other by its code and text.
         Reply::Error(text) => err::execabort(&text),
         other => other,
     }
+}
+
+/// Drops the open transaction and every watch (Redis's discardTransaction).
+pub fn discard_transaction(session: &mut Session) {
+    session.tx.queued = None;
+    session.tx.aborted = false;
+    forget_watches(session);
 }
 
 /// Drops every watch of the session (UNWATCH, DISCARD, EXEC, RESET, disconnect). The shards

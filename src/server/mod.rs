@@ -5,6 +5,7 @@
 //! The only module that touches sockets and runtimes. The top layer: nothing depends on it.
 
 mod affinity;
+mod bus;
 mod connection;
 pub mod crash;
 mod io;
@@ -113,13 +114,9 @@ fn bind_unix(
 
 /// What the configuration asks that ringkv cannot start with, checked before daemonizing so
 /// the reason reaches the terminal: `rename-command` of unknown commands, and options whose
-/// feature ringkv lacks and without which running would mislead (a server asked to be a
-/// cluster node or a TLS endpoint).
+/// feature ringkv lacks and without which running would mislead (a TLS endpoint).
 pub fn check_startup(config: &Config) -> Result<(), String> {
     crate::command::table::install_renames(&config.renames)?;
-    if config.get("cluster-enabled") == "yes" {
-        return Err("cluster-enabled yes: ringkv has no cluster mode yet".into());
-    }
     if config.int("tls-port") != 0 {
         return Err("tls-port: ringkv has no TLS yet".into());
     }
@@ -173,15 +170,20 @@ pub fn run(mut config: Config) -> Result<(), String> {
         usize::BITS,
         std::process::id()
     );
-    tracing::info!("Running mode=standalone, port={port}.");
+    let cluster = config.get("cluster-enabled") == "yes";
+    let mode = if cluster { "cluster" } else { "standalone" };
+    tracing::info!("Running mode={mode}, port={port}.");
     if config.get("always-show-logo") == "yes" {
         // Redis's logo carries "PID: N"; supervisors and Redis's own test runner wait for it.
         tracing::info!(
-            "ringkv {} (Redis 7.0.15 compatible), {} bit, standalone mode, port: {port}, PID: {}",
+            "ringkv {} (Redis 7.0.15 compatible), {} bit, {mode} mode, port: {port}, PID: {}",
             env!("CARGO_PKG_VERSION"),
             usize::BITS,
             std::process::id()
         );
+    }
+    if cluster {
+        bus::start_cluster(&config, port, config.int("port") == 0)?;
     }
     for warning in config.without_effect() {
         tracing::warn!("{warning}");

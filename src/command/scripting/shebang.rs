@@ -12,7 +12,7 @@ use std::sync::{LazyLock, Mutex, MutexGuard};
 
 use bytes::Bytes;
 
-use super::library::{ALLOW_OOM, FLAG_NAMES, NO_WRITES};
+use super::library::{ALLOW_OOM, FLAG_NAMES, NO_CLUSTER, NO_WRITES};
 use crate::command::err;
 use crate::protocol::Reply;
 
@@ -101,9 +101,12 @@ pub fn command_flags(flags: u8) -> (bool, bool) {
 
 /// Whether a script with these declared flags may start now (scriptPrepareForRun): a script
 /// that may write is refused while writes are refused for a failed save and under a `*_RO`
-/// command; out of memory, only `allow-oom` or `no-writes` scripts start. `allow-stale` and
-/// `no-cluster` have nothing to refuse on a server that is neither a replica nor a cluster node.
+/// command; out of memory, only `allow-oom` or `no-writes` scripts start; a `no-cluster`
+/// script does not start on a cluster node.
 pub fn admit_run(flags: u8, read_only: bool) -> Result<(), Reply> {
+    if flags & NO_CLUSTER != 0 && crate::cluster::enabled() {
+        return Err(Reply::error(err::FN_NO_CLUSTER));
+    }
     if flags & NO_WRITES == 0 {
         if crate::command::saving::writes_refused() {
             return Err(Reply::error(err::FN_MISCONF));
