@@ -15,6 +15,7 @@ mod bitfield;
 mod blocking;
 mod client_memory;
 mod clients;
+mod cluster;
 mod command_table;
 mod crash;
 mod debug;

@@ -1,0 +1,381 @@
+//! Cluster mode on one node: ringkv started with `--cluster-enabled yes` against redis-server
+//! 7.0.15 started the same way (the oracle), given the same commands; node IDs and ports are
+//! normalised before the replies are compared byte for byte. Also nodes.conf across a
+//! restart, redirects, and `redis-cli -c` following a MOVED from ringkv to a redis-server
+//! node that serves the other half of the slots.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::common::{eventually, words, Raw, RedisServer, Server, TempDir};
+
+/// A ringkv cluster node keeping its nodes.conf in `dir`.
+fn ringkv_node(dir: &TempDir, extra: &[&str]) -> Server {
+    let mut args = vec!["--cluster-enabled", "yes", "--dir", dir.path()];
+    args.extend_from_slice(extra);
+    Server::start(2, "epoll", &args)
+}
+
+/// redis-server as a cluster node (it keeps nodes.conf in its own temp dir).
+fn redis_node(extra: &[&str]) -> RedisServer {
+    let mut args = vec!["--cluster-enabled", "yes"];
+    args.extend_from_slice(extra);
+    RedisServer::start_with(&args)
+}
+
+fn run(raw: &mut Raw, line: &str) -> Vec<u8> {
+    let args = words(line);
+    let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+    raw.cmd(&refs);
+    raw.reply()
+}
+
+fn text(raw: &mut Raw, line: &str) -> String {
+    String::from_utf8_lossy(&run(raw, line)).into_owned()
+}
+
+fn myid(raw: &mut Raw) -> String {
+    let reply = text(raw, "CLUSTER MYID");
+    reply.lines().nth(1).unwrap_or_default().to_string()
+}
+
+/// Waits until CLUSTER INFO says `cluster_state:ok` (a master waits 2 s after its start).
+fn wait_ok(raw: &mut Raw) {
+    let ok = eventually(Duration::from_secs(15), || {
+        text(raw, "CLUSTER INFO").contains("cluster_state:ok")
+    });
+    assert!(
+        ok,
+        "cluster_state never turned ok: {}",
+        text(raw, "CLUSTER INFO")
+    );
+}
+
+/// A reply with this node's ID and ports replaced by placeholders.
+fn normalised(reply: &[u8], id: &str, port: u16, bus: u32) -> String {
+    String::from_utf8_lossy(reply)
+        .replace(id, "<ID>")
+        .replace(&format!(":{port}@{bus}"), ":<PORT>@<BUS>")
+        .replace(&format!(":{port}\r\n"), ":<PORT>\r\n")
+}
+
+/// Sends every line to both servers and returns the lines whose replies differ.
+fn mismatches(
+    redis: &mut Raw,
+    redis_port: u16,
+    ours: &mut Raw,
+    our_port: u16,
+    script: &[&str],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let (redis_bus, our_bus) = (bus_port(redis), bus_port(ours));
+    for line in script {
+        let (theirs, mine) = (run(redis, line), run(ours, line));
+        // The IDs are read after the line: CLUSTER RESET HARD draws a new one.
+        let (a, b) = (
+            normalised(&theirs, &myid(redis), redis_port, redis_bus),
+            normalised(&mine, &myid(ours), our_port, our_bus),
+        );
+        if a != b {
+            out.push(format!(
+                "{line}\n  redis-server: {a:?}\n  ringkv:       {b:?}"
+            ));
+        }
+    }
+    out
+}
+
+/// The bus port ringkv bound, from its CLUSTER NODES line (`:port@bus`).
+fn bus_port(raw: &mut Raw) -> u32 {
+    let nodes = text(raw, "CLUSTER NODES");
+    nodes
+        .split('@')
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .expect("a bus port in CLUSTER NODES")
+}
+
+#[test]
+fn cluster_commands_answer_as_redis_server() {
+    let dir = TempDir::new("cluster-oracle");
+    let server = ringkv_node(&dir, &[]);
+    let redis = redis_node(&[]);
+    let (mut ours, mut theirs) = (server.raw(), Raw::connect(redis.port));
+    let before: &[&str] = &[
+        "CLUSTER NODES",
+        "CLUSTER SLOTS",
+        "CLUSTER SHARDS",
+        "CLUSTER LINKS",
+        "CLUSTER KEYSLOT foo",
+        "CLUSTER KEYSLOT {user1000}.following",
+        "CLUSTER COUNTKEYSINSLOT 16384",
+        "CLUSTER COUNTKEYSINSLOT abc",
+        "CLUSTER GETKEYSINSLOT 1 -1",
+        "CLUSTER GETKEYSINSLOT 16384 1",
+        "SET foo bar",
+        "GET foo",
+        "CLUSTER ADDSLOTS 1 2 3",
+        "CLUSTER ADDSLOTS 1",
+        "CLUSTER ADDSLOTS 5 5",
+        "CLUSTER ADDSLOTS 99999",
+        "CLUSTER ADDSLOTSRANGE 10 5",
+        "CLUSTER ADDSLOTSRANGE 10 20 30",
+        "CLUSTER ADDSLOTSRANGE 10 20 15 25",
+        "CLUSTER ADDSLOTSRANGE 100 200 300 400",
+        "CLUSTER DELSLOTS 4",
+        "CLUSTER DELSLOTS 1 1",
+        "CLUSTER DELSLOTSRANGE 100 150",
+        "CLUSTER NODES",
+        "CLUSTER SLOTS",
+        "CLUSTER SHARDS",
+        "CLUSTER SETSLOT 1 NODE abc",
+        "CLUSTER SETSLOT 1 foo",
+        "CLUSTER SETSLOT 99999 STABLE",
+        "CLUSTER SETSLOT 1 STABLE",
+        "CLUSTER COUNT-FAILURE-REPORTS abc",
+        "CLUSTER FORGET abc",
+        "CLUSTER REPLICAS abc",
+        "CLUSTER REPLICATE abc",
+        "CLUSTER SET-CONFIG-EPOCH -1",
+        "CLUSTER FAILOVER",
+        "CLUSTER FAILOVER foo",
+        "CLUSTER RESET foo",
+        "CLUSTER MEET 1.2.3.4 x",
+        "CLUSTER MEET nothost 10",
+        "CLUSTER BUMPEPOCH",
+        "CLUSTER BUMPEPOCH",
+        "CLUSTER SET-CONFIG-EPOCH 5",
+        "CLUSTER foo",
+        "CLUSTER ADDSLOTS",
+        "CLUSTER HELP",
+        "ASKING",
+        "READONLY",
+        "READWRITE",
+        "SELECT 1",
+        "SELECT 0",
+        "SWAPDB 0 1",
+        "MOVE foo 1",
+        "CLUSTER RESET HARD",
+        "CLUSTER SET-CONFIG-EPOCH 5",
+        "CLUSTER NODES",
+        "CLUSTER ADDSLOTSRANGE 0 16383",
+        "CLUSTER SAVECONFIG",
+        "CLUSTER SLOTS",
+        "CLUSTER SHARDS",
+    ];
+    let mut wrong = mismatches(&mut theirs, redis.port, &mut ours, server.port, before);
+    wait_ok(&mut theirs);
+    wait_ok(&mut ours);
+    let after: &[&str] = &[
+        "CLUSTER INFO",
+        "SET foo bar",
+        "MSET a 1 b 2",
+        "MSET {a}1 1 {a}2 2",
+        "GET {a}1",
+        "EVAL \"return redis.call('get', KEYS[1])\" 1 {a}1",
+        "EVAL \"return 1\" 2 a b",
+        "CLUSTER COUNTKEYSINSLOT 15495",
+        "CLUSTER GETKEYSINSLOT 12182 10",
+        "CLUSTER GETKEYSINSLOT 15495 0",
+        "COPY foo bar DB 1",
+        "MULTI",
+        "SET {a}1 x",
+        "GET {a}2",
+        "EXEC",
+        "MULTI",
+        "SET a 1",
+        "SET b 1",
+        "EXEC",
+        "CLUSTER FLUSHSLOTS",
+        "CLUSTER RESET",
+        "DEL {a}1 {a}2 foo",
+        "CLUSTER DELSLOTS 12182",
+        "GET foo",
+        "GET bar",
+        "CLUSTER INFO",
+        "CLUSTER FLUSHSLOTS",
+        "CLUSTER NODES",
+    ];
+    wrong.extend(mismatches(
+        &mut theirs,
+        redis.port,
+        &mut ours,
+        server.port,
+        after,
+    ));
+    assert!(wrong.is_empty(), "replies differ:\n{}", wrong.join("\n"));
+}
+
+#[test]
+fn cluster_mode_off_refuses_cluster_commands() {
+    let server = Server::start(1, "epoll", &[]);
+    let mut raw = server.raw();
+    for line in [
+        "CLUSTER INFO",
+        "CLUSTER KEYSLOT foo",
+        "ASKING",
+        "READONLY",
+        "READWRITE",
+    ] {
+        assert_eq!(
+            text(&mut raw, line),
+            "-ERR This instance has cluster support disabled\r\n",
+            "{line}"
+        );
+    }
+    assert_eq!(text(&mut raw, "SELECT 1"), "+OK\r\n");
+}
+
+#[test]
+fn redis_cli_sets_and_reads_keys_and_slots_count_them() {
+    let dir = TempDir::new("cluster-cli");
+    let server = ringkv_node(&dir, &[]);
+    let mut raw = server.raw();
+    assert_eq!(text(&mut raw, "CLUSTER ADDSLOTSRANGE 0 16383"), "+OK\r\n");
+    wait_ok(&mut raw);
+    let cli = |args: &[&str]| -> String {
+        let out = Command::new("redis-cli")
+            .args(["-c", "-p", &server.port.to_string()])
+            .args(args)
+            .output()
+            .expect("run redis-cli");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    for i in 0..20 {
+        assert_eq!(cli(&["set", &format!("key:{i}"), &format!("v{i}")]), "OK");
+    }
+    for i in 0..20 {
+        assert_eq!(cli(&["get", &format!("key:{i}")]), format!("v{i}"));
+    }
+    assert_eq!(
+        cli(&["mset", "key:1", "x", "key:2", "y"]),
+        "CROSSSLOT Keys in request don't hash to the same slot"
+    );
+    // Three keys in one slot (one hash tag), on whichever shard owns it.
+    for k in ["{t}1", "{t}2", "{t}3"] {
+        assert_eq!(cli(&["set", k, "1"]), "OK");
+    }
+    let slot = cli(&["cluster", "keyslot", "{t}"]);
+    assert_eq!(cli(&["cluster", "countkeysinslot", &slot]), "3");
+    let mut keys: Vec<String> = cli(&["cluster", "getkeysinslot", &slot, "10"])
+        .lines()
+        .map(str::to_string)
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["{t}1", "{t}2", "{t}3"]);
+    assert_eq!(
+        cli(&["cluster", "getkeysinslot", &slot, "2"])
+            .lines()
+            .count(),
+        2
+    );
+    // A slot given away: its keys are not served, the others still are when coverage is
+    // not required.
+    assert_eq!(
+        text(&mut raw, &format!("CLUSTER DELSLOTS {slot}")),
+        "+OK\r\n"
+    );
+    assert_eq!(
+        text(&mut raw, "GET {t}1"),
+        "-CLUSTERDOWN Hash slot not served\r\n"
+    );
+    assert_eq!(
+        text(&mut raw, "GET key:1"),
+        "-CLUSTERDOWN The cluster is down\r\n"
+    );
+    assert_eq!(
+        text(&mut raw, "CONFIG SET cluster-require-full-coverage no"),
+        "+OK\r\n"
+    );
+    wait_ok(&mut raw);
+    assert_eq!(text(&mut raw, "GET key:1"), "$2\r\nv1\r\n");
+    assert_eq!(
+        text(&mut raw, "GET {t}1"),
+        "-CLUSTERDOWN Hash slot not served\r\n"
+    );
+}
+
+#[test]
+fn nodes_conf_survives_a_restart() {
+    let dir = TempDir::new("cluster-restart");
+    let (id, nodes) = {
+        let server = ringkv_node(&dir, &[]);
+        let mut raw = server.raw();
+        assert_eq!(
+            text(&mut raw, "CLUSTER ADDSLOTSRANGE 0 100 200 300"),
+            "+OK\r\n"
+        );
+        assert_eq!(text(&mut raw, "CLUSTER SET-CONFIG-EPOCH 7"), "+OK\r\n");
+        (myid(&mut raw), text(&mut raw, "CLUSTER NODES"))
+    };
+    assert_eq!(id.len(), 40);
+    let conf = std::fs::read_to_string(dir.0.join("nodes.conf")).expect("nodes.conf written");
+    let lines: Vec<&str> = conf.lines().collect();
+    assert_eq!(lines.len(), 2, "{conf}");
+    assert!(lines[0].starts_with(&format!("{id} :")), "{conf}");
+    assert!(
+        lines[0].contains(" myself,master - 0 0 7 connected 0-100 200-300"),
+        "{conf}"
+    );
+    assert_eq!(lines[1], "vars currentEpoch 7 lastVoteEpoch 0");
+    let server = ringkv_node(&dir, &[]);
+    let mut raw = server.raw();
+    assert_eq!(myid(&mut raw), id);
+    let again = text(&mut raw, "CLUSTER NODES");
+    let slots = |nodes: &str| {
+        nodes
+            .split(" connected")
+            .nth(1)
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(slots(&again), slots(&nodes));
+    assert!(text(&mut raw, "CLUSTER INFO").contains("cluster_current_epoch:7"));
+}
+
+#[test]
+fn a_slot_served_by_another_node_redirects_and_redis_cli_follows() {
+    // redis-server serves slots 8192-16383; ringkv serves 0-8191 and knows redis-server from
+    // its nodes.conf. Without a bus ringkv cannot reach it (the cluster is down for ringkv),
+    // so reads are allowed while down.
+    let redis = redis_node(&["--cluster-require-full-coverage", "no"]);
+    let mut theirs = Raw::connect(redis.port);
+    assert_eq!(
+        text(&mut theirs, "CLUSTER ADDSLOTSRANGE 8192 16383"),
+        "+OK\r\n"
+    );
+    wait_ok(&mut theirs);
+    assert_eq!(text(&mut theirs, "SET foo from-redis"), "+OK\r\n");
+    let their_id = myid(&mut theirs);
+    let dir = TempDir::new("cluster-moved");
+    let me = "0".repeat(39) + "1";
+    let conf = format!(
+        "{me} :0@0 myself,master - 0 0 1 connected 0-8191\n\
+         {their_id} 127.0.0.1:{}@{} master - 0 0 2 connected 8192-16383\n\
+         vars currentEpoch 2 lastVoteEpoch 0\n",
+        redis.port,
+        u32::from(redis.port) + 10000
+    );
+    std::fs::write(dir.0.join("nodes.conf"), conf).unwrap();
+    let server = ringkv_node(&dir, &["--cluster-allow-reads-when-down", "yes"]);
+    let mut raw = server.raw();
+    assert_eq!(myid(&mut raw), me);
+    // foo is slot 12182, bar 5061.
+    assert_eq!(
+        text(&mut raw, "GET foo"),
+        format!("-MOVED 12182 127.0.0.1:{}\r\n", redis.port)
+    );
+    assert_eq!(
+        text(&mut raw, "SET bar 1"),
+        "-CLUSTERDOWN The cluster is down and only accepts read commands\r\n"
+    );
+    assert_eq!(text(&mut raw, "GET bar"), "$-1\r\n");
+    let out = Command::new("redis-cli")
+        .args(["-c", "-p", &server.port.to_string(), "get", "foo"])
+        .output()
+        .expect("run redis-cli");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "from-redis");
+    let slots = text(&mut raw, "CLUSTER SLOTS");
+    assert!(slots.contains(&their_id) && slots.contains(&me), "{slots}");
+}
