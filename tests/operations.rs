@@ -376,7 +376,6 @@ fn include_rename_command_and_refused_directives() {
         ),
         ("maxmemory lots\n", "argument must be a memory value"),
         ("rename-command NOSUCH X\n", "No such command"),
-        ("cluster-enabled yes\n", "no cluster mode yet"),
         ("replicaof 127.0.0.1 70000\n", "Invalid master port"),
     ] {
         let path = format!("{}/bad.conf", dir.path());
