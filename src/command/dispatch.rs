@@ -424,17 +424,11 @@ fn admit(
     last: &mut LastLookup,
 ) -> Result<(usize, &'static CommandSpec), Reply> {
     if session.master_link {
-        // The master's stream: no ACL, no replica refusals (Redis's CLIENT_MASTER).
+        // The master's stream: no ACL, no replica or cluster refusals (Redis's CLIENT_MASTER).
     } else if let Some(reply) = super::acl::check(session, items) {
         return Err(reply);
-    } else if super::replication::replica::is_replica() {
-        if let Some(refused) = replica_refusal(session, items) {
-            return Err(refused);
-        }
-    }
-    // Cluster mode: one relaxed load and branch here when off.
-    if crate::cluster::enabled() && !session.master_link {
-        if let Some(refused) = super::cluster::refusal(session, items) {
+    } else if super::replication::replica::is_replica() || crate::cluster::enabled() {
+        if let Some(refused) = role_refusal(session, items) {
             return Err(refused);
         }
     }
@@ -494,6 +488,23 @@ fn admit(
         return Err(error(err::NOREPLICAS));
     }
     Ok((row, spec))
+}
+
+/// A cluster node's refusals (MOVED, CROSSSLOT, CLUSTERDOWN), then a replica's, in Redis's
+/// order (processCommand redirects before it checks a replica's writes). Out of line: a
+/// plain server pays the two loads that lead here.
+#[cold]
+#[inline(never)]
+fn role_refusal(session: &mut Session, items: &[Bytes]) -> Option<Reply> {
+    if crate::cluster::enabled() {
+        if let Some(refused) = super::cluster::refusal(session, items) {
+            return Some(refused);
+        }
+    }
+    if super::replication::replica::is_replica() {
+        return replica_refusal(session, items);
+    }
+    None
 }
 
 /// A replica's refusal of a normal client's command (READONLY, MASTERDOWN), counted as a
