@@ -196,6 +196,9 @@ fn an_error_answered_to_the_master_is_logged_and_counted() {
             &log,
         );
         assert!(eventually(SETTLE, || link_up(replica.port)));
+        // Something in the replica's backlog before the bad command, for the log line.
+        query(&mut m, &["SET", "before", "1"]);
+        assert!(in_sync(master.port, replica.port));
         assert_eq!(
             query(&mut m, &["DEBUG", "REPLICATE", "fake-command-1", "a"]),
             Value::Okay
@@ -221,6 +224,17 @@ fn an_error_answered_to_the_master_is_logged_and_counted() {
             ) && critical[0].ends_with("after processing the command '<unknown>'"),
             "[{backend}] {}",
             critical[0]
+        );
+        // Then the tail of the backlog, as Redis's showLatestBacklog logs it (sdscatrepr).
+        let latest: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("Latest backlog is: '"))
+            .collect();
+        assert_eq!(latest.len(), 1, "[{backend}] {text}");
+        assert!(
+            latest[0].ends_with("$3\\r\\nSET\\r\\n$6\\r\\nbefore\\r\\n$1\\r\\n1\\r\\n\"'"),
+            "[{backend}] {}",
+            latest[0]
         );
         // The master's own data never ran it.
         assert_eq!(

@@ -245,29 +245,11 @@ fn line(origin: &str, db: usize, items: &[Bytes]) -> Bytes {
         if hidden.contains(&i) {
             out.put_slice(b"\"(redacted)\"");
         } else {
-            quote(arg, &mut out);
+            crate::protocol::repr::repr_into(arg, &mut out);
         }
     }
     out.put_slice(b"\r\n");
     out.freeze()
-}
-
-/// `arg` quoted and escaped as Redis's sdscatrepr does.
-fn quote(arg: &[u8], out: &mut BytesMut) {
-    out.put_u8(b'"');
-    for &c in arg {
-        match c {
-            b'"' | b'\\' => out.put_slice(&[b'\\', c]),
-            b'\n' => out.put_slice(b"\\n"),
-            b'\r' => out.put_slice(b"\\r"),
-            b'\t' => out.put_slice(b"\\t"),
-            7 => out.put_slice(b"\\a"),
-            8 => out.put_slice(b"\\b"),
-            0x20..=0x7e => out.put_u8(c),
-            _ => out.put_slice(format!("\\x{c:02x}").as_bytes()),
-        }
-    }
-    out.put_u8(b'"');
 }
 
 /// The argument positions Redis redacts in a call: AUTH's password (and username), HELLO's

@@ -10,22 +10,7 @@ const MAX_INCLUDE_DEPTH: usize = 16;
 
 /// Redis's quoting of a string value (sdscatrepr), which [`split_args`] reads back.
 pub fn quoted(value: &str) -> String {
-    let mut out = String::from("\"");
-    for b in value.bytes() {
-        match b {
-            b'\\' => out.push_str("\\\\"),
-            b'"' => out.push_str("\\\""),
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            b'\t' => out.push_str("\\t"),
-            7 => out.push_str("\\a"),
-            8 => out.push_str("\\b"),
-            b if b.is_ascii_graphic() || b == b' ' => out.push(b as char),
-            b => out.push_str(&format!("\\x{b:02x}")),
-        }
-    }
-    out.push('"');
-    out
+    crate::protocol::repr::repr(value.as_bytes())
 }
 
 /// Splits a line into arguments as Redis does: words separated by blanks; `"..."` with the

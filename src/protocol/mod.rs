@@ -4,6 +4,7 @@
 
 pub mod parse;
 pub mod reply;
+pub mod repr;
 
 pub use parse::{parse_batch, ParseLimits, ProtocolError};
 pub use reply::{Protocol, Reply};

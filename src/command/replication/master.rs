@@ -756,6 +756,18 @@ pub fn proxy(bytes: &[u8]) {
     lock(&MASTER).push(bytes);
 }
 
+/// The last `max` bytes of the backlog (None without one, or when it is empty).
+pub fn latest_backlog(max: usize) -> Option<Vec<u8>> {
+    let m = lock(&MASTER);
+    let backlog = m.backlog.as_ref()?;
+    let len = backlog.histlen().min(max);
+    if len == 0 {
+        return None;
+    }
+    let end = backlog.first_offset() + backlog.histlen() as i64;
+    backlog.since(end - len as i64)
+}
+
 /// Cuts this server's replicas off: its master's history changed name (they reconnect and
 /// learn the new one, continuing partially).
 pub fn disconnect_replicas() {

@@ -417,6 +417,13 @@ fn on_errors(session: &Session, replies: &[u8], names: &[&str]) {
             "== CRITICAL == This replica is sending an error to its master: '{}' after processing the command '{name}'",
             String::from_utf8_lossy(text)
         );
+        // Redis's showLatestBacklog: what the master sent last, for the post-mortem.
+        if let Some(latest) = super::master::latest_backlog(256) {
+            tracing::warn!(
+                "Latest backlog is: '{}'",
+                crate::protocol::repr::repr(&latest)
+            );
+        }
         UNEXPECTED_ERRORS.fetch_add(1, SeqCst);
         if panic {
             panic!(
