@@ -207,10 +207,32 @@ fn failover_waits_for_the_target_times_out_and_aborts() {
             &["PSYNC", "?", "-1"],
             "NOMASTERLINK Can't SYNC while failing over",
         );
+        // CLIENT UNPAUSE ends CLIENT PAUSE's pause, not the failover's (Redis's purposes).
+        assert_eq!(text(&run(port, &["CLIENT", "UNPAUSE"]).unwrap()), "OK");
+        std::thread::sleep(Duration::from_millis(100));
+        let blocked = info_field(&info(port, "clients"), "blocked_clients");
+        assert_eq!(blocked, Some(1), "{backend}");
         assert_eq!(text(&run(port, &["FAILOVER", "ABORT"]).unwrap()), "OK");
         assert_eq!(held.reply(), b"+OK\r\n");
         assert_eq!(failover_state(port), "no-failover");
         expect_err(&["FAILOVER", "ABORT"], "ERR No failover in progress.");
+
+        // And a failover's end does not end a CLIENT PAUSE.
+        let paused = run(port, &["CLIENT", "PAUSE", "60000", "WRITE"]).unwrap();
+        assert_eq!(text(&paused), "OK");
+        let ok = run(
+            port,
+            &["FAILOVER", "TO", "127.0.0.1", &to, "TIMEOUT", "100"],
+        )
+        .unwrap();
+        assert_eq!(text(&ok), "OK");
+        assert!(eventually(WITHIN, || failover_state(port) == "no-failover"));
+        held.cmd(&[b"SET", b"held", b"2"]);
+        assert!(eventually(WITHIN, || {
+            info_field(&info(port, "clients"), "blocked_clients") == Some(1)
+        }));
+        assert_eq!(text(&run(port, &["CLIENT", "UNPAUSE"]).unwrap()), "OK");
+        assert_eq!(held.reply(), b"+OK\r\n");
 
         // A timeout without FORCE gives up and stays master.
         let ok = run(

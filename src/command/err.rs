@@ -452,6 +452,9 @@ pub const WAIT_ON_REPLICA: &str = "ERR WAIT cannot be used with replica instance
 pub const SYNC_WHILE_FAILING_OVER: &str = "NOMASTERLINK Can't SYNC while failing over";
 /// REPLICAOF while this server runs a FAILOVER.
 pub const REPLICAOF_WHILE_FAILING_OVER: &str = "ERR REPLICAOF not allowed while failing over.";
+pub const REPLICAOF_IN_CLUSTER: &str = "ERR REPLICAOF not allowed in cluster mode.";
+pub const FAILOVER_IN_CLUSTER: &str =
+    "ERR FAILOVER not allowed in cluster mode. Use CLUSTER FAILOVER command instead.";
 /// PSYNC ... FAILOVER sent to a master.
 pub const PSYNC_FAILOVER_TO_MASTER: &str = "ERR PSYNC FAILOVER can't be sent to a master.";
 /// PSYNC ... FAILOVER naming another history than this replica's.

@@ -1,8 +1,11 @@
 //! CLIENT PAUSE and CLIENT UNPAUSE, with Redis 7.0's rules, for the connections of every
 //! thread.
 //!
-//! One pause is in force server-wide: its kind (WRITE or ALL) and its end. A new CLIENT PAUSE
-//! while one is in force keeps the stricter kind and the later end, as Redis's pauseClients.
+//! A pause is kept per purpose, as Redis 7.0 keeps them: CLIENT PAUSE's and a FAILOVER's.
+//! Each has its kind (WRITE or ALL) and its end; a new CLIENT PAUSE while one is in force keeps
+//! the stricter kind and the later end, as Redis's pauseClients. What is in force is the
+//! strictest kind among them until the latest end; CLIENT UNPAUSE ends only CLIENT PAUSE's,
+//! and a failover's end only its own.
 //! Dispatch reads [`active`] once per batch; when a pause is in force it asks [`holds`] for
 //! each command (after the checks Redis makes first: unknown command, arity), and a held
 //! command and everything the client sent after it go back to the connection, which writes the
@@ -39,16 +42,30 @@ pub enum PauseKind {
     All = 2,
 }
 
-/// The pause in force: its kind and its end (unix ms).
+/// Why clients are paused (Redis's pause_purpose): each purpose's pause starts and ends on
+/// its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PausePurpose {
+    /// CLIENT PAUSE, ended by CLIENT UNPAUSE or its timeout.
+    Client = 0,
+    /// FAILOVER's pause of writes while the target catches up.
+    Failover = 1,
+}
+
+/// One purpose's pause: its kind and its end (unix ms).
+#[derive(Clone, Copy)]
 struct Pause {
     kind: PauseKind,
     end_ms: u64,
 }
 
-static STATE: Mutex<Pause> = Mutex::new(Pause {
+const OFF: Pause = Pause {
     kind: PauseKind::Off,
     end_ms: 0,
-});
+};
+
+/// Each purpose's pause, by `PausePurpose as usize`.
+static STATE: Mutex<[Pause; 2]> = Mutex::new([OFF; 2]);
 
 /// The kind in force (`PauseKind as u8`), read by dispatch once per batch. It may still show a
 /// pause whose end has passed: [`holds`] then ends it.
@@ -57,7 +74,7 @@ static KIND: AtomicU8 = AtomicU8::new(0);
 /// Wakes the waiting clients when the pause ends or becomes less strict.
 static RELEASED: LazyLock<Notify> = LazyLock::new(Notify::new);
 
-fn lock() -> MutexGuard<'static, Pause> {
+fn lock() -> MutexGuard<'static, [Pause; 2]> {
     STATE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -67,34 +84,57 @@ pub fn active() -> bool {
     KIND.load(Relaxed) != 0
 }
 
-/// The pause in force, after ending one whose end time has passed (Redis's
+/// The pause in force, after ending those whose end time has passed (Redis's
 /// checkClientPauseTimeoutAndReturnIfPaused: a pause lasts while `end >= now`).
 fn current() -> (PauseKind, u64) {
     let mut state = lock();
-    if state.kind != PauseKind::Off && state.end_ms < unix_ms() {
-        set(&mut state, PauseKind::Off, 0);
+    let now = unix_ms();
+    let mut changed = false;
+    for pause in state.iter_mut() {
+        if pause.kind != PauseKind::Off && pause.end_ms < now {
+            *pause = OFF;
+            changed = true;
+        }
     }
-    (state.kind, state.end_ms)
+    if changed {
+        publish(&state);
+    }
+    in_force(&state)
 }
 
-fn set(state: &mut Pause, kind: PauseKind, end_ms: u64) {
-    let looser = kind < state.kind;
-    state.kind = kind;
-    state.end_ms = end_ms;
-    KIND.store(kind as u8, Relaxed);
+/// The strictest kind among the purposes' pauses, until the latest end of those in force
+/// (Redis's updateClientPauseTypeAndEndTime).
+fn in_force(state: &[Pause; 2]) -> (PauseKind, u64) {
+    let kind = state.iter().map(|p| p.kind).max().unwrap_or(PauseKind::Off);
+    let end_ms = state
+        .iter()
+        .filter(|p| p.kind != PauseKind::Off)
+        .map(|p| p.end_ms)
+        .max()
+        .unwrap_or(0);
+    (kind, end_ms)
+}
+
+/// Makes what is in force after a change visible to dispatch and the shards, and releases
+/// the waiting clients when it became less strict.
+fn publish(state: &[Pause; 2]) {
+    let (kind, end_ms) = in_force(state);
+    let was = KIND.swap(kind as u8, Relaxed);
     FROZEN_UNTIL_MS.store(if kind == PauseKind::Off { 0 } else { end_ms }, Relaxed);
-    if looser {
+    if (kind as u8) < was {
         RELEASED.notify_waiters();
     }
 }
 
-/// Starts a pause of `kind` until `end_ms`, or widens the one in force (stricter kind, later
-/// end).
-pub fn pause(kind: PauseKind, end_ms: u64) {
+/// Starts a pause of `kind` until `end_ms` for `purpose`, or widens the one it has in force
+/// (stricter kind, later end).
+pub fn pause(purpose: PausePurpose, kind: PauseKind, end_ms: u64) {
     current();
     let mut state = lock();
-    let (kind, end_ms) = widened((state.kind, state.end_ms), kind, end_ms);
-    set(&mut state, kind, end_ms);
+    let mine = &mut state[purpose as usize];
+    let (kind, end_ms) = widened((mine.kind, mine.end_ms), kind, end_ms);
+    *mine = Pause { kind, end_ms };
+    publish(&state);
 }
 
 /// The pause in force once a pause of `kind` until `end_ms` starts over `now` (Redis's
@@ -106,9 +146,11 @@ fn widened(now: (PauseKind, u64), kind: PauseKind, end_ms: u64) -> (PauseKind, u
     }
 }
 
-/// Ends the pause and releases every waiting client.
-pub fn unpause() {
-    set(&mut lock(), PauseKind::Off, 0);
+/// Ends `purpose`'s pause; the clients it held run unless another purpose's holds them.
+pub fn unpause(purpose: PausePurpose) {
+    let mut state = lock();
+    state[purpose as usize] = OFF;
+    publish(&state);
 }
 
 /// Whether `items` must wait for the pause to end before it runs for `session`.
@@ -191,13 +233,13 @@ pub fn client_pause(_session: &mut Session, args: &mut Args) -> CmdResult {
         return Err(err::subcommand_syntax(args.all()));
     }
     let ms = parse_block_ms(&timeout)?.map_or(0, |d| d.as_millis() as u64);
-    pause(kind, unix_ms().saturating_add(ms));
+    pause(PausePurpose::Client, kind, unix_ms().saturating_add(ms));
     ok()
 }
 
-/// CLIENT UNPAUSE.
+/// CLIENT UNPAUSE: ends CLIENT PAUSE's pause, not a failover's.
 pub fn client_unpause(_session: &mut Session, _args: &mut Args) -> CmdResult {
-    unpause();
+    unpause(PausePurpose::Client);
     ok()
 }
 
@@ -214,5 +256,22 @@ mod tests {
         assert_eq!(widened((Write, 100), All, 50), (All, 100));
         assert_eq!(widened((All, 100), Write, 500), (All, 500));
         assert_eq!(widened((Write, 100), Write, 100), (Write, 100));
+    }
+
+    #[test]
+    fn the_strictest_purpose_holds_until_the_latest_end() {
+        use PauseKind::*;
+        let client = Pause {
+            kind: All,
+            end_ms: 100,
+        };
+        let failover = Pause {
+            kind: Write,
+            end_ms: u64::MAX,
+        };
+        assert_eq!(in_force(&[OFF, OFF]), (Off, 0));
+        assert_eq!(in_force(&[client, OFF]), (All, 100));
+        assert_eq!(in_force(&[client, failover]), (All, u64::MAX));
+        assert_eq!(in_force(&[OFF, failover]), (Write, u64::MAX));
     }
 }

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::replica::{self, Master};
-use crate::command::pause::{self, PauseKind};
+use crate::command::pause::{self, PauseKind, PausePurpose};
 use crate::command::table::{flags, row, CommandSpec, NOKEY};
 use crate::command::{err, error, Args, CmdResult, Kind, Session};
 use crate::protocol::Reply;
@@ -90,7 +90,7 @@ fn clear(f: &mut Failover) {
         end: None,
         force: false,
     };
-    pause::unpause();
+    pause::unpause(PausePurpose::Failover);
 }
 
 /// Abandons the failover, back to a master if this server already followed the target
@@ -144,6 +144,9 @@ pub fn psync_request(server: &ServerState, replid: &[u8], from: &str) -> Result<
 
 /// FAILOVER [TO host port [FORCE]] [TIMEOUT ms] | FAILOVER ABORT.
 fn failover(session: &mut Session, args: &mut Args) -> CmdResult {
+    if crate::cluster::enabled() {
+        return Err(error(err::FAILOVER_IN_CLUSTER));
+    }
     if args.remaining() == 1 && args.keyword("ABORT") {
         if !active() {
             return Err(error(err::NO_FAILOVER));
@@ -206,7 +209,7 @@ fn failover(session: &mut Session, args: &mut Args) -> CmdResult {
             end: (timeout > 0).then(|| Instant::now() + Duration::from_millis(timeout as u64)),
             force,
         };
-        pause::pause(PauseKind::Write, u64::MAX);
+        pause::pause(PausePurpose::Failover, PauseKind::Write, u64::MAX);
     }
     let server = session.server.clone();
     let spawned = std::thread::Builder::new()

@@ -256,6 +256,10 @@ pub fn parse_config(value: &str) -> Option<Master> {
 }
 
 fn replicaof(session: &mut Session, args: &mut Args) -> CmdResult {
+    // A cluster node's replication is CLUSTER REPLICATE's.
+    if crate::cluster::enabled() {
+        return Err(error(err::REPLICAOF_IN_CLUSTER));
+    }
     if super::failover::active() {
         return Err(error(err::REPLICAOF_WHILE_FAILING_OVER));
     }
