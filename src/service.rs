@@ -135,18 +135,20 @@ pub fn ready(supervisor: Supervisor) {
 /// ringkv leaves it alone): the base of `oom-score-adj relative`, and what `no` restores.
 static OOM_BASE: std::sync::Mutex<Option<i64>> = std::sync::Mutex::new(None);
 
-/// Applies `oom-score-adj` / `oom-score-adj-values` (the first value: a master's) to this
-/// process, as redis-server does at start and on CONFIG SET: the score is read when ringkv
-/// takes control (so a change made meanwhile by someone else is the new base), and `no`
-/// puts that value back once, then leaves the score alone. Err: the reason, for CONFIG SET.
+/// Applies `oom-score-adj` / `oom-score-adj-values` to this process, as redis-server does at
+/// start, on CONFIG SET and when REPLICAOF changes the role: the first value is a master's, the
+/// second a replica's (`replicaof` set). The score is read when ringkv takes control (so a
+/// change made meanwhile by someone else is the new base), and `no` puts that value back once,
+/// then leaves the score alone. Err: the reason, for CONFIG SET.
 pub fn apply_oom_score_adj(config: &Config) -> Result<(), String> {
     let path = "/proc/self/oom_score_adj";
     let mut base = OOM_BASE.lock().unwrap_or_else(|e| e.into_inner());
     let mode = config.get("oom-score-adj");
+    let class = usize::from(!config.get("replicaof").is_empty());
     let value: i64 = config
         .get("oom-score-adj-values")
         .split_whitespace()
-        .next()
+        .nth(class)
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     let target = if mode == "no" {

@@ -461,6 +461,36 @@ fn oom_score_adj_is_applied_at_start_and_on_config_set() {
         &["CONFIG", "SET", "oom-score-adj-values", "300 400 900"],
     );
     assert_eq!(read(), "300");
+    // A replica takes the second value, a master the first again (as Redis on REPLICAOF).
+    query(&mut con, &["REPLICAOF", "127.0.0.1", "1"]);
+    assert_eq!(read(), "400");
+    query(&mut con, &["REPLICAOF", "NO", "ONE"]);
+    assert_eq!(read(), "300");
+}
+
+/// Started as a replica (`replicaof` in the file), the process takes the replica's class.
+#[test]
+fn oom_score_adj_of_a_replica_at_start() {
+    let dir = TempDir::new("oom-replica");
+    let conf = format!("{}/oom.conf", dir.path());
+    std::fs::write(
+        &conf,
+        "oom-score-adj absolute\noom-score-adj-values 100 200 800\nreplicaof 127.0.0.1 1\n",
+    )
+    .unwrap();
+    let server = start_on(&conf, &[], |_| {});
+    let pid = server.child.id();
+    let read = || {
+        std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj"))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || read() == "200"),
+        "{}",
+        read()
+    );
 }
 
 #[test]

@@ -199,9 +199,7 @@ pub fn set_master(server: &Arc<ServerState>, master: Master, cache_self: bool) {
     // Serving them later would diverge from the master's stream.
     server.clients.unblock_all_for_replica();
     *lock(&MASTER) = Some(master.clone());
-    server
-        .config_mut()
-        .record("replicaof", &format!("{} {}", master.host, master.port));
+    record_role(server, &format!("{} {}", master.host, master.port));
     let gen = GENERATION.fetch_add(1, SeqCst) + 1;
     STATE.store(LinkState::Connect as u8, Relaxed);
     LAST_IO.store(0, Relaxed);
@@ -225,7 +223,7 @@ pub fn unset_master(server: &ServerState) {
     GENERATION.fetch_add(1, SeqCst);
     STATE.store(LinkState::Connect as u8, Relaxed);
     cut_link();
-    server.config_mut().record("replicaof", "");
+    record_role(server, "");
     *lock(&MASTER) = None;
     // The new history starts exactly after the last byte of the master's stream.
     super::master::promote(|| {
@@ -235,6 +233,16 @@ pub fn unset_master(server: &ServerState) {
     crate::shard::db::REPLICA_FROZEN.store(false, Relaxed);
     HISTORY.store(true, Relaxed);
     tracing::info!("MASTER MODE enabled");
+}
+
+/// Records `replicaof` (empty: a master) and moves the process to its role's
+/// `oom-score-adj-values` class, as Redis does on every change of role.
+fn record_role(server: &ServerState, replicaof: &str) {
+    let mut config = server.config_mut();
+    config.record("replicaof", replicaof);
+    if let Err(e) = crate::service::apply_oom_score_adj(&config) {
+        tracing::warn!("{e}");
+    }
 }
 
 /// Takes the replica's role named by `replicaof` at start, before any client is served (the
