@@ -411,3 +411,85 @@ async fn ask<T>(request: Request, answer: oneshot::Receiver<T>) -> Result<T, Rep
     }
     answer.await.map_err(|_| error(err::SHARD_GONE))
 }
+
+/// A script command read from an AOF at start or by DEBUG LOADAOF (Redis before 7.0 wrote
+/// EVAL, EVALSHA and SCRIPT LOAD verbatim): run on the Lua thread, each `redis.call` served by
+/// `call` (the loader's shard) as it comes. The loading client may run everything, on a
+/// read-only replica too, as Redis's AOF client. The caller already holds the data, so this
+/// waits on its own thread; None when `items` is no script command.
+pub fn replay(items: Vec<Bytes>, mut call: impl FnMut(Vec<Bytes>) -> Reply) -> Option<Reply> {
+    let name = items.first()?.to_ascii_lowercase();
+    let by_sha = match &name[..] {
+        b"eval" => false,
+        b"evalsha" => true,
+        b"script" if items.get(1)?.eq_ignore_ascii_case(b"load") && items.len() == 3 => {
+            let (done, answer) = oneshot::channel();
+            let body = items[2].clone();
+            if !engine::submit(Request::Load { body, done }) {
+                return Some(error(err::ENGINE_GONE));
+            }
+            return Some(match wait(answer) {
+                Ok(Ok(sha)) => Reply::Bulk(Bytes::from(sha)),
+                Ok(Err(e)) => e,
+                Err(_) => error(err::ENGINE_GONE),
+            });
+        }
+        _ => return None,
+    };
+    let args = Args::plain(items);
+    let parsed = args.next().and_then(|script| {
+        let keys = args.numkeys(NumKeys::Script)?;
+        Ok((script, keys, args.rest().to_vec()))
+    });
+    let (script, keys, argv) = match parsed {
+        Ok(parsed) => parsed,
+        Err(e) => return Some(e),
+    };
+    let (sha, body) = if by_sha {
+        (String::from_utf8_lossy(&script).to_ascii_lowercase(), None)
+    } else {
+        (engine::sha1_hex(&script), Some(script))
+    };
+    let (steps_tx, mut steps) = mpsc::unbounded_channel();
+    let request = Request::Eval(Eval {
+        sha,
+        body,
+        keys,
+        argv,
+        read_only: false,
+        steps: steps_tx,
+    });
+    if !engine::submit(request) {
+        return Some(error(err::ENGINE_GONE));
+    }
+    while let Some(step) = wait(steps.recv()) {
+        match step {
+            Step::Call { items, reply, .. } => drop(reply.send(call(items))),
+            Step::AclCheck { reply, .. } => drop(reply.send(true)),
+            Step::Done(reply) => return Some(reply),
+        }
+    }
+    Some(error(err::ENGINE_GONE))
+}
+
+/// Runs `future` to its end on this thread, parked between its wakes. Unconstrained: inside
+/// a runtime (DEBUG LOADAOF), tokio's per-task budget would otherwise stall the receives.
+fn wait<F: std::future::Future>(future: F) -> F::Output {
+    use std::future::Future;
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(tokio::task::unconstrained(future));
+    loop {
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::park();
+    }
+}
