@@ -565,3 +565,49 @@ fn a_limit_above_used_memory_is_honoured_as_by_redis() {
         }
     }
 }
+
+/// CONFIG SET maxmemory inside MULTI: nothing is evicted while the transaction runs (Redis's
+/// isSafeToPerformEvictions), so its second INCR sees the first; the key goes afterwards.
+/// A script under that limit is refused (OOM) as Redis refuses it.
+fn no_eviction_inside_exec(port: u16) -> Vec<Vec<u8>> {
+    let mut raw = Raw::connect(port);
+    let mut out = Vec::new();
+    let script = b"redis.call('incr', KEYS[1]); return redis.call('incr', KEYS[1])";
+    let steps: &[&[&[u8]]] = &[
+        &[b"CONFIG", b"SET", b"maxmemory-policy", b"allkeys-lru"],
+        &[b"MULTI"],
+        &[b"INCR", b"x"],
+        &[b"CONFIG", b"SET", b"maxmemory", b"1"],
+        &[b"INCR", b"x"],
+        &[b"EXEC"],
+    ];
+    for args in steps {
+        raw.cmd(args);
+        out.push(raw.reply());
+    }
+    let gone = common::eventually(Duration::from_secs(10), || {
+        raw.cmd(&[b"DBSIZE"]);
+        raw.reply() == b":0\r\n"
+    });
+    assert!(gone, "x was never evicted");
+    for args in [
+        &[&b"EVAL"[..], script, b"1", b"y"][..],
+        &[b"CONFIG", b"SET", b"maxmemory", b"0"],
+        &[b"EVAL", script, b"1", b"y"],
+    ] {
+        raw.cmd(args);
+        out.push(raw.reply());
+    }
+    out
+}
+
+#[test]
+fn nothing_is_evicted_inside_a_transaction_as_redis() {
+    let redis = RedisServer::start();
+    let expected = no_eviction_inside_exec(redis.port);
+    assert_eq!(expected[5], b"*3\r\n:1\r\n+OK\r\n:2\r\n");
+    for backend in backends() {
+        let server = Server::start(2, backend, &[]);
+        assert_eq!(no_eviction_inside_exec(server.port), expected, "{backend}");
+    }
+}

@@ -374,7 +374,10 @@ fn config_set_all(session: &mut Session, mut args: Args) -> Routine<'_> {
             .await;
         crate::state::memory::collect_thread();
         super::weigh_memory();
-        session.router.run_all(|s| s.enforce_maxmemory()).await;
+        // Inside EXEC or a script, Redis leaves eviction to the next command.
+        if !session.tx.in_exec {
+            session.router.run_all(|s| s.enforce_maxmemory()).await;
+        }
         Ok(reply)
     })
 }

@@ -147,6 +147,11 @@ impl Shard {
         self.select(db_before);
     }
 
+    /// True while a transaction or a script runs here (see [`Shard::defer_blocked`]).
+    pub fn in_atomic_unit(&self) -> bool {
+        self.blocked.deferred
+    }
+
     /// Holds back serving waiters (a transaction runs) or, on false, serves what became ready.
     pub fn defer_blocked(&mut self, defer: bool) {
         self.blocked.deferred = defer;

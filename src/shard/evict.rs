@@ -265,6 +265,12 @@ impl Shard {
             // No limit, and nothing of this shard's is published: nothing to do, per write.
             return;
         }
+        // Nothing is evicted inside a transaction or a script (Redis's
+        // isSafeToPerformEvictions): its commands see the data they were queued against, and
+        // its propagated block holds no DEL of eviction; the next write or tick evicts.
+        if self.in_atomic_unit() {
+            return;
+        }
         let share = max.saturating_sub(OVERHEAD.load(Relaxed)) / self.shards.max(1) as u64;
         let mut stuck = false;
         // A client pause keeps the dataset as it is: no eviction, and no OOM refusal either.
