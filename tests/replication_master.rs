@@ -508,3 +508,90 @@ fn a_cross_shard_move_and_flushall_reach_the_stream_as_redis_writes_them() {
         );
     }
 }
+
+/// Sends `signal` (STOP or CONT) to process `pid`.
+fn signal(pid: u32, signal: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill -{signal} {pid}");
+}
+
+/// Resumes a stopped replica however the test ends.
+struct Resume(u32);
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        signal(self.0, "CONT");
+    }
+}
+
+/// A replica that stops reading (SIGSTOP) makes its master hold the stream for it: INFO
+/// memory shows it as `mem_clients_slaves` and eviction does not count it
+/// (`mem_not_counted_for_evict`), as in Redis, so the master keeps accepting writes under
+/// `noeviction` with a limit a little above its data; killing the replica frees it.
+#[test]
+fn a_stopped_replica_s_buffer_is_not_counted_for_eviction() {
+    let master = Server::start(2, "uring", &[]);
+    let replica = Server::start(2, "uring", &[]);
+    let mut m = master.redis();
+    for j in 0..100 {
+        cmd(&mut m, &["SETRANGE", &format!("key:{j}"), "100000", "asdf"]);
+    }
+    cmd(
+        &mut m,
+        &[
+            "CONFIG",
+            "SET",
+            "client-output-buffer-limit",
+            "replica 0 0 0",
+        ],
+    );
+    cmd(&mut m, &["CONFIG", "SET", "repl-backlog-size", "16384"]);
+    let mut r = replica.redis();
+    cmd(
+        &mut r,
+        &["REPLICAOF", "127.0.0.1", &master.port.to_string()],
+    );
+    assert!(eventually(SYNC_WITHIN, || info(&mut r, "replication")
+        .contains("master_link_status:up")));
+    let memory = info(&mut m, "memory");
+    let field = |info: &str, name: &str| info_field(info, name).unwrap();
+    let counted = field(&memory, "used_memory") - field(&memory, "mem_not_counted_for_evict");
+    let limit = (counted + 4 * 1024 * 1024).to_string();
+    cmd(&mut m, &["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
+    cmd(&mut m, &["CONFIG", "SET", "maxmemory", &limit]);
+    signal(replica.pid(), "STOP");
+    let _resume = Resume(replica.pid());
+    // About 12 MB of stream, three times the room the limit leaves.
+    let payload = "A".repeat(500);
+    for _ in 0..20 {
+        let mut pipe = redis::pipe();
+        for _ in 0..1000 {
+            pipe.cmd("SETRANGE").arg("key:0").arg(0).arg(&payload);
+        }
+        let replies: Result<Vec<i64>, _> = pipe.query(&mut m);
+        assert!(
+            replies.is_ok(),
+            "refused for the replica's buffer: {replies:?}"
+        );
+    }
+    let memory = info(&mut m, "memory");
+    let slaves = field(&memory, "mem_clients_slaves");
+    assert!(slaves > 4 * 1024 * 1024, "{memory}");
+    assert!(
+        field(&memory, "mem_not_counted_for_evict") >= slaves,
+        "{memory}"
+    );
+    assert!(
+        field(&memory, "mem_total_replication_buffers")
+            >= slaves + field(&memory, "mem_replication_backlog"),
+        "{memory}"
+    );
+    assert_eq!(text(&cmd(&mut m, &["DBSIZE"])), "100");
+    cmd(&mut m, &["CLIENT", "KILL", "TYPE", "replica"]);
+    assert!(eventually(Duration::from_secs(10), || {
+        info_field(&info(&mut m, "memory"), "mem_clients_slaves") == Some(0)
+    }));
+}

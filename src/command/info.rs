@@ -214,7 +214,8 @@ fn memory(info: &Snapshot, out: &mut Lines) {
     use crate::state::memory;
     memory::collect_thread();
     let alloc = super::weigh_memory();
-    let not_counted = super::aof::not_counted_for_evict();
+    let not_counted = super::not_counted_for_evict();
+    let replication = super::replication::master::buffer_memory();
     let used = alloc.allocated;
     let peak = memory::peak_memory().max(used);
     let rss = memory::rss_bytes();
@@ -260,12 +261,12 @@ fn memory(info: &Snapshot, out: &mut Lines) {
     out.line("rss_overhead_bytes", &diff(rss, alloc.resident));
     out.line("mem_fragmentation_ratio", &ratio(rss, used));
     out.line("mem_fragmentation_bytes", &diff(rss, used));
-    // Eviction weighs used_memory less the AOF's buffer, as Redis does (no replicas yet).
+    // Eviction weighs used_memory less the AOF's buffer and the replicas' buffers, as Redis.
     out.line("mem_not_counted_for_evict", &not_counted);
-    // No replication and no cluster bus yet: nothing is held for them.
-    out.line("mem_replication_backlog", &0);
-    out.line("mem_total_replication_buffers", &0);
-    out.line("mem_clients_slaves", &0);
+    out.line("mem_replication_backlog", &replication.backlog);
+    let total = replication.backlog + replication.not_counted();
+    out.line("mem_total_replication_buffers", &total);
+    out.line("mem_clients_slaves", &replication.replicas);
     out.line(
         "mem_clients_normal",
         &crate::state::client_totals(&info.server.clients).0,

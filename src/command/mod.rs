@@ -281,9 +281,20 @@ pub fn shown(bytes: &[u8]) -> String {
 /// Walks the allocator and publishes what eviction weighs beyond the datasets (see
 /// `shard::evict::weigh`); returns the walk's figures.
 pub fn weigh_memory() -> crate::state::memory::Allocator {
+    // Read before and after the walk, the larger kept: a replica's buffer moving between
+    // its queue and its connection (or freed) meanwhile must not read as overhead, which
+    // would evict keys for it.
+    let before = not_counted_for_evict();
     let alloc = crate::state::memory::allocator();
-    crate::shard::evict::weigh(alloc.allocated, aof::not_counted_for_evict());
+    let not_counted = before.max(not_counted_for_evict());
+    crate::shard::evict::weigh(alloc.allocated, not_counted);
     alloc
+}
+
+/// What eviction does not count (`mem_not_counted_for_evict`), as Redis: the AOF's buffer
+/// and the replicas' output buffers (a slow replica must not evict the data it replicates).
+pub fn not_counted_for_evict() -> u64 {
+    aof::not_counted_for_evict() + replication::master::buffer_memory().not_counted()
 }
 
 pub fn apply_config(config: &crate::config::Config) {

@@ -240,10 +240,12 @@ async fn serve_replica<W: WriteHalf>(
         };
         feed.sending();
         output.extend_from_slice(&payload);
+        drop(payload);
         ThreadStats::add(&stats.net_output_bytes, output.len() as u64);
+        feed.holding(output.capacity());
         let (result, buf) = writer.write_all(output).await;
-        output = buf;
-        output.clear();
+        drop(buf);
+        feed.holding(0);
         if result.is_err() || !feed.snapshot_sent() {
             return;
         }
@@ -253,10 +255,10 @@ async fn serve_replica<W: WriteHalf>(
         if !bytes.is_empty() {
             ThreadStats::add(&stats.net_output_bytes, bytes.len() as u64);
             ThreadStats::add(&stats.writes, 1);
-            output.extend_from_slice(&bytes);
-            let (result, buf) = writer.write_all(output).await;
-            output = buf;
-            output.clear();
+            // Written as taken (no copy): the feed counts it as held until it is freed.
+            let (result, buf) = writer.write_all(BytesMut::from(Bytes::from(bytes))).await;
+            drop(buf);
+            feed.holding(0);
             if result.is_err() {
                 return;
             }

@@ -50,6 +50,11 @@ impl Backlog {
         self.bytes.shrink_to(self.size);
     }
 
+    /// Bytes allocated for the ring (INFO's `mem_replication_backlog`).
+    pub fn memory(&self) -> usize {
+        self.bytes.capacity()
+    }
+
     pub fn size(&self) -> usize {
         self.size
     }

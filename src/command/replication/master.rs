@@ -83,6 +83,8 @@ struct Replica {
     port: u16,
     /// Stream bytes waiting to be written to it.
     queue: Mutex<Vec<u8>>,
+    /// Bytes its connection holds to write (taken from the queue, or the snapshot).
+    writing: AtomicU64,
     wake: Notify,
     /// 0 wait_bgsave, 1 send_bulk, 2 online.
     state: std::sync::atomic::AtomicU8,
@@ -387,12 +389,22 @@ impl Feed {
         !self.rdb_only
     }
 
-    /// Stream bytes to write now (none until the first ACK after a diskless transfer).
+    /// Stream bytes to write now (none until the first ACK after a diskless transfer),
+    /// counted as held for the replica from the moment they leave its queue (see
+    /// [`buffer_memory`]) until [`Feed::holding`] says they are freed.
     pub fn take(&self) -> Vec<u8> {
         if self.replica.stream_on_ack.load(Relaxed) {
             return Vec::new();
         }
-        std::mem::take(&mut *lock(&self.replica.queue))
+        let mut queue = lock(&self.replica.queue);
+        let bytes = std::mem::take(&mut *queue);
+        self.replica.writing.store(bytes.capacity() as u64, Relaxed);
+        bytes
+    }
+
+    /// Notes the bytes the connection holds to write to the replica now (its buffer's size).
+    pub fn holding(&self, bytes: usize) {
+        self.replica.writing.store(bytes as u64, Relaxed);
     }
 
     /// Waits until there is something to write or the replica is cut off.
@@ -541,6 +553,7 @@ async fn start(session: &mut Session, request: Option<(String, i64)>) -> CmdResu
         ip,
         port: link.listening_port,
         queue: Mutex::new(Vec::new()),
+        writing: AtomicU64::new(0),
         wake: Notify::new(),
         state: std::sync::atomic::AtomicU8::new(WAIT_BGSAVE),
         ack: AtomicI64::new(0),
@@ -784,6 +797,39 @@ pub fn promote(promote: impl FnOnce()) {
     // The next write of its own names its database.
     m.out.db = None;
     m.drop_replicas();
+}
+
+/// Memory held for replication (see [`buffer_memory`]).
+pub struct BufferMemory {
+    /// The backlog's ring (`mem_replication_backlog`).
+    pub backlog: u64,
+    /// The replicas' own buffers: the stream queued for each and what its connection holds to
+    /// write (`mem_clients_slaves`).
+    pub replicas: u64,
+    /// The stream buffer the pump keeps between drains.
+    pub drained: u64,
+}
+
+impl BufferMemory {
+    /// What eviction does not count: all but the backlog (Redis counts the replication
+    /// buffer beyond the backlog as the replicas').
+    pub fn not_counted(&self) -> u64 {
+        self.replicas + self.drained
+    }
+}
+
+/// Memory held for replication now, as INFO memory reports it.
+pub fn buffer_memory() -> BufferMemory {
+    let m = lock(&MASTER);
+    BufferMemory {
+        backlog: m.backlog.as_ref().map_or(0, |b| b.memory() as u64),
+        replicas: m
+            .replicas
+            .iter()
+            .map(|a| lock(&a.replica.queue).capacity() as u64 + a.replica.writing.load(Relaxed))
+            .sum(),
+        drained: m.out.bytes.capacity() as u64,
+    }
 }
 
 /// The reply of a partial resync, with `replica` attached and its queue holding the backlog
