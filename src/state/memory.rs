@@ -36,6 +36,8 @@ extern "C" {
     /// mimalloc's `MI_MALLOC_VERSION`: major * 10000 + minor * 100 + patch.
     fn mi_version() -> std::ffi::c_int;
     fn mi_collect(force: bool);
+    fn mi_is_in_heap_region(p: *const c_void) -> bool;
+    fn mi_usable_size(p: *const c_void) -> usize;
     fn mi_heap_main() -> *mut c_void;
     fn mi_heap_visit_blocks(
         heap: *mut c_void,
@@ -116,6 +118,26 @@ pub fn collect_thread() {
     unsafe { mi_collect(false) }
 }
 
+/// Bytes the allocator holds for a buffer of `capacity` bytes at `ptr`: mimalloc rounds a
+/// large block up (a 12 MB buffer can hold half a megabyte more), and the walk counts it
+/// whole. `capacity` where mimalloc did not allocate it (the unit tests' allocator).
+pub fn held(ptr: *const u8, capacity: usize) -> u64 {
+    if capacity == 0 {
+        return 0;
+    }
+    // SAFETY: mi_is_in_heap_region only compares the address with mimalloc's regions; a
+    // pointer inside them is a live block of a buffer the caller holds (it lends `ptr` for
+    // the call), which mi_usable_size reads the page header of.
+    let usable = unsafe {
+        if mi_is_in_heap_region(ptr as *const c_void) {
+            mi_usable_size(ptr as *const c_void)
+        } else {
+            capacity
+        }
+    };
+    usable.max(capacity) as u64
+}
+
 /// The highest `used_memory` seen (Redis's `stat_peak_memory`), raised by every reading.
 static PEAK: AtomicU64 = AtomicU64::new(0);
 /// `used_memory` once the server had started (Redis's `used_memory_startup`).
@@ -182,6 +204,23 @@ pub fn allocator_name() -> String {
 mod tests {
     use super::*;
     use std::alloc::{GlobalAlloc, Layout};
+
+    #[test]
+    fn held_is_the_usable_size_of_a_mimalloc_block_and_the_capacity_elsewhere() {
+        // A large block from mimalloc: its usable size, at least what was asked.
+        let layout = Layout::from_size_align(3 << 20, 8).unwrap();
+        // SAFETY: a non-zero layout; freed below with the same layout.
+        let block = unsafe { mimalloc::MiMalloc.alloc(layout) };
+        assert!(!block.is_null());
+        let usable = held(block, layout.size());
+        // SAFETY: the block came from MiMalloc.alloc with this layout.
+        unsafe { mimalloc::MiMalloc.dealloc(block, layout) };
+        assert!(usable >= layout.size() as u64);
+        // The test binary's own allocator: not mimalloc's, so the capacity.
+        let buffer: Vec<u8> = Vec::with_capacity(5000);
+        assert_eq!(held(buffer.as_ptr(), buffer.capacity()), 5000);
+        assert_eq!(held(std::ptr::null(), 0), 0);
+    }
 
     #[test]
     fn allocated_bytes_follow_allocations() {

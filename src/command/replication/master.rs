@@ -156,6 +156,7 @@ impl Master {
         if self.backlog.is_none() {
             return false;
         }
+        collect_now_and_then();
         let Some(stream) = journal::current() else {
             return false;
         };
@@ -248,6 +249,18 @@ impl Master {
             }
         }
         GOOD.store(good, Relaxed);
+    }
+}
+
+/// Folds in, every 100 ms, the blocks other threads freed for this one: the replicas' queues
+/// grow here and are freed by their connections, and mimalloc counts such a block in use
+/// until its owner collects it, which a thread that only appends would never do.
+fn collect_now_and_then() {
+    static LAST_MS: AtomicU64 = AtomicU64::new(0);
+    let now = crate::shard::unix_ms();
+    if now.saturating_sub(LAST_MS.load(Relaxed)) >= 100 {
+        LAST_MS.store(now, Relaxed);
+        crate::state::memory::collect_thread();
     }
 }
 
@@ -398,7 +411,8 @@ impl Feed {
         }
         let mut queue = lock(&self.replica.queue);
         let bytes = std::mem::take(&mut *queue);
-        self.replica.writing.store(bytes.capacity() as u64, Relaxed);
+        let held = crate::state::memory::held(bytes.as_ptr(), bytes.capacity());
+        self.replica.writing.store(held, Relaxed);
         bytes
     }
 
@@ -826,7 +840,11 @@ pub fn buffer_memory() -> BufferMemory {
         replicas: m
             .replicas
             .iter()
-            .map(|a| lock(&a.replica.queue).capacity() as u64 + a.replica.writing.load(Relaxed))
+            .map(|a| {
+                let queue = lock(&a.replica.queue);
+                crate::state::memory::held(queue.as_ptr(), queue.capacity())
+                    + a.replica.writing.load(Relaxed)
+            })
             .sum(),
         drained: m.out.bytes.capacity() as u64,
     }
