@@ -330,10 +330,7 @@ fn keyless_in_script(items: &[Bytes]) -> Reply {
     match (&name[..], items.len()) {
         (b"ping", 1) => Reply::Simple("PONG"),
         (b"ping" | b"echo", 2) => Reply::Bulk(items[1].clone()),
-        _ => Reply::error_owned(format!(
-            "ERR '{}' is not run by a script replayed from the AOF",
-            String::from_utf8_lossy(&items[0]).replace(['\r', '\n'], " ")
-        )),
+        _ => crate::command::err::not_run_in_aof_script(&items[0]),
     }
 }
 
