@@ -23,6 +23,35 @@ fn redis_node(extra: &[&str]) -> RedisServer {
     RedisServer::start_with(&args)
 }
 
+/// Runs redis-cli with `args`, killed after `secs`: whether it exited successfully, and its
+/// standard output.
+fn redis_cli(args: &[&str], secs: u64) -> (bool, String) {
+    let mut child = Command::new("redis-cli")
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run redis-cli");
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    let status = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut out = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        use std::io::Read;
+        let _ = stdout.read_to_string(&mut out);
+    }
+    (status.is_some_and(|s| s.success()), out)
+}
+
 fn run(raw: &mut Raw, line: &str) -> Vec<u8> {
     let args = words(line);
     let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
@@ -341,8 +370,8 @@ fn nodes_conf_survives_a_restart() {
 #[test]
 fn a_slot_served_by_another_node_redirects_and_redis_cli_follows() {
     // redis-server serves slots 8192-16383; ringkv serves 0-8191 and knows redis-server from
-    // its nodes.conf. Without a bus ringkv cannot reach it (the cluster is down for ringkv),
-    // so reads are allowed while down.
+    // its nodes.conf: its bus reaches redis-server (which answers PONG to a node it does not
+    // know), so the cluster turns ok for ringkv.
     let redis = redis_node(&["--cluster-require-full-coverage", "no"]);
     let mut theirs = Raw::connect(redis.port);
     assert_eq!(
@@ -370,11 +399,15 @@ fn a_slot_served_by_another_node_redirects_and_redis_cli_follows() {
         text(&mut raw, "GET foo"),
         format!("-MOVED 12182 127.0.0.1:{}\r\n", redis.port)
     );
-    assert_eq!(
-        text(&mut raw, "SET bar 1"),
-        "-CLUSTERDOWN The cluster is down and only accepts read commands\r\n"
-    );
-    assert_eq!(text(&mut raw, "GET bar"), "$-1\r\n");
+    wait_ok(&mut raw);
+    assert_eq!(text(&mut raw, "SET bar 1"), "+OK\r\n");
+    assert_eq!(text(&mut raw, "GET bar"), "$1\r\n1\r\n");
+    let nodes = text(&mut raw, "CLUSTER NODES");
+    let line = nodes
+        .lines()
+        .find(|l| l.contains(&their_id))
+        .unwrap_or_default();
+    assert!(line.contains(" connected 8192-16383"), "{nodes}");
     let out = Command::new("redis-cli")
         .args(["-c", "-p", &server.port.to_string(), "get", "foo"])
         .output()
@@ -382,4 +415,85 @@ fn a_slot_served_by_another_node_redirects_and_redis_cli_follows() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "from-redis");
     let slots = text(&mut raw, "CLUSTER SLOTS");
     assert!(slots.contains(&their_id) && slots.contains(&me), "{slots}");
+}
+
+/// `redis-cli --cluster create` on the nodes at `ports`, then `--cluster check` through
+/// `check`; both must report every slot covered, and every node must turn ok.
+fn create_cluster(ports: &[u16], check: u16) {
+    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let mut args = vec!["--cluster", "create"];
+    args.extend(addrs.iter().map(String::as_str));
+    args.push("--cluster-yes");
+    let (ok, out) = redis_cli(&args, 60);
+    assert!(ok, "cluster create failed:\n{out}");
+    assert!(out.contains("Waiting for the cluster to join"), "{out}");
+    assert!(out.contains("[OK] All 16384 slots covered"), "{out}");
+    let check = format!("127.0.0.1:{check}");
+    let (_, out) = redis_cli(&["--cluster", "check", &check], 30);
+    assert!(
+        out.contains("[OK] All nodes agree about slots configuration"),
+        "{out}"
+    );
+    assert!(out.contains("[OK] All 16384 slots covered"), "{out}");
+    for &port in ports {
+        let mut raw = Raw::connect(port);
+        wait_ok(&mut raw);
+        let nodes = text(&mut raw, "CLUSTER NODES");
+        let lines: Vec<&str> = nodes.lines().filter(|l| l.contains("master")).collect();
+        assert_eq!(lines.len(), ports.len(), "{nodes}");
+        assert!(
+            !nodes.contains("handshake") && !nodes.contains("disconnected"),
+            "{nodes}"
+        );
+    }
+}
+
+/// Keys of every node's range written with `redis-cli -c` through the first node, read
+/// through each node.
+fn keys_follow_redirects(ports: &[u16]) {
+    // b: slot 3300, c: 7365, foo: 12182 (create gives 0-5460, 5461-10922, 10923-16383).
+    let first = ports[0].to_string();
+    for key in ["b", "c", "foo"] {
+        let (ok, out) = redis_cli(&["-c", "-p", &first, "set", key, &format!("v-{key}")], 10);
+        assert!(ok && out.trim() == "OK", "set {key}: {out}");
+    }
+    for port in ports {
+        for key in ["b", "c", "foo"] {
+            let (_, out) = redis_cli(&["-c", "-p", &port.to_string(), "get", key], 10);
+            assert_eq!(out.trim(), format!("v-{key}"), "get {key} through {port}");
+        }
+    }
+}
+
+#[test]
+fn three_ringkv_nodes_meet_gossip_and_agree_on_slots() {
+    let dirs: Vec<TempDir> = (0..3)
+        .map(|i| TempDir::new(&format!("cluster-bus-{i}")))
+        .collect();
+    let servers: Vec<Server> = dirs.iter().map(|d| ringkv_node(d, &[])).collect();
+    let ports: Vec<u16> = servers.iter().map(|s| s.port).collect();
+    create_cluster(&ports, ports[0]);
+    keys_follow_redirects(&ports);
+    // The configuration survives in nodes.conf: every node names all three.
+    for dir in &dirs {
+        let conf = std::fs::read_to_string(dir.0.join("nodes.conf")).unwrap();
+        assert_eq!(
+            conf.lines().filter(|l| l.contains("master")).count(),
+            3,
+            "{conf}"
+        );
+        assert!(conf.contains("vars currentEpoch 3"), "{conf}");
+    }
+}
+
+#[test]
+fn redis_server_and_two_ringkv_nodes_form_one_cluster() {
+    let redis = redis_node(&[]);
+    let dirs: Vec<TempDir> = (0..2)
+        .map(|i| TempDir::new(&format!("cluster-mixed-{i}")))
+        .collect();
+    let servers: Vec<Server> = dirs.iter().map(|d| ringkv_node(d, &[])).collect();
+    let ports = vec![redis.port, servers[0].port, servers[1].port];
+    create_cluster(&ports, servers[0].port);
+    keys_follow_redirects(&ports);
 }

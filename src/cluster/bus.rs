@@ -1,13 +1,22 @@
 //! The cluster bus thread: owns the bus port (`cluster-port`, or the client port + 10000) and
-//! the state's clock. Today it speaks nothing on the port: a peer's connection is accepted
-//! and closed (Redis 7.0's `clusterMsg` exchange comes next, here), and every 100 ms it
-//! evaluates the cluster state as Redis's clusterCron does.
+//! every link. An outbound link per known node (made by the 100 ms cron, greeting with MEET or
+//! PING), inbound links from the other nodes (answered with PONG); messages in Redis 7.0's
+//! format (`msg`), their effect on the state in `gossip`. One thread, non-blocking sockets,
+//! `poll(2)` between ticks.
 
-use std::net::TcpListener;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-/// How often the state is evaluated (Redis's clusterCron runs 10 times a second).
+use super::gossip::{self, LinkInfo};
+use super::msg;
+use super::*;
+
+/// How often the cron runs (Redis's clusterCron runs 10 times a second).
 const TICK: Duration = Duration::from_millis(100);
+/// How long CLUSTER FORGET keeps a node from coming back through gossip.
+pub const BLACKLIST_TTL_MS: u64 = 60_000;
 
 /// Starts the bus thread on `listeners` (non-blocking, bound by the server).
 pub fn start(listeners: Vec<TcpListener>) -> std::io::Result<()> {
@@ -16,19 +25,436 @@ pub fn start(listeners: Vec<TcpListener>) -> std::io::Result<()> {
     }
     std::thread::Builder::new()
         .name("cluster-bus".into())
-        .spawn(move || run(listeners))?;
+        .spawn(move || Bus::new(listeners).run())?;
     Ok(())
 }
 
-fn run(listeners: Vec<TcpListener>) {
-    loop {
-        for listener in &listeners {
-            // Nothing is spoken yet: a peer learns at once that no bus answers.
+struct Link {
+    stream: TcpStream,
+    /// The node an outbound link was made for (by ID); None: inbound.
+    node: Option<String>,
+    connecting: bool,
+    /// Unix ms.
+    created: u64,
+    rbuf: Vec<u8>,
+    wbuf: Vec<u8>,
+    dead: bool,
+}
+
+struct Bus {
+    listeners: Vec<TcpListener>,
+    links: Vec<Link>,
+    iteration: u64,
+    save: bool,
+}
+
+/// A non-blocking connect to `ip:port` (completion is seen as writability).
+fn connect(ip: &str, port: u16) -> std::io::Result<TcpStream> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let ip: IpAddr = ip
+        .parse()
+        .map_err(|_| std::io::Error::from(ErrorKind::InvalidInput))?;
+    let addr = SocketAddr::new(ip, port);
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nonblocking(true)?;
+    socket.set_tcp_nodelay(true)?;
+    match socket.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(socket.into())
+}
+
+impl Bus {
+    fn new(listeners: Vec<TcpListener>) -> Bus {
+        Bus {
+            listeners,
+            links: Vec::new(),
+            iteration: 0,
+            save: false,
+        }
+    }
+
+    fn run(mut self) {
+        let mut next_tick = Instant::now();
+        loop {
+            let wait = next_tick.saturating_duration_since(Instant::now());
+            self.poll(wait);
+            self.accept();
+            if Instant::now() >= next_tick {
+                next_tick = Instant::now() + TICK;
+                self.cron();
+            }
+            self.finish();
+        }
+    }
+
+    /// Waits up to `wait` for any socket, then reads, writes and completes connects.
+    fn poll(&mut self, wait: Duration) {
+        let mut fds: Vec<libc::pollfd> = self
+            .listeners
+            .iter()
+            .map(|l| libc::pollfd {
+                fd: l.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        for link in &self.links {
+            let mut events = libc::POLLIN;
+            if link.connecting || !link.wbuf.is_empty() {
+                events |= libc::POLLOUT;
+            }
+            fds.push(libc::pollfd {
+                fd: link.stream.as_raw_fd(),
+                events,
+                revents: 0,
+            });
+        }
+        let ms = wait.as_millis().min(1000) as libc::c_int;
+        // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs for the call.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        if ready <= 0 {
+            return;
+        }
+        let first = self.listeners.len();
+        for i in 0..self.links.len() {
+            let revents = fds[first + i].revents;
+            if revents == 0 {
+                continue;
+            }
+            if self.links[i].connecting
+                && revents & (libc::POLLOUT | libc::POLLERR | libc::POLLHUP) != 0
+            {
+                let link = &mut self.links[i];
+                match link.stream.take_error() {
+                    Ok(None) => link.connecting = false,
+                    _ => {
+                        link.dead = true;
+                        continue;
+                    }
+                }
+            }
+            if revents & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) != 0 {
+                self.read(i);
+            }
+            self.write(i);
+        }
+    }
+
+    fn accept(&mut self) {
+        for listener in &self.listeners {
             while let Ok((stream, _)) = listener.accept() {
-                drop(stream);
+                if stream.set_nonblocking(true).is_err() {
+                    continue;
+                }
+                let _ = stream.set_nodelay(true);
+                self.links.push(Link {
+                    stream,
+                    node: None,
+                    connecting: false,
+                    created: crate::shard::unix_ms(),
+                    rbuf: Vec::new(),
+                    wbuf: Vec::new(),
+                    dead: false,
+                });
             }
         }
-        super::tick(Instant::now());
-        std::thread::sleep(TICK);
+    }
+
+    /// Reads what link `i` has, processing each whole message as it completes.
+    fn read(&mut self, i: usize) {
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            let link = &mut self.links[i];
+            if link.dead || link.connecting {
+                return;
+            }
+            match link.stream.read(&mut chunk) {
+                Ok(0) => {
+                    link.dead = true;
+                    return;
+                }
+                Ok(n) => link.rbuf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    link.dead = true;
+                    return;
+                }
+            }
+            while let Some(frame) = self.next_frame(i) {
+                if let Some(m) = msg::decode(&frame) {
+                    self.handle(i, &m);
+                }
+                if self.links[i].dead {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The next whole message in link `i`'s buffer; a malformed start kills the link.
+    fn next_frame(&mut self, i: usize) -> Option<Vec<u8>> {
+        let link = &mut self.links[i];
+        if link.dead || link.rbuf.len() < 8 {
+            return None;
+        }
+        let head: [u8; 8] = link.rbuf[..8].try_into().ok()?;
+        match msg::frame_len(&head) {
+            Err(why) => {
+                tracing::warn!("Bad message on the cluster bus ({why}): closing the link");
+                link.dead = true;
+                None
+            }
+            Ok(len) if link.rbuf.len() >= len => Some(link.rbuf.drain(..len).collect()),
+            Ok(_) => None,
+        }
+    }
+
+    fn write(&mut self, i: usize) {
+        let link = &mut self.links[i];
+        while !link.dead && !link.connecting && !link.wbuf.is_empty() {
+            match link.stream.write(&link.wbuf) {
+                Ok(0) => link.dead = true,
+                Ok(n) => {
+                    link.wbuf.drain(..n);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => link.dead = true,
+            }
+        }
+    }
+
+    fn handle(&mut self, i: usize, m: &msg::Msg) {
+        let now = crate::shard::unix_ms();
+        let link = &self.links[i];
+        let info = LinkInfo {
+            node: link.node.as_deref(),
+            local_ip: link.stream.local_addr().ok().map(|a| a.ip().to_string()),
+            peer_ip: link.stream.peer_addr().ok().map(|a| a.ip().to_string()),
+        };
+        let done = super::with(|state, settings| {
+            let fx = gossip::process(state, settings, &info, m, now);
+            let pong = fx
+                .pong
+                .then(|| msg::encode(&gossip::ping(state, settings, msg::PONG)));
+            (fx, pong)
+        });
+        let Some((fx, pong)) = done else {
+            return;
+        };
+        let link = &mut self.links[i];
+        if let Some(pong) = pong {
+            link.wbuf.extend_from_slice(&pong);
+        }
+        if let Some(id) = fx.renamed {
+            link.node = Some(id);
+        }
+        if fx.drop {
+            link.dead = true;
+        }
+        self.save |= fx.save;
+        if let Some((id, update)) = fx.update {
+            if let Some(out) = self.outbound(&id) {
+                out.wbuf.extend_from_slice(&msg::encode(&update));
+            }
+        }
+        for id in fx.reconnect {
+            if let Some(out) = self.outbound(&id) {
+                out.dead = true;
+            }
+        }
+        self.write(i);
+    }
+
+    fn outbound(&mut self, id: &str) -> Option<&mut Link> {
+        self.links
+            .iter_mut()
+            .find(|l| !l.dead && l.node.as_deref() == Some(id))
+    }
+
+    /// clusterCron: handshake timeouts, links to nodes that have none (greeted with MEET or
+    /// PING), a ping every second to the node heard from longest ago among five random ones,
+    /// a ping to any node not pinged for half the node timeout, and PFAIL after the timeout.
+    fn cron(&mut self) {
+        self.iteration += 1;
+        let now = crate::shard::unix_ms();
+        let iteration = self.iteration;
+        let links = &mut self.links;
+        let mut save = false;
+        super::with(|state, settings| {
+            let timeout = settings.node_timeout;
+            let handshake_timeout = timeout.max(1000);
+            let mut i = 0;
+            while i < state.nodes.len() {
+                let n = &state.nodes[i];
+                if i != state.myself
+                    && n.flags & HANDSHAKE != 0
+                    && now.saturating_sub(n.created) > handshake_timeout
+                {
+                    state.remove_node(i);
+                    save = true;
+                    continue;
+                }
+                i += 1;
+            }
+            let mut sends: Vec<(usize, u16)> = Vec::new();
+            for i in 0..state.nodes.len() {
+                let n = &state.nodes[i];
+                if i == state.myself || n.flags & NOADDR != 0 {
+                    continue;
+                }
+                let has = links
+                    .iter()
+                    .any(|l| !l.dead && l.node.as_deref() == Some(&n.id));
+                if has {
+                    continue;
+                }
+                match connect(&n.ip, n.cport) {
+                    Ok(stream) => {
+                        links.push(Link {
+                            stream,
+                            node: Some(n.id.clone()),
+                            connecting: true,
+                            created: now,
+                            rbuf: Vec::new(),
+                            wbuf: Vec::new(),
+                            dead: false,
+                        });
+                        let kind = if n.flags & MEET != 0 {
+                            msg::MEET
+                        } else {
+                            msg::PING
+                        };
+                        sends.push((i, kind));
+                    }
+                    Err(e) => {
+                        tracing::debug!(
+                            "Unable to connect to node {} at {}:{}: {e}",
+                            n.id,
+                            n.ip,
+                            n.cport
+                        );
+                        let n = &mut state.nodes[i];
+                        if n.ping_sent == 0 {
+                            n.ping_sent = now;
+                        }
+                    }
+                }
+            }
+            if iteration.is_multiple_of(10) {
+                let mut oldest: Option<usize> = None;
+                for _ in 0..5 {
+                    let i = gossip::random(state.nodes.len());
+                    let n = &state.nodes[i];
+                    let linked = links
+                        .iter()
+                        .any(|l| !l.dead && l.node.as_deref() == Some(&n.id));
+                    if !linked || n.ping_sent != 0 || n.flags & (MYSELF | HANDSHAKE) != 0 {
+                        continue;
+                    }
+                    if oldest.is_none_or(|o| n.pong_received < state.nodes[o].pong_received) {
+                        oldest = Some(i);
+                    }
+                }
+                if let Some(i) = oldest {
+                    sends.push((i, msg::PING));
+                }
+            }
+            let mut changed = false;
+            for i in 0..state.nodes.len() {
+                let n = &state.nodes[i];
+                if n.flags & (MYSELF | NOADDR | HANDSHAKE) != 0 {
+                    continue;
+                }
+                let link = links
+                    .iter_mut()
+                    .find(|l| !l.dead && l.node.as_deref() == Some(&n.id));
+                let ping_delay = now.saturating_sub(n.ping_sent);
+                let data_delay = now.saturating_sub(n.data_received);
+                if let Some(link) = link {
+                    if now.saturating_sub(link.created) > timeout
+                        && n.ping_sent != 0
+                        && ping_delay > timeout / 2
+                        && data_delay > timeout / 2
+                    {
+                        link.dead = true;
+                    } else if n.ping_sent == 0
+                        && now.saturating_sub(n.pong_received) > timeout / 2
+                        && !sends.iter().any(|&(s, _)| s == i)
+                    {
+                        sends.push((i, msg::PING));
+                        continue;
+                    }
+                }
+                if n.ping_sent != 0
+                    && ping_delay.min(data_delay) > timeout
+                    && n.flags & (PFAIL | FAIL) == 0
+                {
+                    tracing::debug!("*** NODE {} possibly failing", n.id);
+                    state.nodes[i].flags |= PFAIL;
+                    changed = true;
+                }
+            }
+            for (i, kind) in sends {
+                let bytes = msg::encode(&gossip::ping(state, settings, kind));
+                let n = &mut state.nodes[i];
+                if kind == msg::PING && n.ping_sent == 0 {
+                    n.ping_sent = now;
+                }
+                n.flags &= !MEET;
+                if let Some(link) = links
+                    .iter_mut()
+                    .find(|l| !l.dead && l.node.as_deref() == Some(&n.id))
+                {
+                    link.wbuf.extend_from_slice(&bytes);
+                }
+            }
+            if changed {
+                save = true;
+            }
+            state.update_state(settings, Instant::now());
+        });
+        self.save |= save;
+    }
+
+    /// After each round: closes dead links, shows which nodes have a link, writes nodes.conf
+    /// when something changed.
+    fn finish(&mut self) {
+        self.links.retain(|l| !l.dead);
+        let links = &self.links;
+        let save = std::mem::take(&mut self.save);
+        let known = super::with(|state, settings| {
+            let mut link_changed = false;
+            for n in state.nodes.iter_mut() {
+                let has = links.iter().any(|l| l.node.as_deref() == Some(&n.id));
+                link_changed |= has != n.link;
+                n.link = has;
+            }
+            if save || link_changed {
+                state.update_state(settings, Instant::now());
+            }
+            if save {
+                if let Err(e) = state.save(false) {
+                    tracing::warn!("Fatal: can't update cluster config file: {e}");
+                    std::process::exit(1);
+                }
+            }
+            // Outbound links of nodes no longer known (forgotten, reset) close.
+            links
+                .iter()
+                .map(|l| {
+                    l.node
+                        .as_ref()
+                        .is_none_or(|id| state.lookup(id.as_bytes()).is_some())
+                })
+                .collect::<Vec<bool>>()
+        })
+        .unwrap_or_default();
+        let mut keep = known.into_iter();
+        self.links.retain(|_| keep.next().unwrap_or(false));
     }
 }

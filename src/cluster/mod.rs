@@ -3,15 +3,16 @@
 //! (`cluster-config-file`) in Redis 7.0's format. Depends on `config` and `shard` (the slot
 //! count) only.
 //!
-//! One owner at a time changes the state, under [`with`]'s lock: CLUSTER commands today, the
-//! bus thread (`cluster::bus`, which already ticks the state's clock) as it grows gossip. After
+//! One owner at a time changes the state, under [`with`]'s lock: CLUSTER commands, and the bus
+//! thread (`bus`: links and cron; `gossip`: what messages do; `msg`: the wire format). After
 //! every change the owner [`publish`]es a read-only view that the data path reads without a
 //! lock: one atomic per slot naming its node, and one flag for "the cluster is up".
 //!
-//! What is here is Redis's state for a node on its own: other nodes are kept as nodes.conf
-//! names them but never spoken to (no MEET, gossip or failover yet).
+//! Nodes meet, gossip and agree on slots; replicas and failover are not here yet.
 
 pub mod bus;
+mod gossip;
+pub mod msg;
 mod nodes_conf;
 
 use std::path::PathBuf;
@@ -22,15 +23,17 @@ use crate::shard::slot::{HashSlot, SLOTS};
 
 pub use nodes_conf::ParseError;
 
-/// Node flags, as Redis's CLUSTER_NODE_* bits (and the order nodes.conf lists them in).
-pub const MYSELF: u16 = 1 << 0;
-pub const MASTER: u16 = 1 << 1;
-pub const SLAVE: u16 = 1 << 2;
-pub const PFAIL: u16 = 1 << 3;
-pub const FAIL: u16 = 1 << 4;
-pub const HANDSHAKE: u16 = 1 << 5;
-pub const NOADDR: u16 = 1 << 6;
-pub const NOFAILOVER: u16 = 1 << 7;
+/// Node flags: Redis's CLUSTER_NODE_* bits, as the bus carries them in headers and gossip.
+pub const MASTER: u16 = 1;
+pub const SLAVE: u16 = 2;
+pub const PFAIL: u16 = 4;
+pub const FAIL: u16 = 8;
+pub const MYSELF: u16 = 16;
+pub const HANDSHAKE: u16 = 32;
+pub const NOADDR: u16 = 64;
+/// Send MEET, not PING, when the link to this node is made (never shown).
+pub const MEET: u16 = 128;
+pub const NOFAILOVER: u16 = 512;
 
 /// Length of a node ID (hex characters).
 pub const ID_LEN: usize = 40;
@@ -54,10 +57,15 @@ pub struct Node {
     pub ping_sent: u64,
     pub pong_received: u64,
     pub config_epoch: u64,
+    /// Whether the bus holds a link to this node (CLUSTER NODES' `connected`).
+    pub link: bool,
+    /// When the node was added and when the bus last heard from it (unix ms).
+    pub created: u64,
+    pub data_received: u64,
 }
 
 impl Node {
-    fn new(id: String, flags: u16) -> Node {
+    pub(crate) fn new(id: String, flags: u16) -> Node {
         Node {
             id,
             ip: String::new(),
@@ -69,6 +77,9 @@ impl Node {
             ping_sent: 0,
             pong_received: 0,
             config_epoch: 0,
+            link: false,
+            created: crate::shard::unix_ms(),
+            data_received: 0,
         }
     }
 
@@ -114,6 +125,8 @@ pub struct ClusterState {
     /// minority of masters (Redis's writable and rejoin delays count from them).
     first_update: Option<std::time::Instant>,
     among_minority: Option<std::time::Instant>,
+    /// Nodes CLUSTER FORGET removed, not re-added from gossip until the unix ms given.
+    pub blacklist: hashbrown::HashMap<String, u64>,
 }
 
 /// A fresh random node ID (40 hex characters from the kernel's random source).
@@ -149,6 +162,7 @@ impl ClusterState {
             path,
             first_update: None,
             among_minority: None,
+            blacklist: Default::default(),
         }
     }
 
@@ -333,9 +347,8 @@ impl ClusterState {
         }
         let serving = |i: usize| self.nodes[i].is_master() && counts[i] > 0;
         self.size = (0..self.nodes.len()).filter(|&i| serving(i)).count();
-        // Only this node is reachable while no bus runs.
         let reachable = (0..self.nodes.len())
-            .filter(|&i| serving(i) && (i == self.myself))
+            .filter(|&i| serving(i) && self.nodes[i].flags & (FAIL | PFAIL) == 0)
             .count();
         if reachable < self.size / 2 + 1 {
             ok = false;
@@ -632,18 +645,10 @@ pub fn apply_settings(settings: Settings) {
     publish(&shared.state, &shared.settings);
 }
 
-/// Evaluates the state (the bus thread's tick); saves nodes.conf when it changed nothing
-/// else does.
-pub fn tick(now: std::time::Instant) {
-    let mut guard = shared();
-    let Some(shared) = guard.as_mut() else {
-        return;
-    };
-    let was = shared.state.ok;
-    shared.state.update_state(&shared.settings, now);
-    if was != shared.state.ok {
-        publish(&shared.state, &shared.settings);
-    }
+/// CLUSTER MEET: starts a handshake with the node at `ip:port@cport` (the bus thread
+/// connects to it within 100 ms). False: one is already going on with that address.
+pub fn meet(state: &mut ClusterState, ip: std::net::IpAddr, port: u16, cport: u16) -> bool {
+    gossip::start_handshake(state, &ip.to_string(), port, cport)
 }
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ pub fn node_line(state: &ClusterState, i: usize) -> String {
             .map_or(node.config_epoch, |m| state.nodes[m].config_epoch),
         _ => node.config_epoch,
     };
-    let link = if node.flags & MYSELF != 0 {
+    let link = if node.flags & MYSELF != 0 || node.link {
         "connected"
     } else {
         "disconnected"
@@ -155,8 +155,18 @@ pub fn parse(text: &[u8], path: PathBuf) -> Result<ClusterState, ParseError> {
             state.nodes[i].master = Some(argv[3].to_string());
         }
         let node = &mut state.nodes[i];
-        node.ping_sent = argv[4].parse().unwrap_or(0);
-        node.pong_received = argv[5].parse().unwrap_or(0);
+        // As Redis: a time in the file means "now" (no timeout counts from an old run).
+        let now = crate::shard::unix_ms();
+        node.ping_sent = if argv[4].parse().unwrap_or(0) != 0 {
+            now
+        } else {
+            0
+        };
+        node.pong_received = if argv[5].parse().unwrap_or(0) != 0 {
+            now
+        } else {
+            0
+        };
         node.config_epoch = if node.is_replica() && node.master.is_some() {
             0
         } else {

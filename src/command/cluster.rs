@@ -415,6 +415,10 @@ fn forget(_session: &mut Session, args: &mut Args) -> CmdResult {
             return Err(error(err::CLUSTER_FORGET_MASTER));
         }
         cluster.remove_node(node);
+        let until = crate::shard::unix_ms() + state::bus::BLACKLIST_TTL_MS;
+        cluster
+            .blacklist
+            .insert(String::from_utf8_lossy(&id).into_owned(), until);
         changed(cluster, settings, false);
         ok()
     })?
@@ -481,18 +485,19 @@ fn meet(_session: &mut Session, args: &mut Args) -> CmdResult {
         Some(cport) => parse_int(cport).ok_or_else(|| err::bad_bus_port(&super::shown(cport)))?,
         None => port_n + i64::from(state::PORT_INCR),
     };
-    let valid_ip = std::str::from_utf8(ip)
+    let parsed = std::str::from_utf8(ip)
         .ok()
-        .and_then(|t| t.parse::<std::net::IpAddr>().ok())
-        .is_some();
+        .and_then(|t| t.parse::<std::net::IpAddr>().ok());
     let valid_port = |p: i64| (1..=65535).contains(&p);
-    if !valid_ip || !valid_port(port_n) || !valid_port(cport_n) {
+    let Some(parsed) = parsed.filter(|_| valid_port(port_n) && valid_port(cport_n)) else {
         return Err(err::bad_node_address(
             &super::shown(ip),
             &super::shown(port),
         ));
-    }
-    Err(error(err::CLUSTER_NO_BUS))
+    };
+    // A handshake already going on with that address answers OK too, as in Redis.
+    on_state(|cluster, _| state::meet(cluster, parsed, port_n as u16, cport_n as u16))?;
+    ok()
 }
 
 fn myid(_session: &mut Session, _args: &mut Args) -> CmdResult {

@@ -192,7 +192,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     opt("slowlog-max-len", None, "128", Kind::Int(0, BIG), true, Effect::Works),
     opt("acllog-max-len", None, "128", Kind::Int(0, BIG), true, Effect::Works),
     opt("busy-reply-threshold", Some("lua-time-limit"), "5000", Kind::Int(0, BIG), true, Effect::Works),
-    opt("cluster-node-timeout", None, "15000", Kind::Int(0, BIG), true, Effect::Missing("cluster bus")),
+    opt("cluster-node-timeout", None, "15000", Kind::Int(0, BIG), true, Effect::Works),
     opt("slowlog-log-slower-than", None, "10000", Kind::Int(-1, BIG), true, Effect::Works),
     opt("latency-monitor-threshold", None, "0", Kind::Int(0, BIG), true, Effect::Works),
     opt("proto-max-bulk-len", None, "536870912", Kind::Memory(1 << 20, BIG), true, Effect::Works),

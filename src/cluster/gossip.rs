@@ -1,0 +1,481 @@
+//! What the bus's messages do to the cluster state, as Redis 7.0's clusterProcessPacket,
+//! clusterProcessGossipSection and clusterUpdateSlotsConfigWith do it, and the messages this
+//! node sends (clusterBuildMessageHdr, clusterSendPing). The bus thread (`bus`) owns the
+//! links and calls these under the state's lock; what needs a link is returned as [`Effects`].
+
+use super::msg::{self, Body, Gossip, Header, Msg};
+use super::*;
+
+/// The link a message came on, as the processing needs it.
+pub struct LinkInfo<'a> {
+    /// Outbound links belong to a node (by ID); inbound ones are anonymous.
+    pub node: Option<&'a str>,
+    /// This end's address (a MEET tells a node its own IP) and the peer's.
+    pub local_ip: Option<String>,
+    pub peer_ip: Option<String>,
+}
+
+/// What the bus must do after a message.
+#[derive(Default)]
+pub struct Effects {
+    /// Answer PONG on the same link.
+    pub pong: bool,
+    /// Close this link.
+    pub drop: bool,
+    /// The link's node now has this ID (a handshake completed).
+    pub renamed: Option<String>,
+    /// Send this UPDATE on the outbound link of the node with this ID.
+    pub update: Option<(String, Msg)>,
+    /// Close the outbound link of these nodes (their address changed).
+    pub reconnect: Vec<String>,
+    /// nodes.conf must be written.
+    pub save: bool,
+}
+
+fn id_of(name: &[u8; 40]) -> String {
+    String::from_utf8_lossy(name).into_owned()
+}
+
+/// This node's slots as a bitmap (a replica's master's).
+fn my_bitmap(state: &ClusterState, node: usize) -> Box<[u8; SLOTS / 8]> {
+    let mut bits = Box::new([0u8; SLOTS / 8]);
+    for (slot, owner) in state.slots.iter().enumerate() {
+        if *owner == Some(node as u16) {
+            msg::set_slot(&mut bits, slot);
+        }
+    }
+    bits
+}
+
+/// The header of every message this node sends.
+pub fn header(state: &ClusterState, settings: &Settings) -> Header {
+    let me = state.me();
+    let mut h = Header::new(&me.id);
+    let master = match (&me.master, me.is_replica()) {
+        (Some(id), true) => state.lookup(id.as_bytes()).unwrap_or(state.myself),
+        _ => state.myself,
+    };
+    if let Some(id) = &me.master {
+        let n = id.len().min(40);
+        h.slaveof[..n].copy_from_slice(&id.as_bytes()[..n]);
+    }
+    h.myip = settings.announce_ip.clone();
+    h.port = me.port;
+    h.cport = me.cport;
+    h.flags = me.flags & !MEET;
+    h.state = if state.ok { 0 } else { 1 };
+    h.current_epoch = state.current_epoch;
+    h.config_epoch = state.nodes[master].config_epoch;
+    h.myslots = my_bitmap(state, master);
+    h
+}
+
+/// A small random number source for the gossip picks (no cryptography needed).
+pub fn random(bound: usize) -> usize {
+    use std::cell::Cell;
+    thread_local!(static SEED: Cell<u64> = Cell::new(crate::shard::unix_ms() | 1));
+    SEED.with(|s| {
+        let mut x = s.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.set(x);
+        (x % bound.max(1) as u64) as usize
+    })
+}
+
+/// A PING, PONG or MEET with gossip about a few other nodes, as clusterSendPing picks them:
+/// a tenth of the nodes (at least 3, at most all but two), skipping handshake, address-less
+/// and PFAIL nodes and slotless nodes without a link; then every PFAIL node.
+pub fn ping(state: &ClusterState, settings: &Settings, kind: u16) -> Msg {
+    let total = state.nodes.len();
+    let mut fresh = total.saturating_sub(2);
+    let wanted = (total / 10).max(3).min(fresh);
+    let mut counts = vec![0usize; total];
+    for owner in state.slots.iter().flatten() {
+        counts[usize::from(*owner)] += 1;
+    }
+    let entry = |n: &Node| Gossip {
+        name: {
+            let mut name = [0u8; 40];
+            let k = n.id.len().min(40);
+            name[..k].copy_from_slice(&n.id.as_bytes()[..k]);
+            name
+        },
+        ping_sent: (n.ping_sent / 1000) as u32,
+        pong_received: (n.pong_received / 1000) as u32,
+        ip: n.ip.clone(),
+        port: n.port,
+        cport: n.cport,
+        flags: n.flags & !MEET,
+        pport: 0,
+    };
+    let mut picked = vec![false; total];
+    let mut gossip = Vec::new();
+    let mut tries = wanted * 3;
+    while fresh > 0 && gossip.len() < wanted && tries > 0 {
+        tries -= 1;
+        let i = random(total);
+        let n = &state.nodes[i];
+        if i == state.myself || n.flags & PFAIL != 0 {
+            continue;
+        }
+        if n.flags & (HANDSHAKE | NOADDR) != 0 || (!n.link && counts[i] == 0) {
+            fresh -= 1;
+            continue;
+        }
+        if picked[i] {
+            continue;
+        }
+        picked[i] = true;
+        gossip.push(entry(n));
+        fresh -= 1;
+    }
+    for n in &state.nodes {
+        if n.flags & PFAIL != 0 && n.flags & (HANDSHAKE | NOADDR) == 0 {
+            gossip.push(entry(n));
+        }
+    }
+    Msg {
+        header: header(state, settings),
+        body: Body::Ping(kind, gossip),
+    }
+}
+
+/// An UPDATE telling a node with an old view that `node` serves its slots.
+fn update_about(state: &ClusterState, settings: &Settings, node: usize) -> Msg {
+    let n = &state.nodes[node];
+    let mut name = [0u8; 40];
+    let k = n.id.len().min(40);
+    name[..k].copy_from_slice(&n.id.as_bytes()[..k]);
+    Msg {
+        header: header(state, settings),
+        body: Body::Update {
+            config_epoch: n.config_epoch,
+            name,
+            slots: my_bitmap(state, node),
+        },
+    }
+}
+
+/// Processes one message; `now` in unix ms.
+pub fn process(
+    state: &mut ClusterState,
+    settings: &Settings,
+    link: &LinkInfo,
+    m: &Msg,
+    now: u64,
+) -> Effects {
+    let mut fx = Effects::default();
+    let h = &m.header;
+    let link_node = link.node.and_then(|id| state.lookup(id.as_bytes()));
+    let link_handshake = link_node.is_some_and(|i| state.nodes[i].flags & HANDSHAKE != 0);
+    let mut sender = match link_node {
+        Some(i) if !link_handshake => Some(i),
+        _ => state.lookup(&h.sender),
+    };
+    if let Some(s) = sender {
+        state.nodes[s].data_received = now;
+        if state.nodes[s].flags & HANDSHAKE == 0 {
+            if h.current_epoch > state.current_epoch {
+                state.current_epoch = h.current_epoch;
+            }
+            if h.config_epoch > state.nodes[s].config_epoch {
+                state.nodes[s].config_epoch = h.config_epoch;
+                fx.save = true;
+            }
+        }
+    }
+    let kind = match &m.body {
+        Body::Ping(kind, _) => *kind,
+        Body::Fail(_) => msg::FAIL,
+        Body::Update { .. } => msg::UPDATE,
+        Body::Other(kind) => *kind,
+    };
+    if kind == msg::PING || kind == msg::MEET {
+        let me_ip_empty = state.me().ip.is_empty();
+        if (kind == msg::MEET || me_ip_empty) && settings.announce_ip.is_empty() {
+            if let Some(ip) = &link.local_ip {
+                if *ip != state.me().ip {
+                    tracing::warn!("IP address for this node updated to {ip}");
+                    state.me_mut().ip = ip.clone();
+                    fx.save = true;
+                }
+            }
+        }
+        if sender.is_none() && kind == msg::MEET {
+            let mut node = Node::new(random_id(), HANDSHAKE);
+            node.ip = if h.myip.is_empty() {
+                link.peer_ip.clone().unwrap_or_default()
+            } else {
+                h.myip.clone()
+            };
+            node.port = h.port;
+            node.cport = h.cport;
+            state.nodes.push(node);
+            fx.save = true;
+            if let Body::Ping(_, gossip) = &m.body {
+                process_gossip(state, None, gossip, now, &mut fx);
+            }
+        }
+        fx.pong = true;
+    }
+    let Body::Ping(_, gossip) = &m.body else {
+        match &m.body {
+            Body::Fail(about) => {
+                let failing = state.lookup(about);
+                if let (Some(_), Some(f)) = (sender, failing) {
+                    let n = &mut state.nodes[f];
+                    if n.flags & (FAIL | MYSELF) == 0 {
+                        tracing::info!("FAIL message received about {}", id_of(about));
+                        n.flags = (n.flags | FAIL) & !PFAIL;
+                        fx.save = true;
+                    }
+                }
+            }
+            Body::Update {
+                config_epoch,
+                name,
+                slots,
+            } => {
+                let Some(n) = sender.and(state.lookup(name)) else {
+                    return fx;
+                };
+                if state.nodes[n].config_epoch >= *config_epoch {
+                    return fx;
+                }
+                set_master(state, n);
+                state.nodes[n].config_epoch = *config_epoch;
+                update_slots_with(state, n, *config_epoch, slots, &mut fx);
+                fx.save = true;
+            }
+            _ => {}
+        }
+        return fx;
+    };
+    if let Some(ln) = link_node {
+        if link_handshake {
+            if sender.is_some() {
+                // Known under its real name already: the handshake node goes.
+                state.remove_node(ln);
+                fx.drop = true;
+                fx.save = true;
+                return fx;
+            }
+            let node = &mut state.nodes[ln];
+            node.id = id_of(&h.sender);
+            node.flags &= !HANDSHAKE;
+            node.flags |= h.flags & (MASTER | SLAVE);
+            tracing::info!("Handshake with node {} completed.", node.id);
+            fx.renamed = Some(node.id.clone());
+            fx.save = true;
+        } else if state.nodes[ln].id.as_bytes() != h.sender {
+            let node = &mut state.nodes[ln];
+            node.flags |= NOADDR;
+            node.ip.clear();
+            node.port = 0;
+            node.cport = 0;
+            fx.drop = true;
+            fx.save = true;
+            return fx;
+        }
+        if kind == msg::PONG {
+            let node = &mut state.nodes[ln];
+            node.pong_received = now;
+            node.ping_sent = 0;
+            if node.flags & PFAIL != 0 {
+                node.flags &= !PFAIL;
+                fx.save = true;
+            } else if node.flags & FAIL != 0 && state.slot_count(ln) == 0 {
+                // Redis clears a master with slots only after a while; no failover here.
+                state.nodes[ln].flags &= !FAIL;
+                fx.save = true;
+            }
+        }
+    }
+    if link_handshake {
+        sender = None;
+    }
+    let Some(s) = sender else {
+        return fx;
+    };
+    let nofailover = h.flags & NOFAILOVER;
+    state.nodes[s].flags = (state.nodes[s].flags & !NOFAILOVER) | nofailover;
+    if h.slaveof.iter().all(|&b| b == 0) {
+        set_master(state, s);
+    } else {
+        let master = id_of(&h.slaveof);
+        if state.nodes[s].is_master() {
+            for owner in state.slots.iter_mut() {
+                if *owner == Some(s as u16) {
+                    *owner = None;
+                }
+            }
+            let node = &mut state.nodes[s];
+            node.flags = (node.flags & !MASTER) | SLAVE;
+            fx.save = true;
+        }
+        if state.lookup(master.as_bytes()).is_some()
+            && state.nodes[s].master.as_deref() != Some(&master)
+        {
+            state.nodes[s].master = Some(master);
+            fx.save = true;
+        }
+    }
+    let sender_master = if state.nodes[s].is_master() {
+        Some(s)
+    } else {
+        let m = state.nodes[s].master.clone();
+        m.and_then(|id| state.lookup(id.as_bytes()))
+    };
+    let dirty = sender_master.is_some_and(|m| *my_bitmap(state, m) != *h.myslots);
+    if dirty && state.nodes[s].is_master() {
+        update_slots_with(state, s, h.config_epoch, &h.myslots, &mut fx);
+    }
+    if dirty {
+        for slot in 0..SLOTS {
+            if !h.has_slot(slot) {
+                continue;
+            }
+            let Some(owner) = state.owner(slot) else {
+                continue;
+            };
+            if owner != s && state.nodes[owner].config_epoch > h.config_epoch {
+                tracing::debug!("Node {} has an old slots configuration", state.nodes[s].id);
+                let update = update_about(state, settings, owner);
+                fx.update = Some((state.nodes[s].id.clone(), update));
+                break;
+            }
+        }
+    }
+    let me = state.myself;
+    if state.nodes[me].is_master()
+        && state.nodes[s].is_master()
+        && h.config_epoch == state.nodes[me].config_epoch
+        && state.nodes[s].id.as_str() > state.nodes[me].id.as_str()
+    {
+        // clusterHandleConfigEpochCollision: the smaller node ID keeps the epoch.
+        state.current_epoch += 1;
+        state.nodes[me].config_epoch = state.current_epoch;
+        fx.save = true;
+        tracing::warn!(
+            "WARNING: configEpoch collision with node {}. configEpoch set to {}",
+            state.nodes[s].id,
+            state.current_epoch
+        );
+    }
+    process_gossip(state, Some(s), gossip, now, &mut fx);
+    fx
+}
+
+/// clusterSetNodeAsMaster.
+fn set_master(state: &mut ClusterState, n: usize) {
+    let node = &mut state.nodes[n];
+    if node.is_master() {
+        return;
+    }
+    node.flags = (node.flags & !SLAVE) | MASTER;
+    node.master = None;
+}
+
+/// clusterUpdateSlotsConfigWith: `sender` claims `slots` at `epoch`; each slot it does not
+/// serve yet becomes its when unclaimed or held at a lower config epoch (unless importing).
+fn update_slots_with(
+    state: &mut ClusterState,
+    sender: usize,
+    epoch: u64,
+    slots: &[u8; SLOTS / 8],
+    fx: &mut Effects,
+) {
+    if sender == state.myself {
+        tracing::warn!("Discarding UPDATE message about myself.");
+        return;
+    }
+    for slot in 0..SLOTS {
+        if !msg::has_slot(slots, slot) {
+            continue;
+        }
+        let owner = state.owner(slot);
+        if owner == Some(sender) {
+            continue;
+        }
+        if matches!(
+            state.moving.get(&(slot as HashSlot)),
+            Some(Moving::ImportingFrom(_))
+        ) {
+            continue;
+        }
+        if owner.is_none_or(|o| state.nodes[o].config_epoch < epoch) {
+            state.assign(slot, sender);
+            fx.save = true;
+        }
+    }
+}
+
+/// clusterProcessGossipSection without failure reports: learns pong times and new nodes
+/// (from a known sender), and a failing node's new address.
+fn process_gossip(
+    state: &mut ClusterState,
+    sender: Option<usize>,
+    gossip: &[Gossip],
+    now: u64,
+    fx: &mut Effects,
+) {
+    for g in gossip {
+        match state.lookup(&g.name) {
+            Some(i) => {
+                let node = &mut state.nodes[i];
+                if g.flags & (FAIL | PFAIL) == 0 && node.ping_sent == 0 {
+                    let pong = u64::from(g.pong_received) * 1000;
+                    if pong <= now + 500 && pong > node.pong_received {
+                        node.pong_received = pong;
+                    }
+                }
+                if node.flags & (FAIL | PFAIL) != 0
+                    && g.flags & (NOADDR | FAIL | PFAIL) == 0
+                    && (!node.ip.eq_ignore_ascii_case(&g.ip)
+                        || node.port != g.port
+                        || node.cport != g.cport)
+                {
+                    fx.reconnect.push(node.id.clone());
+                    node.ip = g.ip.clone();
+                    node.port = g.port;
+                    node.cport = g.cport;
+                    node.flags &= !NOADDR;
+                }
+            }
+            None => {
+                let id = id_of(&g.name);
+                let banned = state.blacklist.get(&id).is_some_and(|&until| until > now);
+                if sender.is_some() && g.flags & NOADDR == 0 && !banned && valid_id(&g.name) {
+                    let mut node = Node::new(id, g.flags & !(MYSELF | MEET));
+                    node.ip = g.ip.clone();
+                    node.port = g.port;
+                    node.cport = g.cport;
+                    state.nodes.push(node);
+                    fx.save = true;
+                }
+            }
+        }
+    }
+}
+
+/// CLUSTER MEET: a handshake node that the bus will connect to and greet with MEET
+/// (clusterStartHandshake). False: a handshake with that address is already going on.
+pub fn start_handshake(state: &mut ClusterState, ip: &str, port: u16, cport: u16) -> bool {
+    let busy = state.nodes.iter().any(|n| {
+        n.flags & HANDSHAKE != 0
+            && n.ip.eq_ignore_ascii_case(ip)
+            && n.port == port
+            && n.cport == cport
+    });
+    if busy {
+        return false;
+    }
+    let mut node = Node::new(random_id(), HANDSHAKE | MEET);
+    node.ip = ip.to_string();
+    node.port = port;
+    node.cport = cport;
+    state.nodes.push(node);
+    true
+}
