@@ -470,7 +470,10 @@ fn three_ringkv_nodes_meet_gossip_and_agree_on_slots() {
     let dirs: Vec<TempDir> = (0..3)
         .map(|i| TempDir::new(&format!("cluster-bus-{i}")))
         .collect();
-    let servers: Vec<Server> = dirs.iter().map(|d| ringkv_node(d, &[])).collect();
+    let mut servers: Vec<Server> = dirs
+        .iter()
+        .map(|d| ringkv_node(d, &["--cluster-node-timeout", "2000"]))
+        .collect();
     let ports: Vec<u16> = servers.iter().map(|s| s.port).collect();
     create_cluster(&ports, ports[0]);
     keys_follow_redirects(&ports);
@@ -484,6 +487,22 @@ fn three_ringkv_nodes_meet_gossip_and_agree_on_slots() {
         );
         assert!(conf.contains("vars currentEpoch 3"), "{conf}");
     }
+    let mut first = Raw::connect(ports[0]);
+    let info = text(&mut first, "CLUSTER INFO");
+    for field in ["ping_sent", "pong_sent", "ping_received", "pong_received"] {
+        let line = format!("cluster_stats_messages_{field}:");
+        assert!(info.contains(&line), "{line} missing: {info}");
+    }
+    // A node that stops answering is flagged fail? after cluster-node-timeout.
+    let gone = myid(&mut Raw::connect(ports[2]));
+    drop(servers.pop());
+    let flagged = eventually(Duration::from_secs(15), || {
+        let nodes = text(&mut first, "CLUSTER NODES");
+        nodes
+            .lines()
+            .any(|l| l.starts_with(&gone) && l.contains("master,fail?"))
+    });
+    assert!(flagged, "{}", text(&mut first, "CLUSTER NODES"));
 }
 
 #[test]

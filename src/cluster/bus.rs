@@ -7,6 +7,7 @@
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use super::gossip::{self, LinkInfo};
@@ -17,6 +18,45 @@ use super::*;
 const TICK: Duration = Duration::from_millis(100);
 /// How long CLUSTER FORGET keeps a node from coming back through gossip.
 pub const BLACKLIST_TTL_MS: u64 = 60_000;
+
+/// Messages sent and received by type (CLUSTER INFO's cluster_stats_messages_*).
+static SENT: [AtomicU64; msg::TYPE_COUNT as usize] =
+    [const { AtomicU64::new(0) }; msg::TYPE_COUNT as usize];
+static RECEIVED: [AtomicU64; msg::TYPE_COUNT as usize] =
+    [const { AtomicU64::new(0) }; msg::TYPE_COUNT as usize];
+
+/// Counts a whole message (`bytes` starts with its header) in `table`.
+fn count(table: &[AtomicU64], bytes: &[u8]) {
+    if let Some(kind) = bytes.get(12..14) {
+        let kind = usize::from(u16::from_be_bytes([kind[0], kind[1]]));
+        if let Some(counter) = table.get(kind) {
+            counter.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+/// CLUSTER INFO's message lines, as Redis prints them: a line per type seen, then the total.
+pub fn stats() -> String {
+    let mut out = String::new();
+    for (table, dir) in [(&SENT, "sent"), (&RECEIVED, "received")] {
+        let mut total = 0;
+        for (name, counter) in msg::TYPE_NAMES.iter().zip(table.iter()) {
+            let n = counter.load(Relaxed);
+            if n != 0 {
+                total += n;
+                out.push_str(&format!("cluster_stats_messages_{name}_{dir}:{n}\r\n"));
+            }
+        }
+        out.push_str(&format!("cluster_stats_messages_{dir}:{total}\r\n"));
+    }
+    out
+}
+
+/// Queues `bytes` on `link`, counted as sent.
+fn send(link: &mut Link, bytes: &[u8]) {
+    count(&SENT, bytes);
+    link.wbuf.extend_from_slice(bytes);
+}
 
 /// Starts the bus thread on `listeners` (non-blocking, bound by the server).
 pub fn start(listeners: Vec<TcpListener>) -> std::io::Result<()> {
@@ -185,6 +225,7 @@ impl Bus {
                 }
             }
             while let Some(frame) = self.next_frame(i) {
+                count(&RECEIVED, &frame);
                 if let Some(m) = msg::decode(&frame) {
                     self.handle(i, &m);
                 }
@@ -248,7 +289,7 @@ impl Bus {
         };
         let link = &mut self.links[i];
         if let Some(pong) = pong {
-            link.wbuf.extend_from_slice(&pong);
+            send(link, &pong);
         }
         if let Some(id) = fx.renamed {
             link.node = Some(id);
@@ -259,7 +300,7 @@ impl Bus {
         self.save |= fx.save;
         if let Some((id, update)) = fx.update {
             if let Some(out) = self.outbound(&id) {
-                out.wbuf.extend_from_slice(&msg::encode(&update));
+                send(out, &msg::encode(&update));
             }
         }
         for id in fx.reconnect {
@@ -410,7 +451,7 @@ impl Bus {
                     .iter_mut()
                     .find(|l| !l.dead && l.node.as_deref() == Some(&n.id))
                 {
-                    link.wbuf.extend_from_slice(&bytes);
+                    send(link, &bytes);
                 }
             }
             if changed {

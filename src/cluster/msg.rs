@@ -30,6 +30,21 @@ pub const UPDATE: u16 = 7;
 /// Redis's CLUSTERMSG_TYPE_COUNT: types at or above it are unknown.
 pub const TYPE_COUNT: u16 = 11;
 
+/// Each type's name in CLUSTER INFO (clusterGetMessageTypeString), by type number.
+pub const TYPE_NAMES: [&str; TYPE_COUNT as usize] = [
+    "ping",
+    "pong",
+    "meet",
+    "fail",
+    "publish",
+    "auth-req",
+    "auth-ack",
+    "update",
+    "mfstart",
+    "module",
+    "publishshard",
+];
+
 /// The header's size: `sizeof(clusterMsg) - sizeof(union clusterMsgData)`.
 pub const HEADER_LEN: usize = 2256;
 /// One gossip entry: `sizeof(clusterMsgDataGossip)`.

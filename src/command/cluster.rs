@@ -447,15 +447,14 @@ fn info(_session: &mut Session, _args: &mut Args) -> CmdResult {
             "cluster_state:{}\r\ncluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{}\r\n\
              cluster_slots_pfail:{pfail}\r\ncluster_slots_fail:{failed}\r\n\
              cluster_known_nodes:{}\r\ncluster_size:{}\r\ncluster_current_epoch:{}\r\n\
-             cluster_my_epoch:{}\r\ncluster_stats_messages_sent:0\r\n\
-             cluster_stats_messages_received:0\r\n\
-             total_cluster_links_buffer_limit_exceeded:0\r\n",
+             cluster_my_epoch:{}\r\n{}total_cluster_links_buffer_limit_exceeded:0\r\n",
             if cluster.ok { "ok" } else { "fail" },
             assigned - failed - pfail,
             cluster.nodes.len(),
             cluster.size,
             cluster.current_epoch,
             cluster.my_epoch(),
+            state::bus::stats(),
         )
     })?;
     Ok(Reply::Verbatim("txt", Bytes::from(text)))
