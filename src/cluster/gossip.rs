@@ -32,6 +32,11 @@ pub struct Effects {
     pub save: bool,
 }
 
+/// Whether a node name sent on the bus can be kept (nodes.conf splits on whitespace).
+fn printable(name: &[u8; 40]) -> bool {
+    name.iter().all(u8::is_ascii_graphic)
+}
+
 fn id_of(name: &[u8; 40]) -> String {
     String::from_utf8_lossy(name).into_owned()
 }
@@ -168,6 +173,10 @@ pub fn process(
 ) -> Effects {
     let mut fx = Effects::default();
     let h = &m.header;
+    if !printable(&h.sender) {
+        // A name nodes.conf could not hold (whitespace, control bytes): not a node's.
+        return fx;
+    }
     let link_node = link.node.and_then(|id| state.lookup(id.as_bytes()));
     let link_handshake = link_node.is_some_and(|i| state.nodes[i].flags & HANDSHAKE != 0);
     let mut sender = match link_node {
@@ -447,7 +456,7 @@ fn process_gossip(
             None => {
                 let id = id_of(&g.name);
                 let banned = state.blacklist.get(&id).is_some_and(|&until| until > now);
-                if sender.is_some() && g.flags & NOADDR == 0 && !banned && valid_id(&g.name) {
+                if sender.is_some() && g.flags & NOADDR == 0 && !banned && printable(&g.name) {
                     let mut node = Node::new(id, g.flags & !(MYSELF | MEET));
                     node.ip = g.ip.clone();
                     node.port = g.port;
@@ -478,4 +487,117 @@ pub fn start_handshake(state: &mut ClusterState, ip: &str, port: u16, cport: u16
     node.cport = cport;
     state.nodes.push(node);
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> Settings {
+        Settings {
+            require_full_coverage: true,
+            allow_reads_when_down: false,
+            node_timeout: 15000,
+            announce_ip: String::new(),
+            announce_hostname: String::new(),
+            announce_port: 0,
+            announce_bus_port: 0,
+            preferred_endpoint: "ip".into(),
+            allow_replica_migration: true,
+        }
+    }
+
+    fn from(peer: &str, kind: u16, gossip: Vec<Gossip>) -> Msg {
+        let mut header = Header::new(peer);
+        header.port = 7001;
+        header.cport = 17001;
+        header.flags = MASTER;
+        header.config_epoch = 2;
+        header.current_epoch = 2;
+        msg::set_slot(&mut header.myslots, 5);
+        Msg {
+            header,
+            body: Body::Ping(kind, gossip),
+        }
+    }
+
+    #[test]
+    fn meet_handshake_rename_then_slots_and_gossip() {
+        let mut state = ClusterState::fresh(PathBuf::from("/nonexistent"));
+        let settings = settings();
+        let peer = "b".repeat(40);
+        let inbound = LinkInfo {
+            node: None,
+            local_ip: Some("127.0.0.1".into()),
+            peer_ip: Some("127.0.0.2".into()),
+        };
+        let fx = process(
+            &mut state,
+            &settings,
+            &inbound,
+            &from(&peer, msg::MEET, vec![]),
+            1,
+        );
+        assert!(fx.pong && fx.save);
+        assert_eq!(state.me().ip, "127.0.0.1");
+        let hs = state
+            .nodes
+            .iter()
+            .position(|n| n.flags & HANDSHAKE != 0)
+            .unwrap();
+        assert_eq!(
+            (state.nodes[hs].ip.as_str(), state.nodes[hs].cport),
+            ("127.0.0.2", 17001)
+        );
+        let hs_id = state.nodes[hs].id.clone();
+        let outbound = LinkInfo {
+            node: Some(&hs_id),
+            local_ip: None,
+            peer_ip: None,
+        };
+        let fx = process(
+            &mut state,
+            &settings,
+            &outbound,
+            &from(&peer, msg::PONG, vec![]),
+            2,
+        );
+        assert_eq!(fx.renamed.as_deref(), Some(peer.as_str()));
+        let b = state.lookup(peer.as_bytes()).unwrap();
+        assert_eq!(state.nodes[b].flags, MASTER);
+        // The next PONG carries its slots, epochs and a node to gossip about; a name with a
+        // space is no node's.
+        let mut third = Gossip {
+            name: [b'c'; 40],
+            ping_sent: 0,
+            pong_received: 0,
+            ip: "127.0.0.3".into(),
+            port: 7002,
+            cport: 17002,
+            flags: MASTER,
+            pport: 0,
+        };
+        let mut bad = third.clone();
+        bad.name[3] = b' ';
+        let outbound = LinkInfo {
+            node: Some(&peer),
+            local_ip: None,
+            peer_ip: None,
+        };
+        let pong = from(&peer, msg::PONG, vec![third.clone(), bad]);
+        process(&mut state, &settings, &outbound, &pong, 3);
+        assert_eq!(state.owner(5), Some(b));
+        assert_eq!((state.current_epoch, state.nodes[b].config_epoch), (2, 2));
+        assert_eq!(state.nodes.len(), 3);
+        assert!(state.lookup(&[b'c'; 40]).is_some());
+        // A higher config epoch takes a slot over; a lower one does not.
+        third.name = [b'c'; 40];
+        let mut claim = from(&"c".repeat(40), msg::PING, vec![]);
+        claim.header.config_epoch = 1;
+        process(&mut state, &settings, &inbound, &claim, 4);
+        assert_eq!(state.owner(5), Some(b));
+        claim.header.config_epoch = 3;
+        process(&mut state, &settings, &inbound, &claim, 5);
+        assert_eq!(state.owner(5), state.lookup(&[b'c'; 40]));
+    }
 }
