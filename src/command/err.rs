@@ -500,14 +500,6 @@ pub fn value_between(min: i64, max: i64) -> Reply {
 }
 
 /// CLIENT LIST/KILL TYPE with an unknown type.
-/// A script replayed from the AOF calling a keyless command the loader cannot serve.
-pub fn not_run_in_aof_script(name: &[u8]) -> Reply {
-    Reply::error_owned(format!(
-        "ERR '{}' is not run by a script replayed from the AOF",
-        shown(name)
-    ))
-}
-
 pub fn unknown_client_type(kind: &[u8]) -> Reply {
     Reply::error_owned(format!("ERR Unknown client type '{}'", shown(kind)))
 }

@@ -213,39 +213,7 @@ impl Loader {
         })
     }
 
-    /// Replays one command; a reply that is an error is logged (and stops the load under
-    /// `propagation-error-behavior panic`), as Redis's AOF-loading client does.
     fn apply(&mut self, items: Vec<Bytes>) -> Result<(), String> {
-        let name = String::from_utf8_lossy(&items[0]).to_ascii_lowercase();
-        let reply = if is_script(&items) {
-            // The script's own SELECTs end with it, as in Redis 7.
-            let db = self.db;
-            let reply = crate::command::scripting::replay(items, |call| {
-                self.run(call, true).unwrap_or_else(Reply::error_owned)
-            });
-            self.db = db;
-            reply.unwrap_or(Reply::Simple("OK"))
-        } else {
-            self.run(items, false)?
-        };
-        if let Reply::Error(e) = reply {
-            tracing::warn!(
-                "== CRITICAL == This server is sending an error to its AOF-loading-client: '{e}' after processing the command '{name}'"
-            );
-            crate::command::replication::replica_apply::count_unexpected_error();
-            if self.panic_on_error {
-                return Err(format!(
-                    "This server panicked sending an error to its AOF-loading-client after processing the command '{name}'"
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// Runs one command on the loading shard: its reply, or Err for a command the AOF cannot
-    /// hold (unknown, or of the wrong arity), which stops the load. `in_script`: a replayed
-    /// script's call, which gets a reply even from a command that changes no key.
-    fn run(&mut self, items: Vec<Bytes>, in_script: bool) -> Result<Reply, String> {
         let name = items[0].to_ascii_lowercase();
         let int =
             |i: usize| -> Option<usize> { std::str::from_utf8(items.get(i)?).ok()?.parse().ok() };
@@ -275,28 +243,38 @@ impl Loader {
                 };
                 let spec = spec.resolve(&items);
                 let Kind::Keyed(op, _) = spec.kind else {
-                    if in_script {
-                        return Ok(keyless_in_script(&items));
-                    }
                     tracing::warn!(
                         "AOF: skipped '{}', which changes no key",
                         String::from_utf8_lossy(&items[0])
                     );
-                    return Ok(Reply::Simple("OK"));
+                    return Ok(());
                 };
                 if !spec.arity_ok(items.len()) {
                     return Err(format!("Wrong number of arguments for '{}'", spec.name));
                 }
-                return Ok(run_op(
+                let reply = run_op(
                     &mut self.shard,
                     self.db,
                     spec,
                     op,
                     &mut Args::of(spec, items),
-                ));
+                );
+                if let Reply::Error(e) = reply {
+                    tracing::warn!(
+                        "== CRITICAL == This server is sending an error to its AOF-loading-client: '{e}' after processing the command '{}'",
+                        spec.name
+                    );
+                    crate::command::replication::replica_apply::count_unexpected_error();
+                    if self.panic_on_error {
+                        return Err(format!(
+                            "This server panicked sending an error to its AOF-loading-client after processing the command '{}'",
+                            spec.name
+                        ));
+                    }
+                }
             }
         }
-        Ok(Reply::Simple("OK"))
+        Ok(())
     }
 
     /// The loaded keys, split per owning shard; expired ones are dropped.
@@ -321,28 +299,6 @@ impl Loader {
         }
         per_shard
     }
-}
-
-/// The reply to a replayed script's call of a command that changes no key: PING and ECHO as
-/// a client gets them; any other needs a client the loader does not have, and is refused.
-fn keyless_in_script(items: &[Bytes]) -> Reply {
-    let name = items[0].to_ascii_lowercase();
-    match (&name[..], items.len()) {
-        (b"ping", 1) => Reply::Simple("PONG"),
-        (b"ping" | b"echo", 2) => Reply::Bulk(items[1].clone()),
-        _ => crate::command::err::not_run_in_aof_script(&items[0]),
-    }
-}
-
-/// EVAL, EVALSHA or SCRIPT LOAD: run on the Lua thread rather than the shard.
-fn is_script(items: &[Bytes]) -> bool {
-    let name = &items[0];
-    name.eq_ignore_ascii_case(b"eval")
-        || name.eq_ignore_ascii_case(b"evalsha")
-        || (name.eq_ignore_ascii_case(b"script")
-            && items
-                .get(1)
-                .is_some_and(|s| s.eq_ignore_ascii_case(b"load")))
 }
 
 /// Reads one RESP array of bulk strings at `at`: the arguments and where the next starts;
