@@ -433,6 +433,14 @@ fn supervised_systemd_is_told_ready_and_stopping() {
     assert_eq!(&buf[..n], b"STOPPING=1\n");
 }
 
+/// The process's /proc oom_score_adj, as written.
+fn oom_score_adj(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
 #[test]
 fn oom_score_adj_is_applied_at_start_and_on_config_set() {
     let dir = TempDir::new("oom");
@@ -444,12 +452,7 @@ fn oom_score_adj_is_applied_at_start_and_on_config_set() {
     .unwrap();
     let server = start_on(&conf, &[], |_| {});
     let pid = server.child.id();
-    let read = || {
-        std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj"))
-            .unwrap()
-            .trim()
-            .to_string()
-    };
+    let read = || oom_score_adj(pid);
     assert!(
         eventually(Duration::from_secs(10), || read() == "100"),
         "{}",
@@ -480,12 +483,7 @@ fn oom_score_adj_of_a_replica_at_start() {
     .unwrap();
     let server = start_on(&conf, &[], |_| {});
     let pid = server.child.id();
-    let read = || {
-        std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj"))
-            .unwrap()
-            .trim()
-            .to_string()
-    };
+    let read = || oom_score_adj(pid);
     assert!(
         eventually(Duration::from_secs(10), || read() == "200"),
         "{}",
