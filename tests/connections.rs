@@ -491,3 +491,53 @@ fn threads_are_pinned_only_to_the_cpus_server_cpulist_names() {
         assert_eq!(worker_cpus(server.pid()), expected, "flags {extra:?}");
     }
 }
+
+/// A client that sends its whole pipeline before it reads a reply (as a client library's
+/// pipeline does) gets every reply, in order: the server keeps reading and running commands
+/// while the replies before them wait for the client, as Redis buffers them, instead of
+/// waiting on a client that waits on it.
+#[test]
+fn a_pipeline_sent_whole_before_any_read_gets_all_its_replies() {
+    const VALUES: usize = 8;
+    // About 25 MB of commands and 26 MB of replies, far beyond both sides' socket buffers.
+    const GETS: usize = 1_000_000;
+    for backend in common::backends() {
+        let server = Server::start(2, backend, &[]);
+        let mut admin = server.raw();
+        let values: Vec<Vec<u8>> = (0..VALUES).map(|i| vec![b'a' + i as u8; 8 + i]).collect();
+        for (i, value) in values.iter().enumerate() {
+            admin.cmd(&[b"SET", format!("k{i}").as_bytes(), value]);
+            assert_eq!(admin.reply(), b"+OK\r\n");
+        }
+        let (mut pipeline, mut expected) = (Vec::new(), Vec::new());
+        for n in 0..GETS {
+            let value = &values[n % VALUES];
+            pipeline.extend(common::encode(&[
+                b"GET",
+                format!("k{}", n % VALUES).as_bytes(),
+            ]));
+            expected.extend(format!("${}\r\n", value.len()).into_bytes());
+            expected.extend_from_slice(value);
+            expected.extend_from_slice(b"\r\n");
+            if n % 100_000 == 99_999 {
+                pipeline.extend(common::encode(&[b"INCR", b"counter"]));
+                expected.extend(format!(":{}\r\n", n / 100_000 + 1).into_bytes());
+            }
+        }
+        let mut client = connect_small_window(server.port);
+        client
+            .set_write_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let sent = client.write_all(&pipeline);
+        assert!(
+            sent.is_ok(),
+            "[{backend}] the pipeline was not taken: {sent:?}"
+        );
+        let mut got = vec![0u8; expected.len()];
+        client.read_exact(&mut got).expect("every reply");
+        assert!(got == expected, "[{backend}] replies differ");
+        let mut reader = Raw { stream: client };
+        reader.cmd(&[b"PING"]);
+        assert_eq!(reader.reply(), b"+PONG\r\n", "[{backend}]");
+    }
+}

@@ -61,8 +61,16 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
     let watch = OutputLimitWatch::default();
     // Commands a client pause holds, with the replies before them already written.
     let mut held: Option<Vec<Vec<Bytes>>> = None;
+    // Replies of commands run while a write was in flight, and an input taken then but left
+    // for the loop (see `write_and_serve`).
+    let mut more = BytesMut::new();
+    let mut carry: Option<Option<Input>> = None;
     loop {
-        let event = if let Some(commands) = held.take() {
+        let event = if !output.is_empty() && !session.auth.auth_required() {
+            Event::Flush
+        } else if let Some(input) = carry.take() {
+            Event::Input(input)
+        } else if let Some(commands) = held.take() {
             if !pause::wait(&session, &commands[0]).await {
                 break;
             }
@@ -101,7 +109,7 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
             Event::Input(Some(Input::Sync(done))) => {
                 let _ = done.send(());
             }
-            Event::Message(None) | Event::Note(None) | Event::Retry => {}
+            Event::Message(None) | Event::Note(None) | Event::Retry | Event::Flush => {}
             Event::Note(Some(note)) => write_notes(&mut session, Some(note), &mut output),
             Event::Message(Some(push)) => write_messages(&mut session, push, &mut output),
             Event::Monitor(None) => {}
@@ -148,14 +156,28 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
             memory.writing.store(output.len() as u64, Relaxed);
             memory.write_peak.store(output.len() as u64, Relaxed);
             memory.write_buf.store(output.capacity() as u64, Relaxed);
-            let (result, mut buf) = write_within_limit(&mut writer, output, limit, &watch).await;
+            let serving = Serving {
+                session: &mut session,
+                rx: &mut rx,
+                more: &mut more,
+                held: &mut held,
+                carry: &mut carry,
+                accepting: !last,
+            };
+            let (result, mut buf) =
+                write_and_serve(&mut writer, output, limit, &watch, serving).await;
             if buf.capacity() > KEEP_OUTPUT_CAPACITY {
                 buf = BytesMut::with_capacity(READ_CHUNK);
             }
             buf.clear();
-            memory.writing.store(0, Relaxed);
-            memory.write_buf.store(buf.capacity() as u64, Relaxed);
-            output = buf;
+            output = if more.is_empty() {
+                buf
+            } else {
+                std::mem::replace(&mut more, buf)
+            };
+            let memory = &session.client.memory;
+            memory.writing.store(output.len() as u64, Relaxed);
+            memory.write_buf.store(output.capacity() as u64, Relaxed);
             match result {
                 Ok(()) => {}
                 Err(WriteEnd::OverLimit) => {
@@ -297,6 +319,115 @@ fn replica_input(session: &mut Session, feed: &Feed, input: Option<Input>) -> bo
     }
 }
 
+/// What runs while a connection's reply write is in flight.
+struct Serving<'a> {
+    session: &'a mut Session,
+    rx: &'a mut handoff::Receiver<Input>,
+    /// Replies of the commands run meanwhile, written after the write in flight.
+    more: &'a mut BytesMut,
+    /// Commands a client pause held meanwhile.
+    held: &'a mut Option<Vec<Vec<Bytes>>>,
+    /// An input taken meanwhile that the connection's loop handles (an end, an error).
+    carry: &'a mut Option<Option<Input>>,
+    /// Whether commands may run before this write completes.
+    accepting: bool,
+}
+
+impl Serving<'_> {
+    /// Whether the next input may run before the write in flight completes: not after
+    /// anything that changes how the connection goes on (a pause, an end, a kill, a PSYNC, a
+    /// subscription, lost authentication).
+    fn accepts(&self) -> bool {
+        let session = &*self.session;
+        self.accepting
+            && self.held.is_none()
+            && self.carry.is_none()
+            && !session.close
+            && !session.client.close_after_reply.load(Relaxed)
+            && !session.client.killed.load(Relaxed)
+            && session.replication.feed.is_none()
+            && session.subscriptions.total() == 0
+            && !session.auth.auth_required()
+    }
+}
+
+/// Writes `output` and meanwhile keeps running what the client sends, its replies queued in
+/// `serving.more`, as Redis keeps reading a client whose replies the socket has not taken yet
+/// (a client that sends a long pipeline before it reads any reply would otherwise wait on a
+/// server waiting on it). A batch begun runs to its end even when the write completes first;
+/// past the output limit's hard bound the connection is cut off.
+async fn write_and_serve<W: WriteHalf>(
+    writer: &mut W,
+    output: BytesMut,
+    limit: OutputLimit,
+    watch: &OutputLimitWatch,
+    serving: Serving<'_>,
+) -> (Result<(), WriteEnd>, BytesMut) {
+    use std::future::{poll_fn, Future};
+    use std::task::Poll;
+    let in_flight = output.len() as u64;
+    let fd = writer.fd();
+    let mut write = std::pin::pin!(write_within_limit(writer, output, limit, watch));
+    // Polled by hand beside the other work, never dropped before it completes.
+    let mut written = None;
+    while written.is_none() && serving.accepts() {
+        let input = {
+            let mut recv = std::pin::pin!(serving.rx.recv());
+            poll_fn(|cx| {
+                if let Poll::Ready(done) = write.as_mut().poll(cx) {
+                    written = Some(done);
+                    return Poll::Ready(None);
+                }
+                recv.as_mut().poll(cx).map(Some)
+            })
+            .await
+        };
+        let Some(input) = input else {
+            break;
+        };
+        let session = &mut *serving.session;
+        match input {
+            Some(Input::Commands(commands, bytes)) => {
+                write_notes(session, None, serving.more);
+                session.client.mark_active();
+                // The write goes on while the batch runs (it may block or wait on shards).
+                *serving.held = {
+                    let mut run =
+                        std::pin::pin!(dispatch::execute(session, commands, serving.more));
+                    poll_fn(|cx| {
+                        if written.is_none() {
+                            if let Poll::Ready(done) = write.as_mut().poll(cx) {
+                                written = Some(done);
+                            }
+                        }
+                        run.as_mut().poll(cx)
+                    })
+                    .await
+                };
+                session.client.memory.remove_queued(bytes);
+                let pending = in_flight + serving.more.len() as u64;
+                session.client.memory.writing.store(pending, Relaxed);
+                if limit.hard > 0 && pending > limit.hard {
+                    shutdown_fd(fd);
+                    let (_, buf) = match written {
+                        Some(done) => done,
+                        None => write.await,
+                    };
+                    return (Err(WriteEnd::OverLimit), buf);
+                }
+            }
+            Some(Input::Sync(done)) => {
+                let _ = done.send(());
+            }
+            other => *serving.carry = Some(other),
+        }
+    }
+    match written {
+        Some(done) => done,
+        None => write.await,
+    }
+}
+
 /// Why a write ended early.
 enum WriteEnd {
     /// The client kept more than its soft output limit unread for longer than allowed.
@@ -363,6 +494,8 @@ enum Event {
     Note(Option<crate::tracking::Note>),
     /// Time to retry sending an unauthenticated client's unsent replies.
     Retry,
+    /// Replies of commands run during the last write, to write now.
+    Flush,
 }
 
 /// Most message bytes encoded into one write.
