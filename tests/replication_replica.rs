@@ -426,3 +426,117 @@ fn stale_replica_refuses_as_redis() {
         assert_eq!(replies(ours.port), theirs, "[{backend}]");
     }
 }
+
+/// What a replica answers while it loads a full resync with `repl-diskless-load swapdb`:
+/// first from a master with another history (the old data is gone: -LOADING, INFO loading:1,
+/// and back when the transfer is cut off), then from the same history after its backlog
+/// was overrun (the old data is served, async_loading:1, REPLICAOF and deny-loading configs
+/// refused). The master is redis-server slowed by `rdb-key-save-delay`; ringkv's replies are
+/// compared with a redis-server replica's.
+#[test]
+fn loading_a_full_resync_answers_as_redis() {
+    let blocking: &[&[&[u8]]] = &[
+        &[b"GET", b"mykey"],
+        &[b"DBSIZE"],
+        &[b"CONFIG", b"SET", b"appendonly", b"no"],
+        &[b"CONFIG", b"SET", b"maxmemory-policy", b"noeviction"],
+        &[b"REPLICAOF", b"NO", b"ONE"],
+        &[b"PING"],
+    ];
+    let during_async: &[&[&[u8]]] = &[
+        &[b"GET", b"mykey"],
+        &[b"STRLEN", b"key:7"],
+        &[b"DBSIZE"],
+        &[b"CONFIG", b"SET", b"appendonly", b"no"],
+        &[b"REPLICAOF", b"NO", b"ONE"],
+        &[b"PING"],
+    ];
+    let ask = |port: u16, commands: &[&[&[u8]]]| -> Vec<String> {
+        let mut raw = common::Raw::connect(port);
+        commands
+            .iter()
+            .map(|c| {
+                raw.cmd(c);
+                String::from_utf8_lossy(&raw.reply()).into_owned()
+            })
+            .collect()
+    };
+    let persistence = |port: u16, field: &str| {
+        let mut raw = common::Raw::connect(port);
+        raw.cmd(&[b"INFO", b"persistence"]);
+        info_field(&String::from_utf8_lossy(&raw.reply()), field).unwrap_or(99)
+    };
+    let transcript = |replica_port: u16| -> Vec<String> {
+        let master = master(true);
+        let mut m = connect(master.port);
+        // Values of 100 KB: redis-server's snapshot reaches its replica in pieces of its
+        // pipe's buffer, and the replica answers while it loads once per
+        // `loading-process-events-interval-bytes` read.
+        let value = "v".repeat(100_000);
+        for i in 0..100 {
+            run(&mut m, &format!("SET key:{i} {value}"));
+        }
+        run(&mut m, "CONFIG SET rdb-key-save-delay 50000");
+        let mut r = connect(replica_port);
+        run(&mut r, "CONFIG SET repl-diskless-load swapdb");
+        run(&mut r, "CONFIG SET loading-process-events-interval-bytes 1024");
+        run(&mut r, "SET mykey myvalue");
+        run(&mut r, &format!("REPLICAOF 127.0.0.1 {}", master.port));
+        let mut out = Vec::new();
+        assert!(eventually(SETTLE, || persistence(replica_port, "loading") == 1));
+        out.push(format!(
+            "async_loading:{}",
+            persistence(replica_port, "async_loading")
+        ));
+        out.extend(ask(replica_port, blocking));
+        // The transfer is cut off: the old data is back.
+        run(&mut m, "CONFIG SET repl-diskless-sync-delay 5");
+        run(&mut m, "CLIENT KILL TYPE replica");
+        assert!(eventually(SETTLE, || persistence(replica_port, "loading") == 0));
+        out.extend(ask(replica_port, &[&[b"GET", b"mykey"], &[b"DBSIZE"]]));
+        // A sync that completes: the master's data replaces it.
+        run(&mut m, "CONFIG SET rdb-key-save-delay 0");
+        run(&mut m, "CONFIG SET repl-diskless-sync-delay 0");
+        assert!(eventually(SETTLE, || {
+            let mut raw = common::Raw::connect(replica_port);
+            raw.cmd(&[b"DBSIZE"]);
+            raw.reply() == b":100\r\n"
+        }));
+        // Same history, the backlog overrun while the link is down: a full resync served
+        // from the old data.
+        run(&mut r, "CONFIG SET replica-read-only no");
+        run(&mut r, "SET mykey myvalue");
+        run(&mut m, "CONFIG SET rdb-key-save-delay 50000");
+        run(&mut m, "MULTI");
+        run(&mut m, "CLIENT KILL TYPE replica");
+        run(&mut m, "CONFIG SET repl-backlog-size 16384");
+        let big = "A".repeat(16384);
+        for i in 0..10 {
+            run(&mut m, &format!("SET big:{i} {big}"));
+        }
+        run(&mut m, "EXEC");
+        assert!(eventually(SETTLE, || persistence(
+            replica_port,
+            "async_loading"
+        ) == 1));
+        out.push(format!("loading:{}", persistence(replica_port, "loading")));
+        out.extend(ask(replica_port, during_async));
+        run(&mut m, "CONFIG SET rdb-key-save-delay 0");
+        run(&mut m, "CLIENT KILL TYPE replica");
+        assert!(eventually(SETTLE, || {
+            let mut raw = common::Raw::connect(replica_port);
+            raw.cmd(&[b"DBSIZE"]);
+            raw.reply() == b":110\r\n"
+        }));
+        out.extend(ask(replica_port, &[&[b"GET", b"mykey"]]));
+        out
+    };
+    let redis = RedisServer::start();
+    let expected = transcript(redis.port);
+    let refused = expected.iter().filter(|r| r.starts_with("-LOADING")).count();
+    assert_eq!(refused, 7, "the oracle's replies: {expected:?}");
+    for backend in common::backends() {
+        let ringkv = Server::start(2, backend, &[]);
+        assert_eq!(transcript(ringkv.port), expected, "[{backend}]");
+    }
+}

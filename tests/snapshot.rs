@@ -572,3 +572,35 @@ fn a_failed_save_point_bgsave_is_retried_after_five_seconds() {
     assert!(waited >= Duration::from_millis(4500), "{waited:?}");
     assert!(waited <= Duration::from_secs(8), "{waited:?}");
 }
+
+/// The test suite's delays, as redis-server honours them: `rdb-key-save-delay` holds a
+/// BGSAVE for that long per key (it stays in progress, then completes whole), and
+/// `key-load-delay` a start's load for that long per key.
+#[test]
+fn key_save_and_load_delays_slow_a_save_and_a_load_per_key() {
+    let dir = TempDir::new("key-delays");
+    let mut server = Server::start(2, "uring", &["--dir", dir.path(), "--save", ""]);
+    let mut con = server.redis();
+    for i in 0..20 {
+        cmd(&mut con, &["SET", &format!("k{i}"), "v"]);
+    }
+    cmd(&mut con, &["CONFIG", "SET", "rdb-key-save-delay", "100000"]);
+    let started = std::time::Instant::now();
+    assert_eq!(text(&cmd(&mut con, &["BGSAVE"])), "Background saving started");
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(info(&mut con, "rdb_bgsave_in_progress"), 1, "20 keys at 100 ms");
+    assert!(eventually(Duration::from_secs(20), || bgsave_done(&mut con)));
+    assert!(started.elapsed() >= Duration::from_millis(2000));
+    check_rdb(&dir.dump());
+    signal(&server, libc::SIGKILL);
+    let _ = server.try_wait();
+    let started = std::time::Instant::now();
+    let server = Server::start(
+        2,
+        "uring",
+        &["--dir", dir.path(), "--save", "", "--key-load-delay", "100000"],
+    );
+    let mut con = server.redis();
+    assert_eq!(text(&cmd(&mut con, &["DBSIZE"])), "20");
+    assert!(started.elapsed() >= Duration::from_millis(2000), "20 keys at 100 ms");
+}

@@ -240,6 +240,7 @@ pub const NOT_FLOAT_RANGE: &str = "ERR min or max is not a float";
 pub const NOT_INT: &str = "ERR value is not an integer or out of range";
 pub const NOT_IN_MULTI: &str = "ERR Command not allowed inside a transaction";
 pub const READONLY_REPLICA: &str = "READONLY You can't write against a read only replica.";
+pub const LOADING: &str = "LOADING Redis is loading the dataset in memory";
 pub const MASTERDOWN: &str =
     "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
 /// A master's (Redis 4's) answer to PING before AUTH: the handshake goes on to AUTH.

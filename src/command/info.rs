@@ -282,8 +282,10 @@ fn memory(info: &Snapshot, out: &mut Lines) {
 
 /// RDB saves (no AOF).
 fn persistence(_: &Snapshot, out: &mut Lines) {
-    out.line("loading", &0);
-    out.line("async_loading", &0);
+    let loading = super::replication::replica::loading();
+    use super::replication::replica::Loading;
+    out.line("loading", &u8::from(loading == Loading::Blocking));
+    out.line("async_loading", &u8::from(loading == Loading::Async));
     // Saves do not fork: no copy-on-write to measure.
     out.line("current_cow_peak", &0);
     out.line("current_cow_size", &0);

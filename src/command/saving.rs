@@ -94,12 +94,50 @@ pub fn started() {
     CHANGES_AT_SAVE.store(changes(), Relaxed);
 }
 
-/// Follows `stop-writes-on-bgsave-error` and `save`.
+/// Follows `stop-writes-on-bgsave-error`, `save` and the test suite's delays.
 pub fn apply_config(config: &Config) {
     STOP_WRITES.store(
         config.get("stop-writes-on-bgsave-error") == "yes" && !config.get("save").is_empty(),
         Relaxed,
     );
+    KEY_SAVE_DELAY.store(config.int("rdb-key-save-delay"), Relaxed);
+    KEY_LOAD_DELAY.store(config.int("key-load-delay"), Relaxed);
+}
+
+/// `rdb-key-save-delay` and `key-load-delay` (µs), for tests that need a slow save or load.
+static KEY_SAVE_DELAY: AtomicI64 = AtomicI64::new(0);
+static KEY_LOAD_DELAY: AtomicI64 = AtomicI64::new(0);
+
+/// `rdb-key-save-delay`: what the thread writing an RDB (a save's file, a replica's transfer)
+/// waits per key.
+fn key_save_delay() -> i64 {
+    KEY_SAVE_DELAY.load(Relaxed)
+}
+
+/// Waits `rdb-key-save-delay` once (per key written).
+pub fn key_save_pause() {
+    debug_delay(key_save_delay());
+}
+
+/// Waits `key-load-delay` for each of `keys` loaded (a replica's load of its master's data).
+pub fn key_load_delay(keys: usize) {
+    let delay = KEY_LOAD_DELAY.load(Relaxed);
+    if delay != 0 {
+        (0..keys).for_each(|_| debug_delay(delay));
+    }
+}
+
+/// Redis's debugDelay: `usec` µs, or for a negative value 1 µs once in `-usec` calls.
+pub fn debug_delay(usec: i64) {
+    let usec = match usec {
+        0 => return,
+        // The counter's low bits serve as the coin.
+        n if n < 0 => u64::from(crate::state::cycles() % n.unsigned_abs() == 0),
+        n => n as u64,
+    };
+    if usec > 0 {
+        std::thread::sleep(std::time::Duration::from_micros(usec));
+    }
 }
 
 /// True when write commands (and PING) get `-MISCONF`: the last BGSAVE failed and
@@ -146,7 +184,8 @@ impl Encoded {
             super::connection::REDIS_VERSION,
             used,
             self.replication.as_ref(),
-        );
+        )
+        .paced(key_save_pause);
         writer.functions(&self.libraries);
         let databases = self
             .parts

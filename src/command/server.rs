@@ -362,6 +362,15 @@ fn config_set_all(session: &mut Session, mut args: Args) -> Routine<'_> {
         if !args.remaining().is_multiple_of(2) {
             return Err(error(err::SYNTAX));
         }
+        if args
+            .all()
+            .iter()
+            .skip(2)
+            .step_by(2)
+            .any(|name| super::replication::replica::denied_while_loading(name))
+        {
+            return Err(error(err::LOADING));
+        }
         let reply = config_set(session, &mut args)?;
         // A lower maxmemory (or a policy that may now evict) takes effect at once, against
         // used_memory as it is now: the datasets are published, the allocator weighed.

@@ -238,6 +238,8 @@ fn follow(server: &Arc<ServerState>, gen: u64, master: &Master) -> Result<(), St
     let took_over = |r: &String| r.starts_with("+FULLRESYNC") || r.starts_with("+CONTINUE");
     super::failover::psync_answered(server, reply.as_ref().is_ok_and(took_over));
     let reply = reply?;
+    // The load shown in INFO until the snapshot is handed over (its applier ends it).
+    let mut shown = LoadShown(false);
     let load = if let Some(rest) = reply.strip_prefix("+FULLRESYNC") {
         let mut words = rest.split_whitespace();
         let (Some(id), Some(offset)) = (words.next(), words.next()) else {
@@ -248,11 +250,25 @@ fn follow(server: &Arc<ServerState>, gen: u64, master: &Master) -> Result<(), St
             .map_err(|_| format!("Bad FULLRESYNC reply: '{reply}'"))?;
         tracing::info!("Full resync from master: {id}:{offset}");
         replica::set_state(gen, LinkState::Sync);
+        // With `repl-diskless-load swapdb` the load begins with the transfer, the old data
+        // served meanwhile when the master's history is the one this replica had (Redis's
+        // async loading); otherwise the snapshot is received first, then loaded.
+        let swapdb = server.config().get("repl-diskless-load") == "swapdb";
+        if swapdb {
+            shown.begin(match id == super::ids().replid {
+                true => replica::Loading::Async,
+                false => replica::Loading::Blocking,
+            });
+        }
         let payload = read_payload(&mut conn)?;
         tracing::info!(
             "MASTER <-> REPLICA sync: received {} bytes of the snapshot",
             payload.len()
         );
+        if !swapdb {
+            tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
+            shown.begin(replica::Loading::Blocking);
+        }
         let databases = server.config().int("databases") as usize;
         let load = decode(&payload, databases, server.threads)?;
         Some(Load {
@@ -283,10 +299,31 @@ fn follow(server: &Arc<ServerState>, gen: u64, master: &Master) -> Result<(), St
         .map_or(super::OFFSET.load(SeqCst), |l| l.offset);
     replica::READ_OFFSET.store(start, SeqCst);
     replica_apply::send(Feed::Attach { gen, ack, load })?;
+    shown.0 = false;
     if !full {
         replica::set_state(gen, LinkState::Connected);
     }
     stream_commands(&mut conn, gen)
+}
+
+/// A full resync's load as shown (INFO `loading`, -LOADING): ended when the link fails
+/// before the snapshot is handed over.
+struct LoadShown(bool);
+
+impl LoadShown {
+    fn begin(&mut self, kind: replica::Loading) {
+        tracing::info!("MASTER <-> REPLICA sync: Loading DB in memory");
+        replica::set_loading(kind);
+        self.0 = true;
+    }
+}
+
+impl Drop for LoadShown {
+    fn drop(&mut self) {
+        if self.0 {
+            replica::set_loading(replica::Loading::No);
+        }
+    }
 }
 
 /// Connects to the master, from `bind-source-addr` when set.
@@ -362,6 +399,7 @@ fn read_payload(conn: &mut Conn) -> Result<Vec<u8>, String> {
 fn decode(payload: &[u8], databases: usize, shards: usize) -> Result<Load, String> {
     let (records, libraries) = crate::rdb::decode_all(payload)
         .map_err(|e| format!("Failed trying to load the MASTER synchronization DB: {e}"))?;
+    crate::command::saving::key_load_delay(records.len());
     let (per_shard, _, _) = crate::command::persist::split(records, databases, shards, None)
         .map_err(|db| format!("the MASTER's snapshot uses database {db} of {databases}"))?;
     Ok(Load {

@@ -576,6 +576,10 @@ async fn start(session: &mut Session, request: Option<(String, i64)>) -> CmdResu
         stream_on_ack: AtomicBool::new(false),
     });
     if let Some((replid, offset)) = &request {
+        // Whatever holds shards now (an EXEC that ran CLIENT KILL on this replica's last link,
+        // say) ends first, so the backlog holds all of it before the offset is judged, as a
+        // PSYNC on Redis comes after the whole transaction.
+        session.router.run_all(|_: &mut Shard| {}).await;
         if let Some(reply) = try_partial(&replica, replid, *offset, link.capa_psync2) {
             SYNC_PARTIAL_OK.fetch_add(1, Relaxed);
             session.replication.feed = Some(Feed {
@@ -919,7 +923,8 @@ async fn cut(router: &Router, replica: &Arc<Replica>, with_data: bool) -> (Vec<V
 /// The RDB file of the snapshot.
 fn snapshot(parts: Vec<Vec<DbPart>>, libraries: &[Bytes], at: &rdb::ReplInfo) -> Vec<u8> {
     let used = parts.iter().flatten().map(|p| p.records.len() as u64).sum();
-    let mut writer = FileWriter::with_replication(crate::command::REDIS_VERSION, used, Some(at));
+    let mut writer = FileWriter::with_replication(crate::command::REDIS_VERSION, used, Some(at))
+        .paced(crate::command::saving::key_save_pause);
     writer.functions(libraries);
     let databases = parts.iter().map(Vec::len).max().unwrap_or(0);
     for db in 0..databases {
@@ -1017,9 +1022,15 @@ pub fn configure(config: &Config) {
         Relaxed,
     );
     TIMEOUT_SECS.store(config.int("repl-timeout").max(1) as u64, Relaxed);
+    let size = config.int("repl-backlog-size").max(1) as usize;
+    let mut m = lock(&MASTER);
+    // At once, as Redis resizes it in CONFIG SET: a PSYNC right after is judged by it.
+    if let Some(backlog) = m.backlog.as_mut().filter(|b| b.size() != size) {
+        backlog.resize(size);
+    }
     // The next write already counts the good replicas by the new lag (not at the pump's
     // next round).
-    lock(&MASTER).check();
+    m.check();
 }
 
 /// Maintenance tick (thread 0): applies the options, frees the backlog after
@@ -1027,13 +1038,7 @@ pub fn configure(config: &Config) {
 pub fn tick(router: &Router, config: &Config) {
     configure(config);
     let ttl = config.int("repl-backlog-ttl").max(0) as u64;
-    let size = config.int("repl-backlog-size").max(1) as usize;
     let mut m = lock(&MASTER);
-    if let Some(backlog) = m.backlog.as_mut() {
-        if backlog.size() != size {
-            backlog.resize(size);
-        }
-    }
     // A replica keeps its backlog: after a promotion its own replicas continue from it.
     if m.backlog.is_none() || !m.replicas.is_empty() || ttl == 0 || super::replica::is_replica() {
         return;

@@ -389,5 +389,44 @@ pub fn refusal(session: &Session, spec: &CommandSpec, write: bool) -> Option<Rep
     {
         return Some(error(err::MASTERDOWN));
     }
-    None
+    match loading() {
+        Loading::Blocking if !spec.has(Flags::LOADING) => Some(error(err::LOADING)),
+        Loading::Async if spec.has(Flags::NO_ASYNC_LOADING) => Some(error(err::LOADING)),
+        _ => None,
+    }
+}
+
+/// A full resync's load, as INFO shows it (Redis's `loading` and `async_loading`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loading {
+    No = 0,
+    /// The old data is gone for clients: what lacks the LOADING flag gets -LOADING.
+    Blocking = 1,
+    /// The old data is served until the new replaces it (`repl-diskless-load swapdb` with
+    /// the master's history unchanged); NO_ASYNC_LOADING commands get -LOADING.
+    Async = 2,
+}
+
+static LOADING: AtomicU8 = AtomicU8::new(Loading::No as u8);
+
+/// What a full resync is loading now.
+pub fn loading() -> Loading {
+    match LOADING.load(Relaxed) {
+        1 => Loading::Blocking,
+        2 => Loading::Async,
+        _ => Loading::No,
+    }
+}
+
+/// Marks a full resync's load as begun (or ended, with `Loading::No`).
+pub fn set_loading(state: Loading) {
+    LOADING.store(state as u8, Relaxed);
+}
+
+/// Configs CONFIG SET refuses with -LOADING while a load runs (Redis's DENY_LOADING_CONFIG).
+pub fn denied_while_loading(name: &[u8]) -> bool {
+    loading() != Loading::No
+        && [&b"appendonly"[..], b"repl-diskless-load", b"dir"]
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(name))
 }

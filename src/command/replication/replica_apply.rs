@@ -161,6 +161,7 @@ pub async fn serve(router: Router, server: Arc<ServerState>) {
                 Some(Feed::Attach { gen, ack, load }) => {
                     detach(&server, &mut attached);
                     if gen != replica::generation() {
+                        replica::set_loading(replica::Loading::No);
                         continue;
                     }
                     let client = register(&server, &ack);
@@ -295,6 +296,7 @@ async fn load_snapshot(router: &Router, load: Load) {
     });
     super::OFFSET.store(offset, SeqCst);
     replica::note_history();
+    replica::set_loading(replica::Loading::No);
     tracing::info!("MASTER <-> REPLICA sync: Finished with success ({keys} keys)");
 }
 
