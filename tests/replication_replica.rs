@@ -479,7 +479,10 @@ fn loading_a_full_resync_answers_as_redis() {
         run(&mut m, "CONFIG SET rdb-key-save-delay 50000");
         let mut r = connect(replica_port);
         run(&mut r, "CONFIG SET repl-diskless-load swapdb");
-        run(&mut r, "CONFIG SET loading-process-events-interval-bytes 1024");
+        run(
+            &mut r,
+            "CONFIG SET loading-process-events-interval-bytes 1024",
+        );
         run(&mut r, "SET mykey myvalue");
         run(&mut r, &format!("REPLICAOF 127.0.0.1 {}", master.port));
         let mut out = Vec::new();
@@ -533,7 +536,10 @@ fn loading_a_full_resync_answers_as_redis() {
     };
     let redis = RedisServer::start();
     let expected = transcript(redis.port);
-    let refused = expected.iter().filter(|r| r.starts_with("-LOADING")).count();
+    let refused = expected
+        .iter()
+        .filter(|r| r.starts_with("-LOADING"))
+        .count();
     assert_eq!(refused, 7, "the oracle's replies: {expected:?}");
     for backend in common::backends() {
         let ringkv = Server::start(2, backend, &[]);

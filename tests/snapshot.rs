@@ -586,10 +586,19 @@ fn key_save_and_load_delays_slow_a_save_and_a_load_per_key() {
     }
     cmd(&mut con, &["CONFIG", "SET", "rdb-key-save-delay", "100000"]);
     let started = std::time::Instant::now();
-    assert_eq!(text(&cmd(&mut con, &["BGSAVE"])), "Background saving started");
+    assert_eq!(
+        text(&cmd(&mut con, &["BGSAVE"])),
+        "Background saving started"
+    );
     std::thread::sleep(Duration::from_millis(1000));
-    assert_eq!(info(&mut con, "rdb_bgsave_in_progress"), 1, "20 keys at 100 ms");
-    assert!(eventually(Duration::from_secs(20), || bgsave_done(&mut con)));
+    assert_eq!(
+        info(&mut con, "rdb_bgsave_in_progress"),
+        1,
+        "20 keys at 100 ms"
+    );
+    assert!(eventually(Duration::from_secs(20), || bgsave_done(
+        &mut con
+    )));
     assert!(started.elapsed() >= Duration::from_millis(2000));
     check_rdb(&dir.dump());
     signal(&server, libc::SIGKILL);
@@ -598,9 +607,19 @@ fn key_save_and_load_delays_slow_a_save_and_a_load_per_key() {
     let server = Server::start(
         2,
         "uring",
-        &["--dir", dir.path(), "--save", "", "--key-load-delay", "100000"],
+        &[
+            "--dir",
+            dir.path(),
+            "--save",
+            "",
+            "--key-load-delay",
+            "100000",
+        ],
     );
     let mut con = server.redis();
     assert_eq!(text(&cmd(&mut con, &["DBSIZE"])), "20");
-    assert!(started.elapsed() >= Duration::from_millis(2000), "20 keys at 100 ms");
+    assert!(
+        started.elapsed() >= Duration::from_millis(2000),
+        "20 keys at 100 ms"
+    );
 }

@@ -132,7 +132,7 @@ pub fn debug_delay(usec: i64) {
     let usec = match usec {
         0 => return,
         // The counter's low bits serve as the coin.
-        n if n < 0 => u64::from(crate::state::cycles() % n.unsigned_abs() == 0),
+        n if n < 0 => u64::from(crate::state::cycles().is_multiple_of(n.unsigned_abs())),
         n => n as u64,
     };
     if usec > 0 {
