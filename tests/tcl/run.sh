@@ -8,6 +8,13 @@
 #       per unit and a final `N passed, M failed` line. With --native the units
 #       run in the suite's own mode (below); `native:unit/NAME` names one such unit.
 #       Exit 0 if nothing failed, 1 if some test failed, 2 on setup errors.
+#   tests/tcl/run.sh --split [--server ringkv|redis] [--native] unit/NAME ...
+#       As the first form, with each unit run as its top-level blocks (a start_server,
+#       test, foreach or if command each, with the unit's procs; tests/tcl/split.tcl
+#       writes them as NAME__pNN.tcl beside it): an error outside a test or a hang
+#       that ends a run then costs only its own block's tests, for either server, and
+#       the blocks after it still run. For units whose later blocks an earlier one
+#       keeps from running (integration/replication); not used by --check or --record.
 #   tests/tcl/run.sh --check
 #       Run the baseline's units against ringkv once each; exit 1 if a test named in
 #       tests/tcl/passing/UNIT.txt does not pass now (even when another test newly
@@ -748,6 +755,7 @@ MODE=run
 SERVER=""
 UNITS=()
 NATIVE_FLAG=0
+SPLIT=0
 while (($#)); do
     case $1 in
     --server)
@@ -763,6 +771,7 @@ while (($#)); do
     --native) NATIVE_FLAG=1; shift ;;
     --record) MODE=record; shift ;;
     --fetch) MODE=fetch; shift ;;
+    --split) SPLIT=1; shift ;;
     -h | --help) usage; exit 0 ;;
     -*) die "unknown option: $1 (see --help)" ;;
     *)
@@ -826,6 +835,21 @@ run)
     if ((${#UNITS[@]} == 0)); then
         ((${#BASE_UNITS[@]})) || die "no units given and no baseline units"
         UNITS=("${BASE_UNITS[@]}")
+    fi
+    if ((SPLIT)); then
+        parts=()
+        for u in "${UNITS[@]}"; do
+            prefix=""
+            if [[ $u == native:* ]]; then prefix=native:; fi
+            file="$SRC/tests/${u#native:}.tcl"
+            [[ -f $file ]] || die "no such unit: $file"
+            rm -f "${file%.tcl}"__p[0-9]*.tcl
+            while IFS= read -r part; do
+                part=${part#"$SRC/tests/"}
+                parts+=("$prefix${part%.tcl}")
+            done < <(tclsh "$SCRIPT_DIR/split.tcl" "$file")
+        done
+        UNITS=("${parts[@]}")
     fi
     run_units "${SERVER:-ringkv}" "${UNITS[@]}"
     printf 'raw logs: %s\n' "$LOGRUN"
