@@ -595,3 +595,53 @@ fn a_stopped_replica_s_buffer_is_not_counted_for_eviction() {
         info_field(&info(&mut m, "memory"), "mem_clients_slaves") == Some(0)
     }));
 }
+
+/// A replica's link carries no replies: a command on it that answers (PING, or a keyspace
+/// command, refused first) closes the link with Redis's log lines, and PSYNC with an offset
+/// that is no number is refused and logged, as redis-server 7.0 does.
+#[test]
+fn a_command_that_answers_on_a_replica_link_closes_it() {
+    let dir = common::TempDir::new("replica-link-replies");
+    let logfile = format!("{}/ringkv.log", dir.path());
+    let server = Server::start_logging(2, "uring", &[], &logfile);
+    let log = || std::fs::read_to_string(&logfile).unwrap_or_default();
+    for (sync, command, name) in [
+        (&b"SYNC\r\n"[..], &b"PING\r\n"[..], "ping"),
+        (b"PSYNC replicationid -1\r\n", b"GET foo\r\n", "get"),
+        (b"SYNC\r\n", b"XINFO HELP\r\n", "xinfo|help"),
+    ] {
+        let mut link = common::Raw::connect(server.port);
+        link.send(sync);
+        // The snapshot (after +FULLRESYNC) first; SYNC's has no line end after it.
+        let mut first = [0u8; 256];
+        let got = std::io::Read::read(&mut link.stream, &mut first).expect("the snapshot");
+        assert!(got > 0);
+        link.send(command);
+        let line = format!("Replica generated a reply to command '{name}', disconnecting it: id=");
+        assert!(
+            eventually(Duration::from_secs(10), || log().contains(&line)),
+            "{name}"
+        );
+        let mut rest = Vec::new();
+        link.stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let _ = std::io::Read::read_to_end(&mut link.stream, &mut rest);
+        assert!(
+            !String::from_utf8_lossy(&rest).contains("PONG"),
+            "no reply on the link"
+        );
+    }
+    assert!(log().contains(
+        "== CRITICAL == This master is sending an error to its replica: 'Replica can't interact with the keyspace' after processing the command 'get'"
+    ));
+    let mut raw = server.raw();
+    raw.cmd(&[b"PSYNC", b"replicationid", b"offset_str"]);
+    assert_eq!(
+        raw.reply(),
+        b"-ERR value is not an integer or out of range\r\n"
+    );
+    assert!(log().contains("asks for synchronization but with a wrong offset"));
+    raw.cmd(&[b"PING"]);
+    assert_eq!(raw.reply(), b"+PONG\r\n");
+}

@@ -15,7 +15,7 @@ mod connection;
 mod debug;
 pub mod dispatch;
 pub mod serving;
-pub use connection::REDIS_VERSION;
+pub use connection::{client_line, REDIS_VERSION};
 mod dump;
 pub mod err;
 mod expire;

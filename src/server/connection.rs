@@ -306,10 +306,14 @@ fn replica_input(session: &mut Session, feed: &Feed, input: Option<Input>) -> bo
         None | Some(Input::ProtocolError(_)) => false,
         Some(Input::Commands(commands, bytes)) => {
             session.client.mark_active();
+            session.client.memory.remove_queued(bytes);
             for command in &commands {
+                if !silent_on_replica_link(command) {
+                    reply_on_replica_link(session, command);
+                    return false;
+                }
                 feed.command(command);
             }
-            session.client.memory.remove_queued(bytes);
             true
         }
         Some(Input::Sync(done)) => {
@@ -426,6 +430,40 @@ async fn write_and_serve<W: WriteHalf>(
         Some(done) => done,
         None => write.await,
     }
+}
+
+/// True for what a replica may send on its link without a reply (REPLCONF ACK).
+fn silent_on_replica_link(command: &[Bytes]) -> bool {
+    command.len() >= 2
+        && command[0].eq_ignore_ascii_case(b"replconf")
+        && command[1].eq_ignore_ascii_case(b"ack")
+}
+
+/// A replica sent a command that answers: the link carries no replies, so Redis logs the
+/// command and closes the link (a command on the keyspace is refused first, with the error
+/// logged as sent to the replica).
+#[cold]
+fn reply_on_replica_link(session: &Session, command: &[Bytes]) {
+    let name = match crate::command::table::lookup(&command[0]) {
+        Some((_, spec)) => {
+            let spec = spec.resolve(command);
+            use crate::command::table::Flags;
+            if spec.has(Flags::WRITE) || spec.has(Flags::READONLY) || spec.has(Flags::MAY_REPLICATE)
+            {
+                tracing::warn!(
+                    "== CRITICAL == This master is sending an error to its replica: 'Replica can't interact with the keyspace' after processing the command '{}'",
+                    spec.name
+                );
+                crate::command::replication::replica_apply::count_unexpected_error();
+            }
+            spec.name.to_string()
+        }
+        None => "<unknown>".to_string(),
+    };
+    tracing::warn!(
+        "Replica generated a reply to command '{name}', disconnecting it: {}",
+        crate::command::client_line(&session.client)
+    );
 }
 
 /// Why a write ended early.

@@ -517,7 +517,13 @@ fn replconf(session: &mut Session, args: &mut Args) -> CmdResult {
 fn psync(session: &mut Session, args: Args) -> Pin<Box<dyn Future<Output = CmdResult> + '_>> {
     Box::pin(async move {
         let all = args.all();
-        let offset = crate::command::args::parse_int(&all[2]).ok_or_else(|| error(err::NOT_INT))?;
+        let Some(offset) = crate::command::args::parse_int(&all[2]) else {
+            tracing::warn!(
+                "Replica {} asks for synchronization but with a wrong offset",
+                replica_name(session)
+            );
+            return Err(error(err::NOT_INT));
+        };
         if all
             .get(3)
             .is_some_and(|a| a.eq_ignore_ascii_case(b"failover"))
@@ -528,6 +534,27 @@ fn psync(session: &mut Session, args: Args) -> Pin<Box<dyn Future<Output = CmdRe
         let replid = String::from_utf8_lossy(&all[1]).into_owned();
         start(session, Some((replid, offset))).await
     })
+}
+
+/// How Redis's log names a replica (replicationGetSlaveName): its address and listening port.
+fn replica_name(session: &Session) -> String {
+    let link = &session.replication;
+    let ip = link
+        .ip
+        .clone()
+        .unwrap_or_else(|| match &session.client.addr {
+            crate::state::Addr::Tcp(a) => a.ip().to_string(),
+            crate::state::Addr::Unix(_) => "?".into(),
+        });
+    slave_name(&ip, link.listening_port)
+}
+
+/// `ip:port`, or `ip:<unknown-replica-port>` before the replica said its port.
+fn slave_name(ip: &str, port: u16) -> String {
+    match port {
+        0 => format!("{ip}:<unknown-replica-port>"),
+        port => format!("{ip}:{port}"),
+    }
 }
 
 fn sync(session: &mut Session, _args: Args) -> Pin<Box<dyn Future<Output = CmdResult> + '_>> {
@@ -602,9 +629,8 @@ async fn start(session: &mut Session, request: Option<(String, i64)>) -> CmdResu
     if eof && delay > 0 {
         // Redis waits for more replicas before a diskless transfer; its reply comes then.
         tracing::info!(
-            "Replica {}:{} asks for synchronization: full resync, delayed {delay} s for more replicas",
-            replica.ip,
-            replica.port
+            "Replica {} asks for synchronization: full resync, delayed {delay} s for more replicas",
+            slave_name(&replica.ip, replica.port)
         );
         WAITING.fetch_add(1, SeqCst);
         session.replication.feed = Some(Feed {
@@ -677,9 +703,8 @@ async fn full_resync(
         tracing::warn!("Can't start the replication snapshot");
     }
     tracing::info!(
-        "Replica {}:{} asks for synchronization: full resync at offset {offset}",
-        replica.ip,
-        replica.port
+        "Replica {} asks for synchronization: full resync at offset {offset}",
+        slave_name(&replica.ip, replica.port)
     );
     (rx, offset)
 }
