@@ -623,3 +623,31 @@ fn key_save_and_load_delays_slow_a_save_and_a_load_per_key() {
         "20 keys at 100 ms"
     );
 }
+
+/// FLUSHALL ends a BGSAVE under way, as Redis kills its child: no file of the old data, the
+/// change count kept, the status not an error (writes go on); SAVE is not slowed by the delay.
+#[test]
+fn flushall_ends_a_background_save_under_way() {
+    let dir = TempDir::new("flushall-bgsave");
+    let server = Server::start(2, "uring", &["--dir", dir.path(), "--save", ""]);
+    let mut con = server.redis();
+    for i in 0..50 {
+        cmd(&mut con, &["SET", &format!("k{i}"), "v"]);
+    }
+    cmd(&mut con, &["CONFIG", "SET", "rdb-key-save-delay", "100000"]);
+    assert_eq!(
+        text(&cmd(&mut con, &["BGSAVE"])),
+        "Background saving started"
+    );
+    assert_eq!(info(&mut con, "rdb_bgsave_in_progress"), 1);
+    assert_eq!(text(&cmd(&mut con, &["FLUSHALL"])), "OK");
+    assert!(eventually(Duration::from_secs(2), || bgsave_done(&mut con)));
+    assert!(info(&mut con, "rdb_changes_since_last_save") >= 50);
+    let all = text(&cmd(&mut con, &["INFO", "persistence"]));
+    assert!(all.contains("rdb_last_bgsave_status:ok"), "{all}");
+    assert!(!dir.dump().exists(), "the aborted save wrote no file");
+    assert_eq!(text(&cmd(&mut con, &["SET", "x", "y"])), "OK");
+    let started = std::time::Instant::now();
+    assert_eq!(text(&cmd(&mut con, &["SAVE"])), "OK");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}

@@ -114,9 +114,38 @@ fn key_save_delay() -> i64 {
     KEY_SAVE_DELAY.load(Relaxed)
 }
 
-/// Waits `rdb-key-save-delay` once (per key written).
+/// Waits `rdb-key-save-delay` once (per key written), on a thread writing a background
+/// save or a replica's transfer ([`paced`]) whose save was not aborted since. SAVE and the
+/// shutdown's save are not slowed: with no child process to kill, a delay left set by a test
+/// would hold the server's exit.
 pub fn key_save_pause() {
-    debug_delay(key_save_delay());
+    if PACED_SINCE.get() == Some(SAVE_ABORTS.load(Relaxed)) {
+        debug_delay(key_save_delay());
+    }
+}
+
+/// Bumped by what ends a background save early (FLUSHALL, as Redis kills the child).
+static SAVE_ABORTS: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// On a thread writing a background save: SAVE_ABORTS when it began.
+    static PACED_SINCE: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
+/// The abort count now: a background save begun now is aborted once it changes.
+pub fn save_began() -> u64 {
+    SAVE_ABORTS.load(Relaxed)
+}
+
+/// Marks this thread as writing a background save or a transfer begun at `began`
+/// ([`save_began`]), paced by `rdb-key-save-delay` until an abort.
+pub fn paced(began: u64) {
+    PACED_SINCE.set(Some(began));
+}
+
+/// Ends the background save under way, if any (its file is not written).
+pub fn abort_background_save() {
+    SAVE_ABORTS.fetch_add(1, Relaxed);
 }
 
 /// Waits `key-load-delay` for each of `keys` loaded (a replica's load of its master's data).
@@ -506,6 +535,7 @@ pub async fn bgsave(router: &Router, path: PathBuf) -> Result<(), NotStarted> {
     if BGSAVE_RUNNING.swap(true, Relaxed) {
         return Err(NotStarted::InProgress);
     }
+    let began = save_began();
     let Some(cut) = background_snapshot(router).await else {
         BGSAVE_RUNNING.store(false, Relaxed);
         return Err(NotStarted::Busy);
@@ -521,7 +551,19 @@ pub async fn bgsave(router: &Router, path: PathBuf) -> Result<(), NotStarted> {
             .name("ringkv-bgsave".into())
             .spawn(move || {
                 let (number, changes) = (encoded.number, encoded.changes);
-                let result = write_file(&path, &encoded.into_file(), number, changes);
+                paced(began);
+                let file = encoded.into_file();
+                if SAVE_ABORTS.load(Relaxed) != began {
+                    // As Redis reports the child it killed (SIGUSR1: not an error).
+                    tracing::warn!("Background saving terminated by signal 10");
+                    LAST_BGSAVE_SECS.store(
+                        unix_secs().saturating_sub(BGSAVE_STARTED_MS.load(Relaxed) / 1000) as i64,
+                        Relaxed,
+                    );
+                    BGSAVE_RUNNING.store(false, Relaxed);
+                    return;
+                }
+                let result = write_file(&path, &file, number, changes);
                 bgsave_done(result.is_ok());
             });
         if spawned.is_err() {

@@ -190,6 +190,8 @@ pub fn flushdb(session: &mut Session, mut args: Args) -> Routine<'_> {
 pub fn flushall(session: &mut Session, mut args: Args) -> Routine<'_> {
     Box::pin(async move {
         flush_mode(&mut args)?;
+        // As Redis kills the child of a BGSAVE under way: its file would hold the old data.
+        super::saving::abort_background_save();
         let flush = |s: &mut Shard| (0..s.databases()).for_each(|db| s.flush_db(db));
         if crate::shard::journal::active() {
             // In the caller's database, as Redis propagates it (a SELECT only when it differs).

@@ -693,9 +693,11 @@ async fn full_resync(
         replid: ids().replid,
         offset,
     };
+    let began = crate::command::saving::save_began();
     let spawned = std::thread::Builder::new()
         .name("ringkv-replsync".into())
         .spawn(move || {
+            crate::command::saving::paced(began);
             let snapshot = snapshot(parts, &libraries, &at);
             let _ = tx.send(transfer(snapshot, eof));
         });
