@@ -410,21 +410,23 @@ fn stale_replica_refuses_as_redis() {
         &[b"SET", b"k", b"v"],
         &[b"GET", b"k"],
     ];
-    let replies = |port: u16| {
-        let mut raw = common::Raw::connect(port);
-        commands
-            .iter()
-            .map(|c| {
-                raw.cmd(c);
-                String::from_utf8_lossy(&raw.reply()).into_owned()
-            })
-            .collect::<Vec<_>>()
-    };
-    let theirs = replies(redis.port);
+    let theirs = ask(redis.port, commands);
     for backend in common::backends() {
         let ours = Server::start(2, backend, &args);
-        assert_eq!(replies(ours.port), theirs, "[{backend}]");
+        assert_eq!(ask(ours.port, commands), theirs, "[{backend}]");
     }
+}
+
+/// The replies to `commands`, sent one by one on a new connection to `port`.
+fn ask(port: u16, commands: &[&[&[u8]]]) -> Vec<String> {
+    let mut raw = common::Raw::connect(port);
+    commands
+        .iter()
+        .map(|c| {
+            raw.cmd(c);
+            String::from_utf8_lossy(&raw.reply()).into_owned()
+        })
+        .collect()
 }
 
 /// What a replica answers while it loads a full resync with `repl-diskless-load swapdb`:
@@ -451,16 +453,6 @@ fn loading_a_full_resync_answers_as_redis() {
         &[b"REPLICAOF", b"NO", b"ONE"],
         &[b"PING"],
     ];
-    let ask = |port: u16, commands: &[&[&[u8]]]| -> Vec<String> {
-        let mut raw = common::Raw::connect(port);
-        commands
-            .iter()
-            .map(|c| {
-                raw.cmd(c);
-                String::from_utf8_lossy(&raw.reply()).into_owned()
-            })
-            .collect()
-    };
     let persistence = |port: u16, field: &str| {
         let mut raw = common::Raw::connect(port);
         raw.cmd(&[b"INFO", b"persistence"]);

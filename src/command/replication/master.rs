@@ -538,15 +538,19 @@ fn psync(session: &mut Session, args: Args) -> Pin<Box<dyn Future<Output = CmdRe
 
 /// How Redis's log names a replica (replicationGetSlaveName): its address and listening port.
 fn replica_name(session: &Session) -> String {
-    let link = &session.replication;
-    let ip = link
+    slave_name(&replica_ip(session), session.replication.listening_port)
+}
+
+/// The address a replica announced (`REPLCONF ip-address`), else its connection's.
+fn replica_ip(session: &Session) -> String {
+    session
+        .replication
         .ip
         .clone()
         .unwrap_or_else(|| match &session.client.addr {
             crate::state::Addr::Tcp(a) => a.ip().to_string(),
             crate::state::Addr::Unix(_) => "?".into(),
-        });
-    slave_name(&ip, link.listening_port)
+        })
 }
 
 /// `ip:port`, or `ip:<unknown-replica-port>` before the replica said its port.
@@ -582,13 +586,7 @@ async fn start(session: &mut Session, request: Option<(String, i64)>) -> CmdResu
     let config = session.server.config().clone();
     attach(&session.router, &config).await;
     let link = &session.replication;
-    let ip = link
-        .ip
-        .clone()
-        .unwrap_or_else(|| match &session.client.addr {
-            crate::state::Addr::Tcp(a) => a.ip().to_string(),
-            crate::state::Addr::Unix(_) => "?".into(),
-        });
+    let ip = replica_ip(session);
     let replica = Arc::new(Replica {
         client: session.client.id,
         ip,
