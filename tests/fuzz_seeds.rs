@@ -106,3 +106,20 @@ fn rdb_seeds_decode_as_files_or_payloads() {
         }
     }
 }
+
+/// Inputs that once crashed the RDB fuzz target (tests/fuzz/crashes/rdb; the fuzz smoke runs
+/// them with overflow checks): each is refused as the target feeds it, without a panic.
+#[test]
+fn rdb_crash_inputs_are_refused() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz/crashes/rdb");
+    let mut ran = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let data = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(ringkv::rdb::decode(&data).is_err());
+        let mut payload = data.clone();
+        payload.extend_from_slice(&[10, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert!(ringkv::rdb::decode_payload(&payload).is_err());
+        ran += 1;
+    }
+    assert!(ran >= 1);
+}

@@ -262,7 +262,10 @@ fn node_entries(master: StreamId, blob: &[u8]) -> Result<Vec<(StreamId, Fields)>
     let count = int(&mut it)?;
     let deleted = int(&mut it)?;
     let nfields = int(&mut it)?;
-    if count < 0 || deleted < 0 || nfields < 0 || count.saturating_add(deleted) == 0 {
+    // Each entry takes items of the listpack: more than it holds cannot be right (and the
+    // sum of two untrusted counts must not overflow).
+    let total = count.checked_add(deleted).ok_or_else(bad)?;
+    if count < 0 || deleted < 0 || nfields < 0 || total == 0 || total as usize > blob.len() {
         return Err(bad());
     }
     let mut master_fields = Vec::new();
@@ -274,7 +277,7 @@ fn node_entries(master: StreamId, blob: &[u8]) -> Result<Vec<(StreamId, Fields)>
     }
     let mut entries = Vec::new();
     let mut previous: Option<StreamId> = None;
-    for _ in 0..count + deleted {
+    for _ in 0..total {
         let flags = int(&mut it)?;
         let ms = master.ms.wrapping_add(int(&mut it)? as u64);
         let seq = master.seq.wrapping_add(int(&mut it)? as u64);

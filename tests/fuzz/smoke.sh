@@ -67,11 +67,14 @@ for target in $TARGETS; do
     corpus=$(mktemp -d)
     mkdir -p "artifacts/$target"
     echo "--- fuzzing $target for ${SECONDS_PER_TARGET}s"
-    # New inputs go to the scratch corpus; the committed seeds are only read.
+    # New inputs go to the scratch corpus; the committed seeds, and the inputs that once
+    # crashed (crashes/TARGET: run first, so a regression fails at once), are only read.
+    dirs=("$corpus" "corpus/$target")
+    if [[ -d crashes/$target ]]; then dirs+=("crashes/$target"); fi
     if ! "$CARGO_TARGET_DIR/$HOST/release/$target" \
         -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
         -print_final_stats=1 -artifact_prefix="artifacts/$target/" \
-        "$corpus" "corpus/$target" 2>"$corpus.log"; then
+        "${dirs[@]}" 2>"$corpus.log"; then
         failed=1
         echo "!!! $target failed; input kept in tests/fuzz/artifacts/$target/"
         tail -n 60 "$corpus.log"
