@@ -493,18 +493,9 @@ pub fn start_handshake(state: &mut ClusterState, ip: &str, port: u16, cport: u16
 mod tests {
     use super::*;
 
+    /// Redis's defaults (a 15 s node timeout, full coverage required).
     fn settings() -> Settings {
-        Settings {
-            require_full_coverage: true,
-            allow_reads_when_down: false,
-            node_timeout: 15000,
-            announce_ip: String::new(),
-            announce_hostname: String::new(),
-            announce_port: 0,
-            announce_bus_port: 0,
-            preferred_endpoint: "ip".into(),
-            allow_replica_migration: true,
-        }
+        Settings::from_config(&crate::config::Config::default())
     }
 
     fn from(peer: &str, kind: u16, gossip: Vec<Gossip>) -> Msg {

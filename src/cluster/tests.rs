@@ -97,17 +97,7 @@ fn corrupt_nodes_conf_is_refused() {
 
 #[test]
 fn state_turns_ok_with_full_coverage_after_the_writable_delay() {
-    let settings = Settings {
-        require_full_coverage: true,
-        allow_reads_when_down: false,
-        node_timeout: 15000,
-        announce_ip: String::new(),
-        announce_hostname: String::new(),
-        announce_port: 0,
-        announce_bus_port: 0,
-        preferred_endpoint: "ip".into(),
-        allow_replica_migration: true,
-    };
+    let settings = Settings::from_config(&crate::config::Config::default());
     let mut state = state_with(&[(0, 16383)]);
     let start = std::time::Instant::now();
     state.update_state(&settings, start);

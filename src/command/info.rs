@@ -282,8 +282,8 @@ fn memory(info: &Snapshot, out: &mut Lines) {
 
 /// RDB saves (no AOF).
 fn persistence(_: &Snapshot, out: &mut Lines) {
-    let loading = super::replication::replica::loading();
-    use super::replication::replica::Loading;
+    use super::replication::replica::{loading, Loading};
+    let loading = loading();
     out.line("loading", &u8::from(loading == Loading::Blocking));
     out.line("async_loading", &u8::from(loading == Loading::Async));
     // Saves do not fork: no copy-on-write to measure.

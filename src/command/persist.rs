@@ -116,8 +116,7 @@ pub fn load(config: &Config, shards: usize) -> Result<Vec<Restored>, String> {
     let started = std::time::Instant::now();
     let (records, libraries) =
         rdb::decode_all(&file).map_err(|e| format!("{}: {e}", path.display()))?;
-    saving::apply_config(config);
-    saving::key_load_delay(records.len());
+    saving::key_load_delay(config.int("key-load-delay"), records.len());
     super::scripting::function::load_libraries(libraries)?;
     let backlog = config.int("repl-backlog-size").max(1) as usize;
     super::replication::restore(&rdb::aux_fields(&file), shards, backlog);

@@ -101,12 +101,10 @@ pub fn apply_config(config: &Config) {
         Relaxed,
     );
     KEY_SAVE_DELAY.store(config.int("rdb-key-save-delay"), Relaxed);
-    KEY_LOAD_DELAY.store(config.int("key-load-delay"), Relaxed);
 }
 
-/// `rdb-key-save-delay` and `key-load-delay` (µs), for tests that need a slow save or load.
+/// `rdb-key-save-delay` (µs), for tests that need a slow save.
 static KEY_SAVE_DELAY: AtomicI64 = AtomicI64::new(0);
-static KEY_LOAD_DELAY: AtomicI64 = AtomicI64::new(0);
 
 /// `rdb-key-save-delay`: what the thread writing an RDB (a save's file, a replica's transfer)
 /// waits per key.
@@ -148,9 +146,9 @@ pub fn abort_background_save() {
     SAVE_ABORTS.fetch_add(1, Relaxed);
 }
 
-/// Waits `key-load-delay` for each of `keys` loaded (a replica's load of its master's data).
-pub fn key_load_delay(keys: usize) {
-    let delay = KEY_LOAD_DELAY.load(Relaxed);
+/// Waits `key-load-delay` (`delay` µs, for tests that need a slow load) for each of `keys`
+/// loaded: at start, or a replica's load of its master's data.
+pub fn key_load_delay(delay: i64, keys: usize) {
     if delay != 0 {
         (0..keys).for_each(|_| debug_delay(delay));
     }
@@ -556,11 +554,7 @@ pub async fn bgsave(router: &Router, path: PathBuf) -> Result<(), NotStarted> {
                 if SAVE_ABORTS.load(Relaxed) != began {
                     // As Redis reports the child it killed (SIGUSR1: not an error).
                     tracing::warn!("Background saving terminated by signal 10");
-                    LAST_BGSAVE_SECS.store(
-                        unix_secs().saturating_sub(BGSAVE_STARTED_MS.load(Relaxed) / 1000) as i64,
-                        Relaxed,
-                    );
-                    BGSAVE_RUNNING.store(false, Relaxed);
+                    bgsave_ended();
                     return;
                 }
                 let result = write_file(&path, &file, number, changes);
@@ -575,14 +569,19 @@ pub async fn bgsave(router: &Router, path: PathBuf) -> Result<(), NotStarted> {
 }
 
 fn bgsave_done(ok: bool) {
-    let started = BGSAVE_STARTED_MS.load(Relaxed) / 1000;
-    LAST_BGSAVE_SECS.store(unix_secs().saturating_sub(started) as i64, Relaxed);
     LAST_BGSAVE_OK.store(ok, Relaxed);
     if ok {
         tracing::info!("Background saving terminated with success");
     } else {
         tracing::warn!("Background saving error");
     }
+    bgsave_ended();
+}
+
+/// A BGSAVE ended, written or not: its duration noted, the next one free to start.
+fn bgsave_ended() {
+    let started = BGSAVE_STARTED_MS.load(Relaxed) / 1000;
+    LAST_BGSAVE_SECS.store(unix_secs().saturating_sub(started) as i64, Relaxed);
     BGSAVE_RUNNING.store(false, Relaxed);
 }
 

@@ -374,7 +374,8 @@ async fn write_and_serve<W: WriteHalf>(
     let mut write = std::pin::pin!(write_within_limit(writer, output, limit, watch));
     // Polled by hand beside the other work, never dropped before it completes.
     let mut written = None;
-    while written.is_none() && serving.accepts() {
+    let mut cut_off = false;
+    while written.is_none() && !cut_off && serving.accepts() {
         let input = {
             let mut recv = std::pin::pin!(serving.rx.recv());
             poll_fn(|cx| {
@@ -413,11 +414,7 @@ async fn write_and_serve<W: WriteHalf>(
                 session.client.memory.writing.store(pending, Relaxed);
                 if limit.hard > 0 && pending > limit.hard {
                     shutdown_fd(fd);
-                    let (_, buf) = match written {
-                        Some(done) => done,
-                        None => write.await,
-                    };
-                    return (Err(WriteEnd::OverLimit), buf);
+                    cut_off = true;
                 }
             }
             Some(Input::Sync(done)) => {
@@ -426,9 +423,13 @@ async fn write_and_serve<W: WriteHalf>(
             other => *serving.carry = Some(other),
         }
     }
-    match written {
+    let (result, buf) = match written {
         Some(done) => done,
         None => write.await,
+    };
+    match cut_off {
+        true => (Err(WriteEnd::OverLimit), buf),
+        false => (result, buf),
     }
 }
 

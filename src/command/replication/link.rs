@@ -269,8 +269,16 @@ fn follow(server: &Arc<ServerState>, gen: u64, master: &Master) -> Result<(), St
             tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
             shown.begin(replica::Loading::Blocking);
         }
-        let databases = server.config().int("databases") as usize;
+        let (databases, delay) = {
+            let config = server.config();
+            (
+                config.int("databases") as usize,
+                config.int("key-load-delay"),
+            )
+        };
         let load = decode(&payload, databases, server.threads)?;
+        let keys = load.per_shard.iter().map(Vec::len).sum();
+        crate::command::saving::key_load_delay(delay, keys);
         Some(Load {
             replid: id.to_string(),
             offset,
@@ -399,7 +407,6 @@ fn read_payload(conn: &mut Conn) -> Result<Vec<u8>, String> {
 fn decode(payload: &[u8], databases: usize, shards: usize) -> Result<Load, String> {
     let (records, libraries) = crate::rdb::decode_all(payload)
         .map_err(|e| format!("Failed trying to load the MASTER synchronization DB: {e}"))?;
-    crate::command::saving::key_load_delay(records.len());
     let (per_shard, _, _) = crate::command::persist::split(records, databases, shards, None)
         .map_err(|db| format!("the MASTER's snapshot uses database {db} of {databases}"))?;
     Ok(Load {
