@@ -43,7 +43,8 @@
 #   cd SRC && tclsh tests/test_helper.tcl --host 127.0.0.1 --port P --single unit/NAME
 #        --clients 1 --durable --timeout T --baseport <random> --portcount 64
 #        --tags "<tags>" [--skipfile F]
-# (a random --baseport keeps concurrent runs from racing for the harness's control port)
+# (a random --baseport keeps concurrent runs from racing for the harness's control port;
+# 22000-32199, below the kernel's ephemeral ports, which a busy machine's connections hold)
 # `--durable` turns errors inside a test into failures of that test. Errors the
 # harness cannot absorb (server death, hang, error outside a test) end a run of
 # the unit; the unit is then re-run against a fresh server with the culprit
@@ -487,7 +488,7 @@ run_unit() {
             ln -sfn "$NATIVE_RUN/$kind" "$logdir/tree"
             cwd=$tree
             cmd+=(--single "$path" --clients 1 --durable --timeout "$TEST_TIMEOUT"
-                --baseport "$((22000 + RANDOM % 20000))" --portcount 200 --dont-clean)
+                --baseport "$((22000 + RANDOM % 10000))" --portcount 200 --dont-clean)
             if [[ -n $NATIVE_TAGS ]]; then cmd+=(--tags "$NATIVE_TAGS"); fi
         else
             if ! start_server "$kind" "$slog" "$logdir/run/$base.$attempt"; then
@@ -497,7 +498,7 @@ run_unit() {
             fi
             cmd+=(--host "$SERVER_HOST" --port "$SERVER_PORT"
                 --single "$path" --clients 1 --durable --timeout "$TEST_TIMEOUT"
-                --baseport "$((22000 + RANDOM % 20000))" --portcount 64)
+                --baseport "$((22000 + RANDOM % 10000))" --portcount 64)
             if [[ -n $TAGS ]]; then cmd+=(--tags "$TAGS"); fi
         fi
         if [[ -s $skipfile ]]; then cmd+=(--skipfile "$skipfile"); fi
