@@ -353,6 +353,8 @@ pub fn client_line_with(c: &ClientInfo, argv: u64) -> String {
             .map_or("NULL", |s| s.name),
     };
     let m = &c.memory;
+    // A replica's share of the replication buffer is its output (Redis counts it so).
+    let replica_output = super::replication::master::replica_output(c.id);
     format!(
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub=0 ssub=0 multi=-1 \
          qbuf={} qbuf-free={} argv-mem={} multi-mem=0 rbs={} rbp={} obl={} oll=0 omem={} tot-mem={} events=r \
@@ -373,8 +375,8 @@ pub fn client_line_with(c: &ClientInfo, argv: u64) -> String {
         m.write_buf.load(Relaxed),
         m.write_peak.load(Relaxed),
         m.writing.load(Relaxed),
-        m.omem(),
-        m.total(argv),
+        m.omem() + replica_output,
+        m.total(argv) + replica_output,
         cmd,
         lock(&c.user),
         c.resp.load(Relaxed),

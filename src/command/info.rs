@@ -212,6 +212,9 @@ fn clients(info: &Snapshot, out: &mut Lines) {
 /// which maxmemory evicts against), maxmemory and its policy.
 fn memory(info: &Snapshot, out: &mut Lines) {
     use crate::state::memory;
+    // Every write answered so far is in the replication buffer, as in Redis where a write
+    // is propagated before its reply.
+    super::replication::master::stream_offset();
     memory::collect_thread();
     let alloc = super::weigh_memory();
     let not_counted = super::not_counted_for_evict();
@@ -264,8 +267,7 @@ fn memory(info: &Snapshot, out: &mut Lines) {
     // Eviction weighs used_memory less the AOF's buffer and the replicas' buffers, as Redis.
     out.line("mem_not_counted_for_evict", &not_counted);
     out.line("mem_replication_backlog", &replication.backlog);
-    let total = replication.backlog + replication.not_counted();
-    out.line("mem_total_replication_buffers", &total);
+    out.line("mem_total_replication_buffers", &replication.total);
     out.line("mem_clients_slaves", &replication.replicas);
     out.line(
         "mem_clients_normal",
@@ -295,7 +297,9 @@ fn persistence(_: &Snapshot, out: &mut Lines) {
     out.line("current_save_keys_total", &0);
     let saved = super::saving::status();
     out.line("rdb_changes_since_last_save", &saved.changes_since_save);
-    out.line("rdb_bgsave_in_progress", &(saved.bgsave_running as u8));
+    // A replica's snapshot is Redis's BGSAVE for replication.
+    let in_progress = saved.bgsave_running || super::replication::master::snapshot_in_progress();
+    out.line("rdb_bgsave_in_progress", &(in_progress as u8));
     out.line("rdb_last_save_time", &saved.last_save);
     out.line(
         "rdb_last_bgsave_status",

@@ -294,7 +294,7 @@ pub fn weigh_memory() -> crate::state::memory::Allocator {
 /// What eviction does not count (`mem_not_counted_for_evict`), as Redis: the AOF's buffer
 /// and the replicas' output buffers (a slow replica must not evict the data it replicates).
 pub fn not_counted_for_evict() -> u64 {
-    aof::not_counted_for_evict() + replication::master::buffer_memory().not_counted()
+    aof::not_counted_for_evict() + replication::master::buffer_memory().not_counted
 }
 
 pub fn apply_config(config: &crate::config::Config) {

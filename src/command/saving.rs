@@ -117,7 +117,8 @@ fn key_save_delay() -> i64 {
 /// shutdown's save are not slowed: with no child process to kill, a delay left set by a test
 /// would hold the server's exit.
 pub fn key_save_pause() {
-    if PACED_SINCE.get() == Some(SAVE_ABORTS.load(Relaxed)) {
+    let wanted = || WANTED.with_borrow(|w| w.as_ref().is_none_or(|wanted| wanted()));
+    if PACED_SINCE.get() == Some(SAVE_ABORTS.load(Relaxed)) && wanted() {
         debug_delay(key_save_delay());
     }
 }
@@ -128,6 +129,8 @@ static SAVE_ABORTS: AtomicU64 = AtomicU64::new(0);
 thread_local! {
     /// On a thread writing a background save: SAVE_ABORTS when it began.
     static PACED_SINCE: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+    /// On a thread writing a replica's transfer: whether the replica still waits for it.
+    static WANTED: std::cell::RefCell<Option<Box<dyn Fn() -> bool>>> = const { std::cell::RefCell::new(None) };
 }
 
 /// The abort count now: a background save begun now is aborted once it changes.
@@ -139,6 +142,13 @@ pub fn save_began() -> u64 {
 /// ([`save_began`]), paced by `rdb-key-save-delay` until an abort.
 pub fn paced(began: u64) {
     PACED_SINCE.set(Some(began));
+}
+
+/// As [`paced`], for a replica's transfer: paced only while `wanted` says its replica
+/// still waits for it (once it is gone, the rest is built at full speed and dropped).
+pub fn paced_while(began: u64, wanted: impl Fn() -> bool + 'static) {
+    paced(began);
+    WANTED.set(Some(Box::new(wanted)));
 }
 
 /// Ends the background save under way, if any (its file is not written).

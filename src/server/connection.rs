@@ -243,10 +243,35 @@ async fn serve_replica<W: WriteHalf>(
                 }
             }
         }
+        // The PSYNC reply goes out as the transfer starts, as Redis sends it when its child
+        // starts: the replica is in its transfer from then on.
         output.extend_from_slice(&feed.start_delayed(&session.router).await);
+        let (result, buf) = writer.write_all(output).await;
+        output = buf;
+        output.clear();
+        if result.is_err() {
+            return;
+        }
     }
     if let Some(mut snapshot) = feed.snapshot() {
+        // While it is built, a newline a second keeps the link alive (as Redis's cron sends
+        // them while a disk-backed transfer is saved); the stream held for the replica
+        // meanwhile may put it over its output limit.
+        let mut last_newline = std::time::Instant::now();
         let payload = loop {
+            if feed.dropped() || session.client.killed.load(Relaxed) {
+                return;
+            }
+            if last_newline.elapsed() >= std::time::Duration::from_secs(1) {
+                last_newline = std::time::Instant::now();
+                output.extend_from_slice(b"\n");
+                let (result, buf) = writer.write_all(output).await;
+                output = buf;
+                output.clear();
+                if result.is_err() {
+                    return;
+                }
+            }
             tokio::select! {
                 biased;
                 input = rx.recv() => {
@@ -255,33 +280,32 @@ async fn serve_replica<W: WriteHalf>(
                     }
                 }
                 payload = &mut snapshot => break payload,
+                _ = feed.wait() => {}
+                () = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
             }
         };
-        let Ok(payload) = payload else {
+        let Ok(transfer) = payload else {
             return;
         };
         feed.sending();
-        output.extend_from_slice(&payload);
-        drop(payload);
+        output.extend_from_slice(&transfer.bytes);
+        drop(transfer.bytes);
         ThreadStats::add(&stats.net_output_bytes, output.len() as u64);
         feed.holding(output.capacity());
         let (result, buf) = writer.write_all(output).await;
         drop(buf);
+        drop(transfer.building);
         feed.holding(0);
         if result.is_err() || !feed.snapshot_sent() {
             return;
         }
     }
     loop {
-        let bytes = feed.take();
-        if !bytes.is_empty() {
-            ThreadStats::add(&stats.net_output_bytes, bytes.len() as u64);
+        // Written as taken: shared parts of the replication buffer, not copies.
+        for part in feed.take() {
+            ThreadStats::add(&stats.net_output_bytes, part.len() as u64);
             ThreadStats::add(&stats.writes, 1);
-            // Written as taken (no copy): the feed counts it as held until it is freed.
-            let (result, buf) = writer.write_all(BytesMut::from(Bytes::from(bytes))).await;
-            drop(buf);
-            feed.holding(0);
-            if result.is_err() {
+            if writer.write_shared(part).await.is_err() {
                 return;
             }
         }

@@ -7,7 +7,7 @@ use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 /// How much room a read asks for when the buffer is full.
 pub const READ_CHUNK: usize = 16 * 1024;
@@ -22,6 +22,8 @@ pub(crate) trait ReadHalf: 'static {
 pub(crate) trait WriteHalf: 'static {
     /// Writes all of `buf`.
     async fn write_all(&mut self, buf: BytesMut) -> (io::Result<()>, BytesMut);
+    /// Writes all of a buffer shared with others (a part of the replication buffer).
+    async fn write_shared(&mut self, buf: Bytes) -> io::Result<()>;
     /// The socket, to shut it down when the connection ends (its pending read then returns 0).
     fn fd(&self) -> RawFd;
 }
@@ -73,6 +75,10 @@ macro_rules! uring_halves {
                 self.0.write_all(buf).await
             }
 
+            async fn write_shared(&mut self, buf: Bytes) -> io::Result<()> {
+                self.0.write_all(buf).await.0
+            }
+
             fn fd(&self) -> RawFd {
                 self.0.as_raw_fd()
             }
@@ -103,6 +109,11 @@ impl<W: tokio::io::AsyncWrite + Unpin + 'static> WriteHalf for EpollWrite<W> {
         use tokio::io::AsyncWriteExt;
         let result = self.0.write_all(&buf).await;
         (result, buf)
+    }
+
+    async fn write_shared(&mut self, buf: Bytes) -> io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        self.0.write_all(&buf).await
     }
 
     fn fd(&self) -> RawFd {

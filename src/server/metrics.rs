@@ -426,8 +426,9 @@ impl Exporter {
         gauge(
             out,
             "rdb_bgsave_in_progress",
-            "1 while a background save runs",
-            saved.bgsave_running as u64,
+            "1 while a background save (or a replica's snapshot) runs",
+            (saved.bgsave_running
+                || crate::command::replication::master::snapshot_in_progress()) as u64,
         )?;
         gauge(
             out,

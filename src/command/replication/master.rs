@@ -2,8 +2,9 @@
 //!
 //! The first replica to attach creates the backlog and attaches replication to the change
 //! stream (installing it when the AOF is off). A pump thread drains the stream every few
-//! milliseconds, appends what it takes to the backlog (counting `master_repl_offset`) and to
-//! each replica's queue; each replica's connection writes its queue as it fills (see
+//! milliseconds and appends what it takes to the replication buffer (counting
+//! `master_repl_offset`), held once for the backlog and every replica (see `backlog`); each
+//! replica's connection copies and writes what it has not been sent yet (see
 //! `server::connection`). A full resync takes the snapshot with every shard held and cuts the
 //! stream at that same moment, as an AOF rewrite does; a partial one starts from the backlog.
 
@@ -81,9 +82,10 @@ struct Replica {
     client: u64,
     ip: String,
     port: u16,
-    /// Stream bytes waiting to be written to it.
-    queue: Mutex<Vec<u8>>,
-    /// Bytes its connection holds to write (taken from the queue, or the snapshot).
+    /// The offset of the next stream byte it is sent, from the shared buffer ([`NOT_FED`]
+    /// for a replica that takes the snapshot only). Moved under the master's lock.
+    position: AtomicI64,
+    /// Bytes its connection holds to write (taken from the buffer, or the snapshot).
     writing: AtomicU64,
     wake: Notify,
     /// 0 wait_bgsave, 1 send_bulk, 2 online.
@@ -95,6 +97,20 @@ struct Replica {
     /// The first ACK starts the stream (after a diskless transfer, whose end the replica
     /// finds by its mark: nothing may follow it in the same read).
     stream_on_ack: AtomicBool,
+    /// Its connection ended: a snapshot still being built for it is not wanted any more.
+    gone: AtomicBool,
+}
+
+/// The position of a replica that is not fed the stream (it asked for the RDB only).
+const NOT_FED: i64 = i64::MAX;
+
+/// The most stream bytes a replica's connection takes for one write.
+const TAKE_AT_MOST: usize = 4 << 20;
+
+impl Replica {
+    fn fed(&self) -> bool {
+        self.position.load(Relaxed) != NOT_FED && !self.dropped.load(Relaxed)
+    }
 }
 
 const WAIT_BGSAVE: u8 = 0;
@@ -147,6 +163,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// How long the pump gathers the stream after feeding something; an idle pump is woken by the
 /// next write instead (see [`pump`]).
 const PUMP_EVERY: Duration = Duration::from_millis(2);
+/// The most room the pump keeps for its next drain.
+const DRAIN_KEPT: usize = 256 << 10;
 const PING: &[u8] = b"*1\r\n$4\r\nPING\r\n";
 const GETACK: &[u8] = b"*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n";
 
@@ -168,10 +186,14 @@ impl Master {
         self.feed(&bytes);
         self.out.bytes = bytes;
         self.out.bytes.clear();
+        // What a burst drained is held in the buffer now: do not keep its room twice.
+        if self.out.bytes.capacity() > DRAIN_KEPT {
+            self.out.bytes.shrink_to(DRAIN_KEPT);
+        }
         true
     }
 
-    /// Appends `bytes` to the backlog and every replica's queue; counts them in the offset.
+    /// Appends `bytes` to the replication buffer; counts them in the offset.
     fn feed(&mut self, bytes: &[u8]) {
         // A replica's offset counts its master's stream as it applies it (replica_apply),
         // and that stream is what its own replicas get (`proxy`): what it journals itself
@@ -184,17 +206,40 @@ impl Master {
         }
     }
 
-    /// Appends `bytes` to the backlog and every replica's queue (false without a backlog).
+    /// Appends `bytes` to the shared buffer and wakes the replicas (false without one).
     fn push(&mut self, bytes: &[u8]) -> bool {
         let Some(backlog) = self.backlog.as_mut() else {
             return false;
         };
         backlog.push(bytes);
         for attached in &self.replicas {
-            lock(&attached.replica.queue).extend_from_slice(bytes);
             attached.replica.wake.notify_one();
         }
+        self.trim();
         true
+    }
+
+    /// Frees the buffer's blocks that neither the backlog nor a replica still needs.
+    fn trim(&mut self) {
+        let keep = self
+            .replicas
+            .iter()
+            .filter(|a| a.replica.fed())
+            .map(|a| a.replica.position.load(Relaxed))
+            .min()
+            .unwrap_or(NOT_FED);
+        if let Some(backlog) = self.backlog.as_mut() {
+            backlog.trim(keep);
+        }
+    }
+
+    /// What `replica` holds of the shared buffer, as Redis counts a replica's output buffer.
+    fn held_by(&self, replica: &Replica) -> u64 {
+        let position = replica.position.load(Relaxed);
+        match (&self.backlog, position) {
+            (Some(backlog), p) if p != NOT_FED => backlog.held_from(p) as u64,
+            _ => 0,
+        }
     }
 
     /// Cuts every replica off (their connections close; they come back with PSYNC).
@@ -204,17 +249,32 @@ impl Master {
             attached.replica.wake.notify_one();
         }
         self.alone_since = Some(Instant::now());
+        self.trim();
     }
 
     /// Cuts off replicas over `client-output-buffer-limit replica`; counts the good ones.
     fn check(&mut self) {
         let limit = crate::state::REPLICA_OUTPUT_LIMIT.get();
+        // As Redis: a hard limit below the backlog's size is the backlog's size (a partial
+        // resync would otherwise succeed only to be cut off; the buffer is shared anyway).
+        let size = self.backlog.as_ref().map_or(0, |b| b.size() as u64);
+        let hard = match limit.hard {
+            0 => 0,
+            hard => hard.max(size),
+        };
+        // What it holds of the buffer; not the snapshot being written to it, which Redis
+        // sends from its file or its child, outside the output buffer.
+        let held: Vec<u64> = self
+            .replicas
+            .iter()
+            .map(|a| self.held_by(&a.replica))
+            .collect();
         let now = Instant::now();
         let now_ms = crate::shard::unix_ms();
         let max_lag = MAX_LAG.load(Relaxed);
         let timeout_ms = TIMEOUT_SECS.load(Relaxed).saturating_mul(1000);
         let mut good = 0;
-        for attached in &mut self.replicas {
+        for (attached, pending) in self.replicas.iter_mut().zip(held) {
             let r = &attached.replica;
             let silent_ms = now_ms.saturating_sub(r.ack_ms.load(Relaxed));
             if r.state.load(Relaxed) == ONLINE
@@ -228,9 +288,8 @@ impl Master {
                 );
                 r.wake.notify_one();
             }
-            let pending = lock(&r.queue).len() as u64;
-            let mut over = limit.hard > 0 && pending > limit.hard;
-            if limit.soft > 0 && pending > limit.soft {
+            let mut over = hard > 0 && pending >= hard;
+            if limit.soft > 0 && pending >= limit.soft {
                 let since = *attached.over_soft_since.get_or_insert(now);
                 over |= now.duration_since(since).as_secs() >= limit.soft_seconds;
             } else {
@@ -249,11 +308,13 @@ impl Master {
             }
         }
         GOOD.store(good, Relaxed);
+        // The replicas cut off hold nothing any more.
+        self.trim();
     }
 }
 
-/// Folds in, every 100 ms, the blocks other threads freed for this one: the replicas' queues
-/// grow here and are freed by their connections, and mimalloc counts such a block in use
+/// Folds in, every 100 ms, the blocks other threads freed for this one: the replication
+/// buffer grows here and is freed by the replicas' connections as they take from it, and mimalloc counts such a block in use
 /// until its owner collects it, which a thread that only appends would never do.
 fn collect_now_and_then() {
     static LAST_MS: AtomicU64 = AtomicU64::new(0);
@@ -264,7 +325,7 @@ fn collect_now_and_then() {
     }
 }
 
-/// The pump thread: drains the stream into the backlog and the replicas' queues, PINGs them
+/// The pump thread: drains the stream into the replication buffer, PINGs the replicas
 /// every `repl-ping-replica-period`.
 ///
 /// Latency against batching: after feeding something it sleeps [`PUMP_EVERY`], so under load
@@ -285,6 +346,9 @@ fn pump() {
             continue;
         }
         fed = m.drain();
+        if let Some(backlog) = m.backlog.as_mut() {
+            backlog.release();
+        }
         let period = Duration::from_secs(PING_SECS.load(Relaxed).max(1));
         // The first PING a period after the pump starts (as Redis's cron-aligned ones, not
         // at once when a replica attaches).
@@ -323,7 +387,7 @@ pub struct Link {
 /// A connection serving a replica: the snapshot (after a full resync), then the stream.
 pub struct Feed {
     replica: Arc<Replica>,
-    payload: Option<oneshot::Receiver<Vec<u8>>>,
+    payload: Option<oneshot::Receiver<Transfer>>,
     rdb_only: bool,
     /// A diskless full resync waiting out `repl-diskless-sync-delay` for more replicas.
     delayed: Option<Delayed>,
@@ -342,6 +406,37 @@ struct Delayed {
     with_data: bool,
     chained: bool,
     psync: bool,
+}
+
+/// A full resync's snapshot as sent, and the mark of its save under way (INFO's
+/// `rdb_bgsave_in_progress`, as Redis's child runs until it has sent it), kept until written.
+pub struct Transfer {
+    pub bytes: Vec<u8>,
+    pub building: Building,
+}
+
+/// Snapshots for replicas being built or sent.
+static BUILDING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// One snapshot for a replica under way, from its cut until it is written (or dropped).
+pub struct Building(());
+
+impl Building {
+    fn new() -> Building {
+        BUILDING.fetch_add(1, SeqCst);
+        Building(())
+    }
+}
+
+impl Drop for Building {
+    fn drop(&mut self) {
+        BUILDING.fetch_sub(1, SeqCst);
+    }
+}
+
+/// True while a replica's snapshot is built or sent (Redis's RDB child for replication).
+pub fn snapshot_in_progress() -> bool {
+    BUILDING.load(SeqCst) > 0
 }
 
 /// Replicas waiting out the diskless delay.
@@ -376,7 +471,8 @@ impl Feed {
         };
         WAITING.fetch_sub(1, SeqCst);
         STARTS.fetch_add(1, SeqCst);
-        let (rx, offset) = full_resync(router, &self.replica, d.with_data, d.chained, true).await;
+        let (rx, offset) =
+            full_resync(router, &self.replica, d.with_data, d.chained, true, self.rdb_only).await;
         self.payload = Some(rx);
         match d.psync {
             true => format!("+FULLRESYNC {} {offset}\r\n", ids().replid).into_bytes(),
@@ -385,7 +481,7 @@ impl Feed {
     }
 
     /// The snapshot transfer to write first, once built (full resyncs only).
-    pub fn snapshot(&mut self) -> Option<oneshot::Receiver<Vec<u8>>> {
+    pub fn snapshot(&mut self) -> Option<oneshot::Receiver<Transfer>> {
         self.payload.take()
     }
 
@@ -402,18 +498,28 @@ impl Feed {
         !self.rdb_only
     }
 
-    /// Stream bytes to write now (none until the first ACK after a diskless transfer),
-    /// counted as held for the replica from the moment they leave its queue (see
-    /// [`buffer_memory`]) until [`Feed::holding`] says they are freed.
-    pub fn take(&self) -> Vec<u8> {
-        if self.replica.stream_on_ack.load(Relaxed) {
+    /// Stream bytes to write now, in order (none until the first ACK after a diskless
+    /// transfer): parts of the shared buffer, which stay counted there.
+    pub fn take(&self) -> Vec<Bytes> {
+        let r = &self.replica;
+        if r.stream_on_ack.load(Relaxed) || !r.fed() {
             return Vec::new();
         }
-        let mut queue = lock(&self.replica.queue);
-        let bytes = std::mem::take(&mut *queue);
-        let held = crate::state::memory::held(bytes.as_ptr(), bytes.capacity());
-        self.replica.writing.store(held, Relaxed);
-        bytes
+        let mut m = lock(&MASTER);
+        let position = r.position.load(Relaxed);
+        let Some(backlog) = m.backlog.as_mut() else {
+            return Vec::new();
+        };
+        let parts = backlog.take(position, TAKE_AT_MOST);
+        let taken: usize = parts.iter().map(Bytes::len).sum();
+        let at = position + taken as i64;
+        r.position.store(at, Relaxed);
+        if backlog.end() > at {
+            // More than one write's worth: the connection comes back for the rest.
+            r.wake.notify_one();
+        }
+        m.trim();
+        parts
     }
 
     /// Notes the bytes the connection holds to write to the replica now (its buffer's size).
@@ -456,6 +562,7 @@ impl Drop for Feed {
         if self.delayed.is_some() {
             WAITING.fetch_sub(1, SeqCst);
         }
+        self.replica.gone.store(true, SeqCst);
         let mut m = lock(&MASTER);
         m.replicas
             .retain(|a| !Arc::ptr_eq(&a.replica, &self.replica));
@@ -591,7 +698,7 @@ async fn start(session: &mut Session, request: Option<(String, i64)>) -> CmdResu
         client: session.client.id,
         ip,
         port: link.listening_port,
-        queue: Mutex::new(Vec::new()),
+        position: AtomicI64::new(NOT_FED),
         writing: AtomicU64::new(0),
         wake: Notify::new(),
         state: std::sync::atomic::AtomicU8::new(WAIT_BGSAVE),
@@ -599,6 +706,7 @@ async fn start(session: &mut Session, request: Option<(String, i64)>) -> CmdResu
         ack_ms: AtomicU64::new(crate::shard::unix_ms()),
         dropped: AtomicBool::new(false),
         stream_on_ack: AtomicBool::new(false),
+        gone: AtomicBool::new(false),
     });
     if let Some((replid, offset)) = &request {
         // Whatever holds shards now (an EXEC that ran CLIENT KILL on this replica's last link,
@@ -647,7 +755,7 @@ async fn start(session: &mut Session, request: Option<(String, i64)>) -> CmdResu
         });
         return Ok(Reply::Sequence(Vec::new()));
     }
-    let (rx, offset) = full_resync(&session.router, &replica, with_data, chained, eof).await;
+    let (rx, offset) = full_resync(&session.router, &replica, with_data, chained, eof, rdb_only).await;
     session.replication.feed = Some(Feed {
         replica,
         payload: Some(rx),
@@ -672,16 +780,17 @@ async fn full_resync(
     with_data: bool,
     chained: bool,
     eof: bool,
-) -> (oneshot::Receiver<Vec<u8>>, i64) {
+    rdb_only: bool,
+) -> (oneshot::Receiver<Transfer>, i64) {
     let (parts, offset) = match chained {
         // Between two batches of the master's stream: the data and the offset agree.
         true => {
             let paused = super::replica_apply::pause().await;
-            let cut = cut(router, replica, with_data).await;
+            let cut = cut(router, replica, with_data, rdb_only).await;
             drop(paused);
             cut
         }
-        false => cut(router, replica, with_data).await,
+        false => cut(router, replica, with_data, rdb_only).await,
     };
     replica.stream_on_ack.store(eof, Relaxed);
     let (tx, rx) = oneshot::channel();
@@ -692,12 +801,21 @@ async fn full_resync(
         offset,
     };
     let began = crate::command::saving::save_began();
+    let building = Building::new();
+    let wanted = replica.clone();
     let spawned = std::thread::Builder::new()
         .name("ringkv-replsync".into())
         .spawn(move || {
-            crate::command::saving::paced(began);
+            // Paced while its replica waits for it; built at full speed (and dropped) once
+            // the replica is gone, as Redis kills a child no replica needs.
+            crate::command::saving::paced_while(began, move || {
+                !wanted.gone.load(Relaxed) && !wanted.dropped.load(Relaxed)
+            });
             let snapshot = snapshot(parts, &libraries, &at);
-            let _ = tx.send(transfer(snapshot, eof));
+            let _ = tx.send(Transfer {
+                bytes: transfer(snapshot, eof),
+                building,
+            });
         });
     if spawned.is_err() {
         tracing::warn!("Can't start the replication snapshot");
@@ -792,10 +910,7 @@ pub fn feed_expired_at_load(keys: &[(usize, Bytes)], lazy: bool) {
 pub async fn follow(router: &Router, config: &Config, offset: i64, fresh: bool) {
     attach_stream(router).await;
     let mut m = lock(&MASTER);
-    let stale = m
-        .backlog
-        .as_ref()
-        .is_none_or(|b| b.first_offset() + b.histlen() as i64 != offset + 1);
+    let stale = m.backlog.as_ref().is_none_or(|b| b.end() != offset + 1);
     if fresh || stale {
         let size = config.int("repl-backlog-size").max(1) as usize;
         m.backlog = Some(Backlog::new(size, offset + 1));
@@ -820,8 +935,7 @@ pub fn latest_backlog(max: usize) -> Option<Vec<u8>> {
     if len == 0 {
         return None;
     }
-    let end = backlog.first_offset() + backlog.histlen() as i64;
-    backlog.since(end - len as i64)
+    backlog.since(backlog.end() - len as i64)
 }
 
 /// Cuts this server's replicas off: its master's history changed name (they reconnect and
@@ -844,43 +958,53 @@ pub fn promote(promote: impl FnOnce()) {
 
 /// Memory held for replication (see [`buffer_memory`]).
 pub struct BufferMemory {
-    /// The backlog's ring (`mem_replication_backlog`).
+    /// The shared buffer (`mem_total_replication_buffers`).
+    pub total: u64,
+    /// Its part counted as the backlog's (`mem_replication_backlog`): up to the backlog's
+    /// size while replicas are attached, else all of it.
     pub backlog: u64,
-    /// The replicas' own buffers: the stream queued for each and what its connection holds to
-    /// write (`mem_clients_slaves`).
+    /// Its part beyond the backlog's size while replicas are attached (Redis counts it as
+    /// the replicas'), and what their connections hold to write (`mem_clients_slaves`).
     pub replicas: u64,
-    /// The stream buffer the pump keeps between drains.
-    pub drained: u64,
-}
-
-impl BufferMemory {
-    /// What eviction does not count: all but the backlog (Redis counts the replication
-    /// buffer beyond the backlog as the replicas').
-    pub fn not_counted(&self) -> u64 {
-        self.replicas + self.drained
-    }
+    /// What eviction does not count: the buffer beyond the backlog's size (with replicas or
+    /// not, as Redis), what is being written, the stream the pump keeps between drains, and
+    /// the blocks trimmed that the pump has yet to free.
+    pub not_counted: u64,
 }
 
 /// Memory held for replication now, as INFO memory reports it.
 pub fn buffer_memory() -> BufferMemory {
     let m = lock(&MASTER);
+    let (total, size, releasing) = m.backlog.as_ref().map_or((0, 0, 0), |b| {
+        (b.memory() as u64, b.size() as u64, b.releasing() as u64)
+    });
+    let beyond = total.saturating_sub(size);
+    let writing: u64 = m
+        .replicas
+        .iter()
+        .map(|a| a.replica.writing.load(Relaxed))
+        .sum();
+    let drained = m.out.bytes.capacity() as u64;
+    let with_replicas = !m.replicas.is_empty();
     BufferMemory {
-        backlog: m.backlog.as_ref().map_or(0, |b| b.memory() as u64),
-        replicas: m
-            .replicas
-            .iter()
-            .map(|a| {
-                let queue = lock(&a.replica.queue);
-                crate::state::memory::held(queue.as_ptr(), queue.capacity())
-                    + a.replica.writing.load(Relaxed)
-            })
-            .sum(),
-        drained: m.out.bytes.capacity() as u64,
+        total,
+        backlog: if with_replicas { total.min(size) } else { total },
+        replicas: if with_replicas { beyond } else { 0 } + writing,
+        not_counted: beyond + writing + drained + releasing,
     }
 }
 
-/// The reply of a partial resync, with `replica` attached and its queue holding the backlog
-/// from `offset`; None when a full resync is needed (Redis's masterTryPartialResynchronization).
+/// What a replica's client holds to be sent (CLIENT LIST's omem), 0 for other clients.
+pub fn replica_output(client: u64) -> u64 {
+    let m = lock(&MASTER);
+    m.replicas
+        .iter()
+        .find(|a| a.replica.client == client)
+        .map_or(0, |a| m.held_by(&a.replica) + a.replica.writing.load(Relaxed))
+}
+
+/// The reply of a partial resync, with `replica` attached and sent the backlog from
+/// `offset` on; None when a full resync is needed (Redis's masterTryPartialResynchronization).
 fn try_partial(replica: &Arc<Replica>, replid: &str, offset: i64, psync2: bool) -> Option<Reply> {
     let ids = ids();
     let current = replid.eq_ignore_ascii_case(&ids.replid);
@@ -890,14 +1014,17 @@ fn try_partial(replica: &Arc<Replica>, replid: &str, offset: i64, psync2: bool) 
     }
     let mut m = lock(&MASTER);
     m.drain();
-    let bytes = m.backlog.as_ref()?.since(offset)?;
+    let backlog = m.backlog.as_ref()?;
+    if !backlog.holds(offset) {
+        return None;
+    }
     tracing::info!(
         "Partial resynchronization request from {}:{} accepted. Sending {} bytes of backlog starting from offset {offset}.",
         replica.ip,
         replica.port,
-        bytes.len()
+        backlog.end() - offset
     );
-    *lock(&replica.queue) = bytes;
+    replica.position.store(offset, Relaxed);
     replica.state.store(ONLINE, Relaxed);
     replica.wake.notify_one();
     m.replicas.push(Attached {
@@ -912,8 +1039,14 @@ fn try_partial(replica: &Arc<Replica>, replid: &str, offset: i64, psync2: bool) 
 }
 
 /// With every shard held: encodes each shard's databases, feeds what the stream holds, and
-/// attaches `replica` from the offset there. Returns the snapshot's parts and that offset.
-async fn cut(router: &Router, replica: &Arc<Replica>, with_data: bool) -> (Vec<Vec<DbPart>>, i64) {
+/// attaches `replica` from the offset there (fed the stream unless `rdb_only`). Returns the
+/// snapshot's parts and that offset.
+async fn cut(
+    router: &Router,
+    replica: &Arc<Replica>,
+    with_data: bool,
+    rdb_only: bool,
+) -> (Vec<Vec<DbPart>>, i64) {
     let now = crate::shard::unix_ms();
     let work: Vec<_> = (0..router.shards())
         .map(|id| {
@@ -934,6 +1067,9 @@ async fn cut(router: &Router, replica: &Arc<Replica>, with_data: bool) -> (Vec<V
         m.drain();
         // The replica's database after loading is not known to the stream: SELECT again.
         m.out.db = None;
+        if let Some(backlog) = m.backlog.as_ref().filter(|_| !rdb_only) {
+            replica.position.store(backlog.end(), Relaxed);
+        }
         m.replicas.push(Attached {
             replica: replica.clone(),
             over_soft_since: None,
@@ -1052,6 +1188,7 @@ pub fn configure(config: &Config) {
     // At once, as Redis resizes it in CONFIG SET: a PSYNC right after is judged by it.
     if let Some(backlog) = m.backlog.as_mut().filter(|b| b.size() != size) {
         backlog.resize(size);
+        m.trim();
     }
     // The next write already counts the good replicas by the new lag (not at the pump's
     // next round).
