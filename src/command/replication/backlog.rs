@@ -334,4 +334,47 @@ mod tests {
         b.push(b"more");
         assert_eq!(b.take(b.end() - 4, 10).concat(), b"more");
     }
+
+    #[test]
+    fn readers_at_any_pace_get_the_stream_whole() {
+        // A small pseudo-random generator: the sizes and paces vary, the run repeats.
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for size in [100, MIN_BLOCK, 1 << 20, 100_000_000] {
+            let mut b = Backlog::new(size, 1);
+            let mut stream: Vec<u8> = Vec::new();
+            let mut readers = [1i64, 1, 1];
+            for round in 0..3000u64 {
+                let len = match next(4) {
+                    0 => next(40) as usize,
+                    1 => next(3000) as usize,
+                    2 => next(40_000) as usize,
+                    _ => next(200_000) as usize,
+                };
+                let write: Vec<u8> = (0..len).map(|i| (round as usize * 31 + i) as u8).collect();
+                b.push(&write);
+                stream.extend_from_slice(&write);
+                for r in readers.iter_mut() {
+                    if next(3) == 0 {
+                        let max = [10, 5000, 4 << 20][next(3) as usize];
+                        let got = b.take(*r, max).concat();
+                        let from = (*r - 1) as usize;
+                        assert_eq!(got[..], stream[from..from + got.len()], "size {size}");
+                        *r += got.len() as i64;
+                    }
+                }
+                b.trim(*readers.iter().min().unwrap());
+                if next(50) == 0 {
+                    b.release();
+                }
+                assert!(b.first_offset() <= *readers.iter().min().unwrap());
+                assert_eq!(b.end(), stream.len() as i64 + 1);
+            }
+        }
+    }
 }

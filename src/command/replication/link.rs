@@ -222,6 +222,8 @@ fn follow(server: &Arc<ServerState>, gen: u64, master: &Master) -> Result<(), St
             tracing::info!("(Non critical) Master does not understand REPLCONF: {reply}");
         }
     }
+    // What was read before the link dropped is applied first, so the offset is all of it.
+    replica_apply::settle()?;
     let (replid, offset) = match replica::has_history() {
         true => (
             super::ids().replid,

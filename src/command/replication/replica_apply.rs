@@ -82,6 +82,23 @@ pub async fn pause() -> Paused {
     }
 }
 
+/// Waits (on the link's thread) until the applier has applied every batch queued so far.
+/// The link settles before it names its offset in PSYNC: a batch read before the link
+/// dropped is counted then, so the master does not send it again (applied twice, it would
+/// also put the offset past the master's, off its commands' bounds).
+pub fn settle() -> Result<(), String> {
+    let (ready_tx, ready) = oneshot::channel();
+    // Dropped on return: the applier goes on at once.
+    let (_resume, resume) = oneshot::channel();
+    send(Feed::Pause {
+        ready: ready_tx,
+        resume,
+    })?;
+    ready
+        .blocking_recv()
+        .map_err(|_| "the replication applier stopped".to_string())
+}
+
 /// The database the master's stream selected last (a save notes it; a restart resumes it).
 static STREAM_DB: AtomicUsize = AtomicUsize::new(0);
 
