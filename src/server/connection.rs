@@ -229,18 +229,10 @@ async fn serve_replica<W: WriteHalf>(
                 }
                 () = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
             }
-            if session.client.killed.load(Relaxed) {
+            if session.client.killed.load(Relaxed)
+                || !keep_alive(writer, &mut output, &mut last_newline).await
+            {
                 return;
-            }
-            if last_newline.elapsed() >= std::time::Duration::from_secs(1) {
-                last_newline = std::time::Instant::now();
-                output.extend_from_slice(b"\n");
-                let (result, buf) = writer.write_all(output).await;
-                output = buf;
-                output.clear();
-                if result.is_err() {
-                    return;
-                }
             }
         }
         // The PSYNC reply goes out as the transfer starts, as Redis sends it when its child
@@ -259,18 +251,11 @@ async fn serve_replica<W: WriteHalf>(
         // meanwhile may put it over its output limit.
         let mut last_newline = std::time::Instant::now();
         let payload = loop {
-            if feed.dropped() || session.client.killed.load(Relaxed) {
+            if feed.dropped()
+                || session.client.killed.load(Relaxed)
+                || !keep_alive(writer, &mut output, &mut last_newline).await
+            {
                 return;
-            }
-            if last_newline.elapsed() >= std::time::Duration::from_secs(1) {
-                last_newline = std::time::Instant::now();
-                output.extend_from_slice(b"\n");
-                let (result, buf) = writer.write_all(output).await;
-                output = buf;
-                output.clear();
-                if result.is_err() {
-                    return;
-                }
             }
             tokio::select! {
                 biased;
@@ -322,6 +307,24 @@ async fn serve_replica<W: WriteHalf>(
             _ = feed.wait() => {}
         }
     }
+}
+
+/// Writes a newline to a replica waiting for its transfer once a second since `last` (as
+/// Redis's cron does, keeping the link alive); false when the write fails.
+async fn keep_alive<W: WriteHalf>(
+    writer: &mut W,
+    output: &mut BytesMut,
+    last: &mut std::time::Instant,
+) -> bool {
+    if last.elapsed() < std::time::Duration::from_secs(1) {
+        return true;
+    }
+    *last = std::time::Instant::now();
+    output.extend_from_slice(b"\n");
+    let (result, mut buf) = writer.write_all(std::mem::take(output)).await;
+    buf.clear();
+    *output = buf;
+    result.is_ok()
 }
 
 /// Handles what a replica sent; false when the connection must close.
