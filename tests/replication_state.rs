@@ -218,7 +218,11 @@ fn clients_blocked_on_a_master_that_becomes_a_replica_are_unblocked_as_redis() {
 fn a_link_cut_under_load_continues_from_what_was_applied() {
     use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
     let master = Server::start(2, "uring", &["--repl-backlog-size", "100mb"]);
-    let replica = Server::start(2, "uring", &["--replicaof", "127.0.0.1", &master.port.to_string()]);
+    let replica = Server::start(
+        2,
+        "uring",
+        &["--replicaof", "127.0.0.1", &master.port.to_string()],
+    );
     assert!(eventually(SETTLE, || link_up(replica.port)));
     let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
@@ -228,7 +232,9 @@ fn a_link_cut_under_load_continues_from_what_was_applied() {
             while !stop.load(Relaxed) {
                 let mut pipe = redis::pipe();
                 for i in 0..200 {
-                    pipe.cmd("INCR").arg(format!("counter:{}", (batches * 7 + i) % 500)).ignore();
+                    pipe.cmd("INCR")
+                        .arg(format!("counter:{}", (batches * 7 + i) % 500))
+                        .ignore();
                 }
                 let _: () = pipe.query(&mut m).unwrap();
                 batches += 1;
@@ -244,7 +250,8 @@ fn a_link_cut_under_load_continues_from_what_was_applied() {
         assert!(writer.join().unwrap() > 0);
     });
     assert!(
-        eventually(SETTLE, || link_up(replica.port) && offset(replica.port) == offset(master.port)),
+        eventually(SETTLE, || link_up(replica.port)
+            && offset(replica.port) == offset(master.port)),
         "master {:?}, replica {:?}",
         offset(master.port),
         offset(replica.port)

@@ -297,9 +297,7 @@ fn persistence(_: &Snapshot, out: &mut Lines) {
     out.line("current_save_keys_total", &0);
     let saved = super::saving::status();
     out.line("rdb_changes_since_last_save", &saved.changes_since_save);
-    // A replica's snapshot is Redis's BGSAVE for replication.
-    let in_progress = saved.bgsave_running || super::replication::master::snapshot_in_progress();
-    out.line("rdb_bgsave_in_progress", &(in_progress as u8));
+    out.line("rdb_bgsave_in_progress", &(saved.rdb_in_progress() as u8));
     out.line("rdb_last_save_time", &saved.last_save);
     out.line(
         "rdb_last_bgsave_status",

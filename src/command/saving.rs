@@ -71,6 +71,14 @@ pub struct Status {
     pub saves: u64,
 }
 
+impl Status {
+    /// INFO's `rdb_bgsave_in_progress`: a BGSAVE, or a replica's snapshot (Redis's BGSAVE for
+    /// replication).
+    pub fn rdb_in_progress(&self) -> bool {
+        self.bgsave_running || crate::command::replication::master::snapshot_in_progress()
+    }
+}
+
 pub fn status() -> Status {
     let running = BGSAVE_RUNNING.load(Relaxed);
     Status {

@@ -427,8 +427,7 @@ impl Exporter {
             out,
             "rdb_bgsave_in_progress",
             "1 while a background save (or a replica's snapshot) runs",
-            (saved.bgsave_running
-                || crate::command::replication::master::snapshot_in_progress()) as u64,
+            saved.rdb_in_progress() as u64,
         )?;
         gauge(
             out,

@@ -27,8 +27,13 @@ struct Block {
     /// Offset of its first byte.
     start: i64,
     bytes: Bytes,
+}
+
+impl Block {
     /// The memory it stands for in `held`: its bytes and [`PER_BLOCK`].
-    weight: usize,
+    fn weight(&self) -> usize {
+        self.bytes.len() + PER_BLOCK
+    }
 }
 
 /// The blocks ending at `master_repl_offset`.
@@ -98,7 +103,6 @@ impl Backlog {
         self.held += PER_BLOCK;
         self.blocks.push_back(Block {
             start: self.end - bytes.len() as i64,
-            weight: bytes.len() + PER_BLOCK,
             bytes,
         });
     }
@@ -117,8 +121,8 @@ impl Backlog {
             if self.histlen() - len <= self.size || keep < after {
                 break;
             }
-            self.held -= front.weight;
-            self.trimmed_held += front.weight;
+            self.held -= front.weight();
+            self.trimmed_held += front.weight();
             self.first = after;
             self.trimmed.extend(self.blocks.pop_front());
         }
@@ -235,7 +239,7 @@ impl Backlog {
             return held;
         }
         for block in self.blocks.iter().rev() {
-            held += block.weight;
+            held += block.weight();
             if block.start <= from {
                 break;
             }

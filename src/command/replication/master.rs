@@ -471,8 +471,15 @@ impl Feed {
         };
         WAITING.fetch_sub(1, SeqCst);
         STARTS.fetch_add(1, SeqCst);
-        let (rx, offset) =
-            full_resync(router, &self.replica, d.with_data, d.chained, true, self.rdb_only).await;
+        let (rx, offset) = full_resync(
+            router,
+            &self.replica,
+            d.with_data,
+            d.chained,
+            true,
+            self.rdb_only,
+        )
+        .await;
         self.payload = Some(rx);
         match d.psync {
             true => format!("+FULLRESYNC {} {offset}\r\n", ids().replid).into_bytes(),
@@ -755,7 +762,8 @@ async fn start(session: &mut Session, request: Option<(String, i64)>) -> CmdResu
         });
         return Ok(Reply::Sequence(Vec::new()));
     }
-    let (rx, offset) = full_resync(&session.router, &replica, with_data, chained, eof, rdb_only).await;
+    let (rx, offset) =
+        full_resync(&session.router, &replica, with_data, chained, eof, rdb_only).await;
     session.replication.feed = Some(Feed {
         replica,
         payload: Some(rx),
@@ -988,7 +996,11 @@ pub fn buffer_memory() -> BufferMemory {
     let with_replicas = !m.replicas.is_empty();
     BufferMemory {
         total,
-        backlog: if with_replicas { total.min(size) } else { total },
+        backlog: if with_replicas {
+            total.min(size)
+        } else {
+            total
+        },
         replicas: if with_replicas { beyond } else { 0 } + writing,
         not_counted: beyond + writing + drained + releasing,
     }
@@ -1000,7 +1012,9 @@ pub fn replica_output(client: u64) -> u64 {
     m.replicas
         .iter()
         .find(|a| a.replica.client == client)
-        .map_or(0, |a| m.held_by(&a.replica) + a.replica.writing.load(Relaxed))
+        .map_or(0, |a| {
+            m.held_by(&a.replica) + a.replica.writing.load(Relaxed)
+        })
 }
 
 /// The reply of a partial resync, with `replica` attached and sent the backlog from
