@@ -32,6 +32,14 @@ fn redis_cli(args: &[&str], secs: u64) -> (bool, String) {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("run redis-cli");
+    // Read as it comes: a long output (a reshard plan) would fill the pipe and stall it.
+    let mut stdout = child.stdout.take().expect("redis-cli stdout");
+    let reader = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut out = String::new();
+        let _ = stdout.read_to_string(&mut out);
+        out
+    });
     let deadline = std::time::Instant::now() + Duration::from_secs(secs);
     let status = loop {
         if let Ok(Some(status)) = child.try_wait() {
@@ -44,11 +52,7 @@ fn redis_cli(args: &[&str], secs: u64) -> (bool, String) {
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    let mut out = String::new();
-    if let Some(mut stdout) = child.stdout.take() {
-        use std::io::Read;
-        let _ = stdout.read_to_string(&mut out);
-    }
+    let out = reader.join().unwrap_or_default();
     (status.is_some_and(|s| s.success()), out)
 }
 
@@ -515,4 +519,264 @@ fn redis_server_and_two_ringkv_nodes_form_one_cluster() {
     let ports = vec![redis.port, servers[0].port, servers[1].port];
     create_cluster(&ports, servers[0].port);
     keys_follow_redirects(&ports);
+    // Populated slots move from redis-server to ringkv and from ringkv to redis-server.
+    reshard_under_load(&ports, &[(0, 1, 800), (2, 0, 800)]);
+}
+
+/// A cluster client (the `redis` crate's, which follows MOVED, ASK and TRYAGAIN as Redis's
+/// clients do) seeded with the node at `port`.
+fn cluster_client(port: u16) -> redis::cluster::ClusterConnection {
+    redis::cluster::ClusterClientBuilder::new(vec![format!("redis://127.0.0.1:{port}/")])
+        .retries(30)
+        .connection_timeout(Duration::from_secs(5))
+        .response_timeout(Duration::from_secs(10))
+        .build()
+        .expect("cluster client")
+        .get_connection()
+        .expect("cluster connection")
+}
+
+/// `redis-cli --cluster reshard` of `slots` slots from node `from` to node `to` (IDs), through
+/// the node at `port`: it must complete, and leave no slot open.
+fn reshard(port: u16, from: &str, to: &str, slots: usize) {
+    let addr = format!("127.0.0.1:{port}");
+    let slots = slots.to_string();
+    let (ok, out) = redis_cli(
+        &[
+            "--cluster",
+            "reshard",
+            &addr,
+            "--cluster-from",
+            from,
+            "--cluster-to",
+            to,
+            "--cluster-slots",
+            &slots,
+            "--cluster-yes",
+        ],
+        120,
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    let tail = lines[lines.len().saturating_sub(12)..].join("\n");
+    assert!(ok, "reshard failed:\n{tail}");
+    let (_, check) = redis_cli(&["--cluster", "check", &addr], 30);
+    assert!(check.contains("[OK] All 16384 slots covered"), "{check}");
+    assert!(!check.contains("[WARNING]"), "slots left open:\n{check}");
+}
+
+/// Writes `value-of(i)` under `key(i)` for i in `range` through the cluster client, in
+/// pipelines of 100 (the client splits each by node).
+fn fill(con: &mut redis::cluster::ClusterConnection, range: std::ops::Range<usize>, prefix: &str) {
+    let keys: Vec<usize> = range.collect();
+    for chunk in keys.chunks(100) {
+        let mut pipe = redis::cluster::cluster_pipe();
+        for i in chunk {
+            pipe.cmd("SET")
+                .arg(format!("{prefix}{i}"))
+                .arg(format!("v{i}"))
+                .ignore();
+        }
+        let () = pipe.query(con).expect("pipelined SETs");
+    }
+}
+
+/// Every key of `range` reads back through the cluster client with its value.
+fn verify(
+    con: &mut redis::cluster::ClusterConnection,
+    range: std::ops::Range<usize>,
+    prefix: &str,
+) {
+    let keys: Vec<usize> = range.collect();
+    for chunk in keys.chunks(100) {
+        let mut pipe = redis::cluster::cluster_pipe();
+        for i in chunk {
+            pipe.cmd("GET").arg(format!("{prefix}{i}"));
+        }
+        let got: Vec<Option<String>> = pipe.query(con).expect("pipelined GETs");
+        for (i, value) in chunk.iter().zip(got) {
+            assert_eq!(value, Some(format!("v{i}")), "{prefix}{i}");
+        }
+    }
+}
+
+/// The keys every node holds, summed (DBSIZE per node).
+fn total_keys(ports: &[u16]) -> i64 {
+    ports
+        .iter()
+        .map(|&p| {
+            let reply = run(&mut Raw::connect(p), "DBSIZE");
+            String::from_utf8_lossy(&reply[1..])
+                .trim()
+                .parse::<i64>()
+                .unwrap()
+        })
+        .sum()
+}
+
+/// Reshards populated slots while a client writes and reads: no key is lost or left behind,
+/// and the client only ever sees redirects it follows (ASK during a slot's move, MOVED after).
+fn reshard_under_load(ports: &[u16], moves: &[(usize, usize, usize)]) {
+    let ids: Vec<String> = ports.iter().map(|&p| myid(&mut Raw::connect(p))).collect();
+    let before = total_keys(ports);
+    let mut con = cluster_client(ports[0]);
+    fill(&mut con, 0..10_000, "key:");
+    // Multi-key commands on one slot through a hash tag.
+    let () = redis::cmd("MSET")
+        .arg("{user1}:a")
+        .arg("1")
+        .arg("{user1}:b")
+        .arg("2")
+        .query(&mut con)
+        .unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let port = ports[0];
+        std::thread::spawn(move || {
+            let mut con = cluster_client(port);
+            // Writes cycle over 3000 keys (each slot keeps a few for MIGRATE to move), and
+            // each is read back at once. The last value of each key is kept.
+            let mut last: Vec<Option<usize>> = vec![None; 3000];
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) || i < 2_000 {
+                let key = format!("live:{}", i % last.len());
+                let () = redis::cmd("SET")
+                    .arg(&key)
+                    .arg(format!("v{i}"))
+                    .query(&mut con)
+                    .unwrap_or_else(|e| panic!("SET {key} during resharding: {e}"));
+                let got: Option<String> = redis::cmd("GET")
+                    .arg(&key)
+                    .query(&mut con)
+                    .unwrap_or_else(|e| panic!("GET {key} during resharding: {e}"));
+                assert_eq!(got, Some(format!("v{i}")), "{key}");
+                let slots = last.len();
+                last[i % slots] = Some(i);
+                i += 1;
+            }
+            last
+        })
+    };
+    for &(from, to, slots) in moves {
+        reshard(ports[0], &ids[from], &ids[to], slots);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let last = writer.join().expect("writer");
+    // A fresh client, with the new slot map: the crate's pipelines return a MOVED as an
+    // error instead of following it.
+    let mut con = cluster_client(ports[0]);
+    verify(&mut con, 0..10_000, "key:");
+    for (k, i) in last.iter().enumerate() {
+        let Some(i) = i else { continue };
+        let got: Option<String> = redis::cmd("GET")
+            .arg(format!("live:{k}"))
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(got, Some(format!("v{i}")), "live:{k}");
+    }
+    let written = last.iter().flatten().count();
+    let values: Vec<String> = redis::cmd("MGET")
+        .arg("{user1}:a")
+        .arg("{user1}:b")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(values, ["1", "2"]);
+    // Nothing was left behind in a slot a node gave away: each key is held once.
+    assert_eq!(total_keys(ports), before + 10_000 + written as i64 + 2);
+}
+
+#[test]
+fn resharding_populated_slots_under_load_loses_no_key() {
+    let dirs: Vec<TempDir> = (0..3)
+        .map(|i| TempDir::new(&format!("cluster-reshard-{i}")))
+        .collect();
+    let servers: Vec<Server> = dirs.iter().map(|d| ringkv_node(d, &[])).collect();
+    let ports: Vec<u16> = servers.iter().map(|s| s.port).collect();
+    create_cluster(&ports, ports[0]);
+    reshard_under_load(&ports, &[(0, 1, 1000), (1, 2, 1500)]);
+    // redis-benchmark in cluster mode runs without an error.
+    let port = ports[0].to_string();
+    let out = Command::new("redis-benchmark")
+        .args([
+            "--cluster",
+            "-p",
+            &port,
+            "-t",
+            "set,get",
+            "-n",
+            "20000",
+            "-r",
+            "1000",
+            "-q",
+        ])
+        .output()
+        .expect("run redis-benchmark");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !text.contains("Error"), "{text}");
+    assert!(text.contains("SET:") && text.contains("GET:"), "{text}");
+}
+
+#[test]
+fn a_migrating_slot_answers_ask_and_tryagain_as_redis_server() {
+    // The same steps on a pair of ringkv nodes and on a pair of redis-server nodes.
+    fn steps(a: u16, b: u16) -> Vec<String> {
+        let (mut ra, mut rb) = (Raw::connect(a), Raw::connect(b));
+        let (ida, idb) = (myid(&mut ra), myid(&mut rb));
+        text(&mut ra, "CLUSTER ADDSLOTSRANGE 0 8191");
+        text(&mut rb, "CLUSTER ADDSLOTSRANGE 8192 16383");
+        text(&mut ra, &format!("CLUSTER MEET 127.0.0.1 {b}"));
+        wait_ok(&mut ra);
+        wait_ok(&mut rb);
+        // {t} is slot 15891 (b's), moved from b to a.
+        let mut out = Vec::new();
+        let mut note = |raw: &mut Raw, line: &str| {
+            let reply = run(raw, line);
+            let shown = format!("{line} -> {}", String::from_utf8_lossy(&reply));
+            let shown = shown.replace(&ida, "ID-A").replace(&idb, "ID-B");
+            out.push(
+                shown
+                    .replace(&a.to_string(), "A")
+                    .replace(&b.to_string(), "B"),
+            );
+        };
+        note(&mut rb, "SET {t}1 one");
+        note(&mut rb, "SET {t}2 two");
+        note(&mut ra, &format!("CLUSTER SETSLOT 15891 IMPORTING {idb}"));
+        note(&mut rb, &format!("CLUSTER SETSLOT 15891 MIGRATING {ida}"));
+        note(&mut rb, "GET {t}1");
+        note(&mut rb, "GET {t}3");
+        note(&mut rb, "MGET {t}1 {t}3");
+        note(&mut rb, "MGET {t}3 {t}4");
+        note(&mut ra, "GET {t}3");
+        note(&mut ra, "ASKING");
+        note(&mut ra, "SET {t}3 three");
+        note(&mut ra, "ASKING");
+        note(&mut ra, "MGET {t}3 {t}4");
+        note(&mut ra, "ASKING");
+        note(&mut ra, "MGET {t}3 {t}3");
+        note(
+            &mut rb,
+            &format!("MIGRATE 127.0.0.1 {a} \"\" 0 5000 KEYS {{t}}1"),
+        );
+        note(&mut rb, "GET {t}1");
+        note(&mut rb, "EXISTS {t}2 {t}1");
+        note(&mut rb, "CLUSTER COUNTKEYSINSLOT 15891");
+        note(&mut rb, &format!("CLUSTER SETSLOT 15891 NODE {ida}"));
+        note(&mut rb, &format!("MIGRATE 127.0.0.1 {a} {{t}}2 0 5000"));
+        note(&mut rb, &format!("CLUSTER SETSLOT 15891 NODE {ida}"));
+        note(&mut ra, &format!("CLUSTER SETSLOT 15891 NODE {ida}"));
+        note(&mut ra, "MGET {t}1 {t}2 {t}3");
+        note(&mut rb, "GET {t}1");
+        note(&mut ra, "CLUSTER COUNTKEYSINSLOT 15891");
+        out
+    }
+    let dirs: Vec<TempDir> = (0..2)
+        .map(|i| TempDir::new(&format!("cluster-ask-{i}")))
+        .collect();
+    let ours: Vec<Server> = dirs.iter().map(|d| ringkv_node(d, &[])).collect();
+    let theirs = [redis_node(&[]), redis_node(&[])];
+    let got = steps(ours[0].port, ours[1].port);
+    let want = steps(theirs[0].port, theirs[1].port);
+    assert_eq!(got, want);
 }

@@ -16,7 +16,7 @@ pub mod msg;
 mod nodes_conf;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU16, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard, RwLock};
 
 use crate::shard::slot::{HashSlot, SLOTS};
@@ -488,6 +488,13 @@ const UNASSIGNED: u16 = u16::MAX;
 /// The node serving each slot (index into the state's nodes), or UNASSIGNED.
 static OWNER: [AtomicU16; SLOTS] = [const { AtomicU16::new(UNASSIGNED) }; SLOTS];
 static ME: AtomicU16 = AtomicU16::new(0);
+/// Each slot's resharding mark: 0 none, else `MARK_MIGRATING` or `MARK_IMPORTING` with the
+/// other node's index in the low 16 bits.
+static MOVING: [AtomicU32; SLOTS] = [const { AtomicU32::new(0) }; SLOTS];
+/// Whether any slot is marked: the one load the data path pays while none is.
+static ANY_MOVING: AtomicBool = AtomicBool::new(false);
+const MARK_MIGRATING: u32 = 1 << 16;
+const MARK_IMPORTING: u32 = 2 << 16;
 /// Each node's redirect address (`endpoint:port`), by index.
 static ADDRESSES: RwLock<Vec<String>> = RwLock::new(Vec::new());
 
@@ -525,6 +532,36 @@ pub fn serving(slot: HashSlot) -> Serving {
     }
 }
 
+/// Whether some slot is being migrated or imported here.
+#[inline(always)]
+pub fn any_moving() -> bool {
+    ANY_MOVING.load(Relaxed)
+}
+
+/// A slot's resharding mark as the data path sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mark {
+    Stable,
+    /// Served here and being moved to the node given (`[slot->-id]`).
+    Migrating(u16),
+    /// Being moved here from the node given (`[slot-<-id]`).
+    Importing(u16),
+}
+
+/// `slot`'s resharding mark now.
+pub fn mark(slot: HashSlot) -> Mark {
+    if !any_moving() {
+        return Mark::Stable;
+    }
+    let mark = MOVING[usize::from(slot) % SLOTS].load(Relaxed);
+    let node = (mark & 0xffff) as u16;
+    match mark & !0xffff {
+        MARK_MIGRATING => Mark::Migrating(node),
+        MARK_IMPORTING => Mark::Importing(node),
+        _ => Mark::Stable,
+    }
+}
+
 /// The redirect address (`endpoint:port`) of node `index`.
 pub fn address(index: u16) -> String {
     ADDRESSES
@@ -548,6 +585,21 @@ pub fn endpoint<'a>(node: &'a Node, settings: &Settings) -> &'a str {
 fn publish(state: &ClusterState, settings: &Settings) {
     for (owner, slot) in OWNER.iter().zip(state.slots.iter()) {
         owner.store(slot.unwrap_or(UNASSIGNED), Relaxed);
+    }
+    if !state.moving.is_empty() || any_moving() {
+        // Each slot stored once, never cleared in between: a marked slot stays marked.
+        if !state.moving.is_empty() {
+            ANY_MOVING.store(true, Relaxed);
+        }
+        for (slot, mark) in MOVING.iter().enumerate() {
+            let now = match state.moving.get(&(slot as HashSlot)) {
+                Some(Moving::MigratingTo(n)) => MARK_MIGRATING | *n as u32,
+                Some(Moving::ImportingFrom(n)) => MARK_IMPORTING | *n as u32,
+                None => 0,
+            };
+            mark.store(now, Relaxed);
+        }
+        ANY_MOVING.store(!state.moving.is_empty(), Relaxed);
     }
     ME.store(state.myself as u16, Relaxed);
     STATE_OK.store(state.ok, Relaxed);

@@ -18,7 +18,7 @@ use crate::cluster::{self as state, ClusterState, Moving, Settings};
 use crate::protocol::Reply;
 use crate::shard::slot::SLOTS;
 
-pub use redirect::{refusal, script_refusal};
+pub use redirect::{guard, moving_refusal, refusal, script_refusal};
 
 type Routine<'a> = Pin<Box<dyn Future<Output = CmdResult> + 'a>>;
 

@@ -49,6 +49,11 @@ impl Queued {
     /// costs ~13 ns on a VM, 2-3 % of a pipelined SET).
     #[inline(always)]
     fn run(&mut self, shard: &mut Shard, client: (u64, usize), clock: &mut u64) -> Reply {
+        if crate::cluster::enabled() {
+            if let Some(redirect) = cluster_guard(shard, self, client.0) {
+                return redirect;
+            }
+        }
         let tracker = self.track.tracker(client.0, client.1);
         let reply = run_op_in(
             shard,
@@ -221,6 +226,19 @@ fn run_queued(shard: &mut Shard, work: &mut [Queued], client: (u64, usize)) {
     }
 }
 
+/// A cluster node's check of a keyed command on the shard holding its slot, just before it
+/// runs: `-MOVED` for a slot that left this node since the command was admitted, `-ASK` or
+/// `-TRYAGAIN` for a slot being migrated or imported. Not for the master's stream.
+#[cold]
+#[inline(never)]
+fn cluster_guard(shard: &mut Shard, q: &Queued, client: u64) -> Option<Reply> {
+    let redirect = super::cluster::guard(shard, q.spec, q.args.all(), q.key_slot)?;
+    if client != 0 && Some(client) == super::replication::replica::master_client() {
+        return None;
+    }
+    Some(redirect)
+}
+
 /// The reply slots of one batch, encoded into `out` as soon as a prefix is complete.
 struct Replies {
     slots: Vec<(Option<Reply>, u32)>,
@@ -368,6 +386,18 @@ async fn run_batch(
                 continue;
             }
         };
+        // A slot being resharded: a command that does not run as one keyed command on its
+        // shard asks the shard whether its keys are there first.
+        if crate::cluster::any_moving()
+            && !session.master_link
+            && (!matches!(spec.kind, Kind::Keyed(..)) || spec.has(Flags::RUNS_QUEUE))
+        {
+            queues.settle(session).await;
+            if let Some(refused) = super::cluster::moving_refusal(session, spec, &items).await {
+                queues.replies.slots.push((Some(refused), u32::MAX));
+                continue;
+            }
+        }
         let shown = if monitored {
             match super::monitor::admit(session, spec, &items) {
                 Ok(shown) => shown,

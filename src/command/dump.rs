@@ -25,6 +25,7 @@ use crate::shard::{lfu, Entry, Shard, ShardId};
 pub static COMMANDS: &[CommandSpec] = &[
     row("dump", 2, flags!(READONLY), KEY1, keyed(dump), "generic", "2.6.0", "Returns a serialized representation of the value stored at a key.", "key"),
     row("restore", -4, flags!(WRITE | DENYOOM), KEY1, keyed(restore), "generic", "2.6.0", "Creates a key from the serialized representation of a value.", "key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]").with_acl(cats!(DANGEROUS)).access(access!(OW | UPDATE)),
+    row("restore-asking", -4, flags!(WRITE | DENYOOM | ASKING), KEY1, keyed(restore), "server", "3.0.0", "An internal command for migrating keys in a cluster", "key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]").with_acl(cats!(DANGEROUS)).access(access!(OW | UPDATE)),
     row("migrate", -6, flags!(WRITE), (3, 3, 1), Kind::Routed(migrate), "generic", "2.6.0", "Atomically transfers a key from one Redis instance to another.", "host port <key | \"\"> destination-db timeout [COPY] [REPLACE] [AUTH password | AUTH2 username password] [KEYS key [key ...]]").keys_by(KeyFinder::Instead(migrate_keys)).with_acl(cats!(DANGEROUS)).access_split(access!(RW | ACCESS | DELETE), access!(RW | ACCESS | DELETE | INCOMPLETE)),
 ];
 
@@ -297,10 +298,16 @@ fn restore_commands(m: &Migration, found: &[(Bytes, Vec<u8>, u64)]) -> Vec<u8> {
     command(&[b"SELECT", m.db.to_string().as_bytes()]);
     for (key, payload, ttl) in found {
         let ttl = ttl.to_string();
-        if m.replace {
-            command(&[b"RESTORE", key, ttl.as_bytes(), payload, b"REPLACE"]);
+        // A cluster node's target imports the slot: RESTORE-ASKING is served there.
+        let restore: &[u8] = if crate::cluster::enabled() {
+            b"RESTORE-ASKING"
         } else {
-            command(&[b"RESTORE", key, ttl.as_bytes(), payload]);
+            b"RESTORE"
+        };
+        if m.replace {
+            command(&[restore, key, ttl.as_bytes(), payload, b"REPLACE"]);
+        } else {
+            command(&[restore, key, ttl.as_bytes(), payload]);
         }
     }
     out

@@ -62,7 +62,7 @@ pub(super) fn start_cluster(config: &Config, port: u16, picked: bool) -> Result<
         failed()
     })?;
     tracing::info!("Cluster bus listening on port {bus}");
-    tracing::warn!("cluster mode: failover, replicas and slot migration are not implemented yet");
+    tracing::warn!("cluster mode: failover and replicas are not implemented yet");
     crate::cluster::start_serving(port, bus);
     crate::cluster::bus::start(listeners).map_err(|e| format!("cluster bus thread: {e}"))
 }

@@ -384,6 +384,14 @@ impl Shard {
         Some(record)
     }
 
+    /// True when `key` is live in the current db, with no side effect: no stats, no access
+    /// mark, an expired key left in place (Redis's LOOKUP_NOTOUCH | NOSTATS | NOEXPIRE).
+    pub fn present(&self, key: &[u8]) -> bool {
+        self.dbs[self.db]
+            .get_raw(key)
+            .is_some_and(|r| r.is_live(self.now_ms))
+    }
+
     /// True when `key` exists (live) in the current db, without touching stats.
     pub fn exists(&mut self, key: &[u8]) -> bool {
         self.live(key).is_some()

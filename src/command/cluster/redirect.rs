@@ -3,16 +3,21 @@
 //! node serves or a cluster that is down, `-CROSSSLOT` for keys of different slots (across a
 //! whole transaction for EXEC). Reached only when cluster mode is on (dispatch's one branch).
 //!
-//! Slots being migrated or imported (ASK, TRYAGAIN) are not told apart yet: a slot is served
-//! here or redirected as its owner says.
+//! A slot being migrated or imported is decided by whether its keys are here, which only the
+//! shard holding the slot knows: a keyed command is checked on that shard just before it runs
+//! (`guard`, atomic with the command, as MIGRATE holds the shard while it moves keys), any
+//! other command (EXEC, scripts, blocking commands) by asking the shard first (`moving_refusal`).
+//! Missing keys of a migrating slot answer `-ASK slot endpoint:port` (`-TRYAGAIN` when some of
+//! the keys are here); an importing slot serves a client that sent ASKING, with `-TRYAGAIN`
+//! for several keys not all here.
 
 use bytes::Bytes;
 
 use super::super::table::{lookup, CommandSpec, Flags};
 use super::super::{err, error, Session};
-use crate::cluster::{self as state, Serving};
+use crate::cluster::{self as state, Mark, Serving};
 use crate::protocol::Reply;
-use crate::shard::slot_of;
+use crate::shard::{slot_of, HashSlot, Shard};
 use crate::state::ThreadStats;
 
 /// Why a query is not served here.
@@ -22,6 +27,8 @@ enum Redirect {
     Down,
     DownReadOnly,
     Moved(u16, u16),
+    Ask(u16, u16),
+    TryAgain,
 }
 
 impl Redirect {
@@ -34,6 +41,10 @@ impl Redirect {
             Redirect::Moved(slot, node) => {
                 Reply::error_owned(format!("MOVED {slot} {}", state::address(node)))
             }
+            Redirect::Ask(slot, node) => {
+                Reply::error_owned(format!("ASK {slot} {}", state::address(node)))
+            }
+            Redirect::TryAgain => error(err::TRYAGAIN),
         }
     }
 }
@@ -58,15 +69,20 @@ fn writes(items: &[Bytes]) -> bool {
     super::super::scripting::implied_flags(spec, items).map_or(spec.has(Flags::WRITE), |f| f.1)
 }
 
-/// getNodeByQuery for `calls`: None when this node serves them (or they name no key).
-fn route(calls: &[&[Bytes]]) -> Option<Redirect> {
+/// getNodeByQuery for `calls`: None when this node serves them (or they name no key), a
+/// migrating or imported slot's keys being checked where they are (`guard`, `moving_refusal`).
+/// `asking`: the client sent ASKING.
+fn route(calls: &[&[Bytes]], asking: bool) -> Option<Redirect> {
     let mut first: Option<(&Bytes, u16)> = None;
     let mut write = false;
+    let (mut migrate, mut asking) = (false, asking);
     for items in calls {
         let Some((_, spec)) = lookup(&items[0]) else {
             continue;
         };
         let spec = spec.resolve(items);
+        migrate |= spec.name == "migrate";
+        asking |= spec.has(Flags::ASKING);
         let Some(positions) = spec.keys_of(items) else {
             continue;
         };
@@ -97,7 +113,15 @@ fn route(calls: &[&[Bytes]]) -> Option<Redirect> {
             return Some(Redirect::DownReadOnly);
         }
     }
-    match state::serving(slot) {
+    let serving = state::serving(slot);
+    match state::mark(slot) {
+        // MIGRATE works here on an open slot, whoever serves it.
+        Mark::Migrating(_) | Mark::Importing(_) if migrate => return None,
+        Mark::Migrating(_) if serving == Serving::Me => return None,
+        Mark::Importing(_) if asking => return None,
+        _ => {}
+    }
+    match serving {
         Serving::Me => None,
         Serving::Other(node) => Some(Redirect::Moved(slot, node)),
         Serving::Nobody => Some(Redirect::Unbound),
@@ -124,7 +148,7 @@ pub fn refusal(session: &mut Session, items: &[Bytes]) -> Option<Reply> {
     if !exec && !spec.has_keys() {
         return None;
     }
-    let redirect = route(&calls(session, spec, items))?;
+    let redirect = route(&calls(session, spec, items), asking)?;
     if exec {
         super::super::transaction::discard_transaction(session);
     } else {
@@ -141,9 +165,133 @@ pub fn script_refusal(items: &[Bytes]) -> Option<Reply> {
     if !state::enabled() {
         return None;
     }
-    match route(&[items])? {
+    match route(&[items], false)? {
         Redirect::Down => Some(error(err::SCRIPT_CLUSTER_DOWN)),
         Redirect::DownReadOnly => Some(error(err::SCRIPT_CLUSTER_DOWN_RO)),
         _ => Some(error(err::SCRIPT_NON_LOCAL_KEY)),
     }
+}
+
+/// How a migrating or imported slot's keys stand: whether the command names several keys,
+/// and how many of them are here and missing.
+#[derive(Default)]
+struct Presence {
+    multiple: bool,
+    existing: usize,
+    missing: usize,
+}
+
+impl Presence {
+    /// Counts `keys` as `shard` (database 0, the only one in cluster mode) holds them.
+    fn of<'a>(shard: &mut Shard, keys: impl Iterator<Item = &'a [u8]>) -> Presence {
+        let mut presence = Presence::default();
+        let mut first: Option<&[u8]> = None;
+        shard.select(0);
+        for key in keys {
+            match first {
+                None => first = Some(key),
+                Some(k) if k != key => presence.multiple = true,
+                Some(_) => {}
+            }
+            if shard.present(key) {
+                presence.existing += 1;
+            } else {
+                presence.missing += 1;
+            }
+        }
+        presence
+    }
+
+    /// The end of getNodeByQuery for a slot served here while marked `mark`.
+    fn redirect(&self, slot: HashSlot, mark: Mark) -> Option<Redirect> {
+        match mark {
+            Mark::Migrating(_) if self.missing > 0 && self.existing > 0 => Some(Redirect::TryAgain),
+            Mark::Migrating(to) if self.missing > 0 => Some(Redirect::Ask(slot, to)),
+            Mark::Importing(_) if self.multiple && self.missing > 0 => Some(Redirect::TryAgain),
+            _ => None,
+        }
+    }
+}
+
+/// The check of a keyed command about to run on `shard`, the holder of its first key's slot
+/// `slot`, on a cluster node: the redirect it gets instead of running (None: it runs). Made on
+/// the shard, atomic with the command, so that it holds against the slot's state then, not at
+/// admission: a slot that finished migrating in between redirects (`-MOVED`), and a migrating
+/// slot's keys are looked at while MIGRATE cannot move them.
+#[cold]
+#[inline(never)]
+pub fn guard(
+    shard: &mut Shard,
+    spec: &CommandSpec,
+    items: &[Bytes],
+    slot: HashSlot,
+) -> Option<Reply> {
+    let mark = state::mark(slot);
+    let serving = state::serving(slot);
+    if mark == Mark::Stable && serving == Serving::Me {
+        return None;
+    }
+    let keys = spec.keys_of(items).unwrap_or_default();
+    if keys.is_empty() {
+        return None;
+    }
+    let redirect = match (mark, serving) {
+        // Admitted with ASKING (or MIGRATE's own): served here while the slot is imported.
+        (Mark::Importing(_), _) | (Mark::Migrating(_), Serving::Me) => {
+            let keys = keys.into_iter().map(|at| &items[at][..]);
+            Presence::of(shard, keys).redirect(slot, mark)?
+        }
+        (_, Serving::Other(node)) => Redirect::Moved(slot, node),
+        (_, Serving::Nobody) => Redirect::Unbound,
+        (_, Serving::Me) => return None,
+    };
+    Some(redirect.reply())
+}
+
+/// `guard` for a command that is not run as one keyed command on its shard (EXEC, a script,
+/// a blocking command): the shard is asked first. Some: the command does not run, with the
+/// refusal's side effects done.
+pub async fn moving_refusal(
+    session: &mut Session,
+    spec: &CommandSpec,
+    items: &[Bytes],
+) -> Option<Reply> {
+    if spec.name == "migrate" {
+        return None;
+    }
+    let keys: Vec<Bytes> = calls(session, spec, items)
+        .into_iter()
+        .flat_map(|call| {
+            let Some((_, spec)) = lookup(&call[0]) else {
+                return Vec::new();
+            };
+            let spec = spec.resolve(call);
+            spec.keys_of(call)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|at| call[at].clone())
+                .collect()
+        })
+        .collect();
+    let slot = slot_of(keys.first()?);
+    let mark = state::mark(slot);
+    if mark == Mark::Stable
+        || state::serving(slot) != Serving::Me && !matches!(mark, Mark::Importing(_))
+    {
+        return None;
+    }
+    let shard = session.router.shard_of_slot(slot);
+    let presence = session
+        .router
+        .run(shard, move |s| Presence::of(s, keys.iter().map(|k| &k[..])))
+        .await?;
+    let redirect = presence.redirect(slot, mark)?;
+    if spec.has(Flags::RUNS_QUEUE) {
+        super::super::transaction::discard_transaction(session);
+    }
+    if let Some((row, spec)) = lookup(&items[0]) {
+        let row = super::super::table::stat_row(row, spec.resolve(items));
+        ThreadStats::add(&session.server.stats[session.thread].rejected_calls[row], 1);
+    }
+    Some(redirect.reply())
 }

@@ -26,6 +26,8 @@ impl Flags {
     pub const NO_ASYNC_LOADING: Flags = Flags(1 << 15);
     pub const NO_MULTI: Flags = Flags(1 << 16);
     pub const ALLOW_BUSY: Flags = Flags(1 << 17);
+    /// Served on an importing slot without ASKING (RESTORE-ASKING).
+    pub const ASKING: Flags = Flags(1 << 18);
     /// Runs in RESP2 subscribed mode (the (P|S)(UN)SUBSCRIBE family, PING, QUIT, RESET).
     pub const SUBSCRIBED: Flags = Flags(1 << 24);
     /// Inside MULTI, runs at once instead of being queued (EXEC, DISCARD, MULTI, WATCH...).
@@ -49,6 +51,7 @@ impl Flags {
         (Flags::STALE, "stale"),
         (Flags::SKIP_MONITOR, "skip_monitor"),
         (Flags::SKIP_SLOWLOG, "skip_slowlog"),
+        (Flags::ASKING, "asking"),
         (Flags::FAST, "fast"),
         (Flags::NO_AUTH, "no_auth"),
         // MAY_REPLICATE is hidden, as Redis hides it.
