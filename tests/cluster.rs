@@ -780,3 +780,307 @@ fn a_migrating_slot_answers_ask_and_tryagain_as_redis_server() {
     let want = steps(theirs[0].port, theirs[1].port);
     assert_eq!(got, want);
 }
+
+/// The replicas of the master `master_id` as the node at `port` lists them in CLUSTER NODES.
+fn replicas_of(port: u16, master_id: &str) -> Vec<String> {
+    text(&mut Raw::connect(port), "CLUSTER NODES")
+        .lines()
+        .filter(|l| l.split(' ').nth(3) == Some(master_id) && l.contains("slave"))
+        .map(|l| l.split(' ').next().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// The replica at `replica` holds what its master at `master` holds (DBSIZE and one key).
+fn replica_caught_up(master: u16, replica: u16) -> bool {
+    let size = |p| run(&mut Raw::connect(p), "DBSIZE");
+    size(master) == size(replica) && size(replica) != b":0\r\n"
+}
+
+#[test]
+fn cluster_replicas_follow_their_masters_and_serve_readonly_reads() {
+    let dirs: Vec<TempDir> = (0..6)
+        .map(|i| TempDir::new(&format!("cluster-replicas-{i}")))
+        .collect();
+    let servers: Vec<Server> = dirs.iter().map(|d| ringkv_node(d, &[])).collect();
+    let ports: Vec<u16> = servers.iter().map(|s| s.port).collect();
+    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let mut args = vec!["--cluster", "create"];
+    args.extend(addrs.iter().map(String::as_str));
+    args.extend(["--cluster-replicas", "1", "--cluster-yes"]);
+    let (ok, out) = redis_cli(&args, 90);
+    assert!(ok, "cluster create failed:\n{out}");
+    assert!(out.contains("[OK] All 16384 slots covered"), "{out}");
+    for &port in &ports {
+        wait_ok(&mut Raw::connect(port));
+    }
+    let mut con = cluster_client(ports[0]);
+    fill(&mut con, 0..3000, "r:");
+    // Each master has one replica, which every node names, and which holds its data.
+    let mut pairs = Vec::new();
+    for &port in &ports {
+        let mut raw = Raw::connect(port);
+        let nodes = text(&mut raw, "CLUSTER NODES");
+        let me = nodes
+            .lines()
+            .find(|l| l.contains("myself"))
+            .unwrap()
+            .to_string();
+        if !me.contains("master") {
+            continue;
+        }
+        let id = me.split(' ').next().unwrap().to_string();
+        let agreed = eventually(Duration::from_secs(15), || {
+            ports.iter().all(|&p| replicas_of(p, &id).len() == 1)
+        });
+        assert!(agreed, "replica of {id} not known everywhere: {nodes}");
+        let replica_id = replicas_of(port, &id)[0].clone();
+        let replica = *ports
+            .iter()
+            .find(|&&p| myid(&mut Raw::connect(p)) == replica_id)
+            .unwrap();
+        pairs.push((port, replica, id));
+    }
+    assert_eq!(pairs.len(), 3, "three masters with a replica each");
+    for (master, replica, master_id) in &pairs {
+        assert!(
+            eventually(Duration::from_secs(20), || replica_caught_up(
+                *master, *replica
+            )),
+            "replica {replica} of {master} did not catch up"
+        );
+        let mut r = Raw::connect(*replica);
+        let role = text(&mut r, "ROLE");
+        assert!(role.contains("slave"), "{role}");
+        let me = text(&mut r, "CLUSTER NODES");
+        assert!(
+            me.lines()
+                .any(|l| l.contains("myself,slave") && l.contains(master_id.as_str())),
+            "{me}"
+        );
+        // A key of the master's: MOVED to it, unless READONLY (reads only).
+        let reply = text(&mut Raw::connect(*master), "RANDOMKEY");
+        let key = reply.lines().nth(1).expect("a key").to_string();
+        let moved = text(&mut r, &format!("GET {key}"));
+        assert!(
+            moved.starts_with("-MOVED") && moved.contains(&master.to_string()),
+            "{moved}"
+        );
+        assert_eq!(text(&mut r, "READONLY"), "+OK\r\n");
+        let value = text(&mut r, &format!("GET {key}"));
+        assert!(value.contains("\r\nv"), "READONLY GET {key}: {value}");
+        let write = text(&mut r, &format!("SET {key} x"));
+        assert!(write.starts_with("-MOVED"), "{write}");
+        // CLUSTER SLOTS lists the replica after its master, once it reported an offset.
+        let listed = eventually(Duration::from_secs(10), || {
+            let slots = String::from_utf8_lossy(&run(&mut Raw::connect(ports[0]), "CLUSTER SLOTS"))
+                .to_string();
+            slots.contains(&replica.to_string())
+        });
+        assert!(listed, "replica {replica} missing from CLUSTER SLOTS");
+    }
+    let (_, check) = redis_cli(&["--cluster", "check", &addrs[0]], 30);
+    assert!(check.contains("[OK] All 16384 slots covered"), "{check}");
+    assert!(check.contains("1 slaves"), "{check}");
+    verify(&mut cluster_client(ports[0]), 0..3000, "r:");
+}
+
+#[test]
+fn keys_of_a_slot_lost_to_a_newer_epoch_are_deleted() {
+    let dirs: Vec<TempDir> = (0..2)
+        .map(|i| TempDir::new(&format!("cluster-lost-{i}")))
+        .collect();
+    let nodes: Vec<Server> = dirs.iter().map(|d| ringkv_node(d, &[])).collect();
+    let (mut a, mut b) = (Raw::connect(nodes[0].port), Raw::connect(nodes[1].port));
+    text(&mut a, "CLUSTER ADDSLOTSRANGE 0 8191");
+    text(&mut b, "CLUSTER ADDSLOTSRANGE 8192 16383");
+    text(&mut a, &format!("CLUSTER MEET 127.0.0.1 {}", nodes[1].port));
+    wait_ok(&mut a);
+    wait_ok(&mut b);
+    // {b} hashes to slot 3300, a's.
+    for i in 0..5 {
+        assert_eq!(text(&mut a, &format!("SET {{b}}{i} x")), "+OK\r\n");
+    }
+    let id_b = myid(&mut b);
+    // b takes slot 3300 on its own, with a config epoch above a's.
+    assert_eq!(
+        text(&mut b, &format!("CLUSTER SETSLOT 3300 NODE {id_b}")),
+        "+OK\r\n"
+    );
+    text(&mut b, "CLUSTER BUMPEPOCH");
+    let moved = eventually(Duration::from_secs(10), || {
+        text(&mut a, "GET {b}1").starts_with("-MOVED 3300")
+    });
+    assert!(moved, "{}", text(&mut a, "CLUSTER NODES"));
+    let purged = eventually(Duration::from_secs(5), || {
+        text(&mut a, "CLUSTER COUNTKEYSINSLOT 3300") == ":0\r\n"
+    });
+    assert!(purged, "{}", text(&mut a, "CLUSTER COUNTKEYSINSLOT 3300"));
+    assert_eq!(text(&mut a, "DBSIZE"), ":0\r\n");
+}
+
+#[test]
+fn ringkv_and_redis_server_replicate_each_other_in_a_cluster() {
+    let redis_master = redis_node(&[]);
+    let dirs: Vec<TempDir> = (0..3)
+        .map(|i| TempDir::new(&format!("cluster-mixed-replicas-{i}")))
+        .collect();
+    let ours: Vec<Server> = dirs.iter().map(|d| ringkv_node(d, &[])).collect();
+    let redis_replica = redis_node(&[]);
+    let masters = vec![redis_master.port, ours[0].port, ours[1].port];
+    create_cluster(&masters, ours[0].port);
+    // A ringkv replica of the redis-server master, a redis-server replica of a ringkv master.
+    let pairs = [
+        (ours[2].port, redis_master.port),
+        (redis_replica.port, ours[0].port),
+    ];
+    for (replica, master) in pairs {
+        let master_id = myid(&mut Raw::connect(master));
+        let (ok, out) = redis_cli(
+            &[
+                "--cluster",
+                "add-node",
+                &format!("127.0.0.1:{replica}"),
+                &format!("127.0.0.1:{master}"),
+                "--cluster-slave",
+                "--cluster-master-id",
+                &master_id,
+            ],
+            60,
+        );
+        assert!(ok, "add-node {replica} as replica of {master}:\n{out}");
+        let known = eventually(Duration::from_secs(15), || {
+            masters
+                .iter()
+                .chain([&replica])
+                .all(|&p| replicas_of(p, &master_id).len() == 1)
+        });
+        assert!(
+            known,
+            "{}",
+            text(&mut Raw::connect(master), "CLUSTER NODES")
+        );
+    }
+    for &port in masters.iter().chain([&ours[2].port, &redis_replica.port]) {
+        wait_ok(&mut Raw::connect(port));
+    }
+    let mut con = cluster_client(masters[0]);
+    fill(&mut con, 0..3000, "m:");
+    for (replica, master) in pairs {
+        assert!(
+            eventually(Duration::from_secs(20), || replica_caught_up(
+                master, replica
+            )),
+            "replica {replica} of {master}: {} vs {}",
+            text(&mut Raw::connect(replica), "DBSIZE"),
+            text(&mut Raw::connect(master), "DBSIZE")
+        );
+    }
+    let (_, check) = redis_cli(
+        &["--cluster", "check", &format!("127.0.0.1:{}", masters[0])],
+        30,
+    );
+    assert!(
+        check.contains("[OK] All nodes agree about slots configuration"),
+        "{check}"
+    );
+    assert!(check.contains("[OK] All 16384 slots covered"), "{check}");
+}
+
+/// A connection subscribed with `command` (SUBSCRIBE or SSUBSCRIBE) to `channel`, its
+/// confirmation read.
+fn subscriber(port: u16, command: &str, channel: &str) -> Raw {
+    let mut raw = Raw::connect(port);
+    raw.cmd(&[command.as_bytes(), channel.as_bytes()]);
+    let confirmed = String::from_utf8_lossy(&raw.reply()).to_string();
+    assert!(
+        confirmed.contains(channel),
+        "{command} {channel} on {port}: {confirmed}"
+    );
+    raw
+}
+
+#[test]
+fn cluster_pubsub_reaches_every_node_and_shard_messages_stay_in_their_shard() {
+    let redis = redis_node(&[]);
+    let dirs: Vec<TempDir> = (0..3)
+        .map(|i| TempDir::new(&format!("cluster-pubsub-{i}")))
+        .collect();
+    let ours: Vec<Server> = dirs.iter().map(|d| ringkv_node(d, &[])).collect();
+    let masters = vec![ours[0].port, ours[1].port, redis.port];
+    create_cluster(&masters, ours[0].port);
+    // ours[2] replicates ours[0], which serves slot 0..5460 ({b}: slot 3300).
+    let master_id = myid(&mut Raw::connect(ours[0].port));
+    assert_eq!(
+        text(
+            &mut Raw::connect(ours[2].port),
+            &format!("CLUSTER MEET 127.0.0.1 {}", ours[0].port)
+        ),
+        "+OK\r\n"
+    );
+    let known = eventually(Duration::from_secs(15), || {
+        myid_known(ours[2].port, &master_id)
+    });
+    assert!(
+        known,
+        "{}",
+        text(&mut Raw::connect(ours[2].port), "CLUSTER NODES")
+    );
+    assert_eq!(
+        text(
+            &mut Raw::connect(ours[2].port),
+            &format!("CLUSTER REPLICATE {master_id}")
+        ),
+        "+OK\r\n"
+    );
+    let listed = eventually(Duration::from_secs(15), || {
+        masters
+            .iter()
+            .all(|&p| replicas_of(p, &master_id).len() == 1)
+    });
+    assert!(
+        listed,
+        "{}",
+        text(&mut Raw::connect(redis.port), "CLUSTER NODES")
+    );
+    // PUBLISH on any node reaches subscribers on every node, ringkv's and redis-server's.
+    let mut subs: Vec<Raw> = [ours[0].port, ours[1].port, ours[2].port, redis.port]
+        .iter()
+        .map(|&p| subscriber(p, "SUBSCRIBE", "news"))
+        .collect();
+    for (from, text_sent) in [(ours[1].port, "from-ringkv"), (redis.port, "from-redis")] {
+        let reply = run(
+            &mut Raw::connect(from),
+            &format!("PUBLISH news {text_sent}"),
+        );
+        // Counted: the subscribers of the publishing node only, as Redis counts.
+        assert_eq!(reply, b":1\r\n");
+        for sub in &mut subs {
+            let got = String::from_utf8_lossy(&sub.reply()).to_string();
+            assert!(got.contains("message") && got.contains(text_sent), "{got}");
+        }
+    }
+    // SPUBLISH reaches the shard's replica (a READONLY-free SSUBSCRIBE there), not others.
+    let mut on_replica = subscriber(ours[2].port, "SSUBSCRIBE", "{b}ch");
+    let mut on_master = subscriber(ours[0].port, "SSUBSCRIBE", "{b}ch");
+    let moved = run(&mut Raw::connect(ours[1].port), "SSUBSCRIBE {b}ch");
+    assert!(
+        moved.starts_with(b"-MOVED 3300"),
+        "{}",
+        String::from_utf8_lossy(&moved)
+    );
+    assert_eq!(
+        run(&mut Raw::connect(ours[0].port), "SPUBLISH {b}ch hello"),
+        b":1\r\n"
+    );
+    for sub in [&mut on_replica, &mut on_master] {
+        let got = String::from_utf8_lossy(&sub.reply()).to_string();
+        assert!(got.contains("smessage") && got.contains("hello"), "{got}");
+    }
+}
+
+/// Whether the node at `port` knows node `id` (not in handshake).
+fn myid_known(port: u16, id: &str) -> bool {
+    text(&mut Raw::connect(port), "CLUSTER NODES")
+        .lines()
+        .any(|l| l.starts_with(id) && !l.contains("handshake"))
+}

@@ -52,6 +52,82 @@ pub fn stats() -> String {
     out
 }
 
+/// Work handed to the bus thread by the data path, done in order.
+enum Outgoing {
+    /// PUBLISH (to every node) or SPUBLISH (to the nodes serving this node's slots).
+    Publish {
+        sharded: bool,
+        channel: Vec<u8>,
+        message: Vec<u8>,
+    },
+    /// DEBUG CLUSTERLINK KILL: close the links to (`to`), from (`from`) node `id`.
+    Kill { id: String, to: bool, from: bool },
+}
+
+static OUTGOING: std::sync::Mutex<Vec<Outgoing>> = std::sync::Mutex::new(Vec::new());
+/// The bus thread's wake-up (an eventfd in its poll set); -1 before it starts.
+static WAKE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+/// Delivers a message published on another node: sharded, channel, message.
+pub type PublishSink = fn(bool, Vec<u8>, Vec<u8>);
+
+/// Where a PUBLISH from another node goes (the server's pub/sub), set at start.
+static PUBLISH_SINK: std::sync::OnceLock<PublishSink> = std::sync::OnceLock::new();
+
+/// Names the server's delivery of messages published on other nodes.
+pub fn set_publish_sink(sink: PublishSink) {
+    let _ = PUBLISH_SINK.set(sink);
+}
+
+fn hand_over(work: Outgoing) {
+    OUTGOING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(work);
+    let fd = WAKE.load(Relaxed);
+    if fd >= 0 {
+        let one = 1u64;
+        // SAFETY: writes 8 bytes from a live u64 to the eventfd the bus thread owns.
+        unsafe { libc::write(fd, (&one as *const u64).cast(), 8) };
+    }
+}
+
+/// Sends a PUBLISH (`sharded`: PUBLISHSHARD) to the other nodes, as clusterPropagatePublish
+/// and clusterPropagatePublishShard do.
+pub fn publish(sharded: bool, channel: &[u8], message: &[u8]) {
+    hand_over(Outgoing::Publish {
+        sharded,
+        channel: channel.to_vec(),
+        message: message.to_vec(),
+    });
+}
+
+/// DEBUG CLUSTERLINK KILL TO|FROM|ALL `id`.
+pub fn kill_links(id: &str, to: bool, from: bool) {
+    hand_over(Outgoing::Kill {
+        id: id.to_string(),
+        to,
+        from,
+    });
+}
+
+/// One link as CLUSTER LINKS shows it.
+#[derive(Clone, Debug)]
+pub struct LinkView {
+    pub outbound: bool,
+    pub node: String,
+    pub created: u64,
+    pub writing: bool,
+    pub buffered: usize,
+    pub allocated: usize,
+}
+
+static LINKS: std::sync::Mutex<Vec<LinkView>> = std::sync::Mutex::new(Vec::new());
+
+/// The links to and from known nodes, as the bus last saw them.
+pub fn links() -> Vec<LinkView> {
+    LINKS.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
 /// Queues `bytes` on `link`, counted as sent.
 fn send(link: &mut Link, bytes: &[u8]) {
     count(&SENT, bytes);
@@ -63,6 +139,9 @@ pub fn start(listeners: Vec<TcpListener>) -> std::io::Result<()> {
     for listener in &listeners {
         listener.set_nonblocking(true)?;
     }
+    // SAFETY: eventfd takes no pointers; a failure (-1) leaves the bus on its 100 ms ticks.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    WAKE.store(fd, Relaxed);
     std::thread::Builder::new()
         .name("cluster-bus".into())
         .spawn(move || Bus::new(listeners).run())?;
@@ -79,6 +158,8 @@ struct Link {
     rbuf: Vec<u8>,
     wbuf: Vec<u8>,
     dead: bool,
+    /// For an inbound link, the known node that sends on it.
+    from: Option<String>,
 }
 
 struct Bus {
@@ -122,6 +203,7 @@ impl Bus {
             let wait = next_tick.saturating_duration_since(Instant::now());
             self.poll(wait);
             self.accept();
+            self.outgoing();
             if Instant::now() >= next_tick {
                 next_tick = Instant::now() + TICK;
                 self.cron();
@@ -152,11 +234,24 @@ impl Bus {
                 revents: 0,
             });
         }
+        let wake = WAKE.load(Relaxed);
+        if wake >= 0 {
+            fds.push(libc::pollfd {
+                fd: wake,
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
         let ms = wait.as_millis().min(1000) as libc::c_int;
         // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs for the call.
         let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
         if ready <= 0 {
             return;
+        }
+        if wake >= 0 && fds.last().is_some_and(|f| f.revents != 0) {
+            let mut count = 0u64;
+            // SAFETY: reads 8 bytes into a live u64 from the eventfd this thread polls.
+            unsafe { libc::read(wake, (&mut count as *mut u64).cast(), 8) };
         }
         let first = self.listeners.len();
         for i in 0..self.links.len() {
@@ -198,6 +293,7 @@ impl Bus {
                     rbuf: Vec::new(),
                     wbuf: Vec::new(),
                     dead: false,
+                    from: None,
                 });
             }
         }
@@ -291,6 +387,12 @@ impl Bus {
         if let Some(pong) = pong {
             send(link, &pong);
         }
+        if link.node.is_none() && fx.sender.is_some() {
+            link.from = fx.sender.clone();
+        }
+        if let (Some((sharded, channel, message)), Some(sink)) = (fx.publish, PUBLISH_SINK.get()) {
+            sink(sharded, channel, message);
+        }
         if let Some(id) = fx.renamed {
             link.node = Some(id);
         }
@@ -309,6 +411,70 @@ impl Bus {
             }
         }
         self.write(i);
+    }
+
+    /// Does the data path's work: publishes go out on the outbound links of their nodes, and
+    /// DEBUG CLUSTERLINK KILL closes links, in the order they came.
+    fn outgoing(&mut self) {
+        let work = std::mem::take(&mut *OUTGOING.lock().unwrap_or_else(|e| e.into_inner()));
+        for item in work {
+            match item {
+                Outgoing::Kill { id, to, from } => {
+                    for link in &mut self.links {
+                        let outbound = link.node.as_deref() == Some(&id);
+                        let inbound = link.node.is_none() && link.from.as_deref() == Some(&id);
+                        if (to && outbound) || (from && inbound) {
+                            link.dead = true;
+                        }
+                    }
+                    // Gone now: a message sent next does not find them.
+                    self.links.retain(|l| !l.dead);
+                }
+                Outgoing::Publish {
+                    sharded,
+                    channel,
+                    message,
+                } => {
+                    let built = super::with(|state, settings| {
+                        let me = state.myself;
+                        let master = match (&state.me().master, state.me().is_replica()) {
+                            (Some(id), true) => state.lookup(id.as_bytes()).unwrap_or(me),
+                            _ => me,
+                        };
+                        let targets: Vec<String> = state
+                            .nodes
+                            .iter()
+                            .enumerate()
+                            .filter(|&(i, n)| i != me && n.flags & HANDSHAKE == 0)
+                            .filter(|&(i, n)| {
+                                !sharded
+                                    || i == master
+                                    || n.master.as_deref() == Some(&state.nodes[master].id)
+                            })
+                            .map(|(_, n)| n.id.clone())
+                            .collect();
+                        let body = msg::Body::Publish {
+                            sharded,
+                            channel,
+                            message,
+                        };
+                        let header = gossip::header(state, settings);
+                        (targets, msg::encode(&msg::Msg { header, body }))
+                    });
+                    let Some((targets, bytes)) = built else {
+                        continue;
+                    };
+                    for id in targets {
+                        if let Some(link) = self.outbound(&id) {
+                            send(link, &bytes);
+                        }
+                    }
+                }
+            }
+        }
+        for i in 0..self.links.len() {
+            self.write(i);
+        }
     }
 
     fn outbound(&mut self, id: &str) -> Option<&mut Link> {
@@ -364,6 +530,7 @@ impl Bus {
                             rbuf: Vec::new(),
                             wbuf: Vec::new(),
                             dead: false,
+                            from: None,
                         });
                         let kind = if n.flags & MEET != 0 {
                             msg::MEET
@@ -466,6 +633,27 @@ impl Bus {
     /// when something changed.
     fn finish(&mut self) {
         self.links.retain(|l| !l.dead);
+        let views = self
+            .links
+            .iter()
+            .filter(|l| !l.connecting)
+            .filter_map(|l| {
+                let (outbound, node) = match (&l.node, &l.from) {
+                    (Some(id), _) => (true, id.clone()),
+                    (None, Some(id)) => (false, id.clone()),
+                    (None, None) => return None,
+                };
+                Some(LinkView {
+                    outbound,
+                    node,
+                    created: l.created,
+                    writing: !l.wbuf.is_empty(),
+                    buffered: l.wbuf.len(),
+                    allocated: l.wbuf.capacity(),
+                })
+            })
+            .collect();
+        *LINKS.lock().unwrap_or_else(|e| e.into_inner()) = views;
         let links = &self.links;
         let save = std::mem::take(&mut self.save);
         let known = super::with(|state, settings| {

@@ -30,6 +30,10 @@ pub struct Effects {
     pub reconnect: Vec<String>,
     /// nodes.conf must be written.
     pub save: bool,
+    /// A PUBLISH or PUBLISHSHARD from a known node, for this node's subscribers.
+    pub publish: Option<(bool, Vec<u8>, Vec<u8>)>,
+    /// The known node that sent the message (an inbound link's node, as CLUSTER LINKS shows).
+    pub sender: Option<String>,
 }
 
 /// Whether a node name sent on the bus can be kept (nodes.conf splits on whitespace).
@@ -70,6 +74,7 @@ pub fn header(state: &ClusterState, settings: &Settings) -> Header {
     h.flags = me.flags & !MEET;
     h.state = if state.ok { 0 } else { 1 };
     h.current_epoch = state.current_epoch;
+    h.offset = super::my_offset();
     h.config_epoch = state.nodes[master].config_epoch;
     h.myslots = my_bitmap(state, master);
     h
@@ -184,7 +189,9 @@ pub fn process(
         _ => state.lookup(&h.sender),
     };
     if let Some(s) = sender {
+        fx.sender = Some(state.nodes[s].id.clone());
         state.nodes[s].data_received = now;
+        state.nodes[s].repl_offset = h.offset;
         if state.nodes[s].flags & HANDSHAKE == 0 {
             if h.current_epoch > state.current_epoch {
                 state.current_epoch = h.current_epoch;
@@ -199,6 +206,8 @@ pub fn process(
         Body::Ping(kind, _) => *kind,
         Body::Fail(_) => msg::FAIL,
         Body::Update { .. } => msg::UPDATE,
+        Body::Publish { sharded: true, .. } => msg::PUBLISHSHARD,
+        Body::Publish { .. } => msg::PUBLISH,
         Body::Other(kind) => *kind,
     };
     if kind == msg::PING || kind == msg::MEET {
@@ -258,6 +267,13 @@ pub fn process(
                 update_slots_with(state, n, *config_epoch, slots, &mut fx);
                 fx.save = true;
             }
+            Body::Publish {
+                sharded,
+                channel,
+                message,
+            } if sender.is_some() => {
+                fx.publish = Some((*sharded, channel.clone(), message.clone()));
+            }
             _ => {}
         }
         return fx;
@@ -310,6 +326,9 @@ pub fn process(
     };
     let nofailover = h.flags & NOFAILOVER;
     state.nodes[s].flags = (state.nodes[s].flags & !NOFAILOVER) | nofailover;
+    if kind == msg::PING && link.node.is_none() {
+        update_address(state, s, link, h, &mut fx);
+    }
     if h.slaveof.iter().all(|&b| b == 0) {
         set_master(state, s);
     } else {
@@ -377,6 +396,40 @@ pub fn process(
     fx
 }
 
+/// nodeUpdateAddressIfNeeded: a PING on an inbound link carries the sender's address as it
+/// announces it now (a CONFIG SET of `cluster-announce-*`, a restart on another port); the
+/// link to its old address is dropped.
+fn update_address(
+    state: &mut ClusterState,
+    s: usize,
+    link: &LinkInfo,
+    h: &Header,
+    fx: &mut Effects,
+) {
+    let ip = if h.myip.is_empty() {
+        link.peer_ip.clone().unwrap_or_default()
+    } else {
+        h.myip.clone()
+    };
+    let node = &mut state.nodes[s];
+    if node.port == h.port && node.cport == h.cport && node.ip == ip {
+        return;
+    }
+    node.ip = ip;
+    node.port = h.port;
+    node.cport = h.cport;
+    node.flags &= !NOADDR;
+    tracing::warn!(
+        "Address updated for node {} ({}), now {}:{}",
+        node.id,
+        node.hostname,
+        node.ip,
+        node.port
+    );
+    fx.reconnect.push(node.id.clone());
+    fx.save = true;
+}
+
 /// clusterSetNodeAsMaster.
 fn set_master(state: &mut ClusterState, n: usize) {
     let node = &mut state.nodes[n];
@@ -415,6 +468,10 @@ fn update_slots_with(
             continue;
         }
         if owner.is_none_or(|o| state.nodes[o].config_epoch < epoch) {
+            if owner == Some(state.myself) && state.me().is_master() {
+                // Keys this node may still hold there are deleted on the data path.
+                super::note_lost(slot as HashSlot);
+            }
             state.assign(slot, sender);
             fx.save = true;
         }

@@ -8,7 +8,8 @@
 //! every change the owner [`publish`]es a read-only view that the data path reads without a
 //! lock: one atomic per slot naming its node, and one flag for "the cluster is up".
 //!
-//! Nodes meet, gossip and agree on slots; replicas and failover are not here yet.
+//! Nodes meet, gossip and agree on slots; replicas follow their masters (the replication is
+//! the server's); replica election and failover are not here yet.
 
 pub mod bus;
 mod gossip;
@@ -62,6 +63,8 @@ pub struct Node {
     /// When the node was added and when the bus last heard from it (unix ms).
     pub created: u64,
     pub data_received: u64,
+    /// The replication offset its last header carried (0: none yet).
+    pub repl_offset: u64,
 }
 
 impl Node {
@@ -80,6 +83,7 @@ impl Node {
             link: false,
             created: crate::shard::unix_ms(),
             data_received: 0,
+            repl_offset: 0,
         }
     }
 
@@ -478,6 +482,28 @@ pub fn with<R>(f: impl FnOnce(&mut ClusterState, &Settings) -> R) -> Option<R> {
 
 // --- The published view: what the data path reads without the lock. ---
 
+/// This node's replication offset, as its headers carry it (set at start by the server: the
+/// stream offset of a master, the applied offset of a replica).
+static OFFSET_SOURCE: std::sync::OnceLock<fn() -> u64> = std::sync::OnceLock::new();
+
+/// Names where this node's replication offset is read.
+pub fn set_offset_source(source: fn() -> u64) {
+    let _ = OFFSET_SOURCE.set(source);
+}
+
+/// This node's replication offset now (0 before the server named its source).
+pub fn my_offset() -> u64 {
+    OFFSET_SOURCE.get().map_or(0, |f| f())
+}
+
+/// Index of the master this node replicates (u16::MAX: none), for the data path.
+static MY_MASTER: AtomicU16 = AtomicU16::new(u16::MAX);
+
+/// Whether `node` is the master this node replicates.
+pub fn is_my_master(node: u16) -> bool {
+    MY_MASTER.load(Relaxed) == node
+}
+
 /// Set once at start when cluster mode is on: the one branch the command path pays otherwise.
 static ENABLED: AtomicBool = AtomicBool::new(false);
 /// `cluster_state:ok`.
@@ -497,6 +523,26 @@ const MARK_MIGRATING: u32 = 1 << 16;
 const MARK_IMPORTING: u32 = 2 << 16;
 /// Each node's redirect address (`endpoint:port`), by index.
 static ADDRESSES: RwLock<Vec<String>> = RwLock::new(Vec::new());
+
+/// Slots this node served and lost to a node with a higher config epoch: the keys it still
+/// holds in them are deleted (clusterUpdateSlotsConfigWith's dirty slots), by `take_lost`'s
+/// caller on the data path.
+static LOST: Mutex<Vec<HashSlot>> = Mutex::new(Vec::new());
+static LOST_PENDING: AtomicBool = AtomicBool::new(false);
+
+/// Notes that this node lost `slot` (called under the state's lock).
+pub(crate) fn note_lost(slot: HashSlot) {
+    LOST.lock().unwrap_or_else(|e| e.into_inner()).push(slot);
+    LOST_PENDING.store(true, Relaxed);
+}
+
+/// The slots lost since the last call, whose keys are to be deleted.
+pub fn take_lost() -> Vec<HashSlot> {
+    if !LOST_PENDING.swap(false, Relaxed) {
+        return Vec::new();
+    }
+    std::mem::take(&mut *LOST.lock().unwrap_or_else(|e| e.into_inner()))
+}
 
 /// Whether this server is a cluster node.
 #[inline(always)]
@@ -602,6 +648,11 @@ fn publish(state: &ClusterState, settings: &Settings) {
         ANY_MOVING.store(!state.moving.is_empty(), Relaxed);
     }
     ME.store(state.myself as u16, Relaxed);
+    let master = match (&state.me().master, state.me().is_replica()) {
+        (Some(id), true) => state.lookup(id.as_bytes()).map_or(u16::MAX, |m| m as u16),
+        _ => u16::MAX,
+    };
+    MY_MASTER.store(master, Relaxed);
     STATE_OK.store(state.ok, Relaxed);
     ALLOW_READS_WHEN_DOWN.store(settings.allow_reads_when_down, Relaxed);
     let addresses = state
@@ -672,6 +723,18 @@ fn fresh(path: PathBuf) -> ClusterState {
     let state = ClusterState::fresh(path);
     tracing::info!("No cluster configuration found, I'm {}", state.me().id);
     state
+}
+
+/// The address (ip, port) of the master this node replicates, as nodes.conf names it.
+pub fn my_master_address() -> Option<(String, u16)> {
+    let guard = shared();
+    let state = &guard.as_ref()?.state;
+    let me = state.me();
+    if !me.is_replica() {
+        return None;
+    }
+    let master = &state.nodes[state.lookup(me.master.as_ref()?.as_bytes())?];
+    (!master.ip.is_empty() && master.port != 0).then(|| (master.ip.clone(), master.port))
 }
 
 /// Turns cluster mode on for the data path once the node listens: its ports are known.

@@ -26,7 +26,9 @@ pub const PING: u16 = 0;
 pub const PONG: u16 = 1;
 pub const MEET: u16 = 2;
 pub const FAIL: u16 = 3;
+pub const PUBLISH: u16 = 4;
 pub const UPDATE: u16 = 7;
+pub const PUBLISHSHARD: u16 = 10;
 /// Redis's CLUSTERMSG_TYPE_COUNT: types at or above it are unknown.
 pub const TYPE_COUNT: u16 = 11;
 
@@ -140,7 +142,14 @@ pub enum Body {
         name: [u8; NAME],
         slots: Box<[u8; SLOTS / 8]>,
     },
-    /// A type this node does not act on (publish, failover votes, module messages).
+    /// PUBLISH or PUBLISHSHARD (`sharded`): `clusterMsgDataPublish`'s two lengths, then the
+    /// channel and the message.
+    Publish {
+        sharded: bool,
+        channel: Vec<u8>,
+        message: Vec<u8>,
+    },
+    /// A type this node does not act on (failover votes, module messages).
     Other(u16),
 }
 
@@ -182,6 +191,14 @@ pub fn encode(msg: &Msg) -> Vec<u8> {
         Body::Ping(kind, gossip) => (*kind, gossip.len(), gossip.len() * GOSSIP_LEN),
         Body::Fail(_) => (FAIL, 0, NAME),
         Body::Update { .. } => (UPDATE, 0, UPDATE_LEN),
+        Body::Publish {
+            sharded,
+            channel,
+            message,
+        } => {
+            let kind = if *sharded { PUBLISHSHARD } else { PUBLISH };
+            (kind, 0, 8 + channel.len() + message.len())
+        }
         Body::Other(kind) => (*kind, 0, 0),
     };
     let mut b = vec![0u8; HEADER_LEN + body_len];
@@ -228,6 +245,14 @@ pub fn encode(msg: &Msg) -> Vec<u8> {
             data[0..8].copy_from_slice(&config_epoch.to_be_bytes());
             data[8..48].copy_from_slice(name);
             data[48..].copy_from_slice(&slots[..]);
+        }
+        Body::Publish {
+            channel, message, ..
+        } => {
+            data[0..4].copy_from_slice(&(channel.len() as u32).to_be_bytes());
+            data[4..8].copy_from_slice(&(message.len() as u32).to_be_bytes());
+            data[8..8 + channel.len()].copy_from_slice(channel);
+            data[8 + channel.len()..].copy_from_slice(message);
         }
         Body::Other(_) => {}
     }
@@ -340,6 +365,21 @@ pub fn decode(b: &[u8]) -> Option<Msg> {
                 slots,
             }
         }
+        PUBLISH | PUBLISHSHARD => {
+            if data.len() < 8 {
+                return None;
+            }
+            let channel_len = u32_at(data, 0) as usize;
+            let message_len = u32_at(data, 4) as usize;
+            if channel_len.checked_add(message_len)? != data.len() - 8 {
+                return None;
+            }
+            Body::Publish {
+                sharded: kind == PUBLISHSHARD,
+                channel: data[8..8 + channel_len].to_vec(),
+                message: data[8 + channel_len..].to_vec(),
+            }
+        }
         FAIL | UPDATE => return None,
         other => Body::Other(other),
     };
@@ -348,6 +388,32 @@ pub fn decode(b: &[u8]) -> Option<Msg> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn publish_round_trips_at_redis_offsets() {
+        let msg = super::Msg {
+            header: super::Header::new(&"a".repeat(40)),
+            body: super::Body::Publish {
+                sharded: true,
+                channel: b"ch".to_vec(),
+                message: b"hello".to_vec(),
+            },
+        };
+        let b = super::encode(&msg);
+        // totlen = header + sizeof(clusterMsgDataPublish) - 8 + 2 + 5.
+        assert_eq!(b.len(), super::HEADER_LEN + 8 + 7);
+        assert_eq!(&b[12..14], &10u16.to_be_bytes());
+        assert_eq!(
+            &b[super::HEADER_LEN..super::HEADER_LEN + 8],
+            &[0, 0, 0, 2, 0, 0, 0, 5]
+        );
+        assert_eq!(&b[super::HEADER_LEN + 8..], b"chhello");
+        assert_eq!(super::decode(&b), Some(msg));
+        // A length that does not add up is ignored, as Redis ignores it.
+        let mut bad = b.clone();
+        bad[super::HEADER_LEN + 3] = 3;
+        assert_eq!(super::decode(&bad), None);
+    }
+
     use super::*;
 
     fn header() -> Header {

@@ -334,6 +334,38 @@ async fn keys_in_slot(session: &Session, slot: usize) -> usize {
         .unwrap_or(0)
 }
 
+/// Deletes the keys held in slots this node lost to another node's higher config epoch
+/// (Redis's delKeysInSlot of the dirty slots): each is propagated as DEL, as Redis does.
+pub async fn purge_lost_slots(router: &crate::shard::mailbox::Router) {
+    for slot in state::take_lost() {
+        if state::serving(slot) == state::Serving::Me {
+            continue;
+        }
+        let shard = router.shard_of_slot(slot);
+        let deleted = router
+            .run(shard, move |s| {
+                s.select(0);
+                let keys: Vec<Bytes> = s
+                    .db_at(0)
+                    .slot_entries(usize::from(slot))
+                    .map(|r| Bytes::copy_from_slice(r.key()))
+                    .collect();
+                for key in &keys {
+                    if s.delete(key).is_some() {
+                        s.journal_in(0, &[b"DEL", key]);
+                        s.invalidate(key);
+                    }
+                }
+                keys.len()
+            })
+            .await
+            .unwrap_or(0);
+        if deleted > 0 {
+            tracing::info!("Deleted {deleted} keys of slot {slot}, now served by another node");
+        }
+    }
+}
+
 /// Number of keys in database 0 on every shard.
 async fn keys_in_db0(session: &Session) -> usize {
     session
@@ -468,8 +500,31 @@ fn keyslot(_session: &mut Session, args: &mut Args) -> CmdResult {
 
 fn links(_session: &mut Session, _args: &mut Args) -> CmdResult {
     disabled()?;
-    // No bus links yet.
-    Ok(Reply::Array(Vec::new()))
+    let mut views = crate::cluster::bus::links();
+    // One link each way per node, as Redis keeps them: the newest.
+    views.sort_by(|a, b| (&a.node, a.outbound, b.created).cmp(&(&b.node, b.outbound, a.created)));
+    views.dedup_by(|a, b| a.node == b.node && a.outbound == b.outbound);
+    let text = |s: &str| Reply::Bulk(Bytes::from(s.to_string()));
+    let entries = views
+        .into_iter()
+        .map(|l| {
+            Reply::Map(vec![
+                (
+                    bulk("direction"),
+                    text(if l.outbound { "to" } else { "from" }),
+                ),
+                (bulk("node"), text(&l.node)),
+                (bulk("create-time"), Reply::Int(l.created as i64)),
+                (bulk("events"), text(if l.writing { "rw" } else { "r" })),
+                (
+                    bulk("send-buffer-allocated"),
+                    Reply::Int(l.allocated as i64),
+                ),
+                (bulk("send-buffer-used"), Reply::Int(l.buffered as i64)),
+            ])
+        })
+        .collect();
+    Ok(Reply::Array(entries))
 }
 
 fn meet(_session: &mut Session, args: &mut Args) -> CmdResult {
@@ -535,7 +590,7 @@ fn replicate(session: &mut Session, args: Args) -> Routine<'_> {
         disabled()?;
         let id = args.next()?;
         let keys = keys_in_db0(session).await;
-        on_state(|cluster, _| {
+        let address = on_state(|cluster, settings| {
             let node = cluster.lookup(&id).ok_or_else(|| unknown_node(&id))?;
             if node == cluster.myself {
                 return Err(error(err::CLUSTER_REPLICATE_MYSELF));
@@ -546,8 +601,26 @@ fn replicate(session: &mut Session, args: Args) -> Routine<'_> {
             if cluster.me().is_master() && (cluster.slot_count(cluster.myself) != 0 || keys != 0) {
                 return Err(error(err::CLUSTER_REPLICATE_NOT_EMPTY));
             }
-            Err(error(err::CLUSTER_NO_BUS))
-        })?
+            // clusterSetMaster: a master turns replica and closes its open slots.
+            let master = &cluster.nodes[node];
+            let (id, address) = (master.id.clone(), (master.ip.clone(), master.port));
+            if cluster.me().is_master() {
+                let me = cluster.me_mut();
+                me.flags = (me.flags & !state::MASTER) | state::SLAVE;
+                cluster.moving.clear();
+            }
+            cluster.me_mut().master = Some(id);
+            changed(cluster, settings, true);
+            Ok(address)
+        })?;
+        let (host, port) = address?;
+        let master = super::replication::replica::Master { host, port };
+        if super::replication::replica::master().as_ref() != Some(&master)
+            || !super::replication::replica::is_replica()
+        {
+            super::replication::replica::set_master(&session.server, master, true);
+        }
+        ok()
     })
 }
 
@@ -740,12 +813,29 @@ fn slots(_session: &mut Session, _args: &mut Args) -> CmdResult {
             .runs()
             .into_iter()
             .map(|(start, end, node)| {
-                // Replicas are listed once they report an offset: none without the bus.
-                Reply::Array(vec![
+                let mut entry = vec![
                     Reply::Int(start as i64),
                     Reply::Int(end as i64),
                     slot_node(&cluster.nodes[node], settings),
-                ])
+                ];
+                // Its replicas, once they report an offset and while not failed
+                // (isReplicaAvailable).
+                let id = &cluster.nodes[node].id;
+                for (r, replica) in cluster.nodes.iter().enumerate() {
+                    let offset = if r == cluster.myself {
+                        state::my_offset()
+                    } else {
+                        replica.repl_offset
+                    };
+                    if replica.is_replica()
+                        && replica.master.as_ref() == Some(id)
+                        && !replica.failed()
+                        && offset != 0
+                    {
+                        entry.push(slot_node(replica, settings));
+                    }
+                }
+                Reply::Array(entry)
             })
             .collect();
         Ok(Reply::Array(runs))

@@ -864,6 +864,15 @@ pub fn unknown_node(id: &str) -> Reply {
     Reply::error_owned(format!("ERR Unknown node {id}"))
 }
 
+/// DEBUG CLUSTERLINK on a server that is not a cluster node.
+pub const DEBUG_CLUSTER_ONLY: &str =
+    "ERR Debug option only available for cluster mode enabled setup!";
+
+/// DEBUG CLUSTERLINK KILL with a direction other than to, from or all.
+pub fn unknown_direction(direction: &str) -> Reply {
+    Reply::error_owned(format!("ERR Unknown direction {direction}"))
+}
+
 pub fn node_not_known(id: &str) -> Reply {
     Reply::error_owned(format!("ERR I don't know about node {id}"))
 }

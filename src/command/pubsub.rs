@@ -356,6 +356,10 @@ pub fn sunsubscribe(session: &mut Session, args: &mut Args) -> CmdResult {
 pub fn publish(session: &mut Session, args: &mut Args) -> CmdResult {
     let channel = args.next()?;
     let message = args.next()?;
+    if crate::cluster::enabled() {
+        // Every other node's subscribers get it through the bus (clusterPropagatePublish).
+        crate::cluster::bus::publish(false, &channel, &message);
+    }
     let n = registry()?.publish(session.thread, false, channel, message);
     Ok(Reply::Int(n as i64))
 }
@@ -363,8 +367,27 @@ pub fn publish(session: &mut Session, args: &mut Args) -> CmdResult {
 pub fn spublish(session: &mut Session, args: &mut Args) -> CmdResult {
     let channel = args.next()?;
     let message = args.next()?;
+    if crate::cluster::enabled() {
+        // The other nodes serving this shard's slots get it (clusterPropagatePublishShard).
+        crate::cluster::bus::publish(true, &channel, &message);
+    }
     let n = registry()?.publish(session.thread, true, channel, message);
     Ok(Reply::Int(n as i64))
+}
+
+/// Delivers a message another cluster node published to this node's subscribers; called on
+/// the bus thread, it hands the message to a worker thread, which fans it out.
+pub fn deliver_from_bus(sharded: bool, channel: Vec<u8>, message: Vec<u8>) {
+    let Some(registry) = Registry::get() else {
+        return;
+    };
+    let registry = registry.clone();
+    crate::shard::mailbox::run_on_thread_from_anywhere(
+        0,
+        Box::new(move || {
+            registry.publish(0, sharded, Bytes::from(channel), Bytes::from(message));
+        }),
+    );
 }
 
 const PUBSUB_HELP: &[&str] = &[

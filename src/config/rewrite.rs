@@ -217,6 +217,10 @@ fn rewrite_option(state: &mut State, config: &Config, spec: &'static OptionSpec,
         Kind::Text if name == "bind" && value.is_empty() => {
             state.put(name, format!("{name} \"\""), true)
         }
+        // A cluster replica's master is nodes.conf's to keep (rewriteConfigReplicaOfOption).
+        Kind::Text if name == "replicaof" && config.get("cluster-enabled") == "yes" => {
+            state.mark(name)
+        }
         Kind::Text if name == "bind" || name == "replicaof" => {
             if changed && !value.is_empty() {
                 state.put(name, format!("{name} {value}"), true);

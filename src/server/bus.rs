@@ -62,7 +62,17 @@ pub(super) fn start_cluster(config: &Config, port: u16, picked: bool) -> Result<
         failed()
     })?;
     tracing::info!("Cluster bus listening on port {bus}");
-    tracing::warn!("cluster mode: failover and replicas are not implemented yet");
+    tracing::warn!("cluster mode: replica election and failover are not implemented yet");
+    crate::cluster::bus::set_publish_sink(crate::command::pubsub::deliver_from_bus);
+    crate::cluster::set_offset_source(|| {
+        use crate::command::replication as repl;
+        let offset = if repl::replica::is_replica() {
+            repl::OFFSET.load(std::sync::atomic::Ordering::SeqCst)
+        } else {
+            repl::master::stream_offset()
+        };
+        offset.max(0) as u64
+    });
     crate::cluster::start_serving(port, bus);
     crate::cluster::bus::start(listeners).map_err(|e| format!("cluster bus thread: {e}"))
 }

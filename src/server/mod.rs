@@ -197,6 +197,10 @@ pub fn run(mut config: Config) -> Result<(), String> {
     let unix = bind_unix(&config)?;
     crate::command::apply_config(&config);
     crate::command::replication::replica::configure(config.get("replicaof"));
+    if let Some((ip, port)) = crate::cluster::my_master_address() {
+        // A cluster replica follows the master nodes.conf names (Redis's clusterCron does).
+        crate::command::replication::replica::configure(&format!("{ip} {port}"));
+    }
     crate::command::access::set_default_password(config.get("requirepass").as_bytes());
     if !config.get("aclfile").is_empty() {
         if !config.users.is_empty() {
@@ -229,6 +233,7 @@ pub fn run(mut config: Config) -> Result<(), String> {
         moves.rebind(config, fallback)
     }));
     let inboxes = inboxes(threads);
+    crate::shard::mailbox::share_inboxes(inboxes.clone());
     metrics::serve(metrics_listeners, state.clone(), inboxes.clone());
     for (id, listeners) in listeners.into_iter().enumerate() {
         let state = state.clone();
@@ -519,6 +524,9 @@ async fn maintenance(router: Router, state: Arc<ServerState>, id: usize) {
             {
                 last_sample = now;
                 state.sample_rates(now);
+            }
+            if crate::cluster::enabled() {
+                crate::command::cluster::purge_lost_slots(&router).await;
             }
             crate::command::aof::tick(&router, &state.config());
             crate::command::replication::master::tick(&router, &state.config());

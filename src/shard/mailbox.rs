@@ -156,6 +156,21 @@ fn enqueue(push: impl FnOnce(&mut Outbox)) {
     }
 }
 
+/// Every thread's inbox, for threads outside the runtime (the cluster bus).
+static FOREIGN: std::sync::OnceLock<Inboxes> = std::sync::OnceLock::new();
+
+/// Makes the inboxes reachable from threads outside the runtime.
+pub fn share_inboxes(inboxes: Inboxes) {
+    let _ = FOREIGN.set(inboxes);
+}
+
+/// Runs `work` on thread `target` from any thread, as one message of its own.
+pub fn run_on_thread_from_anywhere(target: ShardId, work: Completion) {
+    if let Some(inbox) = FOREIGN.get().and_then(|i| i.get(target)) {
+        inbox.send(Mail::Completions(vec![work]));
+    }
+}
+
 /// Runs `work` on thread `target`, delivered with the rest of this tick's mail for it (pub/sub
 /// fan-out uses this: one message per thread per tick, however many publishes).
 pub fn run_on_thread(target: ShardId, work: Completion) {

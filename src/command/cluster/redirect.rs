@@ -72,16 +72,18 @@ fn writes(items: &[Bytes]) -> bool {
 /// getNodeByQuery for `calls`: None when this node serves them (or they name no key), a
 /// migrating or imported slot's keys being checked where they are (`guard`, `moving_refusal`).
 /// `asking`: the client sent ASKING.
-fn route(calls: &[&[Bytes]], asking: bool) -> Option<Redirect> {
+/// `readonly`: the client sent READONLY (a replica then serves reads of its master's slots).
+fn route(calls: &[&[Bytes]], asking: bool, readonly: bool) -> Option<Redirect> {
     let mut first: Option<(&Bytes, u16)> = None;
     let mut write = false;
-    let (mut migrate, mut asking) = (false, asking);
+    let (mut migrate, mut asking, mut pubsubshard) = (false, asking, false);
     for items in calls {
         let Some((_, spec)) = lookup(&items[0]) else {
             continue;
         };
         let spec = spec.resolve(items);
         migrate |= spec.name == "migrate";
+        pubsubshard |= matches!(spec.name, "ssubscribe" | "sunsubscribe" | "spublish");
         asking |= spec.has(Flags::ASKING);
         let Some(positions) = spec.keys_of(items) else {
             continue;
@@ -123,6 +125,12 @@ fn route(calls: &[&[Bytes]], asking: bool) -> Option<Redirect> {
     }
     match serving {
         Serving::Me => None,
+        // A replica serves its master's slots to READONLY reads and to shard channels.
+        Serving::Other(node)
+            if (readonly || pubsubshard) && !write && state::is_my_master(node) =>
+        {
+            None
+        }
         Serving::Other(node) => Some(Redirect::Moved(slot, node)),
         Serving::Nobody => Some(Redirect::Unbound),
     }
@@ -148,7 +156,8 @@ pub fn refusal(session: &mut Session, items: &[Bytes]) -> Option<Reply> {
     if !exec && !spec.has_keys() {
         return None;
     }
-    let redirect = route(&calls(session, spec, items), asking)?;
+    let readonly = session.cluster.readonly;
+    let redirect = route(&calls(session, spec, items), asking, readonly)?;
     if exec {
         super::super::transaction::discard_transaction(session);
     } else {
@@ -165,7 +174,7 @@ pub fn script_refusal(items: &[Bytes]) -> Option<Reply> {
     if !state::enabled() {
         return None;
     }
-    match route(&[items], false)? {
+    match route(&[items], false, false)? {
         Redirect::Down => Some(error(err::SCRIPT_CLUSTER_DOWN)),
         Redirect::DownReadOnly => Some(error(err::SCRIPT_CLUSTER_DOWN_RO)),
         _ => Some(error(err::SCRIPT_NON_LOCAL_KEY)),
@@ -241,6 +250,8 @@ pub fn guard(
             let keys = keys.into_iter().map(|at| &items[at][..]);
             Presence::of(shard, keys).redirect(slot, mark)?
         }
+        // A replica's READONLY reads (admission refused the others).
+        (_, Serving::Other(node)) if state::is_my_master(node) && !spec.writes() => return None,
         (_, Serving::Other(node)) => Redirect::Moved(slot, node),
         (_, Serving::Nobody) => Redirect::Unbound,
         (_, Serving::Me) => return None,

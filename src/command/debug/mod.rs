@@ -163,6 +163,25 @@ fn debug(session: &mut Session, args: Args) -> Routine<'_> {
                 sleep_everywhere(&session.router, pause).await;
                 Ok(Reply::Simple("OK"))
             }
+            (b"clusterlink", 3) if args.keyword("kill") => {
+                if !crate::cluster::enabled() {
+                    return Err(error(err::DEBUG_CLUSTER_ONLY));
+                }
+                let direction = args.next()?.to_ascii_lowercase();
+                let id = args.next()?;
+                let known = crate::cluster::with(|state, _| state.lookup(&id).is_some());
+                if known != Some(true) {
+                    return Err(err::unknown_node(&String::from_utf8_lossy(&id)));
+                }
+                let (to, from) = match &direction[..] {
+                    b"to" => (true, false),
+                    b"from" => (false, true),
+                    b"all" => (true, true),
+                    _ => return Err(err::unknown_direction(&String::from_utf8_lossy(&direction))),
+                };
+                crate::cluster::bus::kill_links(&String::from_utf8_lossy(&id), to, from);
+                Ok(Reply::Simple("OK"))
+            }
             (b"set-active-expire", 1) => {
                 let on = atoi(&args.next()?) != 0;
                 crate::shard::ACTIVE_EXPIRE.store(on, Relaxed);

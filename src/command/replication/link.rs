@@ -267,17 +267,25 @@ fn follow(server: &Arc<ServerState>, gen: u64, master: &Master) -> Result<(), St
             "MASTER <-> REPLICA sync: received {} bytes of the snapshot",
             payload.len()
         );
-        if !swapdb {
-            tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
-            shown.begin(replica::Loading::Blocking);
-        }
-        let (databases, delay) = {
+        let (databases, delay, interval) = {
             let config = server.config();
             (
                 config.int("databases") as usize,
                 config.int("key-load-delay"),
+                config.int("loading-process-events-interval-bytes"),
             )
         };
+        if !swapdb {
+            tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
+            // Redis loads in one go and answers clients (-LOADING) only every
+            // `loading-process-events-interval-bytes` of it: a smaller snapshot is never seen
+            // loading (clients wait for the shards it is installed in, then see it whole).
+            if payload.len() as i64 >= interval || delay != 0 {
+                shown.begin(replica::Loading::Blocking);
+            } else {
+                tracing::info!("MASTER <-> REPLICA sync: Loading DB in memory");
+            }
+        }
         let load = decode(&payload, databases, server.threads)?;
         let keys = load.per_shard.iter().map(Vec::len).sum();
         crate::command::saving::key_load_delay(delay, keys);

@@ -150,6 +150,11 @@ pub(super) fn publish(libraries: Vec<LibraryInfo>) {
     *registry() = Some(Arc::new(libraries));
 }
 
+/// Whether no library is loaded.
+fn libraries_are_empty() -> bool {
+    registry().as_ref().is_none_or(|l| l.is_empty())
+}
+
 /// Every library's code, for a snapshot (take it with every shard held).
 pub fn library_codes() -> Vec<Bytes> {
     libraries().iter().map(|l| l.code.clone()).collect()
@@ -224,7 +229,10 @@ async fn ask(make: impl FnOnce(Done) -> Job) -> CmdResult {
 /// DEBUG RELOAD's share: puts the libraries of the file back as `policy` says (Flush: the
 /// file's replace all there are; Append fails on a library that exists).
 pub async fn reload(libraries: Vec<Bytes>, policy: Policy) -> CmdResult {
-    if libraries.is_empty() && policy != Policy::Flush {
+    // Nothing to put back, and (for a flush) nothing to drop: the Lua thread, which starts
+    // on its first job, is not woken (a replica's first full resync would wait ~10 ms for it,
+    // showing -LOADING meanwhile).
+    if libraries.is_empty() && (policy != Policy::Flush || libraries_are_empty()) {
         return Ok(Reply::Simple("OK"));
     }
     ask(|done| Job::Restore {
