@@ -68,6 +68,9 @@ static TOTAL_KEYS: AtomicU64 = AtomicU64::new(0);
 static TOTAL_ITEMS: AtomicU64 = AtomicU64::new(0);
 /// `tracking-table-max-keys` (0: no limit).
 static MAX_KEYS: AtomicU64 = AtomicU64::new(1_000_000);
+/// A shard is evicting tracked keys down to the limit: one at a time, so that two shards
+/// reading the same total do not both evict and go below it.
+static EVICTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 /// Set once a client enabled tracking: from then on expired keys are recorded (they
 /// invalidate), as the table may name them.
 static IN_USE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -241,20 +244,30 @@ impl Shard {
             self.tracking.evict_effort = 0;
             return;
         }
+        if EVICTING.swap(true, std::sync::atomic::Ordering::Acquire) {
+            // Another shard is at it; this one looks again on its next tick.
+            return;
+        }
         let effort = 100 * (self.tracking.evict_effort + 1);
         let current = self.tracking.current.take();
+        let mut reached = false;
         for _ in 0..effort {
+            if TOTAL_KEYS.load(Relaxed) <= max {
+                reached = true;
+                break;
+            }
             let Some(key) = self.tracking.keys.keys().next().cloned() else {
                 break;
             };
             self.tracking.invalidate(&key, false);
-            if TOTAL_KEYS.load(Relaxed) <= max {
-                self.tracking.evict_effort = 0;
-                self.tracking.current = current;
-                return;
-            }
         }
-        self.tracking.evict_effort += 1;
+        reached |= TOTAL_KEYS.load(Relaxed) <= max;
+        self.tracking.evict_effort = if reached {
+            0
+        } else {
+            self.tracking.evict_effort + 1
+        };
         self.tracking.current = current;
+        EVICTING.store(false, std::sync::atomic::Ordering::Release);
     }
 }
