@@ -217,8 +217,10 @@ fn memory(info: &Snapshot, out: &mut Lines) {
     super::replication::master::stream_offset();
     memory::collect_thread();
     let alloc = super::weigh_memory();
-    let not_counted = super::not_counted_for_evict();
+    // One look at the replication buffer for every field, so that they agree with each
+    // other while the stream grows (mem_not_counted_for_evict covers mem_clients_slaves).
     let replication = super::replication::master::buffer_memory();
+    let not_counted = super::aof::not_counted_for_evict() + replication.not_counted;
     let used = alloc.allocated;
     let peak = memory::peak_memory().max(used);
     let rss = memory::rss_bytes();
