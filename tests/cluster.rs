@@ -790,7 +790,7 @@ fn replicas_of(port: u16, master_id: &str) -> Vec<String> {
         .collect()
 }
 
-/// The replica at `replica` holds what its master at `master` holds (DBSIZE and one key).
+/// The replica at `replica` holds as many keys as its master at `master`, and some.
 fn replica_caught_up(master: u16, replica: u16) -> bool {
     let size = |p| run(&mut Raw::connect(p), "DBSIZE");
     size(master) == size(replica) && size(replica) != b":0\r\n"

@@ -437,10 +437,7 @@ impl Bus {
                 } => {
                     let built = super::with(|state, settings| {
                         let me = state.myself;
-                        let master = match (&state.me().master, state.me().is_replica()) {
-                            (Some(id), true) => state.lookup(id.as_bytes()).unwrap_or(me),
-                            _ => me,
-                        };
+                        let master = state.my_master().unwrap_or(me);
                         let targets: Vec<String> = state
                             .nodes
                             .iter()

@@ -60,10 +60,7 @@ fn my_bitmap(state: &ClusterState, node: usize) -> Box<[u8; SLOTS / 8]> {
 pub fn header(state: &ClusterState, settings: &Settings) -> Header {
     let me = state.me();
     let mut h = Header::new(&me.id);
-    let master = match (&me.master, me.is_replica()) {
-        (Some(id), true) => state.lookup(id.as_bytes()).unwrap_or(state.myself),
-        _ => state.myself,
-    };
+    let master = state.my_master().unwrap_or(state.myself);
     if let Some(id) = &me.master {
         let n = id.len().min(40);
         h.slaveof[..n].copy_from_slice(&id.as_bytes()[..n]);

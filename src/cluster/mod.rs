@@ -178,6 +178,14 @@ impl ClusterState {
         &mut self.nodes[self.myself]
     }
 
+    /// The master this node replicates, when it is a replica of a known node.
+    pub fn my_master(&self) -> Option<usize> {
+        let me = self.me();
+        me.is_replica()
+            .then_some(me.master.as_ref()?)
+            .and_then(|id| self.lookup(id.as_bytes()))
+    }
+
     /// The node with ID `id`.
     pub fn lookup(&self, id: &[u8]) -> Option<usize> {
         self.nodes.iter().position(|n| n.id.as_bytes() == id)
@@ -648,11 +656,7 @@ fn publish(state: &ClusterState, settings: &Settings) {
         ANY_MOVING.store(!state.moving.is_empty(), Relaxed);
     }
     ME.store(state.myself as u16, Relaxed);
-    let master = match (&state.me().master, state.me().is_replica()) {
-        (Some(id), true) => state.lookup(id.as_bytes()).map_or(u16::MAX, |m| m as u16),
-        _ => u16::MAX,
-    };
-    MY_MASTER.store(master, Relaxed);
+    MY_MASTER.store(state.my_master().map_or(u16::MAX, |m| m as u16), Relaxed);
     STATE_OK.store(state.ok, Relaxed);
     ALLOW_READS_WHEN_DOWN.store(settings.allow_reads_when_down, Relaxed);
     let addresses = state
@@ -729,11 +733,7 @@ fn fresh(path: PathBuf) -> ClusterState {
 pub fn my_master_address() -> Option<(String, u16)> {
     let guard = shared();
     let state = &guard.as_ref()?.state;
-    let me = state.me();
-    if !me.is_replica() {
-        return None;
-    }
-    let master = &state.nodes[state.lookup(me.master.as_ref()?.as_bytes())?];
+    let master = &state.nodes[state.my_master()?];
     (!master.ip.is_empty() && master.port != 0).then(|| (master.ip.clone(), master.port))
 }
 
