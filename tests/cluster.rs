@@ -497,16 +497,27 @@ fn three_ringkv_nodes_meet_gossip_and_agree_on_slots() {
         let line = format!("cluster_stats_messages_{field}:");
         assert!(info.contains(&line), "{line} missing: {info}");
     }
-    // A node that stops answering is flagged fail? after cluster-node-timeout.
+    // A node that stops answering is flagged fail? after cluster-node-timeout, then fail
+    // once the other two masters (a majority of three) report it.
     let gone = myid(&mut Raw::connect(ports[2]));
     drop(servers.pop());
     let flagged = eventually(Duration::from_secs(15), || {
         let nodes = text(&mut first, "CLUSTER NODES");
         nodes
             .lines()
-            .any(|l| l.starts_with(&gone) && l.contains("master,fail?"))
+            .any(|l| l.starts_with(&gone) && l.contains("master,fail "))
     });
     assert!(flagged, "{}", text(&mut first, "CLUSTER NODES"));
+    let agreed = eventually(Duration::from_secs(5), || {
+        text(&mut Raw::connect(ports[1]), "CLUSTER NODES")
+            .lines()
+            .any(|l| l.starts_with(&gone) && l.contains("master,fail "))
+    });
+    assert!(
+        agreed,
+        "{}",
+        text(&mut Raw::connect(ports[1]), "CLUSTER NODES")
+    );
 }
 
 #[test]
@@ -1083,4 +1094,354 @@ fn myid_known(port: u16, id: &str) -> bool {
     text(&mut Raw::connect(port), "CLUSTER NODES")
         .lines()
         .any(|l| l.starts_with(id) && !l.contains("handshake"))
+}
+
+/// The line of `id` in the CLUSTER NODES of the node at `port` (empty when unknown).
+fn node_line(port: u16, id: &str) -> String {
+    text(&mut Raw::connect(port), "CLUSTER NODES")
+        .lines()
+        .find(|l| l.starts_with(id))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The masters (port, ID) of a cluster made of `ports`, each with the port of its replica.
+fn masters_and_replicas(ports: &[u16]) -> Vec<(u16, String, u16)> {
+    let ids: Vec<String> = ports.iter().map(|&p| myid(&mut Raw::connect(p))).collect();
+    let mut out = Vec::new();
+    for (i, &port) in ports.iter().enumerate() {
+        let line = node_line(port, &ids[i]);
+        if !line.contains("master") {
+            continue;
+        }
+        let known = eventually(Duration::from_secs(15), || {
+            replicas_of(port, &ids[i]).len() == 1
+        });
+        assert!(known, "no replica of {}: {line}", ids[i]);
+        let replica_id = replicas_of(port, &ids[i])[0].clone();
+        let replica = ports[ids.iter().position(|id| *id == replica_id).unwrap()];
+        out.push((port, ids[i].clone(), replica));
+    }
+    out
+}
+
+/// Waits until the node at `port` serves as a master with slots, cluster_state ok.
+fn promoted(port: u16, secs: u64) -> bool {
+    eventually(Duration::from_secs(secs), || {
+        let mut raw = Raw::connect(port);
+        let id = myid(&mut raw);
+        let line = node_line(port, &id);
+        line.contains("myself,master")
+            && line.split(' ').count() > 8
+            && text(&mut raw, "ROLE").contains("master")
+            && text(&mut raw, "CLUSTER INFO").contains("cluster_state:ok")
+    })
+}
+
+#[test]
+fn a_killed_master_is_replaced_by_its_replica_and_rejoins_as_a_replica() {
+    let dirs: Vec<TempDir> = (0..6)
+        .map(|i| TempDir::new(&format!("cluster-failover-{i}")))
+        .collect();
+    let timeout = ["--cluster-node-timeout", "1000"];
+    let mut servers: Vec<Option<Server>> = dirs
+        .iter()
+        .map(|d| Some(ringkv_node(d, &timeout)))
+        .collect();
+    let ports: Vec<u16> = servers.iter().flatten().map(|s| s.port).collect();
+    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let mut args = vec!["--cluster", "create"];
+    args.extend(addrs.iter().map(String::as_str));
+    args.extend(["--cluster-replicas", "1", "--cluster-yes"]);
+    let (ok, out) = redis_cli(&args, 90);
+    assert!(ok, "cluster create failed:\n{out}");
+    for &port in &ports {
+        wait_ok(&mut Raw::connect(port));
+    }
+    fill(&mut cluster_client(ports[0]), 0..3000, "f:");
+    let pairs = masters_and_replicas(&ports);
+    assert_eq!(pairs.len(), 3);
+    let (master, master_id, replica) = pairs[0].clone();
+    assert!(
+        eventually(Duration::from_secs(20), || replica_caught_up(
+            master, replica
+        )),
+        "replica {replica} of {master} did not catch up"
+    );
+    let slots_before = node_line(master, &master_id)
+        .split(' ')
+        .skip(8)
+        .collect::<Vec<_>>()
+        .join(" ");
+    // kill -9 of the master.
+    let index = ports.iter().position(|&p| p == master).unwrap();
+    drop(servers[index].take());
+    assert!(
+        promoted(replica, 20),
+        "replica {replica} not promoted: {}",
+        text(&mut Raw::connect(replica), "CLUSTER NODES")
+    );
+    let replica_id = myid(&mut Raw::connect(replica));
+    let others: Vec<u16> = ports.iter().copied().filter(|&p| p != master).collect();
+    for &port in &others {
+        wait_ok(&mut Raw::connect(port));
+        let agreed = eventually(Duration::from_secs(10), || {
+            let old = node_line(port, &master_id);
+            let new = node_line(port, &replica_id);
+            old.contains("fail") && !old.contains("fail?") && new.contains("master")
+        });
+        assert!(
+            agreed,
+            "{port}: {}",
+            text(&mut Raw::connect(port), "CLUSTER NODES")
+        );
+    }
+    // The new master serves the old one's slots, with every key, and takes writes.
+    let slots_after = node_line(replica, &replica_id)
+        .split(' ')
+        .skip(8)
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert_eq!(slots_after, slots_before);
+    let mut con = cluster_client(replica);
+    verify(&mut con, 0..3000, "f:");
+    fill(&mut con, 3000..4000, "f:");
+    verify(&mut con, 0..4000, "f:");
+    let reports = text(
+        &mut Raw::connect(others[0]),
+        &format!("CLUSTER COUNT-FAILURE-REPORTS {master_id}"),
+    );
+    assert!(reports.starts_with(':'), "{reports}");
+    // The old master comes back on its port: it turns replica of the node that took its
+    // slots, and copies its data.
+    let port_arg = master.to_string();
+    let mut extra = timeout.to_vec();
+    extra.extend(["--port", &port_arg]);
+    servers[index] = Some(ringkv_node(&dirs[index], &extra));
+    let rejoined = eventually(Duration::from_secs(20), || {
+        let line = node_line(master, &master_id);
+        line.contains("myself,slave") && line.contains(&replica_id)
+    });
+    assert!(
+        rejoined,
+        "{}",
+        text(&mut Raw::connect(master), "CLUSTER NODES")
+    );
+    assert!(
+        eventually(Duration::from_secs(20), || replica_caught_up(
+            replica, master
+        )),
+        "old master did not resync from its replacement: {}\n{}",
+        text(&mut Raw::connect(master), "INFO replication"),
+        text(&mut Raw::connect(replica), "INFO replication")
+    );
+    assert!(text(&mut Raw::connect(master), "ROLE").contains("slave"));
+    for &port in &ports {
+        let cleared = eventually(Duration::from_secs(10), || {
+            let line = node_line(port, &master_id);
+            line.contains("slave") && !line.contains("fail")
+        });
+        assert!(
+            cleared,
+            "{port}: {}",
+            text(&mut Raw::connect(port), "CLUSTER NODES")
+        );
+    }
+    let (_, check) = redis_cli(&["--cluster", "check", &addrs[1]], 30);
+    assert!(check.contains("[OK] All 16384 slots covered"), "{check}");
+    assert!(
+        check.contains("[OK] All nodes agree about slots configuration"),
+        "{check}"
+    );
+}
+
+/// `redis-cli --cluster add-node` of the node at `replica` as a replica of the master at
+/// `master`; every node of `ports` then names it.
+fn add_replica(replica: u16, master: u16, ports: &[u16]) {
+    let master_id = myid(&mut Raw::connect(master));
+    let (ok, out) = redis_cli(
+        &[
+            "--cluster",
+            "add-node",
+            &format!("127.0.0.1:{replica}"),
+            &format!("127.0.0.1:{master}"),
+            "--cluster-slave",
+            "--cluster-master-id",
+            &master_id,
+        ],
+        60,
+    );
+    assert!(ok, "add-node {replica} as replica of {master}:\n{out}");
+    let known = eventually(Duration::from_secs(15), || {
+        ports.iter().all(|&p| replicas_of(p, &master_id).len() == 1)
+    });
+    assert!(
+        known,
+        "{}",
+        text(&mut Raw::connect(master), "CLUSTER NODES")
+    );
+}
+
+#[test]
+fn ringkv_and_redis_server_vote_for_each_other_s_replicas() {
+    let timeout = ["--cluster-node-timeout", "1000"];
+    let mut redis_a = Some(redis_node(&timeout));
+    let redis_b = redis_node(&timeout);
+    let dirs: Vec<TempDir> = (0..2)
+        .map(|i| TempDir::new(&format!("cluster-mixed-failover-{i}")))
+        .collect();
+    let mut ringkv_c = Some(ringkv_node(&dirs[0], &timeout));
+    let ringkv_r = ringkv_node(&dirs[1], &timeout);
+    let redis_s = redis_node(&timeout);
+    let (a, b, c) = (
+        redis_a.as_ref().unwrap().port,
+        redis_b.port,
+        ringkv_c.as_ref().unwrap().port,
+    );
+    let (r, s) = (ringkv_r.port, redis_s.port);
+    create_cluster(&[a, b, c], c);
+    let all = [a, b, c, r, s];
+    add_replica(r, c, &all[..4]);
+    add_replica(s, a, &all);
+    for port in all {
+        wait_ok(&mut Raw::connect(port));
+    }
+    fill(&mut cluster_client(b), 0..3000, "x:");
+    for (master, replica) in [(c, r), (a, s)] {
+        assert!(
+            eventually(Duration::from_secs(20), || replica_caught_up(
+                master, replica
+            )),
+            "replica {replica} of {master} did not catch up"
+        );
+    }
+    // The ringkv master goes: the redis-server masters elect its ringkv replica.
+    let c_id = myid(&mut Raw::connect(c));
+    drop(ringkv_c.take());
+    assert!(
+        promoted(r, 20),
+        "ringkv replica not promoted: {}",
+        text(&mut Raw::connect(r), "CLUSTER NODES")
+    );
+    let r_id = myid(&mut Raw::connect(r));
+    for port in [a, b, s] {
+        let agreed = eventually(Duration::from_secs(10), || {
+            node_line(port, &r_id).contains("master") && node_line(port, &c_id).contains("fail")
+        });
+        assert!(agreed, "{}", text(&mut Raw::connect(port), "CLUSTER NODES"));
+        wait_ok(&mut Raw::connect(port));
+    }
+    // A redis-server master goes: the other one and the promoted ringkv node elect its
+    // redis-server replica.
+    let a_id = myid(&mut Raw::connect(a));
+    drop(redis_a.take());
+    assert!(
+        promoted(s, 20),
+        "redis-server replica not promoted: {}",
+        text(&mut Raw::connect(s), "CLUSTER NODES")
+    );
+    let s_id = myid(&mut Raw::connect(s));
+    for port in [b, r] {
+        let agreed = eventually(Duration::from_secs(10), || {
+            node_line(port, &s_id).contains("master") && node_line(port, &a_id).contains("fail")
+        });
+        assert!(agreed, "{}", text(&mut Raw::connect(port), "CLUSTER NODES"));
+        wait_ok(&mut Raw::connect(port));
+    }
+    verify(&mut cluster_client(b), 0..3000, "x:");
+    let (_, check) = redis_cli(&["--cluster", "check", &format!("127.0.0.1:{r}")], 30);
+    assert!(check.contains("[OK] All 16384 slots covered"), "{check}");
+}
+
+/// Waits until the node at `port` is a replica of `master_id` in every view of `ports`
+/// (the masters vote only for a node they know as a replica), and holds what the master at
+/// `master` holds.
+fn demoted(port: u16, master: u16, master_id: &str, ports: &[u16]) -> bool {
+    let id = myid(&mut Raw::connect(port));
+    eventually(Duration::from_secs(20), || {
+        ports.iter().all(|&p| {
+            let line = node_line(p, &id);
+            line.contains("slave") && line.contains(master_id)
+        }) && text(&mut Raw::connect(port), "ROLE").contains("slave")
+            && replica_caught_up(master, port)
+    })
+}
+
+#[test]
+fn cluster_failover_default_force_and_takeover_swap_a_master_and_its_replica() {
+    let dirs: Vec<TempDir> = (0..4)
+        .map(|i| TempDir::new(&format!("cluster-manual-{i}")))
+        .collect();
+    let servers: Vec<Server> = dirs.iter().map(|d| ringkv_node(d, &[])).collect();
+    let ports: Vec<u16> = servers.iter().map(|s| s.port).collect();
+    create_cluster(&ports[..3], ports[0]);
+    let (a, d) = (ports[0], ports[3]);
+    add_replica(d, a, &ports);
+    wait_ok(&mut Raw::connect(d));
+    fill(&mut cluster_client(a), 0..2000, "m:");
+    assert!(
+        eventually(Duration::from_secs(20), || replica_caught_up(a, d)),
+        "replica did not catch up"
+    );
+    let (a_id, d_id) = (myid(&mut Raw::connect(a)), myid(&mut Raw::connect(d)));
+    assert_eq!(
+        text(&mut Raw::connect(a), "CLUSTER FAILOVER"),
+        "-ERR You should send CLUSTER FAILOVER to a replica\r\n"
+    );
+    assert_eq!(
+        text(&mut Raw::connect(d), "CLUSTER FAILOVER SOFTLY"),
+        "-ERR syntax error\r\n"
+    );
+    // The default: the master pauses writes, the replica reaches its offset, then is elected.
+    assert_eq!(text(&mut Raw::connect(d), "CLUSTER FAILOVER"), "+OK\r\n");
+    assert!(
+        promoted(d, 20),
+        "{}",
+        text(&mut Raw::connect(d), "CLUSTER NODES")
+    );
+    assert!(
+        demoted(a, d, &d_id, &ports),
+        "{}",
+        text(&mut Raw::connect(a), "CLUSTER NODES")
+    );
+    let mut con = cluster_client(ports[1]);
+    verify(&mut con, 0..2000, "m:");
+    fill(&mut con, 2000..2500, "m:");
+    // FORCE: without the master's agreement on the offset, still by election.
+    assert_eq!(
+        text(&mut Raw::connect(a), "CLUSTER FAILOVER FORCE"),
+        "+OK\r\n"
+    );
+    assert!(
+        promoted(a, 20),
+        "{}",
+        text(&mut Raw::connect(a), "CLUSTER NODES")
+    );
+    assert!(
+        demoted(d, a, &a_id, &ports),
+        "{}",
+        text(&mut Raw::connect(d), "CLUSTER NODES")
+    );
+    // TAKEOVER: no election, a new config epoch of its own.
+    assert_eq!(
+        text(&mut Raw::connect(d), "CLUSTER FAILOVER TAKEOVER"),
+        "+OK\r\n"
+    );
+    assert!(
+        promoted(d, 20),
+        "{}",
+        text(&mut Raw::connect(d), "CLUSTER NODES")
+    );
+    assert!(
+        demoted(a, d, &d_id, &ports),
+        "{}",
+        text(&mut Raw::connect(a), "CLUSTER NODES")
+    );
+    verify(&mut cluster_client(ports[2]), 0..2500, "m:");
+    let (_, check) = redis_cli(&["--cluster", "check", &format!("127.0.0.1:{d}")], 30);
+    assert!(check.contains("[OK] All 16384 slots covered"), "{check}");
+    assert!(
+        check.contains("[OK] All nodes agree about slots configuration"),
+        "{check}"
+    );
 }

@@ -7,9 +7,13 @@
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicU64,
+    Ordering::{Acquire, Relaxed, Release},
+};
 use std::time::{Duration, Instant};
 
+use super::failover;
 use super::gossip::{self, LinkInfo};
 use super::msg;
 use super::*;
@@ -62,9 +66,14 @@ enum Outgoing {
     },
     /// DEBUG CLUSTERLINK KILL: close the links to (`to`), from (`from`) node `id`.
     Kill { id: String, to: bool, from: bool },
+    /// Messages a command made (CLUSTER FAILOVER's), each for a node's outbound link.
+    Send(failover::Outbox),
 }
 
-static OUTGOING: std::sync::Mutex<Vec<Outgoing>> = std::sync::Mutex::new(Vec::new());
+/// The work not yet taken by the bus thread, and the number of items ever handed over.
+static OUTGOING: std::sync::Mutex<(Vec<Outgoing>, u64)> = std::sync::Mutex::new((Vec::new(), 0));
+/// How many handed-over items the bus has done, with CLUSTER LINKS showing the result.
+static DONE: AtomicU64 = AtomicU64::new(0);
 /// The bus thread's wake-up (an eventfd in its poll set); -1 before it starts.
 static WAKE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
 /// Delivers a message published on another node: sharded, channel, message.
@@ -78,17 +87,21 @@ pub fn set_publish_sink(sink: PublishSink) {
     let _ = PUBLISH_SINK.set(sink);
 }
 
-fn hand_over(work: Outgoing) {
-    OUTGOING
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(work);
+/// Queues `work` for the bus thread and wakes it; returns the item's number (see [`DONE`]).
+fn hand_over(work: Outgoing) -> u64 {
+    let number = {
+        let mut queue = OUTGOING.lock().unwrap_or_else(|e| e.into_inner());
+        queue.0.push(work);
+        queue.1 += 1;
+        queue.1
+    };
     let fd = WAKE.load(Relaxed);
     if fd >= 0 {
         let one = 1u64;
         // SAFETY: writes 8 bytes from a live u64 to the eventfd the bus thread owns.
         unsafe { libc::write(fd, (&one as *const u64).cast(), 8) };
     }
+    number
 }
 
 /// Sends a PUBLISH (`sharded`: PUBLISHSHARD) to the other nodes, as clusterPropagatePublish
@@ -101,13 +114,29 @@ pub fn publish(sharded: bool, channel: &[u8], message: &[u8]) {
     });
 }
 
-/// DEBUG CLUSTERLINK KILL TO|FROM|ALL `id`.
+/// Sends messages built under the state's lock by a command.
+pub fn send_now(out: failover::Outbox) {
+    if !out.is_empty() {
+        hand_over(Outgoing::Send(out));
+    }
+}
+
+/// DEBUG CLUSTERLINK KILL TO|FROM|ALL `id`. Returns once the links are closed and CLUSTER
+/// LINKS no longer shows them, as in Redis, where the command closes them itself: a CLUSTER
+/// LINKS sent next must not count a closed link (a second at most, should the bus be stuck).
 pub fn kill_links(id: &str, to: bool, from: bool) {
-    hand_over(Outgoing::Kill {
+    let number = hand_over(Outgoing::Kill {
         id: id.to_string(),
         to,
         from,
     });
+    if WAKE.load(Relaxed) < 0 {
+        return;
+    }
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while DONE.load(Acquire) < number && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_micros(50));
+    }
 }
 
 /// One link as CLUSTER LINKS shows it.
@@ -167,6 +196,8 @@ struct Bus {
     links: Vec<Link>,
     iteration: u64,
     save: bool,
+    /// The number of the last item taken from [`OUTGOING`]; published as done by `finish`.
+    taken: u64,
 }
 
 /// A non-blocking connect to `ip:port` (completion is seen as writability).
@@ -194,6 +225,7 @@ impl Bus {
             links: Vec::new(),
             iteration: 0,
             save: false,
+            taken: 0,
         }
     }
 
@@ -374,10 +406,15 @@ impl Bus {
             peer_ip: link.stream.peer_addr().ok().map(|a| a.ip().to_string()),
         };
         let done = super::with(|state, settings| {
-            let fx = gossip::process(state, settings, &info, m, now);
+            let mut fx = gossip::process(state, settings, &info, m, now);
             let pong = fx
                 .pong
                 .then(|| msg::encode(&gossip::ping(state, settings, msg::PONG)));
+            if fx.handle_failover {
+                let age = super::data_age();
+                let more = failover::handle_replica(state, settings, age, now, &mut fx.out);
+                fx.actions.merge(more);
+            }
             (fx, pong)
         });
         let Some((fx, pong)) = done else {
@@ -400,11 +437,9 @@ impl Bus {
             link.dead = true;
         }
         self.save |= fx.save;
-        if let Some((id, update)) = fx.update {
-            if let Some(out) = self.outbound(&id) {
-                send(out, &msg::encode(&update));
-            }
-        }
+        super::apply_actions(&fx.actions);
+        self.save |= fx.actions.save;
+        self.send_all(fx.out);
         for id in fx.reconnect {
             if let Some(out) = self.outbound(&id) {
                 out.dead = true;
@@ -416,7 +451,11 @@ impl Bus {
     /// Does the data path's work: publishes go out on the outbound links of their nodes, and
     /// DEBUG CLUSTERLINK KILL closes links, in the order they came.
     fn outgoing(&mut self) {
-        let work = std::mem::take(&mut *OUTGOING.lock().unwrap_or_else(|e| e.into_inner()));
+        let work = {
+            let mut queue = OUTGOING.lock().unwrap_or_else(|e| e.into_inner());
+            self.taken = queue.1;
+            std::mem::take(&mut queue.0)
+        };
         for item in work {
             match item {
                 Outgoing::Kill { id, to, from } => {
@@ -430,6 +469,7 @@ impl Bus {
                     // Gone now: a message sent next does not find them.
                     self.links.retain(|l| !l.dead);
                 }
+                Outgoing::Send(out) => self.send_all(out),
                 Outgoing::Publish {
                     sharded,
                     channel,
@@ -474,6 +514,16 @@ impl Bus {
         }
     }
 
+    /// Queues each message on the outbound link of its node (none: it is not sent, as
+    /// Redis drops a message for a node without a link).
+    fn send_all(&mut self, out: failover::Outbox) {
+        for (id, bytes) in out {
+            if let Some(link) = self.outbound(&id) {
+                send(link, &bytes);
+            }
+        }
+    }
+
     fn outbound(&mut self, id: &str) -> Option<&mut Link> {
         self.links
             .iter_mut()
@@ -489,7 +539,7 @@ impl Bus {
         let iteration = self.iteration;
         let links = &mut self.links;
         let mut save = false;
-        super::with(|state, settings| {
+        let failed_over = super::with(|state, settings| {
             let timeout = settings.node_timeout;
             let handshake_timeout = timeout.max(1000);
             let mut i = 0;
@@ -621,8 +671,22 @@ impl Bus {
             if changed {
                 save = true;
             }
+            // clusterCron's failover steps: a manual failover's timeout and progress, then
+            // the replica's election.
+            let mut out = Vec::new();
+            let mut actions = failover::handle_manual(state, settings, now, &mut out);
+            let age = super::data_age();
+            actions.merge(failover::handle_replica(
+                state, settings, age, now, &mut out,
+            ));
             state.update_state(settings, Instant::now());
+            (out, actions)
         });
+        if let Some((out, actions)) = failed_over {
+            super::apply_actions(&actions);
+            save |= actions.save;
+            self.send_all(out);
+        }
         self.save |= save;
     }
 
@@ -651,6 +715,7 @@ impl Bus {
             })
             .collect();
         *LINKS.lock().unwrap_or_else(|e| e.into_inner()) = views;
+        DONE.store(self.taken, Release);
         let links = &self.links;
         let save = std::mem::take(&mut self.save);
         let known = super::with(|state, settings| {
@@ -682,5 +747,6 @@ impl Bus {
         .unwrap_or_default();
         let mut keep = known.into_iter();
         self.links.retain(|_| keep.next().unwrap_or(false));
+        super::follow_role();
     }
 }

@@ -24,8 +24,12 @@ pub struct Effects {
     pub drop: bool,
     /// The link's node now has this ID (a handshake completed).
     pub renamed: Option<String>,
-    /// Send this UPDATE on the outbound link of the node with this ID.
-    pub update: Option<(String, Msg)>,
+    /// Messages to send, each on the outbound link of the node with the ID given.
+    pub out: failover::Outbox,
+    /// What a failover step asks of the server.
+    pub actions: failover::Actions,
+    /// A vote or a FAIL arrived: the replica's election is looked at now.
+    pub handle_failover: bool,
     /// Close the outbound link of these nodes (their address changed).
     pub reconnect: Vec<String>,
     /// nodes.conf must be written.
@@ -70,6 +74,7 @@ pub fn header(state: &ClusterState, settings: &Settings) -> Header {
     h.cport = me.cport;
     h.flags = me.flags & !MEET;
     h.state = if state.ok { 0 } else { 1 };
+    h.mflags = failover::header_mflags(state, crate::shard::unix_ms());
     h.current_epoch = state.current_epoch;
     h.offset = super::my_offset();
     h.config_epoch = state.nodes[master].config_epoch;
@@ -197,6 +202,7 @@ pub fn process(
                 state.nodes[s].config_epoch = h.config_epoch;
                 fx.save = true;
             }
+            failover::paused_offset_received(state, s, h);
         }
     }
     let kind = match &m.body {
@@ -230,7 +236,7 @@ pub fn process(
             state.nodes.push(node);
             fx.save = true;
             if let Body::Ping(_, gossip) = &m.body {
-                process_gossip(state, None, gossip, now, &mut fx);
+                process_gossip(state, settings, None, gossip, now, &mut fx);
             }
         }
         fx.pong = true;
@@ -240,12 +246,28 @@ pub fn process(
             Body::Fail(about) => {
                 let failing = state.lookup(about);
                 if let (Some(_), Some(f)) = (sender, failing) {
-                    let n = &mut state.nodes[f];
-                    if n.flags & (FAIL | MYSELF) == 0 {
-                        tracing::info!("FAIL message received about {}", id_of(about));
-                        n.flags = (n.flags | FAIL) & !PFAIL;
+                    if failover::fail_received(state, f, now) {
                         fx.save = true;
+                        fx.handle_failover = true;
                     }
+                }
+            }
+            Body::Other(msg::FAILOVER_AUTH_REQUEST) => {
+                if let Some(s) = sender {
+                    let mut out = Vec::new();
+                    fx.actions
+                        .merge(failover::vote(state, settings, s, h, now, &mut out));
+                    fx.out.append(&mut out);
+                }
+            }
+            Body::Other(msg::FAILOVER_AUTH_ACK) => {
+                if let Some(s) = sender {
+                    fx.handle_failover |= failover::ack_received(state, s, h.current_epoch);
+                }
+            }
+            Body::Other(msg::MFSTART) => {
+                if let Some(s) = sender {
+                    fx.actions.merge(failover::mfstart_received(state, s, now));
                 }
             }
             Body::Update {
@@ -261,7 +283,7 @@ pub fn process(
                 }
                 set_master(state, n);
                 state.nodes[n].config_epoch = *config_epoch;
-                update_slots_with(state, n, *config_epoch, slots, &mut fx);
+                update_slots_with(state, settings, n, *config_epoch, slots, &mut fx);
                 fx.save = true;
             }
             Body::Publish {
@@ -308,9 +330,7 @@ pub fn process(
             if node.flags & PFAIL != 0 {
                 node.flags &= !PFAIL;
                 fx.save = true;
-            } else if node.flags & FAIL != 0 && state.slot_count(ln) == 0 {
-                // Redis clears a master with slots only after a while; no failover here.
-                state.nodes[ln].flags &= !FAIL;
+            } else if failover::clear_failure_if_needed(state, ln, settings.node_timeout, now) {
                 fx.save = true;
             }
         }
@@ -355,7 +375,7 @@ pub fn process(
     };
     let dirty = sender_master.is_some_and(|m| *my_bitmap(state, m) != *h.myslots);
     if dirty && state.nodes[s].is_master() {
-        update_slots_with(state, s, h.config_epoch, &h.myslots, &mut fx);
+        update_slots_with(state, settings, s, h.config_epoch, &h.myslots, &mut fx);
     }
     if dirty {
         for slot in 0..SLOTS {
@@ -368,7 +388,8 @@ pub fn process(
             if owner != s && state.nodes[owner].config_epoch > h.config_epoch {
                 tracing::debug!("Node {} has an old slots configuration", state.nodes[s].id);
                 let update = update_about(state, settings, owner);
-                fx.update = Some((state.nodes[s].id.clone(), update));
+                fx.out
+                    .push((state.nodes[s].id.clone(), msg::encode(&update)));
                 break;
             }
         }
@@ -389,7 +410,7 @@ pub fn process(
             state.current_epoch
         );
     }
-    process_gossip(state, Some(s), gossip, now, &mut fx);
+    process_gossip(state, settings, Some(s), gossip, now, &mut fx);
     fx
 }
 
@@ -439,8 +460,12 @@ fn set_master(state: &mut ClusterState, n: usize) {
 
 /// clusterUpdateSlotsConfigWith: `sender` claims `slots` at `epoch`; each slot it does not
 /// serve yet becomes its when unclaimed or held at a lower config epoch (unless importing).
+/// When that leaves this node's shard (itself, or the master it replicates) without slots,
+/// this node turns replica of `sender`, which took them (a failover happened); otherwise
+/// the keys it still holds in slots it lost are deleted.
 fn update_slots_with(
     state: &mut ClusterState,
+    settings: &Settings,
     sender: usize,
     epoch: u64,
     slots: &[u8; SLOTS / 8],
@@ -450,10 +475,20 @@ fn update_slots_with(
         tracing::warn!("Discarding UPDATE message about myself.");
         return;
     }
+    let me = state.myself;
+    let current = if state.me().is_master() {
+        Some(me)
+    } else {
+        state.my_master()
+    };
+    let mut sender_slots = 0usize;
+    let mut migrated_ours = 0usize;
+    let mut dirty = Vec::new();
     for slot in 0..SLOTS {
         if !msg::has_slot(slots, slot) {
             continue;
         }
+        sender_slots += 1;
         let owner = state.owner(slot);
         if owner == Some(sender) {
             continue;
@@ -465,20 +500,42 @@ fn update_slots_with(
             continue;
         }
         if owner.is_none_or(|o| state.nodes[o].config_epoch < epoch) {
-            if owner == Some(state.myself) && state.me().is_master() {
-                // Keys this node may still hold there are deleted on the data path.
-                super::note_lost(slot as HashSlot);
+            if owner == Some(me) {
+                dirty.push(slot as HashSlot);
+            }
+            if owner.is_some() && owner == current {
+                migrated_ours += 1;
             }
             state.assign(slot, sender);
             fx.save = true;
         }
     }
+    let emptied = current.is_some_and(|c| state.slot_count(c) == 0);
+    if migrated_ours > 0
+        && emptied
+        && (settings.allow_replica_migration || sender_slots == migrated_ours)
+    {
+        tracing::warn!(
+            "Configuration change detected. Reconfiguring myself as a replica of {}",
+            state.nodes[sender].id
+        );
+        fx.actions.merge(state.set_my_master(sender));
+        fx.save = true;
+        return;
+    }
+    if state.me().is_master() {
+        // Keys this node may still hold there are deleted on the data path.
+        for slot in dirty {
+            super::note_lost(slot);
+        }
+    }
 }
 
-/// clusterProcessGossipSection without failure reports: learns pong times and new nodes
-/// (from a known sender), and a failing node's new address.
+/// clusterProcessGossipSection: failure reports from masters, pong times, new nodes (from a
+/// known sender), and a failing node's new address.
 fn process_gossip(
     state: &mut ClusterState,
+    settings: &Settings,
     sender: Option<usize>,
     gossip: &[Gossip],
     now: u64,
@@ -487,6 +544,12 @@ fn process_gossip(
     for g in gossip {
         match state.lookup(&g.name) {
             Some(i) => {
+                if let Some(s) = sender {
+                    if failover::gossip_about(state, settings, s, i, g.flags, now, &mut fx.out) {
+                        fx.save = true;
+                        fx.handle_failover = true;
+                    }
+                }
                 let node = &mut state.nodes[i];
                 if g.flags & (FAIL | PFAIL) == 0 && node.ping_sent == 0 {
                     let pong = u64::from(g.pong_received) * 1000;

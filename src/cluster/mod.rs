@@ -9,9 +9,11 @@
 //! lock: one atomic per slot naming its node, and one flag for "the cluster is up".
 //!
 //! Nodes meet, gossip and agree on slots; replicas follow their masters (the replication is
-//! the server's); replica election and failover are not here yet.
+//! the server's, driven through [`Hooks`]); failed nodes are agreed on and their replicas
+//! elected in their place (`failover`).
 
 pub mod bus;
+pub mod failover;
 mod gossip;
 pub mod msg;
 mod nodes_conf;
@@ -65,6 +67,12 @@ pub struct Node {
     pub data_received: u64,
     /// The replication offset its last header carried (0: none yet).
     pub repl_offset: u64,
+    /// Masters that gossiped it as failing: (reporter ID, unix ms).
+    pub fail_reports: Vec<(String, u64)>,
+    /// When it was marked FAIL, and (for a master) when this node last voted for one of its
+    /// replicas; unix ms.
+    pub fail_time: u64,
+    pub voted_time: u64,
 }
 
 impl Node {
@@ -84,6 +92,9 @@ impl Node {
             created: crate::shard::unix_ms(),
             data_received: 0,
             repl_offset: 0,
+            fail_reports: Vec::new(),
+            fail_time: 0,
+            voted_time: 0,
         }
     }
 
@@ -131,6 +142,8 @@ pub struct ClusterState {
     among_minority: Option<std::time::Instant>,
     /// Nodes CLUSTER FORGET removed, not re-added from gossip until the unix ms given.
     pub blacklist: hashbrown::HashMap<String, u64>,
+    /// This replica's election, or a manual failover in progress.
+    pub election: failover::Election,
 }
 
 /// A fresh random node ID (40 hex characters from the kernel's random source).
@@ -167,6 +180,7 @@ impl ClusterState {
             first_update: None,
             among_minority: None,
             blacklist: Default::default(),
+            election: Default::default(),
         }
     }
 
@@ -184,6 +198,29 @@ impl ClusterState {
         me.is_replica()
             .then_some(me.master.as_ref()?)
             .and_then(|id| self.lookup(id.as_bytes()))
+    }
+
+    /// What this node's replication should follow: Some(None) as a master, Some(address)
+    /// as a replica of a master with an address, None while that is not known.
+    fn wanted_master(&self) -> Option<Option<(String, u16)>> {
+        if self.me().is_master() {
+            return Some(None);
+        }
+        let m = &self.nodes[self.my_master()?];
+        (!m.ip.is_empty() && m.port != 0).then(|| Some((m.ip.clone(), m.port)))
+    }
+
+    /// clusterSetMaster: this node turns replica of `master` (a master closes its open slots
+    /// and gives up a manual failover). The replication follows on [`follow_role`].
+    pub fn set_my_master(&mut self, master: usize) -> failover::Actions {
+        if self.me().is_master() {
+            let me = self.me_mut();
+            me.flags = (me.flags & !MASTER) | SLAVE;
+            self.moving.clear();
+        }
+        let id = self.nodes[master].id.clone();
+        self.me_mut().master = Some(id);
+        failover::reset_manual(self)
     }
 
     /// The node with ID `id`.
@@ -277,6 +314,7 @@ impl ClusterState {
             if n.master.as_deref() == Some(&id) {
                 n.master = None;
             }
+            n.fail_reports.retain(|r| r.0 != id);
         }
         self.myself = shift(self.myself);
     }
@@ -446,6 +484,11 @@ pub struct Settings {
     /// `ip`, `hostname` or `unknown-endpoint`.
     pub preferred_endpoint: String,
     pub allow_replica_migration: bool,
+    /// `cluster-replica-validity-factor` (0: any data age may fail over).
+    pub replica_validity_factor: u64,
+    pub replica_no_failover: bool,
+    /// `repl-ping-replica-period`, ms.
+    pub repl_ping_period_ms: u64,
 }
 
 impl Settings {
@@ -460,6 +503,9 @@ impl Settings {
             announce_bus_port: config.int("cluster-announce-bus-port") as u16,
             preferred_endpoint: config.get("cluster-preferred-endpoint-type").to_string(),
             allow_replica_migration: config.get("cluster-allow-replica-migration") == "yes",
+            replica_validity_factor: config.int("cluster-replica-validity-factor").max(0) as u64,
+            replica_no_failover: config.get("cluster-replica-no-failover") == "yes",
+            repl_ping_period_ms: config.int("repl-ping-replica-period").max(1) as u64 * 1000,
         }
     }
 }
@@ -502,6 +548,74 @@ pub fn set_offset_source(source: fn() -> u64) {
 /// This node's replication offset now (0 before the server named its source).
 pub fn my_offset() -> u64 {
     OFFSET_SOURCE.get().map_or(0, |f| f())
+}
+
+/// An address (ip, port) to replicate, or None to serve as a master.
+pub type Follow = Box<dyn Fn(Option<(String, u16)>) + Send + Sync>;
+
+/// What the cluster asks of the server, named once at start.
+pub struct Hooks {
+    /// Replicate the master at this address (None: serve as a master). Called when the role
+    /// or the master's address changes; doing nothing when already so.
+    pub follow: Follow,
+    /// Milliseconds since the replication link last brought data, or since it went down
+    /// (Redis's data age, before the node timeout is taken off).
+    pub data_age: fn() -> u64,
+    /// Pause writes until the unix ms given (a master's side of a manual failover); None
+    /// ends that pause.
+    pub pause_writes: fn(Option<u64>),
+}
+
+static HOOKS: std::sync::OnceLock<Hooks> = std::sync::OnceLock::new();
+
+pub fn set_hooks(hooks: Hooks) {
+    let _ = HOOKS.set(hooks);
+}
+
+/// The role last handed to [`Hooks::follow`] (None: none yet); its lock orders the calls.
+static FOLLOWING: Mutex<Option<Option<(String, u16)>>> = Mutex::new(None);
+/// Set once the server's replication can take a master (its feed is up).
+static REPLICATION_READY: AtomicBool = AtomicBool::new(false);
+
+/// The server's replication is up: the role nodes.conf gives (a replica follows its master,
+/// as Redis's clusterCron sets it) is applied from now on.
+pub fn replication_ready() {
+    REPLICATION_READY.store(true, Relaxed);
+    follow_role();
+}
+
+/// Makes the server's replication what the state says this node is: a replica of its
+/// master's address, or a master (clusterSetMaster's replicationSetMaster, a promotion's
+/// replicationUnsetMaster, a master's new address). Cheap when nothing changed.
+pub fn follow_role() {
+    let Some(hooks) = HOOKS.get().filter(|_| REPLICATION_READY.load(Relaxed)) else {
+        return;
+    };
+    let mut applied = FOLLOWING.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(wanted) = with(|state, _| state.wanted_master()).flatten() else {
+        return;
+    };
+    if applied.as_ref() != Some(&wanted) {
+        (hooks.follow)(wanted.clone());
+        *applied = Some(wanted);
+    }
+}
+
+/// The replication link's data age, ms (unknown without the server: 0).
+fn data_age() -> u64 {
+    HOOKS.get().map_or(0, |h| (h.data_age)())
+}
+
+/// Applies what a failover step asks of the server: a pause of writes, or its end.
+pub fn apply_actions(actions: &failover::Actions) {
+    let Some(hooks) = HOOKS.get() else {
+        return;
+    };
+    if let Some(until) = actions.pause_until {
+        (hooks.pause_writes)(Some(until));
+    } else if actions.unpause {
+        (hooks.pause_writes)(None);
+    }
 }
 
 /// Index of the master this node replicates (u16::MAX: none), for the data path.
@@ -687,6 +801,12 @@ fn update_myself(shared: &mut Shared) {
         me.ip = settings.announce_ip.clone();
     }
     me.hostname = settings.announce_hostname.clone();
+    // clusterUpdateMyselfFlags: other nodes see that this replica will not fail over.
+    if settings.replica_no_failover {
+        me.flags |= NOFAILOVER;
+    } else {
+        me.flags &= !NOFAILOVER;
+    }
 }
 
 /// Loads nodes.conf at `path` (a missing or empty file: a fresh node, saved at once), as
@@ -727,14 +847,6 @@ fn fresh(path: PathBuf) -> ClusterState {
     let state = ClusterState::fresh(path);
     tracing::info!("No cluster configuration found, I'm {}", state.me().id);
     state
-}
-
-/// The address (ip, port) of the master this node replicates, as nodes.conf names it.
-pub fn my_master_address() -> Option<(String, u16)> {
-    let guard = shared();
-    let state = &guard.as_ref()?.state;
-    let master = &state.nodes[state.my_master()?];
-    (!master.ip.is_empty() && master.port != 0).then(|| (master.ip.clone(), master.port))
 }
 
 /// Turns cluster mode on for the data path once the node listens: its ports are known.

@@ -27,7 +27,10 @@ pub const PONG: u16 = 1;
 pub const MEET: u16 = 2;
 pub const FAIL: u16 = 3;
 pub const PUBLISH: u16 = 4;
+pub const FAILOVER_AUTH_REQUEST: u16 = 5;
+pub const FAILOVER_AUTH_ACK: u16 = 6;
 pub const UPDATE: u16 = 7;
+pub const MFSTART: u16 = 8;
 pub const PUBLISHSHARD: u16 = 10;
 /// Redis's CLUSTERMSG_TYPE_COUNT: types at or above it are unknown.
 pub const TYPE_COUNT: u16 = 11;
@@ -81,6 +84,8 @@ pub struct Header {
     pub flags: u16,
     /// 0 ok, 1 fail.
     pub state: u8,
+    /// `mflags[0]`'s PAUSED and FORCEACK bits (EXT_DATA is the encoder's).
+    pub mflags: u8,
 }
 
 impl Header {
@@ -101,6 +106,7 @@ impl Header {
             cport: 0,
             flags: 0,
             state: 0,
+            mflags: 0,
         }
     }
 
@@ -222,6 +228,7 @@ pub fn encode(msg: &Msg) -> Vec<u8> {
     b[2248..2250].copy_from_slice(&h.cport.to_be_bytes());
     b[2250..2252].copy_from_slice(&h.flags.to_be_bytes());
     b[2252] = h.state;
+    b[2253] = h.mflags & !EXT_DATA;
     let data = &mut b[HEADER_LEN..];
     match &msg.body {
         Body::Ping(_, gossip) => {
@@ -302,6 +309,7 @@ pub fn decode(b: &[u8]) -> Option<Msg> {
         cport: u16_at(b, 2248),
         flags: u16_at(b, 2250),
         state: b[2252],
+        mflags: b[2253] & !EXT_DATA,
     };
     let data = &b[HEADER_LEN..];
     let body = match kind {

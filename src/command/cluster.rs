@@ -317,10 +317,11 @@ fn unknown_node(id: &[u8]) -> Reply {
 fn count_failure_reports(_session: &mut Session, args: &mut Args) -> CmdResult {
     disabled()?;
     let id = args.next()?;
-    on_state(|cluster, _| {
-        cluster.lookup(&id).ok_or_else(|| unknown_node(&id))?;
-        // No failure reports travel without the bus.
-        Ok(Reply::Int(0))
+    on_state(|cluster, settings| {
+        let node = cluster.lookup(&id).ok_or_else(|| unknown_node(&id))?;
+        let now = crate::shard::unix_ms();
+        let count = state::failover::valid_reports(cluster, node, settings.node_timeout, now);
+        Ok(Reply::Int(count as i64))
     })?
 }
 
@@ -590,7 +591,7 @@ fn replicate(session: &mut Session, args: Args) -> Routine<'_> {
         disabled()?;
         let id = args.next()?;
         let keys = keys_in_db0(session).await;
-        let address = on_state(|cluster, settings| {
+        let actions = on_state(|cluster, settings| {
             let node = cluster.lookup(&id).ok_or_else(|| unknown_node(&id))?;
             if node == cluster.myself {
                 return Err(error(err::CLUSTER_REPLICATE_MYSELF));
@@ -601,25 +602,12 @@ fn replicate(session: &mut Session, args: Args) -> Routine<'_> {
             if cluster.me().is_master() && (cluster.slot_count(cluster.myself) != 0 || keys != 0) {
                 return Err(error(err::CLUSTER_REPLICATE_NOT_EMPTY));
             }
-            // clusterSetMaster: a master turns replica and closes its open slots.
-            let master = &cluster.nodes[node];
-            let (id, address) = (master.id.clone(), (master.ip.clone(), master.port));
-            if cluster.me().is_master() {
-                let me = cluster.me_mut();
-                me.flags = (me.flags & !state::MASTER) | state::SLAVE;
-                cluster.moving.clear();
-            }
-            cluster.me_mut().master = Some(id);
+            let actions = cluster.set_my_master(node);
             changed(cluster, settings, true);
-            Ok(address)
-        })?;
-        let (host, port) = address?;
-        let master = super::replication::replica::Master { host, port };
-        if super::replication::replica::master().as_ref() != Some(&master)
-            || !super::replication::replica::is_replica()
-        {
-            super::replication::replica::set_master(&session.server, master, true);
-        }
+            Ok(actions)
+        })??;
+        state::apply_actions(&actions);
+        state::follow_role();
         ok()
     })
 }
@@ -762,20 +750,42 @@ fn set_slot_node(
     Ok(())
 }
 
+/// CLUSTER FAILOVER [FORCE|TAKEOVER] on a replica: a manual failover (see
+/// `cluster::failover`); OK once started, as in Redis.
 fn failover(_session: &mut Session, args: &mut Args) -> CmdResult {
+    use state::failover::Manual;
     disabled()?;
-    match args.remaining() {
-        0 => {}
-        1 if args.keyword("force") || args.keyword("takeover") => {}
+    let how = match args.remaining() {
+        0 => Manual::Default,
+        1 if args.keyword("force") => Manual::Force,
+        1 if args.keyword("takeover") => Manual::Takeover,
         1 => return Err(error(err::SYNTAX)),
         _ => return Err(err::subcommand_syntax(args.all())),
-    }
-    on_state(|cluster, _| {
+    };
+    let actions = on_state(|cluster, settings| {
         if cluster.me().is_master() {
             return Err(error(err::CLUSTER_FAILOVER_MASTER));
         }
-        Err(error(err::CLUSTER_NO_BUS))
-    })?
+        let Some(master) = cluster.my_master() else {
+            return Err(error(err::CLUSTER_FAILOVER_NO_MASTER));
+        };
+        let m = &cluster.nodes[master];
+        if how == Manual::Default && (m.failed() || !m.link) {
+            return Err(error(err::CLUSTER_FAILOVER_MASTER_DOWN));
+        }
+        let now = crate::shard::unix_ms();
+        let mut out = Vec::new();
+        let actions = state::failover::start_manual(cluster, settings, how, now, &mut out);
+        if actions.save {
+            changed(cluster, settings, true);
+        }
+        Ok((out, actions))
+    })??;
+    let (out, actions) = actions;
+    state::apply_actions(&actions);
+    state::bus::send_now(out);
+    state::follow_role();
+    ok()
 }
 
 /// One node as CLUSTER SLOTS lists it: endpoint, port, ID, and the other endpoints.

@@ -207,9 +207,9 @@ pub const CLUSTER_SETSLOT_SYNTAX: &str =
     "ERR Invalid CLUSTER SETSLOT action or number of arguments. Try CLUSTER HELP";
 pub const CLUSTER_TARGET_NOT_MASTER: &str = "ERR Target node is not a master";
 pub const CLUSTER_FAILOVER_MASTER: &str = "ERR You should send CLUSTER FAILOVER to a replica";
-/// REPLICATE and a replica's FAILOVER need cluster replication, which ringkv lacks yet.
-pub const CLUSTER_NO_BUS: &str =
-    "ERR ringkv has no cluster replication yet: nodes cannot replicate or fail over";
+pub const CLUSTER_FAILOVER_NO_MASTER: &str = "ERR I'm a replica but my master is unknown to me";
+pub const CLUSTER_FAILOVER_MASTER_DOWN: &str =
+    "ERR Master is down or failed, please use CLUSTER FAILOVER FORCE";
 pub const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
 pub const CLUSTERDOWN: &str = "CLUSTERDOWN The cluster is down";
 pub const CLUSTERDOWN_RO: &str = "CLUSTERDOWN The cluster is down and only accepts read commands";

@@ -291,6 +291,24 @@ pub fn weigh_memory() -> crate::state::memory::Allocator {
     alloc
 }
 
+/// Evicts against used_memory as it is now (after CONFIG SET): the datasets are published,
+/// the allocator weighed, then every shard evicts down to its share. Inside EXEC or a
+/// script, Redis leaves eviction to the next command.
+pub async fn evict_on_fresh_weight(session: &mut Session) {
+    session
+        .router
+        .run_all(|s| {
+            crate::state::memory::collect_thread();
+            s.publish_dataset()
+        })
+        .await;
+    crate::state::memory::collect_thread();
+    weigh_memory();
+    if !session.tx.in_exec {
+        session.router.run_all(|s| s.enforce_maxmemory()).await;
+    }
+}
+
 /// What eviction does not count (`mem_not_counted_for_evict`), as Redis: the AOF's buffer
 /// and the replicas' output buffers (a slow replica must not evict the data it replicates).
 pub fn not_counted_for_evict() -> u64 {

@@ -374,21 +374,8 @@ fn config_set_all(session: &mut Session, mut args: Args) -> Routine<'_> {
             return Err(error(err::LOADING));
         }
         let reply = config_set(session, &mut args)?;
-        // A lower maxmemory (or a policy that may now evict) takes effect at once, against
-        // used_memory as it is now: the datasets are published, the allocator weighed.
-        session
-            .router
-            .run_all(|s| {
-                crate::state::memory::collect_thread();
-                s.publish_dataset()
-            })
-            .await;
-        crate::state::memory::collect_thread();
-        super::weigh_memory();
-        // Inside EXEC or a script, Redis leaves eviction to the next command.
-        if !session.tx.in_exec {
-            session.router.run_all(|s| s.enforce_maxmemory()).await;
-        }
+        // A lower maxmemory (or a policy that may now evict) takes effect at once.
+        super::evict_on_fresh_weight(session).await;
         Ok(reply)
     })
 }

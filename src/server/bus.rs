@@ -1,11 +1,14 @@
 //! Cluster mode at start: nodes.conf loaded (or a new node ID written), the bus port bound
-//! (`cluster-port`, else the client port + 10000), and the bus thread started on it.
+//! (`cluster-port`, else the client port + 10000), and the bus thread started on it; then,
+//! once the server's state exists, the hooks through which the cluster drives it.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::listen::{bind_addresses, single_listener};
 use crate::config::Config;
+use crate::state::ServerState;
 
 /// Starts this server as a cluster node listening for clients on `port`; `picked` is true when
 /// the port was picked by the kernel (`--port 0`). Err: why the node cannot start.
@@ -62,7 +65,6 @@ pub(super) fn start_cluster(config: &Config, port: u16, picked: bool) -> Result<
         failed()
     })?;
     tracing::info!("Cluster bus listening on port {bus}");
-    tracing::warn!("cluster mode: replica election and failover are not implemented yet");
     crate::cluster::bus::set_publish_sink(crate::command::pubsub::deliver_from_bus);
     crate::cluster::set_offset_source(|| {
         use crate::command::replication as repl;
@@ -75,4 +77,32 @@ pub(super) fn start_cluster(config: &Config, port: u16, picked: bool) -> Result<
     });
     crate::cluster::start_serving(port, bus);
     crate::cluster::bus::start(listeners).map_err(|e| format!("cluster bus thread: {e}"))
+}
+
+/// Lets the cluster drive this server: its replication (a replica follows its master, a
+/// promoted replica serves as a master) and the pause of writes of a manual failover.
+pub(super) fn connect_cluster(server: &Arc<ServerState>) {
+    let server = server.clone();
+    crate::cluster::set_hooks(crate::cluster::Hooks {
+        follow: Box::new(move |wanted| {
+            use crate::command::replication::replica;
+            match wanted {
+                Some((host, port)) => {
+                    let master = replica::Master { host, port };
+                    if !replica::is_replica() || replica::master().as_ref() != Some(&master) {
+                        replica::set_master(&server, master, true);
+                    }
+                }
+                None => replica::unset_master(&server),
+            }
+        }),
+        data_age: crate::command::replication::replica::data_age_ms,
+        pause_writes: |until| {
+            use crate::command::pause::{self, PauseKind, PausePurpose};
+            match until {
+                Some(end) => pause::pause(PausePurpose::Failover, PauseKind::Write, end),
+                None => pause::unpause(PausePurpose::Failover),
+            }
+        },
+    });
 }

@@ -197,10 +197,6 @@ pub fn run(mut config: Config) -> Result<(), String> {
     let unix = bind_unix(&config)?;
     crate::command::apply_config(&config);
     crate::command::replication::replica::configure(config.get("replicaof"));
-    if let Some((ip, port)) = crate::cluster::my_master_address() {
-        // A cluster replica follows the master nodes.conf names (Redis's clusterCron does).
-        crate::command::replication::replica::configure(&format!("{ip} {port}"));
-    }
     crate::command::access::set_default_password(config.get("requirepass").as_bytes());
     if !config.get("aclfile").is_empty() {
         if !config.users.is_empty() {
@@ -228,6 +224,9 @@ pub fn run(mut config: Config) -> Result<(), String> {
         crate::command::table::STAT_ROWS.len(),
     ));
     crash::watch_clients(state.clone());
+    if crate::cluster::enabled() {
+        bus::connect_cluster(&state);
+    }
     let (moves, listeners) = listen::Listeners::start(listeners);
     let _ = state.rebind.set(Box::new(move |config, fallback| {
         moves.rebind(config, fallback)

@@ -892,7 +892,8 @@ check)
             printf 'REGRESSION: %s: these tests passed in the baseline and fail now:\n' "$u"
             printf '    %s\n' "${lost//$'\n'/$'\n'    }"
             regress=1
-            regressed+=" $u ($(wc -l <<<"$lost") lost)"
+            # The names go on the summary line too: a CI log may keep only its end.
+            regressed+=" $u ($(wc -l <<<"$lost") lost: ${lost//$'\n'/; })"
         fi
         if ((p < m)); then
             printf 'REGRESSION: %s: %d passed, baseline is %d\n' "$u" "$p" "$m"

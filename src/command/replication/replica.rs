@@ -150,6 +150,18 @@ pub fn touch() {
     LAST_IO.store(crate::shard::unix_ms() / 1000, Relaxed);
 }
 
+/// Milliseconds since the master last sent data while the link is up, or since the link
+/// went down (never up: since the epoch, as Redis's repl_down_since of 0 makes it).
+pub fn data_age_ms() -> u64 {
+    let now = crate::shard::unix_ms() / 1000;
+    let since = if state() == LinkState::Connected {
+        LAST_IO.load(Relaxed)
+    } else {
+        DOWN_SINCE.load(Relaxed)
+    };
+    now.saturating_sub(since) * 1000
+}
+
 /// The master's client in the registry while a link is up.
 pub fn master_client() -> Option<u64> {
     Some(MASTER_CLIENT.load(Relaxed)).filter(|&id| id != 0)

@@ -168,6 +168,8 @@ pub async fn serve(router: Router, server: Arc<ServerState>) {
     if let Some(master) = configured {
         replica::set_master(&server, master, false);
     }
+    // A cluster node's role is the cluster's: a replica follows its master from here.
+    crate::cluster::replication_ready();
     let mut session = master_session(&router, &server, None);
     session.db = stream_db();
     let mut attached: Option<Attached> = None;
