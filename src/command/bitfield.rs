@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use super::args::parse_int;
-use super::string::MAX_STRING_LEN;
+use super::string::{change_long_str, write_string, MAX_STRING_LEN};
 use super::table::{access, flags, keyed, row, CommandSpec, KEY1};
 use super::{err, error, notify, Args, CmdResult};
 use crate::protocol::Reply;
@@ -209,52 +209,77 @@ fn run(shard: &mut Shard, args: &mut Args, read_only: bool) -> CmdResult {
         .map(|s| s.field.offset + s.field.bits as u64 - 1)
         .max()
         .unwrap_or(0);
-    let (mut value, expire, existed) = match shard.write(&key) {
-        None => (Vec::new(), 0, false),
+    let existing = match shard.live(&key) {
+        None => None,
         Some(r) => match r.value() {
-            ValueRef::Str(s) => (s.to_vec(), r.expire_at(), true),
+            ValueRef::Str(s) => Some(s.len()),
             _ => return Err(error(err::WRONGTYPE)),
         },
     };
     let need = (highest >> 3) as usize + 1;
-    let grown = value.len() < need;
-    if grown {
-        value.resize(need, 0);
-    }
-    let dirty = grown || !existed;
-    let mut changes = 0;
-    let mut out = Vec::with_capacity(steps.len());
-    for s in &steps {
-        let f = s.field;
-        let old = if f.signed {
-            get(&value, f) as i128
-        } else {
-            get_raw(&value, f) as i128
-        };
-        if s.op == Op::Get {
-            out.push(Reply::Int(old as i64));
-            continue;
-        }
-        // SET of an unsigned field takes the value's 64 bits as they are (-1 is 2^64-1).
-        let (target, reply_new) = match s.op {
-            Op::IncrBy => (old + s.value as i128, true),
-            _ if f.signed => (s.value as i128, false),
-            _ => (s.value as u64 as i128, false),
-        };
-        match fit(target, f, s.overflow) {
-            None => out.push(Reply::Nil),
-            Some(new) => {
-                out.push(Reply::Int(if reply_new { new as i64 } else { old as i64 }));
-                put(&mut value, f, new as u64);
-                if dirty || new != old {
-                    changes += 1;
+    let dirty = existing.is_none_or(|len| len < need);
+    // Runs the steps on a value at least `need` long: the replies and the number of fields
+    // that changed.
+    let run = |value: &mut [u8]| {
+        let mut changes = 0;
+        let mut out = Vec::with_capacity(steps.len());
+        for s in &steps {
+            let f = s.field;
+            let old = if f.signed {
+                get(value, f) as i128
+            } else {
+                get_raw(value, f) as i128
+            };
+            if s.op == Op::Get {
+                out.push(Reply::Int(old as i64));
+                continue;
+            }
+            // SET of an unsigned field takes the value's 64 bits as they are (-1 is 2^64-1).
+            let (target, reply_new) = match s.op {
+                Op::IncrBy => (old + s.value as i128, true),
+                _ if f.signed => (s.value as i128, false),
+                _ => (s.value as u64 as i128, false),
+            };
+            match fit(target, f, s.overflow) {
+                None => out.push(Reply::Nil),
+                Some(new) => {
+                    out.push(Reply::Int(if reply_new { new as i64 } else { old as i64 }));
+                    put(value, f, new as u64);
+                    if dirty || new != old {
+                        changes += 1;
+                    }
                 }
             }
         }
-    }
-    if dirty || changes > 0 {
-        shard.store(&key, Value::Str(Bytes::from(value)), expire);
-    }
+        (out, changes)
+    };
+    // A long string (a bitmap) changes in place; an inline or new one is built.
+    let in_place = match existing {
+        Some(_) => change_long_str(shard, &key, |value| {
+            if value.len() < need {
+                value.resize(need, 0);
+            }
+            run(value)
+        }),
+        None => None,
+    };
+    let (out, changes) = match in_place {
+        Some(done) => done,
+        None => {
+            let (mut value, expire) = match write_string(shard, &key)? {
+                Some((current, expire)) => (current.to_vec(), expire),
+                None => (Vec::new(), 0),
+            };
+            if value.len() < need {
+                value.resize(need, 0);
+            }
+            let done = run(&mut value);
+            if dirty || done.1 > 0 {
+                shard.store(&key, Value::Str(Bytes::from(value)), expire);
+            }
+            done
+        }
+    };
     if changes > 0 {
         notify(shard, STRING, "setbit", &key);
     } else if !dirty {

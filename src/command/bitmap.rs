@@ -3,10 +3,10 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use super::args::parse_int;
-use super::string::{check_len, read_string, MAX_STRING_LEN};
+use super::string::{change_long_str, check_len, read_string, write_string, MAX_STRING_LEN};
 use super::table::{access, flags, keyed, routine, row, CommandSpec, KEY1};
 use super::{err, error, notify, Args, CmdResult, Session};
 use crate::protocol::Reply;
@@ -39,33 +39,65 @@ pub fn setbit(shard: &mut Shard, args: &mut Args) -> CmdResult {
         b"0" => false,
         _ => return Err(error(err::BIT_NOT_INT)),
     };
-    let (current, expire, existed) = match shard.write(key) {
-        None => (Vec::new(), 0, false),
+    let byte = (offset / 8) as usize;
+    check_len(byte as u64 + 1)?;
+    let mask = 1u8 << (7 - (offset % 8));
+    // Sets the bit in a string long enough; returns the old one.
+    let set = |value: &mut [u8]| {
+        let old = value[byte] & mask != 0;
+        if on {
+            value[byte] |= mask;
+        } else {
+            value[byte] &= !mask;
+        }
+        old
+    };
+    // The string's length and the byte holding the bit (when it reaches that far).
+    let existing = match shard.live(key) {
+        None => None,
         Some(r) => match r.value() {
-            ValueRef::Str(s) => (s.to_vec(), r.expire_at(), true),
+            ValueRef::Str(s) => Some((s.len(), s.get(byte).copied())),
             _ => return Err(error(err::WRONGTYPE)),
         },
     };
-    let byte = (offset / 8) as usize;
-    check_len(byte as u64 + 1)?;
-    let mut value = current;
-    let grown = value.len() <= byte;
-    if grown {
-        value.resize(byte + 1, 0);
-    }
-    let mask = 1u8 << (7 - (offset % 8));
-    let old = value[byte] & mask != 0;
-    // As Redis: a key created or grown, or a bit that flips, is a change; anything else is not.
-    if existed && !grown && old == on {
-        shard.unchanged();
-        return Ok(Reply::Int(old as i64));
-    }
-    if on {
-        value[byte] |= mask;
-    } else {
-        value[byte] &= !mask;
-    }
-    shard.store(key, Value::Str(Bytes::from(value)), expire);
+    let old = match existing {
+        // As Redis: a key created or grown, or a bit that flips, is a change; anything else
+        // is not.
+        Some((_, Some(current))) if (current & mask != 0) == on => {
+            shard.unchanged();
+            return Ok(Reply::Int(on as i64));
+        }
+        Some(_) => {
+            // A long string (a bitmap) changes in place; an inline one is rebuilt.
+            let grow_and_set = |value: &mut BytesMut| {
+                if value.len() <= byte {
+                    value.resize(byte + 1, 0);
+                }
+                set(value)
+            };
+            match change_long_str(shard, key, grow_and_set) {
+                Some(old) => old,
+                None => {
+                    let Some((current, expire)) = write_string(shard, key)? else {
+                        return Ok(Reply::Int(0));
+                    };
+                    let mut value = current.to_vec();
+                    if value.len() <= byte {
+                        value.resize(byte + 1, 0);
+                    }
+                    let old = set(&mut value);
+                    shard.store(key, Value::Str(Bytes::from(value)), expire);
+                    old
+                }
+            }
+        }
+        None => {
+            let mut value = vec![0u8; byte + 1];
+            let old = set(&mut value);
+            shard.store(key, Value::Str(Bytes::from(value)), 0);
+            old
+        }
+    };
     notify(shard, STRING, "setbit", key);
     Ok(Reply::Int(old as i64))
 }

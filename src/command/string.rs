@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use super::args::{ok, parse_float, parse_int, FloatRule};
 use super::table::{access, flags, keyed, routine, row, split, CommandSpec, KEY1, KEY12, KEYS_ALL};
@@ -74,7 +74,7 @@ pub fn read_string(shard: &mut Shard, key: &[u8]) -> Result<Option<Bytes>, Reply
 }
 
 /// The string at `key` for a write (no hit/miss accounting), with its expiry.
-fn write_string(shard: &mut Shard, key: &[u8]) -> Result<Option<(Bytes, u64)>, Reply> {
+pub(super) fn write_string(shard: &mut Shard, key: &[u8]) -> Result<Option<(Bytes, u64)>, Reply> {
     match shard.live(key) {
         None => Ok(None),
         Some(record) => match record.value() {
@@ -459,17 +459,23 @@ pub fn msetnx_cross(
 pub fn append(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     let tail = args.next()?;
-    let Some((current, expire)) = write_string(shard, key)? else {
+    let Some(current_len) = write_len(shard, key)? else {
         store_value(shard, key, &tail, 0);
         notify(shard, STRING, "append", key);
         return Ok(Reply::Int(tail.len() as i64));
     };
-    let len = current.len() + tail.len();
+    let len = current_len + tail.len();
     check_len(len as u64)?;
-    let mut joined = Vec::with_capacity(len);
-    joined.extend_from_slice(&current);
-    joined.extend_from_slice(&tail);
-    shard.store(key, Value::Str(Bytes::from(joined)), expire);
+    // A long string grows in place, with room to spare as a Vec grows (amortized, as
+    // Redis's sds): appending in a loop costs what it appends, not the whole string again.
+    if change_long_str(shard, key, |value| value.extend_from_slice(&tail)).is_none() {
+        if let Some((current, expire)) = write_string(shard, key)? {
+            let mut joined = Vec::with_capacity(len);
+            joined.extend_from_slice(&current);
+            joined.extend_from_slice(&tail);
+            shard.store(key, Value::Str(Bytes::from(joined)), expire);
+        }
+    }
     notify(shard, STRING, "append", key);
     Ok(Reply::Int(len as i64))
 }
@@ -589,6 +595,27 @@ pub fn getrange(shard: &mut Shard, args: &mut Args) -> CmdResult {
     Ok(Reply::Bulk(value.slice(start as usize..=end as usize)))
 }
 
+/// The length of the string at `key` for a write (no hit/miss accounting); None when absent.
+fn write_len(shard: &mut Shard, key: &[u8]) -> Result<Option<usize>, Reply> {
+    match shard.live(key) {
+        None => Ok(None),
+        Some(record) => match record.value() {
+            ValueRef::Str(s) => Ok(Some(s.len())),
+            _ => Err(error(err::WRONGTYPE)),
+        },
+    }
+}
+
+/// Changes the long string at `key` in place (see `Record::change_long_str`): None when it is
+/// an inline one, which the caller rebuilds (it is short).
+pub(super) fn change_long_str<R>(
+    shard: &mut Shard,
+    key: &[u8],
+    f: impl FnOnce(&mut BytesMut) -> R,
+) -> Option<R> {
+    shard.write(key)?.change_long_str(f)
+}
+
 pub fn setrange(shard: &mut Shard, args: &mut Args) -> CmdResult {
     let key = args.arg()?;
     let offset = args.int()?;
@@ -596,8 +623,7 @@ pub fn setrange(shard: &mut Shard, args: &mut Args) -> CmdResult {
     if offset < 0 {
         return Err(error(err::OFFSET_RANGE));
     }
-    let current = write_string(shard, key)?;
-    let Some((current, expire)) = current else {
+    let Some(current_len) = write_len(shard, key)? else {
         if patch.is_empty() {
             shard.unchanged();
             return Ok(Reply::Int(0));
@@ -614,18 +640,35 @@ pub fn setrange(shard: &mut Shard, args: &mut Args) -> CmdResult {
     };
     if patch.is_empty() {
         shard.unchanged();
-        return Ok(Reply::Int(current.len() as i64));
+        return Ok(Reply::Int(current_len as i64));
     }
     check_len(offset as u64 + patch.len() as u64)?;
-    let offset = offset as usize;
-    let mut value = Vec::with_capacity(current.len().max(offset + patch.len()));
-    value.extend_from_slice(&current);
-    if value.len() < offset + patch.len() {
-        value.resize(offset + patch.len(), 0);
-    }
-    value[offset..offset + patch.len()].copy_from_slice(&patch);
-    let len = value.len();
-    shard.store(key, Value::Str(Bytes::from(value)), expire);
+    let (offset, end) = (offset as usize, offset as usize + patch.len());
+    let patch_into = |value: &mut [u8]| value[offset..end].copy_from_slice(&patch);
+    let in_place = change_long_str(shard, key, |value| {
+        if value.len() < end {
+            value.resize(end, 0);
+        }
+        patch_into(value);
+        value.len()
+    });
+    let len = match in_place {
+        Some(len) => len,
+        None => {
+            let Some((current, expire)) = write_string(shard, key)? else {
+                return Ok(Reply::Int(0));
+            };
+            let mut value = Vec::with_capacity(current.len().max(end));
+            value.extend_from_slice(&current);
+            if value.len() < end {
+                value.resize(end, 0);
+            }
+            patch_into(&mut value);
+            let len = value.len();
+            shard.store(key, Value::Str(Bytes::from(value)), expire);
+            len
+        }
+    };
     notify(shard, STRING, "setrange", key);
     Ok(Reply::Int(len as i64))
 }

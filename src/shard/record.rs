@@ -24,7 +24,7 @@ use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
 use std::ops::Deref;
 use std::ptr::{self, NonNull};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use super::db::{Entry, Value};
 use super::types::{Hash, List, Set, Stream, ZSet};
@@ -503,6 +503,24 @@ impl Record {
         // the block `&mut self` owns alone.
         unsafe { ptr::copy_nonoverlapping(value.as_ptr(), self.inline_at(), value.len()) };
         true
+    }
+
+    /// A long string (kept as `Bytes`) changed in place, as Redis changes its sds: `f` gets it
+    /// as a `BytesMut` that takes over the buffer without a copy, unless another holder shares
+    /// it (a reply still being written: then it gets a copy), and the result is stored back.
+    /// None, with `f` not called, for any other value (an inline string is rebuilt instead).
+    pub fn change_long_str<R>(&mut self, f: impl FnOnce(&mut BytesMut) -> R) -> Option<R> {
+        if self.flags() & KIND != SHARED {
+            return None;
+        }
+        // SAFETY: a SHARED record holds a `Bytes` at its 8-aligned payload, owned by the
+        // record; `&mut self` makes this the only access. An empty `Bytes` stands in while
+        // `f` runs, so that a panic in it leaves a valid record.
+        let slot = unsafe { &mut *self.payload().cast::<Bytes>() };
+        let mut buffer = BytesMut::from(std::mem::take(slot));
+        let result = f(&mut buffer);
+        *slot = buffer.freeze();
+        Some(result)
     }
 
     /// The value, borrowed for change in place (collections; see `ValueMut`).
