@@ -1272,8 +1272,11 @@ fn add_replica(replica: u16, master: u16, ports: &[u16]) {
         60,
     );
     assert!(ok, "add-node {replica} as replica of {master}:\n{out}");
+    let replica_id = myid(&mut Raw::connect(replica));
     let known = eventually(Duration::from_secs(15), || {
-        ports.iter().all(|&p| replicas_of(p, &master_id).len() == 1)
+        ports
+            .iter()
+            .all(|&p| replicas_of(p, &master_id).contains(&replica_id))
     });
     assert!(
         known,
@@ -1443,5 +1446,60 @@ fn cluster_failover_default_force_and_takeover_swap_a_master_and_its_replica() {
     assert!(
         check.contains("[OK] All nodes agree about slots configuration"),
         "{check}"
+    );
+}
+
+#[test]
+fn a_replica_migrates_to_a_master_that_lost_its_replicas() {
+    let timeout = ["--cluster-node-timeout", "1000"];
+    let dirs: Vec<TempDir> = (0..6)
+        .map(|i| TempDir::new(&format!("cluster-migration-{i}")))
+        .collect();
+    let mut servers: Vec<Option<Server>> = dirs
+        .iter()
+        .map(|d| Some(ringkv_node(d, &timeout)))
+        .collect();
+    let ports: Vec<u16> = servers.iter().flatten().map(|s| s.port).collect();
+    let (a, b) = (ports[0], ports[1]);
+    create_cluster(&ports[..3], a);
+    // a has two replicas, b one, the third master none.
+    add_replica(ports[3], a, &ports[..4]);
+    add_replica(ports[4], a, &ports[..5]);
+    add_replica(ports[5], b, &ports);
+    for &port in &ports {
+        wait_ok(&mut Raw::connect(port));
+    }
+    fill(&mut cluster_client(a), 0..1000, "g:");
+    let (a_id, b_id) = (myid(&mut Raw::connect(a)), myid(&mut Raw::connect(b)));
+    // b's only replica goes: once it is marked failed, and b has been without a working
+    // replica for 5 s, one of a's two replicas (the smaller ID) moves to b.
+    drop(servers[5].take());
+    let live: Vec<u16> = ports[..5].to_vec();
+    let moved = eventually(Duration::from_secs(25), || {
+        live.iter().all(|&p| {
+            let nodes = text(&mut Raw::connect(p), "CLUSTER NODES");
+            let of = |id: &str| {
+                nodes
+                    .lines()
+                    .filter(|l| l.contains("slave") && !l.contains("fail") && l.contains(id))
+                    .count()
+            };
+            of(&a_id) == 1 && of(&b_id) == 1
+        })
+    });
+    assert!(moved, "{}", text(&mut Raw::connect(a), "CLUSTER NODES"));
+    let ids: Vec<String> = [ports[3], ports[4]]
+        .iter()
+        .map(|&p| myid(&mut Raw::connect(p)))
+        .collect();
+    let migrated = if ids[0] < ids[1] { ports[3] } else { ports[4] };
+    let line = node_line(migrated, &ids[usize::from(migrated == ports[4])]);
+    assert!(
+        line.contains("myself,slave") && line.contains(&b_id),
+        "{line}"
+    );
+    assert!(
+        eventually(Duration::from_secs(20), || replica_caught_up(b, migrated)),
+        "the migrated replica did not sync from its new master"
     );
 }

@@ -679,6 +679,7 @@ impl Bus {
             actions.merge(failover::handle_replica(
                 state, settings, age, now, &mut out,
             ));
+            actions.merge(failover::handle_migration(state, settings, now));
             state.update_state(settings, Instant::now());
             (out, actions)
         });

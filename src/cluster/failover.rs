@@ -739,3 +739,107 @@ pub fn header_mflags(state: &ClusterState, now: u64) -> u8 {
         0
     }
 }
+
+// --- Replica migration. ---
+
+/// An orphaned master waits this long for a replica to migrate to it, ms
+/// (CLUSTER_SLAVE_MIGRATION_DELAY).
+const MIGRATION_DELAY: u64 = 5000;
+
+/// The replicas listed for `master` (failed ones too).
+fn replicas(state: &ClusterState, master: usize) -> impl Iterator<Item = usize> + '_ {
+    let id = &state.nodes[master].id;
+    (0..state.nodes.len())
+        .filter(move |&i| state.nodes[i].is_replica() && state.nodes[i].master.as_ref() == Some(id))
+}
+
+/// clusterCountNonFailingSlaves.
+fn working_replicas(state: &ClusterState, master: usize) -> usize {
+    replicas(state, master)
+        .filter(|&r| !state.nodes[r].failed())
+        .count()
+}
+
+/// Redis's MIGRATE_TO: a master that has (or had) replicas, or took over from one.
+fn migration_target(state: &ClusterState, master: usize) -> bool {
+    state.nodes[master].migrate_to || replicas(state, master).next().is_some()
+}
+
+/// clusterCron's orphaned-master count and clusterHandleSlaveMigration: a replica of a master
+/// with the most working replicas, more than `cluster-migration-barrier`, moves to a master
+/// serving slots that has lost all of its replicas, once that master has been orphaned for
+/// 5 s; of the replicas that could, the one with the smallest ID goes.
+pub fn handle_migration(state: &mut ClusterState, settings: &Settings, now: u64) -> Actions {
+    let Some(mine) = state.my_master().filter(|_| state.me().is_replica()) else {
+        return Actions::default();
+    };
+    let masters: Vec<usize> = (0..state.nodes.len())
+        .filter(|&i| state.nodes[i].is_master() && !state.nodes[i].failed())
+        .collect();
+    let working: Vec<usize> = masters
+        .iter()
+        .map(|&m| working_replicas(state, m))
+        .collect();
+    let most = working.iter().copied().max().unwrap_or(0);
+    let orphaned = masters
+        .iter()
+        .zip(&working)
+        .filter(|&(&m, &ok)| ok == 0 && state.slot_count(m) > 0 && migration_target(state, m))
+        .count();
+    let this = masters
+        .iter()
+        .position(|&m| m == mine)
+        .map_or(0, |at| working[at]);
+    if orphaned == 0 || most < 2 || this != most || !settings.allow_replica_migration {
+        return Actions::default();
+    }
+    if !state.ok {
+        return Actions::default();
+    }
+    let mine_ok = replicas(state, mine)
+        .filter(|&r| state.nodes[r].flags & (FAIL | PFAIL) == 0)
+        .count();
+    if mine_ok as u64 <= settings.migration_barrier {
+        return Actions::default();
+    }
+    let mut candidate = state.myself;
+    let mut target = None;
+    for i in 0..state.nodes.len() {
+        let node = &state.nodes[i];
+        let ok = if node.is_master() {
+            working_replicas(state, i)
+        } else {
+            0
+        };
+        let orphan = node.is_master() && !node.failed() && ok == 0 && migration_target(state, i);
+        if orphan {
+            if target.is_none() && state.slot_count(i) > 0 {
+                target = Some(i);
+            }
+            if state.nodes[i].orphaned_time == 0 {
+                state.nodes[i].orphaned_time = now;
+            }
+        } else {
+            state.nodes[i].orphaned_time = 0;
+        }
+        if ok == most {
+            for r in replicas(state, i) {
+                if state.nodes[r].id < state.nodes[candidate].id {
+                    candidate = r;
+                }
+            }
+        }
+    }
+    let Some(target) = target else {
+        return Actions::default();
+    };
+    if candidate != state.myself
+        || now.saturating_sub(state.nodes[target].orphaned_time) <= MIGRATION_DELAY
+    {
+        return Actions::default();
+    }
+    tracing::warn!("Migrating to orphaned master {}", state.nodes[target].id);
+    let mut fx = state.set_my_master(target);
+    fx.save = true;
+    fx
+}

@@ -448,11 +448,16 @@ fn update_address(
     fx.save = true;
 }
 
-/// clusterSetNodeAsMaster.
+/// clusterSetNodeAsMaster: a replica that turns master is a target for replica migration
+/// (it failed over a master that had replicas).
 fn set_master(state: &mut ClusterState, n: usize) {
+    let me = state.myself;
     let node = &mut state.nodes[n];
     if node.is_master() {
         return;
+    }
+    if node.master.is_some() && n != me {
+        node.migrate_to = true;
     }
     node.flags = (node.flags & !SLAVE) | MASTER;
     node.master = None;

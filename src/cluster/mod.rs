@@ -73,6 +73,11 @@ pub struct Node {
     /// replicas; unix ms.
     pub fail_time: u64,
     pub voted_time: u64,
+    /// A replica took over from a master that had replicas (Redis's MIGRATE_TO for a node
+    /// with none listed yet): a replica may migrate to it when it has none.
+    pub migrate_to: bool,
+    /// Since when it is an orphaned master (unix ms; 0: it is not).
+    pub orphaned_time: u64,
 }
 
 impl Node {
@@ -95,6 +100,8 @@ impl Node {
             fail_reports: Vec::new(),
             fail_time: 0,
             voted_time: 0,
+            migrate_to: false,
+            orphaned_time: 0,
         }
     }
 
@@ -487,6 +494,9 @@ pub struct Settings {
     /// `cluster-replica-validity-factor` (0: any data age may fail over).
     pub replica_validity_factor: u64,
     pub replica_no_failover: bool,
+    /// `cluster-migration-barrier`: the working replicas a master keeps before one of them
+    /// may migrate to an orphaned master.
+    pub migration_barrier: u64,
     /// `repl-ping-replica-period`, ms.
     pub repl_ping_period_ms: u64,
 }
@@ -505,6 +515,7 @@ impl Settings {
             allow_replica_migration: config.get("cluster-allow-replica-migration") == "yes",
             replica_validity_factor: config.int("cluster-replica-validity-factor").max(0) as u64,
             replica_no_failover: config.get("cluster-replica-no-failover") == "yes",
+            migration_barrier: config.int("cluster-migration-barrier").max(0) as u64,
             repl_ping_period_ms: config.int("repl-ping-replica-period").max(1) as u64 * 1000,
         }
     }
