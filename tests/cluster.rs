@@ -807,6 +807,20 @@ fn replica_caught_up(master: u16, replica: u16) -> bool {
     size(master) == size(replica) && size(replica) != b":0\r\n"
 }
 
+/// Waits until the replica at `replica` holds what the master at `master` holds.
+fn assert_caught_up(master: u16, replica: u16) {
+    let caught_up = eventually(Duration::from_secs(20), || {
+        replica_caught_up(master, replica)
+    });
+    assert!(
+        caught_up,
+        "replica {replica} of {master}: {} vs {}\n{}",
+        text(&mut Raw::connect(replica), "DBSIZE"),
+        text(&mut Raw::connect(master), "DBSIZE"),
+        text(&mut Raw::connect(replica), "INFO replication")
+    );
+}
+
 #[test]
 fn cluster_replicas_follow_their_masters_and_serve_readonly_reads() {
     let dirs: Vec<TempDir> = (0..6)
@@ -853,12 +867,7 @@ fn cluster_replicas_follow_their_masters_and_serve_readonly_reads() {
     }
     assert_eq!(pairs.len(), 3, "three masters with a replica each");
     for (master, replica, master_id) in &pairs {
-        assert!(
-            eventually(Duration::from_secs(20), || replica_caught_up(
-                *master, *replica
-            )),
-            "replica {replica} of {master} did not catch up"
-        );
+        assert_caught_up(*master, *replica);
         let mut r = Raw::connect(*replica);
         let role = text(&mut r, "ROLE");
         assert!(role.contains("slave"), "{role}");
@@ -945,31 +954,8 @@ fn ringkv_and_redis_server_replicate_each_other_in_a_cluster() {
         (redis_replica.port, ours[0].port),
     ];
     for (replica, master) in pairs {
-        let master_id = myid(&mut Raw::connect(master));
-        let (ok, out) = redis_cli(
-            &[
-                "--cluster",
-                "add-node",
-                &format!("127.0.0.1:{replica}"),
-                &format!("127.0.0.1:{master}"),
-                "--cluster-slave",
-                "--cluster-master-id",
-                &master_id,
-            ],
-            60,
-        );
-        assert!(ok, "add-node {replica} as replica of {master}:\n{out}");
-        let known = eventually(Duration::from_secs(15), || {
-            masters
-                .iter()
-                .chain([&replica])
-                .all(|&p| replicas_of(p, &master_id).len() == 1)
-        });
-        assert!(
-            known,
-            "{}",
-            text(&mut Raw::connect(master), "CLUSTER NODES")
-        );
+        let cluster: Vec<u16> = masters.iter().copied().chain([replica]).collect();
+        add_replica(replica, master, &cluster);
     }
     for &port in masters.iter().chain([&ours[2].port, &redis_replica.port]) {
         wait_ok(&mut Raw::connect(port));
@@ -977,14 +963,7 @@ fn ringkv_and_redis_server_replicate_each_other_in_a_cluster() {
     let mut con = cluster_client(masters[0]);
     fill(&mut con, 0..3000, "m:");
     for (replica, master) in pairs {
-        assert!(
-            eventually(Duration::from_secs(20), || replica_caught_up(
-                master, replica
-            )),
-            "replica {replica} of {master}: {} vs {}",
-            text(&mut Raw::connect(replica), "DBSIZE"),
-            text(&mut Raw::connect(master), "DBSIZE")
-        );
+        assert_caught_up(master, replica);
     }
     let (_, check) = redis_cli(
         &["--cluster", "check", &format!("127.0.0.1:{}", masters[0])],
@@ -1162,12 +1141,7 @@ fn a_killed_master_is_replaced_by_its_replica_and_rejoins_as_a_replica() {
     let pairs = masters_and_replicas(&ports);
     assert_eq!(pairs.len(), 3);
     let (master, master_id, replica) = pairs[0].clone();
-    assert!(
-        eventually(Duration::from_secs(20), || replica_caught_up(
-            master, replica
-        )),
-        "replica {replica} of {master} did not catch up"
-    );
+    assert_caught_up(master, replica);
     let slots_before = node_line(master, &master_id)
         .split(' ')
         .skip(8)
@@ -1227,14 +1201,7 @@ fn a_killed_master_is_replaced_by_its_replica_and_rejoins_as_a_replica() {
         "{}",
         text(&mut Raw::connect(master), "CLUSTER NODES")
     );
-    assert!(
-        eventually(Duration::from_secs(20), || replica_caught_up(
-            replica, master
-        )),
-        "old master did not resync from its replacement: {}\n{}",
-        text(&mut Raw::connect(master), "INFO replication"),
-        text(&mut Raw::connect(replica), "INFO replication")
-    );
+    assert_caught_up(replica, master);
     assert!(text(&mut Raw::connect(master), "ROLE").contains("slave"));
     for &port in &ports {
         let cleared = eventually(Duration::from_secs(10), || {
@@ -1285,6 +1252,24 @@ fn add_replica(replica: u16, master: u16, ports: &[u16]) {
     );
 }
 
+/// The replica at `new` took over from the failed master `old_id`: it serves as a master
+/// with slots, and every node of `others` agrees, with `cluster_state:ok`.
+fn replaced(old_id: &str, new: u16, others: &[u16]) {
+    assert!(
+        promoted(new, 20),
+        "replica {new} not promoted: {}",
+        text(&mut Raw::connect(new), "CLUSTER NODES")
+    );
+    let new_id = myid(&mut Raw::connect(new));
+    for &port in others {
+        let agreed = eventually(Duration::from_secs(10), || {
+            node_line(port, &new_id).contains("master") && node_line(port, old_id).contains("fail")
+        });
+        assert!(agreed, "{}", text(&mut Raw::connect(port), "CLUSTER NODES"));
+        wait_ok(&mut Raw::connect(port));
+    }
+}
+
 #[test]
 fn ringkv_and_redis_server_vote_for_each_other_s_replicas() {
     let timeout = ["--cluster-node-timeout", "1000"];
@@ -1311,46 +1296,17 @@ fn ringkv_and_redis_server_vote_for_each_other_s_replicas() {
     }
     fill(&mut cluster_client(b), 0..3000, "x:");
     for (master, replica) in [(c, r), (a, s)] {
-        assert!(
-            eventually(Duration::from_secs(20), || replica_caught_up(
-                master, replica
-            )),
-            "replica {replica} of {master} did not catch up"
-        );
+        assert_caught_up(master, replica);
     }
     // The ringkv master goes: the redis-server masters elect its ringkv replica.
     let c_id = myid(&mut Raw::connect(c));
     drop(ringkv_c.take());
-    assert!(
-        promoted(r, 20),
-        "ringkv replica not promoted: {}",
-        text(&mut Raw::connect(r), "CLUSTER NODES")
-    );
-    let r_id = myid(&mut Raw::connect(r));
-    for port in [a, b, s] {
-        let agreed = eventually(Duration::from_secs(10), || {
-            node_line(port, &r_id).contains("master") && node_line(port, &c_id).contains("fail")
-        });
-        assert!(agreed, "{}", text(&mut Raw::connect(port), "CLUSTER NODES"));
-        wait_ok(&mut Raw::connect(port));
-    }
+    replaced(&c_id, r, &[a, b, s]);
     // A redis-server master goes: the other one and the promoted ringkv node elect its
     // redis-server replica.
     let a_id = myid(&mut Raw::connect(a));
     drop(redis_a.take());
-    assert!(
-        promoted(s, 20),
-        "redis-server replica not promoted: {}",
-        text(&mut Raw::connect(s), "CLUSTER NODES")
-    );
-    let s_id = myid(&mut Raw::connect(s));
-    for port in [b, r] {
-        let agreed = eventually(Duration::from_secs(10), || {
-            node_line(port, &s_id).contains("master") && node_line(port, &a_id).contains("fail")
-        });
-        assert!(agreed, "{}", text(&mut Raw::connect(port), "CLUSTER NODES"));
-        wait_ok(&mut Raw::connect(port));
-    }
+    replaced(&a_id, s, &[b, r]);
     verify(&mut cluster_client(b), 0..3000, "x:");
     let (_, check) = redis_cli(&["--cluster", "check", &format!("127.0.0.1:{r}")], 30);
     assert!(check.contains("[OK] All 16384 slots covered"), "{check}");
@@ -1370,6 +1326,27 @@ fn demoted(port: u16, master: u16, master_id: &str, ports: &[u16]) -> bool {
     })
 }
 
+/// CLUSTER FAILOVER `how` sent to the replica at `replica` of the master at `master`: the
+/// replica turns master, the master its replica, in every view of `ports`.
+fn manual_failover(replica: u16, master: u16, how: &str, ports: &[u16]) {
+    let replica_id = myid(&mut Raw::connect(replica));
+    let reply = text(
+        &mut Raw::connect(replica),
+        &format!("CLUSTER FAILOVER {how}"),
+    );
+    assert_eq!(reply, "+OK\r\n", "CLUSTER FAILOVER {how}");
+    assert!(
+        promoted(replica, 20),
+        "{how}: {}",
+        text(&mut Raw::connect(replica), "CLUSTER NODES")
+    );
+    assert!(
+        demoted(master, replica, &replica_id, ports),
+        "{how}: {}",
+        text(&mut Raw::connect(master), "CLUSTER NODES")
+    );
+}
+
 #[test]
 fn cluster_failover_default_force_and_takeover_swap_a_master_and_its_replica() {
     let dirs: Vec<TempDir> = (0..4)
@@ -1382,11 +1359,7 @@ fn cluster_failover_default_force_and_takeover_swap_a_master_and_its_replica() {
     add_replica(d, a, &ports);
     wait_ok(&mut Raw::connect(d));
     fill(&mut cluster_client(a), 0..2000, "m:");
-    assert!(
-        eventually(Duration::from_secs(20), || replica_caught_up(a, d)),
-        "replica did not catch up"
-    );
-    let (a_id, d_id) = (myid(&mut Raw::connect(a)), myid(&mut Raw::connect(d)));
+    assert_caught_up(a, d);
     assert_eq!(
         text(&mut Raw::connect(a), "CLUSTER FAILOVER"),
         "-ERR You should send CLUSTER FAILOVER to a replica\r\n"
@@ -1396,50 +1369,14 @@ fn cluster_failover_default_force_and_takeover_swap_a_master_and_its_replica() {
         "-ERR syntax error\r\n"
     );
     // The default: the master pauses writes, the replica reaches its offset, then is elected.
-    assert_eq!(text(&mut Raw::connect(d), "CLUSTER FAILOVER"), "+OK\r\n");
-    assert!(
-        promoted(d, 20),
-        "{}",
-        text(&mut Raw::connect(d), "CLUSTER NODES")
-    );
-    assert!(
-        demoted(a, d, &d_id, &ports),
-        "{}",
-        text(&mut Raw::connect(a), "CLUSTER NODES")
-    );
+    manual_failover(d, a, "", &ports);
     let mut con = cluster_client(ports[1]);
     verify(&mut con, 0..2000, "m:");
     fill(&mut con, 2000..2500, "m:");
     // FORCE: without the master's agreement on the offset, still by election.
-    assert_eq!(
-        text(&mut Raw::connect(a), "CLUSTER FAILOVER FORCE"),
-        "+OK\r\n"
-    );
-    assert!(
-        promoted(a, 20),
-        "{}",
-        text(&mut Raw::connect(a), "CLUSTER NODES")
-    );
-    assert!(
-        demoted(d, a, &a_id, &ports),
-        "{}",
-        text(&mut Raw::connect(d), "CLUSTER NODES")
-    );
+    manual_failover(a, d, "FORCE", &ports);
     // TAKEOVER: no election, a new config epoch of its own.
-    assert_eq!(
-        text(&mut Raw::connect(d), "CLUSTER FAILOVER TAKEOVER"),
-        "+OK\r\n"
-    );
-    assert!(
-        promoted(d, 20),
-        "{}",
-        text(&mut Raw::connect(d), "CLUSTER NODES")
-    );
-    assert!(
-        demoted(a, d, &d_id, &ports),
-        "{}",
-        text(&mut Raw::connect(a), "CLUSTER NODES")
-    );
+    manual_failover(d, a, "TAKEOVER", &ports);
     verify(&mut cluster_client(ports[2]), 0..2500, "m:");
     let (_, check) = redis_cli(&["--cluster", "check", &format!("127.0.0.1:{d}")], 30);
     assert!(check.contains("[OK] All 16384 slots covered"), "{check}");
@@ -1498,8 +1435,5 @@ fn a_replica_migrates_to_a_master_that_lost_its_replicas() {
         line.contains("myself,slave") && line.contains(&b_id),
         "{line}"
     );
-    assert!(
-        eventually(Duration::from_secs(20), || replica_caught_up(b, migrated)),
-        "the migrated replica did not sync from its new master"
-    );
+    assert_caught_up(b, migrated);
 }
