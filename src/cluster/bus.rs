@@ -114,6 +114,14 @@ pub fn publish(sharded: bool, channel: &[u8], message: &[u8]) {
     });
 }
 
+/// DEBUG DROP-CLUSTER-PACKET-FILTER: messages of this type are dropped as they arrive
+/// (-1: none), as Redis's cluster_drop_packet_filter.
+static DROP_FILTER: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(-1);
+
+pub fn set_drop_filter(kind: i64) {
+    DROP_FILTER.store(kind, Relaxed);
+}
+
 /// Sends messages built under the state's lock by a command.
 pub fn send_now(out: failover::Outbox) {
     if !out.is_empty() {
@@ -355,6 +363,11 @@ impl Bus {
             while let Some(frame) = self.next_frame(i) {
                 count(&RECEIVED, &frame);
                 if let Some(m) = msg::decode(&frame) {
+                    let kind = i64::from(u16::from_be_bytes([frame[12], frame[13]]));
+                    if kind == DROP_FILTER.load(Relaxed) {
+                        tracing::warn!("Dropping packet that matches debug drop filter");
+                        continue;
+                    }
                     self.handle(i, &m);
                 }
                 if self.links[i].dead {

@@ -63,6 +63,8 @@ const DEBUG_HELP: &[&str] = &[
     "    Replicates the provided string to replicas, allowing data divergence.",
     "OBJECT <key>",
     "    Show low level info about `key` and associated value.",
+    "DROP-CLUSTER-PACKET-FILTER <packet-type>",
+    "    Drop all packets that match the filtered type. Set to -1 allow all packets.",
     "PANIC",
     "    Crash the server simulating a panic.",
     "POPULATE <count> [<prefix>] [<size>]",
@@ -161,6 +163,10 @@ fn debug(session: &mut Session, args: Args) -> Routine<'_> {
                 // once (its connections too, so none of them answers or keeps a link alive).
                 let pause = Duration::from_secs_f64(atof(&args.next()?).clamp(0.0, 86_400.0));
                 sleep_everywhere(&session.router, pause).await;
+                Ok(Reply::Simple("OK"))
+            }
+            (b"drop-cluster-packet-filter", 1) => {
+                crate::cluster::bus::set_drop_filter(args.int()?);
                 Ok(Reply::Simple("OK"))
             }
             (b"clusterlink", 3) if args.keyword("kill") => {
