@@ -657,16 +657,18 @@ pub fn mfstart_received(state: &mut ClusterState, s: usize, now: u64) -> Actions
     if state.nodes[s].master.as_ref() != Some(&me) || !state.me().is_master() {
         return Actions::default();
     }
-    let mut fx = reset_manual(state);
+    // A manual failover already in progress ends; its pause gives way to the new one.
+    reset_manual(state);
     let id = state.nodes[s].id.clone();
     let e = &mut state.election;
     e.mf_end = now + MF_TIMEOUT;
     e.mf_replica = Some(id.clone());
     e.mf_paused_from = now + PAUSE_SETTLE;
-    fx.unpause = false;
-    fx.pause_until = Some(now + MF_TIMEOUT * MF_PAUSE_MULT);
     tracing::warn!("Manual failover requested by replica {id}.");
-    fx
+    Actions {
+        pause_until: Some(now + MF_TIMEOUT * MF_PAUSE_MULT),
+        ..Actions::default()
+    }
 }
 
 /// Pings the replica of a manual failover, each cron while it waits: once writes are
