@@ -8,6 +8,7 @@ use ringkv::config::Config;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    ringkv::server::set_thp_disabled(true);
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!("usage: ringkv [/path/to/redis.conf] [--option value ...]");
@@ -52,6 +53,9 @@ fn main() {
     if let Err(e) = ringkv::server::logging::init(&config) {
         eprintln!("{e}");
         std::process::exit(1);
+    }
+    if config.get("disable-thp") == "no" {
+        ringkv::server::set_thp_disabled(false);
     }
     ringkv::server::crash::install();
     if let Err(e) = ringkv::server::run(config) {

@@ -550,3 +550,34 @@ fn unixsocket_on(backend: &str) {
     }));
     drop(server);
 }
+
+/// The kernel's THP_enabled line for `pid` (Linux 5.0 and later), if it has one.
+fn thp_enabled(pid: u32) -> Option<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("THP_enabled:"))?;
+    Some(line["THP_enabled:".len()..].trim().to_string())
+}
+
+/// `disable-thp yes` (the default) turns transparent huge pages off for the process, as
+/// redis-server does; `no` leaves them on.
+#[test]
+fn disable_thp_turns_transparent_huge_pages_off_for_the_process() {
+    let dir = TempDir::new("thp");
+    let conf = format!("{}/thp.conf", dir.path());
+    std::fs::write(&conf, "").unwrap();
+    let default = start_on(&conf, &[], |_| {});
+    let Some(off) = thp_enabled(default.child.id()) else {
+        common::skip("this kernel's /proc/PID/status has no THP_enabled line");
+        return;
+    };
+    assert_eq!(off, "0");
+    let kept = start_on(&conf, &["--disable-thp", "no"], |_| {});
+    assert_eq!(thp_enabled(kept.child.id()).as_deref(), Some("1"));
+    let mut con = connect(kept.port);
+    let got: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("disable-thp")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(got, ["disable-thp", "no"]);
+}

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::machine::Machine;
-use crate::memory::{MemoryRow, BATCH, KEYS, VALUE_LEN};
+use crate::memory::{MemoryRow, BATCH, SHAPES};
 use crate::rounds::{ratio, Cell, Throughput};
 use crate::settings::Settings;
 use crate::workload::{Workload, CLIENTS, KEYSPACE};
@@ -216,37 +216,50 @@ fn comparison_table(out: &mut String, throughput: &Throughput, server: usize) {
 fn memory_section(out: &mut String, rows: &[MemoryRow]) {
     let _ = write!(
         out,
-        "## Memory\n\n{KEYS} keys `key:%010d` with {VALUE_LEN}-byte values, SET over pipelined \
-         RESP ({BATCH} per batch) into a fresh server; bytes/key = ΔVmRSS ÷ {KEYS}.\n\n\
-         | server | RSS before | RSS after | DBSIZE | bytes/key | vs redis |\n\
-         |---|--:|--:|--:|--:|--:|\n"
+        "## Memory\n\nEach shape is loaded into a fresh server over pipelined RESP ({BATCH} \
+         commands per batch); bytes/key = ΔVmRSS ÷ keys.\n\n"
     );
-    let redis = rows.last().and_then(|row| row.outcome.as_ref().ok());
-    for row in rows {
-        let line = match &row.outcome {
-            Ok(figures) => format!(
-                "| {} | {} | {} | {} | {:.1} | {} |",
-                row.label,
-                mebibytes(figures.rss_before),
-                mebibytes(figures.rss_after),
-                figures
-                    .keys_reported
-                    .map_or("n/a".into(), |keys| keys.to_string()),
-                figures.bytes_per_key(),
-                ratio_text(ratio(
-                    Some(figures.bytes_per_key()),
-                    redis.map(|redis| redis.bytes_per_key())
-                )),
-            ),
-            Err(err) => format!(
-                "| {} | n/a | n/a | n/a | n/a | {} |",
-                row.label,
-                cell_text(err)
-            ),
-        };
-        let _ = writeln!(out, "{line}");
+    for shape in SHAPES {
+        let shape_rows: Vec<&MemoryRow> = rows.iter().filter(|row| row.shape == shape).collect();
+        if shape_rows.is_empty() {
+            continue;
+        }
+        let _ = write!(
+            out,
+            "### {}: {} keys, {}\n\n\
+             | server | RSS before | RSS after | DBSIZE | bytes/key | vs redis |\n\
+             |---|--:|--:|--:|--:|--:|\n",
+            shape.name(),
+            shape.keys(),
+            shape.described()
+        );
+        let redis = shape_rows.last().and_then(|row| row.outcome.as_ref().ok());
+        for row in shape_rows {
+            let line = match &row.outcome {
+                Ok(figures) => format!(
+                    "| {} | {} | {} | {} | {:.1} | {} |",
+                    row.label,
+                    mebibytes(figures.rss_before),
+                    mebibytes(figures.rss_after),
+                    figures
+                        .keys_reported
+                        .map_or("n/a".into(), |keys| keys.to_string()),
+                    figures.bytes_per_key(),
+                    ratio_text(ratio(
+                        Some(figures.bytes_per_key()),
+                        redis.map(|redis| redis.bytes_per_key())
+                    )),
+                ),
+                Err(err) => format!(
+                    "| {} | n/a | n/a | n/a | n/a | {} |",
+                    row.label,
+                    cell_text(err)
+                ),
+            };
+            let _ = writeln!(out, "{line}");
+        }
+        out.push('\n');
     }
-    out.push('\n');
 }
 
 fn medians_appendix(out: &mut String, throughput: &Throughput) {

@@ -73,6 +73,9 @@ impl ServerSpec {
 /// an interrupted run leaves nothing behind.
 pub struct ServerProcess {
     child: Child,
+    /// An empty directory of its own to run in: a dump or AOF in the bench's working
+    /// directory is never loaded, and nothing is left in it.
+    dir: std::path::PathBuf,
     pub port: u16,
     /// The line that announced the port, ANSI colours removed (empty for redis-server).
     pub startup_line: String,
@@ -84,8 +87,10 @@ impl ServerProcess {
             Launch::Redis => free_port().map_err(|err| format!("no free port: {err}"))?,
             Launch::Ringkv => 0,
         };
+        let dir = fresh_dir().map_err(|err| format!("no directory to run in: {err}"))?;
         let mut command = Command::new(&spec.program);
         command
+            .current_dir(&dir)
             .args(spec.launch_args(chosen_port))
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -105,12 +110,14 @@ impl ServerProcess {
         match started {
             Ok((port, startup_line)) => Ok(ServerProcess {
                 child,
+                dir,
                 port,
                 startup_line,
             }),
             Err(err) => {
                 let _ = child.kill();
                 let _ = child.wait();
+                let _ = std::fs::remove_dir_all(&dir);
                 Err(format!("{}: {err}{}", spec.label, log.tail()))
             }
         }
@@ -158,7 +165,22 @@ impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A new empty directory under the system's temporary directory.
+fn fresh_dir() -> io::Result<std::path::PathBuf> {
+    use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let name = format!(
+        "ringkv-compare-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Relaxed)
+    );
+    let dir = std::env::temp_dir().join(name);
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
 }
 
 /// A port that was free a moment ago. Another process could take it before the server binds it;

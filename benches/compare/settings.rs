@@ -66,7 +66,15 @@ impl Settings {
         let (throughput, memory) = mode()?;
         let requests = env_number::<u64>("REQUESTS")?;
         let (ringkv_bin, ringkv_overridden) = match env::var_os("RINGKV_BIN_OVERRIDE") {
-            Some(bin) => (PathBuf::from(bin), true),
+            // A path is made absolute: servers run in a directory of their own.
+            Some(bin) => {
+                let path = PathBuf::from(bin);
+                let path = match path.components().count() {
+                    1 => path,
+                    _ => path.canonicalize().unwrap_or(path),
+                };
+                (path, true)
+            }
             None => (PathBuf::from(env!("CARGO_BIN_EXE_ringkv")), false),
         };
         let list = env::var("TESTS").unwrap_or_default();

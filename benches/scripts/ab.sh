@@ -7,7 +7,8 @@
 #   e.g. bash benches/scripts/ab.sh "/tmp/ringkv-old --threads 2" "target/release/ringkv --threads 2 --save ''" get 1 100000 3
 #        bash benches/scripts/ab.sh "redis-server --save '' --appendonly no" "target/release/ringkv --save ''" set 16
 # (ringkv, like redis-server, has save points by default: pass --save '' to both for a run
-# without background saves.)
+# without background saves.) A third command in the environment variable C joins the
+# alternation (A B C A B C ...), e.g. the build before, the build after and redis-server.
 #
 # Each command gets `--port P` appended (a free port). Each server is fresh: a warm-up SET run
 # fills the key space first (-r 100000), then the measured run (50 clients). Servers are killed
@@ -15,6 +16,7 @@
 set -euo pipefail
 A=${1:?A command}
 B=${2:?B command}
+C=${C:-}
 TEST=${3:-get}
 PIPELINE=${4:-1}
 REQUESTS=${5:-100000}
@@ -63,16 +65,32 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] :
 echo "test $TEST, -P $PIPELINE, $REQUESTS requests, 50 clients, -r 100000, $ROUNDS rounds"
 echo "A: $A"
 echo "B: $B"
-declare -a AR BR
+SIDES="A B"
+if [[ -n $C ]]; then
+    echo "C: $C"
+    SIDES="A B C"
+fi
+declare -a AR BR CR
+shown() { echo "$1 rps $(cut -d' ' -f1 <<<"$2") user $(cut -d' ' -f2 <<<"$2") us sys $(cut -d' ' -f3 <<<"$2") us"; }
 for round in $(seq "$ROUNDS"); do
     a=$(run_one "$A")
     b=$(run_one "$B")
     AR+=("$a")
     BR+=("$b")
-    echo "round $round: A rps $(cut -d' ' -f1 <<<"$a") user $(cut -d' ' -f2 <<<"$a") us sys $(cut -d' ' -f3 <<<"$a") us | B rps $(cut -d' ' -f1 <<<"$b") user $(cut -d' ' -f2 <<<"$b") us sys $(cut -d' ' -f3 <<<"$b") us"
+    line="round $round: $(shown A "$a") | $(shown B "$b")"
+    if [[ -n $C ]]; then
+        c=$(run_one "$C")
+        CR+=("$c")
+        line="$line | $(shown C "$c")"
+    fi
+    echo "$line"
 done
-for side in A B; do
-    if [[ $side == A ]]; then rows=("${AR[@]}"); else rows=("${BR[@]}"); fi
+for side in $SIDES; do
+    case $side in
+        A) rows=("${AR[@]}") ;;
+        B) rows=("${BR[@]}") ;;
+        *) rows=("${CR[@]}") ;;
+    esac
     rps=$(printf '%s\n' "${rows[@]}" | cut -d' ' -f1 | median)
     user=$(printf '%s\n' "${rows[@]}" | cut -d' ' -f2 | median)
     sys=$(printf '%s\n' "${rows[@]}" | cut -d' ' -f3 | median)

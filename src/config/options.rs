@@ -103,7 +103,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     opt("crash-log-enabled", None, "yes", Kind::Bool, true, Effect::Works),
     opt("crash-memcheck-enabled", None, "yes", Kind::Bool, true, Effect::Inert),
     opt("use-exit-on-panic", None, "no", Kind::Bool, true, Effect::Inert).hidden(),
-    opt("disable-thp", None, "yes", Kind::Bool, false, Effect::Inert),
+    opt("disable-thp", None, "yes", Kind::Bool, false, Effect::Works),
     opt("cluster-allow-replica-migration", None, "yes", Kind::Bool, true, Effect::Works),
     opt("replica-announced", None, "yes", Kind::Bool, true, Effect::Works),
     opt("latency-tracking", None, "yes", Kind::Bool, true, Effect::Works),

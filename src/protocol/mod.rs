@@ -6,7 +6,7 @@ pub mod parse;
 pub mod reply;
 pub mod repr;
 
-pub use parse::{parse_batch, ParseLimits, ProtocolError};
+pub use parse::{parse_batch, pending_big_bulk, ParseLimits, ProtocolError};
 pub use reply::{Protocol, Reply};
 
 /// Properties of the module as a whole: the parser against generated traffic, and the encoder

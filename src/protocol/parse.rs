@@ -336,6 +336,37 @@ fn scan_multibulk(
     Ok(Step::Done(pos))
 }
 
+/// Redis's PROTO_MBULK_BIG_ARG: a bulk this long or longer gets a buffer of its own size.
+pub const BIG_ARG: usize = 32 * 1024;
+
+/// For an incomplete multibulk command at the front of `input` whose missing part is inside
+/// a bulk of `BIG_ARG` bytes or more: the bytes the whole command up to that bulk's end takes,
+/// so the reader can make room for it at once, as Redis sizes its query buffer for a big
+/// argument. 0 otherwise (a complete command, a small bulk, a malformed header: the parse
+/// deals with those). The declared length was already checked against proto-max-bulk-len.
+pub fn pending_big_bulk(input: &[u8]) -> usize {
+    let Some((count, mut pos)) = (input.first() == Some(&b'*'))
+        .then(|| plain_header(input, 0))
+        .flatten()
+    else {
+        return 0;
+    };
+    for _ in 0..count {
+        let Some((len, data)) = (input.get(pos) == Some(&b'$'))
+            .then(|| plain_header(input, pos))
+            .flatten()
+        else {
+            return 0;
+        };
+        let end = data + len as usize + 2;
+        if end > input.len() {
+            return if len as usize >= BIG_ARG { end } else { 0 };
+        }
+        pos = end;
+    }
+    0
+}
+
 /// The error for a bulk header that does not start with `$`. Redis prints the byte raw with CR
 /// and LF mapped to spaces; a non-ASCII byte cannot sit in a `String`, so it becomes U+FFFD,
 /// which is what a client decoding Redis's raw byte as UTF-8 would show.
@@ -527,6 +558,23 @@ impl ArgBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_big_bulk_in_progress_asks_for_its_whole_length() {
+        let head = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$40000\r\n";
+        let mut partial = head.to_vec();
+        partial.extend_from_slice(&[b'x'; 100]);
+        assert_eq!(pending_big_bulk(&partial), head.len() + 40000 + 2);
+        // Small bulks, complete commands, headers not all here and inline commands: nothing.
+        assert_eq!(
+            pending_big_bulk(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$400\r\nxx"),
+            0
+        );
+        assert_eq!(pending_big_bulk(b"*1\r\n$4\r\nPING\r\n"), 0);
+        assert_eq!(pending_big_bulk(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$4000"), 0);
+        assert_eq!(pending_big_bulk(b"SET k 40000"), 0);
+        assert_eq!(pending_big_bulk(b""), 0);
+    }
 
     #[test]
     fn plain_headers_read_as_the_general_way_does() {

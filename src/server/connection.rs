@@ -10,15 +10,16 @@ use bytes::Buf;
 use bytes::{Bytes, BytesMut};
 use tokio::sync::oneshot;
 
-use super::io::{ReadHalf, WriteHalf, READ_CHUNK};
+use super::io::{ReadHalf, WriteHalf, QUIET_READ, READ_CHUNK};
 use crate::command::pubsub::{encode_message, unsubscribe_all};
 use crate::command::replication::master::Feed;
 use crate::command::{dispatch, pause, Hangup, Session};
 use crate::config::OutputLimit;
 use crate::handoff;
-use crate::protocol::{parse_batch, ParseLimits, Reply};
+use crate::protocol::{parse_batch, pending_big_bulk, ParseLimits, Reply};
 use crate::pubsub::Push;
 use crate::shard::inbox::busy;
+use crate::shard::memory::block_size;
 use crate::state::{
     note_output_limit_disconnection, shutdown_fd, ClientInfo, OutputLimitWatch, ServerState,
     ThreadStats, NORMAL_OUTPUT_LIMIT, PROTO_MAX_BULK_LEN, QUERY_BUFFER_LIMIT,
@@ -26,6 +27,9 @@ use crate::state::{
 
 /// Output buffers above this are dropped after a write instead of being kept for reuse.
 const KEEP_OUTPUT_CAPACITY: usize = 1 << 20;
+
+/// The reply buffer an idle connection keeps (Redis's PROTO_REPLY_MIN_BYTES).
+const IDLE_REPLY_ROOM: usize = 1024;
 
 /// Parsed batches the reader may hold ahead of the executor (backpressure beyond it).
 const BATCHES_AHEAD: usize = 4;
@@ -52,12 +56,13 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
         session.hangup.clone(),
     )));
     let stats = &server.stats[session.thread];
-    let mut output = BytesMut::with_capacity(READ_CHUNK);
+    // Small while the connection idles (see the idle branch below), grown by what it writes.
+    let mut output = BytesMut::with_capacity(IDLE_REPLY_ROOM);
     session
         .client
         .memory
         .write_buf
-        .store(output.capacity() as u64, Relaxed);
+        .store(IDLE_REPLY_ROOM as u64, Relaxed);
     let watch = OutputLimitWatch::default();
     // Commands a client pause holds, with the replies before them already written.
     let mut held: Option<Vec<Vec<Bytes>>> = None;
@@ -75,7 +80,20 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
                 break;
             }
             Event::Input(Some(Input::Commands(commands, 0)))
+        } else if let Some(input) = rx.try_recv() {
+            Event::Input(Some(input))
         } else {
+            // Going idle: a reply buffer grown past its idle size is let go (a production
+            // cache keeps many connections that mostly wait), as Redis shrinks an idle
+            // client's to PROTO_REPLY_MIN_BYTES.
+            if output.capacity() > IDLE_REPLY_ROOM {
+                output = BytesMut::with_capacity(IDLE_REPLY_ROOM);
+                session
+                    .client
+                    .memory
+                    .write_buf
+                    .store(IDLE_REPLY_ROOM as u64, Relaxed);
+            }
             tokio::select! {
                 biased;
                 input = rx.recv() => Event::Input(input),
@@ -191,7 +209,8 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
             break;
         }
         if let Some(feed) = session.replication.feed.take() {
-            serve_replica(&mut session, feed, &mut writer, &mut rx).await;
+            // Boxed, as only a replica's connection gets here (see above).
+            Box::pin(serve_replica(&mut session, feed, &mut writer, &mut rx)).await;
             break;
         }
     }
@@ -424,8 +443,9 @@ async fn write_and_serve<W: WriteHalf>(
                 session.client.mark_active();
                 // The write goes on while the batch runs (it may block or wait on shards).
                 *serving.held = {
-                    let mut run =
-                        std::pin::pin!(dispatch::execute(session, commands, serving.more));
+                    // Boxed: held inline, this rarer path's batch would make every
+                    // connection's task (idle ones too) larger by its size.
+                    let mut run = Box::pin(dispatch::execute(session, commands, serving.more));
                     poll_fn(|cx| {
                         if written.is_none() {
                             if let Poll::Ready(done) = write.as_mut().poll(cx) {
@@ -619,16 +639,20 @@ async fn read_loop<R: ReadHalf>(
     hangup: Hangup,
 ) {
     let thread = client.thread;
-    let mut input = BytesMut::with_capacity(READ_CHUNK);
+    let mut input = BytesMut::with_capacity(QUIET_READ);
     let memory = &client.memory;
-    memory.read_buf.store(READ_CHUNK as u64, Relaxed);
+    memory.read_buf.store(QUIET_READ as u64, Relaxed);
+    // The room reads ask for (see `next_read_room`).
+    let mut want = QUIET_READ;
     let mut read_more = true;
     loop {
         if read_more {
-            let room = input.capacity();
-            let (result, buf) = reader.read(input).await;
+            let capacity = input.capacity();
+            let len = input.len();
+            let (result, buf) = reader.read(input, want).await;
             input = buf;
-            if input.capacity() != room {
+            let room = input.capacity() - len;
+            if input.capacity() != capacity {
                 // The read grew the buffer (or took back its whole allocation): its size now.
                 memory.read_buf.store(input.capacity() as u64, Relaxed);
             }
@@ -638,6 +662,7 @@ async fn read_loop<R: ReadHalf>(
                     let stats = &server.stats[thread];
                     ThreadStats::add(&stats.net_input_bytes, n as u64);
                     ThreadStats::add(&stats.reads, 1);
+                    want = next_read_room(want, n, room);
                 }
             }
         }
@@ -682,8 +707,37 @@ async fn read_loop<R: ReadHalf>(
             tracing::warn!("closing client that reached max query buffer length");
             break;
         }
+        if !input.is_empty() {
+            // A big argument in progress gets room for all of it at once, as Redis sizes
+            // its query buffer (the length is within proto-max-bulk-len: parsed above).
+            let need = pending_big_bulk(&input).min(query_limit);
+            if need > input.capacity() {
+                input.reserve(need - input.len());
+                // Weighed as the allocator holds it (Redis counts its allocation's usable
+                // size), so client eviction sees the block a big argument pins.
+                memory
+                    .read_buf
+                    .store(block_size(input.capacity()) as u64, Relaxed);
+            }
+        }
     }
     hangup.raise();
+}
+
+/// The room the next read asks for after one that read `n` bytes into `room`: four times
+/// more after a full read, twice after one over a quarter of it (a pipelining client's
+/// batches then share a buffer rather than each taking a fresh one), half after one of an
+/// eighth or less (back to `QUIET_READ` for a client that sends a command at a time).
+fn next_read_room(want: usize, n: usize, room: usize) -> usize {
+    if n >= room {
+        (want * 4).min(READ_CHUNK)
+    } else if n > want / 4 {
+        (want * 2).min(READ_CHUNK)
+    } else if n <= want / 8 {
+        (want / 2).max(QUIET_READ)
+    } else {
+        want
+    }
 }
 
 /// Most reply bytes an unauthenticated client may leave unread before it is cut off (Redis:

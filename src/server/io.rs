@@ -9,13 +9,18 @@ use std::rc::Rc;
 
 use bytes::{Bytes, BytesMut};
 
-/// How much room a read asks for when the buffer is full.
+/// The most room a read asks for (a busy connection's), and a reply buffer's first size.
 pub const READ_CHUNK: usize = 16 * 1024;
+
+/// The room a quiet connection's read asks for: a read posted to io_uring holds its buffer
+/// while the connection idles, so an idle connection keeps this much, not `READ_CHUNK`.
+pub const QUIET_READ: usize = 1024;
 
 /// The reading side of a connection.
 pub(crate) trait ReadHalf: 'static {
-    /// Reads more bytes, appending them after `buf.len()`; Ok(0) is end of stream.
-    async fn read(&mut self, buf: BytesMut) -> (io::Result<usize>, BytesMut);
+    /// Reads more bytes, appending them after `buf.len()`, into at least about `want` bytes
+    /// of room (more when the buffer has it); Ok(0) is end of stream.
+    async fn read(&mut self, buf: BytesMut, want: usize) -> (io::Result<usize>, BytesMut);
 }
 
 /// The writing side of a connection.
@@ -28,9 +33,12 @@ pub(crate) trait WriteHalf: 'static {
     fn fd(&self) -> RawFd;
 }
 
-fn make_room(buf: &mut BytesMut) {
-    if buf.capacity() - buf.len() < 1024 {
-        buf.reserve(READ_CHUNK);
+/// Gives `buf` room for a read of about `want` bytes: a new allocation only when less than
+/// half of that is left, and then at least as much room as the unparsed bytes take, so a
+/// large request in progress doubles its buffer (a linear number of copies).
+fn make_room(buf: &mut BytesMut, want: usize) {
+    if buf.capacity() - buf.len() < want / 2 {
+        buf.reserve(want.max(buf.len()));
     }
 }
 
@@ -61,9 +69,13 @@ impl UringUnixHalf {
 macro_rules! uring_halves {
     ($half:ty) => {
         impl ReadHalf for $half {
-            async fn read(&mut self, mut buf: BytesMut) -> (io::Result<usize>, BytesMut) {
+            async fn read(
+                &mut self,
+                mut buf: BytesMut,
+                want: usize,
+            ) -> (io::Result<usize>, BytesMut) {
                 use tokio_uring::buf::BoundedBuf;
-                make_room(&mut buf);
+                make_room(&mut buf, want);
                 let len = buf.len();
                 let (result, slice) = self.0.read(buf.slice(len..)).await;
                 (result, slice.into_inner())
@@ -96,9 +108,9 @@ pub struct EpollRead<R>(pub R);
 pub struct EpollWrite<W>(pub W, pub RawFd);
 
 impl<R: tokio::io::AsyncRead + Unpin + 'static> ReadHalf for EpollRead<R> {
-    async fn read(&mut self, mut buf: BytesMut) -> (io::Result<usize>, BytesMut) {
+    async fn read(&mut self, mut buf: BytesMut, want: usize) -> (io::Result<usize>, BytesMut) {
         use tokio::io::AsyncReadExt;
-        make_room(&mut buf);
+        make_room(&mut buf, want);
         let result = self.0.read_buf(&mut buf).await;
         (result, buf)
     }

@@ -13,9 +13,10 @@
 //! wide (everything else; every offset from 8 on is a multiple of 8, so the words and the
 //! `Bytes` or box pointer are read at their natural alignment):
 //! 0  WIDE marker u8       1  inline value length u8     2  key length u16 (u16::MAX: long)
+//! 4  a collection's accounted bytes u32 (see `encode_accounted`)
 //! 8  [expiry u64, Unix ms]                          when the expiry flag is set
 //!    [key length u64]                               long keys
-//!    [payload]  Bytes (shared string), or box pointer u64 + accounted bytes u64 (collection)
+//!    [payload]  Bytes (shared string), or box pointer u64 (collection)
 //!    key bytes
 //!    [inline string bytes]
 //! ```
@@ -53,8 +54,29 @@ const ADDRESS_BITS: usize = (1 << CLOCK_SHIFT) - 1;
 const WIDE: u8 = u8::MAX;
 const WIDE_HEADER: usize = 8;
 const WORD: usize = 8;
-/// Payload of a collection: the box pointer and its accounted bytes.
-const BOXED: usize = 2 * WORD;
+/// Payload of a collection: the box pointer (its accounted bytes are in the header).
+const BOXED: usize = WORD;
+/// Where a wide block keeps a collection's accounted bytes.
+const ACCOUNTED_AT: usize = 4;
+
+/// A collection's accounted bytes in the header's 32 bits: exact below 2^31, else in units
+/// of 64 KiB with the top bit set (a figure is read back as it was rounded, so the database
+/// adds and later removes the same amount).
+fn encode_accounted(bytes: usize) -> u32 {
+    if bytes < 1 << 31 {
+        bytes as u32
+    } else {
+        (1 << 31) | (bytes >> 16).min((1 << 31) - 1) as u32
+    }
+}
+
+fn decode_accounted(word: u32) -> usize {
+    if word & (1 << 31) == 0 {
+        word as usize
+    } else {
+        ((word & !(1 << 31)) as usize) << 16
+    }
+}
 
 /// Strings up to this length live inside the record (the length is one byte); longer ones are
 /// kept as their `Bytes`, so GET of a large value shares it instead of copying.
@@ -275,6 +297,7 @@ impl Record {
                 p.write(WIDE);
                 let short_len = if long { u16::MAX } else { key.len() as u16 };
                 p.add(2).cast::<u16>().write(short_len);
+                p.add(ACCOUNTED_AT).cast::<u32>().write(0);
                 if expire_at != 0 {
                     p.add(WIDE_HEADER).cast::<u64>().write(expire_at);
                 }
@@ -311,10 +334,9 @@ impl Record {
     }
 
     /// SAFETY (caller): `at` is the 8-aligned payload of a block being built, with room for
-    /// two words.
+    /// a word.
     unsafe fn put_box<T>(at: *mut u8, b: Box<T>) {
         at.cast::<*mut T>().write(Box::into_raw(b));
-        at.add(WORD).cast::<u64>().write(0);
     }
 
     /// Starts loading the block's first cache line (its lengths and the start of its key).
@@ -547,8 +569,8 @@ impl Record {
         if self.flags() & KIND < LIST {
             return 0;
         }
-        // SAFETY: a collection's payload has the accounted-bytes word after the box pointer.
-        unsafe { self.payload().add(WORD).cast::<u64>().read() as usize }
+        // SAFETY: a collection's block is wide, with the accounted bytes at ACCOUNTED_AT.
+        decode_accounted(unsafe { self.block().add(ACCOUNTED_AT).cast::<u32>().read() })
     }
 
     /// Records a collection's accounted bytes (ignored for strings).
@@ -557,7 +579,12 @@ impl Record {
             return;
         }
         // SAFETY: as in `collection_bytes`; `&mut self` makes the write exclusive.
-        unsafe { self.payload().add(WORD).cast::<u64>().write(bytes as u64) }
+        unsafe {
+            self.block()
+                .add(ACCOUNTED_AT)
+                .cast::<u32>()
+                .write(encode_accounted(bytes))
+        }
     }
 
     /// Sets (or clears with 0) the expiry: in place when the record keeps or lacks one
@@ -794,6 +821,30 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn accounted_bytes_read_back_as_recorded_and_a_collection_key_fits_thirty_two_bytes() {
+        for bytes in [
+            0,
+            1,
+            4096,
+            (1 << 31) - 1,
+            1 << 31,
+            3 << 40,
+            (1 << 46) + 12345,
+        ] {
+            let back = decode_accounted(encode_accounted(bytes));
+            assert!(
+                back <= bytes && bytes - back < 1 << 16,
+                "{bytes} read back as {back}"
+            );
+            assert_eq!(decode_accounted(encode_accounted(back)), back);
+        }
+        let mut r = Record::new(b"k:00000001", Value::Hash(Box::default()), 0, 0);
+        assert_eq!(r.alloc_len(), 8 + 8 + 10);
+        r.set_collection_bytes(5 << 31);
+        assert_eq!(r.collection_bytes(), 5 << 31);
     }
 
     #[test]

@@ -34,7 +34,8 @@ pub struct Hash {
 enum Repr {
     /// Field, value, field, value, ...
     Packed(Packed),
-    Table(Table<(Bytes, Bytes)>),
+    /// Boxed: the packed form is what most hashes are, and a hash is as big as its larger form.
+    Table(Box<Table<(Bytes, Bytes)>>),
 }
 
 impl Default for Hash {
@@ -61,7 +62,7 @@ impl Hash {
     /// The table, when the hash has outgrown the packed form.
     pub(crate) fn table(&self) -> Option<&Table<(Bytes, Bytes)>> {
         match &self.repr {
-            Repr::Table(t) => Some(t),
+            Repr::Table(t) => Some(t.as_ref()),
             Repr::Packed(_) => None,
         }
     }
@@ -111,7 +112,7 @@ impl Hash {
         for pair in self.iter() {
             t.insert_new(pair);
         }
-        self.repr = Repr::Table(t);
+        self.repr = Repr::Table(Box::new(t));
     }
 
     /// Sets `field` to `value`; true when the field is new.

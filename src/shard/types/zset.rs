@@ -1,8 +1,8 @@
 //! The sorted set type: members ordered by (score, member bytes), as Redis orders them.
 //!
-//! Small sets live in one byte buffer laid out like Redis's listpack (`[len u8][member][score f64]`
-//! per entry, in order): every operation scans it, which is cheap at ≤ 128 entries and costs one
-//! allocation for the whole set. Larger sets (or any member longer than 64 bytes) move to a
+//! Small sets live in one byte buffer laid out like Redis's listpack (`[len u8][member][score]`
+//! per entry, in order, the score in 1, 5 or 9 bytes): every operation scans it, which is cheap
+//! at ≤ 128 entries and costs one allocation, sized to fit, for the whole set. Larger sets (or any member longer than 64 bytes) move to a
 //! skiplist with span counts, as Redis's `zskiplist`: insert, delete, rank and rank lookup in
 //! O(log n), plus a member → node map for O(1) score lookups. Pure data structure: no shard,
 //! no commands, no I/O.
@@ -37,7 +37,8 @@ pub struct ZSet {
 #[derive(Clone, Debug)]
 enum Repr {
     Listpack(Listpack),
-    Skiplist(Skiplist),
+    /// Boxed: the compact form is what most sets are, and the set is as big as its larger form.
+    Skiplist(Box<Skiplist>),
 }
 
 impl Default for ZSet {
@@ -64,7 +65,7 @@ impl ZSet {
             ZSet::new()
         } else {
             ZSet {
-                repr: Repr::Skiplist(Skiplist::new()),
+                repr: Repr::Skiplist(Box::new(Skiplist::new())),
             }
         }
     }
@@ -241,16 +242,57 @@ impl ZSet {
             for (m, s) in lp.iter() {
                 sl.set(m, s);
             }
-            self.repr = Repr::Skiplist(sl);
+            self.repr = Repr::Skiplist(Box::new(sl));
         }
     }
 }
 
-/// The compact form: entries `[len u8][member][score f64 LE]` back to back, in order.
+/// The compact form: entries `[len u8][member][score]` back to back, in order. A score that is
+/// an integer takes one byte from -128 to 125 (the byte is the score + 128), or a 0xFE byte and
+/// 4 bytes for other `i32`s; any other score is a 0xFF byte and its 8 bytes of `f64`, all
+/// little-endian. The buffer grows to fit exactly (sets of this size are many and small).
 #[derive(Clone, Debug, Default)]
 struct Listpack {
     buf: Vec<u8>,
     len: usize,
+}
+
+const SCORE_I32: u8 = 0xFE;
+const SCORE_F64: u8 = 0xFF;
+/// The one-byte scores: -128 ..= 125, stored as 0 ..= 253.
+const SMALL_MIN: f64 = -128.0;
+const SMALL_MAX: f64 = 125.0;
+
+/// Bytes a score takes after its tag byte.
+fn score_tail(tag: u8) -> usize {
+    match tag {
+        SCORE_I32 => 4,
+        SCORE_F64 => 8,
+        _ => 0,
+    }
+}
+
+/// The encoded score. A zero score is stored as +0, as Redis's listpack stores the text "0"
+/// for -0 (the skiplist form keeps -0, as Redis's does).
+fn encode_score(score: f64, out: &mut Vec<u8>) {
+    if score.fract() == 0.0 && (SMALL_MIN..=SMALL_MAX).contains(&score) {
+        out.push((score - SMALL_MIN) as u8);
+    } else if score.fract() == 0.0 && score >= i32::MIN as f64 && score <= i32::MAX as f64 {
+        out.push(SCORE_I32);
+        out.extend_from_slice(&(score as i32).to_le_bytes());
+    } else {
+        out.push(SCORE_F64);
+        out.extend_from_slice(&score.to_le_bytes());
+    }
+}
+
+/// The score whose encoding starts at `bytes[0]`.
+fn decode_score(bytes: &[u8]) -> f64 {
+    match bytes[0] {
+        SCORE_I32 => i32::from_le_bytes(bytes[1..5].try_into().expect("4 score bytes")) as f64,
+        SCORE_F64 => f64::from_le_bytes(bytes[1..9].try_into().expect("8 score bytes")),
+        small => small as f64 + SMALL_MIN,
+    }
 }
 
 /// Walks a listpack's entries: (member, score, byte offset of the entry).
@@ -266,11 +308,10 @@ impl<'a> Iterator for LpIter<'a> {
         let at = self.at;
         let len = *self.buf.get(at)? as usize;
         let member = &self.buf[at + 1..at + 1 + len];
-        let raw: [u8; 8] = self.buf[at + 1 + len..at + 9 + len]
-            .try_into()
-            .expect("8 score bytes");
-        self.at = at + 9 + len;
-        Some((member, f64::from_le_bytes(raw), at))
+        let score_at = at + 1 + len;
+        let score = decode_score(&self.buf[score_at..]);
+        self.at = score_at + 1 + score_tail(self.buf[score_at]);
+        Some((member, score, at))
     }
 }
 
@@ -293,15 +334,20 @@ impl Listpack {
             .map(|(_, s, at)| (at, s))
     }
 
-    /// One entry. A zero score is stored as +0, as Redis's listpack stores the text "0" for
-    /// -0 (the skiplist form keeps -0, as Redis's does).
+    /// One entry.
     fn encode(member: &[u8], score: f64) -> Vec<u8> {
         let score = if score == 0.0 { 0.0 } else { score };
-        let mut entry = Vec::with_capacity(member.len() + 9);
+        let mut entry = Vec::with_capacity(member.len() + 10);
         entry.push(member.len() as u8);
         entry.extend_from_slice(member);
-        entry.extend_from_slice(&score.to_le_bytes());
+        encode_score(score, &mut entry);
         entry
+    }
+
+    /// The byte length of the entry at `at`.
+    fn entry_len(&self, at: usize) -> usize {
+        let score_at = at + 1 + self.buf[at] as usize;
+        score_at + 1 + score_tail(self.buf[score_at]) - at
     }
 
     /// Inserts a member known to be absent at its place in the order.
@@ -311,19 +357,22 @@ impl Listpack {
             .find(|(m, s, _)| before(score, member, *s, m))
             .map_or(self.buf.len(), |(_, _, at)| at);
         let entry = Listpack::encode(member, score);
+        self.buf.reserve_exact(entry.len());
         self.buf.splice(at..at, entry);
         self.len += 1;
     }
 
     /// Appends a member known to sort after every other.
     fn push_back(&mut self, member: &[u8], score: f64) {
-        self.buf.extend_from_slice(&Listpack::encode(member, score));
+        let entry = Listpack::encode(member, score);
+        self.buf.reserve_exact(entry.len());
+        self.buf.extend_from_slice(&entry);
         self.len += 1;
     }
 
     fn remove_at(&mut self, at: usize) {
-        let len = self.buf[at] as usize;
-        self.buf.drain(at..at + 9 + len);
+        let end = at + self.entry_len(at);
+        self.buf.drain(at..end);
         self.len -= 1;
     }
 

@@ -23,6 +23,11 @@ fn read_len(buf: &[u8], mut at: usize) -> (usize, usize) {
     }
 }
 
+/// Bytes `write_len` takes for `n`.
+fn len_bytes(n: usize) -> usize {
+    (usize::BITS - (n | 1).leading_zeros()).div_ceil(7) as usize
+}
+
 fn write_len(out: &mut Vec<u8>, mut n: usize) {
     loop {
         let byte = (n & 0x7f) as u8;
@@ -63,8 +68,10 @@ impl Packed {
         self.iter().nth(index)
     }
 
-    /// Appends an element.
+    /// Appends an element. The buffer grows to fit exactly: packed collections are many and
+    /// small, and the allocator resizes in place within a block's size class.
     pub fn push(&mut self, item: &[u8]) {
+        self.buf.reserve_exact(len_bytes(item.len()) + item.len());
         write_len(&mut self.buf, item.len());
         self.buf.extend_from_slice(item);
         self.len += 1;
@@ -87,6 +94,10 @@ impl Packed {
         let mut encoded = Vec::with_capacity(item.len() + 2);
         write_len(&mut encoded, item.len());
         encoded.extend_from_slice(item);
+        let old = data + len - at;
+        if encoded.len() > old {
+            self.buf.reserve_exact(encoded.len() - old);
+        }
         self.buf.splice(at..data + len, encoded);
     }
 
