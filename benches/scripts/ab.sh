@@ -9,6 +9,9 @@
 # (ringkv, like redis-server, has save points by default: pass --save '' to both for a run
 # without background saves.) A third command in the environment variable C joins the
 # alternation (A B C A B C ...), e.g. the build before, the build after and redis-server.
+# BENCH_PREFIX (e.g. "taskset -c 1") runs redis-benchmark under a command, BENCH_ARGS (e.g.
+# "--threads 2") adds to its arguments: with a server command under "taskset -c 0", clients
+# and server then have a core each.
 #
 # Each command gets `--port P` appended (a free port). Each server is fresh: a warm-up SET run
 # fills the key space first (-r 100000), then the measured run (50 clients). Servers are killed
@@ -17,6 +20,8 @@ set -euo pipefail
 A=${1:?A command}
 B=${2:?B command}
 C=${C:-}
+BENCH_PREFIX=${BENCH_PREFIX:-}
+BENCH_ARGS=${BENCH_ARGS:-}
 TEST=${3:-get}
 PIPELINE=${4:-1}
 REQUESTS=${5:-100000}
@@ -45,10 +50,12 @@ run_one() {
         echo "ab.sh: the server did not start: $1" >&2
         exit 2
     fi
-    redis-benchmark -p "$port" -t set -P 16 -c 50 -r 100000 -n 200000 -q >/dev/null 2>&1
+    # shellcheck disable=SC2086 # the prefix and extra arguments are word lists
+    $BENCH_PREFIX redis-benchmark -p "$port" -t set -P 16 -c 50 -r 100000 -n 200000 $BENCH_ARGS -q >/dev/null 2>&1
     local u0 s0 u1 s1 rps
     read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$PID/stat")
-    rps=$(redis-benchmark -p "$port" -t "$TEST" -P "$PIPELINE" -c 50 -r 100000 -n "$REQUESTS" -q 2>&1 |
+    # shellcheck disable=SC2086
+    rps=$($BENCH_PREFIX redis-benchmark -p "$port" -t "$TEST" -P "$PIPELINE" -c 50 -r 100000 -n "$REQUESTS" $BENCH_ARGS -q 2>&1 |
         tr '\r' '\n' | grep "requests per second" | tail -1 | sed "s/.*: //" | awk "{print \$1}")
     read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$PID/stat")
     kill "$PID"
@@ -62,7 +69,7 @@ run_one() {
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
-echo "test $TEST, -P $PIPELINE, $REQUESTS requests, 50 clients, -r 100000, $ROUNDS rounds"
+echo "test $TEST, -P $PIPELINE, $REQUESTS requests, 50 clients, -r 100000, $ROUNDS rounds${BENCH_PREFIX:+, client under '$BENCH_PREFIX'}${BENCH_ARGS:+, client args '$BENCH_ARGS'}"
 echo "A: $A"
 echo "B: $B"
 SIDES="A B"

@@ -190,9 +190,17 @@ impl Subscriptions {
 pub fn encode_message(push: &Push, proto: Protocol, out: &mut BytesMut) {
     let message = &push.message;
     let (channel, payload) = (&message.channel[..], &message.payload[..]);
+    let shared = |name: &'static [u8]| {
+        let index = 2 * usize::from(name == b"smessage") + usize::from(proto == Protocol::Resp3);
+        message.encoded[index].get_or_init(|| {
+            let mut encoded = BytesMut::new();
+            encode_bulk_push(proto, &[name, channel, payload], &mut encoded);
+            encoded.freeze()
+        })
+    };
     match (push.kind, &push.pattern) {
-        (Kind::Channel, _) => encode_bulk_push(proto, &[b"message", channel, payload], out),
-        (Kind::Shard, _) => encode_bulk_push(proto, &[b"smessage", channel, payload], out),
+        (Kind::Channel, _) => out.extend_from_slice(shared(b"message")),
+        (Kind::Shard, _) => out.extend_from_slice(shared(b"smessage")),
         (Kind::Pattern, pattern) => {
             let pattern = pattern.as_deref().unwrap_or_default();
             encode_bulk_push(proto, &[b"pmessage", pattern, channel, payload], out);
@@ -488,10 +496,10 @@ mod tests {
 
     #[test]
     fn messages_encode_as_the_reply_redis_sends() {
-        let message = Rc::new(Message {
-            channel: Bytes::from_static(b"news"),
-            payload: Bytes::from(vec![b'x'; 300]),
-        });
+        let message = Rc::new(Message::new(
+            Bytes::from_static(b"news"),
+            Bytes::from(vec![b'x'; 300]),
+        ));
         let pushes = [
             (Kind::Channel, None),
             (Kind::Shard, None),

@@ -47,6 +47,20 @@ pub struct Push {
 pub struct Message {
     pub channel: Bytes,
     pub payload: Bytes,
+    /// Its `message` and `smessage` pushes as RESP2 and RESP3 bytes (in that order), each
+    /// encoded by the first subscriber that writes it and copied by the others (a pattern's
+    /// `pmessage` differs per pattern).
+    pub encoded: [std::cell::OnceCell<Bytes>; 4],
+}
+
+impl Message {
+    pub fn new(channel: Bytes, payload: Bytes) -> Message {
+        Message {
+            channel,
+            payload,
+            encoded: Default::default(),
+        }
+    }
 }
 
 impl Push {
@@ -302,10 +316,7 @@ fn deliver_local(sharded: bool, channel: &Bytes, payload: &Bytes) {
     LOCAL.with(|local| {
         let local = local.borrow();
         let direct = if sharded { Kind::Shard } else { Kind::Channel };
-        let message = Rc::new(Message {
-            channel: channel.clone(),
-            payload: payload.clone(),
-        });
+        let message = Rc::new(Message::new(channel.clone(), payload.clone()));
         if let Some(subs) = local.subs.get(&(direct, channel.clone())) {
             for sub in subs {
                 sub.deliver(Push {

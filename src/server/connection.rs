@@ -421,6 +421,9 @@ async fn write_and_serve<W: WriteHalf>(
     // Polled by hand beside the other work, never dropped before it completes.
     let mut written = None;
     let mut cut_off = false;
+    // While replies queued behind the write keep the client over its soft limit: when that
+    // cuts it off (the write's own check sees only the bytes it holds).
+    let mut soft_deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
     while written.is_none() && !cut_off && serving.accepts() {
         let input = {
             let mut recv = std::pin::pin!(serving.rx.recv());
@@ -429,12 +432,31 @@ async fn write_and_serve<W: WriteHalf>(
                     written = Some(done);
                     return Poll::Ready(None);
                 }
-                recv.as_mut().poll(cx).map(Some)
+                if let Some(deadline) = soft_deadline.as_mut() {
+                    if deadline.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Some(Err(())));
+                    }
+                }
+                recv.as_mut().poll(cx).map(|input| Some(Ok(input)))
             })
             .await
         };
-        let Some(input) = input else {
-            break;
+        let input = match input {
+            None => break,
+            Some(Err(())) => {
+                // Still over the soft limit when its seconds ran out.
+                let pending = in_flight + serving.more.len() as u64;
+                if watch.exceeded(pending as usize, limit) {
+                    shutdown_fd(fd);
+                    cut_off = true;
+                }
+                // Over again since (the write's own check may have restarted the clock).
+                soft_deadline = watch
+                    .soft_deadline(limit)
+                    .map(|at| Box::pin(tokio::time::sleep_until(at.into())));
+                continue;
+            }
+            Some(Ok(input)) => input,
         };
         let session = &mut *serving.session;
         match input {
@@ -459,9 +481,15 @@ async fn write_and_serve<W: WriteHalf>(
                 session.client.memory.remove_queued(bytes);
                 let pending = in_flight + serving.more.len() as u64;
                 session.client.memory.writing.store(pending, Relaxed);
-                if limit.hard > 0 && pending > limit.hard {
+                // `in_flight` counts the write whole, though the socket may have taken part
+                // of it: a client is judged by at most what it was last handed.
+                if watch.exceeded(pending as usize, limit) {
                     shutdown_fd(fd);
                     cut_off = true;
+                } else if soft_deadline.is_none() {
+                    soft_deadline = watch
+                        .soft_deadline(limit)
+                        .map(|at| Box::pin(tokio::time::sleep_until(at.into())));
                 }
             }
             Some(Input::Sync(done)) => {
