@@ -8,7 +8,7 @@ use ringkv::config::Config;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    ringkv::server::set_thp_disabled(true);
+    let thp_off = ringkv::server::set_thp_disabled(true);
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!("usage: ringkv [/path/to/redis.conf] [--option value ...]");
@@ -55,7 +55,9 @@ fn main() {
         std::process::exit(1);
     }
     if config.get("disable-thp") == "no" {
-        ringkv::server::set_thp_disabled(false);
+        let _ = ringkv::server::set_thp_disabled(false);
+    } else if let Err(e) = thp_off {
+        tracing::warn!("disable-thp: cannot disable transparent huge pages: {e}");
     }
     ringkv::server::crash::install();
     if let Err(e) = ringkv::server::run(config) {

@@ -190,8 +190,9 @@ impl Subscriptions {
 pub fn encode_message(push: &Push, proto: Protocol, out: &mut BytesMut) {
     let message = &push.message;
     let (channel, payload) = (&message.channel[..], &message.payload[..]);
-    let shared = |name: &'static [u8]| {
-        let index = 2 * usize::from(name == b"smessage") + usize::from(proto == Protocol::Resp3);
+    // The cell of `name`'s push (0 `message`, 1 `smessage`) in `proto`.
+    let shared = |name: &'static [u8], which: usize| {
+        let index = 2 * which + usize::from(proto == Protocol::Resp3);
         message.encoded[index].get_or_init(|| {
             let mut encoded = BytesMut::new();
             encode_bulk_push(proto, &[name, channel, payload], &mut encoded);
@@ -199,8 +200,8 @@ pub fn encode_message(push: &Push, proto: Protocol, out: &mut BytesMut) {
         })
     };
     match (push.kind, &push.pattern) {
-        (Kind::Channel, _) => out.extend_from_slice(shared(b"message")),
-        (Kind::Shard, _) => out.extend_from_slice(shared(b"smessage")),
+        (Kind::Channel, _) => out.extend_from_slice(shared(b"message", 0)),
+        (Kind::Shard, _) => out.extend_from_slice(shared(b"smessage", 1)),
         (Kind::Pattern, pattern) => {
             let pattern = pattern.as_deref().unwrap_or_default();
             encode_bulk_push(proto, &[b"pmessage", pattern, channel, payload], out);

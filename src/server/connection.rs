@@ -31,6 +31,13 @@ const KEEP_OUTPUT_CAPACITY: usize = 1 << 20;
 /// The reply buffer an idle connection keeps (Redis's PROTO_REPLY_MIN_BYTES).
 const IDLE_REPLY_ROOM: usize = 1024;
 
+/// A fresh reply buffer of the idle size, with the client's figure set to it.
+fn idle_reply_buffer(session: &Session) -> BytesMut {
+    let memory = &session.client.memory;
+    memory.write_buf.store(IDLE_REPLY_ROOM as u64, Relaxed);
+    BytesMut::with_capacity(IDLE_REPLY_ROOM)
+}
+
 /// Parsed batches the reader may hold ahead of the executor (backpressure beyond it).
 const BATCHES_AHEAD: usize = 4;
 
@@ -57,12 +64,7 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
     )));
     let stats = &server.stats[session.thread];
     // Small while the connection idles (see the idle branch below), grown by what it writes.
-    let mut output = BytesMut::with_capacity(IDLE_REPLY_ROOM);
-    session
-        .client
-        .memory
-        .write_buf
-        .store(IDLE_REPLY_ROOM as u64, Relaxed);
+    let mut output = idle_reply_buffer(&session);
     let watch = OutputLimitWatch::default();
     // Commands a client pause holds, with the replies before them already written.
     let mut held: Option<Vec<Vec<Bytes>>> = None;
@@ -87,12 +89,7 @@ pub async fn serve<R: ReadHalf, W: WriteHalf>(reader: R, mut writer: W, mut sess
             // cache keeps many connections that mostly wait), as Redis shrinks an idle
             // client's to PROTO_REPLY_MIN_BYTES.
             if output.capacity() > IDLE_REPLY_ROOM {
-                output = BytesMut::with_capacity(IDLE_REPLY_ROOM);
-                session
-                    .client
-                    .memory
-                    .write_buf
-                    .store(IDLE_REPLY_ROOM as u64, Relaxed);
+                output = idle_reply_buffer(&session);
             }
             tokio::select! {
                 biased;
@@ -444,16 +441,13 @@ async fn write_and_serve<W: WriteHalf>(
         let input = match input {
             None => break,
             Some(Err(())) => {
-                // Still over the soft limit when its seconds ran out.
-                let pending = in_flight + serving.more.len() as u64;
-                if watch.exceeded(pending as usize, limit) {
+                // The soft limit's seconds ran out: cut off if still over, else wait again
+                // while over (the write's check may have seen the client under it since).
+                if watch.exceeded(in_flight as usize, limit) {
                     shutdown_fd(fd);
                     cut_off = true;
                 }
-                // Over again since (the write's own check may have restarted the clock).
-                soft_deadline = watch
-                    .soft_deadline(limit)
-                    .map(|at| Box::pin(tokio::time::sleep_until(at.into())));
+                soft_deadline = soft_timer(watch, limit);
                 continue;
             }
             Some(Ok(input)) => input,
@@ -479,17 +473,20 @@ async fn write_and_serve<W: WriteHalf>(
                     .await
                 };
                 session.client.memory.remove_queued(bytes);
-                let pending = in_flight + serving.more.len() as u64;
-                session.client.memory.writing.store(pending, Relaxed);
+                let behind = serving.more.len() as u64;
+                session
+                    .client
+                    .memory
+                    .writing
+                    .store(in_flight + behind, Relaxed);
                 // `in_flight` counts the write whole, though the socket may have taken part
                 // of it: a client is judged by at most what it was last handed.
-                if watch.exceeded(pending as usize, limit) {
+                watch.queue_behind(behind);
+                if watch.exceeded(in_flight as usize, limit) {
                     shutdown_fd(fd);
                     cut_off = true;
                 } else if soft_deadline.is_none() {
-                    soft_deadline = watch
-                        .soft_deadline(limit)
-                        .map(|at| Box::pin(tokio::time::sleep_until(at.into())));
+                    soft_deadline = soft_timer(watch, limit);
                 }
             }
             Some(Input::Sync(done)) => {
@@ -502,10 +499,21 @@ async fn write_and_serve<W: WriteHalf>(
         Some(done) => done,
         None => write.await,
     };
+    // What was queued behind is the next write's own output.
+    watch.queue_behind(0);
     match cut_off {
         true => (Err(WriteEnd::OverLimit), buf),
         false => (result, buf),
     }
+}
+
+/// A timer for when staying over the soft output limit cuts the client off, while it is over.
+fn soft_timer(
+    watch: &OutputLimitWatch,
+    limit: OutputLimit,
+) -> Option<std::pin::Pin<Box<tokio::time::Sleep>>> {
+    let at = watch.soft_deadline(limit)?;
+    Some(Box::pin(tokio::time::sleep_until(at.into())))
 }
 
 /// True for what a replica may send on its link without a reply (REPLCONF ACK).
@@ -570,8 +578,12 @@ async fn write_within_limit<W: WriteHalf>(
             let (result, buf) = writer.write_all(output).await;
             return (result.map_err(|_| WriteEnd::Failed), buf);
         };
-        let over = output.len() - limit.soft as usize;
-        let piece = output.split_to(over.clamp(1, LIMITED_PIECE));
+        if output.is_empty() {
+            // Only replies queued behind keep it over: they are checked where they are written.
+            return (Ok(()), output);
+        }
+        let over = (output.len() as u64 + watch.behind()).saturating_sub(limit.soft) as usize;
+        let piece = output.split_to(over.clamp(1, LIMITED_PIECE).min(output.len()));
         let fd = writer.fd();
         let write = writer.write_all(piece);
         tokio::pin!(write);

@@ -817,14 +817,12 @@ async fn accept_unix(
 /// allocator asks for huge pages on its arenas, so a fresh server's resident memory would grow
 /// in 2 MiB steps and hold ~10 MB it never fills; off, it grows with the data. Called first
 /// thing with `true` (before the allocator touches much) and again once the configuration is
-/// read, with its value.
-pub fn set_thp_disabled(disabled: bool) {
+/// read if it says `no`; the caller logs a failure once logging is up.
+pub fn set_thp_disabled(disabled: bool) -> std::io::Result<()> {
     // SAFETY: PR_SET_THP_DISABLE takes an integer flag and no pointers.
     let rc = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, disabled as libc::c_ulong, 0, 0, 0) };
-    if rc != 0 && disabled {
-        tracing::warn!(
-            "disable-thp: cannot disable transparent huge pages: {}",
-            std::io::Error::last_os_error()
-        );
+    match rc {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
     }
 }

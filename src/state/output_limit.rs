@@ -62,12 +62,25 @@ pub fn set_output_limits(text: &str) {
 #[derive(Default)]
 pub struct OutputLimitWatch {
     over_soft_since: std::cell::Cell<Option<Instant>>,
+    /// Replies queued behind the write in flight (commands run while it was under way): they
+    /// count with whatever the caller weighs.
+    behind: std::cell::Cell<u64>,
 }
 
 impl OutputLimitWatch {
-    /// Records `pending` bytes; true when the client must be disconnected.
+    /// Sets the bytes queued behind the write in flight (0 once it is done).
+    pub fn queue_behind(&self, bytes: u64) {
+        self.behind.set(bytes);
+    }
+
+    pub fn behind(&self) -> u64 {
+        self.behind.get()
+    }
+
+    /// Records `pending` bytes (plus those queued behind); true when the client must be
+    /// disconnected.
     pub fn exceeded(&self, pending: usize, limit: OutputLimit) -> bool {
-        let pending = pending as u64;
+        let pending = pending as u64 + self.behind.get();
         let mut over = limit.hard > 0 && pending > limit.hard;
         if limit.soft > 0 && pending > limit.soft {
             // The first time over never disconnects; staying over longer than the seconds does.
