@@ -276,8 +276,6 @@ pub fn shown(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Applies configuration that other layers cache (string size limit, pub/sub output limit,
-/// keyspace notification classes): at start and after every CONFIG SET.
 /// Walks the allocator and publishes what eviction weighs beyond the datasets (see
 /// `shard::evict::weigh`); returns the walk's figures.
 pub fn weigh_memory() -> crate::state::memory::Allocator {
@@ -292,7 +290,8 @@ pub fn weigh_memory() -> crate::state::memory::Allocator {
 }
 
 /// Evicts against used_memory as it is now (after CONFIG SET): the datasets are published,
-/// the allocator weighed, then every shard evicts down to its share. Inside EXEC or a
+/// the allocator weighed (a rise of the overhead counts once it lasts: see
+/// `shard::evict::weigh`), then every shard evicts down to its share. Inside EXEC or a
 /// script, Redis leaves eviction to the next command.
 pub async fn evict_on_fresh_weight(session: &mut Session) {
     session
@@ -315,6 +314,8 @@ pub fn not_counted_for_evict() -> u64 {
     aof::not_counted_for_evict() + replication::master::buffer_memory().not_counted
 }
 
+/// Applies configuration that other layers cache (string size limit, pub/sub output limit,
+/// keyspace notification classes): at start and after every CONFIG SET.
 pub fn apply_config(config: &crate::config::Config) {
     use std::sync::atomic::Ordering::Relaxed;
     crate::state::PROTO_MAX_BULK_LEN.store(config.int("proto-max-bulk-len") as u64, Relaxed);

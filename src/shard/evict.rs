@@ -14,8 +14,11 @@
 //! Depends on `shard` and on the pub/sub registry for `evicted` events; knows nothing of
 //! connections.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
-use std::sync::OnceLock;
+use std::sync::atomic::{
+    AtomicU32, AtomicU64, AtomicU8,
+    Ordering::{Acquire, Relaxed, Release},
+};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::db::Key;
@@ -99,34 +102,102 @@ static DATASETS: OnceLock<Box<[Dataset]>> = OnceLock::new();
 
 #[repr(align(128))]
 #[derive(Default)]
-struct Dataset(AtomicU64);
+struct Dataset {
+    used: AtomicU64,
+    /// The [`LIMIT_SET`] count this figure was published under.
+    limit: AtomicU64,
+}
+
+/// How many times a limit was set where there was none: a shard's dataset published before
+/// (none is published without a limit) is stale until the shard publishes again.
+static LIMIT_SET: AtomicU64 = AtomicU64::new(0);
 
 /// The shards' published datasets (sized by the first shard that publishes).
 fn datasets(shards: usize) -> &'static [Dataset] {
     DATASETS.get_or_init(|| (0..shards.max(1)).map(|_| Dataset::default()).collect())
 }
 
+/// Whether every shard published its dataset since the limit was set (the sum is then
+/// whole: weighing against a partial one would count the rest as overhead and evict it).
+fn datasets_current() -> bool {
+    let limit = LIMIT_SET.load(Relaxed);
+    DATASETS
+        .get()
+        .is_some_and(|all| all.iter().all(|d| d.limit.load(Acquire) == limit))
+}
+
 /// The sum of the shards' datasets as published (0 before any shard published).
 fn dataset_total() -> u64 {
     DATASETS
         .get()
-        .map_or(0, |all| all.iter().map(|d| d.0.load(Relaxed)).sum())
+        .map_or(0, |all| all.iter().map(|d| d.used.load(Relaxed)).sum())
 }
+
+/// A rise of the overhead not yet counted: when it was first read, and the least reading
+/// since (see [`next_overhead`]).
+static RISE: Mutex<Option<(Instant, u64)>> = Mutex::new(None);
+
+/// How long a rise of the overhead must last before eviction counts it.
+const RISE_CONFIRM: Duration = Duration::from_millis(100);
 
 /// Takes a reading of the allocator (`used_memory`) and of what eviction does not count
 /// (`not_counted`, Redis's `mem_not_counted_for_evict`), and publishes the difference with
 /// the shards' datasets: each share is lowered by its part of it. Without a limit the
 /// datasets are not published, and the overhead is cleared.
+///
+/// A rise counts only once it has lasted (see [`next_overhead`]).
 pub fn weigh(used_memory: u64, not_counted: u64) {
+    let mut rise = RISE.lock().unwrap_or_else(|e| e.into_inner());
     let overhead = if MAXMEMORY.load(Relaxed) == 0 {
+        *rise = None;
         0
     } else {
+        if !datasets_current() {
+            // A limit was just set, and not every shard has published yet (CONFIG SET
+            // publishes them all before it weighs; so does each shard's tick): wait for them.
+            return;
+        }
         let reading = used_memory
             .saturating_sub(dataset_total())
             .saturating_sub(not_counted);
-        smoothed(OVERHEAD.load(Relaxed), reading)
+        next_overhead(OVERHEAD.load(Relaxed), reading, &mut rise, Instant::now())
     };
     OVERHEAD.store(overhead, Relaxed);
+}
+
+/// The overhead after `reading` taken at `now`. The first reading under a limit is taken as
+/// it is. A rise beyond the noise counts only once it has lasted [`RISE_CONFIRM`], and then
+/// as the least reading since it began: replies in flight (a burst of tracking
+/// invalidations grows the reply buffers of the clients that track the evicted keys for the
+/// moment of a write) must not evict keys, whose invalidations would grow the buffers again
+/// (the feedback loop Redis's maxmemory test guards against; Redis writes them out before
+/// its next command evicts). Buffers that stay (clients that do not read) are counted a
+/// moment later. A fall is taken at once.
+fn next_overhead(
+    running: u64,
+    reading: u64,
+    rise: &mut Option<(Instant, u64)>,
+    now: Instant,
+) -> u64 {
+    if running == 0 || reading <= running.saturating_add(READING_NOISE) {
+        *rise = None;
+        return smoothed(running, reading);
+    }
+    match rise {
+        None => {
+            *rise = Some((now, reading));
+            running
+        }
+        Some((since, least)) => {
+            *least = (*least).min(reading);
+            if now.duration_since(*since) < RISE_CONFIRM {
+                return running;
+            }
+            let lasted = *least;
+            *rise = None;
+            smoothed(running, lasted)
+        }
+    }
 }
 
 /// Readings closer than this to the running overhead are averaged into it.
@@ -166,6 +237,8 @@ pub fn shares_integers() -> bool {
 pub struct Standing {
     stuck: bool,
     used: u64,
+    /// The [`LIMIT_SET`] count `used` was published under.
+    limit: u64,
     excess: u64,
 }
 
@@ -206,6 +279,12 @@ pub fn configure(maxmemory: u64, policy: &str, samples: u32, lfu: (u32, u32)) {
     let policy = Policy::parse(policy).unwrap_or(Policy::NoEviction);
     super::lfu::configure(policy.is_lfu(), lfu.0, lfu.1);
     let index = Policy::ALL.iter().position(|p| *p == policy).unwrap_or(0);
+    if maxmemory != 0 && MAXMEMORY.load(Relaxed) == 0 {
+        // A new limit: the datasets published before are stale, and the first weighing
+        // under it is taken as it is.
+        LIMIT_SET.fetch_add(1, Relaxed);
+        OVERHEAD.store(0, Relaxed);
+    }
     MAXMEMORY.store(maxmemory, Relaxed);
     POLICY.store(index as u8, Relaxed);
     SAMPLES.store(samples.clamp(1, 64), Relaxed);
@@ -323,10 +402,14 @@ impl Shard {
     }
 
     fn store_dataset(&mut self, used: u64) {
-        if used != self.standing.used {
+        let limit = LIMIT_SET.load(Relaxed);
+        if used != self.standing.used || limit != self.standing.limit {
             self.standing.used = used;
+            self.standing.limit = limit;
             let all = datasets(self.shards);
-            all[self.id % all.len()].0.store(used, Relaxed);
+            let mine = &all[self.id % all.len()];
+            mine.used.store(used, Relaxed);
+            mine.limit.store(limit, Release);
         }
     }
 
@@ -453,6 +536,25 @@ mod tests {
         assert!(near > 1_000_000 && near <= 1_001_000, "{near}");
         assert_eq!(smoothed(1_000_000, 1_100_000), 1_100_000);
         assert_eq!(smoothed(1_000_000, 900_000), 900_000);
+    }
+
+    #[test]
+    fn a_rise_counts_once_it_has_lasted() {
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        let mut rise = None;
+        // The first reading is taken as it is.
+        assert_eq!(next_overhead(0, 500_000, &mut rise, at(0)), 500_000);
+        // A spike, gone by the next reading: never counted.
+        assert_eq!(next_overhead(500_000, 900_000, &mut rise, at(10)), 500_000);
+        assert_eq!(next_overhead(500_000, 501_000, &mut rise, at(20)), 500_125);
+        assert!(rise.is_none());
+        // A rise that stays counts once it has lasted, as the least reading since.
+        assert_eq!(next_overhead(500_000, 900_000, &mut rise, at(30)), 500_000);
+        assert_eq!(next_overhead(500_000, 800_000, &mut rise, at(60)), 500_000);
+        assert_eq!(next_overhead(500_000, 950_000, &mut rise, at(130)), 800_000);
+        // A fall is taken at once.
+        assert_eq!(next_overhead(800_000, 400_000, &mut rise, at(140)), 400_000);
     }
 
     #[test]
