@@ -1032,6 +1032,17 @@ fn cluster_pubsub_reaches_every_node_and_shard_messages_stay_in_their_shard() {
         "{}",
         text(&mut Raw::connect(redis.port), "CLUSTER NODES")
     );
+    // A published message goes out on each node's links to the others: wait until every
+    // node has one to each (the new replica's may still be in handshake when it is listed).
+    let all = [ours[0].port, ours[1].port, ours[2].port, redis.port];
+    let linked = eventually(Duration::from_secs(15), || {
+        all.iter().all(|&p| all_linked(p, all.len()))
+    });
+    assert!(
+        linked,
+        "{}",
+        text(&mut Raw::connect(ours[1].port), "CLUSTER NODES")
+    );
     // PUBLISH on any node reaches subscribers on every node, ringkv's and redis-server's.
     let mut subs: Vec<Raw> = [ours[0].port, ours[1].port, ours[2].port, redis.port]
         .iter()
@@ -1066,6 +1077,20 @@ fn cluster_pubsub_reaches_every_node_and_shard_messages_stay_in_their_shard() {
         let got = String::from_utf8_lossy(&sub.reply()).to_string();
         assert!(got.contains("smessage") && got.contains("hello"), "{got}");
     }
+}
+
+/// Whether the node at `port` lists `nodes` nodes, each with its link up.
+fn all_linked(port: u16, nodes: usize) -> bool {
+    let listed = text(&mut Raw::connect(port), "CLUSTER NODES");
+    // The node lines (the reply's bulk header is not one).
+    let lines: Vec<&str> = listed
+        .lines()
+        .filter(|l| l.split(' ').count() >= 8)
+        .collect();
+    lines.len() == nodes
+        && lines
+            .iter()
+            .all(|l| l.split(' ').nth(7) == Some("connected") && !l.contains("handshake"))
 }
 
 /// Whether the node at `port` knows node `id` (not in handshake).
