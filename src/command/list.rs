@@ -70,6 +70,7 @@ fn push_values(
 ) -> Result<usize, Reply> {
     let len = match write_as::<List>(shard, key)? {
         Some(list) => {
+            list.reserve(values.iter().map(Bytes::len));
             for v in values {
                 list.push(front, v);
             }
@@ -78,6 +79,7 @@ fn push_values(
         None if only_existing => return Ok(0),
         None => {
             let mut list = List::default();
+            list.reserve(values.iter().map(Bytes::len));
             for v in values {
                 list.push(front, v);
             }
