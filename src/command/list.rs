@@ -70,19 +70,13 @@ fn push_values(
 ) -> Result<usize, Reply> {
     let len = match write_as::<List>(shard, key)? {
         Some(list) => {
-            list.reserve(values.iter().map(Bytes::len));
-            for v in values {
-                list.push(front, v);
-            }
+            list.push_all(front, values);
             list.len()
         }
         None if only_existing => return Ok(0),
         None => {
             let mut list = List::default();
-            list.reserve(values.iter().map(Bytes::len));
-            for v in values {
-                list.push(front, v);
-            }
+            list.push_all(front, values);
             let len = list.len();
             shard.store(key, Value::List(Box::new(list)), 0);
             len

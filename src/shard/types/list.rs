@@ -384,11 +384,20 @@ impl List {
         }
     }
 
+    /// Adds every one of `values` at the front (`front`, each before the last) or the back,
+    /// with room reserved for them first (see [`List::reserve`]).
+    pub fn push_all(&mut self, front: bool, values: &[impl AsRef<[u8]>]) {
+        self.reserve(values.iter().map(|v| v.as_ref().len()));
+        for v in values {
+            self.push(front, v.as_ref());
+        }
+    }
+
     /// Makes room in a packed list for elements of these lengths, when they all fit in it:
     /// exactly that room, so a list pushed in one command holds no spare capacity (a doubling
     /// buffer would hold up to half again its size, 100 000 lists of ten 8-byte elements 16
     /// bytes each).
-    pub fn reserve(&mut self, lengths: impl Iterator<Item = usize>) {
+    fn reserve(&mut self, lengths: impl Iterator<Item = usize>) {
         let Repr::Packed(p) = &mut self.repr else {
             return;
         };
@@ -730,10 +739,7 @@ mod tests {
     fn a_push_of_many_reserves_exactly_what_fits() {
         let values: Vec<Vec<u8>> = (0..10).map(|i| format!("e{i:07}").into_bytes()).collect();
         let mut list = List::default();
-        list.reserve(values.iter().map(Vec::len));
-        for v in &values {
-            list.push(false, v);
-        }
+        list.push_all(false, &values);
         // Ten entries of 8 bytes, each with its length byte before and its backlen after.
         assert_eq!(list.heap_bytes(), 100);
         assert_eq!(items(&list), values);
